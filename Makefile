@@ -1,0 +1,146 @@
+# Keel - top-level build.
+#
+#   make            build the kernel and the boot image (build/image/tftp/)
+#   make deps       install Debian packages, fetch lwIP/mbedTLS sources
+#   make run        PXE-boot the image in QEMU, serial console on the terminal
+#   make test       unit tests + QEMU boot tests; ends with "N passed, N failed"
+#   make bench      BENCH lines (boot time, image size; more as issues land)
+#   make clean
+#
+# Variables for run/test (see README.md): ACCEL=kvm|tcg BOOT=pxe|direct
+# NIC=virtio|e1000[,..] MEM=MiB SERIAL=spec FWD=rules QEMU_EXTRA=... ARGS=...
+
+BUILD      := build
+CC         := gcc
+LD         := ld
+OBJCOPY    := objcopy
+PYTHON     := python3
+
+# Debian packages the build, run and tests need (installed by tools/install-packages.sh).
+PACKAGES   := gcc make binutils cpio python3 qemu-system-x86 ipxe-qemu dpkg-dev
+VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+# ---------------------------------------------------------------- kernel ----
+KERNEL_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -fno-pic -fno-pie \
+	-mcmodel=kernel -mno-red-zone -mgeneral-regs-only -mno-mmx -mno-sse -mno-sse2 \
+	-fno-stack-protector -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
+	-Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	-Ikernel/include -MMD -MP -DKEEL_VERSION='"$(VERSION)"'
+KERNEL_ASFLAGS := -Ikernel/include -MMD -MP -g
+KERNEL_SRCS := kernel/main.c kernel/log.c kernel/fmt.c kernel/serial.c kernel/string.c \
+	kernel/cmdline.c kernel/multiboot.c kernel/frames.c kernel/pmm.c kernel/vm.c \
+	kernel/gdt.c kernel/trap.c kernel/acpi.c kernel/pic.c kernel/lapic.c kernel/ioapic.c \
+	kernel/timer.c kernel/selftest.c
+KERNEL_ASMS := kernel/arch/boot.S kernel/arch/trap_entry.S
+KERNEL_OBJS := $(KERNEL_ASMS:%.S=$(BUILD)/%.o) $(KERNEL_SRCS:%.c=$(BUILD)/%.o)
+KERNEL_ELF  := $(BUILD)/kernel/keel.elf
+KERNEL_BIN  := $(BUILD)/kernel/keel.bin
+
+# ----------------------------------------------------------------- image ----
+TFTP_DIR    := $(BUILD)/image/tftp
+CONF        ?= image/example/appliance.conf
+IMAGE_FILES := $(TFTP_DIR)/keel $(TFTP_DIR)/servers.cpio $(TFTP_DIR)/site.cpio $(TFTP_DIR)/boot.ipxe
+
+# ----------------------------------------------------------- run options ----
+ACCEL      ?= auto
+BOOT       ?= pxe
+NIC        ?= virtio
+MEM        ?= 256
+SERIAL     ?= stdio
+FWD        ?=
+QEMU_EXTRA ?=
+ARGS       ?=
+
+.PHONY: all deps packages image run test unit-test qemu-test bench clean format
+.DEFAULT_GOAL := all
+
+all: image
+
+packages:
+	@tools/install-packages.sh $(PACKAGES)
+
+deps: packages
+	@tools/fetch-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(KERNEL_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(KERNEL_ASFLAGS) -c $< -o $@
+
+$(KERNEL_ELF): $(KERNEL_OBJS) kernel/kernel.ld
+	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments -T kernel/kernel.ld -o $@ $(KERNEL_OBJS)
+
+# The multiboot header's a.out-kludge fields describe this flat image; it
+# must be exactly load_end - load_start bytes (an empty .data would otherwise
+# leave it short and the loader would read past the file).
+$(KERNEL_BIN): $(KERNEL_ELF)
+	$(OBJCOPY) -O binary $< $@
+	@end=$$(nm $< | awk '/ _load_end_phys$$/ {print $$1}'); \
+	 start=$$(nm $< | awk '/ _load_start$$/ {print $$1}'); \
+	 truncate -s $$(( 0x$$end - 0x$$start )) $@
+
+image: $(IMAGE_FILES)
+
+$(TFTP_DIR)/keel: $(KERNEL_BIN)
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# The servers archive: one module for every server binary (iPXE takes at
+# most 8 modules).  Until servers exist it carries the boot manifest only.
+$(TFTP_DIR)/servers.cpio: image/manifest tools/mkcpio.sh
+	@mkdir -p $(dir $@)
+	tools/mkcpio.sh $@ image/manifest
+
+# The site archive: appliance.conf and the files it names, from CONF's folder.
+$(TFTP_DIR)/site.cpio: $(CONF) tools/mkcpio.sh FORCE
+	@mkdir -p $(dir $@)
+	tools/mkcpio.sh $@.tmp $(CONF)
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(TFTP_DIR)/boot.ipxe: image/boot.ipxe.in FORCE
+	@mkdir -p $(dir $@)
+	@sed 's|@ARGS@|$(ARGS)|' image/boot.ipxe.in > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+FORCE:
+
+run: packages image
+	$(PYTHON) tests/qemu/keelqemu.py run --image-dir $(TFTP_DIR) --boot $(BOOT) --accel $(ACCEL) \
+		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(QEMU_EXTRA)' -- $(ARGS)
+
+# ----------------------------------------------------------------- tests ----
+UNIT_TESTS := fmt frames multiboot cmdline
+UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-format-truncation -Ikernel/include -Itests/unit \
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/test_%)
+
+$(BUILD)/tests/unit/test_fmt: tests/unit/test_fmt.c kernel/fmt.c
+$(BUILD)/tests/unit/test_frames: tests/unit/test_frames.c kernel/frames.c
+$(BUILD)/tests/unit/test_multiboot: tests/unit/test_multiboot.c kernel/multiboot.c
+$(BUILD)/tests/unit/test_cmdline: tests/unit/test_cmdline.c kernel/cmdline.c
+$(UNIT_BINS): tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -o $@ $(filter %.c,$^)
+
+unit-test: $(UNIT_BINS)
+	@tests/run-suite.sh $(UNIT_BINS)
+
+qemu-test: packages image
+	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_boot.py"
+
+test: deps $(UNIT_BINS) image
+	@tests/run-suite.sh $(UNIT_BINS) "$(PYTHON) tests/qemu/test_boot.py"
+
+bench: packages image
+	@$(PYTHON) bench/boot.py --image-dir $(TFTP_DIR)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)/kernel $(BUILD)/image $(BUILD)/tests $(BUILD)/test-logs
+
+-include $(KERNEL_OBJS:.o=.d)

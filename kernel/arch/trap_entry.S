@@ -1,0 +1,90 @@
+/*
+ * trap_entry.S - the 256 interrupt entry points and the common path.
+ *
+ * Each stub makes the stack uniform (a 0 for vectors where the CPU pushes no
+ * error code, then the vector), the common path saves the general registers
+ * in struct trap_frame order, calls trap_dispatch(frame) and returns with
+ * iretq.  swapgs is done only when the trap came from ring 3, so GS always
+ * holds the kernel's per-CPU base while in the kernel.
+ */
+        .text
+        .code64
+
+/* Vectors whose exception pushes an error code (SDM vol. 3A, table 6-1):
+ * 8, 10-14, 17, 21, 29, 30. */
+        .altmacro
+        .macro TRAP_STUB v
+        .align 16
+trap_stub_\v:
+        .if !(\v == 8 || (\v >= 10 && \v <= 14) || \v == 17 || \v == 21 || \v == 29 || \v == 30)
+        pushq $0
+        .endif
+        pushq $\v
+        jmp trap_common
+        .endm
+
+        .macro STUB_ADDR v
+        .quad trap_stub_\v
+        .endm
+
+        .set i, 0
+        .rept 256
+        TRAP_STUB %i
+        .set i, i + 1
+        .endr
+
+trap_common:
+        testb $3, 24(%rsp)              /* CS of the interrupted code */
+        jz 1f
+        swapgs
+1:      pushq %rax
+        pushq %rbx
+        pushq %rcx
+        pushq %rdx
+        pushq %rsi
+        pushq %rdi
+        pushq %rbp
+        pushq %r8
+        pushq %r9
+        pushq %r10
+        pushq %r11
+        pushq %r12
+        pushq %r13
+        pushq %r14
+        pushq %r15
+        movq %rsp, %rdi
+        cld
+        call trap_dispatch
+        .globl trap_return
+trap_return:
+        popq %r15
+        popq %r14
+        popq %r13
+        popq %r12
+        popq %r11
+        popq %r10
+        popq %r9
+        popq %r8
+        popq %rbp
+        popq %rdi
+        popq %rsi
+        popq %rdx
+        popq %rcx
+        popq %rbx
+        popq %rax
+        testb $3, 24(%rsp)
+        jz 2f
+        swapgs
+2:      addq $16, %rsp                  /* vector and error code */
+        iretq
+
+        /* The table of stub addresses, read by trap_init. */
+        .section .rodata
+        .align 8
+        .globl trap_stubs
+trap_stubs:
+        .set i, 0
+        .rept 256
+        STUB_ADDR %i
+        .set i, i + 1
+        .endr

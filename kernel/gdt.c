@@ -1,0 +1,86 @@
+/*
+ * gdt.c - the GDT, the TSS and the IST stacks for faults that must not use
+ * the current stack.
+ *
+ * A double fault, NMI or machine check runs on its own stack (IST), so a
+ * kernel stack overflow or a corrupt RSP still gets a dump instead of a
+ * triple fault.  The TSS carries an I/O permission bitmap with every port
+ * denied; issue 3 opens ranges per driver task.
+ */
+#include "gdt.h"
+
+#include <stddef.h>
+
+#include "kstring.h"
+
+#define IST_STACK_SIZE 8192
+#define IOBITMAP_BYTES (65536 / 8)
+
+struct tss_with_iomap {
+    struct tss64 tss;
+    uint8_t iomap[IOBITMAP_BYTES + 1]; /* + the all-ones terminator byte */
+} __attribute__((packed));
+
+static struct tss_with_iomap tss_block __attribute__((aligned(16)));
+static uint8_t ist_stacks[3][IST_STACK_SIZE] __attribute__((aligned(16)));
+
+/* Descriptor encodings: Intel SDM vol. 3A, 3.4.5 "Segment Descriptors". */
+#define SEG_CODE64_KERNEL 0x00af9a000000ffffull /* P, DPL0, code, L */
+#define SEG_DATA_KERNEL   0x00cf92000000ffffull /* P, DPL0, data, writable */
+#define SEG_DATA_USER     0x00cff2000000ffffull /* P, DPL3, data, writable */
+#define SEG_CODE64_USER   0x00affa000000ffffull /* P, DPL3, code, L */
+
+static uint64_t gdt[7] __attribute__((aligned(16)));
+
+struct descriptor_ptr {
+    uint16_t limit;
+    uint64_t base;
+} __attribute__((packed));
+_Static_assert(sizeof(struct descriptor_ptr) == 10, "lgdt operand");
+
+static void set_tss_descriptor(uint64_t *slot, uint64_t base, uint32_t limit)
+{
+    /* A 16-byte system descriptor: type 9 (available 64-bit TSS), present. */
+    slot[0] = (limit & 0xffffull) | ((base & 0xffffffull) << 16) | (0x89ull << 40) |
+              ((uint64_t)(limit >> 16 & 0xf) << 48) | (((base >> 24) & 0xffull) << 56);
+    slot[1] = base >> 32;
+}
+
+void gdt_init(void)
+{
+    gdt[0] = 0;
+    gdt[KERNEL_CS / 8] = SEG_CODE64_KERNEL;
+    gdt[KERNEL_DS / 8] = SEG_DATA_KERNEL;
+    gdt[0x18 / 8] = SEG_DATA_USER;
+    gdt[0x20 / 8] = SEG_CODE64_USER;
+
+    memset(&tss_block, 0, sizeof tss_block);
+    memset(tss_block.iomap, 0xff, sizeof tss_block.iomap); /* every port denied */
+    tss_block.tss.iomap_base = offsetof(struct tss_with_iomap, iomap);
+    for (int i = 0; i < 3; i++)
+        tss_block.tss.ist[i] = (uint64_t)&ist_stacks[i][IST_STACK_SIZE];
+    set_tss_descriptor(&gdt[TSS_SEL / 8], (uint64_t)&tss_block, sizeof tss_block - 1);
+
+    struct descriptor_ptr p = { sizeof gdt - 1, (uint64_t)gdt };
+    __asm__ volatile("lgdt %0\n\t"
+                     "pushq %1\n\t"
+                     "leaq 1f(%%rip), %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "lretq\n"
+                     "1:\n\t"
+                     "movw %w2, %%ds\n\t"
+                     "movw %w2, %%es\n\t"
+                     "movw %w2, %%ss\n\t"
+                     "ltr %w3"
+                     :
+                     : "m"(p), "i"(KERNEL_CS), "r"(KERNEL_DS), "r"(TSS_SEL)
+                     : "rax", "memory");
+}
+
+void tss_set_kernel_stack(uint64_t rsp0) { tss_block.tss.rsp[0] = rsp0; }
+
+int gdt_on_ist_stack(uint64_t addr)
+{
+    uint64_t lo = (uint64_t)&ist_stacks[0][0];
+    return addr >= lo && addr < lo + sizeof ist_stacks;
+}

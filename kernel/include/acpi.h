@@ -1,0 +1,33 @@
+/*
+ * acpi.h - what the kernel reads from the firmware's ACPI tables.
+ *
+ * Only the MADT (LAPIC and IOAPIC addresses, ISA interrupt overrides) and
+ * MCFG (PCI ECAM, for the PCI issue) are used.  Without ACPI the kernel falls
+ * back to the architectural defaults and says so in the log.
+ */
+#ifndef KEEL_ACPI_H
+#define KEEL_ACPI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct acpi_irq_override {
+    uint32_t gsi;
+    bool active_low;
+    bool level_triggered;
+};
+
+struct acpi_info {
+    bool found;
+    uint64_t lapic_phys;
+    uint64_t ioapic_phys;
+    uint32_t ioapic_gsi_base;
+    uint32_t n_cpus;
+    uint64_t ecam_phys; /* 0 when there is no MCFG */
+    uint8_t ecam_bus_start, ecam_bus_end;
+    struct acpi_irq_override isa[16]; /* ISA IRQ -> GSI, identity by default */
+};
+
+void acpi_init(struct acpi_info *out);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * apic.h - the local APIC (timer, EOI), the IOAPIC (device IRQ routing) and
+ * the legacy 8259 PICs (remapped and masked for good).
+ */
+#ifndef KEEL_APIC_H
+#define KEEL_APIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "acpi.h"
+
+void pic_disable(void);
+
+void lapic_init(uint64_t phys);
+void lapic_eoi(void);
+uint32_t lapic_id(void);
+/* Periodic timer on VECTOR_LAPIC_TIMER with INITIAL counts at divide-by-16. */
+void lapic_timer_periodic(uint32_t initial);
+/* One-shot count-down from 0xffffffff, for calibration; returns counts elapsed
+ * while wait() ran. */
+uint32_t lapic_timer_measure(void (*wait)(void *), void *ctx);
+
+void ioapic_init(const struct acpi_info *acpi);
+uint32_t ioapic_gsi_count(void);
+/* Routes GSI to VECTOR (masked until ioapic_unmask). Returns false for a GSI
+ * this IOAPIC does not have. */
+bool ioapic_route(uint32_t gsi, uint8_t vector, bool active_low, bool level);
+void ioapic_mask(uint32_t gsi);
+void ioapic_unmask(uint32_t gsi);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * pmm.h - physical memory: the kernel's one frame allocator.
+ *
+ * Frames are 4 KiB.  Never handed out: the first MiB (real-mode IVT, BIOS
+ * data, EBDA, option ROMs), the kernel image and its .bss, every boot module,
+ * and anything the firmware's map does not call available RAM.
+ */
+#ifndef KEEL_PMM_H
+#define KEEL_PMM_H
+
+#include <stdint.h>
+
+#include "multiboot.h"
+
+#define PAGE_SIZE  4096ull
+#define PAGE_SHIFT 12
+#define PMM_MAX_PHYS (4ull << 30) /* RAM above 4 GiB is not used (logged) */
+
+void pmm_init(const struct boot_info *bi);
+/* A zeroed frame's physical address, or 0 when memory is exhausted. */
+uint64_t pmm_alloc(void);
+/* COUNT zeroed contiguous frames aligned to ALIGN frames; 0 when none. */
+uint64_t pmm_alloc_contig(uint64_t count, uint64_t align);
+void pmm_free(uint64_t phys);
+uint64_t pmm_free_frames(void);
+uint64_t pmm_total_frames(void);
+/* The highest physical address of available RAM we manage (exclusive). */
+uint64_t pmm_ram_end(void);
+
+#endif

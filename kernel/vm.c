@@ -1,0 +1,152 @@
+/*
+ * vm.c - the kernel's page tables: direct map of RAM, the image with W^X.
+ *
+ * vm_init builds a fresh PML4 (boot.S's 1 GiB, 2 MiB-page, RWX tables were
+ * only a bridge), switches to it and so drops the identity map: from then on
+ * a stray low pointer in the kernel faults instead of silently working.
+ * Page-table frames come from pmm_alloc, which hands out the lowest frames
+ * first, so while building we can still reach them through the boot map.
+ *
+ * Every kernel mapping is global (G): the upper half is the same in every
+ * address space, so a CR3 switch need not flush it.  Nothing in the upper
+ * half is ever user-accessible.
+ */
+#include "vm.h"
+
+#include <stdbool.h>
+
+#include "arch.h"
+#include "log.h"
+#include "pmm.h"
+
+#define PTE_P   (1ull << 0)
+#define PTE_W   (1ull << 1)
+#define PTE_U   (1ull << 2)
+#define PTE_PWT (1ull << 3)
+#define PTE_PCD (1ull << 4)
+#define PTE_PS  (1ull << 7)
+#define PTE_G   (1ull << 8)
+#define PTE_NX  (1ull << 63)
+#define PTE_ADDR_MASK 0x000ffffffffff000ull
+
+#define LARGE_PAGE (2ull << 20)
+
+extern char _text_start[], _text_end[], _rodata_start[], _rodata_end[], _data_start[], _bss_end[];
+
+static uint64_t *kernel_pml4;
+static uint64_t nx_bit; /* PTE_NX when the CPU has NX, else 0 */
+
+static unsigned index_at(uint64_t va, int level) { return (va >> (12 + 9 * (level - 1))) & 511; }
+
+/* Returns the entry for VA at LEVEL (1 = 4 KiB PTE, 2 = PDE), creating the
+ * tables above it; NULL when memory runs out or a large page is in the way. */
+static uint64_t *walk_create(uint64_t *pml4, uint64_t va, int level)
+{
+    uint64_t *table = pml4;
+    for (int l = 4; l > level; l--) {
+        uint64_t *e = &table[index_at(va, l)];
+        if (!(*e & PTE_P)) {
+            uint64_t frame = pmm_alloc();
+            if (!frame)
+                return NULL;
+            *e = frame | PTE_P | PTE_W;
+        } else if (*e & PTE_PS) {
+            return NULL;
+        }
+        table = phys_to_virt(*e & PTE_ADDR_MASK);
+    }
+    return &table[index_at(va, level)];
+}
+
+static void map_4k(uint64_t va, uint64_t phys, uint64_t flags)
+{
+    uint64_t *e = walk_create(kernel_pml4, va, 1);
+    if (!e)
+        panic("vm: cannot map 0x%llx (out of memory or large page)", (unsigned long long)va);
+    *e = phys | flags | PTE_P;
+}
+
+/* Maps [start, end) of RAM into the direct map, 2 MiB pages where aligned. */
+static void map_direct_range(uint64_t start, uint64_t end)
+{
+    uint64_t flags = PTE_P | PTE_W | PTE_G | nx_bit;
+    uint64_t p = start;
+    while (p < end) {
+        if (p % LARGE_PAGE == 0 && end - p >= LARGE_PAGE) {
+            uint64_t *e = walk_create(kernel_pml4, PHYS_MAP_BASE + p, 2);
+            if (!e)
+                panic("vm: cannot map the direct map at 0x%llx", (unsigned long long)p);
+            *e = p | flags | PTE_PS;
+            p += LARGE_PAGE;
+        } else {
+            map_4k(PHYS_MAP_BASE + p, p, flags);
+            p += PAGE_SIZE;
+        }
+    }
+}
+
+static void map_image_range(const char *start, const char *end, uint64_t flags)
+{
+    for (uint64_t va = (uint64_t)start; va < (uint64_t)end; va += PAGE_SIZE)
+        map_4k(va, va - KERNEL_VMA, flags | PTE_G);
+}
+
+void vm_init(const struct boot_info *bi)
+{
+    if (rdmsr(MSR_EFER) & EFER_NXE)
+        nx_bit = PTE_NX;
+    uint64_t pml4_phys = pmm_alloc();
+    if (!pml4_phys)
+        panic("vm: no memory for the kernel page tables");
+    kernel_pml4 = phys_to_virt(pml4_phys);
+
+    /* The first MiB holds firmware tables (ACPI RSDP, MP tables) we read. */
+    map_direct_range(0, 0x100000);
+    for (uint32_t i = 0; i < bi->n_regions; i++) {
+        const struct boot_region *r = &bi->regions[i];
+        if (r->type == MB_MEM_AVAILABLE || r->type == 3 /* ACPI reclaimable */ || r->type == 4 /* ACPI NVS */) {
+            uint64_t s = r->base & ~(PAGE_SIZE - 1);
+            uint64_t e = (r->base + r->length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+            if (s < 0x100000)
+                s = 0x100000;
+            if (e > PMM_MAX_PHYS)
+                e = PMM_MAX_PHYS;
+            if (e > s)
+                map_direct_range(s, e);
+        }
+    }
+    map_image_range(_text_start, _text_end, 0);
+    map_image_range(_rodata_start, _rodata_end, nx_bit);
+    map_image_range(_data_start, _bss_end, PTE_W | nx_bit);
+
+    write_cr3(pml4_phys);
+    write_cr4(read_cr4() | CR4_PGE);
+}
+
+volatile void *vm_map_mmio(uint64_t phys, uint64_t size)
+{
+    uint64_t start = phys & ~(PAGE_SIZE - 1);
+    uint64_t end = (phys + size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+    for (uint64_t p = start; p < end; p += PAGE_SIZE) {
+        uint64_t va = PHYS_MAP_BASE + p;
+        if (vm_is_mapped(va))
+            continue; /* RAM or an earlier window: already reachable */
+        map_4k(va, p, PTE_W | PTE_PCD | PTE_PWT | PTE_G | nx_bit);
+        invlpg(va);
+    }
+    return (volatile void *)(PHYS_MAP_BASE + phys);
+}
+
+int vm_is_mapped(uint64_t va)
+{
+    uint64_t *table = phys_to_virt(read_cr3() & PTE_ADDR_MASK);
+    for (int l = 4; l >= 1; l--) {
+        uint64_t e = table[index_at(va, l)];
+        if (!(e & PTE_P))
+            return 0;
+        if (l == 1 || (e & PTE_PS))
+            return 1;
+        table = phys_to_virt(e & PTE_ADDR_MASK);
+    }
+    return 0;
+}

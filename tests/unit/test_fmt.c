@@ -1,0 +1,74 @@
+/* test_fmt.c - the kernel's printf-style formatter (kernel/fmt.c). */
+#include <stdint.h>
+
+#include "fmt.h"
+#include "unit.h"
+
+/* Some cases feed the formatter what gcc would reject at compile time. */
+#pragma GCC diagnostic ignored "-Wformat"
+#pragma GCC diagnostic ignored "-Wformat-extra-args"
+#pragma GCC diagnostic ignored "-Wformat-overflow"
+
+static char buf[128];
+
+static void test_integers(void)
+{
+    fmt_snprintf(buf, sizeof buf, "%d %i %u", -42, 7, 4000000000u);
+    CHECK_STR(buf, "-42 7 4000000000");
+    fmt_snprintf(buf, sizeof buf, "%lld %llu", (long long)INT64_MIN, (unsigned long long)UINT64_MAX);
+    CHECK_STR(buf, "-9223372036854775808 18446744073709551615");
+    fmt_snprintf(buf, sizeof buf, "%hhd %hu %zu", 300, 70000, (size_t)12);
+    CHECK_STR(buf, "44 4464 12");
+}
+
+static void test_hex_octal_pointer(void)
+{
+    fmt_snprintf(buf, sizeof buf, "%x %X %o %lx", 0xbeefu, 0xbeefu, 8u, 0xffffffff80000000ul);
+    CHECK_STR(buf, "beef BEEF 10 ffffffff80000000");
+    fmt_snprintf(buf, sizeof buf, "%p", (void *)0x1234);
+    CHECK_STR(buf, "0x1234");
+}
+
+static void test_width_and_flags(void)
+{
+    fmt_snprintf(buf, sizeof buf, "[%5d][%-5d][%05d][%016llx]", 42, 42, -42, 0xabcull);
+    CHECK_STR(buf, "[   42][42   ][-0042][0000000000000abc]");
+    fmt_snprintf(buf, sizeof buf, "[%*s][%-*s][%.3s]", 4, "ab", 4, "ab", "abcdef");
+    CHECK_STR(buf, "[  ab][ab  ][abc]");
+    fmt_snprintf(buf, sizeof buf, "[%3c][%-3c]", 'x', 'y');
+    CHECK_STR(buf, "[  x][y  ]");
+}
+
+static void test_strings_and_percent(void)
+{
+    fmt_snprintf(buf, sizeof buf, "%s|%s|100%%", "keel", (const char *)0);
+    CHECK_STR(buf, "keel|(null)|100%");
+}
+
+static void test_truncation(void)
+{
+    char small[6];
+    size_t n = fmt_snprintf(small, sizeof small, "%s", "abcdefgh");
+    CHECK_EQ(n, 8);
+    CHECK_STR(small, "abcde");
+    n = fmt_snprintf(small, 0, "%d", 12345);
+    CHECK_EQ(n, 5);
+    n = fmt_snprintf(small, 1, "xyz");
+    CHECK_STR(small, "");
+}
+
+static void test_unknown_conversion_is_literal(void)
+{
+    fmt_snprintf(buf, sizeof buf, "a%qb%", 1);
+    CHECK_STR(buf, "a%qb%");
+}
+
+int main(void)
+{
+    static const struct unit_test tests[] = {
+        UNIT_TEST(test_integers),          UNIT_TEST(test_hex_octal_pointer),
+        UNIT_TEST(test_width_and_flags),   UNIT_TEST(test_strings_and_percent),
+        UNIT_TEST(test_truncation),        UNIT_TEST(test_unknown_conversion_is_literal),
+    };
+    return unit_main("fmt", tests, sizeof tests / sizeof tests[0]);
+}

@@ -1,0 +1,71 @@
+/*
+ * unit.h - the host unit-test runner: no framework, one header.
+ *
+ * A test file defines `static void test_NAME(void)` functions using CHECK
+ * and CHECK_EQ, lists them in a UNIT_TESTS table, and calls unit_main().
+ * Each test prints PASS or FAIL with the first failed check; the program
+ * ends with "N passed, N failed" and exits non-zero when anything failed or
+ * nothing ran.
+ */
+#ifndef KEEL_UNIT_H
+#define KEEL_UNIT_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int unit_failed_checks;
+static char unit_first_failure[2048];
+
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            if (!unit_failed_checks++)                                                                                 \
+                snprintf(unit_first_failure, sizeof unit_first_failure, "%s:%d: %s", __FILE__, __LINE__, #cond);       \
+        }                                                                                                              \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                                                 \
+    do {                                                                                                               \
+        long long unit_a = (long long)(a), unit_b = (long long)(b);                                                    \
+        if (unit_a != unit_b) {                                                                                        \
+            if (!unit_failed_checks++)                                                                                 \
+                snprintf(unit_first_failure, sizeof unit_first_failure, "%s:%d: %s == %lld, expected %lld", __FILE__,  \
+                         __LINE__, #a, unit_a, unit_b);                                                                \
+        }                                                                                                              \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                                                                \
+    do {                                                                                                               \
+        const char *unit_sa = (a), *unit_sb = (b);                                                                     \
+        if (strcmp(unit_sa, unit_sb) != 0) {                                                                           \
+            if (!unit_failed_checks++)                                                                                 \
+                snprintf(unit_first_failure, sizeof unit_first_failure, "%s:%d: %s == \"%s\", expected \"%s\"",        \
+                         __FILE__, __LINE__, #a, unit_sa, unit_sb);                                                    \
+        }                                                                                                              \
+    } while (0)
+
+struct unit_test {
+    const char *name;
+    void (*fn)(void);
+};
+#define UNIT_TEST(name) { #name, name }
+
+static int unit_main(const char *suite, const struct unit_test *tests, int n)
+{
+    int passed = 0, failed = 0;
+    for (int i = 0; i < n; i++) {
+        unit_failed_checks = 0;
+        tests[i].fn();
+        if (unit_failed_checks) {
+            printf("FAIL %s.%s: %s\n", suite, tests[i].name, unit_first_failure);
+            failed++;
+        } else {
+            printf("PASS %s.%s\n", suite, tests[i].name);
+            passed++;
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return (failed || passed == 0) ? 1 : 0;
+}
+
+#endif
