@@ -25,16 +25,60 @@ KERNEL_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -fno-pic -fno-pie
 	-mcmodel=kernel -mno-red-zone -mgeneral-regs-only -mno-mmx -mno-sse -mno-sse2 \
 	-fno-stack-protector -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	-Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
-	-Ikernel/include -MMD -MP -DKEEL_VERSION='"$(VERSION)"'
-KERNEL_ASFLAGS := -Ikernel/include -MMD -MP -g
+	-Ikernel/include -Iabi -MMD -MP -DKEEL_VERSION='"$(VERSION)"'
+KERNEL_ASFLAGS := -Ikernel/include -Iabi -MMD -MP -g
 KERNEL_SRCS := kernel/main.c kernel/log.c kernel/fmt.c kernel/serial.c kernel/string.c \
 	kernel/cmdline.c kernel/multiboot.c kernel/frames.c kernel/pmm.c kernel/vm.c \
 	kernel/gdt.c kernel/trap.c kernel/acpi.c kernel/pic.c kernel/lapic.c kernel/ioapic.c \
-	kernel/timer.c kernel/selftest.c
-KERNEL_ASMS := kernel/arch/boot.S kernel/arch/trap_entry.S
+	kernel/timer.c kernel/selftest.c kernel/kheap.c kernel/cap.c kernel/memory.c kernel/task.c \
+	kernel/sched.c kernel/endpoint.c kernel/fastpath.c kernel/notification.c kernel/ktimer.c \
+	kernel/irq.c kernel/fault.c kernel/syscall.c kernel/roottask.c kernel/usercheck.c
+KERNEL_ASMS := kernel/arch/boot.S kernel/arch/trap_entry.S kernel/arch/switch.S \
+	kernel/arch/syscall_entry.S kernel/arch/init_image.S kernel/arch/usercheck.S
 KERNEL_OBJS := $(KERNEL_ASMS:%.S=$(BUILD)/%.o) $(KERNEL_SRCS:%.c=$(BUILD)/%.o)
 KERNEL_ELF  := $(BUILD)/kernel/keel.elf
 KERNEL_BIN  := $(BUILD)/kernel/keel.bin
+
+# ------------------------------------------------------------ user space ----
+# Every user program: freestanding, static, linked at 4 MiB by lib/user.ld,
+# with lib/ (our libc, system call stubs) and nothing else.
+USER_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -nostdlib -fno-pic -fno-pie \
+	-mno-red-zone -fno-stack-protector -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
+	-Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	-Ilib/include -Iabi -MMD -MP
+include lib/lib.mk
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/user/%.o) $(BUILD)/user/lib/crt0.o
+LIB_A := $(BUILD)/user/libkeel.a
+
+$(BUILD)/user/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS) -c $< -o $@
+
+$(BUILD)/user/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) -Ilib/include -Iabi -MMD -MP -c $< -o $@
+
+$(LIB_A): $(filter-out %/crt0.o,$(LIB_OBJS))
+	rm -f $@
+	ar rcs $@ $^
+
+# user_prog NAME, SOURCES: build/user/NAME.elf
+define user_prog
+$(BUILD)/user/$(1).elf: $(2:%.c=$(BUILD)/user/%.o) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld
+	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack -T lib/user.ld -o $$@ \
+		$(BUILD)/user/lib/crt0.o $(2:%.c=$(BUILD)/user/%.o) $(LIB_A)
+USER_OBJS += $(2:%.c=$(BUILD)/user/%.o)
+endef
+
+INIT_SRCS := init/init.c init/manifest.c
+INIT_ELF := $(BUILD)/user/init.elf
+$(eval $(call user_prog,init,$(INIT_SRCS)))
+
+# The servers that travel in the servers archive (one module, see below).
+SERVERS := ktest crashme
+$(eval $(call user_prog,ktest,tests/ktest/ktest.c tests/ktest/spawn.c))
+$(eval $(call user_prog,crashme,tests/ktest/crashme.c))
+SERVER_ELFS := $(SERVERS:%=$(BUILD)/user/%.elf)
 
 # ----------------------------------------------------------------- image ----
 TFTP_DIR    := $(BUILD)/image/tftp
@@ -70,6 +114,11 @@ $(BUILD)/%.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(KERNEL_ASFLAGS) -c $< -o $@
 
+# init's ELF is included in the kernel image (kernel/arch/init_image.S).
+$(BUILD)/kernel/arch/init_image.o: kernel/arch/init_image.S $(INIT_ELF)
+	@mkdir -p $(dir $@)
+	$(CC) $(KERNEL_ASFLAGS) -DINIT_ELF='"$(INIT_ELF)"' -c $< -o $@
+
 $(KERNEL_ELF): $(KERNEL_OBJS) kernel/kernel.ld
 	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments -T kernel/kernel.ld -o $@ $(KERNEL_OBJS)
 
@@ -90,9 +139,9 @@ $(TFTP_DIR)/keel: $(KERNEL_BIN)
 
 # The servers archive: one module for every server binary (iPXE takes at
 # most 8 modules).  Until servers exist it carries the boot manifest only.
-$(TFTP_DIR)/servers.cpio: image/manifest tools/mkcpio.sh
+$(TFTP_DIR)/servers.cpio: image/manifest tools/mkcpio.sh $(SERVER_ELFS)
 	@mkdir -p $(dir $@)
-	tools/mkcpio.sh $@ image/manifest
+	tools/mkcpio.sh $@ image/manifest $(SERVER_ELFS)
 
 # The site archive: appliance.conf and the files it names, from CONF's folder.
 $(TFTP_DIR)/site.cpio: $(CONF) tools/mkcpio.sh FORCE
@@ -112,8 +161,8 @@ run: packages image
 		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
-UNIT_TESTS := fmt frames multiboot cmdline
-UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-format-truncation -Ikernel/include -Itests/unit \
+UNIT_TESTS := fmt frames multiboot cmdline manifest $(LIB_UNIT_TESTS)
+UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-format-truncation -Ikernel/include -Iabi -Itests/unit \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/test_%)
 
@@ -121,6 +170,8 @@ $(BUILD)/tests/unit/test_fmt: tests/unit/test_fmt.c kernel/fmt.c
 $(BUILD)/tests/unit/test_frames: tests/unit/test_frames.c kernel/frames.c
 $(BUILD)/tests/unit/test_multiboot: tests/unit/test_multiboot.c kernel/multiboot.c
 $(BUILD)/tests/unit/test_cmdline: tests/unit/test_cmdline.c kernel/cmdline.c
+$(BUILD)/tests/unit/test_manifest: tests/unit/test_manifest.c init/manifest.c
+$(BUILD)/tests/unit/test_manifest: UNIT_CFLAGS += -Iinit
 $(UNIT_BINS): tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -o $@ $(filter %.c,$^)
@@ -141,6 +192,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD)/kernel $(BUILD)/image $(BUILD)/tests $(BUILD)/test-logs
+	rm -rf $(BUILD)/kernel $(BUILD)/user $(BUILD)/image $(BUILD)/tests $(BUILD)/test-logs
 
--include $(KERNEL_OBJS:.o=.d)
+-include $(KERNEL_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(USER_OBJS:.o=.d)

@@ -84,3 +84,23 @@ int gdt_on_ist_stack(uint64_t addr)
     uint64_t lo = (uint64_t)&ist_stacks[0][0];
     return addr >= lo && addr < lo + sizeof ist_stacks;
 }
+
+/*
+ * The TSS bitmap holds the ports of the task that runs now.  Only the byte
+ * range that task may use is ever opened, so switching tasks costs copying
+ * that range, not 8 KiB.
+ */
+static uint16_t open_lo = 1, open_hi = 0; /* empty */
+
+void tss_set_iobitmap(const uint8_t *bitmap, uint16_t lo, uint16_t hi)
+{
+    if (open_lo <= open_hi)
+        memset(&tss_block.iomap[open_lo / 8], 0xff, open_hi / 8 - open_lo / 8 + 1);
+    open_lo = 1;
+    open_hi = 0;
+    if (!bitmap || lo > hi)
+        return;
+    memcpy(&tss_block.iomap[lo / 8], &bitmap[lo / 8], hi / 8 - lo / 8 + 1);
+    open_lo = lo;
+    open_hi = hi;
+}

@@ -14,6 +14,9 @@
 #include "arch.h"
 #include "cmdline.h"
 #include "gdt.h"
+#include "ipc.h"
+#include "sched.h"
+#include "task.h"
 #include "kstring.h"
 #include "log.h"
 #include "multiboot.h"
@@ -29,6 +32,9 @@
 
 void kmain(uint32_t magic, uint32_t mbi_phys);
 void selftest_fault(const char *kind);
+void syscall_init(void);
+void roottask_start(const struct boot_info *boot);
+bool usercheck_run(void);
 
 static struct boot_info boot_info;
 
@@ -67,8 +73,10 @@ static void enable_cpu_protections(void)
     uint64_t cr4 = read_cr4();
     if (leaf7.ebx & (1u << 7))
         cr4 |= CR4_SMEP;
-    if (leaf7.ebx & (1u << 20))
+    if (leaf7.ebx & (1u << 20)) {
         cr4 |= CR4_SMAP;
+        cpu_has_smap = true;
+    }
     write_cr4(cr4);
     write_cr0(read_cr0() | CR0_WP);
     kprintf("keel: cpu: NX %s, SMEP %s, SMAP %s\n", (rdmsr(MSR_EFER) & EFER_NXE) ? "on" : "absent",
@@ -118,9 +126,16 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     kprintf("keel: acpi: %s, %u cpu(s), lapic 0x%llx, ioapic 0x%llx (%u GSIs), ecam 0x%llx\n",
             acpi.found ? "tables found" : "absent", acpi.n_cpus, (unsigned long long)acpi.lapic_phys,
             (unsigned long long)acpi.ioapic_phys, ioapic_gsi_count(), (unsigned long long)acpi.ecam_phys);
+    irq_set_acpi(&acpi);
     timer_init();
     irq_enable();
     check_timer_ticks();
+    irq_disable(); /* from here on, only the idle loop runs with interrupts on */
+    fpu_init();
+    pcid_init();
+    syscall_init();
+    sched_init();
+    timer_set_tick_hook(sched_tick);
 
     log_modules(&boot_info);
     kprintf("keel: kernel up\n");
@@ -131,6 +146,14 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     if (cmdline_has("exit-when-up"))
         kernel_halt(DEBUG_EXIT_PASS);
 
-    for (;;)
-        cpu_halt();
+    if (!usercheck_run()) {
+        kprintf("keel: cpu: SYSCALL from ring 3 did not enter ring 0: this hypervisor does not "
+                "implement it (seen with the nested KVM here); user space cannot run; boot with TCG\n");
+        kernel_halt(DEBUG_EXIT_NO_USER_MODE);
+    }
+    kprintf("keel: cpu: ring 3 and SYSCALL work\n");
+    if (cmdline_has("probe-user"))
+        kernel_halt(DEBUG_EXIT_PASS);
+    roottask_start(&boot_info);
+    sched_idle_loop();
 }

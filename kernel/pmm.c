@@ -18,6 +18,7 @@ extern char _load_start[], _bss_end_phys[];
 
 #define PMM_FRAMES (PMM_MAX_PHYS / PAGE_SIZE)
 
+static const struct boot_info *boot_map;
 static uint64_t bitmap_storage[PMM_FRAMES / 64];
 static struct frame_bitmap frames;
 static uint64_t total_frames;
@@ -35,6 +36,7 @@ static void mark_used_range(uint64_t start, uint64_t end)
 
 void pmm_init(const struct boot_info *bi)
 {
+    boot_map = bi;
     frames_init(&frames, bitmap_storage, PMM_FRAMES);
     uint64_t ignored = 0;
     for (uint32_t i = 0; i < bi->n_regions; i++) {
@@ -89,3 +91,15 @@ void pmm_free(uint64_t phys)
 uint64_t pmm_free_frames(void) { return frames.free_count; }
 uint64_t pmm_total_frames(void) { return total_frames; }
 uint64_t pmm_ram_end(void) { return ram_end; }
+
+bool pmm_overlaps_ram(uint64_t phys, uint64_t len)
+{
+    for (uint32_t i = 0; i < boot_map->n_regions; i++) {
+        const struct boot_region *r = &boot_map->regions[i];
+        if (r->type != MB_MEM_AVAILABLE)
+            continue;
+        if (phys < r->base + r->length && r->base < phys + len)
+            return true;
+    }
+    return phys < 0x100000; /* the first MiB: firmware and BIOS data, never a device window */
+}

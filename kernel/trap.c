@@ -38,6 +38,8 @@ _Static_assert(sizeof(struct idt_gate) == 16, "IDT gate layout (SDM vol. 3A, 6.1
 extern const uint64_t trap_stubs[256];
 extern char boot_stack_bottom[], boot_stack_top[], _text_start[], _text_end[];
 
+void fault_from_exception(struct trap_frame *tf);
+
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 static struct {
     irq_handler fn;
@@ -143,11 +145,21 @@ static __attribute__((noreturn)) void die_on_exception(struct trap_frame *tf)
     kernel_halt(DEBUG_EXIT_PANIC);
 }
 
+extern bool usercheck_active;
+__attribute__((noreturn)) void usercheck_fail(void);
+
 void trap_dispatch(struct trap_frame *tf)
 {
     uint64_t v = tf->vector;
+    if (usercheck_active && v < 32 && (tf->cs & 3))
+        usercheck_fail(); /* the boot probe of ring 3: abandon this frame */
     if (handlers[v].fn) {
         handlers[v].fn(tf, handlers[v].ctx);
+        return;
+    }
+    bool machine_fault = v == 2 || v == 8 || v == 18; /* NMI, #DF, #MC: never the task's doing */
+    if (v < 32 && (tf->cs & 3) && !machine_fault) {
+        fault_from_exception(tf);
         return;
     }
     if (v < 32)

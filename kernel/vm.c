@@ -18,6 +18,7 @@
 #include "arch.h"
 #include "log.h"
 #include "pmm.h"
+#include <keel/syscall.h>
 
 #define PTE_P   (1ull << 0)
 #define PTE_W   (1ull << 1)
@@ -149,4 +150,107 @@ int vm_is_mapped(uint64_t va)
         table = phys_to_virt(e & PTE_ADDR_MASK);
     }
     return 0;
+}
+
+/* ---- User address spaces ---- */
+
+bool cpu_has_smap;
+
+uint64_t vm_kernel_pml4(void) { return virt_to_phys(kernel_pml4); }
+
+uint64_t vm_user_create(void)
+{
+    uint64_t pml4 = pmm_alloc();
+    if (!pml4)
+        return 0;
+    uint64_t *dst = phys_to_virt(pml4);
+    for (int i = 256; i < 512; i++)
+        dst[i] = kernel_pml4[i];
+    return pml4;
+}
+
+/* Like walk_create, for the lower half, with user-accessible intermediate
+ * entries (the leaf decides the real rights) and a page-table allowance. */
+static uint64_t *user_walk(uint64_t pml4, uint64_t va, bool create, uint32_t *pt_pages, int *err)
+{
+    uint64_t *table = phys_to_virt(pml4);
+    for (int l = 4; l > 1; l--) {
+        uint64_t *e = &table[index_at(va, l)];
+        if (!(*e & PTE_P)) {
+            if (!create)
+                return NULL;
+            if (*pt_pages >= VM_MAX_PT_PAGES) {
+                *err = KE_RANGE;
+                return NULL;
+            }
+            uint64_t frame = pmm_alloc();
+            if (!frame) {
+                *err = KE_NO_MEMORY;
+                return NULL;
+            }
+            (*pt_pages)++;
+            *e = frame | PTE_P | PTE_W | PTE_U;
+        }
+        table = phys_to_virt(*e & PTE_ADDR_MASK);
+    }
+    return &table[index_at(va, 1)];
+}
+
+int vm_user_map(uint64_t pml4, uint64_t va, uint64_t phys, unsigned flags, uint32_t *pt_pages)
+{
+    int err = 0;
+    uint64_t *e = user_walk(pml4, va, true, pt_pages, &err);
+    if (!e)
+        return err;
+    if (*e & PTE_P)
+        return KE_ALREADY_MAPPED;
+    uint64_t pte = phys | PTE_P | PTE_U;
+    if (flags & VM_USER_WRITE)
+        pte |= PTE_W;
+    if (!(flags & VM_USER_EXEC))
+        pte |= nx_bit;
+    if (flags & VM_USER_UNCACHED)
+        pte |= PTE_PCD | PTE_PWT;
+    *e = pte;
+    return 0;
+}
+
+uint64_t vm_user_unmap(uint64_t pml4, uint64_t va)
+{
+    int err = 0;
+    uint64_t *e = user_walk(pml4, va, false, NULL, &err);
+    if (!e || !(*e & PTE_P))
+        return 0;
+    uint64_t phys = *e & PTE_ADDR_MASK;
+    *e = 0;
+    return phys;
+}
+
+uint64_t vm_user_pte(uint64_t pml4, uint64_t va)
+{
+    int err = 0;
+    if (va >= KEEL_USER_TOP)
+        return 0;
+    uint64_t *e = user_walk(pml4, va, false, NULL, &err);
+    return e ? *e : 0;
+}
+
+static void free_table(uint64_t phys, int level)
+{
+    uint64_t *t = phys_to_virt(phys);
+    if (level > 1) {
+        for (int i = 0; i < 512; i++)
+            if (t[i] & PTE_P)
+                free_table(t[i] & PTE_ADDR_MASK, level - 1);
+    }
+    pmm_free(phys);
+}
+
+void vm_user_destroy(uint64_t pml4)
+{
+    uint64_t *t = phys_to_virt(pml4);
+    for (int i = 0; i < 256; i++)
+        if (t[i] & PTE_P)
+            free_table(t[i] & PTE_ADDR_MASK, 3);
+    pmm_free(pml4);
 }

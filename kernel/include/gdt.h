@@ -38,4 +38,8 @@ void tss_set_kernel_stack(uint64_t rsp0);
 /* True when ADDR lies inside one of the IST stacks (for safe backtraces). */
 int gdt_on_ist_stack(uint64_t addr);
 
+
+/* Loads BITMAP's bytes covering ports [lo, hi] into the TSS, closing the
+ * previous task's ports; NULL closes all. */
+void tss_set_iobitmap(const uint8_t *bitmap, uint16_t lo, uint16_t hi);
 #endif

@@ -8,6 +8,7 @@
 #ifndef KEEL_PMM_H
 #define KEEL_PMM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "multiboot.h"
@@ -24,6 +25,9 @@ uint64_t pmm_alloc_contig(uint64_t count, uint64_t align);
 void pmm_free(uint64_t phys);
 uint64_t pmm_free_frames(void);
 uint64_t pmm_total_frames(void);
+/* True when [phys, phys+len) touches any RAM the firmware map lists as
+ * available (such memory is never handed out as a device window). */
+bool pmm_overlaps_ram(uint64_t phys, uint64_t len);
 /* The highest physical address of available RAM we manage (exclusive). */
 uint64_t pmm_ram_end(void);
 

@@ -18,6 +18,7 @@
 #define DEBUG_EXIT_PASS  0x00 /* QEMU exit status 1 */
 #define DEBUG_EXIT_FAIL  0x01 /* QEMU exit status 3 */
 #define DEBUG_EXIT_PANIC 0x11 /* QEMU exit status 35 */
+#define DEBUG_EXIT_NO_USER_MODE 0x12 /* QEMU exit status 37: ring 3 unusable here */
 
 /* Pushed by trap_entry.S; the order matches the pushes there. */
 struct trap_frame {

@@ -11,6 +11,7 @@
 #ifndef KEEL_VM_H
 #define KEEL_VM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "multiboot.h"
@@ -33,3 +34,30 @@ volatile void *vm_map_mmio(uint64_t phys, uint64_t size);
 int vm_is_mapped(uint64_t va);
 
 #endif
+
+/* ---- User address spaces (lower half), used by task.c ---- */
+#define VM_USER_READ  1u
+#define VM_USER_WRITE 2u
+#define VM_USER_EXEC  4u
+#define VM_USER_UNCACHED 8u
+#define VM_MAX_PT_PAGES 64 /* page-table pages per task (charged at creation): bounds a hostile task */
+
+/* The kernel's own PML4 (no user half), physical. */
+uint64_t vm_kernel_pml4(void);
+/* Set at boot when SMAP is on: user accesses need stac/clac. */
+extern bool cpu_has_smap;
+/* A new PML4 sharing the kernel half; 0 when out of memory. */
+uint64_t vm_user_create(void);
+/* Maps one page; returns 0, KE_NO_MEMORY, KE_ALREADY_MAPPED or KE_RANGE
+ * (the task's page-table allowance is spent).  *pt_pages counts tables. */
+int vm_user_map(uint64_t pml4, uint64_t va, uint64_t phys, unsigned flags, uint32_t *pt_pages);
+/* Unmaps one page; returns the physical address that was mapped, or 0. */
+uint64_t vm_user_unmap(uint64_t pml4, uint64_t va);
+/* The PTE for VA (0 when not mapped). */
+uint64_t vm_user_pte(uint64_t pml4, uint64_t va);
+/* Frees every lower-half page table and the PML4 (mappings must be gone). */
+void vm_user_destroy(uint64_t pml4);
+#define VM_PTE_USER  (1ull << 2)
+#define VM_PTE_WRITE (1ull << 1)
+#define VM_PTE_NX    (1ull << 63)
+#define VM_PTE_ADDR  0x000ffffffffff000ull

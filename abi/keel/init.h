@@ -1,0 +1,56 @@
+/*
+ * keel/init.h - what init gives every server it starts, and init's protocol.
+ *
+ * A server starts with rdi = KEEL_SRVINFO_ADDR, a read-only page holding
+ * struct keel_srvinfo: its name, its arguments from the boot manifest, how
+ * often it has been restarted, and the capabilities init granted it, each
+ * with the name the manifest gave it, so a server looks its capabilities up
+ * by name (keel_srv_cap_slot) instead of hard-coding slot numbers.
+ * Fixed slots: the server's own task and thread, its memory budget, and a
+ * send capability to init (badged with the server's index).
+ */
+#ifndef KEEL_ABI_INIT_H
+#define KEEL_ABI_INIT_H
+
+#include <stdint.h>
+
+enum keel_srv_slot {
+    SRV_SLOT_TASK = 1,
+    SRV_SLOT_THREAD = 2,
+    SRV_SLOT_MEMORY = 3,  /* empty when the manifest gives no memory */
+    SRV_SLOT_INIT = 4,    /* call init: INIT_READY, INIT_STATUS */
+    SRV_SLOT_FIRST_GRANT = 8,
+};
+
+#define KEEL_SRVINFO_ADDR  0x0000000000300000ull
+#define KEEL_SRV_STACK_TOP 0x00007fff00000000ull
+#define KEEL_SRV_STACK_PAGES 16
+#define KEEL_SRVINFO_MAGIC 0x53525621u /* "!VRS" */
+#define KEEL_SRV_MAX_CAPS 64
+
+struct keel_srv_cap {
+    uint32_t slot;
+    uint32_t type;   /* enum keel_cap_type */
+    char name[24];   /* e.g. "irq", "ioport", "ep:netd", "serve:netd" */
+};
+_Static_assert(sizeof(struct keel_srv_cap) == 32, "srv cap layout");
+
+struct keel_srvinfo {
+    uint32_t magic;
+    uint32_t n_caps;
+    char name[16];
+    char args[128];
+    uint64_t memory_bytes;
+    uint32_t restarts;     /* 0 on the first start */
+    uint32_t index;        /* the server's index in the manifest (its badge at init) */
+    struct keel_srv_cap caps[KEEL_SRV_MAX_CAPS];
+};
+_Static_assert(sizeof(struct keel_srvinfo) <= 4096, "srvinfo fits one page");
+
+/* Calls to init (SRV_SLOT_INIT). */
+enum keel_init_label {
+    INIT_READY = 1,   /* () the server is serving; init logs it */
+    INIT_STATUS = 2,  /* (MR0 = manifest index) -> MR0 = restarts, MR1 = state, MR2 = faults */
+};
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * manifest.h - the boot manifest: which servers init starts, and exactly
+ * which capabilities each gets.
+ *
+ * One server per line; '#' starts a comment:
+ *
+ *   server NAME [when WORD] [priority N] [memory SIZE] [args WORD] GRANT...
+ *
+ * GRANTs:  debug                 may end the VM (test servers)
+ *          irq LINE | irq msi    one interrupt (ISA 0-15, PCI GSI 16-23) or an MSI vector
+ *          ioport FIRST-LAST     an I/O port range (opened in its TSS bitmap)
+ *          mmio PHYS PAGES       device memory (never RAM)
+ *          endpoint NAME         create endpoint NAME; this server receives on it
+ *          connect NAME          a send capability to endpoint NAME, badged per client
+ * `when WORD` servers start only when the kernel command line has WORD
+ * (ktest, kbench); then the servers without `when` do not start, so a test
+ * boot replaces the appliance's normal set.  Numbers are decimal or 0x-hex; SIZE takes
+ * a K or M suffix.  The binary is NAME.elf in the servers archive.
+ *
+ * Pure code (host-tested by tests/unit/test_manifest.c).
+ */
+#ifndef KEEL_INIT_MANIFEST_H
+#define KEEL_INIT_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MANIFEST_MAX_SERVERS 16
+#define MANIFEST_MAX_GRANTS 16
+#define MANIFEST_NAME_MAX 16
+#define MANIFEST_ARGS_MAX 128
+
+enum grant_kind { GRANT_DEBUG, GRANT_IRQ, GRANT_IOPORT, GRANT_MMIO, GRANT_ENDPOINT, GRANT_CONNECT };
+
+#define GRANT_IRQ_MSI 0x10000u /* KEEL_IRQ_MSI */
+
+struct grant {
+    enum grant_kind kind;
+    uint64_t a, b;                /* irq: line; ioport: first, last; mmio: phys, pages */
+    char name[MANIFEST_NAME_MAX]; /* endpoint and connect */
+    unsigned line, col;           /* where the name was written, for errors */
+};
+
+struct server_spec {
+    char name[MANIFEST_NAME_MAX];
+    char when[MANIFEST_NAME_MAX]; /* empty: a normal server */
+    uint8_t priority;
+    uint64_t memory;
+    char args[MANIFEST_ARGS_MAX];
+    unsigned n_grants;
+    struct grant grants[MANIFEST_MAX_GRANTS];
+};
+
+struct manifest {
+    unsigned n_servers;
+    struct server_spec servers[MANIFEST_MAX_SERVERS];
+};
+
+#define MANIFEST_MAX_PRIORITY 19 /* below init's own */
+
+/* Parses TEXT (LEN bytes, need not be NUL-terminated).  Returns 0, or -1
+ * with "manifest:LINE:COLUMN: what was expected" in ERR. */
+int manifest_parse(const char *text, size_t len, struct manifest *out, char *err, size_t errlen);
+
+#endif

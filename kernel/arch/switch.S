@@ -1,0 +1,34 @@
+/*
+ * switch.S - kernel stack switching between threads.
+ *
+ * switch_context(uint64_t *save_rsp, uint64_t next_rsp) saves the callee-
+ * saved registers on the current kernel stack, stores RSP, loads the next
+ * thread's RSP and pops its registers: execution continues wherever the
+ * next thread last called switch_context (or, for a new thread, in
+ * thread_first_run, which leaves to user mode through trap_return).
+ */
+        .text
+        .code64
+        .globl switch_context
+switch_context:
+        pushq %rbp
+        pushq %rbx
+        pushq %r12
+        pushq %r13
+        pushq %r14
+        pushq %r15
+        movq %rsp, (%rdi)
+        movq %rsi, %rsp
+        popq %r15
+        popq %r14
+        popq %r13
+        popq %r12
+        popq %rbx
+        popq %rbp
+        ret
+
+        /* A new thread's first switch "returns" here, with RSP at its user
+         * trap frame. */
+        .globl thread_first_run
+thread_first_run:
+        jmp trap_return

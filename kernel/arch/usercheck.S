@@ -1,0 +1,52 @@
+/*
+ * usercheck.S - one round trip to ring 3 and back through SYSCALL, at boot.
+ *
+ * Some hypervisors (this project's nested, paravirtual KVM among them) run
+ * the SYSCALL instruction without entering ring 0: the guest then executes
+ * LSTAR's code in ring 3 and faults.  usercheck.c uses this to find out
+ * before init starts, so the failure is one clear line, not a fault in init.
+ *
+ * uint64_t usercheck_enter(uint64_t rip, uint64_t rsp) enters ring 3 at RIP
+ * and returns 1 when the user code's SYSCALL arrived at usercheck_syscall in
+ * ring 0, or 0 when usercheck_fail was called from the fault handler.
+ */
+#define USER_DS (0x18 | 3)
+#define USER_CS (0x20 | 3)
+
+        .text
+        .code64
+        .globl usercheck_enter, usercheck_syscall, usercheck_fail
+usercheck_enter:
+        pushq %rbp
+        pushq %rbx
+        pushq %r12
+        pushq %r13
+        pushq %r14
+        pushq %r15
+        movq %rsp, usercheck_saved_rsp(%rip)
+        pushq $USER_DS
+        pushq %rsi
+        pushq $0x2                      /* RFLAGS: interrupts stay off */
+        pushq $USER_CS
+        pushq %rdi
+        iretq
+
+usercheck_syscall:
+        movq usercheck_saved_rsp(%rip), %rsp
+        movl $1, %eax
+        jmp 1f
+usercheck_fail:
+        movq usercheck_saved_rsp(%rip), %rsp
+        xorl %eax, %eax
+1:      popq %r15
+        popq %r14
+        popq %r13
+        popq %r12
+        popq %rbx
+        popq %rbp
+        ret
+
+        .bss
+        .align 8
+usercheck_saved_rsp:
+        .quad 0

@@ -1,0 +1,189 @@
+/*
+ * object.h - the kernel objects and capabilities.
+ *
+ * Every object starts with struct kobj: its type and a reference count.  A
+ * reference is held by each capability naming the object, by each mapping
+ * of a frame, and by the kernel where it says so (a thread holds its task;
+ * a thread blocked on an endpoint does not hold it: destroying the endpoint
+ * wakes its waiters with KE_DEAD).  When the count reaches zero the object
+ * is destroyed and its memory returned to the budget it was charged to.
+ *
+ * Concurrency: one CPU, and the kernel runs with interrupts disabled, so no
+ * locks; every system call runs to completion or blocks at a known point.
+ */
+#ifndef KEEL_OBJECT_H
+#define KEEL_OBJECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <keel/syscall.h>
+#include "trap.h"
+
+struct task;
+struct thread;
+struct memory;
+
+struct kobj {
+    uint8_t type;  /* enum keel_cap_type */
+    uint32_t refs; /* capabilities + mappings + kernel references */
+    struct memory *charged; /* budget this object's memory came from (or NULL) */
+    uint32_t charge;        /* bytes charged */
+};
+
+struct cap {
+    struct kobj *obj; /* NULL = empty slot */
+    uint64_t badge;   /* endpoints/notifications: given to the receiver */
+    uint8_t rights;   /* RIGHT_* */
+};
+
+/* A budget of memory, in bytes, to create objects and frames from. */
+struct memory {
+    struct kobj hdr;
+    uint64_t remaining;
+};
+
+struct frame {
+    struct kobj hdr;
+    uint64_t phys;   /* first byte; the pages are contiguous */
+    uint64_t pages;
+    bool device;     /* MMIO: never freed to the pmm, mapped uncached */
+    bool dma;        /* its physical address may be disclosed (SYS_FRAME_INFO) */
+    bool owned;      /* return the pages to the pmm on destroy */
+};
+
+/* A thread queue: FIFO, linked through struct thread.q_next. */
+struct thread_queue {
+    struct thread *head, *tail;
+};
+
+struct endpoint {
+    struct kobj hdr;
+    struct thread_queue senders;   /* BLOCKED_SEND, with their message */
+    struct thread_queue receivers; /* BLOCKED_RECV */
+};
+
+struct notification {
+    struct kobj hdr;
+    uint64_t bits;          /* pending, ORed by signal */
+    struct thread *waiter;  /* BLOCKED_NTFN on this object, at most one */
+    struct thread *bound;   /* thread whose recv also returns these bits */
+    /* One-shot timer (SYS_TIMER_ARM); owned by ktimer.c. */
+    uint64_t deadline_ns;   /* 0 = not armed */
+    uint64_t timer_bits;
+    struct notification *timer_next;
+};
+
+struct irq {
+    struct kobj hdr;
+    uint32_t gsi;
+    uint8_t vector;
+    bool level, active_low;
+    bool pending_ack;       /* masked, waiting for SYS_IRQ_ACK */
+    struct notification *ntfn;
+    uint64_t bit;
+    uint64_t count;
+};
+
+struct ioport {
+    struct kobj hdr;
+    uint16_t first;
+    uint32_t count;
+};
+
+/* Control capabilities (IRQ, I/O port, MMIO, debug) have no state. */
+struct control {
+    struct kobj hdr;
+};
+
+/* A mapping of one frame object into a task. */
+struct region {
+    struct region *next;
+    uint64_t vaddr;
+    struct frame *frame;
+    uint8_t rights;
+};
+
+#define CAP_TABLE_PAGES 2
+_Static_assert(KEEL_CAP_SLOTS * sizeof(struct cap) <= CAP_TABLE_PAGES * 4096, "cap table size");
+
+struct task {
+    struct kobj hdr;
+    uint64_t pml4_phys;
+    uint16_t pcid;
+    bool dead;
+    char name[16];
+    struct cap *caps;       /* KEEL_CAP_SLOTS entries, CAP_TABLE_PAGES pages */
+    struct region *regions;
+    uint32_t pt_pages;      /* page-table pages in use (bounded) */
+    uint32_t n_threads;
+    struct thread *threads;  /* every live thread of the task, via task_next */
+    uint32_t n_regions;
+    bool tlb_stale;         /* its PCID may hold stale entries: flush on next load */
+    uint8_t *iobitmap;      /* NULL = no ports; else 8 KiB, bit set = denied */
+    uint16_t io_lo, io_hi;  /* the range of ports this task may use */
+};
+
+enum thread_state {
+    TS_INACTIVE = 0,   /* created, not started */
+    TS_RUNNABLE,       /* running or ready */
+    TS_BLOCKED_SEND,   /* on ep->senders */
+    TS_BLOCKED_RECV,   /* on ep->receivers */
+    TS_BLOCKED_REPLY,  /* called; waiting for its reply */
+    TS_BLOCKED_NTFN,   /* waiting on a notification */
+    TS_FAULTED,        /* suspended after a fault, until resumed or killed */
+    TS_DEAD,
+};
+
+struct ipc_msg {
+    uint64_t info; /* label and KEEL_RECV_* flags */
+    uint64_t badge;
+    uint64_t mr[KEEL_MSG_WORDS];
+};
+
+struct thread {
+    struct kobj hdr;
+    /* Scheduling; owned by sched.c. */
+    uint64_t kernel_rsp;      /* saved by switch_context when not running */
+    uint64_t kstack_base;     /* lowest byte of the kernel stack (KSTACK_SIZE) */
+    struct thread *rq_next;   /* ready queue link */
+    bool queued;              /* on a ready queue */
+    uint8_t prio;             /* 0 (lowest) .. SCHED_PRIOS-1 */
+    uint8_t state;            /* enum thread_state */
+    uint32_t slice;           /* ticks left in the time slice */
+    struct task *task;        /* NULL for the idle thread; holds a reference */
+    struct thread *task_next; /* the task's thread list */
+    /* IPC; owned by endpoint.c / notification.c. */
+    struct endpoint *blocked_ep;  /* queue it is on, in BLOCKED_SEND/RECV */
+    struct thread *q_next;        /* endpoint queue link */
+    struct ipc_msg msg;           /* outgoing while BLOCKED_SEND; incoming on wake */
+    bool msg_is_call;             /* BLOCKED_SEND: wants a reply */
+    struct thread *caller;        /* the one reply right: who we owe an answer */
+    struct thread *replier;       /* BLOCKED_REPLY: whom we wait for */
+    struct notification *waiting_ntfn;
+    struct notification *bound_ntfn;
+    struct endpoint *fault_ep;    /* holds a reference */
+    uint64_t fault_badge;
+    uint64_t wake_error;          /* rax for the woken thread */
+    uint64_t ipc_count;
+    /* The user context lives at the top of the kernel stack. */
+    struct trap_frame *uframe;
+    uint8_t fpu[512] __attribute__((aligned(16)));
+};
+
+/* Capability lookup: the slot in CURRENT task, checked for type and rights. */
+int cap_lookup(struct task *t, uint64_t slot, uint8_t type, uint8_t rights, struct cap **out)
+    __attribute__((warn_unused_result));
+void kobj_ref(struct kobj *o);
+void kobj_unref(struct kobj *o);
+/* Installs OBJ (taking a new reference) into an empty slot. */
+void cap_install(struct task *t, uint64_t slot, struct kobj *obj, uint8_t rights, uint64_t badge);
+void cap_clear(struct task *t, uint64_t slot);
+
+/* Queues. */
+void tq_push(struct thread_queue *q, struct thread *t);
+struct thread *tq_pop(struct thread_queue *q);
+bool tq_remove(struct thread_queue *q, struct thread *t);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * sched.h - threads and the scheduler.
+ *
+ * Fixed priorities (SCHED_PRIOS levels, higher runs first), round-robin
+ * within a level with a time slice of SCHED_SLICE_TICKS, preemption from the
+ * LAPIC tick.  The running thread is never on a ready queue; every other
+ * runnable thread is.  Blocking therefore touches no queue, and the IPC
+ * paths switch directly between two threads without any queue operation
+ * (seL4's "Benno scheduling"; see docs/ARCHITECTURE.md for why not Liedtke's
+ * lazy queues).  A queue may hold a thread that blocked after being queued;
+ * the picker drops such stale entries as it meets them.
+ */
+#ifndef KEEL_SCHED_H
+#define KEEL_SCHED_H
+
+#include "object.h"
+
+#define SCHED_PRIOS 32
+#define SCHED_SLICE_TICKS 10
+#define KSTACK_PAGES 2
+#define KSTACK_SIZE (KSTACK_PAGES * 4096)
+
+struct percpu {
+    uint64_t kernel_stack_top; /* %gs:0  - loaded by syscall_entry */
+    uint64_t user_rsp;         /* %gs:8  - scratch for syscall_entry */
+    struct thread *current;    /* %gs:16 */
+};
+_Static_assert(__builtin_offsetof(struct percpu, user_rsp) == 8, "syscall_entry.S offsets");
+
+extern struct percpu cpu0;
+static inline struct thread *sched_current(void) { return cpu0.current; }
+
+void sched_init(void);
+/* Makes T runnable and queues it (tail); does not switch. */
+void sched_wake(struct thread *t);
+/* Picks the best runnable thread and switches to it (the current one stays
+ * eligible if it is runnable).  Returns when the caller runs again. */
+void sched_yield_to_best(void);
+/* Switches directly to T (already TS_RUNNABLE), without a queue operation,
+ * when nothing of higher priority is ready; else queues T and reschedules. */
+void sched_direct_switch(struct thread *t);
+/* The fastpath's switch: T is runnable and the caller checked priorities. */
+void sched_switch_now(struct thread *t);
+/* True when a ready thread has a higher priority than PRIO. */
+bool sched_higher_ready(uint8_t prio);
+void sched_tick(void);
+/* The idle loop; never returns. */
+__attribute__((noreturn)) void sched_idle_loop(void);
+
+/* Threads. */
+struct thread *thread_create(struct task *task);
+void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, uint8_t prio);
+/* Takes T off whatever it waits on and marks it dead (task kill). */
+void thread_stop(struct thread *t);
+void thread_destroy(struct thread *t);
+/* Saves the FPU template the CPU had at boot; every new thread starts there. */
+void fpu_init(void);
+
+#endif

@@ -1,0 +1,869 @@
+/*
+ * ktest.c - the in-guest kernel tests: every system call, its failure
+ * paths, and the IPC, notification, interrupt, memory and fault semantics.
+ *
+ * Started by init when the kernel command line says `ktest` (manifest
+ * line `server ktest when ktest ...`).  Each test prints one line, PASS or
+ * FAIL with the first failed check, then `N passed, N failed`; the VM ends
+ * through the debug capability with exit code 0 (all passed) or 1.
+ * Tests are isolated: each makes its own endpoints and children and tears
+ * them down, so one failure does not cascade.
+ * Synchronisation with children uses only IPC and notifications, and
+ * SYS_YIELD where a child at the same priority must run up to a block.
+ */
+#include <keel/fmt.h>
+#include <keel/init.h>
+#include <keel/string.h>
+#include <keel/sys.h>
+#include <keel/ulog.h>
+
+#include "spawn.h"
+
+#define PRIO 10
+#define PAGE 4096ull
+#define SHARED_VA 0x0000004000000000ull
+#define CHILD_EP 10   /* slots we give children */
+#define CHILD_RES 11
+#define CHILD_NTFN 12
+#define CHILD_NTFN2 13
+#define CHILD_IRQ 14
+
+static const struct keel_srvinfo *info;
+static uint64_t debug_slot, irq_slot, ioport_slot;
+static int n_passed, n_failed, test_failed;
+static char first_failure[200];
+
+static void check_failed(int line, const char *what, long long a, long long b)
+{
+    if (test_failed++)
+        return;
+    snprintf(first_failure, sizeof first_failure, "line %d: %s (got %lld, expected %lld)", line, what, a, b);
+}
+
+#define CHECK(c)                                                                                                       \
+    do {                                                                                                               \
+        if (!(c))                                                                                                      \
+            check_failed(__LINE__, #c, 0, 1);                                                                          \
+    } while (0)
+#define CHECK_EQ(a, b)                                                                                                 \
+    do {                                                                                                               \
+        long long ce_a = (long long)(a), ce_b = (long long)(b);                                                        \
+        if (ce_a != ce_b)                                                                                              \
+            check_failed(__LINE__, #a " == " #b, ce_a, ce_b);                                                          \
+    } while (0)
+
+static void run(const char *name, void (*fn)(void))
+{
+    test_failed = 0;
+    first_failure[0] = 0;
+    fn();
+    if (test_failed) {
+        n_failed++;
+        ulog("FAIL %s: %s\n", name, first_failure);
+    } else {
+        n_passed++;
+        ulog("PASS %s\n", name);
+    }
+}
+
+static uint64_t find_cap(const char *name)
+{
+    for (uint32_t i = 0; i < info->n_caps; i++)
+        if (strcmp(info->caps[i].name, name) == 0)
+            return info->caps[i].slot;
+    return 0;
+}
+
+static uint64_t new_obj(uint64_t type, uint64_t arg)
+{
+    uint64_t s = slot_get();
+    int64_t err = keel_obj_create(spawn_memory(), type, s, arg);
+    if (err)
+        check_failed(__LINE__, "object creation", err, 0);
+    return s;
+}
+
+static void yield_n(int n)
+{
+    for (int i = 0; i < n; i++)
+        keel_yield();
+}
+
+/* ---------------------------------------------------------------- children */
+
+/* Echo: label+1, mr0+1, mr1 = the caller's badge, mr2 ^ 0xffff, mr3 as is.
+ * With arg bit 8 set it uses the general path for its replies. */
+static void echo_server(uint64_t arg)
+{
+    uint64_t ep = arg & 0xff;
+    uint64_t flags = (arg & 0x100) ? KEEL_SLOWPATH : 0;
+    struct keel_msg m = { .info = flags };
+    int64_t e = keel_recv(ep, &m);
+    for (;;) {
+        if (e) {
+            m.info = 0xdead;
+            m.mr[0] = (uint64_t)e;
+        } else {
+            m.info = ((keel_label(&m) + 1) & KEEL_LABEL_MASK);
+            m.mr[0] += 1;
+            m.mr[1] = m.badge;
+            m.mr[2] ^= 0xffff;
+        }
+        m.info |= flags;
+        e = keel_reply_recv(ep, &m);
+    }
+}
+
+static void send_result(uint64_t a, uint64_t b)
+{
+    struct keel_msg r = { .info = 1, .mr = { a, b } };
+    (void)keel_send(CHILD_RES, &r);
+}
+
+static uint64_t recv_result(uint64_t res, uint64_t *b)
+{
+    struct keel_msg r = { 0 };
+    int64_t e = keel_recv(res, &r);
+    CHECK_EQ(e, 0);
+    if (b)
+        *b = r.mr[1];
+    return r.mr[0];
+}
+
+/* Calls CHILD_EP 200 times; reports how many replies were right. */
+static void echo_client(uint64_t my_badge)
+{
+    uint64_t good = 0;
+    for (uint64_t i = 0; i < 200; i++) {
+        struct keel_msg m = { .info = 5, .mr = { i, 0, 7, 9 } };
+        if (keel_call(CHILD_EP, &m) == 0 && keel_label(&m) == 6 && m.mr[0] == i + 1 && m.mr[1] == my_badge &&
+            m.mr[3] == 9)
+            good++;
+    }
+    send_result(good, my_badge);
+}
+
+/* ------------------------------------------------------------------- tests */
+
+static void t_null_syscall(void) { CHECK_EQ(keel_null(), KE_OK); }
+
+static void t_debug_log_checks(void)
+{
+    CHECK_EQ(keel_debug_log((const char *)0x10, 5), KE_BAD_ADDRESS);
+    CHECK_EQ(keel_debug_log((const char *)0xffffffff80100000ull, 4), KE_BAD_ADDRESS);
+    CHECK_EQ(keel_debug_log((const char *)0x7fffffffffffull, 2), KE_BAD_ADDRESS);
+    static char big[300];
+    CHECK_EQ(keel_debug_log(big, sizeof big), KE_INVALID_ARG);
+    CHECK_EQ(keel_debug_log("", 0), KE_OK);
+}
+
+static void t_capability_errors(void)
+{
+    uint64_t n = new_obj(OBJ_NOTIFICATION, 0);
+    uint64_t empty = slot_get();
+    CHECK_EQ(keel_signal(KEEL_CAP_SLOTS, 1), KE_INVALID_SLOT);
+    CHECK_EQ(keel_signal(~0ull, 1), KE_INVALID_SLOT);
+    CHECK_EQ(keel_signal(empty, 1), KE_EMPTY_SLOT);
+    CHECK_EQ(keel_signal(SRV_SLOT_TASK, 1), KE_WRONG_TYPE);
+    uint64_t ro = slot_get();
+    CHECK_EQ(keel_cap_copy(n, SRV_SLOT_TASK, ro, RIGHT_READ, 0), KE_OK);
+    CHECK_EQ(keel_signal(ro, 1), KE_NO_RIGHTS);
+    uint64_t type, rights, badge;
+    CHECK_EQ(keel_cap_info(ro, &type, &rights, &badge), KE_OK);
+    CHECK_EQ(type, CAP_NOTIFICATION);
+    CHECK_EQ(rights, RIGHT_READ);
+    /* Without GRANT a capability cannot be copied on. */
+    CHECK_EQ(keel_cap_copy(ro, SRV_SLOT_TASK, empty, RIGHT_READ, 0), KE_NO_RIGHTS);
+    /* Copying into an occupied slot, or with unknown rights bits. */
+    CHECK_EQ(keel_cap_copy(n, SRV_SLOT_TASK, ro, RIGHT_READ, 0), KE_SLOT_IN_USE);
+    CHECK_EQ(keel_cap_copy(n, SRV_SLOT_TASK, empty, 0x80, 0), KE_INVALID_ARG);
+    /* A badge is never forged over another. */
+    uint64_t b1 = slot_get(), b2 = slot_get();
+    CHECK_EQ(keel_cap_copy(n, SRV_SLOT_TASK, b1, RIGHTS_ALL, 0x10), KE_OK);
+    CHECK_EQ(keel_cap_copy(b1, SRV_SLOT_TASK, b2, RIGHTS_ALL, 0x20), KE_INVALID_ARG);
+    CHECK_EQ(keel_cap_delete(empty), KE_EMPTY_SLOT);
+    slot_put(b1);
+    slot_put(b2);
+    slot_put(ro);
+    slot_put(empty);
+    slot_put(n);
+}
+
+static void t_call_reply(void)
+{
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0);
+    struct child s;
+    struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&s, echo_server, CHILD_EP, PRIO, caps, 1, 0, 0), KE_OK);
+    struct keel_msg m = { .info = 7, .mr = { 1, 2, 3, 4 } };
+    CHECK_EQ(keel_call(ep, &m), KE_OK);
+    CHECK_EQ(keel_label(&m), 8);
+    CHECK_EQ(m.mr[0], 2);
+    CHECK_EQ(m.mr[1], 0);
+    CHECK_EQ(m.mr[2], 3 ^ 0xffff);
+    CHECK_EQ(m.mr[3], 4);
+    CHECK_EQ(m.badge, 0); /* replies carry no badge */
+    child_kill(&s);
+    slot_put(ep);
+}
+
+static void t_badges(void)
+{
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0);
+    uint64_t a = slot_get(), b = slot_get();
+    CHECK_EQ(keel_cap_copy(ep, SRV_SLOT_TASK, a, RIGHT_WRITE, 0x11), KE_OK);
+    CHECK_EQ(keel_cap_copy(ep, SRV_SLOT_TASK, b, RIGHT_WRITE, 0x22), KE_OK);
+    struct child s;
+    struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&s, echo_server, CHILD_EP, PRIO, caps, 1, 0, 0), KE_OK);
+    struct keel_msg m = { .info = 1 };
+    CHECK_EQ(keel_call(a, &m), KE_OK);
+    CHECK_EQ(m.mr[1], 0x11);
+    m = (struct keel_msg){ .info = 1 };
+    CHECK_EQ(keel_call(b, &m), KE_OK);
+    CHECK_EQ(m.mr[1], 0x22);
+    /* A send-only capability cannot receive. */
+    m.info = 0;
+    CHECK_EQ(keel_recv(a, &m), KE_NO_RIGHTS);
+    child_kill(&s);
+    slot_put(a);
+    slot_put(b);
+    slot_put(ep);
+}
+
+static void t_reply_recv_many_clients(void)
+{
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0), res = new_obj(OBJ_ENDPOINT, 0);
+    struct child s, c[3];
+    struct child_cap scaps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&s, echo_server, CHILD_EP, PRIO, scaps, 1, 0, 0), KE_OK);
+    for (int i = 0; i < 3; i++) {
+        struct child_cap ccaps[] = { { ep, CHILD_EP, RIGHT_WRITE, (uint64_t)(i + 1) }, { res, CHILD_RES, RIGHT_WRITE, 0 } };
+        CHECK_EQ(spawn(&c[i], echo_client, (uint64_t)(i + 1), PRIO, ccaps, 2, 0, 0), KE_OK);
+    }
+    uint64_t seen = 0;
+    for (int i = 0; i < 3; i++) {
+        uint64_t who;
+        CHECK_EQ(recv_result(res, &who), 200);
+        seen |= 1ull << who;
+    }
+    CHECK_EQ(seen, 0xe);
+    for (int i = 0; i < 3; i++)
+        child_kill(&c[i]);
+    child_kill(&s);
+    slot_put(ep);
+    slot_put(res);
+}
+
+static void t_nonblocking_fails_without_partner(void)
+{
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0);
+    struct keel_msg m = { .info = 3 | KEEL_NONBLOCK };
+    CHECK_EQ(keel_send(ep, &m), KE_WOULD_BLOCK);
+    m.info = 3 | KEEL_NONBLOCK;
+    CHECK_EQ(keel_call(ep, &m), KE_WOULD_BLOCK);
+    m.info = KEEL_NONBLOCK;
+    CHECK_EQ(keel_recv(ep, &m), KE_WOULD_BLOCK);
+    /* Reserved bits in the info word are refused, not ignored. */
+    CHECK_EQ(sys6(SYS_SEND, ep, 1ull << 50, 0, 0, 0, 0), KE_INVALID_ARG);
+    CHECK_EQ(sys6(SYS_RECV, ep, 5, 0, 0, 0, 0), KE_INVALID_ARG); /* a label on a receive */
+    CHECK_EQ(sys6(SYS_REPLY, 0, KEEL_RECV_CALL, 0, 0, 0, 0), KE_INVALID_ARG);
+    slot_put(ep);
+}
+
+/* Receives one call, tells us, waits for "go", replies (reporting the
+ * result), then serves as an echo server. */
+static void slow_server(uint64_t unused)
+{
+    (void)unused;
+    struct keel_msg m = { 0 };
+    (void)keel_recv(CHILD_EP, &m);
+    (void)keel_signal(CHILD_NTFN, 1);
+    uint64_t bits;
+    (void)keel_wait(CHILD_NTFN2, 0, &bits);
+    int64_t r = keel_reply(&m);
+    send_result((uint64_t)r, 0);
+    echo_server(CHILD_EP);
+}
+
+static void blocked_caller(uint64_t unused)
+{
+    (void)unused;
+    struct keel_msg m = { .info = 1 };
+    (void)keel_call(CHILD_EP, &m);
+}
+
+static void t_dead_caller_does_not_stall_server(void)
+{
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0), res = new_obj(OBJ_ENDPOINT, 0);
+    uint64_t got = new_obj(OBJ_NOTIFICATION, 0), go = new_obj(OBJ_NOTIFICATION, 0);
+    struct child s, c;
+    struct child_cap scaps[] = { { ep, CHILD_EP, RIGHT_READ, 0 }, { res, CHILD_RES, RIGHT_WRITE, 0 },
+                                 { got, CHILD_NTFN, RIGHT_WRITE, 0 }, { go, CHILD_NTFN2, RIGHT_READ, 0 } };
+    struct child_cap ccaps[] = { { ep, CHILD_EP, RIGHT_WRITE, 0 } };
+    CHECK_EQ(spawn(&s, slow_server, 0, PRIO, scaps, 4, 0, 0), KE_OK);
+    CHECK_EQ(spawn(&c, blocked_caller, 0, PRIO, ccaps, 1, 0, 0), KE_OK);
+    uint64_t bits = 0;
+    CHECK_EQ(keel_wait(got, 0, &bits), KE_OK);
+    child_kill(&c); /* the caller dies before it can receive its reply */
+    CHECK_EQ(keel_signal(go, 1), KE_OK);
+    CHECK_EQ(recv_result(res, NULL), (uint64_t)(int64_t)KE_NO_REPLY);
+    struct keel_msg m = { .info = 41 };
+    CHECK_EQ(keel_call(ep, &m), KE_OK); /* and the server still serves */
+    CHECK_EQ(keel_label(&m), 42);
+    child_kill(&s);
+    slot_put(ep);
+    slot_put(res);
+    slot_put(got);
+    slot_put(go);
+}
+
+static void reply_twice_server(uint64_t unused)
+{
+    (void)unused;
+    struct keel_msg m = { 0 };
+    (void)keel_recv(CHILD_EP, &m);
+    int64_t r1 = keel_reply(&m);
+    int64_t r2 = keel_reply(&m);
+    send_result((uint64_t)r1, (uint64_t)r2);
+}
+
+static void reply_without_caller(uint64_t unused)
+{
+    (void)unused;
+    struct keel_msg m = { 0 };
+    send_result((uint64_t)keel_reply(&m), 0);
+}
+
+static void t_reply_rights(void)
+{
+    struct keel_msg m = { 0 };
+    CHECK_EQ(keel_reply(&m), KE_NO_REPLY);
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0), res = new_obj(OBJ_ENDPOINT, 0);
+    struct child s, w;
+    struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 }, { res, CHILD_RES, RIGHT_WRITE, 0 } };
+    CHECK_EQ(spawn(&s, reply_twice_server, 0, PRIO, caps, 2, 0, 0), KE_OK);
+    m.info = 9;
+    CHECK_EQ(keel_call(ep, &m), KE_OK);
+    uint64_t r2;
+    CHECK_EQ(recv_result(res, &r2), KE_OK);
+    CHECK_EQ((int64_t)r2, KE_NO_REPLY);
+    /* Another task cannot answer a call it did not receive. */
+    CHECK_EQ(spawn(&w, reply_without_caller, 0, PRIO, caps, 2, 0, 0), KE_OK);
+    CHECK_EQ((int64_t)recv_result(res, NULL), KE_NO_REPLY);
+    child_kill(&s);
+    child_kill(&w);
+    slot_put(ep);
+    slot_put(res);
+}
+
+static void signal_child(uint64_t bits) { (void)keel_signal(CHILD_NTFN, bits); }
+
+static void t_notifications(void)
+{
+    uint64_t n = new_obj(OBJ_NOTIFICATION, 0);
+    uint64_t bits = 0;
+    CHECK_EQ(keel_signal(n, 1), KE_OK);
+    CHECK_EQ(keel_signal(n, 4), KE_OK);
+    CHECK_EQ(keel_wait(n, 0, &bits), KE_OK);
+    CHECK_EQ(bits, 5);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK); /* poll: cleared */
+    CHECK_EQ(bits, 0);
+    CHECK_EQ(keel_signal(n, 2), KE_OK);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 2);
+    CHECK_EQ(keel_wait(n, 1ull << 40, &bits), KE_INVALID_ARG);
+    /* A badged capability ORs its badge in. */
+    uint64_t badged = slot_get();
+    CHECK_EQ(keel_cap_copy(n, SRV_SLOT_TASK, badged, RIGHT_WRITE, 0x100), KE_OK);
+    CHECK_EQ(keel_signal(badged, 0), KE_OK);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 0x100);
+    slot_put(badged);
+
+    /* Bound: a receive on an endpoint also returns the bits. */
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0);
+    CHECK_EQ(keel_ntfn_bind(n), KE_OK);
+    uint64_t other = new_obj(OBJ_NOTIFICATION, 0);
+    CHECK_EQ(keel_ntfn_bind(other), KE_BUSY); /* one binding per thread */
+    struct child c;
+    struct child_cap caps[] = { { n, CHILD_NTFN, RIGHT_WRITE, 0 } };
+    CHECK_EQ(spawn(&c, signal_child, 0x80, PRIO, caps, 1, 0, 0), KE_OK);
+    struct keel_msg m = { 0 };
+    CHECK_EQ(keel_recv(ep, &m), KE_OK);
+    CHECK(m.info & KEEL_RECV_NOTIFY);
+    CHECK_EQ(m.badge, 0x80);
+    /* Bits pending before the receive are returned at once. */
+    CHECK_EQ(keel_signal(n, 0x3), KE_OK);
+    m.info = 0;
+    CHECK_EQ(keel_recv(ep, &m), KE_OK);
+    CHECK(m.info & KEEL_RECV_NOTIFY);
+    CHECK_EQ(m.badge, 0x3);
+    CHECK_EQ(keel_ntfn_bind(~0ull), KE_OK);
+    child_kill(&c);
+    slot_put(ep);
+    slot_put(other);
+    slot_put(n);
+}
+
+static void waiter_child(uint64_t unused)
+{
+    (void)unused;
+    uint64_t bits;
+    (void)keel_wait(CHILD_NTFN, 0, &bits);
+}
+
+static void t_notification_single_waiter(void)
+{
+    uint64_t n = new_obj(OBJ_NOTIFICATION, 0);
+    struct child c;
+    struct child_cap caps[] = { { n, CHILD_NTFN, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&c, waiter_child, 0, PRIO, caps, 1, 0, 0), KE_OK);
+    yield_n(3); /* the child runs up to its wait */
+    uint64_t bits;
+    CHECK_EQ(keel_wait(n, 0, &bits), KE_BUSY);
+    child_kill(&c);
+    slot_put(n);
+}
+
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port)
+{
+    uint8_t v;
+    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+static void pit_start(uint16_t divisor)
+{
+    outb(0x43, 0x34); /* channel 0, lobyte/hibyte, mode 2 (rate generator) */
+    outb(0x40, divisor & 0xff);
+    outb(0x40, divisor >> 8);
+}
+
+static void pit_stop(void)
+{
+    outb(0x43, 0x30); /* channel 0, mode 0: one terminal count, then quiet */
+    outb(0x40, 0xff);
+    outb(0x40, 0xff);
+}
+
+static void t_interrupt_reaches_user_driver(void)
+{
+    if (!irq_slot || !ioport_slot) {
+        check_failed(__LINE__, "the manifest gives ktest irq 0 and ioport 0x40-0x43", 0, 1);
+        return;
+    }
+    uint64_t n = new_obj(OBJ_NOTIFICATION, 0);
+    CHECK_EQ(keel_irq_bind(irq_slot, n, 0), KE_INVALID_ARG);
+    CHECK_EQ(keel_irq_bind(irq_slot, n, 0x4), KE_OK);
+    uint64_t t0 = keel_now_ns();
+    pit_start(1193); /* ~1 kHz */
+    int got = 0;
+    for (int i = 0; i < 5; i++) {
+        uint64_t bits = 0;
+        CHECK_EQ(keel_wait(n, 0, &bits), KE_OK);
+        if (bits & 0x4)
+            got++;
+        CHECK_EQ(keel_irq_ack(irq_slot), KE_OK);
+    }
+    CHECK_EQ(got, 5);
+    CHECK(keel_now_ns() - t0 >= 2000000ull); /* five ticks of ~1 ms take a few ms */
+    /* Unacknowledged, the line stays masked: no second interrupt arrives. */
+    uint64_t bits = 0;
+    CHECK_EQ(keel_wait(n, 0, &bits), KE_OK);
+    uint64_t timer = new_obj(OBJ_NOTIFICATION, 0);
+    CHECK_EQ(sys6(SYS_TIMER_ARM, timer, keel_now_ns() + 20000000ull, 1, 0, 0, 0), KE_OK);
+    CHECK_EQ(keel_wait(timer, 0, &bits), KE_OK);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 0);
+    CHECK_EQ(keel_irq_ack(irq_slot), KE_OK);
+    CHECK_EQ(keel_wait(n, 0, &bits), KE_OK); /* and after the ack it comes */
+    CHECK_EQ(bits, 0x4);
+    pit_stop();
+    CHECK_EQ(keel_irq_ack(irq_slot), KE_OK);
+    CHECK_EQ(keel_irq_ack(irq_slot), KE_OK); /* acknowledging twice is harmless */
+    slot_put(timer);
+    slot_put(n);
+}
+
+static void shared_writer(uint64_t value)
+{
+    volatile uint64_t *p = (volatile uint64_t *)SHARED_VA;
+    uint64_t seen = p[1];
+    p[0] = value;
+    send_result(seen, 0);
+}
+
+static void t_shared_memory(void)
+{
+    uint64_t f = new_obj(OBJ_FRAME, 1), res = new_obj(OBJ_ENDPOINT, 0);
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, SHARED_VA, RIGHT_READ | RIGHT_WRITE), KE_OK);
+    volatile uint64_t *p = (volatile uint64_t *)SHARED_VA;
+    CHECK_EQ(p[0], 0); /* frames start zeroed */
+    p[1] = 0x1234;
+    struct child c;
+    struct child_cap caps[] = { { res, CHILD_RES, RIGHT_WRITE, 0 } };
+    /* Map it into the child before it runs: spawn, then map, then let it go. */
+    CHECK_EQ(spawn(&c, shared_writer, 0xfeedface, PRIO - 1, caps, 1, 0, 0), KE_OK);
+    CHECK_EQ(keel_map(c.task, f, SHARED_VA, RIGHT_READ | RIGHT_WRITE), KE_OK);
+    CHECK_EQ(recv_result(res, NULL), 0x1234);
+    CHECK_EQ(p[0], 0xfeedface);
+    child_kill(&c);
+    CHECK_EQ(keel_unmap(SRV_SLOT_TASK, SHARED_VA), KE_OK);
+    slot_put(f);
+    slot_put(res);
+}
+
+static void t_mapping_refused_beyond_grant(void)
+{
+    uint64_t f = new_obj(OBJ_FRAME, 2), ro = slot_get();
+    CHECK_EQ(keel_cap_copy(f, SRV_SLOT_TASK, ro, RIGHT_READ, 0), KE_OK);
+    uint64_t va = SHARED_VA + 0x100000;
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, ro, va, RIGHT_READ | RIGHT_WRITE), KE_NO_RIGHTS);
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, va, RIGHT_READ | RIGHT_WRITE | RIGHT_EXEC), KE_INVALID_ARG);
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, va, 0x40 | RIGHT_READ), KE_INVALID_ARG);
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, va, RIGHT_WRITE), KE_INVALID_ARG); /* no write without read */
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, 0xffff800000000000ull, RIGHT_READ), KE_BAD_ADDRESS);
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, KEEL_USER_TOP - PAGE, RIGHT_READ), KE_BAD_ADDRESS); /* 2 pages */
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, 0, RIGHT_READ), KE_BAD_ADDRESS);
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, va + 0x10, RIGHT_READ), KE_ALIGNMENT);
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, ro, va, RIGHT_READ), KE_OK);
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, va + PAGE, RIGHT_READ), KE_ALREADY_MAPPED);
+    CHECK_EQ(keel_unmap(SRV_SLOT_TASK, va + PAGE), KE_NOT_MAPPED);
+    CHECK_EQ(keel_unmap(SRV_SLOT_TASK, va + 1), KE_ALIGNMENT);
+    CHECK_EQ(keel_unmap(SRV_SLOT_TASK, va), KE_OK);
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, debug_slot, va, RIGHT_READ), KE_WRONG_TYPE);
+    /* Frame info: the physical address only of DMA memory. */
+    uint64_t phys = 1, pages = 0;
+    CHECK_EQ(keel_frame_info(f, &phys, &pages), KE_OK);
+    CHECK_EQ(phys, 0);
+    CHECK_EQ(pages, 2);
+    uint64_t dma = new_obj(OBJ_DMA_FRAME, 4);
+    CHECK_EQ(keel_frame_info(dma, &phys, &pages), KE_OK);
+    CHECK(phys != 0 && (phys & 0xfff) == 0);
+    CHECK_EQ(pages, 4);
+    slot_put(dma);
+    slot_put(ro);
+    slot_put(f);
+}
+
+/* Children that fault in each way. */
+static void fault_child(uint64_t kind)
+{
+    switch (kind) {
+    case FAULT_PAGE: *(volatile uint64_t *)0xdead000 = 1; break;
+    case FAULT_UD: __asm__ volatile("ud2"); break;
+    case FAULT_DE: {
+        uint64_t zero = 0;
+        __asm__ volatile("xorl %%edx, %%edx\n\tmovl $1, %%eax\n\tdivq %0" ::"r"(zero) : "rax", "rdx");
+        break;
+    }
+    case FAULT_GP: (void)inb(0x70); break; /* a port we were not given */
+    case FAULT_BAD_SYSCALL: (void)sys6(999, 0, 0, 0, 0, 0, 0); break;
+    case 1000: (void)inb(0x42); (void)inb(0x44); break; /* 0x40-0x43 granted, 0x44 not */
+    case 2000: /* after a resume: prove we run again */
+        send_result(0x600d, 0);
+        for (;;)
+            keel_yield();
+    }
+}
+
+static void resumed_here(void) { fault_child(2000); }
+
+static void t_faults_are_messages(void)
+{
+    uint64_t fep = new_obj(OBJ_ENDPOINT, 0), res = new_obj(OBJ_ENDPOINT, 0);
+    static const uint64_t kinds[] = { FAULT_PAGE, FAULT_UD, FAULT_DE, FAULT_GP, FAULT_BAD_SYSCALL, 1000 };
+    for (unsigned i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        struct child c;
+        struct child_cap caps[] = { { res, CHILD_RES, RIGHT_WRITE, 0 } };
+        CHECK_EQ(spawn(&c, fault_child, kinds[i], PRIO, caps, 1, fep, 0x70 + i), KE_OK);
+        if (kinds[i] == 1000)
+            CHECK_EQ(keel_ioport_grant(ioport_slot, c.task), KE_OK);
+        struct keel_msg m = { 0 };
+        CHECK_EQ(keel_recv(fep, &m), KE_OK);
+        CHECK(m.info & KEEL_RECV_FAULT);
+        CHECK_EQ(keel_label(&m), FAULT_LABEL);
+        CHECK_EQ(m.badge, 0x70 + i);
+        CHECK_EQ(m.mr[0], kinds[i] == 1000 ? FAULT_GP : kinds[i]);
+        CHECK(m.mr[2] >= 0x400000 && m.mr[2] < 0x500000); /* RIP inside the program */
+        if (kinds[i] == FAULT_PAGE)
+            CHECK_EQ(m.mr[1], 0xdead000);
+        if (kinds[i] == FAULT_BAD_SYSCALL)
+            CHECK_EQ(m.mr[1], 999);
+        if (kinds[i] == FAULT_PAGE) {
+            /* Resume it elsewhere, on a fresh stack: it runs again. */
+            CHECK_EQ(keel_thread_resume(c.thread, 0xffff800000000000ull, CHILD_STACK_TOP - 8), KE_BAD_ADDRESS);
+            CHECK_EQ(keel_thread_resume(c.thread, (uint64_t)resumed_here, CHILD_STACK_TOP - 8), KE_OK);
+            CHECK_EQ(recv_result(res, NULL), 0x600d);
+            CHECK_EQ(keel_thread_resume(c.thread, (uint64_t)resumed_here, CHILD_STACK_TOP - 8), KE_BUSY);
+        }
+        child_kill(&c);
+    }
+    slot_put(fep);
+    slot_put(res);
+}
+
+static void t_fastpath_matches_general_path(void)
+{
+    uint64_t ep_fast = new_obj(OBJ_ENDPOINT, 0), ep_slow = new_obj(OBJ_ENDPOINT, 0);
+    uint64_t bf = slot_get(), bs = slot_get();
+    CHECK_EQ(keel_cap_copy(ep_fast, SRV_SLOT_TASK, bf, RIGHT_WRITE, 0x5a), KE_OK);
+    CHECK_EQ(keel_cap_copy(ep_slow, SRV_SLOT_TASK, bs, RIGHT_WRITE, 0x5a), KE_OK);
+    struct child f, s;
+    struct child_cap fc[] = { { ep_fast, CHILD_EP, RIGHT_READ, 0 } };
+    struct child_cap sc[] = { { ep_slow, CHILD_EP, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&f, echo_server, CHILD_EP, PRIO, fc, 1, 0, 0), KE_OK);
+    CHECK_EQ(spawn(&s, echo_server, CHILD_EP | 0x100, PRIO, sc, 1, 0, 0), KE_OK);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int mismatches = 0;
+    for (int i = 0; i < 500; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        struct keel_msg a = { .info = x & 0xffffffff, .mr = { x, ~x, x >> 3, x * 3 } };
+        struct keel_msg b = a;
+        b.info |= KEEL_SLOWPATH;
+        int64_t ra = keel_call(bf, &a), rb = keel_call(bs, &b);
+        if (ra != rb || a.info != b.info || a.badge != b.badge || memcmp(a.mr, b.mr, sizeof a.mr) != 0)
+            mismatches++;
+    }
+    CHECK_EQ(mismatches, 0);
+    child_kill(&f);
+    child_kill(&s);
+    slot_put(bf);
+    slot_put(bs);
+    slot_put(ep_fast);
+    slot_put(ep_slow);
+}
+
+static void t_memory_budget(void)
+{
+    uint64_t sub = slot_get();
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_MEMORY, sub, 64 * 1024), KE_OK);
+    uint64_t frames[32];
+    int n = 0;
+    while (n < 32) {
+        frames[n] = slot_get();
+        int64_t e = keel_obj_create(sub, OBJ_FRAME, frames[n], 1);
+        if (e) {
+            CHECK_EQ(e, KE_NO_MEMORY);
+            slot_put(frames[n]);
+            break;
+        }
+        n++;
+    }
+    CHECK(n >= 10 && n < 16); /* 64 KiB buys 15 pages with their bookkeeping */
+    for (int i = 0; i < n; i++)
+        slot_put(frames[i]);
+    int again = 0;
+    for (; again < n; again++) {
+        frames[again] = slot_get();
+        if (keel_obj_create(sub, OBJ_FRAME, frames[again], 1))
+            break;
+    }
+    CHECK_EQ(again, n); /* everything was refunded */
+    for (int i = 0; i < again; i++)
+        slot_put(frames[i]);
+    uint64_t x = slot_get();
+    CHECK_EQ(keel_obj_create(sub, 99, x, 0), KE_INVALID_ARG);
+    CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, x, 0), KE_INVALID_ARG);
+    CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, x, 5000), KE_INVALID_ARG);
+    CHECK_EQ(keel_obj_create(sub, OBJ_ENDPOINT, sub, 0), KE_SLOT_IN_USE);
+    CHECK_EQ(keel_obj_create(sub, OBJ_ENDPOINT, x, 7), KE_INVALID_ARG);
+    CHECK_EQ(keel_obj_create(sub, OBJ_THREAD, x, debug_slot), KE_WRONG_TYPE);
+    CHECK_EQ(keel_obj_create(debug_slot, OBJ_ENDPOINT, x, 0), KE_WRONG_TYPE);
+    slot_put(x);
+    slot_put(sub);
+}
+
+static void t_thread_and_task_errors(void)
+{
+    uint64_t task = slot_get(), th = slot_get();
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_TASK, task, keel_task_name("t")), KE_OK);
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_THREAD, th, task), KE_OK);
+    CHECK_EQ(keel_thread_start(th, 0xffff800000001000ull, 0x10000, 0, PRIO), KE_BAD_ADDRESS);
+    CHECK_EQ(keel_thread_start(th, 0x400000, 0x10000, 0, 40), KE_INVALID_ARG);
+    CHECK_EQ(keel_thread_start(th, 0x400000, 0x10000, 0, PRIO + 1), KE_NO_RIGHTS);
+    CHECK_EQ(keel_thread_resume(th, 0x400000, 0x10000), KE_BUSY); /* never faulted */
+    CHECK_EQ(keel_thread_set_fault(th, debug_slot), KE_WRONG_TYPE);
+    CHECK_EQ(keel_task_kill(task), KE_OK);
+    uint64_t x = slot_get();
+    CHECK_EQ(keel_cap_copy(debug_slot, task, 5, RIGHT_READ, 0), KE_DEAD);
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_THREAD, x, task), KE_DEAD);
+    CHECK_EQ(keel_thread_start(th, 0x400000, 0x10000, 0, PRIO), KE_DEAD);
+    slot_put(x);
+    slot_put(th);
+    slot_put(task);
+}
+
+static void t_control_capabilities_required(void)
+{
+    uint64_t x = slot_get(), vec;
+    CHECK_EQ(keel_irq_get(debug_slot, 3, x, &vec), KE_WRONG_TYPE);
+    CHECK_EQ(keel_ioport_get(debug_slot, 0x60, 1, x), KE_WRONG_TYPE);
+    CHECK_EQ(keel_mmio_get(debug_slot, 0xfee00000, 1, x), KE_WRONG_TYPE);
+    CHECK_EQ(keel_debug_halt(SRV_SLOT_TASK, 1), KE_WRONG_TYPE);
+    CHECK_EQ(keel_irq_ack(debug_slot), KE_WRONG_TYPE);
+    CHECK_EQ(sys6(SYS_TIMER_ARM, debug_slot, 1, 1, 0, 0, 0), KE_WRONG_TYPE);
+    uint64_t n = new_obj(OBJ_NOTIFICATION, 0);
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, keel_now_ns() + 1000, 0, 0, 0, 0), KE_INVALID_ARG);
+    slot_put(n);
+    slot_put(x);
+}
+
+static void t_timer_notification(void)
+{
+    uint64_t n = new_obj(OBJ_NOTIFICATION, 0);
+    uint64_t t0 = keel_now_ns(), bits = 0;
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, t0 + 20000000ull, 0x10, 0, 0, 0), KE_OK);
+    CHECK_EQ(keel_wait(n, 0, &bits), KE_OK);
+    CHECK_EQ(bits, 0x10);
+    CHECK(keel_now_ns() - t0 >= 20000000ull);
+    /* Disarmed, it never fires. */
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, keel_now_ns() + 1000000ull, 0x10, 0, 0, 0), KE_OK);
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, 0, 0, 0, 0, 0), KE_OK);
+    uint64_t guard = new_obj(OBJ_NOTIFICATION, 0);
+    CHECK_EQ(sys6(SYS_TIMER_ARM, guard, keel_now_ns() + 5000000ull, 1, 0, 0, 0), KE_OK);
+    CHECK_EQ(keel_wait(guard, 0, &bits), KE_OK);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 0);
+    slot_put(guard);
+    slot_put(n);
+}
+
+/* Random system calls with random arguments; then tell the parent. */
+static uint64_t hostile_seed;
+static void hostile_child(uint64_t calls)
+{
+    uint64_t x = hostile_seed;
+    for (uint64_t i = 0; i < calls; i++) {
+        uint64_t r[8];
+        for (int k = 0; k < 8; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            r[k] = x;
+        }
+        uint64_t nr = r[0] % SYS_COUNT;
+        /* Ending ourselves or blocking would only end the experiment early. */
+        if (nr == SYS_THREAD_EXIT || nr == SYS_TASK_KILL || nr == SYS_YIELD || nr == SYS_THREAD_RESUME)
+            continue;
+        uint64_t a[6];
+        for (int k = 0; k < 6; k++) {
+            switch (r[k + 1] % 4) {
+            case 0: a[k] = r[k + 2] % 24; break;           /* a plausible slot */
+            case 1: a[k] = r[k + 2]; break;                 /* anything */
+            case 2: a[k] = 0x400000 + (r[k + 2] % 0x200000); /* our own memory */ break;
+            default: a[k] = r[k + 2] & 0xffff; break;
+            }
+        }
+        if (nr == SYS_CALL || nr == SYS_SEND || nr == SYS_RECV || nr == SYS_REPLY_RECV || nr == SYS_WAIT)
+            a[1] = (a[1] & 0xffffffff) | KEEL_NONBLOCK;
+        (void)sys6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    }
+    (void)keel_signal(CHILD_NTFN, 1);
+}
+
+static void t_hostile_task(void)
+{
+    uint64_t seed = 0x6b65656c2d6b7431ull ^ keel_rdtsc();
+    hostile_seed = seed;
+    ulog("ktest: hostile task seed 0x%llx\n", (unsigned long long)seed);
+    uint64_t done = new_obj(OBJ_NOTIFICATION, 0), ep = new_obj(OBJ_ENDPOINT, 0);
+    uint64_t n2 = new_obj(OBJ_NOTIFICATION, 0), f = new_obj(OBJ_FRAME, 2);
+    struct child c;
+    struct child_cap caps[] = { { done, CHILD_NTFN, RIGHT_WRITE, 0 }, { ep, 1, RIGHTS_ALL, 0 },
+                                { n2, 2, RIGHTS_ALL, 0 }, { f, 3, RIGHTS_ALL, 0 },
+                                { ep, CHILD_EP, RIGHT_WRITE, 7 } };
+    CHECK_EQ(spawn(&c, hostile_child, 4000, PRIO, caps, 5, 0, 0), KE_OK);
+    uint64_t timer = new_obj(OBJ_NOTIFICATION, 0), bits = 0;
+    /* Bounded wait: the hostile task may legitimately block itself. */
+    CHECK_EQ(keel_ntfn_bind(done), KE_OK);
+    CHECK_EQ(sys6(SYS_TIMER_ARM, done, keel_now_ns() + 20000000000ull, 2, 0, 0, 0), KE_OK);
+    struct keel_msg m = { 0 };
+    uint64_t quiet = new_obj(OBJ_ENDPOINT, 0);
+    CHECK_EQ(keel_recv(quiet, &m), KE_OK);
+    bits = m.badge;
+    if (!(bits & 1))
+        ulog("ktest: the hostile task did not finish in 20 s (blocked or faulted); killing it\n");
+    CHECK_EQ(keel_ntfn_bind(~0ull), KE_OK);
+    child_kill(&c);
+    /* The kernel and other tasks still work. */
+    uint64_t ep2 = new_obj(OBJ_ENDPOINT, 0);
+    struct child s;
+    struct child_cap sc[] = { { ep2, CHILD_EP, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&s, echo_server, CHILD_EP, PRIO, sc, 1, 0, 0), KE_OK);
+    m = (struct keel_msg){ .info = 99 };
+    CHECK_EQ(keel_call(ep2, &m), KE_OK);
+    CHECK_EQ(keel_label(&m), 100);
+    child_kill(&s);
+    slot_put(ep2);
+    slot_put(quiet);
+    slot_put(timer);
+    slot_put(done);
+    slot_put(ep);
+    slot_put(n2);
+    slot_put(f);
+}
+
+static void t_restart_reported_by_init(void)
+{
+    /* crashme faults on its first start; init must have restarted it. */
+    struct keel_msg m = { .info = INIT_STATUS };
+    uint64_t restarts = 0;
+    for (int tries = 0; tries < 100; tries++) {
+        m = (struct keel_msg){ .info = INIT_STATUS, .mr = { 1 } }; /* manifest index of crashme */
+        CHECK_EQ(keel_call(SRV_SLOT_INIT, &m), KE_OK);
+        restarts = m.mr[0];
+        if (restarts >= 1 && m.mr[1] == 2 /* READY */)
+            break;
+        uint64_t t = new_obj(OBJ_NOTIFICATION, 0), bits;
+        (void)sys6(SYS_TIMER_ARM, t, keel_now_ns() + 20000000ull, 1, 0, 0, 0);
+        (void)keel_wait(t, 0, &bits);
+        slot_put(t);
+    }
+    CHECK(restarts >= 1);
+    CHECK(m.mr[2] >= 1); /* and it counted the fault */
+}
+
+int main(const struct keel_srvinfo *si);
+int main(const struct keel_srvinfo *si)
+{
+    info = si;
+    debug_slot = find_cap("debug");
+    irq_slot = find_cap("irq");
+    ioport_slot = find_cap("ioport");
+    spawn_init(SRV_SLOT_MEMORY);
+    struct keel_msg ready = { .info = INIT_READY };
+    (void)keel_call(SRV_SLOT_INIT, &ready);
+    ulog("ktest: starting\n");
+
+    run("null_syscall", t_null_syscall);
+    run("debug_log_checks_pointer_and_length", t_debug_log_checks);
+    run("capability_lookup_errors", t_capability_errors);
+    run("call_reply", t_call_reply);
+    run("badges", t_badges);
+    run("reply_recv_serves_several_clients", t_reply_recv_many_clients);
+    run("nonblocking_send_recv_fail_without_partner", t_nonblocking_fails_without_partner);
+    run("dead_caller_does_not_stall_server", t_dead_caller_does_not_stall_server);
+    run("reply_rights_once_and_only_by_receiver", t_reply_rights);
+    run("notifications_or_wait_poll_bind", t_notifications);
+    run("notification_single_waiter", t_notification_single_waiter);
+    run("interrupt_reaches_user_driver", t_interrupt_reaches_user_driver);
+    run("shared_memory_between_tasks", t_shared_memory);
+    run("mapping_refused_beyond_grant", t_mapping_refused_beyond_grant);
+    run("faults_are_messages_and_resume", t_faults_are_messages);
+    run("fastpath_matches_general_path", t_fastpath_matches_general_path);
+    run("memory_budget_and_refund", t_memory_budget);
+    run("thread_and_task_errors", t_thread_and_task_errors);
+    run("control_capabilities_required", t_control_capabilities_required);
+    run("timer_notification", t_timer_notification);
+    run("hostile_task_random_syscalls", t_hostile_task);
+    run("faulting_server_restarted_by_init", t_restart_reported_by_init);
+
+    ulog("%d passed, %d failed\n", n_passed, n_failed);
+    (void)keel_debug_halt(debug_slot, n_failed ? 1 : 0);
+    return 0;
+}

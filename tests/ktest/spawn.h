@@ -1,0 +1,48 @@
+/*
+ * spawn.h - test helpers: run a function of this program in a new task.
+ *
+ * The child is a new address space holding a copy of this program's image
+ * (text RX, rodata R, data+bss RW as they are at the moment of the spawn)
+ * and its own stack; it starts in FN(ARG) and exits when FN returns.  This
+ * gives the tests real separate tasks without a loader.
+ */
+#ifndef KEEL_KTEST_SPAWN_H
+#define KEEL_KTEST_SPAWN_H
+
+#include <stdint.h>
+
+#include <keel/sys.h>
+
+struct child {
+    uint64_t task;   /* slot of the child's task in our table */
+    uint64_t thread; /* slot of its first thread */
+};
+
+struct child_cap {
+    uint64_t src;    /* our slot */
+    uint64_t dest;   /* slot in the child */
+    uint64_t rights;
+    uint64_t badge;
+};
+
+/* Slots: a simple allocator over our capability table (from 64 up). */
+uint64_t slot_get(void);
+void slot_put(uint64_t slot); /* deletes the capability, if any */
+
+/* Starts FN(ARG) at PRIO in a new task with the capabilities CAPS; its faults
+ * go to FAULT_EP (our slot; 0 = the shared graveyard endpoint) with BADGE. */
+int64_t spawn(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint8_t prio, const struct child_cap *caps,
+              int ncaps, uint64_t fault_ep, uint64_t badge);
+/* A second thread in an existing child. */
+int64_t spawn_thread(struct child *c, uint64_t *thread_slot, void (*fn)(uint64_t), uint64_t arg, uint8_t prio,
+                     uint64_t stack_top);
+void child_kill(struct child *c);
+
+/* The budget children are made from, and a default fault endpoint. */
+void spawn_init(uint64_t memory_slot);
+uint64_t spawn_memory(void);
+
+#define CHILD_STACK_TOP 0x00007ffe00000000ull
+#define CHILD_STACK_PAGES 4
+
+#endif

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""In-guest kernel tests (tests/ktest): boots Keel with `ktest debug-exit`.
+
+init starts the `when ktest` servers: ktest, which exercises every system
+call and prints `PASS name` / `FAIL name: why` per test and a closing
+`N passed, N failed`, then ends the VM (QEMU status 1 when all passed);
+and crashme, which faults on its first start so init must restart it.
+Each guest test becomes one test here (`ktest.NAME`), plus:
+  ktest.complete            the guest printed its closing line and exited
+  init.restarts_faulting_server   the log shows the fault and the restart
+Accelerator: KVM when it can run user space here, else TCG (the kernel's
+boot probe decides; see kernel/usercheck.c).
+
+Usage: python3 tests/qemu/test_ktest.py [--image-dir DIR] [--accel auto|kvm|tcg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import keelqemu as kq  # noqa: E402
+
+TIMEOUT = 600
+SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
+RESULT = re.compile(r"^(PASS|FAIL) (\S+)(?:: (.*))?$", re.M)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--image-dir", default=None)
+    ap.add_argument("--accel", default="auto")
+    ns = ap.parse_args()
+    rep = kq.Reporter()
+    r = kq.boot("ktest", boot="direct", accel=ns.accel, args=["ktest", "debug-exit"],
+                image_dir=ns.image_dir, timeout=TIMEOUT, expect=[SUMMARY], fail_on=["keel: PANIC"],
+                wait_exit=True, exit_grace=10)
+    for kind, name, why in RESULT.findall(r.log):
+        if kind == "PASS":
+            rep.ok(f"ktest.{name}")
+        else:
+            rep.fail(f"ktest.{name}", why or "failed")
+
+    def complete():
+        m = SUMMARY.search(r.log)
+        if "keel: PANIC" in r.log:
+            raise kq.TestFailure(f"kernel panic during ktest [{r.describe()}]; log {kq._rel(r.log_path)}")
+        if not m:
+            raise kq.TestFailure(f"no closing line from ktest [{r.describe()}]; log {kq._rel(r.log_path)}")
+        if r.status != kq.STATUS_GUEST_PASS:
+            raise kq.TestFailure(f"QEMU status {r.status}, expected 1 (all guest tests passed)")
+
+    def restarted():
+        if not re.search(r"keel: init: server crashme died: page fault .* restart 1 in \d+ ms", r.log):
+            raise kq.TestFailure("no fault report for crashme in the log")
+        if not re.search(r"keel: init: started crashme \(priority \d+, restarted\)", r.log):
+            raise kq.TestFailure("crashme was not restarted")
+
+    rep.run("ktest.complete", complete)
+    rep.run("init.restarts_faulting_server", restarted)
+    if r.notes:
+        for n in r.notes:
+            print(f"note: {n}", file=sys.stderr)
+    return rep.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
