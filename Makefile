@@ -95,7 +95,7 @@ FWD        ?=
 QEMU_EXTRA ?=
 ARGS       ?=
 
-.PHONY: all deps packages image run test unit-test qemu-test bench clean format
+.PHONY: all deps packages image run test unit-test qemu-test ktest bench clean format
 .DEFAULT_GOAL := all
 
 all: image
@@ -179,11 +179,17 @@ $(UNIT_BINS): tests/unit/unit.h
 unit-test: $(UNIT_BINS)
 	@tests/run-suite.sh $(UNIT_BINS)
 
+QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py"
+
 qemu-test: packages image
-	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_boot.py"
+	@tests/run-suite.sh $(QEMU_TESTS)
+
+# The in-guest kernel tests alone.
+ktest: packages image
+	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ktest.py"
 
 test: deps $(UNIT_BINS) image
-	@tests/run-suite.sh $(UNIT_BINS) "$(PYTHON) tests/qemu/test_boot.py"
+	@tests/run-suite.sh $(UNIT_BINS) $(QEMU_TESTS)
 
 bench: packages image
 	@$(PYTHON) bench/boot.py --image-dir $(TFTP_DIR)

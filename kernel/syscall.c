@@ -51,7 +51,7 @@ static int64_t sys_null(struct trap_frame *tf)
 
 static int64_t sys_debug_log(struct trap_frame *tf)
 {
-    char buf[DEBUG_LOG_MAX + 1];
+    char buf[DEBUG_LOG_MAX + 2];
     uint64_t len = tf->rsi;
     if (len > DEBUG_LOG_MAX)
         return KE_INVALID_ARG;
@@ -62,6 +62,11 @@ static int64_t sys_debug_log(struct trap_frame *tf)
     for (uint64_t i = 0; i < len; i++)
         if ((buf[i] < 0x20 && buf[i] != '\n' && buf[i] != '\t') || buf[i] == 0x7f)
             buf[i] = '?'; /* no escape sequences into the operator's terminal */
+    /* One call is one line: output of two tasks never shares a line. */
+    if (len && buf[len - 1] != '\n') {
+        buf[len] = '\n';
+        buf[len + 1] = 0;
+    }
     kprintf("%s", buf);
     return KE_OK;
 }
@@ -255,10 +260,10 @@ static int64_t sys_thread_start(struct trap_frame *tf)
         return KE_INVALID_ARG;
     if (tf->r8 > sched_current()->prio)
         return KE_NO_RIGHTS; /* nobody creates a thread above its own priority */
-    if (t->state != TS_INACTIVE)
-        return KE_BUSY;
     if (t->task->dead)
         return KE_DEAD;
+    if (t->state != TS_INACTIVE)
+        return KE_BUSY;
     thread_start(t, tf->rsi, tf->rdx, tf->r10, (uint8_t)tf->r8);
     if (t->prio > sched_current()->prio)
         sched_yield_to_best();

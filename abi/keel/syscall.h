@@ -28,7 +28,7 @@
 /* System call numbers. */
 enum keel_syscall {
     SYS_NULL = 0,          /* () -> 0; the cheapest possible round trip */
-    SYS_DEBUG_LOG = 1,     /* (const char *buf, size_t len) kernel log line, <= 256 bytes */
+    SYS_DEBUG_LOG = 1,     /* (const char *buf, size_t len) one kernel log line (<= 256 bytes; newline added) */
     SYS_CALL = 2,          /* IPC: send, then wait for the reply */
     SYS_REPLY_RECV = 3,    /* IPC: reply to the caller (if any), then receive */
     SYS_SEND = 4,          /* IPC: send; blocks unless KEEL_NONBLOCK */

@@ -84,7 +84,12 @@ static inline int64_t keel_ipc(uint64_t nr, uint64_t slot, struct keel_msg *m)
 
 static inline int64_t keel_call(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_CALL, ep, m); }
 static inline int64_t keel_send(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_SEND, ep, m); }
-static inline int64_t keel_recv(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_RECV, ep, m); }
+/* A receive sends no label: only the flags (KEEL_NONBLOCK) of m->info go out. */
+static inline int64_t keel_recv(uint64_t ep, struct keel_msg *m)
+{
+    m->info &= KEEL_INFO_FLAGS;
+    return keel_ipc(SYS_RECV, ep, m);
+}
 static inline int64_t keel_reply(struct keel_msg *m) { return keel_ipc(SYS_REPLY, 0, m); }
 static inline int64_t keel_reply_recv(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_REPLY_RECV, ep, m); }
 

@@ -1,0 +1,88 @@
+/* test_manifest.c - the boot manifest parser (init/manifest.c). */
+#include <string.h>
+
+#include "manifest.h"
+#include "unit.h"
+
+static struct manifest m;
+static char err[160];
+
+static int parse(const char *text) { return manifest_parse(text, strlen(text), &m, err, sizeof err); }
+
+static void test_full_line(void)
+{
+    CHECK_EQ(parse("# comment\n\nserver netd priority 12 memory 4M endpoint netd irq msi ioport 0x60-0x64 "
+                   "mmio 0xfeb00000 4\nserver tlsd when ktest memory 512K connect netd args x=1 debug # tail\n"),
+             0);
+    CHECK_EQ(m.n_servers, 2);
+    CHECK_STR(m.servers[0].name, "netd");
+    CHECK_EQ(m.servers[0].priority, 12);
+    CHECK_EQ(m.servers[0].memory, 4 << 20);
+    CHECK_EQ(m.servers[0].n_grants, 4);
+    CHECK_EQ(m.servers[0].grants[0].kind, GRANT_ENDPOINT);
+    CHECK_STR(m.servers[0].grants[0].name, "netd");
+    CHECK_EQ(m.servers[0].grants[1].kind, GRANT_IRQ);
+    CHECK_EQ(m.servers[0].grants[1].a, GRANT_IRQ_MSI);
+    CHECK_EQ(m.servers[0].grants[2].a, 0x60);
+    CHECK_EQ(m.servers[0].grants[2].b, 0x64);
+    CHECK_EQ(m.servers[0].grants[3].a, 0xfeb00000);
+    CHECK_EQ(m.servers[0].grants[3].b, 4);
+    CHECK_STR(m.servers[1].when, "ktest");
+    CHECK_EQ(m.servers[1].memory, 512 << 10);
+    CHECK_STR(m.servers[1].args, "x=1");
+    CHECK_EQ(m.servers[1].grants[1].kind, GRANT_DEBUG);
+    CHECK_EQ(m.servers[1].priority, 10); /* the default */
+}
+
+static void test_errors_name_line_and_column(void)
+{
+    CHECK_EQ(parse("server a\nsrv b\n"), -1);
+    CHECK_STR(err, "manifest:2:1: expected 'server'");
+    CHECK_EQ(parse("server a priority 20\n"), -1);
+    CHECK_STR(err, "manifest:1:19: expected a priority (0-19)");
+    CHECK_EQ(parse("server a memory\n"), -1);
+    CHECK_STR(err, "manifest:1:17: expected a size (e.g. 4M) after memory");
+    CHECK_EQ(parse("server a ioport 0x64-0x60\n"), -1);
+    CHECK_STR(err, "manifest:1:17: expected a port range FIRST-LAST (0-0xffff, FIRST <= LAST)");
+    CHECK_EQ(parse("server a mmio 0x1001 1\n"), -1);
+    CHECK_STR(err, "manifest:1:15: expected a page-aligned physical address");
+    CHECK_EQ(parse("server a irq 24\n"), -1);
+    CHECK_STR(err, "manifest:1:14: expected an IRQ line (0-23) or msi");
+    CHECK_EQ(parse("server a frobnicate\n"), -1);
+    CHECK_EQ(strncmp(err, "manifest:1:10: expected when, priority", 38), 0);
+    CHECK_EQ(parse("server a\nserver a\n"), -1);
+    CHECK_STR(err, "manifest:2:8: a server of this name is already listed");
+    CHECK_EQ(parse("server a\n\nserver b connect nope\n"), -1);
+    CHECK_STR(err, "manifest:3:18: expected the name of an endpoint some server creates");
+    CHECK_EQ(parse("server a endpoint e\nserver b endpoint e\n"), -1);
+    CHECK_EQ(parse("server a;b\n"), -1);
+    CHECK_EQ(parse("server a memory 99999999999M\n"), -1);
+}
+
+static void test_limits(void)
+{
+    char big[4096] = "";
+    for (int i = 0; i < 17; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "server s%d\n", i);
+        strcat(big, line);
+    }
+    CHECK_EQ(parse(big), -1);
+    CHECK_STR(err, "manifest:17:1: too many servers (at most 16)");
+    CHECK_EQ(parse(""), 0);
+    CHECK_EQ(m.n_servers, 0);
+    /* Not NUL-terminated: the length bounds the parse. */
+    const char text[] = "server a debugXXXX";
+    CHECK_EQ(manifest_parse(text, 14, &m, err, sizeof err), 0);
+    CHECK_EQ(m.servers[0].n_grants, 1);
+}
+
+int main(void)
+{
+    static const struct unit_test tests[] = {
+        UNIT_TEST(test_full_line),
+        UNIT_TEST(test_errors_name_line_and_column),
+        UNIT_TEST(test_limits),
+    };
+    return unit_main("manifest", tests, sizeof tests / sizeof tests[0]);
+}
