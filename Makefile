@@ -75,9 +75,10 @@ INIT_ELF := $(BUILD)/user/init.elf
 $(eval $(call user_prog,init,$(INIT_SRCS)))
 
 # The servers that travel in the servers archive (one module, see below).
-SERVERS := ktest crashme
+SERVERS := ktest crashme kbench
 $(eval $(call user_prog,ktest,tests/ktest/ktest.c tests/ktest/spawn.c))
 $(eval $(call user_prog,crashme,tests/ktest/crashme.c))
+$(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 SERVER_ELFS := $(SERVERS:%=$(BUILD)/user/%.elf)
 
 # ----------------------------------------------------------------- image ----
@@ -192,7 +193,7 @@ test: deps $(UNIT_BINS) image
 	@tests/run-suite.sh $(UNIT_BINS) $(QEMU_TESTS)
 
 bench: packages image
-	@$(PYTHON) bench/boot.py --image-dir $(TFTP_DIR)
+	@$(PYTHON) bench/run.py --image-dir $(TFTP_DIR)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

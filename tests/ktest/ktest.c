@@ -13,6 +13,7 @@
  */
 #include <keel/fmt.h>
 #include <keel/init.h>
+#include <keel/server.h>
 #include <keel/string.h>
 #include <keel/sys.h>
 #include <keel/ulog.h>
@@ -810,6 +811,64 @@ static void t_hostile_task(void)
     slot_put(f);
 }
 
+/* A server built on lib/server.c: ADD (2 words) and a notification hook. */
+static int64_t h_add(void *ctx, struct keel_msg *m)
+{
+    (void)ctx;
+    m->mr[0] = m->mr[0] + m->mr[1];
+    return 0;
+}
+static int64_t h_fail(void *ctx, struct keel_msg *m)
+{
+    (void)ctx;
+    (void)m;
+    return KE_RANGE;
+}
+static void h_notify(void *ctx, uint64_t bits)
+{
+    (void)ctx;
+    send_result(0xb175, bits);
+}
+static void loop_server(uint64_t unused)
+{
+    (void)unused;
+    static const struct srv_handler handlers[] = { { 1, 2, h_add }, { 2, 0, h_fail } };
+    struct srv_loop l = { .endpoint = CHILD_EP, .handlers = handlers, .n_handlers = 2, .on_notify = h_notify };
+    (void)keel_ntfn_bind(CHILD_NTFN);
+    send_result((uint64_t)srv_run(&l), 0);
+}
+
+static void t_server_loop_helper(void)
+{
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0), res = new_obj(OBJ_ENDPOINT, 0), n = new_obj(OBJ_NOTIFICATION, 0);
+    struct child c;
+    struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 }, { res, CHILD_RES, RIGHT_WRITE, 0 },
+                                { n, CHILD_NTFN, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&c, loop_server, 0, PRIO, caps, 3, 0, 0), KE_OK);
+    struct keel_msg m = { .info = SRV_LABEL(1, 2), .mr = { 40, 2 } };
+    CHECK_EQ(keel_call(ep, &m), KE_OK);
+    CHECK_EQ(keel_label(&m), 0);
+    CHECK_EQ(m.mr[0], 42);
+    m = (struct keel_msg){ .info = SRV_LABEL(1, 1), .mr = { 40, 2 } }; /* too short */
+    CHECK_EQ(keel_call(ep, &m), KE_OK);
+    CHECK_EQ(keel_label(&m), SRV_E_SHORT);
+    CHECK_EQ(m.mr[0], 0);
+    m = (struct keel_msg){ .info = SRV_LABEL(7, 0) };
+    CHECK_EQ(keel_call(ep, &m), KE_OK);
+    CHECK_EQ(keel_label(&m), SRV_E_UNKNOWN);
+    m = (struct keel_msg){ .info = SRV_LABEL(2, 0) };
+    CHECK_EQ(keel_call(ep, &m), KE_OK);
+    CHECK_EQ(keel_label(&m), (uint32_t)KE_RANGE);
+    CHECK_EQ(keel_signal(n, 0x30), KE_OK);
+    uint64_t bits;
+    CHECK_EQ(recv_result(res, &bits), 0xb175);
+    CHECK_EQ(bits, 0x30);
+    child_kill(&c);
+    slot_put(ep);
+    slot_put(res);
+    slot_put(n);
+}
+
 static void t_restart_reported_by_init(void)
 {
     /* crashme faults on its first start; init must have restarted it. */
@@ -863,6 +922,7 @@ int main(const struct keel_srvinfo *si)
     run("control_capabilities_required", t_control_capabilities_required);
     run("timer_notification", t_timer_notification);
     run("hostile_task_random_syscalls", t_hostile_task);
+    run("server_loop_helper_checks_and_dispatches", t_server_loop_helper);
     run("faulting_server_restarted_by_init", t_restart_reported_by_init);
 
     ulog("%d passed, %d failed\n", n_passed, n_failed);

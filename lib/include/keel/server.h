@@ -1,0 +1,58 @@
+/*
+ * keel/server.h - the one shape every server has: receive, check, dispatch
+ * through a table, reply, repeat.
+ *
+ * A server describes its protocol as a table of handlers keyed by label,
+ * each with the number of message words it needs; the loop refuses other
+ * labels and short messages itself (reply label SRV_E_UNKNOWN / SRV_E_SHORT)
+ * so handlers only ever see well-formed requests.  Notification bits (a
+ * bound notification: interrupts, "frames waiting", timers) go to
+ * on_notify.  Replies use SYS_REPLY_RECV, which never blocks: a client that
+ * stops listening cannot stall the server.
+ */
+#ifndef KEEL_LIB_SERVER_H
+#define KEEL_LIB_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <keel/sys.h>
+
+/* Reply labels the loop itself uses (as uint32 of a negative number). */
+#define SRV_E_UNKNOWN ((uint32_t)-1000) /* no handler for the label */
+#define SRV_E_SHORT   ((uint32_t)-1001) /* fewer words than the handler needs */
+/* A handler returns this to answer later (or never) instead of now. */
+#define SRV_NO_REPLY  INT64_MIN
+
+/* Handles one request.  M holds the request (badge = which client); the
+ * handler overwrites m->mr with the reply words and returns the reply label
+ * (0 for success, a negative error code otherwise) or SRV_NO_REPLY. */
+typedef int64_t (*srv_fn)(void *ctx, struct keel_msg *m);
+
+struct srv_handler {
+    uint32_t label;
+    uint8_t words;    /* message words the request must carry (mr[0..words-1]) */
+    srv_fn fn;
+};
+
+struct srv_loop {
+    uint64_t endpoint;                  /* slot the server receives on */
+    const struct srv_handler *handlers; /* sorted or not; looked up linearly */
+    size_t n_handlers;
+    void (*on_notify)(void *ctx, uint64_t bits); /* may be NULL */
+    void (*on_fault)(void *ctx, const struct keel_msg *m); /* fault messages; NULL: ignored */
+    void *ctx;
+};
+
+/* Words in a request: callers put the count in bits 24-31 of the label. */
+#define SRV_LABEL(label, words) ((uint32_t)(label) | ((uint32_t)(words) << 24))
+#define SRV_LABEL_ID(info) ((uint32_t)(info) & 0x00ffffffu)
+#define SRV_LABEL_WORDS(info) (((uint32_t)(info) >> 24) & 0xffu)
+
+/* Serves for ever; returns only when a receive fails (the error). */
+int64_t srv_run(const struct srv_loop *l);
+/* One step, for servers with their own loop: dispatches M (just received)
+ * and fills it with the reply; returns false when no reply is due. */
+int srv_dispatch(const struct srv_loop *l, struct keel_msg *m);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * server.c - the server loop (see keel/server.h).
+ *
+ * The label's low 24 bits name the operation and bits 24-31 carry how many
+ * message words the client sent, so the loop can refuse a request that is
+ * too short before any handler reads garbage registers.
+ */
+#include <keel/server.h>
+
+static const struct srv_handler *find_handler(const struct srv_loop *l, uint32_t id)
+{
+    for (size_t i = 0; i < l->n_handlers; i++)
+        if (l->handlers[i].label == id)
+            return &l->handlers[i];
+    return NULL;
+}
+
+int srv_dispatch(const struct srv_loop *l, struct keel_msg *m)
+{
+    if (m->info & KEEL_RECV_NOTIFY) {
+        if (l->on_notify)
+            l->on_notify(l->ctx, m->badge);
+        return 0;
+    }
+    if (m->info & KEEL_RECV_FAULT) {
+        if (l->on_fault)
+            l->on_fault(l->ctx, m);
+        return 0;
+    }
+    int wants_reply = (m->info & KEEL_RECV_CALL) != 0;
+    uint32_t label = (uint32_t)keel_label(m);
+    const struct srv_handler *h = find_handler(l, SRV_LABEL_ID(label));
+    int64_t r;
+    if (!h)
+        r = (int32_t)SRV_E_UNKNOWN;
+    else if (SRV_LABEL_WORDS(label) < h->words)
+        r = (int32_t)SRV_E_SHORT;
+    else
+        r = h->fn(l->ctx, m);
+    if (r == SRV_NO_REPLY || !wants_reply)
+        return 0;
+    if (!h || SRV_LABEL_WORDS(label) < h->words)
+        m->mr[0] = m->mr[1] = m->mr[2] = m->mr[3] = 0;
+    m->info = (uint32_t)r;
+    m->badge = 0;
+    return 1;
+}
+
+int64_t srv_run(const struct srv_loop *l)
+{
+    struct keel_msg m = { 0 };
+    int reply = 0;
+    for (;;) {
+        int64_t err = reply ? keel_reply_recv(l->endpoint, &m) : keel_recv(l->endpoint, &m);
+        if (err)
+            return err;
+        reply = srv_dispatch(l, &m);
+        if (!reply)
+            m.info = 0;
+    }
+}
