@@ -192,7 +192,7 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         if (!err)
             err = keel_cap_copy(tmp, task, dest, RIGHTS_ALL, 0);
         slot_free(tmp);
-        name_cap(info, (uint32_t)dest, CAP_IRQ, "irq", NULL);
+        name_cap(info, (uint32_t)dest, CAP_IRQ, g->a == GRANT_IRQ_MSI ? "msi" : "irq", NULL);
         break;
     case GRANT_IOPORT:
         tmp = slot_alloc();

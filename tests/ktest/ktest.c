@@ -869,6 +869,86 @@ static void t_server_loop_helper(void)
     slot_put(n);
 }
 
+/* Each child fills xmm0-xmm7 with its own pattern and checks them across
+ * many switches and preemptions: the kernel must keep every thread's SSE
+ * state apart. */
+static void sse_child(uint64_t pattern)
+{
+    uint64_t bad = 0;
+    for (int round = 0; round < 200; round++) {
+        uint64_t in[2] = { pattern + (uint64_t)round, ~pattern }, out[2];
+        __asm__ volatile("movdqu %0, %%xmm0\n\tmovdqa %%xmm0, %%xmm7" ::"m"(in) : "xmm0", "xmm7");
+        keel_yield();
+        for (volatile int spin = 0; spin < 2000; spin++)
+            ;
+        __asm__ volatile("movdqu %%xmm7, %0" : "=m"(out)::"xmm7");
+        if (out[0] != in[0] || out[1] != in[1])
+            bad++;
+    }
+    send_result(bad, pattern);
+}
+
+static void t_sse_state_per_thread(void)
+{
+    uint64_t res = new_obj(OBJ_ENDPOINT, 0);
+    struct child c[3];
+    struct child_cap caps[] = { { res, CHILD_RES, RIGHT_WRITE, 0 } };
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(spawn(&c[i], sse_child, 0x1111111111111111ull * (uint64_t)(i + 1), PRIO, caps, 1, 0, 0), KE_OK);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(recv_result(res, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        child_kill(&c[i]);
+    slot_put(res);
+}
+
+static void spinner(uint64_t unused)
+{
+    (void)unused;
+    for (;;)
+        ;
+}
+
+static void t_preemption_and_priorities(void)
+{
+    uint64_t n = new_obj(OBJ_NOTIFICATION, 0), bits;
+    struct child same, lower;
+    /* A thread at our priority that never blocks: only the time slice
+     * brings us back after our timer fires. */
+    CHECK_EQ(spawn(&same, spinner, 0, PRIO, NULL, 0, 0, 0), KE_OK);
+    uint64_t t0 = keel_now_ns();
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, t0 + 5000000ull, 1, 0, 0, 0), KE_OK);
+    CHECK_EQ(keel_wait(n, 0, &bits), KE_OK);
+    uint64_t late = keel_now_ns() - t0;
+    CHECK(late >= 5000000ull && late < 500000000ull);
+    child_kill(&same);
+    /* A lower-priority spinner never delays us past the tick. */
+    CHECK_EQ(spawn(&lower, spinner, 0, PRIO - 1, NULL, 0, 0, 0), KE_OK);
+    t0 = keel_now_ns();
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, t0 + 5000000ull, 1, 0, 0, 0), KE_OK);
+    CHECK_EQ(keel_wait(n, 0, &bits), KE_OK);
+    late = keel_now_ns() - t0;
+    CHECK(late >= 5000000ull && late < 100000000ull);
+    child_kill(&lower);
+    slot_put(n);
+}
+
+static void t_msi_vector(void)
+{
+    uint64_t msi = find_cap("msi");
+    if (!msi) {
+        check_failed(__LINE__, "the manifest gives ktest irq msi", 0, 1);
+        return;
+    }
+    uint64_t type, rights, badge;
+    CHECK_EQ(keel_cap_info(msi, &type, &rights, &badge), KE_OK);
+    CHECK_EQ(type, CAP_IRQ);
+    uint64_t n = new_obj(OBJ_NOTIFICATION, 0);
+    CHECK_EQ(keel_irq_bind(msi, n, 1), KE_OK);
+    CHECK_EQ(keel_irq_ack(msi), KE_OK); /* nothing pending: harmless */
+    slot_put(n);
+}
+
 static void t_restart_reported_by_init(void)
 {
     /* crashme faults on its first start; init must have restarted it. */
@@ -923,6 +1003,9 @@ int main(const struct keel_srvinfo *si)
     run("timer_notification", t_timer_notification);
     run("hostile_task_random_syscalls", t_hostile_task);
     run("server_loop_helper_checks_and_dispatches", t_server_loop_helper);
+    run("sse_state_kept_per_thread", t_sse_state_per_thread);
+    run("preemption_and_priorities", t_preemption_and_priorities);
+    run("msi_vector_handed_out", t_msi_vector);
     run("faulting_server_restarted_by_init", t_restart_reported_by_init);
 
     ulog("%d passed, %d failed\n", n_passed, n_failed);
