@@ -22,11 +22,11 @@
 
 #include "../tests/ktest/spawn.h"
 
-#define RUNS 31
-#define ITERS 2000
-#define CHILD_EP 10
+#define RUNS       31
+#define ITERS      2000
+#define CHILD_EP   10
 #define CHILD_NTFN 12
-#define SHARED_VA 0x0000004000000000ull
+#define SHARED_VA  0x0000004000000000ull
 
 static uint64_t tsc_hz;
 

@@ -24,11 +24,11 @@
 
 #include "manifest.h"
 
-#define SCRATCH_VA 0x0000002000000000ull /* where init maps a frame to fill it */
+#define SCRATCH_VA      0x0000002000000000ull /* where init maps a frame to fill it */
 #define RESTART_BASE_MS 10
-#define RESTART_MAX_MS 5000
-#define TIMER_BIT 1ull
-#define PAGE 4096ull
+#define RESTART_MAX_MS  5000
+#define TIMER_BIT       1ull
+#define PAGE            4096ull
 
 enum srv_state { SRV_STOPPED, SRV_RUNNING, SRV_READY, SRV_WAITING };
 
@@ -37,7 +37,7 @@ struct server {
     enum srv_state state;
     uint32_t restarts;
     uint32_t faults;
-    uint64_t restart_at;  /* ns, when WAITING */
+    uint64_t restart_at; /* ns, when WAITING */
     uint64_t task_slot, thread_slot, memory_slot;
 };
 
@@ -47,8 +47,8 @@ struct init_state {
     size_t archive_len;
     struct manifest manifest;
     struct server servers[MANIFEST_MAX_SERVERS];
-    uint64_t endpoint_slot;  /* init's service and fault endpoint */
-    uint64_t timer_slot;     /* notification bound to init's thread */
+    uint64_t endpoint_slot;                                        /* init's service and fault endpoint */
+    uint64_t timer_slot;                                           /* notification bound to init's thread */
     uint64_t named_ep[MANIFEST_MAX_SERVERS * MANIFEST_MAX_GRANTS]; /* slots of `endpoint NAME`s */
     const char *named_ep_name[MANIFEST_MAX_SERVERS * MANIFEST_MAX_GRANTS];
     unsigned n_named;
@@ -141,8 +141,8 @@ static int64_t load_image(struct server *sv, const void *elf, size_t len, uint64
         const struct elf_segment *sg = &img.segments[i];
         uint64_t start = sg->vaddr & ~(PAGE - 1);
         uint64_t end = (sg->vaddr + sg->memsz + PAGE - 1) & ~(PAGE - 1);
-        uint64_t rights = RIGHT_READ | ((sg->flags & ELF_PF_W) ? RIGHT_WRITE : 0) |
-                          ((sg->flags & ELF_PF_X) ? RIGHT_EXEC : 0);
+        uint64_t rights =
+            RIGHT_READ | ((sg->flags & ELF_PF_W) ? RIGHT_WRITE : 0) | ((sg->flags & ELF_PF_X) ? RIGHT_EXEC : 0);
         int64_t e = place_frame(sv->memory_slot, sv->task_slot, start, (end - start) / PAGE, rights,
                                 (const uint8_t *)elf + sg->offset, sg->filesz, sg->vaddr - start);
         if (e)
@@ -176,8 +176,7 @@ static uint64_t named_endpoint(const char *name)
 }
 
 /* Gives the server one grant: creates what it names and copies it over. */
-static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uint64_t dest,
-                     struct keel_srvinfo *info)
+static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uint64_t dest, struct keel_srvinfo *info)
 {
     uint64_t task = sv->task_slot, tmp;
     int64_t err = KE_OK;
@@ -229,7 +228,7 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
     do {                                                                                                               \
         int64_t step_err = (expr);                                                                                     \
         if (step_err) {                                                                                                \
-            ulog("keel: init: %s: %s failed: error %lld\n", sv->spec->name, what, (long long)step_err);             \
+            ulog("keel: init: %s: %s failed: error %lld\n", sv->spec->name, what, (long long)step_err);                \
             return step_err;                                                                                           \
         }                                                                                                              \
     } while (0)
@@ -283,7 +282,8 @@ static int64_t build_server(struct server *sv, unsigned idx, uint64_t *entry)
         STEP("memory capability", keel_cap_copy(sv->memory_slot, t, SRV_SLOT_MEMORY, RIGHTS_ALL, 0));
     for (unsigned g = 0; g < sp->n_grants; g++)
         STEP("grant", grant(sv, idx, &sp->grants[g], SRV_SLOT_FIRST_GRANT + g, &info));
-    STEP("server information", place_frame(sv->memory_slot, t, KEEL_SRVINFO_ADDR, 1, RIGHT_READ, &info, sizeof info, 0));
+    STEP("server information",
+         place_frame(sv->memory_slot, t, KEEL_SRVINFO_ADDR, 1, RIGHT_READ, &info, sizeof info, 0));
     return KE_OK;
 }
 

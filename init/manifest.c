@@ -230,8 +230,7 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         g->line = c->line;
         g->col = a.col;
     } else {
-        return fail(c, kw->col,
-                    "expected when, priority, memory, args, debug, irq, ioport, mmio, endpoint or connect");
+        return fail(c, kw->col, "expected when, priority, memory, args, debug, irq, ioport, mmio, endpoint or connect");
     }
     s->n_grants++;
     return 0;
@@ -294,7 +293,8 @@ static int check_endpoints(struct cursor *c, const struct manifest *m)
             unsigned providers = 0;
             for (unsigned j = 0; j < m->n_servers; j++)
                 for (unsigned h = 0; h < m->servers[j].n_grants; h++)
-                    if (m->servers[j].grants[h].kind == GRANT_ENDPOINT && names_equal(m->servers[j].grants[h].name, gr->name))
+                    if (m->servers[j].grants[h].kind == GRANT_ENDPOINT &&
+                        names_equal(m->servers[j].grants[h].name, gr->name))
                         providers++;
             if (gr->kind == GRANT_CONNECT && providers == 0) {
                 c->line = gr->line;

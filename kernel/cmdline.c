@@ -63,7 +63,4 @@ bool cmdline_line_value(const char *line, const char *key, char *buf, size_t cap
 
 bool cmdline_has(const char *word) { return cmdline_line_has(kernel_cmdline, word); }
 
-bool cmdline_value(const char *key, char *buf, size_t cap)
-{
-    return cmdline_line_value(kernel_cmdline, key, buf, cap);
-}
+bool cmdline_value(const char *key, char *buf, size_t cap) { return cmdline_line_value(kernel_cmdline, key, buf, cap); }

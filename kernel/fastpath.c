@@ -80,8 +80,7 @@ bool fastpath_reply_recv(struct trap_frame *tf)
     if (!ep)
         return false;
     struct thread *caller = cur->caller;
-    if (!caller || ep->senders.head || (cur->bound_ntfn && cur->bound_ntfn->bits) ||
-        sched_higher_ready(caller->prio))
+    if (!caller || ep->senders.head || (cur->bound_ntfn && cur->bound_ntfn->bits) || sched_higher_ready(caller->prio))
         return false;
 
     /* point of no return */

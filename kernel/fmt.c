@@ -11,11 +11,11 @@
 #include <stdint.h>
 
 struct fmt_spec {
-    bool left;      /* '-' : pad on the right */
-    bool zero;      /* '0' : pad numbers with zeros */
-    int width;      /* minimum field width */
-    int precision;  /* %s: maximum characters; -1 = none */
-    int length;     /* 0 = int, 1 = long, 2 = long long, -1 = short, -2 = char, 3 = size_t */
+    bool left;     /* '-' : pad on the right */
+    bool zero;     /* '0' : pad numbers with zeros */
+    int width;     /* minimum field width */
+    int precision; /* %s: maximum characters; -1 = none */
+    int length;    /* 0 = int, 1 = long, 2 = long long, -1 = short, -2 = char, 3 = size_t */
 };
 
 struct fmt_out {

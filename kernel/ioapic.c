@@ -10,13 +10,13 @@
 #include "log.h"
 #include "vm.h"
 
-#define IOREGSEL 0x00
-#define IOWIN    0x10
-#define IOAPIC_VER 0x01
+#define IOREGSEL         0x00
+#define IOWIN            0x10
+#define IOAPIC_VER       0x01
 #define IOAPIC_REDTBL(n) (0x10 + 2 * (n))
-#define RTE_MASKED     (1u << 16)
-#define RTE_LEVEL      (1u << 15)
-#define RTE_ACTIVE_LOW (1u << 13)
+#define RTE_MASKED       (1u << 16)
+#define RTE_LEVEL        (1u << 15)
+#define RTE_ACTIVE_LOW   (1u << 13)
 
 static volatile uint32_t *ioapic_regs;
 static uint32_t gsi_base;

@@ -18,7 +18,7 @@
 
 #define MSI_VECTOR_FIRST 0x60
 #define MSI_VECTOR_LAST  0xdf
-#define GSI_MAX 24
+#define GSI_MAX          24
 
 static struct irq *by_vector[256];
 static struct acpi_info acpi_copy;
@@ -128,4 +128,3 @@ void irq_destroy(struct irq *irq)
     trap_set_handler(irq->vector, NULL, NULL);
     by_vector[irq->vector] = NULL;
 }
-

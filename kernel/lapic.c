@@ -9,23 +9,23 @@
 #include "trap.h"
 #include "vm.h"
 
-#define LAPIC_ID        0x020 /* RO */
-#define LAPIC_TPR       0x080 /* RW: task priority */
-#define LAPIC_EOI       0x0b0 /* WO */
-#define LAPIC_SVR       0x0f0 /* RW: spurious vector, bit 8 = enable */
-#define LAPIC_LVT_TIMER 0x320 /* RW */
-#define LAPIC_LVT_LINT0 0x350
-#define LAPIC_LVT_LINT1 0x360
-#define LAPIC_LVT_ERROR 0x370
+#define LAPIC_ID         0x020 /* RO */
+#define LAPIC_TPR        0x080 /* RW: task priority */
+#define LAPIC_EOI        0x0b0 /* WO */
+#define LAPIC_SVR        0x0f0 /* RW: spurious vector, bit 8 = enable */
+#define LAPIC_LVT_TIMER  0x320 /* RW */
+#define LAPIC_LVT_LINT0  0x350
+#define LAPIC_LVT_LINT1  0x360
+#define LAPIC_LVT_ERROR  0x370
 #define LAPIC_TIMER_INIT 0x380 /* RW: initial count */
-#define LAPIC_TIMER_CUR 0x390  /* RO: current count */
-#define LAPIC_TIMER_DIV 0x3e0  /* RW: divide configuration */
+#define LAPIC_TIMER_CUR  0x390 /* RO: current count */
+#define LAPIC_TIMER_DIV  0x3e0 /* RW: divide configuration */
 
-#define SVR_ENABLE       (1u << 8)
-#define LVT_MASKED       (1u << 16)
+#define SVR_ENABLE         (1u << 8)
+#define LVT_MASKED         (1u << 16)
 #define LVT_TIMER_PERIODIC (1u << 17)
-#define TIMER_DIV_16     0x3
-#define APIC_BASE_ENABLE (1ull << 11)
+#define TIMER_DIV_16       0x3
+#define APIC_BASE_ENABLE   (1ull << 11)
 
 static volatile uint32_t *lapic_regs;
 

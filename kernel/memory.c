@@ -19,8 +19,8 @@
 #include "vm.h"
 
 #define MAX_FRAME_PAGES 1024
-#define TASK_COST (kheap_block_size(sizeof(struct task)) + (CAP_TABLE_PAGES + 1 + VM_MAX_PT_PAGES) * PAGE_SIZE)
-#define THREAD_COST (kheap_block_size(sizeof(struct thread)) + KSTACK_SIZE)
+#define TASK_COST       (kheap_block_size(sizeof(struct task)) + (CAP_TABLE_PAGES + 1 + VM_MAX_PT_PAGES) * PAGE_SIZE)
+#define THREAD_COST     (kheap_block_size(sizeof(struct thread)) + KSTACK_SIZE)
 
 struct memory *memory_create_root(uint64_t bytes)
 {

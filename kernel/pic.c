@@ -6,12 +6,12 @@
 #include "apic.h"
 #include "arch.h"
 
-#define PIC1_CMD  0x20
-#define PIC1_DATA 0x21
-#define PIC2_CMD  0xa0
-#define PIC2_DATA 0xa1
+#define PIC1_CMD       0x20
+#define PIC1_DATA      0x21
+#define PIC2_CMD       0xa0
+#define PIC2_DATA      0xa1
 #define ICW1_INIT_ICW4 0x11
-#define ICW4_8086 0x01
+#define ICW4_8086      0x01
 
 void pic_disable(void)
 {

@@ -24,7 +24,7 @@
 #include "vm.h"
 
 #define KERNEL_RESERVE_BYTES (4ull << 20) /* kept back for kernel-internal pages */
-#define INIT_PRIORITY 20
+#define INIT_PRIORITY        20
 
 extern const uint8_t init_image_start[], init_image_end[];
 
@@ -43,9 +43,9 @@ struct elf64_phdr {
 _Static_assert(sizeof(struct elf64_ehdr) == 64, "ELF header (ELF-64 spec, 'ELF Header')");
 _Static_assert(sizeof(struct elf64_phdr) == 56, "ELF program header (ELF-64 spec, 'Program header')");
 #define PT_LOAD 1
-#define PF_X 1
-#define PF_W 2
-#define PF_R 4
+#define PF_X    1
+#define PF_W    2
+#define PF_R    4
 
 static struct task *init_task;
 static struct memory *root_memory;
@@ -92,8 +92,7 @@ static uint64_t load_segments(void)
         uint64_t start = ph[i].vaddr & ~(PAGE_SIZE - 1);
         uint64_t end = (ph[i].vaddr + ph[i].memsz + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
         struct frame *f = map_new(start, (end - start) / PAGE_SIZE, segment_rights(ph[i].flags));
-        memcpy((uint8_t *)phys_to_virt(f->phys) + (ph[i].vaddr - start), init_image_start + ph[i].offset,
-               ph[i].filesz);
+        memcpy((uint8_t *)phys_to_virt(f->phys) + (ph[i].vaddr - start), init_image_start + ph[i].offset, ph[i].filesz);
     }
     return eh->entry;
 }

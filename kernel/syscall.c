@@ -22,9 +22,9 @@
 #include "trap.h"
 #include "vm.h"
 
-#define DEBUG_LOG_MAX 256
+#define DEBUG_LOG_MAX   256
 #define DEBUG_EXIT_PORT 0xf4
-#define USER_RFLAGS 0x202
+#define USER_RFLAGS     0x202
 
 void syscall_dispatch(struct trap_frame *tf);
 void syscall_init(void);
@@ -38,7 +38,7 @@ static struct task *cur_task(void) { return sched_current()->task; }
 #define LOOKUP(var, slot, type, rights)                                                                                \
     struct cap *var;                                                                                                   \
     do {                                                                                                               \
-        int lookup_err = cap_lookup(cur_task(), (slot), (type), (rights), &var);                                      \
+        int lookup_err = cap_lookup(cur_task(), (slot), (type), (rights), &var);                                       \
         if (lookup_err)                                                                                                \
             return lookup_err;                                                                                         \
     } while (0)

@@ -23,7 +23,7 @@
 #include "vm.h"
 
 #define MAX_REGIONS 1024
-#define PCID_COUNT 4096
+#define PCID_COUNT  4096
 #define CR3_NOFLUSH (1ull << 63)
 
 static bool pcid_enabled;
@@ -182,7 +182,7 @@ int task_grant_ports(struct task *t, uint16_t first, uint32_t count)
         t->io_hi = (uint16_t)(first + count - 1);
     }
     for (uint32_t p = first; p < first + count; p++)
-        t->iobitmap[p / 8] &= (uint8_t)~(1u << (p % 8));
+        t->iobitmap[p / 8] &= (uint8_t) ~(1u << (p % 8));
     if (first < t->io_lo)
         t->io_lo = first;
     if (first + count - 1 > t->io_hi)

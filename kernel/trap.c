@@ -47,13 +47,38 @@ static struct {
 } handlers[256];
 
 static const char *const exception_names[32] = {
-    "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow", "#BR bound range",
-    "#UD invalid opcode", "#NM device not available", "#DF double fault", "coprocessor overrun",
-    "#TS invalid TSS", "#NP segment not present", "#SS stack fault", "#GP general protection",
-    "#PF page fault", "reserved 15", "#MF x87 error", "#AC alignment check", "#MC machine check",
-    "#XM SIMD error", "#VE virtualization", "#CP control protection", "reserved 22", "reserved 23",
-    "reserved 24", "reserved 25", "reserved 26", "reserved 27", "#HV hypervisor injection",
-    "#VC VMM communication", "#SX security", "reserved 31",
+    "#DE divide error",
+    "#DB debug",
+    "NMI",
+    "#BP breakpoint",
+    "#OF overflow",
+    "#BR bound range",
+    "#UD invalid opcode",
+    "#NM device not available",
+    "#DF double fault",
+    "coprocessor overrun",
+    "#TS invalid TSS",
+    "#NP segment not present",
+    "#SS stack fault",
+    "#GP general protection",
+    "#PF page fault",
+    "reserved 15",
+    "#MF x87 error",
+    "#AC alignment check",
+    "#MC machine check",
+    "#XM SIMD error",
+    "#VE virtualization",
+    "#CP control protection",
+    "reserved 22",
+    "reserved 23",
+    "reserved 24",
+    "reserved 25",
+    "reserved 26",
+    "reserved 27",
+    "#HV hypervisor injection",
+    "#VC VMM communication",
+    "#SX security",
+    "reserved 31",
 };
 
 static void set_gate(int v, uint64_t addr, uint8_t ist, uint8_t attr)
@@ -123,8 +148,8 @@ static void dump_frame(const struct trap_frame *tf)
     const char *name = tf->vector < 32 ? exception_names[tf->vector] : "interrupt";
     kprintf("keel: PANIC: exception %llu (%s) err=0x%llx in %s mode\n", (unsigned long long)tf->vector, name,
             (unsigned long long)tf->error, (tf->cs & 3) ? "user" : "kernel");
-    kprintf("  RIP=0x%016llx CS=0x%04llx RFLAGS=0x%016llx\n", (unsigned long long)tf->rip,
-            (unsigned long long)tf->cs, (unsigned long long)tf->rflags);
+    kprintf("  RIP=0x%016llx CS=0x%04llx RFLAGS=0x%016llx\n", (unsigned long long)tf->rip, (unsigned long long)tf->cs,
+            (unsigned long long)tf->rflags);
     kprintf("  RSP=0x%016llx SS=0x%04llx CR2=0x%016llx CR3=0x%016llx\n", (unsigned long long)tf->rsp,
             (unsigned long long)tf->ss, (unsigned long long)read_cr2(), (unsigned long long)read_cr3());
     kprintf("  RAX=0x%016llx RBX=0x%016llx RCX=0x%016llx RDX=0x%016llx\n", (unsigned long long)tf->rax,
@@ -133,8 +158,8 @@ static void dump_frame(const struct trap_frame *tf)
             (unsigned long long)tf->rdi, (unsigned long long)tf->rbp, (unsigned long long)tf->r8);
     kprintf("  R9 =0x%016llx R10=0x%016llx R11=0x%016llx R12=0x%016llx\n", (unsigned long long)tf->r9,
             (unsigned long long)tf->r10, (unsigned long long)tf->r11, (unsigned long long)tf->r12);
-    kprintf("  R13=0x%016llx R14=0x%016llx R15=0x%016llx\n", (unsigned long long)tf->r13,
-            (unsigned long long)tf->r14, (unsigned long long)tf->r15);
+    kprintf("  R13=0x%016llx R14=0x%016llx R15=0x%016llx\n", (unsigned long long)tf->r13, (unsigned long long)tf->r14,
+            (unsigned long long)tf->r15);
 }
 
 static __attribute__((noreturn)) void die_on_exception(struct trap_frame *tf)

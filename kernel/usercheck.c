@@ -19,8 +19,8 @@
 #include "trap.h"
 #include "vm.h"
 
-#define MSR_LSTAR 0xC0000082u
-#define PROBE_CODE_VA 0x10000ull
+#define MSR_LSTAR      0xC0000082u
+#define PROBE_CODE_VA  0x10000ull
 #define PROBE_STACK_VA 0x11000ull
 
 uint64_t usercheck_enter(uint64_t rip, uint64_t rsp);

@@ -17,21 +17,21 @@
 enum keel_srv_slot {
     SRV_SLOT_TASK = 1,
     SRV_SLOT_THREAD = 2,
-    SRV_SLOT_MEMORY = 3,  /* empty when the manifest gives no memory */
-    SRV_SLOT_INIT = 4,    /* call init: INIT_READY, INIT_STATUS */
+    SRV_SLOT_MEMORY = 3, /* empty when the manifest gives no memory */
+    SRV_SLOT_INIT = 4,   /* call init: INIT_READY, INIT_STATUS */
     SRV_SLOT_FIRST_GRANT = 8,
 };
 
-#define KEEL_SRVINFO_ADDR  0x0000000000300000ull
-#define KEEL_SRV_STACK_TOP 0x00007fff00000000ull
+#define KEEL_SRVINFO_ADDR    0x0000000000300000ull
+#define KEEL_SRV_STACK_TOP   0x00007fff00000000ull
 #define KEEL_SRV_STACK_PAGES 16
-#define KEEL_SRVINFO_MAGIC 0x53525621u /* "!VRS" */
-#define KEEL_SRV_MAX_CAPS 64
+#define KEEL_SRVINFO_MAGIC   0x53525621u /* "!VRS" */
+#define KEEL_SRV_MAX_CAPS    64
 
 struct keel_srv_cap {
     uint32_t slot;
-    uint32_t type;   /* enum keel_cap_type */
-    char name[24];   /* e.g. "irq", "ioport", "ep:netd", "serve:netd" */
+    uint32_t type; /* enum keel_cap_type */
+    char name[24]; /* e.g. "irq", "ioport", "ep:netd", "serve:netd" */
 };
 _Static_assert(sizeof(struct keel_srv_cap) == 32, "srv cap layout");
 
@@ -41,16 +41,16 @@ struct keel_srvinfo {
     char name[16];
     char args[128];
     uint64_t memory_bytes;
-    uint32_t restarts;     /* 0 on the first start */
-    uint32_t index;        /* the server's index in the manifest (its badge at init) */
+    uint32_t restarts; /* 0 on the first start */
+    uint32_t index;    /* the server's index in the manifest (its badge at init) */
     struct keel_srv_cap caps[KEEL_SRV_MAX_CAPS];
 };
 _Static_assert(sizeof(struct keel_srvinfo) <= 4096, "srvinfo fits one page");
 
 /* Calls to init (SRV_SLOT_INIT). */
 enum keel_init_label {
-    INIT_READY = 1,   /* () the server is serving; init logs it */
-    INIT_STATUS = 2,  /* (MR0 = manifest index) -> MR0 = restarts, MR1 = state, MR2 = faults */
+    INIT_READY = 1,  /* () the server is serving; init logs it */
+    INIT_STATUS = 2, /* (MR0 = manifest index) -> MR0 = restarts, MR1 = state, MR2 = faults */
 };
 
 #endif

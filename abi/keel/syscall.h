@@ -27,38 +27,38 @@
 
 /* System call numbers. */
 enum keel_syscall {
-    SYS_NULL = 0,          /* () -> 0; the cheapest possible round trip */
-    SYS_DEBUG_LOG = 1,     /* (const char *buf, size_t len) one kernel log line (<= 256 bytes; newline added) */
-    SYS_CALL = 2,          /* IPC: send, then wait for the reply */
-    SYS_REPLY_RECV = 3,    /* IPC: reply to the caller (if any), then receive */
-    SYS_SEND = 4,          /* IPC: send; blocks unless KEEL_NONBLOCK */
-    SYS_RECV = 5,          /* IPC: receive; blocks unless KEEL_NONBLOCK */
-    SYS_REPLY = 6,         /* IPC: reply to the caller, never blocks */
-    SYS_SIGNAL = 7,        /* (ntfn slot, bits) OR bits in; never blocks */
-    SYS_WAIT = 8,          /* (ntfn slot, flags) -> rdi = bits, cleared */
-    SYS_NTFN_BIND = 9,     /* (ntfn slot) bind to the calling thread; slot -1 unbinds */
-    SYS_YIELD = 10,        /* () give up the rest of the time slice */
-    SYS_OBJ_CREATE = 11,   /* (memory slot, type, dest slot, arg) create an object */
-    SYS_CAP_COPY = 12,     /* (src slot, task slot, dest slot, rights, badge) */
-    SYS_CAP_DELETE = 13,   /* (slot) */
-    SYS_MAP = 14,          /* (task slot, frame slot, vaddr, rights) map frame into task */
-    SYS_UNMAP = 15,        /* (task slot, vaddr, npages) */
-    SYS_FRAME_INFO = 16,   /* (frame slot) -> rdi = physical address (DMA frames), rsi = pages */
-    SYS_THREAD_START = 17, /* (thread slot, rip, rsp, arg, priority) */
+    SYS_NULL = 0,              /* () -> 0; the cheapest possible round trip */
+    SYS_DEBUG_LOG = 1,         /* (const char *buf, size_t len) one kernel log line (<= 256 bytes; newline added) */
+    SYS_CALL = 2,              /* IPC: send, then wait for the reply */
+    SYS_REPLY_RECV = 3,        /* IPC: reply to the caller (if any), then receive */
+    SYS_SEND = 4,              /* IPC: send; blocks unless KEEL_NONBLOCK */
+    SYS_RECV = 5,              /* IPC: receive; blocks unless KEEL_NONBLOCK */
+    SYS_REPLY = 6,             /* IPC: reply to the caller, never blocks */
+    SYS_SIGNAL = 7,            /* (ntfn slot, bits) OR bits in; never blocks */
+    SYS_WAIT = 8,              /* (ntfn slot, flags) -> rdi = bits, cleared */
+    SYS_NTFN_BIND = 9,         /* (ntfn slot) bind to the calling thread; slot -1 unbinds */
+    SYS_YIELD = 10,            /* () give up the rest of the time slice */
+    SYS_OBJ_CREATE = 11,       /* (memory slot, type, dest slot, arg) create an object */
+    SYS_CAP_COPY = 12,         /* (src slot, task slot, dest slot, rights, badge) */
+    SYS_CAP_DELETE = 13,       /* (slot) */
+    SYS_MAP = 14,              /* (task slot, frame slot, vaddr, rights) map frame into task */
+    SYS_UNMAP = 15,            /* (task slot, vaddr) unmap the frame mapped at vaddr */
+    SYS_FRAME_INFO = 16,       /* (frame slot) -> rdi = physical address (DMA frames), rsi = pages */
+    SYS_THREAD_START = 17,     /* (thread slot, rip, rsp, arg, priority) */
     SYS_THREAD_SET_FAULT = 18, /* (thread slot, endpoint slot) where faults go; badge kept */
     SYS_THREAD_RESUME = 19,    /* (thread slot, rip, rsp) restart a faulted thread */
-    SYS_TASK_KILL = 20,    /* (task slot) stop every thread, release its objects */
-    SYS_IRQ_ACK = 21,      /* (irq slot) unmask the line after handling */
-    SYS_IRQ_BIND = 22,     /* (irq slot, ntfn slot, bit) deliver the IRQ as that bit */
-    SYS_IOPORT_GRANT = 23, /* (ioport slot, task slot) open the ports in task's TSS bitmap */
-    SYS_CLOCK = 24,        /* () -> rdi = monotonic ns, rsi = TSC Hz */
-    SYS_THREAD_EXIT = 25,  /* () the calling thread stops; a fault message if it was last? no */
-    SYS_CAP_INFO = 26,     /* (slot) -> rdi = type, rsi = rights, rdx = badge */
-    SYS_DEBUG_HALT = 27,   /* (code) QEMU debug exit; needs the debug capability */
-    SYS_IRQ_GET = 28,      /* (irq control slot, line or KEEL_IRQ_MSI, dest slot) -> rdi = vector */
-    SYS_IOPORT_GET = 29,   /* (ioport control slot, first, count, dest slot) */
-    SYS_MMIO_GET = 30,     /* (mmio control slot, phys, pages, dest slot) device frame */
-    SYS_TIMER_ARM = 31,    /* (ntfn slot, deadline ns on the SYS_CLOCK scale, bits); 0 disarms */
+    SYS_TASK_KILL = 20,        /* (task slot) stop every thread, release its objects */
+    SYS_IRQ_ACK = 21,          /* (irq slot) unmask the line after handling */
+    SYS_IRQ_BIND = 22,         /* (irq slot, ntfn slot, bit) deliver the IRQ as that bit */
+    SYS_IOPORT_GRANT = 23,     /* (ioport slot, task slot) open the ports in task's TSS bitmap */
+    SYS_CLOCK = 24,            /* () -> rdi = monotonic ns, rsi = TSC Hz */
+    SYS_THREAD_EXIT = 25,      /* () the calling thread stops; its fault endpoint gets FAULT_EXIT */
+    SYS_CAP_INFO = 26,         /* (slot) -> rdi = type, rsi = rights, rdx = badge */
+    SYS_DEBUG_HALT = 27,       /* (code) QEMU debug exit; needs the debug capability */
+    SYS_IRQ_GET = 28,          /* (irq control slot, line or KEEL_IRQ_MSI, dest slot) -> rdi = vector */
+    SYS_IOPORT_GET = 29,       /* (ioport control slot, first, count, dest slot) */
+    SYS_MMIO_GET = 30,         /* (mmio control slot, phys, pages, dest slot) device frame */
+    SYS_TIMER_ARM = 31,        /* (ntfn slot, deadline ns on the SYS_CLOCK scale, bits); 0 disarms */
     SYS_COUNT
 };
 
@@ -69,14 +69,14 @@ enum keel_syscall {
 #define KEEL_IRQ_MSI 0x10000u
 
 /* Flags in the message info word (rsi) and in SYS_WAIT's flags. */
-#define KEEL_NONBLOCK      (1ull << 32) /* fail with KE_WOULD_BLOCK instead of waiting */
-#define KEEL_SLOWPATH      (1ull << 33) /* never take the IPC fastpath (tests, bench) */
-#define KEEL_INFO_FLAGS    (KEEL_NONBLOCK | KEEL_SLOWPATH)
-#define KEEL_LABEL_MASK    0xffffffffull
+#define KEEL_NONBLOCK   (1ull << 32) /* fail with KE_WOULD_BLOCK instead of waiting */
+#define KEEL_SLOWPATH   (1ull << 33) /* never take the IPC fastpath (tests, bench) */
+#define KEEL_INFO_FLAGS (KEEL_NONBLOCK | KEEL_SLOWPATH)
+#define KEEL_LABEL_MASK 0xffffffffull
 /* On return from a receive, the kind of event in the info word. */
-#define KEEL_RECV_NOTIFY   (1ull << 40) /* rdi holds notification bits, not a badge */
-#define KEEL_RECV_FAULT    (1ull << 41) /* the message is a fault message (below) */
-#define KEEL_RECV_CALL     (1ull << 42) /* the sender waits for a reply */
+#define KEEL_RECV_NOTIFY (1ull << 40) /* rdi holds notification bits, not a badge */
+#define KEEL_RECV_FAULT  (1ull << 41) /* the message is a fault message (below) */
+#define KEEL_RECV_CALL   (1ull << 42) /* the sender waits for a reply */
 
 /* Error codes: every system call returns one of these in rax. */
 enum keel_error {
@@ -109,32 +109,32 @@ enum keel_cap_type {
     CAP_NOTIFICATION = 2,
     CAP_TASK = 3,
     CAP_THREAD = 4,
-    CAP_FRAME = 5,      /* pages of RAM (or device memory), mappable */
-    CAP_MEMORY = 6,     /* a budget of kernel and user memory to create objects from */
-    CAP_IRQ = 7,        /* one interrupt line */
-    CAP_IOPORT = 8,     /* a range of I/O ports */
-    CAP_IRQ_CONTROL = 9,    /* may hand out any IRQ (init only) */
-    CAP_IOPORT_CONTROL = 10,/* may hand out any port range (init only) */
-    CAP_MMIO_CONTROL = 11,  /* may hand out device memory outside RAM (init only) */
-    CAP_DEBUG = 12,     /* may end the VM (tests) */
+    CAP_FRAME = 5,           /* pages of RAM (or device memory), mappable */
+    CAP_MEMORY = 6,          /* a budget of kernel and user memory to create objects from */
+    CAP_IRQ = 7,             /* one interrupt line */
+    CAP_IOPORT = 8,          /* a range of I/O ports */
+    CAP_IRQ_CONTROL = 9,     /* may hand out any IRQ (init only) */
+    CAP_IOPORT_CONTROL = 10, /* may hand out any port range (init only) */
+    CAP_MMIO_CONTROL = 11,   /* may hand out device memory outside RAM (init only) */
+    CAP_DEBUG = 12,          /* may end the VM (tests) */
 };
 
 /* Rights, per capability. */
-#define RIGHT_READ    (1u << 0) /* frames: map readable; endpoints: receive */
-#define RIGHT_WRITE   (1u << 1) /* frames: map writable; endpoints: send */
-#define RIGHT_EXEC    (1u << 2) /* frames: map executable (never with WRITE in one mapping) */
-#define RIGHT_GRANT   (1u << 3) /* may be copied to another task */
-#define RIGHTS_ALL    (RIGHT_READ | RIGHT_WRITE | RIGHT_EXEC | RIGHT_GRANT)
+#define RIGHT_READ  (1u << 0) /* frames: map readable; endpoints: receive */
+#define RIGHT_WRITE (1u << 1) /* frames: map writable; endpoints: send */
+#define RIGHT_EXEC  (1u << 2) /* frames: map executable (never with WRITE in one mapping) */
+#define RIGHT_GRANT (1u << 3) /* may be copied to another task */
+#define RIGHTS_ALL  (RIGHT_READ | RIGHT_WRITE | RIGHT_EXEC | RIGHT_GRANT)
 
 /* SYS_OBJ_CREATE types; arg is the page count for frames. */
 enum keel_obj_type {
     OBJ_ENDPOINT = 1,
     OBJ_NOTIFICATION = 2,
-    OBJ_TASK = 3,     /* arg: the task's name for logs, up to 8 bytes packed little-endian */
-    OBJ_THREAD = 4,   /* arg: task slot the thread belongs to */
-    OBJ_FRAME = 5,    /* arg: pages (1..1024), zeroed */
-    OBJ_DMA_FRAME = 6,/* arg: pages, physically contiguous; SYS_FRAME_INFO gives the address */
-    OBJ_MEMORY = 7,   /* arg: bytes moved from the parent budget into a new one */
+    OBJ_TASK = 3,      /* arg: the task's name for logs, up to 8 bytes packed little-endian */
+    OBJ_THREAD = 4,    /* arg: task slot the thread belongs to */
+    OBJ_FRAME = 5,     /* arg: pages (1..1024), zeroed */
+    OBJ_DMA_FRAME = 6, /* arg: pages, physically contiguous; SYS_FRAME_INFO gives the address */
+    OBJ_MEMORY = 7,    /* arg: bytes moved from the parent budget into a new one */
 };
 
 /* Fault messages (label FAULT_LABEL, info has KEEL_RECV_FAULT; badge = the

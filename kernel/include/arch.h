@@ -79,20 +79,20 @@ static inline uint64_t read_rflags(void)
     return v;
 }
 
-#define MSR_EFER         0xC0000080u
-#define EFER_SCE         (1u << 0)
-#define EFER_NXE         (1u << 11)
-#define MSR_APIC_BASE    0x1Bu
-#define MSR_FS_BASE      0xC0000100u
-#define MSR_GS_BASE      0xC0000101u
-#define MSR_KERNEL_GS    0xC0000102u
+#define MSR_EFER      0xC0000080u
+#define EFER_SCE      (1u << 0)
+#define EFER_NXE      (1u << 11)
+#define MSR_APIC_BASE 0x1Bu
+#define MSR_FS_BASE   0xC0000100u
+#define MSR_GS_BASE   0xC0000101u
+#define MSR_KERNEL_GS 0xC0000102u
 
-#define CR0_WP           (1ull << 16)
-#define CR4_PGE          (1ull << 7)
-#define CR4_OSFXSR       (1ull << 9)
-#define CR4_OSXMMEXCPT   (1ull << 10)
-#define CR4_PCIDE        (1ull << 17)
-#define CR4_SMEP         (1ull << 20)
-#define CR4_SMAP         (1ull << 21)
+#define CR0_WP         (1ull << 16)
+#define CR4_PGE        (1ull << 7)
+#define CR4_OSFXSR     (1ull << 9)
+#define CR4_OSXMMEXCPT (1ull << 10)
+#define CR4_PCIDE      (1ull << 17)
+#define CR4_SMEP       (1ull << 20)
+#define CR4_SMAP       (1ull << 21)
 
 #endif

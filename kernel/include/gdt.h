@@ -16,16 +16,16 @@
 #define USER_CS   (0x20 | 3)
 #define TSS_SEL   0x28
 
-#define IST_DOUBLE_FAULT 1
-#define IST_NMI          2
+#define IST_DOUBLE_FAULT  1
+#define IST_NMI           2
 #define IST_MACHINE_CHECK 3
 
 /* Intel SDM vol. 3A, 8.7 "Task Management in 64-bit Mode", figure 8-11. */
 struct tss64 {
     uint32_t reserved0;
-    uint64_t rsp[3];  /* RW: stack for entry from ring 3 (rsp[0]) */
+    uint64_t rsp[3]; /* RW: stack for entry from ring 3 (rsp[0]) */
     uint64_t reserved1;
-    uint64_t ist[7];  /* RW: ist[0] is IST1 */
+    uint64_t ist[7]; /* RW: ist[0] is IST1 */
     uint64_t reserved2;
     uint16_t reserved3;
     uint16_t iomap_base; /* RW: offset of the I/O permission bitmap */
@@ -37,7 +37,6 @@ void gdt_init(void);
 void tss_set_kernel_stack(uint64_t rsp0);
 /* True when ADDR lies inside one of the IST stacks (for safe backtraces). */
 int gdt_on_ist_stack(uint64_t addr);
-
 
 /* Loads BITMAP's bytes covering ports [lo, hi] into the TSS, closing the
  * previous task's ports; NULL closes all. */

@@ -21,7 +21,7 @@ __attribute__((noreturn)) void kernel_halt(int debug_exit_code);
 #define KASSERT(cond, why)                                                                                             \
     do {                                                                                                               \
         if (!(cond))                                                                                                   \
-            panic("assertion failed: %s (%s) at %s:%d", #cond, why, __FILE__, __LINE__);                             \
+            panic("assertion failed: %s (%s) at %s:%d", #cond, why, __FILE__, __LINE__);                               \
     } while (0)
 
 #endif

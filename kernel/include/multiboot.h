@@ -21,13 +21,13 @@
 #define MBI_FLAG_MMAP    (1u << 6)
 
 struct mb_info {
-    uint32_t flags;       /* RO: which fields below are valid */
-    uint32_t mem_lower;   /* KiB below 1 MiB (MBI_FLAG_MEM) */
-    uint32_t mem_upper;   /* KiB above 1 MiB (MBI_FLAG_MEM) */
+    uint32_t flags;     /* RO: which fields below are valid */
+    uint32_t mem_lower; /* KiB below 1 MiB (MBI_FLAG_MEM) */
+    uint32_t mem_upper; /* KiB above 1 MiB (MBI_FLAG_MEM) */
     uint32_t boot_device;
-    uint32_t cmdline;     /* physical address of a C string (MBI_FLAG_CMDLINE) */
-    uint32_t mods_count;  /* (MBI_FLAG_MODS) */
-    uint32_t mods_addr;   /* physical address of mods_count struct mb_module */
+    uint32_t cmdline;    /* physical address of a C string (MBI_FLAG_CMDLINE) */
+    uint32_t mods_count; /* (MBI_FLAG_MODS) */
+    uint32_t mods_addr;  /* physical address of mods_count struct mb_module */
     uint32_t syms[4];
     uint32_t mmap_length; /* bytes of memory map (MBI_FLAG_MMAP) */
     uint32_t mmap_addr;   /* physical address of the first struct mb_mmap_entry */
@@ -54,11 +54,11 @@ _Static_assert(sizeof(struct mb_mmap_entry) == 24, "multiboot mmap layout");
 
 #define MB_MEM_AVAILABLE 1u
 
-#define BOOT_MAX_REGIONS  64
-#define BOOT_MAX_MODULES  8 /* iPXE's own limit; QEMU allows more, we do not */
-#define BOOT_CMDLINE_MAX  512
-#define BOOT_MODNAME_MAX  64
-#define BOOT_MODARGS_MAX  256
+#define BOOT_MAX_REGIONS 64
+#define BOOT_MAX_MODULES 8 /* iPXE's own limit; QEMU allows more, we do not */
+#define BOOT_CMDLINE_MAX 512
+#define BOOT_MODNAME_MAX 64
+#define BOOT_MODARGS_MAX 256
 
 struct boot_region {
     uint64_t base;
@@ -67,8 +67,8 @@ struct boot_region {
 };
 
 struct boot_module {
-    uint64_t start; /* physical */
-    uint64_t end;   /* physical, exclusive; end >= start */
+    uint64_t start;              /* physical */
+    uint64_t end;                /* physical, exclusive; end >= start */
     char name[BOOT_MODNAME_MAX]; /* last path element of the first word */
     char args[BOOT_MODARGS_MAX]; /* the rest of the command line */
 };
@@ -83,11 +83,11 @@ struct boot_info {
 
 enum mb_error {
     MB_OK = 0,
-    MB_ERR_NO_MMAP = -1,      /* the loader gave no memory map */
-    MB_ERR_BAD_MMAP = -2,     /* an entry runs past the map or is too short */
+    MB_ERR_NO_MMAP = -1,  /* the loader gave no memory map */
+    MB_ERR_BAD_MMAP = -2, /* an entry runs past the map or is too short */
     MB_ERR_TOO_MANY_MODS = -3,
-    MB_ERR_BAD_MODULE = -4,   /* end < start */
-    MB_ERR_UNREACHABLE = -5,  /* a pointer the translator cannot reach */
+    MB_ERR_BAD_MODULE = -4,  /* end < start */
+    MB_ERR_UNREACHABLE = -5, /* a pointer the translator cannot reach */
 };
 
 /* Translates a physical address and length to a readable pointer, or NULL when

@@ -26,8 +26,8 @@ struct thread;
 struct memory;
 
 struct kobj {
-    uint8_t type;  /* enum keel_cap_type */
-    uint32_t refs; /* capabilities + mappings + kernel references */
+    uint8_t type;           /* enum keel_cap_type */
+    uint32_t refs;          /* capabilities + mappings + kernel references */
     struct memory *charged; /* budget this object's memory came from (or NULL) */
     uint32_t charge;        /* bytes charged */
 };
@@ -46,11 +46,11 @@ struct memory {
 
 struct frame {
     struct kobj hdr;
-    uint64_t phys;   /* first byte; the pages are contiguous */
+    uint64_t phys; /* first byte; the pages are contiguous */
     uint64_t pages;
-    bool device;     /* MMIO: never freed to the pmm, mapped uncached */
-    bool dma;        /* its physical address may be disclosed (SYS_FRAME_INFO) */
-    bool owned;      /* return the pages to the pmm on destroy */
+    bool device; /* MMIO: never freed to the pmm, mapped uncached */
+    bool dma;    /* its physical address may be disclosed (SYS_FRAME_INFO) */
+    bool owned;  /* return the pages to the pmm on destroy */
 };
 
 /* A thread queue: FIFO, linked through struct thread.q_next. */
@@ -66,11 +66,11 @@ struct endpoint {
 
 struct notification {
     struct kobj hdr;
-    uint64_t bits;          /* pending, ORed by signal */
-    struct thread *waiter;  /* BLOCKED_NTFN on this object, at most one */
-    struct thread *bound;   /* thread whose recv also returns these bits */
+    uint64_t bits;         /* pending, ORed by signal */
+    struct thread *waiter; /* BLOCKED_NTFN on this object, at most one */
+    struct thread *bound;  /* thread whose recv also returns these bits */
     /* One-shot timer (SYS_TIMER_ARM); owned by ktimer.c. */
-    uint64_t deadline_ns;   /* 0 = not armed */
+    uint64_t deadline_ns; /* 0 = not armed */
     uint64_t timer_bits;
     struct notification *timer_next;
 };
@@ -80,7 +80,7 @@ struct irq {
     uint32_t gsi;
     uint8_t vector;
     bool level, active_low;
-    bool pending_ack;       /* masked, waiting for SYS_IRQ_ACK */
+    bool pending_ack; /* masked, waiting for SYS_IRQ_ACK */
     struct notification *ntfn;
     uint64_t bit;
     uint64_t count;
@@ -114,25 +114,25 @@ struct task {
     uint16_t pcid;
     bool dead;
     char name[16];
-    struct cap *caps;       /* KEEL_CAP_SLOTS entries, CAP_TABLE_PAGES pages */
+    struct cap *caps; /* KEEL_CAP_SLOTS entries, CAP_TABLE_PAGES pages */
     struct region *regions;
-    uint32_t pt_pages;      /* page-table pages in use (bounded) */
+    uint32_t pt_pages; /* page-table pages in use (bounded) */
     uint32_t n_threads;
-    struct thread *threads;  /* every live thread of the task, via task_next */
+    struct thread *threads; /* every live thread of the task, via task_next */
     uint32_t n_regions;
-    bool tlb_stale;         /* its PCID may hold stale entries: flush on next load */
-    uint8_t *iobitmap;      /* NULL = no ports; else 8 KiB, bit set = denied */
-    uint16_t io_lo, io_hi;  /* the range of ports this task may use */
+    bool tlb_stale;        /* its PCID may hold stale entries: flush on next load */
+    uint8_t *iobitmap;     /* NULL = no ports; else 8 KiB, bit set = denied */
+    uint16_t io_lo, io_hi; /* the range of ports this task may use */
 };
 
 enum thread_state {
-    TS_INACTIVE = 0,   /* created, not started */
-    TS_RUNNABLE,       /* running or ready */
-    TS_BLOCKED_SEND,   /* on ep->senders */
-    TS_BLOCKED_RECV,   /* on ep->receivers */
-    TS_BLOCKED_REPLY,  /* called; waiting for its reply */
-    TS_BLOCKED_NTFN,   /* waiting on a notification */
-    TS_FAULTED,        /* suspended after a fault, until resumed or killed */
+    TS_INACTIVE = 0,  /* created, not started */
+    TS_RUNNABLE,      /* running or ready */
+    TS_BLOCKED_SEND,  /* on ep->senders */
+    TS_BLOCKED_RECV,  /* on ep->receivers */
+    TS_BLOCKED_REPLY, /* called; waiting for its reply */
+    TS_BLOCKED_NTFN,  /* waiting on a notification */
+    TS_FAULTED,       /* suspended after a fault, until resumed or killed */
     TS_DEAD,
 };
 
@@ -155,17 +155,17 @@ struct thread {
     struct task *task;        /* NULL for the idle thread; holds a reference */
     struct thread *task_next; /* the task's thread list */
     /* IPC; owned by endpoint.c / notification.c. */
-    struct endpoint *blocked_ep;  /* queue it is on, in BLOCKED_SEND/RECV */
-    struct thread *q_next;        /* endpoint queue link */
-    struct ipc_msg msg;           /* outgoing while BLOCKED_SEND; incoming on wake */
-    bool msg_is_call;             /* BLOCKED_SEND: wants a reply */
-    struct thread *caller;        /* the one reply right: who we owe an answer */
-    struct thread *replier;       /* BLOCKED_REPLY: whom we wait for */
+    struct endpoint *blocked_ep; /* queue it is on, in BLOCKED_SEND/RECV */
+    struct thread *q_next;       /* endpoint queue link */
+    struct ipc_msg msg;          /* outgoing while BLOCKED_SEND; incoming on wake */
+    bool msg_is_call;            /* BLOCKED_SEND: wants a reply */
+    struct thread *caller;       /* the one reply right: who we owe an answer */
+    struct thread *replier;      /* BLOCKED_REPLY: whom we wait for */
     struct notification *waiting_ntfn;
     struct notification *bound_ntfn;
-    struct endpoint *fault_ep;    /* holds a reference */
+    struct endpoint *fault_ep; /* holds a reference */
     uint64_t fault_badge;
-    uint64_t wake_error;          /* rax for the woken thread */
+    uint64_t wake_error; /* rax for the woken thread */
     uint64_t ipc_count;
     /* The user context lives at the top of the kernel stack. */
     struct trap_frame *uframe;

@@ -13,8 +13,8 @@
 
 #include "multiboot.h"
 
-#define PAGE_SIZE  4096ull
-#define PAGE_SHIFT 12
+#define PAGE_SIZE    4096ull
+#define PAGE_SHIFT   12
 #define PMM_MAX_PHYS (4ull << 30) /* RAM above 4 GiB is not used (logged) */
 
 void pmm_init(const struct boot_info *bi);

@@ -15,10 +15,10 @@
 
 #include "object.h"
 
-#define SCHED_PRIOS 32
+#define SCHED_PRIOS       32
 #define SCHED_SLICE_TICKS 10
-#define KSTACK_PAGES 2
-#define KSTACK_SIZE (KSTACK_PAGES * 4096)
+#define KSTACK_PAGES      2
+#define KSTACK_SIZE       (KSTACK_PAGES * 4096)
 
 struct percpu {
     uint64_t kernel_stack_top; /* %gs:0  - loaded by syscall_entry */

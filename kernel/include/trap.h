@@ -11,13 +11,13 @@
 
 #include <stdint.h>
 
-#define IRQ_VECTOR_BASE     0x30
-#define VECTOR_LAPIC_TIMER  0xf0
-#define VECTOR_SPURIOUS     0xff
+#define IRQ_VECTOR_BASE    0x30
+#define VECTOR_LAPIC_TIMER 0xf0
+#define VECTOR_SPURIOUS    0xff
 
-#define DEBUG_EXIT_PASS  0x00 /* QEMU exit status 1 */
-#define DEBUG_EXIT_FAIL  0x01 /* QEMU exit status 3 */
-#define DEBUG_EXIT_PANIC 0x11 /* QEMU exit status 35 */
+#define DEBUG_EXIT_PASS         0x00 /* QEMU exit status 1 */
+#define DEBUG_EXIT_FAIL         0x01 /* QEMU exit status 3 */
+#define DEBUG_EXIT_PANIC        0x11 /* QEMU exit status 35 */
 #define DEBUG_EXIT_NO_USER_MODE 0x12 /* QEMU exit status 37: ring 3 unusable here */
 
 /* Pushed by trap_entry.S; the order matches the pushes there. */
@@ -25,7 +25,7 @@ struct trap_frame {
     uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
     uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
     uint64_t vector;
-    uint64_t error; /* the CPU's error code, or 0 */
+    uint64_t error;                    /* the CPU's error code, or 0 */
     uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
 };
 _Static_assert(sizeof(struct trap_frame) == 22 * 8, "trap frame layout (trap_entry.S)");

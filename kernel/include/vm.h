@@ -16,8 +16,8 @@
 
 #include "multiboot.h"
 
-#define PHYS_MAP_BASE 0xffff800000000000ull
-#define KERNEL_VMA    0xffffffff80000000ull
+#define PHYS_MAP_BASE  0xffff800000000000ull
+#define KERNEL_VMA     0xffffffff80000000ull
 #define BOOT_MAP_LIMIT (1ull << 30) /* what boot.S maps before vm_init */
 
 static inline void *phys_to_virt(uint64_t phys) { return (void *)(PHYS_MAP_BASE + phys); }
@@ -36,11 +36,11 @@ int vm_is_mapped(uint64_t va);
 #endif
 
 /* ---- User address spaces (lower half), used by task.c ---- */
-#define VM_USER_READ  1u
-#define VM_USER_WRITE 2u
-#define VM_USER_EXEC  4u
+#define VM_USER_READ     1u
+#define VM_USER_WRITE    2u
+#define VM_USER_EXEC     4u
 #define VM_USER_UNCACHED 8u
-#define VM_MAX_PT_PAGES 64 /* page-table pages per task (charged at creation): bounds a hostile task */
+#define VM_MAX_PT_PAGES  64 /* page-table pages per task (charged at creation): bounds a hostile task */
 
 /* The kernel's own PML4 (no user half), physical. */
 uint64_t vm_kernel_pml4(void);

@@ -20,14 +20,14 @@
 
 #include "spawn.h"
 
-#define PRIO 10
-#define PAGE 4096ull
-#define SHARED_VA 0x0000004000000000ull
-#define CHILD_EP 10   /* slots we give children */
-#define CHILD_RES 11
-#define CHILD_NTFN 12
+#define PRIO        10
+#define PAGE        4096ull
+#define SHARED_VA   0x0000004000000000ull
+#define CHILD_EP    10 /* slots we give children */
+#define CHILD_RES   11
+#define CHILD_NTFN  12
 #define CHILD_NTFN2 13
-#define CHILD_IRQ 14
+#define CHILD_IRQ   14
 
 static const struct keel_srvinfo *info;
 static uint64_t debug_slot, irq_slot, ioport_slot;
@@ -239,7 +239,8 @@ static void t_reply_recv_many_clients(void)
     struct child_cap scaps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
     CHECK_EQ(spawn(&s, echo_server, CHILD_EP, PRIO, scaps, 1, 0, 0), KE_OK);
     for (int i = 0; i < 3; i++) {
-        struct child_cap ccaps[] = { { ep, CHILD_EP, RIGHT_WRITE, (uint64_t)(i + 1) }, { res, CHILD_RES, RIGHT_WRITE, 0 } };
+        struct child_cap ccaps[] = { { ep, CHILD_EP, RIGHT_WRITE, (uint64_t)(i + 1) },
+                                     { res, CHILD_RES, RIGHT_WRITE, 0 } };
         CHECK_EQ(spawn(&c[i], echo_client, (uint64_t)(i + 1), PRIO, ccaps, 2, 0, 0), KE_OK);
     }
     uint64_t seen = 0;
@@ -299,8 +300,10 @@ static void t_dead_caller_does_not_stall_server(void)
     uint64_t ep = new_obj(OBJ_ENDPOINT, 0), res = new_obj(OBJ_ENDPOINT, 0);
     uint64_t got = new_obj(OBJ_NOTIFICATION, 0), go = new_obj(OBJ_NOTIFICATION, 0);
     struct child s, c;
-    struct child_cap scaps[] = { { ep, CHILD_EP, RIGHT_READ, 0 }, { res, CHILD_RES, RIGHT_WRITE, 0 },
-                                 { got, CHILD_NTFN, RIGHT_WRITE, 0 }, { go, CHILD_NTFN2, RIGHT_READ, 0 } };
+    struct child_cap scaps[] = { { ep, CHILD_EP, RIGHT_READ, 0 },
+                                 { res, CHILD_RES, RIGHT_WRITE, 0 },
+                                 { got, CHILD_NTFN, RIGHT_WRITE, 0 },
+                                 { go, CHILD_NTFN2, RIGHT_READ, 0 } };
     struct child_cap ccaps[] = { { ep, CHILD_EP, RIGHT_WRITE, 0 } };
     CHECK_EQ(spawn(&s, slow_server, 0, PRIO, scaps, 4, 0, 0), KE_OK);
     CHECK_EQ(spawn(&c, blocked_caller, 0, PRIO, ccaps, 1, 0, 0), KE_OK);
@@ -562,7 +565,10 @@ static void fault_child(uint64_t kind)
     }
     case FAULT_GP: (void)inb(0x70); break; /* a port we were not given */
     case FAULT_BAD_SYSCALL: (void)sys6(999, 0, 0, 0, 0, 0, 0); break;
-    case 1000: (void)inb(0x42); (void)inb(0x44); break; /* 0x40-0x43 granted, 0x44 not */
+    case 1000:
+        (void)inb(0x42);
+        (void)inb(0x44);
+        break; /* 0x40-0x43 granted, 0x44 not */
     case 2000: /* after a resume: prove we run again */
         send_result(0x600d, 0);
         for (;;)
@@ -754,9 +760,11 @@ static void hostile_child(uint64_t calls)
         uint64_t a[6];
         for (int k = 0; k < 6; k++) {
             switch (r[k + 1] % 4) {
-            case 0: a[k] = r[k + 2] % 24; break;           /* a plausible slot */
-            case 1: a[k] = r[k + 2]; break;                 /* anything */
-            case 2: a[k] = 0x400000 + (r[k + 2] % 0x200000); /* our own memory */ break;
+            case 0: a[k] = r[k + 2] % 24; break; /* a plausible slot */
+            case 1: a[k] = r[k + 2]; break;      /* anything */
+            case 2:
+                a[k] = 0x400000 + (r[k + 2] % 0x200000); /* our own memory */
+                break;
             default: a[k] = r[k + 2] & 0xffff; break;
             }
         }
@@ -777,8 +785,10 @@ static void t_hostile_task(void)
     uint64_t done = new_obj(OBJ_NOTIFICATION, 0), ep = new_obj(OBJ_ENDPOINT, 0);
     uint64_t n2 = new_obj(OBJ_NOTIFICATION, 0), f = new_obj(OBJ_FRAME, 2);
     struct child c;
-    struct child_cap caps[] = { { done, CHILD_NTFN, RIGHT_WRITE, 0 }, { ep, 1, RIGHTS_ALL, 0 },
-                                { n2, 2, RIGHTS_ALL, 0 }, { f, 3, RIGHTS_ALL, 0 },
+    struct child_cap caps[] = { { done, CHILD_NTFN, RIGHT_WRITE, 0 },
+                                { ep, 1, RIGHTS_ALL, 0 },
+                                { n2, 2, RIGHTS_ALL, 0 },
+                                { f, 3, RIGHTS_ALL, 0 },
                                 { ep, CHILD_EP, RIGHT_WRITE, 7 } };
     CHECK_EQ(spawn(&c, hostile_child, 4000, PRIO, caps, 5, 0, 0), KE_OK);
     uint64_t timer = new_obj(OBJ_NOTIFICATION, 0), bits = 0;
@@ -842,7 +852,8 @@ static void t_server_loop_helper(void)
 {
     uint64_t ep = new_obj(OBJ_ENDPOINT, 0), res = new_obj(OBJ_ENDPOINT, 0), n = new_obj(OBJ_NOTIFICATION, 0);
     struct child c;
-    struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 }, { res, CHILD_RES, RIGHT_WRITE, 0 },
+    struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 },
+                                { res, CHILD_RES, RIGHT_WRITE, 0 },
                                 { n, CHILD_NTFN, RIGHT_READ, 0 } };
     CHECK_EQ(spawn(&c, loop_server, 0, PRIO, caps, 3, 0, 0), KE_OK);
     struct keel_msg m = { .info = SRV_LABEL(1, 2), .mr = { 40, 2 } };

@@ -10,7 +10,7 @@
 #include <keel/init.h>
 #include <keel/string.h>
 
-#define PAGE 4096ull
+#define PAGE       4096ull
 #define SCRATCH_VA 0x0000003000000000ull
 #define FIRST_SLOT 64
 

@@ -19,8 +19,8 @@ struct child {
 };
 
 struct child_cap {
-    uint64_t src;    /* our slot */
-    uint64_t dest;   /* slot in the child */
+    uint64_t src;  /* our slot */
+    uint64_t dest; /* slot in the child */
     uint64_t rights;
     uint64_t badge;
 };
@@ -42,7 +42,7 @@ void child_kill(struct child *c);
 void spawn_init(uint64_t memory_slot);
 uint64_t spawn_memory(void);
 
-#define CHILD_STACK_TOP 0x00007ffe00000000ull
+#define CHILD_STACK_TOP   0x00007ffe00000000ull
 #define CHILD_STACK_PAGES 4
 
 #endif

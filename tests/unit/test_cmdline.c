@@ -8,7 +8,7 @@ static void test_words(void)
     CHECK(cmdline_line_has(line, "debug-exit"));
     CHECK(cmdline_line_has(line, "fault"));
     CHECK(cmdline_line_has(line, "exit-when-up"));
-    CHECK(!cmdline_line_has(line, "debug"));  /* a prefix is not a word */
+    CHECK(!cmdline_line_has(line, "debug")); /* a prefix is not a word */
     CHECK(!cmdline_line_has(line, "exit"));
     CHECK(!cmdline_line_has(line, "ud"));
     CHECK(!cmdline_line_has("", "x"));

@@ -66,9 +66,9 @@ static void test_unknown_conversion_is_literal(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
-        UNIT_TEST(test_integers),          UNIT_TEST(test_hex_octal_pointer),
-        UNIT_TEST(test_width_and_flags),   UNIT_TEST(test_strings_and_percent),
-        UNIT_TEST(test_truncation),        UNIT_TEST(test_unknown_conversion_is_literal),
+        UNIT_TEST(test_integers),        UNIT_TEST(test_hex_octal_pointer),
+        UNIT_TEST(test_width_and_flags), UNIT_TEST(test_strings_and_percent),
+        UNIT_TEST(test_truncation),      UNIT_TEST(test_unknown_conversion_is_literal),
     };
     return unit_main("fmt", tests, sizeof tests / sizeof tests[0]);
 }

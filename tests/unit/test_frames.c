@@ -49,8 +49,8 @@ static void test_free_returns_frame_and_refuses_double_free(void)
     frames_mark_free(&fb, 0, N);
     uint64_t a = frames_alloc(&fb), b = frames_alloc(&fb);
     CHECK(frames_free(&fb, a));
-    CHECK(!frames_free(&fb, a));  /* double free */
-    CHECK(!frames_free(&fb, N));  /* out of range */
+    CHECK(!frames_free(&fb, a)); /* double free */
+    CHECK(!frames_free(&fb, N)); /* out of range */
     CHECK(!frames_free(&fb, N + 12345));
     CHECK_EQ(frames_alloc(&fb), a); /* the hint moved back down */
     CHECK(frames_free(&fb, b));
@@ -64,7 +64,7 @@ static void test_mark_used_reserves(void)
     struct frame_bitmap fb;
     frames_init(&fb, storage, N);
     frames_mark_free(&fb, 0, N);
-    frames_mark_used(&fb, 0, 256); /* e.g. the first MiB */
+    frames_mark_used(&fb, 0, 256);  /* e.g. the first MiB */
     frames_mark_used(&fb, 250, 10); /* overlapping: counted once */
     CHECK_EQ(fb.free_count, N - 260);
     CHECK_EQ(frames_alloc(&fb), 260);

@@ -80,8 +80,7 @@ static void test_modules_ipxe_and_qemu_names(void)
     struct mb_info *mbi = fresh_info();
     put_mmap(mbi, qemu_map, 1);
     struct mb_module mods[2] = {
-        { 0x200000, 0x200400, 0x2000, 0 },
-        { 0x201000, 0x201000, 0x2100, 0 }, /* an empty module is allowed */
+        { 0x200000, 0x200400, 0x2000, 0 }, { 0x201000, 0x201000, 0x2100, 0 }, /* an empty module is allowed */
     };
     memcpy(arena + 0x3000, mods, sizeof mods);
     strcpy((char *)arena + 0x2000, "tftp://10.0.2.2/boot/servers.cpio servers extra");
@@ -137,9 +136,9 @@ static void test_overlong_strings_are_cut(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
-        UNIT_TEST(test_memory_map_sorted),         UNIT_TEST(test_no_map_is_an_error),
-        UNIT_TEST(test_malformed_map),             UNIT_TEST(test_modules_ipxe_and_qemu_names),
-        UNIT_TEST(test_module_limits),             UNIT_TEST(test_overlong_strings_are_cut),
+        UNIT_TEST(test_memory_map_sorted), UNIT_TEST(test_no_map_is_an_error),
+        UNIT_TEST(test_malformed_map),     UNIT_TEST(test_modules_ipxe_and_qemu_names),
+        UNIT_TEST(test_module_limits),     UNIT_TEST(test_overlong_strings_are_cut),
     };
     return unit_main("multiboot", tests, sizeof tests / sizeof tests[0]);
 }

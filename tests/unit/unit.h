@@ -48,7 +48,10 @@ struct unit_test {
     const char *name;
     void (*fn)(void);
 };
-#define UNIT_TEST(name) { #name, name }
+#define UNIT_TEST(name)                                                                                                \
+    {                                                                                                                  \
+#name, name                                                                                                    \
+    }
 
 static int unit_main(const char *suite, const struct unit_test *tests, int n)
 {

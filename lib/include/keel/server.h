@@ -22,7 +22,7 @@
 #define SRV_E_UNKNOWN ((uint32_t)-1000) /* no handler for the label */
 #define SRV_E_SHORT   ((uint32_t)-1001) /* fewer words than the handler needs */
 /* A handler returns this to answer later (or never) instead of now. */
-#define SRV_NO_REPLY  INT64_MIN
+#define SRV_NO_REPLY INT64_MIN
 
 /* Handles one request.  M holds the request (badge = which client); the
  * handler overwrites m->mr with the reply words and returns the reply label
@@ -31,7 +31,7 @@ typedef int64_t (*srv_fn)(void *ctx, struct keel_msg *m);
 
 struct srv_handler {
     uint32_t label;
-    uint8_t words;    /* message words the request must carry (mr[0..words-1]) */
+    uint8_t words; /* message words the request must carry (mr[0..words-1]) */
     srv_fn fn;
 };
 
@@ -39,15 +39,15 @@ struct srv_loop {
     uint64_t endpoint;                  /* slot the server receives on */
     const struct srv_handler *handlers; /* sorted or not; looked up linearly */
     size_t n_handlers;
-    void (*on_notify)(void *ctx, uint64_t bits); /* may be NULL */
+    void (*on_notify)(void *ctx, uint64_t bits);           /* may be NULL */
     void (*on_fault)(void *ctx, const struct keel_msg *m); /* fault messages; NULL: ignored */
     void *ctx;
 };
 
 /* Words in a request: callers put the count in bits 24-31 of the label. */
 #define SRV_LABEL(label, words) ((uint32_t)(label) | ((uint32_t)(words) << 24))
-#define SRV_LABEL_ID(info) ((uint32_t)(info) & 0x00ffffffu)
-#define SRV_LABEL_WORDS(info) (((uint32_t)(info) >> 24) & 0xffu)
+#define SRV_LABEL_ID(info)      ((uint32_t)(info)&0x00ffffffu)
+#define SRV_LABEL_WORDS(info)   (((uint32_t)(info) >> 24) & 0xffu)
 
 /* Serves for ever; returns only when a receive fails (the error). */
 int64_t srv_run(const struct srv_loop *l);

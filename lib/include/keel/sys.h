@@ -94,7 +94,10 @@ static inline int64_t keel_reply(struct keel_msg *m) { return keel_ipc(SYS_REPLY
 static inline int64_t keel_reply_recv(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_REPLY_RECV, ep, m); }
 
 static inline int64_t keel_null(void) { return sys6(SYS_NULL, 0, 0, 0, 0, 0, 0); }
-static inline int64_t keel_debug_log(const char *s, size_t n) { return sys6(SYS_DEBUG_LOG, (uint64_t)s, n, 0, 0, 0, 0); }
+static inline int64_t keel_debug_log(const char *s, size_t n)
+{
+    return sys6(SYS_DEBUG_LOG, (uint64_t)s, n, 0, 0, 0, 0);
+}
 static inline int64_t keel_signal(uint64_t ntfn, uint64_t bits) { return sys6(SYS_SIGNAL, ntfn, bits, 0, 0, 0, 0); }
 /* Waits for bits (or, with KEEL_NONBLOCK, polls: *bits may be 0). */
 static inline int64_t keel_wait(uint64_t ntfn, uint64_t flags, uint64_t *bits)
