@@ -17,7 +17,7 @@ OBJCOPY    := objcopy
 PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
-PACKAGES   := gcc make binutils cpio python3 qemu-system-x86 ipxe-qemu dpkg-dev
+PACKAGES   := gcc make binutils cpio python3 qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- kernel ----
@@ -70,7 +70,7 @@ $(BUILD)/user/$(1).elf: $(2:%.c=$(BUILD)/user/%.o) $(BUILD)/user/lib/crt0.o $(LI
 USER_OBJS += $(2:%.c=$(BUILD)/user/%.o)
 endef
 
-INIT_SRCS := init/init.c init/manifest.c
+INIT_SRCS := init/init.c init/manifest.c init/pci.c
 INIT_ELF := $(BUILD)/user/init.elf
 $(eval $(call user_prog,init,$(INIT_SRCS)))
 
@@ -79,6 +79,8 @@ SERVERS := ktest crashme kbench
 $(eval $(call user_prog,ktest,tests/ktest/ktest.c tests/ktest/spawn.c))
 $(eval $(call user_prog,crashme,tests/ktest/crashme.c))
 $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
+# Each driver directory adds its programs (user_prog) and SERVERS entries.
+-include $(sort $(wildcard drivers/*/*.mk net/*.mk appliance/*.mk tests/nic/*.mk))
 SERVER_ELFS := $(SERVERS:%=$(BUILD)/user/%.elf)
 
 # ----------------------------------------------------------------- image ----

@@ -23,6 +23,7 @@
 #include <keel/ulog.h>
 
 #include "manifest.h"
+#include "pci.h"
 
 #define SCRATCH_VA      0x0000002000000000ull /* where init maps a frame to fill it */
 #define RESTART_BASE_MS 10
@@ -34,6 +35,9 @@ enum srv_state { SRV_STOPPED, SRV_RUNNING, SRV_READY, SRV_WAITING };
 
 struct server {
     const struct server_spec *spec;
+    char program[MANIFEST_NAME_MAX]; /* the binary: the spec's name, or the driver for its device */
+    struct pci_device *pci;          /* the device of its `pci` grant, if any */
+    bool absent;                     /* its `pci` device is not on this machine: never started */
     enum srv_state state;
     uint32_t restarts;
     uint32_t faults;
@@ -49,9 +53,16 @@ struct init_state {
     struct server servers[MANIFEST_MAX_SERVERS];
     uint64_t endpoint_slot;                                        /* init's service and fault endpoint */
     uint64_t timer_slot;                                           /* notification bound to init's thread */
-    uint64_t named_ep[MANIFEST_MAX_SERVERS * MANIFEST_MAX_GRANTS]; /* slots of `endpoint NAME`s */
-    const char *named_ep_name[MANIFEST_MAX_SERVERS * MANIFEST_MAX_GRANTS];
+    /* Objects named in the manifest (endpoints, shared regions, notifications),
+     * created once at boot so they outlive any one server's restarts. */
+    struct {
+        enum grant_kind kind; /* GRANT_ENDPOINT, GRANT_SHARE or GRANT_NOTIFY */
+        const char *name;
+        uint64_t slot;
+    } named[MANIFEST_MAX_SERVERS * MANIFEST_MAX_GRANTS];
     unsigned n_named;
+    struct pci_device pci[PCI_MAX_DEVICES];
+    unsigned n_pci;
     uint8_t slot_used[KEEL_CAP_SLOTS];
     bool special_boot; /* some server's `when` word is on the command line */
     bool announced_ready;
@@ -167,18 +178,116 @@ static void name_cap(struct keel_srvinfo *info, uint32_t slot, uint32_t type, co
     c->name[n] = 0;
 }
 
-static uint64_t named_endpoint(const char *name)
+/* Shares and notifications are looked up under the kind that created them. */
+static enum grant_kind named_kind(enum grant_kind k)
+{
+    if (k == GRANT_CONNECT)
+        return GRANT_ENDPOINT;
+    if (k == GRANT_SIGNAL)
+        return GRANT_NOTIFY;
+    return k;
+}
+
+static uint64_t named_object(enum grant_kind kind, const char *name)
 {
     for (unsigned i = 0; i < S.n_named; i++)
-        if (strcmp(S.named_ep_name[i], name) == 0)
-            return S.named_ep[i];
+        if (S.named[i].kind == named_kind(kind) && strcmp(S.named[i].name, name) == 0)
+            return S.named[i].slot;
     return 0;
 }
 
-/* Gives the server one grant: creates what it names and copies it over. */
-static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uint64_t dest, struct keel_srvinfo *info)
+/* Creates the named object for grant G unless it exists already. */
+static int64_t create_named(const struct grant *g)
 {
-    uint64_t task = sv->task_slot, tmp;
+    enum grant_kind kind = named_kind(g->kind);
+    if (kind != GRANT_ENDPOINT && kind != GRANT_SHARE && kind != GRANT_NOTIFY)
+        return KE_OK;
+    if (named_object(kind, g->name))
+        return KE_OK;
+    uint64_t s = slot_alloc();
+    int64_t err;
+    if (kind == GRANT_ENDPOINT)
+        err = keel_obj_create(INIT_SLOT_MEMORY, OBJ_ENDPOINT, s, 0);
+    else if (kind == GRANT_NOTIFY)
+        err = keel_obj_create(INIT_SLOT_MEMORY, OBJ_NOTIFICATION, s, 0);
+    else
+        err = keel_obj_create(INIT_SLOT_MEMORY, OBJ_DMA_FRAME, s, g->a);
+    if (err)
+        return err;
+    S.named[S.n_named].kind = kind;
+    S.named[S.n_named].name = g->name;
+    S.named[S.n_named++].slot = s;
+    return KE_OK;
+}
+
+/* Hands the server its PCI device: BARs, interrupt, description. */
+static int64_t grant_pci(struct server *sv, uint64_t *next, struct keel_srvinfo *info)
+{
+    const struct pci_device *d = sv->pci;
+    uint64_t task = sv->task_slot, tmp = slot_alloc();
+    uint64_t vector = 0;
+    bool msi = pci_has_msi(d);
+    int64_t err;
+    if (msi) {
+        err = keel_irq_get(INIT_SLOT_IRQ_CONTROL, KEEL_IRQ_MSI, tmp, &vector);
+    } else {
+        int gsi = pci_intx_gsi(d);
+        err = gsi < 0 ? KE_INVALID_ARG : keel_irq_get(INIT_SLOT_IRQ_CONTROL, (uint64_t)gsi, tmp, &vector);
+    }
+    if (!err)
+        err = keel_cap_copy(tmp, task, *next, RIGHTS_ALL, 0);
+    slot_free(tmp);
+    if (err)
+        return err;
+    struct keel_pci_info *pi = &info->pci;
+    pi->irq_slot = (uint32_t)*next;
+    pi->irq_vector = (uint32_t)vector;
+    name_cap(info, (uint32_t)(*next)++, CAP_IRQ, msi ? "msi" : "irq", NULL);
+    for (unsigned i = 0; i < 6; i++) {
+        if (d->bars[i].kind == BAR_NONE || d->bars[i].size == 0)
+            continue;
+        tmp = slot_alloc();
+        if (d->bars[i].kind == BAR_MMIO) {
+            uint64_t first = d->bars[i].base & ~(PAGE - 1);
+            uint64_t pages = (d->bars[i].base + d->bars[i].size - first + PAGE - 1) / PAGE;
+            err = keel_mmio_get(INIT_SLOT_MMIO_CONTROL, first, pages, tmp);
+            if (!err)
+                err = keel_cap_copy(tmp, task, *next, RIGHT_READ | RIGHT_WRITE, 0);
+        } else {
+            err = keel_ioport_get(INIT_SLOT_IOPORT_CONTROL, d->bars[i].base, d->bars[i].size, tmp);
+            if (!err)
+                err = keel_ioport_grant(tmp, task);
+            if (!err)
+                err = keel_cap_copy(tmp, task, *next, RIGHTS_ALL, 0);
+        }
+        slot_free(tmp);
+        if (err)
+            return err;
+        pi->bars[i] = (struct keel_pci_bar){ .kind = d->bars[i].kind, .slot = (uint32_t)*next,
+                                             .base = d->bars[i].base, .size = d->bars[i].size };
+        char bar[5] = { 'b', 'a', 'r', (char)('0' + i), 0 };
+        name_cap(info, (uint32_t)(*next)++, d->bars[i].kind == BAR_MMIO ? CAP_FRAME : CAP_IOPORT, bar, NULL);
+    }
+    pi->irq_kind = pci_enable(d, msi, (uint32_t)vector);
+    pi->present = 1;
+    pi->bus = d->bus;
+    pi->dev = d->dev;
+    pi->fn = d->fn;
+    pi->vendor = d->vendor;
+    pi->device = d->device;
+    pci_read_config(d, pi->config);
+    pi->class_code = pi->config[0x0b];
+    pi->subclass = pi->config[0x0a];
+    pi->prog_if = pi->config[0x09];
+    pi->revision = pi->config[0x08];
+    return KE_OK;
+}
+
+/* Gives the server one grant (creating what it names), at *next onwards. */
+static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uint64_t *next,
+                     struct keel_srvinfo *info)
+{
+    uint64_t task = sv->task_slot, tmp, dest = *next;
     int64_t err = KE_OK;
     switch (g->kind) {
     case GRANT_DEBUG:
@@ -212,14 +321,30 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         name_cap(info, (uint32_t)dest, CAP_FRAME, "mmio", NULL);
         break;
     case GRANT_ENDPOINT:
-        err = keel_cap_copy(named_endpoint(g->name), task, dest, RIGHT_READ | RIGHT_WRITE | RIGHT_GRANT, 0);
+        err = keel_cap_copy(named_object(GRANT_ENDPOINT, g->name), task, dest, RIGHT_READ | RIGHT_WRITE | RIGHT_GRANT,
+                            0);
         name_cap(info, (uint32_t)dest, CAP_ENDPOINT, "serve:", g->name);
         break;
     case GRANT_CONNECT:
-        err = keel_cap_copy(named_endpoint(g->name), task, dest, RIGHT_WRITE, idx + 1);
+        err = keel_cap_copy(named_object(GRANT_ENDPOINT, g->name), task, dest, RIGHT_WRITE, idx + 1);
         name_cap(info, (uint32_t)dest, CAP_ENDPOINT, "ep:", g->name);
         break;
+    case GRANT_SHARE:
+        err = keel_cap_copy(named_object(GRANT_SHARE, g->name), task, dest, RIGHT_READ | RIGHT_WRITE, 0);
+        name_cap(info, (uint32_t)dest, CAP_FRAME, "shm:", g->name);
+        break;
+    case GRANT_SIGNAL:
+        err = keel_cap_copy(named_object(GRANT_NOTIFY, g->name), task, dest, RIGHT_WRITE, 0);
+        name_cap(info, (uint32_t)dest, CAP_NOTIFICATION, "signal:", g->name);
+        break;
+    case GRANT_NOTIFY:
+        err = keel_cap_copy(named_object(GRANT_NOTIFY, g->name), task, dest, RIGHT_READ, 0);
+        name_cap(info, (uint32_t)dest, CAP_NOTIFICATION, "notify:", g->name);
+        break;
+    case GRANT_PCI:
+        return grant_pci(sv, next, info);
     }
+    (*next)++;
     return err;
 }
 
@@ -237,7 +362,7 @@ static int64_t build_server(struct server *sv, unsigned idx, uint64_t *entry)
 {
     const struct server_spec *sp = sv->spec;
     char file[MANIFEST_NAME_MAX + 8];
-    snprintf(file, sizeof file, "%s.elf", sp->name);
+    snprintf(file, sizeof file, "%s.elf", sv->program);
     const void *elf;
     size_t elf_len;
     int cerr = cpio_find(S.archive, S.archive_len, file, &elf, &elf_len);
@@ -280,8 +405,9 @@ static int64_t build_server(struct server *sv, unsigned idx, uint64_t *entry)
     STEP("thread capability", keel_cap_copy(sv->thread_slot, t, SRV_SLOT_THREAD, RIGHTS_ALL, 0));
     if (sp->memory)
         STEP("memory capability", keel_cap_copy(sv->memory_slot, t, SRV_SLOT_MEMORY, RIGHTS_ALL, 0));
+    uint64_t next = SRV_SLOT_FIRST_GRANT;
     for (unsigned g = 0; g < sp->n_grants; g++)
-        STEP("grant", grant(sv, idx, &sp->grants[g], SRV_SLOT_FIRST_GRANT + g, &info));
+        STEP("grant", grant(sv, idx, &sp->grants[g], &next, &info));
     STEP("server information",
          place_frame(sv->memory_slot, t, KEEL_SRVINFO_ADDR, 1, RIGHT_READ, &info, sizeof info, 0));
     return KE_OK;
@@ -320,7 +446,7 @@ static void check_all_ready(void)
     if (S.announced_ready)
         return;
     for (unsigned i = 0; i < S.manifest.n_servers; i++)
-        if (selected(S.servers[i].spec) && S.servers[i].state != SRV_READY)
+        if (selected(S.servers[i].spec) && !S.servers[i].absent && S.servers[i].state != SRV_READY)
             return;
     S.announced_ready = true;
     ulog("keel: ready\n");
@@ -360,6 +486,8 @@ static void on_fault(unsigned idx, const struct keel_msg *m)
     ulog("keel: init: server %s died: %s at rip 0x%llx addr 0x%llx; restart %u in %llu ms\n", sv->spec->name,
          fault_kind_name(m->mr[0]), (unsigned long long)m->mr[2], (unsigned long long)m->mr[1], sv->restarts + 1,
          (unsigned long long)delay_ms);
+    if (sv->pci)
+        pci_disable_dma(sv->pci); /* before its DMA memory goes back to the pool */
     release_server(sv);
     sv->state = SRV_WAITING;
     sv->restart_at = keel_now_ns() + delay_ms * 1000000ull;
@@ -437,6 +565,51 @@ static __attribute__((noreturn)) void serve_forever(void)
     }
 }
 
+/* Finds the device of a server's `pci` grant and the program that drives it. */
+static void assign_device(struct server *sv)
+{
+    const struct server_spec *sp = sv->spec;
+    for (unsigned g = 0; g < sp->n_grants; g++) {
+        const struct grant *gr = &sp->grants[g];
+        if (gr->kind != GRANT_PCI || !selected(sp))
+            continue;
+        struct pci_device *d = pci_select(S.pci, S.n_pci, (unsigned)gr->a, (unsigned)gr->b);
+        if (!d || d->claimed) {
+            ulog("keel: init: %s: no %s device %llu on this machine; not started\n", sp->name,
+                 gr->a == PCI_SEL_NET ? "network" : "entropy", (unsigned long long)gr->b);
+            sv->absent = true;
+            return;
+        }
+        d->claimed = true;
+        sv->pci = d;
+        for (unsigned k = 0; k < S.manifest.n_drivers; k++)
+            if (S.manifest.drivers[k].vendor == d->vendor && S.manifest.drivers[k].device == d->device)
+                strlcpy(sv->program, S.manifest.drivers[k].program, sizeof sv->program);
+        ulog("keel: init: %s: PCI %02x:%02x.%x %04x:%04x, driver %s\n", sp->name, d->bus, d->dev, d->fn, d->vendor,
+             d->device, sv->program);
+    }
+}
+
+/* A server that needs an absent one (`needs NAME`) cannot work either. */
+static void propagate_absence(void)
+{
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (unsigned i = 0; i < S.manifest.n_servers; i++) {
+            struct server *sv = &S.servers[i];
+            if (sv->absent || !sv->spec->needs[0])
+                continue;
+            for (unsigned j = 0; j < S.manifest.n_servers; j++) {
+                if (S.servers[j].absent && strcmp(S.servers[j].spec->name, sv->spec->needs) == 0) {
+                    ulog("keel: init: %s: needs %s, which is not started; not started\n", sv->spec->name,
+                         sv->spec->needs);
+                    sv->absent = changed = true;
+                }
+            }
+        }
+    }
+}
+
 static int setup(void)
 {
     const struct keel_boot_module *mod = find_module("servers");
@@ -468,19 +641,25 @@ static int setup(void)
     for (unsigned i = 0; i < S.manifest.n_servers; i++)
         if (S.manifest.servers[i].when[0] && word_in(S.bi->cmdline, S.manifest.servers[i].when))
             S.special_boot = true;
+    bool want_pci = false;
     for (unsigned i = 0; i < S.manifest.n_servers; i++) {
         const struct server_spec *sp = &S.manifest.servers[i];
         S.servers[i].spec = sp;
+        strlcpy(S.servers[i].program, sp->program[0] ? sp->program : sp->name, sizeof S.servers[i].program);
         for (unsigned g = 0; g < sp->n_grants; g++) {
-            if (sp->grants[g].kind != GRANT_ENDPOINT)
-                continue;
-            uint64_t s = slot_alloc();
-            if (keel_obj_create(INIT_SLOT_MEMORY, OBJ_ENDPOINT, s, 0))
+            if (create_named(&sp->grants[g])) {
+                ulog("keel: init: cannot create the objects the manifest names\n");
                 return -1;
-            S.named_ep[S.n_named] = s;
-            S.named_ep_name[S.n_named++] = sp->grants[g].name;
+            }
+            if (sp->grants[g].kind == GRANT_PCI && selected(sp))
+                want_pci = true;
         }
     }
+    if (want_pci)
+        S.n_pci = pci_scan(S.pci, PCI_MAX_DEVICES, slot_alloc());
+    for (unsigned i = 0; i < S.manifest.n_servers; i++)
+        assign_device(&S.servers[i]);
+    propagate_absence();
     return 0;
 }
 
@@ -496,7 +675,7 @@ int main(const struct keel_bootinfo *bi)
          (unsigned long long)(bi->memory_bytes >> 10));
     if (setup() == 0) {
         for (unsigned i = 0; i < S.manifest.n_servers; i++)
-            if (selected(&S.manifest.servers[i]))
+            if (selected(&S.manifest.servers[i]) && !S.servers[i].absent)
                 start_server(i);
         check_all_ready();
     } else {

@@ -221,6 +221,38 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
             return -1;
         if (!parse_number(&b, 65536, &g->b) || g->b == 0)
             return fail(c, b.col, "expected a page count (1-65536)");
+    } else if (tok_is(kw, "pci")) {
+        g->kind = GRANT_PCI;
+        if (need_arg(c, kw, &a, "expected net or rng after pci"))
+            return -1;
+        if (tok_is(&a, "net"))
+            g->a = PCI_SEL_NET;
+        else if (tok_is(&a, "rng"))
+            g->a = PCI_SEL_RNG;
+        else
+            return fail(c, a.col, "expected net or rng");
+        if (need_arg(c, &a, &b, "expected a device index after the device kind"))
+            return -1;
+        if (!parse_number(&b, 31, &g->b))
+            return fail(c, b.col, "expected a device index (0-31)");
+    } else if (tok_is(kw, "share")) {
+        g->kind = GRANT_SHARE;
+        if (need_arg(c, kw, &a, "expected a region name after share"))
+            return -1;
+        if (!copy_word(&a, g->name, sizeof g->name))
+            return fail(c, a.col, "expected a region name (letters, digits, -_.; at most 15)");
+        g->line = c->line;
+        g->col = a.col;
+        if (need_arg(c, &a, &b, "expected a page count after the region name"))
+            return -1;
+        if (!parse_number(&b, MANIFEST_MAX_SHARE_PAGES, &g->a) || g->a == 0)
+            return fail(c, b.col, "expected a page count (1-4096)");
+    } else if (tok_is(kw, "signal") || tok_is(kw, "notify")) {
+        g->kind = tok_is(kw, "signal") ? GRANT_SIGNAL : GRANT_NOTIFY;
+        if (need_arg(c, kw, &a, "expected a notification name"))
+            return -1;
+        if (!copy_word(&a, g->name, sizeof g->name))
+            return fail(c, a.col, "expected a notification name (letters, digits, -_.; at most 15)");
     } else if (tok_is(kw, "endpoint") || tok_is(kw, "connect")) {
         g->kind = tok_is(kw, "endpoint") ? GRANT_ENDPOINT : GRANT_CONNECT;
         if (need_arg(c, kw, &a, "expected an endpoint name"))
@@ -230,16 +262,61 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         g->line = c->line;
         g->col = a.col;
     } else {
-        return fail(c, kw->col, "expected when, priority, memory, args, debug, irq, ioport, mmio, endpoint or connect");
+        return fail(c, kw->col, "expected program, when, needs, priority, memory, args, debug, irq, ioport, mmio, endpoint, connect, pci, share, "
+                    "signal or notify");
     }
     s->n_grants++;
     return 0;
 }
 
+static bool parse_hex16(const char *s, size_t n, uint16_t *out)
+{
+    if (n != 4)
+        return false;
+    uint16_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        unsigned d;
+        if (ch >= '0' && ch <= '9')
+            d = (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            d = (unsigned)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F')
+            d = (unsigned)(ch - 'A' + 10);
+        else
+            return false;
+        v = (uint16_t)(v * 16 + d);
+    }
+    *out = v;
+    return true;
+}
+
+static int parse_driver(struct cursor *c, const struct token *first, struct manifest *m)
+{
+    if (m->n_drivers == MANIFEST_MAX_DRIVERS)
+        return fail(c, first->col, "too many driver lines (at most 16)");
+    struct driver_entry *d = &m->drivers[m->n_drivers];
+    struct token id, prog, extra;
+    if (need_arg(c, first, &id, "expected VVVV:DDDD after driver"))
+        return -1;
+    if (id.n != 9 || id.s[4] != ':' || !parse_hex16(id.s, 4, &d->vendor) || !parse_hex16(id.s + 5, 4, &d->device))
+        return fail(c, id.col, "expected a PCI vendor:device pair such as 1af4:1041");
+    if (need_arg(c, &id, &prog, "expected a program name after the device"))
+        return -1;
+    if (!copy_word(&prog, d->program, sizeof d->program))
+        return fail(c, prog.col, "expected a program name (letters, digits, -_.; at most 15)");
+    if (next_token(c, &extra))
+        return fail(c, extra.col, "expected the end of the line after the program name");
+    m->n_drivers++;
+    return 0;
+}
+
 static int parse_server(struct cursor *c, const struct token *first, struct manifest *m)
 {
+    if (tok_is(first, "driver"))
+        return parse_driver(c, first, m);
     if (!tok_is(first, "server"))
-        return fail(c, first->col, "expected 'server'");
+        return fail(c, first->col, "expected 'server' or 'driver'");
     if (m->n_servers == MANIFEST_MAX_SERVERS)
         return fail(c, first->col, "too many servers (at most 16)");
     struct server_spec *s = &m->servers[m->n_servers];
@@ -258,6 +335,16 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
                 return -1;
             if (!copy_word(&a, s->when, sizeof s->when))
                 return fail(c, a.col, "expected a command-line word (letters, digits, -_.; at most 15)");
+        } else if (tok_is(&t, "program")) {
+            if (need_arg(c, &t, &a, "expected a program name after program"))
+                return -1;
+            if (!copy_word(&a, s->program, sizeof s->program))
+                return fail(c, a.col, "expected a program name (letters, digits, -_.; at most 15)");
+        } else if (tok_is(&t, "needs")) {
+            if (need_arg(c, &t, &a, "expected a server name after needs"))
+                return -1;
+            if (!copy_word(&a, s->needs, sizeof s->needs))
+                return fail(c, a.col, "expected a server name (letters, digits, -_.; at most 15)");
         } else if (tok_is(&t, "priority")) {
             uint64_t v;
             if (need_arg(c, &t, &a, "expected a priority (0-19) after priority"))
@@ -300,6 +387,16 @@ static int check_endpoints(struct cursor *c, const struct manifest *m)
                 c->line = gr->line;
                 return fail(c, gr->col, "expected the name of an endpoint some server creates");
             }
+            if (gr->kind == GRANT_SHARE) {
+                for (unsigned j = 0; j < m->n_servers; j++)
+                    for (unsigned h = 0; h < m->servers[j].n_grants; h++) {
+                        const struct grant *o = &m->servers[j].grants[h];
+                        if (o->kind == GRANT_SHARE && names_equal(o->name, gr->name) && o->a != gr->a) {
+                            c->line = gr->line;
+                            return fail(c, gr->col, "this region is shared with a different page count elsewhere");
+                        }
+                    }
+            }
             if (gr->kind == GRANT_ENDPOINT && providers > 1) {
                 c->line = gr->line;
                 return fail(c, gr->col, "this endpoint name is created by more than one server");
@@ -313,6 +410,7 @@ int manifest_parse(const char *text, size_t len, struct manifest *out, char *err
 {
     struct cursor c = { text, text + len, 1, 1, err, errlen };
     out->n_servers = 0;
+    out->n_drivers = 0;
     if (errlen)
         err[0] = '\0';
     while (c.p < c.end) {

@@ -4,7 +4,9 @@
  *
  * One server per line; '#' starts a comment:
  *
- *   server NAME [when WORD] [priority N] [memory SIZE] [args WORD] GRANT...
+ *   server NAME [program FILE] [when WORD] [needs SERVER] [priority N] [memory SIZE] [args WORD] GRANT...
+ *
+ * The binary is FILE.elf (default NAME.elf) in the servers archive.
  *
  * GRANTs:  debug                 may end the VM (test servers)
  *          irq LINE | irq msi    one interrupt (ISA 0-15, PCI GSI 16-23) or an MSI vector
@@ -12,6 +14,16 @@
  *          mmio PHYS PAGES       device memory (never RAM)
  *          endpoint NAME         create endpoint NAME; this server receives on it
  *          connect NAME          a send capability to endpoint NAME, badged per client
+ *          pci net N | pci rng N the Nth network controller / virtio entropy device on the
+ *                                PCI bus: its BARs, an interrupt, and its description
+ *          share NAME PAGES      a DMA region NAME shared by every server naming it
+ *          signal NAME           may signal notification NAME
+ *          notify NAME           waits on notification NAME
+ *
+ * A line `driver VVVV:DDDD PROGRAM` says which program drives a PCI device:
+ * a server with a `pci` grant runs PROGRAM.elf for the device it got (so
+ * `server nic0 pci net 0` runs virtio-net or e1000, whichever NIC 0 is); a
+ * server whose `pci` device is absent is not started.
  * `when WORD` servers start only when the kernel command line has WORD
  * (ktest, kbench); then the servers without `when` do not start, so a test
  * boot replaces the appliance's normal set.  Numbers are decimal or 0x-hex; SIZE takes
@@ -31,7 +43,23 @@
 #define MANIFEST_NAME_MAX    16
 #define MANIFEST_ARGS_MAX    128
 
-enum grant_kind { GRANT_DEBUG, GRANT_IRQ, GRANT_IOPORT, GRANT_MMIO, GRANT_ENDPOINT, GRANT_CONNECT };
+enum grant_kind {
+    GRANT_DEBUG,
+    GRANT_IRQ,
+    GRANT_IOPORT,
+    GRANT_MMIO,
+    GRANT_ENDPOINT,
+    GRANT_CONNECT,
+    GRANT_PCI,    /* a: PCI_SEL_*, b: index */
+    GRANT_SHARE,  /* name, a: pages */
+    GRANT_SIGNAL, /* name */
+    GRANT_NOTIFY, /* name */
+};
+
+#define PCI_SEL_NET 0
+#define PCI_SEL_RNG 1
+#define MANIFEST_MAX_DRIVERS 16
+#define MANIFEST_MAX_SHARE_PAGES 4096
 
 #define GRANT_IRQ_MSI 0x10000u /* KEEL_IRQ_MSI */
 
@@ -45,6 +73,8 @@ struct grant {
 struct server_spec {
     char name[MANIFEST_NAME_MAX];
     char when[MANIFEST_NAME_MAX]; /* empty: a normal server */
+    char needs[MANIFEST_NAME_MAX]; /* not started when that server is not (e.g. its NIC is absent) */
+    char program[MANIFEST_NAME_MAX]; /* empty: NAME */
     uint8_t priority;
     uint64_t memory;
     char args[MANIFEST_ARGS_MAX];
@@ -52,9 +82,16 @@ struct server_spec {
     struct grant grants[MANIFEST_MAX_GRANTS];
 };
 
+struct driver_entry {
+    uint16_t vendor, device;
+    char program[MANIFEST_NAME_MAX];
+};
+
 struct manifest {
     unsigned n_servers;
     struct server_spec servers[MANIFEST_MAX_SERVERS];
+    unsigned n_drivers;
+    struct driver_entry drivers[MANIFEST_MAX_DRIVERS];
 };
 
 #define MANIFEST_MAX_PRIORITY 19 /* below init's own */

@@ -5,7 +5,9 @@
  * message words the client sent, so the loop can refuse a request that is
  * too short before any handler reads garbage registers.
  */
+#include <keel/init.h>
 #include <keel/server.h>
+#include <keel/string.h>
 
 static const struct srv_handler *find_handler(const struct srv_loop *l, uint32_t id)
 {
@@ -58,4 +60,12 @@ int64_t srv_run(const struct srv_loop *l)
         if (!reply)
             m.info = 0;
     }
+}
+
+uint64_t srv_find_cap(const struct keel_srvinfo *si, const char *name)
+{
+    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++)
+        if (strncmp(si->caps[i].name, name, sizeof si->caps[i].name) == 0)
+            return si->caps[i].slot;
+    return 0;
 }

@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include <keel/pci.h>
+
 enum keel_srv_slot {
     SRV_SLOT_TASK = 1,
     SRV_SLOT_THREAD = 2,
@@ -44,6 +46,7 @@ struct keel_srvinfo {
     uint32_t restarts; /* 0 on the first start */
     uint32_t index;    /* the server's index in the manifest (its badge at init) */
     struct keel_srv_cap caps[KEEL_SRV_MAX_CAPS];
+    struct keel_pci_info pci; /* pci.present when the manifest gave a device */
 };
 _Static_assert(sizeof(struct keel_srvinfo) <= 4096, "srvinfo fits one page");
 

@@ -396,6 +396,8 @@ class Config:
     args: list[str] = field(default_factory=list)   # kernel command line
     image_dir: Union[str, Path] = DEFAULT_IMAGE_DIR
     machine: str = DEFAULT_MACHINE
+    taps: list[str] = field(default_factory=list)   # NIC i on tap taps[i] instead of user-net
+    netns: str = ""                    # run QEMU inside this network namespace
 
     def normalized(self) -> "Config":
         c = Config(**self.__dict__)
@@ -409,6 +411,7 @@ class Config:
         c.image_dir = Path(c.image_dir or DEFAULT_IMAGE_DIR)
         c.machine = c.machine or DEFAULT_MACHINE
         c.args = list(c.args)
+        c.taps = list(c.taps)
         return c
 
 
@@ -442,8 +445,11 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
         if not model:
             raise KeelQemuError(f"unknown nic {n!r} (virtio|e1000|e1000e)")
         netdev = f"user,id=n{i}"
-        dev = f"{model},netdev=n{i}"
-        if i == 0:
+        dev = f"{model},netdev=n{i},mac=52:54:00:12:34:{0x56 + i:02x}"
+        if i < len(cfg.taps) and cfg.taps[i]:
+            # A tap in a test host's namespace: frames go to that host only.
+            netdev = f"tap,id=n{i},ifname={cfg.taps[i]},script=no,downscript=no"
+        elif i == 0:
             if cfg.boot == "pxe":
                 netdev += f",tftp={_rel(tftp_dir or layout.image_dir)},bootfile=boot.ipxe"
             netdev += "".join(f",hostfwd={f}" for f in fwd)
@@ -471,6 +477,8 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
             cmd += ["-append", line]
 
     cmd += shlex.split(cfg.qemu_extra or "")
+    if cfg.netns:
+        cmd = ["ip", "netns", "exec", cfg.netns] + cmd
     return Plan(cmd, accel, notes)
 
 
@@ -657,7 +665,8 @@ def boot(name: str, *, boot: str = "direct", accel: str = "auto",
          fail_on: Sequence[Expect] = (), until: Sequence[Expect] = (),
          wait_exit: bool = False, exit_grace: float = 5.0,
          log_path: Union[str, Path, None] = None,
-         retry_kvm_error: bool = True, quiet: bool = False) -> BootResult:
+         retry_kvm_error: bool = True, quiet: bool = False,
+         taps: Sequence[str] = (), netns: str = "") -> BootResult:
     """Boot once, serial to build/test-logs/NAME.log (or log_path).
 
     Stops when (a) every `expect` entry has appeared in order, or any `until`
@@ -670,7 +679,8 @@ def boot(name: str, *, boot: str = "direct", accel: str = "auto",
     install_signal_handlers()
     cfg = Config(boot=boot, accel=accel, nic=nic, mem=mem, serial="null",
                  fwd=fwd, qemu_extra=qemu_extra, args=list(args),
-                 image_dir=image_dir or os.environ.get("KEEL_IMAGE_DIR") or DEFAULT_IMAGE_DIR)
+                 image_dir=image_dir or os.environ.get("KEEL_IMAGE_DIR") or DEFAULT_IMAGE_DIR,
+                 taps=list(taps), netns=netns)
     log_path = Path(log_path) if log_path else LOG_DIR / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
 

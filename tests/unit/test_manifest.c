@@ -37,7 +37,7 @@ static void test_full_line(void)
 static void test_errors_name_line_and_column(void)
 {
     CHECK_EQ(parse("server a\nsrv b\n"), -1);
-    CHECK_STR(err, "manifest:2:1: expected 'server'");
+    CHECK_STR(err, "manifest:2:1: expected 'server' or 'driver'");
     CHECK_EQ(parse("server a priority 20\n"), -1);
     CHECK_STR(err, "manifest:1:19: expected a priority (0-19)");
     CHECK_EQ(parse("server a memory\n"), -1);
@@ -49,7 +49,7 @@ static void test_errors_name_line_and_column(void)
     CHECK_EQ(parse("server a irq 24\n"), -1);
     CHECK_STR(err, "manifest:1:14: expected an IRQ line (0-23) or msi");
     CHECK_EQ(parse("server a frobnicate\n"), -1);
-    CHECK_EQ(strncmp(err, "manifest:1:10: expected when, priority", 38), 0);
+    CHECK_EQ(strncmp(err, "manifest:1:10: expected program, when, needs, priority", 54), 0);
     CHECK_EQ(parse("server a\nserver a\n"), -1);
     CHECK_STR(err, "manifest:2:8: a server of this name is already listed");
     CHECK_EQ(parse("server a\n\nserver b connect nope\n"), -1);
@@ -57,6 +57,30 @@ static void test_errors_name_line_and_column(void)
     CHECK_EQ(parse("server a endpoint e\nserver b endpoint e\n"), -1);
     CHECK_EQ(parse("server a;b\n"), -1);
     CHECK_EQ(parse("server a memory 99999999999M\n"), -1);
+}
+
+static void test_drivers_and_devices(void)
+{
+    CHECK_EQ(parse("driver 1af4:1041 virtio-net\ndriver 8086:100E e1000\n"
+                   "server nic0 pci net 0 endpoint nic0 share nic0 256 signal nic0\n"
+                   "server echo connect nic0 share nic0 256 notify nic0\n"),
+             0);
+    CHECK_EQ(m.n_drivers, 2);
+    CHECK_EQ(m.drivers[0].vendor, 0x1af4);
+    CHECK_EQ(m.drivers[1].device, 0x100e);
+    CHECK_STR(m.drivers[1].program, "e1000");
+    CHECK_EQ(m.servers[0].grants[0].kind, GRANT_PCI);
+    CHECK_EQ(m.servers[0].grants[0].a, PCI_SEL_NET);
+    CHECK_EQ(m.servers[0].grants[2].kind, GRANT_SHARE);
+    CHECK_EQ(m.servers[0].grants[2].a, 256);
+    CHECK_EQ(m.servers[1].grants[2].kind, GRANT_NOTIFY);
+    CHECK_EQ(parse("driver 1af4-1041 x\n"), -1);
+    CHECK_STR(err, "manifest:1:8: expected a PCI vendor:device pair such as 1af4:1041");
+    CHECK_EQ(parse("driver 1af4:1041 x y\n"), -1);
+    CHECK_EQ(parse("server a pci disk 0\n"), -1);
+    CHECK_STR(err, "manifest:1:14: expected net or rng");
+    CHECK_EQ(parse("server a share r 4\nserver b share r 8\n"), -1);
+    CHECK_STR(err, "manifest:1:16: this region is shared with a different page count elsewhere");
 }
 
 static void test_limits(void)
@@ -82,6 +106,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT_TEST(test_full_line),
         UNIT_TEST(test_errors_name_line_and_column),
+        UNIT_TEST(test_drivers_and_devices),
         UNIT_TEST(test_limits),
     };
     return unit_main("manifest", tests, sizeof tests / sizeof tests[0]);

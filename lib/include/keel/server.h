@@ -49,6 +49,11 @@ struct srv_loop {
 #define SRV_LABEL_ID(info)      ((uint32_t)(info)&0x00ffffffu)
 #define SRV_LABEL_WORDS(info)   (((uint32_t)(info) >> 24) & 0xffu)
 
+struct keel_srvinfo;
+/* The slot of the capability init granted under NAME ("irq", "shm:nic0",
+ * "bar0", ...), or 0 when there is none. */
+uint64_t srv_find_cap(const struct keel_srvinfo *si, const char *name);
+
 /* Serves for ever; returns only when a receive fails (the error). */
 int64_t srv_run(const struct srv_loop *l);
 /* One step, for servers with their own loop: dispatches M (just received)

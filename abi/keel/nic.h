@@ -1,0 +1,100 @@
+/*
+ * keel/nic.h - the NIC protocol between netd (the client) and a NIC driver
+ * (virtio-net, e1000): the same for every driver.
+ *
+ * Data never rides in IPC.  init gives both sides one shared region
+ * ("shm:NAME", NIC_SHM_PAGES pages) laid out as struct nic_shared followed
+ * by the packet buffers, and a notification ("signal:NAME" for the driver,
+ * "notify:NAME" for netd) on which the driver raises NIC_EVT_* bits.
+ *
+ * Four single-producer/single-consumer rings of descriptors (buffer offset
+ * + length) move buffers:
+ *   rx_free  netd -> driver  empty buffers the driver may receive into
+ *   rx_used  driver -> netd  received frames
+ *   tx_send  netd -> driver  frames to transmit
+ *   tx_done  driver -> netd  transmitted buffers, for netd to reuse
+ * Each ring: the producer writes entries, then (release) its `head`; the
+ * consumer reads entries up to `head`, then (release) its `tail`.  Indices
+ * are free-running uint32; entry = ring[index % NIC_RING_SIZE].  Neither
+ * side trusts the other: every offset and length read from a ring is
+ * checked against the buffer area, and a bad one is dropped and counted.
+ *
+ * Calls (netd -> driver, on the driver's endpoint "serve:NAME"); the reply
+ * label is 0 or a negative KE_* / NIC_E_* code:
+ *   NIC_INFO    -> MR0 = MAC (6 bytes, little-endian in the low 48 bits),
+ *                  MR1 = link up (1/0), MR2 = generation, MR3 = MTU
+ *   NIC_START   the rings are initialised (zero indices); start RX/TX.
+ *               MR0 = the generation netd saw in NIC_INFO (else NIC_E_STALE)
+ *   NIC_KICK    tx_send and/or rx_free have new entries: one call per batch
+ *   NIC_STOP    quiesce the device; buffers in flight return via tx_done/rx_used
+ *   NIC_CRASH   (tests) fault on purpose, so init restarts the driver
+ * The generation is the driver's restart count + 1, also written into
+ * nic_shared.generation at NIC_START: a restarted driver answers with a new
+ * generation, so netd knows to re-initialise the rings and call NIC_START.
+ */
+#ifndef KEEL_ABI_NIC_H
+#define KEEL_ABI_NIC_H
+
+#include <stdint.h>
+
+#define NIC_RING_SIZE 256     /* entries per ring; a power of two */
+#define NIC_BUF_SIZE 2048     /* bytes per packet buffer */
+#define NIC_SHM_PAGES 256     /* 1 MiB: header + rings, then buffers */
+#define NIC_BUF_AREA_OFFSET 65536
+#define NIC_BUF_COUNT ((NIC_SHM_PAGES * 4096 - NIC_BUF_AREA_OFFSET) / NIC_BUF_SIZE) /* 480 */
+#define NIC_MAX_FRAME 1514    /* without FCS */
+#define NIC_MIN_FRAME 14
+
+enum nic_label {
+    NIC_INFO = 1,
+    NIC_START = 2,
+    NIC_KICK = 3,
+    NIC_STOP = 4,
+    NIC_CRASH = 5,
+};
+
+enum nic_error {
+    NIC_E_STALE = -100,   /* the generation is not the driver's current one */
+    NIC_E_NOT_STARTED = -101,
+    NIC_E_NO_DEVICE = -102,
+};
+
+/* Notification bits the driver raises for netd. */
+#define NIC_EVT_RX   (1u << 0) /* rx_used has new entries */
+#define NIC_EVT_TX   (1u << 1) /* tx_done has new entries */
+#define NIC_EVT_LINK (1u << 2) /* link state changed (see nic_shared.link_up) */
+
+struct nic_desc {
+    uint32_t offset; /* from the start of the shared region */
+    uint16_t len;    /* bytes of frame (rx_free: 0) */
+    uint16_t flags;  /* reserved, 0 */
+};
+_Static_assert(sizeof(struct nic_desc) == 8, "nic descriptor layout");
+
+struct nic_ring {
+    volatile uint32_t head; /* written by the producer */
+    uint32_t pad0[15];      /* own cache line */
+    volatile uint32_t tail; /* written by the consumer */
+    uint32_t pad1[15];
+    struct nic_desc ring[NIC_RING_SIZE];
+};
+_Static_assert(sizeof(struct nic_ring) == 128 + 8 * NIC_RING_SIZE, "nic ring layout");
+
+struct nic_stats {
+    volatile uint64_t rx_frames, rx_bytes, rx_dropped, rx_bad_desc;
+    volatile uint64_t tx_frames, tx_bytes, tx_dropped, tx_bad_desc;
+    volatile uint64_t irqs, kicks;
+};
+
+struct nic_shared {
+    volatile uint32_t generation; /* written by the driver at NIC_START */
+    volatile uint32_t link_up;    /* written by the driver */
+    uint8_t mac[6];
+    uint8_t pad[2];
+    struct nic_stats stats;       /* written by the driver */
+    uint8_t pad2[4096 - 16 - sizeof(struct nic_stats)];
+    struct nic_ring rx_free, rx_used, tx_send, tx_done;
+};
+_Static_assert(sizeof(struct nic_shared) <= NIC_BUF_AREA_OFFSET, "nic header fits before the buffers");
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * pci.c - PCI configuration space through ports 0xcf8/0xcfc (mechanism #1),
+ * owned by init alone.
+ *
+ * Enumeration walks every bus and slot (function 0, and 1-7 when function 0
+ * says it is multi-function).  BARs are sized the usual way, with decoding
+ * off while the all-ones pattern is in place, so the device never decodes
+ * a bogus window.  Writes to configuration space happen only here, at the
+ * moment a device is handed to its driver (and when it is taken back).
+ * INTx routing assumes QEMU's q35 board, whose chipset sends slot S pin P
+ * to PIRQ (S + P - 1) % 4 + 4, i.e. GSI 20-23; drivers should prefer MSI-X
+ * or MSI, which need no board knowledge.
+ */
+#include "pci.h"
+
+#include <keel/boot.h>
+#include <keel/sys.h>
+#include <keel/ulog.h>
+
+#include "manifest.h"
+
+#define CONFIG_ADDRESS 0xcf8
+#define CONFIG_DATA 0xcfc
+#define PCI_COMMAND 0x04
+#define CMD_IO (1u << 0)
+#define CMD_MEM (1u << 1)
+#define CMD_BUS_MASTER (1u << 2)
+#define CMD_INTX_DISABLE (1u << 10)
+#define PCI_HEADER_TYPE 0x0e
+#define PCI_BAR0 0x10
+#define PCI_CAP_PTR 0x34
+#define PCI_INT_PIN 0x3d
+#define PCI_STATUS_CAPS (1u << 4)
+#define CAP_MSI 0x05
+#define CAP_MSIX 0x11
+#define MSIX_ENABLE (1u << 15)
+#define MSIX_FUNCTION_MASK (1u << 14)
+#define MSI_ENABLE (1u << 0)
+#define MSI_64BIT (1u << 7)
+#define MSI_ADDRESS 0xfee00000u /* the boot CPU's LAPIC, physical destination 0 */
+
+static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+static inline uint32_t inl(uint16_t port)
+{
+    uint32_t v;
+    __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+static uint32_t cfg_addr(const struct pci_device *d, unsigned off)
+{
+    return 0x80000000u | ((uint32_t)d->bus << 16) | ((uint32_t)d->dev << 11) | ((uint32_t)d->fn << 8) | (off & 0xfc);
+}
+
+static uint32_t cfg_read32(const struct pci_device *d, unsigned off)
+{
+    outl(CONFIG_ADDRESS, cfg_addr(d, off));
+    return inl(CONFIG_DATA);
+}
+
+static void cfg_write32(const struct pci_device *d, unsigned off, uint32_t v)
+{
+    outl(CONFIG_ADDRESS, cfg_addr(d, off));
+    outl(CONFIG_DATA, v);
+}
+
+static uint16_t cfg_read16(const struct pci_device *d, unsigned off)
+{
+    return (uint16_t)(cfg_read32(d, off) >> ((off & 2) * 8));
+}
+
+static void cfg_write16(const struct pci_device *d, unsigned off, uint16_t v)
+{
+    uint32_t w = cfg_read32(d, off);
+    unsigned shift = (off & 2) * 8;
+    w = (w & ~(0xffffu << shift)) | ((uint32_t)v << shift);
+    cfg_write32(d, off, w);
+}
+
+void pci_read_config(const struct pci_device *d, uint8_t out[256])
+{
+    for (unsigned off = 0; off < 256; off += 4) {
+        uint32_t v = cfg_read32(d, off);
+        for (unsigned i = 0; i < 4; i++)
+            out[off + i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+/* Sizes every BAR with decoding off; restores the original values. */
+static void size_bars(struct pci_device *d)
+{
+    uint16_t cmd = cfg_read16(d, PCI_COMMAND);
+    cfg_write16(d, PCI_COMMAND, (uint16_t)(cmd & ~(CMD_IO | CMD_MEM)));
+    for (unsigned i = 0; i < 6; i++) {
+        unsigned off = PCI_BAR0 + 4 * i;
+        uint32_t orig = cfg_read32(d, off);
+        cfg_write32(d, off, 0xffffffffu);
+        uint32_t probe = cfg_read32(d, off);
+        cfg_write32(d, off, orig);
+        if (probe == 0 || probe == 0xffffffffu)
+            continue;
+        if (orig & 1) {
+            d->bars[i].kind = BAR_IO;
+            d->bars[i].base = orig & ~3u;
+            d->bars[i].size = (~(probe & ~3u) + 1) & 0xffff;
+            continue;
+        }
+        uint64_t base = orig & ~0xfu, mask = probe & ~0xfu;
+        bool is64 = ((orig >> 1) & 3) == 2;
+        if (is64 && i < 5) {
+            uint32_t orig_hi = cfg_read32(d, off + 4);
+            cfg_write32(d, off + 4, 0xffffffffu);
+            uint32_t probe_hi = cfg_read32(d, off + 4);
+            cfg_write32(d, off + 4, orig_hi);
+            base |= (uint64_t)orig_hi << 32;
+            mask |= (uint64_t)probe_hi << 32;
+        } else {
+            mask |= 0xffffffff00000000ull;
+        }
+        d->bars[i].kind = BAR_MMIO;
+        d->bars[i].base = base;
+        d->bars[i].size = ~mask + 1;
+        if (is64)
+            i++; /* the upper half is not a BAR of its own */
+    }
+    cfg_write16(d, PCI_COMMAND, cmd);
+}
+
+unsigned pci_scan(struct pci_device *devs, unsigned max, uint64_t slot)
+{
+    if (keel_ioport_get(INIT_SLOT_IOPORT_CONTROL, CONFIG_ADDRESS, 8, slot) ||
+        keel_ioport_grant(slot, INIT_SLOT_TASK)) {
+        ulog("keel: init: cannot open the PCI configuration ports\n");
+        return 0;
+    }
+    unsigned n = 0;
+    for (unsigned bus = 0; bus < 256; bus++) {
+        for (unsigned dev = 0; dev < 32; dev++) {
+            for (unsigned fn = 0; fn < 8; fn++) {
+                struct pci_device probe = { .bus = (uint8_t)bus, .dev = (uint8_t)dev, .fn = (uint8_t)fn };
+                uint32_t id = cfg_read32(&probe, 0);
+                if ((id & 0xffff) == 0xffff) {
+                    if (fn == 0)
+                        break;
+                    continue;
+                }
+                if (n < max) {
+                    struct pci_device *d = &devs[n++];
+                    *d = probe;
+                    d->vendor = (uint16_t)id;
+                    d->device = (uint16_t)(id >> 16);
+                    uint32_t class_reg = cfg_read32(d, 0x08);
+                    d->class_code = (uint8_t)(class_reg >> 24);
+                    d->subclass = (uint8_t)(class_reg >> 16);
+                    if ((cfg_read32(d, PCI_HEADER_TYPE & ~3u) >> 16 & 0x7f) == 0)
+                        size_bars(d);
+                }
+                if (fn == 0 && !(cfg_read32(&probe, PCI_HEADER_TYPE & ~3u) >> 16 & 0x80))
+                    break; /* single-function device */
+            }
+        }
+    }
+    return n;
+}
+
+static bool is_virtio_rng(const struct pci_device *d)
+{
+    return d->vendor == 0x1af4 && (d->device == 0x1005 || d->device == 0x1044);
+}
+
+struct pci_device *pci_select(struct pci_device *devs, unsigned n, unsigned sel, unsigned index)
+{
+    for (unsigned i = 0; i < n; i++) {
+        bool match = sel == PCI_SEL_NET ? devs[i].class_code == 0x02 : is_virtio_rng(&devs[i]);
+        if (match && index-- == 0)
+            return &devs[i];
+    }
+    return NULL;
+}
+
+/* The offset of capability ID in the device's list, or 0.  Bounded: a
+ * looping list cannot hang init. */
+static unsigned find_cap(const struct pci_device *d, uint8_t id)
+{
+    if (!(cfg_read16(d, 0x06) & PCI_STATUS_CAPS))
+        return 0;
+    unsigned off = cfg_read32(d, PCI_CAP_PTR) & 0xfc;
+    for (int guard = 0; off >= 0x40 && guard < 48; guard++) {
+        uint32_t w = cfg_read32(d, off);
+        if ((w & 0xff) == id)
+            return off;
+        off = (w >> 8) & 0xfc;
+    }
+    return 0;
+}
+
+bool pci_has_msi(const struct pci_device *d) { return find_cap(d, CAP_MSIX) || find_cap(d, CAP_MSI); }
+
+uint32_t pci_enable(const struct pci_device *d, bool have_msi_vector, uint32_t vector)
+{
+    uint16_t cmd = cfg_read16(d, PCI_COMMAND) | CMD_BUS_MASTER;
+    for (unsigned i = 0; i < 6; i++) {
+        if (d->bars[i].kind == BAR_IO)
+            cmd |= CMD_IO;
+        if (d->bars[i].kind == BAR_MMIO)
+            cmd |= CMD_MEM;
+    }
+    uint32_t kind = PCI_IRQ_INTX;
+    unsigned msix = find_cap(d, CAP_MSIX), msi = find_cap(d, CAP_MSI);
+    if (have_msi_vector && msix) {
+        uint16_t ctl = cfg_read16(d, msix + 2);
+        cfg_write16(d, msix + 2, (uint16_t)((ctl | MSIX_ENABLE) & ~MSIX_FUNCTION_MASK));
+        cmd |= CMD_INTX_DISABLE;
+        kind = PCI_IRQ_MSIX;
+    } else if (have_msi_vector && msi) {
+        uint16_t ctl = cfg_read16(d, msi + 2);
+        cfg_write32(d, msi + 4, MSI_ADDRESS);
+        if (ctl & MSI_64BIT) {
+            cfg_write32(d, msi + 8, 0);
+            cfg_write16(d, msi + 12, (uint16_t)vector);
+        } else {
+            cfg_write16(d, msi + 8, (uint16_t)vector);
+        }
+        cfg_write16(d, msi + 2, (uint16_t)((ctl & ~(7u << 4)) | MSI_ENABLE)); /* one vector */
+        cmd |= CMD_INTX_DISABLE;
+        kind = PCI_IRQ_MSI;
+    } else {
+        cmd &= (uint16_t)~CMD_INTX_DISABLE;
+    }
+    cfg_write16(d, PCI_COMMAND, cmd);
+    return kind;
+}
+
+void pci_disable_dma(const struct pci_device *d)
+{
+    cfg_write16(d, PCI_COMMAND, (uint16_t)(cfg_read16(d, PCI_COMMAND) & ~CMD_BUS_MASTER));
+}
+
+int pci_intx_gsi(const struct pci_device *d)
+{
+    uint32_t pin = (cfg_read32(d, PCI_INT_PIN & ~3u) >> 8) & 0xff;
+    if (pin < 1 || pin > 4)
+        return -1;
+    return 16 + 4 + (int)((d->dev + pin - 1) % 4);
+}
