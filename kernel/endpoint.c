@@ -138,6 +138,8 @@ int64_t ep_recv(struct cap *cap, struct trap_frame *tf, bool nonblock)
         } else if (!call) {
             sender->wake_error = KE_OK;
             sched_wake(sender);
+            if (sender->prio > cur->prio)
+                sched_yield_to_best();
         }
         return KE_OK;
     }
@@ -192,7 +194,8 @@ int64_t ep_reply_recv(struct cap *cap, struct trap_frame *tf)
     struct endpoint *ep = (struct endpoint *)cap->obj;
     uint64_t bits;
     bool would_block = !ep->senders.head && !(cur->bound_ntfn && cur->bound_ntfn->bits);
-    if (woken && would_block) {
+    bool nonblock = tf->rsi & KEEL_NONBLOCK;
+    if (woken && would_block && !nonblock) {
         cur->state = TS_BLOCKED_RECV;
         cur->blocked_ep = ep;
         tq_push(&ep->receivers, cur);
@@ -203,7 +206,10 @@ int64_t ep_reply_recv(struct cap *cap, struct trap_frame *tf)
     if (woken)
         sched_wake(woken);
     (void)bits;
-    return ep_recv(cap, tf, tf->rsi & KEEL_NONBLOCK);
+    int64_t r = ep_recv(cap, tf, nonblock);
+    if (woken && woken->prio > cur->prio && cur->state == TS_RUNNABLE)
+        sched_yield_to_best();
+    return r;
 }
 
 void ep_send_fault(struct endpoint *ep, const struct ipc_msg *m)

@@ -25,6 +25,15 @@ static struct acpi_info acpi_copy;
 
 void irq_set_acpi(const struct acpi_info *a) { acpi_copy = *a; }
 
+bool irq_owns_mmio(uint64_t phys, uint64_t len)
+{
+    uint64_t own[2] = { acpi_copy.lapic_phys & ~0xfffull, acpi_copy.ioapic_phys & ~0xfffull };
+    for (int i = 0; i < 2; i++)
+        if (phys < own[i] + 4096 && own[i] < phys + len)
+            return true;
+    return false;
+}
+
 static void on_irq(struct trap_frame *tf, void *ctx)
 {
     (void)tf;

@@ -28,11 +28,11 @@ void ktimer_disarm(struct notification *n)
 
 int64_t ktimer_arm(struct notification *n, uint64_t deadline_ns, uint64_t bits)
 {
+    if (deadline_ns && bits == 0)
+        return KE_INVALID_ARG; /* checked first: a refused call changes nothing */
     ktimer_disarm(n);
     if (deadline_ns == 0)
         return KE_OK;
-    if (bits == 0)
-        return KE_INVALID_ARG;
     n->deadline_ns = deadline_ns;
     n->timer_bits = bits;
     struct notification **pp = &armed;

@@ -19,6 +19,7 @@
 #include "vm.h"
 
 #define MAX_FRAME_PAGES 1024
+#define MAX_BUDGET_BYTES (1ull << 40) /* keeps every cost sum far from overflow */
 #define TASK_COST       (kheap_block_size(sizeof(struct task)) + (CAP_TABLE_PAGES + 1 + VM_MAX_PT_PAGES) * PAGE_SIZE)
 #define THREAD_COST     (kheap_block_size(sizeof(struct thread)) + KSTACK_SIZE)
 
@@ -49,7 +50,7 @@ void memory_refund(struct memory *m, uint64_t bytes)
 void memory_account(struct kobj *o, struct memory *m, uint64_t bytes)
 {
     o->charged = m;
-    o->charge = (uint32_t)bytes;
+    o->charge = bytes;
     kobj_ref(&m->hdr);
 }
 
@@ -96,7 +97,7 @@ int memory_create_object(struct memory *m, uint64_t type, uint64_t arg, struct t
         cost = THREAD_COST;
         break;
     case OBJ_MEMORY:
-        if (arg == 0)
+        if (arg == 0 || arg > MAX_BUDGET_BYTES)
             return KE_INVALID_ARG;
         cost = arg + kheap_block_size(sizeof(struct memory));
         break;

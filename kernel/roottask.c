@@ -106,19 +106,19 @@ static void fill_bootinfo(struct keel_bootinfo *bi, const struct boot_info *boot
     uint64_t va = KEEL_MODULES_BASE;
     for (uint32_t i = 0; i < boot->n_modules && i < KEEL_BOOT_MAX_MODULES; i++) {
         const struct boot_module *m = &boot->modules[i];
+        struct keel_boot_module *bm = &bi->modules[bi->n_modules++];
+        memcpy(bm->name, m->name, strlen(m->name) < sizeof bm->name ? strlen(m->name) : sizeof bm->name - 1);
+        memcpy(bm->args, m->args, strlen(m->args) < sizeof bm->args ? strlen(m->args) : sizeof bm->args - 1);
+        if (m->end == m->start)
+            continue; /* empty: nothing to map (its page was never reserved) */
         uint64_t first = m->start & ~(PAGE_SIZE - 1);
         uint64_t pages = (m->end - first + PAGE_SIZE - 1) / PAGE_SIZE;
-        if (pages == 0)
-            pages = 1;
         struct frame *f = frame_wrap(first, pages, false, false);
         if (!f || task_map(init_task, f, va, RIGHT_READ))
             panic("init: cannot map boot module %u", i);
         cap_install(init_task, INIT_SLOT_MODULE0 + i, &f->hdr, RIGHT_READ | RIGHT_GRANT, 0);
-        struct keel_boot_module *bm = &bi->modules[bi->n_modules++];
         bm->vaddr = va + (m->start - first);
         bm->size = m->end - m->start;
-        memcpy(bm->name, m->name, strlen(m->name) < sizeof bm->name ? strlen(m->name) : sizeof bm->name - 1);
-        memcpy(bm->args, m->args, strlen(m->args) < sizeof bm->args ? strlen(m->args) : sizeof bm->args - 1);
         va += (pages + 1) * PAGE_SIZE; /* a guard page between modules */
     }
 }

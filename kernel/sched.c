@@ -234,20 +234,32 @@ void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, ui
 }
 
 /*
- * A dying thread cannot free the kernel stack it is running on: the free
- * waits in `reap` until the next switch has left that stack.
+ * A dying thread cannot free the kernel stack it is running on: such
+ * threads wait on the `reap` list (linked through task_next, which is no
+ * longer needed once the thread is off its task's list) until a switch has
+ * left their stack.
  */
 static struct thread *reap;
 
-static void reap_pending(void)
+static void free_thread(struct thread *t)
 {
-    struct thread *t = reap;
-    if (!t || t == cpu0.current)
-        return;
-    reap = NULL;
     pmm_free(virt_to_phys((void *)t->kstack_base));
     pmm_free(virt_to_phys((void *)t->kstack_base) + PAGE_SIZE);
     kheap_free(t, sizeof *t);
+}
+
+static void reap_pending(void)
+{
+    struct thread **pp = &reap;
+    while (*pp) {
+        struct thread *t = *pp;
+        if (t == cpu0.current) {
+            pp = &t->task_next;
+            continue;
+        }
+        *pp = t->task_next;
+        free_thread(t);
+    }
 }
 
 static void rq_remove(struct thread *t)
@@ -296,9 +308,8 @@ void thread_destroy(struct thread *t)
     if (t->fault_ep)
         kobj_unref(&t->fault_ep->hdr);
     t->fault_ep = NULL;
-    reap_pending();
+    t->task_next = reap;
     reap = t;
-    if (t != cpu0.current)
-        reap_pending();
+    reap_pending();
     kobj_unref(&task->hdr);
 }

@@ -60,7 +60,7 @@ static int64_t sys_debug_log(struct trap_frame *tf)
         return err;
     buf[len] = 0;
     for (uint64_t i = 0; i < len; i++)
-        if ((buf[i] < 0x20 && buf[i] != '\n' && buf[i] != '\t') || buf[i] == 0x7f)
+        if (((unsigned char)buf[i] < 0x20 && buf[i] != '\n' && buf[i] != '\t') || (unsigned char)buf[i] >= 0x7f)
             buf[i] = '?'; /* no escape sequences into the operator's terminal */
     /* One call is one line: output of two tasks never shares a line. */
     if (len && buf[len - 1] != '\n') {
@@ -294,7 +294,12 @@ static int64_t sys_thread_resume(struct trap_frame *tf)
         return KE_BAD_ADDRESS;
     if (t->state != TS_FAULTED)
         return KE_BUSY;
-    ipc_detach(t);
+    if (t->blocked_ep) {
+        /* Its fault message was never received: withdraw it.  Everything
+         * else (bound notification, a reply it owes) stays as it was. */
+        tq_remove(&t->blocked_ep->senders, t);
+        t->blocked_ep = NULL;
+    }
     t->uframe->rip = tf->rsi;
     t->uframe->rsp = tf->rdx;
     t->uframe->rflags = USER_RFLAGS;
@@ -385,8 +390,8 @@ static int64_t sys_mmio_get(struct trap_frame *tf)
         return KE_ALIGNMENT;
     if (pages == 0 || pages > 65536 || phys >= (1ull << 52) || pages > ((1ull << 52) - phys) / PAGE_SIZE)
         return KE_INVALID_ARG;
-    if (pmm_overlaps_ram(phys, pages * PAGE_SIZE))
-        return KE_RANGE;
+    if (pmm_overlaps_ram(phys, pages * PAGE_SIZE) || irq_owns_mmio(phys, pages * PAGE_SIZE))
+        return KE_RANGE; /* RAM, or the interrupt controllers the kernel drives */
     int err = check_free_slot(cur_task(), tf->r10);
     if (err)
         return err;

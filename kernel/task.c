@@ -27,6 +27,10 @@
 #define CR3_NOFLUSH (1ull << 63)
 
 static bool pcid_enabled;
+/* The task whose translations a PCID may hold: PCIDs are reused after 4095
+ * tasks, so a task loads without a flush only if it was the last to use
+ * its PCID. */
+static struct task *pcid_owner[PCID_COUNT];
 static uint16_t next_pcid = 1;
 static struct task *loaded_task;
 
@@ -71,8 +75,9 @@ void task_activate(struct task *t)
     uint64_t cr3 = t->pml4_phys;
     if (pcid_enabled) {
         cr3 |= t->pcid;
-        if (!t->tlb_stale)
+        if (!t->tlb_stale && pcid_owner[t->pcid] == t)
             cr3 |= CR3_NOFLUSH;
+        pcid_owner[t->pcid] = t;
     }
     t->tlb_stale = false;
     write_cr3(cr3);
@@ -172,6 +177,8 @@ int task_grant_ports(struct task *t, uint16_t first, uint32_t count)
 {
     if (count == 0 || first + count > 65536)
         return KE_INVALID_ARG;
+    if (t->dead)
+        return KE_DEAD;
     if (!t->iobitmap) {
         uint64_t pages = pmm_alloc_contig(2, 1);
         if (!pages)
@@ -192,12 +199,12 @@ int task_grant_ports(struct task *t, uint16_t first, uint32_t count)
     return KE_OK;
 }
 
-void task_kill(struct task *t)
+/* Takes T apart; the caller guarantees T stays allocated meanwhile. */
+static void task_teardown(struct task *t)
 {
     if (t->dead)
         return;
     t->dead = true;
-    kobj_ref(&t->hdr); /* keep T alive while we take it apart */
     for (struct thread *th = t->threads; th; th = th->task_next)
         thread_stop(th);
     for (uint64_t s = 0; s < KEEL_CAP_SLOTS; s++)
@@ -214,17 +221,27 @@ void task_kill(struct task *t)
         pmm_free(virt_to_phys(t->iobitmap) + PAGE_SIZE);
         t->iobitmap = NULL;
     }
+}
+
+void task_kill(struct task *t)
+{
+    kobj_ref(&t->hdr); /* dropping its own capabilities must not free T under us */
+    task_teardown(t);
     kobj_unref(&t->hdr);
 }
 
 void task_destroy(struct task *t)
 {
-    task_kill(t);
+    /* No references remain, so no capability (not even its own) names T:
+     * tear it down without the reference dance of task_kill. */
+    task_teardown(t);
     KASSERT(t->n_threads == 0, "task destroyed with threads");
     if ((read_cr3() & VM_PTE_ADDR) == t->pml4_phys)
         write_cr3(vm_kernel_pml4()); /* never run on tables about to be freed */
     if (loaded_task == t)
         loaded_task = NULL;
+    if (pcid_owner[t->pcid] == t)
+        pcid_owner[t->pcid] = NULL;
     vm_user_destroy(t->pml4_phys);
     uint64_t caps = virt_to_phys(t->caps);
     for (int i = 0; i < CAP_TABLE_PAGES; i++)

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "apic.h"
 #include "arch.h"
 #include "gdt.h"
 #include "log.h"
@@ -192,4 +193,5 @@ void trap_dispatch(struct trap_frame *tf)
     if (v == VECTOR_SPURIOUS)
         return; /* no EOI for the spurious vector (SDM vol. 3A, 11.9) */
     kprintf("keel: unexpected interrupt vector %llu\n", (unsigned long long)v);
+    lapic_eoi(); /* or this priority class and every lower one stay blocked */
 }

@@ -139,8 +139,20 @@ static int map_region(struct vio_dev *d, const struct vpci_region *r, uint32_t m
 
 /* ------------------------------------------------------------- open ---- */
 
-static int dma_create(struct vio_dev *d, uint64_t slot, size_t pages)
+uint64_t vio_free_slot(void)
 {
+    uint64_t type, rights, badge;
+    for (uint64_t s = KEEL_CAP_SLOTS - 1; s >= SRV_SLOT_FIRST_GRANT; s--)
+        if (keel_cap_info(s, &type, &rights, &badge) == KE_EMPTY_SLOT)
+            return s;
+    return 0;
+}
+
+static int dma_create(struct vio_dev *d, size_t pages)
+{
+    uint64_t slot = vio_free_slot();
+    if (!slot)
+        return VIO_E_NO_MEMORY;
     if (keel_obj_create(SRV_SLOT_MEMORY, OBJ_DMA_FRAME, slot, pages) != KE_OK)
         return VIO_E_NO_MEMORY;
     uint64_t phys = 0, got = 0;
@@ -156,7 +168,7 @@ static int dma_create(struct vio_dev *d, uint64_t slot, size_t pages)
     return VIO_OK;
 }
 
-int vio_open(struct vio_dev *d, const struct keel_srvinfo *si, uint64_t dma_slot, size_t dma_pages)
+int vio_open(struct vio_dev *d, const struct keel_srvinfo *si, size_t dma_pages)
 {
     *d = (struct vio_dev){ .pci = &si->pci };
     if (!si->pci.present)
@@ -188,12 +200,12 @@ int vio_open(struct vio_dev *d, const struct keel_srvinfo *si, uint64_t dma_slot
             return err;
         d->msix = (volatile struct msix_entry *)p;
     }
-    return dma_create(d, dma_slot, dma_pages);
+    return dma_create(d, dma_pages);
 }
 
 /* ------------------------------------------------------- interrupts ---- */
 
-int vio_irq_setup(struct vio_dev *d, uint64_t ntfn_slot, bool bind)
+int vio_irq_setup(struct vio_dev *d, bool bind)
 {
     const struct keel_pci_info *pci = d->pci;
     switch (pci->irq_kind) {
@@ -209,6 +221,9 @@ int vio_irq_setup(struct vio_dev *d, uint64_t ntfn_slot, bool bind)
     if (!pci->irq_slot)
         return VIO_E_IRQ;
     d->irq_slot = pci->irq_slot;
+    uint64_t ntfn_slot = vio_free_slot();
+    if (!ntfn_slot)
+        return VIO_E_NO_MEMORY;
     if (keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, ntfn_slot, 0) != KE_OK)
         return VIO_E_NO_MEMORY;
     d->ntfn_slot = ntfn_slot;

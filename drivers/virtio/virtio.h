@@ -428,19 +428,18 @@ struct vio_dev {
  * Checks that SI describes a PCI device, parses its capabilities, maps the
  * BARs they use (at VIO_VA_BASE + bar * 16 MiB) and creates a DMA arena of
  * DMA_PAGES pages (mapped at VIO_VA_DMA) from the server's memory budget,
- * using capability slot DMA_SLOT.  Touches no device register.
+ * in a free capability slot.  Touches no device register.
  */
-int vio_open(struct vio_dev *d, const struct keel_srvinfo *si, uint64_t dma_slot, size_t dma_pages)
-    __attribute__((warn_unused_result));
+int vio_open(struct vio_dev *d, const struct keel_srvinfo *si, size_t dma_pages) __attribute__((warn_unused_result));
 
 /*
- * Creates a notification in slot NTFN_SLOT, binds the device's interrupt to
+ * Creates a notification (in a free slot, d->ntfn_slot), binds the device's interrupt to
  * it as VIO_BIT_IRQ, and with MSI-X programs table entry 0 (address
  * 0xfee00000, data = the vector init allocated) and unmasks it.  With BIND
  * the notification is bound to the calling thread (a server loop gets the
  * bit in on_notify); otherwise the driver waits on it itself.
  */
-int vio_irq_setup(struct vio_dev *d, uint64_t ntfn_slot, bool bind) __attribute__((warn_unused_result));
+int vio_irq_setup(struct vio_dev *d, bool bind) __attribute__((warn_unused_result));
 
 /* Resets the device (status 0) and waits until it reads back 0 (spec
  * 4.1.4.3.2); afterwards the device owns no buffer and makes no DMA. */
@@ -496,6 +495,10 @@ bool vio_needs_reset(struct vio_dev *d);
 int vio_cfg_read8(struct vio_dev *d, uint32_t off, uint8_t *v) __attribute__((warn_unused_result));
 int vio_cfg_read16(struct vio_dev *d, uint32_t off, uint16_t *v) __attribute__((warn_unused_result));
 uint8_t vio_config_generation(struct vio_dev *d);
+
+/* The highest empty capability slot (for objects a driver creates), or 0
+ * when the table is full. */
+uint64_t vio_free_slot(void);
 
 /* The first capability whose name starts with PREFIX ("serve:", "shm:"),
  * its slot, or 0. */

@@ -48,6 +48,8 @@ void ep_send_fault(struct endpoint *ep, const struct ipc_msg *m);
 void irq_destroy(struct irq *irq);
 int irq_line_check(uint64_t line);
 void irq_set_acpi(const struct acpi_info *a);
+/* True when [phys, phys+len) touches the LAPIC or IOAPIC page. */
+bool irq_owns_mmio(uint64_t phys, uint64_t len);
 void irq_unbind_ntfn(struct notification *n);
 struct irq *irq_create(uint32_t line);
 int64_t irq_bind(struct irq *irq, struct notification *n, uint64_t bit);

@@ -29,7 +29,7 @@ struct kobj {
     uint8_t type;           /* enum keel_cap_type */
     uint32_t refs;          /* capabilities + mappings + kernel references */
     struct memory *charged; /* budget this object's memory came from (or NULL) */
-    uint32_t charge;        /* bytes charged */
+    uint64_t charge;        /* bytes charged */
 };
 
 struct cap {

@@ -960,6 +960,49 @@ static void t_msi_vector(void)
     slot_put(n);
 }
 
+/* Regressions found in review: each once panicked, leaked or misbehaved. */
+static void nonblock_replier(uint64_t unused)
+{
+    (void)unused;
+    struct keel_msg m = { 0 };
+    (void)keel_recv(CHILD_EP, &m);
+    m.info = KEEL_NONBLOCK | 3;
+    int64_t r = keel_reply_recv(CHILD_EP, &m); /* answers, then must not block */
+    send_result((uint64_t)r, 0);
+}
+
+static void t_review_regressions(void)
+{
+    /* A task dropped without being killed first. */
+    uint64_t t = slot_get();
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_TASK, t, 0), KE_OK);
+    slot_put(t);
+    CHECK_EQ(keel_null(), KE_OK); /* still alive */
+    /* A budget too large to account for. */
+    uint64_t m = slot_get();
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_MEMORY, m, ~0ull - 16), KE_INVALID_ARG);
+    slot_put(m);
+    /* A refused timer call changes nothing. */
+    uint64_t n = new_obj(OBJ_NOTIFICATION, 0), bits;
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, keel_now_ns() + 2000000ull, 1, 0, 0, 0), KE_OK);
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, keel_now_ns() + 9000000000ull, 0, 0, 0, 0), KE_INVALID_ARG);
+    CHECK_EQ(keel_wait(n, 0, &bits), KE_OK); /* the first timer still fires */
+    CHECK_EQ(bits, 1);
+    slot_put(n);
+    /* reply_recv with NONBLOCK answers and returns at once. */
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0), res = new_obj(OBJ_ENDPOINT, 0);
+    struct child c;
+    struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 }, { res, CHILD_RES, RIGHT_WRITE, 0 } };
+    CHECK_EQ(spawn(&c, nonblock_replier, 0, PRIO, caps, 2, 0, 0), KE_OK);
+    struct keel_msg q = { .info = 1 };
+    CHECK_EQ(keel_call(ep, &q), KE_OK);
+    CHECK_EQ(keel_label(&q), 3);
+    CHECK_EQ((int64_t)recv_result(res, NULL), KE_WOULD_BLOCK);
+    child_kill(&c);
+    slot_put(ep);
+    slot_put(res);
+}
+
 static void t_restart_reported_by_init(void)
 {
     /* crashme faults on its first start; init must have restarted it. */
@@ -1017,6 +1060,7 @@ int main(const struct keel_srvinfo *si)
     run("sse_state_kept_per_thread", t_sse_state_per_thread);
     run("preemption_and_priorities", t_preemption_and_priorities);
     run("msi_vector_handed_out", t_msi_vector);
+    run("review_regressions", t_review_regressions);
     run("faulting_server_restarted_by_init", t_restart_reported_by_init);
 
     ulog("%d passed, %d failed\n", n_passed, n_failed);
