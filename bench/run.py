@@ -61,6 +61,9 @@ def main() -> int:
         print(f"BENCH name=boot_{boot}_to_kernel_up value={med * 1000:.0f} unit=ms")
         print(f"INFO name=boot_{boot}_to_kernel_up runs={ns.boot_runs} min_ms={lo * 1000:.0f} "
               f"max_ms={hi * 1000:.0f} accel={accel} clock=host_monotonic (QEMU start to the line)")
+    # The drivers: frames through virtio-net and e1000 (tap in a namespace).
+    import subprocess
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "nic.py"), ns.image_dir], check=False)
     image = Path(ns.image_dir)
     sent = sum(p.stat().st_size for p in image.iterdir() if p.is_file())
     print(f"BENCH name=pxe_bytes_sent value={sent} unit=bytes")

@@ -188,6 +188,39 @@ def op_burst(iface: str, mac: str, count: int, window: int) -> dict:
     return res
 
 
+def op_flood(iface: str, mac: str, count: int, size: int, window: int) -> dict:
+    """Throughput of the echo path: COUNT frames of SIZE bytes, WINDOW in flight."""
+    s, me = open_sock(iface, ETH_TEST)
+    dst = mac_bytes(mac)
+    before = stats(s, me, dst)
+    frame = bytearray(test_frame(dst, me, 0, size))
+    outstanding = sent = received = 0
+    t0 = time.monotonic()
+    last = t0
+    while (sent < count or outstanding) and time.monotonic() - last < 3.0:
+        while sent < count and outstanding < window:
+            struct.pack_into("!I", frame, 14, sent)
+            s.send(frame)
+            sent += 1
+            outstanding += 1
+        r, _, _ = select.select([s], [], [], 0.2)
+        if not r:
+            continue
+        while True:
+            try:
+                f = s.recv(65536, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            if len(f) == size and f[14:24] != b"KEEL-STATS":
+                received += 1
+                outstanding -= 1
+                last = time.monotonic()
+    elapsed = last - t0
+    after = stats(s, me, dst)
+    guest = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    return {"sent": sent, "received": received, "seconds": elapsed, "guest": guest}
+
+
 def op_restart(iface: str, mac: str, count: int, window: int) -> dict:
     s, me = open_sock(iface, ETH_TEST)
     dst = mac_bytes(mac)
@@ -207,6 +240,8 @@ def main() -> int:
     elif op == "stats":
         s, me = open_sock(iface, ETH_TEST)
         out = stats(s, me, mac_bytes(rest[0]))
+    elif op == "flood":
+        out = op_flood(iface, rest[0], int(rest[1]), int(rest[2]), int(rest[3]))
     elif op == "restart":
         out = op_restart(iface, rest[0], int(rest[1]), int(rest[2]))
     else:

@@ -65,6 +65,7 @@ class Guest:
                         qemu_extra="-device virtio-rng-pci" if rng else "",
                         image_dir=image_dir or kq.DEFAULT_IMAGE_DIR)
         plan = kq.build_command(cfg)
+        self.accel = plan.accel
         for n in plan.notes:
             kq.note(f"{name}: {n}")
         self.log.parent.mkdir(parents=True, exist_ok=True)

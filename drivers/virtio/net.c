@@ -1,0 +1,546 @@
+/*
+ * net.c - the virtio-net server (program `virtio-net`): drives one virtio
+ * network device (virtio 1.2 section 5.1) for netd, speaking the NIC
+ * protocol of abi/keel/nic.h on its "serve:" endpoint.
+ *
+ * Capabilities (found by prefix, so the manifest may name them freely):
+ *   serve:*   the endpoint netd calls (NIC_INFO/START/KICK/STOP/CRASH)
+ *   shm:*     the NIC region shared with netd: struct nic_shared, then
+ *             NIC_BUF_COUNT buffers of NIC_BUF_SIZE bytes; a DMA frame
+ *   signal:*  the notification on which we raise NIC_EVT_* for netd
+ *   + the PCI device (BARs, IRQ, configuration snapshot) in si->pci.
+ *
+ * Zero copy: the device DMAs frames straight into and out of netd's
+ * buffers; each frame is a 2-descriptor chain, the 12-byte virtio_net_hdr
+ * (5.1.6, VERSION_1 layout) from our own DMA arena, then the packet buffer
+ * in the shared region.  So netd's buffers hold pure Ethernet frames.  RX
+ * headers get one 16-byte slot per shared buffer (the device writes them;
+ * we never read them: without GUEST_CSUM, GSO or MRG_RXBUF they say
+ * nothing); every TX chain points at one zeroed header (no offload), which
+ * the device only reads.
+ *
+ * Queues: receiveq1 = 0, transmitq1 = 1 (5.1.2); no control queue, no
+ * multiqueue.  Cookies: RX = buffer index; TX = buffer index | length << 16
+ * (so tx_done gives netd back the length it sent).
+ *
+ * States (struct vnet.state):
+ *   NODEV    no usable device: every call answers NIC_E_NO_DEVICE
+ *   DOWN     device reset; buffers it held may still be owed to netd
+ *            (returned as space allows on NIC_STOP/NIC_KICK)
+ *   READY    device live (DRIVER_OK), queues empty, netd's rings untouched
+ *   RUNNING  after NIC_START: rx_free/tx_send consumed, rx_used/tx_done fed
+ * Start-up resets the device (a restarted instance recovers from whatever
+ * its predecessor left) and brings it to READY; NIC_START from any state
+ * but READY brings it up again first (netd restarted: its old buffers are
+ * forgotten with its old rings); NIC_STOP resets it to DOWN.
+ *
+ * One thread, the server loop: requests and the device interrupt (bound
+ * notification, on_notify) are handled in turn, so nothing here is shared
+ * between contexts.  A batch (one kick or one interrupt) ends with at most
+ * one keel_signal to netd carrying every event of the batch.
+ *
+ * Trust: netd's descriptors are checked with nic_desc_ok before use (bad
+ * ones are counted in nic_shared.stats and dropped); its ring indices are
+ * bounded by nic_ring.h.  The device's used entries are checked by virtq.c;
+ * a device that breaks the protocol is reset and the server faults on
+ * purpose, so init restarts it with a new generation.
+ *
+ * Not handled (deliberately, for now): mergeable RX buffers, checksum and
+ * segmentation offload, the control queue (promiscuous mode, MAC filters),
+ * VIRTIO_NET_F_MTU (the MTU is 1500), multiqueue.
+ */
+#include <keel/init.h>
+#include <keel/nic.h>
+#include <keel/nic_ring.h>
+#include <keel/server.h>
+#include <keel/string.h>
+#include <keel/sys.h>
+#include <keel/ulog.h>
+
+#include "virtio.h"
+
+/* Feature bits of the network device (spec 5.1.3). */
+#define VIRTIO_NET_F_MAC    (1ull << 5)
+#define VIRTIO_NET_F_STATUS (1ull << 16)
+
+/* struct virtio_net_config (spec 5.1.4), in the device configuration
+ * structure; all RO.  Read field by field with vio_cfg_read*. */
+struct virtio_net_config {
+    uint8_t mac[6];               /* with VIRTIO_NET_F_MAC */
+    uint16_t status;              /* with VIRTIO_NET_F_STATUS: VIRTIO_NET_S_* */
+    uint16_t max_virtqueue_pairs; /* with VIRTIO_NET_F_MQ */
+    uint16_t mtu;                 /* with VIRTIO_NET_F_MTU */
+};
+_Static_assert(__builtin_offsetof(struct virtio_net_config, status) == 6, "spec 5.1.4: status at 6");
+_Static_assert(__builtin_offsetof(struct virtio_net_config, mtu) == 10, "spec 5.1.4: mtu at 10");
+#define VIRTIO_NET_S_LINK_UP 0x1u
+
+/* struct virtio_net_hdr (spec 5.1.6): in front of every frame.  With
+ * VIRTIO_F_VERSION_1 num_buffers is always there: 12 bytes. */
+struct virtio_net_hdr {
+    uint8_t flags;
+    uint8_t gso_type; /* VIRTIO_NET_HDR_GSO_NONE = 0 */
+    uint16_t hdr_len;
+    uint16_t gso_size;
+    uint16_t csum_start;
+    uint16_t csum_offset;
+    uint16_t num_buffers;
+};
+_Static_assert(sizeof(struct virtio_net_hdr) == 12, "spec 5.1.6: the VERSION_1 header is 12 bytes");
+#define VNET_HDR_LEN  ((uint32_t)sizeof(struct virtio_net_hdr))
+#define VNET_HDR_SLOT 16u /* bytes per RX header slot (keeps them 16-byte aligned) */
+
+#define VNET_RXQ       0
+#define VNET_TXQ       1
+#define VNET_QUEUE_MAX 256 /* descriptors per queue: 128 frames in flight each way */
+#define VNET_DMA_PAGES 8   /* 2 queues (2 pages each) + RX headers (2) + TX header */
+#define VNET_MTU       1500
+#define VNET_VA_SHM    VIO_VA_FREE
+
+#define VNET_COOKIE_INDEX(c) ((c)&0xffffu)
+#define VNET_COOKIE_LEN(c)   ((c) >> 16)
+
+enum vnet_state { VNET_NODEV, VNET_DOWN, VNET_READY, VNET_RUNNING };
+
+struct vnet {
+    struct vio_dev dev;
+    struct virtq rxq, txq; /* valid from READY on; chains may be owed back in DOWN */
+    enum vnet_state state;
+    uint32_t generation; /* si->restarts + 1, fixed */
+    uint64_t signal_slot;
+    struct nic_shared *shm; /* netd's region: only the rings we consume/produce and stats */
+    uint64_t shm_phys;
+    uint64_t rx_hdr_phys; /* NIC_BUF_COUNT slots of VNET_HDR_SLOT bytes */
+    uint64_t tx_hdr_phys; /* one zeroed header */
+    uint8_t mac[6];
+    bool link_up;
+    uint32_t evt; /* NIC_EVT_* gathered during the current batch */
+};
+
+static uint32_t buf_index(uint32_t offset) { return (offset - NIC_BUF_AREA_OFFSET) / NIC_BUF_SIZE; }
+static uint32_t buf_offset(uint32_t index) { return NIC_BUF_AREA_OFFSET + index * NIC_BUF_SIZE; }
+
+/* The device broke its contract: stop its DMA and fault, so init restarts
+ * us and netd sees a new generation. */
+__attribute__((noreturn)) static void vnet_fatal(struct vnet *v, const char *what, int err)
+{
+    ulog("virtio-net: %s: %s; resetting the device and restarting", what, vio_strerror(err));
+    (void)vio_reset(&v->dev);
+    __builtin_trap();
+}
+
+static void vnet_signal(struct vnet *v)
+{
+    if (v->evt)
+        (void)keel_signal(v->signal_slot, v->evt); /* never blocks */
+    v->evt = 0;
+}
+
+/* ----------------------------------------------------- configuration --- */
+
+/* Reads MAC and link status as one consistent snapshot (spec 2.5.1). */
+static int vnet_read_config(struct vnet *v, uint8_t mac[6], bool *link_up)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        uint8_t gen = vio_config_generation(&v->dev);
+        uint16_t status = VIRTIO_NET_S_LINK_UP; /* without STATUS the link is up (5.1.4) */
+        int err = VIO_OK;
+        if (v->dev.features & VIRTIO_NET_F_MAC)
+            for (uint32_t i = 0; i < 6 && !err; i++)
+                err = vio_cfg_read8(&v->dev, (uint32_t)__builtin_offsetof(struct virtio_net_config, mac) + i, &mac[i]);
+        if (!err && (v->dev.features & VIRTIO_NET_F_STATUS))
+            err = vio_cfg_read16(&v->dev, __builtin_offsetof(struct virtio_net_config, status), &status);
+        if (err)
+            return err;
+        if (vio_config_generation(&v->dev) == gen) {
+            *link_up = (status & VIRTIO_NET_S_LINK_UP) != 0;
+            return VIO_OK;
+        }
+    }
+    return VIO_E_DEVICE; /* the configuration never held still */
+}
+
+/* After a configuration interrupt: publish a link change to netd. */
+static void vnet_link_check(struct vnet *v)
+{
+    uint8_t mac[6];
+    memcpy(mac, v->mac, sizeof mac);
+    bool up;
+    int err = vnet_read_config(v, mac, &up);
+    if (err)
+        vnet_fatal(v, "reading the device configuration", err);
+    if (up == v->link_up)
+        return;
+    v->link_up = up;
+    v->shm->link_up = up;
+    v->evt |= NIC_EVT_LINK;
+    ulog("virtio-net: link %s", up ? "up" : "down");
+}
+
+/* ------------------------------------------------------------ bring-up -- */
+
+/* Reset, handshake, queues, DRIVER_OK: DOWN/READY/RUNNING -> READY.  Any
+ * chain the device held is forgotten (the caller has returned or dropped
+ * them).  Returns VIO_OK or the first error (the device is then FAILED or
+ * reset, and the state DOWN). */
+static int vnet_bring_up(struct vnet *v)
+{
+    v->state = VNET_DOWN;
+    int err = vio_reset(&v->dev);
+    if (err)
+        return err;
+    vio_dma_reset(&v->dev); /* the device owns nothing after the reset */
+    err = vio_negotiate(&v->dev, VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_F_RING_EVENT_IDX, 0);
+    if (err)
+        return err;
+    if ((err = vnet_read_config(v, v->mac, &v->link_up)))
+        return err;
+    if (!(v->dev.features & VIRTIO_NET_F_MAC)) {
+        /* Spec 5.1.5: without a MAC the driver picks one.  Locally
+         * administered, derived from the PCI address so it is stable. */
+        const struct keel_pci_info *p = v->dev.pci;
+        uint8_t fake[6] = { 0x02, 0x00, 0x00, p->bus, p->dev, p->fn };
+        memcpy(v->mac, fake, sizeof fake);
+    }
+    if ((err = vio_queue_setup(&v->dev, &v->rxq, VNET_RXQ, VNET_QUEUE_MAX)))
+        return err;
+    if ((err = vio_queue_setup(&v->dev, &v->txq, VNET_TXQ, VNET_QUEUE_MAX)))
+        return err;
+    if (v->rxq.size < 2 || v->txq.size < 2)
+        return VIO_E_QUEUE; /* a frame needs a 2-descriptor chain */
+    void *va;
+    if ((err = vio_dma_alloc(&v->dev, NIC_BUF_COUNT * VNET_HDR_SLOT, VNET_HDR_SLOT, &va, &v->rx_hdr_phys)))
+        return err;
+    if ((err = vio_dma_alloc(&v->dev, VNET_HDR_SLOT, VNET_HDR_SLOT, &va, &v->tx_hdr_phys)))
+        return err; /* zeroed by the arena: flags 0, GSO_NONE */
+    if ((err = vio_driver_ok(&v->dev)))
+        return err;
+    memcpy(v->shm->mac, v->mac, sizeof v->mac);
+    v->shm->link_up = v->link_up;
+    v->state = VNET_READY;
+    return VIO_OK;
+}
+
+/* ------------------------------------------------------------ receive -- */
+
+/* Gives the device buffer INDEX (a whole shared buffer) to receive into. */
+static void vnet_rx_post(struct vnet *v, uint32_t index)
+{
+    struct vq_seg segs[2] = {
+        { v->rx_hdr_phys + index * VNET_HDR_SLOT, VNET_HDR_LEN },
+        { v->shm_phys + buf_offset(index), NIC_BUF_SIZE },
+    };
+    int head = vq_add(&v->rxq, segs, 0, 2, index);
+    if (head < 0) /* callers check for two free descriptors first */
+        vnet_fatal(v, "rx queue accounting", head);
+}
+
+/* rx_free -> the device, while both have room. */
+static void vnet_rx_fill(struct vnet *v)
+{
+    struct nic_desc d;
+    while (v->rxq.num_free >= 2 && nic_ring_pop(&v->shm->rx_free, &d)) {
+        if (!nic_desc_ok(d, false)) {
+            v->shm->stats.rx_bad_desc++;
+            continue;
+        }
+        vnet_rx_post(v, buf_index(d.offset));
+    }
+    vio_kick(&v->dev, &v->rxq);
+}
+
+/* Device -> rx_used, while rx_used has room (otherwise the frames wait in
+ * the used ring: back-pressure until netd kicks).  Returns chains taken. */
+static unsigned vnet_rx_collect(struct vnet *v)
+{
+    unsigned n = 0;
+    while (nic_ring_space(&v->shm->rx_used)) {
+        uint32_t index, len;
+        int r = vq_pop(&v->rxq, &index, &len);
+        if (r < 0)
+            vnet_fatal(v, "rx used ring", r);
+        if (r == 0)
+            break;
+        n++;
+        /* len counts the header too; vq_pop bounded it by the chain. */
+        if (len < VNET_HDR_LEN + NIC_MIN_FRAME || len - VNET_HDR_LEN > NIC_MAX_FRAME) {
+            v->shm->stats.rx_dropped++;
+            vnet_rx_post(v, index); /* the chain just freed two descriptors */
+            continue;
+        }
+        uint16_t flen = (uint16_t)(len - VNET_HDR_LEN);
+        (void)nic_ring_push(&v->shm->rx_used, (struct nic_desc){ .offset = buf_offset(index), .len = flen });
+        v->shm->stats.rx_frames++;
+        v->shm->stats.rx_bytes += flen;
+        v->evt |= NIC_EVT_RX;
+    }
+    return n;
+}
+
+/* ----------------------------------------------------------- transmit -- */
+
+/* tx_send -> the device, while both have room. */
+static void vnet_tx_send(struct vnet *v)
+{
+    struct nic_desc d;
+    while (v->txq.num_free >= 2 && nic_ring_pop(&v->shm->tx_send, &d)) {
+        if (!nic_desc_ok(d, true)) {
+            v->shm->stats.tx_bad_desc++;
+            continue;
+        }
+        uint32_t index = buf_index(d.offset);
+        struct vq_seg segs[2] = {
+            { v->tx_hdr_phys, VNET_HDR_LEN },
+            { v->shm_phys + d.offset, d.len },
+        };
+        int head = vq_add(&v->txq, segs, 2, 0, index | (uint32_t)d.len << 16);
+        if (head < 0)
+            vnet_fatal(v, "tx queue accounting", head);
+    }
+    vio_kick(&v->dev, &v->txq);
+}
+
+/* Device -> tx_done, while tx_done has room.  Returns chains taken. */
+static unsigned vnet_tx_collect(struct vnet *v)
+{
+    unsigned n = 0;
+    while (nic_ring_space(&v->shm->tx_done)) {
+        uint32_t cookie, len;
+        int r = vq_pop(&v->txq, &cookie, &len);
+        if (r < 0)
+            vnet_fatal(v, "tx used ring", r);
+        if (r == 0)
+            break;
+        n++;
+        uint16_t flen = (uint16_t)VNET_COOKIE_LEN(cookie);
+        (void)nic_ring_push(&v->shm->tx_done,
+                            (struct nic_desc){ .offset = buf_offset(VNET_COOKIE_INDEX(cookie)), .len = flen });
+        v->shm->stats.tx_frames++;
+        v->shm->stats.tx_bytes += flen;
+        v->evt |= NIC_EVT_TX;
+    }
+    return n;
+}
+
+/* One batch in RUNNING: move everything that can move, then re-arm the
+ * queue interrupts.  If the device used more buffers meanwhile, go round
+ * again, unless the last round moved nothing (netd's rings are full: it
+ * will kick when it has made room). */
+static void vnet_process(struct vnet *v)
+{
+    for (;;) {
+        vq_disarm(&v->rxq);
+        vq_disarm(&v->txq);
+        unsigned moved = vnet_tx_collect(v); /* first: frees descriptors for tx_send */
+        vnet_tx_send(v);
+        moved += vnet_rx_collect(v);
+        vnet_rx_fill(v);
+        bool more_rx = vq_arm(&v->rxq), more_tx = vq_arm(&v->txq); /* both armed, always */
+        if (!(more_rx || more_tx) || moved == 0)
+            return;
+    }
+}
+
+/* DOWN: hand back chains the reset device still held (RX buffers as empty
+ * frames of length 0, TX buffers as done), as far as netd's rings allow. */
+static void vnet_return_held(struct vnet *v)
+{
+    uint32_t cookie;
+    while (nic_ring_space(&v->shm->tx_done) && vq_reclaim(&v->txq, &cookie)) {
+        (void)nic_ring_push(&v->shm->tx_done, (struct nic_desc){ .offset = buf_offset(VNET_COOKIE_INDEX(cookie)),
+                                                                 .len = (uint16_t)VNET_COOKIE_LEN(cookie) });
+        v->shm->stats.tx_dropped++;
+        v->evt |= NIC_EVT_TX;
+    }
+    while (nic_ring_space(&v->shm->rx_used) && vq_reclaim(&v->rxq, &cookie)) {
+        (void)nic_ring_push(&v->shm->rx_used, (struct nic_desc){ .offset = buf_offset(cookie), .len = 0 });
+        v->evt |= NIC_EVT_RX;
+    }
+}
+
+/* ------------------------------------------------------------ requests -- */
+
+static uint64_t vnet_mac_word(const struct vnet *v)
+{
+    uint64_t w = 0;
+    for (int i = 0; i < 6; i++)
+        w |= (uint64_t)v->mac[i] << (8 * i);
+    return w;
+}
+
+static int64_t vnet_info(void *ctx, struct keel_msg *m)
+{
+    struct vnet *v = ctx;
+    if (v->state == VNET_NODEV)
+        return NIC_E_NO_DEVICE;
+    m->mr[0] = vnet_mac_word(v);
+    m->mr[1] = v->link_up;
+    m->mr[2] = v->generation;
+    m->mr[3] = VNET_MTU;
+    return 0;
+}
+
+static int64_t vnet_start(void *ctx, struct keel_msg *m)
+{
+    struct vnet *v = ctx;
+    if (v->state == VNET_NODEV)
+        return NIC_E_NO_DEVICE;
+    if (m->mr[0] != v->generation)
+        return NIC_E_STALE;
+    if (v->state != VNET_READY) {
+        int err = vnet_bring_up(v);
+        if (err) {
+            ulog("virtio-net: restarting the device failed: %s", vio_strerror(err));
+            return NIC_E_NO_DEVICE;
+        }
+    }
+    /* point of no return: netd's rings are ours to consume from here on */
+    v->shm->generation = v->generation;
+    v->state = VNET_RUNNING;
+    vnet_process(v);
+    vnet_signal(v);
+    m->mr[0] = m->mr[1] = m->mr[2] = m->mr[3] = 0;
+    return 0;
+}
+
+static int64_t vnet_kick(void *ctx, struct keel_msg *m)
+{
+    struct vnet *v = ctx;
+    m->mr[0] = m->mr[1] = m->mr[2] = m->mr[3] = 0;
+    if (v->state == VNET_NODEV)
+        return NIC_E_NO_DEVICE;
+    if (v->state != VNET_RUNNING) {
+        vnet_return_held(v);
+        vnet_signal(v);
+        return NIC_E_NOT_STARTED;
+    }
+    v->shm->stats.kicks++;
+    vnet_process(v);
+    vnet_signal(v);
+    return 0;
+}
+
+static int64_t vnet_stop(void *ctx, struct keel_msg *m)
+{
+    struct vnet *v = ctx;
+    m->mr[0] = m->mr[1] = m->mr[2] = m->mr[3] = 0;
+    if (v->state == VNET_NODEV)
+        return NIC_E_NO_DEVICE;
+    if (v->state == VNET_RUNNING || v->state == VNET_READY) {
+        int err = vio_reset(&v->dev); /* after this the device touches no buffer */
+        if (err)
+            vnet_fatal(v, "stopping the device", err);
+        v->state = VNET_DOWN;
+        /* Frames the device finished but we had not collected are handed
+         * back as returned buffers too: a reset ends all of it. */
+    }
+    vnet_return_held(v);
+    vnet_signal(v);
+    return 0;
+}
+
+static int64_t vnet_crash(void *ctx, struct keel_msg *m)
+{
+    struct vnet *v = ctx;
+    (void)m;
+    ulog("virtio-net: crashing on request (NIC_CRASH)");
+    /* Stop the device's DMA first: our DMA arena is freed with this task,
+     * and the device must not write into pages the kernel hands out again. */
+    if (v->state != VNET_NODEV)
+        (void)vio_reset(&v->dev);
+    __builtin_trap();
+}
+
+static void vnet_on_notify(void *ctx, uint64_t bits)
+{
+    struct vnet *v = ctx;
+    if (!(bits & VIO_BIT_IRQ) || v->state == VNET_NODEV)
+        return;
+    v->shm->stats.irqs++;
+    /* INTx: reading the ISR deasserts the line; it must precede the ack. */
+    uint8_t cause = vio_irq_cause(&v->dev);
+    if (v->state != VNET_DOWN && (cause & VIRTIO_ISR_CONFIG)) {
+        if (vio_needs_reset(&v->dev))
+            vnet_fatal(v, "device", VIO_E_DEVICE);
+        vnet_link_check(v);
+    }
+    if (v->state == VNET_RUNNING)
+        vnet_process(v);
+    vio_irq_ack(&v->dev);
+    vnet_signal(v);
+}
+
+static const struct srv_handler vnet_handlers[] = {
+    { NIC_INFO, 0, vnet_info }, { NIC_START, 1, vnet_start }, { NIC_KICK, 0, vnet_kick },
+    { NIC_STOP, 0, vnet_stop }, { NIC_CRASH, 0, vnet_crash },
+};
+
+/* ------------------------------------------------------------ start-up -- */
+
+/* Maps netd's region and learns its physical address (it must be a DMA
+ * frame: the device is given addresses inside it). */
+static int vnet_map_shm(struct vnet *v, uint64_t slot)
+{
+    uint64_t phys = 0, pages = 0;
+    if (keel_frame_info(slot, &phys, &pages) != KE_OK || phys == 0 || pages < NIC_SHM_PAGES)
+        return VIO_E_MAP;
+    if (keel_map(SRV_SLOT_TASK, slot, VNET_VA_SHM, RIGHT_READ | RIGHT_WRITE) != KE_OK)
+        return VIO_E_MAP;
+    v->shm = (struct nic_shared *)VNET_VA_SHM;
+    v->shm_phys = phys;
+    return VIO_OK;
+}
+
+/* Everything up to READY; VIO_OK or why the device is unusable. */
+static int vnet_open(struct vnet *v, const struct keel_srvinfo *si)
+{
+    if (!si->pci.present || !vpci_is_device(si->pci.vendor, si->pci.device, VIRTIO_ID_NET, VIRTIO_TRANS_NET))
+        return VIO_E_NO_DEVICE;
+    int err = vio_open(&v->dev, si, VNET_DMA_PAGES);
+    if (err)
+        return err;
+    if ((err = vio_irq_setup(&v->dev, true)))
+        return err;
+    return vnet_bring_up(v);
+}
+
+int main(const struct keel_srvinfo *si);
+int main(const struct keel_srvinfo *si)
+{
+    struct vnet v = { .state = VNET_NODEV, .generation = si->restarts + 1 };
+    uint64_t ep = vio_find_cap_prefix(si, "serve:");
+    uint64_t shm = vio_find_cap_prefix(si, "shm:");
+    v.signal_slot = vio_find_cap_prefix(si, "signal:");
+    if (!ep || !shm || !v.signal_slot) {
+        ulog("virtio-net: the manifest must grant serve:, shm: and signal: capabilities");
+        return 1;
+    }
+    int err = vnet_map_shm(&v, shm);
+    if (err) {
+        ulog("virtio-net: the shm: region is not a mappable DMA frame of %d pages", NIC_SHM_PAGES);
+        return 1;
+    }
+    err = vnet_open(&v, si);
+    if (err) {
+        /* Serve anyway, so netd gets a clear NIC_E_NO_DEVICE, not silence. */
+        ulog("virtio-net: no usable device (%04x:%04x): %s", si->pci.vendor, si->pci.device, vio_strerror(err));
+        if (v.dev.common)
+            (void)vio_reset(&v.dev);
+        v.state = VNET_NODEV;
+    } else {
+        ulog("virtio-net: MAC %02x:%02x:%02x:%02x:%02x:%02x, link %s, generation %u", v.mac[0], v.mac[1], v.mac[2],
+             v.mac[3], v.mac[4], v.mac[5], v.link_up ? "up" : "down", v.generation);
+    }
+    struct keel_msg ready = { .info = INIT_READY };
+    (void)keel_call(SRV_SLOT_INIT, &ready);
+    struct srv_loop loop = {
+        .endpoint = ep,
+        .handlers = vnet_handlers,
+        .n_handlers = sizeof vnet_handlers / sizeof vnet_handlers[0],
+        .on_notify = vnet_on_notify,
+        .ctx = &v,
+    };
+    int64_t e = srv_run(&loop);
+    ulog("virtio-net: receive failed (%ld)", (long)e);
+    return 1;
+}
