@@ -164,7 +164,7 @@ run: packages image
 		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
-UNIT_TESTS := fmt frames multiboot cmdline manifest $(LIB_UNIT_TESTS)
+UNIT_TESTS += fmt frames multiboot cmdline manifest $(LIB_UNIT_TESTS)
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-format-truncation -Ikernel/include -Iabi -Itests/unit \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/test_%)

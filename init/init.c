@@ -520,6 +520,13 @@ static void serve(unsigned idx, struct keel_msg *m)
         }
         m->info = 0;
         break;
+    case INIT_PCI_DMA:
+        m->info = 0;
+        if (sv->pci && sv->state != SRV_WAITING)
+            pci_enable_dma(sv->pci);
+        else
+            m->info = (uint64_t)(uint32_t)KE_INVALID_ARG;
+        break;
     case INIT_STATUS: {
         uint64_t q = m->mr[0];
         m->info = 0;

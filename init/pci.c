@@ -198,7 +198,10 @@ bool pci_has_msi(const struct pci_device *d) { return find_cap(d, CAP_MSIX) || f
 
 uint32_t pci_enable(const struct pci_device *d, bool have_msi_vector, uint32_t vector)
 {
-    uint16_t cmd = cfg_read16(d, PCI_COMMAND) | CMD_BUS_MASTER;
+    /* Bus mastering stays off until the driver has reset the device
+     * (INIT_PCI_DMA): after a restart the device may still hold ring
+     * addresses in memory that belonged to the dead driver. */
+    uint16_t cmd = cfg_read16(d, PCI_COMMAND) & (uint16_t)~CMD_BUS_MASTER;
     for (unsigned i = 0; i < 6; i++) {
         if (d->bars[i].kind == BAR_IO)
             cmd |= CMD_IO;
@@ -229,6 +232,11 @@ uint32_t pci_enable(const struct pci_device *d, bool have_msi_vector, uint32_t v
     }
     cfg_write16(d, PCI_COMMAND, cmd);
     return kind;
+}
+
+void pci_enable_dma(const struct pci_device *d)
+{
+    cfg_write16(d, PCI_COMMAND, (uint16_t)(cfg_read16(d, PCI_COMMAND) | CMD_BUS_MASTER));
 }
 
 void pci_disable_dma(const struct pci_device *d)

@@ -29,11 +29,13 @@ struct pci_device {
 unsigned pci_scan(struct pci_device *devs, unsigned max, uint64_t slot);
 /* The INDEXth device of kind SEL (PCI_SEL_NET / PCI_SEL_RNG), or NULL. */
 struct pci_device *pci_select(struct pci_device *devs, unsigned n, unsigned sel, unsigned index);
-/* Turns on decoding and bus mastering and programs the interrupt:
+/* Turns on decoding (bus mastering stays off) and programs the interrupt:
  * MSI-X (enable, function unmasked, entries left masked) or MSI (address,
  * data = VECTOR) when the device has one, else nothing (INTx).  Returns the
  * PCI_IRQ_* kind the driver should use. */
 uint32_t pci_enable(const struct pci_device *d, bool have_msi_vector, uint32_t vector);
+/* Bus mastering on, once the driver has reset the device (INIT_PCI_DMA). */
+void pci_enable_dma(const struct pci_device *d);
 /* Bus mastering off: the device can no longer DMA (before its driver's
  * memory is released). */
 void pci_disable_dma(const struct pci_device *d);

@@ -54,6 +54,10 @@ _Static_assert(sizeof(struct keel_srvinfo) <= 4096, "srvinfo fits one page");
 enum keel_init_label {
     INIT_READY = 1,  /* () the server is serving; init logs it */
     INIT_STATUS = 2, /* (MR0 = manifest index) -> MR0 = restarts, MR1 = state, MR2 = faults */
+    /* () a driver has reset its device: init turns bus mastering on.  Until
+     * then it is off, so a device still holding its dead predecessor's ring
+     * addresses cannot DMA into freed memory. */
+    INIT_PCI_DMA = 3,
 };
 
 #endif

@@ -4,7 +4,8 @@
  * init owns PCI configuration space (port 0xcf8/0xcfc).  For a server whose
  * manifest line says `pci net N` (the Nth network controller on the bus) or
  * `pci rng N` (the Nth virtio entropy device), init finds the device, turns
- * on memory/I/O decoding and bus mastering, hands the driver its BARs (MMIO
+ * on memory/I/O decoding (bus mastering only when the driver asks, with
+ * INIT_PCI_DMA, after resetting the device), hands the driver its BARs (MMIO
  * as frame capabilities, I/O BARs as port ranges opened in its bitmap), an
  * interrupt, and this description in its server-information page.  The
  * driver never touches configuration space itself; the snapshot below has

@@ -34,10 +34,11 @@
  * the device before anything else, because its predecessor may have left
  * RX/TX running on rings that died with it; QEMU's CTRL.RST clears nothing
  * but the bit, so the reset also turns RX/TX off and reprograms every
- * register the driver depends on.  Between a crash and that reset the
- * device can still DMA into the dead task's freed ring pages: that window
- * is closed only if init clears bus mastering when a driver dies (see the
- * report of this driver).  NIC_CRASH therefore stops DMA before faulting.
+ * register the driver depends on.  init clears Bus Master Enable before it
+ * kills a faulted driver and sets it again only when the next instance
+ * asks (INIT_PCI_DMA), right after that instance's reset: a device still
+ * holding the dead instance's ring addresses can never DMA through them.
+ * NIC_CRASH also stops DMA before faulting, for good measure.
  *
  * Not handled: multicast filters (netd gets broadcast and unicast to our
  * MAC only), checksum/segmentation offload, VLANs, jumbo frames, statistics
@@ -60,7 +61,7 @@
 #define E1000_SHM_VA   0x0000005200000000ull
 #define E1000_PAGE     4096ull
 
-#define E1000_RING_PAGES 2u        /* RX ring page, then TX ring page */
+#define E1000_RING_PAGES 2u          /* RX ring page, then TX ring page */
 #define E1000_IRQ_BIT    (1ull << 0) /* the IRQ's bit in our notification */
 #define E1000_MTU        1500u
 
@@ -91,31 +92,28 @@ enum e1000_state { E1000_IDLE, E1000_RUNNING };
 
 struct e1000 {
     /* Set up in main, then read-only. */
-    volatile uint8_t *mmio;      /* BAR0, E1000_BAR0_MIN_BYTES at least */
-    uint64_t endpoint;           /* "serve:" */
-    uint64_t signal_slot;        /* "signal:": NIC_EVT_* for netd */
-    uint64_t irq_slot;           /* the device's interrupt */
-    uint64_t ntfn_slot;          /* our notification, bound to this thread */
-    void *rings;                 /* RX ring page, TX ring page (DMA) */
+    volatile uint8_t *mmio; /* BAR0, E1000_BAR0_MIN_BYTES at least */
+    uint64_t endpoint;      /* "serve:" */
+    uint64_t signal_slot;   /* "signal:": NIC_EVT_* for netd */
+    uint64_t irq_slot;      /* the device's interrupt */
+    uint64_t ntfn_slot;     /* our notification, bound to this thread */
+    void *rings;            /* RX ring page, TX ring page (DMA) */
     uint64_t rings_phys;
-    struct nic_shared *sh;       /* netd's region: untrusted */
+    struct nic_shared *sh; /* netd's region: untrusted */
     uint64_t shm_phys;
-    uint32_t generation;         /* si->restarts + 1 */
+    uint32_t generation; /* si->restarts + 1 */
     uint8_t mac[6];
 
     /* Server-loop state. */
     enum e1000_state state;
-    bool link_up;                /* last STATUS.LU seen */
-    struct eq q;                 /* the data path; valid in RUNNING */
+    bool link_up; /* last STATUS.LU seen */
+    struct eq q;  /* the data path; valid in RUNNING */
 };
 
 /* ------------------------------------------------------------ registers -- */
 
 /* REG is one of regs.h's offsets, all inside the 128 KiB window. */
-static inline uint32_t rd32(const struct e1000 *d, uint32_t reg)
-{
-    return *(const volatile uint32_t *)(d->mmio + reg);
-}
+static inline uint32_t rd32(const struct e1000 *d, uint32_t reg) { return *(const volatile uint32_t *)(d->mmio + reg); }
 
 static inline void wr32(struct e1000 *d, uint32_t reg, uint32_t v) { *(volatile uint32_t *)(d->mmio + reg) = v; }
 
@@ -134,8 +132,8 @@ static void pause_ns(uint64_t ns)
 
 /*
  * Resets the device to a quiet state: interrupts masked, RX and TX off,
- * nothing pending.  Order from SDM 14.2/14.3 (and what a restart needs):
- * stop DMA first, let it drain, then CTRL.RST.
+ * nothing pending.  Stop DMA first and let it drain, then CTRL.RST
+ * (SDM 13.4.1), which also reloads RAL0/RAH0 from the EEPROM.
  */
 static int64_t __attribute__((warn_unused_result)) hw_reset(struct e1000 *d)
 {
@@ -191,10 +189,7 @@ static bool eeprom_read(struct e1000 *d, uint32_t word, uint16_t *out)
 }
 
 /* A unicast address that is not all zeros. */
-static bool mac_ok(const uint8_t m[6])
-{
-    return !(m[0] & 1) && (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) != 0;
-}
+static bool mac_ok(const uint8_t m[6]) { return !(m[0] & 1) && (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) != 0; }
 
 /*
  * The MAC: receive address 0 as the EEPROM load left it (SDM 13.5.2/3;
@@ -204,8 +199,8 @@ static bool mac_ok(const uint8_t m[6])
 static int64_t __attribute__((warn_unused_result)) hw_read_mac(struct e1000 *d)
 {
     uint32_t ral = rd32(d, E1000_RAL0), rah = rd32(d, E1000_RAH0);
-    uint8_t m[6] = { (uint8_t)ral, (uint8_t)(ral >> 8), (uint8_t)(ral >> 16), (uint8_t)(ral >> 24),
-                     (uint8_t)rah, (uint8_t)(rah >> 8) };
+    uint8_t m[6] = { (uint8_t)ral,         (uint8_t)(ral >> 8), (uint8_t)(ral >> 16),
+                     (uint8_t)(ral >> 24), (uint8_t)rah,        (uint8_t)(rah >> 8) };
     if (!(rah & E1000_RAH_AV) || !mac_ok(m)) {
         for (uint32_t i = 0; i < 3; i++) {
             uint16_t w;
@@ -275,16 +270,18 @@ static void hw_start(struct e1000 *d)
     wr32(d, E1000_TDLEN, EQ_RING_BYTES);
     wr32(d, E1000_TDH, 0);
     wr32(d, E1000_TDT, 0);
-    wr32(d, E1000_TIPG, E1000_TIPG_IPGT_COPPER << E1000_TIPG_IPGT_SHIFT | E1000_TIPG_IPGR1 << E1000_TIPG_IPGR1_SHIFT |
-                            E1000_TIPG_IPGR2 << E1000_TIPG_IPGR2_SHIFT);
-    wr32(d, E1000_TCTL, E1000_TCTL_EN | E1000_TCTL_PSP | E1000_TCTL_CT_DEFAULT << E1000_TCTL_CT_SHIFT |
-                            E1000_TCTL_COLD_FD << E1000_TCTL_COLD_SHIFT);
+    wr32(d, E1000_TIPG,
+         E1000_TIPG_IPGT_COPPER << E1000_TIPG_IPGT_SHIFT | E1000_TIPG_IPGR1 << E1000_TIPG_IPGR1_SHIFT |
+             E1000_TIPG_IPGR2 << E1000_TIPG_IPGR2_SHIFT);
+    wr32(d, E1000_TCTL,
+         E1000_TCTL_EN | E1000_TCTL_PSP | E1000_TCTL_CT_DEFAULT << E1000_TCTL_CT_SHIFT |
+             E1000_TCTL_COLD_FD << E1000_TCTL_COLD_SHIFT);
 
     /* Buffers first, then the receiver: no frame can arrive to an empty ring. */
     if (eq_rx_refill(&d->q))
         wr32(d, E1000_RDT, eq_rdt(&d->q));
-    wr32(d, E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_BAM | E1000_RCTL_SECRC | E1000_RCTL_BSIZE_2048 |
-                            E1000_RCTL_RDMTS_HALF);
+    wr32(d, E1000_RCTL,
+         E1000_RCTL_EN | E1000_RCTL_BAM | E1000_RCTL_SECRC | E1000_RCTL_BSIZE_2048 | E1000_RCTL_RDMTS_HALF);
     (void)rd32(d, E1000_ICR);
     wr32(d, E1000_IMS, E1000_INT_USED);
 }
@@ -513,6 +510,10 @@ static int64_t __attribute__((warn_unused_result)) setup_device(struct e1000 *d)
     int64_t err = hw_reset(d);
     if (err)
         return err;
+    /* The device is quiet and forgot every ring address: now it may DMA. */
+    struct keel_msg dma = { .info = INIT_PCI_DMA };
+    if ((err = keel_call(SRV_SLOT_INIT, &dma)) || (err = (int32_t)keel_label(&dma)))
+        return err;
     if ((err = hw_read_mac(d)))
         return err;
     hw_link_setup(d);
@@ -546,8 +547,7 @@ int main(const struct keel_srvinfo *si)
     if (!err)
         err = setup_device(d);
     if (err) {
-        ulog("e1000: setup failed: error %lld (device %04x:%04x)\n", (long long)err, si->pci.vendor,
-             si->pci.device);
+        ulog("e1000: setup failed: error %lld (device %04x:%04x)\n", (long long)err, si->pci.vendor, si->pci.device);
         if (d->mmio && hw_reset(d) != KE_OK) /* leave it quiet for the next start */
             ulog("e1000: the device did not reset\n");
         return 1;

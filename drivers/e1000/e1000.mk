@@ -7,8 +7,9 @@
 $(eval $(call user_prog,e1000,drivers/e1000/e1000.c drivers/e1000/queue.c))
 SERVERS += e1000
 
-# Host unit tests (add $(E1000_UNIT_TESTS) to UNIT_TESTS to run them).
+# Host unit tests (test_<name>), added to UNIT_TESTS like VIRTIO_UNIT_TESTS.
 E1000_UNIT_TESTS := e1000_queue
 $(BUILD)/tests/unit/test_e1000_queue: tests/unit/test_e1000_queue.c drivers/e1000/queue.c \
 	drivers/e1000/queue.h drivers/e1000/regs.h
 $(E1000_UNIT_TESTS:%=$(BUILD)/tests/unit/test_%): UNIT_CFLAGS += -Ilib/include -Idrivers/e1000
+UNIT_TESTS += $(E1000_UNIT_TESTS)

@@ -16,10 +16,7 @@
 
 #include <keel/nic_ring.h>
 
-static inline uint8_t *buf_ptr(const struct eq *q, uint32_t offset)
-{
-    return (uint8_t *)q->sh + offset;
-}
+static inline uint8_t *buf_ptr(const struct eq *q, uint32_t offset) { return (uint8_t *)q->sh + offset; }
 
 enum eq_rx_verdict eq_rx_classify(uint8_t status, uint8_t errors, uint16_t length, bool in_fragment)
 {

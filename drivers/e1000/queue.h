@@ -53,10 +53,10 @@ _Static_assert(EQ_MIN_TX_FRAME <= NIC_BUF_SIZE, "padding stays inside the buffer
 
 /* What the device wrote back into an RX descriptor means. */
 enum eq_rx_verdict {
-    EQ_RX_PENDING = 0,  /* DD clear: the device still owns it */
-    EQ_RX_OK = 1,       /* a whole frame, 14..1514 bytes, no errors */
-    EQ_RX_FRAGMENT = 2, /* part of a frame split over descriptors: dropped */
-    EQ_RX_ERROR = 3,    /* the device flagged the frame (CRC, symbol, ...) */
+    EQ_RX_PENDING = 0,    /* DD clear: the device still owns it */
+    EQ_RX_OK = 1,         /* a whole frame, 14..1514 bytes, no errors */
+    EQ_RX_FRAGMENT = 2,   /* part of a frame split over descriptors: dropped */
+    EQ_RX_ERROR = 3,      /* the device flagged the frame (CRC, symbol, ...) */
     EQ_RX_BAD_LENGTH = 4, /* shorter than a header or longer than NIC_MAX_FRAME */
 };
 

@@ -24,11 +24,11 @@
 #include <stdint.h>
 
 /* PCI identity (SDM 5, the EEPROM's Device ID word; SDM 4, PCI configuration). */
-#define E1000_VENDOR_INTEL     0x8086u
-#define E1000_DEV_82540EM      0x100eu /* QEMU -device e1000 (the default) */
-#define E1000_DEV_82544GC      0x1008u /* QEMU -device e1000-82544gc */
-#define E1000_DEV_82545EM      0x100fu /* QEMU -device e1000-82545em */
-#define E1000_BAR0_MIN_BYTES   0x20000u /* the 128 KiB memory BAR, SDM 4 */
+#define E1000_VENDOR_INTEL   0x8086u
+#define E1000_DEV_82540EM    0x100eu  /* QEMU -device e1000 (the default) */
+#define E1000_DEV_82544GC    0x1008u  /* QEMU -device e1000-82544gc */
+#define E1000_DEV_82545EM    0x100fu  /* QEMU -device e1000-82545em */
+#define E1000_BAR0_MIN_BYTES 0x20000u /* the 128 KiB memory BAR, SDM 4 */
 
 /* ---------------------------------------------------------- registers ---- */
 
@@ -67,10 +67,10 @@
 #define E1000_TADV  0x0382cu /* RW  TX absolute interrupt delay (82540EM and later), Table 13-2 */
 
 /* Filters (SDM 13.5.1-13.5.3). */
-#define E1000_MTA          0x05200u /* RW  multicast table array, 128 words, SDM 13.5.1 */
-#define E1000_MTA_WORDS    128u
-#define E1000_RAL0         0x05400u /* RW  receive address 0, low 32 bits of the MAC, SDM 13.5.2 */
-#define E1000_RAH0         0x05404u /* RW  receive address 0, high 16 bits + AV, SDM 13.5.3 */
+#define E1000_MTA       0x05200u /* RW  multicast table array, 128 words, SDM 13.5.1 */
+#define E1000_MTA_WORDS 128u
+#define E1000_RAL0      0x05400u /* RW  receive address 0, low 32 bits of the MAC, SDM 13.5.2 */
+#define E1000_RAH0      0x05404u /* RW  receive address 0, high 16 bits + AV, SDM 13.5.3 */
 
 /* ----------------------------------------------------------------- bits ---- */
 
@@ -91,22 +91,22 @@
 #define E1000_STATUS_SPEED_MASK (3u << 6) /* 00 10 Mb/s, 01 100 Mb/s, 1x 1000 Mb/s */
 
 /* EERD, SDM 13.4.4 (the layout of every 8254x except the 82541/82547). */
-#define E1000_EERD_START      (1u << 0)  /* write 1 with ADDR to start a read */
-#define E1000_EERD_DONE       (1u << 4)  /* the read finished; DATA is valid */
-#define E1000_EERD_ADDR_SHIFT 8u         /* word address, bits 15:8 */
+#define E1000_EERD_START      (1u << 0) /* write 1 with ADDR to start a read */
+#define E1000_EERD_DONE       (1u << 4) /* the read finished; DATA is valid */
+#define E1000_EERD_ADDR_SHIFT 8u        /* word address, bits 15:8 */
 #define E1000_EERD_ADDR_MASK  (0xffu << 8)
 #define E1000_EERD_DATA_SHIFT 16u /* data word, bits 31:16 */
 /* The Ethernet address is EEPROM words 00h-02h, low byte first (SDM 5, EEPROM map). */
 #define E1000_EEPROM_MAC_WORD0 0u
 
 /* Interrupt causes: the same bit in ICR/ICS/IMS/IMC, SDM 13.4.17. */
-#define E1000_INT_TXDW   (1u << 0) /* a descriptor with RS was written back */
-#define E1000_INT_TXQE   (1u << 1) /* transmit queue empty */
-#define E1000_INT_LSC    (1u << 2) /* link status change */
-#define E1000_INT_RXSEQ  (1u << 3) /* receive sequence error */
-#define E1000_INT_RXDMT0 (1u << 4) /* RX descriptors below the minimum threshold */
-#define E1000_INT_RXO    (1u << 6) /* receiver overrun: a frame was dropped for lack of descriptors */
-#define E1000_INT_RXT0   (1u << 7) /* receiver timer: frames were written back */
+#define E1000_INT_TXDW   (1u << 0)   /* a descriptor with RS was written back */
+#define E1000_INT_TXQE   (1u << 1)   /* transmit queue empty */
+#define E1000_INT_LSC    (1u << 2)   /* link status change */
+#define E1000_INT_RXSEQ  (1u << 3)   /* receive sequence error */
+#define E1000_INT_RXDMT0 (1u << 4)   /* RX descriptors below the minimum threshold */
+#define E1000_INT_RXO    (1u << 6)   /* receiver overrun: a frame was dropped for lack of descriptors */
+#define E1000_INT_RXT0   (1u << 7)   /* receiver timer: frames were written back */
 #define E1000_INT_ALL    0xffffffffu /* for IMC: mask everything */
 
 /* ITR, SDM 13.4.18: minimum gap between interrupts in 256 ns units, bits 15:0. */
@@ -129,11 +129,11 @@
 #define E1000_RCTL_SECRC      (1u << 26) /* strip the Ethernet CRC: lengths exclude the FCS */
 
 /* TCTL, SDM 13.4.33 (Table 13-76). */
-#define E1000_TCTL_EN         (1u << 1)  /* transmitter enable */
-#define E1000_TCTL_PSP        (1u << 3)  /* pad short packets to 64 bytes */
-#define E1000_TCTL_CT_SHIFT   4u         /* collision threshold, bits 11:4 */
+#define E1000_TCTL_EN         (1u << 1) /* transmitter enable */
+#define E1000_TCTL_PSP        (1u << 3) /* pad short packets to 64 bytes */
+#define E1000_TCTL_CT_SHIFT   4u        /* collision threshold, bits 11:4 */
 #define E1000_TCTL_CT_MASK    (0xffu << 4)
-#define E1000_TCTL_COLD_SHIFT 12u        /* collision distance, bits 21:12 */
+#define E1000_TCTL_COLD_SHIFT 12u /* collision distance, bits 21:12 */
 #define E1000_TCTL_COLD_MASK  (0x3ffu << 12)
 #define E1000_TCTL_RTLC       (1u << 24) /* retransmit on late collision */
 #define E1000_TCTL_CT_DEFAULT 0x0fu      /* "recommended value 0Fh" */
@@ -173,10 +173,10 @@ _Static_assert(offsetof(struct e1000_rx_desc, errors) == 13, "SDM Table 3-1: err
 _Static_assert(offsetof(struct e1000_rx_desc, special) == 14, "SDM Table 3-1: special at byte 14");
 
 /* RX status, SDM 3.2.3.1. */
-#define E1000_RXD_STAT_DD  (1u << 0) /* descriptor done: hardware finished with it */
-#define E1000_RXD_STAT_EOP (1u << 1) /* last descriptor of the frame */
+#define E1000_RXD_STAT_DD   (1u << 0) /* descriptor done: hardware finished with it */
+#define E1000_RXD_STAT_EOP  (1u << 1) /* last descriptor of the frame */
 #define E1000_RXD_STAT_IXSM (1u << 2) /* ignore checksum indication */
-#define E1000_RXD_STAT_VP  (1u << 3) /* 802.1Q frame, tag stripped to `special` */
+#define E1000_RXD_STAT_VP   (1u << 3) /* 802.1Q frame, tag stripped to `special` */
 
 /* RX errors, SDM 3.2.3.2; valid when EOP is set. */
 #define E1000_RXD_ERR_CE   (1u << 0) /* CRC or alignment error */
@@ -187,7 +187,8 @@ _Static_assert(offsetof(struct e1000_rx_desc, special) == 14, "SDM Table 3-1: sp
 #define E1000_RXD_ERR_IPE  (1u << 6) /* IP checksum error (offload; not used) */
 #define E1000_RXD_ERR_RXE  (1u << 7) /* RX data error */
 /* The frame itself is damaged; the checksum bits only report offload results. */
-#define E1000_RXD_ERR_FRAME (E1000_RXD_ERR_CE | E1000_RXD_ERR_SE | E1000_RXD_ERR_SEQ | E1000_RXD_ERR_CXE | E1000_RXD_ERR_RXE)
+#define E1000_RXD_ERR_FRAME                                                                                            \
+    (E1000_RXD_ERR_CE | E1000_RXD_ERR_SE | E1000_RXD_ERR_SEQ | E1000_RXD_ERR_CXE | E1000_RXD_ERR_RXE)
 
 /*
  * Legacy transmit descriptor, SDM 3.3.3 (Table 3-8), selected by
@@ -219,9 +220,9 @@ _Static_assert(offsetof(struct e1000_tx_desc, special) == 14, "SDM Table 3-8: sp
 #define E1000_TXD_CMD_IDE  (1u << 7) /* interrupt delay enable (TIDV) */
 
 /* TX status, SDM 3.3.3.2. */
-#define E1000_TXD_STAT_DD (1u << 0) /* descriptor done */
-#define E1000_TXD_STAT_EC (1u << 1) /* excess collisions: the frame was not sent */
-#define E1000_TXD_STAT_LC (1u << 2) /* late collision: the frame was not sent */
+#define E1000_TXD_STAT_DD     (1u << 0) /* descriptor done */
+#define E1000_TXD_STAT_EC     (1u << 1) /* excess collisions: the frame was not sent */
+#define E1000_TXD_STAT_LC     (1u << 2) /* late collision: the frame was not sent */
 #define E1000_TXD_STAT_FAILED (E1000_TXD_STAT_EC | E1000_TXD_STAT_LC)
 
 /* Ring geometry rules, SDM 13.4.27/13.4.38: the base 16-byte aligned, the

@@ -125,7 +125,7 @@ static uint32_t buf_offset(uint32_t index) { return NIC_BUF_AREA_OFFSET + index 
 __attribute__((noreturn)) static void vnet_fatal(struct vnet *v, const char *what, int err)
 {
     ulog("virtio-net: %s: %s; resetting the device and restarting", what, vio_strerror(err));
-    (void)vio_reset(&v->dev);
+    vio_stop(&v->dev);
     __builtin_trap();
 }
 
@@ -446,8 +446,7 @@ static int64_t vnet_crash(void *ctx, struct keel_msg *m)
     ulog("virtio-net: crashing on request (NIC_CRASH)");
     /* Stop the device's DMA first: our DMA arena is freed with this task,
      * and the device must not write into pages the kernel hands out again. */
-    if (v->state != VNET_NODEV)
-        (void)vio_reset(&v->dev);
+    vio_stop(&v->dev);
     __builtin_trap();
 }
 
@@ -470,8 +469,12 @@ static void vnet_on_notify(void *ctx, uint64_t bits)
     vnet_signal(v);
 }
 
+/* Word counts are 0: nic.h does not ask clients to put the count in the
+ * label (SRV_LABEL), and all four message registers always arrive, so
+ * NIC_START's generation is checked by value (a wrong one, whatever the
+ * register held, is NIC_E_STALE). */
 static const struct srv_handler vnet_handlers[] = {
-    { NIC_INFO, 0, vnet_info }, { NIC_START, 1, vnet_start }, { NIC_KICK, 0, vnet_kick },
+    { NIC_INFO, 0, vnet_info }, { NIC_START, 0, vnet_start }, { NIC_KICK, 0, vnet_kick },
     { NIC_STOP, 0, vnet_stop }, { NIC_CRASH, 0, vnet_crash },
 };
 
@@ -524,8 +527,7 @@ int main(const struct keel_srvinfo *si)
     if (err) {
         /* Serve anyway, so netd gets a clear NIC_E_NO_DEVICE, not silence. */
         ulog("virtio-net: no usable device (%04x:%04x): %s", si->pci.vendor, si->pci.device, vio_strerror(err));
-        if (v.dev.common)
-            (void)vio_reset(&v.dev);
+        vio_stop(&v.dev);
         v.state = VNET_NODEV;
     } else {
         ulog("virtio-net: MAC %02x:%02x:%02x:%02x:%02x:%02x, link %s, generation %u", v.mac[0], v.mac[1], v.mac[2],

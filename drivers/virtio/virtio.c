@@ -110,15 +110,20 @@ static int map_bar(struct vio_dev *d, uint8_t i)
     uint64_t phys = 0, pages = 0;
     if (keel_frame_info(bar->slot, &phys, &pages) != KE_OK || pages == 0)
         return VIO_E_MAP;
-    uint64_t len = pages * PAGE_SIZE;
-    if (bar->size && bar->size < len)
-        len = bar->size; /* never use more than the BAR decodes */
     if (pages * PAGE_SIZE > VIO_VA_BAR_STRIDE)
         return VIO_E_BAR; /* would overlap the next BAR's window */
+    /* The frame starts at the page holding the BAR; a small BAR need not
+     * start on a page boundary. */
+    uint64_t in_page = bar->base % PAGE_SIZE;
+    if (phys && phys != bar->base - in_page)
+        return VIO_E_BAR; /* the frame is not this BAR */
+    uint64_t len = pages * PAGE_SIZE - in_page;
+    if (bar->size && bar->size < len)
+        len = bar->size; /* never use more than the BAR decodes */
     uint64_t va = VIO_VA_BASE + i * VIO_VA_BAR_STRIDE;
     if (keel_map(SRV_SLOT_TASK, bar->slot, va, RIGHT_READ | RIGHT_WRITE) != KE_OK)
         return VIO_E_MAP;
-    d->bar_va[i] = (volatile uint8_t *)va;
+    d->bar_va[i] = (volatile uint8_t *)(va + in_page);
     d->bar_len[i] = len;
     return VIO_OK;
 }
@@ -270,6 +275,12 @@ int vio_reset(struct vio_dev *d)
     return VIO_OK;
 }
 
+void vio_stop(struct vio_dev *d)
+{
+    if (d->common && vio_reset(d) != VIO_OK)
+        ulog("virtio: the device did not finish its reset");
+}
+
 static uint64_t device_features(struct vio_dev *d)
 {
     vio_mmio_w32(&d->common->device_feature_select, 0);
@@ -289,6 +300,12 @@ static void driver_features(struct vio_dev *d, uint64_t f)
 
 int vio_negotiate(struct vio_dev *d, uint64_t wanted, uint64_t required)
 {
+    /* The device has been reset (vio_reset), so it holds no queue address
+     * of a dead predecessor: init may now turn bus mastering on, which it
+     * keeps off until the driver asks (abi/keel/init.h INIT_PCI_DMA). */
+    struct keel_msg dma = { .info = INIT_PCI_DMA };
+    if (keel_call(SRV_SLOT_INIT, &dma) != 0 || keel_label(&dma) != 0)
+        ulog("virtio: init refused bus mastering; the device cannot DMA\n");
     status_set(d, VIRTIO_STATUS_ACKNOWLEDGE);
     status_set(d, VIRTIO_STATUS_DRIVER);
     required |= VIRTIO_F_VERSION_1; /* modern interface only: no legacy layouts */

@@ -445,6 +445,10 @@ int vio_irq_setup(struct vio_dev *d, bool bind) __attribute__((warn_unused_resul
  * 4.1.4.3.2); afterwards the device owns no buffer and makes no DMA. */
 int vio_reset(struct vio_dev *d) __attribute__((warn_unused_result));
 
+/* The same for paths that are giving up anyway (a fatal error, NIC_CRASH):
+ * best effort, nothing to report. */
+void vio_stop(struct vio_dev *d);
+
 /*
  * The start of the handshake (spec 3.1.1): ACKNOWLEDGE, DRIVER, then
  * accept device features & WANTED (VIRTIO_F_VERSION_1 is always wanted and

@@ -83,7 +83,7 @@ int vq_init(struct virtq *q, uint16_t index, uint16_t size, void *mem, uint64_t 
     q->used_event = &q->avail->ring[size];
     q->avail_event = (volatile uint16_t *)&q->used->ring[size];
     for (uint16_t i = 0; i < size; i++)
-        q->next[i] = (uint16_t)(i + 1 < size ? i + 1 : VQ_NONE);
+        q->next[i] = (uint16_t)(i + 1 < size ? (unsigned)i + 1 : VQ_NONE);
     return VIO_OK;
 }
 
