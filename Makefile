@@ -182,7 +182,8 @@ $(UNIT_BINS): tests/unit/unit.h
 unit-test: $(UNIT_BINS)
 	@tests/run-suite.sh $(UNIT_BINS)
 
-QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py"
+QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
+	"$(PYTHON) tests/qemu/test_nic.py"
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)

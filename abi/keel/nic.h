@@ -19,14 +19,16 @@
  * side trusts the other: every offset and length read from a ring is
  * checked against the buffer area, and a bad one is dropped and counted.
  *
- * Calls (netd -> driver, on the driver's endpoint "serve:NAME"); the reply
- * label is 0 or a negative KE_* / NIC_E_* code:
+ * Calls (netd -> driver, on the driver's endpoint "serve:NAME"), with the
+ * plain label below (no SRV_LABEL word count; arguments are checked by
+ * value); the reply label is 0 or a negative KE_* / NIC_E_* code:
  *   NIC_INFO    -> MR0 = MAC (6 bytes, little-endian in the low 48 bits),
  *                  MR1 = link up (1/0), MR2 = generation, MR3 = MTU
  *   NIC_START   the rings are initialised (zero indices); start RX/TX.
  *               MR0 = the generation netd saw in NIC_INFO (else NIC_E_STALE)
  *   NIC_KICK    tx_send and/or rx_free have new entries: one call per batch
- *   NIC_STOP    quiesce the device; buffers in flight return via tx_done/rx_used
+ *   NIC_STOP    quiesce the device; buffers in flight return via tx_done, and
+ *               via rx_used with len 0 ("buffer returned, no frame")
  *   NIC_CRASH   (tests) fault on purpose, so init restarts the driver
  * The generation is the driver's restart count + 1, also written into
  * nic_shared.generation at NIC_START: a restarted driver answers with a new

@@ -34,18 +34,18 @@
 #define VRNG_QUEUE      0 /* requestq (5.4.2) */
 #define VRNG_QUEUE_MAX  8 /* one request in flight needs 1 descriptor */
 #define VRNG_DMA_PAGES  1
-#define VRNG_CHUNK      32 /* bytes per request: exactly MR0-MR3 */
+#define VRNG_CHUNK      32            /* bytes per request: exactly MR0-MR3 */
 #define VRNG_TIMEOUT_NS 1000000000ull /* a device silent this long is broken */
-#define VRNG_TRIES      4 /* empty answers tolerated per RNG_READ */
+#define VRNG_TRIES      4             /* empty answers tolerated per RNG_READ */
 
 _Static_assert(VRNG_CHUNK == 8 * KEEL_MSG_WORDS, "one request fills one message");
 
 struct vrng {
     struct vio_dev dev;
     struct virtq q;
-    bool ok;                /* the device is up; false: RNG_E_NO_DEVICE */
-    bool posted;            /* the request is with the device */
-    volatile uint8_t *buf;  /* VRNG_CHUNK bytes of DMA memory */
+    bool ok;               /* the device is up; false: RNG_E_NO_DEVICE */
+    bool posted;           /* the request is with the device */
+    volatile uint8_t *buf; /* VRNG_CHUNK bytes of DMA memory */
     uint64_t buf_phys;
 };
 

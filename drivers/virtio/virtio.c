@@ -219,7 +219,7 @@ int vio_irq_setup(struct vio_dev *d, bool bind)
             return VIO_E_MSIX; /* init says MSI-X, the snapshot disagrees */
         d->use_msix = true;
         break;
-    case PCI_IRQ_MSI:  /* virtio has no MSI vectors; the device signals as for INTx */
+    case PCI_IRQ_MSI: /* virtio has no MSI vectors; the device signals as for INTx */
     case PCI_IRQ_INTX: d->use_msix = false; break;
     default: return VIO_E_IRQ;
     }
@@ -252,9 +252,13 @@ int vio_irq_setup(struct vio_dev *d, bool bind)
 
 uint8_t vio_irq_cause(struct vio_dev *d)
 {
-    if (d->use_msix)
-        return VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG;
-    return vio_mmio_r8(d->isr); /* read-to-clear; deasserts INTx */
+    if (!d->use_msix)
+        return vio_mmio_r8(d->isr); /* read-to-clear; deasserts INTx */
+    uint8_t gen = vio_config_generation(d);
+    if (gen == d->cfg_gen)
+        return VIRTIO_ISR_QUEUE;
+    d->cfg_gen = gen;
+    return VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG;
 }
 
 void vio_irq_ack(struct vio_dev *d) { (void)keel_irq_ack(d->irq_slot); }
@@ -326,6 +330,9 @@ int vio_negotiate(struct vio_dev *d, uint64_t wanted, uint64_t required)
         return VIO_E_FEATURES;
     }
     d->features = accept;
+    /* The driver reads the configuration after this; a change after this
+     * read shows as a new generation at the next interrupt. */
+    d->cfg_gen = vio_config_generation(d);
     if (d->use_msix) {
         vio_mmio_w16(&d->common->config_msix_vector, 0);
         /* Spec 4.1.5.1.2: a refused vector reads back as NO_VECTOR. */

@@ -72,16 +72,16 @@ enum vio_error {
 #define VIRTIO_TRANS_RNG         0x1005u
 
 /* PCI configuration header fields the parser reads (PCI Local Bus 3.0 6.1, 6.7). */
-#define PCI_CFG_STATUS          0x06
-#define PCI_STATUS_CAP_LIST     0x0010u
-#define PCI_CFG_CAP_PTR         0x34
-#define PCI_CAP_PTR_MASK        0xfcu /* the low two bits are reserved */
-#define PCI_CAP_ID_VNDR         0x09u
-#define PCI_CAP_ID_MSIX         0x11u
-#define PCI_CFG_HEADER_END      0x40 /* capabilities live after the standard header */
-#define PCI_CFG_SIZE            256
-#define PCI_MAX_CAPS            48 /* (256 - 64) / 4: more means the list loops */
-#define PCI_BAR_COUNT           6
+#define PCI_CFG_STATUS      0x06
+#define PCI_STATUS_CAP_LIST 0x0010u
+#define PCI_CFG_CAP_PTR     0x34
+#define PCI_CAP_PTR_MASK    0xfcu /* the low two bits are reserved */
+#define PCI_CAP_ID_VNDR     0x09u
+#define PCI_CAP_ID_MSIX     0x11u
+#define PCI_CFG_HEADER_END  0x40 /* capabilities live after the standard header */
+#define PCI_CFG_SIZE        256
+#define PCI_MAX_CAPS        48 /* (256 - 64) / 4: more means the list loops */
+#define PCI_BAR_COUNT       6
 
 /* cfg_type values (spec 4.1.4). */
 enum virtio_pci_cfg_type {
@@ -94,15 +94,15 @@ enum virtio_pci_cfg_type {
 
 /* struct virtio_pci_cap (spec 4.1.4); all fields RO (config space). */
 struct virtio_pci_cap {
-    uint8_t cap_vndr;   /* PCI_CAP_ID_VNDR */
-    uint8_t cap_next;   /* next capability pointer */
-    uint8_t cap_len;    /* length of this capability, >= 16 */
-    uint8_t cfg_type;   /* enum virtio_pci_cfg_type */
-    uint8_t bar;        /* 0-5; other values are reserved: skip the capability */
-    uint8_t id;         /* multiple capabilities of one type (1.2); 0 in 1.1 */
+    uint8_t cap_vndr; /* PCI_CAP_ID_VNDR */
+    uint8_t cap_next; /* next capability pointer */
+    uint8_t cap_len;  /* length of this capability, >= 16 */
+    uint8_t cfg_type; /* enum virtio_pci_cfg_type */
+    uint8_t bar;      /* 0-5; other values are reserved: skip the capability */
+    uint8_t id;       /* multiple capabilities of one type (1.2); 0 in 1.1 */
     uint8_t padding[2];
-    uint32_t offset;    /* within the BAR */
-    uint32_t length;    /* bytes of the structure */
+    uint32_t offset; /* within the BAR */
+    uint32_t length; /* bytes of the structure */
 };
 _Static_assert(sizeof(struct virtio_pci_cap) == 16, "spec 4.1.4: virtio_pci_cap is 16 bytes");
 _Static_assert(__builtin_offsetof(struct virtio_pci_cap, offset) == 8, "spec 4.1.4: offset at 8");
@@ -115,15 +115,15 @@ struct virtio_pci_notify_cap {
 _Static_assert(sizeof(struct virtio_pci_notify_cap) == 20, "spec 4.1.4.4: notify cap is 20 bytes");
 
 /* MSI-X capability (PCI Local Bus 3.0 section 6.8.2). */
-#define MSIX_CAP_CTRL         2        /* message control, 16 bits */
-#define MSIX_CAP_TABLE        4        /* table offset | BIR, 32 bits */
-#define MSIX_CAP_LEN          12
-#define MSIX_CTRL_TABLE_SIZE  0x07ffu  /* entries - 1 */
-#define MSIX_CTRL_FUNC_MASK   0x4000u
-#define MSIX_CTRL_ENABLE      0x8000u
-#define MSIX_TABLE_BIR_MASK   0x7u
-#define MSIX_TABLE_OFF_MASK   (~0x7u)
-#define MSIX_MSG_ADDR         0xfee00000u /* the local APIC's message address (Intel SDM 3 10.11.1) */
+#define MSIX_CAP_CTRL        2 /* message control, 16 bits */
+#define MSIX_CAP_TABLE       4 /* table offset | BIR, 32 bits */
+#define MSIX_CAP_LEN         12
+#define MSIX_CTRL_TABLE_SIZE 0x07ffu /* entries - 1 */
+#define MSIX_CTRL_FUNC_MASK  0x4000u
+#define MSIX_CTRL_ENABLE     0x8000u
+#define MSIX_TABLE_BIR_MASK  0x7u
+#define MSIX_TABLE_OFF_MASK  (~0x7u)
+#define MSIX_MSG_ADDR        0xfee00000u /* the local APIC's message address (Intel SDM 3 10.11.1) */
 
 /* One MSI-X table entry (PCI 3.0 6.8.2.6-9); all RW, 32-bit accesses only. */
 struct msix_entry {
@@ -147,9 +147,9 @@ struct vpci_region {
 struct vpci_layout {
     struct vpci_region common, notify, isr, device;
     uint32_t notify_off_multiplier;
-    bool msix;                  /* an MSI-X capability exists */
-    bool msix_enabled;          /* and init left it enabled */
-    uint16_t msix_table_size;   /* entries */
+    bool msix;                     /* an MSI-X capability exists */
+    bool msix_enabled;             /* and init left it enabled */
+    uint16_t msix_table_size;      /* entries */
     struct vpci_region msix_table; /* length = 16 * entries */
 };
 
@@ -202,11 +202,11 @@ struct virtio_pci_common_cfg {
     uint8_t device_status;          /* RW: VIRTIO_STATUS_*; write 0 to reset */
     uint8_t config_generation;      /* RO: changes when device config changes */
     /* About the queue selected by queue_select. */
-    uint16_t queue_select;          /* RW */
-    uint16_t queue_size;            /* RW: max on reset; 0 = no such queue */
-    uint16_t queue_msix_vector;     /* RW */
-    uint16_t queue_enable;          /* RW: write 1 after setup; never 0 */
-    uint16_t queue_notify_off;      /* RO */
+    uint16_t queue_select;                     /* RW */
+    uint16_t queue_size;                       /* RW: max on reset; 0 = no such queue */
+    uint16_t queue_msix_vector;                /* RW */
+    uint16_t queue_enable;                     /* RW: write 1 after setup; never 0 */
+    uint16_t queue_notify_off;                 /* RO */
     uint32_t queue_desc_lo, queue_desc_hi;     /* RW: descriptor table */
     uint32_t queue_driver_lo, queue_driver_hi; /* RW: available ring */
     uint32_t queue_device_lo, queue_device_hi; /* RW: used ring */
@@ -243,7 +243,7 @@ _Static_assert(__builtin_offsetof(struct virtio_pci_common_cfg, queue_device_lo)
 
 /* struct virtq_desc (spec 2.7.5): written by the driver, read by the device. */
 struct virtq_desc {
-    uint64_t addr;  /* guest-physical */
+    uint64_t addr; /* guest-physical */
     uint32_t len;
     uint16_t flags; /* VIRTQ_DESC_F_* */
     uint16_t next;  /* with VIRTQ_DESC_F_NEXT */
@@ -312,10 +312,10 @@ struct virtq {
 
     uint16_t free_head; /* first free descriptor or VQ_NONE */
     uint16_t num_free;
-    uint16_t avail_idx; /* next avail->idx; entries before it are written */
-    uint16_t published; /* the avail->idx the device has been shown */
-    uint16_t last_used; /* next used ring entry to take */
-    uint16_t reclaim;   /* vq_reclaim's scan position */
+    uint16_t avail_idx;              /* next avail->idx; entries before it are written */
+    uint16_t published;              /* the avail->idx the device has been shown */
+    uint16_t last_used;              /* next used ring entry to take */
+    uint16_t reclaim;                /* vq_reclaim's scan position */
     uint16_t next[VQ_MAX_SIZE];      /* free list and chain links */
     uint16_t chain_len[VQ_MAX_SIZE]; /* per head: descriptors in the chain, 0 if not in flight */
     uint32_t writable[VQ_MAX_SIZE];  /* per head: device-writable bytes (bounds used.len) */
@@ -417,7 +417,8 @@ struct vio_dev {
     uint64_t features;                /* negotiated (after vio_negotiate) */
     /* Interrupt: the IRQ capability init granted, and our notification. */
     uint64_t irq_slot, ntfn_slot;
-    bool use_msix; /* vectors in common config; otherwise INTx and the ISR */
+    bool use_msix;   /* vectors in common config; otherwise INTx and the ISR */
+    uint8_t cfg_gen; /* config_generation when the configuration was last looked at (MSI-X) */
     /* DMA arena: one physically contiguous frame, handed out by a bump pointer. */
     uint64_t dma_slot, dma_phys;
     uint8_t *dma_va;
@@ -426,18 +427,20 @@ struct vio_dev {
 
 /*
  * Checks that SI describes a PCI device, parses its capabilities, maps the
- * BARs they use (at VIO_VA_BASE + bar * 16 MiB) and creates a DMA arena of
- * DMA_PAGES pages (mapped at VIO_VA_DMA) from the server's memory budget,
- * in a free capability slot.  Touches no device register.
+ * BARs they use (at VIO_VA_BASE + bar * 16 MiB), checks every structure
+ * lies inside its BAR, and creates a DMA arena of DMA_PAGES pages (mapped
+ * at VIO_VA_DMA) from the server's memory budget, in a free capability
+ * slot.  Touches no device register.  VIO_E_NO_DEVICE, VIO_E_NO_CAP,
+ * VIO_E_BAR, VIO_E_MAP or VIO_E_NO_MEMORY on failure.
  */
 int vio_open(struct vio_dev *d, const struct keel_srvinfo *si, size_t dma_pages) __attribute__((warn_unused_result));
 
 /*
- * Creates a notification (in a free slot, d->ntfn_slot), binds the device's interrupt to
- * it as VIO_BIT_IRQ, and with MSI-X programs table entry 0 (address
- * 0xfee00000, data = the vector init allocated) and unmasks it.  With BIND
- * the notification is bound to the calling thread (a server loop gets the
- * bit in on_notify); otherwise the driver waits on it itself.
+ * Creates a notification (in a free slot: d->ntfn_slot), binds the device's
+ * interrupt to it as VIO_BIT_IRQ, and with MSI-X programs table entry 0
+ * (address 0xfee00000, data = the vector init allocated) and unmasks it.
+ * With BIND the notification is bound to the calling thread (a server loop
+ * gets the bit in on_notify); otherwise the driver waits on it itself.
  */
 int vio_irq_setup(struct vio_dev *d, bool bind) __attribute__((warn_unused_result));
 
@@ -481,8 +484,10 @@ int vio_driver_ok(struct vio_dev *d) __attribute__((warn_unused_result));
 void vio_kick(struct vio_dev *d, struct virtq *q);
 
 /* After an interrupt: with INTx reads (and so clears) the ISR, returning
- * VIRTIO_ISR_* bits; with MSI-X returns VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG
- * (one vector serves both, so the driver checks both). */
+ * VIRTIO_ISR_* bits.  With MSI-X one vector serves the queues and the
+ * configuration, so it returns VIRTIO_ISR_QUEUE, plus VIRTIO_ISR_CONFIG
+ * when config_generation moved since the last call (or vio_negotiate):
+ * one register read instead of re-reading the configuration each time. */
 uint8_t vio_irq_cause(struct vio_dev *d);
 
 /* Lets the interrupt fire again (SYS_IRQ_ACK). */

@@ -7,7 +7,7 @@
 # virtio.c is the PCI transport; virtio_pci.c (capability parsing) and
 # virtq.c (split virtqueues) are pure code, also built into host unit tests.
 # VIRTIO_UNIT_TESTS names those tests in UNIT_TESTS form (test_<name>);
-# the top-level Makefile adds them to UNIT_TESTS.
+# they are added to UNIT_TESTS here (the top-level Makefile appends with +=).
 
 VIRTIO_COMMON := drivers/virtio/virtio.c drivers/virtio/virtio_pci.c drivers/virtio/virtq.c
 

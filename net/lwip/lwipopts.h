@@ -132,6 +132,7 @@
 
 /* ---- statistics: visible pool use (netd_stats_log in net/netd.c) ---- */
 #define LWIP_STATS                 1
+#define LWIP_STATS_LARGE           1 /* 32-bit counters: 16-bit ones wrap within seconds */
 #define LWIP_STATS_DISPLAY         0
 #define LINK_STATS                 1
 #define ETHARP_STATS               1

@@ -196,6 +196,10 @@ static bool handle_test(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
 
 static void handle_frame(struct echo *e, struct nic_desc d)
 {
+    if (d.len == 0 && nic_desc_ok(d, false)) {
+        e->free[e->n_free++] = d.offset; /* returned by NIC_STOP: no frame */
+        return;
+    }
     if (!nic_desc_ok(d, true)) {
         e->dropped_bad++;
         if (nic_desc_ok(d, false))

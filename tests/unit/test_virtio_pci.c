@@ -205,7 +205,7 @@ static void test_reserved_bar_skipped_first_valid_wins(void)
     cs_virtio(&c, 0x40, VIRTIO_PCI_CAP_COMMON_CFG, 7, 0x9000, 0x1000, 16); /* reserved BAR: skip */
     cs_virtio(&c, 0x50, VIRTIO_PCI_CAP_COMMON_CFG, 2, 0x0100, 0x0100, 16); /* first valid: taken */
     cs_virtio(&c, 0x60, VIRTIO_PCI_CAP_COMMON_CFG, 4, 0x0000, 0x1000, 16); /* later: ignored */
-    cs_virtio(&c, 0x70, VIRTIO_PCI_CAP_ISR_CFG, 4, 0x1000, 0x1000, 15);   /* too short: ignored */
+    cs_virtio(&c, 0x70, VIRTIO_PCI_CAP_ISR_CFG, 4, 0x1000, 0x1000, 15);    /* too short: ignored */
     cs_virtio(&c, 0x80, VIRTIO_PCI_CAP_ISR_CFG, 4, 0x1100, 0x0010, 16);
     cs_virtio(&c, 0x90, VIRTIO_PCI_CAP_NOTIFY_CFG, 4, 0x2000, 0x1000, 16); /* no room for the multiplier */
     cs_notify(&c, 0xa0, 4, 0x3000, 0x1000, 2);
