@@ -231,8 +231,8 @@ static int64_t grant_pci(struct server *sv, uint64_t *next, struct keel_srvinfo 
     if (msi) {
         err = keel_irq_get(INIT_SLOT_IRQ_CONTROL, KEEL_IRQ_MSI, tmp, &vector);
     } else {
-        int gsi = pci_intx_gsi(d);
-        err = gsi < 0 ? KE_INVALID_ARG : keel_irq_get(INIT_SLOT_IRQ_CONTROL, (uint64_t)gsi, tmp, &vector);
+        int64_t line = pci_intx_line(d);
+        err = line < 0 ? KE_INVALID_ARG : keel_irq_get(INIT_SLOT_IRQ_CONTROL, (uint64_t)line, tmp, &vector);
     }
     if (!err)
         err = keel_cap_copy(tmp, task, *next, RIGHTS_ALL, 0);

@@ -14,6 +14,7 @@
 #include "pci.h"
 
 #include <keel/boot.h>
+#include <keel/syscall.h>
 #include <keel/sys.h>
 #include <keel/ulog.h>
 
@@ -244,10 +245,28 @@ void pci_disable_dma(const struct pci_device *d)
     cfg_write16(d, PCI_COMMAND, (uint16_t)(cfg_read16(d, PCI_COMMAND) & ~CMD_BUS_MASTER));
 }
 
-int pci_intx_gsi(const struct pci_device *d)
+/* The board, from the host bridge at 00:00.0: q35 (8086:29c0) or
+ * i440FX (8086:1237). */
+static bool board_is_i440fx(void)
 {
-    uint32_t pin = (cfg_read32(d, PCI_INT_PIN & ~3u) >> 8) & 0xff;
+    struct pci_device host = { 0 };
+    return cfg_read32(&host, 0) == 0x12378086u;
+}
+
+int64_t pci_intx_line(const struct pci_device *d)
+{
+    uint32_t reg = cfg_read32(d, 0x3c);
+    uint32_t pin = (reg >> 8) & 0xff, line = reg & 0xff;
     if (pin < 1 || pin > 4)
         return -1;
-    return 16 + 4 + (int)((d->dev + pin - 1) % 4);
+    if (board_is_i440fx()) {
+        /* PIIX routes PIRQ A-D to the ISA lines the firmware chose and
+         * wrote into Interrupt Line; they reach the IOAPIC at the same
+         * number, level-triggered and active high. */
+        if (line == 0 || line >= 16)
+            return -1;
+        return (int64_t)(line | KEEL_IRQ_GSI_LEVEL_HIGH);
+    }
+    /* q35: ICH9 sends slot S pin P to PIRQ (S + P - 1) % 4 + 4 = GSI 20-23. */
+    return 16 + 4 + (int64_t)((d->dev + pin - 1) % 4);
 }

@@ -39,9 +39,10 @@ void pci_enable_dma(const struct pci_device *d);
 /* Bus mastering off: the device can no longer DMA (before its driver's
  * memory is released). */
 void pci_disable_dma(const struct pci_device *d);
-/* The IOAPIC input of the device's INTx pin (QEMU q35: PIRQ E-H, GSI 20-23),
- * or -1 when the device has no pin. */
-int pci_intx_gsi(const struct pci_device *d);
+/* The SYS_IRQ_GET line for the device's INTx pin: on q35 the GSI (PIRQ
+ * E-H, 20-23); on i440FX the firmware's Interrupt Line with
+ * KEEL_IRQ_GSI_LEVEL_HIGH; -1 when the device has no pin. */
+int64_t pci_intx_line(const struct pci_device *d);
 bool pci_has_msi(const struct pci_device *d);
 void pci_read_config(const struct pci_device *d, uint8_t out[256]);
 

@@ -61,9 +61,11 @@ int irq_line_check(uint64_t line)
 {
     if (line == KEEL_IRQ_MSI)
         return alloc_msi_vector() < 0 ? KE_BUSY : KE_OK;
+    bool raw_gsi = line & KEEL_IRQ_GSI_LEVEL_HIGH;
+    line &= ~(uint64_t)KEEL_IRQ_GSI_LEVEL_HIGH;
     if (line >= GSI_MAX)
         return KE_INVALID_ARG;
-    uint32_t gsi = line < 16 ? acpi_copy.isa[line].gsi : (uint32_t)line;
+    uint32_t gsi = (line < 16 && !raw_gsi) ? acpi_copy.isa[line].gsi : (uint32_t)line;
     if (gsi >= GSI_MAX || gsi >= ioapic_gsi_count())
         return KE_INVALID_ARG;
     return by_vector[IRQ_VECTOR_BASE + gsi] ? KE_BUSY : KE_OK;
@@ -77,6 +79,11 @@ struct irq *irq_create(uint32_t line)
     irq->hdr.type = CAP_IRQ;
     if (line == KEEL_IRQ_MSI) {
         irq->vector = (uint8_t)alloc_msi_vector();
+    } else if (line & KEEL_IRQ_GSI_LEVEL_HIGH) {
+        irq->gsi = line & ~KEEL_IRQ_GSI_LEVEL_HIGH;
+        irq->active_low = false;
+        irq->level = true;
+        irq->vector = (uint8_t)(IRQ_VECTOR_BASE + irq->gsi);
     } else if (line < 16) {
         irq->gsi = acpi_copy.isa[line].gsi;
         irq->active_low = acpi_copy.isa[line].active_low;

@@ -67,6 +67,10 @@ enum keel_syscall {
  * KEEL_IRQ_MSI allocates a vector for a device's MSI/MSI-X, which the
  * driver programs with address 0xfee00000 and the returned vector as data. */
 #define KEEL_IRQ_MSI 0x10000u
+/* Or'ed into a line 0-23: the line is a GSI as it is (no ISA override),
+ * level-triggered and active high: PCI INTx on an i440FX/PIIX board, whose
+ * PIRQ router drives the ISA interrupt lines that way. */
+#define KEEL_IRQ_GSI_LEVEL_HIGH 0x20000u
 
 /* Flags in the message info word (rsi) and in SYS_WAIT's flags. */
 #define KEEL_NONBLOCK   (1ull << 32) /* fail with KE_WOULD_BLOCK instead of waiting */
