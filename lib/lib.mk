@@ -17,7 +17,7 @@
 # Needs: BUILD defined before this file is included.
 
 LIB_CPPFLAGS   := -Ilib/include
-LIB_SRCS       := lib/string.c lib/libc_names.c lib/fmt.c lib/heap.c lib/cpio.c lib/elf.c lib/server.c \
+LIB_SRCS       := lib/string.c lib/libc_names.c lib/fmt.c lib/heap.c lib/cpio.c lib/elf.c lib/server.c lib/nic_client.c \
 	lib/ulog.c
 LIB_UNIT_TESTS := lib_string lib_fmt lib_heap lib_cpio lib_elf
 

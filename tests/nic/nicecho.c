@@ -6,19 +6,15 @@
  * commands from the test host:
  *   "KEEL-STATS"  reply with one line of counters (ours and the driver's)
  *   "KEEL-CRASH"  ask the driver to fault (NIC_CRASH), to test its restart
- * It is also the model netd will follow: buffers handed over in batches,
- * one NIC_KICK per batch, notifications for "frames waiting", and a new
- * attach (NIC_INFO, reset rings, NIC_START) whenever the driver's
- * generation changes.
- *
- * Buffer ownership: every buffer is either in our free stack, in rx_free,
- * rx_used, tx_send or tx_done.  An echoed frame goes out in the buffer it
- * came in (zero copy) and comes back to the stack through tx_done.
+ * It uses the NIC client library (lib/nic_client.c) the way netd does:
+ * buffers handed over in batches, one NIC_KICK per batch, notifications for
+ * "frames waiting", and a new attach whenever the driver's generation
+ * changes.  An echoed frame goes out in the buffer it came in (zero copy).
  */
 #include <keel/fmt.h>
 #include <keel/init.h>
 #include <keel/nic.h>
-#include <keel/nic_ring.h>
+#include <keel/nic_client.h>
 #include <keel/server.h>
 #include <keel/string.h>
 #include <keel/sys.h>
@@ -30,18 +26,12 @@
 #define ETH_IP 0x0800
 
 struct echo {
-    uint64_t ep, ntfn;
-    struct nic_shared *shm;
-    uint8_t mac[6];
+    struct nic_client nic;
     uint8_t ip[4];
-    uint32_t generation;
-    uint32_t free[NIC_BUF_COUNT]; /* offsets of buffers we own */
-    uint32_t n_free;
     bool crash_requested;
-    uint64_t rx, echoed, arp, icmp, dropped_bad, dropped_nobuf, reattaches;
+    uint64_t rx, echoed, arp, icmp, reattaches;
 };
 
-static uint8_t *buf_at(struct echo *e, uint32_t off) { return (uint8_t *)e->shm + off; }
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -49,56 +39,21 @@ static void put16(uint8_t *p, uint16_t v)
     p[1] = (uint8_t)v;
 }
 
-static int64_t nic_call(struct echo *e, uint32_t label, struct keel_msg *m)
-{
-    m->info = label;
-    return keel_call(e->ep, m);
-}
-
-static void give_rx_buffers(struct echo *e)
-{
-    while (e->n_free && nic_ring_space(&e->shm->rx_free))
-        nic_ring_push(&e->shm->rx_free, (struct nic_desc){ .offset = e->free[--e->n_free] });
-}
-
-/* (Re)attaches to the driver: whatever was in flight is ours again. */
 static void attach(struct echo *e)
 {
-    for (;;) {
-        struct keel_msg m = { 0 };
-        int64_t err = nic_call(e, NIC_INFO, &m);
-        if (err || keel_label(&m) != 0) {
-            ulog("nicecho: NIC_INFO failed (%lld/%d); retrying\n", (long long)err, (int)(int32_t)keel_label(&m));
-            continue;
-        }
-        for (int i = 0; i < 6; i++)
-            e->mac[i] = (uint8_t)(m.mr[0] >> (8 * i));
-        e->generation = (uint32_t)m.mr[2];
-        nic_rings_reset(e->shm);
-        e->n_free = 0;
-        for (uint32_t i = 0; i < NIC_BUF_COUNT; i++)
-            e->free[e->n_free++] = NIC_BUF_AREA_OFFSET + i * NIC_BUF_SIZE;
-        give_rx_buffers(e);
-        struct keel_msg s = { .mr = { e->generation } };
-        err = nic_call(e, NIC_START, &s);
-        if (err || keel_label(&s) != 0) {
-            ulog("nicecho: NIC_START failed (%lld/%d); retrying\n", (long long)err, (int)(int32_t)keel_label(&s));
-            continue;
-        }
-        ulog("nicecho: attached: MAC %02x:%02x:%02x:%02x:%02x:%02x, link %s, generation %u\n", e->mac[0], e->mac[1],
-             e->mac[2], e->mac[3], e->mac[4], e->mac[5], m.mr[1] ? "up" : "down", e->generation);
+    if (nic_client_attach(&e->nic)) {
+        ulog("nicecho: cannot attach to the driver\n");
         return;
     }
+    const uint8_t *m = e->nic.mac;
+    ulog("nicecho: attached: MAC %02x:%02x:%02x:%02x:%02x:%02x, link %s, generation %u\n", m[0], m[1], m[2], m[3], m[4],
+         m[5], e->nic.link_up ? "up" : "down", e->nic.generation);
 }
 
-/* Queues the buffer for transmission; it is ours again either way (via
- * tx_done, or at once when tx_send is full).  Returns true: consumed. */
+/* Queues the buffer for transmission; returns true: the buffer is consumed. */
 static bool send_frame(struct echo *e, uint32_t off, uint16_t len)
 {
-    if (!nic_ring_push(&e->shm->tx_send, (struct nic_desc){ .offset = off, .len = len })) {
-        e->dropped_nobuf++;
-        e->free[e->n_free++] = off;
-    }
+    nic_client_send(&e->nic, off, len);
     return true;
 }
 
@@ -111,10 +66,10 @@ static bool handle_arp(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
     if (memcmp(a + 24, e->ip, 4) != 0)
         return false;
     memcpy(f, f + 6, 6);
-    memcpy(f + 6, e->mac, 6);
+    memcpy(f + 6, e->nic.mac, 6);
     put16(a + 6, 2); /* reply */
     memcpy(a + 18, a + 8, 10); /* target = the asker */
-    memcpy(a + 8, e->mac, 6);
+    memcpy(a + 8, e->nic.mac, 6);
     memcpy(a + 14, e->ip, 4);
     e->arp++;
     return send_frame(e, off, 60 > len ? 60 : len);
@@ -145,7 +100,7 @@ static bool handle_icmp(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
     if (icmp[0] != 8 || checksum(icmp, total - ihl) != 0)
         return false;
     memcpy(f, f + 6, 6);
-    memcpy(f + 6, e->mac, 6);
+    memcpy(f + 6, e->nic.mac, 6);
     uint8_t tmp[4];
     memcpy(tmp, ip + 12, 4);
     memcpy(ip + 12, ip + 16, 4);
@@ -167,14 +122,15 @@ static bool handle_test(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
         return false;
     }
     if (len >= 14 + 10 && memcmp(payload, "KEEL-STATS", 10) == 0) {
-        const struct nic_stats *s = &e->shm->stats;
+        const struct nic_stats *s = &e->nic.shm->stats;
         int n = snprintf((char *)f + 14, NIC_BUF_SIZE - 14,
                          "KEEL-STATS rx=%llu echoed=%llu arp=%llu icmp=%llu bad=%llu nobuf=%llu reattach=%llu "
                          "gen=%u drv_rx=%llu drv_rx_dropped=%llu drv_rx_bad=%llu drv_tx=%llu drv_tx_dropped=%llu "
                          "drv_tx_bad=%llu drv_irqs=%llu drv_kicks=%llu ",
                          (unsigned long long)e->rx, (unsigned long long)e->echoed, (unsigned long long)e->arp,
-                         (unsigned long long)e->icmp, (unsigned long long)e->dropped_bad,
-                         (unsigned long long)e->dropped_nobuf, (unsigned long long)e->reattaches, e->generation,
+                         (unsigned long long)e->icmp, (unsigned long long)e->nic.bad_desc,
+                         (unsigned long long)e->nic.tx_ring_full, (unsigned long long)e->reattaches,
+                         e->nic.generation,
                          (unsigned long long)s->rx_frames, (unsigned long long)s->rx_dropped,
                          (unsigned long long)s->rx_bad_desc, (unsigned long long)s->tx_frames,
                          (unsigned long long)s->tx_dropped, (unsigned long long)s->tx_bad_desc,
@@ -189,25 +145,15 @@ static bool handle_test(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
     }
     uint8_t src[6];
     memcpy(src, f + 6, 6);
-    memcpy(f + 6, e->mac, 6);
+    memcpy(f + 6, e->nic.mac, 6);
     memcpy(f, src, 6);
     return send_frame(e, off, len);
 }
 
 static void handle_frame(struct echo *e, struct nic_desc d)
 {
-    if (d.len == 0 && nic_desc_ok(d, false)) {
-        e->free[e->n_free++] = d.offset; /* returned by NIC_STOP: no frame */
-        return;
-    }
-    if (!nic_desc_ok(d, true)) {
-        e->dropped_bad++;
-        if (nic_desc_ok(d, false))
-            e->free[e->n_free++] = d.offset;
-        return;
-    }
     e->rx++;
-    uint8_t *f = buf_at(e, d.offset);
+    uint8_t *f = nic_client_buf(&e->nic, d.offset);
     uint16_t type = be16(f + 12);
     bool consumed = false;
     if (type == ETH_ARP)
@@ -217,22 +163,15 @@ static void handle_frame(struct echo *e, struct nic_desc d)
     else if (type == ETH_TEST)
         consumed = handle_test(e, f, d.len, d.offset);
     if (!consumed)
-        e->free[e->n_free++] = d.offset;
+        nic_client_release(&e->nic, d.offset);
 }
 
 static void drain(struct echo *e)
 {
+    nic_client_reclaim(&e->nic);
     struct nic_desc d;
-    while (nic_ring_pop(&e->shm->tx_done, &d)) {
-        if (nic_desc_ok(d, false) && e->n_free < NIC_BUF_COUNT)
-            e->free[e->n_free++] = d.offset;
-        else
-            e->dropped_bad++;
-    }
-    uint32_t budget = NIC_RING_SIZE;
-    while (budget-- && nic_ring_pop(&e->shm->rx_used, &d))
+    for (uint32_t budget = NIC_RING_SIZE; budget && nic_client_rx(&e->nic, &d); budget--)
         handle_frame(e, d);
-    give_rx_buffers(e);
 }
 
 /* "A.B.C.D" -> four octets; -1 when it is not a dotted quad. */
@@ -264,18 +203,17 @@ int main(const struct keel_srvinfo *si)
 {
     static struct echo e;
     unsigned a, b, c, d;
-    e.ep = 0;
     for (uint32_t i = 0; i < si->n_caps; i++) {
         const char *n = si->caps[i].name;
-        if (!e.ep && strncmp(n, "ep:", 3) == 0)
-            e.ep = si->caps[i].slot;
+        if (!e.nic.ep && strncmp(n, "ep:", 3) == 0)
+            e.nic.ep = si->caps[i].slot;
         else if (strncmp(n, "shm:", 4) == 0)
             (void)keel_map(SRV_SLOT_TASK, si->caps[i].slot, SHM_VA, RIGHT_READ | RIGHT_WRITE);
         else if (strncmp(n, "notify:", 7) == 0)
-            e.ntfn = si->caps[i].slot;
+            e.nic.ntfn = si->caps[i].slot;
     }
-    e.shm = (struct nic_shared *)SHM_VA;
-    if (!e.ep || !e.ntfn || parse_ipv4(si->args, &a, &b, &c, &d) != 0) {
+    e.nic.shm = (struct nic_shared *)SHM_VA;
+    if (!e.nic.ep || !e.nic.ntfn || parse_ipv4(si->args, &a, &b, &c, &d) != 0) {
         ulog("nicecho: needs ep:, shm:, notify: capabilities and an IPv4 address in args\n");
         return 1;
     }
@@ -289,13 +227,10 @@ int main(const struct keel_srvinfo *si)
     ulog("nicecho: ready at %u.%u.%u.%u\n", a, b, c, d);
     for (;;) {
         uint64_t bits = 0;
-        (void)keel_wait(e.ntfn, 0, &bits);
+        (void)keel_wait(e.nic.ntfn, 0, &bits);
         drain(&e);
-        struct keel_msg m = { 0 };
-        int64_t err = nic_call(&e, NIC_KICK, &m);
-        if (err || keel_label(&m) != 0 || e.shm->generation != e.generation) {
-            ulog("nicecho: driver gone or restarted (%lld/%d); reattaching\n", (long long)err,
-                 (int)(int32_t)keel_label(&m));
+        if (nic_client_flush(&e.nic) == NIC_CLIENT_RESTARTED) {
+            ulog("nicecho: driver gone or restarted; reattaching\n");
             e.reattaches++;
             attach(&e);
             continue;
@@ -303,8 +238,8 @@ int main(const struct keel_srvinfo *si)
         if (e.crash_requested) {
             e.crash_requested = false;
             ulog("nicecho: asking the driver to crash\n");
-            m = (struct keel_msg){ 0 };
-            err = nic_call(&e, NIC_CRASH, &m);
+            struct keel_msg m = { .info = NIC_CRASH };
+            int64_t err = keel_call(e.nic.ep, &m);
             ulog("nicecho: NIC_CRASH returned %lld; reattaching\n", (long long)err);
             e.reattaches++;
             attach(&e);

@@ -1,0 +1,81 @@
+/* test_nic_ring.c - the NIC protocol's SPSC rings and descriptor checks
+ * (lib/include/keel/nic_ring.h), including indices that wrap and indices a
+ * hostile peer made up. */
+#include <stdlib.h>
+
+#include <keel/nic_ring.h>
+
+#include "unit.h"
+
+static struct nic_ring r;
+
+static void test_push_pop_fifo_and_full(void)
+{
+    memset(&r, 0, sizeof r);
+    for (uint32_t i = 0; i < NIC_RING_SIZE; i++)
+        CHECK(nic_ring_push(&r, (struct nic_desc){ .offset = i, .len = (uint16_t)i }));
+    CHECK(!nic_ring_push(&r, (struct nic_desc){ 0 })); /* full */
+    CHECK_EQ(nic_ring_space(&r), 0);
+    struct nic_desc d;
+    for (uint32_t i = 0; i < NIC_RING_SIZE; i++) {
+        CHECK(nic_ring_pop(&r, &d));
+        CHECK_EQ(d.offset, i);
+    }
+    CHECK(!nic_ring_pop(&r, &d)); /* empty */
+}
+
+static void test_indices_wrap(void)
+{
+    memset(&r, 0, sizeof r);
+    r.head = r.tail = 0xfffffff0u;
+    for (int round = 0; round < 100; round++) {
+        CHECK(nic_ring_push(&r, (struct nic_desc){ .offset = (uint32_t)round }));
+        struct nic_desc d;
+        CHECK(nic_ring_pop(&r, &d));
+        CHECK_EQ(d.offset, round);
+    }
+}
+
+static void test_hostile_indices_are_bounded(void)
+{
+    memset(&r, 0, sizeof r);
+    r.head = 5000; /* a producer claiming more entries than the ring holds */
+    CHECK_EQ(nic_ring_ready(&r), 0);
+    struct nic_desc d;
+    CHECK(!nic_ring_pop(&r, &d));
+    r.head = 0;
+    r.tail = 7; /* a consumer ahead of the producer */
+    CHECK_EQ(nic_ring_space(&r), 0);
+    CHECK(!nic_ring_push(&r, (struct nic_desc){ 0 }));
+}
+
+static void test_descriptor_checks(void)
+{
+    uint32_t first = NIC_BUF_AREA_OFFSET, last = NIC_BUF_AREA_OFFSET + (NIC_BUF_COUNT - 1) * NIC_BUF_SIZE;
+    CHECK(nic_desc_ok((struct nic_desc){ .offset = first, .len = 60 }, true));
+    CHECK(nic_desc_ok((struct nic_desc){ .offset = last, .len = 1514 }, true));
+    CHECK(!nic_desc_ok((struct nic_desc){ .offset = last + NIC_BUF_SIZE, .len = 60 }, true)); /* past the area */
+    CHECK(!nic_desc_ok((struct nic_desc){ .offset = first + 1, .len = 60 }, true));           /* not a buffer start */
+    CHECK(!nic_desc_ok((struct nic_desc){ .offset = 0, .len = 60 }, true));                   /* the header */
+    CHECK(!nic_desc_ok((struct nic_desc){ .offset = first, .len = 1515 }, true));             /* too long */
+    CHECK(!nic_desc_ok((struct nic_desc){ .offset = first, .len = 13 }, true));               /* too short */
+    CHECK(nic_desc_ok((struct nic_desc){ .offset = first, .len = 0 }, false));                /* an empty buffer */
+    CHECK(!nic_desc_ok((struct nic_desc){ .offset = first, .len = NIC_BUF_SIZE + 1 }, false));
+    srand(7);
+    for (int i = 0; i < 100000; i++) {
+        struct nic_desc d = { .offset = (uint32_t)rand() * 2u, .len = (uint16_t)rand() };
+        if (nic_desc_ok(d, false))
+            CHECK(d.offset + NIC_BUF_SIZE <= (uint32_t)NIC_SHM_PAGES * 4096u && d.len <= NIC_BUF_SIZE);
+    }
+}
+
+int main(void)
+{
+    static const struct unit_test tests[] = {
+        UNIT_TEST(test_push_pop_fifo_and_full),
+        UNIT_TEST(test_indices_wrap),
+        UNIT_TEST(test_hostile_indices_are_bounded),
+        UNIT_TEST(test_descriptor_checks),
+    };
+    return unit_main("nic_ring", tests, sizeof tests / sizeof tests[0]);
+}
