@@ -46,6 +46,7 @@ void ioapic_init(const struct acpi_info *acpi)
 }
 
 uint32_t ioapic_gsi_count(void) { return gsi_count; }
+bool ioapic_has_gsi(uint32_t gsi) { return gsi >= gsi_base && gsi - gsi_base < gsi_count; }
 
 static bool gsi_index(uint32_t gsi, uint32_t *idx)
 {

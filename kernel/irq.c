@@ -66,7 +66,7 @@ int irq_line_check(uint64_t line)
     if (line >= GSI_MAX)
         return KE_INVALID_ARG;
     uint32_t gsi = (line < 16 && !raw_gsi) ? acpi_copy.isa[line].gsi : (uint32_t)line;
-    if (gsi >= GSI_MAX || gsi >= ioapic_gsi_count())
+    if (gsi >= GSI_MAX || !ioapic_has_gsi(gsi))
         return KE_INVALID_ARG;
     return by_vector[IRQ_VECTOR_BASE + gsi] ? KE_BUSY : KE_OK;
 }

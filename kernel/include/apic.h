@@ -23,6 +23,8 @@ uint32_t lapic_timer_measure(void (*wait)(void *), void *ctx);
 
 void ioapic_init(const struct acpi_info *acpi);
 uint32_t ioapic_gsi_count(void);
+/* True when this IOAPIC has an input for GSI (its base counted in). */
+bool ioapic_has_gsi(uint32_t gsi);
 /* Routes GSI to VECTOR (masked until ioapic_unmask). Returns false for a GSI
  * this IOAPIC does not have. */
 bool ioapic_route(uint32_t gsi, uint8_t vector, bool active_low, bool level);
