@@ -36,7 +36,7 @@ static uint32_t rq_bitmap;
 static struct thread idle_thread;
 static uint8_t fpu_template[512] __attribute__((aligned(16)));
 
-extern char boot_stack_bottom[], boot_stack_top[];
+extern char boot_stack_top[];
 void switch_context(uint64_t *save_rsp, uint64_t next_rsp);
 void thread_first_run(void);
 
@@ -54,7 +54,7 @@ void sched_init(void)
     idle_thread.hdr.type = CAP_THREAD;
     idle_thread.state = TS_RUNNABLE;
     idle_thread.prio = 0;
-    idle_thread.kstack_base = (uint64_t)boot_stack_bottom;
+    idle_thread.kstack_base = (uint64_t)boot_stack_top - KSTACK_SIZE; /* never entered from ring 3 */
     cpu0.current = &idle_thread;
     cpu0.kernel_stack_top = (uint64_t)boot_stack_top;
     wrmsr(MSR_GS_BASE, (uint64_t)&cpu0);
@@ -194,12 +194,17 @@ struct thread *thread_create(struct task *task)
     if (!t)
         return NULL;
     uint64_t stack = pmm_alloc_contig(KSTACK_PAGES, 1);
-    if (!stack) {
+    uint64_t va = stack ? vm_kstack_map(stack, KSTACK_PAGES) : 0;
+    if (!va) {
+        if (stack)
+            for (int i = 0; i < KSTACK_PAGES; i++)
+                pmm_free(stack + (uint64_t)i * PAGE_SIZE);
         kheap_free(t, sizeof *t);
         return NULL;
     }
     t->hdr.type = CAP_THREAD;
-    t->kstack_base = (uint64_t)phys_to_virt(stack);
+    t->kstack_base = va;
+    t->kstack_phys = stack;
     t->task = task;
     kobj_ref(&task->hdr);
     task->n_threads++;
@@ -243,8 +248,9 @@ static struct thread *reap;
 
 static void free_thread(struct thread *t)
 {
-    pmm_free(virt_to_phys((void *)t->kstack_base));
-    pmm_free(virt_to_phys((void *)t->kstack_base) + PAGE_SIZE);
+    vm_kstack_unmap(t->kstack_base, KSTACK_PAGES);
+    for (int i = 0; i < KSTACK_PAGES; i++)
+        pmm_free(t->kstack_phys + (uint64_t)i * PAGE_SIZE);
     kheap_free(t, sizeof *t);
 }
 

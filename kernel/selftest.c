@@ -36,7 +36,7 @@ __attribute__((noinline)) void selftest_fault(const char *kind)
         /* An unmapped stack: delivering the #UD pushes onto it, which page
          * faults, which cannot be delivered either: a double fault, caught on
          * its own IST stack. */
-        __asm__ volatile("movabsq $0xffffff0000001000, %%rsp\n\tud2" ::: "memory");
+        __asm__ volatile("movabsq $0xfffffe0000001000, %%rsp\n\tud2" ::: "memory");
     } else {
         kprintf("keel: selftest: unknown fault kind '%s' (ud gp pf de bp df)\n", kind);
         kernel_halt(DEBUG_EXIT_FAIL);

@@ -116,12 +116,54 @@ void vm_init(const struct boot_info *bi)
                 map_direct_range(s, e);
         }
     }
+    /* The kernel-stack area's tables exist before the first user address
+     * space copies the kernel half, so every address space shares them. */
+    if (!walk_create(kernel_pml4, KSTACK_AREA, 1))
+        panic("vm: no memory for the kernel-stack area");
     map_image_range(_text_start, _text_end, 0);
     map_image_range(_rodata_start, _rodata_end, nx_bit);
     map_image_range(_data_start, _bss_end, PTE_W | nx_bit);
 
     write_cr3(pml4_phys);
     write_cr4(read_cr4() | CR4_PGE);
+}
+
+/*
+ * Kernel stacks live in their own area, each in a slot with an unmapped
+ * page below it: an overflow faults (and, as the fault cannot push its
+ * frame, becomes a double fault on its IST stack, with a dump) instead of
+ * silently corrupting whatever frame happened to lie below.
+ */
+#define KSTACK_SLOT_SIZE (4 * PAGE_SIZE) /* guard page, up to 3 stack pages */
+#define KSTACK_SLOTS 4096
+static uint8_t kstack_slot_used[KSTACK_SLOTS];
+
+uint64_t vm_kstack_map(uint64_t phys, unsigned pages)
+{
+    KASSERT(pages <= 3, "kernel stack too large for its slot");
+    for (uint64_t i = 0; i < KSTACK_SLOTS; i++) {
+        if (kstack_slot_used[i])
+            continue;
+        uint64_t base = KSTACK_AREA + i * KSTACK_SLOT_SIZE + PAGE_SIZE; /* above the guard page */
+        for (unsigned p = 0; p < pages; p++)
+            map_4k(base + p * PAGE_SIZE, phys + p * PAGE_SIZE, PTE_W | PTE_G | nx_bit);
+        kstack_slot_used[i] = 1;
+        return base;
+    }
+    return 0;
+}
+
+void vm_kstack_unmap(uint64_t va, unsigned pages)
+{
+    uint64_t slot = (va - KSTACK_AREA) / KSTACK_SLOT_SIZE;
+    KASSERT(va >= KSTACK_AREA && slot < KSTACK_SLOTS && kstack_slot_used[slot], "vm_kstack_unmap of a bad stack");
+    for (unsigned p = 0; p < pages; p++) {
+        uint64_t *e = walk_create(kernel_pml4, va + p * PAGE_SIZE, 1);
+        KASSERT(e, "kernel stack page table missing");
+        *e = 0;
+        invlpg(va + p * PAGE_SIZE);
+    }
+    kstack_slot_used[slot] = 0;
 }
 
 volatile void *vm_map_mmio(uint64_t phys, uint64_t size)

@@ -146,7 +146,8 @@ struct thread {
     struct kobj hdr;
     /* Scheduling; owned by sched.c. */
     uint64_t kernel_rsp;      /* saved by switch_context when not running */
-    uint64_t kstack_base;     /* lowest byte of the kernel stack (KSTACK_SIZE) */
+    uint64_t kstack_base;     /* lowest byte of the kernel stack (KSTACK_SIZE), in KSTACK_AREA */
+    uint64_t kstack_phys;     /* its frames (contiguous) */
     struct thread *rq_next;   /* ready queue link */
     bool queued;              /* on a ready queue */
     uint8_t prio;             /* 0 (lowest) .. SCHED_PRIOS-1 */

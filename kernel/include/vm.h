@@ -3,6 +3,8 @@
  *
  *   0xffff800000000000  PHYS_MAP_BASE: all RAM, read/write, never executable;
  *                       MMIO windows are added here uncached (vm_map_mmio).
+ *   0xffffc00000000000  KSTACK_AREA: thread kernel stacks, each above an
+ *                       unmapped guard page.
  *   0xffffffff80000000  KERNEL_VMA: the kernel image, text RX, rodata R,
  *                       data and bss RW+NX.
  * The lower half is left to user space (issue 3); the boot identity map is
@@ -17,6 +19,7 @@
 #include "multiboot.h"
 
 #define PHYS_MAP_BASE  0xffff800000000000ull
+#define KSTACK_AREA    0xffffc00000000000ull /* thread kernel stacks, with guard pages */
 #define KERNEL_VMA     0xffffffff80000000ull
 #define BOOT_MAP_LIMIT (1ull << 30) /* what boot.S maps before vm_init */
 
@@ -28,6 +31,10 @@ static inline uint64_t virt_to_phys(const void *v)
 }
 
 void vm_init(const struct boot_info *bi);
+/* Maps PAGES contiguous frames at PHYS as a kernel stack with a guard page
+ * below; returns the lowest stack address, or 0 when no slot is free. */
+uint64_t vm_kstack_map(uint64_t phys, unsigned pages);
+void vm_kstack_unmap(uint64_t va, unsigned pages);
 /* Maps [phys, phys+size) uncached into the direct map; returns the pointer. */
 volatile void *vm_map_mmio(uint64_t phys, uint64_t size);
 /* True when VA is mapped in the current address space (for safe dumps). */
