@@ -17,7 +17,8 @@ OBJCOPY    := objcopy
 PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
-PACKAGES   := gcc make binutils cpio python3 qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping
+PACKAGES   := gcc make binutils cpio python3 qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
+	iperf3 dnsmasq-base
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- kernel ----
@@ -185,7 +186,7 @@ unit-test: $(UNIT_BINS)
 	@tests/run-suite.sh $(UNIT_BINS)
 
 QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
-	"$(PYTHON) tests/qemu/test_nic.py"
+	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp"
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)

@@ -1,0 +1,162 @@
+/*
+ * lwipopts.h - netd's lwIP 2.1.3 configuration (lwIP reads it through
+ * lwip/opt.h; every option not set here keeps opt.h's default).
+ *
+ * The shape: NO_SYS=1, one thread (netd's event loop, net/netd.c) calls
+ * into lwIP and nothing else does, so there is no locking
+ * (SYS_LIGHTWEIGHT_PROT 0) and no sockets/netconn API (they need threads).
+ * IPv4 only: Ethernet + ARP, ICMP, DHCP client, UDP, TCP, raw PCBs (for the
+ * console's `ping` later), forwarding between netifs.  No reassembly and no
+ * fragmentation: the firewall drops every fragment (net/firewall/fw_match.h:
+ * it filters before lwIP would reassemble, and a later fragment has no ports
+ * to match), so lwIP never gets one to reassemble and must never make one;
+ * forwarded packets too big for the next link are answered with ICMP
+ * "fragmentation needed" (DF) or dropped (no DF), and counted.
+ *
+ * Memory: lwIP's own allocators only, never malloc (MEM_LIBC_MALLOC 0,
+ * MEMP_MEM_MALLOC 0).  Every pool and the small heap (MEM_SIZE, for
+ * PBUF_RAM: outgoing TCP segments, ICMP replies, ARP) are static arrays in
+ * netd's .bss, sized below; the sum must stay well under 4 MiB, the largest
+ * segment init can load (docs/ARCHITECTURE.md section 8.3), and inside the
+ * manifest's `memory` for netd.  MEMP_STATS/MEM_STATS are on so pool use,
+ * high-water marks and allocation failures are visible (netd_stats_log()).
+ * Exhaustion is never fatal: a failed allocation drops the packet and lwIP
+ * counts it in lwip_stats (err, memp[i]->err).
+ *
+ * Sizing, for a two-NIC firewall with a few hundred TCP connections later:
+ *   PBUF_POOL   every received frame is copied into one pool pbuf
+ *               (nic_netif.c), so the pool bounds frames queued inside lwIP
+ *               (ARP queue, TCP out-of-order); 1536-byte buffers
+ *               hold a whole 1514-byte frame in one pbuf.
+ *   MEM_SIZE    PBUF_RAM for TX: TCP_SND_BUF per busy connection.
+ *   TCP_SEG     >= TCP_SND_QUEUELEN per busy connection.
+ * These are first guesses; the socket service issue re-sizes them against
+ * its connection limit and the BENCH numbers.
+ */
+#ifndef NETD_LWIPOPTS_H
+#define NETD_LWIPOPTS_H
+
+/* ---- system: one thread, no OS ---- */
+#define NO_SYS               1
+#define SYS_LIGHTWEIGHT_PROT 0
+#define LWIP_TIMERS          1
+#define LWIP_NETCONN         0
+#define LWIP_SOCKET          0
+#define LWIP_NETIF_API       0
+
+/* ---- memory: lwIP's pools and heap, static, no libc malloc ---- */
+#define MEM_LIBC_MALLOC 0
+#define MEMP_MEM_MALLOC 0
+#define MEM_USE_POOLS   0
+#define MEM_ALIGNMENT   8
+#define MEM_SIZE        (512 * 1024)
+/* Cheap corruption checks: a guard region around every pool element and
+ * heap block, checked when it is freed (level 1, not the O(n) level 2). */
+#define MEMP_OVERFLOW_CHECK 1
+#define MEM_OVERFLOW_CHECK  1
+
+#define PBUF_POOL_SIZE          256
+#define PBUF_POOL_BUFSIZE       1536
+#define MEMP_NUM_PBUF           128 /* PBUF_REF/ROM headers */
+#define MEMP_NUM_RAW_PCB        4
+#define MEMP_NUM_UDP_PCB        8
+#define MEMP_NUM_TCP_PCB        64
+#define MEMP_NUM_TCP_PCB_LISTEN 8
+#define MEMP_NUM_TCP_SEG        512
+#define MEMP_NUM_ARP_QUEUE      32
+/* lwIP's own timers plus netd's (the periodic statistics line). */
+#define MEMP_NUM_SYS_TIMEOUT (LWIP_NUM_SYS_TIMEOUT_INTERNAL + 4)
+
+/* ---- link layer ---- */
+#define LWIP_ETHERNET                 1
+#define LWIP_ARP                      1
+#define ETH_PAD_SIZE                  0
+#define ARP_TABLE_SIZE                64
+#define ARP_QUEUEING                  1
+#define ARP_QUEUE_LEN                 8
+#define ETHARP_SUPPORT_STATIC_ENTRIES 0
+#define ETHARP_TABLE_MATCH_NETIF      1 /* same IP seen on two NICs: keep both entries apart */
+
+/* ---- IPv4 ---- */
+#define LWIP_IPV4                       1
+#define LWIP_IPV6                       0
+#define IP_FORWARD                      1 /* route between netifs (the firewall filters, net/firewall/) */
+#define IP_FORWARD_ALLOW_TX_ON_RX_NETIF 0
+#define IP_REASSEMBLY                   0 /* see the top: the firewall drops fragments */
+#define IP_FRAG                         0
+#define IP_DEFAULT_TTL                  64
+#define IP_SOF_BROADCAST                0
+#define LWIP_ICMP                       1
+#define LWIP_BROADCAST_PING             0
+#define LWIP_MULTICAST_PING             0
+#define LWIP_RAW                        1
+#define LWIP_IGMP                       0
+#define LWIP_AUTOIP                     0
+#define LWIP_DNS                        0
+
+/* ---- DHCP client ---- */
+#define LWIP_DHCP               1
+#define DHCP_DOES_ARP_CHECK     1
+#define LWIP_DHCP_CHECK_LINK_UP 1
+#define LWIP_DHCP_GET_NTP_SRV   0
+
+/* ---- UDP, TCP ---- */
+#define LWIP_UDP                   1
+#define LWIP_UDPLITE               0
+#define LWIP_TCP                   1
+#define TCP_MSS                    1460
+#define TCP_WND                    (16 * TCP_MSS)
+#define TCP_SND_BUF                (16 * TCP_MSS)
+#define TCP_SND_QUEUELEN           ((4 * TCP_SND_BUF) / TCP_MSS)
+#define TCP_QUEUE_OOSEQ            1
+#define TCP_OOSEQ_MAX_PBUFS        16 /* per connection: bounds what one peer can pin */
+#define TCP_LISTEN_BACKLOG         1
+#define TCP_DEFAULT_LISTEN_BACKLOG 16
+#define LWIP_TCP_KEEPALIVE         1
+#define LWIP_TCP_TIMESTAMPS        0
+#define LWIP_WND_SCALE             0
+#define LWIP_ALTCP                 0
+
+/* ---- netifs ---- */
+#define LWIP_SINGLE_NETIF          0
+#define LWIP_NETIF_STATUS_CALLBACK 1
+#define LWIP_NETIF_LINK_CALLBACK   1
+#define LWIP_NETIF_HOSTNAME        1
+#define LWIP_NETIF_TX_SINGLE_PBUF  0 /* nic_netif.c copies chains into one NIC buffer anyway */
+#define LWIP_HAVE_LOOPIF           0
+#define LWIP_NETIF_LOOPBACK        0
+
+/* ---- checksums: all in software (the drivers offload nothing) ---- */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 0
+#define LWIP_CHKSUM_ALGORITHM        3
+
+/* ---- statistics: visible pool use (netd_stats_log in net/netd.c) ---- */
+#define LWIP_STATS         1
+#define LWIP_STATS_LARGE   1 /* 32-bit counters: 16-bit ones wrap within seconds */
+#define LWIP_STATS_DISPLAY 0
+#define LINK_STATS         1
+#define ETHARP_STATS       1
+#define IP_STATS           1
+#define IPFRAG_STATS       0 /* no reassembly, no fragmentation */
+#define ICMP_STATS         1
+#define UDP_STATS          1
+#define TCP_STATS          1
+#define MEM_STATS          1
+#define MEMP_STATS         1
+#define SYS_STATS          0
+
+/* ---- hooks: RFC 6528 initial sequence numbers (net/netd_rand.c) ---- */
+#define LWIP_HOOK_FILENAME "netd_hooks.h"
+
+/* ---- debugging: build with -DNETD_LWIP_DEBUG to get lwIP's messages ---- */
+#ifdef NETD_LWIP_DEBUG
+#define LWIP_DEBUG         1
+#define LWIP_DBG_MIN_LEVEL LWIP_DBG_LEVEL_ALL
+#define LWIP_DBG_TYPES_ON  LWIP_DBG_ON
+#define NETIF_DEBUG        LWIP_DBG_ON
+#define DHCP_DEBUG         LWIP_DBG_ON
+#define ETHARP_DEBUG       LWIP_DBG_ON
+#define IP_DEBUG           LWIP_DBG_ON
+#endif
+
+#endif

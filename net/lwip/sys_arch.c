@@ -1,0 +1,42 @@
+/*
+ * sys_arch.c - the platform functions lwIP calls in NO_SYS mode
+ * (see arch/cc.h and arch/sys_arch.h for what comes from where).
+ *
+ *   sys_now()          milliseconds from the kernel's monotonic clock
+ *                      (SYS_CLOCK, nanoseconds since timer_init), cut to
+ *                      32 bits: lwIP's timeout arithmetic is wrap-safe.
+ *   netd_lwip_assert() LWIP_PLATFORM_ASSERT: log, then fault (ud2).
+ *   atoi()             the one libc function lwIP uses that lib/ lacks
+ *                      (netif_find parses "en0" style names with it).
+ *
+ * Runs only in netd's main thread, like all of lwIP.
+ */
+#include <keel/sys.h>
+#include <keel/ulog.h>
+
+#include "lwip/sys.h"
+
+u32_t sys_now(void) { return (u32_t)(keel_now_ns() / 1000000u); }
+
+void netd_lwip_assert(const char *msg, const char *file, int line)
+{
+    ulog("netd: lwIP assertion failed: %s at %s:%d; faulting so init restarts netd\n", msg, file, line);
+    __builtin_trap();
+}
+
+/* C's atoi for what netif_find passes it: optional sign, decimal digits;
+ * stops at the first other character; no overflow checks beyond int's
+ * wrap (netif numbers are 0-255). */
+int atoi(const char *s);
+int atoi(const char *s)
+{
+    unsigned v = 0;
+    int neg = 0;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == '-' || *s == '+')
+        neg = *s++ == '-';
+    while (*s >= '0' && *s <= '9')
+        v = v * 10u + (unsigned)(*s++ - '0');
+    return neg ? -(int)v : (int)v;
+}

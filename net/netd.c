@@ -1,0 +1,488 @@
+/*
+ * netd.c - the network server: lwIP 2.1.3 (NO_SYS) driven by one event
+ * loop, one netif per NIC-protocol connection (nic_netif.c), IPv4
+ * forwarding between them.
+ *
+ * Capabilities (from the manifest, found by name in srvinfo):
+ *   ep:NAME, shm:NAME, notify:NAME   one NIC connection per NAME having all
+ *                                    three (`connect NAME share NAME 256
+ *                                    notify NAME`); at most NETD_MAX_NICS
+ *   ep:rng...                        optional: the entropy server (the first
+ *                                    ep: capability whose name starts with
+ *                                    "rng", e.g. ep:rng), which keys
+ *                                    netd_rand.c (without it: a LOUD stop-gap)
+ *   serve:netd                       optional: netd's own endpoint.  Nothing
+ *                                    is served on it yet (every request gets
+ *                                    SRV_E_UNKNOWN); the socket service
+ *                                    (abi/keel/socket.h, a later step) lands
+ *                                    here.
+ *   memory                           required: netd creates its notification
+ *                                    and one waker thread per NIC.
+ * args: the interim configuration (netd_config.h), e.g.
+ *   `nic0=10.9.0.2/24,nic1=dhcp,stats=30`.
+ *
+ * Statistics: lwIP's heap and pool use (used/avail, high-water mark,
+ * failed allocations), its protocol counters and every NIC's counters are
+ * logged every `stats=` seconds, and on a "KEEL-STATS" command frame in
+ * test boots.  Test boots (`debug=1` only) also obey "KEEL-NICCRASH" (the
+ * driver of the NIC the frame came in on is asked to fault: NIC_CRASH) and
+ * "KEEL-NETDCRASH" (netd faults), so tests can restart either side.
+ * Command frames: ethertype 0x88b5 to netd's MAC, payload = the word.
+ *
+ * Threads and events.  lwIP and the rings belong to the main thread alone.
+ * The kernel lets a thread wait on one notification (or one endpoint plus
+ * its bound notification), but every driver signals its own notification
+ * (`notify:NAME`, read-only to us).  So each NIC has a tiny waker thread
+ * that waits on the driver's notification and signals the main
+ * notification with that NIC's bit; the main thread waits on the main
+ * notification alone (or receives on serve:netd with it bound).  Bits of
+ * the main notification:
+ *   BIT_TIMER   the kernel timer (SYS_TIMER_ARM), armed for the earliest of
+ *               lwIP's next timeout (sys_timeouts_sleeptime), a NIC's attach
+ *               retry, a kick retry, and the next statistics line
+ *   BIT_NIC(k)  NIC k's driver raised NIC_EVT_* (which ones does not
+ *               matter: nic_poll looks at all rings and the link state)
+ * A cheaper shape needs a manifest/kernel change (see the report): a
+ * `signal` grant badged per NIC onto one notification of netd's.
+ *
+ * One loop iteration: poll every NIC (attach if due, reclaim TX, up to
+ * RX_BUDGET frames into lwIP), run lwIP's due timers, flush every NIC
+ * (refill rx_free, at most one NIC_KICK each), log statistics if due, then
+ * block until the next event or deadline, or go round again at once when a
+ * NIC had frames beyond its budget.
+ *
+ * Restarts: netd keeps nothing across a restart; init starts it from
+ * scratch and every NIC is attached again (nic_netif.c stops a driver that
+ * still runs with the old rings).  A waker thread that fails ends itself,
+ * which init sees as netd's fault and restarts netd.
+ *
+ * Not handled yet: the socket service, the firewall (net/firewall/), a
+ * routing table beyond connected networks plus one default gateway (lwIP's
+ * netif selection; LWIP_HOOK_IP4_ROUTE_SRC + LWIP_HOOK_ETHARP_GET_GW can
+ * carry static routes later), appliance.conf.  Until the firewall lands,
+ * netd forwards everything between its interfaces.
+ */
+#include <keel/fmt.h>
+#include <keel/init.h>
+#include <keel/nic.h>
+#include <keel/server.h>
+#include <keel/string.h>
+#include <keel/sys.h>
+#include <keel/ulog.h>
+
+#include "lwip/init.h"
+#include "lwip/memp.h"
+#include "lwip/pbuf.h"
+#include "lwip/stats.h"
+#include "lwip/timeouts.h"
+#include "netd_config.h"
+#include "netd_hooks.h"
+#include "netd_rand.h"
+#include "nic_netif.h"
+
+#define NETD_MAX_NICS NETD_MAX_IFS
+#define SHM_BASE      0x0000006000000000ull /* NIC k's region at SHM_BASE + k * SHM_STRIDE */
+#define SHM_STRIDE    0x0000000000400000ull /* 4 MiB: room for the 1 MiB region and a gap */
+#define WAKER_STACK   8192
+#define RX_BUDGET     64 /* frames per NIC per iteration: fairness between NICs */
+#define BIT_TIMER     (1ull << 0)
+#define BIT_NIC(k)    (1ull << (1 + (k)))
+#define KICK_RETRY_NS 1000000ull /* a busy driver: try the kick again in 1 ms */
+#define RNG_TRIES     40         /* x 25 ms: how long to wait for the entropy server */
+#define ETH_TEST      0x88b5     /* command frames (debug=1) */
+#define PRIO_CEILING  31         /* the kernel's highest priority (SCHED_PRIOS - 1) */
+
+/* What a waker thread needs; written before the thread starts, then read-only. */
+struct waker {
+    uint64_t nic_ntfn;  /* the driver's notification (notify:NAME), READ */
+    uint64_t main_ntfn; /* netd's notification, WRITE */
+    uint64_t bit;       /* BIT_NIC(k) */
+};
+
+/* netd's state: the main thread's alone (the wakers read only their own
+ * struct waker, filled before they start). */
+struct netd {
+    const struct keel_srvinfo *si;
+    struct netd_config cfg;
+    uint64_t ntfn;     /* the main notification (timer + wakers); bound when serve_ep */
+    uint64_t serve_ep; /* serve:netd, or 0 */
+    uint64_t rng_ep;   /* ep:rng, or 0 */
+    unsigned n_nics;
+    struct nic nics[NETD_MAX_NICS];
+    struct waker wakers[NETD_MAX_NICS];
+    uint64_t timer_deadline_ns; /* armed deadline; 0 when the timer is not armed */
+    uint64_t next_stats_ns;     /* UINT64_MAX: no periodic statistics */
+};
+
+static uint8_t waker_stacks[NETD_MAX_NICS][WAKER_STACK] __attribute__((aligned(16)));
+
+/* --------------------------------------------------------------- setup -- */
+
+/* A free capability slot, searched from the top (init's grants start at 8). */
+static uint64_t free_slot(void)
+{
+    for (uint64_t s = KEEL_CAP_SLOTS - 1; s >= SRV_SLOT_FIRST_GRANT; s--) {
+        uint64_t type = 0;
+        if (keel_cap_info(s, &type, NULL, NULL) == KE_EMPTY_SLOT)
+            return s;
+    }
+    return 0;
+}
+
+static uint64_t cap_named(const struct keel_srvinfo *si, const char *prefix, const char *name)
+{
+    char full[32];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    return srv_find_cap(si, full);
+}
+
+/* Runs forever in its own thread: forwards the driver's events to main. */
+__attribute__((noreturn)) static void waker_main(uint64_t arg)
+{
+    const struct waker *w = (const struct waker *)arg;
+    for (;;) {
+        uint64_t bits = 0;
+        int64_t err = keel_wait(w->nic_ntfn, 0, &bits);
+        if (err) {
+            ulog("netd: waker: waiting on a NIC notification failed (error %lld); ending netd\n", (long long)err);
+            keel_thread_exit(); /* init sees netd's thread exit and restarts netd */
+        }
+        (void)keel_signal(w->main_ntfn, w->bit);
+    }
+}
+
+/* Starts a waker for NIC K at our own priority, which we learn by asking
+ * for the highest one the kernel allows (it refuses any above ours). */
+static int64_t start_waker(struct netd *d, unsigned k, uint64_t nic_ntfn)
+{
+    struct waker *w = &d->wakers[k];
+    w->nic_ntfn = nic_ntfn;
+    w->main_ntfn = d->ntfn;
+    w->bit = BIT_NIC(k);
+    uint64_t th = free_slot();
+    if (!th)
+        return KE_SLOT_IN_USE;
+    int64_t err = keel_obj_create(SRV_SLOT_MEMORY, OBJ_THREAD, th, SRV_SLOT_TASK);
+    if (!err)
+        err = keel_thread_set_fault(th, SRV_SLOT_INIT);
+    if (err)
+        return err;
+    uint64_t top = (uint64_t)&waker_stacks[k][WAKER_STACK];
+    for (int prio = PRIO_CEILING; prio >= 0; prio--) {
+        err = keel_thread_start(th, (uint64_t)waker_main, top - 8, (uint64_t)w, (uint64_t)prio);
+        if (err != KE_NO_RIGHTS)
+            return err;
+    }
+    return err;
+}
+
+/* Sleeps about NS on the main notification (start-up only, before the loop). */
+static void nap(struct netd *d, uint64_t ns)
+{
+    (void)sys6(SYS_TIMER_ARM, d->ntfn, keel_now_ns() + ns, BIT_TIMER, 0, 0, 0);
+    for (;;) {
+        uint64_t bits = 0;
+        if (keel_wait(d->ntfn, 0, &bits) != KE_OK || (bits & BIT_TIMER))
+            return;
+    }
+}
+
+/* Keys the random generator: the entropy server if there is one, else the
+ * stop-gap (netd_rand.c says why that is weak, and logs it). */
+static void seed_random(struct netd *d)
+{
+    if (d->rng_ep) {
+        for (int i = 0; i < RNG_TRIES; i++) {
+            int err = rand_seed_from_server(d->rng_ep);
+            if (err == RAND_OK)
+                return;
+            if (err != RAND_E_NOT_READY) {
+                ulog("netd: the entropy server answered with an error\n");
+                break;
+            }
+            nap(d, 25000000ull);
+        }
+        ulog("netd: no answer from the entropy server\n");
+    }
+    rand_seed_from_tsc();
+}
+
+/* Finds the NIC connections and sets each up (map, netif state, waker). */
+static int setup_nics(struct netd *d)
+{
+    const struct keel_srvinfo *si = d->si;
+    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
+        const char *cn = si->caps[i].name;
+        if (strncmp(cn, "ep:", 3) != 0)
+            continue;
+        const char *name = cn + 3;
+        uint64_t shm = cap_named(si, "shm:", name), ntfn = cap_named(si, "notify:", name);
+        if (!shm || !ntfn)
+            continue; /* another service (ep:rng), not a NIC */
+        if (d->n_nics == NETD_MAX_NICS) {
+            ulog("netd: more than %d NIC connections; %s ignored\n", NETD_MAX_NICS, name);
+            continue;
+        }
+        unsigned k = d->n_nics;
+        uint64_t va = SHM_BASE + k * SHM_STRIDE, pages = 0;
+        int64_t err = keel_frame_info(shm, NULL, &pages);
+        if (!err && pages < NIC_SHM_PAGES)
+            err = KE_RANGE;
+        if (!err)
+            err = keel_map(SRV_SLOT_TASK, shm, va, RIGHT_READ | RIGHT_WRITE);
+        if (err) {
+            ulog("netd: %s: cannot map the shared region (error %lld)\n", name, (long long)err);
+            return -1;
+        }
+        nic_init(&d->nics[k], name, k, si->caps[i].slot, (struct nic_shared *)va, netd_config_find(&d->cfg, name));
+        err = start_waker(d, k, ntfn);
+        if (err) {
+            ulog("netd: %s: cannot start its waker thread (error %lld)\n", name, (long long)err);
+            return -1;
+        }
+        d->n_nics++;
+    }
+    for (unsigned i = 0; i < d->cfg.n_ifs; i++) {
+        bool found = false;
+        for (unsigned k = 0; k < d->n_nics; k++)
+            found |= strcmp(d->nics[k].name, d->cfg.ifs[i].name) == 0;
+        if (!found)
+            ulog("netd: args name %s, but the manifest connects no such NIC; ignored\n", d->cfg.ifs[i].name);
+    }
+    return 0;
+}
+
+static int setup(struct netd *d)
+{
+    const struct keel_srvinfo *si = d->si;
+    char err[96];
+    if (netd_config_parse(si->args, &d->cfg, err, sizeof err) != NETD_CONFIG_OK)
+        ulog("netd: %s (in \"%s\"); no interface gets an address\n", err, si->args);
+    uint64_t type = 0;
+    if (keel_cap_info(SRV_SLOT_MEMORY, &type, NULL, NULL) != KE_OK || type != CAP_MEMORY) {
+        ulog("netd: the manifest must give netd `memory` (for its notification and threads)\n");
+        return -1;
+    }
+    d->ntfn = free_slot();
+    if (!d->ntfn || keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, d->ntfn, 0) != KE_OK) {
+        ulog("netd: cannot create its notification\n");
+        return -1;
+    }
+    d->serve_ep = srv_find_cap(si, "serve:netd");
+    if (d->serve_ep && keel_ntfn_bind(d->ntfn) != KE_OK) {
+        ulog("netd: cannot bind its notification\n");
+        return -1;
+    }
+    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS && !d->rng_ep; i++)
+        if (strncmp(si->caps[i].name, "ep:rng", 6) == 0)
+            d->rng_ep = si->caps[i].slot;
+    d->next_stats_ns = UINT64_MAX;
+    if (setup_nics(d))
+        return -1;
+    if (!d->n_nics)
+        ulog("netd: the manifest connects no NIC (ep:NAME + shm:NAME + notify:NAME)\n");
+    seed_random(d);
+    lwip_init();
+    if (d->cfg.stats_seconds)
+        d->next_stats_ns = keel_now_ns() + d->cfg.stats_seconds * 1000000000ull;
+    ulog("netd: lwIP %s, %u NIC%s, random numbers from the %s, restart %u\n", LWIP_VERSION_STRING, d->n_nics,
+         d->n_nics == 1 ? "" : "s", rand_source(), si->restarts);
+    return 0;
+}
+
+/* ---------------------------------------------------------- statistics -- */
+
+static const char *const pool_names[MEMP_MAX] = {
+#define LWIP_MEMPOOL(name, num, size, desc) #name,
+#include "lwip/priv/memp_std.h"
+};
+
+/* A log line built from items; when the next item would not fit, the line
+ * is logged and a continuation line starts with "netd:  ". */
+struct line {
+    char buf[240];
+    size_t len;
+};
+
+static void line_flush(struct line *l)
+{
+    if (l->len)
+        ulog("%s\n", l->buf);
+    l->len = 0;
+    l->buf[0] = 0;
+}
+
+static void line_add(struct line *l, const char *text)
+{
+    static const char cont[] = "netd:  ";
+    size_t n = strlen(text);
+    if (l->len + n + 1 >= sizeof l->buf) {
+        line_flush(l);
+        memcpy(l->buf, cont, sizeof cont);
+        l->len = sizeof cont - 1;
+    }
+    if (l->len + n + 1 >= sizeof l->buf)
+        n = sizeof l->buf - l->len - 1; /* one item longer than a line: cut */
+    memcpy(l->buf + l->len, text, n);
+    l->len += n;
+    l->buf[l->len] = 0;
+}
+
+/* Logs lwIP's heap and pool use (used/available, high-water mark, failed
+ * allocations), its protocol counters and every NIC's counters.  Called
+ * every `stats=` seconds; the console's `show` commands will call it too. */
+static void netd_stats_log(const struct netd *d)
+{
+    struct line l = { .len = 0 };
+    char item[96];
+    snprintf(item, sizeof item,
+             "netd: lwIP heap %u/%u max %u err %u; pools (used/avail max err):", (unsigned)lwip_stats.mem.used,
+             (unsigned)lwip_stats.mem.avail, (unsigned)lwip_stats.mem.max, (unsigned)lwip_stats.mem.err);
+    line_add(&l, item);
+    for (int i = 0; i < MEMP_MAX; i++) {
+        const struct stats_mem *s = lwip_stats.memp[i];
+        snprintf(item, sizeof item, " %s %u/%u %u %u", pool_names[i], (unsigned)s->used, (unsigned)s->avail,
+                 (unsigned)s->max, (unsigned)s->err);
+        line_add(&l, item);
+    }
+    line_flush(&l);
+    const struct stats_proto *ps[] = { &lwip_stats.link, &lwip_stats.etharp, &lwip_stats.ip,
+                                       &lwip_stats.icmp, &lwip_stats.udp,    &lwip_stats.tcp };
+    const char *pn[] = { "link", "arp", "ip", "icmp", "udp", "tcp" };
+    line_add(&l, "netd: proto (recv xmit fw drop chk len mem rt proto opt err):");
+    for (unsigned i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        const struct stats_proto *p = ps[i];
+        snprintf(item, sizeof item, " %s %u %u %u %u %u %u %u %u %u %u %u", pn[i], (unsigned)p->recv, (unsigned)p->xmit,
+                 (unsigned)p->fw, (unsigned)p->drop, (unsigned)p->chkerr, (unsigned)p->lenerr, (unsigned)p->memerr,
+                 (unsigned)p->rterr, (unsigned)p->proterr, (unsigned)p->opterr, (unsigned)p->err);
+        line_add(&l, item);
+    }
+    line_flush(&l);
+    for (unsigned k = 0; k < d->n_nics; k++)
+        nic_log_stats(&d->nics[k]);
+}
+
+/* ------------------------------------------------------- test commands -- */
+
+/* lwIP's hooks take no context: the one netd of this task, for the hook. */
+static struct netd *hook_netd;
+
+static bool is_command(const uint8_t *payload, size_t len, const char *word)
+{
+    size_t n = strlen(word);
+    return len >= n && memcmp(payload, word, n) == 0;
+}
+
+/* LWIP_HOOK_UNKNOWN_ETH_PROTOCOL: P is a whole frame (Ethernet header
+ * included) of a type lwIP does not know, received on NETIF. */
+err_t netd_unknown_eth(struct pbuf *p, struct netif *netif)
+{
+    const struct netd *d = hook_netd;
+    if (!d || !d->cfg.debug || p->len < 14)
+        return ERR_ARG;
+    const uint8_t *f = p->payload;
+    if ((f[12] << 8 | f[13]) != ETH_TEST)
+        return ERR_ARG;
+    const struct nic *n = netif->state;
+    const uint8_t *cmd = f + 14;
+    size_t len = p->len - 14u;
+    if (is_command(cmd, len, "KEEL-STATS")) {
+        ulog("netd: %s: command frame: statistics\n", n->name);
+        netd_stats_log(d);
+    } else if (is_command(cmd, len, "KEEL-NICCRASH")) {
+        ulog("netd: %s: command frame: asking the driver to crash (NIC_CRASH)\n", n->name);
+        struct keel_msg m = { .info = NIC_CRASH | KEEL_NONBLOCK };
+        int64_t err = keel_call(n->ep, &m);
+        ulog("netd: %s: NIC_CRASH returned %lld\n", n->name, (long long)err);
+    } else if (is_command(cmd, len, "KEEL-NETDCRASH")) {
+        ulog("netd: %s: command frame: crashing netd on purpose\n", n->name);
+        __builtin_trap();
+    } else {
+        return ERR_ARG;
+    }
+    pbuf_free(p);
+    return ERR_OK;
+}
+
+/* ---------------------------------------------------------------- loop -- */
+
+static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* Arms the timer for DEADLINE (UINT64_MAX: none) unless it already is. */
+static void arm_timer(struct netd *d, uint64_t deadline)
+{
+    uint64_t want = deadline == UINT64_MAX ? 0 : deadline;
+    if (want == d->timer_deadline_ns)
+        return;
+    if (sys6(SYS_TIMER_ARM, d->ntfn, want, want ? BIT_TIMER : 0, 0, 0, 0) == KE_OK)
+        d->timer_deadline_ns = want;
+}
+
+/* Blocks until an event (or only polls, when POLL); returns the bits. */
+static uint64_t wait_event(struct netd *d, bool poll)
+{
+    struct keel_msg m = { .info = poll ? KEEL_NONBLOCK : 0 };
+    uint64_t bits = 0;
+    if (!d->serve_ep) {
+        (void)keel_wait(d->ntfn, poll ? KEEL_NONBLOCK : 0, &bits);
+        return bits;
+    }
+    if (keel_recv(d->serve_ep, &m) != KE_OK)
+        return 0;
+    if (m.info & KEEL_RECV_NOTIFY)
+        return m.badge;
+    /* A request: nothing is served yet (the socket service comes later). */
+    static const struct srv_loop none = { 0 };
+    if (srv_dispatch(&none, &m))
+        (void)keel_reply(&m);
+    return 0;
+}
+
+__attribute__((noreturn)) static void netd_loop(struct netd *d)
+{
+    for (;;) {
+        uint64_t now = keel_now_ns();
+        bool more = false, retry_kick = false;
+        for (unsigned k = 0; k < d->n_nics; k++)
+            more |= nic_poll(&d->nics[k], now, RX_BUDGET);
+        sys_check_timeouts();
+        for (unsigned k = 0; k < d->n_nics; k++)
+            retry_kick |= nic_flush(&d->nics[k], now);
+        if (now >= d->next_stats_ns) {
+            netd_stats_log(d);
+            d->next_stats_ns = now + d->cfg.stats_seconds * 1000000000ull;
+        }
+
+        uint64_t deadline = d->next_stats_ns;
+        u32_t sleep_ms = sys_timeouts_sleeptime();
+        if (sleep_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE)
+            deadline = min64(deadline, now + (uint64_t)(sleep_ms ? sleep_ms : 1) * 1000000ull);
+        for (unsigned k = 0; k < d->n_nics; k++)
+            deadline = min64(deadline, nic_next_deadline(&d->nics[k]));
+        if (retry_kick)
+            deadline = min64(deadline, now + KICK_RETRY_NS);
+        /* With frames still waiting, only collect events; never sleep. */
+        if (!more)
+            arm_timer(d, deadline);
+        uint64_t bits = wait_event(d, more);
+        if (bits & BIT_TIMER)
+            d->timer_deadline_ns = 0; /* it fired: one-shot, re-armed next time round */
+    }
+}
+
+int main(const struct keel_srvinfo *si);
+int main(const struct keel_srvinfo *si)
+{
+    static struct netd d;
+    if (si->magic != KEEL_SRVINFO_MAGIC)
+        return 1;
+    d.si = si;
+    hook_netd = &d;
+    if (setup(&d)) {
+        ulog("netd: not started\n");
+        return 1;
+    }
+    struct keel_msg ready = { .info = INIT_READY };
+    (void)keel_call(SRV_SLOT_INIT, &ready);
+    netd_loop(&d);
+}

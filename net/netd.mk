@@ -1,0 +1,75 @@
+# net/netd.mk - netd, the network server: lwIP 2.1.3 (NO_SYS) in user
+# space, included by the top-level Makefile (-include net/*.mk).
+#
+# Two kinds of C here, with two sets of flags:
+#   netd's own sources   USER_CFLAGS (strict, -Werror), plus the port's
+#                        headers (-Inet/lwip) and lwIP's headers as system
+#                        headers (-isystem: their warnings are not ours)
+#   lwIP's core          USER_CFLAGS_THIRD: the same code generation, but
+#                        without -Werror and the extra warnings (third-party
+#                        code, never edited here), into $(LWIP_A)
+# Both put net/lwip/libc/ first on the include path: lwIP's <string.h>,
+# <stdlib.h>, <stdio.h> are forwards to lib/, never the host's glibc.
+# lwIP's sources exist only after tools/fetch-deps.sh (`make deps`), which
+# writes $(LWIP_STAMP) last; every object that needs lwIP depends on that
+# stamp, so `make image` from a clean clone fetches first, and a re-fetch
+# (new pin) rebuilds lwIP.  Debian's port/ directory is never built: the
+# port is net/lwip/ (lwipopts.h, arch/cc.h, arch/sys_arch.h, sys_arch.c).
+
+LWIP_DIR   := build/third_party/lwip
+LWIP_STAMP := build/third_party/.stamp-lwip
+
+# Exactly the lwIP modules lwipopts.h turns on: IPv4, ARP, ICMP, DHCP, UDP,
+# TCP, raw PCBs, reassembly/fragmentation, Ethernet.  (No DNS, IGMP, AutoIP,
+# IPv6, altcp, sockets/netconn/api: they are off in lwipopts.h.)
+LWIP_SRCS := $(addprefix $(LWIP_DIR)/src/, \
+	core/init.c core/def.c core/inet_chksum.c core/ip.c core/mem.c core/memp.c core/netif.c \
+	core/pbuf.c core/raw.c core/stats.c core/sys.c core/tcp.c core/tcp_in.c core/tcp_out.c \
+	core/timeouts.c core/udp.c \
+	core/ipv4/dhcp.c core/ipv4/etharp.c core/ipv4/icmp.c core/ipv4/ip4.c core/ipv4/ip4_addr.c \
+	core/ipv4/ip4_frag.c \
+	netif/ethernet.c)
+LWIP_OBJS := $(LWIP_SRCS:$(LWIP_DIR)/%.c=$(BUILD)/user/lwip/%.o)
+LWIP_A    := $(BUILD)/user/lwip/liblwip.a
+LWIP_INC  := -Inet/lwip/libc -Inet/lwip -I$(LWIP_DIR)/src/include
+
+USER_CFLAGS_THIRD := $(filter-out -Werror -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow,$(USER_CFLAGS)) \
+	$(LWIP_INC)
+
+# Fetch on demand: only when the stamp is missing (`make deps` refreshes a
+# stale pin).  The sources are "made" by the fetch.
+$(LWIP_STAMP):
+	tools/fetch-deps.sh
+
+$(LWIP_SRCS): | $(LWIP_STAMP) ;
+
+$(BUILD)/user/lwip/%.o: $(LWIP_DIR)/%.c $(LWIP_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS_THIRD) -c $< -o $@
+
+$(LWIP_A): $(LWIP_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+# netd itself.  Linked like user_prog (Makefile) with liblwip.a between
+# netd's objects (which lwIP calls back: sys_now, netd_rand32, ...) and
+# libkeel.a (which lwIP uses: memcpy, snprintf, ...).
+NETD_SRCS := net/netd.c net/nic_netif.c net/netd_config.c net/netd_rand.c net/lwip/sys_arch.c
+NETD_OBJS := $(NETD_SRCS:%.c=$(BUILD)/user/%.o)
+
+$(NETD_OBJS): USER_CFLAGS += -Inet -Inet/lwip/libc -Inet/lwip -isystem $(LWIP_DIR)/src/include
+$(NETD_OBJS): | $(LWIP_STAMP)
+
+$(BUILD)/user/netd.elf: $(NETD_OBJS) $(LWIP_A) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld
+	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack -T lib/user.ld -o $@ \
+		$(BUILD)/user/lib/crt0.o $(NETD_OBJS) $(LWIP_A) $(LIB_A)
+
+USER_OBJS += $(NETD_OBJS)
+SERVERS += netd
+
+-include $(LWIP_OBJS:.o=.d)
+
+# Host unit test of the pure configuration parser.
+UNIT_TESTS += netd_config
+$(BUILD)/tests/unit/test_netd_config: net/tests/test_netd_config.c net/netd_config.c net/netd_config.h
+$(BUILD)/tests/unit/test_netd_config: UNIT_CFLAGS += -Inet
