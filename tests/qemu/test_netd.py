@@ -187,6 +187,8 @@ def main() -> int:
             command_frame(wan, "ktap0", "KEEL-NETDCRASH")
             check(wait_for(r"netd: lwIP .* restart 1", 20), "netd was not restarted")
             check(wait_for(r"restart 1(.|\n)*netd: net1: attached", 20), "netd did not re-attach")
+            # The new netd configures its addresses again (DHCP included).
+            check(wait_for(r"restart 1(.|\n)*netd: net1: up, address 10\.9\.1\.2 ", 60), "net1 got no address again")
             time.sleep(1)
             ping(wan, "10.9.0.2")
             ping(wan, "10.9.1.1")
