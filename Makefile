@@ -18,7 +18,7 @@ PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
 PACKAGES   := gcc make binutils cpio python3 qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
-	iperf3 dnsmasq-base
+	iperf3 dnsmasq-base clang libclang-rt-14-dev
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- kernel ----
@@ -195,8 +195,11 @@ qemu-test: packages image
 ktest: packages image
 	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ktest.py"
 
+# The fuzzers run briefly on their fixed corpora (longer: make fuzz).
+FUZZ_SMOKE := "$(MAKE) --no-print-directory -s fuzz-smoke"
+
 test: deps $(UNIT_BINS) image
-	@tests/run-suite.sh $(UNIT_BINS) $(QEMU_TESTS)
+	@tests/run-suite.sh $(UNIT_BINS) $(FUZZ_SMOKE) $(QEMU_TESTS)
 
 bench: packages image
 	@$(PYTHON) bench/run.py --image-dir $(TFTP_DIR)
