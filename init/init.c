@@ -343,6 +343,19 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         break;
     case GRANT_PCI:
         return grant_pci(sv, next, info);
+    case GRANT_SITE: {
+        /* The site archive travels as a boot module whose command line
+         * says "site"; init holds it read-only in INIT_SLOT_MODULE0 + i. */
+        err = KE_EMPTY_SLOT;
+        for (uint32_t i = 0; i < S.bi->n_modules; i++)
+            if (word_in(S.bi->modules[i].args, "site") && S.bi->modules[i].size) {
+                err = keel_cap_copy(INIT_SLOT_MODULE0 + i, task, dest, RIGHT_READ, 0);
+                info->site_offset = S.bi->modules[i].vaddr & (PAGE - 1);
+                info->site_size = S.bi->modules[i].size;
+            }
+        name_cap(info, (uint32_t)dest, CAP_FRAME, "site", NULL);
+        break;
+    }
     }
     (*next)++;
     return err;

@@ -199,6 +199,8 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
     struct token a, b;
     if (tok_is(kw, "debug")) {
         g->kind = GRANT_DEBUG;
+    } else if (tok_is(kw, "site")) {
+        g->kind = GRANT_SITE;
     } else if (tok_is(kw, "irq")) {
         g->kind = GRANT_IRQ;
         if (need_arg(c, kw, &a, "expected an IRQ line (0-23) or msi after irq"))
@@ -263,7 +265,7 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         g->col = a.col;
     } else {
         return fail(c, kw->col, "expected program, when, needs, priority, memory, args, debug, irq, ioport, mmio, endpoint, connect, pci, share, "
-                    "signal or notify");
+                    "signal, notify or site");
     }
     s->n_grants++;
     return 0;

@@ -19,6 +19,8 @@
  *          share NAME PAGES      a DMA region NAME shared by every server naming it
  *          signal NAME           may signal notification NAME
  *          notify NAME           waits on notification NAME
+ *          site                  the site archive (appliance.conf and the files it
+ *                                names), read-only, as the frame "site"
  *
  * A line `driver VVVV:DDDD PROGRAM` says which program drives a PCI device:
  * a server with a `pci` grant runs PROGRAM.elf for the device it got (so
@@ -54,6 +56,7 @@ enum grant_kind {
     GRANT_SHARE,  /* name, a: pages */
     GRANT_SIGNAL, /* name */
     GRANT_NOTIFY, /* name */
+    GRANT_SITE,   /* the site archive module, read-only */
 };
 
 #define PCI_SEL_NET 0

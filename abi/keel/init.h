@@ -47,6 +47,8 @@ struct keel_srvinfo {
     uint32_t index;    /* the server's index in the manifest (its badge at init) */
     struct keel_srv_cap caps[KEEL_SRV_MAX_CAPS];
     struct keel_pci_info pci; /* pci.present when the manifest gave a device */
+    uint64_t site_offset;     /* `site` grant: where the archive starts in the "site" frame */
+    uint64_t site_size;       /* and its length in bytes (0: no site archive) */
 };
 _Static_assert(sizeof(struct keel_srvinfo) <= 4096, "srvinfo fits one page");
 
