@@ -345,15 +345,22 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         return grant_pci(sv, next, info);
     case GRANT_SITE: {
         /* The site archive travels as a boot module whose command line
-         * says "site"; init holds it read-only in INIT_SLOT_MODULE0 + i. */
-        err = KE_EMPTY_SLOT;
-        for (uint32_t i = 0; i < S.bi->n_modules; i++)
-            if (word_in(S.bi->modules[i].args, "site") && S.bi->modules[i].size) {
-                err = keel_cap_copy(INIT_SLOT_MODULE0 + i, task, dest, RIGHT_READ, 0);
+         * says "site"; init holds it read-only in INIT_SLOT_MODULE0 + i.
+         * Without one the server starts anyway, with site_size 0, and says
+         * what that means for it (netd: deny-all). */
+        for (uint32_t i = 0; i < S.bi->n_modules; i++) {
+            if (!word_in(S.bi->modules[i].args, "site") || !S.bi->modules[i].size)
+                continue;
+            err = keel_cap_copy(INIT_SLOT_MODULE0 + i, task, dest, RIGHT_READ, 0);
+            if (!err) {
                 info->site_offset = S.bi->modules[i].vaddr & (PAGE - 1);
                 info->site_size = S.bi->modules[i].size;
+                name_cap(info, (uint32_t)dest, CAP_FRAME, "site", NULL);
             }
-        name_cap(info, (uint32_t)dest, CAP_FRAME, "site", NULL);
+            break;
+        }
+        if (!info->site_size)
+            ulog("keel: init: %s: no site archive was booted\n", sv->spec->name);
         break;
     }
     }

@@ -11,6 +11,12 @@
  *                                    ep: capability whose name starts with
  *                                    "rng", e.g. ep:rng), which keys
  *                                    netd_rand.c (without it: a LOUD stop-gap)
+ *   site                             optional: the site archive (frame
+ *                                    "site", read-only), whose
+ *                                    appliance.conf gives the firewall's
+ *                                    rules and interface names, and the
+ *                                    addresses of NICs args leaves out.
+ *                                    Without it the firewall is deny-all.
  *   serve:netd                       optional: netd's own endpoint.  Nothing
  *                                    is served on it yet (every request gets
  *                                    SRV_E_UNKNOWN); the socket service
@@ -19,14 +25,26 @@
  *   memory                           required: netd creates its notification
  *                                    and one waker thread per NIC.
  * args: the interim configuration (netd_config.h), e.g.
- *   `nic0=10.9.0.2/24,nic1=dhcp,stats=30`.
+ *   `nic0=10.9.0.2/24,nic1=dhcp,stats=30`.  An args item for a NIC wins
+ *   over appliance.conf's `interface NAME nic N ...` line for it.
+ *
+ * The firewall (netd_fw.c, the engine in net/firewall/) filters every
+ * IPv4 frame in nic_netif.c, in and out; its rule set comes from
+ * appliance.conf at start (deny-all when there is none or it does not
+ * parse) and can be replaced at run time (netd_fw_reload: parse into the
+ * spare set, swap on success, kept states stay).  Until the console exists
+ * only test boots trigger a reload, by a "KEEL-RELOAD N" command frame that
+ * loads appliance.conf (N = 1) or appliance-N.conf from the site archive.
  *
  * Statistics: lwIP's heap and pool use (used/avail, high-water mark,
  * failed allocations), its protocol counters and every NIC's counters are
  * logged every `stats=` seconds, and on a "KEEL-STATS" command frame in
- * test boots.  Test boots (`debug=1` only) also obey "KEEL-NICCRASH" (the
- * driver of the NIC the frame came in on is asked to fault: NIC_CRASH) and
- * "KEEL-NETDCRASH" (netd faults), so tests can restart either side.
+ * test boots, followed by the firewall's (netd_fw_log_stats: verdicts and
+ * drops by reason, the state table, each rule's evaluations, packets,
+ * bytes and states).  Test boots (`debug=1` only) also obey
+ * "KEEL-NICCRASH" (the driver of the NIC the frame came in on is asked to
+ * fault: NIC_CRASH), "KEEL-NETDCRASH" (netd faults), so tests can restart
+ * either side, and "KEEL-RELOAD N" (above).
  * Command frames: ethertype 0x88b5 to netd's MAC, payload = the word.
  *
  * Threads and events.  lwIP and the rings belong to the main thread alone.
@@ -45,22 +63,23 @@
  * A cheaper shape needs a manifest/kernel change (see the report): a
  * `signal` grant badged per NIC onto one notification of netd's.
  *
- * One loop iteration: poll every NIC (attach if due, reclaim TX, up to
- * RX_BUDGET frames into lwIP), run lwIP's due timers, flush every NIC
- * (refill rx_free, at most one NIC_KICK each), log statistics if due, then
- * block until the next event or deadline, or go round again at once when a
- * NIC had frames beyond its budget.
+ * One loop iteration: the firewall's clock (and once a second its expired
+ * states), poll every NIC (attach if due, reclaim TX, up to RX_BUDGET frames
+ * through the firewall into lwIP), run lwIP's due timers, send the
+ * firewall's `block return` answers, flush every NIC (refill rx_free, at
+ * most one NIC_KICK each), log statistics if due, then block until the
+ * next event or deadline, or go round again at once when a NIC had frames
+ * beyond its budget.
  *
  * Restarts: netd keeps nothing across a restart; init starts it from
  * scratch and every NIC is attached again (nic_netif.c stops a driver that
  * still runs with the old rings).  A waker thread that fails ends itself,
  * which init sees as netd's fault and restarts netd.
  *
- * Not handled yet: the socket service, the firewall (net/firewall/), a
- * routing table beyond connected networks plus one default gateway (lwIP's
- * netif selection; LWIP_HOOK_IP4_ROUTE_SRC + LWIP_HOOK_ETHARP_GET_GW can
- * carry static routes later), appliance.conf.  Until the firewall lands,
- * netd forwards everything between its interfaces.
+ * Not handled yet: the socket service, a routing table beyond connected
+ * networks plus one default gateway (lwIP's netif selection;
+ * LWIP_HOOK_IP4_ROUTE_SRC + LWIP_HOOK_ETHARP_GET_GW can carry static routes
+ * later), the rest of appliance.conf (hostname, log, tls: other servers').
  */
 #include <keel/fmt.h>
 #include <keel/init.h>
@@ -76,6 +95,7 @@
 #include "lwip/stats.h"
 #include "lwip/timeouts.h"
 #include "netd_config.h"
+#include "netd_fw.h"
 #include "netd_hooks.h"
 #include "netd_rand.h"
 #include "nic_netif.h"
@@ -83,6 +103,7 @@
 #define NETD_MAX_NICS NETD_MAX_IFS
 #define SHM_BASE      0x0000006000000000ull /* NIC k's region at SHM_BASE + k * SHM_STRIDE */
 #define SHM_STRIDE    0x0000000000400000ull /* 4 MiB: room for the 1 MiB region and a gap */
+#define SITE_VA       0x0000007000000000ull /* the site archive's frame, read-only */
 #define WAKER_STACK   8192
 #define RX_BUDGET     64 /* frames per NIC per iteration: fairness between NICs */
 #define BIT_TIMER     (1ull << 0)
@@ -112,6 +133,10 @@ struct netd {
     struct waker wakers[NETD_MAX_NICS];
     uint64_t timer_deadline_ns; /* armed deadline; 0 when the timer is not armed */
     uint64_t next_stats_ns;     /* UINT64_MAX: no periodic statistics */
+    const void *site;           /* the site archive (mapped at SITE_VA + offset), or NULL */
+    size_t site_size;
+    struct netd_if_cfg conf_cfg[NETD_MAX_NICS]; /* appliance.conf's addresses, for NICs args leaves out */
+    struct netd_fw fw;                          /* the firewall: rule sets, states (large) */
 };
 
 static uint8_t waker_stacks[NETD_MAX_NICS][WAKER_STACK] __attribute__((aligned(16)));
@@ -234,7 +259,8 @@ static int setup_nics(struct netd *d)
             ulog("netd: %s: cannot map the shared region (error %lld)\n", name, (long long)err);
             return -1;
         }
-        nic_init(&d->nics[k], name, k, si->caps[i].slot, (struct nic_shared *)va, netd_config_find(&d->cfg, name));
+        nic_init(&d->nics[k], name, k, si->caps[i].slot, (struct nic_shared *)va, netd_config_find(&d->cfg, name),
+                 &d->fw);
         err = start_waker(d, k, ntfn);
         if (err) {
             ulog("netd: %s: cannot start its waker thread (error %lld)\n", name, (long long)err);
@@ -250,6 +276,55 @@ static int setup_nics(struct netd *d)
             ulog("netd: args name %s, but the manifest connects no such NIC; ignored\n", d->cfg.ifs[i].name);
     }
     return 0;
+}
+
+/* Maps the site archive read-only, if the manifest grants it (`site`). */
+static void map_site(struct netd *d)
+{
+    const struct keel_srvinfo *si = d->si;
+    uint64_t slot = srv_find_cap(si, "site"), pages = 0;
+    if (!slot)
+        return; /* netd_fw_init says what that means */
+    int64_t err = keel_frame_info(slot, NULL, &pages);
+    if (!err &&
+        (si->site_size == 0 || si->site_offset > pages * 4096 || si->site_size > pages * 4096 - si->site_offset))
+        err = KE_RANGE;
+    if (!err)
+        err = keel_map(SRV_SLOT_TASK, slot, SITE_VA, RIGHT_READ);
+    if (err) {
+        ulog("netd: the site archive cannot be mapped (error %lld, offset %llu, size %llu)\n", (long long)err,
+             (unsigned long long)si->site_offset, (unsigned long long)si->site_size);
+        return;
+    }
+    d->site = (const void *)(SITE_VA + si->site_offset);
+    d->site_size = si->site_size;
+}
+
+/* The firewall, from appliance.conf; then that file's addresses for the
+ * NICs args leaves unconfigured (args keeps its default gateway). */
+static void setup_firewall(struct netd *d)
+{
+    char names[NETD_MAX_NICS][NETD_IF_NAME_MAX];
+    for (unsigned k = 0; k < d->n_nics; k++)
+        strlcpy(names[k], d->nics[k].name, sizeof names[k]);
+    map_site(d);
+    if (netd_fw_init(&d->fw, names, d->n_nics, d->site, d->site_size, keel_now_ns()) != NETD_FW_OK)
+        ulog("netd: firewall: deny-all: every IPv4 packet is blocked until a rule set loads\n");
+    bool args_gateway = false;
+    for (unsigned i = 0; i < d->cfg.n_ifs; i++)
+        args_gateway |= d->cfg.ifs[i].has_gateway;
+    for (unsigned k = 0; k < d->n_nics; k++) {
+        const struct netd_if_cfg *c = netd_fw_conf_if(&d->fw, k);
+        if (d->nics[k].cfg || !c)
+            continue;
+        d->conf_cfg[k] = *c;
+        if (c->has_gateway && args_gateway) {
+            ulog("netd: %s: appliance.conf's gateway ignored: args gives the default gateway\n", d->nics[k].name);
+            d->conf_cfg[k].has_gateway = false;
+        }
+        d->nics[k].cfg = &d->conf_cfg[k];
+        ulog("netd: %s: address from appliance.conf (interface %s)\n", d->nics[k].name, c->name);
+    }
 }
 
 static int setup(struct netd *d)
@@ -282,6 +357,7 @@ static int setup(struct netd *d)
     if (!d->n_nics)
         ulog("netd: the manifest connects no NIC (ep:NAME + shm:NAME + notify:NAME)\n");
     seed_random(d);
+    setup_firewall(d);
     lwip_init();
     if (d->cfg.stats_seconds)
         d->next_stats_ns = keel_now_ns() + d->cfg.stats_seconds * 1000000000ull;
@@ -360,12 +436,34 @@ static void netd_stats_log(const struct netd *d)
     line_flush(&l);
     for (unsigned k = 0; k < d->n_nics; k++)
         nic_log_stats(&d->nics[k]);
+    netd_fw_log_stats(&d->fw);
 }
 
 /* ------------------------------------------------------- test commands -- */
 
 /* lwIP's hooks take no context: the one netd of this task, for the hook. */
 static struct netd *hook_netd;
+
+/* "KEEL-RELOAD N": the firewall's rules from appliance.conf (N = 1) or
+ * appliance-N.conf (N = 2..99) of the site archive. */
+static void command_reload(struct netd *d, const struct nic *n, const uint8_t *arg, size_t len)
+{
+    unsigned v = 0, digits = 0;
+    while (digits < len && digits < 3 && arg[digits] >= '0' && arg[digits] <= '9')
+        v = v * 10 + (unsigned)(arg[digits++] - '0');
+    if (digits == 0 || digits > 2 || v == 0) {
+        ulog("netd: %s: command frame: KEEL-RELOAD wants a number 1-99\n", n->name);
+        return;
+    }
+    char file[32];
+    if (v == 1)
+        strlcpy(file, NETD_FW_FILE, sizeof file);
+    else
+        snprintf(file, sizeof file, "appliance-%u.conf", v);
+    ulog("netd: %s: command frame: reloading the firewall from %s\n", n->name, file);
+    if (netd_fw_reload_site(&d->fw, file) != NETD_FW_OK)
+        ulog("netd: %s: command frame: KEEL-RELOAD %u refused (the firewall said why)\n", n->name, v);
+}
 
 static bool is_command(const uint8_t *payload, size_t len, const char *word)
 {
@@ -377,7 +475,7 @@ static bool is_command(const uint8_t *payload, size_t len, const char *word)
  * included) of a type lwIP does not know, received on NETIF. */
 err_t netd_unknown_eth(struct pbuf *p, struct netif *netif)
 {
-    const struct netd *d = hook_netd;
+    struct netd *d = hook_netd;
     if (!d || !d->cfg.debug || p->len < 14)
         return ERR_ARG;
     const uint8_t *f = p->payload;
@@ -394,6 +492,8 @@ err_t netd_unknown_eth(struct pbuf *p, struct netif *netif)
         struct keel_msg m = { .info = NIC_CRASH | KEEL_NONBLOCK };
         int64_t err = keel_call(n->ep, &m);
         ulog("netd: %s: NIC_CRASH returned %lld\n", n->name, (long long)err);
+    } else if (is_command(cmd, len, "KEEL-RELOAD ")) {
+        command_reload(d, n, cmd + 12, len - 12);
     } else if (is_command(cmd, len, "KEEL-NETDCRASH")) {
         ulog("netd: %s: command frame: crashing netd on purpose\n", n->name);
         __builtin_trap();
@@ -443,9 +543,11 @@ __attribute__((noreturn)) static void netd_loop(struct netd *d)
     for (;;) {
         uint64_t now = keel_now_ns();
         bool more = false, retry_kick = false;
+        netd_fw_tick(&d->fw, now);
         for (unsigned k = 0; k < d->n_nics; k++)
             more |= nic_poll(&d->nics[k], now, RX_BUDGET);
         sys_check_timeouts();
+        netd_fw_flush(&d->fw);
         for (unsigned k = 0; k < d->n_nics; k++)
             retry_kick |= nic_flush(&d->nics[k], now);
         if (now >= d->next_stats_ns) {
@@ -453,7 +555,7 @@ __attribute__((noreturn)) static void netd_loop(struct netd *d)
             d->next_stats_ns = now + d->cfg.stats_seconds * 1000000000ull;
         }
 
-        uint64_t deadline = d->next_stats_ns;
+        uint64_t deadline = min64(d->next_stats_ns, netd_fw_next_deadline(&d->fw));
         u32_t sleep_ms = sys_timeouts_sleeptime();
         if (sleep_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE)
             deadline = min64(deadline, now + (uint64_t)(sleep_ms ? sleep_ms : 1) * 1000000ull);

@@ -53,18 +53,20 @@ $(LWIP_A): $(LWIP_OBJS)
 
 # netd itself.  Linked like user_prog (Makefile) with liblwip.a between
 # netd's objects (which lwIP calls back: sys_now, netd_rand32, ...) and
-# libkeel.a (which lwIP uses: memcpy, snprintf, ...).
-NETD_SRCS := net/netd.c net/nic_netif.c net/netd_config.c net/netd_rand.c net/lwip/sys_arch.c
+# libkeel.a (which lwIP uses: memcpy, snprintf, ...).  The firewall engine
+# (net/firewall.mk's FW_OBJS, pure C) is compiled with the plain servers'
+# flags and linked in; netd's own sources include its headers (-Inet/firewall).
+NETD_SRCS := net/netd.c net/nic_netif.c net/netd_config.c net/netd_rand.c net/netd_fw.c net/lwip/sys_arch.c
 NETD_OBJS := $(NETD_SRCS:%.c=$(BUILD)/user/%.o)
 
-$(NETD_OBJS): USER_CFLAGS += -Inet -Inet/lwip/libc -Inet/lwip -isystem $(LWIP_DIR)/src/include
+$(NETD_OBJS): USER_CFLAGS += -Inet -Inet/firewall -Inet/lwip/libc -Inet/lwip -isystem $(LWIP_DIR)/src/include
 $(NETD_OBJS): | $(LWIP_STAMP)
 
-$(BUILD)/user/netd.elf: $(NETD_OBJS) $(LWIP_A) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld
+$(BUILD)/user/netd.elf: $(NETD_OBJS) $(FW_OBJS) $(LWIP_A) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld
 	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack -T lib/user.ld -o $@ \
-		$(BUILD)/user/lib/crt0.o $(NETD_OBJS) $(LWIP_A) $(LIB_A)
+		$(BUILD)/user/lib/crt0.o $(NETD_OBJS) $(FW_OBJS) $(LWIP_A) $(LIB_A)
 
-USER_OBJS += $(NETD_OBJS)
+USER_OBJS += $(NETD_OBJS) $(FW_OBJS)
 SERVERS += netd
 
 -include $(LWIP_OBJS:.o=.d)

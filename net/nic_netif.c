@@ -49,11 +49,16 @@
  * of its RX buffers (otherwise the driver's own interrupt service picks the
  * new rx_free entries up).
  *
- * Where the firewall plugs in (net/firewall/, another engineer's): frames
- * are handed to lwIP in nic_rx_frame() and leave in nic_linkoutput(); both
- * see whole Ethernet frames and which NIC, which is what pf's `on IFACE`,
- * `in`/`out` need (forwarded packets pass both: in on one NIC, out on the
- * other).
+ * The firewall (netd_fw.c) sees every whole Ethernet frame with its NIC,
+ * which is what pf's `on IFACE`, `in`/`out` need: a received frame in
+ * nic_rx_frame() after it was copied into its pbuf (our private copy, which
+ * the driver can no longer change) and before lwIP sees it; a frame lwIP
+ * sends in nic_linkoutput() after it was copied into the NIC buffer and
+ * before it is queued.  Forwarded packets pass both: in on one NIC, out on
+ * the other.  A blocked frame is dropped and counted (rx_fw_drop,
+ * tx_fw_drop); to lwIP a blocked outgoing frame looks sent and lost on the
+ * wire (ERR_OK), as a packet dropped by a firewall further on would.  The
+ * firewall also learns each NIC's address (antispoof, DHCP) from here.
  *
  * Context: everything here runs in netd's main thread, the only thread
  * that touches lwIP or the rings.  The per-NIC waker threads (netd.c) touch
@@ -78,6 +83,9 @@
 #define RETRY_MAX_NS    1000000000ull        /* 1 s */
 #define KICK_GIVE_UP_NS 100000000ull         /* 100 ms of a busy driver: treat it as gone */
 #define LIVENESS_NS     1000000000ull        /* kick at least this often, to notice a restart */
+
+/* A received frame fits one pool pbuf, so the firewall reads it in one piece. */
+_Static_assert(PBUF_POOL_BUFSIZE >= NIC_MAX_FRAME, "one PBUF_POOL pbuf holds a whole frame");
 
 /* ------------------------------------------------------------ buffers -- */
 
@@ -148,9 +156,21 @@ static void log_addr(const char *what, const ip4_addr_t *a, char *buf, size_t le
     snprintf(buf, len, "%s %u.%u.%u.%u", what, b[0], b[1], b[2], b[3]);
 }
 
+/* Tells the firewall N's address (0: none) and whether it runs DHCP. */
+static void fw_learn_address(const struct nic *n)
+{
+    uint32_t a = lwip_ntohl(ip4_addr_get_u32(netif_ip4_addr(&n->netif)));
+    uint32_t m = lwip_ntohl(ip4_addr_get_u32(netif_ip4_netmask(&n->netif)));
+    unsigned prefix = 0;
+    while (prefix < 32 && (m & (0x80000000u >> prefix)))
+        prefix++;
+    netd_fw_iface_update(n->fw, n->index, a, prefix, n->cfg && n->cfg->mode == NETD_IF_DHCP);
+}
+
 static void nic_status_cb(struct netif *netif)
 {
     const struct nic *n = netif->state;
+    fw_learn_address(n);
     char a[32], m[32], g[32];
     log_addr("address", netif_ip4_addr(netif), a, sizeof a);
     log_addr("netmask", netif_ip4_netmask(netif), m, sizeof m);
@@ -167,10 +187,11 @@ static void nic_link_cb(struct netif *netif)
 
 /*
  * netif->linkoutput: copies the frame P (a pbuf chain, Ethernet header
- * included; lwIP keeps ownership of P) into a free buffer and queues it on
- * tx_send.  The kick is left to nic_flush.  Returns ERR_OK, or an error with
- * the frame dropped and counted: ERR_IF (no driver), ERR_BUF (too long),
- * ERR_MEM (no buffer or tx_send full; TCP retransmits).
+ * included; lwIP keeps ownership of P) into a free buffer and, if the
+ * firewall passes it, queues it on tx_send.  The kick is left to nic_flush.
+ * Returns ERR_OK (also for a frame the firewall blocked: dropped, counted),
+ * or an error with the frame dropped and counted: ERR_IF (no driver),
+ * ERR_BUF (too long), ERR_MEM (no buffer or tx_send full; TCP retransmits).
  */
 static err_t nic_linkoutput(struct netif *netif, struct pbuf *p)
 {
@@ -197,10 +218,15 @@ static err_t nic_linkoutput(struct netif *netif, struct pbuf *p)
         LINK_STATS_INC(link.drop);
         return ERR_MEM;
     }
-    /* point of no return: the frame goes out */
-    uint32_t off = n->free[--n->n_free];
+    uint32_t off = n->free[n->n_free - 1];
     uint8_t *buf = buf_at(n, off);
     uint16_t len = pbuf_copy_partial(p, buf, p->tot_len, 0);
+    if (!netd_fw_packet(n->fw, FW_OUT, n->index, buf, len)) {
+        n->stats.tx_fw_drop++; /* the buffer stays on our free stack */
+        return ERR_OK;
+    }
+    /* point of no return: the frame goes out */
+    n->n_free--;
     if (len < ETH_MIN_FRAME) {
         memset(buf + len, 0, ETH_MIN_FRAME - len);
         len = ETH_MIN_FRAME;
@@ -258,7 +284,9 @@ static void add_netif(struct nic *n, uint32_t mtu)
     if (c && (c->has_gateway || (c->mode == NETD_IF_DHCP && !netif_default)))
         netif_set_default(&n->netif);
     if (!c || c->mode == NETD_IF_NONE)
-        ulog("netd: %s: no address configured (args has no %s=...)\n", n->name, n->name);
+        ulog("netd: %s: no address configured (neither args %s=... nor an interface line in appliance.conf)\n", n->name,
+             n->name);
+    fw_learn_address(n);
     netif_set_up(&n->netif);
     if (c && c->mode == NETD_IF_DHCP) {
         err_t e = dhcp_start(&n->netif);
@@ -390,6 +418,11 @@ static void nic_rx_frame(struct nic *n, struct nic_desc d)
     }
     (void)pbuf_take(p, buf_at(n, d.offset), d.len); /* cannot fail: p holds d.len bytes */
     buf_put(n, i);
+    if (!netd_fw_packet(n->fw, FW_IN, n->index, p->payload, d.len)) { /* one pbuf: the assertion above */
+        n->stats.rx_fw_drop++;
+        pbuf_free(p);
+        return;
+    }
     if (n->netif.input(p, &n->netif) != ERR_OK) {
         n->stats.rx_input_err++;
         LINK_STATS_INC(link.drop);
@@ -400,7 +433,7 @@ static void nic_rx_frame(struct nic *n, struct nic_desc d)
 /* ---------------------------------------------------------------- API -- */
 
 void nic_init(struct nic *n, const char *name, unsigned index, uint64_t ep, struct nic_shared *shm,
-              const struct netd_if_cfg *cfg)
+              const struct netd_if_cfg *cfg, struct netd_fw *fw)
 {
     memset(n, 0, sizeof *n);
     strlcpy(n->name, name, sizeof n->name);
@@ -408,6 +441,7 @@ void nic_init(struct nic *n, const char *name, unsigned index, uint64_t ep, stru
     n->ep = ep;
     n->shm = shm;
     n->cfg = cfg;
+    n->fw = fw;
     n->state = NICS_DETACHED;
     n->retry_at_ns = 0; /* attach on the first poll */
     for (uint32_t i = 0; i < NIC_BUF_COUNT; i++)
@@ -475,17 +509,18 @@ uint64_t nic_next_deadline(const struct nic *n)
 void nic_log_stats(const struct nic *n)
 {
     const struct nic_counters *s = &n->stats;
-    ulog("netd: %s: %s gen %u, attaches %llu, tx lost %llu; rx %llu (%llu B) bad %llu nopbuf %llu inerr %llu; lent "
-         "rx %u tx %u free %u\n",
+    ulog("netd: %s: %s gen %u, attaches %llu, tx lost %llu; rx %llu (%llu B) bad %llu nopbuf %llu inerr %llu "
+         "fwdrop %llu; lent rx %u tx %u free %u\n",
          n->name, n->state == NICS_ATTACHED ? "attached" : "detached", n->generation, (unsigned long long)s->attaches,
          (unsigned long long)s->tx_lost_on_reattach, (unsigned long long)s->rx_frames, (unsigned long long)s->rx_bytes,
          (unsigned long long)s->rx_bad_desc, (unsigned long long)s->rx_no_pbuf, (unsigned long long)s->rx_input_err,
-         n->rx_lent, n->tx_lent, n->n_free);
-    ulog("netd: %s: tx %llu (%llu B) bad %llu nobuf %llu ringfull %llu toolong %llu detached %llu; kicks %llu "
-         "retries %llu\n",
+         (unsigned long long)s->rx_fw_drop, n->rx_lent, n->tx_lent, n->n_free);
+    ulog("netd: %s: tx %llu (%llu B) bad %llu nobuf %llu ringfull %llu toolong %llu detached %llu fwdrop %llu; "
+         "kicks %llu retries %llu\n",
          n->name, (unsigned long long)s->tx_frames, (unsigned long long)s->tx_bytes, (unsigned long long)s->tx_bad_desc,
          (unsigned long long)s->tx_no_buf, (unsigned long long)s->tx_ring_full, (unsigned long long)s->tx_too_long,
-         (unsigned long long)s->tx_detached, (unsigned long long)s->kicks, (unsigned long long)s->kick_retries);
+         (unsigned long long)s->tx_detached, (unsigned long long)s->tx_fw_drop, (unsigned long long)s->kicks,
+         (unsigned long long)s->kick_retries);
     const struct nic_stats *d = &n->shm->stats;
     ulog("netd: %s: driver: rx %llu dropped %llu bad %llu; tx %llu dropped %llu bad %llu; irqs %llu kicks %llu\n",
          n->name, (unsigned long long)d->rx_frames, (unsigned long long)d->rx_dropped,

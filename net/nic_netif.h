@@ -13,6 +13,7 @@
 
 #include "lwip/netif.h"
 #include "netd_config.h"
+#include "netd_fw.h"
 
 enum nic_state {
     NICS_DETACHED = 0, /* no driver answering yet, or it died: retry at retry_at_ns */
@@ -33,12 +34,14 @@ struct nic_counters {
     uint64_t rx_bad_desc;  /* rx_used entry with a bad offset/length, or a buffer not lent for RX */
     uint64_t rx_no_pbuf;   /* PBUF_POOL empty: frame dropped */
     uint64_t rx_input_err; /* lwIP's input refused the frame */
+    uint64_t rx_fw_drop;   /* the firewall blocked it, or it was malformed IPv4 */
     uint64_t tx_frames, tx_bytes;
     uint64_t tx_bad_desc;  /* tx_done entry naming a buffer not lent for TX */
     uint64_t tx_no_buf;    /* no free buffer: frame dropped */
     uint64_t tx_ring_full; /* tx_send full: frame dropped */
     uint64_t tx_too_long;  /* longer than NIC_MAX_FRAME: dropped */
     uint64_t tx_detached;  /* no driver attached: dropped */
+    uint64_t tx_fw_drop;   /* the firewall blocked it */
     uint64_t kicks, kick_retries;
     uint64_t attaches;
     uint64_t tx_lost_on_reattach; /* frames in tx_send/in the driver when it went away: maybe not sent */
@@ -46,10 +49,14 @@ struct nic_counters {
 
 struct nic {
     /* Set by nic_init; never changed. */
-    char name[NETD_IF_NAME_MAX];   /* the connection's name: caps ep:NAME, shm:NAME, notify:NAME */
-    unsigned index;                /* position among netd's NICs */
-    uint64_t ep;                   /* the driver's endpoint (WRITE) */
-    struct nic_shared *shm;        /* mapped shared region, NIC_SHM_PAGES pages */
+    char name[NETD_IF_NAME_MAX]; /* the connection's name: caps ep:NAME, shm:NAME, notify:NAME */
+    unsigned index;              /* position among netd's NICs: also its firewall interface index */
+    uint64_t ep;                 /* the driver's endpoint (WRITE) */
+    struct nic_shared *shm;      /* mapped shared region, NIC_SHM_PAGES pages */
+    struct netd_fw *fw;          /* the firewall every frame passes (netd's, shared by all NICs) */
+
+    /* Set by nic_init, or by netd before the first nic_poll (appliance.conf's
+     * interface line when args has no item); never changed after. */
     const struct netd_if_cfg *cfg; /* NULL: no address configured */
 
     /* Attachment (main thread only). */
@@ -76,11 +83,12 @@ struct nic {
 
 /*
  * Sets N up for connection NAME (index INDEX): the driver endpoint EP and
- * the shared region already mapped at SHM.  CFG may be NULL.  Does not talk
- * to the driver (nic_poll does, as soon as it is called).
+ * the shared region already mapped at SHM.  CFG may be NULL.  FW filters
+ * every frame in and out (it must be set up before the first nic_poll).
+ * Does not talk to the driver (nic_poll does, as soon as it is called).
  */
 void nic_init(struct nic *n, const char *name, unsigned index, uint64_t ep, struct nic_shared *shm,
-              const struct netd_if_cfg *cfg);
+              const struct netd_if_cfg *cfg, struct netd_fw *fw);
 
 /*
  * One service pass, main thread only, lwIP initialised: attaches when due,

@@ -4,7 +4,11 @@ network namespaces (wan and lan).
 
 The image's manifest has no `nettest` lines yet, so this script makes a test
 image: a copy of BUILD/image/tftp whose servers.cpio is repacked with
-image/manifest plus the lines below (NETD_LINES).
+image/manifest plus the lines below (NETD_LINES), and whose site.cpio holds
+the test's own firewall configurations (FW_SETS: appliance.conf, and
+appliance-2.conf, appliance-3.conf for the reload checks).  netd takes
+net0's address from appliance.conf (`interface wan nic 0 address ...`) and
+net1's from args, which overrides appliance.conf's line for it.
 
   wan namespace: QEMU, ktap0 = 10.9.0.1/24, route to 10.9.1.0/24 via netd
   lan namespace: ktap1 (moved there once QEMU holds it) = 10.9.1.1/24,
@@ -12,9 +16,13 @@ image/manifest plus the lines below (NETD_LINES).
                  there leases 10.9.1.2 to netd's second NIC
 
 Checks: ping netd on both NICs; ping through netd both ways (forwarding);
-iperf3 and 20 MB with a sha256 through netd; a statistics command frame; a
-driver crash (netd re-attaches to generation 2); a netd crash (init restarts
-netd, which re-attaches to the running drivers).
+iperf3 and 20 MB with a sha256 through netd; the firewall (a TCP port passed
+by a rule, one blocked, one `block return`ed; UDP replies passing on state
+alone, unsolicited UDP blocked; a reload that keeps an established
+connection and refuses new ones; a reload that does not parse and leaves the
+old set in force; rule counters equal to the pings sent); a statistics
+command frame; a driver crash (netd re-attaches to generation 2); a netd
+crash (init restarts netd, which re-attaches to the running drivers).
 
 Usage (root; needs iproute2, iputils-ping, iperf3, and dnsmasq-base for --dhcp):
   make image && python3 tests/qemu/test_netd.py [--nics virtio,e1000] [--dhcp] [--build build]
@@ -41,9 +49,101 @@ NETD_LINES = """
 server netnic0 when nettest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
 server netnic1 when nettest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1
 server netrng  when nettest priority 14 memory 256K pci rng 0 endpoint rng-net
-server netd    when nettest needs netnic0 priority 12 memory 4M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-net
+server netd    when nettest needs netnic0 priority 12 memory 4M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-net site
 """
 MAC = {"ktap0": "525400123456", "ktap1": "525400123457"}
+
+# The firewall's rule sets (site.cpio).  Set 1 is loaded at start; "KEEL-RELOAD
+# N" loads set N.  Set 2 no longer passes new connections to port 9100; set 3
+# does not parse (BAD_LINE of it, at the column of "99999").
+FW_COMMON = """# netd firewall test rules (tests/qemu/test_netd.py)
+hostname nettest
+interface wan nic 0 address 10.9.0.2/24
+interface lan nic 1 address 10.9.1.2/24
+
+pass out keep state
+pass in on wan proto icmp keep state
+pass in on lan proto icmp keep state
+pass in on lan proto udp keep state
+pass in on wan proto tcp to 10.9.1.1 port 5201 keep state
+pass in on wan proto tcp to 10.9.1.1 port 9000 keep state
+block return in on wan proto tcp to 10.9.1.1 port 9102
+"""
+ICMP_WAN_RULE = "pass in on wan proto icmp keep state"
+PORT_RULE = "pass in on wan proto tcp to 10.9.1.1 port 9100 keep state\n"
+BAD_RULE = "pass in on wan proto tcp to 10.9.1.1 port 99999 keep state\n"
+FW_SETS = {
+    "appliance.conf": FW_COMMON + PORT_RULE,
+    "appliance-2.conf": FW_COMMON,
+    "appliance-3.conf": FW_COMMON + BAD_RULE,
+}
+BAD_LINE = FW_SETS["appliance-3.conf"].count("\n")
+BAD_COL = BAD_RULE.index("99999") + 1
+ICMP_WAN_LINE = FW_COMMON.splitlines().index(ICMP_WAN_RULE) + 1
+
+# Test hosts' helpers: `tcp PORT...` echoes lines on 10.9.1.1:PORT and
+# appends "accept PORT" to LOG; `udpecho PORT` echoes datagrams on 10.9.0.1;
+# `udpsink PORT` appends what 10.9.1.1:PORT receives to LOG; `client` holds
+# TCP connections across checks, one command a line on stdin (open NAME
+# PORT TIMEOUT | echo NAME WORD | close NAME), one answer a line on stdout.
+HOST_CODE = r"""
+import socket, sys, threading
+mode, log = sys.argv[1], sys.argv[2]
+def note(text):
+    with open(log, 'a') as f:
+        f.write(text + '\n')
+def echo_conn(c):
+    with c:
+        while True:
+            b = c.recv(4096)
+            if not b:
+                return
+            c.sendall(b)
+def tcp(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(('10.9.1.1', port)); s.listen(8)
+    while True:
+        c, _ = s.accept(); note(f'accept {port}')
+        threading.Thread(target=echo_conn, args=(c,), daemon=True).start()
+if mode == 'tcp':
+    for p in sys.argv[3:]:
+        threading.Thread(target=tcp, args=(int(p),), daemon=True).start()
+    note('ready'); threading.Event().wait()
+elif mode in ('udpecho', 'udpsink'):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(('10.9.0.1' if mode == 'udpecho' else '10.9.1.1', int(sys.argv[3]))); note('ready')
+    while True:
+        b, a = s.recvfrom(2048)
+        if mode == 'udpecho':
+            s.sendto(b, a)
+        else:
+            note(f'got {b!r} from {a}')
+elif mode == 'client':
+    conns = {}
+    for line in sys.stdin:
+        cmd = line.split()
+        try:
+            if cmd[0] == 'open':
+                conns[cmd[1]] = socket.create_connection(('10.9.1.1', int(cmd[2])), timeout=float(cmd[3]))
+                print('ok')
+            elif cmd[0] == 'echo':
+                c = conns[cmd[1]]; c.settimeout(5); c.sendall(cmd[2].encode() + b'\n'); got = b''
+                while not got.endswith(b'\n'):
+                    b = c.recv(100)
+                    if not b:
+                        raise EOFError('closed')
+                    got += b
+                print('ok' if got.strip() == cmd[2].encode() else f'bad {got!r}')
+            elif cmd[0] == 'close':
+                conns.pop(cmd[1]).close(); print('ok')
+        except ConnectionRefusedError:
+            print('refused')
+        except (socket.timeout, TimeoutError):
+            print('timeout')
+        except Exception as e:
+            print('fail', type(e).__name__, e)
+        sys.stdout.flush()
+"""
 
 
 def sh(*c: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -58,6 +158,12 @@ def make_image(build: Path, out: Path, netd_args: str) -> None:
     elfs = sorted(str(p) for p in (build / "user").glob("*.elf") if p.name != "init.elf")
     subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
     manifest.unlink()
+    site = out.parent / "site"
+    site.mkdir(exist_ok=True)
+    for name, text in FW_SETS.items():
+        (site / name).write_text(text)
+    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "site.cpio"),
+                    *(str(site / n) for n in FW_SETS)], check=True)
 
 
 def command_frame(ns: str, dev: str, word: str) -> None:
@@ -72,6 +178,133 @@ s.send(f + bytes(max(0, 60 - len(f))))
     sh("ip", "netns", "exec", ns, sys.executable, "-c", code)
 
 
+def host(ns: str, mode: str, log: Path, *args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOST_CODE, mode, str(log), *args],
+                            text=True, **kw)
+
+
+def firewall_checks(rep, helpers, tmp: Path, wan: str, lan: str, text, wait_for, check, ping) -> None:
+    """The firewall with real traffic; each check leaves the rule set it found
+    (appliance.conf) except the reload ones, which end by loading it again."""
+    tcp_log, sink_log, echo_log = tmp / "tcp.log", tmp / "udpsink.log", tmp / "udpecho.log"
+    helpers.append(host(lan, "tcp", tcp_log, "9100", "9101", "9102"))
+    helpers.append(host(lan, "udpsink", sink_log, "7001"))
+    helpers.append(host(wan, "udpecho", echo_log, "7000"))
+    client = host(wan, "client", tmp / "client.log", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    helpers.append(client)
+    for f in (tcp_log, sink_log, echo_log):
+        end = time.monotonic() + 5
+        while time.monotonic() < end and not (f.exists() and "ready" in f.read_text()):
+            time.sleep(0.1)
+
+    def say(cmd: str) -> str:
+        client.stdin.write(cmd + "\n")
+        client.stdin.flush()
+        return client.stdout.readline().strip()
+
+    def accepts(port: int) -> int:
+        return tcp_log.read_text().count(f"accept {port}") if tcp_log.exists() else 0
+
+    def mark() -> int:
+        return len(text())
+
+    def since(pos: int, pattern: str, timeout: float) -> re.Match | None:
+        end = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, text()[pos:], re.M)
+            if m or time.monotonic() > end:
+                return m
+            time.sleep(0.2)
+
+    def reload(n: int, pattern: str) -> re.Match:
+        pos = mark()
+        command_frame(wan, "ktap0", f"KEEL-RELOAD {n}")
+        m = since(pos, pattern, 10)
+        check(m is not None, f"KEEL-RELOAD {n}: no line matching {pattern!r}")
+        return m
+
+    def tcp_passed() -> None:
+        check(say("open a 9100 5") == "ok", "no connection to lan:9100 although a rule passes it")
+        check(say("echo a hello") == "ok", "no echo on lan:9100")
+
+    def tcp_blocked() -> None:
+        pos = mark()
+        r = say("open b 9101 2")
+        check(r == "timeout", f"lan:9101 has no pass rule, yet connect said {r!r}")
+        check(accepts(9101) == 0, "the lan host accepted a connection on 9101")
+        check(since(pos, r"netd: fw: block in on wan tcp 10\.9\.0\.1:\d+ -> 10\.9\.1\.1:9101 .*no rule matched",
+                    2) is not None, "no log line for the blocked SYN")
+
+    def tcp_block_return() -> None:
+        r = say("open c 9102 5")
+        check(r == "refused", f"`block return` on 9102 should answer with a RST, connect said {r!r}")
+        check(accepts(9102) == 0, "the lan host accepted a connection on 9102")
+
+    def udp_state() -> None:
+        code = ("import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(3)\n"
+                "s.sendto(b'state',('10.9.0.1',7000));print(s.recvfrom(100)[0].decode())")
+        p = sh("ip", "netns", "exec", lan, sys.executable, "-c", code, check=False)
+        check(p.stdout.strip() == "state", f"no UDP reply through the state: {p.stdout.strip()} {p.stderr[-200:]}")
+
+    def udp_unsolicited() -> None:
+        pos = mark()
+        code = ("import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                "[s.sendto(b'unsolicited',('10.9.1.1',7001)) for _ in range(3)]")
+        sh("ip", "netns", "exec", wan, sys.executable, "-c", code)
+        check(since(pos, r"netd: fw: block in on wan udp 10\.9\.0\.1:\d+ -> 10\.9\.1\.1:7001 ", 5) is not None,
+              "no log line for the blocked datagram")
+        time.sleep(0.5)
+        got = sink_log.read_text().count("got") if sink_log.exists() else 0
+        check(got == 0, f"the lan host received {got} unsolicited datagrams from wan")
+
+    def reload_keeps_established() -> None:
+        reload(2, r"netd: firewall: appliance-2\.conf: \d+ rules in force \(generation \d+\); [1-9]\d* states kept")
+        check(say("echo a after-reload") == "ok", "the established connection to 9100 broke on the reload")
+        r = say("open d 9100 2")
+        check(r == "timeout", f"set 2 passes no new connection to 9100, yet connect said {r!r}")
+
+    def reload_bad_keeps_old() -> None:
+        m = reload(3, r"netd: firewall: appliance-3\.conf:(\d+):(\d+): (.*); appliance-2\.conf stays in force")
+        check((int(m.group(1)), int(m.group(2))) == (BAD_LINE, BAD_COL),
+              f"error at {m.group(1)}:{m.group(2)}, expected {BAD_LINE}:{BAD_COL} ({m.group(3)})")
+        ping(wan, "10.9.0.2", 2)  # set 2 (not deny-all) is in force
+        check(say("echo a after-bad-reload") == "ok", "the established connection broke on the failed reload")
+        r = say("open e 9100 2")
+        check(r == "timeout", f"set 2 should still refuse new connections to 9100, connect said {r!r}")
+        reload(9, r"netd: firewall: the site archive has no usable appliance-9\.conf(.|\n)*"
+                  r"netd: firewall: appliance-2\.conf stays in force")
+        reload(1, r"netd: firewall: appliance\.conf: \d+ rules in force")
+        check(say("open f 9100 5") == "ok", "set 1 again, yet no new connection to 9100")
+        for name in ("a", "f"):
+            say(f"close {name}")
+
+    def counters() -> None:
+        # A fresh set (counters zero), then exactly N echo requests to netd's wan
+        # address: the keep-state rule counts them and the N replies its state passes.
+        n = 5
+        reload(1, r"netd: firewall: appliance\.conf: \d+ rules in force")
+        ping(wan, "10.9.0.2", n)
+        pos = mark()
+        command_frame(wan, "ktap0", "KEEL-STATS")
+        pat = rf"netd: fw: @\d+ line {ICMP_WAN_LINE} evals (\d+) pkts (\d+) bytes (\d+) states (\d+): (.*)$"
+        m = since(pos, pat, 10)
+        check(m is not None, "no counters for the icmp rule in the statistics")
+        evals, pkts, nbytes, states = (int(m.group(i)) for i in range(1, 5))
+        check((pkts, nbytes, states) == (2 * n, 2 * n * 84, 1) and evals >= 1,
+              f"rule `{m.group(5)}`: evals {evals} pkts {pkts} bytes {nbytes} states {states}; "
+              f"expected pkts {2 * n} bytes {2 * n * 84} states 1")
+        check(since(pos, r"netd: fw: states \d+/\d+: inserted", 2) is not None, "no state table line")
+
+    rep.run("fw.tcp_port_passed", tcp_passed)
+    rep.run("fw.tcp_port_blocked", tcp_blocked)
+    rep.run("fw.tcp_block_return_rst", tcp_block_return)
+    rep.run("fw.udp_reply_by_state", udp_state)
+    rep.run("fw.udp_unsolicited_blocked", udp_unsolicited)
+    rep.run("fw.reload_keeps_established", reload_keeps_established)
+    rep.run("fw.reload_parse_error_keeps_old", reload_bad_keeps_old)
+    rep.run("fw.counters_equal_pings", counters)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nics", default="virtio,virtio")
@@ -81,7 +314,7 @@ def main() -> int:
     net1 = "dhcp" if ns_args.dhcp else "10.9.1.2/24"
     tmp = Path(tempfile.mkdtemp(prefix="netd-smoke-"))
     img = tmp / "tftp"
-    make_image(Path(ns_args.build), img, f"net0=10.9.0.2/24,net1={net1},stats=60,debug=1")
+    make_image(Path(ns_args.build), img, f"net1={net1},stats=60,debug=1")
     log = tmp / "serial.log"
     wan, lan = f"nw{os.getpid()}", f"nl{os.getpid()}"
     for n in (wan, lan):
@@ -137,6 +370,10 @@ def main() -> int:
             return rep.finish()
         rep.run("netd.net1_configured", lambda: check(
             wait_for(r"netd: net1: up, address 10\.9\.1\.2 ", 60), "net1 has no address"))
+        rep.run("fw.loaded", lambda: check(
+            wait_for(r"netd: firewall: appliance\.conf: \d+ rules in force", 5)
+            and wait_for(r"netd: net0: address from appliance\.conf \(interface wan\)", 1),
+            "no rule set loaded from appliance.conf, or net0 not configured from it"))
         rep.run("netd.ping_net0", lambda: ping(wan, "10.9.0.2"))
         rep.run("netd.ping_net1", lambda: ping(lan, "10.9.1.2"))
         rep.run("netd.forward_wan_to_lan", lambda: ping(wan, "10.9.1.1"))
@@ -168,6 +405,7 @@ def main() -> int:
             check(got[:2] == cli.stdout.split()[:2], f"sent {cli.stdout.strip()}, received {' '.join(got)}")
 
         rep.run("netd.20MB_forwarded_intact", sha)
+        firewall_checks(rep, helpers, tmp, wan, lan, text, wait_for, check, ping)
 
         def stats() -> None:
             command_frame(wan, "ktap0", "KEEL-STATS")
