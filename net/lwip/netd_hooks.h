@@ -10,9 +10,9 @@
  *                       with `debug=1` in netd's args (net/netd.c); any
  *                       other unknown frame is dropped and counted by lwIP.
  *
- * The firewall (net/firewall/) will add its packet hooks here or filter in
- * the netif driver (net/nic_netif.c, before ethernet_input and in
- * linkoutput); see the design comment there.
+ * The firewall (net/firewall/, glued in by net/netd_fw.c) filters in the
+ * netif driver (net/nic_netif.c: before ethernet_input and in linkoutput),
+ * not through lwIP hooks; see the design comment there.
  */
 #ifndef NETD_HOOKS_H
 #define NETD_HOOKS_H
