@@ -4,7 +4,8 @@
 #   make deps       install Debian packages, fetch lwIP/mbedTLS sources
 #   make run        PXE-boot the image in QEMU, serial console on the terminal
 #   make test       unit tests + QEMU boot tests; ends with "N passed, N failed"
-#   make bench      BENCH lines (boot time, image size; more as issues land)
+#   make bench      BENCH/INFO/RATIO lines: Keel and a Linux guest on the same QEMU
+#   make bench-report  make bench, then its tables written into README.md
 #   make clean
 #
 # Variables for run/test (see README.md): ACCEL=kvm|tcg BOOT=pxe|direct
@@ -18,7 +19,7 @@ PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
 PACKAGES   := gcc make binutils cpio python3 qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
-	iperf3 dnsmasq-base clang libclang-rt-14-dev
+	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- kernel ----
@@ -99,7 +100,7 @@ FWD        ?=
 QEMU_EXTRA ?=
 ARGS       ?=
 
-.PHONY: all deps packages image run test unit-test qemu-test ktest bench clean format
+.PHONY: all deps packages image run test unit-test qemu-test ktest bench bench-report clean format
 .DEFAULT_GOAL := all
 
 all: image
@@ -202,7 +203,11 @@ test: deps $(UNIT_BINS) image
 	@tests/run-suite.sh $(UNIT_BINS) $(FUZZ_SMOKE) $(QEMU_TESTS)
 
 bench: packages image
-	@$(PYTHON) bench/run.py --image-dir $(TFTP_DIR)
+	@$(PYTHON) bench/run.py --image-dir $(TFTP_DIR) --accel $(ACCEL)
+
+# make bench, then its results written into README.md between the bench-report markers.
+bench-report: packages image
+	@$(PYTHON) bench/report.py -- --image-dir $(TFTP_DIR) --accel $(ACCEL)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

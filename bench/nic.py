@@ -38,7 +38,7 @@ def main() -> int:
                 per_frame = (gd.get("drv_kicks", 0) + gd.get("drv_irqs", 0)) / frames
                 print(f"BENCH name=nic_{nic}_echo_{size}B_fps value={fps:.0f} unit=frames/s")
                 print(f"BENCH name=nic_{nic}_echo_{size}B_mbps value={fps * size * 2 / 1e6:.2f} unit=MB/s")
-                print(f"BENCH name=nic_{nic}_ipc_and_notifications_per_frame value={per_frame:.3f} "
+                print(f"BENCH name=nic_{nic}_{size}B_ipc_and_notifications_per_frame value={per_frame:.3f} "
                       f"unit=calls+irqs/frame")
                 print(f"INFO name=nic_{nic}_echo_{size}B sent={r['sent']} echoed={r['received']} "
                       f"seconds={secs:.2f} kicks={gd.get('drv_kicks')} irqs={gd.get('drv_irqs')} "

@@ -3,48 +3,101 @@
 
 Boots the image with `kbench debug-exit` (the in-guest micro-benchmarks,
 bench/kbench.c) and passes its BENCH lines through, then adds what the host
-measures itself: the boot time to `keel: kernel up` through QEMU's direct
-(-kernel) path and through PXE, and the bytes a PXE server sends.
+measures itself: the boot time to `keel: kernel up`, `keel: init started`
+and `keel: ready` (with the NIC driver) through QEMU's direct (-kernel) path
+and through PXE, and the bytes a PXE server sends.
 The accelerator is whatever the harness picks (KVM when Keel's user space
 runs under it, else TCG); it is printed, since TCG figures are emulation
 figures: compare ratios within one run, never absolute values across runs.
+
+Then the Linux side (bench/linux.py): Keel's figures of this run are written
+to build/bench/keel.json and handed to it; it boots Debian's kernel on the
+same QEMU settings, prints the Linux figures and one RATIO line per pair.
+bench/README.md says what each figure measures.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
 
+HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("bench_linux", HERE / "linux.py")
+lx = importlib.util.module_from_spec(_spec)
+sys.modules["bench_linux"] = lx
+_spec.loader.exec_module(lx)
+
 BENCH = re.compile(r"^(BENCH|INFO) .*$", re.M)
-UP = re.compile(r"^keel: kernel up$", re.M)
+FIGURE = re.compile(r"^BENCH name=(\S+) value=(\S+) unit=(\S+)", re.M)
+KEEL_JSON = kq.BUILD / "bench" / "keel.json"
+# The boot whose `keel: ready` is paired with Linux's `linux: ready` (NIC
+# driver attached, link up): today `nictest` (virtio-net driver + its echo
+# client); the appliance's own boot (netd, tlsd) once it starts them.
+READY_ARGS = ["nictest"]
+MARKS = {"keel: kernel up": "kernel_up", "keel: init started": "init_started", "keel: ready": "nic_ready"}
 
 
-def boot_seconds(boot: str, image_dir: str, runs: int) -> tuple[float, float, float, str]:
-    times, accel = [], "?"
+def timed_boots(boot: str, image_dir: str, runs: int, accel_req: str, mem: int,
+                nic: str) -> tuple[dict[str, list[float]], str]:
+    """Boots with READY_ARGS through `boot` (direct | pxe), each serial line
+    stamped as it arrives (the clock and method of the Linux side,
+    bench/linux.py): QEMU start to `keel: kernel up`, to `keel: init started`
+    (the first user process runs) and to `keel: ready` (every server up: the
+    NIC driver has attached and seen the link)."""
+    times: dict[str, list[float]] = {m: [] for m in MARKS}
+    accel = "?"
     for i in range(runs):
-        r = kq.boot(f"bench-boot-{boot}-{i}", boot=boot, image_dir=image_dir, accel="auto",
-                    args=[], expect=[UP], timeout=120, quiet=True)
-        if not r.all_matched:
-            raise SystemExit(f"bench: {boot} boot did not reach `keel: kernel up` ({r.describe()})")
-        times.append(r.duration)
-        accel = r.accel
-    return statistics.median(times), min(times), max(times), accel
+        cfg = kq.Config(boot=boot, accel=accel_req, nic=nic, mem=mem, serial="stdio", args=READY_ARGS,
+                        image_dir=image_dir)
+        work = Path(tempfile.mkdtemp(prefix=f"bench-{boot}-", dir=kq.BUILD))
+        try:
+            tftp = kq.pxe_tftp_dir(kq.Layout.load(image_dir), READY_ARGS, work / "tftp") if boot == "pxe" else None
+            plan = kq.build_command(cfg, tftp_dir=tftp)
+            r = lx.timed_boot(f"bench-boot-{boot}-{i}", plan.cmd, plan.accel, MARKS,
+                              timeout=180, fail_on=["keel: PANIC", "KVM internal error"])
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        missing = [m for m in MARKS if m not in r.marks]
+        if missing:
+            raise SystemExit(f"bench: the {boot} boot with `{' '.join(READY_ARGS)}` did not reach "
+                             f"`{missing[0]}`; log {kq._rel(r.log_path)}")
+        for m in MARKS:
+            times[m].append(r.marks[m])
+        accel = plan.accel
+    return times, accel
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--image-dir", default=str(kq.DEFAULT_IMAGE_DIR))
     ap.add_argument("--boot-runs", type=int, default=3)
+    ap.add_argument("--accel", default="auto", help="auto | kvm | tcg (Keel's side; Linux follows it)")
+    ap.add_argument("--no-linux", action="store_true", help="Keel's figures only (no Linux guest, no ratios)")
     ns = ap.parse_args()
+    mem, nic = 256, "virtio"
+    figures: dict[str, dict[str, float]] = {}
+    accel_of: dict[str, str] = {}          # figure -> the accelerator it ran under
+    info_lines: list[str] = []             # INFO lines with min_cycles= / min_ms=
 
-    r = kq.boot("kbench", boot="direct", image_dir=ns.image_dir, accel="auto",
+    def bench(name: str, value, unit: str, accel: str = "") -> None:
+        print(f"BENCH name={name} value={value} unit={unit}", flush=True)
+        figures.setdefault(name, {})[unit] = float(value)
+        if accel:
+            accel_of[name] = accel
+
+    r = kq.boot("kbench", boot="direct", image_dir=ns.image_dir, accel=ns.accel, mem=mem, nic=nic,
                 args=["kbench", "debug-exit"], expect=["kbench: done"], fail_on=["keel: PANIC"],
                 timeout=600, wait_exit=True, quiet=True)
     if not r.all_matched:
@@ -53,22 +106,41 @@ def main() -> int:
         return 1
     print(f"INFO kernel micro-benchmarks ran under accel={r.accel}"
           + (" (KVM cannot run Keel's user space on this host)" if r.accel == "tcg" else ""))
+    kbench_accel = r.accel
     for m in BENCH.finditer(r.log):
         print(m.group(0))
+        info_lines.append(m.group(0))
+    for m in FIGURE.finditer(r.log):
+        figures.setdefault(m.group(1), {})[m.group(3)] = float(m.group(2))
+        accel_of[m.group(1)] = kbench_accel
 
     for boot in ("direct", "pxe"):
-        med, lo, hi, accel = boot_seconds(boot, ns.image_dir, ns.boot_runs)
-        print(f"BENCH name=boot_{boot}_to_kernel_up value={med * 1000:.0f} unit=ms")
-        print(f"INFO name=boot_{boot}_to_kernel_up runs={ns.boot_runs} min_ms={lo * 1000:.0f} "
-              f"max_ms={hi * 1000:.0f} accel={accel} clock=host_monotonic (QEMU start to the line)")
+        times, accel = timed_boots(boot, ns.image_dir, ns.boot_runs, ns.accel, mem, nic)
+        for mark, what in MARKS.items():
+            t, name = times[mark], f"boot_{boot}_to_{what}"
+            bench(name, f"{statistics.median(t) * 1000:.0f}", "ms", accel)
+            info_lines.append(f"INFO name={name} min_ms={min(t) * 1000:.0f}")
+            print(f"INFO name={name} runs={len(t)} min_ms={min(t) * 1000:.0f} max_ms={max(t) * 1000:.0f} "
+                  f"accel={accel} clock=host_monotonic (QEMU start to the serial line `{mark}`; "
+                  f"kernel args `{' '.join(READY_ARGS)}`, nic={nic})", flush=True)
     # The drivers: frames through virtio-net and e1000 (tap in a namespace).
-    import subprocess
-    subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "nic.py"), ns.image_dir], check=False)
+    subprocess.run([sys.executable, str(HERE / "nic.py"), ns.image_dir], check=False)
     image = Path(ns.image_dir)
     sent = sum(p.stat().st_size for p in image.iterdir() if p.is_file())
-    print(f"BENCH name=pxe_bytes_sent value={sent} unit=bytes")
-    print(f"BENCH name=kernel_bytes value={(image / 'keel').stat().st_size} unit=bytes")
-    return 0
+    bench("pxe_bytes_sent", sent, "bytes")
+    bench("kernel_bytes", (image / "keel").stat().st_size, "bytes")
+    sys.stdout.flush()
+    if ns.no_linux:
+        return 0
+
+    # The Linux side, with Keel's figures of this run for the RATIO lines.
+    KEEL_JSON.parent.mkdir(parents=True, exist_ok=True)
+    KEEL_JSON.write_text(json.dumps({"accel": kbench_accel, "mem": mem, "nic": nic, "machine": kq.DEFAULT_MACHINE,
+                                     "figures": figures, "accel_of": accel_of,
+                                     "mins": lx.mins_of("\n".join(info_lines))}, indent=1) + "\n")
+    p = subprocess.run([sys.executable, str(HERE / "linux.py"), "--keel", str(KEEL_JSON),
+                        "--boot-runs", str(ns.boot_runs)], check=False)
+    return p.returncode
 
 
 if __name__ == "__main__":

@@ -1,0 +1,393 @@
+#!/usr/bin/env python3
+"""make bench, the Linux side: Debian's kernel on the same QEMU as Keel.
+
+    python3 bench/linux.py [--keel build/bench/keel.json] [--boot-runs 3]
+
+Builds the guest (bench/linux/fetch-kernel.sh: Debian's linux-image package,
+unpacked into build/linux/; bench/linux/mkinitramfs.sh: our static /init,
+bench/linux/init.c, and the NIC's modules), boots it with Keel's QEMU settings
+(the same -machine, -cpu, -m, NIC model, one vCPU, accelerator), and prints
+
+    BENCH name=linux_... value=... unit=...     the Linux figures
+    INFO  ...                                    runs, min/max, clock, accelerator
+    RATIO name=... keel=... linux=... unit=... keel_over_linux=...
+
+one RATIO line per pair, when Keel's figures of the same `make bench` run are
+given (--keel: the JSON file bench/run.py writes before it calls this script).
+
+The accelerator: a pair is only meaningful when both sides ran under the
+same one.  KVM is tried for Linux on every run (the host may change); on this
+host Debian's kernel does not boot under the paravirtual KVM, and Keel's user
+space cannot run under it either, so both sides run under TCG and every line
+says so.  TCG figures are emulation figures: read the ratios, not the
+absolute values, and compare them only within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+sys.dont_write_bytecode = True
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "qemu"))
+import keelqemu as kq  # noqa: E402
+
+LINUX_DIR = kq.BUILD / "linux"
+KERNEL = LINUX_DIR / "kernel" / "vmlinuz"
+PACKAGE = LINUX_DIR / "kernel" / "package"
+NIC_MODULES = {"virtio": ["virtio_pci", "virtio_net"], "e1000": ["e1000"], "e1000e": ["e1000e"]}
+# `quiet`: Debian's default kernel command line (what a deployed VM boots
+# with); panic=-1: a panic ends QEMU (-no-reboot) instead of hanging.
+APPEND = "console=ttyS0 quiet panic=-1"
+INIT_UP = "linux: init up"
+READY = "linux: ready"
+DONE = "linux: done"
+LINE = re.compile(r"^(BENCH|INFO) .*$")
+BENCH_RE = re.compile(r"^BENCH name=(\S+) value=(\S+) unit=(\S+)")
+# The fastest run of a figure, from its INFO line (min_cycles=, min_ms=).
+MIN_RE = re.compile(r"^INFO name=(\S+) .*?\bmin_(cycles|ms)=(\d+)", re.M)
+
+
+# --------------------------------------------------------------------------
+# Timed boots: serial on QEMU's stdout, each line stamped as it arrives
+# --------------------------------------------------------------------------
+
+@dataclass
+class TimedBoot:
+    lines: list[tuple[float, str]]          # (seconds since QEMU started, line)
+    marks: dict[str, float]                 # marker -> seconds to its first line
+    status: Optional[int]                   # QEMU's exit status; None if killed
+    timed_out: bool
+    kvm_error: bool
+    accel: str
+    cmd: list[str]
+    log_path: Path
+    duration: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "\n".join(l for _, l in self.lines)
+
+    def last_line(self) -> str:
+        for _, l in reversed(self.lines):
+            if l.strip() and not l.startswith("qemu-system"):
+                return l.strip()
+        return ""
+
+
+def timed_boot(name: str, cmd: list[str], accel: str, markers: Sequence[str], *,
+               stop_after: Sequence[str] = (), timeout: float = 120.0,
+               fail_on: Sequence[str] = ("Kernel panic", "KVM internal error")) -> TimedBoot:
+    """Run QEMU (whose -serial must be `stdio`) and stamp every line of its
+    output with the time since the process was started.  Stops when QEMU
+    exits, when every marker and any of `stop_after` (if given) have been
+    seen, on a `fail_on` text, or after `timeout` seconds.  The log goes to
+    build/test-logs/NAME.log as `+SECONDS line`."""
+    kq.install_signal_handlers()
+    kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = kq.LOG_DIR / f"{name}.log"
+    lines: list[tuple[float, str]] = []
+    marks: dict[str, float] = {}
+    lock = threading.Lock()
+    t0 = time.monotonic()
+    proc = kq._spawn(cmd, subprocess.PIPE)
+
+    def reader() -> None:
+        for raw in iter(proc.stdout.readline, b""):
+            t = time.monotonic() - t0
+            line = kq.clean_log(raw.decode("utf-8", "replace")).rstrip("\r\n")
+            with lock:
+                lines.append((t, line))
+                for m in markers:
+                    if m not in marks and m in line:
+                        marks[m] = t
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    timed_out = kvm_error = False
+    status = None
+    try:
+        while True:
+            rc = proc.poll()
+            with lock:
+                text = "\n".join(l for _, l in lines)
+                seen = all(m in marks for m in markers)
+            if rc is not None:
+                th.join(timeout=5)
+                status = rc
+                break
+            if kq.KVM_ERROR_RE.search(text):
+                kvm_error = True
+                break
+            if any(f in text for f in fail_on):
+                time.sleep(0.3)              # the rest of the message
+                break
+            if seen and (not stop_after or any(s in text for s in stop_after)):
+                break
+            if time.monotonic() - t0 > timeout:
+                timed_out = True
+                break
+            time.sleep(0.005)
+    finally:
+        kq._kill(proc)
+        th.join(timeout=5)
+    duration = time.monotonic() - t0
+    with lock:
+        out = list(lines)
+    log_path.write_text("".join(f"+{t:8.3f} {l}\n" for t, l in out))
+    return TimedBoot(out, dict(marks), status, timed_out,
+                     kvm_error or bool(kq.KVM_ERROR_RE.search("\n".join(l for _, l in out))),
+                     accel, cmd, log_path, duration)
+
+
+# --------------------------------------------------------------------------
+# The guest
+# --------------------------------------------------------------------------
+
+def build_guest(nic: str) -> tuple[Path, str]:
+    """(initramfs path, 'PACKAGE VERSION SHA256') - fetched/built if needed."""
+    subprocess.run([str(HERE / "linux" / "fetch-kernel.sh")], check=True)
+    initrd = LINUX_DIR / f"initramfs-{nic}.cpio.gz"
+    subprocess.run([str(HERE / "linux" / "mkinitramfs.sh"), str(initrd)] + NIC_MODULES[nic], check=True)
+    return initrd, PACKAGE.read_text().strip()
+
+
+def pxe_root(initrd: Path, mode: str) -> Path:
+    """A TFTP root for QEMU's user network: the kernel, the initramfs and a
+    boot.ipxe that loads them (Debian's iPXE ROM, as for Keel's PXE boot)."""
+    root = LINUX_DIR / f"tftp-{initrd.name.split('.')[0]}-{mode}"
+    root.mkdir(parents=True, exist_ok=True)
+    for name, target in (("vmlinuz", KERNEL), ("initramfs.gz", initrd)):
+        link = root / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target.resolve())
+    (root / "boot.ipxe").write_text(f"#!ipxe\nkernel vmlinuz {APPEND} keelbench={mode}\n"
+                                    f"initrd initramfs.gz\nboot\n")
+    return root
+
+
+def qemu_command(accel: str, cpu: str, *, machine: str, mem: int, nic: str, initrd: Path,
+                 mode: str, boot: str = "direct") -> list[str]:
+    """Keel's QEMU settings (tests/qemu/keelqemu.py build_command) with
+    Debian's kernel and our initramfs instead of Keel's image: the same
+    -machine, -cpu, -m, one vCPU (QEMU's default), the same NIC model on
+    user networking with the same MAC, isa-debug-exit; `pxe` boots through
+    SeaBIOS and Debian's iPXE ROM from QEMU's TFTP server, as Keel's does."""
+    netdev = "user,id=n0"
+    if boot == "pxe":
+        netdev += f",tftp={kq._rel(pxe_root(initrd, mode))},bootfile=boot.ipxe"
+    cmd = [kq.QEMU, "-accel", accel, "-cpu", cpu, "-machine", machine, "-m", str(mem),
+           "-smp", "1", "-display", "none", "-nodefaults", "-no-reboot", *kq.DEBUG_EXIT,
+           "-serial", "stdio",
+           "-netdev", netdev, "-device", f"{kq.NIC_MODELS[nic]},netdev=n0,mac=52:54:00:12:34:56"]
+    if boot == "pxe":
+        return cmd + ["-device", "sga", "-boot", "n"]
+    return cmd + ["-kernel", kq._rel(KERNEL), "-initrd", kq._rel(initrd),
+                  "-append", f"{APPEND} keelbench={mode}"]
+
+
+def fmt_ratio(keel: float, linux: float) -> str:
+    if linux == 0:
+        return "inf"
+    r = keel / linux
+    return f"{r:.3f}" if r < 10 else f"{r:.1f}"
+
+
+def fmt_num(v: float) -> str:
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:g}"
+
+
+def mins_of(text: str) -> dict[str, dict[str, float]]:
+    """{figure: {unit: fastest run}} from INFO lines."""
+    out: dict[str, dict[str, float]] = {}
+    for m in MIN_RE.finditer(text):
+        out.setdefault(m.group(1), {})[m.group(2)] = float(m.group(3))
+    return out
+
+
+# The pairs: (ratio name, Keel figure, Linux figure, unit, the issue's goal
+# for keel_over_linux if it sets one).
+PAIRS = [
+    ("ipc_rtt_vs_pipe_rtt", "ipc_rtt_fast", "linux_pipe_rtt", "cycles", 0.1),
+    ("ipc_rtt_vs_eventfd_rtt", "ipc_rtt_fast", "linux_eventfd_rtt", "cycles", None),
+    ("ipc_rtt_vs_futex_rtt", "ipc_rtt_fast", "linux_futex_rtt", "cycles", None),
+    ("null_syscall_vs_getppid", "null_syscall", "linux_getppid", "cycles", None),
+    ("boot_direct_to_first_user_process", "boot_direct_to_init_started", "linux_boot_direct_to_init_up",
+     "ms", None),
+    ("boot_direct_to_nic_ready", "boot_direct_to_nic_ready", "linux_boot_direct_to_ready", "ms", 0.1),
+    ("boot_pxe_to_nic_ready", "boot_pxe_to_nic_ready", "linux_boot_pxe_to_ready", "ms", 0.1),
+    ("pxe_bytes_sent", "pxe_bytes_sent", "linux_pxe_bytes_sent", "bytes", None),
+    ("kernel_bytes", "kernel_bytes", "linux_kernel_bytes", "bytes", None),
+]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--keel", default="", help="Keel's figures of this run (JSON written by bench/run.py)")
+    ap.add_argument("--nic", default="", help="NIC model (default: Keel's, else virtio)")
+    ap.add_argument("--mem", type=int, default=0, help="guest MiB (default: Keel's, else 256)")
+    ap.add_argument("--boot-runs", type=int, default=3, help="boots timed (the benchmark boot is one)")
+    ap.add_argument("--kvm-timeout", type=float, default=30.0,
+                    help="seconds the KVM attempt may take to reach `linux: ready`")
+    ap.add_argument("--no-kvm", action="store_true", help="do not try KVM")
+    ap.add_argument("--json", default=str(kq.BUILD / "bench" / "linux.json"), help="where to write the figures")
+    ns = ap.parse_args(argv)
+
+    keel: dict = {}
+    if ns.keel:
+        keel = json.loads(Path(ns.keel).read_text())
+    nic = ns.nic or keel.get("nic", "virtio")
+    mem = ns.mem or int(keel.get("mem", 256))
+    machine = keel.get("machine", kq.DEFAULT_MACHINE)
+    if nic not in NIC_MODULES:
+        print(f"linux: unknown NIC model {nic!r}", file=sys.stderr)
+        return 2
+
+    initrd, package = build_guest(nic)
+    print(f"INFO name=linux_guest package=\"{package}\" kernel={kq._rel(KERNEL)} initramfs={kq._rel(initrd)} "
+          f"append=\"{APPEND}\" machine={machine} mem_mib={mem} nic={nic} smp=1", flush=True)
+
+    # ---- accelerator: try KVM, fall back to TCG --------------------------------
+    pr = kq.probe()
+    keel_accel = keel.get("accel", "")
+    kvm_ok = False
+    if ns.no_kvm:
+        print("INFO name=linux_kvm_attempt result=skipped (--no-kvm)", flush=True)
+    elif not pr.get("kvm_cpu"):
+        print("INFO name=linux_kvm_attempt result=unavailable (no usable /dev/kvm)", flush=True)
+    else:
+        cmd = qemu_command("kvm", pr["kvm_cpu"], machine=machine, mem=mem, nic=nic, initrd=initrd, mode="boot")
+        r = timed_boot("linux-kvm-attempt", cmd, "kvm", [INIT_UP, READY], timeout=ns.kvm_timeout)
+        kvm_ok = READY in r.marks
+        if kvm_ok:
+            print(f"INFO name=linux_kvm_attempt result=ok init_up_ms={r.marks[INIT_UP] * 1000:.0f} "
+                  f"ready_ms={r.marks[READY] * 1000:.0f}", flush=True)
+        else:
+            why = ("KVM internal error" if r.kvm_error else
+                   f"no `{READY}` within {ns.kvm_timeout:.0f} s" if r.timed_out else
+                   f"QEMU exited with status {r.status}")
+            last = f"last console line: \"{r.last_line()[:100]}\"" if r.last_line() else "no console output"
+            print(f"INFO name=linux_kvm_attempt result=failed ({why}; {last}; log {kq._rel(r.log_path)})",
+                  flush=True)
+    if keel_accel:
+        accel = keel_accel if (keel_accel == "tcg" or kvm_ok) else "tcg"
+    else:
+        accel = "kvm" if kvm_ok else "tcg"
+    why = ("Keel's figures ran under TCG" if keel_accel == "tcg" else
+           "KVM not tried" if ns.no_kvm else
+           "Debian's kernel does not boot under this host's KVM" if not kvm_ok else "KVM works for both")
+    both = " for both sides of every pair" if keel_accel == accel else ""
+    print(f"INFO name=linux_accel accel={accel}{both} ({why}"
+          + ("; TCG figures are emulation figures: read the ratios, within one run" if accel == "tcg" else "")
+          + ")", flush=True)
+    cpu = pr["kvm_cpu"] if accel == "kvm" else pr["tcg_cpu"]
+
+    # ---- the benchmark boot (also the first timed boot) ------------------------
+    figures: dict[str, dict[str, float]] = {}
+    info_lines: list[str] = []
+    cmd = qemu_command(accel, cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, mode="full")
+    r = timed_boot("linux-bench", cmd, accel, [INIT_UP, READY, DONE], timeout=600)
+    if DONE not in r.marks:
+        print(f"linux: the benchmark boot did not finish (status {r.status}, timed out {r.timed_out}); "
+              f"last line \"{r.last_line()}\"; log {kq._rel(r.log_path)}", file=sys.stderr)
+        return 1
+    for _, line in r.lines:
+        if LINE.match(line):
+            print(line, flush=True)
+            info_lines.append(line)
+        m = BENCH_RE.match(line)
+        if m:
+            figures.setdefault(m.group(1), {})[m.group(3)] = float(m.group(2))
+    times = {"direct": ([r.marks[INIT_UP]], [r.marks[READY]]), "pxe": ([], [])}
+
+    # ---- boot time: more boots that stop at ready --------------------------------
+    # PXE always under TCG: Debian's iPXE ROM does not run under this KVM
+    # (tests/qemu/keelqemu.py), and Keel's PXE figures are TCG figures too.
+    for boot in ("direct", "pxe"):
+        b_accel = "tcg" if boot == "pxe" else accel
+        b_cpu = pr["tcg_cpu"] if b_accel == "tcg" else cpu
+        up_times, ready_times = times[boot]
+        while len(ready_times) < ns.boot_runs:
+            i = len(ready_times)
+            cmd = qemu_command(b_accel, b_cpu, machine=machine, mem=mem, nic=nic, initrd=initrd,
+                               mode="boot", boot=boot)
+            b = timed_boot(f"linux-boot-{boot}-{i}", cmd, b_accel, [INIT_UP, READY], timeout=300)
+            if READY not in b.marks:
+                print(f"linux: {boot} boot {i} did not reach `{READY}`; log {kq._rel(b.log_path)}",
+                      file=sys.stderr)
+                return 1
+            up_times.append(b.marks[INIT_UP])
+            ready_times.append(b.marks[READY])
+        for name, t, what in ((f"linux_boot_{boot}_to_init_up", up_times, INIT_UP),
+                              (f"linux_boot_{boot}_to_ready", ready_times, READY)):
+            med = statistics.median(t) * 1000
+            figures[name] = {"ms": round(med)}
+            print(f"BENCH name={name} value={med:.0f} unit=ms")
+            info_lines.append(f"INFO name={name} min_ms={min(t) * 1000:.0f}")
+            print(f"INFO name={name} runs={len(t)} min_ms={min(t) * 1000:.0f} max_ms={max(t) * 1000:.0f} "
+                  f"accel={b_accel} clock=host_monotonic (QEMU start to the serial line `{what}`, "
+                  f"{'-kernel/-initrd direct boot' if boot == 'direct' else 'SeaBIOS + iPXE + TFTP'})",
+                  flush=True)
+
+    # ---- size --------------------------------------------------------------------
+    script = (pxe_root(initrd, "boot") / "boot.ipxe").stat().st_size
+    kbytes, ibytes = KERNEL.stat().st_size, initrd.stat().st_size
+    for name, v in (("linux_kernel_bytes", kbytes), ("linux_initramfs_bytes", ibytes),
+                    ("linux_pxe_bytes_sent", kbytes + ibytes + script)):
+        figures[name] = {"bytes": v}
+        print(f"BENCH name={name} value={v} unit=bytes")
+    print("INFO name=linux_pxe_bytes_sent what=\"vmlinuz + initramfs + boot.ipxe: what the PXE server sends\"",
+          flush=True)
+
+    # ---- the pairs ----------------------------------------------------------------
+    kf, kmin = keel.get("figures", {}), keel.get("mins", {})
+    lmin = mins_of("\n".join(info_lines))
+    mixed: list[str] = []
+    for rname, kname, lname, unit, goal in PAIRS:
+        kv = kf.get(kname, {}).get(unit)
+        lv = figures.get(lname, {}).get(unit)
+        if kv is None or lv is None:
+            if keel:
+                print(f"INFO name={rname} skipped (keel {kname}: {kv}, linux {lname}: {lv})")
+            continue
+        extra = ""
+        unit_min = {"cycles": "cycles", "ms": "ms"}.get(unit)
+        kmn, lmn = kmin.get(kname, {}).get(unit_min), lmin.get(lname, {}).get(unit_min)
+        if kmn is not None and lmn:
+            extra += f" keel_over_linux_min={fmt_ratio(kmn, lmn)}"
+        if goal is not None:
+            extra += f" goal_max={goal:g} goal_met={'yes' if kv / lv <= goal else 'no'}"
+        if unit != "bytes":
+            ka = keel.get("accel_of", {}).get(kname, keel_accel)
+            la = "tcg" if "_pxe_" in lname else accel
+            if ka == la:
+                extra = f" accel={la}" + extra
+            else:
+                extra = f" accel=keel:{ka},linux:{la} comparable=no" + extra
+                mixed.append(rname)
+        print(f"RATIO name={rname} keel={fmt_num(kv)} linux={fmt_num(lv)} unit={unit} keel_over_linux={fmt_ratio(kv, lv)} "
+              f"keel_figure={kname} linux_figure={lname}{extra}", flush=True)
+    if mixed:
+        print(f"INFO {', '.join(mixed)}: Keel and Linux ran under different accelerators, so these ratios "
+              f"compare different machines; rerun with `bench/run.py --accel tcg`", flush=True)
+
+    out = Path(ns.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"accel": accel, "kvm_ok": kvm_ok, "package": package, "nic": nic, "mem": mem,
+                               "figures": figures, "mins": lmin}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""make bench-report: run the benchmarks and write their results into README.md.
+
+    python3 bench/report.py [--readme README.md] [--from LOG] [-- RUN.PY ARGS...]
+
+Runs bench/run.py (Keel's figures, then the Linux guest's and the RATIO
+lines), shows its output as it comes, keeps it in build/bench/report.log, and
+replaces what stands between the lines
+
+    <!-- bench-report:start -->
+    <!-- bench-report:end -->
+
+of the README with tables made from that output: the pairs with their
+ratios, then every other figure.  No figure is typed by hand: a table always
+comes from one real run, named with its date, commit, QEMU, accelerator and
+Linux kernel.  `--from LOG` formats the saved output of an earlier run
+instead of running again (same tables, same provenance line).  If the run
+fails or prints no RATIO line the README is left alone and the exit status
+is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LOG = REPO / "build" / "bench" / "report.log"
+START = "<!-- bench-report:start -->"
+END = "<!-- bench-report:end -->"
+
+BENCH_RE = re.compile(r"^BENCH name=(\S+) value=(\S+) unit=(\S+)$")
+KV_RE = re.compile(r'(\w+)=("[^"]*"|\S+)')
+
+# What each pair compares, in words (bench/README.md has the details).
+LABELS = {
+    "ipc_rtt_vs_pipe_rtt": "IPC round trip (call + reply_recv) vs pipe round trip",
+    "ipc_rtt_vs_eventfd_rtt": "IPC round trip vs eventfd round trip",
+    "ipc_rtt_vs_futex_rtt": "IPC round trip vs futex round trip",
+    "null_syscall_vs_getppid": "null system call vs getppid()",
+    "boot_direct_to_first_user_process": "direct boot: QEMU start to the first user process",
+    "boot_direct_to_nic_ready": "direct boot: QEMU start to ready (NIC driver up)",
+    "boot_pxe_to_nic_ready": "PXE boot: QEMU start to ready (NIC driver up)",
+    "pxe_bytes_sent": "bytes a PXE server sends",
+    "kernel_bytes": "kernel image bytes",
+}
+# The issue's goals on Keel's own figures: (figure, words, limit, unit).
+KEEL_GOALS = [
+    ("ipc_rtt_fast_over_2_null_syscalls", "IPC round trip within 3x of two null system calls", 3, "times"),
+    ("pxe_bytes_sent", "PXE payload under 2 MiB", 2 * 1024 * 1024, "bytes"),
+]
+# Figures the issue asks for that cannot be measured yet.
+NOT_YET = [
+    "TCP throughput into a sink in the guest (user network and tap), Keel vs Linux: needs netd's sockets",
+    "TLS full and resumed handshakes/s, bulk MB/s, Keel's tlsd vs stunnel4/haproxy on Linux: needs tlsd",
+    "boot to ready with the TLS terminator listening (both sides), memory in use once ready on Keel, "
+    "the smallest -m that still serves TLS: need tlsd",
+]
+
+
+def num(v: float) -> str:
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:g}"
+
+
+def fields(line: str) -> dict[str, str]:
+    return {k: v.strip('"') for k, v in KV_RE.findall(line)}
+
+
+def run_bench(args: list[str]) -> tuple[int, str]:
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(REPO / "bench" / "run.py"), *args]
+    out: list[str] = []
+    with subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True) as p:
+        for line in p.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            out.append(line)
+        rc = p.wait()
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = f"INFO name=report commit={git_describe()} date=\"{when}\"\n" + "".join(out)
+    LOG.write_text(text)
+    return rc, text
+
+
+def git_describe() -> str:
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def qemu_version() -> str:
+    try:
+        first = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout
+        m = re.search(r"version (\S+)", first)
+        return m.group(1) if m else "?"
+    except OSError:
+        return "?"
+
+
+def host_cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+def tables(text: str) -> str:
+    lines = text.splitlines()
+    # The run's own date and commit (the first line of report.log).
+    run = next((fields(l) for l in lines if l.startswith("INFO name=report ")), {})
+    when, commit = run.get("date", "at an unknown date"), run.get("commit", "unknown")
+    ratios = [fields(l) for l in lines if l.startswith("RATIO ")]
+    infos = [fields(l) for l in lines if l.startswith("INFO ")]
+    guest = next((i for i in infos if i.get("name") == "linux_guest"), {})
+    kvm = next((l for l in lines if l.startswith("INFO name=linux_kvm_attempt")), "")
+    kvm = kvm.split("result=", 1)[1] if "result=" in kvm else "not tried"
+    accels = sorted({r["accel"] for r in ratios if "accel" in r})
+    nproc = sum(1 for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("processor"))
+
+    out = [f"<!-- written by `make bench-report` (bench/report.py) from one run; do not edit by hand -->",
+           "",
+           f"Measured {when} on commit `{commit}`, QEMU {qemu_version()}, host {host_cpu()} "
+           f"({nproc} CPUs). Accelerator for the pairs: **{', '.join(accels) or '?'}** "
+           f"(Linux under KVM: {kvm}). Linux guest: Debian `{guest.get('package', '?').rsplit(' ', 1)[0]}`, "
+           f"{guest.get('mem_mib', '?')} MiB, {guest.get('nic', '?')} NIC, one vCPU, `-cpu EPYC`, q35. "
+           "Medians (min/max and run counts are in `build/bench/report.log`); TCG figures are emulation "
+           "figures, so read the ratios, not the absolute values. How to read them: bench/README.md.",
+           "",
+           "| pair | Keel | Linux | unit | Keel / Linux (medians) | Keel / Linux (fastest runs) | goal |",
+           "|---|---:|---:|---|---:|---:|---|"]
+    for r in ratios:
+        goal = ""
+        if "goal_max" in r:
+            goal = f"≤ {r['goal_max']}: {'met' if r.get('goal_met') == 'yes' else 'not met'}"
+        cmp = "" if r.get("comparable") != "no" else " ⚠ different accelerators"
+        out.append(f"| {LABELS.get(r['name'], r['name'])}<br>`{r['keel_figure']}` / `{r['linux_figure']}`{cmp} "
+                   f"| {r['keel']} | {r['linux']} | {r['unit']} | {r['keel_over_linux']} "
+                   f"| {r.get('keel_over_linux_min', '')} | {goal} |")
+
+    # The issue's goals that are not pairs.
+    figs = {m.group(1): float(m.group(2)) for m in map(BENCH_RE.match, lines) if m}
+    out += ["", "Goals that are Keel's alone:", ""]
+    for name, label, limit, unit in KEEL_GOALS:
+        if name in figs:
+            v = figs[name]
+            out.append(f"- {label}: `{name}` = {num(v)} {unit}, goal ≤ {num(limit)}: "
+                       f"{'met' if v <= limit else 'not met'}")
+        else:
+            out.append(f"- {label}: `{name}` not measured in this run")
+
+    # Every figure, in the order printed, units of one name on one row.
+    rows: list[tuple[str, list[str]]] = []
+    for l in lines:
+        m = BENCH_RE.match(l)
+        if not m:
+            continue
+        name, val, unit = m.groups()
+        if rows and rows[-1][0] == name:
+            rows[-1][1].append(f"{val} {unit}")
+        else:
+            rows.append((name, [f"{val} {unit}"]))
+    out += ["", "<details><summary>Every figure of the run</summary>", "",
+            "| figure | value |", "|---|---|"]
+    out += [f"| `{n}` | {' = '.join(v)} |" for n, v in rows]
+    out += ["", "</details>", "", "Not measured yet (no figure is shown for them until they are):", ""]
+    out += [f"- {t}" for t in NOT_YET]
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Run make bench's benchmarks and write the results into README.md.")
+    ap.add_argument("--readme", default=str(REPO / "README.md"))
+    ap.add_argument("--from", dest="from_log", default="", help="format this saved run output instead of running")
+    ap.add_argument("run_args", nargs="*", help="arguments for bench/run.py (after --)")
+    ns = ap.parse_args()
+
+    readme = Path(ns.readme)
+    text0 = readme.read_text()
+    if text0.count(START) != 1 or text0.count(END) != 1 or text0.index(START) > text0.index(END):
+        print(f"bench-report: {readme} needs exactly one `{START}` line followed by one `{END}` line",
+              file=sys.stderr)
+        return 1
+
+    if ns.from_log:
+        text = Path(ns.from_log).read_text()
+    else:
+        rc, text = run_bench(ns.run_args)
+        if rc != 0:
+            print(f"bench-report: the benchmarks failed (status {rc}); {readme.name} left as it was",
+                  file=sys.stderr)
+            return 1
+    if not any(l.startswith("RATIO ") for l in text.splitlines()):
+        print(f"bench-report: the run printed no RATIO line; {readme.name} left as it was", file=sys.stderr)
+        return 1
+
+    head, rest = text0.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{tables(text)}\n{END}{tail}"
+    readme.write_text(new)
+    print(f"bench-report: results written to {readme} between the bench-report markers")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
