@@ -187,7 +187,8 @@ unit-test: $(UNIT_BINS)
 	@tests/run-suite.sh $(UNIT_BINS)
 
 QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
-	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp"
+	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp" \
+	"$(PYTHON) tests/qemu/test_console.py"
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)
