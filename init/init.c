@@ -324,6 +324,16 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         err = keel_cap_copy(named_object(GRANT_ENDPOINT, g->name), task, dest, RIGHT_READ | RIGHT_WRITE | RIGHT_GRANT,
                             0);
         name_cap(info, (uint32_t)dest, CAP_ENDPOINT, "serve:", g->name);
+        /* Who may call: for each server that connects to this endpoint, a
+         * note "client:NAME" whose slot field is the badge its calls carry
+         * (its index + 1), so a server can answer only the clients it
+         * should (keyd answers only tlsd).  Not a capability: type CAP_NONE. */
+        for (unsigned j = 0; j < S.manifest.n_servers; j++) {
+            const struct server_spec *cs = &S.manifest.servers[j];
+            for (unsigned k = 0; k < cs->n_grants; k++)
+                if (cs->grants[k].kind == GRANT_CONNECT && strcmp(cs->grants[k].name, g->name) == 0)
+                    name_cap(info, j + 1, CAP_NONE, "client:", cs->name);
+        }
         break;
     case GRANT_CONNECT:
         err = keel_cap_copy(named_object(GRANT_ENDPOINT, g->name), task, dest, RIGHT_WRITE, idx + 1);

@@ -35,6 +35,9 @@ struct keel_srv_cap {
     uint32_t type; /* enum keel_cap_type */
     char name[24]; /* e.g. "irq", "ioport", "ep:netd", "serve:netd" */
 };
+/* Besides capabilities, caps[] holds notes of type CAP_NONE: for a server
+ * with `endpoint NAME`, one "client:CLIENT" per server that has `connect
+ * NAME`, whose slot field is the badge CLIENT's calls carry. */
 _Static_assert(sizeof(struct keel_srv_cap) == 32, "srv cap layout");
 
 struct keel_srvinfo {

@@ -1,0 +1,136 @@
+/*
+ * keel/keyd.h - the key server's protocol.  keyd holds the TLS private
+ * keys (read from the site archive) and signs with them on request; its
+ * client, tlsd, never maps key material (relayd's design: a bug in the
+ * record layer cannot read a key).
+ *
+ * What init sets up (boot manifest; see appliance/keyd/keyd.c):
+ *   keyd: `endpoint keyd` (requests), `share keyd KEYD_SHM_PAGES` (the slots
+ *         below), `site` (the site archive, read-only), optionally
+ *         `signal tlsd` (completions) and `connect rng` (entropy);
+ *   tlsd: `connect keyd`, `share keyd KEYD_SHM_PAGES`, `notify tlsd`.
+ * keyd answers only its client: the badge of tlsd's `connect keyd`
+ * capability (init tells keyd which badge that is); any other caller gets
+ * KEYD_E_CLIENT and nothing else.
+ *
+ * Bulk data never rides in IPC: the shared region "shm:keyd" holds
+ * KEYD_SLOTS slots (struct keyd_slot), one request in flight per slot.
+ * A slot belongs to the client except between a KEYD_SIGN that keyd
+ * accepted with KEYD_QUEUED and the moment keyd sets its state to
+ * KEYD_SLOT_DONE or KEYD_SLOT_FAILED (writing data, len and result first,
+ * then state).  keyd copies what it needs out of a slot before it replies
+ * and never trusts what it reads there: lengths and indices come from the
+ * message words and are checked; the client may scribble on the region at
+ * any time and only hurts itself.
+ *
+ * Calls (client -> keyd, plain labels, arguments checked by value; the
+ * reply label is 0 or a negative KEYD_E_* / KE_* code; unused message
+ * words must be 0):
+ *   KEYD_INFO  -> MR0 = keys loaded, MR1 = KEYD_SLOTS, MR2 = generation
+ *                 (keyd's restart count + 1), MR3 = KEYD_VERSION
+ *   KEYD_OPEN  MR0 = slot; slot.data = the key file's name in the site
+ *              archive, NUL-terminated (at most KEYD_NAME_MAX bytes with
+ *              the NUL; [A-Za-z0-9._-/], no "..", not starting with '/').
+ *              Loads it if it is not loaded yet (the same name always
+ *              gives the same id).
+ *              -> MR0 = key id, MR1 = KEYD_KEY_RSA or KEYD_KEY_EC,
+ *                 MR2 = bits, MR3 = 0; slot.data = the SHA-256 of the
+ *                 key's public half (DER SubjectPublicKeyInfo), slot.len = 32,
+ *                 so the client can check a certificate carries that key.
+ *   KEYD_SIGN  MR0 = slot, MR1 = key id, MR2 = KEYD_HASH_*, MR3 = hash
+ *              length (must be the digest's length); slot.data = the hash,
+ *              slot.seq = the client's request number.
+ *              -> MR0 = KEYD_DONE: finished before the reply, slot.state is
+ *                 DONE or FAILED now;
+ *                 MR0 = KEYD_QUEUED: keyd will sign after replying, then
+ *                 set the slot's state and signal KEYD_NOTIFY_BIT on the
+ *                 client's notification.  (keyd queues only when it holds
+ *                 that notification; without one it always answers DONE.)
+ *              Result, in the slot: state DONE with the signature in data
+ *              (len bytes: DER ECDSA-Sig-Value, or PKCS#1 v1.5 for RSA, the
+ *              form mbedtls_pk_sign writes) and result 0; or state FAILED
+ *              with result = a KEYD_E_* code.  seq is echoed, so a result
+ *              can be matched to its request after a restart of either side.
+ *
+ * Generations: a restarted keyd has lost its queue and its opened keys;
+ * a client that sees a new generation in KEYD_INFO opens its keys again
+ * and fails the handshakes it had waiting (their slots never complete).
+ */
+#ifndef KEEL_ABI_KEYD_H
+#define KEEL_ABI_KEYD_H
+
+#include <stdint.h>
+
+#define KEYD_VERSION    1
+#define KEYD_SHM_PAGES  4
+#define KEYD_SLOTS      16
+#define KEYD_SLOT_SIZE  1024
+#define KEYD_SLOTS_SIZE (KEYD_SLOTS * KEYD_SLOT_SIZE) /* bytes of the region the slots use */
+#define KEYD_DATA_MAX   (KEYD_SLOT_SIZE - 16)         /* a slot's data bytes */
+#define KEYD_NAME_MAX   64                            /* key file names, NUL included */
+#define KEYD_HASH_MAX   64                            /* SHA-512 */
+#define KEYD_SIG_MAX    512                           /* RSA-4096 */
+#define KEYD_MAX_KEYS   16
+#define KEYD_NOTIFY_BIT (1ull << 48) /* on the client's notification: "a slot finished" */
+
+enum keyd_label {
+    KEYD_INFO = 1,
+    KEYD_OPEN = 2,
+    KEYD_SIGN = 3,
+};
+
+/* KEYD_SIGN's MR0 on success. */
+enum keyd_sign_status {
+    KEYD_DONE = 0,
+    KEYD_QUEUED = 1,
+};
+
+enum keyd_key_type {
+    KEYD_KEY_RSA = 1,
+    KEYD_KEY_EC = 2,
+};
+
+enum keyd_hash {
+    KEYD_HASH_SHA256 = 1, /* 32 bytes */
+    KEYD_HASH_SHA384 = 2, /* 48 bytes */
+    KEYD_HASH_SHA512 = 3, /* 64 bytes */
+};
+
+enum keyd_slot_state {
+    KEYD_SLOT_IDLE = 0,   /* the client's */
+    KEYD_SLOT_BUSY = 1,   /* keyd's: a queued KEYD_SIGN */
+    KEYD_SLOT_DONE = 2,   /* the client's again: data holds the signature */
+    KEYD_SLOT_FAILED = 3, /* the client's again: result says why */
+};
+
+enum keyd_error {
+    KEYD_E_CLIENT = -300,     /* the caller is not keyd's client */
+    KEYD_E_LABEL = -301,      /* no such request */
+    KEYD_E_ARGS = -302,       /* an unused message word is not 0, or a value out of range */
+    KEYD_E_SLOT = -303,       /* no such slot */
+    KEYD_E_BUSY = -304,       /* the slot has a queued request */
+    KEYD_E_KEY = -305,        /* no key with that id */
+    KEYD_E_HASH = -306,       /* unknown hash, or a length that is not its digest's */
+    KEYD_E_NAME = -307,       /* a key name that is empty, too long, unterminated or not a plain path */
+    KEYD_E_NOT_FOUND = -308,  /* no such file in the site archive */
+    KEYD_E_BAD_KEY = -309,    /* not an unencrypted RSA (>= 2048 bits) or EC P-256/P-384 private key */
+    KEYD_E_FULL = -310,       /* KEYD_MAX_KEYS keys are loaded */
+    KEYD_E_NO_SITE = -311,    /* keyd was given no site archive */
+    KEYD_E_NO_ENTROPY = -312, /* keyd has no random source, so it signs nothing */
+    KEYD_E_SIGN = -313,       /* the signature failed (slot result) */
+};
+
+/* One request slot in "shm:keyd". */
+struct keyd_slot {
+    uint32_t state; /* enum keyd_slot_state: see the ownership rule above */
+    int32_t result; /* keyd: 0 or a KEYD_E_* code */
+    uint32_t len;   /* bytes of data: the key's fingerprint, or the signature */
+    uint32_t seq;   /* the client's request number, echoed by keyd */
+    uint8_t data[KEYD_DATA_MAX];
+};
+_Static_assert(sizeof(struct keyd_slot) == KEYD_SLOT_SIZE, "keyd slot layout");
+_Static_assert(KEYD_SLOTS_SIZE <= KEYD_SHM_PAGES * 4096, "the slots fit the shared region");
+_Static_assert(KEYD_SIG_MAX <= KEYD_DATA_MAX && KEYD_HASH_MAX <= KEYD_DATA_MAX && KEYD_NAME_MAX <= KEYD_DATA_MAX,
+               "requests and results fit a slot");
+
+#endif

@@ -1,0 +1,374 @@
+/*
+ * keyd.c - the key server (program `keyd`): holds the TLS private keys and
+ * signs with them for its one client, tlsd, which never maps key material.
+ * The protocol is abi/keel/keyd.h; the checks on every request are in
+ * keyd_req.c (pure, host-tested).
+ *
+ * Capabilities (by srvinfo name; the manifest line is in appliance/tls.mk):
+ *   serve:keyd     requests (required)
+ *   shm:keyd       the request slots, KEYD_SHM_PAGES pages (required)
+ *   site           the site archive (cpio; init's `site` grant, with
+ *                  site_offset/site_size in the server information),
+ *                  read-only: where key files are.  Without it keyd
+ *                  serves, but KEYD_OPEN says KEYD_E_NO_SITE.
+ *   signal:CLIENT  the client's notification: with it, KEYD_SIGN is queued
+ *                  and answered at once, the signature follows (so tlsd,
+ *                  at a higher priority, keeps moving data while keyd
+ *                  signs); without it keyd signs before replying
+ *   ep:rng         the entropy server (optional, `args rng=NAME` for another
+ *                  endpoint name; RDRAND/RDSEED otherwise):
+ *                  RSA blinding and ECDSA need random numbers, and with no
+ *                  source at all keyd refuses to sign (KEYD_E_NO_ENTROPY)
+ *   client:CLIENT  not a capability: init's note of the badge CLIENT's
+ *                  `connect keyd` carries (slot field = badge); until init
+ *                  writes it, `args badge=N` gives it.  With neither, keyd
+ *                  answers nobody and says so.
+ * Arguments: keyd_parse_args (keyd_req.h), e.g. `client=tlsd,key=edge1.key`.
+ *
+ * The loop: receive; check the caller's badge, the label and the words;
+ * do it; reply (SYS_REPLY, never blocks).  Queued signatures are worked
+ * off one at a time between receives (a non-blocking receive first, so a
+ * request is never kept waiting behind more than one signature); each one
+ * writes its slot (data, len, result, seq, then state) and signals the
+ * client.
+ *
+ * Memory: keys and mbedTLS's work space come from a 512 KiB heap
+ * (tls_plat); key file contents are copied, parsed and wiped.  The queue
+ * is a fixed array of KEYD_SLOTS jobs (a slot holds at most one).
+ *
+ * Restarts: nothing survives; the client sees a new generation in
+ * KEYD_INFO and opens its keys again (keel/keyd.h).
+ */
+#include <keel/cpio.h>
+#include <keel/init.h>
+#include <keel/keyd.h>
+#include <keel/server.h>
+#include <keel/string.h>
+#include <keel/sys.h>
+#include <keel/ulog.h>
+
+#include "mbedtls/error.h"
+#include "mbedtls/pk.h"
+#include "mbedtls/platform_util.h"
+
+#include "entropy.h"
+#include "keyd_req.h"
+#include "tls_pk.h"
+#include "tls_plat.h"
+
+#define KEYD_SHM_VA     0x0000005000000000ull
+#define KEYD_SITE_VA    0x0000005100000000ull
+#define KEYD_HEAP_BYTES (512u << 10)
+#define RNG_WAIT_NS     3000000000ull
+
+struct keyd_key {
+    char name[KEYD_NAME_MAX];
+    mbedtls_pk_context pk;
+    unsigned kind, bits; /* KEYD_KEY_*, size */
+    uint8_t fp[TLS_PK_FP_LEN];
+};
+
+struct keyd {
+    uint64_t ep;             /* serve:keyd */
+    uint64_t ntfn;           /* signal:CLIENT, 0: sign before replying */
+    struct keyd_slot *slots; /* the shared region (the client's too) */
+    const uint8_t *site;     /* the site archive, NULL: none */
+    size_t site_len;
+    uint32_t generation;
+    struct keyd_req_state st;
+    struct keyd_key keys[KEYD_MAX_KEYS];
+    struct keyd_job queue[KEYD_SLOTS]; /* FIFO */
+    unsigned q_head, q_len;
+    bool have_entropy;
+    struct tls_entropy ent;
+    uint64_t signed_ok, signed_failed, refused;
+};
+
+static struct keyd K;
+
+/* ------------------------------------------------------------ keys ---- */
+
+static int find_key(const struct keyd *k, const char *name)
+{
+    for (unsigned i = 0; i < k->st.n_keys; i++)
+        if (strcmp(k->keys[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Loads NAME from the site archive as key id n_keys.  Returns the id or a
+ * KEYD_E_* code (logged with the file's name and the reason). */
+static int load_key(struct keyd *k, const char *name)
+{
+    int id = find_key(k, name);
+    if (id >= 0)
+        return id;
+    if (!k->site)
+        return KEYD_E_NO_SITE;
+    if (k->st.n_keys >= KEYD_MAX_KEYS)
+        return KEYD_E_FULL;
+    const void *data;
+    size_t size;
+    int err = cpio_find(k->site, k->site_len, name, &data, &size);
+    if (err) {
+        ulog("keyd: %s: %s (site archive)\n", name, cpio_strerror(err));
+        return KEYD_E_NOT_FOUND;
+    }
+    /* mbedTLS wants PEM with its NUL; a DER file takes the same path. */
+    unsigned char *copy = tls_mem_calloc(1, size + 1);
+    if (!copy)
+        return KEYD_E_FULL;
+    memcpy(copy, data, size);
+    struct keyd_key *key = &k->keys[k->st.n_keys];
+    mbedtls_pk_init(&key->pk);
+    int r = mbedtls_pk_parse_key(&key->pk, copy, size + 1, NULL, 0);
+    mbedtls_platform_zeroize(copy, size + 1);
+    tls_mem_free(copy);
+    char why[96];
+    if (r != 0) {
+        mbedtls_strerror(r, why, sizeof why);
+        ulog("keyd: %s: not a usable private key (%s)\n", name, why);
+        mbedtls_pk_free(&key->pk);
+        return KEYD_E_BAD_KEY;
+    }
+    enum tls_pk_kind kind = tls_pk_check(&key->pk, &key->bits, why, sizeof why);
+    if (kind == TLS_PK_BAD || tls_pk_fingerprint(&key->pk, key->fp) != 0) {
+        ulog("keyd: %s: %s\n", name, kind == TLS_PK_BAD ? why : "no public key");
+        mbedtls_pk_free(&key->pk);
+        return KEYD_E_BAD_KEY;
+    }
+    /* point of no return */
+    key->kind = kind == TLS_PK_RSA ? KEYD_KEY_RSA : KEYD_KEY_EC;
+    strlcpy(key->name, name, sizeof key->name);
+    ulog("keyd: key %u: %s, %s %u bits\n", k->st.n_keys, name, key->kind == KEYD_KEY_RSA ? "RSA" : "EC", key->bits);
+    return (int)k->st.n_keys++;
+}
+
+/* ----------------------------------------------------------- signing ---- */
+
+static mbedtls_md_type_t md_of(unsigned hash)
+{
+    switch (hash) {
+    case KEYD_HASH_SHA256: return MBEDTLS_MD_SHA256;
+    case KEYD_HASH_SHA384: return MBEDTLS_MD_SHA384;
+    case KEYD_HASH_SHA512: return MBEDTLS_MD_SHA512;
+    }
+    return MBEDTLS_MD_NONE;
+}
+
+/* Signs JOB and publishes the result in its slot: data, len, result and
+ * seq first, then state (the client acts on state). */
+static void run_job(struct keyd *k, const struct keyd_job *job)
+{
+    uint8_t sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    size_t len = 0;
+    int r = mbedtls_pk_sign(&k->keys[job->key].pk, md_of(job->hash), job->digest, job->hash_len, sig, &len,
+                            tls_entropy_random, &k->ent);
+    struct keyd_slot *s = &k->slots[job->slot];
+    if (r == 0 && len > 0 && len <= KEYD_SIG_MAX) {
+        memcpy(s->data, sig, len);
+        s->len = (uint32_t)len;
+        s->result = 0;
+        k->signed_ok++;
+    } else {
+        char why[80];
+        mbedtls_strerror(r, why, sizeof why);
+        ulog("keyd: signing with key %u failed: %s\n", job->key, why);
+        s->len = 0;
+        s->result = KEYD_E_SIGN;
+        k->signed_failed++;
+    }
+    s->seq = job->seq;
+    __atomic_thread_fence(__ATOMIC_RELEASE); /* the result before the state that hands it over */
+    s->state = r == 0 ? KEYD_SLOT_DONE : KEYD_SLOT_FAILED;
+    k->st.busy &= ~(1u << job->slot);
+    mbedtls_platform_zeroize(sig, sizeof sig);
+}
+
+static void run_queued(struct keyd *k)
+{
+    struct keyd_job job = k->queue[k->q_head];
+    k->q_head = (k->q_head + 1) % KEYD_SLOTS;
+    k->q_len--;
+    run_job(k, &job);
+    mbedtls_platform_zeroize(&job, sizeof job);
+    if (k->ntfn)
+        (void)keel_signal(k->ntfn, KEYD_NOTIFY_BIT);
+}
+
+/* --------------------------------------------------------- requests ---- */
+
+static int64_t do_info(struct keyd *k, struct keel_msg *m)
+{
+    int err = keyd_check_info(m->mr);
+    if (err)
+        return err;
+    m->mr[0] = k->st.n_keys;
+    m->mr[1] = KEYD_SLOTS;
+    m->mr[2] = k->generation;
+    m->mr[3] = KEYD_VERSION;
+    return 0;
+}
+
+static int64_t do_open(struct keyd *k, struct keel_msg *m)
+{
+    uint32_t slot;
+    char name[KEYD_NAME_MAX];
+    int err = keyd_check_open(&k->st, m->mr, k->slots, &slot, name);
+    if (err)
+        return err;
+    int id = load_key(k, name);
+    if (id < 0)
+        return id;
+    const struct keyd_key *key = &k->keys[id];
+    struct keyd_slot *s = &k->slots[slot];
+    memcpy(s->data, key->fp, sizeof key->fp);
+    s->len = sizeof key->fp;
+    s->result = 0;
+    m->mr[0] = (uint64_t)id;
+    m->mr[1] = key->kind;
+    m->mr[2] = key->bits;
+    m->mr[3] = 0;
+    return 0;
+}
+
+static int64_t do_sign(struct keyd *k, struct keel_msg *m)
+{
+    struct keyd_job job;
+    int err = keyd_check_sign(&k->st, m->mr, k->slots, &job);
+    if (err)
+        return err;
+    if (!k->have_entropy)
+        return KEYD_E_NO_ENTROPY;
+    /* point of no return */
+    memset(m->mr, 0, sizeof m->mr);
+    k->st.busy |= 1u << job.slot;
+    if (!k->ntfn) {
+        run_job(k, &job);
+        m->mr[0] = KEYD_DONE;
+    } else {
+        k->slots[job.slot].state = KEYD_SLOT_BUSY;
+        k->queue[(k->q_head + k->q_len) % KEYD_SLOTS] = job;
+        k->q_len++; /* at most one job per slot: never more than KEYD_SLOTS */
+        m->mr[0] = KEYD_QUEUED;
+    }
+    mbedtls_platform_zeroize(&job, sizeof job);
+    return 0;
+}
+
+static int64_t handle(struct keyd *k, struct keel_msg *m)
+{
+    if (keyd_check_client(&k->st, m->badge) != 0) {
+        k->refused++;
+        memset(m->mr, 0, sizeof m->mr);
+        return KEYD_E_CLIENT;
+    }
+    int64_t r;
+    switch (keel_label(m)) {
+    case KEYD_INFO: r = do_info(k, m); break;
+    case KEYD_OPEN: r = do_open(k, m); break;
+    case KEYD_SIGN: r = do_sign(k, m); break;
+    default: r = KEYD_E_LABEL; break;
+    }
+    if (r != 0)
+        memset(m->mr, 0, sizeof m->mr);
+    return r;
+}
+
+/* ---------------------------------------------------------- start-up ---- */
+
+/* Maps the site archive: init's `site` grant, the frame "site" holding the
+ * boot module, which starts site_offset bytes into it and is site_size
+ * bytes long (keel/init.h). */
+static void map_site(struct keyd *k, const struct keel_srvinfo *si)
+{
+    uint64_t slot = srv_find_cap(si, "site"), pages = 0;
+    if (!slot || si->site_size == 0) {
+        ulog("keyd: no site archive (manifest grant `site`, boot module `site`): keys cannot be loaded\n");
+        return;
+    }
+    if (keel_frame_info(slot, NULL, &pages) != KE_OK || si->site_offset > pages * 4096 ||
+        si->site_size > pages * 4096 - si->site_offset ||
+        keel_map(SRV_SLOT_TASK, slot, KEYD_SITE_VA, RIGHT_READ) != KE_OK) {
+        ulog("keyd: the site archive could not be mapped\n");
+        return;
+    }
+    k->site = (const uint8_t *)KEYD_SITE_VA + si->site_offset;
+    k->site_len = si->site_size;
+}
+
+static uint64_t client_badge(const struct keel_srvinfo *si, const struct keyd_args *a)
+{
+    char name[32];
+    snprintf(name, sizeof name, "client:%s", a->client);
+    uint64_t b = srv_find_cap(si, name); /* init's note: the slot field is the badge */
+    return b ? b : a->badge;
+}
+
+int main(const struct keel_srvinfo *si);
+int main(const struct keel_srvinfo *si)
+{
+    struct keyd *k = &K;
+    memset(k, 0, sizeof *k);
+    k->generation = si->restarts + 1;
+    struct keyd_args args;
+    size_t bad_at = 0;
+    if (keyd_parse_args(si->args, &args, &bad_at) != 0) {
+        ulog("keyd: bad argument at \"%s\"; refusing to start\n", si->args + bad_at);
+        return 1;
+    }
+    k->ep = srv_find_cap(si, "serve:keyd");
+    uint64_t shm = srv_find_cap(si, "shm:keyd"), pages = 0;
+    if (!k->ep || !shm || keel_frame_info(shm, NULL, &pages) != KE_OK || pages < KEYD_SHM_PAGES ||
+        keel_map(SRV_SLOT_TASK, shm, KEYD_SHM_VA, RIGHT_READ | RIGHT_WRITE) != KE_OK) {
+        ulog("keyd: needs `endpoint keyd` and `share keyd %u`; refusing to start\n", KEYD_SHM_PAGES);
+        return 1;
+    }
+    k->slots = (struct keyd_slot *)KEYD_SHM_VA;
+    if (tls_plat_init(si, KEYD_HEAP_BYTES) != TLS_PLAT_OK)
+        return 1;
+    char name[32];
+    snprintf(name, sizeof name, "signal:%s", args.client);
+    k->ntfn = srv_find_cap(si, name);
+    k->st.client = client_badge(si, &args);
+    if (!k->st.client)
+        ulog("keyd: do not know %s's badge (init's client:%s, or args badge=N): answering nobody\n", args.client,
+             args.client);
+
+    snprintf(name, sizeof name, "ep:%s", args.rng);
+    struct tls_entropy_opts eo = { .rng_ep = srv_find_cap(si, name), .rng_wait_ns = RNG_WAIT_NS, .who = "keyd" };
+    int e = tls_entropy_init(&k->ent, &eo);
+    char desc[48];
+    tls_entropy_describe(&k->ent, desc, sizeof desc);
+    k->have_entropy = e == TLS_ENT_OK;
+    if (!k->have_entropy)
+        ulog("keyd: no entropy source (no entropy server answered, and the CPU has neither RDRAND nor RDSEED): "
+             "refusing to sign\n");
+
+    map_site(k, si);
+    for (unsigned i = 0; i < args.n_keys; i++)
+        (void)load_key(k, args.keys[i]); /* logged; the listener that needs it will say so */
+
+    ulog("keyd: serving %s (badge %llu), %u keys, entropy %s, %s\n", args.client, (unsigned long long)k->st.client,
+         k->st.n_keys, desc, k->ntfn ? "signatures queued" : "signatures before the reply");
+    struct keel_msg ready = { .info = INIT_READY };
+    (void)keel_call(SRV_SLOT_INIT, &ready);
+
+    for (;;) {
+        struct keel_msg m = { .info = k->q_len ? KEEL_NONBLOCK : 0 };
+        int64_t err = keel_recv(k->ep, &m);
+        if (err == KE_WOULD_BLOCK) {
+            run_queued(k);
+            continue;
+        }
+        if (err) {
+            ulog("keyd: receive failed: error %lld\n", (long long)err);
+            return 1;
+        }
+        if (!(m.info & KEEL_RECV_CALL) || (m.info & (KEEL_RECV_NOTIFY | KEEL_RECV_FAULT)))
+            continue; /* a send expects no answer */
+        int64_t r = handle(k, &m);
+        m.info = (uint32_t)r;
+        (void)keel_reply(&m);
+    }
+}

@@ -1,0 +1,245 @@
+/*
+ * keyd_client.c - keyd's client library (see keyd_client.h and
+ * abi/keel/keyd.h).
+ */
+#include <keel/keyd.h>
+#include <keel/string.h>
+#include <keel/sys.h>
+
+#include "keyd_client.h"
+
+const char *keyd_strerror(int err)
+{
+    switch (err) {
+    case 0: return "ok";
+    case KEYD_E_CLIENT: return "not keyd's client";
+    case KEYD_E_LABEL: return "unknown request";
+    case KEYD_E_ARGS: return "bad arguments";
+    case KEYD_E_SLOT: return "no such slot";
+    case KEYD_E_BUSY: return "slot busy";
+    case KEYD_E_KEY: return "no such key";
+    case KEYD_E_HASH: return "bad hash";
+    case KEYD_E_NAME: return "bad key name";
+    case KEYD_E_NOT_FOUND: return "no such file in the site archive";
+    case KEYD_E_BAD_KEY: return "not a usable private key";
+    case KEYD_E_FULL: return "too many keys";
+    case KEYD_E_NO_SITE: return "keyd has no site archive";
+    case KEYD_E_NO_ENTROPY: return "keyd has no entropy source";
+    case KEYD_E_SIGN: return "the signature failed";
+    }
+    return "IPC error";
+}
+
+static int call(struct keyd_client *kc, uint64_t label, uint64_t flags, struct keel_msg *m)
+{
+    m->info = label | flags;
+    int64_t err = keel_call(kc->ep, m);
+    if (err)
+        return (int)err;
+    return (int32_t)keel_label(m);
+}
+
+int keyd_client_info(struct keyd_client *kc, uint32_t *n_keys, uint32_t *generation)
+{
+    struct keel_msg m = { 0 };
+    int r = call(kc, KEYD_INFO, 0, &m);
+    if (r)
+        return r;
+    uint32_t gen = (uint32_t)m.mr[2];
+    if (kc->generation && gen != kc->generation) {
+        /* keyd restarted: what it had queued is gone and its key ids mean
+         * nothing now.  Orphans are free again; waiting connections fail at
+         * their next poll. */
+        for (int i = 0; i < KEYD_SLOTS; i++) {
+            if (kc->s[i].use == KC_FREE)
+                continue;
+            if (kc->s[i].owner)
+                kc->s[i].use = KC_LOST;
+            else
+                kc->s[i].use = KC_FREE;
+        }
+    }
+    kc->generation = gen;
+    if (n_keys)
+        *n_keys = (uint32_t)m.mr[0];
+    if (generation)
+        *generation = kc->generation;
+    return 0;
+}
+
+int keyd_client_init(struct keyd_client *kc, uint64_t ep, void *shm)
+{
+    memset(kc, 0, sizeof *kc);
+    kc->ep = ep;
+    kc->slots = shm;
+    kc->next_seq = 1;
+    return keyd_client_info(kc, NULL, NULL);
+}
+
+/* A slot for a new request: a free one, or one whose connection went away
+ * while keyd still had it and which keyd has finished with since. */
+static int free_slot(struct keyd_client *kc)
+{
+    for (int i = 0; i < KEYD_SLOTS; i++) {
+        if (kc->s[i].use == KC_WAITING && !kc->s[i].owner && kc->slots[i].state != KEYD_SLOT_BUSY)
+            kc->s[i].use = KC_FREE;
+        if (kc->s[i].use == KC_FREE)
+            return i;
+    }
+    return -1;
+}
+
+int keyd_client_open(struct keyd_client *kc, const char *name, uint32_t *id, unsigned *type, unsigned *bits,
+                     uint8_t fp[32])
+{
+    size_t n = strlen(name);
+    int slot = free_slot(kc);
+    if (n == 0 || n >= KEYD_NAME_MAX)
+        return KEYD_E_NAME;
+    if (slot < 0)
+        return KEYD_E_BUSY;
+    volatile struct keyd_slot *s = &kc->slots[slot];
+    for (size_t i = 0; i <= n; i++)
+        s->data[i] = (uint8_t)name[i];
+    struct keel_msg m = { .mr = { (uint64_t)slot } };
+    int r = call(kc, KEYD_OPEN, 0, &m);
+    if (r)
+        return r;
+    if (s->len != 32)
+        return KEYD_E_ARGS;
+    for (int i = 0; i < 32; i++)
+        fp[i] = s->data[i];
+    *id = (uint32_t)m.mr[0];
+    *type = (unsigned)m.mr[1];
+    *bits = (unsigned)m.mr[2];
+    return 0;
+}
+
+unsigned keyd_client_unsubmitted(const struct keyd_client *kc)
+{
+    unsigned n = 0;
+    for (int i = 0; i < KEYD_SLOTS; i++)
+        n += kc->s[i].use == KC_UNSUBMITTED;
+    return n;
+}
+
+static unsigned hash_of(mbedtls_md_type_t md)
+{
+    switch (md) {
+    case MBEDTLS_MD_SHA256: return KEYD_HASH_SHA256;
+    case MBEDTLS_MD_SHA384: return KEYD_HASH_SHA384;
+    case MBEDTLS_MD_SHA512: return KEYD_HASH_SHA512;
+    default: return 0;
+    }
+}
+
+/* Offers slot I's request to keyd without blocking.  Returns TLS_OK
+ * (accepted: waiting, or already done), TLS_WANT_SIGN (keyd busy: try
+ * again later) or TLS_E_FAILED (refused). */
+static int submit(struct keyd_client *kc, int i)
+{
+    volatile struct keyd_slot *s = &kc->slots[i];
+    s->state = KEYD_SLOT_IDLE;
+    s->seq = kc->s[i].seq;
+    for (size_t b = 0; b < kc->s[i].hash_len; b++)
+        s->data[b] = kc->s[i].digest[b];
+    struct keel_msg m = { .mr = { (uint64_t)i, kc->s[i].key, kc->s[i].hash, kc->s[i].hash_len } };
+    int r = call(kc, KEYD_SIGN, KEEL_NONBLOCK, &m);
+    if (r == KE_WOULD_BLOCK) {
+        kc->retries++;
+        return TLS_WANT_SIGN;
+    }
+    if (r != 0)
+        return TLS_E_FAILED;
+    kc->s[i].use = KC_WAITING;
+    kc->submitted++;
+    return TLS_OK;
+}
+
+static int sign_start(void *ctx, struct tls_conn *c, uint32_t key_id, mbedtls_md_type_t md, const uint8_t *hash,
+                      size_t hash_len)
+{
+    struct keyd_client *kc = ctx;
+    unsigned h = hash_of(md);
+    int i = free_slot(kc);
+    if (!h || hash_len > KEYD_HASH_MAX || i < 0)
+        return TLS_E_FAILED;
+    kc->s[i].use = KC_UNSUBMITTED;
+    kc->s[i].seq = kc->next_seq++;
+    kc->s[i].key = key_id;
+    kc->s[i].hash = h;
+    kc->s[i].hash_len = hash_len;
+    memcpy(kc->s[i].digest, hash, hash_len);
+    kc->s[i].owner = c;
+    if (submit(kc, i) == TLS_E_FAILED) {
+        kc->s[i].use = KC_FREE;
+        return TLS_E_FAILED;
+    }
+    return TLS_OK;
+}
+
+static int slot_of(const struct keyd_client *kc, const struct tls_conn *c)
+{
+    for (int i = 0; i < KEYD_SLOTS; i++)
+        if (kc->s[i].use != KC_FREE && kc->s[i].owner == c)
+            return i;
+    return -1;
+}
+
+static int sign_poll(void *ctx, struct tls_conn *c, uint8_t *out, size_t *out_len, size_t out_size)
+{
+    struct keyd_client *kc = ctx;
+    int i = slot_of(kc, c);
+    if (i < 0)
+        return TLS_E_FAILED;
+    if (kc->s[i].use == KC_LOST) {
+        kc->s[i].use = KC_FREE;
+        kc->failed++;
+        return TLS_E_FAILED;
+    }
+    if (kc->s[i].use == KC_UNSUBMITTED) {
+        int r = submit(kc, i);
+        if (r != TLS_OK) {
+            if (r == TLS_E_FAILED)
+                kc->s[i].use = KC_FREE;
+            return r;
+        }
+    }
+    volatile struct keyd_slot *s = &kc->slots[i];
+    uint32_t state = s->state;
+    if (state != KEYD_SLOT_DONE && state != KEYD_SLOT_FAILED)
+        return TLS_WANT_SIGN;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the state before the result it hands over */
+    int ok = state == KEYD_SLOT_DONE && s->seq == kc->s[i].seq && s->result == 0;
+    uint32_t len = s->len;
+    kc->s[i].use = KC_FREE;
+    if (!ok || len == 0 || len > KEYD_SIG_MAX || len > out_size) {
+        kc->failed++;
+        return TLS_E_FAILED;
+    }
+    for (uint32_t b = 0; b < len; b++)
+        out[b] = s->data[b];
+    *out_len = len;
+    kc->done++;
+    return TLS_OK;
+}
+
+static void sign_cancel(void *ctx, struct tls_conn *c)
+{
+    struct keyd_client *kc = ctx;
+    int i = slot_of(kc, c);
+    if (i < 0)
+        return;
+    /* A queued request still belongs to keyd until it finishes: the slot
+     * stays in use (WAITING with no owner) until its state comes back. */
+    if (kc->s[i].use == KC_WAITING && kc->slots[i].state == KEYD_SLOT_BUSY)
+        kc->s[i].owner = NULL;
+    else
+        kc->s[i].use = KC_FREE;
+}
+
+struct tls_signer keyd_client_signer(struct keyd_client *kc)
+{
+    struct tls_signer s = { sign_start, sign_poll, sign_cancel, kc };
+    return s;
+}

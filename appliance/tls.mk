@@ -1,0 +1,149 @@
+# appliance/tls.mk - Mbed TLS for the guest and the host, the TLS engine,
+# keyd, their guest test programs and host unit tests; included by the
+# top-level Makefile (-include appliance/*.mk).
+#
+# Three kinds of C here:
+#   mbedTLS's library    third-party, never edited: built twice from
+#                        build/third_party/mbedtls with our configuration
+#                        (appliance/tls/mbedtls_config.h), without -Werror,
+#                          guest: USER_CFLAGS code generation, our libc shim
+#                                 headers (appliance/tls/libc/) first, one
+#                                 section per function -> $(MBEDTLS_A)
+#                          host:  the host compiler and libc, -O2, no
+#                                 sanitizers -> $(HOST_MBEDTLS_A), for the
+#                                 host unit tests only
+#   our TLS code         appliance/tls/*.c, appliance/keyd/*.c: strict
+#                        USER_CFLAGS (-Werror), mbedTLS headers as system
+#                        headers
+#   programs             tlsselftest (tests/tls), keyd, keydtest (tests/tls):
+#                        linked like user_prog (Makefile) but with the
+#                        mbedTLS archive between our objects and libkeel.a,
+#                        and --gc-sections so self-tests and unused
+#                        functions stay out of the servers
+# mbedTLS's sources exist only after tools/fetch-deps.sh (`make deps`),
+# which writes $(MBEDTLS_STAMP) last; everything that needs them depends
+# on the stamp.
+#
+# Manifest lines (image/manifest) for these programs:
+#   server tlsselftest when tlsselftest memory 8M debug
+#       (optionally `args NAME connect NAME`, NAME a virtio-rng server's
+#       endpoint, to test that source too)
+#   server keyd priority 12 memory 1M args client=tlsd site endpoint keyd share keyd 4 signal tlsd connect rng
+#       (once tlsd exists; keyd below tlsd's priority, see keyd_client.h)
+# keydtest runs from tests/tls/test_tls_guest.py, which writes its own
+# manifest lines.
+
+MBEDTLS_DIR   := build/third_party/mbedtls
+MBEDTLS_STAMP := build/third_party/.stamp-mbedtls
+TLS_CONFIG    := appliance/tls/mbedtls_config.h
+TLS_CPPFLAGS  := -DMBEDTLS_CONFIG_FILE='"mbedtls_config.h"' -Iappliance/tls
+
+# Exactly the modules mbedtls_config.h turns on.
+MBEDTLS_SRCS := $(addprefix $(MBEDTLS_DIR)/library/, \
+	aes.c aesni.c asn1parse.c asn1write.c base64.c bignum.c chacha20.c chachapoly.c cipher.c \
+	cipher_wrap.c constant_time.c ctr_drbg.c ecdh.c ecdsa.c ecp.c ecp_curves.c entropy.c \
+	entropy_poll.c error.c gcm.c hmac_drbg.c md.c oid.c pem.c pk.c pk_wrap.c pkparse.c pkwrite.c \
+	platform.c platform_util.c poly1305.c rsa.c rsa_internal.c sha1.c sha256.c sha512.c \
+	ssl_ciphersuites.c ssl_cli.c ssl_msg.c ssl_srv.c ssl_tls.c x509.c x509_crt.c)
+
+# ------------------------------------------------------------- guest ----
+MBEDTLS_OBJS := $(MBEDTLS_SRCS:$(MBEDTLS_DIR)/library/%.c=$(BUILD)/user/mbedtls/%.o)
+MBEDTLS_A    := $(BUILD)/user/mbedtls/libmbedtls.a
+TLS_GUEST_INC := -Iappliance/tls/libc $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include
+
+USER_CFLAGS_MBEDTLS := $(filter-out -Werror -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow,$(USER_CFLAGS)) \
+	-ffunction-sections -fdata-sections $(TLS_GUEST_INC)
+
+$(MBEDTLS_STAMP):
+	tools/fetch-deps.sh
+
+$(MBEDTLS_SRCS): | $(MBEDTLS_STAMP) ;
+
+$(BUILD)/user/mbedtls/%.o: $(MBEDTLS_DIR)/library/%.c $(MBEDTLS_STAMP) $(TLS_CONFIG)
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS_MBEDTLS) -c $< -o $@
+
+$(MBEDTLS_A): $(MBEDTLS_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+# -------------------------------------------------------------- host ----
+HOST_MBEDTLS_OBJS := $(MBEDTLS_SRCS:$(MBEDTLS_DIR)/library/%.c=$(BUILD)/host-mbedtls/%.o)
+HOST_MBEDTLS_A    := $(BUILD)/host-mbedtls/libmbedtls.a
+HOST_MBEDTLS_CFLAGS := -std=gnu11 -O2 -g -MMD -MP $(TLS_CPPFLAGS) -I$(MBEDTLS_DIR)/include
+
+$(BUILD)/host-mbedtls/%.o: $(MBEDTLS_DIR)/library/%.c $(MBEDTLS_STAMP) $(TLS_CONFIG)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_MBEDTLS_CFLAGS) -c $< -o $@
+
+$(HOST_MBEDTLS_A): $(HOST_MBEDTLS_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+-include $(MBEDTLS_OBJS:.o=.d) $(HOST_MBEDTLS_OBJS:.o=.d)
+
+# ------------------------------------------------ our code, programs ----
+# The TLS library of ours every program with mbedTLS links (guest).
+TLS_CORE_SRCS := appliance/tls/tls_mem.c appliance/tls/plat_keel.c appliance/tls/libc_extra.c \
+	appliance/tls/entropy.c
+TLS_CORE_OBJS := $(TLS_CORE_SRCS:%.c=$(BUILD)/user/%.o)
+
+# The engine (tlsd's core) and keyd's client library.
+TLS_ENGINE_GUEST_SRCS := appliance/tls/tls_conn.c appliance/tls/tls_sni.c appliance/tls/tls_ticket.c \
+	appliance/tls/tls_pk.c
+TLS_ENGINE_GUEST_OBJS := $(TLS_ENGINE_GUEST_SRCS:%.c=$(BUILD)/user/%.o)
+
+KEYD_SRCS := appliance/keyd/keyd.c appliance/keyd/keyd_req.c
+KEYD_OBJS := $(KEYD_SRCS:%.c=$(BUILD)/user/%.o) $(BUILD)/user/appliance/tls/tls_pk.o
+KEYD_CLIENT_OBJS := $(BUILD)/user/appliance/keyd/keyd_client.o
+
+TLSSELFTEST_OBJS := $(BUILD)/user/tests/tls/tlsselftest.o
+KEYDTEST_OBJS := $(BUILD)/user/tests/tls/keydtest.o $(KEYD_CLIENT_OBJS) $(TLS_ENGINE_GUEST_OBJS)
+
+TLS_ALL_OBJS := $(sort $(TLS_CORE_OBJS) $(TLS_ENGINE_GUEST_OBJS) $(KEYD_OBJS) $(KEYD_CLIENT_OBJS) \
+	$(TLSSELFTEST_OBJS) $(KEYDTEST_OBJS))
+$(TLS_ALL_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) -Iappliance/keyd
+$(TLS_ALL_OBJS): | $(MBEDTLS_STAMP)
+
+# tls_link NAME, OBJS: build/user/NAME.elf, like user_prog with mbedTLS.
+define tls_link
+$(BUILD)/user/$(1).elf: $(2) $(MBEDTLS_A) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld
+	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack --gc-sections -T lib/user.ld -o $$@ \
+		$(BUILD)/user/lib/crt0.o $(2) $(MBEDTLS_A) $(LIB_A)
+endef
+
+$(eval $(call tls_link,tlsselftest,$(TLSSELFTEST_OBJS) $(TLS_CORE_OBJS)))
+$(eval $(call tls_link,keyd,$(KEYD_OBJS) $(TLS_CORE_OBJS)))
+$(eval $(call tls_link,keydtest,$(KEYDTEST_OBJS) $(TLS_CORE_OBJS)))
+SERVERS += tlsselftest keyd keydtest
+USER_OBJS += $(TLS_ALL_OBJS)
+
+# ------------------------------------------------------- host tests ----
+# The generic unit recipe (Makefile) compiles $(filter %.c,$^) with
+# UNIT_CFLAGS, sources last; the host mbedTLS archive is therefore handed
+# over in UNIT_CFLAGS as a whole archive (its position before the sources
+# does not matter then).  Our TLS sources are compiled into the test with
+# the sanitizers; mbedTLS itself is not (third-party, -O2, realistic times).
+TLS_UNIT_CFLAGS := $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include -Ilib/include
+TLS_HOST_LINK   := -Wl,--whole-archive $(HOST_MBEDTLS_A) -Wl,--no-whole-archive
+TLS_ENGINE_SRCS := appliance/tls/tls_conn.c appliance/tls/tls_sni.c appliance/tls/tls_ticket.c \
+	appliance/tls/tls_pk.c appliance/tls/tls_mem.c lib/heap.c
+TLS_ENGINE_HDRS := appliance/tls/tls_conn.h appliance/tls/tls_sni.h appliance/tls/tls_ticket.h \
+	appliance/tls/tls_pk.h appliance/tls/tls_mem.h $(TLS_CONFIG)
+
+TLS_UNIT_TESTS := tls_sni tls_conn tls_keyd
+$(BUILD)/tests/unit/test_tls_keyd: tests/unit/test_tls_keyd.c appliance/keyd/keyd_req.c appliance/keyd/keyd_req.h \
+	abi/keel/keyd.h
+$(BUILD)/tests/unit/test_tls_keyd: UNIT_CFLAGS += -Iappliance/keyd
+$(BUILD)/tests/unit/test_tls_sni: tests/unit/test_tls_sni.c appliance/tls/tls_sni.c appliance/tls/tls_sni.h
+$(BUILD)/tests/unit/test_tls_sni: UNIT_CFLAGS += -Iappliance/tls
+$(BUILD)/tests/unit/test_tls_conn: tests/unit/test_tls_conn.c $(TLS_ENGINE_SRCS) $(TLS_ENGINE_HDRS) $(HOST_MBEDTLS_A)
+$(BUILD)/tests/unit/test_tls_conn: UNIT_CFLAGS += $(TLS_UNIT_CFLAGS) $(TLS_HOST_LINK)
+UNIT_TESTS += $(TLS_UNIT_TESTS)
+PACKAGES += openssl
+
+# `make clean` removes build/user (the guest archive); the host archive too.
+.PHONY: clean-tls
+clean: clean-tls
+clean-tls:
+	rm -rf $(BUILD)/host-mbedtls

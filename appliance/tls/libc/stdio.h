@@ -1,0 +1,11 @@
+/*
+ * stdio.h for the guest build of mbedTLS (see string.h here): only the
+ * formatting functions, from lib/ (lib/libc_names.c).  There are no
+ * streams: mbedtls_printf goes to tls_plat_printf (mbedtls_config.h).
+ */
+#ifndef KEEL_TLS_LIBC_STDIO_H
+#define KEEL_TLS_LIBC_STDIO_H
+
+#include <keel/fmt.h>
+
+#endif

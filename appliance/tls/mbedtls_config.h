@@ -1,0 +1,163 @@
+/*
+ * mbedtls_config.h - Keel's configuration of Mbed TLS 2.28 (MBEDTLS_CONFIG_FILE).
+ *
+ * What it selects, and why:
+ *
+ *  - TLS 1.2 only on the wire.  SSL 3, TLS 1.0 and 1.1 are not compiled in,
+ *    so a ClientHello that offers nothing newer is refused with a
+ *    protocol_version alert.  TLS 1.3 in 2.28 is experimental: off.
+ *  - Key exchange: ECDHE only, over X25519, P-256 and P-384, authenticated
+ *    by RSA (2048 bits and more, PKCS#1 v1.5 signatures) or ECDSA
+ *    certificates.  No static RSA key exchange: keyd never decrypts,
+ *    it only signs.  No DHE, no PSK.
+ *  - Ciphers: AES-GCM (128 and 256) and ChaCha20-Poly1305.  No CBC, no RC4,
+ *    no 3DES, no NULL cipher; MBEDTLS_SSL_CIPHERSUITES below is the exact
+ *    list, in the server's order of preference.
+ *  - No renegotiation, no compression (2.28 has none compiled by default),
+ *    no DTLS, no truncated HMAC, no max_fragment_length.
+ *  - MBEDTLS_SSL_ASYNC_PRIVATE: signatures go to keyd through callbacks, so
+ *    the TLS process never holds a private key.
+ *  - Session tickets (our own ticket module, tls_ticket.c, rotates its keys
+ *    on a schedule with time passed in), SNI, ALPN, extended master secret.
+ *  - The client side is compiled too (MBEDTLS_SSL_CLI_C): the host tests
+ *    drive the server with a real mbedTLS client, and the same library
+ *    serves a future TLS backend.  Unused code is dropped at link time
+ *    (the guest archive is built with -ffunction-sections, programs link
+ *    with --gc-sections).
+ *
+ * Platform: no file system, no <time.h>, no libc.  What the library needs
+ * of the platform goes through the MBEDTLS_PLATFORM_*_MACRO hooks below,
+ * bound at compile time to functions we provide:
+ *
+ *   calloc/free  tls_mem_calloc/tls_mem_free (tls_mem.c: lib's struct heap,
+ *                with a byte account per connection)
+ *   snprintf     snprintf (lib/libc_names.c in the guest, libc on the host)
+ *   printf       tls_plat_printf (self-tests only; a line buffer to ulog)
+ *   time         tls_plat_time: whole seconds of keel_now_ns() (monotonic,
+ *                since boot; there is no wall clock, and nothing here needs
+ *                one: certificate dates are not checked, MBEDTLS_HAVE_TIME_DATE
+ *                is off, and ticket ages come from tls_ticket.c's own clock)
+ *   entropy      none built in (MBEDTLS_NO_PLATFORM_ENTROPY): entropy.c adds
+ *                virtio-rng and RDRAND/RDSEED as sources at run time
+ *
+ * The same file configures the guest archive and the host archive
+ * (build/host-mbedtls/), so the host tests run exactly this feature set;
+ * only the functions behind the hooks differ (tls_plat_* live in plat_keel.c
+ * in the guest and in the test in the host build).
+ */
+#ifndef KEEL_MBEDTLS_CONFIG_H
+#define KEEL_MBEDTLS_CONFIG_H
+
+#include <stddef.h>
+/* mbedTLS 2.28.3 casts to time_t in ssl_session_load() even when
+ * MBEDTLS_PLATFORM_TIME_TYPE_MACRO replaces it, without including <time.h>.
+ * In the guest this is appliance/tls/libc/time.h: the type and nothing else. */
+#include <time.h>
+/* The snprintf/vsnprintf the hooks below name; x509_crt.c calls them
+ * without including <stdio.h> itself (the guest's is keel/fmt.h). */
+#include <stdio.h>
+
+/* ------------------------------------------------------------ system ---- */
+#define MBEDTLS_HAVE_ASM  /* bignum multiply and AES-NI in inline assembly */
+#define MBEDTLS_HAVE_TIME /* session start times; seconds from tls_plat_time */
+/* bignum.c would divide 128 by 64 bits with the compiler's __udivti3, which
+ * lives in libgcc; user programs link no libgcc (lib/user.ld, -nostdlib). */
+#define MBEDTLS_NO_UDBL_DIVISION
+#define MBEDTLS_DEPRECATED_REMOVED
+
+#define MBEDTLS_PLATFORM_C
+#define MBEDTLS_PLATFORM_MEMORY
+#define MBEDTLS_PLATFORM_NO_STD_FUNCTIONS
+#define MBEDTLS_PLATFORM_CALLOC_MACRO    tls_mem_calloc
+#define MBEDTLS_PLATFORM_FREE_MACRO      tls_mem_free
+#define MBEDTLS_PLATFORM_SNPRINTF_MACRO  snprintf
+#define MBEDTLS_PLATFORM_VSNPRINTF_MACRO vsnprintf
+#define MBEDTLS_PLATFORM_PRINTF_MACRO    tls_plat_printf
+#define MBEDTLS_PLATFORM_TIME_TYPE_MACRO long long
+#define MBEDTLS_PLATFORM_TIME_MACRO      tls_plat_time
+#define MBEDTLS_NO_PLATFORM_ENTROPY
+
+void *tls_mem_calloc(size_t n, size_t size);
+void tls_mem_free(void *p);
+int tls_plat_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+long long tls_plat_time(long long *t);
+
+/* -------------------------------------------------- hashes and ciphers ---- */
+#define MBEDTLS_MD_C
+#define MBEDTLS_SHA1_C   /* parsing SHA-1-signed chains, RSA self-test; never signed with */
+#define MBEDTLS_SHA256_C /* TLS 1.2 PRF, signatures, ticket key names */
+#define MBEDTLS_SHA512_C /* SHA-384 suites, the entropy accumulator */
+#define MBEDTLS_CIPHER_C
+#define MBEDTLS_AES_C
+#define MBEDTLS_AESNI_C /* used when CPUID says so; portable code otherwise */
+#define MBEDTLS_GCM_C
+#define MBEDTLS_CHACHA20_C
+#define MBEDTLS_POLY1305_C
+#define MBEDTLS_CHACHAPOLY_C
+
+/* ------------------------------------------------------ public keys ---- */
+#define MBEDTLS_BIGNUM_C
+#define MBEDTLS_RSA_C
+#define MBEDTLS_PKCS1_V15
+#define MBEDTLS_ECP_C
+#define MBEDTLS_ECP_DP_SECP256R1_ENABLED
+#define MBEDTLS_ECP_DP_SECP384R1_ENABLED
+#define MBEDTLS_ECP_DP_CURVE25519_ENABLED
+#define MBEDTLS_ECP_NIST_OPTIM
+#define MBEDTLS_ECDH_C
+#define MBEDTLS_ECDSA_C
+#define MBEDTLS_ECDSA_DETERMINISTIC /* RFC 6979: no nonce from the DRBG */
+#define MBEDTLS_HMAC_DRBG_C         /* ... which needs HMAC-DRBG */
+#define MBEDTLS_ASN1_PARSE_C
+#define MBEDTLS_ASN1_WRITE_C
+#define MBEDTLS_OID_C
+#define MBEDTLS_PK_C
+#define MBEDTLS_PK_PARSE_C
+#define MBEDTLS_PK_WRITE_C /* public-key fingerprints (certificate <-> key id) */
+#define MBEDTLS_PEM_PARSE_C
+#define MBEDTLS_BASE64_C
+#define MBEDTLS_X509_USE_C
+#define MBEDTLS_X509_CRT_PARSE_C
+#define MBEDTLS_X509_CHECK_KEY_USAGE
+#define MBEDTLS_X509_CHECK_EXTENDED_KEY_USAGE
+
+/* ------------------------------------------------------------ random ---- */
+#define MBEDTLS_ENTROPY_C
+#define MBEDTLS_CTR_DRBG_C
+#define MBEDTLS_ENTROPY_MAX_SOURCES 4
+
+/* --------------------------------------------------------------- TLS ---- */
+#define MBEDTLS_SSL_TLS_C
+#define MBEDTLS_SSL_SRV_C
+#define MBEDTLS_SSL_CLI_C
+#define MBEDTLS_SSL_PROTO_TLS1_2
+#define MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED
+#define MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED
+#define MBEDTLS_SSL_ASYNC_PRIVATE
+#define MBEDTLS_SSL_SERVER_NAME_INDICATION
+#define MBEDTLS_SSL_ALPN
+#define MBEDTLS_SSL_SESSION_TICKETS
+#define MBEDTLS_SSL_EXTENDED_MASTER_SECRET
+#define MBEDTLS_SSL_ALL_ALERT_MESSAGES /* tell the peer why we refuse */
+
+/* One full record each way.  A client may send 16 KiB records (RFC 5246
+ * 6.2.1) unless max_fragment_length was negotiated, which we do not offer,
+ * so the input buffer cannot be smaller; the output side uses full records
+ * for bulk throughput.  These two buffers are most of a connection's
+ * memory (tls_conn.h states the whole bound). */
+#define MBEDTLS_SSL_IN_CONTENT_LEN  16384
+#define MBEDTLS_SSL_OUT_CONTENT_LEN 16384
+
+/* The only suites compiled in, in the server's order of preference. */
+#define MBEDTLS_SSL_CIPHERSUITES                                                                                       \
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,            \
+        MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,                \
+        MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+
+/* ----------------------------------------------------- diagnostics ---- */
+#define MBEDTLS_ERROR_C   /* mbedtls_strerror: reasons in the log */
+#define MBEDTLS_SELF_TEST /* tlsselftest; dropped from servers by --gc-sections */
+
+#include "mbedtls/check_config.h"
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * plat_keel.c - the Keel side of mbedTLS's platform hooks (mbedtls_config.h)
+ * and the small services tlsd, keyd and the TLS test programs share:
+ * a heap from the memory budget, time, a printf that reaches the kernel
+ * log, capability slots and a sleep.  Interface and rules: tls_plat.h.
+ */
+#include <stdarg.h>
+
+#include <keel/fmt.h>
+#include <keel/heap.h>
+#include <keel/init.h>
+#include <keel/string.h>
+#include <keel/sys.h>
+#include <keel/ulog.h>
+
+#include "mbedtls/platform.h" /* the hook prototypes (mbedtls_config.h) */
+
+#include "tls_mem.h"
+#include "tls_plat.h"
+
+#define PAGE            4096ull
+#define FRAME_MAX_PAGES 1024ull       /* the kernel's limit per frame object */
+#define HEAP_MAX_BYTES  (64ull << 20) /* 16 frames */
+#define PRINTF_LINE     256           /* one SYS_DEBUG_LOG line */
+
+static struct {
+    struct heap heap;
+    uint64_t next_slot;  /* slot allocator: next candidate */
+    uint64_t sleep_ntfn; /* 0 until the first sleep */
+    char line[PRINTF_LINE];
+    size_t line_len;
+} P;
+
+__attribute__((noreturn)) static void heap_broken(const char *what, void *ptr)
+{
+    ulog("tls: heap: %s at %p; faulting on purpose (init restarts this server)\n", what, ptr);
+    __builtin_trap();
+}
+
+static uint64_t first_free_slot(const struct keel_srvinfo *si)
+{
+    uint64_t s = SRV_SLOT_FIRST_GRANT;
+    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++)
+        if (si->caps[i].type != CAP_NONE && si->caps[i].slot >= s) /* CAP_NONE: a note, not a slot */
+            s = si->caps[i].slot + 1;
+    return s;
+}
+
+uint64_t tls_plat_slot_alloc(void)
+{
+    while (P.next_slot < KEEL_CAP_SLOTS) {
+        uint64_t s = P.next_slot++, type = 0;
+        if (keel_cap_info(s, &type, NULL, NULL) == KE_EMPTY_SLOT)
+            return s;
+    }
+    return 0;
+}
+
+int tls_plat_init(const struct keel_srvinfo *si, size_t heap_bytes)
+{
+    memset(&P, 0, sizeof P);
+    P.next_slot = first_free_slot(si);
+    uint64_t type = 0;
+    if (keel_cap_info(SRV_SLOT_MEMORY, &type, NULL, NULL) != KE_OK || type != CAP_MEMORY) {
+        ulog("tls: no memory capability: the manifest must give this server `memory`\n");
+        return TLS_PLAT_E_NO_MEMORY;
+    }
+    if (heap_bytes > HEAP_MAX_BYTES)
+        heap_bytes = HEAP_MAX_BYTES;
+    uint64_t pages = (heap_bytes + PAGE - 1) / PAGE, va = TLS_PLAT_HEAP_VA;
+    bool first = true;
+    while (pages) {
+        uint64_t n = pages < FRAME_MAX_PAGES ? pages : FRAME_MAX_PAGES;
+        uint64_t slot = tls_plat_slot_alloc();
+        if (!slot)
+            return TLS_PLAT_E_SLOTS;
+        int64_t err = keel_obj_create(SRV_SLOT_MEMORY, OBJ_FRAME, slot, n);
+        if (err) {
+            ulog("tls: heap: a frame of %llu pages: error %lld (budget short?)\n", (unsigned long long)n,
+                 (long long)err);
+            return TLS_PLAT_E_NO_MEMORY;
+        }
+        err = keel_map(SRV_SLOT_TASK, slot, va, RIGHT_READ | RIGHT_WRITE);
+        (void)keel_cap_delete(slot); /* the mapping keeps the frame alive */
+        if (err) {
+            ulog("tls: heap: mapping at %#llx: error %lld\n", (unsigned long long)va, (long long)err);
+            return TLS_PLAT_E_MAP;
+        }
+        int herr =
+            first ? heap_init(&P.heap, (void *)va, n * PAGE, heap_broken) : heap_grow(&P.heap, (void *)va, n * PAGE);
+        if (herr != HEAP_OK)
+            return TLS_PLAT_E_MAP;
+        first = false;
+        va += n * PAGE;
+        pages -= n;
+    }
+    tls_mem_init(&P.heap);
+    return TLS_PLAT_OK;
+}
+
+void tls_plat_heap_usage(size_t *used, size_t *total)
+{
+    struct heap_stats st;
+    heap_stats(&P.heap, &st);
+    *used = st.bytes_used;
+    *total = st.bytes_total;
+}
+
+int64_t tls_plat_sleep_ns(uint64_t ns)
+{
+    if (!P.sleep_ntfn) {
+        uint64_t slot = tls_plat_slot_alloc();
+        if (!slot)
+            return KE_INVALID_SLOT;
+        int64_t err = keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, slot, 0);
+        if (err)
+            return err;
+        P.sleep_ntfn = slot;
+    }
+    int64_t err = sys6(SYS_TIMER_ARM, P.sleep_ntfn, keel_now_ns() + ns, 1, 0, 0, 0);
+    if (err)
+        return err;
+    uint64_t bits = 0;
+    return keel_wait(P.sleep_ntfn, 0, &bits);
+}
+
+/* ------------------------------------------------- mbedTLS's hooks ---- */
+
+long long tls_plat_time(long long *t)
+{
+    long long s = (long long)(keel_now_ns() / 1000000000ull);
+    if (t)
+        *t = s;
+    return s;
+}
+
+static void printf_sink(void *ctx, const char *s, size_t len)
+{
+    (void)ctx;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\n' || P.line_len == sizeof P.line - 1) {
+            if (P.line_len)
+                (void)keel_debug_log(P.line, P.line_len);
+            P.line_len = 0;
+            if (s[i] == '\n')
+                continue;
+        }
+        P.line[P.line_len++] = s[i];
+    }
+}
+
+/* mbedtls_printf (self-tests): output is collected into lines, each sent
+ * to the kernel log when its newline arrives. */
+int tls_plat_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = fmt_format(printf_sink, NULL, fmt, ap);
+    va_end(ap);
+    return (int)n;
+}
