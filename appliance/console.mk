@@ -1,29 +1,39 @@
 # appliance/console.mk - consoled's pure parts (appliance/console/):
-# the line editor, the command language and the password hash, included by
-# the top-level Makefile (-include appliance/*.mk).
+# the line editor, the command language, the password hash and the log
+# ring, included by the top-level Makefile (-include appliance/*.mk).
 #
 #   CONSOLE_SRCS  the pure code consoled links (no system calls)
 #
-# Host unit test test_lineedit: the editor through a terminal emulator, the
-# command tree, random bytes.  (The password hash is tested by
+# Host unit tests: test_lineedit (the editor through a terminal emulator,
+# the command tree, random bytes); test_console_log (the log ring, its rows,
+# and abi/keel/log.h's packing).  (The password hash is tested by
 # test_config_passwd, in appliance/config.mk, beside the parser that
 # checks `console password-hash`.)
 
-CONSOLE_SRCS     := appliance/console/lineedit.c appliance/console/cmd.c appliance/console/passwd.c
-CONSOLE_HDRS     := appliance/console/lineedit.h appliance/console/cmd.h appliance/console/passwd.h
+CONSOLE_SRCS     := appliance/console/lineedit.c appliance/console/cmd.c appliance/console/passwd.c \
+	appliance/console/logring.c
+CONSOLE_HDRS     := appliance/console/lineedit.h appliance/console/cmd.h appliance/console/passwd.h \
+	appliance/console/logring.h
 CONSOLE_CPPFLAGS := -Iappliance/console -Ilib/include
 
-$(filter-out %/passwd.o,$(CONSOLE_SRCS:%.c=$(BUILD)/user/%.o)): USER_CFLAGS += $(CONSOLE_CPPFLAGS)
+$(filter-out %/passwd.o,$(CONSOLE_SRCS:%.c=$(BUILD)/user/%.o)): USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config
 
 UNIT_TESTS += lineedit
 $(BUILD)/tests/unit/test_lineedit: tests/unit/test_lineedit.c appliance/console/lineedit.c appliance/console/cmd.c \
 	$(CONSOLE_HDRS)
 $(BUILD)/tests/unit/test_lineedit: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS)
 
+# Host unit test test_console_log: the log ring, its levels and its rows.
+UNIT_TESTS += console_log
+$(BUILD)/tests/unit/test_console_log: tests/unit/test_console_log.c appliance/console/logring.c $(CONSOLE_HDRS) \
+	abi/keel/log.h
+$(BUILD)/tests/unit/test_console_log: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config
+
 # consoled: the console server.  It links the configuration code (CONF_SRCS,
 # from appliance/config.mk, included before this file: the include list is
 # sorted) and the console protocol's client library (drivers/uart/).
 CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/lineedit.c appliance/console/cmd.c \
+	appliance/console/logring.c \
 	$(CONF_SRCS) drivers/uart/console_client.c)
 $(eval $(call user_prog,consoled,$(CONSOLED_SRCS)))
 SERVERS += consoled

@@ -90,10 +90,20 @@ static const struct node delete_arg[] = {
 static const struct node minutes_arg[] = {
     { "<minutes>", K_UINT, CONF, CMD_COMMIT_CONFIRMED, 1, 60, "minutes to confirm in (1-60)", LEAF },
 };
+static const struct node seconds_arg[] = {
+    { "<seconds>", K_UINT, CONF, CMD_COMMIT_CONFIRMED_SECONDS, 1, 3600, "seconds to confirm in (1-3600)", LEAF },
+};
 static const struct node commit_kids[] = {
     KW("check", CONF, CMD_COMMIT_CHECK, "check the candidate; change nothing", LEAF),
     KW("confirmed", CONF, CMD_NONE, "commit; roll back by itself unless confirmed by another commit",
        KIDS(minutes_arg)),
+    KW("confirmed-seconds", CONF, CMD_NONE, NULL, KIDS(seconds_arg)), /* hidden: for tests */
+};
+static const struct node level_arg[] = {
+    { "<level>", K_NAME, OPER, CMD_LOG_LEVEL, 0, 0, "debug, info, warn or error", LEAF },
+};
+static const struct node log_cmd_kids[] = {
+    KW("level", OPER, CMD_NONE, "which entries the log keeps from now on", KIDS(level_arg)),
 };
 static const struct node rollback_arg[] = {
     { "<n>", K_UINT, CONF, CMD_ROLLBACK, 0, 9, "which earlier commit (0-9; 0: the running configuration)", LEAF },
@@ -107,6 +117,7 @@ static const struct node root_kids[] = {
     KW("restart", OPER, CMD_NONE, "restart a server", KIDS(restart_arg)),
     KW("reboot", OPER, CMD_REBOOT, "restart the appliance", LEAF),
     KW("halt", OPER, CMD_HALT, "stop the appliance", LEAF),
+    KW("log", OPER, CMD_NONE, "change the log's level at run time", KIDS(log_cmd_kids)),
     KW("configure", OPER, CMD_CONFIGURE, "edit a candidate copy of the configuration", LEAF),
     KW("set", CONF, CMD_NONE, "add or replace a statement in the candidate", KIDS(set_arg)),
     KW("delete", CONF, CMD_NONE, "remove a statement from the candidate", KIDS(delete_arg)),
@@ -155,6 +166,9 @@ static unsigned split(const char *line, size_t len, struct word *w, unsigned max
 }
 
 static bool visible(const struct node *k, enum cmd_mode mode) { return (k->modes & mode) != 0; }
+
+/* Hidden nodes (help NULL) are matched by their whole keyword only. */
+static bool listed(const struct node *k, enum cmd_mode mode) { return visible(k, mode) && k->help != NULL; }
 
 static bool parse_u64(const struct word *w, uint64_t *v)
 {
@@ -241,7 +255,7 @@ static enum match match_word(const struct node *at, enum cmd_mode mode, const st
             *out = k;
             return M_OK;
         }
-        if (w->n < kn && memcmp(k->word, w->s, w->n) == 0) {
+        if (w->n < kn && k->help && memcmp(k->word, w->s, w->n) == 0) {
             prefix = k;
             n_prefix++;
         }
@@ -320,7 +334,7 @@ static void put_expected(struct msg *m, const struct node *at, enum cmd_mode mod
     const struct node *v[32];
     unsigned n = 0;
     for (unsigned i = 0; i < at->n_kids && n < 32; i++)
-        if (visible(&at->kids[i], mode))
+        if (listed(&at->kids[i], mode))
             v[n++] = &at->kids[i];
     puts_(m, "expected ");
     for (unsigned i = 0; i < n; i++) {
@@ -496,7 +510,7 @@ void cmd_complete(const char *line, size_t cursor, enum cmd_mode mode, struct le
         return;
     for (unsigned i = 0; i < at->n_kids; i++) {
         const struct node *k = &at->kids[i];
-        if (!visible(k, mode))
+        if (!listed(k, mode))
             continue;
         if (k->kind == K_REST) { /* the first word of a configuration statement */
             for (size_t j = 0; j < sizeof conf_words / sizeof conf_words[0]; j++)
@@ -542,12 +556,12 @@ void cmd_help(const char *line, size_t cursor, enum cmd_mode mode, void (*write)
     }
     size_t width = 7; /* "<Enter>" */
     for (unsigned i = 0; i < at->n_kids; i++)
-        if (visible(&at->kids[i], mode) && strlen(at->kids[i].word) > width)
+        if (listed(&at->kids[i], mode) && strlen(at->kids[i].word) > width)
             width = strlen(at->kids[i].word);
     unsigned shown = 0;
     for (unsigned i = 0; i < at->n_kids; i++) {
         const struct node *k = &at->kids[i];
-        if (!visible(k, mode))
+        if (!listed(k, mode))
             continue;
         if (partial.n &&
             (k->kind != K_WORD || strlen(k->word) < partial.n || memcmp(k->word, partial.s, partial.n) != 0))
@@ -596,6 +610,8 @@ const char *cmd_name(enum cmd_id id)
         [CMD_COMMIT_CHECK] = "commit check",
         [CMD_COMMIT_CONFIRMED] = "commit confirmed",
         [CMD_ROLLBACK] = "rollback",
+        [CMD_LOG_LEVEL] = "log level",
+        [CMD_COMMIT_CONFIRMED_SECONDS] = "commit confirmed-seconds",
     };
     return (unsigned)id < CMD_COUNT && names[id] ? names[id] : "?";
 }

@@ -14,8 +14,9 @@
  *   ping A.B.C.D [count N]            N 1-100
  *   restart SERVER                    a server name from the boot manifest
  *   reboot | halt
+ *   log level debug|info|warn|error   which entries the log keeps from now on
  *   configure                         enter configuration mode
- *   exit                              log out
+ *   exit                              log out (when a console password is set)
  *
  * Configuration (prompt "host# "), on a candidate copy of the config:
  *
@@ -25,10 +26,14 @@
  *   set LINE...                       add or replace a configuration statement
  *   delete LINE...                    remove one
  *   commit [check | confirmed N]      apply (N minutes to confirm, 1-60)
+ *   commit confirmed-seconds N        the same in seconds (1-3600); hidden: for tests
  *   rollback [N]                      load the Nth previous commit (0-9; 0: undo
  *                                     the candidate's changes)
  *   exit                              leave configuration mode
  *   help
+ *
+ * A node whose help is NULL is hidden: help, completion and "expected"
+ * lists leave it out and only its whole keyword selects it.
  *
  * Words: separated by blanks; keywords may be abbreviated to any unique
  * prefix ("sh ver").  Errors are one line that says what was expected
@@ -85,8 +90,10 @@ enum cmd_id {
     CMD_DELETE, /* rest = the statement, or enough of it to name one */
     CMD_COMMIT,
     CMD_COMMIT_CHECK,
-    CMD_COMMIT_CONFIRMED, /* args[0] = minutes */
-    CMD_ROLLBACK,         /* args[0] = N if given (else n_args 0) */
+    CMD_COMMIT_CONFIRMED,         /* args[0] = minutes */
+    CMD_ROLLBACK,                 /* args[0] = N if given (else n_args 0) */
+    CMD_LOG_LEVEL,                /* args[0] = the level's word (the handler checks it) */
+    CMD_COMMIT_CONFIRMED_SECONDS, /* hidden, for tests: args[0] = seconds */
     CMD_COUNT
 };
 

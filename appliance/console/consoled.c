@@ -7,6 +7,11 @@
  *   "ep:NAME"       the driver's endpoint (calls: CONSOLE_READ / WRITE)
  *   "notify:NAME"   the notification the driver raises CONSOLE_EVT_RX /
  *                   CONSOLE_EVT_TX on; consoled waits on it
+ *   "signal:NAME"   the same notification, writable: consoled arms the
+ *                   kernel timer on it (SYS_TIMER_ARM, bit EVT_TIMER), so
+ *                   one wait sees keys and deadlines alike
+ *   "site"          the site archive (cpio newc); appliance.conf in it is
+ *                   the running configuration at boot
  *
  * One thread, one loop: wait for bits; on RX read until the driver has
  * nothing more and feed every byte to the editor; each finished line runs
@@ -23,17 +28,40 @@
  * the candidate and, if it is whole, makes it the running configuration
  * and keeps it for `rollback N` (0 is the running one, up to 9 back).
  *
- * STATUS: an early cut for issue 7.  It does not yet read appliance.conf
- * (init hands the site archive to no server), ask for a password, apply a
- * commit to netd or tlsd (no configuration protocol exists yet, so a
- * commit changes consoled's own copy only and says so), check firewall
- * rules beyond their first word (netd's parser will, at commit), roll back
- * a `commit confirmed`, or keep the log; those commands answer "not
- * available yet".
+ * Boot: appliance.conf is parsed (conf_parse, rules checked by their first
+ * word only: netd parses them fully and denies everything on its own
+ * errors).  Its errors are printed before the first prompt and kept for
+ * `show config errors`; a bad file runs the empty configuration, but a
+ * well-formed `console password-hash` line in it is still honoured, so a
+ * typo elsewhere never opens the console.
+ *
+ * Login: with a password hash set, the shell starts locked: "Password: "
+ * with echo off; passwd_verify checks the line.  After the Nth failure in
+ * a row it waits 2^(N-1) seconds (1, 2, 4 ... capped at LOGIN_DELAY_MAX_S)
+ * before asking again, discarding what is typed meanwhile.  `exit` in
+ * operational mode locks the console again.
+ *
+ * Deadlines (the login delay, a `commit confirmed`) share one kernel timer
+ * armed for the earliest (arm_timer).  `commit confirmed N` keeps the
+ * configuration from before it; unless a plain `commit` follows within N
+ * minutes it becomes the running one again (and the candidate), and the
+ * console says so.  `commit confirmed-seconds N` (hidden) does the same in
+ * seconds, for tests.
+ *
+ * Log: a ring of consoled's own events (logring.h: 128 entries); `show
+ * log` prints it as a table; `show log follow` prints new entries as they
+ * come until a key is pressed; `log level L` changes the ring's level at
+ * run time, and each commit sets it to the configuration's `log` level.
+ * Other servers do not feed it yet (abi/keel/log.h defines the protocol).
+ *
+ * STATUS: commits change consoled's own copy only (no configuration
+ * protocol to netd or tlsd exists yet, and a commit says so).
  *
  * Memory: everything is in one static struct consoled (configurations,
- * candidate, history and the diff workspace are ~400 KiB, too big for the
- * stack).
+ * candidate, history, the diff workspace, the configuration a commit
+ * confirmed returns to and the 16 KiB log ring: ~615 KiB of bss, too big
+ * for the stack; the manifest gives 1M).  The site archive is mapped
+ * read-only at SITE_VA and only read at boot.
  */
 #include <keel/console.h>
 #include <keel/fmt.h>
@@ -43,10 +71,14 @@
 #include <keel/sys.h>
 #include <keel/ulog.h>
 
+#include <keel/cpio.h>
+
 #include "cmd.h"
 #include "conf.h"
 #include "console_client.h"
 #include "lineedit.h"
+#include "logring.h"
+#include "passwd.h"
 
 #ifndef KEEL_VERSION
 #define KEEL_VERSION "unknown"
@@ -56,9 +88,16 @@
 #define HISTORY_MAX   10    /* rollback 0-9 */
 #define HISTORY_BYTES 65536 /* the committed texts, back to back */
 
+#define SITE_VA           0x0000007000000000ull /* the site archive's frame, read-only */
+#define EVT_TIMER         (1ull << 16)          /* consoled's timer bit on the console notification */
+#define LOGIN_DELAY_MAX_S 30u                   /* the longest wait after a failed password */
+#define NS_PER_S          1000000000ull
+_Static_assert((EVT_TIMER & (CONSOLE_EVT_RX | CONSOLE_EVT_TX)) == 0, "the timer bit is not the driver's");
+
 struct consoled {
     uint64_t ep;      /* "ep:" the UART driver */
     uint64_t ntfn;    /* "notify:" its events */
+    uint64_t signal;  /* "signal:" the same notification, for the timer; 0: no timer */
     uint64_t pending; /* event bits seen while waiting for something else */
     bool dead;        /* the driver refused a call: output is dropped */
 
@@ -79,11 +118,33 @@ struct consoled {
 
     char out[OUT_MAX];
     size_t out_len;
+
+    /* appliance.conf at boot: what `show config errors` repeats. */
+    struct conf_result boot_res; /* its errors (n_errors 0 when it parsed or was absent) */
+    char boot_msg[160];          /* one line about the file: read, absent, damaged */
+
+    /* Login (see the top).  pw_hash empty: no password. */
+    char pw_hash[CONF_HASH_MAX];
+    bool locked;          /* the next line is a password */
+    unsigned failures;    /* failed passwords in a row */
+    uint64_t login_until; /* non-zero: waiting after a failure until then (ns) */
+
+    /* commit confirmed: non-zero deadline while one awaits its confirmation. */
+    uint64_t confirm_deadline;
+    uint64_t confirm_secs;    /* as asked, for messages */
+    struct conf confirm_prev; /* the configuration to go back to */
+
+    /* The log; following: `show log follow` runs, next row to print is follow_next. */
+    struct log_ring log;
+    bool following;
+    uint64_t follow_next;
 };
 
 static struct consoled C;
 
 static void set_prompt(struct consoled *c);
+static void clog(struct consoled *c, unsigned level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void arm_timer(struct consoled *c);
 
 /* ---------------------------------------------------------------- output -- */
 
@@ -136,6 +197,42 @@ static void say_text(struct consoled *c, const char *text, size_t n)
             start = i + 1;
         }
     term_write(c, text + start, n - start);
+}
+
+/* ------------------------------------------------------------------- log -- */
+
+/* Output that may come while a line is being edited (a rollback, a log row
+ * while following): above the line, which is then redrawn. */
+static void say_async(struct consoled *c, const char *s, size_t n)
+{
+    if (c->le.active)
+        le_print_above(&c->le, s, n);
+    else
+        term_write(c, s, n);
+}
+
+/* Prints the rows not yet shown to a `show log follow`. */
+static void follow_print(struct consoled *c)
+{
+    char row[LOG_LINE_MAX];
+    if (c->follow_next < log_ring_first(&c->log))
+        c->follow_next = log_ring_first(&c->log);
+    for (; c->follow_next < log_ring_next(&c->log); c->follow_next++) {
+        size_t n = log_format_entry(log_ring_get(&c->log, c->follow_next), row, sizeof row);
+        term_write(c, row, n < sizeof row ? n : sizeof row - 1);
+    }
+}
+
+/* Logs one of consoled's own events (printf-style; cut at LOG_MSG_MAX - 1). */
+static void clog(struct consoled *c, unsigned level, const char *fmt, ...)
+{
+    char msg[LOG_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    lib_vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (log_ring_add(&c->log, keel_now_ns(), level, "consoled", msg) && c->following)
+        follow_print(c);
 }
 
 /* -------------------------------------------------------------- commands -- */
@@ -245,11 +342,26 @@ static void say_errors(struct consoled *c, const struct conf_result *r)
 
 static const struct conf_parser candidate_parser = { "candidate", NULL, NULL, 0 };
 
+/* Makes NEW the running configuration (and the candidate, and rollback 0);
+ * its log level and password take effect. */
+static void apply_config(struct consoled *c, const struct conf *new_conf)
+{
+    if (new_conf != &c->running)
+        c->running = *new_conf;
+    conf_text_from(&c->candidate, &c->running);
+    history_push(c, c->candidate.buf, c->candidate.len);
+    log_ring_set_level(&c->log, c->running.log_level);
+    strlcpy(c->pw_hash, c->running.password_hash, sizeof c->pw_hash);
+    set_prompt(c);
+}
+
 static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
 {
     struct consoled *c = ctx;
     if (conf_parse(&candidate_parser, c->candidate.buf, c->candidate.len, &c->parsed, &c->res) != CONF_OK) {
         say_errors(c, &c->res);
+        if (call->id != CMD_COMMIT_CHECK)
+            clog(c, CONF_LOG_ERROR, "commit refused: %u errors in the candidate", c->res.n_errors);
         lib_snprintf(err, errlen, "expected a complete candidate: nothing was changed");
         return -1;
     }
@@ -257,17 +369,59 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
         say(c, "configuration check succeeds\r\n");
         return 0;
     }
+    uint64_t secs = 0;
+    if (call->id == CMD_COMMIT_CONFIRMED || call->id == CMD_COMMIT_CONFIRMED_SECONDS) {
+        secs = call->id == CMD_COMMIT_CONFIRMED ? call->args[0].num * 60 : call->args[0].num;
+        if (!c->signal) {
+            lib_snprintf(err, errlen,
+                         "expected a timer for commit confirmed (the manifest must grant consoled "
+                         "`signal console`): nothing was changed");
+            return -1;
+        }
+    } else if (c->confirm_deadline) {
+        c->confirm_deadline = 0; /* a plain commit confirms */
+        arm_timer(c);
+        clog(c, CONF_LOG_INFO, "commit confirmed: confirmed");
+        say(c, "commit confirmed: confirmed, the configuration stays\r\n");
+    }
     if (conf_equal(&c->parsed, &c->running)) {
         say(c, "(no changes to commit)\r\n");
         return 0;
     }
     /* point of no return (for consoled; netd and tlsd take no configuration yet) */
-    c->running = c->parsed;
-    conf_text_from(&c->candidate, &c->running);
-    history_push(c, c->candidate.buf, c->candidate.len);
-    set_prompt(c);
+    if (secs && !c->confirm_deadline)
+        c->confirm_prev = c->running; /* a second commit confirmed keeps the first one's way back */
+    apply_config(c, &c->parsed);
+    if (secs) {
+        c->confirm_deadline = keel_now_ns() + secs * NS_PER_S;
+        c->confirm_secs = secs;
+        arm_timer(c);
+        clog(c, CONF_LOG_INFO, "commit confirmed: rolls back in %llu s unless confirmed", (unsigned long long)secs);
+        char line[128];
+        lib_snprintf(line, sizeof line, "commit complete; it rolls back in %llu s unless `commit` confirms it\r\n",
+                     (unsigned long long)secs);
+        say(c, line);
+    } else {
+        clog(c, CONF_LOG_INFO, "commit: hostname %s; interfaces %u, rules %u, tls listeners %u", c->running.hostname,
+             c->running.n_ifaces, c->running.n_rules, c->running.n_tls);
+    }
     say(c, "commit complete (consoled's copy only: netd and tlsd do not take configuration yet)\r\n");
     return 0;
+}
+
+/* The deadline of a commit confirmed passed: back to the configuration
+ * from before it (also as the candidate: its edits are gone). */
+static void confirm_expired(struct consoled *c)
+{
+    c->confirm_deadline = 0;
+    apply_config(c, &c->confirm_prev);
+    clog(c, CONF_LOG_WARN, "commit confirmed: not confirmed within %llu s, rolled back",
+         (unsigned long long)c->confirm_secs);
+    char line[128];
+    lib_snprintf(line, sizeof line, "\r\ncommit confirmed: not confirmed within %llu s; rolled back\r\n",
+                 (unsigned long long)c->confirm_secs);
+    set_prompt(c);
+    say_async(c, line, strlen(line));
 }
 
 static int do_rollback(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
@@ -301,13 +455,67 @@ static int do_delete(void *ctx, const struct cmd_call *call, char *err, size_t e
 static int do_config_errors(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
 {
     (void)call, (void)err, (void)errlen;
-    say(ctx, "no configuration errors (appliance.conf is not read by this build yet)\r\n");
+    struct consoled *c = ctx;
+    say(c, c->boot_msg);
+    say(c, "\r\n");
+    say_errors(c, &c->boot_res);
     return 0;
+}
+
+static int do_show_log(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    struct consoled *c = ctx;
+    char row[LOG_LINE_MAX];
+    uint64_t first = log_ring_first(&c->log);
+    if (first) {
+        lib_snprintf(row, sizeof row, "(%llu older entries were overwritten)\r\n", (unsigned long long)first);
+        say(c, row);
+    }
+    size_t n = log_format_header(row, sizeof row);
+    term_write(c, row, n < sizeof row ? n : sizeof row - 1);
+    c->follow_next = first;
+    follow_print(c);
+    if (call->id == CMD_SHOW_LOG_FOLLOW) {
+        say(c, "(following the log: press any key to stop)\r\n");
+        c->following = true; /* take_input ends it at the next key */
+    }
+    return 0;
+}
+
+static int do_log_level(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    int level = log_level_parse(call->args[0].s, call->args[0].n);
+    if (level < 0) {
+        lib_snprintf(err, errlen, "expected debug, info, warn or error after level");
+        return -1;
+    }
+    log_ring_set_level(&c->log, (unsigned)level);
+    clog(c, CONF_LOG_ERROR < (unsigned)level ? CONF_LOG_ERROR : (unsigned)level, "log level is now %s",
+         conf_log_level_name((unsigned)level));
+    say(c, "log level is now ");
+    say(c, conf_log_level_name((unsigned)level));
+    say(c, " (until the next commit sets the configuration's)\r\n");
+    return 0;
+}
+
+/* Locks the console: the next line is the password. */
+static void lock(struct consoled *c)
+{
+    c->locked = true;
+    c->mode = CMD_MODE_OPER;
+    le_set_echo(&c->le, false);
+    set_prompt(c);
 }
 
 static void set_prompt(struct consoled *c)
 {
     char p[LE_PROMPT_MAX];
+    if (c->locked) {
+        le_set_prompt(&c->le, "Password: ");
+        return;
+    }
     lib_snprintf(p, sizeof p, "%s%s ", c->running.hostname, c->mode == CMD_MODE_CONF ? "#" : ">");
     le_set_prompt(&c->le, p);
 }
@@ -328,8 +536,13 @@ static int do_exit(void *ctx, const struct cmd_call *call, char *err, size_t err
     (void)call;
     struct consoled *c = ctx;
     if (c->mode == CMD_MODE_OPER) {
-        lib_snprintf(err, errlen, "expected a console password to log out from (none is set)");
-        return -1;
+        if (!c->pw_hash[0]) {
+            lib_snprintf(err, errlen, "expected a console password to log out from (none is set)");
+            return -1;
+        }
+        clog(c, CONF_LOG_INFO, "logout from the console");
+        lock(c);
+        return 0;
     }
     size_t n = conf_write(&c->running, c->text_a, sizeof c->text_a);
     if (n != c->candidate.len || memcmp(c->text_a, c->candidate.buf, n) != 0)
@@ -354,6 +567,11 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_COMMIT] = do_commit,
     [CMD_COMMIT_CHECK] = do_commit,
     [CMD_ROLLBACK] = do_rollback,
+    [CMD_SHOW_LOG] = do_show_log,
+    [CMD_SHOW_LOG_FOLLOW] = do_show_log,
+    [CMD_LOG_LEVEL] = do_log_level,
+    [CMD_COMMIT_CONFIRMED] = do_commit,
+    [CMD_COMMIT_CONFIRMED_SECONDS] = do_commit,
 };
 
 /* Configuration mode: a line that is a configuration statement (as pasted
@@ -438,6 +656,61 @@ static void le_help_cb(void *ctx, const char *line, size_t cursor)
 
 static const struct le_ops le_ops = { term_write, le_complete_cb, le_help_cb, &C };
 
+/* Arms the kernel timer for the earliest deadline (or disarms it). */
+static void arm_timer(struct consoled *c)
+{
+    uint64_t when = c->login_until;
+    if (c->confirm_deadline && (!when || c->confirm_deadline < when))
+        when = c->confirm_deadline;
+    if (c->signal)
+        (void)sys6(SYS_TIMER_ARM, c->signal, when, when ? EVT_TIMER : 0, 0, 0, 0);
+}
+
+/* Deadlines that have passed (the timer fired, or input came late). */
+static void check_deadlines(struct consoled *c)
+{
+    uint64_t now = keel_now_ns();
+    if (c->login_until && now >= c->login_until) {
+        c->login_until = 0;
+        le_start(&c->le); /* "Password: " again */
+    }
+    if (c->confirm_deadline && now >= c->confirm_deadline)
+        confirm_expired(c);
+    arm_timer(c);
+}
+
+/* A password line, while locked. */
+static void try_password(struct consoled *c, const char *line)
+{
+    if (!line[0]) {
+        le_start(&c->le); /* an empty line costs nothing */
+        return;
+    }
+    int r = passwd_verify(c->pw_hash, strlen(c->pw_hash), line, strlen(line));
+    if (r == 1) {
+        c->locked = false;
+        c->failures = 0;
+        le_set_echo(&c->le, true);
+        set_prompt(c);
+        clog(c, CONF_LOG_INFO, "login on the console");
+        say(c, "\r\nKeel " KEEL_VERSION " console. Type help, or ? after any word.\r\n");
+        le_start(&c->le);
+        return;
+    }
+    c->failures++;
+    unsigned shift = c->failures - 1 < 5 ? c->failures - 1 : 5;
+    uint64_t delay = 1ull << shift;
+    if (delay > LOGIN_DELAY_MAX_S)
+        delay = LOGIN_DELAY_MAX_S;
+    clog(c, CONF_LOG_WARN, "failed login on the console (%u in a row%s)", c->failures,
+         r < 0 ? ", the password hash is malformed" : "");
+    char msg[96];
+    lib_snprintf(msg, sizeof msg, "Login incorrect; wait %llu s\r\n", (unsigned long long)delay);
+    say(c, msg);
+    c->login_until = keel_now_ns() + delay * NS_PER_S;
+    arm_timer(c);
+}
+
 static void take_input(struct consoled *c)
 {
     uint8_t buf[CONSOLE_MSG_BYTES];
@@ -445,17 +718,112 @@ static void take_input(struct consoled *c)
         int64_t n = console_read(c->ep, buf);
         if (n <= 0)
             return;
+        if (c->login_until) {
+            check_deadlines(c); /* without a timer, the wait ends at a key */
+            if (c->login_until)
+                continue; /* typed during the wait after a failure: dropped */
+        }
         for (int64_t i = 0; i < n; i++) {
+            if (c->following) { /* any key ends `show log follow` */
+                c->following = false;
+                say(c, "\r\n");
+                le_start(&c->le);
+                continue;
+            }
+            if (c->login_until)
+                break;
             enum le_event ev = le_feed(&c->le, buf[i]);
             if (ev == LE_NONE)
                 continue;
+            if (ev == LE_LINE && c->locked) {
+                try_password(c, le_line(&c->le));
+                continue;
+            }
             if (ev == LE_LINE)
                 run_line(c, le_line(&c->le));
             else if (ev == LE_TOO_LONG)
                 say(c, "error: expected a line of at most 511 characters (ignored)\r\n");
-            le_start(&c->le); /* the next prompt, now: not when the next key comes */
+            if (!c->following)
+                le_start(&c->le); /* the next prompt, now: not when the next key comes */
         }
     }
+}
+
+/* ----------------------------------------------------- appliance.conf -- */
+
+/* A bad file runs the empty configuration, but its `console password-hash`
+ * line, if that line alone is well-formed, still locks the console. */
+static void recover_password(struct consoled *c, const char *text, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t end = i;
+        while (end < len && text[end] != '\n')
+            end++;
+        const char *p = text + i, *e = text + end;
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        if ((size_t)(e - p) > 23 && memcmp(p, "console", 7) == 0 && (p[7] == ' ' || p[7] == '\t')) {
+            p += 7;
+            while (p < e && (*p == ' ' || *p == '\t'))
+                p++;
+            if ((size_t)(e - p) > 14 && memcmp(p, "password-hash", 13) == 0 && (p[13] == ' ' || p[13] == '\t')) {
+                p += 13;
+                while (p < e && (*p == ' ' || *p == '\t'))
+                    p++;
+                const char *h = p;
+                while (p < e && *p != ' ' && *p != '\t' && *p != '\r' && *p != '#')
+                    p++;
+                struct passwd_hash ph;
+                if ((size_t)(p - h) < sizeof c->pw_hash && passwd_parse(h, (size_t)(p - h), &ph) == PASSWD_OK) {
+                    memcpy(c->pw_hash, h, (size_t)(p - h));
+                    c->pw_hash[p - h] = '\0';
+                }
+            }
+        }
+        i = end + 1;
+    }
+}
+
+/* Reads appliance.conf from the site archive into the running
+ * configuration; notes what happened in boot_msg / boot_res. */
+static void load_config(struct consoled *c, const struct keel_srvinfo *si)
+{
+    conf_init(&c->running);
+    uint64_t slot = srv_find_cap(si, "site"), pages = 0;
+    if (!slot || !si->site_size) {
+        strlcpy(c->boot_msg, "no site archive was booted: the empty configuration runs (no appliance.conf)",
+                sizeof c->boot_msg);
+        return;
+    }
+    int64_t err = keel_frame_info(slot, NULL, &pages);
+    if (!err && (si->site_offset > pages * 4096 || si->site_size > pages * 4096 - si->site_offset))
+        err = KE_RANGE;
+    if (!err)
+        err = keel_map(SRV_SLOT_TASK, slot, SITE_VA, RIGHT_READ);
+    if (err) {
+        lib_snprintf(c->boot_msg, sizeof c->boot_msg, "the site archive cannot be mapped (error %lld)", (long long)err);
+        return;
+    }
+    const void *data = NULL;
+    size_t len = 0;
+    int r = cpio_find((const void *)(SITE_VA + si->site_offset), si->site_size, "appliance.conf", &data, &len);
+    if (r) {
+        lib_snprintf(c->boot_msg, sizeof c->boot_msg,
+                     "appliance.conf cannot be read from the site archive (%s): the empty configuration runs",
+                     cpio_strerror(r));
+        return;
+    }
+    static const struct conf_parser boot_parser = { "appliance.conf", NULL, NULL, 0 };
+    if (conf_parse(&boot_parser, data, len, &c->parsed, &c->boot_res) != CONF_OK) {
+        lib_snprintf(c->boot_msg, sizeof c->boot_msg,
+                     "appliance.conf has errors: the empty configuration runs (the firewall blocks everything)");
+        recover_password(c, data, len);
+        return;
+    }
+    c->running = c->parsed;
+    strlcpy(c->pw_hash, c->running.password_hash, sizeof c->pw_hash);
+    lib_snprintf(c->boot_msg, sizeof c->boot_msg, "no configuration errors (appliance.conf, %zu bytes)", len);
 }
 
 static uint64_t find_prefix(const struct keel_srvinfo *si, const char *prefix)
@@ -473,20 +841,36 @@ int main(const struct keel_srvinfo *si)
     struct consoled *c = &C;
     c->ep = find_prefix(si, "ep:");
     c->ntfn = find_prefix(si, "notify:");
+    c->signal = find_prefix(si, "signal:");
     if (!c->ep || !c->ntfn) {
         ulog("consoled: the manifest must grant connect and notify for the console driver");
         return 1;
     }
-    conf_init(&c->running);
-    conf_text_from(&c->candidate, &c->running);
-    history_push(c, c->candidate.buf, c->candidate.len);
+    log_ring_init(&c->log, CONF_LOG_INFO);
     c->mode = CMD_MODE_OPER;
     le_init(&c->le, &le_ops);
-    set_prompt(c);
+    load_config(c, si);
+    char hash[CONF_HASH_MAX];
+    strlcpy(hash, c->pw_hash, sizeof hash); /* a recovered one survives apply_config */
+    apply_config(c, &c->running);
+    if (hash[0])
+        strlcpy(c->pw_hash, hash, sizeof c->pw_hash);
+    clog(c, c->boot_res.n_errors ? CONF_LOG_ERROR : CONF_LOG_INFO, "%s", c->boot_msg);
+    for (unsigned i = 0; i < c->boot_res.n_errors; i++)
+        clog(c, CONF_LOG_ERROR, "%s", c->boot_res.errors[i].msg);
+    if (!c->signal)
+        clog(c, CONF_LOG_WARN, "no `signal console` grant: no timer (commit confirmed refused)");
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
 
-    say(c, "\r\nKeel " KEEL_VERSION " console. Type help, or ? after any word.\r\n");
+    say(c, "\r\n");
+    say(c, c->boot_msg);
+    say(c, "\r\n");
+    say_errors(c, &c->boot_res);
+    if (c->pw_hash[0])
+        lock(c);
+    else
+        say(c, "Keel " KEEL_VERSION " console. Type help, or ? after any word.\r\n");
     le_start(&c->le);
     take_input(c); /* bytes typed before we started */
     flush(c);
@@ -497,6 +881,8 @@ int main(const struct keel_srvinfo *si)
             ulog("consoled: waiting for the console failed");
             return 1;
         }
+        if (bits & EVT_TIMER)
+            check_deadlines(c);
         if (bits & CONSOLE_EVT_RX)
             take_input(c);
         flush(c);
