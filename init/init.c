@@ -693,7 +693,7 @@ static int setup(void)
         }
     }
     if (want_pci)
-        S.n_pci = pci_scan(S.pci, PCI_MAX_DEVICES, slot_alloc());
+        S.n_pci = pci_scan(S.pci, PCI_MAX_DEVICES, slot_alloc(), S.bi, slot_alloc());
     for (unsigned i = 0; i < S.manifest.n_servers; i++)
         assign_device(&S.servers[i]);
     propagate_absence();

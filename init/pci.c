@@ -1,6 +1,7 @@
 /*
- * pci.c - PCI configuration space through ports 0xcf8/0xcfc (mechanism #1),
- * owned by init alone.
+ * pci.c - PCI configuration space, owned by init alone: through ECAM (the
+ * memory-mapped window ACPI's MCFG describes) where the board has one, else
+ * through ports 0xcf8/0xcfc (mechanism #1).
  *
  * Enumeration walks every bus and slot (function 0, and 1-7 when function 0
  * says it is multi-function).  BARs are sized the usual way, with decoding
@@ -53,16 +54,62 @@ static uint32_t cfg_addr(const struct pci_device *d, unsigned off)
     return 0x80000000u | ((uint32_t)d->bus << 16) | ((uint32_t)d->dev << 11) | ((uint32_t)d->fn << 8) | (off & 0xfc);
 }
 
+/* ECAM (PCIe memory-mapped configuration, from ACPI MCFG), when the board
+ * has it: the first ECAM_MAX_BUSES buses are mapped; others use the ports. */
+#define ECAM_VA 0x0000003000000000ull
+#define ECAM_MAX_BUSES 32
+static volatile uint8_t *ecam;
+static unsigned ecam_first, ecam_last;
+
+static volatile uint32_t *ecam_reg(const struct pci_device *d, unsigned off)
+{
+    if (!ecam || d->bus < ecam_first || d->bus > ecam_last)
+        return NULL;
+    uint64_t o = ((uint64_t)(d->bus - ecam_first) << 20) | ((uint64_t)d->dev << 15) | ((uint64_t)d->fn << 12) |
+                 (off & 0xffc);
+    return (volatile uint32_t *)(ecam + o);
+}
+
 static uint32_t cfg_read32(const struct pci_device *d, unsigned off)
 {
+    volatile uint32_t *r = ecam_reg(d, off);
+    if (r)
+        return *r;
     outl(CONFIG_ADDRESS, cfg_addr(d, off));
     return inl(CONFIG_DATA);
 }
 
 static void cfg_write32(const struct pci_device *d, unsigned off, uint32_t v)
 {
+    volatile uint32_t *r = ecam_reg(d, off);
+    if (r) {
+        *r = v;
+        return;
+    }
     outl(CONFIG_ADDRESS, cfg_addr(d, off));
     outl(CONFIG_DATA, v);
+}
+
+/* Maps the ECAM window of the first buses through an MMIO capability. */
+static void ecam_init(const struct keel_bootinfo *bi, uint64_t slot)
+{
+    if (!bi->ecam_phys || bi->ecam_bus_end < bi->ecam_bus_start)
+        return;
+    unsigned buses = bi->ecam_bus_end - bi->ecam_bus_start + 1;
+    if (buses > ECAM_MAX_BUSES)
+        buses = ECAM_MAX_BUSES;
+    uint64_t pages = (uint64_t)buses * 256; /* 1 MiB per bus */
+    if (keel_mmio_get(INIT_SLOT_MMIO_CONTROL, bi->ecam_phys, pages, slot) ||
+        keel_map(INIT_SLOT_TASK, slot, ECAM_VA, RIGHT_READ | RIGHT_WRITE)) {
+        ulog("keel: init: ECAM at 0x%llx cannot be mapped; using ports 0xcf8/0xcfc\n",
+             (unsigned long long)bi->ecam_phys);
+        return;
+    }
+    ecam = (volatile uint8_t *)ECAM_VA;
+    ecam_first = bi->ecam_bus_start;
+    ecam_last = bi->ecam_bus_start + buses - 1;
+    ulog("keel: init: PCI configuration through ECAM at 0x%llx (buses %u-%u)\n", (unsigned long long)bi->ecam_phys,
+         ecam_first, ecam_last);
 }
 
 static uint16_t cfg_read16(const struct pci_device *d, unsigned off)
@@ -127,8 +174,10 @@ static void size_bars(struct pci_device *d)
     cfg_write16(d, PCI_COMMAND, cmd);
 }
 
-unsigned pci_scan(struct pci_device *devs, unsigned max, uint64_t slot)
+unsigned pci_scan(struct pci_device *devs, unsigned max, uint64_t slot, const struct keel_bootinfo *bi,
+                  uint64_t ecam_slot)
 {
+    ecam_init(bi, ecam_slot);
     if (keel_ioport_get(INIT_SLOT_IOPORT_CONTROL, CONFIG_ADDRESS, 8, slot) ||
         keel_ioport_grant(slot, INIT_SLOT_TASK)) {
         ulog("keel: init: cannot open the PCI configuration ports\n");

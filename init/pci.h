@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <keel/boot.h>
 #include <keel/pci.h>
 
 #define PCI_MAX_DEVICES 64
@@ -23,10 +24,12 @@ struct pci_device {
     bool claimed;
 };
 
-/* Opens ports 0xcf8-0xcff for init (IOPORT_CONTROL; the capability goes to
- * the free slot SLOT) and scans every bus.  Returns the number of functions
+/* Uses ECAM (ACPI MCFG, from the boot information; the MMIO capability goes
+ * to ECAM_SLOT) for the buses it covers, opens ports 0xcf8-0xcff for the
+ * rest (IOPORT_CONTROL; the capability goes to SLOT), and scans every bus.  Returns the number of functions
  * found (at most max). */
-unsigned pci_scan(struct pci_device *devs, unsigned max, uint64_t slot);
+unsigned pci_scan(struct pci_device *devs, unsigned max, uint64_t slot, const struct keel_bootinfo *bi,
+                  uint64_t ecam_slot);
 /* The INDEXth device of kind SEL (PCI_SEL_NET / PCI_SEL_RNG), or NULL. */
 struct pci_device *pci_select(struct pci_device *devs, unsigned n, unsigned sel, unsigned index);
 /* Turns on decoding (bus mastering stays off) and programs the interrupt:

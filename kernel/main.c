@@ -33,7 +33,7 @@
 void kmain(uint32_t magic, uint32_t mbi_phys);
 void selftest_fault(const char *kind);
 void syscall_init(void);
-void roottask_start(const struct boot_info *boot);
+void roottask_start(const struct boot_info *boot, const struct acpi_info *acpi);
 bool usercheck_run(void);
 
 static struct boot_info boot_info;
@@ -154,6 +154,6 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     kprintf("keel: cpu: ring 3 and SYSCALL work\n");
     if (cmdline_has("probe-user"))
         kernel_halt(DEBUG_EXIT_PASS);
-    roottask_start(&boot_info);
+    roottask_start(&boot_info, &acpi);
     sched_idle_loop();
 }

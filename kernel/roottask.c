@@ -12,6 +12,7 @@
  */
 #include <keel/boot.h>
 
+#include "acpi.h"
 #include "ipc.h"
 #include "kheap.h"
 #include "kstring.h"
@@ -132,8 +133,8 @@ static struct kobj *control_object(uint8_t type)
     return &c->hdr;
 }
 
-void roottask_start(const struct boot_info *boot);
-void roottask_start(const struct boot_info *boot)
+void roottask_start(const struct boot_info *boot, const struct acpi_info *acpi);
+void roottask_start(const struct boot_info *boot, const struct acpi_info *acpi)
 {
     uint64_t free_bytes = pmm_free_frames() * PAGE_SIZE;
     if (free_bytes < KERNEL_RESERVE_BYTES * 2)
@@ -147,6 +148,9 @@ void roottask_start(const struct boot_info *boot)
     struct frame *bip = map_new(KEEL_BOOTINFO_ADDR, 1, RIGHT_READ);
     struct keel_bootinfo *bi = phys_to_virt(bip->phys);
     fill_bootinfo(bi, boot);
+    bi->ecam_phys = acpi->ecam_phys;
+    bi->ecam_bus_start = acpi->ecam_bus_start;
+    bi->ecam_bus_end = acpi->ecam_bus_end;
 
     struct thread *th = thread_create(init_task);
     if (!th)
