@@ -17,11 +17,12 @@
  *                                    rules and interface names, and the
  *                                    addresses of NICs args leaves out.
  *                                    Without it the firewall is deny-all.
- *   serve:netd                       optional: netd's own endpoint.  Nothing
- *                                    is served on it yet (every request gets
- *                                    SRV_E_UNKNOWN); the socket service
- *                                    (abi/keel/socket.h, a later step) lands
- *                                    here.
+ *   serve:netd                       optional: netd's own endpoint, where
+ *                                    the socket service (abi/keel/socket.h,
+ *                                    netd_sock.c) is served
+ *   shm:sock-C, signal:sock-C        per socket client C (a "client:C"
+ *                                    note): its shared region and the
+ *                                    notification netd signals its events on
  *   memory                           required: netd creates its notification
  *                                    and one waker thread per NIC.
  * args: the interim configuration (netd_config.h), e.g.
@@ -76,7 +77,11 @@
  * still runs with the old rings).  A waker thread that fails ends itself,
  * which init sees as netd's fault and restarts netd.
  *
- * Not handled yet: the socket service, a routing table beyond connected
+ * Sockets: requests on serve:netd are handled as they come (netd_sock.c,
+ * lwIP raw API calls); the events they and lwIP's callbacks raise are
+ * signalled once per loop iteration (netd_sock_flush), after lwIP's timers.
+ *
+ * Not handled yet: a routing table beyond connected
  * networks plus one default gateway (lwIP's netif selection;
  * LWIP_HOOK_IP4_ROUTE_SRC + LWIP_HOOK_ETHARP_GET_GW can carry static routes
  * later), the rest of appliance.conf (hostname, log, tls: other servers').
@@ -98,12 +103,14 @@
 #include "netd_fw.h"
 #include "netd_hooks.h"
 #include "netd_rand.h"
+#include "netd_sock.h"
 #include "nic_netif.h"
 
 #define NETD_MAX_NICS NETD_MAX_IFS
 #define SHM_BASE      0x0000006000000000ull /* NIC k's region at SHM_BASE + k * SHM_STRIDE */
 #define SHM_STRIDE    0x0000000000400000ull /* 4 MiB: room for the 1 MiB region and a gap */
 #define SITE_VA       0x0000007000000000ull /* the site archive's frame, read-only */
+#define SOCK_VA       0x0000006800000000ull /* socket clients' regions (netd_sock.c) */
 #define WAKER_STACK   8192
 #define RX_BUDGET     64 /* frames per NIC per iteration: fairness between NICs */
 #define BIT_TIMER     (1ull << 0)
@@ -137,6 +144,7 @@ struct netd {
     size_t site_size;
     struct netd_if_cfg conf_cfg[NETD_MAX_NICS]; /* appliance.conf's addresses, for NICs args leaves out */
     struct netd_fw fw;                          /* the firewall: rule sets, states (large) */
+    struct netd_socks socks;                    /* the socket service's clients */
 };
 
 static uint8_t waker_stacks[NETD_MAX_NICS][WAKER_STACK] __attribute__((aligned(16)));
@@ -359,6 +367,8 @@ static int setup(struct netd *d)
     seed_random(d);
     setup_firewall(d);
     lwip_init();
+    if (d->serve_ep)
+        netd_sock_init(&d->socks, si, SOCK_VA);
     if (d->cfg.stats_seconds)
         d->next_stats_ns = keel_now_ns() + d->cfg.stats_seconds * 1000000000ull;
     ulog("netd: lwIP %s, %u NIC%s, random numbers from the %s, restart %u\n", LWIP_VERSION_STRING, d->n_nics,
@@ -437,6 +447,7 @@ static void netd_stats_log(const struct netd *d)
     for (unsigned k = 0; k < d->n_nics; k++)
         nic_log_stats(&d->nics[k]);
     netd_fw_log_stats(&d->fw);
+    netd_sock_log_stats(&d->socks);
 }
 
 /* ------------------------------------------------------- test commands -- */
@@ -531,9 +542,8 @@ static uint64_t wait_event(struct netd *d, bool poll)
         return 0;
     if (m.info & KEEL_RECV_NOTIFY)
         return m.badge;
-    /* A request: nothing is served yet (the socket service comes later). */
-    static const struct srv_loop none = { 0 };
-    if (srv_dispatch(&none, &m))
+    /* A request: the socket service's (anything else: SRV_E_UNKNOWN). */
+    if (netd_sock_dispatch(&d->socks, &m))
         (void)keel_reply(&m);
     return 0;
 }
@@ -547,6 +557,7 @@ __attribute__((noreturn)) static void netd_loop(struct netd *d)
         for (unsigned k = 0; k < d->n_nics; k++)
             more |= nic_poll(&d->nics[k], now, RX_BUDGET);
         sys_check_timeouts();
+        netd_sock_flush(&d->socks);
         netd_fw_flush(&d->fw);
         for (unsigned k = 0; k < d->n_nics; k++)
             retry_kick |= nic_flush(&d->nics[k], now);

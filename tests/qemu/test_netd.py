@@ -23,6 +23,13 @@ connection and refuses new ones; a reload that does not parse and leaves the
 old set in force; rule counters equal to the pings sent); a statistics
 command frame; a driver crash (netd re-attaches to generation 2); a netd
 crash (init restarts netd, which re-attaches to the running drivers).
+The socket service (abi/keel/socket.h) through the guest's `socktest`
+client: --sock-mb MB (default 50) through its TCP echo service on
+10.9.0.2:7 come back intact (sha256, timed); UDP echo with sendto/recvfrom;
+socktest crashed mid-transfer (a "crash" line to its control port 9):
+the transfer is reset, the restarted socktest's SOCK_HELLO closes what the
+dead run held, netd's socket table then holds only the new run's three
+sockets, and port 7 serves again.
 
 Usage (root; needs iproute2, iputils-ping, iperf3, and dnsmasq-base for --dhcp):
   make image && python3 tests/qemu/test_netd.py [--nics virtio,e1000] [--dhcp] [--build build]
@@ -49,8 +56,10 @@ NETD_LINES = """
 server netnic0 when nettest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
 server netnic1 when nettest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1
 server netrng  when nettest priority 14 memory 256K pci rng 0 endpoint rng-net
-server netd    when nettest needs netnic0 priority 12 memory 4M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-net site
+server netd    when nettest needs netnic0 priority 12 memory 4M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-net site endpoint netd share sock-socktest {sock_pages} signal sock-socktest
+server socktest when nettest needs netd priority 11 memory 1M connect netd share sock-socktest {sock_pages} notify sock-socktest
 """
+SOCK_PAGES = 129  # abi/keel/socket.h SOCK_SHM_PAGES
 MAC = {"ktap0": "525400123456", "ktap1": "525400123457"}
 
 # The firewall's rule sets (site.cpio).  Set 1 is loaded at start; "KEEL-RELOAD
@@ -68,6 +77,9 @@ pass in on lan proto udp keep state
 pass in on wan proto tcp to 10.9.1.1 port 5201 keep state
 pass in on wan proto tcp to 10.9.1.1 port 9000 keep state
 block return in on wan proto tcp to 10.9.1.1 port 9102
+pass in on wan proto tcp to 10.9.0.2 port 7 keep state
+pass in on wan proto tcp to 10.9.0.2 port 9 keep state
+pass in on wan proto udp to 10.9.0.2 port 7 keep state
 """
 ICMP_WAN_RULE = "pass in on wan proto icmp keep state"
 PORT_RULE = "pass in on wan proto tcp to 10.9.1.1 port 9100 keep state\n"
@@ -154,7 +166,7 @@ def make_image(build: Path, out: Path, netd_args: str) -> None:
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(build / "image" / "tftp", out)
     manifest = out / "manifest"
-    manifest.write_text((REPO / "image" / "manifest").read_text() + NETD_LINES.format(args=netd_args))
+    manifest.write_text((REPO / "image" / "manifest").read_text() + NETD_LINES.format(args=netd_args, sock_pages=SOCK_PAGES))
     elfs = sorted(str(p) for p in (build / "user").glob("*.elf") if p.name != "init.elf")
     subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
     manifest.unlink()
@@ -305,11 +317,179 @@ def firewall_checks(rep, helpers, tmp: Path, wan: str, lan: str, text, wait_for,
     rep.run("fw.counters_equal_pings", counters)
 
 
+SOCK_ECHO_CODE = r"""
+import socket, hashlib, os, sys, threading, time
+n = int(sys.argv[1]); chunk = os.urandom(1 << 20)
+c = socket.create_connection(('10.9.0.2', 7), timeout=30)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+hs = hashlib.sha256(); hr = hashlib.sha256(); got = 0; t0 = time.monotonic()
+def send():
+    left = n
+    while left:
+        b = chunk[:min(left, len(chunk))]; c.sendall(b); hs.update(b); left -= len(b)
+    c.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+while True:
+    b = c.recv(1 << 16)
+    if not b: break
+    hr.update(b); got += len(b)
+t.join(); dt = time.monotonic() - t0
+print(n, got, hs.hexdigest(), hr.hexdigest(), f"{dt:.2f}")
+"""
+SOCK_KILL_CODE = r"""
+import socket, sys, time, os
+c = socket.create_connection(('10.9.0.2', 7), timeout=10)
+blob = os.urandom(1 << 16); got = 0
+c.sendall(blob)
+while got < len(blob):
+    got += len(c.recv(1 << 16))
+print('echoing', flush=True)
+ctl = socket.create_connection(('10.9.0.2', 9), timeout=10)
+c.settimeout(20)
+try:
+    # keep sending while asking socktest to crash: the transfer is mid-way
+    ctl.sendall(b'crash\n')
+    for _ in range(4000):
+        c.sendall(blob[:4096])
+        try:
+            c.recv(1 << 16, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            pass
+    print('no reset')
+except (ConnectionResetError, BrokenPipeError) as e:
+    print('reset', type(e).__name__)
+except socket.timeout:
+    print('timeout')
+"""
+SOCK_CONNECT_CODE = r"""
+import socket, hashlib, os, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('10.9.0.1', 9300)); s.listen(1); s.settimeout(10)
+ctl = socket.create_connection(('10.9.0.2', 9), timeout=10); ctl.sendall(b'connect 9300\n')
+c, _ = s.accept(); c.settimeout(20); d = os.urandom(1 << 20); got = hashlib.sha256(); n = 0
+def send():
+    c.sendall(d); c.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+while True:
+    b = c.recv(1 << 16)
+    if not b: break
+    got.update(b); n += len(b)
+t.join(); print(len(d), n, hashlib.sha256(d).hexdigest(), got.hexdigest())
+"""
+SOCK_HOLD_CODE = r"""
+import socket, hashlib, os, time
+ctl = socket.create_connection(('10.9.0.2', 9), timeout=10)
+c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096); c.connect(('10.9.0.2', 7))
+ctl.sendall(b'hold\n'); time.sleep(0.5); c.setblocking(False)
+d = os.urandom(4096); sent = 0; h = hashlib.sha256(); end = time.monotonic() + 3
+while time.monotonic() < end:
+    try:
+        k = c.send(d); sent += k; h.update(d[:k])
+    except BlockingIOError:
+        time.sleep(0.05)
+ctl.sendall(b'release\n'); c.setblocking(True); c.settimeout(20); c.shutdown(socket.SHUT_WR)
+g = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(65536)
+    if not b: break
+    g.update(b); n += len(b)
+print(sent, n, h.hexdigest() == g.hexdigest())
+"""
+SOCK_UDP_CODE = r"""
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+ok = 0
+for i in range(5):
+    msg = f'udp-echo-{i}'.encode() * (i + 1)
+    s.sendto(msg, ('10.9.0.2', 7))
+    b, a = s.recvfrom(2048)
+    ok += b == msg and a == ('10.9.0.2', 7)
+print(ok)
+"""
+
+
+def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int) -> None:
+    """The socket service through socktest (tests/net/socktest.c)."""
+    rep.run("sock.socktest_ready", lambda: check(
+        wait_for(r"socktest: ready: tcp echo 7", 30) and wait_for(r"netd: sock: socktest: hello 1: closed 0", 1),
+        "socktest did not start, or its SOCK_HELLO was not seen"))
+    rep.run("sock.bad_calls_precise_errors", lambda: check(
+        wait_for(r"socktest: errors: PASS", 1), "socktest: " + " / ".join(re.findall(r"socktest: errors: (.*)", text()))))
+
+    def tcp_echo() -> None:
+        n = sock_mb << 20
+        p = sh("ip", "netns", "exec", wan, sys.executable, "-c", SOCK_ECHO_CODE, str(n), check=False)
+        f = p.stdout.split()
+        check(len(f) == 5, f"echo client: {p.stdout.strip()} {p.stderr[-300:]}")
+        print(f"BENCH sock_tcp_echo_{sock_mb}MB seconds={f[4]} MB/s={2 * sock_mb / float(f[4]):.2f} (both ways)",
+              file=sys.stderr)
+        check(f[0] == f[1] and f[2] == f[3], f"sent {f[0]} bytes sha {f[2][:16]}, got {f[1]} sha {f[3][:16]}")
+
+    def udp_echo() -> None:
+        p = sh("ip", "netns", "exec", wan, sys.executable, "-c", SOCK_UDP_CODE, check=False)
+        check(p.stdout.strip() == "5", f"udp echo: {p.stdout.strip()} {p.stderr[-300:]}")
+
+    def killed_mid_transfer() -> None:
+        pos = len(text())
+        p = sh("ip", "netns", "exec", wan, sys.executable, "-c", SOCK_KILL_CODE, check=False)
+        out = p.stdout.split("\n")
+        check(out[0] == "echoing", f"no echo before the crash: {p.stdout.strip()} {p.stderr[-300:]}")
+        check(p.stdout.strip().splitlines()[-1].startswith("reset"), f"the transfer was not reset: {p.stdout!r}")
+        check(wait_for(r"socktest: crashing on request", 5), "socktest did not crash")
+        m = None
+        end = time.monotonic() + 30
+        while m is None and time.monotonic() < end:
+            m = re.search(r"netd: sock: socktest: hello 2: closed (\d+) socket", text()[pos:])
+            time.sleep(0.2)
+        check(m is not None, "the restarted socktest's SOCK_HELLO was not seen")
+        check(int(m.group(1)) >= 5, f"hello closed {m.group(1)} sockets; the dead run held >= 5 "
+              "(2 listeners, udp, the transfer, the control connection)")
+        check(wait_for(r"restart 1\)", 10), "socktest did not come back")
+        pos = len(text())
+        command_frame(wan, "ktap0", "KEEL-STATS")
+        end = time.monotonic() + 10
+        m = None
+        while m is None and time.monotonic() < end:
+            m = re.search(r"netd: sock: socktest: (\d+) open \(listen (\d+) tcp (\d+) udp (\d+)\)", text()[pos:])
+            time.sleep(0.2)
+        check(m is not None, "no socket table line in the statistics")
+        check(m.groups() == ("3", "2", "0", "1"), f"socket table after the restart: {m.group(0)}")
+        p = sh("ip", "netns", "exec", wan, sys.executable, "-c", SOCK_ECHO_CODE, str(1 << 20), check=False)
+        f = p.stdout.split()
+        check(len(f) == 5 and f[0] == f[1] and f[2] == f[3], f"port 7 after the restart: {p.stdout.strip()}")
+
+    rep.run(f"sock.tcp_echo_{sock_mb}MB_intact", tcp_echo)
+    def tcp_connect() -> None:
+        p = sh("ip", "netns", "exec", wan, sys.executable, "-c", SOCK_CONNECT_CODE, check=False)
+        f = p.stdout.split()
+        check(len(f) == 4 and f[0] == f[1] and f[2] == f[3], f"connect out: {p.stdout.strip()} {p.stderr[-300:]}")
+
+    def flow_control() -> None:
+        p = sh("ip", "netns", "exec", wan, sys.executable, "-c", SOCK_HOLD_CODE, check=False)
+        f = p.stdout.split()
+        check(len(f) == 3, f"flow control: {p.stdout.strip()} {p.stderr[-300:]}")
+        sent, back = int(f[0]), int(f[1])
+        # What a non-reading client lets in: its rx ring + at most TCP_WND in
+        # netd (lwIP's window, 16 x 1460) + the wan host's own small buffers.
+        limit = 16384 + 16 * 1460 + (64 << 10)
+        print(f"flow control: {sent} bytes accepted while socktest did not read (limit {limit})", file=sys.stderr)
+        check(sent <= limit, f"{sent} bytes went in while the client did not read: the window did not close")
+        check(back == sent and f[2] == "True", f"after release: sent {sent}, echoed {back}, sha equal {f[2]}")
+
+    rep.run("sock.udp_echo", udp_echo)
+    rep.run("sock.flow_control_window_closes", flow_control)
+    rep.run("sock.tcp_connect_out_echo", tcp_connect)
+    rep.run("sock.client_killed_leaves_no_socket", killed_mid_transfer)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nics", default="virtio,virtio")
     ap.add_argument("--dhcp", action="store_true", help="netd's second NIC uses DHCP (dnsmasq in lan)")
     ap.add_argument("--build", default=str(REPO / "build"))
+    ap.add_argument("--sock-mb", type=int, default=int(os.environ.get("SOCK_MB", "50")),
+                    help="MB through socktest's TCP echo service")
+    ap.add_argument("--only-sock", action="store_true", help="skip the forwarding and firewall checks")
     ns_args = ap.parse_args()
     net1 = "dhcp" if ns_args.dhcp else "10.9.1.2/24"
     tmp = Path(tempfile.mkdtemp(prefix="netd-smoke-"))
@@ -388,6 +568,9 @@ def main() -> int:
             print("\n".join(ln for ln in p.stdout.splitlines() if "sender" in ln or "receiver" in ln), file=sys.stderr)
             check(p.returncode == 0, p.stdout[-300:] + p.stderr[-300:])
 
+        sock_checks(rep, wan, text, wait_for, check, ns_args.sock_mb)
+        if ns_args.only_sock:
+            return rep.finish()
         rep.run("netd.iperf3_forwarded", iperf)
 
         def sha() -> None:

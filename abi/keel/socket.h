@@ -1,0 +1,152 @@
+/*
+ * keel/socket.h - netd's socket service: the shared region, the calls and
+ * the events.  A client (tlsd, socktest) needs this header and
+ * lib/include/keel/sock_client.h only, never netd's internals.
+ *
+ * Manifest.  netd has `endpoint netd` (serve:netd) and, per client C,
+ * `share sock-C SOCK_SHM_PAGES signal sock-C`; client C has `connect netd
+ * share sock-C SOCK_SHM_PAGES notify sock-C`.  netd finds each client by
+ * the "client:C" note in its srvinfo (the badge C's calls carry) and the
+ * two grants named sock-C; a client without both gets SOCK_E_NO_CLIENT.
+ *
+ * The shared region (one per client, mapped by both): page 0 is struct
+ * sock_shared (one struct sock_state per socket); then SOCK_MAX socket
+ * buffers of SOCK_RING_BYTES rx followed by SOCK_RING_BYTES tx.  Stream
+ * bytes never go through IPC.  Each ring is single-producer,
+ * single-consumer with free-running 32-bit positions (head = bytes ever
+ * produced, tail = bytes ever consumed; used = head - tail):
+ *   rx: netd produces (rx_head), the client consumes (rx_tail)
+ *   tx: the client produces (tx_head), netd consumes (tx_tail)
+ * A producer writes the bytes, then publishes head (release); a consumer
+ * reads head (acquire), then the bytes, then publishes tail (release).
+ * netd never trusts a value the client wrote: it clamps tx_head - tx_tail
+ * to the ring size and ignores rx_tail moves beyond rx_head.
+ *
+ * UDP sockets carry datagrams in the same rings as records: struct
+ * sock_dgram (8 bytes) then the payload, the record padded to 8 bytes; a
+ * record may wrap around the ring end.  rx: netd drops a datagram that
+ * does not fit (counted in sock_state.rx_dropped).  tx: SOCK_UDP_SENDTO is
+ * "write a record, then SOCK_KICK" (the client library's sock_sendto).
+ *
+ * Calls (client -> netd on ep:netd; SRV_LABEL(label, words); the reply
+ * label is >= 0 on success or a negative enum sock_error):
+ *   SOCK_HELLO ()                       first call after every (re)start:
+ *                                       closes every socket the client held
+ *                                       (a restarted client's old sockets)
+ *                                       and resets the region; -> 0
+ *   SOCK_TCP_LISTEN (port, backlog)     -> socket index
+ *   SOCK_ACCEPT (listener)              -> socket index, or SOCK_E_AGAIN
+ *                                       (wait for SOCK_ST_ACCEPT on it)
+ *   SOCK_TCP_CONNECT (ip, port)         -> socket index; SOCK_ST_CONNECTED
+ *                                       or SOCK_ST_RESET follows
+ *   SOCK_UDP_BIND (port)                -> socket index
+ *   SOCK_KICK ()                        the client produced into tx rings
+ *                                       and/or consumed from rx rings; netd
+ *                                       looks at all its sockets -> 0
+ *   SOCK_SHUTDOWN (socket)              no more tx: FIN once the tx ring is
+ *                                       sent -> 0
+ *   SOCK_CLOSE (socket)                 -> 0; bytes already in the tx ring
+ *                                       that netd has not taken (tx_tail <
+ *                                       tx_head) are discarded: wait for
+ *                                       tx_tail == tx_head first.  Bytes
+ *                                       netd took are still sent, then FIN.
+ *   SOCK_SETOPT (socket, opt, value)    SOCK_OPT_NODELAY, SOCK_OPT_KEEPALIVE
+ *                                       (value = idle seconds, 0 = off) -> 0
+ * Ports and addresses: host byte order; ip 10.9.0.2 = 0x0a090002.
+ *
+ * Events (netd -> client): the client's notification (notify:sock-C), bit
+ * k = "look at socket k": its state word or ring positions changed
+ * (readable, writable, accept ready, connected, EOF, reset).  Bits
+ * coalesce; the state word (sock_state.status) says what holds now.
+ *
+ * Flow control: netd gives lwIP back receive window (tcp_recved) only for
+ * bytes the client consumed from rx, so a client that does not read closes
+ * the TCP window; netd buffers at most TCP_WND per socket beyond the ring.
+ *
+ * A dead client: the kernel tells netd nothing when a client dies, so a
+ * dead client's sockets stay until it is restarted and says SOCK_HELLO
+ * (init restarts it), which closes them all: the honest minimum.
+ */
+#ifndef KEEL_ABI_SOCKET_H
+#define KEEL_ABI_SOCKET_H
+
+#include <stdint.h>
+
+#define SOCK_MAX        16
+#define SOCK_RING_BYTES 16384u /* a power of two */
+#define SOCK_SHM_PAGES  (1 + SOCK_MAX * 2 * SOCK_RING_BYTES / 4096)
+#define SOCK_MAGIC      0x4b534f43u /* "COSK" */
+
+enum sock_label {
+    SOCK_HELLO = 1,
+    SOCK_TCP_LISTEN = 2,
+    SOCK_ACCEPT = 3,
+    SOCK_TCP_CONNECT = 4,
+    SOCK_UDP_BIND = 5,
+    SOCK_KICK = 6,
+    SOCK_SHUTDOWN = 7,
+    SOCK_CLOSE = 8,
+    SOCK_SETOPT = 9,
+};
+
+enum sock_error {
+    SOCK_E_AGAIN = -1,      /* nothing yet (accept): wait for the event */
+    SOCK_E_NO_CLIENT = -2,  /* the caller has no shared region / notification */
+    SOCK_E_BAD_SOCKET = -3, /* index out of range, not open, or not the caller's */
+    SOCK_E_WRONG_TYPE = -4, /* e.g. accept on a non-listener */
+    SOCK_E_NO_SOCKETS = -5, /* all SOCK_MAX sockets of the client in use */
+    SOCK_E_ADDR_IN_USE = -6,
+    SOCK_E_NO_MEMORY = -7, /* lwIP out of PCBs or memory */
+    SOCK_E_INVALID = -8,   /* a bad argument (port 0, unknown option) */
+    SOCK_E_NO_HELLO = -9,  /* SOCK_HELLO first */
+};
+
+enum sock_opt {
+    SOCK_OPT_NODELAY = 1,
+    SOCK_OPT_KEEPALIVE = 2,
+};
+
+/* sock_state.status bits (netd writes, the client reads). */
+#define SOCK_ST_OPEN      (1u << 0) /* the index is in use */
+#define SOCK_ST_LISTENER  (1u << 1)
+#define SOCK_ST_UDP       (1u << 2)
+#define SOCK_ST_CONNECTED (1u << 3) /* TCP established (accepted or connected) */
+#define SOCK_ST_ACCEPT    (1u << 4) /* listener: a connection waits for SOCK_ACCEPT */
+#define SOCK_ST_RX_EOF    (1u << 5) /* the peer sent FIN and rx holds all its bytes */
+#define SOCK_ST_RESET     (1u << 6) /* the connection failed or was reset: dead */
+
+struct sock_state {
+    uint32_t status;     /* SOCK_ST_*, netd writes */
+    uint32_t rx_head;    /* netd writes */
+    uint32_t rx_tail;    /* client writes */
+    uint32_t tx_head;    /* client writes */
+    uint32_t tx_tail;    /* netd writes */
+    uint32_t peer_ip;    /* TCP: the peer (netd writes at accept/connect) */
+    uint16_t peer_port;  /* host byte order */
+    uint16_t local_port; /* host byte order */
+    uint32_t rx_dropped; /* UDP datagrams dropped for want of room, netd writes */
+};
+_Static_assert(sizeof(struct sock_state) == 32, "sock_state layout");
+
+struct sock_shared {
+    uint32_t magic;      /* SOCK_MAGIC once netd took the region (SOCK_HELLO) */
+    uint32_t generation; /* bumped by every SOCK_HELLO */
+    uint32_t pad[6];
+    struct sock_state s[SOCK_MAX];
+};
+_Static_assert(sizeof(struct sock_shared) <= 4096, "the header fits page 0");
+
+/* A UDP record's header in a ring. */
+struct sock_dgram {
+    uint32_t ip;   /* rx: the source; tx: the destination */
+    uint16_t port; /* likewise */
+    uint16_t len;  /* payload bytes (<= SOCK_DGRAM_MAX) */
+};
+_Static_assert(sizeof(struct sock_dgram) == 8, "sock_dgram layout");
+#define SOCK_DGRAM_MAX 1472u
+
+/* Offsets in the region of socket K's rings. */
+#define SOCK_RX_OFFSET(k) (4096u + (uint32_t)(k)*2u * SOCK_RING_BYTES)
+#define SOCK_TX_OFFSET(k) (SOCK_RX_OFFSET(k) + SOCK_RING_BYTES)
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * keel/sock_client.h - the thin client library of netd's socket service
+ * (abi/keel/socket.h).  One struct sock_client per task; single-threaded.
+ *
+ * Data calls (sock_send, sock_recv, sock_sendto, sock_recvfrom) only touch
+ * the shared rings; netd learns of them at the next sock_kick (one call
+ * for any number of sockets), which the caller makes after a batch: netd
+ * sends nothing and opens no receive window until then.
+ * Every function returns >= 0 on success or a negative enum sock_error
+ * (SOCK_E_AGAIN: nothing now, wait with sock_wait and try again).
+ */
+#ifndef KEEL_LIB_SOCK_CLIENT_H
+#define KEEL_LIB_SOCK_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <keel/socket.h>
+
+struct keel_srvinfo;
+
+struct sock_client {
+    uint64_t ep;   /* ep:netd */
+    uint64_t ntfn; /* notify:sock-NAME */
+    struct sock_shared *sh;
+    uint8_t *base;
+};
+
+/* Finds ep:netd, shm:sock-NAME and notify:sock-NAME (NAME = si->name),
+ * maps the region at VA (SOCK_SHM_PAGES pages, unused) and says
+ * SOCK_HELLO, which closes what an earlier run of this task left open. */
+int sock_open(struct sock_client *c, const struct keel_srvinfo *si, uint64_t va) __attribute__((warn_unused_result));
+
+int sock_tcp_listen(struct sock_client *c, uint16_t port, unsigned backlog);
+int sock_accept(struct sock_client *c, int listener);
+int sock_tcp_connect(struct sock_client *c, uint32_t ip, uint16_t port);
+int sock_udp_bind(struct sock_client *c, uint16_t port);
+int sock_shutdown(struct sock_client *c, int s);
+int sock_close(struct sock_client *c, int s);
+int sock_setopt(struct sock_client *c, int s, enum sock_opt opt, uint64_t value);
+int sock_kick(struct sock_client *c);
+
+/* Copies up to N bytes into S's tx ring: the count (0 when full or N is
+ * 0), or SOCK_E_BAD_SOCKET when S is out of range or was reset.  Call
+ * sock_kick after. */
+long sock_send(struct sock_client *c, int s, const void *buf, size_t n);
+/* Takes up to N bytes from S's rx ring: the count; 0 = EOF (the peer's FIN
+ * and all bytes read); SOCK_E_AGAIN = nothing yet; SOCK_E_BAD_SOCKET once
+ * the connection was reset and rx is empty.  sock_kick after. */
+long sock_recv(struct sock_client *c, int s, void *buf, size_t n);
+/* Bytes in S's tx ring netd has not taken yet. */
+uint32_t sock_unsent(const struct sock_client *c, int s);
+/* One datagram (n <= SOCK_DGRAM_MAX) into S's tx ring: 0, or SOCK_E_AGAIN
+ * when it does not fit now.  sock_kick after. */
+int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const void *buf, size_t n);
+/* One datagram: its length (cut to N), source in *ip / *port; SOCK_E_AGAIN. */
+long sock_recvfrom(struct sock_client *c, int s, void *buf, size_t n, uint32_t *ip, uint16_t *port);
+/* S's status word (SOCK_ST_*). */
+uint32_t sock_status(const struct sock_client *c, int s);
+/* Blocks until netd signals; the bits (bit k: look at socket k). */
+uint64_t sock_wait(struct sock_client *c);
+
+#endif

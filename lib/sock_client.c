@@ -1,0 +1,162 @@
+/*
+ * sock_client.c - the client side of netd's socket service
+ * (abi/keel/socket.h; the contract is in keel/sock_client.h).  Calls are
+ * IPC on ep:netd; bytes go through the shared rings: the client produces
+ * tx (tx_head) and consumes rx (rx_tail), netd the other ends, each
+ * position published with release and read with acquire (socket.h).
+ */
+#include <keel/fmt.h>
+#include <keel/init.h>
+#include <keel/server.h>
+#include <keel/sock_client.h>
+#include <keel/string.h>
+#include <keel/sys.h>
+
+#define RING_MASK (SOCK_RING_BYTES - 1)
+
+static uint32_t ld(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void st(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static int call(struct sock_client *c, uint32_t label, unsigned words, uint64_t a, uint64_t b, uint64_t d)
+{
+    struct keel_msg m = { .info = SRV_LABEL(label, words), .mr = { a, b, d, 0 } };
+    int64_t err = keel_call(c->ep, &m);
+    if (err)
+        return SOCK_E_NO_CLIENT; /* netd is gone (restarting): the caller starts again */
+    return (int32_t)keel_label(&m);
+}
+
+int sock_open(struct sock_client *c, const struct keel_srvinfo *si, uint64_t va)
+{
+    char name[32];
+    memset(c, 0, sizeof *c);
+    c->ep = srv_find_cap(si, "ep:netd");
+    snprintf(name, sizeof name, "shm:sock-%s", si->name);
+    uint64_t shm = srv_find_cap(si, name);
+    snprintf(name, sizeof name, "notify:sock-%s", si->name);
+    c->ntfn = srv_find_cap(si, name);
+    if (!c->ep || !shm || !c->ntfn)
+        return SOCK_E_NO_CLIENT;
+    if (keel_map(SRV_SLOT_TASK, shm, va, RIGHT_READ | RIGHT_WRITE) != KE_OK)
+        return SOCK_E_NO_CLIENT;
+    c->base = (uint8_t *)va;
+    c->sh = (struct sock_shared *)va;
+    return call(c, SOCK_HELLO, 0, 0, 0, 0);
+}
+
+int sock_tcp_listen(struct sock_client *c, uint16_t port, unsigned backlog)
+{
+    return call(c, SOCK_TCP_LISTEN, 2, port, backlog, 0);
+}
+int sock_accept(struct sock_client *c, int listener) { return call(c, SOCK_ACCEPT, 1, (uint64_t)listener, 0, 0); }
+int sock_tcp_connect(struct sock_client *c, uint32_t ip, uint16_t port)
+{
+    return call(c, SOCK_TCP_CONNECT, 2, ip, port, 0);
+}
+int sock_udp_bind(struct sock_client *c, uint16_t port) { return call(c, SOCK_UDP_BIND, 1, port, 0, 0); }
+int sock_shutdown(struct sock_client *c, int s) { return call(c, SOCK_SHUTDOWN, 1, (uint64_t)s, 0, 0); }
+int sock_close(struct sock_client *c, int s) { return call(c, SOCK_CLOSE, 1, (uint64_t)s, 0, 0); }
+int sock_setopt(struct sock_client *c, int s, enum sock_opt opt, uint64_t value)
+{
+    return call(c, SOCK_SETOPT, 3, (uint64_t)s, opt, value);
+}
+int sock_kick(struct sock_client *c) { return call(c, SOCK_KICK, 0, 0, 0, 0); }
+
+static struct sock_state *state(const struct sock_client *c, int s) { return &c->sh->s[s]; }
+static uint8_t *rx(const struct sock_client *c, int s) { return c->base + SOCK_RX_OFFSET(s); }
+static uint8_t *tx(const struct sock_client *c, int s) { return c->base + SOCK_TX_OFFSET(s); }
+
+static void put(uint8_t *r, uint32_t pos, const void *src, uint32_t n)
+{
+    uint32_t off = pos & RING_MASK, first = n < SOCK_RING_BYTES - off ? n : SOCK_RING_BYTES - off;
+    memcpy(r + off, src, first);
+    memcpy(r, (const uint8_t *)src + first, n - first);
+}
+
+static void get(const uint8_t *r, uint32_t pos, void *dst, uint32_t n)
+{
+    uint32_t off = pos & RING_MASK, first = n < SOCK_RING_BYTES - off ? n : SOCK_RING_BYTES - off;
+    memcpy(dst, r + off, first);
+    memcpy((uint8_t *)dst + first, r, n - first);
+}
+
+uint32_t sock_status(const struct sock_client *c, int s)
+{
+    return s >= 0 && s < SOCK_MAX ? ld(&state(c, s)->status) : 0;
+}
+
+uint32_t sock_unsent(const struct sock_client *c, int s) { return state(c, s)->tx_head - ld(&state(c, s)->tx_tail); }
+
+long sock_send(struct sock_client *c, int s, const void *buf, size_t n)
+{
+    if (s < 0 || s >= SOCK_MAX)
+        return SOCK_E_BAD_SOCKET;
+    struct sock_state *ss = state(c, s);
+    if (ld(&ss->status) & SOCK_ST_RESET)
+        return SOCK_E_BAD_SOCKET;
+    uint32_t head = ss->tx_head, room = SOCK_RING_BYTES - (head - ld(&ss->tx_tail));
+    uint32_t k = n < room ? (uint32_t)n : room;
+    put(tx(c, s), head, buf, k);
+    st(&ss->tx_head, head + k);
+    return k;
+}
+
+long sock_recv(struct sock_client *c, int s, void *buf, size_t n)
+{
+    if (s < 0 || s >= SOCK_MAX)
+        return SOCK_E_BAD_SOCKET;
+    struct sock_state *ss = state(c, s);
+    uint32_t status = ld(&ss->status), tail = ss->rx_tail, used = ld(&ss->rx_head) - tail;
+    if (!used) {
+        if (status & SOCK_ST_RESET)
+            return SOCK_E_BAD_SOCKET;
+        return (status & SOCK_ST_RX_EOF) ? 0 : SOCK_E_AGAIN;
+    }
+    uint32_t k = n < used ? (uint32_t)n : used;
+    get(rx(c, s), tail, buf, k);
+    st(&ss->rx_tail, tail + k);
+    return k;
+}
+
+int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const void *buf, size_t n)
+{
+    if (s < 0 || s >= SOCK_MAX || n > SOCK_DGRAM_MAX)
+        return SOCK_E_INVALID;
+    struct sock_state *ss = state(c, s);
+    uint32_t head = ss->tx_head, room = SOCK_RING_BYTES - (head - ld(&ss->tx_tail));
+    uint32_t rec = 8 + (((uint32_t)n + 7) & ~7u);
+    if (rec > room)
+        return SOCK_E_AGAIN;
+    struct sock_dgram h = { .ip = ip, .port = port, .len = (uint16_t)n };
+    put(tx(c, s), head, &h, sizeof h);
+    put(tx(c, s), head + 8, buf, (uint32_t)n);
+    st(&ss->tx_head, head + rec);
+    return 0;
+}
+
+long sock_recvfrom(struct sock_client *c, int s, void *buf, size_t n, uint32_t *ip, uint16_t *port)
+{
+    if (s < 0 || s >= SOCK_MAX)
+        return SOCK_E_BAD_SOCKET;
+    struct sock_state *ss = state(c, s);
+    uint32_t tail = ss->rx_tail;
+    if (ld(&ss->rx_head) == tail)
+        return SOCK_E_AGAIN;
+    struct sock_dgram h;
+    get(rx(c, s), tail, &h, sizeof h);
+    uint32_t k = h.len < n ? h.len : (uint32_t)n;
+    get(rx(c, s), tail + 8, buf, k);
+    if (ip)
+        *ip = h.ip;
+    if (port)
+        *port = h.port;
+    st(&ss->rx_tail, tail + 8 + ((h.len + 7u) & ~7u));
+    return k;
+}
+
+uint64_t sock_wait(struct sock_client *c)
+{
+    uint64_t bits = 0;
+    (void)keel_wait(c->ntfn, 0, &bits);
+    return bits;
+}

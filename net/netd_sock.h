@@ -1,0 +1,68 @@
+/*
+ * netd_sock.h - netd's socket service (abi/keel/socket.h) on lwIP's raw
+ * API; netd_sock.c says how.  Main thread only, like all of lwIP.
+ */
+#ifndef NETD_SOCK_H
+#define NETD_SOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <keel/socket.h>
+#include <keel/sys.h>
+
+#define NETD_SOCK_CLIENTS 4
+
+struct keel_srvinfo;
+struct nsock_client;
+
+/* One socket of one client; kind NSOCK_FREE when the index is unused. */
+struct nsock {
+    uint8_t kind;    /* NSOCK_* */
+    uint8_t idx;     /* its index in the client's table: bit idx of the events */
+    int8_t listener; /* TCP: the listener whose accept queue holds it, or -1 */
+    uint8_t backlog; /* listener: accept queue limit */
+    uint8_t nq;      /* listener: connections waiting for SOCK_ACCEPT */
+    uint8_t q[SOCK_MAX];
+    bool fin;            /* the peer's FIN came (p == NULL); RX_EOF once pend is empty */
+    bool shut_wr;        /* SOCK_SHUTDOWN asked: FIN once tx is taken */
+    bool shut_done;      /* tcp_shutdown done */
+    uint32_t tx_tail;    /* netd's own copy: bytes taken from tx (authoritative) */
+    uint32_t rx_head;    /* netd's own copy: bytes put into rx */
+    uint32_t rx_acked;   /* rx_tail up to which lwIP got tcp_recved */
+    struct tcp_pcb *tcp; /* NULL once lwIP freed it (error) */
+    struct udp_pcb *udp;
+    struct pbuf *pend; /* received bytes that did not fit rx yet (<= TCP_WND) */
+    struct nsock_client *c;
+};
+
+/* A client: its badge, its region (mapped), its notification (signal). */
+struct nsock_client {
+    char name[16];
+    uint64_t badge;
+    uint64_t signal; /* signal:sock-NAME slot */
+    struct sock_shared *sh;
+    uint8_t *base; /* the region (sh == base) */
+    bool hello;    /* SOCK_HELLO seen since netd started */
+    uint64_t bits; /* events to signal at the next netd_sock_flush */
+    uint64_t accepted, refused, udp_dropped, hellos;
+    struct nsock s[SOCK_MAX];
+};
+
+struct netd_socks {
+    unsigned n;
+    struct nsock_client c[NETD_SOCK_CLIENTS];
+};
+
+/* Finds the clients in SI ("client:C" + shm:sock-C + signal:sock-C) and
+ * maps each region at VA + i * stride (1 MiB apart). */
+void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64_t va);
+/* Handles one request M received on serve:netd; returns whether to reply
+ * (M then holds the reply). */
+int netd_sock_dispatch(struct netd_socks *ss, struct keel_msg *m);
+/* Signals every client its pending event bits.  Once per loop iteration. */
+void netd_sock_flush(struct netd_socks *ss);
+/* Logs each client's socket table summary ("netd: sock: ..."). */
+void netd_sock_log_stats(const struct netd_socks *ss);
+
+#endif

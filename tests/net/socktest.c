@@ -1,0 +1,175 @@
+/*
+ * socktest.c - a guest client of netd's socket service, for
+ * tests/qemu/test_netd.py: a TCP echo service on port 7 (bytes back until
+ * the peer's FIN, then close), a UDP echo service on port 7 (each
+ * datagram back to its sender), and a control port 9 where a line
+ * "crash" makes this task fault on purpose (init restarts it: its first
+ * call, SOCK_HELLO, closes every socket the dead run held) and a line
+ * "connect PORT" makes it connect to 10.9.0.1:PORT (the wan host) and echo
+ * on that connection too (SOCK_TCP_CONNECT).  At start it checks that bad
+ * calls get their precise errors ("socktest: errors: PASS").  "hold" and
+ * "release" stop and resume reading the echo connections, so a test can
+ * see the TCP window close (flow control).
+ *
+ * One loop, no threads: accept what waits, move bytes rx -> tx for each
+ * connection as far as tx has room (so nothing is ever buffered here
+ * beyond one copy buffer), echo datagrams, one SOCK_KICK when anything
+ * moved, and sleep on the notification when nothing did.
+ */
+#include <stdbool.h>
+
+#include <keel/init.h>
+#include <keel/server.h>
+#include <keel/sock_client.h>
+#include <keel/string.h>
+#include <keel/sys.h>
+#include <keel/ulog.h>
+
+#define REGION_VA 0x0000006000000000ull
+#define ECHO_PORT 7
+#define CTL_PORT  9
+
+static struct sock_client sc;
+static uint8_t buf[SOCK_RING_BYTES];
+static bool is_conn[SOCK_MAX], is_ctl[SOCK_MAX];
+static bool hold; /* "hold": stop reading echo connections (flow control) */
+
+/* Echo on connection S: moves what fits; true when anything moved. */
+static bool echo(int s)
+{
+    uint32_t room = SOCK_RING_BYTES - sock_unsent(&sc, s);
+    long n = room ? sock_recv(&sc, s, buf, room) : SOCK_E_AGAIN;
+    if (n > 0) {
+        long k = sock_send(&sc, s, buf, (size_t)n);
+        if (k != n)
+            ulog("socktest: FAIL: tx took %ld of %ld bytes\n", k, n);
+        return true;
+    }
+    if ((n == 0 && sock_unsent(&sc, s) == 0) || n == SOCK_E_BAD_SOCKET) {
+        (void)sock_close(&sc, s); /* EOF and all taken, or reset */
+        is_conn[s] = false;
+        return true;
+    }
+    return false;
+}
+
+static bool control(int s)
+{
+    char line[64];
+    long n = sock_recv(&sc, s, line, sizeof line - 1);
+    if (n > 0) {
+        line[n] = 0;
+        if (strncmp(line, "connect ", 8) == 0) {
+            unsigned port = 0;
+            for (const char *p = line + 8; *p >= '0' && *p <= '9'; p++)
+                port = port * 10 + (unsigned)(*p - '0');
+            int c = sock_tcp_connect(&sc, 0x0a090001u, (uint16_t)port);
+            ulog("socktest: connect 10.9.0.1:%u: socket %d\n", port, c);
+            if (c >= 0)
+                is_conn[c] = true;
+        } else if (strncmp(line, "hold", 4) == 0 || strncmp(line, "release", 7) == 0) {
+            hold = line[0] == 'h';
+            ulog("socktest: %s reading echo connections\n", hold ? "stops" : "resumes");
+        } else if (strncmp(line, "crash", 5) == 0) {
+            ulog("socktest: crashing on request, sockets open\n");
+            __builtin_trap();
+        }
+        return true;
+    }
+    if (n == 0 || n == SOCK_E_BAD_SOCKET) {
+        (void)sock_close(&sc, s);
+        is_ctl[s] = false;
+        return true;
+    }
+    return false;
+}
+
+static bool accept_all(int l, bool *table)
+{
+    bool moved = false;
+    for (;;) {
+        int s = sock_accept(&sc, l);
+        if (s < 0)
+            return moved;
+        table[s] = true;
+        moved = true;
+        int e = sock_setopt(&sc, s, SOCK_OPT_NODELAY, 1);
+        if (e)
+            ulog("socktest: FAIL: nodelay on socket %d: %d\n", s, e);
+    }
+}
+
+static bool udp_echo(int u)
+{
+    static uint8_t d[SOCK_DGRAM_MAX];
+    uint32_t ip = 0;
+    uint16_t port = 0;
+    long n = sock_recvfrom(&sc, u, d, sizeof d, &ip, &port);
+    if (n < 0)
+        return false;
+    if (sock_sendto(&sc, u, ip, port, d, (size_t)n) != 0)
+        ulog("socktest: udp: reply dropped (tx full)\n");
+    return true;
+}
+
+/* Bad calls, each with the error socket.h promises. */
+static void check_errors(int l, int u)
+{
+    struct {
+        const char *what;
+        int got, want;
+    } t[] = {
+        { "accept on a udp socket", sock_accept(&sc, u), SOCK_E_WRONG_TYPE },
+        { "accept with nothing waiting", sock_accept(&sc, l), SOCK_E_AGAIN },
+        { "close of index 99", sock_close(&sc, 99), SOCK_E_BAD_SOCKET },
+        { "close of a free index", sock_close(&sc, SOCK_MAX - 1), SOCK_E_BAD_SOCKET },
+        { "listen on a taken port", sock_tcp_listen(&sc, ECHO_PORT, 1), SOCK_E_ADDR_IN_USE },
+        { "listen on port 0", sock_tcp_listen(&sc, 0, 1), SOCK_E_INVALID },
+        { "shutdown of a listener", sock_shutdown(&sc, l), SOCK_E_WRONG_TYPE },
+        { "unknown option", sock_setopt(&sc, l, (enum sock_opt)7, 1), SOCK_E_WRONG_TYPE },
+    };
+    int bad = 0;
+    for (unsigned i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (t[i].got != t[i].want) {
+            ulog("socktest: errors: %s: got %d, want %d\n", t[i].what, t[i].got, t[i].want);
+            bad++;
+        }
+    ulog("socktest: errors: %s\n", bad ? "FAIL" : "PASS");
+}
+
+int main(const struct keel_srvinfo *si);
+int main(const struct keel_srvinfo *si)
+{
+    int err = sock_open(&sc, si, REGION_VA);
+    if (err) {
+        ulog("socktest: FAIL: sock_open: %d\n", err);
+        return 1;
+    }
+    int l = sock_tcp_listen(&sc, ECHO_PORT, 4), ctl = sock_tcp_listen(&sc, CTL_PORT, 2);
+    int u = sock_udp_bind(&sc, ECHO_PORT);
+    if (l < 0 || ctl < 0 || u < 0) {
+        ulog("socktest: FAIL: listen %d, listen %d, udp bind %d\n", l, ctl, u);
+        return 1;
+    }
+    check_errors(l, u);
+    ulog("socktest: ready: tcp echo %d, udp echo %d, control %d (restart %u)\n", ECHO_PORT, ECHO_PORT, CTL_PORT,
+         si->restarts);
+    struct keel_msg ready = { .info = INIT_READY };
+    (void)keel_call(SRV_SLOT_INIT, &ready);
+    for (;;) {
+        bool moved = accept_all(l, is_conn) | accept_all(ctl, is_ctl);
+        for (int s = 0; s < SOCK_MAX; s++) {
+            if (is_conn[s] && !hold)
+                while (is_conn[s] && echo(s))
+                    moved = true;
+            if (is_ctl[s])
+                moved |= control(s);
+        }
+        while (udp_echo(u))
+            moved = true;
+        if (moved)
+            (void)sock_kick(&sc);
+        else
+            (void)sock_wait(&sc);
+    }
+}
