@@ -19,7 +19,7 @@
 
 CONF_SRCS    := appliance/config/conf.c appliance/config/conf_write.c appliance/config/conf_diff.c appliance/config/conf_edit.c \
 	appliance/console/passwd.c
-CONF_HDRS    := appliance/config/conf.h appliance/config/conf_buf.h appliance/console/passwd.h
+CONF_HDRS    := appliance/config/conf.h lib/include/keel/textbuf.h appliance/console/passwd.h
 CONF_CPPFLAGS := -Iappliance/config -Iappliance/console -Ilib/include
 CONF_FW_SRCS :=
 ifneq ($(wildcard net/firewall/fw_rules.c),)

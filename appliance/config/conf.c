@@ -24,7 +24,7 @@
 
 #include <keel/string.h>
 
-#include "conf_buf.h"
+#include <keel/textbuf.h>
 #include "passwd.h"
 
 #define GOT_MAX 32 /* bytes of an offending word quoted in a message */
@@ -97,22 +97,22 @@ static void record(struct pstate *ps, unsigned line, unsigned col, const char *m
     struct conf_diag *d = &r->errors[at];
     d->line = line;
     d->col = col;
-    struct cbuf b;
-    cbuf_init(&b, d->msg, sizeof d->msg);
-    cbuf_put(&b, ps->file);
-    cbuf_put(&b, ":");
-    cbuf_u64(&b, line);
-    cbuf_put(&b, ":");
-    cbuf_u64(&b, col);
-    cbuf_put(&b, ": ");
-    cbuf_put(&b, msg);
+    struct textbuf b;
+    tb_init(&b, d->msg, sizeof d->msg);
+    tb_put(&b, ps->file);
+    tb_put(&b, ":");
+    tb_u64(&b, line);
+    tb_put(&b, ":");
+    tb_u64(&b, col);
+    tb_put(&b, ": ");
+    tb_put(&b, msg);
     if (got && got->n) {
-        cbuf_put(&b, " (got \"");
+        tb_put(&b, " (got \"");
         for (size_t i = 0; i < got->n && i < GOT_MAX; i++) {
             char ch = got->s[i];
-            cbuf_putn(&b, (ch >= ' ' && ch <= '~' && ch != '"') ? &ch : "?", 1);
+            tb_putn(&b, (ch >= ' ' && ch <= '~' && ch != '"') ? &ch : "?", 1);
         }
-        cbuf_put(&b, got->n > GOT_MAX ? "...\")" : "\")");
+        tb_put(&b, got->n > GOT_MAX ? "...\")" : "\")");
     }
 }
 
@@ -127,11 +127,11 @@ static int fail(struct pstate *ps, unsigned col, const char *msg, const struct t
 static int fail_line(struct pstate *ps, unsigned col, const char *msg, unsigned n, const char *tail)
 {
     char m[CONF_MSG_MAX];
-    struct cbuf b;
-    cbuf_init(&b, m, sizeof m);
-    cbuf_put(&b, msg);
-    cbuf_u64(&b, n);
-    cbuf_put(&b, tail);
+    struct textbuf b;
+    tb_init(&b, m, sizeof m);
+    tb_put(&b, msg);
+    tb_u64(&b, n);
+    tb_put(&b, tail);
     return fail(ps, col, m, NULL);
 }
 
@@ -529,13 +529,13 @@ static int tls_once(struct pstate *ps, const struct tok *kw, unsigned *seen, con
 {
     if (*seen) {
         char m[CONF_MSG_MAX];
-        struct cbuf b;
-        cbuf_init(&b, m, sizeof m);
-        cbuf_put(&b, "expected one ");
-        cbuf_put(&b, what);
-        cbuf_put(&b, " line per tls block (line ");
-        cbuf_u64(&b, *seen);
-        cbuf_put(&b, " has one)");
+        struct textbuf b;
+        tb_init(&b, m, sizeof m);
+        tb_put(&b, "expected one ");
+        tb_put(&b, what);
+        tb_put(&b, " line per tls block (line ");
+        tb_u64(&b, *seen);
+        tb_put(&b, " has one)");
         return fail(ps, kw->col, m, NULL);
     }
     return 0;
@@ -709,16 +709,16 @@ static int tls_close(struct pstate *ps, const struct tok *kw)
     if (need_end(ps))
         discard = true;
     char m[CONF_MSG_MAX];
-    struct cbuf b;
-    cbuf_init(&b, m, sizeof m);
+    struct textbuf b;
+    tb_init(&b, m, sizeof m);
     if (!ps->seen.backend) {
-        cbuf_put(&b, "expected a backend line in the tls block of line ");
-        cbuf_u64(&b, tls->line);
+        tb_put(&b, "expected a backend line in the tls block of line ");
+        tb_u64(&b, tls->line);
         return fail(ps, kw->col, m, NULL);
     }
     if (!ps->seen.default_cert) {
-        cbuf_put(&b, "expected a certificate without sni (the default) in the tls block of line ");
-        cbuf_u64(&b, tls->line);
+        tb_put(&b, "expected a certificate without sni (the default) in the tls block of line ");
+        tb_u64(&b, tls->line);
         return fail(ps, kw->col, m, NULL);
     }
     if (discard)
@@ -778,13 +778,13 @@ static void line_in_tls(struct pstate *ps, const struct tok *kw)
         (void)tls_alpn(ps, kw);
     else {
         char m[CONF_MSG_MAX];
-        struct cbuf b;
-        cbuf_init(&b, m, sizeof m);
-        cbuf_put(&b, "expected ");
-        cbuf_put(&b, tls_words);
-        cbuf_put(&b, " (the tls block of line ");
-        cbuf_u64(&b, ps->tls->line);
-        cbuf_put(&b, " is open)");
+        struct textbuf b;
+        tb_init(&b, m, sizeof m);
+        tb_put(&b, "expected ");
+        tb_put(&b, tls_words);
+        tb_put(&b, " (the tls block of line ");
+        tb_u64(&b, ps->tls->line);
+        tb_put(&b, " is open)");
         (void)fail(ps, kw->col, m, kw);
     }
 }

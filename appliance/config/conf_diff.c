@@ -18,7 +18,7 @@
 
 #include <keel/string.h>
 
-#include "conf_buf.h"
+#include <keel/textbuf.h>
 
 struct dctx {
     struct conf_diff_work *w;
@@ -162,8 +162,8 @@ int conf_diff(const char *a, size_t alen, const char *b, size_t blen, struct con
     struct dctx d = { w, a, b };
     lcs(&d, 0, na, 0, nb);
 
-    struct cbuf o;
-    cbuf_init(&o, out, cap);
+    struct textbuf o;
+    tb_init(&o, out, cap);
     int i = 0, j = 0;
     int ctx = -1; /* line of A: the open, unchanged `tls PORT {` */
     bool ctx_shown = false;
@@ -196,14 +196,14 @@ int conf_diff(const char *a, size_t alen, const char *b, size_t blen, struct con
             continue;
         }
         if (ctx >= 0 && !ctx_shown) {
-            cbuf_put(&o, "  ");
-            cbuf_putn(&o, a + w->a_off[ctx], w->a_len[ctx]);
-            cbuf_put(&o, "\n");
+            tb_put(&o, "  ");
+            tb_putn(&o, a + w->a_off[ctx], w->a_len[ctx]);
+            tb_put(&o, "\n");
             ctx_shown = true;
         }
-        cbuf_putn(&o, mark, n ? 2 : 1); /* a blank line: "+" or "-" alone, no trailing blank */
-        cbuf_putn(&o, s, n);
-        cbuf_put(&o, "\n");
+        tb_putn(&o, mark, n ? 2 : 1); /* a blank line: "+" or "-" alone, no trailing blank */
+        tb_putn(&o, s, n);
+        tb_put(&o, "\n");
     }
     if (outlen)
         *outlen = o.len;

@@ -19,7 +19,7 @@
 
 #include <keel/string.h>
 
-#include "conf_buf.h"
+#include <keel/textbuf.h>
 
 #define MAX_WORDS 64
 
@@ -77,15 +77,15 @@ static bool all_eq(const struct words *a, const struct words *b) { return a->n =
 /* Words FROM.. of W joined by single spaces, after PREFIX, then "\n". */
 static size_t join(const struct words *w, unsigned from, const char *prefix, char *buf, size_t cap)
 {
-    struct cbuf b;
-    cbuf_init(&b, buf, cap);
-    cbuf_put(&b, prefix);
+    struct textbuf b;
+    tb_init(&b, buf, cap);
+    tb_put(&b, prefix);
     for (unsigned i = from; i < w->n; i++) {
         if (i > from)
-            cbuf_put(&b, " ");
-        cbuf_putn(&b, w->s[i], w->len[i]);
+            tb_put(&b, " ");
+        tb_putn(&b, w->s[i], w->len[i]);
     }
-    cbuf_put(&b, "\n");
+    tb_put(&b, "\n");
     return b.len;
 }
 
@@ -191,13 +191,13 @@ static int end_line(struct conf_text *t)
 
 static void set_err(char *err, size_t errlen, const char *msg, const struct words *w, unsigned i)
 {
-    struct cbuf b;
-    cbuf_init(&b, err, errlen);
-    cbuf_put(&b, msg);
+    struct textbuf b;
+    tb_init(&b, err, errlen);
+    tb_put(&b, msg);
     if (w && i < w->n) {
-        cbuf_put(&b, " (got \"");
-        cbuf_putn(&b, w->s[i], w->len[i] > 32 ? 32 : w->len[i]);
-        cbuf_put(&b, "\")");
+        tb_put(&b, " (got \"");
+        tb_putn(&b, w->s[i], w->len[i] > 32 ? 32 : w->len[i]);
+        tb_put(&b, "\")");
     }
 }
 
@@ -302,11 +302,11 @@ static int set_tls(struct conf_text *t, const struct words *s, const char *line,
     }
     /* A new block at the end. */
     char head[32];
-    struct cbuf b;
-    cbuf_init(&b, head, sizeof head);
-    cbuf_put(&b, "tls ");
-    cbuf_u64(&b, port);
-    cbuf_put(&b, " {\n");
+    struct textbuf b;
+    tb_init(&b, head, sizeof head);
+    tb_put(&b, "tls ");
+    tb_u64(&b, port);
+    tb_put(&b, " {\n");
     int e = end_line(t);
     if (!e)
         e = splice(t, t->len, 0, "\n", t->len ? 1 : 0);

@@ -10,102 +10,102 @@
 
 #include <keel/string.h>
 
-#include "conf_buf.h"
+#include <keel/textbuf.h>
 
-static void put_duration(struct cbuf *b, uint32_t s)
+static void put_duration(struct textbuf *b, uint32_t s)
 {
-    cbuf_u64(b, s);
-    cbuf_put(b, "s");
+    tb_u64(b, s);
+    tb_put(b, "s");
 }
 
-static void write_tls(struct cbuf *b, const struct conf_tls *t)
+static void write_tls(struct textbuf *b, const struct conf_tls *t)
 {
-    cbuf_put(b, "tls ");
-    cbuf_u64(b, t->port);
-    cbuf_put(b, " {\n");
+    tb_put(b, "tls ");
+    tb_u64(b, t->port);
+    tb_put(b, " {\n");
     for (unsigned i = 0; i < t->n_certs; i++) {
-        cbuf_put(b, "    certificate ");
-        cbuf_put(b, t->certs[i].cert);
-        cbuf_put(b, " key ");
-        cbuf_put(b, t->certs[i].key);
+        tb_put(b, "    certificate ");
+        tb_put(b, t->certs[i].cert);
+        tb_put(b, " key ");
+        tb_put(b, t->certs[i].key);
         if (t->certs[i].sni[0]) {
-            cbuf_put(b, " sni ");
-            cbuf_put(b, t->certs[i].sni);
+            tb_put(b, " sni ");
+            tb_put(b, t->certs[i].sni);
         }
-        cbuf_put(b, "\n");
+        tb_put(b, "\n");
     }
-    cbuf_put(b, "    backend ");
-    cbuf_ipv4(b, t->backend_addr);
-    cbuf_put(b, ":");
-    cbuf_u64(b, t->backend_port);
-    cbuf_put(b, "\n");
+    tb_put(b, "    backend ");
+    tb_ipv4(b, t->backend_addr);
+    tb_put(b, ":");
+    tb_u64(b, t->backend_port);
+    tb_put(b, "\n");
     if (t->proxy_protocol != CONF_PROXY_NONE)
-        cbuf_put(b, t->proxy_protocol == CONF_PROXY_V1 ? "    proxy-protocol v1\n" : "    proxy-protocol v2\n");
-    cbuf_put(b, "    max-connections ");
-    cbuf_u64(b, t->max_connections);
-    cbuf_put(b, "\n    idle-timeout ");
+        tb_put(b, t->proxy_protocol == CONF_PROXY_V1 ? "    proxy-protocol v1\n" : "    proxy-protocol v2\n");
+    tb_put(b, "    max-connections ");
+    tb_u64(b, t->max_connections);
+    tb_put(b, "\n    idle-timeout ");
     put_duration(b, t->idle_timeout);
-    cbuf_put(b, "\n    handshake-timeout ");
+    tb_put(b, "\n    handshake-timeout ");
     put_duration(b, t->handshake_timeout);
-    cbuf_put(b, "\n");
+    tb_put(b, "\n");
     if (t->n_alpn) {
-        cbuf_put(b, "    alpn");
+        tb_put(b, "    alpn");
         for (unsigned i = 0; i < t->n_alpn; i++) {
-            cbuf_put(b, " ");
-            cbuf_put(b, t->alpn[i]);
+            tb_put(b, " ");
+            tb_put(b, t->alpn[i]);
         }
-        cbuf_put(b, "\n");
+        tb_put(b, "\n");
     }
-    cbuf_put(b, "}\n");
+    tb_put(b, "}\n");
 }
 
 size_t conf_write(const struct conf *c, char *buf, size_t cap)
 {
-    struct cbuf b;
-    cbuf_init(&b, buf, cap);
-    cbuf_put(&b, "hostname ");
-    cbuf_put(&b, c->hostname);
-    cbuf_put(&b, "\nlog ");
-    cbuf_put(&b, conf_log_level_name(c->log_level));
-    cbuf_put(&b, "\n");
+    struct textbuf b;
+    tb_init(&b, buf, cap);
+    tb_put(&b, "hostname ");
+    tb_put(&b, c->hostname);
+    tb_put(&b, "\nlog ");
+    tb_put(&b, conf_log_level_name(c->log_level));
+    tb_put(&b, "\n");
     if (c->n_ifaces)
-        cbuf_put(&b, "\n");
+        tb_put(&b, "\n");
     for (unsigned i = 0; i < c->n_ifaces; i++) {
         const struct conf_iface *f = &c->ifaces[i];
-        cbuf_put(&b, "interface ");
-        cbuf_put(&b, f->name);
-        cbuf_put(&b, " nic ");
-        cbuf_u64(&b, f->nic);
+        tb_put(&b, "interface ");
+        tb_put(&b, f->name);
+        tb_put(&b, " nic ");
+        tb_u64(&b, f->nic);
         if (f->mode == CONF_IF_DHCP) {
-            cbuf_put(&b, " dhcp");
+            tb_put(&b, " dhcp");
         } else {
-            cbuf_put(&b, " address ");
-            cbuf_ipv4(&b, f->addr);
-            cbuf_put(&b, "/");
-            cbuf_u64(&b, f->prefix);
+            tb_put(&b, " address ");
+            tb_ipv4(&b, f->addr);
+            tb_put(&b, "/");
+            tb_u64(&b, f->prefix);
             if (f->has_gateway) {
-                cbuf_put(&b, " gateway ");
-                cbuf_ipv4(&b, f->gateway);
+                tb_put(&b, " gateway ");
+                tb_ipv4(&b, f->gateway);
             }
         }
-        cbuf_put(&b, "\n");
+        tb_put(&b, "\n");
     }
     if (c->n_rules)
-        cbuf_put(&b, "\n");
+        tb_put(&b, "\n");
     for (unsigned i = 0; i < c->n_rules; i++) {
         size_t n;
         const char *s = conf_rule_text(c, i, &n);
-        cbuf_putn(&b, s, n);
-        cbuf_put(&b, "\n");
+        tb_putn(&b, s, n);
+        tb_put(&b, "\n");
     }
     for (unsigned i = 0; i < c->n_tls; i++) {
-        cbuf_put(&b, "\n");
+        tb_put(&b, "\n");
         write_tls(&b, &c->tls[i]);
     }
     if (c->password_hash[0]) {
-        cbuf_put(&b, "\nconsole password-hash ");
-        cbuf_put(&b, c->password_hash);
-        cbuf_put(&b, "\n");
+        tb_put(&b, "\nconsole password-hash ");
+        tb_put(&b, c->password_hash);
+        tb_put(&b, "\n");
     }
     return b.len;
 }

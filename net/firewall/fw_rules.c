@@ -21,7 +21,7 @@
 
 #include <keel/string.h>
 
-#include "fw_buf.h"
+#include <keel/textbuf.h>
 
 #define FW_RATE_MAX_CONNS 1000000u
 #define FW_RATE_MAX_SECS  86400u
@@ -112,22 +112,22 @@ static bool tok_is(const struct tok *t, const char *w)
 /* Writes "FILE:LINE:COL: MSG[ (got "WORD")]" and returns FW_E_SYNTAX. */
 static int fail(struct pctx *c, unsigned col, const char *msg, const struct tok *got)
 {
-    struct fw_buf b;
-    fw_buf_init(&b, c->p->err, c->p->errlen);
-    fw_buf_put(&b, c->p->file ? c->p->file : "appliance.conf");
-    fw_buf_put(&b, ":");
-    fw_buf_u64(&b, c->line);
-    fw_buf_put(&b, ":");
-    fw_buf_u64(&b, col);
-    fw_buf_put(&b, ": ");
-    fw_buf_put(&b, msg);
+    struct textbuf b;
+    tb_init(&b, c->p->err, c->p->errlen);
+    tb_put(&b, c->p->file ? c->p->file : "appliance.conf");
+    tb_put(&b, ":");
+    tb_u64(&b, c->line);
+    tb_put(&b, ":");
+    tb_u64(&b, col);
+    tb_put(&b, ": ");
+    tb_put(&b, msg);
     if (got && got->n) {
-        fw_buf_put(&b, " (got \"");
+        tb_put(&b, " (got \"");
         for (size_t i = 0; i < got->n && i < FW_GOT_MAX; i++) {
             char ch = got->s[i];
-            fw_buf_putn(&b, (ch >= ' ' && ch <= '~' && ch != '"') ? &ch : "?", 1);
+            tb_putn(&b, (ch >= ' ' && ch <= '~' && ch != '"') ? &ch : "?", 1);
         }
-        fw_buf_put(&b, got->n > FW_GOT_MAX ? "...\")" : "\")");
+        tb_put(&b, got->n > FW_GOT_MAX ? "...\")" : "\")");
     }
     c->p->err_line = c->line;
     c->p->err_col = col;
@@ -152,16 +152,16 @@ static int fail_phase(struct pctx *c, unsigned ph, bool kept, const struct tok *
         [PH_OPTS] = "allow-opts",
     };
     char msg[200];
-    struct fw_buf b;
-    fw_buf_init(&b, msg, sizeof msg);
-    fw_buf_put(&b, "expected ");
+    struct textbuf b;
+    tb_init(&b, msg, sizeof msg);
+    tb_put(&b, "expected ");
     for (unsigned i = ph; i < PH_END; i++) {
         if (i == PH_RATE && !kept)
             continue;
-        fw_buf_put(&b, words[i]);
-        fw_buf_put(&b, i + 1 < PH_END ? ", " : " or ");
+        tb_put(&b, words[i]);
+        tb_put(&b, i + 1 < PH_END ? ", " : " or ");
     }
-    fw_buf_put(&b, "end of line");
+    tb_put(&b, "end of line");
     return fail(c, got->col, msg, got);
 }
 
@@ -730,37 +730,37 @@ int fw_ruleset_replace(struct fw_ruleset **active, struct fw_ruleset **candidate
 
 /* ----------------------------------------------------------- printing --- */
 
-static void put_addr(struct fw_buf *b, const struct fw_addr *a)
+static void put_addr(struct textbuf *b, const struct fw_addr *a)
 {
     if (a->neg)
-        fw_buf_put(b, " !");
+        tb_put(b, " !");
     if (a->mask == 0 && a->addr == 0) {
-        fw_buf_put(b, " any");
+        tb_put(b, " any");
         return;
     }
-    fw_buf_put(b, " ");
-    fw_buf_ipv4(b, a->addr);
+    tb_put(b, " ");
+    tb_ipv4(b, a->addr);
     if (a->mask != 0xffffffffu) {
         unsigned len = 0;
         for (uint32_t m = a->mask; m & 0x80000000u; m <<= 1)
             len++;
-        fw_buf_put(b, "/");
-        fw_buf_u64(b, len);
+        tb_put(b, "/");
+        tb_u64(b, len);
     }
 }
 
-static void put_port(struct fw_buf *b, const struct fw_port *pt)
+static void put_port(struct textbuf *b, const struct fw_port *pt)
 {
     static const char *const ops[] = {
         [FW_PORT_NE] = "!= ", [FW_PORT_LT] = "< ", [FW_PORT_LE] = "<= ", [FW_PORT_GT] = "> ", [FW_PORT_GE] = ">= "
     };
-    fw_buf_put(b, " port ");
+    tb_put(b, " port ");
     if (pt->op >= FW_PORT_NE && pt->op <= FW_PORT_GE)
-        fw_buf_put(b, ops[pt->op]);
-    fw_buf_u64(b, pt->lo);
+        tb_put(b, ops[pt->op]);
+    tb_u64(b, pt->lo);
     if (pt->op >= FW_PORT_RANGE) {
-        fw_buf_put(b, pt->op == FW_PORT_RANGE ? ":" : pt->op == FW_PORT_INSIDE ? " >< " : " <> ");
-        fw_buf_u64(b, pt->hi);
+        tb_put(b, pt->op == FW_PORT_RANGE ? ":" : pt->op == FW_PORT_INSIDE ? " >< " : " <> ");
+        tb_u64(b, pt->hi);
     }
 }
 
@@ -769,99 +769,99 @@ static bool host_is_any(const struct fw_addr *a, const struct fw_port *pt)
     return a->mask == 0 && a->addr == 0 && !a->neg && pt->op == FW_PORT_ANY;
 }
 
-static void put_host(struct fw_buf *b, const char *kw, const struct fw_addr *a, const struct fw_port *pt)
+static void put_host(struct textbuf *b, const char *kw, const struct fw_addr *a, const struct fw_port *pt)
 {
-    fw_buf_put(b, kw);
+    tb_put(b, kw);
     if (a->mask != 0 || a->addr != 0 || a->neg)
         put_addr(b, a);
     if (pt->op != FW_PORT_ANY)
         put_port(b, pt);
 }
 
-static void put_flags(struct fw_buf *b, uint8_t v)
+static void put_flags(struct textbuf *b, uint8_t v)
 {
     static const char letters[] = "FSRPAUEW";
     for (int i = 0; i < 8; i++)
         if (v & (1u << i))
-            fw_buf_putn(b, &letters[i], 1);
+            tb_putn(b, &letters[i], 1);
 }
 
-static void put_iface(struct fw_buf *b, const struct fw_ifaces *ifs, int idx)
+static void put_iface(struct textbuf *b, const struct fw_ifaces *ifs, int idx)
 {
     if (ifs && idx >= 0 && (unsigned)idx < ifs->count && idx < FW_MAX_IFACES) {
-        fw_buf_putn(b, ifs->ifs[idx].name, span_until(ifs->ifs[idx].name, FW_IFNAMSIZ, '\0'));
+        tb_putn(b, ifs->ifs[idx].name, span_until(ifs->ifs[idx].name, FW_IFNAMSIZ, '\0'));
         return;
     }
-    fw_buf_put(b, "if");
-    fw_buf_u64(b, (uint64_t)idx);
+    tb_put(b, "if");
+    tb_u64(b, (uint64_t)idx);
 }
 
-static void put_proto(struct fw_buf *b, uint8_t proto)
+static void put_proto(struct textbuf *b, uint8_t proto)
 {
     if (proto == FW_PROTO_TCP)
-        fw_buf_put(b, " proto tcp");
+        tb_put(b, " proto tcp");
     else if (proto == FW_PROTO_UDP)
-        fw_buf_put(b, " proto udp");
+        tb_put(b, " proto udp");
     else if (proto == FW_PROTO_ICMP)
-        fw_buf_put(b, " proto icmp");
+        tb_put(b, " proto icmp");
     else {
-        fw_buf_put(b, " proto ");
-        fw_buf_u64(b, proto);
+        tb_put(b, " proto ");
+        tb_u64(b, proto);
     }
 }
 
 /* The part after the interface: proto, hosts, flags, state, options. */
-static void put_filter_tail(struct fw_buf *b, const struct fw_rule *r)
+static void put_filter_tail(struct textbuf *b, const struct fw_rule *r)
 {
     if (r->proto != FW_PROTO_ANY)
         put_proto(b, r->proto);
     bool src_any = host_is_any(&r->src, &r->sport), dst_any = host_is_any(&r->dst, &r->dport);
     if (src_any && dst_any)
-        fw_buf_put(b, " all");
+        tb_put(b, " all");
     if (!src_any)
         put_host(b, " from", &r->src, &r->sport);
     if (!dst_any)
         put_host(b, " to", &r->dst, &r->dport);
     if (r->tcp_mask) {
-        fw_buf_put(b, " flags ");
+        tb_put(b, " flags ");
         put_flags(b, r->tcp_set);
-        fw_buf_put(b, "/");
+        tb_put(b, "/");
         put_flags(b, r->tcp_mask);
     } else if ((r->flags & FW_RF_KEEP_STATE) && (r->proto == FW_PROTO_TCP || r->proto == FW_PROTO_ANY)) {
-        fw_buf_put(b, " flags any");
+        tb_put(b, " flags any");
     }
     if (r->flags & FW_RF_KEEP_STATE) {
-        fw_buf_put(b, " keep state");
+        tb_put(b, " keep state");
         if (r->rate_conns) {
-            fw_buf_put(b, " (max-src-conn-rate ");
-            fw_buf_u64(b, r->rate_conns);
-            fw_buf_put(b, "/");
-            fw_buf_u64(b, r->rate_secs);
-            fw_buf_put(b, ")");
+            tb_put(b, " (max-src-conn-rate ");
+            tb_u64(b, r->rate_conns);
+            tb_put(b, "/");
+            tb_u64(b, r->rate_secs);
+            tb_put(b, ")");
         }
     }
     if (r->flags & FW_RF_ALLOW_OPTS)
-        fw_buf_put(b, " allow-opts");
+        tb_put(b, " allow-opts");
 }
 
 size_t fw_rule_format(const struct fw_rule *r, const struct fw_ifaces *ifs, char *buf, size_t cap)
 {
-    struct fw_buf b;
-    fw_buf_init(&b, buf, cap);
+    struct textbuf b;
+    tb_init(&b, buf, cap);
     if (r->flags & FW_RF_ANTISPOOF) {
-        fw_buf_put(&b, "antispoof");
-        fw_buf_put(&b, (r->flags & FW_RF_LOG) ? " log" : "");
-        fw_buf_put(&b, (r->flags & FW_RF_QUICK) ? " quick" : "");
-        fw_buf_put(&b, " for ");
+        tb_put(&b, "antispoof");
+        tb_put(&b, (r->flags & FW_RF_LOG) ? " log" : "");
+        tb_put(&b, (r->flags & FW_RF_QUICK) ? " quick" : "");
+        tb_put(&b, " for ");
         put_iface(&b, ifs, r->iface);
         return b.len;
     }
-    fw_buf_put(&b, r->action == FW_PASS ? "pass" : (r->flags & FW_RF_RETURN) ? "block return" : "block");
-    fw_buf_put(&b, r->dir == FW_IN ? " in" : r->dir == FW_OUT ? " out" : "");
-    fw_buf_put(&b, (r->flags & FW_RF_LOG) ? " log" : "");
-    fw_buf_put(&b, (r->flags & FW_RF_QUICK) ? " quick" : "");
+    tb_put(&b, r->action == FW_PASS ? "pass" : (r->flags & FW_RF_RETURN) ? "block return" : "block");
+    tb_put(&b, r->dir == FW_IN ? " in" : r->dir == FW_OUT ? " out" : "");
+    tb_put(&b, (r->flags & FW_RF_LOG) ? " log" : "");
+    tb_put(&b, (r->flags & FW_RF_QUICK) ? " quick" : "");
     if (r->iface >= 0) {
-        fw_buf_put(&b, " on ");
+        tb_put(&b, " on ");
         put_iface(&b, ifs, r->iface);
     }
     put_filter_tail(&b, r);

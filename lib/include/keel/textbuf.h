@@ -1,26 +1,27 @@
 /*
- * fw_buf.h - a bounded text appender for the firewall's messages (parse
- * errors, log lines, rule listings).  Internal to net/firewall/.
+ * keel/textbuf.h - a bounded text appender for messages built piece by
+ * piece (parse errors, log lines, rule listings, configuration text), used
+ * by the firewall engine and the configuration module alike.
  *
- * The firewall formats its own text so that it needs nothing from a libc
- * (the host tests and the guest use the same code).  An appender never
+ * Header-only and libc-free, so the host tests and the guest use the same
+ * code.  An appender never
  * writes past cap; it always keeps the buffer NUL-terminated (when cap > 0)
  * and counts in `len` the length the full text would have had, so
  * truncation happened iff len >= cap.
  */
-#ifndef KEEL_FW_BUF_H
-#define KEEL_FW_BUF_H
+#ifndef KEEL_LIB_TEXTBUF_H
+#define KEEL_LIB_TEXTBUF_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-struct fw_buf {
+struct textbuf {
     char *s;    /* caller's buffer, or NULL when cap == 0 */
     size_t cap; /* its size in bytes */
     size_t len; /* length of the full text so far (may exceed cap - 1) */
 };
 
-static inline void fw_buf_init(struct fw_buf *b, char *s, size_t cap)
+static inline void tb_init(struct textbuf *b, char *s, size_t cap)
 {
     b->s = s;
     b->cap = s ? cap : 0;
@@ -29,7 +30,7 @@ static inline void fw_buf_init(struct fw_buf *b, char *s, size_t cap)
         s[0] = '\0';
 }
 
-static inline void fw_buf_putn(struct fw_buf *b, const char *s, size_t n)
+static inline void tb_putn(struct textbuf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++, b->len++)
         if (b->len + 1 < b->cap)
@@ -38,15 +39,15 @@ static inline void fw_buf_putn(struct fw_buf *b, const char *s, size_t n)
         b->s[b->len < b->cap ? b->len : b->cap - 1] = '\0';
 }
 
-static inline void fw_buf_put(struct fw_buf *b, const char *s)
+static inline void tb_put(struct textbuf *b, const char *s)
 {
     size_t n = 0;
     while (s[n])
         n++;
-    fw_buf_putn(b, s, n);
+    tb_putn(b, s, n);
 }
 
-static inline void fw_buf_u64(struct fw_buf *b, uint64_t v)
+static inline void tb_u64(struct textbuf *b, uint64_t v)
 {
     char tmp[20];
     size_t n = sizeof tmp;
@@ -54,15 +55,16 @@ static inline void fw_buf_u64(struct fw_buf *b, uint64_t v)
         tmp[--n] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    fw_buf_putn(b, tmp + n, sizeof tmp - n);
+    tb_putn(b, tmp + n, sizeof tmp - n);
 }
 
-static inline void fw_buf_ipv4(struct fw_buf *b, uint32_t a)
+/* A host-order IPv4 address as A.B.C.D. */
+static inline void tb_ipv4(struct textbuf *b, uint32_t a)
 {
     for (int shift = 24; shift >= 0; shift -= 8) {
-        fw_buf_u64(b, (a >> shift) & 0xffu);
+        tb_u64(b, (a >> shift) & 0xffu);
         if (shift)
-            fw_buf_putn(b, ".", 1);
+            tb_putn(b, ".", 1);
     }
 }
 
