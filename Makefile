@@ -84,6 +84,8 @@ $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 # Each driver directory adds its programs (user_prog) and SERVERS entries.
 -include $(sort $(wildcard drivers/*/*.mk net/*.mk appliance/*.mk tests/nic/*.mk))
 SERVER_ELFS := $(SERVERS:%=$(BUILD)/user/%.elf)
+# Every fuzzer the fragments registered (net/firewall.mk has the recipes).
+fuzz-smoke fuzz: $(FUZZERS:%=$(BUILD)/tests/fuzz/fuzz_%)
 
 # ----------------------------------------------------------------- image ----
 TFTP_DIR    := $(BUILD)/image/tftp

@@ -54,6 +54,8 @@ $(BUILD)/tests/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(CONF_SRCS) $(CONF_FW
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CONF_FUZZ_CFLAGS) $(if $(CONF_FW_SRCS),-DCONF_FUZZ_FW -Inet/firewall) -o $@ $(filter %.c,$^)
 
+FUZZERS += config
+
 .PHONY: fuzz-config
 fuzz-config: $(BUILD)/tests/fuzz/fuzz_config
 	@mkdir -p $(BUILD)/tests/fuzz/work/config

@@ -37,6 +37,9 @@ FUZZ_CFLAGS      := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-s
 FUZZ_SMOKE_SECS  ?= 5
 FUZZ_SECS        ?= 60
 FW_FUZZERS       := fw_rules fw_packet
+# Every fragment adds its fuzzers to FUZZERS; fuzz-smoke and fuzz run them all
+# (binaries $(BUILD)/tests/fuzz/fuzz_NAME, seeds tests/fuzz/corpus/NAME).
+FUZZERS          += $(FW_FUZZERS)
 FW_FUZZ_BINS     := $(FW_FUZZERS:%=$(BUILD)/tests/fuzz/fuzz_%)
 
 $(BUILD)/tests/fuzz/fuzz_fw_rules: tests/fuzz/fuzz_fw_rules.c net/firewall/fw_rules.c
@@ -49,7 +52,7 @@ $(FW_FUZZ_BINS): $(FW_HDRS)
 # per fuzzer, the fuzzer's own output in $(BUILD)/tests/fuzz/NAME.log.
 define fw_fuzz_run
 	@pass=0; fail=0; \
-	for f in $(FW_FUZZERS); do \
+	for f in $(FUZZERS); do \
 		work=$(BUILD)/tests/fuzz/work/$$f; log=$(BUILD)/tests/fuzz/$$f.log; \
 		mkdir -p $$work; \
 		if $(BUILD)/tests/fuzz/fuzz_$$f -max_total_time=$(1) -seed=1 -timeout=10 \
