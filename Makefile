@@ -150,10 +150,18 @@ $(TFTP_DIR)/servers.cpio: image/manifest tools/mkcpio.sh $(SERVER_ELFS)
 	@mkdir -p $(dir $@)
 	tools/mkcpio.sh $@ image/manifest $(SERVER_ELFS)
 
-# The site archive: appliance.conf and the files it names, from CONF's folder.
-$(TFTP_DIR)/site.cpio: $(CONF) tools/mkcpio.sh FORCE
+# The site archive: appliance.conf and the files it names, from CONF's folder
+# (make image CONF=path/appliance.conf).  conf-check is the appliance's own
+# parser built for the host: it lists the named files and reports errors.
+CONF_CHECK := $(BUILD)/tools/conf-check
+$(CONF_CHECK): tools/conf_check.c $(CONF_SRCS) $(CONF_FW_SRCS) $(CONF_HDRS)
 	@mkdir -p $(dir $@)
-	tools/mkcpio.sh $@.tmp $(CONF)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iappliance/config -Iappliance/console -Ilib/include -Inet/firewall \
+		$(if $(CONF_FW_SRCS),-DWITH_FW) -o $@ $(filter %.c,$^)
+
+$(TFTP_DIR)/site.cpio: $(CONF) tools/mksite.sh $(CONF_CHECK) FORCE
+	@mkdir -p $(dir $@)
+	tools/mksite.sh $@.tmp $(CONF) $(CONF_CHECK)
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 $(TFTP_DIR)/boot.ipxe: image/boot.ipxe.in FORCE
