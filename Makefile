@@ -100,6 +100,8 @@ MEM        ?= 256
 SERIAL     ?= stdio
 FWD        ?=
 QEMU_EXTRA ?=
+# The appliance wants an entropy device (netd's random numbers, TLS keys).
+RNG_DEVICE ?= -device virtio-rng-pci
 ARGS       ?=
 
 .PHONY: all deps packages image run test unit-test qemu-test ktest bench bench-report clean format
@@ -173,7 +175,7 @@ FORCE:
 
 run: packages image
 	$(PYTHON) tests/qemu/keelqemu.py run --image-dir $(TFTP_DIR) --boot $(BOOT) --accel $(ACCEL) \
-		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(QEMU_EXTRA)' -- $(ARGS)
+		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(RNG_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
 UNIT_TESTS += fmt frames multiboot cmdline manifest nic_ring $(LIB_UNIT_TESTS)
@@ -198,7 +200,8 @@ unit-test: $(UNIT_BINS)
 
 QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
 	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp" \
-	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/tls/test_tls_guest.py"
+	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/tls/test_tls_guest.py" \
+	"$(PYTHON) tests/qemu/test_tlsd.py"
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)

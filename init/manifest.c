@@ -320,7 +320,7 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
     if (!tok_is(first, "server"))
         return fail(c, first->col, "expected 'server' or 'driver'");
     if (m->n_servers == MANIFEST_MAX_SERVERS)
-        return fail(c, first->col, "too many servers (at most 16)");
+        return fail(c, first->col, "too many servers (at most 32)");
     struct server_spec *s = &m->servers[m->n_servers];
     *s = (struct server_spec){ .priority = 10 };
     struct token t, a;

@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MANIFEST_MAX_SERVERS 16
+#define MANIFEST_MAX_SERVERS 32
 #define MANIFEST_MAX_GRANTS  16
 #define MANIFEST_NAME_MAX    16
 #define MANIFEST_ARGS_MAX    128

@@ -1,0 +1,20 @@
+# appliance/tlsd.mk - tlsd, the TLS-terminating reverse proxy
+# (appliance/tlsd/tlsd.c); included by the top-level Makefile after
+# appliance/tls.mk (-include appliance/*.mk), whose archive, engine,
+# keyd client and tls_link it uses.  The configuration parser
+# ($(CONF_SRCS), appliance/config.mk) reads appliance.conf.
+#
+# Manifest lines: tests/qemu/test_tlsd.py (tlsd, keyd, netd with a
+# `share sock-tlsd 129 signal sock-tlsd` grant, a virtio-rng server).
+
+TLSD_OBJS := $(BUILD)/user/appliance/tlsd/tlsd.o
+TLSD_CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/user/%.o)
+
+$(TLSD_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) -Iappliance/keyd \
+	$(CONF_CPPFLAGS)
+$(TLSD_OBJS): | $(MBEDTLS_STAMP)
+
+$(eval $(call tls_link,tlsd,$(TLSD_OBJS) $(KEYD_CLIENT_OBJS) $(TLS_ENGINE_GUEST_OBJS) $(TLS_CORE_OBJS) \
+	$(TLSD_CONF_OBJS)))
+SERVERS += tlsd
+USER_OBJS += $(TLSD_OBJS)

@@ -1,0 +1,680 @@
+/*
+ * tlsd.c - the TLS-terminating reverse proxy (first version).
+ *
+ * Reads appliance.conf from the site archive (`site` grant), and for every
+ * `tls PORT { ... }` block listens on PORT through netd's socket service
+ * (abi/keel/socket.h), terminates TLS with the engine (appliance/tls/
+ * tls_conn.h; certificates from the site archive, signatures by keyd) and
+ * copies the bytes both ways to the block's backend A.B.C.D:PORT, which it
+ * connects to through the socket service too.
+ *
+ * One event loop, one state per connection, no threads:
+ *   HANDSHAKE  the engine's handshake (keyd signs asynchronously);
+ *   CONNECTING the backend connection is being made;
+ *   PROXY      bytes both ways; each direction closes on its own
+ *              (client close_notify/FIN -> FIN to the backend; backend
+ *              FIN -> our close_notify); PROXY protocol v1 line first when
+ *              the block says `proxy-protocol v1`;
+ *   CLOSING    waiting (bounded) for queued bytes to leave, then close.
+ * Backpressure: client -> backend reads from the engine only as many bytes
+ * as the backend's tx ring has room for; backend -> client takes from the
+ * backend's rx ring only when the one pending buffer (<= 16 KiB, what the
+ * engine has not taken yet) is empty.  netd opens TCP windows only for
+ * bytes we consumed, so a slow side stalls the other side's window, never
+ * our memory.  Memory per connection: the engine's account (<= 48 KiB,
+ * tls_conn.h) + struct tls_conn (~0.8 KiB) + the 16 KiB pending buffer.
+ *
+ * Limits: netd's socket service gives a client SOCK_MAX (16) sockets; each
+ * listener takes one and each connection two, so at most
+ * (16 - listeners) / 2 connections at once over all listeners, on top of
+ * each listener's max-connections.  A connection over either limit is
+ * accepted and closed at once (counted as refused), never left hanging.
+ *
+ * Waiting: one notification (netd's, bit k = socket k) plus a timer on it
+ * (TIMER_BIT) - 1 ms while keyd has signatures out (keyd's notification is
+ * another object: we poll its slots on each pass), else the next timeout
+ * or statistics tick.
+ *
+ * Without an entropy source tlsd refuses to serve and says so.
+ *
+ * Manifest (see tests/qemu/test_tlsd.py):
+ *   server tlsd needs netd priority 13 memory 8M args rng=NAME[,stats=S]
+ *       site connect netd share sock-tlsd 129 notify sock-tlsd signal sock-tlsd
+ *       connect keyd share keyd 4 notify tlsd connect NAME
+ *   netd: `share sock-tlsd 129 signal sock-tlsd`; keyd: `args client=tlsd`,
+ *   `signal tlsd`, priority below tlsd's.
+ */
+#include <stdbool.h>
+
+#include <keel/cpio.h>
+#include <keel/init.h>
+#include <keel/keyd.h>
+#include <keel/server.h>
+#include <keel/sock_client.h>
+#include <keel/string.h>
+#include <keel/sys.h>
+#include <keel/ulog.h>
+
+#include "conf.h"
+#include "entropy.h"
+#include "keyd_client.h"
+#include "tls_conn.h"
+#include "tls_plat.h"
+
+#define SOCK_VA       0x0000006000000000ull
+#define KEYD_VA       0x0000006100000000ull
+#define SITE_VA       0x0000006200000000ull
+#define HEAP_BYTES    (4u << 20)
+#define TIMER_BIT     (1ull << 40)
+#define MAX_CONNS     (SOCK_MAX / 2)
+#define PEND_BYTES    16384u
+#define CLOSE_WAIT_NS (5ull * 1000000000ull)
+
+struct listener {
+    const struct conf_tls *ct;
+    bool ok;
+    int sock;
+    struct tls_server srv;
+    uint64_t accepted, refused, current, bytes_c2b, bytes_b2c, backend_failed;
+};
+
+enum cstate { C_FREE, C_HANDSHAKE, C_CONNECTING, C_PROXY, C_CLOSING };
+
+struct conn {
+    enum cstate st;
+    struct listener *l;
+    int cs, bs; /* client and backend sockets, -1: none */
+    uint32_t peer_ip;
+    uint16_t peer_port;
+    bool tls_live;    /* tls_conn_init done: tls_conn_free due */
+    bool c_eof;       /* client's direction closed (close_notify or FIN) */
+    bool b_eof;       /* backend's FIN */
+    bool shut_sent;   /* FIN to the backend requested */
+    bool notify_done; /* our close_notify sent */
+    uint64_t started, last, close_deadline;
+    size_t pend_len, pend_off;
+    struct tls_conn tls;
+    uint8_t pend[PEND_BYTES];
+};
+
+static struct sock_client SC;
+static struct keyd_client KC;
+static struct tls_entropy ENT;
+static struct conf CONF;
+static struct conf_result CONF_RES;
+static struct listener L[CONF_MAX_TLS];
+static unsigned NL;
+static struct conn C[MAX_CONNS];
+static uint8_t IOBUF[SOCK_RING_BYTES];
+static const uint8_t *SITE;
+static size_t SITE_LEN;
+static bool KICK;
+static uint32_t OUR_IP;
+
+static uint64_t now_s(void) { return keel_now_ns() / 1000000000ull; }
+
+/* ------------------------------------------------------- transport ---- */
+
+static int io_send(void *io, const uint8_t *buf, size_t len)
+{
+    struct conn *c = io;
+    long n = sock_send(&SC, c->cs, buf, len);
+    if (n < 0)
+        return TLS_IO_ERROR;
+    if (n == 0)
+        return TLS_IO_AGAIN;
+    KICK = true;
+    return (int)n;
+}
+
+static int io_recv(void *io, uint8_t *buf, size_t len)
+{
+    struct conn *c = io;
+    long n = sock_recv(&SC, c->cs, buf, len);
+    if (n == SOCK_E_AGAIN)
+        return TLS_IO_AGAIN;
+    if (n < 0)
+        return TLS_IO_ERROR;
+    if (n > 0)
+        KICK = true;
+    return (int)n;
+}
+
+static const struct tls_transport IO = { io_send, io_recv };
+
+/* ----------------------------------------------------------- helpers ---- */
+
+static const char *ip_str(uint32_t ip, char *b, size_t n)
+{
+    snprintf(b, n, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+    return b;
+}
+
+static unsigned sockets_free(void)
+{
+    unsigned used = 0;
+    for (int s = 0; s < SOCK_MAX; s++)
+        if (sock_status(&SC, s) & SOCK_ST_OPEN)
+            used++;
+    return SOCK_MAX - used;
+}
+
+/* Starts closing C: best-effort flush, then CLOSING until the queued bytes
+ * are gone (or CLOSE_WAIT_NS). */
+static void conn_close(struct conn *c)
+{
+    if (c->tls_live)
+        (void)tls_conn_flush(&c->tls);
+    c->st = C_CLOSING;
+    c->close_deadline = keel_now_ns() + CLOSE_WAIT_NS;
+    KICK = true;
+}
+
+static void conn_release(struct conn *c)
+{
+    if (c->cs >= 0)
+        (void)sock_close(&SC, c->cs);
+    if (c->bs >= 0)
+        (void)sock_close(&SC, c->bs);
+    if (c->tls_live && !tls_conn_free(&c->tls))
+        ulog("tlsd: %u: BUG: a connection's memory account did not come back to zero\n", c->l->ct->port);
+    c->l->current--;
+    c->st = C_FREE;
+    c->cs = c->bs = -1;
+    c->tls_live = false;
+    KICK = true;
+}
+
+static void conn_fail(struct conn *c, enum tls_reason why, const char *what)
+{
+    char ip[16], d[160];
+    if (c->tls_live && c->tls.state != TLS_CS_FAILED)
+        tls_conn_abort(&c->tls, why); /* counted once, by reason */
+    ulog("tlsd: %u: client %s:%u: %s: %s\n", c->l->ct->port, ip_str(c->peer_ip, ip, sizeof ip), c->peer_port, what,
+         tls_conn_describe_failure(&c->tls, d, sizeof d));
+    conn_close(c);
+}
+
+/* ------------------------------------------------------------ states ---- */
+
+static bool do_handshake(struct conn *c)
+{
+    int r = tls_conn_handshake(&c->tls);
+    if (r == TLS_OK) {
+        char ip[16];
+        ulog("tlsd: %u: client %s:%u: handshake ok (%s%s%s), to backend\n", c->l->ct->port,
+             ip_str(c->peer_ip, ip, sizeof ip), c->peer_port, tls_conn_suite(&c->tls),
+             c->tls.resumed ? ", resumed" : "", c->tls.sni[0] ? ", sni given" : "");
+        c->bs = sock_tcp_connect(&SC, c->l->ct->backend_addr, c->l->ct->backend_port);
+        if (c->bs < 0) {
+            c->bs = -1;
+            c->l->backend_failed++;
+            conn_fail(c, TLS_R_ABORTED, "backend connect refused by netd");
+            return true;
+        }
+        c->st = C_CONNECTING;
+        c->last = keel_now_ns();
+        return true;
+    }
+    if (r == TLS_E_FAILED) {
+        char ip[16], d[160];
+        ulog("tlsd: %u: client %s:%u: handshake failed: %s\n", c->l->ct->port, ip_str(c->peer_ip, ip, sizeof ip),
+             c->peer_port, tls_conn_describe_failure(&c->tls, d, sizeof d));
+        conn_close(c);
+        return true;
+    }
+    return false;
+}
+
+static bool do_connecting(struct conn *c)
+{
+    uint32_t st = sock_status(&SC, c->bs);
+    if (st & SOCK_ST_RESET) {
+        c->l->backend_failed++;
+        conn_fail(c, TLS_R_ABORTED, "backend refused or unreachable");
+        return true;
+    }
+    if (!(st & SOCK_ST_CONNECTED))
+        return false;
+    (void)sock_setopt(&SC, c->bs, SOCK_OPT_NODELAY, 1);
+    if (c->l->ct->proxy_protocol == CONF_PROXY_V1) {
+        char line[108], a[16], b[16];
+        int n = snprintf(line, sizeof line, "PROXY TCP4 %s %s %u %u\r\n", ip_str(c->peer_ip, a, sizeof a),
+                         ip_str(OUR_IP, b, sizeof b), c->peer_port, c->l->ct->port);
+        (void)sock_send(&SC, c->bs, line, (size_t)n); /* an empty ring: always fits */
+    }
+    c->st = C_PROXY;
+    KICK = true;
+    return true;
+}
+
+static bool do_proxy(struct conn *c)
+{
+    bool moved = false;
+    /* client -> backend, no more than the backend's ring takes. */
+    while (!c->c_eof) {
+        uint32_t room = SOCK_RING_BYTES - sock_unsent(&SC, c->bs);
+        if (!room)
+            break;
+        int n = tls_conn_read(&c->tls, IOBUF, room);
+        if (n > 0) {
+            long k = sock_send(&SC, c->bs, IOBUF, (size_t)n);
+            if (k != n) {
+                c->l->backend_failed++;
+                conn_fail(c, TLS_R_ABORTED, "backend reset");
+                return true;
+            }
+            c->l->bytes_c2b += (uint64_t)n;
+            moved = KICK = true;
+            continue;
+        }
+        if (n == TLS_EOF) {
+            c->c_eof = true;
+            moved = true;
+            break;
+        }
+        if (n == TLS_E_FAILED) {
+            conn_fail(c, TLS_R_IO, "client connection failed");
+            return true;
+        }
+        break; /* WANT_READ / WANT_WRITE */
+    }
+    if (c->c_eof && !c->shut_sent) {
+        (void)sock_shutdown(&SC, c->bs); /* FIN once the ring is sent */
+        c->shut_sent = moved = KICK = true;
+    }
+    /* backend -> client, one pending buffer at most. */
+    for (;;) {
+        if (c->pend_off < c->pend_len) {
+            int w = tls_conn_write(&c->tls, c->pend + c->pend_off, c->pend_len - c->pend_off);
+            if (w > 0) {
+                c->pend_off += (size_t)w;
+                c->l->bytes_b2c += (uint64_t)w;
+                moved = true;
+                continue;
+            }
+            if (w == TLS_E_FAILED || w == TLS_E_STATE) {
+                conn_fail(c, TLS_R_IO, "client connection failed");
+                return true;
+            }
+            break; /* WANT_WRITE */
+        }
+        c->pend_off = c->pend_len = 0;
+        if (c->b_eof)
+            break;
+        long n = sock_recv(&SC, c->bs, c->pend, sizeof c->pend);
+        if (n > 0) {
+            c->pend_len = (size_t)n;
+            moved = KICK = true;
+            continue;
+        }
+        if (n == 0) {
+            c->b_eof = moved = true;
+            break;
+        }
+        if (n == SOCK_E_BAD_SOCKET) {
+            c->l->backend_failed++;
+            conn_fail(c, TLS_R_ABORTED, "backend reset");
+            return true;
+        }
+        break;
+    }
+    int f = tls_conn_flush(&c->tls);
+    if (f == TLS_E_FAILED) {
+        conn_fail(c, TLS_R_IO, "client connection failed");
+        return true;
+    }
+    if (c->b_eof && c->pend_off >= c->pend_len && !c->notify_done) {
+        int r = tls_conn_shutdown(&c->tls);
+        if (r == TLS_OK) {
+            c->notify_done = moved = true;
+        } else if (r != TLS_WANT_WRITE) {
+            c->notify_done = moved = true; /* failed state: nothing more to say */
+        }
+    }
+    if (c->notify_done && c->c_eof) {
+        conn_close(c);
+        moved = true;
+    }
+    if (moved)
+        c->last = keel_now_ns();
+    return moved;
+}
+
+static bool do_closing(struct conn *c)
+{
+    if (c->tls_live)
+        (void)tls_conn_flush(&c->tls);
+    bool cs_done = c->cs < 0 || sock_unsent(&SC, c->cs) == 0 || (sock_status(&SC, c->cs) & SOCK_ST_RESET);
+    bool bs_done = c->bs < 0 || sock_unsent(&SC, c->bs) == 0 || (sock_status(&SC, c->bs) & SOCK_ST_RESET);
+    if ((cs_done && bs_done) || keel_now_ns() > c->close_deadline) {
+        conn_release(c);
+        return true;
+    }
+    return false;
+}
+
+static bool drive(struct conn *c)
+{
+    bool any = false;
+    for (int i = 0; i < 64; i++) {
+        bool m = false;
+        switch (c->st) {
+        case C_HANDSHAKE: m = do_handshake(c); break;
+        case C_CONNECTING: m = do_connecting(c); break;
+        case C_PROXY: m = do_proxy(c); break;
+        case C_CLOSING: m = do_closing(c); break;
+        case C_FREE: return any;
+        }
+        if (!m)
+            break;
+        any = true;
+    }
+    return any;
+}
+
+static void timeouts(void)
+{
+    uint64_t now = keel_now_ns();
+    for (unsigned i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &C[i];
+        if (c->st == C_HANDSHAKE && now - c->started > (uint64_t)c->l->ct->handshake_timeout * 1000000000ull)
+            conn_fail(c, TLS_R_TIMEOUT, "handshake timeout");
+        else if ((c->st == C_PROXY || c->st == C_CONNECTING) &&
+                 now - c->last > (uint64_t)c->l->ct->idle_timeout * 1000000000ull)
+            conn_fail(c, TLS_R_TIMEOUT, "idle timeout");
+    }
+}
+
+/* ------------------------------------------------------------ accept ---- */
+
+static bool accept_on(struct listener *l)
+{
+    bool moved = false;
+    for (;;) {
+        if (!(sock_status(&SC, l->sock) & SOCK_ST_ACCEPT))
+            return moved;
+        struct conn *c = NULL;
+        for (unsigned i = 0; i < MAX_CONNS && !c; i++)
+            if (C[i].st == C_FREE)
+                c = &C[i];
+        /* a slot, and room for its backend socket after this one */
+        if (c && sockets_free() < 2)
+            c = NULL;
+        int s = sock_accept(&SC, l->sock);
+        if (s < 0)
+            return moved;
+        moved = KICK = true;
+        l->accepted++;
+        char ip[16];
+        uint32_t pip = SC.sh->s[s].peer_ip;
+        uint16_t pport = SC.sh->s[s].peer_port;
+        if (!c || l->current >= l->ct->max_connections) {
+            l->refused++;
+            ulog("tlsd: %u: client %s:%u refused: %s\n", l->ct->port, ip_str(pip, ip, sizeof ip), pport,
+                 c ? "max-connections reached" : "no free socket (netd gives tlsd 16)");
+            (void)sock_close(&SC, s);
+            continue;
+        }
+        memset(c, 0, offsetof(struct conn, tls));
+        c->l = l;
+        c->cs = s;
+        c->bs = -1;
+        c->peer_ip = pip;
+        c->peer_port = pport;
+        c->started = c->last = keel_now_ns();
+        c->st = C_HANDSHAKE;
+        l->current++;
+        (void)sock_setopt(&SC, s, SOCK_OPT_NODELAY, 1);
+        if (tls_conn_init(&c->tls, &l->srv, &IO, c) != TLS_OK) {
+            c->tls_live = true;
+            ulog("tlsd: %u: client %s:%u: out of memory for a connection\n", l->ct->port, ip_str(pip, ip, sizeof ip),
+                 pport);
+            conn_close(c);
+            continue;
+        }
+        c->tls_live = true;
+        (void)drive(c);
+    }
+}
+
+/* -------------------------------------------------------- statistics ---- */
+
+static void log_stats(void)
+{
+    for (unsigned i = 0; i < NL; i++) {
+        struct listener *l = &L[i];
+        if (!l->ok)
+            continue;
+        const struct tls_stats *s = &l->srv.stats;
+        char fails[256];
+        size_t at = 0;
+        uint64_t total = 0;
+        fails[0] = 0;
+        for (int r = 1; r < TLS_R_COUNT; r++)
+            if (s->failed[r]) {
+                total += s->failed[r];
+                int n = snprintf(fails + at, sizeof fails - at, "%s%s %llu", at ? ", " : "",
+                                 tls_reason_str((enum tls_reason)r), (unsigned long long)s->failed[r]);
+                if (n > 0 && (size_t)n < sizeof fails - at)
+                    at += (size_t)n;
+            }
+        ulog("tlsd: stats %u: accepted %llu current %llu refused %llu handshakes ok %llu failed %llu (%s) resumed %llu "
+             "bytes client->backend %llu backend->client %llu backend failures %llu\n",
+             l->ct->port, (unsigned long long)l->accepted, (unsigned long long)l->current,
+             (unsigned long long)l->refused, (unsigned long long)s->handshakes_ok, (unsigned long long)total,
+             at ? fails : "none", (unsigned long long)s->resumed, (unsigned long long)l->bytes_c2b,
+             (unsigned long long)l->bytes_b2c, (unsigned long long)l->backend_failed);
+    }
+}
+
+/* ------------------------------------------------------------ set-up ---- */
+
+static const char *arg_value(const char *args, const char *key, char *out, size_t n)
+{
+    size_t kl = strlen(key);
+    const char *p = args;
+    while (*p) {
+        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            p += kl + 1;
+            size_t i = 0;
+            while (*p && *p != ',' && *p != ' ' && i + 1 < n)
+                out[i++] = *p++;
+            out[i] = 0;
+            return out;
+        }
+        while (*p && *p != ',' && *p != ' ')
+            p++;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    return NULL;
+}
+
+static void idle_forever(const char *why)
+{
+    ulog("tlsd: %s\n", why);
+    struct keel_msg ready = { .info = INIT_READY };
+    (void)keel_call(SRV_SLOT_INIT, &ready);
+    for (;;)
+        (void)tls_plat_sleep_ns(3600ull * 1000000000ull);
+}
+
+static bool setup_listener(struct listener *l)
+{
+    const struct conf_tls *ct = l->ct;
+    char err[160];
+    struct tls_server_opts o = {
+        .f_rng = tls_entropy_random,
+        .p_rng = &ENT,
+        .signer = keyd_client_signer(&KC),
+        .now_s = now_s(),
+    };
+    if (tls_server_init(&l->srv, &o, err, sizeof err) != TLS_OK) {
+        ulog("tlsd: %u: listener stopped: %s\n", ct->port, err);
+        return false;
+    }
+    for (unsigned i = 0; i < ct->n_certs; i++) {
+        const struct conf_cert *cc = &ct->certs[i];
+        uint32_t id = 0;
+        unsigned type = 0, bits = 0;
+        uint8_t fp[32];
+        int r = keyd_client_open(&KC, cc->key, &id, &type, &bits, fp);
+        if (r) {
+            ulog("tlsd: %u: listener stopped: key %s: %s (keyd)\n", ct->port, cc->key, keyd_strerror(r));
+            return false;
+        }
+        const void *pem;
+        size_t len;
+        r = cpio_find(SITE, SITE_LEN, cc->cert, &pem, &len);
+        if (r) {
+            ulog("tlsd: %u: listener stopped: certificate %s: %s (site archive)\n", ct->port, cc->cert,
+                 cpio_strerror(r));
+            return false;
+        }
+        const char *names[1] = { cc->sni };
+        if (tls_server_add_cert(&l->srv, pem, len, id, fp, names, cc->sni[0] ? 1 : 0, cc->sni[0] == 0, err,
+                                sizeof err) != TLS_OK) {
+            ulog("tlsd: %u: listener stopped: certificate %s: %s\n", ct->port, cc->cert, err);
+            return false;
+        }
+    }
+    if (ct->n_alpn) {
+        const char *p[CONF_MAX_ALPN];
+        for (unsigned i = 0; i < ct->n_alpn; i++)
+            p[i] = ct->alpn[i];
+        if (tls_server_set_alpn(&l->srv, p, ct->n_alpn, err, sizeof err) != TLS_OK) {
+            ulog("tlsd: %u: listener stopped: alpn: %s\n", ct->port, err);
+            return false;
+        }
+    }
+    l->sock = sock_tcp_listen(&SC, ct->port, 16);
+    if (l->sock < 0) {
+        ulog("tlsd: %u: listener stopped: listen: error %d\n", ct->port, l->sock);
+        return false;
+    }
+    char ip[16];
+    ulog("tlsd: %u: listening, %u certificate(s), backend %s:%u, max-connections %u, proxy-protocol %s\n", ct->port,
+         ct->n_certs, ip_str(ct->backend_addr, ip, sizeof ip), ct->backend_port, ct->max_connections,
+         ct->proxy_protocol == CONF_PROXY_V1 ? "v1" : "off");
+    return true;
+}
+
+int main(const struct keel_srvinfo *si);
+int main(const struct keel_srvinfo *si)
+{
+    if (tls_plat_init(si, HEAP_BYTES) != TLS_PLAT_OK)
+        return 1;
+    char rng[32] = "rng", sv[16];
+    (void)arg_value(si->args, "rng", rng, sizeof rng);
+    uint64_t stats_s = 10;
+    if (arg_value(si->args, "stats", sv, sizeof sv)) {
+        stats_s = 0;
+        for (const char *p = sv; *p >= '0' && *p <= '9'; p++)
+            stats_s = stats_s * 10 + (uint64_t)(*p - '0');
+        if (!stats_s)
+            stats_s = 10;
+    }
+
+    /* Entropy first: without it, nothing. */
+    char name[48];
+    snprintf(name, sizeof name, "ep:%s", rng);
+    struct tls_entropy_opts eo = { .rng_ep = srv_find_cap(si, name), .rng_wait_ns = 3000000000ull, .who = "tlsd" };
+    int e = tls_entropy_init(&ENT, &eo);
+    char desc[48];
+    tls_entropy_describe(&ENT, desc, sizeof desc);
+    if (e != TLS_ENT_OK)
+        idle_forever(e == TLS_ENT_E_NONE ? "no entropy source (no entropy server answered, and the CPU has neither "
+                                           "RDRAND nor RDSEED): refusing to serve"
+                                         : "the random generator could not be seeded: refusing to serve");
+
+    /* The site archive and appliance.conf. */
+    uint64_t site = srv_find_cap(si, "site"), pages = 0;
+    if (!site || !si->site_size || keel_frame_info(site, NULL, &pages) != KE_OK || si->site_offset > pages * 4096 ||
+        si->site_size > pages * 4096 - si->site_offset || keel_map(SRV_SLOT_TASK, site, SITE_VA, RIGHT_READ) != KE_OK)
+        idle_forever("no site archive (manifest grant `site`): nothing to serve");
+    SITE = (const uint8_t *)SITE_VA + si->site_offset;
+    SITE_LEN = si->site_size;
+    const void *text;
+    size_t len;
+    int r = cpio_find(SITE, SITE_LEN, "appliance.conf", &text, &len);
+    if (r)
+        idle_forever("appliance.conf is not in the site archive: nothing to serve");
+    static const struct conf_parser parser = { "appliance.conf", NULL, NULL, 0 };
+    if (conf_parse(&parser, text, len, &CONF, &CONF_RES) != CONF_OK) {
+        for (unsigned i = 0; i < CONF_RES.n_errors; i++)
+            ulog("tlsd: %s\n", CONF_RES.errors[i].msg);
+        idle_forever("appliance.conf has errors: nothing to serve");
+    }
+    if (CONF.n_ifaces)
+        OUR_IP = CONF.ifaces[0].addr;
+    if (!CONF.n_tls)
+        idle_forever("no tls blocks in appliance.conf: nothing to serve");
+
+    /* keyd and netd. */
+    uint64_t kep = srv_find_cap(si, "ep:keyd"), kshm = srv_find_cap(si, "shm:keyd");
+    if (!kep || !kshm || keel_map(SRV_SLOT_TASK, kshm, KEYD_VA, RIGHT_READ | RIGHT_WRITE) != KE_OK)
+        idle_forever("needs `connect keyd share keyd 4`: refusing to serve");
+    r = keyd_client_init(&KC, kep, (void *)KEYD_VA);
+    if (r) {
+        ulog("tlsd: keyd: %s\n", keyd_strerror(r));
+        idle_forever("keyd does not answer: refusing to serve");
+    }
+    r = sock_open(&SC, si, SOCK_VA);
+    if (r) {
+        ulog("tlsd: netd's socket service: error %d\n", r);
+        idle_forever("no socket service: refusing to serve");
+    }
+    uint64_t timer = srv_find_cap(si, "signal:sock-tlsd");
+    for (unsigned i = 0; i < CONF.n_tls; i++) {
+        L[NL].ct = &CONF.tls[i];
+        L[NL].ok = setup_listener(&L[NL]);
+        NL++;
+    }
+    for (unsigned i = 0; i < MAX_CONNS; i++)
+        C[i].cs = C[i].bs = -1;
+    ulog("tlsd: serving, entropy %s, %u listener(s), at most %u connections at once\n", desc, NL,
+         (unsigned)((SOCK_MAX - NL) / 2 < MAX_CONNS ? (SOCK_MAX - NL) / 2 : MAX_CONNS));
+    struct keel_msg ready = { .info = INIT_READY };
+    (void)keel_call(SRV_SLOT_INIT, &ready);
+
+    uint64_t next_stats = keel_now_ns() + stats_s * 1000000000ull, next_tick = 0;
+    for (;;) {
+        bool moved = false;
+        for (unsigned i = 0; i < NL; i++)
+            if (L[i].ok)
+                moved |= accept_on(&L[i]);
+        bool signing = false;
+        for (unsigned i = 0; i < MAX_CONNS; i++) {
+            moved |= drive(&C[i]);
+            if (C[i].st == C_HANDSHAKE && C[i].tls.sign_pending)
+                signing = true;
+        }
+        uint64_t now = keel_now_ns();
+        if (now >= next_tick) {
+            timeouts();
+            for (unsigned i = 0; i < NL; i++)
+                if (L[i].ok)
+                    tls_server_tick(&L[i].srv, now / 1000000000ull);
+            next_tick = now + 1000000000ull;
+        }
+        if (now >= next_stats) {
+            log_stats();
+            next_stats = now + stats_s * 1000000000ull;
+        }
+        if (KICK) {
+            (void)sock_kick(&SC);
+            KICK = false;
+        }
+        if (moved)
+            continue;
+        uint64_t deadline = signing || keyd_client_unsubmitted(&KC) ? now + 1000000ull : next_tick;
+        if (timer)
+            (void)sys6(SYS_TIMER_ARM, timer, deadline, TIMER_BIT, 0, 0, 0);
+        else if (signing)
+            (void)tls_plat_sleep_ns(1000000ull);
+        uint64_t bits = 0;
+        if (timer || !signing)
+            (void)keel_wait(SC.ntfn, 0, &bits);
+    }
+}
