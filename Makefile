@@ -18,7 +18,7 @@ OBJCOPY    := objcopy
 PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
-PACKAGES   := gcc make binutils cpio python3 qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
+PACKAGES   := gcc make binutils cpio python3 openssl curl qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
 	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
@@ -89,7 +89,10 @@ fuzz-smoke fuzz: $(FUZZERS:%=$(BUILD)/tests/fuzz/fuzz_%)
 
 # ----------------------------------------------------------------- image ----
 TFTP_DIR    := $(BUILD)/image/tftp
-CONF        ?= image/example/appliance.conf
+# The example site: image/example/appliance.conf with a certificate and key
+# made here at build time (a private key is never committed).
+EXAMPLE_SITE := $(BUILD)/site-example
+CONF        ?= $(EXAMPLE_SITE)/appliance.conf
 IMAGE_FILES := $(TFTP_DIR)/keel $(TFTP_DIR)/servers.cpio $(TFTP_DIR)/site.cpio $(TFTP_DIR)/boot.ipxe
 
 # ----------------------------------------------------------- run options ----
@@ -98,7 +101,7 @@ BOOT       ?= pxe
 NIC        ?= virtio
 MEM        ?= 256
 SERIAL     ?= stdio
-FWD        ?=
+FWD        ?= tcp:127.0.0.1:8443-:443
 QEMU_EXTRA ?=
 # The appliance wants an entropy device (netd's random numbers, TLS keys).
 RNG_DEVICE ?= -device virtio-rng-pci
@@ -161,6 +164,13 @@ $(CONF_CHECK): tools/conf_check.c $(CONF_SRCS) $(CONF_FW_SRCS) $(CONF_HDRS)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iappliance/config -Iappliance/console -Ilib/include -Inet/firewall \
 		$(if $(CONF_FW_SRCS),-DWITH_FW) -o $@ $(filter %.c,$^)
 
+$(EXAMPLE_SITE)/appliance.conf: image/example/appliance.conf
+	@mkdir -p $(dir $@)
+	@test -f $(EXAMPLE_SITE)/edge1.key || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout $(EXAMPLE_SITE)/edge1.key -out $(EXAMPLE_SITE)/edge1.crt -days 825 -subj /CN=edge1 \
+		-addext subjectAltName=DNS:edge1,DNS:localhost,IP:127.0.0.1 2>/dev/null
+	cp $< $@
+
 $(TFTP_DIR)/site.cpio: $(CONF) tools/mksite.sh $(CONF_CHECK) FORCE
 	@mkdir -p $(dir $@)
 	tools/mksite.sh $@.tmp $(CONF) $(CONF_CHECK)
@@ -173,8 +183,15 @@ $(TFTP_DIR)/boot.ipxe: image/boot.ipxe.in FORCE
 
 FORCE:
 
+# The demo backend (image/example/www on the host's 127.0.0.1:8080, which the
+# guest reaches as 10.0.2.2:8080) runs while QEMU does.
+BACKEND_PORT ?= 8080
 run: packages image
-	$(PYTHON) tests/qemu/keelqemu.py run --image-dir $(TFTP_DIR) --boot $(BOOT) --accel $(ACCEL) \
+	@$(PYTHON) -m http.server $(BACKEND_PORT) --bind 127.0.0.1 --directory image/example/www >/dev/null 2>&1 & \
+	 backend=$$!; trap 'kill $$backend 2>/dev/null' EXIT INT TERM; \
+	 echo "keel: TLS on https://127.0.0.1:8443/ once the console says keel: ready; try:" >&2; \
+	 echo "      curl -k https://127.0.0.1:8443/" >&2; \
+	 $(PYTHON) tests/qemu/keelqemu.py run --image-dir $(TFTP_DIR) --boot $(BOOT) --accel $(ACCEL) \
 		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(RNG_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
@@ -201,7 +218,7 @@ unit-test: $(UNIT_BINS)
 QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
 	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp" \
 	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/tls/test_tls_guest.py" \
-	"$(PYTHON) tests/qemu/test_tlsd.py"
+	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py"
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)
