@@ -715,8 +715,15 @@ int main(const struct keel_bootinfo *bi)
             if (selected(&S.manifest.servers[i]) && !S.servers[i].absent)
                 start_server(i);
         check_all_ready();
-    } else {
-        ulog("keel: init: not ready: the boot manifest could not be used\n");
+        serve_forever();
     }
-    serve_forever();
+    /* Nothing was started and nothing can be: stay, quietly, so the kernel
+     * and the console log (which said why) remain. */
+    ulog("keel: init: not ready: the boot manifest could not be used\n");
+    uint64_t n = slot_alloc(), bits;
+    if (n && keel_obj_create(INIT_SLOT_MEMORY, OBJ_NOTIFICATION, n, 0) == 0)
+        for (;;)
+            (void)keel_wait(n, 0, &bits);
+    for (;;)
+        keel_yield();
 }
