@@ -11,6 +11,7 @@
  * sysretq.  syscall_dispatch guarantees the RIP is a canonical user address
  * (sysret to a non-canonical RIP would fault in ring 0 on Intel CPUs).
  */
+#include "frame.h"
 #define USER_DS (0x18 | 3)
 #define USER_CS (0x20 | 3)
 #define SYSCALL_VECTOR 0x100
@@ -29,38 +30,10 @@ syscall_entry:
         pushq %rcx
         pushq $0
         pushq $SYSCALL_VECTOR
-        pushq %rax
-        pushq %rbx
-        pushq %rcx
-        pushq %rdx
-        pushq %rsi
-        pushq %rdi
-        pushq %rbp
-        pushq %r8
-        pushq %r9
-        pushq %r10
-        pushq %r11
-        pushq %r12
-        pushq %r13
-        pushq %r14
-        pushq %r15
+        SAVE_GPRS
         movq %rsp, %rdi
         call syscall_dispatch
-        popq %r15
-        popq %r14
-        popq %r13
-        popq %r12
-        popq %r11
-        popq %r10
-        popq %r9
-        popq %r8
-        popq %rbp
-        popq %rdi
-        popq %rsi
-        popq %rdx
-        popq %rcx
-        popq %rbx
-        popq %rax
+        RESTORE_GPRS
         movq 16(%rsp), %rcx             /* RIP */
         movq 32(%rsp), %r11             /* RFLAGS */
         movq 40(%rsp), %rsp             /* user RSP: the frame is gone now */

@@ -7,6 +7,7 @@
  * iretq.  swapgs is done only when the trap came from ring 3, so GS always
  * holds the kernel's per-CPU base while in the kernel.
  */
+#include "frame.h"
         .text
         .code64
 
@@ -37,41 +38,13 @@ trap_common:
         testb $3, 24(%rsp)              /* CS of the interrupted code */
         jz 1f
         swapgs
-1:      pushq %rax
-        pushq %rbx
-        pushq %rcx
-        pushq %rdx
-        pushq %rsi
-        pushq %rdi
-        pushq %rbp
-        pushq %r8
-        pushq %r9
-        pushq %r10
-        pushq %r11
-        pushq %r12
-        pushq %r13
-        pushq %r14
-        pushq %r15
+1:      SAVE_GPRS
         movq %rsp, %rdi
         cld
         call trap_dispatch
         .globl trap_return
 trap_return:
-        popq %r15
-        popq %r14
-        popq %r13
-        popq %r12
-        popq %r11
-        popq %r10
-        popq %r9
-        popq %r8
-        popq %rbp
-        popq %rdi
-        popq %rsi
-        popq %rdx
-        popq %rcx
-        popq %rbx
-        popq %rax
+        RESTORE_GPRS
         testb $3, 24(%rsp)
         jz 2f
         swapgs
