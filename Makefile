@@ -161,7 +161,7 @@ $(TFTP_DIR)/servers.cpio: image/manifest tools/mkcpio.sh $(SERVER_ELFS)
 CONF_CHECK := $(BUILD)/tools/conf-check
 $(CONF_CHECK): tools/conf_check.c $(CONF_SRCS) $(CONF_FW_SRCS) $(CONF_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iappliance/config -Iappliance/console -Ilib/include -Inet/firewall \
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iappliance/config -Iappliance/console -Ilib/include -Inet -Inet/firewall \
 		$(if $(CONF_FW_SRCS),-DWITH_FW) -o $@ $(filter %.c,$^)
 
 $(EXAMPLE_SITE)/appliance.conf: image/example/appliance.conf

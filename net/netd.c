@@ -81,10 +81,11 @@
  * lwIP raw API calls); the events they and lwIP's callbacks raise are
  * signalled once per loop iteration (netd_sock_flush), after lwIP's timers.
  *
- * Not handled yet: a routing table beyond connected
- * networks plus one default gateway (lwIP's netif selection;
- * LWIP_HOOK_IP4_ROUTE_SRC + LWIP_HOOK_ETHARP_GET_GW can carry static routes
- * later), the rest of appliance.conf (hostname, log, tls: other servers').
+ * Routing: connected networks first, then the static routes of
+ * appliance.conf (netd_route.h, kept in netd_fw with the rule set; lwIP asks
+ * through LWIP_HOOK_IP4_ROUTE and LWIP_HOOK_ETHARP_GET_GW, answered below),
+ * then the default gateway.  Not netd's: the rest of appliance.conf
+ * (hostname, log, tls: other servers').
  */
 #include <keel/fmt.h>
 #include <keel/init.h>
@@ -513,6 +514,54 @@ err_t netd_unknown_eth(struct pbuf *p, struct netif *netif)
     }
     pbuf_free(p);
     return ERR_OK;
+}
+
+/* -------------------------------------------------------------- routes -- */
+
+/* The up netif with an address whose connected network holds GW (host
+ * order), or NULL. */
+static struct netif *netif_for_gateway(uint32_t gw)
+{
+    ip4_addr_t a;
+    ip4_addr_set_u32(&a, lwip_htonl(gw));
+    struct netif *netif;
+    NETIF_FOREACH(netif)
+    {
+        if (netif_is_up(netif) && netif_is_link_up(netif) && !ip4_addr_isany_val(*netif_ip4_addr(netif)) &&
+            ip4_addr_netcmp(&a, netif_ip4_addr(netif), netif_ip4_netmask(netif)))
+            return netif;
+    }
+    return NULL;
+}
+
+static bool gateway_usable(void *ctx, uint32_t gw)
+{
+    (void)ctx;
+    return netif_for_gateway(gw) != NULL;
+}
+
+static const struct netd_route *route_for(const ip4_addr_t *dest)
+{
+    struct netd *d = hook_netd;
+    if (!d || !dest)
+        return NULL;
+    return netd_route_lookup(&d->fw.routes, lwip_ntohl(ip4_addr_get_u32(dest)), gateway_usable, NULL);
+}
+
+struct netif *netd_route_netif(const ip4_addr_t *dest)
+{
+    const struct netd_route *r = route_for(dest);
+    return r ? netif_for_gateway(r->gw) : NULL;
+}
+
+const ip4_addr_t *netd_route_gateway(struct netif *netif, const ip4_addr_t *dest)
+{
+    static ip4_addr_t gw; /* lwIP reads it at once (etharp_output); main thread only */
+    const struct netd_route *r = route_for(dest);
+    if (!r || netif_for_gateway(r->gw) != netif)
+        return NULL;
+    ip4_addr_set_u32(&gw, lwip_htonl(r->gw));
+    return &gw;
 }
 
 /* ---------------------------------------------------------------- loop -- */

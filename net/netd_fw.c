@@ -54,7 +54,9 @@
  * still parse (and never match).  The same lines give the NICs' addresses
  * (`dhcp`, `address A.B.C.D/P [gateway G]`): netd.c takes them for NICs the
  * args do not configure.  A reload re-reads the names but never changes an
- * address.  This reader of `interface` lines is interim: when the config
+ * address.  `route A.B.C.D/P via G` lines (netd_route.h) make the static
+ * route table, which a load replaces together with the rule set (and a
+ * refused text leaves in force, like the rules).  This reader of `interface` lines is interim: when the config
  * issue's parser (appliance/config/conf.h) lands, netd should take struct
  * conf from it instead.
  *
@@ -267,6 +269,44 @@ static int conf_interface(const struct cctx *c, const struct word *w, unsigned n
     return NETD_FW_OK;
 }
 
+/* A.B.C.D/P in W (the whole word); false if it is not one. */
+static bool word_prefix(const struct word *w, uint32_t *net, unsigned *prefix)
+{
+    uint8_t q[4];
+    unsigned used = 0;
+    if (!parse_quad(w->s, w->n, &used, q) || used + 2 > w->n || w->s[used] != '/')
+        return false;
+    struct word p = { w->s + used + 1, w->n - used - 1, w->col + used + 1 };
+    long v = word_uint(&p, 32);
+    if (v < 0)
+        return false;
+    *net = quad_u32(q);
+    *prefix = (unsigned)v;
+    return true;
+}
+
+/* One `route A.B.C.D/P via G` line, words W[0..NW) (w[0] is `route`). */
+static int conf_route(const struct cctx *c, const struct word *w, unsigned nw, struct netd_fw_conf *conf)
+{
+    uint32_t net = 0, gw = 0;
+    unsigned prefix = 0, used = 0;
+    uint8_t q[4];
+    if (nw < 2 || !word_prefix(&w[1], &net, &prefix))
+        return conf_fail(c, nw < 2 ? w[0].col + w[0].n : w[1].col, "expected a network A.B.C.D/PREFIX after route");
+    if (nw < 3 || !word_is(&w[2], "via"))
+        return conf_fail(c, nw < 3 ? w[1].col + w[1].n : w[2].col, "expected `via GATEWAY` after the network");
+    if (nw < 4 || !parse_quad(w[3].s, w[3].n, &used, q) || used != w[3].n)
+        return conf_fail(c, nw < 4 ? w[2].col + w[2].n : w[3].col, "expected a gateway address A.B.C.D");
+    if (nw > 4)
+        return conf_fail(c, w[4].col, "expected the end of the line");
+    gw = quad_u32(q);
+    int rc = netd_route_add(&conf->routes, net, prefix, gw, c->line);
+    if (rc)
+        return conf_fail(c, rc == NETD_ROUTE_E_GATEWAY ? w[3].col : rc == NETD_ROUTE_E_FULL ? w[0].col : w[1].col,
+                         netd_route_strerror(rc));
+    return NETD_FW_OK;
+}
+
 /* Net change of `{ }` nesting on one line, its comment ignored. */
 static int brace_delta(const char *s, size_t n)
 {
@@ -294,6 +334,12 @@ static int conf_read(const char *file, const char *text, size_t len, struct netd
             if (nw > CONF_MAX_WORDS)
                 return conf_fail(&c, w[0].col, "too many words for an interface line");
             int rc = conf_interface(&c, w, nw, conf);
+            if (rc)
+                return rc;
+        } else if (depth == 0 && nw >= 1 && word_is(&w[0], "route")) {
+            if (nw > CONF_MAX_WORDS)
+                return conf_fail(&c, w[0].col, "too many words for a route line");
+            int rc = conf_route(&c, w, nw, conf);
             if (rc)
                 return rc;
         }
@@ -336,12 +382,15 @@ static int build_ifaces(const struct netd_fw *fw, const struct netd_fw_conf *con
 
 /* ------------------------------------------------------------ loading -- */
 
-/* Parses TEXT into the spare set; returns its interface table in IFS. */
+/* Parses TEXT into the spare set; returns its interface table in IFS and
+ * its routes in ROUTES. */
 static int parse_into_spare(struct netd_fw *fw, const char *file, const char *text, size_t len, struct fw_ifaces *ifs,
-                            char *err, size_t errlen)
+                            struct netd_routes *routes, char *err, size_t errlen)
 {
-    struct netd_fw_conf conf;
+    static struct netd_fw_conf conf; /* ~1 KiB per interface line: off the small stack; main thread only */
     int rc = conf_read(file, text, len, &conf, err, errlen);
+    if (!rc)
+        *routes = conf.routes;
     if (!rc)
         rc = build_ifaces(fw, &conf, file, ifs, err, errlen);
     if (rc) {
@@ -355,9 +404,10 @@ static int parse_into_spare(struct netd_fw *fw, const char *file, const char *te
 int netd_fw_reload(struct netd_fw *fw, const char *file, const char *text, size_t len, char *err, size_t errlen)
 {
     struct fw_ifaces ifs;
+    static struct netd_routes routes; /* main thread only, like the whole firewall */
     if (errlen)
         err[0] = 0;
-    int rc = parse_into_spare(fw, file, text, len, &ifs, err, errlen);
+    int rc = parse_into_spare(fw, file, text, len, &ifs, &routes, err, errlen);
     if (rc == NETD_FW_OK && fw_ruleset_replace(&fw->eng.rules, &fw->spare) != FW_OK)
         rc = NETD_FW_E_PARSE; /* cannot happen: the spare parsed and is not the active set */
     if (rc) {
@@ -368,10 +418,12 @@ int netd_fw_reload(struct netd_fw *fw, const char *file, const char *text, size_
     }
     /* point of no return: the new set is active (fw_ruleset_replace) */
     fw->ifaces = ifs; /* eng.ifaces points here */
+    fw->routes = routes;
     strlcpy(fw->source, file, sizeof fw->source);
     fw->c.loads++;
     ulog("netd: firewall: %s: %u rules in force (generation %u); %u states kept\n", file, fw->eng.rules->count,
          (unsigned)fw->eng.rules->generation, (unsigned)fw->table.count);
+    netd_fw_log_routes(fw);
     return NETD_FW_OK;
 }
 
@@ -639,6 +691,27 @@ void netd_fw_flush(struct netd_fw *fw)
 /* ------------------------------------------------------- statistics ---- */
 
 static unsigned long long ull(uint64_t v) { return (unsigned long long)v; }
+
+static void quad_text(uint32_t a, char *buf, size_t len)
+{
+    snprintf(buf, len, "%u.%u.%u.%u", (unsigned)(a >> 24), (unsigned)(a >> 16 & 255), (unsigned)(a >> 8 & 255),
+             (unsigned)(a & 255));
+}
+
+void netd_fw_log_routes(const struct netd_fw *fw)
+{
+    if (fw->routes.n == 0) {
+        ulog("netd: routes: connected networks and the default gateway only\n");
+        return;
+    }
+    for (unsigned i = 0; i < fw->routes.n; i++) {
+        const struct netd_route *r = &fw->routes.r[i];
+        char net[16], gw[16];
+        quad_text(r->net, net, sizeof net);
+        quad_text(r->gw, gw, sizeof gw);
+        ulog("netd: route %s/%u via %s (%s line %u)\n", net, (unsigned)r->prefix, gw, fw->source, r->line);
+    }
+}
 
 void netd_fw_log_stats(const struct netd_fw *fw)
 {

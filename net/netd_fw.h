@@ -13,6 +13,7 @@
 #include "fw_log.h"
 #include "fw_match.h"
 #include "netd_config.h"
+#include "netd_route.h"
 
 #define NETD_FW_STATES  4096 /* kept states: a full table blocks new connections, never evicts */
 #define NETD_FW_BUCKETS 4096 /* power of two */
@@ -37,10 +38,11 @@ struct netd_fw_conf_if {
     struct netd_if_cfg cfg; /* mode NONE when the line gives neither dhcp nor address */
 };
 
-/* The interface lines of one configuration text. */
+/* The interface and route lines of one configuration text. */
 struct netd_fw_conf {
     unsigned n;
     struct netd_fw_conf_if ifs[FW_MAX_IFACES];
+    struct netd_routes routes; /* `route A.B.C.D/P via G` lines */
 };
 
 /* A `block return` answer waiting for the end of the loop iteration. */
@@ -75,6 +77,7 @@ struct netd_fw {
     struct fw_ruleset *spare; /* the other one of sets[]: the next parse goes here */
     struct fw_ruleset sets[2];
     struct fw_ifaces ifaces; /* eng.ifaces: index k < n_nics is NIC k, then absent NICs' names */
+    struct netd_routes routes; /* the static routes of the configuration in force (netd_route.h) */
     struct fw_state_table table;
     struct fw_state slots[NETD_FW_STATES];
     uint32_t buckets[NETD_FW_BUCKETS];
@@ -153,5 +156,8 @@ uint64_t netd_fw_next_deadline(const struct netd_fw *fw);
 /* Logs the firewall's statistics: verdicts by reason, malformed drops by
  * reason, the state table, and per rule evaluations, packets, bytes, states. */
 void netd_fw_log_stats(const struct netd_fw *fw);
+
+/* Logs the static routes in force (one line each), as after every load. */
+void netd_fw_log_routes(const struct netd_fw *fw);
 
 #endif

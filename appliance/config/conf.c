@@ -21,6 +21,7 @@
  * then commit: the caller never sees half a configuration).
  */
 #include "conf.h"
+#include "netd_route.h"
 
 #include <keel/string.h>
 
@@ -438,6 +439,48 @@ static int st_interface(struct pstate *ps, const struct tok *kw)
     return 0;
 }
 
+/* `route A.B.C.D/P via G`: checked by netd's own route table code, so the
+ * console and netd never disagree on what a route may be. */
+static int st_route(struct pstate *ps, const struct tok *kw)
+{
+    struct conf *c = ps->c;
+    struct tok t;
+    uint64_t v;
+    uint32_t net = 0, gw = 0;
+    if (need(ps, &t, "expected a network A.B.C.D/P after route"))
+        return -1;
+    size_t slash = 0;
+    while (slash < t.n && t.s[slash] != '/')
+        slash++;
+    if (slash == t.n || !parse_ipv4(t.s, slash, &net) || !parse_uint(t.s + slash + 1, t.n - slash - 1, 0, 32, &v))
+        return fail(ps, t.col, "expected a network A.B.C.D/P (prefix length 1-32)", &t);
+    struct tok net_tok = t;
+    if (need(ps, &t, "expected via GATEWAY after the network"))
+        return -1;
+    if (!tok_is(&t, "via"))
+        return fail(ps, t.col, "expected via GATEWAY after the network", &t);
+    if (need(ps, &t, "expected a gateway address A.B.C.D after via"))
+        return -1;
+    if (!parse_ipv4(t.s, t.n, &gw))
+        return fail(ps, t.col, "expected a gateway address A.B.C.D", &t);
+    struct tok gw_tok = t;
+    if (need_end(ps))
+        return -1;
+    struct netd_routes check;
+    check.n = 0;
+    for (unsigned i = 0; i < c->n_routes; i++)
+        check.r[check.n++] = (struct netd_route){ c->routes[i].net, c->routes[i].gw, c->routes[i].prefix,
+                                                  c->routes[i].line };
+    int rc = netd_route_add(&check, net, (unsigned)v, gw, ps->line);
+    if (rc == NETD_ROUTE_E_FULL)
+        return fail(ps, kw->col, netd_route_strerror(rc), NULL);
+    if (rc)
+        return fail(ps, rc == NETD_ROUTE_E_GATEWAY ? gw_tok.col : net_tok.col, netd_route_strerror(rc),
+                    rc == NETD_ROUTE_E_GATEWAY ? &gw_tok : &net_tok);
+    c->routes[c->n_routes++] = (struct conf_route){ .net = net, .gw = gw, .prefix = (uint8_t)v, .line = ps->line };
+    return 0;
+}
+
 /* A rule line: stored normalised; checked at the end (check_rules). */
 static int st_rule(struct pstate *ps, const struct tok *kw)
 {
@@ -756,7 +799,7 @@ static bool is_rule_word(const struct tok *t)
     return tok_is(t, "pass") || tok_is(t, "block") || tok_is(t, "antispoof");
 }
 
-static const char *const top_words = "expected hostname, log, interface, pass, block, antispoof, tls or console";
+static const char *const top_words = "expected hostname, log, interface, route, pass, block, antispoof, tls or console";
 
 static void line_in_tls(struct pstate *ps, const struct tok *kw)
 {
@@ -797,6 +840,8 @@ static void line_top(struct pstate *ps, const struct tok *kw)
         (void)st_log(ps, kw);
     else if (tok_is(kw, "interface"))
         (void)st_interface(ps, kw);
+    else if (tok_is(kw, "route"))
+        (void)st_route(ps, kw);
     else if (is_rule_word(kw))
         (void)st_rule(ps, kw);
     else if (tok_is(kw, "tls"))

@@ -3,8 +3,8 @@
  * text (contract in conf.h).
  *
  * The candidate is a list of lines; a statement is found by its key: the
- * first word (hostname, log), the first two (interface NAME, console
- * password-hash), the whole text (a rule), or, inside the block
+ * first word (hostname, log), the first two (interface NAME, route NET,
+ * console password-hash), the whole text (a rule), or, inside the block
  * `tls PORT {`, the setting's first word (a certificate: together with its
  * sni).  An edit replaces, inserts or removes whole lines, then set parses
  * the whole text with the caller's parser and undoes the edit if the
@@ -212,7 +212,7 @@ static bool is_rule(const struct words *w)
  * its group, or of the groups before it (hostname/log, interfaces, rules). */
 static size_t insert_point(const struct conf_text *t, const struct words *s)
 {
-    int rank = word_is(s, 0, "interface") ? 1 : is_rule(s) ? 2 : 0;
+    int rank = word_is(s, 0, "interface") || word_is(s, 0, "route") ? 1 : is_rule(s) ? 2 : 0;
     size_t at = 0;
     struct it i;
     it_init(&i, t);
@@ -220,7 +220,7 @@ static size_t insert_point(const struct conf_text *t, const struct words *s)
         if (i.block || i.w.n == 0)
             continue;
         int r = word_is(&i.w, 0, "hostname") || word_is(&i.w, 0, "log") ? 0
-                : word_is(&i.w, 0, "interface")                         ? 1
+                : word_is(&i.w, 0, "interface") || word_is(&i.w, 0, "route") ? 1
                 : is_rule(&i.w)                                         ? 2
                                                                         : 9;
         if (r <= rank)
@@ -351,14 +351,14 @@ int conf_text_set(struct conf_text *t, const struct conf_parser *p, const char *
     int rc;
     if (word_is(&s, 0, "hostname") || word_is(&s, 0, "log"))
         rc = set_top(t, &s, 1, line, ln, &line_off);
-    else if (word_is(&s, 0, "console") || word_is(&s, 0, "interface"))
+    else if (word_is(&s, 0, "console") || word_is(&s, 0, "interface") || word_is(&s, 0, "route"))
         rc = set_top(t, &s, s.n >= 2 ? 2 : 1, line, ln, &line_off);
     else if (is_rule(&s))
         rc = set_top(t, &s, 0, line, ln, &line_off);
     else if (word_is(&s, 0, "tls"))
         rc = set_tls(t, &s, line, ln, &line_off, &open_off, err, errlen);
     else {
-        set_err(err, errlen, "expected hostname, log, interface, pass, block, antispoof, tls or console", &s, 0);
+        set_err(err, errlen, "expected hostname, log, interface, route, pass, block, antispoof, tls or console", &s, 0);
         return CONF_E_SYNTAX;
     }
     if (rc != CONF_OK) {
@@ -411,10 +411,10 @@ int conf_text_delete(struct conf_text *t, const char *stmt, size_t n, char *err,
         return CONF_E_SYNTAX;
     }
     unsigned key = word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || (word_is(&s, 0, "console") && s.n == 1) ? 1
-                   : word_is(&s, 0, "interface") || word_is(&s, 0, "console")                                     ? 2
+                   : word_is(&s, 0, "interface") || word_is(&s, 0, "console") || word_is(&s, 0, "route")          ? 2
                                                                                                                   : 0;
     if (!key && !tls && !is_rule(&s)) {
-        set_err(err, errlen, "expected hostname, log, interface, pass, block, antispoof, tls or console", &s, 0);
+        set_err(err, errlen, "expected hostname, log, interface, route, pass, block, antispoof, tls or console", &s, 0);
         return CONF_E_SYNTAX;
     }
     size_t from = 0, to = 0;

@@ -90,6 +90,16 @@ size_t conf_write(const struct conf *c, char *buf, size_t cap)
         }
         tb_put(&b, "\n");
     }
+    for (unsigned i = 0; i < c->n_routes; i++) {
+        const struct conf_route *r = &c->routes[i];
+        tb_put(&b, "route ");
+        tb_ipv4(&b, r->net);
+        tb_put(&b, "/");
+        tb_u64(&b, r->prefix);
+        tb_put(&b, " via ");
+        tb_ipv4(&b, r->gw);
+        tb_put(&b, "\n");
+    }
     if (c->n_rules)
         tb_put(&b, "\n");
     for (unsigned i = 0; i < c->n_rules; i++) {

@@ -10,6 +10,10 @@
  *                       with `debug=1` in netd's args (net/netd.c); any
  *                       other unknown frame is dropped and counted by lwIP.
  *
+ *   LWIP_HOOK_IP4_ROUTE, LWIP_HOOK_ETHARP_GET_GW
+ *                       static routes (net/netd_route.h): the netif and the
+ *                       next hop for a destination on no connected network.
+ *
  * The firewall (net/firewall/, glued in by net/netd_fw.c) filters in the
  * netif driver (net/nic_netif.c: before ethernet_input and in linkoutput),
  * not through lwIP hooks; see the design comment there.
@@ -30,5 +34,15 @@ u32_t netd_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t 
  * not ours, lwIP drops it. */
 err_t netd_unknown_eth(struct pbuf *p, struct netif *netif);
 #define LWIP_HOOK_UNKNOWN_ETH_PROTOCOL(p, netif) netd_unknown_eth((p), (netif))
+
+/* The netif of the static route for DEST, or NULL (lwIP then takes the
+ * default netif). */
+struct netif *netd_route_netif(const ip4_addr_t *dest);
+#define LWIP_HOOK_IP4_ROUTE(dest) netd_route_netif(dest)
+
+/* The gateway of the static route for DEST if it leaves through NETIF, or
+ * NULL (lwIP then takes NETIF's own gateway). */
+const ip4_addr_t *netd_route_gateway(struct netif *netif, const ip4_addr_t *dest);
+#define LWIP_HOOK_ETHARP_GET_GW(netif, dest) netd_route_gateway((netif), (dest))
 
 #endif

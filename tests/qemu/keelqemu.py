@@ -440,6 +440,7 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
     if not nics:
         raise KeelQemuError("nic list is empty")
     fwd = [f.strip() for f in (cfg.fwd or "").split(",") if f.strip()]
+    fwd_nic = None  # the hostfwd rules go to the first NIC on user-net
     for i, n in enumerate(nics):
         model = NIC_MODELS.get(n)
         if not model:
@@ -449,12 +450,14 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
         if i < len(cfg.taps) and cfg.taps[i]:
             # A tap in a test host's namespace: frames go to that host only.
             netdev = f"tap,id=n{i},ifname={cfg.taps[i]},script=no,downscript=no"
-        elif i == 0:
-            if cfg.boot == "pxe":
-                netdev += f",tftp={_rel(tftp_dir or layout.image_dir)},bootfile=boot.ipxe"
-            netdev += "".join(f",hostfwd={f}" for f in fwd)
         else:
-            dev += ",romfile="          # only the first NIC offers a boot ROM
+            if i == 0 and cfg.boot == "pxe":
+                netdev += f",tftp={_rel(tftp_dir or layout.image_dir)},bootfile=boot.ipxe"
+            if fwd_nic is None:
+                fwd_nic = i
+                netdev += "".join(f",hostfwd={f}" for f in fwd)
+            if i > 0:
+                dev += ",romfile="      # only the first NIC offers a boot ROM
         cmd += ["-netdev", netdev, "-device", dev]
 
     if cfg.boot == "pxe":

@@ -24,8 +24,10 @@ old set in force; rule counters equal to the pings sent); a statistics
 command frame; a driver crash (netd re-attaches to generation 2); a netd
 crash (init restarts netd, which re-attaches to the running drivers).
 The socket service (abi/keel/socket.h) through the guest's `socktest`
-client: --sock-mb MB (default 50) through its TCP echo service on
-10.9.0.2:7 come back intact (sha256, timed); UDP echo with sendto/recvfrom;
+client: --sock-mb MB (default 20) through its TCP echo service on
+10.9.0.2:7 over the tap, and --fwd-mb MB (default 50) through QEMU's port
+forwarding (127.0.0.1:7007 in the wan namespace -> NIC 2 on QEMU's user
+network, 10.0.2.15:7) come back intact (sha256, timed); UDP echo with sendto/recvfrom;
 socktest crashed mid-transfer (a "crash" line to its control port 9):
 the transfer is reset, the restarted socktest's SOCK_HELLO closes what the
 dead run held, netd's socket table then holds only the new run's three
@@ -56,7 +58,8 @@ NETD_LINES = """
 server netnic0 when nettest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
 server netnic1 when nettest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1
 server netrng  when nettest priority 14 memory 256K pci rng 0 endpoint rng-net
-server netd    when nettest needs netnic0 priority 12 memory 4M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-net site endpoint netd share sock-socktest {sock_pages} signal sock-socktest
+server netnic2 when nettest priority 15 memory 2M pci net 2 endpoint net2 share net2 256 signal net2
+server netd    when nettest needs netnic0 priority 12 memory 4M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect net2 share net2 256 notify net2 connect rng-net site endpoint netd share sock-socktest {sock_pages} signal sock-socktest
 server socktest when nettest needs netd priority 11 memory 1M connect netd share sock-socktest {sock_pages} notify sock-socktest
 """
 SOCK_PAGES = 129  # abi/keel/socket.h SOCK_SHM_PAGES
@@ -69,6 +72,7 @@ FW_COMMON = """# netd firewall test rules (tests/qemu/test_netd.py)
 hostname nettest
 interface wan nic 0 address 10.9.0.2/24
 interface lan nic 1 address 10.9.1.2/24
+interface up nic 2 address 10.0.2.15/24
 
 pass out keep state
 pass in on wan proto icmp keep state
@@ -80,15 +84,21 @@ block return in on wan proto tcp to 10.9.1.1 port 9102
 pass in on wan proto tcp to 10.9.0.2 port 7 keep state
 pass in on wan proto tcp to 10.9.0.2 port 9 keep state
 pass in on wan proto udp to 10.9.0.2 port 7 keep state
+pass in on up proto tcp to 10.0.2.15 port 7 keep state
 """
 ICMP_WAN_RULE = "pass in on wan proto icmp keep state"
 PORT_RULE = "pass in on wan proto tcp to 10.9.1.1 port 9100 keep state\n"
 BAD_RULE = "pass in on wan proto tcp to 10.9.1.1 port 99999 keep state\n"
+ROUTE_LINE = "route 10.9.5.0/24 via 10.9.0.1\n"  # 10.9.5.1 lives on the wan host's lo
 FW_SETS = {
     "appliance.conf": FW_COMMON + PORT_RULE,
     "appliance-2.conf": FW_COMMON,
     "appliance-3.conf": FW_COMMON + BAD_RULE,
+    "appliance-4.conf": FW_COMMON + PORT_RULE + ROUTE_LINE,
+    "appliance-5.conf": FW_COMMON + PORT_RULE + "route 10.9.5.7/24 via 10.9.0.1\n",
 }
+ROUTE_LINENO = FW_SETS["appliance-4.conf"].count("\n")
+FWD_PORT = 7007  # QEMU's hostfwd on 127.0.0.1 of the wan namespace (QEMU runs there) to 10.0.2.15:7
 BAD_LINE = FW_SETS["appliance-3.conf"].count("\n")
 BAD_COL = BAD_RULE.index("99999") + 1
 ICMP_WAN_LINE = FW_COMMON.splitlines().index(ICMP_WAN_RULE) + 1
@@ -321,10 +331,153 @@ def firewall_checks(rep, helpers, tmp: Path, wan: str, lan: str, text, wait_for,
     rep.run("fw.counters_equal_pings", counters)
 
 
+def route_checks(rep, wan: str, lan: str, text, check) -> None:
+    """Static routes: 10.9.5.0/24 lies behind the wan host (10.9.0.1), which
+    netd reaches only through `route 10.9.5.0/24 via 10.9.0.1`; the lan
+    host's pings to 10.9.5.1 pass while appliance-4.conf (with the route) is
+    in force and fail before and after."""
+    sh("ip", "-n", wan, "addr", "add", "10.9.5.1/32", "dev", "lo")
+
+    def reach() -> bool:
+        p = sh("ip", "netns", "exec", lan, "ping", "-c", "2", "-i", "0.3", "-W", "2", "10.9.5.1", check=False)
+        return p.returncode == 0
+
+    def reload(n: int, pattern: str) -> None:
+        pos = len(text())
+        command_frame(wan, "ktap0", f"KEEL-RELOAD {n}")
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not re.search(pattern, text()[pos:], re.M):
+            time.sleep(0.2)
+        check(re.search(pattern, text()[pos:], re.M) is not None, f"KEEL-RELOAD {n}: no line matching {pattern!r}")
+
+    def without_route() -> None:
+        check(not reach(), "10.9.5.1 answered although no route leads there")
+
+    def with_route() -> None:
+        reload(4, rf"netd: route 10\.9\.5\.0/24 via 10\.9\.0\.1 \(appliance-4\.conf line {ROUTE_LINENO}\)")
+        check(reach(), "10.9.5.1 did not answer through the static route")
+
+    def bad_route_refused() -> None:
+        reload(5, r"netd: firewall: appliance-5\.conf:\d+:7: expected a network address \(no bits set beyond the "
+                  r"prefix\); appliance-4\.conf stays in force")
+        check(reach(), "the route went away with a refused configuration")
+
+    def route_removed() -> None:
+        reload(1, r"netd: firewall: appliance\.conf: \d+ rules in force(.|\n)*netd: routes: connected networks")
+        check(not reach(), "10.9.5.1 still answers after the route was removed")
+
+    rep.run("route.unreachable_without_route", without_route)
+    rep.run("route.static_route_forwards", with_route)
+    rep.run("route.bad_route_keeps_old", bad_route_refused)
+    rep.run("route.removed_by_reload", route_removed)
+
+
+# Malformed frames, each sent COUNT times to netd's address on both NICs;
+# the firewall's drop counter of the reason named must grow by exactly that.
+# Frames are built by this code in the wan/lan host (raw AF_PACKET socket).
+BAD_FRAMES_CODE = r"""
+import socket, struct, sys, random
+dev, dst_mac, src_ip, dst_ip, count = sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind((dev, 0))
+src_mac = bytes.fromhex(open(f'/sys/class/net/{dev}/address').read().strip().replace(':', ''))
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    t = sum(struct.unpack(f'!{len(b)//2}H', b)); t = (t >> 16) + (t & 0xffff); t += t >> 16
+    return ~t & 0xffff
+def ip(payload, proto=1, vihl=0x45, frag=0, tot=None, src=src_ip, bad_sum=False, hdr_extra=b''):
+    h = struct.pack('!BBHHHBBH4s4s', vihl, 0, tot if tot is not None else 20 + len(hdr_extra) + len(payload), 0x1234,
+                    frag, 64, proto, 0, socket.inet_aton(src), socket.inet_aton(dst_ip)) + hdr_extra
+    c = csum(h) ^ (0x5a5a if bad_sum else 0)
+    return h[:10] + struct.pack('!H', c) + h[12:] + payload
+def send(pkt):
+    f = dst_mac + src_mac + b'\x08\x00' + pkt
+    s.send(f + bytes(max(0, 60 - len(f))))
+echo = b'\x08\x00\xf7\xff' + b'\0' * 4 + b'x' * 8
+tcp = lambda flags, off=5: struct.pack('!HHIIBBHHH', 1234, 80, 1, 0, off << 4, flags, 512, 0, 0)
+cases = {
+    'truncated': ip(echo, tot=200),
+    'version': ip(echo, vihl=0x65),
+    'hdrlen': ip(echo, vihl=0x44),
+    'checksum': ip(echo, bad_sum=True),
+    'ipflags': ip(echo, frag=0x8000),
+    'frag': ip(echo + b'y' * 8, frag=0x2000),
+    'frag-bad': ip(echo, frag=0x6000),
+    'frag-overlap': ip(b'z' * 16, proto=6, frag=0x0001),
+    'l4-truncated': ip(b'\x04\xd2\x00\x50' + b'\0' * 6, proto=6),
+    'tcp-hdrlen': ip(tcp(0x02, off=4), proto=6),
+    'tcp-flags': ip(tcp(0x03), proto=6),
+    'udp-len': ip(struct.pack('!HHHH', 1234, 7, 4, 0), proto=17),
+    'src': ip(echo, src='224.0.0.5'),
+}
+for name, pkt in cases.items():
+    for _ in range(count):
+        send(pkt)
+# Oversized frames (the tap's MTU was raised) and random bytes behind an IPv4
+# ethertype: what happens to them is the driver's and the firewall's business,
+# but netd must live on.
+rnd = random.Random(1234)
+for size in (1515, 1600, 4000, 9000):
+    try:
+        s.send(dst_mac + src_mac + b'\x08\x00' + ip(b'q' * (size - 34)))
+    except OSError:
+        pass
+for _ in range(200):
+    s.send(dst_mac + src_mac + b'\x08\x00' + bytes(rnd.randrange(256) for _ in range(rnd.randrange(46, 600))))
+print(' '.join(cases))
+"""
+MALFORMED_NAMES = ["truncated", "version", "hdrlen", "checksum", "ipflags", "frag", "frag-bad", "frag-overlap",
+                   "l4-truncated", "tcp-hdrlen", "tcp-flags", "udp-len", "src"]
+
+
+def malformed_checks(rep, wan: str, lan: str, text, check, ping) -> None:
+    """Truncated, bad-checksum, fragmented, overlapping-fragment, oversized and
+    random frames through both NICs: dropped, counted by reason, netd lives."""
+    count = 3
+
+    def counters() -> dict[str, int]:
+        pos = len(text())
+        command_frame(wan, "ktap0", "KEEL-STATS")
+        end = time.monotonic() + 10
+        m = None
+        while m is None and time.monotonic() < end:
+            m = re.search(r"netd: fw: malformed: (.*)$", text()[pos:], re.M)
+            time.sleep(0.2)
+        check(m is not None, "no malformed-packet counters in the statistics")
+        f = m.group(1).split()
+        return {f[i]: int(f[i + 1]) for i in range(0, len(f) - 1, 2)}
+
+    def dropped_and_counted() -> None:
+        before = counters()
+        for ns, dev, me, peer in ((wan, "ktap0", "10.9.0.1", "10.9.0.2"), (lan, "ktap1", "10.9.1.1", "10.9.1.2")):
+            sh("ip", "-n", ns, "link", "set", dev, "mtu", "9000", check=False)
+            p = sh("ip", "netns", "exec", ns, sys.executable, "-c", BAD_FRAMES_CODE, dev, MAC[dev], me, peer,
+                   str(count), check=False)
+            check(p.returncode == 0, f"frame sender on {dev}: {p.stderr[-300:]}")
+            sh("ip", "-n", ns, "link", "set", dev, "mtu", "1500", check=False)
+        time.sleep(1)
+        after = counters()
+        wrong = [f"{k} +{after.get(k, 0) - before.get(k, 0)}" for k in MALFORMED_NAMES
+                 if after.get(k, 0) - before.get(k, 0) < 2 * count]
+        check(not wrong, f"counted fewer drops than sent ({2 * count} each): {', '.join(wrong)}")
+        exact = [k for k in MALFORMED_NAMES if k not in ("truncated", "checksum", "version", "hdrlen")]
+        over = [f"{k} +{after[k] - before[k]}" for k in exact if after[k] - before[k] != 2 * count]
+        check(not over, f"drops not equal to what was sent ({2 * count} each): {', '.join(over)}")
+
+    def still_serving() -> None:
+        check(not re.search(r"server netd died", text()), "netd died on malformed input")
+        ping(wan, "10.9.0.2")
+        ping(lan, "10.9.1.2")
+        ping(wan, "10.9.1.1")
+
+    rep.run("malformed.dropped_and_counted_by_reason", dropped_and_counted)
+    rep.run("malformed.netd_still_serving", still_serving)
+
+
 SOCK_ECHO_CODE = r"""
 import socket, hashlib, os, sys, threading, time
 n = int(sys.argv[1]); chunk = os.urandom(1 << 20)
-c = socket.create_connection(('10.9.0.2', 7), timeout=30)
+addr = (sys.argv[2], int(sys.argv[3])) if len(sys.argv) > 3 else ('10.9.0.2', 7)
+c = socket.create_connection(addr, timeout=30)
 c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
 hs = hashlib.sha256(); hr = hashlib.sha256(); got = 0; t0 = time.monotonic()
 def send():
@@ -412,7 +565,7 @@ print(ok)
 """
 
 
-def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int) -> None:
+def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int, fwd_mb: int) -> None:
     """The socket service through socktest (tests/net/socktest.c)."""
     rep.run("sock.socktest_ready", lambda: check(
         wait_for(r"socktest: ready: tcp echo 7", 30) and wait_for(r"netd: sock: socktest: hello 1: closed 0", 1),
@@ -463,6 +616,18 @@ def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int) -> None:
         check(len(f) == 5 and f[0] == f[1] and f[2] == f[3], f"port 7 after the restart: {p.stdout.strip()}")
 
     rep.run(f"sock.tcp_echo_{sock_mb}MB_intact", tcp_echo)
+
+    def portfwd_echo() -> None:
+        n = fwd_mb << 20
+        p = sh("ip", "netns", "exec", wan, sys.executable, "-c", SOCK_ECHO_CODE, str(n), "127.0.0.1", str(FWD_PORT),
+               check=False)
+        f = p.stdout.split()
+        check(len(f) == 5, f"echo client via port forwarding: {p.stdout.strip()} {p.stderr[-300:]}")
+        print(f"BENCH sock_portfwd_echo_{fwd_mb}MB seconds={f[4]} MB/s={2 * fwd_mb / float(f[4]):.2f} (both ways)",
+              file=sys.stderr)
+        check(f[0] == f[1] and f[2] == f[3], f"sent {f[0]} bytes sha {f[2][:16]}, got {f[1]} sha {f[3][:16]}")
+
+    rep.run(f"sock.portfwd_tcp_echo_{fwd_mb}MB_intact", portfwd_echo)
     def tcp_connect() -> None:
         p = sh("ip", "netns", "exec", wan, sys.executable, "-c", SOCK_CONNECT_CODE, check=False)
         f = p.stdout.split()
@@ -491,7 +656,9 @@ def main() -> int:
     ap.add_argument("--nics", default="virtio,virtio")
     ap.add_argument("--dhcp", action="store_true", help="netd's second NIC uses DHCP (dnsmasq in lan)")
     ap.add_argument("--build", default=str(REPO / "build"))
-    ap.add_argument("--sock-mb", type=int, default=int(os.environ.get("SOCK_MB", "50")),
+    ap.add_argument("--fwd-mb", type=int, default=int(os.environ.get("FWD_MB", "50")),
+                    help="MB through socktest's TCP echo service by QEMU's port forwarding (NIC 2)")
+    ap.add_argument("--sock-mb", type=int, default=int(os.environ.get("SOCK_MB", "20")),
                     help="MB through socktest's TCP echo service")
     ap.add_argument("--only-sock", action="store_true", help="skip the forwarding and firewall checks")
     ns_args = ap.parse_args()
@@ -508,7 +675,10 @@ def main() -> int:
         sh("ip", "-n", wan, "tuntap", "add", "dev", t, "mode", "tap")
         sh("ip", "-n", wan, "link", "set", t, "up")
     sh("ip", "-n", wan, "addr", "add", "10.9.0.1/24", "dev", "ktap0")
-    cfg = kq.Config(boot="direct", accel="auto", nic=ns_args.nics, args=["nettest"], taps=["ktap0", "ktap1"],
+    # NIC 2 is on QEMU's user network: its hostfwd (on 127.0.0.1 of the wan
+    # namespace, where QEMU runs) carries the port-forwarding echo check.
+    cfg = kq.Config(boot="direct", accel="auto", nic=ns_args.nics + ",virtio", args=["nettest"],
+                    taps=["ktap0", "ktap1"], fwd=f"tcp:127.0.0.1:{FWD_PORT}-10.0.2.15:7",
                     netns=wan, serial=f"file:{log}", qemu_extra="-device virtio-rng-pci", image_dir=img)
     qout = open(tmp / "qemu.log", "wb")
     proc = kq._spawn(kq.build_command(cfg).cmd, qout)
@@ -572,7 +742,7 @@ def main() -> int:
             print("\n".join(ln for ln in p.stdout.splitlines() if "sender" in ln or "receiver" in ln), file=sys.stderr)
             check(p.returncode == 0, p.stdout[-300:] + p.stderr[-300:])
 
-        sock_checks(rep, wan, text, wait_for, check, ns_args.sock_mb)
+        sock_checks(rep, wan, text, wait_for, check, ns_args.sock_mb, ns_args.fwd_mb)
         if ns_args.only_sock:
             return rep.finish()
         rep.run("netd.iperf3_forwarded", iperf)
@@ -593,6 +763,8 @@ def main() -> int:
 
         rep.run("netd.20MB_forwarded_intact", sha)
         firewall_checks(rep, helpers, tmp, wan, lan, text, wait_for, check, ping)
+        route_checks(rep, wan, lan, text, check)
+        malformed_checks(rep, wan, lan, text, check, ping)
 
         def stats() -> None:
             command_frame(wan, "ktap0", "KEEL-STATS")

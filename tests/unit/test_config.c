@@ -158,10 +158,10 @@ static void test_rule_text_normalised(void)
 static void test_errors_top_level(void)
 {
     CHECK_STR(err1("hostname a\nfrobnicate x\n"),
-              "appliance.conf:2:1: expected hostname, log, interface, pass, block, antispoof, tls or console "
+              "appliance.conf:2:1: expected hostname, log, interface, route, pass, block, antispoof, tls or console "
               "(got \"frobnicate\")");
     CHECK_STR(err1("  }\n"), "appliance.conf:1:3: expected a statement ('}' closes no tls block here)");
-    CHECK_STR(err1("{\n"), "appliance.conf:1:1: expected hostname, log, interface, pass, block, antispoof, tls or "
+    CHECK_STR(err1("{\n"), "appliance.conf:1:1: expected hostname, log, interface, route, pass, block, antispoof, tls or "
                            "console (got \"{\")");
     CHECK_STR(err1("hostname\n"), "appliance.conf:1:9: expected a host name after hostname");
     CHECK_STR(err1("hostname a b\n"), "appliance.conf:1:12: expected the end of the line (got \"b\")");
@@ -854,7 +854,7 @@ static void test_edit_set_refused(void)
     CHECK_STR(eerr, "expected a setting after the port, e.g. tls 443 backend 10.0.2.2:8080");
     CHECK_EQ(set("tls 443 {"), CONF_E_SYNTAX);
     CHECK_EQ(set("frobnicate"), CONF_E_SYNTAX);
-    CHECK_STR(eerr, "expected hostname, log, interface, pass, block, antispoof, tls or console (got \"frobnicate\")");
+    CHECK_STR(eerr, "expected hostname, log, interface, route, pass, block, antispoof, tls or console (got \"frobnicate\")");
     CHECK_EQ(set("   # only a comment"), CONF_E_SYNTAX);
     CHECK_STR(eerr, "expected a configuration statement");
     CHECK_EQ(set("log"), CONF_E_SYNTAX);
@@ -911,6 +911,51 @@ static void test_edit_delete(void)
     CHECK(conf_equal(&c, &c2));
 }
 
+/* Static routes: parsed, refused with the column of what is wrong, written
+ * back canonically, and edited by `set route NET ...` / `delete route NET`. */
+static void test_routes(void)
+{
+    CHECK_EQ(parse("route 10.5.0.0/16 via 10.9.0.1\nroute 10.6.1.0/24 via 10.9.0.7 # lab\n"), CONF_OK);
+    CHECK_EQ(c.n_routes, 2);
+    CHECK_EQ(c.routes[0].net, 0x0a050000u);
+    CHECK_EQ(c.routes[0].prefix, 16);
+    CHECK_EQ(c.routes[0].gw, 0x0a090001u);
+    CHECK_EQ(c.routes[1].line, 2);
+    CHECK_STR(err1("route\n"), "appliance.conf:1:6: expected a network A.B.C.D/P after route");
+    CHECK_STR(err1("route 10.5.0.0 via 10.9.0.1\n"),
+              "appliance.conf:1:7: expected a network A.B.C.D/P (prefix length 1-32) (got \"10.5.0.0\")");
+    CHECK_STR(err1("route 10.5.0.0/16 to 10.9.0.1\n"),
+              "appliance.conf:1:19: expected via GATEWAY after the network (got \"to\")");
+    CHECK_STR(err1("route 10.5.0.0/16 via\n"), "appliance.conf:1:22: expected a gateway address A.B.C.D after via");
+    CHECK_STR(err1("route 10.5.0.1/16 via 10.9.0.1\n"),
+              "appliance.conf:1:7: expected a network address (no bits set beyond the prefix) (got \"10.5.0.1/16\")");
+    CHECK_STR(err1("route 0.0.0.0/0 via 10.9.0.1\n"),
+              "appliance.conf:1:7: expected a prefix length 1-32 (the default route is an interface's gateway) (got "
+              "\"0.0.0.0/0\")");
+    CHECK_STR(err1("route 10.5.0.0/16 via 224.0.0.1\n"),
+              "appliance.conf:1:23: expected a unicast gateway address (got \"224.0.0.1\")");
+    CHECK_STR(err1("route 10.5.0.0/16 via 10.9.0.1\nroute 10.5.0.0/16 via 10.9.0.2\n"),
+              "appliance.conf:2:7: expected a network no other route line names (got \"10.5.0.0/16\")");
+    CHECK_STR(err1("route 10.5.0.0/16 via 10.9.0.1 metric 5\n"),
+              "appliance.conf:1:32: expected the end of the line (got \"metric\")");
+
+    CHECK_EQ(parse("interface wan nic 0 address 10.9.0.2/24\npass out keep state\nroute 10.5.0.0/16   via 10.9.0.1\n"),
+             CONF_OK);
+    conf_write(&c, out, sizeof out);
+    CHECK(strstr(out, "interface wan nic 0 address 10.9.0.2/24\nroute 10.5.0.0/16 via 10.9.0.1\n\npass out") != NULL);
+
+    conf_init(&c);
+    conf_text_from(&ct, &c);
+    CHECK_EQ(set("pass out keep state"), CONF_OK);
+    CHECK_EQ(set("route 10.5.0.0/16 via 10.9.0.1"), CONF_OK); /* goes before the rules */
+    CHECK_EQ(set("route 10.5.0.0/16 via 10.9.0.3"), CONF_OK); /* replaces */
+    CHECK_EQ(set("route 10.5.0.1/16 via 10.9.0.3"), CONF_E_SYNTAX);
+    CHECK_STR(eerr, "expected a network address (no bits set beyond the prefix) (got \"10.5.0.1/16\")");
+    text_is("hostname keel\nlog info\nroute 10.5.0.0/16 via 10.9.0.3\npass out keep state\n");
+    CHECK_EQ(del("route 10.5.0.0/16"), CONF_OK);
+    text_is("hostname keel\nlog info\npass out keep state\n");
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -925,6 +970,7 @@ int main(void)
         UNIT_TEST(test_diff_context),     UNIT_TEST(test_diff_random),
         UNIT_TEST(test_edit_set),         UNIT_TEST(test_edit_set_refused),
         UNIT_TEST(test_edit_delete),
+        UNIT_TEST(test_routes),
     };
     return unit_main("config", tests, (int)(sizeof tests / sizeof tests[0]));
 }
