@@ -1,7 +1,9 @@
 /*
  * init.c - the root task: starts the servers the boot manifest names, gives
  * each exactly the capabilities listed, receives their faults and restarts
- * them with a back-off.
+ * them with a back-off: 2^k times RESTART_BASE_MS (at most RESTART_MAX_MS)
+ * after the k-th fault in a row; a server that ran STABLE_NS before it
+ * faulted starts again from k = 0.
  *
  * States of a server: STOPPED (not started, or not for this boot), RUNNING
  * (started, not yet ready), READY (called INIT_READY), WAITING (faulted;
@@ -28,6 +30,7 @@
 #define SCRATCH_VA      0x0000002000000000ull /* where init maps a frame to fill it */
 #define RESTART_BASE_MS 10
 #define RESTART_MAX_MS  5000
+#define STABLE_NS       60000000000ull /* a server up this long has its restart back-off reset */
 #define TIMER_BIT       1ull
 #define PAGE            4096ull
 
@@ -41,6 +44,8 @@ struct server {
     enum srv_state state;
     uint32_t restarts;
     uint32_t faults;
+    uint32_t backoff;    /* faults in a row without STABLE_NS of life in between: the delay's exponent */
+    uint64_t started_at; /* ns, at the last start */
     uint64_t restart_at; /* ns, when WAITING */
     uint64_t task_slot, thread_slot, memory_slot;
 };
@@ -467,6 +472,7 @@ static void start_server(unsigned idx)
         return;
     }
     sv->state = SRV_RUNNING;
+    sv->started_at = keel_now_ns();
     ulog("keel: init: started %s (priority %u%s)\n", sv->spec->name, sv->spec->priority,
          sv->restarts ? ", restarted" : "");
 }
@@ -509,7 +515,13 @@ static void on_fault(unsigned idx, const struct keel_msg *m)
 {
     struct server *sv = &S.servers[idx];
     sv->faults++;
-    uint32_t shift = sv->restarts < 9 ? sv->restarts : 9;
+    /* A server that served for a while before this fault starts from the
+     * shortest delay again: the back-off is for crash loops, not for the
+     * odd fault days apart. */
+    if (keel_now_ns() - sv->started_at >= STABLE_NS)
+        sv->backoff = 0;
+    uint32_t shift = sv->backoff < 9 ? sv->backoff : 9;
+    sv->backoff++;
     uint64_t delay_ms = (uint64_t)RESTART_BASE_MS << shift;
     if (delay_ms > RESTART_MAX_MS)
         delay_ms = RESTART_MAX_MS;

@@ -5,7 +5,7 @@
  * struct keel_srvinfo: its name, its arguments from the boot manifest, how
  * often it has been restarted, and the capabilities init granted it, each
  * with the name the manifest gave it, so a server looks its capabilities up
- * by name (keel_srv_cap_slot) instead of hard-coding slot numbers.
+ * by name (srv_find_cap, <keel/server.h>) instead of hard-coding slot numbers.
  * Fixed slots: the server's own task and thread, its memory budget, and a
  * send capability to init (badged with the server's index).
  */
