@@ -59,7 +59,7 @@ server netrng  when nettest priority 14 memory 256K pci rng 0 endpoint rng-net
 server netd    when nettest needs netnic0 priority 12 memory 4M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-net site endpoint netd share sock-socktest {sock_pages} signal sock-socktest
 server socktest when nettest needs netd priority 11 memory 1M connect netd share sock-socktest {sock_pages} notify sock-socktest
 """
-SOCK_PAGES = 129  # abi/keel/socket.h SOCK_SHM_PAGES
+SOCK_PAGES = 515  # abi/keel/socket.h SOCK_SHM_PAGES
 MAC = {"ktap0": "525400123456", "ktap1": "525400123457"}
 
 # The firewall's rule sets (site.cpio).  Set 1 is loaded at start; "KEEL-RELOAD
