@@ -4,6 +4,8 @@
  * IPC on ep:netd; bytes go through the shared rings: the client produces
  * tx (tx_head) and consumes rx (rx_tail), netd the other ends, each
  * position published with release and read with acquire (socket.h).
+ * Every data call that moves a position flags its socket in the shared
+ * kicks bitmap, so the next SOCK_KICK makes netd look at exactly those.
  */
 #include <keel/fmt.h>
 #include <keel/init.h>
@@ -63,6 +65,10 @@ int sock_setopt(struct sock_client *c, int s, enum sock_opt opt, uint64_t value)
 int sock_kick(struct sock_client *c) { return call(c, SOCK_KICK, 0, 0, 0, 0); }
 
 static struct sock_state *state(const struct sock_client *c, int s) { return &c->sh->s[s]; }
+static void flag(struct sock_client *c, int s)
+{
+    __atomic_fetch_or(&c->sh->kicks[(unsigned)s / 64], 1ull << ((unsigned)s % 64), __ATOMIC_RELEASE);
+}
 static uint8_t *rx(const struct sock_client *c, int s) { return c->base + SOCK_RX_OFFSET(s); }
 static uint8_t *tx(const struct sock_client *c, int s) { return c->base + SOCK_TX_OFFSET(s); }
 
@@ -85,7 +91,10 @@ uint32_t sock_status(const struct sock_client *c, int s)
     return s >= 0 && s < SOCK_MAX ? ld(&state(c, s)->status) : 0;
 }
 
-uint32_t sock_unsent(const struct sock_client *c, int s) { return state(c, s)->tx_head - ld(&state(c, s)->tx_tail); }
+uint32_t sock_unsent(const struct sock_client *c, int s)
+{
+    return s >= 0 && s < SOCK_MAX ? state(c, s)->tx_head - ld(&state(c, s)->tx_tail) : 0;
+}
 
 long sock_send(struct sock_client *c, int s, const void *buf, size_t n)
 {
@@ -98,6 +107,8 @@ long sock_send(struct sock_client *c, int s, const void *buf, size_t n)
     uint32_t k = n < room ? (uint32_t)n : room;
     put(tx(c, s), head, buf, k);
     st(&ss->tx_head, head + k);
+    if (k)
+        flag(c, s);
     return k;
 }
 
@@ -115,6 +126,7 @@ long sock_recv(struct sock_client *c, int s, void *buf, size_t n)
     uint32_t k = n < used ? (uint32_t)n : used;
     get(rx(c, s), tail, buf, k);
     st(&ss->rx_tail, tail + k);
+    flag(c, s);
     return k;
 }
 
@@ -131,6 +143,7 @@ int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const 
     put(tx(c, s), head, &h, sizeof h);
     put(tx(c, s), head + 8, buf, (uint32_t)n);
     st(&ss->tx_head, head + rec);
+    flag(c, s);
     return 0;
 }
 
@@ -151,7 +164,22 @@ long sock_recvfrom(struct sock_client *c, int s, void *buf, size_t n, uint32_t *
     if (port)
         *port = h.port;
     st(&ss->rx_tail, tail + 8 + ((h.len + 7u) & ~7u));
+    flag(c, s);
     return k;
+}
+
+int sock_next_event(struct sock_client *c)
+{
+    for (unsigned w = 0; w < SOCK_EVENT_WORDS; w++) {
+        if (!c->ev[w])
+            c->ev[w] = __atomic_exchange_n(&c->sh->events[w], 0, __ATOMIC_ACQUIRE);
+        if (c->ev[w]) {
+            unsigned b = (unsigned)__builtin_ctzll(c->ev[w]);
+            c->ev[w] &= c->ev[w] - 1;
+            return (int)(w * 64 + b);
+        }
+    }
+    return -1;
 }
 
 uint64_t sock_wait(struct sock_client *c)

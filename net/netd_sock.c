@@ -5,8 +5,9 @@
  *
  * States of a socket (struct nsock.kind):
  *   FREE     index unused; its sock_state is all zero
- *   LISTEN   a tcp listener; accepted connections wait in q[] (at most
- *            backlog) until SOCK_ACCEPT hands their index out
+ *   LISTEN   a tcp listener; accepted connections wait in its accept
+ *            queue (a list through nsock.qnext, at most backlog long)
+ *            until SOCK_ACCEPT hands their index out
  *   TCP      a connection (accepted or connecting); tcp == NULL once lwIP
  *            freed the pcb (tcp_err: SOCK_ST_RESET), until SOCK_CLOSE
  *   UDP      a bound udp pcb
@@ -25,8 +26,19 @@
  * itself.  Calls are matched to a client by badge; a socket index belongs
  * to the client whose table holds it.
  *
- * Not handled: a client's death is seen only at its next SOCK_HELLO
- * (socket.h says why); SO_REUSEADDR (lwipopts.h has no SO_REUSE: a port
+ * Events: every change sets the socket's bit in the shared events bitmap
+ * at once (atomic OR) and marks the client dirty; netd_sock_flush signals
+ * each dirty client once per loop iteration.  SOCK_KICK looks only at the
+ * sockets whose bits the client set in the kicks bitmap; lwIP's poll
+ * (every second) looks at each TCP socket regardless.
+ *
+ * A dead client (socket.h): poll_deaths asks init (INIT_STATUS, never the
+ * other way round) for each client's fault count every
+ * SOCK_DEATH_POLL_MS; a count that moved since the client's SOCK_HELLO
+ * means the run that opened the sockets is gone: client_drop aborts them
+ * all at once.
+ *
+ * Not handled: SO_REUSEADDR (lwipopts.h has no SO_REUSE: a port
  * whose connection netd closed actively stays taken during TIME_WAIT);
  * IPv6; a close that lingers for bytes still in the tx ring.
  */
@@ -38,23 +50,31 @@
 
 #include "lwip/pbuf.h"
 #include "lwip/tcp.h"
+#include "lwip/timeouts.h"
 #include "lwip/udp.h"
 #include "netd_sock.h"
 
 enum { NSOCK_FREE, NSOCK_LISTEN, NSOCK_TCP, NSOCK_UDP };
 
 #define RING_MASK     (SOCK_RING_BYTES - 1)
-#define CLIENT_STRIDE 0x100000ull /* 1 MiB per client region */
+#define CLIENT_STRIDE 0x400000ull /* 4 MiB per client region */
 _Static_assert((SOCK_RING_BYTES & RING_MASK) == 0, "ring size is a power of two");
 _Static_assert(SOCK_SHM_PAGES * 4096ull <= CLIENT_STRIDE, "a region fits its stride");
-_Static_assert(SOCK_MAX <= 64, "one notification bit per socket");
+_Static_assert(SOCK_MAX <= 0x7fff, "indices fit the int16_t queue links");
 
 /* ------------------------------------------------------------- helpers -- */
 
 static struct sock_state *st_of(const struct nsock *s) { return &s->c->sh->s[s->idx]; }
 static uint8_t *rx_of(const struct nsock *s) { return s->c->base + SOCK_RX_OFFSET(s->idx); }
 static uint8_t *tx_of(const struct nsock *s) { return s->c->base + SOCK_TX_OFFSET(s->idx); }
-static void event(struct nsock *s) { s->c->bits |= 1ull << s->idx; }
+/* Socket IDX of C changed: its bit in the shared events bitmap (release:
+ * the client that sees the bit sees the state written before it). */
+static void event_idx(struct nsock_client *c, unsigned idx)
+{
+    __atomic_fetch_or(&c->sh->events[idx / 64], 1ull << (idx % 64), __ATOMIC_RELEASE);
+    c->dirty = true;
+}
+static void event(struct nsock *s) { event_idx(s->c, s->idx); }
 
 static uint32_t ld(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static void st(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
@@ -180,9 +200,12 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
     return ERR_OK;
 }
 
+/* Every second per connection: whatever a client forgot to flag in kicks. */
 static err_t on_poll(void *arg, struct tcp_pcb *pcb)
 {
     (void)pcb;
+    rx_consumed(arg);
+    rx_drain(arg);
     tx_push(arg);
     return ERR_OK;
 }
@@ -225,8 +248,8 @@ static struct nsock *alloc_sock(struct nsock_client *c, uint8_t kind)
             continue;
         memset(s, 0, sizeof *s);
         s->kind = kind;
-        s->idx = (uint8_t)i;
-        s->listener = -1;
+        s->idx = (uint16_t)i;
+        s->listener = s->qnext = s->qhead = s->qtail = -1;
         s->c = c;
         memset(&c->sh->s[i], 0, sizeof c->sh->s[i]);
         return s;
@@ -239,8 +262,11 @@ static struct nsock *alloc_sock(struct nsock_client *c, uint8_t kind)
 static void free_sock(struct nsock *s, bool abort)
 {
     if (s->kind == NSOCK_LISTEN)
-        for (unsigned i = 0; i < s->nq; i++)
-            free_sock(&s->c->s[s->q[i]], true);
+        for (int i = s->qhead; i >= 0;) {
+            int next = s->c->s[i].qnext; /* read before free_sock clears it */
+            free_sock(&s->c->s[i], true);
+            i = next;
+        }
     if (s->tcp) {
         if (s->kind == NSOCK_LISTEN) { /* lwIP asserts on recv/sent/err/poll of a listener */
             tcp_arg(s->tcp, NULL);
@@ -261,7 +287,7 @@ static void free_sock(struct nsock *s, bool abort)
     unsigned idx = s->idx;
     memset(s, 0, sizeof *s);
     memset(&c->sh->s[idx], 0, sizeof c->sh->s[idx]);
-    c->bits |= 1ull << idx;
+    event_idx(c, idx);
 }
 
 static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
@@ -276,8 +302,13 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
         return ERR_ABRT;
     }
     tcp_hook(s, pcb);
-    s->listener = (int8_t)l->idx;
-    l->q[l->nq++] = s->idx;
+    s->listener = (int16_t)l->idx;
+    if (l->qtail >= 0)
+        c->s[l->qtail].qnext = (int16_t)s->idx;
+    else
+        l->qhead = (int16_t)s->idx;
+    l->qtail = (int16_t)s->idx;
+    l->nq++;
     c->accepted++;
     struct sock_state *ss = st_of(s);
     ss->peer_ip = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)));
@@ -388,11 +419,10 @@ static int64_t caller(struct netd_socks *ss, struct keel_msg *m, struct nsock_cl
     return (*out)->hello ? 0 : SOCK_E_NO_HELLO;
 }
 
-static int64_t do_hello(void *ctx, struct keel_msg *m)
+/* Aborts every socket of C (queued connections first go with their
+ * listener) and clears its region's header; returns how many it closed. */
+static unsigned client_drop(struct nsock_client *c)
 {
-    struct nsock_client *c = client_of(ctx, m->badge);
-    if (!c)
-        return SOCK_E_NO_CLIENT;
     unsigned closed = 0;
     for (unsigned i = 0; i < SOCK_MAX; i++)
         if (c->s[i].kind != NSOCK_FREE && c->s[i].listener < 0) {
@@ -405,13 +435,59 @@ static int64_t do_hello(void *ctx, struct keel_msg *m)
             closed++;
         }
     memset(c->sh, 0, sizeof *c->sh);
+    c->hello = false;
+    c->dirty = false;
+    return closed;
+}
+
+/* init's fault count for C (INIT_STATUS on its manifest index, badge - 1):
+ * 0 and *faults set, or the error.  init answers at once and never calls
+ * netd, so this cannot deadlock. */
+static int64_t client_faults(const struct nsock_client *c, uint64_t *faults)
+{
+    struct keel_msg m = { .info = INIT_STATUS, .mr = { c->badge - 1, 0, 0, 0 } }; /* init reads the whole label */
+    int64_t err = keel_call(SRV_SLOT_INIT, &m);
+    if (err)
+        return err;
+    if (keel_label(&m))
+        return (int32_t)keel_label(&m);
+    *faults = m.mr[2];
+    return 0;
+}
+
+static int64_t do_hello(void *ctx, struct keel_msg *m)
+{
+    struct nsock_client *c = client_of(ctx, m->badge);
+    if (!c)
+        return SOCK_E_NO_CLIENT;
+    unsigned closed = client_drop(c);
+    uint64_t faults = 0;
+    if (client_faults(c, &faults) == 0)
+        c->faults = faults;
     c->sh->generation = (uint32_t)++c->hellos;
     st(&c->sh->magic, SOCK_MAGIC);
     c->hello = true;
-    c->bits = 0;
     ulog("netd: sock: %s: hello %u: closed %u socket%s it held\n", c->name, (unsigned)c->hellos, closed,
          closed == 1 ? "" : "s");
     return 0;
+}
+
+/* lwIP timeout, every SOCK_DEATH_POLL_MS: drops the sockets of every
+ * client whose run that said SOCK_HELLO has died since (socket.h). */
+static void poll_deaths(void *arg)
+{
+    struct netd_socks *ss = arg;
+    for (unsigned i = 0; i < ss->n; i++) {
+        struct nsock_client *c = &ss->c[i];
+        uint64_t faults = 0;
+        if (!c->hello || client_faults(c, &faults) != 0 || faults == c->faults)
+            continue;
+        c->deaths++;
+        unsigned closed = client_drop(c);
+        ulog("netd: sock: %s: died (init counts %llu faults): closed %u socket%s at once\n", c->name,
+             (unsigned long long)faults, closed, closed == 1 ? "" : "s");
+    }
+    sys_timeout(SOCK_DEATH_POLL_MS, poll_deaths, arg);
 }
 
 static int64_t do_listen(void *ctx, struct keel_msg *m)
@@ -422,6 +498,7 @@ static int64_t do_listen(void *ctx, struct keel_msg *m)
         return e;
     if (m->mr[0] == 0 || m->mr[0] > 0xffff || m->mr[1] == 0 || m->mr[1] > SOCK_MAX)
         return SOCK_E_INVALID;
+    uint8_t lwip_backlog = m->mr[1] > 255 ? 255 : (uint8_t)m->mr[1]; /* lwIP's is a u8 */
     struct nsock *s = alloc_sock(c, NSOCK_LISTEN);
     if (!s)
         return SOCK_E_NO_SOCKETS;
@@ -436,7 +513,7 @@ static int64_t do_listen(void *ctx, struct keel_msg *m)
         return SOCK_E_ADDR_IN_USE;
     }
     err_t err = ERR_OK;
-    struct tcp_pcb *lpcb = tcp_listen_with_backlog_and_err(pcb, (u8_t)m->mr[1], &err);
+    struct tcp_pcb *lpcb = tcp_listen_with_backlog_and_err(pcb, lwip_backlog, &err);
     if (!lpcb) {
         tcp_abort(pcb);
         s->kind = NSOCK_FREE;
@@ -444,7 +521,7 @@ static int64_t do_listen(void *ctx, struct keel_msg *m)
     }
     /* point of no return */
     s->tcp = lpcb;
-    s->backlog = (uint8_t)m->mr[1];
+    s->backlog = (uint16_t)m->mr[1];
     tcp_arg(lpcb, s);
     tcp_accept(lpcb, on_accept);
     st_of(s)->local_port = (uint16_t)m->mr[0];
@@ -458,14 +535,17 @@ static int64_t do_accept(void *ctx, struct keel_msg *m)
     int64_t e = sock_arg(ctx, m, NSOCK_LISTEN, &l);
     if (e)
         return e;
-    if (!l->nq)
+    if (l->qhead < 0)
         return SOCK_E_AGAIN;
-    uint8_t idx = l->q[0];
-    memmove(l->q, l->q + 1, --l->nq);
+    struct nsock *s = &l->c->s[l->qhead];
+    l->qhead = s->qnext;
+    if (l->qhead < 0)
+        l->qtail = -1;
+    l->nq--;
     if (!l->nq)
         set_status(l, 0, SOCK_ST_ACCEPT);
-    l->c->s[idx].listener = -1;
-    return idx;
+    s->listener = s->qnext = -1;
+    return s->idx;
 }
 
 static int64_t do_connect(void *ctx, struct keel_msg *m)
@@ -536,14 +616,19 @@ static int64_t do_kick(void *ctx, struct keel_msg *m)
     int64_t e = caller(ctx, m, &c);
     if (e)
         return e;
-    for (unsigned i = 0; i < SOCK_MAX; i++) {
-        struct nsock *s = &c->s[i];
-        if (s->kind == NSOCK_TCP) {
-            rx_consumed(s);
-            rx_drain(s);
-            tx_push(s);
-        } else if (s->kind == NSOCK_UDP) {
-            udp_push(s);
+    for (unsigned w = 0; w < SOCK_EVENT_WORDS; w++) {
+        uint64_t bits = __atomic_exchange_n(&c->sh->kicks[w], 0, __ATOMIC_ACQUIRE);
+        while (bits) {
+            unsigned i = w * 64 + (unsigned)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            struct nsock *s = &c->s[i];
+            if (s->kind == NSOCK_TCP) {
+                rx_consumed(s);
+                rx_drain(s);
+                tx_push(s);
+            } else if (s->kind == NSOCK_UDP) {
+                udp_push(s);
+            }
         }
     }
     return 0;
@@ -650,14 +735,16 @@ void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64
             c->s[k].c = c;
         ulog("netd: sock: client %s (badge %llu), %u sockets\n", name, (unsigned long long)c->badge, SOCK_MAX);
     }
+    if (ss->n)
+        sys_timeout(SOCK_DEATH_POLL_MS, poll_deaths, ss);
 }
 
 void netd_sock_flush(struct netd_socks *ss)
 {
     for (unsigned i = 0; i < ss->n; i++)
-        if (ss->c[i].bits) {
-            (void)keel_signal(ss->c[i].signal, ss->c[i].bits);
-            ss->c[i].bits = 0;
+        if (ss->c[i].dirty) {
+            (void)keel_signal(ss->c[i].signal, SOCK_EVENT_BIT);
+            ss->c[i].dirty = false;
         }
 }
 
@@ -669,9 +756,9 @@ void netd_sock_log_stats(const struct netd_socks *ss)
         for (unsigned k = 0; k < SOCK_MAX; k++)
             n[c->s[k].kind]++;
         ulog("netd: sock: %s: %u open (listen %u tcp %u udp %u); accepted %llu refused %llu udp-dropped %llu "
-             "hellos %llu\n",
+             "hellos %llu deaths %llu\n",
              c->name, SOCK_MAX - n[NSOCK_FREE], n[NSOCK_LISTEN], n[NSOCK_TCP], n[NSOCK_UDP],
              (unsigned long long)c->accepted, (unsigned long long)c->refused, (unsigned long long)c->udp_dropped,
-             (unsigned long long)c->hellos);
+             (unsigned long long)c->hellos, (unsigned long long)c->deaths);
     }
 }

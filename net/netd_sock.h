@@ -18,15 +18,17 @@ struct nsock_client;
 
 /* One socket of one client; kind NSOCK_FREE when the index is unused. */
 struct nsock {
-    uint8_t kind;    /* NSOCK_* */
-    uint8_t idx;     /* its index in the client's table: bit idx of the events */
-    int8_t listener; /* TCP: the listener whose accept queue holds it, or -1 */
-    uint8_t backlog; /* listener: accept queue limit */
-    uint8_t nq;      /* listener: connections waiting for SOCK_ACCEPT */
-    uint8_t q[SOCK_MAX];
+    uint8_t kind;        /* NSOCK_* */
     bool fin;            /* the peer's FIN came (p == NULL); RX_EOF once pend is empty */
     bool shut_wr;        /* SOCK_SHUTDOWN asked: FIN once tx is taken */
     bool shut_done;      /* tcp_shutdown done */
+    uint16_t idx;        /* its index in the client's table: bit idx of the bitmaps */
+    int16_t listener;    /* TCP: the listener whose accept queue holds it, or -1 */
+    int16_t qnext;       /* TCP, queued: the next in that accept queue, or -1 */
+    int16_t qhead;       /* listener: the oldest connection waiting for SOCK_ACCEPT, or -1 */
+    int16_t qtail;       /* listener: the newest, or -1 */
+    uint16_t backlog;    /* listener: accept queue limit (<= SOCK_MAX) */
+    uint16_t nq;         /* listener: connections in the queue */
     uint32_t tx_tail;    /* netd's own copy: bytes taken from tx (authoritative) */
     uint32_t rx_head;    /* netd's own copy: bytes put into rx */
     uint32_t rx_acked;   /* rx_tail up to which lwIP got tcp_recved */
@@ -39,13 +41,14 @@ struct nsock {
 /* A client: its badge, its region (mapped), its notification (signal). */
 struct nsock_client {
     char name[16];
-    uint64_t badge;
+    uint64_t badge;  /* its calls' badge: its manifest index + 1 (init's convention) */
     uint64_t signal; /* signal:sock-NAME slot */
     struct sock_shared *sh;
-    uint8_t *base; /* the region (sh == base) */
-    bool hello;    /* SOCK_HELLO seen since netd started */
-    uint64_t bits; /* events to signal at the next netd_sock_flush */
-    uint64_t accepted, refused, udp_dropped, hellos;
+    uint8_t *base;   /* the region (sh == base) */
+    bool hello;      /* SOCK_HELLO seen, and that run has not died since */
+    bool dirty;      /* events set since the last netd_sock_flush: signal */
+    uint64_t faults; /* init's fault count for it at its last SOCK_HELLO */
+    uint64_t accepted, refused, udp_dropped, hellos, deaths;
     struct nsock s[SOCK_MAX];
 };
 
@@ -54,15 +57,16 @@ struct netd_socks {
     struct nsock_client c[NETD_SOCK_CLIENTS];
 };
 
-/* Finds the clients in SI ("client:C" + shm:sock-C + signal:sock-C) and
- * maps each region at VA + i * stride (1 MiB apart). */
+/* Finds the clients in SI ("client:C" + shm:sock-C + signal:sock-C),
+ * maps each region at VA + i * stride (4 MiB apart) and starts the
+ * dead-client poll (an lwIP timeout every SOCK_DEATH_POLL_MS). */
 void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64_t va);
 /* Handles one request M received on serve:netd; returns whether to reply
  * (M then holds the reply). */
 int netd_sock_dispatch(struct netd_socks *ss, struct keel_msg *m);
 /* Signals every client its pending event bits.  Once per loop iteration. */
 void netd_sock_flush(struct netd_socks *ss);
-/* Logs each client's socket table summary ("netd: sock: ..."). */
+/* Logs each client's socket table summary ("netd: sock: C: N open ..."). */
 void netd_sock_log_stats(const struct netd_socks *ss);
 
 #endif

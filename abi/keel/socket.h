@@ -9,10 +9,16 @@
  * the "client:C" note in its srvinfo (the badge C's calls carry) and the
  * two grants named sock-C; a client without both gets SOCK_E_NO_CLIENT.
  *
- * The shared region (one per client, mapped by both): page 0 is struct
- * sock_shared (one struct sock_state per socket); then SOCK_MAX socket
- * buffers of SOCK_RING_BYTES rx followed by SOCK_RING_BYTES tx.  Stream
- * bytes never go through IPC.  Each ring is single-producer,
+ * The shared region (one per client, mapped by both): SOCK_HDR_PAGES
+ * pages of struct sock_shared (the event bitmaps and one struct
+ * sock_state per socket), then SOCK_MAX socket buffers of SOCK_RING_BYTES
+ * rx followed by SOCK_RING_BYTES tx: 8 KiB of shared memory per socket,
+ * SOCK_SHM_PAGES = 515 pages (2 MiB + 12 KiB) per client.  The size is
+ * bounded by the kernel's largest frame (1024 pages): 256 sockets with
+ * 8 KiB rings each way would need 1027.  Stream bytes never go through
+ * IPC; netd buffers up to TCP_WND per socket beyond the rx ring and lwIP
+ * up to TCP_SND_BUF beyond the tx ring, so small rings cost round trips,
+ * not window.  Each ring is single-producer,
  * single-consumer with free-running 32-bit positions (head = bytes ever
  * produced, tail = bytes ever consumed; used = head - tail):
  *   rx: netd produces (rx_head), the client consumes (rx_tail)
@@ -42,7 +48,8 @@
  *   SOCK_UDP_BIND (port)                -> socket index
  *   SOCK_KICK ()                        the client produced into tx rings
  *                                       and/or consumed from rx rings; netd
- *                                       looks at all its sockets -> 0
+ *                                       looks at the sockets flagged in
+ *                                       sock_shared.kicks -> 0
  *   SOCK_SHUTDOWN (socket)              no more tx: FIN once the tx ring is
  *                                       sent -> 0
  *   SOCK_CLOSE (socket)                 -> 0; bytes already in the tx ring
@@ -54,27 +61,51 @@
  *                                       (value = idle seconds, 0 = off) -> 0
  * Ports and addresses: host byte order; ip 10.9.0.2 = 0x0a090002.
  *
- * Events (netd -> client): the client's notification (notify:sock-C), bit
- * k = "look at socket k": its state word or ring positions changed
- * (readable, writable, accept ready, connected, EOF, reset).  Bits
- * coalesce; the state word (sock_state.status) says what holds now.
+ * Events (netd -> client): netd sets bit k of sock_shared.events (an
+ * atomic OR, release) when socket k's state word or ring positions changed
+ * (readable, writable, accept ready, connected, EOF, reset), then signals
+ * the client's notification (notify:sock-C) with SOCK_EVENT_BIT, once per
+ * netd loop iteration however many sockets changed.  The client takes the
+ * bitmap with an atomic exchange to zero (acquire) and looks at the
+ * sockets whose bits were set; bits coalesce and the state word
+ * (sock_state.status) says what holds now.  netd never reads events.
+ *
+ * Kicks (client -> netd): before SOCK_KICK the client sets bit k of
+ * sock_shared.kicks for every socket k whose tx it produced into or whose
+ * rx it consumed from (the client library does this); netd takes the
+ * bitmap (atomic exchange) at SOCK_KICK and looks at those sockets only.
+ * A bit the client forgets only delays that socket until its next kick
+ * or lwIP's poll (netd polls every TCP socket's tx every second anyway).
  *
  * Flow control: netd gives lwIP back receive window (tcp_recved) only for
  * bytes the client consumed from rx, so a client that does not read closes
  * the TCP window; netd buffers at most TCP_WND per socket beyond the ring.
  *
- * A dead client: the kernel tells netd nothing when a client dies, so a
- * dead client's sockets stay until it is restarted and says SOCK_HELLO
- * (init restarts it), which closes them all: the honest minimum.
+ * A dead client: the kernel tells netd nothing when a client dies, and
+ * init must never call (block on) netd.  So netd asks init: at SOCK_HELLO
+ * and every SOCK_DEATH_POLL_MS it calls INIT_STATUS (abi/keel/init.h) for
+ * each client that holds sockets, with the client's manifest index (its
+ * badge - 1, init's convention for `connect` badges).  When init's fault
+ * count for it differs from the one seen at its last SOCK_HELLO, that run
+ * of the client is dead: netd aborts all its sockets at once (RST to the
+ * peers, memory back to lwIP's pools), marks the region's magic 0 and
+ * answers SOCK_E_NO_HELLO to every call until the restarted client says
+ * SOCK_HELLO.  init -> nobody, netd -> init: no call cycle.  SOCK_HELLO
+ * still closes whatever is left, so a client restarted before netd's poll
+ * (init's first back-off is 10 ms) loses its old sockets all the same.
  */
 #ifndef KEEL_ABI_SOCKET_H
 #define KEEL_ABI_SOCKET_H
 
 #include <stdint.h>
 
-#define SOCK_MAX        16
-#define SOCK_RING_BYTES 16384u /* a power of two */
-#define SOCK_SHM_PAGES  (1 + SOCK_MAX * 2 * SOCK_RING_BYTES / 4096)
+#define SOCK_MAX          256
+#define SOCK_RING_BYTES   4096u /* a power of two, each way */
+#define SOCK_HDR_PAGES    3u    /* struct sock_shared */
+#define SOCK_SHM_PAGES    (SOCK_HDR_PAGES + SOCK_MAX * 2u * SOCK_RING_BYTES / 4096u)
+#define SOCK_EVENT_BIT    1ull /* the one notification bit netd signals */
+#define SOCK_EVENT_WORDS  (SOCK_MAX / 64)
+#define SOCK_DEATH_POLL_MS 250u
 #define SOCK_MAGIC      0x4b534f43u /* "COSK" */
 
 enum sock_label {
@@ -129,12 +160,18 @@ struct sock_state {
 _Static_assert(sizeof(struct sock_state) == 32, "sock_state layout");
 
 struct sock_shared {
-    uint32_t magic;      /* SOCK_MAGIC once netd took the region (SOCK_HELLO) */
+    uint32_t magic;      /* SOCK_MAGIC once netd took the region (SOCK_HELLO); 0 once netd saw the client die */
     uint32_t generation; /* bumped by every SOCK_HELLO */
-    uint32_t pad[6];
+    uint32_t pad[14];
+    uint64_t events[SOCK_EVENT_WORDS]; /* netd sets bit k (atomic OR), the client takes them (exchange) */
+    uint64_t kicks[SOCK_EVENT_WORDS];  /* the client sets bit k, netd takes them at SOCK_KICK */
     struct sock_state s[SOCK_MAX];
 };
-_Static_assert(sizeof(struct sock_shared) <= 4096, "the header fits page 0");
+_Static_assert(SOCK_MAX % 64 == 0, "whole bitmap words");
+_Static_assert(__builtin_offsetof(struct sock_shared, events) == 64, "sock_shared layout");
+_Static_assert(__builtin_offsetof(struct sock_shared, s) == 128, "sock_shared layout");
+_Static_assert(sizeof(struct sock_shared) <= SOCK_HDR_PAGES * 4096u, "the header fits its pages");
+_Static_assert(SOCK_SHM_PAGES <= 1024, "one frame (the kernel's limit: 1024 pages)");
 
 /* A UDP record's header in a ring. */
 struct sock_dgram {
@@ -146,7 +183,7 @@ _Static_assert(sizeof(struct sock_dgram) == 8, "sock_dgram layout");
 #define SOCK_DGRAM_MAX 1472u
 
 /* Offsets in the region of socket K's rings. */
-#define SOCK_RX_OFFSET(k) (4096u + (uint32_t)(k)*2u * SOCK_RING_BYTES)
+#define SOCK_RX_OFFSET(k) (SOCK_HDR_PAGES * 4096u + (uint32_t)(k)*2u * SOCK_RING_BYTES)
 #define SOCK_TX_OFFSET(k) (SOCK_RX_OFFSET(k) + SOCK_RING_BYTES)
 
 #endif

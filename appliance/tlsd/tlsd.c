@@ -18,17 +18,19 @@
  *   CLOSING    waiting (bounded) for queued bytes to leave, then close.
  * Backpressure: client -> backend reads from the engine only as many bytes
  * as the backend's tx ring has room for; backend -> client takes from the
- * backend's rx ring only when the one pending buffer (<= 16 KiB, what the
- * engine has not taken yet) is empty.  netd opens TCP windows only for
+ * backend's rx ring only when the one pending buffer (one ring's worth,
+ * 4 KiB: what the engine has not taken yet) is empty.  netd opens TCP windows only for
  * bytes we consumed, so a slow side stalls the other side's window, never
  * our memory.  Memory per connection: the engine's account (<= 48 KiB,
- * tls_conn.h) + struct tls_conn (~0.8 KiB) + the 16 KiB pending buffer.
+ * tls_conn.h, from the heap) + struct conn (~5 KiB: struct tls_conn and
+ * the 4 KiB pending buffer), plus 2 x 8 KiB of netd's shared rings.
  *
- * Limits: netd's socket service gives a client SOCK_MAX (16) sockets; each
- * listener takes one and each connection two, so at most
- * (16 - listeners) / 2 connections at once over all listeners, on top of
- * each listener's max-connections.  A connection over either limit is
- * accepted and closed at once (counted as refused), never left hanging.
+ * Limits: netd's socket service gives a client SOCK_MAX (256) sockets;
+ * each listener takes one and each connection two, so MAX_CONNS =
+ * (256 - CONF_MAX_TLS) / 2 = 124 connections at once over all listeners
+ * (HEAP_BYTES holds 124 engine accounts), on top of each listener's
+ * max-connections.  A connection over either limit is accepted and closed
+ * at once (counted as refused), never left hanging.
  *
  * Waiting: one notification (netd's, bit k = socket k) plus a timer on it
  * (TIMER_BIT) - 1 ms while keyd has signatures out (keyd's notification is
@@ -38,10 +40,10 @@
  * Without an entropy source tlsd refuses to serve and says so.
  *
  * Manifest (see tests/qemu/test_tlsd.py):
- *   server tlsd needs netd priority 13 memory 8M args rng=NAME[,stats=S]
- *       site connect netd share sock-tlsd 129 notify sock-tlsd signal sock-tlsd
+ *   server tlsd needs netd priority 13 memory 12M args rng=NAME[,stats=S]
+ *       site connect netd share sock-tlsd 515 notify sock-tlsd signal sock-tlsd
  *       connect keyd share keyd 4 notify tlsd connect NAME
- *   netd: `share sock-tlsd 129 signal sock-tlsd`; keyd: `args client=tlsd`,
+ *   netd: `share sock-tlsd 515 signal sock-tlsd`; keyd: `args client=tlsd`,
  *   `signal tlsd`, priority below tlsd's.
  */
 #include <stdbool.h>
@@ -64,10 +66,10 @@
 #define SOCK_VA       0x0000006000000000ull
 #define KEYD_VA       0x0000006100000000ull
 #define SITE_VA       0x0000006200000000ull
-#define HEAP_BYTES    (4u << 20)
+#define HEAP_BYTES    (8u << 20) /* MAX_CONNS x 48 KiB + certificates and tickets */
 #define TIMER_BIT     (1ull << 40)
-#define MAX_CONNS     (SOCK_MAX / 2)
-#define PEND_BYTES    16384u
+#define MAX_CONNS     ((SOCK_MAX - CONF_MAX_TLS) / 2)
+#define PEND_BYTES    SOCK_RING_BYTES
 #define CLOSE_WAIT_NS (5ull * 1000000000ull)
 
 struct listener {
@@ -412,7 +414,7 @@ static bool accept_on(struct listener *l)
         if (!c || l->current >= l->ct->max_connections) {
             l->refused++;
             ulog("tlsd: %u: client %s:%u refused: %s\n", l->ct->port, ip_str(pip, ip, sizeof ip), pport,
-                 c ? "max-connections reached" : "no free socket (netd gives tlsd 16)");
+                 c ? "max-connections reached" : "tlsd's connection limit reached (no free slot or socket)");
             (void)sock_close(&SC, s);
             continue;
         }

@@ -30,8 +30,17 @@
  *               hold a whole 1514-byte frame in one pbuf.
  *   MEM_SIZE    PBUF_RAM for TX: TCP_SND_BUF per busy connection.
  *   TCP_SEG     >= TCP_SND_QUEUELEN per busy connection.
- * These are first guesses; the socket service issue re-sizes them against
- * its connection limit and the BENCH numbers.
+ *   TCP_PCB     the socket service (abi/keel/socket.h) gives each client
+ *               256 sockets; tlsd uses up to 248 (124 proxied connections
+ *               x 2) plus its listeners, socktest a few, and closed
+ *               connections linger in TIME_WAIT (lwIP recycles the oldest
+ *               TIME_WAIT pcb when the pool is empty), so 320.
+ * Memory per busy socket: up to TCP_WND received (pool pbufs in the rx
+ * ring's pend) and TCP_SND_BUF queued to send (PBUF_RAM in MEM_SIZE); the
+ * pools below do not cover 250 sockets all at full window at once (that
+ * would be ~12 MiB): exhaustion drops a frame (the peer retransmits) or
+ * makes tcp_write wait for the next poll, and the counters show it.
+ * Static total about 2.7 MiB of netd's .bss (manifest: netd memory 4M).
  */
 #ifndef NETD_LWIPOPTS_H
 #define NETD_LWIPOPTS_H
@@ -49,23 +58,24 @@
 #define MEMP_MEM_MALLOC 0
 #define MEM_USE_POOLS   0
 #define MEM_ALIGNMENT   8
-#define MEM_SIZE        (512 * 1024)
+#define MEM_SIZE        (1024 * 1024)
 /* Cheap corruption checks: a guard region around every pool element and
  * heap block, checked when it is freed (level 1, not the O(n) level 2). */
 #define MEMP_OVERFLOW_CHECK 1
 #define MEM_OVERFLOW_CHECK  1
 
-#define PBUF_POOL_SIZE          256
+#define PBUF_POOL_SIZE          512
 #define PBUF_POOL_BUFSIZE       1536
-#define MEMP_NUM_PBUF           128 /* PBUF_REF/ROM headers */
+#define MEMP_NUM_PBUF           256 /* PBUF_REF/ROM headers */
 #define MEMP_NUM_RAW_PCB        4
 #define MEMP_NUM_UDP_PCB        8
-#define MEMP_NUM_TCP_PCB        64
-#define MEMP_NUM_TCP_PCB_LISTEN 8
-#define MEMP_NUM_TCP_SEG        512
+#define MEMP_NUM_TCP_PCB        320
+#define MEMP_NUM_TCP_PCB_LISTEN 16
+#define MEMP_NUM_TCP_SEG        1024
 #define MEMP_NUM_ARP_QUEUE      32
-/* lwIP's own timers plus netd's (the periodic statistics line). */
-#define MEMP_NUM_SYS_TIMEOUT (LWIP_NUM_SYS_TIMEOUT_INTERNAL + 4)
+/* lwIP's own timers plus netd's (the periodic statistics line, the socket
+ * service's dead-client poll). */
+#define MEMP_NUM_SYS_TIMEOUT (LWIP_NUM_SYS_TIMEOUT_INTERNAL + 5)
 
 /* ---- link layer ---- */
 #define LWIP_ETHERNET                 1

@@ -9,7 +9,10 @@
  * on that connection too (SOCK_TCP_CONNECT).  At start it checks that bad
  * calls get their precise errors ("socktest: errors: PASS").  "hold" and
  * "release" stop and resume reading the echo connections, so a test can
- * see the TCP window close (flow control).
+ * see the TCP window close (flow control).  With args `hello-delay=MS`
+ * a restarted run waits MS milliseconds before its SOCK_HELLO, so a test
+ * sees netd drop the dead run's sockets on its own (socket.h: a dead
+ * client), not at the HELLO.
  *
  * One loop, no threads: accept what waits, move bytes rx -> tx for each
  * connection as far as tx has room (so nothing is ever buffered here
@@ -121,7 +124,9 @@ static void check_errors(int l, int u)
     } t[] = {
         { "accept on a udp socket", sock_accept(&sc, u), SOCK_E_WRONG_TYPE },
         { "accept with nothing waiting", sock_accept(&sc, l), SOCK_E_AGAIN },
-        { "close of index 99", sock_close(&sc, 99), SOCK_E_BAD_SOCKET },
+        { "close of index SOCK_MAX", sock_close(&sc, SOCK_MAX), SOCK_E_BAD_SOCKET },
+        { "close of index -1", sock_close(&sc, -1), SOCK_E_BAD_SOCKET },
+        { "listen with a backlog over SOCK_MAX", sock_tcp_listen(&sc, 4000, SOCK_MAX + 1), SOCK_E_INVALID },
         { "close of a free index", sock_close(&sc, SOCK_MAX - 1), SOCK_E_BAD_SOCKET },
         { "listen on a taken port", sock_tcp_listen(&sc, ECHO_PORT, 1), SOCK_E_ADDR_IN_USE },
         { "listen on port 0", sock_tcp_listen(&sc, 0, 1), SOCK_E_INVALID },
@@ -137,9 +142,31 @@ static void check_errors(int l, int u)
     ulog("socktest: errors: %s\n", bad ? "FAIL" : "PASS");
 }
 
+/* The number after "KEY=" in the args, or 0. */
+static unsigned arg_num(const char *args, const char *key)
+{
+    size_t kl = strlen(key);
+    unsigned v = 0;
+    for (const char *p = args; *p; p++)
+        if (strncmp(p, key, kl) == 0) {
+            for (p += kl; *p >= '0' && *p <= '9'; p++)
+                v = v * 10 + (unsigned)(*p - '0');
+            break;
+        }
+    return v;
+}
+
 int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
+    unsigned delay_ms = arg_num(si->args, "hello-delay=");
+    if (si->restarts && delay_ms) {
+        ulog("socktest: restarted; SOCK_HELLO in %u ms\n", delay_ms);
+        /* A yield loop, not a timer: the manifest gives socktest no
+         * notification it may arm.  netd runs at a higher priority. */
+        for (uint64_t end = keel_now_ns() + delay_ms * 1000000ull; keel_now_ns() < end;)
+            keel_yield();
+    }
     int err = sock_open(&sc, si, REGION_VA);
     if (err) {
         ulog("socktest: FAIL: sock_open: %d\n", err);

@@ -29,9 +29,11 @@ client: --sock-mb MB (default 20) through its TCP echo service on
 forwarding (127.0.0.1:7007 in the wan namespace -> NIC 2 on QEMU's user
 network, 10.0.2.15:7) come back intact (sha256, timed); UDP echo with sendto/recvfrom;
 socktest crashed mid-transfer (a "crash" line to its control port 9):
-the transfer is reset, the restarted socktest's SOCK_HELLO closes what the
-dead run held, netd's socket table then holds only the new run's three
-sockets, and port 7 serves again.
+the transfer is reset, netd closes what the dead run held on its own
+(init's fault count moved; socktest's `hello-delay` keeps the restarted run
+from saying SOCK_HELLO for 4 s, and netd's table shows 0 open sockets in
+between), the HELLO then finds nothing to close, the table holds only the
+new run's three sockets, and port 7 serves again.
 
 Usage (root; needs iproute2, iputils-ping, iperf3, and dnsmasq-base for --dhcp):
   make image && python3 tests/qemu/test_netd.py [--nics virtio,e1000] [--dhcp] [--build build]
@@ -60,9 +62,9 @@ server netnic1 when nettest priority 15 memory 2M pci net 1 endpoint net1 share 
 server netrng  when nettest priority 14 memory 256K pci rng 0 endpoint rng-net
 server netnic2 when nettest priority 15 memory 2M pci net 2 endpoint net2 share net2 256 signal net2
 server netd    when nettest needs netnic0 priority 12 memory 4M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect net2 share net2 256 notify net2 connect rng-net site endpoint netd share sock-socktest {sock_pages} signal sock-socktest
-server socktest when nettest needs netd priority 11 memory 1M connect netd share sock-socktest {sock_pages} notify sock-socktest
+server socktest when nettest needs netd priority 11 memory 1M args hello-delay=4000 connect netd share sock-socktest {sock_pages} notify sock-socktest
 """
-SOCK_PAGES = 129  # abi/keel/socket.h SOCK_SHM_PAGES
+SOCK_PAGES = 515  # abi/keel/socket.h SOCK_SHM_PAGES
 MAC = {"ktap0": "525400123456", "ktap1": "525400123457"}
 
 # The firewall's rule sets (site.cpio).  Set 1 is loaded at start; "KEEL-RELOAD
@@ -593,14 +595,33 @@ def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int, fwd_mb: int)
         check(out[0] == "echoing", f"no echo before the crash: {p.stdout.strip()} {p.stderr[-300:]}")
         check(p.stdout.strip().splitlines()[-1].startswith("reset"), f"the transfer was not reset: {p.stdout!r}")
         check(wait_for(r"socktest: crashing on request", 5), "socktest did not crash")
+        # netd drops the dead run's sockets on its own (init's fault count,
+        # socket.h), while the restarted run waits hello-delay before HELLO.
+        m = None
+        end = time.monotonic() + 30
+        while m is None and time.monotonic() < end:
+            m = re.search(r"netd: sock: socktest: died \(init counts \d+ faults\): closed (\d+) socket", text()[pos:])
+            time.sleep(0.2)
+        check(m is not None, "netd did not see socktest die")
+        check(int(m.group(1)) >= 5, f"netd closed {m.group(1)} sockets; the dead run held >= 5 "
+              "(2 listeners, udp, the transfer, the control connection)")
+        check("hello 2" not in text()[pos:m.start() + pos], "the sockets went at the HELLO, not at the death")
+        dpos = len(text())
+        command_frame(wan, "ktap0", "KEEL-STATS")
+        end = time.monotonic() + 10
+        m = None
+        while m is None and time.monotonic() < end:
+            m = re.search(r"netd: sock: socktest: (\d+) open", text()[dpos:])
+            time.sleep(0.2)
+        check(m is not None and m.group(1) == "0", f"socket table of the dead socktest: {m and m.group(0)}")
+        check("hello 2" not in text()[dpos:dpos + m.end()], "socktest said HELLO before the table was seen")
         m = None
         end = time.monotonic() + 30
         while m is None and time.monotonic() < end:
             m = re.search(r"netd: sock: socktest: hello 2: closed (\d+) socket", text()[pos:])
             time.sleep(0.2)
         check(m is not None, "the restarted socktest's SOCK_HELLO was not seen")
-        check(int(m.group(1)) >= 5, f"hello closed {m.group(1)} sockets; the dead run held >= 5 "
-              "(2 listeners, udp, the transfer, the control connection)")
+        check(m.group(1) == "0", f"hello closed {m.group(1)} sockets; netd had closed them all at the death")
         check(wait_for(r"restart 1\)", 10), "socktest did not come back")
         pos = len(text())
         command_frame(wan, "ktap0", "KEEL-STATS")

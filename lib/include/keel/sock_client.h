@@ -24,6 +24,7 @@ struct sock_client {
     uint64_t ntfn; /* notify:sock-NAME */
     struct sock_shared *sh;
     uint8_t *base;
+    uint64_t ev[SOCK_EVENT_WORDS]; /* events taken from the region, not yet handed out */
 };
 
 /* Finds ep:netd, shm:sock-NAME and notify:sock-NAME (NAME = si->name),
@@ -57,7 +58,13 @@ int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const 
 long sock_recvfrom(struct sock_client *c, int s, void *buf, size_t n, uint32_t *ip, uint16_t *port);
 /* S's status word (SOCK_ST_*). */
 uint32_t sock_status(const struct sock_client *c, int s);
-/* Blocks until netd signals; the bits (bit k: look at socket k). */
+/* The next socket netd flagged as changed (socket.h: events), taking the
+ * shared bitmap when the taken one is used up; -1 when none is.  A caller
+ * that looks at every socket anyway need not call it. */
+int sock_next_event(struct sock_client *c);
+/* Blocks until netd signals (or another bit of the same notification, e.g.
+ * a timer armed on it); the notification's bits: SOCK_EVENT_BIT means
+ * "call sock_next_event". */
 uint64_t sock_wait(struct sock_client *c);
 
 #endif
