@@ -188,3 +188,5 @@ uint64_t sock_wait(struct sock_client *c)
     (void)keel_wait(c->ntfn, 0, &bits);
     return bits;
 }
+
+bool sock_session_lost(const struct sock_client *c) { return ld(&c->sh->magic) != SOCK_MAGIC; }

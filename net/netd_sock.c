@@ -733,6 +733,14 @@ void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64
         c->sh = (struct sock_shared *)at;
         for (unsigned k = 0; k < SOCK_MAX; k++)
             c->s[k].c = c;
+        /* The client said HELLO to an earlier run of netd: its sockets died
+         * with that run.  Magic 0 tells it the session is gone (socket.h),
+         * and the signal wakes it to look. */
+        if (ld(&c->sh->magic) == SOCK_MAGIC) {
+            st(&c->sh->magic, 0);
+            (void)keel_signal(sig, SOCK_EVENT_BIT);
+            ulog("netd: sock: %s: its session was with an earlier netd: told it to start again\n", name);
+        }
         ulog("netd: sock: client %s (badge %llu), %u sockets\n", name, (unsigned long long)c->badge, SOCK_MAX);
     }
     if (ss->n)

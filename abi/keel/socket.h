@@ -93,6 +93,13 @@
  * SOCK_HELLO.  init -> nobody, netd -> init: no call cycle.  SOCK_HELLO
  * still closes whatever is left, so a client restarted before netd's poll
  * (init's first back-off is 10 ms) loses its old sockets all the same.
+ *
+ * A restarted netd: its sockets died with the old run.  The new run finds
+ * SOCK_MAGIC in a client's region, sets it to 0 and signals the client
+ * (SOCK_EVENT_BIT).  A client that sees magic 0 after its SOCK_HELLO
+ * (sock_session_lost in the client library) has lost every socket and
+ * starts again: SOCK_HELLO, then its listeners (tlsd simply exits and init
+ * restarts it, which does exactly that).
  */
 #ifndef KEEL_ABI_SOCKET_H
 #define KEEL_ABI_SOCKET_H

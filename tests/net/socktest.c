@@ -184,6 +184,12 @@ int main(const struct keel_srvinfo *si)
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
     for (;;) {
+        if (sock_session_lost(&sc)) {
+            /* netd restarted: every socket is gone.  Exiting is the whole
+             * recovery: init starts us again, and sock_open begins anew. */
+            ulog("socktest: netd's session is gone (netd restarted): starting again\n");
+            return 1;
+        }
         bool moved = accept_all(l, is_conn) | accept_all(ctl, is_ctl);
         for (int s = 0; s < SOCK_MAX; s++) {
             if (is_conn[s] && !hold)

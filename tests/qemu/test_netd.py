@@ -810,6 +810,15 @@ def main() -> int:
             time.sleep(1)
             ping(wan, "10.9.0.2")
             ping(wan, "10.9.1.1")
+            # The socket client recovers on its own: the new netd tells it its
+            # session is gone, socktest starts again, and port 7 echoes again.
+            check(wait_for(r"restart 1(.|\n)*socktest: netd's session is gone", 20),
+                  "socktest was not told that netd restarted")
+            check(wait_for(r"socktest: netd's session is gone(.|\n)*socktest: ready: tcp echo 7", 30),
+                  "socktest did not serve again after netd's restart")
+            p = sh("ip", "netns", "exec", wan, sys.executable, "-c", SOCK_ECHO_CODE, str(1 << 20), check=False)
+            f = p.stdout.split()
+            check(len(f) == 5 and f[0] == f[1] and f[2] == f[3], f"port 7 after netd's restart: {p.stdout.strip()}")
 
         rep.run("netd.netd_restart_reattached", netd_restart)
     finally:

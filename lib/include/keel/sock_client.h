@@ -12,6 +12,7 @@
 #ifndef KEEL_LIB_SOCK_CLIENT_H
 #define KEEL_LIB_SOCK_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,5 +67,9 @@ int sock_next_event(struct sock_client *c);
  * a timer armed on it); the notification's bits: SOCK_EVENT_BIT means
  * "call sock_next_event". */
 uint64_t sock_wait(struct sock_client *c);
+/* True when the session that sock_open began is gone (socket.h: netd
+ * restarted, or took this task for dead): every socket is lost, and the
+ * task must start again from sock_open. */
+bool sock_session_lost(const struct sock_client *c);
 
 #endif
