@@ -78,7 +78,9 @@
 #include "console_client.h"
 #include "lineedit.h"
 #include "logring.h"
+#include "netadm_client.h"
 #include "passwd.h"
+#include "table.h"
 
 #ifndef KEEL_VERSION
 #define KEEL_VERSION "unknown"
@@ -89,6 +91,10 @@
 #define HISTORY_BYTES 65536 /* the committed texts, back to back */
 
 #define SITE_VA           0x0000007000000000ull /* the site archive's frame, read-only */
+#define ADMIN_VA          0x0000007100000000ull /* the region shared with netd (abi/keel/netadm.h) */
+#define NAP_NS            10000000ull           /* a retry's wait for a busy netd */
+#define NETD_MSG_MAX      192                   /* netd's error message about a configuration */
+#define PING_POLL_NS      200000000ull          /* how often a ping's progress is asked */
 #define EVT_TIMER         (1ull << 16)          /* consoled's timer bit on the console notification */
 #define LOGIN_DELAY_MAX_S 30u                   /* the longest wait after a failed password */
 #define NS_PER_S          1000000000ull
@@ -100,6 +106,7 @@ struct consoled {
     uint64_t signal;  /* "signal:" the same notification, for the timer; 0: no timer */
     uint64_t pending; /* event bits seen while waiting for something else */
     bool dead;        /* the driver refused a call: output is dropped */
+    struct netadm net; /* netd's administration protocol; net.ep 0: no netd */
 
     struct le le;
     enum cmd_mode mode;
@@ -342,6 +349,40 @@ static void say_errors(struct consoled *c, const struct conf_result *r)
 
 static const struct conf_parser candidate_parser = { "candidate", NULL, NULL, 0 };
 
+/*
+ * Hands TEXT (a whole configuration, LEN bytes) to every server that
+ * takes configuration, all or nothing: each prepares it (parses it beside
+ * its running one), and only when all have accepted does each commit; a
+ * refusal aborts the ones prepared and leaves every server as it was.
+ * Today netd is the only such server (its rules); tlsd will be the next.
+ * Returns 0, or -1 with a one-line reason in ERR.  No netd (no `connect
+ * netd` grant): 0, consoled's copy only.
+ */
+static int push_config(struct consoled *c, const char *text, size_t len, char *err, size_t errlen)
+{
+    if (!c->net.ep)
+        return 0;
+    char msg[NETD_MSG_MAX];
+    unsigned line = 0, col = 0, rules = 0;
+    int64_t r = netadm_prepare(&c->net, text, len, msg, sizeof msg, &line, &col);
+    if (r == NETADM_E_PARSE) {
+        lib_snprintf(err, errlen, "netd refused the configuration: %s", msg);
+        return -1;
+    }
+    if (r) {
+        lib_snprintf(err, errlen, "netd cannot take the configuration: %s", netadm_strerror(r));
+        return -1;
+    }
+    /* every server prepared it: point of no return */
+    r = netadm_commit(&c->net, &rules);
+    if (r) {
+        lib_snprintf(err, errlen, "netd did not commit the prepared configuration: %s", netadm_strerror(r));
+        return -1;
+    }
+    clog(c, CONF_LOG_INFO, "netd: %u firewall rules in force", rules);
+    return 0;
+}
+
 /* Makes NEW the running configuration (and the candidate, and rollback 0);
  * its log level and password take effect. */
 static void apply_config(struct consoled *c, const struct conf *new_conf)
@@ -388,7 +429,13 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
         say(c, "(no changes to commit)\r\n");
         return 0;
     }
-    /* point of no return (for consoled; netd and tlsd take no configuration yet) */
+    if (push_config(c, c->candidate.buf, c->candidate.len, err, errlen)) {
+        clog(c, CONF_LOG_ERROR, "commit refused: %s", err);
+        size_t n = strlen(err);
+        lib_snprintf(err + n, errlen - n, "; nothing was changed");
+        return -1;
+    }
+    /* point of no return: the servers run it */
     if (secs && !c->confirm_deadline)
         c->confirm_prev = c->running; /* a second commit confirmed keeps the first one's way back */
     apply_config(c, &c->parsed);
@@ -405,7 +452,8 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
         clog(c, CONF_LOG_INFO, "commit: hostname %s; interfaces %u, rules %u, tls listeners %u", c->running.hostname,
              c->running.n_ifaces, c->running.n_rules, c->running.n_tls);
     }
-    say(c, "commit complete (consoled's copy only: netd and tlsd do not take configuration yet)\r\n");
+    if (!secs)
+        say(c, c->net.ep ? "commit complete\r\n" : "commit complete (consoled's copy only: no netd is connected)\r\n");
     return 0;
 }
 
@@ -414,6 +462,17 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
 static void confirm_expired(struct consoled *c)
 {
     c->confirm_deadline = 0;
+    char err[CMD_ERR_MAX];
+    size_t n = conf_write(&c->confirm_prev, c->text_a, sizeof c->text_a);
+    if (n >= sizeof c->text_a || push_config(c, c->text_a, n, err, sizeof err)) {
+        if (n >= sizeof c->text_a)
+            strlcpy(err, "the configuration to return to is too long", sizeof err);
+        clog(c, CONF_LOG_ERROR, "commit confirmed: the rollback failed: %s", err);
+        char line[CMD_ERR_MAX + 64];
+        lib_snprintf(line, sizeof line, "\r\ncommit confirmed: the rollback failed: %s\r\n", err);
+        say_async(c, line, strlen(line));
+        return;
+    }
     apply_config(c, &c->confirm_prev);
     clog(c, CONF_LOG_WARN, "commit confirmed: not confirmed within %llu s, rolled back",
          (unsigned long long)c->confirm_secs);
@@ -552,6 +611,105 @@ static int do_exit(void *ctx, const struct cmd_call *call, char *err, size_t err
     return 0;
 }
 
+/* ------------------------------------------------------- netd's tables -- */
+
+/* Waits about NS on the console notification, keeping every other bit for
+ * the loop (the deadlines' timer bit too: the loop re-checks them).  Used
+ * while netd is busy and while a ping runs. */
+static void nap_ns(struct consoled *c, uint64_t ns)
+{
+    if (!c->signal)
+        return;
+    flush(c);
+    (void)sys6(SYS_TIMER_ARM, c->signal, keel_now_ns() + ns, EVT_TIMER, 0, 0, 0);
+    for (;;) {
+        uint64_t bits = 0;
+        if (keel_wait(c->ntfn, 0, &bits) != KE_OK)
+            break;
+        c->pending |= bits & ~EVT_TIMER;
+        if (bits & EVT_TIMER)
+            break;
+    }
+    c->pending |= EVT_TIMER; /* a deadline may have passed meanwhile */
+    arm_timer(c);
+}
+
+static void nap_cb(void *ctx) { nap_ns(ctx, NAP_NS); }
+
+static int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    static const struct {
+        enum cmd_id id;
+        unsigned what;
+    } map[] = {
+        { CMD_SHOW_INTERFACES, NETADM_SHOW_INTERFACES }, { CMD_SHOW_ARP, NETADM_SHOW_ARP },
+        { CMD_SHOW_ROUTES, NETADM_SHOW_ROUTES },         { CMD_SHOW_CONNECTIONS, NETADM_SHOW_CONNECTIONS },
+        { CMD_SHOW_FIREWALL, NETADM_SHOW_FIREWALL },     { CMD_SHOW_STATES, NETADM_SHOW_STATES },
+    };
+    unsigned what = 0;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].id == call->id)
+            what = map[i].what;
+    const char *text = NULL;
+    size_t len = 0;
+    int cut = 0;
+    int64_t r = netadm_show(&c->net, what, &text, &len, &cut);
+    if (r) {
+        lib_snprintf(err, errlen, "expected netd to answer: %s", netadm_strerror(r));
+        return -1;
+    }
+    table_print(text, len, term_write, c);
+    if (cut)
+        say(c, "(cut: more rows than fit)\r\n");
+    return 0;
+}
+
+static int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    uint32_t addr = (uint32_t)call->args[0].num;
+    unsigned count = call->n_args > 1 ? (unsigned)call->args[1].num : 4;
+    if (!c->signal) {
+        lib_snprintf(err, errlen, "expected a timer for ping (the manifest must grant consoled `signal console`)");
+        return -1;
+    }
+    int64_t r = netadm_ping(&c->net, addr, count);
+    if (r) {
+        lib_snprintf(err, errlen, "expected netd to ping: %s", netadm_strerror(r));
+        return -1;
+    }
+    char line[128];
+    lib_snprintf(line, sizeof line, "PING %u.%u.%u.%u: %u echo requests, one a second\r\n", addr >> 24,
+                 addr >> 16 & 0xff, addr >> 8 & 0xff, addr & 0xff, count);
+    say(c, line);
+    unsigned sent = 0, received = 0, shown = 0;
+    uint32_t min_us = 0, max_us = 0;
+    for (int done = 0; !done;) {
+        nap_ns(c, PING_POLL_NS);
+        r = netadm_ping_status(&c->net, &sent, &received, &done, &min_us, &max_us);
+        if (r) {
+            lib_snprintf(err, errlen, "expected netd to report the ping: %s", netadm_strerror(r));
+            return -1;
+        }
+        for (; shown < received; shown++) {
+            lib_snprintf(line, sizeof line, "reply %u from %u.%u.%u.%u\r\n", shown + 1, addr >> 24,
+                         addr >> 16 & 0xff, addr >> 8 & 0xff, addr & 0xff);
+            say(c, line);
+        }
+    }
+    lib_snprintf(line, sizeof line, "%u sent, %u received, %u%% loss", sent, received,
+                 sent ? (sent - received) * 100 / sent : 100);
+    say(c, line);
+    if (received) {
+        lib_snprintf(line, sizeof line, "; round trip min %u.%03u ms, max %u.%03u ms", min_us / 1000, min_us % 1000,
+                     max_us / 1000, max_us % 1000);
+        say(c, line);
+    }
+    say(c, "\r\n");
+    return 0;
+}
+
 static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_HELP] = do_help,
     [CMD_SHOW_VERSION] = do_version,
@@ -572,6 +730,13 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_LOG_LEVEL] = do_log_level,
     [CMD_COMMIT_CONFIRMED] = do_commit,
     [CMD_COMMIT_CONFIRMED_SECONDS] = do_commit,
+    [CMD_SHOW_INTERFACES] = do_netd_show,
+    [CMD_SHOW_ARP] = do_netd_show,
+    [CMD_SHOW_ROUTES] = do_netd_show,
+    [CMD_SHOW_CONNECTIONS] = do_netd_show,
+    [CMD_SHOW_FIREWALL] = do_netd_show,
+    [CMD_SHOW_STATES] = do_netd_show,
+    [CMD_PING] = do_ping,
 };
 
 /* Configuration mode: a line that is a configuration statement (as pasted
@@ -835,6 +1000,28 @@ static uint64_t find_prefix(const struct keel_srvinfo *si, const char *prefix)
     return 0;
 }
 
+/* netd's administration protocol: `connect netd` and `share admin-consoled`
+ * (abi/keel/netadm.h).  Without both, commits change consoled's copy only. */
+static void setup_netd(struct consoled *c, const struct keel_srvinfo *si)
+{
+    uint64_t ep = srv_find_cap(si, "ep:netd"), shm = srv_find_cap(si, "shm:admin-consoled"), pages = 0;
+    if (!ep || !shm)
+        return;
+    int64_t err = keel_frame_info(shm, NULL, &pages);
+    if (!err && pages < NETADM_SHM_PAGES)
+        err = KE_RANGE;
+    if (!err)
+        err = keel_map(SRV_SLOT_TASK, shm, ADMIN_VA, RIGHT_READ | RIGHT_WRITE);
+    if (err) {
+        clog(c, CONF_LOG_ERROR, "the region shared with netd cannot be mapped (error %lld)", (long long)err);
+        return;
+    }
+    c->net.ep = ep;
+    c->net.base = (uint8_t *)ADMIN_VA;
+    c->net.nap = nap_cb;
+    c->net.ctx = c;
+}
+
 int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
@@ -847,6 +1034,7 @@ int main(const struct keel_srvinfo *si)
         return 1;
     }
     log_ring_init(&c->log, CONF_LOG_INFO);
+    setup_netd(c, si);
     c->mode = CMD_MODE_OPER;
     le_init(&c->le, &le_ops);
     load_config(c, si);
