@@ -201,6 +201,8 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         g->kind = GRANT_DEBUG;
     } else if (tok_is(kw, "site")) {
         g->kind = GRANT_SITE;
+    } else if (tok_is(kw, "admin")) {
+        g->kind = GRANT_ADMIN;
     } else if (tok_is(kw, "irq")) {
         g->kind = GRANT_IRQ;
         if (need_arg(c, kw, &a, "expected an IRQ line (0-23) or msi after irq"))
@@ -265,7 +267,7 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         g->col = a.col;
     } else {
         return fail(c, kw->col, "expected program, when, needs, priority, memory, args, debug, irq, ioport, mmio, endpoint, connect, pci, share, "
-                    "signal, notify or site");
+                    "signal, notify, site or admin");
     }
     s->n_grants++;
     return 0;

@@ -19,6 +19,8 @@
  *          share NAME PAGES      a DMA region NAME shared by every server naming it
  *          signal NAME           may signal notification NAME
  *          notify NAME           waits on notification NAME
+ *          admin                 may call init's INIT_RESTART, INIT_REBOOT, INIT_HALT
+ *                                (the console)
  *          site                  the site archive (appliance.conf and the files it
  *                                names), read-only, as the frame "site"
  *
@@ -57,6 +59,7 @@ enum grant_kind {
     GRANT_SIGNAL, /* name */
     GRANT_NOTIFY, /* name */
     GRANT_SITE,   /* the site archive module, read-only */
+    GRANT_ADMIN,  /* may ask init to restart servers, reboot, halt: no capability */
 };
 
 #define PCI_SEL_NET 0

@@ -69,6 +69,7 @@
 #include <keel/server.h>
 #include <keel/string.h>
 #include <keel/sys.h>
+#include <keel/textbuf.h>
 #include <keel/ulog.h>
 
 #include <keel/cpio.h>
@@ -94,6 +95,7 @@
 #define ADMIN_VA          0x0000007100000000ull /* the region shared with netd (abi/keel/netadm.h) */
 #define NAP_NS            10000000ull           /* a retry's wait for a busy netd */
 #define NETD_MSG_MAX      192                   /* netd's error message about a configuration */
+#define RESYNC_TRIES      20                    /* x ~3 s: how long a restarted netd may take */
 #define PING_POLL_NS      200000000ull          /* how often a ping's progress is asked */
 #define EVT_TIMER         (1ull << 16)          /* consoled's timer bit on the console notification */
 #define LOGIN_DELAY_MAX_S 30u                   /* the longest wait after a failed password */
@@ -710,6 +712,105 @@ static int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t err
     return 0;
 }
 
+/* ------------------------------------------------------- init's calls -- */
+
+static int do_tasks(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    (void)call;
+    struct consoled *c = ctx;
+    static const char *const states[] = { "stopped", "starting", "ready", "restarting", "absent" };
+    struct textbuf b;
+    tb_init(&b, c->diff_out, sizeof c->diff_out);
+    tb_put(&b, "NAME\tSTATE\tPRIORITY\tRESTARTS\tFAULTS\n");
+    for (uint64_t i = 0; i < 64; i++) {
+        struct keel_msg m = { .info = INIT_TASK_INFO, .mr = { i } };
+        int64_t r = keel_call(SRV_SLOT_INIT, &m);
+        if (!r && (int32_t)keel_label(&m) == KE_RANGE)
+            break;
+        if (r || keel_label(&m)) {
+            lib_snprintf(err, errlen, "expected init to answer INIT_TASK_INFO (error %lld)",
+                         (long long)(r ? r : (int32_t)keel_label(&m)));
+            return -1;
+        }
+        unsigned state = (unsigned)(m.mr[0] & 0xff);
+        if (state == INIT_TASK_OTHER)
+            continue; /* a server of test boots */
+        char name[17] = { 0 };
+        memcpy(name, &m.mr[2], 16);
+        tb_put(&b, name);
+        tb_put(&b, "\t");
+        tb_put(&b, state < sizeof states / sizeof states[0] ? states[state] : "?");
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[1] >> 32);
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[0] >> 32);
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[1] & 0xffffffffu);
+        tb_put(&b, "\n");
+    }
+    table_print(c->diff_out, b.len < sizeof c->diff_out ? b.len : sizeof c->diff_out - 1, term_write, c);
+    return 0;
+}
+
+/* Asks init for LABEL (INIT_RESTART, INIT_REBOOT, INIT_HALT); 0 or -1 with ERR. */
+static int init_operator(struct consoled *c, uint32_t label, const char *name, size_t n, char *err, size_t errlen)
+{
+    struct keel_msg m = { .info = label };
+    memcpy(m.mr, name, n); /* n <= 15: NUL-padded */
+    flush(c); /* what was said goes out before the machine stops */
+    int64_t r = keel_call(SRV_SLOT_INIT, &m);
+    if (!r)
+        r = (int32_t)keel_label(&m);
+    if (r == KE_NO_RIGHTS)
+        lib_snprintf(err, errlen, "expected the `admin` grant for consoled in the boot manifest");
+    else if (r == KE_INVALID_ARG)
+        lib_snprintf(err, errlen, "expected a server started on this boot, as show tasks lists it");
+    else if (r)
+        lib_snprintf(err, errlen, "init refused (error %lld)", (long long)r);
+    return r ? -1 : 0;
+}
+
+/* netd starts from appliance.conf: after a restart the console gives it
+ * the running configuration again (while netd comes up, push_config's
+ * calls find nobody waiting and are tried again). */
+static int resync_netd(struct consoled *c, char *err, size_t errlen)
+{
+    size_t n = conf_write(&c->running, c->text_a, sizeof c->text_a);
+    for (int i = 0; i < RESYNC_TRIES; i++)
+        if (n < sizeof c->text_a && push_config(c, c->text_a, n, err, errlen) == 0) {
+            say(c, "netd runs the running configuration again\r\n");
+            return 0;
+        }
+    clog(c, CONF_LOG_ERROR, "netd did not take the running configuration after its restart: %s", err);
+    return -1;
+}
+
+static int do_restart(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    const struct cmd_arg *a = &call->args[0];
+    if (a->n == 0 || a->n > 15) {
+        lib_snprintf(err, errlen, "expected a server name of 1-15 characters");
+        return -1;
+    }
+    if (init_operator(c, INIT_RESTART, a->s, a->n, err, errlen))
+        return -1;
+    clog(c, CONF_LOG_WARN, "restart of %.*s asked on the console", (int)a->n, a->s);
+    say(c, "restarting\r\n");
+    if (a->n == 4 && memcmp(a->s, "netd", 4) == 0 && c->net.ep)
+        return resync_netd(c, err, errlen);
+    return 0;
+}
+
+static int do_reboot_halt(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    bool reboot = call->id == CMD_REBOOT;
+    clog(c, CONF_LOG_WARN, "%s asked on the console", reboot ? "reboot" : "halt");
+    say(c, reboot ? "rebooting\r\n" : "halting\r\n");
+    return init_operator(c, reboot ? INIT_REBOOT : INIT_HALT, "", 0, err, errlen);
+}
+
 static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_HELP] = do_help,
     [CMD_SHOW_VERSION] = do_version,
@@ -737,6 +838,10 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_SHOW_FIREWALL] = do_netd_show,
     [CMD_SHOW_STATES] = do_netd_show,
     [CMD_PING] = do_ping,
+    [CMD_SHOW_TASKS] = do_tasks,
+    [CMD_RESTART] = do_restart,
+    [CMD_REBOOT] = do_reboot_halt,
+    [CMD_HALT] = do_reboot_halt,
 };
 
 /* Configuration mode: a line that is a configuration statement (as pasted

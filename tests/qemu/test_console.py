@@ -18,7 +18,8 @@ packed by tools/mkcpio.sh):
    `show log follow` ended by a key; 10,000 random bytes leave the shell
    answering; an overlong line is refused with its limit; `exit` locks.
 2. appliance.conf with an error on line 7: the boot prints
-   `appliance.conf:7:...` and `show config errors` repeats it.
+   `appliance.conf:7:...` and `show config errors` repeats it; `halt` stops
+   the machine (the kernel prints `keel: halted`).
 
 Usage: python3 tests/qemu/test_console.py [--image-dir DIR]
 """
@@ -298,6 +299,13 @@ def second_boot(rep, c: Console) -> None:
         check(c.read_until("keel> "), "no prompt")
 
     rep.run("console.show_config_errors", show_errors)
+
+    def halt():
+        c.send(b"halt\r")
+        check(c.read_until("halting"), "no `halting`")
+        check(c.read_until("keel: halted", 60), "the kernel did not say `keel: halted`")
+
+    rep.run("console.halt", halt)
 
 
 def main() -> int:

@@ -188,6 +188,42 @@ def main() -> int:
             cmd(f"ping {HOST_IP} count 2", "2 sent, 2 received, 0% loss", prompt="keel> ")
 
         rep.run("console_net.ping_from_console", console_ping)
+
+        def show_tasks():
+            t = cmd("show tasks", "NAME", prompt="keel> ")
+            rows = {ln.split()[0]: ln.split() for ln in t.splitlines() if ln.split()}
+            for name in ("uart", "consoled", "netd"):
+                check(name in rows and rows[name][1] == "ready", f"show tasks: {name} is not ready: {t!r}")
+
+        rep.run("console_net.show_tasks", show_tasks)
+
+        def restart_netd():
+            check(pings(2), "pings blocked before the restart")
+            cmd("restart netd", "restarting", "netd runs the running configuration again", prompt="keel> ")
+            t = cmd("show tasks", "NAME", prompt="keel> ")
+            row = [ln.split() for ln in t.splitlines() if ln.startswith("netd ")]
+            check(row and row[0][3] == "1", f"show tasks does not count netd's restart: {t!r}")
+            ok = False
+            for _ in range(10):  # netd attaches its NIC again
+                if pings(2):
+                    ok = True
+                    break
+                time.sleep(2)
+            check(ok, "pings blocked after netd's restart: the committed rule was not given back")
+
+        rep.run("console_net.restart_netd_keeps_commit", restart_netd)
+        rep.run("console_net.restart_unknown_refused",
+                lambda: cmd("restart frobnicate", "error: expected a server started on this boot", prompt="keel> "))
+
+        def reboot():
+            c.send(b"reboot\r")
+            check(c.read_until("rebooting", 30), "no `rebooting`")
+            try:
+                proc.wait(timeout=120)  # QEMU runs with -no-reboot: a reset ends it
+            except subprocess.TimeoutExpired:
+                raise kq.TestFailure("the machine did not reset within 120 s")
+
+        rep.run("console_net.reboot_resets", reboot)
     finally:
         if proc is not None:
             kq._kill(proc)

@@ -34,6 +34,15 @@ static void test_full_line(void)
     CHECK_EQ(m.servers[1].priority, 10); /* the default */
 }
 
+/* `admin`: the right to ask init for restarts, reboot and halt. */
+static void test_admin_grant(void)
+{
+    CHECK_EQ(parse("server netd endpoint netd\nserver consoled connect netd admin site\n"), 0);
+    CHECK_EQ(m.servers[1].n_grants, 3);
+    CHECK_EQ(m.servers[1].grants[1].kind, GRANT_ADMIN);
+    CHECK_EQ(parse("server consoled admins\n"), -1);
+}
+
 static void test_errors_name_line_and_column(void)
 {
     CHECK_EQ(parse("server a\nsrv b\n"), -1);
@@ -105,6 +114,7 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_full_line),
+        UNIT_TEST(test_admin_grant),
         UNIT_TEST(test_errors_name_line_and_column),
         UNIT_TEST(test_drivers_and_devices),
         UNIT_TEST(test_limits),
