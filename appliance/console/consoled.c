@@ -12,6 +12,14 @@
  *                   one wait sees keys and deadlines alike
  *   "site"          the site archive (cpio newc); appliance.conf in it is
  *                   the running configuration at boot
+ *   "ep:netd", "shm:admin-consoled"   optional: netd's administration
+ *                   protocol (abi/keel/netadm.h, netadm_client.c): commits,
+ *                   the `show` tables from netd, ping
+ *   "serve:log"     optional: the log endpoint other servers write to
+ *                   (abi/keel/log.h), served by a thread of its own
+ *                   (logsrv.c)
+ *   manifest `admin`  init takes INIT_RESTART / INIT_REBOOT / INIT_HALT
+ *                   from consoled (show tasks needs no grant)
  *
  * One thread, one loop: wait for bits; on RX read until the driver has
  * nothing more and feed every byte to the editor; each finished line runs
@@ -19,14 +27,26 @@
  * of each batch (one call carries up to 31 bytes).  When the driver's
  * transmit queue is full consoled waits for CONSOLE_EVT_TX, keeping any RX
  * bit that arrives meanwhile for the next round.  Calls flow one way
- * (consoled -> uart), so the two never wait on each other.
+ * (consoled -> uart, netd, init), so none waits on consoled's main thread;
+ * the servers' LOG_WRITE calls go to the log thread, which calls no one.
+ * Calls to netd are sent with KEEL_NONBLOCK and tried again after a 10 ms
+ * nap while netd is not waiting (absent, busy, restarting), so a missing
+ * netd costs the console a few seconds, never a hang.
  *
  * Configuration mode edits a candidate kept as text (conf_text_set /
  * conf_text_delete); a line typed there that starts with a statement's
  * keyword (hostname, interface, pass, tls ...) is a `set`, and a pasted
  * `tls PORT {` ... `}` block is taken a line at a time.  `commit` parses
- * the candidate and, if it is whole, makes it the running configuration
- * and keeps it for `rollback N` (0 is the running one, up to 9 back).
+ * the candidate, hands it to every server that takes configuration
+ * (push_config: netd prepares it, and commits it only when all prepared;
+ * a refusal leaves every server as it was and says why, with netd's line
+ * and column) and then makes it the running configuration, kept for
+ * `rollback N` (0 is the running one, up to 9 back; a rollback loads the
+ * candidate, and the next commit pushes it).  What netd takes: the rules
+ * and the interface names they use; addresses stay as at netd's start.
+ * `restart netd` gives the restarted netd the running configuration again
+ * (a netd that restarts after a fault starts from appliance.conf: see
+ * STATUS).
  *
  * Boot: appliance.conf is parsed (conf_parse, rules checked by their first
  * word only: netd parses them fully and denies everything on its own
@@ -44,18 +64,27 @@
  * Deadlines (the login delay, a `commit confirmed`) share one kernel timer
  * armed for the earliest (arm_timer).  `commit confirmed N` keeps the
  * configuration from before it; unless a plain `commit` follows within N
- * minutes it becomes the running one again (and the candidate), and the
- * console says so.  `commit confirmed-seconds N` (hidden) does the same in
+ * minutes it becomes the running one again (and the candidate; netd gets
+ * it back too), and the console says so.  `commit confirmed-seconds N` (hidden) does the same in
  * seconds, for tests.
  *
- * Log: a ring of consoled's own events (logring.h: 128 entries); `show
- * log` prints it as a table; `show log follow` prints new entries as they
- * come until a key is pressed; `log level L` changes the ring's level at
- * run time, and each commit sets it to the configuration's `log` level.
- * Other servers do not feed it yet (abi/keel/log.h defines the protocol).
+ * Log: a ring (logring.h: 128 entries) of consoled's own events and of
+ * every server's ulog lines (logsrv.c queues them; the main thread moves
+ * them into the ring on EVT_LOG, so the ring has one owner and no lock);
+ * `show log` prints it as a table; `show log follow` prints new entries as
+ * they come until a key is pressed; `log level L` changes the ring's level
+ * at run time, and each commit sets it to the configuration's `log` level.
  *
- * STATUS: commits change consoled's own copy only (no configuration
- * protocol to netd or tlsd exists yet, and a commit says so).
+ * Tables: `show interfaces | arp | routes | connections | firewall |
+ * states` ask netd (NETADM_SHOW: rows of tab-separated fields, aligned by
+ * table.c); `show tasks` asks init (INIT_TASK_INFO per server); `ping`
+ * starts netd's pinger and polls it every 200 ms.
+ *
+ * STATUS: netd is the only server that takes configuration; tlsd's
+ * listeners (`show tls`, commits of `tls` blocks) wait for tlsd's
+ * protocol.  A netd restarted by init after a fault (not by `restart
+ * netd`) runs appliance.conf from the site archive until the next commit:
+ * nothing tells consoled of that restart.
  *
  * Memory: everything is in one static struct consoled (configurations,
  * candidate, history, the diff workspace, the configuration a commit
@@ -79,6 +108,7 @@
 #include "console_client.h"
 #include "lineedit.h"
 #include "logring.h"
+#include "logsrv.h"
 #include "netadm_client.h"
 #include "passwd.h"
 #include "table.h"
@@ -98,9 +128,10 @@
 #define RESYNC_TRIES      20                    /* x ~3 s: how long a restarted netd may take */
 #define PING_POLL_NS      200000000ull          /* how often a ping's progress is asked */
 #define EVT_TIMER         (1ull << 16)          /* consoled's timer bit on the console notification */
+#define EVT_LOG           (1ull << 17)          /* the log thread queued entries (logsrv.c) */
 #define LOGIN_DELAY_MAX_S 30u                   /* the longest wait after a failed password */
 #define NS_PER_S          1000000000ull
-_Static_assert((EVT_TIMER & (CONSOLE_EVT_RX | CONSOLE_EVT_TX)) == 0, "the timer bit is not the driver's");
+_Static_assert(((EVT_TIMER | EVT_LOG) & (CONSOLE_EVT_RX | CONSOLE_EVT_TX)) == 0, "consoled's bits are not the driver's");
 
 struct consoled {
     uint64_t ep;      /* "ep:" the UART driver */
@@ -145,6 +176,7 @@ struct consoled {
 
     /* The log; following: `show log follow` runs, next row to print is follow_next. */
     struct log_ring log;
+    struct logsrv logsrv; /* the other servers' entries (its own thread, logsrv.c); ep 0: not served */
     bool following;
     uint64_t follow_next;
 };
@@ -232,6 +264,17 @@ static void follow_print(struct consoled *c)
     }
 }
 
+/* Moves the entries the log thread queued into the ring (main thread). */
+static void take_log(struct consoled *c)
+{
+    struct logsrv_entry e;
+    bool added = false;
+    while (logsrv_take(&c->logsrv, &e))
+        added |= log_ring_add(&c->log, e.time_ns, e.level, e.server, e.msg);
+    if (added && c->following)
+        follow_print(c);
+}
+
 /* Logs one of consoled's own events (printf-style; cut at LOG_MSG_MAX - 1). */
 static void clog(struct consoled *c, unsigned level, const char *fmt, ...)
 {
@@ -240,6 +283,7 @@ static void clog(struct consoled *c, unsigned level, const char *fmt, ...)
     va_start(ap, fmt);
     lib_vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    take_log(c); /* entries the log thread queued earlier go first */
     if (log_ring_add(&c->log, keel_now_ns(), level, "consoled", msg) && c->following)
         follow_print(c);
 }
@@ -1127,6 +1171,20 @@ static void setup_netd(struct consoled *c, const struct keel_srvinfo *si)
     c->net.ctx = c;
 }
 
+/* The log service (`endpoint log`), in its own thread at consoled's
+ * priority, which we learn by asking for the highest one the kernel allows
+ * (it refuses any above ours). */
+static void start_log(struct consoled *c, const struct keel_srvinfo *si)
+{
+    uint64_t ep = srv_find_cap(si, "serve:log");
+    if (!ep)
+        return;
+    int64_t err = logsrv_start(&c->logsrv, si, ep, c->signal, EVT_LOG, 31);
+    if (err)
+        clog(c, CONF_LOG_ERROR, "the log service cannot start (error %lld): servers log to the kernel only",
+             (long long)err);
+}
+
 int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
@@ -1153,6 +1211,7 @@ int main(const struct keel_srvinfo *si)
         clog(c, CONF_LOG_ERROR, "%s", c->boot_res.errors[i].msg);
     if (!c->signal)
         clog(c, CONF_LOG_WARN, "no `signal console` grant: no timer (commit confirmed refused)");
+    start_log(c, si);
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
 
@@ -1176,6 +1235,8 @@ int main(const struct keel_srvinfo *si)
         }
         if (bits & EVT_TIMER)
             check_deadlines(c);
+        if (bits & EVT_LOG)
+            take_log(c);
         if (bits & CONSOLE_EVT_RX)
             take_input(c);
         flush(c);

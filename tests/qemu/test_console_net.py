@@ -16,7 +16,13 @@ state`), so the host's echo requests are blocked.  Then, on the console:
     rules by their first word only) is refused with netd's line and column,
     "nothing was changed", and the running rule set keeps passing pings;
   - `show arp | states | connections` and `ping 10.9.0.1 count 2` (netd
-    sends the echo requests).
+    sends the echo requests);
+  - `show tasks`; `show log` holds netd's own lines (lib/ulog.c -> consoled's
+    log thread), logged while consoled was calling netd;
+  - `restart netd` gives the restarted netd the running configuration back
+    (the committed rule still passes pings); `restart frobnicate` is
+    refused; `reboot` resets the machine (QEMU runs with -no-reboot and
+    exits).
 
 Usage: python3 tests/qemu/test_console_net.py [--image-dir DIR]
 Needs root (ip netns, tap).
@@ -196,6 +202,18 @@ def main() -> int:
                 check(name in rows and rows[name][1] == "ready", f"show tasks: {name} is not ready: {t!r}")
 
         rep.run("console_net.show_tasks", show_tasks)
+
+        def log_from_netd():
+            # netd logged these while consoled was calling it (PREPARE/COMMIT):
+            # the log thread answered, nothing hung.
+            t = cmd("show log", "TIME", prompt="keel> ")
+            rows = [ln for ln in t.splitlines() if " netd " in ln]
+            check(any("rules in force" in ln for ln in rows), f"show log has no netd rows about commits: {t!r}")
+            check(any("admin: consoled: configuration prepared" in ln for ln in rows),
+                  f"show log lacks netd's prepare: {t!r}")
+            check(not any(" netd      netd:" in ln for ln in rows), f"netd's rows repeat its name: {t!r}")
+
+        rep.run("console_net.show_log_has_netd", log_from_netd)
 
         def restart_netd():
             check(pings(2), "pings blocked before the restart")
