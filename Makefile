@@ -72,9 +72,12 @@ $(BUILD)/user/$(1).elf: $(2:%.c=$(BUILD)/user/%.o) $(BUILD)/user/lib/crt0.o $(LI
 USER_OBJS += $(2:%.c=$(BUILD)/user/%.o)
 endef
 
-INIT_SRCS := init/init.c init/manifest.c init/pci.c
+# init reads appliance.conf with the appliance's own parser (init_config.c).
+INIT_SRCS := init/init.c init/manifest.c init/pci.c init/init_config.c appliance/config/conf.c \
+	appliance/console/passwd.c
 INIT_ELF := $(BUILD)/user/init.elf
 $(eval $(call user_prog,init,$(INIT_SRCS)))
+$(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config -Iappliance/console
 
 # The servers that travel in the servers archive (one module, see below).
 SERVERS := ktest crashme kbench

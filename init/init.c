@@ -22,6 +22,7 @@
 #include <keel/sys.h>
 #include <keel/ulog.h>
 
+#include "init_config.h"
 #include "manifest.h"
 #include "pci.h"
 
@@ -741,6 +742,45 @@ static void assign_device(struct server *sv)
     }
 }
 
+/* The NIC index of a server's `pci net N` grant, or -1. */
+static int net_index(const struct server_spec *sp)
+{
+    for (unsigned g = 0; g < sp->n_grants; g++)
+        if (sp->grants[g].kind == GRANT_PCI && sp->grants[g].a == PCI_SEL_NET)
+            return (int)sp->grants[g].b;
+    return -1;
+}
+
+/* Servers with `requires` that the site's appliance.conf does not ask for
+ * are left out, like a server whose device is absent (init_config.h). */
+static void leave_out_unrequired(void)
+{
+    const struct keel_boot_module *site = find_module("site");
+    struct init_config_needs need;
+    char msg[128];
+    init_config_read(site ? (const void *)site->vaddr : NULL, site ? site->size : 0, &need, msg, sizeof msg);
+    ulog("keel: init: %s\n", msg);
+    if (!need.decided)
+        return;
+    for (unsigned i = 0; i < S.manifest.n_servers; i++) {
+        struct server *sv = &S.servers[i];
+        const struct server_spec *sp = sv->spec;
+        if (sv->absent || !selected(sp) || !sp->requires)
+            continue;
+        int nic = net_index(sp);
+        bool want = true;
+        if ((sp->requires & REQUIRES_TLS) && !need.tls)
+            want = false;
+        if ((sp->requires & REQUIRES_NIC) && (nic < 0 || nic > 31 || !(need.nics & 1u << nic)))
+            want = false;
+        if (!want) {
+            ulog("keel: init: %s: appliance.conf does not ask for it (%s); not started\n", sp->name,
+                 sp->requires & REQUIRES_TLS ? "no tls block" : "no interface on its NIC");
+            sv->absent = true; /* its device (if any) stays claimed and untouched */
+        }
+    }
+}
+
 /* A server that needs an absent one (`needs NAME`) cannot work either. */
 static void propagate_absence(void)
 {
@@ -810,6 +850,7 @@ static int setup(void)
         S.n_pci = pci_scan(S.pci, PCI_MAX_DEVICES, slot_alloc(), S.bi, slot_alloc());
     for (unsigned i = 0; i < S.manifest.n_servers; i++)
         assign_device(&S.servers[i]);
+    leave_out_unrequired();
     propagate_absence();
     return 0;
 }

@@ -1149,13 +1149,36 @@ static uint64_t find_prefix(const struct keel_srvinfo *si, const char *prefix)
     return 0;
 }
 
+/* Server NAME's state as init tells it (enum init_task_state), or -1
+ * when init lists no such server. */
+static int task_state(const char *name)
+{
+    for (uint64_t i = 0; i < 64; i++) {
+        struct keel_msg m = { .info = INIT_TASK_INFO, .mr = { i } };
+        if (keel_call(SRV_SLOT_INIT, &m) != KE_OK || keel_label(&m) != 0)
+            return -1;
+        char n[17] = { 0 };
+        memcpy(n, &m.mr[2], 16);
+        if (strcmp(n, name) == 0)
+            return (int)(m.mr[0] & 0xff);
+    }
+    return -1;
+}
+
 /* netd's administration protocol: `connect netd` and `share admin-consoled`
- * (abi/keel/netadm.h).  Without both, commits change consoled's copy only. */
+ * (abi/keel/netadm.h).  Without both, or when init left netd out (no NIC
+ * named in appliance.conf: init decided that before starting anyone),
+ * commits change consoled's copy only. */
 static void setup_netd(struct consoled *c, const struct keel_srvinfo *si)
 {
     uint64_t ep = srv_find_cap(si, "ep:netd"), shm = srv_find_cap(si, "shm:admin-consoled"), pages = 0;
     if (!ep || !shm)
         return;
+    int state = task_state("netd");
+    if (state == INIT_TASK_ABSENT || state == INIT_TASK_OTHER) {
+        clog(c, CONF_LOG_INFO, "netd is not started on this boot: commits change consoled's copy only");
+        return;
+    }
     int64_t err = keel_frame_info(shm, NULL, &pages);
     if (!err && pages < NETADM_SHM_PAGES)
         err = KE_RANGE;

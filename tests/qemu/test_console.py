@@ -9,7 +9,9 @@ packed by tools/mkcpio.sh):
 1. appliance.conf with `console password-hash` (PBKDF2, 1000 iterations,
    made here with hashlib): the password prompt without echo, a wrong
    password answered by a 1 s wait during which typing is dropped, login;
-   the prompt; `show version` and `show uptime` (unique prefixes);
+   the prompt; `show version` and `show uptime` (unique prefixes); `show
+   tasks` (the file names no NIC and has no tls block: init left the NIC
+   driver, netd, keyd and tlsd out);
    one-line errors; `?` help; Tab completion; configuration mode (`set`, a
    refused `set`, a pasted `tls` block, `show | compare`, `commit`, a
    commit refused with the candidate's line number, `rollback 1`); `commit
@@ -180,6 +182,17 @@ def first_boot(rep, c: Console) -> None:
     step("console.config_errors_none", b"show config errors\r", "no configuration errors (appliance.conf",
          prompt="keel> ")
     step("console.show_version", b"show version\r", "Keel ", prompt="keel> ")
+
+    def tasks_follow_config():
+        start = c.cursor
+        c.send(b"show tasks\r")
+        check(c.read_until("keel> "), "no prompt after show tasks")
+        rows = {ln.split()[0]: ln.split() for ln in c.text_since(start).splitlines() if ln.split()}
+        check(rows.get("consoled", ["", ""])[1] == "ready", f"consoled is not ready: {rows}")
+        for name in ("eth0", "netd", "keyd", "tlsd"):  # no interface, no tls block in this file
+            check(rows.get(name, ["", ""])[1] == "absent", f"{name} is not left out: {rows}")
+
+    rep.run("console.show_tasks_follows_config", tasks_follow_config)
     step("console.unique_prefix", b"sh upt\r", "up 0 days", prompt="keel> ")
     step("console.one_line_error", b"frobnicate\r", "error: expected help, show", prompt="keel> ")
     step("console.help_question_mark", b"show ?", "running-config  the configuration in force")

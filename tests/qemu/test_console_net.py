@@ -200,6 +200,8 @@ def main() -> int:
             rows = {ln.split()[0]: ln.split() for ln in t.splitlines() if ln.split()}
             for name in ("uart", "consoled", "netd"):
                 check(name in rows and rows[name][1] == "ready", f"show tasks: {name} is not ready: {t!r}")
+            for name in ("keyd", "tlsd"):  # appliance.conf has no tls block
+                check(name in rows and rows[name][1] == "absent", f"show tasks: {name} is not left out: {t!r}")
 
         rep.run("console_net.show_tasks", show_tasks)
 
