@@ -72,9 +72,12 @@ $(BUILD)/user/$(1).elf: $(2:%.c=$(BUILD)/user/%.o) $(BUILD)/user/lib/crt0.o $(LI
 USER_OBJS += $(2:%.c=$(BUILD)/user/%.o)
 endef
 
-INIT_SRCS := init/init.c init/manifest.c init/pci.c
+# init reads appliance.conf with the appliance's own parser (init_config.c).
+INIT_SRCS := init/init.c init/manifest.c init/pci.c init/init_config.c appliance/config/conf.c \
+	appliance/console/passwd.c net/netd_route.c
 INIT_ELF := $(BUILD)/user/init.elf
 $(eval $(call user_prog,init,$(INIT_SRCS)))
+$(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config -Iappliance/console -Inet
 
 # The servers that travel in the servers archive (one module, see below).
 SERVERS := ktest crashme kbench
@@ -217,7 +220,8 @@ unit-test: $(UNIT_BINS)
 
 QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
 	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp" \
-	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/tls/test_tls_guest.py" \
+	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/qemu/test_console_net.py" \
+	"$(PYTHON) tests/tls/test_tls_guest.py" \
 	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py"
 
 qemu-test: packages image

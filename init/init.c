@@ -24,6 +24,7 @@
 #include <keel/sys.h>
 #include <keel/ulog.h>
 
+#include "init_config.h"
 #include "manifest.h"
 #include "pci.h"
 
@@ -358,6 +359,8 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         break;
     case GRANT_PCI:
         return grant_pci(sv, next, info);
+    case GRANT_ADMIN:
+        return KE_OK; /* a right init checks on each call (operator_call), no capability */
     case GRANT_SITE: {
         /* The site archive travels as a boot module whose command line
          * says "site"; init holds it read-only in INIT_SLOT_MODULE0 + i.
@@ -549,6 +552,114 @@ static void restart_due(void)
     arm_restart_timer();
 }
 
+/* ------------------------------------------------ the operator's calls -- */
+
+static bool has_grant(const struct server_spec *sp, enum grant_kind kind)
+{
+    for (unsigned g = 0; g < sp->n_grants; g++)
+        if (sp->grants[g].kind == kind)
+            return true;
+    return false;
+}
+
+/* INIT_TASK_INFO: one server's state, for `show tasks`. */
+static void task_info(struct keel_msg *m)
+{
+    uint64_t q = m->mr[0];
+    if (q >= S.manifest.n_servers) {
+        m->info = (uint64_t)(uint32_t)KE_RANGE;
+        return;
+    }
+    const struct server *sv = &S.servers[q];
+    uint64_t state = sv->absent ? INIT_TASK_ABSENT : !selected(sv->spec) ? INIT_TASK_OTHER : (uint64_t)sv->state;
+    _Static_assert((int)SRV_STOPPED == (int)INIT_TASK_STOPPED && (int)SRV_RUNNING == (int)INIT_TASK_RUNNING &&
+                       (int)SRV_READY == (int)INIT_TASK_READY && (int)SRV_WAITING == (int)INIT_TASK_WAITING,
+                   "init's states are the protocol's");
+    char name[16] = { 0 };
+    strlcpy(name, sv->spec->name, sizeof name);
+    m->info = 0;
+    m->mr[0] = state | (uint64_t)sv->restarts << 32;
+    m->mr[1] = sv->faults | (uint64_t)sv->spec->priority << 32;
+    memcpy(&m->mr[2], name, sizeof name);
+}
+
+/* INIT_RESTART: the server named in MR0-MR1 stops and starts again now. */
+static int64_t restart_named(const struct keel_msg *m)
+{
+    char name[17] = { 0 };
+    memcpy(name, &m->mr[0], 16);
+    for (unsigned i = 0; i < S.manifest.n_servers; i++) {
+        struct server *sv = &S.servers[i];
+        if (strcmp(sv->spec->name, name) != 0)
+            continue;
+        if (sv->state == SRV_STOPPED)
+            return KE_INVALID_ARG;
+        ulog("keel: init: restarting %s (the operator asked)\n", sv->spec->name);
+        if (sv->pci)
+            pci_disable_dma(sv->pci); /* before its DMA memory goes back to the pool */
+        release_server(sv);
+        sv->state = SRV_WAITING;
+        sv->restart_at = keel_now_ns();
+        arm_restart_timer();
+        return KE_OK;
+    }
+    return KE_INVALID_ARG;
+}
+
+static inline void port_out8(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+
+/* Opens PORT in init's own I/O bitmap (it may be open already: PCI). */
+static void open_port(uint16_t port)
+{
+    uint64_t s = slot_alloc();
+    if (s && keel_ioport_get(INIT_SLOT_IOPORT_CONTROL, port, 1, s) == KE_OK)
+        (void)keel_ioport_grant(s, INIT_SLOT_TASK);
+}
+
+/* INIT_REBOOT: the chipset's reset control register (0xcf9: PIIX and ICH,
+ * QEMU's pc and q35), then the keyboard controller's reset line.  Returns
+ * only when neither reset the machine. */
+static int64_t machine_reset(void)
+{
+    ulog("keel: init: rebooting (the operator asked)\n");
+    open_port(0xcf9);
+    port_out8(0xcf9, 0x02);
+    port_out8(0xcf9, 0x06); /* system reset, CPU reset */
+    open_port(0x64);
+    for (int i = 0; i < 16; i++)
+        port_out8(0x64, 0xfe); /* pulse the reset line */
+    ulog("keel: init: the machine did not reset\n");
+    return KE_BUSY;
+}
+
+/* INIT_HALT: every server stops first, so none is left mid-write. */
+static int64_t machine_halt(void)
+{
+    ulog("keel: init: halting (the operator asked)\n");
+    for (unsigned i = 0; i < S.manifest.n_servers; i++)
+        if (S.servers[i].task_slot) {
+            if (S.servers[i].pci)
+                pci_disable_dma(S.servers[i].pci);
+            release_server(&S.servers[i]);
+        }
+    return sys6(SYS_DEBUG_HALT, INIT_SLOT_DEBUG, 0, 0, 0, 0, 0);
+}
+
+/* The calls only an `admin` server may make; fills the reply. */
+static void operator_call(const struct server *sv, struct keel_msg *m)
+{
+    int64_t r;
+    if (!has_grant(sv->spec, GRANT_ADMIN))
+        r = KE_NO_RIGHTS;
+    else if (keel_label(m) == INIT_RESTART)
+        r = restart_named(m);
+    else if (keel_label(m) == INIT_REBOOT)
+        r = machine_reset();
+    else
+        r = machine_halt();
+    m->info = (uint64_t)(uint32_t)r;
+}
+
 /* Handles one request; fills *m with the reply. */
 static void serve(unsigned idx, struct keel_msg *m)
 {
@@ -581,6 +692,10 @@ static void serve(unsigned idx, struct keel_msg *m)
         }
         break;
     }
+    case INIT_TASK_INFO: task_info(m); break;
+    case INIT_RESTART:
+    case INIT_REBOOT:
+    case INIT_HALT: operator_call(sv, m); break;
     default: m->info = (uint64_t)(uint32_t)KE_INVALID_ARG; break;
     }
 }
@@ -636,6 +751,45 @@ static void assign_device(struct server *sv)
                 strlcpy(sv->program, S.manifest.drivers[k].program, sizeof sv->program);
         ulog("keel: init: %s: PCI %02x:%02x.%x %04x:%04x, driver %s\n", sp->name, d->bus, d->dev, d->fn, d->vendor,
              d->device, sv->program);
+    }
+}
+
+/* The NIC index of a server's `pci net N` grant, or -1. */
+static int net_index(const struct server_spec *sp)
+{
+    for (unsigned g = 0; g < sp->n_grants; g++)
+        if (sp->grants[g].kind == GRANT_PCI && sp->grants[g].a == PCI_SEL_NET)
+            return (int)sp->grants[g].b;
+    return -1;
+}
+
+/* Servers with `requires` that the site's appliance.conf does not ask for
+ * are left out, like a server whose device is absent (init_config.h). */
+static void leave_out_unrequired(void)
+{
+    const struct keel_boot_module *site = find_module("site");
+    struct init_config_needs need;
+    char msg[128];
+    init_config_read(site ? (const void *)site->vaddr : NULL, site ? site->size : 0, &need, msg, sizeof msg);
+    ulog("keel: init: %s\n", msg);
+    if (!need.decided)
+        return;
+    for (unsigned i = 0; i < S.manifest.n_servers; i++) {
+        struct server *sv = &S.servers[i];
+        const struct server_spec *sp = sv->spec;
+        if (sv->absent || !selected(sp) || !sp->requires)
+            continue;
+        int nic = net_index(sp);
+        bool want = true;
+        if ((sp->requires & REQUIRES_TLS) && !need.tls)
+            want = false;
+        if ((sp->requires & REQUIRES_NIC) && (nic < 0 || nic > 31 || !(need.nics & 1u << nic)))
+            want = false;
+        if (!want) {
+            ulog("keel: init: %s: appliance.conf does not ask for it (%s); not started\n", sp->name,
+                 sp->requires & REQUIRES_TLS ? "no tls block" : "no interface on its NIC");
+            sv->absent = true; /* its device (if any) stays claimed and untouched */
+        }
     }
 }
 
@@ -708,6 +862,7 @@ static int setup(void)
         S.n_pci = pci_scan(S.pci, PCI_MAX_DEVICES, slot_alloc(), S.bi, slot_alloc());
     for (unsigned i = 0; i < S.manifest.n_servers; i++)
         assign_device(&S.servers[i]);
+    leave_out_unrequired();
     propagate_absence();
     return 0;
 }

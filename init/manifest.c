@@ -201,6 +201,8 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         g->kind = GRANT_DEBUG;
     } else if (tok_is(kw, "site")) {
         g->kind = GRANT_SITE;
+    } else if (tok_is(kw, "admin")) {
+        g->kind = GRANT_ADMIN;
     } else if (tok_is(kw, "irq")) {
         g->kind = GRANT_IRQ;
         if (need_arg(c, kw, &a, "expected an IRQ line (0-23) or msi after irq"))
@@ -265,7 +267,7 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         g->col = a.col;
     } else {
         return fail(c, kw->col, "expected program, when, needs, priority, memory, args, debug, irq, ioport, mmio, endpoint, connect, pci, share, "
-                    "signal, notify or site");
+                    "signal, notify, site or admin");
     }
     s->n_grants++;
     return 0;
@@ -347,6 +349,15 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
                 return -1;
             if (!copy_word(&a, s->needs, sizeof s->needs))
                 return fail(c, a.col, "expected a server name (letters, digits, -_.; at most 15)");
+        } else if (tok_is(&t, "requires")) {
+            if (need_arg(c, &t, &a, "expected tls or nic after requires"))
+                return -1;
+            if (tok_is(&a, "tls"))
+                s->requires |= REQUIRES_TLS;
+            else if (tok_is(&a, "nic"))
+                s->requires |= REQUIRES_NIC;
+            else
+                return fail(c, a.col, "expected tls or nic after requires");
         } else if (tok_is(&t, "priority")) {
             uint64_t v;
             if (need_arg(c, &t, &a, "expected a priority (0-19) after priority"))

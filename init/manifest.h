@@ -4,7 +4,15 @@
  *
  * One server per line; '#' starts a comment:
  *
- *   server NAME [program FILE] [when WORD] [needs SERVER] [priority N] [memory SIZE] [args WORD] GRANT...
+ *   server NAME [program FILE] [when WORD] [needs SERVER] [requires tls|nic] [priority N] [memory SIZE]
+ *          [args WORD] GRANT...
+ *
+ * `requires` ties a server to the site's appliance.conf (init/init.c):
+ * `requires tls`: started only when the configuration has a `tls` block;
+ * `requires nic`: started only when an `interface ... nic N` line names
+ * the NIC its `pci net N` grant selects.  When appliance.conf is absent or
+ * does not parse, these servers start as if it asked for them (netd then
+ * runs deny-all, and the operator can fix the configuration at run time).
  *
  * The binary is FILE.elf (default NAME.elf) in the servers archive.
  *
@@ -19,6 +27,8 @@
  *          share NAME PAGES      a DMA region NAME shared by every server naming it
  *          signal NAME           may signal notification NAME
  *          notify NAME           waits on notification NAME
+ *          admin                 may call init's INIT_RESTART, INIT_REBOOT, INIT_HALT
+ *                                (the console)
  *          site                  the site archive (appliance.conf and the files it
  *                                names), read-only, as the frame "site"
  *
@@ -57,7 +67,11 @@ enum grant_kind {
     GRANT_SIGNAL, /* name */
     GRANT_NOTIFY, /* name */
     GRANT_SITE,   /* the site archive module, read-only */
+    GRANT_ADMIN,  /* may ask init to restart servers, reboot, halt: no capability */
 };
+
+#define REQUIRES_TLS 0x1u /* a `tls` block */
+#define REQUIRES_NIC 0x2u /* an interface line naming the server's `pci net N` */
 
 #define PCI_SEL_NET 0
 #define PCI_SEL_RNG 1
@@ -78,6 +92,7 @@ struct server_spec {
     char when[MANIFEST_NAME_MAX]; /* empty: a normal server */
     char needs[MANIFEST_NAME_MAX]; /* not started when that server is not (e.g. its NIC is absent) */
     char program[MANIFEST_NAME_MAX]; /* empty: NAME */
+    unsigned requires;               /* REQUIRES_*: what appliance.conf must ask for */
     uint8_t priority;
     uint64_t memory;
     char args[MANIFEST_ARGS_MAX];

@@ -77,6 +77,9 @@
  * still runs with the old rings).  A waker thread that fails ends itself,
  * which init sees as netd's fault and restarts netd.
  *
+ * Administration: NETADM_* requests on serve:netd (the console's commits,
+ * tables and ping) go to netd_admin.c, the rest to the socket service.
+ *
  * Sockets: requests on serve:netd are handled as they come (netd_sock.c,
  * lwIP raw API calls); the events they and lwIP's callbacks raise are
  * signalled once per loop iteration (netd_sock_flush), after lwIP's timers.
@@ -100,6 +103,7 @@
 #include "lwip/pbuf.h"
 #include "lwip/stats.h"
 #include "lwip/timeouts.h"
+#include "netd_admin.h"
 #include "netd_config.h"
 #include "netd_fw.h"
 #include "netd_hooks.h"
@@ -112,6 +116,7 @@
 #define SHM_STRIDE    0x0000000000400000ull /* 4 MiB: room for the 1 MiB region and a gap */
 #define SITE_VA       0x0000007000000000ull /* the site archive's frame, read-only */
 #define SOCK_VA       0x0000006800000000ull /* socket clients' regions (netd_sock.c) */
+#define ADMIN_VA      0x0000006a00000000ull /* admin clients' regions (netd_admin.c) */
 #define WAKER_STACK   8192
 #define RX_BUDGET     64 /* frames per NIC per iteration: fairness between NICs */
 #define BIT_TIMER     (1ull << 0)
@@ -146,6 +151,7 @@ struct netd {
     struct netd_if_cfg conf_cfg[NETD_MAX_NICS]; /* appliance.conf's addresses, for NICs args leaves out */
     struct netd_fw fw;                          /* the firewall: rule sets, states (large) */
     struct netd_socks socks;                    /* the socket service's clients */
+    struct netd_admin admin;                    /* the console: commits, tables, ping (netd_admin.c) */
 };
 
 static uint8_t waker_stacks[NETD_MAX_NICS][WAKER_STACK] __attribute__((aligned(16)));
@@ -368,8 +374,10 @@ static int setup(struct netd *d)
     seed_random(d);
     setup_firewall(d);
     lwip_init();
-    if (d->serve_ep)
+    if (d->serve_ep) {
         netd_sock_init(&d->socks, si, SOCK_VA);
+        netd_admin_init(&d->admin, si, ADMIN_VA, &d->fw, d->nics, d->n_nics);
+    }
     if (d->cfg.stats_seconds)
         d->next_stats_ns = keel_now_ns() + d->cfg.stats_seconds * 1000000000ull;
     ulog("netd: lwIP %s, %u NIC%s, random numbers from the %s, restart %u\n", LWIP_VERSION_STRING, d->n_nics,
@@ -592,7 +600,7 @@ static uint64_t wait_event(struct netd *d, bool poll)
     if (m.info & KEEL_RECV_NOTIFY)
         return m.badge;
     /* A request: the socket service's (anything else: SRV_E_UNKNOWN). */
-    if (netd_sock_dispatch(&d->socks, &m))
+    if (netd_admin_owns(&m) ? netd_admin_dispatch(&d->admin, &m) : netd_sock_dispatch(&d->socks, &m))
         (void)keel_reply(&m);
     return 0;
 }
@@ -605,6 +613,7 @@ __attribute__((noreturn)) static void netd_loop(struct netd *d)
         netd_fw_tick(&d->fw, now);
         for (unsigned k = 0; k < d->n_nics; k++)
             more |= nic_poll(&d->nics[k], now, RX_BUDGET);
+        netd_admin_tick(&d->admin, now);
         sys_check_timeouts();
         netd_sock_flush(&d->socks);
         netd_fw_flush(&d->fw);
@@ -616,6 +625,7 @@ __attribute__((noreturn)) static void netd_loop(struct netd *d)
         }
 
         uint64_t deadline = min64(d->next_stats_ns, netd_fw_next_deadline(&d->fw));
+        deadline = min64(deadline, netd_admin_next_deadline(&d->admin));
         u32_t sleep_ms = sys_timeouts_sleeptime();
         if (sleep_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE)
             deadline = min64(deadline, now + (uint64_t)(sleep_ms ? sleep_ms : 1) * 1000000ull);

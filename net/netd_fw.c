@@ -401,30 +401,56 @@ static int parse_into_spare(struct netd_fw *fw, const char *file, const char *te
     return fw_parse_ruleset(&p, fw->spare, text, len) == FW_OK ? NETD_FW_OK : NETD_FW_E_PARSE;
 }
 
-int netd_fw_reload(struct netd_fw *fw, const char *file, const char *text, size_t len, char *err, size_t errlen)
+int netd_fw_prepare(struct netd_fw *fw, const char *file, const char *text, size_t len, char *err, size_t errlen)
 {
-    struct fw_ifaces ifs;
-    static struct netd_routes routes; /* main thread only, like the whole firewall */
     if (errlen)
         err[0] = 0;
-    int rc = parse_into_spare(fw, file, text, len, &ifs, &routes, err, errlen);
-    if (rc == NETD_FW_OK && fw_ruleset_replace(&fw->eng.rules, &fw->spare) != FW_OK)
-        rc = NETD_FW_E_PARSE; /* cannot happen: the spare parsed and is not the active set */
+    fw->prepared = false; /* the spare is overwritten: an earlier prepare is gone */
+    int rc = parse_into_spare(fw, file, text, len, &fw->prep_ifs, &fw->prep_routes, err, errlen);
     if (rc) {
         fw->c.load_failures++;
         ulog("netd: firewall: %s; %s stays in force\n", err,
              fw->source[0] ? fw->source : "deny-all (every IPv4 packet blocked)");
         return rc;
     }
+    strlcpy(fw->prep_source, file, sizeof fw->prep_source);
+    fw->prepared = true;
+    return NETD_FW_OK;
+}
+
+int netd_fw_commit(struct netd_fw *fw)
+{
+    if (!fw->prepared || fw_ruleset_replace(&fw->eng.rules, &fw->spare) != FW_OK)
+        return NETD_FW_E_NOT_PREPARED;
     /* point of no return: the new set is active (fw_ruleset_replace) */
-    fw->ifaces = ifs; /* eng.ifaces points here */
-    fw->routes = routes;
-    strlcpy(fw->source, file, sizeof fw->source);
+    fw->prepared = false;
+    for (unsigned k = 0; k < fw->n_nics; k++) { /* addresses as they are now, not as at the prepare */
+        fw->prep_ifs.ifs[k].addr = fw->ifaces.ifs[k].addr;
+        fw->prep_ifs.ifs[k].prefix = fw->ifaces.ifs[k].prefix;
+        fw->prep_ifs.ifs[k].has_addr = fw->ifaces.ifs[k].has_addr;
+    }
+    fw->ifaces = fw->prep_ifs; /* eng.ifaces points here */
+    fw->routes = fw->prep_routes;
+    strlcpy(fw->source, fw->prep_source, sizeof fw->source);
     fw->c.loads++;
-    ulog("netd: firewall: %s: %u rules in force (generation %u); %u states kept\n", file, fw->eng.rules->count,
-         (unsigned)fw->eng.rules->generation, (unsigned)fw->table.count);
+    ulog("netd: firewall: %s: %u rules in force (generation %u); %u states kept\n", fw->source,
+         fw->eng.rules->count, (unsigned)fw->eng.rules->generation, (unsigned)fw->table.count);
     netd_fw_log_routes(fw);
     return NETD_FW_OK;
+}
+
+void netd_fw_abort(struct netd_fw *fw)
+{
+    fw->prepared = false;
+    fw->spare->valid = false;
+}
+
+int netd_fw_reload(struct netd_fw *fw, const char *file, const char *text, size_t len, char *err, size_t errlen)
+{
+    int rc = netd_fw_prepare(fw, file, text, len, err, errlen);
+    if (rc)
+        return rc;
+    return netd_fw_commit(fw) == NETD_FW_OK ? NETD_FW_OK : NETD_FW_E_PARSE; /* cannot fail: just prepared */
 }
 
 /* FILE's text from the site archive; logs why not. */

@@ -28,6 +28,7 @@ enum netd_fw_error {
     NETD_FW_E_NO_SITE = -1, /* no site archive (no `site` grant, or it is empty or damaged) */
     NETD_FW_E_NO_FILE = -2, /* the site archive has no such file */
     NETD_FW_E_PARSE = -3,   /* the file does not parse: "FILE:LINE:COL: ..." in the error buffer */
+    NETD_FW_E_NOT_PREPARED = -4, /* netd_fw_commit without a prepared set (or a reload since) */
 };
 
 /* One `interface NAME nic N (dhcp | address A.B.C.D/P [gateway G])` line. */
@@ -91,6 +92,11 @@ struct netd_fw {
     size_t site_size;
     char source[32];          /* the file the active set came from; "" while deny-all */
     struct netd_fw_conf conf; /* interface lines of the file read at start */
+    /* Two-phase loads (netd_fw_prepare/commit): the spare holds a parsed set. */
+    bool prepared;
+    struct fw_ifaces prep_ifs; /* its interface table */
+    struct netd_routes prep_routes; /* its static routes */
+    char prep_source[32];      /* and where it came from */
 
     unsigned n_nics;
     char nic_names[NETD_MAX_IFS][NETD_IF_NAME_MAX];
@@ -125,6 +131,18 @@ const struct netd_if_cfg *netd_fw_conf_if(const struct netd_fw *fw, unsigned nic
  */
 int netd_fw_reload(struct netd_fw *fw, const char *file, const char *text, size_t len, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/*
+ * The two halves of netd_fw_reload, for a commit across servers: prepare
+ * parses into the spare set (NETD_FW_E_PARSE with the error as above, the
+ * active set untouched either way); commit makes the prepared set active
+ * (NETD_FW_E_NOT_PREPARED when there is none: never prepared, aborted, or
+ * overwritten by a reload since); abort forgets it.
+ */
+int netd_fw_prepare(struct netd_fw *fw, const char *file, const char *text, size_t len, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+int netd_fw_commit(struct netd_fw *fw) __attribute__((warn_unused_result));
+void netd_fw_abort(struct netd_fw *fw);
 
 /* The same for file FILE of the site archive (NETD_FW_E_NO_SITE/_NO_FILE when absent). */
 int netd_fw_reload_site(struct netd_fw *fw, const char *file) __attribute__((warn_unused_result));

@@ -63,6 +63,31 @@ enum keel_init_label {
      * then it is off, so a device still holding its dead predecessor's ring
      * addresses cannot DMA into freed memory. */
     INIT_PCI_DMA = 3,
+    /* (MR0 = manifest index) -> MR0 = enum init_task_state | restarts << 32,
+     * MR1 = faults | priority << 32, MR2-MR3 = the server's name (16 bytes,
+     * NUL-padded, little-endian as in memory); KE_RANGE past the last. */
+    INIT_TASK_INFO = 4,
+    /* The operator's calls: only from a server with the manifest grant
+     * `admin` (else KE_NO_RIGHTS).
+     * INIT_RESTART (MR0-MR1 = a server's name, NUL-padded): stop it and
+     * start it again at once -> 0, or KE_INVALID_ARG (no such server, or it
+     * was never started on this boot).
+     * INIT_REBOOT: reset the machine (no reply when it works; KE_BUSY when
+     * no reset mechanism answered).  INIT_HALT: stop the CPU for good (the
+     * kernel prints "keel: halted"; a QEMU booted with `debug-exit` ends). */
+    INIT_RESTART = 5,
+    INIT_REBOOT = 6,
+    INIT_HALT = 7,
+};
+
+/* INIT_TASK_INFO's state. */
+enum init_task_state {
+    INIT_TASK_STOPPED = 0, /* not started (or could not be) */
+    INIT_TASK_RUNNING = 1, /* started, not yet ready */
+    INIT_TASK_READY = 2,   /* serving */
+    INIT_TASK_WAITING = 3, /* died; a restart is due */
+    INIT_TASK_ABSENT = 4,  /* its device (or a server it needs) is missing */
+    INIT_TASK_OTHER = 5,   /* not part of this boot (`when` another word) */
 };
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * keel/log.h - the log protocol: servers hand log entries to consoled, which
  * keeps them in its ring (appliance/console/logring.h: time, level, server,
- * message) for `show log`.  DEFINED, NOT YET SERVED: consoled does not
- * receive on a log endpoint yet, and no server calls one (see STATUS).
+ * message) for `show log`.  Served by consoled's log thread
+ * (appliance/console/logsrv.c); lib/ulog.c sends every line of a server
+ * that has "ep:log" here as well as to the kernel log.
  *
  * Endpoint "serve:log" (consoled, manifest `endpoint log`); clients get
  * "ep:log" (`connect log`), badged per client by init, and consoled names
@@ -15,7 +16,10 @@
  *              8*(i%8).. of MR[i/8] (little-endian, as in memory), the rest
  *              NUL; a NUL ends the text early.
  *              LOG_MORE: the text continues in the next LOG_WRITE from the
- *              same client (consoled joins up to 95 bytes, then cuts).
+ *              same client (consoled joins up to 95 bytes, then cuts);
+ *              that next call carries LOG_CONT.  A call without LOG_CONT
+ *              starts a new entry: a part left over from an interrupted
+ *              entry is dropped, never joined to another one.
  *              -> reply label 0, or a negative LOG_E_* code.  The reply
  *              comes at once: the ring overwrites its oldest entry when
  *              full, so a call never waits for room.
@@ -25,9 +29,11 @@
  * time is consoled's clock when the last part arrives.  Bytes outside
  * printable ASCII are stored as '?'.
  *
- * STATUS: consoled is one thread waiting on the console's notification;
- * serving this endpoint needs a second thread (or a bound notification)
- * there, which is the next step.  Until then servers keep ulog().
+ * Clients call with KEEL_NONBLOCK (lib/ulog.c): when consoled's log thread
+ * is not waiting (consoled absent, restarting, or busy with another
+ * client) the entry is left to the kernel log, and no server ever waits
+ * for the console.  The log thread never calls anyone, so a server may log
+ * while consoled's main thread is calling it.
  */
 #ifndef KEEL_ABI_LOG_H
 #define KEEL_ABI_LOG_H
@@ -41,6 +47,7 @@ enum log_label {
 #define LOG_LEVEL_SHIFT 8
 #define LOG_LEVEL_MASK  (0xffu << LOG_LEVEL_SHIFT)
 #define LOG_MORE        (1u << 16) /* the text continues in the next call */
+#define LOG_CONT        (1u << 17) /* this call continues the previous one */
 #define LOG_MSG_BYTES   32         /* text bytes per call: MR0-MR3 */
 #define LOG_WRITE_WORDS 4
 
@@ -57,7 +64,8 @@ enum log_error {
 };
 
 _Static_assert(LOG_MSG_BYTES == 4 * sizeof(uint64_t), "the text fills MR0-MR3 exactly");
-_Static_assert((LOG_LEVEL_MASK & LOG_MORE) == 0, "level and LOG_MORE do not overlap");
+_Static_assert((LOG_LEVEL_MASK & (LOG_MORE | LOG_CONT)) == 0, "level and the flags do not overlap");
+_Static_assert(((LOG_MORE | LOG_CONT) & 0xff000000u) == 0, "the flags stay clear of the word count");
 
 /* Packs up to LOG_MSG_BYTES bytes of S (N bytes) into MR (NUL-padded);
  * returns the bytes packed.  The caller loops with LOG_MORE for longer text. */

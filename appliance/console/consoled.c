@@ -12,6 +12,14 @@
  *                   one wait sees keys and deadlines alike
  *   "site"          the site archive (cpio newc); appliance.conf in it is
  *                   the running configuration at boot
+ *   "ep:netd", "shm:admin-consoled"   optional: netd's administration
+ *                   protocol (abi/keel/netadm.h, netadm_client.c): commits,
+ *                   the `show` tables from netd, ping
+ *   "serve:log"     optional: the log endpoint other servers write to
+ *                   (abi/keel/log.h), served by a thread of its own
+ *                   (logsrv.c)
+ *   manifest `admin`  init takes INIT_RESTART / INIT_REBOOT / INIT_HALT
+ *                   from consoled (show tasks needs no grant)
  *
  * One thread, one loop: wait for bits; on RX read until the driver has
  * nothing more and feed every byte to the editor; each finished line runs
@@ -19,14 +27,26 @@
  * of each batch (one call carries up to 31 bytes).  When the driver's
  * transmit queue is full consoled waits for CONSOLE_EVT_TX, keeping any RX
  * bit that arrives meanwhile for the next round.  Calls flow one way
- * (consoled -> uart), so the two never wait on each other.
+ * (consoled -> uart, netd, init), so none waits on consoled's main thread;
+ * the servers' LOG_WRITE calls go to the log thread, which calls no one.
+ * Calls to netd are sent with KEEL_NONBLOCK and tried again after a 10 ms
+ * nap while netd is not waiting (absent, busy, restarting), so a missing
+ * netd costs the console a few seconds, never a hang.
  *
  * Configuration mode edits a candidate kept as text (conf_text_set /
  * conf_text_delete); a line typed there that starts with a statement's
  * keyword (hostname, interface, pass, tls ...) is a `set`, and a pasted
  * `tls PORT {` ... `}` block is taken a line at a time.  `commit` parses
- * the candidate and, if it is whole, makes it the running configuration
- * and keeps it for `rollback N` (0 is the running one, up to 9 back).
+ * the candidate, hands it to every server that takes configuration
+ * (push_config: netd prepares it, and commits it only when all prepared;
+ * a refusal leaves every server as it was and says why, with netd's line
+ * and column) and then makes it the running configuration, kept for
+ * `rollback N` (0 is the running one, up to 9 back; a rollback loads the
+ * candidate, and the next commit pushes it).  What netd takes: the rules
+ * and the interface names they use; addresses stay as at netd's start.
+ * `restart netd` gives the restarted netd the running configuration again
+ * (a netd that restarts after a fault starts from appliance.conf: see
+ * STATUS).
  *
  * Boot: appliance.conf is parsed (conf_parse, rules checked by their first
  * word only: netd parses them fully and denies everything on its own
@@ -44,18 +64,27 @@
  * Deadlines (the login delay, a `commit confirmed`) share one kernel timer
  * armed for the earliest (arm_timer).  `commit confirmed N` keeps the
  * configuration from before it; unless a plain `commit` follows within N
- * minutes it becomes the running one again (and the candidate), and the
- * console says so.  `commit confirmed-seconds N` (hidden) does the same in
+ * minutes it becomes the running one again (and the candidate; netd gets
+ * it back too), and the console says so.  `commit confirmed-seconds N` (hidden) does the same in
  * seconds, for tests.
  *
- * Log: a ring of consoled's own events (logring.h: 128 entries); `show
- * log` prints it as a table; `show log follow` prints new entries as they
- * come until a key is pressed; `log level L` changes the ring's level at
- * run time, and each commit sets it to the configuration's `log` level.
- * Other servers do not feed it yet (abi/keel/log.h defines the protocol).
+ * Log: a ring (logring.h: 128 entries) of consoled's own events and of
+ * every server's ulog lines (logsrv.c queues them; the main thread moves
+ * them into the ring on EVT_LOG, so the ring has one owner and no lock);
+ * `show log` prints it as a table; `show log follow` prints new entries as
+ * they come until a key is pressed; `log level L` changes the ring's level
+ * at run time, and each commit sets it to the configuration's `log` level.
  *
- * STATUS: commits change consoled's own copy only (no configuration
- * protocol to netd or tlsd exists yet, and a commit says so).
+ * Tables: `show interfaces | arp | routes | connections | firewall |
+ * states` ask netd (NETADM_SHOW: rows of tab-separated fields, aligned by
+ * table.c); `show tasks` asks init (INIT_TASK_INFO per server); `ping`
+ * starts netd's pinger and polls it every 200 ms.
+ *
+ * STATUS: netd is the only server that takes configuration; tlsd's
+ * listeners (`show tls`, commits of `tls` blocks) wait for tlsd's
+ * protocol.  A netd restarted by init after a fault (not by `restart
+ * netd`) runs appliance.conf from the site archive until the next commit:
+ * nothing tells consoled of that restart.
  *
  * Memory: everything is in one static struct consoled (configurations,
  * candidate, history, the diff workspace, the configuration a commit
@@ -69,6 +98,7 @@
 #include <keel/server.h>
 #include <keel/string.h>
 #include <keel/sys.h>
+#include <keel/textbuf.h>
 #include <keel/ulog.h>
 
 #include <keel/cpio.h>
@@ -78,7 +108,10 @@
 #include "console_client.h"
 #include "lineedit.h"
 #include "logring.h"
+#include "logsrv.h"
+#include "netadm_client.h"
 #include "passwd.h"
+#include "table.h"
 
 #ifndef KEEL_VERSION
 #define KEEL_VERSION "unknown"
@@ -89,10 +122,16 @@
 #define HISTORY_BYTES 65536 /* the committed texts, back to back */
 
 #define SITE_VA           0x0000007000000000ull /* the site archive's frame, read-only */
+#define ADMIN_VA          0x0000007100000000ull /* the region shared with netd (abi/keel/netadm.h) */
+#define NAP_NS            10000000ull           /* a retry's wait for a busy netd */
+#define NETD_MSG_MAX      192                   /* netd's error message about a configuration */
+#define RESYNC_TRIES      20                    /* x ~3 s: how long a restarted netd may take */
+#define PING_POLL_NS      200000000ull          /* how often a ping's progress is asked */
 #define EVT_TIMER         (1ull << 16)          /* consoled's timer bit on the console notification */
+#define EVT_LOG           (1ull << 17)          /* the log thread queued entries (logsrv.c) */
 #define LOGIN_DELAY_MAX_S 30u                   /* the longest wait after a failed password */
 #define NS_PER_S          1000000000ull
-_Static_assert((EVT_TIMER & (CONSOLE_EVT_RX | CONSOLE_EVT_TX)) == 0, "the timer bit is not the driver's");
+_Static_assert(((EVT_TIMER | EVT_LOG) & (CONSOLE_EVT_RX | CONSOLE_EVT_TX)) == 0, "consoled's bits are not the driver's");
 
 struct consoled {
     uint64_t ep;      /* "ep:" the UART driver */
@@ -100,6 +139,7 @@ struct consoled {
     uint64_t signal;  /* "signal:" the same notification, for the timer; 0: no timer */
     uint64_t pending; /* event bits seen while waiting for something else */
     bool dead;        /* the driver refused a call: output is dropped */
+    struct netadm net; /* netd's administration protocol; net.ep 0: no netd */
 
     struct le le;
     enum cmd_mode mode;
@@ -136,6 +176,7 @@ struct consoled {
 
     /* The log; following: `show log follow` runs, next row to print is follow_next. */
     struct log_ring log;
+    struct logsrv logsrv; /* the other servers' entries (its own thread, logsrv.c); ep 0: not served */
     bool following;
     uint64_t follow_next;
 };
@@ -223,6 +264,17 @@ static void follow_print(struct consoled *c)
     }
 }
 
+/* Moves the entries the log thread queued into the ring (main thread). */
+static void take_log(struct consoled *c)
+{
+    struct logsrv_entry e;
+    bool added = false;
+    while (logsrv_take(&c->logsrv, &e))
+        added |= log_ring_add(&c->log, e.time_ns, e.level, e.server, e.msg);
+    if (added && c->following)
+        follow_print(c);
+}
+
 /* Logs one of consoled's own events (printf-style; cut at LOG_MSG_MAX - 1). */
 static void clog(struct consoled *c, unsigned level, const char *fmt, ...)
 {
@@ -231,6 +283,7 @@ static void clog(struct consoled *c, unsigned level, const char *fmt, ...)
     va_start(ap, fmt);
     lib_vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    take_log(c); /* entries the log thread queued earlier go first */
     if (log_ring_add(&c->log, keel_now_ns(), level, "consoled", msg) && c->following)
         follow_print(c);
 }
@@ -342,6 +395,40 @@ static void say_errors(struct consoled *c, const struct conf_result *r)
 
 static const struct conf_parser candidate_parser = { "candidate", NULL, NULL, 0 };
 
+/*
+ * Hands TEXT (a whole configuration, LEN bytes) to every server that
+ * takes configuration, all or nothing: each prepares it (parses it beside
+ * its running one), and only when all have accepted does each commit; a
+ * refusal aborts the ones prepared and leaves every server as it was.
+ * Today netd is the only such server (its rules); tlsd will be the next.
+ * Returns 0, or -1 with a one-line reason in ERR.  No netd (no `connect
+ * netd` grant): 0, consoled's copy only.
+ */
+static int push_config(struct consoled *c, const char *text, size_t len, char *err, size_t errlen)
+{
+    if (!c->net.ep)
+        return 0;
+    char msg[NETD_MSG_MAX];
+    unsigned line = 0, col = 0, rules = 0;
+    int64_t r = netadm_prepare(&c->net, text, len, msg, sizeof msg, &line, &col);
+    if (r == NETADM_E_PARSE) {
+        lib_snprintf(err, errlen, "netd refused the configuration: %s", msg);
+        return -1;
+    }
+    if (r) {
+        lib_snprintf(err, errlen, "netd cannot take the configuration: %s", netadm_strerror(r));
+        return -1;
+    }
+    /* every server prepared it: point of no return */
+    r = netadm_commit(&c->net, &rules);
+    if (r) {
+        lib_snprintf(err, errlen, "netd did not commit the prepared configuration: %s", netadm_strerror(r));
+        return -1;
+    }
+    clog(c, CONF_LOG_INFO, "netd: %u firewall rules in force", rules);
+    return 0;
+}
+
 /* Makes NEW the running configuration (and the candidate, and rollback 0);
  * its log level and password take effect. */
 static void apply_config(struct consoled *c, const struct conf *new_conf)
@@ -388,7 +475,13 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
         say(c, "(no changes to commit)\r\n");
         return 0;
     }
-    /* point of no return (for consoled; netd and tlsd take no configuration yet) */
+    if (push_config(c, c->candidate.buf, c->candidate.len, err, errlen)) {
+        clog(c, CONF_LOG_ERROR, "commit refused: %s", err);
+        size_t n = strlen(err);
+        lib_snprintf(err + n, errlen - n, "; nothing was changed");
+        return -1;
+    }
+    /* point of no return: the servers run it */
     if (secs && !c->confirm_deadline)
         c->confirm_prev = c->running; /* a second commit confirmed keeps the first one's way back */
     apply_config(c, &c->parsed);
@@ -405,7 +498,8 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
         clog(c, CONF_LOG_INFO, "commit: hostname %s; interfaces %u, rules %u, tls listeners %u", c->running.hostname,
              c->running.n_ifaces, c->running.n_rules, c->running.n_tls);
     }
-    say(c, "commit complete (consoled's copy only: netd and tlsd do not take configuration yet)\r\n");
+    if (!secs)
+        say(c, c->net.ep ? "commit complete\r\n" : "commit complete (consoled's copy only: no netd is connected)\r\n");
     return 0;
 }
 
@@ -414,6 +508,17 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
 static void confirm_expired(struct consoled *c)
 {
     c->confirm_deadline = 0;
+    char err[CMD_ERR_MAX];
+    size_t n = conf_write(&c->confirm_prev, c->text_a, sizeof c->text_a);
+    if (n >= sizeof c->text_a || push_config(c, c->text_a, n, err, sizeof err)) {
+        if (n >= sizeof c->text_a)
+            strlcpy(err, "the configuration to return to is too long", sizeof err);
+        clog(c, CONF_LOG_ERROR, "commit confirmed: the rollback failed: %s", err);
+        char line[CMD_ERR_MAX + 64];
+        lib_snprintf(line, sizeof line, "\r\ncommit confirmed: the rollback failed: %s\r\n", err);
+        say_async(c, line, strlen(line));
+        return;
+    }
     apply_config(c, &c->confirm_prev);
     clog(c, CONF_LOG_WARN, "commit confirmed: not confirmed within %llu s, rolled back",
          (unsigned long long)c->confirm_secs);
@@ -552,6 +657,204 @@ static int do_exit(void *ctx, const struct cmd_call *call, char *err, size_t err
     return 0;
 }
 
+/* ------------------------------------------------------- netd's tables -- */
+
+/* Waits about NS on the console notification, keeping every other bit for
+ * the loop (the deadlines' timer bit too: the loop re-checks them).  Used
+ * while netd is busy and while a ping runs. */
+static void nap_ns(struct consoled *c, uint64_t ns)
+{
+    if (!c->signal)
+        return;
+    flush(c);
+    (void)sys6(SYS_TIMER_ARM, c->signal, keel_now_ns() + ns, EVT_TIMER, 0, 0, 0);
+    for (;;) {
+        uint64_t bits = 0;
+        if (keel_wait(c->ntfn, 0, &bits) != KE_OK)
+            break;
+        c->pending |= bits & ~EVT_TIMER;
+        if (bits & EVT_TIMER)
+            break;
+    }
+    c->pending |= EVT_TIMER; /* a deadline may have passed meanwhile */
+    arm_timer(c);
+}
+
+static void nap_cb(void *ctx) { nap_ns(ctx, NAP_NS); }
+
+static int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    static const struct {
+        enum cmd_id id;
+        unsigned what;
+    } map[] = {
+        { CMD_SHOW_INTERFACES, NETADM_SHOW_INTERFACES }, { CMD_SHOW_ARP, NETADM_SHOW_ARP },
+        { CMD_SHOW_ROUTES, NETADM_SHOW_ROUTES },         { CMD_SHOW_CONNECTIONS, NETADM_SHOW_CONNECTIONS },
+        { CMD_SHOW_FIREWALL, NETADM_SHOW_FIREWALL },     { CMD_SHOW_STATES, NETADM_SHOW_STATES },
+    };
+    unsigned what = 0;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].id == call->id)
+            what = map[i].what;
+    const char *text = NULL;
+    size_t len = 0;
+    int cut = 0;
+    int64_t r = netadm_show(&c->net, what, &text, &len, &cut);
+    if (r) {
+        lib_snprintf(err, errlen, "expected netd to answer: %s", netadm_strerror(r));
+        return -1;
+    }
+    table_print(text, len, term_write, c);
+    if (cut)
+        say(c, "(cut: more rows than fit)\r\n");
+    return 0;
+}
+
+static int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    uint32_t addr = (uint32_t)call->args[0].num;
+    unsigned count = call->n_args > 1 ? (unsigned)call->args[1].num : 4;
+    if (!c->signal) {
+        lib_snprintf(err, errlen, "expected a timer for ping (the manifest must grant consoled `signal console`)");
+        return -1;
+    }
+    int64_t r = netadm_ping(&c->net, addr, count);
+    if (r) {
+        lib_snprintf(err, errlen, "expected netd to ping: %s", netadm_strerror(r));
+        return -1;
+    }
+    char line[128];
+    lib_snprintf(line, sizeof line, "PING %u.%u.%u.%u: %u echo requests, one a second\r\n", addr >> 24,
+                 addr >> 16 & 0xff, addr >> 8 & 0xff, addr & 0xff, count);
+    say(c, line);
+    unsigned sent = 0, received = 0, shown = 0;
+    uint32_t min_us = 0, max_us = 0;
+    for (int done = 0; !done;) {
+        nap_ns(c, PING_POLL_NS);
+        r = netadm_ping_status(&c->net, &sent, &received, &done, &min_us, &max_us);
+        if (r) {
+            lib_snprintf(err, errlen, "expected netd to report the ping: %s", netadm_strerror(r));
+            return -1;
+        }
+        for (; shown < received; shown++) {
+            lib_snprintf(line, sizeof line, "reply %u from %u.%u.%u.%u\r\n", shown + 1, addr >> 24,
+                         addr >> 16 & 0xff, addr >> 8 & 0xff, addr & 0xff);
+            say(c, line);
+        }
+    }
+    lib_snprintf(line, sizeof line, "%u sent, %u received, %u%% loss", sent, received,
+                 sent ? (sent - received) * 100 / sent : 100);
+    say(c, line);
+    if (received) {
+        lib_snprintf(line, sizeof line, "; round trip min %u.%03u ms, max %u.%03u ms", min_us / 1000, min_us % 1000,
+                     max_us / 1000, max_us % 1000);
+        say(c, line);
+    }
+    say(c, "\r\n");
+    return 0;
+}
+
+/* ------------------------------------------------------- init's calls -- */
+
+static int do_tasks(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    (void)call;
+    struct consoled *c = ctx;
+    static const char *const states[] = { "stopped", "starting", "ready", "restarting", "absent" };
+    struct textbuf b;
+    tb_init(&b, c->diff_out, sizeof c->diff_out);
+    tb_put(&b, "NAME\tSTATE\tPRIORITY\tRESTARTS\tFAULTS\n");
+    for (uint64_t i = 0; i < 64; i++) {
+        struct keel_msg m = { .info = INIT_TASK_INFO, .mr = { i } };
+        int64_t r = keel_call(SRV_SLOT_INIT, &m);
+        if (!r && (int32_t)keel_label(&m) == KE_RANGE)
+            break;
+        if (r || keel_label(&m)) {
+            lib_snprintf(err, errlen, "expected init to answer INIT_TASK_INFO (error %lld)",
+                         (long long)(r ? r : (int32_t)keel_label(&m)));
+            return -1;
+        }
+        unsigned state = (unsigned)(m.mr[0] & 0xff);
+        if (state == INIT_TASK_OTHER)
+            continue; /* a server of test boots */
+        char name[17] = { 0 };
+        memcpy(name, &m.mr[2], 16);
+        tb_put(&b, name);
+        tb_put(&b, "\t");
+        tb_put(&b, state < sizeof states / sizeof states[0] ? states[state] : "?");
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[1] >> 32);
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[0] >> 32);
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[1] & 0xffffffffu);
+        tb_put(&b, "\n");
+    }
+    table_print(c->diff_out, b.len < sizeof c->diff_out ? b.len : sizeof c->diff_out - 1, term_write, c);
+    return 0;
+}
+
+/* Asks init for LABEL (INIT_RESTART, INIT_REBOOT, INIT_HALT); 0 or -1 with ERR. */
+static int init_operator(struct consoled *c, uint32_t label, const char *name, size_t n, char *err, size_t errlen)
+{
+    struct keel_msg m = { .info = label };
+    memcpy(m.mr, name, n); /* n <= 15: NUL-padded */
+    flush(c); /* what was said goes out before the machine stops */
+    int64_t r = keel_call(SRV_SLOT_INIT, &m);
+    if (!r)
+        r = (int32_t)keel_label(&m);
+    if (r == KE_NO_RIGHTS)
+        lib_snprintf(err, errlen, "expected the `admin` grant for consoled in the boot manifest");
+    else if (r == KE_INVALID_ARG)
+        lib_snprintf(err, errlen, "expected a server started on this boot, as show tasks lists it");
+    else if (r)
+        lib_snprintf(err, errlen, "init refused (error %lld)", (long long)r);
+    return r ? -1 : 0;
+}
+
+/* netd starts from appliance.conf: after a restart the console gives it
+ * the running configuration again (while netd comes up, push_config's
+ * calls find nobody waiting and are tried again). */
+static int resync_netd(struct consoled *c, char *err, size_t errlen)
+{
+    size_t n = conf_write(&c->running, c->text_a, sizeof c->text_a);
+    for (int i = 0; i < RESYNC_TRIES; i++)
+        if (n < sizeof c->text_a && push_config(c, c->text_a, n, err, errlen) == 0) {
+            say(c, "netd runs the running configuration again\r\n");
+            return 0;
+        }
+    clog(c, CONF_LOG_ERROR, "netd did not take the running configuration after its restart: %s", err);
+    return -1;
+}
+
+static int do_restart(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    const struct cmd_arg *a = &call->args[0];
+    if (a->n == 0 || a->n > 15) {
+        lib_snprintf(err, errlen, "expected a server name of 1-15 characters");
+        return -1;
+    }
+    if (init_operator(c, INIT_RESTART, a->s, a->n, err, errlen))
+        return -1;
+    clog(c, CONF_LOG_WARN, "restart of %.*s asked on the console", (int)a->n, a->s);
+    say(c, "restarting\r\n");
+    if (a->n == 4 && memcmp(a->s, "netd", 4) == 0 && c->net.ep)
+        return resync_netd(c, err, errlen);
+    return 0;
+}
+
+static int do_reboot_halt(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    bool reboot = call->id == CMD_REBOOT;
+    clog(c, CONF_LOG_WARN, "%s asked on the console", reboot ? "reboot" : "halt");
+    say(c, reboot ? "rebooting\r\n" : "halting\r\n");
+    return init_operator(c, reboot ? INIT_REBOOT : INIT_HALT, "", 0, err, errlen);
+}
+
 static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_HELP] = do_help,
     [CMD_SHOW_VERSION] = do_version,
@@ -572,6 +875,17 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_LOG_LEVEL] = do_log_level,
     [CMD_COMMIT_CONFIRMED] = do_commit,
     [CMD_COMMIT_CONFIRMED_SECONDS] = do_commit,
+    [CMD_SHOW_INTERFACES] = do_netd_show,
+    [CMD_SHOW_ARP] = do_netd_show,
+    [CMD_SHOW_ROUTES] = do_netd_show,
+    [CMD_SHOW_CONNECTIONS] = do_netd_show,
+    [CMD_SHOW_FIREWALL] = do_netd_show,
+    [CMD_SHOW_STATES] = do_netd_show,
+    [CMD_PING] = do_ping,
+    [CMD_SHOW_TASKS] = do_tasks,
+    [CMD_RESTART] = do_restart,
+    [CMD_REBOOT] = do_reboot_halt,
+    [CMD_HALT] = do_reboot_halt,
 };
 
 /* Configuration mode: a line that is a configuration statement (as pasted
@@ -835,6 +1149,65 @@ static uint64_t find_prefix(const struct keel_srvinfo *si, const char *prefix)
     return 0;
 }
 
+/* Server NAME's state as init tells it (enum init_task_state), or -1
+ * when init lists no such server. */
+static int task_state(const char *name)
+{
+    for (uint64_t i = 0; i < 64; i++) {
+        struct keel_msg m = { .info = INIT_TASK_INFO, .mr = { i } };
+        if (keel_call(SRV_SLOT_INIT, &m) != KE_OK || keel_label(&m) != 0)
+            return -1;
+        char n[17] = { 0 };
+        memcpy(n, &m.mr[2], 16);
+        if (strcmp(n, name) == 0)
+            return (int)(m.mr[0] & 0xff);
+    }
+    return -1;
+}
+
+/* netd's administration protocol: `connect netd` and `share admin-consoled`
+ * (abi/keel/netadm.h).  Without both, or when init left netd out (no NIC
+ * named in appliance.conf: init decided that before starting anyone),
+ * commits change consoled's copy only. */
+static void setup_netd(struct consoled *c, const struct keel_srvinfo *si)
+{
+    uint64_t ep = srv_find_cap(si, "ep:netd"), shm = srv_find_cap(si, "shm:admin-consoled"), pages = 0;
+    if (!ep || !shm)
+        return;
+    int state = task_state("netd");
+    if (state == INIT_TASK_ABSENT || state == INIT_TASK_OTHER) {
+        clog(c, CONF_LOG_INFO, "netd is not started on this boot: commits change consoled's copy only");
+        return;
+    }
+    int64_t err = keel_frame_info(shm, NULL, &pages);
+    if (!err && pages < NETADM_SHM_PAGES)
+        err = KE_RANGE;
+    if (!err)
+        err = keel_map(SRV_SLOT_TASK, shm, ADMIN_VA, RIGHT_READ | RIGHT_WRITE);
+    if (err) {
+        clog(c, CONF_LOG_ERROR, "the region shared with netd cannot be mapped (error %lld)", (long long)err);
+        return;
+    }
+    c->net.ep = ep;
+    c->net.base = (uint8_t *)ADMIN_VA;
+    c->net.nap = nap_cb;
+    c->net.ctx = c;
+}
+
+/* The log service (`endpoint log`), in its own thread at consoled's
+ * priority, which we learn by asking for the highest one the kernel allows
+ * (it refuses any above ours). */
+static void start_log(struct consoled *c, const struct keel_srvinfo *si)
+{
+    uint64_t ep = srv_find_cap(si, "serve:log");
+    if (!ep)
+        return;
+    int64_t err = logsrv_start(&c->logsrv, si, ep, c->signal, EVT_LOG, 31);
+    if (err)
+        clog(c, CONF_LOG_ERROR, "the log service cannot start (error %lld): servers log to the kernel only",
+             (long long)err);
+}
+
 int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
@@ -847,6 +1220,7 @@ int main(const struct keel_srvinfo *si)
         return 1;
     }
     log_ring_init(&c->log, CONF_LOG_INFO);
+    setup_netd(c, si);
     c->mode = CMD_MODE_OPER;
     le_init(&c->le, &le_ops);
     load_config(c, si);
@@ -860,6 +1234,7 @@ int main(const struct keel_srvinfo *si)
         clog(c, CONF_LOG_ERROR, "%s", c->boot_res.errors[i].msg);
     if (!c->signal)
         clog(c, CONF_LOG_WARN, "no `signal console` grant: no timer (commit confirmed refused)");
+    start_log(c, si);
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
 
@@ -883,6 +1258,8 @@ int main(const struct keel_srvinfo *si)
         }
         if (bits & EVT_TIMER)
             check_deadlines(c);
+        if (bits & EVT_LOG)
+            take_log(c);
         if (bits & CONSOLE_EVT_RX)
             take_input(c);
         flush(c);

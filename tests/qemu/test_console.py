@@ -9,7 +9,9 @@ packed by tools/mkcpio.sh):
 1. appliance.conf with `console password-hash` (PBKDF2, 1000 iterations,
    made here with hashlib): the password prompt without echo, a wrong
    password answered by a 1 s wait during which typing is dropped, login;
-   the prompt; `show version` and `show uptime` (unique prefixes);
+   the prompt; `show version` and `show uptime` (unique prefixes); `show
+   tasks` (the file names no NIC and has no tls block: init left the NIC
+   driver, netd, keyd and tlsd out);
    one-line errors; `?` help; Tab completion; configuration mode (`set`, a
    refused `set`, a pasted `tls` block, `show | compare`, `commit`, a
    commit refused with the candidate's line number, `rollback 1`); `commit
@@ -18,7 +20,8 @@ packed by tools/mkcpio.sh):
    `show log follow` ended by a key; 10,000 random bytes leave the shell
    answering; an overlong line is refused with its limit; `exit` locks.
 2. appliance.conf with an error on line 7: the boot prints
-   `appliance.conf:7:...` and `show config errors` repeats it.
+   `appliance.conf:7:...` and `show config errors` repeats it; `halt` stops
+   the machine (the kernel prints `keel: halted`).
 
 Usage: python3 tests/qemu/test_console.py [--image-dir DIR]
 """
@@ -179,6 +182,17 @@ def first_boot(rep, c: Console) -> None:
     step("console.config_errors_none", b"show config errors\r", "no configuration errors (appliance.conf",
          prompt="keel> ")
     step("console.show_version", b"show version\r", "Keel ", prompt="keel> ")
+
+    def tasks_follow_config():
+        start = c.cursor
+        c.send(b"show tasks\r")
+        check(c.read_until("keel> "), "no prompt after show tasks")
+        rows = {ln.split()[0]: ln.split() for ln in c.text_since(start).splitlines() if ln.split()}
+        check(rows.get("consoled", ["", ""])[1] == "ready", f"consoled is not ready: {rows}")
+        for name in ("eth0", "netd", "keyd", "tlsd"):  # no interface, no tls block in this file
+            check(rows.get(name, ["", ""])[1] == "absent", f"{name} is not left out: {rows}")
+
+    rep.run("console.show_tasks_follows_config", tasks_follow_config)
     step("console.unique_prefix", b"sh upt\r", "up 0 days", prompt="keel> ")
     step("console.one_line_error", b"frobnicate\r", "error: expected help, show", prompt="keel> ")
     step("console.help_question_mark", b"show ?", "running-config  the configuration in force")
@@ -298,6 +312,13 @@ def second_boot(rep, c: Console) -> None:
         check(c.read_until("keel> "), "no prompt")
 
     rep.run("console.show_config_errors", show_errors)
+
+    def halt():
+        c.send(b"halt\r")
+        check(c.read_until("halting"), "no `halting`")
+        check(c.read_until("keel: halted", 60), "the kernel did not say `keel: halted`")
+
+    rep.run("console.halt", halt)
 
 
 def main() -> int:

@@ -34,6 +34,27 @@ static void test_full_line(void)
     CHECK_EQ(m.servers[1].priority, 10); /* the default */
 }
 
+/* `admin`: the right to ask init for restarts, reboot and halt. */
+static void test_admin_grant(void)
+{
+    CHECK_EQ(parse("server netd endpoint netd\nserver consoled connect netd admin site\n"), 0);
+    CHECK_EQ(m.servers[1].n_grants, 3);
+    CHECK_EQ(m.servers[1].grants[1].kind, GRANT_ADMIN);
+    CHECK_EQ(parse("server consoled admins\n"), -1);
+}
+
+/* `requires tls | nic`: servers appliance.conf must ask for. */
+static void test_requires(void)
+{
+    CHECK_EQ(parse("server eth0 requires nic pci net 0\nserver tlsd requires tls requires nic\n"), 0);
+    CHECK_EQ(m.servers[0].requires, REQUIRES_NIC);
+    CHECK_EQ(m.servers[1].requires, REQUIRES_TLS | REQUIRES_NIC);
+    CHECK_EQ(parse("server a requires\n"), -1);
+    CHECK_STR(err, "manifest:1:19: expected tls or nic after requires");
+    CHECK_EQ(parse("server a requires ssl\n"), -1);
+    CHECK_STR(err, "manifest:1:19: expected tls or nic after requires");
+}
+
 static void test_errors_name_line_and_column(void)
 {
     CHECK_EQ(parse("server a\nsrv b\n"), -1);
@@ -105,6 +126,8 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_full_line),
+        UNIT_TEST(test_admin_grant),
+        UNIT_TEST(test_requires),
         UNIT_TEST(test_errors_name_line_and_column),
         UNIT_TEST(test_drivers_and_devices),
         UNIT_TEST(test_limits),

@@ -1,0 +1,94 @@
+/*
+ * keel/netadm.h - netd's administration protocol: the configuration a
+ * console commits (two-phase, so a commit is all or nothing across
+ * servers), what netd knows for the console's `show` commands, and ping.
+ *
+ * Who: one client C named by a "client:C" note of netd's (manifest
+ * `connect netd`) that also shares region "admin-C" with netd (both sides
+ * `share admin-C NETADM_SHM_PAGES`).  Calls from any other badge are
+ * refused with NETADM_E_NOT_ADMIN.  Served on netd's endpoint
+ * (serve:netd) beside the socket service (abi/keel/socket.h), whose labels
+ * are below NETADM_LABEL_BASE.  netd never calls its admin client: calls
+ * flow consoled -> netd only.
+ *
+ * The region (NETADM_SHM_PAGES pages, mapped read-write by both):
+ *   [NETADM_IN_OFF,  + NETADM_IN_MAX)   written by the client: the text of
+ *                                       a configuration (appliance.conf)
+ *   [NETADM_OUT_OFF, + NETADM_OUT_MAX)  written by netd: an error message
+ *                                       or a `show` table
+ * netd copies what it reads before it parses it, so a client changing the
+ * text during a call harms only its own request; netd never trusts a
+ * length without checking it against the area.
+ *
+ * Calls (label = SRV_LABEL(NETADM_*, words)); reply label 0 or NETADM_E_*:
+ *
+ *   NETADM_PREPARE (MR0 = length of the text at NETADM_IN_OFF)
+ *       Parses the text as appliance.conf (the firewall's rules, the
+ *       interface names they use) into netd's spare rule set.  The running
+ *       set is untouched.  -> 0; or NETADM_E_PARSE with MR0 = line,
+ *       MR1 = column, MR2 = message length at NETADM_OUT_OFF
+ *       ("candidate:LINE:COL: expected ..."); NETADM_E_INVAL for a length
+ *       beyond NETADM_IN_MAX.  A second PREPARE replaces the first.
+ *   NETADM_COMMIT ()
+ *       Makes the prepared set the running one (kept states stay).
+ *       -> 0 with MR0 = rules in force, MR1 = the set's generation; or
+ *       NETADM_E_NOT_PREPARED (nothing prepared, aborted, or a reload
+ *       came between).
+ *   NETADM_ABORT ()
+ *       Forgets a prepared set. -> 0.
+ *   NETADM_SHOW (MR0 = NETADM_SHOW_*)
+ *       -> 0, MR0 = length of a table at NETADM_OUT_OFF: one row per line,
+ *       fields separated by '\t', the first row the column names (the
+ *       client aligns them).  Cut at a whole row when it would not fit
+ *       (MR1 = 1 then).  NETADM_E_INVAL for an unknown table.
+ *   NETADM_PING (MR0 = IPv4 address, host order; MR1 = count 1..NETADM_PING_MAX)
+ *       Starts sending ICMP echo requests, one a second; one at a time per
+ *       netd (a new PING ends the old one).  -> 0, or NETADM_E_INVAL.
+ *   NETADM_PING_STATUS ()
+ *       -> 0, MR0 = sent, MR1 = received, MR2 = 1 when done (every reply
+ *       in or NETADM_PING_WAIT_S after the last request), MR3 = the
+ *       smallest round trip in microseconds << 32 | the largest.
+ */
+#ifndef KEEL_ABI_NETADM_H
+#define KEEL_ABI_NETADM_H
+
+#include <stdint.h>
+
+#define NETADM_SHM_PAGES  33
+#define NETADM_IN_OFF     0u
+#define NETADM_IN_MAX     65536u /* appliance/config/conf.h CONF_TEXT_MAX */
+#define NETADM_OUT_OFF    65536u
+#define NETADM_OUT_MAX    (NETADM_SHM_PAGES * 4096u - NETADM_OUT_OFF)
+#define NETADM_PING_MAX   100u
+#define NETADM_PING_WAIT_S 2u
+#define NETADM_LABEL_BASE 0x100u
+
+enum netadm_label {
+    NETADM_PREPARE = NETADM_LABEL_BASE + 1,
+    NETADM_COMMIT = NETADM_LABEL_BASE + 2,
+    NETADM_ABORT = NETADM_LABEL_BASE + 3,
+    NETADM_SHOW = NETADM_LABEL_BASE + 4,
+    NETADM_PING = NETADM_LABEL_BASE + 5,
+    NETADM_PING_STATUS = NETADM_LABEL_BASE + 6,
+};
+
+enum netadm_show {
+    NETADM_SHOW_INTERFACES = 1,
+    NETADM_SHOW_ARP = 2,
+    NETADM_SHOW_ROUTES = 3,
+    NETADM_SHOW_CONNECTIONS = 4,
+    NETADM_SHOW_FIREWALL = 5,
+    NETADM_SHOW_STATES = 6,
+};
+
+enum netadm_error {
+    NETADM_E_NOT_ADMIN = -340,    /* the caller has no admin region with netd */
+    NETADM_E_INVAL = -341,        /* a length, table, address or count out of range */
+    NETADM_E_PARSE = -342,        /* the configuration does not parse (line, column, message) */
+    NETADM_E_NOT_PREPARED = -343, /* COMMIT without a prepared configuration */
+};
+
+_Static_assert(NETADM_IN_OFF + NETADM_IN_MAX <= NETADM_OUT_OFF, "the two areas do not overlap");
+_Static_assert(NETADM_OUT_MAX >= 65536u, "room for a long table");
+
+#endif

@@ -1,0 +1,636 @@
+/*
+ * netd_admin.c - netd's side of the administration protocol
+ * (abi/keel/netadm.h): the console commits configuration here, reads
+ * netd's tables for its `show` commands, and pings through netd.
+ *
+ * Who may call: a client C with a "client:C" note and a region
+ * "shm:admin-C" (netd_admin_init maps it); calls are matched to it by
+ * badge, every other caller gets NETADM_E_NOT_ADMIN.  The handlers run in
+ * netd's main thread (wait_event in netd.c hands them every request whose
+ * label is NETADM_*), so they may touch lwIP and the firewall directly;
+ * each replies at once and never calls anyone (the console calls netd,
+ * never the other way).
+ *
+ * Configuration.  PREPARE copies the text out of the shared region (the
+ * client cannot change it under the parser) and parses it into the
+ * firewall's spare set (netd_fw_prepare); COMMIT swaps it in
+ * (netd_fw_commit: kept states stay); ABORT forgets it.  So the console
+ * can prepare every server first and commit only when all accepted.  What
+ * netd takes from a commit: the rules and the interface names they use.
+ * Interface addresses and the routes stay as at start (a restart of netd
+ * applies them): netd_fw.c's reload never changes an address.
+ *
+ * Tables.  NETADM_SHOW writes rows of '\t'-separated fields into the
+ * region's answer area, cut at a whole row when full.
+ *
+ * Ping.  One at a time: a raw ICMP PCB whose receive callback takes echo
+ * replies with our identifier (and leaves every other ICMP packet to
+ * lwIP); netd_admin_tick sends the next request once a second.  The
+ * requests pass the firewall's out rules like any packet netd sends.
+ */
+#include <keel/fmt.h>
+#include <keel/init.h>
+#include <keel/server.h>
+#include <keel/string.h>
+#include <keel/textbuf.h>
+#include <keel/ulog.h>
+
+#include "lwip/etharp.h"
+#include "lwip/inet_chksum.h"
+#include "lwip/ip4.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/prot/icmp.h"
+#include "lwip/prot/ip4.h"
+#include "lwip/raw.h"
+#include "lwip/udp.h"
+#include "netd_admin.h"
+
+#define ROW_MAX        320
+#define PING_BYTES     32 /* payload after the ICMP header */
+#define PING_EVERY_NS  1000000000ull
+#define NS_PER_US      1000ull
+
+/* ------------------------------------------------------------- clients -- */
+
+static struct netd_admin_client *client_of(struct netd_admin *a, uint64_t badge)
+{
+    for (unsigned i = 0; i < a->n; i++)
+        if (a->c[i].badge == badge)
+            return &a->c[i];
+    return NULL;
+}
+
+void netd_admin_init(struct netd_admin *a, const struct keel_srvinfo *si, uint64_t va, struct netd_fw *fw,
+                     struct nic *nics, unsigned n_nics)
+{
+    a->fw = fw;
+    a->nics = nics;
+    a->n_nics = n_nics;
+    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
+        const struct keel_srv_cap *cap = &si->caps[i];
+        if (cap->type != CAP_NONE || strncmp(cap->name, "client:", 7) != 0)
+            continue;
+        const char *name = cap->name + 7;
+        char full[32];
+        snprintf(full, sizeof full, "shm:admin-%s", name);
+        uint64_t shm = srv_find_cap(si, full), pages = 0;
+        if (!shm)
+            continue; /* a client of netd without administration rights */
+        if (a->n == NETD_ADMIN_CLIENTS) {
+            ulog("netd: admin: more than %d clients; %s ignored\n", NETD_ADMIN_CLIENTS, name);
+            continue;
+        }
+        uint64_t at = va + a->n * NETD_ADMIN_STRIDE;
+        int64_t err = keel_frame_info(shm, NULL, &pages);
+        if (!err && pages < NETADM_SHM_PAGES)
+            err = KE_RANGE;
+        if (!err)
+            err = keel_map(SRV_SLOT_TASK, shm, at, RIGHT_READ | RIGHT_WRITE);
+        if (err) {
+            ulog("netd: admin: %s: cannot map its region (error %lld; it needs %u pages)\n", name, (long long)err,
+                 (unsigned)NETADM_SHM_PAGES);
+            continue;
+        }
+        struct netd_admin_client *c = &a->c[a->n++];
+        strlcpy(c->name, name, sizeof c->name);
+        c->badge = cap->slot;
+        c->base = (uint8_t *)at;
+        ulog("netd: admin: client %s (badge %llu)\n", name, (unsigned long long)c->badge);
+    }
+}
+
+/* --------------------------------------------------------------- output -- */
+
+/* The answer area of a client's region, filled a whole row at a time. */
+struct out {
+    char *s;
+    size_t len, cap;
+    bool cut;
+};
+
+static void out_row(struct out *o, const char *row, size_t n)
+{
+    if (o->cut || o->len + n + 1 > o->cap) {
+        o->cut = true;
+        return;
+    }
+    memcpy(o->s + o->len, row, n);
+    o->len += n;
+    o->s[o->len++] = '\n';
+}
+
+/* One row: its fields joined by '\t'. */
+struct row {
+    char buf[ROW_MAX];
+    struct textbuf tb;
+    bool first;
+};
+
+static void row_start(struct row *r)
+{
+    tb_init(&r->tb, r->buf, sizeof r->buf);
+    r->first = true;
+}
+
+static void row_field(struct row *r, const char *s)
+{
+    if (!r->first)
+        tb_put(&r->tb, "\t");
+    r->first = false;
+    tb_put(&r->tb, s);
+}
+
+static void row_fieldf(struct row *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void row_fieldf(struct row *r, const char *fmt, ...)
+{
+    char f[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f, sizeof f, fmt, ap);
+    va_end(ap);
+    row_field(r, f);
+}
+
+static void row_end(struct out *o, struct row *r)
+{
+    out_row(o, r->buf, r->tb.len < sizeof r->buf ? r->tb.len : sizeof r->buf - 1);
+}
+
+static void header(struct out *o, const char *const *names, unsigned n)
+{
+    struct row r;
+    row_start(&r);
+    for (unsigned i = 0; i < n; i++)
+        row_field(&r, names[i]);
+    row_end(o, &r);
+}
+
+static void ip_str(char *buf, size_t n, uint32_t host_order)
+{
+    snprintf(buf, n, "%u.%u.%u.%u", (unsigned)(host_order >> 24), (unsigned)(host_order >> 16 & 0xff),
+             (unsigned)(host_order >> 8 & 0xff), (unsigned)(host_order & 0xff));
+}
+
+static uint32_t ip4_host(const ip4_addr_t *a) { return lwip_ntohl(ip4_addr_get_u32(a)); }
+
+/* The prefix length of netmask MASK (host order). */
+static unsigned prefix_len(uint32_t mask)
+{
+    unsigned n = 0;
+    while (n < 32 && (mask & (0x80000000u >> n)))
+        n++;
+    return n;
+}
+
+/* The firewall's name of NIC K ("(conn)" when no interface line names it). */
+static const char *fw_name(const struct netd_admin *a, unsigned k)
+{
+    return k < a->fw->ifaces.count ? a->fw->ifaces.ifs[k].name : "?";
+}
+
+/* -------------------------------------------------------------- tables -- */
+
+static void show_interfaces(struct netd_admin *a, struct out *o)
+{
+    static const char *const h[] = { "NAME", "NIC", "MAC", "ADDRESS", "LINK", "RX-PKTS", "TX-PKTS", "FW-DROPS" };
+    header(o, h, sizeof h / sizeof h[0]);
+    for (unsigned k = 0; k < a->n_nics; k++) {
+        const struct nic *n = &a->nics[k];
+        struct row r;
+        char ip[20];
+        row_start(&r);
+        row_field(&r, fw_name(a, k));
+        row_field(&r, n->name);
+        row_fieldf(&r, "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4],
+                   n->mac[5]);
+        uint32_t addr = n->netif_added ? ip4_host(netif_ip4_addr(&n->netif)) : 0;
+        if (addr) {
+            ip_str(ip, sizeof ip, addr);
+            uint32_t mask = ip4_host(netif_ip4_netmask(&n->netif));
+            row_fieldf(&r, "%s/%u", ip, prefix_len(mask));
+        } else {
+            row_field(&r, "-");
+        }
+        bool up = n->netif_added && netif_is_link_up(&n->netif) && n->state == NICS_ATTACHED;
+        row_field(&r, up ? "up" : "down");
+        row_fieldf(&r, "%llu", (unsigned long long)n->stats.rx_frames);
+        row_fieldf(&r, "%llu", (unsigned long long)n->stats.tx_frames);
+        row_fieldf(&r, "%llu", (unsigned long long)(n->stats.rx_fw_drop + n->stats.tx_fw_drop));
+        row_end(o, &r);
+    }
+}
+
+static const char *netif_fw_name(const struct netd_admin *a, const struct netif *nif)
+{
+    for (unsigned k = 0; k < a->n_nics; k++)
+        if (&a->nics[k].netif == nif)
+            return fw_name(a, k);
+    return "?";
+}
+
+static void show_arp(struct netd_admin *a, struct out *o)
+{
+    static const char *const h[] = { "ADDRESS", "MAC", "INTERFACE" };
+    header(o, h, sizeof h / sizeof h[0]);
+    for (size_t i = 0; i < ARP_TABLE_SIZE; i++) {
+        ip4_addr_t *ip = NULL;
+        struct netif *nif = NULL;
+        struct eth_addr *eth = NULL;
+        if (!etharp_get_entry(i, &ip, &nif, &eth))
+            continue;
+        struct row r;
+        char s[20];
+        row_start(&r);
+        ip_str(s, sizeof s, ip4_host(ip));
+        row_field(&r, s);
+        const uint8_t *m = eth->addr;
+        row_fieldf(&r, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+        row_field(&r, netif_fw_name(a, nif));
+        row_end(o, &r);
+    }
+}
+
+static void show_routes(struct netd_admin *a, struct out *o)
+{
+    static const char *const h[] = { "DESTINATION", "GATEWAY", "INTERFACE", "KIND" };
+    header(o, h, sizeof h / sizeof h[0]);
+    struct netif *nif;
+    NETIF_FOREACH(nif)
+    {
+        uint32_t addr = ip4_host(netif_ip4_addr(nif)), mask = ip4_host(netif_ip4_netmask(nif));
+        if (!addr || !netif_is_up(nif))
+            continue;
+        struct row r;
+        char s[20];
+        row_start(&r);
+        ip_str(s, sizeof s, addr & mask);
+        row_fieldf(&r, "%s/%u", s, prefix_len(mask));
+        row_field(&r, "-");
+        row_field(&r, netif_fw_name(a, nif));
+        row_field(&r, "connected");
+        row_end(o, &r);
+    }
+    nif = netif_default;
+    if (nif && netif_is_up(nif) && ip4_host(netif_ip4_gw(nif))) {
+        struct row r;
+        char s[20];
+        row_start(&r);
+        row_field(&r, "0.0.0.0/0");
+        ip_str(s, sizeof s, ip4_host(netif_ip4_gw(nif)));
+        row_field(&r, s);
+        row_field(&r, netif_fw_name(a, nif));
+        row_field(&r, "default");
+        row_end(o, &r);
+    }
+}
+
+static const char *tcp_state(enum tcp_state s)
+{
+    static const char *const names[] = { "CLOSED",     "LISTEN",     "SYN_SENT", "SYN_RCVD",  "ESTABLISHED", "FIN_WAIT_1",
+                                         "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",  "LAST_ACK", "TIME_WAIT" };
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+static void tcp_rows(struct out *o, struct tcp_pcb *list)
+{
+    for (struct tcp_pcb *p = list; p; p = p->next) {
+        struct row r;
+        char s[20];
+        row_start(&r);
+        row_field(&r, "tcp");
+        ip_str(s, sizeof s, ip4_host(ip_2_ip4(&p->local_ip)));
+        row_fieldf(&r, "%s:%u", s, (unsigned)p->local_port);
+        if (p->state == LISTEN) {
+            row_field(&r, "*:*");
+        } else {
+            ip_str(s, sizeof s, ip4_host(ip_2_ip4(&p->remote_ip)));
+            row_fieldf(&r, "%s:%u", s, (unsigned)p->remote_port);
+        }
+        row_field(&r, tcp_state(p->state));
+        row_end(o, &r);
+    }
+}
+
+static void show_connections(struct netd_admin *a, struct out *o)
+{
+    (void)a;
+    static const char *const h[] = { "PROTO", "LOCAL", "REMOTE", "STATE" };
+    header(o, h, sizeof h / sizeof h[0]);
+    tcp_rows(o, tcp_listen_pcbs.pcbs);
+    tcp_rows(o, tcp_active_pcbs);
+    tcp_rows(o, tcp_tw_pcbs);
+    for (struct udp_pcb *u = udp_pcbs; u; u = u->next) {
+        struct row r;
+        char s[20];
+        row_start(&r);
+        row_field(&r, "udp");
+        ip_str(s, sizeof s, ip4_host(ip_2_ip4(&u->local_ip)));
+        row_fieldf(&r, "%s:%u", s, (unsigned)u->local_port);
+        row_field(&r, "*:*");
+        row_field(&r, "-");
+        row_end(o, &r);
+    }
+}
+
+static void show_firewall(struct netd_admin *a, struct out *o)
+{
+    static const char *const h[] = { "LINE", "RULE", "EVALS", "PACKETS", "BYTES", "STATES" };
+    header(o, h, sizeof h / sizeof h[0]);
+    const struct fw_ruleset *rs = a->fw->eng.rules;
+    for (unsigned i = 0; i < rs->count; i++) {
+        const struct fw_rule *fr = &rs->rules[i];
+        char text[200];
+        (void)fw_rule_format(fr, &a->fw->ifaces, text, sizeof text);
+        struct row r;
+        row_start(&r);
+        row_fieldf(&r, "%u", fr->line);
+        row_field(&r, text);
+        row_fieldf(&r, "%llu", (unsigned long long)fr->c.evaluations);
+        row_fieldf(&r, "%llu", (unsigned long long)fr->c.packets);
+        row_fieldf(&r, "%llu", (unsigned long long)fr->c.bytes);
+        row_fieldf(&r, "%llu", (unsigned long long)fr->c.states);
+        row_end(o, &r);
+    }
+    struct row r;
+    row_start(&r);
+    row_field(&r, "-");
+    row_field(&r, rs->count ? "(no rule matched: blocked)" : "(deny-all: no rules in force)");
+    row_field(&r, "-");
+    row_fieldf(&r, "%llu", (unsigned long long)rs->none.packets);
+    row_fieldf(&r, "%llu", (unsigned long long)rs->none.bytes);
+    row_field(&r, "-");
+    row_end(o, &r);
+}
+
+static const char *proto_name(uint8_t p)
+{
+    return p == 6 ? "tcp" : p == 17 ? "udp" : p == 1 ? "icmp" : "ip";
+}
+
+static void show_states(struct netd_admin *a, struct out *o)
+{
+    static const char *const h[] = { "PROTO", "DIR", "FROM", "TO", "STATE", "PACKETS", "EXPIRES" };
+    header(o, h, sizeof h / sizeof h[0]);
+    const struct netd_fw *fw = a->fw;
+    for (unsigned i = 0; i < NETD_FW_STATES; i++) {
+        const struct fw_state *st = &fw->slots[i];
+        if (!fw_state_is_live(st, fw->now))
+            continue;
+        struct row r;
+        char s[20];
+        row_start(&r);
+        row_field(&r, proto_name(st->proto));
+        row_field(&r, st->dir == FW_IN ? "in" : "out");
+        ip_str(s, sizeof s, st->src);
+        row_fieldf(&r, "%s:%u", s, (unsigned)st->sport);
+        ip_str(s, sizeof s, st->dst);
+        row_fieldf(&r, "%s:%u", s, (unsigned)st->dport);
+        row_field(&r, st->proto == 6 ? fw_tcp_state_name(st->tcp) : "-");
+        row_fieldf(&r, "%llu", (unsigned long long)(st->packets[0] + st->packets[1]));
+        row_fieldf(&r, "%llus", (unsigned long long)((st->expires - fw->now) / 1000000000ull));
+        row_end(o, &r);
+    }
+}
+
+/* ----------------------------------------------------------------- ping -- */
+
+/* Raw PCB receive: P starts at the IP header.  Takes our echo replies
+ * (returns 1: eaten); anything else goes on to lwIP (0). */
+static u8_t ping_recv(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_addr_t *addr)
+{
+    (void)pcb;
+    struct netd_admin *a = arg;
+    struct netd_ping *pg = &a->ping;
+    struct icmp_echo_hdr h;
+    if (!pg->count || p->tot_len < IP_HLEN + sizeof h)
+        return 0;
+    uint8_t vhl = 0;
+    if (pbuf_copy_partial(p, &vhl, 1, 0) != 1)
+        return 0;
+    uint16_t hlen = (uint16_t)((vhl & 0x0f) * 4);
+    if (hlen < IP_HLEN || p->tot_len < hlen + sizeof h || pbuf_copy_partial(p, &h, sizeof h, hlen) != sizeof h)
+        return 0;
+    if (h.type != ICMP_ER || h.id != lwip_htons(pg->id) || ip4_host(ip_2_ip4(addr)) != pg->addr)
+        return 0;
+    uint16_t seq = lwip_ntohs(h.seqno);
+    if (seq < pg->sent && pg->sent_ns[seq]) {
+        uint64_t us = (keel_now_ns() - pg->sent_ns[seq]) / NS_PER_US;
+        pg->sent_ns[seq] = 0; /* a duplicate reply counts once */
+        pg->received++;
+        if (!pg->rtt_min_us || us < pg->rtt_min_us)
+            pg->rtt_min_us = us ? us : 1;
+        if (us > pg->rtt_max_us)
+            pg->rtt_max_us = us;
+    }
+    pbuf_free(p);
+    return 1;
+}
+
+static void ping_send(struct netd_admin *a)
+{
+    struct netd_ping *pg = &a->ping;
+    struct pbuf *p = pbuf_alloc(PBUF_IP, sizeof(struct icmp_echo_hdr) + PING_BYTES, PBUF_RAM);
+    if (!p)
+        return; /* out of memory: counted as sent, never answered */
+    struct icmp_echo_hdr *h = p->payload;
+    h->type = ICMP_ECHO;
+    h->code = 0;
+    h->chksum = 0;
+    h->id = lwip_htons(pg->id);
+    h->seqno = lwip_htons((uint16_t)pg->sent);
+    uint8_t *data = (uint8_t *)(h + 1);
+    for (unsigned i = 0; i < PING_BYTES; i++)
+        data[i] = (uint8_t)('a' + i % 26);
+    h->chksum = inet_chksum(h, (u16_t)p->len);
+    ip_addr_t to;
+    ip_addr_set_ip4_u32(&to, lwip_htonl(pg->addr));
+    pg->sent_ns[pg->sent] = keel_now_ns();
+    (void)raw_sendto(pg->pcb, p, &to);
+    pbuf_free(p);
+}
+
+static bool ping_done(const struct netd_ping *pg, uint64_t now)
+{
+    if (pg->received == pg->count)
+        return true;
+    return pg->sent == pg->count && now >= pg->next_ns - PING_EVERY_NS + NETADM_PING_WAIT_S * 1000000000ull;
+}
+
+void netd_admin_tick(struct netd_admin *a, uint64_t now)
+{
+    struct netd_ping *pg = &a->ping;
+    if (!pg->count || pg->sent == pg->count || now < pg->next_ns)
+        return;
+    ping_send(a);
+    pg->sent++;
+    pg->next_ns = now + PING_EVERY_NS;
+}
+
+uint64_t netd_admin_next_deadline(const struct netd_admin *a)
+{
+    const struct netd_ping *pg = &a->ping;
+    return pg->count && pg->sent < pg->count ? pg->next_ns : UINT64_MAX;
+}
+
+/* ---------------------------------------------------------------- calls -- */
+
+static int64_t caller(struct netd_admin *a, const struct keel_msg *m, struct netd_admin_client **out)
+{
+    *out = client_of(a, m->badge);
+    return *out ? 0 : NETADM_E_NOT_ADMIN;
+}
+
+/* "FILE:LINE:COL: ..." -> LINE and COL (0 when the message has none). */
+static void line_col(const char *msg, uint64_t *line, uint64_t *col)
+{
+    *line = *col = 0;
+    const char *p = strchr(msg, ':');
+    if (!p)
+        return;
+    uint64_t v[2] = { 0, 0 };
+    for (int i = 0; i < 2; i++) {
+        p++;
+        if (*p < '0' || *p > '9')
+            return;
+        while (*p >= '0' && *p <= '9')
+            v[i] = v[i] * 10 + (uint64_t)(*p++ - '0');
+        if (*p != ':')
+            return;
+    }
+    *line = v[0];
+    *col = v[1];
+}
+
+static int64_t do_prepare(void *ctx, struct keel_msg *m)
+{
+    struct netd_admin *a = ctx;
+    struct netd_admin_client *c;
+    int64_t e = caller(a, m, &c);
+    if (e)
+        return e;
+    uint64_t len = m->mr[0];
+    if (len > NETADM_IN_MAX)
+        return NETADM_E_INVAL;
+    memcpy(a->text, c->base + NETADM_IN_OFF, len); /* our own copy: the client cannot change it under us */
+    char err[NETD_FW_ERR_MAX];
+    if (netd_fw_prepare(a->fw, "candidate", a->text, len, err, sizeof err) != NETD_FW_OK) {
+        size_t n = strlen(err);
+        memcpy(c->base + NETADM_OUT_OFF, err, n + 1);
+        line_col(err, &m->mr[0], &m->mr[1]);
+        m->mr[2] = n;
+        return NETADM_E_PARSE;
+    }
+    ulog("netd: admin: %s: configuration prepared (%llu bytes, %u rules)\n", c->name, (unsigned long long)len,
+         a->fw->spare->count);
+    return 0;
+}
+
+static int64_t do_commit(void *ctx, struct keel_msg *m)
+{
+    struct netd_admin *a = ctx;
+    struct netd_admin_client *c;
+    int64_t e = caller(a, m, &c);
+    if (e)
+        return e;
+    if (netd_fw_commit(a->fw) != NETD_FW_OK)
+        return NETADM_E_NOT_PREPARED;
+    m->mr[0] = a->fw->eng.rules->count;
+    m->mr[1] = a->fw->eng.rules->generation;
+    return 0;
+}
+
+static int64_t do_abort(void *ctx, struct keel_msg *m)
+{
+    struct netd_admin *a = ctx;
+    struct netd_admin_client *c;
+    int64_t e = caller(a, m, &c);
+    if (e)
+        return e;
+    netd_fw_abort(a->fw);
+    return 0;
+}
+
+static int64_t do_show(void *ctx, struct keel_msg *m)
+{
+    struct netd_admin *a = ctx;
+    struct netd_admin_client *c;
+    int64_t e = caller(a, m, &c);
+    if (e)
+        return e;
+    struct out o = { (char *)c->base + NETADM_OUT_OFF, 0, NETADM_OUT_MAX, false };
+    switch (m->mr[0]) {
+    case NETADM_SHOW_INTERFACES: show_interfaces(a, &o); break;
+    case NETADM_SHOW_ARP: show_arp(a, &o); break;
+    case NETADM_SHOW_ROUTES: show_routes(a, &o); break;
+    case NETADM_SHOW_CONNECTIONS: show_connections(a, &o); break;
+    case NETADM_SHOW_FIREWALL: show_firewall(a, &o); break;
+    case NETADM_SHOW_STATES: show_states(a, &o); break;
+    default: return NETADM_E_INVAL;
+    }
+    m->mr[0] = o.len;
+    m->mr[1] = o.cut;
+    return 0;
+}
+
+static int64_t do_ping(void *ctx, struct keel_msg *m)
+{
+    struct netd_admin *a = ctx;
+    struct netd_admin_client *c;
+    int64_t e = caller(a, m, &c);
+    if (e)
+        return e;
+    uint64_t addr = m->mr[0], count = m->mr[1];
+    if (addr == 0 || addr > 0xffffffffull || count == 0 || count > NETADM_PING_MAX)
+        return NETADM_E_INVAL;
+    struct netd_ping *pg = &a->ping;
+    if (!pg->pcb) {
+        pg->pcb = raw_new(IP_PROTO_ICMP);
+        if (!pg->pcb)
+            return NETADM_E_INVAL; /* no raw PCB left */
+        raw_recv(pg->pcb, ping_recv, a);
+    }
+    /* point of no return: a ping in progress ends here */
+    struct raw_pcb *pcb = pg->pcb;
+    uint16_t id = (uint16_t)(pg->id + 1);
+    memset(pg, 0, sizeof *pg);
+    pg->pcb = pcb;
+    pg->id = id ? id : 1;
+    pg->addr = (uint32_t)addr;
+    pg->count = (unsigned)count;
+    pg->next_ns = keel_now_ns();
+    return 0;
+}
+
+static int64_t do_ping_status(void *ctx, struct keel_msg *m)
+{
+    struct netd_admin *a = ctx;
+    struct netd_admin_client *c;
+    int64_t e = caller(a, m, &c);
+    if (e)
+        return e;
+    const struct netd_ping *pg = &a->ping;
+    m->mr[0] = pg->sent;
+    m->mr[1] = pg->received;
+    m->mr[2] = !pg->count || ping_done(pg, keel_now_ns());
+    m->mr[3] = pg->rtt_min_us << 32 | (pg->rtt_max_us & 0xffffffffull);
+    return 0;
+}
+
+static const struct srv_handler handlers[] = {
+    { NETADM_PREPARE, 1, do_prepare }, { NETADM_COMMIT, 0, do_commit }, { NETADM_ABORT, 0, do_abort },
+    { NETADM_SHOW, 1, do_show },       { NETADM_PING, 2, do_ping },     { NETADM_PING_STATUS, 0, do_ping_status },
+};
+
+bool netd_admin_owns(const struct keel_msg *m)
+{
+    uint32_t id = SRV_LABEL_ID((uint32_t)keel_label(m));
+    return id > NETADM_LABEL_BASE && id <= NETADM_PING_STATUS;
+}
+
+int netd_admin_dispatch(struct netd_admin *a, struct keel_msg *m)
+{
+    const struct srv_loop l = { .handlers = handlers, .n_handlers = sizeof handlers / sizeof handlers[0], .ctx = a };
+    return srv_dispatch(&l, m);
+}
