@@ -526,9 +526,7 @@ err_t netd_unknown_eth(struct pbuf *p, struct netif *netif)
 
 /* -------------------------------------------------------------- routes -- */
 
-/* The up netif with an address whose connected network holds GW (host
- * order), or NULL. */
-static struct netif *netif_for_gateway(uint32_t gw)
+struct netif *netif_for_gateway(uint32_t gw)
 {
     ip4_addr_t a;
     ip4_addr_set_u32(&a, lwip_htonl(gw));

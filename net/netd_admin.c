@@ -17,8 +17,9 @@
  * (netd_fw_commit: kept states stay); ABORT forgets it.  So the console
  * can prepare every server first and commit only when all accepted.  What
  * netd takes from a commit: the rules and the interface names they use.
- * Interface addresses and the routes stay as at start (a restart of netd
- * applies them): netd_fw.c's reload never changes an address.
+ * The static routes change with the rules (netd_fw_commit); interface
+ * addresses stay as at start (a restart of netd applies them): netd_fw.c's
+ * reload never changes an address.
  *
  * Tables.  NETADM_SHOW writes rows of '\t'-separated fields into the
  * region's answer area, cut at a whole row when full.
@@ -46,6 +47,7 @@
 #include "lwip/raw.h"
 #include "lwip/udp.h"
 #include "netd_admin.h"
+#include "netd_hooks.h"
 
 #define ROW_MAX        320
 #define PING_BYTES     32 /* payload after the ICMP header */
@@ -270,6 +272,20 @@ static void show_routes(struct netd_admin *a, struct out *o)
         row_field(&r, "-");
         row_field(&r, netif_fw_name(a, nif));
         row_field(&r, "connected");
+        row_end(o, &r);
+    }
+    for (unsigned i = 0; i < a->fw->routes.n; i++) {
+        const struct netd_route *rt = &a->fw->routes.r[i];
+        struct netif *via = netif_for_gateway(rt->gw);
+        struct row r;
+        char s[20];
+        row_start(&r);
+        ip_str(s, sizeof s, rt->net);
+        row_fieldf(&r, "%s/%u", s, (unsigned)rt->prefix);
+        ip_str(s, sizeof s, rt->gw);
+        row_field(&r, s);
+        row_field(&r, via ? netif_fw_name(a, via) : "-");
+        row_field(&r, via ? "static" : "static (gateway unreachable)");
         row_end(o, &r);
     }
     nif = netif_default;

@@ -141,8 +141,13 @@ bool conf_equal(const struct conf *a, const struct conf *b)
 {
     if (strcmp(a->hostname, b->hostname) || a->log_level != b->log_level ||
         strcmp(a->password_hash, b->password_hash) || a->n_ifaces != b->n_ifaces || a->n_rules != b->n_rules ||
-        a->n_tls != b->n_tls)
+        a->n_tls != b->n_tls || a->n_routes != b->n_routes)
         return false;
+    for (unsigned i = 0; i < a->n_routes; i++) {
+        const struct conf_route *x = &a->routes[i], *y = &b->routes[i];
+        if (x->net != y->net || x->prefix != y->prefix || x->gw != y->gw)
+            return false;
+    }
     for (unsigned i = 0; i < a->n_ifaces; i++) {
         const struct conf_iface *x = &a->ifaces[i], *y = &b->ifaces[i];
         if (strcmp(x->name, y->name) || x->nic != y->nic || x->mode != y->mode)

@@ -35,6 +35,10 @@ u32_t netd_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t 
 err_t netd_unknown_eth(struct pbuf *p, struct netif *netif);
 #define LWIP_HOOK_UNKNOWN_ETH_PROTOCOL(p, netif) netd_unknown_eth((p), (netif))
 
+/* The up netif with an address whose connected network holds GW (host
+ * order), or NULL: where a static route's gateway is reached now. */
+struct netif *netif_for_gateway(uint32_t gw);
+
 /* The netif of the static route for DEST, or NULL (lwIP then takes the
  * default netif). */
 struct netif *netd_route_netif(const ip4_addr_t *dest);

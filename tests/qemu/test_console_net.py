@@ -161,6 +161,19 @@ def main() -> int:
 
         rep.run("console_net.commit_confirmed_rolls_back_netd", confirmed_rolls_back)
 
+        def committed_route_shown():
+            cmd("set route 10.77.0.0/16 via 10.9.0.1", prompt="keel# ")
+            cmd("commit", "commit complete", prompt="keel# ")
+            t = cmd("show routes", "DESTINATION", prompt="keel# ")
+            row = [ln for ln in t.splitlines() if "10.77.0.0/16" in ln]
+            check(row and "10.9.0.1" in row[0] and "static" in row[0], f"show routes lacks the static route: {t!r}")
+            cmd("delete route 10.77.0.0/16", prompt="keel# ")
+            cmd("commit", "commit complete", prompt="keel# ")
+            t = cmd("show routes", "DESTINATION", prompt="keel# ")
+            check("10.77.0.0/16" not in t, f"the deleted route is still shown: {t!r}")
+
+        rep.run("console_net.committed_route_in_show_routes", committed_route_shown)
+
         def refused_keeps_old():
             cmd(f"set {RULE}", prompt="keel# ")
             cmd("commit", "commit complete", prompt="keel# ")

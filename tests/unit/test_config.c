@@ -943,6 +943,10 @@ static void test_routes(void)
              CONF_OK);
     conf_write(&c, out, sizeof out);
     CHECK(strstr(out, "interface wan nic 0 address 10.9.0.2/24\nroute 10.5.0.0/16 via 10.9.0.1\n\npass out") != NULL);
+    CHECK_EQ(conf_parse(NULL, out, strlen(out), &c2, &res), CONF_OK);
+    CHECK(conf_equal(&c, &c2));
+    c2.routes[0].gw++;
+    CHECK(!conf_equal(&c, &c2));
 
     conf_init(&c);
     conf_text_from(&ct, &c);
