@@ -42,6 +42,12 @@ sys.dont_write_bytecode = True
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("bench_tcp", HERE / "tcp.py")
+tcp = importlib.util.module_from_spec(_spec)
+sys.modules["bench_tcp"] = tcp
+_spec.loader.exec_module(tcp)
 
 LINUX_DIR = kq.BUILD / "linux"
 KERNEL = LINUX_DIR / "kernel" / "vmlinuz"
@@ -178,23 +184,72 @@ def pxe_root(initrd: Path, mode: str) -> Path:
 
 
 def qemu_command(accel: str, cpu: str, *, machine: str, mem: int, nic: str, initrd: Path,
-                 mode: str, boot: str = "direct") -> list[str]:
+                 mode: str, boot: str = "direct", netdev: str = "user,id=n0", append: str = "",
+                 serial: str = "stdio") -> list[str]:
     """Keel's QEMU settings (tests/qemu/keelqemu.py build_command) with
     Debian's kernel and our initramfs instead of Keel's image: the same
     -machine, -cpu, -m, one vCPU (QEMU's default), the same NIC model on
     user networking with the same MAC, isa-debug-exit; `pxe` boots through
     SeaBIOS and Debian's iPXE ROM from QEMU's TFTP server, as Keel's does."""
-    netdev = "user,id=n0"
     if boot == "pxe":
         netdev += f",tftp={kq._rel(pxe_root(initrd, mode))},bootfile=boot.ipxe"
     cmd = [kq.QEMU, "-accel", accel, "-cpu", cpu, "-machine", machine, "-m", str(mem),
            "-smp", "1", "-display", "none", "-nodefaults", "-no-reboot", *kq.DEBUG_EXIT,
-           "-serial", "stdio",
+           "-serial", serial,
            "-netdev", netdev, "-device", f"{kq.NIC_MODELS[nic]},netdev=n0,mac=52:54:00:12:34:56"]
     if boot == "pxe":
         return cmd + ["-device", "sga", "-boot", "n"]
     return cmd + ["-kernel", kq._rel(KERNEL), "-initrd", kq._rel(initrd),
-                  "-append", f"{APPEND} keelbench={mode}"]
+                  "-append", f"{APPEND} keelbench={mode}{' ' + append if append else ''}"]
+
+
+SERVING = "linux: serving"
+
+
+def linux_tcp(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, initrd: Path,
+              runs: int, nbytes: int, conns: int) -> None:
+    """The Linux halves of the TCP pairs (bench/tcp.py has Keel's): the
+    guest with `keelbench=serve` (bench/linux/init.c: echo on 7, the sink on
+    9), the same generators, through a tap in a namespace and through QEMU's
+    user network with a free 127.0.0.1 port forwarded to 9."""
+    ns = tcp.Namespaces("x", lan=False)
+    g = None
+    try:
+        cmd = ["ip", "netns", "exec", ns.wan] + qemu_command(
+            accel, cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, mode="serve",
+            netdev="tap,id=n0,ifname=ktap0,script=no,downscript=no", append="keelip=10.9.0.2/24",
+            serial=f"file:{kq.LOG_DIR / 'bench-linux-tcp-tap.log'}")
+        g = tcp.Guest("bench-linux-tcp-tap", cmd)
+        if not g.wait_for(SERVING, 180):
+            print(f"INFO name=linux_tcp_tap skipped: no `{SERVING}`; log {kq._rel(g.log)}", flush=True)
+            f.failed.append("linux_tcp_tap")
+        else:
+            f.measure("linux_tcp_sink_tap", "MB/s", "mb_per_s", runs,
+                      lambda: tcp.client(ns.wan, "sink", "10.9.0.2", "9", str(nbytes)),
+                      f"{nbytes} bytes from a namespace over a tap into init's sink; accel={accel}")
+            f.measure("linux_tcp_conns_per_s_tap", "conn/s", "per_s", runs,
+                      lambda: tcp.client(ns.wan, "conns", "10.9.0.2", "7", str(conns)),
+                      f"{conns} connections opened and closed in sequence to init's echo port; accel={accel}")
+    finally:
+        if g:
+            g.close()
+        ns.close()
+    port = tcp.free_port()
+    cmd = qemu_command(accel, cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, mode="serve",
+                       netdev=f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:9",
+                       append="keelip=10.0.2.15/24 keelgw=10.0.2.2",
+                       serial=f"file:{kq.LOG_DIR / 'bench-linux-tcp-user.log'}")
+    g = tcp.Guest("bench-linux-tcp-user", cmd)
+    try:
+        if not g.wait_for(SERVING, 180):
+            print(f"INFO name=linux_tcp_user skipped: no `{SERVING}`; log {kq._rel(g.log)}", flush=True)
+            f.failed.append("linux_tcp_user")
+            return
+        f.measure("linux_tcp_sink_user", "MB/s", "mb_per_s", runs,
+                  lambda: tcp.client("", "sink", "127.0.0.1", str(port), str(nbytes)),
+                  f"{nbytes} bytes through QEMU's user network (hostfwd) into init's sink; accel={accel}")
+    finally:
+        g.close()
 
 
 def fmt_ratio(keel: float, linux: float) -> str:
@@ -229,7 +284,12 @@ PAIRS = [
     ("boot_pxe_to_nic_ready", "boot_pxe_to_nic_ready", "linux_boot_pxe_to_ready", "ms", 0.1),
     ("pxe_bytes_sent", "pxe_bytes_sent", "linux_pxe_bytes_sent", "bytes", None),
     ("kernel_bytes", "kernel_bytes", "linux_kernel_bytes", "bytes", None),
+    ("tcp_sink_tap", "tcp_sink_tap", "linux_tcp_sink_tap", "MB/s", None),
+    ("tcp_sink_user", "tcp_sink_user", "linux_tcp_sink_user", "MB/s", None),
+    ("tcp_conns_per_s_tap", "tcp_conns_per_s_tap", "linux_tcp_conns_per_s_tap", "conn/s", None),
 ]
+# Units where more is better (the ratio's goal is a minimum, `goal_min`).
+HIGHER_IS_BETTER = {"MB/s", "conn/s", "handshakes/s"}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -241,6 +301,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--kvm-timeout", type=float, default=30.0,
                     help="seconds the KVM attempt may take to reach `linux: ready`")
     ap.add_argument("--no-kvm", action="store_true", help="do not try KVM")
+    ap.add_argument("--net-runs", type=int, default=3, help="runs of each TCP/TLS figure")
+    ap.add_argument("--mb", type=int, default=8, help="MB into the sink per TCP run")
+    ap.add_argument("--conns", type=int, default=100, help="connections per TCP run")
+    ap.add_argument("--no-net", action="store_true", help="no TCP or TLS figures")
     ap.add_argument("--json", default=str(kq.BUILD / "bench" / "linux.json"), help="where to write the figures")
     ns = ap.parse_args(argv)
 
@@ -350,6 +414,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("INFO name=linux_pxe_bytes_sent what=\"vmlinuz + initramfs + boot.ipxe: what the PXE server sends\"",
           flush=True)
 
+    # ---- TCP ---------------------------------------------------------------------
+    if not ns.no_net:
+        nf = tcp.Figures()
+        linux_tcp(nf, accel, cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, runs=ns.net_runs,
+                  nbytes=ns.mb * 1000 * 1000, conns=ns.conns)
+        figures.update(nf.figures)
+
     # ---- the pairs ----------------------------------------------------------------
     kf, kmin = keel.get("figures", {}), keel.get("mins", {})
     lmin = mins_of("\n".join(info_lines))
@@ -366,7 +437,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         kmn, lmn = kmin.get(kname, {}).get(unit_min), lmin.get(lname, {}).get(unit_min)
         if kmn is not None and lmn:
             extra += f" keel_over_linux_min={fmt_ratio(kmn, lmn)}"
-        if goal is not None:
+        if unit in HIGHER_IS_BETTER:
+            extra += " higher_is_better=yes"
+            if goal is not None:
+                extra += f" goal_min={goal:g} goal_met={'yes' if kv / lv >= goal else 'no'}"
+        elif goal is not None:
             extra += f" goal_max={goal:g} goal_met={'yes' if kv / lv <= goal else 'no'}"
         if unit != "bytes":
             ka = keel.get("accel_of", {}).get(kname, keel_accel)

@@ -85,6 +85,10 @@ def main() -> int:
     ap.add_argument("--boot-runs", type=int, default=3)
     ap.add_argument("--accel", default="auto", help="auto | kvm | tcg (Keel's side; Linux follows it)")
     ap.add_argument("--no-linux", action="store_true", help="Keel's figures only (no Linux guest, no ratios)")
+    ap.add_argument("--net-runs", type=int, default=3, help="runs of each TCP and TLS figure")
+    ap.add_argument("--mb", type=int, default=8, help="MB into the TCP sink per run")
+    ap.add_argument("--conns", type=int, default=100, help="TCP connections opened and closed per run")
+    ap.add_argument("--no-net", action="store_true", help="no TCP or TLS figures")
     ns = ap.parse_args()
     mem, nic = 256, "virtio"
     figures: dict[str, dict[str, float]] = {}
@@ -125,6 +129,18 @@ def main() -> int:
                   f"kernel args `{' '.join(READY_ARGS)}`, nic={nic})", flush=True)
     # The drivers: frames through virtio-net and e1000 (tap in a namespace).
     subprocess.run([sys.executable, str(HERE / "nic.py"), ns.image_dir], check=False)
+    if not ns.no_net:
+        # netd: TCP into socktest's sink, connections/s, forwarding through 100 rules.
+        net_json = kq.BUILD / "bench" / "keel-tcp.json"
+        net_json.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(HERE / "tcp.py"), "--image-dir", ns.image_dir, "--accel", ns.accel,
+                        "--runs", str(ns.net_runs), "--mb", str(ns.mb), "--conns", str(ns.conns),
+                        "--json", str(net_json)], check=False)
+        if net_json.exists():
+            j = json.loads(net_json.read_text())
+            for name, units in j["figures"].items():
+                figures.setdefault(name, {}).update(units)
+                accel_of[name] = j["accel"]
     image = Path(ns.image_dir)
     sent = sum(p.stat().st_size for p in image.iterdir() if p.is_file())
     bench("pxe_bytes_sent", sent, "bytes")
@@ -139,7 +155,8 @@ def main() -> int:
                                      "figures": figures, "accel_of": accel_of,
                                      "mins": lx.mins_of("\n".join(info_lines))}, indent=1) + "\n")
     p = subprocess.run([sys.executable, str(HERE / "linux.py"), "--keel", str(KEEL_JSON),
-                        "--boot-runs", str(ns.boot_runs)], check=False)
+                        "--boot-runs", str(ns.boot_runs), "--net-runs", str(ns.net_runs), "--mb", str(ns.mb),
+                        "--conns", str(ns.conns)] + (["--no-net"] if ns.no_net else []), check=False)
     return p.returncode
 
 
