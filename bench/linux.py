@@ -29,6 +29,8 @@ import argparse
 import json
 import os
 import re
+import shutil
+import tempfile
 import statistics
 import subprocess
 import sys
@@ -252,6 +254,127 @@ def linux_tcp(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, init
         g.close()
 
 
+TLS_LISTENING = "linux: tls listening"
+STUNNEL_CONF = """; bench/linux.py: stunnel4 as the Linux guest's TLS terminator, set up as
+; tlsd is in bench/tls.py: the same certificates, suites, versions and backend
+foreground = yes
+syslog = no
+debug = 3
+pid =
+
+[ecdsa]
+accept = 443
+connect = 10.0.2.2:{port}
+cert = /etc/stunnel/ec.crt
+key = /etc/stunnel/ec.key
+sslVersionMax = TLSv1.2
+ciphers = ECDHE-ECDSA-AES128-GCM-SHA256
+curves = X25519:P-256
+
+[rsa]
+accept = 444
+connect = 10.0.2.2:{port}
+cert = /etc/stunnel/rsa.crt
+key = /etc/stunnel/rsa.key
+sslVersionMax = TLSv1.2
+ciphers = ECDHE-RSA-AES128-GCM-SHA256
+curves = X25519:P-256
+"""
+
+
+def tls_initramfs(nic: str, etc_tree: Path, certs: Path, backend_port: int) -> Path:
+    """The guest's initramfs plus stunnel4 (bench/linux/fetch-stunnel.sh),
+    /etc/stunnel.conf and the run's certificates."""
+    subprocess.run([str(HERE / "linux" / "fetch-stunnel.sh")], check=True)
+    (etc_tree / "etc" / "stunnel").mkdir(parents=True, exist_ok=True)
+    (etc_tree / "etc" / "stunnel.conf").write_text(STUNNEL_CONF.format(port=backend_port))
+    for name in ("ec.crt", "ec.key", "rsa.crt", "rsa.key"):
+        (etc_tree / "etc" / "stunnel" / name).write_bytes((certs / name).read_bytes())
+    initrd = LINUX_DIR / f"initramfs-{nic}-tls.cpio.gz"
+    env = dict(os.environ, INITRAMFS_EXTRA=f"{LINUX_DIR / 'stunnel' / 'root'}:{etc_tree}")
+    subprocess.run([str(HERE / "linux" / "mkinitramfs.sh"), str(initrd)] + NIC_MODULES[nic], check=True, env=env)
+    return initrd
+
+
+def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs: int, seconds: float,
+              bulk_mb: int, boot_runs: int, find_min_mem: bool) -> None:
+    """The Linux halves of the TLS pairs: stunnel4 in the guest on QEMU's user
+    network, the same generators, certificates and backend as bench/tls.py."""
+    import importlib.util as iu
+    spec = iu.spec_from_file_location("bench_tls", HERE / "tls.py")
+    tls = iu.module_from_spec(spec)
+    sys.modules["bench_tls"] = tls
+    spec.loader.exec_module(tls)
+    work = Path(tempfile.mkdtemp(prefix="bench-linux-tls-", dir=kq.BUILD))
+    certs = work / "certs"
+    tls.make_certs(certs)
+    backend = tls.Backend(work, bulk_mb * 1000 * 1000)
+    append = "keelip=10.0.2.15/24 keelgw=10.0.2.2"
+    try:
+        initrd = tls_initramfs(nic, work / "etc", certs, backend.port)
+        pkgs = " ".join((LINUX_DIR / "stunnel" / "packages").read_text().split("\n")[:2])
+        print(f"INFO name=linux_tls terminator=\"{pkgs}\" initramfs_bytes={initrd.stat().st_size}", flush=True)
+
+        def boot(name: str, m: int, serial: str = "") -> tuple[list[str], dict[str, int]]:
+            ports = {k: tcp.free_port() for k in tls.GUEST_PORT}
+            fwd = "".join(f",hostfwd=tcp:127.0.0.1:{ports[k]}-:{tls.GUEST_PORT[k]}" for k in tls.GUEST_PORT)
+            cmd = qemu_command(accel, cpu, machine=machine, mem=m, nic=nic, initrd=initrd, mode="serve",
+                               netdev="user,id=n0" + fwd, append=append,
+                               serial=serial or f"file:{kq.LOG_DIR / (name + '.log')}")
+            return cmd, ports
+
+        cmd, ports = boot("bench-linux-tls", mem)
+        g = tcp.Guest("bench-linux-tls", cmd)
+        try:
+            if not (g.wait_for(TLS_LISTENING, 180) and tls.serves_get(ports)):
+                print(f"INFO name=linux_tls skipped: stunnel did not serve; log {kq._rel(g.log)}", flush=True)
+                f.failed.append("linux_tls")
+                return
+            tls.measure_terminator(f, "linux_", ports, runs, seconds, f"stunnel4 in the Linux guest, accel={accel}")
+        finally:
+            g.close()
+
+        # Boot to the terminator listening (the direct boot, as Keel's in bench/tls.py).
+        t = []
+        for i in range(boot_runs):
+            cmd, _ = boot(f"linux-tls-boot-{i}", mem, "stdio")
+            b = timed_boot(f"bench-linux-tls-boot-{i}", cmd, accel, [READY, TLS_LISTENING], timeout=300)
+            if TLS_LISTENING not in b.marks:
+                print(f"INFO name=linux_boot_direct_to_tls_listening failed: log {kq._rel(b.log_path)}", flush=True)
+                break
+            t.append(b.marks[TLS_LISTENING])
+        if len(t) == boot_runs and t:
+            med = statistics.median(t) * 1000
+            f.figures["linux_boot_direct_to_tls_listening"] = {"ms": round(med)}
+            print(f"BENCH name=linux_boot_direct_to_tls_listening value={med:.0f} unit=ms")
+            print(f"INFO name=linux_boot_direct_to_tls_listening runs={len(t)} min_ms={min(t) * 1000:.0f} "
+                  f"max_ms={max(t) * 1000:.0f} accel={accel} clock=host_monotonic (QEMU start to "
+                  f"`{TLS_LISTENING}`: stunnel4 accepts on 443; static address, no DHCP)", flush=True)
+
+        if find_min_mem:
+            def serves(m: int) -> bool:
+                cmd, ports = boot(f"bench-linux-tls-mem{m}", m)
+                g = tcp.Guest(f"bench-linux-tls-mem{m}", cmd)
+                try:
+                    ok = bool(g.wait_for(TLS_LISTENING, 180)) and tls.serves_get(ports)
+                    print(f"INFO name=linux_tls_min_mem_probe mem_mib={m} serves={'yes' if ok else 'no'}",
+                          flush=True)
+                    return ok
+                finally:
+                    g.close()
+            mm = tls.min_mem(serves, 4, 256)
+            if mm is None:
+                print("INFO name=linux_tls_min_mem_mib failed: no -m up to 256 MiB served TLS", flush=True)
+            else:
+                f.figures["linux_tls_min_mem_mib"] = {"MiB": mm}
+                print(f"BENCH name=linux_tls_min_mem_mib value={mm} unit=MiB")
+                print(f"INFO name=linux_tls_min_mem_mib step_mib=4 (bisection: boot with -m N, then a GET "
+                      f"through stunnel4; accel={accel})", flush=True)
+    finally:
+        backend.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def fmt_ratio(keel: float, linux: float) -> str:
     if linux == 0:
         return "inf"
@@ -287,6 +410,14 @@ PAIRS = [
     ("tcp_sink_tap", "tcp_sink_tap", "linux_tcp_sink_tap", "MB/s", None),
     ("tcp_sink_user", "tcp_sink_user", "linux_tcp_sink_user", "MB/s", None),
     ("tcp_conns_per_s_tap", "tcp_conns_per_s_tap", "linux_tcp_conns_per_s_tap", "conn/s", None),
+    ("tls_full_handshakes_ecdsa_p256", "tls_full_handshakes_ecdsa_p256", "linux_tls_full_handshakes_ecdsa_p256",
+     "handshakes/s", 1.0),
+    ("tls_full_handshakes_rsa2048", "tls_full_handshakes_rsa2048", "linux_tls_full_handshakes_rsa2048",
+     "handshakes/s", 1.0),
+    ("tls_resumed_handshakes", "tls_resumed_handshakes", "linux_tls_resumed_handshakes", "handshakes/s", 1.0),
+    ("tls_bulk", "tls_bulk", "linux_tls_bulk", "MB/s", 1.0),
+    ("boot_direct_to_tls_serving", "boot_direct_to_tls_serving", "linux_boot_direct_to_tls_listening", "ms", 0.1),
+    ("tls_min_mem", "tls_min_mem_mib", "linux_tls_min_mem_mib", "MiB", None),
 ]
 # Units where more is better (the ratio's goal is a minimum, `goal_min`).
 HIGHER_IS_BETTER = {"MB/s", "conn/s", "handshakes/s"}
@@ -305,6 +436,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--mb", type=int, default=8, help="MB into the sink per TCP run")
     ap.add_argument("--conns", type=int, default=100, help="connections per TCP run")
     ap.add_argument("--no-net", action="store_true", help="no TCP or TLS figures")
+    ap.add_argument("--tls-seconds", type=float, default=5, help="seconds of each handshake run")
+    ap.add_argument("--bulk-mb", type=int, default=8, help="MB of the TLS bulk GET")
+    ap.add_argument("--min-mem", action="store_true", help="bisect the smallest -m that serves TLS")
     ap.add_argument("--json", default=str(kq.BUILD / "bench" / "linux.json"), help="where to write the figures")
     ns = ap.parse_args(argv)
 
@@ -419,6 +553,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         nf = tcp.Figures()
         linux_tcp(nf, accel, cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, runs=ns.net_runs,
                   nbytes=ns.mb * 1000 * 1000, conns=ns.conns)
+        linux_tls(nf, accel, cpu, machine=machine, mem=mem, nic=nic, runs=ns.net_runs, seconds=ns.tls_seconds,
+                  bulk_mb=ns.bulk_mb, boot_runs=ns.boot_runs, find_min_mem=ns.min_mem)
         figures.update(nf.figures)
 
     # ---- the pairs ----------------------------------------------------------------

@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -215,7 +217,37 @@ def keel_boot(img: Path, name: str, mem: int, accel: str) -> tuple[tcp.Guest, di
 
 
 def keel_serving(g: tcp.Guest, timeout: float) -> bool:
-    return bool(g.wait_for(r"tlsd: serving", timeout) and g.wait_for(r"netd: eth0: up, address 10\.0\.2\.15", 30))
+    """tlsd serving with netd's DHCP address; False at once when init could
+    not start a server (a too small -m says so)."""
+    m = g.wait_for(r"tlsd: serving|keel: init: cannot start \S+", timeout)
+    if not m or m.group(0).startswith("keel: init: cannot start"):
+        return False
+    return bool(g.wait_for(r"netd: eth0: up, address 10\.0\.2\.15", 30))
+
+
+def size_kib(text: str) -> int:
+    n, unit = int(text[:-1]), text[-1].upper()
+    return n * {"K": 1, "M": 1024, "G": 1024 * 1024}[unit]
+
+
+def keel_mem_committed(log: str) -> Optional[tuple[int, int, int]]:
+    """(committed KiB, the kernel's share, the servers' budgets) once ready:
+    what the kernel took before init (managed - handed out) plus the memory
+    budget (image/manifest `memory`) of every server init started.  An upper
+    bound of what is in use: a budget is a limit, not pages touched."""
+    m1 = re.search(r"keel: memory: (\d+) KiB free of (\d+) KiB managed", log)
+    m2 = re.search(r"keel: init started: .*?(\d+) KiB of memory to hand out", log)
+    if not (m1 and m2):
+        return None
+    budgets = {}
+    for line in (REPO / "image" / "manifest").read_text().splitlines():
+        w = line.split("#", 1)[0].split()
+        if w[:1] == ["server"] and "memory" in w:
+            budgets[w[1]] = size_kib(w[w.index("memory") + 1])
+    started = re.findall(r"keel: init: started (\S+) ", log)
+    servers = sum(budgets.get(n, 0) for n in started)
+    kernel = int(m1.group(2)) - int(m2.group(1))
+    return kernel + servers, kernel, servers
 
 
 def serves_get(ports: dict[str, int], tries: int = 5) -> bool:
@@ -254,6 +286,36 @@ def keel_min_mem(img: Path, accel: str) -> Optional[int]:
     return min_mem(serves, 4, 256)
 
 
+def keel_boot_times(f, img: Path, runs: int, accel_req: str) -> None:
+    """QEMU start to `tlsd: serving` (the proxy accepts; DHCP done), through
+    the direct boot, serial lines stamped on arrival (bench/linux.py's clock)."""
+    spec = importlib.util.spec_from_file_location("bench_linux", HERE / "linux.py")
+    lx = sys.modules.get("bench_linux")
+    if lx is None:
+        lx = importlib.util.module_from_spec(spec)
+        sys.modules["bench_linux"] = lx
+        spec.loader.exec_module(lx)
+    t, accel = [], "?"
+    for i in range(runs):
+        cfg = kq.Config(boot="direct", accel=accel_req, serial="stdio", qemu_extra="-device virtio-rng-pci",
+                        image_dir=img)
+        plan = kq.build_command(cfg)
+        accel = plan.accel
+        r = lx.timed_boot(f"bench-keel-tls-boot-{i}", plan.cmd, plan.accel, ["keel: ready", "tlsd: serving"],
+                          timeout=180, fail_on=["keel: PANIC", "KVM internal error"])
+        if "tlsd: serving" not in r.marks:
+            print(f"INFO name=boot_direct_to_tls_serving failed: log {kq._rel(r.log_path)}", flush=True)
+            f.failed.append("boot_direct_to_tls_serving")
+            return
+        t.append(r.marks["tlsd: serving"])
+    med = statistics.median(t) * 1000
+    f.figures["boot_direct_to_tls_serving"] = {"ms": round(med)}
+    print(f"BENCH name=boot_direct_to_tls_serving value={med:.0f} unit=ms")
+    print(f"INFO name=boot_direct_to_tls_serving runs={len(t)} min_ms={min(t) * 1000:.0f} max_ms={max(t) * 1000:.0f} "
+          f"accel={accel} clock=host_monotonic (QEMU start to `tlsd: serving`, the normal boot: netd with DHCP, "
+          f"keyd, tlsd)", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--image-dir", default=str(kq.DEFAULT_IMAGE_DIR))
@@ -262,6 +324,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=10, help="seconds of each handshake run")
     ap.add_argument("--bulk-mb", type=int, default=8)
     ap.add_argument("--min-mem", action="store_true", help="also bisect the smallest -m that serves TLS")
+    ap.add_argument("--boot-runs", type=int, default=3, help="boots timed to `tlsd: serving`")
     ap.add_argument("--json", default="")
     ns = ap.parse_args(argv)
     f = tcp.Figures()
@@ -281,9 +344,18 @@ def main(argv=None) -> int:
                 f.failed.append("keel_tls")
             else:
                 print(f"INFO name=keel_tls accel={accel} log={kq._rel(g.log)}", flush=True)
+                mc = keel_mem_committed(g.text())
+                if mc:
+                    f.figures["mem_committed_at_ready"] = {"KiB": mc[0]}
+                    print(f"BENCH name=mem_committed_at_ready value={mc[0]} unit=KiB")
+                    print(f"INFO name=mem_committed_at_ready kernel_kib={mc[1]} server_budgets_kib={mc[2]} (the "
+                          f"normal boot serving TLS: what the kernel took before init, plus the manifest's memory "
+                          f"budget of every server started; an upper bound of memory in use)", flush=True)
                 measure_terminator(f, "", ports, ns.runs, ns.seconds, f"Keel tlsd, accel={accel}")
         finally:
             g.close()
+        if ns.boot_runs:
+            keel_boot_times(f, img, ns.boot_runs, ns.accel)
         if ns.min_mem:
             mm = keel_min_mem(img, ns.accel)
             if mm is None:

@@ -10,7 +10,7 @@
 #     every shared library `ldd` resolves for them, at its own path: the
 #     two packages' own, and the rest from this machine's Debian packages
 #     (libc6, libssl3, libsystemd0 ... : the same release as the packages)
-#     and the dynamic loader
+#     and the dynamic loader, and libgcc_s.so.1 (glibc loads it at run time)
 #     packages      "PACKAGE VERSION" per line: what the tree came from
 #
 # Once built it is kept; STUNNEL_REFRESH=1 builds it again.  Any library
@@ -74,6 +74,14 @@ for b in "${bins[@]}"; do
         mkdir -p "$OUT/root/$(dirname "$dst")"
         cp -L "$src" "$OUT/root/$dst"
     done <<<"$out"
+done
+# glibc loads libgcc_s.so.1 at run time (pthread_exit, thread cancellation):
+# ldd does not list it.
+for lib in /lib/x86_64-linux-gnu/libgcc_s.so.1; do
+    [ -f "$lib" ] || die "$lib not found (Debian: libgcc-s1)"
+    mkdir -p "$OUT/root/$(dirname "${lib#/}")"
+    cp -L "$lib" "$OUT/root/${lib#/}"
+    { dpkg -S "$lib" 2>/dev/null || dpkg -S "/usr$lib" 2>/dev/null || true; } | head -1 | cut -d: -f1 >>"$OUT/libpkgs.tmp"
 done
 # The machine's packages the libraries came from, with their versions.
 if [ -f "$OUT/libpkgs.tmp" ]; then

@@ -382,7 +382,7 @@ static void benchmarks(void)
 }
 
 /* Memory in use once ready: MemTotal - MemAvailable (KiB), as `free` counts it. */
-static void memory(void)
+static void memory(const char *name)
 {
     FILE *f = fopen("/proc/meminfo", "r");
     if (!f)
@@ -397,10 +397,10 @@ static void memory(void)
     }
     fclose(f);
     if (total && avail <= total) {
-        say("BENCH name=linux_mem_in_use_at_ready value=%llu unit=KiB\n", total - avail);
-        say("INFO name=linux_mem_in_use_at_ready mem_total_kib=%llu mem_available_kib=%llu "
+        say("BENCH name=%s value=%llu unit=KiB\n", name, total - avail);
+        say("INFO name=%s mem_total_kib=%llu mem_available_kib=%llu "
             "(MemTotal - MemAvailable from /proc/meminfo)\n",
-            total, avail);
+            name, total, avail);
     }
 }
 
@@ -559,7 +559,7 @@ static void serve(const char *cmdline)
     service(9, 1);
     say("linux: serving: tcp echo 7, sink 9\n");
     tls_terminator();
-    memory();
+    memory("linux_mem_in_use_serving");
     for (;;)
         if (waitpid(-1, NULL, 0) < 0)
             pause();
@@ -601,7 +601,7 @@ int main(void)
     say("INFO name=linux_kernel release=%s spectre_v2=\"%s\"\n", rel, mit);
     read_file("/sys/devices/system/cpu/vulnerabilities/meltdown", mit, sizeof mit);
     say("INFO name=linux_kernel meltdown=\"%s\"\n", mit);
-    memory();
+    memory("linux_mem_in_use_at_ready");
 
     if (strcmp(mode, "full") == 0)
         benchmarks();
