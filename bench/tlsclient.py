@@ -2,8 +2,9 @@
 """The host's TLS load generator of `make bench` (run by bench/tls.py).
 One JSON object on stdout.
 
-    tlsclient.py full   HOST PORT CIPHER SECONDS   full handshakes, one after another
-    tlsclient.py resume HOST PORT CIPHER SECONDS   resumed handshakes (the session of
+    tlsclient.py full   HOST PORT CIPHER SECONDS [MAX]  full handshakes, one after another,
+                                                   for SECONDS or MAX handshakes
+    tlsclient.py resume HOST PORT CIPHER SECONDS [MAX]  resumed handshakes (the session of
                                                    one full handshake, offered again)
     tlsclient.py bulk   HOST PORT CIPHER PATH      GET PATH over TLS, the body timed
     tlsclient.py plain  HOST PORT -      PATH      the same without TLS (the ceiling)
@@ -42,7 +43,7 @@ def connect(ctx, host: str, port: int, session=None) -> ssl.SSLSocket:
     return ctx.wrap_socket(raw, server_hostname="bench", session=session)
 
 
-def handshakes(host: str, port: int, cipher: str, seconds: float, resume: bool) -> dict:
+def handshakes(host: str, port: int, cipher: str, seconds: float, resume: bool, most: int = 0) -> dict:
     ctx = context(cipher)
     session = None
     if resume:
@@ -53,7 +54,7 @@ def handshakes(host: str, port: int, cipher: str, seconds: float, resume: bool) 
             return {"ok": False, "error": "no session from the first handshake"}
     n, first = 0, None
     t0 = time.monotonic()
-    while time.monotonic() - t0 < seconds:
+    while time.monotonic() - t0 < seconds and (most <= 0 or n < most):
         t = connect(ctx, host, port, session)
         if resume and not t.session_reused:
             t.close()
@@ -105,13 +106,13 @@ def bulk(host: str, port: int, cipher: str, path: str) -> dict:
 
 def main() -> int:
     a = sys.argv[1:]
-    if len(a) != 5 or a[0] not in ("full", "resume", "bulk", "plain"):
+    if len(a) not in (5, 6) or a[0] not in ("full", "resume", "bulk", "plain") or (len(a) == 6 and a[0] in ("bulk", "plain")):
         print(__doc__, file=sys.stderr)
         return 2
     mode, host, port, cipher, arg = a[0], a[1], int(a[2]), a[3], a[4]
     try:
         if mode in ("full", "resume"):
-            r = handshakes(host, port, cipher, float(arg), mode == "resume")
+            r = handshakes(host, port, cipher, float(arg), mode == "resume", int(a[5]) if len(a) == 6 else 0)
         else:
             r = bulk(host, port, "-" if mode == "plain" else cipher, arg)
     except (OSError, ssl.SSLError) as e:
