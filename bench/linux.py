@@ -170,7 +170,7 @@ def build_guest(nic: str) -> tuple[Path, str]:
     return initrd, PACKAGE.read_text().strip()
 
 
-def pxe_root(initrd: Path, mode: str) -> Path:
+def pxe_root(initrd: Path, mode: str, append: str = "") -> Path:
     """A TFTP root for QEMU's user network: the kernel, the initramfs and a
     boot.ipxe that loads them (Debian's iPXE ROM, as for Keel's PXE boot)."""
     root = LINUX_DIR / f"tftp-{initrd.name.split('.')[0]}-{mode}"
@@ -180,7 +180,7 @@ def pxe_root(initrd: Path, mode: str) -> Path:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(target.resolve())
-    (root / "boot.ipxe").write_text(f"#!ipxe\nkernel vmlinuz {APPEND} keelbench={mode}\n"
+    (root / "boot.ipxe").write_text(f"#!ipxe\nkernel vmlinuz {APPEND} keelbench={mode}{' ' + append if append else ''}\n"
                                     f"initrd initramfs.gz\nboot\n")
     return root
 
@@ -194,7 +194,7 @@ def qemu_command(accel: str, cpu: str, *, machine: str, mem: int, nic: str, init
     user networking with the same MAC, isa-debug-exit; `pxe` boots through
     SeaBIOS and Debian's iPXE ROM from QEMU's TFTP server, as Keel's does."""
     if boot == "pxe":
-        netdev += f",tftp={kq._rel(pxe_root(initrd, mode))},bootfile=boot.ipxe"
+        netdev += f",tftp={kq._rel(pxe_root(initrd, mode, append))},bootfile=boot.ipxe"
     cmd = [kq.QEMU, "-accel", accel, "-cpu", cpu, "-machine", machine, "-m", str(mem),
            "-smp", "1", "-display", "none", "-nodefaults", "-no-reboot", *kq.DEBUG_EXIT,
            "-serial", serial,
@@ -334,22 +334,29 @@ def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs
         finally:
             g.close()
 
-        # Boot to the terminator listening (the direct boot, as Keel's in bench/tls.py).
-        t = []
-        for i in range(boot_runs):
-            cmd, _ = boot(f"linux-tls-boot-{i}", mem, "stdio")
-            b = timed_boot(f"bench-linux-tls-boot-{i}", cmd, accel, [READY, TLS_LISTENING], timeout=300)
-            if TLS_LISTENING not in b.marks:
-                print(f"INFO name=linux_boot_direct_to_tls_listening failed: log {kq._rel(b.log_path)}", flush=True)
-                break
-            t.append(b.marks[TLS_LISTENING])
-        if len(t) == boot_runs and t:
-            med = statistics.median(t) * 1000
-            f.figures["linux_boot_direct_to_tls_listening"] = {"ms": round(med)}
-            print(f"BENCH name=linux_boot_direct_to_tls_listening value={med:.0f} unit=ms")
-            print(f"INFO name=linux_boot_direct_to_tls_listening runs={len(t)} min_ms={min(t) * 1000:.0f} "
-                  f"max_ms={max(t) * 1000:.0f} accel={accel} clock=host_monotonic (QEMU start to "
-                  f"`{TLS_LISTENING}`: stunnel4 accepts on 443; static address, no DHCP)", flush=True)
+        # Boot to the terminator listening, direct and PXE (as Keel's in bench/tls.py;
+        # PXE under TCG always, as for the other PXE boots).
+        for how in ("direct", "pxe"):
+            b_accel = "tcg" if how == "pxe" else accel
+            b_cpu = kq.probe()["tcg_cpu"] if b_accel == "tcg" else cpu
+            name = f"linux_boot_{how}_to_tls_listening"
+            t = []
+            for i in range(boot_runs):
+                cmd = qemu_command(b_accel, b_cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, mode="serve",
+                                   boot=how, append=append)
+                b = timed_boot(f"bench-linux-tls-boot-{how}-{i}", cmd, b_accel, [READY, TLS_LISTENING], timeout=300)
+                if TLS_LISTENING not in b.marks:
+                    print(f"INFO name={name} failed: log {kq._rel(b.log_path)}", flush=True)
+                    break
+                t.append(b.marks[TLS_LISTENING])
+            if len(t) == boot_runs and t:
+                med = statistics.median(t) * 1000
+                f.figures[name] = {"ms": round(med)}
+                print(f"BENCH name={name} value={med:.0f} unit=ms")
+                print(f"INFO name={name} runs={len(t)} min_ms={min(t) * 1000:.0f} max_ms={max(t) * 1000:.0f} "
+                      f"accel={b_accel} clock=host_monotonic (QEMU start to `{TLS_LISTENING}`: stunnel4 accepts "
+                      f"on 443; static address, no DHCP; "
+                      f"{'-kernel/-initrd' if how == 'direct' else 'SeaBIOS + iPXE + TFTP'})", flush=True)
 
         if find_min_mem:
             def serves(m: int) -> bool:
@@ -417,6 +424,7 @@ PAIRS = [
     ("tls_resumed_handshakes", "tls_resumed_handshakes", "linux_tls_resumed_handshakes", "handshakes/s", 1.0),
     ("tls_bulk", "tls_bulk", "linux_tls_bulk", "MB/s", 1.0),
     ("boot_direct_to_tls_serving", "boot_direct_to_tls_serving", "linux_boot_direct_to_tls_listening", "ms", 0.1),
+    ("boot_pxe_to_tls_serving", "boot_pxe_to_tls_serving", "linux_boot_pxe_to_tls_listening", "ms", 0.1),
     ("tls_min_mem", "tls_min_mem_mib", "linux_tls_min_mem_mib", "MiB", None),
 ]
 # Units where more is better (the ratio's goal is a minimum, `goal_min`).
