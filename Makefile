@@ -237,12 +237,14 @@ FUZZ_SMOKE := "$(MAKE) --no-print-directory -s fuzz-smoke"
 test: deps $(UNIT_BINS) image
 	@tests/run-suite.sh $(UNIT_BINS) $(FUZZ_SMOKE) $(QEMU_TESTS)
 
+# BENCH_ARGS: bench/run.py's options, e.g. `--boot-runs 1 --net-runs 1 --no-min-mem` (quicker).
+BENCH_ARGS ?=
 bench: packages image
-	@$(PYTHON) bench/run.py --image-dir $(TFTP_DIR) --accel $(ACCEL)
+	@$(PYTHON) bench/run.py --image-dir $(TFTP_DIR) --accel $(ACCEL) $(BENCH_ARGS)
 
 # make bench, then its results written into README.md between the bench-report markers.
 bench-report: packages image
-	@$(PYTHON) bench/report.py -- --image-dir $(TFTP_DIR) --accel $(ACCEL)
+	@$(PYTHON) bench/report.py -- --image-dir $(TFTP_DIR) --accel $(ACCEL) $(BENCH_ARGS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -29,6 +29,8 @@ import argparse
 import json
 import os
 import re
+import shutil
+import tempfile
 import statistics
 import subprocess
 import sys
@@ -42,6 +44,12 @@ sys.dont_write_bytecode = True
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("bench_tcp", HERE / "tcp.py")
+tcp = importlib.util.module_from_spec(_spec)
+sys.modules["bench_tcp"] = tcp
+_spec.loader.exec_module(tcp)
 
 LINUX_DIR = kq.BUILD / "linux"
 KERNEL = LINUX_DIR / "kernel" / "vmlinuz"
@@ -162,7 +170,7 @@ def build_guest(nic: str) -> tuple[Path, str]:
     return initrd, PACKAGE.read_text().strip()
 
 
-def pxe_root(initrd: Path, mode: str) -> Path:
+def pxe_root(initrd: Path, mode: str, append: str = "") -> Path:
     """A TFTP root for QEMU's user network: the kernel, the initramfs and a
     boot.ipxe that loads them (Debian's iPXE ROM, as for Keel's PXE boot)."""
     root = LINUX_DIR / f"tftp-{initrd.name.split('.')[0]}-{mode}"
@@ -172,29 +180,206 @@ def pxe_root(initrd: Path, mode: str) -> Path:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(target.resolve())
-    (root / "boot.ipxe").write_text(f"#!ipxe\nkernel vmlinuz {APPEND} keelbench={mode}\n"
+    (root / "boot.ipxe").write_text(f"#!ipxe\nkernel vmlinuz {APPEND} keelbench={mode}{' ' + append if append else ''}\n"
                                     f"initrd initramfs.gz\nboot\n")
     return root
 
 
 def qemu_command(accel: str, cpu: str, *, machine: str, mem: int, nic: str, initrd: Path,
-                 mode: str, boot: str = "direct") -> list[str]:
+                 mode: str, boot: str = "direct", netdev: str = "user,id=n0", append: str = "",
+                 serial: str = "stdio") -> list[str]:
     """Keel's QEMU settings (tests/qemu/keelqemu.py build_command) with
     Debian's kernel and our initramfs instead of Keel's image: the same
     -machine, -cpu, -m, one vCPU (QEMU's default), the same NIC model on
     user networking with the same MAC, isa-debug-exit; `pxe` boots through
     SeaBIOS and Debian's iPXE ROM from QEMU's TFTP server, as Keel's does."""
-    netdev = "user,id=n0"
     if boot == "pxe":
-        netdev += f",tftp={kq._rel(pxe_root(initrd, mode))},bootfile=boot.ipxe"
+        netdev += f",tftp={kq._rel(pxe_root(initrd, mode, append))},bootfile=boot.ipxe"
     cmd = [kq.QEMU, "-accel", accel, "-cpu", cpu, "-machine", machine, "-m", str(mem),
            "-smp", "1", "-display", "none", "-nodefaults", "-no-reboot", *kq.DEBUG_EXIT,
-           "-serial", "stdio",
+           "-serial", serial,
            "-netdev", netdev, "-device", f"{kq.NIC_MODELS[nic]},netdev=n0,mac=52:54:00:12:34:56"]
     if boot == "pxe":
         return cmd + ["-device", "sga", "-boot", "n"]
     return cmd + ["-kernel", kq._rel(KERNEL), "-initrd", kq._rel(initrd),
-                  "-append", f"{APPEND} keelbench={mode}"]
+                  "-append", f"{APPEND} keelbench={mode}{' ' + append if append else ''}"]
+
+
+SERVING = "linux: serving"
+
+
+def linux_tcp(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, initrd: Path,
+              runs: int, nbytes: int, conns: int) -> None:
+    """The Linux halves of the TCP pairs (bench/tcp.py has Keel's): the
+    guest with `keelbench=serve` (bench/linux/init.c: echo on 7, the sink on
+    9), the same generators, through a tap in a namespace and through QEMU's
+    user network with a free 127.0.0.1 port forwarded to 9."""
+    ns = tcp.Namespaces("x", lan=False)
+    g = None
+    try:
+        cmd = ["ip", "netns", "exec", ns.wan] + qemu_command(
+            accel, cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, mode="serve",
+            netdev="tap,id=n0,ifname=ktap0,script=no,downscript=no", append="keelip=10.9.0.2/24",
+            serial=f"file:{kq.LOG_DIR / 'bench-linux-tcp-tap.log'}")
+        g = tcp.Guest("bench-linux-tcp-tap", cmd)
+        if not g.wait_for(SERVING, 180):
+            print(f"INFO name=linux_tcp_tap skipped: no `{SERVING}`; log {kq._rel(g.log)}", flush=True)
+            f.failed.append("linux_tcp_tap")
+        else:
+            f.measure("linux_tcp_sink_tap", "MB/s", "mb_per_s", runs,
+                      lambda: tcp.client(ns.wan, "sink", "10.9.0.2", "9", str(nbytes)),
+                      f"{nbytes} bytes from a namespace over a tap into init's sink; accel={accel}")
+            f.measure("linux_tcp_conns_per_s_tap", "conn/s", "per_s", runs,
+                      lambda: tcp.client(ns.wan, "conns", "10.9.0.2", "7", str(conns)),
+                      f"{conns} connections opened and closed in sequence to init's echo port; accel={accel}")
+    finally:
+        if g:
+            g.close()
+        ns.close()
+    port = tcp.free_port()
+    cmd = qemu_command(accel, cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, mode="serve",
+                       netdev=f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:9",
+                       append="keelip=10.0.2.15/24 keelgw=10.0.2.2",
+                       serial=f"file:{kq.LOG_DIR / 'bench-linux-tcp-user.log'}")
+    g = tcp.Guest("bench-linux-tcp-user", cmd)
+    try:
+        if not g.wait_for(SERVING, 180):
+            print(f"INFO name=linux_tcp_user skipped: no `{SERVING}`; log {kq._rel(g.log)}", flush=True)
+            f.failed.append("linux_tcp_user")
+            return
+        f.measure("linux_tcp_sink_user", "MB/s", "mb_per_s", runs,
+                  lambda: tcp.client("", "sink", "127.0.0.1", str(port), str(nbytes)),
+                  f"{nbytes} bytes through QEMU's user network (hostfwd) into init's sink; accel={accel}")
+    finally:
+        g.close()
+
+
+TLS_LISTENING = "linux: tls listening"
+STUNNEL_CONF = """; bench/linux.py: stunnel4 as the Linux guest's TLS terminator, set up as
+; tlsd is in bench/tls.py: the same certificates, suites, versions and backend
+foreground = yes
+syslog = no
+debug = 3
+pid =
+
+[ecdsa]
+accept = 443
+connect = 10.0.2.2:{port}
+cert = /etc/stunnel/ec.crt
+key = /etc/stunnel/ec.key
+sslVersionMax = TLSv1.2
+ciphers = ECDHE-ECDSA-AES128-GCM-SHA256
+curves = X25519:P-256
+
+[rsa]
+accept = 444
+connect = 10.0.2.2:{port}
+cert = /etc/stunnel/rsa.crt
+key = /etc/stunnel/rsa.key
+sslVersionMax = TLSv1.2
+ciphers = ECDHE-RSA-AES128-GCM-SHA256
+curves = X25519:P-256
+"""
+
+
+def tls_initramfs(nic: str, etc_tree: Path, certs: Path, backend_port: int) -> Path:
+    """The guest's initramfs plus stunnel4 (bench/linux/fetch-stunnel.sh),
+    /etc/stunnel.conf and the run's certificates."""
+    subprocess.run([str(HERE / "linux" / "fetch-stunnel.sh")], check=True)
+    (etc_tree / "etc" / "stunnel").mkdir(parents=True, exist_ok=True)
+    (etc_tree / "etc" / "stunnel.conf").write_text(STUNNEL_CONF.format(port=backend_port))
+    for name in ("ec.crt", "ec.key", "rsa.crt", "rsa.key"):
+        (etc_tree / "etc" / "stunnel" / name).write_bytes((certs / name).read_bytes())
+    initrd = LINUX_DIR / f"initramfs-{nic}-tls.cpio.gz"
+    env = dict(os.environ, INITRAMFS_EXTRA=f"{LINUX_DIR / 'stunnel' / 'root'}:{etc_tree}")
+    subprocess.run([str(HERE / "linux" / "mkinitramfs.sh"), str(initrd)] + NIC_MODULES[nic], check=True, env=env)
+    return initrd
+
+
+def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs: int, seconds: float,
+              bulk_mb: int, boot_runs: int, find_min_mem: bool) -> None:
+    """The Linux halves of the TLS pairs: stunnel4 in the guest on QEMU's user
+    network, the same generators, certificates and backend as bench/tls.py."""
+    import importlib.util as iu
+    spec = iu.spec_from_file_location("bench_tls", HERE / "tls.py")
+    tls = iu.module_from_spec(spec)
+    sys.modules["bench_tls"] = tls
+    spec.loader.exec_module(tls)
+    work = Path(tempfile.mkdtemp(prefix="bench-linux-tls-", dir=kq.BUILD))
+    certs = work / "certs"
+    tls.make_certs(certs)
+    backend = tls.Backend(work, bulk_mb * 1000 * 1000)
+    append = "keelip=10.0.2.15/24 keelgw=10.0.2.2"
+    try:
+        initrd = tls_initramfs(nic, work / "etc", certs, backend.port)
+        pkgs = " ".join((LINUX_DIR / "stunnel" / "packages").read_text().split("\n")[:2])
+        print(f"INFO name=linux_tls terminator=\"{pkgs}\" initramfs_bytes={initrd.stat().st_size}", flush=True)
+
+        def boot(name: str, m: int, serial: str = "") -> tuple[list[str], dict[str, int]]:
+            ports = {k: tcp.free_port() for k in tls.GUEST_PORT}
+            fwd = "".join(f",hostfwd=tcp:127.0.0.1:{ports[k]}-:{tls.GUEST_PORT[k]}" for k in tls.GUEST_PORT)
+            cmd = qemu_command(accel, cpu, machine=machine, mem=m, nic=nic, initrd=initrd, mode="serve",
+                               netdev="user,id=n0" + fwd, append=append,
+                               serial=serial or f"file:{kq.LOG_DIR / (name + '.log')}")
+            return cmd, ports
+
+        cmd, ports = boot("bench-linux-tls", mem)
+        g = tcp.Guest("bench-linux-tls", cmd)
+        try:
+            if not (g.wait_for(TLS_LISTENING, 180) and tls.serves_get(ports)):
+                print(f"INFO name=linux_tls skipped: stunnel did not serve; log {kq._rel(g.log)}", flush=True)
+                f.failed.append("linux_tls")
+                return
+            tls.measure_terminator(f, "linux_", ports, runs, seconds, f"stunnel4 in the Linux guest, accel={accel}")
+        finally:
+            g.close()
+
+        # Boot to the terminator listening, direct and PXE (as Keel's in bench/tls.py;
+        # PXE under TCG always, as for the other PXE boots).
+        for how in ("direct", "pxe"):
+            b_accel = "tcg" if how == "pxe" else accel
+            b_cpu = kq.probe()["tcg_cpu"] if b_accel == "tcg" else cpu
+            name = f"linux_boot_{how}_to_tls_listening"
+            t = []
+            for i in range(boot_runs):
+                cmd = qemu_command(b_accel, b_cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, mode="serve",
+                                   boot=how, append=append)
+                b = timed_boot(f"bench-linux-tls-boot-{how}-{i}", cmd, b_accel, [READY, TLS_LISTENING], timeout=300)
+                if TLS_LISTENING not in b.marks:
+                    print(f"INFO name={name} failed: log {kq._rel(b.log_path)}", flush=True)
+                    break
+                t.append(b.marks[TLS_LISTENING])
+            if len(t) == boot_runs and t:
+                med = statistics.median(t) * 1000
+                f.figures[name] = {"ms": round(med)}
+                print(f"BENCH name={name} value={med:.0f} unit=ms")
+                print(f"INFO name={name} runs={len(t)} min_ms={min(t) * 1000:.0f} max_ms={max(t) * 1000:.0f} "
+                      f"accel={b_accel} clock=host_monotonic (QEMU start to `{TLS_LISTENING}`: stunnel4 accepts "
+                      f"on 443; static address, no DHCP; "
+                      f"{'-kernel/-initrd' if how == 'direct' else 'SeaBIOS + iPXE + TFTP'})", flush=True)
+
+        if find_min_mem:
+            def serves(m: int) -> bool:
+                cmd, ports = boot(f"bench-linux-tls-mem{m}", m)
+                g = tcp.Guest(f"bench-linux-tls-mem{m}", cmd)
+                try:
+                    ok = bool(g.wait_for(TLS_LISTENING, 180)) and tls.serves_get(ports)
+                    print(f"INFO name=linux_tls_min_mem_probe mem_mib={m} serves={'yes' if ok else 'no'}",
+                          flush=True)
+                    return ok
+                finally:
+                    g.close()
+            mm = tls.min_mem(serves, 4, 256)
+            if mm is None:
+                print("INFO name=linux_tls_min_mem_mib failed: no -m up to 256 MiB served TLS", flush=True)
+            else:
+                f.figures["linux_tls_min_mem_mib"] = {"MiB": mm}
+                print(f"BENCH name=linux_tls_min_mem_mib value={mm} unit=MiB")
+                print(f"INFO name=linux_tls_min_mem_mib step_mib=4 (bisection: boot with -m N, then a GET "
+                      f"through stunnel4; accel={accel})", flush=True)
+    finally:
+        backend.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def fmt_ratio(keel: float, linux: float) -> str:
@@ -229,7 +414,21 @@ PAIRS = [
     ("boot_pxe_to_nic_ready", "boot_pxe_to_nic_ready", "linux_boot_pxe_to_ready", "ms", 0.1),
     ("pxe_bytes_sent", "pxe_bytes_sent", "linux_pxe_bytes_sent", "bytes", None),
     ("kernel_bytes", "kernel_bytes", "linux_kernel_bytes", "bytes", None),
+    ("tcp_sink_tap", "tcp_sink_tap", "linux_tcp_sink_tap", "MB/s", None),
+    ("tcp_sink_user", "tcp_sink_user", "linux_tcp_sink_user", "MB/s", None),
+    ("tcp_conns_per_s_tap", "tcp_conns_per_s_tap", "linux_tcp_conns_per_s_tap", "conn/s", None),
+    ("tls_full_handshakes_ecdsa_p256", "tls_full_handshakes_ecdsa_p256", "linux_tls_full_handshakes_ecdsa_p256",
+     "handshakes/s", 1.0),
+    ("tls_full_handshakes_rsa2048", "tls_full_handshakes_rsa2048", "linux_tls_full_handshakes_rsa2048",
+     "handshakes/s", 1.0),
+    ("tls_resumed_handshakes", "tls_resumed_handshakes", "linux_tls_resumed_handshakes", "handshakes/s", 1.0),
+    ("tls_bulk", "tls_bulk", "linux_tls_bulk", "MB/s", 1.0),
+    ("boot_direct_to_tls_serving", "boot_direct_to_tls_serving", "linux_boot_direct_to_tls_listening", "ms", 0.1),
+    ("boot_pxe_to_tls_serving", "boot_pxe_to_tls_serving", "linux_boot_pxe_to_tls_listening", "ms", 0.1),
+    ("tls_min_mem", "tls_min_mem_mib", "linux_tls_min_mem_mib", "MiB", None),
 ]
+# Units where more is better (the ratio's goal is a minimum, `goal_min`).
+HIGHER_IS_BETTER = {"MB/s", "conn/s", "handshakes/s"}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -241,6 +440,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--kvm-timeout", type=float, default=30.0,
                     help="seconds the KVM attempt may take to reach `linux: ready`")
     ap.add_argument("--no-kvm", action="store_true", help="do not try KVM")
+    ap.add_argument("--net-runs", type=int, default=3, help="runs of each TCP/TLS figure")
+    ap.add_argument("--mb", type=int, default=8, help="MB into the sink per TCP run")
+    ap.add_argument("--conns", type=int, default=100, help="connections per TCP run")
+    ap.add_argument("--no-net", action="store_true", help="no TCP or TLS figures")
+    ap.add_argument("--tls-seconds", type=float, default=5, help="seconds of each handshake run")
+    ap.add_argument("--bulk-mb", type=int, default=8, help="MB of the TLS bulk GET")
+    ap.add_argument("--min-mem", action="store_true", help="bisect the smallest -m that serves TLS")
     ap.add_argument("--json", default=str(kq.BUILD / "bench" / "linux.json"), help="where to write the figures")
     ns = ap.parse_args(argv)
 
@@ -350,6 +556,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("INFO name=linux_pxe_bytes_sent what=\"vmlinuz + initramfs + boot.ipxe: what the PXE server sends\"",
           flush=True)
 
+    # ---- TCP ---------------------------------------------------------------------
+    if not ns.no_net:
+        nf = tcp.Figures()
+        linux_tcp(nf, accel, cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, runs=ns.net_runs,
+                  nbytes=ns.mb * 1000 * 1000, conns=ns.conns)
+        linux_tls(nf, accel, cpu, machine=machine, mem=mem, nic=nic, runs=ns.net_runs, seconds=ns.tls_seconds,
+                  bulk_mb=ns.bulk_mb, boot_runs=ns.boot_runs, find_min_mem=ns.min_mem)
+        figures.update(nf.figures)
+
     # ---- the pairs ----------------------------------------------------------------
     kf, kmin = keel.get("figures", {}), keel.get("mins", {})
     lmin = mins_of("\n".join(info_lines))
@@ -366,7 +581,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         kmn, lmn = kmin.get(kname, {}).get(unit_min), lmin.get(lname, {}).get(unit_min)
         if kmn is not None and lmn:
             extra += f" keel_over_linux_min={fmt_ratio(kmn, lmn)}"
-        if goal is not None:
+        if unit in HIGHER_IS_BETTER:
+            extra += " higher_is_better=yes"
+            if goal is not None:
+                extra += f" goal_min={goal:g} goal_met={'yes' if kv / lv >= goal else 'no'}"
+        elif goal is not None:
             extra += f" goal_max={goal:g} goal_met={'yes' if kv / lv <= goal else 'no'}"
         if unit != "bytes":
             ka = keel.get("accel_of", {}).get(kname, keel_accel)

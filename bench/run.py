@@ -85,6 +85,13 @@ def main() -> int:
     ap.add_argument("--boot-runs", type=int, default=3)
     ap.add_argument("--accel", default="auto", help="auto | kvm | tcg (Keel's side; Linux follows it)")
     ap.add_argument("--no-linux", action="store_true", help="Keel's figures only (no Linux guest, no ratios)")
+    ap.add_argument("--net-runs", type=int, default=3, help="runs of each TCP and TLS figure")
+    ap.add_argument("--mb", type=int, default=8, help="MB into the TCP sink per run")
+    ap.add_argument("--conns", type=int, default=100, help="TCP connections opened and closed per run")
+    ap.add_argument("--no-net", action="store_true", help="no TCP or TLS figures")
+    ap.add_argument("--tls-seconds", type=float, default=5, help="seconds of each TLS handshake run")
+    ap.add_argument("--bulk-mb", type=int, default=8, help="MB of the TLS bulk GET")
+    ap.add_argument("--no-min-mem", action="store_true", help="skip the smallest -m bisection (TLS)")
     ns = ap.parse_args()
     mem, nic = 256, "virtio"
     figures: dict[str, dict[str, float]] = {}
@@ -125,6 +132,28 @@ def main() -> int:
                   f"kernel args `{' '.join(READY_ARGS)}`, nic={nic})", flush=True)
     # The drivers: frames through virtio-net and e1000 (tap in a namespace).
     subprocess.run([sys.executable, str(HERE / "nic.py"), ns.image_dir], check=False)
+    if not ns.no_net:
+        # netd: TCP into socktest's sink, connections/s, forwarding through 100 rules.
+        net_json = kq.BUILD / "bench" / "keel-tcp.json"
+        for old in (net_json, kq.BUILD / "bench" / "keel-tls.json"):
+            old.unlink(missing_ok=True)   # figures of an earlier run never count
+        net_json.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(HERE / "tcp.py"), "--image-dir", ns.image_dir, "--accel", ns.accel,
+                        "--runs", str(ns.net_runs), "--mb", str(ns.mb), "--conns", str(ns.conns),
+                        "--json", str(net_json)], check=False)
+        # tlsd: handshakes, bulk, ceilings, boot to serving, smallest -m.
+        tls_json = kq.BUILD / "bench" / "keel-tls.json"
+        subprocess.run([sys.executable, str(HERE / "tls.py"), "--image-dir", ns.image_dir, "--accel", ns.accel,
+                        "--runs", str(ns.net_runs), "--seconds", str(ns.tls_seconds), "--bulk-mb", str(ns.bulk_mb),
+                        "--boot-runs", str(ns.boot_runs), "--json", str(tls_json)]
+                       + ([] if ns.no_min_mem else ["--min-mem"]), check=False)
+        for jpath in (net_json, tls_json):
+            if not jpath.exists():
+                continue
+            j = json.loads(jpath.read_text())
+            for name, units in j["figures"].items():
+                figures.setdefault(name, {}).update(units)
+                accel_of[name] = j["accel"]
     image = Path(ns.image_dir)
     sent = sum(p.stat().st_size for p in image.iterdir() if p.is_file())
     bench("pxe_bytes_sent", sent, "bytes")
@@ -139,7 +168,9 @@ def main() -> int:
                                      "figures": figures, "accel_of": accel_of,
                                      "mins": lx.mins_of("\n".join(info_lines))}, indent=1) + "\n")
     p = subprocess.run([sys.executable, str(HERE / "linux.py"), "--keel", str(KEEL_JSON),
-                        "--boot-runs", str(ns.boot_runs)], check=False)
+                        "--boot-runs", str(ns.boot_runs), "--net-runs", str(ns.net_runs), "--mb", str(ns.mb),
+                        "--conns", str(ns.conns), "--tls-seconds", str(ns.tls_seconds), "--bulk-mb", str(ns.bulk_mb)]
+                       + (["--no-net"] if ns.no_net else []) + ([] if ns.no_min_mem else ["--min-mem"]), check=False)
     return p.returncode
 
 

@@ -19,6 +19,16 @@
  *   keelbench=boot   boot to ready and power off (boot-time runs)
  *   keelbench=shell  boot to ready, then stay (debugging: the console shows
  *                    what happened; nothing to type into)
+ *   keelbench=serve  boot to ready, then the services below, and stay:
+ *                    TCP echo on port 7 (bytes back until the peer's FIN, then
+ *                    close) and the sink on port 9 ("sink\n" -> "sinking\n",
+ *                    every later byte dropped, "sunk N\n" at the peer's FIN:
+ *                    the protocol of tests/net/socktest.c's, bench/netclient.py);
+ *                    with /etc/stunnel.conf in the initramfs, stunnel too
+ *                    (bench/linux/tls.sh), and "linux: tls listening" once
+ *                    its port 443 accepts
+ *   keelip=A.B.C.D/N eth0's address (else eth0 has none), keelgw=A.B.C.D the
+ *                    default route
  *
  * The micro-benchmarks are the Linux halves of Keel's kbench pairs
  * (bench/kbench.c), measured the same way: the median of RUNS runs of
@@ -48,6 +58,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/io.h>
+#include <arpa/inet.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -368,7 +382,7 @@ static void benchmarks(void)
 }
 
 /* Memory in use once ready: MemTotal - MemAvailable (KiB), as `free` counts it. */
-static void memory(void)
+static void memory(const char *name)
 {
     FILE *f = fopen("/proc/meminfo", "r");
     if (!f)
@@ -383,11 +397,172 @@ static void memory(void)
     }
     fclose(f);
     if (total && avail <= total) {
-        say("BENCH name=linux_mem_in_use_at_ready value=%llu unit=KiB\n", total - avail);
-        say("INFO name=linux_mem_in_use_at_ready mem_total_kib=%llu mem_available_kib=%llu "
+        say("BENCH name=%s value=%llu unit=KiB\n", name, total - avail);
+        say("INFO name=%s mem_total_kib=%llu mem_available_kib=%llu "
             "(MemTotal - MemAvailable from /proc/meminfo)\n",
-            total, avail);
+            name, total, avail);
     }
+}
+
+/* ---- keelbench=serve ---------------------------------------------------- */
+
+static int if_ioctl(unsigned long req, const char *ifname, const char *ip)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+    sin->sin_family = AF_INET;
+    int rc = inet_pton(AF_INET, ip, &sin->sin_addr) == 1 ? ioctl(s, req, &ifr) : -1;
+    close(s);
+    return rc;
+}
+
+/* keelip=A.B.C.D/N and keelgw=A.B.C.D from the command line; lo up too. */
+static void configure_ip(const char *cmdline)
+{
+    char ip[32] = "", gw[32] = "", mask[32];
+    unsigned bits = 24;
+    const char *p = strstr(cmdline, "keelip=");
+    if (!p || sscanf(p + 7, "%31[0-9.]/%u", ip, &bits) < 1 || bits > 32)
+        return;
+    uint32_t m = bits ? htonl(0xffffffffu << (32 - bits)) : 0;
+    inet_ntop(AF_INET, &m, mask, sizeof mask);
+    if (if_ioctl(SIOCSIFADDR, "eth0", ip) || if_ioctl(SIOCSIFNETMASK, "eth0", mask))
+        die("eth0 address");
+    if (link_up("lo"))
+        die("lo up");
+    p = strstr(cmdline, "keelgw=");
+    if (p && sscanf(p + 7, "%31[0-9.]", gw) == 1) {
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct rtentry rt;
+        memset(&rt, 0, sizeof rt);
+        struct sockaddr_in *g = (struct sockaddr_in *)&rt.rt_gateway, *d = (struct sockaddr_in *)&rt.rt_dst,
+                           *k = (struct sockaddr_in *)&rt.rt_genmask;
+        g->sin_family = d->sin_family = k->sin_family = AF_INET;
+        inet_pton(AF_INET, gw, &g->sin_addr);
+        rt.rt_flags = RTF_UP | RTF_GATEWAY;
+        if (s < 0 || ioctl(s, SIOCADDRT, &rt) != 0)
+            die("default route");
+        close(s);
+    }
+    say("linux: eth0 %s/%u gateway %s\n", ip, bits, gw[0] ? gw : "none");
+}
+
+static int listen_on(uint16_t port)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+    if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 64))
+        die("listen");
+    return s;
+}
+
+static int write_all(int fd, const void *b, size_t n)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, (const char *)b + off, n - off);
+        if (w <= 0)
+            return -1;
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* One connection of port 7 (echo until FIN) or port 9 (the sink protocol). */
+static void serve_conn(int c, int sink)
+{
+    static char buf[1 << 18];
+    unsigned long long sunk = 0;
+    ssize_t n;
+    if (sink) {
+        char line[8];
+        size_t got = 0;
+        while (got < 5 && (n = read(c, line + got, 5 - got)) > 0)
+            got += (size_t)n;
+        if (got != 5 || memcmp(line, "sink\n", 5) != 0 || write_all(c, "sinking\n", 8))
+            return;
+    }
+    while ((n = read(c, buf, sizeof buf)) > 0) {
+        if (sink)
+            sunk += (unsigned long long)n;
+        else if (write_all(c, buf, (size_t)n))
+            return;
+    }
+    if (sink) {
+        int k = snprintf(buf, 64, "sunk %llu\n", sunk);
+        (void)write_all(c, buf, (size_t)k);
+    }
+}
+
+/* A process per listener, connections one after another (the generators
+ * are sequential, as for Keel's socktest). */
+static void service(uint16_t port, int sink)
+{
+    int l = listen_on(port);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid > 0) {
+        close(l);
+        return;
+    }
+    for (;;) {
+        int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+            continue;
+        serve_conn(c, sink);
+        close(c);
+    }
+}
+
+/* stunnel from the initramfs, when bench/linux/tls.sh put it there. */
+static void tls_terminator(void)
+{
+    if (access("/etc/stunnel.conf", R_OK) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        char *argv[] = { "/usr/bin/stunnel4", "/etc/stunnel.conf", NULL };
+        char *envp[] = { NULL };
+        execve(argv[0], argv, envp);
+        say("linux: FAIL exec stunnel4: %s\n", strerror(errno));
+        _exit(1);
+    }
+    for (int i = 0; i < 3000; i++) {
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(443) };
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int ok = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+        if (s >= 0)
+            close(s);
+        if (ok) {
+            say("linux: tls listening\n");
+            return;
+        }
+        usleep(10000);
+    }
+    say("linux: FAIL stunnel4 is not listening on 443 after 30 s\n");
+}
+
+static void serve(const char *cmdline)
+{
+    configure_ip(cmdline);
+    signal(SIGPIPE, SIG_IGN);
+    service(7, 0);
+    service(9, 1);
+    say("linux: serving: tcp echo 7, sink 9\n");
+    tls_terminator();
+    memory("linux_mem_in_use_serving");
+    for (;;)
+        if (waitpid(-1, NULL, 0) < 0)
+            pause();
 }
 
 int main(void)
@@ -426,10 +601,12 @@ int main(void)
     say("INFO name=linux_kernel release=%s spectre_v2=\"%s\"\n", rel, mit);
     read_file("/sys/devices/system/cpu/vulnerabilities/meltdown", mit, sizeof mit);
     say("INFO name=linux_kernel meltdown=\"%s\"\n", mit);
-    memory();
+    memory("linux_mem_in_use_at_ready");
 
     if (strcmp(mode, "full") == 0)
         benchmarks();
+    if (strcmp(mode, "serve") == 0)
+        serve(cmdline);
     if (strcmp(mode, "shell") == 0) {
         say("linux: staying up (keelbench=shell)\n");
         for (;;)

@@ -8,6 +8,9 @@
 #                       package (bench/linux/fetch-kernel.sh must have run)
 #     /modules/order    their file names in load order (dependencies first)
 #
+# plus, when $INITRAMFS_EXTRA names directories (colon-separated), their
+# contents at the same paths (bench/tls.py: stunnel4 and its libraries from
+# fetch-stunnel.sh, /etc/stunnel.conf and the certificate);
 # and nothing else: no shell, no device nodes (init mounts devtmpfs itself),
 # so the archive can be built without root and its size is what the
 # benchmark needs.  Reproducible: fixed file order, owner 0:0, mtime 0,
@@ -56,6 +59,13 @@ while read -r name file _; do
         echo "$file" >>"$stage/modules/order"
     fi
 done <"$KDIR/modules/deps"
+
+IFS=: read -r -a extra <<<"${INITRAMFS_EXTRA:-}"
+for d in "${extra[@]}"; do
+    [ -n "$d" ] || continue
+    [ -d "$d" ] || die "INITRAMFS_EXTRA: $d is not a directory"
+    cp -a "$d/." "$stage/"
+done
 
 find "$stage" -exec touch -h -d @0 {} +
 mkdir -p "$(dirname "$out")"

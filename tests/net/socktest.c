@@ -9,7 +9,10 @@
  * on that connection too (SOCK_TCP_CONNECT).  At start it checks that bad
  * calls get their precise errors ("socktest: errors: PASS").  "hold" and
  * "release" stop and resume reading the echo connections, so a test can
- * see the TCP window close (flow control).  With args `hello-delay=MS`
+ * see the TCP window close (flow control).  "sink" turns that control
+ * connection into a discard service for the benchmarks (bench/tcp.py): it
+ * answers "sinking\n", drops every later byte, and at the peer's FIN answers
+ * "sunk N\n" (the bytes dropped) and closes.  With args `hello-delay=MS`
  * a restarted run waits MS milliseconds before its SOCK_HELLO, so a test
  * sees netd drop the dead run's sockets on its own (socket.h: a dead
  * client), not at the HELLO.
@@ -21,6 +24,7 @@
  */
 #include <stdbool.h>
 
+#include <keel/fmt.h>
 #include <keel/init.h>
 #include <keel/server.h>
 #include <keel/sock_client.h>
@@ -36,6 +40,9 @@ static struct sock_client sc;
 static uint8_t buf[SOCK_RING_BYTES];
 static bool is_conn[SOCK_MAX], is_ctl[SOCK_MAX];
 static bool hold; /* "hold": stop reading echo connections (flow control) */
+/* "sink" connections: bytes dropped so far; answered at EOF, closed once sent. */
+static bool is_sink[SOCK_MAX], sink_eof[SOCK_MAX];
+static uint64_t sunk[SOCK_MAX];
 
 /* Echo on connection S: moves what fits; true when anything moved. */
 static bool echo(int s)
@@ -56,13 +63,52 @@ static bool echo(int s)
     return false;
 }
 
+/* Sink on control connection S: drops what came; true when anything moved. */
+static bool sink(int s)
+{
+    if (sink_eof[s]) {
+        if (sock_unsent(&sc, s) != 0)
+            return false; /* the "sunk" line still going out */
+        (void)sock_close(&sc, s);
+        is_ctl[s] = is_sink[s] = sink_eof[s] = false;
+        return true;
+    }
+    long n = sock_recv(&sc, s, buf, sizeof buf);
+    if (n > 0) {
+        sunk[s] += (uint64_t)n;
+        return true;
+    }
+    if (n == 0) {
+        char line[40];
+        int k = snprintf(line, sizeof line, "sunk %llu\n", (unsigned long long)sunk[s]);
+        sink_eof[s] = true;
+        if (k <= 0 || sock_send(&sc, s, line, (size_t)k) != k)
+            ulog("socktest: sink: the count did not fit in tx\n");
+        (void)sock_shutdown(&sc, s);
+        return true;
+    }
+    if (n == SOCK_E_BAD_SOCKET) {
+        (void)sock_close(&sc, s);
+        is_ctl[s] = is_sink[s] = false;
+        return true;
+    }
+    return false;
+}
+
 static bool control(int s)
 {
     char line[64];
+    if (is_sink[s])
+        return sink(s);
     long n = sock_recv(&sc, s, line, sizeof line - 1);
     if (n > 0) {
         line[n] = 0;
-        if (strncmp(line, "connect ", 8) == 0) {
+        if (strncmp(line, "sink", 4) == 0) {
+            is_sink[s] = true;
+            sunk[s] = 0;
+            if (sock_send(&sc, s, "sinking\n", 8) != 8)
+                ulog("socktest: sink: no room for the answer\n");
+        } else if (strncmp(line, "connect ", 8) == 0) {
             unsigned port = 0;
             for (const char *p = line + 8; *p >= '0' && *p <= '9'; p++)
                 port = port * 10 + (unsigned)(*p - '0');

@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+"""make bench, the TCP figures of Keel's netd (issue 5) and the Keel half of
+the TCP pair (issue 8).
+
+    python3 bench/tcp.py [--image-dir build/image/tftp] [--runs 3] [--mb 8] [--conns 100]
+
+Two boots of a bench image (a copy of the image whose manifest gains the
+`netbench` lines below and whose site archive holds this script's
+appliance.conf), both with netd and tests/net/socktest.c as the service:
+
+  tap boot    two NICs on taps in two namespaces (wan 10.9.0.1 - netd
+              10.9.0.2 / 10.9.1.2 - lan 10.9.1.1), 100 firewall rules:
+                tcp_sink_tap              MB/s into socktest's sink (wan host)
+                tcp_conns_per_s_tap       connections opened and closed per s
+                fw_forward_100rules       iperf3 wan -> lan through netd, MB/s
+  user boot   one NIC on QEMU's user network (DHCP), a free 127.0.0.1 port
+              forwarded to the guest's port 9:
+                tcp_sink_user             MB/s into the sink through slirp
+
+The generators are bench/netclient.py (sink, conns) and iperf3; the same
+generators against a host-side service (`netclient.py serve`, the lan
+namespace's iperf3 straight from wan over a veth) give the *_host_ceiling
+figures, which show the generator is not the limit.  BENCH lines are
+medians of --runs runs; the INFO line after each has the runs, min and max.
+bench/linux.py drives the Linux guest with the same generators.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+sys.dont_write_bytecode = True
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests" / "qemu"))
+import keelqemu as kq  # noqa: E402
+
+CLIENT = str(HERE / "netclient.py")
+SOCK_PAGES = 129  # abi/keel/socket.h SOCK_SHM_PAGES
+SINK_PORT = 9     # socktest's control port; "sink" turns a connection into a sink
+ECHO_PORT = 7
+IPERF_PORT = 5201
+NIC1 = ("server netnic1 when netbench priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1\n")
+MANIFEST = """
+# make bench (bench/tcp.py): netd and socktest (`netbench`)
+server netnic0 when netbench priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
+{nic1}server netrng  when netbench priority 14 memory 256K pci rng 0 endpoint rng-net
+server netd    when netbench needs netnic0 priority 12 memory 4M args stats=600 connect net0 share net0 256 notify net0 {net1}connect rng-net site endpoint netd share sock-socktest {pages} signal sock-socktest
+server socktest when netbench needs netd priority 11 memory 1M connect netd share sock-socktest {pages} notify sock-socktest
+"""
+N_RULES = 100
+
+
+def rules_conf(tap: bool) -> str:
+    """appliance.conf: exactly N_RULES firewall rules on the tap boot, the
+    filler first (the last matching rule wins, so every rule is looked at)."""
+    head = "# bench/tcp.py\nhostname netbench\n"
+    if not tap:
+        return head + ("interface wan nic 0 dhcp\n\npass out keep state\n"
+                       f"pass in on wan proto tcp to port {SINK_PORT} keep state\n"
+                       f"pass in on wan proto tcp to port {ECHO_PORT} keep state\n")
+    needed = ["pass out keep state",
+              "pass in on wan proto icmp keep state",
+              "pass in on lan proto icmp keep state",
+              f"pass in on wan proto tcp to 10.9.1.1 port {IPERF_PORT} keep state",
+              f"pass in on wan proto tcp to 10.9.0.2 port {ECHO_PORT} keep state",
+              f"pass in on wan proto tcp to 10.9.0.2 port {SINK_PORT} keep state"]
+    filler = [f"pass in on wan proto tcp to 10.9.1.{1 + i % 3} port {20000 + i} keep state"
+              for i in range(N_RULES - len(needed))]
+    return (head + "interface wan nic 0 address 10.9.0.2/24\ninterface lan nic 1 address 10.9.1.2/24\n\n"
+            + "\n".join(filler + needed) + "\n")
+
+
+def make_image(src: Path, out: Path, tap: bool) -> None:
+    """A copy of SRC with the netbench manifest lines and this appliance.conf."""
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(src, out)
+    manifest = out / "manifest"
+    # The appliance's own servers (no `when`) never start in a netbench boot,
+    # and their names (netd) are reused here: leave them out.
+    base = "\n".join(line for line in (REPO / "image" / "manifest").read_text().splitlines()
+                     if not (line.split("#", 1)[0].split()[:1] == ["server"] and "when" not in line.split()))
+    net1 = "connect net1 share net1 256 notify net1 " if tap else ""
+    manifest.write_text(base + "\n" + MANIFEST.format(nic1=NIC1 if tap else "", net1=net1, pages=SOCK_PAGES))
+    elfs = sorted(str(p) for p in (kq.BUILD / "user").glob("*.elf") if p.name != "init.elf")
+    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
+    manifest.unlink()
+    site = out.parent / "site"
+    site.mkdir(exist_ok=True)
+    (site / "appliance.conf").write_text(rules_conf(tap))
+    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "site.cpio"), str(site / "appliance.conf")],
+                   check=True)
+
+
+def sh(*c: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(c, check=check, capture_output=True, text=True)
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# --------------------------------------------------------------------------
+# A running guest (either OS): QEMU with its serial in a file
+# --------------------------------------------------------------------------
+
+class Guest:
+    def __init__(self, name: str, cmd: list[str]) -> None:
+        kq.install_signal_handlers()
+        kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.log = kq.LOG_DIR / f"{name}.log"
+        self.qlog = open(kq.LOG_DIR / f"{name}.qemu.log", "wb")
+        self.log.write_text("")
+        self.cmd = cmd
+        self.proc = kq._spawn(cmd, self.qlog)
+        self.t0 = time.monotonic()
+
+    def text(self) -> str:
+        try:
+            return kq.clean_log(self.log.read_text(errors="replace"))
+        except OSError:
+            return ""
+
+    def wait_for(self, pattern: str, timeout: float) -> Optional[re.Match]:
+        end = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, self.text(), re.M)
+            if m or time.monotonic() > end or self.proc.poll() is not None:
+                return m or re.search(pattern, self.text(), re.M)
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        kq._kill(self.proc)
+        self.qlog.close()
+
+
+class Namespaces:
+    """wan (QEMU, ktap0 10.9.0.1/24) and, with lan=True, lan (ktap1
+    10.9.1.1/24, moved there once QEMU holds it); names carry the pid."""
+
+    def __init__(self, tag: str, lan: bool) -> None:
+        self.wan = f"bw{tag}{os.getpid()}"
+        self.lan = f"bl{tag}{os.getpid()}" if lan else ""
+        self.taps = ["ktap0", "ktap1"] if lan else ["ktap0"]
+        for n in filter(None, (self.wan, self.lan)):
+            sh("ip", "netns", "add", n)
+            sh("ip", "-n", n, "link", "set", "lo", "up")
+        for t in self.taps:
+            sh("ip", "-n", self.wan, "tuntap", "add", "dev", t, "mode", "tap")
+            sh("ip", "-n", self.wan, "link", "set", t, "up")
+        sh("ip", "-n", self.wan, "addr", "add", "10.9.0.1/24", "dev", "ktap0")
+
+    def move_lan(self) -> None:
+        """After QEMU opened ktap1: into lan, addressed, routes both ways via netd."""
+        if not self.lan:
+            return
+        sh("ip", "-n", self.wan, "link", "set", "ktap1", "netns", self.lan)
+        sh("ip", "-n", self.lan, "link", "set", "ktap1", "up")
+        sh("ip", "-n", self.lan, "addr", "add", "10.9.1.1/24", "dev", "ktap1")
+        sh("ip", "-n", self.lan, "route", "add", "default", "via", "10.9.1.2")
+        sh("ip", "-n", self.wan, "route", "add", "10.9.1.0/24", "via", "10.9.0.2")
+
+    def close(self) -> None:
+        for n in filter(None, (self.wan, self.lan)):
+            sh("ip", "netns", "del", n, check=False)
+
+
+# --------------------------------------------------------------------------
+# Generators
+# --------------------------------------------------------------------------
+
+def client(ns: str, *args: str, timeout: float = 600) -> dict:
+    cmd = ([*(["ip", "netns", "exec", ns] if ns else []), sys.executable, CLIENT, *args])
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"netclient {' '.join(args)}: no answer in {timeout:.0f} s"}
+    try:
+        return json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"ok": False, "error": f"netclient {' '.join(args)}: {p.stdout[-200:]} {p.stderr[-300:]}"}
+
+
+def iperf(wan: str, lan: str, dst: str, seconds: int) -> dict:
+    """iperf3 from wan to an iperf3 server on DST in lan; MB/s the receiver got."""
+    srv = subprocess.Popen(["ip", "netns", "exec", lan, "iperf3", "-s", "-1", "-B", dst, "-p", str(IPERF_PORT)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(0.7)
+        p = subprocess.run(["ip", "netns", "exec", wan, "iperf3", "-c", dst, "-p", str(IPERF_PORT), "-t",
+                            str(seconds), "-J"], capture_output=True, text=True, timeout=seconds + 120)
+        try:
+            j = json.loads(p.stdout)
+            bps = j["end"]["sum_received"]["bits_per_second"]
+        except (ValueError, KeyError):
+            return {"ok": False, "error": f"iperf3: {p.stdout[-300:]} {p.stderr[-200:]}"}
+        return {"ok": True, "mb_per_s": bps / 8e6}
+    finally:
+        try:
+            srv.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            kq._kill(srv)
+
+
+class Figures:
+    """BENCH lines (medians) and INFO lines (runs, min, max), also kept as
+    {name: {unit: value}} for the RATIO lines."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, dict[str, float]] = {}
+        self.failed: list[str] = []
+
+    def measure(self, name: str, unit: str, key: str, runs: int, fn: Callable[[], dict], what: str) -> None:
+        vals = []
+        for i in range(runs):
+            r = fn()
+            if not r.get("ok"):
+                print(f"INFO name={name} failed on run {i + 1}: {r.get('error')}", flush=True)
+                self.failed.append(name)
+                return
+            vals.append(r[key])
+        med = statistics.median(vals)
+        self.figures.setdefault(name, {})[unit] = round(med, 2)
+        print(f"BENCH name={name} value={med:.2f} unit={unit}")
+        print(f"INFO name={name} runs={runs} min={min(vals):.2f} max={max(vals):.2f} ({what})", flush=True)
+
+
+def ceilings(f: Figures, runs: int, nbytes: int, conns: int, seconds: int) -> None:
+    """The generators against host-side services: what they can do at most."""
+    ns = Namespaces("c", lan=False)
+    port = free_port()
+    srv = subprocess.Popen(["ip", "netns", "exec", ns.wan, sys.executable, CLIENT, "serve", str(port)],
+                           stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        srv.stdout.readline()
+        f.measure("tcp_sink_host_ceiling", "MB/s", "mb_per_s", runs,
+                  lambda: client(ns.wan, "sink", "127.0.0.1", str(port), str(nbytes)),
+                  "the sink generator against a host-side sink over loopback")
+        f.measure("tcp_conns_host_ceiling", "conn/s", "per_s", runs,
+                  lambda: client(ns.wan, "conns", "127.0.0.1", str(port), str(conns)),
+                  "the connection generator against a host-side echo over loopback")
+        sh("ip", "-n", ns.wan, "addr", "add", "10.9.1.1/32", "dev", "lo")
+        f.measure("fw_forward_host_ceiling", "MB/s", "mb_per_s", runs,
+                  lambda: iperf(ns.wan, ns.wan, "10.9.1.1", seconds),
+                  "iperf3 client and server in one namespace over loopback")
+    finally:
+        kq._kill(srv)
+        ns.close()
+
+
+def keel_tap(f: Figures, image_src: Path, work: Path, runs: int, nbytes: int, conns: int,
+             seconds: int, accel: str) -> str:
+    img = work / "tap" / "tftp"
+    img.parent.mkdir(parents=True)
+    make_image(image_src, img, tap=True)
+    ns = Namespaces("k", lan=True)
+    g = None
+    try:
+        cfg = kq.Config(boot="direct", accel=accel, nic="virtio,virtio", args=["netbench"],
+                        taps=ns.taps, netns=ns.wan, serial=f"file:{kq.LOG_DIR / 'bench-keel-tcp-tap.log'}",
+                        qemu_extra="-device virtio-rng-pci", image_dir=img)
+        plan = kq.build_command(cfg)
+        g = Guest("bench-keel-tcp-tap", plan.cmd)
+        time.sleep(1.0)
+        ns.move_lan()
+        if not (g.wait_for(r"^keel: ready$", 180) and g.wait_for(r"socktest: ready", 60)
+                and g.wait_for(r"netd: net1: up", 60)):
+            print(f"INFO name=keel_tcp_tap skipped: the guest did not get ready; log {kq._rel(g.log)}", flush=True)
+            f.failed.append("keel_tcp_tap")
+            return plan.accel
+        m = g.wait_for(r"netd: firewall: appliance\.conf: (\d+) rules in force", 5)
+        print(f"INFO name=keel_tcp_tap accel={plan.accel} rules={m.group(1) if m else '?'} "
+              f"log={kq._rel(g.log)}", flush=True)
+        sh("ip", "netns", "exec", ns.wan, "ping", "-c", "2", "-W", "5", "10.9.1.1", check=False)
+        f.measure("tcp_sink_tap", "MB/s", "mb_per_s", runs,
+                  lambda: client(ns.wan, "sink", "10.9.0.2", str(SINK_PORT), str(nbytes)),
+                  f"{nbytes} bytes from the wan namespace over a tap into socktest's sink; accel={plan.accel}")
+        f.measure("tcp_conns_per_s_tap", "conn/s", "per_s", runs,
+                  lambda: client(ns.wan, "conns", "10.9.0.2", str(ECHO_PORT), str(conns)),
+                  f"{conns} connections opened and closed in sequence to socktest's echo port; accel={plan.accel}")
+        f.measure("fw_forward_100rules", "MB/s", "mb_per_s", runs,
+                  lambda: iperf(ns.wan, ns.lan, "10.9.1.1", seconds),
+                  f"iperf3 -t {seconds} wan -> lan forwarded by netd with {N_RULES} firewall rules loaded; "
+                  f"accel={plan.accel}")
+        return plan.accel
+    finally:
+        if g:
+            g.close()
+        ns.close()
+
+
+def keel_user(f: Figures, image_src: Path, work: Path, runs: int, nbytes: int, accel: str) -> str:
+    img = work / "user" / "tftp"
+    img.parent.mkdir(parents=True)
+    make_image(image_src, img, tap=False)
+    port = free_port()
+    cfg = kq.Config(boot="direct", accel=accel, nic="virtio", args=["netbench"],
+                    fwd=f"tcp:127.0.0.1:{port}-:{SINK_PORT}",
+                    serial=f"file:{kq.LOG_DIR / 'bench-keel-tcp-user.log'}",
+                    qemu_extra="-device virtio-rng-pci", image_dir=img)
+    plan = kq.build_command(cfg)
+    g = Guest("bench-keel-tcp-user", plan.cmd)
+    try:
+        if not (g.wait_for(r"^keel: ready$", 180) and g.wait_for(r"socktest: ready", 60)
+                and g.wait_for(r"netd: net0: up, address", 60)):
+            print(f"INFO name=keel_tcp_user skipped: the guest did not get ready; log {kq._rel(g.log)}", flush=True)
+            f.failed.append("keel_tcp_user")
+            return plan.accel
+        f.measure("tcp_sink_user", "MB/s", "mb_per_s", runs,
+                  lambda: client("", "sink", "127.0.0.1", str(port), str(nbytes)),
+                  f"{nbytes} bytes through QEMU's user network (hostfwd) into socktest's sink; accel={plan.accel}")
+        return plan.accel
+    finally:
+        g.close()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--image-dir", default=str(kq.DEFAULT_IMAGE_DIR))
+    ap.add_argument("--accel", default="auto")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--mb", type=int, default=8, help="MB into the sink per run")
+    ap.add_argument("--conns", type=int, default=100, help="connections per run")
+    ap.add_argument("--seconds", type=int, default=5, help="iperf3 seconds per run")
+    ap.add_argument("--json", default="", help="also write the figures here")
+    ns = ap.parse_args(argv)
+    f = Figures()
+    nbytes = ns.mb * 1000 * 1000
+    work = Path(tempfile.mkdtemp(prefix="bench-tcp-", dir=kq.BUILD))
+    try:
+        ceilings(f, ns.runs, nbytes * 4, ns.conns * 4, ns.seconds)
+        a1 = keel_tap(f, Path(ns.image_dir), work, ns.runs, nbytes, ns.conns, ns.seconds, ns.accel)
+        a2 = keel_user(f, Path(ns.image_dir), work, ns.runs, nbytes, ns.accel)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if ns.json:
+        Path(ns.json).write_text(json.dumps({"figures": f.figures, "accel": a1 if a1 == a2 else f"{a1},{a2}",
+                                             "failed": f.failed}, indent=1) + "\n")
+    return 1 if f.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,395 @@
+#!/usr/bin/env python3
+"""make bench, the TLS figures of Keel's tlsd (issue 6) and the Keel half of
+the TLS pair (issue 8); bench/linux.py uses the same pieces for stunnel4.
+
+    python3 bench/tls.py [--image-dir build/image/tftp] [--runs 3] [--seconds 10] [--bulk-mb 8]
+
+The boot is the appliance's normal one, as `make run` starts it (netd,
+keyd, tlsd, virtio-rng, QEMU's user network with DHCP), with this script's
+site archive: two listeners with the same backend,
+
+    tls 443 { certificate ec.crt  key ec.key  backend 10.0.2.2:PORT }   ECDSA P-256
+    tls 444 { certificate rsa.crt key rsa.key backend 10.0.2.2:PORT }   RSA 2048
+
+(keyd holds both keys), free 127.0.0.1 ports forwarded to 443 and 444, and
+the backend a python http.server on the host's 127.0.0.1:PORT (10.0.2.2 in
+the guest) serving a BULK-MB file.  The certificates are made here by
+openssl, per run.  The suite is fixed by the client: ECDHE-ECDSA- (or
+ECDHE-RSA-) AES128-GCM-SHA256, TLS 1.2; the key exchange group is what
+client and server agree on from the client's default list (X25519 first);
+stunnel is told the same order as tlsd's (X25519, P-256).
+
+Figures (medians of --runs runs; INFO lines: runs, min, max):
+  tls_full_handshakes_ecdsa_p256, tls_full_handshakes_rsa2048   handshakes/s
+  tls_resumed_handshakes        session tickets, ECDSA listener
+  tls_bulk                      MB/s of a GET of the bulk file through the proxy
+  tls_bulk_direct_ceiling       the same GET from the backend directly, no TLS
+  tls_*_host_ceiling            the generator against openssl s_server on the
+                                host: what the generator can do at most
+  tls_min_mem_mib               the smallest -m (MiB, 4 MiB steps) at which the
+                                boot serves a GET through TLS (--min-mem)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+sys.dont_write_bytecode = True
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests" / "qemu"))
+import keelqemu as kq  # noqa: E402
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("bench_tcp", HERE / "tcp.py")
+tcp = sys.modules.get("bench_tcp")
+if tcp is None:
+    tcp = importlib.util.module_from_spec(_spec)
+    sys.modules["bench_tcp"] = tcp
+    _spec.loader.exec_module(tcp)
+
+CLIENT = str(HERE / "tlsclient.py")
+CIPHER = {"ecdsa_p256": "ECDHE-ECDSA-AES128-GCM-SHA256", "rsa2048": "ECDHE-RSA-AES128-GCM-SHA256"}
+GUEST_PORT = {"ecdsa_p256": 443, "rsa2048": 444}
+CERT = {"ecdsa_p256": ("ec.crt", "ec.key"), "rsa2048": ("rsa.crt", "rsa.key")}
+BULK = "/bulk.bin"
+# Handshakes per run at most.  Why: netd's firewall keeps a state per
+# connection (two per proxied one: client in, backend out) for 30 s after
+# the close (TIME_WAIT), in a table of 4096 that blocks new connections when
+# full (net/netd_fw.h); a run of fast resumed handshakes would fill it and
+# then measure SYN retransmission.  250 per run keeps all of a boot's runs
+# under the limit, so the figures are burst rates of tlsd.
+MAX_HANDSHAKES = 250
+
+CONF = """# bench/tls.py: the normal boot's configuration with two listeners
+hostname benchtls
+interface wan nic 0 dhcp
+
+pass out keep state
+pass in on wan proto icmp keep state
+pass in on wan proto tcp to port 443 keep state
+pass in on wan proto tcp to port 444 keep state
+
+tls 443 {{
+    certificate ec.crt key ec.key
+    backend 10.0.2.2:{port}
+    max-connections 64
+    idle-timeout 60s
+}}
+
+tls 444 {{
+    certificate rsa.crt key rsa.key
+    backend 10.0.2.2:{port}
+    max-connections 64
+    idle-timeout 60s
+}}
+"""
+
+
+def make_certs(d: Path) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    for kind, newkey in (("ecdsa_p256", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+                         ("rsa2048", ["-newkey", "rsa:2048"])):
+        crt, key = CERT[kind]
+        subprocess.run(["openssl", "req", "-x509", *newkey, "-nodes", "-keyout", str(d / key), "-out", str(d / crt),
+                        "-days", "30", "-subj", "/CN=bench", "-addext", "subjectAltName=DNS:bench"],
+                       check=True, capture_output=True)
+
+
+class Backend:
+    """python3 http.server on 127.0.0.1:free port, serving DIR with the bulk file."""
+
+    def __init__(self, d: Path, bulk_bytes: int) -> None:
+        self.dir = d / "www"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / BULK.lstrip("/"), "wb") as f:
+            block = bytes(range(256)) * 4096
+            left = bulk_bytes
+            while left:
+                f.write(block[:min(left, len(block))])
+                left -= min(left, len(block))
+        (self.dir / "index.html").write_text("bench backend\n")
+        self.bulk_bytes = bulk_bytes
+        self.port = tcp.free_port()
+        self.proc = subprocess.Popen([sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1",
+                                      "--directory", str(self.dir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not client("plain", "127.0.0.1", self.port, "-", "/index.html").get("ok"):
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        kq._kill(self.proc)
+
+
+def client(mode: str, host: str, port: int, cipher: str, arg, timeout: float = 600, most: int = 0) -> dict:
+    try:
+        p = subprocess.run([sys.executable, CLIENT, mode, host, str(port), cipher, str(arg)]
+                           + ([str(most)] if most else []),
+                           capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"tlsclient {mode}: no answer in {timeout:.0f} s"}
+    try:
+        return json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"ok": False, "error": f"tlsclient {mode}: {p.stdout[-200:]} {p.stderr[-300:]}"}
+
+
+def measure_terminator(f, prefix: str, ports: dict[str, int], runs: int, seconds: float, what: str) -> None:
+    """The four figures through one terminator; ports: kind -> 127.0.0.1 port."""
+    seen: dict = {}
+
+    def hs(kind: str, mode: str) -> Callable[[], dict]:
+        def run() -> dict:
+            r = client(mode, "127.0.0.1", ports[kind], CIPHER[kind], seconds, most=MAX_HANDSHAKES)
+            if r.get("ok"):
+                seen[f"{kind}_{mode}"] = f"{r.get('version')}/{r.get('cipher')}"
+            return r
+        return run
+
+    for kind in ("ecdsa_p256", "rsa2048"):
+        f.measure(f"{prefix}tls_full_handshakes_{kind}", "handshakes/s", "per_s", runs, hs(kind, "full"),
+                  f"full handshakes in sequence for {seconds:g} s or {MAX_HANDSHAKES} handshakes, {CIPHER[kind]}; "
+                  f"{what}")
+    f.measure(f"{prefix}tls_resumed_handshakes", "handshakes/s", "per_s", runs, hs("ecdsa_p256", "resume"),
+              f"resumed (session ticket) handshakes in sequence for {seconds:g} s or {MAX_HANDSHAKES} handshakes, "
+              f"ECDSA listener; {what}")
+    f.measure(f"{prefix}tls_bulk", "MB/s", "mb_per_s", runs,
+              lambda: client("bulk", "127.0.0.1", ports["ecdsa_p256"], CIPHER["ecdsa_p256"], BULK),
+              f"GET {BULK} through the terminator from the host's backend, {CIPHER['ecdsa_p256']}; {what}")
+    if seen:
+        print(f"INFO name={prefix}tls_negotiated " + " ".join(f"{k}={v}" for k, v in sorted(seen.items())),
+              flush=True)
+
+
+def ceilings(f, d: Path, backend: Backend, runs: int, seconds: float) -> None:
+    """The backend directly (the bulk ceiling), and the generator against
+    openssl s_server on the host (the generator's own limit)."""
+    f.measure("tls_bulk_direct_ceiling", "MB/s", "mb_per_s", runs,
+              lambda: client("plain", "127.0.0.1", backend.port, "-", BULK),
+              f"GET {BULK} from the backend directly, plain HTTP (what the proxy's figure is bounded by)")
+    port = tcp.free_port()
+    crt, key = CERT["ecdsa_p256"]
+    srv = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(d / crt),
+                            "-key", str(d / key), "-quiet", "-WWW"], cwd=backend.dir,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(0.5)
+        f.measure("tls_full_handshakes_host_ceiling", "handshakes/s", "per_s", runs,
+                  lambda: client("full", "127.0.0.1", port, CIPHER["ecdsa_p256"], min(seconds, 3)),
+                  "the generator against openssl s_server on the host, ECDSA")
+        f.measure("tls_bulk_host_ceiling", "MB/s", "mb_per_s", runs,
+                  lambda: client("bulk", "127.0.0.1", port, CIPHER["ecdsa_p256"], BULK),
+                  "the generator against openssl s_server -WWW on the host")
+    finally:
+        kq._kill(srv)
+
+
+# --------------------------------------------------------------------------
+# Keel
+# --------------------------------------------------------------------------
+
+def keel_image(src: Path, out: Path, certs: Path, backend_port: int) -> None:
+    """A copy of SRC whose keyd holds both keys and whose site archive is CONF."""
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(src, out)
+    text = (REPO / "image" / "manifest").read_text()
+    old = "key=edge1.key"
+    if old not in text:
+        raise SystemExit(f"bench/tls.py: image/manifest's keyd line has no `{old}` to replace")
+    manifest = out / "manifest"
+    manifest.write_text(text.replace(old, "key=ec.key,key=rsa.key"))
+    elfs = sorted(str(p) for p in (kq.BUILD / "user").glob("*.elf") if p.name != "init.elf")
+    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
+    manifest.unlink()
+    (certs / "appliance.conf").write_text(CONF.format(port=backend_port))
+    subprocess.run([str(REPO / "tools" / "mksite.sh"), str(out / "site.cpio"), str(certs / "appliance.conf"),
+                    str(kq.BUILD / "tools" / "conf-check")], check=True, capture_output=True)
+
+
+def keel_boot(img: Path, name: str, mem: int, accel: str) -> tuple[tcp.Guest, dict[str, int], str]:
+    ports = {k: tcp.free_port() for k in GUEST_PORT}
+    fwd = ",".join(f"tcp:127.0.0.1:{ports[k]}-:{GUEST_PORT[k]}" for k in GUEST_PORT)
+    cfg = kq.Config(boot="direct", accel=accel, mem=mem, fwd=fwd, serial=f"file:{kq.LOG_DIR / (name + '.log')}",
+                    qemu_extra="-device virtio-rng-pci", image_dir=img)
+    plan = kq.build_command(cfg)
+    return tcp.Guest(name, plan.cmd), ports, plan.accel
+
+
+def keel_serving(g: tcp.Guest, timeout: float) -> bool:
+    """tlsd serving with netd's DHCP address; False at once when init could
+    not start a server (a too small -m says so)."""
+    m = g.wait_for(r"tlsd: serving|keel: init: cannot start \S+", timeout)
+    if not m or m.group(0).startswith("keel: init: cannot start"):
+        return False
+    return bool(g.wait_for(r"netd: eth0: up, address 10\.0\.2\.15", 30))
+
+
+def size_kib(text: str) -> int:
+    n, unit = int(text[:-1]), text[-1].upper()
+    return n * {"K": 1, "M": 1024, "G": 1024 * 1024}[unit]
+
+
+def keel_mem_committed(log: str) -> Optional[tuple[int, int, int]]:
+    """(committed KiB, the kernel's share, the servers' budgets) once ready:
+    what the kernel took before init (managed - handed out) plus the memory
+    budget (image/manifest `memory`) of every server init started.  An upper
+    bound of what is in use: a budget is a limit, not pages touched."""
+    m1 = re.search(r"keel: memory: (\d+) KiB free of (\d+) KiB managed", log)
+    m2 = re.search(r"keel: init started: .*?(\d+) KiB of memory to hand out", log)
+    if not (m1 and m2):
+        return None
+    budgets = {}
+    for line in (REPO / "image" / "manifest").read_text().splitlines():
+        w = line.split("#", 1)[0].split()
+        if w[:1] == ["server"] and "memory" in w:
+            budgets[w[1]] = size_kib(w[w.index("memory") + 1])
+    started = re.findall(r"keel: init: started (\S+) ", log)
+    servers = sum(budgets.get(n, 0) for n in started)
+    kernel = int(m1.group(2)) - int(m2.group(1))
+    return kernel + servers, kernel, servers
+
+
+def serves_get(ports: dict[str, int], tries: int = 5) -> bool:
+    for _ in range(tries):
+        if client("bulk", "127.0.0.1", ports["ecdsa_p256"], CIPHER["ecdsa_p256"], "/index.html", 60).get("ok"):
+            return True
+        time.sleep(1)
+    return False
+
+
+def min_mem(serves: Callable[[int], bool], lo: int, hi: int, step: int = 4) -> Optional[int]:
+    """The smallest multiple of STEP in (lo, hi] at which serves() holds,
+    assuming it holds from there up; None if not even at HI."""
+    if not serves(hi):
+        return None
+    while hi - lo > step:
+        mid = (lo + hi) // 2 // step * step
+        if mid <= lo:
+            mid = lo + step
+        if serves(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def keel_min_mem(img: Path, accel: str) -> Optional[int]:
+    def serves(mem: int) -> bool:
+        g, ports, _ = keel_boot(img, f"bench-keel-tls-mem{mem}", mem, accel)
+        try:
+            ok = keel_serving(g, 120) and serves_get(ports)
+            print(f"INFO name=tls_min_mem_probe mem_mib={mem} serves={'yes' if ok else 'no'}", flush=True)
+            return ok
+        finally:
+            g.close()
+    return min_mem(serves, 4, 256)
+
+
+def keel_boot_times(f, img: Path, runs: int, accel_req: str) -> None:
+    """QEMU start to `tlsd: serving` (the proxy accepts; DHCP done), through
+    the direct boot and through PXE, serial lines stamped on arrival
+    (bench/linux.py's clock)."""
+    spec = importlib.util.spec_from_file_location("bench_linux", HERE / "linux.py")
+    lx = sys.modules.get("bench_linux")
+    if lx is None:
+        lx = importlib.util.module_from_spec(spec)
+        sys.modules["bench_linux"] = lx
+        spec.loader.exec_module(lx)
+    for how in ("direct", "pxe"):
+        name = f"boot_{how}_to_tls_serving"
+        t, accel = [], "?"
+        for i in range(runs):
+            cfg = kq.Config(boot=how, accel=accel_req, serial="stdio", qemu_extra="-device virtio-rng-pci",
+                            image_dir=img)
+            plan = kq.build_command(cfg)
+            accel = plan.accel
+            r = lx.timed_boot(f"bench-keel-tls-boot-{how}-{i}", plan.cmd, plan.accel,
+                              ["keel: ready", "tlsd: serving"], timeout=180,
+                              fail_on=["keel: PANIC", "KVM internal error"])
+            if "tlsd: serving" not in r.marks:
+                print(f"INFO name={name} failed: log {kq._rel(r.log_path)}", flush=True)
+                f.failed.append(name)
+                break
+            t.append(r.marks["tlsd: serving"])
+        if len(t) != runs or not t:
+            continue
+        med = statistics.median(t) * 1000
+        f.figures[name] = {"ms": round(med)}
+        print(f"BENCH name={name} value={med:.0f} unit=ms")
+        print(f"INFO name={name} runs={len(t)} min_ms={min(t) * 1000:.0f} max_ms={max(t) * 1000:.0f} "
+              f"accel={accel} clock=host_monotonic (QEMU start to `tlsd: serving`, the normal boot: netd with "
+              f"DHCP, keyd, tlsd; {'-kernel' if how == 'direct' else 'SeaBIOS + iPXE + TFTP'})", flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--image-dir", default=str(kq.DEFAULT_IMAGE_DIR))
+    ap.add_argument("--accel", default="auto")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=10, help="seconds of each handshake run")
+    ap.add_argument("--bulk-mb", type=int, default=8)
+    ap.add_argument("--min-mem", action="store_true", help="also bisect the smallest -m that serves TLS")
+    ap.add_argument("--boot-runs", type=int, default=3, help="boots timed to `tlsd: serving`")
+    ap.add_argument("--json", default="")
+    ns = ap.parse_args(argv)
+    f = tcp.Figures()
+    work = Path(tempfile.mkdtemp(prefix="bench-tls-", dir=kq.BUILD))
+    certs = work / "site"
+    make_certs(certs)
+    backend = Backend(work, ns.bulk_mb * 1000 * 1000)
+    accel = "?"
+    try:
+        ceilings(f, certs, backend, ns.runs, ns.seconds)
+        img = work / "tftp"
+        keel_image(Path(ns.image_dir), img, certs, backend.port)
+        g, ports, accel = keel_boot(img, "bench-keel-tls", 256, ns.accel)
+        try:
+            if not (keel_serving(g, 180) and serves_get(ports)):
+                print(f"INFO name=keel_tls skipped: tlsd did not serve; log {kq._rel(g.log)}", flush=True)
+                f.failed.append("keel_tls")
+            else:
+                print(f"INFO name=keel_tls accel={accel} log={kq._rel(g.log)}", flush=True)
+                mc = keel_mem_committed(g.text())
+                if mc:
+                    f.figures["mem_committed_at_ready"] = {"KiB": mc[0]}
+                    print(f"BENCH name=mem_committed_at_ready value={mc[0]} unit=KiB")
+                    print(f"INFO name=mem_committed_at_ready kernel_kib={mc[1]} server_budgets_kib={mc[2]} (the "
+                          f"normal boot serving TLS: what the kernel took before init, plus the manifest's memory "
+                          f"budget of every server started; an upper bound of memory in use)", flush=True)
+                measure_terminator(f, "", ports, ns.runs, ns.seconds, f"Keel tlsd, accel={accel}")
+        finally:
+            g.close()
+        if ns.boot_runs:
+            keel_boot_times(f, img, ns.boot_runs, ns.accel)
+        if ns.min_mem:
+            mm = keel_min_mem(img, ns.accel)
+            if mm is None:
+                print("INFO name=tls_min_mem_mib failed: no -m up to 256 MiB served TLS", flush=True)
+                f.failed.append("tls_min_mem_mib")
+            else:
+                f.figures["tls_min_mem_mib"] = {"MiB": mm}
+                print(f"BENCH name=tls_min_mem_mib value={mm} unit=MiB")
+                print(f"INFO name=tls_min_mem_mib step_mib=4 (bisection: boot with -m N, then a GET through "
+                      f"TLS; accel={accel})", flush=True)
+    finally:
+        backend.close()
+        shutil.rmtree(work, ignore_errors=True)
+    if ns.json:
+        Path(ns.json).write_text(json.dumps({"figures": f.figures, "accel": accel, "failed": f.failed}, indent=1)
+                                 + "\n")
+    return 1 if f.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""The host's TLS load generator of `make bench` (run by bench/tls.py).
+One JSON object on stdout.
+
+    tlsclient.py full   HOST PORT CIPHER SECONDS [MAX]  full handshakes, one after another,
+                                                   for SECONDS or MAX handshakes
+    tlsclient.py resume HOST PORT CIPHER SECONDS [MAX]  resumed handshakes (the session of
+                                                   one full handshake, offered again)
+    tlsclient.py bulk   HOST PORT CIPHER PATH      GET PATH over TLS, the body timed
+    tlsclient.py plain  HOST PORT -      PATH      the same without TLS (the ceiling)
+
+TLS 1.2 at most (what tlsd speaks), exactly the one cipher suite CIPHER
+(OpenSSL's name), no certificate check (the benchmark's own self-signed
+certificates).  A handshake counts once the server's Finished is checked;
+`resume` fails when the server does not resume, `bulk` when the body is not
+the length the Content-Length said (a server without one, openssl s_server
+-WWW, is read to its end).  Sequential: tlsd serves few
+connections at once today, and one at a time is what both terminators are
+compared on.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import sys
+import time
+
+
+def context(cipher: str) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(cipher)
+    return ctx
+
+
+def connect(ctx, host: str, port: int, session=None) -> ssl.SSLSocket:
+    raw = socket.create_connection((host, port), timeout=60)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return ctx.wrap_socket(raw, server_hostname="bench", session=session)
+
+
+def handshakes(host: str, port: int, cipher: str, seconds: float, resume: bool, most: int = 0) -> dict:
+    ctx = context(cipher)
+    session = None
+    if resume:
+        t = connect(ctx, host, port)
+        session = t.session
+        t.close()
+        if session is None:
+            return {"ok": False, "error": "no session from the first handshake"}
+    n, first = 0, None
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds and (most <= 0 or n < most):
+        t = connect(ctx, host, port, session)
+        if resume and not t.session_reused:
+            t.close()
+            return {"ok": False, "error": f"handshake {n + 1} was not resumed"}
+        if first is None:
+            first = {"version": t.version(), "cipher": t.cipher()[0]}
+        if resume:
+            session = t.session
+        t.close()
+        n += 1
+    dt = time.monotonic() - t0
+    return {"ok": True, "count": n, "seconds": dt, "per_s": n / dt, **(first or {})}
+
+
+def bulk(host: str, port: int, cipher: str, path: str) -> dict:
+    if cipher == "-":
+        c = socket.create_connection((host, port), timeout=60)
+    else:
+        c = connect(context(cipher), host, port)
+    t0 = time.monotonic()
+    c.sendall(f"GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n".encode())
+    got = b""
+    while b"\r\n\r\n" not in got:
+        b = c.recv(65536)
+        if not b:
+            return {"ok": False, "error": f"the stream ended in the headers: {got[:200]!r}"}
+        got += b
+    head, body = got.split(b"\r\n\r\n", 1)
+    want = -1
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            want = int(line.split(b":", 1)[1])
+    n = len(body)
+    try:
+        while True:
+            b = c.recv(1 << 18)
+            if not b:
+                break
+            n += len(b)
+    except ssl.SSLEOFError:
+        pass  # an end without close_notify: the length check below decides
+    dt = time.monotonic() - t0
+    c.close()
+    status = head.split(b"\r\n")[0]
+    if not status.startswith(b"HTTP/1") or b" 200 " not in status or (want >= 0 and n != want) or n == 0:
+        return {"ok": False, "error": f"status {status!r}, body {n} bytes of {want}"}
+    return {"ok": True, "bytes": n, "seconds": dt, "mb_per_s": n / dt / 1e6}
+
+
+def main() -> int:
+    a = sys.argv[1:]
+    if len(a) not in (5, 6) or a[0] not in ("full", "resume", "bulk", "plain") or (len(a) == 6 and a[0] in ("bulk", "plain")):
+        print(__doc__, file=sys.stderr)
+        return 2
+    mode, host, port, cipher, arg = a[0], a[1], int(a[2]), a[3], a[4]
+    try:
+        if mode in ("full", "resume"):
+            r = handshakes(host, port, cipher, float(arg), mode == "resume", int(a[5]) if len(a) == 6 else 0)
+        else:
+            r = bulk(host, port, "-" if mode == "plain" else cipher, arg)
+    except (OSError, ssl.SSLError) as e:
+        r = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+    print(json.dumps(r), flush=True)
+    return 0 if r["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
