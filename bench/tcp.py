@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
 
 CLIENT = str(HERE / "netclient.py")
-SOCK_PAGES = 129  # abi/keel/socket.h SOCK_SHM_PAGES
+SOCK_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES
 SINK_PORT = 9     # socktest's control port; "sink" turns a connection into a sink
 ECHO_PORT = 7
 IPERF_PORT = 5201

@@ -944,3 +944,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def sock_shm_pages(repo: Optional[Path] = None) -> int:
+    """SOCK_SHM_PAGES of abi/keel/socket.h: the pages of a socket client's
+    shared region, which test manifests must grant (`share sock-C N`)."""
+    text = ((repo or Path(__file__).resolve().parents[2]) / "abi" / "keel" / "socket.h").read_text()
+    val = {k: int(v, 0) for k, v in re.findall(r"#define (SOCK_HDR_PAGES|SOCK_MAX|SOCK_RING_BYTES)\s+(\w+?)u?\b", text)}
+    return val["SOCK_HDR_PAGES"] + val["SOCK_MAX"] * 2 * val["SOCK_RING_BYTES"] // 4096

@@ -64,7 +64,7 @@ server netnic2 when nettest priority 15 memory 2M pci net 2 endpoint net2 share 
 server netd    when nettest needs netnic0 priority 12 memory 4M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect net2 share net2 256 notify net2 connect rng-net site endpoint netd share sock-socktest {sock_pages} signal sock-socktest
 server socktest when nettest needs netd priority 11 memory 1M args hello-delay=4000 connect netd share sock-socktest {sock_pages} notify sock-socktest
 """
-SOCK_PAGES = 515  # abi/keel/socket.h SOCK_SHM_PAGES
+SOCK_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES
 MAC = {"ktap0": "525400123456", "ktap1": "525400123457"}
 
 # The firewall's rule sets (site.cpio).  Set 1 is loaded at start; "KEEL-RELOAD
