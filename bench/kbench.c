@@ -7,6 +7,12 @@
  *                  through the fastpath
  *   ipc_rtt_slow   the same exchange forced through the general path
  *                  (KEEL_SLOWPATH on both sides)
+ *   ipc_rtt_same_task
+ *                  the fastpath exchange between two threads of one task:
+ *                  no address-space switch (no CR3 write), so its distance
+ *                  from ipc_rtt_fast is what the switch costs on this
+ *                  machine (under TCG, QEMU flushes its whole software TLB
+ *                  on every CR3 write and refills it page by page)
  *   notify_wakeup  signal in one task until the waiting task runs (the
  *                  waiter has the higher priority, so the signal preempts)
  * Each figure is the median of RUNS runs of ITERS operations, in TSC
@@ -99,6 +105,49 @@ static uint64_t bench_ipc(const char *name, uint64_t flags)
     return report(name, runs, RUNS);
 }
 
+/* The echo thread of ipc_rtt_same_task: ARG is the endpoint's slot. */
+static void echo_same_task(uint64_t ep)
+{
+    struct keel_msg m = { .info = 0 };
+    (void)keel_recv(ep, &m);
+    for (;;) {
+        m.info = 0;
+        (void)keel_reply_recv(ep, &m);
+    }
+}
+
+static uint8_t same_task_stack[16384] __attribute__((aligned(16)));
+
+static uint64_t bench_ipc_same_task(void)
+{
+    uint64_t ep = slot_get(), th = slot_get();
+    int64_t err = keel_obj_create(spawn_memory(), OBJ_ENDPOINT, ep, 0);
+    if (!err)
+        err = keel_obj_create(spawn_memory(), OBJ_THREAD, th, SRV_SLOT_TASK);
+    if (!err)
+        err = keel_thread_start(th, (uint64_t)echo_same_task, (uint64_t)&same_task_stack[sizeof same_task_stack] - 8,
+                                ep, 10);
+    if (err) {
+        ulog("kbench: cannot start the echo thread (error %lld)\n", (long long)err);
+        slot_put(th);
+        slot_put(ep);
+        return 0;
+    }
+    uint64_t runs[RUNS];
+    struct keel_msg m = { 0 };
+    for (int r = 0; r < RUNS; r++) {
+        uint64_t t0 = keel_rdtsc();
+        for (int i = 0; i < ITERS; i++) {
+            m.info = 0;
+            (void)keel_call(ep, &m);
+        }
+        runs[r] = (keel_rdtsc() - t0) / ITERS;
+    }
+    slot_put(th); /* deleting the last capability to the thread ends it */
+    slot_put(ep);
+    return report("ipc_rtt_same_task", runs, RUNS);
+}
+
 /* The signalling task: stamps the TSC into shared memory, then signals. */
 static void signaller(uint64_t unused)
 {
@@ -157,10 +206,14 @@ int main(const struct keel_srvinfo *si)
     uint64_t null = bench_null();
     uint64_t fast = bench_ipc("ipc_rtt_fast", 0);
     uint64_t slow = bench_ipc("ipc_rtt_slow", KEEL_SLOWPATH);
+    uint64_t same = bench_ipc_same_task();
     bench_notify();
     if (null) {
         ulog("BENCH name=ipc_rtt_fast_over_2_null_syscalls value=%llu.%02llu unit=ratio\n",
              (unsigned long long)(fast / (2 * null)), (unsigned long long)(fast * 100 / (2 * null) % 100));
+        if (same)
+            ulog("BENCH name=ipc_rtt_same_task_over_2_null_syscalls value=%llu.%02llu unit=ratio\n",
+                 (unsigned long long)(same / (2 * null)), (unsigned long long)(same * 100 / (2 * null) % 100));
         ulog("BENCH name=ipc_rtt_slow_over_fast value=%llu.%02llu unit=ratio\n",
              (unsigned long long)(fast ? slow / fast : 0), (unsigned long long)(fast ? slow * 100 / fast % 100 : 0));
     }
