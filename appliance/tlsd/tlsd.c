@@ -13,8 +13,9 @@
  *   CONNECTING the backend connection is being made;
  *   PROXY      bytes both ways; each direction closes on its own
  *              (client close_notify/FIN -> FIN to the backend; backend
- *              FIN -> our close_notify); PROXY protocol v1 line first when
- *              the block says `proxy-protocol v1`;
+ *              FIN -> our close_notify); the PROXY protocol header first
+ *              when the block says `proxy-protocol v1` (a text line) or
+ *              `v2` (28 binary bytes);
  *   CLOSING    waiting (bounded) for queued bytes to leave, then close.
  * Backpressure: client -> backend reads from the engine only as many bytes
  * as the backend's tx ring has room for; backend -> client takes from the
@@ -37,12 +38,19 @@
  * another object: we poll its slots on each pass), else the next timeout
  * or statistics tick.
  *
+ * Statistics: logged every `stats=` seconds, and served on `endpoint
+ * tlsd` (serve:tlsd, optional) by the protocol of abi/keel/tlsd.h.  The
+ * socket notification is bound to tlsd's thread, so one receive on the
+ * endpoint waits for a call, a socket event or the timer alike; while
+ * connections move, each pass polls the endpoint without blocking, so a
+ * reader never waits for the proxy to go idle.
+ *
  * Without an entropy source tlsd refuses to serve and says so.
  *
  * Manifest (see tests/qemu/test_tlsd.py):
  *   server tlsd needs netd priority 13 memory 12M args rng=NAME[,stats=S]
  *       site connect netd share sock-tlsd 515 notify sock-tlsd signal sock-tlsd
- *       connect keyd share keyd 4 notify tlsd connect NAME
+ *       connect keyd share keyd 4 notify tlsd connect NAME [endpoint tlsd]
  *   netd: `share sock-tlsd 515 signal sock-tlsd`; keyd: `args client=tlsd`,
  *   `signal tlsd`, priority below tlsd's.
  */
@@ -55,6 +63,7 @@
 #include <keel/sock_client.h>
 #include <keel/string.h>
 #include <keel/sys.h>
+#include <keel/tlsd.h>
 #include <keel/ulog.h>
 
 #include "conf.h"
@@ -71,6 +80,9 @@
 #define MAX_CONNS     ((SOCK_MAX - CONF_MAX_TLS) / 2)
 #define PEND_BYTES    SOCK_RING_BYTES
 #define CLOSE_WAIT_NS (5ull * 1000000000ull)
+/* netd's accept queue per listener: connections beyond it are reset, so
+ * room for a burst as large as tlsd's own limit. */
+#define LISTEN_BACKLOG MAX_CONNS
 
 struct listener {
     const struct conf_tls *ct;
@@ -112,6 +124,19 @@ static const uint8_t *SITE;
 static size_t SITE_LEN;
 static bool KICK;
 static uint32_t OUR_IP;
+static uint64_t SERVE_EP; /* serve:tlsd, or 0: no statistics endpoint */
+
+/* The engine's failure reasons are the protocol's (abi/keel/tlsd.h). */
+_Static_assert((int)TLS_R_NOT_TLS == TLSD_FAIL_NOT_TLS && (int)TLS_R_BAD_HELLO == TLSD_FAIL_BAD_HELLO &&
+                   (int)TLS_R_VERSION == TLSD_FAIL_VERSION && (int)TLS_R_NO_SUITE == TLSD_FAIL_NO_SUITE &&
+                   (int)TLS_R_BAD_RECORD == TLSD_FAIL_BAD_RECORD && (int)TLS_R_PEER_ALERT == TLSD_FAIL_ALERT &&
+                   (int)TLS_R_EOF == TLSD_FAIL_EOF && (int)TLS_R_SIGN == TLSD_FAIL_SIGN &&
+                   (int)TLS_R_MEMORY == TLSD_FAIL_MEMORY && (int)TLS_R_RANDOM == TLSD_FAIL_RANDOM &&
+                   (int)TLS_R_IO == TLSD_FAIL_IO && (int)TLS_R_TIMEOUT == TLSD_FAIL_TIMEOUT &&
+                   (int)TLS_R_ABORTED == TLSD_FAIL_ABORTED && (int)TLS_R_PROTOCOL == TLSD_FAIL_PROTOCOL &&
+                   (int)TLS_R_COUNT == TLSD_FAIL_COUNT,
+               "tls_conn.h's reasons are keel/tlsd.h's");
+_Static_assert(CONF_MAX_TLS <= TLSD_MAX_LISTENERS, "every listener has a port slot");
 
 static uint64_t now_s(void) { return keel_now_ns() / 1000000000ull; }
 
@@ -228,6 +253,30 @@ static bool do_handshake(struct conn *c)
     return false;
 }
 
+/* The PROXY protocol v2 header for TCP over IPv4 (HAProxy's
+ * proxy-protocol.txt, section 2.2): the 12-byte signature, version 2 +
+ * command PROXY (0x21), family AF_INET + STREAM (0x11), the address block's
+ * length (12, big-endian), then source and destination address and port,
+ * all big-endian.  No TLVs. */
+#define PROXY_V2_LEN 28
+static void proxy_v2_header(uint8_t h[PROXY_V2_LEN], uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
+{
+    static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+    memcpy(h, sig, sizeof sig);
+    h[12] = 0x21;
+    h[13] = 0x11;
+    h[14] = 0;
+    h[15] = 12;
+    for (int i = 0; i < 4; i++) {
+        h[16 + i] = (uint8_t)(src >> (24 - 8 * i));
+        h[20 + i] = (uint8_t)(dst >> (24 - 8 * i));
+    }
+    h[24] = (uint8_t)(sport >> 8);
+    h[25] = (uint8_t)sport;
+    h[26] = (uint8_t)(dport >> 8);
+    h[27] = (uint8_t)dport;
+}
+
 static bool do_connecting(struct conn *c)
 {
     uint32_t st = sock_status(&SC, c->bs);
@@ -244,6 +293,10 @@ static bool do_connecting(struct conn *c)
         int n = snprintf(line, sizeof line, "PROXY TCP4 %s %s %u %u\r\n", ip_str(c->peer_ip, a, sizeof a),
                          ip_str(OUR_IP, b, sizeof b), c->peer_port, c->l->ct->port);
         (void)sock_send(&SC, c->bs, line, (size_t)n); /* an empty ring: always fits */
+    } else if (c->l->ct->proxy_protocol == CONF_PROXY_V2) {
+        uint8_t h[PROXY_V2_LEN];
+        proxy_v2_header(h, c->peer_ip, OUR_IP, c->peer_port, (uint16_t)c->l->ct->port);
+        (void)sock_send(&SC, c->bs, h, sizeof h); /* an empty ring: always fits */
     }
     c->st = C_PROXY;
     KICK = true;
@@ -436,7 +489,9 @@ static bool accept_on(struct listener *l)
             continue;
         }
         c->tls_live = true;
-        (void)drive(c);
+        /* Not driven here: the main loop drives it right after, once the
+         * whole accept queue is taken (a handshake step costs milliseconds
+         * of crypto, and netd resets what overflows the queue). */
     }
 }
 
@@ -468,6 +523,84 @@ static void log_stats(void)
              at ? fails : "none", (unsigned long long)s->resumed, (unsigned long long)l->bytes_c2b,
              (unsigned long long)l->bytes_b2c, (unsigned long long)l->backend_failed);
     }
+}
+
+/* ------------------------------------------- statistics over IPC ---- */
+
+static int64_t do_listeners(void *ctx, struct keel_msg *m)
+{
+    (void)ctx;
+    m->mr[0] = NL;
+    m->mr[1] = m->mr[2] = m->mr[3] = 0;
+    for (unsigned i = 0; i < NL; i++) {
+        if (L[i].ok)
+            m->mr[1] |= 1ull << i;
+        m->mr[2 + i / 4] |= (uint64_t)L[i].ct->port << (16 * (i % 4));
+    }
+    return 0;
+}
+
+static int64_t do_stats(void *ctx, struct keel_msg *m)
+{
+    (void)ctx;
+    if (m->mr[0] >= NL)
+        return TLSD_E_BAD_LISTENER;
+    if (m->mr[1] >= TLSD_G_COUNT)
+        return TLSD_E_BAD_GROUP;
+    const struct listener *l = &L[m->mr[0]];
+    const struct tls_stats *s = &l->srv.stats;
+    uint64_t v[4] = { 0 };
+    if (l->ok) {
+        switch (m->mr[1]) {
+        case TLSD_G_CONNS:
+            v[0] = l->accepted, v[1] = l->current, v[2] = l->refused, v[3] = l->backend_failed;
+            break;
+        case TLSD_G_HANDSHAKES:
+            v[0] = s->handshakes_ok, v[1] = s->resumed, v[3] = s->truncated;
+            for (int r = 1; r < TLS_R_COUNT; r++)
+                v[2] += s->failed[r];
+            break;
+        case TLSD_G_BYTES:
+            v[0] = l->bytes_c2b, v[1] = l->bytes_b2c, v[2] = s->sni_exact + s->sni_wildcard, v[3] = s->sni_default;
+            break;
+        default:
+            for (unsigned k = 0; k < 4; k++) {
+                unsigned r = (unsigned)(m->mr[1] - TLSD_G_FAILED) * 4 + k;
+                v[k] = r > 0 && r < TLS_R_COUNT ? s->failed[r] : 0;
+            }
+            break;
+        }
+    }
+    for (unsigned k = 0; k < 4; k++)
+        m->mr[k] = v[k];
+    return 0;
+}
+
+static const struct srv_handler STATS_HANDLERS[] = {
+    { TLSD_LISTENERS, 0, do_listeners },
+    { TLSD_STATS, 2, do_stats },
+};
+
+/* Waits for (or, with POLL, only looks for) an event: a statistics call is
+ * answered here; returns the notification's bits (socket events, timer). */
+static uint64_t wait_event(bool poll)
+{
+    uint64_t bits = 0;
+    if (!SERVE_EP) {
+        if (!poll)
+            (void)keel_wait(SC.ntfn, 0, &bits);
+        return bits;
+    }
+    struct keel_msg m = { .info = poll ? KEEL_NONBLOCK : 0 };
+    if (keel_recv(SERVE_EP, &m) != KE_OK)
+        return 0;
+    if (m.info & KEEL_RECV_NOTIFY)
+        return m.badge;
+    static const struct srv_loop loop = { .handlers = STATS_HANDLERS,
+                                          .n_handlers = sizeof STATS_HANDLERS / sizeof STATS_HANDLERS[0] };
+    if (srv_dispatch(&loop, &m))
+        (void)keel_reply(&m);
+    return 0;
 }
 
 /* ------------------------------------------------------------ set-up ---- */
@@ -550,7 +683,7 @@ static bool setup_listener(struct listener *l)
             return false;
         }
     }
-    l->sock = sock_tcp_listen(&SC, ct->port, 16);
+    l->sock = sock_tcp_listen(&SC, ct->port, LISTEN_BACKLOG);
     if (l->sock < 0) {
         ulog("tlsd: %u: listener stopped: listen: error %d\n", ct->port, l->sock);
         return false;
@@ -558,7 +691,7 @@ static bool setup_listener(struct listener *l)
     char ip[16];
     ulog("tlsd: %u: listening, %u certificate(s), backend %s:%u, max-connections %u, proxy-protocol %s\n", ct->port,
          ct->n_certs, ip_str(ct->backend_addr, ip, sizeof ip), ct->backend_port, ct->max_connections,
-         ct->proxy_protocol == CONF_PROXY_V1 ? "v1" : "off");
+         ct->proxy_protocol == CONF_PROXY_V1 ? "v1" : ct->proxy_protocol == CONF_PROXY_V2 ? "v2" : "off");
     return true;
 }
 
@@ -628,6 +761,11 @@ int main(const struct keel_srvinfo *si)
         idle_forever("no socket service: refusing to serve");
     }
     uint64_t timer = srv_find_cap(si, "signal:sock-tlsd");
+    SERVE_EP = srv_find_cap(si, "serve:tlsd");
+    if (SERVE_EP && keel_ntfn_bind(SC.ntfn) != KE_OK) {
+        ulog("tlsd: cannot bind its notification to serve:tlsd; no statistics endpoint\n");
+        SERVE_EP = 0;
+    }
     for (unsigned i = 0; i < CONF.n_tls; i++) {
         L[NL].ct = &CONF.tls[i];
         L[NL].ok = setup_listener(&L[NL]);
@@ -668,15 +806,16 @@ int main(const struct keel_srvinfo *si)
             (void)sock_kick(&SC);
             KICK = false;
         }
-        if (moved)
+        if (moved) {
+            (void)wait_event(true); /* a statistics call, if one waits */
             continue;
+        }
         uint64_t deadline = signing || keyd_client_unsubmitted(&KC) ? now + 1000000ull : next_tick;
         if (timer)
             (void)sys6(SYS_TIMER_ARM, timer, deadline, TIMER_BIT, 0, 0, 0);
         else if (signing)
             (void)tls_plat_sleep_ns(1000000ull);
-        uint64_t bits = 0;
         if (timer || !signing)
-            (void)keel_wait(SC.ntfn, 0, &bits);
+            (void)wait_event(false);
     }
 }
