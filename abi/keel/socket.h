@@ -99,14 +99,14 @@
 
 #include <stdint.h>
 
-#define SOCK_MAX          256
-#define SOCK_RING_BYTES   4096u /* a power of two, each way */
-#define SOCK_HDR_PAGES    3u    /* struct sock_shared */
-#define SOCK_SHM_PAGES    (SOCK_HDR_PAGES + SOCK_MAX * 2u * SOCK_RING_BYTES / 4096u)
-#define SOCK_EVENT_BIT    1ull /* the one notification bit netd signals */
-#define SOCK_EVENT_WORDS  (SOCK_MAX / 64)
+#define SOCK_MAX           256
+#define SOCK_RING_BYTES    4096u /* a power of two, each way */
+#define SOCK_HDR_PAGES     3u    /* struct sock_shared */
+#define SOCK_SHM_PAGES     (SOCK_HDR_PAGES + SOCK_MAX * 2u * SOCK_RING_BYTES / 4096u)
+#define SOCK_EVENT_BIT     1ull /* the one notification bit netd signals */
+#define SOCK_EVENT_WORDS   (SOCK_MAX / 64)
 #define SOCK_DEATH_POLL_MS 250u
-#define SOCK_MAGIC      0x4b534f43u /* "COSK" */
+#define SOCK_MAGIC         0x4b534f43u /* "COSK" */
 
 enum sock_label {
     SOCK_HELLO = 1,

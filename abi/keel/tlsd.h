@@ -93,8 +93,8 @@ _Static_assert(TLSD_FAIL_COUNT <= 4 * (TLSD_G_COUNT - TLSD_G_FAILED), "every rea
 static inline const char *tlsd_fail_name(unsigned r)
 {
     static const char *const names[TLSD_FAIL_COUNT] = {
-        "none",    "not-tls", "bad-hello", "version", "no-suite", "bad-record", "alert",    "eof",
-        "sign",    "memory",  "random",    "io",      "timeout",  "aborted",    "protocol",
+        "none", "not-tls", "bad-hello", "version", "no-suite", "bad-record", "alert",    "eof",
+        "sign", "memory",  "random",    "io",      "timeout",  "aborted",    "protocol",
     };
     return r < TLSD_FAIL_COUNT ? names[r] : "?";
 }

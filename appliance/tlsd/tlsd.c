@@ -83,6 +83,7 @@
 /* netd's accept queue per listener: connections beyond it are reset, so
  * room for a burst as large as tlsd's own limit. */
 #define LISTEN_BACKLOG MAX_CONNS
+_Static_assert(MAX_CONNS == 124, "the listening line and docs/CONFIG.md say 124");
 
 struct listener {
     const struct conf_tls *ct;
@@ -552,9 +553,7 @@ static int64_t do_stats(void *ctx, struct keel_msg *m)
     uint64_t v[4] = { 0 };
     if (l->ok) {
         switch (m->mr[1]) {
-        case TLSD_G_CONNS:
-            v[0] = l->accepted, v[1] = l->current, v[2] = l->refused, v[3] = l->backend_failed;
-            break;
+        case TLSD_G_CONNS: v[0] = l->accepted, v[1] = l->current, v[2] = l->refused, v[3] = l->backend_failed; break;
         case TLSD_G_HANDSHAKES:
             v[0] = s->handshakes_ok, v[1] = s->resumed, v[3] = s->truncated;
             for (int r = 1; r < TLS_R_COUNT; r++)
@@ -689,9 +688,12 @@ static bool setup_listener(struct listener *l)
         return false;
     }
     char ip[16];
-    ulog("tlsd: %u: listening, %u certificate(s), backend %s:%u, max-connections %u, proxy-protocol %s\n", ct->port,
+    ulog("tlsd: %u: listening, %u certificate(s), backend %s:%u, max-connections %u%s, proxy-protocol %s\n", ct->port,
          ct->n_certs, ip_str(ct->backend_addr, ip, sizeof ip), ct->backend_port, ct->max_connections,
-         ct->proxy_protocol == CONF_PROXY_V1 ? "v1" : ct->proxy_protocol == CONF_PROXY_V2 ? "v2" : "off");
+         ct->max_connections > MAX_CONNS ? " (tlsd holds 124 at most over all listeners)" : "",
+         ct->proxy_protocol == CONF_PROXY_V1   ? "v1"
+         : ct->proxy_protocol == CONF_PROXY_V2 ? "v2"
+                                               : "off");
     return true;
 }
 

@@ -7,8 +7,9 @@ The site archive holds certificates and keys made here by openssl (never
 committed; removed at the end): ec (ECDSA P-256, tlsd.test, every
 listener's default), a (RSA 2048, sni a.test) and b (ECDSA, sni *.b.test),
 and CONF below: listeners 443 (max-connections 3), 8443 (a backend that
-refuses; ALPN h2 http/1.1), 8444 (PROXY v1), 9443 (three certificates),
-9444 (a backend that resets or stalls; 2 s handshake and 3 s idle
+refuses; ALPN h2 http/1.1), 8444 (PROXY v1), 9443 (three certificates; a
+60 s handshake timeout, as 100 handshakes queue for keyd under TCG),
+9444 (a backend that resets or stalls; 3 s handshake and idle
 timeouts), 9445 (PROXY v2).  Python backends in the wan namespace on
 10.9.0.1 (8080: http.server, a POST answered with its body's sha256).
 tlsd also serves `endpoint tlsd`, read by the guest's tlsstat
@@ -105,12 +106,13 @@ tls 9443 {
     certificate a.crt key a.key sni a.test
     certificate b.crt key b.key sni *.b.test
     backend 10.9.0.1:8080
+    handshake-timeout 60s
 }
 
 tls 9444 {
     certificate ec.crt key ec.key
     backend 10.9.0.1:8083
-    handshake-timeout 2s
+    handshake-timeout 3s
     idle-timeout 3s
 }
 
