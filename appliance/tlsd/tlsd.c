@@ -125,7 +125,9 @@ static const uint8_t *SITE;
 static size_t SITE_LEN;
 static bool KICK;
 static uint32_t OUR_IP;
-static uint64_t SERVE_EP; /* serve:tlsd, or 0: no statistics endpoint */
+static uint64_t SERVE_EP;         /* serve:tlsd, or 0: no statistics endpoint */
+static unsigned CONNS, CONN_PEAK; /* connections in slots now, and the most at once */
+static size_t HEAP_PEAK;          /* the most heap in use at the once-a-second samples */
 
 /* The engine's failure reasons are the protocol's (abi/keel/tlsd.h). */
 _Static_assert((int)TLS_R_NOT_TLS == TLSD_FAIL_NOT_TLS && (int)TLS_R_BAD_HELLO == TLSD_FAIL_BAD_HELLO &&
@@ -207,6 +209,7 @@ static void conn_release(struct conn *c)
     if (c->tls_live && !tls_conn_free(&c->tls))
         ulog("tlsd: %u: BUG: a connection's memory account did not come back to zero\n", c->l->ct->port);
     c->l->current--;
+    CONNS--;
     c->st = C_FREE;
     c->cs = c->bs = -1;
     c->tls_live = false;
@@ -481,6 +484,8 @@ static bool accept_on(struct listener *l)
         c->started = c->last = keel_now_ns();
         c->st = C_HANDSHAKE;
         l->current++;
+        if (++CONNS > CONN_PEAK)
+            CONN_PEAK = CONNS;
         (void)sock_setopt(&SC, s, SOCK_OPT_NODELAY, 1);
         if (tls_conn_init(&c->tls, &l->srv, &IO, c) != TLS_OK) {
             c->tls_live = true;
@@ -498,8 +503,22 @@ static bool accept_on(struct listener *l)
 
 /* -------------------------------------------------------- statistics ---- */
 
+/* Samples the heap (once a second: heap_stats walks the blocks). */
+static void sample_heap(void)
+{
+    size_t used = 0, total = 0;
+    tls_plat_heap_usage(&used, &total);
+    if (used > HEAP_PEAK)
+        HEAP_PEAK = used;
+}
+
 static void log_stats(void)
 {
+    size_t used = 0, size = 0;
+    tls_plat_heap_usage(&used, &size);
+    ulog("tlsd: memory: heap %llu KiB used of %llu KiB (peak %llu KiB); connections %u (peak %u of %u)\n",
+         (unsigned long long)(used >> 10), (unsigned long long)(size >> 10), (unsigned long long)(HEAP_PEAK >> 10),
+         CONNS, CONN_PEAK, (unsigned)MAX_CONNS);
     for (unsigned i = 0; i < NL; i++) {
         struct listener *l = &L[i];
         if (!l->ok)
@@ -795,6 +814,7 @@ int main(const struct keel_srvinfo *si)
         uint64_t now = keel_now_ns();
         if (now >= next_tick) {
             timeouts();
+            sample_heap();
             for (unsigned i = 0; i < NL; i++)
                 if (L[i].ok)
                     tls_server_tick(&L[i].srv, now / 1000000000ull);

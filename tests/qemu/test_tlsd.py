@@ -502,6 +502,18 @@ def main() -> int:
             check(bool(lines) and lines[0].split()[0] == "100",
                   f"100 concurrent clients: {p.stdout[-600:]!r} {p.stderr[-300:]!r}")
             print(f"# 100 concurrent TLS clients (handshake, all open at once, 64 KiB each): {lines[0].split()[1]} s")
+            pat = r"tlsd: memory: heap (\d+) KiB used of (\d+) KiB \(peak (\d+) KiB\); connections \d+ \(peak (\d+) of"
+            end = time.monotonic() + 15
+            m = None
+            while time.monotonic() < end:
+                ms = re.findall(pat, text())
+                m = ms[-1] if ms else None
+                if m and int(m[3]) >= 100:
+                    break
+                time.sleep(0.5)
+            check(m is not None and int(m[3]) >= 100, f"tlsd's peak connections: {m}")
+            print(f"# tlsd heap peak with {m[3]} connections open: {m[2]} KiB of {m[1]} KiB "
+                  f"({int(m[2]) / int(m[3]):.1f} KiB per connection, certificates and tickets included)")
 
         rep.run("tlsd.100_concurrent_clients_intact", concurrent)
 
