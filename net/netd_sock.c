@@ -23,8 +23,10 @@
  * Trust: the client writes rx_tail and tx_head and may write anything;
  * netd reads each once per use, clamps it, and keeps its own copies of
  * what it produces (rx_head, tx_tail), so a lying client only hurts
- * itself.  Calls are matched to a client by badge; a socket index belongs
- * to the client whose table holds it.
+ * itself.  The kicks bitmap only says which of the client's own sockets
+ * to look at (free ones are skipped), and netd never reads the events
+ * bitmap it sets.  Calls are matched to a client by badge; a socket index
+ * belongs to the client whose table holds it.
  *
  * Events: every change sets the socket's bit in the shared events bitmap
  * at once (atomic OR) and marks the client dirty; netd_sock_flush signals
