@@ -759,6 +759,21 @@ def main() -> int:
 
         rep.run("tlsd.no_server_died", no_deaths)
 
+        def nothing_held() -> None:
+            """Every connection gone and the heap back where it started (certificates, tickets)."""
+            pat = r"tlsd: memory: heap (\d+) KiB used of \d+ KiB \(peak \d+ KiB\); connections (\d+) "
+            first = re.findall(pat, text())
+            check(bool(first), "no memory line")
+            end = time.monotonic() + 30
+            last = first[-1]
+            while time.monotonic() < end and last[1] != "0":
+                time.sleep(1)
+                last = re.findall(pat, text())[-1]
+            check(last[1] == "0", f"tlsd still holds {last[1]} connections")
+            check(int(last[0]) <= int(first[0][0]) + 64, f"heap {first[0][0]} KiB at start, {last[0]} KiB at the end")
+
+        rep.run("tlsd.nothing_held_at_the_end", nothing_held)
+
         def no_entropy() -> None:
             """Again without virtio-rng and with RDRAND/RDSEED masked in CPUID."""
             kq._kill(cur["proc"])
