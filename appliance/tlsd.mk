@@ -5,7 +5,7 @@
 # ($(CONF_SRCS), appliance/config.mk) reads appliance.conf.
 #
 # Manifest lines: tests/qemu/test_tlsd.py (tlsd, keyd, netd with a
-# `share sock-tlsd 515 signal sock-tlsd` grant, a virtio-rng server).
+# `share sock-tlsd 515 share socktx-tlsd 512 signal sock-tlsd` grant, a virtio-rng server).
 
 TLSD_OBJS := $(BUILD)/user/appliance/tlsd/tlsd.o
 TLSD_CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/user/%.o)

@@ -20,11 +20,12 @@
  * Backpressure: client -> backend reads from the engine only as many bytes
  * as the backend's tx ring has room for; backend -> client takes from the
  * backend's rx ring only when the one pending buffer (one ring's worth,
- * 4 KiB: what the engine has not taken yet) is empty.  netd opens TCP windows only for
+ * 8 KiB: what the engine has not taken yet) is empty.  netd opens TCP windows only for
  * bytes we consumed, so a slow side stalls the other side's window, never
  * our memory.  Memory per connection: the engine's account (<= 48 KiB,
- * tls_conn.h, from the heap) + struct conn (~5 KiB: struct tls_conn and
- * the 4 KiB pending buffer), plus 2 x 8 KiB of netd's shared rings.
+ * tls_conn.h, from the heap; 35 KiB measured with 100 open) + struct conn
+ * (~9 KiB: struct tls_conn and the 8 KiB pending buffer), plus 2 x 16 KiB
+ * of netd's shared rings.
  *
  * Limits: netd's socket service gives a client SOCK_MAX (256) sockets;
  * each listener takes one and each connection two, so MAX_CONNS =
@@ -49,9 +50,10 @@
  *
  * Manifest (see tests/qemu/test_tlsd.py):
  *   server tlsd needs netd priority 13 memory 12M args rng=NAME[,stats=S]
- *       site connect netd share sock-tlsd 515 notify sock-tlsd signal sock-tlsd
+ *       site connect netd share sock-tlsd 515 share socktx-tlsd 512
+ *       notify sock-tlsd signal sock-tlsd
  *       connect keyd share keyd 4 notify tlsd connect NAME [endpoint tlsd]
- *   netd: `share sock-tlsd 515 signal sock-tlsd`; keyd: `args client=tlsd`,
+ *   netd: `share sock-tlsd 515 share socktx-tlsd 512 signal sock-tlsd`; keyd: `args client=tlsd`,
  *   `signal tlsd`, priority below tlsd's.
  */
 #include <stdbool.h>

@@ -57,14 +57,15 @@ sys.path.insert(0, str(REPO / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
 
 SOCK_PAGES = 515  # abi/keel/socket.h SOCK_SHM_PAGES
+SOCK_TX_PAGES = 512  # abi/keel/socket.h SOCK_SHM_TX_PAGES
 TLSD_LINES = """
 # tlsd test boots (`tlstest`), tests/qemu/test_tlsd.py
 server tlsnic0 when tlstest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
 server tlsnic1 when tlstest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1
 server tlsrng  when tlstest priority 14 memory 256K pci rng 0 endpoint rng-tls
-server netd    when tlstest needs tlsnic0 priority 12 memory 4M args net1=10.9.1.2/24,stats=600 connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-tls site endpoint netd share sock-tlsd {pages} signal sock-tlsd
+server netd    when tlstest needs tlsnic0 priority 12 memory 4M args net1=10.9.1.2/24,stats=600 connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-tls site endpoint netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} signal sock-tlsd
 server keyd    when tlstest priority 10 memory 1M args client=tlsd,rng=rng-tls,key=ec.key,key=a.key,key=b.key site endpoint keyd share keyd 4 signal tlsd connect rng-tls
-server tlsd    when tlstest needs netd priority 11 memory 12M args rng=rng-tls,stats=3 site connect netd share sock-tlsd {pages} notify sock-tlsd signal sock-tlsd connect keyd share keyd 4 notify tlsd connect rng-tls endpoint tlsd
+server tlsd    when tlstest needs netd priority 11 memory 12M args rng=rng-tls,stats=3 site connect netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} notify sock-tlsd signal sock-tlsd connect keyd share keyd 4 notify tlsd connect rng-tls endpoint tlsd
 server tlsstat when tlstest needs tlsd priority 9 memory 256K connect tlsd
 """
 
@@ -368,7 +369,7 @@ def make_image(build: Path, tmp: Path) -> Path:
     out = tmp / "tftp"
     shutil.copytree(build / "image" / "tftp", out)
     manifest = out / "manifest"
-    manifest.write_text(base_manifest() + TLSD_LINES.format(pages=SOCK_PAGES))
+    manifest.write_text(base_manifest() + TLSD_LINES.format(pages=SOCK_PAGES, tx_pages=SOCK_TX_PAGES))
     elfs = sorted(str(p) for p in (build / "user").glob("*.elf") if p.name != "init.elf")
     subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
     manifest.unlink()
