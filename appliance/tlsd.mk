@@ -5,7 +5,7 @@
 # ($(CONF_SRCS), appliance/config.mk) reads appliance.conf.
 #
 # Manifest lines: tests/qemu/test_tlsd.py (tlsd, keyd, netd with a
-# `share sock-tlsd 129 signal sock-tlsd` grant, a virtio-rng server).
+# `share sock-tlsd 515 share socktx-tlsd 512 signal sock-tlsd` grant, a virtio-rng server).
 
 TLSD_OBJS := $(BUILD)/user/appliance/tlsd/tlsd.o
 TLSD_CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/user/%.o)
@@ -18,3 +18,8 @@ $(eval $(call tls_link,tlsd,$(TLSD_OBJS) $(KEYD_CLIENT_OBJS) $(TLS_ENGINE_GUEST_
 	$(TLSD_CONF_OBJS)))
 SERVERS += tlsd
 USER_OBJS += $(TLSD_OBJS)
+
+# tlsstat: a guest reader of tlsd's statistics protocol (abi/keel/tlsd.h),
+# booted by tests/qemu/test_tlsd.py.
+$(eval $(call user_prog,tlsstat,tests/tls/tlsstat.c))
+SERVERS += tlsstat

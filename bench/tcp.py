@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
 
 CLIENT = str(HERE / "netclient.py")
-SOCK_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES
+SOCK_PAGES, SOCK_TX_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES
 SINK_PORT = 9     # socktest's control port; "sink" turns a connection into a sink
 ECHO_PORT = 7
 IPERF_PORT = 5201
@@ -57,8 +57,8 @@ MANIFEST = """
 # make bench (bench/tcp.py): netd and socktest (`netbench`)
 server netnic0 when netbench priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
 {nic1}server netrng  when netbench priority 14 memory 256K pci rng 0 endpoint rng-net
-server netd    when netbench needs netnic0 priority 12 memory 4M args stats=600 connect net0 share net0 256 notify net0 {net1}connect rng-net site endpoint netd share sock-socktest {pages} signal sock-socktest
-server socktest when netbench needs netd priority 11 memory 1M connect netd share sock-socktest {pages} notify sock-socktest
+server netd    when netbench needs netnic0 priority 12 memory 4M args stats=600 connect net0 share net0 256 notify net0 {net1}connect rng-net site endpoint netd share sock-socktest {pages} share socktx-socktest {tx_pages} signal sock-socktest
+server socktest when netbench needs netd priority 11 memory 1M connect netd share sock-socktest {pages} share socktx-socktest {tx_pages} notify sock-socktest
 """
 N_RULES = 100
 
@@ -93,7 +93,8 @@ def make_image(src: Path, out: Path, tap: bool) -> None:
     base = "\n".join(line for line in (REPO / "image" / "manifest").read_text().splitlines()
                      if not (line.split("#", 1)[0].split()[:1] == ["server"] and "when" not in line.split()))
     net1 = "connect net1 share net1 256 notify net1 " if tap else ""
-    manifest.write_text(base + "\n" + MANIFEST.format(nic1=NIC1 if tap else "", net1=net1, pages=SOCK_PAGES))
+    manifest.write_text(base + "\n" + MANIFEST.format(nic1=NIC1 if tap else "", net1=net1, pages=SOCK_PAGES,
+                                                     tx_pages=SOCK_TX_PAGES))
     elfs = sorted(str(p) for p in (kq.BUILD / "user").glob("*.elf") if p.name != "init.elf")
     subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
     manifest.unlink()

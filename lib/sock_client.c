@@ -37,9 +37,13 @@ int sock_open(struct sock_client *c, const struct keel_srvinfo *si, uint64_t va)
     uint64_t shm = srv_find_cap(si, name);
     snprintf(name, sizeof name, "notify:sock-%s", si->name);
     c->ntfn = srv_find_cap(si, name);
-    if (!c->ep || !shm || !c->ntfn)
+    snprintf(name, sizeof name, "shm:socktx-%s", si->name);
+    uint64_t shm_tx = srv_find_cap(si, name);
+    if (!c->ep || !shm || !shm_tx || !c->ntfn)
         return SOCK_E_NO_CLIENT;
-    if (keel_map(SRV_SLOT_TASK, shm, va, RIGHT_READ | RIGHT_WRITE) != KE_OK)
+    /* sock-NAME, then socktx-NAME right after it (socket.h). */
+    if (keel_map(SRV_SLOT_TASK, shm, va, RIGHT_READ | RIGHT_WRITE) != KE_OK ||
+        keel_map(SRV_SLOT_TASK, shm_tx, va + SOCK_SHM_PAGES * 4096ull, RIGHT_READ | RIGHT_WRITE) != KE_OK)
         return SOCK_E_NO_CLIENT;
     c->base = (uint8_t *)va;
     c->sh = (struct sock_shared *)va;

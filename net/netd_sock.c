@@ -23,8 +23,10 @@
  * Trust: the client writes rx_tail and tx_head and may write anything;
  * netd reads each once per use, clamps it, and keeps its own copies of
  * what it produces (rx_head, tx_tail), so a lying client only hurts
- * itself.  Calls are matched to a client by badge; a socket index belongs
- * to the client whose table holds it.
+ * itself.  The kicks bitmap only says which of the client's own sockets
+ * to look at (free ones are skipped), and netd never reads the events
+ * bitmap it sets.  Calls are matched to a client by badge; a socket index
+ * belongs to the client whose table holds it.
  *
  * Events: every change sets the socket's bit in the shared events bitmap
  * at once (atomic OR) and marks the client dirty; netd_sock_flush signals
@@ -57,9 +59,9 @@
 enum { NSOCK_FREE, NSOCK_LISTEN, NSOCK_TCP, NSOCK_UDP };
 
 #define RING_MASK     (SOCK_RING_BYTES - 1)
-#define CLIENT_STRIDE 0x400000ull /* 4 MiB per client region */
+#define CLIENT_STRIDE 0x800000ull /* 8 MiB per client region (4 MiB + 12 KiB used) */
 _Static_assert((SOCK_RING_BYTES & RING_MASK) == 0, "ring size is a power of two");
-_Static_assert(SOCK_SHM_PAGES * 4096ull <= CLIENT_STRIDE, "a region fits its stride");
+_Static_assert((SOCK_SHM_PAGES + SOCK_SHM_TX_PAGES) * 4096ull <= CLIENT_STRIDE, "a region fits its stride");
 _Static_assert(SOCK_MAX <= 0x7fff, "indices fit the int16_t queue links");
 
 /* ------------------------------------------------------------- helpers -- */
@@ -695,6 +697,32 @@ int netd_sock_dispatch(struct netd_socks *ss, struct keel_msg *m)
 
 /* --------------------------------------------------------------- setup -- */
 
+/* Maps one frame SLOT of exactly PAGES pages at AT. */
+static int64_t map_exact(uint64_t slot, uint64_t pages, uint64_t at)
+{
+    uint64_t have = 0;
+    int64_t err = slot ? keel_frame_info(slot, NULL, &have) : KE_EMPTY_SLOT;
+    if (!err && have != pages)
+        err = KE_RANGE; /* a larger sock-C would overlap socktx-C */
+    if (!err)
+        err = keel_map(SRV_SLOT_TASK, slot, at, RIGHT_READ | RIGHT_WRITE);
+    return err;
+}
+
+/* Maps client NAME's region at AT: sock-NAME, then socktx-NAME right
+ * after it (socket.h).  0 or the error (the first mapping then stays:
+ * netd_sock_init skips the client, and the address is not reused). */
+static int64_t map_region(const struct keel_srvinfo *si, const char *name, uint64_t rx, uint64_t at)
+{
+    char full[32];
+    snprintf(full, sizeof full, "shm:socktx-%s", name);
+    uint64_t tx = srv_find_cap(si, full);
+    int64_t err = map_exact(rx, SOCK_SHM_PAGES, at);
+    if (!err)
+        err = map_exact(tx, SOCK_SHM_TX_PAGES, at + SOCK_SHM_PAGES * 4096ull);
+    return err;
+}
+
 void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64_t va)
 {
     for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
@@ -704,7 +732,7 @@ void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64
         const char *name = cap->name + 7;
         char full[32];
         snprintf(full, sizeof full, "shm:sock-%s", name);
-        uint64_t shm = srv_find_cap(si, full), pages = 0;
+        uint64_t shm = srv_find_cap(si, full);
         snprintf(full, sizeof full, "signal:sock-%s", name);
         uint64_t sig = srv_find_cap(si, full);
         if (!shm || !sig)
@@ -714,14 +742,12 @@ void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64
             continue;
         }
         uint64_t at = va + ss->n * CLIENT_STRIDE;
-        int64_t err = keel_frame_info(shm, NULL, &pages);
-        if (!err && pages < SOCK_SHM_PAGES)
-            err = KE_RANGE;
-        if (!err)
-            err = keel_map(SRV_SLOT_TASK, shm, at, RIGHT_READ | RIGHT_WRITE);
+        int64_t err = map_region(si, name, shm, at);
         if (err) {
-            ulog("netd: sock: %s: cannot map its region (error %lld; it needs %u pages)\n", name, (long long)err,
-                 (unsigned)SOCK_SHM_PAGES);
+            ulog("netd: sock: %s: cannot map its region (error %lld; it needs `share sock-%s %u share socktx-%s "
+                 "%u`)\n",
+                 name, (long long)err, name, (unsigned)SOCK_SHM_PAGES, name, (unsigned)SOCK_SHM_TX_PAGES);
+            va += CLIENT_STRIDE; /* a half-mapped region: never reused */
             continue;
         }
         struct nsock_client *c = &ss->c[ss->n++];

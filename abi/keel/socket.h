@@ -4,21 +4,25 @@
  * lib/include/keel/sock_client.h only, never netd's internals.
  *
  * Manifest.  netd has `endpoint netd` (serve:netd) and, per client C,
- * `share sock-C SOCK_SHM_PAGES signal sock-C`; client C has `connect netd
- * share sock-C SOCK_SHM_PAGES notify sock-C`.  netd finds each client by
- * the "client:C" note in its srvinfo (the badge C's calls carry) and the
- * two grants named sock-C; a client without both gets SOCK_E_NO_CLIENT.
+ * `share sock-C 515 share socktx-C 512 signal sock-C` (SOCK_SHM_PAGES,
+ * SOCK_SHM_TX_PAGES); client C has `connect netd share sock-C 515 share
+ * socktx-C 512 notify sock-C`.  netd finds each client by the "client:C"
+ * note in its srvinfo (the badge C's calls carry) and the three grants
+ * named sock-C / socktx-C; a client without them gets SOCK_E_NO_CLIENT.
  *
- * The shared region (one per client, mapped by both): SOCK_HDR_PAGES
- * pages of struct sock_shared (the event bitmaps and one struct
- * sock_state per socket), then SOCK_MAX socket buffers of SOCK_RING_BYTES
- * rx followed by SOCK_RING_BYTES tx: 8 KiB of shared memory per socket,
- * SOCK_SHM_PAGES = 515 pages (2 MiB + 12 KiB) per client.  The size is
- * bounded by the kernel's largest frame (1024 pages): 256 sockets with
- * 8 KiB rings each way would need 1027.  Stream bytes never go through
- * IPC; netd buffers up to TCP_WND per socket beyond the rx ring and lwIP
- * up to TCP_SND_BUF beyond the tx ring, so small rings cost round trips,
- * not window.  Each ring is single-producer,
+ * The shared region (one per client, mapped by both): two frames mapped
+ * back to back, because one frame holds at most 1024 pages (the kernel's
+ * limit) and the region needs 1027.  sock-C (SOCK_SHM_PAGES = 515) is
+ * SOCK_HDR_PAGES pages of struct sock_shared (the bitmaps and one struct
+ * sock_state per socket) followed by the SOCK_MAX rx rings; socktx-C
+ * (SOCK_SHM_TX_PAGES = 512) holds the SOCK_MAX tx rings.  Offsets below
+ * (SOCK_RX_OFFSET, SOCK_TX_OFFSET) count from the start of sock-C.  Each
+ * ring is SOCK_RING_BYTES = 8 KiB: 16 KiB of shared memory per socket,
+ * 4 MiB + 12 KiB per client.  Stream bytes never go through IPC; netd
+ * buffers up to TCP_WND per socket beyond the rx ring and lwIP up to
+ * TCP_SND_BUF beyond the tx ring, so a ring's size sets how many bytes
+ * move per round trip (event, KICK), not the TCP window.  Each ring is
+ * single-producer,
  * single-consumer with free-running 32-bit positions (head = bytes ever
  * produced, tail = bytes ever consumed; used = head - tail):
  *   rx: netd produces (rx_head), the client consumes (rx_tail)
@@ -106,14 +110,15 @@
 
 #include <stdint.h>
 
-#define SOCK_MAX          256
-#define SOCK_RING_BYTES   4096u /* a power of two, each way */
-#define SOCK_HDR_PAGES    3u    /* struct sock_shared */
-#define SOCK_SHM_PAGES    (SOCK_HDR_PAGES + SOCK_MAX * 2u * SOCK_RING_BYTES / 4096u)
-#define SOCK_EVENT_BIT    1ull /* the one notification bit netd signals */
-#define SOCK_EVENT_WORDS  (SOCK_MAX / 64)
+#define SOCK_MAX           256
+#define SOCK_RING_BYTES    8192u /* a power of two, each way */
+#define SOCK_HDR_PAGES     3u    /* struct sock_shared */
+#define SOCK_SHM_PAGES     (SOCK_HDR_PAGES + SOCK_MAX * SOCK_RING_BYTES / 4096u) /* sock-C: header, rx rings */
+#define SOCK_SHM_TX_PAGES  (SOCK_MAX * SOCK_RING_BYTES / 4096u)                  /* socktx-C: tx rings */
+#define SOCK_EVENT_BIT     1ull /* the one notification bit netd signals */
+#define SOCK_EVENT_WORDS   (SOCK_MAX / 64)
 #define SOCK_DEATH_POLL_MS 250u
-#define SOCK_MAGIC      0x4b534f43u /* "COSK" */
+#define SOCK_MAGIC         0x4b534f43u /* "COSK" */
 
 enum sock_label {
     SOCK_HELLO = 1,
@@ -178,7 +183,7 @@ _Static_assert(SOCK_MAX % 64 == 0, "whole bitmap words");
 _Static_assert(__builtin_offsetof(struct sock_shared, events) == 64, "sock_shared layout");
 _Static_assert(__builtin_offsetof(struct sock_shared, s) == 128, "sock_shared layout");
 _Static_assert(sizeof(struct sock_shared) <= SOCK_HDR_PAGES * 4096u, "the header fits its pages");
-_Static_assert(SOCK_SHM_PAGES <= 1024, "one frame (the kernel's limit: 1024 pages)");
+_Static_assert(SOCK_SHM_PAGES <= 1024 && SOCK_SHM_TX_PAGES <= 1024, "each a frame (the kernel's limit: 1024 pages)");
 
 /* A UDP record's header in a ring. */
 struct sock_dgram {
@@ -189,8 +194,9 @@ struct sock_dgram {
 _Static_assert(sizeof(struct sock_dgram) == 8, "sock_dgram layout");
 #define SOCK_DGRAM_MAX 1472u
 
-/* Offsets in the region of socket K's rings. */
-#define SOCK_RX_OFFSET(k) (SOCK_HDR_PAGES * 4096u + (uint32_t)(k)*2u * SOCK_RING_BYTES)
-#define SOCK_TX_OFFSET(k) (SOCK_RX_OFFSET(k) + SOCK_RING_BYTES)
+/* Offsets of socket K's rings from the start of sock-C (socktx-C is mapped
+ * right after it). */
+#define SOCK_RX_OFFSET(k) (SOCK_HDR_PAGES * 4096u + (uint32_t)(k)*SOCK_RING_BYTES)
+#define SOCK_TX_OFFSET(k) (SOCK_SHM_PAGES * 4096u + (uint32_t)(k)*SOCK_RING_BYTES)
 
 #endif

@@ -162,8 +162,10 @@ static int sign_start(void *ctx, struct tls_conn *c, uint32_t key_id, mbedtls_md
     struct keyd_client *kc = ctx;
     unsigned h = hash_of(md);
     int i = free_slot(kc);
-    if (!h || hash_len > KEYD_HASH_MAX || i < 0)
+    if (!h || hash_len > KEYD_HASH_MAX)
         return TLS_E_FAILED;
+    if (i < 0)
+        return TLS_WANT_SIGN; /* every slot in flight: the engine keeps the request */
     kc->s[i].use = KC_UNSUBMITTED;
     kc->s[i].seq = kc->next_seq++;
     kc->s[i].key = key_id;

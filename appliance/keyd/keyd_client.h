@@ -11,7 +11,9 @@
  * (a millisecond): keyd's notification only says "done", never "I am
  * receiving again".
  *
- * One slot per signature in flight (KEYD_SLOTS); a connection holds at
+ * One slot per signature in flight (KEYD_SLOTS; with all in flight a new
+ * signature gets TLS_WANT_SIGN and the engine retries it later, so any
+ * number of handshakes may queue); a connection holds at
  * most one.  Slots are matched to results by sequence number, so a
  * restarted keyd (new generation) can never hand a stale signature to a
  * new request.  Single-threaded; the struct is the owner's.

@@ -242,11 +242,21 @@ static int async_sign_start(mbedtls_ssl_context *ssl, mbedtls_x509_crt *cert, mb
         c->sign_failed = true;
         return MBEDTLS_ERR_PK_FEATURE_UNAVAILABLE;
     }
+    if (hash_len > sizeof c->defer_hash) {
+        c->sign_failed = true;
+        return MBEDTLS_ERR_PK_FEATURE_UNAVAILABLE;
+    }
     /* The signer's own memory is not the connection's. */
     struct tls_mem_account *prev = tls_mem_enter(NULL);
     int r = s->signer.start(s->signer.ctx, c, s->certs[idx].key_id, md, hash, hash_len);
     tls_mem_leave(prev);
-    if (r != TLS_OK) {
+    if (r == TLS_WANT_SIGN) { /* the signer is full: keep the request, start it later */
+        c->sign_deferred = true;
+        c->defer_md = (uint8_t)md;
+        c->defer_len = (uint8_t)hash_len;
+        c->defer_key = s->certs[idx].key_id;
+        memcpy(c->defer_hash, hash, hash_len);
+    } else if (r != TLS_OK) {
         c->sign_failed = true;
         return MBEDTLS_ERR_PK_FEATURE_UNAVAILABLE;
     }
@@ -260,7 +270,20 @@ static int async_resume(mbedtls_ssl_context *ssl, unsigned char *out, size_t *ou
     struct tls_conn *c = conn_of(ssl);
     struct tls_server *s = c->srv;
     struct tls_mem_account *prev = tls_mem_enter(NULL);
-    int r = s->signer.poll(s->signer.ctx, c, out, out_len, out_size);
+    int r;
+    if (c->sign_deferred) { /* start it now, if the signer has room */
+        r = s->signer.start(s->signer.ctx, c, c->defer_key, (mbedtls_md_type_t)c->defer_md, c->defer_hash,
+                            c->defer_len);
+        if (r == TLS_OK)
+            c->sign_deferred = false;
+        if (r == TLS_OK || r == TLS_WANT_SIGN) {
+            tls_mem_leave(prev);
+            return MBEDTLS_ERR_SSL_ASYNC_IN_PROGRESS;
+        }
+        c->sign_deferred = false;
+    } else {
+        r = s->signer.poll(s->signer.ctx, c, out, out_len, out_size);
+    }
     tls_mem_leave(prev);
     if (r == TLS_WANT_SIGN)
         return MBEDTLS_ERR_SSL_ASYNC_IN_PROGRESS;
@@ -276,12 +299,12 @@ static void async_cancel(mbedtls_ssl_context *ssl)
 {
     struct tls_conn *c = conn_of(ssl);
     struct tls_server *s = c->srv;
-    if (c->sign_pending && s->signer.cancel) {
+    if (c->sign_pending && !c->sign_deferred && s->signer.cancel) {
         struct tls_mem_account *prev = tls_mem_enter(NULL);
         s->signer.cancel(s->signer.ctx, c);
         tls_mem_leave(prev);
     }
-    c->sign_pending = false;
+    c->sign_pending = c->sign_deferred = false;
 }
 
 /* ---------------------------------------------------------- server ---- */

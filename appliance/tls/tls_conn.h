@@ -135,7 +135,9 @@ struct tls_conn;
 
 struct tls_signer {
     /* Starts a signature of HASH (HASH_LEN bytes, digest MD) with the key
-     * KEY_ID for C; must copy HASH.  Returns TLS_OK (started) or
+     * KEY_ID for C; must copy HASH.  Returns TLS_OK (started),
+     * TLS_WANT_SIGN (no room for another signature now: the engine keeps
+     * the request and calls start again at the next handshake step) or
      * TLS_E_FAILED (refused). */
     int (*start)(void *ctx, struct tls_conn *c, uint32_t key_id, mbedtls_md_type_t md, const uint8_t *hash,
                  size_t hash_len);
@@ -236,7 +238,12 @@ struct tls_conn {
     bool truncated;         /* ... end of stream without close_notify */
     bool wr_closed;         /* our close_notify is queued or sent */
     bool resumed;           /* this handshake resumed a session (ticket) */
-    bool sign_pending;      /* signer.start called, result not yet taken */
+    bool sign_pending;      /* signer.start called (or deferred), result not yet taken */
+    bool sign_deferred;     /* signer.start said TLS_WANT_SIGN: the request waits in defer_* */
+    uint8_t defer_md;       /* deferred: the digest's mbedtls_md_type_t */
+    uint8_t defer_len;      /* deferred: bytes in defer_hash */
+    uint32_t defer_key;     /* deferred: the signer's key id */
+    uint8_t defer_hash[64]; /* deferred: the digest (SHA-512 at most) */
     bool sign_failed;       /* the signer refused or failed */
     bool io_failed;         /* the transport said TLS_IO_ERROR */
     int signed_cert;        /* index of the certificate that signed, -1: none (resumed) */

@@ -13,17 +13,19 @@
  *   CONNECTING the backend connection is being made;
  *   PROXY      bytes both ways; each direction closes on its own
  *              (client close_notify/FIN -> FIN to the backend; backend
- *              FIN -> our close_notify); PROXY protocol v1 line first when
- *              the block says `proxy-protocol v1`;
+ *              FIN -> our close_notify); the PROXY protocol header first
+ *              when the block says `proxy-protocol v1` (a text line) or
+ *              `v2` (28 binary bytes);
  *   CLOSING    waiting (bounded) for queued bytes to leave, then close.
  * Backpressure: client -> backend reads from the engine only as many bytes
  * as the backend's tx ring has room for; backend -> client takes from the
  * backend's rx ring only when the one pending buffer (one ring's worth,
- * 4 KiB: what the engine has not taken yet) is empty.  netd opens TCP windows only for
+ * 8 KiB: what the engine has not taken yet) is empty.  netd opens TCP windows only for
  * bytes we consumed, so a slow side stalls the other side's window, never
  * our memory.  Memory per connection: the engine's account (<= 48 KiB,
- * tls_conn.h, from the heap) + struct conn (~5 KiB: struct tls_conn and
- * the 4 KiB pending buffer), plus 2 x 8 KiB of netd's shared rings.
+ * tls_conn.h, from the heap; 35 KiB measured with 100 open) + struct conn
+ * (~9 KiB: struct tls_conn and the 8 KiB pending buffer), plus 2 x 16 KiB
+ * of netd's shared rings.
  *
  * Limits: netd's socket service gives a client SOCK_MAX (256) sockets;
  * each listener takes one and each connection two, so MAX_CONNS =
@@ -37,13 +39,21 @@
  * another object: we poll its slots on each pass), else the next timeout
  * or statistics tick.
  *
+ * Statistics: logged every `stats=` seconds, and served on `endpoint
+ * tlsd` (serve:tlsd, optional) by the protocol of abi/keel/tlsd.h.  The
+ * socket notification is bound to tlsd's thread, so one receive on the
+ * endpoint waits for a call, a socket event or the timer alike; while
+ * connections move, each pass polls the endpoint without blocking, so a
+ * reader never waits for the proxy to go idle.
+ *
  * Without an entropy source tlsd refuses to serve and says so.
  *
  * Manifest (see tests/qemu/test_tlsd.py):
  *   server tlsd needs netd priority 13 memory 12M args rng=NAME[,stats=S]
- *       site connect netd share sock-tlsd 515 notify sock-tlsd signal sock-tlsd
- *       connect keyd share keyd 4 notify tlsd connect NAME
- *   netd: `share sock-tlsd 515 signal sock-tlsd`; keyd: `args client=tlsd`,
+ *       site connect netd share sock-tlsd 515 share socktx-tlsd 512
+ *       notify sock-tlsd signal sock-tlsd
+ *       connect keyd share keyd 4 notify tlsd connect NAME [endpoint tlsd]
+ *   netd: `share sock-tlsd 515 share socktx-tlsd 512 signal sock-tlsd`; keyd: `args client=tlsd`,
  *   `signal tlsd`, priority below tlsd's.
  */
 #include <stdbool.h>
@@ -55,6 +65,7 @@
 #include <keel/sock_client.h>
 #include <keel/string.h>
 #include <keel/sys.h>
+#include <keel/tlsd.h>
 #include <keel/ulog.h>
 
 #include "conf.h"
@@ -71,6 +82,10 @@
 #define MAX_CONNS     ((SOCK_MAX - CONF_MAX_TLS) / 2)
 #define PEND_BYTES    SOCK_RING_BYTES
 #define CLOSE_WAIT_NS (5ull * 1000000000ull)
+/* netd's accept queue per listener: connections beyond it are reset, so
+ * room for a burst as large as tlsd's own limit. */
+#define LISTEN_BACKLOG MAX_CONNS
+_Static_assert(MAX_CONNS == 124, "the listening line and docs/CONFIG.md say 124");
 
 struct listener {
     const struct conf_tls *ct;
@@ -112,6 +127,21 @@ static const uint8_t *SITE;
 static size_t SITE_LEN;
 static bool KICK;
 static uint32_t OUR_IP;
+static uint64_t SERVE_EP;         /* serve:tlsd, or 0: no statistics endpoint */
+static unsigned CONNS, CONN_PEAK; /* connections in slots now, and the most at once */
+static size_t HEAP_PEAK;          /* the most heap in use at the once-a-second samples */
+
+/* The engine's failure reasons are the protocol's (abi/keel/tlsd.h). */
+_Static_assert((int)TLS_R_NOT_TLS == TLSD_FAIL_NOT_TLS && (int)TLS_R_BAD_HELLO == TLSD_FAIL_BAD_HELLO &&
+                   (int)TLS_R_VERSION == TLSD_FAIL_VERSION && (int)TLS_R_NO_SUITE == TLSD_FAIL_NO_SUITE &&
+                   (int)TLS_R_BAD_RECORD == TLSD_FAIL_BAD_RECORD && (int)TLS_R_PEER_ALERT == TLSD_FAIL_ALERT &&
+                   (int)TLS_R_EOF == TLSD_FAIL_EOF && (int)TLS_R_SIGN == TLSD_FAIL_SIGN &&
+                   (int)TLS_R_MEMORY == TLSD_FAIL_MEMORY && (int)TLS_R_RANDOM == TLSD_FAIL_RANDOM &&
+                   (int)TLS_R_IO == TLSD_FAIL_IO && (int)TLS_R_TIMEOUT == TLSD_FAIL_TIMEOUT &&
+                   (int)TLS_R_ABORTED == TLSD_FAIL_ABORTED && (int)TLS_R_PROTOCOL == TLSD_FAIL_PROTOCOL &&
+                   (int)TLS_R_COUNT == TLSD_FAIL_COUNT,
+               "tls_conn.h's reasons are keel/tlsd.h's");
+_Static_assert(CONF_MAX_TLS <= TLSD_MAX_LISTENERS, "every listener has a port slot");
 
 static uint64_t now_s(void) { return keel_now_ns() / 1000000000ull; }
 
@@ -181,6 +211,7 @@ static void conn_release(struct conn *c)
     if (c->tls_live && !tls_conn_free(&c->tls))
         ulog("tlsd: %u: BUG: a connection's memory account did not come back to zero\n", c->l->ct->port);
     c->l->current--;
+    CONNS--;
     c->st = C_FREE;
     c->cs = c->bs = -1;
     c->tls_live = false;
@@ -228,6 +259,30 @@ static bool do_handshake(struct conn *c)
     return false;
 }
 
+/* The PROXY protocol v2 header for TCP over IPv4 (HAProxy's
+ * proxy-protocol.txt, section 2.2): the 12-byte signature, version 2 +
+ * command PROXY (0x21), family AF_INET + STREAM (0x11), the address block's
+ * length (12, big-endian), then source and destination address and port,
+ * all big-endian.  No TLVs. */
+#define PROXY_V2_LEN 28
+static void proxy_v2_header(uint8_t h[PROXY_V2_LEN], uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
+{
+    static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+    memcpy(h, sig, sizeof sig);
+    h[12] = 0x21;
+    h[13] = 0x11;
+    h[14] = 0;
+    h[15] = 12;
+    for (int i = 0; i < 4; i++) {
+        h[16 + i] = (uint8_t)(src >> (24 - 8 * i));
+        h[20 + i] = (uint8_t)(dst >> (24 - 8 * i));
+    }
+    h[24] = (uint8_t)(sport >> 8);
+    h[25] = (uint8_t)sport;
+    h[26] = (uint8_t)(dport >> 8);
+    h[27] = (uint8_t)dport;
+}
+
 static bool do_connecting(struct conn *c)
 {
     uint32_t st = sock_status(&SC, c->bs);
@@ -244,6 +299,10 @@ static bool do_connecting(struct conn *c)
         int n = snprintf(line, sizeof line, "PROXY TCP4 %s %s %u %u\r\n", ip_str(c->peer_ip, a, sizeof a),
                          ip_str(OUR_IP, b, sizeof b), c->peer_port, c->l->ct->port);
         (void)sock_send(&SC, c->bs, line, (size_t)n); /* an empty ring: always fits */
+    } else if (c->l->ct->proxy_protocol == CONF_PROXY_V2) {
+        uint8_t h[PROXY_V2_LEN];
+        proxy_v2_header(h, c->peer_ip, OUR_IP, c->peer_port, (uint16_t)c->l->ct->port);
+        (void)sock_send(&SC, c->bs, h, sizeof h); /* an empty ring: always fits */
     }
     c->st = C_PROXY;
     KICK = true;
@@ -427,6 +486,8 @@ static bool accept_on(struct listener *l)
         c->started = c->last = keel_now_ns();
         c->st = C_HANDSHAKE;
         l->current++;
+        if (++CONNS > CONN_PEAK)
+            CONN_PEAK = CONNS;
         (void)sock_setopt(&SC, s, SOCK_OPT_NODELAY, 1);
         if (tls_conn_init(&c->tls, &l->srv, &IO, c) != TLS_OK) {
             c->tls_live = true;
@@ -436,14 +497,30 @@ static bool accept_on(struct listener *l)
             continue;
         }
         c->tls_live = true;
-        (void)drive(c);
+        /* Not driven here: the main loop drives it right after, once the
+         * whole accept queue is taken (a handshake step costs milliseconds
+         * of crypto, and netd resets what overflows the queue). */
     }
 }
 
 /* -------------------------------------------------------- statistics ---- */
 
+/* Samples the heap (once a second: heap_stats walks the blocks). */
+static void sample_heap(void)
+{
+    size_t used = 0, total = 0;
+    tls_plat_heap_usage(&used, &total);
+    if (used > HEAP_PEAK)
+        HEAP_PEAK = used;
+}
+
 static void log_stats(void)
 {
+    size_t used = 0, size = 0;
+    tls_plat_heap_usage(&used, &size);
+    ulog("tlsd: memory: heap %llu KiB used of %llu KiB (peak %llu KiB); connections %u (peak %u of %u)\n",
+         (unsigned long long)(used >> 10), (unsigned long long)(size >> 10), (unsigned long long)(HEAP_PEAK >> 10),
+         CONNS, CONN_PEAK, (unsigned)MAX_CONNS);
     for (unsigned i = 0; i < NL; i++) {
         struct listener *l = &L[i];
         if (!l->ok)
@@ -468,6 +545,82 @@ static void log_stats(void)
              at ? fails : "none", (unsigned long long)s->resumed, (unsigned long long)l->bytes_c2b,
              (unsigned long long)l->bytes_b2c, (unsigned long long)l->backend_failed);
     }
+}
+
+/* ------------------------------------------- statistics over IPC ---- */
+
+static int64_t do_listeners(void *ctx, struct keel_msg *m)
+{
+    (void)ctx;
+    m->mr[0] = NL;
+    m->mr[1] = m->mr[2] = m->mr[3] = 0;
+    for (unsigned i = 0; i < NL; i++) {
+        if (L[i].ok)
+            m->mr[1] |= 1ull << i;
+        m->mr[2 + i / 4] |= (uint64_t)L[i].ct->port << (16 * (i % 4));
+    }
+    return 0;
+}
+
+static int64_t do_stats(void *ctx, struct keel_msg *m)
+{
+    (void)ctx;
+    if (m->mr[0] >= NL)
+        return TLSD_E_BAD_LISTENER;
+    if (m->mr[1] >= TLSD_G_COUNT)
+        return TLSD_E_BAD_GROUP;
+    const struct listener *l = &L[m->mr[0]];
+    const struct tls_stats *s = &l->srv.stats;
+    uint64_t v[4] = { 0 };
+    if (l->ok) {
+        switch (m->mr[1]) {
+        case TLSD_G_CONNS: v[0] = l->accepted, v[1] = l->current, v[2] = l->refused, v[3] = l->backend_failed; break;
+        case TLSD_G_HANDSHAKES:
+            v[0] = s->handshakes_ok, v[1] = s->resumed, v[3] = s->truncated;
+            for (int r = 1; r < TLS_R_COUNT; r++)
+                v[2] += s->failed[r];
+            break;
+        case TLSD_G_BYTES:
+            v[0] = l->bytes_c2b, v[1] = l->bytes_b2c, v[2] = s->sni_exact + s->sni_wildcard, v[3] = s->sni_default;
+            break;
+        default:
+            for (unsigned k = 0; k < 4; k++) {
+                unsigned r = (unsigned)(m->mr[1] - TLSD_G_FAILED) * 4 + k;
+                v[k] = r > 0 && r < TLS_R_COUNT ? s->failed[r] : 0;
+            }
+            break;
+        }
+    }
+    for (unsigned k = 0; k < 4; k++)
+        m->mr[k] = v[k];
+    return 0;
+}
+
+static const struct srv_handler STATS_HANDLERS[] = {
+    { TLSD_LISTENERS, 0, do_listeners },
+    { TLSD_STATS, 2, do_stats },
+};
+
+/* Waits for (or, with POLL, only looks for) an event: a statistics call is
+ * answered here; returns the notification's bits (socket events, timer). */
+static uint64_t wait_event(bool poll)
+{
+    uint64_t bits = 0;
+    if (!SERVE_EP) {
+        if (!poll)
+            (void)keel_wait(SC.ntfn, 0, &bits);
+        return bits;
+    }
+    struct keel_msg m = { .info = poll ? KEEL_NONBLOCK : 0 };
+    if (keel_recv(SERVE_EP, &m) != KE_OK)
+        return 0;
+    if (m.info & KEEL_RECV_NOTIFY)
+        return m.badge;
+    static const struct srv_loop loop = { .handlers = STATS_HANDLERS,
+                                          .n_handlers = sizeof STATS_HANDLERS / sizeof STATS_HANDLERS[0] };
+    if (srv_dispatch(&loop, &m))
+        (void)keel_reply(&m);
+    return 0;
 }
 
 /* ------------------------------------------------------------ set-up ---- */
@@ -550,15 +703,18 @@ static bool setup_listener(struct listener *l)
             return false;
         }
     }
-    l->sock = sock_tcp_listen(&SC, ct->port, 16);
+    l->sock = sock_tcp_listen(&SC, ct->port, LISTEN_BACKLOG);
     if (l->sock < 0) {
         ulog("tlsd: %u: listener stopped: listen: error %d\n", ct->port, l->sock);
         return false;
     }
     char ip[16];
-    ulog("tlsd: %u: listening, %u certificate(s), backend %s:%u, max-connections %u, proxy-protocol %s\n", ct->port,
+    ulog("tlsd: %u: listening, %u certificate(s), backend %s:%u, max-connections %u%s, proxy-protocol %s\n", ct->port,
          ct->n_certs, ip_str(ct->backend_addr, ip, sizeof ip), ct->backend_port, ct->max_connections,
-         ct->proxy_protocol == CONF_PROXY_V1 ? "v1" : "off");
+         ct->max_connections > MAX_CONNS ? " (tlsd holds 124 at most over all listeners)" : "",
+         ct->proxy_protocol == CONF_PROXY_V1   ? "v1"
+         : ct->proxy_protocol == CONF_PROXY_V2 ? "v2"
+                                               : "off");
     return true;
 }
 
@@ -628,6 +784,11 @@ int main(const struct keel_srvinfo *si)
         idle_forever("no socket service: refusing to serve");
     }
     uint64_t timer = srv_find_cap(si, "signal:sock-tlsd");
+    SERVE_EP = srv_find_cap(si, "serve:tlsd");
+    if (SERVE_EP && keel_ntfn_bind(SC.ntfn) != KE_OK) {
+        ulog("tlsd: cannot bind its notification to serve:tlsd; no statistics endpoint\n");
+        SERVE_EP = 0;
+    }
     for (unsigned i = 0; i < CONF.n_tls; i++) {
         L[NL].ct = &CONF.tls[i];
         L[NL].ok = setup_listener(&L[NL]);
@@ -642,6 +803,13 @@ int main(const struct keel_srvinfo *si)
 
     uint64_t next_stats = keel_now_ns() + stats_s * 1000000000ull, next_tick = 0;
     for (;;) {
+        if (sock_session_lost(&SC)) {
+            /* netd restarted (socket.h): every socket, listeners included,
+             * is gone.  Exiting is the recovery: init starts tlsd again,
+             * which says SOCK_HELLO and listens anew. */
+            ulog("tlsd: netd's session is gone (netd restarted): starting again\n");
+            return 1;
+        }
         bool moved = false;
         for (unsigned i = 0; i < NL; i++)
             if (L[i].ok)
@@ -655,6 +823,7 @@ int main(const struct keel_srvinfo *si)
         uint64_t now = keel_now_ns();
         if (now >= next_tick) {
             timeouts();
+            sample_heap();
             for (unsigned i = 0; i < NL; i++)
                 if (L[i].ok)
                     tls_server_tick(&L[i].srv, now / 1000000000ull);
@@ -668,15 +837,16 @@ int main(const struct keel_srvinfo *si)
             (void)sock_kick(&SC);
             KICK = false;
         }
-        if (moved)
+        if (moved) {
+            (void)wait_event(true); /* a statistics call, if one waits */
             continue;
+        }
         uint64_t deadline = signing || keyd_client_unsubmitted(&KC) ? now + 1000000ull : next_tick;
         if (timer)
             (void)sys6(SYS_TIMER_ARM, timer, deadline, TIMER_BIT, 0, 0, 0);
         else if (signing)
             (void)tls_plat_sleep_ns(1000000ull);
-        uint64_t bits = 0;
         if (timer || !signing)
-            (void)keel_wait(SC.ntfn, 0, &bits);
+            (void)wait_event(false);
     }
 }

@@ -179,7 +179,20 @@ static void check_errors(int l, int u)
         { "shutdown of a listener", sock_shutdown(&sc, l), SOCK_E_WRONG_TYPE },
         { "unknown option", sock_setopt(&sc, l, (enum sock_opt)7, 1), SOCK_E_WRONG_TYPE },
     };
+    /* A lying client: every kick bit set (free sockets too) and the udp
+     * socket's tx_head far beyond its ring: netd must clamp it, send
+     * nothing and answer 0; the head put back, the ring is as before. */
+    uint32_t head = sc.sh->s[u].tx_head;
+    sc.sh->s[u].tx_head = head + 0x7fffffffu;
+    for (unsigned w = 0; w < SOCK_EVENT_WORDS; w++)
+        sc.sh->kicks[w] = ~0ull;
+    int kick = sock_kick(&sc);
+    sc.sh->s[u].tx_head = head;
     int bad = 0;
+    if (kick != 0) {
+        ulog("socktest: errors: kick with every bit set: got %d, want 0\n", kick);
+        bad++;
+    }
     for (unsigned i = 0; i < sizeof t / sizeof t[0]; i++)
         if (t[i].got != t[i].want) {
             ulog("socktest: errors: %s: got %d, want %d\n", t[i].what, t[i].got, t[i].want);

@@ -3,20 +3,36 @@
 (manifest lines below, `when tlstest`) between two network namespaces, as
 tests/qemu/test_netd.py does; only the wan one carries traffic.
 
-The site archive holds an ECDSA P-256 certificate and key made here by
-openssl (never committed; removed at the end) and an appliance.conf with
-`interface wan nic 0 address 10.9.0.2/24`, firewall rules passing tcp 443
-in on wan and connections out, and
-`tls 443 { certificate ec.crt key ec.key backend 10.9.0.1:8080 }`.
-A python3 http.server in the wan namespace on 10.9.0.1:8080 is the backend.
+The site archive holds certificates and keys made here by openssl (never
+committed; removed at the end): ec (ECDSA P-256, tlsd.test, every
+listener's default), a (RSA 2048, sni a.test) and b (ECDSA, sni *.b.test),
+and CONF below: listeners 443 (max-connections 3), 8443 (a backend that
+refuses; ALPN h2 http/1.1), 8444 (PROXY v1), 9443 (three certificates; a
+60 s handshake timeout, as 100 handshakes queue for keyd under TCG),
+9444 (a backend that resets or stalls; 3 s handshake and idle
+timeouts), 9445 (PROXY v2).  Python backends in the wan namespace on
+10.9.0.1 (8080: http.server, a POST answered with its body's sha256).
+tlsd also serves `endpoint tlsd`, read by the guest's tlsstat
+(tests/tls/tlsstat.c).
 
-Checks, from the wan namespace:
-  - `curl -sk https://10.9.0.2/` returns the backend's page;
-  - `openssl s_client -connect 10.9.0.2:443 -servername x` shows TLSv1.2;
-  - garbage instead of a ClientHello is refused (the connection ends) and
-    logged ("not TLS") while an idle connection is open, and another
-    request afterwards still works;
-  - the statistics line counts the handshakes and the failure.
+Checks, from the wan namespace (each a PASS/FAIL line; the closing line
+is "N passed, N failed"):
+  - curl fetches the backend's page; s_client shows TLSv1.2 and ECDHE;
+  - 100 concurrent TLS clients, all connected and past the handshake at
+    once, each fetch 64 KiB intact (sha256);
+  - resumption by session ticket (s_client -sess_out / -sess_in: Reused);
+  - SNI: a.test (RSA), x.b.test (wildcard), an unknown name and no SNI
+    (the default); ALPN as configured;
+  - while a 20 MB download reads slowly (backpressure), each bad input
+    ends its own connection with its logged reason: garbage, TLS 1.1, no
+    common suite, a stalled handshake, a truncated and an oversized
+    record, a backend that refuses, resets or stalls; then the download
+    finishes at full speed, sha256 intact;
+  - 4 MB each way intact; max-connections; PROXY v1 (and close_notify)
+    and v2 headers as the backend sees them;
+  - the statistics line, and the same numbers read over IPC by tlsstat,
+    whose bad calls get their precise errors;
+  - no server died; without any entropy source tlsd refuses to serve.
 
 Usage (root; needs iproute2, curl, openssl):
   make image && python3 tests/qemu/test_tlsd.py [--build build]
@@ -40,15 +56,16 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
 
-SOCK_PAGES = 515  # abi/keel/socket.h SOCK_SHM_PAGES
+SOCK_PAGES, SOCK_TX_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES
 TLSD_LINES = """
 # tlsd test boots (`tlstest`), tests/qemu/test_tlsd.py
 server tlsnic0 when tlstest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
 server tlsnic1 when tlstest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1
 server tlsrng  when tlstest priority 14 memory 256K pci rng 0 endpoint rng-tls
-server netd    when tlstest needs tlsnic0 priority 12 memory 4M args net1=10.9.1.2/24,stats=600 connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-tls site endpoint netd share sock-tlsd {pages} signal sock-tlsd
-server keyd    when tlstest priority 10 memory 1M args client=tlsd,rng=rng-tls,key=ec.key site endpoint keyd share keyd 4 signal tlsd connect rng-tls
-server tlsd    when tlstest needs netd priority 11 memory 12M args rng=rng-tls,stats=3 site connect netd share sock-tlsd {pages} notify sock-tlsd signal sock-tlsd connect keyd share keyd 4 notify tlsd connect rng-tls
+server netd    when tlstest needs tlsnic0 priority 12 memory 4M args net1=10.9.1.2/24,stats=600,debug=1 connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-tls site endpoint netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} signal sock-tlsd
+server keyd    when tlstest priority 10 memory 1M args client=tlsd,rng=rng-tls,key=ec.key,key=a.key,key=b.key site endpoint keyd share keyd 4 signal tlsd connect rng-tls
+server tlsd    when tlstest needs netd priority 11 memory 12M args rng=rng-tls,stats=3 site connect netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} notify sock-tlsd signal sock-tlsd connect keyd share keyd 4 notify tlsd connect rng-tls endpoint tlsd
+server tlsstat when tlstest needs tlsd priority 9 memory 256K connect tlsd
 """
 
 CONF = """# tests/qemu/test_tlsd.py
@@ -61,6 +78,9 @@ pass in on wan proto icmp keep state
 pass in on wan proto tcp to 10.9.0.2 port 443 keep state
 pass in on wan proto tcp to 10.9.0.2 port 8443 keep state
 pass in on wan proto tcp to 10.9.0.2 port 8444 keep state
+pass in on wan proto tcp to 10.9.0.2 port 9443 keep state
+pass in on wan proto tcp to 10.9.0.2 port 9444 keep state
+pass in on wan proto tcp to 10.9.0.2 port 9445 keep state
 
 tls 443 {
     certificate ec.crt key ec.key
@@ -72,12 +92,34 @@ tls 443 {
 tls 8443 {
     certificate ec.crt key ec.key
     backend 10.9.0.1:8081
+    alpn h2 http/1.1
 }
 
 tls 8444 {
     certificate ec.crt key ec.key
     backend 10.9.0.1:8082
     proxy-protocol v1
+}
+
+tls 9443 {
+    certificate ec.crt key ec.key
+    certificate a.crt key a.key sni a.test
+    certificate b.crt key b.key sni *.b.test
+    backend 10.9.0.1:8080
+    handshake-timeout 60s
+}
+
+tls 9444 {
+    certificate ec.crt key ec.key
+    backend 10.9.0.1:8083
+    handshake-timeout 3s
+    idle-timeout 3s
+}
+
+tls 9445 {
+    certificate ec.crt key ec.key
+    backend 10.9.0.1:8084
+    proxy-protocol v2
 }
 """
 
@@ -100,7 +142,9 @@ class H(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
-http.server.ThreadingHTTPServer(('10.9.0.1', 8080), H).serve_forever()
+class S(http.server.ThreadingHTTPServer):
+    request_queue_size = 256  # 100 clients connect at once
+S(('10.9.0.1', 8080), H).serve_forever()
 """
 
 # The PROXY backend on 10.9.0.1:8082: reads one line, answers "got LINE",
@@ -119,6 +163,22 @@ while True:
     c.sendall(b'got ' + got); c.close()
 """
 
+# The PROXY v2 backend on 10.9.0.1:8084: reads the 28-byte header, answers
+# "got HEX", then closes.
+PROXY2_BACKEND_CODE = r"""
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('10.9.0.1', 8084)); s.listen(4)
+while True:
+    c, _ = s.accept(); got = b''
+    while len(got) < 28:
+        b = c.recv(28 - len(got))
+        if not b:
+            break
+        got += b
+    c.sendall(b'got ' + got.hex().encode()); c.close()
+"""
+
 # A TLS client of port PORT: prints what came back and how the stream ended
 # (suppress_ragged_eofs=False: an end without close_notify raises).
 TLS_CLIENT_CODE = r"""
@@ -128,7 +188,9 @@ raw = socket.create_connection(('10.9.0.2', int(sys.argv[1])), timeout=15)
 got = b''
 try:
     t = ctx.wrap_socket(raw, server_hostname='x', suppress_ragged_eofs=False)
-    print(t.version())
+    print(t.version(), flush=True)
+    if len(sys.argv) > 2:
+        t.sendall(sys.argv[2].encode() + b'\n')
     while True:
         b = t.recv(1000)
         if not b:
@@ -156,6 +218,110 @@ except socket.timeout:
     print('timeout')
 for s in idle:
     s.close()
+"""
+
+# The backend of 9444 on 10.9.0.1:8083: a request line "reset" is answered
+# with a TCP reset, "stall" is never answered (the socket stays open).
+BAD_BACKEND_CODE = r"""
+import socket, struct, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('10.9.0.1', 8083)); s.listen(16); held = []
+def one(c):
+    got = b''
+    while b'\n' not in got:
+        b = c.recv(100)
+        if not b:
+            return
+        got += b
+    if got.startswith(b'reset'):
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); c.close()
+    else:
+        held.append(c)
+while True:
+    c, _ = s.accept(); threading.Thread(target=one, args=(c,), daemon=True).start()
+"""
+
+# N TLS clients of 9443 at once: all connect and finish the handshake, wait
+# for each other (so N connections are open together), then each fetches
+# /mid.bin; prints how many got it intact, then the failures.
+CONCURRENT_CODE = r"""
+import hashlib, socket, ssl, sys, threading, time
+n, want = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+bar = threading.Barrier(n, timeout=240); ok = []; errs = []
+def one(i):
+    try:
+        raw = socket.create_connection(('10.9.0.2', 9443), timeout=240)
+        t = ctx.wrap_socket(raw, server_hostname='tlsd.test')
+        bar.wait()
+        t.sendall(b'GET /mid.bin HTTP/1.0\r\nHost: x\r\n\r\n'); got = b''
+        while True:
+            b = t.recv(65536)
+            if not b:
+                break
+            got += b
+        body = got.split(b'\r\n\r\n', 1)[1]
+        (ok if hashlib.sha256(body).hexdigest() == want else errs).append(i)
+    except Exception as e:
+        errs.append(f'{i}: {type(e).__name__} {e}')
+        bar.abort()
+t0 = time.monotonic()
+ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print(len(ok), f'{time.monotonic() - t0:.1f}')
+for e in errs[:5]:
+    print(e)
+"""
+
+# A 20 MB download through 9443 that reads slowly (a small receive buffer:
+# tlsd and netd must hold back, not buffer) until the file FLAG exists,
+# then at full speed; prints "started", then the byte count and sha256.
+TRANSFER_CODE = r"""
+import hashlib, os, socket, ssl, sys, time
+flag = sys.argv[1]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+raw = socket.socket(); raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 17); raw.settimeout(60)
+raw.connect(('10.9.0.2', 9443))
+t = ctx.wrap_socket(raw, server_hostname='tlsd.test')
+t.sendall(b'GET /big20.bin HTTP/1.0\r\nHost: x\r\n\r\n'); got = b''
+while b'\r\n\r\n' not in got:
+    got += t.recv(65536)
+body = got.split(b'\r\n\r\n', 1)[1]; h = hashlib.sha256(body); n = len(body)
+print('started', flush=True)
+while True:
+    slow = not os.path.exists(flag)
+    if slow:
+        time.sleep(0.5)
+    b = t.recv(32768 if slow else 1 << 16)
+    if not b:
+        break
+    h.update(b); n += len(b)
+print(n, h.hexdigest(), flush=True)
+"""
+
+# Raw bytes to PORT: sends argv[2] (hex), optionally half-closes
+# (argv[3] == 'shut'), then prints how the connection ended and after how long.
+RAW_CODE = r"""
+import socket, sys, time
+port, data, how = int(sys.argv[1]), bytes.fromhex(sys.argv[2]), sys.argv[3]
+c = socket.create_connection(('10.9.0.2', port), timeout=60); c.sendall(data); t0 = time.monotonic()
+if how == 'shut':
+    c.shutdown(socket.SHUT_WR)
+got = b''
+try:
+    while True:
+        b = c.recv(4096)
+        if not b:
+            break
+        got += b
+    print('closed', len(got), f'{time.monotonic() - t0:.1f}')
+except ConnectionResetError:
+    print('reset', len(got), f'{time.monotonic() - t0:.1f}')
+except socket.timeout:
+    print('timeout')
 """
 
 # An idle client and a garbage client: prints what happened.
@@ -202,7 +368,7 @@ def make_image(build: Path, tmp: Path) -> Path:
     out = tmp / "tftp"
     shutil.copytree(build / "image" / "tftp", out)
     manifest = out / "manifest"
-    manifest.write_text(base_manifest() + TLSD_LINES.format(pages=SOCK_PAGES))
+    manifest.write_text(base_manifest() + TLSD_LINES.format(pages=SOCK_PAGES, tx_pages=SOCK_TX_PAGES))
     elfs = sorted(str(p) for p in (build / "user").glob("*.elf") if p.name != "init.elf")
     subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
     manifest.unlink()
@@ -210,11 +376,16 @@ def make_image(build: Path, tmp: Path) -> Path:
     site.mkdir()
     sh("sh", "-c", "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec.key "
                    "-out ec.crt -days 2 -subj /CN=tlsd.test -addext subjectAltName=DNS:tlsd.test 2>/dev/null")
-    for f in ("ec.key", "ec.crt"):
+    sh("sh", "-c", "openssl req -x509 -newkey rsa:2048 -nodes -keyout a.key -out a.crt -days 2 -subj /CN=a.test "
+                   "-addext subjectAltName=DNS:a.test 2>/dev/null")
+    sh("sh", "-c", "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout b.key "
+                   "-out b.crt -days 2 -subj /CN=x.b.test -addext subjectAltName=DNS:*.b.test 2>/dev/null")
+    files = ("ec.key", "ec.crt", "a.key", "a.crt", "b.key", "b.crt")
+    for f in files:
         shutil.move(f, site / f)
     (site / "appliance.conf").write_text(CONF)
     subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "site.cpio"),
-                    *(str(site / n) for n in ("appliance.conf", "ec.crt", "ec.key"))], check=True)
+                    *(str(site / n) for n in ("appliance.conf", *files))], check=True)
     return out
 
 
@@ -237,6 +408,12 @@ def main() -> int:
     (www / "big.bin").write_bytes(big)
     (tmp / "up.bin").write_bytes(big[::-1])
     big_sha, up_sha = hashlib.sha256(big).hexdigest(), hashlib.sha256(big[::-1]).hexdigest()
+    mid = os.urandom(64 << 10)
+    (www / "mid.bin").write_bytes(mid)
+    big20 = os.urandom(20 << 20)
+    (www / "big20.bin").write_bytes(big20)
+    mid_sha, big20_sha = hashlib.sha256(mid).hexdigest(), hashlib.sha256(big20).hexdigest()
+    flag = tmp / "transfer-go"
     log = tmp / "serial.log"
     wan, lan = f"tw{os.getpid()}", f"tl{os.getpid()}"
     for n in (wan, lan):
@@ -266,6 +443,20 @@ def main() -> int:
                 return True
             time.sleep(0.2)
         return bool(re.search(pattern, text(), re.M))
+
+    def wait_after(pos: int, pattern: str, timeout: float) -> bool:
+        """Whether PATTERN appears in the log beyond character POS (within TIMEOUT s)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and cur["proc"].poll() is None:
+            if re.search(pattern, text()[pos:], re.M):
+                return True
+            time.sleep(0.2)
+        return bool(re.search(pattern, text()[pos:], re.M))
+
+    def s_client_out(port: int, *extra: str) -> str:
+        p = subprocess.run(["ip", "netns", "exec", wan, "openssl", "s_client", "-connect", f"10.9.0.2:{port}", *extra],
+                           input="", capture_output=True, text=True, timeout=60)
+        return p.stdout + p.stderr
 
     def check(cond: bool, msg: str) -> None:
         if not cond:
@@ -304,6 +495,76 @@ def main() -> int:
 
         rep.run("tlsd.s_client_tls12", s_client)
 
+        def concurrent() -> None:
+            p = sh("ip", "netns", "exec", wan, sys.executable, "-c", CONCURRENT_CODE, "100", mid_sha, check=False,
+                   timeout=400)
+            lines = p.stdout.splitlines()
+            check(bool(lines) and lines[0].split()[0] == "100",
+                  f"100 concurrent clients: {p.stdout[-600:]!r} {p.stderr[-300:]!r}")
+            print(f"# 100 concurrent TLS clients (handshake, all open at once, 64 KiB each): {lines[0].split()[1]} s")
+            pat = r"tlsd: memory: heap (\d+) KiB used of (\d+) KiB \(peak (\d+) KiB\); connections \d+ \(peak (\d+) of"
+            end = time.monotonic() + 15
+            m = None
+            while time.monotonic() < end:
+                ms = re.findall(pat, text())
+                m = ms[-1] if ms else None
+                if m and int(m[3]) >= 100:
+                    break
+                time.sleep(0.5)
+            check(m is not None and int(m[3]) >= 100, f"tlsd's peak connections: {m}")
+            print(f"# tlsd heap peak with {m[3]} connections open: {m[2]} KiB of {m[1]} KiB "
+                  f"({int(m[2]) / int(m[3]):.1f} KiB per connection, certificates and tickets included)")
+
+        rep.run("tlsd.100_concurrent_clients_intact", concurrent)
+
+        def resumption() -> None:
+            sess = tmp / "session.pem"
+            out = s_client_out(9443, "-servername", "tlsd.test", "-sess_out", str(sess))
+            check(sess.exists() and "New, TLSv1.2" in out, f"first handshake: {out[-300:]!r}")
+            out = s_client_out(9443, "-servername", "tlsd.test", "-sess_in", str(sess))
+            check("Reused, TLSv1.2" in out, f"not resumed: {out[-400:]!r}")
+
+        rep.run("tlsd.session_ticket_resumption", resumption)
+
+        def sni() -> None:
+            for extra, cn, kind in ((["-servername", "a.test"], "a.test", "ECDHE-RSA-"),
+                                    (["-servername", "x.b.test"], "x.b.test", "ECDHE-ECDSA-"),
+                                    (["-servername", "nobody.test"], "tlsd.test", "ECDHE-ECDSA-"),
+                                    (["-noservername"], "tlsd.test", "ECDHE-ECDSA-")):
+                out = s_client_out(9443, *extra)
+                m = re.search(r"subject=.*?CN\s*=\s*([A-Za-z0-9.*-]+)", out)
+                check(m is not None and m.group(1) == cn, f"{extra}: certificate {m and m.group(1)}, want {cn}")
+                check(re.search(r"Cipher is " + kind, out) is not None, f"{extra}: suite not {kind}: {out[-300:]!r}")
+
+        rep.run("tlsd.sni_two_names_and_default", sni)
+
+        def alpn() -> None:
+            for offer, want in (("foo,http/1.1", "http/1.1"), ("http/1.1,h2", "h2")):
+                out = s_client_out(8443, "-alpn", offer)
+                check(f"ALPN protocol: {want}" in out, f"offered {offer}: {out[-300:]!r}")
+
+        rep.run("tlsd.alpn_configured", alpn)
+
+        # Every bad input below runs while a 20 MB download is under way
+        # (reading slowly until the flag file exists); it must finish intact.
+        xfer: dict = {}
+
+        def transfer_start() -> None:
+            pr = subprocess.Popen(["ip", "netns", "exec", wan, sys.executable, "-c", TRANSFER_CODE, str(flag)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            helpers.append(pr)
+            xfer["p"] = pr
+            first = pr.stdout.readline().strip()
+            check(first == "started", f"the 20 MB download did not start: {first!r}")
+
+        rep.run("tlsd.transfer_20MB_started", transfer_start)
+
+        def during(name: str, fn) -> None:
+            def wrapped() -> None:
+                check(xfer.get("p") is not None and xfer["p"].poll() is None, "no 20 MB transfer under way")
+                fn()
+            rep.run(name, wrapped)
+
         def garbage() -> None:
             g = subprocess.Popen(["ip", "netns", "exec", wan, sys.executable, "-c", GARBAGE_CODE],
                                  stdout=subprocess.PIPE, text=True)
@@ -314,7 +575,79 @@ def main() -> int:
             curl()  # still serving, with the idle connection open
             g.wait(timeout=20)
 
-        rep.run("tlsd.garbage_refused_others_served", garbage)
+        during("tlsd.garbage_refused_others_served", garbage)
+
+        def refused_hello(name: str, extra: list, reason: str) -> None:
+            def run() -> None:
+                pos = len(text())
+                out = s_client_out(443, *extra)
+                check(re.search(r"Cipher is ECDHE", out) is None, f"{name}: a handshake completed: {out[-300:]!r}")
+                check(wait_after(pos, r"tlsd: 443: client 10\.9\.0\.1:\d+: handshake failed: " + reason, 10),
+                      f"{name}: tlsd did not log '{reason}'")
+            during(f"tlsd.{name}_refused", run)
+
+        refused_hello("tls11", ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"], "old protocol version")
+        refused_hello("no_common_suite", ["-tls1_2", "-cipher", "AES128-SHA:@SECLEVEL=0"],
+                      "no cipher suite in common")
+
+        def raw_case(name: str, port: int, data: str, how: str, pattern: str) -> None:
+            def run() -> None:
+                pos = len(text())
+                p = sh("ip", "netns", "exec", wan, sys.executable, "-c", RAW_CODE, str(port), data, how,
+                       check=False, timeout=90)
+                check(p.stdout.startswith(("closed", "reset")), f"{name}: connection not ended: {p.stdout!r}")
+                check(wait_after(pos, pattern, 10), f"{name}: no log line /{pattern}/")
+            during(f"tlsd.{name}", run)
+
+        hello_start = "16030100c8010000c40303" + "00" * 20
+        raw_case("stalled_handshake_cut_by_timeout", 9444, hello_start, "hold",
+                 r"tlsd: 9444: client 10\.9\.0\.1:\d+: handshake timeout")
+        raw_case("truncated_record_refused", 443, "1603010200010001fc0303" + "00" * 90, "shut",
+                 r"tlsd: 443: client 10\.9\.0\.1:\d+: handshake failed: peer closed during the handshake")
+        raw_case("oversized_record_refused", 443, "1603014801010047fd0303" + "00" * 200, "hold",
+                 r"tlsd: 443: client 10\.9\.0\.1:\d+: handshake failed: bad record")
+
+        def backend_refused() -> None:
+            p = sh("ip", "netns", "exec", wan, sys.executable, "-c", TLS_CLIENT_CODE, "8443", check=False, timeout=30)
+            out = p.stdout.splitlines()
+            check(len(out) >= 2 and out[0] == "TLSv1.2" and out[-1] == "b''", f"client: {p.stdout!r}")
+            check(wait_for(r"tlsd: 8443: client 10\.9\.0\.1:\d+: backend refused or unreachable", 5),
+                  "no 'backend refused' line")
+            curl()  # 443 still serves
+
+        during("tlsd.backend_refused_logged", backend_refused)
+        helpers.append(subprocess.Popen(["ip", "netns", "exec", wan, sys.executable, "-c", BAD_BACKEND_CODE],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+        def bad_backend(line: str, pattern: str):
+            def run() -> None:
+                pos = len(text())
+                p = sh("ip", "netns", "exec", wan, sys.executable, "-c", TLS_CLIENT_CODE, "9444", line,
+                       check=False, timeout=60)
+                out = p.stdout.splitlines()
+                check(len(out) >= 2 and out[0] == "TLSv1.2" and out[-1] == "b''" and "timeout" not in p.stdout,
+                      f"client: {p.stdout!r}")
+                check(wait_after(pos, pattern, 10), f"no log line /{pattern}/")
+            return run
+
+        time.sleep(0.5)
+        during("tlsd.backend_reset_ends_that_connection",
+               bad_backend("reset", r"tlsd: 9444: client 10\.9\.0\.1:\d+: backend reset"))
+        during("tlsd.backend_stall_cut_by_idle_timeout",
+               bad_backend("stall", r"tlsd: 9444: client 10\.9\.0\.1:\d+: idle timeout"))
+
+        def transfer_done() -> None:
+            p = xfer.get("p")
+            check(p is not None and p.poll() is None, "the 20 MB transfer ended before the bad inputs were through")
+            t0 = time.monotonic()
+            flag.write_text("go")
+            out, err = p.communicate(timeout=240)
+            f = out.split()
+            check(len(f) == 2 and f[0] == str(20 << 20) and f[1] == big20_sha,
+                  f"20 MB transfer: {out.strip()[-200:]!r} {err[-300:]!r}")
+            print(f"# the rest of the 20 MB download at full speed: {time.monotonic() - t0:.1f} s")
+
+        rep.run("tlsd.transfer_20MB_intact_after_bad_inputs", transfer_done)
 
         def stats() -> None:
             pat = (r"tlsd: stats 443: accepted (\d+) current \d+ refused (\d+) handshakes ok (\d+) failed \d+ "
@@ -377,21 +710,88 @@ def main() -> int:
 
         rep.run("tlsd.proxy_v1_and_close_notify", proxy_v1)
 
-        def backend_refused() -> None:
-            p = sh("ip", "netns", "exec", wan, sys.executable, "-c", TLS_CLIENT_CODE, "8443", check=False, timeout=30)
+        def proxy_v2() -> None:
+            helpers.append(subprocess.Popen(["ip", "netns", "exec", wan, sys.executable, "-c", PROXY2_BACKEND_CODE],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(0.5)
+            p = sh("ip", "netns", "exec", wan, sys.executable, "-c", TLS_CLIENT_CODE, "9445", check=False, timeout=30)
             out = p.stdout.splitlines()
-            check(len(out) >= 2 and out[0] == "TLSv1.2" and out[-1] == "b''", f"client: {p.stdout!r}")
-            check(wait_for(r"tlsd: 8443: client 10\.9\.0\.1:\d+: backend refused or unreachable", 5),
-                  "no 'backend refused' line")
-            curl()  # 443 still serves
+            check(len(out) == 3 and out[0] == "TLSv1.2", f"client: {p.stdout!r} {p.stderr[-300:]!r}")
+            # signature, v2 PROXY, TCP4, 12 bytes, 10.9.0.1 -> 10.9.0.2, client port -> 9445 (0x24e5)
+            check(re.fullmatch(r"b'got 0d0a0d0a000d0a515549540a2111000c0a0900010a090002[0-9a-f]{4}24e5'", out[2])
+                  is not None, f"backend saw {out[2]}")
 
-        rep.run("tlsd.backend_refused_logged", backend_refused)
+        rep.run("tlsd.proxy_v2_header", proxy_v2)
+
         rep.run("tlsd.statistics", stats)
+
+        def stats_ipc() -> None:
+            """tlsstat reads abi/keel/tlsd.h's calls: the same numbers as tlsd's own line, once quiet."""
+            check(wait_for(r"tlsstat: errors: PASS", 5),
+                  "tlsstat: " + " / ".join(re.findall(r"tlsstat: errors: (.*)", text())))
+            pd = (r"tlsd: stats 443: accepted (\d+) current \d+ refused (\d+) handshakes ok (\d+) failed (\d+) "
+                  r"\([^)]*\) resumed (\d+) bytes client->backend (\d+) backend->client (\d+)")
+            ps = (r"tlsstat: 443: accepted (\d+) current \d+ refused (\d+) backend-failures \d+ handshakes-ok (\d+) "
+                  r"resumed (\d+) failed (\d+) truncated \d+ bytes-c2b (\d+) bytes-b2c (\d+) .*fail:(.*)")
+            end = time.monotonic() + 20
+            d = st = None
+            while time.monotonic() < end:
+                ds, ss = re.findall(pd, text()), re.findall(ps, text())
+                d, st = (ds[-1] if ds else None), (ss[-1] if ss else None)
+                if d and st and (d[0], d[1], d[2], d[3], d[4], d[5], d[6]) == (st[0], st[1], st[2], st[4], st[3],
+                                                                                st[5], st[6]):
+                    break
+                time.sleep(1)
+            check(d is not None and st is not None, "no tlsd or tlsstat line for 443")
+            check((d[0], d[1], d[2], d[3], d[4], d[5], d[6]) == (st[0], st[1], st[2], st[4], st[3], st[5], st[6]),
+                  f"tlsd says {d}, tlsstat read {st}")
+            for r in ("not-tls", "version", "no-suite", "eof", "bad-record"):
+                check(f" {r} " in st[7] + " ", f"no '{r}' failures in tlsstat's reasons: {st[7]!r}")
+            m = re.findall(r"tlsstat: 9443: .* handshakes-ok (\d+) resumed (\d+) .* sni-named (\d+) ", text())
+            check(bool(m) and int(m[-1][0]) >= 100 and int(m[-1][1]) >= 1 and int(m[-1][2]) >= 2,
+                  f"tlsstat 9443: {m[-1] if m else None}")
+            print(f"# {re.findall(r'tlsstat: 443: .*', text())[-1]}")
+
+        rep.run("tlsd.statistics_over_ipc", stats_ipc)
 
         def no_deaths() -> None:
             check(re.search(r"keel: init: server \S+ died|keel: PANIC", text()) is None, "a server died")
 
         rep.run("tlsd.no_server_died", no_deaths)
+
+        def nothing_held() -> None:
+            """Every connection gone and the heap back where it started (certificates, tickets)."""
+            pat = r"tlsd: memory: heap (\d+) KiB used of \d+ KiB \(peak \d+ KiB\); connections (\d+) "
+            first = re.findall(pat, text())
+            check(bool(first), "no memory line")
+            end = time.monotonic() + 30
+            last = first[-1]
+            while time.monotonic() < end and last[1] != "0":
+                time.sleep(1)
+                last = re.findall(pat, text())[-1]
+            check(last[1] == "0", f"tlsd still holds {last[1]} connections")
+            check(int(last[0]) <= int(first[0][0]) + 64, f"heap {first[0][0]} KiB at start, {last[0]} KiB at the end")
+
+        rep.run("tlsd.nothing_held_at_the_end", nothing_held)
+
+        def netd_restart() -> None:
+            """netd crashes (a test command frame); init restarts it, the new netd
+            tells tlsd its session is gone, tlsd starts again and serves."""
+            pos = len(text())
+            code = ("import socket\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('ktap0', 0))\n"
+                    "src = bytes.fromhex(open('/sys/class/net/ktap0/address').read().strip().replace(':', ''))\n"
+                    "f = bytes.fromhex('525400123456') + src + b'\\x88\\xb5' + b'KEEL-NETDCRASH'\n"
+                    "s.send(f + bytes(60 - len(f)))\n")
+            sh("ip", "netns", "exec", wan, sys.executable, "-c", code)
+            check(wait_after(pos, r"server netd died", 15), "netd did not crash on the command frame")
+            check(wait_after(pos, r"tlsd: netd's session is gone", 20), "tlsd was not told that netd restarted")
+            check(wait_after(pos, r"tlsd: 443: listening(.|\n)*tlsd: serving", 60),
+                  "tlsd did not serve again: " + "|".join(ln for ln in text()[pos:].splitlines()
+                                                            if not ln.startswith(("tlsstat", "tlsd: stats")))[-3000:])
+            time.sleep(1)
+            curl()
+
+        rep.run("tlsd.serves_again_after_netd_restart", netd_restart)
 
         def no_entropy() -> None:
             """Again without virtio-rng and with RDRAND/RDSEED masked in CPUID."""

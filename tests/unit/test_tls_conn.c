@@ -190,6 +190,7 @@ static void remove_keys(void)
 
 struct signer {
     int delay; /* polls that answer "not yet" before the signature */
+    int full;  /* starts that answer "no room now" (TLS_WANT_SIGN) before one is taken */
     bool refuse;
     int starts, polls, cancels, signatures;
     /* the one operation in flight (a test drives one handshake at a time
@@ -210,6 +211,10 @@ static int sig_start(void *ctx, struct tls_conn *c, uint32_t key_id, mbedtls_md_
     s->starts++;
     if (s->refuse || key_id >= K_COUNT || hash_len > sizeof s->hash || s->busy)
         return TLS_E_FAILED;
+    if (s->full > 0) {
+        s->full--;
+        return TLS_WANT_SIGN;
+    }
     s->busy = true;
     s->left = s->delay;
     s->key = key_id;
@@ -877,6 +882,47 @@ static void test_async_signature_waits(void)
     SIGNER.delay = 0;
 }
 
+/* A signer with every slot in flight (keyd's 16): the engine keeps the
+ * request and starts it at a later step; freed while deferred, the signer
+ * is never told (it never took the request). */
+static void test_signer_full_defers(void)
+{
+    struct pair p;
+    int cr;
+    struct cli_opts o = { .host = "api.example.com", .trust = K_API };
+    SIGNER.full = 2;
+    int starts = SIGNER.starts, cancels = SIGNER.cancels;
+    memset(&p, 0, sizeof p);
+    pipe_init(&p.link.c2s, 0);
+    pipe_init(&p.link.s2c, 0);
+    CHECK_EQ(client_setup(&p.cli, &p.link, &o), 0);
+    CHECK_EQ(tls_conn_init(&p.conn, &SRV, &SRV_IO, &p.link), TLS_OK);
+    CHECK_EQ(mbedtls_ssl_handshake(&p.cli.ssl), MBEDTLS_ERR_SSL_WANT_READ);
+    CHECK_EQ(tls_conn_handshake(&p.conn), TLS_WANT_SIGN);
+    CHECK(p.conn.sign_pending && p.conn.sign_deferred);
+    CHECK_EQ(tls_conn_handshake(&p.conn), TLS_WANT_SIGN); /* still full */
+    CHECK(p.conn.sign_deferred);
+    CHECK_EQ(tls_conn_handshake(&p.conn), TLS_WANT_SIGN); /* taken now */
+    CHECK(!p.conn.sign_deferred);
+    CHECK_EQ(drive(&p.conn, &p.cli, &cr, NULL), TLS_OK);
+    CHECK_EQ(cr, 0);
+    CHECK_EQ(SIGNER.starts - starts, 3);
+    pair_free(&p);
+
+    SIGNER.full = 100;
+    memset(&p, 0, sizeof p);
+    pipe_init(&p.link.c2s, 0);
+    pipe_init(&p.link.s2c, 0);
+    CHECK_EQ(client_setup(&p.cli, &p.link, &o), 0);
+    CHECK_EQ(tls_conn_init(&p.conn, &SRV, &SRV_IO, &p.link), TLS_OK);
+    CHECK_EQ(mbedtls_ssl_handshake(&p.cli.ssl), MBEDTLS_ERR_SSL_WANT_READ);
+    CHECK_EQ(tls_conn_handshake(&p.conn), TLS_WANT_SIGN);
+    pair_free(&p);
+    CHECK_EQ(SIGNER.cancels, cancels);
+    CHECK(!SIGNER.busy);
+    SIGNER.full = 0;
+}
+
 static void test_refused_signature(void)
 {
     struct pair p;
@@ -1271,6 +1317,7 @@ int main(void)
         UNIT_TEST(test_ticket_rotation_and_expiry),
         UNIT_TEST(test_tampered_ticket),
         UNIT_TEST(test_alpn),
+        UNIT_TEST(test_signer_full_defers),
         UNIT_TEST(test_async_signature_waits),
         UNIT_TEST(test_refused_signature),
         UNIT_TEST(test_refuses_garbage),

@@ -28,8 +28,9 @@ struct sock_client {
     uint64_t ev[SOCK_EVENT_WORDS]; /* events taken from the region, not yet handed out */
 };
 
-/* Finds ep:netd, shm:sock-NAME and notify:sock-NAME (NAME = si->name),
- * maps the region at VA (SOCK_SHM_PAGES pages, unused) and says
+/* Finds ep:netd, shm:sock-NAME, shm:socktx-NAME and notify:sock-NAME
+ * (NAME = si->name), maps the region at VA (SOCK_SHM_PAGES +
+ * SOCK_SHM_TX_PAGES pages, unused) and says
  * SOCK_HELLO, which closes what an earlier run of this task left open. */
 int sock_open(struct sock_client *c, const struct keel_srvinfo *si, uint64_t va) __attribute__((warn_unused_result));
 
