@@ -43,3 +43,8 @@ $(BUILD)/user/appliance/console/netadm_client.o $(BUILD)/user/appliance/console/
 	$(CONSOLE_CPPFLAGS)
 $(BUILD)/user/appliance/console/consoled.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart \
 	-DKEEL_VERSION='"$(VERSION)"'
+
+# netadmtest: hostile and well-formed calls of netd's administration protocol
+# in the `admintest` boot (tests/qemu/test_netadm.py).
+$(eval $(call user_prog,netadmtest,tests/console/netadmtest.c))
+SERVERS += netadmtest

@@ -503,6 +503,28 @@ static void line_col(const char *msg, uint64_t *line, uint64_t *col)
     *col = v[1];
 }
 
+/* The first byte of TEXT that no configuration has (control characters
+ * other than tab and line ends, bytes above 0x7e): its line and column,
+ * or false.  netd's readers skip the lines that are not theirs, so binary
+ * would otherwise pass as "no rules". */
+static bool bad_byte(const char *text, size_t len, unsigned *line, unsigned *col, unsigned *byte)
+{
+    unsigned l = 1, c = 1;
+    for (size_t i = 0; i < len; i++, c++) {
+        unsigned char ch = (unsigned char)text[i];
+        if (ch == '\n') {
+            l++;
+            c = 0;
+        } else if ((ch < 0x20 && ch != '\t' && ch != '\r') || ch > 0x7e) {
+            *line = l;
+            *col = c;
+            *byte = ch;
+            return true;
+        }
+    }
+    return false;
+}
+
 static int64_t do_prepare(void *ctx, struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
@@ -515,7 +537,17 @@ static int64_t do_prepare(void *ctx, struct keel_msg *m)
         return NETADM_E_INVAL;
     memcpy(a->text, c->base + NETADM_IN_OFF, len); /* our own copy: the client cannot change it under us */
     char err[NETD_FW_ERR_MAX];
-    if (netd_fw_prepare(a->fw, "candidate", a->text, len, err, sizeof err) != NETD_FW_OK) {
+    unsigned bl = 0, bc = 0, bb = 0;
+    int rc;
+    if (bad_byte(a->text, len, &bl, &bc, &bb)) {
+        netd_fw_abort(a->fw); /* a refused prepare leaves nothing to commit */
+        snprintf(err, sizeof err, "candidate:%u:%u: expected printable text (got byte 0x%02x)", bl, bc, bb);
+        ulog("netd: admin: %s: %s\n", c->name, err);
+        rc = NETD_FW_E_PARSE;
+    } else {
+        rc = netd_fw_prepare(a->fw, "candidate", a->text, len, err, sizeof err); /* a failure leaves nothing */
+    }
+    if (rc != NETD_FW_OK) {
         size_t n = strlen(err);
         memcpy(c->base + NETADM_OUT_OFF, err, n + 1);
         line_col(err, &m->mr[0], &m->mr[1]);

@@ -25,7 +25,9 @@
  *   NETADM_PREPARE (MR0 = length of the text at NETADM_IN_OFF)
  *       Parses the text as appliance.conf (the firewall's rules, the
  *       interface names they use) into netd's spare rule set.  The running
- *       set is untouched.  -> 0; or NETADM_E_PARSE with MR0 = line,
+ *       set is untouched.  Bytes no configuration has (control characters
+ *       but tab and line ends, bytes above 0x7e) are refused as a parse
+ *       error at their line and column.  -> 0; or NETADM_E_PARSE with MR0 = line,
  *       MR1 = column, MR2 = message length at NETADM_OUT_OFF
  *       ("candidate:LINE:COL: expected ..."); NETADM_E_INVAL for a length
  *       beyond NETADM_IN_MAX.  A second PREPARE replaces the first.
