@@ -29,6 +29,12 @@ $(BUILD)/tests/unit/test_console_log: tests/unit/test_console_log.c appliance/co
 	abi/keel/log.h
 $(BUILD)/tests/unit/test_console_log: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config
 
+# Host unit test test_console_table: the aligned tables of netd's answers.
+UNIT_TESTS += console_table
+$(BUILD)/tests/unit/test_console_table: tests/unit/test_console_table.c appliance/console/table.c \
+	appliance/console/table.h
+$(BUILD)/tests/unit/test_console_table: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS)
+
 # consoled: the console server.  It links the configuration code (CONF_SRCS,
 # from appliance/config.mk, included before this file: the include list is
 # sorted) and the console protocol's client library (drivers/uart/).

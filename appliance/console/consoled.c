@@ -756,6 +756,35 @@ static int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t err
     return 0;
 }
 
+/* The TLS listeners as consoled's running configuration has them; their
+ * statistics are tlsd's, which has no administration protocol yet. */
+static int do_show_tls(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    (void)call, (void)err, (void)errlen;
+    struct consoled *c = ctx;
+    struct textbuf b;
+    tb_init(&b, c->diff_out, sizeof c->diff_out);
+    tb_put(&b, "PORT\tBACKEND\tCERTIFICATES\tMAX-CONNECTIONS\tIDLE-TIMEOUT\n");
+    for (unsigned i = 0; i < c->running.n_tls; i++) {
+        const struct conf_tls *t = &c->running.tls[i];
+        tb_u64(&b, t->port);
+        tb_put(&b, "\t");
+        tb_ipv4(&b, t->backend_addr);
+        tb_put(&b, ":");
+        tb_u64(&b, t->backend_port);
+        tb_put(&b, "\t");
+        tb_u64(&b, t->n_certs);
+        tb_put(&b, "\t");
+        tb_u64(&b, t->max_connections);
+        tb_put(&b, "\t");
+        tb_u64(&b, t->idle_timeout);
+        tb_put(&b, "s\n");
+    }
+    table_print(c->diff_out, b.len < sizeof c->diff_out ? b.len : sizeof c->diff_out - 1, term_write, c);
+    say(c, "(the listeners as configured; tlsd's connection statistics are not available to the console yet)\r\n");
+    return 0;
+}
+
 /* ------------------------------------------------------- init's calls -- */
 
 static int do_tasks(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
@@ -883,6 +912,7 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_SHOW_STATES] = do_netd_show,
     [CMD_PING] = do_ping,
     [CMD_SHOW_TASKS] = do_tasks,
+    [CMD_SHOW_TLS] = do_show_tls,
     [CMD_RESTART] = do_restart,
     [CMD_REBOOT] = do_reboot_halt,
     [CMD_HALT] = do_reboot_halt,
