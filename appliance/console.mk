@@ -38,7 +38,8 @@ $(BUILD)/tests/unit/test_console_table: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS)
 # consoled: the console server.  It links the configuration code (CONF_SRCS,
 # from appliance/config.mk, included before this file: the include list is
 # sorted) and the console protocol's client library (drivers/uart/).
-CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/lineedit.c appliance/console/cmd.c \
+CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/consoled_ops.c appliance/console/lineedit.c \
+	appliance/console/cmd.c \
 	appliance/console/logring.c appliance/console/logsrv.c appliance/console/netadm_client.c \
 	appliance/console/table.c \
 	$(CONF_SRCS) drivers/uart/console_client.c)
@@ -47,7 +48,7 @@ SERVERS += consoled
 $(BUILD)/user/appliance/console/netadm_client.o $(BUILD)/user/appliance/console/table.o \
 	$(BUILD)/user/appliance/console/logsrv.o: USER_CFLAGS += \
 	$(CONSOLE_CPPFLAGS)
-$(BUILD)/user/appliance/console/consoled.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart \
+$(BUILD)/user/appliance/console/consoled.o $(BUILD)/user/appliance/console/consoled_ops.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart \
 	-DKEEL_VERSION='"$(VERSION)"'
 
 # netadmtest: hostile and well-formed calls of netd's administration protocol

@@ -47,10 +47,10 @@
 #include "lwip/udp.h"
 #include "netd_admin.h"
 
-#define ROW_MAX        320
-#define PING_BYTES     32 /* payload after the ICMP header */
-#define PING_EVERY_NS  1000000000ull
-#define NS_PER_US      1000ull
+#define ROW_MAX       320
+#define PING_BYTES    32 /* payload after the ICMP header */
+#define PING_EVERY_NS 1000000000ull
+#define NS_PER_US     1000ull
 
 /* ------------------------------------------------------------- clients -- */
 
@@ -288,8 +288,9 @@ static void show_routes(struct netd_admin *a, struct out *o)
 
 static const char *tcp_state(enum tcp_state s)
 {
-    static const char *const names[] = { "CLOSED",     "LISTEN",     "SYN_SENT", "SYN_RCVD",  "ESTABLISHED", "FIN_WAIT_1",
-                                         "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",  "LAST_ACK", "TIME_WAIT" };
+    static const char *const names[] = { "CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RCVD",
+                                         "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
+                                         "CLOSING",     "LAST_ACK",   "TIME_WAIT" };
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 
@@ -364,10 +365,7 @@ static void show_firewall(struct netd_admin *a, struct out *o)
     row_end(o, &r);
 }
 
-static const char *proto_name(uint8_t p)
-{
-    return p == 6 ? "tcp" : p == 17 ? "udp" : p == 1 ? "icmp" : "ip";
-}
+static const char *proto_name(uint8_t p) { return p == 6 ? "tcp" : p == 17 ? "udp" : p == 1 ? "icmp" : "ip"; }
 
 static void show_states(struct netd_admin *a, struct out *o)
 {

@@ -56,14 +56,14 @@
 
 #include <stdint.h>
 
-#define NETADM_SHM_PAGES  33
-#define NETADM_IN_OFF     0u
-#define NETADM_IN_MAX     65536u /* appliance/config/conf.h CONF_TEXT_MAX */
-#define NETADM_OUT_OFF    65536u
-#define NETADM_OUT_MAX    (NETADM_SHM_PAGES * 4096u - NETADM_OUT_OFF)
-#define NETADM_PING_MAX   100u
+#define NETADM_SHM_PAGES   33
+#define NETADM_IN_OFF      0u
+#define NETADM_IN_MAX      65536u /* appliance/config/conf.h CONF_TEXT_MAX */
+#define NETADM_OUT_OFF     65536u
+#define NETADM_OUT_MAX     (NETADM_SHM_PAGES * 4096u - NETADM_OUT_OFF)
+#define NETADM_PING_MAX    100u
 #define NETADM_PING_WAIT_S 2u
-#define NETADM_LABEL_BASE 0x100u
+#define NETADM_LABEL_BASE  0x100u
 
 enum netadm_label {
     NETADM_PREPARE = NETADM_LABEL_BASE + 1,

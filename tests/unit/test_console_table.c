@@ -31,8 +31,7 @@ static const char *print(const char *t)
 
 static void test_aligned(void)
 {
-    CHECK_STR(print("NAME\tNIC\nwan\teth0\nlan-long\teth1\n"),
-              "NAME      NIC\r\nwan       eth0\r\nlan-long  eth1\r\n");
+    CHECK_STR(print("NAME\tNIC\nwan\teth0\nlan-long\teth1\n"), "NAME      NIC\r\nwan       eth0\r\nlan-long  eth1\r\n");
 }
 
 static void test_empty_and_unterminated(void)
@@ -42,10 +41,7 @@ static void test_empty_and_unterminated(void)
     CHECK_STR(print("A\t\tC\n"), "A    C\r\n");
 }
 
-static void test_unprintable_bytes(void)
-{
-    CHECK_STR(print("a\x1b[2Jb\tc\x7f\n"), "a?[2Jb  c?\r\n");
-}
+static void test_unprintable_bytes(void) { CHECK_STR(print("a\x1b[2Jb\tc\x7f\n"), "a?[2Jb  c?\r\n"); }
 
 static void test_too_many_columns(void)
 {
@@ -68,11 +64,8 @@ static void test_wide_column_capped(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
-        UNIT_TEST(test_aligned),
-        UNIT_TEST(test_empty_and_unterminated),
-        UNIT_TEST(test_unprintable_bytes),
-        UNIT_TEST(test_too_many_columns),
-        UNIT_TEST(test_wide_column_capped),
+        UNIT_TEST(test_aligned),          UNIT_TEST(test_empty_and_unterminated), UNIT_TEST(test_unprintable_bytes),
+        UNIT_TEST(test_too_many_columns), UNIT_TEST(test_wide_column_capped),
     };
     return unit_main("console_table", tests, (int)(sizeof tests / sizeof tests[0]));
 }
