@@ -44,9 +44,9 @@
  * `rollback N` (0 is the running one, up to 9 back; a rollback loads the
  * candidate, and the next commit pushes it).  What netd takes: the rules
  * and the interface names they use; addresses stay as at netd's start.
- * `restart netd` gives the restarted netd the running configuration again
- * (a netd that restarts after a fault starts from appliance.conf: see
- * STATUS).
+ * A restarted netd starts from appliance.conf: every NETD_POLL_NS
+ * consoled asks init for netd's restart count (netd_watch,
+ * consoled_ops.c) and gives a new netd the running configuration again.
  *
  * Boot: appliance.conf is parsed (conf_parse, rules checked by their first
  * word only: netd parses them fully and denies everything on its own
@@ -83,9 +83,8 @@
  *
  * STATUS: netd is the only server that takes configuration; tlsd's
  * listeners (`show tls`, commits of `tls` blocks) wait for tlsd's
- * protocol.  A netd restarted by init after a fault (not by `restart
- * netd`) runs appliance.conf from the site archive until the next commit:
- * nothing tells consoled of that restart.
+ * protocol.  A restarted netd runs appliance.conf's rules for up to
+ * NETD_POLL_NS (2 s), until netd_watch notices it.
  *
  * Memory: everything is in one static struct consoled (configurations,
  * candidate, history, the diff workspace, the configuration a commit
@@ -183,6 +182,8 @@ static void say_async(struct consoled *c, const char *s, size_t n)
     else
         con_write(c, s, n);
 }
+
+void con_say_async(struct consoled *c, const char *s) { say_async(c, s, strlen(s)); }
 
 /* Prints the rows not yet shown to a `show log follow`. */
 static void follow_print(struct consoled *c)
@@ -713,6 +714,8 @@ void con_arm_timer(struct consoled *c)
     uint64_t when = c->login_until;
     if (c->confirm_deadline && (!when || c->confirm_deadline < when))
         when = c->confirm_deadline;
+    if (c->net.ep && (!when || c->netd_poll_at < when))
+        when = c->netd_poll_at ? c->netd_poll_at : 1; /* 1: due now */
     if (c->signal)
         (void)sys6(SYS_TIMER_ARM, c->signal, when, when ? EVT_TIMER : 0, 0, 0, 0);
 }
@@ -727,6 +730,7 @@ static void check_deadlines(struct consoled *c)
     }
     if (c->confirm_deadline && now >= c->confirm_deadline)
         confirm_expired(c);
+    netd_watch(c, now);
     con_arm_timer(c);
 }
 

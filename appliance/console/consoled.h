@@ -34,6 +34,7 @@
 #define NAP_NS            10000000ull           /* a retry's wait for a busy netd */
 #define NETD_MSG_MAX      192                   /* netd's error message about a configuration */
 #define RESYNC_TRIES      20                    /* x ~3 s: how long a restarted netd may take */
+#define NETD_POLL_NS      2000000000ull         /* how often consoled looks for a restarted netd */
 #define PING_POLL_NS      200000000ull          /* how often a ping's progress is asked */
 #define EVT_TIMER         (1ull << 16)          /* consoled's timer bit on the console notification */
 #define EVT_LOG           (1ull << 17)          /* the log thread queued entries (logsrv.c) */
@@ -49,6 +50,9 @@ struct consoled {
     uint64_t pending;  /* event bits seen while waiting for something else */
     bool dead;         /* the driver refused a call: output is dropped */
     struct netadm net; /* netd's administration protocol; net.ep 0: no netd */
+    int netd_idx;           /* netd's index in init's table (net.ep != 0) */
+    uint32_t netd_restarts; /* its restarts when it last got the running configuration */
+    uint64_t netd_poll_at;  /* when netd_watch next asks init (0: at once) */
 
     struct le le;
     enum cmd_mode mode;
@@ -97,6 +101,7 @@ void con_say(struct consoled *c, const char *s);                   /* the same f
 void con_say_text(struct consoled *c, const char *text, size_t n); /* "\n" as "\r\n" */
 void con_log(struct consoled *c, unsigned level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void con_arm_timer(struct consoled *c); /* the kernel timer for the earliest deadline */
+void con_say_async(struct consoled *c, const char *s); /* above the line being edited */
 /* Hands a whole configuration to every server that takes one, all or
  * nothing (see consoled.c); 0, or -1 with a one-line reason in ERR. */
 int con_push_config(struct consoled *c, const char *text, size_t len, char *err, size_t errlen);
@@ -108,6 +113,9 @@ int do_show_tls(void *ctx, const struct cmd_call *call, char *err, size_t errlen
 int do_tasks(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 int do_restart(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 int do_reboot_halt(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+/* Every NETD_POLL_NS: when init restarted netd (after a fault or a
+ * `restart netd`), gives it the running configuration again. */
+void netd_watch(struct consoled *c, uint64_t now);
 /* Connects to netd's administration protocol when the manifest grants it
  * and init started netd. */
 void setup_netd(struct consoled *c, const struct keel_srvinfo *si);

@@ -210,17 +210,51 @@ static int init_operator(struct consoled *c, uint32_t label, const char *name, s
 
 /* netd starts from appliance.conf: after a restart the console gives it
  * the running configuration again (while netd comes up, con_push_config's
- * calls find nobody waiting and are tried again). */
-static int resync_netd(struct consoled *c, char *err, size_t errlen)
+ * calls find nobody waiting and are tried again).  Says so above the line
+ * being edited. */
+static void resync_netd(struct consoled *c)
 {
+    char err[CMD_ERR_MAX] = "the running configuration is too long", line[CMD_ERR_MAX + 64];
     size_t n = conf_write(&c->running, c->text_a, sizeof c->text_a);
     for (int i = 0; i < RESYNC_TRIES; i++)
-        if (n < sizeof c->text_a && con_push_config(c, c->text_a, n, err, errlen) == 0) {
-            con_say(c, "netd runs the running configuration again\r\n");
-            return 0;
+        if (n < sizeof c->text_a && con_push_config(c, c->text_a, n, err, sizeof err) == 0) {
+            con_log(c, CONF_LOG_INFO, "netd (restart %u) runs the running configuration again", c->netd_restarts);
+            con_say_async(c, "\r\nnetd runs the running configuration again\r\n");
+            return;
         }
     con_log(c, CONF_LOG_ERROR, "netd did not take the running configuration after its restart: %s", err);
-    return -1;
+    lib_snprintf(line, sizeof line, "\r\nerror: netd did not take the running configuration after its restart: %s\r\n",
+                 err);
+    con_say_async(c, line);
+}
+
+/* One server's entry in init's table (INIT_TASK_INFO); false past the end
+ * or when init does not answer. */
+static bool task_info(uint64_t index, char name[17], unsigned *state, uint32_t *restarts)
+{
+    struct keel_msg m = { .info = INIT_TASK_INFO, .mr = { index } };
+    if (keel_call(SRV_SLOT_INIT, &m) != KE_OK || keel_label(&m) != 0)
+        return false;
+    memset(name, 0, 17);
+    memcpy(name, &m.mr[2], 16);
+    *state = (unsigned)(m.mr[0] & 0xff);
+    *restarts = (uint32_t)(m.mr[0] >> 32);
+    return true;
+}
+
+void netd_watch(struct consoled *c, uint64_t now)
+{
+    if (!c->net.ep || c->netd_idx < 0 || now < c->netd_poll_at)
+        return;
+    c->netd_poll_at = now + NETD_POLL_NS;
+    char name[17];
+    unsigned state = 0;
+    uint32_t restarts = 0;
+    if (!task_info((uint64_t)c->netd_idx, name, &state, &restarts) || restarts == c->netd_restarts ||
+        state != INIT_TASK_READY)
+        return; /* the same netd, or a new one not serving yet: look again later */
+    c->netd_restarts = restarts;
+    resync_netd(c);
 }
 
 int do_restart(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
@@ -235,8 +269,8 @@ int do_restart(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
         return -1;
     con_log(c, CONF_LOG_WARN, "restart of %.*s asked on the console", (int)a->n, a->s);
     con_say(c, "restarting\r\n");
-    if (a->n == 4 && memcmp(a->s, "netd", 4) == 0 && c->net.ep)
-        return resync_netd(c, err, errlen);
+    c->netd_poll_at = 0; /* netd_watch looks at once, then every NETD_POLL_NS */
+    con_arm_timer(c);
     return 0;
 }
 
@@ -249,19 +283,14 @@ int do_reboot_halt(void *ctx, const struct cmd_call *call, char *err, size_t err
     return init_operator(c, reboot ? INIT_REBOOT : INIT_HALT, "", 0, err, errlen);
 }
 
-/* Server NAME's state as init tells it (enum init_task_state), or -1
- * when init lists no such server. */
-static int task_state(const char *name)
+/* Server NAME's index in init's table, its state and restarts; -1 when
+ * init lists no such server. */
+static int task_find(const char *name, unsigned *state, uint32_t *restarts)
 {
-    for (uint64_t i = 0; i < 64; i++) {
-        struct keel_msg m = { .info = INIT_TASK_INFO, .mr = { i } };
-        if (keel_call(SRV_SLOT_INIT, &m) != KE_OK || keel_label(&m) != 0)
-            return -1;
-        char n[17] = { 0 };
-        memcpy(n, &m.mr[2], 16);
+    char n[17];
+    for (uint64_t i = 0; i < 64 && task_info(i, n, state, restarts); i++)
         if (strcmp(n, name) == 0)
-            return (int)(m.mr[0] & 0xff);
-    }
+            return (int)i;
     return -1;
 }
 
@@ -274,8 +303,10 @@ void setup_netd(struct consoled *c, const struct keel_srvinfo *si)
     uint64_t ep = srv_find_cap(si, "ep:netd"), shm = srv_find_cap(si, "shm:admin-consoled"), pages = 0;
     if (!ep || !shm)
         return;
-    int state = task_state("netd");
-    if (state == INIT_TASK_ABSENT || state == INIT_TASK_OTHER) {
+    unsigned state = 0;
+    uint32_t restarts = 0;
+    int idx = task_find("netd", &state, &restarts);
+    if (idx < 0 || state == INIT_TASK_ABSENT || state == INIT_TASK_OTHER) {
         con_log(c, CONF_LOG_INFO, "netd is not started on this boot: commits change consoled's copy only");
         return;
     }
@@ -288,6 +319,11 @@ void setup_netd(struct consoled *c, const struct keel_srvinfo *si)
         con_log(c, CONF_LOG_ERROR, "the region shared with netd cannot be mapped (error %lld)", (long long)err);
         return;
     }
+    c->netd_idx = idx;
+    /* A netd that restarts after this gets the running configuration; so
+     * does the netd of now when consoled itself was restarted (consoled
+     * runs appliance.conf again, netd may run a later commit). */
+    c->netd_restarts = si->restarts ? ~restarts : restarts;
     c->net.ep = ep;
     c->net.base = (uint8_t *)ADMIN_VA;
     c->net.nap = nap_cb;
