@@ -648,15 +648,34 @@ static int64_t do_ping_status(void *ctx, struct keel_msg *m)
     return 0;
 }
 
+static int64_t do_clear(void *ctx, struct keel_msg *m)
+{
+    struct netd_admin *a = ctx;
+    struct netd_admin_client *c;
+    int64_t e = caller(a, m, &c);
+    if (e)
+        return e;
+    for (unsigned k = 0; k < a->n_nics; k++)
+        memset(&a->nics[k].stats, 0, sizeof a->nics[k].stats);
+    struct fw_ruleset *rs = a->fw->eng.rules;
+    for (unsigned i = 0; i < rs->count; i++)
+        memset(&rs->rules[i].c, 0, sizeof rs->rules[i].c);
+    memset(&rs->none, 0, sizeof rs->none);
+    memset(&a->fw->c, 0, sizeof a->fw->c);
+    ulog("netd: admin: %s: counters cleared\n", c->name);
+    return 0;
+}
+
 static const struct srv_handler handlers[] = {
     { NETADM_PREPARE, 1, do_prepare }, { NETADM_COMMIT, 0, do_commit }, { NETADM_ABORT, 0, do_abort },
     { NETADM_SHOW, 1, do_show },       { NETADM_PING, 2, do_ping },     { NETADM_PING_STATUS, 0, do_ping_status },
+    { NETADM_CLEAR, 0, do_clear },
 };
 
 bool netd_admin_owns(const struct keel_msg *m)
 {
     uint32_t id = SRV_LABEL_ID((uint32_t)keel_label(m));
-    return id > NETADM_LABEL_BASE && id <= NETADM_PING_STATUS;
+    return id > NETADM_LABEL_BASE && id <= NETADM_CLEAR;
 }
 
 int netd_admin_dispatch(struct netd_admin *a, struct keel_msg *m)

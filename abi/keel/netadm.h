@@ -50,6 +50,10 @@
  *       -> 0, MR0 = sent, MR1 = received, MR2 = 1 when done (every reply
  *       in or NETADM_PING_WAIT_S after the last request), MR3 = the
  *       smallest round trip in microseconds << 32 | the largest.
+ *   NETADM_CLEAR ()
+ *       Zeroes the counters `show interfaces` and `show firewall` print
+ *       (netd's per-NIC counters, each rule's, the firewall's own); the
+ *       drivers' counters and kept states stay.  -> 0.
  */
 #ifndef KEEL_ABI_NETADM_H
 #define KEEL_ABI_NETADM_H
@@ -72,6 +76,7 @@ enum netadm_label {
     NETADM_SHOW = NETADM_LABEL_BASE + 4,
     NETADM_PING = NETADM_LABEL_BASE + 5,
     NETADM_PING_STATUS = NETADM_LABEL_BASE + 6,
+    NETADM_CLEAR = NETADM_LABEL_BASE + 7,
 };
 
 enum netadm_show {

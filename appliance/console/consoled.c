@@ -621,6 +621,7 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_PING] = do_ping,
     [CMD_SHOW_TASKS] = do_tasks,
     [CMD_SHOW_TLS] = do_show_tls,
+    [CMD_CLEAR_COUNTERS] = do_clear,
     [CMD_RESTART] = do_restart,
     [CMD_REBOOT] = do_reboot_halt,
     [CMD_HALT] = do_reboot_halt,

@@ -3,7 +3,7 @@
  * consoled.c's top comment):
  *
  *   netd (abi/keel/netadm.h)  show interfaces | arp | routes | connections |
- *                             firewall | states, ping
+ *                             firewall | states, ping, clear counters
  *   init (abi/keel/init.h)    show tasks, restart SERVER, reboot, halt
  *   consoled's own copy       show tls (the configured listeners)
  *
@@ -73,6 +73,20 @@ int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errle
     table_print(text, len, con_write, c);
     if (cut)
         con_say(c, "(cut: more rows than fit)\r\n");
+    return 0;
+}
+
+int do_clear(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    (void)call;
+    struct consoled *c = ctx;
+    int64_t r = netadm_clear(&c->net);
+    if (r) {
+        lib_snprintf(err, errlen, "expected netd to clear its counters: %s", netadm_strerror(r));
+        return -1;
+    }
+    con_log(c, CONF_LOG_INFO, "counters cleared on the console");
+    con_say(c, "netd's interface and firewall counters are zero (tlsd's are not reachable yet)\r\n");
     return 0;
 }
 

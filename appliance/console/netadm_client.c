@@ -87,6 +87,12 @@ int64_t netadm_show(const struct netadm *n, unsigned what, const char **text, si
     return 0;
 }
 
+int64_t netadm_clear(const struct netadm *n)
+{
+    struct keel_msg m = { 0 };
+    return call(n, NETADM_CLEAR, 0, &m);
+}
+
 int64_t netadm_ping(const struct netadm *n, uint32_t addr, unsigned count)
 {
     struct keel_msg m = { .mr = { addr, count } };

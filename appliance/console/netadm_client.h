@@ -45,6 +45,9 @@ int64_t netadm_ping(const struct netadm *n, uint32_t addr, unsigned count);
 int64_t netadm_ping_status(const struct netadm *n, unsigned *sent, unsigned *received, int *done, uint32_t *min_us,
                            uint32_t *max_us);
 
+/* Zeroes netd's counters (NETADM_CLEAR). */
+int64_t netadm_clear(const struct netadm *n);
+
 /* A message for a NETADM_E_* or KE_* code. */
 const char *netadm_strerror(int64_t err);
 

@@ -81,6 +81,7 @@ static void intruder(uint64_t ep)
     expect(ep, "commit_refused", NETADM_COMMIT, 0, 0, 0, NETADM_E_NOT_ADMIN);
     expect(ep, "show_refused", NETADM_SHOW, 1, NETADM_SHOW_FIREWALL, 0, NETADM_E_NOT_ADMIN);
     expect(ep, "ping_refused", NETADM_PING, 2, 0x0a000202, 1, NETADM_E_NOT_ADMIN);
+    expect(ep, "clear_refused", NETADM_CLEAR, 0, 0, 0, NETADM_E_NOT_ADMIN);
 }
 
 static void admin(uint64_t ep, char *region)
