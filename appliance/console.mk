@@ -29,10 +29,17 @@ $(BUILD)/tests/unit/test_console_log: tests/unit/test_console_log.c appliance/co
 	abi/keel/log.h
 $(BUILD)/tests/unit/test_console_log: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config
 
+# Host unit test test_console_table: the aligned tables of netd's answers.
+UNIT_TESTS += console_table
+$(BUILD)/tests/unit/test_console_table: tests/unit/test_console_table.c appliance/console/table.c \
+	appliance/console/table.h
+$(BUILD)/tests/unit/test_console_table: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS)
+
 # consoled: the console server.  It links the configuration code (CONF_SRCS,
 # from appliance/config.mk, included before this file: the include list is
 # sorted) and the console protocol's client library (drivers/uart/).
-CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/lineedit.c appliance/console/cmd.c \
+CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/consoled_ops.c appliance/console/lineedit.c \
+	appliance/console/cmd.c \
 	appliance/console/logring.c appliance/console/logsrv.c appliance/console/netadm_client.c \
 	appliance/console/table.c \
 	$(CONF_SRCS) drivers/uart/console_client.c)
@@ -41,5 +48,10 @@ SERVERS += consoled
 $(BUILD)/user/appliance/console/netadm_client.o $(BUILD)/user/appliance/console/table.o \
 	$(BUILD)/user/appliance/console/logsrv.o: USER_CFLAGS += \
 	$(CONSOLE_CPPFLAGS)
-$(BUILD)/user/appliance/console/consoled.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart \
+$(BUILD)/user/appliance/console/consoled.o $(BUILD)/user/appliance/console/consoled_ops.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart \
 	-DKEEL_VERSION='"$(VERSION)"'
+
+# netadmtest: hostile and well-formed calls of netd's administration protocol
+# in the `admintest` boot (tests/qemu/test_netadm.py).
+$(eval $(call user_prog,netadmtest,tests/console/netadmtest.c))
+SERVERS += netadmtest

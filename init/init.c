@@ -336,6 +336,8 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
          * should (keyd answers only tlsd).  Not a capability: type CAP_NONE. */
         for (unsigned j = 0; j < S.manifest.n_servers; j++) {
             const struct server_spec *cs = &S.manifest.servers[j];
+            if (strcmp(cs->when, sv->spec->when) != 0)
+                continue; /* another boot set's server: never a client of this one */
             for (unsigned k = 0; k < cs->n_grants; k++)
                 if (cs->grants[k].kind == GRANT_CONNECT && strcmp(cs->grants[k].name, g->name) == 0)
                     name_cap(info, j + 1, CAP_NONE, "client:", cs->name);

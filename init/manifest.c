@@ -4,7 +4,8 @@
  * A hand-written tokenizer over one line at a time; every error names the
  * line and column of the offending word and what was expected there.  The
  * whole manifest is checked before init acts on any of it: a `connect` to
- * an endpoint no server creates, or a name used twice, is an error too.
+ * an endpoint no server creates, a server name used twice, or an endpoint
+ * created twice within one boot set (same `when`), is an error too.
  */
 #include "manifest.h"
 
@@ -384,18 +385,22 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
 }
 
 /* Every `connect NAME` needs some server's `endpoint NAME`, and each
- * endpoint is created once. */
+ * endpoint is created by one server of a boot set (the servers with the
+ * same `when` word, or none): two sets never run together, so each may
+ * have its own `endpoint netd` (init creates the object once). */
 static int check_endpoints(struct cursor *c, const struct manifest *m)
 {
     for (unsigned i = 0; i < m->n_servers; i++) {
         for (unsigned g = 0; g < m->servers[i].n_grants; g++) {
             const struct grant *gr = &m->servers[i].grants[g];
-            unsigned providers = 0;
+            unsigned providers = 0, in_set = 0;
             for (unsigned j = 0; j < m->n_servers; j++)
                 for (unsigned h = 0; h < m->servers[j].n_grants; h++)
                     if (m->servers[j].grants[h].kind == GRANT_ENDPOINT &&
-                        names_equal(m->servers[j].grants[h].name, gr->name))
+                        names_equal(m->servers[j].grants[h].name, gr->name)) {
                         providers++;
+                        in_set += names_equal(m->servers[j].when, m->servers[i].when);
+                    }
             if (gr->kind == GRANT_CONNECT && providers == 0) {
                 c->line = gr->line;
                 return fail(c, gr->col, "expected the name of an endpoint some server creates");
@@ -410,7 +415,7 @@ static int check_endpoints(struct cursor *c, const struct manifest *m)
                         }
                     }
             }
-            if (gr->kind == GRANT_ENDPOINT && providers > 1) {
+            if (gr->kind == GRANT_ENDPOINT && in_set > 1) {
                 c->line = gr->line;
                 return fail(c, gr->col, "this endpoint name is created by more than one server");
             }

@@ -31,8 +31,8 @@
 
 uint64_t keel_start_arg; /* crt0: the argument the program was started with (RDI) */
 
-static uint64_t log_ep;   /* ep:log; 0: none */
-static bool log_looked;   /* log_ep is known */
+static uint64_t log_ep; /* ep:log; 0: none */
+static bool log_looked; /* log_ep is known */
 
 static uint64_t log_endpoint(void)
 {

@@ -49,10 +49,10 @@
 #include "netd_admin.h"
 #include "netd_hooks.h"
 
-#define ROW_MAX        320
-#define PING_BYTES     32 /* payload after the ICMP header */
-#define PING_EVERY_NS  1000000000ull
-#define NS_PER_US      1000ull
+#define ROW_MAX       320
+#define PING_BYTES    32 /* payload after the ICMP header */
+#define PING_EVERY_NS 1000000000ull
+#define NS_PER_US     1000ull
 
 /* ------------------------------------------------------------- clients -- */
 
@@ -304,8 +304,9 @@ static void show_routes(struct netd_admin *a, struct out *o)
 
 static const char *tcp_state(enum tcp_state s)
 {
-    static const char *const names[] = { "CLOSED",     "LISTEN",     "SYN_SENT", "SYN_RCVD",  "ESTABLISHED", "FIN_WAIT_1",
-                                         "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",  "LAST_ACK", "TIME_WAIT" };
+    static const char *const names[] = { "CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RCVD",
+                                         "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
+                                         "CLOSING",     "LAST_ACK",   "TIME_WAIT" };
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 
@@ -380,10 +381,7 @@ static void show_firewall(struct netd_admin *a, struct out *o)
     row_end(o, &r);
 }
 
-static const char *proto_name(uint8_t p)
-{
-    return p == 6 ? "tcp" : p == 17 ? "udp" : p == 1 ? "icmp" : "ip";
-}
+static const char *proto_name(uint8_t p) { return p == 6 ? "tcp" : p == 17 ? "udp" : p == 1 ? "icmp" : "ip"; }
 
 static void show_states(struct netd_admin *a, struct out *o)
 {
@@ -519,6 +517,28 @@ static void line_col(const char *msg, uint64_t *line, uint64_t *col)
     *col = v[1];
 }
 
+/* The first byte of TEXT that no configuration has (control characters
+ * other than tab and line ends, bytes above 0x7e): its line and column,
+ * or false.  netd's readers skip the lines that are not theirs, so binary
+ * would otherwise pass as "no rules". */
+static bool bad_byte(const char *text, size_t len, unsigned *line, unsigned *col, unsigned *byte)
+{
+    unsigned l = 1, c = 1;
+    for (size_t i = 0; i < len; i++, c++) {
+        unsigned char ch = (unsigned char)text[i];
+        if (ch == '\n') {
+            l++;
+            c = 0;
+        } else if ((ch < 0x20 && ch != '\t' && ch != '\r') || ch > 0x7e) {
+            *line = l;
+            *col = c;
+            *byte = ch;
+            return true;
+        }
+    }
+    return false;
+}
+
 static int64_t do_prepare(void *ctx, struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
@@ -531,7 +551,17 @@ static int64_t do_prepare(void *ctx, struct keel_msg *m)
         return NETADM_E_INVAL;
     memcpy(a->text, c->base + NETADM_IN_OFF, len); /* our own copy: the client cannot change it under us */
     char err[NETD_FW_ERR_MAX];
-    if (netd_fw_prepare(a->fw, "candidate", a->text, len, err, sizeof err) != NETD_FW_OK) {
+    unsigned bl = 0, bc = 0, bb = 0;
+    int rc;
+    if (bad_byte(a->text, len, &bl, &bc, &bb)) {
+        netd_fw_abort(a->fw); /* a refused prepare leaves nothing to commit */
+        snprintf(err, sizeof err, "candidate:%u:%u: expected printable text (got byte 0x%02x)", bl, bc, bb);
+        ulog("netd: admin: %s: %s\n", c->name, err);
+        rc = NETD_FW_E_PARSE;
+    } else {
+        rc = netd_fw_prepare(a->fw, "candidate", a->text, len, err, sizeof err); /* a failure leaves nothing */
+    }
+    if (rc != NETD_FW_OK) {
         size_t n = strlen(err);
         memcpy(c->base + NETADM_OUT_OFF, err, n + 1);
         line_col(err, &m->mr[0], &m->mr[1]);
@@ -634,15 +664,34 @@ static int64_t do_ping_status(void *ctx, struct keel_msg *m)
     return 0;
 }
 
+static int64_t do_clear(void *ctx, struct keel_msg *m)
+{
+    struct netd_admin *a = ctx;
+    struct netd_admin_client *c;
+    int64_t e = caller(a, m, &c);
+    if (e)
+        return e;
+    for (unsigned k = 0; k < a->n_nics; k++)
+        memset(&a->nics[k].stats, 0, sizeof a->nics[k].stats);
+    struct fw_ruleset *rs = a->fw->eng.rules;
+    for (unsigned i = 0; i < rs->count; i++)
+        memset(&rs->rules[i].c, 0, sizeof rs->rules[i].c);
+    memset(&rs->none, 0, sizeof rs->none);
+    memset(&a->fw->c, 0, sizeof a->fw->c);
+    ulog("netd: admin: %s: counters cleared\n", c->name);
+    return 0;
+}
+
 static const struct srv_handler handlers[] = {
     { NETADM_PREPARE, 1, do_prepare }, { NETADM_COMMIT, 0, do_commit }, { NETADM_ABORT, 0, do_abort },
     { NETADM_SHOW, 1, do_show },       { NETADM_PING, 2, do_ping },     { NETADM_PING_STATUS, 0, do_ping_status },
+    { NETADM_CLEAR, 0, do_clear },
 };
 
 bool netd_admin_owns(const struct keel_msg *m)
 {
     uint32_t id = SRV_LABEL_ID((uint32_t)keel_label(m));
-    return id > NETADM_LABEL_BASE && id <= NETADM_PING_STATUS;
+    return id > NETADM_LABEL_BASE && id <= NETADM_CLEAR;
 }
 
 int netd_admin_dispatch(struct netd_admin *a, struct keel_msg *m)

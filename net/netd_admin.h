@@ -31,7 +31,7 @@ struct netd_ping {
     uint32_t addr; /* host order */
     uint16_t id, seq;
     unsigned count, sent, received;
-    uint64_t next_ns;           /* when the next request goes */
+    uint64_t next_ns;                  /* when the next request goes */
     uint64_t sent_ns[NETADM_PING_MAX]; /* per sequence number: when it went (0: not yet) */
     uint64_t rtt_min_us, rtt_max_us;
     struct raw_pcb *pcb;

@@ -25,7 +25,9 @@
  *   NETADM_PREPARE (MR0 = length of the text at NETADM_IN_OFF)
  *       Parses the text as appliance.conf (the firewall's rules, the
  *       interface names they use) into netd's spare rule set.  The running
- *       set is untouched.  -> 0; or NETADM_E_PARSE with MR0 = line,
+ *       set is untouched.  Bytes no configuration has (control characters
+ *       but tab and line ends, bytes above 0x7e) are refused as a parse
+ *       error at their line and column.  -> 0; or NETADM_E_PARSE with MR0 = line,
  *       MR1 = column, MR2 = message length at NETADM_OUT_OFF
  *       ("candidate:LINE:COL: expected ..."); NETADM_E_INVAL for a length
  *       beyond NETADM_IN_MAX.  A second PREPARE replaces the first.
@@ -48,20 +50,24 @@
  *       -> 0, MR0 = sent, MR1 = received, MR2 = 1 when done (every reply
  *       in or NETADM_PING_WAIT_S after the last request), MR3 = the
  *       smallest round trip in microseconds << 32 | the largest.
+ *   NETADM_CLEAR ()
+ *       Zeroes the counters `show interfaces` and `show firewall` print
+ *       (netd's per-NIC counters, each rule's, the firewall's own); the
+ *       drivers' counters and kept states stay.  -> 0.
  */
 #ifndef KEEL_ABI_NETADM_H
 #define KEEL_ABI_NETADM_H
 
 #include <stdint.h>
 
-#define NETADM_SHM_PAGES  33
-#define NETADM_IN_OFF     0u
-#define NETADM_IN_MAX     65536u /* appliance/config/conf.h CONF_TEXT_MAX */
-#define NETADM_OUT_OFF    65536u
-#define NETADM_OUT_MAX    (NETADM_SHM_PAGES * 4096u - NETADM_OUT_OFF)
-#define NETADM_PING_MAX   100u
+#define NETADM_SHM_PAGES   33
+#define NETADM_IN_OFF      0u
+#define NETADM_IN_MAX      65536u /* appliance/config/conf.h CONF_TEXT_MAX */
+#define NETADM_OUT_OFF     65536u
+#define NETADM_OUT_MAX     (NETADM_SHM_PAGES * 4096u - NETADM_OUT_OFF)
+#define NETADM_PING_MAX    100u
 #define NETADM_PING_WAIT_S 2u
-#define NETADM_LABEL_BASE 0x100u
+#define NETADM_LABEL_BASE  0x100u
 
 enum netadm_label {
     NETADM_PREPARE = NETADM_LABEL_BASE + 1,
@@ -70,6 +76,7 @@ enum netadm_label {
     NETADM_SHOW = NETADM_LABEL_BASE + 4,
     NETADM_PING = NETADM_LABEL_BASE + 5,
     NETADM_PING_STATUS = NETADM_LABEL_BASE + 6,
+    NETADM_CLEAR = NETADM_LABEL_BASE + 7,
 };
 
 enum netadm_show {

@@ -38,15 +38,15 @@
  * keyword (hostname, interface, pass, tls ...) is a `set`, and a pasted
  * `tls PORT {` ... `}` block is taken a line at a time.  `commit` parses
  * the candidate, hands it to every server that takes configuration
- * (push_config: netd prepares it, and commits it only when all prepared;
+ * (con_push_config: netd prepares it, and commits it only when all prepared;
  * a refusal leaves every server as it was and says why, with netd's line
  * and column) and then makes it the running configuration, kept for
  * `rollback N` (0 is the running one, up to 9 back; a rollback loads the
  * candidate, and the next commit pushes it).  What netd takes: the rules
  * and the interface names they use; addresses stay as at netd's start.
- * `restart netd` gives the restarted netd the running configuration again
- * (a netd that restarts after a fault starts from appliance.conf: see
- * STATUS).
+ * A restarted netd starts from appliance.conf: every NETD_POLL_NS
+ * consoled asks init for netd's restart count (netd_watch,
+ * consoled_ops.c) and gives a new netd the running configuration again.
  *
  * Boot: appliance.conf is parsed (conf_parse, rules checked by their first
  * word only: netd parses them fully and denies everything on its own
@@ -62,7 +62,7 @@
  * operational mode locks the console again.
  *
  * Deadlines (the login delay, a `commit confirmed`) share one kernel timer
- * armed for the earliest (arm_timer).  `commit confirmed N` keeps the
+ * armed for the earliest (con_arm_timer).  `commit confirmed N` keeps the
  * configuration from before it; unless a plain `commit` follows within N
  * minutes it becomes the running one again (and the candidate; netd gets
  * it back too), and the console says so.  `commit confirmed-seconds N` (hidden) does the same in
@@ -75,16 +75,16 @@
  * they come until a key is pressed; `log level L` changes the ring's level
  * at run time, and each commit sets it to the configuration's `log` level.
  *
- * Tables: `show interfaces | arp | routes | connections | firewall |
+ * Tables (consoled_ops.c, with the other commands that ask another
+ * server): `show interfaces | arp | routes | connections | firewall |
  * states` ask netd (NETADM_SHOW: rows of tab-separated fields, aligned by
  * table.c); `show tasks` asks init (INIT_TASK_INFO per server); `ping`
  * starts netd's pinger and polls it every 200 ms.
  *
  * STATUS: netd is the only server that takes configuration; tlsd's
  * listeners (`show tls`, commits of `tls` blocks) wait for tlsd's
- * protocol.  A netd restarted by init after a fault (not by `restart
- * netd`) runs appliance.conf from the site archive until the next commit:
- * nothing tells consoled of that restart.
+ * protocol.  A restarted netd runs appliance.conf's rules for up to
+ * NETD_POLL_NS (2 s), until netd_watch notices it.
  *
  * Memory: everything is in one static struct consoled (configurations,
  * candidate, history, the diff workspace, the configuration a commit
@@ -111,85 +111,16 @@
 #include "logsrv.h"
 #include "netadm_client.h"
 #include "passwd.h"
+#include "consoled.h"
 #include "table.h"
-
-#ifndef KEEL_VERSION
-#define KEEL_VERSION "unknown"
-#endif
-
-#define OUT_MAX       4096
-#define HISTORY_MAX   10    /* rollback 0-9 */
-#define HISTORY_BYTES 65536 /* the committed texts, back to back */
-
-#define SITE_VA           0x0000007000000000ull /* the site archive's frame, read-only */
-#define ADMIN_VA          0x0000007100000000ull /* the region shared with netd (abi/keel/netadm.h) */
-#define NAP_NS            10000000ull           /* a retry's wait for a busy netd */
-#define NETD_MSG_MAX      192                   /* netd's error message about a configuration */
-#define RESYNC_TRIES      20                    /* x ~3 s: how long a restarted netd may take */
-#define PING_POLL_NS      200000000ull          /* how often a ping's progress is asked */
-#define EVT_TIMER         (1ull << 16)          /* consoled's timer bit on the console notification */
-#define EVT_LOG           (1ull << 17)          /* the log thread queued entries (logsrv.c) */
-#define LOGIN_DELAY_MAX_S 30u                   /* the longest wait after a failed password */
-#define NS_PER_S          1000000000ull
-_Static_assert(((EVT_TIMER | EVT_LOG) & (CONSOLE_EVT_RX | CONSOLE_EVT_TX)) == 0, "consoled's bits are not the driver's");
-
-struct consoled {
-    uint64_t ep;      /* "ep:" the UART driver */
-    uint64_t ntfn;    /* "notify:" its events */
-    uint64_t signal;  /* "signal:" the same notification, for the timer; 0: no timer */
-    uint64_t pending; /* event bits seen while waiting for something else */
-    bool dead;        /* the driver refused a call: output is dropped */
-    struct netadm net; /* netd's administration protocol; net.ep 0: no netd */
-
-    struct le le;
-    enum cmd_mode mode;
-    unsigned paste_port; /* inside a pasted `tls PORT {` block, or 0 */
-    struct conf running, parsed;
-    struct conf_result res;
-    struct conf_text candidate;
-    struct conf_edit_work edit;
-    struct conf_diff_work diff;
-    char text_a[CONF_TEXT_MAX], diff_out[32768];
-
-    /* Committed texts, newest first: hist_off[0] is the running one. */
-    unsigned hist_n;
-    uint32_t hist_off[HISTORY_MAX], hist_len[HISTORY_MAX];
-    char hist[HISTORY_BYTES], hist_tmp[HISTORY_BYTES];
-
-    char out[OUT_MAX];
-    size_t out_len;
-
-    /* appliance.conf at boot: what `show config errors` repeats. */
-    struct conf_result boot_res; /* its errors (n_errors 0 when it parsed or was absent) */
-    char boot_msg[160];          /* one line about the file: read, absent, damaged */
-
-    /* Login (see the top).  pw_hash empty: no password. */
-    char pw_hash[CONF_HASH_MAX];
-    bool locked;          /* the next line is a password */
-    unsigned failures;    /* failed passwords in a row */
-    uint64_t login_until; /* non-zero: waiting after a failure until then (ns) */
-
-    /* commit confirmed: non-zero deadline while one awaits its confirmation. */
-    uint64_t confirm_deadline;
-    uint64_t confirm_secs;    /* as asked, for messages */
-    struct conf confirm_prev; /* the configuration to go back to */
-
-    /* The log; following: `show log follow` runs, next row to print is follow_next. */
-    struct log_ring log;
-    struct logsrv logsrv; /* the other servers' entries (its own thread, logsrv.c); ep 0: not served */
-    bool following;
-    uint64_t follow_next;
-};
 
 static struct consoled C;
 
 static void set_prompt(struct consoled *c);
-static void clog(struct consoled *c, unsigned level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void arm_timer(struct consoled *c);
 
 /* ---------------------------------------------------------------- output -- */
 
-static void flush(struct consoled *c)
+void con_flush(struct consoled *c)
 {
     size_t off = 0;
     while (off < c->out_len && !c->dead) {
@@ -211,12 +142,12 @@ static void flush(struct consoled *c)
     c->dead = false;
 }
 
-static void term_write(void *ctx, const char *s, size_t n)
+void con_write(void *ctx, const char *s, size_t n)
 {
     struct consoled *c = ctx;
     while (n) {
         if (c->out_len == OUT_MAX)
-            flush(c);
+            con_flush(c);
         size_t k = OUT_MAX - c->out_len < n ? OUT_MAX - c->out_len : n;
         memcpy(c->out + c->out_len, s, k);
         c->out_len += k;
@@ -225,19 +156,19 @@ static void term_write(void *ctx, const char *s, size_t n)
     }
 }
 
-static void say(struct consoled *c, const char *s) { term_write(c, s, strlen(s)); }
+void con_say(struct consoled *c, const char *s) { con_write(c, s, strlen(s)); }
 
 /* Writes TEXT with every "\n" sent as "\r\n" (the terminal is raw). */
-static void say_text(struct consoled *c, const char *text, size_t n)
+void con_say_text(struct consoled *c, const char *text, size_t n)
 {
     size_t start = 0;
     for (size_t i = 0; i < n; i++)
         if (text[i] == '\n') {
-            term_write(c, text + start, i - start);
-            term_write(c, "\r\n", 2);
+            con_write(c, text + start, i - start);
+            con_write(c, "\r\n", 2);
             start = i + 1;
         }
-    term_write(c, text + start, n - start);
+    con_write(c, text + start, n - start);
 }
 
 /* ------------------------------------------------------------------- log -- */
@@ -249,8 +180,10 @@ static void say_async(struct consoled *c, const char *s, size_t n)
     if (c->le.active)
         le_print_above(&c->le, s, n);
     else
-        term_write(c, s, n);
+        con_write(c, s, n);
 }
+
+void con_say_async(struct consoled *c, const char *s) { say_async(c, s, strlen(s)); }
 
 /* Prints the rows not yet shown to a `show log follow`. */
 static void follow_print(struct consoled *c)
@@ -260,7 +193,7 @@ static void follow_print(struct consoled *c)
         c->follow_next = log_ring_first(&c->log);
     for (; c->follow_next < log_ring_next(&c->log); c->follow_next++) {
         size_t n = log_format_entry(log_ring_get(&c->log, c->follow_next), row, sizeof row);
-        term_write(c, row, n < sizeof row ? n : sizeof row - 1);
+        con_write(c, row, n < sizeof row ? n : sizeof row - 1);
     }
 }
 
@@ -276,7 +209,7 @@ static void take_log(struct consoled *c)
 }
 
 /* Logs one of consoled's own events (printf-style; cut at LOG_MSG_MAX - 1). */
-static void clog(struct consoled *c, unsigned level, const char *fmt, ...)
+void con_log(struct consoled *c, unsigned level, const char *fmt, ...)
 {
     char msg[LOG_MSG_MAX];
     va_list ap;
@@ -294,14 +227,14 @@ static int do_help(void *ctx, const struct cmd_call *call, char *err, size_t err
 {
     struct consoled *c = ctx;
     (void)call, (void)err, (void)errlen;
-    cmd_help("", 0, c->mode, term_write, c);
+    cmd_help("", 0, c->mode, con_write, c);
     return 0;
 }
 
 static int do_version(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
 {
     (void)call, (void)err, (void)errlen;
-    say(ctx, "Keel " KEEL_VERSION "\r\n");
+    con_say(ctx, "Keel " KEEL_VERSION "\r\n");
     return 0;
 }
 
@@ -312,7 +245,7 @@ static int do_uptime(void *ctx, const struct cmd_call *call, char *err, size_t e
     char line[64];
     lib_snprintf(line, sizeof line, "up %llu days, %02llu:%02llu:%02llu\r\n", (unsigned long long)(s / 86400),
                  (unsigned long long)(s / 3600 % 24), (unsigned long long)(s / 60 % 60), (unsigned long long)(s % 60));
-    say(ctx, line);
+    con_say(ctx, line);
     return 0;
 }
 
@@ -321,7 +254,7 @@ static int do_running(void *ctx, const struct cmd_call *call, char *err, size_t 
     (void)call, (void)err, (void)errlen;
     struct consoled *c = ctx;
     size_t n = conf_write(&c->running, c->text_a, sizeof c->text_a);
-    say_text(c, c->text_a, n < sizeof c->text_a ? n : sizeof c->text_a - 1);
+    con_say_text(c, c->text_a, n < sizeof c->text_a ? n : sizeof c->text_a - 1);
     return 0;
 }
 
@@ -329,7 +262,7 @@ static int do_candidate(void *ctx, const struct cmd_call *call, char *err, size_
 {
     (void)call, (void)err, (void)errlen;
     struct consoled *c = ctx;
-    say_text(c, c->candidate.buf, c->candidate.len);
+    con_say_text(c, c->candidate.buf, c->candidate.len);
     return 0;
 }
 
@@ -345,9 +278,9 @@ static int do_compare(void *ctx, const struct cmd_call *call, char *err, size_t 
         return -1;
     }
     if (n == 0)
-        say(c, "(no changes)\r\n");
+        con_say(c, "(no changes)\r\n");
     else
-        say_text(c, c->diff_out, n < sizeof c->diff_out ? n : sizeof c->diff_out - 1);
+        con_say_text(c, c->diff_out, n < sizeof c->diff_out ? n : sizeof c->diff_out - 1);
     return 0;
 }
 
@@ -385,12 +318,12 @@ static void history_push(struct consoled *c, const char *text, size_t n)
 static void say_errors(struct consoled *c, const struct conf_result *r)
 {
     for (unsigned i = 0; i < r->n_errors; i++) {
-        say(c, "error: ");
-        say(c, r->errors[i].msg);
-        say(c, "\r\n");
+        con_say(c, "error: ");
+        con_say(c, r->errors[i].msg);
+        con_say(c, "\r\n");
     }
     if (r->more)
-        say(c, "error: (and more)\r\n");
+        con_say(c, "error: (and more)\r\n");
 }
 
 static const struct conf_parser candidate_parser = { "candidate", NULL, NULL, 0 };
@@ -404,7 +337,7 @@ static const struct conf_parser candidate_parser = { "candidate", NULL, NULL, 0 
  * Returns 0, or -1 with a one-line reason in ERR.  No netd (no `connect
  * netd` grant): 0, consoled's copy only.
  */
-static int push_config(struct consoled *c, const char *text, size_t len, char *err, size_t errlen)
+int con_push_config(struct consoled *c, const char *text, size_t len, char *err, size_t errlen)
 {
     if (!c->net.ep)
         return 0;
@@ -425,7 +358,7 @@ static int push_config(struct consoled *c, const char *text, size_t len, char *e
         lib_snprintf(err, errlen, "netd did not commit the prepared configuration: %s", netadm_strerror(r));
         return -1;
     }
-    clog(c, CONF_LOG_INFO, "netd: %u firewall rules in force", rules);
+    con_log(c, CONF_LOG_INFO, "netd: %u firewall rules in force", rules);
     return 0;
 }
 
@@ -448,12 +381,12 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
     if (conf_parse(&candidate_parser, c->candidate.buf, c->candidate.len, &c->parsed, &c->res) != CONF_OK) {
         say_errors(c, &c->res);
         if (call->id != CMD_COMMIT_CHECK)
-            clog(c, CONF_LOG_ERROR, "commit refused: %u errors in the candidate", c->res.n_errors);
+            con_log(c, CONF_LOG_ERROR, "commit refused: %u errors in the candidate", c->res.n_errors);
         lib_snprintf(err, errlen, "expected a complete candidate: nothing was changed");
         return -1;
     }
     if (call->id == CMD_COMMIT_CHECK) {
-        say(c, "configuration check succeeds\r\n");
+        con_say(c, "configuration check succeeds\r\n");
         return 0;
     }
     uint64_t secs = 0;
@@ -467,16 +400,16 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
         }
     } else if (c->confirm_deadline) {
         c->confirm_deadline = 0; /* a plain commit confirms */
-        arm_timer(c);
-        clog(c, CONF_LOG_INFO, "commit confirmed: confirmed");
-        say(c, "commit confirmed: confirmed, the configuration stays\r\n");
+        con_arm_timer(c);
+        con_log(c, CONF_LOG_INFO, "commit confirmed: confirmed");
+        con_say(c, "commit confirmed: confirmed, the configuration stays\r\n");
     }
     if (conf_equal(&c->parsed, &c->running)) {
-        say(c, "(no changes to commit)\r\n");
+        con_say(c, "(no changes to commit)\r\n");
         return 0;
     }
-    if (push_config(c, c->candidate.buf, c->candidate.len, err, errlen)) {
-        clog(c, CONF_LOG_ERROR, "commit refused: %s", err);
+    if (con_push_config(c, c->candidate.buf, c->candidate.len, err, errlen)) {
+        con_log(c, CONF_LOG_ERROR, "commit refused: %s", err);
         size_t n = strlen(err);
         lib_snprintf(err + n, errlen - n, "; nothing was changed");
         return -1;
@@ -488,18 +421,19 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
     if (secs) {
         c->confirm_deadline = keel_now_ns() + secs * NS_PER_S;
         c->confirm_secs = secs;
-        arm_timer(c);
-        clog(c, CONF_LOG_INFO, "commit confirmed: rolls back in %llu s unless confirmed", (unsigned long long)secs);
+        con_arm_timer(c);
+        con_log(c, CONF_LOG_INFO, "commit confirmed: rolls back in %llu s unless confirmed", (unsigned long long)secs);
         char line[128];
         lib_snprintf(line, sizeof line, "commit complete; it rolls back in %llu s unless `commit` confirms it\r\n",
                      (unsigned long long)secs);
-        say(c, line);
+        con_say(c, line);
     } else {
-        clog(c, CONF_LOG_INFO, "commit: hostname %s; interfaces %u, rules %u, tls listeners %u", c->running.hostname,
-             c->running.n_ifaces, c->running.n_rules, c->running.n_tls);
+        con_log(c, CONF_LOG_INFO, "commit: hostname %s; interfaces %u, rules %u, tls listeners %u", c->running.hostname,
+                c->running.n_ifaces, c->running.n_rules, c->running.n_tls);
     }
     if (!secs)
-        say(c, c->net.ep ? "commit complete\r\n" : "commit complete (consoled's copy only: no netd is connected)\r\n");
+        con_say(c,
+                c->net.ep ? "commit complete\r\n" : "commit complete (consoled's copy only: no netd is connected)\r\n");
     return 0;
 }
 
@@ -510,18 +444,18 @@ static void confirm_expired(struct consoled *c)
     c->confirm_deadline = 0;
     char err[CMD_ERR_MAX];
     size_t n = conf_write(&c->confirm_prev, c->text_a, sizeof c->text_a);
-    if (n >= sizeof c->text_a || push_config(c, c->text_a, n, err, sizeof err)) {
+    if (n >= sizeof c->text_a || con_push_config(c, c->text_a, n, err, sizeof err)) {
         if (n >= sizeof c->text_a)
             strlcpy(err, "the configuration to return to is too long", sizeof err);
-        clog(c, CONF_LOG_ERROR, "commit confirmed: the rollback failed: %s", err);
+        con_log(c, CONF_LOG_ERROR, "commit confirmed: the rollback failed: %s", err);
         char line[CMD_ERR_MAX + 64];
         lib_snprintf(line, sizeof line, "\r\ncommit confirmed: the rollback failed: %s\r\n", err);
         say_async(c, line, strlen(line));
         return;
     }
     apply_config(c, &c->confirm_prev);
-    clog(c, CONF_LOG_WARN, "commit confirmed: not confirmed within %llu s, rolled back",
-         (unsigned long long)c->confirm_secs);
+    con_log(c, CONF_LOG_WARN, "commit confirmed: not confirmed within %llu s, rolled back",
+            (unsigned long long)c->confirm_secs);
     char line[128];
     lib_snprintf(line, sizeof line, "\r\ncommit confirmed: not confirmed within %llu s; rolled back\r\n",
                  (unsigned long long)c->confirm_secs);
@@ -541,7 +475,7 @@ static int do_rollback(void *ctx, const struct cmd_call *call, char *err, size_t
     memcpy(c->candidate.buf, c->hist + c->hist_off[n], c->hist_len[n]);
     c->candidate.len = c->hist_len[n];
     c->candidate.buf[c->candidate.len] = '\0';
-    say(c, "load complete (show | compare shows the difference; commit applies it)\r\n");
+    con_say(c, "load complete (show | compare shows the difference; commit applies it)\r\n");
     return 0;
 }
 
@@ -561,8 +495,8 @@ static int do_config_errors(void *ctx, const struct cmd_call *call, char *err, s
 {
     (void)call, (void)err, (void)errlen;
     struct consoled *c = ctx;
-    say(c, c->boot_msg);
-    say(c, "\r\n");
+    con_say(c, c->boot_msg);
+    con_say(c, "\r\n");
     say_errors(c, &c->boot_res);
     return 0;
 }
@@ -575,14 +509,14 @@ static int do_show_log(void *ctx, const struct cmd_call *call, char *err, size_t
     uint64_t first = log_ring_first(&c->log);
     if (first) {
         lib_snprintf(row, sizeof row, "(%llu older entries were overwritten)\r\n", (unsigned long long)first);
-        say(c, row);
+        con_say(c, row);
     }
     size_t n = log_format_header(row, sizeof row);
-    term_write(c, row, n < sizeof row ? n : sizeof row - 1);
+    con_write(c, row, n < sizeof row ? n : sizeof row - 1);
     c->follow_next = first;
     follow_print(c);
     if (call->id == CMD_SHOW_LOG_FOLLOW) {
-        say(c, "(following the log: press any key to stop)\r\n");
+        con_say(c, "(following the log: press any key to stop)\r\n");
         c->following = true; /* take_input ends it at the next key */
     }
     return 0;
@@ -597,11 +531,11 @@ static int do_log_level(void *ctx, const struct cmd_call *call, char *err, size_
         return -1;
     }
     log_ring_set_level(&c->log, (unsigned)level);
-    clog(c, CONF_LOG_ERROR < (unsigned)level ? CONF_LOG_ERROR : (unsigned)level, "log level is now %s",
-         conf_log_level_name((unsigned)level));
-    say(c, "log level is now ");
-    say(c, conf_log_level_name((unsigned)level));
-    say(c, " (until the next commit sets the configuration's)\r\n");
+    con_log(c, CONF_LOG_ERROR < (unsigned)level ? CONF_LOG_ERROR : (unsigned)level, "log level is now %s",
+            conf_log_level_name((unsigned)level));
+    con_say(c, "log level is now ");
+    con_say(c, conf_log_level_name((unsigned)level));
+    con_say(c, " (until the next commit sets the configuration's)\r\n");
     return 0;
 }
 
@@ -631,7 +565,7 @@ static int do_configure(void *ctx, const struct cmd_call *call, char *err, size_
     struct consoled *c = ctx;
     c->mode = CMD_MODE_CONF;
     c->paste_port = 0;
-    say(c, "Entering configuration mode (edit the candidate; commit applies it)\r\n");
+    con_say(c, "Entering configuration mode (edit the candidate; commit applies it)\r\n");
     set_prompt(c);
     return 0;
 }
@@ -645,214 +579,17 @@ static int do_exit(void *ctx, const struct cmd_call *call, char *err, size_t err
             lib_snprintf(err, errlen, "expected a console password to log out from (none is set)");
             return -1;
         }
-        clog(c, CONF_LOG_INFO, "logout from the console");
+        con_log(c, CONF_LOG_INFO, "logout from the console");
         lock(c);
         return 0;
     }
     size_t n = conf_write(&c->running, c->text_a, sizeof c->text_a);
     if (n != c->candidate.len || memcmp(c->text_a, c->candidate.buf, n) != 0)
-        say(c, "The candidate has uncommitted changes; they stay for the next configure (rollback 0 drops them)\r\n");
+        con_say(c,
+                "The candidate has uncommitted changes; they stay for the next configure (rollback 0 drops them)\r\n");
     c->mode = CMD_MODE_OPER;
     set_prompt(c);
     return 0;
-}
-
-/* ------------------------------------------------------- netd's tables -- */
-
-/* Waits about NS on the console notification, keeping every other bit for
- * the loop (the deadlines' timer bit too: the loop re-checks them).  Used
- * while netd is busy and while a ping runs. */
-static void nap_ns(struct consoled *c, uint64_t ns)
-{
-    if (!c->signal)
-        return;
-    flush(c);
-    (void)sys6(SYS_TIMER_ARM, c->signal, keel_now_ns() + ns, EVT_TIMER, 0, 0, 0);
-    for (;;) {
-        uint64_t bits = 0;
-        if (keel_wait(c->ntfn, 0, &bits) != KE_OK)
-            break;
-        c->pending |= bits & ~EVT_TIMER;
-        if (bits & EVT_TIMER)
-            break;
-    }
-    c->pending |= EVT_TIMER; /* a deadline may have passed meanwhile */
-    arm_timer(c);
-}
-
-static void nap_cb(void *ctx) { nap_ns(ctx, NAP_NS); }
-
-static int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
-{
-    struct consoled *c = ctx;
-    static const struct {
-        enum cmd_id id;
-        unsigned what;
-    } map[] = {
-        { CMD_SHOW_INTERFACES, NETADM_SHOW_INTERFACES }, { CMD_SHOW_ARP, NETADM_SHOW_ARP },
-        { CMD_SHOW_ROUTES, NETADM_SHOW_ROUTES },         { CMD_SHOW_CONNECTIONS, NETADM_SHOW_CONNECTIONS },
-        { CMD_SHOW_FIREWALL, NETADM_SHOW_FIREWALL },     { CMD_SHOW_STATES, NETADM_SHOW_STATES },
-    };
-    unsigned what = 0;
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (map[i].id == call->id)
-            what = map[i].what;
-    const char *text = NULL;
-    size_t len = 0;
-    int cut = 0;
-    int64_t r = netadm_show(&c->net, what, &text, &len, &cut);
-    if (r) {
-        lib_snprintf(err, errlen, "expected netd to answer: %s", netadm_strerror(r));
-        return -1;
-    }
-    table_print(text, len, term_write, c);
-    if (cut)
-        say(c, "(cut: more rows than fit)\r\n");
-    return 0;
-}
-
-static int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
-{
-    struct consoled *c = ctx;
-    uint32_t addr = (uint32_t)call->args[0].num;
-    unsigned count = call->n_args > 1 ? (unsigned)call->args[1].num : 4;
-    if (!c->signal) {
-        lib_snprintf(err, errlen, "expected a timer for ping (the manifest must grant consoled `signal console`)");
-        return -1;
-    }
-    int64_t r = netadm_ping(&c->net, addr, count);
-    if (r) {
-        lib_snprintf(err, errlen, "expected netd to ping: %s", netadm_strerror(r));
-        return -1;
-    }
-    char line[128];
-    lib_snprintf(line, sizeof line, "PING %u.%u.%u.%u: %u echo requests, one a second\r\n", addr >> 24,
-                 addr >> 16 & 0xff, addr >> 8 & 0xff, addr & 0xff, count);
-    say(c, line);
-    unsigned sent = 0, received = 0, shown = 0;
-    uint32_t min_us = 0, max_us = 0;
-    for (int done = 0; !done;) {
-        nap_ns(c, PING_POLL_NS);
-        r = netadm_ping_status(&c->net, &sent, &received, &done, &min_us, &max_us);
-        if (r) {
-            lib_snprintf(err, errlen, "expected netd to report the ping: %s", netadm_strerror(r));
-            return -1;
-        }
-        for (; shown < received; shown++) {
-            lib_snprintf(line, sizeof line, "reply %u from %u.%u.%u.%u\r\n", shown + 1, addr >> 24,
-                         addr >> 16 & 0xff, addr >> 8 & 0xff, addr & 0xff);
-            say(c, line);
-        }
-    }
-    lib_snprintf(line, sizeof line, "%u sent, %u received, %u%% loss", sent, received,
-                 sent ? (sent - received) * 100 / sent : 100);
-    say(c, line);
-    if (received) {
-        lib_snprintf(line, sizeof line, "; round trip min %u.%03u ms, max %u.%03u ms", min_us / 1000, min_us % 1000,
-                     max_us / 1000, max_us % 1000);
-        say(c, line);
-    }
-    say(c, "\r\n");
-    return 0;
-}
-
-/* ------------------------------------------------------- init's calls -- */
-
-static int do_tasks(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
-{
-    (void)call;
-    struct consoled *c = ctx;
-    static const char *const states[] = { "stopped", "starting", "ready", "restarting", "absent" };
-    struct textbuf b;
-    tb_init(&b, c->diff_out, sizeof c->diff_out);
-    tb_put(&b, "NAME\tSTATE\tPRIORITY\tRESTARTS\tFAULTS\n");
-    for (uint64_t i = 0; i < 64; i++) {
-        struct keel_msg m = { .info = INIT_TASK_INFO, .mr = { i } };
-        int64_t r = keel_call(SRV_SLOT_INIT, &m);
-        if (!r && (int32_t)keel_label(&m) == KE_RANGE)
-            break;
-        if (r || keel_label(&m)) {
-            lib_snprintf(err, errlen, "expected init to answer INIT_TASK_INFO (error %lld)",
-                         (long long)(r ? r : (int32_t)keel_label(&m)));
-            return -1;
-        }
-        unsigned state = (unsigned)(m.mr[0] & 0xff);
-        if (state == INIT_TASK_OTHER)
-            continue; /* a server of test boots */
-        char name[17] = { 0 };
-        memcpy(name, &m.mr[2], 16);
-        tb_put(&b, name);
-        tb_put(&b, "\t");
-        tb_put(&b, state < sizeof states / sizeof states[0] ? states[state] : "?");
-        tb_put(&b, "\t");
-        tb_u64(&b, m.mr[1] >> 32);
-        tb_put(&b, "\t");
-        tb_u64(&b, m.mr[0] >> 32);
-        tb_put(&b, "\t");
-        tb_u64(&b, m.mr[1] & 0xffffffffu);
-        tb_put(&b, "\n");
-    }
-    table_print(c->diff_out, b.len < sizeof c->diff_out ? b.len : sizeof c->diff_out - 1, term_write, c);
-    return 0;
-}
-
-/* Asks init for LABEL (INIT_RESTART, INIT_REBOOT, INIT_HALT); 0 or -1 with ERR. */
-static int init_operator(struct consoled *c, uint32_t label, const char *name, size_t n, char *err, size_t errlen)
-{
-    struct keel_msg m = { .info = label };
-    memcpy(m.mr, name, n); /* n <= 15: NUL-padded */
-    flush(c); /* what was said goes out before the machine stops */
-    int64_t r = keel_call(SRV_SLOT_INIT, &m);
-    if (!r)
-        r = (int32_t)keel_label(&m);
-    if (r == KE_NO_RIGHTS)
-        lib_snprintf(err, errlen, "expected the `admin` grant for consoled in the boot manifest");
-    else if (r == KE_INVALID_ARG)
-        lib_snprintf(err, errlen, "expected a server started on this boot, as show tasks lists it");
-    else if (r)
-        lib_snprintf(err, errlen, "init refused (error %lld)", (long long)r);
-    return r ? -1 : 0;
-}
-
-/* netd starts from appliance.conf: after a restart the console gives it
- * the running configuration again (while netd comes up, push_config's
- * calls find nobody waiting and are tried again). */
-static int resync_netd(struct consoled *c, char *err, size_t errlen)
-{
-    size_t n = conf_write(&c->running, c->text_a, sizeof c->text_a);
-    for (int i = 0; i < RESYNC_TRIES; i++)
-        if (n < sizeof c->text_a && push_config(c, c->text_a, n, err, errlen) == 0) {
-            say(c, "netd runs the running configuration again\r\n");
-            return 0;
-        }
-    clog(c, CONF_LOG_ERROR, "netd did not take the running configuration after its restart: %s", err);
-    return -1;
-}
-
-static int do_restart(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
-{
-    struct consoled *c = ctx;
-    const struct cmd_arg *a = &call->args[0];
-    if (a->n == 0 || a->n > 15) {
-        lib_snprintf(err, errlen, "expected a server name of 1-15 characters");
-        return -1;
-    }
-    if (init_operator(c, INIT_RESTART, a->s, a->n, err, errlen))
-        return -1;
-    clog(c, CONF_LOG_WARN, "restart of %.*s asked on the console", (int)a->n, a->s);
-    say(c, "restarting\r\n");
-    if (a->n == 4 && memcmp(a->s, "netd", 4) == 0 && c->net.ep)
-        return resync_netd(c, err, errlen);
-    return 0;
-}
-
-static int do_reboot_halt(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
-{
-    struct consoled *c = ctx;
-    bool reboot = call->id == CMD_REBOOT;
-    clog(c, CONF_LOG_WARN, "%s asked on the console", reboot ? "reboot" : "halt");
-    say(c, reboot ? "rebooting\r\n" : "halting\r\n");
-    return init_operator(c, reboot ? INIT_REBOOT : INIT_HALT, "", 0, err, errlen);
 }
 
 static const cmd_fn handlers[CMD_COUNT] = {
@@ -883,6 +620,8 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_SHOW_STATES] = do_netd_show,
     [CMD_PING] = do_ping,
     [CMD_SHOW_TASKS] = do_tasks,
+    [CMD_SHOW_TLS] = do_show_tls,
+    [CMD_CLEAR_COUNTERS] = do_clear,
     [CMD_RESTART] = do_restart,
     [CMD_REBOOT] = do_reboot_halt,
     [CMD_HALT] = do_reboot_halt,
@@ -935,9 +674,9 @@ static bool paste_line(struct consoled *c, const char *line, char *err, size_t e
         r = conf_text_set(&c->candidate, &candidate_parser, p, strlen(p), &c->edit, err, errlen);
     }
     if (r) {
-        say(c, "error: ");
-        say(c, err);
-        say(c, "\r\n");
+        con_say(c, "error: ");
+        con_say(c, err);
+        con_say(c, "\r\n");
     }
     return true;
 }
@@ -948,9 +687,9 @@ static void run_line(struct consoled *c, const char *line)
     if (c->mode == CMD_MODE_CONF && paste_line(c, line, err, sizeof err))
         return;
     if (cmd_dispatch(line, c->mode, handlers, c, err, sizeof err) != 0) {
-        say(c, "error: ");
-        say(c, err);
-        say(c, "\r\n");
+        con_say(c, "error: ");
+        con_say(c, err);
+        con_say(c, "\r\n");
     }
 }
 
@@ -965,17 +704,19 @@ static void le_complete_cb(void *ctx, const char *line, size_t cursor, struct le
 static void le_help_cb(void *ctx, const char *line, size_t cursor)
 {
     struct consoled *c = ctx;
-    cmd_help(line, cursor, c->mode, term_write, c);
+    cmd_help(line, cursor, c->mode, con_write, c);
 }
 
-static const struct le_ops le_ops = { term_write, le_complete_cb, le_help_cb, &C };
+static const struct le_ops le_ops = { con_write, le_complete_cb, le_help_cb, &C };
 
 /* Arms the kernel timer for the earliest deadline (or disarms it). */
-static void arm_timer(struct consoled *c)
+void con_arm_timer(struct consoled *c)
 {
     uint64_t when = c->login_until;
     if (c->confirm_deadline && (!when || c->confirm_deadline < when))
         when = c->confirm_deadline;
+    if (c->net.ep && (!when || c->netd_poll_at < when))
+        when = c->netd_poll_at ? c->netd_poll_at : 1; /* 1: due now */
     if (c->signal)
         (void)sys6(SYS_TIMER_ARM, c->signal, when, when ? EVT_TIMER : 0, 0, 0, 0);
 }
@@ -990,7 +731,8 @@ static void check_deadlines(struct consoled *c)
     }
     if (c->confirm_deadline && now >= c->confirm_deadline)
         confirm_expired(c);
-    arm_timer(c);
+    netd_watch(c, now);
+    con_arm_timer(c);
 }
 
 /* A password line, while locked. */
@@ -1006,8 +748,8 @@ static void try_password(struct consoled *c, const char *line)
         c->failures = 0;
         le_set_echo(&c->le, true);
         set_prompt(c);
-        clog(c, CONF_LOG_INFO, "login on the console");
-        say(c, "\r\nKeel " KEEL_VERSION " console. Type help, or ? after any word.\r\n");
+        con_log(c, CONF_LOG_INFO, "login on the console");
+        con_say(c, "\r\nKeel " KEEL_VERSION " console. Type help, or ? after any word.\r\n");
         le_start(&c->le);
         return;
     }
@@ -1016,13 +758,13 @@ static void try_password(struct consoled *c, const char *line)
     uint64_t delay = 1ull << shift;
     if (delay > LOGIN_DELAY_MAX_S)
         delay = LOGIN_DELAY_MAX_S;
-    clog(c, CONF_LOG_WARN, "failed login on the console (%u in a row%s)", c->failures,
-         r < 0 ? ", the password hash is malformed" : "");
+    con_log(c, CONF_LOG_WARN, "failed login on the console (%u in a row%s)", c->failures,
+            r < 0 ? ", the password hash is malformed" : "");
     char msg[96];
     lib_snprintf(msg, sizeof msg, "Login incorrect; wait %llu s\r\n", (unsigned long long)delay);
-    say(c, msg);
+    con_say(c, msg);
     c->login_until = keel_now_ns() + delay * NS_PER_S;
-    arm_timer(c);
+    con_arm_timer(c);
 }
 
 static void take_input(struct consoled *c)
@@ -1040,7 +782,7 @@ static void take_input(struct consoled *c)
         for (int64_t i = 0; i < n; i++) {
             if (c->following) { /* any key ends `show log follow` */
                 c->following = false;
-                say(c, "\r\n");
+                con_say(c, "\r\n");
                 le_start(&c->le);
                 continue;
             }
@@ -1056,7 +798,7 @@ static void take_input(struct consoled *c)
             if (ev == LE_LINE)
                 run_line(c, le_line(&c->le));
             else if (ev == LE_TOO_LONG)
-                say(c, "error: expected a line of at most 511 characters (ignored)\r\n");
+                con_say(c, "error: expected a line of at most 511 characters (ignored)\r\n");
             if (!c->following)
                 le_start(&c->le); /* the next prompt, now: not when the next key comes */
         }
@@ -1149,51 +891,6 @@ static uint64_t find_prefix(const struct keel_srvinfo *si, const char *prefix)
     return 0;
 }
 
-/* Server NAME's state as init tells it (enum init_task_state), or -1
- * when init lists no such server. */
-static int task_state(const char *name)
-{
-    for (uint64_t i = 0; i < 64; i++) {
-        struct keel_msg m = { .info = INIT_TASK_INFO, .mr = { i } };
-        if (keel_call(SRV_SLOT_INIT, &m) != KE_OK || keel_label(&m) != 0)
-            return -1;
-        char n[17] = { 0 };
-        memcpy(n, &m.mr[2], 16);
-        if (strcmp(n, name) == 0)
-            return (int)(m.mr[0] & 0xff);
-    }
-    return -1;
-}
-
-/* netd's administration protocol: `connect netd` and `share admin-consoled`
- * (abi/keel/netadm.h).  Without both, or when init left netd out (no NIC
- * named in appliance.conf: init decided that before starting anyone),
- * commits change consoled's copy only. */
-static void setup_netd(struct consoled *c, const struct keel_srvinfo *si)
-{
-    uint64_t ep = srv_find_cap(si, "ep:netd"), shm = srv_find_cap(si, "shm:admin-consoled"), pages = 0;
-    if (!ep || !shm)
-        return;
-    int state = task_state("netd");
-    if (state == INIT_TASK_ABSENT || state == INIT_TASK_OTHER) {
-        clog(c, CONF_LOG_INFO, "netd is not started on this boot: commits change consoled's copy only");
-        return;
-    }
-    int64_t err = keel_frame_info(shm, NULL, &pages);
-    if (!err && pages < NETADM_SHM_PAGES)
-        err = KE_RANGE;
-    if (!err)
-        err = keel_map(SRV_SLOT_TASK, shm, ADMIN_VA, RIGHT_READ | RIGHT_WRITE);
-    if (err) {
-        clog(c, CONF_LOG_ERROR, "the region shared with netd cannot be mapped (error %lld)", (long long)err);
-        return;
-    }
-    c->net.ep = ep;
-    c->net.base = (uint8_t *)ADMIN_VA;
-    c->net.nap = nap_cb;
-    c->net.ctx = c;
-}
-
 /* The log service (`endpoint log`), in its own thread at consoled's
  * priority, which we learn by asking for the highest one the kernel allows
  * (it refuses any above ours). */
@@ -1204,8 +901,8 @@ static void start_log(struct consoled *c, const struct keel_srvinfo *si)
         return;
     int64_t err = logsrv_start(&c->logsrv, si, ep, c->signal, EVT_LOG, 31);
     if (err)
-        clog(c, CONF_LOG_ERROR, "the log service cannot start (error %lld): servers log to the kernel only",
-             (long long)err);
+        con_log(c, CONF_LOG_ERROR, "the log service cannot start (error %lld): servers log to the kernel only",
+                (long long)err);
 }
 
 int main(const struct keel_srvinfo *si);
@@ -1229,26 +926,26 @@ int main(const struct keel_srvinfo *si)
     apply_config(c, &c->running);
     if (hash[0])
         strlcpy(c->pw_hash, hash, sizeof c->pw_hash);
-    clog(c, c->boot_res.n_errors ? CONF_LOG_ERROR : CONF_LOG_INFO, "%s", c->boot_msg);
+    con_log(c, c->boot_res.n_errors ? CONF_LOG_ERROR : CONF_LOG_INFO, "%s", c->boot_msg);
     for (unsigned i = 0; i < c->boot_res.n_errors; i++)
-        clog(c, CONF_LOG_ERROR, "%s", c->boot_res.errors[i].msg);
+        con_log(c, CONF_LOG_ERROR, "%s", c->boot_res.errors[i].msg);
     if (!c->signal)
-        clog(c, CONF_LOG_WARN, "no `signal console` grant: no timer (commit confirmed refused)");
+        con_log(c, CONF_LOG_WARN, "no `signal console` grant: no timer (commit confirmed refused)");
     start_log(c, si);
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
 
-    say(c, "\r\n");
-    say(c, c->boot_msg);
-    say(c, "\r\n");
+    con_say(c, "\r\n");
+    con_say(c, c->boot_msg);
+    con_say(c, "\r\n");
     say_errors(c, &c->boot_res);
     if (c->pw_hash[0])
         lock(c);
     else
-        say(c, "Keel " KEEL_VERSION " console. Type help, or ? after any word.\r\n");
+        con_say(c, "Keel " KEEL_VERSION " console. Type help, or ? after any word.\r\n");
     le_start(&c->le);
     take_input(c); /* bytes typed before we started */
-    flush(c);
+    con_flush(c);
     for (;;) {
         uint64_t bits = c->pending;
         c->pending = 0;
@@ -1262,6 +959,6 @@ int main(const struct keel_srvinfo *si)
             take_log(c);
         if (bits & CONSOLE_EVT_RX)
             take_input(c);
-        flush(c);
+        con_flush(c);
     }
 }

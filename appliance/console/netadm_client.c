@@ -29,8 +29,8 @@ static int64_t call(const struct netadm *n, uint32_t label, unsigned words, stru
     }
 }
 
-int64_t netadm_prepare(const struct netadm *n, const char *text, size_t len, char *msg, size_t msglen,
-                       unsigned *line, unsigned *col)
+int64_t netadm_prepare(const struct netadm *n, const char *text, size_t len, char *msg, size_t msglen, unsigned *line,
+                       unsigned *col)
 {
     *line = *col = 0;
     if (msglen)
@@ -87,14 +87,20 @@ int64_t netadm_show(const struct netadm *n, unsigned what, const char **text, si
     return 0;
 }
 
+int64_t netadm_clear(const struct netadm *n)
+{
+    struct keel_msg m = { 0 };
+    return call(n, NETADM_CLEAR, 0, &m);
+}
+
 int64_t netadm_ping(const struct netadm *n, uint32_t addr, unsigned count)
 {
     struct keel_msg m = { .mr = { addr, count } };
     return call(n, NETADM_PING, 2, &m);
 }
 
-int64_t netadm_ping_status(const struct netadm *n, unsigned *sent, unsigned *received, int *done,
-                           uint32_t *min_us, uint32_t *max_us)
+int64_t netadm_ping_status(const struct netadm *n, unsigned *sent, unsigned *received, int *done, uint32_t *min_us,
+                           uint32_t *max_us)
 {
     struct keel_msg m = { 0 };
     int64_t r = call(n, NETADM_PING_STATUS, 0, &m);

@@ -19,9 +19,9 @@
 #define NETADM_TRIES 300
 
 struct netadm {
-    uint64_t ep;                /* ep:netd; 0: no netd to talk to */
-    uint8_t *base;              /* the region "admin-NAME", NETADM_SHM_PAGES pages, mapped */
-    void (*nap)(void *ctx);     /* waits a little (about 10 ms); NULL: one try only */
+    uint64_t ep;            /* ep:netd; 0: no netd to talk to */
+    uint8_t *base;          /* the region "admin-NAME", NETADM_SHM_PAGES pages, mapped */
+    void (*nap)(void *ctx); /* waits a little (about 10 ms); NULL: one try only */
     void *ctx;
 };
 
@@ -31,8 +31,8 @@ struct netadm {
 /* Parses TEXT (LEN bytes) into netd's spare set.  On NETADM_E_PARSE: MSG
  * (MSGLEN bytes, always terminated) holds netd's message and *LINE,
  * *COL where it points (0 when unknown). */
-int64_t netadm_prepare(const struct netadm *n, const char *text, size_t len, char *msg, size_t msglen,
-                       unsigned *line, unsigned *col);
+int64_t netadm_prepare(const struct netadm *n, const char *text, size_t len, char *msg, size_t msglen, unsigned *line,
+                       unsigned *col);
 /* Makes the prepared set the running one; *RULES = rules now in force. */
 int64_t netadm_commit(const struct netadm *n, unsigned *rules);
 int64_t netadm_abort(const struct netadm *n);
@@ -42,8 +42,11 @@ int64_t netadm_show(const struct netadm *n, unsigned what, const char **text, si
 /* Starts COUNT echo requests to ADDR (host order). */
 int64_t netadm_ping(const struct netadm *n, uint32_t addr, unsigned count);
 /* The ping's progress: sent, received, done, round trips in microseconds. */
-int64_t netadm_ping_status(const struct netadm *n, unsigned *sent, unsigned *received, int *done,
-                           uint32_t *min_us, uint32_t *max_us);
+int64_t netadm_ping_status(const struct netadm *n, unsigned *sent, unsigned *received, int *done, uint32_t *min_us,
+                           uint32_t *max_us);
+
+/* Zeroes netd's counters (NETADM_CLEAR). */
+int64_t netadm_clear(const struct netadm *n);
 
 /* A message for a NETADM_E_* or KE_* code. */
 const char *netadm_strerror(int64_t err);

@@ -143,6 +143,18 @@ def main() -> int:
 
         rep.run("console_net.show_firewall_counters", show_firewall)
 
+        def clear_counters():
+            cmd("exit", prompt="keel> ")
+            cmd("clear counters", "counters are zero", prompt="keel> ")
+            t = cmd("show firewall", "LINE", prompt="keel> ")
+            row = [ln for ln in t.splitlines() if "proto icmp" in ln]
+            check(row, f"show firewall lacks the icmp rule: {t!r}")
+            nums = [int(w) for w in row[0].split() if w.isdigit()]
+            check(len(nums) >= 5 and nums[1:5] == [0, 0, 0, 0], f"the icmp rule's counters are not zero: {row[0]!r}")
+            cmd("configure", prompt="keel# ")
+
+        rep.run("console_net.clear_counters", clear_counters)
+
         def delete_blocks():
             cmd(f"delete {RULE}", prompt="keel# ")
             cmd("commit", "commit complete", prompt="keel# ")

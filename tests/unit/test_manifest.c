@@ -43,6 +43,14 @@ static void test_admin_grant(void)
     CHECK_EQ(parse("server consoled admins\n"), -1);
 }
 
+/* One creator per endpoint in a boot set; two sets may each have one. */
+static void test_endpoint_per_boot_set(void)
+{
+    CHECK_EQ(parse("server netd endpoint netd\nserver anetd when admintest endpoint netd\n"), 0);
+    CHECK_EQ(parse("server netd endpoint netd\nserver other endpoint netd\n"), -1);
+    CHECK_STR(err, "manifest:1:22: this endpoint name is created by more than one server");
+}
+
 /* `requires tls | nic`: servers appliance.conf must ask for. */
 static void test_requires(void)
 {
@@ -128,6 +136,7 @@ int main(void)
         UNIT_TEST(test_full_line),
         UNIT_TEST(test_admin_grant),
         UNIT_TEST(test_requires),
+        UNIT_TEST(test_endpoint_per_boot_set),
         UNIT_TEST(test_errors_name_line_and_column),
         UNIT_TEST(test_drivers_and_devices),
         UNIT_TEST(test_limits),

@@ -1,0 +1,124 @@
+/*
+ * consoled.h - consoled's state and the helpers its two files share:
+ * consoled.c (the terminal, the command loop, configuration and commits,
+ * the log) and consoled_ops.c (the commands that ask other servers: netd's
+ * tables and ping, init's tasks, restart, reboot, halt).  Private to
+ * consoled; the design comment is at the top of consoled.c.
+ */
+#ifndef KEEL_CONSOLED_H
+#define KEEL_CONSOLED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <keel/console.h>
+
+#include "cmd.h"
+#include "conf.h"
+#include "lineedit.h"
+#include "logring.h"
+#include "logsrv.h"
+#include "netadm_client.h"
+
+#ifndef KEEL_VERSION
+#define KEEL_VERSION "unknown"
+#endif
+
+#define OUT_MAX       4096
+#define HISTORY_MAX   10    /* rollback 0-9 */
+#define HISTORY_BYTES 65536 /* the committed texts, back to back */
+
+#define SITE_VA           0x0000007000000000ull /* the site archive's frame, read-only */
+#define ADMIN_VA          0x0000007100000000ull /* the region shared with netd (abi/keel/netadm.h) */
+#define NAP_NS            10000000ull           /* a retry's wait for a busy netd */
+#define NETD_MSG_MAX      192                   /* netd's error message about a configuration */
+#define RESYNC_TRIES      20                    /* x ~3 s: how long a restarted netd may take */
+#define NETD_POLL_NS      2000000000ull         /* how often consoled looks for a restarted netd */
+#define PING_POLL_NS      200000000ull          /* how often a ping's progress is asked */
+#define EVT_TIMER         (1ull << 16)          /* consoled's timer bit on the console notification */
+#define EVT_LOG           (1ull << 17)          /* the log thread queued entries (logsrv.c) */
+#define LOGIN_DELAY_MAX_S 30u                   /* the longest wait after a failed password */
+#define NS_PER_S          1000000000ull
+_Static_assert(((EVT_TIMER | EVT_LOG) & (CONSOLE_EVT_RX | CONSOLE_EVT_TX)) == 0,
+               "consoled's bits are not the driver's");
+
+struct consoled {
+    uint64_t ep;       /* "ep:" the UART driver */
+    uint64_t ntfn;     /* "notify:" its events */
+    uint64_t signal;   /* "signal:" the same notification, for the timer; 0: no timer */
+    uint64_t pending;  /* event bits seen while waiting for something else */
+    bool dead;         /* the driver refused a call: output is dropped */
+    struct netadm net; /* netd's administration protocol; net.ep 0: no netd */
+    int netd_idx;           /* netd's index in init's table (net.ep != 0) */
+    uint32_t netd_restarts; /* its restarts when it last got the running configuration */
+    uint64_t netd_poll_at;  /* when netd_watch next asks init (0: at once) */
+
+    struct le le;
+    enum cmd_mode mode;
+    unsigned paste_port; /* inside a pasted `tls PORT {` block, or 0 */
+    struct conf running, parsed;
+    struct conf_result res;
+    struct conf_text candidate;
+    struct conf_edit_work edit;
+    struct conf_diff_work diff;
+    char text_a[CONF_TEXT_MAX], diff_out[32768];
+
+    /* Committed texts, newest first: hist_off[0] is the running one. */
+    unsigned hist_n;
+    uint32_t hist_off[HISTORY_MAX], hist_len[HISTORY_MAX];
+    char hist[HISTORY_BYTES], hist_tmp[HISTORY_BYTES];
+
+    char out[OUT_MAX];
+    size_t out_len;
+
+    /* appliance.conf at boot: what `show config errors` repeats. */
+    struct conf_result boot_res; /* its errors (n_errors 0 when it parsed or was absent) */
+    char boot_msg[160];          /* one line about the file: read, absent, damaged */
+
+    /* Login (see the top).  pw_hash empty: no password. */
+    char pw_hash[CONF_HASH_MAX];
+    bool locked;          /* the next line is a password */
+    unsigned failures;    /* failed passwords in a row */
+    uint64_t login_until; /* non-zero: waiting after a failure until then (ns) */
+
+    /* commit confirmed: non-zero deadline while one awaits its confirmation. */
+    uint64_t confirm_deadline;
+    uint64_t confirm_secs;    /* as asked, for messages */
+    struct conf confirm_prev; /* the configuration to go back to */
+
+    /* The log; following: `show log follow` runs, next row to print is follow_next. */
+    struct log_ring log;
+    struct logsrv logsrv; /* the other servers' entries (its own thread, logsrv.c); ep 0: not served */
+    bool following;
+    uint64_t follow_next;
+};
+
+/* consoled.c */
+void con_flush(struct consoled *c);                                /* writes the output buffer to the driver */
+void con_write(void *ctx, const char *s, size_t n);                /* appends to the output (ctx: consoled) */
+void con_say(struct consoled *c, const char *s);                   /* the same for a string */
+void con_say_text(struct consoled *c, const char *text, size_t n); /* "\n" as "\r\n" */
+void con_log(struct consoled *c, unsigned level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void con_arm_timer(struct consoled *c); /* the kernel timer for the earliest deadline */
+void con_say_async(struct consoled *c, const char *s); /* above the line being edited */
+/* Hands a whole configuration to every server that takes one, all or
+ * nothing (see consoled.c); 0, or -1 with a one-line reason in ERR. */
+int con_push_config(struct consoled *c, const char *text, size_t len, char *err, size_t errlen);
+
+/* consoled_ops.c: command handlers (cmd.h's cmd_fn) and setup. */
+int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_clear(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_show_tls(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_tasks(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_restart(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_reboot_halt(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+/* Every NETD_POLL_NS: when init restarted netd (after a fault or a
+ * `restart netd`), gives it the running configuration again. */
+void netd_watch(struct consoled *c, uint64_t now);
+/* Connects to netd's administration protocol when the manifest grants it
+ * and init started netd. */
+void setup_netd(struct consoled *c, const struct keel_srvinfo *si);
+
+#endif

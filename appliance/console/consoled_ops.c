@@ -1,0 +1,345 @@
+/*
+ * consoled_ops.c - the console commands that ask other servers (design in
+ * consoled.c's top comment):
+ *
+ *   netd (abi/keel/netadm.h)  show interfaces | arp | routes | connections |
+ *                             firewall | states, ping, clear counters
+ *   init (abi/keel/init.h)    show tasks, restart SERVER, reboot, halt
+ *   consoled's own copy       show tls (the configured listeners)
+ *
+ * Every call goes one way (consoled -> netd, consoled -> init); neither
+ * ever calls consoled.  Calls to netd are non-blocking with retries
+ * (netadm_client.c) so an absent netd costs seconds, never a hang.
+ * Main thread only.
+ */
+#include <keel/fmt.h>
+#include <keel/init.h>
+#include <keel/server.h>
+#include <keel/string.h>
+#include <keel/sys.h>
+#include <keel/textbuf.h>
+
+#include "consoled.h"
+#include "table.h"
+
+/* ------------------------------------------------------- netd's tables -- */
+
+/* Waits about NS on the console notification, keeping every other bit for
+ * the loop (the deadlines' timer bit too: the loop re-checks them).  Used
+ * while netd is busy and while a ping runs. */
+static void nap_ns(struct consoled *c, uint64_t ns)
+{
+    if (!c->signal)
+        return;
+    con_flush(c);
+    (void)sys6(SYS_TIMER_ARM, c->signal, keel_now_ns() + ns, EVT_TIMER, 0, 0, 0);
+    for (;;) {
+        uint64_t bits = 0;
+        if (keel_wait(c->ntfn, 0, &bits) != KE_OK)
+            break;
+        c->pending |= bits & ~EVT_TIMER;
+        if (bits & EVT_TIMER)
+            break;
+    }
+    c->pending |= EVT_TIMER; /* a deadline may have passed meanwhile */
+    con_arm_timer(c);
+}
+
+static void nap_cb(void *ctx) { nap_ns(ctx, NAP_NS); }
+
+int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    static const struct {
+        enum cmd_id id;
+        unsigned what;
+    } map[] = {
+        { CMD_SHOW_INTERFACES, NETADM_SHOW_INTERFACES }, { CMD_SHOW_ARP, NETADM_SHOW_ARP },
+        { CMD_SHOW_ROUTES, NETADM_SHOW_ROUTES },         { CMD_SHOW_CONNECTIONS, NETADM_SHOW_CONNECTIONS },
+        { CMD_SHOW_FIREWALL, NETADM_SHOW_FIREWALL },     { CMD_SHOW_STATES, NETADM_SHOW_STATES },
+    };
+    unsigned what = 0;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].id == call->id)
+            what = map[i].what;
+    const char *text = NULL;
+    size_t len = 0;
+    int cut = 0;
+    int64_t r = netadm_show(&c->net, what, &text, &len, &cut);
+    if (r) {
+        lib_snprintf(err, errlen, "expected netd to answer: %s", netadm_strerror(r));
+        return -1;
+    }
+    table_print(text, len, con_write, c);
+    if (cut)
+        con_say(c, "(cut: more rows than fit)\r\n");
+    return 0;
+}
+
+int do_clear(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    (void)call;
+    struct consoled *c = ctx;
+    int64_t r = netadm_clear(&c->net);
+    if (r) {
+        lib_snprintf(err, errlen, "expected netd to clear its counters: %s", netadm_strerror(r));
+        return -1;
+    }
+    con_log(c, CONF_LOG_INFO, "counters cleared on the console");
+    con_say(c, "netd's interface and firewall counters are zero (tlsd's are not reachable yet)\r\n");
+    return 0;
+}
+
+int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    uint32_t addr = (uint32_t)call->args[0].num;
+    unsigned count = call->n_args > 1 ? (unsigned)call->args[1].num : 4;
+    if (!c->signal) {
+        lib_snprintf(err, errlen, "expected a timer for ping (the manifest must grant consoled `signal console`)");
+        return -1;
+    }
+    int64_t r = netadm_ping(&c->net, addr, count);
+    if (r) {
+        lib_snprintf(err, errlen, "expected netd to ping: %s", netadm_strerror(r));
+        return -1;
+    }
+    char line[128];
+    lib_snprintf(line, sizeof line, "PING %u.%u.%u.%u: %u echo requests, one a second\r\n", addr >> 24,
+                 addr >> 16 & 0xff, addr >> 8 & 0xff, addr & 0xff, count);
+    con_say(c, line);
+    unsigned sent = 0, received = 0, shown = 0;
+    uint32_t min_us = 0, max_us = 0;
+    for (int done = 0; !done;) {
+        nap_ns(c, PING_POLL_NS);
+        r = netadm_ping_status(&c->net, &sent, &received, &done, &min_us, &max_us);
+        if (r) {
+            lib_snprintf(err, errlen, "expected netd to report the ping: %s", netadm_strerror(r));
+            return -1;
+        }
+        for (; shown < received; shown++) {
+            lib_snprintf(line, sizeof line, "reply %u from %u.%u.%u.%u\r\n", shown + 1, addr >> 24, addr >> 16 & 0xff,
+                         addr >> 8 & 0xff, addr & 0xff);
+            con_say(c, line);
+        }
+    }
+    lib_snprintf(line, sizeof line, "%u sent, %u received, %u%% loss", sent, received,
+                 sent ? (sent - received) * 100 / sent : 100);
+    con_say(c, line);
+    if (received) {
+        lib_snprintf(line, sizeof line, "; round trip min %u.%03u ms, max %u.%03u ms", min_us / 1000, min_us % 1000,
+                     max_us / 1000, max_us % 1000);
+        con_say(c, line);
+    }
+    con_say(c, "\r\n");
+    return 0;
+}
+
+/* The TLS listeners as consoled's running configuration has them; their
+ * statistics are tlsd's, which has no administration protocol yet. */
+int do_show_tls(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    (void)call, (void)err, (void)errlen;
+    struct consoled *c = ctx;
+    struct textbuf b;
+    tb_init(&b, c->diff_out, sizeof c->diff_out);
+    tb_put(&b, "PORT\tBACKEND\tCERTIFICATES\tMAX-CONNECTIONS\tIDLE-TIMEOUT\n");
+    for (unsigned i = 0; i < c->running.n_tls; i++) {
+        const struct conf_tls *t = &c->running.tls[i];
+        tb_u64(&b, t->port);
+        tb_put(&b, "\t");
+        tb_ipv4(&b, t->backend_addr);
+        tb_put(&b, ":");
+        tb_u64(&b, t->backend_port);
+        tb_put(&b, "\t");
+        tb_u64(&b, t->n_certs);
+        tb_put(&b, "\t");
+        tb_u64(&b, t->max_connections);
+        tb_put(&b, "\t");
+        tb_u64(&b, t->idle_timeout);
+        tb_put(&b, "s\n");
+    }
+    table_print(c->diff_out, b.len < sizeof c->diff_out ? b.len : sizeof c->diff_out - 1, con_write, c);
+    con_say(c, "(the listeners as configured; tlsd's connection statistics are not available to the console yet)\r\n");
+    return 0;
+}
+
+/* ------------------------------------------------------- init's calls -- */
+
+int do_tasks(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    (void)call;
+    struct consoled *c = ctx;
+    static const char *const states[] = { "stopped", "starting", "ready", "restarting", "absent" };
+    struct textbuf b;
+    tb_init(&b, c->diff_out, sizeof c->diff_out);
+    tb_put(&b, "NAME\tSTATE\tPRIORITY\tRESTARTS\tFAULTS\n");
+    for (uint64_t i = 0; i < 64; i++) {
+        struct keel_msg m = { .info = INIT_TASK_INFO, .mr = { i } };
+        int64_t r = keel_call(SRV_SLOT_INIT, &m);
+        if (!r && (int32_t)keel_label(&m) == KE_RANGE)
+            break;
+        if (r || keel_label(&m)) {
+            lib_snprintf(err, errlen, "expected init to answer INIT_TASK_INFO (error %lld)",
+                         (long long)(r ? r : (int32_t)keel_label(&m)));
+            return -1;
+        }
+        unsigned state = (unsigned)(m.mr[0] & 0xff);
+        if (state == INIT_TASK_OTHER)
+            continue; /* a server of test boots */
+        char name[17] = { 0 };
+        memcpy(name, &m.mr[2], 16);
+        tb_put(&b, name);
+        tb_put(&b, "\t");
+        tb_put(&b, state < sizeof states / sizeof states[0] ? states[state] : "?");
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[1] >> 32);
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[0] >> 32);
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[1] & 0xffffffffu);
+        tb_put(&b, "\n");
+    }
+    table_print(c->diff_out, b.len < sizeof c->diff_out ? b.len : sizeof c->diff_out - 1, con_write, c);
+    return 0;
+}
+
+/* Asks init for LABEL (INIT_RESTART, INIT_REBOOT, INIT_HALT); 0 or -1 with ERR. */
+static int init_operator(struct consoled *c, uint32_t label, const char *name, size_t n, char *err, size_t errlen)
+{
+    struct keel_msg m = { .info = label };
+    memcpy(m.mr, name, n); /* n <= 15: NUL-padded */
+    con_flush(c);          /* what was said goes out before the machine stops */
+    int64_t r = keel_call(SRV_SLOT_INIT, &m);
+    if (!r)
+        r = (int32_t)keel_label(&m);
+    if (r == KE_NO_RIGHTS)
+        lib_snprintf(err, errlen, "expected the `admin` grant for consoled in the boot manifest");
+    else if (r == KE_INVALID_ARG)
+        lib_snprintf(err, errlen, "expected a server started on this boot, as show tasks lists it");
+    else if (r)
+        lib_snprintf(err, errlen, "init refused (error %lld)", (long long)r);
+    return r ? -1 : 0;
+}
+
+/* netd starts from appliance.conf: after a restart the console gives it
+ * the running configuration again (while netd comes up, con_push_config's
+ * calls find nobody waiting and are tried again).  Says so above the line
+ * being edited. */
+static void resync_netd(struct consoled *c)
+{
+    char err[CMD_ERR_MAX] = "the running configuration is too long", line[CMD_ERR_MAX + 64];
+    size_t n = conf_write(&c->running, c->text_a, sizeof c->text_a);
+    for (int i = 0; i < RESYNC_TRIES; i++)
+        if (n < sizeof c->text_a && con_push_config(c, c->text_a, n, err, sizeof err) == 0) {
+            con_log(c, CONF_LOG_INFO, "netd (restart %u) runs the running configuration again", c->netd_restarts);
+            con_say_async(c, "\r\nnetd runs the running configuration again\r\n");
+            return;
+        }
+    con_log(c, CONF_LOG_ERROR, "netd did not take the running configuration after its restart: %s", err);
+    lib_snprintf(line, sizeof line, "\r\nerror: netd did not take the running configuration after its restart: %s\r\n",
+                 err);
+    con_say_async(c, line);
+}
+
+/* One server's entry in init's table (INIT_TASK_INFO); false past the end
+ * or when init does not answer. */
+static bool task_info(uint64_t index, char name[17], unsigned *state, uint32_t *restarts)
+{
+    struct keel_msg m = { .info = INIT_TASK_INFO, .mr = { index } };
+    if (keel_call(SRV_SLOT_INIT, &m) != KE_OK || keel_label(&m) != 0)
+        return false;
+    memset(name, 0, 17);
+    memcpy(name, &m.mr[2], 16);
+    *state = (unsigned)(m.mr[0] & 0xff);
+    *restarts = (uint32_t)(m.mr[0] >> 32);
+    return true;
+}
+
+void netd_watch(struct consoled *c, uint64_t now)
+{
+    if (!c->net.ep || c->netd_idx < 0 || now < c->netd_poll_at)
+        return;
+    c->netd_poll_at = now + NETD_POLL_NS;
+    char name[17];
+    unsigned state = 0;
+    uint32_t restarts = 0;
+    if (!task_info((uint64_t)c->netd_idx, name, &state, &restarts) || restarts == c->netd_restarts ||
+        state != INIT_TASK_READY)
+        return; /* the same netd, or a new one not serving yet: look again later */
+    c->netd_restarts = restarts;
+    resync_netd(c);
+}
+
+int do_restart(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    const struct cmd_arg *a = &call->args[0];
+    if (a->n == 0 || a->n > 15) {
+        lib_snprintf(err, errlen, "expected a server name of 1-15 characters");
+        return -1;
+    }
+    if (init_operator(c, INIT_RESTART, a->s, a->n, err, errlen))
+        return -1;
+    con_log(c, CONF_LOG_WARN, "restart of %.*s asked on the console", (int)a->n, a->s);
+    con_say(c, "restarting\r\n");
+    c->netd_poll_at = 0; /* netd_watch looks at once, then every NETD_POLL_NS */
+    con_arm_timer(c);
+    return 0;
+}
+
+int do_reboot_halt(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    bool reboot = call->id == CMD_REBOOT;
+    con_log(c, CONF_LOG_WARN, "%s asked on the console", reboot ? "reboot" : "halt");
+    con_say(c, reboot ? "rebooting\r\n" : "halting\r\n");
+    return init_operator(c, reboot ? INIT_REBOOT : INIT_HALT, "", 0, err, errlen);
+}
+
+/* Server NAME's index in init's table, its state and restarts; -1 when
+ * init lists no such server. */
+static int task_find(const char *name, unsigned *state, uint32_t *restarts)
+{
+    char n[17];
+    for (uint64_t i = 0; i < 64 && task_info(i, n, state, restarts); i++)
+        if (strcmp(n, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* netd's administration protocol: `connect netd` and `share admin-consoled`
+ * (abi/keel/netadm.h).  Without both, or when init left netd out (no NIC
+ * named in appliance.conf: init decided that before starting anyone),
+ * commits change consoled's copy only. */
+void setup_netd(struct consoled *c, const struct keel_srvinfo *si)
+{
+    uint64_t ep = srv_find_cap(si, "ep:netd"), shm = srv_find_cap(si, "shm:admin-consoled"), pages = 0;
+    if (!ep || !shm)
+        return;
+    unsigned state = 0;
+    uint32_t restarts = 0;
+    int idx = task_find("netd", &state, &restarts);
+    if (idx < 0 || state == INIT_TASK_ABSENT || state == INIT_TASK_OTHER) {
+        con_log(c, CONF_LOG_INFO, "netd is not started on this boot: commits change consoled's copy only");
+        return;
+    }
+    int64_t err = keel_frame_info(shm, NULL, &pages);
+    if (!err && pages < NETADM_SHM_PAGES)
+        err = KE_RANGE;
+    if (!err)
+        err = keel_map(SRV_SLOT_TASK, shm, ADMIN_VA, RIGHT_READ | RIGHT_WRITE);
+    if (err) {
+        con_log(c, CONF_LOG_ERROR, "the region shared with netd cannot be mapped (error %lld)", (long long)err);
+        return;
+    }
+    c->netd_idx = idx;
+    /* A netd that restarts after this gets the running configuration; so
+     * does the netd of now when consoled itself was restarted (consoled
+     * runs appliance.conf again, netd may run a later commit). */
+    c->netd_restarts = si->restarts ? ~restarts : restarts;
+    c->net.ep = ep;
+    c->net.base = (uint8_t *)ADMIN_VA;
+    c->net.nap = nap_cb;
+    c->net.ctx = c;
+}
