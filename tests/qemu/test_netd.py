@@ -661,8 +661,11 @@ def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int, fwd_mb: int)
         check(len(f) == 3, f"flow control: {p.stdout.strip()} {p.stderr[-300:]}")
         sent, back = int(f[0]), int(f[1])
         # What a non-reading client lets in: its rx ring + at most TCP_WND in
-        # netd (lwIP's window, 16 x 1460) + the wan host's own small buffers.
-        limit = 16384 + 16 * 1460 + (64 << 10)
+        # netd (lwIP's window, from lwipopts.h) + the wan host's own small buffers.
+        ring = int(re.search(r"#define SOCK_RING_BYTES\s+(\d+)", (REPO / "abi/keel/socket.h").read_text()).group(1))
+        wnd = int(re.search(r"#define TCP_WND\s+\((\d+) \* TCP_MSS\)", (REPO / "net/lwip/lwipopts.h").read_text())
+                  .group(1)) * 1460
+        limit = ring + wnd + (64 << 10)
         print(f"flow control: {sent} bytes accepted while socktest did not read (limit {limit})", file=sys.stderr)
         check(sent <= limit, f"{sent} bytes went in while the client did not read: the window did not close")
         check(back == sent and f[2] == "True", f"after release: sent {sent}, echoed {back}, sha equal {f[2]}")
