@@ -228,9 +228,10 @@ class Figures:
         self.failed: list[str] = []
 
     def measure(self, name: str, unit: str, key: str, runs: int, fn: Callable[[], dict], what: str) -> None:
-        vals = []
+        vals, errors = [], 0
         for i in range(runs):
             r = fn()
+            errors += int(r.get("errors", 0))
             if not r.get("ok"):
                 print(f"INFO name={name} failed on run {i + 1}: {r.get('error')}", flush=True)
                 self.failed.append(name)
@@ -239,7 +240,8 @@ class Figures:
         med = statistics.median(vals)
         self.figures.setdefault(name, {})[unit] = round(med, 2)
         print(f"BENCH name={name} value={med:.2f} unit={unit}")
-        print(f"INFO name={name} runs={runs} min={min(vals):.2f} max={max(vals):.2f} ({what})", flush=True)
+        err = f" failed_attempts={errors}" if errors else ""
+        print(f"INFO name={name} runs={runs} min={min(vals):.2f} max={max(vals):.2f}{err} ({what})", flush=True)
 
 
 def ceilings(f: Figures, runs: int, nbytes: int, conns: int, seconds: int) -> None:

@@ -67,7 +67,7 @@ static bool echo(int s)
 static bool sink(int s)
 {
     if (sink_eof[s]) {
-        if (sock_unsent(&sc, s) != 0)
+        if (sock_unsent(&sc, s) != 0 && !(sock_status(&sc, s) & SOCK_ST_RESET))
             return false; /* the "sunk" line still going out */
         (void)sock_close(&sc, s);
         is_ctl[s] = is_sink[s] = sink_eof[s] = false;
