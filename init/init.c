@@ -412,7 +412,7 @@ static int64_t build_server(struct server *sv, unsigned idx, uint64_t *entry)
     }
     uint64_t memory = sp->memory ? sp->memory : (1ull << 20);
     /* The image, stack and tables come out of the server's own budget. */
-    uint64_t budget = memory + elf_len + (KEEL_SRV_STACK_PAGES + 4) * PAGE + (512ull << 10);
+    uint64_t budget = memory + elf_len + (KEEL_SRV_STACK_PAGES + 4) * PAGE + (256ull << 10);
     sv->memory_slot = slot_alloc();
     sv->task_slot = slot_alloc();
     sv->thread_slot = slot_alloc();
@@ -851,7 +851,9 @@ static int setup(void)
         const struct server_spec *sp = &S.manifest.servers[i];
         S.servers[i].spec = sp;
         strlcpy(S.servers[i].program, sp->program[0] ? sp->program : sp->name, sizeof S.servers[i].program);
-        for (unsigned g = 0; g < sp->n_grants; g++) {
+        /* Only this boot's servers get objects: a test boot set's shared
+         * regions (a NIC ring is 1 MiB) must not eat a normal boot's memory. */
+        for (unsigned g = 0; g < sp->n_grants && selected(sp); g++) {
             if (create_named(&sp->grants[g])) {
                 ulog("keel: init: cannot create the objects the manifest names\n");
                 return -1;

@@ -15,8 +15,8 @@
 #include "netd_config.h"
 #include "netd_route.h"
 
-#define NETD_FW_STATES  4096 /* kept states: a full table blocks new connections, never evicts */
-#define NETD_FW_BUCKETS 4096 /* power of two */
+#define NETD_FW_STATES  16384 /* kept states: a full table blocks new connections, never evicts */
+#define NETD_FW_BUCKETS 16384 /* power of two */
 #define NETD_FW_SRCS    1024 /* max-src-conn-rate sources; power of two */
 #define NETD_FW_RETURNS 16   /* `block return` answers queued within one loop iteration */
 #define NETD_FW_FILE    "appliance.conf"
