@@ -7,7 +7,8 @@
 # Manifest lines: tests/qemu/test_tlsd.py (tlsd, keyd, netd with a
 # `share sock-tlsd 515 share socktx-tlsd 512 signal sock-tlsd` grant, a virtio-rng server).
 
-TLSD_OBJS := $(BUILD)/user/appliance/tlsd/tlsd.o $(BUILD)/user/appliance/tlsd/tlsd_plan.o
+TLSD_OBJS := $(BUILD)/user/appliance/tlsd/tlsd.o $(BUILD)/user/appliance/tlsd/tlsd_conf.o \
+	$(BUILD)/user/appliance/tlsd/tlsd_plan.o
 TLSD_CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/user/%.o)
 
 $(TLSD_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) -Iappliance/keyd \

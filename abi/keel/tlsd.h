@@ -128,10 +128,12 @@ enum tlsd_label {
 enum tlsd_error {
     TLSD_E_BAD_LISTENER = -1, /* listener index >= TLSD_LISTENERS' n */
     TLSD_E_BAD_GROUP = -2,    /* group >= TLSD_G_COUNT */
-    TLSD_E_NOT_ADMIN = -3,    /* a config call from a caller without a "tlsadm-C" region */
-    TLSD_E_INVAL = -4,        /* a text length beyond TLSADM_IN_MAX */
-    TLSD_E_CONFIG = -5,       /* the configuration is refused (line, column, message) */
-    TLSD_E_NOT_PREPARED = -6, /* COMMIT without a prepared configuration */
+    /* The config errors sit apart from the kernel's KE_* codes (-1..-17,
+     * which a client's own call can return; the two above predate this). */
+    TLSD_E_NOT_ADMIN = -360,    /* a config call from a caller without a "tlsadm-C" region */
+    TLSD_E_INVAL = -361,        /* a text length beyond TLSADM_IN_MAX */
+    TLSD_E_CONFIG = -362,       /* the configuration is refused (line, column, message) */
+    TLSD_E_NOT_PREPARED = -363, /* COMMIT without a prepared configuration */
 };
 
 enum tlsd_group {
