@@ -31,3 +31,9 @@ UNIT_TESTS += tlsd_plan
 $(BUILD)/tests/unit/test_tlsd_plan: tests/unit/test_tlsd_plan.c appliance/tlsd/tlsd_plan.c \
 	appliance/tlsd/tlsd_plan.h $(CONF_SRCS) $(CONF_HDRS)
 $(BUILD)/tests/unit/test_tlsd_plan: UNIT_CFLAGS += $(CONF_CPPFLAGS) -Iappliance/tlsd
+
+# tlsadm: a guest admin client of tlsd's configuration protocol through
+# consoled's client library, booted by tests/qemu/test_tlsd.py.
+$(eval $(call user_prog,tlsadm,tests/tls/tlsadm.c appliance/console/tlsadm_client.c))
+SERVERS += tlsadm
+$(BUILD)/user/tests/tls/tlsadm.o: USER_CFLAGS += -Iappliance/console
