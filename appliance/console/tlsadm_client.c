@@ -40,8 +40,8 @@ static void summary(const struct keel_msg *m, struct tlsadm_summary *s)
     s->other = m->mr[3] < 1000000 ? (unsigned)m->mr[3] : 0;
 }
 
-int64_t tlsadm_prepare(const struct tlsadm *t, const char *text, size_t len, char *msg, size_t msglen,
-                       unsigned *line, unsigned *col, struct tlsadm_summary *s)
+int64_t tlsadm_prepare(const struct tlsadm *t, const char *text, size_t len, char *msg, size_t msglen, unsigned *line,
+                       unsigned *col, struct tlsadm_summary *s)
 {
     *line = *col = 0;
     if (msglen)

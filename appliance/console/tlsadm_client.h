@@ -61,8 +61,8 @@ struct tlsadm_stats {
  * MSG (MSGLEN bytes, always terminated) holds tlsd's message
  * ("appliance.conf:LINE:COL: ...") and *LINE, *COL where it points (0 when
  * unknown).  S (may be NULL) gets the plan on success. */
-int64_t tlsadm_prepare(const struct tlsadm *t, const char *text, size_t len, char *msg, size_t msglen,
-                       unsigned *line, unsigned *col, struct tlsadm_summary *s);
+int64_t tlsadm_prepare(const struct tlsadm *t, const char *text, size_t len, char *msg, size_t msglen, unsigned *line,
+                       unsigned *col, struct tlsadm_summary *s);
 /* Swaps the prepared state in.  S (may be NULL) gets what it did. */
 int64_t tlsadm_commit(const struct tlsadm *t, struct tlsadm_summary *s);
 /* Frees a prepared state (0 also when there was none). */

@@ -139,7 +139,6 @@ _Static_assert((int)TLS_R_NOT_TLS == TLSD_FAIL_NOT_TLS && (int)TLS_R_BAD_HELLO =
                "tls_conn.h's reasons are keel/tlsd.h's");
 _Static_assert(CONF_MAX_TLS <= TLSD_MAX_LISTENERS, "every listener has a port slot");
 
-
 /* ------------------------------------------------------- transport ---- */
 
 static int io_send(void *io, const uint8_t *buf, size_t len)
@@ -611,10 +610,8 @@ static int64_t do_stats(void *ctx, struct keel_msg *m)
 }
 
 static const struct srv_handler STATS_HANDLERS[] = {
-    { TLSD_LISTENERS, 0, do_listeners },
-    { TLSD_STATS, 2, do_stats },
-    { TLSD_CONFIG_PREPARE, 1, tlsd_conf_prepare },
-    { TLSD_CONFIG_COMMIT, 0, tlsd_conf_commit },
+    { TLSD_LISTENERS, 0, do_listeners },           { TLSD_STATS, 2, do_stats },
+    { TLSD_CONFIG_PREPARE, 1, tlsd_conf_prepare }, { TLSD_CONFIG_COMMIT, 0, tlsd_conf_commit },
     { TLSD_CONFIG_ABORT, 0, tlsd_conf_abort },
 };
 

@@ -36,10 +36,10 @@
 #include "tlsd_conf.h"
 #include "tlsd_plan.h"
 
-#define POOL          (2 * CONF_MAX_TLS)
-#define KEYS_MAX      (CONF_MAX_TLS * CONF_MAX_CERTS)
-#define ADMIN_MAX     2
-#define ADMIN_STRIDE  (1ull << 20)
+#define POOL         (2 * CONF_MAX_TLS)
+#define KEYS_MAX     (CONF_MAX_TLS * CONF_MAX_CERTS)
+#define ADMIN_MAX    2
+#define ADMIN_STRIDE (1ull << 20)
 /* netd's accept queue per listener: connections beyond it are reset, so
  * room for a burst as large as tlsd's own limit. */
 #define LISTEN_BACKLOG TLSD_MAX_CONNS
@@ -59,20 +59,20 @@ struct admin {
 
 static struct tlsd_env ENV;
 static struct conf CONFS[2];
-static unsigned RUN;                  /* CONFS[RUN] is running */
-static struct conf_result RES;        /* the last parse's errors */
-static struct listener POOL_L[POOL];  /* slots; `used` says which are taken */
+static unsigned RUN;                 /* CONFS[RUN] is running */
+static struct conf_result RES;       /* the last parse's errors */
+static struct listener POOL_L[POOL]; /* slots; `used` says which are taken */
 static struct listener *RL[CONF_MAX_TLS];
-static unsigned NL;                   /* == CONFS[RUN].n_tls */
+static unsigned NL; /* == CONFS[RUN].n_tls */
 static bool PREPARED;
-static struct tlsd_plan PLAN;         /* valid while PREPARED */
+static struct tlsd_plan PLAN; /* valid while PREPARED */
 static struct listener *PL[CONF_MAX_TLS];
-static unsigned PNL;                  /* PL entries set (also while a PREPARE is building) */
+static unsigned PNL; /* PL entries set (also while a PREPARE is building) */
 static struct key KEYS[KEYS_MAX];
 static unsigned NKEYS;
 static struct admin ADM[ADMIN_MAX];
 static unsigned NADM;
-static char TEXT[TLSADM_IN_MAX];      /* our copy of a candidate's text */
+static char TEXT[TLSADM_IN_MAX]; /* our copy of a candidate's text */
 
 static const struct conf_parser PARSER = { "appliance.conf", NULL, NULL, 0 };
 
@@ -176,8 +176,8 @@ static int listener_build(struct listener *l, const struct conf_tls *ct, bool at
             return -1;
         }
         const char *names[1] = { cc->sni };
-        if (tls_server_add_cert(&l->srv, pem, len, id, fp, names, cc->sni[0] ? 1 : 0, cc->sni[0] == 0, e,
-                                sizeof e) != TLS_OK) {
+        if (tls_server_add_cert(&l->srv, pem, len, id, fp, names, cc->sni[0] ? 1 : 0, cc->sni[0] == 0, e, sizeof e) !=
+            TLS_OK) {
             *word = cc->cert;
             snprintf(err, n, "certificate %s: %s", cc->cert, e);
             return -1;
@@ -214,7 +214,8 @@ static void log_listening(const struct listener *l, const char *how)
     ulog("tlsd: %u: listening%s, %u certificate(s), backend %u.%u.%u.%u:%u, max-connections %u%s, "
          "proxy-protocol %s\n",
          ct->port, how, ct->n_certs, a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, ct->backend_port,
-         ct->max_connections, ct->max_connections > TLSD_MAX_CONNS ? " (tlsd holds 124 at most over all listeners)" : "",
+         ct->max_connections,
+         ct->max_connections > TLSD_MAX_CONNS ? " (tlsd holds 124 at most over all listeners)" : "",
          ct->proxy_protocol == CONF_PROXY_V1   ? "v1"
          : ct->proxy_protocol == CONF_PROXY_V2 ? "v2"
                                                : "off");
@@ -391,7 +392,7 @@ int64_t tlsd_conf_prepare(void *ctx, struct keel_msg *m)
     uint64_t len = m->mr[0];
     if (len > TLSADM_IN_MAX)
         return TLSD_E_INVAL;
-    prepared_drop(); /* a PREPARE replaces an unfinished one: one prepared state at most */
+    prepared_drop();                            /* a PREPARE replaces an unfinished one: one prepared state at most */
     memcpy(TEXT, a->base + TLSADM_IN_OFF, len); /* our own copy: the client cannot change it under the parser */
     struct conf *next = &CONFS[1 - RUN];
     if (conf_parse(&PARSER, TEXT, len, next, &RES) != CONF_OK) {
@@ -421,8 +422,8 @@ int64_t tlsd_conf_prepare(void *ctx, struct keel_msg *m)
     m->mr[1] = PLAN.kept;
     m->mr[2] = PLAN.started;
     m->mr[3] = PLAN.stopped;
-    ulog("tlsd: admin %s: configuration prepared: %u listener(s): keep %u, start %u, stop %u\n", a->name,
-         next->n_tls, PLAN.kept, PLAN.started, PLAN.stopped);
+    ulog("tlsd: admin %s: configuration prepared: %u listener(s): keep %u, start %u, stop %u\n", a->name, next->n_tls,
+         PLAN.kept, PLAN.started, PLAN.stopped);
     return 0;
 }
 
@@ -448,8 +449,7 @@ static unsigned retire(unsigned i, int to)
         n->bytes_b2c = r->bytes_b2c;
         n->srv.stats = r->srv.stats;
     } else {
-        ulog("tlsd: %u: stopped (not in the committed configuration), %u connection(s) closed\n", r->ct->port,
-             closed);
+        ulog("tlsd: %u: stopped (not in the committed configuration), %u connection(s) closed\n", r->ct->port, closed);
     }
     slot_drop(r);
     return closed;

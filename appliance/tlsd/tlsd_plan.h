@@ -28,11 +28,11 @@ enum tlsd_plan_action {
 };
 
 struct tlsd_plan {
-    unsigned n_next;                         /* candidate blocks, in their order */
-    uint8_t action[CONF_MAX_TLS];            /* per candidate block: enum tlsd_plan_action */
-    int8_t from[CONF_MAX_TLS];               /* per candidate block: the running index (KEEP, REPLACE), or -1 */
-    bool removed[CONF_MAX_TLS];              /* per running listener: its port is gone */
-    unsigned kept, started, stopped;         /* counts of KEEP, NEW + REPLACE, removed */
+    unsigned n_next;                 /* candidate blocks, in their order */
+    uint8_t action[CONF_MAX_TLS];    /* per candidate block: enum tlsd_plan_action */
+    int8_t from[CONF_MAX_TLS];       /* per candidate block: the running index (KEEP, REPLACE), or -1 */
+    bool removed[CONF_MAX_TLS];      /* per running listener: its port is gone */
+    unsigned kept, started, stopped; /* counts of KEEP, NEW + REPLACE, removed */
 };
 
 /* Whether A and B configure the same listener (every field but the lines). */

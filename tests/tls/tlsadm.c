@@ -167,8 +167,8 @@ static void run_cases(void)
     int64_t ra = tlsadm_abort(&T);
     int64_t rc = tlsadm_commit(&T, NULL);
     listeners_line(after, sizeof after);
-    snprintf(why, sizeof why, "prepare %lld (%s), abort %lld, commit %lld, listeners '%s' then '%s'", (long long)r,
-             msg, (long long)ra, (long long)rc, before, after);
+    snprintf(why, sizeof why, "prepare %lld (%s), abort %lld, commit %lld, listeners '%s' then '%s'", (long long)r, msg,
+             (long long)ra, (long long)rc, before, after);
     result("prepare_then_abort_changes_nothing",
            r == 0 && ra == 0 && rc == TLSD_E_NOT_PREPARED && strcmp(before, after) == 0, why);
 

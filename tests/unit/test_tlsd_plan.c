@@ -15,15 +15,15 @@
 static struct conf *A, *B;
 
 static const char *const BASE = "tls 443 {\n"
-                                 "    certificate ec.crt key ec.key\n"
-                                 "    backend 10.0.0.1:8080\n"
-                                 "}\n"
-                                 "tls 8443 {\n"
-                                 "    certificate ec.crt key ec.key\n"
-                                 "    certificate a.crt key a.key sni a.test\n"
-                                 "    backend 10.0.0.1:8081\n"
-                                 "    alpn h2 http/1.1\n"
-                                 "}\n";
+                                "    certificate ec.crt key ec.key\n"
+                                "    backend 10.0.0.1:8080\n"
+                                "}\n"
+                                "tls 8443 {\n"
+                                "    certificate ec.crt key ec.key\n"
+                                "    certificate a.crt key a.key sni a.test\n"
+                                "    backend 10.0.0.1:8081\n"
+                                "    alpn h2 http/1.1\n"
+                                "}\n";
 
 static void parse(struct conf *c, const char *t)
 {
@@ -174,8 +174,8 @@ static void test_counts_checked(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
-        UNIT_TEST(test_same_text_keeps_all),     UNIT_TEST(test_moved_block_is_kept),
-        UNIT_TEST(test_each_setting_replaces),   UNIT_TEST(test_new_removed_and_stopped),
+        UNIT_TEST(test_same_text_keeps_all),   UNIT_TEST(test_moved_block_is_kept),
+        UNIT_TEST(test_each_setting_replaces), UNIT_TEST(test_new_removed_and_stopped),
         UNIT_TEST(test_counts_checked),
     };
     return unit_main("tlsd_plan", tests, (int)(sizeof tests / sizeof tests[0]));
