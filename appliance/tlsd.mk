@@ -6,6 +6,9 @@
 #
 # Manifest lines: tests/qemu/test_tlsd.py (tlsd, keyd, netd with a
 # `share sock-tlsd 515 share socktx-tlsd 512 signal sock-tlsd` grant, a virtio-rng server).
+# tlsd_conf.c: the listeners and the console's two-phase commit of the
+# `tls` blocks (abi/keel/tlsd.h TLSD_CONFIG_*; a client C configures when
+# both it and tlsd have `share tlsadm-C 17`).
 
 TLSD_OBJS := $(BUILD)/user/appliance/tlsd/tlsd.o $(BUILD)/user/appliance/tlsd/tlsd_conf.o \
 	$(BUILD)/user/appliance/tlsd/tlsd_plan.o

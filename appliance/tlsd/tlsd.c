@@ -609,7 +609,9 @@ static int64_t do_stats(void *ctx, struct keel_msg *m)
     return 0;
 }
 
-static const struct srv_handler STATS_HANDLERS[] = {
+/* The statistics for anyone; the configuration for an admin client only
+ * (tlsd_conf.c checks the badge). */
+static const struct srv_handler HANDLERS[] = {
     { TLSD_LISTENERS, 0, do_listeners },           { TLSD_STATS, 2, do_stats },
     { TLSD_CONFIG_PREPARE, 1, tlsd_conf_prepare }, { TLSD_CONFIG_COMMIT, 0, tlsd_conf_commit },
     { TLSD_CONFIG_ABORT, 0, tlsd_conf_abort },
@@ -630,8 +632,7 @@ static uint64_t wait_event(bool poll)
         return 0;
     if (m.info & KEEL_RECV_NOTIFY)
         return m.badge;
-    static const struct srv_loop loop = { .handlers = STATS_HANDLERS,
-                                          .n_handlers = sizeof STATS_HANDLERS / sizeof STATS_HANDLERS[0] };
+    static const struct srv_loop loop = { .handlers = HANDLERS, .n_handlers = sizeof HANDLERS / sizeof HANDLERS[0] };
     if (srv_dispatch(&loop, &m))
         (void)keel_reply(&m);
     return 0;

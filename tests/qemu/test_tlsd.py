@@ -10,7 +10,7 @@ and CONF below: listeners 443 (max-connections 3), 8443 (a backend that
 refuses; ALPN h2 http/1.1), 8444 (PROXY v1), 9443 (three certificates; a
 60 s handshake timeout, as 100 handshakes queue for keyd under TCG),
 9444 (a backend that resets or stalls; 3 s handshake and idle
-timeouts), 9445 (PROXY v2).  Python backends in the wan namespace on
+timeouts), 9445 (PROXY v2), 7000 (the commit test's trigger).  Python backends in the wan namespace on
 10.9.0.1 (8080: http.server, a POST answered with its body's sha256).
 tlsd also serves `endpoint tlsd`, read by the guest's tlsstat
 (tests/tls/tlsstat.c).
@@ -31,7 +31,13 @@ is "N passed, N failed"):
   - 4 MB each way intact; max-connections; PROXY v1 (and close_notify)
     and v2 headers as the backend sees them;
   - the statistics line, and the same numbers read over IPC by tlsstat,
-    whose bad calls get their precise errors;
+    whose bad calls get their precise errors (the config labels refuse a
+    caller without a tlsadm region);
+  - the console's two-phase commit, by tlsadm (tests/tls/tlsadm.c): bad
+    configurations refused with line and column, tlsd unchanged; after the
+    commit the new port serves, removed ports refuse (a connection open on
+    one is closed), a changed block has its new settings, and a download on
+    an unchanged listener finishes intact;
   - no server died; without any entropy source tlsd refuses to serve.
 
 Usage (root; needs iproute2, curl, openssl):
@@ -365,6 +371,22 @@ except ConnectionResetError:
     print('reset', len(got), f'{time.monotonic() - t0:.1f}')
 except socket.timeout:
     print('timeout')
+"""
+
+# A TLS client of port 7000 that stays idle after the handshake: prints
+# "open", then how its connection ended (tlsd closes it when a commit
+# removes the port).
+HOLD_CODE = r"""
+import socket, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+t = ctx.wrap_socket(socket.create_connection(('10.9.0.2', 7000), timeout=60), server_hostname='x')
+print('open', flush=True)
+try:
+    print('closed' if t.recv(100) == b'' else 'data', flush=True)
+except socket.timeout:
+    print('timeout', flush=True)
+except (ConnectionResetError, ssl.SSLError, OSError) as e:
+    print('reset', type(e).__name__, flush=True)
 """
 
 # An idle client and a garbage client: prints what happened.
@@ -840,8 +862,13 @@ def main() -> int:
             first = pr.stdout.readline().strip()
             check(first == "started", f"the download on 9443 did not start: {first!r}")
             pos = len(text())
-            sh("ip", "netns", "exec", wan, sys.executable, "-c",
-               "import socket; s = socket.create_connection(('10.9.0.2', 7000), timeout=10); s.close()")
+            # the trigger: a connection to 7000 that stays open through the commit
+            hold = subprocess.Popen(["ip", "netns", "exec", wan, sys.executable, "-c", HOLD_CODE],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            helpers.append(hold)
+            cfg["hold"] = hold
+            first = hold.stdout.readline().strip()
+            check(first == "open", f"the connection to 7000 did not open: {first!r}")
             check(wait_after(pos, r"tlsadm: committed", 120), "tlsadm did not finish: " +
                   " | ".join(re.findall(r"tlsadm: .*", text()[pos:])))
             lines = re.findall(r"tlsadm: .*", text()[pos:])
@@ -875,6 +902,11 @@ def main() -> int:
                                          f"{p.stderr[-200:]!r}")
             check(re.search(r"tlsd: 8443: stopped \(not in the committed configuration\)", text()) is not None,
                   "no 'stopped' line for 8443")
+            check(re.search(r"tlsd: 7000: stopped \(not in the committed configuration\), 1 connection\(s\) closed",
+                            text()) is not None, "no 'stopped, 1 connection(s) closed' line for 7000")
+            out, _ = cfg["hold"].communicate(timeout=30)
+            check(out.strip() in ("closed", "reset ConnectionResetError", "reset SSLEOFError")
+                  or out.startswith("reset"), f"the connection open on 7000 across the commit: {out.strip()!r}")
 
         rep.run("tlsd.committed_removed_ports_refuse", removed_ports_refuse)
 
