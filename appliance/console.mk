@@ -33,12 +33,13 @@ $(BUILD)/tests/unit/test_console_log: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappli
 # from appliance/config.mk, included before this file: the include list is
 # sorted) and the console protocol's client library (drivers/uart/).
 CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/lineedit.c appliance/console/cmd.c \
-	appliance/console/logring.c appliance/console/logsrv.c appliance/console/netadm_client.c appliance/console/tlsadm_client.c \
+	appliance/console/logring.c appliance/console/logsrv.c appliance/console/netadm_client.c \
 	appliance/console/table.c \
 	$(CONF_SRCS) drivers/uart/console_client.c)
+CONSOLED_SRCS += appliance/console/tlsadm_client.c # tlsd's protocol (abi/keel/tlsd.h), for commit and show tls
 $(eval $(call user_prog,consoled,$(CONSOLED_SRCS)))
 SERVERS += consoled
-$(BUILD)/user/appliance/console/netadm_client.o $(BUILD)/user/appliance/console/tlsadm_client.o $(BUILD)/user/appliance/console/table.o \
+$(BUILD)/user/appliance/console/netadm_client.o $(BUILD)/user/appliance/console/table.o \
 	$(BUILD)/user/appliance/console/logsrv.o: USER_CFLAGS += \
 	$(CONSOLE_CPPFLAGS)
 $(BUILD)/user/appliance/console/consoled.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart \
