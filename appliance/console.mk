@@ -43,6 +43,7 @@ CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/consoled_
 	appliance/console/logring.c appliance/console/logsrv.c appliance/console/netadm_client.c \
 	appliance/console/table.c \
 	$(CONF_SRCS) drivers/uart/console_client.c)
+CONSOLED_SRCS += appliance/console/tlsadm_client.c # tlsd's protocol (abi/keel/tlsd.h), for commit and show tls
 $(eval $(call user_prog,consoled,$(CONSOLED_SRCS)))
 SERVERS += consoled
 $(BUILD)/user/appliance/console/netadm_client.o $(BUILD)/user/appliance/console/table.o \

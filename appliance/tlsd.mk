@@ -6,8 +6,12 @@
 #
 # Manifest lines: tests/qemu/test_tlsd.py (tlsd, keyd, netd with a
 # `share sock-tlsd 515 share socktx-tlsd 512 signal sock-tlsd` grant, a virtio-rng server).
+# tlsd_conf.c: the listeners and the console's two-phase commit of the
+# `tls` blocks (abi/keel/tlsd.h TLSD_CONFIG_*; a client C configures when
+# both it and tlsd have `share tlsadm-C 17`).
 
-TLSD_OBJS := $(BUILD)/user/appliance/tlsd/tlsd.o
+TLSD_OBJS := $(BUILD)/user/appliance/tlsd/tlsd.o $(BUILD)/user/appliance/tlsd/tlsd_conf.o \
+	$(BUILD)/user/appliance/tlsd/tlsd_plan.o
 TLSD_CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/user/%.o)
 
 $(TLSD_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) -Iappliance/keyd \
@@ -23,3 +27,16 @@ USER_OBJS += $(TLSD_OBJS)
 # booted by tests/qemu/test_tlsd.py.
 $(eval $(call user_prog,tlsstat,tests/tls/tlsstat.c))
 SERVERS += tlsstat
+
+# tlsd_plan.c: the listener diff of a configuration commit (pure), linked
+# into tlsd and host-tested with the real parser.
+UNIT_TESTS += tlsd_plan
+$(BUILD)/tests/unit/test_tlsd_plan: tests/unit/test_tlsd_plan.c appliance/tlsd/tlsd_plan.c \
+	appliance/tlsd/tlsd_plan.h $(CONF_SRCS) $(CONF_HDRS)
+$(BUILD)/tests/unit/test_tlsd_plan: UNIT_CFLAGS += $(CONF_CPPFLAGS) -Iappliance/tlsd
+
+# tlsadm: a guest admin client of tlsd's configuration protocol through
+# consoled's client library, booted by tests/qemu/test_tlsd.py.
+$(eval $(call user_prog,tlsadm,tests/tls/tlsadm.c appliance/console/tlsadm_client.c))
+SERVERS += tlsadm
+$(BUILD)/user/tests/tls/tlsadm.o: USER_CFLAGS += -Iappliance/console

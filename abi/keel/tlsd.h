@@ -1,7 +1,9 @@
 /*
- * keel/tlsd.h - tlsd's statistics protocol: per-listener counters over
- * IPC, for the console (`show tls`) and tests.  A caller needs this header
- * and keel/server.h (SRV_LABEL, SRV_E_*) only.
+ * keel/tlsd.h - tlsd's protocol: per-listener counters over IPC, for the
+ * console (`show tls`) and tests, and the console's two-phase commit of
+ * the `tls` blocks of appliance.conf.  A caller needs this header and
+ * keel/server.h (SRV_LABEL, SRV_E_*) only; consoled uses the client
+ * library appliance/console/tlsadm_client.h.
  *
  * Manifest.  tlsd has `endpoint tlsd` (serve:tlsd); a reader has
  * `connect tlsd` (ep:tlsd).  Any caller may read: the counters are not
@@ -41,7 +43,65 @@
  *   TLSD_G_FAILED + k  (k = 0..3) handshakes failed by reason
  *                      4k, 4k+1, 4k+2, 4k+3 (enum tlsd_fail; reason 0 and
  *                      those >= TLSD_FAIL_COUNT read 0)
- * A listener that is stopped answers all zeros.
+ * A listener that is stopped answers all zeros.  A listener that a commit
+ * kept unchanged keeps its counters; one whose block changed (same port)
+ * carries its counters over; a new one starts at zero.
+ *
+ * Configuration (two-phase, so that consoled's `commit` is all or nothing
+ * across netd and tlsd; abi/keel/netadm.h is netd's half).
+ *
+ *   Who: a client C named by a "client:C" note of tlsd's (C has `connect
+ *   tlsd`) that also shares region "tlsadm-C" with tlsd (both sides `share
+ *   tlsadm-C TLSADM_SHM_PAGES`).  A config call from any other caller is
+ *   refused with TLSD_E_NOT_ADMIN (reading statistics stays open to all).
+ *   tlsd never calls its admin client: calls flow consoled -> tlsd only,
+ *   and each is answered at once from the event loop (no call to keyd or
+ *   anyone: the keys are looked up in what tlsd opened at start).
+ *
+ *   The region (TLSADM_SHM_PAGES pages, read-write on both sides):
+ *     [TLSADM_IN_OFF,  + TLSADM_IN_MAX)   written by the client: the whole
+ *                                         appliance.conf text
+ *     [TLSADM_OUT_OFF, + TLSADM_OUT_MAX)  written by tlsd: an error message
+ *   tlsd copies the text before it parses it and checks every length.
+ *
+ *   TLSD_CONFIG_PREPARE (MR0 = length of the text at TLSADM_IN_OFF)
+ *       Forgets any earlier prepared state (as ABORT), parses the text
+ *       ("appliance.conf"), and builds the new state of every `tls` block
+ *       whose block is new or changed: its certificates from the site
+ *       archive, checked against keys keyd holds, its ALPN list; a new
+ *       port is listened on now (connections wait in netd's accept queue
+ *       until COMMIT), so COMMIT cannot fail.  The running listeners are
+ *       untouched.  A key tlsd did not open at start is refused: keyd
+ *       loads keys at boot, so a new key needs a reboot.
+ *       -> 0 with MR0 = listeners in the new configuration, MR1 = kept
+ *          (unchanged), MR2 = to start (new or changed), MR3 = to stop
+ *          (ports that are gone);
+ *       or TLSD_E_CONFIG with MR0 = line, MR1 = column (of appliance.conf;
+ *          0 when not known), MR2 = length of a message at TLSADM_OUT_OFF:
+ *          "appliance.conf:LINE:COL: ..." (naming the file for certificate
+ *          and key errors), nothing prepared;
+ *       or TLSD_E_INVAL for a length beyond TLSADM_IN_MAX.
+ *   TLSD_CONFIG_COMMIT ()
+ *       Swaps the prepared state in, at once, between two passes of the
+ *       event loop.  A listener whose block is unchanged (every setting
+ *       equal; only its line may move) keeps running with its connections.
+ *       A port that is gone stops listening and its open connections are
+ *       closed (reset) now.  A changed block (same port, other settings)
+ *       keeps the listening socket but serves new connections with the new
+ *       settings; its open connections are closed too (they use the old
+ *       certificates and backend, which are freed).  A new port serves.
+ *       -> 0 with MR0 = listeners now, MR1 = kept, MR2 = started,
+ *          MR3 = connections closed;
+ *       or TLSD_E_NOT_PREPARED: nothing prepared (never, aborted, failed,
+ *          already committed, or tlsd restarted since).
+ *   TLSD_CONFIG_ABORT ()
+ *       Frees the prepared state (closing the new ports' sockets). -> 0.
+ *
+ *   Memory is bounded: one prepared state at most (a PREPARE replaces an
+ *   unfinished one).  The console calls PREPARE on every server first and
+ *   COMMIT only when all accepted, ABORT otherwise.  A restarted tlsd
+ *   serves the site archive's appliance.conf again: the console gives it
+ *   the running configuration anew (as it does netd).
  */
 #ifndef KEEL_ABI_TLSD_H
 #define KEEL_ABI_TLSD_H
@@ -50,14 +110,30 @@
 
 #define TLSD_MAX_LISTENERS 8
 
+/* The admin region "tlsadm-C" (see above). */
+#define TLSADM_SHM_PAGES 17
+#define TLSADM_IN_OFF    0u
+#define TLSADM_IN_MAX    65536u /* appliance/config/conf.h CONF_TEXT_MAX */
+#define TLSADM_OUT_OFF   65536u
+#define TLSADM_OUT_MAX   (TLSADM_SHM_PAGES * 4096u - TLSADM_OUT_OFF)
+
 enum tlsd_label {
     TLSD_LISTENERS = 1,
     TLSD_STATS = 2,
+    TLSD_CONFIG_PREPARE = 3, /* admin client only */
+    TLSD_CONFIG_COMMIT = 4,  /* admin client only */
+    TLSD_CONFIG_ABORT = 5,   /* admin client only */
 };
 
 enum tlsd_error {
     TLSD_E_BAD_LISTENER = -1, /* listener index >= TLSD_LISTENERS' n */
     TLSD_E_BAD_GROUP = -2,    /* group >= TLSD_G_COUNT */
+    /* The config errors sit apart from the kernel's KE_* codes (-1..-17,
+     * which a client's own call can return; the two above predate this). */
+    TLSD_E_NOT_ADMIN = -360,    /* a config call from a caller without a "tlsadm-C" region */
+    TLSD_E_INVAL = -361,        /* a text length beyond TLSADM_IN_MAX */
+    TLSD_E_CONFIG = -362,       /* the configuration is refused (line, column, message) */
+    TLSD_E_NOT_PREPARED = -363, /* COMMIT without a prepared configuration */
 };
 
 enum tlsd_group {
@@ -87,6 +163,8 @@ enum tlsd_fail {
     TLSD_FAIL_PROTOCOL = 14,  /* any other protocol error */
     TLSD_FAIL_COUNT = 15,
 };
+_Static_assert(TLSADM_IN_OFF + TLSADM_IN_MAX <= TLSADM_OUT_OFF, "the two areas do not overlap");
+_Static_assert(TLSADM_OUT_MAX >= 4096u, "room for a message");
 _Static_assert(TLSD_FAIL_COUNT <= 4 * (TLSD_G_COUNT - TLSD_G_FAILED), "every reason has a slot");
 
 /* A short name for reason R ("?" when out of range), for logs and the console. */

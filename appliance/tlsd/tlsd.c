@@ -46,13 +46,22 @@
  * connections move, each pass polls the endpoint without blocking, so a
  * reader never waits for the proxy to go idle.
  *
+ * Listeners and configuration: tlsd_conf.c builds them from the site
+ * archive's appliance.conf at start, and swaps them at run time when the
+ * console commits a configuration in two phases (TLSD_CONFIG_PREPARE /
+ * COMMIT / ABORT of abi/keel/tlsd.h, through a shared region "tlsadm-C").
+ * Those calls arrive on the same endpoint and run between passes, so a
+ * commit never races a connection: close_conns_of() releases the
+ * connections of a removed or changed listener before tlsd_conf.c frees it.
+ *
  * Without an entropy source tlsd refuses to serve and says so.
  *
  * Manifest (see tests/qemu/test_tlsd.py):
  *   server tlsd needs netd priority 13 memory 12M args rng=NAME[,stats=S]
  *       site connect netd share sock-tlsd 259 share socktx-tlsd 256
  *       notify sock-tlsd signal sock-tlsd
- *       connect keyd share keyd 4 notify tlsd connect NAME [endpoint tlsd]
+ *       connect keyd share keyd 4 notify tlsd connect NAME [endpoint tlsd
+ *       [share tlsadm-C 17 ...]]  (C: a configuring client, e.g. consoled)
  *   netd: `share sock-tlsd 259 share socktx-tlsd 256 signal sock-tlsd`; keyd: `args client=tlsd`,
  *   `signal tlsd`, priority below tlsd's.
  */
@@ -73,27 +82,18 @@
 #include "keyd_client.h"
 #include "tls_conn.h"
 #include "tls_plat.h"
+#include "tlsd_conf.h"
 
 #define SOCK_VA       0x0000006000000000ull
 #define KEYD_VA       0x0000006100000000ull
 #define SITE_VA       0x0000006200000000ull
 #define HEAP_BYTES    (6u << 20) /* MAX_CONNS x 48 KiB + certificates and tickets: 3.5 MiB measured with 100 open */
 #define TIMER_BIT     (1ull << 40)
-#define MAX_CONNS     ((SOCK_MAX - CONF_MAX_TLS) / 2)
+#define ADMIN_VA      0x0000006300000000ull
+#define MAX_CONNS     TLSD_MAX_CONNS
 #define PEND_BYTES    SOCK_RING_BYTES
 #define CLOSE_WAIT_NS (5ull * 1000000000ull)
-/* netd's accept queue per listener: connections beyond it are reset, so
- * room for a burst as large as tlsd's own limit. */
-#define LISTEN_BACKLOG MAX_CONNS
 _Static_assert(MAX_CONNS == 124, "the listening line and docs/CONFIG.md say 124");
-
-struct listener {
-    const struct conf_tls *ct;
-    bool ok;
-    int sock;
-    struct tls_server srv;
-    uint64_t accepted, refused, current, bytes_c2b, bytes_b2c, backend_failed;
-};
 
 enum cstate { C_FREE, C_HANDSHAKE, C_CONNECTING, C_PROXY, C_CLOSING };
 
@@ -117,10 +117,6 @@ struct conn {
 static struct sock_client SC;
 static struct keyd_client KC;
 static struct tls_entropy ENT;
-static struct conf CONF;
-static struct conf_result CONF_RES;
-static struct listener L[CONF_MAX_TLS];
-static unsigned NL;
 static struct conn C[MAX_CONNS];
 static uint8_t IOBUF[SOCK_RING_BYTES];
 static const uint8_t *SITE;
@@ -142,8 +138,6 @@ _Static_assert((int)TLS_R_NOT_TLS == TLSD_FAIL_NOT_TLS && (int)TLS_R_BAD_HELLO =
                    (int)TLS_R_COUNT == TLSD_FAIL_COUNT,
                "tls_conn.h's reasons are keel/tlsd.h's");
 _Static_assert(CONF_MAX_TLS <= TLSD_MAX_LISTENERS, "every listener has a port slot");
-
-static uint64_t now_s(void) { return keel_now_ns() / 1000000000ull; }
 
 /* ------------------------------------------------------- transport ---- */
 
@@ -216,6 +210,19 @@ static void conn_release(struct conn *c)
     c->cs = c->bs = -1;
     c->tls_live = false;
     KICK = true;
+}
+
+/* Releases every connection of listener L at once (a commit removed or
+ * changed it: its certificates and backend are about to go). */
+static unsigned close_conns_of(struct listener *l)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < MAX_CONNS; i++)
+        if (C[i].st != C_FREE && C[i].l == l) {
+            conn_release(&C[i]);
+            n++;
+        }
+    return n;
 }
 
 static void conn_fail(struct conn *c, enum tls_reason why, const char *what)
@@ -521,8 +528,10 @@ static void log_stats(void)
     ulog("tlsd: memory: heap %llu KiB used of %llu KiB (peak %llu KiB); connections %u (peak %u of %u)\n",
          (unsigned long long)(used >> 10), (unsigned long long)(size >> 10), (unsigned long long)(HEAP_PEAK >> 10),
          CONNS, CONN_PEAK, (unsigned)MAX_CONNS);
-    for (unsigned i = 0; i < NL; i++) {
-        struct listener *l = &L[i];
+    unsigned nl;
+    struct listener *const *rl = tlsd_conf_running(&nl);
+    for (unsigned i = 0; i < nl; i++) {
+        const struct listener *l = rl[i];
         if (!l->ok)
             continue;
         const struct tls_stats *s = &l->srv.stats;
@@ -552,12 +561,14 @@ static void log_stats(void)
 static int64_t do_listeners(void *ctx, struct keel_msg *m)
 {
     (void)ctx;
-    m->mr[0] = NL;
+    unsigned nl;
+    struct listener *const *rl = tlsd_conf_running(&nl);
+    m->mr[0] = nl;
     m->mr[1] = m->mr[2] = m->mr[3] = 0;
-    for (unsigned i = 0; i < NL; i++) {
-        if (L[i].ok)
+    for (unsigned i = 0; i < nl; i++) {
+        if (rl[i]->ok)
             m->mr[1] |= 1ull << i;
-        m->mr[2 + i / 4] |= (uint64_t)L[i].ct->port << (16 * (i % 4));
+        m->mr[2 + i / 4] |= (uint64_t)rl[i]->ct->port << (16 * (i % 4));
     }
     return 0;
 }
@@ -565,11 +576,13 @@ static int64_t do_listeners(void *ctx, struct keel_msg *m)
 static int64_t do_stats(void *ctx, struct keel_msg *m)
 {
     (void)ctx;
-    if (m->mr[0] >= NL)
+    unsigned nl;
+    struct listener *const *rl = tlsd_conf_running(&nl);
+    if (m->mr[0] >= nl)
         return TLSD_E_BAD_LISTENER;
     if (m->mr[1] >= TLSD_G_COUNT)
         return TLSD_E_BAD_GROUP;
-    const struct listener *l = &L[m->mr[0]];
+    const struct listener *l = rl[m->mr[0]];
     const struct tls_stats *s = &l->srv.stats;
     uint64_t v[4] = { 0 };
     if (l->ok) {
@@ -596,9 +609,12 @@ static int64_t do_stats(void *ctx, struct keel_msg *m)
     return 0;
 }
 
-static const struct srv_handler STATS_HANDLERS[] = {
-    { TLSD_LISTENERS, 0, do_listeners },
-    { TLSD_STATS, 2, do_stats },
+/* The statistics for anyone; the configuration for an admin client only
+ * (tlsd_conf.c checks the badge). */
+static const struct srv_handler HANDLERS[] = {
+    { TLSD_LISTENERS, 0, do_listeners },           { TLSD_STATS, 2, do_stats },
+    { TLSD_CONFIG_PREPARE, 1, tlsd_conf_prepare }, { TLSD_CONFIG_COMMIT, 0, tlsd_conf_commit },
+    { TLSD_CONFIG_ABORT, 0, tlsd_conf_abort },
 };
 
 /* Waits for (or, with POLL, only looks for) an event: a statistics call is
@@ -616,8 +632,7 @@ static uint64_t wait_event(bool poll)
         return 0;
     if (m.info & KEEL_RECV_NOTIFY)
         return m.badge;
-    static const struct srv_loop loop = { .handlers = STATS_HANDLERS,
-                                          .n_handlers = sizeof STATS_HANDLERS / sizeof STATS_HANDLERS[0] };
+    static const struct srv_loop loop = { .handlers = HANDLERS, .n_handlers = sizeof HANDLERS / sizeof HANDLERS[0] };
     if (srv_dispatch(&loop, &m))
         (void)keel_reply(&m);
     return 0;
@@ -653,69 +668,6 @@ static void idle_forever(const char *why)
     (void)keel_call(SRV_SLOT_INIT, &ready);
     for (;;)
         (void)tls_plat_sleep_ns(3600ull * 1000000000ull);
-}
-
-static bool setup_listener(struct listener *l)
-{
-    const struct conf_tls *ct = l->ct;
-    char err[160];
-    struct tls_server_opts o = {
-        .f_rng = tls_entropy_random,
-        .p_rng = &ENT,
-        .signer = keyd_client_signer(&KC),
-        .now_s = now_s(),
-    };
-    if (tls_server_init(&l->srv, &o, err, sizeof err) != TLS_OK) {
-        ulog("tlsd: %u: listener stopped: %s\n", ct->port, err);
-        return false;
-    }
-    for (unsigned i = 0; i < ct->n_certs; i++) {
-        const struct conf_cert *cc = &ct->certs[i];
-        uint32_t id = 0;
-        unsigned type = 0, bits = 0;
-        uint8_t fp[32];
-        int r = keyd_client_open(&KC, cc->key, &id, &type, &bits, fp);
-        if (r) {
-            ulog("tlsd: %u: listener stopped: key %s: %s (keyd)\n", ct->port, cc->key, keyd_strerror(r));
-            return false;
-        }
-        const void *pem;
-        size_t len;
-        r = cpio_find(SITE, SITE_LEN, cc->cert, &pem, &len);
-        if (r) {
-            ulog("tlsd: %u: listener stopped: certificate %s: %s (site archive)\n", ct->port, cc->cert,
-                 cpio_strerror(r));
-            return false;
-        }
-        const char *names[1] = { cc->sni };
-        if (tls_server_add_cert(&l->srv, pem, len, id, fp, names, cc->sni[0] ? 1 : 0, cc->sni[0] == 0, err,
-                                sizeof err) != TLS_OK) {
-            ulog("tlsd: %u: listener stopped: certificate %s: %s\n", ct->port, cc->cert, err);
-            return false;
-        }
-    }
-    if (ct->n_alpn) {
-        const char *p[CONF_MAX_ALPN];
-        for (unsigned i = 0; i < ct->n_alpn; i++)
-            p[i] = ct->alpn[i];
-        if (tls_server_set_alpn(&l->srv, p, ct->n_alpn, err, sizeof err) != TLS_OK) {
-            ulog("tlsd: %u: listener stopped: alpn: %s\n", ct->port, err);
-            return false;
-        }
-    }
-    l->sock = sock_tcp_listen(&SC, ct->port, LISTEN_BACKLOG);
-    if (l->sock < 0) {
-        ulog("tlsd: %u: listener stopped: listen: error %d\n", ct->port, l->sock);
-        return false;
-    }
-    char ip[16];
-    ulog("tlsd: %u: listening, %u certificate(s), backend %s:%u, max-connections %u%s, proxy-protocol %s\n", ct->port,
-         ct->n_certs, ip_str(ct->backend_addr, ip, sizeof ip), ct->backend_port, ct->max_connections,
-         ct->max_connections > MAX_CONNS ? " (tlsd holds 124 at most over all listeners)" : "",
-         ct->proxy_protocol == CONF_PROXY_V1   ? "v1"
-         : ct->proxy_protocol == CONF_PROXY_V2 ? "v2"
-                                               : "off");
-    return true;
 }
 
 int main(const struct keel_srvinfo *si);
@@ -758,15 +710,12 @@ int main(const struct keel_srvinfo *si)
     int r = cpio_find(SITE, SITE_LEN, "appliance.conf", &text, &len);
     if (r)
         idle_forever("appliance.conf is not in the site archive: nothing to serve");
-    static const struct conf_parser parser = { "appliance.conf", NULL, NULL, 0 };
-    if (conf_parse(&parser, text, len, &CONF, &CONF_RES) != CONF_OK) {
-        for (unsigned i = 0; i < CONF_RES.n_errors; i++)
-            ulog("tlsd: %s\n", CONF_RES.errors[i].msg);
+    const struct conf *conf = NULL;
+    if (tlsd_conf_boot(text, len, &conf) != CONF_OK)
         idle_forever("appliance.conf has errors: nothing to serve");
-    }
-    if (CONF.n_ifaces)
-        OUR_IP = CONF.ifaces[0].addr;
-    if (!CONF.n_tls)
+    if (conf->n_ifaces)
+        OUR_IP = conf->ifaces[0].addr;
+    if (!conf->n_tls)
         idle_forever("no tls blocks in appliance.conf: nothing to serve");
 
     /* keyd and netd. */
@@ -789,15 +738,17 @@ int main(const struct keel_srvinfo *si)
         ulog("tlsd: cannot bind its notification to serve:tlsd; no statistics endpoint\n");
         SERVE_EP = 0;
     }
-    for (unsigned i = 0; i < CONF.n_tls; i++) {
-        L[NL].ct = &CONF.tls[i];
-        L[NL].ok = setup_listener(&L[NL]);
-        NL++;
-    }
+    struct tlsd_env env = { &SC, &KC, &ENT, SITE, SITE_LEN, close_conns_of };
+    tlsd_conf_init(&env);
+    tlsd_conf_start();
+    if (SERVE_EP)
+        tlsd_conf_admin_init(si, ADMIN_VA);
+    unsigned nl;
+    struct listener *const *rl = tlsd_conf_running(&nl);
     for (unsigned i = 0; i < MAX_CONNS; i++)
         C[i].cs = C[i].bs = -1;
-    ulog("tlsd: serving, entropy %s, %u listener(s), at most %u connections at once\n", desc, NL,
-         (unsigned)((SOCK_MAX - NL) / 2 < MAX_CONNS ? (SOCK_MAX - NL) / 2 : MAX_CONNS));
+    ulog("tlsd: serving, entropy %s, %u listener(s), at most %u connections at once\n", desc, nl,
+         (unsigned)((SOCK_MAX - nl) / 2 < MAX_CONNS ? (SOCK_MAX - nl) / 2 : MAX_CONNS));
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
 
@@ -811,9 +762,10 @@ int main(const struct keel_srvinfo *si)
             return 1;
         }
         bool moved = false;
-        for (unsigned i = 0; i < NL; i++)
-            if (L[i].ok)
-                moved |= accept_on(&L[i]);
+        rl = tlsd_conf_running(&nl); /* a commit (in wait_event) may have changed them */
+        for (unsigned i = 0; i < nl; i++)
+            if (rl[i]->ok)
+                moved |= accept_on(rl[i]);
         bool signing = false;
         for (unsigned i = 0; i < MAX_CONNS; i++) {
             moved |= drive(&C[i]);
@@ -824,9 +776,9 @@ int main(const struct keel_srvinfo *si)
         if (now >= next_tick) {
             timeouts();
             sample_heap();
-            for (unsigned i = 0; i < NL; i++)
-                if (L[i].ok)
-                    tls_server_tick(&L[i].srv, now / 1000000000ull);
+            for (unsigned i = 0; i < nl; i++)
+                if (rl[i]->ok)
+                    tls_server_tick(&rl[i]->srv, now / 1000000000ull);
             next_tick = now + 1000000000ull;
         }
         if (now >= next_stats) {

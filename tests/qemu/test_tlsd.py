@@ -10,7 +10,7 @@ and CONF below: listeners 443 (max-connections 3), 8443 (a backend that
 refuses; ALPN h2 http/1.1), 8444 (PROXY v1), 9443 (three certificates; a
 60 s handshake timeout, as 100 handshakes queue for keyd under TCG),
 9444 (a backend that resets or stalls; 3 s handshake and idle
-timeouts), 9445 (PROXY v2).  Python backends in the wan namespace on
+timeouts), 9445 (PROXY v2), 7000 (the commit test's trigger).  Python backends in the wan namespace on
 10.9.0.1 (8080: http.server, a POST answered with its body's sha256).
 tlsd also serves `endpoint tlsd`, read by the guest's tlsstat
 (tests/tls/tlsstat.c).
@@ -31,7 +31,13 @@ is "N passed, N failed"):
   - 4 MB each way intact; max-connections; PROXY v1 (and close_notify)
     and v2 headers as the backend sees them;
   - the statistics line, and the same numbers read over IPC by tlsstat,
-    whose bad calls get their precise errors;
+    whose bad calls get their precise errors (the config labels refuse a
+    caller without a tlsadm region);
+  - the console's two-phase commit, by tlsadm (tests/tls/tlsadm.c): bad
+    configurations refused with line and column, tlsd unchanged; after the
+    commit the new port serves, removed ports refuse (a connection open on
+    one is closed), a changed block has its new settings, and a download on
+    an unchanged listener finishes intact;
   - no server died; without any entropy source tlsd refuses to serve.
 
 Usage (root; needs iproute2, curl, openssl):
@@ -57,6 +63,7 @@ sys.path.insert(0, str(REPO / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
 
 SOCK_PAGES, SOCK_TX_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES
+ADM_PAGES = int(re.search(r"#define TLSADM_SHM_PAGES (\d+)", (REPO / "abi" / "keel" / "tlsd.h").read_text())[1])
 TLSD_LINES = """
 # tlsd test boots (`tlstest`), tests/qemu/test_tlsd.py
 server tlsnic0 when tlstest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
@@ -64,8 +71,9 @@ server tlsnic1 when tlstest priority 15 memory 2M pci net 1 endpoint net1 share 
 server tlsrng  when tlstest priority 14 memory 256K pci rng 0 endpoint rng-tls
 server netd    when tlstest needs tlsnic0 priority 12 memory 5M args net1=10.9.1.2/24,stats=600,debug=1 connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-tls site endpoint netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} signal sock-tlsd
 server keyd    when tlstest priority 10 memory 1M args client=tlsd,rng=rng-tls,key=ec.key,key=a.key,key=b.key site endpoint keyd share keyd 4 signal tlsd connect rng-tls
-server tlsd    when tlstest needs netd priority 11 memory 8M args rng=rng-tls,stats=3 site connect netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} notify sock-tlsd signal sock-tlsd connect keyd share keyd 4 notify tlsd connect rng-tls endpoint tlsd
+server tlsd    when tlstest needs netd priority 11 memory 8M args rng=rng-tls,stats=3 site connect netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} notify sock-tlsd signal sock-tlsd connect keyd share keyd 4 notify tlsd connect rng-tls endpoint tlsd share tlsadm-tlsadm {adm_pages}
 server tlsstat when tlstest needs tlsd priority 9 memory 256K connect tlsd
+server tlsadm  when tlstest needs tlsd priority 9 memory 256K site connect tlsd share tlsadm-tlsadm {adm_pages}
 """
 
 CONF = """# tests/qemu/test_tlsd.py
@@ -81,6 +89,8 @@ pass in on wan proto tcp to 10.9.0.2 port 8444 keep state
 pass in on wan proto tcp to 10.9.0.2 port 9443 keep state
 pass in on wan proto tcp to 10.9.0.2 port 9444 keep state
 pass in on wan proto tcp to 10.9.0.2 port 9445 keep state
+pass in on wan proto tcp to 10.9.0.2 port 7000 keep state
+pass in on wan proto tcp to 10.9.0.2 port 6443 keep state
 
 tls 443 {
     certificate ec.crt key ec.key
@@ -121,7 +131,45 @@ tls 9445 {
     backend 10.9.0.1:8084
     proxy-protocol v2
 }
+
+tls 7000 {
+    certificate ec.crt key ec.key
+    backend 10.9.0.1:8080
+}
 """
+
+# The configuration tlsadm (tests/tls/tlsadm.c) commits at run time: 8443
+# and 7000 removed, 9445 changed (PROXY v1 to the 8082 backend), 6443 new;
+# 443, 8444, 9443 and 9444 unchanged (their blocks move up: lines differ).
+CONF_NEW = (CONF.replace("""tls 8443 {
+    certificate ec.crt key ec.key
+    backend 10.9.0.1:8081
+    alpn h2 http/1.1
+}
+
+""", "").replace("""tls 7000 {
+    certificate ec.crt key ec.key
+    backend 10.9.0.1:8080
+}
+""", "").replace("""    backend 10.9.0.1:8084
+    proxy-protocol v2""", """    backend 10.9.0.1:8082
+    proxy-protocol v1""") + """
+tls 6443 {
+    certificate ec.crt key ec.key
+    backend 10.9.0.1:8080
+}
+""")
+CONF_NEW_LISTENERS = "443* 8444* 9443* 9444* 9445* 6443*"
+
+# Configurations tlsadm must see refused, each at its line (and column).
+CFG_HEAD = "# refused by tlsd\nhostname tlstest\ninterface wan nic 0 address 10.9.0.2/24\n\n"
+CFG_BAD = {
+    "cfg-syntax.conf": CFG_HEAD + "tls 6443 {\n    certificate ec.crt key ec.key\n    backend nowhere\n}\n",
+    "cfg-nocert.conf": CFG_HEAD + "\ntls 6443 {\n    certificate ec.crt key ec.key\n    backend 10.9.0.1:8080\n"
+                                  "    certificate missing.crt key ec.key sni m.test\n}\n",
+    "cfg-newkey.conf": CFG_HEAD + "\ntls 6443 {\n    certificate ec.crt key ec.key\n    backend 10.9.0.1:8080\n"
+                                  "    certificate ec.crt key c.key sni c.test\n}\n",
+}
 
 TOKEN = "keel-tlsd-backend-page-4711"
 BIG_MB = 4
@@ -282,9 +330,10 @@ for e in errs[:5]:
 TRANSFER_CODE = r"""
 import hashlib, os, socket, ssl, sys, time
 flag = sys.argv[1]
+port = int(sys.argv[2]) if len(sys.argv) > 2 else 9443
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 raw = socket.socket(); raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 17); raw.settimeout(60)
-raw.connect(('10.9.0.2', 9443))
+raw.connect(('10.9.0.2', port))
 t = ctx.wrap_socket(raw, server_hostname='tlsd.test')
 t.sendall(b'GET /big20.bin HTTP/1.0\r\nHost: x\r\n\r\n'); got = b''
 while b'\r\n\r\n' not in got:
@@ -322,6 +371,22 @@ except ConnectionResetError:
     print('reset', len(got), f'{time.monotonic() - t0:.1f}')
 except socket.timeout:
     print('timeout')
+"""
+
+# A TLS client of port 7000 that stays idle after the handshake: prints
+# "open", then how its connection ended (tlsd closes it when a commit
+# removes the port).
+HOLD_CODE = r"""
+import socket, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+t = ctx.wrap_socket(socket.create_connection(('10.9.0.2', 7000), timeout=60), server_hostname='x')
+print('open', flush=True)
+try:
+    print('closed' if t.recv(100) == b'' else 'data', flush=True)
+except socket.timeout:
+    print('timeout', flush=True)
+except (ConnectionResetError, ssl.SSLError, OSError) as e:
+    print('reset', type(e).__name__, flush=True)
 """
 
 # An idle client and a garbage client: prints what happened.
@@ -368,7 +433,8 @@ def make_image(build: Path, tmp: Path) -> Path:
     out = tmp / "tftp"
     shutil.copytree(build / "image" / "tftp", out)
     manifest = out / "manifest"
-    manifest.write_text(base_manifest() + TLSD_LINES.format(pages=SOCK_PAGES, tx_pages=SOCK_TX_PAGES))
+    manifest.write_text(base_manifest() + TLSD_LINES.format(pages=SOCK_PAGES, tx_pages=SOCK_TX_PAGES,
+                                                                   adm_pages=ADM_PAGES))
     elfs = sorted(str(p) for p in (build / "user").glob("*.elf") if p.name != "init.elf")
     subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
     manifest.unlink()
@@ -383,7 +449,13 @@ def make_image(build: Path, tmp: Path) -> Path:
     files = ("ec.key", "ec.crt", "a.key", "a.crt", "b.key", "b.crt")
     for f in files:
         shutil.move(f, site / f)
+    # c.key: in the site archive but not given to keyd (a key tlsd must refuse at run time)
+    shutil.copy(site / "ec.key", site / "c.key")
     (site / "appliance.conf").write_text(CONF)
+    (site / "cfg-new.conf").write_text(CONF_NEW)
+    for name, body in CFG_BAD.items():
+        (site / name).write_text(body)
+    files = files + ("c.key", "cfg-new.conf", *CFG_BAD)
     subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "site.cpio"),
                     *(str(site / n) for n in ("appliance.conf", *files))], check=True)
     return out
@@ -773,6 +845,91 @@ def main() -> int:
             check(int(last[0]) <= int(first[0][0]) + 64, f"heap {first[0][0]} KiB at start, {last[0]} KiB at the end")
 
         rep.run("tlsd.nothing_held_at_the_end", nothing_held)
+
+        # The console's two-phase commit, by tlsadm (tests/tls/tlsadm.c):
+        # it starts when port 7000 accepts a connection, while a download
+        # runs on 9443 (unchanged by the new configuration).
+        cfg: dict = {}
+
+        def config_commit() -> None:
+            check(wait_for(r"tlsadm: waiting for a connection on port 7000", 5), "tlsadm is not waiting")
+            check(wait_for(r"tlsd: admin: client tlsadm", 1), "tlsd has no admin client tlsadm")
+            flag2 = tmp / "transfer2-go"
+            pr = subprocess.Popen(["ip", "netns", "exec", wan, sys.executable, "-c", TRANSFER_CODE, str(flag2), "9443"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            helpers.append(pr)
+            cfg["p"], cfg["flag"] = pr, flag2
+            first = pr.stdout.readline().strip()
+            check(first == "started", f"the download on 9443 did not start: {first!r}")
+            pos = len(text())
+            # the trigger: a connection to 7000 that stays open through the commit
+            hold = subprocess.Popen(["ip", "netns", "exec", wan, sys.executable, "-c", HOLD_CODE],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            helpers.append(hold)
+            cfg["hold"] = hold
+            first = hold.stdout.readline().strip()
+            check(first == "open", f"the connection to 7000 did not open: {first!r}")
+            check(wait_after(pos, r"tlsadm: committed", 120), "tlsadm did not finish: " +
+                  " | ".join(re.findall(r"tlsadm: .*", text()[pos:])))
+            lines = re.findall(r"tlsadm: .*", text()[pos:])
+            for ln in lines:
+                if ": PASS" in ln or ": FAIL" in ln or "tlsd said" in ln or "commit:" in ln:
+                    print(f"# {ln}")
+            fails = [ln for ln in lines if ": FAIL" in ln]
+            check(not fails, " | ".join(fails))
+            m = re.search(r"tlsadm: (\d+) passed, (\d+) failed", text()[pos:])
+            check(m is not None and m[2] == "0" and int(m[1]) >= 9, f"tlsadm: {m and m[0]}")
+            m = re.search(r"tlsadm: listeners: (.*)", text()[pos:])
+            check(m is not None and m[1].strip() == CONF_NEW_LISTENERS,
+                  f"listeners after the commit: {m and m[1]!r}, want {CONF_NEW_LISTENERS!r}")
+            check(re.search(r"tlsd: admin tlsadm: configuration refused: appliance\.conf:9:\d+: tls 6443: key c\.key",
+                            text()[pos:]) is not None, "tlsd did not log the refused key with its line")
+
+        rep.run("tlsd.config_commit_by_admin_client", config_commit)
+
+        def new_port_serves() -> None:
+            p = sh("ip", "netns", "exec", wan, "curl", "-sk", "--max-time", "20", "https://10.9.0.2:6443/",
+                   check=False, timeout=30)
+            check(TOKEN in p.stdout, f"curl 6443: status {p.returncode}, {p.stdout[-200:]!r} {p.stderr[-200:]!r}")
+
+        rep.run("tlsd.committed_new_port_serves", new_port_serves)
+
+        def removed_ports_refuse() -> None:
+            for port in (8443, 7000):
+                p = sh("ip", "netns", "exec", wan, "curl", "-sk", "--max-time", "10", f"https://10.9.0.2:{port}/",
+                       check=False, timeout=20)
+                check(p.returncode == 7, f"curl {port}: status {p.returncode} (want 7, connection refused): "
+                                         f"{p.stderr[-200:]!r}")
+            check(re.search(r"tlsd: 8443: stopped \(not in the committed configuration\)", text()) is not None,
+                  "no 'stopped' line for 8443")
+            check(re.search(r"tlsd: 7000: stopped \(not in the committed configuration\), 1 connection\(s\) closed",
+                            text()) is not None, "no 'stopped, 1 connection(s) closed' line for 7000")
+            out, _ = cfg["hold"].communicate(timeout=30)
+            check(out.strip() in ("closed", "reset ConnectionResetError", "reset SSLEOFError")
+                  or out.startswith("reset"), f"the connection open on 7000 across the commit: {out.strip()!r}")
+
+        rep.run("tlsd.committed_removed_ports_refuse", removed_ports_refuse)
+
+        def changed_block_new_settings() -> None:
+            p = sh("ip", "netns", "exec", wan, sys.executable, "-c", TLS_CLIENT_CODE, "9445", check=False, timeout=30)
+            out = p.stdout.splitlines()
+            check(len(out) == 3 and out[0] == "TLSv1.2", f"client: {p.stdout!r} {p.stderr[-300:]!r}")
+            check(re.fullmatch(r"b'got PROXY TCP4 10\.9\.0\.1 10\.9\.0\.2 \d+ 9445\\r\\n'", out[2]) is not None,
+                  f"9445 after the commit (PROXY v1 now): backend saw {out[2]}")
+
+        rep.run("tlsd.committed_changed_block_new_settings", changed_block_new_settings)
+
+        def download_through_commit() -> None:
+            p = cfg.get("p")
+            check(p is not None and p.poll() is None, "the download on 9443 ended during the commit")
+            cfg["flag"].write_text("go")
+            out, err = p.communicate(timeout=240)
+            f = out.split()
+            check(len(f) == 2 and f[0] == str(20 << 20) and f[1] == big20_sha,
+                  f"20 MB download across the commit: {out.strip()[-200:]!r} {err[-300:]!r}")
+            curl()  # 443, unchanged, still serves
+
+        rep.run("tlsd.download_on_unchanged_listener_survives_commit", download_through_commit)
 
         def netd_restart() -> None:
             """netd crashes (a test command frame); init restarts it, the new netd

@@ -1,7 +1,9 @@
 /*
  * tlsstat.c - a guest reader of tlsd's statistics protocol
  * (abi/keel/tlsd.h), for tests/qemu/test_tlsd.py: at start it checks that
- * bad calls get their precise errors ("tlsstat: errors: PASS"), then every
+ * bad calls get their precise errors ("tlsstat: errors: PASS"; the
+ * configuration labels answer TLSD_E_NOT_ADMIN, as tlsstat has no
+ * "tlsadm-tlsstat" region), then every
  * 2 s it logs one line per listener from TLSD_LISTENERS and TLSD_STATS:
  *   tlsstat: PORT: accepted A current C refused R backend-failures B
  *            handshakes-ok H resumed S failed F truncated T bytes-c2b X
@@ -39,6 +41,10 @@ static void check_errors(void)
         { "group 2^63", call(TLSD_STATS, 2, 0, 1ull << 63, &m), TLSD_E_BAD_GROUP },
         { "one word", call(TLSD_STATS, 1, 0, 0, &m), (int32_t)SRV_E_SHORT },
         { "label 77", call(77, 0, 0, 0, &m), (int32_t)SRV_E_UNKNOWN },
+        /* a reader without a tlsadm region may not configure */
+        { "config prepare", call(TLSD_CONFIG_PREPARE, 1, 10, 0, &m), TLSD_E_NOT_ADMIN },
+        { "config commit", call(TLSD_CONFIG_COMMIT, 0, 0, 0, &m), TLSD_E_NOT_ADMIN },
+        { "config abort", call(TLSD_CONFIG_ABORT, 0, 0, 0, &m), TLSD_E_NOT_ADMIN },
     };
     int bad = 0;
     for (unsigned i = 0; i < sizeof t / sizeof t[0]; i++)

@@ -1,0 +1,510 @@
+/*
+ * tlsd_conf.c - tlsd's listeners: the boot configuration, and the
+ * console's two-phase commit of a new one (abi/keel/tlsd.h, the contract).
+ *
+ * State.  A pool of 2 x CONF_MAX_TLS listener slots: at most CONF_MAX_TLS
+ * run, and a prepared configuration takes at most CONF_MAX_TLS more, so
+ * PREPARE never runs out of slots.  Two struct conf: CONFS[RUN] is the
+ * running configuration (listeners point into it), the other takes a
+ * candidate.  The prepared state (PREPARED): the candidate parsed, PLAN
+ * (tlsd_plan.h: per block keep / replace / new), and PL[], the listeners
+ * the candidate will run: the running one for a kept block, a fresh slot
+ * built now for the others.  A fresh listener of a new port (or of a port
+ * whose running listener is stopped) listens already; one that replaces a
+ * serving listener takes that one's socket at COMMIT.  So COMMIT does
+ * nothing that can fail: close connections, hand sockets over, free.
+ *
+ * Keys.  tlsd opens every key with keyd at start (keyd_client_open blocks
+ * while keyd loads it) and remembers name -> id and fingerprint in KEYS.
+ * PREPARE only looks keys up there: it never calls keyd, so an answer
+ * never waits for another server, and a key that was not opened at start
+ * is refused ("a new key needs a reboot": keyd loads keys at boot).
+ *
+ * Who may configure: a client C with a "client:C" note (init adds one for
+ * each server that has `connect tlsd`) and the region "shm:tlsadm-C";
+ * calls are matched by badge.  Everything runs in tlsd's one thread, from
+ * the event loop between passes over the connections.
+ */
+#include <keel/cpio.h>
+#include <keel/fmt.h>
+#include <keel/init.h>
+#include <keel/string.h>
+#include <keel/sys.h>
+#include <keel/tlsd.h>
+#include <keel/ulog.h>
+
+#include "tlsd_conf.h"
+#include "tlsd_plan.h"
+
+#define POOL         (2 * CONF_MAX_TLS)
+#define KEYS_MAX     (CONF_MAX_TLS * CONF_MAX_CERTS)
+#define ADMIN_MAX    2
+#define ADMIN_STRIDE (1ull << 20)
+/* netd's accept queue per listener: connections beyond it are reset, so
+ * room for a burst as large as tlsd's own limit. */
+#define LISTEN_BACKLOG TLSD_MAX_CONNS
+_Static_assert(TLSADM_SHM_PAGES * 4096ull <= ADMIN_STRIDE, "the admin regions do not overlap");
+
+struct key {
+    char name[CONF_PATH_MAX];
+    uint32_t id;
+    uint8_t fp[32];
+};
+
+struct admin {
+    char name[24];
+    uint64_t badge;
+    uint8_t *base; /* TLSADM_SHM_PAGES pages, shared with the client: read with care */
+};
+
+static struct tlsd_env ENV;
+static struct conf CONFS[2];
+static unsigned RUN;                 /* CONFS[RUN] is running */
+static struct conf_result RES;       /* the last parse's errors */
+static struct listener POOL_L[POOL]; /* slots; `used` says which are taken */
+static struct listener *RL[CONF_MAX_TLS];
+static unsigned NL; /* == CONFS[RUN].n_tls */
+static bool PREPARED;
+static struct tlsd_plan PLAN; /* valid while PREPARED */
+static struct listener *PL[CONF_MAX_TLS];
+static unsigned PNL; /* PL entries set (also while a PREPARE is building) */
+static struct key KEYS[KEYS_MAX];
+static unsigned NKEYS;
+static struct admin ADM[ADMIN_MAX];
+static unsigned NADM;
+static char TEXT[TLSADM_IN_MAX]; /* our copy of a candidate's text */
+
+static const struct conf_parser PARSER = { "appliance.conf", NULL, NULL, 0 };
+
+void tlsd_conf_init(const struct tlsd_env *env) { ENV = *env; }
+
+static uint64_t now_s(void) { return keel_now_ns() / 1000000000ull; }
+
+/* -------------------------------------------------------------- slots ---- */
+
+static struct listener *slot_take(void)
+{
+    for (unsigned i = 0; i < POOL; i++)
+        if (!POOL_L[i].used) {
+            memset(&POOL_L[i], 0, sizeof POOL_L[i]);
+            POOL_L[i].used = true;
+            POOL_L[i].sock = -1;
+            return &POOL_L[i];
+        }
+    return NULL; /* cannot happen: POOL covers running + prepared */
+}
+
+/* Frees L's engine state and its socket (if it still has one).  Its
+ * connections must be gone. */
+static void slot_drop(struct listener *l)
+{
+    if (l->sock >= 0)
+        (void)sock_close(ENV.sc, l->sock);
+    if (l->has_srv)
+        tls_server_free(&l->srv);
+    l->used = l->ok = l->has_srv = false;
+    l->sock = -1;
+}
+
+/* --------------------------------------------------------------- build ---- */
+
+/* Key NAME's id and fingerprint: from KEYS, or (AT_START only) from keyd. */
+static int key_lookup(const char *name, bool at_start, uint32_t *id, uint8_t fp[32], char *err, size_t n)
+{
+    for (unsigned i = 0; i < NKEYS; i++)
+        if (strcmp(KEYS[i].name, name) == 0) {
+            *id = KEYS[i].id;
+            memcpy(fp, KEYS[i].fp, 32);
+            return 0;
+        }
+    if (!at_start) {
+        snprintf(err, n, "key %s: keyd does not hold it for tlsd (keyd loads keys at boot): a new key needs a reboot",
+                 name);
+        return -1;
+    }
+    unsigned type = 0, bits = 0;
+    int r = keyd_client_open(ENV.kc, name, id, &type, &bits, fp);
+    if (r) {
+        snprintf(err, n, "key %s: %s (keyd)", name, keyd_strerror(r));
+        return -1;
+    }
+    if (NKEYS < KEYS_MAX) {
+        strlcpy(KEYS[NKEYS].name, name, sizeof KEYS[NKEYS].name);
+        KEYS[NKEYS].id = *id;
+        memcpy(KEYS[NKEYS].fp, fp, 32);
+        NKEYS++;
+    }
+    return 0;
+}
+
+/* Builds L's engine state for block CT: certificates (site archive), keys,
+ * ALPN.  Returns 0; or -1 with ERR, *LINE (the line at fault) and *WORD
+ * (the file name at fault, or NULL).  L->has_srv says what to free. */
+static int listener_build(struct listener *l, const struct conf_tls *ct, bool at_start, char *err, size_t n,
+                          unsigned *line, const char **word)
+{
+    char e[160];
+    l->ct = ct;
+    *line = ct->line;
+    *word = NULL;
+    struct tls_server_opts o = {
+        .f_rng = tls_entropy_random,
+        .p_rng = ENV.ent,
+        .signer = keyd_client_signer(ENV.kc),
+        .now_s = now_s(),
+    };
+    if (tls_server_init(&l->srv, &o, e, sizeof e) != TLS_OK) {
+        snprintf(err, n, "%s", e);
+        return -1;
+    }
+    l->has_srv = true;
+    for (unsigned i = 0; i < ct->n_certs; i++) {
+        const struct conf_cert *cc = &ct->certs[i];
+        uint32_t id = 0;
+        uint8_t fp[32];
+        *line = cc->line;
+        if (key_lookup(cc->key, at_start, &id, fp, err, n)) {
+            *word = cc->key;
+            return -1;
+        }
+        const void *pem;
+        size_t len;
+        int r = cpio_find(ENV.site, ENV.site_len, cc->cert, &pem, &len);
+        if (r) {
+            *word = cc->cert;
+            snprintf(err, n, "certificate %s: %s (site archive)", cc->cert, cpio_strerror(r));
+            return -1;
+        }
+        const char *names[1] = { cc->sni };
+        if (tls_server_add_cert(&l->srv, pem, len, id, fp, names, cc->sni[0] ? 1 : 0, cc->sni[0] == 0, e, sizeof e) !=
+            TLS_OK) {
+            *word = cc->cert;
+            snprintf(err, n, "certificate %s: %s", cc->cert, e);
+            return -1;
+        }
+    }
+    *line = ct->line;
+    if (ct->n_alpn) {
+        const char *p[CONF_MAX_ALPN];
+        for (unsigned i = 0; i < ct->n_alpn; i++)
+            p[i] = ct->alpn[i];
+        if (tls_server_set_alpn(&l->srv, p, ct->n_alpn, e, sizeof e) != TLS_OK) {
+            snprintf(err, n, "alpn: %s", e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int listener_listen(struct listener *l, char *err, size_t n)
+{
+    l->sock = sock_tcp_listen(ENV.sc, l->ct->port, LISTEN_BACKLOG);
+    if (l->sock < 0) {
+        snprintf(err, n, "listen: error %d", l->sock);
+        l->sock = -1;
+        return -1;
+    }
+    return 0;
+}
+
+static void log_listening(const struct listener *l, const char *how)
+{
+    const struct conf_tls *ct = l->ct;
+    uint32_t a = ct->backend_addr;
+    ulog("tlsd: %u: listening%s, %u certificate(s), backend %u.%u.%u.%u:%u, max-connections %u%s, "
+         "proxy-protocol %s\n",
+         ct->port, how, ct->n_certs, a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, ct->backend_port,
+         ct->max_connections,
+         ct->max_connections > TLSD_MAX_CONNS ? " (tlsd holds 124 at most over all listeners)" : "",
+         ct->proxy_protocol == CONF_PROXY_V1   ? "v1"
+         : ct->proxy_protocol == CONF_PROXY_V2 ? "v2"
+                                               : "off");
+}
+
+/* ---------------------------------------------------------------- boot ---- */
+
+int tlsd_conf_boot(const char *text, size_t len, const struct conf **out)
+{
+    int r = conf_parse(&PARSER, text, len, &CONFS[RUN], &RES);
+    if (r != CONF_OK) {
+        for (unsigned i = 0; i < RES.n_errors; i++)
+            ulog("tlsd: %s\n", RES.errors[i].msg);
+        return r;
+    }
+    *out = &CONFS[RUN];
+    return CONF_OK;
+}
+
+void tlsd_conf_start(void)
+{
+    const struct conf *c = &CONFS[RUN];
+    for (unsigned i = 0; i < c->n_tls; i++) {
+        struct listener *l = slot_take();
+        char err[200];
+        unsigned line;
+        const char *word;
+        if (listener_build(l, &c->tls[i], true, err, sizeof err, &line, &word) == 0 &&
+            listener_listen(l, err, sizeof err) == 0) {
+            l->ok = true;
+            log_listening(l, "");
+        } else {
+            ulog("tlsd: %u: listener stopped: %s\n", c->tls[i].port, err);
+            if (l->has_srv)
+                tls_server_free(&l->srv);
+            l->has_srv = false;
+            l->ct = &c->tls[i];
+        }
+        RL[NL++] = l;
+    }
+}
+
+struct listener *const *tlsd_conf_running(unsigned *n)
+{
+    *n = NL;
+    return RL;
+}
+
+/* -------------------------------------------------------------- admins ---- */
+
+void tlsd_conf_admin_init(const struct keel_srvinfo *si, uint64_t va)
+{
+    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
+        const struct keel_srv_cap *cap = &si->caps[i];
+        if (cap->type != CAP_NONE || strncmp(cap->name, "client:", 7) != 0)
+            continue;
+        const char *name = cap->name + 7;
+        char full[40];
+        snprintf(full, sizeof full, "shm:tlsadm-%s", name);
+        uint64_t shm = srv_find_cap(si, full), pages = 0;
+        if (!shm)
+            continue; /* a reader of the statistics only */
+        if (NADM == ADMIN_MAX) {
+            ulog("tlsd: admin: more than %d clients; %s ignored\n", ADMIN_MAX, name);
+            continue;
+        }
+        uint64_t at = va + NADM * ADMIN_STRIDE;
+        int64_t err = keel_frame_info(shm, NULL, &pages);
+        if (!err && pages < TLSADM_SHM_PAGES)
+            err = KE_RANGE;
+        if (!err)
+            err = keel_map(SRV_SLOT_TASK, shm, at, RIGHT_READ | RIGHT_WRITE);
+        if (err) {
+            ulog("tlsd: admin: %s: cannot map its region (error %lld; it needs %u pages)\n", name, (long long)err,
+                 (unsigned)TLSADM_SHM_PAGES);
+            continue;
+        }
+        struct admin *a = &ADM[NADM++];
+        strlcpy(a->name, name, sizeof a->name);
+        a->badge = cap->slot;
+        a->base = (uint8_t *)at;
+        ulog("tlsd: admin: client %s (badge %llu)\n", name, (unsigned long long)a->badge);
+    }
+}
+
+static struct admin *admin_of(uint64_t badge)
+{
+    for (unsigned i = 0; i < NADM; i++)
+        if (ADM[i].badge == badge)
+            return &ADM[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------- prepare ---- */
+
+/* Frees what a PREPARE built (running listeners are not touched). */
+static void prepared_drop(void)
+{
+    for (unsigned j = 0; j < PNL; j++)
+        if (PL[j] && PLAN.action[j] != TLSD_PLAN_KEEP)
+            slot_drop(PL[j]);
+    for (unsigned j = 0; j < CONF_MAX_TLS; j++)
+        PL[j] = NULL;
+    PNL = 0;
+    PREPARED = false;
+}
+
+/* The 1-based column of WORD in line LINE of TEXT (LEN bytes), or 1. */
+static unsigned column_of(size_t len, unsigned line, const char *word)
+{
+    size_t at = 0;
+    for (unsigned l = 1; l < line && at < len; at++)
+        if (TEXT[at] == '\n')
+            l++;
+    size_t end = at;
+    while (end < len && TEXT[end] != '\n')
+        end++;
+    size_t wl = word ? strlen(word) : 0;
+    for (size_t i = at; wl && i + wl <= end; i++)
+        if (memcmp(TEXT + i, word, wl) == 0 && (i == at || TEXT[i - 1] == ' ' || TEXT[i - 1] == '\t'))
+            return (unsigned)(i - at + 1);
+    for (size_t i = at; i < end; i++)
+        if (TEXT[i] != ' ' && TEXT[i] != '\t')
+            return (unsigned)(i - at + 1);
+    return 1;
+}
+
+/* Writes MSG to A's answer area; the reply TLSD_E_CONFIG with LINE, COL. */
+static int64_t refuse(struct admin *a, struct keel_msg *m, unsigned line, unsigned col, const char *msg)
+{
+    size_t n = strnlen(msg, TLSADM_OUT_MAX - 1);
+    memcpy(a->base + TLSADM_OUT_OFF, msg, n);
+    a->base[TLSADM_OUT_OFF + n] = '\0';
+    m->mr[0] = line;
+    m->mr[1] = col;
+    m->mr[2] = n;
+    m->mr[3] = 0;
+    ulog("tlsd: admin %s: configuration refused: %s\n", a->name, msg);
+    return TLSD_E_CONFIG;
+}
+
+/* Builds the fresh listener for candidate block J (not KEEP). */
+static int prepare_block(unsigned j, const struct conf_tls *ct, size_t len, char *msg, size_t n, unsigned *line,
+                         unsigned *col)
+{
+    char err[240];
+    const char *word = NULL;
+    struct listener *l = slot_take();
+    PL[j] = l;
+    *line = ct->line;
+    *col = 1;
+    if (!l) {
+        snprintf(err, sizeof err, "no free listener slot");
+    } else if (listener_build(l, ct, false, err, sizeof err, line, &word) == 0) {
+        const struct listener *old = PLAN.from[j] >= 0 ? RL[PLAN.from[j]] : NULL;
+        if (old && old->ok && old->sock >= 0)
+            return 0; /* takes the running listener's socket at COMMIT */
+        if (listener_listen(l, err, sizeof err) == 0)
+            return 0;
+        *line = ct->line;
+        word = NULL;
+    }
+    *col = column_of(len, *line, word);
+    snprintf(msg, n, "appliance.conf:%u:%u: tls %u: %s", *line, *col, ct->port, err);
+    return -1;
+}
+
+int64_t tlsd_conf_prepare(void *ctx, struct keel_msg *m)
+{
+    (void)ctx;
+    struct admin *a = admin_of(m->badge);
+    if (!a)
+        return TLSD_E_NOT_ADMIN;
+    uint64_t len = m->mr[0];
+    if (len > TLSADM_IN_MAX)
+        return TLSD_E_INVAL;
+    prepared_drop();                            /* a PREPARE replaces an unfinished one: one prepared state at most */
+    memcpy(TEXT, a->base + TLSADM_IN_OFF, len); /* our own copy: the client cannot change it under the parser */
+    struct conf *next = &CONFS[1 - RUN];
+    if (conf_parse(&PARSER, TEXT, len, next, &RES) != CONF_OK) {
+        const struct conf_diag *d = RES.n_errors ? &RES.errors[0] : NULL;
+        return refuse(a, m, d ? d->line : 0, d ? d->col : 0, d ? d->msg : "appliance.conf: does not parse");
+    }
+    bool ok[CONF_MAX_TLS];
+    for (unsigned i = 0; i < NL; i++)
+        ok[i] = RL[i]->ok;
+    if (tlsd_plan_make(CONFS[RUN].tls, ok, NL, next->tls, next->n_tls, &PLAN) != 0)
+        return refuse(a, m, 0, 0, "appliance.conf: too many tls blocks");
+    for (unsigned j = 0; j < next->n_tls; j++) {
+        PNL = j + 1;
+        if (PLAN.action[j] == TLSD_PLAN_KEEP) {
+            PL[j] = RL[PLAN.from[j]];
+            continue;
+        }
+        char msg[320];
+        unsigned line, col;
+        if (prepare_block(j, &next->tls[j], len, msg, sizeof msg, &line, &col) != 0) {
+            prepared_drop();
+            return refuse(a, m, line, col, msg);
+        }
+    }
+    PREPARED = true;
+    m->mr[0] = next->n_tls;
+    m->mr[1] = PLAN.kept;
+    m->mr[2] = PLAN.started;
+    m->mr[3] = PLAN.stopped;
+    ulog("tlsd: admin %s: configuration prepared: %u listener(s): keep %u, start %u, stop %u\n", a->name, next->n_tls,
+         PLAN.kept, PLAN.started, PLAN.stopped);
+    return 0;
+}
+
+/* -------------------------------------------------------------- commit ---- */
+
+/* Ends running listener I (removed, or replaced by candidate block TO >= 0):
+ * its connections are released, its socket handed over or closed.
+ * Returns the connections closed. */
+static unsigned retire(unsigned i, int to)
+{
+    struct listener *r = RL[i];
+    unsigned closed = ENV.close_conns(r);
+    if (to >= 0) {
+        struct listener *n = PL[to];
+        if (n->sock < 0) {
+            n->sock = r->sock; /* the same port: no gap in listening */
+            r->sock = -1;
+        }
+        n->accepted = r->accepted;
+        n->refused = r->refused;
+        n->backend_failed = r->backend_failed;
+        n->bytes_c2b = r->bytes_c2b;
+        n->bytes_b2c = r->bytes_b2c;
+        n->srv.stats = r->srv.stats;
+    } else {
+        ulog("tlsd: %u: stopped (not in the committed configuration), %u connection(s) closed\n", r->ct->port, closed);
+    }
+    slot_drop(r);
+    return closed;
+}
+
+int64_t tlsd_conf_commit(void *ctx, struct keel_msg *m)
+{
+    (void)ctx;
+    struct admin *a = admin_of(m->badge);
+    if (!a)
+        return TLSD_E_NOT_ADMIN;
+    if (!PREPARED)
+        return TLSD_E_NOT_PREPARED;
+    /* point of no return: nothing below can fail */
+    struct conf *next = &CONFS[1 - RUN];
+    unsigned closed = 0;
+    for (unsigned i = 0; i < NL; i++) {
+        int to = -1;
+        for (unsigned j = 0; j < PNL; j++)
+            if (PLAN.from[j] == (int)i && PLAN.action[j] == TLSD_PLAN_REPLACE)
+                to = (int)j;
+        if (PLAN.removed[i] || to >= 0)
+            closed += retire(i, to);
+    }
+    for (unsigned j = 0; j < PNL; j++) {
+        PL[j]->ct = &next->tls[j]; /* a kept block is equal: only its line may differ */
+        if (PLAN.action[j] != TLSD_PLAN_KEEP) {
+            PL[j]->ok = true;
+            log_listening(PL[j], PLAN.action[j] == TLSD_PLAN_NEW ? " (new)" : " (changed)");
+        }
+        RL[j] = PL[j];
+        PL[j] = NULL;
+    }
+    NL = PNL;
+    RUN = 1 - RUN;
+    PNL = 0;
+    PREPARED = false;
+    m->mr[0] = NL;
+    m->mr[1] = PLAN.kept;
+    m->mr[2] = PLAN.started;
+    m->mr[3] = closed;
+    ulog("tlsd: admin %s: configuration committed: %u listener(s): kept %u, started %u, stopped %u, %u "
+         "connection(s) closed\n",
+         a->name, NL, PLAN.kept, PLAN.started, PLAN.stopped, closed);
+    return 0;
+}
+
+int64_t tlsd_conf_abort(void *ctx, struct keel_msg *m)
+{
+    (void)ctx;
+    struct admin *a = admin_of(m->badge);
+    if (!a)
+        return TLSD_E_NOT_ADMIN;
+    if (PREPARED)
+        ulog("tlsd: admin %s: prepared configuration aborted\n", a->name);
+    prepared_drop();
+    return 0;
+}
