@@ -331,34 +331,65 @@ static const struct conf_parser candidate_parser = { "candidate", NULL, NULL, 0 
 /*
  * Hands TEXT (a whole configuration, LEN bytes) to every server that
  * takes configuration, all or nothing: each prepares it (parses it beside
- * its running one), and only when all have accepted does each commit; a
- * refusal aborts the ones prepared and leaves every server as it was.
- * Today netd is the only such server (its rules); tlsd will be the next.
- * Returns 0, or -1 with a one-line reason in ERR.  No netd (no `connect
- * netd` grant): 0, consoled's copy only.
+ * its running one; tlsd also builds new listeners' certificates), and only
+ * when all have accepted does each commit; a refusal aborts the ones
+ * prepared and leaves every server as it was.  The servers: netd (rules,
+ * routes) and tlsd (listeners), each when connected on this boot.
+ * Returns 0, or -1 with a one-line reason in ERR.  Neither connected: 0,
+ * consoled's copy only.
  */
 int con_push_config(struct consoled *c, const char *text, size_t len, char *err, size_t errlen)
 {
-    if (!c->net.ep)
-        return 0;
-    char msg[NETD_MSG_MAX];
+    char msg[TLSADM_OUT_MAX < 512 ? TLSADM_OUT_MAX : 512];
     unsigned line = 0, col = 0, rules = 0;
-    int64_t r = netadm_prepare(&c->net, text, len, msg, sizeof msg, &line, &col);
-    if (r == NETADM_E_PARSE) {
-        lib_snprintf(err, errlen, "netd refused the configuration: %s", msg);
-        return -1;
+    int64_t r = 0;
+    if (c->net.ep) {
+        r = netadm_prepare(&c->net, text, len, msg, sizeof msg, &line, &col);
+        if (r == NETADM_E_PARSE) {
+            lib_snprintf(err, errlen, "netd refused the configuration: %s", msg);
+            return -1;
+        }
+        if (r) {
+            lib_snprintf(err, errlen, "netd cannot take the configuration: %s", netadm_strerror(r));
+            return -1;
+        }
     }
-    if (r) {
-        lib_snprintf(err, errlen, "netd cannot take the configuration: %s", netadm_strerror(r));
-        return -1;
+    struct tlsadm_summary ts = { 0 };
+    if (c->tls.ep) {
+        r = tlsadm_prepare(&c->tls, text, len, msg, sizeof msg, &line, &col, &ts);
+        if (r) {
+            if (c->net.ep)
+                (void)netadm_abort(&c->net);
+            if (r == TLSD_E_CONFIG)
+                lib_snprintf(err, errlen, "tlsd refused the configuration: %s", msg);
+            else
+                lib_snprintf(err, errlen, "tlsd cannot take the configuration: %s", tlsadm_strerror(r));
+            return -1;
+        }
     }
     /* every server prepared it: point of no return */
-    r = netadm_commit(&c->net, &rules);
-    if (r) {
-        lib_snprintf(err, errlen, "netd did not commit the prepared configuration: %s", netadm_strerror(r));
-        return -1;
+    if (c->net.ep) {
+        r = netadm_commit(&c->net, &rules);
+        if (r) {
+            if (c->tls.ep)
+                (void)tlsadm_abort(&c->tls);
+            lib_snprintf(err, errlen, "netd did not commit the prepared configuration: %s", netadm_strerror(r));
+            return -1;
+        }
+        con_log(c, CONF_LOG_INFO, "netd: %u firewall rules in force", rules);
     }
-    con_log(c, CONF_LOG_INFO, "netd: %u firewall rules in force", rules);
+    if (c->tls.ep) {
+        r = tlsadm_commit(&c->tls, &ts);
+        if (r) {
+            /* netd took it already: say so plainly (only a tlsd restart
+             * between the two calls gets here; the watcher resyncs it). */
+            lib_snprintf(err, errlen, "tlsd did not commit the prepared configuration (%s); netd runs the new one",
+                         tlsadm_strerror(r));
+            return -1;
+        }
+        con_log(c, CONF_LOG_INFO, "tlsd: %u listeners: %u kept, %u started; %u connections closed", ts.listeners,
+                ts.kept, ts.started, ts.other);
+    }
     return 0;
 }
 
@@ -918,6 +949,7 @@ int main(const struct keel_srvinfo *si)
     }
     log_ring_init(&c->log, CONF_LOG_INFO);
     setup_netd(c, si);
+    setup_tlsd(c, si);
     c->mode = CMD_MODE_OPER;
     le_init(&c->le, &le_ops);
     load_config(c, si);

@@ -20,6 +20,7 @@
 #include "logring.h"
 #include "logsrv.h"
 #include "netadm_client.h"
+#include "tlsadm_client.h"
 
 #ifndef KEEL_VERSION
 #define KEEL_VERSION "unknown"
@@ -31,6 +32,7 @@
 
 #define SITE_VA           0x0000007000000000ull /* the site archive's frame, read-only */
 #define ADMIN_VA          0x0000007100000000ull /* the region shared with netd (abi/keel/netadm.h) */
+#define TLSADM_VA         0x0000007200000000ull /* the region shared with tlsd (abi/keel/tlsd.h) */
 #define NAP_NS            10000000ull           /* a retry's wait for a busy netd */
 #define NETD_MSG_MAX      192                   /* netd's error message about a configuration */
 #define RESYNC_TRIES      20                    /* x ~3 s: how long a restarted netd may take */
@@ -53,6 +55,9 @@ struct consoled {
     int netd_idx;           /* netd's index in init's table (net.ep != 0) */
     uint32_t netd_restarts; /* its restarts when it last got the running configuration */
     uint64_t netd_poll_at;  /* when netd_watch next asks init (0: at once) */
+    struct tlsadm tls;      /* tlsd's configuration and statistics protocol; tls.ep 0: no tlsd */
+    int tlsd_idx;           /* tlsd's index in init's table (tls.ep != 0) */
+    uint32_t tlsd_restarts; /* its restarts when it last got the running configuration */
 
     struct le le;
     enum cmd_mode mode;
@@ -120,5 +125,8 @@ void netd_watch(struct consoled *c, uint64_t now);
 /* Connects to netd's administration protocol when the manifest grants it
  * and init started netd. */
 void setup_netd(struct consoled *c, const struct keel_srvinfo *si);
+/* tlsd's protocol (abi/keel/tlsd.h): `connect tlsd share tlsadm-consoled`,
+ * and tlsd started on this boot; else tls.ep stays 0. */
+void setup_tlsd(struct consoled *c, const struct keel_srvinfo *si);
 
 #endif

@@ -135,12 +135,10 @@ int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
     return 0;
 }
 
-/* The TLS listeners as consoled's running configuration has them; their
- * statistics are tlsd's, which has no administration protocol yet. */
-int do_show_tls(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+/* The TLS listeners as consoled's running configuration has them, when
+ * no tlsd runs on this boot (none was asked for at boot). */
+static void show_tls_configured(struct consoled *c)
 {
-    (void)call, (void)err, (void)errlen;
-    struct consoled *c = ctx;
     struct textbuf b;
     tb_init(&b, c->diff_out, sizeof c->diff_out);
     tb_put(&b, "PORT\tBACKEND\tCERTIFICATES\tMAX-CONNECTIONS\tIDLE-TIMEOUT\n");
@@ -160,7 +158,69 @@ int do_show_tls(void *ctx, const struct cmd_call *call, char *err, size_t errlen
         tb_put(&b, "s\n");
     }
     table_print(c->diff_out, b.len < sizeof c->diff_out ? b.len : sizeof c->diff_out - 1, con_write, c);
-    con_say(c, "(the listeners as configured; tlsd's connection statistics are not available to the console yet)\r\n");
+    con_say(c, "(as configured: tlsd does not run on this boot; it starts when appliance.conf has a tls block at "
+               "boot)\r\n");
+}
+
+/* tlsd's listeners with their statistics (TLSD_LISTENERS, TLSD_STATS), then
+ * each listener's failed handshakes by reason, when there are any. */
+int do_show_tls(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    (void)call;
+    struct consoled *c = ctx;
+    if (!c->tls.ep) {
+        show_tls_configured(c);
+        return 0;
+    }
+    struct tlsadm_listener ls[TLSD_MAX_LISTENERS];
+    unsigned n = 0;
+    int64_t r = tlsadm_listeners(&c->tls, ls, TLSD_MAX_LISTENERS, &n);
+    if (r) {
+        lib_snprintf(err, errlen, "tlsd does not answer: %s", tlsadm_strerror(r));
+        return -1;
+    }
+    static struct tlsadm_stats st[TLSD_MAX_LISTENERS];
+    struct textbuf b;
+    tb_init(&b, c->diff_out, sizeof c->diff_out);
+    tb_put(&b, "PORT\tSTATE\tACCEPTED\tCURRENT\tREFUSED\tHANDSHAKES\tRESUMED\tFAILED\tBYTES-IN\tBYTES-OUT\t"
+               "BACKEND-FAILED\n");
+    for (unsigned i = 0; i < n; i++) {
+        memset(&st[i], 0, sizeof st[i]);
+        if (tlsadm_stats(&c->tls, i, &st[i]))
+            memset(&st[i], 0, sizeof st[i]);
+        const struct tlsadm_stats *s = &st[i];
+        const uint64_t v[] = { s->accepted,      s->current, s->refused,   s->handshakes_ok,
+                               s->resumed,       s->failed,  s->bytes_c2b, s->bytes_b2c,
+                               s->backend_failed };
+        tb_u64(&b, ls[i].port);
+        tb_put(&b, ls[i].serving ? "\tserving" : "\tstopped");
+        for (unsigned k = 0; k < sizeof v / sizeof v[0]; k++) {
+            tb_put(&b, "\t");
+            tb_u64(&b, v[k]);
+        }
+        tb_put(&b, "\n");
+    }
+    table_print(c->diff_out, b.len < sizeof c->diff_out ? b.len : sizeof c->diff_out - 1, con_write, c);
+    for (unsigned i = 0; i < n; i++) {
+        if (!st[i].failed)
+            continue;
+        char line[256];
+        struct textbuf l;
+        tb_init(&l, line, sizeof line);
+        tb_put(&l, "  ");
+        tb_u64(&l, ls[i].port);
+        tb_put(&l, " failed handshakes:");
+        for (unsigned k = 1; k < TLSD_FAIL_COUNT; k++) {
+            if (!st[i].failed_by[k])
+                continue;
+            tb_put(&l, " ");
+            tb_put(&l, tlsd_fail_name(k));
+            tb_put(&l, " ");
+            tb_u64(&l, st[i].failed_by[k]);
+        }
+        tb_put(&l, "\r\n");
+        con_say(c, line);
+    }
     return 0;
 }
 
@@ -226,19 +286,20 @@ static int init_operator(struct consoled *c, uint32_t label, const char *name, s
  * the running configuration again (while netd comes up, con_push_config's
  * calls find nobody waiting and are tried again).  Says so above the line
  * being edited. */
-static void resync_netd(struct consoled *c)
+static void resync_netd(struct consoled *c, const char *who)
 {
     char err[CMD_ERR_MAX] = "the running configuration is too long", line[CMD_ERR_MAX + 64];
     size_t n = conf_write(&c->running, c->text_a, sizeof c->text_a);
     for (int i = 0; i < RESYNC_TRIES; i++)
         if (n < sizeof c->text_a && con_push_config(c, c->text_a, n, err, sizeof err) == 0) {
-            con_log(c, CONF_LOG_INFO, "netd (restart %u) runs the running configuration again", c->netd_restarts);
-            con_say_async(c, "\r\nnetd runs the running configuration again\r\n");
+            con_log(c, CONF_LOG_INFO, "%s (restarted) runs the running configuration again", who);
+            lib_snprintf(line, sizeof line, "\r\n%s runs the running configuration again\r\n", who);
+            con_say_async(c, line);
             return;
         }
-    con_log(c, CONF_LOG_ERROR, "netd did not take the running configuration after its restart: %s", err);
-    lib_snprintf(line, sizeof line, "\r\nerror: netd did not take the running configuration after its restart: %s\r\n",
-                 err);
+    con_log(c, CONF_LOG_ERROR, "%s did not take the running configuration after its restart: %s", who, err);
+    lib_snprintf(line, sizeof line, "\r\nerror: %s did not take the running configuration after its restart: %s\r\n",
+                 who, err);
     con_say_async(c, line);
 }
 
@@ -256,19 +317,33 @@ static bool task_info(uint64_t index, char name[17], unsigned *state, uint32_t *
     return true;
 }
 
-void netd_watch(struct consoled *c, uint64_t now)
+/* Whether server IDX was restarted since *SEEN and serves again; updates
+ * *SEEN when so. */
+static bool restarted(int idx, uint32_t *seen)
 {
-    if (!c->net.ep || c->netd_idx < 0 || now < c->netd_poll_at)
-        return;
-    c->netd_poll_at = now + NETD_POLL_NS;
     char name[17];
     unsigned state = 0;
     uint32_t restarts = 0;
-    if (!task_info((uint64_t)c->netd_idx, name, &state, &restarts) || restarts == c->netd_restarts ||
+    if (idx < 0 || !task_info((uint64_t)idx, name, &state, &restarts) || restarts == *seen ||
         state != INIT_TASK_READY)
-        return; /* the same netd, or a new one not serving yet: look again later */
-    c->netd_restarts = restarts;
-    resync_netd(c);
+        return false; /* the same one, or a new one not serving yet: look again later */
+    *seen = restarts;
+    return true;
+}
+
+void netd_watch(struct consoled *c, uint64_t now)
+{
+    if ((!c->net.ep && !c->tls.ep) || now < c->netd_poll_at)
+        return;
+    c->netd_poll_at = now + NETD_POLL_NS;
+    bool net = c->net.ep && restarted(c->netd_idx, &c->netd_restarts);
+    bool tls = c->tls.ep && restarted(c->tlsd_idx, &c->tlsd_restarts);
+    /* Both get it either way: a server that runs it already keeps what is
+     * unchanged.  (A netd restart restarts tlsd too: its sockets died.) */
+    if (net)
+        resync_netd(c, "netd");
+    else if (tls)
+        resync_netd(c, "tlsd");
 }
 
 int do_restart(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
@@ -342,4 +417,34 @@ void setup_netd(struct consoled *c, const struct keel_srvinfo *si)
     c->net.base = (uint8_t *)ADMIN_VA;
     c->net.nap = nap_cb;
     c->net.ctx = c;
+}
+
+void setup_tlsd(struct consoled *c, const struct keel_srvinfo *si)
+{
+    c->tlsd_idx = -1;
+    uint64_t ep = srv_find_cap(si, "ep:tlsd"), shm = srv_find_cap(si, "shm:tlsadm-consoled"), pages = 0;
+    if (!ep || !shm)
+        return;
+    unsigned state = 0;
+    uint32_t restarts = 0;
+    int idx = task_find("tlsd", &state, &restarts);
+    if (idx < 0 || state == INIT_TASK_ABSENT || state == INIT_TASK_OTHER) {
+        con_log(c, CONF_LOG_INFO, "tlsd is not started on this boot: tls blocks change consoled's copy only");
+        return;
+    }
+    int64_t err = keel_frame_info(shm, NULL, &pages);
+    if (!err && pages < TLSADM_SHM_PAGES)
+        err = KE_RANGE;
+    if (!err)
+        err = keel_map(SRV_SLOT_TASK, shm, TLSADM_VA, RIGHT_READ | RIGHT_WRITE);
+    if (err) {
+        con_log(c, CONF_LOG_ERROR, "the region shared with tlsd cannot be mapped (error %lld)", (long long)err);
+        return;
+    }
+    c->tlsd_idx = idx;
+    c->tlsd_restarts = si->restarts ? ~restarts : restarts; /* as setup_netd: a restarted consoled resyncs */
+    c->tls.ep = ep;
+    c->tls.base = (uint8_t *)TLSADM_VA;
+    c->tls.nap = nap_cb;
+    c->tls.ctx = c;
 }

@@ -193,7 +193,7 @@ def first_boot(rep, c: Console) -> None:
             check(rows.get(name, ["", ""])[1] == "absent", f"{name} is not left out: {rows}")
 
     rep.run("console.show_tasks_follows_config", tasks_follow_config)
-    step("console.show_tls_from_config", b"show tls\r", "PORT", "not available to the console yet",
+    step("console.show_tls_from_config", b"show tls\r", "PORT", "tlsd does not run on this boot",
          prompt="keel> ")
     step("console.unique_prefix", b"sh upt\r", "up 0 days", prompt="keel> ")
     step("console.one_line_error", b"frobnicate\r", "error: expected help, show", prompt="keel> ")

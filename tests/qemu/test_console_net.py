@@ -4,8 +4,10 @@ traffic: QEMU's serial is a unix socket (the console, typed at like an
 operator), NIC 0 is a tap in a network namespace of this test's own, where
 a test host (10.9.0.1) pings the appliance (10.9.0.2).
 
-appliance.conf at boot passes only outgoing traffic (`pass out keep
-state`), so the host's echo requests are blocked.  Then, on the console:
+appliance.conf at boot passes outgoing traffic and TCP 443/8443 only, so
+the host's echo requests are blocked, and has one TLS listener (443, the
+example site's certificate, a backend on the test host).  Then, on the
+console:
 
   - `show interfaces | routes | firewall` answer from netd as tables;
   - a rule committed at run time (`pass in on wan proto icmp`) lets the
@@ -19,8 +21,14 @@ state`), so the host's echo requests are blocked.  Then, on the console:
     sends the echo requests);
   - `show tasks`; `show log` holds netd's own lines (lib/ulog.c -> consoled's
     log thread), logged while consoled was calling netd;
+  - `show tls` has tlsd's counters for 443 after a curl through it; a
+    pasted `tls 8443 { ... }` block committed at run time serves curl (tlsd
+    prepared and committed it with netd, abi/keel/tlsd.h); a certificate
+    tlsd cannot load is refused naming the file, "nothing was changed";
+    deleting the block and committing stops 8443, 443 serving throughout;
   - `restart netd` gives the restarted netd the running configuration back
-    (the committed rule still passes pings); `restart frobnicate` is
+    (the committed rule still passes pings, and tlsd, which lost its
+    sockets with netd, serves 443 again); `restart frobnicate` is
     refused; `reboot` resets the machine (QEMU runs with -no-reboot and
     exits).
 
@@ -48,12 +56,35 @@ HOST_IP = "10.9.0.1"
 GUEST_IP = "10.9.0.2"
 RULE = "pass in on wan proto icmp"
 
-CONF = f"""# test_console_net: only outgoing traffic passes at boot
+TOKEN = "keel-console-net-backend-page"
+CONF = f"""# test_console_net: outgoing traffic and TLS pass at boot, nothing else
 hostname keel
 log info
 interface wan nic 0 address {GUEST_IP}/24
 pass out keep state
+pass in on wan proto tcp to port 443 keep state
+pass in on wan proto tcp to port 8443 keep state
+
+tls 443 {{
+    certificate edge1.crt key edge1.key
+    backend {HOST_IP}:8080
+}}
 """
+TLS_8443 = ["tls 8443 {", "certificate edge1.crt key edge1.key", f"backend {HOST_IP}:8080", "}"]
+
+
+def make_site_image(src: Path, dst: Path, conf_text: str) -> Path:
+    """The image with a site archive of CONF_TEXT plus the example site's
+    certificate and key (made by `make image`; keyd holds edge1.key)."""
+    shutil.copytree(src, dst)
+    site = dst.parent / (dst.name + "-site")
+    site.mkdir()
+    (site / "appliance.conf").write_text(conf_text)
+    for f in ("edge1.crt", "edge1.key"):
+        shutil.copy(kq.BUILD / "site-example" / f, site / f)
+    subprocess.run([str(kq.REPO / "tools/mkcpio.sh"), str(dst / "site.cpio"),
+                    *(str(site / f) for f in ("appliance.conf", "edge1.crt", "edge1.key"))], check=True)
+    return dst
 
 
 def sh(*c: str, check_rc: bool = True) -> subprocess.CompletedProcess:
@@ -68,7 +99,7 @@ def main() -> int:
     pid = os.getpid()
     ns, tap = f"kcn{pid}", f"kcn{pid}t"[:15]
     tmp = Path(tempfile.mkdtemp(prefix="keel-console-net-"))
-    img = make_image(Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR), tmp / "img", CONF)
+    img = make_site_image(Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR), tmp / "img", CONF)
     sock = str(tmp / "console.sock")
     proc = qout = con = None
     sh("ip", "netns", "add", ns)
@@ -77,6 +108,12 @@ def main() -> int:
         sh("ip", "-n", ns, "tuntap", "add", "dev", tap, "mode", "tap")
         sh("ip", "-n", ns, "link", "set", tap, "up")
         sh("ip", "-n", ns, "addr", "add", f"{HOST_IP}/24", "dev", tap)
+        www = tmp / "www"
+        www.mkdir()
+        (www / "index.html").write_text(TOKEN + "\n")
+        backend = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "http.server", "8080", "--bind",
+                                    HOST_IP, "--directory", str(www)], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
         cfg = kq.Config(boot="direct", accel="auto", taps=[tap], netns=ns,
                         serial=f"unix:{sock},server=on,wait=on", qemu_extra="-device virtio-rng-pci",
                         image_dir=img)
@@ -223,10 +260,8 @@ def main() -> int:
         def show_tasks():
             t = cmd("show tasks", "NAME", prompt="keel> ")
             rows = {ln.split()[0]: ln.split() for ln in t.splitlines() if ln.split()}
-            for name in ("uart", "consoled", "netd"):
+            for name in ("uart", "consoled", "netd", "keyd", "tlsd"):  # appliance.conf has a tls block
                 check(name in rows and rows[name][1] == "ready", f"show tasks: {name} is not ready: {t!r}")
-            for name in ("keyd", "tlsd"):  # appliance.conf has no tls block
-                check(name in rows and rows[name][1] == "absent", f"show tasks: {name} is not left out: {t!r}")
 
         rep.run("console_net.show_tasks", show_tasks)
 
@@ -255,6 +290,65 @@ def main() -> int:
                     break
                 time.sleep(2)
             check(ok, "pings blocked after netd's restart: the committed rule was not given back")
+            # tlsd lost its sockets with netd: it starts again and serves.
+            ok = False
+            for _ in range(20):
+                ok = curl(443)
+                if ok:
+                    break
+                time.sleep(2)
+            check(ok, "443 does not serve after netd's restart")
+
+        def curl(port: int) -> bool:
+            p = sh("ip", "netns", "exec", ns, "curl", "-sk", "--max-time", "15", f"https://{GUEST_IP}:{port}/",
+                   check_rc=False)
+            return TOKEN in p.stdout
+
+        def show_tls_from_tlsd():
+            ok = False
+            for _ in range(15):  # tlsd serves once netd is up and keyd answers
+                ok = curl(443)
+                if ok:
+                    break
+                time.sleep(2)
+            check(ok, "no page through tlsd on 443")
+            t = cmd("show tls", "PORT", prompt="keel> ")
+            row = [ln.split() for ln in t.splitlines() if ln.split()[:2] == ["443", "serving"]]
+            check(row and int(row[0][2]) >= 1 and int(row[0][5]) >= 1,
+                  f"show tls lacks 443 serving with an accepted connection and a handshake: {t!r}")
+
+        rep.run("console_net.show_tls_from_tlsd", show_tls_from_tlsd)
+
+        def commit_adds_listener():
+            check(not curl(8443), "8443 serves before it was configured")
+            cmd("configure", prompt="keel# ")
+            for line in TLS_8443:
+                cmd(line, prompt="keel")
+            cmd("commit", "commit complete", prompt="keel# ")
+            check(curl(8443), "no page through the listener committed on 8443")
+            check(curl(443), "443 stopped serving when 8443 was added")
+            t = cmd("show tls", "PORT", prompt="keel# ")
+            check(any(ln.split()[:2] == ["8443", "serving"] for ln in t.splitlines()), f"show tls lacks 8443: {t!r}")
+
+        rep.run("console_net.commit_adds_tls_listener", commit_adds_listener)
+
+        def tlsd_refusal_changes_nothing():
+            cmd("set tls 8443 certificate nosuch.crt key edge1.key sni other.test", prompt="keel# ")
+            t = cmd("commit", "tlsd refused the configuration", "nothing was changed", prompt="keel# ")
+            check("nosuch.crt" in t, f"tlsd's refusal does not name the file: {t!r}")
+            check(curl(8443), "8443 stopped serving after a refused commit")
+            cmd("rollback 0", prompt="keel# ")
+
+        rep.run("console_net.tlsd_refusal_changes_nothing", tlsd_refusal_changes_nothing)
+
+        def commit_removes_listener():
+            cmd("delete tls 8443", prompt="keel# ")
+            cmd("commit", "commit complete", prompt="keel# ")
+            check(not curl(8443), "8443 still serves after its block was deleted and committed")
+            check(curl(443), "443 stopped serving when 8443 was removed")
+            cmd("exit", prompt="keel> ")
+
+        rep.run("console_net.commit_removes_tls_listener", commit_removes_listener)
 
         rep.run("console_net.restart_netd_keeps_commit", restart_netd)
         rep.run("console_net.restart_unknown_refused",
@@ -270,6 +364,8 @@ def main() -> int:
 
         rep.run("console_net.reboot_resets", reboot)
     finally:
+        if "backend" in locals() and backend.poll() is None:
+            backend.terminate()
         if proc is not None:
             kq._kill(proc)
         if qout is not None:
