@@ -81,10 +81,10 @@
  * table.c); `show tasks` asks init (INIT_TASK_INFO per server); `ping`
  * starts netd's pinger and polls it every 200 ms.
  *
- * STATUS: netd is the only server that takes configuration; tlsd's
- * listeners (`show tls`, commits of `tls` blocks) wait for tlsd's
- * protocol.  A restarted netd runs appliance.conf's rules for up to
- * NETD_POLL_NS (2 s), until netd_watch notices it.
+ * tlsd (abi/keel/tlsd.h, tlsadm_client.c) takes the `tls` blocks the same
+ * way, prepared after netd and committed after it; `show tls` reads its
+ * listeners and counters.  A restarted netd or tlsd runs appliance.conf
+ * for up to NETD_POLL_NS (2 s), until netd_watch notices it.
  *
  * Memory: everything is in one static struct consoled (configurations,
  * candidate, history, the diff workspace, the configuration a commit
