@@ -240,6 +240,18 @@ def size_kib(text: str) -> int:
     return n * {"K": 1, "M": 1024, "G": 1024 * 1024}[unit]
 
 
+def keel_mem_in_use(log: str) -> Optional[tuple[int, int, int]]:
+    """(KiB in use, the servers' use, their budgets) at `keel: ready`, from
+    init's line (SYS_MEMORY_INFO): the machine's managed memory less its
+    free pages, so the kernel, init, the shared regions and what every
+    server allocated of its budget (its image, stacks, heaps, page tables)."""
+    m = re.search(r"keel: init: memory at ready: servers use (\d+) KiB of budgets of (\d+) KiB; the machine has "
+                  r"(\d+) KiB free of (\d+) KiB", log)
+    if not m:
+        return None
+    return int(m.group(4)) - int(m.group(3)), int(m.group(1)), int(m.group(2))
+
+
 def keel_mem_committed(log: str) -> Optional[tuple[int, int, int]]:
     """(committed KiB, the kernel's share, the servers' budgets) once ready:
     what the kernel took before init (managed - handed out) plus the memory
@@ -360,6 +372,13 @@ def main(argv=None) -> int:
                 f.failed.append("keel_tls")
             else:
                 print(f"INFO name=keel_tls accel={accel} log={kq._rel(g.log)}", flush=True)
+                mu = keel_mem_in_use(g.text())
+                if mu:
+                    f.figures["mem_in_use_at_ready"] = {"KiB": mu[0]}
+                    print(f"BENCH name=mem_in_use_at_ready value={mu[0]} unit=KiB")
+                    print(f"INFO name=mem_in_use_at_ready servers_used_kib={mu[1]} servers_budgets_kib={mu[2]} (the "
+                          f"normal boot serving TLS, at `keel: ready`: managed memory less free pages, from init's "
+                          f"SYS_MEMORY_INFO line)", flush=True)
                 mc = keel_mem_committed(g.text())
                 if mc:
                     f.figures["mem_committed_at_ready"] = {"KiB": mc[0]}

@@ -49,6 +49,7 @@ struct server {
     uint64_t started_at; /* ns, at the last start */
     uint64_t restart_at; /* ns, when WAITING */
     uint64_t task_slot, thread_slot, memory_slot;
+    uint64_t budget; /* bytes, of the running instance (memory_slot) */
 };
 
 struct init_state {
@@ -413,6 +414,7 @@ static int64_t build_server(struct server *sv, unsigned idx, uint64_t *entry)
     uint64_t memory = sp->memory ? sp->memory : (1ull << 20);
     /* The image, stack and tables come out of the server's own budget. */
     uint64_t budget = memory + elf_len + (KEEL_SRV_STACK_PAGES + 4) * PAGE + (256ull << 10);
+    sv->budget = budget;
     sv->memory_slot = slot_alloc();
     sv->task_slot = slot_alloc();
     sv->thread_slot = slot_alloc();
@@ -482,6 +484,25 @@ static void start_server(unsigned idx)
          sv->restarts ? ", restarted" : "");
 }
 
+/* One line at `keel: ready`: what the servers use of their budgets and
+ * what the machine has left (the benchmarks read it). */
+static void log_memory_in_use(void)
+{
+    uint64_t used = 0, budgets = 0, left = 0, free_pages = 0, total = 0;
+    for (unsigned i = 0; i < S.manifest.n_servers; i++) {
+        const struct server *sv = &S.servers[i];
+        if (sv->memory_slot && keel_memory_info(sv->memory_slot, &left, NULL, NULL) == KE_OK && left <= sv->budget) {
+            used += sv->budget - left;
+            budgets += sv->budget;
+        }
+    }
+    (void)keel_memory_info(INIT_SLOT_MEMORY, NULL, &free_pages, &total);
+    ulog("keel: init: memory at ready: servers use %llu KiB of budgets of %llu KiB; the machine has %llu KiB free of "
+         "%llu KiB\n",
+         (unsigned long long)(used >> 10), (unsigned long long)(budgets >> 10), (unsigned long long)(free_pages * 4),
+         (unsigned long long)(total * 4));
+}
+
 static void check_all_ready(void)
 {
     if (S.announced_ready)
@@ -491,6 +512,7 @@ static void check_all_ready(void)
             return;
     S.announced_ready = true;
     ulog("keel: ready\n");
+    log_memory_in_use();
 }
 
 static const char *fault_kind_name(uint64_t kind)
@@ -583,6 +605,26 @@ static void task_info(struct keel_msg *m)
     m->mr[0] = state | (uint64_t)sv->restarts << 32;
     m->mr[1] = sv->faults | (uint64_t)sv->spec->priority << 32;
     memcpy(&m->mr[2], name, sizeof name);
+}
+
+/* INIT_MEMORY_INFO: server MR0's budget and what it uses of it. */
+static void memory_info(struct keel_msg *m)
+{
+    uint64_t q = m->mr[0];
+    if (q >= S.manifest.n_servers) {
+        m->info = (uint64_t)(uint32_t)KE_RANGE;
+        return;
+    }
+    const struct server *sv = &S.servers[q];
+    uint64_t left = 0, free_pages = 0, total = 0;
+    bool live = sv->memory_slot && keel_memory_info(sv->memory_slot, &left, &free_pages, &total) == KE_OK;
+    if (!live)
+        (void)keel_memory_info(INIT_SLOT_MEMORY, NULL, &free_pages, &total);
+    m->info = 0;
+    m->mr[0] = live ? sv->budget : 0;
+    m->mr[1] = live && left <= sv->budget ? sv->budget - left : 0;
+    m->mr[2] = free_pages;
+    m->mr[3] = total;
 }
 
 /* INIT_RESTART: the server named in MR0-MR1 stops and starts again now. */
@@ -695,6 +737,7 @@ static void serve(unsigned idx, struct keel_msg *m)
         break;
     }
     case INIT_TASK_INFO: task_info(m); break;
+    case INIT_MEMORY_INFO: memory_info(m); break;
     case INIT_RESTART:
     case INIT_REBOOT:
     case INIT_HALT: operator_call(sv, m); break;

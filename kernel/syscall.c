@@ -247,6 +247,17 @@ static int64_t sys_frame_info(struct trap_frame *tf)
     return KE_OK;
 }
 
+/* (memory slot): what is left of a budget, and the machine's free pages,
+ * so init can say what each server uses (its budget minus what is left). */
+static int64_t sys_memory_info(struct trap_frame *tf)
+{
+    LOOKUP(c, tf->rdi, CAP_MEMORY, RIGHT_READ);
+    tf->rdi = ((struct memory *)c->obj)->remaining;
+    tf->rsi = pmm_free_frames();
+    tf->rdx = pmm_total_frames();
+    return KE_OK;
+}
+
 static bool user_address_ok(uint64_t a) { return a >= KEEL_USER_BASE && a < KEEL_USER_TOP; }
 
 /* (thread slot, rip, rsp, arg, priority) */
@@ -455,6 +466,7 @@ static const syscall_fn syscall_table[SYS_COUNT] = {
     [SYS_IOPORT_GET] = sys_ioport_get,
     [SYS_MMIO_GET] = sys_mmio_get,
     [SYS_TIMER_ARM] = sys_timer_arm,
+    [SYS_MEMORY_INFO] = sys_memory_info,
 };
 
 void syscall_dispatch(struct trap_frame *tf)

@@ -78,6 +78,12 @@ enum keel_init_label {
     INIT_RESTART = 5,
     INIT_REBOOT = 6,
     INIT_HALT = 7,
+    /* (MR0 = manifest index) -> MR0 = the server's memory budget in bytes
+     * (0 when it is not running), MR1 = bytes of it in use (image, stack,
+     * page tables, kernel objects, frames it made: SYS_MEMORY_INFO),
+     * MR2 = free pages in the machine, MR3 = pages the kernel manages;
+     * KE_RANGE past the last.  Open to every server, like INIT_TASK_INFO. */
+    INIT_MEMORY_INFO = 8,
 };
 
 /* INIT_TASK_INFO's state. */

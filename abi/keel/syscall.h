@@ -59,6 +59,8 @@ enum keel_syscall {
     SYS_IOPORT_GET = 29,       /* (ioport control slot, first, count, dest slot) */
     SYS_MMIO_GET = 30,         /* (mmio control slot, phys, pages, dest slot) device frame */
     SYS_TIMER_ARM = 31,        /* (ntfn slot, deadline ns on the SYS_CLOCK scale, bits); 0 disarms */
+    SYS_MEMORY_INFO = 32,      /* (memory slot) -> rdi = bytes left in the budget, rsi = free pages in the
+                                  machine, rdx = pages the kernel manages; needs RIGHT_READ on the budget */
     SYS_COUNT
 };
 

@@ -651,6 +651,7 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_SHOW_STATES] = do_netd_show,
     [CMD_PING] = do_ping,
     [CMD_SHOW_TASKS] = do_tasks,
+    [CMD_SHOW_MEMORY] = do_memory,
     [CMD_SHOW_TLS] = do_show_tls,
     [CMD_CLEAR_COUNTERS] = do_clear,
     [CMD_RESTART] = do_restart,

@@ -116,6 +116,7 @@ int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errle
 int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 int do_clear(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 int do_show_tls(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_memory(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 int do_tasks(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 int do_restart(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 int do_reboot_halt(void *ctx, const struct cmd_call *call, char *err, size_t errlen);

@@ -264,6 +264,50 @@ int do_tasks(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
     return 0;
 }
 
+/* Every running server's memory budget and what it uses of it
+ * (INIT_MEMORY_INFO), then the machine's free and managed memory. */
+int do_memory(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    (void)call;
+    struct consoled *c = ctx;
+    struct textbuf b;
+    tb_init(&b, c->diff_out, sizeof c->diff_out);
+    tb_put(&b, "NAME\tBUDGET-KIB\tUSED-KIB\tUSED-%\n");
+    uint64_t free_pages = 0, total = 0, used_all = 0;
+    for (uint64_t i = 0; i < 64; i++) {
+        struct keel_msg t = { .info = INIT_TASK_INFO, .mr = { i } };
+        struct keel_msg m = { .info = INIT_MEMORY_INFO, .mr = { i } };
+        if (keel_call(SRV_SLOT_INIT, &t) || keel_label(&t) || keel_call(SRV_SLOT_INIT, &m))
+            break;
+        if (keel_label(&m)) {
+            lib_snprintf(err, errlen, "expected init to answer INIT_MEMORY_INFO (error %d)", (int32_t)keel_label(&m));
+            return -1;
+        }
+        free_pages = m.mr[2];
+        total = m.mr[3];
+        if (!m.mr[0])
+            continue; /* not running on this boot */
+        char name[17] = { 0 };
+        memcpy(name, &t.mr[2], 16);
+        tb_put(&b, name);
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[0] >> 10);
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[1] >> 10);
+        tb_put(&b, "\t");
+        tb_u64(&b, m.mr[1] * 100 / m.mr[0]);
+        tb_put(&b, "\n");
+        used_all += m.mr[1];
+    }
+    table_print(c->diff_out, b.len < sizeof c->diff_out ? b.len : sizeof c->diff_out - 1, con_write, c);
+    char line[160];
+    lib_snprintf(line, sizeof line, "servers use %llu KiB; the machine has %llu KiB free of %llu KiB\r\n",
+                 (unsigned long long)(used_all >> 10), (unsigned long long)(free_pages * 4),
+                 (unsigned long long)(total * 4));
+    con_say(c, line);
+    return 0;
+}
+
 /* Asks init for LABEL (INIT_RESTART, INIT_REBOOT, INIT_HALT); 0 or -1 with ERR. */
 static int init_operator(struct consoled *c, uint32_t label, const char *name, size_t n, char *err, size_t errlen)
 {

@@ -673,6 +673,23 @@ static void t_memory_budget(void)
     CHECK_EQ(again, n); /* everything was refunded */
     for (int i = 0; i < again; i++)
         slot_put(frames[i]);
+    /* SYS_MEMORY_INFO: what is left, charged and refunded page by page. */
+    uint64_t left = 0, left2 = 0, free_pages = 0, total = 0, f = slot_get();
+    CHECK_EQ(keel_memory_info(sub, &left, &free_pages, &total), KE_OK);
+    CHECK_EQ(left, 64 * 1024);
+    CHECK(free_pages > 0 && free_pages < total);
+    CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, f, 4), KE_OK);
+    CHECK_EQ(keel_memory_info(sub, &left2, NULL, NULL), KE_OK);
+    CHECK(left - left2 >= 4 * PAGE && left - left2 < 5 * PAGE); /* the pages and their bookkeeping */
+    slot_put(f);
+    CHECK_EQ(keel_memory_info(sub, &left2, NULL, NULL), KE_OK);
+    CHECK_EQ(left2, left);
+    uint64_t ro = slot_get();
+    CHECK_EQ(keel_cap_copy(sub, SRV_SLOT_TASK, ro, RIGHT_WRITE, 0), KE_OK);
+    CHECK_EQ(keel_memory_info(ro, &left2, NULL, NULL), KE_NO_RIGHTS);
+    slot_put(ro);
+    CHECK_EQ(keel_memory_info(debug_slot, &left2, NULL, NULL), KE_WRONG_TYPE);
+    CHECK_EQ(keel_memory_info(1ull << 40, &left2, NULL, NULL), KE_INVALID_SLOT);
     uint64_t x = slot_get();
     CHECK_EQ(keel_obj_create(sub, 99, x, 0), KE_INVALID_ARG);
     CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, x, 0), KE_INVALID_ARG);

@@ -265,6 +265,17 @@ def main() -> int:
 
         rep.run("console_net.show_tasks", show_tasks)
 
+        def show_memory():
+            t = cmd("show memory", "BUDGET-KIB", "the machine has", prompt="keel> ")
+            rows = {ln.split()[0]: ln.split() for ln in t.splitlines() if len(ln.split()) == 4}
+            for name in ("consoled", "netd", "tlsd"):
+                check(name in rows and rows[name][1].isdigit() and 0 < int(rows[name][2]) <= int(rows[name][1]),
+                      f"show memory: no sane row for {name}: {t!r}")
+            # netd's image holds its firewall state table: megabytes in use, not the budget's slack
+            check(int(rows["netd"][2]) > 2048, f"show memory: netd uses {rows['netd'][2]} KiB?: {t!r}")
+
+        rep.run("console_net.show_memory", show_memory)
+
         def log_from_netd():
             # netd logged these while consoled was calling it (PREPARE/COMMIT):
             # the log thread answered, nothing hung.

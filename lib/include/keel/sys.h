@@ -128,6 +128,12 @@ static inline int64_t keel_frame_info(uint64_t frame, uint64_t *phys, uint64_t *
 {
     return sys6_out(SYS_FRAME_INFO, frame, 0, 0, 0, 0, 0, phys, pages, NULL);
 }
+/* What is left of budget MEMORY (bytes), the machine's free pages and the
+ * pages the kernel manages; any pointer may be NULL. */
+static inline int64_t keel_memory_info(uint64_t memory, uint64_t *left, uint64_t *free_pages, uint64_t *total_pages)
+{
+    return sys6_out(SYS_MEMORY_INFO, memory, 0, 0, 0, 0, 0, left, free_pages, total_pages);
+}
 static inline int64_t keel_thread_start(uint64_t thread, uint64_t rip, uint64_t rsp, uint64_t arg, uint64_t prio)
 {
     return sys6(SYS_THREAD_START, thread, rip, rsp, arg, prio, 0);
