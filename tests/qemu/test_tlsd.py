@@ -138,6 +138,15 @@ tls 7000 {
 }
 """
 
+# At boot only (appended to CONF): a listener whose certificate file is not a
+# certificate stops with a message naming the file; the others serve.
+BROKEN_LISTENER = """
+tls 9446 {
+    certificate broken.crt key ec.key
+    backend 10.9.0.1:8080
+}
+"""
+
 # The configuration tlsadm (tests/tls/tlsadm.c) commits at run time: 8443
 # and 7000 removed, 9445 changed (PROXY v1 to the 8082 backend), 6443 new;
 # 443, 8444, 9443 and 9444 unchanged (their blocks move up: lines differ).
@@ -451,11 +460,13 @@ def make_image(build: Path, tmp: Path) -> Path:
         shutil.move(f, site / f)
     # c.key: in the site archive but not given to keyd (a key tlsd must refuse at run time)
     shutil.copy(site / "ec.key", site / "c.key")
-    (site / "appliance.conf").write_text(CONF)
+    # broken.crt: not a certificate; the listener naming it must stop alone
+    (site / "broken.crt").write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    (site / "appliance.conf").write_text(CONF + BROKEN_LISTENER)
     (site / "cfg-new.conf").write_text(CONF_NEW)
     for name, body in CFG_BAD.items():
         (site / name).write_text(body)
-    files = files + ("c.key", "cfg-new.conf", *CFG_BAD)
+    files = files + ("c.key", "broken.crt", "cfg-new.conf", *CFG_BAD)
     subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "site.cpio"),
                     *(str(site / n) for n in ("appliance.conf", *files))], check=True)
     return out
@@ -566,6 +577,16 @@ def main() -> int:
             check(re.search(r"Cipher\s*(is|:)\s*ECDHE-", out) is not None, f"no ECDHE suite: {out[-400:]!r}")
 
         rep.run("tlsd.s_client_tls12", s_client)
+
+        def broken_certificate() -> None:
+            check(wait_for(r"tlsd: 9446: listener stopped: certificate broken\.crt: \S", 5),
+                  "no message naming broken.crt for listener 9446")
+            p = sh("ip", "netns", "exec", wan, "curl", "-sk", "--max-time", "5", "https://10.9.0.2:9446/",
+                   check=False, timeout=15)
+            check(TOKEN not in p.stdout, "the listener with a broken certificate served a page")
+            curl()  # 443 serves all the same
+
+        rep.run("tlsd.broken_certificate_stops_that_listener_only", broken_certificate)
 
         def concurrent() -> None:
             p = sh("ip", "netns", "exec", wan, sys.executable, "-c", CONCURRENT_CODE, "100", mid_sha, check=False,
