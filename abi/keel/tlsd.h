@@ -123,6 +123,8 @@ enum tlsd_label {
     TLSD_CONFIG_PREPARE = 3, /* admin client only */
     TLSD_CONFIG_COMMIT = 4,  /* admin client only */
     TLSD_CONFIG_ABORT = 5,   /* admin client only */
+    TLSD_STATS_CLEAR = 6,    /* admin client only: () zero every listener's counters but
+                              * `current` (the console's `clear counters`) -> 0 */
 };
 
 enum tlsd_error {

@@ -80,13 +80,19 @@ int do_clear(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
 {
     (void)call;
     struct consoled *c = ctx;
-    int64_t r = netadm_clear(&c->net);
+    int64_t r = c->net.ep ? netadm_clear(&c->net) : 0;
     if (r) {
         lib_snprintf(err, errlen, "expected netd to clear its counters: %s", netadm_strerror(r));
         return -1;
     }
+    r = c->tls.ep ? tlsadm_clear(&c->tls) : 0;
+    if (r) {
+        lib_snprintf(err, errlen, "netd's counters are zero, but tlsd did not clear its own: %s", tlsadm_strerror(r));
+        return -1;
+    }
     con_log(c, CONF_LOG_INFO, "counters cleared on the console");
-    con_say(c, "netd's interface and firewall counters are zero (tlsd's are not reachable yet)\r\n");
+    con_say(c, c->tls.ep ? "netd's interface and firewall counters and tlsd's TLS counters are zero\r\n"
+                         : "netd's interface and firewall counters are zero\r\n");
     return 0;
 }
 

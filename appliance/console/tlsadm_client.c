@@ -89,6 +89,12 @@ int64_t tlsadm_abort(const struct tlsadm *t)
     return call(t, TLSD_CONFIG_ABORT, 0, &m);
 }
 
+int64_t tlsadm_clear(const struct tlsadm *t)
+{
+    struct keel_msg m = { 0 };
+    return call(t, TLSD_STATS_CLEAR, 0, &m);
+}
+
 int64_t tlsadm_listeners(const struct tlsadm *t, struct tlsadm_listener *out, unsigned max, unsigned *n)
 {
     struct keel_msg m = { 0 };

@@ -67,6 +67,8 @@ int64_t tlsadm_prepare(const struct tlsadm *t, const char *text, size_t len, cha
 int64_t tlsadm_commit(const struct tlsadm *t, struct tlsadm_summary *s);
 /* Frees a prepared state (0 also when there was none). */
 int64_t tlsadm_abort(const struct tlsadm *t);
+/* Zeroes tlsd's counters (TLSD_STATS_CLEAR; an admin client only). */
+int64_t tlsadm_clear(const struct tlsadm *t);
 
 /* The listeners in appliance.conf order: OUT[0..*N-1], *N <= MAX (and <=
  * TLSD_MAX_LISTENERS). */

@@ -614,7 +614,7 @@ static int64_t do_stats(void *ctx, struct keel_msg *m)
 static const struct srv_handler HANDLERS[] = {
     { TLSD_LISTENERS, 0, do_listeners },           { TLSD_STATS, 2, do_stats },
     { TLSD_CONFIG_PREPARE, 1, tlsd_conf_prepare }, { TLSD_CONFIG_COMMIT, 0, tlsd_conf_commit },
-    { TLSD_CONFIG_ABORT, 0, tlsd_conf_abort },
+    { TLSD_CONFIG_ABORT, 0, tlsd_conf_abort },     { TLSD_STATS_CLEAR, 0, tlsd_conf_clear },
 };
 
 /* Waits for (or, with POLL, only looks for) an event: a statistics call is

@@ -508,3 +508,22 @@ int64_t tlsd_conf_abort(void *ctx, struct keel_msg *m)
     prepared_drop();
     return 0;
 }
+
+int64_t tlsd_conf_clear(void *ctx, struct keel_msg *m)
+{
+    (void)ctx;
+    struct admin *a = admin_of(m->badge);
+    if (!a)
+        return TLSD_E_NOT_ADMIN;
+    unsigned nl;
+    struct listener *const *rl = tlsd_conf_running(&nl);
+    for (unsigned i = 0; i < nl; i++) {
+        struct listener *l = rl[i];
+        uint64_t open = l->srv.stats.current;
+        l->accepted = l->refused = l->bytes_c2b = l->bytes_b2c = l->backend_failed = 0;
+        memset(&l->srv.stats, 0, sizeof l->srv.stats);
+        l->srv.stats.current = open;
+    }
+    ulog("tlsd: admin %s: counters cleared\n", a->name);
+    return 0;
+}

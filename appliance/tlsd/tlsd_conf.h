@@ -73,5 +73,8 @@ void tlsd_conf_admin_init(const struct keel_srvinfo *si, uint64_t va);
 int64_t tlsd_conf_prepare(void *ctx, struct keel_msg *m);
 int64_t tlsd_conf_commit(void *ctx, struct keel_msg *m);
 int64_t tlsd_conf_abort(void *ctx, struct keel_msg *m);
+/* TLSD_STATS_CLEAR: every running listener's counters to 0, but the
+ * connections open now (admin client only). */
+int64_t tlsd_conf_clear(void *ctx, struct keel_msg *m);
 
 #endif

@@ -45,6 +45,7 @@ static void check_errors(void)
         { "config prepare", call(TLSD_CONFIG_PREPARE, 1, 10, 0, &m), TLSD_E_NOT_ADMIN },
         { "config commit", call(TLSD_CONFIG_COMMIT, 0, 0, 0, &m), TLSD_E_NOT_ADMIN },
         { "config abort", call(TLSD_CONFIG_ABORT, 0, 0, 0, &m), TLSD_E_NOT_ADMIN },
+        { "stats clear", call(TLSD_STATS_CLEAR, 0, 0, 0, &m), TLSD_E_NOT_ADMIN },
     };
     int bad = 0;
     for (unsigned i = 0; i < sizeof t / sizeof t[0]; i++)
