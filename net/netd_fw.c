@@ -307,6 +307,20 @@ static int conf_route(const struct cctx *c, const struct word *w, unsigned nw, s
     return NETD_FW_OK;
 }
 
+/* The first words of appliance.conf's statements (appliance/config/conf.h).
+ * netd reads only some of them, but a line that starts with none of them is
+ * an error for netd too: a misspelt `block` must never leave its rule out
+ * silently while the rest of the file is in force. */
+static bool statement_word(const struct word *w)
+{
+    static const char *const words[] = { "hostname", "log",       "interface", "route", "pass",
+                                         "block",    "antispoof", "tls",       "console" };
+    for (unsigned i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (word_is(w, words[i]))
+            return true;
+    return false;
+}
+
 /* Net change of `{ }` nesting on one line, its comment ignored. */
 static int brace_delta(const char *s, size_t n)
 {
@@ -314,6 +328,31 @@ static int brace_delta(const char *s, size_t n)
     for (size_t i = 0; i < n && s[i] != '#'; i++)
         d += (s[i] == '{') - (s[i] == '}');
     return d;
+}
+
+/* Every top-level line of TEXT starts with a statement's word (or is `}`):
+ * the rule set of a file with a misspelt keyword is refused as a whole
+ * (deny-all at start), while its interface lines still give addresses. */
+static int statements_check(const char *file, const char *text, size_t len, char *err, size_t errlen)
+{
+    struct cctx c = { file, 0, err, errlen };
+    long depth = 0;
+    for (size_t pos = 0; pos < len;) {
+        size_t n = 0;
+        while (pos + n < len && text[pos + n] != '\n')
+            n++;
+        c.line++;
+        struct word w[CONF_MAX_WORDS];
+        unsigned nw = split_words(text + pos, n, w);
+        if (depth == 0 && nw >= 1 && !statement_word(&w[0]) && !(w[0].n == 1 && w[0].s[0] == '}'))
+            return conf_fail(&c, w[0].col,
+                             "expected hostname, log, interface, route, pass, block, antispoof, tls or console");
+        depth += brace_delta(text + pos, n);
+        if (depth < 0)
+            depth = 0;
+        pos += n + 1;
+    }
+    return NETD_FW_OK;
 }
 
 /* Reads every `interface` line (outside `{ }` blocks) of TEXT into CONF. */
@@ -389,6 +428,8 @@ static int parse_into_spare(struct netd_fw *fw, const char *file, const char *te
 {
     static struct netd_fw_conf conf; /* ~1 KiB per interface line: off the small stack; main thread only */
     int rc = conf_read(file, text, len, &conf, err, errlen);
+    if (!rc)
+        rc = statements_check(file, text, len, err, errlen);
     if (!rc)
         *routes = conf.routes;
     if (!rc)

@@ -71,6 +71,16 @@ tls 443 {{
     backend {HOST_IP}:8080
 }}
 """
+# Line 7 is wrong (a misspelt keyword, which consoled and netd both refuse);
+# the rules around it would pass pings and 443 if the file parsed.
+BAD_CONF = f"""# test_console_net: a bad file
+hostname keel
+interface wan nic 0 address {GUEST_IP}/24
+pass out keep state
+pass in on wan proto icmp
+pass in on wan proto tcp to port 443 keep state
+passs in on wan proto tcp to port 8443 keep state
+"""
 TLS_8443 = ["tls 8443 {", "certificate edge1.crt key edge1.key", f"backend {HOST_IP}:8080", "}"]
 
 
@@ -387,6 +397,50 @@ def main() -> int:
                 raise kq.TestFailure("the machine did not reset within 120 s")
 
         rep.run("console_net.reboot_resets", reboot)
+
+        def bad_file_denies_all():
+            """A second boot whose appliance.conf has an error on line 7 (and
+            rules that would pass pings and 443): the console names line 7,
+            netd runs deny-all, and nothing from the namespace gets in."""
+            nonlocal_state["img2"] = make_site_image(Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR), tmp / "img2",
+                                                     BAD_CONF)
+            sock2 = str(tmp / "console2.sock")
+            cfg2 = kq.Config(boot="direct", accel="auto", taps=[tap], netns=ns,
+                             serial=f"unix:{sock2},server=on,wait=on", qemu_extra="-device virtio-rng-pci",
+                             image_dir=nonlocal_state["img2"])
+            q2 = open(tmp / "qemu2.log", "wb")
+            p2 = kq._spawn(kq.build_command(cfg2).cmd, q2)
+            try:
+                for _ in range(100):
+                    if os.path.exists(sock2):
+                        break
+                    time.sleep(0.1)
+                c2 = Console(sock2)
+                check(c2.read_until("error: appliance.conf:7:", 120), "the boot did not name line 7")
+                check(c2.read_until("keel> ", 60), "no prompt after a bad file")
+                up = False
+                for _ in range(30):
+                    start = c2.cursor
+                    c2.send(b"show interfaces\r")
+                    check(c2.read_until("keel> ", 30), "no prompt after show interfaces")
+                    if GUEST_IP in c2.text_since(start):
+                        up = True
+                        break
+                    time.sleep(2)
+                check(up, "netd never configured its address")
+                check(not pings(3), "pings pass although appliance.conf did not parse")
+                check(not curl(443), "443 answers although appliance.conf did not parse")
+                start = c2.cursor
+                c2.send(b"show firewall\r")
+                check(c2.read_until("keel> ", 30), "no prompt after show firewall")
+                t = c2.text_since(start)
+                check("proto icmp" not in t and "port 443" not in t, f"netd runs rules from the bad file: {t!r}")
+            finally:
+                kq._kill(p2)
+                q2.close()
+
+        nonlocal_state: dict = {}
+        rep.run("console_net.bad_file_line_7_boots_deny_all", bad_file_denies_all)
     finally:
         if "backend" in locals() and backend.poll() is None:
             backend.terminate()
