@@ -56,7 +56,12 @@
  * args do not configure.  A reload re-reads the names but never changes an
  * address.  `route A.B.C.D/P via G` lines (netd_route.h) make the static
  * route table, which a load replaces together with the rule set (and a
- * refused text leaves in force, like the rules).  This reader of `interface` lines is interim: when the config
+ * refused text leaves in force, like the rules).  A top-level line that
+ * starts with no statement word of appliance.conf (a misspelt `block`, say)
+ * makes the whole text refused (statements_check): netd never runs a rule
+ * set with a line silently left out; the interface lines of such a file
+ * still give the addresses, so the appliance comes up reachable and
+ * denying everything.  This reader of `interface` lines is interim: when the config
  * issue's parser (appliance/config/conf.h) lands, netd should take struct
  * conf from it instead.
  *

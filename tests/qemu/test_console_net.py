@@ -27,6 +27,9 @@ console:
     prepared and committed it with netd, abi/keel/tlsd.h); a certificate
     tlsd cannot load is refused naming the file, "nothing was changed";
     deleting the block and committing stops 8443, 443 serving throughout;
+  - a second boot with a misspelt keyword on line 7 of appliance.conf (the
+    other rules would pass pings and 443): the console names line 7, netd
+    has its address but runs deny-all (no ping, no 443, no rule shown);
   - `restart netd` gives the restarted netd the running configuration back
     (the committed rule still passes pings, and tlsd, which lost its
     sockets with netd, serves 443 again); `restart frobnicate` is
