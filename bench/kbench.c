@@ -80,16 +80,9 @@ static void echo(uint64_t flags)
     }
 }
 
-static uint64_t bench_ipc(const char *name, uint64_t flags)
+/* RUNS runs of ITERS calls on EP (message info FLAGS), reported as NAME. */
+static uint64_t time_calls(const char *name, uint64_t ep, uint64_t flags)
 {
-    uint64_t ep = slot_get();
-    (void)keel_obj_create(spawn_memory(), OBJ_ENDPOINT, ep, 0);
-    struct child c;
-    struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
-    if (spawn(&c, echo, flags, 10, caps, 1, 0, 0)) {
-        ulog("kbench: cannot spawn the echo task\n");
-        return 0;
-    }
     uint64_t runs[RUNS];
     struct keel_msg m = { 0 };
     for (int r = 0; r < RUNS; r++) {
@@ -100,9 +93,23 @@ static uint64_t bench_ipc(const char *name, uint64_t flags)
         }
         runs[r] = (keel_rdtsc() - t0) / ITERS;
     }
+    return report(name, runs, RUNS);
+}
+
+static uint64_t bench_ipc(const char *name, uint64_t flags)
+{
+    uint64_t ep = slot_get();
+    (void)keel_obj_create(spawn_memory(), OBJ_ENDPOINT, ep, 0);
+    struct child c;
+    struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
+    if (spawn(&c, echo, flags, 10, caps, 1, 0, 0)) {
+        ulog("kbench: cannot spawn the echo task\n");
+        return 0;
+    }
+    uint64_t med = time_calls(name, ep, flags);
     child_kill(&c);
     slot_put(ep);
-    return report(name, runs, RUNS);
+    return med;
 }
 
 /* The echo thread of ipc_rtt_same_task: ARG is the endpoint's slot. */
@@ -133,19 +140,10 @@ static uint64_t bench_ipc_same_task(void)
         slot_put(ep);
         return 0;
     }
-    uint64_t runs[RUNS];
-    struct keel_msg m = { 0 };
-    for (int r = 0; r < RUNS; r++) {
-        uint64_t t0 = keel_rdtsc();
-        for (int i = 0; i < ITERS; i++) {
-            m.info = 0;
-            (void)keel_call(ep, &m);
-        }
-        runs[r] = (keel_rdtsc() - t0) / ITERS;
-    }
+    uint64_t med = time_calls("ipc_rtt_same_task", ep, 0);
     slot_put(th); /* deleting the last capability to the thread ends it */
     slot_put(ep);
-    return report("ipc_rtt_same_task", runs, RUNS);
+    return med;
 }
 
 /* The signalling task: stamps the TSC into shared memory, then signals. */

@@ -58,7 +58,7 @@
  * route table, which a load replaces together with the rule set (and a
  * refused text leaves in force, like the rules).  A top-level line that
  * starts with no statement word of appliance.conf (a misspelt `block`, say)
- * makes the whole text refused (statements_check): netd never runs a rule
+ * makes the whole text refused (conf_read, strict): netd never runs a rule
  * set with a line silently left out; the interface lines of such a file
  * still give the addresses, so the appliance comes up reachable and
  * denying everything.  This reader of `interface` lines is interim: when the config
@@ -335,34 +335,12 @@ static int brace_delta(const char *s, size_t n)
     return d;
 }
 
-/* Every top-level line of TEXT starts with a statement's word (or is `}`):
- * the rule set of a file with a misspelt keyword is refused as a whole
- * (deny-all at start), while its interface lines still give addresses. */
-static int statements_check(const char *file, const char *text, size_t len, char *err, size_t errlen)
-{
-    struct cctx c = { file, 0, err, errlen };
-    long depth = 0;
-    for (size_t pos = 0; pos < len;) {
-        size_t n = 0;
-        while (pos + n < len && text[pos + n] != '\n')
-            n++;
-        c.line++;
-        struct word w[CONF_MAX_WORDS];
-        unsigned nw = split_words(text + pos, n, w);
-        if (depth == 0 && nw >= 1 && !statement_word(&w[0]) && !(w[0].n == 1 && w[0].s[0] == '}'))
-            return conf_fail(&c, w[0].col,
-                             "expected hostname, log, interface, route, pass, block, antispoof, tls or console");
-        depth += brace_delta(text + pos, n);
-        if (depth < 0)
-            depth = 0;
-        pos += n + 1;
-    }
-    return NETD_FW_OK;
-}
-
-/* Reads every `interface` line (outside `{ }` blocks) of TEXT into CONF. */
-static int conf_read(const char *file, const char *text, size_t len, struct netd_fw_conf *conf, char *err,
-                     size_t errlen)
+/* Reads every `interface` and `route` line (outside `{ }` blocks) of TEXT
+ * into CONF.  STRICT: also every other top-level line must start with a
+ * statement's word (or be `}`), so a rule set with a misspelt keyword is
+ * refused as a whole; not at start, where only the addresses are wanted. */
+static int conf_read(const char *file, const char *text, size_t len, struct netd_fw_conf *conf, bool strict,
+                     char *err, size_t errlen)
 {
     struct cctx c = { file, 0, err, errlen };
     memset(conf, 0, sizeof *conf);
@@ -386,6 +364,9 @@ static int conf_read(const char *file, const char *text, size_t len, struct netd
             int rc = conf_route(&c, w, nw, conf);
             if (rc)
                 return rc;
+        } else if (strict && depth == 0 && nw >= 1 && !statement_word(&w[0]) && !(w[0].n == 1 && w[0].s[0] == '}')) {
+            return conf_fail(&c, w[0].col,
+                             "expected hostname, log, interface, route, pass, block, antispoof, tls or console");
         }
         depth += brace_delta(text + pos, n);
         if (depth < 0)
@@ -432,9 +413,7 @@ static int parse_into_spare(struct netd_fw *fw, const char *file, const char *te
                             struct netd_routes *routes, char *err, size_t errlen)
 {
     static struct netd_fw_conf conf; /* ~1 KiB per interface line: off the small stack; main thread only */
-    int rc = conf_read(file, text, len, &conf, err, errlen);
-    if (!rc)
-        rc = statements_check(file, text, len, err, errlen);
+    int rc = conf_read(file, text, len, &conf, true, err, errlen);
     if (!rc)
         *routes = conf.routes;
     if (!rc)
@@ -571,7 +550,7 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
     int rc = site_file(fw, NETD_FW_FILE, &text, &len);
     if (rc)
         return rc;
-    if (conf_read(NETD_FW_FILE, text, len, &fw->conf, err, sizeof err))
+    if (conf_read(NETD_FW_FILE, text, len, &fw->conf, false, err, sizeof err))
         memset(&fw->conf, 0, sizeof fw->conf); /* netd_fw_reload logs the error */
     return netd_fw_reload(fw, NETD_FW_FILE, text, len, err, sizeof err);
 }

@@ -21,7 +21,6 @@
  * then commit: the caller never sees half a configuration).
  */
 #include "conf.h"
-#include "netd_route.h"
 
 #include <keel/string.h>
 
@@ -466,18 +465,12 @@ static int st_route(struct pstate *ps, const struct tok *kw)
     struct tok gw_tok = t;
     if (need_end(ps))
         return -1;
-    struct netd_routes check;
-    check.n = 0;
-    for (unsigned i = 0; i < c->n_routes; i++)
-        check.r[check.n++] = (struct netd_route){ c->routes[i].net, c->routes[i].gw, c->routes[i].prefix,
-                                                  c->routes[i].line };
-    int rc = netd_route_add(&check, net, (unsigned)v, gw, ps->line);
+    int rc = netd_route_add(&c->routes, net, (unsigned)v, gw, ps->line); /* unchanged on error */
     if (rc == NETD_ROUTE_E_FULL)
         return fail(ps, kw->col, netd_route_strerror(rc), NULL);
     if (rc)
         return fail(ps, rc == NETD_ROUTE_E_GATEWAY ? gw_tok.col : net_tok.col, netd_route_strerror(rc),
                     rc == NETD_ROUTE_E_GATEWAY ? &gw_tok : &net_tok);
-    c->routes[c->n_routes++] = (struct conf_route){ .net = net, .gw = gw, .prefix = (uint8_t)v, .line = ps->line };
     return 0;
 }
 

@@ -32,7 +32,7 @@
  *    is not its address; at most one interface has a gateway (it carries
  *    the default route);
  *  - routes: the network has no host bits, prefix 1-32, a unicast gateway,
- *    no network twice, at most CONF_MAX_ROUTES (netd_route_add's checks);
+ *    no network twice, at most NETD_ROUTES_MAX (netd_route_add's checks);
  *  - tls ports unique; each block has exactly one backend, one default
  *    certificate (the one without sni) and any number of sni certificates
  *    with distinct names, and each other keyword at most once; FILE is a
@@ -67,6 +67,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../net/netd_route.h" /* struct netd_routes: netd's own route table and its checks */
+
 #define CONF_MUST_CHECK __attribute__((warn_unused_result))
 
 /* Limits.  Every one is checked; exceeding it is an error at its line. */
@@ -79,7 +81,6 @@
 #define CONF_ALPN_MAX     16    /* one ALPN protocol id, with the NUL */
 #define CONF_MAX_IFACES   8     /* the firewall's FW_MAX_IFACES */
 #define CONF_MAX_NIC      7     /* nic 0..7 */
-#define CONF_MAX_ROUTES   32    /* route lines (netd's NETD_ROUTES_MAX) */
 #define CONF_MAX_RULES    256   /* firewall rule lines */
 #define CONF_RULE_TEXT    16384 /* bytes of rule text in all (normalised) */
 #define CONF_MAX_TLS      8     /* tls listeners */
@@ -134,14 +135,6 @@ struct conf_iface {
     unsigned line;              /* where it was written */
 };
 
-/* A static route: `route NET/PREFIX via GW`. */
-struct conf_route {
-    uint32_t net;   /* host byte order, no bits beyond prefix */
-    uint32_t gw;    /* host byte order, unicast */
-    uint8_t prefix; /* 1..32 */
-    unsigned line;
-};
-
 /* A firewall rule: its text, normalised (comment removed, runs of blanks
  * made one space, no leading or trailing blank), in conf.rule_text. */
 struct conf_rule {
@@ -181,8 +174,7 @@ struct conf {
     unsigned n_ifaces;
     struct conf_iface ifaces[CONF_MAX_IFACES];
 
-    unsigned n_routes; /* in file order */
-    struct conf_route routes[CONF_MAX_ROUTES];
+    struct netd_routes routes; /* `route` lines in file order, checked by netd_route_add */
 
     unsigned n_rules; /* in file order, which is evaluation order */
     struct conf_rule rules[CONF_MAX_RULES];

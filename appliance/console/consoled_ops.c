@@ -336,7 +336,7 @@ static int init_operator(struct consoled *c, uint32_t label, const char *name, s
  * the running configuration again (while netd comes up, con_push_config's
  * calls find nobody waiting and are tried again).  Says so above the line
  * being edited. */
-static void resync_netd(struct consoled *c, const char *who)
+static void resync_servers(struct consoled *c, const char *who)
 {
     char err[CMD_ERR_MAX] = "the running configuration is too long", line[CMD_ERR_MAX + 64];
     size_t n = conf_write(&c->running, c->text_a, sizeof c->text_a);
@@ -391,9 +391,9 @@ void netd_watch(struct consoled *c, uint64_t now)
     /* Both get it either way: a server that runs it already keeps what is
      * unchanged.  (A netd restart restarts tlsd too: its sockets died.) */
     if (net)
-        resync_netd(c, "netd");
+        resync_servers(c, "netd");
     else if (tls)
-        resync_netd(c, "tlsd");
+        resync_servers(c, "tlsd");
 }
 
 int do_restart(void *ctx, const struct cmd_call *call, char *err, size_t errlen)

@@ -946,11 +946,16 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
+def socket_abi(repo: Optional[Path] = None) -> dict[str, int]:
+    """SOCK_HDR_PAGES, SOCK_MAX and SOCK_RING_BYTES of abi/keel/socket.h."""
+    text = ((repo or Path(__file__).resolve().parents[2]) / "abi" / "keel" / "socket.h").read_text()
+    return {k: int(v, 0) for k, v in re.findall(r"#define (SOCK_HDR_PAGES|SOCK_MAX|SOCK_RING_BYTES)\s+(\w+?)u?\b", text)}
+
+
 def sock_shm_pages(repo: Optional[Path] = None) -> tuple[int, int]:
     """(SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES) of abi/keel/socket.h: the pages of a
     socket client's two shared regions, which test manifests must grant
     (`share sock-C N share socktx-C M`)."""
-    text = ((repo or Path(__file__).resolve().parents[2]) / "abi" / "keel" / "socket.h").read_text()
-    val = {k: int(v, 0) for k, v in re.findall(r"#define (SOCK_HDR_PAGES|SOCK_MAX|SOCK_RING_BYTES)\s+(\w+?)u?\b", text)}
+    val = socket_abi(repo)
     rings = val["SOCK_MAX"] * val["SOCK_RING_BYTES"] // 4096
     return val["SOCK_HDR_PAGES"] + rings, rings

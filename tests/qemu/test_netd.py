@@ -662,7 +662,7 @@ def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int, fwd_mb: int)
         sent, back = int(f[0]), int(f[1])
         # What a non-reading client lets in: its rx ring + at most TCP_WND in
         # netd (lwIP's window, from lwipopts.h) + the wan host's own small buffers.
-        ring = int(re.search(r"#define SOCK_RING_BYTES\s+(\d+)", (REPO / "abi/keel/socket.h").read_text()).group(1))
+        ring = kq.socket_abi()["SOCK_RING_BYTES"]
         wnd = int(re.search(r"#define TCP_WND\s+\((\d+) \* TCP_MSS\)", (REPO / "net/lwip/lwipopts.h").read_text())
                   .group(1)) * 1460
         limit = ring + wnd + (64 << 10)

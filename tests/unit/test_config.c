@@ -916,11 +916,11 @@ static void test_edit_delete(void)
 static void test_routes(void)
 {
     CHECK_EQ(parse("route 10.5.0.0/16 via 10.9.0.1\nroute 10.6.1.0/24 via 10.9.0.7 # lab\n"), CONF_OK);
-    CHECK_EQ(c.n_routes, 2);
-    CHECK_EQ(c.routes[0].net, 0x0a050000u);
-    CHECK_EQ(c.routes[0].prefix, 16);
-    CHECK_EQ(c.routes[0].gw, 0x0a090001u);
-    CHECK_EQ(c.routes[1].line, 2);
+    CHECK_EQ(c.routes.n, 2);
+    CHECK_EQ(c.routes.r[0].net, 0x0a050000u);
+    CHECK_EQ(c.routes.r[0].prefix, 16);
+    CHECK_EQ(c.routes.r[0].gw, 0x0a090001u);
+    CHECK_EQ(c.routes.r[1].line, 2);
     CHECK_STR(err1("route\n"), "appliance.conf:1:6: expected a network A.B.C.D/P after route");
     CHECK_STR(err1("route 10.5.0.0 via 10.9.0.1\n"),
               "appliance.conf:1:7: expected a network A.B.C.D/P (prefix length 1-32) (got \"10.5.0.0\")");
@@ -945,7 +945,7 @@ static void test_routes(void)
     CHECK(strstr(out, "interface wan nic 0 address 10.9.0.2/24\nroute 10.5.0.0/16 via 10.9.0.1\n\npass out") != NULL);
     CHECK_EQ(conf_parse(NULL, out, strlen(out), &c2, &res), CONF_OK);
     CHECK(conf_equal(&c, &c2));
-    c2.routes[0].gw++;
+    c2.routes.r[0].gw++;
     CHECK(!conf_equal(&c, &c2));
 
     conf_init(&c);
