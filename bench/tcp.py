@@ -88,10 +88,9 @@ def make_image(src: Path, out: Path, tap: bool) -> None:
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(src, out)
     manifest = out / "manifest"
-    # The appliance's own servers (no `when`) never start in a netbench boot,
-    # and their names (netd) are reused here: leave them out.
-    base = "\n".join(line for line in (REPO / "image" / "manifest").read_text().splitlines()
-                     if not (line.split("#", 1)[0].split()[:1] == ["server"] and "when" not in line.split()))
+    # The whole manifest: the netbench set's names (its own netd) are scoped
+    # to the set, so the appliance's lines stay (init/manifest.h).
+    base = (REPO / "image" / "manifest").read_text()
     net1 = "connect net1 share net1 256 notify net1 " if tap else ""
     manifest.write_text(base + "\n" + MANIFEST.format(nic1=NIC1 if tap else "", net1=net1, pages=SOCK_PAGES,
                                                      tx_pages=SOCK_TX_PAGES))

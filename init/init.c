@@ -42,6 +42,7 @@ struct server {
     char program[MANIFEST_NAME_MAX]; /* the binary: the spec's name, or the driver for its device */
     struct pci_device *pci;          /* the device of its `pci` grant, if any */
     bool absent;                     /* its `pci` device is not on this machine: never started */
+    bool no_device;                  /* absent because its `pci` device is missing */
     enum srv_state state;
     uint32_t restarts;
     uint32_t faults;
@@ -203,11 +204,16 @@ static uint64_t named_object(enum grant_kind kind, const char *name)
     return 0;
 }
 
-/* Creates the named object for grant G unless it exists already. */
+/* Creates the named object for grant G unless it exists already.  A
+ * per-instance grant (`connect eth%`) never creates: its object is its
+ * instance's, made only when that instance runs (setup), so a server is
+ * given exactly the NICs present and no absent NIC's 1 MiB ring is made. */
 static int64_t create_named(const struct grant *g)
 {
     enum grant_kind kind = named_kind(g->kind);
     if (kind != GRANT_ENDPOINT && kind != GRANT_SHARE && kind != GRANT_NOTIFY)
+        return KE_OK;
+    if (g->per_instance)
         return KE_OK;
     if (named_object(kind, g->name))
         return KE_OK;
@@ -290,12 +296,40 @@ static int64_t grant_pci(struct server *sv, uint64_t *next, struct keel_srvinfo 
     return KE_OK;
 }
 
+/* The server of SV's boot set that creates endpoint NAME, or NULL. */
+static const struct server_spec *endpoint_owner(const struct server *sv, const char *name)
+{
+    for (unsigned j = 0; j < S.manifest.n_servers; j++) {
+        const struct server_spec *o = &S.manifest.servers[j];
+        if (strcmp(o->when, sv->spec->when) != 0)
+            continue;
+        for (unsigned k = 0; k < o->n_grants; k++)
+            if (o->grants[k].kind == GRANT_ENDPOINT && strcmp(o->grants[k].name, name) == 0)
+                return o;
+    }
+    return NULL;
+}
+
+/* For a `connect NAME` to a NIC driver (a server with `pci net N`), a note
+ * "nic:NAME" whose slot field is N: netd matches the connection to
+ * appliance.conf's `interface ... nic N` by it, whatever other NICs are
+ * missing.  Not a capability: type CAP_NONE. */
+static void note_nic_number(const struct server *sv, const char *name, struct keel_srvinfo *info)
+{
+    const struct server_spec *o = endpoint_owner(sv, name);
+    for (unsigned k = 0; o && k < o->n_grants; k++)
+        if (o->grants[k].kind == GRANT_PCI && o->grants[k].a == PCI_SEL_NET)
+            name_cap(info, (uint32_t)o->grants[k].b, CAP_NONE, "nic:", name);
+}
+
 /* Gives the server one grant (creating what it names), at *next onwards. */
 static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uint64_t *next,
                      struct keel_srvinfo *info)
 {
     uint64_t task = sv->task_slot, tmp, dest = *next;
     int64_t err = KE_OK;
+    if (g->per_instance && !named_object(g->kind, g->name))
+        return KE_OK; /* its instance does not run this boot: nothing to give, no slot used */
     switch (g->kind) {
     case GRANT_DEBUG:
         err = keel_cap_copy(INIT_SLOT_DEBUG, task, dest, RIGHTS_ALL, 0);
@@ -347,6 +381,7 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
     case GRANT_CONNECT:
         err = keel_cap_copy(named_object(GRANT_ENDPOINT, g->name), task, dest, RIGHT_WRITE, idx + 1);
         name_cap(info, (uint32_t)dest, CAP_ENDPOINT, "ep:", g->name);
+        note_nic_number(sv, g->name, info);
         break;
     case GRANT_SHARE:
         err = keel_cap_copy(named_object(GRANT_SHARE, g->name), task, dest, RIGHT_READ | RIGHT_WRITE, 0);
@@ -595,7 +630,11 @@ static void task_info(struct keel_msg *m)
         return;
     }
     const struct server *sv = &S.servers[q];
-    uint64_t state = sv->absent ? INIT_TASK_ABSENT : !selected(sv->spec) ? INIT_TASK_OTHER : (uint64_t)sv->state;
+    /* An instance whose device this machine lacks (eth5 on a two-NIC VM) is
+     * not part of this boot at all, like a test set's server: listing eight
+     * NIC drivers as absent would only hide the ones that matter. */
+    bool not_here = !selected(sv->spec) || (sv->no_device && sv->spec->instance >= 0);
+    uint64_t state = not_here ? INIT_TASK_OTHER : sv->absent ? INIT_TASK_ABSENT : (uint64_t)sv->state;
     _Static_assert((int)SRV_STOPPED == (int)INIT_TASK_STOPPED && (int)SRV_RUNNING == (int)INIT_TASK_RUNNING &&
                        (int)SRV_READY == (int)INIT_TASK_READY && (int)SRV_WAITING == (int)INIT_TASK_WAITING,
                    "init's states are the protocol's");
@@ -634,8 +673,8 @@ static int64_t restart_named(const struct keel_msg *m)
     memcpy(name, &m->mr[0], 16);
     for (unsigned i = 0; i < S.manifest.n_servers; i++) {
         struct server *sv = &S.servers[i];
-        if (strcmp(sv->spec->name, name) != 0)
-            continue;
+        if (strcmp(sv->spec->name, name) != 0 || !selected(sv->spec))
+            continue; /* names are unique within this boot's set only */
         if (sv->state == SRV_STOPPED)
             return KE_INVALID_ARG;
         ulog("keel: init: restarting %s (the operator asked)\n", sv->spec->name);
@@ -784,9 +823,13 @@ static void assign_device(struct server *sv)
             continue;
         struct pci_device *d = pci_select(S.pci, S.n_pci, (unsigned)gr->a, (unsigned)gr->b);
         if (!d || d->claimed) {
-            ulog("keel: init: %s: no %s device %llu on this machine; not started\n", sp->name,
-                 gr->a == PCI_SEL_NET ? "network" : "entropy", (unsigned long long)gr->b);
-            sv->absent = true;
+            /* A per-NIC driver that appliance.conf may not ask for says
+             * nothing here: leave_out_unrequired speaks for the NICs it
+             * names. */
+            if (!(sp->requires & REQUIRES_NIC))
+                ulog("keel: init: %s: no %s device %llu on this machine; not started\n", sp->name,
+                     gr->a == PCI_SEL_NET ? "network" : "entropy", (unsigned long long)gr->b);
+            sv->absent = sv->no_device = true;
             return;
         }
         d->claimed = true;
@@ -819,12 +862,20 @@ static void leave_out_unrequired(void)
     ulog("keel: init: %s\n", msg);
     if (!need.decided)
         return;
+    unsigned n_nics = 0;
+    while (pci_select(S.pci, S.n_pci, PCI_SEL_NET, n_nics))
+        n_nics++;
     for (unsigned i = 0; i < S.manifest.n_servers; i++) {
         struct server *sv = &S.servers[i];
         const struct server_spec *sp = sv->spec;
+        int nic = net_index(sp);
+        if (sv->no_device && selected(sp) && (sp->requires & REQUIRES_NIC) && nic >= 0 && nic < INIT_CONFIG_NICS &&
+            (need.nics & 1u << nic))
+            ulog("keel: init: interface %s: appliance.conf puts it on nic %d, but this machine has %u NIC%s; it "
+                 "stays down, the other interfaces work\n",
+                 need.ifname[nic], nic, n_nics, n_nics == 1 ? "" : "s");
         if (sv->absent || !selected(sp) || !sp->requires)
             continue;
-        int nic = net_index(sp);
         bool want = true;
         if ((sp->requires & REQUIRES_TLS) && !need.tls)
             want = false;
@@ -838,6 +889,19 @@ static void leave_out_unrequired(void)
     }
 }
 
+/* Does a server of SV's boot set that `needs` names (a pattern with `%`:
+ * any instance) run this boot? */
+static bool need_met(const struct server *sv)
+{
+    for (unsigned j = 0; j < S.manifest.n_servers; j++) {
+        const struct server *o = &S.servers[j];
+        if (strcmp(o->spec->when, sv->spec->when) == 0 && !o->absent &&
+            manifest_name_matches(sv->spec->needs, o->spec->name))
+            return true;
+    }
+    return false;
+}
+
 /* A server that needs an absent one (`needs NAME`) cannot work either. */
 static void propagate_absence(void)
 {
@@ -845,15 +909,10 @@ static void propagate_absence(void)
         changed = false;
         for (unsigned i = 0; i < S.manifest.n_servers; i++) {
             struct server *sv = &S.servers[i];
-            if (sv->absent || !sv->spec->needs[0])
+            if (sv->absent || !selected(sv->spec) || !sv->spec->needs[0] || need_met(sv))
                 continue;
-            for (unsigned j = 0; j < S.manifest.n_servers; j++) {
-                if (S.servers[j].absent && strcmp(S.servers[j].spec->name, sv->spec->needs) == 0) {
-                    ulog("keel: init: %s: needs %s, which is not started; not started\n", sv->spec->name,
-                         sv->spec->needs);
-                    sv->absent = changed = true;
-                }
-            }
+            ulog("keel: init: %s: needs %s, which is not started; not started\n", sv->spec->name, sv->spec->needs);
+            sv->absent = changed = true;
         }
     }
 }
@@ -894,16 +953,8 @@ static int setup(void)
         const struct server_spec *sp = &S.manifest.servers[i];
         S.servers[i].spec = sp;
         strlcpy(S.servers[i].program, sp->program[0] ? sp->program : sp->name, sizeof S.servers[i].program);
-        /* Only this boot's servers get objects: a test boot set's shared
-         * regions (a NIC ring is 1 MiB) must not eat a normal boot's memory. */
-        for (unsigned g = 0; g < sp->n_grants && selected(sp); g++) {
-            if (create_named(&sp->grants[g])) {
-                ulog("keel: init: cannot create the objects the manifest names\n");
-                return -1;
-            }
-            if (sp->grants[g].kind == GRANT_PCI && selected(sp))
-                want_pci = true;
-        }
+        for (unsigned g = 0; g < sp->n_grants && selected(sp); g++)
+            want_pci |= sp->grants[g].kind == GRANT_PCI;
     }
     if (want_pci)
         S.n_pci = pci_scan(S.pci, PCI_MAX_DEVICES, slot_alloc(), S.bi, slot_alloc());
@@ -911,6 +962,20 @@ static int setup(void)
         assign_device(&S.servers[i]);
     leave_out_unrequired();
     propagate_absence();
+    /* Only the servers that run this boot get objects: a test boot set's
+     * shared regions, or an absent NIC's (a NIC ring is 1 MiB), must not eat
+     * a normal boot's memory.  Objects outlive their servers' restarts. */
+    for (unsigned i = 0; i < S.manifest.n_servers; i++) {
+        const struct server_spec *sp = &S.manifest.servers[i];
+        if (!selected(sp) || S.servers[i].absent)
+            continue;
+        for (unsigned g = 0; g < sp->n_grants; g++) {
+            if (create_named(&sp->grants[g])) {
+                ulog("keel: init: cannot create the objects the manifest names\n");
+                return -1;
+            }
+        }
+    }
     return 0;
 }
 

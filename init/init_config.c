@@ -39,8 +39,12 @@ void init_config_read(const void *site, size_t len, struct init_config_needs *ou
     }
     out->decided = true;
     out->tls = parsed.n_tls > 0;
-    for (unsigned i = 0; i < parsed.n_ifaces; i++)
+    _Static_assert(INIT_CONFIG_NICS == CONF_MAX_NIC + 1 && sizeof out->ifname[0] == CONF_IFNAME_MAX,
+                   "init_config_needs holds every interface line");
+    for (unsigned i = 0; i < parsed.n_ifaces; i++) {
         out->nics |= 1u << parsed.ifaces[i].nic;
+        strlcpy(out->ifname[parsed.ifaces[i].nic], parsed.ifaces[i].name, sizeof out->ifname[0]);
+    }
     snprintf(msg, msglen, "appliance.conf: %u interface%s, %s", parsed.n_ifaces, parsed.n_ifaces == 1 ? "" : "s",
              out->tls ? "TLS listeners" : "no TLS listener");
 }

@@ -4,8 +4,15 @@
  * A hand-written tokenizer over one line at a time; every error names the
  * line and column of the offending word and what was expected there.  The
  * whole manifest is checked before init acts on any of it: a `connect` to
- * an endpoint no server creates, a server name used twice, or an endpoint
- * created twice within one boot set (same `when`), is an error too.
+ * an endpoint no server creates, a server name used twice within one boot
+ * set, or an endpoint created twice within one boot set (same `when`), is an
+ * error too.
+ *
+ * Templates: a line with `instances FIRST-LAST` is copied once per N with
+ * `%` replaced by N (expand_template) and each copy parsed as a line of its
+ * own.  A `%` left in a grant name of an ordinary line is a per-instance
+ * grant, expanded after the line (expand_patterns) into one grant per
+ * instance that an earlier line of the same set names.
  */
 #include "manifest.h"
 
@@ -148,19 +155,84 @@ static bool parse_size(const struct token *t, uint64_t *out)
     return true;
 }
 
-static bool copy_word(const struct token *t, char *dst, size_t cap)
+static bool copy_chars(const struct token *t, char *dst, size_t cap, bool pattern)
 {
     if (t->n == 0 || t->n >= cap)
         return false;
     for (size_t i = 0; i < t->n; i++) {
         char ch = t->s[i];
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-                  ch == '_' || ch == '.' || ch == '=' || ch == ',' || ch == ':' || ch == '/';
+                  ch == '_' || ch == '.' || ch == '=' || ch == ',' || ch == ':' || ch == '/' || (pattern && ch == '%');
         if (!ok)
             return false;
         dst[i] = ch;
     }
     dst[t->n] = '\0';
+    return true;
+}
+
+static bool copy_word(const struct token *t, char *dst, size_t cap) { return copy_chars(t, dst, cap, false); }
+
+/* An object or server name that may hold one `%` (a per-instance pattern). */
+static bool copy_name(const struct token *t, char *dst, size_t cap)
+{
+    unsigned pct = 0;
+    for (size_t i = 0; i < t->n; i++)
+        pct += t->s[i] == '%';
+    return pct <= 1 && copy_chars(t, dst, cap, true);
+}
+
+static bool has_pct(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '%')
+            return true;
+    return false;
+}
+
+bool manifest_name_matches(const char *pattern, const char *name)
+{
+    while (*pattern && *pattern != '%') {
+        if (*pattern++ != *name++)
+            return false;
+    }
+    if (!*pattern)
+        return !*name;
+    /* `%`: a decimal 0..MANIFEST_MAX_INSTANCES-1 without leading zeros, then the rest. */
+    unsigned v = 0, digits = 0;
+    while (name[digits] >= '0' && name[digits] <= '9' && digits < 3)
+        v = v * 10 + (unsigned)(name[digits++] - '0');
+    if (!digits || (digits > 1 && name[0] == '0') || v >= MANIFEST_MAX_INSTANCES)
+        return false;
+    const char *a = pattern + 1, *b = name + digits;
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return !*a && !*b;
+}
+
+/* PATTERN with its `%` replaced by N, into DST (CAP bytes); false if it does not fit. */
+static bool instance_name(const char *pattern, unsigned n, char *dst, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = pattern; *p; p++) {
+        if (*p != '%') {
+            if (o + 1 >= cap)
+                return false;
+            dst[o++] = *p;
+            continue;
+        }
+        if (n >= 10) {
+            if (o + 1 >= cap)
+                return false;
+            dst[o++] = (char)('0' + n / 10);
+        }
+        if (o + 1 >= cap)
+            return false;
+        dst[o++] = (char)('0' + n % 10);
+    }
+    dst[o] = '\0';
     return true;
 }
 
@@ -195,7 +267,7 @@ static int parse_ioport(struct cursor *c, const struct token *t, struct grant *g
 static int parse_grant(struct cursor *c, const struct token *kw, struct server_spec *s)
 {
     if (s->n_grants == MANIFEST_MAX_GRANTS)
-        return fail(c, kw->col, "too many grants for one server (at most 16)");
+        return fail(c, kw->col, "too many grants for one server (at most 48)");
     struct grant *g = &s->grants[s->n_grants];
     struct token a, b;
     if (tok_is(kw, "debug")) {
@@ -244,7 +316,7 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         g->kind = GRANT_SHARE;
         if (need_arg(c, kw, &a, "expected a region name after share"))
             return -1;
-        if (!copy_word(&a, g->name, sizeof g->name))
+        if (!copy_name(&a, g->name, sizeof g->name))
             return fail(c, a.col, "expected a region name (letters, digits, -_.; at most 15)");
         g->line = c->line;
         g->col = a.col;
@@ -256,13 +328,15 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         g->kind = tok_is(kw, "signal") ? GRANT_SIGNAL : GRANT_NOTIFY;
         if (need_arg(c, kw, &a, "expected a notification name"))
             return -1;
-        if (!copy_word(&a, g->name, sizeof g->name))
+        if (!copy_name(&a, g->name, sizeof g->name))
             return fail(c, a.col, "expected a notification name (letters, digits, -_.; at most 15)");
+        g->line = c->line;
+        g->col = a.col;
     } else if (tok_is(kw, "endpoint") || tok_is(kw, "connect")) {
         g->kind = tok_is(kw, "endpoint") ? GRANT_ENDPOINT : GRANT_CONNECT;
         if (need_arg(c, kw, &a, "expected an endpoint name"))
             return -1;
-        if (!copy_word(&a, g->name, sizeof g->name))
+        if (!copy_name(&a, g->name, sizeof g->name))
             return fail(c, a.col, "expected an endpoint name (letters, digits, -_.; at most 15)");
         g->line = c->line;
         g->col = a.col;
@@ -316,25 +390,91 @@ static int parse_driver(struct cursor *c, const struct token *first, struct mani
     return 0;
 }
 
-static int parse_server(struct cursor *c, const struct token *first, struct manifest *m)
+/* Does a server of M's set WHEN (other than S) name an object of KIND's
+ * family called NAME (CONNECT matches ENDPOINT; SIGNAL and NOTIFY match
+ * each other)? */
+static bool set_names_object(const struct manifest *m, const char *when, enum grant_kind kind, const char *name)
+{
+    for (unsigned j = 0; j < m->n_servers; j++) {
+        if (!names_equal(m->servers[j].when, when))
+            continue;
+        for (unsigned h = 0; h < m->servers[j].n_grants; h++) {
+            const struct grant *o = &m->servers[j].grants[h];
+            bool family = kind == GRANT_CONNECT                             ? o->kind == GRANT_ENDPOINT
+                          : (kind == GRANT_SIGNAL || kind == GRANT_NOTIFY) ? (o->kind == GRANT_SIGNAL ||
+                                                                               o->kind == GRANT_NOTIFY)
+                                                                            : o->kind == kind;
+            if (family && !o->per_instance && names_equal(o->name, name))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Replaces each grant of S whose name holds `%` by one grant per instance
+ * N whose object an earlier line of S's set names (see manifest.h). */
+static int expand_patterns(struct cursor *c, const struct manifest *m, struct server_spec *s)
+{
+    static struct grant out[MANIFEST_MAX_GRANTS]; /* not on init's small stack; the parser is not reentrant */
+    unsigned n = 0;
+    for (unsigned g = 0; g < s->n_grants; g++) {
+        const struct grant *gr = &s->grants[g];
+        if (!has_pct(gr->name)) {
+            out[n++] = *gr;
+            continue;
+        }
+        unsigned saved = c->line;
+        c->line = gr->line;
+        if (gr->kind == GRANT_ENDPOINT)
+            return fail(c, gr->col, "an endpoint with `%` needs `instances FIRST-LAST` on its line");
+        unsigned found = 0;
+        for (unsigned k = 0; k < MANIFEST_MAX_INSTANCES; k++) {
+            char name[MANIFEST_NAME_MAX];
+            if (!instance_name(gr->name, k, name, sizeof name))
+                return fail(c, gr->col, "this name is too long once `%` is a number (at most 15)");
+            if (!set_names_object(m, s->when, gr->kind, name))
+                continue;
+            if (n == MANIFEST_MAX_GRANTS)
+                return fail(c, gr->col, "too many grants for one server once `%` is expanded (at most 48)");
+            out[n] = *gr;
+            for (size_t i = 0; i < sizeof name; i++)
+                out[n].name[i] = name[i];
+            out[n++].per_instance = true;
+            found++;
+        }
+        if (!found)
+            return fail(c, gr->col, "no earlier `instances` line of this boot set names an object that matches");
+        c->line = saved;
+    }
+    for (unsigned g = 0; g < n; g++)
+        s->grants[g] = out[g];
+    s->n_grants = n;
+    return 0;
+}
+
+static int parse_server(struct cursor *c, const struct token *first, struct manifest *m, int instance)
 {
     if (tok_is(first, "driver"))
         return parse_driver(c, first, m);
     if (!tok_is(first, "server"))
         return fail(c, first->col, "expected 'server' or 'driver'");
     if (m->n_servers == MANIFEST_MAX_SERVERS)
-        return fail(c, first->col, "too many servers (at most 32)");
+        return fail(c, first->col, "too many servers (at most 64)");
     struct server_spec *s = &m->servers[m->n_servers];
-    *s = (struct server_spec){ .priority = 10 };
-    struct token t, a;
-    if (need_arg(c, first, &t, "expected a server name after 'server'"))
+    *s = (struct server_spec){ .priority = 10, .instance = (int8_t)instance };
+    struct token t, a, name;
+    if (need_arg(c, first, &name, "expected a server name after 'server'"))
         return -1;
-    if (!copy_word(&t, s->name, sizeof s->name))
-        return fail(c, t.col, "expected a server name (letters, digits, -_.; at most 15)");
-    for (unsigned i = 0; i < m->n_servers; i++)
-        if (names_equal(m->servers[i].name, s->name))
-            return fail(c, t.col, "a server of this name is already listed");
+    if (!copy_name(&name, s->name, sizeof s->name) || (has_pct(s->name) && instance < 0))
+        return fail(c, name.col,
+                    has_pct(s->name) ? "a name with `%` needs `instances FIRST-LAST` on its line"
+                                     : "expected a server name (letters, digits, -_.; at most 15)");
     while (next_token(c, &t)) {
+        if (tok_is(&t, "instances")) {
+            if (need_arg(c, &t, &a, "expected FIRST-LAST after instances"))
+                return -1;
+            continue; /* read by manifest_parse, which expanded this line */
+        }
         if (tok_is(&t, "when")) {
             if (need_arg(c, &t, &a, "expected a command-line word after when"))
                 return -1;
@@ -348,7 +488,7 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
         } else if (tok_is(&t, "needs")) {
             if (need_arg(c, &t, &a, "expected a server name after needs"))
                 return -1;
-            if (!copy_word(&a, s->needs, sizeof s->needs))
+            if (!copy_name(&a, s->needs, sizeof s->needs))
                 return fail(c, a.col, "expected a server name (letters, digits, -_.; at most 15)");
         } else if (tok_is(&t, "requires")) {
             if (need_arg(c, &t, &a, "expected tls or nic after requires"))
@@ -380,6 +520,12 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
             return -1;
         }
     }
+    /* Names are scoped by boot set: checked here, once `when` is known. */
+    for (unsigned i = 0; i < m->n_servers; i++)
+        if (names_equal(m->servers[i].name, s->name) && names_equal(m->servers[i].when, s->when))
+            return fail(c, name.col, "a server of this name is already listed in this boot set");
+    if (expand_patterns(c, m, s))
+        return -1;
     m->n_servers++;
     return 0;
 }
@@ -424,6 +570,64 @@ static int check_endpoints(struct cursor *c, const struct manifest *m)
     return 0;
 }
 
+/* Looks for `instances FIRST-LAST` on the current line (without moving C):
+ * *FIRST and *LAST, or both -1 when the line has none. */
+static int line_instances(struct cursor *c, int *first, int *last)
+{
+    struct cursor look = *c;
+    struct token t, r;
+    while (next_token(&look, &t)) {
+        if (!tok_is(&t, "instances"))
+            continue;
+        if (!next_token(&look, &r))
+            return fail(c, t.col + (unsigned)t.n + 1, "expected FIRST-LAST after instances");
+        size_t dash = 0;
+        while (dash < r.n && r.s[dash] != '-')
+            dash++;
+        struct token lo = { r.s, dash, r.col }, hi = { r.s + dash + 1, dash < r.n ? r.n - dash - 1 : 0, r.col };
+        uint64_t a, b;
+        if (dash == r.n || !parse_number(&lo, MANIFEST_MAX_INSTANCES - 1, &a) ||
+            !parse_number(&hi, MANIFEST_MAX_INSTANCES - 1, &b) || b < a)
+            return fail(c, r.col, "expected an instance range FIRST-LAST (0-15, FIRST <= LAST)");
+        *first = (int)a;
+        *last = (int)b;
+        return 0;
+    }
+    return 0;
+}
+
+/* Parses the current line once per instance N in FIRST..LAST, with `%`
+ * replaced by N (up to a `#` comment). */
+static int expand_template(struct cursor *c, struct manifest *m, unsigned first, unsigned last)
+{
+    const char *end = c->p;
+    while (end < c->end && *end != '\n')
+        end++;
+    for (unsigned n = first; n <= last; n++) {
+        char buf[MANIFEST_LINE_MAX];
+        size_t o = 0;
+        bool comment = false;
+        for (const char *p = c->p; p < end; p++) {
+            comment |= *p == '#';
+            if (*p == '%' && !comment) {
+                if (n >= 10 && o < sizeof buf)
+                    buf[o++] = (char)('0' + n / 10);
+                if (o < sizeof buf)
+                    buf[o++] = (char)('0' + n % 10);
+            } else if (o < sizeof buf) {
+                buf[o++] = *p;
+            }
+        }
+        if (o == sizeof buf)
+            return fail(c, 1, "this line is too long (at most 1023 characters)");
+        struct cursor sub = { buf, buf + o, c->line, c->col, c->err, c->errlen };
+        struct token t;
+        if (next_token(&sub, &t) && parse_server(&sub, &t, m, (int)n))
+            return -1;
+    }
+    return 0;
+}
+
 int manifest_parse(const char *text, size_t len, struct manifest *out, char *err, size_t errlen)
 {
     struct cursor c = { text, text + len, 1, 1, err, errlen };
@@ -433,8 +637,15 @@ int manifest_parse(const char *text, size_t len, struct manifest *out, char *err
         err[0] = '\0';
     while (c.p < c.end) {
         struct token t;
-        if (next_token(&c, &t) && parse_server(&c, &t, out))
+        int first = -1, last = -1;
+        if (line_instances(&c, &first, &last))
             return -1;
+        if (first >= 0) {
+            if (expand_template(&c, out, (unsigned)first, (unsigned)last))
+                return -1;
+        } else if (next_token(&c, &t) && parse_server(&c, &t, out, -1)) {
+            return -1;
+        }
         next_line(&c);
     }
     return check_endpoints(&c, out);

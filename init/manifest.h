@@ -5,7 +5,23 @@
  * One server per line; '#' starts a comment:
  *
  *   server NAME [program FILE] [when WORD] [needs SERVER] [requires tls|nic] [priority N] [memory SIZE]
- *          [args WORD] GRANT...
+ *          [instances FIRST-LAST] [args WORD] GRANT...
+ *
+ * Per-instance servers (one per NIC): a line with `instances FIRST-LAST`
+ * stands for one line per N in FIRST..LAST (at most 0-15), with every `%`
+ * in its words replaced by N:
+ *
+ *   server eth% instances 0-7 requires nic pci net % endpoint eth% share eth% 256 signal eth%
+ *
+ * is eth0 (`pci net 0`, endpoint eth0, ...) through eth7.  In any other
+ * line a grant name with `%` (`connect eth%`, `share eth% 256`, `notify
+ * eth%`) stands for one grant per instance whose object an earlier line of
+ * the same boot set names; such a grant is per-instance: init gives it only
+ * when that instance runs this boot (its device is there and appliance.conf
+ * asks for it), so a server connects to exactly the NICs that exist.
+ * `needs eth%` is met when any instance runs.  (Columns in errors count
+ * the line as written with `%` replaced, so they can be off by one for
+ * instances 10-15.)
  *
  * `requires` ties a server to the site's appliance.conf (init/init.c):
  * `requires tls`: started only when the configuration has a `tls` block;
@@ -38,7 +54,11 @@
  * server whose `pci` device is absent is not started.
  * `when WORD` servers start only when the kernel command line has WORD
  * (ktest, kbench); then the servers without `when` do not start, so a test
- * boot replaces the appliance's normal set.  Numbers are decimal or 0x-hex; SIZE takes
+ * boot replaces the appliance's normal set.  Names are scoped by boot set:
+ * a server name, an endpoint's creator and `needs` are unique and resolved
+ * among the servers of one set (same `when`, or none), so a test set may
+ * reuse the appliance's names (its own `netd`) without the appliance's
+ * lines being removed from the manifest.  Numbers are decimal or 0x-hex; SIZE takes
  * a K or M suffix.  The binary is NAME.elf in the servers archive.
  *
  * Pure code (host-tested by tests/unit/test_manifest.c).
@@ -50,8 +70,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MANIFEST_MAX_SERVERS 32
-#define MANIFEST_MAX_GRANTS  16
+#define MANIFEST_MAX_SERVERS   64
+#define MANIFEST_MAX_GRANTS    48
+#define MANIFEST_MAX_INSTANCES 16 /* `instances` numbers 0..15 */
+#define MANIFEST_LINE_MAX      1024
 #define MANIFEST_NAME_MAX    16
 #define MANIFEST_ARGS_MAX    128
 
@@ -85,15 +107,18 @@ struct grant {
     uint64_t a, b;                /* irq: line; ioport: first, last; mmio: phys, pages */
     char name[MANIFEST_NAME_MAX]; /* endpoint and connect */
     unsigned line, col;           /* where the name was written, for errors */
+    bool per_instance;            /* from a `%` name: given only when its instance runs (init) */
 };
 
 struct server_spec {
     char name[MANIFEST_NAME_MAX];
     char when[MANIFEST_NAME_MAX]; /* empty: a normal server */
-    char needs[MANIFEST_NAME_MAX]; /* not started when that server is not (e.g. its NIC is absent) */
+    char needs[MANIFEST_NAME_MAX]; /* not started when that server is not (e.g. its NIC is absent);
+                                      with `%`: when no instance of that name runs */
     char program[MANIFEST_NAME_MAX]; /* empty: NAME */
     unsigned requires;               /* REQUIRES_*: what appliance.conf must ask for */
     uint8_t priority;
+    int8_t instance; /* N for a line of an `instances` template, else -1 */
     uint64_t memory;
     char args[MANIFEST_ARGS_MAX];
     unsigned n_grants;
@@ -113,6 +138,10 @@ struct manifest {
 };
 
 #define MANIFEST_MAX_PRIORITY 19 /* below init's own */
+
+/* True when NAME is PATTERN with its `%` (if any) replaced by a decimal
+ * instance number 0..MANIFEST_MAX_INSTANCES-1; without `%`, plain equality. */
+bool manifest_name_matches(const char *pattern, const char *name);
 
 /* Parses TEXT (LEN bytes, need not be NUL-terminated).  Returns 0, or -1
  * with "manifest:LINE:COLUMN: what was expected" in ERR. */

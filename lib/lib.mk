@@ -18,7 +18,7 @@
 
 LIB_CPPFLAGS   := -Ilib/include
 LIB_SRCS       := lib/string.c lib/libc_names.c lib/fmt.c lib/heap.c lib/cpio.c lib/elf.c lib/server.c lib/nic_client.c \
-	lib/sock_client.c lib/ulog.c
+	lib/sock_client.c lib/ulog.c lib/cpurand.c
 LIB_UNIT_TESTS := lib_string lib_fmt lib_heap lib_cpio lib_elf
 
 $(BUILD)/tests/unit/test_lib_string: tests/unit/test_lib_string.c lib/string.c lib/include/keel/string.h

@@ -6,7 +6,12 @@
  * Capabilities (from the manifest, found by name in srvinfo):
  *   ep:NAME, shm:NAME, notify:NAME   one NIC connection per NAME having all
  *                                    three (`connect NAME share NAME 256
- *                                    notify NAME`); at most NETD_MAX_NICS
+ *                                    notify NAME`, or `connect eth% ...`
+ *                                    for every NIC driver that runs); at
+ *                                    most NETD_MAX_NICS.  init's note
+ *                                    "nic:NAME" (not a capability) says
+ *                                    which PCI NIC N the driver drives:
+ *                                    appliance.conf's `interface ... nic N`
  *   ep:rng...                        optional: the entropy server (the first
  *                                    ep: capability whose name starts with
  *                                    "rng", e.g. ep:rng), which keys
@@ -143,6 +148,7 @@ struct netd {
     uint64_t rng_ep;   /* ep:rng, or 0 */
     unsigned n_nics;
     struct nic nics[NETD_MAX_NICS];
+    unsigned nic_numbers[NETD_MAX_NICS]; /* connection k drives PCI NIC nic_numbers[k] */
     struct waker wakers[NETD_MAX_NICS];
     uint64_t timer_deadline_ns; /* armed deadline; 0 when the timer is not armed */
     uint64_t next_stats_ns;     /* UINT64_MAX: no periodic statistics */
@@ -174,6 +180,18 @@ static uint64_t cap_named(const struct keel_srvinfo *si, const char *prefix, con
     char full[32];
     snprintf(full, sizeof full, "%s%s", prefix, name);
     return srv_find_cap(si, full);
+}
+
+/* The PCI NIC number init noted for connection NAME ("nic:NAME"), or
+ * FALLBACK when there is no note (a driver without a `pci net N` grant). */
+static unsigned nic_number(const struct keel_srvinfo *si, const char *name, unsigned fallback)
+{
+    char full[32];
+    snprintf(full, sizeof full, "nic:%s", name);
+    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++)
+        if (si->caps[i].type == CAP_NONE && strncmp(si->caps[i].name, full, sizeof si->caps[i].name) == 0)
+            return si->caps[i].slot;
+    return fallback;
 }
 
 /* Runs forever in its own thread: forwards the driver's events to main. */
@@ -228,7 +246,8 @@ static void nap(struct netd *d, uint64_t ns)
 }
 
 /* Keys the random generator: the entropy server if there is one, else the
- * stop-gap (netd_rand.c says why that is weak, and logs it). */
+ * CPU's RDSEED/RDRAND, else the stop-gap (netd_rand.c says why that is
+ * weak, and logs it). */
 static void seed_random(struct netd *d)
 {
     if (d->rng_ep) {
@@ -244,6 +263,8 @@ static void seed_random(struct netd *d)
         }
         ulog("netd: no answer from the entropy server\n");
     }
+    if (rand_seed_from_cpu() == RAND_OK)
+        return;
     rand_seed_from_tsc();
 }
 
@@ -276,6 +297,7 @@ static int setup_nics(struct netd *d)
         }
         nic_init(&d->nics[k], name, k, si->caps[i].slot, (struct nic_shared *)va, netd_config_find(&d->cfg, name),
                  &d->fw);
+        d->nic_numbers[k] = nic_number(si, name, k);
         err = start_waker(d, k, ntfn);
         if (err) {
             ulog("netd: %s: cannot start its waker thread (error %lld)\n", name, (long long)err);
@@ -323,13 +345,13 @@ static void setup_firewall(struct netd *d)
     for (unsigned k = 0; k < d->n_nics; k++)
         strlcpy(names[k], d->nics[k].name, sizeof names[k]);
     map_site(d);
-    if (netd_fw_init(&d->fw, names, d->n_nics, d->site, d->site_size, keel_now_ns()) != NETD_FW_OK)
+    if (netd_fw_init(&d->fw, names, d->nic_numbers, d->n_nics, d->site, d->site_size, keel_now_ns()) != NETD_FW_OK)
         ulog("netd: firewall: deny-all: every IPv4 packet is blocked until a rule set loads\n");
     bool args_gateway = false;
     for (unsigned i = 0; i < d->cfg.n_ifs; i++)
         args_gateway |= d->cfg.ifs[i].has_gateway;
     for (unsigned k = 0; k < d->n_nics; k++) {
-        const struct netd_if_cfg *c = netd_fw_conf_if(&d->fw, k);
+        const struct netd_if_cfg *c = netd_fw_conf_if(&d->fw, d->nic_numbers[k]);
         if (d->nics[k].cfg || !c)
             continue;
         d->conf_cfg[k] = *c;

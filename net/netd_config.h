@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NETD_MAX_IFS     4
+#define NETD_MAX_IFS     8
 #define NETD_IF_NAME_MAX 16 /* with the NUL; the manifest allows 15 characters */
 
 enum netd_if_mode {

@@ -46,10 +46,12 @@
  * and it stays so when there is no site archive, no appliance.conf, or the
  * file does not parse: a bad file never leaves the appliance open.
  *
- * Interfaces.  The firewall's interface index k < n_nics is netd's NIC k
- * (its Kth NIC connection in discovery order).  Its name is NAME from the
- * line `interface NAME nic k ...`, or "(CONN)" (the connection's name in
- * parentheses, which no rule can write) when no line names nic k.  Lines
+ * Interfaces.  The firewall's interface index k < n_nics is netd's NIC
+ * connection k (discovery order), which drives PCI NIC nic_numbers[k] (init
+ * says which: the "nic:NAME" note).  Its name is NAME from the line
+ * `interface NAME nic N ...` with N = nic_numbers[k], or "(CONN)" (the
+ * connection's name in parentheses, which no rule can write) when no line
+ * names that NIC.  Lines
  * for NICs netd does not have get the indices after, so rules naming them
  * still parse (and never match).  The same lines give the NICs' addresses
  * (`dhcp`, `address A.B.C.D/P [gateway G]`): netd.c takes them for NICs the
@@ -390,7 +392,9 @@ static int build_ifaces(const struct netd_fw *fw, const struct netd_fw_conf *con
     }
     for (unsigned i = 0; i < conf->n; i++) {
         const struct netd_fw_conf_if *ci = &conf->ifs[i];
-        unsigned k = ci->nic;
+        unsigned k = 0;
+        while (k < fw->n_nics && fw->nic_numbers[k] != ci->nic)
+            k++;
         if (k >= fw->n_nics) {
             if (out->count == FW_MAX_IFACES) {
                 struct cctx c = { file, ci->line, err, errlen };
@@ -509,8 +513,8 @@ int netd_fw_reload_site(struct netd_fw *fw, const char *file)
     return netd_fw_reload(fw, file, text, len, err, sizeof err);
 }
 
-int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], unsigned n_nics, const void *site,
-                 size_t site_size, uint64_t now)
+int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], const unsigned *nic_numbers,
+                 unsigned n_nics, const void *site, size_t site_size, uint64_t now)
 {
     memset(fw, 0, sizeof *fw);
     fw_ruleset_init(&fw->sets[0]);
@@ -520,8 +524,10 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
     fw->eng.states = &fw->table;
     fw->eng.ifaces = &fw->ifaces;
     fw->n_nics = n_nics < NETD_MAX_IFS ? n_nics : NETD_MAX_IFS;
-    for (unsigned k = 0; k < fw->n_nics; k++)
+    for (unsigned k = 0; k < fw->n_nics; k++) {
         strlcpy(fw->nic_names[k], nic_names[k], sizeof fw->nic_names[k]);
+        fw->nic_numbers[k] = nic_numbers[k];
+    }
     struct netd_fw_conf none = { 0 };
     char err[NETD_FW_ERR_MAX];
     if (build_ifaces(fw, &none, NETD_FW_FILE, &fw->ifaces, err, sizeof err))

@@ -100,6 +100,7 @@ struct netd_fw {
 
     unsigned n_nics;
     char nic_names[NETD_MAX_IFS][NETD_IF_NAME_MAX];
+    unsigned nic_numbers[NETD_MAX_IFS]; /* connection k drives PCI NIC nic_numbers[k] (`nic N`) */
     bool nic_dhcp[NETD_MAX_IFS]; /* that NIC runs lwIP's DHCP client */
 
     bool generating; /* sending our own `block return` answers: linkoutput passes them */
@@ -117,7 +118,8 @@ struct netd_fw {
  * firewall: ..." with the file, line and column of a parse error).
  * netd_rand32 must be seeded (the state table's hash key).
  */
-int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], unsigned n_nics, const void *site,
+int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], const unsigned *nic_numbers,
+                 unsigned n_nics, const void *site,
                  size_t site_size, uint64_t now) __attribute__((warn_unused_result));
 
 /* The address configuration appliance.conf gives NIC NIC, or NULL. */

@@ -12,20 +12,23 @@
  *   1. the entropy server (virtio-rng, abi/keel/rng.h) when the manifest
  *      connects netd to "rng": 32 bytes of device entropy.  This is the
  *      proper source.
- *   2. STOP-GAP, NOT ENTROPY: when there is no entropy server (no
- *      virtio-rng device, or no `connect rng` in the manifest), the keys
- *      come from mixing TSC readings taken around system calls.  The TSC
- *      at boot is roughly predictable (boot takes about the same number of
- *      cycles each time), so an attacker who can guess it to within a few
- *      million cycles can recover the key, and with it DHCP XIDs and TCP
- *      ISNs.  netd says so on the console at start.  A RDRAND/RDSEED
- *      fallback in the entropy server (its header plans one) replaces this.
- * Never a constant: netd_rand32() before any seeding seeds from the TSC.
+ *   2. the CPU's RDSEED or RDRAND (lib/cpurand.c) when there is no entropy
+ *      server (no virtio-rng device) or it does not answer: 32 bytes from
+ *      the instruction that passes its start-up check.
+ *   3. STOP-GAP, NOT ENTROPY: with neither, the keys come from mixing TSC
+ *      readings taken around system calls.  The TSC at boot is roughly
+ *      predictable (boot takes about the same number of cycles each time),
+ *      so an attacker who can guess it to within a few million cycles can
+ *      recover the key, and with it DHCP XIDs and TCP ISNs.  netd says so
+ *      on the console at start.
+ * Never a constant: netd_rand32() before any seeding seeds from the CPU,
+ * else the TSC.
  *
  * State is file-scope on purpose (one generator per netd, lwIP calls
  * LWIP_RAND() with no context); it is rebuilt from scratch when netd
  * restarts.  Single-threaded: only netd's main thread calls in here.
  */
+#include <keel/cpurand.h>
 #include <keel/rng.h>
 #include <keel/string.h>
 #include <keel/sys.h>
@@ -133,6 +136,24 @@ int rand_seed_from_server(uint64_t ep)
     return RAND_OK;
 }
 
+int rand_seed_from_cpu(void)
+{
+    enum cpurand_source src = cpurand_probe();
+    uint8_t bytes[32];
+    if (src == CPURAND_NONE || cpurand_fill(src, bytes, sizeof bytes) != 0)
+        return RAND_E_NO_CPU;
+    set_keys(bytes, src == CPURAND_RDSEED ? "CPU (RDSEED)" : "CPU (RDRAND)");
+    memset(bytes, 0, sizeof bytes);
+    return RAND_OK;
+}
+
+/* Keys from the best source there is without the entropy server. */
+static void seed_fallback(void)
+{
+    if (rand_seed_from_cpu() != RAND_OK)
+        rand_seed_from_tsc();
+}
+
 /* splitmix64's finaliser: spreads every input bit over the output. */
 static uint64_t mix64(uint64_t z)
 {
@@ -157,8 +178,8 @@ void rand_seed_from_tsc(void)
     }
     set_keys(bytes, "TSC (stop-gap)");
     memset(bytes, 0, sizeof bytes);
-    ulog("netd: WARNING: no entropy server; random numbers (DHCP XIDs, TCP ISNs) are keyed from the TSC, "
-         "which is PREDICTABLE; give netd `connect rng` and a virtio-rng device\n");
+    ulog("netd: WARNING: no entropy server and no RDSEED/RDRAND; random numbers (DHCP XIDs, TCP ISNs) are keyed "
+         "from the TSC, which is PREDICTABLE; give the VM a virtio-rng device (or a CPU model with RDRAND)\n");
 }
 
 const char *rand_source(void) { return R.source ? R.source : "none"; }
@@ -166,7 +187,7 @@ const char *rand_source(void) { return R.source ? R.source : "none"; }
 uint32_t netd_rand32(void)
 {
     if (!R.source)
-        rand_seed_from_tsc();
+        seed_fallback();
     uint64_t c = R.counter++;
     return (uint32_t)siphash(R.k_rand, (const uint8_t *)&c, sizeof c);
 }
@@ -175,7 +196,7 @@ uint32_t netd_rand32(void)
 u32_t netd_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *remote_ip, u16_t remote_port)
 {
     if (!R.source)
-        rand_seed_from_tsc();
+        seed_fallback();
     uint8_t t[12];
     uint32_t l = ip4_addr_get_u32(local_ip), r = ip4_addr_get_u32(remote_ip);
     memcpy(t, &l, 4);

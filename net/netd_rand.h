@@ -13,6 +13,7 @@ enum rand_error {
     RAND_OK = 0,
     RAND_E_NOT_READY = -1, /* the entropy server did not answer yet (try again) */
     RAND_E_SERVER = -2,    /* the entropy server answered with an error or nothing */
+    RAND_E_NO_CPU = -3,    /* the CPU has neither RDSEED nor RDRAND that passes its check */
 };
 
 /*
@@ -27,11 +28,15 @@ int rand_seed_from_server(uint64_t ep) __attribute__((warn_unused_result));
  * warning.  Used only when no entropy server is available. */
 void rand_seed_from_tsc(void);
 
-/* Where the key came from: "entropy server", "TSC (stop-gap)" or "none". */
+/* Keys the generator from the CPU's RDSEED or RDRAND (lib/cpurand.c).
+ * Returns RAND_OK or RAND_E_NO_CPU (nothing changed). */
+int rand_seed_from_cpu(void) __attribute__((warn_unused_result));
+
+/* Where the key came from: "entropy server", "CPU (RDSEED)", "CPU (RDRAND)", "TSC (stop-gap)" or "none". */
 const char *rand_source(void);
 
 /* 32 pseudo-random bits (LWIP_RAND).  Before any seeding it seeds from the
- * TSC first, loudly: lwIP must never see a constant. */
+ * CPU (else the TSC, loudly) first: lwIP must never see a constant. */
 uint32_t netd_rand32(void);
 
 #endif

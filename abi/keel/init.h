@@ -93,7 +93,7 @@ enum init_task_state {
     INIT_TASK_READY = 2,   /* serving */
     INIT_TASK_WAITING = 3, /* died; a restart is due */
     INIT_TASK_ABSENT = 4,  /* its device (or a server it needs) is missing */
-    INIT_TASK_OTHER = 5,   /* not part of this boot (`when` another word) */
+    INIT_TASK_OTHER = 5,   /* not part of this boot (`when` another word, or an instance whose device is missing) */
 };
 
 #endif

@@ -427,8 +427,10 @@ int do_reboot_halt(void *ctx, const struct cmd_call *call, char *err, size_t err
 static int task_find(const char *name, unsigned *state, uint32_t *restarts)
 {
     char n[17];
+    /* Names are unique within this boot's set only (init/manifest.h): a test
+     * set's server of the same name is INIT_TASK_OTHER. */
     for (uint64_t i = 0; i < 64 && task_info(i, n, state, restarts); i++)
-        if (strcmp(n, name) == 0)
+        if (strcmp(n, name) == 0 && *state != INIT_TASK_OTHER)
             return (int)i;
     return -1;
 }

@@ -83,7 +83,8 @@ STATUS_GUEST_PANIC = 35      # kernel wrote 0x11
 # With -no-reboot a triple fault / reset makes QEMU exit with status 0.
 STATUS_RESET = 0
 
-NIC_MODELS = {"virtio": "virtio-net-pci", "e1000": "e1000", "e1000e": "e1000e"}
+NIC_MODELS = {"virtio": "virtio-net-pci", "virtio-modern": "virtio-net-pci,disable-legacy=on", "e1000": "e1000",
+              "e1000e": "e1000e"}
 DEFAULT_MODULES = [("servers.cpio", "servers"), ("site.cpio", "site")]
 KVM_ERROR_RE = re.compile(r"KVM internal error")
 # The kernel's own verdict when the hypervisor runs SYSCALL without entering
@@ -444,7 +445,7 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
     for i, n in enumerate(nics):
         model = NIC_MODELS.get(n)
         if not model:
-            raise KeelQemuError(f"unknown nic {n!r} (virtio|e1000|e1000e)")
+            raise KeelQemuError(f"unknown nic {n!r} (virtio|virtio-modern|e1000|e1000e)")
         netdev = f"user,id=n{i}"
         dev = f"{model},netdev=n{i},mac=52:54:00:12:34:{0x56 + i:02x}"
         if i < len(cfg.taps) and cfg.taps[i]:
@@ -944,6 +945,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def manifest_servers(text: str) -> int:
+    """How many servers a manifest text lists, a line with `instances A-B`
+    counting B - A + 1 (init/manifest.h): init's index of a server (its badge
+    minus one) is its position in this count."""
+    n = 0
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words[:1] != ["server"]:
+            continue
+        if "instances" in words and words.index("instances") + 1 < len(words):
+            a, b = words[words.index("instances") + 1].split("-")
+            n += int(b) - int(a) + 1
+        else:
+            n += 1
+    return n
 
 
 def socket_abi(repo: Optional[Path] = None) -> dict[str, int]:

@@ -63,6 +63,81 @@ static void test_requires(void)
     CHECK_STR(err, "manifest:1:19: expected tls or nic after requires");
 }
 
+/* `instances`: one server per N with `%` replaced; `%` grants in other
+ * lines expand to the instances an earlier line names. */
+static void test_instances(void)
+{
+    CHECK_EQ(parse("server eth% instances 0-2 requires nic pci net % endpoint eth% share eth% 256 signal eth%\n"
+                   "server netd needs eth% connect eth% share eth% 256 notify eth% endpoint netd\n"),
+             0);
+    CHECK_EQ(m.n_servers, 4);
+    CHECK_STR(m.servers[0].name, "eth0");
+    CHECK_STR(m.servers[2].name, "eth2");
+    CHECK_EQ(m.servers[2].instance, 2);
+    CHECK_EQ(m.servers[3].instance, -1);
+    CHECK_EQ(m.servers[2].grants[0].kind, GRANT_PCI);
+    CHECK_EQ(m.servers[2].grants[0].b, 2);
+    CHECK_STR(m.servers[1].grants[1].name, "eth1");
+    CHECK_EQ(m.servers[1].grants[1].per_instance, false);
+    const struct server_spec *n = &m.servers[3];
+    CHECK_STR(n->needs, "eth%");
+    CHECK_EQ(n->n_grants, 3 * 3 + 1);
+    CHECK_EQ(n->grants[0].kind, GRANT_CONNECT);
+    CHECK_STR(n->grants[0].name, "eth0");
+    CHECK_EQ(n->grants[0].per_instance, true);
+    CHECK_STR(n->grants[2].name, "eth2");
+    CHECK_EQ(n->grants[3].kind, GRANT_SHARE);
+    CHECK_EQ(n->grants[3].a, 256);
+    CHECK_EQ(n->grants[8].kind, GRANT_NOTIFY);
+    CHECK_STR(n->grants[8].name, "eth2");
+    CHECK_EQ(n->grants[9].kind, GRANT_ENDPOINT);
+    CHECK_EQ(n->grants[9].per_instance, false);
+    /* Two digits, and the comment keeps its `%`. */
+    CHECK_EQ(parse("server n% instances 9-10 endpoint n% # 100%\n"), 0);
+    CHECK_STR(m.servers[1].name, "n10");
+    CHECK_STR(m.servers[1].grants[0].name, "n10");
+    /* Errors. */
+    CHECK_EQ(parse("server eth% endpoint eth%\n"), -1);
+    CHECK_STR(err, "manifest:1:8: a name with `%` needs `instances FIRST-LAST` on its line");
+    CHECK_EQ(parse("server a instances 3-1\n"), -1);
+    CHECK_STR(err, "manifest:1:20: expected an instance range FIRST-LAST (0-15, FIRST <= LAST)");
+    CHECK_EQ(parse("server a instances 0-16\n"), -1);
+    CHECK_EQ(parse("server a instances\n"), -1);
+    CHECK_STR(err, "manifest:1:20: expected FIRST-LAST after instances");
+    CHECK_EQ(parse("server netd connect eth%\n"), -1);
+    CHECK_STR(err, "manifest:1:21: no earlier `instances` line of this boot set names an object that matches");
+    CHECK_EQ(parse("server a endpoint x%\n"), -1);
+    CHECK_STR(err, "manifest:1:19: an endpoint with `%` needs `instances FIRST-LAST` on its line");
+    CHECK_EQ(parse("server a connect x%%\n"), -1);
+    /* Another boot set's instances do not count. */
+    CHECK_EQ(parse("server e% instances 0-1 when t endpoint e%\nserver n connect e%\n"), -1);
+    CHECK_EQ(parse("server e% instances 0-1 when t endpoint e%\nserver n when t connect e%\n"), 0);
+    CHECK_EQ(m.servers[2].n_grants, 2);
+}
+
+static void test_name_matches(void)
+{
+    CHECK(manifest_name_matches("eth%", "eth0"));
+    CHECK(manifest_name_matches("eth%", "eth15"));
+    CHECK(!manifest_name_matches("eth%", "eth16"));
+    CHECK(!manifest_name_matches("eth%", "eth"));
+    CHECK(!manifest_name_matches("eth%", "eth01"));
+    CHECK(!manifest_name_matches("eth%", "eth0x"));
+    CHECK(manifest_name_matches("a%b", "a7b"));
+    CHECK(manifest_name_matches("netd", "netd"));
+    CHECK(!manifest_name_matches("netd", "netd0"));
+}
+
+/* A server name is unique within its boot set only: a test set reuses the
+ * appliance's names. */
+static void test_names_scoped_by_set(void)
+{
+    CHECK_EQ(parse("server netd endpoint netd\nserver netd when nettest endpoint netd\n"), 0);
+    CHECK_EQ(parse("server netd\nserver netd\n"), -1);
+    CHECK_STR(err, "manifest:2:8: a server of this name is already listed in this boot set");
+    CHECK_EQ(parse("server netd when t\nserver netd when t\n"), -1);
+}
+
 static void test_errors_name_line_and_column(void)
 {
     CHECK_EQ(parse("server a\nsrv b\n"), -1);
@@ -80,7 +155,7 @@ static void test_errors_name_line_and_column(void)
     CHECK_EQ(parse("server a frobnicate\n"), -1);
     CHECK_EQ(strncmp(err, "manifest:1:10: expected program, when, needs, priority", 54), 0);
     CHECK_EQ(parse("server a\nserver a\n"), -1);
-    CHECK_STR(err, "manifest:2:8: a server of this name is already listed");
+    CHECK_STR(err, "manifest:2:8: a server of this name is already listed in this boot set");
     CHECK_EQ(parse("server a\n\nserver b connect nope\n"), -1);
     CHECK_STR(err, "manifest:3:18: expected the name of an endpoint some server creates");
     CHECK_EQ(parse("server a endpoint e\nserver b endpoint e\n"), -1);
@@ -114,14 +189,14 @@ static void test_drivers_and_devices(void)
 
 static void test_limits(void)
 {
-    char big[8192] = "";
-    for (int i = 0; i < 33; i++) {
+    char big[16384] = "";
+    for (int i = 0; i < 65; i++) {
         char line[32];
         snprintf(line, sizeof line, "server s%d\n", i);
         strcat(big, line);
     }
     CHECK_EQ(parse(big), -1);
-    CHECK_STR(err, "manifest:33:1: too many servers (at most 32)");
+    CHECK_STR(err, "manifest:65:1: too many servers (at most 64)");
     CHECK_EQ(parse(""), 0);
     CHECK_EQ(m.n_servers, 0);
     /* Not NUL-terminated: the length bounds the parse. */
@@ -140,6 +215,9 @@ int main(void)
         UNIT_TEST(test_errors_name_line_and_column),
         UNIT_TEST(test_drivers_and_devices),
         UNIT_TEST(test_limits),
+        UNIT_TEST(test_instances),
+        UNIT_TEST(test_name_matches),
+        UNIT_TEST(test_names_scoped_by_set),
     };
     return unit_main("manifest", tests, sizeof tests / sizeof tests[0]);
 }
