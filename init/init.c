@@ -59,8 +59,8 @@ struct init_state {
     size_t archive_len;
     struct manifest manifest;
     struct server servers[MANIFEST_MAX_SERVERS];
-    uint64_t endpoint_slot;                                        /* init's service and fault endpoint */
-    uint64_t timer_slot;                                           /* notification bound to init's thread */
+    uint64_t endpoint_slot; /* init's service and fault endpoint */
+    uint64_t timer_slot;    /* notification bound to init's thread */
     /* Objects named in the manifest (endpoints, shared regions, notifications),
      * created once at boot so they outlive any one server's restarts. */
     struct {
@@ -276,8 +276,9 @@ static int64_t grant_pci(struct server *sv, uint64_t *next, struct keel_srvinfo 
         slot_free(tmp);
         if (err)
             return err;
-        pi->bars[i] = (struct keel_pci_bar){ .kind = d->bars[i].kind, .slot = (uint32_t)*next,
-                                             .base = d->bars[i].base, .size = d->bars[i].size };
+        pi->bars[i] = (struct keel_pci_bar){
+            .kind = d->bars[i].kind, .slot = (uint32_t)*next, .base = d->bars[i].base, .size = d->bars[i].size
+        };
         char bar[5] = { 'b', 'a', 'r', (char)('0' + i), 0 };
         name_cap(info, (uint32_t)(*next)++, d->bars[i].kind == BAR_MMIO ? CAP_FRAME : CAP_IOPORT, bar, NULL);
     }
@@ -323,8 +324,7 @@ static void note_nic_number(const struct server *sv, const char *name, struct ke
 }
 
 /* Gives the server one grant (creating what it names), at *next onwards. */
-static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uint64_t *next,
-                     struct keel_srvinfo *info)
+static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uint64_t *next, struct keel_srvinfo *info)
 {
     uint64_t task = sv->task_slot, tmp, dest = *next;
     int64_t err = KE_OK;
@@ -362,8 +362,8 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         name_cap(info, (uint32_t)dest, CAP_FRAME, "mmio", NULL);
         break;
     case GRANT_ENDPOINT:
-        err = keel_cap_copy(named_object(GRANT_ENDPOINT, g->name), task, dest, RIGHT_READ | RIGHT_WRITE | RIGHT_GRANT,
-                            0);
+        err =
+            keel_cap_copy(named_object(GRANT_ENDPOINT, g->name), task, dest, RIGHT_READ | RIGHT_WRITE | RIGHT_GRANT, 0);
         name_cap(info, (uint32_t)dest, CAP_ENDPOINT, "serve:", g->name);
         /* Who may call: for each server that connects to this endpoint, a
          * note "client:NAME" whose slot field is the badge its calls carry
@@ -395,10 +395,8 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         err = keel_cap_copy(named_object(GRANT_NOTIFY, g->name), task, dest, RIGHT_READ, 0);
         name_cap(info, (uint32_t)dest, CAP_NOTIFICATION, "notify:", g->name);
         break;
-    case GRANT_PCI:
-        return grant_pci(sv, next, info);
-    case GRANT_ADMIN:
-        return KE_OK; /* a right init checks on each call (operator_call), no capability */
+    case GRANT_PCI: return grant_pci(sv, next, info);
+    case GRANT_ADMIN: return KE_OK; /* a right init checks on each call (operator_call), no capability */
     case GRANT_SITE: {
         /* The site archive travels as a boot module whose command line
          * says "site"; init holds it read-only in INIT_SLOT_MODULE0 + i.

@@ -12,9 +12,9 @@
 #define INIT_CONFIG_NICS 8 /* `nic 0` .. `nic 7` (CONF_MAX_NIC + 1) */
 
 struct init_config_needs {
-    bool decided;  /* appliance.conf was read and parsed: the fields below hold */
-    bool tls;      /* it has a `tls` block */
-    uint32_t nics; /* bit N: an `interface ... nic N` line names NIC N */
+    bool decided;                      /* appliance.conf was read and parsed: the fields below hold */
+    bool tls;                          /* it has a `tls` block */
+    uint32_t nics;                     /* bit N: an `interface ... nic N` line names NIC N */
     char ifname[INIT_CONFIG_NICS][16]; /* bit N of nics: the interface's name */
 };
 

@@ -341,7 +341,9 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         g->line = c->line;
         g->col = a.col;
     } else {
-        return fail(c, kw->col, "expected program, when, needs, priority, memory, args, debug, irq, ioport, mmio, endpoint, connect, pci, share, "
+        return fail(c, kw->col,
+                    "expected program, when, needs, priority, memory, args, debug, irq, ioport, mmio, endpoint, "
+                    "connect, pci, share, "
                     "signal, notify, site or admin");
     }
     s->n_grants++;
@@ -400,10 +402,10 @@ static bool set_names_object(const struct manifest *m, const char *when, enum gr
             continue;
         for (unsigned h = 0; h < m->servers[j].n_grants; h++) {
             const struct grant *o = &m->servers[j].grants[h];
-            bool family = kind == GRANT_CONNECT                             ? o->kind == GRANT_ENDPOINT
-                          : (kind == GRANT_SIGNAL || kind == GRANT_NOTIFY) ? (o->kind == GRANT_SIGNAL ||
-                                                                               o->kind == GRANT_NOTIFY)
-                                                                            : o->kind == kind;
+            bool family = kind == GRANT_CONNECT ? o->kind == GRANT_ENDPOINT
+                          : (kind == GRANT_SIGNAL || kind == GRANT_NOTIFY)
+                              ? (o->kind == GRANT_SIGNAL || o->kind == GRANT_NOTIFY)
+                              : o->kind == kind;
             if (family && !o->per_instance && names_equal(o->name, name))
                 return true;
         }
@@ -494,11 +496,9 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
             if (need_arg(c, &t, &a, "expected tls or nic after requires"))
                 return -1;
             if (tok_is(&a, "tls"))
-                s->requires |= REQUIRES_TLS;
-            else if (tok_is(&a, "nic"))
-                s->requires |= REQUIRES_NIC;
-            else
-                return fail(c, a.col, "expected tls or nic after requires");
+            s->requires |= REQUIRES_TLS;
+            else if (tok_is(&a, "nic")) s->requires |= REQUIRES_NIC;
+            else return fail(c, a.col, "expected tls or nic after requires");
         } else if (tok_is(&t, "priority")) {
             uint64_t v;
             if (need_arg(c, &t, &a, "expected a priority (0-19) after priority"))

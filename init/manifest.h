@@ -74,8 +74,8 @@
 #define MANIFEST_MAX_GRANTS    48
 #define MANIFEST_MAX_INSTANCES 16 /* `instances` numbers 0..15 */
 #define MANIFEST_LINE_MAX      1024
-#define MANIFEST_NAME_MAX    16
-#define MANIFEST_ARGS_MAX    128
+#define MANIFEST_NAME_MAX      16
+#define MANIFEST_ARGS_MAX      128
 
 enum grant_kind {
     GRANT_DEBUG,
@@ -95,9 +95,9 @@ enum grant_kind {
 #define REQUIRES_TLS 0x1u /* a `tls` block */
 #define REQUIRES_NIC 0x2u /* an interface line naming the server's `pci net N` */
 
-#define PCI_SEL_NET 0
-#define PCI_SEL_RNG 1
-#define MANIFEST_MAX_DRIVERS 16
+#define PCI_SEL_NET              0
+#define PCI_SEL_RNG              1
+#define MANIFEST_MAX_DRIVERS     16
 #define MANIFEST_MAX_SHARE_PAGES 4096
 
 #define GRANT_IRQ_MSI 0x10000u /* KEEL_IRQ_MSI */
@@ -112,9 +112,9 @@ struct grant {
 
 struct server_spec {
     char name[MANIFEST_NAME_MAX];
-    char when[MANIFEST_NAME_MAX]; /* empty: a normal server */
-    char needs[MANIFEST_NAME_MAX]; /* not started when that server is not (e.g. its NIC is absent);
-                                      with `%`: when no instance of that name runs */
+    char when[MANIFEST_NAME_MAX];    /* empty: a normal server */
+    char needs[MANIFEST_NAME_MAX];   /* not started when that server is not (e.g. its NIC is absent);
+                                        with `%`: when no instance of that name runs */
     char program[MANIFEST_NAME_MAX]; /* empty: NAME */
     unsigned requires;               /* REQUIRES_*: what appliance.conf must ask for */
     uint8_t priority;

@@ -309,7 +309,10 @@ static int conf_route(const struct cctx *c, const struct word *w, unsigned nw, s
     gw = quad_u32(q);
     int rc = netd_route_add(&conf->routes, net, prefix, gw, c->line);
     if (rc)
-        return conf_fail(c, rc == NETD_ROUTE_E_GATEWAY ? w[3].col : rc == NETD_ROUTE_E_FULL ? w[0].col : w[1].col,
+        return conf_fail(c,
+                         rc == NETD_ROUTE_E_GATEWAY ? w[3].col
+                         : rc == NETD_ROUTE_E_FULL  ? w[0].col
+                                                    : w[1].col,
                          netd_route_strerror(rc));
     return NETD_FW_OK;
 }
@@ -320,7 +323,7 @@ static int conf_route(const struct cctx *c, const struct word *w, unsigned nw, s
  * silently while the rest of the file is in force. */
 static bool statement_word(const struct word *w)
 {
-    static const char *const words[] = { "hostname", "log",       "interface", "route", "pass",
+    static const char *const words[] = { "hostname", "log",       "interface", "route",  "pass",
                                          "block",    "antispoof", "tls",       "console" };
     for (unsigned i = 0; i < sizeof words / sizeof words[0]; i++)
         if (word_is(w, words[i]))
@@ -341,8 +344,8 @@ static int brace_delta(const char *s, size_t n)
  * into CONF.  STRICT: also every other top-level line must start with a
  * statement's word (or be `}`), so a rule set with a misspelt keyword is
  * refused as a whole; not at start, where only the addresses are wanted. */
-static int conf_read(const char *file, const char *text, size_t len, struct netd_fw_conf *conf, bool strict,
-                     char *err, size_t errlen)
+static int conf_read(const char *file, const char *text, size_t len, struct netd_fw_conf *conf, bool strict, char *err,
+                     size_t errlen)
 {
     struct cctx c = { file, 0, err, errlen };
     memset(conf, 0, sizeof *conf);
@@ -462,8 +465,8 @@ int netd_fw_commit(struct netd_fw *fw)
     fw->routes = fw->prep_routes;
     strlcpy(fw->source, fw->prep_source, sizeof fw->source);
     fw->c.loads++;
-    ulog("netd: firewall: %s: %u rules in force (generation %u); %u states kept\n", fw->source,
-         fw->eng.rules->count, (unsigned)fw->eng.rules->generation, (unsigned)fw->table.count);
+    ulog("netd: firewall: %s: %u rules in force (generation %u); %u states kept\n", fw->source, fw->eng.rules->count,
+         (unsigned)fw->eng.rules->generation, (unsigned)fw->table.count);
     netd_fw_log_routes(fw);
     return NETD_FW_OK;
 }

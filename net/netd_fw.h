@@ -17,17 +17,17 @@
 
 #define NETD_FW_STATES  16384 /* kept states: a full table blocks new connections, never evicts */
 #define NETD_FW_BUCKETS 16384 /* power of two */
-#define NETD_FW_SRCS    1024 /* max-src-conn-rate sources; power of two */
-#define NETD_FW_RETURNS 16   /* `block return` answers queued within one loop iteration */
+#define NETD_FW_SRCS    1024  /* max-src-conn-rate sources; power of two */
+#define NETD_FW_RETURNS 16    /* `block return` answers queued within one loop iteration */
 #define NETD_FW_FILE    "appliance.conf"
 #define NETD_FW_ERR_MAX 160 /* "appliance.conf:LINE:COL: expected ..." */
 
 /* Errors (negative). */
 enum netd_fw_error {
     NETD_FW_OK = 0,
-    NETD_FW_E_NO_SITE = -1, /* no site archive (no `site` grant, or it is empty or damaged) */
-    NETD_FW_E_NO_FILE = -2, /* the site archive has no such file */
-    NETD_FW_E_PARSE = -3,   /* the file does not parse: "FILE:LINE:COL: ..." in the error buffer */
+    NETD_FW_E_NO_SITE = -1,      /* no site archive (no `site` grant, or it is empty or damaged) */
+    NETD_FW_E_NO_FILE = -2,      /* the site archive has no such file */
+    NETD_FW_E_PARSE = -3,        /* the file does not parse: "FILE:LINE:COL: ..." in the error buffer */
     NETD_FW_E_NOT_PREPARED = -4, /* netd_fw_commit without a prepared set (or a reload since) */
 };
 
@@ -77,7 +77,7 @@ struct netd_fw {
     struct fw_engine eng;     /* eng.rules: the active set, one of sets[] */
     struct fw_ruleset *spare; /* the other one of sets[]: the next parse goes here */
     struct fw_ruleset sets[2];
-    struct fw_ifaces ifaces; /* eng.ifaces: index k < n_nics is NIC k, then absent NICs' names */
+    struct fw_ifaces ifaces;   /* eng.ifaces: index k < n_nics is NIC k, then absent NICs' names */
     struct netd_routes routes; /* the static routes of the configuration in force (netd_route.h) */
     struct fw_state_table table;
     struct fw_state slots[NETD_FW_STATES];
@@ -94,14 +94,14 @@ struct netd_fw {
     struct netd_fw_conf conf; /* interface lines of the file read at start */
     /* Two-phase loads (netd_fw_prepare/commit): the spare holds a parsed set. */
     bool prepared;
-    struct fw_ifaces prep_ifs; /* its interface table */
+    struct fw_ifaces prep_ifs;      /* its interface table */
     struct netd_routes prep_routes; /* its static routes */
-    char prep_source[32];      /* and where it came from */
+    char prep_source[32];           /* and where it came from */
 
     unsigned n_nics;
     char nic_names[NETD_MAX_IFS][NETD_IF_NAME_MAX];
     unsigned nic_numbers[NETD_MAX_IFS]; /* connection k drives PCI NIC nic_numbers[k] (`nic N`) */
-    bool nic_dhcp[NETD_MAX_IFS]; /* that NIC runs lwIP's DHCP client */
+    bool nic_dhcp[NETD_MAX_IFS];        /* that NIC runs lwIP's DHCP client */
 
     bool generating; /* sending our own `block return` answers: linkoutput passes them */
     unsigned n_returns;
@@ -119,8 +119,7 @@ struct netd_fw {
  * netd_rand32 must be seeded (the state table's hash key).
  */
 int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], const unsigned *nic_numbers,
-                 unsigned n_nics, const void *site,
-                 size_t site_size, uint64_t now) __attribute__((warn_unused_result));
+                 unsigned n_nics, const void *site, size_t site_size, uint64_t now) __attribute__((warn_unused_result));
 
 /* The address configuration appliance.conf gives NIC NIC, or NULL. */
 const struct netd_if_cfg *netd_fw_conf_if(const struct netd_fw *fw, unsigned nic);
