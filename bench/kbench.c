@@ -7,8 +7,9 @@
  *                  through the fastpath
  *   ipc_rtt_slow   the same exchange forced through the general path
  *                  (KEEL_SLOWPATH on both sides)
- *   ipc_rtt_same_task
- *                  the fastpath exchange between two threads of one task:
+ *   ipc_rtt_same_task, ipc_rtt_same_task_slow
+ *                  the fastpath (and general-path) exchange between two
+ *                  threads of one task:
  *                  no address-space switch (no CR3 write), so its distance
  *                  from ipc_rtt_fast is what the switch costs on this
  *                  machine (under TCG, QEMU flushes its whole software TLB
@@ -17,7 +18,10 @@
  *                  waiter has the higher priority, so the signal preempts)
  * Each figure is the median of RUNS runs of ITERS operations, in TSC
  * cycles (rdtsc, not serialising: fine at these iteration counts) and in ns
- * (from the TSC frequency the kernel measured).  Printed as
+ * (from the TSC frequency the kernel measured).  Under QEMU's `-icount
+ * shift=0` (bench/run.py's second kbench boot) the guest's clock counts one
+ * ns per instruction, so the ns figures are instruction counts: a measure
+ * TCG's software TLB cannot distort.  Printed as
  * `BENCH name=... value=... unit=cycles|ns`, plus min/max on an INFO line.
  */
 #include <keel/fmt.h>
@@ -112,21 +116,26 @@ static uint64_t bench_ipc(const char *name, uint64_t flags)
     return med;
 }
 
+/* The message flags of the same-task echo (0 or KEEL_SLOWPATH): set before
+ * its thread starts, read only by it. */
+static uint64_t same_task_flags;
+
 /* The echo thread of ipc_rtt_same_task: ARG is the endpoint's slot. */
 static void echo_same_task(uint64_t ep)
 {
-    struct keel_msg m = { .info = 0 };
+    struct keel_msg m = { .info = same_task_flags };
     (void)keel_recv(ep, &m);
     for (;;) {
-        m.info = 0;
+        m.info = same_task_flags;
         (void)keel_reply_recv(ep, &m);
     }
 }
 
 static uint8_t same_task_stack[16384] __attribute__((aligned(16)));
 
-static uint64_t bench_ipc_same_task(void)
+static uint64_t bench_ipc_same_task(const char *name, uint64_t flags)
 {
+    same_task_flags = flags;
     uint64_t ep = slot_get(), th = slot_get();
     int64_t err = keel_obj_create(spawn_memory(), OBJ_ENDPOINT, ep, 0);
     if (!err)
@@ -140,7 +149,7 @@ static uint64_t bench_ipc_same_task(void)
         slot_put(ep);
         return 0;
     }
-    uint64_t med = time_calls("ipc_rtt_same_task", ep, 0);
+    uint64_t med = time_calls(name, ep, flags);
     slot_put(th); /* deleting the last capability to the thread ends it */
     slot_put(ep);
     return med;
@@ -204,7 +213,8 @@ int main(const struct keel_srvinfo *si)
     uint64_t null = bench_null();
     uint64_t fast = bench_ipc("ipc_rtt_fast", 0);
     uint64_t slow = bench_ipc("ipc_rtt_slow", KEEL_SLOWPATH);
-    uint64_t same = bench_ipc_same_task();
+    uint64_t same = bench_ipc_same_task("ipc_rtt_same_task", 0);
+    (void)bench_ipc_same_task("ipc_rtt_same_task_slow", KEEL_SLOWPATH);
     bench_notify();
     if (null) {
         ulog("BENCH name=ipc_rtt_fast_over_2_null_syscalls value=%llu.%02llu unit=ratio\n",

@@ -408,6 +408,15 @@ PAIRS = [
     ("ipc_rtt_vs_eventfd_rtt", "ipc_rtt_fast", "linux_eventfd_rtt", "cycles", None),
     ("ipc_rtt_vs_futex_rtt", "ipc_rtt_fast", "linux_futex_rtt", "cycles", None),
     ("null_syscall_vs_getppid", "null_syscall", "linux_getppid", "cycles", None),
+    # Instruction counts (both sides under TCG's -icount shift=0): what the
+    # software TLB of the emulator cannot distort.
+    ("ipc_rtt_fast_insn", "ipc_rtt_fast", "linux_pipe_rtt", "insn", 0.1),
+    ("ipc_rtt_slow_insn", "ipc_rtt_slow", "linux_pipe_rtt", "insn", None),
+    ("ipc_rtt_same_task_insn", "ipc_rtt_same_task", "linux_pipe_rtt", "insn", None),
+    ("ipc_rtt_fast_vs_eventfd_rtt_insn", "ipc_rtt_fast", "linux_eventfd_rtt", "insn", None),
+    ("ipc_rtt_fast_vs_futex_rtt_insn", "ipc_rtt_fast", "linux_futex_rtt", "insn", None),
+    ("null_syscall_vs_getppid_insn", "null_syscall", "linux_getppid", "insn", None),
+    ("notify_wakeup_vs_eventfd_rtt_insn", "notify_wakeup", "linux_eventfd_rtt", "insn", None),
     ("boot_direct_to_first_user_process", "boot_direct_to_init_started", "linux_boot_direct_to_init_up",
      "ms", None),
     ("boot_direct_to_nic_ready", "boot_direct_to_nic_ready", "linux_boot_direct_to_ready", "ms", 0.1),
@@ -518,6 +527,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             figures.setdefault(m.group(1), {})[m.group(3)] = float(m.group(2))
     times = {"direct": ([r.marks[INIT_UP]], [r.marks[READY]]), "pxe": ([], [])}
 
+    # ---- the same micro-benchmarks counted in instructions (-icount shift=0) --
+    cmd = qemu_command("tcg", pr["tcg_cpu"], machine=machine, mem=mem, nic=nic, initrd=initrd, mode="full")
+    ri = timed_boot("linux-bench-icount", cmd + ["-icount", "shift=0"], "tcg", [INIT_UP, READY, DONE], timeout=900)
+    if DONE in ri.marks:
+        for _, line in ri.lines:
+            m = BENCH_RE.match(line)
+            if m and m.group(3) == "ns":
+                figures.setdefault(m.group(1), {})["insn"] = float(m.group(2))
+                print(f"BENCH name={m.group(1)} value={m.group(2)} unit=insn", flush=True)
+        print("INFO name=linux_insn_figures clock=\"QEMU -icount shift=0 (TCG): guest ns = instructions executed\"",
+              flush=True)
+    else:
+        print(f"INFO name=linux_insn_figures skipped (the -icount boot did not finish; log {kq._rel(ri.log_path)})",
+              flush=True)
+
     # ---- boot time: more boots that stop at ready --------------------------------
     # PXE always under TCG: Debian's iPXE ROM does not run under this KVM
     # (tests/qemu/keelqemu.py), and Keel's PXE figures are TCG figures too.
@@ -591,6 +615,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if unit != "bytes":
             ka = keel.get("accel_of", {}).get(kname, keel_accel)
             la = "tcg" if "_pxe_" in lname else accel
+            if unit == "insn":
+                ka = la = "tcg-icount"   # both sides ran under -icount shift=0
             if ka == la:
                 extra = f" accel={la}" + extra
             else:

@@ -121,6 +121,27 @@ def main() -> int:
         figures.setdefault(m.group(1), {})[m.group(3)] = float(m.group(2))
         accel_of[m.group(1)] = kbench_accel
 
+    # The same micro-benchmarks with the guest's clock counting instructions
+    # (TCG's -icount shift=0: one ns of guest time per instruction), so each
+    # ns figure is an instruction count that TCG's software TLB flushes on a
+    # CR3 write cannot inflate.  Printed as unit=insn.
+    ri = kq.boot("kbench-icount", boot="direct", image_dir=ns.image_dir, accel="tcg", mem=mem, nic=nic,
+                 args=["kbench", "debug-exit"], expect=["kbench: done"], fail_on=["keel: PANIC"],
+                 qemu_extra="-icount shift=0", timeout=900, wait_exit=True, quiet=True)
+    if ri.all_matched:
+        for m in FIGURE.finditer(ri.log):
+            if m.group(3) == "ns":
+                bench(m.group(1), m.group(2), "insn")
+        ins = {k: v["insn"] for k, v in figures.items() if "insn" in v}
+        if ins.get("null_syscall") and ins.get("ipc_rtt_fast"):
+            print(f"BENCH name=ipc_rtt_fast_over_2_null_syscalls_insn "
+                  f"value={ins['ipc_rtt_fast'] / (2 * ins['null_syscall']):.2f} unit=ratio", flush=True)
+        print("INFO name=insn_figures clock=\"QEMU -icount shift=0 (TCG): guest ns = instructions executed\" "
+              "what=\"the kbench figures above, counted in instructions\"", flush=True)
+    else:
+        print(f"INFO name=insn_figures skipped (the -icount kbench boot did not finish: {ri.describe()}; "
+              f"log {kq._rel(ri.log_path)})", flush=True)
+
     for boot in ("direct", "pxe"):
         times, accel = timed_boots(boot, ns.image_dir, ns.boot_runs, ns.accel, mem, nic)
         for mark, what in MARKS.items():
