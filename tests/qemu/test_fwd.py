@@ -150,12 +150,11 @@ class Lab:
             sh("ip", "-n", self.hosts[i], "addr", "add", f"{net}.2/24", "dev", t)
             sh("ip", "-n", self.hosts[i], "route", "add", "default", "via", f"{net}.1")
         for i, h in enumerate(self.hosts):
-            p = subprocess.Popen(["ip", "netns", "exec", h, sys.executable, "-c", HOST_CODE, "sink", "5001"],
-                                 stdout=subprocess.PIPE, text=True)
-            self.helpers.append(p)
-            for port in ("5002", "5003"):
+            # Each in a session of its own: kq._kill ends its process group.
+            for port in ("5001", "5002", "5003"):
                 self.helpers.append(subprocess.Popen(["ip", "netns", "exec", h, sys.executable, "-c", HOST_CODE,
-                                                      "sink", port], stdout=subprocess.DEVNULL))
+                                                      "sink", port], stdout=subprocess.DEVNULL,
+                                                     stderr=subprocess.DEVNULL, start_new_session=True))
 
     def ping(self, host: int, addr: str, n: int = 2) -> bool:
         p = sh("ip", "netns", "exec", self.hosts[host], "ping", "-c", str(n), "-i", "0.3", "-W", "2", addr,
@@ -188,7 +187,12 @@ class Lab:
                 return True
         return False
 
+    def neigh(self, host: int) -> str:
+        return sh("ip", "-n", self.hosts[host], "neigh", check_rc=False).stdout.strip()
+
     def close(self, name: str) -> None:
+        if self.con is not None and self.proc is not None and self.proc.poll() is None:
+            self.log()  # what arrived since the last read
         for p in self.helpers:
             kq._kill(p, grace=0.5)
         if self.proc is not None:
@@ -273,12 +277,15 @@ def two_nics(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
 
         def blocked():
             # Positive control first: the path works right now.
-            check(lab.send(0, 1, 5001, 1) == "ok", "control: A -> B 5001 failed")
+            r = lab.send(0, 1, 5001, 1)
+            check(r == "ok", f"control: A -> B 5001 failed: {r}")
             r = lab.send(0, 1, 5003, 1, connect_timeout=4)
             check(r.startswith("connect-failed"), f"A -> B 5003 (no rule) was not blocked: {r}")
             r = lab.send(1, 0, 5001, 1, connect_timeout=4)
             check(r.startswith("connect-failed"), f"B -> A 5001 (rule is `in on wan` only) was not blocked: {r}")
-            check(lab.send(1, 0, 5002, 1) == "ok", "control: B -> A 5002 failed after the blocked tries")
+            r = lab.send(1, 0, 5002, 1)
+            check(r == "ok", f"control: B -> A 5002 failed after the blocked tries: {r}; B's neighbours: "
+                             f"{lab.neigh(1)!r}, A's: {lab.neigh(0)!r}")
 
         rep.run("fwd2.tcp_not_allowed_is_blocked", blocked)
     finally:
