@@ -41,6 +41,18 @@ KERNEL_OBJS := $(KERNEL_ASMS:%.S=$(BUILD)/%.o) $(KERNEL_SRCS:%.c=$(BUILD)/%.o)
 KERNEL_ELF  := $(BUILD)/kernel/keel.elf
 KERNEL_BIN  := $(BUILD)/kernel/keel.bin
 
+# keel.efi: the same flat kernel inside a small EFI application (the UEFI
+# entry, kernel/efi/).  Freestanding, position-independent, System V inside
+# with ms_abi on every firmware call; linked at 0 with no run-time relocation
+# (checked below), then turned into PE32+ by objcopy.
+EFI_CFLAGS := -std=gnu11 -O2 -ffreestanding -fno-builtin -fpie -fvisibility=hidden -mno-red-zone \
+	-mgeneral-regs-only -fshort-wchar -fno-stack-protector -fno-asynchronous-unwind-tables \
+	-Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	-Ikernel/efi -Ikernel/include -MMD -MP -DKEEL_VERSION='"$(VERSION)"'
+EFI_OBJS := $(BUILD)/efi/efistub.o $(BUILD)/efi/efi_handoff.o $(BUILD)/efi/reloc.o $(BUILD)/efi/kernel_image.o
+EFI_ELF  := $(BUILD)/efi/keel-efi.elf
+EFI_APP  := $(BUILD)/efi/keel.efi
+
 # ------------------------------------------------------------ user space ----
 # Every user program: freestanding, static, linked at 4 MiB by lib/user.ld,
 # with lib/ (our libc, system call stubs) and nothing else.
@@ -147,6 +159,30 @@ $(KERNEL_BIN): $(KERNEL_ELF)
 	 truncate -s $$(( 0x$$end - 0x$$start )) $@
 
 image: $(IMAGE_FILES)
+
+$(BUILD)/efi/%.o: kernel/efi/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(EFI_CFLAGS) -c $< -o $@
+
+$(BUILD)/efi/reloc.o: kernel/efi/reloc.S
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
+$(BUILD)/efi/kernel_image.o: kernel/efi/kernel_image.S $(KERNEL_BIN)
+	@mkdir -p $(dir $@)
+	$(CC) -DKERNEL_BIN='"$(KERNEL_BIN)"' -c $< -o $@
+
+# A dynamic relocation would be left unapplied (nothing applies them in an
+# EFI application): refuse to build rather than boot a broken pointer.
+$(EFI_ELF): $(EFI_OBJS) kernel/efi/efi.ld
+	$(LD) -nostdlib -pie --no-dynamic-linker -z max-page-size=4096 -z noexecstack -z norelro --hash-style=sysv \
+		-T kernel/efi/efi.ld -o $@ $(EFI_OBJS)
+	@if readelf -rW $@ | grep -q R_X86_64; then \
+		echo "keel.efi: the stub needs run-time relocations (a pointer in initialised data?):" >&2; \
+		readelf -rW $@ >&2; rm -f $@; exit 1; fi
+
+$(EFI_APP): $(EFI_ELF)
+	$(OBJCOPY) -O efi-app-x86_64 --subsystem=10 -j .text -j .reloc -j .data $< $@
 
 $(TFTP_DIR)/keel: $(KERNEL_BIN)
 	@mkdir -p $(dir $@)
