@@ -1,6 +1,6 @@
 # Keel - top-level build.
 #
-#   make            build the kernel and the boot image (build/image/tftp/)
+#   make            build the kernel and the boot image (build/image/tftp/, build/image/pxe/)
 #   make deps       install Debian packages, fetch lwIP/mbedTLS sources
 #   make run        PXE-boot the image in QEMU, serial console on the terminal
 #   make test       unit tests + QEMU boot tests; ends with "N passed, N failed"
@@ -19,7 +19,7 @@ PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
 PACKAGES   := gcc make binutils cpio python3 openssl curl qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
-	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev
+	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev ipxe ovmf
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- kernel ----
@@ -108,7 +108,16 @@ TFTP_DIR    := $(BUILD)/image/tftp
 # made here at build time (a private key is never committed).
 EXAMPLE_SITE := $(BUILD)/site-example
 CONF        ?= $(EXAMPLE_SITE)/appliance.conf
-IMAGE_FILES := $(TFTP_DIR)/keel $(TFTP_DIR)/servers.cpio $(TFTP_DIR)/site.cpio $(TFTP_DIR)/boot.ipxe
+IMAGE_FILES := $(TFTP_DIR)/keel $(TFTP_DIR)/keel.efi $(TFTP_DIR)/servers.cpio $(TFTP_DIR)/site.cpio \
+	$(TFTP_DIR)/boot.ipxe
+# The boot tree a site's PXE server serves as it is (TFTP and HTTP root):
+# the image above plus Debian's iPXE builds to chainload from a firmware's
+# own PXE client (docs/PXE.md).  The iPXE files come from Debian's `ipxe`
+# package at build time, never from the repository.
+PXE_DIR     := $(BUILD)/image/pxe
+IPXE_DIR    := /usr/lib/ipxe
+IPXE_FILES  := undionly.kpxe snponly.efi ipxe.efi
+PXE_FILES   := $(addprefix $(PXE_DIR)/,keel keel.efi servers.cpio site.cpio boot.ipxe $(IPXE_FILES))
 
 # ----------------------------------------------------------- run options ----
 ACCEL      ?= auto
@@ -158,7 +167,22 @@ $(KERNEL_BIN): $(KERNEL_ELF)
 	 start=$$(nm $< | awk '/ _load_start$$/ {print $$1}'); \
 	 truncate -s $$(( 0x$$end - 0x$$start )) $@
 
-image: $(IMAGE_FILES)
+image: $(IMAGE_FILES) $(PXE_FILES)
+
+$(TFTP_DIR)/keel.efi: $(EFI_APP)
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(addprefix $(PXE_DIR)/,keel keel.efi servers.cpio site.cpio boot.ipxe): $(PXE_DIR)/%: $(TFTP_DIR)/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(IPXE_FILES:%=$(IPXE_DIR)/%):
+	@tools/install-packages.sh ipxe
+
+$(addprefix $(PXE_DIR)/,$(IPXE_FILES)): $(PXE_DIR)/%: $(IPXE_DIR)/%
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(BUILD)/efi/%.o: kernel/efi/%.c
 	@mkdir -p $(dir $@)

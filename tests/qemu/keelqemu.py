@@ -270,6 +270,10 @@ def _ipxe_split(line: str) -> tuple[str, Optional[str], list[str]]:
 def _ipxe_parse(line: str) -> tuple[str, Optional[str], list[str], list[str]]:
     """Like _ipxe_split, plus the words up to and including the file."""
     words = line.split()
+    for i, w in enumerate(words):       # `cmd ... || goto failed`: the command is what precedes
+        if w in ("||", "&&"):
+            words = words[:i]
+            break
     if not words or words[0].startswith("#"):
         return "", None, [], []
     cmd = words[0]
@@ -296,15 +300,17 @@ def _apply_args(fixed: Sequence[str], args: Sequence[str]) -> list[str]:
 
 
 def ipxe_script_with_args(script: str, args: Sequence[str]) -> str:
-    """boot.ipxe text with the first kernel line's args set per _apply_args."""
-    out, done = [], False
+    """boot.ipxe text with every `kernel` line's args set per _apply_args (the
+    script has one per platform: keel for BIOS, keel.efi for UEFI); a tail
+    such as `|| goto failed` is kept."""
+    out = []
     for line in script.splitlines():
         kind, _, fixed, head = _ipxe_parse(line)
-        if kind == "kernel" and not done:
+        if kind == "kernel" and head and head[0] == "kernel":
             new = head + _apply_args(fixed, args)
             if new != head + fixed:
-                line = " ".join(new)
-            done = True
+                tail = line.split()[len(head) + len(fixed):]
+                line = " ".join(new + tail)
         out.append(line)
     return "\n".join(out) + ("\n" if script.endswith("\n") else "")
 
