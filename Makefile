@@ -8,7 +8,7 @@
 #   make bench-report  make bench, then its tables written into README.md
 #   make clean
 #
-# Variables for run/test (see README.md): ACCEL=kvm|tcg BOOT=pxe|direct
+# Variables for run/test (see README.md): ACCEL=kvm|tcg BOOT=pxe|direct|disk FIRMWARE=bios|uefi
 # NIC=virtio|e1000[,..] MEM=MiB SERIAL=spec FWD=rules QEMU_EXTRA=... ARGS=...
 
 BUILD      := build
@@ -122,6 +122,9 @@ PXE_FILES   := $(addprefix $(PXE_DIR)/,keel keel.efi servers.cpio site.cpio boot
 # ----------------------------------------------------------- run options ----
 ACCEL      ?= auto
 BOOT       ?= pxe
+# bios: SeaBIOS and the NIC's iPXE ROM (multiboot `keel`); uefi: OVMF (Debian's
+# ovmf) and the ROM's iPXE UEFI build (`keel.efi`).  UEFI takes BOOT=pxe|disk.
+FIRMWARE   ?= bios
 NIC        ?= virtio
 MEM        ?= 256
 SERIAL     ?= stdio
@@ -254,7 +257,7 @@ run: packages image
 	 backend=$$!; trap 'kill $$backend 2>/dev/null' EXIT INT TERM; \
 	 echo "keel: TLS on https://127.0.0.1:8443/ once the console says keel: ready; try:" >&2; \
 	 echo "      curl -k https://127.0.0.1:8443/" >&2; \
-	 $(PYTHON) tests/qemu/keelqemu.py run --image-dir $(TFTP_DIR) --boot $(BOOT) --accel $(ACCEL) \
+	 $(PYTHON) tests/qemu/keelqemu.py run --image-dir $(TFTP_DIR) --boot $(BOOT) --firmware $(FIRMWARE) --accel $(ACCEL) \
 		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(RNG_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
