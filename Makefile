@@ -286,7 +286,8 @@ QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_kte
 	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/qemu/test_console_net.py" \
 	"$(PYTHON) tests/qemu/test_netadm.py" \
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
-	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py"
+	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
+	"$(PYTHON) tests/qemu/test_pxe.py"
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)

@@ -527,7 +527,7 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
     elif cfg.boot == "disk":
         if "," in str(disk_dir):
             raise KeelQemuError(f"path {disk_dir} contains ',' which QEMU's -drive syntax cannot express")
-        cmd += ["-drive", f"file=fat:{_rel(disk_dir)},format=raw,if=none,id=esp",
+        cmd += ["-drive", f"file=fat:{_rel(disk_dir)},format=raw,if=none,id=esp,readonly=on",
                 "-device", "virtio-blk-pci,drive=esp,bootindex=0"]
     else:
         paths = [layout.image_dir / layout.kernel] + \
