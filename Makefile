@@ -261,7 +261,7 @@ run: packages image
 		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(RNG_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
-UNIT_TESTS += fmt frames multiboot cmdline manifest nic_ring $(LIB_UNIT_TESTS)
+UNIT_TESTS += fmt frames multiboot cmdline manifest nic_ring efi_handoff $(LIB_UNIT_TESTS)
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-format-truncation -Ikernel/include -Iabi -Itests/unit \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/test_%)
@@ -269,6 +269,9 @@ UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/test_%)
 $(BUILD)/tests/unit/test_fmt: tests/unit/test_fmt.c kernel/fmt.c
 $(BUILD)/tests/unit/test_frames: tests/unit/test_frames.c kernel/frames.c
 $(BUILD)/tests/unit/test_multiboot: tests/unit/test_multiboot.c kernel/multiboot.c
+$(BUILD)/tests/unit/test_efi_handoff: tests/unit/test_efi_handoff.c kernel/efi/efi_handoff.c kernel/efi/efi.h \
+	kernel/efi/efi_handoff.h kernel/include/handoff.h
+$(BUILD)/tests/unit/test_efi_handoff: UNIT_CFLAGS += -Ikernel/efi
 $(BUILD)/tests/unit/test_cmdline: tests/unit/test_cmdline.c kernel/cmdline.c
 $(BUILD)/tests/unit/test_manifest: tests/unit/test_manifest.c init/manifest.c
 $(BUILD)/tests/unit/test_manifest: UNIT_CFLAGS += -Iinit

@@ -256,41 +256,48 @@ static efi_status open_root(const struct efi_loaded_image *li, struct efi_file *
     return fs->open_volume(fs, root);
 }
 
-/* Reads a whole file into pages below 1 GiB.  Returns EFI_SUCCESS with
- * *phys, *size set, or the failing call's status (nothing left allocated). */
-static efi_status read_file(struct efi_file *root, const char16 *path, uint64_t *phys, uint64_t *size)
+/* Reads a whole file into pages below 1 GiB.  Returns NULL with *phys,
+ * *size set, or why it could not (nothing is left allocated then). */
+static const char *read_file(struct efi_file *root, const char16 *path, uint64_t *phys, uint64_t *size)
 {
     struct efi_file *f;
     efi_status st = root->open(root, &f, path, EFI_FILE_MODE_READ, 0);
     if (st != EFI_SUCCESS)
-        return st;
+        return st == EFI_NOT_FOUND ? "not found (EFI_NOT_FOUND)" : status_name(st);
     uint64_t info_buf[64];
     uint64_t info_size = sizeof info_buf;
-    st = f->get_info(f, &file_info_guid, &info_size, info_buf);
     const struct efi_file_info *info = (const void *)info_buf;
-    if (st == EFI_SUCCESS &&
-        ((info->attribute & EFI_FILE_DIRECTORY) || info->file_size == 0 || info->file_size > MODULE_MAX_SIZE))
-        st = EFI_LOAD_ERROR;
-    uint64_t pages = st == EFI_SUCCESS ? (info->file_size + 4095) / 4096 : 0;
+    const char *why = 0;
+    st = f->get_info(f, &file_info_guid, &info_size, info_buf);
+    if (st != EFI_SUCCESS)
+        why = "its size is unknown (GetInfo failed)";
+    else if (info->attribute & EFI_FILE_DIRECTORY)
+        why = "it is a directory";
+    else if (info->file_size == 0)
+        why = "it is empty";
+    else if (info->file_size > MODULE_MAX_SIZE)
+        why = "it is larger than 512 MiB";
+    uint64_t pages = why ? 0 : (info->file_size + 4095) / 4096;
     uint64_t addr = (1ull << 30) - 1;
-    if (st == EFI_SUCCESS)
-        st = BS->allocate_pages(EFI_ALLOCATE_MAX_ADDRESS, EFI_LOADER_DATA, pages, &addr);
-    uint64_t done = 0;
-    while (st == EFI_SUCCESS && done < info->file_size) {
+    if (!why && BS->allocate_pages(EFI_ALLOCATE_MAX_ADDRESS, EFI_LOADER_DATA, pages, &addr) != EFI_SUCCESS) {
+        why = "no memory below 1 GiB for it";
+        pages = 0;
+    }
+    for (uint64_t done = 0; !why && done < info->file_size;) {
         uint64_t n = info->file_size - done;
         st = f->read(f, &n, (void *)(uintptr_t)(addr + done));
-        if (st == EFI_SUCCESS && n == 0)
-            st = EFI_LOAD_ERROR; /* shorter than its size said */
+        if (st != EFI_SUCCESS || n == 0)
+            why = st != EFI_SUCCESS ? "reading it failed" : "it is shorter than its size says";
         done += n;
     }
-    if (st != EFI_SUCCESS && pages && addr != (1ull << 30) - 1)
+    if (why && pages)
         BS->free_pages(addr, pages);
     f->close(f);
-    if (st == EFI_SUCCESS) {
+    if (!why) {
         *phys = addr;
         *size = info->file_size;
     }
-    return st;
+    return why;
 }
 
 /* Loads the modules into the handoff; a missing one is a line, not a stop. */
@@ -312,10 +319,9 @@ static void load_modules(const struct efi_loaded_image *li, const char16 *self, 
             say("keel: efi: %s: the path beside %s is too long; booting without it\n", modules[i].file, self_name);
             continue;
         }
-        st = read_file(root, path, &phys, &size);
-        if (st != EFI_SUCCESS) {
-            say("keel: efi: module %s: cannot read it beside %s (%s); booting without it\n", modules[i].file, self_name,
-                status_name(st));
+        const char *why = read_file(root, path, &phys, &size);
+        if (why) {
+            say("keel: efi: module %s beside %s: %s; booting without it\n", modules[i].file, self_name, why);
             continue;
         }
         say("keel: efi: module %s: %u bytes at 0x%x\n", modules[i].file, size, phys);

@@ -293,7 +293,7 @@ def main() -> int:
             # the disk's folder gets what this script names: keel.efi and site.cpio only
             (img / "boot.ipxe").write_text("#!ipxe\nkernel keel.efi\nmodule site.cpio site\nboot\n")
             r = kq.boot("pxe-uefi-missing-module", boot="disk", firmware="uefi", image_dir=img, timeout=120,
-                        expect=[re.compile(r"keel: efi: module servers\.cpio: cannot read it beside BOOTX64\.EFI "
+                        expect=[re.compile(r"keel: efi: module servers\.cpio beside BOOTX64\.EFI: not found "
                                            r"\(EFI_NOT_FOUND\); booting without it"),
                                 "keel: efi: module site.cpio", "keel: kernel up",
                                 "keel: init: no boot module named 'servers'; nothing to start"],
