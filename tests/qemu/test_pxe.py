@@ -219,6 +219,13 @@ def main() -> int:
         if not (PXE_DIR / f).is_file():
             rep.fail("pxe.tree", f"{PXE_DIR / f} missing (run make image)")
             return rep.finish()
+    def docs_config() -> None:
+        """docs/PXE.md shows the configuration these boots run with."""
+        doc = (REPO / "docs" / "PXE.md").read_text()
+        kq.check(DNSMASQ_CONF.read_text().strip() in doc, "docs/PXE.md does not show image/dnsmasq-pxe.conf as it is")
+
+    if not only or "docs_config" in only:
+        rep.run("pxe.docs_config", docs_config)
     (kq.BUILD / "qemu-tmp").mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="pxe-", dir=kq.BUILD / "qemu-tmp"))
     net = None
