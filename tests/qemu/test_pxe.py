@@ -322,6 +322,22 @@ def main() -> int:
             kq.check(r.all_matched, f"{r.describe()}; missing: {'; '.join(map(str, r.missing()))}")
             kq.check(r.status is None, f"QEMU ended (status {r.status}): the machine reset or stopped")
 
+        def bios_missing_module() -> None:
+            root = make_root(tmp, "bios-missing", site)
+            (root / "servers.cpio").unlink()
+            dns, _ = net.dnsmasq(root, False)
+            try:
+                # image_dir only satisfies the harness's check: dnsmasq serves `root`
+                r = kq.boot("pxe-bios-missing-module", boot="pxe", firmware="bios", taps=[net.tap], netns=net.ns,
+                            image_dir=PXE_DIR, timeout=90,
+                            expect=["servers.cpio...", re.compile(r"Keel: boot failed: .+")])
+            finally:
+                net.stop(dns)
+            kq.check(r.all_matched, f"{r.describe()}; missing: {'; '.join(map(str, r.missing()))}")
+            kq.check("keel: Keel" not in r.log, "the kernel started without its servers archive")
+
+        if not only or "bios_missing_module" in only:
+            rep.run("pxe.bios_missing_module", bios_missing_module)
         if not only or "uefi_missing_module" in only:
             rep.run("pxe.uefi_missing_module", missing_module)
         if not only or "bios_wrong_module" in only:
