@@ -18,10 +18,14 @@ through the guest.  Ways:
   uefi_http   OVMF + the NIC's iPXE ROM (iPXE's UEFI build), the script,
               keel.efi and the modules from an HTTP server in the namespace
 
-and two that must fail clearly: keel.efi started from a FAT disk with
-servers.cpio missing beside it (the stub's line, then init's), and a BIOS
-PXE boot served a wrong servers.cpio (init's line).  Neither may hang or
-reset the machine.
+and three that must fail clearly: a BIOS PXE boot whose servers.cpio is
+missing on the server (iPXE's line, then boot.ipxe's `Keel: boot failed`),
+keel.efi started from a FAT disk with servers.cpio missing beside it (the
+stub's line, then init's), and a BIOS PXE boot served a wrong servers.cpio
+(init's line).  None may hang silently or reset the machine.  A last check
+makes sure docs/PXE.md shows the dnsmasq configuration these boots use, and
+uefi_ktest runs the kernel's in-guest tests with the kernel entered through
+keel.efi (QEMU's user network).
 
 Usage: python3 tests/qemu/test_pxe.py [--only NAME[,NAME]]
 """
@@ -336,6 +340,19 @@ def main() -> int:
             kq.check(r.all_matched, f"{r.describe()}; missing: {'; '.join(map(str, r.missing()))}")
             kq.check("keel: Keel" not in r.log, "the kernel started without its servers archive")
 
+        def uefi_ktest() -> None:
+            """The kernel's in-guest tests, the kernel entered through keel.efi
+            (QEMU's user network: this is about the entry, not the network)."""
+            r = kq.boot("pxe-uefi-ktest", boot="pxe", firmware="uefi", args=["ktest", "debug-exit"], timeout=240,
+                        expect=["keel: entered from keel.efi", re.compile(r"(\d+) passed, (\d+) failed")],
+                        fail_on=[r"keel: panic"], wait_exit=True)
+            kq.check(r.all_matched, f"{r.describe()}; missing: {'; '.join(map(str, r.missing()))}")
+            m = re.search(r"(\d+) passed, (\d+) failed", r.log)
+            kq.check(int(m.group(1)) > 0 and m.group(2) == "0", f"ktest: {m.group(0)}")
+            kq.check(r.status == kq.STATUS_GUEST_PASS, f"QEMU status {r.status}, not the kernel's pass exit")
+
+        if not only or "uefi_ktest" in only:
+            rep.run("pxe.uefi_ktest", uefi_ktest)
         if not only or "bios_missing_module" in only:
             rep.run("pxe.bios_missing_module", bios_missing_module)
         if not only or "uefi_missing_module" in only:
