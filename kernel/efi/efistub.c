@@ -422,24 +422,20 @@ static __attribute__((noreturn)) void halt_forever(void)
         __asm__ volatile("cli; hlt");
 }
 
-efi_status EFIAPI efi_main(efi_handle image, struct efi_system_table *st);
-efi_status EFIAPI efi_main(efi_handle image, struct efi_system_table *st)
+/* Gives back what build_handoff and load_modules allocated (an error path:
+ * keel.efi returns to its loader). */
+static void free_handoff(struct handoff_pages *hp)
 {
-    ST = st;
-    BS = st->boot_services;
-    say("keel: efi: Keel %s EFI entry\n", KEEL_VERSION);
-    BS->set_watchdog_timer(0, 0, 0, 0);
+    for (uint32_t i = 0; i < hp->h.mbi.mods_count; i++)
+        BS->free_pages(hp->mods[i].mod_start, (hp->mods[i].mod_end - hp->mods[i].mod_start + 4095) / 4096);
+    BS->free_pages((uint64_t)(uintptr_t)hp, HANDOFF_PAGES);
+}
 
-    struct kimage_layout k;
-    int err = efiho_kimage_parse(kernel_image_start, (size_t)(kernel_image_end - kernel_image_start), &k);
-    if (err) {
-        say("keel: efi: the kernel inside keel.efi is unusable: %s\n", efiho_strerror(err));
-        return EFI_LOAD_ERROR;
-    }
-    if (read_cr4() & CR4_LA57) {
-        say("keel: efi: the firmware runs 5-level paging; Keel's entry needs 4-level\n");
-        return EFI_UNSUPPORTED;
-    }
+/* The handoff pages with everything but the memory map: the command line,
+ * the RSDP and the modules.  Returns EFI_SUCCESS and *out, or the status of
+ * the call that failed (its line printed, nothing left allocated). */
+static efi_status build_handoff(efi_handle image, struct handoff_pages **out)
+{
     struct efi_loaded_image *li;
     efi_status s = BS->handle_protocol(image, &loaded_image_guid, (void **)&li);
     if (s != EFI_SUCCESS) {
@@ -468,30 +464,20 @@ efi_status EFIAPI efi_main(efi_handle image, struct efi_system_table *st)
     hp->h.mbi.cmdline = (uint32_t)(uintptr_t)hp->cmdline;
     hp->h.rsdp_phys = find_rsdp();
     say("keel: efi: command line \"%s\", ACPI RSDP at 0x%x\n", hp->cmdline, hp->h.rsdp_phys);
-
     load_modules(li, self, self_name, hp);
-    s = place_kernel(&k);
-    if (s != EFI_SUCCESS)
-        return s;
+    *out = hp;
+    return EFI_SUCCESS;
+}
 
-    void *map;
-    uint64_t cap, map_size, desc_size;
-    s = alloc_map_buffer(&map, &cap);
-    if (s != EFI_SUCCESS) {
-        say("keel: efi: cannot read the memory map (%s)\n", status_name(s));
-        return s;
-    }
-    say("keel: efi: leaving boot services; entering the kernel at 0x%x\n", k.entry64);
-    s = leave_boot_services(image, map, cap, &map_size, &desc_size);
-    if (s != EFI_SUCCESS) {
-        say("keel: efi: ExitBootServices failed (%s)\n", status_name(s));
-        return s;
-    }
-    /* point of no return: the firmware's services are gone */
+/* After ExitBootServices: the memory map into the handoff, then the kernel.
+ * No firmware call from here on; a failure is a COM1 line and a halt. */
+static __attribute__((noreturn)) void enter_kernel(struct handoff_pages *hp, const void *map, uint64_t map_size,
+                                                   uint64_t desc_size, uint64_t entry64)
+{
     __asm__ volatile("cli");
     boot_services_gone = true;
     uint32_t n = 0;
-    err = efiho_mmap_convert(map, map_size, desc_size, hp->mmap, MMAP_MAX, &n);
+    int err = efiho_mmap_convert(map, map_size, desc_size, hp->mmap, MMAP_MAX, &n);
     if (err || n == 0) {
         say("keel: efi: %s; halting\n", err ? efiho_strerror(err) : "the memory map is empty");
         halt_forever();
@@ -499,8 +485,57 @@ efi_status EFIAPI efi_main(efi_handle image, struct efi_system_table *st)
     hp->h.mbi.flags |= MBI_FLAG_MMAP;
     hp->h.mbi.mmap_addr = (uint32_t)(uintptr_t)hp->mmap;
     hp->h.mbi.mmap_length = n * (uint32_t)sizeof(struct mb_mmap_entry);
-
-    void (*entry)(uint64_t magic, uint64_t info) = (void (*)(uint64_t, uint64_t))(uintptr_t)k.entry64;
-    entry(KEEL_EFI_LOADER_MAGIC, hp_phys);
+    void (*entry)(uint64_t magic, uint64_t info) = (void (*)(uint64_t, uint64_t))(uintptr_t)entry64;
+    entry(KEEL_EFI_LOADER_MAGIC, (uint64_t)(uintptr_t)hp);
     halt_forever();
+}
+
+efi_status EFIAPI efi_main(efi_handle image, struct efi_system_table *st);
+efi_status EFIAPI efi_main(efi_handle image, struct efi_system_table *st)
+{
+    ST = st;
+    BS = st->boot_services;
+    say("keel: efi: Keel %s EFI entry\n", KEEL_VERSION);
+    BS->set_watchdog_timer(0, 0, 0, 0);
+
+    struct kimage_layout k;
+    int err = efiho_kimage_parse(kernel_image_start, (size_t)(kernel_image_end - kernel_image_start), &k);
+    if (err) {
+        say("keel: efi: the kernel inside keel.efi is unusable: %s\n", efiho_strerror(err));
+        return EFI_LOAD_ERROR;
+    }
+    if (read_cr4() & CR4_LA57) {
+        say("keel: efi: the firmware runs 5-level paging; Keel's entry needs 4-level\n");
+        return EFI_UNSUPPORTED;
+    }
+    struct handoff_pages *hp;
+    efi_status s = build_handoff(image, &hp);
+    if (s != EFI_SUCCESS)
+        return s;
+    s = place_kernel(&k);
+    if (s != EFI_SUCCESS)
+        goto err_handoff;
+    void *map;
+    uint64_t cap, map_size, desc_size;
+    s = alloc_map_buffer(&map, &cap);
+    if (s != EFI_SUCCESS) {
+        say("keel: efi: cannot read the memory map (%s)\n", status_name(s));
+        goto err_kernel;
+    }
+    say("keel: efi: leaving boot services; entering the kernel at 0x%x\n", k.entry64);
+    s = leave_boot_services(image, map, cap, &map_size, &desc_size);
+    if (s != EFI_SUCCESS) {
+        /* Only GetMemoryMap and ExitBootServices may follow a failed exit:
+         * nothing can be freed, and the console may be gone. */
+        say("keel: efi: ExitBootServices failed (%s)\n", status_name(s));
+        return s;
+    }
+    /* point of no return: the firmware's services are gone */
+    enter_kernel(hp, map, map_size, desc_size, k.entry64);
+
+err_kernel:
+    BS->free_pages(k.load_addr, (k.mem_size + 4095) / 4096);
+err_handoff:
+    free_handoff(hp);
+    return s;
 }
