@@ -318,6 +318,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD)/kernel $(BUILD)/user $(BUILD)/image $(BUILD)/tests $(BUILD)/test-logs
+	rm -rf $(BUILD)/kernel $(BUILD)/efi $(BUILD)/user $(BUILD)/image $(BUILD)/tests $(BUILD)/test-logs
 
 -include $(KERNEL_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(USER_OBJS:.o=.d)
