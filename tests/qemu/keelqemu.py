@@ -3,7 +3,7 @@
 
 CLI (what `make run` calls)::
 
-    python3 tests/qemu/keelqemu.py run --boot pxe --accel auto --nic virtio \\
+    python3 tests/qemu/keelqemu.py run --boot pxe --firmware bios --accel auto --nic virtio \\
         --mem 256 --serial stdio --fwd '' --qemu-extra '' -- [kernel args]
 
 prints the QEMU command line on stderr and then execs QEMU, so the serial
@@ -483,8 +483,7 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
         raise KeelQemuError(f"{OVMF_FD} not found (apt-get install ovmf)")
     if cfg.boot == "disk" and disk_dir is None:
         raise KeelQemuError("boot=disk needs the disk's folder (uefi_disk_dir)")
-    accel, cpu, notes = resolve_accel(accel or cfg.accel, "pxe" if cfg.firmware == "uefi" and
-                                      cfg.boot == "pxe" else cfg.boot)
+    accel, cpu, notes = resolve_accel(accel or cfg.accel, cfg.boot)
 
     cmd = [QEMU, "-accel", accel, "-cpu", cpu, "-machine", cfg.machine,
            "-m", str(cfg.mem), "-display", "none", "-nodefaults", "-no-reboot"]
