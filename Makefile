@@ -45,7 +45,7 @@ KERNEL_BIN  := $(BUILD)/kernel/keel.bin
 # entry, kernel/efi/).  Freestanding, position-independent, System V inside
 # with ms_abi on every firmware call; linked at 0 with no run-time relocation
 # (checked below), then turned into PE32+ by objcopy.
-EFI_CFLAGS := -std=gnu11 -O2 -ffreestanding -fno-builtin -fpie -fvisibility=hidden -mno-red-zone \
+EFI_CFLAGS := -std=gnu11 -O2 -ffreestanding -fno-builtin -fno-tree-loop-distribute-patterns -fpie -fvisibility=hidden -mno-red-zone \
 	-mgeneral-regs-only -fshort-wchar -fno-stack-protector -fno-asynchronous-unwind-tables \
 	-Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
 	-Ikernel/efi -Ikernel/include -MMD -MP -DKEEL_VERSION='"$(VERSION)"'
