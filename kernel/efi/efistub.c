@@ -26,9 +26,10 @@
  *
  * Built freestanding, position-independent and with no run-time relocation
  * (the Makefile checks that the linked ELF has none), then turned into
- * PE32+ by objcopy.  Memory it allocates is EfiLoaderData, which the
- * handoff's map reports as available: the kernel copies the handoff before
- * its frame allocator starts and keeps the modules' pages out of it.
+ * PE32+ by objcopy.  Memory it allocates is EfiLoaderData (the kernel's own
+ * pages EfiLoaderCode), which the handoff's map reports as available: the
+ * kernel copies the handoff before its frame allocator starts and keeps its
+ * image's and the modules' pages out of it.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -361,7 +362,9 @@ static uint64_t find_rsdp(void)
 static efi_status place_kernel(const struct kimage_layout *k)
 {
     uint64_t addr = k->load_addr, pages = (k->mem_size + 4095) / 4096;
-    efi_status st = BS->allocate_pages(EFI_ALLOCATE_ADDRESS, EFI_LOADER_DATA, pages, &addr);
+    /* EfiLoaderCode: firmware that maps data pages no-execute (edk2's NX
+     * memory protection) still lets _start64 run from these. */
+    efi_status st = BS->allocate_pages(EFI_ALLOCATE_ADDRESS, EFI_LOADER_CODE, pages, &addr);
     if (st != EFI_SUCCESS) {
         say("keel: efi: memory 0x%x-0x%x, where the kernel runs, is not free (%s)\n", k->load_addr,
             k->load_addr + k->mem_size - 1, status_name(st));
