@@ -1,6 +1,6 @@
 # Keel - top-level build.
 #
-#   make            build the kernel and the boot image (build/image/tftp/)
+#   make            build the kernel and the boot image (build/image/tftp/, build/image/pxe/)
 #   make deps       install Debian packages, fetch lwIP/mbedTLS sources
 #   make run        PXE-boot the image in QEMU, serial console on the terminal
 #   make test       unit tests + QEMU boot tests; ends with "N passed, N failed"
@@ -8,7 +8,7 @@
 #   make bench-report  make bench, then its tables written into README.md
 #   make clean
 #
-# Variables for run/test (see README.md): ACCEL=kvm|tcg BOOT=pxe|direct
+# Variables for run/test (see README.md): ACCEL=kvm|tcg BOOT=pxe|direct|disk FIRMWARE=bios|uefi
 # NIC=virtio|virtio-modern|e1000[,..] MEM=MiB SERIAL=spec FWD=rules QEMU_EXTRA=... ARGS=...
 
 BUILD      := build
@@ -19,7 +19,7 @@ PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
 PACKAGES   := gcc make binutils cpio python3 openssl curl qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
-	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev
+	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev ipxe ovmf
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- kernel ----
@@ -40,6 +40,18 @@ KERNEL_ASMS := kernel/arch/boot.S kernel/arch/trap_entry.S kernel/arch/switch.S 
 KERNEL_OBJS := $(KERNEL_ASMS:%.S=$(BUILD)/%.o) $(KERNEL_SRCS:%.c=$(BUILD)/%.o)
 KERNEL_ELF  := $(BUILD)/kernel/keel.elf
 KERNEL_BIN  := $(BUILD)/kernel/keel.bin
+
+# keel.efi: the same flat kernel inside a small EFI application (the UEFI
+# entry, kernel/efi/).  Freestanding, position-independent, System V inside
+# with ms_abi on every firmware call; linked at 0 with no run-time relocation
+# (checked below), then turned into PE32+ by objcopy.
+EFI_CFLAGS := -std=gnu11 -O2 -ffreestanding -fno-builtin -fno-tree-loop-distribute-patterns -fpie -fvisibility=hidden -mno-red-zone \
+	-mgeneral-regs-only -fshort-wchar -fno-stack-protector -fno-asynchronous-unwind-tables \
+	-Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	-Ikernel/efi -Ikernel/include -MMD -MP -DKEEL_VERSION='"$(VERSION)"'
+EFI_OBJS := $(BUILD)/efi/efistub.o $(BUILD)/efi/efi_handoff.o $(BUILD)/efi/reloc.o $(BUILD)/efi/kernel_image.o
+EFI_ELF  := $(BUILD)/efi/keel-efi.elf
+EFI_APP  := $(BUILD)/efi/keel.efi
 
 # ------------------------------------------------------------ user space ----
 # Every user program: freestanding, static, linked at 4 MiB by lib/user.ld,
@@ -96,11 +108,23 @@ TFTP_DIR    := $(BUILD)/image/tftp
 # made here at build time (a private key is never committed).
 EXAMPLE_SITE := $(BUILD)/site-example
 CONF        ?= $(EXAMPLE_SITE)/appliance.conf
-IMAGE_FILES := $(TFTP_DIR)/keel $(TFTP_DIR)/servers.cpio $(TFTP_DIR)/site.cpio $(TFTP_DIR)/boot.ipxe
+IMAGE_FILES := $(TFTP_DIR)/keel $(TFTP_DIR)/keel.efi $(TFTP_DIR)/servers.cpio $(TFTP_DIR)/site.cpio \
+	$(TFTP_DIR)/boot.ipxe
+# The boot tree a site's PXE server serves as it is (TFTP and HTTP root):
+# the image above plus Debian's iPXE builds to chainload from a firmware's
+# own PXE client (docs/PXE.md).  The iPXE files come from Debian's `ipxe`
+# package at build time, never from the repository.
+PXE_DIR     := $(BUILD)/image/pxe
+IPXE_DIR    := /usr/lib/ipxe
+IPXE_FILES  := undionly.kpxe snponly.efi ipxe.efi
+PXE_FILES   := $(addprefix $(PXE_DIR)/,keel keel.efi servers.cpio site.cpio boot.ipxe $(IPXE_FILES))
 
 # ----------------------------------------------------------- run options ----
 ACCEL      ?= auto
 BOOT       ?= pxe
+# bios: SeaBIOS and the NIC's iPXE ROM (multiboot `keel`); uefi: OVMF (Debian's
+# ovmf) and the ROM's iPXE UEFI build (`keel.efi`).  UEFI takes BOOT=pxe|disk.
+FIRMWARE   ?= bios
 NIC        ?= virtio
 MEM        ?= 256
 SERIAL     ?= stdio
@@ -146,7 +170,46 @@ $(KERNEL_BIN): $(KERNEL_ELF)
 	 start=$$(nm $< | awk '/ _load_start$$/ {print $$1}'); \
 	 truncate -s $$(( 0x$$end - 0x$$start )) $@
 
-image: $(IMAGE_FILES)
+image: $(IMAGE_FILES) $(PXE_FILES)
+
+$(TFTP_DIR)/keel.efi: $(EFI_APP)
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(addprefix $(PXE_DIR)/,keel keel.efi servers.cpio site.cpio boot.ipxe): $(PXE_DIR)/%: $(TFTP_DIR)/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(IPXE_FILES:%=$(IPXE_DIR)/%):
+	@tools/install-packages.sh ipxe
+
+$(addprefix $(PXE_DIR)/,$(IPXE_FILES)): $(PXE_DIR)/%: $(IPXE_DIR)/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(BUILD)/efi/%.o: kernel/efi/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(EFI_CFLAGS) -c $< -o $@
+
+$(BUILD)/efi/reloc.o: kernel/efi/reloc.S
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
+$(BUILD)/efi/kernel_image.o: kernel/efi/kernel_image.S $(KERNEL_BIN)
+	@mkdir -p $(dir $@)
+	$(CC) -DKERNEL_BIN='"$(KERNEL_BIN)"' -c $< -o $@
+
+# A dynamic relocation would be left unapplied (nothing applies them in an
+# EFI application): refuse to build rather than boot a broken pointer.
+$(EFI_ELF): $(EFI_OBJS) kernel/efi/efi.ld
+	$(LD) -nostdlib -pie --no-dynamic-linker -z max-page-size=4096 -z noexecstack -z norelro --hash-style=sysv \
+		-T kernel/efi/efi.ld -o $@ $(EFI_OBJS)
+	@if readelf -rW $@ | grep -q R_X86_64; then \
+		echo "keel.efi: the stub needs run-time relocations (a pointer in initialised data?):" >&2; \
+		readelf -rW $@ >&2; rm -f $@; exit 1; fi
+
+$(EFI_APP): $(EFI_ELF)
+	$(OBJCOPY) -O efi-app-x86_64 --subsystem=10 -j .text -j .reloc -j .data $< $@
 
 $(TFTP_DIR)/keel: $(KERNEL_BIN)
 	@mkdir -p $(dir $@)
@@ -194,11 +257,11 @@ run: packages image
 	 backend=$$!; trap 'kill $$backend 2>/dev/null' EXIT INT TERM; \
 	 echo "keel: TLS on https://127.0.0.1:8443/ once the console says keel: ready; try:" >&2; \
 	 echo "      curl -k https://127.0.0.1:8443/" >&2; \
-	 $(PYTHON) tests/qemu/keelqemu.py run --image-dir $(TFTP_DIR) --boot $(BOOT) --accel $(ACCEL) \
+	 $(PYTHON) tests/qemu/keelqemu.py run --image-dir $(TFTP_DIR) --boot $(BOOT) --firmware $(FIRMWARE) --accel $(ACCEL) \
 		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(RNG_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
-UNIT_TESTS += fmt frames multiboot cmdline manifest nic_ring $(LIB_UNIT_TESTS)
+UNIT_TESTS += fmt frames multiboot cmdline manifest nic_ring efi_handoff $(LIB_UNIT_TESTS)
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-format-truncation -Ikernel/include -Iabi -Itests/unit \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/test_%)
@@ -206,6 +269,9 @@ UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/test_%)
 $(BUILD)/tests/unit/test_fmt: tests/unit/test_fmt.c kernel/fmt.c
 $(BUILD)/tests/unit/test_frames: tests/unit/test_frames.c kernel/frames.c
 $(BUILD)/tests/unit/test_multiboot: tests/unit/test_multiboot.c kernel/multiboot.c
+$(BUILD)/tests/unit/test_efi_handoff: tests/unit/test_efi_handoff.c kernel/efi/efi_handoff.c kernel/efi/efi.h \
+	kernel/efi/efi_handoff.h kernel/include/handoff.h
+$(BUILD)/tests/unit/test_efi_handoff: UNIT_CFLAGS += -Ikernel/efi
 $(BUILD)/tests/unit/test_cmdline: tests/unit/test_cmdline.c kernel/cmdline.c
 $(BUILD)/tests/unit/test_manifest: tests/unit/test_manifest.c init/manifest.c
 $(BUILD)/tests/unit/test_manifest: UNIT_CFLAGS += -Iinit
@@ -223,7 +289,8 @@ QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_kte
 	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/qemu/test_console_net.py" \
 	"$(PYTHON) tests/qemu/test_netadm.py" "$(PYTHON) tests/qemu/test_fwd.py" \
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
-	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py"
+	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
+	"$(PYTHON) tests/qemu/test_pxe.py"
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)
@@ -251,6 +318,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD)/kernel $(BUILD)/user $(BUILD)/image $(BUILD)/tests $(BUILD)/test-logs
+	rm -rf $(BUILD)/kernel $(BUILD)/efi $(BUILD)/user $(BUILD)/image $(BUILD)/tests $(BUILD)/test-logs
 
 -include $(KERNEL_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(USER_OBJS:.o=.d)

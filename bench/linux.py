@@ -170,35 +170,43 @@ def build_guest(nic: str) -> tuple[Path, str]:
     return initrd, PACKAGE.read_text().strip()
 
 
-def pxe_root(initrd: Path, mode: str, append: str = "") -> Path:
+def pxe_root(initrd: Path, mode: str, append: str = "", efi: bool = False) -> Path:
     """A TFTP root for QEMU's user network: the kernel, the initramfs and a
-    boot.ipxe that loads them (Debian's iPXE ROM, as for Keel's PXE boot)."""
-    root = LINUX_DIR / f"tftp-{initrd.name.split('.')[0]}-{mode}"
+    boot.ipxe that loads them (Debian's iPXE ROM, as for Keel's PXE boot).
+    With `efi`, iPXE's UEFI build starts the kernel's EFI stub, which reads
+    the initramfs named by `initrd=` from the file system iPXE gives it (as
+    keel.efi reads its modules)."""
+    root = LINUX_DIR / f"tftp-{initrd.name.split('.')[0]}-{mode}{'-efi' if efi else ''}"
     root.mkdir(parents=True, exist_ok=True)
     for name, target in (("vmlinuz", KERNEL), ("initramfs.gz", initrd)):
         link = root / name
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(target.resolve())
-    (root / "boot.ipxe").write_text(f"#!ipxe\nkernel vmlinuz {APPEND} keelbench={mode}{' ' + append if append else ''}\n"
+    stub = "initrd=initramfs.gz " if efi else ""
+    (root / "boot.ipxe").write_text(f"#!ipxe\nkernel vmlinuz {stub}{APPEND} keelbench={mode}"
+                                    f"{' ' + append if append else ''}\n"
                                     f"initrd initramfs.gz\nboot\n")
     return root
 
 
 def qemu_command(accel: str, cpu: str, *, machine: str, mem: int, nic: str, initrd: Path,
                  mode: str, boot: str = "direct", netdev: str = "user,id=n0", append: str = "",
-                 serial: str = "stdio") -> list[str]:
+                 serial: str = "stdio", firmware: str = "bios") -> list[str]:
     """Keel's QEMU settings (tests/qemu/keelqemu.py build_command) with
     Debian's kernel and our initramfs instead of Keel's image: the same
     -machine, -cpu, -m, one vCPU (QEMU's default), the same NIC model on
     user networking with the same MAC, isa-debug-exit; `pxe` boots through
     SeaBIOS and Debian's iPXE ROM from QEMU's TFTP server, as Keel's does."""
     if boot == "pxe":
-        netdev += f",tftp={kq._rel(pxe_root(initrd, mode, append))},bootfile=boot.ipxe"
+        root = pxe_root(initrd, mode, append, efi=firmware == "uefi")
+        netdev += f",tftp={kq._rel(root)},bootfile=boot.ipxe"
     cmd = [kq.QEMU, "-accel", accel, "-cpu", cpu, "-machine", machine, "-m", str(mem),
            "-smp", "1", "-display", "none", "-nodefaults", "-no-reboot", *kq.DEBUG_EXIT,
            "-serial", serial,
            "-netdev", netdev, "-device", f"{kq.NIC_MODELS[nic]},netdev=n0,mac=52:54:00:12:34:56"]
+    if boot == "pxe" and firmware == "uefi":
+        return cmd + ["-bios", str(kq.OVMF_FD), "-boot", "n"]    # OVMF's console is COM1 already
     if boot == "pxe":
         return cmd + ["-device", "sga", "-boot", "n"]
     return cmd + ["-kernel", kq._rel(KERNEL), "-initrd", kq._rel(initrd),
@@ -296,6 +304,10 @@ def tls_initramfs(nic: str, etc_tree: Path, certs: Path, backend_port: int) -> P
     return initrd
 
 
+LINUX_BOOT_PATHS = {"direct": "-kernel/-initrd", "pxe": "SeaBIOS + iPXE + TFTP",
+                    "uefi_pxe": "OVMF + the NIC ROM's iPXE UEFI build + TFTP, the kernel's EFI stub"}
+
+
 def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs: int, seconds: float,
               bulk_mb: int, boot_runs: int, find_min_mem: bool) -> None:
     """The Linux halves of the TLS pairs: stunnel4 in the guest on QEMU's user
@@ -336,14 +348,15 @@ def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs
 
         # Boot to the terminator listening, direct and PXE (as Keel's in bench/tls.py;
         # PXE under TCG always, as for the other PXE boots).
-        for how in ("direct", "pxe"):
-            b_accel = "tcg" if how == "pxe" else accel
+        for how in ("direct", "pxe", "uefi_pxe"):
+            b_accel = "tcg" if how != "direct" else accel
             b_cpu = kq.probe()["tcg_cpu"] if b_accel == "tcg" else cpu
             name = f"linux_boot_{how}_to_tls_listening"
             t = []
             for i in range(boot_runs):
                 cmd = qemu_command(b_accel, b_cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, mode="serve",
-                                   boot=how, append=append)
+                                   boot="direct" if how == "direct" else "pxe", append=append,
+                                   firmware="uefi" if how == "uefi_pxe" else "bios")
                 b = timed_boot(f"bench-linux-tls-boot-{how}-{i}", cmd, b_accel, [READY, TLS_LISTENING], timeout=300)
                 if TLS_LISTENING not in b.marks:
                     print(f"INFO name={name} failed: log {kq._rel(b.log_path)}", flush=True)
@@ -356,7 +369,7 @@ def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs
                 print(f"INFO name={name} runs={len(t)} min_ms={min(t) * 1000:.0f} max_ms={max(t) * 1000:.0f} "
                       f"accel={b_accel} clock=host_monotonic (QEMU start to `{TLS_LISTENING}`: stunnel4 accepts "
                       f"on 443; static address, no DHCP; "
-                      f"{'-kernel/-initrd' if how == 'direct' else 'SeaBIOS + iPXE + TFTP'})", flush=True)
+                      f"{LINUX_BOOT_PATHS[how]})", flush=True)
 
         if find_min_mem:
             def serves(m: int) -> bool:
@@ -434,6 +447,8 @@ PAIRS = [
     ("tls_bulk", "tls_bulk", "linux_tls_bulk", "MB/s", 1.0),
     ("boot_direct_to_tls_serving", "boot_direct_to_tls_serving", "linux_boot_direct_to_tls_listening", "ms", 0.1),
     ("boot_pxe_to_tls_serving", "boot_pxe_to_tls_serving", "linux_boot_pxe_to_tls_listening", "ms", 0.1),
+    ("boot_uefi_pxe_to_tls_serving", "boot_uefi_pxe_to_tls_serving", "linux_boot_uefi_pxe_to_tls_listening", "ms",
+     None),
     ("tls_min_mem", "tls_min_mem_mib", "linux_tls_min_mem_mib", "MiB", None),
     ("mem_in_use_at_ready", "mem_in_use_at_ready", "linux_mem_in_use_at_ready", "KiB", None),
 ]

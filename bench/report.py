@@ -56,6 +56,8 @@ LABELS = {
     "tls_bulk": "TLS bulk MB/s through the terminator (higher is better)",
     "boot_direct_to_tls_serving": "direct boot: QEMU start to the TLS terminator serving",
     "boot_pxe_to_tls_serving": "PXE boot: QEMU start to the TLS terminator serving",
+    "boot_uefi_pxe_to_tls_serving": "UEFI PXE boot (OVMF, iPXE, keel.efi / Linux's EFI stub): QEMU start to "
+    "the TLS terminator serving",
     "tls_min_mem": "smallest -m that still serves TLS",
 }
 # The goals on Keel's own figures: (figure, words, limit, unit).

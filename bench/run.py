@@ -176,8 +176,12 @@ def main() -> int:
                 figures.setdefault(name, {}).update(units)
                 accel_of[name] = j["accel"]
     image = Path(ns.image_dir)
-    sent = sum(p.stat().st_size for p in image.iterdir() if p.is_file())
-    bench("pxe_bytes_sent", sent, "bytes")
+    lay = kq.Layout.load(image)
+    mods = sum((image / m).stat().st_size for m, _ in lay.modules) + (image / "boot.ipxe").stat().st_size
+    # What a BIOS PXE boot fetches (boot.ipxe names both kernels; it loads one).
+    bench("pxe_bytes_sent", (image / lay.kernel).stat().st_size + mods, "bytes")
+    print(f"INFO name=uefi_pxe_bytes_sent value={(image / kq.EFI_KERNEL).stat().st_size + mods} unit=bytes "
+          f"what=\"keel.efi + modules + boot.ipxe: what a UEFI PXE boot fetches\"", flush=True)
     bench("kernel_bytes", (image / "keel").stat().st_size, "bytes")
     sys.stdout.flush()
     if ns.no_linux:

@@ -308,9 +308,13 @@ def keel_min_mem(img: Path, accel: str) -> Optional[int]:
     return min_mem(serves, 4, 256)
 
 
+BOOT_PATHS = {"direct": "-kernel", "pxe": "SeaBIOS + iPXE + TFTP",
+              "uefi_pxe": "OVMF + the NIC ROM's iPXE UEFI build + TFTP, keel.efi"}
+
+
 def keel_boot_times(f, img: Path, runs: int, accel_req: str) -> None:
     """QEMU start to `tlsd: serving` (the proxy accepts; DHCP done), through
-    the direct boot and through PXE, serial lines stamped on arrival
+    the direct boot, through PXE and through UEFI PXE, serial lines stamped on arrival
     (bench/linux.py's clock)."""
     spec = importlib.util.spec_from_file_location("bench_linux", HERE / "linux.py")
     lx = sys.modules.get("bench_linux")
@@ -318,12 +322,13 @@ def keel_boot_times(f, img: Path, runs: int, accel_req: str) -> None:
         lx = importlib.util.module_from_spec(spec)
         sys.modules["bench_linux"] = lx
         spec.loader.exec_module(lx)
-    for how in ("direct", "pxe"):
+    for how in ("direct", "pxe", "uefi_pxe"):
         name = f"boot_{how}_to_tls_serving"
         t, accel = [], "?"
         for i in range(runs):
-            cfg = kq.Config(boot=how, accel=accel_req, serial="stdio", qemu_extra="-device virtio-rng-pci",
-                            image_dir=img)
+            # uefi_pxe: OVMF and the NIC ROM's iPXE UEFI build, which loads keel.efi
+            cfg = kq.Config(boot="pxe" if how == "uefi_pxe" else how, firmware="uefi" if how == "uefi_pxe" else "bios",
+                            accel=accel_req, serial="stdio", qemu_extra="-device virtio-rng-pci", image_dir=img)
             plan = kq.build_command(cfg)
             accel = plan.accel
             r = lx.timed_boot(f"bench-keel-tls-boot-{how}-{i}", plan.cmd, plan.accel,
@@ -341,7 +346,7 @@ def keel_boot_times(f, img: Path, runs: int, accel_req: str) -> None:
         print(f"BENCH name={name} value={med:.0f} unit=ms")
         print(f"INFO name={name} runs={len(t)} min_ms={min(t) * 1000:.0f} max_ms={max(t) * 1000:.0f} "
               f"accel={accel} clock=host_monotonic (QEMU start to `tlsd: serving`, the normal boot: netd with "
-              f"DHCP, keyd, tlsd; {'-kernel' if how == 'direct' else 'SeaBIOS + iPXE + TFTP'})", flush=True)
+              f"DHCP, keyd, tlsd; {BOOT_PATHS[how]})", flush=True)
 
 
 def main(argv=None) -> int:

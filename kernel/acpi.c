@@ -6,7 +6,8 @@
  * Tables are firmware input: every length is checked against the mapped
  * window and every checksum verified; a bad table is skipped, not trusted.
  * The RSDP is searched in the first KiB of the EBDA and in 0xe0000-0xfffff
- * (ACPI 5.2.5.1); multiboot v1 gives no pointer to it.
+ * (ACPI 5.2.5.1) when the loader gives no pointer to it (multiboot v1 has
+ * none; keel.efi passes the one in the EFI configuration table, 5.2.5.2).
  */
 #include "acpi.h"
 
@@ -136,7 +137,19 @@ static void visit_table(uint64_t phys, struct acpi_info *out)
         parse_mcfg(t, out);
 }
 
-void acpi_init(struct acpi_info *out)
+/* The loader's RSDP, mapped and checked like the tables it leads to. */
+static const struct rsdp *given_rsdp(uint64_t phys)
+{
+    const struct rsdp *r = (const void *)vm_map_mmio(phys, sizeof *r);
+    if (memcmp(r->signature, "RSD PTR ", 8) != 0 || !checksum_ok(r, 20)) {
+        kprintf("keel: acpi: the loader's RSDP at 0x%llx is invalid; searching the BIOS areas\n",
+                (unsigned long long)phys);
+        return NULL;
+    }
+    return r;
+}
+
+void acpi_init(struct acpi_info *out, uint64_t rsdp_phys)
 {
     memset(out, 0, sizeof *out);
     for (int i = 0; i < 16; i++)
@@ -145,8 +158,8 @@ void acpi_init(struct acpi_info *out)
     out->ioapic_phys = 0;
 
     uint16_t ebda_seg = *(const uint16_t *)phys_to_virt(0x40e);
-    const struct rsdp *r = NULL;
-    if (ebda_seg)
+    const struct rsdp *r = rsdp_phys ? given_rsdp(rsdp_phys) : NULL;
+    if (!r && ebda_seg)
         r = scan_rsdp((uint64_t)ebda_seg << 4, 1024);
     if (!r)
         r = scan_rsdp(0xe0000, 0x20000);

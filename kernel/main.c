@@ -18,6 +18,7 @@
 #include "sched.h"
 #include "task.h"
 #include "kstring.h"
+#include "handoff.h"
 #include "log.h"
 #include "multiboot.h"
 #include "pmm.h"
@@ -37,6 +38,7 @@ void roottask_start(const struct boot_info *boot, const struct acpi_info *acpi);
 bool usercheck_run(void);
 
 static struct boot_info boot_info;
+static uint64_t boot_info_rsdp; /* from keel.efi; 0: search the BIOS areas */
 
 /* Loader memory is reachable only through the boot map's first GiB. */
 static const void *boot_phys_reader(void *ctx, uint64_t phys, uint64_t len)
@@ -94,18 +96,35 @@ static void check_timer_ticks(void)
     }
 }
 
+/* The boot information from either entry (handoff.h): a multiboot loader's
+ * structure, or keel.efi's handoff, which wraps one and adds the RSDP. */
+static void read_boot_info(uint32_t magic, uint32_t info_phys)
+{
+    const struct mb_info *mbi;
+    if (magic == MULTIBOOT_LOADER_MAGIC) {
+        mbi = boot_phys_reader(0, info_phys, sizeof *mbi);
+    } else if (magic == KEEL_EFI_LOADER_MAGIC) {
+        const struct keel_handoff *h = boot_phys_reader(0, info_phys, sizeof *h);
+        if (!h || h->version != KEEL_HANDOFF_VERSION)
+            panic("keel.efi's boot information at 0x%x is %s", info_phys, h ? "of another version" : "out of reach");
+        mbi = &h->mbi;
+        boot_info_rsdp = h->rsdp_phys;
+        kprintf("keel: entered from %s\n", h->loader[sizeof h->loader - 1] ? "keel.efi" : h->loader);
+    } else {
+        panic("not started by a multiboot loader or keel.efi (magic 0x%x)", magic);
+    }
+    if (!mbi)
+        panic("boot information at 0x%x is out of reach", info_phys);
+    int err = multiboot_parse(mbi, boot_phys_reader, 0, &boot_info);
+    if (err)
+        panic("boot information: %s", multiboot_strerror(err));
+}
+
 void kmain(uint32_t magic, uint32_t mbi_phys)
 {
     serial_init();
     kprintf("\nkeel: Keel %s booting\n", KEEL_VERSION);
-    if (magic != MULTIBOOT_LOADER_MAGIC)
-        panic("not started by a multiboot loader (magic 0x%x)", magic);
-    const struct mb_info *mbi = boot_phys_reader(0, mbi_phys, sizeof *mbi);
-    if (!mbi)
-        panic("multiboot information at 0x%x is out of reach", mbi_phys);
-    int err = multiboot_parse(mbi, boot_phys_reader, 0, &boot_info);
-    if (err)
-        panic("boot information: %s", multiboot_strerror(err));
+    read_boot_info(magic, mbi_phys);
     cmdline_set(boot_info.cmdline);
     kprintf("keel: command line \"%s\"\n", cmdline_get());
 
@@ -119,7 +138,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
             (unsigned long long)(pmm_total_frames() * 4));
 
     struct acpi_info acpi;
-    acpi_init(&acpi);
+    acpi_init(&acpi, boot_info_rsdp);
     pic_disable();
     lapic_init(acpi.lapic_phys);
     ioapic_init(&acpi);

@@ -16,6 +16,16 @@
  * The C kernel replaces these tables with finer ones (W^X, NX) and drops the
  * identity map; nothing here has to be permanent.
  *
+ * _start64 is the second entry, for keel.efi (kernel/efi/efistub.c): the
+ * stub copies this same image to its load address, leaves boot services and
+ * jumps here in 64-bit mode with the firmware's identity-mapped page tables,
+ * RDI = KEEL_EFI_LOADER_MAGIC and RSI = its struct keel_handoff (handoff.h).
+ * It does steps 1 and 3 in 64-bit code, switches CR3 to the same boot page
+ * tables, loads the same GDT and joins the 32-bit path's 64-bit code, so
+ * kmain sees one machine state whichever way it was entered.  The stub
+ * finds _start64 through the keel_entry64 words right after the multiboot
+ * header (a multiboot loader ignores them).
+ *
  * The multiboot header uses the "a.out kludge" (flag bit 16): the loader takes
  * load and entry addresses from the header, not from an ELF file, so the
  * image is a flat binary and no ELF64/ELF32 conversion is involved.  Both QEMU
@@ -46,6 +56,9 @@ multiboot_header:
         .long _load_end_phys            /* load_end_addr */
         .long _bss_end_phys             /* bss_end_addr */
         .long _start32                  /* entry_addr */
+        /* struct keel_entry64 (handoff.h): read by keel.efi */
+        .long 0x3436454b                /* KEEL_ENTRY64_MAGIC, "KE64" */
+        .long _start64                  /* physical */
 
         .section .boot.text, "ax"
         .code32
@@ -148,6 +161,79 @@ long_mode_low:
         movabsq $long_mode_high, %rax
         jmp *%rax
 
+/* The EFI entry: long mode, paging on with an identity map of at least the
+ * first GiB (UEFI 2.3.4: all memory identity-mapped), interrupts off.
+ * RDI = magic, RSI = handoff (physical, below 1 GiB).  The firmware's
+ * stack, GDT and page tables are left behind before anything is written
+ * that they might share memory with: this image's memory was reserved by
+ * the stub, so .bss holds nothing of the firmware's. */
+        .globl _start64
+_start64:
+        cli
+        cld
+        movl %edi, %r8d                 /* magic */
+        movl %esi, %r9d                 /* handoff */
+        movl $PHYS(boot_stack_top), %esp
+
+        movl $PHYS(_bss_start), %edi
+        movl $PHYS(_bss_end), %ecx
+        subl %edi, %ecx
+        shrl $3, %ecx
+        xorl %eax, %eax
+        rep stosq
+
+        movl $PHYS(boot_pd), %ebx
+        xorl %ecx, %ecx
+1:      movq %rcx, %rax
+        shlq $21, %rax
+        orq $0x83, %rax                 /* present, writable, 2 MiB page */
+        movq %rax, (%rbx, %rcx, 8)
+        incl %ecx
+        cmpl $512, %ecx
+        jb 1b
+        movl $PHYS(boot_pd), %eax
+        orl $3, %eax
+        movl %eax, PHYS(boot_pdpt_low)
+        movl %eax, PHYS(boot_pdpt_high) + 510 * 8
+        movl $PHYS(boot_pdpt_low), %eax
+        orl $3, %eax
+        movl %eax, PHYS(boot_pml4)
+        movl %eax, PHYS(boot_pml4) + PHYS_MAP_PML4 * 8
+        movl $PHYS(boot_pdpt_high), %eax
+        orl $3, %eax
+        movl %eax, PHYS(boot_pml4) + 511 * 8
+
+        /* CR4 as the 32-bit path leaves it: PAE alone.  Clearing PGE
+         * drops the firmware's global translations with the CR3 load. */
+        movl $(1 << 5), %eax
+        movq %rax, %cr4
+        movl $PHYS(boot_pml4), %eax
+        movq %rax, %cr3
+
+        movl $0x80000001, %eax          /* NX present?  (long mode is) */
+        cpuid
+        movl %edx, %ebp
+        movl $0xC0000080, %ecx          /* EFER: LME is already on */
+        rdmsr
+        orl $(1 << 8), %eax
+        btl $20, %ebp
+        jnc 2f
+        orl $(1 << 11), %eax            /* NXE */
+2:      wrmsr
+        movq %cr0, %rax
+        orl $((1 << 31) | (1 << 16) | 1), %eax /* PG, WP, PE */
+        movq %rax, %cr0
+
+        lgdt boot_gdt_ptr64
+        pushq $0x08
+        movl $3f, %eax
+        pushq %rax
+        lretq
+3:      movl %r8d, %esi                 /* as _start32 leaves them */
+        movl %r9d, %edi
+        movabsq $long_mode_high, %rax
+        jmp *%rax
+
         .section .boot.data, "aw"
         .align 16
 boot_gdt:
@@ -158,6 +244,10 @@ boot_gdt_end:
 boot_gdt_ptr:
         .word boot_gdt_end - boot_gdt - 1
         .long boot_gdt
+        .align 8
+boot_gdt_ptr64:                         /* lgdt in 64-bit mode reads 10 bytes */
+        .word boot_gdt_end - boot_gdt - 1
+        .quad boot_gdt
 msg_no_lm:
         .asciz "keel: this CPU has no long mode (x86-64); cannot boot\r\n"
 

@@ -28,6 +28,8 @@ struct acpi_info {
     struct acpi_irq_override isa[16]; /* ISA IRQ -> GSI, identity by default */
 };
 
-void acpi_init(struct acpi_info *out);
+/* Reads the tables.  rsdp_phys: where the loader says the RSDP is (keel.efi
+ * passes the EFI configuration table's); 0 searches the BIOS areas. */
+void acpi_init(struct acpi_info *out, uint64_t rsdp_phys);
 
 #endif

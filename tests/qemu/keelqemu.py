@@ -3,7 +3,7 @@
 
 CLI (what `make run` calls)::
 
-    python3 tests/qemu/keelqemu.py run --boot pxe --accel auto --nic virtio \\
+    python3 tests/qemu/keelqemu.py run --boot pxe --firmware bios --accel auto --nic virtio \\
         --mem 256 --serial stdio --fwd '' --qemu-extra '' -- [kernel args]
 
 prints the QEMU command line on stderr and then execs QEMU, so the serial
@@ -41,7 +41,13 @@ Facts about this machine that shaped the defaults:
     a boot.ipxe whose ${cmdline} is replaced by the args).
   * Debian's iPXE ROM prints only to the BIOS console; `-device sga` (sgabios)
     copies that to COM1 so the iPXE banner shows up in the serial log.
-  * QEMU's -kernel only takes 32-bit ELF multiboot images.
+  * QEMU's -kernel only takes 32-bit ELF multiboot images, and only under
+    SeaBIOS: UEFI boots (firmware=uefi, OVMF from Debian's `ovmf`) go through
+    PXE or through a FAT disk (boot=disk) holding keel.efi and the modules.
+  * With OVMF the NIC's ROM (ipxe-qemu's efi-*.rom carries iPXE's UEFI build)
+    is iPXE; nic_rom="none" leaves the NIC without it, so OVMF's own PXE
+    client boots, as a real UEFI server's firmware would (DHCP then chainloads
+    Debian's snponly.efi, docs/PXE.md).
   * Under KVM, SeaBIOS alone takes ~3.5 s here (every port I/O exit is
     expensive in the nested hypervisor); a direct boot under TCG is ~0.1 s.
 """
@@ -86,6 +92,8 @@ STATUS_RESET = 0
 NIC_MODELS = {"virtio": "virtio-net-pci", "virtio-modern": "virtio-net-pci,disable-legacy=on", "e1000": "e1000",
               "e1000e": "e1000e"}
 DEFAULT_MODULES = [("servers.cpio", "servers"), ("site.cpio", "site")]
+OVMF_FD = Path(os.environ.get("KEEL_OVMF", "/usr/share/ovmf/OVMF.fd"))
+EFI_KERNEL = "keel.efi"
 KVM_ERROR_RE = re.compile(r"KVM internal error")
 # The kernel's own verdict when the hypervisor runs SYSCALL without entering
 # ring 0 (kernel/usercheck.c); QEMU then exits with status 37.
@@ -240,6 +248,9 @@ def resolve_accel(accel: str, boot: str) -> tuple[str, str, list[str]]:
     if boot == "pxe" and accel != "tcg":
         notes.append("PXE boot uses TCG: Debian's iPXE ROM does not run under KVM here")
         accel = "tcg"
+    if boot == "disk" and accel != "tcg":
+        notes.append("UEFI boot uses TCG: OVMF and iPXE's UEFI build do not run under KVM here")
+        accel = "tcg"
     if accel == "auto":
         accel = "kvm" if pr.get("kvm_cpu") else "tcg"
         if accel == "kvm" and kvm_user_mode() is False:
@@ -271,6 +282,10 @@ def _ipxe_split(line: str) -> tuple[str, Optional[str], list[str]]:
 def _ipxe_parse(line: str) -> tuple[str, Optional[str], list[str], list[str]]:
     """Like _ipxe_split, plus the words up to and including the file."""
     words = line.split()
+    for i, w in enumerate(words):       # `cmd ... || goto failed`: the command is what precedes
+        if w in ("||", "&&"):
+            words = words[:i]
+            break
     if not words or words[0].startswith("#"):
         return "", None, [], []
     cmd = words[0]
@@ -297,15 +312,17 @@ def _apply_args(fixed: Sequence[str], args: Sequence[str]) -> list[str]:
 
 
 def ipxe_script_with_args(script: str, args: Sequence[str]) -> str:
-    """boot.ipxe text with the first kernel line's args set per _apply_args."""
-    out, done = [], False
+    """boot.ipxe text with every `kernel` line's args set per _apply_args (the
+    script has one per platform: keel for BIOS, keel.efi for UEFI); a tail
+    such as `|| goto failed` is kept."""
+    out = []
     for line in script.splitlines():
         kind, _, fixed, head = _ipxe_parse(line)
-        if kind == "kernel" and not done:
+        if kind == "kernel" and head and head[0] == "kernel":
             new = head + _apply_args(fixed, args)
             if new != head + fixed:
-                line = " ".join(new)
-            done = True
+                tail = line.split()[len(head) + len(fixed):]
+                line = " ".join(new + tail)
         out.append(line)
     return "\n".join(out) + ("\n" if script.endswith("\n") else "")
 
@@ -343,8 +360,9 @@ class Layout:
         """Kernel args for a direct boot, the same as PXE would pass."""
         return " ".join(_apply_args(self.kernel_args, args))
 
-    def check(self, boot: str) -> None:
-        need = [self.kernel] + [m for m, _ in self.modules]
+    def check(self, boot: str, firmware: str = "bios") -> None:
+        kernel = EFI_KERNEL if firmware == "uefi" else self.kernel
+        need = [kernel] + [m for m, _ in self.modules]
         if boot == "pxe":
             need.append("boot.ipxe")
         missing = [n for n in need if not (self.image_dir / n).is_file()]
@@ -375,6 +393,19 @@ def pxe_tftp_dir(layout: Layout, args: Sequence[str], workdir: Path) -> Path:
     return workdir
 
 
+def uefi_disk_dir(layout: Layout, workdir: Path) -> Path:
+    """A folder for QEMU's virtual FAT disk: keel.efi as the removable-media
+    boot file \\EFI\\BOOT\\BOOTX64.EFI with the modules beside it (copies: the
+    FAT is built from this folder when QEMU starts)."""
+    boot = workdir / "EFI" / "BOOT"
+    boot.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(layout.image_dir / EFI_KERNEL, boot / "BOOTX64.EFI")
+    for m, _ in layout.modules:
+        if (layout.image_dir / m).is_file():
+            shutil.copyfile(layout.image_dir / m, boot / Path(m).name)
+    return workdir
+
+
 def _rel(p: Union[str, Path]) -> str:
     p = os.path.abspath(p)
     r = os.path.relpath(p)
@@ -387,7 +418,9 @@ def _rel(p: Union[str, Path]) -> str:
 
 @dataclass
 class Config:
-    boot: str = "pxe"                  # pxe | direct
+    boot: str = "pxe"                  # pxe | direct | disk (UEFI: keel.efi on a FAT disk)
+    firmware: str = "bios"             # bios (SeaBIOS) | uefi (OVMF)
+    nic_rom: str = "ipxe"              # ipxe (the NIC's iPXE ROM) | none (the firmware's own PXE)
     accel: str = "auto"                # auto | kvm | tcg
     nic: str = "virtio"                # virtio | e1000 | e1000e, or "a,b"
     mem: int = 256                     # MiB
@@ -403,8 +436,24 @@ class Config:
     def normalized(self) -> "Config":
         c = Config(**self.__dict__)
         c.boot = (c.boot or "pxe").lower()
-        if c.boot not in ("pxe", "direct"):
-            raise KeelQemuError(f"unknown boot {c.boot!r} (pxe|direct)")
+        if c.boot not in ("pxe", "direct", "disk"):
+            raise KeelQemuError(f"unknown boot {c.boot!r} (pxe|direct|disk)")
+        c.firmware = (c.firmware or "bios").lower()
+        if c.firmware not in ("bios", "uefi"):
+            raise KeelQemuError(f"unknown firmware {c.firmware!r} (bios|uefi)")
+        if c.firmware == "uefi" and c.boot == "direct":
+            raise KeelQemuError("QEMU's -kernel boots multiboot images under SeaBIOS only; "
+                                "with firmware=uefi use boot=pxe or boot=disk")
+        if c.boot == "disk" and c.firmware != "uefi":
+            raise KeelQemuError("boot=disk is keel.efi on a FAT disk: it needs firmware=uefi")
+        if c.boot == "disk" and c.args:
+            raise KeelQemuError("boot=disk passes no kernel arguments (the firmware's default boot "
+                                "entry has none); use boot=pxe for arguments")
+        c.nic_rom = (c.nic_rom or "ipxe").lower()
+        if c.nic_rom not in ("ipxe", "none"):
+            raise KeelQemuError(f"unknown nic_rom {c.nic_rom!r} (ipxe|none)")
+        if c.nic_rom == "none" and c.firmware != "uefi":
+            raise KeelQemuError("nic_rom=none needs firmware=uefi (SeaBIOS has no PXE client of its own)")
         c.accel = c.accel or "auto"
         c.nic = c.nic or "virtio"
         c.mem = int(c.mem or 256)
@@ -424,18 +473,25 @@ class Plan:
 
 
 def build_command(cfg: Config, *, accel: Optional[str] = None,
-                  tftp_dir: Optional[Path] = None) -> Plan:
+                  tftp_dir: Optional[Path] = None, disk_dir: Optional[Path] = None) -> Plan:
     """The QEMU argv for cfg. `accel` forces kvm/tcg (skips auto-selection);
-    `tftp_dir` overrides the TFTP root (see pxe_tftp_dir)."""
+    `tftp_dir` overrides the TFTP root (see pxe_tftp_dir); `disk_dir` is the
+    folder of boot=disk's FAT disk (see uefi_disk_dir)."""
     cfg = cfg.normalized()
     layout = Layout.load(cfg.image_dir)
-    layout.check(cfg.boot)
+    layout.check(cfg.boot, cfg.firmware)
+    if cfg.firmware == "uefi" and not OVMF_FD.is_file():
+        raise KeelQemuError(f"{OVMF_FD} not found (apt-get install ovmf)")
+    if cfg.boot == "disk" and disk_dir is None:
+        raise KeelQemuError("boot=disk needs the disk's folder (uefi_disk_dir)")
     accel, cpu, notes = resolve_accel(accel or cfg.accel, cfg.boot)
 
     cmd = [QEMU, "-accel", accel, "-cpu", cpu, "-machine", cfg.machine,
            "-m", str(cfg.mem), "-display", "none", "-nodefaults", "-no-reboot"]
     cmd += DEBUG_EXIT
     cmd += ["-serial", cfg.serial]
+    if cfg.firmware == "uefi":
+        cmd += ["-bios", str(OVMF_FD)]
 
     nics = [n.strip() for n in cfg.nic.split(",") if n.strip()]
     if not nics:
@@ -459,12 +515,20 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
                 netdev += "".join(f",hostfwd={f}" for f in fwd)
             if i > 0:
                 dev += ",romfile="      # only the first NIC offers a boot ROM
+        if i == 0 and cfg.nic_rom == "none":
+            dev += ",romfile="          # the firmware's own PXE client boots
         cmd += ["-netdev", netdev, "-device", dev]
 
     if cfg.boot == "pxe":
         # sgabios copies BIOS/iPXE text output to COM1, so the iPXE banner and
         # progress show up on the serial console (the ROM has no serial driver).
-        cmd += ["-device", "sga", "-boot", "n"]
+        # OVMF writes its console to COM1 itself.
+        cmd += (["-device", "sga"] if cfg.firmware == "bios" else []) + ["-boot", "n"]
+    elif cfg.boot == "disk":
+        if "," in str(disk_dir):
+            raise KeelQemuError(f"path {disk_dir} contains ',' which QEMU's -drive syntax cannot express")
+        cmd += ["-drive", f"file=fat:{_rel(disk_dir)},format=raw,if=none,id=esp,readonly=on",
+                "-device", "virtio-blk-pci,drive=esp,bootindex=0"]
     else:
         paths = [layout.image_dir / layout.kernel] + \
                 [layout.image_dir / m for m, _ in layout.modules]
@@ -670,7 +734,8 @@ def boot(name: str, *, boot: str = "direct", accel: str = "auto",
          wait_exit: bool = False, exit_grace: float = 5.0,
          log_path: Union[str, Path, None] = None,
          retry_kvm_error: bool = True, quiet: bool = False,
-         taps: Sequence[str] = (), netns: str = "") -> BootResult:
+         taps: Sequence[str] = (), netns: str = "", firmware: str = "bios",
+         nic_rom: str = "ipxe") -> BootResult:
     """Boot once, serial to build/test-logs/NAME.log (or log_path).
 
     Stops when (a) every `expect` entry has appeared in order, or any `until`
@@ -684,7 +749,7 @@ def boot(name: str, *, boot: str = "direct", accel: str = "auto",
     cfg = Config(boot=boot, accel=accel, nic=nic, mem=mem, serial="null",
                  fwd=fwd, qemu_extra=qemu_extra, args=list(args),
                  image_dir=image_dir or os.environ.get("KEEL_IMAGE_DIR") or DEFAULT_IMAGE_DIR,
-                 taps=list(taps), netns=netns)
+                 taps=list(taps), netns=netns, firmware=firmware, nic_rom=nic_rom)
     log_path = Path(log_path) if log_path else LOG_DIR / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -727,13 +792,16 @@ def _boot_once(name, cfg, force_accel, *, timeout, expect, fail_on, until, wait_
     qemu_out_path = log_path.with_name(log_path.stem + ".qemu" + log_path.suffix)
     try:
         ncfg = cfg.normalized()
-        tftp = None
-        if ncfg.boot == "pxe" and ncfg.args:
+        tftp = disk = None
+        if (ncfg.boot == "pxe" and ncfg.args) or ncfg.boot == "disk":
             (BUILD / "qemu-tmp").mkdir(parents=True, exist_ok=True)
             workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=BUILD / "qemu-tmp"))
-            tftp = pxe_tftp_dir(Layout.load(ncfg.image_dir), ncfg.args, workdir / "tftp")
+            if ncfg.boot == "disk":
+                disk = uefi_disk_dir(Layout.load(ncfg.image_dir), workdir / "esp")
+            else:
+                tftp = pxe_tftp_dir(Layout.load(ncfg.image_dir), ncfg.args, workdir / "tftp")
         ncfg.serial = f"file:{log_path}"
-        plan = build_command(ncfg, accel=force_accel, tftp_dir=tftp)
+        plan = build_command(ncfg, accel=force_accel, tftp_dir=tftp, disk_dir=disk)
         if not quiet:
             for n in plan.notes:
                 note(f"{name}: {n}")
@@ -867,7 +935,10 @@ class Reporter:
 # --------------------------------------------------------------------------
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--boot", default="pxe", help="pxe | direct (default pxe)")
+    p.add_argument("--boot", default="pxe", help="pxe | direct | disk (default pxe)")
+    p.add_argument("--firmware", default="bios", help="bios (SeaBIOS) | uefi (OVMF) (default bios)")
+    p.add_argument("--nic-rom", default="ipxe",
+                   help="ipxe (the NIC's iPXE ROM) | none (UEFI: the firmware's own PXE client)")
     p.add_argument("--accel", default="auto", help="auto | kvm | tcg (default auto)")
     p.add_argument("--nic", default="virtio",
                    help="virtio | e1000 | e1000e, or two comma-separated (default virtio)")
@@ -888,25 +959,30 @@ def _config_from(ns) -> Config:
     serial = ns.serial or "stdio"
     if serial == "stdio":
         serial = "mon:stdio"
-    return Config(boot=ns.boot, accel=ns.accel, nic=ns.nic, mem=ns.mem or 256,
+    return Config(boot=ns.boot, firmware=ns.firmware, nic_rom=ns.nic_rom, accel=ns.accel, nic=ns.nic,
+                  mem=ns.mem or 256,
                   serial=serial, fwd=ns.fwd, qemu_extra=ns.qemu_extra,
                   args=ns.args, image_dir=ns.image_dir or
                   os.environ.get("KEEL_IMAGE_DIR") or DEFAULT_IMAGE_DIR,
                   machine=ns.machine)
 
 
-def _run_tftp_dir(cfg: Config) -> Optional[Path]:
-    """Per-process overlay for `run` (exec'd, so it cannot clean up after
-    itself); stale overlays of dead processes are removed here."""
-    if cfg.normalized().boot != "pxe" or not cfg.args:
-        return None
+def _run_dirs(cfg: Config) -> tuple[Optional[Path], Optional[Path]]:
+    """(TFTP overlay, FAT disk folder) for `run`, per process (exec'd, so it
+    cannot clean up after itself); stale ones of dead processes are removed
+    here."""
+    ncfg = cfg.normalized()
+    if not ((ncfg.boot == "pxe" and ncfg.args) or ncfg.boot == "disk"):
+        return None, None
     base = BUILD / "qemu-run"
     base.mkdir(parents=True, exist_ok=True)
     for d in base.iterdir():
         if d.name.isdigit() and not os.path.exists(f"/proc/{d.name}"):
             shutil.rmtree(d, ignore_errors=True)
-    return pxe_tftp_dir(Layout.load(cfg.normalized().image_dir), cfg.args,
-                        base / str(os.getpid()) / "tftp")
+    layout = Layout.load(ncfg.image_dir)
+    if ncfg.boot == "disk":
+        return None, uefi_disk_dir(layout, base / str(os.getpid()) / "esp")
+    return pxe_tftp_dir(layout, ncfg.args, base / str(os.getpid()) / "tftp"), None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -923,8 +999,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(json.dumps(probe(refresh=ns.refresh), indent=1))
             return 0
         cfg = _config_from(ns)
-        tftp = _run_tftp_dir(cfg)
-        plan = build_command(cfg, tftp_dir=tftp)
+        tftp, disk = _run_dirs(cfg)
+        plan = build_command(cfg, tftp_dir=tftp, disk_dir=disk)
     except KeelQemuError as e:
         note(f"error: {e}")
         return 2
