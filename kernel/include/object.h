@@ -29,8 +29,10 @@ struct kobj {
     uint8_t type;           /* enum keel_cap_type */
     uint32_t refs;          /* capabilities + mappings + kernel references */
     struct memory *charged; /* budget this object's memory came from (or NULL) */
-    uint64_t charge;        /* bytes charged */
+    uint64_t charge;        /* bytes charged (64-bit all the way to the refund) */
+    struct kobj *doomed_next; /* cap.c's destruction list; only while refs == 0 */
 };
+_Static_assert(sizeof(((struct kobj *)0)->charge) == 8, "a charge is never truncated");
 
 struct cap {
     struct kobj *obj; /* NULL = empty slot */
@@ -38,10 +40,19 @@ struct cap {
     uint8_t rights;   /* RIGHT_* */
 };
 
-/* A budget of memory, in bytes, to create objects and frames from. */
+/* A budget of memory, in bytes, to create objects and frames from.
+ * Invariant: caps <= hdr.refs; the rest of refs are objects charged to it
+ * (and sub-budgets).  When caps drops to 0 every task charged to the budget,
+ * directly or through a sub-budget, is killed (memory_release, cap.c), so
+ * objects that only keep each other alive (a task holding its own
+ * capability, a cycle of tasks) are reclaimed when the budget's holder lets
+ * go of it. */
 struct memory {
     struct kobj hdr;
     uint64_t remaining;
+    uint32_t caps;               /* capabilities naming this budget */
+    bool release_queued;         /* on cap.c's release list (which holds a reference) */
+    struct memory *release_next;
 };
 
 struct frame {
@@ -123,6 +134,7 @@ struct task {
     bool tlb_stale;        /* its PCID may hold stale entries: flush on next load */
     uint8_t *iobitmap;     /* NULL = no ports; else 8 KiB, bit set = denied */
     uint16_t io_lo, io_hi; /* the range of ports this task may use */
+    struct task *all_prev, *all_next; /* every task not yet freed (task.c) */
 };
 
 enum thread_state {
@@ -181,6 +193,11 @@ void kobj_unref(struct kobj *o);
 /* Installs OBJ (taking a new reference) into an empty slot. */
 void cap_install(struct task *t, uint64_t slot, struct kobj *obj, uint8_t rights, uint64_t badge);
 void cap_clear(struct task *t, uint64_t slot);
+/* The objects destroyed and budgets released since boot (DEBUG_CTL_STATS). */
+uint64_t kobj_destroyed_count(void);
+/* True while destruction or budget-release work is queued (never true
+ * between system calls). */
+bool kobj_work_pending(void);
 
 /* Queues. */
 void tq_push(struct thread_queue *q, struct thread *t);
