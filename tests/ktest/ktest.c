@@ -377,12 +377,35 @@ static void t_notifications(void)
     CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
     CHECK_EQ(bits, 2);
     CHECK_EQ(keel_wait(n, 1ull << 40, &bits), KE_INVALID_ARG);
-    /* A badged capability ORs its badge in. */
+    /* A badged capability sets exactly its badge: 0 or bits within the
+     * badge set the badge; any other bit is refused and nothing is set
+     * (it once ORed the caller's bits in: a signaller could forge the bits
+     * of another, or of an IRQ or timer on the same word). */
     uint64_t badged = slot_get();
     CHECK_EQ(keel_cap_copy(n, SRV_SLOT_TASK, badged, RIGHT_WRITE, 0x100), KE_OK);
     CHECK_EQ(keel_signal(badged, 0), KE_OK);
     CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
     CHECK_EQ(bits, 0x100);
+    CHECK_EQ(keel_signal(badged, 0x100), KE_OK);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 0x100);
+    CHECK_EQ(keel_signal(badged, 0x1), KE_NO_RIGHTS);
+    CHECK_EQ(keel_signal(badged, 0x101), KE_NO_RIGHTS);
+    CHECK_EQ(keel_signal(badged, ~0ull), KE_NO_RIGHTS);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 0); /* nothing was set by the refused signals */
+    /* A two-bit badge: its holder sets both, never a third. */
+    uint64_t b2 = slot_get();
+    CHECK_EQ(keel_cap_copy(n, SRV_SLOT_TASK, b2, RIGHT_WRITE, 0x6), KE_OK);
+    CHECK_EQ(keel_signal(b2, 0x2), KE_OK);
+    CHECK_EQ(keel_signal(b2, 0x8), KE_NO_RIGHTS);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 0x6);
+    /* An unbadged capability still sets whatever bits it is asked to. */
+    CHECK_EQ(keel_signal(n, 0x8001), KE_OK);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 0x8001);
+    slot_put(b2);
     slot_put(badged);
 
     /* Bound: a receive on an endpoint also returns the bits. */
@@ -1020,6 +1043,243 @@ static void t_review_regressions(void)
     slot_put(res);
 }
 
+/* ---------------------------------------------- issue 16: kernel defects */
+
+/* The kernel's invariant checks (DEBUG_CTL_CHECK): violations, and the live
+ * tasks and threads. */
+static uint64_t kernel_check(uint64_t *tasks, uint64_t *threads)
+{
+    uint64_t bad = ~0ull, t = 0, th = 0;
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_CHECK, 0, 0, &bad, &t, &th), KE_OK);
+    if (tasks)
+        *tasks = t;
+    if (threads)
+        *threads = th;
+    return bad;
+}
+
+static uint64_t budget_left(uint64_t mem)
+{
+    uint64_t left = 0;
+    CHECK_EQ(keel_memory_info(mem, &left, NULL, NULL), KE_OK);
+    return left;
+}
+
+static void fail_allocations(uint64_t skip, uint64_t fail)
+{
+    uint64_t n;
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_FAIL_ALLOC, skip, fail, &n, NULL, NULL), KE_OK);
+}
+
+static uint64_t failed_allocations(void)
+{
+    uint64_t n = 0;
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_FAIL_ALLOC, 0, 0, &n, NULL, NULL), KE_OK);
+    return n;
+}
+
+#define CHAIN_TASKS   150 /* 80 once ran the kernel stack into its guard page */
+#define CHAIN_BUDGETS 400
+
+/* Destruction is iterative: a chain of tasks, each holding the next one's
+ * capability, and a chain of budgets, each made from the one before, go
+ * when their first link goes, without recursion, refunding every byte. */
+static void t_chains_destroyed_iteratively(void)
+{
+    uint64_t before = budget_left(spawn_memory()), tasks0;
+    CHECK_EQ(kernel_check(&tasks0, NULL), 0);
+    uint64_t first = slot_get(), prev = first;
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_TASK, first, keel_task_name("chain")), KE_OK);
+    for (int i = 1; i < CHAIN_TASKS && !test_failed; i++) {
+        uint64_t s = slot_get();
+        CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_TASK, s, keel_task_name("chain")), KE_OK);
+        CHECK_EQ(keel_cap_copy(s, prev, 7, RIGHTS_ALL, 0), KE_OK);
+        if (prev != first)
+            slot_put(prev);
+        prev = s;
+    }
+    if (prev != first)
+        slot_put(prev);
+    uint64_t tasks;
+    CHECK_EQ(kernel_check(&tasks, NULL), 0);
+    CHECK_EQ(tasks, tasks0 + CHAIN_TASKS);
+    slot_put(first); /* the whole chain goes */
+    CHECK_EQ(kernel_check(&tasks, NULL), 0);
+    CHECK_EQ(tasks, tasks0);
+    CHECK_EQ(budget_left(spawn_memory()), before);
+
+    /* Budgets: B1 from ours, B2 from B1, ...; each capability but the
+     * last is dropped as soon as the next budget holds its parent. */
+    uint64_t b = slot_get(), size = 1ull << 20;
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_MEMORY, b, size), KE_OK);
+    for (int i = 1; i < CHAIN_BUDGETS && !test_failed; i++) {
+        uint64_t next = slot_get();
+        size -= 128;
+        CHECK_EQ(keel_obj_create(b, OBJ_MEMORY, next, size), KE_OK);
+        slot_put(b);
+        b = next;
+    }
+    CHECK(budget_left(spawn_memory()) < before);
+    slot_put(b);
+    CHECK_EQ(budget_left(spawn_memory()), before);
+    CHECK_EQ(kernel_check(NULL, NULL), 0);
+}
+
+/* A task holding its own capability, and two tasks holding each other,
+ * keep each other alive once nobody else names them; they are reclaimed
+ * when the last capability to the budget they were made from goes. */
+static void t_self_and_cyclic_task_references_reclaimed(void)
+{
+    uint64_t before = budget_left(spawn_memory()), tasks0;
+    CHECK_EQ(kernel_check(&tasks0, NULL), 0);
+    uint64_t sub = slot_get();
+    const uint64_t size = 4ull << 20;
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_MEMORY, sub, size), KE_OK);
+    uint64_t self = slot_get(), a = slot_get(), b = slot_get(), n = slot_get();
+    CHECK_EQ(keel_obj_create(sub, OBJ_TASK, self, keel_task_name("self")), KE_OK);
+    CHECK_EQ(keel_cap_copy(self, self, 0, RIGHTS_ALL, 0), KE_OK);
+    CHECK_EQ(keel_obj_create(sub, OBJ_TASK, a, keel_task_name("cyc-a")), KE_OK);
+    CHECK_EQ(keel_obj_create(sub, OBJ_TASK, b, keel_task_name("cyc-b")), KE_OK);
+    CHECK_EQ(keel_cap_copy(a, b, 0, RIGHTS_ALL, 0), KE_OK);
+    CHECK_EQ(keel_cap_copy(b, a, 0, RIGHTS_ALL, 0), KE_OK);
+    /* Objects in the cycle: a notification, and a thread that never ran. */
+    CHECK_EQ(keel_obj_create(sub, OBJ_NOTIFICATION, n, 0), KE_OK);
+    CHECK_EQ(keel_cap_copy(n, a, 1, RIGHTS_ALL, 0), KE_OK);
+    uint64_t th = slot_get();
+    CHECK_EQ(keel_obj_create(sub, OBJ_THREAD, th, b), KE_OK);
+    CHECK_EQ(keel_cap_copy(th, b, 1, RIGHTS_ALL, 0), KE_OK);
+    slot_put(th);
+    slot_put(n);
+    slot_put(self);
+    slot_put(a);
+    slot_put(b);
+    uint64_t tasks;
+    CHECK_EQ(kernel_check(&tasks, NULL), 0);
+    CHECK_EQ(tasks, tasks0 + 3); /* unreachable, but alive: the budget is still held */
+    CHECK(budget_left(sub) < size);
+    slot_put(sub); /* the budget's last capability: its tasks are killed, the cycles break */
+    CHECK_EQ(kernel_check(&tasks, NULL), 0);
+    CHECK_EQ(tasks, tasks0);
+    CHECK_EQ(budget_left(spawn_memory()), before);
+}
+
+#define PT_TEST_THREADS 150 /* past 128 kernel stacks: a new kernel-stack page table */
+
+/* Thread creation when any page it needs cannot be had, a kernel-stack page
+ * table above all: the call fails with KE_NO_MEMORY and changes nothing (it
+ * once panicked on the page table).  Each thread is made by failing its
+ * first allocation, then its second, and so on until it succeeds, so every
+ * allocation point of every creation fails once, including the page table
+ * the creation of the 129th kernel stack needs (no earlier test holds more
+ * than a few dozen threads at once). */
+static void t_thread_creation_survives_page_table_failure(void)
+{
+    uint64_t before = budget_left(spawn_memory()), injected0 = failed_allocations(), threads0;
+    CHECK_EQ(kernel_check(NULL, &threads0), 0);
+    uint64_t holder = slot_get();
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_TASK, holder, keel_task_name("threads")), KE_OK);
+    uint64_t refused = 0;
+    for (uint64_t i = 0; i < PT_TEST_THREADS && !test_failed; i++) {
+        uint64_t s = slot_get();
+        int64_t e = KE_NO_MEMORY;
+        for (uint64_t k = 0; k < 8 && e == KE_NO_MEMORY; k++) {
+            fail_allocations(k, 1);
+            e = keel_obj_create(spawn_memory(), OBJ_THREAD, s, holder);
+            fail_allocations(0, 0);
+            if (e == KE_NO_MEMORY)
+                refused++;
+        }
+        CHECK_EQ(e, KE_OK);
+        CHECK_EQ(keel_cap_copy(s, holder, i, RIGHTS_ALL, 0), KE_OK);
+        slot_put(s);
+    }
+    uint64_t threads;
+    CHECK_EQ(kernel_check(NULL, &threads), 0);
+    CHECK_EQ(threads, threads0 + PT_TEST_THREADS);
+    CHECK(threads > 128);
+    CHECK(refused >= PT_TEST_THREADS); /* at least the stack of each failed once */
+    CHECK_EQ(failed_allocations(), injected0 + refused);
+    CHECK_EQ(keel_task_kill(holder), KE_OK);
+    slot_put(holder);
+    CHECK_EQ(budget_left(spawn_memory()), before);
+    CHECK_EQ(kernel_check(NULL, &threads), 0);
+    CHECK_EQ(threads, threads0);
+}
+
+/* A user may set RFLAGS.AC; the kernel must never run with it (with SMAP,
+ * AC=1 lets the kernel touch user pages).  The child spins with AC=1 across
+ * timer interrupts and makes system calls; the kernel panics if it ever
+ * finds AC set on entry from ring 3, and the child's AC must survive. */
+static void ac_child(uint64_t unused)
+{
+    (void)unused;
+    uint64_t flags;
+    __asm__ volatile("pushfq\n\torq $0x40000, (%%rsp)\n\tpopfq" ::: "memory", "cc");
+    uint64_t t0 = keel_now_ns();
+    while (keel_now_ns() - t0 < 30000000ull)
+        for (volatile int spin = 0; spin < 20000; spin++)
+            ;
+    (void)keel_null();
+    __asm__ volatile("pushfq\n\tpopq %0" : "=r"(flags));
+    __asm__ volatile("pushfq\n\tandq $~0x40000, (%%rsp)\n\tpopfq" ::: "memory", "cc");
+    send_result(flags & 0x40000, 0);
+}
+
+static void t_user_ac_flag_never_reaches_kernel(void)
+{
+    uint64_t res = new_obj(OBJ_ENDPOINT, 0);
+    struct child c;
+    struct child_cap caps[] = { { res, CHILD_RES, RIGHT_WRITE, 0 } };
+    CHECK_EQ(spawn(&c, ac_child, 0, PRIO, caps, 1, 0, 0), KE_OK);
+    CHECK_EQ(recv_result(res, NULL), 0x40000); /* and the kernel is still here to say so */
+    child_kill(&c);
+    slot_put(res);
+}
+
+/* Meltdown: the kernel's verdict (SYS_CPU_INFO) agrees with the CPU's
+ * vendor, which user space can read itself; an AMD CPU is not affected. */
+static void t_cpu_info_meltdown_verdict(void)
+{
+    uint64_t flags = ~0ull;
+    CHECK_EQ(keel_cpu_info(&flags), KE_OK);
+    uint32_t a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+    char vendor[13];
+    memcpy(vendor, &b, 4);
+    memcpy(vendor + 4, &d, 4);
+    memcpy(vendor + 8, &c, 4);
+    vendor[12] = 0;
+    ulog("ktest: cpu %s, kernel flags 0x%llx\n", vendor, (unsigned long long)flags);
+    if (strcmp(vendor, "AuthenticAMD") == 0)
+        CHECK_EQ(flags & KEEL_CPU_MELTDOWN, 0);
+    CHECK_EQ(flags & ~(KEEL_CPU_MELTDOWN | KEEL_CPU_SMEP | KEEL_CPU_SMAP), 0);
+    CHECK_EQ(sys6(SYS_DEBUG_CTL, SRV_SLOT_TASK, DEBUG_CTL_CHECK, 0, 0, 0, 0), KE_WRONG_TYPE);
+    CHECK_EQ(sys6(SYS_DEBUG_CTL, debug_slot, 99, 0, 0, 0, 0), KE_INVALID_ARG);
+}
+
+/* The kernel heap gives pages back: many objects of one size class made and
+ * dropped leave the heap holding no more pages than before. */
+static void t_kernel_heap_returns_pages(void)
+{
+    uint64_t bytes0, pages0, free0, bytes1, pages1, free1, bytes2, pages2, free2;
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_KHEAP, 0, 0, &bytes0, &pages0, &free0), KE_OK);
+    static uint64_t held[160];
+    for (int i = 0; i < 160; i++)
+        held[i] = new_obj(i % 2 ? OBJ_ENDPOINT : OBJ_NOTIFICATION, 0);
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_KHEAP, 0, 0, &bytes1, &pages1, &free1), KE_OK);
+    /* 80 x 64 B and 80 x 128 B: more than the free blocks of the partial
+     * pages can hold (at most 63 + 31 if they were all but empty). */
+    CHECK(pages1 > pages0);
+    CHECK_EQ(bytes1, bytes0 + 80 * 64 + 80 * 128);
+    for (int i = 0; i < 160; i++)
+        slot_put(held[i]);
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_KHEAP, 0, 0, &bytes2, &pages2, &free2), KE_OK);
+    CHECK_EQ(bytes2, bytes0);
+    CHECK(pages2 <= pages0);
+    CHECK(free2 >= free0);
+    CHECK_EQ(kernel_check(NULL, NULL), 0);
+}
+
 static void t_restart_reported_by_init(void)
 {
     /* crashme faults on its first start; init must have restarted it. */
@@ -1078,6 +1338,12 @@ int main(const struct keel_srvinfo *si)
     run("preemption_and_priorities", t_preemption_and_priorities);
     run("msi_vector_handed_out", t_msi_vector);
     run("review_regressions", t_review_regressions);
+    run("chains_of_tasks_and_budgets_destroyed_iteratively", t_chains_destroyed_iteratively);
+    run("self_and_cyclic_task_references_reclaimed_with_budget", t_self_and_cyclic_task_references_reclaimed);
+    run("thread_creation_survives_page_table_failure", t_thread_creation_survives_page_table_failure);
+    run("user_ac_flag_never_reaches_kernel", t_user_ac_flag_never_reaches_kernel);
+    run("cpu_info_meltdown_verdict", t_cpu_info_meltdown_verdict);
+    run("kernel_heap_returns_pages", t_kernel_heap_returns_pages);
     run("faulting_server_restarted_by_init", t_restart_reported_by_init);
 
     ulog("%d passed, %d failed\n", n_passed, n_failed);
