@@ -62,6 +62,26 @@ def main() -> int:
 
     rep.run("ktest.complete", complete)
     rep.run("init.restarts_faulting_server", restarted)
+
+    # Meltdown (kernel/cpuvuln.c): the harness's CPU model is AMD (EPYC, or
+    # qemu64 whose vendor is AMD too): not affected.  The same kernel on an
+    # Intel model without IA32_ARCH_CAPABILITIES.RDCL_NO must say it is.
+    def meltdown_amd():
+        if not re.search(r"^keel: cpu: Meltdown: not affected \(AuthenticAMD\)$", r.log, re.M):
+            raise kq.TestFailure("no 'Meltdown: not affected (AuthenticAMD)' line in the ktest boot")
+
+    def meltdown_intel():
+        ri = kq.boot("meltdown-intel", boot="direct", accel="tcg", args=["exit-when-up", "debug-exit"],
+                     qemu_extra="-cpu qemu64,vendor=GenuineIntel", image_dir=ns.image_dir, timeout=60,
+                     expect=["keel: kernel up"], fail_on=["keel: PANIC"])
+        if not re.search(r"^keel: cpu: Meltdown: AFFECTED \(GenuineIntel, no IA32_ARCH_CAPABILITIES\): .*"
+                         r"keys will not be held$", ri.log, re.M):
+            raise kq.TestFailure(f"no AFFECTED line on an Intel CPU model; log {kq._rel(ri.log_path)}")
+        if "keel: kernel up" not in ri.log:
+            raise kq.TestFailure("the kernel did not come up on the Intel CPU model")
+
+    rep.run("cpu.meltdown_not_affected_on_amd", meltdown_amd)
+    rep.run("cpu.meltdown_affected_on_intel_without_rdcl_no", meltdown_intel)
     if r.notes:
         for n in r.notes:
             print(f"note: {n}", file=sys.stderr)
