@@ -82,7 +82,7 @@ $(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config -Iappliance/
 
 # The servers that travel in the servers archive (one module, see below).
 SERVERS := ktest crashme kbench
-$(eval $(call user_prog,ktest,tests/ktest/ktest.c tests/ktest/spawn.c))
+$(eval $(call user_prog,ktest,tests/ktest/ktest.c tests/ktest/spawn.c tests/ktest/fuzz.c))
 $(eval $(call user_prog,crashme,tests/ktest/crashme.c))
 $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 # Each driver directory adds its programs (user_prog) and SERVERS entries.
@@ -229,9 +229,14 @@ QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_kte
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)
 
-# The in-guest kernel tests alone.
+# The in-guest kernel tests alone.  The system-call fuzzer's seed is random
+# (printed) unless SEED=N is given; FUZZ_ROUNDS, FUZZ_CALLS, FUZZ_TASKS and
+# FUZZ_WORKERS make a longer run, e.g. make ktest SEED=7 FUZZ_ROUNDS=50.
+KTEST_ARGS := $(if $(SEED),--seed $(SEED)) $(if $(FUZZ_ROUNDS),--fuzz-rounds $(FUZZ_ROUNDS)) \
+	$(if $(FUZZ_CALLS),--fuzz-calls $(FUZZ_CALLS)) $(if $(FUZZ_TASKS),--fuzz-tasks $(FUZZ_TASKS)) \
+	$(if $(FUZZ_WORKERS),--fuzz-workers $(FUZZ_WORKERS))
 ktest: packages image
-	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ktest.py"
+	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ktest.py $(strip $(KTEST_ARGS))"
 
 # The fuzzers run briefly on their fixed corpora (longer: make fuzz).
 FUZZ_SMOKE := "$(MAKE) --no-print-directory -s fuzz-smoke"

@@ -11,6 +11,8 @@
  * Synchronisation with children uses only IPC and notifications, and
  * SYS_YIELD where a child at the same priority must run up to a block.
  */
+#include <stdbool.h>
+
 #include <keel/fmt.h>
 #include <keel/init.h>
 #include <keel/server.h>
@@ -18,6 +20,7 @@
 #include <keel/sys.h>
 #include <keel/ulog.h>
 
+#include "fuzz.h"
 #include "spawn.h"
 
 #define PRIO        10
@@ -780,85 +783,83 @@ static void t_timer_notification(void)
     slot_put(n);
 }
 
-/* Random system calls with random arguments; then tell the parent. */
-static uint64_t hostile_seed;
-static void hostile_child(uint64_t calls)
+/* The system-call fuzzer (fuzz.c): `fuzz_rounds` rounds, seeds fuzz_seed,
+ * fuzz_seed + 1, ...; the seed comes from the kernel command line
+ * (`fuzz-seed=N`, with `fuzz-rounds=`, `fuzz-calls=`, `fuzz-tasks=`,
+ * `fuzz-workers=`), else from the clock, and is printed either way. */
+static uint64_t fuzz_seed;
+static unsigned fuzz_rounds = 3, fuzz_calls = 3000, fuzz_tasks = 3, fuzz_workers = 4;
+
+static bool cmdline_number(const char *line, const char *key, uint64_t *out)
 {
-    uint64_t x = hostile_seed;
-    for (uint64_t i = 0; i < calls; i++) {
-        uint64_t r[8];
-        for (int k = 0; k < 8; k++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            r[k] = x;
+    size_t kl = strlen(key);
+    for (const char *p = line; *p; p++) {
+        if ((p == line || p[-1] == ' ') && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            uint64_t v = 0;
+            const char *d = p + kl + 1;
+            if (*d < '0' || *d > '9')
+                return false;
+            for (; *d >= '0' && *d <= '9'; d++)
+                v = v * 10 + (uint64_t)(*d - '0');
+            *out = v;
+            return true;
         }
-        uint64_t nr = r[0] % SYS_COUNT;
-        /* Ending ourselves or blocking would only end the experiment early. */
-        if (nr == SYS_THREAD_EXIT || nr == SYS_TASK_KILL || nr == SYS_YIELD || nr == SYS_THREAD_RESUME)
-            continue;
-        uint64_t a[6];
-        for (int k = 0; k < 6; k++) {
-            switch (r[k + 1] % 4) {
-            case 0: a[k] = r[k + 2] % 24; break; /* a plausible slot */
-            case 1: a[k] = r[k + 2]; break;      /* anything */
-            case 2:
-                a[k] = 0x400000 + (r[k + 2] % 0x200000); /* our own memory */
-                break;
-            default: a[k] = r[k + 2] & 0xffff; break;
-            }
-        }
-        if (nr == SYS_CALL || nr == SYS_SEND || nr == SYS_RECV || nr == SYS_REPLY_RECV || nr == SYS_WAIT)
-            a[1] = (a[1] & 0xffffffff) | KEEL_NONBLOCK;
-        if (nr == SYS_CAP_DELETE && a[0] == CHILD_NTFN)
-            continue; /* keep the one capability that reports the end */
-        (void)sys6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     }
-    (void)keel_signal(CHILD_NTFN, 1);
+    return false;
 }
 
-static void t_hostile_task(void)
+static void fuzz_configure(void)
 {
-    uint64_t seed = 0x6b65656c2d6b7431ull; /* fixed: a failure must replay */
-    hostile_seed = seed;
-    ulog("ktest: hostile task seed 0x%llx\n", (unsigned long long)seed);
-    uint64_t done = new_obj(OBJ_NOTIFICATION, 0), ep = new_obj(OBJ_ENDPOINT, 0);
-    uint64_t n2 = new_obj(OBJ_NOTIFICATION, 0), f = new_obj(OBJ_FRAME, 2);
-    struct child c;
-    struct child_cap caps[] = { { done, CHILD_NTFN, RIGHT_WRITE, 0 },
-                                { ep, 1, RIGHTS_ALL, 0 },
-                                { n2, 2, RIGHTS_ALL, 0 },
-                                { f, 3, RIGHTS_ALL, 0 },
-                                { ep, CHILD_EP, RIGHT_WRITE, 7 } };
-    CHECK_EQ(spawn(&c, hostile_child, 4000, PRIO, caps, 5, 0, 0), KE_OK);
-    uint64_t timer = new_obj(OBJ_NOTIFICATION, 0), bits = 0;
-    /* Bounded wait: the hostile task may legitimately block itself. */
-    CHECK_EQ(keel_ntfn_bind(done), KE_OK);
-    CHECK_EQ(sys6(SYS_TIMER_ARM, done, keel_now_ns() + 20000000000ull, 2, 0, 0, 0), KE_OK);
-    struct keel_msg m = { 0 };
-    uint64_t quiet = new_obj(OBJ_ENDPOINT, 0);
-    CHECK_EQ(keel_recv(quiet, &m), KE_OK);
-    bits = m.badge;
-    if (!(bits & 1))
-        ulog("ktest: the hostile task did not finish in 20 s (blocked or faulted); killing it\n");
-    CHECK_EQ(keel_ntfn_bind(~0ull), KE_OK);
-    child_kill(&c);
-    /* The kernel and other tasks still work. */
-    uint64_t ep2 = new_obj(OBJ_ENDPOINT, 0);
-    struct child s;
-    struct child_cap sc[] = { { ep2, CHILD_EP, RIGHT_READ, 0 } };
-    CHECK_EQ(spawn(&s, echo_server, CHILD_EP, PRIO, sc, 1, 0, 0), KE_OK);
-    m = (struct keel_msg){ .info = 99 };
-    CHECK_EQ(keel_call(ep2, &m), KE_OK);
-    CHECK_EQ(keel_label(&m), 100);
-    child_kill(&s);
-    slot_put(ep2);
-    slot_put(quiet);
-    slot_put(timer);
-    slot_put(done);
-    slot_put(ep);
-    slot_put(n2);
-    slot_put(f);
+    static char line[520];
+    uint64_t len = 0, v;
+    if (keel_debug_ctl(debug_slot, DEBUG_CTL_CMDLINE, (uint64_t)line, sizeof line, &len, NULL, NULL) != KE_OK)
+        line[0] = 0;
+    if (cmdline_number(line, "fuzz-seed", &v))
+        fuzz_seed = v;
+    else
+        fuzz_seed = keel_rdtsc() % 1000000007ull;
+    if (cmdline_number(line, "fuzz-rounds", &v) && v > 0 && v < 100000)
+        fuzz_rounds = (unsigned)v;
+    if (cmdline_number(line, "fuzz-calls", &v) && v > 0 && v < 100000000)
+        fuzz_calls = (unsigned)v;
+    if (cmdline_number(line, "fuzz-tasks", &v) && v > 0 && v <= FUZZ_MAX_TASKS)
+        fuzz_tasks = (unsigned)v;
+    if (cmdline_number(line, "fuzz-workers", &v) && v > 0 && v <= FUZZ_MAX_WORKERS)
+        fuzz_workers = (unsigned)v;
+}
+
+static void t_syscall_fuzzer(void)
+{
+    ulog("ktest: fuzz: seed %llu, %u rounds, %u tasks x %u workers x %u calls (replay: make ktest SEED=%llu)\n",
+         (unsigned long long)fuzz_seed, fuzz_rounds, fuzz_tasks, fuzz_workers, fuzz_calls,
+         (unsigned long long)fuzz_seed);
+    for (unsigned i = 0; i < fuzz_rounds && !test_failed; i++) {
+        struct fuzz_params p = {
+            .seed = fuzz_seed + i,
+            .tasks = fuzz_tasks,
+            .workers = fuzz_workers,
+            .calls = fuzz_calls,
+            .budget = 8ull << 20,
+            .debug_slot = debug_slot,
+            .timeout_ms = 120000,
+        };
+        struct fuzz_outcome o;
+        char why[160];
+        if (fuzz_round(&p, &o, why, sizeof why)) {
+            check_failed(__LINE__, why, 0, 0);
+            break;
+        }
+        uint64_t ok = 0;
+        for (unsigned nr = 0; nr < SYS_COUNT; nr++)
+            ok += o.ok[nr];
+        ulog("ktest: fuzz: seed %llu: %u finished, %u killed mid-run, %llu calls (%llu succeeded: create %llu, "
+             "copy %llu, delete %llu, map %llu, start %llu, kill %llu), %llu bounded blocks, %llu ms\n",
+             (unsigned long long)p.seed, o.finished, o.killed, (unsigned long long)o.calls, (unsigned long long)ok,
+             (unsigned long long)o.ok[SYS_OBJ_CREATE], (unsigned long long)o.ok[SYS_CAP_COPY],
+             (unsigned long long)o.ok[SYS_CAP_DELETE], (unsigned long long)o.ok[SYS_MAP],
+             (unsigned long long)o.ok[SYS_THREAD_START], (unsigned long long)o.ok[SYS_TASK_KILL],
+             (unsigned long long)o.blocked, (unsigned long long)o.elapsed_ms);
+    }
 }
 
 /* A server built on lib/server.c: ADD (2 words) and a notification hook. */
@@ -1310,6 +1311,7 @@ int main(const struct keel_srvinfo *si)
     spawn_init(SRV_SLOT_MEMORY);
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
+    fuzz_configure();
     ulog("ktest: starting\n");
 
     run("null_syscall", t_null_syscall);
@@ -1332,7 +1334,6 @@ int main(const struct keel_srvinfo *si)
     run("thread_and_task_errors", t_thread_and_task_errors);
     run("control_capabilities_required", t_control_capabilities_required);
     run("timer_notification", t_timer_notification);
-    run("hostile_task_random_syscalls", t_hostile_task);
     run("server_loop_helper_checks_and_dispatches", t_server_loop_helper);
     run("sse_state_kept_per_thread", t_sse_state_per_thread);
     run("preemption_and_priorities", t_preemption_and_priorities);
@@ -1344,6 +1345,7 @@ int main(const struct keel_srvinfo *si)
     run("user_ac_flag_never_reaches_kernel", t_user_ac_flag_never_reaches_kernel);
     run("cpu_info_meltdown_verdict", t_cpu_info_meltdown_verdict);
     run("kernel_heap_returns_pages", t_kernel_heap_returns_pages);
+    run("syscall_fuzzer", t_syscall_fuzzer);
     run("faulting_server_restarted_by_init", t_restart_reported_by_init);
 
     ulog("%d passed, %d failed\n", n_passed, n_failed);
