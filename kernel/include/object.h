@@ -124,7 +124,7 @@ struct task {
     uint64_t pml4_phys;
     uint16_t pcid;
     bool dead;
-    char name[16];
+    char name[9]; /* up to 8 bytes (OBJ_TASK packs them in a word) and a NUL */
     struct cap *caps; /* KEEL_CAP_SLOTS entries, CAP_TABLE_PAGES pages */
     struct region *regions;
     uint32_t pt_pages; /* page-table pages in use (bounded) */
