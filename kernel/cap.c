@@ -123,7 +123,7 @@ static void drain_work(void)
             m->release_queued = false;
             if (m->caps == 0)
                 task_kill_charged_to(m); /* unless a capability came back meanwhile */
-            kobj_unref(&m->hdr);        /* the list's reference: queues, never recurses */
+            kobj_unref(&m->hdr);         /* the list's reference: queues, never recurses */
         } else {
             break;
         }

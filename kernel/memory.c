@@ -18,10 +18,10 @@
 #include "task.h"
 #include "vm.h"
 
-#define MAX_FRAME_PAGES 1024
+#define MAX_FRAME_PAGES  1024
 #define MAX_BUDGET_BYTES (1ull << 40) /* keeps every cost sum far from overflow */
-#define TASK_COST       (kheap_block_size(sizeof(struct task)) + (CAP_TABLE_PAGES + 1 + VM_MAX_PT_PAGES) * PAGE_SIZE)
-#define THREAD_COST     (kheap_block_size(sizeof(struct thread)) + KSTACK_SIZE)
+#define TASK_COST        (kheap_block_size(sizeof(struct task)) + (CAP_TABLE_PAGES + 1 + VM_MAX_PT_PAGES) * PAGE_SIZE)
+#define THREAD_COST      (kheap_block_size(sizeof(struct thread)) + KSTACK_SIZE)
 
 struct memory *memory_create_root(uint64_t bytes)
 {

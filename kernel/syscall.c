@@ -25,10 +25,10 @@
 #include "trap.h"
 #include "vm.h"
 
-#define DEBUG_LOG_MAX   256
+#define DEBUG_LOG_MAX    256
 #define CMDLINE_COPY_MAX 520 /* the command line is at most 512 bytes (multiboot.c) */
-#define DEBUG_EXIT_PORT 0xf4
-#define USER_RFLAGS     0x202
+#define DEBUG_EXIT_PORT  0xf4
+#define USER_RFLAGS      0x202
 
 void syscall_dispatch(struct trap_frame *tf);
 void syscall_init(void);

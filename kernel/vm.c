@@ -135,7 +135,7 @@ void vm_init(const struct boot_info *bi)
  * silently corrupting whatever frame happened to lie below.
  */
 #define KSTACK_SLOT_SIZE (4 * PAGE_SIZE) /* guard page, up to 3 stack pages */
-#define KSTACK_SLOTS 4096
+#define KSTACK_SLOTS     4096
 static uint8_t kstack_slot_used[KSTACK_SLOTS];
 
 uint64_t vm_kstack_map(uint64_t phys, unsigned pages)

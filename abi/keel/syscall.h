@@ -81,8 +81,9 @@ enum keel_debug_ctl {
 };
 
 /* SYS_CPU_INFO flags. */
-#define KEEL_CPU_MELTDOWN (1ull << 0) /* user tasks can read kernel memory (rogue data cache load) and the
-                                         kernel does not isolate its page tables: hold no secrets here */
+/* KEEL_CPU_MELTDOWN: user tasks can read kernel memory (rogue data cache
+ * load) and the kernel does not isolate its page tables: hold no secrets. */
+#define KEEL_CPU_MELTDOWN (1ull << 0)
 #define KEEL_CPU_SMEP     (1ull << 1)
 #define KEEL_CPU_SMAP     (1ull << 2)
 

@@ -26,10 +26,10 @@ struct thread;
 struct memory;
 
 struct kobj {
-    uint8_t type;           /* enum keel_cap_type */
-    uint32_t refs;          /* capabilities + mappings + kernel references */
-    struct memory *charged; /* budget this object's memory came from (or NULL) */
-    uint64_t charge;        /* bytes charged (64-bit all the way to the refund) */
+    uint8_t type;             /* enum keel_cap_type */
+    uint32_t refs;            /* capabilities + mappings + kernel references */
+    struct memory *charged;   /* budget this object's memory came from (or NULL) */
+    uint64_t charge;          /* bytes charged (64-bit all the way to the refund) */
     struct kobj *doomed_next; /* cap.c's destruction list; only while refs == 0 */
 };
 _Static_assert(sizeof(((struct kobj *)0)->charge) == 8, "a charge is never truncated");
@@ -50,8 +50,8 @@ struct cap {
 struct memory {
     struct kobj hdr;
     uint64_t remaining;
-    uint32_t caps;               /* capabilities naming this budget */
-    bool release_queued;         /* on cap.c's release list (which holds a reference) */
+    uint32_t caps;       /* capabilities naming this budget */
+    bool release_queued; /* on cap.c's release list (which holds a reference) */
     struct memory *release_next;
 };
 
@@ -124,16 +124,16 @@ struct task {
     uint64_t pml4_phys;
     uint16_t pcid;
     bool dead;
-    char name[9]; /* up to 8 bytes (OBJ_TASK packs them in a word) and a NUL */
+    char name[9];     /* up to 8 bytes (OBJ_TASK packs them in a word) and a NUL */
     struct cap *caps; /* KEEL_CAP_SLOTS entries, CAP_TABLE_PAGES pages */
     struct region *regions;
     uint32_t pt_pages; /* page-table pages in use (bounded) */
     uint32_t n_threads;
     struct thread *threads; /* every live thread of the task, via task_next */
     uint32_t n_regions;
-    bool tlb_stale;        /* its PCID may hold stale entries: flush on next load */
-    uint8_t *iobitmap;     /* NULL = no ports; else 8 KiB, bit set = denied */
-    uint16_t io_lo, io_hi; /* the range of ports this task may use */
+    bool tlb_stale;                   /* its PCID may hold stale entries: flush on next load */
+    uint8_t *iobitmap;                /* NULL = no ports; else 8 KiB, bit set = denied */
+    uint16_t io_lo, io_hi;            /* the range of ports this task may use */
     struct task *all_prev, *all_next; /* every task not yet freed (task.c) */
 };
 
