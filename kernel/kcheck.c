@@ -131,7 +131,20 @@ static int check_task(const struct task *t, uint64_t *threads)
     return bad;
 }
 
-int kcheck_run(uint64_t *n_tasks, uint64_t *n_threads)
+/* One line per thread of T: its state and what it waits on. */
+static void dump_task(const struct task *t)
+{
+    unsigned i = 0;
+    for (const struct thread *th = t->threads; th; th = th->task_next, i++)
+        kprintf("keel: check: task %s%s thread %u (%p): state %u prio %u ep %p replier %p (task %s) caller %p "
+                "ntfn %p bound %p rip 0x%llx\n",
+                t->name, t->dead ? " (killed)" : "", i, (const void *)th, th->state, th->prio,
+                (const void *)th->blocked_ep, (const void *)th->replier,
+                th->replier && th->replier->task ? th->replier->task->name : "-", (const void *)th->caller,
+                (const void *)th->waiting_ntfn, (const void *)th->bound_ntfn, (unsigned long long)th->uframe->rip);
+}
+
+int kcheck_run(uint64_t *n_tasks, uint64_t *n_threads, bool verbose)
 {
     int bad = 0;
     *n_tasks = *n_threads = 0;
@@ -140,6 +153,8 @@ int kcheck_run(uint64_t *n_tasks, uint64_t *n_threads)
     for (const struct task *t = task_list(); t; t = t->all_next) {
         (*n_tasks)++;
         bad += check_task(t, n_threads);
+        if (verbose)
+            dump_task(t);
     }
     if (*n_threads + sched_reap_count() != vm_kstack_slots_used())
         bad += report(NULL, "kernel stacks in use differ from the threads alive");

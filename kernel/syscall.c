@@ -478,7 +478,7 @@ static int64_t sys_debug_ctl(struct trap_frame *tf)
         return KE_OK;
     case DEBUG_CTL_CHECK: {
         uint64_t tasks, threads;
-        tf->rdi = (uint64_t)kcheck_run(&tasks, &threads);
+        tf->rdi = (uint64_t)kcheck_run(&tasks, &threads, tf->rdx & 1);
         tf->rsi = tasks;
         tf->rdx = threads;
         return KE_OK;

@@ -74,8 +74,8 @@ enum keel_debug_ctl {
     DEBUG_CTL_FAIL_ALLOC = 2, /* (a = allocations to let through, b = allocations to fail after them;
                                  b = 0 disarms) every page the kernel takes (objects, tables, stacks,
                                  heap) -> rdi = allocations failed so far by this hook */
-    DEBUG_CTL_CHECK = 3,      /* () runs the kernel's invariant checks -> rdi = violations (each logged),
-                                 rsi = live tasks, rdx = live threads */
+    DEBUG_CTL_CHECK = 3,      /* (a = 1: also log every thread's state) runs the kernel's invariant
+                                 checks -> rdi = violations (each logged), rsi = live tasks, rdx = threads */
     DEBUG_CTL_KHEAP = 4,      /* () -> rdi = kernel-heap bytes in use, rsi = pages the heap holds,
                                  rdx = free pages in the machine */
 };

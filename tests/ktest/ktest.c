@@ -846,7 +846,9 @@ static void t_syscall_fuzzer(void)
         struct fuzz_outcome o;
         char why[160];
         if (fuzz_round(&p, &o, why, sizeof why)) {
-            check_failed(__LINE__, why, 0, 0);
+            if (!test_failed++)
+                snprintf(first_failure, sizeof first_failure, "%s (replay: make ktest SEED=%llu)", why,
+                         (unsigned long long)p.seed);
             break;
         }
         uint64_t ok = 0;
