@@ -85,12 +85,13 @@
 #define H_TMP          80
 
 /* Addresses in a hostile task. */
-#define STACKS_VA   0x0000005000000000ull /* thread i: 4 pages at STACKS_VA + i * 1 MiB */
-#define STACK_PAGES 4
-#define SCRATCH_VA  0x0000006000000000ull /* random maps and unmaps of its own task go here */
-#define WILD_RIP    0x0000007000000000ull /* never mapped */
-#define STATS_VA    0x0000004800000000ull /* the task's counters, shared with the round */
-#define ROUND_STATS 0x0000004900000000ull /* the round's view: task k's page at + k * PAGE */
+#define STACKS_VA     0x0000005000000000ull /* thread i: 4 pages at STACKS_VA + i * 1 MiB */
+#define STACK_PAGES   4
+#define SCRATCH_VA    0x0000006000000000ull /* random maps and unmaps of its own task go here */
+#define SCRATCH_PAGES 128
+#define WILD_RIP      0x0000007000000000ull /* never mapped */
+#define STATS_VA      0x0000004800000000ull /* the task's counters, shared with the round */
+#define ROUND_STATS   0x0000004900000000ull /* the round's view: task k's page at + k * PAGE */
 
 /* What a task's workers saw, per system call; the round reads it to prove
  * the calls got past the first check (a fuzzer refused at every lookup
@@ -99,6 +100,7 @@ struct fuzz_stats {
     uint64_t ok[SYS_COUNT];
     uint64_t failed[SYS_COUNT];
     uint64_t blocked; /* bounded blocking calls made */
+    uint64_t dead;    /* calls that ended KE_DEAD: the object or partner died under them */
 };
 _Static_assert(sizeof(struct fuzz_stats) <= PAGE, "counters fit one page");
 #define SERVER_THREAD FUZZ_MAX_WORKERS /* thread index of the E0 server */
@@ -156,9 +158,16 @@ static const uint8_t kind_slots[][6] = {
     [K_BUDGET] = { P_SUB_BUDGET, P_BUDGET_COPY, P_SUB_BUDGET, P_BUDGET_COPY, P_BUDGET_COPY, 19 },
 };
 
+/* Slots 20..29 start empty: new objects mostly go there. */
+#define SPARE_FIRST 20
+#define SPARE_SLOTS 10
+
 static uint64_t pick(uint64_t *x, unsigned self, enum kind k)
 {
-    return rng_below(x, 10) < 6 ? kind_slots[k][rng_below(x, 6)] : pick_slot(x, self);
+    uint64_t r = rng_below(x, 10);
+    if (k == K_THREAD && r < 3)
+        return SPARE_FIRST + rng_below(x, SPARE_SLOTS); /* threads the workers made */
+    return r < 6 ? kind_slots[k][rng_below(x, 6)] : pick_slot(x, self);
 }
 
 static uint64_t pick_task(uint64_t *x, unsigned self)
@@ -192,8 +201,8 @@ static uint64_t pick_buffer(uint64_t *x, unsigned self, uint64_t *len)
         return stack_top(self) - into;
     }
     if (r < 31)
-        return SCRATCH_VA + rng_below(x, 16 * PAGE); /* mapped or not, by chance */
-    *len = rng_below(x, 12);                         /* rarely: a short valid read (a garbled log line) */
+        return SCRATCH_VA + rng_below(x, SCRATCH_PAGES * PAGE); /* mapped or not, by chance */
+    *len = rng_below(x, 12);                                    /* rarely: a short valid read (a garbled log line) */
     return 0x400000 + rng_below(x, 0x4000);
 }
 
@@ -203,14 +212,27 @@ static uint64_t pick_rights(uint64_t *x)
     return rng_below(x, 16) ? r : r | (1ull << (4 + rng_below(x, 60)));
 }
 
+/* Where maps and unmaps go: mostly its own task or its child. */
+static uint64_t pick_map_task(uint64_t *x, unsigned self)
+{
+    uint64_t r = rng_below(x, 20);
+    return r < 10 ? H_TASK : r < 17 ? P_CHILD_TASK : pick_task(x, self);
+}
+
+static uint64_t pick_map_rights(uint64_t *x)
+{
+    static const uint8_t usual[] = { RIGHT_READ, RIGHT_READ | RIGHT_WRITE, RIGHT_READ | RIGHT_EXEC };
+    return rng_below(x, 4) ? usual[rng_below(x, 3)] : pick_rights(x);
+}
+
 static uint64_t pick_vaddr(uint64_t *x)
 {
     uint64_t r = rng_below(x, 16);
     /* Mostly on a grid of 4-page cells, so unmaps find the regions maps made. */
-    uint64_t va = SCRATCH_VA + (r < 12 ? rng_below(x, 16) * 4 : rng_below(x, 64)) * PAGE;
-    if (r < 2)
+    uint64_t va = SCRATCH_VA + (r < 14 ? rng_below(x, SCRATCH_PAGES / 4) * 4 : rng_below(x, SCRATCH_PAGES)) * PAGE;
+    if (r < 1)
         return va + 1 + rng_below(x, PAGE - 1); /* unaligned */
-    if (r < 4)
+    if (r < 2)
         return hostile_address(x) & ~(PAGE - 1);
     return va;
 }
@@ -263,6 +285,8 @@ static void count(uint64_t nr, int64_t result)
         __atomic_fetch_add(&st->ok[nr], 1, __ATOMIC_RELAXED);
     else
         __atomic_fetch_add(&st->failed[nr], 1, __ATOMIC_RELAXED);
+    if (result == KE_DEAD)
+        __atomic_fetch_add(&st->dead, 1, __ATOMIC_RELAXED);
 }
 
 static void bounded_block(uint64_t *x, unsigned self)
@@ -329,8 +353,8 @@ static void random_call(uint64_t *x, unsigned self)
     case SYS_OBJ_CREATE: {
         uint64_t r = rng_below(x, 4);
         a[0] = r < 3 ? pick(x, self, K_BUDGET) : pick_slot(x, self);
-        a[1] = rng_below(x, 8) ? 1 + rng_below(x, 7) : rng_next(x);
-        a[2] = pick_slot(x, self);
+        a[1] = rng_below(x, 4) == 0 ? OBJ_THREAD : rng_below(x, 8) ? 1 + rng_below(x, 7) : rng_next(x);
+        a[2] = rng_below(x, 2) ? SPARE_FIRST + rng_below(x, SPARE_SLOTS) : pick_slot(x, self);
         a[3] = pick_create_arg(x, a[1], self);
         break;
     }
@@ -342,21 +366,21 @@ static void random_call(uint64_t *x, unsigned self)
         a[4] = rng_below(x, 2) ? 0 : rng_next(x) >> rng_below(x, 64);
         break;
     case SYS_MAP:
-        a[0] = pick_task(x, self);
+        a[0] = pick_map_task(x, self);
         a[1] = pick(x, self, K_FRAME);
         a[2] = pick_vaddr(x);
-        a[3] = pick_rights(x);
+        a[3] = pick_map_rights(x);
         break;
     case SYS_UNMAP:
-        a[0] = pick_task(x, self);
+        a[0] = pick_map_task(x, self);
         a[1] = pick_vaddr(x);
-        if (a[0] == H_TASK && (a[1] < SCRATCH_VA || a[1] >= SCRATCH_VA + 64 * PAGE))
+        if (a[0] == H_TASK && (a[1] < SCRATCH_VA || a[1] >= SCRATCH_VA + SCRATCH_PAGES * PAGE))
             a[1] = SCRATCH_VA; /* never its own code, data or stacks */
         break;
     case SYS_THREAD_START:
         a[0] = pick(x, self, K_THREAD);
         a[1] = pick_rip(x);
-        a[2] = rng_below(x, 2) ? SCRATCH_VA + PAGE * 8 : hostile_address(x);
+        a[2] = rng_below(x, 4) ? SCRATCH_VA + PAGE * 8 : hostile_address(x);
         a[3] = rng_next(x);
         a[4] = rng_below(x, 4) ? rng_below(x, HOSTILE_PRIO + 1) : rng_below(x, 40);
         break;
@@ -661,6 +685,7 @@ static void sum_stats(struct round *r)
             r->out->calls += st->ok[nr] + st->failed[nr];
         }
         r->out->blocked += st->blocked;
+        r->out->dead += st->dead;
     }
 }
 

@@ -33,6 +33,7 @@ struct fuzz_outcome {
     uint64_t faults;           /* fault messages from hostile threads (a worker must never fault) */
     uint64_t elapsed_ms;
     uint64_t calls, blocked; /* random calls made, bounded blocking calls made */
+    uint64_t dead;           /* calls that returned KE_DEAD (the object or partner went under them) */
     uint64_t ok[SYS_COUNT];  /* random calls that returned KE_OK, per system call */
 };
 

@@ -855,12 +855,13 @@ static void t_syscall_fuzzer(void)
         for (unsigned nr = 0; nr < SYS_COUNT; nr++)
             ok += o.ok[nr];
         ulog("ktest: fuzz: seed %llu: %u finished, %u killed mid-run, %llu calls (%llu succeeded: create %llu, "
-             "copy %llu, delete %llu, map %llu, start %llu, kill %llu), %llu bounded blocks, %llu ms\n",
+             "copy %llu, delete %llu, map %llu, start %llu, kill %llu), %llu bounded blocks, %llu KE_DEAD, "
+             "%llu ms\n",
              (unsigned long long)p.seed, o.finished, o.killed, (unsigned long long)o.calls, (unsigned long long)ok,
              (unsigned long long)o.ok[SYS_OBJ_CREATE], (unsigned long long)o.ok[SYS_CAP_COPY],
              (unsigned long long)o.ok[SYS_CAP_DELETE], (unsigned long long)o.ok[SYS_MAP],
              (unsigned long long)o.ok[SYS_THREAD_START], (unsigned long long)o.ok[SYS_TASK_KILL],
-             (unsigned long long)o.blocked, (unsigned long long)o.elapsed_ms);
+             (unsigned long long)o.blocked, (unsigned long long)o.dead, (unsigned long long)o.elapsed_ms);
     }
 }
 
