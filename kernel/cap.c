@@ -97,9 +97,6 @@ static void kobj_destroy(struct kobj *o)
 static struct kobj *doomed;
 static struct memory *released;
 static bool draining;
-static uint64_t destroyed_count;
-
-uint64_t kobj_destroyed_count(void) { return destroyed_count; }
 bool kobj_work_pending(void) { return doomed || released || draining; }
 
 /* Runs the queued work until none is left.  Re-entered calls (from inside a
@@ -114,7 +111,6 @@ static void drain_work(void)
             struct kobj *o = doomed;
             doomed = o->doomed_next;
             o->doomed_next = NULL;
-            destroyed_count++;
             kobj_destroy(o);
         } else if (released) {
             struct memory *m = released;

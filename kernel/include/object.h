@@ -6,7 +6,8 @@
  * of a frame, and by the kernel where it says so (a thread holds its task;
  * a thread blocked on an endpoint does not hold it: destroying the endpoint
  * wakes its waiters with KE_DEAD).  When the count reaches zero the object
- * is destroyed and its memory returned to the budget it was charged to.
+ * is destroyed and its memory returned to the budget it was charged to;
+ * destruction is queued and drained in a loop, never recursive (cap.c).
  *
  * Concurrency: one CPU, and the kernel runs with interrupts disabled, so no
  * locks; every system call runs to completion or blocks at a known point.
@@ -193,8 +194,6 @@ void kobj_unref(struct kobj *o);
 /* Installs OBJ (taking a new reference) into an empty slot. */
 void cap_install(struct task *t, uint64_t slot, struct kobj *obj, uint8_t rights, uint64_t badge);
 void cap_clear(struct task *t, uint64_t slot);
-/* The objects destroyed and budgets released since boot (DEBUG_CTL_STATS). */
-uint64_t kobj_destroyed_count(void);
 /* True while destruction or budget-release work is queued (never true
  * between system calls). */
 bool kobj_work_pending(void);
