@@ -347,7 +347,9 @@ int main(const struct keel_srvinfo *si)
 
     /* On a CPU affected by Meltdown whose kernel does not isolate its page
      * tables (SYS_CPU_INFO, kernel/cpuvuln.c), every task can read all RAM:
-     * a key held here would be readable by all, so hold none. */
+     * a key held here would be readable by all, so hold none.  The site
+     * archive is not even mapped, so every later load_key, whoever asks,
+     * fails with KEYD_E_NO_SITE. */
     uint64_t cpu = 0;
     if (keel_cpu_info(&cpu) == KE_OK && (cpu & KEEL_CPU_MELTDOWN)) {
         ulog("keyd: this CPU is affected by Meltdown and the kernel does not isolate its page tables: "
