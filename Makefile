@@ -199,7 +199,7 @@ run: packages image
 		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(RNG_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
-UNIT_TESTS += fmt frames multiboot cmdline manifest nic_ring $(LIB_UNIT_TESTS)
+UNIT_TESTS += fmt frames multiboot cmdline kheap manifest nic_ring $(LIB_UNIT_TESTS)
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-format-truncation -Ikernel/include -Iabi -Itests/unit \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/test_%)
@@ -208,6 +208,7 @@ $(BUILD)/tests/unit/test_fmt: tests/unit/test_fmt.c kernel/fmt.c
 $(BUILD)/tests/unit/test_frames: tests/unit/test_frames.c kernel/frames.c
 $(BUILD)/tests/unit/test_multiboot: tests/unit/test_multiboot.c kernel/multiboot.c
 $(BUILD)/tests/unit/test_cmdline: tests/unit/test_cmdline.c kernel/cmdline.c
+$(BUILD)/tests/unit/test_kheap: tests/unit/test_kheap.c kernel/kheap.c
 $(BUILD)/tests/unit/test_manifest: tests/unit/test_manifest.c init/manifest.c
 $(BUILD)/tests/unit/test_manifest: UNIT_CFLAGS += -Iinit
 $(BUILD)/tests/unit/test_nic_ring: tests/unit/test_nic_ring.c lib/include/keel/nic_ring.h abi/keel/nic.h
