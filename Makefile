@@ -34,7 +34,8 @@ KERNEL_SRCS := kernel/main.c kernel/log.c kernel/fmt.c kernel/serial.c kernel/st
 	kernel/gdt.c kernel/trap.c kernel/acpi.c kernel/pic.c kernel/lapic.c kernel/ioapic.c \
 	kernel/timer.c kernel/selftest.c kernel/kheap.c kernel/cap.c kernel/memory.c kernel/task.c \
 	kernel/sched.c kernel/endpoint.c kernel/fastpath.c kernel/notification.c kernel/ktimer.c \
-	kernel/irq.c kernel/fault.c kernel/syscall.c kernel/roottask.c kernel/usercheck.c
+	kernel/irq.c kernel/fault.c kernel/syscall.c kernel/roottask.c kernel/usercheck.c \
+	kernel/cpuvuln.c kernel/kcheck.c
 KERNEL_ASMS := kernel/arch/boot.S kernel/arch/trap_entry.S kernel/arch/switch.S \
 	kernel/arch/syscall_entry.S kernel/arch/init_image.S kernel/arch/usercheck.S
 KERNEL_OBJS := $(KERNEL_ASMS:%.S=$(BUILD)/%.o) $(KERNEL_SRCS:%.c=$(BUILD)/%.o)
@@ -93,7 +94,7 @@ $(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config -Iappliance/
 
 # The servers that travel in the servers archive (one module, see below).
 SERVERS := ktest crashme kbench
-$(eval $(call user_prog,ktest,tests/ktest/ktest.c tests/ktest/spawn.c))
+$(eval $(call user_prog,ktest,tests/ktest/ktest.c tests/ktest/spawn.c tests/ktest/fuzz.c))
 $(eval $(call user_prog,crashme,tests/ktest/crashme.c))
 $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 # Each driver directory adds its programs (user_prog) and SERVERS entries.
@@ -261,7 +262,7 @@ run: packages image
 		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(RNG_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
-UNIT_TESTS += fmt frames multiboot cmdline manifest nic_ring efi_handoff $(LIB_UNIT_TESTS)
+UNIT_TESTS += fmt frames multiboot cmdline kheap manifest nic_ring efi_handoff $(LIB_UNIT_TESTS)
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-format-truncation -Ikernel/include -Iabi -Itests/unit \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/test_%)
@@ -273,6 +274,7 @@ $(BUILD)/tests/unit/test_efi_handoff: tests/unit/test_efi_handoff.c kernel/efi/e
 	kernel/efi/efi_handoff.h kernel/include/handoff.h
 $(BUILD)/tests/unit/test_efi_handoff: UNIT_CFLAGS += -Ikernel/efi
 $(BUILD)/tests/unit/test_cmdline: tests/unit/test_cmdline.c kernel/cmdline.c
+$(BUILD)/tests/unit/test_kheap: tests/unit/test_kheap.c kernel/kheap.c
 $(BUILD)/tests/unit/test_manifest: tests/unit/test_manifest.c init/manifest.c
 $(BUILD)/tests/unit/test_manifest: UNIT_CFLAGS += -Iinit
 $(BUILD)/tests/unit/test_nic_ring: tests/unit/test_nic_ring.c lib/include/keel/nic_ring.h abi/keel/nic.h
@@ -295,9 +297,14 @@ QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_kte
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)
 
-# The in-guest kernel tests alone.
+# The in-guest kernel tests alone.  The system-call fuzzer's seed is random
+# (printed) unless SEED=N is given; FUZZ_ROUNDS, FUZZ_CALLS, FUZZ_TASKS and
+# FUZZ_WORKERS make a longer run, e.g. make ktest SEED=7 FUZZ_ROUNDS=50.
+KTEST_ARGS := $(if $(SEED),--seed $(SEED)) $(if $(FUZZ_ROUNDS),--fuzz-rounds $(FUZZ_ROUNDS)) \
+	$(if $(FUZZ_CALLS),--fuzz-calls $(FUZZ_CALLS)) $(if $(FUZZ_TASKS),--fuzz-tasks $(FUZZ_TASKS)) \
+	$(if $(FUZZ_WORKERS),--fuzz-workers $(FUZZ_WORKERS))
 ktest: packages image
-	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ktest.py"
+	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ktest.py $(strip $(KTEST_ARGS))"
 
 # The fuzzers run briefly on their fixed corpora (longer: make fuzz).
 FUZZ_SMOKE := "$(MAKE) --no-print-directory -s fuzz-smoke"

@@ -8,6 +8,22 @@
  * Destruction runs when the last reference goes; it never fails, and it
  * wakes anything blocked on the object with KE_DEAD rather than leave it
  * waiting for something that no longer exists.
+ *
+ * Destruction is iterative, never recursive: destroying a task drops its
+ * capabilities, which may drop the last reference of another task, and so
+ * on; a chain of 80 tasks each holding the next once ran the kernel stack
+ * into its guard page.  So kobj_unref only puts a dead object on the
+ * `doomed` list, and the outermost caller drains the list (drain_work)
+ * before it returns: by the time any system call returns, every object
+ * whose count reached zero is gone and its charge refunded.
+ *
+ * Budget release: a memory budget counts its capabilities apart from the
+ * references its objects hold on it.  When the last capability goes, every
+ * task charged to it (or to a sub-budget of it) is killed; killing clears
+ * their tables, which breaks every cycle of references among them (a task
+ * holding its own capability, two tasks holding each other), and the
+ * ordinary counts then free them and refund the budget.  The release waits
+ * on the `released` list, drained by the same loop, for the same reason.
  */
 #include "kheap.h"
 #include "ipc.h"
@@ -41,7 +57,7 @@ void kobj_ref(struct kobj *o)
 static void kobj_destroy(struct kobj *o)
 {
     struct memory *charged = o->charged;
-    uint32_t charge = o->charge;
+    uint64_t charge = o->charge;
     switch (o->type) {
     case CAP_ENDPOINT:
         ep_destroy((struct endpoint *)o);
@@ -66,33 +82,95 @@ static void kobj_destroy(struct kobj *o)
         kheap_free(o, sizeof(struct irq));
         break;
     case CAP_IOPORT: kheap_free(o, sizeof(struct ioport)); break;
-    case CAP_MEMORY: kheap_free(o, sizeof(struct memory)); break;
+    case CAP_MEMORY:
+        KASSERT(((struct memory *)o)->caps == 0, "budget destroyed while capabilities name it");
+        kheap_free(o, sizeof(struct memory));
+        break;
     default: kheap_free(o, sizeof(struct control)); break;
     }
     if (charged)
         memory_refund(charged, charge);
 }
 
+/* Work that must not recurse: objects whose count reached zero, and budgets
+ * whose last capability went.  Single CPU, interrupts off: no lock. */
+static struct kobj *doomed;
+static struct memory *released;
+static bool draining;
+bool kobj_work_pending(void) { return doomed || released || draining; }
+
+/* Runs the queued work until none is left.  Re-entered calls (from inside a
+ * destruction) return at once: the outermost loop picks their work up. */
+static void drain_work(void)
+{
+    if (draining)
+        return;
+    draining = true;
+    for (;;) {
+        if (doomed) {
+            struct kobj *o = doomed;
+            doomed = o->doomed_next;
+            o->doomed_next = NULL;
+            kobj_destroy(o);
+        } else if (released) {
+            struct memory *m = released;
+            released = m->release_next;
+            m->release_next = NULL;
+            m->release_queued = false;
+            if (m->caps == 0)
+                task_kill_charged_to(m); /* unless a capability came back meanwhile */
+            kobj_unref(&m->hdr);         /* the list's reference: queues, never recurses */
+        } else {
+            break;
+        }
+    }
+    draining = false;
+}
+
 void kobj_unref(struct kobj *o)
 {
     KASSERT(o->refs > 0, "reference count underflow");
-    if (--o->refs == 0)
-        kobj_destroy(o);
+    if (--o->refs)
+        return;
+    o->doomed_next = doomed;
+    doomed = o;
+    drain_work();
 }
 
 void cap_install(struct task *t, uint64_t slot, struct kobj *obj, uint8_t rights, uint64_t badge)
 {
     KASSERT(slot < KEEL_CAP_SLOTS && !t->caps[slot].obj, "cap_install into a bad slot");
     kobj_ref(obj);
+    if (obj->type == CAP_MEMORY)
+        ((struct memory *)obj)->caps++;
     t->caps[slot] = (struct cap){ .obj = obj, .rights = rights, .badge = badge };
+}
+
+/* The last capability to budget M went: queue the killing of its tasks. */
+static void memory_release(struct memory *m)
+{
+    if (m->release_queued)
+        return;
+    m->release_queued = true;
+    kobj_ref(&m->hdr);
+    m->release_next = released;
+    released = m;
 }
 
 void cap_clear(struct task *t, uint64_t slot)
 {
     struct kobj *o = t->caps[slot].obj;
     t->caps[slot] = (struct cap){ 0 };
-    if (o)
-        kobj_unref(o);
+    if (!o)
+        return;
+    if (o->type == CAP_MEMORY) {
+        struct memory *m = (struct memory *)o;
+        KASSERT(m->caps > 0, "budget capability count underflow");
+        if (--m->caps == 0 && m->hdr.refs > 1)
+            memory_release(m); /* objects remain charged to it */
+    }
+    kobj_unref(o);
+    drain_work();
 }
 
 void tq_push(struct thread_queue *q, struct thread *t)

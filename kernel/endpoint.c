@@ -203,11 +203,14 @@ int64_t ep_reply_recv(struct cap *cap, struct trap_frame *tf)
         sched_direct_switch(woken);
         return (int64_t)cur->wake_error;
     }
+    /* Decide about the woken caller now: ep_recv may block or switch, and
+     * by the time it returns the caller may have been destroyed and freed. */
+    bool outranks = woken && woken->prio > cur->prio;
     if (woken)
         sched_wake(woken);
     (void)bits;
     int64_t r = ep_recv(cap, tf, nonblock);
-    if (woken && woken->prio > cur->prio && cur->state == TS_RUNNABLE)
+    if (outranks && cur->state == TS_RUNNABLE)
         sched_yield_to_best();
     return r;
 }

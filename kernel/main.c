@@ -12,6 +12,7 @@
 #include "acpi.h"
 #include "apic.h"
 #include "arch.h"
+#include "cpuvuln.h"
 #include "cmdline.h"
 #include "gdt.h"
 #include "ipc.h"
@@ -83,6 +84,7 @@ static void enable_cpu_protections(void)
     write_cr0(read_cr0() | CR0_WP);
     kprintf("keel: cpu: NX %s, SMEP %s, SMAP %s\n", (rdmsr(MSR_EFER) & EFER_NXE) ? "on" : "absent",
             (cr4 & CR4_SMEP) ? "on" : "absent", (cr4 & CR4_SMAP) ? "on" : "absent");
+    cpuvuln_init(cr4 & CR4_SMEP, cr4 & CR4_SMAP);
 }
 
 /* Waits (interrupts on) until the tick runs, so "kernel up" means it does. */

@@ -18,10 +18,10 @@
 #include "task.h"
 #include "vm.h"
 
-#define MAX_FRAME_PAGES 1024
+#define MAX_FRAME_PAGES  1024
 #define MAX_BUDGET_BYTES (1ull << 40) /* keeps every cost sum far from overflow */
-#define TASK_COST       (kheap_block_size(sizeof(struct task)) + (CAP_TABLE_PAGES + 1 + VM_MAX_PT_PAGES) * PAGE_SIZE)
-#define THREAD_COST     (kheap_block_size(sizeof(struct thread)) + KSTACK_SIZE)
+#define TASK_COST        (kheap_block_size(sizeof(struct task)) + (CAP_TABLE_PAGES + 1 + VM_MAX_PT_PAGES) * PAGE_SIZE)
+#define THREAD_COST      (kheap_block_size(sizeof(struct thread)) + KSTACK_SIZE)
 
 struct memory *memory_create_root(uint64_t bytes)
 {
@@ -160,3 +160,9 @@ int memory_create_object(struct memory *m, uint64_t type, uint64_t arg, struct t
     *out = o;
     return KE_OK;
 }
+
+/* The charges docs/ARCHITECTURE.md §2.6 lists (a change here is a change of
+ * every budget's arithmetic: update the table). */
+_Static_assert(sizeof(struct endpoint) <= 64 && sizeof(struct notification) <= 128, "object charges");
+_Static_assert(sizeof(struct memory) <= 64 && sizeof(struct frame) <= 64, "object charges");
+_Static_assert(sizeof(struct thread) <= 1024 && sizeof(struct task) <= 128, "object charges");

@@ -64,8 +64,35 @@ void pmm_init(const struct boot_info *bi)
         kprintf("keel: memory: %llu MiB above 4 GiB not used\n", (unsigned long long)(ignored >> 20));
 }
 
+/* Failure injection for the tests (DEBUG_CTL_FAIL_ALLOC): let `inject_skip`
+ * allocations through, then fail `inject_fail` of them. */
+static uint64_t inject_skip, inject_fail, injected;
+
+void pmm_inject_failures(uint64_t skip, uint64_t fail)
+{
+    inject_skip = skip;
+    inject_fail = fail;
+}
+
+uint64_t pmm_injected_failures(void) { return injected; }
+
+static bool injected_failure(void)
+{
+    if (!inject_fail)
+        return false;
+    if (inject_skip) {
+        inject_skip--;
+        return false;
+    }
+    inject_fail--;
+    injected++;
+    return true;
+}
+
 uint64_t pmm_alloc(void)
 {
+    if (injected_failure())
+        return 0;
     uint64_t f = frames_alloc(&frames);
     if (f == FRAMES_NONE)
         return 0;
@@ -75,6 +102,8 @@ uint64_t pmm_alloc(void)
 
 uint64_t pmm_alloc_contig(uint64_t count, uint64_t align)
 {
+    if (injected_failure())
+        return 0;
     uint64_t f = frames_alloc_contig(&frames, count, align);
     if (f == FRAMES_NONE)
         return 0;

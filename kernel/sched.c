@@ -268,6 +268,14 @@ static void reap_pending(void)
     }
 }
 
+uint64_t sched_reap_count(void)
+{
+    uint64_t n = 0;
+    for (struct thread *t = reap; t; t = t->task_next)
+        n++;
+    return n;
+}
+
 static void rq_remove(struct thread *t)
 {
     if (!t->queued)

@@ -9,6 +9,9 @@
  * The IPC fastpath is tried first for SYS_CALL and SYS_REPLY_RECV.
  */
 #include "arch.h"
+#include "cmdline.h"
+#include "cpuvuln.h"
+#include "kcheck.h"
 #include "gdt.h"
 #include "ipc.h"
 #include "kheap.h"
@@ -22,9 +25,10 @@
 #include "trap.h"
 #include "vm.h"
 
-#define DEBUG_LOG_MAX   256
-#define DEBUG_EXIT_PORT 0xf4
-#define USER_RFLAGS     0x202
+#define DEBUG_LOG_MAX    256
+#define CMDLINE_COPY_MAX 520 /* the command line is at most 512 bytes (multiboot.c) */
+#define DEBUG_EXIT_PORT  0xf4
+#define USER_RFLAGS      0x202
 
 void syscall_dispatch(struct trap_frame *tf);
 void syscall_init(void);
@@ -110,10 +114,21 @@ static int64_t sys_reply_recv(struct trap_frame *tf)
     return ep_reply_recv(c, tf);
 }
 
+/* (ntfn slot, bits).  An unbadged capability sets the caller's bits (its
+ * holder was given the whole word).  A badged one is a fixed signal: it
+ * sets exactly its badge bits, and asking for any bit outside the badge is
+ * refused (KE_NO_RIGHTS, nothing set), so a signaller can never set the
+ * bits of another signaller, an IRQ or a timer on the same word. */
 static int64_t sys_signal(struct trap_frame *tf)
 {
     LOOKUP(c, tf->rdi, CAP_NOTIFICATION, RIGHT_WRITE);
-    return ntfn_signal((struct notification *)c->obj, tf->rsi | c->badge);
+    uint64_t bits = tf->rsi;
+    if (c->badge) {
+        if (bits & ~c->badge)
+            return KE_NO_RIGHTS;
+        bits = c->badge;
+    }
+    return ntfn_signal((struct notification *)c->obj, bits);
 }
 
 static int64_t sys_wait(struct trap_frame *tf)
@@ -433,6 +448,56 @@ static int64_t sys_debug_halt(struct trap_frame *tf)
     kernel_halt((int)(tf->rsi & 0xff));
 }
 
+/* (debug slot, op, a, b): test hooks (enum keel_debug_ctl). */
+static int64_t sys_debug_ctl(struct trap_frame *tf)
+{
+    LOOKUP(c, tf->rdi, CAP_DEBUG, 0);
+    (void)c;
+    switch (tf->rsi) {
+    case DEBUG_CTL_CMDLINE: {
+        const char *line = cmdline_get();
+        uint64_t len = strlen(line), n = len + 1;
+        if (tf->r10 == 0)
+            return KE_INVALID_ARG;
+        if (n > tf->r10)
+            n = tf->r10;
+        char buf[CMDLINE_COPY_MAX];
+        if (n > sizeof buf)
+            n = sizeof buf;
+        memcpy(buf, line, n - 1);
+        buf[n - 1] = 0;
+        int err = copy_to_user(tf->rdx, buf, n);
+        if (err)
+            return err;
+        tf->rdi = len;
+        return KE_OK;
+    }
+    case DEBUG_CTL_FAIL_ALLOC:
+        pmm_inject_failures(tf->rdx, tf->r10);
+        tf->rdi = pmm_injected_failures();
+        return KE_OK;
+    case DEBUG_CTL_CHECK: {
+        uint64_t tasks, threads;
+        tf->rdi = (uint64_t)kcheck_run(&tasks, &threads, tf->rdx & 1);
+        tf->rsi = tasks;
+        tf->rdx = threads;
+        return KE_OK;
+    }
+    case DEBUG_CTL_KHEAP:
+        tf->rdi = kheap_bytes_in_use();
+        tf->rsi = kheap_pages_held();
+        tf->rdx = pmm_free_frames();
+        return KE_OK;
+    default: return KE_INVALID_ARG;
+    }
+}
+
+static int64_t sys_cpu_info(struct trap_frame *tf)
+{
+    tf->rdi = cpuvuln_flags();
+    return KE_OK;
+}
+
 static const syscall_fn syscall_table[SYS_COUNT] = {
     [SYS_NULL] = sys_null,
     [SYS_DEBUG_LOG] = sys_debug_log,
@@ -467,11 +532,14 @@ static const syscall_fn syscall_table[SYS_COUNT] = {
     [SYS_MMIO_GET] = sys_mmio_get,
     [SYS_TIMER_ARM] = sys_timer_arm,
     [SYS_MEMORY_INFO] = sys_memory_info,
+    [SYS_DEBUG_CTL] = sys_debug_ctl,
+    [SYS_CPU_INFO] = sys_cpu_info,
 };
 
 void syscall_dispatch(struct trap_frame *tf)
 {
     uint64_t nr = tf->rax;
+    KASSERT(!(read_rflags() & RFLAGS_AC_BIT), "FMASK clears AC on syscall entry (SMAP stays on)");
     if (nr == SYS_CALL && fastpath_call(tf))
         return;
     if (nr == SYS_REPLY_RECV && fastpath_reply_recv(tf))

@@ -33,6 +33,9 @@ static bool pcid_enabled;
 static struct task *pcid_owner[PCID_COUNT];
 static uint16_t next_pcid = 1;
 static struct task *loaded_task;
+/* Every task from task_create to task_destroy, for budget release and the
+ * invariant checks. */
+static struct task *all_tasks;
 
 void pcid_init(void)
 {
@@ -62,6 +65,10 @@ struct task *task_create(const char *name)
     t->pcid = next_pcid;
     next_pcid = next_pcid + 1 < PCID_COUNT ? next_pcid + 1 : 1;
     t->tlb_stale = true;
+    t->all_next = all_tasks;
+    if (all_tasks)
+        all_tasks->all_prev = t;
+    all_tasks = t;
     size_t i = 0;
     for (; name[i] && i + 1 < sizeof t->name; i++)
         t->name[i] = name[i];
@@ -243,10 +250,56 @@ void task_destroy(struct task *t)
     if (pcid_owner[t->pcid] == t)
         pcid_owner[t->pcid] = NULL;
     vm_user_destroy(t->pml4_phys);
+    if (t->all_prev)
+        t->all_prev->all_next = t->all_next;
+    else
+        all_tasks = t->all_next;
+    if (t->all_next)
+        t->all_next->all_prev = t->all_prev;
     uint64_t caps = virt_to_phys(t->caps);
     for (int i = 0; i < CAP_TABLE_PAGES; i++)
         pmm_free(caps + (uint64_t)i * PAGE_SIZE);
     kheap_free(t, sizeof *t);
+}
+
+struct task *task_list(void) { return all_tasks; }
+
+int copy_to_user(uint64_t va, const void *src, uint64_t len)
+{
+    struct task *t = sched_current()->task;
+    if (!t || va < KEEL_USER_BASE || va >= KEEL_USER_TOP || len > KEEL_USER_TOP - va)
+        return KE_BAD_ADDRESS;
+    for (uint64_t p = va & ~(PAGE_SIZE - 1); p < va + len; p += PAGE_SIZE) {
+        uint64_t pte = vm_user_pte(t->pml4_phys, p);
+        if (!(pte & 1) || !(pte & VM_PTE_USER) || !(pte & VM_PTE_WRITE))
+            return KE_BAD_ADDRESS;
+    }
+    /* Checked above and single CPU: the pages cannot vanish during the copy. */
+    if (cpu_has_smap)
+        __asm__ volatile("stac" ::: "memory");
+    for (uint64_t i = 0; i < len; i++)
+        ((volatile uint8_t *)va)[i] = ((const uint8_t *)src)[i];
+    if (cpu_has_smap)
+        __asm__ volatile("clac" ::: "memory");
+    return KE_OK;
+}
+
+static bool charged_under(const struct kobj *o, const struct memory *m)
+{
+    for (const struct memory *b = o->charged; b; b = b->hdr.charged)
+        if (b == m)
+            return true;
+    return false;
+}
+
+void task_kill_charged_to(struct memory *m)
+{
+    /* The list cannot change under us: a task whose count reaches zero here
+     * only joins cap.c's destruction list, drained after we return.  A task
+     * already on that list (refs == 0) is left to it. */
+    for (struct task *t = all_tasks; t; t = t->all_next)
+        if (!t->dead && t->hdr.refs > 0 && charged_under(&t->hdr, m))
+            task_kill(t);
 }
 
 int copy_from_user(void *dst, uint64_t va, uint64_t len)

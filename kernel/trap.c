@@ -177,6 +177,8 @@ __attribute__((noreturn)) void usercheck_fail(void);
 void trap_dispatch(struct trap_frame *tf)
 {
     uint64_t v = tf->vector;
+    if ((tf->cs & 3) && (read_rflags() & RFLAGS_AC_BIT))
+        panic("entered from ring 3 with RFLAGS.AC set: SMAP would be off in the kernel");
     if (usercheck_active && v < 32 && (tf->cs & 3))
         usercheck_fail(); /* the boot probe of ring 3: abandon this frame */
     if (handlers[v].fn) {

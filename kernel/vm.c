@@ -135,7 +135,7 @@ void vm_init(const struct boot_info *bi)
  * silently corrupting whatever frame happened to lie below.
  */
 #define KSTACK_SLOT_SIZE (4 * PAGE_SIZE) /* guard page, up to 3 stack pages */
-#define KSTACK_SLOTS 4096
+#define KSTACK_SLOTS     4096
 static uint8_t kstack_slot_used[KSTACK_SLOTS];
 
 uint64_t vm_kstack_map(uint64_t phys, unsigned pages)
@@ -145,12 +145,30 @@ uint64_t vm_kstack_map(uint64_t phys, unsigned pages)
         if (kstack_slot_used[i])
             continue;
         uint64_t base = KSTACK_AREA + i * KSTACK_SLOT_SIZE + PAGE_SIZE; /* above the guard page */
+        /* Find (or make) every entry first: a page table we cannot allocate
+         * fails the call (thread creation returns KE_NO_MEMORY); it never
+         * panics.  Tables made here stay, shared by every address space. */
+        uint64_t *e[3];
+        for (unsigned p = 0; p < pages; p++) {
+            e[p] = walk_create(kernel_pml4, base + p * PAGE_SIZE, 1);
+            if (!e[p])
+                return 0;
+        }
+        /* point of no return */
         for (unsigned p = 0; p < pages; p++)
-            map_4k(base + p * PAGE_SIZE, phys + p * PAGE_SIZE, PTE_W | PTE_G | nx_bit);
+            *e[p] = (phys + p * PAGE_SIZE) | PTE_W | PTE_G | nx_bit | PTE_P;
         kstack_slot_used[i] = 1;
         return base;
     }
     return 0;
+}
+
+uint64_t vm_kstack_slots_used(void)
+{
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < KSTACK_SLOTS; i++)
+        n += kstack_slot_used[i];
+    return n;
 }
 
 void vm_kstack_unmap(uint64_t va, unsigned pages)

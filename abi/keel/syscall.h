@@ -34,7 +34,8 @@ enum keel_syscall {
     SYS_SEND = 4,              /* IPC: send; blocks unless KEEL_NONBLOCK */
     SYS_RECV = 5,              /* IPC: receive; blocks unless KEEL_NONBLOCK */
     SYS_REPLY = 6,             /* IPC: reply to the caller, never blocks */
-    SYS_SIGNAL = 7,            /* (ntfn slot, bits) OR bits in; never blocks */
+    SYS_SIGNAL = 7,            /* (ntfn slot, bits) OR bits in; never blocks.  A badged capability sets
+                                  exactly its badge (bits must be 0 or within it, else KE_NO_RIGHTS) */
     SYS_WAIT = 8,              /* (ntfn slot, flags) -> rdi = bits, cleared */
     SYS_NTFN_BIND = 9,         /* (ntfn slot) bind to the calling thread; slot -1 unbinds */
     SYS_YIELD = 10,            /* () give up the rest of the time slice */
@@ -61,8 +62,30 @@ enum keel_syscall {
     SYS_TIMER_ARM = 31,        /* (ntfn slot, deadline ns on the SYS_CLOCK scale, bits); 0 disarms */
     SYS_MEMORY_INFO = 32,      /* (memory slot) -> rdi = bytes left in the budget, rsi = free pages in the
                                   machine, rdx = pages the kernel manages; needs RIGHT_READ on the budget */
+    SYS_DEBUG_CTL = 33,        /* (debug slot, op, a, b) test hooks, below; needs the debug capability */
+    SYS_CPU_INFO = 34,         /* () -> rdi = KEEL_CPU_* flags: what the kernel found and did about it */
     SYS_COUNT
 };
+
+/* SYS_DEBUG_CTL operations (the debug capability: test boots only). */
+enum keel_debug_ctl {
+    DEBUG_CTL_CMDLINE = 1,    /* (a = buffer, b = length) copies the kernel command line, NUL-terminated
+                                 and cut to fit -> rdi = its full length; KE_BAD_ADDRESS unless writable */
+    DEBUG_CTL_FAIL_ALLOC = 2, /* (a = allocations to let through, b = allocations to fail after them;
+                                 b = 0 disarms) every page the kernel takes (objects, tables, stacks,
+                                 heap) -> rdi = allocations failed so far by this hook */
+    DEBUG_CTL_CHECK = 3,      /* (a = 1: also log every thread's state) runs the kernel's invariant
+                                 checks -> rdi = violations (each logged), rsi = live tasks, rdx = threads */
+    DEBUG_CTL_KHEAP = 4,      /* () -> rdi = kernel-heap bytes in use, rsi = pages the heap holds,
+                                 rdx = free pages in the machine */
+};
+
+/* SYS_CPU_INFO flags. */
+/* KEEL_CPU_MELTDOWN: user tasks can read kernel memory (rogue data cache
+ * load) and the kernel does not isolate its page tables: hold no secrets. */
+#define KEEL_CPU_MELTDOWN (1ull << 0)
+#define KEEL_CPU_SMEP     (1ull << 1)
+#define KEEL_CPU_SMAP     (1ull << 2)
 
 /* SYS_IRQ_GET lines: 0-15 are ISA IRQs (routed through the ACPI overrides,
  * e.g. the PIT's IRQ 0 is GSI 2), 16-23 PCI GSIs (level, active low);

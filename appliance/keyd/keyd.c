@@ -345,9 +345,20 @@ int main(const struct keel_srvinfo *si)
         ulog("keyd: no entropy source (no entropy server answered, and the CPU has neither RDRAND nor RDSEED): "
              "refusing to sign\n");
 
-    map_site(k, si);
-    for (unsigned i = 0; i < args.n_keys; i++)
-        (void)load_key(k, args.keys[i]); /* logged; the listener that needs it will say so */
+    /* On a CPU affected by Meltdown whose kernel does not isolate its page
+     * tables (SYS_CPU_INFO, kernel/cpuvuln.c), every task can read all RAM:
+     * a key held here would be readable by all, so hold none.  The site
+     * archive is not even mapped, so every later load_key, whoever asks,
+     * fails with KEYD_E_NO_SITE. */
+    uint64_t cpu = 0;
+    if (keel_cpu_info(&cpu) == KE_OK && (cpu & KEEL_CPU_MELTDOWN)) {
+        ulog("keyd: this CPU is affected by Meltdown and the kernel does not isolate its page tables: "
+             "refusing to load keys\n");
+    } else {
+        map_site(k, si);
+        for (unsigned i = 0; i < args.n_keys; i++)
+            (void)load_key(k, args.keys[i]); /* logged; the listener that needs it will say so */
+    }
 
     ulog("keyd: serving %s (badge %llu), %u keys, entropy %s, %s\n", args.client, (unsigned long long)k->st.client,
          k->st.n_keys, desc, k->ntfn ? "signatures queued" : "signatures before the reply");

@@ -5,7 +5,10 @@
  * error code, then the vector), the common path saves the general registers
  * in struct trap_frame order, calls trap_dispatch(frame) and returns with
  * iretq.  swapgs is done only when the trap came from ring 3, so GS always
- * holds the kernel's per-CPU base while in the kernel.
+ * holds the kernel's per-CPU base while in the kernel.  From ring 3 the
+ * entry also clears RFLAGS (AC above all: SMAP), as FMASK does for syscall.
+ * From ring 0 the flags are the kernel's own (AC=1 only inside
+ * copy_from_user's stac/clac window, where a fault panics anyway).
  */
 #include "frame.h"
         .text
@@ -38,6 +41,12 @@ trap_common:
         testb $3, 24(%rsp)              /* CS of the interrupted code */
         jz 1f
         swapgs
+        /* An interrupt gate clears IF, TF and NT, but not AC or DF: with
+         * the user's AC=1 the kernel would run with SMAP off.  Load a clean
+         * RFLAGS (only the always-one bit); iretq restores the user's.
+         * popfq rather than clac, which is #UD on CPUs without SMAP. */
+        pushq $2
+        popfq
 1:      SAVE_GPRS
         movq %rsp, %rdi
         cld

@@ -87,6 +87,8 @@ static inline uint64_t read_rflags(void)
 #define MSR_GS_BASE   0xC0000101u
 #define MSR_KERNEL_GS 0xC0000102u
 
+#define RFLAGS_AC_BIT (1ull << 18) /* alignment check; with SMAP: user access allowed */
+
 #define CR0_WP         (1ull << 16)
 #define CR4_PGE        (1ull << 7)
 #define CR4_OSFXSR     (1ull << 9)

@@ -6,7 +6,8 @@
  * of a frame, and by the kernel where it says so (a thread holds its task;
  * a thread blocked on an endpoint does not hold it: destroying the endpoint
  * wakes its waiters with KE_DEAD).  When the count reaches zero the object
- * is destroyed and its memory returned to the budget it was charged to.
+ * is destroyed and its memory returned to the budget it was charged to;
+ * destruction is queued and drained in a loop, never recursive (cap.c).
  *
  * Concurrency: one CPU, and the kernel runs with interrupts disabled, so no
  * locks; every system call runs to completion or blocks at a known point.
@@ -26,11 +27,13 @@ struct thread;
 struct memory;
 
 struct kobj {
-    uint8_t type;           /* enum keel_cap_type */
-    uint32_t refs;          /* capabilities + mappings + kernel references */
-    struct memory *charged; /* budget this object's memory came from (or NULL) */
-    uint64_t charge;        /* bytes charged */
+    uint8_t type;             /* enum keel_cap_type */
+    uint32_t refs;            /* capabilities + mappings + kernel references */
+    struct memory *charged;   /* budget this object's memory came from (or NULL) */
+    uint64_t charge;          /* bytes charged (64-bit all the way to the refund) */
+    struct kobj *doomed_next; /* cap.c's destruction list; only while refs == 0 */
 };
+_Static_assert(sizeof(((struct kobj *)0)->charge) == 8, "a charge is never truncated");
 
 struct cap {
     struct kobj *obj; /* NULL = empty slot */
@@ -38,10 +41,19 @@ struct cap {
     uint8_t rights;   /* RIGHT_* */
 };
 
-/* A budget of memory, in bytes, to create objects and frames from. */
+/* A budget of memory, in bytes, to create objects and frames from.
+ * Invariant: caps <= hdr.refs; the rest of refs are objects charged to it
+ * (and sub-budgets).  When caps drops to 0 every task charged to the budget,
+ * directly or through a sub-budget, is killed (memory_release, cap.c), so
+ * objects that only keep each other alive (a task holding its own
+ * capability, a cycle of tasks) are reclaimed when the budget's holder lets
+ * go of it. */
 struct memory {
     struct kobj hdr;
     uint64_t remaining;
+    uint32_t caps;       /* capabilities naming this budget */
+    bool release_queued; /* on cap.c's release list (which holds a reference) */
+    struct memory *release_next;
 };
 
 struct frame {
@@ -113,16 +125,17 @@ struct task {
     uint64_t pml4_phys;
     uint16_t pcid;
     bool dead;
-    char name[16];
+    char name[9];     /* up to 8 bytes (OBJ_TASK packs them in a word) and a NUL */
     struct cap *caps; /* KEEL_CAP_SLOTS entries, CAP_TABLE_PAGES pages */
     struct region *regions;
     uint32_t pt_pages; /* page-table pages in use (bounded) */
     uint32_t n_threads;
     struct thread *threads; /* every live thread of the task, via task_next */
     uint32_t n_regions;
-    bool tlb_stale;        /* its PCID may hold stale entries: flush on next load */
-    uint8_t *iobitmap;     /* NULL = no ports; else 8 KiB, bit set = denied */
-    uint16_t io_lo, io_hi; /* the range of ports this task may use */
+    bool tlb_stale;                   /* its PCID may hold stale entries: flush on next load */
+    uint8_t *iobitmap;                /* NULL = no ports; else 8 KiB, bit set = denied */
+    uint16_t io_lo, io_hi;            /* the range of ports this task may use */
+    struct task *all_prev, *all_next; /* every task not yet freed (task.c) */
 };
 
 enum thread_state {
@@ -181,6 +194,9 @@ void kobj_unref(struct kobj *o);
 /* Installs OBJ (taking a new reference) into an empty slot. */
 void cap_install(struct task *t, uint64_t slot, struct kobj *obj, uint8_t rights, uint64_t badge);
 void cap_clear(struct task *t, uint64_t slot);
+/* True while destruction or budget-release work is queued (never true
+ * between system calls). */
+bool kobj_work_pending(void);
 
 /* Queues. */
 void tq_push(struct thread_queue *q, struct thread *t);

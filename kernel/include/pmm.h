@@ -31,4 +31,9 @@ bool pmm_overlaps_ram(uint64_t phys, uint64_t len);
 /* The highest physical address of available RAM we manage (exclusive). */
 uint64_t pmm_ram_end(void);
 
+/* Test hook: after SKIP more allocations succeed, the next FAIL fail
+ * (FAIL = 0 disarms).  Returns nothing; pmm_injected_failures counts. */
+void pmm_inject_failures(uint64_t skip, uint64_t fail);
+uint64_t pmm_injected_failures(void);
+
 #endif

@@ -53,6 +53,8 @@ void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, ui
 /* Takes T off whatever it waits on and marks it dead (task kill). */
 void thread_stop(struct thread *t);
 void thread_destroy(struct thread *t);
+/* Destroyed threads whose kernel stacks wait for the next switch. */
+uint64_t sched_reap_count(void);
 /* Saves the FPU template the CPU had at boot; every new thread starts there. */
 void fpu_init(void);
 

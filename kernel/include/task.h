@@ -19,11 +19,19 @@ int task_unmap(struct task *t, uint64_t va);
  * object itself lives on while references to it remain. */
 void task_kill(struct task *t);
 void task_destroy(struct task *t);
+/* Kills every live task charged to budget M or to a budget made from it
+ * (M's last capability went; see cap.c). */
+void task_kill_charged_to(struct memory *m);
+/* The first task not yet freed; the rest follow through all_next. */
+struct task *task_list(void);
 /* Opens ports [first, first+count) for T. */
 int task_grant_ports(struct task *t, uint16_t first, uint32_t count);
 /* Copies LEN bytes from user VA in the current task; KE_BAD_ADDRESS when any
  * byte is not mapped user-readable. */
 int copy_from_user(void *dst, uint64_t va, uint64_t len);
+/* Copies LEN bytes to user VA in the current task; KE_BAD_ADDRESS when any
+ * byte is not mapped user-writable. */
+int copy_to_user(uint64_t va, const void *src, uint64_t len);
 void pcid_init(void);
 
 #endif

@@ -35,6 +35,8 @@ void vm_init(const struct boot_info *bi);
  * below; returns the lowest stack address, or 0 when no slot is free. */
 uint64_t vm_kstack_map(uint64_t phys, unsigned pages);
 void vm_kstack_unmap(uint64_t va, unsigned pages);
+/* Kernel-stack slots in use (one per thread not yet freed). */
+uint64_t vm_kstack_slots_used(void);
 /* Maps [phys, phys+size) uncached into the direct map; returns the pointer. */
 volatile void *vm_map_mmio(uint64_t phys, uint64_t size);
 /* True when VA is mapped in the current address space (for safe dumps). */

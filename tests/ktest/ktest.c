@@ -11,6 +11,8 @@
  * Synchronisation with children uses only IPC and notifications, and
  * SYS_YIELD where a child at the same priority must run up to a block.
  */
+#include <stdbool.h>
+
 #include <keel/fmt.h>
 #include <keel/init.h>
 #include <keel/server.h>
@@ -18,6 +20,7 @@
 #include <keel/sys.h>
 #include <keel/ulog.h>
 
+#include "fuzz.h"
 #include "spawn.h"
 
 #define PRIO        10
@@ -377,12 +380,35 @@ static void t_notifications(void)
     CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
     CHECK_EQ(bits, 2);
     CHECK_EQ(keel_wait(n, 1ull << 40, &bits), KE_INVALID_ARG);
-    /* A badged capability ORs its badge in. */
+    /* A badged capability sets exactly its badge: 0 or bits within the
+     * badge set the badge; any other bit is refused and nothing is set
+     * (it once ORed the caller's bits in: a signaller could forge the bits
+     * of another, or of an IRQ or timer on the same word). */
     uint64_t badged = slot_get();
     CHECK_EQ(keel_cap_copy(n, SRV_SLOT_TASK, badged, RIGHT_WRITE, 0x100), KE_OK);
     CHECK_EQ(keel_signal(badged, 0), KE_OK);
     CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
     CHECK_EQ(bits, 0x100);
+    CHECK_EQ(keel_signal(badged, 0x100), KE_OK);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 0x100);
+    CHECK_EQ(keel_signal(badged, 0x1), KE_NO_RIGHTS);
+    CHECK_EQ(keel_signal(badged, 0x101), KE_NO_RIGHTS);
+    CHECK_EQ(keel_signal(badged, ~0ull), KE_NO_RIGHTS);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 0); /* nothing was set by the refused signals */
+    /* A two-bit badge: its holder sets both, never a third. */
+    uint64_t b2 = slot_get();
+    CHECK_EQ(keel_cap_copy(n, SRV_SLOT_TASK, b2, RIGHT_WRITE, 0x6), KE_OK);
+    CHECK_EQ(keel_signal(b2, 0x2), KE_OK);
+    CHECK_EQ(keel_signal(b2, 0x8), KE_NO_RIGHTS);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 0x6);
+    /* An unbadged capability still sets whatever bits it is asked to. */
+    CHECK_EQ(keel_signal(n, 0x8001), KE_OK);
+    CHECK_EQ(keel_wait(n, KEEL_NONBLOCK, &bits), KE_OK);
+    CHECK_EQ(bits, 0x8001);
+    slot_put(b2);
     slot_put(badged);
 
     /* Bound: a receive on an endpoint also returns the bits. */
@@ -757,85 +783,86 @@ static void t_timer_notification(void)
     slot_put(n);
 }
 
-/* Random system calls with random arguments; then tell the parent. */
-static uint64_t hostile_seed;
-static void hostile_child(uint64_t calls)
+/* The system-call fuzzer (fuzz.c): `fuzz_rounds` rounds, seeds fuzz_seed,
+ * fuzz_seed + 1, ...; the seed comes from the kernel command line
+ * (`fuzz-seed=N`, with `fuzz-rounds=`, `fuzz-calls=`, `fuzz-tasks=`,
+ * `fuzz-workers=`), else from the clock, and is printed either way. */
+static uint64_t fuzz_seed;
+static unsigned fuzz_rounds = 3, fuzz_calls = 3000, fuzz_tasks = 3, fuzz_workers = 4;
+
+static bool cmdline_number(const char *line, const char *key, uint64_t *out)
 {
-    uint64_t x = hostile_seed;
-    for (uint64_t i = 0; i < calls; i++) {
-        uint64_t r[8];
-        for (int k = 0; k < 8; k++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            r[k] = x;
+    size_t kl = strlen(key);
+    for (const char *p = line; *p; p++) {
+        if ((p == line || p[-1] == ' ') && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            uint64_t v = 0;
+            const char *d = p + kl + 1;
+            if (*d < '0' || *d > '9')
+                return false;
+            for (; *d >= '0' && *d <= '9'; d++)
+                v = v * 10 + (uint64_t)(*d - '0');
+            *out = v;
+            return true;
         }
-        uint64_t nr = r[0] % SYS_COUNT;
-        /* Ending ourselves or blocking would only end the experiment early. */
-        if (nr == SYS_THREAD_EXIT || nr == SYS_TASK_KILL || nr == SYS_YIELD || nr == SYS_THREAD_RESUME)
-            continue;
-        uint64_t a[6];
-        for (int k = 0; k < 6; k++) {
-            switch (r[k + 1] % 4) {
-            case 0: a[k] = r[k + 2] % 24; break; /* a plausible slot */
-            case 1: a[k] = r[k + 2]; break;      /* anything */
-            case 2:
-                a[k] = 0x400000 + (r[k + 2] % 0x200000); /* our own memory */
-                break;
-            default: a[k] = r[k + 2] & 0xffff; break;
-            }
-        }
-        if (nr == SYS_CALL || nr == SYS_SEND || nr == SYS_RECV || nr == SYS_REPLY_RECV || nr == SYS_WAIT)
-            a[1] = (a[1] & 0xffffffff) | KEEL_NONBLOCK;
-        if (nr == SYS_CAP_DELETE && a[0] == CHILD_NTFN)
-            continue; /* keep the one capability that reports the end */
-        (void)sys6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     }
-    (void)keel_signal(CHILD_NTFN, 1);
+    return false;
 }
 
-static void t_hostile_task(void)
+static void fuzz_configure(void)
 {
-    uint64_t seed = 0x6b65656c2d6b7431ull; /* fixed: a failure must replay */
-    hostile_seed = seed;
-    ulog("ktest: hostile task seed 0x%llx\n", (unsigned long long)seed);
-    uint64_t done = new_obj(OBJ_NOTIFICATION, 0), ep = new_obj(OBJ_ENDPOINT, 0);
-    uint64_t n2 = new_obj(OBJ_NOTIFICATION, 0), f = new_obj(OBJ_FRAME, 2);
-    struct child c;
-    struct child_cap caps[] = { { done, CHILD_NTFN, RIGHT_WRITE, 0 },
-                                { ep, 1, RIGHTS_ALL, 0 },
-                                { n2, 2, RIGHTS_ALL, 0 },
-                                { f, 3, RIGHTS_ALL, 0 },
-                                { ep, CHILD_EP, RIGHT_WRITE, 7 } };
-    CHECK_EQ(spawn(&c, hostile_child, 4000, PRIO, caps, 5, 0, 0), KE_OK);
-    uint64_t timer = new_obj(OBJ_NOTIFICATION, 0), bits = 0;
-    /* Bounded wait: the hostile task may legitimately block itself. */
-    CHECK_EQ(keel_ntfn_bind(done), KE_OK);
-    CHECK_EQ(sys6(SYS_TIMER_ARM, done, keel_now_ns() + 20000000000ull, 2, 0, 0, 0), KE_OK);
-    struct keel_msg m = { 0 };
-    uint64_t quiet = new_obj(OBJ_ENDPOINT, 0);
-    CHECK_EQ(keel_recv(quiet, &m), KE_OK);
-    bits = m.badge;
-    if (!(bits & 1))
-        ulog("ktest: the hostile task did not finish in 20 s (blocked or faulted); killing it\n");
-    CHECK_EQ(keel_ntfn_bind(~0ull), KE_OK);
-    child_kill(&c);
-    /* The kernel and other tasks still work. */
-    uint64_t ep2 = new_obj(OBJ_ENDPOINT, 0);
-    struct child s;
-    struct child_cap sc[] = { { ep2, CHILD_EP, RIGHT_READ, 0 } };
-    CHECK_EQ(spawn(&s, echo_server, CHILD_EP, PRIO, sc, 1, 0, 0), KE_OK);
-    m = (struct keel_msg){ .info = 99 };
-    CHECK_EQ(keel_call(ep2, &m), KE_OK);
-    CHECK_EQ(keel_label(&m), 100);
-    child_kill(&s);
-    slot_put(ep2);
-    slot_put(quiet);
-    slot_put(timer);
-    slot_put(done);
-    slot_put(ep);
-    slot_put(n2);
-    slot_put(f);
+    static char line[520];
+    uint64_t len = 0, v;
+    if (keel_debug_ctl(debug_slot, DEBUG_CTL_CMDLINE, (uint64_t)line, sizeof line, &len, NULL, NULL) != KE_OK)
+        line[0] = 0;
+    if (cmdline_number(line, "fuzz-seed", &v))
+        fuzz_seed = v;
+    else
+        fuzz_seed = keel_rdtsc() % 1000000007ull;
+    if (cmdline_number(line, "fuzz-rounds", &v) && v > 0 && v < 100000)
+        fuzz_rounds = (unsigned)v;
+    if (cmdline_number(line, "fuzz-calls", &v) && v > 0 && v < 100000000)
+        fuzz_calls = (unsigned)v;
+    if (cmdline_number(line, "fuzz-tasks", &v) && v > 0 && v <= FUZZ_MAX_TASKS)
+        fuzz_tasks = (unsigned)v;
+    if (cmdline_number(line, "fuzz-workers", &v) && v > 0 && v <= FUZZ_MAX_WORKERS)
+        fuzz_workers = (unsigned)v;
+}
+
+static void t_syscall_fuzzer(void)
+{
+    ulog("ktest: fuzz: seed %llu, %u rounds, %u tasks x %u workers x %u calls (replay: make ktest SEED=%llu)\n",
+         (unsigned long long)fuzz_seed, fuzz_rounds, fuzz_tasks, fuzz_workers, fuzz_calls,
+         (unsigned long long)fuzz_seed);
+    for (unsigned i = 0; i < fuzz_rounds && !test_failed; i++) {
+        struct fuzz_params p = {
+            .seed = fuzz_seed + i,
+            .tasks = fuzz_tasks,
+            .workers = fuzz_workers,
+            .calls = fuzz_calls,
+            .budget = 8ull << 20,
+            .debug_slot = debug_slot,
+            .timeout_ms = 120000,
+        };
+        struct fuzz_outcome o;
+        char why[160];
+        if (fuzz_round(&p, &o, why, sizeof why)) {
+            if (!test_failed++)
+                snprintf(first_failure, sizeof first_failure, "%s (replay: make ktest SEED=%llu)", why,
+                         (unsigned long long)p.seed);
+            break;
+        }
+        uint64_t ok = 0;
+        for (unsigned nr = 0; nr < SYS_COUNT; nr++)
+            ok += o.ok[nr];
+        ulog("ktest: fuzz: seed %llu: %u finished, %u killed mid-run, %llu calls (%llu succeeded: create %llu, "
+             "copy %llu, delete %llu, map %llu, start %llu, kill %llu), %llu bounded blocks, %llu KE_DEAD, "
+             "%llu ms\n",
+             (unsigned long long)p.seed, o.finished, o.killed, (unsigned long long)o.calls, (unsigned long long)ok,
+             (unsigned long long)o.ok[SYS_OBJ_CREATE], (unsigned long long)o.ok[SYS_CAP_COPY],
+             (unsigned long long)o.ok[SYS_CAP_DELETE], (unsigned long long)o.ok[SYS_MAP],
+             (unsigned long long)o.ok[SYS_THREAD_START], (unsigned long long)o.ok[SYS_TASK_KILL],
+             (unsigned long long)o.blocked, (unsigned long long)o.dead, (unsigned long long)o.elapsed_ms);
+    }
 }
 
 /* A server built on lib/server.c: ADD (2 words) and a notification hook. */
@@ -1020,6 +1047,243 @@ static void t_review_regressions(void)
     slot_put(res);
 }
 
+/* ---------------------------------------------- issue 16: kernel defects */
+
+/* The kernel's invariant checks (DEBUG_CTL_CHECK): violations, and the live
+ * tasks and threads. */
+static uint64_t kernel_check(uint64_t *tasks, uint64_t *threads)
+{
+    uint64_t bad = ~0ull, t = 0, th = 0;
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_CHECK, 0, 0, &bad, &t, &th), KE_OK);
+    if (tasks)
+        *tasks = t;
+    if (threads)
+        *threads = th;
+    return bad;
+}
+
+static uint64_t budget_left(uint64_t mem)
+{
+    uint64_t left = 0;
+    CHECK_EQ(keel_memory_info(mem, &left, NULL, NULL), KE_OK);
+    return left;
+}
+
+static void fail_allocations(uint64_t skip, uint64_t fail)
+{
+    uint64_t n;
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_FAIL_ALLOC, skip, fail, &n, NULL, NULL), KE_OK);
+}
+
+static uint64_t failed_allocations(void)
+{
+    uint64_t n = 0;
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_FAIL_ALLOC, 0, 0, &n, NULL, NULL), KE_OK);
+    return n;
+}
+
+#define CHAIN_TASKS   150 /* 80 once ran the kernel stack into its guard page */
+#define CHAIN_BUDGETS 400
+
+/* Destruction is iterative: a chain of tasks, each holding the next one's
+ * capability, and a chain of budgets, each made from the one before, go
+ * when their first link goes, without recursion, refunding every byte. */
+static void t_chains_destroyed_iteratively(void)
+{
+    uint64_t before = budget_left(spawn_memory()), tasks0;
+    CHECK_EQ(kernel_check(&tasks0, NULL), 0);
+    uint64_t first = slot_get(), prev = first;
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_TASK, first, keel_task_name("chain")), KE_OK);
+    for (int i = 1; i < CHAIN_TASKS && !test_failed; i++) {
+        uint64_t s = slot_get();
+        CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_TASK, s, keel_task_name("chain")), KE_OK);
+        CHECK_EQ(keel_cap_copy(s, prev, 7, RIGHTS_ALL, 0), KE_OK);
+        if (prev != first)
+            slot_put(prev);
+        prev = s;
+    }
+    if (prev != first)
+        slot_put(prev);
+    uint64_t tasks;
+    CHECK_EQ(kernel_check(&tasks, NULL), 0);
+    CHECK_EQ(tasks, tasks0 + CHAIN_TASKS);
+    slot_put(first); /* the whole chain goes */
+    CHECK_EQ(kernel_check(&tasks, NULL), 0);
+    CHECK_EQ(tasks, tasks0);
+    CHECK_EQ(budget_left(spawn_memory()), before);
+
+    /* Budgets: B1 from ours, B2 from B1, ...; each capability but the
+     * last is dropped as soon as the next budget holds its parent. */
+    uint64_t b = slot_get(), size = 1ull << 20;
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_MEMORY, b, size), KE_OK);
+    for (int i = 1; i < CHAIN_BUDGETS && !test_failed; i++) {
+        uint64_t next = slot_get();
+        size -= 128;
+        CHECK_EQ(keel_obj_create(b, OBJ_MEMORY, next, size), KE_OK);
+        slot_put(b);
+        b = next;
+    }
+    CHECK(budget_left(spawn_memory()) < before);
+    slot_put(b);
+    CHECK_EQ(budget_left(spawn_memory()), before);
+    CHECK_EQ(kernel_check(NULL, NULL), 0);
+}
+
+/* A task holding its own capability, and two tasks holding each other,
+ * keep each other alive once nobody else names them; they are reclaimed
+ * when the last capability to the budget they were made from goes. */
+static void t_self_and_cyclic_task_references_reclaimed(void)
+{
+    uint64_t before = budget_left(spawn_memory()), tasks0;
+    CHECK_EQ(kernel_check(&tasks0, NULL), 0);
+    uint64_t sub = slot_get();
+    const uint64_t size = 4ull << 20;
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_MEMORY, sub, size), KE_OK);
+    uint64_t self = slot_get(), a = slot_get(), b = slot_get(), n = slot_get();
+    CHECK_EQ(keel_obj_create(sub, OBJ_TASK, self, keel_task_name("self")), KE_OK);
+    CHECK_EQ(keel_cap_copy(self, self, 0, RIGHTS_ALL, 0), KE_OK);
+    CHECK_EQ(keel_obj_create(sub, OBJ_TASK, a, keel_task_name("cyc-a")), KE_OK);
+    CHECK_EQ(keel_obj_create(sub, OBJ_TASK, b, keel_task_name("cyc-b")), KE_OK);
+    CHECK_EQ(keel_cap_copy(a, b, 0, RIGHTS_ALL, 0), KE_OK);
+    CHECK_EQ(keel_cap_copy(b, a, 0, RIGHTS_ALL, 0), KE_OK);
+    /* Objects in the cycle: a notification, and a thread that never ran. */
+    CHECK_EQ(keel_obj_create(sub, OBJ_NOTIFICATION, n, 0), KE_OK);
+    CHECK_EQ(keel_cap_copy(n, a, 1, RIGHTS_ALL, 0), KE_OK);
+    uint64_t th = slot_get();
+    CHECK_EQ(keel_obj_create(sub, OBJ_THREAD, th, b), KE_OK);
+    CHECK_EQ(keel_cap_copy(th, b, 1, RIGHTS_ALL, 0), KE_OK);
+    slot_put(th);
+    slot_put(n);
+    slot_put(self);
+    slot_put(a);
+    slot_put(b);
+    uint64_t tasks;
+    CHECK_EQ(kernel_check(&tasks, NULL), 0);
+    CHECK_EQ(tasks, tasks0 + 3); /* unreachable, but alive: the budget is still held */
+    CHECK(budget_left(sub) < size);
+    slot_put(sub); /* the budget's last capability: its tasks are killed, the cycles break */
+    CHECK_EQ(kernel_check(&tasks, NULL), 0);
+    CHECK_EQ(tasks, tasks0);
+    CHECK_EQ(budget_left(spawn_memory()), before);
+}
+
+#define PT_TEST_THREADS 150 /* past 128 kernel stacks: a new kernel-stack page table */
+
+/* Thread creation when any page it needs cannot be had, a kernel-stack page
+ * table above all: the call fails with KE_NO_MEMORY and changes nothing (it
+ * once panicked on the page table).  Each thread is made by failing its
+ * first allocation, then its second, and so on until it succeeds, so every
+ * allocation point of every creation fails once, including the page table
+ * the creation of the 129th kernel stack needs (no earlier test holds more
+ * than a few dozen threads at once). */
+static void t_thread_creation_survives_page_table_failure(void)
+{
+    uint64_t before = budget_left(spawn_memory()), injected0 = failed_allocations(), threads0;
+    CHECK_EQ(kernel_check(NULL, &threads0), 0);
+    uint64_t holder = slot_get();
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_TASK, holder, keel_task_name("threads")), KE_OK);
+    uint64_t refused = 0;
+    for (uint64_t i = 0; i < PT_TEST_THREADS && !test_failed; i++) {
+        uint64_t s = slot_get();
+        int64_t e = KE_NO_MEMORY;
+        for (uint64_t k = 0; k < 8 && e == KE_NO_MEMORY; k++) {
+            fail_allocations(k, 1);
+            e = keel_obj_create(spawn_memory(), OBJ_THREAD, s, holder);
+            fail_allocations(0, 0);
+            if (e == KE_NO_MEMORY)
+                refused++;
+        }
+        CHECK_EQ(e, KE_OK);
+        CHECK_EQ(keel_cap_copy(s, holder, i, RIGHTS_ALL, 0), KE_OK);
+        slot_put(s);
+    }
+    uint64_t threads;
+    CHECK_EQ(kernel_check(NULL, &threads), 0);
+    CHECK_EQ(threads, threads0 + PT_TEST_THREADS);
+    CHECK(threads > 128);
+    CHECK(refused >= PT_TEST_THREADS); /* at least the stack of each failed once */
+    CHECK_EQ(failed_allocations(), injected0 + refused);
+    CHECK_EQ(keel_task_kill(holder), KE_OK);
+    slot_put(holder);
+    CHECK_EQ(budget_left(spawn_memory()), before);
+    CHECK_EQ(kernel_check(NULL, &threads), 0);
+    CHECK_EQ(threads, threads0);
+}
+
+/* A user may set RFLAGS.AC; the kernel must never run with it (with SMAP,
+ * AC=1 lets the kernel touch user pages).  The child spins with AC=1 across
+ * timer interrupts and makes system calls; the kernel panics if it ever
+ * finds AC set on entry from ring 3, and the child's AC must survive. */
+static void ac_child(uint64_t unused)
+{
+    (void)unused;
+    uint64_t flags;
+    __asm__ volatile("pushfq\n\torq $0x40000, (%%rsp)\n\tpopfq" ::: "memory", "cc");
+    uint64_t t0 = keel_now_ns();
+    while (keel_now_ns() - t0 < 30000000ull)
+        for (volatile int spin = 0; spin < 20000; spin++)
+            ;
+    (void)keel_null();
+    __asm__ volatile("pushfq\n\tpopq %0" : "=r"(flags));
+    __asm__ volatile("pushfq\n\tandq $~0x40000, (%%rsp)\n\tpopfq" ::: "memory", "cc");
+    send_result(flags & 0x40000, 0);
+}
+
+static void t_user_ac_flag_never_reaches_kernel(void)
+{
+    uint64_t res = new_obj(OBJ_ENDPOINT, 0);
+    struct child c;
+    struct child_cap caps[] = { { res, CHILD_RES, RIGHT_WRITE, 0 } };
+    CHECK_EQ(spawn(&c, ac_child, 0, PRIO, caps, 1, 0, 0), KE_OK);
+    CHECK_EQ(recv_result(res, NULL), 0x40000); /* and the kernel is still here to say so */
+    child_kill(&c);
+    slot_put(res);
+}
+
+/* Meltdown: the kernel's verdict (SYS_CPU_INFO) agrees with the CPU's
+ * vendor, which user space can read itself; an AMD CPU is not affected. */
+static void t_cpu_info_meltdown_verdict(void)
+{
+    uint64_t flags = ~0ull;
+    CHECK_EQ(keel_cpu_info(&flags), KE_OK);
+    uint32_t a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+    char vendor[13];
+    memcpy(vendor, &b, 4);
+    memcpy(vendor + 4, &d, 4);
+    memcpy(vendor + 8, &c, 4);
+    vendor[12] = 0;
+    ulog("ktest: cpu %s, kernel flags 0x%llx\n", vendor, (unsigned long long)flags);
+    if (strcmp(vendor, "AuthenticAMD") == 0)
+        CHECK_EQ(flags & KEEL_CPU_MELTDOWN, 0);
+    CHECK_EQ(flags & ~(KEEL_CPU_MELTDOWN | KEEL_CPU_SMEP | KEEL_CPU_SMAP), 0);
+    CHECK_EQ(sys6(SYS_DEBUG_CTL, SRV_SLOT_TASK, DEBUG_CTL_CHECK, 0, 0, 0, 0), KE_WRONG_TYPE);
+    CHECK_EQ(sys6(SYS_DEBUG_CTL, debug_slot, 99, 0, 0, 0, 0), KE_INVALID_ARG);
+}
+
+/* The kernel heap gives pages back: many objects of one size class made and
+ * dropped leave the heap holding no more pages than before. */
+static void t_kernel_heap_returns_pages(void)
+{
+    uint64_t bytes0, pages0, free0, bytes1, pages1, free1, bytes2, pages2, free2;
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_KHEAP, 0, 0, &bytes0, &pages0, &free0), KE_OK);
+    static uint64_t held[160];
+    for (int i = 0; i < 160; i++)
+        held[i] = new_obj(i % 2 ? OBJ_ENDPOINT : OBJ_NOTIFICATION, 0);
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_KHEAP, 0, 0, &bytes1, &pages1, &free1), KE_OK);
+    /* 80 x 64 B and 80 x 128 B: more than the free blocks of the partial
+     * pages can hold (at most 63 + 31 if they were all but empty). */
+    CHECK(pages1 > pages0);
+    CHECK_EQ(bytes1, bytes0 + 80 * 64 + 80 * 128);
+    for (int i = 0; i < 160; i++)
+        slot_put(held[i]);
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_KHEAP, 0, 0, &bytes2, &pages2, &free2), KE_OK);
+    CHECK_EQ(bytes2, bytes0);
+    CHECK(pages2 <= pages0);
+    CHECK(free2 >= free0);
+    CHECK_EQ(kernel_check(NULL, NULL), 0);
+}
+
 static void t_restart_reported_by_init(void)
 {
     /* crashme faults on its first start; init must have restarted it. */
@@ -1050,6 +1314,7 @@ int main(const struct keel_srvinfo *si)
     spawn_init(SRV_SLOT_MEMORY);
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
+    fuzz_configure();
     ulog("ktest: starting\n");
 
     run("null_syscall", t_null_syscall);
@@ -1072,12 +1337,18 @@ int main(const struct keel_srvinfo *si)
     run("thread_and_task_errors", t_thread_and_task_errors);
     run("control_capabilities_required", t_control_capabilities_required);
     run("timer_notification", t_timer_notification);
-    run("hostile_task_random_syscalls", t_hostile_task);
     run("server_loop_helper_checks_and_dispatches", t_server_loop_helper);
     run("sse_state_kept_per_thread", t_sse_state_per_thread);
     run("preemption_and_priorities", t_preemption_and_priorities);
     run("msi_vector_handed_out", t_msi_vector);
     run("review_regressions", t_review_regressions);
+    run("chains_of_tasks_and_budgets_destroyed_iteratively", t_chains_destroyed_iteratively);
+    run("self_and_cyclic_task_references_reclaimed_with_budget", t_self_and_cyclic_task_references_reclaimed);
+    run("thread_creation_survives_page_table_failure", t_thread_creation_survives_page_table_failure);
+    run("user_ac_flag_never_reaches_kernel", t_user_ac_flag_never_reaches_kernel);
+    run("cpu_info_meltdown_verdict", t_cpu_info_meltdown_verdict);
+    run("kernel_heap_returns_pages", t_kernel_heap_returns_pages);
+    run("syscall_fuzzer", t_syscall_fuzzer);
     run("faulting_server_restarted_by_init", t_restart_reported_by_init);
 
     ulog("%d passed, %d failed\n", n_passed, n_failed);

@@ -49,6 +49,13 @@ void spawn_init(uint64_t mem)
 
 uint64_t spawn_memory(void) { return memory_slot; }
 
+uint64_t spawn_use_memory(uint64_t mem)
+{
+    uint64_t old = memory_slot;
+    memory_slot = mem;
+    return old;
+}
+
 static void child_trampoline(uint64_t arg)
 {
     child_fn(arg);

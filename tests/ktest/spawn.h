@@ -41,6 +41,8 @@ void child_kill(struct child *c);
 /* The budget children are made from, and a default fault endpoint. */
 void spawn_init(uint64_t memory_slot);
 uint64_t spawn_memory(void);
+/* Makes later spawns charge budget MEM (our slot); returns the one before. */
+uint64_t spawn_use_memory(uint64_t mem);
 
 #define CHILD_STACK_TOP   0x00007ffe00000000ull
 #define CHILD_STACK_PAGES 4

@@ -11,12 +11,18 @@ Each guest test becomes one test here (`ktest.NAME`), plus:
 Accelerator: KVM when it can run user space here, else TCG (the kernel's
 boot probe decides; see kernel/usercheck.c).
 
+The system-call fuzzer (tests/ktest/fuzz.c) takes its seed from the kernel
+command line (fuzz-seed=N); this script picks a random one unless --seed is
+given, and prints it, so any failure replays with `make ktest SEED=N`.
+
 Usage: python3 tests/qemu/test_ktest.py [--image-dir DIR] [--accel auto|kvm|tcg]
+           [--seed N] [--fuzz-rounds R] [--fuzz-calls C] [--fuzz-tasks T] [--fuzz-workers W]
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import sys
 from pathlib import Path
@@ -34,10 +40,23 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--image-dir", default=None)
     ap.add_argument("--accel", default="auto")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="the system-call fuzzer's first seed (default: random, printed)")
+    ap.add_argument("--fuzz-rounds", type=int, default=3, help="fuzzer rounds (seeds seed, seed+1, ...)")
+    ap.add_argument("--fuzz-calls", type=int, default=None, help="random calls per hostile thread")
+    ap.add_argument("--fuzz-tasks", type=int, default=None, help="hostile tasks per round")
+    ap.add_argument("--fuzz-workers", type=int, default=None, help="random-call threads per hostile task")
     ns = ap.parse_args()
+    seed = ns.seed if ns.seed is not None else random.SystemRandom().randrange(1, 1_000_000_000)
+    print(f"ktest: system-call fuzzer seed {seed} (replay: make ktest SEED={seed})", flush=True)
+    fuzz = [f"fuzz-seed={seed}", f"fuzz-rounds={ns.fuzz_rounds}"]
+    for key, val in (("fuzz-calls", ns.fuzz_calls), ("fuzz-tasks", ns.fuzz_tasks),
+                     ("fuzz-workers", ns.fuzz_workers)):
+        if val is not None:
+            fuzz.append(f"{key}={val}")
     rep = kq.Reporter()
-    r = kq.boot("ktest", boot="direct", accel=ns.accel, args=["ktest", "debug-exit"],
-                image_dir=ns.image_dir, timeout=TIMEOUT, expect=[SUMMARY], fail_on=["keel: PANIC"],
+    r = kq.boot("ktest", boot="direct", accel=ns.accel, args=["ktest", "debug-exit", *fuzz],
+                image_dir=ns.image_dir, timeout=TIMEOUT + 150 * ns.fuzz_rounds, expect=[SUMMARY], fail_on=["keel: PANIC"],
                 wait_exit=True, exit_grace=10)
     for kind, name, why in RESULT.findall(r.log):
         if kind == "PASS":
@@ -62,6 +81,26 @@ def main() -> int:
 
     rep.run("ktest.complete", complete)
     rep.run("init.restarts_faulting_server", restarted)
+
+    # Meltdown (kernel/cpuvuln.c): the harness's CPU model is AMD (EPYC, or
+    # qemu64 whose vendor is AMD too): not affected.  The same kernel on an
+    # Intel model without IA32_ARCH_CAPABILITIES.RDCL_NO must say it is.
+    def meltdown_amd():
+        if not re.search(r"^keel: cpu: Meltdown: not affected \(AuthenticAMD\)$", r.log, re.M):
+            raise kq.TestFailure("no 'Meltdown: not affected (AuthenticAMD)' line in the ktest boot")
+
+    def meltdown_intel():
+        ri = kq.boot("meltdown-intel", boot="direct", accel="tcg", args=["exit-when-up", "debug-exit"],
+                     qemu_extra="-cpu qemu64,vendor=GenuineIntel", image_dir=ns.image_dir, timeout=60,
+                     expect=["keel: kernel up"], fail_on=["keel: PANIC"])
+        if not re.search(r"^keel: cpu: Meltdown: AFFECTED \(GenuineIntel, no IA32_ARCH_CAPABILITIES\): .*"
+                         r"keys will not be held$", ri.log, re.M):
+            raise kq.TestFailure(f"no AFFECTED line on an Intel CPU model; log {kq._rel(ri.log_path)}")
+        if "keel: kernel up" not in ri.log:
+            raise kq.TestFailure("the kernel did not come up on the Intel CPU model")
+
+    rep.run("cpu.meltdown_not_affected_on_amd", meltdown_amd)
+    rep.run("cpu.meltdown_affected_on_intel_without_rdcl_no", meltdown_intel)
     if r.notes:
         for n in r.notes:
             print(f"note: {n}", file=sys.stderr)

@@ -178,6 +178,17 @@ static inline uint64_t keel_now_ns(void)
     keel_clock(&ns, NULL);
     return ns;
 }
+/* Test hooks behind the debug capability (enum keel_debug_ctl). */
+static inline int64_t keel_debug_ctl(uint64_t debug, uint64_t op, uint64_t a, uint64_t b, uint64_t *r0, uint64_t *r1,
+                                     uint64_t *r2)
+{
+    return sys6_out(SYS_DEBUG_CTL, debug, op, a, b, 0, 0, r0, r1, r2);
+}
+/* KEEL_CPU_* flags: what the kernel found about the CPU. */
+static inline int64_t keel_cpu_info(uint64_t *flags)
+{
+    return sys6_out(SYS_CPU_INFO, 0, 0, 0, 0, 0, 0, flags, NULL, NULL);
+}
 static inline int64_t keel_debug_halt(uint64_t debug, uint64_t code)
 {
     return sys6(SYS_DEBUG_HALT, debug, code, 0, 0, 0, 0);
