@@ -1,4 +1,4 @@
-# net/netd.mk - netd, the network server: lwIP 2.1.3 (NO_SYS) in user
+# net/netd.mk - netd, the network server: lwIP 2.2 (NO_SYS) in user
 # space, included by the top-level Makefile (-include net/*.mk).
 #
 # Two kinds of C here, with two sets of flags:

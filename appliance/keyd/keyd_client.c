@@ -240,8 +240,47 @@ static void sign_cancel(void *ctx, struct tls_conn *c)
         kc->s[i].use = KC_FREE;
 }
 
+/* TLS 1.3's signature: KEYD_SIGN with KEYD_SIGN_NOW as a blocking call,
+ * so keyd signs before it replies and the slot holds the result when the
+ * call returns.  The wait is keyd's signing time, plus at most one queued
+ * TLS 1.2 signature keyd may be working on when the call arrives. */
+static int sign_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, const uint8_t *hash, size_t hash_len,
+                    uint8_t *out, size_t *out_len, size_t out_size)
+{
+    struct keyd_client *kc = ctx;
+    unsigned h = hash_of(md);
+    int i = free_slot(kc);
+    if (!h || hash_len > KEYD_HASH_MAX || i < 0) {
+        kc->failed++;
+        return TLS_E_FAILED;
+    }
+    volatile struct keyd_slot *s = &kc->slots[i];
+    uint32_t seq = kc->next_seq++;
+    s->state = KEYD_SLOT_IDLE;
+    s->seq = seq;
+    for (size_t b = 0; b < hash_len; b++)
+        s->data[b] = hash[b];
+    uint64_t flags = KEYD_SIGN_NOW | (pss ? KEYD_SIGN_PSS : 0);
+    struct keel_msg m = { .mr = { (uint64_t)i, key_id, h | flags, hash_len } };
+    int r = call(kc, KEYD_SIGN, 0, &m);
+    kc->submitted++;
+    uint32_t state = s->state;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the state before the result it hands over */
+    uint32_t len = s->len;
+    if (r != 0 || m.mr[0] != KEYD_DONE || state != KEYD_SLOT_DONE || s->seq != seq || s->result != 0 || len == 0 ||
+        len > KEYD_SIG_MAX || len > out_size) {
+        kc->failed++;
+        return TLS_E_FAILED;
+    }
+    for (uint32_t b = 0; b < len; b++)
+        out[b] = s->data[b];
+    *out_len = len;
+    kc->done++;
+    return TLS_OK;
+}
+
 struct tls_signer keyd_client_signer(struct keyd_client *kc)
 {
-    struct tls_signer s = { sign_start, sign_poll, sign_cancel, kc };
+    struct tls_signer s = { sign_start, sign_poll, sign_cancel, kc, sign_now };
     return s;
 }
