@@ -149,7 +149,7 @@ $(BUILD)/tests/unit/test_tls_sni: UNIT_CFLAGS += -Iappliance/tls
 $(BUILD)/tests/unit/test_tls_conn: tests/unit/test_tls_conn.c $(TLS_ENGINE_SRCS) $(TLS_ENGINE_HDRS) $(HOST_MBEDTLS_A)
 $(BUILD)/tests/unit/test_tls_conn: UNIT_CFLAGS += $(TLS_UNIT_CFLAGS) $(TLS_HOST_LINK)
 UNIT_TESTS += $(TLS_UNIT_TESTS)
-PACKAGES += openssl
+PACKAGES += openssl testssl.sh # testssl.sh: tests/qemu/test_run.py
 
 # `make clean` removes build/user (the guest archive); the host archive too.
 .PHONY: clean-tls
