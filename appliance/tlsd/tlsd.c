@@ -548,12 +548,13 @@ static void log_stats(void)
                     at += (size_t)n;
             }
         ulog("tlsd: stats %u: accepted %llu current %llu refused %llu handshakes ok %llu failed %llu (%s) resumed %llu "
-             "bytes client->backend %llu backend->client %llu backend failures %llu tls1.3 %llu (resumed %llu) "
-             "tls1.2 %llu (resumed %llu)\n",
+             "bytes client->backend %llu backend->client %llu backend failures %llu\n",
              l->ct->port, (unsigned long long)l->accepted, (unsigned long long)l->current,
              (unsigned long long)l->refused, (unsigned long long)s->handshakes_ok, (unsigned long long)total,
              at ? fails : "none", (unsigned long long)s->resumed, (unsigned long long)l->bytes_c2b,
-             (unsigned long long)l->bytes_b2c, (unsigned long long)l->backend_failed,
+             (unsigned long long)l->bytes_b2c, (unsigned long long)l->backend_failed);
+        /* A line of its own: a log line holds 256 bytes. */
+        ulog("tlsd: stats %u by version: TLS 1.3 %llu (resumed %llu), TLS 1.2 %llu (resumed %llu)\n", l->ct->port,
              (unsigned long long)s->version_ok[TLS_VI_13], (unsigned long long)s->version_resumed[TLS_VI_13],
              (unsigned long long)s->version_ok[TLS_VI_12], (unsigned long long)s->version_resumed[TLS_VI_12]);
     }

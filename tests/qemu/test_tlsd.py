@@ -1044,8 +1044,8 @@ def main() -> int:
             m = re.findall(r"tlsstat: 9443: .* handshakes-ok (\d+) resumed (\d+) .* sni-named (\d+) ", text())
             check(bool(m) and int(m[-1][0]) >= 100 and int(m[-1][1]) >= 1 and int(m[-1][2]) >= 2,
                   f"tlsstat 9443: {m[-1] if m else None}")
-            v = re.findall(r"tlsstat: 9443: .* tls13-ok (\d+) tls13-resumed (\d+) tls12-ok (\d+) tls12-resumed (\d+)",
-                           text())
+            v = re.findall(r"tlsstat: 9443: by version: tls13-ok (\d+) tls13-resumed (\d+) tls12-ok (\d+) "
+                           r"tls12-resumed (\d+)", text())
             check(bool(v) and all(int(x) >= 1 for x in v[-1]),
                   f"tlsstat 9443 by version (1.3 ok, resumed, 1.2 ok, resumed): {v[-1] if v else None}")
             print(f"# {re.findall(r'tlsstat: 443: .*', text())[-1]}")
