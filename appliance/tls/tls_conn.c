@@ -98,7 +98,7 @@ const char *tls_reason_str(enum tls_reason r)
     case TLS_R_NONE: return "none";
     case TLS_R_NOT_TLS: return "not TLS";
     case TLS_R_BAD_HELLO: return "bad ClientHello";
-    case TLS_R_VERSION: return "no protocol version in common";
+    case TLS_R_VERSION: return "no common version";
     case TLS_R_NO_SUITE: return "no cipher suite in common";
     case TLS_R_BAD_RECORD: return "bad record";
     case TLS_R_PEER_ALERT: return "alert from the peer";

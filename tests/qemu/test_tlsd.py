@@ -748,9 +748,9 @@ def main() -> int:
             pos = len(text())
             out = s_client_out(port, f"-tls{offered.replace('.', '_')}")
             check(f"New, TLSv{offered}" not in out, f"{port} accepted TLS {offered}: {out[-300:]!r}")
-            check(wait_after(pos, rf"tlsd: {port}: client 10\.9\.0\.1:\d+: handshake failed: no protocol version in "
-                                  rf"common \(.*listener: TLS {re.escape(allowed)}\)", 10),
-                  f"{port}: no 'no protocol version in common' line naming TLS {allowed}")
+            check(wait_after(pos, rf"tlsd: {port}: client 10\.9\.0\.1:\d+: handshake failed: no common version "
+                                  rf"\(.*listener: TLS {re.escape(allowed)}\)", 10),
+                  f"{port}: no 'no common version' line naming TLS {allowed}")
             out = s_client_out(port, f"-tls{allowed.replace('.', '_')}")
             check(f"New, TLSv{allowed}" in out, f"{port} refused TLS {allowed} too: {out[-300:]!r}")
 
@@ -880,7 +880,7 @@ def main() -> int:
                       f"{name}: tlsd did not log '{reason}'")
             during(f"tlsd.{name}_refused", run)
 
-        refused_hello("tls11", ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"], "no protocol version in common")
+        refused_hello("tls11", ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"], "no common version")
         refused_hello("no_common_suite", ["-tls1_2", "-cipher", "AES128-SHA:@SECLEVEL=0"],
                       "no cipher suite in common")
 
