@@ -165,7 +165,9 @@ def main() -> int:
             bad = [f"{f['id']}: {f.get('severity')} {f.get('finding')}" for f in findings
                    if is_vuln(f.get("id", "")) and f.get("severity") not in ("OK", "INFO")]
             check(not bad, "testssl.sh found: " + "; ".join(bad))
-            errors = [f"{f['id']}: {f.get('finding')}" for f in findings if f.get("severity") in ("WARN", "FATAL")]
+            # engine_problem: the host's openssl has no GOST engine (a note about the client, not the server).
+            errors = [f"{f['id']}: {f.get('finding')}" for f in findings
+                      if f.get("severity") in ("WARN", "FATAL") and f.get("id") != "engine_problem"]
             check(not errors, "testssl.sh could not run a check: " + "; ".join(errors))
 
         if not ns.no_testssl:
