@@ -837,7 +837,10 @@ static void test_edit_set(void)
     CHECK_EQ(set("tls 443 certificate d.crt key d.key sni b.example.com"), CONF_OK); /* replaces by sni */
     CHECK_EQ(set("tls 443 backend 10.0.2.3:8080"), CONF_OK);
     CHECK_EQ(set("tls 443 idle-timeout 5m"), CONF_OK);
+    CHECK_EQ(set("tls 443 tls-versions 1.2"), CONF_OK);
+    CHECK_EQ(set("tls 443 tls-versions 1.3"), CONF_OK); /* replaces the line */
     CHECK_EQ(parse(ct.buf), CONF_OK);
+    CHECK_EQ(c.tls[0].tls_versions, CONF_TLS_V13);
     CHECK_EQ(c.tls[0].backend_addr, 0x0a000203u);
     CHECK_EQ(c.tls[0].n_certs, 2);
     CHECK_STR(c.tls[0].certs[0].cert, "c.crt");
