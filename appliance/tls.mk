@@ -112,7 +112,10 @@ KEYDTEST_OBJS := $(BUILD)/user/tests/tls/keydtest.o $(KEYD_CLIENT_OBJS) $(TLS_EN
 TLS_ALL_OBJS := $(sort $(TLS_CORE_OBJS) $(TLS_ENGINE_GUEST_OBJS) $(KEYD_OBJS) $(KEYD_CLIENT_OBJS) \
 	$(TLSSELFTEST_OBJS) $(KEYDTEST_OBJS))
 $(TLS_ALL_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) -Iappliance/keyd
-$(TLS_ALL_OBJS): | $(MBEDTLS_STAMP)
+# Not order-only: Mbed TLS's headers are system headers here (untracked by
+# -MMD), and its structs are laid out in our objects, so a new version
+# (new stamp) or configuration rebuilds them.
+$(TLS_ALL_OBJS): $(MBEDTLS_STAMP) $(TLS_CONFIG)
 
 # tls_link NAME, OBJS: build/user/NAME.elf, like user_prog with mbedTLS.
 define tls_link
