@@ -36,20 +36,29 @@
 MBEDTLS_DIR   := build/third_party/mbedtls
 MBEDTLS_STAMP := build/third_party/.stamp-mbedtls
 TLS_CONFIG    := appliance/tls/mbedtls_config.h
-TLS_CPPFLAGS  := -DMBEDTLS_CONFIG_FILE='"mbedtls_config.h"' -Iappliance/tls
+# <...>, not "...": mbedTLS 3's own default configuration is also called
+# mbedtls_config.h, beside build_info.h that includes it, and a quoted name
+# would find that one first.  With <...> only the -I path is searched, and
+# appliance/tls comes before mbedTLS's include directory everywhere below.
+TLS_CPPFLAGS  := -DMBEDTLS_CONFIG_FILE='<mbedtls_config.h>' -Iappliance/tls
 
 # Exactly the modules mbedtls_config.h turns on.
 MBEDTLS_SRCS := $(addprefix $(MBEDTLS_DIR)/library/, \
-	aes.c aesni.c asn1parse.c asn1write.c base64.c bignum.c chacha20.c chachapoly.c cipher.c \
-	cipher_wrap.c constant_time.c ctr_drbg.c ecdh.c ecdsa.c ecp.c ecp_curves.c entropy.c \
-	entropy_poll.c error.c gcm.c hmac_drbg.c md.c oid.c pem.c pk.c pk_wrap.c pkparse.c pkwrite.c \
-	platform.c platform_util.c poly1305.c rsa.c rsa_internal.c sha1.c sha256.c sha512.c \
-	ssl_ciphersuites.c ssl_cli.c ssl_msg.c ssl_srv.c ssl_tls.c x509.c x509_crt.c)
+	aes.c aesni.c asn1parse.c asn1write.c base64.c bignum.c bignum_core.c block_cipher.c chacha20.c \
+	chachapoly.c cipher.c cipher_wrap.c constant_time.c ctr_drbg.c ecdh.c ecdsa.c ecp.c ecp_curves.c \
+	entropy.c entropy_poll.c error.c gcm.c hkdf.c hmac_drbg.c md.c oid.c pem.c pk.c pk_ecc.c pk_wrap.c \
+	pkparse.c pkwrite.c platform.c platform_util.c poly1305.c \
+	psa_crypto.c psa_crypto_aead.c psa_crypto_cipher.c psa_crypto_client.c \
+	psa_crypto_driver_wrappers_no_static.c psa_crypto_ecp.c psa_crypto_hash.c psa_crypto_mac.c \
+	psa_crypto_rsa.c psa_crypto_se.c psa_crypto_slot_management.c psa_crypto_storage.c psa_util.c \
+	rsa.c rsa_alt_helpers.c sha1.c sha256.c sha512.c \
+	ssl_ciphersuites.c ssl_client.c ssl_msg.c ssl_tls.c ssl_tls12_client.c ssl_tls12_server.c \
+	ssl_tls13_client.c ssl_tls13_generic.c ssl_tls13_keys.c ssl_tls13_server.c x509.c x509_crt.c)
 
 # ------------------------------------------------------------- guest ----
 MBEDTLS_OBJS := $(MBEDTLS_SRCS:$(MBEDTLS_DIR)/library/%.c=$(BUILD)/user/mbedtls/%.o)
 MBEDTLS_A    := $(BUILD)/user/mbedtls/libmbedtls.a
-TLS_GUEST_INC := -Iappliance/tls/libc $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include
+TLS_GUEST_INC := -Iappliance/tls/libc $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include -isystem $(MBEDTLS_DIR)/library
 
 USER_CFLAGS_MBEDTLS := $(filter-out -Werror -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow,$(USER_CFLAGS)) \
 	-ffunction-sections -fdata-sections $(TLS_GUEST_INC)
@@ -59,7 +68,7 @@ $(MBEDTLS_STAMP):
 
 $(MBEDTLS_SRCS): | $(MBEDTLS_STAMP) ;
 
-$(BUILD)/user/mbedtls/%.o: $(MBEDTLS_DIR)/library/%.c $(MBEDTLS_STAMP) $(TLS_CONFIG)
+$(BUILD)/user/mbedtls/%.o: $(MBEDTLS_DIR)/library/%.c $(MBEDTLS_STAMP) $(TLS_CONFIG) appliance/tls.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS_MBEDTLS) -c $< -o $@
 
@@ -72,7 +81,7 @@ HOST_MBEDTLS_OBJS := $(MBEDTLS_SRCS:$(MBEDTLS_DIR)/library/%.c=$(BUILD)/host-mbe
 HOST_MBEDTLS_A    := $(BUILD)/host-mbedtls/libmbedtls.a
 HOST_MBEDTLS_CFLAGS := -std=gnu11 -O2 -g -MMD -MP $(TLS_CPPFLAGS) -I$(MBEDTLS_DIR)/include
 
-$(BUILD)/host-mbedtls/%.o: $(MBEDTLS_DIR)/library/%.c $(MBEDTLS_STAMP) $(TLS_CONFIG)
+$(BUILD)/host-mbedtls/%.o: $(MBEDTLS_DIR)/library/%.c $(MBEDTLS_STAMP) $(TLS_CONFIG) appliance/tls.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_MBEDTLS_CFLAGS) -c $< -o $@
 
@@ -84,7 +93,7 @@ $(HOST_MBEDTLS_A): $(HOST_MBEDTLS_OBJS)
 
 # ------------------------------------------------ our code, programs ----
 # The TLS library of ours every program with mbedTLS links (guest).
-TLS_CORE_SRCS := appliance/tls/tls_mem.c appliance/tls/plat_keel.c appliance/tls/libc_extra.c \
+TLS_CORE_SRCS := appliance/tls/tls_mem.c appliance/tls/plat_keel.c appliance/tls/libc_extra.c appliance/tls/tls_psa.c \
 	appliance/tls/entropy.c
 TLS_CORE_OBJS := $(TLS_CORE_SRCS:%.c=$(BUILD)/user/%.o)
 
@@ -103,7 +112,10 @@ KEYDTEST_OBJS := $(BUILD)/user/tests/tls/keydtest.o $(KEYD_CLIENT_OBJS) $(TLS_EN
 TLS_ALL_OBJS := $(sort $(TLS_CORE_OBJS) $(TLS_ENGINE_GUEST_OBJS) $(KEYD_OBJS) $(KEYD_CLIENT_OBJS) \
 	$(TLSSELFTEST_OBJS) $(KEYDTEST_OBJS))
 $(TLS_ALL_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) -Iappliance/keyd
-$(TLS_ALL_OBJS): | $(MBEDTLS_STAMP)
+# Not order-only: Mbed TLS's headers are system headers here (untracked by
+# -MMD), and its structs are laid out in our objects, so a new version
+# (new stamp) or configuration rebuilds them.
+$(TLS_ALL_OBJS): $(MBEDTLS_STAMP) $(TLS_CONFIG)
 
 # tls_link NAME, OBJS: build/user/NAME.elf, like user_prog with mbedTLS.
 define tls_link
@@ -124,11 +136,11 @@ USER_OBJS += $(TLS_ALL_OBJS)
 # over in UNIT_CFLAGS as a whole archive (its position before the sources
 # does not matter then).  Our TLS sources are compiled into the test with
 # the sanitizers; mbedTLS itself is not (third-party, -O2, realistic times).
-TLS_UNIT_CFLAGS := $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include -Ilib/include
+TLS_UNIT_CFLAGS := $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include -isystem $(MBEDTLS_DIR)/library -Ilib/include
 TLS_HOST_LINK   := -Wl,--whole-archive $(HOST_MBEDTLS_A) -Wl,--no-whole-archive
-TLS_ENGINE_SRCS := appliance/tls/tls_conn.c appliance/tls/tls_sni.c appliance/tls/tls_ticket.c \
+TLS_ENGINE_SRCS := appliance/tls/tls_conn.c appliance/tls/tls_sni.c appliance/tls/tls_ticket.c appliance/tls/tls_psa.c \
 	appliance/tls/tls_pk.c appliance/tls/tls_mem.c lib/heap.c
-TLS_ENGINE_HDRS := appliance/tls/tls_conn.h appliance/tls/tls_sni.h appliance/tls/tls_ticket.h \
+TLS_ENGINE_HDRS := appliance/tls/tls_conn.h appliance/tls/tls_sni.h appliance/tls/tls_ticket.h appliance/tls/tls_psa.h \
 	appliance/tls/tls_pk.h appliance/tls/tls_mem.h $(TLS_CONFIG)
 
 TLS_UNIT_TESTS := tls_sni tls_conn tls_keyd
@@ -140,7 +152,7 @@ $(BUILD)/tests/unit/test_tls_sni: UNIT_CFLAGS += -Iappliance/tls
 $(BUILD)/tests/unit/test_tls_conn: tests/unit/test_tls_conn.c $(TLS_ENGINE_SRCS) $(TLS_ENGINE_HDRS) $(HOST_MBEDTLS_A)
 $(BUILD)/tests/unit/test_tls_conn: UNIT_CFLAGS += $(TLS_UNIT_CFLAGS) $(TLS_HOST_LINK)
 UNIT_TESTS += $(TLS_UNIT_TESTS)
-PACKAGES += openssl
+PACKAGES += openssl testssl.sh # testssl.sh: tests/qemu/test_run.py
 
 # `make clean` removes build/user (the guest archive); the host archive too.
 .PHONY: clean-tls

@@ -16,7 +16,7 @@ TLSD_CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/user/%.o)
 
 $(TLSD_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) -Iappliance/keyd \
 	$(CONF_CPPFLAGS)
-$(TLSD_OBJS): | $(MBEDTLS_STAMP)
+$(TLSD_OBJS): $(MBEDTLS_STAMP) $(TLS_CONFIG) # not order-only: appliance/tls.mk says why
 
 $(eval $(call tls_link,tlsd,$(TLSD_OBJS) $(KEYD_CLIENT_OBJS) $(TLS_ENGINE_GUEST_OBJS) $(TLS_CORE_OBJS) \
 	$(TLSD_CONF_OBJS)))

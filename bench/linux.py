@@ -275,8 +275,10 @@ accept = 443
 connect = 10.0.2.2:{port}
 cert = /etc/stunnel/ec.crt
 key = /etc/stunnel/ec.key
-sslVersionMax = TLSv1.2
+sslVersionMin = TLSv1.2
+sslVersionMax = TLSv1.3
 ciphers = ECDHE-ECDSA-AES128-GCM-SHA256
+ciphersuites = TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384
 curves = X25519:P-256
 
 [rsa]
@@ -284,8 +286,10 @@ accept = 444
 connect = 10.0.2.2:{port}
 cert = /etc/stunnel/rsa.crt
 key = /etc/stunnel/rsa.key
-sslVersionMax = TLSv1.2
+sslVersionMin = TLSv1.2
+sslVersionMax = TLSv1.3
 ciphers = ECDHE-RSA-AES128-GCM-SHA256
+ciphersuites = TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384
 curves = X25519:P-256
 """
 
@@ -444,6 +448,12 @@ PAIRS = [
     ("tls_full_handshakes_rsa2048", "tls_full_handshakes_rsa2048", "linux_tls_full_handshakes_rsa2048",
      "handshakes/s", 1.0),
     ("tls_resumed_handshakes", "tls_resumed_handshakes", "linux_tls_resumed_handshakes", "handshakes/s", 1.0),
+    ("tls13_full_handshakes_ecdsa_p256", "tls13_full_handshakes_ecdsa_p256",
+     "linux_tls13_full_handshakes_ecdsa_p256", "handshakes/s", None),
+    ("tls13_full_handshakes_rsa2048", "tls13_full_handshakes_rsa2048", "linux_tls13_full_handshakes_rsa2048",
+     "handshakes/s", None),
+    ("tls13_resumed_handshakes", "tls13_resumed_handshakes", "linux_tls13_resumed_handshakes", "handshakes/s",
+     None),
     ("tls_bulk", "tls_bulk", "linux_tls_bulk", "MB/s", 1.0),
     ("boot_direct_to_tls_serving", "boot_direct_to_tls_serving", "linux_boot_direct_to_tls_listening", "ms", 0.1),
     ("boot_pxe_to_tls_serving", "boot_pxe_to_tls_serving", "linux_boot_pxe_to_tls_listening", "ms", 0.1),

@@ -22,6 +22,10 @@ stunnel is told the same order as tlsd's (X25519, P-256).
 Figures (medians of --runs runs; INFO lines: runs, min, max):
   tls_full_handshakes_ecdsa_p256, tls_full_handshakes_rsa2048   handshakes/s
   tls_resumed_handshakes        session tickets, ECDSA listener
+  tls13_full_handshakes_ecdsa_p256, tls13_full_handshakes_rsa2048,
+  tls13_resumed_handshakes      the same in TLS 1.3 (tickets as PSK, with
+                                (EC)DHE); tlsd signs TLS 1.3 through keyd
+                                synchronously (appliance/tls/tls_psa.h)
   tls_bulk                      MB/s of a GET of the bulk file through the proxy
   tls_bulk_direct_ceiling       the same GET from the backend directly, no TLS
   tls_*_host_ceiling            the generator against openssl s_server on the
@@ -60,6 +64,9 @@ if tcp is None:
 
 CLIENT = str(HERE / "tlsclient.py")
 CIPHER = {"ecdsa_p256": "ECDHE-ECDSA-AES128-GCM-SHA256", "rsa2048": "ECDHE-RSA-AES128-GCM-SHA256"}
+# TLS 1.3 (bench/tlsclient.py: a TLS_ name means TLS 1.3 only; the suite is the server's pick among
+# OpenSSL's defaults, reported in the tls_negotiated INFO line).
+CIPHER13 = "TLS_AES_128_GCM_SHA256"
 GUEST_PORT = {"ecdsa_p256": 443, "rsa2048": 444}
 CERT = {"ecdsa_p256": ("ec.crt", "ec.key"), "rsa2048": ("rsa.crt", "rsa.key")}
 BULK = "/bulk.bin"
@@ -157,6 +164,14 @@ def measure_terminator(f, prefix: str, ports: dict[str, int], runs: int, seconds
             return r
         return run
 
+    def hs13(kind: str, mode: str) -> Callable[[], dict]:
+        def run() -> dict:
+            r = client(mode, "127.0.0.1", ports[kind], CIPHER13, seconds, most=MAX_HANDSHAKES)
+            if r.get("ok"):
+                seen[f"tls13_{kind}_{mode}"] = f"{r.get('version')}/{r.get('cipher')}"
+            return r
+        return run
+
     for kind in ("ecdsa_p256", "rsa2048"):
         f.measure(f"{prefix}tls_full_handshakes_{kind}", "handshakes/s", "per_s", runs, hs(kind, "full"),
                   f"full handshakes in sequence for {seconds:g} s or {MAX_HANDSHAKES} handshakes, {CIPHER[kind]}; "
@@ -164,6 +179,13 @@ def measure_terminator(f, prefix: str, ports: dict[str, int], runs: int, seconds
     f.measure(f"{prefix}tls_resumed_handshakes", "handshakes/s", "per_s", runs, hs("ecdsa_p256", "resume"),
               f"resumed (session ticket) handshakes in sequence for {seconds:g} s or {MAX_HANDSHAKES} handshakes, "
               f"ECDSA listener; {what}")
+    for kind in ("ecdsa_p256", "rsa2048"):
+        f.measure(f"{prefix}tls13_full_handshakes_{kind}", "handshakes/s", "per_s", runs, hs13(kind, "full"),
+                  f"full TLS 1.3 handshakes in sequence for {seconds:g} s or {MAX_HANDSHAKES} handshakes, "
+                  f"{'ECDSA' if kind == 'ecdsa_p256' else 'RSA-PSS'} certificate; {what}")
+    f.measure(f"{prefix}tls13_resumed_handshakes", "handshakes/s", "per_s", runs, hs13("ecdsa_p256", "resume"),
+              f"resumed TLS 1.3 handshakes (ticket as PSK, with ECDHE) in sequence for {seconds:g} s or "
+              f"{MAX_HANDSHAKES} handshakes, ECDSA listener; {what}")
     f.measure(f"{prefix}tls_bulk", "MB/s", "mb_per_s", runs,
               lambda: client("bulk", "127.0.0.1", ports["ecdsa_p256"], CIPHER["ecdsa_p256"], BULK),
               f"GET {BULK} through the terminator from the host's backend, {CIPHER['ecdsa_p256']}; {what}")

@@ -9,9 +9,14 @@ One JSON object on stdout.
     tlsclient.py bulk   HOST PORT CIPHER PATH      GET PATH over TLS, the body timed
     tlsclient.py plain  HOST PORT -      PATH      the same without TLS (the ceiling)
 
-TLS 1.2 at most (what tlsd speaks), exactly the one cipher suite CIPHER
-(OpenSSL's name), no certificate check (the benchmark's own self-signed
-certificates).  A handshake counts once the server's Finished is checked;
+CIPHER names the version too: an OpenSSL TLS 1.2 suite name (ECDHE-...)
+means TLS 1.2 with exactly that suite; a TLS 1.3 suite name (TLS_...) means
+TLS 1.3 only, with OpenSSL's default TLS 1.3 suites offered (Python's ssl
+module cannot narrow those; the suite the server chose is in the result).
+No certificate check (the benchmark's own self-signed certificates).
+A TLS 1.3 ticket comes after the handshake, so `resume` in TLS 1.3 reads a
+small page (/index.html) over its first, full handshake to receive it, and
+then offers that session on every handshake.  A handshake counts once the server's Finished is checked;
 `resume` fails when the server does not resume; a handshake the server
 breaks off is counted (`errors`) and retried after 50 ms (the time counts),
 and more of them than handshakes done (at least 10) fail the run; `bulk` when the body is not
@@ -30,13 +35,31 @@ import sys
 import time
 
 
+def is_tls13(cipher: str) -> bool:
+    return cipher.startswith("TLS_")
+
+
 def context(cipher: str) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(cipher)
+    if is_tls13(cipher):
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    else:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(cipher)
     return ctx
+
+
+def read_page(t: ssl.SSLSocket) -> None:
+    """GET /index.html to its end (a TLS 1.3 client receives its ticket so)."""
+    t.sendall(b"GET /index.html HTTP/1.0\r\nHost: bench\r\n\r\n")
+    try:
+        while t.recv(65536):
+            pass
+    except ssl.SSLEOFError:
+        pass
 
 
 def connect(ctx, host: str, port: int, session=None) -> ssl.SSLSocket:
@@ -50,6 +73,8 @@ def handshakes(host: str, port: int, cipher: str, seconds: float, resume: bool, 
     session = None
     if resume:
         t = connect(ctx, host, port)
+        if is_tls13(cipher):
+            read_page(t)
         session = t.session
         t.close()
         if session is None:
@@ -73,8 +98,8 @@ def handshakes(host: str, port: int, cipher: str, seconds: float, resume: bool, 
             return {"ok": False, "error": f"handshake {n + 1} was not resumed"}
         if first is None:
             first = {"version": t.version(), "cipher": t.cipher()[0]}
-        if resume:
-            session = t.session
+        if resume and not is_tls13(cipher):
+            session = t.session  # TLS 1.2: the ticket renewed in the handshake
         t.close()
         n += 1
     dt = time.monotonic() - t0

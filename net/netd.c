@@ -1,5 +1,5 @@
 /*
- * netd.c - the network server: lwIP 2.1.3 (NO_SYS) driven by one event
+ * netd.c - the network server: lwIP 2.2 (NO_SYS) driven by one event
  * loop, one netif per NIC-protocol connection (nic_netif.c), IPv4
  * forwarding between them.
  *

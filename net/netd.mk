@@ -1,4 +1,4 @@
-# net/netd.mk - netd, the network server: lwIP 2.1.3 (NO_SYS) in user
+# net/netd.mk - netd, the network server: lwIP 2.2 (NO_SYS) in user
 # space, included by the top-level Makefile (-include net/*.mk).
 #
 # Two kinds of C here, with two sets of flags:
@@ -18,6 +18,12 @@
 
 LWIP_DIR   := build/third_party/lwip
 LWIP_STAMP := build/third_party/.stamp-lwip
+# The port's headers.  lwipopts.h and arch/ are included from lwIP's own
+# headers, which netd's sources reach as system headers (-isystem), and GCC's
+# -MMD leaves out what a system header includes: without these explicit
+# prerequisites an lwipopts.h change (which changes struct netif) would
+# leave objects built with the old layout beside new ones.
+LWIP_PORT_HDRS := net/lwip/lwipopts.h net/lwip/arch/cc.h net/lwip/arch/sys_arch.h net/lwip/netd_hooks.h
 
 # Exactly the lwIP modules lwipopts.h turns on: IPv4, ARP, ICMP, DHCP, UDP,
 # TCP, raw PCBs, reassembly/fragmentation, Ethernet.  (No DNS, IGMP, AutoIP,
@@ -43,7 +49,7 @@ $(LWIP_STAMP):
 
 $(LWIP_SRCS): | $(LWIP_STAMP) ;
 
-$(BUILD)/user/lwip/%.o: $(LWIP_DIR)/%.c $(LWIP_STAMP)
+$(BUILD)/user/lwip/%.o: $(LWIP_DIR)/%.c $(LWIP_STAMP) $(LWIP_PORT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS_THIRD) -c $< -o $@
 
@@ -56,11 +62,13 @@ $(LWIP_A): $(LWIP_OBJS)
 # libkeel.a (which lwIP uses: memcpy, snprintf, ...).  The firewall engine
 # (net/firewall.mk's FW_OBJS, pure C) is compiled with the plain servers'
 # flags and linked in; netd's own sources include its headers (-Inet/firewall).
-NETD_SRCS := net/netd.c net/nic_netif.c net/netd_config.c net/netd_rand.c net/netd_fw.c net/netd_route.c net/netd_sock.c net/netd_admin.c net/lwip/sys_arch.c
+NETD_SRCS := net/netd.c net/nic_netif.c net/netd_config.c net/netd_rand.c net/netd_fw.c net/netd_route.c net/netd_sock.c net/netd_admin.c net/lwip/sys_arch.c net/lwip/fwd_csum.c
 NETD_OBJS := $(NETD_SRCS:%.c=$(BUILD)/user/%.o)
 
 $(NETD_OBJS): USER_CFLAGS += -Inet -Inet/firewall -Inet/lwip/libc -Inet/lwip -isystem $(LWIP_DIR)/src/include
-$(NETD_OBJS): | $(LWIP_STAMP)
+# Not order-only: a new lwIP (new stamp) or port header rebuilds netd's
+# objects too, since lwIP's structs are laid out in them (see above).
+$(NETD_OBJS): $(LWIP_STAMP) $(LWIP_PORT_HDRS)
 
 $(BUILD)/user/netd.elf: $(NETD_OBJS) $(FW_OBJS) $(LWIP_A) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld
 	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack -T lib/user.ld -o $@ \

@@ -75,6 +75,7 @@
 #include "lwip/pbuf.h"
 #include "lwip/stats.h"
 #include "netif/ethernet.h"
+#include "fwd_csum.h"
 #include "nic_netif.h"
 
 #define RX_LEND_MAX     (NIC_RING_SIZE - 32) /* 224 of 480: TX keeps NIC_RING_SIZE */
@@ -247,7 +248,7 @@ static err_t nic_netif_init(struct netif *netif)
     netif->name[0] = 'e';
     netif->name[1] = 'n';
     netif->hostname = "keel";
-    netif->output = etharp_output;
+    netif->output = netd_fwd_output; /* etharp_output, after lwIP 2.2's forwarding (net/lwip/fwd_csum.c) */
     netif->linkoutput = nic_linkoutput;
     netif->mtu = 1500;
     netif->hwaddr_len = ETH_HWADDR_LEN;

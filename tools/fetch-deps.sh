@@ -58,7 +58,7 @@ logged() {
 #
 # third_party.sha256 is a sha256sum-style file (so `sha256sum -c` works on it
 # from the download directory); our directives live in comment lines:
-#   # suite   bookworm                       Debian release the pins are from
+#   # suite   trixie                         Debian release the pins are from
 #   # version PKG DEBIAN-VERSION              source package + exact version
 #   # check   PKG RELATIVE/PATH               file that must exist after unpack
 #   SHA256  PKG_UPSTREAMVERSION.orig.tar.xx   pinned upstream tarball(s)
@@ -141,7 +141,7 @@ say "fetching ${TODO[*]} (log: ${LOG#"$ROOT"/})"
 # component main): third-party repositories (nodejs, cloud SDKs, ...) publish
 # no source indexes and would make `apt-get update` fail.
 # The release part of each suite is rewritten to the pinned release, so a
-# machine on a newer Debian still fetches the pinned (bookworm) versions from
+# machine on another Debian release still fetches the pinned versions from
 # the same mirror.
 # ---------------------------------------------------------------------------
 SYS_SOURCELIST="" SYS_SOURCEPARTS="" SYS_DPKG_STATUS=""

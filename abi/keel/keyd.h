@@ -37,9 +37,15 @@
  *                 MR2 = bits, MR3 = 0; slot.data = the SHA-256 of the
  *                 key's public half (DER SubjectPublicKeyInfo), slot.len = 32,
  *                 so the client can check a certificate carries that key.
- *   KEYD_SIGN  MR0 = slot, MR1 = key id, MR2 = KEYD_HASH_*, MR3 = hash
- *              length (must be the digest's length); slot.data = the hash,
- *              slot.seq = the client's request number.
+ *   KEYD_SIGN  MR0 = slot, MR1 = key id, MR2 = KEYD_HASH_* ORed with
+ *              KEYD_SIGN_* flags, MR3 = hash length (must be the digest's
+ *              length); slot.data = the hash, slot.seq = the client's
+ *              request number.  Flags: KEYD_SIGN_PSS signs with RSA-PSS
+ *              (salt as long as the hash; TLS 1.3) instead of PKCS#1 v1.5
+ *              (TLS 1.2), RSA keys only (KEYD_E_ARGS for an EC key);
+ *              KEYD_SIGN_NOW makes keyd sign before it replies (KEYD_DONE)
+ *              even when it could queue: TLS 1.3's signature, which the
+ *              client waits for.
  *              -> MR0 = KEYD_DONE: finished before the reply, slot.state is
  *                 DONE or FAILED now;
  *                 MR0 = KEYD_QUEUED: keyd will sign after replying, then
@@ -47,7 +53,7 @@
  *                 client's notification.  (keyd queues only when it holds
  *                 that notification; without one it always answers DONE.)
  *              Result, in the slot: state DONE with the signature in data
- *              (len bytes: DER ECDSA-Sig-Value, or PKCS#1 v1.5 for RSA, the
+ *              (len bytes: DER ECDSA-Sig-Value, or the RSA signature, the
  *              form mbedtls_pk_sign writes) and result 0; or state FAILED
  *              with result = a KEYD_E_* code.  seq is echoed, so a result
  *              can be matched to its request after a restart of either side.
@@ -61,7 +67,7 @@
 
 #include <stdint.h>
 
-#define KEYD_VERSION    1
+#define KEYD_VERSION    2 /* 2: KEYD_SIGN_PSS, KEYD_SIGN_NOW */
 #define KEYD_SHM_PAGES  4
 #define KEYD_SLOTS      16
 #define KEYD_SLOT_SIZE  1024
@@ -95,6 +101,12 @@ enum keyd_hash {
     KEYD_HASH_SHA384 = 2, /* 48 bytes */
     KEYD_HASH_SHA512 = 3, /* 64 bytes */
 };
+
+/* KEYD_SIGN's MR2: a KEYD_HASH_* in the low byte, these flags above it. */
+#define KEYD_SIGN_HASH_MASK 0xffu
+#define KEYD_SIGN_PSS       (1u << 8) /* RSA-PSS, not PKCS#1 v1.5 */
+#define KEYD_SIGN_NOW       (1u << 9) /* sign before replying */
+#define KEYD_SIGN_FLAGS     (KEYD_SIGN_PSS | KEYD_SIGN_NOW)
 
 enum keyd_slot_state {
     KEYD_SLOT_IDLE = 0,   /* the client's */

@@ -43,6 +43,8 @@
  *   TLSD_G_FAILED + k  (k = 0..3) handshakes failed by reason
  *                      4k, 4k+1, 4k+2, 4k+3 (enum tlsd_fail; reason 0 and
  *                      those >= TLSD_FAIL_COUNT read 0)
+ *   TLSD_G_VERSIONS    handshakes ok in TLS 1.3, of them resumed (a ticket
+ *                      as PSK); handshakes ok in TLS 1.2, of them resumed
  * A listener that is stopped answers all zeros.  A listener that a commit
  * kept unchanged keeps its counters; one whose block changed (same port)
  * carries its counters over; a new one starts at zero.
@@ -143,7 +145,8 @@ enum tlsd_group {
     TLSD_G_HANDSHAKES = 1,
     TLSD_G_BYTES = 2,
     TLSD_G_FAILED = 3, /* 3, 4, 5, 6: reasons 0-3, 4-7, 8-11, 12-15 */
-    TLSD_G_COUNT = 7,
+    TLSD_G_VERSIONS = 7,
+    TLSD_G_COUNT = 8,
 };
 
 /* Why a handshake failed (one reason per failed connection). */
@@ -151,7 +154,7 @@ enum tlsd_fail {
     TLSD_FAIL_NONE = 0,
     TLSD_FAIL_NOT_TLS = 1,    /* the first bytes are not a TLS handshake record (garbage, plain HTTP) */
     TLSD_FAIL_BAD_HELLO = 2,  /* a malformed ClientHello, or no ALPN protocol in common */
-    TLSD_FAIL_VERSION = 3,    /* the client offers nothing newer than TLS 1.1 */
+    TLSD_FAIL_VERSION = 3,    /* no version in common (TLS 1.1 or older, or one the listener's tls-versions excludes) */
     TLSD_FAIL_NO_SUITE = 4,   /* no cipher suite, curve or certificate type in common */
     TLSD_FAIL_BAD_RECORD = 5, /* a record too long, malformed, or failing its MAC */
     TLSD_FAIL_ALERT = 6,      /* the client sent a fatal alert */
@@ -167,7 +170,7 @@ enum tlsd_fail {
 };
 _Static_assert(TLSADM_IN_OFF + TLSADM_IN_MAX <= TLSADM_OUT_OFF, "the two areas do not overlap");
 _Static_assert(TLSADM_OUT_MAX >= 4096u, "room for a message");
-_Static_assert(TLSD_FAIL_COUNT <= 4 * (TLSD_G_COUNT - TLSD_G_FAILED), "every reason has a slot");
+_Static_assert(TLSD_FAIL_COUNT <= 4 * (TLSD_G_VERSIONS - TLSD_G_FAILED), "every reason has a slot");
 
 /* A short name for reason R ("?" when out of range), for logs and the console. */
 static inline const char *tlsd_fail_name(unsigned r)

@@ -37,7 +37,7 @@ struct tok {
 
 /* The 'seen on line N' marks of a tls block (0: not yet). */
 struct tls_seen {
-    unsigned backend, proxy, max_conns, idle, handshake, alpn, default_cert;
+    unsigned backend, proxy, max_conns, idle, handshake, alpn, versions, default_cert;
 };
 
 struct pstate {
@@ -507,7 +507,7 @@ static int st_rule(struct pstate *ps, const struct tok *kw)
 }
 
 static const char *const tls_words = "certificate, backend, proxy-protocol, max-connections, idle-timeout, "
-                                     "handshake-timeout, alpn or '}'";
+                                     "handshake-timeout, alpn, tls-versions or '}'";
 
 static int st_tls_open(struct pstate *ps, const struct tok *kw)
 {
@@ -526,6 +526,7 @@ static int st_tls_open(struct pstate *ps, const struct tok *kw)
     tls->max_connections = CONF_DEFAULT_MAX_CONNECTIONS;
     tls->idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
     tls->handshake_timeout = CONF_DEFAULT_HANDSHAKE_TIMEOUT;
+    tls->tls_versions = CONF_TLS_DEFAULT;
     tls->line = ps->line;
     memset(&ps->seen, 0, sizeof ps->seen);
     ps->tls = tls;
@@ -736,6 +737,28 @@ static int tls_alpn(struct pstate *ps, const struct tok *kw)
     return 0;
 }
 
+/* tls-versions 1.2-1.3 | 1.3 | 1.2 */
+static int tls_versions(struct pstate *ps, const struct tok *kw)
+{
+    struct tok t;
+    const char *what = "expected 1.2-1.3, 1.3 or 1.2 after tls-versions";
+    if (tls_once(ps, kw, &ps->seen.versions, "tls-versions"))
+        return -1;
+    if (need(ps, &t, what))
+        return -1;
+    uint8_t v = tok_is(&t, "1.2-1.3") ? CONF_TLS_V12 | CONF_TLS_V13
+                : tok_is(&t, "1.3")   ? CONF_TLS_V13
+                : tok_is(&t, "1.2")   ? CONF_TLS_V12
+                                      : 0;
+    if (!v)
+        return fail(ps, t.col, what, &t);
+    if (need_end(ps))
+        return -1;
+    ps->tls->tls_versions = v;
+    ps->seen.versions = ps->line;
+    return 0;
+}
+
 /* '}': the block must be complete. */
 static int tls_close(struct pstate *ps, const struct tok *kw)
 {
@@ -812,6 +835,8 @@ static void line_in_tls(struct pstate *ps, const struct tok *kw)
         (void)tls_timeout(ps, kw, false);
     else if (tok_is(kw, "alpn"))
         (void)tls_alpn(ps, kw);
+    else if (tok_is(kw, "tls-versions"))
+        (void)tls_versions(ps, kw);
     else {
         char m[CONF_MSG_MAX];
         struct textbuf b;

@@ -22,6 +22,7 @@
  *       idle-timeout DURATION             N followed by s, m or h
  *       handshake-timeout DURATION
  *       alpn PROTOCOL...
+ *       tls-versions 1.2-1.3 | 1.3 | 1.2  the protocol versions offered (default 1.2-1.3)
  *   }                                     alone on its line
  *   console password-hash HASH            from tools/keel-passwd
  *
@@ -87,7 +88,7 @@
 #define CONF_MAX_CERTS    8     /* certificates per listener */
 #define CONF_MAX_ALPN     4     /* protocols per alpn line */
 #define CONF_MAX_ERRORS   8     /* errors one parse reports */
-#define CONF_MSG_MAX      192   /* one error message, with the NUL */
+#define CONF_MSG_MAX      256   /* one error message, with the NUL */
 
 /* Defaults of what a file may leave out. */
 #define CONF_DEFAULT_HOSTNAME          "keel"
@@ -117,6 +118,11 @@ enum conf_if_mode {
     CONF_IF_DHCP = 1,
     CONF_IF_STATIC = 2,
 };
+
+/* conf_tls.tls_versions: bits. */
+#define CONF_TLS_V12     0x1u
+#define CONF_TLS_V13     0x2u
+#define CONF_TLS_DEFAULT (CONF_TLS_V12 | CONF_TLS_V13)
 
 enum conf_proxy_protocol {
     CONF_PROXY_NONE = 0,
@@ -152,6 +158,7 @@ struct conf_cert {
 struct conf_tls {
     uint16_t port;              /* 1..65535, unique */
     uint8_t proxy_protocol;     /* enum conf_proxy_protocol */
+    uint8_t tls_versions;       /* CONF_TLS_V12 | CONF_TLS_V13 bits, never 0 */
     uint16_t backend_port;      /* 1..65535 */
     uint32_t backend_addr;      /* host byte order */
     uint32_t max_connections;   /* 1..CONF_MAX_MAX_CONNECTIONS */

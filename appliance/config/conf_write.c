@@ -48,6 +48,8 @@ static void write_tls(struct textbuf *b, const struct conf_tls *t)
     tb_put(b, "\n    handshake-timeout ");
     put_duration(b, t->handshake_timeout);
     tb_put(b, "\n");
+    if (t->tls_versions != CONF_TLS_DEFAULT) /* the default is not written */
+        tb_put(b, t->tls_versions == CONF_TLS_V13 ? "    tls-versions 1.3\n" : "    tls-versions 1.2\n");
     if (t->n_alpn) {
         tb_put(b, "    alpn");
         for (unsigned i = 0; i < t->n_alpn; i++) {
@@ -125,7 +127,7 @@ static bool tls_equal(const struct conf_tls *a, const struct conf_tls *b)
     if (a->port != b->port || a->proxy_protocol != b->proxy_protocol || a->backend_addr != b->backend_addr ||
         a->backend_port != b->backend_port || a->max_connections != b->max_connections ||
         a->idle_timeout != b->idle_timeout || a->handshake_timeout != b->handshake_timeout ||
-        a->n_certs != b->n_certs || a->n_alpn != b->n_alpn)
+        a->n_certs != b->n_certs || a->n_alpn != b->n_alpn || a->tls_versions != b->tls_versions)
         return false;
     for (unsigned i = 0; i < a->n_certs; i++)
         if (strcmp(a->certs[i].cert, b->certs[i].cert) || strcmp(a->certs[i].key, b->certs[i].key) ||

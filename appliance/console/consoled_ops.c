@@ -188,15 +188,15 @@ int do_show_tls(void *ctx, const struct cmd_call *call, char *err, size_t errlen
     static struct tlsadm_stats st[TLSD_MAX_LISTENERS];
     struct textbuf b;
     tb_init(&b, c->diff_out, sizeof c->diff_out);
-    tb_put(&b, "PORT\tSTATE\tACCEPTED\tCURRENT\tREFUSED\tHANDSHAKES\tRESUMED\tFAILED\tBYTES-IN\tBYTES-OUT\t"
-               "BACKEND-FAILED\n");
+    tb_put(&b, "PORT\tSTATE\tACCEPTED\tCURRENT\tREFUSED\tHANDSHAKES\tRESUMED\tFAILED\tTLS1.3\tTLS1.2\tBYTES-IN\t"
+               "BYTES-OUT\tBACKEND-FAILED\n");
     for (unsigned i = 0; i < n; i++) {
         memset(&st[i], 0, sizeof st[i]);
         if (tlsadm_stats(&c->tls, i, &st[i]))
             memset(&st[i], 0, sizeof st[i]);
         const struct tlsadm_stats *s = &st[i];
-        const uint64_t v[] = { s->accepted, s->current,   s->refused,   s->handshakes_ok, s->resumed,
-                               s->failed,   s->bytes_c2b, s->bytes_b2c, s->backend_failed };
+        const uint64_t v[] = { s->accepted, s->current,  s->refused,   s->handshakes_ok, s->resumed,       s->failed,
+                               s->tls13_ok, s->tls12_ok, s->bytes_c2b, s->bytes_b2c,     s->backend_failed };
         tb_u64(&b, ls[i].port);
         tb_put(&b, ls[i].serving ? "\tserving" : "\tstopped");
         for (unsigned k = 0; k < sizeof v / sizeof v[0]; k++) {

@@ -134,6 +134,10 @@ int64_t tlsadm_stats(const struct tlsadm *t, unsigned index, struct tlsadm_stats
         .bytes_b2c = g[TLSD_G_BYTES][1],
         .sni_named = g[TLSD_G_BYTES][2],
         .sni_default = g[TLSD_G_BYTES][3],
+        .tls13_ok = g[TLSD_G_VERSIONS][0],
+        .tls13_resumed = g[TLSD_G_VERSIONS][1],
+        .tls12_ok = g[TLSD_G_VERSIONS][2],
+        .tls12_resumed = g[TLSD_G_VERSIONS][3],
     };
     for (unsigned r = 1; r < TLSD_FAIL_COUNT; r++)
         s->failed_by[r] = g[TLSD_G_FAILED + r / 4][r % 4];

@@ -51,7 +51,8 @@ struct tlsadm_stats {
     uint64_t accepted, current, refused, backend_failed;
     uint64_t handshakes_ok, resumed, failed, truncated;
     uint64_t bytes_c2b, bytes_b2c, sni_named, sni_default;
-    uint64_t failed_by[TLSD_FAIL_COUNT]; /* by enum tlsd_fail; [0] stays 0 */
+    uint64_t tls13_ok, tls13_resumed, tls12_ok, tls12_resumed; /* handshakes by version */
+    uint64_t failed_by[TLSD_FAIL_COUNT];                       /* by enum tlsd_fail; [0] stays 0 */
 };
 
 /* Each returns 0, a negative TLSD_E_* reply, or a negative KE_* error of

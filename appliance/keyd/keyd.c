@@ -14,7 +14,8 @@
  *   signal:CLIENT  the client's notification: with it, KEYD_SIGN is queued
  *                  and answered at once, the signature follows (so tlsd,
  *                  at a higher priority, keeps moving data while keyd
- *                  signs); without it keyd signs before replying
+ *                  signs); without it keyd signs before replying, as it
+ *                  always does for KEYD_SIGN_NOW (TLS 1.3)
  *   ep:rng         the entropy server (optional, `args rng=NAME` for another
  *                  endpoint name; RDRAND/RDSEED otherwise):
  *                  RSA blinding and ECDSA need random numbers, and with no
@@ -121,7 +122,7 @@ static int load_key(struct keyd *k, const char *name)
     memcpy(copy, data, size);
     struct keyd_key *key = &k->keys[k->st.n_keys];
     mbedtls_pk_init(&key->pk);
-    int r = mbedtls_pk_parse_key(&key->pk, copy, size + 1, NULL, 0);
+    int r = mbedtls_pk_parse_key(&key->pk, copy, size + 1, NULL, 0, tls_entropy_random, &k->ent);
     mbedtls_platform_zeroize(copy, size + 1);
     tls_mem_free(copy);
     char why[96];
@@ -162,8 +163,11 @@ static void run_job(struct keyd *k, const struct keyd_job *job)
 {
     uint8_t sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
     size_t len = 0;
-    int r = mbedtls_pk_sign(&k->keys[job->key].pk, md_of(job->hash), job->digest, job->hash_len, sig, &len,
-                            tls_entropy_random, &k->ent);
+    mbedtls_pk_context *pk = &k->keys[job->key].pk;
+    int r = job->pss ? mbedtls_pk_sign_ext(MBEDTLS_PK_RSASSA_PSS, pk, md_of(job->hash), job->digest, job->hash_len, sig,
+                                           sizeof sig, &len, tls_entropy_random, &k->ent)
+                     : mbedtls_pk_sign(pk, md_of(job->hash), job->digest, job->hash_len, sig, sizeof sig, &len,
+                                       tls_entropy_random, &k->ent);
     struct keyd_slot *s = &k->slots[job->slot];
     if (r == 0 && len > 0 && len <= KEYD_SIG_MAX) {
         memcpy(s->data, sig, len);
@@ -240,10 +244,12 @@ static int64_t do_sign(struct keyd *k, struct keel_msg *m)
         return err;
     if (!k->have_entropy)
         return KEYD_E_NO_ENTROPY;
+    if (job.pss && k->keys[job.key].kind != KEYD_KEY_RSA)
+        return KEYD_E_ARGS;
     /* point of no return */
     memset(m->mr, 0, sizeof m->mr);
     k->st.busy |= 1u << job.slot;
-    if (!k->ntfn) {
+    if (!k->ntfn || job.now) {
         run_job(k, &job);
         m->mr[0] = KEYD_DONE;
     } else {

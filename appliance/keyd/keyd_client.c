@@ -7,6 +7,12 @@
 #include <keel/sys.h>
 
 #include "keyd_client.h"
+#include "tls_plat.h"
+
+/* sign_now: how long keyd may take to be ready for the call (it finishes
+ * at most one queued signature before it receives again), in 1 ms steps. */
+#define SIGN_NOW_TRIES    500
+#define SIGN_NOW_RETRY_NS 1000000ull
 
 const char *keyd_strerror(int err)
 {
@@ -240,8 +246,59 @@ static void sign_cancel(void *ctx, struct tls_conn *c)
         kc->s[i].use = KC_FREE;
 }
 
+/* TLS 1.3's signature: KEYD_SIGN with KEYD_SIGN_NOW, so keyd signs before
+ * it replies and the slot holds the result when the call returns.  The
+ * call is non-blocking (it fails at once when keyd is not receiving): keyd
+ * may be finishing a queued TLS 1.2 signature, or restarting, so the call
+ * is retried every millisecond for at most half a second, then the
+ * signature fails (and with it this handshake) rather than tlsd waiting on
+ * keyd without bound.  Once keyd took the call, the wait is its signing
+ * time (or KE_DEAD if it dies meanwhile). */
+static int sign_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, const uint8_t *hash, size_t hash_len,
+                    uint8_t *out, size_t *out_len, size_t out_size)
+{
+    struct keyd_client *kc = ctx;
+    unsigned h = hash_of(md);
+    int i = free_slot(kc);
+    if (!h || hash_len > KEYD_HASH_MAX || i < 0) {
+        kc->failed++;
+        return TLS_E_FAILED;
+    }
+    volatile struct keyd_slot *s = &kc->slots[i];
+    uint32_t seq = kc->next_seq++;
+    s->state = KEYD_SLOT_IDLE;
+    s->seq = seq;
+    for (size_t b = 0; b < hash_len; b++)
+        s->data[b] = hash[b];
+    uint64_t flags = KEYD_SIGN_NOW | (pss ? KEYD_SIGN_PSS : 0);
+    struct keel_msg m;
+    int r = KE_WOULD_BLOCK;
+    for (unsigned tries = 0; r == KE_WOULD_BLOCK && tries < SIGN_NOW_TRIES; tries++) {
+        if (tries)
+            (void)tls_plat_sleep_ns(SIGN_NOW_RETRY_NS);
+        m = (struct keel_msg){ .mr = { (uint64_t)i, key_id, h | flags, hash_len } };
+        r = call(kc, KEYD_SIGN, KEEL_NONBLOCK, &m);
+        if (r == KE_WOULD_BLOCK)
+            kc->retries++;
+    }
+    kc->submitted++;
+    uint32_t state = s->state;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the state before the result it hands over */
+    uint32_t len = s->len;
+    if (r != 0 || m.mr[0] != KEYD_DONE || state != KEYD_SLOT_DONE || s->seq != seq || s->result != 0 || len == 0 ||
+        len > KEYD_SIG_MAX || len > out_size) {
+        kc->failed++;
+        return TLS_E_FAILED;
+    }
+    for (uint32_t b = 0; b < len; b++)
+        out[b] = s->data[b];
+    *out_len = len;
+    kc->done++;
+    return TLS_OK;
+}
+
 struct tls_signer keyd_client_signer(struct keyd_client *kc)
 {
-    struct tls_signer s = { sign_start, sign_poll, sign_cancel, kc };
+    struct tls_signer s = { sign_start, sign_poll, sign_cancel, kc, sign_now };
     return s;
 }

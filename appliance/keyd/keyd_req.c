@@ -79,7 +79,9 @@ int keyd_check_sign(const struct keyd_req_state *st, const uint64_t mr[4], const
         return KEYD_E_BUSY;
     if (mr[1] >= st->n_keys)
         return KEYD_E_KEY;
-    size_t want = keyd_hash_len(mr[2]);
+    if (mr[2] & ~(uint64_t)(KEYD_SIGN_HASH_MASK | KEYD_SIGN_FLAGS))
+        return KEYD_E_ARGS;
+    size_t want = keyd_hash_len(mr[2] & KEYD_SIGN_HASH_MASK);
     if (want == 0 || mr[3] != want)
         return KEYD_E_HASH;
     const struct keyd_slot *s = &slots[mr[0]];
@@ -87,7 +89,9 @@ int keyd_check_sign(const struct keyd_req_state *st, const uint64_t mr[4], const
     memset(&j, 0, sizeof j);
     j.slot = (uint32_t)mr[0];
     j.key = (uint32_t)mr[1];
-    j.hash = (unsigned)mr[2];
+    j.hash = (unsigned)(mr[2] & KEYD_SIGN_HASH_MASK);
+    j.pss = (mr[2] & KEYD_SIGN_PSS) != 0;
+    j.now = (mr[2] & KEYD_SIGN_NOW) != 0;
     j.hash_len = want;
     memcpy(j.digest, s->data, want);
     j.seq = s->seq;

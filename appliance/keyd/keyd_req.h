@@ -31,6 +31,8 @@ struct keyd_req_state {
 struct keyd_job {
     uint32_t slot, key, seq;
     unsigned hash;   /* KEYD_HASH_* */
+    bool pss;        /* KEYD_SIGN_PSS */
+    bool now;        /* KEYD_SIGN_NOW */
     size_t hash_len; /* its digest length */
     uint8_t digest[KEYD_HASH_MAX];
 };

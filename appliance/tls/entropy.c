@@ -18,6 +18,7 @@
 #include <keel/ulog.h>
 
 #include "entropy.h"
+#include "tls_psa.h"
 #include "tls_plat.h"
 
 #define HW_TRIES       10          /* Intel's advice: retry RDRAND up to ten times */
@@ -236,6 +237,11 @@ int tls_entropy_init(struct tls_entropy *e, const struct tls_entropy_opts *opts)
     mbedtls_entropy_init(&e->ent);
     mbedtls_ctr_drbg_init(&e->drbg);
     e->rng_ep = opts->rng_ep;
+    /* PSA (TLS 1.3; keys parsed into pk) draws from this DRBG too
+     * (tls_psa.h).  It starts now, so that keys can be parsed even when
+     * no source turns up below; until the DRBG is seeded every draw fails. */
+    if (tls_psa_init(tls_entropy_random, e) != TLS_PSA_OK)
+        return TLS_ENT_E_PSA;
 
     if (opts->rng_ep && !(opts->disable & TLS_ENT_RNG_SERVER) && rng_probe(e, opts->rng_wait_ns))
         e->sources |= TLS_ENT_RNG_SERVER;

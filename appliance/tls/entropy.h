@@ -52,6 +52,7 @@ enum tls_ent_error {
     TLS_ENT_E_NONE = -1,  /* no usable source: refuse to serve */
     TLS_ENT_E_DRBG = -2,  /* the DRBG could not be seeded (sources failed while seeding) */
     TLS_ENT_E_INVAL = -3, /* a NULL argument */
+    TLS_ENT_E_PSA = -4,   /* PSA's crypto core would not start on this DRBG (tls_psa.h) */
 };
 
 struct tls_entropy_opts {
@@ -77,8 +78,9 @@ struct tls_entropy {
 
 /* Finds the sources, checks them, seeds the DRBG.  May sleep up to
  * opts->rng_wait_ns waiting for the entropy server.  Returns TLS_ENT_OK,
- * TLS_ENT_E_NONE (e is then unusable but may be freed), TLS_ENT_E_DRBG or
- * TLS_ENT_E_INVAL. */
+ * TLS_ENT_E_NONE (e is then unusable but may be freed), TLS_ENT_E_DRBG,
+ * TLS_ENT_E_PSA or TLS_ENT_E_INVAL.  The first DRBG to succeed also becomes
+ * PSA's random source (tls_psa_init). */
 int tls_entropy_init(struct tls_entropy *e, const struct tls_entropy_opts *opts) __attribute__((warn_unused_result));
 
 /* mbedTLS's f_rng: LEN random bytes from the DRBG (ctx is the struct

@@ -6,6 +6,10 @@
  *   strstr  pem.c, pkparse.c, x509_crt.c look for "-----BEGIN ..." lines
  *   rand    rsa.c's self-test pads with it; NOT RANDOM (a fixed-seed LCG),
  *           never to be used for anything else
+ *   explicit_bzero  mbedtls_platform_zeroize (platform_util.c) calls it
+ *           when it sees glibc's __GLIBC__, which the guest build picks up
+ *           from the compiler's <limits.h>: a memset the compiler may not
+ *           drop (the barrier says the bytes are read afterwards)
  *
  * If lib/ grows these, this file shrinks.  Pure functions (rand has one
  * word of state); no allocation.
@@ -22,6 +26,12 @@ char *strstr(const char *haystack, const char *needle)
         if (*haystack == *needle && strncmp(haystack, needle, n) == 0)
             return (char *)haystack;
     return NULL;
+}
+
+void explicit_bzero(void *p, size_t n)
+{
+    memset(p, 0, n);
+    __asm__ volatile("" : : "r"(p) : "memory");
 }
 
 int rand(void)

@@ -6,20 +6,30 @@
  * How the pieces meet mbedTLS:
  *   - the transport is mbedTLS's BIO (bio_send/bio_recv), translating
  *     TLS_IO_AGAIN into WANT_READ/WANT_WRITE; bio_recv also keeps the first
- *     five bytes of the stream, which is how a failed ClientHello is told
- *     apart from a client that does not speak TLS at all;
+ *     128 bytes of the stream (record header, handshake header, the
+ *     ClientHello's version and the start of its suites), which is how a
+ *     failed ClientHello is told apart from a client that does not speak
+ *     TLS at all, and a TLS 1.3-only client from one with no suite in
+ *     common;
  *   - SNI is mbedTLS's f_sni (sni_cb): it installs the selected
  *     certificates for this handshake; without SNI, or with no match, the
  *     configuration's own certificates (the defaults) serve;
- *   - signing is mbedTLS's async private-key interface (async_*): it hands
- *     the hash to the signer and returns "in progress" until poll has the
- *     signature;
+ *   - TLS 1.2 signing is mbedTLS's async private-key interface (async_*):
+ *     it hands the hash to the signer and returns "in progress" until poll
+ *     has the signature; TLS 1.3 signs with the certificate's opaque key
+ *     (tls_psa.h), synchronously;
  *   - memory: every call into mbedTLS for a connection runs between
  *     tls_mem_enter(&c->mem) and tls_mem_leave, so the connection's limit
  *     applies to everything mbedTLS allocates for it.
- * Every public function is non-blocking; a connection's fields are only
- * touched by calls on that connection (and by the callbacks they cause).
+ * Every public function is non-blocking, except that a TLS 1.3 handshake
+ * waits for its one signature (tls_psa.h says why); a connection's fields
+ * are only touched by calls on that connection (and by the callbacks they
+ * cause).
  */
+/* The engine reads a few of mbedTLS's private fields (out_left, the
+ * handshake's resume flag, key_cert) and calls mbedtls_ssl_flush_output
+ * (library/ssl_misc.h): the same pinned version is always built with it. */
+#define MBEDTLS_ALLOW_PRIVATE_ACCESS
 #include <stddef.h>
 #include <string.h>
 
@@ -27,13 +37,18 @@
 #include "mbedtls/error.h"
 #include "mbedtls/net_sockets.h" /* MBEDTLS_ERR_NET_*: constants only */
 #include "mbedtls/pk.h"
-#include "mbedtls/ssl_internal.h" /* mbedtls_ssl_flush_output, handshake->resume */
+#include "ssl_misc.h" /* mbedtls_ssl_flush_output, handshake->resume */
 
 #include "tls_conn.h"
 #include "tls_pk.h"
+#include "tls_psa.h"
 
-/* The server's preferences (mbedTLS keeps pointers to these lists). */
+/* The server's preferences (mbedTLS keeps pointers to these lists): TLS
+ * 1.3's suites first, then TLS 1.2's. */
 static const int SUITES[] = {
+    MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+    MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
@@ -42,13 +57,22 @@ static const int SUITES[] = {
     MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
     0,
 };
-static const mbedtls_ecp_group_id CURVES[] = {
-    MBEDTLS_ECP_DP_CURVE25519,
-    MBEDTLS_ECP_DP_SECP256R1,
-    MBEDTLS_ECP_DP_SECP384R1,
-    MBEDTLS_ECP_DP_NONE,
+static const uint16_t GROUPS[] = {
+    MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
+    MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+    MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1,
+    MBEDTLS_SSL_IANA_TLS_GROUP_NONE,
 };
-static const int SIG_HASHES[] = { MBEDTLS_MD_SHA256, MBEDTLS_MD_SHA384, MBEDTLS_MD_SHA512, MBEDTLS_MD_NONE };
+/* Signature algorithms, both versions in one list (TLS 1.2's hash/signature
+ * pairs and TLS 1.3's schemes share code points): ECDSA with SHA-256/384/512,
+ * RSA-PSS (TLS 1.3) and RSA PKCS#1 v1.5 (TLS 1.2) with the same hashes. */
+static const uint16_t SIG_ALGS[] = {
+    MBEDTLS_TLS1_3_SIG_ECDSA_SECP256R1_SHA256, MBEDTLS_TLS1_3_SIG_ECDSA_SECP384R1_SHA384,
+    MBEDTLS_TLS1_3_SIG_ECDSA_SECP521R1_SHA512, MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA256,
+    MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA384,    MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA512,
+    MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA256,       MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA384,
+    MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA512,       MBEDTLS_TLS1_3_SIG_NONE,
+};
 
 static struct tls_conn *conn_of(mbedtls_ssl_context *ssl)
 {
@@ -74,7 +98,7 @@ const char *tls_reason_str(enum tls_reason r)
     case TLS_R_NONE: return "none";
     case TLS_R_NOT_TLS: return "not TLS";
     case TLS_R_BAD_HELLO: return "bad ClientHello";
-    case TLS_R_VERSION: return "old protocol version";
+    case TLS_R_VERSION: return "no common version";
     case TLS_R_NO_SUITE: return "no cipher suite in common";
     case TLS_R_BAD_RECORD: return "bad record";
     case TLS_R_PEER_ALERT: return "alert from the peer";
@@ -104,6 +128,32 @@ static bool looks_like_tls(const struct tls_conn *c)
     return true;
 }
 
+/* Does the ClientHello in c->first offer TLS 1.3 suites only (as a
+ * TLS 1.3-only client does)?  Judged on the suites captured; false when
+ * the hello is not there to read. */
+static bool hello_offers_only_tls13(const struct tls_conn *c)
+{
+    const uint8_t *h = c->first;
+    size_t n = c->first_len, at = 43; /* record 5 + handshake 4 + version 2 + random 32 */
+    if (n <= at || h[0] != MBEDTLS_SSL_MSG_HANDSHAKE || h[5] != MBEDTLS_SSL_HS_CLIENT_HELLO)
+        return false;
+    at += 1 + (size_t)h[at]; /* session id */
+    if (at + 2 > n)
+        return false;
+    size_t len = (size_t)h[at] << 8 | h[at + 1];
+    at += 2;
+    bool any = false;
+    for (size_t i = 0; i + 1 < len && at + i + 1 < n; i += 2) {
+        uint16_t s = (uint16_t)(h[at + i] << 8 | h[at + i + 1]);
+        if (s == 0x00ff) /* TLS_EMPTY_RENEGOTIATION_INFO_SCSV: not a suite */
+            continue;
+        if ((s >> 8) != 0x13)
+            return false;
+        any = true;
+    }
+    return any;
+}
+
 static enum tls_reason classify(const struct tls_conn *c, int err)
 {
     if (c->io_failed)
@@ -114,10 +164,18 @@ static enum tls_reason classify(const struct tls_conn *c, int err)
         return TLS_R_MEMORY;
     if (!looks_like_tls(c))
         return TLS_R_NOT_TLS;
+    /* A first record longer than any TLS record can be is a bad record,
+     * whatever mbedTLS calls it. */
+    if (c->ssl.state == MBEDTLS_SSL_CLIENT_HELLO && c->first_len >= 5 && c->first[0] == MBEDTLS_SSL_MSG_HANDSHAKE &&
+        ((size_t)c->first[3] << 8 | c->first[4]) > MBEDTLS_SSL_IN_CONTENT_LEN)
+        return TLS_R_BAD_RECORD;
     switch (err) {
-    case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION: return TLS_R_VERSION;
-    case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:      /* no suite in common */
-    case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE: /* suites in common, but no certificate or curve for them */
+    case MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION: return TLS_R_VERSION;
+    case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE: /* no suite, group or certificate in common */
+        /* A TLS 1.2-only listener reads a TLS 1.3-only hello as TLS 1.2
+         * with no suite it knows: that is a version mismatch. */
+        if (!(c->srv->versions & TLS_V13) && hello_offers_only_tls13(c))
+            return TLS_R_VERSION;
         return TLS_R_NO_SUITE;
     case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: return TLS_R_PEER_ALERT;
     case MBEDTLS_ERR_SSL_CONN_EOF:
@@ -127,13 +185,11 @@ static enum tls_reason classify(const struct tls_conn *c, int err)
     case MBEDTLS_ERR_SSL_INVALID_MAC: return TLS_R_BAD_RECORD;
     case MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED:
     case MBEDTLS_ERR_ECP_RANDOM_FAILED: return TLS_R_RANDOM;
-    case MBEDTLS_ERR_SSL_BAD_HS_CLIENT_HELLO:
-        /* A first record longer than any TLS record can be is a bad
-         * record, not a bad hello. */
-        if (c->first_len == 5 && c->first[0] == MBEDTLS_SSL_MSG_HANDSHAKE &&
-            ((size_t)c->first[3] << 8 | c->first[4]) > MBEDTLS_SSL_IN_CONTENT_LEN)
-            return TLS_R_BAD_RECORD;
-        return TLS_R_BAD_HELLO;
+    case MBEDTLS_ERR_SSL_NO_APPLICATION_PROTOCOL: return TLS_R_BAD_HELLO;
+    case MBEDTLS_ERR_SSL_DECODE_ERROR:
+    case MBEDTLS_ERR_SSL_ILLEGAL_PARAMETER:
+    case MBEDTLS_ERR_SSL_UNSUPPORTED_EXTENSION:
+        return c->ssl.state == MBEDTLS_SSL_CLIENT_HELLO ? TLS_R_BAD_HELLO : TLS_R_PROTOCOL;
     }
     return TLS_R_PROTOCOL;
 }
@@ -220,7 +276,7 @@ static int sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name, 
     for (unsigned i = 0; i < s->n_certs; i++) {
         if (!(mask & (1u << i)))
             continue;
-        int r = mbedtls_ssl_set_hs_own_cert(ssl, &s->certs[i].chain, &s->certs[i].chain.pk);
+        int r = mbedtls_ssl_set_hs_own_cert(ssl, &s->certs[i].chain, &s->certs[i].key);
         if (r != 0)
             return r;
     }
@@ -325,15 +381,24 @@ int tls_server_init(struct tls_server *s, const struct tls_server_opts *o, char 
     }
     s->signer = o->signer;
     s->conn_mem_limit = o->conn_mem_limit ? o->conn_mem_limit : TLS_CONN_MEM_DEFAULT;
+    s->versions = o->versions ? o->versions : TLS_V12 | TLS_V13;
+    tls_psa_bind_signer(&o->signer);
     mbedtls_ssl_conf_rng(&s->conf, o->f_rng, o->p_rng);
-    mbedtls_ssl_conf_min_version(&s->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-    mbedtls_ssl_conf_max_version(&s->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_min_tls_version(&s->conf,
+                                     s->versions & TLS_V12 ? MBEDTLS_SSL_VERSION_TLS1_2 : MBEDTLS_SSL_VERSION_TLS1_3);
+    mbedtls_ssl_conf_max_tls_version(&s->conf,
+                                     s->versions & TLS_V13 ? MBEDTLS_SSL_VERSION_TLS1_3 : MBEDTLS_SSL_VERSION_TLS1_2);
     mbedtls_ssl_conf_ciphersuites(&s->conf, SUITES);
-    mbedtls_ssl_conf_curves(&s->conf, CURVES);
-    mbedtls_ssl_conf_sig_hashes(&s->conf, SIG_HASHES);
+    mbedtls_ssl_conf_groups(&s->conf, GROUPS);
+    mbedtls_ssl_conf_sig_algs(&s->conf, SIG_ALGS);
+    /* TLS 1.3: a full handshake always has (EC)DHE, and a resumed one too
+     * (the ticket's PSK with a fresh exchange: forward secrecy kept). */
+    mbedtls_ssl_conf_tls13_key_exchange_modes(&s->conf, MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL |
+                                                            MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_EPHEMERAL);
     mbedtls_ssl_conf_authmode(&s->conf, MBEDTLS_SSL_VERIFY_NONE);
     mbedtls_ssl_conf_sni(&s->conf, sni_cb, s);
     mbedtls_ssl_conf_async_private_cb(&s->conf, async_sign_start, NULL, async_resume, async_cancel, s);
+    mbedtls_ssl_conf_new_session_tickets(&s->conf, o->no_tickets ? 0 : 1);
     if (!o->no_tickets) {
         uint32_t rot = o->ticket_rotate_s ? o->ticket_rotate_s : TLS_TICKET_ROTATE_DEFAULT;
         uint32_t life = o->ticket_lifetime_s ? o->ticket_lifetime_s : TLS_TICKET_LIFETIME_DEFAULT;
@@ -374,6 +439,7 @@ int tls_server_add_cert(struct tls_server *s, const uint8_t *pem, size_t len, ui
     }
     struct tls_cert *ct = &s->certs[s->n_certs];
     mbedtls_x509_crt_init(&ct->chain);
+    mbedtls_pk_init(&ct->key);
     /* mbedTLS wants PEM with its terminating NUL counted. */
     unsigned char *copy = tls_mem_calloc(1, len + 1);
     if (!copy) {
@@ -405,8 +471,12 @@ int tls_server_add_cert(struct tls_server *s, const uint8_t *pem, size_t len, ui
             goto fail;
         }
     }
+    if (tls_psa_opaque_key(key_id, &ct->chain.pk, &ct->key) != TLS_PSA_OK) {
+        set_err(err, errlen, "the key cannot be used through keyd's secure element (TLS 1.3)", 0);
+        goto fail;
+    }
     if (is_default) {
-        r = mbedtls_ssl_conf_own_cert(&s->conf, &ct->chain, &ct->chain.pk);
+        r = mbedtls_ssl_conf_own_cert(&s->conf, &ct->chain, &ct->key);
         if (r != 0) {
             set_err(err, errlen, "default certificate", r);
             goto fail;
@@ -424,6 +494,7 @@ int tls_server_add_cert(struct tls_server *s, const uint8_t *pem, size_t len, ui
     s->n_certs++;
     return TLS_OK;
 fail:
+    mbedtls_pk_free(&ct->key);
     mbedtls_x509_crt_free(&ct->chain);
     return TLS_E_INVAL;
 }
@@ -467,8 +538,10 @@ void tls_server_free(struct tls_server *s)
 {
     struct tls_mem_account *prev = tls_mem_enter(NULL);
     mbedtls_ssl_config_free(&s->conf);
-    for (unsigned i = 0; i < s->n_certs; i++)
+    for (unsigned i = 0; i < s->n_certs; i++) {
+        mbedtls_pk_free(&s->certs[i].key);
         mbedtls_x509_crt_free(&s->certs[i].chain);
+    }
     if (s->tickets_on)
         tls_ticket_free(&s->tickets);
     tls_mem_leave(prev);
@@ -492,7 +565,7 @@ int tls_conn_init(struct tls_conn *c, struct tls_server *s, const struct tls_tra
      * that send no (or no matching) server name. */
     if (!s->conf.key_cert && s->n_certs) {
         struct tls_mem_account *g = tls_mem_enter(NULL);
-        int r = mbedtls_ssl_conf_own_cert(&s->conf, &s->certs[0].chain, &s->certs[0].chain.pk);
+        int r = mbedtls_ssl_conf_own_cert(&s->conf, &s->certs[0].chain, &s->certs[0].key);
         tls_mem_leave(g);
         if (r != 0)
             return fail(c, r);
@@ -513,7 +586,12 @@ int tls_conn_handshake(struct tls_conn *c)
     if (c->state != TLS_CS_HANDSHAKE)
         return TLS_OK;
     struct tls_mem_account *prev = tls_mem_enter(&c->mem);
+    uint64_t se_failed = tls_psa_stats().sign_failed;
     int r = mbedtls_ssl_handshake(&c->ssl);
+    /* TLS 1.3 signs inside mbedTLS, through the secure element: a failure
+     * there reaches us only as "no signature algorithm worked". */
+    if (tls_psa_stats().sign_failed != se_failed)
+        c->sign_failed = true;
     /* mbedTLS frees its handshake state when it is done, and with it the
      * "resumed" flag: note it while it is there (a resumed handshake
      * always waits for the client's Finished at least once). */
@@ -524,9 +602,14 @@ int tls_conn_handshake(struct tls_conn *c)
         return status_of(c, r);
     c->state = TLS_CS_OPEN;
     struct tls_stats *st = &c->srv->stats;
+    enum tls_version_index vi =
+        mbedtls_ssl_get_version_number(&c->ssl) == MBEDTLS_SSL_VERSION_TLS1_3 ? TLS_VI_13 : TLS_VI_12;
     st->handshakes_ok++;
-    if (c->resumed)
+    st->version_ok[vi]++;
+    if (c->resumed) {
         st->resumed++;
+        st->version_resumed[vi]++;
+    }
     if (c->sni_kind == TLS_SNI_EXACT)
         st->sni_exact++;
     else if (c->sni_kind == TLS_SNI_WILDCARD)
@@ -674,11 +757,18 @@ const char *tls_conn_alpn(const struct tls_conn *c) { return mbedtls_ssl_get_alp
 
 const char *tls_conn_suite(const struct tls_conn *c) { return mbedtls_ssl_get_ciphersuite(&c->ssl); }
 
-static const char *version_name(int major, int minor)
+const char *tls_conn_version(const struct tls_conn *c) { return mbedtls_ssl_get_version(&c->ssl); }
+
+/* The version a ClientHello names in its client_version field (bytes 9
+ * and 10 of the stream): a TLS 1.3 client names 1.2 there and offers 1.3
+ * in an extension; an older one names its newest. */
+static const char *hello_version_name(const struct tls_conn *c)
 {
-    if (major != 3)
+    if (c->first_len < 11 || c->first[5] != MBEDTLS_SSL_HS_CLIENT_HELLO)
+        return "an unknown version";
+    if (c->first[9] != 3)
         return "not SSL/TLS";
-    switch (minor) {
+    switch (c->first[10]) {
     case 0: return "SSL 3.0";
     case 1: return "TLS 1.0";
     case 2: return "TLS 1.1";
@@ -694,13 +784,19 @@ const char *tls_conn_describe_failure(const struct tls_conn *c, char *buf, size_
     case TLS_R_NOT_TLS: {
         char hex[3 * sizeof c->first + 1] = "";
         size_t at = 0;
-        for (size_t i = 0; i < c->first_len; i++)
+        for (size_t i = 0; i < c->first_len && i < 5; i++) /* the record header's worth */
             at += (size_t)snprintf(hex + at, sizeof hex - at, "%s%02x", i ? " " : "", c->first[i]);
         snprintf(buf, len, "%s (first bytes %s)", what, c->first_len ? hex : "none");
         return buf;
     }
     case TLS_R_VERSION:
-        snprintf(buf, len, "%s (the client offers at most %s)", what, version_name(c->ssl.major_ver, c->ssl.minor_ver));
+        if (c->first_len >= 11 && c->first[9] == 3 && c->first[10] >= 3)
+            snprintf(buf, len, "%s (the client's versions are not among those of the listener: %s)", what,
+                     c->srv->versions == TLS_V13   ? "TLS 1.3"
+                     : c->srv->versions == TLS_V12 ? "TLS 1.2"
+                                                   : "TLS 1.2, TLS 1.3");
+        else
+            snprintf(buf, len, "%s (the client offers at most %s)", what, hello_version_name(c));
         return buf;
     default: break;
     }

@@ -32,15 +32,23 @@
  * type (an ECDSA and an RSA certificate may share names).  The engine
  * holds only public keys: every signature goes to the signer.
  *
- * Signing (MBEDTLS_SSL_ASYNC_PRIVATE): when the handshake needs the
- * ServerKeyExchange signature the engine calls signer.start(key id, hash)
- * and tls_conn_handshake returns TLS_WANT_SIGN; the owner calls it again
- * when the signer may be done (keyd's notification); the engine polls
- * signer.poll and carries on.  A refused or failed signature fails the
- * handshake with TLS_R_SIGN.  A connection freed mid-signature cancels it.
+ * Versions: TLS 1.3 and TLS 1.2, or one of them (tls_server_opts.versions);
+ * with both, a client that offers 1.3 gets 1.3.
+ *
+ * Signing in TLS 1.2 (MBEDTLS_SSL_ASYNC_PRIVATE): when the handshake needs
+ * the ServerKeyExchange signature the engine calls signer.start(key id,
+ * hash) and tls_conn_handshake returns TLS_WANT_SIGN; the owner calls it
+ * again when the signer may be done (keyd's notification); the engine
+ * polls signer.poll and carries on.  A refused or failed signature fails
+ * the handshake with TLS_R_SIGN.  A connection freed mid-signature cancels
+ * it.  Signing in TLS 1.3 (CertificateVerify): mbedTLS 3.6 has no
+ * asynchronous hook there, so each certificate's key is an opaque PSA key
+ * whose secure element calls signer.sign_now synchronously (tls_psa.h);
+ * a failure there also fails the handshake with TLS_R_SIGN.
  *
  * Session tickets (tls_ticket.h): on by default, keys rotated by
- * tls_server_tick(now).  ALPN: the listener's list, server preference;
+ * tls_server_tick(now); in TLS 1.3 a ticket is a PSK, always used with a
+ * fresh (EC)DHE exchange (psk_dhe_ke), never alone.  ALPN: the listener's list, server preference;
  * the chosen protocol is tls_conn_alpn() for the proxy to pass on.
  *
  * Memory, bounded per connection: each connection has a tls_mem account
@@ -50,13 +58,14 @@
  * TLS_R_MEMORY).  Measured with this configuration (16 KiB records both
  * ways; test_tls_conn.c prints the figures and checks them against the
  * limit), in bytes charged (allocator overhead included):
- *     33.8 KiB after tls_conn_init: the two record buffers (in and out,
+ *     34.8 KiB after tls_conn_init: the two record buffers (in and out,
  *              16 KiB of payload each plus header and AEAD expansion);
- *     34.3 KiB while open (plus the negotiated cipher state);
- *     37.1 KiB peak, during a full handshake (ECDHE, handshake hashes),
- *              the same for ECDSA and RSA certificates;
- * plus sizeof(struct tls_conn), ~0.8 KiB, in the owner's memory.  The
- * default limit, TLS_CONN_MEM_DEFAULT = 48 KiB, leaves ~11 KiB of margin:
+ *     33.1 KiB while open (the handshake state gone, the keys kept);
+ *     38.9 KiB peak, during a full handshake (ECDHE, handshake hashes,
+ *              TLS 1.3's key schedule), the same for ECDSA and RSA
+ *              certificates and for TLS 1.2 and 1.3 (Mbed TLS 3.6);
+ * plus sizeof(struct tls_conn), ~1 KiB, in the owner's memory.  The
+ * default limit, TLS_CONN_MEM_DEFAULT = 48 KiB, leaves ~9 KiB of margin:
  * 512 connections take at most 24.4 MiB.
  *
  * Threads: none; not thread-safe.  All callbacks run inside engine calls.
@@ -98,7 +107,7 @@ enum tls_reason {
     TLS_R_NONE = 0,
     TLS_R_NOT_TLS,    /* the first bytes are not a TLS handshake record (garbage, plain HTTP) */
     TLS_R_BAD_HELLO,  /* a malformed ClientHello, or no protocol in common (ALPN) */
-    TLS_R_VERSION,    /* the client offers nothing newer than TLS 1.1 */
+    TLS_R_VERSION,    /* no version in common (TLS 1.1 or older, or one the listener does not allow) */
     TLS_R_NO_SUITE,   /* no cipher suite, curve or certificate type in common */
     TLS_R_BAD_RECORD, /* a record too long, malformed, or failing its MAC */
     TLS_R_PEER_ALERT, /* the peer sent a fatal alert */
@@ -147,13 +156,29 @@ struct tls_signer {
     /* C goes away with a signature outstanding: forget it.  May be NULL. */
     void (*cancel)(void *ctx, struct tls_conn *c);
     void *ctx;
+    /* Signs HASH (HASH_LEN bytes, digest MD) with the key KEY_ID now and
+     * waits for it (TLS 1.3, through tls_psa.h's secure element): RSA-PSS
+     * with a salt as long as the hash when PSS, else PKCS#1 v1.5; ECDSA
+     * for EC keys (PSS ignored).  Writes the signature (DER for ECDSA) to
+     * OUT and its length to *OUT_LEN.  Returns TLS_OK or TLS_E_FAILED.
+     * NULL: TLS 1.3 handshakes fail with TLS_R_SIGN. */
+    int (*sign_now)(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, const uint8_t *hash, size_t hash_len,
+                    uint8_t *out, size_t *out_len, size_t out_size);
 };
 
 /* ------------------------------------------------------------- server ---- */
 
+/* Protocol versions, as bits of tls_server_opts.versions. */
+#define TLS_V12 0x1u
+#define TLS_V13 0x2u
+
+enum tls_version_index { TLS_VI_12 = 0, TLS_VI_13 = 1, TLS_VI_COUNT };
+
 struct tls_stats {
     uint64_t handshakes_ok, resumed;
-    uint64_t failed[TLS_R_COUNT]; /* by reason; [TLS_R_NONE] stays 0 */
+    uint64_t version_ok[TLS_VI_COUNT];      /* handshakes_ok by version */
+    uint64_t version_resumed[TLS_VI_COUNT]; /* resumed by version */
+    uint64_t failed[TLS_R_COUNT];           /* by reason; [TLS_R_NONE] stays 0 */
     uint64_t sni_exact, sni_wildcard, sni_default;
     uint64_t truncated;           /* streams that ended without close_notify (not a failure) */
     uint64_t bytes_in, bytes_out; /* application data, decrypted / before encryption */
@@ -161,7 +186,8 @@ struct tls_stats {
 };
 
 struct tls_cert {
-    mbedtls_x509_crt chain; /* leaf first; its public key stands in for the private one */
+    mbedtls_x509_crt chain; /* leaf first; its public key stands in for the private one in TLS 1.2 */
+    mbedtls_pk_context key; /* TLS 1.3: the opaque key in keyd's secure element (tls_psa.h) */
     uint32_t key_id;        /* the signer's name for the private key */
     bool is_default;
 };
@@ -171,6 +197,7 @@ struct tls_server_opts {
     void *p_rng;
     struct tls_signer signer;
     size_t conn_mem_limit;                       /* 0: TLS_CONN_MEM_DEFAULT */
+    unsigned versions;                           /* TLS_V12 | TLS_V13 bits; 0: both */
     bool no_tickets;                             /* session tickets are on unless this is set */
     uint32_t ticket_rotate_s, ticket_lifetime_s; /* 0: TLS_TICKET_*_DEFAULT */
     uint64_t now_s;                              /* the owner's clock, seconds */
@@ -180,6 +207,7 @@ struct tls_server {
     mbedtls_ssl_config conf;
     struct tls_signer signer;
     size_t conn_mem_limit;
+    unsigned versions; /* TLS_V12 | TLS_V13, never 0 */
     struct tls_cert certs[TLS_MAX_CERTS];
     unsigned n_certs;
     struct tls_sni_entry names[TLS_MAX_NAMES];
@@ -249,7 +277,7 @@ struct tls_conn {
     int signed_cert;        /* index of the certificate that signed, -1: none (resumed) */
     enum tls_sni_kind sni_kind;
     char sni[TLS_SNI_NAME_MAX + 1]; /* the client's server name, "" if none or unusable */
-    uint8_t first[5];               /* the first bytes received (record header) */
+    uint8_t first[128];             /* the first bytes received: the ClientHello's start, up to its suites */
     size_t first_len;
     uint64_t bytes_in, bytes_out; /* application data */
     struct tls_mem_account mem;   /* what mbedTLS holds for this connection */
@@ -297,9 +325,10 @@ void tls_conn_abort(struct tls_conn *c, enum tls_reason reason);
 bool tls_conn_free(struct tls_conn *c);
 
 /* After the handshake: the negotiated ALPN protocol (NULL if none), the
- * suite name, whether the session was resumed. */
+ * suite name, the version ("TLSv1.3", "TLSv1.2"). */
 const char *tls_conn_alpn(const struct tls_conn *c);
 const char *tls_conn_suite(const struct tls_conn *c);
+const char *tls_conn_version(const struct tls_conn *c);
 
 /* "not TLS (first bytes 47 45 54 20 2f)", "old protocol version (TLS 1.1)",
  * ... with detail where the engine has it. */

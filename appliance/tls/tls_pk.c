@@ -4,7 +4,10 @@
  */
 #include <stdio.h>
 
+/* mbedtls_pk_get_ec_group_id is library-internal in 3.6 (pk_internal.h). */
+#define MBEDTLS_ALLOW_PRIVATE_ACCESS
 #include "mbedtls/sha256.h"
+#include "pk_internal.h"
 
 #include "tls_pk.h"
 
@@ -22,7 +25,7 @@ enum tls_pk_kind tls_pk_check(const mbedtls_pk_context *pk, unsigned *bits, char
         return TLS_PK_BAD;
     case MBEDTLS_PK_ECKEY:
     case MBEDTLS_PK_ECDSA: {
-        mbedtls_ecp_group_id id = mbedtls_pk_ec(*pk)->grp.id;
+        mbedtls_ecp_group_id id = mbedtls_pk_get_ec_group_id(pk);
         if (id == MBEDTLS_ECP_DP_SECP256R1 || id == MBEDTLS_ECP_DP_SECP384R1)
             return TLS_PK_EC;
         if (why)
@@ -42,5 +45,5 @@ int tls_pk_fingerprint(mbedtls_pk_context *pk, uint8_t out[TLS_PK_FP_LEN])
     int n = mbedtls_pk_write_pubkey_der(pk, der, sizeof der);
     if (n < 0)
         return n;
-    return mbedtls_sha256_ret(der + sizeof der - (size_t)n, (size_t)n, out, 0);
+    return mbedtls_sha256(der + sizeof der - (size_t)n, (size_t)n, out, 0);
 }

@@ -553,6 +553,10 @@ static void log_stats(void)
              (unsigned long long)l->refused, (unsigned long long)s->handshakes_ok, (unsigned long long)total,
              at ? fails : "none", (unsigned long long)s->resumed, (unsigned long long)l->bytes_c2b,
              (unsigned long long)l->bytes_b2c, (unsigned long long)l->backend_failed);
+        /* A line of its own: a log line holds 256 bytes. */
+        ulog("tlsd: stats %u by version: TLS 1.3 %llu (resumed %llu), TLS 1.2 %llu (resumed %llu)\n", l->ct->port,
+             (unsigned long long)s->version_ok[TLS_VI_13], (unsigned long long)s->version_resumed[TLS_VI_13],
+             (unsigned long long)s->version_ok[TLS_VI_12], (unsigned long long)s->version_resumed[TLS_VI_12]);
     }
 }
 
@@ -595,6 +599,10 @@ static int64_t do_stats(void *ctx, struct keel_msg *m)
             break;
         case TLSD_G_BYTES:
             v[0] = l->bytes_c2b, v[1] = l->bytes_b2c, v[2] = s->sni_exact + s->sni_wildcard, v[3] = s->sni_default;
+            break;
+        case TLSD_G_VERSIONS:
+            v[0] = s->version_ok[TLS_VI_13], v[1] = s->version_resumed[TLS_VI_13];
+            v[2] = s->version_ok[TLS_VI_12], v[3] = s->version_resumed[TLS_VI_12];
             break;
         default:
             for (unsigned k = 0; k < 4; k++) {

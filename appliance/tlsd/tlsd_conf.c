@@ -152,6 +152,7 @@ static int listener_build(struct listener *l, const struct conf_tls *ct, bool at
         .p_rng = ENV.ent,
         .signer = keyd_client_signer(ENV.kc),
         .now_s = now_s(),
+        .versions = (ct->tls_versions & CONF_TLS_V12 ? TLS_V12 : 0) | (ct->tls_versions & CONF_TLS_V13 ? TLS_V13 : 0),
     };
     if (tls_server_init(&l->srv, &o, e, sizeof e) != TLS_OK) {
         snprintf(err, n, "%s", e);
@@ -211,10 +212,13 @@ static void log_listening(const struct listener *l, const char *how)
 {
     const struct conf_tls *ct = l->ct;
     uint32_t a = ct->backend_addr;
-    ulog("tlsd: %u: listening%s, %u certificate(s), backend %u.%u.%u.%u:%u, max-connections %u%s, "
+    ulog("tlsd: %u: listening%s, TLS %s, %u certificate(s), backend %u.%u.%u.%u:%u, max-connections %u%s, "
          "proxy-protocol %s\n",
-         ct->port, how, ct->n_certs, a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, ct->backend_port,
-         ct->max_connections,
+         ct->port, how,
+         ct->tls_versions == CONF_TLS_V13   ? "1.3"
+         : ct->tls_versions == CONF_TLS_V12 ? "1.2"
+                                            : "1.2-1.3",
+         ct->n_certs, a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, ct->backend_port, ct->max_connections,
          ct->max_connections > TLSD_MAX_CONNS ? " (tlsd holds 124 at most over all listeners)" : "",
          ct->proxy_protocol == CONF_PROXY_V1   ? "v1"
          : ct->proxy_protocol == CONF_PROXY_V2 ? "v2"

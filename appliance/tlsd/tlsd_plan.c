@@ -17,7 +17,8 @@ bool tlsd_plan_same(const struct conf_tls *a, const struct conf_tls *b)
     if (a->port != b->port || a->proxy_protocol != b->proxy_protocol || a->backend_port != b->backend_port ||
         a->backend_addr != b->backend_addr || a->max_connections != b->max_connections ||
         a->idle_timeout != b->idle_timeout || a->handshake_timeout != b->handshake_timeout ||
-        a->n_certs != b->n_certs || a->n_alpn != b->n_alpn || a->n_certs > CONF_MAX_CERTS || a->n_alpn > CONF_MAX_ALPN)
+        a->n_certs != b->n_certs || a->n_alpn != b->n_alpn || a->tls_versions != b->tls_versions ||
+        a->n_certs > CONF_MAX_CERTS || a->n_alpn > CONF_MAX_ALPN)
         return false;
     for (unsigned i = 0; i < a->n_certs; i++)
         if (!cert_same(&a->certs[i], &b->certs[i]))

@@ -1,5 +1,5 @@
 /*
- * lwipopts.h - netd's lwIP 2.1.3 configuration (lwIP reads it through
+ * lwipopts.h - netd's lwIP 2.2 configuration (lwIP reads it through
  * lwip/opt.h; every option not set here keeps opt.h's default).
  *
  * The shape: NO_SYS=1, one thread (netd's event loop, net/netd.c) calls
@@ -108,10 +108,17 @@
 #define LWIP_DNS                        0
 
 /* ---- DHCP client ---- */
-#define LWIP_DHCP               1
-#define DHCP_DOES_ARP_CHECK     1
-#define LWIP_DHCP_CHECK_LINK_UP 1
-#define LWIP_DHCP_GET_NTP_SRV   0
+/* lwIP 2.1's DHCP_DOES_ARP_CHECK (one ARP probe, 0.5 s) became address
+ * conflict detection in 2.2 (acd.c, RFC 5227: three probes and an
+ * announcement wait), which holds an offered address for 5 to 8 s before
+ * DHCP may use it: every DHCP boot would serve that much later.  Off: the
+ * address is taken when the server acks it (dnsmasq, the usual server,
+ * checks with a ping before it offers). */
+#define LWIP_DHCP                1
+#define LWIP_DHCP_DOES_ACD_CHECK 0
+#define LWIP_ACD                 0
+#define LWIP_DHCP_CHECK_LINK_UP  1
+#define LWIP_DHCP_GET_NTP_SRV    0
 
 /* ---- UDP, TCP ---- */
 #define LWIP_UDP                   1

@@ -17,7 +17,16 @@ tlsd also serves `endpoint tlsd`, read by the guest's tlsstat
 
 Checks, from the wan namespace (each a PASS/FAIL line; the closing line
 is "N passed, N failed"):
-  - curl fetches the backend's page; s_client shows TLSv1.2 and ECDHE;
+  - curl fetches the backend's page; s_client -tls1_2 shows TLSv1.2 and
+    ECDHE; s_client -tls1_3 and curl --tlsv1.3 get the page over TLS 1.3;
+  - TLS 1.3: resumption by ticket as PSK ("Reused, TLSv1.3"), SNI with the
+    RSA (PSS) and ECDSA certificates; a listener with `tls-versions 1.3`
+    (9445) refuses a TLS 1.2 client and one with `tls-versions 1.2` (8444)
+    a TLS 1.3 client, each logged, each serving its own version;
+  - key isolation in both versions: while full handshakes run, the VM is
+    stopped until tlsd's address space is current and every user page of
+    it is read through QEMU's monitor: neither key's secret numbers are
+    there; the same scan finds the EC key in keyd's;
   - 100 concurrent TLS clients, all connected and past the handshake at
     once, each fetch 64 KiB intact (sha256);
   - resumption by session ticket (s_client -sess_out / -sess_in: Reused);
@@ -109,6 +118,7 @@ tls 8444 {
     certificate ec.crt key ec.key
     backend 10.9.0.1:8082
     proxy-protocol v1
+    tls-versions 1.2
 }
 
 tls 9443 {
@@ -130,6 +140,7 @@ tls 9445 {
     certificate ec.crt key ec.key
     backend 10.9.0.1:8084
     proxy-protocol v2
+    tls-versions 1.3
 }
 
 tls 7000 {
@@ -438,6 +449,55 @@ def base_manifest() -> str:
     return "\n".join(keep) + "\n"
 
 
+class Monitor:
+    """QEMU's human monitor over its unix socket: one command at a time, the
+    answer is what comes before the next "(qemu) " prompt."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+        end = time.monotonic() + 30
+        while True:
+            try:
+                self.s = socket.socket(socket.AF_UNIX)
+                self.s.connect(str(path))
+                break
+            except OSError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.2)
+        self.s.settimeout(60)
+        self._read()
+
+    def _read(self) -> str:
+        buf = b""
+        while not buf.endswith(b"(qemu) "):
+            b = self.s.recv(65536)
+            if not b:
+                raise kq.TestFailure("the QEMU monitor closed")
+            buf += b
+        return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", buf.decode(errors="replace"))
+
+    def cmd(self, c: str) -> str:
+        self.s.sendall(c.encode() + b"\n")
+        return self._read()
+
+
+def key_secrets(key: Path) -> dict:
+    """The secret numbers of a PEM key (openssl's text dump): an EC key's
+    scalar, an RSA key's primes; each as big-endian bytes and reversed (a
+    little-endian bignum, as mbedTLS keeps its limbs)."""
+    out = subprocess.run(["openssl", "pkey", "-in", str(key), "-noout", "-text"], capture_output=True, text=True,
+                         check=True).stdout
+    found = {}
+    for field in ("priv", "prime1", "prime2"):
+        m = re.search(rf"^{field}:\s*\n((?:\s+[0-9a-f:]+\n)+)", out, re.M)
+        if m:
+            b = bytes.fromhex(re.sub(r"[\s:]", "", m.group(1))).lstrip(b"\0")
+            found[f"{key.name}:{field}"] = b
+            found[f"{key.name}:{field}:le"] = b[::-1]
+    return found
+
+
 def make_image(build: Path, tmp: Path) -> Path:
     out = tmp / "tftp"
     shutil.copytree(build / "image" / "tftp", out)
@@ -506,8 +566,10 @@ def main() -> int:
         sh("ip", "-n", wan, "tuntap", "add", "dev", t, "mode", "tap")
         sh("ip", "-n", wan, "link", "set", t, "up")
     sh("ip", "-n", wan, "addr", "add", "10.9.0.1/24", "dev", "ktap0")
+    mon = tmp / "monitor.sock"  # QEMU's human monitor: the key-isolation scan reads guest memory through it
     cfg = kq.Config(boot="direct", accel="auto", nic="virtio,virtio", args=["tlstest"], taps=["ktap0", "ktap1"],
-                    netns=wan, serial=f"file:{log}", qemu_extra="-device virtio-rng-pci", image_dir=img)
+                    netns=wan, serial=f"file:{log}", image_dir=img,
+                    qemu_extra=f"-device virtio-rng-pci -monitor unix:{mon},server=on,wait=off")
     qout = open(tmp / "qemu.log", "wb")
     cur = {"proc": kq._spawn(kq.build_command(cfg).cmd, qout), "log": log, "qout": qout}
     helpers: list[subprocess.Popen] = []
@@ -536,9 +598,9 @@ def main() -> int:
             time.sleep(0.2)
         return bool(re.search(pattern, text()[pos:], re.M))
 
-    def s_client_out(port: int, *extra: str) -> str:
+    def s_client_out(port: int, *extra: str, send: str = "") -> str:
         p = subprocess.run(["ip", "netns", "exec", wan, "openssl", "s_client", "-connect", f"10.9.0.2:{port}", *extra],
-                           input="", capture_output=True, text=True, timeout=60)
+                           input=send, capture_output=True, text=True, timeout=60)
         return p.stdout + p.stderr
 
     def check(cond: bool, msg: str) -> None:
@@ -570,7 +632,7 @@ def main() -> int:
 
         def s_client() -> None:
             p = subprocess.run(["ip", "netns", "exec", wan, "openssl", "s_client", "-connect", "10.9.0.2:443",
-                                "-servername", "x"], input="", capture_output=True, text=True, timeout=30)
+                                "-servername", "x", "-tls1_2"], input="", capture_output=True, text=True, timeout=30)
             out = p.stdout + p.stderr
             check(re.search(r"Protocol\s*:\s*TLSv1\.2|New, TLSv1\.2", out) is not None,
                   f"no TLSv1.2 in s_client's output: {out[-400:]!r}")
@@ -612,9 +674,9 @@ def main() -> int:
 
         def resumption() -> None:
             sess = tmp / "session.pem"
-            out = s_client_out(9443, "-servername", "tlsd.test", "-sess_out", str(sess))
+            out = s_client_out(9443, "-servername", "tlsd.test", "-tls1_2", "-sess_out", str(sess))
             check(sess.exists() and "New, TLSv1.2" in out, f"first handshake: {out[-300:]!r}")
-            out = s_client_out(9443, "-servername", "tlsd.test", "-sess_in", str(sess))
+            out = s_client_out(9443, "-servername", "tlsd.test", "-tls1_2", "-sess_in", str(sess))
             check("Reused, TLSv1.2" in out, f"not resumed: {out[-400:]!r}")
 
         rep.run("tlsd.session_ticket_resumption", resumption)
@@ -624,7 +686,7 @@ def main() -> int:
                                     (["-servername", "x.b.test"], "x.b.test", "ECDHE-ECDSA-"),
                                     (["-servername", "nobody.test"], "tlsd.test", "ECDHE-ECDSA-"),
                                     (["-noservername"], "tlsd.test", "ECDHE-ECDSA-")):
-                out = s_client_out(9443, *extra)
+                out = s_client_out(9443, "-tls1_2", *extra)
                 m = re.search(r"subject=.*?CN\s*=\s*([A-Za-z0-9.*-]+)", out)
                 check(m is not None and m.group(1) == cn, f"{extra}: certificate {m and m.group(1)}, want {cn}")
                 check(re.search(r"Cipher is " + kind, out) is not None, f"{extra}: suite not {kind}: {out[-300:]!r}")
@@ -637,6 +699,145 @@ def main() -> int:
                 check(f"ALPN protocol: {want}" in out, f"offered {offer}: {out[-300:]!r}")
 
         rep.run("tlsd.alpn_configured", alpn)
+
+        # TLS 1.3 (listeners allow 1.2 and 1.3 unless tls-versions says
+        # otherwise: 8444 is 1.2 only, 9445 1.3 only).
+        get = "GET / HTTP/1.0\r\n\r\n"
+
+        def s_client13() -> None:
+            out = s_client_out(443, "-servername", "x", "-tls1_3", "-ign_eof", send=get)
+            check("New, TLSv1.3" in out, f"no TLSv1.3 in s_client's output: {out[-400:]!r}")
+            check(re.search(r"Cipher is TLS_(AES_128_GCM_SHA256|AES_256_GCM_SHA384|CHACHA20_POLY1305_SHA256)", out)
+                  is not None, f"no TLS 1.3 suite: {out[-400:]!r}")
+            check(TOKEN in out, f"no page through TLS 1.3: {out[-400:]!r}")
+
+        rep.run("tlsd.s_client_tls13_gets_page", s_client13)
+
+        def curl13() -> None:
+            p = sh("ip", "netns", "exec", wan, "curl", "-skv", "--tlsv1.3", "--tls-max", "1.3", "--max-time", "20",
+                   "https://10.9.0.2/", check=False, timeout=30)
+            check(TOKEN in p.stdout, f"curl --tlsv1.3: status {p.returncode}, {p.stderr[-300:]!r}")
+            check(re.search(r"SSL connection using TLSv1\.3", p.stderr) is not None, f"curl: {p.stderr[-300:]!r}")
+
+        rep.run("tlsd.curl_tls13_fetches_page", curl13)
+
+        def resumption13() -> None:
+            """The ticket arrives after the handshake: s_client reads on (a request, -ign_eof) to get it."""
+            sess = tmp / "session13.pem"
+            out = s_client_out(9443, "-servername", "tlsd.test", "-tls1_3", "-ign_eof", "-sess_out", str(sess),
+                               send=get)
+            check(sess.exists() and "New, TLSv1.3" in out and TOKEN in out, f"first handshake: {out[-300:]!r}")
+            out = s_client_out(9443, "-servername", "tlsd.test", "-tls1_3", "-ign_eof", "-sess_in", str(sess),
+                               send=get)
+            check("Reused, TLSv1.3" in out, f"not resumed: {out[-400:]!r}")
+            check(TOKEN in out, f"no page in the resumed session: {out[-300:]!r}")
+
+        rep.run("tlsd.tls13_resumption_by_ticket", resumption13)
+
+        def sni13() -> None:
+            for extra, cn in ((["-servername", "a.test"], "a.test"), (["-servername", "x.b.test"], "x.b.test"),
+                              (["-noservername"], "tlsd.test")):
+                out = s_client_out(9443, "-tls1_3", *extra)
+                m = re.search(r"subject=.*?CN\s*=\s*([A-Za-z0-9.*-]+)", out)
+                check("New, TLSv1.3" in out, f"{extra}: {out[-300:]!r}")
+                check(m is not None and m.group(1) == cn, f"{extra}: certificate {m and m.group(1)}, want {cn}")
+
+        rep.run("tlsd.tls13_sni_rsa_pss_and_ecdsa", sni13)
+
+        def version_refused(port: int, offered: str, allowed: str) -> None:
+            pos = len(text())
+            out = s_client_out(port, f"-tls{offered.replace('.', '_')}")
+            check(f"New, TLSv{offered}" not in out, f"{port} accepted TLS {offered}: {out[-300:]!r}")
+            check(wait_after(pos, rf"tlsd: {port}: client 10\.9\.0\.1:\d+: handshake failed: no common version "
+                                  rf"\(.*listener: TLS {re.escape(allowed)}\)", 10),
+                  f"{port}: no 'no common version' line naming TLS {allowed}")
+            out = s_client_out(port, f"-tls{allowed.replace('.', '_')}")
+            check(f"New, TLSv{allowed}" in out, f"{port} refused TLS {allowed} too: {out[-300:]!r}")
+
+        rep.run("tlsd.tls_versions_1.3_refuses_tls12", lambda: version_refused(9445, "1.2", "1.3"))
+        rep.run("tlsd.tls_versions_1.2_refuses_tls13", lambda: version_refused(8444, "1.3", "1.2"))
+
+        # Key isolation: the private keys' secret numbers must be nowhere in
+        # tlsd's address space after TLS 1.2 and TLS 1.3 handshakes signed
+        # with them (keyd signs: asynchronously in 1.2, through the PSA
+        # secure element in 1.3), and must be in keyd's (which shows the
+        # scan would see them).  The scan stops the VM at random moments
+        # until the current address space is the one named (its srvinfo
+        # page at 0x300000 carries the server's name), then reads every
+        # user page through the monitor (info mem, memsave) and searches it.
+        secrets = {**key_secrets(tmp / "site" / "ec.key"), **key_secrets(tmp / "site" / "a.key")}
+        monitor: dict = {}
+
+        def scan(name: str, tries: int = 400) -> dict:
+            if "m" not in monitor:
+                monitor["m"] = Monitor(mon)
+            m = monitor["m"]
+            probe = tmp / "probe.bin"
+            import random
+            for _ in range(tries):
+                m.cmd("stop")
+                try:
+                    probe.unlink(missing_ok=True)
+                    m.cmd(f"memsave 0x300000 24 \"{probe}\"")
+                    if not probe.exists() or probe.read_bytes()[8:9 + len(name)] != name.encode() + b"\0":
+                        continue
+                    seen: dict = {}
+                    total = 0
+                    for a, b, flags in re.findall(r"^([0-9a-f]+)-([0-9a-f]+) [0-9a-f]+ (\S+)", m.cmd("info mem"),
+                                                  re.M):
+                        if not flags.startswith("u"):
+                            continue
+                        start, size = int(a, 16), int(b, 16) - int(a, 16)
+                        dump = tmp / "dump.bin"
+                        dump.unlink(missing_ok=True)
+                        m.cmd(f"memsave {start:#x} {size} \"{dump}\"")
+                        data = dump.read_bytes() if dump.exists() else b""
+                        total += len(data)
+                        for label, secret in secrets.items():
+                            if secret in data:
+                                seen[label] = seen.get(label, 0) + 1
+                        dump.unlink(missing_ok=True)
+                    check(total > 0, f"{name}: no user memory read")
+                    return {"found": seen, "bytes": total}
+                finally:
+                    m.cmd("cont")
+                    time.sleep(random.uniform(0.005, 0.06))
+            raise kq.TestFailure(f"never caught {name} running in {tries} tries")
+
+        def handshake_load(version: str) -> subprocess.Popen:
+            """Full handshakes on 9443 with the RSA (a.test) and the ECDSA (default) key, in a loop."""
+            loop = (f"while :; do for n in a.test tlsd.test; do openssl s_client -connect 10.9.0.2:9443 "
+                    f"-servername $n -tls{version} </dev/null >/dev/null 2>&1; done; done")
+            p = subprocess.Popen(["ip", "netns", "exec", wan, "sh", "-c", loop], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+            helpers.append(p)
+            return p
+
+        def stop_load(p: subprocess.Popen) -> None:
+            try:
+                os.killpg(p.pid, 15)  # the loop's own process group (start_new_session)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=10)
+
+        def isolation(version: str) -> None:
+            p = handshake_load(version)
+            try:
+                time.sleep(2)
+                r = scan("tlsd")
+                print(f"# key isolation, TLS {version.replace('_', '.')}: tlsd's address space, {r['bytes'] >> 10} KiB read: "
+                      f"{r['found'] or 'no secret'}")
+                check(not r["found"], f"tlsd's memory holds key material: {r['found']}")
+                if version == "1_3":
+                    k = scan("keyd")
+                    print(f"# key isolation: keyd's address space, {k['bytes'] >> 10} KiB read: {k['found']}")
+                    check("ec.key:priv" in k["found"] or "ec.key:priv:le" in k["found"],
+                          f"the scan does not find the EC key in keyd either: {k['found']}")
+            finally:
+                stop_load(p)
+
+        rep.run("tlsd.keyd_isolation_tls12", lambda: isolation("1_2"))
+        rep.run("tlsd.keyd_isolation_tls13", lambda: isolation("1_3"))
 
         # Every bad input below runs while a 20 MB download is under way
         # (reading slowly until the flag file exists); it must finish intact.
@@ -679,7 +880,7 @@ def main() -> int:
                       f"{name}: tlsd did not log '{reason}'")
             during(f"tlsd.{name}_refused", run)
 
-        refused_hello("tls11", ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"], "old protocol version")
+        refused_hello("tls11", ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"], "no common version")
         refused_hello("no_common_suite", ["-tls1_2", "-cipher", "AES128-SHA:@SECLEVEL=0"],
                       "no cipher suite in common")
 
@@ -703,7 +904,7 @@ def main() -> int:
         def backend_refused() -> None:
             p = sh("ip", "netns", "exec", wan, sys.executable, "-c", TLS_CLIENT_CODE, "8443", check=False, timeout=30)
             out = p.stdout.splitlines()
-            check(len(out) >= 2 and out[0] == "TLSv1.2" and out[-1] == "b''", f"client: {p.stdout!r}")
+            check(len(out) >= 2 and out[0] == "TLSv1.3" and out[-1] == "b''", f"client: {p.stdout!r}")
             check(wait_for(r"tlsd: 8443: client 10\.9\.0\.1:\d+: backend refused or unreachable", 5),
                   "no 'backend refused' line")
             curl()  # 443 still serves
@@ -718,7 +919,7 @@ def main() -> int:
                 p = sh("ip", "netns", "exec", wan, sys.executable, "-c", TLS_CLIENT_CODE, "9444", line,
                        check=False, timeout=60)
                 out = p.stdout.splitlines()
-                check(len(out) >= 2 and out[0] == "TLSv1.2" and out[-1] == "b''" and "timeout" not in p.stdout,
+                check(len(out) >= 2 and out[0] == "TLSv1.3" and out[-1] == "b''" and "timeout" not in p.stdout,
                       f"client: {p.stdout!r}")
                 check(wait_after(pos, pattern, 10), f"no log line /{pattern}/")
             return run
@@ -809,7 +1010,7 @@ def main() -> int:
             time.sleep(0.5)
             p = sh("ip", "netns", "exec", wan, sys.executable, "-c", TLS_CLIENT_CODE, "9445", check=False, timeout=30)
             out = p.stdout.splitlines()
-            check(len(out) == 3 and out[0] == "TLSv1.2", f"client: {p.stdout!r} {p.stderr[-300:]!r}")
+            check(len(out) == 3 and out[0] == "TLSv1.3", f"client: {p.stdout!r} {p.stderr[-300:]!r}")
             # signature, v2 PROXY, TCP4, 12 bytes, 10.9.0.1 -> 10.9.0.2, client port -> 9445 (0x24e5)
             check(re.fullmatch(r"b'got 0d0a0d0a000d0a515549540a2111000c0a0900010a090002[0-9a-f]{4}24e5'", out[2])
                   is not None, f"backend saw {out[2]}")
@@ -843,6 +1044,10 @@ def main() -> int:
             m = re.findall(r"tlsstat: 9443: .* handshakes-ok (\d+) resumed (\d+) .* sni-named (\d+) ", text())
             check(bool(m) and int(m[-1][0]) >= 100 and int(m[-1][1]) >= 1 and int(m[-1][2]) >= 2,
                   f"tlsstat 9443: {m[-1] if m else None}")
+            v = re.findall(r"tlsstat: 9443: by version: tls13-ok (\d+) tls13-resumed (\d+) tls12-ok (\d+) "
+                           r"tls12-resumed (\d+)", text())
+            check(bool(v) and all(int(x) >= 1 for x in v[-1]),
+                  f"tlsstat 9443 by version (1.3 ok, resumed, 1.2 ok, resumed): {v[-1] if v else None}")
             print(f"# {re.findall(r'tlsstat: 443: .*', text())[-1]}")
 
         rep.run("tlsd.statistics_over_ipc", stats_ipc)
@@ -934,7 +1139,7 @@ def main() -> int:
         def changed_block_new_settings() -> None:
             p = sh("ip", "netns", "exec", wan, sys.executable, "-c", TLS_CLIENT_CODE, "9445", check=False, timeout=30)
             out = p.stdout.splitlines()
-            check(len(out) == 3 and out[0] == "TLSv1.2", f"client: {p.stdout!r} {p.stderr[-300:]!r}")
+            check(len(out) == 3 and out[0] == "TLSv1.3", f"client: {p.stdout!r} {p.stderr[-300:]!r}")
             check(re.fullmatch(r"b'got PROXY TCP4 10\.9\.0\.1 10\.9\.0\.2 \d+ 9445\\r\\n'", out[2]) is not None,
                   f"9445 after the commit (PROXY v1 now): backend saw {out[2]}")
 

@@ -177,7 +177,7 @@ static int raw_sign(unsigned slot, uint64_t key, uint64_t hash, uint64_t len, co
 static void t_sign(const char *name, mbedtls_x509_crt *crt, uint32_t id)
 {
     uint8_t digest[32];
-    mbedtls_sha256_ret((const unsigned char *)name, strlen(name), digest, 0);
+    mbedtls_sha256((const unsigned char *)name, strlen(name), digest, 0);
     uint64_t t0 = keel_now_ns();
     int r = raw_sign(3, id, KEYD_HASH_SHA256, 32, digest, 4242);
     uint64_t t1 = keel_now_ns();
@@ -320,7 +320,9 @@ struct client {
     mbedtls_ssl_context ssl;
 };
 
-static int client_start(struct client *c, mbedtls_x509_crt *ca, const char *host, mbedtls_ssl_session *resume)
+/* A client speaking TLS 1.2 only, or (V13) TLS 1.3 only. */
+static int client_start_v(struct client *c, mbedtls_x509_crt *ca, const char *host, mbedtls_ssl_session *resume,
+                          bool v13)
 {
     mbedtls_ssl_config_init(&c->conf);
     mbedtls_ssl_init(&c->ssl);
@@ -331,6 +333,8 @@ static int client_start(struct client *c, mbedtls_x509_crt *ca, const char *host
     mbedtls_ssl_conf_rng(&c->conf, tls_entropy_random, &ENT);
     mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_ca_chain(&c->conf, ca, NULL);
+    mbedtls_ssl_conf_min_tls_version(&c->conf, v13 ? MBEDTLS_SSL_VERSION_TLS1_3 : MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_max_tls_version(&c->conf, v13 ? MBEDTLS_SSL_VERSION_TLS1_3 : MBEDTLS_SSL_VERSION_TLS1_2);
     if ((r = mbedtls_ssl_setup(&c->ssl, &c->conf)) || (r = mbedtls_ssl_set_hostname(&c->ssl, host)))
         return r;
     if (resume && (r = mbedtls_ssl_set_session(&c->ssl, resume)))
@@ -338,6 +342,11 @@ static int client_start(struct client *c, mbedtls_x509_crt *ca, const char *host
     memset(&LINK, 0, sizeof LINK);
     mbedtls_ssl_set_bio(&c->ssl, &LINK, cli_send, cli_recv, NULL);
     return 0;
+}
+
+static int client_start(struct client *c, mbedtls_x509_crt *ca, const char *host, mbedtls_ssl_session *resume)
+{
+    return client_start_v(c, ca, host, resume, false);
 }
 
 static void client_free(struct client *c)
@@ -369,20 +378,27 @@ static int handshake(struct tls_conn *conn, struct client *c, int *cr, uint64_t 
     return sr;
 }
 
-static void t_handshake(const char *name, mbedtls_x509_crt *ca, const char *host, int count)
+/* COUNT full handshakes, TLS 1.2 or (V13) TLS 1.3.  Each asks keyd for
+ * one signature: asynchronously in TLS 1.2, synchronously (the secure
+ * element of tls_psa.h) in TLS 1.3. */
+static void t_handshake(const char *name, mbedtls_x509_crt *ca, const char *host, int count, bool v13)
 {
     uint64_t t0 = keel_now_ns(), srv_ns = 0;
+    uint64_t asked = KC.submitted;
     char why[160] = "";
     int ok = 1;
     const char *suite = "?";
     for (int i = 0; i < count && ok; i++) {
         struct client c;
         struct tls_conn conn;
-        int cr = client_start(&c, ca, host, NULL);
+        int cr = client_start_v(&c, ca, host, NULL, v13);
         int sr = cr ? TLS_E_FAILED : tls_conn_init(&conn, &SRV, &SRV_IO, &LINK);
         if (sr == TLS_OK)
             sr = handshake(&conn, &c, &cr, &srv_ns);
-        if (sr != TLS_OK || cr != 0) {
+        if (sr == TLS_OK && cr == 0 && strcmp(tls_conn_version(&conn), v13 ? "TLSv1.3" : "TLSv1.2") != 0) {
+            snprintf(why, sizeof why, "negotiated %s", tls_conn_version(&conn));
+            ok = 0;
+        } else if (sr != TLS_OK || cr != 0) {
             char d[96];
             snprintf(why, sizeof why, "server %d (%s), client -0x%x", sr, tls_conn_describe_failure(&conn, d, sizeof d),
                      (unsigned)-cr);
@@ -397,6 +413,11 @@ static void t_handshake(const char *name, mbedtls_x509_crt *ca, const char *host
         client_free(&c);
     }
     uint64_t total = keel_now_ns() - t0;
+    if (ok && KC.submitted - asked != (uint64_t)count) {
+        snprintf(why, sizeof why, "keyd signed %llu times for %d handshakes",
+                 (unsigned long long)(KC.submitted - asked), count);
+        ok = 0;
+    }
     ulog("keydtest: %s: %s\n", name, suite);
     result(name, ok, why);
     char tn[64];
@@ -513,8 +534,10 @@ static void t_tls(void)
     result("tls.listener_with_keyd_keys", r == 0 && mismatch == TLS_E_INVAL, err[0] ? err : err + 80);
     if (r)
         return;
-    t_handshake("tls.handshake.full.ecdsa_p256", &CA_EC, "ec.test", 3);
-    t_handshake("tls.handshake.full.rsa_2048", &CA_RSA, "rsa.test", 3);
+    t_handshake("tls.handshake.full.ecdsa_p256", &CA_EC, "ec.test", 3, false);
+    t_handshake("tls.handshake.full.rsa_2048", &CA_RSA, "rsa.test", 3, false);
+    t_handshake("tls13.handshake.full.ecdsa_p256", &CA_EC, "ec.test", 3, true);
+    t_handshake("tls13.handshake.full.rsa_2048_pss", &CA_RSA, "rsa.test", 3, true);
     t_resumed_and_bulk();
     const struct tls_stats *st = &SRV.stats;
     uint64_t failed = 0;

@@ -156,8 +156,8 @@ static void t_ecdsa(mbedtls_ecp_group_id gid, const char *name)
         r = mbedtls_ecdsa_genkey(&k, gid, tls_entropy_random, &ENT);
     uint64_t t1 = keel_now_ns();
     if (!r)
-        r = mbedtls_ecdsa_write_signature(&k, MBEDTLS_MD_SHA256, hash, sizeof hash, sig, &slen, tls_entropy_random,
-                                          &ENT);
+        r = mbedtls_ecdsa_write_signature(&k, MBEDTLS_MD_SHA256, hash, sizeof hash, sig, sizeof sig, &slen,
+                                          tls_entropy_random, &ENT);
     uint64_t t2 = keel_now_ns();
     if (!r)
         r = mbedtls_ecdsa_read_signature(&k, hash, sizeof hash, sig, slen);
@@ -224,7 +224,7 @@ int main(const struct keel_srvinfo *si)
     }
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
-    ulog("tlsselftest: starting (mbedTLS 2.28, appliance/tls/mbedtls_config.h)\n");
+    ulog("tlsselftest: starting (mbedTLS 3.6, appliance/tls/mbedtls_config.h)\n");
 
     self_test("mbedtls.aes", mbedtls_aes_self_test);
     self_test("mbedtls.gcm", mbedtls_gcm_self_test);

@@ -37,7 +37,7 @@ static void check_errors(void)
         int64_t got, want;
     } t[] = {
         { "listener 99", call(TLSD_STATS, 2, 99, 0, &m), TLSD_E_BAD_LISTENER },
-        { "group 7", call(TLSD_STATS, 2, 0, TLSD_G_COUNT, &m), TLSD_E_BAD_GROUP },
+        { "group 8", call(TLSD_STATS, 2, 0, TLSD_G_COUNT, &m), TLSD_E_BAD_GROUP },
         { "group 2^63", call(TLSD_STATS, 2, 0, 1ull << 63, &m), TLSD_E_BAD_GROUP },
         { "one word", call(TLSD_STATS, 1, 0, 0, &m), (int32_t)SRV_E_SHORT },
         { "label 77", call(77, 0, 0, 0, &m), (int32_t)SRV_E_UNKNOWN },
@@ -84,6 +84,10 @@ static void log_listener(unsigned i, unsigned port)
          (unsigned long long)g[0][3], (unsigned long long)g[1][0], (unsigned long long)g[1][1],
          (unsigned long long)g[1][2], (unsigned long long)g[1][3], (unsigned long long)g[2][0],
          (unsigned long long)g[2][1], (unsigned long long)g[2][2], (unsigned long long)g[2][3], at ? fails : " none");
+    /* A line of its own: a log line holds 256 bytes. */
+    ulog("tlsstat: %u: by version: tls13-ok %llu tls13-resumed %llu tls12-ok %llu tls12-resumed %llu\n", port,
+         (unsigned long long)g[TLSD_G_VERSIONS][0], (unsigned long long)g[TLSD_G_VERSIONS][1],
+         (unsigned long long)g[TLSD_G_VERSIONS][2], (unsigned long long)g[TLSD_G_VERSIONS][3]);
 }
 
 int main(const struct keel_srvinfo *si);

@@ -161,8 +161,9 @@ static void test_errors_top_level(void)
               "appliance.conf:2:1: expected hostname, log, interface, route, pass, block, antispoof, tls or console "
               "(got \"frobnicate\")");
     CHECK_STR(err1("  }\n"), "appliance.conf:1:3: expected a statement ('}' closes no tls block here)");
-    CHECK_STR(err1("{\n"), "appliance.conf:1:1: expected hostname, log, interface, route, pass, block, antispoof, tls or "
-                           "console (got \"{\")");
+    CHECK_STR(err1("{\n"),
+              "appliance.conf:1:1: expected hostname, log, interface, route, pass, block, antispoof, tls or "
+              "console (got \"{\")");
     CHECK_STR(err1("hostname\n"), "appliance.conf:1:9: expected a host name after hostname");
     CHECK_STR(err1("hostname a b\n"), "appliance.conf:1:12: expected the end of the line (got \"b\")");
     CHECK_STR(err1("hostname -a\n"), "appliance.conf:1:10: expected a host name (letters, digits, '-' and '.', at "
@@ -302,7 +303,7 @@ static void test_errors_tls_header(void)
               "appliance.conf:1:9: expected '}' to close this tls block before the end of the file");
     CHECK_STR(err1("tls 443 {\n    certificate a key b\n    backend 1.1.1.1:1\nhostname x\n}\n"),
               "appliance.conf:4:1: expected certificate, backend, proxy-protocol, max-connections, idle-timeout, "
-              "handshake-timeout, alpn or '}' (the tls block of line 1 is open) (got \"hostname\")");
+              "handshake-timeout, alpn, tls-versions or '}' (the tls block of line 1 is open) (got \"hostname\")");
     CHECK_STR(err1("tls 443 {\n    certificate a key b\n}\n"),
               "appliance.conf:3:1: expected a backend line in the tls block of line 1");
     CHECK_STR(err1("tls 443 {\n    certificate a key b sni a.b\n    backend 1.1.1.1:1\n}\n"),
@@ -436,9 +437,31 @@ static void test_errors_tls_lines(void)
               "appliance.conf:5:1: expected one alpn line per tls block (line 4 has one)");
     CHECK_STR(err1(BLOCK("alpn a b c d # four\n")), "");
     CHECK_EQ(c.tls[0].n_alpn, 4);
+
+    CHECK_STR(err1(BLOCK("")), "");
+    CHECK_EQ(c.tls[0].tls_versions, CONF_TLS_V12 | CONF_TLS_V13); /* the default */
+    CHECK_STR(err1(BLOCK("tls-versions 1.3\n")), "");
+    CHECK_EQ(c.tls[0].tls_versions, CONF_TLS_V13);
+    CHECK_STR(err1(BLOCK("tls-versions 1.2\n")), "");
+    CHECK_EQ(c.tls[0].tls_versions, CONF_TLS_V12);
+    CHECK_STR(err1(BLOCK("tls-versions 1.2-1.3\n")), "");
+    CHECK_EQ(c.tls[0].tls_versions, CONF_TLS_V12 | CONF_TLS_V13);
+    static const char *const bad_versions[] = { "1.1", "1.0-1.3", "1.3-1.2", "tls1.3", "1.2,1.3" };
+    for (size_t i = 0; i < sizeof bad_versions / sizeof bad_versions[0]; i++) {
+        char t[128];
+        snprintf(t, sizeof t, BLOCK("tls-versions %s\n"), bad_versions[i]);
+        snprintf(want, sizeof want, "appliance.conf:4:14: expected 1.2-1.3, 1.3 or 1.2 after tls-versions (got \"%s\")",
+                 bad_versions[i]);
+        CHECK_STR(err1(t), want);
+    }
+    CHECK_STR(err1(BLOCK("tls-versions\n")), "appliance.conf:4:13: expected 1.2-1.3, 1.3 or 1.2 after tls-versions");
+    CHECK_STR(err1(BLOCK("tls-versions 1.3\ntls-versions 1.2\n")),
+              "appliance.conf:5:1: expected one tls-versions line per tls block (line 4 has one)");
+    CHECK_STR(err1(BLOCK("tls-versions 1.3 1.2\n")), "appliance.conf:4:18: expected the end of the line (got \"1.2\")");
+
     CHECK_STR(err1(BLOCK("pass\n")),
               "appliance.conf:4:1: expected certificate, backend, proxy-protocol, max-connections, idle-timeout, "
-              "handshake-timeout, alpn or '}' (the tls block of line 1 is open) (got \"pass\")");
+              "handshake-timeout, alpn, tls-versions or '}' (the tls block of line 1 is open) (got \"pass\")");
 }
 
 static void test_errors_console(void)
@@ -629,6 +652,9 @@ static void test_round_trip(void)
         " backend 192.168.0.10:443\n proxy-protocol v2\n max-connections 65535\n idle-timeout 2h\n"
         " handshake-timeout 10m\n alpn h2 http/1.1\n}\nconsole password-hash " HASH "\n"
         "antispoof for a_1\nblock\ntls 1 {\n certificate x key y\n backend 0.0.0.0:1\n}\n");
+    round_trip("tls 443 {\n certificate x key y\n backend 10.0.0.1:80\n tls-versions 1.3\n}\n"
+               "tls 444 {\n certificate x key y\n backend 10.0.0.1:80\n tls-versions 1.2\n}\n"
+               "tls 445 {\n certificate x key y\n backend 10.0.0.1:80\n tls-versions 1.2-1.3\n}\n");
     /* equality notices each field */
     CHECK_EQ(parse(example), CONF_OK);
     c2 = c;
@@ -643,6 +669,9 @@ static void test_round_trip(void)
     CHECK(!conf_equal(&c, &c2));
     c2 = c;
     c2.tls[0].idle_timeout++;
+    CHECK(!conf_equal(&c, &c2));
+    c2 = c;
+    c2.tls[0].tls_versions = CONF_TLS_V13;
     CHECK(!conf_equal(&c, &c2));
     c2 = c;
     c2.log_level = CONF_LOG_ERROR;
@@ -808,7 +837,10 @@ static void test_edit_set(void)
     CHECK_EQ(set("tls 443 certificate d.crt key d.key sni b.example.com"), CONF_OK); /* replaces by sni */
     CHECK_EQ(set("tls 443 backend 10.0.2.3:8080"), CONF_OK);
     CHECK_EQ(set("tls 443 idle-timeout 5m"), CONF_OK);
+    CHECK_EQ(set("tls 443 tls-versions 1.2"), CONF_OK);
+    CHECK_EQ(set("tls 443 tls-versions 1.3"), CONF_OK); /* replaces the line */
     CHECK_EQ(parse(ct.buf), CONF_OK);
+    CHECK_EQ(c.tls[0].tls_versions, CONF_TLS_V13);
     CHECK_EQ(c.tls[0].backend_addr, 0x0a000203u);
     CHECK_EQ(c.tls[0].n_certs, 2);
     CHECK_STR(c.tls[0].certs[0].cert, "c.crt");
@@ -854,7 +886,8 @@ static void test_edit_set_refused(void)
     CHECK_STR(eerr, "expected a setting after the port, e.g. tls 443 backend 10.0.2.2:8080");
     CHECK_EQ(set("tls 443 {"), CONF_E_SYNTAX);
     CHECK_EQ(set("frobnicate"), CONF_E_SYNTAX);
-    CHECK_STR(eerr, "expected hostname, log, interface, route, pass, block, antispoof, tls or console (got \"frobnicate\")");
+    CHECK_STR(eerr,
+              "expected hostname, log, interface, route, pass, block, antispoof, tls or console (got \"frobnicate\")");
     CHECK_EQ(set("   # only a comment"), CONF_E_SYNTAX);
     CHECK_STR(eerr, "expected a configuration statement");
     CHECK_EQ(set("log"), CONF_E_SYNTAX);
@@ -973,8 +1006,7 @@ int main(void)
         UNIT_TEST(test_round_trip),       UNIT_TEST(test_diff),
         UNIT_TEST(test_diff_context),     UNIT_TEST(test_diff_random),
         UNIT_TEST(test_edit_set),         UNIT_TEST(test_edit_set_refused),
-        UNIT_TEST(test_edit_delete),
-        UNIT_TEST(test_routes),
+        UNIT_TEST(test_edit_delete),      UNIT_TEST(test_routes),
     };
     return unit_main("config", tests, (int)(sizeof tests / sizeof tests[0]));
 }

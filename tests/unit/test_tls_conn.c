@@ -20,8 +20,15 @@
  * record, end of stream mid-handshake), configuration errors, and that
  * every byte the engine allocated came back.  Prints handshake times
  * (`# TIME ...` lines).
+ *
+ * The client speaks TLS 1.2 unless a test asks for TLS 1.3 (cli_opts
+ * .version): the older tests exercise TLS 1.2's asynchronous signer; the
+ * tls13_* tests exercise TLS 1.3 (signatures through the secure element
+ * of tls_psa.h, the signer's sign_now; resumption by ticket as PSK; a
+ * listener allowing one version refusing the other).
  */
 #define _GNU_SOURCE
+#define MBEDTLS_ALLOW_PRIVATE_ACCESS /* the client's session ticket, to tamper with it */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +50,7 @@
 #include "tls_conn.h"
 #include "tls_mem.h"
 #include "tls_pk.h"
+#include "tls_psa.h"
 #include "unit.h"
 
 /* ------------------------------------------------ platform (host) ---- */
@@ -62,6 +70,13 @@ long long tls_plat_time(long long *t)
     if (t)
         *t = s;
     return s;
+}
+
+mbedtls_ms_time_t mbedtls_ms_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (mbedtls_ms_time_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void heap_report(const char *what, void *ptr)
@@ -160,7 +175,8 @@ static int make_keys(void)
             return -1;
         mbedtls_pk_init(&k->key);
         mbedtls_x509_crt_init(&k->crt);
-        int r = mbedtls_pk_parse_key(&k->key, (unsigned char *)key_pem, klen + 1, NULL, 0);
+        int r =
+            mbedtls_pk_parse_key(&k->key, (unsigned char *)key_pem, klen + 1, NULL, 0, mbedtls_ctr_drbg_random, &DRBG);
         memset(key_pem, 0, klen);
         free(key_pem);
         if (r != 0 || mbedtls_x509_crt_parse(&k->crt, (unsigned char *)k->crt_pem, k->crt_len + 1) != 0)
@@ -193,6 +209,7 @@ struct signer {
     int full;  /* starts that answer "no room now" (TLS_WANT_SIGN) before one is taken */
     bool refuse;
     int starts, polls, cancels, signatures;
+    int nows, pss; /* sign_now calls (TLS 1.3), those asking for RSA-PSS */
     /* the one operation in flight (a test drives one handshake at a time
      * per signer, except where noted) */
     bool busy;
@@ -238,7 +255,8 @@ static int sig_poll(void *ctx, struct tls_conn *c, uint8_t *out, size_t *out_len
     s->busy = false;
     uint8_t sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
     size_t n = 0;
-    int r = mbedtls_pk_sign(&KEYS[s->key].key, s->md, s->hash, s->hash_len, sig, &n, mbedtls_ctr_drbg_random, &DRBG);
+    int r = mbedtls_pk_sign(&KEYS[s->key].key, s->md, s->hash, s->hash_len, sig, sizeof sig, &n,
+                            mbedtls_ctr_drbg_random, &DRBG);
     if (r != 0 || n > out_size)
         return TLS_E_FAILED;
     memcpy(out, sig, n);
@@ -253,6 +271,24 @@ static void sig_cancel(void *ctx, struct tls_conn *c)
     (void)c;
     s->cancels++;
     s->busy = false;
+}
+
+static int sig_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, const uint8_t *hash, size_t hash_len,
+                   uint8_t *out, size_t *out_len, size_t out_size)
+{
+    struct signer *s = ctx;
+    s->nows++;
+    s->pss += pss;
+    if (s->refuse || key_id >= K_COUNT)
+        return TLS_E_FAILED;
+    mbedtls_pk_context *k = &KEYS[key_id].key;
+    int r = pss ? mbedtls_pk_sign_ext(MBEDTLS_PK_RSASSA_PSS, k, md, hash, hash_len, out, out_size, out_len,
+                                      mbedtls_ctr_drbg_random, &DRBG)
+                : mbedtls_pk_sign(k, md, hash, hash_len, out, out_size, out_len, mbedtls_ctr_drbg_random, &DRBG);
+    if (r != 0)
+        return TLS_E_FAILED;
+    s->signatures++;
+    return TLS_OK;
 }
 
 /* ----------------------------------------------------------- pipes ---- */
@@ -338,6 +374,7 @@ static uint64_t NOW = 1000000; /* the ticket clock, seconds */
 
 struct srv_opts {
     size_t mem_limit;
+    unsigned versions; /* TLS_V12 | TLS_V13; 0: both */
     bool only_ecdsa;
     bool no_tickets;
     uint32_t rotate, lifetime;
@@ -350,8 +387,9 @@ static int server_setup(struct tls_server *s, const struct srv_opts *so)
     struct tls_server_opts o = {
         .f_rng = mbedtls_ctr_drbg_random,
         .p_rng = &DRBG,
-        .signer = { sig_start, sig_poll, sig_cancel, &SIGNER },
+        .signer = { sig_start, sig_poll, sig_cancel, &SIGNER, sig_now },
         .conn_mem_limit = so ? so->mem_limit : 0,
+        .versions = so ? so->versions : 0,
         .no_tickets = so ? so->no_tickets : false,
         .ticket_rotate_s = so ? so->rotate : 0,
         .ticket_lifetime_s = so ? so->lifetime : 0,
@@ -399,7 +437,8 @@ struct cli_opts {
     int only_suite;   /* offer just this suite (0: all) */
     const char *alpn; /* offer this protocol (NULL: no ALPN) */
     mbedtls_ssl_session *resume;
-    const mbedtls_ecp_group_id *curves; /* offer these groups (NULL: all) */
+    const uint16_t *groups; /* offer these groups (NULL: all) */
+    int version;            /* 0: TLS 1.2 only, 13: TLS 1.3 only, 1: both */
 };
 
 static int client_setup(struct client *c, struct link *l, const struct cli_opts *o)
@@ -418,8 +457,13 @@ static int client_setup(struct client *c, struct link *l, const struct cli_opts 
         c->suites[1] = 0;
         mbedtls_ssl_conf_ciphersuites(&c->conf, c->suites);
     }
-    if (o->curves)
-        mbedtls_ssl_conf_curves(&c->conf, o->curves);
+    if (o->groups)
+        mbedtls_ssl_conf_groups(&c->conf, o->groups);
+    mbedtls_ssl_conf_min_tls_version(&c->conf,
+                                     o->version == 13 ? MBEDTLS_SSL_VERSION_TLS1_3 : MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_max_tls_version(&c->conf, o->version ? MBEDTLS_SSL_VERSION_TLS1_3 : MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(&c->conf,
+                                                             MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
     if (o->alpn) {
         c->alpn[0] = o->alpn;
         c->alpn[1] = NULL;
@@ -427,7 +471,8 @@ static int client_setup(struct client *c, struct link *l, const struct cli_opts 
     }
     if ((r = mbedtls_ssl_setup(&c->ssl, &c->conf)) != 0)
         return r;
-    if (o->host && (r = mbedtls_ssl_set_hostname(&c->ssl, o->host)) != 0)
+    /* NULL: no SNI, and no name check (mbedTLS 3.6 wants that said) */
+    if ((r = mbedtls_ssl_set_hostname(&c->ssl, o->host)) != 0)
         return r;
     if (o->resume && (r = mbedtls_ssl_set_session(&c->ssl, o->resume)) != 0)
         return r;
@@ -465,6 +510,10 @@ static int drive(struct tls_conn *s, struct client *c, int *cli_ret, double *srv
         }
     }
     *cli_ret = cr;
+    if (getenv("TLS_DEBUG") && (sr != TLS_OK || cr != 0)) /* TLS_DEBUG=1: why a handshake stopped */
+        fprintf(stderr,
+                "drive: server %d (reason %d, mbedtls -0x%04x), client -0x%04x, memory %zu peak %zu denied %zu\n", sr,
+                s->reason, (unsigned)-s->mbedtls_err, (unsigned)-cr, s->mem.used, s->mem.peak, s->mem.denied);
     return sr;
 }
 
@@ -698,14 +747,28 @@ static void test_end_of_stream_without_close_notify(void)
     pair_free(&p);
 }
 
-/* Full handshake, keep the session, resume with its ticket. */
-static int full_then_resume(struct tls_server *s, struct pair *second, mbedtls_ssl_session *sess)
+/* Full handshake, keep the session, resume with its ticket (VERSION as in
+ * cli_opts).  A TLS 1.3 ticket comes after the handshake, as a
+ * NewSessionTicket message the client reads. */
+static int full_then_resume_v(struct tls_server *s, struct pair *second, mbedtls_ssl_session *sess, int version)
 {
     struct pair first;
     int cr;
-    struct cli_opts o = { .host = "api.example.com", .trust = K_API };
+    struct cli_opts o = { .host = "api.example.com", .trust = K_API, .version = version };
     if (connect_pair(&first, s, &o, 0, &cr, NULL) != TLS_OK || cr != 0)
         return -1;
+    if (version == 13) {
+        /* mbedTLS's client takes the NewSessionTicket in two reads: "want
+         * read" (message seen), then "received". */
+        uint8_t b[16];
+        int r = MBEDTLS_ERR_SSL_WANT_READ;
+        for (int i = 0; i < 4 && r == MBEDTLS_ERR_SSL_WANT_READ; i++)
+            r = mbedtls_ssl_read(&first.cli.ssl, b, sizeof b);
+        if (r != MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+            pair_free(&first);
+            return -4;
+        }
+    }
     mbedtls_ssl_session_init(sess);
     int r = mbedtls_ssl_get_session(&first.cli.ssl, sess);
     pair_free(&first);
@@ -713,6 +776,11 @@ static int full_then_resume(struct tls_server *s, struct pair *second, mbedtls_s
         return -2;
     o.resume = sess;
     return connect_pair(second, s, &o, 0, &cr, NULL) == TLS_OK && cr == 0 ? 0 : -3;
+}
+
+static int full_then_resume(struct tls_server *s, struct pair *second, mbedtls_ssl_session *sess)
+{
+    return full_then_resume_v(s, second, sess, 0);
 }
 
 static void test_resumption_by_ticket(void)
@@ -937,6 +1005,113 @@ static void test_refused_signature(void)
     pair_free(&p);
     SIGNER.refuse = false;
 }
+
+/* ---------------------------------------------------------- TLS 1.3 ---- */
+
+/* A client offering both versions gets TLS 1.3, signed through sign_now
+ * (the secure element), never through the asynchronous signer. */
+static void tls13_full(const char *host, int trust, bool rsa)
+{
+    struct pair p;
+    int cr;
+    int starts = SIGNER.starts, nows = SIGNER.nows, pss = SIGNER.pss;
+    uint64_t v13 = SRV.stats.version_ok[TLS_VI_13];
+    struct cli_opts o = { .host = host, .trust = trust, .version = 1 };
+    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
+    CHECK_EQ(cr, 0);
+    CHECK_STR(tls_conn_version(&p.conn), "TLSv1.3");
+    CHECK_STR(mbedtls_ssl_get_version(&p.cli.ssl), "TLSv1.3");
+    CHECK_EQ(mbedtls_ssl_get_verify_result(&p.cli.ssl), 0);
+    CHECK_EQ(SIGNER.starts, starts);
+    CHECK_EQ(SIGNER.nows, nows + 1);
+    CHECK_EQ(SIGNER.pss, pss + (rsa ? 1 : 0));
+    CHECK_EQ(SRV.stats.version_ok[TLS_VI_13], v13 + 1);
+    printf("# MEM per connection: %zu bytes peak in a full TLS 1.3 %s handshake\n", p.conn.mem.peak,
+           rsa ? "RSA-2048 (PSS)" : "ECDSA");
+    CHECK(p.conn.mem.peak <= TLS_CONN_MEM_DEFAULT);
+    /* data both ways */
+    CHECK_EQ(mbedtls_ssl_write(&p.cli.ssl, (const uint8_t *)"ping", 4), 4);
+    uint8_t buf[8];
+    CHECK_EQ(tls_conn_read(&p.conn, buf, sizeof buf), 4);
+    CHECK_EQ(tls_conn_write(&p.conn, (const uint8_t *)"pong", 4), 4);
+    CHECK_EQ(tls_conn_flush(&p.conn), TLS_OK);
+    int r = MBEDTLS_ERR_SSL_WANT_READ;
+    for (int i = 0; i < 8 && (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET); i++)
+        r = mbedtls_ssl_read(&p.cli.ssl, buf, sizeof buf); /* the NewSessionTicket comes first */
+    CHECK_EQ(r, 4);
+    CHECK(memcmp(buf, "pong", 4) == 0);
+    pair_free(&p);
+}
+
+static void test_tls13_ecdsa(void) { tls13_full("api.example.com", K_API, false); }
+static void test_tls13_rsa_pss(void) { tls13_full("rsa.test", K_RSA, true); }
+
+static void test_tls13_resumption_by_ticket(void)
+{
+    struct pair p;
+    mbedtls_ssl_session sess;
+    uint64_t r13 = SRV.stats.version_resumed[TLS_VI_13], accepted = SRV.tickets.stats.accepted;
+    int fr = full_then_resume_v(&SRV, &p, &sess, 13);
+    CHECK_EQ(fr, 0);
+    if (fr != 0)
+        return;
+    int nows = SIGNER.nows;
+    CHECK(p.conn.resumed);
+    CHECK_STR(tls_conn_version(&p.conn), "TLSv1.3");
+    CHECK_EQ(SRV.stats.version_resumed[TLS_VI_13], r13 + 1);
+    CHECK_EQ(SRV.tickets.stats.accepted, accepted + 1);
+    CHECK_EQ(mbedtls_ssl_write(&p.cli.ssl, (const uint8_t *)"ping", 4), 4);
+    uint8_t buf[8];
+    CHECK_EQ(tls_conn_read(&p.conn, buf, sizeof buf), 4);
+    CHECK_EQ(SIGNER.nows, nows); /* no signature in a resumed handshake */
+    pair_free(&p);
+    mbedtls_ssl_session_free(&sess);
+}
+
+static void test_tls13_refused_signature(void)
+{
+    struct pair p;
+    int cr;
+    SIGNER.refuse = true;
+    uint64_t before = SRV.stats.failed[TLS_R_SIGN];
+    struct cli_opts o = { .host = "api.example.com", .trust = K_API, .version = 13 };
+    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_E_FAILED);
+    CHECK_EQ(p.conn.reason, TLS_R_SIGN);
+    CHECK_EQ(SRV.stats.failed[TLS_R_SIGN], before + 1);
+    CHECK(cr != 0);
+    pair_free(&p);
+    SIGNER.refuse = false;
+}
+
+/* A listener allowing VERSIONS meets a client offering only CLIENT_VERSION
+ * (12 or 13): refused as a version mismatch, with the listener's versions
+ * in the description. */
+static void version_refused(unsigned versions, int client_version, const char *says)
+{
+    struct tls_server s;
+    struct srv_opts so = { .versions = versions };
+    CHECK_EQ(server_setup(&s, &so), 0);
+    struct pair p;
+    int cr;
+    struct cli_opts o = { .host = "api.example.com", .trust = K_API, .version = client_version == 13 ? 13 : 0 };
+    CHECK_EQ(connect_pair(&p, &s, &o, 0, &cr, NULL), TLS_E_FAILED);
+    CHECK_EQ(p.conn.reason, TLS_R_VERSION);
+    CHECK_EQ(s.stats.failed[TLS_R_VERSION], 1);
+    CHECK(cr != 0);
+    char why[160];
+    tls_conn_describe_failure(&p.conn, why, sizeof why);
+    CHECK(strstr(why, says) != NULL);
+    pair_free(&p);
+    /* ... and the version it allows still works */
+    o.version = client_version == 13 ? 0 : 13;
+    CHECK_EQ(connect_pair(&p, &s, &o, 0, &cr, NULL), TLS_OK);
+    CHECK_EQ(cr, 0);
+    pair_free(&p);
+    tls_server_free(&s);
+}
+
+static void test_tls13_only_refuses_tls12(void) { version_refused(TLS_V13, 12, "listener: TLS 1.3"); }
+static void test_tls12_only_refuses_tls13(void) { version_refused(TLS_V12, 13, "listener: TLS 1.2"); }
 
 /* ------------------------------------------ refusals with a reason ---- */
 
@@ -1221,14 +1396,13 @@ static void test_config_errors(void)
 
 /* ------------------------------------------------------ handshake time ---- */
 
-static void time_handshakes(const char *name, const char *host, int trust, const mbedtls_ecp_group_id *curves,
-                            int count)
+static void time_handshakes(const char *name, const char *host, int trust, const uint16_t *groups, int count)
 {
     double t0 = now_ms(), srv_ms = 0;
     for (int i = 0; i < count; i++) {
         struct pair p;
         int cr;
-        struct cli_opts o = { .host = host, .trust = trust, .curves = curves };
+        struct cli_opts o = { .host = host, .trust = trust, .groups = groups };
         CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, &srv_ms), TLS_OK);
         pair_free(&p);
     }
@@ -1239,7 +1413,7 @@ static void time_handshakes(const char *name, const char *host, int trust, const
 
 static void test_handshake_times(void)
 {
-    static const mbedtls_ecp_group_id p256[] = { MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_NONE };
+    static const uint16_t p256[] = { MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1, MBEDTLS_SSL_IANA_TLS_GROUP_NONE };
     time_handshakes("full.ecdsa_p256.x25519", "api.example.com", K_API, NULL, 30);
     time_handshakes("full.ecdsa_p256.p256", "api.example.com", K_API, p256, 30);
     time_handshakes("full.rsa_2048.x25519", "rsa.test", K_RSA, NULL, 30);
@@ -1273,6 +1447,7 @@ static void test_teardown_nothing_leaked(void)
     CHECK_EQ(SRV.stats.current, 0);
     tls_server_free(&SRV);
     remove_keys();
+    mbedtls_psa_crypto_free(); /* the opaque keys' registrations and PSA's slots */
     mbedtls_ctr_drbg_free(&DRBG);
     mbedtls_entropy_free(&ENT);
     heap_stats(&HEAP, &after);
@@ -1293,6 +1468,10 @@ int main(void)
     if (mbedtls_entropy_add_source(&ENT, host_entropy, NULL, 32, MBEDTLS_ENTROPY_SOURCE_STRONG) != 0 ||
         mbedtls_ctr_drbg_seed(&DRBG, mbedtls_entropy_func, &ENT, (const unsigned char *)"test", 4) != 0) {
         printf("FAIL tls_conn.setup: no random numbers\n0 passed, 1 failed\n");
+        return 1;
+    }
+    if (tls_psa_init(mbedtls_ctr_drbg_random, &DRBG) != TLS_PSA_OK) {
+        printf("FAIL tls_conn.setup: PSA would not start\n0 passed, 1 failed\n");
         return 1;
     }
     if (make_keys() != 0 || server_setup(&SRV, NULL) != 0) {
@@ -1320,6 +1499,12 @@ int main(void)
         UNIT_TEST(test_signer_full_defers),
         UNIT_TEST(test_async_signature_waits),
         UNIT_TEST(test_refused_signature),
+        UNIT_TEST(test_tls13_ecdsa),
+        UNIT_TEST(test_tls13_rsa_pss),
+        UNIT_TEST(test_tls13_resumption_by_ticket),
+        UNIT_TEST(test_tls13_refused_signature),
+        UNIT_TEST(test_tls13_only_refuses_tls12),
+        UNIT_TEST(test_tls12_only_refuses_tls13),
         UNIT_TEST(test_refuses_garbage),
         UNIT_TEST(test_refuses_old_version),
         UNIT_TEST(test_refuses_no_common_suite),

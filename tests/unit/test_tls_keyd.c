@@ -129,6 +129,15 @@ static void test_sign_checks(void)
     CHECK_EQ(job.digest[48], 0); /* only the digest's length is copied */
     SLOTS[2].data[0] = 0;        /* the client changes its mind after the check: the job keeps the copy */
     CHECK_EQ(job.digest[0], 0xa0);
+    CHECK(!job.pss && !job.now);
+    /* the flags above the hash: RSA-PSS and "sign before replying" (TLS 1.3) */
+    uint64_t flags[4] = { 2, 1, KEYD_HASH_SHA256 | KEYD_SIGN_PSS | KEYD_SIGN_NOW, 32 };
+    CHECK_EQ(keyd_check_sign(&st, flags, SLOTS, &job), 0);
+    CHECK(job.pss && job.now);
+    CHECK_EQ(job.hash, KEYD_HASH_SHA256);
+    uint64_t now_only[4] = { 2, 1, KEYD_HASH_SHA512 | KEYD_SIGN_NOW, 64 };
+    CHECK_EQ(keyd_check_sign(&st, now_only, SLOTS, &job), 0);
+    CHECK(!job.pss && job.now);
 
     struct keyd_job untouched;
     memset(&untouched, 0x5a, sizeof untouched);
@@ -150,6 +159,10 @@ static void test_sign_checks(void)
     CHECK_EQ(keyd_check_sign(&st, short_hash, SLOTS, &job), KEYD_E_HASH);
     uint64_t long_hash[4] = { 2, 1, KEYD_HASH_SHA256, 64 };
     CHECK_EQ(keyd_check_sign(&st, long_hash, SLOTS, &job), KEYD_E_HASH);
+    uint64_t odd_flag[4] = { 2, 1, KEYD_HASH_SHA256 | (1u << 10), 32 };
+    CHECK_EQ(keyd_check_sign(&st, odd_flag, SLOTS, &job), KEYD_E_ARGS);
+    uint64_t flag_no_hash[4] = { 2, 1, KEYD_SIGN_PSS, 32 };
+    CHECK_EQ(keyd_check_sign(&st, flag_no_hash, SLOTS, &job), KEYD_E_HASH);
     uint64_t huge_len[4] = { 2, 1, KEYD_HASH_SHA512, 1ull << 40 };
     CHECK_EQ(keyd_check_sign(&st, huge_len, SLOTS, &job), KEYD_E_HASH);
     CHECK(memcmp(&job, &untouched, sizeof job) == 0);

@@ -12,5 +12,6 @@
 
 /* appliance/tls/libc_extra.c */
 char *strstr(const char *haystack, const char *needle);
+void explicit_bzero(void *p, size_t n);
 
 #endif
