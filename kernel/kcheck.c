@@ -6,8 +6,9 @@
  * checks what the rest of the kernel promises:
  *   - no destruction or budget-release work is left queued (cap.c);
  *   - every capability names a live object of a known type, with rights in
- *     RIGHTS_ALL and a badge only on endpoints and notifications; a
- *     budget's capability count is at most its reference count;
+ *     RIGHTS_ALL and a badge only on endpoints and notifications, charged
+ *     (if at all) to a live budget; a budget's capability count equals the
+ *     capabilities that name it and is at most its reference count;
  *   - a killed task holds no capability and no mapping;
  *   - a task's thread list has n_threads entries, each pointing back;
  *   - each thread's state agrees with its links: a sender or receiver is
@@ -95,9 +96,36 @@ static int check_cap(const struct task *t, const struct cap *c)
     if (c->badge && o->type != CAP_ENDPOINT && o->type != CAP_NOTIFICATION)
         bad += report(t, "a badge on a capability that cannot carry one");
     if (o->type == CAP_MEMORY) {
-        const struct memory *m = (const struct memory *)o;
+        struct memory *m = (struct memory *)o;
         if (m->caps == 0 || m->caps > o->refs)
             bad += report(t, "a budget's capability count disagrees with its references");
+        m->check_caps++;
+    }
+    if (o->charged && (o->charged->hdr.type != CAP_MEMORY || o->charged->hdr.refs == 0))
+        bad += report(t, "an object is charged to something that is not a live budget");
+    return bad;
+}
+
+/* Sets (or, with COUNT false, zeroes) check_caps of every budget a
+ * capability names; then each must equal the budget's own count. */
+static void zero_budget_counts(void)
+{
+    for (const struct task *t = task_list(); t; t = t->all_next)
+        for (uint64_t s = 0; s < KEEL_CAP_SLOTS; s++)
+            if (t->caps[s].obj && t->caps[s].obj->type == CAP_MEMORY)
+                ((struct memory *)t->caps[s].obj)->check_caps = 0;
+}
+
+static int compare_budget_counts(void)
+{
+    int bad = 0;
+    for (const struct task *t = task_list(); t; t = t->all_next) {
+        for (uint64_t s = 0; s < KEEL_CAP_SLOTS; s++) {
+            const struct kobj *o = t->caps[s].obj;
+            if (o && o->type == CAP_MEMORY &&
+                ((const struct memory *)o)->check_caps != ((const struct memory *)o)->caps)
+                bad += report(t, "a budget's capability count differs from the capabilities that name it");
+        }
     }
     return bad;
 }
@@ -150,12 +178,14 @@ int kcheck_run(uint64_t *n_tasks, uint64_t *n_threads, bool verbose)
     *n_tasks = *n_threads = 0;
     if (kobj_work_pending())
         bad += report(NULL, "destruction work left queued after a system call");
+    zero_budget_counts();
     for (const struct task *t = task_list(); t; t = t->all_next) {
         (*n_tasks)++;
         bad += check_task(t, n_threads);
         if (verbose)
             dump_task(t);
     }
+    bad += compare_budget_counts();
     if (*n_threads + sched_reap_count() != vm_kstack_slots_used())
         bad += report(NULL, "kernel stacks in use differ from the threads alive");
     bad += kheap_check();

@@ -54,6 +54,7 @@ struct memory {
     uint32_t caps;       /* capabilities naming this budget */
     bool release_queued; /* on cap.c's release list (which holds a reference) */
     struct memory *release_next;
+    uint32_t check_caps; /* kcheck.c's count of the capabilities it found */
 };
 
 struct frame {
