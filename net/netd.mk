@@ -59,12 +59,15 @@ $(LWIP_A): $(LWIP_OBJS)
 NETD_SRCS := net/netd.c net/nic_netif.c net/netd_config.c net/netd_rand.c net/netd_fw.c net/netd_route.c net/netd_sock.c net/netd_admin.c net/lwip/sys_arch.c
 NETD_OBJS := $(NETD_SRCS:%.c=$(BUILD)/user/%.o)
 
-$(NETD_OBJS): USER_CFLAGS += -Inet -Inet/firewall -Inet/lwip/libc -Inet/lwip -isystem $(LWIP_DIR)/src/include
+$(NETD_OBJS): USER_CFLAGS += -Inet -Inet/firewall -Iappliance/config -Inet/lwip/libc -Inet/lwip \
+	-isystem $(LWIP_DIR)/src/include
 $(NETD_OBJS): | $(LWIP_STAMP)
 
-$(BUILD)/user/netd.elf: $(NETD_OBJS) $(FW_OBJS) $(LWIP_A) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld
+# The configuration parser (appliance/config.mk's CONF_SRCS) reads appliance.conf.
+NETD_CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/user/%.o)
+$(BUILD)/user/netd.elf: $(NETD_OBJS) $(FW_OBJS) $(NETD_CONF_OBJS) $(LWIP_A) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld
 	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack -T lib/user.ld -o $@ \
-		$(BUILD)/user/lib/crt0.o $(NETD_OBJS) $(FW_OBJS) $(LWIP_A) $(LIB_A)
+		$(BUILD)/user/lib/crt0.o $(NETD_OBJS) $(FW_OBJS) $(NETD_CONF_OBJS) $(LWIP_A) $(LIB_A)
 
 USER_OBJS += $(NETD_OBJS) $(FW_OBJS)
 SERVERS += netd

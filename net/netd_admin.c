@@ -359,7 +359,7 @@ static void show_firewall(struct netd_admin *a, struct out *o)
     for (unsigned i = 0; i < rs->count; i++) {
         const struct fw_rule *fr = &rs->rules[i];
         char text[200];
-        (void)fw_rule_format(fr, &a->fw->ifaces, text, sizeof text);
+        (void)fw_rule_format(fr, &a->fw->ifaces, a->fw->eng.rules, text, sizeof text);
         struct row r;
         row_start(&r);
         row_fieldf(&r, "%u", fr->line);

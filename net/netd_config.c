@@ -75,7 +75,8 @@ static int interface_item(struct cursor *c, struct netd_config *out, const char 
         if (strlen(out->ifs[i].name) == name_len && strncmp(out->ifs[i].name, name, name_len) == 0)
             return fail(c, name_at, "this NIC is configured twice");
     if (out->n_ifs == NETD_MAX_IFS)
-        return fail(c, name_at, "too many interfaces (at most 4)");
+        return fail(c, name_at, "too many interfaces (at most 8)");
+    _Static_assert(NETD_MAX_IFS == 8, "the message says 8");
     struct netd_if_cfg ifc;
     memset(&ifc, 0, sizeof ifc);
     memcpy(ifc.name, name, name_len);

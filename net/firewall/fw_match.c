@@ -268,7 +268,35 @@ void fw_count_malformed(struct fw_engine *e, int err)
 
 /* ------------------------------------------------------------- rules ---- */
 
-static bool addr_match(const struct fw_addr *a, uint32_t ip) { return ((ip & a->mask) == a->addr) != a->neg; }
+static uint32_t mask_of(unsigned prefix) { return prefix ? 0xffffffffu << (32 - prefix) : 0; }
+
+/* An interface's address or network, as netd keeps it now; nothing
+ * matches an interface without an address. */
+static bool iface_match(const struct fw_ifaces *ifs, unsigned k, uint32_t ip, bool network)
+{
+    if (!ifs || k >= ifs->count || k >= FW_MAX_IFACES || !ifs->ifs[k].has_addr)
+        return false;
+    const struct fw_iface *f = &ifs->ifs[k];
+    uint32_t m = network ? mask_of(f->prefix <= 32 ? f->prefix : 32) : 0xffffffffu;
+    return (ip & m) == (f->addr & m);
+}
+
+static bool addr_match(const struct fw_addr *a, uint32_t ip, const struct fw_ifaces *ifs, const struct fw_ruleset *rs)
+{
+    bool m;
+    switch (a->kind) {
+    case FW_ADDR_TABLE: m = fw_table_match(rs, a->index, ip); break;
+    case FW_ADDR_IFADDR: m = iface_match(ifs, a->index, ip, false); break;
+    case FW_ADDR_IFNET: m = iface_match(ifs, a->index, ip, true); break;
+    case FW_ADDR_SELF:
+        m = false;
+        for (unsigned k = 0; ifs && k < ifs->count && k < FW_MAX_IFACES && !m; k++)
+            m = iface_match(ifs, k, ip, false);
+        break;
+    default: m = (ip & a->mask) == a->addr; break;
+    }
+    return m != a->neg;
+}
 
 static bool port_match(const struct fw_port *pt, uint16_t port)
 {
@@ -301,7 +329,8 @@ static bool antispoof_match(const struct fw_rule *r, const struct fw_packet *p, 
     return p->src == f->addr;
 }
 
-static bool rule_matches(const struct fw_rule *r, const struct fw_packet *p, const struct fw_ifaces *ifs)
+static bool rule_matches(const struct fw_rule *r, const struct fw_packet *p, const struct fw_ifaces *ifs,
+                         const struct fw_ruleset *rs)
 {
     if (!(r->dir & p->dir))
         return false;
@@ -311,11 +340,15 @@ static bool rule_matches(const struct fw_rule *r, const struct fw_packet *p, con
         return false;
     if (r->proto != FW_PROTO_ANY && r->proto != p->proto)
         return false;
-    if (!addr_match(&r->src, p->src) || !addr_match(&r->dst, p->dst))
+    if (!addr_match(&r->src, p->src, ifs, rs) || !addr_match(&r->dst, p->dst, ifs, rs))
         return false;
     if (!port_match(&r->sport, p->sport) || !port_match(&r->dport, p->dport))
         return false; /* rules have ports only with proto tcp/udp, checked above */
     if (r->tcp_mask && p->proto == FW_PROTO_TCP && (p->tcp_flags & r->tcp_mask) != r->tcp_set)
+        return false;
+    if (r->icmp_type != FW_ICMP_ANY && (p->proto != FW_PROTO_ICMP || p->icmp_type != r->icmp_type))
+        return false;
+    if (r->icmp_code != FW_ICMP_ANY && (p->proto != FW_PROTO_ICMP || p->icmp_code != r->icmp_code))
         return false;
     return true;
 }
@@ -326,8 +359,15 @@ int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct
     for (unsigned i = 0; i < rs->count; i++) {
         struct fw_rule *r = &rs->rules[i];
         r->c.evaluations++;
-        if (!rule_matches(r, p, ifs))
+        if (!rule_matches(r, p, ifs, rs))
             continue;
+        if (r->action == FW_MATCH) { /* counted, never decides */
+            r->c.packets++;
+            r->c.bytes += p->len;
+            if (r->flags & FW_RF_QUICK)
+                break;
+            continue;
+        }
         last = (int)i;
         if (r->flags & FW_RF_QUICK)
             break;
@@ -459,7 +499,11 @@ static void filter_by_rules(struct fw_engine *e, const struct fw_packet *p, uint
     v->line = r->line;
     if (r->action == FW_BLOCK) {
         count(&r->c, p);
-        v->return_ = (r->flags & FW_RF_RETURN) != 0;
+        v->return_ = (r->flags & (FW_RF_RETURN | FW_RF_RETURN_RST | FW_RF_RETURN_ICMP)) != 0;
+        v->return_rst = p->proto == FW_PROTO_TCP && !(r->flags & FW_RF_RETURN_ICMP);
+        v->return_code = r->return_code;
+        if ((r->flags & FW_RF_RETURN_RST) && p->proto != FW_PROTO_TCP)
+            v->return_ = false; /* return-rst answers TCP only */
         decide(e, v, FW_BLOCK, FW_R_BLOCK_RULE);
         return;
     }

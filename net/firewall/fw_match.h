@@ -70,12 +70,14 @@ enum fw_reason {
 };
 
 struct fw_verdict {
-    uint8_t action; /* FW_PASS or FW_BLOCK */
-    uint8_t reason; /* enum fw_reason */
-    bool log;       /* worth a log line (every block; passes by a `log` rule); rate-limit it */
-    bool return_;   /* block return: the caller should answer with a TCP RST / ICMP unreachable */
-    int rule;       /* index of the deciding rule in the active set, or -1 */
-    unsigned line;  /* that rule's line in the configuration, or 0 */
+    uint8_t action;      /* FW_PASS or FW_BLOCK */
+    uint8_t reason;      /* enum fw_reason */
+    bool log;            /* worth a log line (every block; passes by a `log` rule); rate-limit it */
+    bool return_;        /* block return*: the caller should answer ... */
+    bool return_rst;     /* ... with a TCP RST (else an ICMP unreachable) */
+    uint8_t return_code; /* ... the ICMP unreachable's code */
+    int rule;            /* index of the deciding rule in the active set, or -1 */
+    unsigned line;       /* that rule's line in the configuration, or 0 */
 };
 
 struct fw_stats {

@@ -79,8 +79,8 @@ static void test_errors_have_columns(void)
     CHECK_STR(err, "args:1: expected NAME=..., stats=SECONDS or debug=0|1");
     CHECK_EQ(parse("nic0=dhcp,nic0=dhcp"), NETD_CONFIG_E_SYNTAX);
     CHECK_STR(err, "args:11: this NIC is configured twice");
-    CHECK_EQ(parse("a=dhcp,b=dhcp,c=dhcp,d=dhcp,e=dhcp"), NETD_CONFIG_E_SYNTAX);
-    CHECK_STR(err, "args:29: too many interfaces (at most 4)");
+    CHECK_EQ(parse("a=dhcp,b=dhcp,c=dhcp,d=dhcp,e=dhcp,f=dhcp,g=dhcp,h=dhcp,i=dhcp"), NETD_CONFIG_E_SYNTAX);
+    CHECK_STR(err, "args:57: too many interfaces (at most 8)");
     CHECK_EQ(parse("abcdefghijklmnop=dhcp"), NETD_CONFIG_E_SYNTAX);
     CHECK_EQ(parse("stats=x"), NETD_CONFIG_E_SYNTAX);
     CHECK_EQ(parse("stats=86401"), NETD_CONFIG_E_SYNTAX);
