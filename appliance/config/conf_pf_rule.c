@@ -22,6 +22,7 @@
 #define HAVE_NAT      0 /* nat-to, rdr-to, binat-to */
 #define HAVE_MAX_MSS  0 /* scrub (max-mss N) */
 #define HAVE_MODULATE 0 /* modulate state */
+#define HAVE_SRC_CONN 0 /* state options max, max-src-conn, overload */
 
 #define LIST CONF_PF_LIST_MAX
 
@@ -693,6 +694,8 @@ static int state_options(struct pf_ctx *x, struct conf_pf_rule *r)
     for (;;) {
         const struct conf_tok *t = pf_next(x);
         int rc;
+        if (!HAVE_SRC_CONN && (conf_tok_is(t, "max") || conf_tok_is(t, "max-src-conn") || conf_tok_is(t, "overload")))
+            return pf_unsupported(x, t, "not enforced yet; max-src-conn-rate is");
         if (conf_tok_is(t, "max") && !r->max_states)
             rc = state_count(x, &r->max_states);
         else if (conf_tok_is(t, "max-src-conn") && !r->max_src_conn)
