@@ -480,7 +480,7 @@ bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8_
     }
     struct fw_verdict v;
     fw_filter(&fw->eng, &pkt, fw->now, &v);
-    unsigned reason = v.reason <= FW_R_IP_OPTIONS ? v.reason : 0;
+    unsigned reason = v.reason <= FW_R_LAST ? v.reason : 0;
     if (v.action == FW_PASS)
         fw->c.passed[reason]++;
     else

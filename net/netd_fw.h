@@ -44,8 +44,8 @@ struct netd_fw_return {
 
 /* netd's own firewall counters (the engine's are in eng.stats and the rules). */
 struct netd_fw_counters {
-    uint64_t passed[FW_R_IP_OPTIONS + 1];  /* by enum fw_reason */
-    uint64_t blocked[FW_R_IP_OPTIONS + 1]; /* by enum fw_reason */
+    uint64_t passed[FW_R_LAST + 1];  /* by enum fw_reason */
+    uint64_t blocked[FW_R_LAST + 1]; /* by enum fw_reason */
     uint64_t not_ipv4;                     /* frames passed untouched (ARP, command frames, IPv6) */
     uint64_t dhcp;                         /* our DHCP client's packets, passed before the rules */
     uint64_t generated;                    /* our `block return` answers, passed without the rules */

@@ -22,7 +22,7 @@
 #define HAVE_NAT      0 /* nat-to, rdr-to, binat-to */
 #define HAVE_MAX_MSS  0 /* scrub (max-mss N) */
 #define HAVE_MODULATE 0 /* modulate state */
-#define HAVE_SRC_CONN 0 /* state options max, max-src-conn, overload */
+#define HAVE_SRC_CONN 1 /* state options max, max-src-conn, overload */
 
 #define LIST CONF_PF_LIST_MAX
 

@@ -97,6 +97,10 @@ static int on_rule(void *ctx, const struct conf_pf_rule *in)
     r.icmp_code = in->icmp_code == CONF_PF_ICMP_ANY ? FW_ICMP_ANY : in->icmp_code;
     r.rate_conns = in->rate_conns;
     r.rate_secs = in->rate_secs;
+    r.max_states = in->max_states;
+    r.max_src_conn = in->max_src_conn;
+    r.overload = in->overload;
+    r.flush = in->overload_flush ? (in->overload_flush_global ? 2 : 1) : 0;
     _Static_assert(FW_LABEL_MAX == CONF_PF_LABEL_MAX, "labels fit");
     memcpy(r.label, in->label, sizeof r.label);
     r.line = in->line;

@@ -460,20 +460,53 @@ static bool opens_state(const struct fw_packet *p)
     return p->proto != FW_PROTO_ICMP || p->icmp_type == FW_ICMP_ECHO_REQUEST;
 }
 
+/* A source over a limit of rule R: into R's overload table (pf's
+ * `overload <t> [flush [global]]`), its states removed when R says flush.
+ * Done once per source: one already in the table is left as it is. */
+static void overload(struct fw_engine *e, const struct fw_rule *r, unsigned idx, uint32_t src)
+{
+    struct fw_ruleset *rs = e->rules;
+    if (r->overload < 0 || fw_table_add(rs, (unsigned)r->overload, src, 32, false) != FW_OK)
+        return;
+    e->stats.overloaded++;
+    if (r->flush)
+        e->stats.flushed += fw_state_kill_src(e->states, src, (uint16_t)idx, rs->generation, r->flush == 2);
+}
+
+static bool refuse(struct fw_engine *e, struct fw_verdict *v, uint64_t *counter, uint8_t reason)
+{
+    (*counter)++;
+    decide(e, v, FW_BLOCK, reason);
+    return false;
+}
+
 /* A pass rule with keep state: make the state, or block. */
 static bool keep_state(struct fw_engine *e, struct fw_rule *r, unsigned idx, const struct fw_packet *p, uint64_t now,
                        struct fw_verdict *v)
 {
     struct fw_ruleset *rs = e->rules;
+    if (r->max_states && fw_state_rule_live(e->states, (uint16_t)idx, rs->generation) >= r->max_states)
+        return refuse(e, v, &e->stats.state_limited, FW_R_STATE_LIMIT);
     if (r->rate_conns && fw_state_src_admit(e->states, p->src, (uint16_t)idx, rs->generation, r->rate_conns,
                                             r->rate_secs, now) != FW_OK) {
-        e->stats.src_limited++;
-        decide(e, v, FW_BLOCK, FW_R_SRC_RATE);
-        return false;
+        overload(e, r, idx, p->src);
+        return refuse(e, v, &e->stats.src_limited, FW_R_SRC_RATE);
+    }
+    uint32_t node = FW_STATE_NIL;
+    if (r->max_src_conn) {
+        if (fw_state_src_node(e->states, p->src, (uint16_t)idx, rs->generation, now, &node) != FW_OK)
+            return refuse(e, v, &e->stats.src_limited, FW_R_SRC_RATE);
+        if (e->states->mem.srcs[node].live >= r->max_src_conn) {
+            overload(e, r, idx, p->src);
+            return refuse(e, v, &e->stats.src_conn_limited, FW_R_SRC_CONN);
+        }
     }
     uint8_t sflags =
         (uint8_t)(((r->flags & FW_RF_ALLOW_OPTS) ? FW_SF_ALLOW_OPTS : 0) | ((r->flags & FW_RF_LOG) ? FW_SF_LOG : 0));
-    int rc = fw_state_insert(e->states, p, now, (uint16_t)idx, rs->generation, sflags, NULL);
+    struct fw_state *st = NULL;
+    int rc = fw_state_insert(e->states, p, now, (uint16_t)idx, rs->generation, sflags, &st);
+    if (rc == FW_OK && node != FW_STATE_NIL)
+        fw_state_attach_src(e->states, st, node);
     if (rc != FW_OK && rc != FW_E_EXISTS) { /* FW_E_FULL: never pass without the state */
         e->stats.state_full++;
         decide(e, v, FW_BLOCK, FW_R_STATE_FULL);
@@ -567,6 +600,8 @@ const char *fw_reason_name(unsigned reason)
         [FW_R_STATE_FULL] = "state table full",
         [FW_R_SRC_RATE] = "max-src-conn-rate",
         [FW_R_IP_OPTIONS] = "IP options",
+        [FW_R_STATE_LIMIT] = "state limit (max)",
+        [FW_R_SRC_CONN] = "max-src-conn",
     };
     return reason && reason < sizeof names / sizeof names[0] ? names[reason] : "?";
 }

@@ -250,6 +250,40 @@ static void put_action(struct textbuf *b, const struct fw_rule *r)
     }
 }
 
+/* " keep state (max N, max-src-conn N, max-src-conn-rate N/S, overload <t> flush global)" */
+static void put_state_options(struct textbuf *b, const struct fw_rule *r, const struct fw_ruleset *rs)
+{
+    const char *sep = " keep state (";
+    if (r->max_states) {
+        tb_put(b, sep);
+        tb_put(b, "max ");
+        tb_u64(b, r->max_states);
+        sep = ", ";
+    }
+    if (r->max_src_conn) {
+        tb_put(b, sep);
+        tb_put(b, "max-src-conn ");
+        tb_u64(b, r->max_src_conn);
+        sep = ", ";
+    }
+    if (r->rate_conns) {
+        tb_put(b, sep);
+        tb_put(b, "max-src-conn-rate ");
+        tb_u64(b, r->rate_conns);
+        tb_put(b, "/");
+        tb_u64(b, r->rate_secs);
+        sep = ", ";
+    }
+    if (r->overload >= 0) {
+        struct fw_addr t = { .kind = FW_ADDR_TABLE, .index = (uint8_t)r->overload };
+        tb_put(b, sep);
+        tb_put(b, "overload");
+        put_addr(b, &t, NULL, rs);
+        tb_put(b, r->flush == 2 ? " flush global" : r->flush ? " flush" : "");
+    }
+    tb_put(b, ")");
+}
+
 /* The part after the interface: af, proto, hosts, options. */
 static void put_filter_tail(struct textbuf *b, const struct fw_rule *r, const struct fw_ifaces *ifs,
                             const struct fw_ruleset *rs)
@@ -284,13 +318,8 @@ static void put_filter_tail(struct textbuf *b, const struct fw_rule *r, const st
     }
     if (r->action == FW_PASS && !(r->flags & FW_RF_KEEP_STATE))
         tb_put(b, " no state");
-    if ((r->flags & FW_RF_KEEP_STATE) && r->rate_conns) {
-        tb_put(b, " keep state (max-src-conn-rate ");
-        tb_u64(b, r->rate_conns);
-        tb_put(b, "/");
-        tb_u64(b, r->rate_secs);
-        tb_put(b, ")");
-    }
+    if ((r->flags & FW_RF_KEEP_STATE) && (r->rate_conns || r->max_states || r->max_src_conn))
+        put_state_options(b, r, rs);
     if (r->flags & FW_RF_ALLOW_OPTS)
         tb_put(b, " allow-opts");
     if (r->label[0]) {

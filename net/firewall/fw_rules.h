@@ -140,6 +140,10 @@ struct fw_rule {
     uint16_t icmp_type, icmp_code; /* FW_ICMP_ANY or the value (proto icmp) */
     uint32_t rate_conns;           /* max-src-conn-rate N/S; 0: no limit (then rate_secs 0) */
     uint32_t rate_secs;
+    uint32_t max_states;      /* state option max N; 0: none */
+    uint32_t max_src_conn;    /* max-src-conn N; 0: none */
+    int8_t overload;          /* overload <table>: its index, or -1 */
+    uint8_t flush;            /* ... flush: 0 none, 1 this rule's states of the source, 2 all (global) */
     char label[FW_LABEL_MAX]; /* "" when none */
     unsigned line;            /* where it was written, for listings and logs */
     struct fw_counters c;

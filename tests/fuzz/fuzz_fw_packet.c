@@ -114,7 +114,7 @@ static void one_packet(struct harness *h, uint8_t ctrl, const uint8_t *bytes, si
     struct fw_verdict v;
     fw_filter(&h->eng, &p, now, &v);
     REQUIRE(v.action == FW_PASS || v.action == FW_BLOCK);
-    REQUIRE(v.reason >= FW_R_STATE && v.reason <= FW_R_IP_OPTIONS);
+    REQUIRE(v.reason >= FW_R_STATE && v.reason <= FW_R_LAST);
     REQUIRE(v.rule >= -1 && v.rule < (int)h->eng.rules->count);
     REQUIRE(h->states.count <= 8);
     if (v.log && fw_ratelimit_allow(&h->rl, now)) {

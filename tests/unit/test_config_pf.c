@@ -214,10 +214,18 @@ static void test_rule_options(void)
     CHECK_STR(r->label, "web");
     CHECK_EQ(r->dst.kind, CONF_PFA_IFADDR);
     CHECK_EQ(r->tcp_mask, 0x12);
-    /* not enforced by netd yet: refused, never accepted and ignored */
-    CHECK_STR(err1("pass keep state (max-src-conn 10)\n"),
-              "appliance.conf:3:18: unsupported: \"max-src-conn\" is not supported by Keel (not enforced yet; "
-              "max-src-conn-rate is)");
+    CHECK_EQ(walk("pass in proto tcp keep state (max 100, max-src-conn 10, max-src-conn-rate 5/10, overload "
+                  "<flood> flush global)\n"),
+             CONF_OK);
+    r = &rules[0];
+    CHECK_EQ(r->max_states, 100);
+    CHECK_EQ(r->max_src_conn, 10);
+    CHECK_EQ(r->overload, 0);
+    CHECK(r->overload_flush && r->overload_flush_global);
+    CHECK_EQ(n_tables, 1); /* <flood>, made by its first mention */
+    CHECK_STR(err1("pass keep state (overload <x>)\n"),
+              "appliance.conf:3:6: expected max-src-conn or max-src-conn-rate with overload");
+    CHECK_STR(err1("pass keep state (max 0)\n"), "appliance.conf:3:22: expected a number 1-1000000 (got \"0\")");
     CHECK_EQ(walk("block return-icmp (port-unr) in proto udp\npass proto icmp icmp-type { echoreq unreach }\n"),
              CONF_OK);
     CHECK_EQ(rules[0].block_mode, CONF_PF_RETURN_ICMP);

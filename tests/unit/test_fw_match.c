@@ -681,6 +681,38 @@ static void test_src_conn_rate(void)
     CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 4, ME_WAN, 443, FW_TH_SYN), 12 * SEC).action, FW_PASS);
 }
 
+/* max N, max-src-conn N and overload <t> flush: one source cannot take
+ * every slot; the overloaded source lands in the table and its states go. */
+static void test_state_limits_and_overload(void)
+{
+    load("table <flood> persist\nblock in quick from <flood>\n"
+         "pass in proto tcp to port 80 keep state (max 3)\n"
+         "pass in proto tcp to port 443 keep state (max-src-conn 2, overload <flood> flush global)\n");
+    CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 1, ME_WAN, 80, FW_TH_SYN)), PASSED(1));
+    CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 2, ME_WAN, 80, FW_TH_SYN)), PASSED(1));
+    CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER + 1, 3, ME_WAN, 80, FW_TH_SYN)), PASSED(1));
+    struct fw_verdict v = run(tcp(FW_IN, WAN, SERVER + 2, 4, ME_WAN, 80, FW_TH_SYN), SEC);
+    CHECK_EQ(v.reason, FW_R_STATE_LIMIT); /* max 3 counts every source */
+    CHECK_EQ(eng.stats.state_limited, 1);
+    /* a state that ends frees its place */
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 1, ME_WAN, 80, FW_TH_RST), SEC).action, FW_PASS);
+    CHECK_EQ(fw_state_expire(&states, 15 * SEC), 1); /* the reset one (10 s) */
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER + 2, 5, ME_WAN, 80, FW_TH_SYN), 15 * SEC).action, FW_PASS);
+
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 10, ME_WAN, 443, FW_TH_SYN), 16 * SEC).action, FW_PASS);
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 11, ME_WAN, 443, FW_TH_SYN), 16 * SEC).action, FW_PASS);
+    CHECK_EQ(states.count, 5);
+    v = run(tcp(FW_IN, WAN, SERVER, 12, ME_WAN, 443, FW_TH_SYN), 16 * SEC);
+    CHECK_EQ(v.reason, FW_R_SRC_CONN);
+    CHECK_EQ(eng.stats.overloaded, 1);
+    CHECK(fw_table_match(eng.rules, 0, SERVER));
+    CHECK_EQ(eng.stats.flushed, 3); /* flush global: its port-80 state too */
+    CHECK_EQ(states.count, 2);
+    /* the source is blocked now; another one is still served */
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 13, ME_WAN, 443, FW_TH_SYN), 16 * SEC).rule, 0);
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER + 1, 14, ME_WAN, 443, FW_TH_SYN), 16 * SEC).action, FW_PASS);
+}
+
 static void test_antispoof(void)
 {
     load("pass all no state\nantispoof for lan\n");
@@ -855,6 +887,7 @@ int main(void)
         UNIT_TEST(test_reload_keeps_states),
         UNIT_TEST(test_state_table_full),
         UNIT_TEST(test_src_conn_rate),
+        UNIT_TEST(test_state_limits_and_overload),
         UNIT_TEST(test_antispoof),
         UNIT_TEST(test_ip_options),
         UNIT_TEST(test_block_return_log_invalid),
