@@ -20,8 +20,8 @@ $(filter-out %/passwd.o,$(CONSOLE_SRCS:%.c=$(BUILD)/user/%.o)): USER_CFLAGS += $
 
 UNIT_TESTS += lineedit
 $(BUILD)/tests/unit/test_lineedit: tests/unit/test_lineedit.c appliance/console/lineedit.c appliance/console/cmd.c \
-	$(CONSOLE_HDRS)
-$(BUILD)/tests/unit/test_lineedit: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS)
+	appliance/config/conf_addr.c $(CONSOLE_HDRS)
+$(BUILD)/tests/unit/test_lineedit: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config
 
 # Host unit test test_console_log: the log ring, its levels and its rows.
 UNIT_TESTS += console_log

@@ -102,6 +102,11 @@ enum { RET_RST = 1, RET_ICMP = 2 };
 
 /* ------------------------------------------------------ configuration -- */
 
+/* The parsed configuration of one load (~45 KiB: off the small stack).
+ * Main thread only; used only inside one call of the functions below. */
+static struct conf conf_scratch;
+static struct conf_result conf_res;
+
 static uint32_t prefix_mask(unsigned prefix) { return prefix ? ~0u << (32 - prefix) : 0; }
 
 static int load_fail(char *err, size_t errlen, const char *file, const char *msg)
@@ -186,23 +191,22 @@ static void build_addresses(struct netd_fw *fw, const struct conf *c)
 static int parse_into_spare(struct netd_fw *fw, const char *file, const char *text, size_t len, struct fw_ifaces *ifs,
                             struct netd_routes *routes, uint8_t *skip, char *err, size_t errlen)
 {
-    static struct conf conf;         /* ~45 KiB: off the small stack; main thread only */
-    static struct conf_result res;   /* the same */
-    static struct conf_pf_work work; /* the same */
+    static struct conf_pf_work work; /* off the small stack; main thread only */
     struct conf_parser p = { .file = file };
+    struct conf *conf = &conf_scratch;
     fw->spare->valid = false;
-    if (conf_parse(&p, text, len, &conf, &res) != CONF_OK) {
+    if (conf_parse(&p, text, len, conf, &conf_res) != CONF_OK) {
         if (errlen)
-            strlcpy(err, res.n_errors ? res.errors[0].msg : "does not parse", errlen);
+            strlcpy(err, conf_res.n_errors ? conf_res.errors[0].msg : "does not parse", errlen);
         return NETD_FW_E_PARSE;
     }
     int8_t ifmap[CONF_MAX_IFACES];
-    build_ifaces(fw, &conf, ifs, ifmap);
-    if (build_routes(&conf, routes))
+    build_ifaces(fw, conf, ifs, ifmap);
+    if (build_routes(conf, routes))
         return load_fail(err, errlen, file, "a route netd refuses");
     struct fw_conf_options opt;
     char msg[NETD_FW_ERR_MAX];
-    if (fw_conf_compile(&conf, ifmap, fw->spare, &opt, &work, msg, sizeof msg) != FW_OK)
+    if (fw_conf_compile(conf, ifmap, fw->spare, &opt, &work, msg, sizeof msg) != FW_OK)
         return load_fail(err, errlen, file, msg);
     *skip = opt.skip;
     return NETD_FW_OK;
@@ -336,12 +340,10 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
         return rc;
     /* The addresses: also from a file with errors, from the lines that
      * parsed (the rules of such a file are never used: deny-all stays). */
-    static struct conf boot; /* main thread only, once */
-    static struct conf_result res;
     struct conf_parser p = { .file = NETD_FW_FILE, .keep_on_error = true };
-    if (conf_parse(&p, text, len, &boot, &res) != CONF_OK) /* netd_fw_reload logs the errors */
+    if (conf_parse(&p, text, len, &conf_scratch, &conf_res) != CONF_OK) /* netd_fw_reload logs the errors */
         ulog("netd: firewall: %s has errors: addresses from the interface lines that parse\n", NETD_FW_FILE);
-    build_addresses(fw, &boot);
+    build_addresses(fw, &conf_scratch);
     return netd_fw_reload(fw, NETD_FW_FILE, text, len, err, sizeof err);
 }
 

@@ -102,11 +102,10 @@ static int on_rule(void *ctx, const struct conf_pf_rule *in)
     r.overload = in->overload;
     r.flush = in->overload_flush ? (in->overload_flush_global ? 2 : 1) : 0;
     _Static_assert(FW_LABEL_MAX == CONF_PF_LABEL_MAX, "labels fit");
-    memcpy(r.label, in->label, sizeof r.label);
     r.line = in->line;
     if (in->action == CONF_PF_BLOCK && in->block_mode == CONF_PF_BLOCK_POLICY && k->rs->count < FW_MAX_RULES)
         k->policy[k->rs->count / 64] |= 1ull << (k->rs->count % 64);
-    return fw_ruleset_add(k->rs, &r) == FW_OK ? 0 : 1;
+    return fw_ruleset_add(k->rs, &r, in->label) == FW_OK ? 0 : 1;
 }
 
 static int on_table(void *ctx, const struct conf_pf_table *t, const struct conf_pf_table_entry *e, unsigned n)

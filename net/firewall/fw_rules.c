@@ -30,14 +30,44 @@ void fw_ruleset_init(struct fw_ruleset *rs)
     rs->valid = true;
 }
 
-int fw_ruleset_add(struct fw_ruleset *rs, const struct fw_rule *r)
+/* LABEL's offset + 1 in the set's label text, adding it (the previous
+ * rule's label is reused: rules of one list share theirs); 0 if it does
+ * not fit. */
+static uint16_t label_ref(struct fw_ruleset *rs, const char *label)
 {
+    size_t n = strnlen(label, FW_LABEL_MAX - 1);
+    if (rs->count && rs->rules[rs->count - 1].label) {
+        const char *prev = rs->label_text + rs->rules[rs->count - 1].label - 1;
+        if (strlen(prev) == n && memcmp(prev, label, n) == 0)
+            return rs->rules[rs->count - 1].label;
+    }
+    if (rs->label_len + n + 1 > sizeof rs->label_text)
+        return 0;
+    memcpy(rs->label_text + rs->label_len, label, n);
+    rs->label_text[rs->label_len + n] = '\0';
+    uint16_t ref = (uint16_t)(rs->label_len + 1);
+    rs->label_len += n + 1;
+    return ref;
+}
+
+int fw_ruleset_add(struct fw_ruleset *rs, const struct fw_rule *r, const char *label)
+{
+    _Static_assert(FW_LABEL_TEXT < 65535, "label offsets fit 16 bits");
     if (rs->count >= FW_MAX_RULES)
         return FW_E_FULL;
+    uint16_t ref = 0;
+    if (label && label[0] && (ref = label_ref(rs, label)) == 0)
+        return FW_E_FULL;
     rs->rules[rs->count] = *r;
+    rs->rules[rs->count].label = ref;
     memset(&rs->rules[rs->count].c, 0, sizeof r->c);
     rs->count++;
     return FW_OK;
+}
+
+const char *fw_rule_label(const struct fw_ruleset *rs, const struct fw_rule *r)
+{
+    return rs && r->label && r->label <= rs->label_len ? rs->label_text + r->label - 1 : "";
 }
 
 int fw_table_find(const struct fw_ruleset *rs, const char *name, size_t len)
@@ -322,9 +352,10 @@ static void put_filter_tail(struct textbuf *b, const struct fw_rule *r, const st
         put_state_options(b, r, rs);
     if (r->flags & FW_RF_ALLOW_OPTS)
         tb_put(b, " allow-opts");
-    if (r->label[0]) {
+    const char *label = fw_rule_label(rs, r);
+    if (label[0]) {
         tb_put(b, " label \"");
-        tb_putn(b, r->label, strnlen(r->label, FW_LABEL_MAX));
+        tb_put(b, label);
         tb_put(b, "\"");
     }
 }

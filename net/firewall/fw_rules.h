@@ -47,10 +47,11 @@
 
 #define FW_MAX_RULES 512
 
-#define FW_MAX_TABLES 32  /* tables in a rule set */
-#define FW_TABLE_SIZE 256 /* addresses in one table */
-#define FW_TABLE_NAME 32  /* with the NUL */
-#define FW_LABEL_MAX  64  /* with the NUL */
+#define FW_MAX_TABLES 32    /* tables in a rule set */
+#define FW_TABLE_SIZE 128   /* addresses in one table (netd holds two rule sets in its 4 MiB segment) */
+#define FW_TABLE_NAME 32    /* with the NUL */
+#define FW_LABEL_MAX  64    /* with the NUL */
+#define FW_LABEL_TEXT 16384 /* bytes of labels in a rule set (rules of one list share theirs) */
 #define FW_ICMP_ANY   0xffffu
 
 enum fw_action {
@@ -140,12 +141,12 @@ struct fw_rule {
     uint16_t icmp_type, icmp_code; /* FW_ICMP_ANY or the value (proto icmp) */
     uint32_t rate_conns;           /* max-src-conn-rate N/S; 0: no limit (then rate_secs 0) */
     uint32_t rate_secs;
-    uint32_t max_states;      /* state option max N; 0: none */
-    uint32_t max_src_conn;    /* max-src-conn N; 0: none */
-    int8_t overload;          /* overload <table>: its index, or -1 */
-    uint8_t flush;            /* ... flush: 0 none, 1 this rule's states of the source, 2 all (global) */
-    char label[FW_LABEL_MAX]; /* "" when none */
-    unsigned line;            /* where it was written, for listings and logs */
+    uint32_t max_states;   /* state option max N; 0: none */
+    uint32_t max_src_conn; /* max-src-conn N; 0: none */
+    int8_t overload;       /* overload <table>: its index, or -1 */
+    uint8_t flush;         /* ... flush: 0 none, 1 this rule's states of the source, 2 all (global) */
+    uint16_t label;        /* offset + 1 of its label in the set's label_text; 0: none */
+    unsigned line;         /* where it was written, for listings and logs */
     struct fw_counters c;
 };
 
@@ -157,13 +158,19 @@ struct fw_ruleset {
     struct fw_counters none; /* packets no rule matched (blocked by default) */
     unsigned n_tables;       /* <= FW_MAX_TABLES */
     struct fw_table tables[FW_MAX_TABLES];
+    size_t label_len; /* bytes used in label_text: NUL-terminated labels */
+    char label_text[FW_LABEL_TEXT];
 };
 
 /* An empty, valid rule set (blocks everything); counters zero; generation 0. */
 void fw_ruleset_init(struct fw_ruleset *rs);
 
-/* Appends R (its counters zeroed).  FW_E_FULL when FW_MAX_RULES are there. */
-FW_MUST_CHECK int fw_ruleset_add(struct fw_ruleset *rs, const struct fw_rule *r);
+/* Appends R (its counters zeroed) with label LABEL ("" or NULL: none).
+ * FW_E_FULL when FW_MAX_RULES are there or the labels do not fit. */
+FW_MUST_CHECK int fw_ruleset_add(struct fw_ruleset *rs, const struct fw_rule *r, const char *label);
+
+/* Rule R's label ("" when none). */
+const char *fw_rule_label(const struct fw_ruleset *rs, const struct fw_rule *r);
 
 /* The table named NAME (LEN bytes), or -1. */
 int fw_table_find(const struct fw_ruleset *rs, const char *name, size_t len);

@@ -147,6 +147,16 @@ static void test_addresses_and_icmp(void)
     CHECK_STR(format(2), "pass proto icmp all icmp-type 8 code 0");
 }
 
+static void test_labels(void)
+{
+    CHECK_EQ(compile("pass in proto tcp to port { 1 2 } label \"web\"\npass out label \"out  bound\"\npass\n"), FW_OK);
+    CHECK_STR(fw_rule_label(&rs, &rs.rules[0]), "web");
+    CHECK_EQ(rs.rules[0].label, rs.rules[1].label); /* one list, one label */
+    CHECK_STR(fw_rule_label(&rs, &rs.rules[2]), "out  bound");
+    CHECK_STR(fw_rule_label(&rs, &rs.rules[3]), "");
+    CHECK_STR(format(2), "pass out all flags S/SA label \"out  bound\"");
+}
+
 static void test_tables_at_run_time(void)
 {
     CHECK_EQ(compile("table <t> { 10.0.0.0/8, !10.1.0.0/16 }\nblock from <t>\n"), FW_OK);
@@ -224,7 +234,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT_TEST(test_design_example),     UNIT_TEST(test_defaults_and_modes), UNIT_TEST(test_lists_expand),
         UNIT_TEST(test_addresses_and_icmp), UNIT_TEST(test_tables_at_run_time), UNIT_TEST(test_replace),
-        UNIT_TEST(test_too_many_rules),     UNIT_TEST(test_format_cut),
+        UNIT_TEST(test_too_many_rules),     UNIT_TEST(test_format_cut),         UNIT_TEST(test_labels),
     };
     return unit_main("fw_rules", tests, (int)(sizeof tests / sizeof tests[0]));
 }
