@@ -85,7 +85,7 @@ $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 INIT_SRCS := init/init.c init/manifest.c init/pci.c init/init_config.c $(CONF_SRCS)
 INIT_ELF := $(BUILD)/user/init.elf
 $(eval $(call user_prog,init,$(INIT_SRCS)))
-$(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config -Iappliance/console
+$(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config
 
 SERVER_ELFS := $(SERVERS:%=$(BUILD)/user/%.elf)
 # Every fuzzer the fragments registered (net/firewall.mk has the recipes).
@@ -165,7 +165,7 @@ $(TFTP_DIR)/servers.cpio: image/manifest tools/mkcpio.sh $(SERVER_ELFS)
 CONF_CHECK := $(BUILD)/tools/conf-check
 $(CONF_CHECK): tools/conf_check.c $(CONF_SRCS) $(CONF_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iappliance/config -Iappliance/console -Ilib/include \
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iappliance/config -Ilib/include \
 		-o $@ $(filter %.c,$^)
 
 $(EXAMPLE_SITE)/appliance.conf: image/example/appliance.conf

@@ -7,7 +7,8 @@
 #                (conf_pf*.c), the canonical writer, the diff and the edits;
 #                linked by init, netd, tlsd, consoled, tools/conf_check.c and
 #                the host tests and fuzzer.  It uses the password-hash check
-#                of appliance/console/passwd.c and includes no server's header.
+#                of passwd.c (the console's hash, part of the language) and
+#                includes no server's header.
 #
 # Host unit tests (test_<name> in UNIT_TESTS, the generic recipe):
 #   test_config     parser errors, writer, round trip, diff
@@ -21,9 +22,9 @@
 
 CONF_SRCS    := appliance/config/conf.c appliance/config/conf_lex.c appliance/config/conf_addr.c \
 	appliance/config/conf_pf.c appliance/config/conf_pf_rule.c appliance/config/conf_write.c \
-	appliance/config/conf_diff.c appliance/config/conf_edit.c appliance/console/passwd.c
-CONF_HDRS    := $(wildcard appliance/config/*.h) lib/include/keel/textbuf.h appliance/console/passwd.h
-CONF_CPPFLAGS := -Iappliance/config -Iappliance/console -Ilib/include
+	appliance/config/conf_diff.c appliance/config/conf_edit.c appliance/config/passwd.c
+CONF_HDRS    := $(wildcard appliance/config/*.h) lib/include/keel/textbuf.h
+CONF_CPPFLAGS := -Iappliance/config -Ilib/include
 
 # Guest objects of these sources (whoever links them) need the include paths.
 $(CONF_SRCS:%.c=$(BUILD)/user/%.o): USER_CFLAGS += $(CONF_CPPFLAGS)
@@ -57,8 +58,8 @@ fuzz-config: $(BUILD)/tests/fuzz/fuzz_config
 	$(BUILD)/tests/fuzz/fuzz_config -max_total_time=$(FUZZ_SECS) -max_len=8192 -timeout=10 \
 		-artifact_prefix=$(BUILD)/tests/fuzz/config- $(BUILD)/tests/fuzz/work/config tests/fuzz/corpus/config
 
-# The console password hash (appliance/console/passwd.c) and tools/keel-passwd.
+# The console password hash (appliance/config/passwd.c) and tools/keel-passwd.
 UNIT_TESTS += config_passwd
-$(BUILD)/tests/unit/test_config_passwd: tests/unit/test_config_passwd.c appliance/console/passwd.c \
-	appliance/console/passwd.h tools/keel-passwd
-$(BUILD)/tests/unit/test_config_passwd: UNIT_CFLAGS += -Iappliance/console -Ilib/include
+$(BUILD)/tests/unit/test_config_passwd: tests/unit/test_config_passwd.c appliance/config/passwd.c \
+	appliance/config/passwd.h tools/keel-passwd
+$(BUILD)/tests/unit/test_config_passwd: UNIT_CFLAGS += -Iappliance/config -Ilib/include

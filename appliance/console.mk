@@ -10,9 +10,9 @@
 # test_config_passwd, in appliance/config.mk, beside the parser that
 # checks `console password-hash`.)
 
-CONSOLE_SRCS     := appliance/console/lineedit.c appliance/console/cmd.c appliance/console/passwd.c \
+CONSOLE_SRCS     := appliance/console/lineedit.c appliance/console/cmd.c appliance/config/passwd.c \
 	appliance/console/logring.c
-CONSOLE_HDRS     := appliance/console/lineedit.h appliance/console/cmd.h appliance/console/passwd.h \
+CONSOLE_HDRS     := appliance/console/lineedit.h appliance/console/cmd.h appliance/config/passwd.h \
 	appliance/console/logring.h
 CONSOLE_CPPFLAGS := -Iappliance/console -Ilib/include
 

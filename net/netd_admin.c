@@ -22,7 +22,8 @@
  * reload never changes an address.
  *
  * Tables.  NETADM_SHOW writes rows of '\t'-separated fields into the
- * region's answer area, cut at a whole row when full.
+ * region's answer area, cut at a whole row when full (the firewall's rows
+ * are pfctl -sr -v's lines, without tabs).
  *
  * Ping.  One at a time: a raw ICMP PCB whose receive callback takes echo
  * replies with our identifier (and leaves every other ICMP packet to
@@ -351,34 +352,33 @@ static void show_connections(struct netd_admin *a, struct out *o)
     }
 }
 
+/* The rules in force as `pfctl -sr -v` prints them: "@N RULE" in pf's
+ * canonical form, then its counters and where appliance.conf has it; last
+ * what no rule matched (Keel blocks it).  Rows have no '\t': consoled
+ * prints them as they are. */
 static void show_firewall(struct netd_admin *a, struct out *o)
 {
-    static const char *const h[] = { "LINE", "RULE", "EVALS", "PACKETS", "BYTES", "STATES" };
-    header(o, h, sizeof h / sizeof h[0]);
     const struct fw_ruleset *rs = a->fw->eng.rules;
+    const struct fw_state_table *st = &a->fw->table;
+    char text[256];
     for (unsigned i = 0; i < rs->count; i++) {
         const struct fw_rule *fr = &rs->rules[i];
-        char text[200];
-        (void)fw_rule_format(fr, &a->fw->ifaces, a->fw->eng.rules, text, sizeof text);
-        struct row r;
-        row_start(&r);
-        row_fieldf(&r, "%u", fr->line);
-        row_field(&r, text);
-        row_fieldf(&r, "%llu", (unsigned long long)fr->c.evaluations);
-        row_fieldf(&r, "%llu", (unsigned long long)fr->c.packets);
-        row_fieldf(&r, "%llu", (unsigned long long)fr->c.bytes);
-        row_fieldf(&r, "%llu", (unsigned long long)fr->c.states);
-        row_end(o, &r);
+        int n = snprintf(text, sizeof text, "@%u ", i);
+        (void)fw_rule_format(fr, &a->fw->ifaces, rs, text + n, sizeof text - (size_t)n);
+        out_row(o, text, strlen(text));
+        n = snprintf(text, sizeof text, "  [ Evaluations: %-8llu  Packets: %-8llu  Bytes: %-10llu  States: %-6u ]",
+                     (unsigned long long)fr->c.evaluations, (unsigned long long)fr->c.packets,
+                     (unsigned long long)fr->c.bytes, (unsigned)fw_state_rule_live(st, (uint16_t)i, rs->generation));
+        out_row(o, text, (size_t)n);
+        n = snprintf(text, sizeof text, "  [ %s line %u  State Creations: %-6llu ]", a->fw->source, fr->line,
+                     (unsigned long long)fr->c.states);
+        out_row(o, text, (size_t)n);
     }
-    struct row r;
-    row_start(&r);
-    row_field(&r, "-");
-    row_field(&r, rs->count ? "(no rule matched: blocked)" : "(deny-all: no rules in force)");
-    row_field(&r, "-");
-    row_fieldf(&r, "%llu", (unsigned long long)rs->none.packets);
-    row_fieldf(&r, "%llu", (unsigned long long)rs->none.bytes);
-    row_field(&r, "-");
-    row_end(o, &r);
+    const char *what = rs->count ? "no rule matched (blocked)" : "deny-all: no rules in force (blocked)";
+    out_row(o, what, strlen(what));
+    int n = snprintf(text, sizeof text, "  [ Packets: %-8llu  Bytes: %-10llu ]", (unsigned long long)rs->none.packets,
+                     (unsigned long long)rs->none.bytes);
+    out_row(o, text, (size_t)n);
 }
 
 static const char *proto_name(uint8_t p) { return p == 6 ? "tcp" : p == 17 ? "udp" : p == 1 ? "icmp" : "ip"; }

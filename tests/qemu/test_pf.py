@@ -78,8 +78,9 @@ def run(rep: kq.Reporter, tmp: Path, image: Path) -> None:
         fwd.sh("ip", "-n", lab.hosts[0], "addr", "add", "10.9.10.3/24", "dev", lab.taps[0])
 
         def rules_as_written():
-            t = lab.cmd("show firewall", "LINE")
-            for want in ("block drop in quick on wan from <blocked> to any",
+            t = lab.cmd("show firewall", "no rule matched")
+            for want in ("@0 block drop in quick on wan from <blocked> to any",
+                         "  [ Evaluations: ",
                          "block drop in quick on wan from <flood> to any",
                          "pass in on wan proto tcp from any to 10.9.11.0/24 port = 5001 flags S/SA keep state "
                          "(max-src-conn-rate 4/60, overload <flood> flush global)",
