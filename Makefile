@@ -85,13 +85,6 @@ $(BUILD)/user/$(1).elf: $(2:%.c=$(BUILD)/user/%.o) $(BUILD)/user/lib/crt0.o $(LI
 USER_OBJS += $(2:%.c=$(BUILD)/user/%.o)
 endef
 
-# init reads appliance.conf with the appliance's own parser (init_config.c).
-INIT_SRCS := init/init.c init/manifest.c init/pci.c init/init_config.c appliance/config/conf.c \
-	appliance/console/passwd.c net/netd_route.c
-INIT_ELF := $(BUILD)/user/init.elf
-$(eval $(call user_prog,init,$(INIT_SRCS)))
-$(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config -Iappliance/console -Inet
-
 # The servers that travel in the servers archive (one module, see below).
 SERVERS := ktest crashme kbench
 $(eval $(call user_prog,ktest,tests/ktest/ktest.c tests/ktest/spawn.c tests/ktest/fuzz.c))
@@ -99,6 +92,14 @@ $(eval $(call user_prog,crashme,tests/ktest/crashme.c))
 $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 # Each driver directory adds its programs (user_prog) and SERVERS entries.
 -include $(sort $(wildcard drivers/*/*.mk net/*.mk appliance/*.mk tests/nic/*.mk))
+
+# init reads appliance.conf with the appliance's own parser (init_config.c): CONF_SRCS,
+# from appliance/config.mk, included above.
+INIT_SRCS := init/init.c init/manifest.c init/pci.c init/init_config.c $(CONF_SRCS)
+INIT_ELF := $(BUILD)/user/init.elf
+$(eval $(call user_prog,init,$(INIT_SRCS)))
+$(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config
+
 SERVER_ELFS := $(SERVERS:%=$(BUILD)/user/%.elf)
 # Every fuzzer the fragments registered (net/firewall.mk has the recipes).
 fuzz-smoke fuzz: $(FUZZERS:%=$(BUILD)/tests/fuzz/fuzz_%)
@@ -226,10 +227,10 @@ $(TFTP_DIR)/servers.cpio: image/manifest tools/mkcpio.sh $(SERVER_ELFS)
 # (make image CONF=path/appliance.conf).  conf-check is the appliance's own
 # parser built for the host: it lists the named files and reports errors.
 CONF_CHECK := $(BUILD)/tools/conf-check
-$(CONF_CHECK): tools/conf_check.c $(CONF_SRCS) $(CONF_FW_SRCS) $(CONF_HDRS)
+$(CONF_CHECK): tools/conf_check.c $(CONF_SRCS) $(CONF_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iappliance/config -Iappliance/console -Ilib/include -Inet -Inet/firewall \
-		$(if $(CONF_FW_SRCS),-DWITH_FW) -o $@ $(filter %.c,$^)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iappliance/config -Ilib/include \
+		-o $@ $(filter %.c,$^)
 
 $(EXAMPLE_SITE)/appliance.conf: image/example/appliance.conf
 	@mkdir -p $(dir $@)
@@ -289,7 +290,7 @@ unit-test: $(UNIT_BINS)
 QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
 	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp" \
 	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/qemu/test_console_net.py" \
-	"$(PYTHON) tests/qemu/test_netadm.py" "$(PYTHON) tests/qemu/test_fwd.py" \
+	"$(PYTHON) tests/qemu/test_netadm.py" "$(PYTHON) tests/qemu/test_fwd.py" "$(PYTHON) tests/qemu/test_pf.py" \
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
 	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
 	"$(PYTHON) tests/qemu/test_pxe.py"

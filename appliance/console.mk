@@ -10,9 +10,9 @@
 # test_config_passwd, in appliance/config.mk, beside the parser that
 # checks `console password-hash`.)
 
-CONSOLE_SRCS     := appliance/console/lineedit.c appliance/console/cmd.c appliance/console/passwd.c \
+CONSOLE_SRCS     := appliance/console/lineedit.c appliance/console/cmd.c appliance/config/passwd.c \
 	appliance/console/logring.c
-CONSOLE_HDRS     := appliance/console/lineedit.h appliance/console/cmd.h appliance/console/passwd.h \
+CONSOLE_HDRS     := appliance/console/lineedit.h appliance/console/cmd.h appliance/config/passwd.h \
 	appliance/console/logring.h
 CONSOLE_CPPFLAGS := -Iappliance/console -Ilib/include
 
@@ -20,8 +20,8 @@ $(filter-out %/passwd.o,$(CONSOLE_SRCS:%.c=$(BUILD)/user/%.o)): USER_CFLAGS += $
 
 UNIT_TESTS += lineedit
 $(BUILD)/tests/unit/test_lineedit: tests/unit/test_lineedit.c appliance/console/lineedit.c appliance/console/cmd.c \
-	$(CONSOLE_HDRS)
-$(BUILD)/tests/unit/test_lineedit: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS)
+	appliance/config/conf_addr.c $(CONSOLE_HDRS)
+$(BUILD)/tests/unit/test_lineedit: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config
 
 # Host unit test test_console_log: the log ring, its levels and its rows.
 UNIT_TESTS += console_log

@@ -32,7 +32,7 @@ void init_config_read(const void *site, size_t len, struct init_config_needs *ou
         snprintf(msg, msglen, "no usable appliance.conf (%s): every server starts", cpio_strerror(err));
         return;
     }
-    static const struct conf_parser p = { "appliance.conf", NULL, NULL, 1 };
+    static const struct conf_parser p = { "appliance.conf", 1, false };
     if (conf_parse(&p, text, n, &parsed, &result) != CONF_OK) {
         snprintf(msg, msglen, "appliance.conf has errors: every server starts (netd denies all)");
         return;

@@ -4,7 +4,7 @@
 # FW_SRCS    the engine: pure C, freestanding.  netd compiles these with the
 #            servers' flags ($(BUILD)/user/%.o, so FW_OBJS) and links them;
 #            its own sources need -Inet/firewall to include fw_match.h etc.
-# Unit tests test_fw_rules, test_fw_match, test_fw_state: host, ASan/UBSan,
+# Unit tests test_fw_rules (the compiler and tables), test_fw_match, test_fw_state: host, ASan/UBSan,
 #            through the generic $(UNIT_BINS) recipe.
 # fuzz-smoke each libFuzzer target for FUZZ_SMOKE_SECS on its seed corpus;
 #            ends with "N passed, N failed" (N = fuzzers that ran clean).
@@ -16,16 +16,20 @@
 # fuzzers find go to $(BUILD)/tests/fuzz/work/, never into the seed corpus;
 # a crash leaves its input in $(BUILD)/tests/fuzz/.
 
-FW_SRCS     := net/firewall/fw_rules.c net/firewall/fw_match.c net/firewall/fw_state.c net/firewall/fw_log.c
-FW_HDRS     := $(wildcard net/firewall/*.h)
+FW_SRCS     := net/firewall/fw_rules.c net/firewall/fw_match.c net/firewall/fw_state.c net/firewall/fw_log.c \
+	net/firewall/fw_conf.c
+FW_HDRS     := $(wildcard net/firewall/*.h) $(CONF_HDRS)
 FW_OBJS     := $(FW_SRCS:%.c=$(BUILD)/user/%.o)
-FW_CPPFLAGS := -Inet/firewall -Ilib/include
+FW_CPPFLAGS := -Inet/firewall -Ilib/include $(CONF_CPPFLAGS)
+# The compiler (fw_conf.c) reads the configuration through the one parser:
+# everything that builds rule sets from text links $(CONF_SRCS) too.
+$(FW_OBJS): USER_CFLAGS += $(FW_CPPFLAGS)
 
 # ----------------------------------------------------------- unit tests ----
 UNIT_TESTS += fw_rules fw_match fw_state
-$(BUILD)/tests/unit/test_fw_rules: tests/unit/test_fw_rules.c net/firewall/fw_rules.c $(FW_HDRS)
-$(BUILD)/tests/unit/test_fw_match: tests/unit/test_fw_match.c $(FW_SRCS) $(FW_HDRS)
-$(BUILD)/tests/unit/test_fw_state: tests/unit/test_fw_state.c $(FW_SRCS) $(FW_HDRS)
+$(BUILD)/tests/unit/test_fw_rules: tests/unit/test_fw_rules.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
+$(BUILD)/tests/unit/test_fw_match: tests/unit/test_fw_match.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
+$(BUILD)/tests/unit/test_fw_state: tests/unit/test_fw_state.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_rules: UNIT_CFLAGS += $(FW_CPPFLAGS)
 $(BUILD)/tests/unit/test_fw_match: UNIT_CFLAGS += $(FW_CPPFLAGS)
 $(BUILD)/tests/unit/test_fw_state: UNIT_CFLAGS += $(FW_CPPFLAGS)
@@ -33,17 +37,16 @@ $(BUILD)/tests/unit/test_fw_state: UNIT_CFLAGS += $(FW_CPPFLAGS)
 # ---------------------------------------------------------------- fuzzing --
 FUZZ_CC          ?= clang
 FUZZ_CFLAGS      := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-Wall -Wextra -Werror $(FW_CPPFLAGS)
+	-Wall -Wextra -Werror $(FW_CPPFLAGS) -Itests/unit
 FUZZ_SMOKE_SECS  ?= 5
 FUZZ_SECS        ?= 60
-FW_FUZZERS       := fw_rules fw_packet
+FW_FUZZERS       := fw_packet
 # Every fragment adds its fuzzers to FUZZERS; fuzz-smoke and fuzz run them all
 # (binaries $(BUILD)/tests/fuzz/fuzz_NAME, seeds tests/fuzz/corpus/NAME).
 FUZZERS          += $(FW_FUZZERS)
 FW_FUZZ_BINS     := $(FW_FUZZERS:%=$(BUILD)/tests/fuzz/fuzz_%)
 
-$(BUILD)/tests/fuzz/fuzz_fw_rules: tests/fuzz/fuzz_fw_rules.c net/firewall/fw_rules.c
-$(BUILD)/tests/fuzz/fuzz_fw_packet: tests/fuzz/fuzz_fw_packet.c $(FW_SRCS)
+$(BUILD)/tests/fuzz/fuzz_fw_packet: tests/fuzz/fuzz_fw_packet.c $(FW_SRCS) $(CONF_SRCS)
 $(FW_FUZZ_BINS): $(FW_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)

@@ -22,7 +22,8 @@
  * reload never changes an address.
  *
  * Tables.  NETADM_SHOW writes rows of '\t'-separated fields into the
- * region's answer area, cut at a whole row when full.
+ * region's answer area, cut at a whole row when full (the firewall's rows
+ * are pfctl -sr -v's lines, without tabs).
  *
  * Ping.  One at a time: a raw ICMP PCB whose receive callback takes echo
  * replies with our identifier (and leaves every other ICMP packet to
@@ -351,34 +352,33 @@ static void show_connections(struct netd_admin *a, struct out *o)
     }
 }
 
+/* The rules in force as `pfctl -sr -v` prints them: "@N RULE" in pf's
+ * canonical form, then its counters and where appliance.conf has it; last
+ * what no rule matched (Keel blocks it).  Rows have no '\t': consoled
+ * prints them as they are. */
 static void show_firewall(struct netd_admin *a, struct out *o)
 {
-    static const char *const h[] = { "LINE", "RULE", "EVALS", "PACKETS", "BYTES", "STATES" };
-    header(o, h, sizeof h / sizeof h[0]);
     const struct fw_ruleset *rs = a->fw->eng.rules;
+    const struct fw_state_table *st = &a->fw->table;
+    char text[256];
     for (unsigned i = 0; i < rs->count; i++) {
         const struct fw_rule *fr = &rs->rules[i];
-        char text[200];
-        (void)fw_rule_format(fr, &a->fw->ifaces, text, sizeof text);
-        struct row r;
-        row_start(&r);
-        row_fieldf(&r, "%u", fr->line);
-        row_field(&r, text);
-        row_fieldf(&r, "%llu", (unsigned long long)fr->c.evaluations);
-        row_fieldf(&r, "%llu", (unsigned long long)fr->c.packets);
-        row_fieldf(&r, "%llu", (unsigned long long)fr->c.bytes);
-        row_fieldf(&r, "%llu", (unsigned long long)fr->c.states);
-        row_end(o, &r);
+        int n = snprintf(text, sizeof text, "@%u ", i);
+        (void)fw_rule_format(fr, &a->fw->ifaces, rs, text + n, sizeof text - (size_t)n);
+        out_row(o, text, strlen(text));
+        n = snprintf(text, sizeof text, "  [ Evaluations: %-8llu  Packets: %-8llu  Bytes: %-10llu  States: %-6u ]",
+                     (unsigned long long)fr->c.evaluations, (unsigned long long)fr->c.packets,
+                     (unsigned long long)fr->c.bytes, (unsigned)fw_state_rule_live(st, (uint16_t)i, rs->generation));
+        out_row(o, text, (size_t)n);
+        n = snprintf(text, sizeof text, "  [ %s line %u  State Creations: %-6llu ]", a->fw->source, fr->line,
+                     (unsigned long long)fr->c.states);
+        out_row(o, text, (size_t)n);
     }
-    struct row r;
-    row_start(&r);
-    row_field(&r, "-");
-    row_field(&r, rs->count ? "(no rule matched: blocked)" : "(deny-all: no rules in force)");
-    row_field(&r, "-");
-    row_fieldf(&r, "%llu", (unsigned long long)rs->none.packets);
-    row_fieldf(&r, "%llu", (unsigned long long)rs->none.bytes);
-    row_field(&r, "-");
-    row_end(o, &r);
+    const char *what = rs->count ? "no rule matched (blocked)" : "deny-all: no rules in force (blocked)";
+    out_row(o, what, strlen(what));
+    int n = snprintf(text, sizeof text, "  [ Packets: %-8llu  Bytes: %-10llu ]", (unsigned long long)rs->none.packets,
+                     (unsigned long long)rs->none.bytes);
+    out_row(o, text, (size_t)n);
 }
 
 static const char *proto_name(uint8_t p) { return p == 6 ? "tcp" : p == 17 ? "udp" : p == 1 ? "icmp" : "ip"; }
@@ -682,16 +682,88 @@ static int64_t do_clear(void *ctx, struct keel_msg *m)
     return 0;
 }
 
+/* The table named at the client's NETADM_IN_OFF (MR1 bytes), or an error. */
+static int64_t table_of(struct netd_admin *a, const struct netd_admin_client *c, uint64_t len, int *ti)
+{
+    char name[FW_TABLE_NAME];
+    if (len == 0 || len >= sizeof name)
+        return NETADM_E_INVAL;
+    memcpy(name, c->base + NETADM_IN_OFF, (size_t)len); /* our own copy: the client may change its region */
+    *ti = fw_table_find(a->fw->eng.rules, name, (size_t)len);
+    return *ti < 0 ? NETADM_E_NO_TABLE : 0;
+}
+
+static void table_rows(const struct fw_table *t, struct out *o)
+{
+    for (unsigned i = 0; i < t->n; i++) {
+        char row[32], ip[20];
+        ip_str(ip, sizeof ip, t->e[i].addr);
+        int n = snprintf(row, sizeof row, "%s%s/%u", t->e[i].neg ? "!" : "", ip, (unsigned)t->e[i].prefix);
+        out_row(o, row, (size_t)n);
+    }
+}
+
+static int64_t do_table(void *ctx, struct keel_msg *m)
+{
+    struct netd_admin *a = ctx;
+    struct netd_admin_client *c;
+    int ti;
+    int64_t e = caller(a, m, &c);
+    if (!e)
+        e = table_of(a, c, m->mr[1], &ti);
+    if (e)
+        return e;
+    uint64_t op = m->mr[0], addr = m->mr[2], prefix = m->mr[3];
+    struct fw_ruleset *rs = a->fw->eng.rules;
+    struct fw_table *t = &rs->tables[ti];
+    if (op == NETADM_TABLE_SHOW) {
+        struct out o = { (char *)c->base + NETADM_OUT_OFF, 0, NETADM_OUT_MAX, false };
+        table_rows(t, &o);
+        m->mr[0] = o.len;
+        m->mr[1] = o.cut;
+        return 0;
+    }
+    if (op < NETADM_TABLE_ADD || op > NETADM_TABLE_FLUSH || addr > 0xffffffffull || prefix > 32)
+        return NETADM_E_INVAL;
+    if (t->konst)
+        return NETADM_E_CONST;
+    int rc = FW_OK;
+    unsigned before = t->n;
+    if (op == NETADM_TABLE_ADD)
+        rc = fw_table_add(rs, (unsigned)ti, (uint32_t)addr, (unsigned)prefix, false);
+    else if (op == NETADM_TABLE_DELETE)
+        rc = fw_table_delete(rs, (unsigned)ti, (uint32_t)addr, (unsigned)prefix);
+    else
+        fw_table_flush(rs, (unsigned)ti);
+    if (rc == FW_E_EXISTS)
+        return NETADM_E_EXISTS;
+    if (rc == FW_E_NOT_FOUND)
+        return NETADM_E_NOT_FOUND;
+    if (rc == FW_E_FULL)
+        return NETADM_E_FULL;
+    if (rc)
+        return NETADM_E_INVAL;
+    char ip[20];
+    ip_str(ip, sizeof ip, (uint32_t)addr);
+    if (op == NETADM_TABLE_FLUSH)
+        ulog("netd: admin: %s: table <%s> flushed (%u addresses)\n", c->name, t->name, before);
+    else
+        ulog("netd: admin: %s: table <%s> %s %s/%u\n", c->name, t->name, op == NETADM_TABLE_ADD ? "add" : "delete", ip,
+             (unsigned)prefix);
+    m->mr[0] = op == NETADM_TABLE_FLUSH ? before : 0;
+    return 0;
+}
+
 static const struct srv_handler handlers[] = {
     { NETADM_PREPARE, 1, do_prepare }, { NETADM_COMMIT, 0, do_commit }, { NETADM_ABORT, 0, do_abort },
     { NETADM_SHOW, 1, do_show },       { NETADM_PING, 2, do_ping },     { NETADM_PING_STATUS, 0, do_ping_status },
-    { NETADM_CLEAR, 0, do_clear },
+    { NETADM_CLEAR, 0, do_clear },     { NETADM_TABLE, 4, do_table },
 };
 
 bool netd_admin_owns(const struct keel_msg *m)
 {
     uint32_t id = SRV_LABEL_ID((uint32_t)keel_label(m));
-    return id > NETADM_LABEL_BASE && id <= NETADM_CLEAR;
+    return id > NETADM_LABEL_BASE && id <= NETADM_TABLE;
 }
 
 int netd_admin_dispatch(struct netd_admin *a, struct keel_msg *m)

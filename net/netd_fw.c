@@ -46,26 +46,23 @@
  * and it stays so when there is no site archive, no appliance.conf, or the
  * file does not parse: a bad file never leaves the appliance open.
  *
- * Interfaces.  The firewall's interface index k < n_nics is netd's NIC
- * connection k (discovery order), which drives PCI NIC nic_numbers[k] (init
- * says which: the "nic:NAME" note).  Its name is NAME from the line
- * `interface NAME nic N ...` with N = nic_numbers[k], or "(CONN)" (the
- * connection's name in parentheses, which no rule can write) when no line
- * names that NIC.  Lines
- * for NICs netd does not have get the indices after, so rules naming them
- * still parse (and never match).  The same lines give the NICs' addresses
- * (`dhcp`, `address A.B.C.D/P [gateway G]`): netd.c takes them for NICs the
- * args do not configure.  A reload re-reads the names but never changes an
- * address.  `route A.B.C.D/P via G` lines (netd_route.h) make the static
- * route table, which a load replaces together with the rule set (and a
- * refused text leaves in force, like the rules).  A top-level line that
- * starts with no statement word of appliance.conf (a misspelt `block`, say)
- * makes the whole text refused (conf_read, strict): netd never runs a rule
- * set with a line silently left out; the interface lines of such a file
- * still give the addresses, so the appliance comes up reachable and
- * denying everything.  This reader of `interface` lines is interim: when the config
- * issue's parser (appliance/config/conf.h) lands, netd should take struct
- * conf from it instead.
+ * Configuration.  appliance.conf is read by the one parser
+ * (appliance/config/conf.h, struct conf) and its firewall statements are
+ * compiled by fw_conf.c into the spare rule set; netd has no reader of its
+ * own.  The firewall's interface index k < n_nics is netd's NIC connection
+ * k (discovery order), which drives PCI NIC nic_numbers[k] (init says
+ * which: the "nic:NAME" note).  Its name is NAME from the line `interface
+ * NAME nic N ...` with N = nic_numbers[k], or "(CONN)" (the connection's
+ * name in parentheses, which no rule can write) when no line names that
+ * NIC.  Lines for NICs netd does not have get the indices after, so rules
+ * naming them still compile (and never match).  The same lines give the
+ * NICs' addresses (netd.c takes them for NICs the args do not configure).
+ * A reload re-reads the names but never changes an address.  `route`
+ * lines make the static route table, which a load replaces together with
+ * the rule set, `set skip on` the interfaces that are not filtered.  A
+ * file with any error is refused whole (deny-all at start); its interface
+ * lines that parsed still give the addresses (conf_parser.keep_on_error),
+ * so the appliance comes up reachable and denying everything.
  *
  * Memory: struct netd_fw is netd's (one static instance, in its .bss): both
  * rule sets, the state table's NETD_FW_STATES slots and buckets, the source
@@ -83,6 +80,8 @@
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
+#include "conf.h"
+#include "fw_conf.h"
 #include "netd_fw.h"
 #include "netd_rand.h"
 
@@ -95,296 +94,33 @@ _Static_assert(NETD_MAX_IFS <= FW_MAX_IFACES, "every NIC has a firewall interfac
 #define RETURN_PER_SEC  50
 #define RETURN_BURST    50
 #define EXPIRE_EVERY_NS FW_NS_PER_SEC
-#define CONF_MAX_WORDS  8
-#define CONF_MAX_NIC    7 /* `nic 0` .. `nic 7`, as appliance/config/conf.h */
 #define DHCP_SERVER     67
 #define DHCP_CLIENT     68
 #define BROADCAST       0xffffffffu
 
 enum { RET_RST = 1, RET_ICMP = 2 };
 
-/* ------------------------------------------------- interface lines ---- */
+/* ------------------------------------------------------ configuration -- */
 
-struct word {
-    const char *s;
-    unsigned n, col; /* length; column of its first byte, from 1 */
-};
-
-struct cctx {
-    const char *file;
-    unsigned line;
-    char *err;
-    size_t errlen;
-};
-
-static int conf_fail(const struct cctx *c, unsigned col, const char *what)
-{
-    if (c->errlen)
-        snprintf(c->err, c->errlen, "%s:%u:%u: %s", c->file, c->line, col, what);
-    return NETD_FW_E_PARSE;
-}
-
-static bool is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\r'; }
-
-/* Splits LINE (LEN bytes, no newline) into words; '#' ends it.  Returns the
- * number of words, CONF_MAX_WORDS + 1 when there are more. */
-static unsigned split_words(const char *line, size_t len, struct word *w)
-{
-    unsigned n = 0;
-    size_t i = 0;
-    while (i < len && line[i] != '#') {
-        if (is_space(line[i])) {
-            i++;
-            continue;
-        }
-        size_t start = i;
-        while (i < len && !is_space(line[i]) && line[i] != '#')
-            i++;
-        if (n == CONF_MAX_WORDS)
-            return CONF_MAX_WORDS + 1;
-        w[n++] = (struct word){ line + start, (unsigned)(i - start), (unsigned)start + 1 };
-    }
-    return n;
-}
-
-static bool word_is(const struct word *w, const char *s) { return strlen(s) == w->n && memcmp(w->s, s, w->n) == 0; }
-
-/* A decimal number of the whole word, at most MAX; -1 otherwise. */
-static long word_uint(const struct word *w, long max)
-{
-    if (w->n == 0 || w->n > 10)
-        return -1;
-    long v = 0;
-    for (unsigned i = 0; i < w->n; i++) {
-        if (w->s[i] < '0' || w->s[i] > '9')
-            return -1;
-        v = v * 10 + (w->s[i] - '0');
-    }
-    return v <= max ? v : -1;
-}
-
-/* A.B.C.D at S (N bytes); *used gets its length.  False if there is none. */
-static bool parse_quad(const char *s, unsigned n, unsigned *used, uint8_t out[4])
-{
-    unsigned i = 0;
-    for (int part = 0; part < 4; part++) {
-        unsigned v = 0, digits = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 4)
-            v = v * 10 + (unsigned)(s[i++] - '0'), digits++;
-        if (digits == 0 || digits > 3 || v > 255)
-            return false;
-        out[part] = (uint8_t)v;
-        if (part < 3 && (i >= n || s[i++] != '.'))
-            return false;
-    }
-    *used = i;
-    return true;
-}
-
-static uint32_t quad_u32(const uint8_t a[4])
-{
-    return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
-}
+/* The parsed configuration of one load (~45 KiB: off the small stack).
+ * Main thread only; used only inside one call of the functions below. */
+static struct conf conf_scratch;
+static struct conf_result conf_res;
 
 static uint32_t prefix_mask(unsigned prefix) { return prefix ? ~0u << (32 - prefix) : 0; }
 
-static bool valid_if_name(const struct word *w)
+static int load_fail(char *err, size_t errlen, const char *file, const char *msg)
 {
-    if (w->n == 0 || w->n >= FW_IFNAMSIZ || w->s[0] < 'a' || w->s[0] > 'z')
-        return false;
-    for (unsigned i = 1; i < w->n; i++) {
-        char ch = w->s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-            return false;
-    }
-    return true;
+    if (errlen)
+        snprintf(err, errlen, "%s: %s", file, msg);
+    return NETD_FW_E_PARSE;
 }
 
-/* `address A.B.C.D/P [gateway G]` from w[0] (the word after `address`; NW >= 1). */
-static int conf_address(const struct cctx *c, const struct word *w, unsigned nw, struct netd_if_cfg *cfg)
-{
-    unsigned used = 0;
-    if (!parse_quad(w[0].s, w[0].n, &used, cfg->addr) || used >= w[0].n || w[0].s[used] != '/')
-        return conf_fail(c, w[0].col, "expected an address A.B.C.D/PREFIX");
-    struct word pw = { w[0].s + used + 1, w[0].n - used - 1, w[0].col + used + 1 };
-    long prefix = word_uint(&pw, 32);
-    if (prefix < 1)
-        return conf_fail(c, pw.col, "expected a prefix length 1-32");
-    if (quad_u32(cfg->addr) == 0)
-        return conf_fail(c, w[0].col, "0.0.0.0 is not an interface address");
-    cfg->mode = NETD_IF_STATIC;
-    cfg->prefix = (uint8_t)prefix;
-    if (nw == 1)
-        return NETD_FW_OK;
-    if (!word_is(&w[1], "gateway"))
-        return conf_fail(c, w[1].col, "expected `gateway A.B.C.D` or the end of the line");
-    if (nw < 3 || !parse_quad(w[2].s, w[2].n, &used, cfg->gateway) || used != w[2].n)
-        return conf_fail(c, nw < 3 ? w[1].col + w[1].n : w[2].col, "expected a gateway address A.B.C.D");
-    uint32_t mask = prefix_mask(cfg->prefix), gw = quad_u32(cfg->gateway), a = quad_u32(cfg->addr);
-    if ((gw & mask) != (a & mask) || gw == a)
-        return conf_fail(c, w[2].col, "expected a gateway inside the interface's prefix (not its own address)");
-    if (nw > 3)
-        return conf_fail(c, w[3].col, "expected the end of the line");
-    cfg->has_gateway = true;
-    return NETD_FW_OK;
-}
-
-/* One `interface` line, words W[0..NW) (w[0] is `interface`). */
-static int conf_interface(const struct cctx *c, const struct word *w, unsigned nw, struct netd_fw_conf *conf)
-{
-    if (nw < 2 || !valid_if_name(&w[1]))
-        return conf_fail(c, nw < 2 ? w[0].col + w[0].n : w[1].col,
-                         "expected an interface name ([a-z][a-z0-9_-]*, at most 15 characters)");
-    if (nw < 4 || !word_is(&w[2], "nic"))
-        return conf_fail(c, nw < 3 ? w[1].col + w[1].n : w[2].col, "expected `nic N` after the interface name");
-    long nic = word_uint(&w[3], CONF_MAX_NIC);
-    if (nic < 0)
-        return conf_fail(c, w[3].col, "expected a NIC number 0-7");
-    for (unsigned i = 0; i < conf->n; i++) {
-        if (strlen(conf->ifs[i].name) == w[1].n && memcmp(conf->ifs[i].name, w[1].s, w[1].n) == 0)
-            return conf_fail(c, w[1].col, "this interface name is already defined");
-        if (conf->ifs[i].nic == (unsigned)nic)
-            return conf_fail(c, w[3].col, "this NIC already has an interface line");
-    }
-    if (conf->n == FW_MAX_IFACES)
-        return conf_fail(c, w[0].col, "expected at most 8 interface lines");
-    struct netd_fw_conf_if ci;
-    memset(&ci, 0, sizeof ci);
-    memcpy(ci.name, w[1].s, w[1].n);
-    memcpy(ci.cfg.name, w[1].s, w[1].n);
-    ci.nic = (unsigned)nic;
-    ci.line = c->line;
-    if (nw < 5)
-        return conf_fail(c, w[3].col + w[3].n, "expected dhcp or address A.B.C.D/PREFIX");
-    if (word_is(&w[4], "dhcp")) {
-        ci.cfg.mode = NETD_IF_DHCP;
-        if (nw > 5)
-            return conf_fail(c, w[5].col, "expected the end of the line");
-    } else if (word_is(&w[4], "address")) {
-        if (nw == 5)
-            return conf_fail(c, w[4].col + w[4].n, "expected an address A.B.C.D/PREFIX");
-        int rc = conf_address(c, w + 5, nw - 5, &ci.cfg);
-        if (rc)
-            return rc;
-        for (unsigned i = 0; i < conf->n && ci.cfg.has_gateway; i++)
-            if (conf->ifs[i].cfg.has_gateway)
-                return conf_fail(c, w[nw - 1].col, "a second gateway (only one interface may have one)");
-    } else {
-        return conf_fail(c, w[4].col, "expected dhcp or address A.B.C.D/PREFIX");
-    }
-    conf->ifs[conf->n++] = ci; /* point of no return */
-    return NETD_FW_OK;
-}
-
-/* A.B.C.D/P in W (the whole word); false if it is not one. */
-static bool word_prefix(const struct word *w, uint32_t *net, unsigned *prefix)
-{
-    uint8_t q[4];
-    unsigned used = 0;
-    if (!parse_quad(w->s, w->n, &used, q) || used + 2 > w->n || w->s[used] != '/')
-        return false;
-    struct word p = { w->s + used + 1, w->n - used - 1, w->col + used + 1 };
-    long v = word_uint(&p, 32);
-    if (v < 0)
-        return false;
-    *net = quad_u32(q);
-    *prefix = (unsigned)v;
-    return true;
-}
-
-/* One `route A.B.C.D/P via G` line, words W[0..NW) (w[0] is `route`). */
-static int conf_route(const struct cctx *c, const struct word *w, unsigned nw, struct netd_fw_conf *conf)
-{
-    uint32_t net = 0, gw = 0;
-    unsigned prefix = 0, used = 0;
-    uint8_t q[4];
-    if (nw < 2 || !word_prefix(&w[1], &net, &prefix))
-        return conf_fail(c, nw < 2 ? w[0].col + w[0].n : w[1].col, "expected a network A.B.C.D/PREFIX after route");
-    if (nw < 3 || !word_is(&w[2], "via"))
-        return conf_fail(c, nw < 3 ? w[1].col + w[1].n : w[2].col, "expected `via GATEWAY` after the network");
-    if (nw < 4 || !parse_quad(w[3].s, w[3].n, &used, q) || used != w[3].n)
-        return conf_fail(c, nw < 4 ? w[2].col + w[2].n : w[3].col, "expected a gateway address A.B.C.D");
-    if (nw > 4)
-        return conf_fail(c, w[4].col, "expected the end of the line");
-    gw = quad_u32(q);
-    int rc = netd_route_add(&conf->routes, net, prefix, gw, c->line);
-    if (rc)
-        return conf_fail(c,
-                         rc == NETD_ROUTE_E_GATEWAY ? w[3].col
-                         : rc == NETD_ROUTE_E_FULL  ? w[0].col
-                                                    : w[1].col,
-                         netd_route_strerror(rc));
-    return NETD_FW_OK;
-}
-
-/* The first words of appliance.conf's statements (appliance/config/conf.h).
- * netd reads only some of them, but a line that starts with none of them is
- * an error for netd too: a misspelt `block` must never leave its rule out
- * silently while the rest of the file is in force. */
-static bool statement_word(const struct word *w)
-{
-    static const char *const words[] = { "hostname", "log",       "interface", "route",  "pass",
-                                         "block",    "antispoof", "tls",       "console" };
-    for (unsigned i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (word_is(w, words[i]))
-            return true;
-    return false;
-}
-
-/* Net change of `{ }` nesting on one line, its comment ignored. */
-static int brace_delta(const char *s, size_t n)
-{
-    int d = 0;
-    for (size_t i = 0; i < n && s[i] != '#'; i++)
-        d += (s[i] == '{') - (s[i] == '}');
-    return d;
-}
-
-/* Reads every `interface` and `route` line (outside `{ }` blocks) of TEXT
- * into CONF.  STRICT: also every other top-level line must start with a
- * statement's word (or be `}`), so a rule set with a misspelt keyword is
- * refused as a whole; not at start, where only the addresses are wanted. */
-static int conf_read(const char *file, const char *text, size_t len, struct netd_fw_conf *conf, bool strict, char *err,
-                     size_t errlen)
-{
-    struct cctx c = { file, 0, err, errlen };
-    memset(conf, 0, sizeof *conf);
-    long depth = 0;
-    for (size_t pos = 0; pos < len;) {
-        size_t n = 0;
-        while (pos + n < len && text[pos + n] != '\n')
-            n++;
-        c.line++;
-        struct word w[CONF_MAX_WORDS];
-        unsigned nw = split_words(text + pos, n, w);
-        if (depth == 0 && nw >= 1 && word_is(&w[0], "interface")) {
-            if (nw > CONF_MAX_WORDS)
-                return conf_fail(&c, w[0].col, "too many words for an interface line");
-            int rc = conf_interface(&c, w, nw, conf);
-            if (rc)
-                return rc;
-        } else if (depth == 0 && nw >= 1 && word_is(&w[0], "route")) {
-            if (nw > CONF_MAX_WORDS)
-                return conf_fail(&c, w[0].col, "too many words for a route line");
-            int rc = conf_route(&c, w, nw, conf);
-            if (rc)
-                return rc;
-        } else if (strict && depth == 0 && nw >= 1 && !statement_word(&w[0]) && !(w[0].n == 1 && w[0].s[0] == '}')) {
-            return conf_fail(&c, w[0].col,
-                             "expected hostname, log, interface, route, pass, block, antispoof, tls or console");
-        }
-        depth += brace_delta(text + pos, n);
-        if (depth < 0)
-            depth = 0;
-        pos += n + 1;
-    }
-    return NETD_FW_OK;
-}
-
-/* The firewall's interface table for CONF (design comment: NIC k is index
- * k; lines for absent NICs follow).  Addresses are kept from fw->ifaces. */
-static int build_ifaces(const struct netd_fw *fw, const struct netd_fw_conf *conf, const char *file,
-                        struct fw_ifaces *out, char *err, size_t errlen)
+/* The firewall's interface table for C (design comment: NIC k is index k;
+ * lines for absent NICs follow), and IFMAP: configuration interface i is
+ * firewall interface ifmap[i].  Addresses are kept from fw->ifaces. */
+static void build_ifaces(const struct netd_fw *fw, const struct conf *c, struct fw_ifaces *out,
+                         int8_t ifmap[CONF_MAX_IFACES])
 {
     *out = fw->ifaces;
     out->count = fw->n_nics;
@@ -393,44 +129,87 @@ static int build_ifaces(const struct netd_fw *fw, const struct netd_fw_conf *con
         memset(fi->name, 0, sizeof fi->name);
         snprintf(fi->name, sizeof fi->name, "(%s)", fw->nic_names[k]);
     }
-    for (unsigned i = 0; i < conf->n; i++) {
-        const struct netd_fw_conf_if *ci = &conf->ifs[i];
+    for (unsigned i = 0; i < CONF_MAX_IFACES; i++)
+        ifmap[i] = -1;
+    _Static_assert(CONF_MAX_IFACES <= FW_MAX_IFACES && CONF_IFNAME_MAX <= FW_IFNAMSIZ, "interfaces fit");
+    for (unsigned i = 0; c && i < c->n_ifaces; i++) {
         unsigned k = 0;
-        while (k < fw->n_nics && fw->nic_numbers[k] != ci->nic)
+        while (k < fw->n_nics && fw->nic_numbers[k] != c->ifaces[i].nic)
             k++;
         if (k >= fw->n_nics) {
-            if (out->count == FW_MAX_IFACES) {
-                struct cctx c = { file, ci->line, err, errlen };
-                return conf_fail(&c, 1, "too many interfaces for the firewall (at most 8 with the NICs)");
-            }
+            if (out->count == FW_MAX_IFACES)
+                continue; /* n_nics NICs plus more lines than 8: the line names a NIC twice (conf refuses) */
             k = out->count++;
             out->ifs[k] = (struct fw_iface){ .has_addr = false };
         }
         memset(out->ifs[k].name, 0, sizeof out->ifs[k].name);
-        strlcpy(out->ifs[k].name, ci->name, sizeof out->ifs[k].name);
+        strlcpy(out->ifs[k].name, c->ifaces[i].name, sizeof out->ifs[k].name);
+        ifmap[i] = (int8_t)k;
     }
-    return NETD_FW_OK;
+}
+
+/* C's routes as netd's table (conf_parse checked what netd_route_add does). */
+static int build_routes(const struct conf *c, struct netd_routes *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < c->n_routes; i++) {
+        const struct conf_route *r = &c->routes[i];
+        int rc = netd_route_add(out, r->net, r->prefix, r->gw, r->line);
+        if (rc)
+            return rc;
+    }
+    return NETD_ROUTE_OK;
+}
+
+/* C's interface lines as netd's address configurations (for netd.c). */
+static void build_addresses(struct netd_fw *fw, const struct conf *c)
+{
+    memset(fw->boot_if, 0, sizeof fw->boot_if);
+    for (unsigned i = 0; i < c->n_ifaces && i < NETD_MAX_IFS; i++) {
+        const struct conf_iface *f = &c->ifaces[i];
+        struct netd_if_cfg *cfg = &fw->boot_if[i];
+        strlcpy(cfg->name, f->name, sizeof cfg->name);
+        fw->boot_nic[i] = f->nic;
+        if (f->mode == CONF_IF_DHCP) {
+            cfg->mode = NETD_IF_DHCP;
+            continue;
+        }
+        cfg->mode = NETD_IF_STATIC;
+        cfg->prefix = f->prefix;
+        for (int b = 0; b < 4; b++) {
+            cfg->addr[b] = (uint8_t)(f->addr >> (24 - 8 * b));
+            cfg->gateway[b] = (uint8_t)(f->gateway >> (24 - 8 * b));
+        }
+        cfg->has_gateway = f->has_gateway;
+    }
 }
 
 /* ------------------------------------------------------------ loading -- */
 
-/* Parses TEXT into the spare set; returns its interface table in IFS and
- * its routes in ROUTES. */
+/* Parses TEXT into the spare set; returns its interface table in IFS,
+ * its routes in ROUTES and its unfiltered interfaces in *SKIP. */
 static int parse_into_spare(struct netd_fw *fw, const char *file, const char *text, size_t len, struct fw_ifaces *ifs,
-                            struct netd_routes *routes, char *err, size_t errlen)
+                            struct netd_routes *routes, uint8_t *skip, char *err, size_t errlen)
 {
-    static struct netd_fw_conf conf; /* ~1 KiB per interface line: off the small stack; main thread only */
-    int rc = conf_read(file, text, len, &conf, true, err, errlen);
-    if (!rc)
-        *routes = conf.routes;
-    if (!rc)
-        rc = build_ifaces(fw, &conf, file, ifs, err, errlen);
-    if (rc) {
-        fw->spare->valid = false;
-        return rc;
+    static struct conf_pf_work work; /* off the small stack; main thread only */
+    struct conf_parser p = { .file = file };
+    struct conf *conf = &conf_scratch;
+    fw->spare->valid = false;
+    if (conf_parse(&p, text, len, conf, &conf_res) != CONF_OK) {
+        if (errlen)
+            strlcpy(err, conf_res.n_errors ? conf_res.errors[0].msg : "does not parse", errlen);
+        return NETD_FW_E_PARSE;
     }
-    struct fw_parser p = { .ifaces = ifs, .file = file, .err = err, .errlen = errlen };
-    return fw_parse_ruleset(&p, fw->spare, text, len) == FW_OK ? NETD_FW_OK : NETD_FW_E_PARSE;
+    int8_t ifmap[CONF_MAX_IFACES];
+    build_ifaces(fw, conf, ifs, ifmap);
+    if (build_routes(conf, routes))
+        return load_fail(err, errlen, file, "a route netd refuses");
+    struct fw_conf_options opt;
+    char msg[NETD_FW_ERR_MAX];
+    if (fw_conf_compile(conf, ifmap, fw->spare, &opt, &work, msg, sizeof msg) != FW_OK)
+        return load_fail(err, errlen, file, msg);
+    *skip = opt.skip;
+    return NETD_FW_OK;
 }
 
 int netd_fw_prepare(struct netd_fw *fw, const char *file, const char *text, size_t len, char *err, size_t errlen)
@@ -438,7 +217,7 @@ int netd_fw_prepare(struct netd_fw *fw, const char *file, const char *text, size
     if (errlen)
         err[0] = 0;
     fw->prepared = false; /* the spare is overwritten: an earlier prepare is gone */
-    int rc = parse_into_spare(fw, file, text, len, &fw->prep_ifs, &fw->prep_routes, err, errlen);
+    int rc = parse_into_spare(fw, file, text, len, &fw->prep_ifs, &fw->prep_routes, &fw->prep_skip, err, errlen);
     if (rc) {
         fw->c.load_failures++;
         ulog("netd: firewall: %s; %s stays in force\n", err,
@@ -463,6 +242,7 @@ int netd_fw_commit(struct netd_fw *fw)
     }
     fw->ifaces = fw->prep_ifs; /* eng.ifaces points here */
     fw->routes = fw->prep_routes;
+    fw->skip = fw->prep_skip;
     strlcpy(fw->source, fw->prep_source, sizeof fw->source);
     fw->c.loads++;
     ulog("netd: firewall: %s: %u rules in force (generation %u); %u states kept\n", fw->source, fw->eng.rules->count,
@@ -531,10 +311,9 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
         strlcpy(fw->nic_names[k], nic_names[k], sizeof fw->nic_names[k]);
         fw->nic_numbers[k] = nic_numbers[k];
     }
-    struct netd_fw_conf none = { 0 };
+    int8_t ifmap[CONF_MAX_IFACES];
     char err[NETD_FW_ERR_MAX];
-    if (build_ifaces(fw, &none, NETD_FW_FILE, &fw->ifaces, err, sizeof err))
-        __builtin_trap(); /* cannot fail: n_nics <= FW_MAX_IFACES */
+    build_ifaces(fw, NULL, &fw->ifaces, ifmap);
     struct fw_state_storage mem = {
         .slots = fw->slots,
         .nslots = NETD_FW_STATES,
@@ -559,16 +338,20 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
     int rc = site_file(fw, NETD_FW_FILE, &text, &len);
     if (rc)
         return rc;
-    if (conf_read(NETD_FW_FILE, text, len, &fw->conf, false, err, sizeof err))
-        memset(&fw->conf, 0, sizeof fw->conf); /* netd_fw_reload logs the error */
+    /* The addresses: also from a file with errors, from the lines that
+     * parsed (the rules of such a file are never used: deny-all stays). */
+    struct conf_parser p = { .file = NETD_FW_FILE, .keep_on_error = true };
+    if (conf_parse(&p, text, len, &conf_scratch, &conf_res) != CONF_OK) /* netd_fw_reload logs the errors */
+        ulog("netd: firewall: %s has errors: addresses from the interface lines that parse\n", NETD_FW_FILE);
+    build_addresses(fw, &conf_scratch);
     return netd_fw_reload(fw, NETD_FW_FILE, text, len, err, sizeof err);
 }
 
 const struct netd_if_cfg *netd_fw_conf_if(const struct netd_fw *fw, unsigned nic)
 {
-    for (unsigned i = 0; i < fw->conf.n; i++)
-        if (fw->conf.ifs[i].nic == nic && fw->conf.ifs[i].cfg.mode != NETD_IF_NONE)
-            return &fw->conf.ifs[i].cfg;
+    for (unsigned i = 0; i < NETD_MAX_IFS; i++)
+        if (fw->boot_if[i].mode != NETD_IF_NONE && fw->boot_nic[i] == nic)
+            return &fw->boot_if[i];
     return NULL;
 }
 
@@ -634,9 +417,11 @@ static uint32_t rd32(const uint8_t *b)
 
 /* Queues the answer `block return` asks for; IP is the packet's IPv4
  * header (already validated by fw_parse_ether), LEN bytes of buffer. */
-static void queue_return(struct netd_fw *fw, const struct fw_packet *p, const uint8_t *ip, size_t len)
+static void queue_return(struct netd_fw *fw, const struct fw_packet *p, const struct fw_verdict *v, const uint8_t *ip,
+                         size_t len)
 {
-    bool icmp_ok = p->proto != FW_PROTO_ICMP || p->icmp_type == FW_ICMP_ECHO_REQUEST;
+    bool icmp_ok = p->proto != FW_PROTO_ICMP || p->icmp_type == FW_ICMP_ECHO_REQUEST || p->icmp_type == 13 ||
+                   p->icmp_type == 15 || p->icmp_type == 17; /* queries only, never an error about an error */
     bool rst_ok = p->proto != FW_PROTO_TCP || !(p->tcp_flags & FW_TH_RST);
     if (!icmp_ok || !rst_ok || p->ip_options || is_ours_or_broadcast(fw, p->src) ||
         (p->dst == BROADCAST || (p->dst >> 28) == 0xe) || len < 28) {
@@ -649,7 +434,7 @@ static void queue_return(struct netd_fw *fw, const struct fw_packet *p, const ui
     }
     struct netd_fw_return *r = &fw->returns[fw->n_returns];
     *r = (struct netd_fw_return){ .src = p->src, .dst = p->dst, .sport = p->sport, .dport = p->dport };
-    if (p->proto == FW_PROTO_TCP) {
+    if (v->return_rst) {
         unsigned ihl = (ip[0] & 0xfu) * 4u;
         const uint8_t *th = ip + ihl; /* fw_parse_ether checked the TCP header lies inside the packet */
         uint32_t seq = rd32(th + 4), ack = rd32(th + 8);
@@ -661,7 +446,7 @@ static void queue_return(struct netd_fw *fw, const struct fw_packet *p, const ui
         r->ack = seq + seglen;
     } else {
         r->kind = RET_ICMP;
-        r->code = p->proto == FW_PROTO_UDP ? ICMP_DUR_PORT : ICMP_DUR_PROTO;
+        r->code = v->return_code;                /* pf's: port unreachable unless return-icmp (CODE) */
         r->quote_len = (uint8_t)sizeof r->quote; /* 20-byte header (no options) + 8 */
         memcpy(r->quote, ip, sizeof r->quote);
     }
@@ -687,13 +472,17 @@ bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8_
     }
     pkt.dir = (uint8_t)dir;
     pkt.iface = (uint8_t)nic;
+    if (nic < 8 && (fw->skip >> nic & 1u)) { /* set skip on: not filtered at all */
+        fw->c.skipped++;
+        return true;
+    }
     if (dhcp_client_packet(fw, &pkt, nic)) {
         fw->c.dhcp++;
         return true;
     }
     struct fw_verdict v;
     fw_filter(&fw->eng, &pkt, fw->now, &v);
-    unsigned reason = v.reason <= FW_R_IP_OPTIONS ? v.reason : 0;
+    unsigned reason = v.reason <= FW_R_LAST ? v.reason : 0;
     if (v.action == FW_PASS)
         fw->c.passed[reason]++;
     else
@@ -703,7 +492,7 @@ bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8_
     if (v.action == FW_PASS)
         return true;
     if (v.return_)
-        queue_return(fw, &pkt, frame + 14, len - 14);
+        queue_return(fw, &pkt, &v, frame + 14, len - 14);
     return false;
 }
 
@@ -787,10 +576,12 @@ void netd_fw_log_stats(const struct netd_fw *fw)
          ull(c->passed[FW_R_RULE]), ull(s->blocked), ull(c->blocked[FW_R_DEFAULT]), ull(c->blocked[FW_R_BLOCK_RULE]),
          ull(c->blocked[FW_R_INVALID]), ull(c->blocked[FW_R_STATE_FULL]), ull(c->blocked[FW_R_SRC_RATE]),
          ull(c->blocked[FW_R_IP_OPTIONS]));
-    ulog("netd: fw: unfiltered: not-ipv4 %llu dhcp %llu answers %llu; block-return sent %llu limited %llu skipped "
-         "%llu; orphan state packets %llu (%llu B)\n",
-         ull(c->not_ipv4), ull(c->dhcp), ull(c->generated), ull(c->returns_sent), ull(c->returns_limited),
-         ull(c->returns_skipped), ull(s->orphan_packets), ull(s->orphan_bytes));
+    ulog(
+        "netd: fw: unfiltered: not-ipv4 %llu dhcp %llu answers %llu set-skip %llu; block-return sent %llu limited %llu "
+        "skipped "
+        "%llu; orphan state packets %llu (%llu B)\n",
+        ull(c->not_ipv4), ull(c->dhcp), ull(c->generated), ull(c->skipped), ull(c->returns_sent),
+        ull(c->returns_limited), ull(c->returns_skipped), ull(s->orphan_packets), ull(s->orphan_bytes));
     const struct fw_state_stats *ss = &fw->table.stats;
     ulog("netd: fw: states %u/%u: inserted %llu expired %llu removed %llu; refused: full %llu src-rate %llu "
          "src-full %llu\n",
@@ -805,7 +596,7 @@ void netd_fw_log_stats(const struct netd_fw *fw)
     for (unsigned i = 0; i < rs->count; i++) {
         const struct fw_rule *r = &rs->rules[i];
         char text[160];
-        (void)fw_rule_format(r, &fw->ifaces, text, sizeof text);
+        (void)fw_rule_format(r, &fw->ifaces, rs, text, sizeof text);
         ulog("netd: fw: @%u line %u evals %llu pkts %llu bytes %llu states %llu: %s\n", i, r->line,
              ull(r->c.evaluations), ull(r->c.packets), ull(r->c.bytes), ull(r->c.states), text);
     }

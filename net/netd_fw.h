@@ -31,21 +31,6 @@ enum netd_fw_error {
     NETD_FW_E_NOT_PREPARED = -4, /* netd_fw_commit without a prepared set (or a reload since) */
 };
 
-/* One `interface NAME nic N (dhcp | address A.B.C.D/P [gateway G])` line. */
-struct netd_fw_conf_if {
-    char name[FW_IFNAMSIZ]; /* the firewall's name for it (`on NAME`) */
-    unsigned nic;           /* N: netd's Nth NIC connection, in discovery order */
-    unsigned line;
-    struct netd_if_cfg cfg; /* mode NONE when the line gives neither dhcp nor address */
-};
-
-/* The interface and route lines of one configuration text. */
-struct netd_fw_conf {
-    unsigned n;
-    struct netd_fw_conf_if ifs[FW_MAX_IFACES];
-    struct netd_routes routes; /* `route A.B.C.D/P via G` lines */
-};
-
 /* A `block return` answer waiting for the end of the loop iteration. */
 struct netd_fw_return {
     uint8_t kind;          /* RET_RST or RET_ICMP (netd_fw.c) */
@@ -59,11 +44,12 @@ struct netd_fw_return {
 
 /* netd's own firewall counters (the engine's are in eng.stats and the rules). */
 struct netd_fw_counters {
-    uint64_t passed[FW_R_IP_OPTIONS + 1];  /* by enum fw_reason */
-    uint64_t blocked[FW_R_IP_OPTIONS + 1]; /* by enum fw_reason */
+    uint64_t passed[FW_R_LAST + 1];  /* by enum fw_reason */
+    uint64_t blocked[FW_R_LAST + 1]; /* by enum fw_reason */
     uint64_t not_ipv4;                     /* frames passed untouched (ARP, command frames, IPv6) */
     uint64_t dhcp;                         /* our DHCP client's packets, passed before the rules */
     uint64_t generated;                    /* our `block return` answers, passed without the rules */
+    uint64_t skipped;                      /* packets on `set skip on` interfaces, passed unfiltered */
     uint64_t returns_sent, returns_limited, returns_skipped;
     uint64_t loads, load_failures; /* rule sets made active (the first included), texts refused */
 };
@@ -90,12 +76,16 @@ struct netd_fw {
 
     const uint8_t *site; /* the site archive, mapped read-only; NULL: none */
     size_t site_size;
-    char source[32];          /* the file the active set came from; "" while deny-all */
-    struct netd_fw_conf conf; /* interface lines of the file read at start */
+    char source[32]; /* the file the active set came from; "" while deny-all */
+    uint8_t skip;    /* bit k: interface k is not filtered (set skip on) */
+    /* The addresses of the file read at start (interface lines that parsed). */
+    struct netd_if_cfg boot_if[NETD_MAX_IFS]; /* mode NONE: unused */
+    unsigned boot_nic[NETD_MAX_IFS];          /* the `nic N` of boot_if[i] */
     /* Two-phase loads (netd_fw_prepare/commit): the spare holds a parsed set. */
     bool prepared;
     struct fw_ifaces prep_ifs;      /* its interface table */
     struct netd_routes prep_routes; /* its static routes */
+    uint8_t prep_skip;              /* its set skip on */
     char prep_source[32];           /* and where it came from */
 
     unsigned n_nics;

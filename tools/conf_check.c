@@ -7,18 +7,15 @@
  *                     FILE:LINE:COLUMN: what was expected, on stderr, and
  *                     exits 1 (a file with errors configures nothing, so it
  *                     names no files either).
- * The same parser (appliance/config/conf.c, with the firewall's rule parser
- * when it is built) runs in the appliance, so a file this tool accepts is a
- * file consoled and netd accept.
+ * The same parser (appliance/config/, firewall grammar included) runs in
+ * the appliance, so a file this tool accepts is a file consoled, netd and
+ * tlsd accept.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
-#ifdef WITH_FW
-#include "conf_fw.h"
-#endif
 
 static char text[1 << 20];
 static struct conf conf;
@@ -44,13 +41,6 @@ int main(int argc, char **argv)
     const char *base = strrchr(argv[1], '/');
     base = base ? base + 1 : argv[1];
     struct conf_parser p = { .file = base };
-#ifdef WITH_FW
-    static struct fw_ruleset rs;
-    static struct conf_fw fw;
-    conf_fw_init(&fw, &rs, base);
-    p.check_rule = conf_fw_check_rule;
-    p.rule_ctx = &fw;
-#endif
     int err = conf_parse(&p, text, len, &conf, &result);
     for (unsigned i = 0; i < result.n_errors; i++)
         fprintf(stderr, "%s\n", result.errors[i].msg); /* already "FILE:LINE:COLUMN: ..." */

@@ -54,6 +54,18 @@
  *       Zeroes the counters `show interfaces` and `show firewall` print
  *       (netd's per-NIC counters, each rule's, the firewall's own); the
  *       drivers' counters and kept states stay.  -> 0.
+ *   NETADM_TABLE (MR0 = NETADM_TABLE_*, MR1 = name length, MR2 = IPv4
+ *       address (host order), MR3 = prefix length 0-32; the table's name,
+ *       without <>, at NETADM_IN_OFF)
+ *       Changes the running rule set's table at once, as pfctl -t NAME -T
+ *       add|delete|flush|show (no commit; the next commit or reload sets the
+ *       table to what the configuration says, as pfctl -f does).  ADD and
+ *       DELETE -> 0; FLUSH -> 0, MR0 = addresses removed; SHOW -> 0, MR0 =
+ *       length of the list at NETADM_OUT_OFF (one A.B.C.D/N per line, "!"
+ *       before an exception), MR1 = 1 when cut.  NETADM_E_NO_TABLE (no table
+ *       of that name), NETADM_E_EXISTS (ADD: already there), NETADM_E_NOT_FOUND
+ *       (DELETE: not there), NETADM_E_FULL, NETADM_E_CONST (a `const` table),
+ *       NETADM_E_INVAL (bad name length, prefix or op).
  */
 #ifndef KEEL_ABI_NETADM_H
 #define KEEL_ABI_NETADM_H
@@ -77,6 +89,7 @@ enum netadm_label {
     NETADM_PING = NETADM_LABEL_BASE + 5,
     NETADM_PING_STATUS = NETADM_LABEL_BASE + 6,
     NETADM_CLEAR = NETADM_LABEL_BASE + 7,
+    NETADM_TABLE = NETADM_LABEL_BASE + 8,
 };
 
 enum netadm_show {
@@ -93,6 +106,19 @@ enum netadm_error {
     NETADM_E_INVAL = -341,        /* a length, table, address or count out of range */
     NETADM_E_PARSE = -342,        /* the configuration does not parse (line, column, message) */
     NETADM_E_NOT_PREPARED = -343, /* COMMIT without a prepared configuration */
+    NETADM_E_NO_TABLE = -344,     /* TABLE: the running rule set has no table of that name */
+    NETADM_E_EXISTS = -345,       /* TABLE ADD: the address is there already */
+    NETADM_E_NOT_FOUND = -346,    /* TABLE DELETE: the address is not there */
+    NETADM_E_FULL = -347,         /* TABLE ADD: the table is full */
+    NETADM_E_CONST = -348,        /* TABLE: a `const` table cannot change at run time */
+};
+
+/* NETADM_TABLE operations (MR0). */
+enum netadm_table_op {
+    NETADM_TABLE_ADD = 1,
+    NETADM_TABLE_DELETE = 2,
+    NETADM_TABLE_FLUSH = 3,
+    NETADM_TABLE_SHOW = 4,
 };
 
 _Static_assert(NETADM_IN_OFF + NETADM_IN_MAX <= NETADM_OUT_OFF, "the two areas do not overlap");

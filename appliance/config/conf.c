@@ -25,6 +25,9 @@
 #include <keel/string.h>
 
 #include <keel/textbuf.h>
+#include "conf_addr.h"
+#include "conf_lex.h"
+#include "conf_pf.h"
 #include "passwd.h"
 
 #define GOT_MAX 32 /* bytes of an offending word quoted in a message */
@@ -63,9 +66,10 @@ struct pstate {
     struct tls_seen seen;
     struct conf_tls scratch;
 
-    /* Where each rule was written, for the checker. */
+    /* Where each firewall statement was written, for conf_pf's check. */
     size_t rule_src_off[CONF_MAX_RULES];
     uint16_t rule_src_len[CONF_MAX_RULES]; /* <= CONF_LINE_MAX */
+    struct conf_pf_work pf;
 };
 
 /* ---------------------------------------------------------------- errors -- */
@@ -143,27 +147,20 @@ static bool is_lower(char ch) { return ch >= 'a' && ch <= 'z'; }
 static bool is_alpha(char ch) { return is_lower(ch) || (ch >= 'A' && ch <= 'Z'); }
 static bool is_alnum(char ch) { return is_alpha(ch) || is_digit(ch); }
 
-/* The next word of the line, or false at its end or at a comment (then
- * t->col is where a missing word belongs). */
+/* The next word of the line (conf_lex.h, plain mode), or false at its end
+ * or at a comment (then t->col is where a missing word belongs). */
 static bool lex(struct pstate *ps, struct tok *t)
 {
-    while (ps->pos < ps->len && is_blank(ps->s[ps->pos]))
-        ps->pos++;
-    size_t start = ps->pos;
-    t->s = ps->s + start;
-    t->n = 0;
-    t->col = (unsigned)start + 1;
-    if (start >= ps->len || ps->s[start] == '#')
-        return false;
-    if (ps->s[start] == '{' || ps->s[start] == '}') {
-        ps->pos++;
-    } else {
-        while (ps->pos < ps->len && !is_blank(ps->s[ps->pos]) && ps->s[ps->pos] != '#' && ps->s[ps->pos] != '{' &&
-               ps->s[ps->pos] != '}')
-            ps->pos++;
-    }
-    t->n = ps->pos - start;
-    return true;
+    struct conf_lex l;
+    struct conf_tok ct;
+    conf_lex_init(&l, ps->s, ps->len, false);
+    l.pos = ps->pos;
+    bool got = conf_lex_next(&l, &ct);
+    ps->pos = l.pos;
+    t->s = ct.s;
+    t->n = ct.n;
+    t->col = ct.col;
+    return got;
 }
 
 static bool tok_is(const struct tok *t, const char *w)
@@ -201,48 +198,12 @@ static bool tok_copy(const struct tok *t, char *dst, size_t cap)
 
 /* --------------------------------------------------------------- values -- */
 
-/* Decimal digits only (leading zeros allowed), value in [min, max]. */
 static bool parse_uint(const char *s, size_t n, uint64_t min, uint64_t max, uint64_t *out)
 {
-    uint64_t v = 0;
-    if (n == 0 || n > 12)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (!is_digit(s[i]))
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v < min || v > max)
-        return false;
-    *out = v;
-    return true;
+    return conf_parse_uint(s, n, min, max, out);
 }
 
-/* A.B.C.D: four decimal octets, no leading zeros; host byte order. */
-static bool parse_ipv4(const char *s, size_t n, uint32_t *out)
-{
-    uint32_t a = 0;
-    size_t i = 0;
-    for (int part = 0; part < 4; part++) {
-        size_t start = i;
-        uint32_t v = 0;
-        while (i < n && is_digit(s[i]) && i - start < 3)
-            v = v * 10 + (uint32_t)(s[i++] - '0');
-        size_t digits = i - start;
-        if (digits == 0 || v > 255 || (digits > 1 && s[start] == '0'))
-            return false;
-        a = (a << 8) | v;
-        if (part < 3) {
-            if (i >= n || s[i] != '.')
-                return false;
-            i++;
-        }
-    }
-    if (i != n)
-        return false;
-    *out = a;
-    return true;
-}
+static bool parse_ipv4(const char *s, size_t n, uint32_t *out) { return conf_parse_ipv4(s, n, out); }
 
 static uint32_t prefix_mask(unsigned prefix) { return prefix ? 0xffffffffu << (32 - prefix) : 0; }
 
@@ -438,8 +399,10 @@ static int st_interface(struct pstate *ps, const struct tok *kw)
     return 0;
 }
 
-/* `route A.B.C.D/P via G`: checked by netd's own route table code, so the
- * console and netd never disagree on what a route may be. */
+/* A unicast gateway: not 0.0.0.0, broadcast, multicast or loopback. */
+static bool unicast(uint32_t a) { return a != 0 && a != 0xffffffffu && (a >> 28) != 0xe && (a >> 24) != 127; }
+
+/* `route A.B.C.D/P via G` (netd_route.h has what netd does with it). */
 static int st_route(struct pstate *ps, const struct tok *kw)
 {
     struct conf *c = ps->c;
@@ -465,25 +428,34 @@ static int st_route(struct pstate *ps, const struct tok *kw)
     struct tok gw_tok = t;
     if (need_end(ps))
         return -1;
-    int rc = netd_route_add(&c->routes, net, (unsigned)v, gw, ps->line); /* unchanged on error */
-    if (rc == NETD_ROUTE_E_FULL)
-        return fail(ps, kw->col, netd_route_strerror(rc), NULL);
-    if (rc)
-        return fail(ps, rc == NETD_ROUTE_E_GATEWAY ? gw_tok.col : net_tok.col, netd_route_strerror(rc),
-                    rc == NETD_ROUTE_E_GATEWAY ? &gw_tok : &net_tok);
+    if (v == 0)
+        return fail(ps, net_tok.col, "expected a prefix length 1-32 (the default route is an interface's gateway)",
+                    &net_tok);
+    if (net & ~prefix_mask((unsigned)v))
+        return fail(ps, net_tok.col, "expected a network address (no bits set beyond the prefix)", &net_tok);
+    if (!unicast(gw))
+        return fail(ps, gw_tok.col, "expected a unicast gateway address", &gw_tok);
+    for (unsigned i = 0; i < c->n_routes; i++)
+        if (c->routes[i].net == net && c->routes[i].prefix == v)
+            return fail(ps, net_tok.col, "expected a network no other route line names", &net_tok);
+    if (c->n_routes == CONF_MAX_ROUTES)
+        return fail(ps, kw->col, "expected at most 32 route lines", NULL);
+    c->routes[c->n_routes++] = (struct conf_route){ net, gw, (uint8_t)v, ps->line };
     return 0;
 }
 
-/* A rule line: stored normalised; checked at the end (check_rules). */
+/* A firewall statement: stored normalised (blanks outside "strings"
+ * squeezed); checked at the end (check_rules). */
 static int st_rule(struct pstate *ps, const struct tok *kw)
 {
     struct conf *c = ps->c;
     if (c->n_rules == CONF_MAX_RULES)
         return fail(ps, kw->col, "expected at most 256 firewall rules", NULL);
     size_t start = c->rule_text_len, out = start;
-    bool blank = false;
-    for (size_t i = kw->col - 1; i < ps->len && ps->s[i] != '#'; i++) {
-        if (is_blank(ps->s[i])) {
+    bool blank = false, quoted = false;
+    for (size_t i = kw->col - 1; i < ps->len && (quoted || ps->s[i] != '#'); i++) {
+        quoted ^= ps->s[i] == '"';
+        if (is_blank(ps->s[i]) && !quoted) {
             blank = true;
             continue;
         }
@@ -810,12 +782,8 @@ static int st_console(struct pstate *ps, const struct tok *kw)
 
 /* ------------------------------------------------------------ the loop -- */
 
-static bool is_rule_word(const struct tok *t)
-{
-    return tok_is(t, "pass") || tok_is(t, "block") || tok_is(t, "antispoof");
-}
-
-static const char *const top_words = "expected hostname, log, interface, route, pass, block, antispoof, tls or console";
+static const char *const top_words = "expected hostname, log, interface, route, a firewall statement (pass, block, "
+                                     "match, antispoof, table, set or NAME = VALUE), tls or console";
 
 static void line_in_tls(struct pstate *ps, const struct tok *kw)
 {
@@ -860,14 +828,14 @@ static void line_top(struct pstate *ps, const struct tok *kw)
         (void)st_interface(ps, kw);
     else if (tok_is(kw, "route"))
         (void)st_route(ps, kw);
-    else if (is_rule_word(kw))
-        (void)st_rule(ps, kw);
     else if (tok_is(kw, "tls"))
         (void)st_tls_open(ps, kw);
     else if (tok_is(kw, "console"))
         (void)st_console(ps, kw);
     else if (tok_is(kw, "}"))
         (void)fail(ps, kw->col, "expected a statement ('}' closes no tls block here)", NULL);
+    else if (conf_pf_is_statement(ps->s, ps->len))
+        (void)st_rule(ps, kw);
     else
         (void)fail(ps, kw->col, top_words, kw);
 }
@@ -912,22 +880,19 @@ const char *conf_rule_text(const struct conf *c, unsigned i, size_t *len)
     return c->rule_text + c->rules[i].off;
 }
 
-/* Runs the caller's checker over every rule (see conf_rule_fn). */
-static void check_rules(struct pstate *ps, const struct conf_parser *p, const char *text)
+/* Checks every firewall statement in its original line (conf_pf.h), now
+ * that every interface is known; each wrong one is an error of its own. */
+static void check_rules(struct pstate *ps, const char *text)
 {
-    if (!p || !p->check_rule)
-        return;
+    struct conf_pf_error e;
+    conf_pf_begin(&ps->pf);
     for (unsigned i = 0; i < ps->c->n_rules; i++) {
-        char msg[CONF_MSG_MAX] = "";
-        unsigned col = 1;
         const char *line = text + ps->rule_src_off[i];
-        if (p->check_rule(p->rule_ctx, ps->c, line, ps->rule_src_len[i], ps->c->rules[i].line, &col, msg, sizeof msg) !=
-            0) {
-            if (!msg[0])
-                memcpy(msg, "expected a firewall rule", sizeof "expected a firewall rule");
-            record(ps, ps->c->rules[i].line, col ? col : 1, msg, NULL);
-        }
+        if (conf_pf_statement(ps->c, &ps->pf, NULL, line, ps->rule_src_len[i], ps->c->rules[i].line, &e) != 0)
+            record(ps, e.line, e.col, e.msg, NULL);
     }
+    if (conf_pf_finish(ps->c, &ps->pf, NULL, &e) != 0)
+        record(ps, e.line, e.col, e.msg, NULL);
 }
 
 int conf_parse(const struct conf_parser *p, const char *text, size_t len, struct conf *out, struct conf_result *res)
@@ -976,9 +941,10 @@ int conf_parse(const struct conf_parser *p, const char *text, size_t len, struct
         ps.line = ps.tls->line;
         (void)fail(&ps, ps.tls_brace_col, "expected '}' to close this tls block before the end of the file", NULL);
     }
-    check_rules(&ps, p, text);
+    check_rules(&ps, text);
     if (ps.failed) {
-        conf_init(out);
+        if (!(p && p->keep_on_error))
+            conf_init(out);
         return CONF_E_SYNTAX;
     }
     return CONF_OK;

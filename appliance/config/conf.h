@@ -13,7 +13,8 @@
  *   interface NAME nic N dhcp
  *   interface NAME nic N address A.B.C.D/P [gateway A.B.C.D]
  *   route A.B.C.D/P via A.B.C.D           a static route (net/netd_route.h)
- *   pass ... | block ... | antispoof ...  a firewall rule (net/firewall/fw_rules.h)
+ *   pass | block | match | antispoof | table | set | NAME = VALUE ...
+ *                                         a firewall statement (conf_pf.h)
  *   tls PORT {                            a TLS listener; '{' ends the line
  *       certificate FILE key FILE [sni NAME]
  *       backend A.B.C.D:PORT
@@ -39,13 +40,10 @@
  *    with distinct names, and each other keyword at most once; FILE is a
  *    relative path inside the configuration's folder ([A-Za-z0-9._/-], no
  *    leading '/', no '..' component);
- *  - firewall rules: the first word decides (pass, block, antispoof); the
- *    rest is checked by the rule checker the caller passes in (struct
- *    conf_parser.check_rule, normally conf_fw_check_rule from conf_fw.h,
- *    which hands the line to the firewall's own parser).  Rules are checked
- *    after the whole file has been read, so a rule may name an interface
- *    declared further down.  Without a checker, rule lines are kept as text
- *    and only their first word is checked.
+ *  - firewall statements: kept as text in file order and checked whole by
+ *    conf_pf.c (the one grammar every reader uses: init, netd, tlsd,
+ *    consoled, tools/conf_check.c) after the whole file has been read, so
+ *    a rule may name an interface declared further down.
  *
  * Errors read "appliance.conf:LINE:COLUMN: expected ..." (the file name is
  * the caller's choice).  Columns count bytes from 1.  The parser goes on
@@ -58,8 +56,11 @@
  * strlen, which the host's libc also provides) and builds unchanged for the
  * guest and for host tests and fuzzers.
  *
- * What it does not do: include other files, macros or lists (pf's { a, b }),
- * DNS names for backends (there is no resolver), IPv6.
+ * Tokens, numbers and addresses: conf_lex.h (one tokenizer) and
+ * conf_addr.h (one address, prefix and port parser, IPv4 and IPv6).
+ *
+ * What it does not do: include other files, DNS names for backends (there
+ * is no resolver), IPv6 outside the firewall's grammar.
  */
 #ifndef KEEL_APPLIANCE_CONF_H
 #define KEEL_APPLIANCE_CONF_H
@@ -67,8 +68,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "../../net/netd_route.h" /* struct netd_routes: netd's own route table and its checks */
 
 #define CONF_MUST_CHECK __attribute__((warn_unused_result))
 
@@ -82,8 +81,9 @@
 #define CONF_ALPN_MAX     16    /* one ALPN protocol id, with the NUL */
 #define CONF_MAX_IFACES   8     /* the firewall's FW_MAX_IFACES */
 #define CONF_MAX_NIC      7     /* nic 0..7 */
-#define CONF_MAX_RULES    256   /* firewall rule lines */
-#define CONF_RULE_TEXT    16384 /* bytes of rule text in all (normalised) */
+#define CONF_MAX_RULES    256   /* firewall statement lines (rules, macros, tables, set) */
+#define CONF_RULE_TEXT    16384 /* bytes of firewall statement text in all (normalised) */
+#define CONF_MAX_ROUTES   32    /* route lines */
 #define CONF_MAX_TLS      8     /* tls listeners */
 #define CONF_MAX_CERTS    8     /* certificates per listener */
 #define CONF_MAX_ALPN     4     /* protocols per alpn line */
@@ -141,8 +141,18 @@ struct conf_iface {
     unsigned line;              /* where it was written */
 };
 
-/* A firewall rule: its text, normalised (comment removed, runs of blanks
- * made one space, no leading or trailing blank), in conf.rule_text. */
+/* `route NET/P via GW`: 1 <= prefix <= 32, no bits of net beyond the
+ * prefix, gw unicast (not 0.0.0.0, 255.255.255.255, multicast or
+ * loopback); no network twice.  Host byte order. */
+struct conf_route {
+    uint32_t net, gw;
+    uint8_t prefix;
+    unsigned line;
+};
+
+/* A firewall statement (conf_pf.h: a rule, macro, table or set line): its
+ * text, normalised (comment removed, runs of blanks outside "strings" made
+ * one space, no leading or trailing blank), in conf.rule_text. */
 struct conf_rule {
     uint16_t off, len; /* [off, off+len) inside rule_text; len >= 1 */
     unsigned line;
@@ -181,7 +191,8 @@ struct conf {
     unsigned n_ifaces;
     struct conf_iface ifaces[CONF_MAX_IFACES];
 
-    struct netd_routes routes; /* `route` lines in file order, checked by netd_route_add */
+    unsigned n_routes; /* `route` lines in file order */
+    struct conf_route routes[CONF_MAX_ROUTES];
 
     unsigned n_rules; /* in file order, which is evaluation order */
     struct conf_rule rules[CONF_MAX_RULES];
@@ -205,25 +216,10 @@ struct conf_result {
     struct conf_diag errors[CONF_MAX_ERRORS];
 };
 
-/*
- * The firewall rule checker (see conf_fw.h).  LINE is the rule line exactly
- * as written (LEN bytes, no newline; a trailing comment may be there),
- * LINENO its number; C is the configuration read so far, with every
- * interface of the file.  Called once per rule, in file order, after the
- * whole file has been read (also when other lines were wrong, so that one
- * run reports every error).  A checker may build the rule set it is going
- * to use as it goes; the caller uses that only when conf_parse returns
- * CONF_OK.  Returns 0; or -1 with *COL (1-based byte column in LINE) and
- * MSG (what was expected, without the "FILE:LINE:COL: " prefix) filled in.
- */
-typedef int (*conf_rule_fn)(void *ctx, const struct conf *c, const char *line, size_t len, unsigned lineno,
-                            unsigned *col, char *msg, size_t msgcap);
-
 struct conf_parser {
-    const char *file;        /* name in messages; NULL: "appliance.conf" */
-    conf_rule_fn check_rule; /* NULL: rules are kept as text, checked only for their first word */
-    void *rule_ctx;
+    const char *file;    /* name in messages; NULL: "appliance.conf" */
     unsigned max_errors; /* stop after this many (1..CONF_MAX_ERRORS); 0 means CONF_MAX_ERRORS */
+    bool keep_on_error;  /* on errors, *out keeps the statements that parsed (netd's addresses); never apply it */
 };
 
 /* The empty configuration: defaults, no interface, no rule (so the
@@ -235,13 +231,14 @@ void conf_init(struct conf *c);
  * errors) into OUT and lists what was wrong in RES (may be NULL).  P may be
  * NULL (defaults).  Returns CONF_OK; CONF_E_SYNTAX, and then *OUT is the
  * empty configuration of conf_init (a bad file never half-applies: no
- * interface, no rule, no listener); or CONF_E_INVAL for a NULL OUT or TEXT
- * (with LEN > 0).
+ * interface, no rule, no listener) unless P->keep_on_error; or
+ * CONF_E_INVAL for a NULL OUT or TEXT (with LEN > 0).
  */
 CONF_MUST_CHECK int conf_parse(const struct conf_parser *p, const char *text, size_t len, struct conf *out,
                                struct conf_result *res);
 
-/* The text of rule I of C (not NUL-terminated; *LEN set). */
+/* The text of firewall statement I of C (not NUL-terminated; *LEN set);
+ * conf_pf_walk (conf_pf.h) parses them. */
 const char *conf_rule_text(const struct conf *c, unsigned i, size_t *len);
 
 /* The canonical name of a level ("info"), or "?" for a bad value. */

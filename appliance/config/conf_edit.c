@@ -20,8 +20,10 @@
 #include <keel/string.h>
 
 #include <keel/textbuf.h>
+#include "conf_lex.h"
+#include "conf_pf.h"
 
-#define MAX_WORDS 64
+#define MAX_WORDS 128
 
 struct words {
     unsigned n;
@@ -29,26 +31,20 @@ struct words {
     size_t len[MAX_WORDS];
 };
 
-static bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
-
-/* The words of S[0, n) up to a comment; '{' and '}' are words of their own. */
+/* The words of S[0, n) up to a comment or a newline (conf_lex.h, plain
+ * mode: '{' and '}' are words of their own). */
 static void split(const char *s, size_t n, struct words *w)
 {
+    size_t k = 0;
+    while (k < n && s[k] != '\n')
+        k++;
+    struct conf_lex l;
+    struct conf_tok t;
+    conf_lex_init(&l, s, k, false);
     w->n = 0;
-    size_t i = 0;
-    while (w->n < MAX_WORDS) {
-        while (i < n && blank(s[i]))
-            i++;
-        if (i >= n || s[i] == '#' || s[i] == '\n')
-            return;
-        size_t start = i;
-        if (s[i] == '{' || s[i] == '}')
-            i++;
-        else
-            while (i < n && !blank(s[i]) && s[i] != '#' && s[i] != '\n' && s[i] != '{' && s[i] != '}')
-                i++;
-        w->s[w->n] = s + start;
-        w->len[w->n++] = i - start;
+    while (w->n < MAX_WORDS && conf_lex_next(&l, &t)) {
+        w->s[w->n] = t.s;
+        w->len[w->n++] = t.n;
     }
 }
 
@@ -201,10 +197,27 @@ static void set_err(char *err, size_t errlen, const char *msg, const struct word
     }
 }
 
+/* A firewall statement (conf_pf.h): a rule, macro, table or set line. */
 static bool is_rule(const struct words *w)
 {
-    return word_is(w, 0, "pass") || word_is(w, 0, "block") || word_is(w, 0, "antispoof");
+    return w->n && conf_pf_is_statement(w->s[0], (size_t)(w->s[w->n - 1] + w->len[w->n - 1] - w->s[0]));
 }
+
+/* How many first words find the line a firewall statement replaces: a
+ * macro (NAME =), a table (table <NAME>) and a set option (set WORD) are
+ * replaced; a rule is only added (0: the whole text is its key). */
+static unsigned rule_key(const struct words *w)
+{
+    if (word_is(w, 1, "="))
+        return 1;
+    if (word_is(w, 0, "table") || word_is(w, 0, "set"))
+        return 2;
+    return 0;
+}
+
+#define TOP_WORDS                                                                                                      \
+    "expected hostname, log, interface, route, a firewall statement (pass, block, match, antispoof, table, set or "    \
+    "NAME = VALUE), tls or console"
 
 /* --------------------------------------------------------------- set -- */
 
@@ -219,10 +232,10 @@ static size_t insert_point(const struct conf_text *t, const struct words *s)
     while (it_next(&i)) {
         if (i.block || i.w.n == 0)
             continue;
-        int r = word_is(&i.w, 0, "hostname") || word_is(&i.w, 0, "log") ? 0
+        int r = word_is(&i.w, 0, "hostname") || word_is(&i.w, 0, "log")      ? 0
                 : word_is(&i.w, 0, "interface") || word_is(&i.w, 0, "route") ? 1
-                : is_rule(&i.w)                                         ? 2
-                                                                        : 9;
+                : is_rule(&i.w)                                              ? 2
+                                                                             : 9;
         if (r <= rank)
             at = line_end(t, i.off);
     }
@@ -334,7 +347,7 @@ int conf_text_set(struct conf_text *t, const struct conf_parser *p, const char *
         set_err(err, errlen, "expected a configuration statement", NULL, 0);
         return CONF_E_SYNTAX;
     }
-    for (unsigned i = 0; i < s.n; i++)
+    for (unsigned i = 0; i < s.n && !is_rule(&s); i++)
         if (word_is(&s, i, "{") || word_is(&s, i, "}")) {
             set_err(err, errlen, "expected one line without braces (set tls PORT SETTING adds to a block)", &s, i);
             return CONF_E_SYNTAX;
@@ -354,11 +367,11 @@ int conf_text_set(struct conf_text *t, const struct conf_parser *p, const char *
     else if (word_is(&s, 0, "console") || word_is(&s, 0, "interface") || word_is(&s, 0, "route"))
         rc = set_top(t, &s, s.n >= 2 ? 2 : 1, line, ln, &line_off);
     else if (is_rule(&s))
-        rc = set_top(t, &s, 0, line, ln, &line_off);
+        rc = set_top(t, &s, rule_key(&s), line, ln, &line_off);
     else if (word_is(&s, 0, "tls"))
         rc = set_tls(t, &s, line, ln, &line_off, &open_off, err, errlen);
     else {
-        set_err(err, errlen, "expected hostname, log, interface, route, pass, block, antispoof, tls or console", &s, 0);
+        set_err(err, errlen, TOP_WORDS, &s, 0);
         return CONF_E_SYNTAX;
     }
     if (rc != CONF_OK) {
@@ -412,9 +425,10 @@ int conf_text_delete(struct conf_text *t, const char *stmt, size_t n, char *err,
     }
     unsigned key = word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || (word_is(&s, 0, "console") && s.n == 1) ? 1
                    : word_is(&s, 0, "interface") || word_is(&s, 0, "console") || word_is(&s, 0, "route")          ? 2
-                                                                                                                  : 0;
+                   : is_rule(&s) && rule_key(&s) && s.n <= rule_key(&s) + (word_is(&s, 1, "=") ? 1 : 0) ? rule_key(&s)
+                                                                                                        : 0;
     if (!key && !tls && !is_rule(&s)) {
-        set_err(err, errlen, "expected hostname, log, interface, route, pass, block, antispoof, tls or console", &s, 0);
+        set_err(err, errlen, TOP_WORDS, &s, 0);
         return CONF_E_SYNTAX;
     }
     size_t from = 0, to = 0;

@@ -92,8 +92,8 @@ size_t conf_write(const struct conf *c, char *buf, size_t cap)
         }
         tb_put(&b, "\n");
     }
-    for (unsigned i = 0; i < c->routes.n; i++) {
-        const struct netd_route *r = &c->routes.r[i];
+    for (unsigned i = 0; i < c->n_routes; i++) {
+        const struct conf_route *r = &c->routes[i];
         tb_put(&b, "route ");
         tb_ipv4(&b, r->net);
         tb_put(&b, "/");
@@ -143,10 +143,10 @@ bool conf_equal(const struct conf *a, const struct conf *b)
 {
     if (strcmp(a->hostname, b->hostname) || a->log_level != b->log_level ||
         strcmp(a->password_hash, b->password_hash) || a->n_ifaces != b->n_ifaces || a->n_rules != b->n_rules ||
-        a->n_tls != b->n_tls || a->routes.n != b->routes.n)
+        a->n_tls != b->n_tls || a->n_routes != b->n_routes)
         return false;
-    for (unsigned i = 0; i < a->routes.n; i++) {
-        const struct netd_route *x = &a->routes.r[i], *y = &b->routes.r[i];
+    for (unsigned i = 0; i < a->n_routes; i++) {
+        const struct conf_route *x = &a->routes[i], *y = &b->routes[i];
         if (x->net != y->net || x->prefix != y->prefix || x->gw != y->gw)
             return false;
     }

@@ -14,7 +14,9 @@
 
 #include <keel/string.h>
 
-enum kind { K_WORD, K_UINT, K_IPV4, K_NAME, K_REST };
+#include "conf_addr.h"
+
+enum kind { K_WORD, K_UINT, K_IPV4, K_NAME, K_REST, K_TABLE, K_PREFIX };
 
 #define OPER CMD_MODE_OPER
 #define CONF CMD_MODE_CONF
@@ -108,6 +110,21 @@ static const struct node log_cmd_kids[] = {
 static const struct node rollback_arg[] = {
     { "<n>", K_UINT, CONF, CMD_ROLLBACK, 0, 9, "which earlier commit (0-9; 0: the running configuration)", LEAF },
 };
+static const struct node table_add_arg[] = {
+    { "<address>", K_PREFIX, OPER, CMD_TABLE_ADD, 0, 0, "the address or prefix to add", LEAF },
+};
+static const struct node table_delete_arg[] = {
+    { "<address>", K_PREFIX, OPER, CMD_TABLE_DELETE, 0, 0, "the address or prefix to remove", LEAF },
+};
+static const struct node table_ops[] = {
+    KW("add", OPER, CMD_NONE, "add an address now (no commit needed)", KIDS(table_add_arg)),
+    KW("delete", OPER, CMD_NONE, "remove an address now", KIDS(table_delete_arg)),
+    KW("show", OPER, CMD_TABLE_SHOW, "list the table's addresses", LEAF),
+    KW("flush", OPER, CMD_TABLE_FLUSH, "remove every address now", LEAF),
+};
+static const struct node table_arg[] = {
+    { "<name>", K_TABLE, OPER, CMD_NONE, 0, 0, "a firewall table, as appliance.conf names it", KIDS(table_ops) },
+};
 static const struct node root_kids[] = {
     KW("help", BOTH, CMD_HELP, "list the commands", LEAF),
     KW("show", OPER, CMD_NONE, "show the appliance's state", KIDS(show_kids)),
@@ -118,6 +135,7 @@ static const struct node root_kids[] = {
     KW("reboot", OPER, CMD_REBOOT, "restart the appliance", LEAF),
     KW("halt", OPER, CMD_HALT, "stop the appliance", LEAF),
     KW("log", OPER, CMD_NONE, "change the log's level at run time", KIDS(log_cmd_kids)),
+    KW("table", OPER, CMD_NONE, "change or show a firewall table now", KIDS(table_arg)),
     KW("configure", OPER, CMD_CONFIGURE, "edit a candidate copy of the configuration", LEAF),
     KW("set", CONF, CMD_NONE, "add or replace a statement in the candidate", KIDS(set_arg)),
     KW("delete", CONF, CMD_NONE, "remove a statement from the candidate", KIDS(delete_arg)),
@@ -129,9 +147,8 @@ static const struct node root_kids[] = {
 static const struct node root = KW("", BOTH, CMD_NONE, "", KIDS(root_kids));
 
 /* First words of configuration statements: what Tab offers after set/delete. */
-static const char *const conf_words[] = {
-    "hostname", "log", "interface", "route", "pass", "block", "antispoof", "tls", "console"
-};
+static const char *const conf_words[] = { "hostname", "log",       "interface", "route",  "pass",
+                                          "block",    "antispoof", "tls",       "console" };
 
 /* --------------------------------------------------------------- words -- */
 
@@ -184,25 +201,42 @@ static bool parse_u64(const struct word *w, uint64_t *v)
     return true;
 }
 
+/* A.B.C.D (appliance/config's one parser), host order. */
 static bool parse_ipv4(const struct word *w, uint64_t *v)
 {
-    uint32_t a = 0;
-    size_t i = 0;
-    for (int part = 0; part < 4; part++) {
-        size_t start = i;
-        uint32_t x = 0;
-        while (i < w->n && w->s[i] >= '0' && w->s[i] <= '9' && i - start < 3)
-            x = x * 10 + (uint32_t)(w->s[i++] - '0');
-        if (i == start || x > 255 || (i - start > 1 && w->s[start] == '0'))
-            return false;
-        a = (a << 8) | x;
-        if (part < 3 && (i >= w->n || w->s[i++] != '.'))
-            return false;
-    }
-    if (i != w->n)
+    uint32_t a;
+    if (!conf_parse_ipv4(w->s, w->n, &a))
         return false;
     *v = a;
     return true;
+}
+
+/* A table's name, as `table` lines write it (<name>) or bare. */
+static bool valid_table(const struct word *w)
+{
+    const char *s = w->s;
+    size_t n = w->n;
+    if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+        s++;
+        n -= 2;
+    }
+    if (n == 0 || n > 31)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* A.B.C.D or A.B.C.D/N (IPv4: netd's tables are IPv4). */
+static bool valid_prefix(const struct word *w)
+{
+    struct conf_ip ip;
+    unsigned prefix;
+    size_t slash;
+    return conf_parse_prefix(w->s, w->n, &ip, &prefix, &slash) == 0 && ip.af == CONF_AF_INET;
 }
 
 static bool valid_name(const struct word *w)
@@ -226,6 +260,8 @@ static bool arg_ok(const struct node *k, const struct word *w, uint64_t *num)
     case K_IPV4: return parse_ipv4(w, num);
     case K_NAME: return valid_name(w);
     case K_REST: return true;
+    case K_TABLE: return valid_table(w);
+    case K_PREFIX: return valid_prefix(w);
     default: return false;
     }
 }
@@ -323,6 +359,8 @@ static void put_arg(struct msg *m, const struct node *k)
     case K_IPV4: puts_(m, "an IPv4 address A.B.C.D"); break;
     case K_NAME: puts_(m, "a server name"); break;
     case K_REST: puts_(m, "a configuration statement"); break;
+    case K_TABLE: puts_(m, "a table name (<name> or name)"); break;
+    case K_PREFIX: puts_(m, "an address A.B.C.D or a prefix A.B.C.D/N"); break;
     default: puts_(m, k->word); break;
     }
 }
@@ -351,7 +389,7 @@ static void put_expected(struct msg *m, const struct node *at, enum cmd_mode mod
 static const char *root_hint(const struct word *w, enum cmd_mode mode)
 {
     static const char *const conf_only[] = { "set", "delete", "commit", "rollback" };
-    static const char *const oper_only[] = { "clear", "ping", "restart", "reboot", "halt", "configure" };
+    static const char *const oper_only[] = { "clear", "ping", "restart", "reboot", "halt", "configure", "table" };
     const char *const *list = mode == CMD_MODE_OPER ? conf_only : oper_only;
     size_t n = mode == CMD_MODE_OPER ? sizeof conf_only / sizeof conf_only[0] : sizeof oper_only / sizeof oper_only[0];
     for (size_t i = 0; i < n; i++)
@@ -612,6 +650,10 @@ const char *cmd_name(enum cmd_id id)
         [CMD_ROLLBACK] = "rollback",
         [CMD_LOG_LEVEL] = "log level",
         [CMD_COMMIT_CONFIRMED_SECONDS] = "commit confirmed-seconds",
+        [CMD_TABLE_ADD] = "table add",
+        [CMD_TABLE_DELETE] = "table delete",
+        [CMD_TABLE_SHOW] = "table show",
+        [CMD_TABLE_FLUSH] = "table flush",
     };
     return (unsigned)id < CMD_COUNT && names[id] ? names[id] : "?";
 }

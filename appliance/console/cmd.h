@@ -15,6 +15,8 @@
  *   restart SERVER                    a server name from the boot manifest
  *   reboot | halt
  *   log level debug|info|warn|error   which entries the log keeps from now on
+ *   table NAME add|delete ADDR[/N]    change a firewall table now (no commit; pfctl -T)
+ *   table NAME show | flush           list or empty it
  *   configure                         enter configuration mode
  *   exit                              log out (when a console password is set)
  *
@@ -94,6 +96,10 @@ enum cmd_id {
     CMD_ROLLBACK,                 /* args[0] = N if given (else n_args 0) */
     CMD_LOG_LEVEL,                /* args[0] = the level's word (the handler checks it) */
     CMD_COMMIT_CONFIRMED_SECONDS, /* hidden, for tests: args[0] = seconds */
+    CMD_TABLE_ADD,                /* args[0] = table name (with or without <>), args[1] = A.B.C.D[/N] */
+    CMD_TABLE_DELETE,             /* the same */
+    CMD_TABLE_SHOW,               /* args[0] = table name */
+    CMD_TABLE_FLUSH,              /* args[0] = table name */
     CMD_COUNT
 };
 

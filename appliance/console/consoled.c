@@ -326,7 +326,7 @@ static void say_errors(struct consoled *c, const struct conf_result *r)
         con_say(c, "error: (and more)\r\n");
 }
 
-static const struct conf_parser candidate_parser = { "candidate", NULL, NULL, 0 };
+static const struct conf_parser candidate_parser = { "candidate", 0, false };
 
 /*
  * Hands TEXT (a whole configuration, LEN bytes) to every server that
@@ -650,6 +650,10 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_SHOW_FIREWALL] = do_netd_show,
     [CMD_SHOW_STATES] = do_netd_show,
     [CMD_PING] = do_ping,
+    [CMD_TABLE_ADD] = do_table,
+    [CMD_TABLE_DELETE] = do_table,
+    [CMD_TABLE_SHOW] = do_table,
+    [CMD_TABLE_FLUSH] = do_table,
     [CMD_SHOW_TASKS] = do_tasks,
     [CMD_SHOW_MEMORY] = do_memory,
     [CMD_SHOW_TLS] = do_show_tls,
@@ -902,7 +906,7 @@ static void load_config(struct consoled *c, const struct keel_srvinfo *si)
                      cpio_strerror(r));
         return;
     }
-    static const struct conf_parser boot_parser = { "appliance.conf", NULL, NULL, 0 };
+    static const struct conf_parser boot_parser = { "appliance.conf", 0, false };
     if (conf_parse(&boot_parser, data, len, &c->parsed, &c->boot_res) != CONF_OK) {
         lib_snprintf(c->boot_msg, sizeof c->boot_msg,
                      "appliance.conf has errors: the empty configuration runs (the firewall blocks everything)");

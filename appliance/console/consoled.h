@@ -114,6 +114,7 @@ int con_push_config(struct consoled *c, const char *text, size_t len, char *err,
 /* consoled_ops.c: command handlers (cmd.h's cmd_fn) and setup. */
 int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_table(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 int do_clear(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 int do_show_tls(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 int do_memory(void *ctx, const struct cmd_call *call, char *err, size_t errlen);

@@ -19,6 +19,7 @@
 #include <keel/sys.h>
 #include <keel/textbuf.h>
 
+#include "conf_addr.h"
 #include "consoled.h"
 #include "table.h"
 
@@ -73,6 +74,59 @@ int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errle
     table_print(text, len, con_write, c);
     if (cut)
         con_say(c, "(cut: more rows than fit)\r\n");
+    return 0;
+}
+
+/* `table NAME add|delete A.B.C.D[/N] | show | flush` (netd's NETADM_TABLE). */
+int do_table(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
+{
+    struct consoled *c = ctx;
+    const char *name = call->args[0].s;
+    size_t len = call->args[0].n;
+    if (len >= 2 && name[0] == '<') { /* <name> as appliance.conf writes it */
+        name++;
+        len -= 2;
+    }
+    struct conf_ip ip = { 0 };
+    unsigned prefix = 32, count = 0, op;
+    size_t slash;
+    switch (call->id) {
+    case CMD_TABLE_ADD: op = NETADM_TABLE_ADD; break;
+    case CMD_TABLE_DELETE: op = NETADM_TABLE_DELETE; break;
+    case CMD_TABLE_FLUSH: op = NETADM_TABLE_FLUSH; break;
+    default: op = NETADM_TABLE_SHOW; break;
+    }
+    if ((op == NETADM_TABLE_ADD || op == NETADM_TABLE_DELETE) &&
+        (call->n_args < 2 || conf_parse_prefix(call->args[1].s, call->args[1].n, &ip, &prefix, &slash) != 0 ||
+         ip.af != CONF_AF_INET)) {
+        lib_snprintf(err, errlen, "expected an address A.B.C.D or a prefix A.B.C.D/N");
+        return -1;
+    }
+    const char *text = NULL;
+    size_t tlen = 0;
+    int cut = 0;
+    int64_t r = netadm_table(&c->net, op, name, len, ip.af ? conf_ip_v4(&ip) : 0, prefix, &text, &tlen, &cut, &count);
+    if (r) {
+        lib_snprintf(err, errlen, "expected netd to change table <%.*s>: %s", (int)len, name, netadm_strerror(r));
+        return -1;
+    }
+    char line[96];
+    if (op == NETADM_TABLE_SHOW) {
+        table_print(text, tlen, con_write, c);
+        if (!tlen)
+            con_say(c, "(empty)\r\n");
+        if (cut)
+            con_say(c, "(cut: more rows than fit)\r\n");
+        return 0;
+    }
+    if (op == NETADM_TABLE_FLUSH)
+        lib_snprintf(line, sizeof line, "table <%.*s>: %u addresses deleted", (int)len, name, count);
+    else
+        lib_snprintf(line, sizeof line, "table <%.*s>: 1 address %s", (int)len, name,
+                     op == NETADM_TABLE_ADD ? "added" : "deleted");
+    con_log(c, CONF_LOG_INFO, "%s", line);
+    con_say(c, line);
+    con_say(c, "\r\n");
     return 0;
 }
 

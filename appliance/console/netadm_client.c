@@ -87,6 +87,29 @@ int64_t netadm_show(const struct netadm *n, unsigned what, const char **text, si
     return 0;
 }
 
+int64_t netadm_table(const struct netadm *n, unsigned op, const char *name, size_t len, uint32_t addr, unsigned prefix,
+                     const char **text, size_t *textlen, int *cut, unsigned *count)
+{
+    if (!n->base || len == 0 || len > 31)
+        return NETADM_E_INVAL;
+    memcpy(n->base + NETADM_IN_OFF, name, len); /* netd copies it before it looks */
+    struct keel_msg m = { .mr = { op, len, addr, prefix } };
+    int64_t r = call(n, NETADM_TABLE, 4, &m);
+    if (r)
+        return r;
+    if (count)
+        *count = (unsigned)m.mr[0];
+    if (op == NETADM_TABLE_SHOW && text && textlen) {
+        if (m.mr[0] > NETADM_OUT_MAX)
+            return NETADM_E_INVAL;
+        *text = (const char *)n->base + NETADM_OUT_OFF;
+        *textlen = (size_t)m.mr[0];
+        if (cut)
+            *cut = m.mr[1] != 0;
+    }
+    return 0;
+}
+
 int64_t netadm_clear(const struct netadm *n)
 {
     struct keel_msg m = { 0 };
@@ -121,6 +144,11 @@ const char *netadm_strerror(int64_t err)
     case NETADM_E_INVAL: return "netd refused an argument";
     case NETADM_E_PARSE: return "netd could not parse the configuration";
     case NETADM_E_NOT_PREPARED: return "netd had no prepared configuration";
+    case NETADM_E_NO_TABLE: return "the running rule set has no table of that name";
+    case NETADM_E_EXISTS: return "the address is in the table already";
+    case NETADM_E_NOT_FOUND: return "the address is not in the table";
+    case NETADM_E_FULL: return "the table is full (128 addresses)";
+    case NETADM_E_CONST: return "the table is const: only the configuration changes it";
     case KE_EMPTY_SLOT: return "no netd is connected to this console";
     case KE_WOULD_BLOCK: return "netd did not answer (not started, or busy restarting)";
     default: return "netd did not answer (absent or restarting)";

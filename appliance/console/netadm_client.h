@@ -45,6 +45,17 @@ int64_t netadm_ping(const struct netadm *n, uint32_t addr, unsigned count);
 int64_t netadm_ping_status(const struct netadm *n, unsigned *sent, unsigned *received, int *done, uint32_t *min_us,
                            uint32_t *max_us);
 
+/*
+ * A firewall table of the running rule set (NETADM_TABLE): OP is
+ * NETADM_TABLE_*; NAME (LEN bytes, no <>), ADDR/PREFIX for ADD and DELETE.
+ * FLUSH: *COUNT = addresses removed.  SHOW: *TEXT points into the region
+ * (*TEXTLEN bytes, one address per line; valid until the next call), *CUT
+ * when netd cut it.  TEXT, TEXTLEN, CUT and COUNT may be NULL for the
+ * other ops.
+ */
+int64_t netadm_table(const struct netadm *n, unsigned op, const char *name, size_t len, uint32_t addr, unsigned prefix,
+                     const char **text, size_t *textlen, int *cut, unsigned *count);
+
 /* Zeroes netd's counters (NETADM_CLEAR). */
 int64_t netadm_clear(const struct netadm *n);
 

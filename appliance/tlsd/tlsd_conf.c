@@ -74,7 +74,7 @@ static struct admin ADM[ADMIN_MAX];
 static unsigned NADM;
 static char TEXT[TLSADM_IN_MAX]; /* our copy of a candidate's text */
 
-static const struct conf_parser PARSER = { "appliance.conf", NULL, NULL, 0 };
+static const struct conf_parser PARSER = { "appliance.conf", 0, false };
 
 void tlsd_conf_init(const struct tlsd_env *env) { ENV = *env; }
 

@@ -268,7 +268,35 @@ void fw_count_malformed(struct fw_engine *e, int err)
 
 /* ------------------------------------------------------------- rules ---- */
 
-static bool addr_match(const struct fw_addr *a, uint32_t ip) { return ((ip & a->mask) == a->addr) != a->neg; }
+static uint32_t mask_of(unsigned prefix) { return prefix ? 0xffffffffu << (32 - prefix) : 0; }
+
+/* An interface's address or network, as netd keeps it now; nothing
+ * matches an interface without an address. */
+static bool iface_match(const struct fw_ifaces *ifs, unsigned k, uint32_t ip, bool network)
+{
+    if (!ifs || k >= ifs->count || k >= FW_MAX_IFACES || !ifs->ifs[k].has_addr)
+        return false;
+    const struct fw_iface *f = &ifs->ifs[k];
+    uint32_t m = network ? mask_of(f->prefix <= 32 ? f->prefix : 32) : 0xffffffffu;
+    return (ip & m) == (f->addr & m);
+}
+
+static bool addr_match(const struct fw_addr *a, uint32_t ip, const struct fw_ifaces *ifs, const struct fw_ruleset *rs)
+{
+    bool m;
+    switch (a->kind) {
+    case FW_ADDR_TABLE: m = fw_table_match(rs, a->index, ip); break;
+    case FW_ADDR_IFADDR: m = iface_match(ifs, a->index, ip, false); break;
+    case FW_ADDR_IFNET: m = iface_match(ifs, a->index, ip, true); break;
+    case FW_ADDR_SELF:
+        m = false;
+        for (unsigned k = 0; ifs && k < ifs->count && k < FW_MAX_IFACES && !m; k++)
+            m = iface_match(ifs, k, ip, false);
+        break;
+    default: m = (ip & a->mask) == a->addr; break;
+    }
+    return m != a->neg;
+}
 
 static bool port_match(const struct fw_port *pt, uint16_t port)
 {
@@ -301,7 +329,8 @@ static bool antispoof_match(const struct fw_rule *r, const struct fw_packet *p, 
     return p->src == f->addr;
 }
 
-static bool rule_matches(const struct fw_rule *r, const struct fw_packet *p, const struct fw_ifaces *ifs)
+static bool rule_matches(const struct fw_rule *r, const struct fw_packet *p, const struct fw_ifaces *ifs,
+                         const struct fw_ruleset *rs)
 {
     if (!(r->dir & p->dir))
         return false;
@@ -311,11 +340,15 @@ static bool rule_matches(const struct fw_rule *r, const struct fw_packet *p, con
         return false;
     if (r->proto != FW_PROTO_ANY && r->proto != p->proto)
         return false;
-    if (!addr_match(&r->src, p->src) || !addr_match(&r->dst, p->dst))
+    if (!addr_match(&r->src, p->src, ifs, rs) || !addr_match(&r->dst, p->dst, ifs, rs))
         return false;
     if (!port_match(&r->sport, p->sport) || !port_match(&r->dport, p->dport))
         return false; /* rules have ports only with proto tcp/udp, checked above */
     if (r->tcp_mask && p->proto == FW_PROTO_TCP && (p->tcp_flags & r->tcp_mask) != r->tcp_set)
+        return false;
+    if (r->icmp_type != FW_ICMP_ANY && (p->proto != FW_PROTO_ICMP || p->icmp_type != r->icmp_type))
+        return false;
+    if (r->icmp_code != FW_ICMP_ANY && (p->proto != FW_PROTO_ICMP || p->icmp_code != r->icmp_code))
         return false;
     return true;
 }
@@ -326,8 +359,15 @@ int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct
     for (unsigned i = 0; i < rs->count; i++) {
         struct fw_rule *r = &rs->rules[i];
         r->c.evaluations++;
-        if (!rule_matches(r, p, ifs))
+        if (!rule_matches(r, p, ifs, rs))
             continue;
+        if (r->action == FW_MATCH) { /* counted, never decides */
+            r->c.packets++;
+            r->c.bytes += p->len;
+            if (r->flags & FW_RF_QUICK)
+                break;
+            continue;
+        }
         last = (int)i;
         if (r->flags & FW_RF_QUICK)
             break;
@@ -420,20 +460,53 @@ static bool opens_state(const struct fw_packet *p)
     return p->proto != FW_PROTO_ICMP || p->icmp_type == FW_ICMP_ECHO_REQUEST;
 }
 
+/* A source over a limit of rule R: into R's overload table (pf's
+ * `overload <t> [flush [global]]`), its states removed when R says flush.
+ * Done once per source: one already in the table is left as it is. */
+static void overload(struct fw_engine *e, const struct fw_rule *r, unsigned idx, uint32_t src)
+{
+    struct fw_ruleset *rs = e->rules;
+    if (r->overload < 0 || fw_table_add(rs, (unsigned)r->overload, src, 32, false) != FW_OK)
+        return;
+    e->stats.overloaded++;
+    if (r->flush)
+        e->stats.flushed += fw_state_kill_src(e->states, src, (uint16_t)idx, rs->generation, r->flush == 2);
+}
+
+static bool refuse(struct fw_engine *e, struct fw_verdict *v, uint64_t *counter, uint8_t reason)
+{
+    (*counter)++;
+    decide(e, v, FW_BLOCK, reason);
+    return false;
+}
+
 /* A pass rule with keep state: make the state, or block. */
 static bool keep_state(struct fw_engine *e, struct fw_rule *r, unsigned idx, const struct fw_packet *p, uint64_t now,
                        struct fw_verdict *v)
 {
     struct fw_ruleset *rs = e->rules;
+    if (r->max_states && fw_state_rule_live(e->states, (uint16_t)idx, rs->generation) >= r->max_states)
+        return refuse(e, v, &e->stats.state_limited, FW_R_STATE_LIMIT);
     if (r->rate_conns && fw_state_src_admit(e->states, p->src, (uint16_t)idx, rs->generation, r->rate_conns,
                                             r->rate_secs, now) != FW_OK) {
-        e->stats.src_limited++;
-        decide(e, v, FW_BLOCK, FW_R_SRC_RATE);
-        return false;
+        overload(e, r, idx, p->src);
+        return refuse(e, v, &e->stats.src_limited, FW_R_SRC_RATE);
+    }
+    uint32_t node = FW_STATE_NIL;
+    if (r->max_src_conn) {
+        if (fw_state_src_node(e->states, p->src, (uint16_t)idx, rs->generation, now, &node) != FW_OK)
+            return refuse(e, v, &e->stats.src_limited, FW_R_SRC_RATE);
+        if (e->states->mem.srcs[node].live >= r->max_src_conn) {
+            overload(e, r, idx, p->src);
+            return refuse(e, v, &e->stats.src_conn_limited, FW_R_SRC_CONN);
+        }
     }
     uint8_t sflags =
         (uint8_t)(((r->flags & FW_RF_ALLOW_OPTS) ? FW_SF_ALLOW_OPTS : 0) | ((r->flags & FW_RF_LOG) ? FW_SF_LOG : 0));
-    int rc = fw_state_insert(e->states, p, now, (uint16_t)idx, rs->generation, sflags, NULL);
+    struct fw_state *st = NULL;
+    int rc = fw_state_insert(e->states, p, now, (uint16_t)idx, rs->generation, sflags, &st);
+    if (rc == FW_OK && node != FW_STATE_NIL)
+        fw_state_attach_src(e->states, st, node);
     if (rc != FW_OK && rc != FW_E_EXISTS) { /* FW_E_FULL: never pass without the state */
         e->stats.state_full++;
         decide(e, v, FW_BLOCK, FW_R_STATE_FULL);
@@ -459,7 +532,11 @@ static void filter_by_rules(struct fw_engine *e, const struct fw_packet *p, uint
     v->line = r->line;
     if (r->action == FW_BLOCK) {
         count(&r->c, p);
-        v->return_ = (r->flags & FW_RF_RETURN) != 0;
+        v->return_ = (r->flags & (FW_RF_RETURN | FW_RF_RETURN_RST | FW_RF_RETURN_ICMP)) != 0;
+        v->return_rst = p->proto == FW_PROTO_TCP && !(r->flags & FW_RF_RETURN_ICMP);
+        v->return_code = r->return_code;
+        if ((r->flags & FW_RF_RETURN_RST) && p->proto != FW_PROTO_TCP)
+            v->return_ = false; /* return-rst answers TCP only */
         decide(e, v, FW_BLOCK, FW_R_BLOCK_RULE);
         return;
     }
@@ -523,6 +600,8 @@ const char *fw_reason_name(unsigned reason)
         [FW_R_STATE_FULL] = "state table full",
         [FW_R_SRC_RATE] = "max-src-conn-rate",
         [FW_R_IP_OPTIONS] = "IP options",
+        [FW_R_STATE_LIMIT] = "state limit (max)",
+        [FW_R_SRC_CONN] = "max-src-conn",
     };
     return reason && reason < sizeof names / sizeof names[0] ? names[reason] : "?";
 }

@@ -58,24 +58,29 @@ enum fw_pkt_result {
 
 /* Why a verdict is what it is. */
 enum fw_reason {
-    FW_R_STATE = 1,  /* pass: the packet belongs to a kept state */
-    FW_R_RELATED,    /* pass: an ICMP error about a kept state's packet */
-    FW_R_RULE,       /* pass: a pass rule decided */
-    FW_R_BLOCK_RULE, /* block: a block (or antispoof) rule decided */
-    FW_R_DEFAULT,    /* block: no rule matched */
-    FW_R_INVALID,    /* block: not valid in its connection's TCP state */
-    FW_R_STATE_FULL, /* block: the pass rule keeps state and the table is full */
-    FW_R_SRC_RATE,   /* block: max-src-conn-rate refused a new state */
-    FW_R_IP_OPTIONS, /* block: IP options, and neither rule nor state allows them */
+    FW_R_STATE = 1,   /* pass: the packet belongs to a kept state */
+    FW_R_RELATED,     /* pass: an ICMP error about a kept state's packet */
+    FW_R_RULE,        /* pass: a pass rule decided */
+    FW_R_BLOCK_RULE,  /* block: a block (or antispoof) rule decided */
+    FW_R_DEFAULT,     /* block: no rule matched */
+    FW_R_INVALID,     /* block: not valid in its connection's TCP state */
+    FW_R_STATE_FULL,  /* block: the pass rule keeps state and the table is full */
+    FW_R_SRC_RATE,    /* block: max-src-conn-rate refused a new state */
+    FW_R_IP_OPTIONS,  /* block: IP options, and neither rule nor state allows them */
+    FW_R_STATE_LIMIT, /* block: the rule's state option max N is reached */
+    FW_R_SRC_CONN,    /* block: max-src-conn N is reached for this source */
+    FW_R_LAST = FW_R_SRC_CONN,
 };
 
 struct fw_verdict {
-    uint8_t action; /* FW_PASS or FW_BLOCK */
-    uint8_t reason; /* enum fw_reason */
-    bool log;       /* worth a log line (every block; passes by a `log` rule); rate-limit it */
-    bool return_;   /* block return: the caller should answer with a TCP RST / ICMP unreachable */
-    int rule;       /* index of the deciding rule in the active set, or -1 */
-    unsigned line;  /* that rule's line in the configuration, or 0 */
+    uint8_t action;      /* FW_PASS or FW_BLOCK */
+    uint8_t reason;      /* enum fw_reason */
+    bool log;            /* worth a log line (every block; passes by a `log` rule); rate-limit it */
+    bool return_;        /* block return*: the caller should answer ... */
+    bool return_rst;     /* ... with a TCP RST (else an ICMP unreachable) */
+    uint8_t return_code; /* ... the ICMP unreachable's code */
+    int rule;            /* index of the deciding rule in the active set, or -1 */
+    unsigned line;       /* that rule's line in the configuration, or 0 */
 };
 
 struct fw_stats {
@@ -87,6 +92,9 @@ struct fw_stats {
     uint64_t state_full;                   /* FW_R_STATE_FULL */
     uint64_t src_limited;                  /* FW_R_SRC_RATE */
     uint64_t ip_options;                   /* FW_R_IP_OPTIONS */
+    uint64_t state_limited;                /* FW_R_STATE_LIMIT */
+    uint64_t src_conn_limited;             /* FW_R_SRC_CONN */
+    uint64_t overloaded, flushed;          /* sources put in overload tables; their states removed */
     uint64_t orphan_packets, orphan_bytes; /* state packets whose rule set was replaced */
     uint64_t malformed[FW_PKT_NREASONS];   /* dropped before classification, by -reason */
 };

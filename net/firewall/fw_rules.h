@@ -1,54 +1,44 @@
 /*
- * fw_rules.h - firewall rules: the pf-style grammar, the parsed rule set, and
- * replacing the active set at run time.
+ * fw_rules.h - the firewall's compiled rule set: rules with their counters,
+ * tables, replacing the active set at run time, and printing a rule.
  *
- * Grammar (one rule per line; '#' starts a comment; keywords in this order):
- *
- *   rule      = action [in|out] [log] [quick] [on IFACE] [inet] [proto P]
- *               hosts [flags F] [state] [allow-opts]
- *   action    = pass | block [drop|return]
- *   P         = tcp | udp | icmp | NUMBER(0-255)
- *   hosts     = all | [from HOST] [to HOST]          (both omitted = all)
- *   HOST      = [!] (any | A.B.C.D | A.B.C.D/N) [port PORT] | port PORT
- *   PORT      = N | = N | != N | < N | <= N | > N | >= N
- *             | N:M (N..M inclusive) | N >< M (strictly between) | N <> M (outside)
- *   F         = any | X/Y | X     (letters FSRPAUEW; X/Y: of flags Y, exactly X set;
- *                                  X alone means X/FSRPAUEW)
- *   state     = no state
- *             | keep state [ "(" max-src-conn-rate N/S ")" ] [max-src-conn-rate N/S]
- *   antispoof = antispoof [log] [quick] for IFACE [inet]
- *
- * Meaning (pf's, with the DESIGN.md choice that no match means block):
+ * The rules come from appliance.conf through the one parser
+ * (appliance/config/conf_pf.h: pf's grammar, macros and lists expanded);
+ * fw_conf.h compiles that into this form.  Meaning (pf's, with the
+ * DESIGN.md choice that no match means block):
  *  - Rules are evaluated in order; the last matching rule decides, unless a
  *    matching rule says `quick`, which decides at once.  No match: block.
+ *    `match` rules (FW_MATCH) are evaluated and counted but never decide.
  *  - Neither in nor out: both directions.  `on IFACE`: only packets on that
- *    interface (names come from the config's `interface NAME nic N` lines).
- *  - `port` needs proto tcp or udp.  `flags` needs proto tcp or no proto.
+ *    interface (the index into struct fw_ifaces).
  *  - A packet that matches a kept state passes without rule evaluation.
- *  - `keep state` creates a state when a TCP SYN, a UDP datagram, an ICMP
- *    echo request or any other IP protocol's packet passes the rule.  As in
- *    pf, a keep-state rule that names no flags checks TCP packets with
- *    `flags S/SA`, so only a connection's first SYN creates its state.
- *    Unlike pf (since 4.1), pass rules do not keep state unless they say so:
- *    a state is a hole in the firewall and is only opened when written.
+ *  - Pass rules keep state unless they say `no state` (pf's default); a
+ *    state is created when a TCP packet matching the rule's flags (S/SA by
+ *    default), a UDP datagram, an ICMP echo request or any other protocol's
+ *    packet passes.
  *  - `max-src-conn-rate N/S`: at most N new states per S seconds from one
  *    source address through this rule; beyond that new ones are blocked.
- *  - `block return` asks the caller to answer (TCP RST, ICMP unreachable);
- *    the verdict says so, the engine itself sends nothing.
+ *  - `block return` (RST for TCP, ICMP port unreachable otherwise),
+ *    `return-rst` (TCP only) and `return-icmp (CODE)` ask the caller to
+ *    answer; the verdict says how, the engine itself sends nothing.
  *  - `antispoof for IFACE` blocks packets coming in on another interface
  *    with a source address in IFACE's network, and packets coming in with
- *    IFACE's own address as source (pf's expansion).  It is quick only when
- *    it says quick.  It uses the address netd keeps in struct fw_ifaces, so
- *    it matches nothing until the interface has an address.
+ *    IFACE's own address as source (pf's expansion).
+ *  - Addresses: a prefix, a table (longest prefix wins; a negated entry
+ *    that wins means "not in the table", as pf), an interface's address or
+ *    network now (from struct fw_ifaces, which netd keeps current), or any
+ *    address of the appliance (self).
  *  - Packets with IP options are blocked unless the deciding rule (or the
  *    state's rule) says allow-opts.
  *
- * Not supported (an error where written): lists `{ }`, macros, tables,
- * service names, IPv6 (`inet6`), `on ! IFACE`, NAT, `label`, `tag`.
+ * Tables belong to the rule set: a reload replaces them with the
+ * configuration's contents (as pfctl -f does); fw_table_add/delete change
+ * the active set's table at once (the console's `table NAME add`).
  *
- * Memory: struct fw_ruleset is caller storage of fixed capacity; the parser
- * never allocates.  Counters in the rules are written by the classifier
- * (fw_match.c) from netd's single loop; nothing here is thread-safe.
+ * Memory: struct fw_ruleset is caller storage of fixed capacity (rules and
+ * tables); nothing allocates.  Counters in the rules are written by the
+ * classifier (fw_match.c) from netd's single loop; nothing here is
+ * thread-safe.
  */
 #ifndef KEEL_FW_RULES_H
 #define KEEL_FW_RULES_H
@@ -57,24 +47,59 @@
 
 #define FW_MAX_RULES 512
 
+#define FW_MAX_TABLES 32    /* tables in a rule set */
+#define FW_TABLE_SIZE 128   /* addresses in one table (netd holds two rule sets in its 4 MiB segment) */
+#define FW_TABLE_NAME 32    /* with the NUL */
+#define FW_LABEL_MAX  64    /* with the NUL */
+#define FW_LABEL_TEXT 16384 /* bytes of labels in a rule set (rules of one list share theirs) */
+#define FW_ICMP_ANY   0xffffu
+
 enum fw_action {
     FW_PASS = 1,
     FW_BLOCK = 2,
+    FW_MATCH = 3, /* evaluated, never decides */
 };
 
 /* struct fw_rule.flags */
-#define FW_RF_QUICK      0x01u
-#define FW_RF_KEEP_STATE 0x02u
-#define FW_RF_LOG        0x04u
-#define FW_RF_RETURN     0x08u /* block return */
-#define FW_RF_ALLOW_OPTS 0x10u
-#define FW_RF_ANTISPOOF  0x20u /* iface is the protected interface; addresses unused */
+#define FW_RF_QUICK       0x001u
+#define FW_RF_KEEP_STATE  0x002u
+#define FW_RF_LOG         0x004u
+#define FW_RF_RETURN      0x008u /* block return: RST for TCP, ICMP unreachable (return_code) otherwise */
+#define FW_RF_ALLOW_OPTS  0x010u
+#define FW_RF_ANTISPOOF   0x020u /* iface is the protected interface; addresses unused */
+#define FW_RF_RETURN_RST  0x040u /* block return-rst: RST for TCP, nothing otherwise */
+#define FW_RF_RETURN_ICMP 0x080u /* block return-icmp: ICMP unreachable (return_code) for every protocol */
+#define FW_RF_DROP        0x100u /* block drop written out (for listings) */
 
-/* An address match: (a & mask) == addr, inverted by neg.  "any": mask 0, !neg. */
+enum fw_addr_kind {
+    FW_ADDR_NET = 0,    /* (a & mask) == addr; any: mask 0 */
+    FW_ADDR_TABLE = 1,  /* index: table of the rule set */
+    FW_ADDR_IFADDR = 2, /* index: interface; its address now */
+    FW_ADDR_IFNET = 3,  /* index: interface; its network now */
+    FW_ADDR_SELF = 4,   /* any address of the appliance's interfaces */
+};
+
+/* An address match, inverted by neg.  "any": NET with mask 0, !neg. */
 struct fw_addr {
-    uint32_t addr; /* invariant: addr & ~mask == 0 */
-    uint32_t mask; /* a prefix mask (leading ones) */
+    uint32_t addr; /* NET: invariant addr & ~mask == 0 */
+    uint32_t mask; /* NET: a prefix mask (leading ones) */
+    uint8_t kind;  /* enum fw_addr_kind */
+    uint8_t index; /* TABLE, IFADDR, IFNET */
     bool neg;
+};
+
+/* A table: addresses and prefixes; the longest matching entry decides,
+ * and a negated one that decides means "not in the table". */
+struct fw_table_entry {
+    uint32_t addr; /* no bits beyond prefix */
+    uint8_t prefix;
+    bool neg;
+};
+struct fw_table {
+    char name[FW_TABLE_NAME];
+    bool persist, konst;
+    uint16_t n; /* <= FW_TABLE_SIZE */
+    struct fw_table_entry e[FW_TABLE_SIZE];
 };
 
 enum fw_port_op {
@@ -103,69 +128,68 @@ struct fw_counters {
 };
 
 struct fw_rule {
-    uint8_t action;   /* enum fw_action */
-    uint8_t dir;      /* FW_IN, FW_OUT or FW_BOTH */
-    uint8_t proto;    /* FW_PROTO_ANY or an IP protocol number */
-    uint8_t flags;    /* FW_RF_* */
-    int8_t iface;     /* index into struct fw_ifaces, or -1 for any */
-    uint8_t tcp_mask; /* TCP packets match iff (flags & tcp_mask) == tcp_set; mask 0: any */
-    uint8_t tcp_set;  /* invariant: tcp_set & ~tcp_mask == 0 */
+    uint8_t action;      /* enum fw_action */
+    uint8_t dir;         /* FW_IN, FW_OUT or FW_BOTH */
+    uint8_t proto;       /* FW_PROTO_ANY or an IP protocol number */
+    uint8_t return_code; /* FW_RF_RETURN(_ICMP): the ICMP unreachable code */
+    uint16_t flags;      /* FW_RF_* */
+    int8_t iface;        /* index into struct fw_ifaces, or -1 for any */
+    uint8_t tcp_mask;    /* TCP packets match iff (flags & tcp_mask) == tcp_set; mask 0: any */
+    uint8_t tcp_set;     /* invariant: tcp_set & ~tcp_mask == 0 */
     struct fw_addr src, dst;
-    struct fw_port sport, dport; /* op != ANY only when proto is tcp or udp */
-    uint32_t rate_conns;         /* max-src-conn-rate N/S; 0: no limit (then rate_secs 0) */
+    struct fw_port sport, dport;   /* op != ANY only when proto is tcp or udp */
+    uint16_t icmp_type, icmp_code; /* FW_ICMP_ANY or the value (proto icmp) */
+    uint32_t rate_conns;           /* max-src-conn-rate N/S; 0: no limit (then rate_secs 0) */
     uint32_t rate_secs;
-    unsigned line; /* where it was written, for listings and logs */
+    uint32_t max_states;   /* state option max N; 0: none */
+    uint32_t max_src_conn; /* max-src-conn N; 0: none */
+    int8_t overload;       /* overload <table>: its index, or -1 */
+    uint8_t flush;         /* ... flush: 0 none, 1 this rule's states of the source, 2 all (global) */
+    uint16_t label;        /* offset + 1 of its label in the set's label_text; 0: none */
+    unsigned line;         /* where it was written, for listings and logs */
     struct fw_counters c;
 };
 
 struct fw_ruleset {
     uint32_t generation; /* set by fw_ruleset_replace; states remember it */
-    bool valid;          /* false after a parse error: replace refuses it */
+    bool valid;          /* false after a failed compile: replace refuses it */
     unsigned count;      /* <= FW_MAX_RULES */
     struct fw_rule rules[FW_MAX_RULES];
     struct fw_counters none; /* packets no rule matched (blocked by default) */
-};
-
-/*
- * Where parse errors go.  The caller fills ifaces, file (NULL means
- * "appliance.conf") and the message buffer err/errlen; on FW_E_SYNTAX the
- * parser writes "FILE:LINE:COLUMN: expected ..." there (cut to fit, always
- * NUL-terminated) and sets err_line/err_col (columns count bytes from 1).
- */
-struct fw_parser {
-    const struct fw_ifaces *ifaces; /* names `on` and `antispoof for` accept; may be NULL */
-    const char *file;
-    char *err;
-    size_t errlen;
-    unsigned err_line, err_col;
+    unsigned n_tables;       /* <= FW_MAX_TABLES */
+    struct fw_table tables[FW_MAX_TABLES];
+    size_t label_len; /* bytes used in label_text: NUL-terminated labels */
+    char label_text[FW_LABEL_TEXT];
 };
 
 /* An empty, valid rule set (blocks everything); counters zero; generation 0. */
 void fw_ruleset_init(struct fw_ruleset *rs);
 
-/*
- * True iff the line's first word is pass, block or antispoof: the lines a
- * config parser hands to fw_parse_rule().  len excludes the newline.
- */
-bool fw_is_rule_line(const char *line, size_t len);
+/* Appends R (its counters zeroed) with label LABEL ("" or NULL: none).
+ * FW_E_FULL when FW_MAX_RULES are there or the labels do not fit. */
+FW_MUST_CHECK int fw_ruleset_add(struct fw_ruleset *rs, const struct fw_rule *r, const char *label);
 
-/*
- * Parses one rule line (len bytes, no newline needed; a '\n' ends it) and
- * appends it to rs.  A comment-only or blank line adds nothing.
- * Returns FW_OK; FW_E_SYNTAX (message in p) or FW_E_FULL (too many rules,
- * message in p) and then marks rs invalid; FW_E_INVAL for NULL arguments.
- */
-FW_MUST_CHECK int fw_parse_rule(struct fw_parser *p, struct fw_ruleset *rs, const char *line, size_t len,
-                                unsigned lineno);
+/* Rule R's label ("" when none). */
+const char *fw_rule_label(const struct fw_ruleset *rs, const struct fw_rule *r);
 
-/*
- * Initialises rs and parses a whole configuration text: lines whose first
- * word is a rule keyword are rules; every other line (hostname, interface,
- * the inside of `{ }` blocks such as tls) is skipped, as it belongs to other
- * parsers.  Lines count from 1.  Returns as fw_parse_rule (the first error
- * stops the parse); on success rs is valid.
- */
-FW_MUST_CHECK int fw_parse_ruleset(struct fw_parser *p, struct fw_ruleset *rs, const char *text, size_t len);
+/* The table named NAME (LEN bytes), or -1. */
+int fw_table_find(const struct fw_ruleset *rs, const char *name, size_t len);
+
+/* Adds an empty table NAME; its index, or FW_E_FULL / FW_E_EXISTS / FW_E_INVAL (name too long). */
+FW_MUST_CHECK int fw_table_new(struct fw_ruleset *rs, const char *name, bool persist, bool konst);
+
+/* Adds ADDR/PREFIX (NEG: an exception) to table T (host bits cleared).
+ * FW_OK; FW_E_EXISTS (already there: nothing changes); FW_E_FULL; FW_E_INVAL. */
+FW_MUST_CHECK int fw_table_add(struct fw_ruleset *rs, unsigned t, uint32_t addr, unsigned prefix, bool neg);
+
+/* Removes ADDR/PREFIX from table T.  FW_OK, FW_E_NOT_FOUND, FW_E_INVAL. */
+FW_MUST_CHECK int fw_table_delete(struct fw_ruleset *rs, unsigned t, uint32_t addr, unsigned prefix);
+
+/* Removes every address of table T. */
+void fw_table_flush(struct fw_ruleset *rs, unsigned t);
+
+/* True iff ADDR is in table T (longest prefix; a negated winner says no). */
+bool fw_table_match(const struct fw_ruleset *rs, unsigned t, uint32_t addr);
 
 /*
  * Makes *candidate the active set and hands the previous one back in
@@ -179,9 +203,11 @@ FW_MUST_CHECK int fw_parse_ruleset(struct fw_parser *p, struct fw_ruleset *rs, c
 FW_MUST_CHECK int fw_ruleset_replace(struct fw_ruleset **active, struct fw_ruleset **candidate);
 
 /*
- * Writes rule r in the grammar above (parsing the text gives the same rule)
+ * Writes rule r the way pfctl -sr prints a rule (pf's canonical form), with
+ * interface names from IFS and table names from RS (either may be NULL),
  * into buf, NUL-terminated, cut to fit.  Returns the length of the full text.
  */
-size_t fw_rule_format(const struct fw_rule *r, const struct fw_ifaces *ifs, char *buf, size_t cap);
+size_t fw_rule_format(const struct fw_rule *r, const struct fw_ifaces *ifs, const struct fw_ruleset *rs, char *buf,
+                      size_t cap);
 
 #endif

@@ -101,6 +101,10 @@ bool fw_state_is_live(const struct fw_state *s, uint64_t now) { return s->dir !=
 static void free_slot(struct fw_state_table *t, uint32_t *link, uint32_t i)
 {
     struct fw_state *s = &t->mem.slots[i];
+    if (s->gen == t->rule_gen && s->rule < FW_STATE_RULES && t->rule_live[s->rule])
+        t->rule_live[s->rule]--;
+    if (s->srcn != FW_STATE_NIL && s->srcn < t->mem.nsrcs && t->mem.srcs[s->srcn].live)
+        t->mem.srcs[s->srcn].live--;
     *link = s->next;
     s->dir = 0;
     s->next = t->free_head;
@@ -118,6 +122,9 @@ static void reset_chains(struct fw_state_table *t)
     }
     t->free_head = 0;
     t->count = 0;
+    memset(t->rule_live, 0, sizeof t->rule_live);
+    for (uint32_t i = 0; i < t->mem.nsrcs; i++)
+        t->mem.srcs[i].live = 0;
 }
 
 static bool is_pow2(uint32_t v) { return v && !(v & (v - 1)); }
@@ -366,7 +373,14 @@ int fw_state_insert(struct fw_state_table *t, const struct fw_packet *p, uint64_
     s->flags = sflags & (FW_SF_ALLOW_OPTS | FW_SF_LOG);
     s->rule = rule;
     s->gen = gen;
+    s->srcn = FW_STATE_NIL;
     s->created = now;
+    if (gen != t->rule_gen) { /* a new rule set: earlier states count against nothing */
+        t->rule_gen = gen;
+        memset(t->rule_live, 0, sizeof t->rule_live);
+    }
+    if (rule < FW_STATE_RULES)
+        t->rule_live[rule]++;
     if (p->proto == FW_PROTO_TCP) {
         bool syn = p->tcp_flags & FW_TH_SYN, ack = p->tcp_flags & FW_TH_ACK;
         s->tcp = (syn && !ack) ? FW_TCP_SYN_SENT : FW_TCP_ESTABLISHED; /* else picked up mid-stream */
@@ -388,7 +402,7 @@ int fw_state_insert(struct fw_state_table *t, const struct fw_packet *p, uint64_
 
 static bool src_stale(const struct fw_src_node *n, uint32_t gen, uint64_t now)
 {
-    return !n->used || n->gen != gen || now - n->last >= n->window;
+    return !n->used || (n->live == 0 && (n->gen != gen || now - n->last >= n->window));
 }
 
 /* pf's decaying counter: the count falls linearly to 0 over one window. */
@@ -403,29 +417,37 @@ static void src_decay(struct fw_src_node *n, uint64_t now)
     n->count -= n->count * diff_ms / window_ms; /* count <= 1e9, diff_ms < 8.64e7: no overflow */
 }
 
-int fw_state_src_admit(struct fw_state_table *t, uint32_t src, uint16_t rule, uint32_t gen, uint32_t conns,
-                       uint32_t secs, uint64_t now)
+int fw_state_src_node(struct fw_state_table *t, uint32_t src, uint16_t rule, uint32_t gen, uint64_t now, uint32_t *idx)
 {
-    struct fw_src_node *hit = NULL, *spare = NULL;
+    uint32_t spare = FW_STATE_NIL;
     uint32_t mask = t->mem.nsrcs - 1;
     uint32_t h = t->mem.nsrcs ? (uint32_t)siphash16(t->mem.seed, src, (uint64_t)rule << 32 | gen) : 0;
     for (uint32_t j = 0; j < FW_SRC_PROBE && j < t->mem.nsrcs; j++) {
-        struct fw_src_node *n = &t->mem.srcs[(h + j) & mask];
+        uint32_t k = (h + j) & mask;
+        struct fw_src_node *n = &t->mem.srcs[k];
         if (n->used && n->addr == src && n->rule == rule && n->gen == gen) {
-            hit = n;
-            break;
+            *idx = k;
+            return FW_OK;
         }
-        if (!spare && src_stale(n, gen, now))
-            spare = n;
+        if (spare == FW_STATE_NIL && src_stale(n, gen, now))
+            spare = k;
     }
-    if (!hit && !spare) {
+    if (spare == FW_STATE_NIL) {
         t->stats.src_full++;
         return FW_E_FULL;
     }
-    if (!hit) {
-        hit = spare;
-        *hit = (struct fw_src_node){ .addr = src, .gen = gen, .rule = rule, .used = true, .last = now };
-    }
+    t->mem.srcs[spare] = (struct fw_src_node){ .addr = src, .gen = gen, .rule = rule, .used = true, .last = now };
+    *idx = spare;
+    return FW_OK;
+}
+
+int fw_state_src_admit(struct fw_state_table *t, uint32_t src, uint16_t rule, uint32_t gen, uint32_t conns,
+                       uint32_t secs, uint64_t now)
+{
+    uint32_t k;
+    if (fw_state_src_node(t, src, rule, gen, now, &k) != FW_OK)
+        return FW_E_FULL;
+    struct fw_src_node *hit = &t->mem.srcs[k];
     hit->window = (uint64_t)secs * FW_NS_PER_SEC;
     src_decay(hit, now);
     hit->count += FW_SRC_UNIT;
@@ -437,6 +459,38 @@ int fw_state_src_admit(struct fw_state_table *t, uint32_t src, uint16_t rule, ui
         return FW_E_LIMIT;
     }
     return FW_OK;
+}
+
+uint32_t fw_state_rule_live(const struct fw_state_table *t, uint16_t rule, uint32_t gen)
+{
+    return gen == t->rule_gen && rule < FW_STATE_RULES ? t->rule_live[rule] : 0;
+}
+
+void fw_state_attach_src(struct fw_state_table *t, struct fw_state *st, uint32_t idx)
+{
+    if (idx >= t->mem.nsrcs || st->srcn != FW_STATE_NIL)
+        return;
+    st->srcn = idx;
+    t->mem.srcs[idx].live++;
+}
+
+uint32_t fw_state_kill_src(struct fw_state_table *t, uint32_t src, uint16_t rule, uint32_t gen, bool global)
+{
+    uint32_t n = 0;
+    for (uint32_t b = 0; b < t->mem.nbuckets; b++) {
+        uint32_t *link = &t->mem.buckets[b];
+        while (*link != FW_STATE_NIL) {
+            struct fw_state *s = &t->mem.slots[*link];
+            if (s->src == src && (global || (s->rule == rule && s->gen == gen))) {
+                free_slot(t, link, *link);
+                t->stats.removed++;
+                n++;
+            } else {
+                link = &s->next;
+            }
+        }
+    }
+    return n;
 }
 
 const char *fw_tcp_state_name(unsigned s)

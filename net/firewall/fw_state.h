@@ -98,21 +98,26 @@ struct fw_state {
     uint8_t flags;                 /* FW_SF_* */
     uint16_t rule;                 /* index of the creating rule in its rule set */
     uint32_t gen;                  /* generation of that rule set */
+    uint32_t srcn;                 /* its source node (max-src-conn), or FW_STATE_NIL */
     uint32_t next;                 /* next slot in the bucket's chain or the free list */
     uint64_t created, expires;     /* ns; live iff dir != 0 and expires > now */
     uint64_t packets[2], bytes[2]; /* [0] initiator->responder, [1] replies */
 };
 
-/* Per-(source, rule) new-connection rate, for max-src-conn-rate. */
+/* Per-(source, rule) new-connection rate (max-src-conn-rate) and live
+ * states (max-src-conn).  A node with live states is never reused. */
 struct fw_src_node {
     uint32_t addr;   /* source address */
     uint32_t gen;    /* rule-set generation */
     uint16_t rule;   /* rule index */
     bool used;       /* false: free */
+    uint32_t live;   /* states of this source through this rule now */
     uint64_t last;   /* ns of the last new connection */
-    uint64_t window; /* S in ns */
+    uint64_t window; /* S in ns (0: the node counts live states only) */
     uint64_t count;  /* decaying count of recent connections, x1000 */
 };
+
+#define FW_STATE_RULES 512 /* per-rule live counts (max N): the rule set's FW_MAX_RULES */
 
 struct fw_state_stats {
     uint64_t inserted;    /* states created */
@@ -143,6 +148,10 @@ struct fw_state_table {
     uint64_t last_full_sweep;    /* ns: a full table sweeps at most once a second */
     struct fw_timeouts timeouts; /* defaults from init; the caller may change them */
     struct fw_state_stats stats;
+    /* Live states per rule of generation rule_gen (state option max N);
+     * states of other generations count against nothing. */
+    uint32_t rule_gen;
+    uint32_t rule_live[FW_STATE_RULES];
 };
 
 /* What a packet does to the state it matched. */
@@ -205,6 +214,27 @@ bool fw_state_is_live(const struct fw_state *s, uint64_t now);
  */
 FW_MUST_CHECK int fw_state_src_admit(struct fw_state_table *t, uint32_t src, uint16_t rule, uint32_t gen,
                                      uint32_t conns, uint32_t secs, uint64_t now);
+
+/*
+ * The source node of (src, rule, gen), made if need be: its index in *IDX.
+ * FW_OK, or FW_E_FULL when the probe window has no free or stale node
+ * (stats.src_full).
+ */
+FW_MUST_CHECK int fw_state_src_node(struct fw_state_table *t, uint32_t src, uint16_t rule, uint32_t gen, uint64_t now,
+                                    uint32_t *idx);
+
+/* Live states of rule RULE of generation GEN (0 for another generation). */
+uint32_t fw_state_rule_live(const struct fw_state_table *t, uint16_t rule, uint32_t gen);
+
+/* Counts ST against source node IDX (from fw_state_src_node) until ST ends. */
+void fw_state_attach_src(struct fw_state_table *t, struct fw_state *st, uint32_t idx);
+
+/*
+ * Removes the states whose source is SRC: of rule RULE of generation GEN
+ * only, or all of them (GLOBAL), as pf's `overload <t> flush [global]`.
+ * Returns how many.  Walks every slot.
+ */
+uint32_t fw_state_kill_src(struct fw_state_table *t, uint32_t src, uint16_t rule, uint32_t gen, bool global);
 
 /* "SYN_SENT", "ESTABLISHED", ... for listings. */
 const char *fw_tcp_state_name(unsigned s);

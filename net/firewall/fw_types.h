@@ -23,12 +23,13 @@
 /* Errors of the firewall's API (negative); 0 is success. */
 enum fw_error {
     FW_OK = 0,
-    FW_E_SYNTAX = -1,    /* rule text does not parse; the message is in the parser's buffer */
+    FW_E_SYNTAX = -1,    /* a configuration the compiler cannot use (fw_conf.h); the message says why */
     FW_E_FULL = -2,      /* no room: the rule set or the state table is at capacity */
     FW_E_INVAL = -3,     /* a broken call contract (bad size, NULL buffer, ...) */
     FW_E_NOT_VALID = -4, /* fw_ruleset_replace: the candidate did not parse completely */
     FW_E_EXISTS = -5,    /* fw_state_insert: a state with this key already exists */
     FW_E_LIMIT = -6,     /* a per-source limit (max-src-conn-rate) refused a new state */
+    FW_E_NOT_FOUND = -7, /* fw_table_delete: no such entry */
 };
 
 /* Direction of a packet as seen by the appliance, and rule direction masks. */

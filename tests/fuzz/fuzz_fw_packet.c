@@ -24,6 +24,7 @@
 
 #include "fw_log.h"
 #include "fw_match.h"
+#include "fw_text.h"
 
 #define REQUIRE(cond)                                                                                                  \
     do {                                                                                                               \
@@ -59,8 +60,7 @@ struct harness {
 static void load(struct harness *h, struct fw_ruleset *rs, const char *text)
 {
     char err[128];
-    struct fw_parser p = { &h->ifs, NULL, err, sizeof err, 0, 0 };
-    REQUIRE(fw_parse_ruleset(&p, rs, text, strlen(text)) == FW_OK);
+    REQUIRE(fw_text_compile(text, &h->ifs, rs, err, sizeof err) == FW_OK);
 }
 
 static void setup(struct harness *h)
@@ -114,7 +114,7 @@ static void one_packet(struct harness *h, uint8_t ctrl, const uint8_t *bytes, si
     struct fw_verdict v;
     fw_filter(&h->eng, &p, now, &v);
     REQUIRE(v.action == FW_PASS || v.action == FW_BLOCK);
-    REQUIRE(v.reason >= FW_R_STATE && v.reason <= FW_R_IP_OPTIONS);
+    REQUIRE(v.reason >= FW_R_STATE && v.reason <= FW_R_LAST);
     REQUIRE(v.rule >= -1 && v.rule < (int)h->eng.rules->count);
     REQUIRE(h->states.count <= 8);
     if (v.log && fw_ratelimit_allow(&h->rl, now)) {

@@ -361,7 +361,7 @@ def route_checks(rep, wan: str, lan: str, text, check) -> None:
 
     def bad_route_refused() -> None:
         reload(5, r"netd: firewall: appliance-5\.conf:\d+:7: expected a network address \(no bits set beyond the "
-                  r"prefix\); appliance-4\.conf stays in force")
+                  r"prefix\) \(got \"10\.9\.5\.7/24\"\); appliance-4\.conf stays in force")
         check(reach(), "the route went away with a refused configuration")
 
     def route_removed() -> None:

@@ -148,7 +148,7 @@ static void test_everything_else(void)
 
 static void test_rule_text_normalised(void)
 {
-    CHECK_EQ(parse("  pass \t in   on  wan\tproto tcp   # trailing\n"), CONF_OK);
+    CHECK_EQ(parse("  pass \t in   on  wan\tproto tcp   # trailing\ninterface wan nic 0 dhcp\n"), CONF_OK);
     size_t n;
     const char *r = conf_rule_text(&c, 0, &n);
     CHECK_EQ(n, strlen("pass in on wan proto tcp"));
@@ -158,12 +158,12 @@ static void test_rule_text_normalised(void)
 static void test_errors_top_level(void)
 {
     CHECK_STR(err1("hostname a\nfrobnicate x\n"),
-              "appliance.conf:2:1: expected hostname, log, interface, route, pass, block, antispoof, tls or console "
-              "(got \"frobnicate\")");
+              "appliance.conf:2:1: expected hostname, log, interface, route, a firewall stateme"
+              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls or console (got \"frobnicate\")");
     CHECK_STR(err1("  }\n"), "appliance.conf:1:3: expected a statement ('}' closes no tls block here)");
     CHECK_STR(err1("{\n"),
-              "appliance.conf:1:1: expected hostname, log, interface, route, pass, block, antispoof, tls or "
-              "console (got \"{\")");
+              "appliance.conf:1:1: expected hostname, log, interface, route, a firewall stateme"
+              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls or console (got \"{\")");
     CHECK_STR(err1("hostname\n"), "appliance.conf:1:9: expected a host name after hostname");
     CHECK_STR(err1("hostname a b\n"), "appliance.conf:1:12: expected the end of the line (got \"b\")");
     CHECK_STR(err1("hostname -a\n"), "appliance.conf:1:10: expected a host name (letters, digits, '-' and '.', at "
@@ -265,11 +265,11 @@ static void test_errors_rules(void)
     CHECK_STR(err1(text), "appliance.conf:257:1: expected at most 256 firewall rules");
     /* more than 16384 bytes of rule text */
     pos = 0;
-    for (int i = 0; i < 45; i++) { /* 405 bytes each: the 41st does not fit */
-        pos += (size_t)snprintf(text + pos, sizeof text - pos, "block");
-        for (int k = 0; k < 100; k++)
+    for (int i = 0; i < 45; i++) { /* 405 bytes each (a macro): the 41st does not fit */
+        pos += (size_t)snprintf(text + pos, sizeof text - pos, "m = \"x");
+        for (int k = 0; k < 99; k++)
             pos += (size_t)snprintf(text + pos, sizeof text - pos, " all");
-        text[pos++] = '\n';
+        pos += (size_t)snprintf(text + pos, sizeof text - pos, "\"\n");
     }
     text[pos] = '\0';
     CHECK_STR(err1(text), "appliance.conf:41:1: expected at most 16384 bytes of firewall rules in all");
@@ -512,7 +512,7 @@ static void test_errors_bytes(void)
 
 static void test_many_errors_sorted(void)
 {
-    static struct conf_parser p = { "site/app.conf", NULL, NULL, 3 };
+    static struct conf_parser p = { "site/app.conf", 3, false };
     const char *t = "log x\nhostname -\nlog y\ninterface\nbad\n";
     CHECK_EQ(conf_parse(&p, t, strlen(t), &c, &res), CONF_E_SYNTAX);
     CHECK_EQ(res.n_errors, 3);
@@ -534,63 +534,33 @@ static void test_many_errors_sorted(void)
     CHECK_EQ(conf_parse(NULL, "log x\n", 6, &c, NULL), CONF_E_SYNTAX);
 }
 
-/* A checker that refuses rules containing "bad", at that word's column,
- * and records the lines it saw and the interfaces it was shown. */
-struct seen {
-    unsigned calls, lines[8];
-    unsigned n_ifaces;
-    size_t len[8];
-};
-static int check_bad(void *ctx, const struct conf *cf, const char *line, size_t len, unsigned lineno, unsigned *col,
-                     char *msg, size_t msgcap)
+/* Firewall statements are checked by the one grammar (conf_pf.h) after the
+ * whole file, in their lines as written, their errors sorted among the others;
+ * keep_on_error keeps what parsed. */
+static void test_rules_checked_in_place(void)
 {
-    struct seen *s = ctx;
-    if (s->calls < 8) {
-        s->lines[s->calls] = lineno;
-        s->len[s->calls] = len;
-    }
-    s->calls++;
-    s->n_ifaces = cf->n_ifaces;
-    for (size_t i = 0; i + 3 <= len; i++)
-        if (memcmp(line + i, "bad", 3) == 0) {
-            *col = (unsigned)i + 1;
-            if (strstr(line, "silent") && strstr(line, "silent") < line + len)
-                return -1; /* no message: the parser supplies one */
-            snprintf(msg, msgcap, "expected a good rule");
-            return -1;
-        }
-    return 0;
-}
-
-static void test_rule_checker(void)
-{
-    struct seen s = { 0 };
-    struct conf_parser p = { NULL, check_bad, &s, 0 };
     const char *t = "pass in on wan   # first\nlog nonsense\n  block bad\ninterface wan nic 0 dhcp\npass silent bad\n";
-    CHECK_EQ(conf_parse(&p, t, strlen(t), &c, &res), CONF_E_SYNTAX);
-    CHECK_EQ(s.calls, 3);
-    CHECK_EQ(s.lines[0], 1);
-    CHECK_EQ(s.len[0], strlen("pass in on wan   # first")); /* the line as written */
-    CHECK_EQ(s.lines[1], 3);
-    CHECK_EQ(s.n_ifaces, 1); /* rules are checked when every interface is known */
+    CHECK_EQ(conf_parse(NULL, t, strlen(t), &c, &res), CONF_E_SYNTAX);
     CHECK_EQ(res.n_errors, 3);
     CHECK_STR(res.errors[0].msg,
               "appliance.conf:2:5: expected a log level: debug, info, warn or error (got \"nonsense\")");
-    CHECK_STR(res.errors[1].msg, "appliance.conf:3:9: expected a good rule");
-    CHECK_STR(res.errors[2].msg, "appliance.conf:5:13: expected a firewall rule");
-    s.calls = 0;
-    CHECK_EQ(conf_parse(&p, "pass\n", 5, &c, &res), CONF_OK);
-    CHECK_EQ(s.calls, 1);
+    CHECK(strncmp(res.errors[1].msg, "appliance.conf:3:9: expected in, out, ", 38) == 0);
+    CHECK(strncmp(res.errors[2].msg, "appliance.conf:5:6: expected in, out, ", 38) == 0);
+    CHECK_EQ(conf_parse(NULL, "pass\n", 5, &c, &res), CONF_OK);
     /* the earliest errors are kept even when rule errors come last */
-    static struct conf_parser p2 = { NULL, check_bad, NULL, 2 };
-    struct seen s2 = { 0 };
-    p2.rule_ctx = &s2;
+    static struct conf_parser p2 = { NULL, 2, false };
     t = "pass bad\nlog x\nlog y\nlog z\n";
     CHECK_EQ(conf_parse(&p2, t, strlen(t), &c, &res), CONF_E_SYNTAX);
     CHECK_EQ(res.n_errors, 2);
     CHECK(res.more);
     CHECK_EQ(res.errors[0].line, 1);
     CHECK_EQ(res.errors[1].line, 2);
+    /* keep_on_error: the interface lines that parsed stay (netd's addresses) */
+    static struct conf_parser p3 = { NULL, 0, true };
+    t = "interface wan nic 0 address 10.0.0.2/24\nblock quack\n";
+    CHECK_EQ(conf_parse(&p3, t, strlen(t), &c, &res), CONF_E_SYNTAX);
+    CHECK_EQ(c.n_ifaces, 1);
+    CHECK_EQ(c.ifaces[0].addr, 0x0a000002u);
 }
 
 /* ------------------------------------------------------- writer, round trip -- */
@@ -887,16 +857,15 @@ static void test_edit_set_refused(void)
     CHECK_EQ(set("tls 443 {"), CONF_E_SYNTAX);
     CHECK_EQ(set("frobnicate"), CONF_E_SYNTAX);
     CHECK_STR(eerr,
-              "expected hostname, log, interface, route, pass, block, antispoof, tls or console (got \"frobnicate\")");
+              "expected hostname, log, interface, route, a firewall stateme"
+              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls or console (got \"frobnicate\")");
     CHECK_EQ(set("   # only a comment"), CONF_E_SYNTAX);
     CHECK_STR(eerr, "expected a configuration statement");
     CHECK_EQ(set("log"), CONF_E_SYNTAX);
     CHECK_STR(ct.buf, before);
-    /* the rule checker runs on the edited line */
-    struct seen sn = { 0 };
-    struct conf_parser p = { NULL, check_bad, &sn, 0 };
-    CHECK_EQ(conf_text_set(&ct, &p, "pass bad", 8, &ew, eerr, sizeof eerr), CONF_E_SYNTAX);
-    CHECK_STR(eerr, "expected a good rule");
+    /* the firewall grammar checks the edited line */
+    CHECK_EQ(conf_text_set(&ct, NULL, "pass bad", 8, &ew, eerr, sizeof eerr), CONF_E_SYNTAX);
+    CHECK(strncmp(eerr, "expected in, out, log", 21) == 0);
     CHECK_STR(ct.buf, before);
     /* a full candidate */
     memset(ct.buf, '#', CONF_TEXT_MAX - 10);
@@ -949,11 +918,11 @@ static void test_edit_delete(void)
 static void test_routes(void)
 {
     CHECK_EQ(parse("route 10.5.0.0/16 via 10.9.0.1\nroute 10.6.1.0/24 via 10.9.0.7 # lab\n"), CONF_OK);
-    CHECK_EQ(c.routes.n, 2);
-    CHECK_EQ(c.routes.r[0].net, 0x0a050000u);
-    CHECK_EQ(c.routes.r[0].prefix, 16);
-    CHECK_EQ(c.routes.r[0].gw, 0x0a090001u);
-    CHECK_EQ(c.routes.r[1].line, 2);
+    CHECK_EQ(c.n_routes, 2);
+    CHECK_EQ(c.routes[0].net, 0x0a050000u);
+    CHECK_EQ(c.routes[0].prefix, 16);
+    CHECK_EQ(c.routes[0].gw, 0x0a090001u);
+    CHECK_EQ(c.routes[1].line, 2);
     CHECK_STR(err1("route\n"), "appliance.conf:1:6: expected a network A.B.C.D/P after route");
     CHECK_STR(err1("route 10.5.0.0 via 10.9.0.1\n"),
               "appliance.conf:1:7: expected a network A.B.C.D/P (prefix length 1-32) (got \"10.5.0.0\")");
@@ -978,7 +947,7 @@ static void test_routes(void)
     CHECK(strstr(out, "interface wan nic 0 address 10.9.0.2/24\nroute 10.5.0.0/16 via 10.9.0.1\n\npass out") != NULL);
     CHECK_EQ(conf_parse(NULL, out, strlen(out), &c2, &res), CONF_OK);
     CHECK(conf_equal(&c, &c2));
-    c2.routes.r[0].gw++;
+    c2.routes[0].gw++;
     CHECK(!conf_equal(&c, &c2));
 
     conf_init(&c);
@@ -996,17 +965,28 @@ static void test_routes(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
-        UNIT_TEST(test_design_example),   UNIT_TEST(test_defaults_and_empty),
-        UNIT_TEST(test_everything_else),  UNIT_TEST(test_rule_text_normalised),
-        UNIT_TEST(test_errors_top_level), UNIT_TEST(test_errors_interface),
-        UNIT_TEST(test_errors_rules),     UNIT_TEST(test_errors_tls_header),
-        UNIT_TEST(test_errors_tls_lines), UNIT_TEST(test_errors_console),
-        UNIT_TEST(test_errors_bytes),     UNIT_TEST(test_many_errors_sorted),
-        UNIT_TEST(test_rule_checker),     UNIT_TEST(test_write_canonical),
-        UNIT_TEST(test_round_trip),       UNIT_TEST(test_diff),
-        UNIT_TEST(test_diff_context),     UNIT_TEST(test_diff_random),
-        UNIT_TEST(test_edit_set),         UNIT_TEST(test_edit_set_refused),
-        UNIT_TEST(test_edit_delete),      UNIT_TEST(test_routes),
+        UNIT_TEST(test_design_example),
+        UNIT_TEST(test_defaults_and_empty),
+        UNIT_TEST(test_everything_else),
+        UNIT_TEST(test_rule_text_normalised),
+        UNIT_TEST(test_errors_top_level),
+        UNIT_TEST(test_errors_interface),
+        UNIT_TEST(test_errors_rules),
+        UNIT_TEST(test_errors_tls_header),
+        UNIT_TEST(test_errors_tls_lines),
+        UNIT_TEST(test_errors_console),
+        UNIT_TEST(test_errors_bytes),
+        UNIT_TEST(test_many_errors_sorted),
+        UNIT_TEST(test_rules_checked_in_place),
+        UNIT_TEST(test_write_canonical),
+        UNIT_TEST(test_round_trip),
+        UNIT_TEST(test_diff),
+        UNIT_TEST(test_diff_context),
+        UNIT_TEST(test_diff_random),
+        UNIT_TEST(test_edit_set),
+        UNIT_TEST(test_edit_set_refused),
+        UNIT_TEST(test_edit_delete),
+        UNIT_TEST(test_routes),
     };
     return unit_main("config", tests, (int)(sizeof tests / sizeof tests[0]));
 }

@@ -1,4 +1,4 @@
-/* test_config_passwd.c - the console password hash (appliance/console/passwd.c):
+/* test_config_passwd.c - the console password hash (appliance/config/passwd.c):
  * SHA-256, HMAC-SHA256 and PBKDF2-HMAC-SHA256 against published vectors
  * (FIPS 180-4 examples, RFC 4231, RFC 7914 section 11) and vectors computed
  * with Python's hashlib; the text form; and agreement with tools/keel-passwd

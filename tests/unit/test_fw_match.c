@@ -4,6 +4,7 @@
 
 #include "fw_log.h"
 #include "fw_match.h"
+#include "fw_text.h"
 #include "unit.h"
 
 #define SEC            FW_NS_PER_SEC
@@ -108,8 +109,7 @@ static char err[200];
 
 static void load_slots(const char *rules, uint32_t nslots)
 {
-    struct fw_parser p = { &ifs, NULL, err, sizeof err, 0, 0 };
-    int rc = fw_parse_ruleset(&p, &sets[0], rules, strlen(rules));
+    int rc = fw_text_compile(rules, &ifs, &sets[0], err, sizeof err);
     CHECK_EQ(rc, FW_OK);
     if (rc != FW_OK)
         printf("rules: %s\n", err);
@@ -410,11 +410,11 @@ static void test_parse_icmp_quote(void)
 
 static void test_last_match_and_quick(void)
 {
-    load("block all\npass proto tcp\nblock proto tcp to port 22\n");
+    load("block all\npass proto tcp no state\nblock proto tcp to port 22\n");
     CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 1, HOST, 80, FW_TH_ACK)), PASSED(1));
     CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 1, HOST, 22, FW_TH_ACK)), BLOCKED(2));
     CHECK_EQ(verdict(pkt(FW_IN, WAN, FW_PROTO_UDP, SERVER, 1, HOST, 80)), BLOCKED(0));
-    load("pass all\nblock quick proto udp\nblock quick proto udp to port 53\npass proto udp\n");
+    load("pass all no state\nblock quick proto udp\nblock quick proto udp to port 53\npass proto udp no state\n");
     CHECK_EQ(verdict(pkt(FW_IN, WAN, FW_PROTO_UDP, SERVER, 1, HOST, 53)), BLOCKED(1)); /* the first quick */
     CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 1, HOST, 53, FW_TH_ACK)), PASSED(0));
     CHECK_EQ(eng.rules->rules[3].c.evaluations, 1); /* the quick rule stopped evaluation */
@@ -428,7 +428,7 @@ static void test_default_block(void)
     CHECK_EQ(v.reason, FW_R_DEFAULT);
     CHECK_EQ(v.rule, -1);
     CHECK(v.log);
-    load("pass in proto udp\n");
+    load("pass in proto udp no state\n");
     v = run(tcp(FW_IN, WAN, SERVER, 1, ME_WAN, 443, FW_TH_SYN), SEC);
     CHECK_EQ(v.reason, FW_R_DEFAULT);
     CHECK_EQ(eng.rules->none.packets, 1);
@@ -443,26 +443,26 @@ static void test_default_block(void)
 
 static void test_direction_and_interface(void)
 {
-    load("pass in on wan\npass out on lan proto udp\n");
+    load("pass in on wan no state\npass out on lan proto udp no state\n");
     CHECK_EQ(verdict(pkt(FW_IN, WAN, FW_PROTO_UDP, SERVER, 1, HOST, 2)), PASSED(0));
     CHECK_EQ(verdict(pkt(FW_IN, LAN, FW_PROTO_UDP, HOST, 1, SERVER, 2)), BLOCKED(-1));
     CHECK_EQ(verdict(pkt(FW_OUT, WAN, FW_PROTO_UDP, HOST, 1, SERVER, 2)), BLOCKED(-1));
     CHECK_EQ(verdict(pkt(FW_OUT, LAN, FW_PROTO_UDP, SERVER, 1, HOST, 2)), PASSED(1));
     CHECK_EQ(verdict(pkt(FW_OUT, LAN, FW_PROTO_TCP, SERVER, 1, HOST, 2)), BLOCKED(-1));
-    load("pass on lan\n"); /* neither in nor out: both */
+    load("pass on lan no state\n"); /* neither in nor out: both */
     CHECK_EQ(verdict(pkt(FW_IN, LAN, 47, HOST, 0, SERVER, 0)), PASSED(0));
     CHECK_EQ(verdict(pkt(FW_OUT, LAN, 47, SERVER, 0, HOST, 0)), PASSED(0));
 }
 
 static void test_ports_and_prefixes(void)
 {
-    load("pass proto tcp to port 1024:2048\n"
-         "pass proto tcp from port != 7 to port 80\n"
-         "pass proto udp to port 5000 >< 5002\n"
-         "pass proto udp from 172.16.0.0/12 to port 10 <> 20\n"
-         "pass proto udp from 10.1.0.0/16 to port < 5\n"
-         "pass proto tcp from ! 10.0.0.0/8 to 192.168.50.0/24 port >= 60000\n"
-         "pass proto icmp to 192.168.50.10\n");
+    load("pass proto tcp to port 1024:2048 no state\n"
+         "pass proto tcp from port != 7 to port 80 no state\n"
+         "pass proto udp to port 5000 >< 5002 no state\n"
+         "pass proto udp from 172.16.0.0/12 to port 10 <> 20 no state\n"
+         "pass proto udp from 10.1.0.0/16 to port < 5 no state\n"
+         "pass proto tcp from ! 10.0.0.0/8 to 192.168.50.0/24 port >= 60000 no state\n"
+         "pass proto icmp to 192.168.50.10 no state\n");
     CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 9, HOST, 1023, FW_TH_ACK)), BLOCKED(-1));
     CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 9, HOST, 1024, FW_TH_ACK)), PASSED(0));
     CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 9, HOST, 2048, FW_TH_ACK)), PASSED(0));
@@ -490,7 +490,7 @@ static void test_ports_and_prefixes(void)
 
 static void test_tcp_flags_rules(void)
 {
-    load("pass proto tcp flags S/SA\nblock proto tcp flags R/R\npass proto tcp flags /SFR\n");
+    load("pass proto tcp flags S/SA no state\nblock proto tcp flags R/R\npass proto tcp flags /SFR no state\n");
     CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 1, HOST, 2, FW_TH_SYN)), PASSED(0));
     CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 1, HOST, 2, FW_TH_SYN | FW_TH_ACK)), BLOCKED(-1));
     CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 1, HOST, 2, FW_TH_RST | FW_TH_ACK)), BLOCKED(1));
@@ -504,7 +504,7 @@ static void test_tcp_flags_rules(void)
 
 static void test_counters(void)
 {
-    load("pass in proto tcp keep state\nblock in proto udp\npass out\n");
+    load("pass in proto tcp keep state\nblock in proto udp\npass out no state\n");
     struct fw_packet syn = tcp(FW_IN, WAN, SERVER, 1000, HOST, 80, FW_TH_SYN);
     run(syn, SEC);
     run(tcp(FW_OUT, LAN, HOST, 80, SERVER, 1000, FW_TH_SYN | FW_TH_ACK), SEC); /* on the state */
@@ -556,7 +556,7 @@ static void test_state_passes_replies(void)
 
 static void test_udp_replies_need_state(void)
 {
-    load("pass out proto udp\n");
+    load("pass out proto udp no state\n");
     CHECK_EQ(run(pkt(FW_OUT, WAN, FW_PROTO_UDP, ME_WAN, 5353, SERVER, 53), SEC).action, FW_PASS);
     CHECK_EQ(run(pkt(FW_IN, WAN, FW_PROTO_UDP, SERVER, 53, ME_WAN, 5353), SEC).action, FW_BLOCK);
     load("pass out proto udp keep state\n");
@@ -628,14 +628,13 @@ static void test_reload_keeps_states(void)
     CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 5000, ME_WAN, 22, FW_TH_SYN)), PASSED(0));
     CHECK_EQ(verdict(tcp(FW_OUT, WAN, ME_WAN, 22, SERVER, 5000, FW_TH_SYN | FW_TH_ACK)), PASSED(0));
     /* a bad set changes nothing */
-    struct fw_parser p = { &ifs, NULL, err, sizeof err, 0, 0 };
-    CHECK_EQ(fw_parse_ruleset(&p, spare, "pass in\nbogus\nblock quack\n", 26), FW_E_SYNTAX);
-    CHECK_STR(err, "appliance.conf:3:7: expected in, out, log, quick, on, inet, proto, from, all, to, flags, keep "
-                   "state, no state, allow-opts or end of line (got \"quack\")");
+    CHECK_EQ(fw_text_compile("pass in\nblock quack\n", &ifs, spare, err, sizeof err), FW_E_SYNTAX);
+    CHECK_STR(err, "appliance.conf:2:7: expected in, out, log, quick, on, inet, proto, from, to, all, flags, "
+                   "icmp-type, label, keep state, no state, nat-to, rdr-to, allow-opts or end of line (got \"quack\")");
     CHECK_EQ(fw_ruleset_replace(&eng.rules, &spare), FW_E_NOT_VALID);
     CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 5001, ME_WAN, 22, FW_TH_SYN)), PASSED(0));
     /* a new set that blocks ssh: the established connection survives, new ones are blocked */
-    CHECK_EQ(fw_parse_ruleset(&p, spare, "block in proto tcp to port 22\n", 30), FW_OK);
+    CHECK_EQ(fw_text_compile("block in proto tcp to port 22\n", &ifs, spare, err, sizeof err), FW_OK);
     CHECK_EQ(fw_ruleset_replace(&eng.rules, &spare), FW_OK);
     struct fw_verdict v = run(tcp(FW_IN, WAN, SERVER, 5000, ME_WAN, 22, FW_TH_ACK), SEC);
     CHECK_EQ(v.action, FW_PASS);
@@ -662,7 +661,7 @@ static void test_state_table_full(void)
     CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 443, ME_WAN, 1, FW_TH_SYN | FW_TH_ACK), SEC).reason, FW_R_STATE);
     CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 443, ME_WAN, 2, FW_TH_SYN | FW_TH_ACK), SEC).reason, FW_R_STATE);
     /* a pass rule without keep state still passes when the table is full */
-    load_slots("pass out keep state\npass out proto udp\n", 2);
+    load_slots("pass out keep state\npass out proto udp no state\n", 2);
     run(tcp(FW_OUT, WAN, ME_WAN, 1, SERVER, 443, FW_TH_SYN), SEC);
     run(tcp(FW_OUT, WAN, ME_WAN, 2, SERVER, 443, FW_TH_SYN), SEC);
     CHECK_EQ(run(pkt(FW_OUT, WAN, FW_PROTO_UDP, ME_WAN, 1, SERVER, 53), SEC).action, FW_PASS);
@@ -682,9 +681,41 @@ static void test_src_conn_rate(void)
     CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 4, ME_WAN, 443, FW_TH_SYN), 12 * SEC).action, FW_PASS);
 }
 
+/* max N, max-src-conn N and overload <t> flush: one source cannot take
+ * every slot; the overloaded source lands in the table and its states go. */
+static void test_state_limits_and_overload(void)
+{
+    load("table <flood> persist\nblock in quick from <flood>\n"
+         "pass in proto tcp to port 80 keep state (max 3)\n"
+         "pass in proto tcp to port 443 keep state (max-src-conn 2, overload <flood> flush global)\n");
+    CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 1, ME_WAN, 80, FW_TH_SYN)), PASSED(1));
+    CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER, 2, ME_WAN, 80, FW_TH_SYN)), PASSED(1));
+    CHECK_EQ(verdict(tcp(FW_IN, WAN, SERVER + 1, 3, ME_WAN, 80, FW_TH_SYN)), PASSED(1));
+    struct fw_verdict v = run(tcp(FW_IN, WAN, SERVER + 2, 4, ME_WAN, 80, FW_TH_SYN), SEC);
+    CHECK_EQ(v.reason, FW_R_STATE_LIMIT); /* max 3 counts every source */
+    CHECK_EQ(eng.stats.state_limited, 1);
+    /* a state that ends frees its place */
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 1, ME_WAN, 80, FW_TH_RST), SEC).action, FW_PASS);
+    CHECK_EQ(fw_state_expire(&states, 15 * SEC), 1); /* the reset one (10 s) */
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER + 2, 5, ME_WAN, 80, FW_TH_SYN), 15 * SEC).action, FW_PASS);
+
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 10, ME_WAN, 443, FW_TH_SYN), 16 * SEC).action, FW_PASS);
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 11, ME_WAN, 443, FW_TH_SYN), 16 * SEC).action, FW_PASS);
+    CHECK_EQ(states.count, 5);
+    v = run(tcp(FW_IN, WAN, SERVER, 12, ME_WAN, 443, FW_TH_SYN), 16 * SEC);
+    CHECK_EQ(v.reason, FW_R_SRC_CONN);
+    CHECK_EQ(eng.stats.overloaded, 1);
+    CHECK(fw_table_match(eng.rules, 0, SERVER));
+    CHECK_EQ(eng.stats.flushed, 3); /* flush global: its port-80 state too */
+    CHECK_EQ(states.count, 2);
+    /* the source is blocked now; another one is still served */
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 13, ME_WAN, 443, FW_TH_SYN), 16 * SEC).rule, 0);
+    CHECK_EQ(run(tcp(FW_IN, WAN, SERVER + 1, 14, ME_WAN, 443, FW_TH_SYN), 16 * SEC).action, FW_PASS);
+}
+
 static void test_antispoof(void)
 {
-    load("pass all\nantispoof for lan\n");
+    load("pass all no state\nantispoof for lan\n");
     /* in on wan with a lan source: spoofed */
     struct fw_verdict v = run(pkt(FW_IN, WAN, FW_PROTO_UDP, IP(192, 168, 50, 77), 1, ME_WAN, 2), SEC);
     CHECK_EQ(v.action, FW_BLOCK);
@@ -696,9 +727,9 @@ static void test_antispoof(void)
     CHECK_EQ(verdict(pkt(FW_OUT, WAN, FW_PROTO_UDP, IP(192, 168, 50, 77), 1, SERVER, 2)), PASSED(0));
     CHECK_EQ(verdict(pkt(FW_IN, WAN, FW_PROTO_UDP, SERVER, 1, ME_WAN, 2)), PASSED(0));
     /* not quick unless it says so */
-    load("antispoof for lan\npass all\n");
+    load("antispoof for lan\npass all no state\n");
     CHECK_EQ(verdict(pkt(FW_IN, WAN, FW_PROTO_UDP, IP(192, 168, 50, 77), 1, ME_WAN, 2)), PASSED(1));
-    load("antispoof quick for lan\npass all\n");
+    load("antispoof quick for lan\npass all no state\n");
     CHECK_EQ(verdict(pkt(FW_IN, WAN, FW_PROTO_UDP, IP(192, 168, 50, 77), 1, ME_WAN, 2)), BLOCKED(0));
     /* an interface without an address (DHCP not bound yet) protects nothing */
     ifs.ifs[LAN].has_addr = false;
@@ -708,7 +739,7 @@ static void test_antispoof(void)
 
 static void test_ip_options(void)
 {
-    load("pass in proto udp\npass in proto tcp flags any keep state allow-opts\n");
+    load("pass in proto udp no state\npass in proto tcp flags any keep state allow-opts\n");
     struct fw_packet u = pkt(FW_IN, WAN, FW_PROTO_UDP, SERVER, 1, ME_WAN, 2);
     u.ip_options = true;
     struct fw_verdict v = run(u, SEC);
@@ -811,7 +842,7 @@ static void test_ratelimit(void)
 
 static void test_log_lines(void)
 {
-    load("pass in on lan\nblock in quick on wan proto tcp to port 22\n");
+    load("pass in on lan no state\nblock in quick on wan proto tcp to port 22\n");
     char buf[200];
     struct fw_packet p = tcp(FW_IN, WAN, SERVER, 4242, ME_WAN, 22, FW_TH_SYN);
     p.len = 60;
@@ -856,6 +887,7 @@ int main(void)
         UNIT_TEST(test_reload_keeps_states),
         UNIT_TEST(test_state_table_full),
         UNIT_TEST(test_src_conn_rate),
+        UNIT_TEST(test_state_limits_and_overload),
         UNIT_TEST(test_antispoof),
         UNIT_TEST(test_ip_options),
         UNIT_TEST(test_block_return_log_invalid),

@@ -634,7 +634,9 @@ static void test_commands_parse(void)
 static void test_command_errors(void)
 {
     CHECK_EQ(parse("frobnicate", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected help, show, clear, ping, restart, reboot, halt, log, configure or exit (got \"frobnicate\")");
+    CHECK_STR(
+        err,
+        "expected help, show, clear, ping, restart, reboot, halt, log, table, configure or exit (got \"frobnicate\")");
     CHECK_EQ(parse("show", CMD_MODE_OPER), -1);
     CHECK_STR(err, "expected version, uptime, tasks, memory, interfaces, arp, routes, connections, firewall, states, "
                    "tls, log, running-config or config after show");

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""pf's grammar at work in the shipping image: one lean boot, two NICs, a
+pf-style appliance.conf (macros, a list, tables, a state option with
+overload), test hosts in namespaces (test_fwd's Lab).
+
+    NIC 0  e1000   host A 10.9.10.2 and 10.9.10.3  (appliance 10.9.10.1, wan)
+    NIC 1  virtio  host B 10.9.11.2, sinks on 5001-5003 (appliance 10.9.11.1, lan)
+
+Checks: the rule set loads as written (the $svc list expanded into two
+rules, shown in pfctl's form); a table changed at the console takes effect
+at once (A reaches B:5001; `table blocked add 10.9.10.2` cuts it off with
+no commit; `table blocked show` lists it; `table blocked delete` lets it
+through again); a source that opens connections faster than
+max-src-conn-rate lands in <flood> and is blocked while another source is
+still served; a pf construct Keel lacks is refused at `set` with the
+"unsupported" message; a line naming an undefined macro is refused with its
+column.
+
+Usage: python3 tests/qemu/test_pf.py [--image-dir DIR]
+Needs root (ip netns, tap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import keelqemu as kq  # noqa: E402
+import test_fwd as fwd  # noqa: E402
+from test_console import check  # noqa: E402
+
+CONF = """\
+# test_pf: pf's grammar
+hostname fw
+log info
+interface wan nic 0 address 10.9.10.1/24
+interface lan nic 1 address 10.9.11.1/24
+lan_net = "10.9.11.0/24"
+svc = "{ 5001, 5002 }"
+table <blocked> persist
+table <flood> persist
+block in quick on wan from { <blocked>, <flood> }
+pass in proto icmp
+pass out keep state
+pass in on wan proto tcp to $lan_net port $svc keep state (max-src-conn-rate 4/60, overload <flood> flush global)
+"""
+
+# Connects from SRC to B:PORT and closes: "ok" or "fail".
+PROBE = r"""
+import socket, sys
+s = socket.socket(); s.settimeout(float(sys.argv[3]))
+s.bind((sys.argv[1], 0))
+try:
+    s.connect(("10.9.11.2", int(sys.argv[2]))); print("ok")
+except OSError:
+    print("fail")
+"""
+
+
+def probe(lab: fwd.Lab, src: str, port: int = 5001, timeout: float = 3) -> bool:
+    p = subprocess.run(["ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", PROBE, src, str(port),
+                        str(timeout)], capture_output=True, text=True)
+    return p.stdout.strip() == "ok"
+
+
+def run(rep: kq.Reporter, tmp: Path, image: Path) -> None:
+    img = fwd.make_site_image(image, tmp / "img", CONF)
+    lab = fwd.Lab(tmp, "p", ["e1000", "virtio"], img, rng=False)
+    try:
+        if not rep.run("pf.boot_two_interfaces_up", lambda: fwd.boot_ready(lab, 2)):
+            return
+        fwd.sh("ip", "-n", lab.hosts[0], "addr", "add", "10.9.10.3/24", "dev", lab.taps[0])
+
+        def rules_as_written():
+            t = lab.cmd("show firewall", "no rule matched")
+            for want in ("@0 block drop in quick on wan from <blocked> to any",
+                         "  [ Evaluations: ",
+                         "block drop in quick on wan from <flood> to any",
+                         "pass in on wan proto tcp from any to 10.9.11.0/24 port = 5001 flags S/SA keep state "
+                         "(max-src-conn-rate 4/60, overload <flood> flush global)",
+                         "port = 5002 flags S/SA keep state"):
+                check(want in t, f"show firewall lacks {want!r}: {t!r}")
+
+        rep.run("pf.ruleset_loads_lists_expanded", rules_as_written)
+
+        def table_at_console():
+            check(probe(lab, "10.9.10.2"), "control: A (10.9.10.2) cannot reach B:5001")
+            lab.cmd("table blocked add 10.9.10.2", "table <blocked>: 1 address added")
+            check(not probe(lab, "10.9.10.2"), "A still reaches B after `table blocked add` (no commit)")
+            t = lab.cmd("table <blocked> show", "10.9.10.2/32")
+            check("10.9.10.3" not in t, f"table blocked lists more than was added: {t!r}")
+            lab.cmd("table blocked delete 10.9.10.2", "1 address deleted")
+            check(probe(lab, "10.9.10.2"), "A cannot reach B after `table blocked delete`")
+            lab.cmd("table nosuch show", "no table of that name")
+
+        rep.run("pf.table_changed_at_console_takes_effect_at_once", table_at_console)
+
+        def overload():
+            results = [probe(lab, "10.9.10.3") for _ in range(7)]
+            check(results[:4] == [True] * 4, f"the first 4 connections from 10.9.10.3 were not served: {results}")
+            check(not any(results[4:]), f"10.9.10.3 went on connecting past max-src-conn-rate 4/60: {results}")
+            lab.cmd("table flood show", "10.9.10.3/32")
+            check(probe(lab, "10.9.10.2"), "another source (10.9.10.2) is not served while 10.9.10.3 is overloaded")
+            check(not probe(lab, "10.9.10.3"), "the overloaded source is served again")
+
+        rep.run("pf.overload_blocks_one_source_serves_another", overload)
+
+        def refused_at_set():
+            lab.cmd("configure", prompt="fw# ")
+            lab.cmd("set pass in on wan route-to (lan 10.9.11.2)",
+                    'unsupported: "route-to" is not supported by Keel', prompt="fw# ")
+            lab.cmd("set pass in on wan proto tcp to port $nope", "expected a macro defined on an earlier line",
+                    prompt="fw# ")
+            t = lab.cmd("show", prompt="fw# ")
+            check("route-to" not in t and "$nope" not in t, f"a refused line stayed in the candidate: {t!r}")
+            lab.cmd("exit", prompt="fw> ")
+
+        rep.run("pf.unsupported_and_undefined_refused", refused_at_set)
+    finally:
+        lab.close("pf")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--image-dir", default=None)
+    opts = ap.parse_args()
+    rep = kq.Reporter()
+    tmp = Path(tempfile.mkdtemp(prefix="keel-pf-"))
+    image = Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR)
+    try:
+        run(rep, tmp, image)
+    finally:
+        kq.kill_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rep.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
