@@ -826,7 +826,10 @@ static void assign_device(struct server *sv)
              * names. */
             if (!(sp->requires & REQUIRES_NIC))
                 ulog("keel: init: %s: no %s device %llu on this machine; not started\n", sp->name,
-                     gr->a == PCI_SEL_NET ? "network" : "entropy", (unsigned long long)gr->b);
+                     gr->a == PCI_SEL_NET   ? "network"
+                     : gr->a == PCI_SEL_BLK ? "block"
+                                            : "entropy",
+                     (unsigned long long)gr->b);
             sv->absent = sv->no_device = true;
             return;
         }

@@ -300,14 +300,16 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
             return fail(c, b.col, "expected a page count (1-65536)");
     } else if (tok_is(kw, "pci")) {
         g->kind = GRANT_PCI;
-        if (need_arg(c, kw, &a, "expected net or rng after pci"))
+        if (need_arg(c, kw, &a, "expected net, rng or blk after pci"))
             return -1;
         if (tok_is(&a, "net"))
             g->a = PCI_SEL_NET;
         else if (tok_is(&a, "rng"))
             g->a = PCI_SEL_RNG;
+        else if (tok_is(&a, "blk"))
+            g->a = PCI_SEL_BLK;
         else
-            return fail(c, a.col, "expected net or rng");
+            return fail(c, a.col, "expected net, rng or blk");
         if (need_arg(c, &a, &b, "expected a device index after the device kind"))
             return -1;
         if (!parse_number(&b, 31, &g->b))

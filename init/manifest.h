@@ -38,8 +38,10 @@
  *          mmio PHYS PAGES       device memory (never RAM)
  *          endpoint NAME         create endpoint NAME; this server receives on it
  *          connect NAME          a send capability to endpoint NAME, badged per client
- *          pci net N | pci rng N the Nth network controller / virtio entropy device on the
- *                                PCI bus: its BARs, an interrupt, and its description
+ *          pci net N | pci rng N | pci blk N
+ *                                the Nth network controller / virtio entropy device /
+ *                                virtio block device on the PCI bus: its BARs, an
+ *                                interrupt, and its description
  *          share NAME PAGES      a DMA region NAME shared by every server naming it
  *          signal NAME           may signal notification NAME
  *          notify NAME           waits on notification NAME
@@ -97,6 +99,7 @@ enum grant_kind {
 
 #define PCI_SEL_NET              0
 #define PCI_SEL_RNG              1
+#define PCI_SEL_BLK              2
 #define MANIFEST_MAX_DRIVERS     16
 #define MANIFEST_MAX_SHARE_PAGES 4096
 

@@ -9,7 +9,7 @@
  *   help                              the commands of this mode
  *   show version | uptime | tasks | memory | interfaces | arp | routes
  *        | connections | firewall | states | tls | log [follow]
- *        | running-config | config errors
+ *        | running-config | config errors | configuration source
  *   clear counters
  *   ping A.B.C.D [count N]            N 1-100
  *   restart SERVER                    a server name from the boot manifest
@@ -27,8 +27,9 @@
  *   delete LINE...                    remove one
  *   commit [check | confirmed N]      apply (N minutes to confirm, 1-60)
  *   commit confirmed-seconds N        the same in seconds (1-3600); hidden: for tests
- *   rollback [N]                      load the Nth previous commit (0-9; 0: undo
- *                                     the candidate's changes)
+ *   rollback [N]                      load the Nth previous commit (0-49; 0: undo
+ *                                     the candidate's changes; without a disk
+ *                                     only 0-9 exist)
  *   exit                              leave configuration mode
  *   help
  *
@@ -77,6 +78,7 @@ enum cmd_id {
     CMD_SHOW_LOG_FOLLOW,
     CMD_SHOW_RUNNING,
     CMD_SHOW_CONFIG_ERRORS,
+    CMD_SHOW_CONFIG_SOURCE,
     CMD_SHOW_CANDIDATE, /* configuration mode: `show` */
     CMD_SHOW_COMPARE,   /* configuration mode: `show | compare` */
     CMD_CLEAR_COUNTERS,

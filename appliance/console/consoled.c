@@ -406,6 +406,18 @@ static void apply_config(struct consoled *c, const struct conf *new_conf)
     set_prompt(c);
 }
 
+/* Saves the running configuration on the disk (when there is one); a
+ * failure is a console line: the change runs all the same. */
+static void save_or_say(struct consoled *c, enum cst_kind kind)
+{
+    char err[CMD_ERR_MAX];
+    if (store_save(c, kind, err, sizeof err)) {
+        con_say(c, "warning: ");
+        con_say(c, err);
+        con_say(c, "\r\n");
+    }
+}
+
 static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
 {
     struct consoled *c = ctx;
@@ -434,6 +446,8 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
         con_arm_timer(c);
         con_log(c, CONF_LOG_INFO, "commit confirmed: confirmed");
         con_say(c, "commit confirmed: confirmed, the configuration stays\r\n");
+        if (conf_equal(&c->parsed, &c->running))
+            save_or_say(c, CST_KIND_COMMIT); /* on the disk too: no longer pending */
     }
     if (conf_equal(&c->parsed, &c->running)) {
         con_say(c, "(no changes to commit)\r\n");
@@ -449,6 +463,7 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
     if (secs && !c->confirm_deadline)
         c->confirm_prev = c->running; /* a second commit confirmed keeps the first one's way back */
     apply_config(c, &c->parsed);
+    save_or_say(c, secs ? CST_KIND_PENDING : CST_KIND_COMMIT);
     if (secs) {
         c->confirm_deadline = keel_now_ns() + secs * NS_PER_S;
         c->confirm_secs = secs;
@@ -485,6 +500,9 @@ static void confirm_expired(struct consoled *c)
         return;
     }
     apply_config(c, &c->confirm_prev);
+    char serr[CMD_ERR_MAX];
+    if (store_save(c, CST_KIND_RESTORED, serr, sizeof serr))
+        say_async(c, serr, strlen(serr));
     con_log(c, CONF_LOG_WARN, "commit confirmed: not confirmed within %llu s, rolled back",
             (unsigned long long)c->confirm_secs);
     char line[128];
@@ -497,15 +515,20 @@ static void confirm_expired(struct consoled *c)
 static int do_rollback(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
 {
     struct consoled *c = ctx;
-    unsigned n = call->n_args ? (unsigned)call->args[0].num : 0;
-    if (n >= c->hist_n) {
-        lib_snprintf(err, errlen, "expected a rollback number from 0 to %u (there are %u commits)", c->hist_n - 1,
-                     c->hist_n);
+    unsigned n = call->n_args ? (unsigned)call->args[0].num : 0, max = store_rollback_max(c);
+    if (n >= max) {
+        lib_snprintf(err, errlen, "expected a rollback number from 0 to %u (there are %u commits%s)", max ? max - 1 : 0,
+                     max, c->store_on ? " on the disk" : "");
         return -1;
     }
-    memcpy(c->candidate.buf, c->hist + c->hist_off[n], c->hist_len[n]);
-    c->candidate.len = c->hist_len[n];
-    c->candidate.buf[c->candidate.len] = '\0';
+    if (c->store_on) {
+        if (store_rollback(c, n, err, errlen))
+            return -1;
+    } else {
+        memcpy(c->candidate.buf, c->hist + c->hist_off[n], c->hist_len[n]);
+        c->candidate.len = c->hist_len[n];
+        c->candidate.buf[c->candidate.len] = '\0';
+    }
     con_say(c, "load complete (show | compare shows the difference; commit applies it)\r\n");
     return 0;
 }
@@ -629,6 +652,7 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_SHOW_UPTIME] = do_uptime,
     [CMD_SHOW_RUNNING] = do_running,
     [CMD_SHOW_CONFIG_ERRORS] = do_config_errors,
+    [CMD_SHOW_CONFIG_SOURCE] = do_show_config_source,
     [CMD_SHOW_CANDIDATE] = do_candidate,
     [CMD_SHOW_COMPARE] = do_compare,
     [CMD_CONFIGURE] = do_configure,
@@ -878,6 +902,8 @@ static void recover_password(struct consoled *c, const char *text, size_t len)
 static void load_config(struct consoled *c, const struct keel_srvinfo *si)
 {
     conf_init(&c->running);
+    c->site_hash = cst_fnv64("", 0); /* no file: the hash of nothing */
+    c->site_ok = true;
     uint64_t slot = srv_find_cap(si, "site"), pages = 0;
     if (!slot || !si->site_size) {
         strlcpy(c->boot_msg, "no site archive was booted: the empty configuration runs (no appliance.conf)",
@@ -902,10 +928,12 @@ static void load_config(struct consoled *c, const struct keel_srvinfo *si)
                      cpio_strerror(r));
         return;
     }
+    c->site_hash = cst_fnv64(data, len);
     static const struct conf_parser boot_parser = { "appliance.conf", NULL, NULL, 0 };
     if (conf_parse(&boot_parser, data, len, &c->parsed, &c->boot_res) != CONF_OK) {
         lib_snprintf(c->boot_msg, sizeof c->boot_msg,
                      "appliance.conf has errors: the empty configuration runs (the firewall blocks everything)");
+        c->site_ok = false;
         recover_password(c, data, len);
         return;
     }
@@ -951,14 +979,18 @@ int main(const struct keel_srvinfo *si)
     log_ring_init(&c->log, CONF_LOG_INFO);
     setup_netd(c, si);
     setup_tlsd(c, si);
+    store_setup(c, si);
     c->mode = CMD_MODE_OPER;
     le_init(&c->le, &le_ops);
     load_config(c, si);
+    store_boot(c); /* a saved configuration newer than the site's replaces it */
     char hash[CONF_HASH_MAX];
     strlcpy(hash, c->pw_hash, sizeof hash); /* a recovered one survives apply_config */
     apply_config(c, &c->running);
     if (hash[0])
         strlcpy(c->pw_hash, hash, sizeof c->pw_hash);
+    store_note_site(c);
+    con_log(c, CONF_LOG_INFO, "%s", c->source_msg);
     con_log(c, c->boot_res.n_errors ? CONF_LOG_ERROR : CONF_LOG_INFO, "%s", c->boot_msg);
     for (unsigned i = 0; i < c->boot_res.n_errors; i++)
         con_log(c, CONF_LOG_ERROR, "%s", c->boot_res.errors[i].msg);
@@ -972,12 +1004,15 @@ int main(const struct keel_srvinfo *si)
     con_say(c, c->boot_msg);
     con_say(c, "\r\n");
     say_errors(c, &c->boot_res);
+    con_say(c, c->source_msg);
+    con_say(c, "\r\n");
     if (c->pw_hash[0])
         lock(c);
     else
         con_say(c, "Keel " KEEL_VERSION " console. Type help, or ? after any word.\r\n");
     le_start(&c->le);
-    take_input(c); /* bytes typed before we started */
+    con_arm_timer(c); /* netd_watch's first round (a saved configuration waits for it) */
+    take_input(c);    /* bytes typed before we started */
     con_flush(c);
     for (;;) {
         uint64_t bits = c->pending;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <keel/blk_client.h>
 #include <keel/console.h>
 
 #include "cmd.h"
@@ -20,6 +21,7 @@
 #include "logring.h"
 #include "logsrv.h"
 #include "netadm_client.h"
+#include "store.h"
 #include "tlsadm_client.h"
 
 #ifndef KEEL_VERSION
@@ -33,6 +35,7 @@
 #define SITE_VA           0x0000007000000000ull /* the site archive's frame, read-only */
 #define ADMIN_VA          0x0000007100000000ull /* the region shared with netd (abi/keel/netadm.h) */
 #define TLSADM_VA         0x0000007200000000ull /* the region shared with tlsd (abi/keel/tlsd.h) */
+#define STORE_VA          0x0000007300000000ull /* the region shared with the disk driver (abi/keel/blk.h) */
 #define NAP_NS            10000000ull           /* a retry's wait for a busy netd */
 #define NETD_MSG_MAX      192                   /* netd's error message about a configuration */
 #define RESYNC_TRIES      20                    /* x ~3 s: how long a restarted netd may take */
@@ -97,6 +100,16 @@ struct consoled {
     struct logsrv logsrv; /* the other servers' entries (its own thread, logsrv.c); ep 0: not served */
     bool following;
     uint64_t follow_next;
+
+    /* The saved configuration (consoled_store.c).  store_on false: no disk. */
+    bool store_on;
+    bool saved_runs;       /* the configuration at boot came from the disk */
+    bool site_ok;          /* the site's appliance.conf parsed (load_config) */
+    uint64_t site_hash;    /* cst_fnv64 of it (of nothing when absent) */
+    struct blk_client blk; /* the disk driver, store_on */
+    char source_msg[256];  /* `show configuration source`: what runs and where from */
+    char source_note[160]; /* why the disk is not used, when it is there but fails */
+    struct cst store;      /* the records' index and a slot of scratch (68 KiB) */
 };
 
 /* consoled.c */
@@ -129,5 +142,20 @@ void setup_netd(struct consoled *c, const struct keel_srvinfo *si);
 /* tlsd's protocol (abi/keel/tlsd.h): `connect tlsd share tlsadm-consoled`,
  * and tlsd started on this boot; else tls.ep stays 0. */
 void setup_tlsd(struct consoled *c, const struct keel_srvinfo *si);
+/* Server NAME's index in init's table, its state and restarts; -1 when
+ * init lists no such server. */
+int task_find(const char *name, unsigned *state, uint32_t *restarts);
+
+/* consoled_store.c: the saved configuration (see the top of that file). */
+void store_setup(struct consoled *c, const struct keel_srvinfo *si); /* opens and scans the disk */
+void store_boot(struct consoled *c);      /* after load_config: maybe the saved configuration runs */
+void store_note_site(struct consoled *c); /* after apply_config: a new site file becomes a record */
+/* Appends the running configuration (the candidate after apply_config) as
+ * KIND; 0, or -1 with a line in ERR (the configuration still runs). */
+int store_save(struct consoled *c, enum cst_kind kind, char *err, size_t errlen);
+unsigned store_rollback_max(const struct consoled *c); /* commits rollback N reaches */
+/* Loads saved configuration N (0: newest) into the candidate; 0 or -1 and ERR. */
+int store_rollback(struct consoled *c, unsigned n, char *err, size_t errlen);
+int do_show_config_source(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 
 #endif

@@ -422,7 +422,7 @@ int do_reboot_halt(void *ctx, const struct cmd_call *call, char *err, size_t err
 
 /* Server NAME's index in init's table, its state and restarts; -1 when
  * init lists no such server. */
-static int task_find(const char *name, unsigned *state, uint32_t *restarts)
+int task_find(const char *name, unsigned *state, uint32_t *restarts)
 {
     char n[17];
     /* Names are unique within this boot's set only (init/manifest.h): a test

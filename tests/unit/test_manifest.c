@@ -181,8 +181,10 @@ static void test_drivers_and_devices(void)
     CHECK_EQ(parse("driver 1af4-1041 x\n"), -1);
     CHECK_STR(err, "manifest:1:8: expected a PCI vendor:device pair such as 1af4:1041");
     CHECK_EQ(parse("driver 1af4:1041 x y\n"), -1);
+    CHECK_EQ(parse("server a pci blk 0 endpoint a\n"), 0);
+    CHECK_EQ(m.servers[0].grants[0].a, PCI_SEL_BLK);
     CHECK_EQ(parse("server a pci disk 0\n"), -1);
-    CHECK_STR(err, "manifest:1:14: expected net or rng");
+    CHECK_STR(err, "manifest:1:14: expected net, rng or blk");
     CHECK_EQ(parse("server a share r 4\nserver b share r 8\n"), -1);
     CHECK_STR(err, "manifest:1:16: this region is shared with a different page count elsewhere");
 }
