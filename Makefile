@@ -19,7 +19,7 @@ PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
 PACKAGES   := gcc make binutils cpio python3 openssl curl qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
-	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev
+	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev rsyslog chrony prometheus
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- kernel ----
@@ -74,7 +74,7 @@ endef
 
 # init reads appliance.conf with the appliance's own parser (init_config.c).
 INIT_SRCS := init/init.c init/manifest.c init/pci.c init/init_config.c appliance/config/conf.c \
-	appliance/console/passwd.c net/netd_route.c
+	appliance/console/passwd.c net/netd_route.c appliance/config/conf_ops.c
 INIT_ELF := $(BUILD)/user/init.elf
 $(eval $(call user_prog,init,$(INIT_SRCS)))
 $(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config -Iappliance/console -Inet

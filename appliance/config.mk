@@ -19,7 +19,9 @@
 
 CONF_SRCS    := appliance/config/conf.c appliance/config/conf_write.c appliance/config/conf_diff.c appliance/config/conf_edit.c \
 	appliance/console/passwd.c net/netd_route.c
+CONF_SRCS    += appliance/config/conf_ops.c # syslog, ntp, metrics
 CONF_HDRS    := appliance/config/conf.h lib/include/keel/textbuf.h appliance/console/passwd.h net/netd_route.h
+CONF_HDRS    += appliance/config/conf_ops.h
 CONF_CPPFLAGS := -Iappliance/config -Iappliance/console -Ilib/include -Inet
 CONF_FW_SRCS :=
 ifneq ($(wildcard net/firewall/fw_rules.c),)

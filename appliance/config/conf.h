@@ -68,6 +68,7 @@
 #include <stdint.h>
 
 #include "../../net/netd_route.h" /* struct netd_routes: netd's own route table and its checks */
+#include "conf_ops.h"                /* syslog, ntp, metrics */
 
 #define CONF_MUST_CHECK __attribute__((warn_unused_result))
 
@@ -183,6 +184,8 @@ struct conf {
 
     unsigned n_tls;
     struct conf_tls tls[CONF_MAX_TLS];
+
+    struct conf_ops ops; /* syslog, ntp, metrics (conf_ops.h) */
 };
 
 /* One error: where, and the whole message "FILE:LINE:COLUMN: expected ...". */

@@ -206,6 +206,12 @@ static bool is_rule(const struct words *w)
     return word_is(w, 0, "pass") || word_is(w, 0, "block") || word_is(w, 0, "antispoof");
 }
 
+/* syslog, ntp, metrics (conf_ops.h): one line each, keyed by the first word. */
+static bool is_ops(const struct words *w)
+{
+    return word_is(w, 0, "syslog") || word_is(w, 0, "ntp") || word_is(w, 0, "metrics");
+}
+
 /* --------------------------------------------------------------- set -- */
 
 /* Where a new top-level statement of kind S goes: after the last line of
@@ -349,7 +355,7 @@ int conf_text_set(struct conf_text *t, const struct conf_parser *p, const char *
     memcpy(w->saved.buf, t->buf, t->len + 1);
     size_t line_off = 0, open_off = (size_t)-1;
     int rc;
-    if (word_is(&s, 0, "hostname") || word_is(&s, 0, "log"))
+    if (word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || is_ops(&s))
         rc = set_top(t, &s, 1, line, ln, &line_off);
     else if (word_is(&s, 0, "console") || word_is(&s, 0, "interface") || word_is(&s, 0, "route"))
         rc = set_top(t, &s, s.n >= 2 ? 2 : 1, line, ln, &line_off);
@@ -358,7 +364,7 @@ int conf_text_set(struct conf_text *t, const struct conf_parser *p, const char *
     else if (word_is(&s, 0, "tls"))
         rc = set_tls(t, &s, line, ln, &line_off, &open_off, err, errlen);
     else {
-        set_err(err, errlen, "expected hostname, log, interface, route, pass, block, antispoof, tls or console", &s, 0);
+        set_err(err, errlen, "expected hostname, log, interface, route, pass, block, antispoof, tls, console, syslog, ntp or metrics", &s, 0);
         return CONF_E_SYNTAX;
     }
     if (rc != CONF_OK) {
@@ -410,11 +416,13 @@ int conf_text_delete(struct conf_text *t, const char *stmt, size_t n, char *err,
         set_err(err, errlen, "expected a port (1-65535) after tls", &s, 1);
         return CONF_E_SYNTAX;
     }
-    unsigned key = word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || (word_is(&s, 0, "console") && s.n == 1) ? 1
+    unsigned key = word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || is_ops(&s) ||
+                           (word_is(&s, 0, "console") && s.n == 1)
+                       ? 1
                    : word_is(&s, 0, "interface") || word_is(&s, 0, "console") || word_is(&s, 0, "route")          ? 2
                                                                                                                   : 0;
     if (!key && !tls && !is_rule(&s)) {
-        set_err(err, errlen, "expected hostname, log, interface, route, pass, block, antispoof, tls or console", &s, 0);
+        set_err(err, errlen, "expected hostname, log, interface, route, pass, block, antispoof, tls, console, syslog, ntp or metrics", &s, 0);
         return CONF_E_SYNTAX;
     }
     size_t from = 0, to = 0;
