@@ -232,7 +232,7 @@ QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_kte
 	"$(PYTHON) tests/qemu/test_netadm.py" "$(PYTHON) tests/qemu/test_fwd.py" \
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
 	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
-	"$(PYTHON) tests/qemu/test_store.py"
+	"$(PYTHON) tests/qemu/test_store.py" "$(PYTHON) tests/qemu/test_ops.py"
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)

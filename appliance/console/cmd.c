@@ -55,6 +55,7 @@ static const struct node pipe_kids[] = {
 static const struct node show_kids[] = {
     KW("version", BOTH, CMD_SHOW_VERSION, "Keel's version and build", LEAF),
     KW("uptime", BOTH, CMD_SHOW_UPTIME, "time since boot", LEAF),
+    KW("system", BOTH, CMD_SHOW_SYSTEM, "the time, its source, uptime, syslog and metrics", LEAF),
     KW("tasks", BOTH, CMD_SHOW_TASKS, "the servers: state, restarts, faults", LEAF),
     KW("memory", BOTH, CMD_SHOW_MEMORY, "memory in use and free, per server", LEAF),
     KW("interfaces", BOTH, CMD_SHOW_INTERFACES, "interfaces: addresses, link, counters", LEAF),
@@ -600,6 +601,7 @@ const char *cmd_name(enum cmd_id id)
         [CMD_SHOW_RUNNING] = "show running-config",
         [CMD_SHOW_CONFIG_ERRORS] = "show config errors",
         [CMD_SHOW_CONFIG_SOURCE] = "show configuration source",
+        [CMD_SHOW_SYSTEM] = "show system",
         [CMD_SHOW_CANDIDATE] = "show",
         [CMD_SHOW_COMPARE] = "show | compare",
         [CMD_CLEAR_COUNTERS] = "clear counters",

@@ -7,7 +7,7 @@
  * Two modes, as on Junos and VyOS.  Operational (prompt "host> "):
  *
  *   help                              the commands of this mode
- *   show version | uptime | tasks | memory | interfaces | arp | routes
+ *   show version | uptime | system | tasks | memory | interfaces | arp | routes
  *        | connections | firewall | states | tls | log [follow]
  *        | running-config | config errors | configuration source
  *   clear counters
@@ -79,6 +79,7 @@ enum cmd_id {
     CMD_SHOW_RUNNING,
     CMD_SHOW_CONFIG_ERRORS,
     CMD_SHOW_CONFIG_SOURCE,
+    CMD_SHOW_SYSTEM,
     CMD_SHOW_CANDIDATE, /* configuration mode: `show` */
     CMD_SHOW_COMPARE,   /* configuration mode: `show | compare` */
     CMD_CLEAR_COUNTERS,

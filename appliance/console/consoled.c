@@ -203,7 +203,10 @@ static void take_log(struct consoled *c)
     struct logsrv_entry e;
     bool added = false;
     while (logsrv_take(&c->logsrv, &e))
-        added |= log_ring_add(&c->log, e.time_ns, e.level, e.server, e.msg);
+        if (log_ring_add(&c->log, e.time_ns, e.level, e.server, e.msg)) {
+            added = true;
+            ops_log(c, e.time_ns, e.level, e.server, e.msg); /* to the syslog collector (opsd) */
+        }
     if (added && c->following)
         follow_print(c);
 }
@@ -217,7 +220,11 @@ void con_log(struct consoled *c, unsigned level, const char *fmt, ...)
     lib_vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     take_log(c); /* entries the log thread queued earlier go first */
-    if (log_ring_add(&c->log, keel_now_ns(), level, "consoled", msg) && c->following)
+    uint64_t now = keel_now_ns();
+    if (!log_ring_add(&c->log, now, level, "consoled", msg))
+        return;
+    ops_log(c, now, level, "consoled", msg);
+    if (c->following)
         follow_print(c);
 }
 
@@ -404,6 +411,7 @@ static void apply_config(struct consoled *c, const struct conf *new_conf)
     log_ring_set_level(&c->log, c->running.log_level);
     strlcpy(c->pw_hash, c->running.password_hash, sizeof c->pw_hash);
     set_prompt(c);
+    ops_push_config(c); /* syslog, ntp, metrics: opsd's */
 }
 
 /* Saves the running configuration on the disk (when there is one); a
@@ -653,6 +661,7 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_SHOW_RUNNING] = do_running,
     [CMD_SHOW_CONFIG_ERRORS] = do_config_errors,
     [CMD_SHOW_CONFIG_SOURCE] = do_show_config_source,
+    [CMD_SHOW_SYSTEM] = do_show_system,
     [CMD_SHOW_CANDIDATE] = do_candidate,
     [CMD_SHOW_COMPARE] = do_compare,
     [CMD_CONFIGURE] = do_configure,
@@ -980,6 +989,7 @@ int main(const struct keel_srvinfo *si)
     setup_netd(c, si);
     setup_tlsd(c, si);
     store_setup(c, si);
+    ops_setup(c, si);
     c->mode = CMD_MODE_OPER;
     le_init(&c->le, &le_ops);
     load_config(c, si);

@@ -36,6 +36,7 @@
 #define ADMIN_VA          0x0000007100000000ull /* the region shared with netd (abi/keel/netadm.h) */
 #define TLSADM_VA         0x0000007200000000ull /* the region shared with tlsd (abi/keel/tlsd.h) */
 #define STORE_VA          0x0000007300000000ull /* the region shared with the disk driver (abi/keel/blk.h) */
+#define OPS_VA            0x0000007400000000ull /* the region shared with opsd (abi/keel/ops.h) */
 #define NAP_NS            10000000ull           /* a retry's wait for a busy netd */
 #define NETD_MSG_MAX      192                   /* netd's error message about a configuration */
 #define RESYNC_TRIES      20                    /* x ~3 s: how long a restarted netd may take */
@@ -110,6 +111,10 @@ struct consoled {
     char source_msg[256];  /* `show configuration source`: what runs and where from */
     char source_note[160]; /* why the disk is not used, when it is there but fails */
     struct cst store;      /* the records' index and a slot of scratch (68 KiB) */
+
+    /* opsd (consoled_opsd.c): ops NULL when it does not run. */
+    struct ops_shared *ops;
+    uint64_t ops_signal; /* signal:sock-opsd */
 };
 
 /* consoled.c */
@@ -157,5 +162,13 @@ unsigned store_rollback_max(const struct consoled *c); /* commits rollback N rea
 /* Loads saved configuration N (0: newest) into the candidate; 0 or -1 and ERR. */
 int store_rollback(struct consoled *c, unsigned n, char *err, size_t errlen);
 int do_show_config_source(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+
+/* consoled_opsd.c: the region shared with opsd (see the top of that file). */
+struct ops_shared;
+void ops_setup(struct consoled *c, const struct keel_srvinfo *si);
+void ops_push_config(struct consoled *c); /* the running configuration's syslog, ntp, metrics */
+void ops_log(struct consoled *c, uint64_t time_ns, unsigned level, const char *server, const char *msg);
+uint64_t ops_wall_ns(const struct consoled *c, uint64_t mono_ns); /* 0: the time is not known */
+int do_show_system(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 
 #endif

@@ -162,11 +162,7 @@ void store_boot(struct consoled *c)
 }
 
 /* The wall-clock time for a record, 0 while unknown. */
-static uint64_t record_time(const struct consoled *c)
-{
-    (void)c;
-    return 0;
-}
+static uint64_t record_time(const struct consoled *c) { return ops_wall_ns(c, keel_now_ns()) / 1000000000ull; }
 
 int store_save(struct consoled *c, enum cst_kind kind, char *err, size_t errlen)
 {
