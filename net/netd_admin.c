@@ -582,6 +582,8 @@ static int64_t do_commit(void *ctx, struct keel_msg *m)
         return e;
     if (netd_fw_commit(a->fw) != NETD_FW_OK)
         return NETADM_E_NOT_PREPARED;
+    if (a->on_commit)
+        a->on_commit(a->on_commit_ctx); /* addresses and gateways */
     m->mr[0] = a->fw->eng.rules->count;
     m->mr[1] = a->fw->eng.rules->generation;
     return 0;

@@ -419,12 +419,12 @@ static int build_ifaces(const struct netd_fw *fw, const struct netd_fw_conf *con
 static int parse_into_spare(struct netd_fw *fw, const char *file, const char *text, size_t len, struct fw_ifaces *ifs,
                             struct netd_routes *routes, char *err, size_t errlen)
 {
-    static struct netd_fw_conf conf; /* ~1 KiB per interface line: off the small stack; main thread only */
-    int rc = conf_read(file, text, len, &conf, true, err, errlen);
+    struct netd_fw_conf *conf = &fw->prep_conf; /* ~1 KiB per interface line: never on the small stack */
+    int rc = conf_read(file, text, len, conf, true, err, errlen);
     if (!rc)
-        *routes = conf.routes;
+        *routes = conf->routes;
     if (!rc)
-        rc = build_ifaces(fw, &conf, file, ifs, err, errlen);
+        rc = build_ifaces(fw, conf, file, ifs, err, errlen);
     if (rc) {
         fw->spare->valid = false;
         return rc;
@@ -463,6 +463,7 @@ int netd_fw_commit(struct netd_fw *fw)
     }
     fw->ifaces = fw->prep_ifs; /* eng.ifaces points here */
     fw->routes = fw->prep_routes;
+    fw->conf = fw->prep_conf; /* the interfaces' addresses (netd_fw_conf_if); netd applies them */
     strlcpy(fw->source, fw->prep_source, sizeof fw->source);
     fw->c.loads++;
     ulog("netd: firewall: %s: %u rules in force (generation %u); %u states kept\n", fw->source, fw->eng.rules->count,

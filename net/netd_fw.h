@@ -96,6 +96,7 @@ struct netd_fw {
     bool prepared;
     struct fw_ifaces prep_ifs;      /* its interface table */
     struct netd_routes prep_routes; /* its static routes */
+    struct netd_fw_conf prep_conf;  /* its interface lines (addresses): `conf` after the commit */
     char prep_source[32];           /* and where it came from */
 
     unsigned n_nics;

@@ -23,7 +23,9 @@ Checks:
   rule's keel_firewall_rule_packets_total by exactly 7 and the interface's
   received packets by at least 7; a second address of the test host that
   the firewall does not allow cannot reach the page;
-- prometheus scrapes the appliance (up == 1) and reads the same counter.
+- prometheus scrapes the appliance (up == 1) and reads the same counter;
+- an interface address changed by `commit` answers ping at once, and the
+  old one no longer does (no reboot, no restart).
 
 Needs root (ip netns, tap).  Usage: python3 tests/qemu/test_ops.py [--image-dir DIR]
 """
@@ -305,6 +307,21 @@ def main() -> int:
             check(up == 1, f"prometheus does not scrape the appliance (up = {up})")
             check(val == state.get("rule"), f"prometheus read {val} for the ICMP rule, the page said {state.get('rule')}")
         rep.run("ops.prometheus_scrapes", prometheus)
+
+        def address_by_commit():
+            new = "192.168.77.9"
+            c.cmd("configure", "opsbox# ")
+            c.cmd(f"set interface wan nic 0 address {new}/24", "opsbox# ")
+            out = c.cmd("commit", "opsbox# ")
+            check("commit complete" in out, f"the address commit: {out!r}")
+            c.cmd("exit", "opsbox> ")
+            p = sh("ip", "netns", "exec", ns, "ping", "-c", "3", "-i", "0.3", "-W", "2", new, check_rc=False)
+            check(" 3 received" in p.stdout, f"the new address {new} does not answer: {p.stdout}")
+            p = sh("ip", "netns", "exec", ns, "ping", "-c", "2", "-i", "0.3", "-W", "1", GUEST_IP, check_rc=False)
+            check(" 0 received" in p.stdout, f"the old address {GUEST_IP} still answers: {p.stdout}")
+            out = c.cmd("show interfaces", "opsbox> ")
+            check(f"{new}/24" in out, f"show interfaces lacks {new}/24: {out!r}")
+        rep.run("ops.address_changed_by_commit", address_by_commit)
     finally:
         for p in procs:
             if p.poll() is None:
