@@ -46,6 +46,7 @@ CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/consoled_
 CONSOLED_SRCS += appliance/console/tlsadm_client.c # tlsd's protocol (abi/keel/tlsd.h), for commit and show tls
 CONSOLED_SRCS += appliance/console/store.c appliance/console/consoled_store.c # the saved configuration
 CONSOLED_SRCS += appliance/console/consoled_opsd.c # syslog, the clock, metrics: the region shared with opsd
+CONSOLED_SRCS += appliance/console/consoled_keyd.c # keyd's part of commits (new keys without a reboot)
 $(eval $(call user_prog,consoled,$(CONSOLED_SRCS)))
 SERVERS += consoled
 $(BUILD)/user/appliance/console/netadm_client.o $(BUILD)/user/appliance/console/table.o \
@@ -64,7 +65,8 @@ SERVERS += netadmtest
 # test_config_store: a RAM disk cut short at every byte, flipped bytes,
 # truncation.
 $(BUILD)/user/appliance/console/store.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS)
-$(BUILD)/user/appliance/console/consoled_store.o $(BUILD)/user/appliance/console/consoled_opsd.o: USER_CFLAGS += \
+$(BUILD)/user/appliance/console/consoled_store.o $(BUILD)/user/appliance/console/consoled_opsd.o \
+	$(BUILD)/user/appliance/console/consoled_keyd.o: USER_CFLAGS += \
 	$(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart
 UNIT_TESTS += config_store
 $(BUILD)/tests/unit/test_config_store: tests/unit/test_config_store.c appliance/console/store.c \

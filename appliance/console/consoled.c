@@ -361,10 +361,16 @@ int con_push_config(struct consoled *c, const char *text, size_t len, char *err,
             return -1;
         }
     }
+    if (keyadm_prepare(c, text, len, err, errlen)) { /* keyd loads new keys before tlsd needs them */
+        if (c->net.ep)
+            (void)netadm_abort(&c->net);
+        return -1;
+    }
     struct tlsadm_summary ts = { 0 };
     if (c->tls.ep) {
         r = tlsadm_prepare(&c->tls, text, len, msg, sizeof msg, &line, &col, &ts);
         if (r) {
+            keyadm_abort(c); /* after tlsd dropped its prepare: it keeps no id of these keys */
             if (c->net.ep)
                 (void)netadm_abort(&c->net);
             if (r == TLSD_E_CONFIG)
@@ -380,11 +386,13 @@ int con_push_config(struct consoled *c, const char *text, size_t len, char *err,
         if (r) {
             if (c->tls.ep)
                 (void)tlsadm_abort(&c->tls);
+            keyadm_abort(c);
             lib_snprintf(err, errlen, "netd did not commit the prepared configuration: %s", netadm_strerror(r));
             return -1;
         }
         con_log(c, CONF_LOG_INFO, "netd: %u firewall rules in force", rules);
     }
+    keyadm_commit(c);
     if (c->tls.ep) {
         r = tlsadm_commit(&c->tls, &ts);
         if (r) {
@@ -990,6 +998,7 @@ int main(const struct keel_srvinfo *si)
     setup_tlsd(c, si);
     store_setup(c, si);
     ops_setup(c, si);
+    keyadm_setup(c, si);
     c->mode = CMD_MODE_OPER;
     le_init(&c->le, &le_ops);
     load_config(c, si);

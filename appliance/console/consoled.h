@@ -14,6 +14,7 @@
 
 #include <keel/blk_client.h>
 #include <keel/console.h>
+#include <keel/keyd.h>
 
 #include "cmd.h"
 #include "conf.h"
@@ -37,6 +38,7 @@
 #define TLSADM_VA         0x0000007200000000ull /* the region shared with tlsd (abi/keel/tlsd.h) */
 #define STORE_VA          0x0000007300000000ull /* the region shared with the disk driver (abi/keel/blk.h) */
 #define OPS_VA            0x0000007400000000ull /* the region shared with opsd (abi/keel/ops.h) */
+#define KEYADM_VA         0x0000007500000000ull /* the region shared with keyd (abi/keel/keyd.h) */
 #define NAP_NS            10000000ull           /* a retry's wait for a busy netd */
 #define NETD_MSG_MAX      192                   /* netd's error message about a configuration */
 #define RESYNC_TRIES      20                    /* x ~3 s: how long a restarted netd may take */
@@ -112,6 +114,10 @@ struct consoled {
     char source_note[160]; /* why the disk is not used, when it is there but fails */
     struct cst store;      /* the records' index and a slot of scratch (68 KiB) */
 
+    /* keyd's part of commits (consoled_keyd.c): keyadm_ep 0 when it does not run. */
+    uint64_t keyadm_ep;
+    struct keyd_adm *keyadm;
+
     /* opsd (consoled_opsd.c): ops NULL when it does not run. */
     struct ops_shared *ops;
     uint64_t ops_signal; /* signal:sock-opsd */
@@ -162,6 +168,16 @@ unsigned store_rollback_max(const struct consoled *c); /* commits rollback N rea
 /* Loads saved configuration N (0: newest) into the candidate; 0 or -1 and ERR. */
 int store_rollback(struct consoled *c, unsigned n, char *err, size_t errlen);
 int do_show_config_source(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+
+/* A short nap (NAP_NS) while another server is busy; CTX is the consoled. */
+void nap_cb(void *ctx);
+
+/* consoled_keyd.c: keyd's part of a commit (the candidate's private keys). */
+void keyadm_setup(struct consoled *c, const struct keel_srvinfo *si);
+/* Has keyd load every key TEXT's tls blocks name: 0, or -1 with ERR. */
+int keyadm_prepare(struct consoled *c, const char *text, size_t len, char *err, size_t errlen);
+void keyadm_commit(struct consoled *c);
+void keyadm_abort(struct consoled *c);
 
 /* consoled_opsd.c: the region shared with opsd (see the top of that file). */
 struct ops_shared;

@@ -45,7 +45,7 @@ static void nap_ns(struct consoled *c, uint64_t ns)
     con_arm_timer(c);
 }
 
-static void nap_cb(void *ctx) { nap_ns(ctx, NAP_NS); }
+void nap_cb(void *ctx) { nap_ns(ctx, NAP_NS); }
 
 int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
 {

@@ -24,6 +24,10 @@ Checks:
   received packets by at least 7; a second address of the test host that
   the firewall does not allow cannot reach the page;
 - prometheus scrapes the appliance (up == 1) and reads the same counter;
+- a new certificate and key (in the site archive, not named at boot)
+  committed at the console serve the next `curl` (keyd loads the key in
+  the commit's prepare phase); a commit naming a missing key is refused by
+  keyd and changes nothing;
 - an interface address changed by `commit` answers ping at once, and the
   old one no longer does (no reboot, no restart).
 
@@ -61,10 +65,16 @@ interface wan nic 0 address {GUEST_IP}/24
 pass out keep state
 pass in on wan proto icmp
 pass in on wan proto tcp from {HOST_IP} to port 9100 keep state
+pass in on wan proto tcp to port 443 keep state
 
 syslog {HOST_IP}:5514
 ntp server {HOST_IP}
 metrics listen {GUEST_IP}:9100
+
+tls 443 {{
+    certificate first.crt key first.key
+    backend {HOST_IP}:8080
+}}
 """
 assert CONF.splitlines()[ICMP_LINE - 1].startswith("pass in on wan proto icmp")
 
@@ -132,10 +142,18 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="keel-ops-"))
     img = tmp / "img"
     shutil.copytree(Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR), img)
-    (tmp / "conf").mkdir()
-    (tmp / "conf" / "appliance.conf").write_text(CONF)
-    subprocess.run([str(ROOT / "tools/mkcpio.sh"), str(img / "site.cpio"), str(tmp / "conf" / "appliance.conf")],
-                   check=True)
+    site = tmp / "conf"
+    site.mkdir()
+    (site / "appliance.conf").write_text(CONF)
+    # Two certificates and keys; only the first is named at boot (the
+    # second is what a commit brings in).
+    for name in ("first", "second"):
+        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+           "-keyout", str(site / f"{name}.key"), "-out", str(site / f"{name}.crt"), "-days", "2",
+           "-subj", f"/CN={name}.test")
+    subprocess.run([str(ROOT / "tools/mkcpio.sh"), str(img / "site.cpio"),
+                    *(str(site / f) for f in ("appliance.conf", "first.crt", "first.key", "second.crt",
+                                              "second.key"))], check=True)
     sock = str(tmp / "console.sock")
     procs: list[subprocess.Popen] = []
     proc = qout = con = None
@@ -168,6 +186,12 @@ def main() -> int:
         (tmp / "prometheus.yml").write_text(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
             f"scrape_configs:\n  - job_name: keel\n    static_configs:\n      - targets: ['{GUEST_IP}:9100']\n")
+        www = tmp / "www"
+        www.mkdir()
+        (www / "index.html").write_text("keel-ops-backend\n")
+        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "http.server", "8080",
+                                       "--bind", HOST_IP, "--directory", str(www)], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
         procs.append(subprocess.Popen(["ip", "netns", "exec", ns, "prometheus",
                                        f"--config.file={tmp / 'prometheus.yml'}",
                                        f"--storage.tsdb.path={tmp / 'prom'}",
@@ -307,6 +331,40 @@ def main() -> int:
             check(up == 1, f"prometheus does not scrape the appliance (up = {up})")
             check(val == state.get("rule"), f"prometheus read {val} for the ICMP rule, the page said {state.get('rule')}")
         rep.run("ops.prometheus_scrapes", prometheus)
+
+        def tls_subject() -> str:
+            p = sh("ip", "netns", "exec", ns, "curl", "-skv", "--max-time", "20", f"https://{GUEST_IP}/",
+                   check_rc=False)
+            check("keel-ops-backend" in p.stdout, f"curl through tlsd failed ({p.returncode}): {p.stderr[-400:]}")
+            m = re.search(r"subject: (.*)", p.stderr)
+            return m.group(1).strip() if m else ""
+
+        def new_key_by_commit():
+            end = time.time() + 60
+            subj = ""
+            while time.time() < end and "first.test" not in subj:
+                try:
+                    subj = tls_subject()
+                except kq.TestFailure:
+                    time.sleep(2)
+            check("CN=first.test" in subj, f"tlsd does not serve the boot certificate: {subj!r}")
+            c.cmd("configure", "opsbox# ")
+            c.cmd("set tls 443 certificate second.crt key second.key", "opsbox# ")
+            out = c.cmd("commit", "opsbox# ")
+            check("commit complete" in out, f"the commit of a new certificate and key: {out!r}")
+            c.cmd("exit", "opsbox> ")
+            subj = tls_subject()
+            check("CN=second.test" in subj, f"the next curl did not get the new certificate: {subj!r}")
+            c.cmd("configure", "opsbox# ")
+            c.cmd("set tls 443 certificate second.crt key nosuch.key", "opsbox# ")
+            out = c.cmd("commit", "opsbox# ")
+            check("keyd refused the configuration: key nosuch.key" in out and "nothing was changed" in out,
+                  f"a missing key was not refused by keyd: {out!r}")
+            c.cmd("rollback 0", "opsbox# ")
+            c.cmd("exit", "opsbox> ")
+            subj = tls_subject()
+            check("CN=second.test" in subj, f"a refused commit changed the certificate: {subj!r}")
+        rep.run("ops.new_certificate_and_key_by_commit", new_key_by_commit)
 
         def address_by_commit():
             new = "192.168.77.9"
