@@ -66,3 +66,40 @@ char *clock_format_rfc3339(uint64_t secs, uint32_t nsec, char *out, size_t cap)
                  nsec / 1000u);
     return out;
 }
+
+/* ------------------------------------------------------------- CMOS -- */
+
+static bool cmos_field(uint8_t v, bool bcd, unsigned max, unsigned *out)
+{
+    if (bcd) {
+        if ((v & 0x0f) > 9 || (v >> 4) > 9)
+            return false;
+        v = (uint8_t)((v >> 4) * 10 + (v & 0x0f));
+    }
+    if (v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool clock_from_cmos(const struct clock_cmos *r, uint64_t *unix_s)
+{
+    bool bcd = !(r->status_b & 0x04), h24 = (r->status_b & 0x02) != 0;
+    struct clock_civil c;
+    unsigned yy, cc = 20, hour;
+    bool pm = !h24 && (r->hour & 0x80);
+    if (!cmos_field(r->sec, bcd, 59, &c.sec) || !cmos_field(r->min, bcd, 59, &c.min) ||
+        !cmos_field((uint8_t)(r->hour & (h24 ? 0xff : 0x7f)), bcd, h24 ? 23 : 12, &hour) ||
+        !cmos_field(r->day, bcd, 31, &c.day) || !cmos_field(r->month, bcd, 12, &c.month) || !cmos_field(r->year, bcd, 99, &yy))
+        return false;
+    if (r->century && !cmos_field(r->century, bcd, 99, &cc))
+        return false;
+    if (!h24) {
+        if (hour == 0)
+            return false;
+        hour = hour % 12 + (pm ? 12 : 0);
+    }
+    c.hour = hour;
+    c.year = cc * 100 + yy;
+    return clock_from_civil(&c, unix_s);
+}

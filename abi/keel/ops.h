@@ -17,9 +17,10 @@
  * log_full (a syslog line that could not be sent).  opsd never trusts the
  * positions: it clamps head - tail to the ring size.
  *
- * The clock: opsd writes, consoled reads, under a sequence counter (odd
- * while opsd writes; a reader retries until it reads the same even value
- * before and after).  wall time (ns since 1970) = boot clock (keel_now_ns)
+ * The clock: consoled writes it once at its start from the CMOS RTC (while
+ * source is OPS_CLOCK_NONE: before opsd runs), then opsd alone writes it
+ * (SNTP); both under a sequence counter (odd while being written; a
+ * reader retries until it reads the same even value before and after).  wall time (ns since 1970) = boot clock (keel_now_ns)
  * + offset_ns, valid when source != OPS_CLOCK_NONE.
  *
  * Counters opsd keeps in the region (for `show system` and the metrics
@@ -52,7 +53,7 @@ _Static_assert(sizeof(struct ops_config) == 16 + OPS_HOST_MAX, "ops_config layou
 
 enum ops_clock_source {
     OPS_CLOCK_NONE = 0, /* the wall time is not known */
-    OPS_CLOCK_RTC = 1,  /* from the CMOS real-time clock at opsd's start */
+    OPS_CLOCK_RTC = 1,  /* from the CMOS real-time clock at boot (consoled) */
     OPS_CLOCK_NTP = 2,  /* set by an SNTP answer */
 };
 

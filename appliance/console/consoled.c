@@ -998,6 +998,7 @@ int main(const struct keel_srvinfo *si)
     setup_tlsd(c, si);
     store_setup(c, si);
     ops_setup(c, si);
+    clock_setup(c, si);
     keyadm_setup(c, si);
     c->mode = CMD_MODE_OPER;
     le_init(&c->le, &le_ops);

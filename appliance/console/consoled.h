@@ -120,7 +120,9 @@ struct consoled {
 
     /* opsd (consoled_opsd.c): ops NULL when it does not run. */
     struct ops_shared *ops;
-    uint64_t ops_signal; /* signal:sock-opsd */
+    uint64_t ops_signal;   /* signal:sock-opsd */
+    bool rtc_ok;           /* the RTC was read at start */
+    int64_t rtc_offset_ns; /* wall = keel_now_ns() + this, from the RTC */
 };
 
 /* consoled.c */
@@ -182,6 +184,7 @@ void keyadm_abort(struct consoled *c);
 /* consoled_opsd.c: the region shared with opsd (see the top of that file). */
 struct ops_shared;
 void ops_setup(struct consoled *c, const struct keel_srvinfo *si);
+void clock_setup(struct consoled *c, const struct keel_srvinfo *si); /* the RTC, once, after ops_setup */
 void ops_push_config(struct consoled *c); /* the running configuration's syslog, ntp, metrics */
 void ops_log(struct consoled *c, uint64_t time_ns, unsigned level, const char *server, const char *msg);
 uint64_t ops_wall_ns(const struct consoled *c, uint64_t mono_ns); /* 0: the time is not known */

@@ -5,10 +5,16 @@
  * (opsd sends them to the syslog collector), and the wall clock opsd
  * keeps, read for `show system` and for the saved configuration's records.
  *
+ * The clock at boot: consoled reads the CMOS real-time clock (`ioport
+ * 0x70-0x71`, its only reader) once at start, keeps that offset for
+ * itself, and writes it into the region's clock while that has none, so
+ * opsd starts from it; opsd's SNTP answers then step it.
+ *
  * Given: "shm:ops-consoled" (the region) and "signal:sock-opsd" (opsd's
- * notification).  Without them, or when init did not start opsd, ops_on
- * stays false: no syslog, no metrics, the time since boot only.  consoled
- * only writes the region and signals: it never waits for opsd.
+ * notification).  Without them, or when init did not start opsd (no
+ * syslog, ntp or metrics line at boot), ops stays NULL: no syslog, no
+ * metrics, the RTC's time only.  consoled only writes the region and
+ * signals: it never waits for opsd.
  */
 #include <keel/clock.h>
 #include <keel/fmt.h>
@@ -19,6 +25,74 @@
 #include <keel/sys.h>
 
 #include "consoled.h"
+
+/* ------------------------------------------------------- the RTC ---- */
+
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port)
+{
+    uint8_t v;
+    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+static uint8_t cmos(uint8_t reg)
+{
+    outb(0x70, reg); /* bit 7 clear: NMIs stay enabled */
+    return inb(0x71);
+}
+
+static void cmos_read(struct clock_cmos *r)
+{
+    for (int i = 0; i < 10000 && (cmos(0x0a) & 0x80); i++) /* an update in progress: at most ~2 ms */
+        ;
+    r->sec = cmos(0x00), r->min = cmos(0x02), r->hour = cmos(0x04);
+    r->day = cmos(0x07), r->month = cmos(0x08), r->year = cmos(0x09);
+    r->century = cmos(0x32), r->status_b = cmos(0x0b);
+}
+
+/* The RTC's time, read until two reads agree (an update may fall between
+ * the registers); false without the ports or when it makes no sense. */
+static bool rtc_read(uint64_t *unix_s)
+{
+    struct clock_cmos a, b;
+    for (int tries = 0; tries < 5; tries++) {
+        cmos_read(&a);
+        cmos_read(&b);
+        if (memcmp(&a, &b, sizeof a) == 0)
+            return clock_from_cmos(&a, unix_s);
+    }
+    return false;
+}
+
+void clock_setup(struct consoled *c, const struct keel_srvinfo *si)
+{
+    if (!srv_find_cap(si, "ioport")) {
+        con_log(c, CONF_LOG_WARN, "no RTC ports (manifest `ioport 0x70-0x71`): the time is unknown until NTP");
+        return;
+    }
+    uint64_t s = 0;
+    if (!rtc_read(&s)) {
+        con_log(c, CONF_LOG_WARN, "the real-time clock cannot be read: the time is unknown until NTP");
+        return;
+    }
+    uint64_t now = keel_now_ns();
+    c->rtc_offset_ns = (int64_t)(s * 1000000000ull) - (int64_t)now;
+    c->rtc_ok = true;
+    char b[40];
+    con_log(c, CONF_LOG_INFO, "clock from the real-time clock: %s", clock_format_utc(s, b, sizeof b));
+    struct ops_clock *k = c->ops ? &c->ops->clock : NULL;
+    if (!k || k->source != OPS_CLOCK_NONE)
+        return; /* no opsd, or it has a clock already (consoled restarted) */
+    __atomic_store_n(&k->seq, k->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    k->source = OPS_CLOCK_RTC;
+    k->offset_ns = c->rtc_offset_ns;
+    k->synced_ns = now;
+    __atomic_store_n(&k->seq, k->seq + 1, __ATOMIC_RELEASE);
+}
+
+/* ------------------------------------------------------- the region ---- */
 
 void ops_setup(struct consoled *c, const struct keel_srvinfo *si)
 {
@@ -74,11 +148,16 @@ void ops_log(struct consoled *c, uint64_t time_ns, unsigned level, const char *s
     (void)keel_signal(c->ops_signal, OPS_BIT_LOG);
 }
 
-/* A consistent copy of opsd's clock: false when there is none. */
+/* A consistent copy of the clock: opsd's, or the RTC's when there is no
+ * opsd; false when there is none. */
 static bool clock_copy(const struct consoled *c, struct ops_clock *out)
 {
-    if (!c->ops)
-        return false;
+    if (!c->ops) {
+        memset(out, 0, sizeof *out);
+        out->source = c->rtc_ok ? OPS_CLOCK_RTC : OPS_CLOCK_NONE;
+        out->offset_ns = c->rtc_offset_ns;
+        return c->rtc_ok;
+    }
     const struct ops_clock *k = &c->ops->clock;
     for (int tries = 0; tries < 100; tries++) {
         uint32_t s1 = __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE);
@@ -119,7 +198,7 @@ int do_show_system(void *ctx, const struct cmd_call *call, char *err, size_t err
         lib_snprintf(line, sizeof line, "time: %s\r\n", when);
     } else {
         lib_snprintf(line, sizeof line, "time: unknown (%s)\r\n",
-                     c->ops ? "no real-time clock and no NTP answer yet" : "opsd does not run on this boot");
+                     c->ops ? "no real-time clock and no NTP answer yet" : "no real-time clock, and no ntp server");
     }
     con_say(c, line);
     lib_snprintf(line, sizeof line, "uptime: %llu days, %02llu:%02llu:%02llu\r\n", (unsigned long long)(up / 86400),
@@ -134,7 +213,8 @@ int do_show_system(void *ctx, const struct cmd_call *call, char *err, size_t err
                      k.stratum, (unsigned long long)((now - k.synced_ns) / 1000000000ull));
         con_say(c, line);
     } else {
-        con_say(c, "time source: rtc (the real-time clock at boot; no NTP answer yet)\r\n");
+        con_say(c, c->ops && c->running.ops.ntp_addr ? "time source: rtc (the real-time clock at boot; no NTP answer yet)\r\n"
+                                                     : "time source: rtc (the real-time clock at boot)\r\n");
     }
     if (c->ops) {
         const struct conf_ops *o = &c->running.ops;

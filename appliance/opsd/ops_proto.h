@@ -1,8 +1,7 @@
 /*
  * ops_proto.h - opsd's wire formats, pure (no system calls; host-tested by
- * tests/unit/test_opsd.c): RFC 5424 syslog lines, SNTP (RFC 4330) request
- * and answer, the CMOS real-time clock's registers, and the Prometheus
- * text format's lines.
+ * tests/unit/test_opsd.c): RFC 5424 syslog lines and SNTP (RFC 4330)
+ * requests and answers.
  */
 #ifndef KEEL_OPSD_PROTO_H
 #define KEEL_OPSD_PROTO_H
@@ -52,13 +51,5 @@ enum ops_sntp_result {
 int ops_sntp_answer(const uint8_t *pkt, size_t n, uint64_t t1_ns, uint64_t t4_ns, int64_t *offset_ns,
                     unsigned *stratum);
 
-/* CMOS RTC registers as read (MC146818: 0 sec, 2 min, 4 hour, 7 day, 8
- * month, 9 year, 0x32 century; status B's bits 1 (24-hour) and 2
- * (binary, else BCD)) to seconds since 1970; false when a field is out of
- * range.  A century register of 0 means 20. */
-struct ops_rtc_regs {
-    uint8_t sec, min, hour, day, month, year, century, status_b;
-};
-bool ops_rtc_decode(const struct ops_rtc_regs *r, uint64_t *unix_s);
 
 #endif

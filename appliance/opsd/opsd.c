@@ -1,12 +1,13 @@
 /*
  * opsd.c - the operations server (program `opsd`): the appliance's wall
- * clock (the CMOS RTC at start, then SNTP), its log sent on as RFC 5424
- * syslog over UDP, and its metrics page (opsd_metrics.c).  Everything it
+ * clock kept by SNTP (consoled sets it from the CMOS RTC at boot), its log
+ * sent on as RFC 5424 syslog over UDP, and its metrics page
+ * (opsd_metrics.c).  init starts it only when appliance.conf has a
+ * syslog, ntp or metrics line (`requires ops`): its socket region is 2 MiB.  Everything it
  * sends or serves goes through netd's socket service, so the firewall
  * decides who reaches it like any other port.
  *
  * What it is given (image/manifest):
- *   ioport 0x70-0x71                the CMOS RTC (index and data ports)
  *   connect netd, share sock-opsd 259, socktx-opsd 256, notify sock-opsd
  *                                   netd's sockets (abi/keel/socket.h)
  *   signal sock-opsd                the same notification, for its timer
@@ -31,8 +32,7 @@
  *
  * Restarts: when netd restarts our sockets are gone (sock_session_lost);
  * opsd exits and init starts it again (as tlsd does).  The clock survives
- * in the region: a restarted opsd keeps an NTP-set clock rather than
- * reading the RTC again.
+ * in the region.
  */
 #include <keel/clock.h>
 #include <keel/init.h>
@@ -57,45 +57,6 @@
 
 static struct opsd O;
 
-/* ------------------------------------------------------------ the RTC -- */
-
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
-static inline uint8_t inb(uint16_t port)
-{
-    uint8_t v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-
-static uint8_t cmos(uint8_t reg)
-{
-    outb(0x70, reg); /* bit 7 clear: NMIs stay enabled */
-    return inb(0x71);
-}
-
-static void rtc_read_once(struct ops_rtc_regs *r)
-{
-    for (int i = 0; i < 1000 && (cmos(0x0a) & 0x80); i++) /* update in progress: about 2 ms at most */
-        ;
-    r->sec = cmos(0x00), r->min = cmos(0x02), r->hour = cmos(0x04);
-    r->day = cmos(0x07), r->month = cmos(0x08), r->year = cmos(0x09);
-    r->century = cmos(0x32), r->status_b = cmos(0x0b);
-}
-
-/* The RTC's time, read until two reads agree (an update may fall between
- * the registers); false when it cannot be read or makes no sense. */
-static bool rtc_read(uint64_t *unix_s)
-{
-    struct ops_rtc_regs a, b;
-    for (int tries = 0; tries < 5; tries++) {
-        rtc_read_once(&a);
-        rtc_read_once(&b);
-        if (memcmp(&a, &b, sizeof a) == 0)
-            return ops_rtc_decode(&a, unix_s);
-    }
-    return false;
-}
-
 /* ---------------------------------------------------------- the clock -- */
 
 static void clock_set(struct opsd *o, uint32_t source, int64_t offset_ns, uint32_t server, unsigned stratum)
@@ -119,22 +80,6 @@ uint64_t opsd_wall_ns(const struct opsd *o, uint64_t mono_ns)
     if (c->source == OPS_CLOCK_NONE)
         return 0;
     return (uint64_t)((int64_t)mono_ns + c->offset_ns);
-}
-
-static void clock_from_rtc(struct opsd *o)
-{
-    if (o->sh->clock.source != OPS_CLOCK_NONE) {
-        ulog("opsd: the clock was set before this start (source %u): kept", o->sh->clock.source);
-        return;
-    }
-    uint64_t s = 0;
-    if (!rtc_read(&s)) {
-        ulog("opsd: the real-time clock cannot be read: the time is unknown until an NTP server answers");
-        return;
-    }
-    clock_set(o, OPS_CLOCK_RTC, (int64_t)(s * NS) - (int64_t)keel_now_ns(), 0, 0);
-    char b[40];
-    ulog("opsd: clock from the real-time clock: %s", clock_format_utc(s, b, sizeof b));
 }
 
 /* ------------------------------------------------------------ sockets -- */
@@ -284,7 +229,6 @@ static int setup(struct opsd *o, const struct keel_srvinfo *si)
     o->sh = (struct ops_shared *)OPS_VA;
     o->timer = srv_find_cap(si, "signal:sock-opsd");
     o->udp = -1;
-    clock_from_rtc(o);
     int r = sock_open(&o->sc, si, SOCK_VA);
     if (r) {
         ulog("opsd: netd's socket service: error %d: no syslog, NTP or metrics", r);
@@ -312,9 +256,9 @@ int main(const struct keel_srvinfo *si)
             (void)keel_wait(254, 0, &bits);
         }
     }
-    ulog("opsd: serving (clock %s)", o->sh->clock.source == OPS_CLOCK_RTC   ? "from the RTC"
+    ulog("opsd: serving (clock %s)", o->sh->clock.source == OPS_CLOCK_RTC   ? "from the RTC (consoled's)"
                                      : o->sh->clock.source == OPS_CLOCK_NTP ? "from NTP"
-                                                                            : "unknown");
+                                                                            : "unknown until NTP answers");
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
     for (;;) {

@@ -1,8 +1,7 @@
 /*
  * test_opsd.c - opsd's wire formats (appliance/opsd/ops_proto.c): RFC 5424
  * lines (severities, timestamps, the nil time, cut fields), SNTP requests
- * and answers (the offset of a known exchange, each refusal), and the CMOS
- * clock's registers (BCD and binary, 12- and 24-hour, out of range).
+ * and answers (the offset of a known exchange, each refusal).
  */
 #include <stdint.h>
 #include <string.h>
@@ -72,33 +71,11 @@ static void test_sntp(void)
     CHECK_EQ(ops_sntp_answer(ans, sizeof ans, t1, t4, &off, &st), OPS_SNTP_BOGUS);
 }
 
-static void test_rtc(void)
-{
-    uint64_t s = 0;
-    struct ops_rtc_regs bcd = { 0x03, 0x02, 0x01, 0x07, 0x12, 0x26, 0x20, 0x02 };
-    CHECK(ops_rtc_decode(&bcd, &s));
-    CHECK_EQ(s, 1796605323ull);
-    struct ops_rtc_regs bin = { 3, 2, 1, 7, 12, 26, 0, 0x06 }; /* binary, century register absent */
-    CHECK(ops_rtc_decode(&bin, &s));
-    CHECK_EQ(s, 1796605323ull);
-    struct ops_rtc_regs pm = { 0x03, 0x02, 0x81, 0x07, 0x12, 0x26, 0x20, 0x00 }; /* 1 PM, 12-hour BCD */
-    CHECK(ops_rtc_decode(&pm, &s));
-    CHECK_EQ(s, 1796605323ull + 12 * 3600);
-    struct ops_rtc_regs twelve_am = { 0, 0, 0x12, 0x01, 0x01, 0x26, 0x20, 0x00 };
-    CHECK(ops_rtc_decode(&twelve_am, &s));
-    CHECK_EQ(s % 86400, 0);
-    struct ops_rtc_regs bad = { 0x3a, 0, 0, 1, 1, 0x26, 0x20, 0x02 };
-    CHECK(!ops_rtc_decode(&bad, &s));
-    struct ops_rtc_regs feb30 = { 0, 0, 0, 0x30, 0x02, 0x26, 0x20, 0x02 };
-    CHECK(!ops_rtc_decode(&feb30, &s));
-}
-
 int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_syslog_lines),
         UNIT_TEST(test_sntp),
-        UNIT_TEST(test_rtc),
     };
     return unit_main("opsd", tests, sizeof tests / sizeof tests[0]);
 }

@@ -20,6 +20,15 @@ struct clock_civil {
 bool clock_from_civil(const struct clock_civil *c, uint64_t *secs);
 /* The civil date and time (UTC) of SECS. */
 void clock_to_civil(uint64_t secs, struct clock_civil *c);
+/* The CMOS real-time clock's registers as read (MC146818: 0 sec, 2 min,
+ * 4 hour, 7 day, 8 month, 9 year, 0x32 century; status B's bits 1
+ * (24-hour) and 2 (binary, else BCD)). */
+struct clock_cmos {
+    uint8_t sec, min, hour, day, month, year, century, status_b;
+};
+/* Their time in seconds since 1970; false when a field is out of range.
+ * A century register of 0 means 20. */
+bool clock_from_cmos(const struct clock_cmos *r, uint64_t *unix_s);
 /* "2026-12-07 01:02:03 UTC" into OUT (at least 24 bytes); returns OUT. */
 char *clock_format_utc(uint64_t secs, char *out, size_t cap);
 /* RFC 3339 with microseconds, "2026-12-07T01:02:03.123456Z" (syslog's
