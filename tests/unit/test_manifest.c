@@ -51,16 +51,19 @@ static void test_endpoint_per_boot_set(void)
     CHECK_STR(err, "manifest:1:22: this endpoint name is created by more than one server");
 }
 
-/* `requires tls | nic`: servers appliance.conf must ask for. */
+/* `requires tls | nic | ops`: servers appliance.conf must ask for. */
 static void test_requires(void)
 {
-    CHECK_EQ(parse("server eth0 requires nic pci net 0\nserver tlsd requires tls requires nic\n"), 0);
+    CHECK_EQ(parse("server eth0 requires nic pci net 0\nserver tlsd requires tls requires nic\n"
+                   "server opsd requires ops\n"),
+             0);
     CHECK_EQ(m.servers[0].requires, REQUIRES_NIC);
     CHECK_EQ(m.servers[1].requires, REQUIRES_TLS | REQUIRES_NIC);
+    CHECK_EQ(m.servers[2].requires, REQUIRES_OPS);
     CHECK_EQ(parse("server a requires\n"), -1);
-    CHECK_STR(err, "manifest:1:19: expected tls or nic after requires");
+    CHECK_STR(err, "manifest:1:19: expected tls, nic or ops after requires");
     CHECK_EQ(parse("server a requires ssl\n"), -1);
-    CHECK_STR(err, "manifest:1:19: expected tls or nic after requires");
+    CHECK_STR(err, "manifest:1:19: expected tls, nic or ops after requires");
 }
 
 /* `instances`: one server per N with `%` replaced; `%` grants in other
