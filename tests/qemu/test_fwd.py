@@ -278,7 +278,8 @@ def two_nics(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             check(r.startswith("connect-failed"), f"A -> B 5003 (no rule) was not blocked: {r}")
             r = lab.send(1, 0, 5001, 1, connect_timeout=4)
             check(r.startswith("connect-failed"), f"B -> A 5001 (rule is `in on wan` only) was not blocked: {r}")
-            check(lab.send(1, 0, 5002, 1) == "ok", "control: B -> A 5002 failed after the blocked tries")
+            r = lab.send(1, 0, 5002, 1)
+            check(r == "ok", f"control: B -> A 5002 failed after the blocked tries: {r}")
 
         rep.run("fwd2.tcp_not_allowed_is_blocked", blocked)
     finally:
