@@ -90,7 +90,8 @@ bool clock_from_cmos(const struct clock_cmos *r, uint64_t *unix_s)
     bool pm = !h24 && (r->hour & 0x80);
     if (!cmos_field(r->sec, bcd, 59, &c.sec) || !cmos_field(r->min, bcd, 59, &c.min) ||
         !cmos_field((uint8_t)(r->hour & (h24 ? 0xff : 0x7f)), bcd, h24 ? 23 : 12, &hour) ||
-        !cmos_field(r->day, bcd, 31, &c.day) || !cmos_field(r->month, bcd, 12, &c.month) || !cmos_field(r->year, bcd, 99, &yy))
+        !cmos_field(r->day, bcd, 31, &c.day) || !cmos_field(r->month, bcd, 12, &c.month) ||
+        !cmos_field(r->year, bcd, 99, &yy))
         return false;
     if (r->century && !cmos_field(r->century, bcd, 99, &cc))
         return false;

@@ -632,8 +632,8 @@ static void show_counters(struct netd_admin *a, struct out *o)
         counter(o, "keel_interface_tx_firewall_drops_total", l, s->tx_fw_drop);
     }
     static const char *const reason[FW_R_IP_OPTIONS + 1] = {
-        [FW_R_STATE] = "state",       [FW_R_RELATED] = "related",       [FW_R_RULE] = "rule",
-        [FW_R_BLOCK_RULE] = "rule",   [FW_R_DEFAULT] = "default",       [FW_R_INVALID] = "invalid",
+        [FW_R_STATE] = "state",           [FW_R_RELATED] = "related",   [FW_R_RULE] = "rule",
+        [FW_R_BLOCK_RULE] = "rule",       [FW_R_DEFAULT] = "default",   [FW_R_INVALID] = "invalid",
         [FW_R_STATE_FULL] = "state-full", [FW_R_SRC_RATE] = "src-rate", [FW_R_IP_OPTIONS] = "ip-options",
     };
     const struct netd_fw_counters *c = &a->fw->c;

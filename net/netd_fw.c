@@ -323,8 +323,8 @@ static int conf_route(const struct cctx *c, const struct word *w, unsigned nw, s
  * silently while the rest of the file is in force. */
 static bool statement_word(const struct word *w)
 {
-    static const char *const words[] = { "hostname", "log",       "interface", "route",  "pass",   "block",
-                                         "antispoof", "tls",      "console",   "syslog", "ntp",    "metrics" };
+    static const char *const words[] = { "hostname",  "log", "interface", "route",  "pass", "block",
+                                         "antispoof", "tls", "console",   "syslog", "ntp",  "metrics" };
     for (unsigned i = 0; i < sizeof words / sizeof words[0]; i++)
         if (word_is(w, words[i]))
             return true;
@@ -371,7 +371,8 @@ static int conf_read(const char *file, const char *text, size_t len, struct netd
                 return rc;
         } else if (strict && depth == 0 && nw >= 1 && !statement_word(&w[0]) && !(w[0].n == 1 && w[0].s[0] == '}')) {
             return conf_fail(&c, w[0].col,
-                             "expected hostname, log, interface, route, pass, block, antispoof, tls, console, syslog, ntp or metrics");
+                             "expected hostname, log, interface, route, pass, block, antispoof, tls, console, syslog, "
+                             "ntp or metrics");
         }
         depth += brace_delta(text + pos, n);
         if (depth < 0)

@@ -20,7 +20,8 @@
  * The clock: consoled writes it once at its start from the CMOS RTC (while
  * source is OPS_CLOCK_NONE: before opsd runs), then opsd alone writes it
  * (SNTP); both under a sequence counter (odd while being written; a
- * reader retries until it reads the same even value before and after).  wall time (ns since 1970) = boot clock (keel_now_ns)
+ * reader retries until it reads the same even value before and after).  wall time (ns since 1970) = boot clock
+ * (keel_now_ns)
  * + offset_ns, valid when source != OPS_CLOCK_NONE.
  *
  * Counters opsd keeps in the region (for `show system` and the metrics

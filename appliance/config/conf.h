@@ -68,7 +68,7 @@
 #include <stdint.h>
 
 #include "../../net/netd_route.h" /* struct netd_routes: netd's own route table and its checks */
-#include "conf_ops.h"                /* syslog, ntp, metrics */
+#include "conf_ops.h"             /* syslog, ntp, metrics */
 
 #define CONF_MUST_CHECK __attribute__((warn_unused_result))
 

@@ -364,7 +364,10 @@ int conf_text_set(struct conf_text *t, const struct conf_parser *p, const char *
     else if (word_is(&s, 0, "tls"))
         rc = set_tls(t, &s, line, ln, &line_off, &open_off, err, errlen);
     else {
-        set_err(err, errlen, "expected hostname, log, interface, route, pass, block, antispoof, tls, console, syslog, ntp or metrics", &s, 0);
+        set_err(
+            err, errlen,
+            "expected hostname, log, interface, route, pass, block, antispoof, tls, console, syslog, ntp or metrics",
+            &s, 0);
         return CONF_E_SYNTAX;
     }
     if (rc != CONF_OK) {
@@ -416,13 +419,15 @@ int conf_text_delete(struct conf_text *t, const char *stmt, size_t n, char *err,
         set_err(err, errlen, "expected a port (1-65535) after tls", &s, 1);
         return CONF_E_SYNTAX;
     }
-    unsigned key = word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || is_ops(&s) ||
-                           (word_is(&s, 0, "console") && s.n == 1)
-                       ? 1
-                   : word_is(&s, 0, "interface") || word_is(&s, 0, "console") || word_is(&s, 0, "route")          ? 2
-                                                                                                                  : 0;
+    unsigned key =
+        word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || is_ops(&s) || (word_is(&s, 0, "console") && s.n == 1) ? 1
+        : word_is(&s, 0, "interface") || word_is(&s, 0, "console") || word_is(&s, 0, "route")                        ? 2
+                                                                                              : 0;
     if (!key && !tls && !is_rule(&s)) {
-        set_err(err, errlen, "expected hostname, log, interface, route, pass, block, antispoof, tls, console, syslog, ntp or metrics", &s, 0);
+        set_err(
+            err, errlen,
+            "expected hostname, log, interface, route, pass, block, antispoof, tls, console, syslog, ntp or metrics",
+            &s, 0);
         return CONF_E_SYNTAX;
     }
     size_t from = 0, to = 0;

@@ -213,8 +213,9 @@ int do_show_system(void *ctx, const struct cmd_call *call, char *err, size_t err
                      k.stratum, (unsigned long long)((now - k.synced_ns) / 1000000000ull));
         con_say(c, line);
     } else {
-        con_say(c, c->ops && c->running.ops.ntp_addr ? "time source: rtc (the real-time clock at boot; no NTP answer yet)\r\n"
-                                                     : "time source: rtc (the real-time clock at boot)\r\n");
+        con_say(c, c->ops && c->running.ops.ntp_addr
+                       ? "time source: rtc (the real-time clock at boot; no NTP answer yet)\r\n"
+                       : "time source: rtc (the real-time clock at boot)\r\n");
     }
     if (c->ops) {
         const struct conf_ops *o = &c->running.ops;

@@ -84,9 +84,9 @@ struct keyd {
     struct tls_entropy ent;
     uint64_t signed_ok, signed_failed, refused;
     /* The console's two-phase commit (keel/keyd.h): admin 0: none. */
-    uint64_t admin;                /* the admin client's badge */
-    const struct keyd_adm *adm;    /* its region, read-only for us */
-    bool prepared;                 /* keys [prep_first, n_keys) are pending */
+    uint64_t admin;             /* the admin client's badge */
+    const struct keyd_adm *adm; /* its region, read-only for us */
+    bool prepared;              /* keys [prep_first, n_keys) are pending */
     unsigned prep_first;
 };
 

@@ -51,5 +51,4 @@ enum ops_sntp_result {
 int ops_sntp_answer(const uint8_t *pkt, size_t n, uint64_t t1_ns, uint64_t t4_ns, int64_t *offset_ns,
                     unsigned *stratum);
 
-
 #endif

@@ -157,9 +157,9 @@ static void test_rule_text_normalised(void)
 
 static void test_errors_top_level(void)
 {
-    CHECK_STR(err1("hostname a\nfrobnicate x\n"),
-              "appliance.conf:2:1: expected hostname, log, interface, route, pass, block, antispoof, tls, console, syslog, ntp or metrics "
-              "(got \"frobnicate\")");
+    CHECK_STR(err1("hostname a\nfrobnicate x\n"), "appliance.conf:2:1: expected hostname, log, interface, route, pass, "
+                                                  "block, antispoof, tls, console, syslog, ntp or metrics "
+                                                  "(got \"frobnicate\")");
     CHECK_STR(err1("  }\n"), "appliance.conf:1:3: expected a statement ('}' closes no tls block here)");
     CHECK_STR(err1("{\n"), "appliance.conf:1:1: expected hostname, log, interface, route, pass, block, antispoof, tls, "
                            "console, syslog, ntp or metrics (got \"{\")");
@@ -854,7 +854,8 @@ static void test_edit_set_refused(void)
     CHECK_STR(eerr, "expected a setting after the port, e.g. tls 443 backend 10.0.2.2:8080");
     CHECK_EQ(set("tls 443 {"), CONF_E_SYNTAX);
     CHECK_EQ(set("frobnicate"), CONF_E_SYNTAX);
-    CHECK_STR(eerr, "expected hostname, log, interface, route, pass, block, antispoof, tls, console, syslog, ntp or metrics (got \"frobnicate\")");
+    CHECK_STR(eerr, "expected hostname, log, interface, route, pass, block, antispoof, tls, console, syslog, ntp or "
+                    "metrics (got \"frobnicate\")");
     CHECK_EQ(set("   # only a comment"), CONF_E_SYNTAX);
     CHECK_STR(eerr, "expected a configuration statement");
     CHECK_EQ(set("log"), CONF_E_SYNTAX);
@@ -1016,8 +1017,7 @@ int main(void)
         UNIT_TEST(test_round_trip),       UNIT_TEST(test_diff),
         UNIT_TEST(test_diff_context),     UNIT_TEST(test_diff_random),
         UNIT_TEST(test_edit_set),         UNIT_TEST(test_edit_set_refused),
-        UNIT_TEST(test_edit_delete),
-        UNIT_TEST(test_routes),
+        UNIT_TEST(test_edit_delete),      UNIT_TEST(test_routes),
         UNIT_TEST(test_ops_statements),
     };
     return unit_main("config", tests, (int)(sizeof tests / sizeof tests[0]));

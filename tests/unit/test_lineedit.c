@@ -636,8 +636,9 @@ static void test_command_errors(void)
     CHECK_EQ(parse("frobnicate", CMD_MODE_OPER), -1);
     CHECK_STR(err, "expected help, show, clear, ping, restart, reboot, halt, log, configure or exit (got \"frobnicate\")");
     CHECK_EQ(parse("show", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected version, uptime, system, tasks, memory, interfaces, arp, routes, connections, firewall, states, "
-                   "tls, log, running-config, config or configuration after show");
+    CHECK_STR(
+        err, "expected version, uptime, system, tasks, memory, interfaces, arp, routes, connections, firewall, states, "
+             "tls, log, running-config, config or configuration after show");
     CHECK_EQ(parse("show foo", CMD_MODE_OPER), -1);
     CHECK(strncmp(err, "expected version, uptime,", 25) == 0);
     CHECK(strstr(err, "after show (got \"foo\")") != NULL);
