@@ -516,9 +516,11 @@ static void confirm_expired(struct consoled *c)
         return;
     }
     apply_config(c, &c->confirm_prev);
-    char serr[CMD_ERR_MAX];
-    if (store_save(c, CST_KIND_RESTORED, serr, sizeof serr))
-        say_async(c, serr, strlen(serr));
+    char serr[CMD_ERR_MAX], sline[CMD_ERR_MAX + 16];
+    if (store_save(c, CST_KIND_RESTORED, serr, sizeof serr)) {
+        lib_snprintf(sline, sizeof sline, "\r\nwarning: %s\r\n", serr);
+        say_async(c, sline, strlen(sline));
+    }
     con_log(c, CONF_LOG_WARN, "commit confirmed: not confirmed within %llu s, rolled back",
             (unsigned long long)c->confirm_secs);
     char line[128];

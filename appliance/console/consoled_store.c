@@ -166,8 +166,14 @@ static uint64_t record_time(const struct consoled *c) { return ops_wall_ns(c, ke
 
 int store_save(struct consoled *c, enum cst_kind kind, char *err, size_t errlen)
 {
-    if (!c->store_on)
+    if (!c->store_on) {
+        if (kind != CST_KIND_SITE)
+            lib_snprintf(c->source_msg, sizeof c->source_msg,
+                         "%s at the console, not saved (no disk): the site archive's appliance.conf runs again at "
+                         "the next boot",
+                         cst_kind_name(kind));
         return 0;
+    }
     int r = cst_append(&c->store, c->candidate.buf, c->candidate.len, c->site_hash, record_time(c), kind);
     if (r != CST_OK) {
         lib_snprintf(err, errlen, "the configuration runs but was not saved: %s%s%s", cst_strerror(r),
