@@ -9,7 +9,7 @@
 #   make clean
 #
 # Variables for run/test (see README.md): ACCEL=kvm|tcg BOOT=pxe|direct|disk FIRMWARE=bios|uefi
-# NIC=virtio|virtio-modern|e1000[,..] MEM=MiB SERIAL=spec FWD=rules QEMU_EXTRA=... ARGS=...
+# NIC=virtio|virtio-modern|e1000[,..] MEM=MiB SERIAL=spec FWD=rules QEMU_EXTRA=... ARGS=... DISK=path
 
 BUILD      := build
 CC         := gcc
@@ -19,7 +19,7 @@ PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
 PACKAGES   := gcc make binutils cpio python3 openssl curl qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
-	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev ipxe ovmf
+	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev ipxe ovmf rsyslog chrony prometheus
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- kernel ----
@@ -135,6 +135,12 @@ QEMU_EXTRA ?=
 # The appliance wants an entropy device (netd's random numbers, TLS keys).
 RNG_DEVICE ?= -device virtio-rng-pci
 ARGS       ?=
+# DISK=path: a raw disk image for the saved configuration (virtio-blk),
+# created (8 MiB, sparse) on first use; empty: no disk, commits last until
+# the reboot.
+DISK       ?=
+DISK_DEVICE = $(if $(DISK),-drive file=$(DISK)$(comma)format=raw$(comma)if=none$(comma)id=keeldisk -device virtio-blk-pci$(comma)drive=keeldisk)
+comma      := ,
 
 .PHONY: all deps packages image run test unit-test qemu-test ktest bench bench-report clean format
 .DEFAULT_GOAL := all
@@ -259,8 +265,10 @@ run: packages image
 	 backend=$$!; trap 'kill $$backend 2>/dev/null' EXIT INT TERM; \
 	 echo "keel: TLS on https://127.0.0.1:8443/ once the console says keel: ready; try:" >&2; \
 	 echo "      curl -k https://127.0.0.1:8443/" >&2; \
+	 if [ -n "$(DISK)" ] && [ ! -e "$(DISK)" ]; then truncate -s 8M "$(DISK)" && echo "keel: created $(DISK) (8 MiB) for the saved configuration" >&2; fi; \
 	 $(PYTHON) tests/qemu/keelqemu.py run --image-dir $(TFTP_DIR) --boot $(BOOT) --firmware $(FIRMWARE) --accel $(ACCEL) \
-		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(RNG_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
+		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' \
+		--qemu-extra '$(RNG_DEVICE) $(DISK_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
 UNIT_TESTS += fmt frames multiboot cmdline kheap manifest nic_ring efi_handoff $(LIB_UNIT_TESTS)
@@ -293,7 +301,7 @@ QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_kte
 	"$(PYTHON) tests/qemu/test_netadm.py" "$(PYTHON) tests/qemu/test_fwd.py" "$(PYTHON) tests/qemu/test_pf.py" \
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
 	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
-	"$(PYTHON) tests/qemu/test_pxe.py"
+	"$(PYTHON) tests/qemu/test_pxe.py" "$(PYTHON) tests/qemu/test_store.py" "$(PYTHON) tests/qemu/test_ops.py"
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)

@@ -44,6 +44,9 @@ CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/consoled_
 	appliance/console/table.c \
 	$(CONF_SRCS) drivers/uart/console_client.c)
 CONSOLED_SRCS += appliance/console/tlsadm_client.c # tlsd's protocol (abi/keel/tlsd.h), for commit and show tls
+CONSOLED_SRCS += appliance/console/store.c appliance/console/consoled_store.c # the saved configuration
+CONSOLED_SRCS += appliance/console/consoled_opsd.c # syslog, the clock, metrics: the region shared with opsd
+CONSOLED_SRCS += appliance/console/consoled_keyd.c # keyd's part of commits (new keys without a reboot)
 $(eval $(call user_prog,consoled,$(CONSOLED_SRCS)))
 SERVERS += consoled
 $(BUILD)/user/appliance/console/netadm_client.o $(BUILD)/user/appliance/console/table.o \
@@ -56,3 +59,16 @@ $(BUILD)/user/appliance/console/consoled.o $(BUILD)/user/appliance/console/conso
 # in the `admintest` boot (tests/qemu/test_netadm.py).
 $(eval $(call user_prog,netadmtest,tests/console/netadmtest.c))
 SERVERS += netadmtest
+
+# The saved configuration (store.c: records on a disk, pure) and consoled's
+# glue to the disk driver (consoled_store.c).  Host unit test
+# test_config_store: a RAM disk cut short at every byte, flipped bytes,
+# truncation.
+$(BUILD)/user/appliance/console/store.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS)
+$(BUILD)/user/appliance/console/consoled_store.o $(BUILD)/user/appliance/console/consoled_opsd.o \
+	$(BUILD)/user/appliance/console/consoled_keyd.o: USER_CFLAGS += \
+	$(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart
+UNIT_TESTS += config_store
+$(BUILD)/tests/unit/test_config_store: tests/unit/test_config_store.c appliance/console/store.c \
+	appliance/console/store.h
+$(BUILD)/tests/unit/test_config_store: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS)

@@ -204,6 +204,24 @@ static uint64_t named_object(enum grant_kind kind, const char *name)
     return 0;
 }
 
+/* How many servers that run this boot name shared region NAME (a `%`
+ * grant, `share eth% 256`, names each instance's). */
+static unsigned share_holders(const char *name)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < S.manifest.n_servers; i++) {
+        const struct server_spec *sp = &S.manifest.servers[i];
+        if (!selected(sp) || S.servers[i].absent)
+            continue;
+        for (unsigned g = 0; g < sp->n_grants; g++)
+            if (sp->grants[g].kind == GRANT_SHARE && manifest_name_matches(sp->grants[g].name, name)) {
+                n++;
+                break;
+            }
+    }
+    return n;
+}
+
 /* Creates the named object for grant G unless it exists already.  A
  * per-instance grant (`connect eth%`) never creates: its object is its
  * instance's, made only when that instance runs (setup), so a server is
@@ -217,6 +235,8 @@ static int64_t create_named(const struct grant *g)
         return KE_OK;
     if (named_object(kind, g->name))
         return KE_OK;
+    if (kind == GRANT_SHARE && share_holders(g->name) < 2)
+        return KE_OK; /* nobody to share it with this boot: no memory for it (grant gives nothing) */
     uint64_t s = slot_alloc();
     int64_t err;
     if (kind == GRANT_ENDPOINT)
@@ -328,8 +348,8 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
 {
     uint64_t task = sv->task_slot, tmp, dest = *next;
     int64_t err = KE_OK;
-    if (g->per_instance && !named_object(g->kind, g->name))
-        return KE_OK; /* its instance does not run this boot: nothing to give, no slot used */
+    if ((g->per_instance || g->kind == GRANT_SHARE) && !named_object(g->kind, g->name))
+        return KE_OK; /* its instance (or the region's other holder) does not run this boot: nothing to give */
     switch (g->kind) {
     case GRANT_DEBUG:
         err = keel_cap_copy(INIT_SLOT_DEBUG, task, dest, RIGHTS_ALL, 0);
@@ -826,7 +846,10 @@ static void assign_device(struct server *sv)
              * names. */
             if (!(sp->requires & REQUIRES_NIC))
                 ulog("keel: init: %s: no %s device %llu on this machine; not started\n", sp->name,
-                     gr->a == PCI_SEL_NET ? "network" : "entropy", (unsigned long long)gr->b);
+                     gr->a == PCI_SEL_NET   ? "network"
+                     : gr->a == PCI_SEL_BLK ? "block"
+                                            : "entropy",
+                     (unsigned long long)gr->b);
             sv->absent = sv->no_device = true;
             return;
         }
@@ -879,9 +902,13 @@ static void leave_out_unrequired(void)
             want = false;
         if ((sp->requires & REQUIRES_NIC) && (nic < 0 || nic > 31 || !(need.nics & 1u << nic)))
             want = false;
+        if ((sp->requires & REQUIRES_OPS) && !need.ops)
+            want = false;
         if (!want) {
             ulog("keel: init: %s: appliance.conf does not ask for it (%s); not started\n", sp->name,
-                 sp->requires & REQUIRES_TLS ? "no tls block" : "no interface on its NIC");
+                 sp->requires & REQUIRES_TLS   ? "no tls block"
+                 : sp->requires & REQUIRES_OPS ? "no syslog, ntp or metrics line"
+                                               : "no interface on its NIC");
             sv->absent = true; /* its device (if any) stays claimed and untouched */
         }
     }

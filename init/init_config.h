@@ -14,6 +14,7 @@
 struct init_config_needs {
     bool decided;                      /* appliance.conf was read and parsed: the fields below hold */
     bool tls;                          /* it has a `tls` block */
+    bool ops;                          /* it has a syslog, ntp or metrics line */
     uint32_t nics;                     /* bit N: an `interface ... nic N` line names NIC N */
     char ifname[INIT_CONFIG_NICS][16]; /* bit N of nics: the interface's name */
 };

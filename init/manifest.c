@@ -300,14 +300,16 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
             return fail(c, b.col, "expected a page count (1-65536)");
     } else if (tok_is(kw, "pci")) {
         g->kind = GRANT_PCI;
-        if (need_arg(c, kw, &a, "expected net or rng after pci"))
+        if (need_arg(c, kw, &a, "expected net, rng or blk after pci"))
             return -1;
         if (tok_is(&a, "net"))
             g->a = PCI_SEL_NET;
         else if (tok_is(&a, "rng"))
             g->a = PCI_SEL_RNG;
+        else if (tok_is(&a, "blk"))
+            g->a = PCI_SEL_BLK;
         else
-            return fail(c, a.col, "expected net or rng");
+            return fail(c, a.col, "expected net, rng or blk");
         if (need_arg(c, &a, &b, "expected a device index after the device kind"))
             return -1;
         if (!parse_number(&b, 31, &g->b))
@@ -493,12 +495,16 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
             if (!copy_name(&a, s->needs, sizeof s->needs))
                 return fail(c, a.col, "expected a server name (letters, digits, -_.; at most 15)");
         } else if (tok_is(&t, "requires")) {
-            if (need_arg(c, &t, &a, "expected tls or nic after requires"))
+            if (need_arg(c, &t, &a, "expected tls, nic or ops after requires"))
                 return -1;
             if (tok_is(&a, "tls"))
-            s->requires |= REQUIRES_TLS;
-            else if (tok_is(&a, "nic")) s->requires |= REQUIRES_NIC;
-            else return fail(c, a.col, "expected tls or nic after requires");
+                s->requires |= REQUIRES_TLS;
+            else if (tok_is(&a, "nic"))
+                s->requires |= REQUIRES_NIC;
+            else if (tok_is(&a, "ops"))
+                s->requires |= REQUIRES_OPS;
+            else
+                return fail(c, a.col, "expected tls, nic or ops after requires");
         } else if (tok_is(&t, "priority")) {
             uint64_t v;
             if (need_arg(c, &t, &a, "expected a priority (0-19) after priority"))

@@ -4,7 +4,7 @@
  *
  * One server per line; '#' starts a comment:
  *
- *   server NAME [program FILE] [when WORD] [needs SERVER] [requires tls|nic] [priority N] [memory SIZE]
+ *   server NAME [program FILE] [when WORD] [needs SERVER] [requires tls|nic|ops] [priority N] [memory SIZE]
  *          [instances FIRST-LAST] [args WORD] GRANT...
  *
  * Per-instance servers (one per NIC): a line with `instances FIRST-LAST`
@@ -25,6 +25,7 @@
  *
  * `requires` ties a server to the site's appliance.conf (init/init.c):
  * `requires tls`: started only when the configuration has a `tls` block;
+ * `requires ops`: only when it has a `syslog`, `ntp` or `metrics` line;
  * `requires nic`: started only when an `interface ... nic N` line names
  * the NIC its `pci net N` grant selects.  When appliance.conf is absent or
  * does not parse, these servers start as if it asked for them (netd then
@@ -38,9 +39,13 @@
  *          mmio PHYS PAGES       device memory (never RAM)
  *          endpoint NAME         create endpoint NAME; this server receives on it
  *          connect NAME          a send capability to endpoint NAME, badged per client
- *          pci net N | pci rng N the Nth network controller / virtio entropy device on the
- *                                PCI bus: its BARs, an interrupt, and its description
- *          share NAME PAGES      a DMA region NAME shared by every server naming it
+ *          pci net N | pci rng N | pci blk N
+ *                                the Nth network controller / virtio entropy device /
+ *                                virtio block device on the PCI bus: its BARs, an
+ *                                interrupt, and its description
+ *          share NAME PAGES      a DMA region NAME shared by every server naming it; made
+ *                                only when two or more servers that run this boot name it
+ *                                (one alone has no one to share it with: it gets nothing)
  *          signal NAME           may signal notification NAME
  *          notify NAME           waits on notification NAME
  *          admin                 may call init's INIT_RESTART, INIT_REBOOT, INIT_HALT
@@ -94,9 +99,11 @@ enum grant_kind {
 
 #define REQUIRES_TLS 0x1u /* a `tls` block */
 #define REQUIRES_NIC 0x2u /* an interface line naming the server's `pci net N` */
+#define REQUIRES_OPS 0x4u /* a syslog, ntp or metrics line */
 
 #define PCI_SEL_NET              0
 #define PCI_SEL_RNG              1
+#define PCI_SEL_BLK              2
 #define MANIFEST_MAX_DRIVERS     16
 #define MANIFEST_MAX_SHARE_PAGES 4096
 

@@ -218,10 +218,17 @@ static bool is_virtio_rng(const struct pci_device *d)
     return d->vendor == 0x1af4 && (d->device == 0x1005 || d->device == 0x1044);
 }
 
+static bool is_virtio_blk(const struct pci_device *d)
+{
+    return d->vendor == 0x1af4 && (d->device == 0x1001 || d->device == 0x1042);
+}
+
 struct pci_device *pci_select(struct pci_device *devs, unsigned n, unsigned sel, unsigned index)
 {
     for (unsigned i = 0; i < n; i++) {
-        bool match = sel == PCI_SEL_NET ? devs[i].class_code == 0x02 : is_virtio_rng(&devs[i]);
+        bool match = sel == PCI_SEL_NET   ? devs[i].class_code == 0x02
+                     : sel == PCI_SEL_BLK ? is_virtio_blk(&devs[i])
+                                          : is_virtio_rng(&devs[i]);
         if (match && index-- == 0)
             return &devs[i];
     }

@@ -155,6 +155,8 @@ struct netd {
     const void *site;           /* the site archive (mapped at SITE_VA + offset), or NULL */
     size_t site_size;
     struct netd_if_cfg conf_cfg[NETD_MAX_NICS]; /* appliance.conf's addresses, for NICs args leaves out */
+    bool conf_owned[NETD_MAX_NICS];             /* NIC k's address is appliance.conf's (a commit changes it) */
+    bool args_gateway;                          /* args gives the default gateway: the file's are ignored */
     struct netd_fw fw;                          /* the firewall: rule sets, states (large) */
     struct netd_socks socks;                    /* the socket service's clients */
     struct netd_admin admin;                    /* the console: commits, tables, ping (netd_admin.c) */
@@ -350,9 +352,13 @@ static void setup_firewall(struct netd *d)
     bool args_gateway = false;
     for (unsigned i = 0; i < d->cfg.n_ifs; i++)
         args_gateway |= d->cfg.ifs[i].has_gateway;
+    d->args_gateway = args_gateway;
     for (unsigned k = 0; k < d->n_nics; k++) {
         const struct netd_if_cfg *c = netd_fw_conf_if(&d->fw, d->nic_numbers[k]);
-        if (d->nics[k].cfg || !c)
+        if (d->nics[k].cfg)
+            continue;
+        d->conf_owned[k] = true;
+        if (!c)
             continue;
         d->conf_cfg[k] = *c;
         if (c->has_gateway && args_gateway) {
@@ -361,6 +367,41 @@ static void setup_firewall(struct netd *d)
         }
         d->nics[k].cfg = &d->conf_cfg[k];
         ulog("netd: %s: address from appliance.conf (interface %s)\n", d->nics[k].name, c->name);
+    }
+}
+
+static bool same_cfg(const struct netd_if_cfg *a, const struct netd_if_cfg *b)
+{
+    if (a->mode != b->mode)
+        return false;
+    if (a->mode != NETD_IF_STATIC)
+        return true;
+    return memcmp(a->addr, b->addr, 4) == 0 && a->prefix == b->prefix && a->has_gateway == b->has_gateway &&
+           (!a->has_gateway || memcmp(a->gateway, b->gateway, 4) == 0);
+}
+
+/* After a commit (netd_admin's hook): every NIC whose address is
+ * appliance.conf's takes the committed interface line's address, netmask,
+ * gateway or DHCP at once (nic_reconfigure); NICs args configures keep
+ * theirs. */
+static void reconfigure_nics(void *ctx)
+{
+    struct netd *d = ctx;
+    for (unsigned k = 0; k < d->n_nics; k++) {
+        if (!d->conf_owned[k])
+            continue;
+        const struct netd_if_cfg *c = netd_fw_conf_if(&d->fw, d->nic_numbers[k]);
+        struct netd_if_cfg nc = { .mode = NETD_IF_NONE };
+        if (c)
+            nc = *c;
+        if (d->args_gateway)
+            nc.has_gateway = false;
+        struct netd_if_cfg old = d->nics[k].cfg ? *d->nics[k].cfg : (struct netd_if_cfg){ .mode = NETD_IF_NONE };
+        if (same_cfg(&nc, &old))
+            continue;
+        d->conf_cfg[k] = nc;
+        ulog("netd: %s: the committed configuration changes its address\n", d->nics[k].name);
+        nic_reconfigure(&d->nics[k], nc.mode == NETD_IF_NONE ? NULL : &d->conf_cfg[k], old.mode == NETD_IF_DHCP);
     }
 }
 
@@ -399,6 +440,8 @@ static int setup(struct netd *d)
     if (d->serve_ep) {
         netd_sock_init(&d->socks, si, SOCK_VA);
         netd_admin_init(&d->admin, si, ADMIN_VA, &d->fw, d->nics, d->n_nics);
+        d->admin.on_commit = reconfigure_nics;
+        d->admin.on_commit_ctx = d;
     }
     if (d->cfg.stats_seconds)
         d->next_stats_ns = keel_now_ns() + d->cfg.stats_seconds * 1000000000ull;

@@ -582,6 +582,8 @@ static int64_t do_commit(void *ctx, struct keel_msg *m)
         return e;
     if (netd_fw_commit(a->fw) != NETD_FW_OK)
         return NETADM_E_NOT_PREPARED;
+    if (a->on_commit)
+        a->on_commit(a->on_commit_ctx); /* addresses and gateways */
     m->mr[0] = a->fw->eng.rules->count;
     m->mr[1] = a->fw->eng.rules->generation;
     return 0;
@@ -596,6 +598,60 @@ static int64_t do_abort(void *ctx, struct keel_msg *m)
         return e;
     netd_fw_abort(a->fw);
     return 0;
+}
+
+/* One row of the counters table (NETADM_SHOW_COUNTERS). */
+static void counter(struct out *o, const char *metric, const char *labels, uint64_t v)
+{
+    struct row r;
+    row_start(&r);
+    row_field(&r, metric);
+    row_field(&r, labels);
+    row_fieldf(&r, "%llu", (unsigned long long)v);
+    row_end(o, &r);
+}
+
+/* Every NIC's packets, bytes and errors each way; the firewall's decisions
+ * by reason; its states in use and their limit. */
+static void show_counters(struct netd_admin *a, struct out *o)
+{
+    static const char *const h[] = { "METRIC", "LABELS", "VALUE" };
+    header(o, h, sizeof h / sizeof h[0]);
+    char l[64];
+    for (unsigned k = 0; k < a->n_nics; k++) {
+        const struct nic_counters *s = &a->nics[k].stats;
+        snprintf(l, sizeof l, "interface=\"%s\"", fw_name(a, k));
+        counter(o, "keel_interface_rx_packets_total", l, s->rx_frames);
+        counter(o, "keel_interface_rx_bytes_total", l, s->rx_bytes);
+        counter(o, "keel_interface_rx_errors_total", l, s->rx_bad_desc + s->rx_no_pbuf + s->rx_input_err);
+        counter(o, "keel_interface_rx_firewall_drops_total", l, s->rx_fw_drop);
+        counter(o, "keel_interface_tx_packets_total", l, s->tx_frames);
+        counter(o, "keel_interface_tx_bytes_total", l, s->tx_bytes);
+        counter(o, "keel_interface_tx_errors_total", l,
+                s->tx_bad_desc + s->tx_no_buf + s->tx_ring_full + s->tx_too_long + s->tx_detached);
+        counter(o, "keel_interface_tx_firewall_drops_total", l, s->tx_fw_drop);
+    }
+    static const char *const reason[FW_R_IP_OPTIONS + 1] = {
+        [FW_R_STATE] = "state",           [FW_R_RELATED] = "related",   [FW_R_RULE] = "rule",
+        [FW_R_BLOCK_RULE] = "rule",       [FW_R_DEFAULT] = "default",   [FW_R_INVALID] = "invalid",
+        [FW_R_STATE_FULL] = "state-full", [FW_R_SRC_RATE] = "src-rate", [FW_R_IP_OPTIONS] = "ip-options",
+    };
+    const struct netd_fw_counters *c = &a->fw->c;
+    for (unsigned i = FW_R_STATE; i <= FW_R_RULE; i++) {
+        snprintf(l, sizeof l, "reason=\"%s\"", reason[i]);
+        counter(o, "keel_firewall_passed_total", l, c->passed[i]);
+    }
+    for (unsigned i = FW_R_BLOCK_RULE; i <= FW_R_IP_OPTIONS; i++) {
+        snprintf(l, sizeof l, "reason=\"%s\"", reason[i]);
+        counter(o, "keel_firewall_dropped_total", l, c->blocked[i]);
+    }
+    uint64_t malformed = 0;
+    for (unsigned i = 0; i < FW_PKT_NREASONS; i++)
+        malformed += a->fw->eng.stats.malformed[i];
+    counter(o, "keel_firewall_dropped_total", "reason=\"malformed\"", malformed);
+    counter(o, "keel_firewall_packets_total", "-", a->fw->eng.stats.packets);
+    counter(o, "keel_firewall_states", "-", a->fw->table.count);
+    counter(o, "keel_firewall_states_limit", "-", NETD_FW_STATES);
 }
 
 static int64_t do_show(void *ctx, struct keel_msg *m)
@@ -613,6 +669,7 @@ static int64_t do_show(void *ctx, struct keel_msg *m)
     case NETADM_SHOW_CONNECTIONS: show_connections(a, &o); break;
     case NETADM_SHOW_FIREWALL: show_firewall(a, &o); break;
     case NETADM_SHOW_STATES: show_states(a, &o); break;
+    case NETADM_SHOW_COUNTERS: show_counters(a, &o); break;
     default: return NETADM_E_INVAL;
     }
     m->mr[0] = o.len;

@@ -45,6 +45,9 @@ struct netd_admin {
     unsigned n_nics;
     struct netd_ping ping;
     char text[NETADM_IN_MAX]; /* the client's text, copied before parsing */
+    /* Called after each commit (netd.c: the interfaces' new addresses); may be NULL. */
+    void (*on_commit)(void *ctx);
+    void *on_commit_ctx;
 };
 
 /* Finds the admin clients in SI ("client:C" + shm:admin-C) and maps each

@@ -161,15 +161,16 @@ static int build_routes(const struct conf *c, struct netd_routes *out)
     return NETD_ROUTE_OK;
 }
 
-/* C's interface lines as netd's address configurations (for netd.c). */
-static void build_addresses(struct netd_fw *fw, const struct conf *c)
+/* C's interface lines as netd's address configurations (for netd.c), into
+ * CFGS and NICS (NETD_MAX_IFS each; mode NONE: unused). */
+static void build_addresses(const struct conf *c, struct netd_if_cfg *cfgs, unsigned *nics)
 {
-    memset(fw->boot_if, 0, sizeof fw->boot_if);
+    memset(cfgs, 0, sizeof(struct netd_if_cfg) * NETD_MAX_IFS);
     for (unsigned i = 0; i < c->n_ifaces && i < NETD_MAX_IFS; i++) {
         const struct conf_iface *f = &c->ifaces[i];
-        struct netd_if_cfg *cfg = &fw->boot_if[i];
+        struct netd_if_cfg *cfg = &cfgs[i];
         strlcpy(cfg->name, f->name, sizeof cfg->name);
-        fw->boot_nic[i] = f->nic;
+        nics[i] = f->nic;
         if (f->mode == CONF_IF_DHCP) {
             cfg->mode = NETD_IF_DHCP;
             continue;
@@ -209,6 +210,7 @@ static int parse_into_spare(struct netd_fw *fw, const char *file, const char *te
     if (fw_conf_compile(conf, ifmap, fw->spare, &opt, &work, msg, sizeof msg) != FW_OK)
         return load_fail(err, errlen, file, msg);
     *skip = opt.skip;
+    build_addresses(conf, fw->prep_if, fw->prep_nic); /* in force at the commit (netd applies them) */
     return NETD_FW_OK;
 }
 
@@ -243,6 +245,8 @@ int netd_fw_commit(struct netd_fw *fw)
     fw->ifaces = fw->prep_ifs; /* eng.ifaces points here */
     fw->routes = fw->prep_routes;
     fw->skip = fw->prep_skip;
+    memcpy(fw->boot_if, fw->prep_if, sizeof fw->boot_if); /* the interfaces' addresses (netd_fw_conf_if) */
+    memcpy(fw->boot_nic, fw->prep_nic, sizeof fw->boot_nic);
     strlcpy(fw->source, fw->prep_source, sizeof fw->source);
     fw->c.loads++;
     ulog("netd: firewall: %s: %u rules in force (generation %u); %u states kept\n", fw->source, fw->eng.rules->count,
@@ -343,7 +347,7 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
     struct conf_parser p = { .file = NETD_FW_FILE, .keep_on_error = true };
     if (conf_parse(&p, text, len, &conf_scratch, &conf_res) != CONF_OK) /* netd_fw_reload logs the errors */
         ulog("netd: firewall: %s has errors: addresses from the interface lines that parse\n", NETD_FW_FILE);
-    build_addresses(fw, &conf_scratch);
+    build_addresses(&conf_scratch, fw->boot_if, fw->boot_nic);
     return netd_fw_reload(fw, NETD_FW_FILE, text, len, err, sizeof err);
 }
 

@@ -86,6 +86,8 @@ struct netd_fw {
     struct fw_ifaces prep_ifs;      /* its interface table */
     struct netd_routes prep_routes; /* its static routes */
     uint8_t prep_skip;              /* its set skip on */
+    struct netd_if_cfg prep_if[NETD_MAX_IFS]; /* its interface lines' addresses: boot_if after the commit */
+    unsigned prep_nic[NETD_MAX_IFS];           /* and their NICs: boot_nic after the commit */
     char prep_source[32];           /* and where it came from */
 
     unsigned n_nics;

@@ -296,6 +296,40 @@ static void add_netif(struct nic *n, uint32_t mtu)
     }
 }
 
+/* A new configuration for N's netif (after the first attach): the static
+ * address, netmask and gateway, or DHCP, or none.  The caller has checked
+ * that it differs from the one in force; WAS_DHCP: the old one ran DHCP. */
+void nic_reconfigure(struct nic *n, const struct netd_if_cfg *cfg, bool was_dhcp)
+{
+    n->cfg = cfg;
+    if (!n->netif_added)
+        return; /* add_netif takes it at the first attach */
+    if (was_dhcp)
+        dhcp_release_and_stop(&n->netif);
+    ip4_addr_t ip, mask, gw;
+    ip4_addr_set_zero(&ip);
+    ip4_addr_set_zero(&mask);
+    ip4_addr_set_zero(&gw);
+    if (cfg && cfg->mode == NETD_IF_STATIC) {
+        IP4_ADDR(&ip, cfg->addr[0], cfg->addr[1], cfg->addr[2], cfg->addr[3]);
+        ip4_addr_set_u32(&mask, lwip_htonl(cfg->prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> cfg->prefix)));
+        if (cfg->has_gateway)
+            IP4_ADDR(&gw, cfg->gateway[0], cfg->gateway[1], cfg->gateway[2], cfg->gateway[3]);
+    }
+    netif_set_addr(&n->netif, &ip, &mask, &gw);
+    if (cfg && (cfg->has_gateway || (cfg->mode == NETD_IF_DHCP && !netif_default)))
+        netif_set_default(&n->netif);
+    else if (netif_default == &n->netif)
+        netif_set_default(NULL); /* its gateway is gone */
+    fw_learn_address(n);
+    if (cfg && cfg->mode == NETD_IF_DHCP) {
+        err_t e = dhcp_start(&n->netif);
+        if (e != ERR_OK)
+            ulog("netd: %s: DHCP did not start: lwIP error %d\n", n->name, (int)e);
+    }
+    nic_status_cb(&n->netif);
+}
+
 /* --------------------------------------------------------- driver side -- */
 
 static void set_link(struct nic *n, bool up)

@@ -90,6 +90,11 @@ struct nic {
 void nic_init(struct nic *n, const char *name, unsigned index, uint64_t ep, struct nic_shared *shm,
               const struct netd_if_cfg *cfg, struct netd_fw *fw);
 
+/* A committed configuration changed N's address, netmask, gateway or mode
+ * (CFG; NULL: none): applied at once (DHCP stopped or started, the default
+ * route moved), without a restart.  WAS_DHCP: the old mode was DHCP. */
+void nic_reconfigure(struct nic *n, const struct netd_if_cfg *cfg, bool was_dhcp);
+
 /*
  * One service pass, main thread only, lwIP initialised: attaches when due,
  * notices a restarted driver (generation) and the link state, takes back

@@ -58,6 +58,23 @@
  *              with result = a KEYD_E_* code.  seq is echoed, so a result
  *              can be matched to its request after a restart of either side.
  *
+ * The console's two-phase commit (keyd joins it beside netd and tlsd, so a
+ * new certificate and key run without a reboot).  The admin client C (a
+ * "client:C" note of keyd's and region "keyadm-C", KEYD_ADM_PAGES; today
+ * consoled) writes the key file names of a candidate configuration into
+ * the region (struct keyd_adm), then:
+ *   KEYD_ADM_PREPARE  MR0 = names -> 0: every key is loaded (the ones new
+ *                     to keyd are pending); or a KEYD_E_* code with MR0 =
+ *                     the index of the name that failed, and nothing
+ *                     pending (keyd unloaded what it loaded for it).
+ *   KEYD_ADM_COMMIT   -> 0: the pending keys stay.
+ *   KEYD_ADM_ABORT    -> 0: the pending keys are unloaded (wiped).
+ * A second PREPARE replaces an unfinished one.  Between PREPARE and
+ * COMMIT/ABORT the client (tlsd) may KEYD_OPEN a pending key: the console
+ * prepares tlsd after keyd and aborts tlsd before keyd, so tlsd never
+ * keeps the id of a key keyd unloaded.  Any other caller of these labels
+ * gets KEYD_E_CLIENT; the admin client may call nothing else.
+ *
  * Generations: a restarted keyd has lost its queue and its opened keys;
  * a client that sees a new generation in KEYD_INFO opens its keys again
  * and fails the handshakes it had waiting (their slots never complete).
@@ -83,7 +100,19 @@ enum keyd_label {
     KEYD_INFO = 1,
     KEYD_OPEN = 2,
     KEYD_SIGN = 3,
+    KEYD_ADM_PREPARE = 4, /* admin client only */
+    KEYD_ADM_COMMIT = 5,  /* admin client only */
+    KEYD_ADM_ABORT = 6,   /* admin client only */
 };
+
+#define KEYD_ADM_PAGES 1
+#define KEYD_ADM_NAMES 64 /* CONF_MAX_TLS x CONF_MAX_CERTS */
+
+/* The region "keyadm-C": the candidate's key file names, NUL-terminated. */
+struct keyd_adm {
+    char names[KEYD_ADM_NAMES][KEYD_NAME_MAX];
+};
+_Static_assert(sizeof(struct keyd_adm) <= KEYD_ADM_PAGES * 4096, "the names fit the admin region");
 
 /* KEYD_SIGN's MR0 on success. */
 enum keyd_sign_status {

@@ -99,6 +99,10 @@ enum netadm_show {
     NETADM_SHOW_CONNECTIONS = 4,
     NETADM_SHOW_FIREWALL = 5,
     NETADM_SHOW_STATES = 6,
+    /* Counters for the metrics page (opsd): rows METRIC, LABELS, VALUE with
+     * METRIC a Prometheus name (keel_interface_rx_bytes_total ...), LABELS
+     * `name="value"` pairs joined by ',' or "-", VALUE a decimal integer. */
+    NETADM_SHOW_COUNTERS = 7,
 };
 
 enum netadm_error {

@@ -783,7 +783,7 @@ static int st_console(struct pstate *ps, const struct tok *kw)
 /* ------------------------------------------------------------ the loop -- */
 
 static const char *const top_words = "expected hostname, log, interface, route, a firewall statement (pass, block, "
-                                     "match, antispoof, table, set or NAME = VALUE), tls or console";
+                                     "match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp or metrics";
 
 static void line_in_tls(struct pstate *ps, const struct tok *kw)
 {
@@ -818,6 +818,16 @@ static void line_in_tls(struct pstate *ps, const struct tok *kw)
     }
 }
 
+/* syslog, ntp, metrics: parsed by conf_ops.c, from the keyword to the end. */
+static void st_ops(struct pstate *ps, const struct tok *kw)
+{
+    char msg[CONF_MSG_MAX];
+    unsigned col = 1, off = kw->col - 1;
+    if (conf_ops_parse(&ps->c->ops, ps->s + off, ps->len - off, ps->line, &col, msg, sizeof msg))
+        (void)fail(ps, off + col, msg, NULL);
+    ps->pos = ps->len;
+}
+
 static void line_top(struct pstate *ps, const struct tok *kw)
 {
     if (tok_is(kw, "hostname"))
@@ -832,6 +842,8 @@ static void line_top(struct pstate *ps, const struct tok *kw)
         (void)st_tls_open(ps, kw);
     else if (tok_is(kw, "console"))
         (void)st_console(ps, kw);
+    else if (conf_ops_word(kw->s, kw->n))
+        st_ops(ps, kw);
     else if (tok_is(kw, "}"))
         (void)fail(ps, kw->col, "expected a statement ('}' closes no tls block here)", NULL);
     else if (conf_pf_is_statement(ps->s, ps->len))

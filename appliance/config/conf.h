@@ -69,6 +69,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf_ops.h" /* syslog, ntp, metrics */
+
 #define CONF_MUST_CHECK __attribute__((warn_unused_result))
 
 /* Limits.  Every one is checked; exceeding it is an error at its line. */
@@ -201,6 +203,8 @@ struct conf {
 
     unsigned n_tls;
     struct conf_tls tls[CONF_MAX_TLS];
+
+    struct conf_ops ops; /* syslog, ntp, metrics (conf_ops.h) */
 };
 
 /* One error: where, and the whole message "FILE:LINE:COLUMN: expected ...". */

@@ -217,7 +217,13 @@ static unsigned rule_key(const struct words *w)
 
 #define TOP_WORDS                                                                                                      \
     "expected hostname, log, interface, route, a firewall statement (pass, block, match, antispoof, table, set or "    \
-    "NAME = VALUE), tls or console"
+    "NAME = VALUE), tls, console, syslog, ntp or metrics"
+
+/* syslog, ntp, metrics (conf_ops.h): one line each, keyed by the first word. */
+static bool is_ops(const struct words *w)
+{
+    return word_is(w, 0, "syslog") || word_is(w, 0, "ntp") || word_is(w, 0, "metrics");
+}
 
 /* --------------------------------------------------------------- set -- */
 
@@ -362,7 +368,7 @@ int conf_text_set(struct conf_text *t, const struct conf_parser *p, const char *
     memcpy(w->saved.buf, t->buf, t->len + 1);
     size_t line_off = 0, open_off = (size_t)-1;
     int rc;
-    if (word_is(&s, 0, "hostname") || word_is(&s, 0, "log"))
+    if (word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || is_ops(&s))
         rc = set_top(t, &s, 1, line, ln, &line_off);
     else if (word_is(&s, 0, "console") || word_is(&s, 0, "interface") || word_is(&s, 0, "route"))
         rc = set_top(t, &s, s.n >= 2 ? 2 : 1, line, ln, &line_off);
@@ -423,8 +429,10 @@ int conf_text_delete(struct conf_text *t, const char *stmt, size_t n, char *err,
         set_err(err, errlen, "expected a port (1-65535) after tls", &s, 1);
         return CONF_E_SYNTAX;
     }
-    unsigned key = word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || (word_is(&s, 0, "console") && s.n == 1) ? 1
-                   : word_is(&s, 0, "interface") || word_is(&s, 0, "console") || word_is(&s, 0, "route")          ? 2
+    unsigned key = word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || is_ops(&s) ||
+                           (word_is(&s, 0, "console") && s.n == 1)
+                       ? 1
+                   : word_is(&s, 0, "interface") || word_is(&s, 0, "console") || word_is(&s, 0, "route") ? 2
                    : is_rule(&s) && rule_key(&s) && s.n <= rule_key(&s) + (word_is(&s, 1, "=") ? 1 : 0) ? rule_key(&s)
                                                                                                         : 0;
     if (!key && !tls && !is_rule(&s)) {

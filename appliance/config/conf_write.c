@@ -114,6 +114,7 @@ size_t conf_write(const struct conf *c, char *buf, size_t cap)
         tb_put(&b, "\n");
         write_tls(&b, &c->tls[i]);
     }
+    conf_ops_write(&c->ops, &b);
     if (c->password_hash[0]) {
         tb_put(&b, "\nconsole password-hash ");
         tb_put(&b, c->password_hash);
@@ -143,7 +144,7 @@ bool conf_equal(const struct conf *a, const struct conf *b)
 {
     if (strcmp(a->hostname, b->hostname) || a->log_level != b->log_level ||
         strcmp(a->password_hash, b->password_hash) || a->n_ifaces != b->n_ifaces || a->n_rules != b->n_rules ||
-        a->n_tls != b->n_tls || a->n_routes != b->n_routes)
+        a->n_tls != b->n_tls || a->n_routes != b->n_routes || !conf_ops_equal(&a->ops, &b->ops))
         return false;
     for (unsigned i = 0; i < a->n_routes; i++) {
         const struct conf_route *x = &a->routes[i], *y = &b->routes[i];

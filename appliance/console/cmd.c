@@ -48,12 +48,16 @@ static const struct node log_kids[] = {
 static const struct node config_kids[] = {
     KW("errors", BOTH, CMD_SHOW_CONFIG_ERRORS, "what was wrong with the configuration, with line and column", LEAF),
 };
+static const struct node configuration_kids[] = {
+    KW("source", BOTH, CMD_SHOW_CONFIG_SOURCE, "which configuration runs: the saved one or the site archive's", LEAF),
+};
 static const struct node pipe_kids[] = {
     KW("compare", CONF, CMD_SHOW_COMPARE, "the candidate's differences from the running configuration", LEAF),
 };
 static const struct node show_kids[] = {
     KW("version", BOTH, CMD_SHOW_VERSION, "Keel's version and build", LEAF),
     KW("uptime", BOTH, CMD_SHOW_UPTIME, "time since boot", LEAF),
+    KW("system", BOTH, CMD_SHOW_SYSTEM, "the time, its source, uptime, syslog and metrics", LEAF),
     KW("tasks", BOTH, CMD_SHOW_TASKS, "the servers: state, restarts, faults", LEAF),
     KW("memory", BOTH, CMD_SHOW_MEMORY, "memory in use and free, per server", LEAF),
     KW("interfaces", BOTH, CMD_SHOW_INTERFACES, "interfaces: addresses, link, counters", LEAF),
@@ -66,6 +70,7 @@ static const struct node show_kids[] = {
     KW("log", BOTH, CMD_SHOW_LOG, "the log", KIDS(log_kids)),
     KW("running-config", BOTH, CMD_SHOW_RUNNING, "the configuration in force", LEAF),
     KW("config", BOTH, CMD_NONE, "about the configuration", KIDS(config_kids)),
+    KW("configuration", BOTH, CMD_NONE, "where the configuration came from", KIDS(configuration_kids)),
     KW("|", CONF, CMD_NONE, "pipe the candidate through: compare", KIDS(pipe_kids)),
 };
 static const struct node clear_kids[] = {
@@ -108,7 +113,7 @@ static const struct node log_cmd_kids[] = {
     KW("level", OPER, CMD_NONE, "which entries the log keeps from now on", KIDS(level_arg)),
 };
 static const struct node rollback_arg[] = {
-    { "<n>", K_UINT, CONF, CMD_ROLLBACK, 0, 9, "which earlier commit (0-9; 0: the running configuration)", LEAF },
+    { "<n>", K_UINT, CONF, CMD_ROLLBACK, 0, 49, "which earlier commit (0-49; 0: the running configuration)", LEAF },
 };
 static const struct node table_add_arg[] = {
     { "<address>", K_PREFIX, OPER, CMD_TABLE_ADD, 0, 0, "the address or prefix to add", LEAF },
@@ -147,8 +152,9 @@ static const struct node root_kids[] = {
 static const struct node root = KW("", BOTH, CMD_NONE, "", KIDS(root_kids));
 
 /* First words of configuration statements: what Tab offers after set/delete. */
-static const char *const conf_words[] = { "hostname", "log",       "interface", "route",  "pass",
-                                          "block",    "antispoof", "tls",       "console" };
+static const char *const conf_words[] = {
+    "hostname", "log", "interface", "route", "pass", "block", "antispoof", "tls", "console", "syslog", "ntp", "metrics"
+};
 
 /* --------------------------------------------------------------- words -- */
 
@@ -633,6 +639,8 @@ const char *cmd_name(enum cmd_id id)
         [CMD_SHOW_LOG_FOLLOW] = "show log follow",
         [CMD_SHOW_RUNNING] = "show running-config",
         [CMD_SHOW_CONFIG_ERRORS] = "show config errors",
+        [CMD_SHOW_CONFIG_SOURCE] = "show configuration source",
+        [CMD_SHOW_SYSTEM] = "show system",
         [CMD_SHOW_CANDIDATE] = "show",
         [CMD_SHOW_COMPARE] = "show | compare",
         [CMD_CLEAR_COUNTERS] = "clear counters",

@@ -7,9 +7,9 @@
  * Two modes, as on Junos and VyOS.  Operational (prompt "host> "):
  *
  *   help                              the commands of this mode
- *   show version | uptime | tasks | memory | interfaces | arp | routes
+ *   show version | uptime | system | tasks | memory | interfaces | arp | routes
  *        | connections | firewall | states | tls | log [follow]
- *        | running-config | config errors
+ *        | running-config | config errors | configuration source
  *   clear counters
  *   ping A.B.C.D [count N]            N 1-100
  *   restart SERVER                    a server name from the boot manifest
@@ -29,8 +29,9 @@
  *   delete LINE...                    remove one
  *   commit [check | confirmed N]      apply (N minutes to confirm, 1-60)
  *   commit confirmed-seconds N        the same in seconds (1-3600); hidden: for tests
- *   rollback [N]                      load the Nth previous commit (0-9; 0: undo
- *                                     the candidate's changes)
+ *   rollback [N]                      load the Nth previous commit (0-49; 0: undo
+ *                                     the candidate's changes; without a disk
+ *                                     only 0-9 exist)
  *   exit                              leave configuration mode
  *   help
  *
@@ -79,6 +80,8 @@ enum cmd_id {
     CMD_SHOW_LOG_FOLLOW,
     CMD_SHOW_RUNNING,
     CMD_SHOW_CONFIG_ERRORS,
+    CMD_SHOW_CONFIG_SOURCE,
+    CMD_SHOW_SYSTEM,
     CMD_SHOW_CANDIDATE, /* configuration mode: `show` */
     CMD_SHOW_COMPARE,   /* configuration mode: `show | compare` */
     CMD_CLEAR_COUNTERS,

@@ -203,7 +203,10 @@ static void take_log(struct consoled *c)
     struct logsrv_entry e;
     bool added = false;
     while (logsrv_take(&c->logsrv, &e))
-        added |= log_ring_add(&c->log, e.time_ns, e.level, e.server, e.msg);
+        if (log_ring_add(&c->log, e.time_ns, e.level, e.server, e.msg)) {
+            added = true;
+            ops_log(c, e.time_ns, e.level, e.server, e.msg); /* to the syslog collector (opsd) */
+        }
     if (added && c->following)
         follow_print(c);
 }
@@ -217,7 +220,11 @@ void con_log(struct consoled *c, unsigned level, const char *fmt, ...)
     lib_vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     take_log(c); /* entries the log thread queued earlier go first */
-    if (log_ring_add(&c->log, keel_now_ns(), level, "consoled", msg) && c->following)
+    uint64_t now = keel_now_ns();
+    if (!log_ring_add(&c->log, now, level, "consoled", msg))
+        return;
+    ops_log(c, now, level, "consoled", msg);
+    if (c->following)
         follow_print(c);
 }
 
@@ -354,10 +361,16 @@ int con_push_config(struct consoled *c, const char *text, size_t len, char *err,
             return -1;
         }
     }
+    if (keyadm_prepare(c, text, len, err, errlen)) { /* keyd loads new keys before tlsd needs them */
+        if (c->net.ep)
+            (void)netadm_abort(&c->net);
+        return -1;
+    }
     struct tlsadm_summary ts = { 0 };
     if (c->tls.ep) {
         r = tlsadm_prepare(&c->tls, text, len, msg, sizeof msg, &line, &col, &ts);
         if (r) {
+            keyadm_abort(c); /* after tlsd dropped its prepare: it keeps no id of these keys */
             if (c->net.ep)
                 (void)netadm_abort(&c->net);
             if (r == TLSD_E_CONFIG)
@@ -373,11 +386,13 @@ int con_push_config(struct consoled *c, const char *text, size_t len, char *err,
         if (r) {
             if (c->tls.ep)
                 (void)tlsadm_abort(&c->tls);
+            keyadm_abort(c);
             lib_snprintf(err, errlen, "netd did not commit the prepared configuration: %s", netadm_strerror(r));
             return -1;
         }
         con_log(c, CONF_LOG_INFO, "netd: %u firewall rules in force", rules);
     }
+    keyadm_commit(c);
     if (c->tls.ep) {
         r = tlsadm_commit(&c->tls, &ts);
         if (r) {
@@ -404,6 +419,19 @@ static void apply_config(struct consoled *c, const struct conf *new_conf)
     log_ring_set_level(&c->log, c->running.log_level);
     strlcpy(c->pw_hash, c->running.password_hash, sizeof c->pw_hash);
     set_prompt(c);
+    ops_push_config(c); /* syslog, ntp, metrics: opsd's */
+}
+
+/* Saves the running configuration on the disk (when there is one); a
+ * failure is a console line: the change runs all the same. */
+static void save_or_say(struct consoled *c, enum cst_kind kind)
+{
+    char err[CMD_ERR_MAX];
+    if (store_save(c, kind, err, sizeof err)) {
+        con_say(c, "warning: ");
+        con_say(c, err);
+        con_say(c, "\r\n");
+    }
 }
 
 static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
@@ -434,6 +462,8 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
         con_arm_timer(c);
         con_log(c, CONF_LOG_INFO, "commit confirmed: confirmed");
         con_say(c, "commit confirmed: confirmed, the configuration stays\r\n");
+        if (conf_equal(&c->parsed, &c->running))
+            save_or_say(c, CST_KIND_COMMIT); /* on the disk too: no longer pending */
     }
     if (conf_equal(&c->parsed, &c->running)) {
         con_say(c, "(no changes to commit)\r\n");
@@ -449,6 +479,7 @@ static int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t e
     if (secs && !c->confirm_deadline)
         c->confirm_prev = c->running; /* a second commit confirmed keeps the first one's way back */
     apply_config(c, &c->parsed);
+    save_or_say(c, secs ? CST_KIND_PENDING : CST_KIND_COMMIT);
     if (secs) {
         c->confirm_deadline = keel_now_ns() + secs * NS_PER_S;
         c->confirm_secs = secs;
@@ -485,6 +516,11 @@ static void confirm_expired(struct consoled *c)
         return;
     }
     apply_config(c, &c->confirm_prev);
+    char serr[CMD_ERR_MAX], sline[CMD_ERR_MAX + 16];
+    if (store_save(c, CST_KIND_RESTORED, serr, sizeof serr)) {
+        lib_snprintf(sline, sizeof sline, "\r\nwarning: %s\r\n", serr);
+        say_async(c, sline, strlen(sline));
+    }
     con_log(c, CONF_LOG_WARN, "commit confirmed: not confirmed within %llu s, rolled back",
             (unsigned long long)c->confirm_secs);
     char line[128];
@@ -497,15 +533,20 @@ static void confirm_expired(struct consoled *c)
 static int do_rollback(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
 {
     struct consoled *c = ctx;
-    unsigned n = call->n_args ? (unsigned)call->args[0].num : 0;
-    if (n >= c->hist_n) {
-        lib_snprintf(err, errlen, "expected a rollback number from 0 to %u (there are %u commits)", c->hist_n - 1,
-                     c->hist_n);
+    unsigned n = call->n_args ? (unsigned)call->args[0].num : 0, max = store_rollback_max(c);
+    if (n >= max) {
+        lib_snprintf(err, errlen, "expected a rollback number from 0 to %u (there are %u commits%s)", max ? max - 1 : 0,
+                     max, c->store_on ? " on the disk" : "");
         return -1;
     }
-    memcpy(c->candidate.buf, c->hist + c->hist_off[n], c->hist_len[n]);
-    c->candidate.len = c->hist_len[n];
-    c->candidate.buf[c->candidate.len] = '\0';
+    if (c->store_on) {
+        if (store_rollback(c, n, err, errlen))
+            return -1;
+    } else {
+        memcpy(c->candidate.buf, c->hist + c->hist_off[n], c->hist_len[n]);
+        c->candidate.len = c->hist_len[n];
+        c->candidate.buf[c->candidate.len] = '\0';
+    }
     con_say(c, "load complete (show | compare shows the difference; commit applies it)\r\n");
     return 0;
 }
@@ -629,6 +670,8 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_SHOW_UPTIME] = do_uptime,
     [CMD_SHOW_RUNNING] = do_running,
     [CMD_SHOW_CONFIG_ERRORS] = do_config_errors,
+    [CMD_SHOW_CONFIG_SOURCE] = do_show_config_source,
+    [CMD_SHOW_SYSTEM] = do_show_system,
     [CMD_SHOW_CANDIDATE] = do_candidate,
     [CMD_SHOW_COMPARE] = do_compare,
     [CMD_CONFIGURE] = do_configure,
@@ -668,8 +711,8 @@ static const cmd_fn handlers[CMD_COUNT] = {
  * that block.  Returns true if LINE was taken that way. */
 static bool paste_line(struct consoled *c, const char *line, char *err, size_t errlen)
 {
-    static const char *const words[] = { "hostname", "log", "interface", "route", "pass", "block",
-                                         "antispoof", "tls", "console",   "}" };
+    static const char *const words[] = { "hostname", "log", "interface", "route",  "pass", "block",   "antispoof",
+                                         "tls",      "console", "syslog", "ntp",    "metrics", "}" };
     const char *p = line;
     while (*p == ' ' || *p == '\t')
         p++;
@@ -882,6 +925,8 @@ static void recover_password(struct consoled *c, const char *text, size_t len)
 static void load_config(struct consoled *c, const struct keel_srvinfo *si)
 {
     conf_init(&c->running);
+    c->site_hash = cst_fnv64("", 0); /* no file: the hash of nothing */
+    c->site_ok = true;
     uint64_t slot = srv_find_cap(si, "site"), pages = 0;
     if (!slot || !si->site_size) {
         strlcpy(c->boot_msg, "no site archive was booted: the empty configuration runs (no appliance.conf)",
@@ -906,10 +951,12 @@ static void load_config(struct consoled *c, const struct keel_srvinfo *si)
                      cpio_strerror(r));
         return;
     }
+    c->site_hash = cst_fnv64(data, len);
     static const struct conf_parser boot_parser = { "appliance.conf", 0, false };
     if (conf_parse(&boot_parser, data, len, &c->parsed, &c->boot_res) != CONF_OK) {
         lib_snprintf(c->boot_msg, sizeof c->boot_msg,
                      "appliance.conf has errors: the empty configuration runs (the firewall blocks everything)");
+        c->site_ok = false;
         recover_password(c, data, len);
         return;
     }
@@ -955,14 +1002,21 @@ int main(const struct keel_srvinfo *si)
     log_ring_init(&c->log, CONF_LOG_INFO);
     setup_netd(c, si);
     setup_tlsd(c, si);
+    store_setup(c, si);
+    ops_setup(c, si);
+    clock_setup(c, si);
+    keyadm_setup(c, si);
     c->mode = CMD_MODE_OPER;
     le_init(&c->le, &le_ops);
     load_config(c, si);
+    store_boot(c); /* a saved configuration newer than the site's replaces it */
     char hash[CONF_HASH_MAX];
     strlcpy(hash, c->pw_hash, sizeof hash); /* a recovered one survives apply_config */
     apply_config(c, &c->running);
     if (hash[0])
         strlcpy(c->pw_hash, hash, sizeof c->pw_hash);
+    store_note_site(c);
+    con_log(c, CONF_LOG_INFO, "%s", c->source_msg);
     con_log(c, c->boot_res.n_errors ? CONF_LOG_ERROR : CONF_LOG_INFO, "%s", c->boot_msg);
     for (unsigned i = 0; i < c->boot_res.n_errors; i++)
         con_log(c, CONF_LOG_ERROR, "%s", c->boot_res.errors[i].msg);
@@ -976,12 +1030,15 @@ int main(const struct keel_srvinfo *si)
     con_say(c, c->boot_msg);
     con_say(c, "\r\n");
     say_errors(c, &c->boot_res);
+    con_say(c, c->source_msg);
+    con_say(c, "\r\n");
     if (c->pw_hash[0])
         lock(c);
     else
         con_say(c, "Keel " KEEL_VERSION " console. Type help, or ? after any word.\r\n");
     le_start(&c->le);
-    take_input(c); /* bytes typed before we started */
+    con_arm_timer(c); /* netd_watch's first round (a saved configuration waits for it) */
+    take_input(c);    /* bytes typed before we started */
     con_flush(c);
     for (;;) {
         uint64_t bits = c->pending;

@@ -12,7 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <keel/blk_client.h>
 #include <keel/console.h>
+#include <keel/keyd.h>
 
 #include "cmd.h"
 #include "conf.h"
@@ -20,6 +22,7 @@
 #include "logring.h"
 #include "logsrv.h"
 #include "netadm_client.h"
+#include "store.h"
 #include "tlsadm_client.h"
 
 #ifndef KEEL_VERSION
@@ -33,6 +36,9 @@
 #define SITE_VA           0x0000007000000000ull /* the site archive's frame, read-only */
 #define ADMIN_VA          0x0000007100000000ull /* the region shared with netd (abi/keel/netadm.h) */
 #define TLSADM_VA         0x0000007200000000ull /* the region shared with tlsd (abi/keel/tlsd.h) */
+#define STORE_VA          0x0000007300000000ull /* the region shared with the disk driver (abi/keel/blk.h) */
+#define OPS_VA            0x0000007400000000ull /* the region shared with opsd (abi/keel/ops.h) */
+#define KEYADM_VA         0x0000007500000000ull /* the region shared with keyd (abi/keel/keyd.h) */
 #define NAP_NS            10000000ull           /* a retry's wait for a busy netd */
 #define NETD_MSG_MAX      192                   /* netd's error message about a configuration */
 #define RESYNC_TRIES      20                    /* x ~3 s: how long a restarted netd may take */
@@ -97,6 +103,26 @@ struct consoled {
     struct logsrv logsrv; /* the other servers' entries (its own thread, logsrv.c); ep 0: not served */
     bool following;
     uint64_t follow_next;
+
+    /* The saved configuration (consoled_store.c).  store_on false: no disk. */
+    bool store_on;
+    bool saved_runs;       /* the configuration at boot came from the disk */
+    bool site_ok;          /* the site's appliance.conf parsed (load_config) */
+    uint64_t site_hash;    /* cst_fnv64 of it (of nothing when absent) */
+    struct blk_client blk; /* the disk driver, store_on */
+    char source_msg[256];  /* `show configuration source`: what runs and where from */
+    char source_note[160]; /* why the disk is not used, when it is there but fails */
+    struct cst store;      /* the records' index and a slot of scratch (68 KiB) */
+
+    /* keyd's part of commits (consoled_keyd.c): keyadm_ep 0 when it does not run. */
+    uint64_t keyadm_ep;
+    struct keyd_adm *keyadm;
+
+    /* opsd (consoled_opsd.c): ops NULL when it does not run. */
+    struct ops_shared *ops;
+    uint64_t ops_signal;   /* signal:sock-opsd */
+    bool rtc_ok;           /* the RTC was read at start */
+    int64_t rtc_offset_ns; /* wall = keel_now_ns() + this, from the RTC */
 };
 
 /* consoled.c */
@@ -130,5 +156,39 @@ void setup_netd(struct consoled *c, const struct keel_srvinfo *si);
 /* tlsd's protocol (abi/keel/tlsd.h): `connect tlsd share tlsadm-consoled`,
  * and tlsd started on this boot; else tls.ep stays 0. */
 void setup_tlsd(struct consoled *c, const struct keel_srvinfo *si);
+/* Server NAME's index in init's table, its state and restarts; -1 when
+ * init lists no such server. */
+int task_find(const char *name, unsigned *state, uint32_t *restarts);
+
+/* consoled_store.c: the saved configuration (see the top of that file). */
+void store_setup(struct consoled *c, const struct keel_srvinfo *si); /* opens and scans the disk */
+void store_boot(struct consoled *c);      /* after load_config: maybe the saved configuration runs */
+void store_note_site(struct consoled *c); /* after apply_config: a new site file becomes a record */
+/* Appends the running configuration (the candidate after apply_config) as
+ * KIND; 0, or -1 with a line in ERR (the configuration still runs). */
+int store_save(struct consoled *c, enum cst_kind kind, char *err, size_t errlen);
+unsigned store_rollback_max(const struct consoled *c); /* commits rollback N reaches */
+/* Loads saved configuration N (0: newest) into the candidate; 0 or -1 and ERR. */
+int store_rollback(struct consoled *c, unsigned n, char *err, size_t errlen);
+int do_show_config_source(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+
+/* A short nap (NAP_NS) while another server is busy; CTX is the consoled. */
+void nap_cb(void *ctx);
+
+/* consoled_keyd.c: keyd's part of a commit (the candidate's private keys). */
+void keyadm_setup(struct consoled *c, const struct keel_srvinfo *si);
+/* Has keyd load every key TEXT's tls blocks name: 0, or -1 with ERR. */
+int keyadm_prepare(struct consoled *c, const char *text, size_t len, char *err, size_t errlen);
+void keyadm_commit(struct consoled *c);
+void keyadm_abort(struct consoled *c);
+
+/* consoled_opsd.c: the region shared with opsd (see the top of that file). */
+struct ops_shared;
+void ops_setup(struct consoled *c, const struct keel_srvinfo *si);
+void clock_setup(struct consoled *c, const struct keel_srvinfo *si); /* the RTC, once, after ops_setup */
+void ops_push_config(struct consoled *c); /* the running configuration's syslog, ntp, metrics */
+void ops_log(struct consoled *c, uint64_t time_ns, unsigned level, const char *server, const char *msg);
+uint64_t ops_wall_ns(const struct consoled *c, uint64_t mono_ns); /* 0: the time is not known */
+int do_show_system(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 
 #endif

@@ -46,7 +46,7 @@ static void nap_ns(struct consoled *c, uint64_t ns)
     con_arm_timer(c);
 }
 
-static void nap_cb(void *ctx) { nap_ns(ctx, NAP_NS); }
+void nap_cb(void *ctx) { nap_ns(ctx, NAP_NS); }
 
 int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
 {
@@ -476,7 +476,7 @@ int do_reboot_halt(void *ctx, const struct cmd_call *call, char *err, size_t err
 
 /* Server NAME's index in init's table, its state and restarts; -1 when
  * init lists no such server. */
-static int task_find(const char *name, unsigned *state, uint32_t *restarts)
+int task_find(const char *name, unsigned *state, uint32_t *restarts)
 {
     char n[17];
     /* Names are unique within this boot's set only (init/manifest.h): a test

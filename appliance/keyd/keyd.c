@@ -59,6 +59,7 @@
 
 #define KEYD_SHM_VA     0x0000005000000000ull
 #define KEYD_SITE_VA    0x0000005100000000ull
+#define KEYD_ADM_VA     0x0000005200000000ull
 #define KEYD_HEAP_BYTES (512u << 10)
 #define RNG_WAIT_NS     3000000000ull
 
@@ -83,6 +84,11 @@ struct keyd {
     bool have_entropy;
     struct tls_entropy ent;
     uint64_t signed_ok, signed_failed, refused;
+    /* The console's two-phase commit (keel/keyd.h): admin 0: none. */
+    uint64_t admin;             /* the admin client's badge */
+    const struct keyd_adm *adm; /* its region, read-only for us */
+    bool prepared;              /* keys [prep_first, n_keys) are pending */
+    unsigned prep_first;
 };
 
 static struct keyd K;
@@ -143,6 +149,69 @@ static int load_key(struct keyd *k, const char *name)
     strlcpy(key->name, name, sizeof key->name);
     ulog("keyd: key %u: %s, %s %u bits\n", k->st.n_keys, name, key->kind == KEYD_KEY_RSA ? "RSA" : "EC", key->bits);
     return (int)k->st.n_keys++;
+}
+
+/* Unloads keys FIRST.. (the pending ones of an aborted prepare), wiping them. */
+static void unload_from(struct keyd *k, unsigned first)
+{
+    while (k->st.n_keys > first) {
+        struct keyd_key *key = &k->keys[--k->st.n_keys];
+        ulog("keyd: key %u: %s unloaded (the commit that needed it was aborted)\n", k->st.n_keys, key->name);
+        mbedtls_pk_free(&key->pk);
+        mbedtls_platform_zeroize(key, sizeof *key);
+    }
+}
+
+/* ------------------------------------------------------ the console ---- */
+
+static int64_t adm_prepare(struct keyd *k, struct keel_msg *m)
+{
+    uint64_t n = m->mr[0];
+    if (n > KEYD_ADM_NAMES || m->mr[1] | m->mr[2] | m->mr[3])
+        return KEYD_E_ARGS;
+    if (k->prepared)
+        unload_from(k, k->prep_first); /* a PREPARE replaces an unfinished one */
+    k->prepared = false;
+    k->prep_first = k->st.n_keys;
+    for (unsigned i = 0; i < n; i++) {
+        char name[KEYD_NAME_MAX];
+        memcpy(name, k->adm->names[i], sizeof name); /* our copy: the region may change under us */
+        name[sizeof name - 1] = '\0';
+        int r = keyd_check_name(name);
+        if (r == 0) {
+            int id = load_key(k, name);
+            r = id < 0 ? id : 0;
+        }
+        if (r) {
+            unload_from(k, k->prep_first);
+            m->mr[0] = i;
+            return r;
+        }
+    }
+    /* point of no return: every key is loaded */
+    k->prepared = true;
+    if (k->st.n_keys > k->prep_first)
+        ulog("keyd: prepared: %u new key(s) pending the commit\n", k->st.n_keys - k->prep_first);
+    m->mr[0] = k->st.n_keys - k->prep_first;
+    return 0;
+}
+
+static int64_t adm_handle(struct keyd *k, struct keel_msg *m)
+{
+    switch (keel_label(m)) {
+    case KEYD_ADM_PREPARE: return adm_prepare(k, m);
+    case KEYD_ADM_COMMIT:
+        if (k->prepared && k->st.n_keys > k->prep_first)
+            ulog("keyd: committed: %u key(s) loaded\n", k->st.n_keys);
+        k->prepared = false;
+        return 0;
+    case KEYD_ADM_ABORT:
+        if (k->prepared)
+            unload_from(k, k->prep_first);
+        k->prepared = false;
+        return 0;
+    default: return KEYD_E_LABEL;
+    }
 }
 
 /* ----------------------------------------------------------- signing ---- */
@@ -264,6 +333,12 @@ static int64_t do_sign(struct keyd *k, struct keel_msg *m)
 
 static int64_t handle(struct keyd *k, struct keel_msg *m)
 {
+    if (k->admin && m->badge == k->admin) {
+        int64_t r = adm_handle(k, m);
+        if (r != 0 && keel_label(m) != KEYD_ADM_PREPARE)
+            memset(m->mr, 0, sizeof m->mr);
+        return r;
+    }
     if (keyd_check_client(&k->st, m->badge) != 0) {
         k->refused++;
         memset(m->mr, 0, sizeof m->mr);
@@ -309,6 +384,26 @@ static uint64_t client_badge(const struct keel_srvinfo *si, const struct keyd_ar
     snprintf(name, sizeof name, "client:%s", a->client);
     uint64_t b = srv_find_cap(si, name); /* init's note: the slot field is the badge */
     return b ? b : a->badge;
+}
+
+/* The console's side of the commit: a "client:C" note with region
+ * "shm:keyadm-C" (the first such C), mapped read-only. */
+static void setup_admin(struct keyd *k, const struct keel_srvinfo *si)
+{
+    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
+        if (strncmp(si->caps[i].name, "client:", 7) != 0)
+            continue;
+        char name[48];
+        snprintf(name, sizeof name, "shm:keyadm-%s", si->caps[i].name + 7);
+        uint64_t shm = srv_find_cap(si, name), pages = 0;
+        if (!shm || keel_frame_info(shm, NULL, &pages) != KE_OK || pages < KEYD_ADM_PAGES ||
+            keel_map(SRV_SLOT_TASK, shm, KEYD_ADM_VA, RIGHT_READ) != KE_OK)
+            continue;
+        k->admin = si->caps[i].slot;
+        k->adm = (const struct keyd_adm *)KEYD_ADM_VA;
+        ulog("keyd: %s takes part in commits (badge %llu)\n", si->caps[i].name + 7, (unsigned long long)k->admin);
+        return;
+    }
 }
 
 int main(const struct keel_srvinfo *si);
@@ -362,6 +457,7 @@ int main(const struct keel_srvinfo *si)
              "refusing to load keys\n");
     } else {
         map_site(k, si);
+        setup_admin(k, si);
         for (unsigned i = 0; i < args.n_keys; i++)
             (void)load_key(k, args.keys[i]); /* logged; the listener that needs it will say so */
     }

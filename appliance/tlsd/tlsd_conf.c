@@ -16,9 +16,11 @@
  *
  * Keys.  tlsd opens every key with keyd at start (keyd_client_open blocks
  * while keyd loads it) and remembers name -> id and fingerprint in KEYS.
- * PREPARE only looks keys up there: it never calls keyd, so an answer
- * never waits for another server, and a key that was not opened at start
- * is refused ("a new key needs a reboot": keyd loads keys at boot).
+ * PREPARE opens a key it does not know the same way: the console has
+ * prepared keyd first (keyd's KEYD_ADM_PREPARE loaded the candidate's
+ * keys), so keyd answers at once; the ids PREPARE added to KEYS count only
+ * from COMMIT on (NKEYS_RUN): an aborted PREPARE forgets them, as keyd
+ * unloads the keys it loaded for it.
  *
  * Who may configure: a client C with a "client:C" note (init adds one for
  * each server that has `connect tlsd`) and the region "shm:tlsadm-C";
@@ -70,6 +72,7 @@ static struct listener *PL[CONF_MAX_TLS];
 static unsigned PNL; /* PL entries set (also while a PREPARE is building) */
 static struct key KEYS[KEYS_MAX];
 static unsigned NKEYS;
+static unsigned NKEYS_RUN; /* KEYS[0..NKEYS_RUN) are the running configuration's; the rest a PREPARE's */
 static struct admin ADM[ADMIN_MAX];
 static unsigned NADM;
 static char TEXT[TLSADM_IN_MAX]; /* our copy of a candidate's text */
@@ -108,20 +111,17 @@ static void slot_drop(struct listener *l)
 
 /* --------------------------------------------------------------- build ---- */
 
-/* Key NAME's id and fingerprint: from KEYS, or (AT_START only) from keyd. */
+/* Key NAME's id and fingerprint: from KEYS, or from keyd (which loads it,
+ * or has it loaded already by the console's prepare). */
 static int key_lookup(const char *name, bool at_start, uint32_t *id, uint8_t fp[32], char *err, size_t n)
 {
+    (void)at_start;
     for (unsigned i = 0; i < NKEYS; i++)
         if (strcmp(KEYS[i].name, name) == 0) {
             *id = KEYS[i].id;
             memcpy(fp, KEYS[i].fp, 32);
             return 0;
         }
-    if (!at_start) {
-        snprintf(err, n, "key %s: keyd does not hold it for tlsd (keyd loads keys at boot): a new key needs a reboot",
-                 name);
-        return -1;
-    }
     unsigned type = 0, bits = 0;
     int r = keyd_client_open(ENV.kc, name, id, &type, &bits, fp);
     if (r) {
@@ -260,6 +260,7 @@ void tlsd_conf_start(void)
         }
         RL[NL++] = l;
     }
+    NKEYS_RUN = NKEYS;
 }
 
 struct listener *const *tlsd_conf_running(unsigned *n)
@@ -325,6 +326,7 @@ static void prepared_drop(void)
         PL[j] = NULL;
     PNL = 0;
     PREPARED = false;
+    NKEYS = NKEYS_RUN; /* keys a dropped PREPARE opened: keyd unloads them at its abort */
 }
 
 /* The 1-based column of WORD in line LINE of TEXT (LEN bytes), or 1. */
@@ -491,6 +493,7 @@ int64_t tlsd_conf_commit(void *ctx, struct keel_msg *m)
     RUN = 1 - RUN;
     PNL = 0;
     PREPARED = false;
+    NKEYS_RUN = NKEYS; /* the keys the PREPARE opened are the running configuration's now */
     m->mr[0] = NL;
     m->mr[1] = PLAN.kept;
     m->mr[2] = PLAN.started;

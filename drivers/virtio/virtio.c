@@ -454,3 +454,11 @@ int vio_cfg_read16(struct vio_dev *d, uint32_t off, uint16_t *v)
     *v = vio_mmio_r16((volatile uint16_t *)(d->device_cfg + off));
     return VIO_OK;
 }
+
+int vio_cfg_read32(struct vio_dev *d, uint32_t off, uint32_t *v)
+{
+    if (!d->device_cfg || off % 4 || d->device_cfg_len < 4 || off > d->device_cfg_len - 4)
+        return VIO_E_BAR;
+    *v = vio_mmio_r32((volatile uint32_t *)(d->device_cfg + off));
+    return VIO_OK;
+}

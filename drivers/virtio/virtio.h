@@ -67,8 +67,10 @@ enum vio_error {
 #define VIRTIO_PCI_DEV_LEGACY_LO 0x1000u /* transitional devices 0x1000-0x103f */
 #define VIRTIO_PCI_DEV_LEGACY_HI 0x103fu
 #define VIRTIO_ID_NET            1u
+#define VIRTIO_ID_BLK            2u
 #define VIRTIO_ID_RNG            4u
 #define VIRTIO_TRANS_NET         0x1000u /* transitional device ids (spec 4.1.2.1) */
+#define VIRTIO_TRANS_BLK         0x1001u
 #define VIRTIO_TRANS_RNG         0x1005u
 
 /* PCI configuration header fields the parser reads (PCI Local Bus 3.0 6.1, 6.7). */
@@ -503,6 +505,7 @@ bool vio_needs_reset(struct vio_dev *d);
  * and after (spec 2.5.1). */
 int vio_cfg_read8(struct vio_dev *d, uint32_t off, uint8_t *v) __attribute__((warn_unused_result));
 int vio_cfg_read16(struct vio_dev *d, uint32_t off, uint16_t *v) __attribute__((warn_unused_result));
+int vio_cfg_read32(struct vio_dev *d, uint32_t off, uint32_t *v) __attribute__((warn_unused_result));
 uint8_t vio_config_generation(struct vio_dev *d);
 
 /* The highest empty capability slot (for objects a driver creates), or 0

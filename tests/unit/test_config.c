@@ -159,11 +159,11 @@ static void test_errors_top_level(void)
 {
     CHECK_STR(err1("hostname a\nfrobnicate x\n"),
               "appliance.conf:2:1: expected hostname, log, interface, route, a firewall stateme"
-              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls or console (got \"frobnicate\")");
+              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp or metrics (got \"frobnicate\")");
     CHECK_STR(err1("  }\n"), "appliance.conf:1:3: expected a statement ('}' closes no tls block here)");
     CHECK_STR(err1("{\n"),
               "appliance.conf:1:1: expected hostname, log, interface, route, a firewall stateme"
-              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls or console (got \"{\")");
+              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp or metrics (got \"{\")");
     CHECK_STR(err1("hostname\n"), "appliance.conf:1:9: expected a host name after hostname");
     CHECK_STR(err1("hostname a b\n"), "appliance.conf:1:12: expected the end of the line (got \"b\")");
     CHECK_STR(err1("hostname -a\n"), "appliance.conf:1:10: expected a host name (letters, digits, '-' and '.', at "
@@ -858,7 +858,7 @@ static void test_edit_set_refused(void)
     CHECK_EQ(set("frobnicate"), CONF_E_SYNTAX);
     CHECK_STR(eerr,
               "expected hostname, log, interface, route, a firewall stateme"
-              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls or console (got \"frobnicate\")");
+              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp or metrics (got \"frobnicate\")");
     CHECK_EQ(set("   # only a comment"), CONF_E_SYNTAX);
     CHECK_STR(eerr, "expected a configuration statement");
     CHECK_EQ(set("log"), CONF_E_SYNTAX);
@@ -915,6 +915,49 @@ static void test_edit_delete(void)
 
 /* Static routes: parsed, refused with the column of what is wrong, written
  * back canonically, and edited by `set route NET ...` / `delete route NET`. */
+/* syslog, ntp, metrics (conf_ops.c): values, defaults, errors with
+ * columns, the canonical form, equality, set and delete. */
+static void test_ops_statements(void)
+{
+    CHECK_EQ(parse("hostname a\nsyslog 192.168.50.20\nntp server 10.0.0.1\nmetrics listen 0.0.0.0:9100\n"), CONF_OK);
+    CHECK_EQ(c.ops.syslog_addr, 0xc0a83214u);
+    CHECK_EQ(c.ops.syslog_port, 514);
+    CHECK_EQ(c.ops.ntp_addr, 0x0a000001u);
+    CHECK_EQ(c.ops.metrics_addr, 0);
+    CHECK_EQ(c.ops.metrics_port, 9100);
+    size_t n = conf_write(&c, out, sizeof out);
+    CHECK_STR(out, "hostname a\nlog info\n\nsyslog 192.168.50.20\nntp server 10.0.0.1\nmetrics listen 0.0.0.0:9100\n");
+    CHECK_EQ(conf_parse(NULL, out, n, &c2, &res), CONF_OK);
+    CHECK(conf_equal(&c, &c2));
+    CHECK_EQ(parse("syslog 10.1.1.1:5514 # a comment\n"), CONF_OK);
+    CHECK_EQ(c.ops.syslog_port, 5514);
+    CHECK(!conf_equal(&c, &c2));
+    CHECK_STR(err1("syslog\n"), "appliance.conf:1:7: expected ADDRESS[:PORT] after syslog");
+    CHECK_STR(err1("syslog 0.0.0.0\n"), "appliance.conf:1:8: expected a syslog collector A.B.C.D or A.B.C.D:PORT");
+    CHECK_STR(err1("syslog 1.2.3.4:0\n"), "appliance.conf:1:8: expected a syslog collector A.B.C.D or A.B.C.D:PORT");
+    CHECK_STR(err1("syslog 1.2.3.4 x\n"), "appliance.conf:1:16: expected the end of the line");
+    CHECK_STR(err1("syslog 1.2.3.4\nsyslog 1.2.3.5\n"), "appliance.conf:2:1: expected one syslog line");
+    CHECK_STR(err1("ntp 1.2.3.4\n"), "appliance.conf:1:5: expected server after ntp");
+    CHECK_STR(err1("  ntp server 1.2.3\n"), "appliance.conf:1:14: expected an NTP server A.B.C.D after ntp server");
+    CHECK_STR(err1("metrics listen 1.2.3.4\n"), "appliance.conf:1:16: expected ADDRESS:PORT after metrics listen");
+    CHECK_STR(err1("metrics on 1.2.3.4:1\n"), "appliance.conf:1:9: expected listen after metrics");
+    /* set replaces the one line, delete removes it */
+    static struct conf_text t;
+    static struct conf_edit_work w;
+    char e[256];
+    conf_text_from(&t, &c);
+    CHECK_EQ(conf_text_set(&t, NULL, "syslog 10.9.9.9", 15, &w, e, sizeof e), CONF_OK);
+    CHECK(strstr(t.buf, "syslog 10.9.9.9\n") != NULL);
+    CHECK(strstr(t.buf, "5514") == NULL);
+    CHECK_EQ(conf_text_set(&t, NULL, "ntp server 10.0.0.2", 19, &w, e, sizeof e), CONF_OK);
+    CHECK_EQ(conf_text_set(&t, NULL, "ntp server 10.0.0.3", 19, &w, e, sizeof e), CONF_OK);
+    CHECK(strstr(t.buf, "10.0.0.2") == NULL && strstr(t.buf, "ntp server 10.0.0.3\n") != NULL);
+    CHECK_EQ(conf_text_delete(&t, "ntp", 3, e, sizeof e), CONF_OK);
+    CHECK(strstr(t.buf, "ntp") == NULL);
+    CHECK_EQ(conf_text_set(&t, NULL, "metrics listen 1.2.3.4", 22, &w, e, sizeof e), CONF_E_SYNTAX);
+    CHECK_STR(e, "expected ADDRESS:PORT after metrics listen");
+}
+
 static void test_routes(void)
 {
     CHECK_EQ(parse("route 10.5.0.0/16 via 10.9.0.1\nroute 10.6.1.0/24 via 10.9.0.7 # lab\n"), CONF_OK);
@@ -987,6 +1030,7 @@ int main(void)
         UNIT_TEST(test_edit_set_refused),
         UNIT_TEST(test_edit_delete),
         UNIT_TEST(test_routes),
+        UNIT_TEST(test_ops_statements),
     };
     return unit_main("config", tests, (int)(sizeof tests / sizeof tests[0]));
 }

@@ -638,8 +638,9 @@ static void test_command_errors(void)
         err,
         "expected help, show, clear, ping, restart, reboot, halt, log, table, configure or exit (got \"frobnicate\")");
     CHECK_EQ(parse("show", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected version, uptime, tasks, memory, interfaces, arp, routes, connections, firewall, states, "
-                   "tls, log, running-config or config after show");
+    CHECK_STR(
+        err, "expected version, uptime, system, tasks, memory, interfaces, arp, routes, connections, firewall, states, "
+             "tls, log, running-config, config or configuration after show");
     CHECK_EQ(parse("show foo", CMD_MODE_OPER), -1);
     CHECK(strncmp(err, "expected version, uptime,", 25) == 0);
     CHECK(strstr(err, "after show (got \"foo\")") != NULL);
@@ -695,8 +696,9 @@ static void test_command_errors(void)
     CHECK_EQ(parse("commit confirmed 61", CMD_MODE_CONF), -1);
     CHECK_EQ(parse("commit later", CMD_MODE_CONF), -1);
     CHECK_STR(err, "expected check, confirmed or the end of the command after commit (got \"later\")");
-    CHECK_EQ(parse("rollback 10", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected a number 0-9 after rollback (got \"10\")");
+    CHECK_EQ(parse("rollback 49", CMD_MODE_CONF), 1);
+    CHECK_EQ(parse("rollback 50", CMD_MODE_CONF), -1);
+    CHECK_STR(err, "expected a number 0-49 after rollback (got \"50\")");
     CHECK_EQ(parse("show |", CMD_MODE_CONF), -1);
     CHECK_STR(err, "expected compare after |");
     CHECK_EQ(parse("show | compare", CMD_MODE_OPER), -1);

@@ -51,16 +51,19 @@ static void test_endpoint_per_boot_set(void)
     CHECK_STR(err, "manifest:1:22: this endpoint name is created by more than one server");
 }
 
-/* `requires tls | nic`: servers appliance.conf must ask for. */
+/* `requires tls | nic | ops`: servers appliance.conf must ask for. */
 static void test_requires(void)
 {
-    CHECK_EQ(parse("server eth0 requires nic pci net 0\nserver tlsd requires tls requires nic\n"), 0);
+    CHECK_EQ(parse("server eth0 requires nic pci net 0\nserver tlsd requires tls requires nic\n"
+                   "server opsd requires ops\n"),
+             0);
     CHECK_EQ(m.servers[0].requires, REQUIRES_NIC);
     CHECK_EQ(m.servers[1].requires, REQUIRES_TLS | REQUIRES_NIC);
+    CHECK_EQ(m.servers[2].requires, REQUIRES_OPS);
     CHECK_EQ(parse("server a requires\n"), -1);
-    CHECK_STR(err, "manifest:1:19: expected tls or nic after requires");
+    CHECK_STR(err, "manifest:1:19: expected tls, nic or ops after requires");
     CHECK_EQ(parse("server a requires ssl\n"), -1);
-    CHECK_STR(err, "manifest:1:19: expected tls or nic after requires");
+    CHECK_STR(err, "manifest:1:19: expected tls, nic or ops after requires");
 }
 
 /* `instances`: one server per N with `%` replaced; `%` grants in other
@@ -181,8 +184,10 @@ static void test_drivers_and_devices(void)
     CHECK_EQ(parse("driver 1af4-1041 x\n"), -1);
     CHECK_STR(err, "manifest:1:8: expected a PCI vendor:device pair such as 1af4:1041");
     CHECK_EQ(parse("driver 1af4:1041 x y\n"), -1);
+    CHECK_EQ(parse("server a pci blk 0 endpoint a\n"), 0);
+    CHECK_EQ(m.servers[0].grants[0].a, PCI_SEL_BLK);
     CHECK_EQ(parse("server a pci disk 0\n"), -1);
-    CHECK_STR(err, "manifest:1:14: expected net or rng");
+    CHECK_STR(err, "manifest:1:14: expected net, rng or blk");
     CHECK_EQ(parse("server a share r 4\nserver b share r 8\n"), -1);
     CHECK_STR(err, "manifest:1:16: this region is shared with a different page count elsewhere");
 }

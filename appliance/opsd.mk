@@ -1,0 +1,19 @@
+# appliance/opsd.mk - opsd, the operations server (appliance/opsd/): the
+# wall clock (RTC, SNTP), syslog and the metrics page, included by the
+# top-level Makefile (-include appliance/*.mk).
+#
+# ops_proto.c is pure (syslog lines, SNTP, RTC registers) and host-tested
+# by tests/unit/test_opsd.c.  opsd links netd's admin client library
+# (appliance/console/netadm_client.c) for the metrics' tables.
+
+OPSD_SRCS := appliance/opsd/opsd.c appliance/opsd/opsd_metrics.c appliance/opsd/ops_proto.c \
+	appliance/console/netadm_client.c
+$(eval $(call user_prog,opsd,$(OPSD_SRCS)))
+SERVERS += opsd
+$(BUILD)/user/appliance/opsd/opsd.o $(BUILD)/user/appliance/opsd/opsd_metrics.o $(BUILD)/user/appliance/opsd/ops_proto.o: \
+	USER_CFLAGS += -Iappliance/opsd -Iappliance/console
+
+UNIT_TESTS += opsd
+$(BUILD)/tests/unit/test_opsd: tests/unit/test_opsd.c appliance/opsd/ops_proto.c appliance/opsd/ops_proto.h lib/clock.c \
+	lib/fmt.c lib/include/keel/clock.h
+$(BUILD)/tests/unit/test_opsd: UNIT_CFLAGS += -Iappliance/opsd -Ilib/include
