@@ -652,6 +652,16 @@ static void show_counters(struct netd_admin *a, struct out *o)
     counter(o, "keel_firewall_packets_total", "-", a->fw->eng.stats.packets);
     counter(o, "keel_firewall_states", "-", a->fw->table.count);
     counter(o, "keel_firewall_states_limit", "-", NETD_FW_STATES);
+    /* Per rule, by its line in the configuration (pf's rule numbers change
+     * with every load; the line is what the operator wrote). */
+    const struct fw_ruleset *rs = a->fw->eng.rules;
+    for (unsigned i = 0; i < rs->count; i++) {
+        const struct fw_rule *fr = &rs->rules[i];
+        snprintf(l, sizeof l, "line=\"%u\"", fr->line);
+        counter(o, "keel_firewall_rule_evaluations_total", l, fr->c.evaluations);
+        counter(o, "keel_firewall_rule_packets_total", l, fr->c.packets);
+        counter(o, "keel_firewall_rule_bytes_total", l, fr->c.bytes);
+    }
 }
 
 static int64_t do_show(void *ctx, struct keel_msg *m)

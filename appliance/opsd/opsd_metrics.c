@@ -301,6 +301,9 @@ static const char *help_for(const char *metric)
         { "keel_firewall_packets_total", "Packets the firewall classified." },
         { "keel_firewall_states", "Firewall states in use." },
         { "keel_firewall_states_limit", "Firewall states the table holds." },
+        { "keel_firewall_rule_evaluations_total", "Times the rule was evaluated." },
+        { "keel_firewall_rule_packets_total", "Packets the rule decided." },
+        { "keel_firewall_rule_bytes_total", "Bytes of the packets the rule decided." },
     };
     for (unsigned i = 0; i < sizeof h / sizeof h[0]; i++)
         if (strcmp(h[i].name, metric) == 0)
@@ -338,29 +341,8 @@ static void page_netd(struct opsd *o, struct textbuf *b)
                 sample(b, names[i], labels, num(value));
         }
     }
-    /* Per rule: LINE RULE EVALS PACKETS BYTES STATES. */
-    if (netadm_show(&o->net, NETADM_SHOW_FIREWALL, &text, &len, &cut) != 0)
-        return;
-    n = rows_of(text, len, rows, MX_ROWS);
-    static const struct {
-        const char *name, *help;
-        unsigned col;
-    } per_rule[] = {
-        { "keel_firewall_rule_evaluations_total", "Times the rule was evaluated.", 2 },
-        { "keel_firewall_rule_packets_total", "Packets the rule decided.", 3 },
-        { "keel_firewall_rule_bytes_total", "Bytes of the packets the rule decided.", 4 },
-    };
-    for (unsigned k = 0; k < 3; k++) {
-        family(b, per_rule[k].name, "counter", per_rule[k].help);
-        for (unsigned i = 0; i < n; i++) {
-            char line[16], v[24], l[32];
-            if (!field(rows[i].s, rows[i].n, 0, line, sizeof line) ||
-                !field(rows[i].s, rows[i].n, per_rule[k].col, v, sizeof v))
-                continue;
-            lib_snprintf(l, sizeof l, "line=\"%s\"", line);
-            sample(b, per_rule[k].name, l, num(v));
-        }
-    }
+    /* Per rule: netd's counters table has them too (label line=\"N\", the
+     * rule's line in the configuration). */
 }
 
 /* One non-blocking call to tlsd, tried while it is busy: 0 or an error. */

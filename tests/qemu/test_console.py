@@ -38,6 +38,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -73,35 +74,64 @@ interface wan nic 9 dhcp
 
 
 class Console:
+    """The serial console over QEMU's unix socket.  A thread drains the socket
+    all the time: QEMU's serial port writes one byte per send, so a few hundred
+    bytes nobody reads fill the socket's buffer, and the guest's UART then
+    stays busy (the kernel drops its log lines rather than stall; the uart
+    server waits).  read_until() waits for the text to arrive in self.log."""
+
     def __init__(self, sock_path: str):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.connect(sock_path)
         self.s.settimeout(0.2)
         self.log = bytearray()
         self.cursor = 0
+        self._cv = threading.Condition()
+        self._eof = False
+        self._stop = False
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while not self._stop:
+            try:
+                d = self.s.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                d = b""
+            with self._cv:
+                if not d:
+                    self._eof = True
+                    self._cv.notify_all()
+                    return
+                self.log.extend(d)
+                self._cv.notify_all()
 
     def read_until(self, pat: str, timeout: float = 15.0) -> bool:
         end = time.time() + timeout
         p = pat.encode()
-        while time.time() < end:
-            i = self.log.find(p, self.cursor)
-            if i >= 0:
-                self.cursor = i + len(p)
-                return True
-            try:
-                d = self.s.recv(65536)
-                if not d:
+        with self._cv:
+            while True:
+                i = self.log.find(p, self.cursor)
+                if i >= 0:
+                    self.cursor = i + len(p)
+                    return True
+                left = end - time.time()
+                if self._eof or left <= 0:
                     return False
-                self.log.extend(d)
-            except socket.timeout:
-                pass
-        return False
+                self._cv.wait(min(left, 0.5))
 
     def text_since(self, start: int) -> str:
-        return self.log[start:self.cursor].decode(errors="replace")
+        with self._cv:
+            return self.log[start:self.cursor].decode(errors="replace")
 
     def send(self, data: bytes) -> None:
         self.s.sendall(data)
+
+    def close(self) -> None:
+        self._stop = True
+        self._reader.join(2)
 
 
 def make_image(src: Path, dst: Path, conf_text: str) -> Path:

@@ -39,6 +39,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
+from test_console import Console as ConsoleBase  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTOR = 512
@@ -51,33 +52,9 @@ pass in on wan proto icmp keep state
 """
 
 
-class Console:
-    def __init__(self, sock_path: str):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(sock_path)
-        self.s.settimeout(0.2)
-        self.log = bytearray()
-        self.cursor = 0
-
+class Console(ConsoleBase):
     def read_until(self, pat: str, timeout: float = 20.0) -> bool:
-        end = time.time() + timeout
-        p = pat.encode()
-        while time.time() < end:
-            i = self.log.find(p, self.cursor)
-            if i >= 0:
-                self.cursor = i + len(p)
-                return True
-            try:
-                d = self.s.recv(65536)
-                if not d:
-                    return False
-                self.log.extend(d)
-            except socket.timeout:
-                pass
-        return False
-
-    def text_since(self, start: int) -> str:
-        return self.log[start:self.cursor].decode(errors="replace")
+        return super().read_until(pat, timeout)
 
     def cmd(self, line: str, prompt: str, timeout: float = 30.0) -> str:
         self.read_until("\x00never", 0.3)  # output already on its way (a redrawn prompt) is not the answer
