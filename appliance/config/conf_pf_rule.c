@@ -20,7 +20,7 @@
 
 /* What Keel's engine does (see CONF_PF_HAVE_INET6 in conf_pf_int.h). */
 #define HAVE_NAT      0 /* nat-to, rdr-to, binat-to */
-#define HAVE_MAX_MSS  0 /* scrub (max-mss N) */
+#define HAVE_MAX_MSS  1 /* scrub (max-mss N) */
 #define HAVE_MODULATE 0 /* modulate state */
 #define HAVE_SRC_CONN 1 /* state options max, max-src-conn, overload */
 
