@@ -21,7 +21,7 @@
 # build/tests/fuzz/work/config, never into the repository.
 
 CONF_SRCS    := appliance/config/conf.c appliance/config/conf_lex.c appliance/config/conf_addr.c \
-	appliance/config/conf_pf.c appliance/config/conf_pf_rule.c appliance/config/conf_write.c \
+	appliance/config/conf_pf.c appliance/config/conf_pf_host.c appliance/config/conf_pf_rule.c appliance/config/conf_write.c \
 	appliance/config/conf_diff.c appliance/config/conf_edit.c appliance/config/passwd.c \
 	appliance/config/conf_ops.c # syslog, ntp, metrics
 CONF_HDRS    := $(wildcard appliance/config/*.h) lib/include/keel/textbuf.h

@@ -457,7 +457,7 @@ static void queue_return(struct netd_fw *fw, const struct fw_packet *p, const st
     fw->n_returns++;
 }
 
-bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8_t *frame, size_t len)
+bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len)
 {
     if (dir == FW_OUT && fw->generating) {
         fw->c.generated++;
@@ -493,6 +493,9 @@ bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8_
         fw->c.blocked[reason]++;
     if (v.log)
         log_line(fw, &pkt, &v, 0, dir, nic);
+    if (v.action == FW_PASS && v.max_mss && pkt.proto == FW_PROTO_TCP && (pkt.tcp_flags & FW_TH_SYN) &&
+        fw_clamp_mss(frame + 14, len - 14, v.max_mss)) /* scrub (max-mss): our copy in, the NIC buffer out */
+        fw->c.mss_clamped++;
     if (v.action == FW_PASS)
         return true;
     if (v.return_)

@@ -46,10 +46,11 @@ struct netd_fw_return {
 struct netd_fw_counters {
     uint64_t passed[FW_R_LAST + 1];  /* by enum fw_reason */
     uint64_t blocked[FW_R_LAST + 1]; /* by enum fw_reason */
-    uint64_t not_ipv4;                     /* frames passed untouched (ARP, command frames, IPv6) */
-    uint64_t dhcp;                         /* our DHCP client's packets, passed before the rules */
-    uint64_t generated;                    /* our `block return` answers, passed without the rules */
-    uint64_t skipped;                      /* packets on `set skip on` interfaces, passed unfiltered */
+    uint64_t not_ipv4;               /* frames passed untouched (ARP, command frames, IPv6) */
+    uint64_t dhcp;                   /* our DHCP client's packets, passed before the rules */
+    uint64_t generated;              /* our `block return` answers, passed without the rules */
+    uint64_t skipped;                /* packets on `set skip on` interfaces, passed unfiltered */
+    uint64_t mss_clamped;            /* TCP SYNs whose MSS scrub (max-mss) lowered */
     uint64_t returns_sent, returns_limited, returns_skipped;
     uint64_t loads, load_failures; /* rule sets made active (the first included), texts refused */
 };
@@ -149,9 +150,10 @@ void netd_fw_iface_update(struct netd_fw *fw, unsigned nic, uint32_t addr, unsig
  * DIR (FW_IN: received; FW_OUT: about to be sent) on NIC NIC.  Non-IPv4
  * frames pass; malformed IPv4 is dropped and counted; everything else goes
  * through the rules and states.  Logs blocked packets (rate-limited) and
- * queues `block return` answers for netd_fw_flush.  True: pass the frame.
+ * queues `block return` answers for netd_fw_flush.  A passed TCP SYN under
+ * scrub (max-mss N) has its MSS option lowered in FRAME.  True: pass it.
  */
-bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8_t *frame, size_t len);
+bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len);
 
 /* Start of a loop iteration: the clock for this iteration's packets, and
  * expired states reclaimed about once a second. */

@@ -55,6 +55,16 @@ int pf_iface(struct pf_ctx *x, const struct conf_tok *t);
  * -1 (error recorded) when there is no room. */
 int pf_table_ref(struct pf_ctx *x, const struct conf_tok *t);
 
+/* conf_pf_host.c: values by name or number (-1: neither) ... */
+long pf_protocol_value(const struct conf_tok *t);
+long pf_icmp_value(const struct conf_tok *t, bool v6);
+long pf_unreach_value(const struct conf_tok *t);
+/* ... and one address, one port, or { lists } of them at the cursor (0 or -1). */
+int pf_address(struct pf_ctx *x, struct conf_pf_addr *a);
+int pf_address_list(struct pf_ctx *x, struct conf_pf_addr *out, unsigned *n);
+int pf_port(struct pf_ctx *x, struct conf_pf_port *pt);
+int pf_port_list(struct pf_ctx *x, struct conf_pf_port *out, unsigned *n);
+
 /* A pass, block or match rule from the cursor (the action word is next). */
 int pf_rule(struct pf_ctx *x);
 /* antispoof ... */

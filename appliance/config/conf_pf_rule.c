@@ -20,11 +20,12 @@
 
 /* What Keel's engine does (see CONF_PF_HAVE_INET6 in conf_pf_int.h). */
 #define HAVE_NAT      0 /* nat-to, rdr-to, binat-to */
-#define HAVE_MAX_MSS  0 /* scrub (max-mss N) */
+#define HAVE_MAX_MSS  1 /* scrub (max-mss N) */
 #define HAVE_MODULATE 0 /* modulate state */
 #define HAVE_SRC_CONN 1 /* state options max, max-src-conn, overload */
 
-#define LIST CONF_PF_LIST_MAX
+#define LIST     CONF_PF_LIST_MAX
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 enum phase { PH_DIR, PH_LOG, PH_QUICK, PH_ON, PH_AF, PH_PROTO, PH_HOSTS, PH_OPTS };
 
@@ -42,290 +43,6 @@ struct tmpl {
     unsigned seen; /* option bits, each at most once */
 };
 
-/* ----------------------------------------------------------- names -- */
-
-struct name_value {
-    const char *name;
-    uint16_t value;
-};
-
-static const struct name_value protocols[] = {
-    { "icmp", 1 },   { "igmp", 2 },   { "ipencap", 4 },    { "tcp", 6 },      { "egp", 8 },
-    { "udp", 17 },   { "ipv6", 41 },  { "rsvp", 46 },      { "gre", 47 },     { "esp", 50 },
-    { "ah", 51 },    { "icmp6", 58 }, { "ipv6-icmp", 58 }, { "ospf", 89 },    { "pim", 103 },
-    { "vrrp", 112 }, { "carp", 112 }, { "sctp", 132 },     { "pfsync", 240 },
-};
-
-/* Services of /etc/services that rules commonly name (pf looks them up there). */
-static const struct name_value services[] = {
-    { "ftp-data", 20 },      { "ftp", 21 },           { "ssh", 22 },          { "telnet", 23 },
-    { "smtp", 25 },          { "domain", 53 },        { "bootps", 67 },       { "bootpc", 68 },
-    { "tftp", 69 },          { "http", 80 },          { "www", 80 },          { "kerberos", 88 },
-    { "pop3", 110 },         { "sunrpc", 111 },       { "auth", 113 },        { "ntp", 123 },
-    { "netbios-ns", 137 },   { "netbios-dgm", 138 },  { "netbios-ssn", 139 }, { "imap", 143 },
-    { "snmp", 161 },         { "snmp-trap", 162 },    { "bgp", 179 },         { "ldap", 389 },
-    { "https", 443 },        { "microsoft-ds", 445 }, { "isakmp", 500 },      { "syslog", 514 },
-    { "submission", 587 },   { "ldaps", 636 },        { "imaps", 993 },       { "pop3s", 995 },
-    { "openvpn", 1194 },     { "ms-sql-s", 1433 },    { "mysql", 3306 },      { "ms-wbt-server", 3389 },
-    { "ipsec-nat-t", 4500 }, { "postgresql", 5432 },  { "http-alt", 8080 },
-};
-
-static const struct name_value icmp_types[] = {
-    { "echorep", 0 },  { "unreach", 3 },   { "squench", 4 },    { "redir", 5 },     { "althost", 6 },
-    { "echoreq", 8 },  { "routeradv", 9 }, { "routersol", 10 }, { "timex", 11 },    { "paramprob", 12 },
-    { "timereq", 13 }, { "timerep", 14 },  { "inforeq", 15 },   { "inforep", 16 },  { "maskreq", 17 },
-    { "maskrep", 18 }, { "trace", 30 },    { "dataconv", 31 },  { "mobredir", 32 }, { "photuris", 40 },
-};
-
-static const struct name_value icmp6_types[] = {
-    { "unreach", 1 },      { "toobig", 2 },       { "timex", 3 },        { "paramprob", 4 },   { "echoreq", 128 },
-    { "echorep", 129 },    { "groupqry", 130 },   { "listqry", 130 },    { "grouprep", 131 },  { "listenrep", 131 },
-    { "groupterm", 132 },  { "listendone", 132 }, { "routersol", 133 },  { "routeradv", 134 }, { "neighbrsol", 135 },
-    { "neighbradv", 136 }, { "redir", 137 },      { "routrrenum", 138 }, { "niqry", 139 },     { "nirep", 140 },
-    { "mtraceresp", 200 }, { "mtrace", 201 },
-};
-
-static const struct name_value unreach_codes[] = {
-    { "net-unr", 0 },   { "host-unr", 1 },       { "proto-unr", 2 },    { "port-unr", 3 },
-    { "needfrag", 4 },  { "srcfail", 5 },        { "net-unk", 6 },      { "host-unk", 7 },
-    { "isolate", 8 },   { "net-prohib", 9 },     { "host-prohib", 10 }, { "net-tos", 11 },
-    { "host-tos", 12 }, { "filter-prohib", 13 }, { "host-preced", 14 }, { "cutoff-preced", 15 },
-};
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-/* T as a name of TABLE or a number 0..MAX; -1 if neither. */
-static long name_or_number(const struct conf_tok *t, const struct name_value *table, size_t n, uint64_t max)
-{
-    if (t->kind != CONF_T_WORD)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (conf_tok_is(t, table[i].name))
-            return table[i].value;
-    uint64_t v;
-    return conf_parse_uint(t->s, t->n, 0, max, &v) ? (long)v : -1;
-}
-
-/* --------------------------------------------------------- addresses -- */
-
-static bool is_alpha_word(const struct conf_tok *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        if ((t->s[i] >= 'a' && t->s[i] <= 'z') || (t->s[i] >= 'A' && t->s[i] <= 'Z'))
-            return true;
-    return false;
-}
-
-/* IFACE:MODIFIER: the interface, or -1; *MOD the modifier's token. */
-static int iface_modifier(struct pf_ctx *x, const struct conf_tok *t, struct conf_tok *mod)
-{
-    size_t colon = 0;
-    while (colon < t->n && t->s[colon] != ':')
-        colon++;
-    if (colon == 0 || colon >= t->n)
-        return -1;
-    struct conf_tok name = { t->s, colon, t->col, CONF_T_WORD };
-    *mod = (struct conf_tok){ t->s + colon + 1, t->n - colon - 1, t->col + (unsigned)colon + 1, CONF_T_WORD };
-    return pf_iface(x, &name);
-}
-
-static int addr_net(struct pf_ctx *x, const struct conf_tok *t, struct conf_pf_addr *a)
-{
-    static const char what[] = "expected an address: any, self, A.B.C.D[/N], an IPv6 address[/N], <table>, "
-                               "(interface), interface or interface:network";
-    unsigned prefix;
-    size_t slash;
-    int rc = t->kind == CONF_T_WORD ? conf_parse_prefix(t->s, t->n, &a->ip, &prefix, &slash) : 1;
-    if (rc == 2)
-        return pf_fail(x, t->col + (unsigned)slash + 1, "expected a prefix length (0-32 for IPv4, 0-128 for IPv6)", t);
-    if (rc && t->kind == CONF_T_WORD && is_alpha_word(t) && t->n > 1)
-        return pf_unsupported(x, t, "host names: Keel has no resolver; or an interface no interface line defines");
-    if (rc)
-        return pf_fail(x, t->col, what, t);
-    if (a->ip.af == CONF_AF_INET6 && !CONF_PF_HAVE_INET6)
-        return pf_unsupported(x, t, "IPv6 addresses: Keel filters IPv4 only");
-    a->kind = CONF_PFA_NET;
-    a->prefix = (uint8_t)prefix;
-    conf_ip_mask(&a->ip, prefix); /* host bits are ignored, as pf does */
-    return 0;
-}
-
-/* One address (no '!', no list) at the cursor. */
-static int address(struct pf_ctx *x, struct conf_pf_addr *a)
-{
-    const struct conf_tok *t = pf_next(x);
-    struct conf_tok mod;
-    int k;
-    if (conf_tok_is(t, "any"))
-        return a->kind = CONF_PFA_ANY, 0;
-    if (conf_tok_is(t, "self"))
-        return a->kind = CONF_PFA_SELF, 0;
-    if (conf_tok_is(t, "no-route") || conf_tok_is(t, "urpf-failed") || conf_tok_is(t, "route"))
-        return pf_unsupported(x, t, NULL);
-    if (t->kind == CONF_T_TABLE) {
-        k = pf_table_ref(x, t);
-        if (k < 0)
-            return -1;
-        a->kind = CONF_PFA_TABLE;
-        a->index = (uint8_t)k;
-        return 0;
-    }
-    if (conf_tok_punct(t, "(")) {
-        const struct conf_tok *n = pf_next(x);
-        k = pf_iface(x, n);
-        if (k < 0 && iface_modifier(x, n, &mod) >= 0)
-            return pf_unsupported(x, &mod, "interface modifiers inside ( )");
-        if (k < 0)
-            return pf_fail(x, n->col, "expected the name of an interface defined by an interface line", n);
-        if (!pf_accept_punct(x, ")"))
-            return pf_fail(x, pf_peek(x)->col, "expected ')' after the interface", pf_peek(x));
-        a->kind = CONF_PFA_IFADDR;
-        a->index = (uint8_t)k;
-        return 0;
-    }
-    if ((k = pf_iface(x, t)) >= 0) {
-        a->kind = CONF_PFA_IFADDR;
-        a->index = (uint8_t)k;
-        return 0;
-    }
-    if ((k = iface_modifier(x, t, &mod)) >= 0) {
-        if (!conf_tok_is(&mod, "network"))
-            return pf_unsupported(x, &mod, "interface modifiers other than :network");
-        a->kind = CONF_PFA_IFNET;
-        a->index = (uint8_t)k;
-        return 0;
-    }
-    if (addr_net(x, t, a))
-        return -1;
-    if (conf_tok_is(pf_peek(x), "-"))
-        return pf_unsupported(x, pf_peek(x), "address ranges");
-    return 0;
-}
-
-/* [!] ADDRESS or [!] { [!] ADDRESS [,] ... } into OUT[*N]. */
-static int address_list(struct pf_ctx *x, struct conf_pf_addr *out, unsigned *n)
-{
-    bool neg = pf_accept_punct(x, "!");
-    if (!pf_accept_punct(x, "{")) {
-        memset(&out[0], 0, sizeof out[0]);
-        if (address(x, &out[0]))
-            return -1;
-        out[0].neg = neg;
-        *n = 1;
-        return 0;
-    }
-    *n = 0;
-    while (!pf_accept_punct(x, "}")) {
-        const struct conf_tok *t = pf_peek(x);
-        if (pf_at_end(x) || conf_tok_punct(t, "{"))
-            return pf_fail(x, t->col, "expected an address or '}' in the list", t);
-        if (*n == LIST)
-            return pf_fail(x, t->col, "expected at most 64 members in a list", NULL);
-        struct conf_pf_addr *a = &out[*n];
-        memset(a, 0, sizeof *a);
-        bool member_neg = pf_accept_punct(x, "!") != neg; /* "! { a }" applies to each member, as pf expands it */
-        if (address(x, a))
-            return -1;
-        a->neg = member_neg;
-        (*n)++;
-        (void)pf_accept_punct(x, ",");
-    }
-    if (*n == 0)
-        return pf_fail(x, pf_peek(x)->col, "expected at least one address in the list", NULL);
-    return 0;
-}
-
-/* ------------------------------------------------------------- ports -- */
-
-static int port_number(struct pf_ctx *x, const struct conf_tok *t, uint16_t *out)
-{
-    if (t->kind != CONF_T_WORD)
-        return pf_fail(x, t->col, "expected a port number 0-65535 or a service name", t);
-    long v = name_or_number(t, services, COUNT(services), 65535);
-    if (v < 0 && is_alpha_word(t))
-        return pf_fail(x, t->col, "expected a port number or a service name Keel knows (as ssh, domain, www, https)",
-                       t);
-    if (v < 0)
-        return pf_fail(x, t->col, "expected a port number 0-65535", t);
-    *out = (uint16_t)v;
-    return 0;
-}
-
-static int port_op(const struct conf_tok *t)
-{
-    static const struct name_value ops[] = { { "=", CONF_PORT_EQ },  { "!=", CONF_PORT_NE }, { "<", CONF_PORT_LT },
-                                             { "<=", CONF_PORT_LE }, { ">", CONF_PORT_GT },  { ">=", CONF_PORT_GE } };
-    for (size_t i = 0; i < COUNT(ops); i++)
-        if (conf_tok_punct(t, ops[i].name))
-            return ops[i].value;
-    return -1;
-}
-
-/* One PORT at the cursor: N | OP N | N:M | N >< M | N <> M. */
-static int port(struct pf_ctx *x, struct conf_pf_port *pt)
-{
-    static const char what[] = "expected a port: N, N:M, = N, != N, < N, <= N, > N, >= N, N >< M or N <> M";
-    const struct conf_tok *t = pf_next(x);
-    if (t->kind == CONF_T_OP) {
-        int op = port_op(t);
-        if (op < 0)
-            return pf_fail(x, t->col, what, t);
-        pt->op = (uint8_t)op;
-        return port_number(x, pf_next(x), &pt->lo);
-    }
-    if (t->kind != CONF_T_WORD)
-        return pf_fail(x, t->col, what, t);
-    size_t colon = 0;
-    while (colon < t->n && t->s[colon] != ':')
-        colon++;
-    if (colon < t->n) {
-        struct conf_tok lo = { t->s, colon, t->col, CONF_T_WORD };
-        struct conf_tok hi = { t->s + colon + 1, t->n - colon - 1, t->col + (unsigned)colon + 1, CONF_T_WORD };
-        pt->op = CONF_PORT_RANGE;
-        if (port_number(x, &lo, &pt->lo) || port_number(x, &hi, &pt->hi))
-            return -1;
-        if (pt->lo > pt->hi)
-            return pf_fail(x, t->col, "expected a port range N:M with N <= M", t);
-        return 0;
-    }
-    if (port_number(x, t, &pt->lo))
-        return -1;
-    pt->op = CONF_PORT_EQ;
-    const struct conf_tok *op = pf_peek(x);
-    if (!conf_tok_punct(op, "><") && !conf_tok_punct(op, "<>"))
-        return 0;
-    pf_next(x);
-    pt->op = conf_tok_punct(op, "><") ? CONF_PORT_INSIDE : CONF_PORT_OUTSIDE;
-    if (port_number(x, pf_next(x), &pt->hi))
-        return -1;
-    if (pt->lo > pt->hi)
-        return pf_fail(x, t->col, "expected a port range N >< M or N <> M with N <= M", NULL);
-    return 0;
-}
-
-static int port_list(struct pf_ctx *x, struct conf_pf_port *out, unsigned *n)
-{
-    if (!pf_accept_punct(x, "{")) {
-        memset(&out[0], 0, sizeof out[0]);
-        *n = 1;
-        return port(x, &out[0]);
-    }
-    *n = 0;
-    while (!pf_accept_punct(x, "}")) {
-        if (pf_at_end(x))
-            return pf_fail(x, pf_peek(x)->col, "expected '}' to close the list of ports", NULL);
-        if (*n == LIST)
-            return pf_fail(x, pf_peek(x)->col, "expected at most 64 members in a list", NULL);
-        memset(&out[*n], 0, sizeof out[0]);
-        if (port(x, &out[(*n)++]))
-            return -1;
-        (void)pf_accept_punct(x, ",");
-    }
-    if (*n == 0)
-        return pf_fail(x, pf_peek(x)->col, "expected at least one port in the list", NULL);
-    return 0;
-}
-
 /* HOST after from/to: [!] ADDRS [port PORTS] | port PORTS. */
 static int host(struct pf_ctx *x, struct tmpl *tp, bool src)
 {
@@ -334,7 +51,7 @@ static int host(struct pf_ctx *x, struct tmpl *tp, bool src)
     if (!conf_tok_is(pf_peek(x), "port")) {
         if (pf_at_end(x))
             return pf_fail(x, pf_peek(x)->col, "expected an address or port after from/to", NULL);
-        if (address_list(x, a, na))
+        if (pf_address_list(x, a, na))
             return -1;
     }
     if (src && conf_tok_is(pf_peek(x), "os"))
@@ -344,7 +61,7 @@ static int host(struct pf_ctx *x, struct tmpl *tp, bool src)
     const struct conf_tok *kw = pf_next(x);
     if (!tp->port_col)
         tp->port_col = kw->col;
-    return port_list(x, src ? tp->sport : tp->dport, src ? &tp->n_sport : &tp->n_dport);
+    return pf_port_list(x, src ? tp->sport : tp->dport, src ? &tp->n_sport : &tp->n_dport);
 }
 
 /* ------------------------------------------------------ before hosts -- */
@@ -352,7 +69,7 @@ static int host(struct pf_ctx *x, struct tmpl *tp, bool src)
 static int protocol(struct pf_ctx *x, uint8_t *out)
 {
     const struct conf_tok *t = pf_next(x);
-    long v = name_or_number(t, protocols, COUNT(protocols), 255);
+    long v = pf_protocol_value(t);
     if (v <= 0)
         return pf_fail(x, t->col, "expected a protocol: tcp, udp, icmp, icmp6, another name or a number 1-255", t);
     if (v == 58 && !CONF_PF_HAVE_INET6)
@@ -428,7 +145,7 @@ static int block_mode(struct pf_ctx *x, struct conf_pf_rule *r)
     if (r->block_mode != CONF_PF_RETURN_ICMP)
         return pf_unsupported(x, open, "options of return-rst (ttl)");
     const struct conf_tok *t = pf_next(x);
-    long v = name_or_number(t, unreach_codes, COUNT(unreach_codes), 255);
+    long v = pf_unreach_value(t);
     if (v < 0)
         return pf_fail(x, t->col, "expected an unreachable code (as port-unr, host-unr) or a number 0-255", t);
     r->return_code = (uint8_t)v;
@@ -580,8 +297,7 @@ static int opt_flags(struct pf_ctx *x, struct tmpl *tp, const struct conf_tok *k
 static int icmp_type(struct pf_ctx *x, bool v6, uint16_t *out)
 {
     const struct conf_tok *t = pf_next(x);
-    long v = v6 ? name_or_number(t, icmp6_types, COUNT(icmp6_types), 255)
-                : name_or_number(t, icmp_types, COUNT(icmp_types), 255);
+    long v = pf_icmp_value(t, v6);
     if (v < 0)
         return pf_fail(x, t->col,
                        v6 ? "expected an ICMPv6 type (as echoreq, neighbrsol) or a number 0-255"
@@ -614,7 +330,7 @@ static int opt_icmp(struct pf_ctx *x, struct tmpl *tp, const struct conf_tok *kw
     if (!pf_accept(x, "code"))
         return 0;
     const struct conf_tok *t = pf_next(x);
-    long v = name_or_number(t, unreach_codes, COUNT(unreach_codes), 255);
+    long v = pf_unreach_value(t);
     if (v < 0)
         return pf_fail(x, t->col, "expected an ICMP code (a number 0-255 or a name as port-unr)", t);
     tp->r.icmp_code = (uint16_t)v;
@@ -777,14 +493,14 @@ static int opt_nat(struct pf_ctx *x, struct tmpl *tp, const struct conf_tok *kw)
     const struct conf_tok *t = pf_peek(x);
     if (conf_tok_punct(t, "{") || t->kind == CONF_T_TABLE)
         return pf_unsupported(x, t, "address pools");
-    if (address(x, &tp->r.nat_addr))
+    if (pf_address(x, &tp->r.nat_addr))
         return -1;
     struct conf_pf_addr *a = &tp->r.nat_addr;
     bool host = a->kind == CONF_PFA_IFADDR || (a->kind == CONF_PFA_NET && a->prefix == 32);
     if (!host)
         return pf_fail(x, t->col, "expected one address or (interface) to translate to", t);
     if (tp->r.nat != CONF_PF_BINAT_TO && pf_accept(x, "port")) {
-        if (port(x, &tp->r.nat_port))
+        if (pf_port(x, &tp->r.nat_port))
             return -1;
         if (tp->r.nat_port.op != CONF_PORT_EQ && tp->r.nat_port.op != CONF_PORT_RANGE)
             return pf_fail(x, t->col, "expected port N or N:M after the address", NULL);

@@ -101,6 +101,7 @@ static int on_rule(void *ctx, const struct conf_pf_rule *in)
     r.max_src_conn = in->max_src_conn;
     r.overload = in->overload;
     r.flush = in->overload_flush ? (in->overload_flush_global ? 2 : 1) : 0;
+    r.max_mss = in->max_mss;
     _Static_assert(FW_LABEL_MAX == CONF_PF_LABEL_MAX, "labels fit");
     r.line = in->line;
     if (in->action == CONF_PF_BLOCK && in->block_mode == CONF_PF_BLOCK_POLICY && k->rs->count < FW_MAX_RULES)

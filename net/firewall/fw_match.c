@@ -353,9 +353,12 @@ static bool rule_matches(const struct fw_rule *r, const struct fw_packet *p, con
     return true;
 }
 
-int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct fw_ifaces *ifs)
+/* The deciding rule, or -1; *MSS gets the smallest max-mss of the matching
+ * match rules (pf's `match ... scrub (max-mss N)`), 0 when none. */
+static int eval_rules(struct fw_ruleset *rs, const struct fw_packet *p, const struct fw_ifaces *ifs, uint16_t *mss)
 {
     int last = -1;
+    *mss = 0;
     for (unsigned i = 0; i < rs->count; i++) {
         struct fw_rule *r = &rs->rules[i];
         r->c.evaluations++;
@@ -364,6 +367,8 @@ int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct
         if (r->action == FW_MATCH) { /* counted, never decides */
             r->c.packets++;
             r->c.bytes += p->len;
+            if (r->max_mss && (!*mss || r->max_mss < *mss))
+                *mss = r->max_mss;
             if (r->flags & FW_RF_QUICK)
                 break;
             continue;
@@ -373,6 +378,12 @@ int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct
             break;
     }
     return last;
+}
+
+int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct fw_ifaces *ifs)
+{
+    uint16_t mss;
+    return eval_rules(rs, p, ifs, &mss);
 }
 
 /* ----------------------------------------------------------- verdicts --- */
@@ -409,6 +420,7 @@ static bool filter_by_state(struct fw_engine *e, const struct fw_packet *p, uint
     }
     uint16_t rule = st->rule;
     uint32_t gen = st->gen;
+    uint16_t mss = st->max_mss;
     int r = fw_state_update(e->states, st, p, reply, now); /* may free st */
     if (r == FW_ST_REOPEN)
         return false;
@@ -427,6 +439,7 @@ static bool filter_by_state(struct fw_engine *e, const struct fw_packet *p, uint
         e->stats.orphan_bytes += p->len;
     }
     e->stats.state_passed++;
+    v->max_mss = mss;
     decide(e, v, FW_PASS, FW_R_STATE);
     return true;
 }
@@ -507,6 +520,8 @@ static bool keep_state(struct fw_engine *e, struct fw_rule *r, unsigned idx, con
     int rc = fw_state_insert(e->states, p, now, (uint16_t)idx, rs->generation, sflags, &st);
     if (rc == FW_OK && node != FW_STATE_NIL)
         fw_state_attach_src(e->states, st, node);
+    if (rc == FW_OK)
+        st->max_mss = v->max_mss;           /* the state's packets are scrubbed as its first was */
     if (rc != FW_OK && rc != FW_E_EXISTS) { /* FW_E_FULL: never pass without the state */
         e->stats.state_full++;
         decide(e, v, FW_BLOCK, FW_R_STATE_FULL);
@@ -521,7 +536,8 @@ static bool keep_state(struct fw_engine *e, struct fw_rule *r, unsigned idx, con
 static void filter_by_rules(struct fw_engine *e, const struct fw_packet *p, uint64_t now, struct fw_verdict *v)
 {
     struct fw_ruleset *rs = e->rules;
-    int idx = fw_rules_eval(rs, p, e->ifaces);
+    uint16_t mss;
+    int idx = eval_rules(rs, p, e->ifaces, &mss);
     if (idx < 0) {
         count(&rs->none, p);
         decide(e, v, FW_BLOCK, FW_R_DEFAULT);
@@ -545,6 +561,9 @@ static void filter_by_rules(struct fw_engine *e, const struct fw_packet *p, uint
         decide(e, v, FW_BLOCK, FW_R_IP_OPTIONS);
         return;
     }
+    if (r->max_mss && (!mss || r->max_mss < mss))
+        mss = r->max_mss;
+    v->max_mss = mss;
     if ((r->flags & FW_RF_KEEP_STATE) && opens_state(p) && !keep_state(e, r, (unsigned)idx, p, now, v))
         return;
     count(&r->c, p);
@@ -563,6 +582,61 @@ void fw_filter(struct fw_engine *e, const struct fw_packet *p, uint64_t now, str
     if (filter_by_state(e, p, now, v) || filter_related(e, p, now, v))
         return;
     filter_by_rules(e, p, now, v);
+}
+
+static uint16_t rd16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
+
+static void wr16(uint8_t *b, uint16_t v)
+{
+    b[0] = (uint8_t)(v >> 8);
+    b[1] = (uint8_t)v;
+}
+
+bool fw_clamp_mss(uint8_t *ip, size_t len, uint16_t mss)
+{
+    if (len < 20 || ip[9] != FW_PROTO_TCP || !mss)
+        return false;
+    size_t ihl = (ip[0] & 0xfu) * 4u, total = rd16(ip + 2);
+    if (total < len)
+        len = total;
+    if (ihl + 20 > len)
+        return false;
+    uint8_t *th = ip + ihl;
+    size_t thl = (th[12] >> 4) * 4u;
+    if (!(th[13] & FW_TH_SYN) || thl < 20 || ihl + thl > len)
+        return false;
+    for (size_t i = 20; i < thl;) { /* the options, RFC 9293 3.1 */
+        uint8_t kind = th[i];
+        if (kind == 0)
+            break;
+        if (kind == 1) {
+            i++;
+            continue;
+        }
+        if (i + 1 >= thl || th[i + 1] < 2 || i + th[i + 1] > thl)
+            break; /* a malformed option: leave the segment as it is */
+        if (kind == 2 && th[i + 1] == 4) {
+            uint16_t old = rd16(th + i + 2);
+            if (old <= mss)
+                return false;
+            wr16(th + i + 2, mss);
+            /* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').  At an odd offset the
+             * value straddles two checksum words; the one's complement sum
+             * does not care about byte order (RFC 1071), so the byte-swapped
+             * old and new values stand in for the two words' change. */
+            uint32_t sum = (uint16_t)~rd16(th + 16);
+            if ((i & 1) == 0)
+                sum += (uint16_t)~old + mss;
+            else
+                sum += (uint16_t) ~(uint16_t)(old >> 8 | old << 8) + (uint16_t)(mss >> 8 | mss << 8);
+            while (sum >> 16)
+                sum = (sum & 0xffff) + (sum >> 16);
+            wr16(th + 16, (uint16_t)~sum);
+            return true;
+        }
+        i += th[i + 1];
+    }
+    return false;
 }
 
 const char *fw_pkt_reason_name(int err)

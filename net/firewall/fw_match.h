@@ -79,6 +79,7 @@ struct fw_verdict {
     bool return_;        /* block return*: the caller should answer ... */
     bool return_rst;     /* ... with a TCP RST (else an ICMP unreachable) */
     uint8_t return_code; /* ... the ICMP unreachable's code */
+    uint16_t max_mss;    /* pass: clamp a TCP SYN's MSS option to this (fw_clamp_mss); 0: leave it */
     int rule;            /* index of the deciding rule in the active set, or -1 */
     unsigned line;       /* that rule's line in the configuration, or 0 */
 };
@@ -135,6 +136,14 @@ int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct
  * says keep state.  Updates per-rule counters, states and e->stats.
  */
 void fw_filter(struct fw_engine *e, const struct fw_packet *p, uint64_t now, struct fw_verdict *v);
+
+/*
+ * scrub (max-mss N): when IP (LEN bytes, a valid IPv4 packet as
+ * fw_parse_ipv4 accepted it) is a TCP segment with SYN whose MSS option is
+ * above MSS, lowers it to MSS and updates the TCP checksum incrementally
+ * (RFC 1624).  Returns true iff it changed the packet.
+ */
+bool fw_clamp_mss(uint8_t *ip, size_t len, uint16_t mss);
 
 /* Names for listings and logs ("bad IPv4 header checksum", "no rule matched"). */
 const char *fw_pkt_reason_name(int err);

@@ -352,6 +352,11 @@ static void put_filter_tail(struct textbuf *b, const struct fw_rule *r, const st
         put_state_options(b, r, rs);
     if (r->flags & FW_RF_ALLOW_OPTS)
         tb_put(b, " allow-opts");
+    if (r->max_mss) {
+        tb_put(b, " scrub (max-mss ");
+        tb_u64(b, r->max_mss);
+        tb_put(b, ")");
+    }
     const char *label = fw_rule_label(rs, r);
     if (label[0]) {
         tb_put(b, " label \"");

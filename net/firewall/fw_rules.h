@@ -145,6 +145,7 @@ struct fw_rule {
     uint32_t max_src_conn; /* max-src-conn N; 0: none */
     int8_t overload;       /* overload <table>: its index, or -1 */
     uint8_t flush;         /* ... flush: 0 none, 1 this rule's states of the source, 2 all (global) */
+    uint16_t max_mss;      /* scrub (max-mss N): TCP SYNs it (or its states) pass carry MSS <= N; 0: none */
     uint16_t label;        /* offset + 1 of its label in the set's label_text; 0: none */
     unsigned line;         /* where it was written, for listings and logs */
     struct fw_counters c;

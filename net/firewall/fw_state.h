@@ -96,6 +96,7 @@ struct fw_state {
     uint8_t fin;                   /* FIN seen: bit 0 from the initiator, bit 1 from the responder */
     uint8_t last_fin;              /* the side (0 initiator, 1 responder) whose FIN came last */
     uint8_t flags;                 /* FW_SF_* */
+    uint16_t max_mss;              /* scrub (max-mss) of the creating rule, 0: none (set by fw_match.c) */
     uint16_t rule;                 /* index of the creating rule in its rule set */
     uint32_t gen;                  /* generation of that rule set */
     uint32_t srcn;                 /* its source node (max-src-conn), or FW_STATE_NIL */

@@ -7,7 +7,8 @@ overload), test hosts in namespaces (test_fwd's Lab).
     NIC 1  virtio  host B 10.9.11.2, sinks on 5001-5003 (appliance 10.9.11.1, lan)
 
 Checks: the rule set loads as written (the $svc list expanded into two
-rules, shown in pfctl's form); a table changed at the console takes effect
+rules, shown in pfctl's form); `match ... scrub (max-mss 1200)` lowers the
+MSS A's SYN offers, so B sends segments of at most 1200 bytes; a table changed at the console takes effect
 at once (A reaches B:5001; `table blocked add 10.9.10.2` cuts it off with
 no commit; `table blocked show` lists it; `table blocked delete` lets it
 through again); a source that opens connections faster than
@@ -23,6 +24,7 @@ Needs root (ip netns, tap).
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -45,19 +47,22 @@ lan_net = "10.9.11.0/24"
 svc = "{ 5001, 5002 }"
 table <blocked> persist
 table <flood> persist
+match in on wan proto tcp scrub (max-mss 1200)
 block in quick on wan from { <blocked>, <flood> }
 pass in proto icmp
 pass out keep state
 pass in on wan proto tcp to $lan_net port $svc keep state (max-src-conn-rate 4/60, overload <flood> flush global)
 """
 
-# Connects from SRC to B:PORT and closes: "ok" or "fail".
+# Connects from SRC to B:PORT, holds the connection HOLD seconds, closes:
+# "ok" or "fail".
 PROBE = r"""
-import socket, sys
+import socket, sys, time
 s = socket.socket(); s.settimeout(float(sys.argv[3]))
 s.bind((sys.argv[1], 0))
 try:
-    s.connect(("10.9.11.2", int(sys.argv[2]))); print("ok")
+    s.connect(("10.9.11.2", int(sys.argv[2]))); print("ok", flush=True)
+    time.sleep(float(sys.argv[4]))
 except OSError:
     print("fail")
 """
@@ -65,7 +70,7 @@ except OSError:
 
 def probe(lab: fwd.Lab, src: str, port: int = 5001, timeout: float = 3) -> bool:
     p = subprocess.run(["ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", PROBE, src, str(port),
-                        str(timeout)], capture_output=True, text=True)
+                        str(timeout), "0"], capture_output=True, text=True)
     return p.stdout.strip() == "ok"
 
 
@@ -79,8 +84,8 @@ def run(rep: kq.Reporter, tmp: Path, image: Path) -> None:
 
         def rules_as_written():
             t = lab.cmd("show firewall", "no rule matched")
-            for want in ("@0 block drop in quick on wan from <blocked> to any",
-                         "  [ Evaluations: ",
+            for want in ("@1 block drop in quick on wan from <blocked> to any",
+                         "[ Evaluations: ", "@0 match in on wan proto tcp all scrub (max-mss 1200)",
                          "block drop in quick on wan from <flood> to any",
                          "pass in on wan proto tcp from any to 10.9.11.0/24 port = 5001 flags S/SA keep state "
                          "(max-src-conn-rate 4/60, overload <flood> flush global)",
@@ -88,6 +93,20 @@ def run(rep: kq.Reporter, tmp: Path, image: Path) -> None:
                 check(want in t, f"show firewall lacks {want!r}: {t!r}")
 
         rep.run("pf.ruleset_loads_lists_expanded", rules_as_written)
+
+        def mss_clamped():
+            # A's SYN offers its tap's MSS (1460); B must see at most 1200 (ss: the send MSS it uses).
+            holder = subprocess.Popen(["ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", PROBE,
+                                       "10.9.10.2", "5002", "5", "4"], stdout=subprocess.PIPE, text=True)
+            try:
+                check(holder.stdout.readline().strip() == "ok", "A could not connect to B:5002")
+                t = fwd.sh("ip", "netns", "exec", lab.hosts[1], "ss", "-tin", "sport", "= :5002").stdout
+                m = re.search(r"\bmss:(\d+)", t)
+                check(m is not None and int(m.group(1)) <= 1200, f"B's side does not use an MSS <= 1200: {t!r}")
+            finally:
+                holder.wait(10)
+
+        rep.run("pf.scrub_max_mss_clamps_the_syn", mss_clamped)
 
         def table_at_console():
             check(probe(lab, "10.9.10.2"), "control: A (10.9.10.2) cannot reach B:5001")

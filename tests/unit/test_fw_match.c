@@ -681,6 +681,81 @@ static void test_src_conn_rate(void)
     CHECK_EQ(run(tcp(FW_IN, WAN, SERVER, 4, ME_WAN, 443, FW_TH_SYN), 12 * SEC).action, FW_PASS);
 }
 
+/* One's complement sum over B (N bytes) from SUM. */
+static uint32_t csum_add(uint32_t sum, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sum += (i & 1) ? b[i] : (uint32_t)b[i] << 8;
+    return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* A TCP SYN with options OPT (N bytes, a multiple of 4) and a right checksum. */
+static size_t syn_with_options(uint8_t *b, const uint8_t *opt, size_t n)
+{
+    size_t len = 20 + 20 + n;
+    memset(b, 0, len);
+    b[0] = 0x45;
+    b[2] = (uint8_t)(len >> 8);
+    b[3] = (uint8_t)len;
+    b[8] = 64;
+    b[9] = FW_PROTO_TCP;
+    memcpy(b + 12, (uint8_t[]){ 10, 0, 0, 1, 10, 0, 0, 2 }, 8);
+    uint8_t *th = b + 20;
+    th[0] = 0x30, th[1] = 0x39, th[2] = 0x01, th[3] = 0xbb;
+    th[12] = (uint8_t)((20 + n) / 4 << 4);
+    th[13] = FW_TH_SYN;
+    memcpy(th + 20, opt, n);
+    uint8_t pseudo[12] = { 10, 0, 0, 1, 10, 0, 0, 2, 0, FW_PROTO_TCP, (uint8_t)((20 + n) >> 8), (uint8_t)(20 + n) };
+    uint16_t c = csum_fold(csum_add(csum_add(0, pseudo, 12), th, 20 + n));
+    th[16] = (uint8_t)(c >> 8);
+    th[17] = (uint8_t)c;
+    return len;
+}
+
+static bool tcp_csum_ok(const uint8_t *b, size_t len)
+{
+    size_t tl = len - 20;
+    uint8_t pseudo[12] = { 10, 0, 0, 1, 10, 0, 0, 2, 0, FW_PROTO_TCP, (uint8_t)(tl >> 8), (uint8_t)tl };
+    return csum_fold(csum_add(csum_add(0, pseudo, 12), b + 20, tl)) == 0;
+}
+
+/* scrub (max-mss N): the MSS option lowered, the checksum still right,
+ * at an even and at an odd offset; nothing else touched. */
+static void test_clamp_mss(void)
+{
+    uint8_t b[80];
+    size_t n = syn_with_options(b, (uint8_t[]){ 2, 4, 0x05, 0xb4, 1, 1, 4, 2 }, 8); /* MSS 1460, NOP NOP SACKOK */
+    CHECK(tcp_csum_ok(b, n));
+    CHECK(fw_clamp_mss(b, n, 1200));
+    CHECK_EQ(b[40 + 2] << 8 | b[40 + 3], 1200);
+    CHECK(tcp_csum_ok(b, n));
+    CHECK(!fw_clamp_mss(b, n, 1300));                                        /* already below */
+    n = syn_with_options(b, (uint8_t[]){ 1, 2, 4, 0x23, 0x28, 1, 1, 0 }, 8); /* NOP, MSS 9000 at an odd offset */
+    CHECK(tcp_csum_ok(b, n));
+    CHECK(fw_clamp_mss(b, n, 1400));
+    CHECK_EQ(b[41 + 2] << 8 | b[41 + 3], 1400);
+    CHECK(tcp_csum_ok(b, n));
+    b[33] = FW_TH_ACK; /* not a SYN: left alone */
+    CHECK(!fw_clamp_mss(b, n, 536));
+    n = syn_with_options(b, (uint8_t[]){ 2, 9, 0x05, 0xb4 }, 4); /* a malformed option length */
+    CHECK(!fw_clamp_mss(b, n, 536));
+    /* the verdict carries the smallest max-mss of the matching rules */
+    load("match in scrub (max-mss 1300)\npass in proto tcp keep state scrub (max-mss 1400)\n");
+    struct fw_verdict v = run(tcp(FW_IN, WAN, SERVER, 1, ME_WAN, 80, FW_TH_SYN), SEC);
+    CHECK_EQ(v.action, FW_PASS);
+    CHECK_EQ(v.max_mss, 1300);
+    v = run(tcp(FW_OUT, WAN, ME_WAN, 80, SERVER, 1, FW_TH_SYN | FW_TH_ACK), SEC); /* the reply, on the state */
+    CHECK_EQ(v.reason, FW_R_STATE);
+    CHECK_EQ(v.max_mss, 1300);
+}
+
 /* max N, max-src-conn N and overload <t> flush: one source cannot take
  * every slot; the overloaded source lands in the table and its states go. */
 static void test_state_limits_and_overload(void)
@@ -888,6 +963,7 @@ int main(void)
         UNIT_TEST(test_state_table_full),
         UNIT_TEST(test_src_conn_rate),
         UNIT_TEST(test_state_limits_and_overload),
+        UNIT_TEST(test_clamp_mss),
         UNIT_TEST(test_antispoof),
         UNIT_TEST(test_ip_options),
         UNIT_TEST(test_block_return_log_invalid),
