@@ -35,9 +35,10 @@ KERNEL_SRCS := kernel/main.c kernel/log.c kernel/fmt.c kernel/serial.c kernel/st
 	kernel/timer.c kernel/selftest.c kernel/kheap.c kernel/cap.c kernel/memory.c kernel/task.c \
 	kernel/sched.c kernel/endpoint.c kernel/fastpath.c kernel/notification.c kernel/ktimer.c \
 	kernel/irq.c kernel/fault.c kernel/syscall.c kernel/roottask.c kernel/usercheck.c \
-	kernel/cpuvuln.c kernel/kcheck.c
+	kernel/cpuvuln.c kernel/kcheck.c kernel/smp.c
 KERNEL_ASMS := kernel/arch/boot.S kernel/arch/trap_entry.S kernel/arch/switch.S \
-	kernel/arch/syscall_entry.S kernel/arch/init_image.S kernel/arch/usercheck.S
+	kernel/arch/syscall_entry.S kernel/arch/init_image.S kernel/arch/usercheck.S \
+	kernel/arch/trampoline.S
 KERNEL_OBJS := $(KERNEL_ASMS:%.S=$(BUILD)/%.o) $(KERNEL_SRCS:%.c=$(BUILD)/%.o)
 KERNEL_ELF  := $(BUILD)/kernel/keel.elf
 KERNEL_BIN  := $(BUILD)/kernel/keel.bin
@@ -128,6 +129,10 @@ BOOT       ?= pxe
 FIRMWARE   ?= bios
 NIC        ?= virtio
 MEM        ?= 256
+# vCPUs for `make run` and every QEMU test (tests/qemu/keelqemu.py reads
+# KEEL_SMP); more than one runs TCG multi-threaded.
+SMP        ?= 1
+export KEEL_SMP := $(SMP)
 SERIAL     ?= stdio
 FWD        ?= tcp:127.0.0.1:8443-:443
 QEMU_EXTRA ?=
@@ -259,7 +264,7 @@ run: packages image
 	 echo "keel: TLS on https://127.0.0.1:8443/ once the console says keel: ready; try:" >&2; \
 	 echo "      curl -k https://127.0.0.1:8443/" >&2; \
 	 $(PYTHON) tests/qemu/keelqemu.py run --image-dir $(TFTP_DIR) --boot $(BOOT) --firmware $(FIRMWARE) --accel $(ACCEL) \
-		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(RNG_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
+		--nic $(NIC) --mem $(MEM) --smp $(SMP) --serial '$(SERIAL)' --fwd '$(FWD)' --qemu-extra '$(RNG_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
 UNIT_TESTS += fmt frames multiboot cmdline kheap manifest nic_ring efi_handoff $(LIB_UNIT_TESTS)

@@ -45,7 +45,7 @@ enum keel_syscall {
     SYS_MAP = 14,              /* (task slot, frame slot, vaddr, rights) map frame into task */
     SYS_UNMAP = 15,            /* (task slot, vaddr) unmap the frame mapped at vaddr */
     SYS_FRAME_INFO = 16,       /* (frame slot) -> rdi = physical address (DMA frames), rsi = pages */
-    SYS_THREAD_START = 17,     /* (thread slot, rip, rsp, arg, priority) */
+    SYS_THREAD_START = 17,     /* (thread slot, rip, rsp, arg, priority | KEEL_THREAD_CPU(n)) */
     SYS_THREAD_SET_FAULT = 18, /* (thread slot, endpoint slot) where faults go; badge kept */
     SYS_THREAD_RESUME = 19,    /* (thread slot, rip, rsp) restart a faulted thread */
     SYS_TASK_KILL = 20,        /* (task slot) stop every thread, release its objects */
@@ -63,7 +63,7 @@ enum keel_syscall {
     SYS_MEMORY_INFO = 32,      /* (memory slot) -> rdi = bytes left in the budget, rsi = free pages in the
                                   machine, rdx = pages the kernel manages; needs RIGHT_READ on the budget */
     SYS_DEBUG_CTL = 33,        /* (debug slot, op, a, b) test hooks, below; needs the debug capability */
-    SYS_CPU_INFO = 34,         /* () -> rdi = KEEL_CPU_* flags: what the kernel found and did about it */
+    SYS_CPU_INFO = 34,         /* () -> rdi = KEEL_CPU_* flags, rsi = cores online, rdx = the caller's core */
     SYS_COUNT
 };
 
@@ -79,6 +79,14 @@ enum keel_debug_ctl {
     DEBUG_CTL_KHEAP = 4,      /* () -> rdi = kernel-heap bytes in use, rsi = pages the heap holds,
                                  rdx = free pages in the machine */
 };
+
+/* SYS_THREAD_START's fifth argument: the priority in bits 0-7 and the core
+ * in bits 8-15, as core + 1 (0: the caller's own core).  A core that is not
+ * online is KE_RANGE. */
+#define KEEL_THREAD_PRIO_MASK 0xffull
+#define KEEL_THREAD_CPU_SHIFT 8
+#define KEEL_THREAD_CPU_MASK  (0xffull << KEEL_THREAD_CPU_SHIFT)
+#define KEEL_THREAD_CPU(n)    ((((uint64_t)(n) + 1) << KEEL_THREAD_CPU_SHIFT) & KEEL_THREAD_CPU_MASK)
 
 /* SYS_CPU_INFO flags. */
 /* KEEL_CPU_MELTDOWN: user tasks can read kernel memory (rogue data cache

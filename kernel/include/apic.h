@@ -13,7 +13,12 @@
 void pic_disable(void);
 
 void lapic_init(uint64_t phys);
+void lapic_init_ap(void);
 void lapic_eoi(void);
+/* IPIs (physical destination): a fixed VECTOR, INIT, STARTUP at PAGE << 12. */
+void lapic_send_ipi(uint32_t apic_id, uint8_t vector);
+void lapic_send_init(uint32_t apic_id);
+void lapic_send_startup(uint32_t apic_id, uint8_t page);
 uint32_t lapic_id(void);
 /* Periodic timer on VECTOR_LAPIC_TIMER with INITIAL counts at divide-by-16. */
 void lapic_timer_periodic(uint32_t initial);

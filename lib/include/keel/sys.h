@@ -189,6 +189,11 @@ static inline int64_t keel_cpu_info(uint64_t *flags)
 {
     return sys6_out(SYS_CPU_INFO, 0, 0, 0, 0, 0, 0, flags, NULL, NULL);
 }
+/* The cores online and the one the calling thread runs on; either may be NULL. */
+static inline int64_t keel_cpu_count(uint64_t *ncpus, uint64_t *self)
+{
+    return sys6_out(SYS_CPU_INFO, 0, 0, 0, 0, 0, 0, NULL, ncpus, self);
+}
 static inline int64_t keel_debug_halt(uint64_t debug, uint64_t code)
 {
     return sys6(SYS_DEBUG_HALT, debug, code, 0, 0, 0, 0);
