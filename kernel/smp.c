@@ -49,8 +49,10 @@ struct percpu cpus[MAX_CPUS];
 uint32_t smp_ncpus = 1;
 bool smp_active;
 
-/* The ticket lock. */
+/* The ticket lock, and which core holds it (for the watchdog's message). */
 static volatile uint32_t bkl_next, bkl_owner;
+static volatile uint32_t bkl_holder;
+#define SPIN_LIMIT_S 10 /* a wait this long is a kernel bug: say who, and stop */
 
 /* The one shootdown request (written by the lock holder only). */
 static struct {
@@ -80,10 +82,15 @@ void bkl_lock(void)
     if (!smp_active)
         return;
     uint32_t ticket = __atomic_fetch_add(&bkl_next, 1, __ATOMIC_RELAXED);
+    uint64_t t0 = rdtsc();
     while (__atomic_load_n(&bkl_owner, __ATOMIC_ACQUIRE) != ticket) {
         cpu_pause();
         smp_tlb_poll(); /* the holder may be waiting for us */
+        if (rdtsc() - t0 > SPIN_LIMIT_S * tsc_hz())
+            panic("smp: cpu %u waited %u s for the kernel lock held by cpu %u", this_cpu()->id, SPIN_LIMIT_S,
+                  bkl_holder);
     }
+    bkl_holder = this_cpu()->id;
 }
 
 void bkl_unlock(void)
@@ -165,9 +172,13 @@ static void shoot(enum tlb_req_kind kind, struct task *t, uint64_t va, uint64_t 
         lapic_send_ipi(c->apic_id, VECTOR_TLB);
         sent[i] = true;
     }
+    uint64_t t0 = rdtsc();
     for (uint32_t i = 0; i < smp_ncpus; i++)
-        while (sent[i] && __atomic_load_n(&cpus[i].tlb_pending, __ATOMIC_ACQUIRE))
+        while (sent[i] && __atomic_load_n(&cpus[i].tlb_pending, __ATOMIC_ACQUIRE)) {
             cpu_pause();
+            if (rdtsc() - t0 > SPIN_LIMIT_S * tsc_hz())
+                panic("smp: cpu %u never acknowledged a shootdown (kind %u)", i, kind);
+        }
     tlb_req.kind = TLB_REQ_NONE;
 }
 

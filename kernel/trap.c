@@ -181,23 +181,26 @@ static __attribute__((noreturn)) void die_on_exception(struct trap_frame *tf)
 extern bool usercheck_active;
 __attribute__((noreturn)) void usercheck_fail(void);
 
-/* Under the BKL. */
+/* Under the BKL.  An interrupt's handler runs (and sends its EOI) before
+ * anything may switch away: a core that left an interrupt in service would
+ * take no interrupt of that priority class again.  A thread killed from
+ * another core while it ran here, or while this core waited for the lock,
+ * leaves through sched_entry_check and never raises a fault. */
 static void dispatch_locked(struct trap_frame *tf, uint64_t v)
 {
-    if (tf->cs & 3)
-        sched_entry_check();
+    bool user = tf->cs & 3;
     if (handlers[v].fn) {
         handlers[v].fn(tf, handlers[v].ctx);
-        return;
-    }
-    if (v < 32) {
+    } else if (v < 32) {
+        if (user)
+            sched_entry_check();
         fault_from_exception(tf);
-        return;
+    } else if (v != VECTOR_SPURIOUS) { /* no EOI for the spurious vector (SDM vol. 3A, 11.9) */
+        kprintf("keel: unexpected interrupt vector %llu\n", (unsigned long long)v);
+        lapic_eoi(); /* or this priority class and every lower one stay blocked */
     }
-    if (v == VECTOR_SPURIOUS)
-        return; /* no EOI for the spurious vector (SDM vol. 3A, 11.9) */
-    kprintf("keel: unexpected interrupt vector %llu\n", (unsigned long long)v);
-    lapic_eoi(); /* or this priority class and every lower one stay blocked */
+    if (user)
+        sched_entry_check();
 }
 
 void trap_dispatch(struct trap_frame *tf)
