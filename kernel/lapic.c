@@ -82,6 +82,12 @@ void lapic_timer_periodic(uint32_t initial)
     lapic_write(LAPIC_TIMER_INIT, initial);
 }
 
+void lapic_timer_stop(void)
+{
+    lapic_write(LAPIC_LVT_TIMER, LVT_MASKED);
+    lapic_write(LAPIC_TIMER_INIT, 0);
+}
+
 uint32_t lapic_timer_measure(void (*wait)(void *), void *ctx)
 {
     lapic_write(LAPIC_TIMER_DIV, TIMER_DIV_16);

@@ -11,6 +11,7 @@
  *    that is no longer TS_RUNNABLE is stale and dropped when met.
  *  - c->rq_bitmap bit p is set whenever c->ready[p] is non-empty (possibly
  *    stale).
+ *  - Cores other than the boot core tick only while a thread runs there.
  *  - Kernel code runs with interrupts off; only the idle loop enables them,
  *    around hlt, and it gives up the BKL while it sleeps.  So a switch can
  *    happen only at the explicit calls below, always with the BKL held.
@@ -149,6 +150,16 @@ static void switch_to(struct thread *next)
         __asm__ volatile("fxsave64 %0" : "=m"(prev->fpu));
     if (next->task)
         task_activate(next->task);
+    if (c->id != 0) {
+        /* Tickless idle on the other cores: no thread, no tick (and no
+         * trip through the kernel lock 1000 times a second); work arrives
+         * with VECTOR_RESCHED.  The boot core ticks always: it runs the
+         * timers (ktimer.c) and keeps the clock's tick count. */
+        if (next == c->idle)
+            timer_stop_ap();
+        else if (prev == c->idle)
+            timer_start_ap();
+    }
     uint64_t top = next->kstack_base + KSTACK_SIZE;
     c->kernel_stack_top = top;
     tss_set_kernel_stack(top);

@@ -199,8 +199,7 @@ void smp_ap_main(struct percpu *c)
     sched_init_ap(c, &ap_idle[c->id]);
     __atomic_store_n(&ap_alive, 1, __ATOMIC_RELEASE);
     bkl_lock();
-    timer_start_ap();
-    sched_idle_loop();
+    sched_idle_loop(); /* the tick starts when a thread first runs here (sched.c) */
 }
 
 static void patch64(uint8_t *page, const char *field, uint64_t v)

@@ -154,4 +154,5 @@ uint64_t clock_ns(void) { return tsc_to_ns(rdtsc() - tsc_start); }
 uint64_t timer_ticks(void) { return ticks; }
 uint64_t tsc_hz(void) { return tsc_freq; }
 void timer_start_ap(void) { lapic_timer_periodic(lapic_initial); }
+void timer_stop_ap(void) { lapic_timer_stop(); }
 void timer_set_tick_hook(void (*hook)(void)) { tick_hook = hook; }

@@ -22,6 +22,7 @@ void lapic_send_startup(uint32_t apic_id, uint8_t page);
 uint32_t lapic_id(void);
 /* Periodic timer on VECTOR_LAPIC_TIMER with INITIAL counts at divide-by-16. */
 void lapic_timer_periodic(uint32_t initial);
+void lapic_timer_stop(void);
 /* One-shot count-down from 0xffffffff, for calibration; returns counts elapsed
  * while wait() ran. */
 uint32_t lapic_timer_measure(void (*wait)(void *), void *ctx);
