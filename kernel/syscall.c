@@ -376,7 +376,13 @@ static int64_t sys_irq_bind(struct trap_frame *tf)
 {
     LOOKUP(c, tf->rdi, CAP_IRQ, RIGHT_WRITE);
     LOOKUP(n, tf->rsi, CAP_NOTIFICATION, RIGHT_WRITE);
-    return irq_bind((struct irq *)c->obj, (struct notification *)n->obj, tf->rdx);
+    /* The interrupt goes to the core of the thread that binds it (the
+     * driver's own): its wake-up is then a same-core one. */
+    uint32_t apic = cpus[sched_current()->cpu].apic_id;
+    int64_t err = irq_bind((struct irq *)c->obj, (struct notification *)n->obj, tf->rdx, apic);
+    if (!err)
+        tf->rdi = apic;
+    return err;
 }
 
 static int64_t sys_irq_ack(struct trap_frame *tf)

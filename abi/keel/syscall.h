@@ -50,7 +50,8 @@ enum keel_syscall {
     SYS_THREAD_RESUME = 19,    /* (thread slot, rip, rsp) restart a faulted thread */
     SYS_TASK_KILL = 20,        /* (task slot) stop every thread, release its objects */
     SYS_IRQ_ACK = 21,          /* (irq slot) unmask the line after handling */
-    SYS_IRQ_BIND = 22,         /* (irq slot, ntfn slot, bit) deliver the IRQ as that bit */
+    SYS_IRQ_BIND = 22,         /* (irq slot, ntfn slot, bit) deliver the IRQ as that bit, to the caller's core;
+                                  -> rdi = that core's APIC id (an MSI's destination) */
     SYS_IOPORT_GRANT = 23,     /* (ioport slot, task slot) open the ports in task's TSS bitmap */
     SYS_CLOCK = 24,            /* () -> rdi = monotonic ns, rsi = TSC Hz */
     SYS_THREAD_EXIT = 25,      /* () the calling thread stops; its fault endpoint gets FAULT_EXIT */
@@ -98,7 +99,8 @@ enum keel_debug_ctl {
 /* SYS_IRQ_GET lines: 0-15 are ISA IRQs (routed through the ACPI overrides,
  * e.g. the PIT's IRQ 0 is GSI 2), 16-23 PCI GSIs (level, active low);
  * KEEL_IRQ_MSI allocates a vector for a device's MSI/MSI-X, which the
- * driver programs with address 0xfee00000 and the returned vector as data. */
+ * driver programs with address 0xfee00000 | (APIC id << 12), the id
+ * SYS_IRQ_BIND returned (its own core), and the vector as data. */
 #define KEEL_IRQ_MSI 0x10000u
 /* Or'ed into a line 0-23: the line is a GSI as it is (no ISA override),
  * level-triggered and active high: PCI INTx on an i440FX/PIIX board, whose

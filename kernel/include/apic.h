@@ -34,6 +34,8 @@ bool ioapic_has_gsi(uint32_t gsi);
 /* Routes GSI to VECTOR (masked until ioapic_unmask). Returns false for a GSI
  * this IOAPIC does not have. */
 bool ioapic_route(uint32_t gsi, uint8_t vector, bool active_low, bool level);
+/* Sends GSI to the local APIC APIC_ID from now on. */
+void ioapic_route_to(uint32_t gsi, uint32_t apic_id);
 void ioapic_mask(uint32_t gsi);
 void ioapic_unmask(uint32_t gsi);
 
