@@ -149,7 +149,7 @@ static void test_errors_name_line_and_column(void)
     CHECK_EQ(parse("server a cpu 8\n"), -1);
     CHECK_STR(err, "manifest:1:14: expected a core (0-7)");
     CHECK_EQ(parse("server a cpu\n"), -1);
-    CHECK_STR(err, "manifest:1:10: expected a core (0-7) after cpu");
+    CHECK_STR(err, "manifest:1:14: expected a core (0-7) after cpu");
     CHECK_EQ(parse("server a memory\n"), -1);
     CHECK_STR(err, "manifest:1:17: expected a size (e.g. 4M) after memory");
     CHECK_EQ(parse("server a ioport 0x64-0x60\n"), -1);
