@@ -742,7 +742,7 @@ def boot(name: str, *, boot: str = "direct", accel: str = "auto",
          log_path: Union[str, Path, None] = None,
          retry_kvm_error: bool = True, quiet: bool = False,
          taps: Sequence[str] = (), netns: str = "", firmware: str = "bios",
-         nic_rom: str = "ipxe") -> BootResult:
+         nic_rom: str = "ipxe", smp: int = 0) -> BootResult:
     """Boot once, serial to build/test-logs/NAME.log (or log_path).
 
     Stops when (a) every `expect` entry has appeared in order, or any `until`
@@ -756,7 +756,7 @@ def boot(name: str, *, boot: str = "direct", accel: str = "auto",
     cfg = Config(boot=boot, accel=accel, nic=nic, mem=mem, serial="null",
                  fwd=fwd, qemu_extra=qemu_extra, args=list(args),
                  image_dir=image_dir or os.environ.get("KEEL_IMAGE_DIR") or DEFAULT_IMAGE_DIR,
-                 taps=list(taps), netns=netns, firmware=firmware, nic_rom=nic_rom)
+                 taps=list(taps), netns=netns, firmware=firmware, nic_rom=nic_rom, smp=smp)
     log_path = Path(log_path) if log_path else LOG_DIR / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
 
