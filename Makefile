@@ -140,7 +140,7 @@ QEMU_EXTRA ?=
 RNG_DEVICE ?= -device virtio-rng-pci
 ARGS       ?=
 
-.PHONY: all deps packages image run test unit-test qemu-test ktest bench bench-report clean format
+.PHONY: all deps packages image run test unit-test qemu-test ktest ktest-smp bench bench-report clean format
 .DEFAULT_GOAL := all
 
 all: image
@@ -291,13 +291,20 @@ $(UNIT_BINS): tests/unit/unit.h
 unit-test: $(UNIT_BINS)
 	@tests/run-suite.sh $(UNIT_BINS)
 
+# The in-guest kernel tests also on 2 and 4 vCPUs (the 4-vCPU run with a
+# short fuzzer round: under TCG on a 2-core host four vCPUs crawl), and the
+# TLS proxy and the forwarding end to end on 2 vCPUs (tlsd on core 1, netd
+# and the drivers on core 0).  SMP=N makes every suite run on N vCPUs instead.
+SMP_TESTS := "$(PYTHON) tests/qemu/test_ktest.py --smp 2 --fuzz-rounds 1" \
+	"$(PYTHON) tests/qemu/test_ktest.py --smp 4 --fuzz-rounds 1 --fuzz-calls 300" \
+	"KEEL_SMP=2 $(PYTHON) tests/qemu/test_tlsd.py" "KEEL_SMP=2 $(PYTHON) tests/qemu/test_fwd.py"
 QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
 	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp" \
 	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/qemu/test_console_net.py" \
 	"$(PYTHON) tests/qemu/test_netadm.py" "$(PYTHON) tests/qemu/test_fwd.py" \
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
 	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
-	"$(PYTHON) tests/qemu/test_pxe.py"
+	"$(PYTHON) tests/qemu/test_pxe.py" $(SMP_TESTS)
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)
@@ -310,6 +317,12 @@ KTEST_ARGS := $(if $(SEED),--seed $(SEED)) $(if $(FUZZ_ROUNDS),--fuzz-rounds $(F
 	$(if $(FUZZ_WORKERS),--fuzz-workers $(FUZZ_WORKERS))
 ktest: packages image
 	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ktest.py $(strip $(KTEST_ARGS))"
+
+# The in-guest kernel tests on 1, 2 and 4 vCPUs.
+ktest-smp: packages image
+	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ktest.py --smp 1 $(strip $(KTEST_ARGS))" \
+		"$(PYTHON) tests/qemu/test_ktest.py --smp 2 $(strip $(KTEST_ARGS))" \
+		"$(PYTHON) tests/qemu/test_ktest.py --smp 4 $(strip $(KTEST_ARGS))"
 
 # The fuzzers run briefly on their fixed corpora (longer: make fuzz).
 FUZZ_SMOKE := "$(MAKE) --no-print-directory -s fuzz-smoke"

@@ -528,8 +528,8 @@ static void start_server(unsigned idx)
     }
     sv->state = SRV_RUNNING;
     sv->started_at = keel_now_ns();
-    ulog("keel: init: started %s (priority %u, cpu %u%s)\n", sv->spec->name, sv->spec->priority, sv->cpu,
-         sv->restarts ? ", restarted" : "");
+    ulog("keel: init: started %s (priority %u%s) on cpu %u\n", sv->spec->name, sv->spec->priority,
+         sv->restarts ? ", restarted" : "", sv->cpu);
 }
 
 /* One line at `keel: ready`: what the servers use of their budgets and
