@@ -35,6 +35,7 @@
 #include "gdt.h"
 #include "kstring.h"
 #include "log.h"
+#include "object.h"
 #include "pmm.h"
 #include "sched.h"
 #include "task.h"
@@ -138,6 +139,10 @@ void smp_tlb_poll(void)
             c->loaded_task = NULL;
         }
         break;
+    case TLB_REQ_PORTS:
+        if (c->loaded_task == tlb_req.task)
+            tss_set_iobitmap(tlb_req.task->iobitmap, tlb_req.task->io_lo, tlb_req.task->io_hi);
+        break;
     default: break;
     }
     c->shootdowns++;
@@ -185,6 +190,7 @@ static void shoot(enum tlb_req_kind kind, struct task *t, uint64_t va, uint64_t 
 void smp_tlb_user(struct task *t, uint64_t va, uint64_t pages) { shoot(TLB_REQ_USER, t, va, pages); }
 void smp_tlb_kernel(uint64_t va, uint64_t pages) { shoot(TLB_REQ_KERNEL, NULL, va, pages); }
 void smp_tlb_leave(struct task *t) { shoot(TLB_REQ_LEAVE, t, 0, 0); }
+void smp_ports_changed(struct task *t) { shoot(TLB_REQ_PORTS, t, 0, 0); }
 
 /* Runs on the new core, on its idle stack, with the kernel's page tables. */
 void smp_ap_main(struct percpu *c)

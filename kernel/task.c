@@ -219,6 +219,7 @@ int task_grant_ports(struct task *t, uint16_t first, uint32_t count)
         t->io_hi = (uint16_t)(first + count - 1);
     if (t == loaded_task)
         tss_set_iobitmap(t->iobitmap, t->io_lo, t->io_hi);
+    smp_ports_changed(t); /* a thread of T may run on another core right now */
     return KE_OK;
 }
 
@@ -238,11 +239,13 @@ static void task_teardown(struct task *t)
         region_remove(t, r);
     }
     if (t->iobitmap) {
+        uint8_t *bitmap = t->iobitmap;
+        t->iobitmap = NULL;
         if (t == loaded_task)
             tss_set_iobitmap(NULL, 0, 0);
-        pmm_free(virt_to_phys(t->iobitmap));
-        pmm_free(virt_to_phys(t->iobitmap) + PAGE_SIZE);
-        t->iobitmap = NULL;
+        smp_ports_changed(t); /* closes them in every other core's TSS too */
+        pmm_free(virt_to_phys(bitmap));
+        pmm_free(virt_to_phys(bitmap) + PAGE_SIZE);
     }
 }
 

@@ -52,6 +52,7 @@ enum tlb_req_kind {
     TLB_REQ_USER,   /* invlpg [va, va+pages) if `task` is loaded here */
     TLB_REQ_KERNEL, /* invlpg [va, va+pages) (global kernel pages) */
     TLB_REQ_LEAVE,  /* `task` is being freed: load the kernel's CR3 if it is loaded here */
+    TLB_REQ_PORTS,  /* `task`'s I/O bitmap changed: reload this core's TSS copy if it is loaded here */
 };
 
 struct percpu {
@@ -103,6 +104,9 @@ void smp_resched(uint32_t cpu);
 void smp_tlb_user(struct task *t, uint64_t va, uint64_t pages);
 void smp_tlb_kernel(uint64_t va, uint64_t pages);
 void smp_tlb_leave(struct task *t);
+/* T's ports changed (granted, or closed at its death): the other cores
+ * that have T loaded copy its bitmap into their TSS again. */
+void smp_ports_changed(struct task *t);
 /* Does this core's pending shootdown, if any (no lock needed). */
 void smp_tlb_poll(void);
 
