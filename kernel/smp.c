@@ -43,7 +43,7 @@
 #include "trap.h"
 #include "vm.h"
 
-#define AP_START_TIMEOUT_NS 500000000ull /* 0.5 s per core */
+#define AP_START_TIMEOUT_NS  500000000ull /* 0.5 s per core */
 #define TLB_FULL_FLUSH_PAGES 64           /* more pages than this: reload CR3 instead */
 
 struct percpu cpus[MAX_CPUS];

@@ -209,7 +209,7 @@ void trap_dispatch(struct trap_frame *tf)
     if ((tf->cs & 3) && (read_rflags() & RFLAGS_AC_BIT))
         panic("entered from ring 3 with RFLAGS.AC set: SMAP would be off in the kernel");
     if (usercheck_active && v < 32 && (tf->cs & 3))
-        usercheck_fail(); /* the boot probe of ring 3: abandon this frame */
+        usercheck_fail();                             /* the boot probe of ring 3: abandon this frame */
     bool machine_fault = v == 2 || v == 8 || v == 18; /* NMI, #DF, #MC: never the task's doing */
     if (v < 32 && (!(tf->cs & 3) || machine_fault) && !handlers[v].fn)
         die_on_exception(tf); /* without the lock: this core may hold it */

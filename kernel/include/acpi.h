@@ -26,7 +26,7 @@ struct acpi_info {
     uint32_t ioapic_gsi_base;
     uint32_t n_cpus;
     uint8_t cpu_apic_ids[ACPI_MAX_CPUS]; /* enabled processors' LAPIC ids, MADT order */
-    uint64_t ecam_phys; /* 0 when there is no MCFG */
+    uint64_t ecam_phys;                  /* 0 when there is no MCFG */
     uint8_t ecam_bus_start, ecam_bus_end;
     struct acpi_irq_override isa[16]; /* ISA IRQ -> GSI, identity by default */
 };

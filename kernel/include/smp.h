@@ -32,10 +32,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define MAX_CPUS        8
-#define SCHED_PRIOS     32
-#define VECTOR_RESCHED  0xf1 /* IPI: look at your ready queues */
-#define VECTOR_TLB      0xf2 /* IPI: your mailbox holds a shootdown */
+#define MAX_CPUS              8
+#define SCHED_PRIOS           32
+#define VECTOR_RESCHED        0xf1      /* IPI: look at your ready queues */
+#define VECTOR_TLB            0xf2      /* IPI: your mailbox holds a shootdown */
 #define AP_TRAMPOLINE_DEFAULT 0x8000ull /* below 1 MiB, page-aligned; pmm never hands it out */
 
 struct thread;
@@ -80,8 +80,8 @@ _Static_assert(__builtin_offsetof(struct percpu, current) == 16, "sched_current 
 _Static_assert(__builtin_offsetof(struct percpu, self) == 24, "this_cpu offset");
 
 extern struct percpu cpus[MAX_CPUS];
-extern uint32_t smp_ncpus;  /* cores online */
-extern bool smp_active;     /* more than one core online: the BKL and IPIs are live */
+extern uint32_t smp_ncpus; /* cores online */
+extern bool smp_active;    /* more than one core online: the BKL and IPIs are live */
 
 static inline struct percpu *this_cpu(void)
 {

@@ -523,7 +523,7 @@ static int64_t start_thread(unsigned index)
         e = keel_thread_set_fault(H_THREAD0 + index, H_FAULT);
     if (!e)
         e = keel_thread_start(H_THREAD0 + index, (uint64_t)thread_entry, stack_top(index) - 8, index,
-                                  HOSTILE_PRIO | fuzz_core(index + 1));
+                              HOSTILE_PRIO | fuzz_core(index + 1));
     return e;
 }
 
