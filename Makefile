@@ -35,9 +35,10 @@ KERNEL_SRCS := kernel/main.c kernel/log.c kernel/fmt.c kernel/serial.c kernel/st
 	kernel/timer.c kernel/selftest.c kernel/kheap.c kernel/cap.c kernel/memory.c kernel/task.c \
 	kernel/sched.c kernel/endpoint.c kernel/fastpath.c kernel/notification.c kernel/ktimer.c \
 	kernel/irq.c kernel/fault.c kernel/syscall.c kernel/roottask.c kernel/usercheck.c \
-	kernel/cpuvuln.c kernel/kcheck.c
+	kernel/cpuvuln.c kernel/kcheck.c kernel/smp.c
 KERNEL_ASMS := kernel/arch/boot.S kernel/arch/trap_entry.S kernel/arch/switch.S \
-	kernel/arch/syscall_entry.S kernel/arch/init_image.S kernel/arch/usercheck.S
+	kernel/arch/syscall_entry.S kernel/arch/init_image.S kernel/arch/usercheck.S \
+	kernel/arch/trampoline.S
 KERNEL_OBJS := $(KERNEL_ASMS:%.S=$(BUILD)/%.o) $(KERNEL_SRCS:%.c=$(BUILD)/%.o)
 KERNEL_ELF  := $(BUILD)/kernel/keel.elf
 KERNEL_BIN  := $(BUILD)/kernel/keel.bin
@@ -129,6 +130,10 @@ BOOT       ?= pxe
 FIRMWARE   ?= bios
 NIC        ?= virtio
 MEM        ?= 256
+# vCPUs for `make run` and every QEMU test (tests/qemu/keelqemu.py reads
+# KEEL_SMP); more than one runs TCG multi-threaded.
+SMP        ?= 1
+export KEEL_SMP := $(SMP)
 SERIAL     ?= stdio
 FWD        ?= tcp:127.0.0.1:8443-:443
 QEMU_EXTRA ?=
@@ -142,7 +147,7 @@ DISK       ?=
 DISK_DEVICE = $(if $(DISK),-drive file=$(DISK)$(comma)format=raw$(comma)if=none$(comma)id=keeldisk -device virtio-blk-pci$(comma)drive=keeldisk)
 comma      := ,
 
-.PHONY: all deps packages image run test unit-test qemu-test ktest bench bench-report clean format
+.PHONY: all deps packages image run test unit-test qemu-test ktest ktest-smp bench bench-report clean format
 .DEFAULT_GOAL := all
 
 all: image
@@ -267,7 +272,7 @@ run: packages image
 	 echo "      curl -k https://127.0.0.1:8443/" >&2; \
 	 if [ -n "$(DISK)" ] && [ ! -e "$(DISK)" ]; then truncate -s 8M "$(DISK)" && echo "keel: created $(DISK) (8 MiB) for the saved configuration" >&2; fi; \
 	 $(PYTHON) tests/qemu/keelqemu.py run --image-dir $(TFTP_DIR) --boot $(BOOT) --firmware $(FIRMWARE) --accel $(ACCEL) \
-		--nic $(NIC) --mem $(MEM) --serial '$(SERIAL)' --fwd '$(FWD)' \
+		--nic $(NIC) --mem $(MEM) --smp $(SMP) --serial '$(SERIAL)' --fwd '$(FWD)' \
 		--qemu-extra '$(RNG_DEVICE) $(DISK_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
@@ -295,13 +300,20 @@ $(UNIT_BINS): tests/unit/unit.h
 unit-test: $(UNIT_BINS)
 	@tests/run-suite.sh $(UNIT_BINS)
 
+# The in-guest kernel tests also on 2 and 4 vCPUs (the 4-vCPU run with a
+# short fuzzer round: under TCG on a 2-core host four vCPUs crawl), and the
+# TLS proxy and the forwarding end to end on 2 vCPUs (tlsd on core 1, netd
+# and the drivers on core 0).  SMP=N makes every suite run on N vCPUs instead.
+SMP_TESTS := "$(PYTHON) tests/qemu/test_ktest.py --smp 2 --fuzz-rounds 1" \
+	"$(PYTHON) tests/qemu/test_ktest.py --smp 4 --fuzz-rounds 1 --fuzz-calls 300" \
+	"KEEL_SMP=2 $(PYTHON) tests/qemu/test_tlsd.py" "KEEL_SMP=2 $(PYTHON) tests/qemu/test_fwd.py"
 QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
 	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp" \
 	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/qemu/test_console_net.py" \
 	"$(PYTHON) tests/qemu/test_netadm.py" "$(PYTHON) tests/qemu/test_fwd.py" "$(PYTHON) tests/qemu/test_pf.py" \
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
 	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
-	"$(PYTHON) tests/qemu/test_pxe.py" "$(PYTHON) tests/qemu/test_store.py" "$(PYTHON) tests/qemu/test_ops.py"
+	"$(PYTHON) tests/qemu/test_pxe.py" "$(PYTHON) tests/qemu/test_store.py" "$(PYTHON) tests/qemu/test_ops.py" $(SMP_TESTS)
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)
@@ -314,6 +326,12 @@ KTEST_ARGS := $(if $(SEED),--seed $(SEED)) $(if $(FUZZ_ROUNDS),--fuzz-rounds $(F
 	$(if $(FUZZ_WORKERS),--fuzz-workers $(FUZZ_WORKERS))
 ktest: packages image
 	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ktest.py $(strip $(KTEST_ARGS))"
+
+# The in-guest kernel tests on 1, 2 and 4 vCPUs.
+ktest-smp: packages image
+	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ktest.py --smp 1 $(strip $(KTEST_ARGS))" \
+		"$(PYTHON) tests/qemu/test_ktest.py --smp 2 $(strip $(KTEST_ARGS))" \
+		"$(PYTHON) tests/qemu/test_ktest.py --smp 4 $(strip $(KTEST_ARGS))"
 
 # The fuzzers run briefly on their fixed corpora (longer: make fuzz).
 FUZZ_SMOKE := "$(MAKE) --no-print-directory -s fuzz-smoke"

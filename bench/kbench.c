@@ -16,6 +16,11 @@
  *                  on every CR3 write and refills it page by page)
  *   notify_wakeup  signal in one task until the waiting task runs (the
  *                  waiter has the higher priority, so the signal preempts)
+ *   ipc_rtt_cross_core
+ *                  ipc_rtt_fast's exchange with the echo task on core 1:
+ *                  the general path, a VECTOR_RESCHED IPI each way and the
+ *                  kernel lock handed between the cores (only with two
+ *                  cores or more; bench/run.py boots kbench again with -smp 2)
  * Each figure is the median of RUNS runs of ITERS operations, in TSC
  * cycles (rdtsc, not serialising: fine at these iteration counts) and in ns
  * (from the TSC frequency the kernel measured).  Under QEMU's `-icount
@@ -100,13 +105,14 @@ static uint64_t time_calls(const char *name, uint64_t ep, uint64_t flags)
     return report(name, runs, RUNS);
 }
 
-static uint64_t bench_ipc(const char *name, uint64_t flags)
+/* The echo task on core CORE (KEEL_THREAD_CPU; 0 = ours). */
+static uint64_t bench_ipc_on(const char *name, uint64_t flags, uint64_t core)
 {
     uint64_t ep = slot_get();
     (void)keel_obj_create(spawn_memory(), OBJ_ENDPOINT, ep, 0);
     struct child c;
     struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
-    if (spawn(&c, echo, flags, 10, caps, 1, 0, 0)) {
+    if (spawn(&c, echo, flags, 10 | core, caps, 1, 0, 0)) {
         ulog("kbench: cannot spawn the echo task\n");
         return 0;
     }
@@ -115,6 +121,8 @@ static uint64_t bench_ipc(const char *name, uint64_t flags)
     slot_put(ep);
     return med;
 }
+
+static uint64_t bench_ipc(const char *name, uint64_t flags) { return bench_ipc_on(name, flags, 0); }
 
 /* The message flags of the same-task echo (0 or KEEL_SLOWPATH): set before
  * its thread starts, read only by it. */
@@ -216,6 +224,15 @@ int main(const struct keel_srvinfo *si)
     uint64_t same = bench_ipc_same_task("ipc_rtt_same_task", 0);
     (void)bench_ipc_same_task("ipc_rtt_same_task_slow", KEEL_SLOWPATH);
     bench_notify();
+    uint64_t ncpus = 1;
+    if (keel_cpu_count(&ncpus, NULL) == KE_OK && ncpus > 1) {
+        uint64_t cross = bench_ipc_on("ipc_rtt_cross_core", 0, KEEL_THREAD_CPU(1));
+        if (fast)
+            ulog("BENCH name=ipc_rtt_cross_core_over_same_core value=%llu.%02llu unit=ratio\n",
+                 (unsigned long long)(cross / fast), (unsigned long long)(cross * 100 / fast % 100));
+    } else {
+        ulog("INFO name=ipc_rtt_cross_core skipped (one core; bench/run.py measures it with -smp 2)\n");
+    }
     if (null) {
         ulog("BENCH name=ipc_rtt_fast_over_2_null_syscalls value=%llu.%02llu unit=ratio\n",
              (unsigned long long)(fast / (2 * null)), (unsigned long long)(fast * 100 / (2 * null) % 100));

@@ -121,6 +121,20 @@ def main() -> int:
         figures.setdefault(m.group(1), {})[m.group(3)] = float(m.group(2))
         accel_of[m.group(1)] = kbench_accel
 
+    # With two vCPUs (multi-threaded TCG): the same figures, and the IPC round
+    # trip with the echo task on the other core.  Printed as name_2cpu.
+    r2 = kq.boot("kbench-2cpu", boot="direct", image_dir=ns.image_dir, accel=ns.accel, mem=mem, nic=nic,
+                 args=["kbench", "debug-exit"], expect=["kbench: done"], fail_on=["keel: PANIC"],
+                 timeout=600, wait_exit=True, quiet=True, smp=2)
+    if r2.all_matched:
+        for m in FIGURE.finditer(r2.log):
+            if m.group(1).startswith("ipc_rtt_cross_core") or m.group(1) in ("ipc_rtt_fast", "null_syscall"):
+                name = m.group(1) if m.group(1).startswith("ipc_rtt_cross_core") else m.group(1) + "_2cpu"
+                bench(name, m.group(2), m.group(3), r2.accel)
+    else:
+        print(f"INFO name=ipc_rtt_cross_core skipped (the 2-vCPU kbench boot did not finish: {r2.describe()}; "
+              f"log {kq._rel(r2.log_path)})", flush=True)
+
     # The same micro-benchmarks with the guest's clock counting instructions
     # (TCG's -icount shift=0: one ns of guest time per instruction), so each
     # ns figure is an instruction count that TCG's software TLB flushes on a

@@ -51,6 +51,7 @@ struct server {
     uint64_t restart_at; /* ns, when WAITING */
     uint64_t task_slot, thread_slot, memory_slot;
     uint64_t budget; /* bytes, of the running instance (memory_slot) */
+    uint32_t cpu;    /* the core its first thread runs on (placement, below) */
 };
 
 struct init_state {
@@ -518,13 +519,27 @@ static void release_server(struct server *sv)
     sv->thread_slot = sv->task_slot = sv->memory_slot = 0;
 }
 
+/* Placement: the manifest's `cpu N` (N mod the cores online), else init's
+ * own core 0.  image/manifest puts the data path (NIC drivers, netd) on
+ * core 0 and tlsd and keyd on core 1, so with two cores or more the TLS work
+ * never shares a core with the packets it waits for. */
+static uint32_t placement(const struct server_spec *spec)
+{
+    uint64_t n = 1;
+    if (keel_cpu_count(&n, NULL) != KE_OK || n == 0)
+        n = 1;
+    return spec->cpu < 0 ? 0 : (uint32_t)((uint64_t)spec->cpu % n);
+}
+
 static void start_server(unsigned idx)
 {
     struct server *sv = &S.servers[idx];
     uint64_t entry = 0;
     int64_t err = build_server(sv, idx, &entry);
+    sv->cpu = placement(sv->spec);
     if (!err)
-        err = keel_thread_start(sv->thread_slot, entry, KEEL_SRV_STACK_TOP, KEEL_SRVINFO_ADDR, sv->spec->priority);
+        err = keel_thread_start(sv->thread_slot, entry, KEEL_SRV_STACK_TOP, KEEL_SRVINFO_ADDR,
+                                sv->spec->priority | KEEL_THREAD_CPU(sv->cpu));
     if (err) {
         ulog("keel: init: cannot start %s: error %lld\n", sv->spec->name, (long long)err);
         release_server(sv);
@@ -533,8 +548,8 @@ static void start_server(unsigned idx)
     }
     sv->state = SRV_RUNNING;
     sv->started_at = keel_now_ns();
-    ulog("keel: init: started %s (priority %u%s)\n", sv->spec->name, sv->spec->priority,
-         sv->restarts ? ", restarted" : "");
+    ulog("keel: init: started %s (priority %u%s) on cpu %u\n", sv->spec->name, sv->spec->priority,
+         sv->restarts ? ", restarted" : "", sv->cpu);
 }
 
 /* One line at `keel: ready`: what the servers use of their budgets and
@@ -659,7 +674,9 @@ static void task_info(struct keel_msg *m)
     char name[16] = { 0 };
     strlcpy(name, sv->spec->name, sizeof name);
     m->info = 0;
-    m->mr[0] = state | (uint64_t)sv->restarts << 32;
+    bool runs = !not_here && (sv->state == SRV_RUNNING || sv->state == SRV_READY);
+    uint64_t placed = runs ? (uint64_t)sv->cpu + 1 : 0;
+    m->mr[0] = state | placed << 8 | (uint64_t)sv->restarts << 32;
     m->mr[1] = sv->faults | (uint64_t)sv->spec->priority << 32;
     memcpy(&m->mr[2], name, sizeof name);
 }

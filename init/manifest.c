@@ -132,8 +132,8 @@ static bool parse_number(const struct token *t, uint64_t max, uint64_t *out)
             d = (unsigned)(ch - 'A' + 10);
         else
             return false;
-        if (v > (max - d) / base)
-            return false;
+        if (d > max || v > (max - d) / base)
+            return false; /* (d > max first: max - d must not wrap) */
         v = v * base + d;
     }
     *out = v;
@@ -344,7 +344,7 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         g->col = a.col;
     } else {
         return fail(c, kw->col,
-                    "expected program, when, needs, priority, memory, args, debug, irq, ioport, mmio, endpoint, "
+                    "expected program, when, needs, priority, cpu, memory, args, debug, irq, ioport, mmio, endpoint, "
                     "connect, pci, share, "
                     "signal, notify, site or admin");
     }
@@ -465,7 +465,7 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
     if (m->n_servers == MANIFEST_MAX_SERVERS)
         return fail(c, first->col, "too many servers (at most 64)");
     struct server_spec *s = &m->servers[m->n_servers];
-    *s = (struct server_spec){ .priority = 10, .instance = (int8_t)instance };
+    *s = (struct server_spec){ .priority = 10, .cpu = -1, .instance = (int8_t)instance };
     struct token t, a, name;
     if (need_arg(c, first, &name, "expected a server name after 'server'"))
         return -1;
@@ -512,6 +512,13 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
             if (!parse_number(&a, MANIFEST_MAX_PRIORITY, &v))
                 return fail(c, a.col, "expected a priority (0-19)");
             s->priority = (uint8_t)v;
+        } else if (tok_is(&t, "cpu")) {
+            uint64_t v;
+            if (need_arg(c, &t, &a, "expected a core (0-7) after cpu"))
+                return -1;
+            if (!parse_number(&a, MANIFEST_MAX_CPU, &v))
+                return fail(c, a.col, "expected a core (0-7)");
+            s->cpu = (int8_t)v;
         } else if (tok_is(&t, "memory")) {
             if (need_arg(c, &t, &a, "expected a size (e.g. 4M) after memory"))
                 return -1;

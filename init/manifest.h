@@ -5,7 +5,12 @@
  * One server per line; '#' starts a comment:
  *
  *   server NAME [program FILE] [when WORD] [needs SERVER] [requires tls|nic|ops] [priority N] [memory SIZE]
- *          [instances FIRST-LAST] [args WORD] GRANT...
+ *          [cpu N] [instances FIRST-LAST] [args WORD] GRANT...
+ *
+ * `cpu N` (0-7) places the server's first thread on core N, or on core
+ * N mod the cores online when the machine has fewer (so `cpu 1` is core 0
+ * on one core); without it the server runs on core 0, init's own.  A
+ * server places its further threads itself (KEEL_THREAD_CPU).
  *
  * Per-instance servers (one per NIC): a line with `instances FIRST-LAST`
  * stands for one line per N in FIRST..LAST (at most 0-15), with every `%`
@@ -125,6 +130,7 @@ struct server_spec {
     char program[MANIFEST_NAME_MAX]; /* empty: NAME */
     unsigned requires;               /* REQUIRES_*: what appliance.conf must ask for */
     uint8_t priority;
+    int8_t cpu;      /* `cpu N`: 0..MANIFEST_MAX_CPU, or -1 (init's core) */
     int8_t instance; /* N for a line of an `instances` template, else -1 */
     uint64_t memory;
     char args[MANIFEST_ARGS_MAX];
@@ -145,6 +151,7 @@ struct manifest {
 };
 
 #define MANIFEST_MAX_PRIORITY 19 /* below init's own */
+#define MANIFEST_MAX_CPU      7  /* the kernel's MAX_CPUS - 1 */
 
 /* True when NAME is PATTERN with its `%` (if any) replaced by a decimal
  * instance number 0..MANIFEST_MAX_INSTANCES-1; without `%`, plain equality. */

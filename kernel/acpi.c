@@ -93,7 +93,9 @@ static void parse_madt(const struct sdt_header *madt, struct acpi_info *out)
             break;
         const uint8_t *e = base + off;
         if (type == MADT_TYPE_LAPIC && len >= 8 && (e[4] & 1)) {
-            out->n_cpus++;
+            /* Processor Local APIC (5.2.12.2): uid e[2], APIC id e[3], flags e[4]. */
+            if (out->n_cpus < ACPI_MAX_CPUS)
+                out->cpu_apic_ids[out->n_cpus++] = e[3];
         } else if (type == MADT_TYPE_IOAPIC && len >= 12 && !out->ioapic_phys) {
             uint32_t addr, gsi;
             memcpy(&addr, e + 4, 4);

@@ -7,11 +7,15 @@
  * It must give exactly the results of the general path; tests/ktest runs
  * the same exchanges with KEEL_SLOWPATH and compares.
  *
- *   call:        a receiver is waiting on the endpoint, owes no reply, and
- *                nothing of higher priority than it is ready.
+ *   call:        a receiver is waiting on the endpoint, owes no reply, runs
+ *                on this core, and nothing of higher priority than it is
+ *                ready.
  *   reply_recv:  we owe a reply to a caller, no sender and no notification
- *                is pending for us (so we would block), and nothing of
- *                higher priority than the caller is ready.
+ *                is pending for us (so we would block), the caller runs on
+ *                this core, and nothing of higher priority than it is ready.
+ * A partner on another core takes the general path, which wakes it there
+ * (sched_direct_switch sends that core VECTOR_RESCHED): the fastpath is the
+ * same-core direct switch only.
  * Neither touches a ready queue: the blocking thread is not queued (it is
  * running) and the woken one runs at once.
  */
@@ -49,7 +53,7 @@ bool fastpath_call(struct trap_frame *tf)
     if (!ep)
         return false;
     struct thread *receiver = ep->receivers.head;
-    if (!receiver || receiver->caller || sched_higher_ready(receiver->prio))
+    if (!receiver || receiver->caller || receiver->cpu != cur->cpu || sched_higher_ready(receiver->prio))
         return false;
 
     /* point of no return */
@@ -80,7 +84,8 @@ bool fastpath_reply_recv(struct trap_frame *tf)
     if (!ep)
         return false;
     struct thread *caller = cur->caller;
-    if (!caller || ep->senders.head || (cur->bound_ntfn && cur->bound_ntfn->bits) || sched_higher_ready(caller->prio))
+    if (!caller || caller->cpu != cur->cpu || ep->senders.head || (cur->bound_ntfn && cur->bound_ntfn->bits) ||
+        sched_higher_ready(caller->prio))
         return false;
 
     /* point of no return */

@@ -67,6 +67,13 @@ bool ioapic_route(uint32_t gsi, uint8_t vector, bool active_low, bool level)
     return true;
 }
 
+void ioapic_route_to(uint32_t gsi, uint32_t apic_id)
+{
+    uint32_t i;
+    if (gsi_index(gsi, &i))
+        ioapic_write(IOAPIC_REDTBL(i) + 1, apic_id << 24); /* physical destination (82093AA 3.2.4) */
+}
+
 void ioapic_mask(uint32_t gsi)
 {
     uint32_t i;

@@ -102,15 +102,17 @@ struct irq *irq_create(uint32_t line)
     return irq;
 }
 
-int64_t irq_bind(struct irq *irq, struct notification *n, uint64_t bit)
+int64_t irq_bind(struct irq *irq, struct notification *n, uint64_t bit, uint32_t apic_id)
 {
     if (!bit)
         return KE_INVALID_ARG;
     irq->ntfn = n;
     irq->bit = bit;
     irq->pending_ack = false;
-    if (irq->vector < MSI_VECTOR_FIRST)
+    if (irq->vector < MSI_VECTOR_FIRST) {
+        ioapic_route_to(irq->gsi, apic_id);
         ioapic_unmask(irq->gsi);
+    }
     return KE_OK;
 }
 

@@ -17,6 +17,7 @@
 #include "gdt.h"
 #include "ipc.h"
 #include "sched.h"
+#include "smp.h"
 #include "task.h"
 #include "kstring.h"
 #include "handoff.h"
@@ -40,6 +41,9 @@ bool usercheck_run(void);
 
 static struct boot_info boot_info;
 static uint64_t boot_info_rsdp; /* from keel.efi; 0: search the BIOS areas */
+/* The page below 1 MiB the other cores start in: keel.efi names the one it
+ * reserved; after a multiboot loader the conventional-memory default. */
+static uint64_t boot_info_trampoline = AP_TRAMPOLINE_DEFAULT;
 
 /* Loader memory is reachable only through the boot map's first GiB. */
 static const void *boot_phys_reader(void *ctx, uint64_t phys, uint64_t len)
@@ -111,6 +115,7 @@ static void read_boot_info(uint32_t magic, uint32_t info_phys)
             panic("keel.efi's boot information at 0x%x is %s", info_phys, h ? "of another version" : "out of reach");
         mbi = &h->mbi;
         boot_info_rsdp = h->rsdp_phys;
+        boot_info_trampoline = h->ap_trampoline_phys;
         kprintf("keel: entered from %s\n", h->loader[sizeof h->loader - 1] ? "keel.efi" : h->loader);
     } else {
         panic("not started by a multiboot loader or keel.efi (magic 0x%x)", magic);
@@ -120,6 +125,16 @@ static void read_boot_info(uint32_t magic, uint32_t info_phys)
     int err = multiboot_parse(mbi, boot_phys_reader, 0, &boot_info);
     if (err)
         panic("boot information: %s", multiboot_strerror(err));
+}
+
+/* The trampoline page, unless a boot module lies on it (0: none usable). */
+static uint64_t trampoline_page(void)
+{
+    uint64_t p = boot_info_trampoline;
+    for (uint32_t i = 0; i < boot_info.n_modules; i++)
+        if (boot_info.modules[i].start < p + PAGE_SIZE && boot_info.modules[i].end > p)
+            return 0;
+    return p;
 }
 
 void kmain(uint32_t magic, uint32_t mbi_phys)
@@ -175,6 +190,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     kprintf("keel: cpu: ring 3 and SYSCALL work\n");
     if (cmdline_has("probe-user"))
         kernel_halt(DEBUG_EXIT_PASS);
+    smp_start(&acpi, trampoline_page());
     roottask_start(&boot_info, &acpi);
     sched_idle_loop();
 }

@@ -1,13 +1,20 @@
 /*
- * sched.c - threads, ready queues, context switches, the idle loop.
+ * sched.c - threads, ready queues, context switches, the idle loops.
  *
- * Invariants:
- *  - cpu0.current is the running thread and is never on a ready queue.
+ * Invariants (each core's struct percpu, smp.h; all under the BKL):
+ *  - c->current is the thread running on core c and is never on a ready
+ *    queue.
+ *  - A thread belongs to one core (t->cpu, fixed at thread_start): it is
+ *    queued only on that core's queues and runs only there.  Waking a thread
+ *    of another core queues it there and sends that core VECTOR_RESCHED.
  *  - A thread is on at most one ready queue (t->queued); a queued thread
  *    that is no longer TS_RUNNABLE is stale and dropped when met.
- *  - rq_bitmap bit p is set whenever queue p is non-empty (possibly stale).
+ *  - c->rq_bitmap bit p is set whenever c->ready[p] is non-empty (possibly
+ *    stale).
+ *  - Cores other than the boot core tick only while a thread runs there.
  *  - Kernel code runs with interrupts off; only the idle loop enables them,
- *    around hlt.  So a switch can happen only at the explicit calls below.
+ *    around hlt, and it gives up the BKL while it sleeps.  So a switch can
+ *    happen only at the explicit calls below, always with the BKL held.
  * FPU/SSE state is saved and restored eagerly on every switch between user
  * threads (fxsave/fxrstor); the kernel itself never touches the FPU.
  */
@@ -26,14 +33,8 @@
 
 #define USER_RFLAGS 0x202 /* IF, and the always-one bit 1 */
 
-struct percpu cpu0;
-
-static struct thread_queue_rq {
-    struct thread *head, *tail;
-} ready[SCHED_PRIOS];
 static void reap_pending(void);
-static uint32_t rq_bitmap;
-static struct thread idle_thread;
+static struct thread idle_thread; /* the boot core's */
 static uint8_t fpu_template[512] __attribute__((aligned(16)));
 
 extern char boot_stack_top[];
@@ -49,23 +50,52 @@ void fpu_init(void)
     __asm__ volatile("fninit\n\tfxsave64 %0" : "=m"(fpu_template));
 }
 
+/* An application processor's FPU: the same setup as the boot core's. */
+void fpu_init_ap(void);
+void fpu_init_ap(void)
+{
+    write_cr0((read_cr0() & ~(1ull << 2)) | (1ull << 1)); /* EM off, MP on */
+    write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
+    __asm__ volatile("fninit");
+}
+
+void sched_init_ap(struct percpu *c, struct thread *idle)
+{
+    idle->hdr.type = CAP_THREAD;
+    idle->state = TS_RUNNABLE;
+    idle->prio = 0;
+    idle->cpu = (uint8_t)c->id;
+    c->idle = idle;
+    c->current = idle;
+    c->self = c;
+    c->kernel_stack_top = idle->kstack_base + KSTACK_SIZE;
+    wrmsr(MSR_GS_BASE, (uint64_t)c);
+    wrmsr(MSR_KERNEL_GS, 0);
+}
+
 void sched_init(void)
 {
-    idle_thread.hdr.type = CAP_THREAD;
-    idle_thread.state = TS_RUNNABLE;
-    idle_thread.prio = 0;
     idle_thread.kstack_base = (uint64_t)boot_stack_top - KSTACK_SIZE; /* never entered from ring 3 */
-    cpu0.current = &idle_thread;
-    cpu0.kernel_stack_top = (uint64_t)boot_stack_top;
-    wrmsr(MSR_GS_BASE, (uint64_t)&cpu0);
-    wrmsr(MSR_KERNEL_GS, 0);
+    cpus[0].id = 0;
+    sched_init_ap(&cpus[0], &idle_thread);
+}
+
+bool sched_is_idle(const struct thread *t) { return t == cpus[t->cpu].idle; }
+
+bool sched_running_anywhere(const struct thread *t)
+{
+    for (uint32_t i = 0; i < smp_ncpus; i++)
+        if (cpus[i].current == t)
+            return true;
+    return false;
 }
 
 static void rq_push(struct thread *t, bool front)
 {
-    if (t->queued || t == &idle_thread)
+    if (t->queued || sched_is_idle(t))
         return;
-    struct thread_queue_rq *q = &ready[t->prio];
+    struct percpu *c = &cpus[t->cpu];
+    struct run_queue *q = &c->ready[t->prio];
     t->rq_next = NULL;
     if (!q->head) {
         q->head = q->tail = t;
@@ -77,17 +107,17 @@ static void rq_push(struct thread *t, bool front)
         q->tail = t;
     }
     t->queued = true;
-    rq_bitmap |= 1u << t->prio;
+    c->rq_bitmap |= 1u << t->prio;
 }
 
-static struct thread *rq_pop_prio(int p)
+static struct thread *rq_pop_prio(struct percpu *c, int p)
 {
-    struct thread_queue_rq *q = &ready[p];
+    struct run_queue *q = &c->ready[p];
     struct thread *t = q->head;
     q->head = t->rq_next;
     if (!q->head) {
         q->tail = NULL;
-        rq_bitmap &= ~(1u << p);
+        c->rq_bitmap &= ~(1u << p);
     }
     t->queued = false;
     t->rq_next = NULL;
@@ -96,56 +126,82 @@ static struct thread *rq_pop_prio(int p)
 
 /* Drops stale heads; returns the highest priority with a runnable thread at
  * the head of its queue, or -1. */
-static int highest_ready(void)
+static int highest_ready(struct percpu *c)
 {
-    while (rq_bitmap) {
-        int p = 31 - __builtin_clz(rq_bitmap);
-        if (ready[p].head->state == TS_RUNNABLE)
+    while (c->rq_bitmap) {
+        int p = 31 - __builtin_clz(c->rq_bitmap);
+        if (c->ready[p].head->state == TS_RUNNABLE)
             return p;
-        rq_pop_prio(p);
+        rq_pop_prio(c, p);
     }
     return -1;
 }
 
-bool sched_higher_ready(uint8_t prio) { return highest_ready() > (int)prio; }
+bool sched_higher_ready(uint8_t prio) { return highest_ready(this_cpu()) > (int)prio; }
 
 static void switch_to(struct thread *next)
 {
-    struct thread *prev = cpu0.current;
+    struct percpu *c = this_cpu();
+    struct thread *prev = c->current;
     if (next == prev)
         return;
+    KASSERT(next->cpu == c->id, "a thread runs only on its own core");
     if (prev->task)
         __asm__ volatile("fxsave64 %0" : "=m"(prev->fpu));
     if (next->task)
         task_activate(next->task);
+    if (c->id != 0) {
+        /* Tickless idle on the other cores: no thread, no tick (and no
+         * trip through the kernel lock 1000 times a second); work arrives
+         * with VECTOR_RESCHED.  The boot core ticks always: it runs the
+         * timers (ktimer.c) and keeps the clock's tick count. */
+        if (next == c->idle)
+            timer_stop_ap();
+        else if (prev == c->idle)
+            timer_start_ap();
+    }
     uint64_t top = next->kstack_base + KSTACK_SIZE;
-    cpu0.kernel_stack_top = top;
+    c->kernel_stack_top = top;
     tss_set_kernel_stack(top);
-    cpu0.current = next;
+    c->current = next;
     if (next->task)
         __asm__ volatile("fxrstor64 %0" : : "m"(next->fpu));
     switch_context(&prev->kernel_rsp, next->kernel_rsp);
     reap_pending();
 }
 
+/* T was queued on another core: that core decides whether it runs now. */
+static void kick_remote(struct thread *t)
+{
+    struct percpu *c = &cpus[t->cpu];
+    if (c == this_cpu())
+        return;
+    struct thread *running = c->current;
+    if (sched_is_idle(running) || running->prio < t->prio)
+        smp_resched(t->cpu);
+}
+
 void sched_wake(struct thread *t)
 {
     t->state = TS_RUNNABLE;
-    if (t != cpu0.current)
+    if (t != cpus[t->cpu].current) {
         rq_push(t, false);
+        kick_remote(t);
+    }
 }
 
 void sched_yield_to_best(void)
 {
-    struct thread *cur = cpu0.current;
-    int p = highest_ready();
-    if (cur->state == TS_RUNNABLE && cur != &idle_thread) {
+    struct percpu *c = this_cpu();
+    struct thread *cur = c->current;
+    int p = highest_ready(c);
+    if (cur->state == TS_RUNNABLE && cur != c->idle) {
         if (p < (int)cur->prio || (p == (int)cur->prio && cur->slice > 0))
             return; /* the current thread is still the best choice */
         rq_push(cur, false);
-        p = highest_ready();
+        p = highest_ready(c);
     }
-    struct thread *next = p >= 0 ? rq_pop_prio(p) : &idle_thread;
+    struct thread *next = p >= 0 ? rq_pop_prio(c, p) : c->idle;
     if (next->slice == 0)
         next->slice = SCHED_SLICE_TICKS;
     switch_to(next);
@@ -160,7 +216,13 @@ void sched_switch_now(struct thread *t)
 
 void sched_direct_switch(struct thread *t)
 {
-    if (highest_ready() > (int)t->prio) {
+    if (t->cpu != this_cpu()->id) {
+        /* Another core's thread: it wakes there; this core runs its best. */
+        sched_wake(t);
+        sched_yield_to_best();
+        return;
+    }
+    if (highest_ready(this_cpu()) > (int)t->prio) {
         rq_push(t, true);
         sched_yield_to_best();
         return;
@@ -172,19 +234,32 @@ void sched_direct_switch(struct thread *t)
 
 void sched_tick(void)
 {
-    ktimer_expire(clock_ns());
-    struct thread *cur = cpu0.current;
-    if (cur != &idle_thread && cur->slice > 0)
+    struct percpu *c = this_cpu();
+    if (c->id == 0)
+        ktimer_expire(clock_ns()); /* one core keeps the timer list */
+    struct thread *cur = c->current;
+    if (cur != c->idle && cur->slice > 0)
         cur->slice--;
-    if (cur == &idle_thread || cur->slice == 0 || sched_higher_ready(cur->prio))
+    if (cur == c->idle || cur->slice == 0 || sched_higher_ready(cur->prio))
         sched_yield_to_best();
 }
 
+void sched_entry_check(void)
+{
+    if (sched_current()->state == TS_DEAD)
+        sched_yield_to_best(); /* killed from another core while it waited: never returns */
+}
+
+/* The BKL is held on entry and whenever a thread is switched to; it is
+ * given back only around hlt (an interrupt takes it again in
+ * trap_dispatch). */
 void sched_idle_loop(void)
 {
     for (;;) {
         sched_yield_to_best();
+        bkl_unlock();
         __asm__ volatile("sti\n\thlt\n\tcli" ::: "memory");
+        bkl_lock();
     }
 }
 
@@ -215,8 +290,10 @@ struct thread *thread_create(struct task *task)
     return t;
 }
 
-void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, uint8_t prio)
+void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, uint8_t prio, uint32_t cpu)
 {
+    KASSERT(cpu < smp_ncpus, "thread_start on a core that is not up");
+    t->cpu = (uint8_t)cpu;
     struct trap_frame *tf = t->uframe;
     memset(tf, 0, sizeof *tf);
     tf->rip = rip;
@@ -259,7 +336,7 @@ static void reap_pending(void)
     struct thread **pp = &reap;
     while (*pp) {
         struct thread *t = *pp;
-        if (t == cpu0.current) {
+        if (sched_running_anywhere(t)) {
             pp = &t->task_next;
             continue;
         }
@@ -280,7 +357,8 @@ static void rq_remove(struct thread *t)
 {
     if (!t->queued)
         return;
-    struct thread_queue_rq *q = &ready[t->prio];
+    struct percpu *cpu = &cpus[t->cpu];
+    struct run_queue *q = &cpu->ready[t->prio];
     struct thread *prev = NULL;
     for (struct thread *c = q->head; c; prev = c, c = c->rq_next) {
         if (c != t)
@@ -294,7 +372,7 @@ static void rq_remove(struct thread *t)
         break;
     }
     if (!q->head)
-        rq_bitmap &= ~(1u << t->prio);
+        cpu->rq_bitmap &= ~(1u << t->prio);
     t->queued = false;
     t->rq_next = NULL;
 }
@@ -306,6 +384,10 @@ void thread_stop(struct thread *t)
     ipc_detach(t);
     rq_remove(t);
     t->state = TS_DEAD;
+    /* Running on another core (in ring 3, or waiting for the lock): that
+     * core switches away as soon as it enters the kernel; make it enter. */
+    if (cpus[t->cpu].current == t && t->cpu != this_cpu()->id)
+        smp_resched(t->cpu);
 }
 
 void thread_destroy(struct thread *t)

@@ -282,15 +282,21 @@ static int64_t sys_thread_start(struct trap_frame *tf)
     struct thread *t = (struct thread *)c->obj;
     if (!user_address_ok(tf->rsi) || !user_address_ok(tf->rdx))
         return KE_BAD_ADDRESS;
-    if (tf->r8 >= SCHED_PRIOS)
+    uint64_t prio = tf->r8 & KEEL_THREAD_PRIO_MASK;
+    uint64_t cpu_field = (tf->r8 & KEEL_THREAD_CPU_MASK) >> KEEL_THREAD_CPU_SHIFT;
+    if (prio >= SCHED_PRIOS || (tf->r8 & ~(KEEL_THREAD_PRIO_MASK | KEEL_THREAD_CPU_MASK)))
         return KE_INVALID_ARG;
-    if (tf->r8 > sched_current()->prio)
+    /* 0: the caller's core; N: core N-1, which must be online. */
+    uint32_t cpu = cpu_field ? (uint32_t)(cpu_field - 1) : sched_current()->cpu;
+    if (cpu >= smp_ncpus)
+        return KE_RANGE;
+    if (prio > sched_current()->prio)
         return KE_NO_RIGHTS; /* nobody creates a thread above its own priority */
     if (t->task->dead)
         return KE_DEAD;
     if (t->state != TS_INACTIVE)
         return KE_BUSY;
-    thread_start(t, tf->rsi, tf->rdx, tf->r10, (uint8_t)tf->r8);
+    thread_start(t, tf->rsi, tf->rdx, tf->r10, (uint8_t)prio, cpu);
     if (t->prio > sched_current()->prio)
         sched_yield_to_best();
     return KE_OK;
@@ -370,7 +376,13 @@ static int64_t sys_irq_bind(struct trap_frame *tf)
 {
     LOOKUP(c, tf->rdi, CAP_IRQ, RIGHT_WRITE);
     LOOKUP(n, tf->rsi, CAP_NOTIFICATION, RIGHT_WRITE);
-    return irq_bind((struct irq *)c->obj, (struct notification *)n->obj, tf->rdx);
+    /* The interrupt goes to the core of the thread that binds it (the
+     * driver's own): its wake-up is then a same-core one. */
+    uint32_t apic = cpus[sched_current()->cpu].apic_id;
+    int64_t err = irq_bind((struct irq *)c->obj, (struct notification *)n->obj, tf->rdx, apic);
+    if (!err)
+        tf->rdi = apic;
+    return err;
 }
 
 static int64_t sys_irq_ack(struct trap_frame *tf)
@@ -495,6 +507,8 @@ static int64_t sys_debug_ctl(struct trap_frame *tf)
 static int64_t sys_cpu_info(struct trap_frame *tf)
 {
     tf->rdi = cpuvuln_flags();
+    tf->rsi = smp_ncpus;
+    tf->rdx = sched_current()->cpu;
     return KE_OK;
 }
 
@@ -536,7 +550,7 @@ static const syscall_fn syscall_table[SYS_COUNT] = {
     [SYS_CPU_INFO] = sys_cpu_info,
 };
 
-void syscall_dispatch(struct trap_frame *tf)
+static void dispatch_locked(struct trap_frame *tf)
 {
     uint64_t nr = tf->rax;
     KASSERT(!(read_rflags() & RFLAGS_AC_BIT), "FMASK clears AC on syscall entry (SMAP stays on)");
@@ -553,6 +567,15 @@ void syscall_dispatch(struct trap_frame *tf)
     tf->rax = (uint64_t)r;
     if (sched_current()->state == TS_DEAD)
         sched_yield_to_best(); /* the thread killed its own task: never returns */
+}
+
+/* The entry from syscall_entry.S: the whole call under the BKL (smp.h). */
+void syscall_dispatch(struct trap_frame *tf)
+{
+    bkl_lock();
+    sched_entry_check();
+    dispatch_locked(tf);
+    bkl_unlock();
 }
 
 #define MSR_STAR  0xC0000081u

@@ -9,6 +9,12 @@
  * PCIDs: each task gets one (when the CPU has PCID); a task whose mappings
  * changed while it was not loaded, or whose PCID is recycled, is marked
  * tlb_stale and its next CR3 load flushes.
+ * Several cores: each has its own loaded task (struct percpu.loaded_task);
+ * PCIDs are off (pcid_disable), so a core that switched away from a task
+ * holds none of its translations, and a change to a task's mappings is
+ * shot down (smp.c) on exactly the cores that have it loaded, before the
+ * frames can be reused.  A task's page tables are freed only after every
+ * core has left them (smp_tlb_leave).
  */
 #include "task.h"
 
@@ -20,6 +26,7 @@
 #include "log.h"
 #include "pmm.h"
 #include "sched.h"
+#include "smp.h"
 #include "vm.h"
 
 #define MAX_REGIONS 1024
@@ -32,10 +39,18 @@ static bool pcid_enabled;
  * its PCID. */
 static struct task *pcid_owner[PCID_COUNT];
 static uint16_t next_pcid = 1;
-static struct task *loaded_task;
+#define loaded_task (this_cpu()->loaded_task)
 /* Every task from task_create to task_destroy, for budget release and the
  * invariant checks. */
 static struct task *all_tasks;
+
+void pcid_disable(void)
+{
+    if (!pcid_enabled)
+        return;
+    write_cr4(read_cr4() & ~CR4_PCIDE); /* flushes every PCID's entries */
+    pcid_enabled = false;
+}
 
 void pcid_init(void)
 {
@@ -96,6 +111,7 @@ void task_activate(struct task *t)
 /* After changing T's page tables: flush now if loaded, else on next load. */
 static void tlb_invalidate(struct task *t, uint64_t va, uint64_t pages)
 {
+    smp_tlb_user(t, va, pages); /* the other cores that have T loaded; returns when done */
     if (t != loaded_task) {
         t->tlb_stale = true;
         return;
@@ -203,6 +219,7 @@ int task_grant_ports(struct task *t, uint16_t first, uint32_t count)
         t->io_hi = (uint16_t)(first + count - 1);
     if (t == loaded_task)
         tss_set_iobitmap(t->iobitmap, t->io_lo, t->io_hi);
+    smp_ports_changed(t); /* a thread of T may run on another core right now */
     return KE_OK;
 }
 
@@ -222,11 +239,13 @@ static void task_teardown(struct task *t)
         region_remove(t, r);
     }
     if (t->iobitmap) {
+        uint8_t *bitmap = t->iobitmap;
+        t->iobitmap = NULL;
         if (t == loaded_task)
             tss_set_iobitmap(NULL, 0, 0);
-        pmm_free(virt_to_phys(t->iobitmap));
-        pmm_free(virt_to_phys(t->iobitmap) + PAGE_SIZE);
-        t->iobitmap = NULL;
+        smp_ports_changed(t); /* closes them in every other core's TSS too */
+        pmm_free(virt_to_phys(bitmap));
+        pmm_free(virt_to_phys(bitmap) + PAGE_SIZE);
     }
 }
 
@@ -243,6 +262,7 @@ void task_destroy(struct task *t)
      * tear it down without the reference dance of task_kill. */
     task_teardown(t);
     KASSERT(t->n_threads == 0, "task destroyed with threads");
+    smp_tlb_leave(t); /* no other core keeps running on these tables */
     if ((read_cr3() & VM_PTE_ADDR) == t->pml4_phys)
         write_cr3(vm_kernel_pml4()); /* never run on tables about to be freed */
     if (loaded_task == t)

@@ -16,6 +16,7 @@
 #include "apic.h"
 #include "arch.h"
 #include "log.h"
+#include "smp.h"
 #include "trap.h"
 
 #define PIT_HZ        1193182u
@@ -32,6 +33,7 @@ static uint64_t tsc_freq;
 static uint64_t tsc_start;
 static uint64_t ns_per_tsc_q32;
 static volatile uint64_t ticks;
+static uint32_t lapic_initial; /* counts per tick, for every core */
 static void (*tick_hook)(void);
 
 static uint64_t median3(uint64_t a, uint64_t b, uint64_t c)
@@ -96,7 +98,8 @@ static void on_tick(struct trap_frame *tf, void *ctx)
 {
     (void)tf;
     (void)ctx;
-    ticks++;
+    if (!smp_active || this_cpu()->id == 0)
+        ticks++; /* the boot core's tick is the clock's */
     lapic_eoi();
     if (tick_hook)
         tick_hook();
@@ -137,6 +140,7 @@ void timer_init(void)
     if (initial == 0)
         panic("timer: LAPIC timer does not count");
     trap_set_handler(VECTOR_LAPIC_TIMER, on_tick, 0);
+    lapic_initial = initial;
     lapic_timer_periodic(initial);
 
     bool invariant = (cpuid(0x80000000, 0).eax >= 0x80000007) && (cpuid(0x80000007, 0).edx & (1u << 8));
@@ -149,4 +153,6 @@ uint64_t tsc_to_ns(uint64_t delta) { return (uint64_t)(((unsigned __int128)delta
 uint64_t clock_ns(void) { return tsc_to_ns(rdtsc() - tsc_start); }
 uint64_t timer_ticks(void) { return ticks; }
 uint64_t tsc_hz(void) { return tsc_freq; }
+void timer_start_ap(void) { lapic_timer_periodic(lapic_initial); }
+void timer_stop_ap(void) { lapic_timer_stop(); }
 void timer_set_tick_hook(void (*hook)(void)) { tick_hook = hook; }

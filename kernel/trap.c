@@ -19,6 +19,8 @@
 #include "arch.h"
 #include "gdt.h"
 #include "log.h"
+#include "sched.h"
+#include "smp.h"
 #include "vm.h"
 
 struct idt_gate {
@@ -101,6 +103,11 @@ void trap_init(void)
     idt[8].ist = IST_DOUBLE_FAULT;
     idt[2].ist = IST_NMI;
     idt[18].ist = IST_MACHINE_CHECK;
+    trap_load_idt();
+}
+
+void trap_load_idt(void)
+{
     struct {
         uint16_t limit;
         uint64_t base;
@@ -174,26 +181,44 @@ static __attribute__((noreturn)) void die_on_exception(struct trap_frame *tf)
 extern bool usercheck_active;
 __attribute__((noreturn)) void usercheck_fail(void);
 
+/* Under the BKL.  An interrupt's handler runs (and sends its EOI) before
+ * anything may switch away: a core that left an interrupt in service would
+ * take no interrupt of that priority class again.  A thread killed from
+ * another core while it ran here, or while this core waited for the lock,
+ * leaves through sched_entry_check and never raises a fault. */
+static void dispatch_locked(struct trap_frame *tf, uint64_t v)
+{
+    bool user = tf->cs & 3;
+    if (handlers[v].fn) {
+        handlers[v].fn(tf, handlers[v].ctx);
+    } else if (v < 32) {
+        if (user)
+            sched_entry_check();
+        fault_from_exception(tf);
+    } else if (v != VECTOR_SPURIOUS) { /* no EOI for the spurious vector (SDM vol. 3A, 11.9) */
+        kprintf("keel: unexpected interrupt vector %llu\n", (unsigned long long)v);
+        lapic_eoi(); /* or this priority class and every lower one stay blocked */
+    }
+    if (user)
+        sched_entry_check();
+}
+
 void trap_dispatch(struct trap_frame *tf)
 {
     uint64_t v = tf->vector;
     if ((tf->cs & 3) && (read_rflags() & RFLAGS_AC_BIT))
         panic("entered from ring 3 with RFLAGS.AC set: SMAP would be off in the kernel");
     if (usercheck_active && v < 32 && (tf->cs & 3))
-        usercheck_fail(); /* the boot probe of ring 3: abandon this frame */
-    if (handlers[v].fn) {
-        handlers[v].fn(tf, handlers[v].ctx);
-        return;
-    }
+        usercheck_fail();                             /* the boot probe of ring 3: abandon this frame */
     bool machine_fault = v == 2 || v == 8 || v == 18; /* NMI, #DF, #MC: never the task's doing */
-    if (v < 32 && (tf->cs & 3) && !machine_fault) {
-        fault_from_exception(tf);
+    if (v < 32 && (!(tf->cs & 3) || machine_fault) && !handlers[v].fn)
+        die_on_exception(tf); /* without the lock: this core may hold it */
+    if (v == VECTOR_TLB) {
+        smp_tlb_poll(); /* needs no lock: the lock holder waits for it */
+        lapic_eoi();
         return;
     }
-    if (v < 32)
-        die_on_exception(tf);
-    if (v == VECTOR_SPURIOUS)
-        return; /* no EOI for the spurious vector (SDM vol. 3A, 11.9) */
-    kprintf("keel: unexpected interrupt vector %llu\n", (unsigned long long)v);
-    lapic_eoi(); /* or this priority class and every lower one stay blocked */
+    bkl_lock();
+    dispatch_locked(tf, v);
+    bkl_unlock();
 }

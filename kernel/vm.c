@@ -18,6 +18,7 @@
 #include "arch.h"
 #include "log.h"
 #include "pmm.h"
+#include "smp.h"
 #include <keel/syscall.h>
 
 #define PTE_P         (1ull << 0)
@@ -181,6 +182,7 @@ void vm_kstack_unmap(uint64_t va, unsigned pages)
         *e = 0;
         invlpg(va + p * PAGE_SIZE);
     }
+    smp_tlb_kernel(va, pages); /* before the slot and its frames are reused */
     kstack_slot_used[slot] = 0;
 }
 

@@ -63,7 +63,8 @@ enum keel_init_label {
      * then it is off, so a device still holding its dead predecessor's ring
      * addresses cannot DMA into freed memory. */
     INIT_PCI_DMA = 3,
-    /* (MR0 = manifest index) -> MR0 = enum init_task_state | restarts << 32,
+    /* (MR0 = manifest index) -> MR0 = enum init_task_state | (core + 1) << 8
+     * | restarts << 32 (core: where it runs; 0 when it does not run),
      * MR1 = faults | priority << 32, MR2-MR3 = the server's name (16 bytes,
      * NUL-padded, little-endian as in memory); KE_RANGE past the last. */
     INIT_TASK_INFO = 4,

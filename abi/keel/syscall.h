@@ -45,12 +45,13 @@ enum keel_syscall {
     SYS_MAP = 14,              /* (task slot, frame slot, vaddr, rights) map frame into task */
     SYS_UNMAP = 15,            /* (task slot, vaddr) unmap the frame mapped at vaddr */
     SYS_FRAME_INFO = 16,       /* (frame slot) -> rdi = physical address (DMA frames), rsi = pages */
-    SYS_THREAD_START = 17,     /* (thread slot, rip, rsp, arg, priority) */
+    SYS_THREAD_START = 17,     /* (thread slot, rip, rsp, arg, priority | KEEL_THREAD_CPU(n)) */
     SYS_THREAD_SET_FAULT = 18, /* (thread slot, endpoint slot) where faults go; badge kept */
     SYS_THREAD_RESUME = 19,    /* (thread slot, rip, rsp) restart a faulted thread */
     SYS_TASK_KILL = 20,        /* (task slot) stop every thread, release its objects */
     SYS_IRQ_ACK = 21,          /* (irq slot) unmask the line after handling */
-    SYS_IRQ_BIND = 22,         /* (irq slot, ntfn slot, bit) deliver the IRQ as that bit */
+    SYS_IRQ_BIND = 22,         /* (irq slot, ntfn slot, bit) deliver the IRQ as that bit, to the caller's core;
+                                  -> rdi = that core's APIC id (an MSI's destination) */
     SYS_IOPORT_GRANT = 23,     /* (ioport slot, task slot) open the ports in task's TSS bitmap */
     SYS_CLOCK = 24,            /* () -> rdi = monotonic ns, rsi = TSC Hz */
     SYS_THREAD_EXIT = 25,      /* () the calling thread stops; its fault endpoint gets FAULT_EXIT */
@@ -63,7 +64,7 @@ enum keel_syscall {
     SYS_MEMORY_INFO = 32,      /* (memory slot) -> rdi = bytes left in the budget, rsi = free pages in the
                                   machine, rdx = pages the kernel manages; needs RIGHT_READ on the budget */
     SYS_DEBUG_CTL = 33,        /* (debug slot, op, a, b) test hooks, below; needs the debug capability */
-    SYS_CPU_INFO = 34,         /* () -> rdi = KEEL_CPU_* flags: what the kernel found and did about it */
+    SYS_CPU_INFO = 34,         /* () -> rdi = KEEL_CPU_* flags, rsi = cores online, rdx = the caller's core */
     SYS_COUNT
 };
 
@@ -80,6 +81,14 @@ enum keel_debug_ctl {
                                  rdx = free pages in the machine */
 };
 
+/* SYS_THREAD_START's fifth argument: the priority in bits 0-7 and the core
+ * in bits 8-15, as core + 1 (0: the caller's own core).  A core that is not
+ * online is KE_RANGE. */
+#define KEEL_THREAD_PRIO_MASK 0xffull
+#define KEEL_THREAD_CPU_SHIFT 8
+#define KEEL_THREAD_CPU_MASK  (0xffull << KEEL_THREAD_CPU_SHIFT)
+#define KEEL_THREAD_CPU(n)    ((((uint64_t)(n) + 1) << KEEL_THREAD_CPU_SHIFT) & KEEL_THREAD_CPU_MASK)
+
 /* SYS_CPU_INFO flags. */
 /* KEEL_CPU_MELTDOWN: user tasks can read kernel memory (rogue data cache
  * load) and the kernel does not isolate its page tables: hold no secrets. */
@@ -90,7 +99,8 @@ enum keel_debug_ctl {
 /* SYS_IRQ_GET lines: 0-15 are ISA IRQs (routed through the ACPI overrides,
  * e.g. the PIT's IRQ 0 is GSI 2), 16-23 PCI GSIs (level, active low);
  * KEEL_IRQ_MSI allocates a vector for a device's MSI/MSI-X, which the
- * driver programs with address 0xfee00000 and the returned vector as data. */
+ * driver programs with address 0xfee00000 | (APIC id << 12), the id
+ * SYS_IRQ_BIND returned (its own core), and the vector as data. */
 #define KEEL_IRQ_MSI 0x10000u
 /* Or'ed into a line 0-23: the line is a GSI as it is (no ISA override),
  * level-triggered and active high: PCI INTx on an i440FX/PIIX board, whose

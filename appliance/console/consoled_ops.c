@@ -292,7 +292,7 @@ int do_tasks(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
     static const char *const states[] = { "stopped", "starting", "ready", "restarting", "absent" };
     struct textbuf b;
     tb_init(&b, c->diff_out, sizeof c->diff_out);
-    tb_put(&b, "NAME\tSTATE\tPRIORITY\tRESTARTS\tFAULTS\n");
+    tb_put(&b, "NAME\tSTATE\tPRIORITY\tRESTARTS\tFAULTS\tCPU\n");
     for (uint64_t i = 0; i < 64; i++) {
         struct keel_msg m = { .info = INIT_TASK_INFO, .mr = { i } };
         int64_t r = keel_call(SRV_SLOT_INIT, &m);
@@ -317,6 +317,12 @@ int do_tasks(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
         tb_u64(&b, m.mr[0] >> 32);
         tb_put(&b, "\t");
         tb_u64(&b, m.mr[1] & 0xffffffffu);
+        tb_put(&b, "\t");
+        unsigned placed = (unsigned)((m.mr[0] >> 8) & 0xff); /* core + 1; 0: not running */
+        if (placed)
+            tb_u64(&b, placed - 1);
+        else
+            tb_put(&b, "-");
         tb_put(&b, "\n");
     }
     table_print(c->diff_out, b.len < sizeof c->diff_out ? b.len : sizeof c->diff_out - 1, con_write, c);

@@ -232,7 +232,8 @@ int vio_irq_setup(struct vio_dev *d, bool bind)
     if (keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, ntfn_slot, 0) != KE_OK)
         return VIO_E_NO_MEMORY;
     d->ntfn_slot = ntfn_slot;
-    if (keel_irq_bind(d->irq_slot, ntfn_slot, VIO_BIT_IRQ) != KE_OK)
+    uint64_t apic_id = 0;
+    if (keel_irq_bind_to(d->irq_slot, ntfn_slot, VIO_BIT_IRQ, &apic_id) != KE_OK || apic_id > 0xff)
         return VIO_E_IRQ;
     if (bind && keel_ntfn_bind(ntfn_slot) != KE_OK)
         return VIO_E_IRQ;
@@ -240,9 +241,10 @@ int vio_irq_setup(struct vio_dev *d, bool bind)
         /* Entry 0 (PCI 3.0 6.8.2): address and data first, then unmask.
          * The entry is masked until the last store, and uncached stores stay
          * in order, so the device never sees a half-written entry.  Address:
-         * the local APIC of CPU 0, physical destination mode; data: the
-         * vector, fixed delivery, edge. */
-        vio_mmio_w32(&d->msix->addr_lo, MSIX_MSG_ADDR);
+         * the local APIC of the core this driver runs on (SYS_IRQ_BIND
+         * said which; Intel SDM 3 10.11.1: destination id in bits 12-19),
+         * physical destination mode; data: the vector, fixed delivery, edge. */
+        vio_mmio_w32(&d->msix->addr_lo, MSIX_MSG_ADDR | (uint32_t)(apic_id << 12));
         vio_mmio_w32(&d->msix->addr_hi, 0);
         vio_mmio_w32(&d->msix->data, pci->irq_vector & 0xffu);
         vio_mmio_w32(&d->msix->vector_ctrl, vio_mmio_r32(&d->msix->vector_ctrl) & ~MSIX_VECTOR_MASKED);

@@ -274,6 +274,7 @@ long_mode_high:
 
         .section .bss
         .align 4096
+        .globl boot_pml4
 boot_pml4:      .skip 4096
 boot_pdpt_low:  .skip 4096
 boot_pdpt_high: .skip 4096

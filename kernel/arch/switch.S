@@ -5,7 +5,8 @@
  * saved registers on the current kernel stack, stores RSP, loads the next
  * thread's RSP and pops its registers: execution continues wherever the
  * next thread last called switch_context (or, for a new thread, in
- * thread_first_run, which leaves to user mode through trap_return).
+ * thread_first_run, which gives back the big kernel lock and leaves to
+ * user mode through trap_return).  Every switch happens with the lock held.
  */
         .text
         .code64
@@ -31,4 +32,5 @@ switch_context:
          * trap frame. */
         .globl thread_first_run
 thread_first_run:
+        call bkl_unlock                 /* switched to with the lock held */
         jmp trap_return

@@ -467,6 +467,13 @@ static efi_status build_handoff(efi_handle image, struct handoff_pages **out)
     hp->h.mbi.cmdline = (uint32_t)(uintptr_t)hp->cmdline;
     hp->h.rsdp_phys = find_rsdp();
     say("keel: efi: command line \"%s\", ACPI RSDP at 0x%x\n", hp->cmdline, hp->h.rsdp_phys);
+    /* The other cores start in real mode: their trampoline needs a page
+     * below 1 MiB that no module or firmware data lies on (kernel smp.c). */
+    uint64_t tramp = 0x9ffff;
+    if (BS->allocate_pages(EFI_ALLOCATE_MAX_ADDRESS, EFI_LOADER_DATA, 1, &tramp) == EFI_SUCCESS && tramp >= 0x1000)
+        hp->h.ap_trampoline_phys = tramp;
+    else
+        say("keel: efi: no free page below 1 MiB; the kernel will use one core\n");
     load_modules(li, self, self_name, hp);
     *out = hp;
     return EFI_SUCCESS;

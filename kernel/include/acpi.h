@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define ACPI_MAX_CPUS 64
+
 struct acpi_irq_override {
     uint32_t gsi;
     bool active_low;
@@ -23,7 +25,8 @@ struct acpi_info {
     uint64_t ioapic_phys;
     uint32_t ioapic_gsi_base;
     uint32_t n_cpus;
-    uint64_t ecam_phys; /* 0 when there is no MCFG */
+    uint8_t cpu_apic_ids[ACPI_MAX_CPUS]; /* enabled processors' LAPIC ids, MADT order */
+    uint64_t ecam_phys;                  /* 0 when there is no MCFG */
     uint8_t ecam_bus_start, ecam_bus_end;
     struct acpi_irq_override isa[16]; /* ISA IRQ -> GSI, identity by default */
 };

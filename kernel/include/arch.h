@@ -81,6 +81,7 @@ static inline uint64_t read_rflags(void)
 
 #define MSR_EFER      0xC0000080u
 #define EFER_SCE      (1u << 0)
+#define EFER_LME      (1u << 8)
 #define EFER_NXE      (1u << 11)
 #define MSR_APIC_BASE 0x1Bu
 #define MSR_FS_BASE   0xC0000100u

@@ -33,6 +33,8 @@ struct tss64 {
 _Static_assert(sizeof(struct tss64) == 104, "TSS layout");
 
 void gdt_init(void);
+/* Builds and loads core CPU's GDT and TSS (gdt_init: the boot core's). */
+void gdt_init_cpu(uint32_t cpu);
 /* The stack the CPU switches to on entry from user mode. */
 void tss_set_kernel_stack(uint64_t rsp0);
 /* True when ADDR lies inside one of the IST stacks (for safe backtraces). */

@@ -32,15 +32,17 @@
 #define KEEL_ENTRY64_MAGIC    0x3436454bu /* "KE64" */
 
 struct keel_handoff {
-    struct mb_info mbi; /* flags: MBI_FLAG_MMAP | MBI_FLAG_CMDLINE | MBI_FLAG_MODS */
-    uint32_t version;   /* KEEL_HANDOFF_VERSION */
-    uint64_t rsdp_phys; /* the ACPI RSDP from the EFI configuration table; 0 = none */
-    char loader[32];    /* who built this handoff, for the log (NUL-terminated) */
+    struct mb_info mbi;          /* flags: MBI_FLAG_MMAP | MBI_FLAG_CMDLINE | MBI_FLAG_MODS */
+    uint32_t version;            /* KEEL_HANDOFF_VERSION */
+    uint64_t rsdp_phys;          /* the ACPI RSDP from the EFI configuration table; 0 = none */
+    char loader[32];             /* who built this handoff, for the log (NUL-terminated) */
+    uint64_t ap_trampoline_phys; /* a page below 1 MiB reserved for the other cores' start (smp.c); 0 = none */
 } __attribute__((packed));
 _Static_assert(offsetof(struct keel_handoff, version) == 52, "handoff layout");
 _Static_assert(offsetof(struct keel_handoff, rsdp_phys) == 56, "handoff layout");
-_Static_assert(sizeof(struct keel_handoff) == 96, "handoff layout");
-#define KEEL_HANDOFF_VERSION 1u
+_Static_assert(offsetof(struct keel_handoff, ap_trampoline_phys) == 96, "handoff layout");
+_Static_assert(sizeof(struct keel_handoff) == 104, "handoff layout");
+#define KEEL_HANDOFF_VERSION 2u
 
 /* Multiboot Specification 0.6.96 3.1.1: the header in the image's first
  * 8 KiB (flag 16, the "a.out kludge", makes the address fields valid). */

@@ -52,7 +52,8 @@ void irq_set_acpi(const struct acpi_info *a);
 bool irq_owns_mmio(uint64_t phys, uint64_t len);
 void irq_unbind_ntfn(struct notification *n);
 struct irq *irq_create(uint32_t line);
-int64_t irq_bind(struct irq *irq, struct notification *n, uint64_t bit);
+/* Binds IRQ to N as BIT and routes an IOAPIC line to local APIC APIC_ID. */
+int64_t irq_bind(struct irq *irq, struct notification *n, uint64_t bit, uint32_t apic_id);
 int64_t irq_ack(struct irq *irq);
 
 #endif

@@ -9,8 +9,10 @@
  * is destroyed and its memory returned to the budget it was charged to;
  * destruction is queued and drained in a loop, never recursive (cap.c).
  *
- * Concurrency: one CPU, and the kernel runs with interrupts disabled, so no
- * locks; every system call runs to completion or blocks at a known point.
+ * Concurrency: the kernel runs with interrupts disabled and under the big
+ * kernel lock (smp.h), so one core at a time touches these objects and no
+ * finer locks exist; every system call runs to completion or blocks at a
+ * known point.
  */
 #ifndef KEEL_OBJECT_H
 #define KEEL_OBJECT_H
@@ -166,6 +168,7 @@ struct thread {
     bool queued;              /* on a ready queue */
     uint8_t prio;             /* 0 (lowest) .. SCHED_PRIOS-1 */
     uint8_t state;            /* enum thread_state */
+    uint8_t cpu;              /* the core it runs and queues on (fixed at thread_start) */
     uint32_t slice;           /* ticks left in the time slice */
     struct task *task;        /* NULL for the idle thread; holds a reference */
     struct thread *task_next; /* the task's thread list */

@@ -14,23 +14,31 @@
 #define KEEL_SCHED_H
 
 #include "object.h"
+#include "smp.h"
 
-#define SCHED_PRIOS       32
 #define SCHED_SLICE_TICKS 10
 #define KSTACK_PAGES      2
 #define KSTACK_SIZE       (KSTACK_PAGES * 4096)
 
-struct percpu {
-    uint64_t kernel_stack_top; /* %gs:0  - loaded by syscall_entry */
-    uint64_t user_rsp;         /* %gs:8  - scratch for syscall_entry */
-    struct thread *current;    /* %gs:16 */
-};
-_Static_assert(__builtin_offsetof(struct percpu, user_rsp) == 8, "syscall_entry.S offsets");
+/* The thread running on this core (struct percpu.current, %gs:16). */
+static inline struct thread *sched_current(void)
+{
+    struct thread *t;
+    __asm__ volatile("movq %%gs:16, %0" : "=r"(t));
+    return t;
+}
 
-extern struct percpu cpu0;
-static inline struct thread *sched_current(void) { return cpu0.current; }
-
+/* The boot core's scheduler: its idle thread is the boot stack's context. */
 void sched_init(void);
+/* An application processor's: IDLE runs on the core's boot stack. */
+void sched_init_ap(struct percpu *c, struct thread *idle);
+/* True when T is some core's idle thread. */
+bool sched_is_idle(const struct thread *t);
+/* True when T is the running thread of some core. */
+bool sched_running_anywhere(const struct thread *t);
+/* Kernel entry from ring 3 on a core that waited for the lock: a thread
+ * killed meanwhile (by another core) never runs its system call. */
+void sched_entry_check(void);
 /* Makes T runnable and queues it (tail); does not switch. */
 void sched_wake(struct thread *t);
 /* Picks the best runnable thread and switches to it (the current one stays
@@ -49,7 +57,8 @@ __attribute__((noreturn)) void sched_idle_loop(void);
 
 /* Threads. */
 struct thread *thread_create(struct task *task);
-void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, uint8_t prio);
+/* Starts T on core CPU (< smp_ncpus) at PRIO. */
+void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, uint8_t prio, uint32_t cpu);
 /* Takes T off whatever it waits on and marks it dead (task kill). */
 void thread_stop(struct thread *t);
 void thread_destroy(struct thread *t);

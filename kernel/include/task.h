@@ -33,5 +33,7 @@ int copy_from_user(void *dst, uint64_t va, uint64_t len);
  * byte is not mapped user-writable. */
 int copy_to_user(uint64_t va, const void *src, uint64_t len);
 void pcid_init(void);
+/* Turns PCIDs off (before a second core starts; see task.c). */
+void pcid_disable(void);
 
 #endif

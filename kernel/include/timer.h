@@ -19,6 +19,10 @@ uint64_t tsc_hz(void);
 /* Converts a TSC delta to nanoseconds. */
 uint64_t tsc_to_ns(uint64_t delta);
 /* Hook called on every tick (the scheduler, later); NULL for none. */
+/* Starts this (application) core's tick at the boot core's rate. */
+void timer_start_ap(void);
+/* Stops it: an idle application processor sleeps until an IPI. */
+void timer_stop_ap(void);
 void timer_set_tick_hook(void (*hook)(void));
 
 #endif

@@ -33,6 +33,8 @@ _Static_assert(sizeof(struct trap_frame) == 22 * 8, "trap frame layout (trap_ent
 typedef void (*irq_handler)(struct trap_frame *tf, void *ctx);
 
 void trap_init(void);
+/* Loads the (shared) IDT on this core. */
+void trap_load_idt(void);
 void trap_set_handler(uint8_t vector, irq_handler h, void *ctx);
 /* Prints RIP (when non-zero), then the return addresses found by following
  * saved frame pointers from RBP. */

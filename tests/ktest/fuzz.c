@@ -492,6 +492,16 @@ static int64_t build_pool(void)
     return e;
 }
 
+/* Spreads the hostile threads over every core (I % the cores online), so
+ * the random calls of several cores meet in the kernel at once. */
+static uint64_t fuzz_core(uint64_t i)
+{
+    uint64_t n = 1;
+    if (keel_cpu_count(&n, NULL) || n == 0)
+        n = 1;
+    return KEEL_THREAD_CPU(i % n);
+}
+
 /* Thread INDEX of this task: its timer notification, stack and thread. */
 static int64_t start_thread(unsigned index)
 {
@@ -512,7 +522,8 @@ static int64_t start_thread(unsigned index)
     if (!e)
         e = keel_thread_set_fault(H_THREAD0 + index, H_FAULT);
     if (!e)
-        e = keel_thread_start(H_THREAD0 + index, (uint64_t)thread_entry, stack_top(index) - 8, index, HOSTILE_PRIO);
+        e = keel_thread_start(H_THREAD0 + index, (uint64_t)thread_entry, stack_top(index) - 8, index,
+                              HOSTILE_PRIO | fuzz_core(index + 1));
     return e;
 }
 
@@ -595,7 +606,7 @@ static int64_t spawn_hostile(struct round *r, unsigned k)
         { r->shared_ntfn, P_SHARED_NTFN, RIGHTS_ALL, 0 },
     };
     uint64_t old = spawn_use_memory(r->budget[k]); /* the task and its image come out of its own budget */
-    e = spawn(&r->child[k], fuzz_task_main, k, HOSTILE_PRIO, caps, 5, r->fault_ep, k + 1);
+    e = spawn(&r->child[k], fuzz_task_main, k, HOSTILE_PRIO | fuzz_core(k), caps, 5, r->fault_ep, k + 1);
     spawn_use_memory(old);
     if (!e) /* before it runs (it is below us): its own task, without GRANT */
         e = keel_cap_copy(r->child[k].task, r->child[k].task, H_TASK, RIGHT_READ | RIGHT_WRITE, 0);

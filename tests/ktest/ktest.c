@@ -1304,6 +1304,212 @@ static void t_restart_reported_by_init(void)
     CHECK(m.mr[2] >= 1); /* and it counted the fault */
 }
 
+/* ------------------------------------------------------- several cores */
+/* Each test places its children on other cores when there are any (core
+ * i % n), so on one core the same exchanges run on one core. */
+
+static uint64_t ncpus(void)
+{
+    uint64_t n = 0, self = ~0ull;
+    CHECK_EQ(keel_cpu_count(&n, &self), KE_OK);
+    CHECK_EQ(self, 0); /* init starts ktest on the boot core */
+    return n ? n : 1;
+}
+
+static uint64_t on_core(uint64_t i) { return KEEL_THREAD_CPU(i % ncpus()); }
+
+static void t_cpu_count_and_placement(void)
+{
+    uint64_t n = ncpus(), th = slot_get();
+    CHECK(n >= 1 && n <= 8);
+    CHECK_EQ(keel_obj_create(SRV_SLOT_MEMORY, OBJ_THREAD, th, SRV_SLOT_TASK), KE_OK);
+    /* A core that is not online, and bits above the core field, are refused. */
+    CHECK_EQ(keel_thread_start(th, 0x400000, 0x500000, 0, PRIO | KEEL_THREAD_CPU(n)), KE_RANGE);
+    CHECK_EQ(keel_thread_start(th, 0x400000, 0x500000, 0, PRIO | (1ull << 16)), KE_INVALID_ARG);
+    slot_put(th);
+}
+
+/* Where a child runs, as SYS_CPU_INFO tells it. */
+static void core_reporter(uint64_t unused)
+{
+    (void)unused;
+    uint64_t n = 0, self = ~0ull;
+    (void)keel_cpu_count(&n, &self);
+    send_result(self, n);
+}
+
+static void t_children_run_on_their_cores(void)
+{
+    uint64_t res = new_obj(OBJ_ENDPOINT, 0), n = ncpus();
+    for (uint64_t i = 0; i < n; i++) {
+        struct child c;
+        struct child_cap caps[] = { { res, CHILD_RES, RIGHT_WRITE, 0 } };
+        CHECK_EQ(spawn(&c, core_reporter, 0, PRIO | KEEL_THREAD_CPU(i), caps, 1, 0, 0), KE_OK);
+        uint64_t seen_n = 0;
+        CHECK_EQ(recv_result(res, &seen_n), i);
+        CHECK_EQ(seen_n, n);
+        child_kill(&c);
+    }
+    slot_put(res);
+}
+
+/* Echo server on core 1, clients on every core, all at once: 200 calls
+ * each, every reply right (echo_client counts them). */
+static void t_ipc_storm_across_cores(void)
+{
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0), res = new_obj(OBJ_ENDPOINT, 0);
+    struct child s, c[4];
+    struct child_cap scaps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&s, echo_server, CHILD_EP, PRIO | on_core(1), scaps, 1, 0, 0), KE_OK);
+    for (int i = 0; i < 4; i++) {
+        struct child_cap ccaps[] = { { ep, CHILD_EP, RIGHT_WRITE, (uint64_t)(i + 1) },
+                                     { res, CHILD_RES, RIGHT_WRITE, 0 } };
+        CHECK_EQ(spawn(&c[i], echo_client, (uint64_t)(i + 1), PRIO | on_core((uint64_t)i), ccaps, 2, 0, 0), KE_OK);
+    }
+    uint64_t seen = 0;
+    for (int i = 0; i < 4; i++) {
+        uint64_t who;
+        CHECK_EQ(recv_result(res, &who), 200);
+        seen |= 1ull << who;
+    }
+    CHECK_EQ(seen, 0x1e);
+    for (int i = 0; i < 4; i++)
+        child_kill(&c[i]);
+    child_kill(&s);
+    slot_put(ep);
+    slot_put(res);
+}
+
+/* Ping-pong of notifications with a child on another core: each round
+ * needs the other side's wake-up, so one lost wake-up stops the storm,
+ * and the watchdog timer (bit 0x100 on our notification) says so. */
+static void ntfn_ponger(uint64_t unused)
+{
+    (void)unused;
+    uint64_t bits;
+    for (;;) {
+        if (keel_wait(CHILD_NTFN, 0, &bits))
+            return;
+        (void)keel_signal(CHILD_NTFN2, 1);
+    }
+}
+
+static void t_notification_storm_across_cores(void)
+{
+    enum { ROUNDS = 3000 };
+    uint64_t ping = new_obj(OBJ_NOTIFICATION, 0), pong = new_obj(OBJ_NOTIFICATION, 0), bits = 0;
+    struct child c;
+    struct child_cap caps[] = { { ping, CHILD_NTFN, RIGHT_READ, 0 }, { pong, CHILD_NTFN2, RIGHT_WRITE, 0 } };
+    CHECK_EQ(spawn(&c, ntfn_ponger, 0, PRIO | on_core(1), caps, 2, 0, 0), KE_OK);
+    CHECK_EQ(sys6(SYS_TIMER_ARM, pong, keel_now_ns() + 60000000000ull, 0x100, 0, 0, 0), KE_OK);
+    int done = 0;
+    for (; done < ROUNDS; done++) {
+        CHECK_EQ(keel_signal(ping, 1), KE_OK);
+        CHECK_EQ(keel_wait(pong, 0, &bits), KE_OK);
+        if (bits & 0x100)
+            break; /* the watchdog: a wake-up was lost */
+    }
+    CHECK_EQ(done, ROUNDS);
+    CHECK_EQ(sys6(SYS_TIMER_ARM, pong, 0, 0, 0, 0, 0), KE_OK);
+    child_kill(&c);
+    slot_put(ping);
+    slot_put(pong);
+}
+
+/* Waits for the go (CHILD_NTFN: the page is mapped by then), then writes
+ * a counter into the shared page as fast as it can, for ever. */
+static void shared_counter(uint64_t unused)
+{
+    (void)unused;
+    uint64_t bits;
+    if (keel_wait(CHILD_NTFN, 0, &bits))
+        return;
+    volatile uint64_t *p = (volatile uint64_t *)SHARED_VA;
+    for (;;)
+        p[1]++;
+}
+
+/* Waits (yielding, so a child on our core runs too) until p[1] moves. */
+static bool counter_moves(volatile uint64_t *p)
+{
+    uint64_t before = p[1], t0 = keel_now_ns();
+    while (p[1] == before && keel_now_ns() - t0 < 5000000000ull)
+        keel_yield();
+    return p[1] != before;
+}
+
+/* Sleeps MS milliseconds on notification N. */
+static void sleep_ms(uint64_t n, uint64_t ms)
+{
+    uint64_t bits;
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, keel_now_ns() + ms * 1000000ull, 1, 0, 0, 0), KE_OK);
+    CHECK_EQ(keel_wait(n, 0, &bits), KE_OK);
+}
+
+/* A page unmapped from a task running on another core is gone there when
+ * unmap returns: the writer's next store faults (its fault comes to us at
+ * that page) and the counter, still visible to us, never moves again. */
+static void t_unmap_faults_at_once_on_other_core(void)
+{
+    uint64_t f = new_obj(OBJ_FRAME, 1), fep = new_obj(OBJ_ENDPOINT, 0), n = new_obj(OBJ_NOTIFICATION, 0);
+    uint64_t go = new_obj(OBJ_NOTIFICATION, 0);
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, SHARED_VA, RIGHT_READ | RIGHT_WRITE), KE_OK);
+    volatile uint64_t *p = (volatile uint64_t *)SHARED_VA;
+    struct child c;
+    struct child_cap caps[] = { { go, CHILD_NTFN, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&c, shared_counter, 0, PRIO | on_core(1), caps, 1, fep, 0x5d), KE_OK);
+    CHECK_EQ(keel_map(c.task, f, SHARED_VA, RIGHT_READ | RIGHT_WRITE), KE_OK);
+    CHECK_EQ(keel_signal(go, 1), KE_OK);
+    CHECK(counter_moves(p));
+    CHECK_EQ(keel_unmap(c.task, SHARED_VA), KE_OK);
+    uint64_t after = p[1];
+    sleep_ms(n, 30);
+    CHECK_EQ(p[1], after);
+    struct keel_msg m = { 0 };
+    CHECK_EQ(keel_recv(fep, &m), KE_OK);
+    CHECK_EQ(m.badge, 0x5d);
+    CHECK_EQ(m.mr[0], FAULT_PAGE);
+    CHECK_EQ(m.mr[1], SHARED_VA + 8);
+    child_kill(&c);
+    CHECK_EQ(keel_unmap(SRV_SLOT_TASK, SHARED_VA), KE_OK);
+    slot_put(f);
+    slot_put(fep);
+    slot_put(n);
+    slot_put(go);
+}
+
+/* A task killed while its thread runs on another core stops at once: the
+ * counter it wrote into a page we still see never moves after the kill,
+ * and the kernel's invariants hold (no thread, stack or task left over). */
+static void t_kill_thread_running_on_other_core(void)
+{
+    uint64_t f = new_obj(OBJ_FRAME, 1), n = new_obj(OBJ_NOTIFICATION, 0), tasks0, threads0;
+    CHECK_EQ(kernel_check(&tasks0, &threads0), 0);
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, SHARED_VA, RIGHT_READ | RIGHT_WRITE), KE_OK);
+    volatile uint64_t *p = (volatile uint64_t *)SHARED_VA;
+    for (int round = 0; round < 20; round++) {
+        struct child c;
+        uint64_t go = new_obj(OBJ_NOTIFICATION, 0);
+        struct child_cap caps[] = { { go, CHILD_NTFN, RIGHT_READ, 0 } };
+        CHECK_EQ(spawn(&c, shared_counter, 0, PRIO | on_core((uint64_t)round + 1), caps, 1, 0, 0), KE_OK);
+        CHECK_EQ(keel_map(c.task, f, SHARED_VA, RIGHT_READ | RIGHT_WRITE), KE_OK);
+        CHECK_EQ(keel_signal(go, 1), KE_OK);
+        CHECK(counter_moves(p));
+        slot_put(go);
+        child_kill(&c);
+        uint64_t after = p[1];
+        sleep_ms(n, 5);
+        CHECK_EQ(p[1], after);
+    }
+    uint64_t tasks1, threads1;
+    CHECK_EQ(kernel_check(&tasks1, &threads1), 0);
+    CHECK_EQ(tasks1, tasks0);
+    CHECK_EQ(threads1, threads0);
+    CHECK_EQ(keel_unmap(SRV_SLOT_TASK, SHARED_VA), KE_OK);
+    slot_put(f);
+    slot_put(n);
+}
+
 int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
@@ -1348,6 +1554,12 @@ int main(const struct keel_srvinfo *si)
     run("user_ac_flag_never_reaches_kernel", t_user_ac_flag_never_reaches_kernel);
     run("cpu_info_meltdown_verdict", t_cpu_info_meltdown_verdict);
     run("kernel_heap_returns_pages", t_kernel_heap_returns_pages);
+    run("cpu_count_and_placement", t_cpu_count_and_placement);
+    run("children_run_on_their_cores", t_children_run_on_their_cores);
+    run("ipc_storm_across_cores", t_ipc_storm_across_cores);
+    run("notification_storm_across_cores", t_notification_storm_across_cores);
+    run("unmap_faults_at_once_on_other_core", t_unmap_faults_at_once_on_other_core);
+    run("kill_thread_running_on_other_core", t_kill_thread_running_on_other_core);
     run("syscall_fuzzer", t_syscall_fuzzer);
     run("faulting_server_restarted_by_init", t_restart_reported_by_init);
 

@@ -82,7 +82,7 @@ static int64_t copy_segment(uint64_t task, const char *start, const char *end, u
     return err;
 }
 
-int64_t spawn_thread(struct child *c, uint64_t *thread_slot, void (*fn)(uint64_t), uint64_t arg, uint8_t prio,
+int64_t spawn_thread(struct child *c, uint64_t *thread_slot, void (*fn)(uint64_t), uint64_t arg, uint64_t prio,
                      uint64_t stack_top)
 {
     uint64_t th = slot_get();
@@ -101,7 +101,7 @@ int64_t spawn_thread(struct child *c, uint64_t *thread_slot, void (*fn)(uint64_t
     return err;
 }
 
-int64_t spawn(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint8_t prio, const struct child_cap *caps,
+int64_t spawn(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint64_t prio, const struct child_cap *caps,
               int ncaps, uint64_t fault_ep, uint64_t badge)
 {
     c->task = slot_get();

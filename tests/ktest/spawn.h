@@ -29,12 +29,12 @@ struct child_cap {
 uint64_t slot_get(void);
 void slot_put(uint64_t slot); /* deletes the capability, if any */
 
-/* Starts FN(ARG) at PRIO in a new task with the capabilities CAPS; its faults
+/* Starts FN(ARG) at PRIO (| KEEL_THREAD_CPU(n) to place it) in a new task with the capabilities CAPS; its faults
  * go to FAULT_EP (our slot; 0 = the shared graveyard endpoint) with BADGE. */
-int64_t spawn(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint8_t prio, const struct child_cap *caps,
+int64_t spawn(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint64_t prio, const struct child_cap *caps,
               int ncaps, uint64_t fault_ep, uint64_t badge);
 /* A second thread in an existing child. */
-int64_t spawn_thread(struct child *c, uint64_t *thread_slot, void (*fn)(uint64_t), uint64_t arg, uint8_t prio,
+int64_t spawn_thread(struct child *c, uint64_t *thread_slot, void (*fn)(uint64_t), uint64_t arg, uint64_t prio,
                      uint64_t stack_top);
 void child_kill(struct child *c);
 

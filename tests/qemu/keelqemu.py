@@ -432,6 +432,7 @@ class Config:
     machine: str = DEFAULT_MACHINE
     taps: list[str] = field(default_factory=list)   # NIC i on tap taps[i] instead of user-net
     netns: str = ""                    # run QEMU inside this network namespace
+    smp: int = 0                       # vCPUs; 0 = $KEEL_SMP (make's SMP=N), else 1
 
     def normalized(self) -> "Config":
         c = Config(**self.__dict__)
@@ -462,6 +463,9 @@ class Config:
         c.machine = c.machine or DEFAULT_MACHINE
         c.args = list(c.args)
         c.taps = list(c.taps)
+        c.smp = int(c.smp or os.environ.get("KEEL_SMP") or 1)
+        if not 1 <= c.smp <= 8:
+            raise KeelQemuError(f"smp {c.smp} out of range (1..8: the kernel's MAX_CPUS)")
         return c
 
 
@@ -486,8 +490,11 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
         raise KeelQemuError("boot=disk needs the disk's folder (uefi_disk_dir)")
     accel, cpu, notes = resolve_accel(accel or cfg.accel, cfg.boot)
 
-    cmd = [QEMU, "-accel", accel, "-cpu", cpu, "-machine", cfg.machine,
-           "-m", str(cfg.mem), "-display", "none", "-nodefaults", "-no-reboot"]
+    # More than one vCPU under TCG: one host thread per vCPU (MTTCG), so the
+    # cores really run at the same time and races can show.
+    accel_arg = accel + (",thread=multi" if accel == "tcg" and cfg.smp > 1 else "")
+    cmd = [QEMU, "-accel", accel_arg, "-cpu", cpu, "-machine", cfg.machine,
+           "-m", str(cfg.mem), "-smp", str(cfg.smp), "-display", "none", "-nodefaults", "-no-reboot"]
     cmd += DEBUG_EXIT
     cmd += ["-serial", cfg.serial]
     if cfg.firmware == "uefi":
@@ -735,7 +742,7 @@ def boot(name: str, *, boot: str = "direct", accel: str = "auto",
          log_path: Union[str, Path, None] = None,
          retry_kvm_error: bool = True, quiet: bool = False,
          taps: Sequence[str] = (), netns: str = "", firmware: str = "bios",
-         nic_rom: str = "ipxe") -> BootResult:
+         nic_rom: str = "ipxe", smp: int = 0) -> BootResult:
     """Boot once, serial to build/test-logs/NAME.log (or log_path).
 
     Stops when (a) every `expect` entry has appeared in order, or any `until`
@@ -749,7 +756,7 @@ def boot(name: str, *, boot: str = "direct", accel: str = "auto",
     cfg = Config(boot=boot, accel=accel, nic=nic, mem=mem, serial="null",
                  fwd=fwd, qemu_extra=qemu_extra, args=list(args),
                  image_dir=image_dir or os.environ.get("KEEL_IMAGE_DIR") or DEFAULT_IMAGE_DIR,
-                 taps=list(taps), netns=netns, firmware=firmware, nic_rom=nic_rom)
+                 taps=list(taps), netns=netns, firmware=firmware, nic_rom=nic_rom, smp=smp)
     log_path = Path(log_path) if log_path else LOG_DIR / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -943,6 +950,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nic", default="virtio",
                    help="virtio | e1000 | e1000e, or two comma-separated (default virtio)")
     p.add_argument("--mem", default="256", help="guest RAM in MiB (default 256)")
+    p.add_argument("--smp", default="0", help="vCPUs (default $KEEL_SMP, else 1)")
     p.add_argument("--serial", default="stdio",
                    help="QEMU -serial spec (default stdio, run as mon:stdio so "
                         "Ctrl-A X / Ctrl-A C work)")
@@ -960,7 +968,7 @@ def _config_from(ns) -> Config:
     if serial == "stdio":
         serial = "mon:stdio"
     return Config(boot=ns.boot, firmware=ns.firmware, nic_rom=ns.nic_rom, accel=ns.accel, nic=ns.nic,
-                  mem=ns.mem or 256,
+                  mem=ns.mem or 256, smp=int(ns.smp or 0),
                   serial=serial, fwd=ns.fwd, qemu_extra=ns.qemu_extra,
                   args=ns.args, image_dir=ns.image_dir or
                   os.environ.get("KEEL_IMAGE_DIR") or DEFAULT_IMAGE_DIR,

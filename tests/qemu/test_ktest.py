@@ -15,7 +15,14 @@ The system-call fuzzer (tests/ktest/fuzz.c) takes its seed from the kernel
 command line (fuzz-seed=N); this script picks a random one unless --seed is
 given, and prints it, so any failure replays with `make ktest SEED=N`.
 
-Usage: python3 tests/qemu/test_ktest.py [--image-dir DIR] [--accel auto|kvm|tcg]
+With --smp N (or KEEL_SMP=N, make's SMP=N) the guest has N vCPUs under
+multi-threaded TCG; the tests then place their children on every core
+(IPC and notification storms across cores, unmap and kill while the
+victim runs on another core, the fuzzer's threads spread over the cores),
+results are named ktest-Ncpu.*, and `ktest-Ncpu.all_cores_online` checks
+the kernel started every core.
+
+Usage: python3 tests/qemu/test_ktest.py [--image-dir DIR] [--accel auto|kvm|tcg] [--smp N]
            [--seed N] [--fuzz-rounds R] [--fuzz-calls C] [--fuzz-tasks T] [--fuzz-workers W]
 """
 
@@ -46,6 +53,8 @@ def main() -> int:
     ap.add_argument("--fuzz-calls", type=int, default=None, help="random calls per hostile thread")
     ap.add_argument("--fuzz-tasks", type=int, default=None, help="hostile tasks per round")
     ap.add_argument("--fuzz-workers", type=int, default=None, help="random-call threads per hostile task")
+    ap.add_argument("--smp", type=int, default=0,
+                    help="vCPUs (default $KEEL_SMP, else 1); with more than one, results are named ktest-Ncpu.*")
     ns = ap.parse_args()
     seed = ns.seed if ns.seed is not None else random.SystemRandom().randrange(1, 1_000_000_000)
     print(f"ktest: system-call fuzzer seed {seed} (replay: make ktest SEED={seed})", flush=True)
@@ -55,14 +64,16 @@ def main() -> int:
         if val is not None:
             fuzz.append(f"{key}={val}")
     rep = kq.Reporter()
-    r = kq.boot("ktest", boot="direct", accel=ns.accel, args=["ktest", "debug-exit", *fuzz],
+    smp = ns.smp or int(kq.os.environ.get("KEEL_SMP") or 1)
+    prefix = "ktest" if smp == 1 else f"ktest-{smp}cpu"
+    r = kq.boot(prefix, boot="direct", smp=smp, accel=ns.accel, args=["ktest", "debug-exit", *fuzz],
                 image_dir=ns.image_dir, timeout=TIMEOUT + 150 * ns.fuzz_rounds, expect=[SUMMARY], fail_on=["keel: PANIC"],
                 wait_exit=True, exit_grace=10)
     for kind, name, why in RESULT.findall(r.log):
         if kind == "PASS":
-            rep.ok(f"ktest.{name}")
+            rep.ok(f"{prefix}.{name}")
         else:
-            rep.fail(f"ktest.{name}", why or "failed")
+            rep.fail(f"{prefix}.{name}", why or "failed")
 
     def complete():
         m = SUMMARY.search(r.log)
@@ -79,7 +90,7 @@ def main() -> int:
         if not re.search(r"keel: init: started crashme \(priority \d+, restarted\)", r.log):
             raise kq.TestFailure("crashme was not restarted")
 
-    rep.run("ktest.complete", complete)
+    rep.run(f"{prefix}.complete", complete)
     rep.run("init.restarts_faulting_server", restarted)
 
     # Meltdown (kernel/cpuvuln.c): the harness's CPU model is AMD (EPYC, or
@@ -99,8 +110,15 @@ def main() -> int:
         if "keel: kernel up" not in ri.log:
             raise kq.TestFailure("the kernel did not come up on the Intel CPU model")
 
-    rep.run("cpu.meltdown_not_affected_on_amd", meltdown_amd)
-    rep.run("cpu.meltdown_affected_on_intel_without_rdcl_no", meltdown_intel)
+    def cores_online():
+        if not re.search(rf"^keel: smp: {smp} cpus online, big kernel lock$", r.log, re.M):
+            raise kq.TestFailure(f"no 'keel: smp: {smp} cpus online' line; log {kq._rel(r.log_path)}")
+
+    if smp > 1:
+        rep.run(f"{prefix}.all_cores_online", cores_online)
+    else:  # the CPU-model checks need one boot, not one per core count
+        rep.run("cpu.meltdown_not_affected_on_amd", meltdown_amd)
+        rep.run("cpu.meltdown_affected_on_intel_without_rdcl_no", meltdown_intel)
     if r.notes:
         for n in r.notes:
             print(f"note: {n}", file=sys.stderr)

@@ -11,12 +11,13 @@ static int parse(const char *text) { return manifest_parse(text, strlen(text), &
 
 static void test_full_line(void)
 {
-    CHECK_EQ(parse("# comment\n\nserver netd priority 12 memory 4M endpoint netd irq msi ioport 0x60-0x64 "
+    CHECK_EQ(parse("# comment\n\nserver netd priority 12 cpu 3 memory 4M endpoint netd irq msi ioport 0x60-0x64 "
                    "mmio 0xfeb00000 4\nserver tlsd when ktest memory 512K connect netd args x=1 debug # tail\n"),
              0);
     CHECK_EQ(m.n_servers, 2);
     CHECK_STR(m.servers[0].name, "netd");
     CHECK_EQ(m.servers[0].priority, 12);
+    CHECK_EQ(m.servers[0].cpu, 3);
     CHECK_EQ(m.servers[0].memory, 4 << 20);
     CHECK_EQ(m.servers[0].n_grants, 4);
     CHECK_EQ(m.servers[0].grants[0].kind, GRANT_ENDPOINT);
@@ -32,6 +33,7 @@ static void test_full_line(void)
     CHECK_STR(m.servers[1].args, "x=1");
     CHECK_EQ(m.servers[1].grants[1].kind, GRANT_DEBUG);
     CHECK_EQ(m.servers[1].priority, 10); /* the default */
+    CHECK_EQ(m.servers[1].cpu, -1);      /* init's core */
 }
 
 /* `admin`: the right to ask init for restarts, reboot and halt. */
@@ -147,6 +149,10 @@ static void test_errors_name_line_and_column(void)
     CHECK_STR(err, "manifest:2:1: expected 'server' or 'driver'");
     CHECK_EQ(parse("server a priority 20\n"), -1);
     CHECK_STR(err, "manifest:1:19: expected a priority (0-19)");
+    CHECK_EQ(parse("server a cpu 8\n"), -1);
+    CHECK_STR(err, "manifest:1:14: expected a core (0-7)");
+    CHECK_EQ(parse("server a cpu\n"), -1);
+    CHECK_STR(err, "manifest:1:14: expected a core (0-7) after cpu");
     CHECK_EQ(parse("server a memory\n"), -1);
     CHECK_STR(err, "manifest:1:17: expected a size (e.g. 4M) after memory");
     CHECK_EQ(parse("server a ioport 0x64-0x60\n"), -1);

@@ -155,6 +155,12 @@ static inline int64_t keel_irq_bind(uint64_t irq, uint64_t ntfn, uint64_t bit)
 {
     return sys6(SYS_IRQ_BIND, irq, ntfn, bit, 0, 0, 0);
 }
+/* The same; *apic_id: the local APIC the interrupt goes to (the caller's
+ * core), for an MSI's address. */
+static inline int64_t keel_irq_bind_to(uint64_t irq, uint64_t ntfn, uint64_t bit, uint64_t *apic_id)
+{
+    return sys6_out(SYS_IRQ_BIND, irq, ntfn, bit, 0, 0, 0, apic_id, NULL, NULL);
+}
 static inline int64_t keel_irq_ack(uint64_t irq) { return sys6(SYS_IRQ_ACK, irq, 0, 0, 0, 0, 0); }
 static inline int64_t keel_ioport_get(uint64_t ctl, uint64_t first, uint64_t count, uint64_t dest)
 {
@@ -188,6 +194,11 @@ static inline int64_t keel_debug_ctl(uint64_t debug, uint64_t op, uint64_t a, ui
 static inline int64_t keel_cpu_info(uint64_t *flags)
 {
     return sys6_out(SYS_CPU_INFO, 0, 0, 0, 0, 0, 0, flags, NULL, NULL);
+}
+/* The cores online and the one the calling thread runs on; either may be NULL. */
+static inline int64_t keel_cpu_count(uint64_t *ncpus, uint64_t *self)
+{
+    return sys6_out(SYS_CPU_INFO, 0, 0, 0, 0, 0, 0, NULL, ncpus, self);
 }
 static inline int64_t keel_debug_halt(uint64_t debug, uint64_t code)
 {
