@@ -146,8 +146,14 @@
 #define LWIP_HAVE_LOOPIF           0
 #define LWIP_NETIF_LOOPBACK        0
 
-/* ---- checksums: all in software (the drivers offload nothing) ---- */
-#define LWIP_CHECKSUM_CTRL_PER_NETIF 0
+/* ---- checksums ----
+ * Received TCP/UDP checksums are checked by nic_netif.c before the
+ * firewall (or by the device: NIC_DF_CSUM_VALID/PARTIAL), so lwIP checks
+ * none (it would not check forwarded packets anyway).  lwIP generates them
+ * per netif: not on a NIC that completes them (NIC_FEAT_TX_CSUM). */
+#define CHECKSUM_CHECK_TCP           0
+#define CHECKSUM_CHECK_UDP           0
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 1
 #define LWIP_CHKSUM_ALGORITHM        3
 
 /* ---- statistics: visible pool use (netd_stats_log in net/netd.c) ---- */
