@@ -117,11 +117,19 @@
 #include "nic_netif.h"
 
 #define NETD_MAX_NICS NETD_MAX_IFS
-#define SHM_BASE      0x0000006000000000ull /* NIC k's region at SHM_BASE + k * SHM_STRIDE */
-#define SHM_STRIDE    0x0000000000400000ull /* 4 MiB: room for the 1 MiB region and a gap */
-#define SITE_VA       0x0000007000000000ull /* the site archive's frame, read-only */
-#define SOCK_VA       0x0000006800000000ull /* socket clients' regions (netd_sock.c) */
-#define ADMIN_VA      0x0000006a00000000ull /* admin clients' regions (netd_admin.c) */
+#define SHM_BASE      0x0000006000000000ull              /* NIC k's region at SHM_BASE + k * SHM_STRIDE */
+#define SHM_STRIDE    0x0000000000400000ull              /* 4 MiB: room for the 1 MiB region and a gap */
+#define SITE_VA       0x0000007000000000ull              /* the site archive's frame, read-only */
+#define SOCK_VA       0x0000006800000000ull              /* socket clients' regions (netd_sock.c) */
+#define ADMIN_VA      0x0000006a00000000ull              /* admin clients' regions (netd_admin.c) */
+#define HEAP_VA       0x0000006c00000000ull              /* lwIP's heap (MEM_SIZE), a frame of its own */
+#define HEAP_PAGES    ((MEM_SIZE + 65536 + 4095) / 4096) /* + lwIP's alignment and struct mem slack */
+_Static_assert(HEAP_PAGES <= 1024, "lwIP's heap is one frame (the kernel's limit: 1024 pages)");
+
+/* lwIP's heap (lwipopts.h LWIP_RAM_HEAP_POINTER): mapped by map_lwip_heap
+ * before lwip_init, so MEM_SIZE is not bounded by the 4 MiB a .bss segment
+ * may take beside lwIP's pools and the firewall's tables. */
+unsigned char *netd_lwip_heap;
 #define WAKER_STACK   8192
 #define RX_BUDGET     64 /* frames per NIC per iteration: fairness between NICs */
 #define BIT_TIMER     (1ull << 0)
@@ -364,6 +372,24 @@ static void setup_firewall(struct netd *d)
     }
 }
 
+/* Creates and maps lwIP's heap frame at HEAP_VA; 0 or -1 (logged). */
+static int map_lwip_heap(void)
+{
+    uint64_t slot = free_slot();
+    int64_t err = slot ? keel_obj_create(SRV_SLOT_MEMORY, OBJ_FRAME, slot, HEAP_PAGES) : KE_NO_MEMORY;
+    if (err == KE_OK) {
+        err = keel_map(SRV_SLOT_TASK, slot, HEAP_VA, RIGHT_READ | RIGHT_WRITE);
+        (void)keel_cap_delete(slot); /* the mapping keeps the frame */
+    }
+    if (err != KE_OK) {
+        ulog("netd: cannot map lwIP's heap (%u KiB): error %lld (the manifest's memory for netd too small?)\n",
+             (unsigned)(HEAP_PAGES * 4), (long long)err);
+        return -1;
+    }
+    netd_lwip_heap = (unsigned char *)HEAP_VA;
+    return 0;
+}
+
 static int setup(struct netd *d)
 {
     const struct keel_srvinfo *si = d->si;
@@ -395,6 +421,8 @@ static int setup(struct netd *d)
         ulog("netd: the manifest connects no NIC (ep:NAME + shm:NAME + notify:NAME)\n");
     seed_random(d);
     setup_firewall(d);
+    if (map_lwip_heap())
+        return -1;
     lwip_init();
     if (d->serve_ep) {
         netd_sock_init(&d->socks, si, SOCK_VA);
