@@ -23,6 +23,8 @@
  * All calls to the driver are non-blocking (KEEL_NONBLOCK): a driver that
  * is absent (no such NIC) or dead (init restarting it) then costs a failed
  * call instead of stopping netd's loop, which serves the other NICs too.
+ * A non-blocking call to a waiting driver still takes the kernel's IPC
+ * fastpath (kernel/fastpath.c).
  * Drivers run at a higher priority than netd, so a live driver is always
  * waiting in its receive when netd runs; a kick that finds it busy anyway
  * is retried on the next iteration (1 ms timer), and after 100 ms of that we
