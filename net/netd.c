@@ -117,12 +117,13 @@
 #include "nic_netif.h"
 
 #define NETD_MAX_NICS NETD_MAX_IFS
-#define SHM_BASE      0x0000006000000000ull              /* NIC k's region at SHM_BASE + k * SHM_STRIDE */
-#define SHM_STRIDE    0x0000000000400000ull              /* 4 MiB: room for the 1 MiB region and a gap */
-#define SITE_VA       0x0000007000000000ull              /* the site archive's frame, read-only */
-#define SOCK_VA       0x0000006800000000ull              /* socket clients' regions (netd_sock.c) */
-#define ADMIN_VA      0x0000006a00000000ull              /* admin clients' regions (netd_admin.c) */
-#define HEAP_VA       0x0000006c00000000ull              /* lwIP's heap (MEM_SIZE), a frame of its own */
+#define SHM_BASE      0x0000006000000000ull /* NIC k's region at SHM_BASE + k * SHM_STRIDE */
+#define SHM_STRIDE    0x0000000000400000ull /* 4 MiB: room for the 1 MiB region and a gap */
+#define SITE_VA       0x0000007000000000ull /* the site archive's frame, read-only */
+#define SOCK_VA       0x0000006800000000ull /* socket clients' regions (netd_sock.c) */
+#define ADMIN_VA      0x0000006a00000000ull /* admin clients' regions (netd_admin.c) */
+#define REQ_BATCH     64                    /* requests served per wake-up before a pass (bounds the NICs' wait) */
+#define HEAP_VA       0x0000006c00000000ull /* lwIP's heap (MEM_SIZE), a frame of its own */
 #define HEAP_PAGES    ((MEM_SIZE + 65536 + 4095) / 4096) /* + lwIP's alignment and struct mem slack */
 _Static_assert(HEAP_PAGES <= 1024, "lwIP's heap is one frame (the kernel's limit: 1024 pages)");
 
@@ -634,23 +635,33 @@ static void arm_timer(struct netd *d, uint64_t deadline)
         d->timer_deadline_ns = want;
 }
 
-/* Blocks until an event (or only polls, when POLL); returns the bits. */
+/*
+ * Blocks until an event (or only polls, when POLL), then serves every
+ * request already waiting, up to REQ_BATCH, before the loop makes its one
+ * pass (NICs, timers, one signal per socket client, one NIC_KICK per NIC):
+ * a client's burst of calls costs one pass, not one each.  Returns the
+ * notification bits gathered.
+ */
 static uint64_t wait_event(struct netd *d, bool poll)
 {
-    struct keel_msg m = { .info = poll ? KEEL_NONBLOCK : 0 };
     uint64_t bits = 0;
     if (!d->serve_ep) {
         (void)keel_wait(d->ntfn, poll ? KEEL_NONBLOCK : 0, &bits);
         return bits;
     }
-    if (keel_recv(d->serve_ep, &m) != KE_OK)
-        return 0;
-    if (m.info & KEEL_RECV_NOTIFY)
-        return m.badge;
-    /* A request: the socket service's (anything else: SRV_E_UNKNOWN). */
-    if (netd_admin_owns(&m) ? netd_admin_dispatch(&d->admin, &m) : netd_sock_dispatch(&d->socks, &m))
-        (void)keel_reply(&m);
-    return 0;
+    for (unsigned n = 0; n < REQ_BATCH; n++) {
+        struct keel_msg m = { .info = poll || n ? KEEL_NONBLOCK : 0 };
+        if (keel_recv(d->serve_ep, &m) != KE_OK)
+            break; /* KE_WOULD_BLOCK: nothing more waits */
+        if (m.info & KEEL_RECV_NOTIFY) {
+            bits |= m.badge;
+            continue;
+        }
+        /* A request: the socket service's (anything else: SRV_E_UNKNOWN). */
+        if (netd_admin_owns(&m) ? netd_admin_dispatch(&d->admin, &m) : netd_sock_dispatch(&d->socks, &m))
+            (void)keel_reply(&m);
+    }
+    return bits;
 }
 
 __attribute__((noreturn)) static void netd_loop(struct netd *d)
