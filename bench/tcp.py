@@ -252,6 +252,26 @@ class Figures:
         print(f"INFO name={name} runs={runs} min={min(vals):.2f} max={max(vals):.2f}{err} ({what})", flush=True)
 
 
+SINK_COST_RE = re.compile(r"socktest: sink: (\d+) bytes, kernel: (\d+) address-space switches, (\d+) IPC messages")
+
+
+def sink_costs(f: Figures, name: str, g: "Guest", nbytes: int) -> None:
+    """The kernel's counters over each sink run (socktest logs them at the
+    sink's end), per MiB moved: what the microkernel structure costs."""
+    runs = [(int(a), int(i)) for n, a, i in SINK_COST_RE.findall(g.text()) if int(n) == nbytes]
+    if not runs:
+        print(f"INFO name={name}_per_mib skipped: socktest logged no kernel counters", flush=True)
+        return
+    mib = nbytes / (1 << 20)
+    for what, k in (("as_switches", 0), ("ipc", 1)):
+        vals = [r[k] / mib for r in runs]
+        med = statistics.median(vals)
+        f.figures.setdefault(f"{name}_{what}_per_mib", {})["per_MiB"] = round(med, 1)
+        print(f"BENCH name={name}_{what}_per_mib value={med:.1f} unit=per_MiB")
+    print(f"INFO name={name}_per_mib runs={len(runs)} (address-space switches and IPC messages counted by the "
+          f"kernel, SYS_KSTATS, over each sink run, the whole machine, divided by the MiB moved)", flush=True)
+
+
 def ceilings(f: Figures, runs: int, nbytes: int, conns: int, seconds: int) -> None:
     """The generators against host-side services: what they can do at most."""
     ns = Namespaces("c", lan=False)
@@ -302,6 +322,7 @@ def keel_tap(f: Figures, image_src: Path, work: Path, runs: int, nbytes: int, co
         f.measure("tcp_sink_tap", "MB/s", "mb_per_s", runs,
                   lambda: client(ns.wan, "sink", "10.9.0.2", str(SINK_PORT), str(nbytes)),
                   f"{nbytes} bytes from the wan namespace over a tap into socktest's sink; accel={plan.accel}")
+        sink_costs(f, "tcp_sink_tap", g, nbytes)
         f.measure("tcp_conns_per_s_tap", "conn/s", "per_s", runs,
                   lambda: client(ns.wan, "conns", "10.9.0.2", str(ECHO_PORT), str(conns)),
                   f"{conns} connections opened and closed in sequence to socktest's echo port; accel={plan.accel}")
@@ -336,6 +357,7 @@ def keel_user(f: Figures, image_src: Path, work: Path, runs: int, nbytes: int, a
         f.measure("tcp_sink_user", "MB/s", "mb_per_s", runs,
                   lambda: client("", "sink", "127.0.0.1", str(port), str(nbytes)),
                   f"{nbytes} bytes through QEMU's user network (hostfwd) into socktest's sink; accel={plan.accel}")
+        sink_costs(f, "tcp_sink_user", g, nbytes)
         return plan.accel
     finally:
         g.close()

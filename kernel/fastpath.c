@@ -70,6 +70,7 @@ bool fastpath_call(struct trap_frame *tf)
     cur->state = TS_BLOCKED_REPLY;
     cur->wake_error = KE_OK;
     cur->ipc_count++;
+    kstat_ipc++;
     sched_switch_now(receiver);
     tf->rax = cur->wake_error;
     return true;
