@@ -30,6 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LOG = REPO / "build" / "bench" / "report.log"
+CHART = REPO / "docs" / "bench-chart.svg"
 START = "<!-- bench-report:start -->"
 END = "<!-- bench-report:end -->"
 
@@ -131,6 +132,59 @@ def host_cpu() -> str:
     return "?"
 
 
+def chart_svg(ratios: list[dict[str, str]]) -> str:
+    """An SVG bar chart of RATIOS: Keel / Linux per pair (medians) on a log
+    scale from 1/1000 to 1000, parity (1) marked, each pair's goal marked
+    where the issue sets one, bars green where the goal is met (or, without
+    a goal, where Keel is ahead) and red where not."""
+    lo, hi = -3.0, 3.0                           # log10 of the axis ends
+    left, width, row, top = 330, 520, 22, 46
+    rows = [r for r in ratios if _float(r.get("keel_over_linux")) > 0]
+    height = top + row * len(rows) + 40
+
+    def x(v: float) -> float:
+        import math
+        return left + (min(max(math.log10(v), lo), hi) - lo) / (hi - lo) * width
+
+    esc = lambda t: t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # noqa: E731
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 30}" height="{height}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<text x="10" y="18" font-size="14" font-weight="bold">Keel / Linux per pair (medians, log scale)</text>',
+           f'<text x="10" y="34" fill="#555">higher-is-better pairs: right is better; the others: left is better. '
+           f'| goal</text>']
+    for e in range(int(lo), int(hi) + 1):
+        xv = x(10.0 ** e)
+        out.append(f'<line x1="{xv:.1f}" y1="{top - 6}" x2="{xv:.1f}" y2="{height - 30}" '
+                   f'stroke="{"#000" if e == 0 else "#ddd"}"/>')
+        out.append(f'<text x="{xv:.1f}" y="{height - 16}" text-anchor="middle">{10.0 ** e:g}</text>')
+    for i, r in enumerate(rows):
+        y = top + i * row
+        v = _float(r["keel_over_linux"])
+        higher = r.get("higher_is_better") == "yes"
+        met = r.get("goal_met")
+        good = met == "yes" if met else (v >= 1 if higher else v <= 1)
+        x0, x1 = sorted((x(1.0), x(v)))
+        out.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{esc(r["name"])}'
+                   f'{" ↑" if higher else " ↓"}</text>')
+        out.append(f'<rect x="{x0:.1f}" y="{y + 4}" width="{max(x1 - x0, 1):.1f}" height="{row - 8}" '
+                   f'fill="{"#3a3" if good else "#c33"}"/>')
+        goal = _float(r.get("goal_min") or r.get("goal_max"))
+        if goal > 0:
+            gx = x(goal)
+            out.append(f'<line x1="{gx:.1f}" y1="{y + 1}" x2="{gx:.1f}" y2="{y + row - 1}" stroke="#000" '
+                       f'stroke-width="3"/>')
+        out.append(f'<text x="{max(x1, x0) + 4:.1f}" y="{y + 14}" fill="#333">{esc(r["keel_over_linux"])}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _float(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def tables(text: str) -> str:
     lines = text.splitlines()
     # The run's own date and commit (the first line of report.log).
@@ -153,7 +207,9 @@ def tables(text: str) -> str:
            "Medians (min/max and run counts are in `build/bench/report.log`); TCG figures are emulation "
            "figures, so read the ratios, not the absolute values. How to read them: bench/README.md.",
            "",
-           "| pair | Keel | Linux | unit | Keel / Linux (medians) | Keel / Linux (fastest runs) | goal |",
+           f"![Keel over Linux per pair, log scale, goals marked](docs/{CHART.name})",
+           "",
+           "| pair | Keel | Linux | unit | Keel / Linux (medians) | Keel / Linux (best runs) | goal |",
            "|---|---:|---:|---|---:|---:|---|"]
     for r in ratios:
         goal = ""
@@ -164,7 +220,7 @@ def tables(text: str) -> str:
         cmp = "" if r.get("comparable") != "no" else " ⚠ different accelerators"
         out.append(f"| {LABELS.get(r['name'], r['name'])}<br>`{r['keel_figure']}` / `{r['linux_figure']}`{cmp} "
                    f"| {r['keel']} | {r['linux']} | {r['unit']} | {r['keel_over_linux']} "
-                   f"| {r.get('keel_over_linux_min', '')} | {goal} |")
+                   f"| {r.get('keel_over_linux_best', r.get('keel_over_linux_min', ''))} | {goal} |")
 
     # The issue's goals that are not pairs.
     figs = {m.group(1): float(m.group(2)) for m in map(BENCH_RE.match, lines) if m}
@@ -226,7 +282,8 @@ def main() -> int:
     _, tail = rest.split(END, 1)
     new = f"{head}{START}\n{tables(text)}\n{END}{tail}"
     readme.write_text(new)
-    print(f"bench-report: results written to {readme} between the bench-report markers")
+    CHART.write_text(chart_svg([fields(l) for l in text.splitlines() if l.startswith("RATIO ")]))
+    print(f"bench-report: results written to {readme} between the bench-report markers, chart to {CHART}")
     return 0
 
 

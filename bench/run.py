@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
@@ -79,13 +80,24 @@ def timed_boots(boot: str, image_dir: str, runs: int, accel_req: str, mem: int,
     return times, accel
 
 
+START = time.monotonic()
+STEPS = 7
+
+
+def progress(step: int, what: str) -> None:
+    """A progress line on stderr (make bench runs for many minutes): the
+    step, the time since the start and what runs now."""
+    print(f"PROGRESS step={step}/{STEPS} elapsed={time.monotonic() - START:.0f}s now=\"{what}\"",
+          file=sys.stderr, flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--image-dir", default=str(kq.DEFAULT_IMAGE_DIR))
     ap.add_argument("--boot-runs", type=int, default=3)
     ap.add_argument("--accel", default="auto", help="auto | kvm | tcg (Keel's side; Linux follows it)")
     ap.add_argument("--no-linux", action="store_true", help="Keel's figures only (no Linux guest, no ratios)")
-    ap.add_argument("--net-runs", type=int, default=3, help="runs of each TCP and TLS figure")
+    ap.add_argument("--net-runs", type=int, default=5, help="runs of each TCP and TLS figure (medians of 5: noisy)")
     ap.add_argument("--mb", type=int, default=8, help="MB into the TCP sink per run")
     ap.add_argument("--conns", type=int, default=100, help="TCP connections opened and closed per run")
     ap.add_argument("--no-net", action="store_true", help="no TCP or TLS figures")
@@ -96,6 +108,7 @@ def main() -> int:
     mem, nic = 256, "virtio"
     figures: dict[str, dict[str, float]] = {}
     accel_of: dict[str, str] = {}          # figure -> the accelerator it ran under
+    best: dict[str, dict[str, float]] = {}  # figure -> its best run (TCP and TLS figures)
     info_lines: list[str] = []             # INFO lines with min_cycles= / min_ms=
 
     def bench(name: str, value, unit: str, accel: str = "") -> None:
@@ -104,6 +117,7 @@ def main() -> int:
         if accel:
             accel_of[name] = accel
 
+    progress(1, "kbench: Keel's micro-benchmarks (and under -icount)")
     r = kq.boot("kbench", boot="direct", image_dir=ns.image_dir, accel=ns.accel, mem=mem, nic=nic,
                 args=["kbench", "debug-exit"], expect=["kbench: done"], fail_on=["keel: PANIC"],
                 timeout=600, wait_exit=True, quiet=True)
@@ -156,6 +170,7 @@ def main() -> int:
         print(f"INFO name=insn_figures skipped (the -icount kbench boot did not finish: {ri.describe()}; "
               f"log {kq._rel(ri.log_path)})", flush=True)
 
+    progress(2, f"timed boots: {ns.boot_runs} direct and {ns.boot_runs} PXE")
     for boot in ("direct", "pxe"):
         times, accel = timed_boots(boot, ns.image_dir, ns.boot_runs, ns.accel, mem, nic)
         for mark, what in MARKS.items():
@@ -166,6 +181,7 @@ def main() -> int:
                   f"accel={accel} clock=host_monotonic (QEMU start to the serial line `{mark}`; "
                   f"kernel args `{' '.join(READY_ARGS)}`, nic={nic})", flush=True)
     # The drivers: frames through virtio-net and e1000 (tap in a namespace).
+    progress(3, "bench/nic.py: frames through virtio-net and e1000")
     subprocess.run([sys.executable, str(HERE / "nic.py"), ns.image_dir], check=False)
     if not ns.no_net:
         # netd: TCP into socktest's sink, connections/s, forwarding through 100 rules.
@@ -173,10 +189,12 @@ def main() -> int:
         for old in (net_json, kq.BUILD / "bench" / "keel-tls.json"):
             old.unlink(missing_ok=True)   # figures of an earlier run never count
         net_json.parent.mkdir(parents=True, exist_ok=True)
+        progress(4, f"bench/tcp.py: netd TCP sink, connections, forwarding ({ns.net_runs} runs each)")
         subprocess.run([sys.executable, str(HERE / "tcp.py"), "--image-dir", ns.image_dir, "--accel", ns.accel,
                         "--runs", str(ns.net_runs), "--mb", str(ns.mb), "--conns", str(ns.conns),
                         "--json", str(net_json)], check=False)
         # tlsd: handshakes, bulk, ceilings, boot to serving, smallest -m.
+        progress(5, f"bench/tls.py: tlsd handshakes, bulk, memory ({ns.net_runs} runs each)")
         tls_json = kq.BUILD / "bench" / "keel-tls.json"
         subprocess.run([sys.executable, str(HERE / "tls.py"), "--image-dir", ns.image_dir, "--accel", ns.accel,
                         "--runs", str(ns.net_runs), "--seconds", str(ns.tls_seconds), "--bulk-mb", str(ns.bulk_mb),
@@ -189,6 +207,9 @@ def main() -> int:
             for name, units in j["figures"].items():
                 figures.setdefault(name, {}).update(units)
                 accel_of[name] = j["accel"]
+            for name, units in j.get("best", {}).items():
+                best.setdefault(name, {}).update(units)
+    progress(6, "image sizes")
     image = Path(ns.image_dir)
     lay = kq.Layout.load(image)
     mods = sum((image / m).stat().st_size for m, _ in lay.modules) + (image / "boot.ipxe").stat().st_size
@@ -202,9 +223,10 @@ def main() -> int:
         return 0
 
     # The Linux side, with Keel's figures of this run for the RATIO lines.
+    progress(7, "bench/linux.py: the Linux guest, the same figures, then the RATIO lines")
     KEEL_JSON.parent.mkdir(parents=True, exist_ok=True)
     KEEL_JSON.write_text(json.dumps({"accel": kbench_accel, "mem": mem, "nic": nic, "machine": kq.DEFAULT_MACHINE,
-                                     "figures": figures, "accel_of": accel_of,
+                                     "figures": figures, "accel_of": accel_of, "best": best,
                                      "mins": lx.mins_of("\n".join(info_lines))}, indent=1) + "\n")
     p = subprocess.run([sys.executable, str(HERE / "linux.py"), "--keel", str(KEEL_JSON),
                         "--boot-runs", str(ns.boot_runs), "--net-runs", str(ns.net_runs), "--mb", str(ns.mb),

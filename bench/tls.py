@@ -432,8 +432,8 @@ def main(argv=None) -> int:
         backend.close()
         shutil.rmtree(work, ignore_errors=True)
     if ns.json:
-        Path(ns.json).write_text(json.dumps({"figures": f.figures, "accel": accel, "failed": f.failed}, indent=1)
-                                 + "\n")
+        Path(ns.json).write_text(json.dumps({"figures": f.figures, "best": f.best, "accel": accel,
+                                             "failed": f.failed}, indent=1) + "\n")
     return 1 if f.failed else 0
 
 

@@ -82,7 +82,10 @@ static void transfer(struct thread *sender, struct thread *receiver, const struc
         sender->state = TS_BLOCKED_REPLY;
     }
     sender->ipc_count++;
+    kstat_ipc++;
 }
+
+uint64_t kstat_ipc;
 
 int64_t ep_send(struct cap *cap, struct trap_frame *tf, bool call)
 {

@@ -512,6 +512,15 @@ static int64_t sys_cpu_info(struct trap_frame *tf)
     return KE_OK;
 }
 
+/* () -> rdi = address-space switches, rsi = IPC messages, since boot.  Two
+ * counters anyone may read: they say how busy the machine is, nothing more. */
+static int64_t sys_kstats(struct trap_frame *tf)
+{
+    tf->rdi = kstat_as_switches;
+    tf->rsi = kstat_ipc;
+    return KE_OK;
+}
+
 static const syscall_fn syscall_table[SYS_COUNT] = {
     [SYS_NULL] = sys_null,
     [SYS_DEBUG_LOG] = sys_debug_log,
@@ -548,6 +557,7 @@ static const syscall_fn syscall_table[SYS_COUNT] = {
     [SYS_MEMORY_INFO] = sys_memory_info,
     [SYS_DEBUG_CTL] = sys_debug_ctl,
     [SYS_CPU_INFO] = sys_cpu_info,
+    [SYS_KSTATS] = sys_kstats,
 };
 
 static void dispatch_locked(struct trap_frame *tf)

@@ -40,6 +40,7 @@ static bool pcid_enabled;
 static struct task *pcid_owner[PCID_COUNT];
 static uint16_t next_pcid = 1;
 #define loaded_task (this_cpu()->loaded_task)
+uint64_t kstat_as_switches; /* CR3 loads by task_activate (SYS_KSTATS); under the kernel lock */
 /* Every task from task_create to task_destroy, for budget release and the
  * invariant checks. */
 static struct task *all_tasks;
@@ -103,6 +104,7 @@ void task_activate(struct task *t)
     }
     t->tlb_stale = false;
     write_cr3(cr3);
+    kstat_as_switches++;
     if (t->iobitmap || (loaded_task && loaded_task->iobitmap))
         tss_set_iobitmap(t->iobitmap, t->io_lo, t->io_hi);
     loaded_task = t;

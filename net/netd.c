@@ -122,6 +122,15 @@
 #define SITE_VA       0x0000007000000000ull /* the site archive's frame, read-only */
 #define SOCK_VA       0x0000006800000000ull /* socket clients' regions (netd_sock.c) */
 #define ADMIN_VA      0x0000006a00000000ull /* admin clients' regions (netd_admin.c) */
+#define REQ_BATCH     64                    /* requests served per wake-up before a pass (bounds the NICs' wait) */
+#define HEAP_VA       0x0000006c00000000ull /* lwIP's heap (MEM_SIZE), a frame of its own */
+#define HEAP_PAGES    ((MEM_SIZE + 65536 + 4095) / 4096) /* + lwIP's alignment and struct mem slack */
+_Static_assert(HEAP_PAGES <= 1024, "lwIP's heap is one frame (the kernel's limit: 1024 pages)");
+
+/* lwIP's heap (lwipopts.h LWIP_RAM_HEAP_POINTER): mapped by map_lwip_heap
+ * before lwip_init, so MEM_SIZE is not bounded by the 4 MiB a .bss segment
+ * may take beside lwIP's pools and the firewall's tables. */
+unsigned char *netd_lwip_heap;
 #define WAKER_STACK   8192
 #define RX_BUDGET     64 /* frames per NIC per iteration: fairness between NICs */
 #define BIT_TIMER     (1ull << 0)
@@ -405,6 +414,24 @@ static void reconfigure_nics(void *ctx)
     }
 }
 
+/* Creates and maps lwIP's heap frame at HEAP_VA; 0 or -1 (logged). */
+static int map_lwip_heap(void)
+{
+    uint64_t slot = free_slot();
+    int64_t err = slot ? keel_obj_create(SRV_SLOT_MEMORY, OBJ_FRAME, slot, HEAP_PAGES) : KE_NO_MEMORY;
+    if (err == KE_OK) {
+        err = keel_map(SRV_SLOT_TASK, slot, HEAP_VA, RIGHT_READ | RIGHT_WRITE);
+        (void)keel_cap_delete(slot); /* the mapping keeps the frame */
+    }
+    if (err != KE_OK) {
+        ulog("netd: cannot map lwIP's heap (%u KiB): error %lld (the manifest's memory for netd too small?)\n",
+             (unsigned)(HEAP_PAGES * 4), (long long)err);
+        return -1;
+    }
+    netd_lwip_heap = (unsigned char *)HEAP_VA;
+    return 0;
+}
+
 static int setup(struct netd *d)
 {
     const struct keel_srvinfo *si = d->si;
@@ -436,6 +463,8 @@ static int setup(struct netd *d)
         ulog("netd: the manifest connects no NIC (ep:NAME + shm:NAME + notify:NAME)\n");
     seed_random(d);
     setup_firewall(d);
+    if (map_lwip_heap())
+        return -1;
     lwip_init();
     if (d->serve_ep) {
         netd_sock_init(&d->socks, si, SOCK_VA);
@@ -649,23 +678,33 @@ static void arm_timer(struct netd *d, uint64_t deadline)
         d->timer_deadline_ns = want;
 }
 
-/* Blocks until an event (or only polls, when POLL); returns the bits. */
+/*
+ * Blocks until an event (or only polls, when POLL), then serves every
+ * request already waiting, up to REQ_BATCH, before the loop makes its one
+ * pass (NICs, timers, one signal per socket client, one NIC_KICK per NIC):
+ * a client's burst of calls costs one pass, not one each.  Returns the
+ * notification bits gathered.
+ */
 static uint64_t wait_event(struct netd *d, bool poll)
 {
-    struct keel_msg m = { .info = poll ? KEEL_NONBLOCK : 0 };
     uint64_t bits = 0;
     if (!d->serve_ep) {
         (void)keel_wait(d->ntfn, poll ? KEEL_NONBLOCK : 0, &bits);
         return bits;
     }
-    if (keel_recv(d->serve_ep, &m) != KE_OK)
-        return 0;
-    if (m.info & KEEL_RECV_NOTIFY)
-        return m.badge;
-    /* A request: the socket service's (anything else: SRV_E_UNKNOWN). */
-    if (netd_admin_owns(&m) ? netd_admin_dispatch(&d->admin, &m) : netd_sock_dispatch(&d->socks, &m))
-        (void)keel_reply(&m);
-    return 0;
+    for (unsigned n = 0; n < REQ_BATCH; n++) {
+        struct keel_msg m = { .info = poll || n ? KEEL_NONBLOCK : 0 };
+        if (keel_recv(d->serve_ep, &m) != KE_OK)
+            break; /* KE_WOULD_BLOCK: nothing more waits */
+        if (m.info & KEEL_RECV_NOTIFY) {
+            bits |= m.badge;
+            continue;
+        }
+        /* A request: the socket service's (anything else: SRV_E_UNKNOWN). */
+        if (netd_admin_owns(&m) ? netd_admin_dispatch(&d->admin, &m) : netd_sock_dispatch(&d->socks, &m))
+            (void)keel_reply(&m);
+    }
+    return bits;
 }
 
 __attribute__((noreturn)) static void netd_loop(struct netd *d)

@@ -62,7 +62,7 @@ $(LWIP_A): $(LWIP_OBJS)
 # libkeel.a (which lwIP uses: memcpy, snprintf, ...).  The firewall engine
 # (net/firewall.mk's FW_OBJS, pure C) is compiled with the plain servers'
 # flags and linked in; netd's own sources include its headers (-Inet/firewall).
-NETD_SRCS := net/netd.c net/nic_netif.c net/netd_config.c net/netd_rand.c net/netd_fw.c net/netd_route.c net/netd_sock.c net/netd_admin.c net/lwip/sys_arch.c net/lwip/fwd_csum.c
+NETD_SRCS := net/netd.c net/nic_netif.c net/nic_offload.c net/netd_config.c net/netd_rand.c net/netd_fw.c net/netd_route.c net/netd_sock.c net/netd_admin.c net/lwip/sys_arch.c net/lwip/fwd_csum.c
 NETD_OBJS := $(NETD_SRCS:%.c=$(BUILD)/user/%.o)
 
 $(NETD_OBJS): USER_CFLAGS += -Inet -Inet/firewall -Iappliance/config -Inet/lwip/libc -Inet/lwip \
@@ -96,3 +96,8 @@ $(BUILD)/tests/unit/test_netd_config: UNIT_CFLAGS += -Inet
 UNIT_TESTS += netd_route
 $(BUILD)/tests/unit/test_netd_route: net/tests/test_netd_route.c net/netd_route.c net/netd_route.h
 $(BUILD)/tests/unit/test_netd_route: UNIT_CFLAGS += -Inet
+
+# Host unit test of the software checksums and TCP segmentation.
+UNIT_TESTS += nic_offload
+$(BUILD)/tests/unit/test_nic_offload: tests/unit/test_nic_offload.c net/nic_offload.c net/nic_offload.h
+$(BUILD)/tests/unit/test_nic_offload: UNIT_CFLAGS += -Inet

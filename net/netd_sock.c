@@ -15,7 +15,8 @@
  * bytes that come before SOCK_ACCEPT already go into its ring); no free
  * index or a full queue: the connection is aborted (counted: refused).
  *
- * Memory: per socket at most TCP_WND received bytes held (rx ring + pend:
+ * Memory: per socket at most TCP_WND received bytes held (rx ring + pend,
+ * a list of pbufs counted in pend_bytes:
  * lwIP gets tcp_recved only for bytes the client consumed), TCP_SND_BUF
  * queued in lwIP (tcp_write copies; tx_tail moves when lwIP took bytes).
  * Nothing is allocated here beyond lwIP's pools.
@@ -111,19 +112,32 @@ static uint32_t rx_room(const struct nsock *s)
 
 /* ------------------------------------------------------------ TCP data -- */
 
-/* Moves pend into the rx ring as far as it fits; EOF once all is in. */
+/* Moves pend into the rx ring as far as it fits; EOF once all is in.
+ * pend is a list of pbufs linked by next, longer than a pbuf's 16-bit
+ * tot_len can count (TCP_WND is 256 KiB), so only each pbuf's own len is
+ * used, and consumed pbufs are freed one at a time. */
 static void rx_drain(struct nsock *s)
 {
-    while (s->pend) {
-        uint32_t room = rx_room(s), n = s->pend->tot_len < room ? s->pend->tot_len : room;
-        if (!n)
-            break;
-        uint32_t off = s->rx_head & RING_MASK, first = n < SOCK_RING_BYTES - off ? n : SOCK_RING_BYTES - off;
-        pbuf_copy_partial(s->pend, rx_of(s) + off, (u16_t)first, 0);
-        if (n > first)
-            pbuf_copy_partial(s->pend, rx_of(s), (u16_t)(n - first), (u16_t)first);
-        s->pend = pbuf_free_header(s->pend, (u16_t)n);
+    uint32_t room = rx_room(s);
+    while (s->pend && room) {
+        struct pbuf *p = s->pend;
+        uint32_t n = p->len < room ? p->len : room;
+        ring_put(rx_of(s), s->rx_head, p->payload, n);
         s->rx_head += n;
+        room -= n;
+        s->pend_bytes -= n;
+        if (n == p->len) {
+            s->pend = p->next;
+            if (!s->pend)
+                s->pend_tail = NULL;
+            p->next = NULL;
+            p->tot_len = p->len;
+            pbuf_free(p);
+        } else {
+            (void)pbuf_remove_header(p, (u16_t)n); /* n < p->len: cannot fail */
+        }
+    }
+    if (s->rx_head != ld(&st_of(s)->rx_head)) {
         st(&st_of(s)->rx_head, s->rx_head);
         event(s);
     }
@@ -185,10 +199,16 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
     (void)err;
     if (!p) {
         s->fin = true;
-    } else if (s->pend) {
-        pbuf_cat(s->pend, p);
     } else {
-        s->pend = p;
+        for (struct pbuf *q = p; q; q = q->next)
+            s->pend_bytes += q->len;
+        if (s->pend_tail)
+            s->pend_tail->next = p; /* linked, not pbuf_cat: see rx_drain */
+        else
+            s->pend = p;
+        while (p->next)
+            p = p->next;
+        s->pend_tail = p;
     }
     rx_drain(s);
     return ERR_OK;

@@ -34,7 +34,9 @@ struct nsock {
     uint32_t rx_acked;   /* rx_tail up to which lwIP got tcp_recved */
     struct tcp_pcb *tcp; /* NULL once lwIP freed it (error) */
     struct udp_pcb *udp;
-    struct pbuf *pend; /* received bytes that did not fit rx yet (<= TCP_WND) */
+    struct pbuf *pend;      /* received bytes that did not fit rx yet (<= TCP_WND): pbufs linked by next */
+    struct pbuf *pend_tail; /* pend's last pbuf (NULL when pend is) */
+    uint32_t pend_bytes;    /* bytes in pend (a pbuf's tot_len cannot count past 64 KiB) */
     struct nsock_client *c;
 };
 

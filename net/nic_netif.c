@@ -23,6 +23,8 @@
  * All calls to the driver are non-blocking (KEEL_NONBLOCK): a driver that
  * is absent (no such NIC) or dead (init restarting it) then costs a failed
  * call instead of stopping netd's loop, which serves the other NICs too.
+ * A non-blocking call to a waiting driver still takes the kernel's IPC
+ * fastpath (kernel/fastpath.c).
  * Drivers run at a higher priority than netd, so a live driver is always
  * waiting in its receive when netd runs; a kick that finds it busy anyway
  * is retried on the next iteration (1 ms timer), and after 100 ms of that we
@@ -35,12 +37,36 @@
  * lent for that direction, or it is counted and ignored.  At most
  * RX_LEND_MAX buffers are lent for RX, so TX always has NIC_RING_SIZE.
  *
- * Copies, not zero copy (for now): a received frame is copied into a
- * PBUF_POOL pbuf and its buffer goes straight back to rx_free, so lwIP may
- * hold pbufs (ARP queue, reassembly, TCP out-of-order) as long as it likes
- * without starving the driver; a sent frame (a pbuf chain) is copied into
- * one free buffer.  Zero copy (custom pbufs over the shared buffers) is an
- * optimisation for the throughput issue, with a cap on buffers lwIP holds.
+ * Copies, not zero copy (for now): a received frame is copied into one
+ * pbuf (PBUF_POOL up to 1536 bytes, else PBUF_RAM from lwIP's heap, so a
+ * 64 KiB segment is still one contiguous packet for the firewall) and its
+ * buffers go straight back to rx_free, so lwIP may hold pbufs (ARP queue,
+ * TCP out-of-order) as long as it likes without starving the driver; a
+ * sent frame (a pbuf chain) is copied into one free buffer, or, when it is
+ * longer than a buffer, into tx_scratch and from there into as many
+ * buffers as it takes.
+ *
+ * Offloads (nic.h NIC_FEAT_*; software halves in nic_offload.c).  At attach
+ * netd takes what the driver offers of RX_CSUM, RX_GSO, TX_CSUM, TX_TSO4:
+ *   receive   a frame may span buffers (RX_GSO: up to 64 KiB, a TCP segment
+ *             the host coalesced) and may say its checksum was checked
+ *             (CSUM_VALID) or is left to complete (CSUM_PARTIAL: from the
+ *             host, trusted as the device is).  Every other TCP/UDP frame
+ *             has its checksum checked here (nof_check), right after the
+ *             firewall, and a bad one is dropped and counted (rx_csum_bad):
+ *             lwIP's own checks are off (lwipopts.h), because lwIP does not
+ *             check what it forwards and fwd_csum.c then writes a fresh,
+ *             valid checksum over whatever arrived.
+ *   transmit  on a TX_CSUM NIC lwIP writes no TCP/UDP checksums (per-netif
+ *             checksum control) and linkoutput writes the pseudo-header
+ *             sum and marks the frame CSUM_PARTIAL, for every TCP/UDP frame
+ *             (forwarded ones too: always right, whatever the field held).
+ *             A frame longer than 1514 bytes is a forwarded GSO segment (every
+ *             netif's MTU is NIC_MAX_GSO_FRAME - 14 so ip4_forward passes
+ *             them; lwIP's own TCP still sends at most the peer's MSS):
+ *             a TX_TSO4 NIC gets it whole (GSO_TCP4, gso_size from the
+ *             received frame), any other is given nof_segment's MSS-sized
+ *             segments.  The firewall sees the whole segment once, first.
  *
  * Batching: nic_poll/nic_flush run once per loop iteration; frames sent
  * during the iteration only go into tx_send, and nic_flush makes at most
@@ -77,6 +103,7 @@
 #include "netif/ethernet.h"
 #include "fwd_csum.h"
 #include "nic_netif.h"
+#include "nic_offload.h"
 
 #define RX_LEND_MAX     (NIC_RING_SIZE - 32) /* 224 of 480: TX keeps NIC_RING_SIZE */
 #define ETH_MIN_FRAME   60                   /* without FCS: shorter frames are padded */
@@ -87,6 +114,21 @@
 
 /* A received frame fits one pool pbuf, so the firewall reads it in one piece. */
 _Static_assert(PBUF_POOL_BUFSIZE >= NIC_MAX_FRAME, "one PBUF_POOL pbuf holds a whole frame");
+_Static_assert(NIC_MAX_GSO_FRAME <= 0xffff, "a pbuf's tot_len holds a whole GSO frame");
+
+/* The offloads netd takes when the driver offers them (TSO6: no IPv6 yet). */
+#define NETD_FEATURES (NIC_FEAT_RX_CSUM | NIC_FEAT_RX_GSO | NIC_FEAT_TX_CSUM | NIC_FEAT_TX_TSO4)
+
+/* A frame longer than one NIC buffer on its way out is gathered here first
+ * (main thread only, and linkoutput never nests: it is not reentrant). */
+static uint8_t tx_scratch[NIC_MAX_GSO_FRAME];
+
+/* The received GSO frame lwIP is processing now (set around netif->input):
+ * if lwIP forwards it, linkoutput finds the same pbuf and its segment size. */
+static struct {
+    const struct pbuf *p;
+    uint16_t gso_size;
+} rx_gso;
 
 /* ------------------------------------------------------------ buffers -- */
 
@@ -186,39 +228,48 @@ static void nic_link_cb(struct netif *netif)
     ulog("netd: %s: link %s\n", n->name, netif_is_link_up(netif) ? "up" : "down");
 }
 
-/*
- * netif->linkoutput: copies the frame P (a pbuf chain, Ethernet header
- * included; lwIP keeps ownership of P) into a free buffer and, if the
- * firewall passes it, queues it on tx_send.  The kick is left to nic_flush.
- * Returns ERR_OK (also for a frame the firewall blocked: dropped, counted),
- * or an error with the frame dropped and counted: ERR_IF (no driver),
- * ERR_BUF (too long), ERR_MEM (no buffer or tx_send full; TCP retransmits).
- */
-static err_t nic_linkoutput(struct netif *netif, struct pbuf *p)
+/* Takes K free buffers for TX frame pieces D[0..K) (offsets and lengths
+ * set by the caller) and queues them as one frame on tx_send. */
+static void tx_queue(struct nic *n, struct nic_desc *d, unsigned k)
 {
-    struct nic *n = netif->state;
-    if (n->state != NICS_ATTACHED) {
-        n->stats.tx_detached++;
-        LINK_STATS_INC(link.drop);
-        return ERR_IF;
+    for (unsigned i = 0; i + 1 < k; i++)
+        d[i].flags |= NIC_DF_MORE;
+    (void)nic_ring_push_frame(&n->shm->tx_send, d, k); /* the caller checked the space */
+    for (unsigned i = 0; i < k; i++) {
+        n->owner[buf_index(d[i].offset)] = NICB_TX;
+        n->stats.tx_bytes += d[i].len;
     }
-    if (p->tot_len > NIC_MAX_FRAME) {
-        n->stats.tx_too_long++;
-        LINK_STATS_INC(link.lenerr);
-        return ERR_BUF;
-    }
-    if (!n->n_free)
+    n->tx_lent += k;
+    n->kick_pending = true;
+    n->stats.tx_frames++;
+    LINK_STATS_INC(link.xmit);
+}
+
+/* Room for K more buffers out: free ones and tx_send entries.  Counts
+ * and says why not. */
+static err_t tx_room(struct nic *n, unsigned k)
+{
+    if (n->n_free < k)
         tx_reclaim(n);
-    if (!n->n_free) {
+    if (n->n_free < k) {
         n->stats.tx_no_buf++;
         LINK_STATS_INC(link.memerr);
         return ERR_MEM;
     }
-    if (!nic_ring_space(&n->shm->tx_send)) {
+    if (nic_ring_space(&n->shm->tx_send) < k) {
         n->stats.tx_ring_full++;
         LINK_STATS_INC(link.drop);
         return ERR_MEM;
     }
+    return ERR_OK;
+}
+
+/* A plain frame (at most NIC_MAX_FRAME bytes) copied into one buffer. */
+static err_t tx_plain(struct nic *n, struct pbuf *p)
+{
+    err_t e = tx_room(n, 1);
+    if (e != ERR_OK)
+        return e;
     uint32_t off = n->free[n->n_free - 1];
     uint8_t *buf = buf_at(n, off);
     uint16_t len = pbuf_copy_partial(p, buf, p->tot_len, 0);
@@ -232,14 +283,105 @@ static err_t nic_linkoutput(struct netif *netif, struct pbuf *p)
         memset(buf + len, 0, ETH_MIN_FRAME - len);
         len = ETH_MIN_FRAME;
     }
-    nic_ring_push(&n->shm->tx_send, (struct nic_desc){ .offset = off, .len = len });
-    n->owner[buf_index(off)] = NICB_TX;
-    n->tx_lent++;
-    n->kick_pending = true;
-    n->stats.tx_frames++;
-    n->stats.tx_bytes += len;
-    LINK_STATS_INC(link.xmit);
+    struct nic_desc d = { .offset = off, .len = len };
+    struct nof_l4 l4;
+    if ((n->features & NIC_FEAT_TX_CSUM) && nof_parse(buf, len, &l4) == NOF_OK) {
+        nof_set_pseudo(buf, &l4); /* lwIP wrote none (set_checksum_ctrl); the device completes it */
+        d.flags = NIC_DF_CSUM_PARTIAL;
+        d.csum_start = l4.l4_off;
+        d.csum_offset = l4.csum_off;
+    }
+    tx_queue(n, &d, 1);
     return ERR_OK;
+}
+
+/* A GSO TCP segment of LEN bytes in tx_scratch (layers L4) to a TSO NIC:
+ * whole, over as many buffers as it takes. */
+static err_t tx_tso(struct nic *n, uint32_t len, const struct nof_l4 *l4, uint16_t mss)
+{
+    unsigned k = (len + NIC_BUF_SIZE - 1) / NIC_BUF_SIZE;
+    err_t e = tx_room(n, k);
+    if (e != ERR_OK)
+        return e;
+    nof_set_pseudo(tx_scratch, l4);
+    struct nic_desc d[NIC_FRAME_MAX_BUFS];
+    for (unsigned i = 0; i < k; i++) {
+        uint32_t off = n->free[--n->n_free], at = i * NIC_BUF_SIZE;
+        uint16_t piece = (uint16_t)(len - at < NIC_BUF_SIZE ? len - at : NIC_BUF_SIZE);
+        memcpy(buf_at(n, off), tx_scratch + at, piece);
+        d[i] = (struct nic_desc){ .offset = off, .len = piece };
+    }
+    d[0].flags = NIC_DF_GSO_TCP4 | NIC_DF_CSUM_PARTIAL;
+    d[0].gso_size = mss;
+    d[0].csum_start = l4->l4_off;
+    d[0].csum_offset = l4->csum_off;
+    tx_queue(n, d, k);
+    n->stats.tx_gso_frames++;
+    return ERR_OK;
+}
+
+/* A GSO TCP segment in tx_scratch to a NIC without TSO: cut here into
+ * MSS-sized frames, each with its checksums.  As many as fit go out;
+ * TCP retransmits the rest. */
+static err_t tx_segment(struct nic *n, const struct nof_l4 *l4, uint16_t mss)
+{
+    for (unsigned k = 0;; k++) {
+        err_t e = tx_room(n, 1);
+        if (e != ERR_OK)
+            return e;
+        uint32_t off = n->free[n->n_free - 1];
+        int len = nof_segment(tx_scratch, l4, mss, k, buf_at(n, off));
+        if (len <= 0)
+            return ERR_OK; /* past the end (nof_segment's MSS is checked by the caller) */
+        n->n_free--;
+        struct nic_desc d = { .offset = off, .len = (uint16_t)len };
+        tx_queue(n, &d, 1);
+        n->stats.tx_sw_segments++;
+    }
+}
+
+/* A frame longer than NIC_MAX_FRAME: a forwarded GSO TCP segment (our
+ * netifs' MTU lets ip4_forward pass them), gathered into tx_scratch. */
+static err_t tx_large(struct nic *n, struct pbuf *p)
+{
+    uint16_t len = pbuf_copy_partial(p, tx_scratch, p->tot_len, 0);
+    struct nof_l4 l4;
+    if (nof_parse(tx_scratch, len, &l4) != NOF_OK || l4.proto != 6 || l4.hdr_len >= NIC_MAX_FRAME) {
+        n->stats.tx_too_long++; /* only TCP segments can be cut (lwIP fragments nothing) */
+        LINK_STATS_INC(link.lenerr);
+        return ERR_BUF;
+    }
+    if (!netd_fw_packet(n->fw, FW_OUT, n->index, tx_scratch, len)) {
+        n->stats.tx_fw_drop++; /* one packet to the firewall, all its bytes */
+        return ERR_OK;
+    }
+    uint16_t mss = (uint16_t)(NIC_MAX_FRAME - l4.hdr_len);
+    if (rx_gso.p == p && rx_gso.gso_size && rx_gso.gso_size < mss)
+        mss = rx_gso.gso_size; /* the sender's segment size, as it arrived */
+    _Static_assert(NIC_FRAME_MAX_BUFS * NIC_BUF_SIZE >= NIC_MAX_GSO_FRAME, "a GSO frame fits its buffers");
+    if (n->features & NIC_FEAT_TX_TSO4)
+        return tx_tso(n, len, &l4, mss);
+    return tx_segment(n, &l4, mss);
+}
+
+/*
+ * netif->linkoutput: copies the frame P (a pbuf chain, Ethernet header
+ * included; lwIP keeps ownership of P) into free buffers and, if the
+ * firewall passes it, queues it on tx_send (offloads: the design comment).
+ * The kick is left to nic_flush.  Returns ERR_OK (also for a frame the
+ * firewall blocked: dropped, counted), or an error with the frame dropped
+ * and counted: ERR_IF (no driver), ERR_BUF (too long and not TCP), ERR_MEM
+ * (no buffer or tx_send full; TCP retransmits).
+ */
+static err_t nic_linkoutput(struct netif *netif, struct pbuf *p)
+{
+    struct nic *n = netif->state;
+    if (n->state != NICS_ATTACHED) {
+        n->stats.tx_detached++;
+        LINK_STATS_INC(link.drop);
+        return ERR_IF;
+    }
+    return p->tot_len <= NIC_MAX_FRAME ? tx_plain(n, p) : tx_large(n, p);
 }
 
 static err_t nic_netif_init(struct netif *netif)
@@ -250,11 +392,23 @@ static err_t nic_netif_init(struct netif *netif)
     netif->hostname = "keel";
     netif->output = netd_fwd_output; /* etharp_output, after lwIP 2.2's forwarding (net/lwip/fwd_csum.c) */
     netif->linkoutput = nic_linkoutput;
-    netif->mtu = 1500;
+    netif->mtu = NIC_MAX_GSO_FRAME - SIZEOF_ETH_HDR; /* forwarded GSO segments pass; see the top */
     netif->hwaddr_len = ETH_HWADDR_LEN;
     memcpy(netif->hwaddr, n->mac, ETH_HWADDR_LEN);
     netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET;
     return ERR_OK;
+}
+
+/* lwIP leaves TCP/UDP checksums to a NIC that completes them (the
+ * driver's features can change with a restart); it checks none (above). */
+static void set_checksum_ctrl(struct nic *n)
+{
+    if (!n->netif_added)
+        return;
+    u16_t f = NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_ICMP | NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_ICMP;
+    if (!(n->features & NIC_FEAT_TX_CSUM))
+        f |= NETIF_CHECKSUM_GEN_TCP | NETIF_CHECKSUM_GEN_UDP;
+    NETIF_SET_CHECKSUM_CTRL(&n->netif, f);
 }
 
 /* Registers the netif with its configuration (first attach only). */
@@ -275,8 +429,7 @@ static void add_netif(struct nic *n, uint32_t mtu)
         ulog("netd: %s: lwIP refused the interface\n", n->name);
         return;
     }
-    if (mtu >= 576 && mtu < n->netif.mtu)
-        n->netif.mtu = (u16_t)mtu;
+    (void)mtu; /* the wire's MTU (1500 from both drivers) bounds what linkoutput sends */
     n->netif_added = true;
     netif_set_status_callback(&n->netif, nic_status_cb);
     netif_set_link_callback(&n->netif, nic_link_cb);
@@ -353,9 +506,9 @@ static void attach_failed(struct nic *n, uint64_t now_ns, const char *why, int64
     n->retry_at_ns = now_ns + (delay < RETRY_MAX_NS ? delay : RETRY_MAX_NS);
 }
 
-static int64_t nic_call(struct nic *n, uint32_t label, uint64_t mr0, struct keel_msg *m)
+static int64_t nic_call(struct nic *n, uint32_t label, uint64_t mr0, uint64_t mr1, struct keel_msg *m)
 {
-    *m = (struct keel_msg){ .info = label | KEEL_NONBLOCK, .mr = { mr0 } };
+    *m = (struct keel_msg){ .info = label | KEEL_NONBLOCK, .mr = { mr0, mr1 } };
     return keel_call(n->ep, m);
 }
 
@@ -363,7 +516,7 @@ static int64_t nic_call(struct nic *n, uint32_t label, uint64_t mr0, struct keel
 static void attach(struct nic *n, uint64_t now_ns)
 {
     struct keel_msg m;
-    int64_t err = nic_call(n, NIC_INFO, 0, &m);
+    int64_t err = nic_call(n, NIC_INFO, 0, 0, &m);
     if (err == KE_WOULD_BLOCK) {
         attach_failed(n, now_ns, "no driver is serving this NIC (yet)", err, 0);
         return;
@@ -377,15 +530,16 @@ static void attach(struct nic *n, uint64_t now_ns)
         mac[i] = (uint8_t)(m.mr[0] >> (8 * i));
     bool link = m.mr[1] != 0;
     uint32_t gen = (uint32_t)m.mr[2], mtu = (uint32_t)m.mr[3];
+    uint32_t features = (uint32_t)(m.mr[3] >> 32) & NETD_FEATURES;
     if (n->shm->generation == gen) {
         /* This driver instance ran with rings before (netd restarted): quiesce it first. */
         struct keel_msg s;
-        (void)nic_call(n, NIC_STOP, 0, &s);
+        (void)nic_call(n, NIC_STOP, 0, 0, &s);
     }
     buf_reclaim_all(n);
     nic_rings_reset(n->shm);
     (void)rx_refill(n);
-    err = nic_call(n, NIC_START, gen, &m);
+    err = nic_call(n, NIC_START, gen, features, &m);
     if (err || keel_label(&m) != 0) {
         attach_failed(n, now_ns, "NIC_START failed", err, (int32_t)keel_label(&m));
         return;
@@ -397,13 +551,18 @@ static void attach(struct nic *n, uint64_t now_ns)
     n->kick_blocked_since_ns = 0;
     n->last_kick_ns = now_ns;
     n->stats.attaches++;
+    n->features = features;
     memcpy(n->mac, mac, 6);
-    ulog("netd: %s: attached: MAC %02x:%02x:%02x:%02x:%02x:%02x, link %s, generation %u, MTU %u\n", n->name, mac[0],
-         mac[1], mac[2], mac[3], mac[4], mac[5], link ? "up" : "down", gen, mtu);
+    ulog("netd: %s: attached: MAC %02x:%02x:%02x:%02x:%02x:%02x, link %s, generation %u, MTU %u, offloads%s%s%s%s%s\n",
+         n->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], link ? "up" : "down", gen, mtu,
+         features ? "" : " none", features & NIC_FEAT_RX_CSUM ? " rx-csum" : "",
+         features & NIC_FEAT_RX_GSO ? " rx-gso" : "", features & NIC_FEAT_TX_CSUM ? " tx-csum" : "",
+         features & NIC_FEAT_TX_TSO4 ? " tso4" : "");
     if (!n->netif_added)
         add_netif(n, mtu);
     else
         memcpy(n->netif.hwaddr, mac, 6);
+    set_checksum_ctrl(n);
     set_link(n, link);
 }
 
@@ -417,48 +576,105 @@ static void detach(struct nic *n, uint64_t now_ns, const char *why, int64_t err,
     set_link(n, false);
 }
 
-/* Hands one received frame (descriptor D from rx_used) to lwIP. */
-static void nic_rx_frame(struct nic *n, struct nic_desc d)
+/* Gives back the buffers of a received frame's K pieces that were lent
+ * for RX (the others are counted: the driver named buffers it never had). */
+static void rx_give_back(struct nic *n, const struct nic_desc *d, unsigned k)
 {
-    int i = buf_index(d.offset);
-    if (i < 0 || n->owner[i] != NICB_RX) {
-        n->stats.rx_bad_desc++;
+    for (unsigned i = 0; i < k; i++) {
+        int b = buf_index(d[i].offset);
+        if (b < 0 || n->owner[b] != NICB_RX) {
+            n->stats.rx_bad_desc++;
+            continue;
+        }
+        n->rx_lent--;
+        buf_put(n, b);
+    }
+}
+
+/* Whether the K pieces D (a whole frame, WHOLE false if the driver broke
+ * it) are a frame we may take: pieces in their buffers, lent for RX, the
+ * length right for the flags, and only offloads we took.  Sets *TOTAL. */
+static bool rx_frame_ok(const struct nic *n, const struct nic_desc *d, unsigned k, bool whole, uint32_t *total)
+{
+    uint32_t t = 0;
+    for (unsigned i = 0; i < k; i++) {
+        int b = buf_index(d[i].offset);
+        if (!nic_piece_ok(d[i]) || b < 0 || n->owner[b] != NICB_RX || (i > 0 && (d[i].flags & NIC_DF_OFFLOAD)))
+            return false;
+        t += d[i].len;
+    }
+    uint16_t f = d[0].flags & NIC_DF_OFFLOAD;
+    if (!whole || !nic_frame_len_ok(t, f))
+        return false;
+    if ((f & (NIC_DF_CSUM_VALID | NIC_DF_CSUM_PARTIAL)) && !(n->features & NIC_FEAT_RX_CSUM))
+        return false;
+    if (((f & NIC_DF_GSO) || k > 1 || d[0].start) && !(n->features & NIC_FEAT_RX_GSO))
+        return false;
+    *total = t;
+    return true;
+}
+
+/* The checksum of a frame the device did not check: false when it is a
+ * TCP/UDP/IPv4 frame whose checksum is wrong.  Frames nof_parse cannot
+ * read are left to the firewall, which drops what is malformed. */
+static bool rx_checksum_ok(const uint8_t *frame, uint32_t len)
+{
+    struct nof_l4 l4;
+    return nof_parse(frame, len, &l4) != NOF_OK || nof_check(frame, &l4);
+}
+
+/* Hands one received frame (K pieces D from rx_used; WHOLE false when the
+ * driver left it unfinished) to the firewall and lwIP. */
+static void nic_rx_frame(struct nic *n, const struct nic_desc *d, unsigned k, bool whole)
+{
+    if (k == 1 && d[0].len == 0 && d[0].flags == 0) { /* handed back unused (NIC_STOP) */
+        rx_give_back(n, d, 1);
         return;
     }
-    n->rx_lent--;
-    if (d.len == 0) { /* handed back unused (NIC_STOP) */
-        buf_put(n, i);
-        return;
-    }
-    if (!nic_desc_ok(d, true)) {
+    uint32_t total = 0;
+    if (!rx_frame_ok(n, d, k, whole, &total)) {
         n->stats.rx_bad_desc++;
         LINK_STATS_INC(link.lenerr);
-        buf_put(n, i);
+        rx_give_back(n, d, k);
         return;
     }
     n->stats.rx_frames++;
-    n->stats.rx_bytes += d.len;
+    n->stats.rx_bytes += total;
+    if (k > 1 || total > NIC_MAX_FRAME)
+        n->stats.rx_gso_frames++;
     LINK_STATS_INC(link.recv);
-    if (!n->netif_added) { /* lwIP refused the interface (add_netif logged it) */
-        n->stats.rx_input_err++;
-        buf_put(n, i);
-        return;
+    struct pbuf *p = NULL;
+    if (n->netif_added) /* else lwIP refused the interface (add_netif logged it) */
+        p = pbuf_alloc(PBUF_RAW, (u16_t)total, total <= PBUF_POOL_BUFSIZE ? PBUF_POOL : PBUF_RAM);
+    if (p) {
+        for (unsigned i = 0, at = 0; i < k; at += d[i].len, i++)
+            (void)pbuf_take_at(p, buf_at(n, d[i].offset) + d[i].start, d[i].len, (u16_t)at); /* p holds total */
     }
-    struct pbuf *p = pbuf_alloc(PBUF_RAW, d.len, PBUF_POOL);
+    rx_give_back(n, d, k);
     if (!p) {
         n->stats.rx_no_pbuf++;
         LINK_STATS_INC(link.memerr);
-        buf_put(n, i);
         return;
     }
-    (void)pbuf_take(p, buf_at(n, d.offset), d.len); /* cannot fail: p holds d.len bytes */
-    buf_put(n, i);
-    if (!netd_fw_packet(n->fw, FW_IN, n->index, p->payload, d.len)) { /* one pbuf: the assertion above */
+    /* p is one pbuf (pool pbufs hold a whole plain frame; PBUF_RAM is one
+     * piece).  The firewall first, so its malformed-packet counters see
+     * every bad header; then the checksum, before lwIP or forwarding. */
+    if (!netd_fw_packet(n->fw, FW_IN, n->index, p->payload, total)) {
         n->stats.rx_fw_drop++;
         pbuf_free(p);
         return;
     }
-    if (n->netif.input(p, &n->netif) != ERR_OK) {
+    if (!(d[0].flags & (NIC_DF_CSUM_VALID | NIC_DF_CSUM_PARTIAL)) && !rx_checksum_ok(p->payload, total)) {
+        n->stats.rx_csum_bad++;
+        LINK_STATS_INC(link.chkerr);
+        pbuf_free(p);
+        return;
+    }
+    rx_gso.p = (d[0].flags & NIC_DF_GSO) ? p : NULL;
+    rx_gso.gso_size = d[0].gso_size;
+    err_t e = n->netif.input(p, &n->netif);
+    rx_gso.p = NULL;
+    if (e != ERR_OK) {
         n->stats.rx_input_err++;
         LINK_STATS_INC(link.drop);
         pbuf_free(p);
@@ -494,10 +710,11 @@ bool nic_poll(struct nic *n, uint64_t now_ns, unsigned budget)
     }
     set_link(n, n->shm->link_up != 0);
     tx_reclaim(n);
-    struct nic_desc d;
-    while (budget && nic_ring_pop(&n->shm->rx_used, &d)) {
+    struct nic_desc d[NIC_FRAME_MAX_BUFS];
+    int r;
+    while (budget && (r = nic_ring_pop_frame(&n->shm->rx_used, d, NIC_FRAME_MAX_BUFS)) != 0) {
         budget--;
-        nic_rx_frame(n, d);
+        nic_rx_frame(n, d, r < 0 ? (unsigned)-r : (unsigned)r, r > 0);
         if (n->state != NICS_ATTACHED) /* lwIP's replies cannot detach us, but be sure */
             return false;
     }
@@ -516,7 +733,7 @@ bool nic_flush(struct nic *n, uint64_t now_ns)
     if (!n->kick_pending)
         return false;
     struct keel_msg m;
-    int64_t err = nic_call(n, NIC_KICK, 0, &m);
+    int64_t err = nic_call(n, NIC_KICK, 0, 0, &m);
     if (err == KE_WOULD_BLOCK) {
         n->stats.kick_retries++;
         if (!n->kick_blocked_since_ns)
@@ -544,18 +761,20 @@ uint64_t nic_next_deadline(const struct nic *n)
 void nic_log_stats(const struct nic *n)
 {
     const struct nic_counters *s = &n->stats;
-    ulog("netd: %s: %s gen %u, attaches %llu, tx lost %llu; rx %llu (%llu B) bad %llu nopbuf %llu inerr %llu "
-         "fwdrop %llu; lent rx %u tx %u free %u\n",
+    ulog("netd: %s: %s gen %u, attaches %llu, tx lost %llu; rx %llu (%llu B) gso %llu bad %llu nopbuf %llu inerr %llu "
+         "csumbad %llu fwdrop %llu; lent rx %u tx %u free %u\n",
          n->name, n->state == NICS_ATTACHED ? "attached" : "detached", n->generation, (unsigned long long)s->attaches,
          (unsigned long long)s->tx_lost_on_reattach, (unsigned long long)s->rx_frames, (unsigned long long)s->rx_bytes,
-         (unsigned long long)s->rx_bad_desc, (unsigned long long)s->rx_no_pbuf, (unsigned long long)s->rx_input_err,
-         (unsigned long long)s->rx_fw_drop, n->rx_lent, n->tx_lent, n->n_free);
-    ulog("netd: %s: tx %llu (%llu B) bad %llu nobuf %llu ringfull %llu toolong %llu detached %llu fwdrop %llu; "
-         "kicks %llu retries %llu\n",
-         n->name, (unsigned long long)s->tx_frames, (unsigned long long)s->tx_bytes, (unsigned long long)s->tx_bad_desc,
-         (unsigned long long)s->tx_no_buf, (unsigned long long)s->tx_ring_full, (unsigned long long)s->tx_too_long,
-         (unsigned long long)s->tx_detached, (unsigned long long)s->tx_fw_drop, (unsigned long long)s->kicks,
-         (unsigned long long)s->kick_retries);
+         (unsigned long long)s->rx_gso_frames, (unsigned long long)s->rx_bad_desc, (unsigned long long)s->rx_no_pbuf,
+         (unsigned long long)s->rx_input_err, (unsigned long long)s->rx_csum_bad, (unsigned long long)s->rx_fw_drop,
+         n->rx_lent, n->tx_lent, n->n_free);
+    ulog("netd: %s: tx %llu (%llu B) tso %llu swseg %llu bad %llu nobuf %llu ringfull %llu toolong %llu detached %llu "
+         "fwdrop %llu; kicks %llu retries %llu\n",
+         n->name, (unsigned long long)s->tx_frames, (unsigned long long)s->tx_bytes,
+         (unsigned long long)s->tx_gso_frames, (unsigned long long)s->tx_sw_segments,
+         (unsigned long long)s->tx_bad_desc, (unsigned long long)s->tx_no_buf, (unsigned long long)s->tx_ring_full,
+         (unsigned long long)s->tx_too_long, (unsigned long long)s->tx_detached, (unsigned long long)s->tx_fw_drop,
+         (unsigned long long)s->kicks, (unsigned long long)s->kick_retries);
     const struct nic_stats *d = &n->shm->stats;
     ulog("netd: %s: driver: rx %llu dropped %llu bad %llu; tx %llu dropped %llu bad %llu; irqs %llu kicks %llu\n",
          n->name, (unsigned long long)d->rx_frames, (unsigned long long)d->rx_dropped,

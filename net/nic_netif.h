@@ -31,17 +31,21 @@ enum nic_buf_owner {
 /* netd's own counters (the driver's are in nic_shared.stats). */
 struct nic_counters {
     uint64_t rx_frames, rx_bytes;
-    uint64_t rx_bad_desc;  /* rx_used entry with a bad offset/length, or a buffer not lent for RX */
-    uint64_t rx_no_pbuf;   /* PBUF_POOL empty: frame dropped */
-    uint64_t rx_input_err; /* lwIP's input refused the frame */
-    uint64_t rx_fw_drop;   /* the firewall blocked it, or it was malformed IPv4 */
+    uint64_t rx_bad_desc;   /* rx_used entry with a bad offset/length, or a buffer not lent for RX */
+    uint64_t rx_no_pbuf;    /* PBUF_POOL empty: frame dropped */
+    uint64_t rx_input_err;  /* lwIP's input refused the frame */
+    uint64_t rx_fw_drop;    /* the firewall blocked it, or it was malformed IPv4 */
+    uint64_t rx_csum_bad;   /* a TCP/UDP checksum the device did not check was wrong: dropped */
+    uint64_t rx_gso_frames; /* frames over several buffers or longer than 1514 bytes */
     uint64_t tx_frames, tx_bytes;
-    uint64_t tx_bad_desc;  /* tx_done entry naming a buffer not lent for TX */
-    uint64_t tx_no_buf;    /* no free buffer: frame dropped */
-    uint64_t tx_ring_full; /* tx_send full: frame dropped */
-    uint64_t tx_too_long;  /* longer than NIC_MAX_FRAME: dropped */
-    uint64_t tx_detached;  /* no driver attached: dropped */
-    uint64_t tx_fw_drop;   /* the firewall blocked it */
+    uint64_t tx_bad_desc;    /* tx_done entry naming a buffer not lent for TX */
+    uint64_t tx_no_buf;      /* no free buffer: frame dropped */
+    uint64_t tx_ring_full;   /* tx_send full: frame dropped */
+    uint64_t tx_too_long;    /* longer than NIC_MAX_FRAME: dropped */
+    uint64_t tx_detached;    /* no driver attached: dropped */
+    uint64_t tx_fw_drop;     /* the firewall blocked it */
+    uint64_t tx_gso_frames;  /* frames longer than 1514 bytes handed to the NIC whole (TSO) */
+    uint64_t tx_sw_segments; /* segments cut by netd for a NIC without TSO */
     uint64_t kicks, kick_retries;
     uint64_t attaches;
     uint64_t tx_lost_on_reattach; /* frames in tx_send/in the driver when it went away: maybe not sent */
@@ -65,7 +69,8 @@ struct nic {
     uint64_t retry_at_ns;     /* DETACHED: next attach attempt */
     uint32_t attach_failures; /* consecutive, for the retry back-off and quiet logs */
     uint8_t mac[6];
-    bool netif_added; /* netif registered with lwIP (after the first attach) */
+    uint32_t features; /* NIC_FEAT_* taken at NIC_START (NETD_FEATURES of what the driver offered) */
+    bool netif_added;  /* netif registered with lwIP (after the first attach) */
 
     /* Buffers (main thread only).  Invariant: every buffer is in exactly
      * one place: free[] (owner NETD), lent for RX, or lent for TX. */

@@ -59,6 +59,10 @@ bool eq_ring_pop(struct nic_ring *r, uint32_t *tail, struct nic_desc *d)
     d->offset = e->offset;
     d->len = e->len;
     d->flags = e->flags;
+    d->start = e->start;
+    d->gso_size = e->gso_size;
+    d->csum_start = e->csum_start;
+    d->csum_offset = e->csum_offset;
     *tail += 1;
     __atomic_store_n(&r->tail, *tail, __ATOMIC_RELEASE);
     return true;

@@ -11,17 +11,29 @@
  *   + the PCI device (BARs, IRQ, configuration snapshot) in si->pci.
  *
  * Zero copy: the device DMAs frames straight into and out of netd's
- * buffers; each frame is a 2-descriptor chain, the 12-byte virtio_net_hdr
- * (5.1.6, VERSION_1 layout) from our own DMA arena, then the packet buffer
- * in the shared region.  So netd's buffers hold pure Ethernet frames.  RX
- * headers get one 16-byte slot per shared buffer (the device writes them;
- * we never read them: without GUEST_CSUM, GSO or MRG_RXBUF they say
- * nothing); every TX chain points at one zeroed header (no offload), which
- * the device only reads.
+ * buffers.  Offloads (nic.h's NIC_FEAT_*) are negotiated with the device
+ * only when netd takes them at NIC_START, so the receive side has two
+ * shapes:
+ *   plain      (netd took no RX feature) each frame is a 2-descriptor
+ *              chain, the 12-byte virtio_net_hdr (5.1.6, VERSION_1 layout)
+ *              in a 16-byte slot of our own DMA arena, then the whole
+ *              shared buffer: netd's buffers hold pure Ethernet frames.
+ *   mergeable  (RX_CSUM + RX_GSO: GUEST_CSUM, GUEST_TSO4/6, MRG_RXBUF,
+ *              5.1.6.3.1) each chain is one whole shared buffer; the device
+ *              writes the header and the frame from its first byte on, and
+ *              a frame of up to 64 KiB spans num_buffers chains.  We read
+ *              the header in place and hand netd the frame as pieces
+ *              (start 12 in the first buffer), with the header's checksum
+ *              and GSO facts as NIC_DF_* flags.
+ * Transmit: each frame is one header (a 16-byte slot per shared buffer,
+ * indexed by the frame's first buffer, in our arena) followed by the frame's
+ * pieces; the header asks for a checksum (CSUM, 5.1.6.2) and segmentation
+ * (HOST_TSO4/6) when netd's first descriptor does.
  *
  * Queues: receiveq1 = 0, transmitq1 = 1 (5.1.2); no control queue, no
- * multiqueue.  Cookies: RX = buffer index; TX = buffer index | length << 16
- * (so tx_done gives netd back the length it sent).
+ * multiqueue.  Cookies: RX = buffer index; TX = the frame's first buffer
+ * index; tx_next[]/tx_len[] chain its other buffers, so tx_done gives netd
+ * every buffer back with the length it sent.
  *
  * States (struct vnet.state):
  *   NODEV    no usable device: every call answers NIC_E_NO_DEVICE
@@ -45,9 +57,10 @@
  * a device that breaks the protocol is reset and the server faults on
  * purpose, so init restarts it with a new generation.
  *
- * Not handled (deliberately, for now): mergeable RX buffers, checksum and
- * segmentation offload, the control queue (promiscuous mode, MAC filters),
- * VIRTIO_NET_F_MTU (the MTU is 1500), multiqueue.
+ * Not handled (deliberately, for now): UDP segmentation (GUEST_UFO/
+ * HOST_UFO, USO), ECN with GSO, big (non-mergeable) GSO receive buffers,
+ * the control queue (promiscuous mode, MAC filters), VIRTIO_NET_F_MTU (the
+ * MTU is 1500), multiqueue.
  */
 #include <keel/init.h>
 #include <keel/nic.h>
@@ -60,8 +73,16 @@
 #include "virtio.h"
 
 /* Feature bits of the network device (spec 5.1.3). */
-#define VIRTIO_NET_F_MAC    (1ull << 5)
-#define VIRTIO_NET_F_STATUS (1ull << 16)
+#define VIRTIO_NET_F_CSUM       (1ull << 0) /* the device completes tx checksums */
+#define VIRTIO_NET_F_GUEST_CSUM (1ull << 1) /* rx frames may carry partial/valid checksums */
+#define VIRTIO_NET_F_MAC        (1ull << 5)
+#define VIRTIO_NET_F_GUEST_TSO4 (1ull << 7)  /* rx: coalesced TCP/IPv4 */
+#define VIRTIO_NET_F_GUEST_TSO6 (1ull << 8)  /* rx: coalesced TCP/IPv6 */
+#define VIRTIO_NET_F_HOST_TSO4  (1ull << 11) /* tx: the device segments TCP/IPv4 */
+#define VIRTIO_NET_F_HOST_TSO6  (1ull << 12) /* tx: the device segments TCP/IPv6 */
+#define VIRTIO_NET_F_MRG_RXBUF  (1ull << 15) /* rx: a frame spans num_buffers chains */
+#define VIRTIO_NET_F_STATUS     (1ull << 16)
+#define VNET_F_BASE             (VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_F_RING_EVENT_IDX)
 
 /* struct virtio_net_config (spec 5.1.4), in the device configuration
  * structure; all RO.  Read field by field with vio_cfg_read*. */
@@ -87,19 +108,25 @@ struct virtio_net_hdr {
     uint16_t num_buffers;
 };
 _Static_assert(sizeof(struct virtio_net_hdr) == 12, "spec 5.1.6: the VERSION_1 header is 12 bytes");
-#define VNET_HDR_LEN  ((uint32_t)sizeof(struct virtio_net_hdr))
-#define VNET_HDR_SLOT 16u /* bytes per RX header slot (keeps them 16-byte aligned) */
+_Static_assert(__builtin_offsetof(struct virtio_net_hdr, csum_start) == 6, "spec 5.1.6: csum_start at 6");
+_Static_assert(__builtin_offsetof(struct virtio_net_hdr, num_buffers) == 10, "spec 5.1.6: num_buffers at 10");
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1u
+#define VIRTIO_NET_HDR_F_DATA_VALID 2u
+#define VIRTIO_NET_HDR_GSO_NONE     0u
+#define VIRTIO_NET_HDR_GSO_TCPV4    1u
+#define VIRTIO_NET_HDR_GSO_TCPV6    4u
+#define VIRTIO_NET_HDR_GSO_ECN      0x80u
+#define VNET_HDR_LEN                ((uint32_t)sizeof(struct virtio_net_hdr))
+#define VNET_HDR_SLOT               16u /* bytes per RX header slot (keeps them 16-byte aligned) */
 
 #define VNET_RXQ       0
 #define VNET_TXQ       1
 #define VNET_QUEUE_MAX 256 /* descriptors per queue: 128 frames in flight each way */
-#define VNET_DMA_PAGES 8   /* 2 queues (2 pages each) + RX headers (2) + TX header */
+#define VNET_DMA_PAGES 10  /* 2 queues (2 pages each) + RX headers (2) + TX headers (2) + slack */
+#define VNET_NO_BUF    0xffffu
 #define VNET_MTU       1500
 #define VNET_PASSES    4 /* rounds per batch: bounds the time requests wait behind a flood */
 #define VNET_VA_SHM    VIO_VA_FREE
-
-#define VNET_COOKIE_INDEX(c) ((c)&0xffffu)
-#define VNET_COOKIE_LEN(c)   ((c) >> 16)
 
 enum vnet_state { VNET_NODEV, VNET_DOWN, VNET_READY, VNET_RUNNING };
 
@@ -111,8 +138,16 @@ struct vnet {
     uint64_t signal_slot;
     struct nic_shared *shm; /* netd's region: only the rings we consume/produce and stats */
     uint64_t shm_phys;
-    uint64_t rx_hdr_phys; /* NIC_BUF_COUNT slots of VNET_HDR_SLOT bytes */
-    uint64_t tx_hdr_phys; /* one zeroed header */
+    uint64_t rx_hdr_phys;          /* plain RX: NIC_BUF_COUNT slots of VNET_HDR_SLOT bytes */
+    uint64_t tx_hdr_phys;          /* NIC_BUF_COUNT slots, by a TX frame's first buffer */
+    struct virtio_net_hdr *tx_hdr; /* the same, our mapping */
+    uint32_t offered;              /* NIC_FEAT_* the device has (found at the first bring-up) */
+    uint32_t taken;                /* NIC_FEAT_* negotiated now: what netd took at NIC_START */
+    bool mrg;                      /* mergeable RX buffers (taken & NIC_FEAT_RX_GSO) */
+    /* TX frames in flight, by buffer index: the next buffer of the same
+     * frame (VNET_NO_BUF: the last) and the bytes sent from it. */
+    uint16_t tx_next[NIC_BUF_COUNT];
+    uint16_t tx_len[NIC_BUF_COUNT];
     uint8_t mac[6];
     bool link_up;
     uint32_t evt; /* NIC_EVT_* gathered during the current batch */
@@ -180,7 +215,44 @@ static void vnet_link_check(struct vnet *v)
 
 /* ------------------------------------------------------------ bring-up -- */
 
-/* Reset, handshake, queues, DRIVER_OK: DOWN/READY/RUNNING -> READY.  Any
+/* The virtio features that give NIC_FEAT_* TAKEN (each with what the
+ * spec makes it depend on: 5.1.3.1). */
+static uint64_t vnet_virtio_features(uint32_t taken)
+{
+    uint64_t f = VNET_F_BASE;
+    if (taken & NIC_FEAT_RX_CSUM)
+        f |= VIRTIO_NET_F_GUEST_CSUM;
+    if ((taken & (NIC_FEAT_RX_CSUM | NIC_FEAT_RX_GSO)) == (NIC_FEAT_RX_CSUM | NIC_FEAT_RX_GSO))
+        f |= VIRTIO_NET_F_GUEST_TSO4 | VIRTIO_NET_F_GUEST_TSO6 | VIRTIO_NET_F_MRG_RXBUF;
+    if (taken & (NIC_FEAT_TX_CSUM | NIC_FEAT_TX_TSO4 | NIC_FEAT_TX_TSO6))
+        f |= VIRTIO_NET_F_CSUM;
+    if (taken & NIC_FEAT_TX_TSO4)
+        f |= VIRTIO_NET_F_HOST_TSO4;
+    if (taken & NIC_FEAT_TX_TSO6)
+        f |= VIRTIO_NET_F_HOST_TSO6;
+    return f;
+}
+
+/* The NIC_FEAT_* that negotiated virtio features F give. */
+static uint32_t vnet_nic_features(uint64_t f)
+{
+    uint32_t n = 0;
+    if (f & VIRTIO_NET_F_GUEST_CSUM)
+        n |= NIC_FEAT_RX_CSUM;
+    if ((f & VIRTIO_NET_F_GUEST_CSUM) && (f & VIRTIO_NET_F_MRG_RXBUF) && (f & VIRTIO_NET_F_GUEST_TSO4))
+        n |= NIC_FEAT_RX_GSO;
+    if (f & VIRTIO_NET_F_CSUM) {
+        n |= NIC_FEAT_TX_CSUM;
+        if (f & VIRTIO_NET_F_HOST_TSO4)
+            n |= NIC_FEAT_TX_TSO4;
+        if (f & VIRTIO_NET_F_HOST_TSO6)
+            n |= NIC_FEAT_TX_TSO6;
+    }
+    return n;
+}
+
+/* Reset, handshake, queues, DRIVER_OK: DOWN/READY/RUNNING -> READY, with
+ * the offloads of v->taken (as far as the device has them).  Any
  * chain the device held is forgotten (the caller has returned or dropped
  * them).  Returns VIO_OK or the first error (the device is then FAILED or
  * reset, and the state DOWN). */
@@ -191,9 +263,11 @@ static int vnet_bring_up(struct vnet *v)
     if (err)
         return err;
     vio_dma_reset(&v->dev); /* the device owns nothing after the reset */
-    err = vio_negotiate(&v->dev, VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_F_RING_EVENT_IDX, 0);
+    err = vio_negotiate(&v->dev, vnet_virtio_features(v->taken), 0);
     if (err)
         return err;
+    v->taken = vnet_nic_features(v->dev.features);
+    v->mrg = (v->taken & NIC_FEAT_RX_GSO) != 0;
     if ((err = vnet_read_config(v, v->mac, &v->link_up)))
         return err;
     if (!(v->dev.features & VIRTIO_NET_F_MAC)) {
@@ -212,8 +286,9 @@ static int vnet_bring_up(struct vnet *v)
     void *va;
     if ((err = vio_dma_alloc(&v->dev, NIC_BUF_COUNT * VNET_HDR_SLOT, VNET_HDR_SLOT, &va, &v->rx_hdr_phys)))
         return err;
-    if ((err = vio_dma_alloc(&v->dev, VNET_HDR_SLOT, VNET_HDR_SLOT, &va, &v->tx_hdr_phys)))
-        return err; /* zeroed by the arena: flags 0, GSO_NONE */
+    if ((err = vio_dma_alloc(&v->dev, NIC_BUF_COUNT * VNET_HDR_SLOT, VNET_HDR_SLOT, &va, &v->tx_hdr_phys)))
+        return err;
+    v->tx_hdr = va;
     if ((err = vio_driver_ok(&v->dev)))
         return err;
     memcpy(v->shm->mac, v->mac, sizeof v->mac);
@@ -224,14 +299,15 @@ static int vnet_bring_up(struct vnet *v)
 
 /* ------------------------------------------------------------ receive -- */
 
-/* Gives the device buffer INDEX (a whole shared buffer) to receive into. */
+/* Gives the device buffer INDEX (a whole shared buffer) to receive into:
+ * with its header slot in front (plain), or alone (mergeable). */
 static void vnet_rx_post(struct vnet *v, uint32_t index)
 {
     struct vq_seg segs[2] = {
         { v->rx_hdr_phys + index * VNET_HDR_SLOT, VNET_HDR_LEN },
         { v->shm_phys + buf_offset(index), NIC_BUF_SIZE },
     };
-    int head = vq_add(&v->rxq, segs, 0, 2, index);
+    int head = v->mrg ? vq_add(&v->rxq, &segs[1], 0, 1, index) : vq_add(&v->rxq, segs, 0, 2, index);
     if (head < 0) /* callers check for two free descriptors first */
         vnet_fatal(v, "rx queue accounting", head);
 }
@@ -250,12 +326,105 @@ static void vnet_rx_fill(struct vnet *v)
     vio_kick(&v->dev, &v->rxq);
 }
 
-/* Device -> rx_used, while rx_used has room (otherwise the frames wait in
- * the used ring: back-pressure until netd kicks).  Returns chains taken. */
+/* Plain RX: one chain, one frame of LEN bytes (header included). */
+static void vnet_rx_plain(struct vnet *v, uint32_t index, uint32_t len)
+{
+    /* len counts the header too; vq_pop bounded it by the chain. */
+    if (len < VNET_HDR_LEN + NIC_MIN_FRAME || len - VNET_HDR_LEN > NIC_MAX_FRAME) {
+        v->shm->stats.rx_dropped++;
+        vnet_rx_post(v, index); /* the chain just freed two descriptors */
+        return;
+    }
+    uint16_t flen = (uint16_t)(len - VNET_HDR_LEN);
+    (void)nic_ring_push(&v->shm->rx_used, (struct nic_desc){ .offset = buf_offset(index), .len = flen });
+    v->shm->stats.rx_frames++;
+    v->shm->stats.rx_bytes += flen;
+    v->evt |= NIC_EVT_RX;
+}
+
+/* The NIC_DF_* offload word of a received header (0 and *bad = true for
+ * what nic.h cannot say: UDP segmentation, ECN, unknown types). */
+static uint16_t vnet_rx_flags(const struct virtio_net_hdr *h, bool *bad)
+{
+    uint16_t f = 0;
+    if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+        f |= NIC_DF_CSUM_PARTIAL;
+    else if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID)
+        f |= NIC_DF_CSUM_VALID;
+    switch (h->gso_type) {
+    case VIRTIO_NET_HDR_GSO_NONE: break;
+    case VIRTIO_NET_HDR_GSO_TCPV4: f |= NIC_DF_GSO_TCP4; break;
+    case VIRTIO_NET_HDR_GSO_TCPV6: f |= NIC_DF_GSO_TCP6; break;
+    default: *bad = true; break;
+    }
+    if ((f & NIC_DF_GSO) && (h->gso_size == 0 || !(f & (NIC_DF_CSUM_PARTIAL | NIC_DF_CSUM_VALID))))
+        *bad = true;
+    return f;
+}
+
+/* Mergeable RX: the frame whose first chain (buffer INDEX, LEN bytes with
+ * the header) was just popped; takes its other num_buffers - 1 chains
+ * from the used ring (the device publishes a frame's chains together) and
+ * hands netd the pieces.  The caller made room for NIC_FRAME_MAX_BUFS
+ * entries in rx_used. */
+static void vnet_rx_merged(struct vnet *v, uint32_t index, uint32_t len)
+{
+    const struct virtio_net_hdr *h = (const struct virtio_net_hdr *)((uint8_t *)v->shm + buf_offset(index));
+    struct nic_desc d[NIC_FRAME_MAX_BUFS];
+    uint32_t nbuf = len >= VNET_HDR_LEN ? h->num_buffers : 0;
+    bool bad = nbuf == 0 || nbuf > NIC_FRAME_MAX_BUFS;
+    uint16_t flags = bad ? 0 : vnet_rx_flags(h, &bad);
+    uint32_t total = 0, n = 0;
+    if (nbuf == 0)
+        nbuf = 1;
+    d[0] = (struct nic_desc){ .offset = buf_offset(index), .start = VNET_HDR_LEN, .len = 0 };
+    if (len >= VNET_HDR_LEN)
+        d[0].len = (uint16_t)(len - VNET_HDR_LEN);
+    d[0].flags = flags;
+    d[0].gso_size = h->gso_size;
+    d[0].csum_start = h->csum_start;
+    d[0].csum_offset = h->csum_offset;
+    total = d[0].len;
+    for (n = 1; n < nbuf; n++) {
+        uint32_t i, l;
+        int r = vq_pop(&v->rxq, &i, &l);
+        if (r <= 0)
+            vnet_fatal(v, "rx used ring: a mergeable frame's buffers are missing", r < 0 ? r : VIO_E_DEVICE);
+        if (n < NIC_FRAME_MAX_BUFS)
+            d[n] = (struct nic_desc){ .offset = buf_offset(i), .len = (uint16_t)l };
+        else
+            vnet_rx_post(v, i); /* more than nic.h allows: the frame is dropped */
+        if (l == 0)
+            bad = true;
+        total += l;
+    }
+    if (nbuf > NIC_FRAME_MAX_BUFS)
+        n = NIC_FRAME_MAX_BUFS;
+    if (!bad && (d[0].len == 0 || !nic_frame_len_ok(total, flags)))
+        bad = true;
+    if ((flags & NIC_DF_CSUM_PARTIAL) && (uint32_t)d[0].csum_start + d[0].csum_offset + 2 > total)
+        bad = true;
+    if (bad) {
+        v->shm->stats.rx_dropped++;
+        for (uint32_t k = 0; k < n; k++)
+            vnet_rx_post(v, buf_index(d[k].offset));
+        return;
+    }
+    for (uint32_t k = 0; k + 1 < n; k++)
+        d[k].flags |= NIC_DF_MORE;
+    (void)nic_ring_push_frame(&v->shm->rx_used, d, n); /* room was made by the caller */
+    v->shm->stats.rx_frames++;
+    v->shm->stats.rx_bytes += total;
+    v->evt |= NIC_EVT_RX;
+}
+
+/* Device -> rx_used, while rx_used has room for a whole frame (otherwise
+ * the frames wait in the used ring: back-pressure until netd kicks).
+ * Returns frames taken. */
 static unsigned vnet_rx_collect(struct vnet *v)
 {
     unsigned n = 0;
-    while (nic_ring_space(&v->shm->rx_used)) {
+    while (nic_ring_space(&v->shm->rx_used) >= (v->mrg ? NIC_FRAME_MAX_BUFS : 1)) {
         uint32_t index, len;
         int r = vq_pop(&v->rxq, &index, &len);
         if (r < 0)
@@ -263,49 +432,115 @@ static unsigned vnet_rx_collect(struct vnet *v)
         if (r == 0)
             break;
         n++;
-        /* len counts the header too; vq_pop bounded it by the chain. */
-        if (len < VNET_HDR_LEN + NIC_MIN_FRAME || len - VNET_HDR_LEN > NIC_MAX_FRAME) {
-            v->shm->stats.rx_dropped++;
-            vnet_rx_post(v, index); /* the chain just freed two descriptors */
-            continue;
-        }
-        uint16_t flen = (uint16_t)(len - VNET_HDR_LEN);
-        (void)nic_ring_push(&v->shm->rx_used, (struct nic_desc){ .offset = buf_offset(index), .len = flen });
-        v->shm->stats.rx_frames++;
-        v->shm->stats.rx_bytes += flen;
-        v->evt |= NIC_EVT_RX;
+        if (v->mrg)
+            vnet_rx_merged(v, index, len);
+        else
+            vnet_rx_plain(v, index, len);
     }
     return n;
 }
 
 /* ----------------------------------------------------------- transmit -- */
 
-/* tx_send -> the device, while both have room. */
+/* Checks netd's frame D[0..N) against nic.h and what it took; fills the
+ * virtio header H.  False: the frame is bad (counted by the caller). */
+static bool vnet_tx_header(struct vnet *v, const struct nic_desc *d, uint32_t n, struct virtio_net_hdr *h)
+{
+    uint32_t total = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        if (!nic_piece_ok(d[k]) || d[k].start != 0 || (k > 0 && (d[k].flags & NIC_DF_OFFLOAD)))
+            return false;
+        total += d[k].len;
+    }
+    uint16_t f = d[0].flags & NIC_DF_OFFLOAD;
+    if (!nic_frame_len_ok(total, f) || (f & NIC_DF_CSUM_VALID))
+        return false;
+    if (n > 1 && !(f & NIC_DF_GSO))
+        return false; /* only a GSO frame needs more than one buffer */
+    *h = (struct virtio_net_hdr){ 0 };
+    if (f & NIC_DF_CSUM_PARTIAL) {
+        if (!(v->taken & NIC_FEAT_TX_CSUM) || (uint32_t)d[0].csum_start + d[0].csum_offset + 2 > total)
+            return false;
+        h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        h->csum_start = d[0].csum_start;
+        h->csum_offset = d[0].csum_offset;
+    }
+    if (f & NIC_DF_GSO) {
+        bool v4 = (f & NIC_DF_GSO) == NIC_DF_GSO_TCP4, v6 = (f & NIC_DF_GSO) == NIC_DF_GSO_TCP6;
+        if (!(f & NIC_DF_CSUM_PARTIAL) || d[0].gso_size == 0 || (v4 && !(v->taken & NIC_FEAT_TX_TSO4)) ||
+            (v6 && !(v->taken & NIC_FEAT_TX_TSO6)) || !(v4 || v6))
+            return false;
+        /* hdr_len: up to the end of the TCP header (a hint the device may use, 5.1.6.2) */
+        uint32_t doff_at = (uint32_t)d[0].csum_start + 12;
+        if (doff_at >= d[0].len)
+            return false;
+        const uint8_t *b = (const uint8_t *)v->shm + d[0].offset;
+        h->hdr_len = (uint16_t)(d[0].csum_start + (b[doff_at] >> 4) * 4u);
+        h->gso_type = v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
+        h->gso_size = d[0].gso_size;
+    }
+    return true;
+}
+
+/* Gives netd back the buffers of a frame it sent (or that we refused). */
+static void vnet_tx_return(struct vnet *v, const struct nic_desc *d, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++)
+        if (nic_desc_buffer_ok(d[k]))
+            (void)nic_ring_push(&v->shm->tx_done, (struct nic_desc){ .offset = d[k].offset, .len = d[k].len });
+    v->evt |= NIC_EVT_TX;
+}
+
+/* tx_send -> the device, while both have room for a whole frame (and
+ * tx_done for a refused one). */
 static void vnet_tx_send(struct vnet *v)
 {
-    struct nic_desc d;
-    while (v->txq.num_free >= 2 && nic_ring_pop(&v->shm->tx_send, &d)) {
-        if (!nic_desc_ok(d, true)) {
+    struct nic_desc d[NIC_FRAME_MAX_BUFS];
+    while (v->txq.num_free >= 1 + NIC_FRAME_MAX_BUFS && nic_ring_space(&v->shm->tx_done) >= NIC_FRAME_MAX_BUFS) {
+        int r = nic_ring_pop_frame(&v->shm->tx_send, d, NIC_FRAME_MAX_BUFS);
+        if (r == 0)
+            break;
+        uint32_t n = r < 0 ? (uint32_t)-r : (uint32_t)r;
+        uint32_t first = buf_index(d[0].offset);
+        if (r < 0 || !nic_desc_buffer_ok(d[0]) ||
+            !vnet_tx_header(v, d, n, (struct virtio_net_hdr *)((uint8_t *)v->tx_hdr + first * VNET_HDR_SLOT))) {
             v->shm->stats.tx_bad_desc++;
+            vnet_tx_return(v, d, n);
             continue;
         }
-        uint32_t index = buf_index(d.offset);
-        struct vq_seg segs[2] = {
-            { v->tx_hdr_phys, VNET_HDR_LEN },
-            { v->shm_phys + d.offset, d.len },
-        };
-        int head = vq_add(&v->txq, segs, 2, 0, index | (uint32_t)d.len << 16);
+        struct vq_seg segs[1 + NIC_FRAME_MAX_BUFS];
+        segs[0] = (struct vq_seg){ v->tx_hdr_phys + first * VNET_HDR_SLOT, VNET_HDR_LEN };
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t i = buf_index(d[k].offset);
+            segs[1 + k] = (struct vq_seg){ v->shm_phys + d[k].offset, d[k].len };
+            v->tx_len[i] = d[k].len;
+            v->tx_next[i] = k + 1 < n ? (uint16_t)buf_index(d[k + 1].offset) : VNET_NO_BUF;
+        }
+        int head = vq_add(&v->txq, segs, 1 + n, 0, first);
         if (head < 0)
             vnet_fatal(v, "tx queue accounting", head);
     }
     vio_kick(&v->dev, &v->txq);
 }
 
+/* The buffers of the TX frame whose first buffer is FIRST -> tx_done
+ * (the caller made room for NIC_FRAME_MAX_BUFS).  Returns its bytes. */
+static uint32_t vnet_tx_done(struct vnet *v, uint32_t first)
+{
+    uint32_t bytes = 0;
+    for (uint32_t i = first, k = 0; i < NIC_BUF_COUNT && k < NIC_FRAME_MAX_BUFS; i = v->tx_next[i], k++) {
+        (void)nic_ring_push(&v->shm->tx_done, (struct nic_desc){ .offset = buf_offset(i), .len = v->tx_len[i] });
+        bytes += v->tx_len[i];
+    }
+    v->evt |= NIC_EVT_TX;
+    return bytes;
+}
+
 /* Device -> tx_done, while tx_done has room.  Returns chains taken. */
 static unsigned vnet_tx_collect(struct vnet *v)
 {
     unsigned n = 0;
-    while (nic_ring_space(&v->shm->tx_done)) {
+    while (nic_ring_space(&v->shm->tx_done) >= NIC_FRAME_MAX_BUFS) {
         uint32_t cookie, len;
         int r = vq_pop(&v->txq, &cookie, &len);
         if (r < 0)
@@ -313,12 +548,8 @@ static unsigned vnet_tx_collect(struct vnet *v)
         if (r == 0)
             break;
         n++;
-        uint16_t flen = (uint16_t)VNET_COOKIE_LEN(cookie);
-        (void)nic_ring_push(&v->shm->tx_done,
-                            (struct nic_desc){ .offset = buf_offset(VNET_COOKIE_INDEX(cookie)), .len = flen });
         v->shm->stats.tx_frames++;
-        v->shm->stats.tx_bytes += flen;
-        v->evt |= NIC_EVT_TX;
+        v->shm->stats.tx_bytes += vnet_tx_done(v, cookie);
     }
     return n;
 }
@@ -347,15 +578,14 @@ static void vnet_process(struct vnet *v)
 }
 
 /* DOWN: hand back chains the reset device still held (RX buffers as empty
- * frames of length 0, TX buffers as done), as far as netd's rings allow. */
+ * frames of length 0, TX frames' buffers as done), as far as netd's rings
+ * allow. */
 static void vnet_return_held(struct vnet *v)
 {
     uint32_t cookie;
-    while (nic_ring_space(&v->shm->tx_done) && vq_reclaim(&v->txq, &cookie)) {
-        (void)nic_ring_push(&v->shm->tx_done, (struct nic_desc){ .offset = buf_offset(VNET_COOKIE_INDEX(cookie)),
-                                                                 .len = (uint16_t)VNET_COOKIE_LEN(cookie) });
+    while (nic_ring_space(&v->shm->tx_done) >= NIC_FRAME_MAX_BUFS && vq_reclaim(&v->txq, &cookie)) {
+        (void)vnet_tx_done(v, cookie);
         v->shm->stats.tx_dropped++;
-        v->evt |= NIC_EVT_TX;
     }
     while (nic_ring_space(&v->shm->rx_used) && vq_reclaim(&v->rxq, &cookie)) {
         (void)nic_ring_push(&v->shm->rx_used, (struct nic_desc){ .offset = buf_offset(cookie), .len = 0 });
@@ -381,7 +611,7 @@ static int64_t vnet_info(void *ctx, struct keel_msg *m)
     m->mr[0] = vnet_mac_word(v);
     m->mr[1] = v->link_up;
     m->mr[2] = v->generation;
-    m->mr[3] = VNET_MTU;
+    m->mr[3] = VNET_MTU | (uint64_t)v->offered << 32;
     return 0;
 }
 
@@ -392,7 +622,9 @@ static int64_t vnet_start(void *ctx, struct keel_msg *m)
         return NIC_E_NO_DEVICE;
     if (m->mr[0] != v->generation)
         return NIC_E_STALE;
-    if (v->state != VNET_READY) {
+    uint32_t want = (uint32_t)m->mr[1] & v->offered;
+    if (v->state != VNET_READY || want != v->taken) {
+        v->taken = want; /* vnet_bring_up negotiates these (and keeps what the device agreed) */
         int err = vnet_bring_up(v);
         if (err) {
             ulog("virtio-net: restarting the device failed: %s", vio_strerror(err));
@@ -509,7 +741,10 @@ static int vnet_open(struct vnet *v, const struct keel_srvinfo *si)
         return err;
     if ((err = vio_irq_setup(&v->dev, true)))
         return err;
-    return vnet_bring_up(v);
+    v->taken = NIC_FEAT_ALL; /* learn what the device offers; NIC_START narrows it */
+    err = vnet_bring_up(v);
+    v->offered = v->taken;
+    return err;
 }
 
 int main(const struct keel_srvinfo *si);

@@ -12,6 +12,9 @@ void ipc_msg_from_frame(const struct trap_frame *tf, struct ipc_msg *m);
 /* Writes M into T's saved user registers and sets its rax to ERR. */
 void ipc_deliver(struct thread *t, const struct ipc_msg *m, uint64_t err);
 
+/* IPC messages delivered since boot (calls and sends, either path; SYS_KSTATS). */
+extern uint64_t kstat_ipc;
+
 /* The general IPC path; each returns the caller's rax.  CAP is the
  * endpoint capability already checked for type. */
 int64_t ep_send(struct cap *cap, struct trap_frame *tf, bool call);

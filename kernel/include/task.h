@@ -10,6 +10,9 @@ struct task *task_create(const char *name);
 /* Loads the task's address space (CR3, with its PCID when the CPU has
  * PCID) and its I/O permission bitmap into the TSS. */
 void task_activate(struct task *t);
+
+/* Address-space switches (CR3 loads) since boot (SYS_KSTATS). */
+extern uint64_t kstat_as_switches;
 /* Maps frame F at VA in T with RIGHTS; records the region (a reference on
  * F).  Returns KE_OK or an error; on error nothing is mapped. */
 int task_map(struct task *t, struct frame *f, uint64_t va, uint8_t rights);

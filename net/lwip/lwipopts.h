@@ -28,7 +28,9 @@
  *               (nic_netif.c), so the pool bounds frames queued inside lwIP
  *               (ARP queue, TCP out-of-order); 1536-byte buffers
  *               hold a whole 1514-byte frame in one pbuf.
- *   MEM_SIZE    PBUF_RAM for TX: TCP_SND_BUF per busy connection.
+ *   MEM_SIZE    PBUF_RAM: TX (up to TCP_SND_BUF per busy connection) and
+ *               received frames of more than one pool buffer (64 KiB GSO
+ *               segments, nic_netif.c); 3 MiB in a frame of its own.
  *   TCP_SEG     >= TCP_SND_QUEUELEN per busy connection.
  *   TCP_PCB     the socket service (abi/keel/socket.h) gives each client
  *               256 sockets; tlsd uses up to 248 (124 proxied connections
@@ -40,10 +42,15 @@
  * pools below do not cover 250 sockets all at full window at once (that
  * would be ~20 MiB): exhaustion drops a frame (the peer retransmits) or
  * makes tcp_write wait for the next poll, and the counters show it.
- * TCP_WND is the largest window without scaling (64240): a sink behind a
- * tap under TCG took 14 MB/s with 16 x MSS and 21 MB/s with 44 x MSS,
- * because the window, not netd, bounded a connection (window / RTT).
- * Static total about 2.7 MiB of netd's .bss (manifest: netd memory 4M).
+ * TCP_WND is 256 KiB with window scaling (RFC 7323, shift 3), TCP_SND_BUF
+ * the same: a connection is bounded by window / RTT, and 64 KiB (the most
+ * without scaling) bounded a sink behind a tap under TCG.  The window is a
+ * promise, not memory: bytes are held only while the client does not read
+ * (netd_sock.c), and the pools and heap bound them all together.  lwIP
+ * sends a window update once the window has opened by
+ * TCP_WND_UPDATE_THRESHOLD (4 MSS), as the client's reads free the ring.
+ * Static total about 2.9 MiB of netd's .bss, plus the 3 MiB heap frame
+ * (manifest: netd memory 7M).
  */
 #ifndef NETD_LWIPOPTS_H
 #define NETD_LWIPOPTS_H
@@ -61,7 +68,10 @@
 #define MEMP_MEM_MALLOC 0
 #define MEM_USE_POOLS   0
 #define MEM_ALIGNMENT   8
-#define MEM_SIZE        (1024 * 1024)
+#define MEM_SIZE        (3 * 1024 * 1024)
+/* The heap is a frame netd maps at start (net/netd.c), not .bss. */
+#define LWIP_RAM_HEAP_POINTER netd_lwip_heap
+extern unsigned char *netd_lwip_heap;
 /* Cheap corruption checks: a guard region around every pool element and
  * heap block, checked when it is freed (level 1, not the O(n) level 2). */
 #define MEMP_OVERFLOW_CHECK 1
@@ -125,16 +135,18 @@
 #define LWIP_UDPLITE               0
 #define LWIP_TCP                   1
 #define TCP_MSS                    1460
-#define TCP_WND                    (44 * TCP_MSS) /* 64240: the most without window scaling */
-#define TCP_SND_BUF                (16 * TCP_MSS)
-#define TCP_SND_QUEUELEN           ((4 * TCP_SND_BUF) / TCP_MSS)
+#define TCP_WND                    (256 * 1024) /* with window scaling: see the top */
+#define TCP_SND_BUF                (256 * 1024)
+#define TCP_SND_QUEUELEN           ((2 * TCP_SND_BUF) / TCP_MSS)
+#define TCP_SNDLOWAT               (32 * 1024) /* lwIP keeps it below 64 KiB - 4 MSS */
 #define TCP_QUEUE_OOSEQ            1
 #define TCP_OOSEQ_MAX_PBUFS        16 /* per connection: bounds what one peer can pin */
 #define TCP_LISTEN_BACKLOG         1
 #define TCP_DEFAULT_LISTEN_BACKLOG 16
 #define LWIP_TCP_KEEPALIVE         1
 #define LWIP_TCP_TIMESTAMPS        0
-#define LWIP_WND_SCALE             0
+#define LWIP_WND_SCALE             1
+#define TCP_RCV_SCALE              3 /* 65535 << 3 >= TCP_WND */
 #define LWIP_ALTCP                 0
 
 /* ---- netifs ---- */
@@ -146,8 +158,14 @@
 #define LWIP_HAVE_LOOPIF           0
 #define LWIP_NETIF_LOOPBACK        0
 
-/* ---- checksums: all in software (the drivers offload nothing) ---- */
-#define LWIP_CHECKSUM_CTRL_PER_NETIF 0
+/* ---- checksums ----
+ * Received TCP/UDP checksums are checked by nic_netif.c before the
+ * firewall (or by the device: NIC_DF_CSUM_VALID/PARTIAL), so lwIP checks
+ * none (it would not check forwarded packets anyway).  lwIP generates them
+ * per netif: not on a NIC that completes them (NIC_FEAT_TX_CSUM). */
+#define CHECKSUM_CHECK_TCP           0
+#define CHECKSUM_CHECK_UDP           0
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 1
 #define LWIP_CHKSUM_ALGORITHM        3
 
 /* ---- statistics: visible pool use (netd_stats_log in net/netd.c) ---- */

@@ -656,6 +656,8 @@ static void t_fastpath_matches_general_path(void)
         x ^= x >> 7;
         x ^= x << 17;
         struct keel_msg a = { .info = x & 0xffffffff, .mr = { x, ~x, x >> 3, x * 3 } };
+        if (i & 1)
+            a.info |= KEEL_NONBLOCK; /* the fastpath takes NONBLOCK calls too: the same results */
         struct keel_msg b = a;
         b.info |= KEEL_SLOWPATH;
         int64_t ra = keel_call(bf, &a), rb = keel_call(bs, &b);
@@ -669,6 +671,29 @@ static void t_fastpath_matches_general_path(void)
     slot_put(bs);
     slot_put(ep_fast);
     slot_put(ep_slow);
+}
+
+/* SYS_KSTATS: calls into another task count as IPC messages and
+ * address-space switches (there and back). */
+static void t_kstats_count_ipc_and_switches(void)
+{
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0), b = slot_get();
+    CHECK_EQ(keel_cap_copy(ep, SRV_SLOT_TASK, b, RIGHT_WRITE, 0x5a), KE_OK);
+    struct child f;
+    struct child_cap fc[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&f, echo_server, CHILD_EP, PRIO, fc, 1, 0, 0), KE_OK);
+    uint64_t as0 = 0, ipc0 = 0, as1 = 0, ipc1 = 0;
+    CHECK_EQ(keel_kstats(&as0, &ipc0), KE_OK);
+    for (int i = 0; i < 10; i++) {
+        struct keel_msg m = { .info = 1, .mr = { (uint64_t)i } };
+        CHECK_EQ(keel_call(b, &m), KE_OK);
+    }
+    CHECK_EQ(keel_kstats(&as1, &ipc1), KE_OK);
+    CHECK(ipc1 - ipc0 >= 10);
+    CHECK(as1 - as0 >= 20);
+    child_kill(&f);
+    slot_put(b);
+    slot_put(ep);
 }
 
 static void t_memory_budget(void)
@@ -1539,6 +1564,7 @@ int main(const struct keel_srvinfo *si)
     run("mapping_refused_beyond_grant", t_mapping_refused_beyond_grant);
     run("faults_are_messages_and_resume", t_faults_are_messages);
     run("fastpath_matches_general_path", t_fastpath_matches_general_path);
+    run("kstats_count_ipc_and_switches", t_kstats_count_ipc_and_switches);
     run("memory_budget_and_refund", t_memory_budget);
     run("thread_and_task_errors", t_thread_and_task_errors);
     run("control_capabilities_required", t_control_capabilities_required);

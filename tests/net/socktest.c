@@ -43,6 +43,7 @@ static bool hold; /* "hold": stop reading echo connections (flow control) */
 /* "sink" connections: bytes dropped so far; answered at EOF, closed once sent. */
 static bool is_sink[SOCK_MAX], sink_eof[SOCK_MAX];
 static uint64_t sunk[SOCK_MAX];
+static uint64_t sink_as0[SOCK_MAX], sink_ipc0[SOCK_MAX]; /* the kernel's counters when the sink began */
 
 /* Echo on connection S: moves what fits; true when anything moved. */
 static bool echo(int s)
@@ -81,6 +82,11 @@ static bool sink(int s)
     if (n == 0) {
         char line[40];
         int k = snprintf(line, sizeof line, "sunk %llu\n", (unsigned long long)sunk[s]);
+        uint64_t as = 0, ipc = 0;
+        if (keel_kstats(&as, &ipc) == KE_OK) /* what the whole machine did meanwhile (make bench: per MiB) */
+            ulog("socktest: sink: %llu bytes, kernel: %llu address-space switches, %llu IPC messages\n",
+                 (unsigned long long)sunk[s], (unsigned long long)(as - sink_as0[s]),
+                 (unsigned long long)(ipc - sink_ipc0[s]));
         sink_eof[s] = true;
         if (k <= 0 || sock_send(&sc, s, line, (size_t)k) != k)
             ulog("socktest: sink: the count did not fit in tx\n");
@@ -106,6 +112,7 @@ static bool control(int s)
         if (strncmp(line, "sink", 4) == 0) {
             is_sink[s] = true;
             sunk[s] = 0;
+            (void)keel_kstats(&sink_as0[s], &sink_ipc0[s]);
             if (sock_send(&sc, s, "sinking\n", 8) != 8)
                 ulog("socktest: sink: no room for the answer\n");
         } else if (strncmp(line, "connect ", 8) == 0) {

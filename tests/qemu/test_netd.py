@@ -61,7 +61,7 @@ server netnic0 when nettest priority 15 memory 2M pci net 0 endpoint net0 share 
 server netnic1 when nettest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1
 server netrng  when nettest priority 14 memory 256K pci rng 0 endpoint rng-net
 server netnic2 when nettest priority 15 memory 2M pci net 2 endpoint net2 share net2 256 signal net2
-server netd    when nettest needs netnic0 priority 12 memory 5M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect net2 share net2 256 notify net2 connect rng-net site endpoint netd share sock-socktest {sock_pages} share socktx-socktest {sock_tx_pages} signal sock-socktest
+server netd    when nettest needs netnic0 priority 12 memory 7M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect net2 share net2 256 notify net2 connect rng-net site endpoint netd share sock-socktest {sock_pages} share socktx-socktest {sock_tx_pages} signal sock-socktest
 server socktest when nettest needs netd priority 11 memory 1M args hello-delay=4000 connect netd share sock-socktest {sock_pages} share socktx-socktest {sock_tx_pages} notify sock-socktest
 """
 SOCK_PAGES, SOCK_TX_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES
@@ -475,6 +475,84 @@ def malformed_checks(rep, wan: str, lan: str, text, check, ping) -> None:
     rep.run("malformed.netd_still_serving", still_serving)
 
 
+BAD_CSUM_CODE = r"""
+import socket, struct, sys
+dev, dst_mac, src_ip, count = sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind((dev, 0))
+src_mac = bytes.fromhex(open(f'/sys/class/net/{dev}/address').read().strip().replace(':', ''))
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    t = sum(struct.unpack(f'!{len(b)//2}H', b)); t = (t >> 16) + (t & 0xffff); t += t >> 16
+    return ~t & 0xffff
+for dst_ip, port in (('10.9.0.2', 7), ('10.9.1.1', 9000)):
+    for i in range(count):
+        tcp = struct.pack('!HHIIBBHHH', 40000 + i, port, 1000 + i, 0, 5 << 4, 0x02, 65535, 0, 0)
+        pseudo = socket.inet_aton(src_ip) + socket.inet_aton(dst_ip) + struct.pack('!BBH', 0, 6, len(tcp))
+        good = csum(pseudo + tcp)
+        tcp = tcp[:16] + struct.pack('!H', good ^ 0x0100) + tcp[18:]  # one bit wrong
+        h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 0x4321, 0x4000, 64, 6, 0,
+                        socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
+        h = h[:10] + struct.pack('!H', csum(h)) + h[12:]
+        f = dst_mac + src_mac + b'\x08\x00' + h + tcp
+        s.send(f + bytes(max(0, 60 - len(f))))
+"""
+
+
+def offload_checks(rep, nics: list[str], wan: str, text, wait_for, check) -> None:
+    """The NIC protocol's offloads (issue 14): 64 KiB segments in on a
+    virtio NIC, forwarded segments out whole (TSO) to a virtio NIC or cut by
+    netd for an e1000, which negotiates no offloads; and a TCP segment whose
+    bad checksum no device checked is dropped, for netd and for forwarding."""
+
+    def counters(nic: str) -> dict[str, int]:
+        pos = len(text())
+        command_frame(wan, "ktap0", "KEEL-STATS")
+        end, rx, tx = time.monotonic() + 10, [], []
+        while not (rx and tx) and time.monotonic() < end:
+            time.sleep(0.2)
+            rx = re.findall(rf"netd: {nic}: attached gen .*? rx (\d+) \(\d+ B\) gso (\d+) .*? csumbad (\d+)",
+                            text()[pos:])
+            tx = re.findall(rf"netd: {nic}: tx (\d+) \(\d+ B\) tso (\d+) swseg (\d+)", text()[pos:])
+        check(bool(rx and tx), f"no {nic} rx/tx counters after the statistics command")
+        return {"rx": int(rx[-1][0]), "gso": int(rx[-1][1]), "csumbad": int(rx[-1][2]), "tx": int(tx[-1][0]),
+                "tso": int(tx[-1][1]), "swseg": int(tx[-1][2])}
+
+    def features() -> None:
+        for i, kind in enumerate(nics):
+            m = re.findall(rf"netd: net{i}: attached: .* offloads ([a-z0-9 -]+)$", text(), re.M)
+            check(bool(m), f"net{i}: no attach line with offloads")
+            want = "rx-csum rx-gso tx-csum tso4" if kind.startswith("virtio") else "none"
+            check(m[-1].strip() == want, f"net{i} ({kind}): offloads {m[-1]!r}, expected {want!r}")
+
+    def gso_in() -> None:
+        c = counters("net0")
+        check(c["gso"] > 0, f"no frame of more than one buffer came in on net0 ({c})")
+
+    def out_to_lan() -> None:
+        c = counters("net1")
+        if nics[1].startswith("virtio"):
+            check(c["tso"] > 0, f"no segment went out whole to the virtio NIC ({c})")
+        else:
+            check(c["tso"] == 0 and c["swseg"] > 0, f"the e1000 got no segments cut by netd, or TSO frames ({c})")
+
+    def bad_checksum() -> None:
+        count = 4
+        before = counters("net0")
+        p = sh("ip", "netns", "exec", wan, sys.executable, "-c", BAD_CSUM_CODE, "ktap0", MAC["ktap0"], "10.9.0.1",
+               str(count), check=False)
+        check(p.returncode == 0, f"frame sender: {p.stderr[-300:]}")
+        time.sleep(1)
+        after = counters("net0")
+        check(after["csumbad"] - before["csumbad"] == 2 * count,
+              f"bad checksums dropped: {after['csumbad'] - before['csumbad']}, sent {2 * count}")
+
+    rep.run("offload.negotiated_per_nic", features)
+    if nics[0].startswith("virtio"):
+        rep.run("offload.gso_segments_in", gso_in)
+    rep.run("offload.forwarded_segments_out", out_to_lan)
+    rep.run("offload.bad_checksum_dropped", bad_checksum)
+
+
 SOCK_ECHO_CODE = r"""
 import socket, hashlib, os, sys, threading, time
 n = int(sys.argv[1]); chunk = os.urandom(1 << 20)
@@ -662,8 +740,8 @@ def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int, fwd_mb: int)
         # What a non-reading client lets in: its rx ring + at most TCP_WND in
         # netd (lwIP's window, from lwipopts.h) + the wan host's own small buffers.
         ring = kq.socket_abi()["SOCK_RING_BYTES"]
-        wnd = int(re.search(r"#define TCP_WND\s+\((\d+) \* TCP_MSS\)", (REPO / "net/lwip/lwipopts.h").read_text())
-                  .group(1)) * 1460
+        m = re.search(r"#define TCP_WND\s+\((\d+) \* (\d+|TCP_MSS)\)", (REPO / "net/lwip/lwipopts.h").read_text())
+        wnd = int(m.group(1)) * (1460 if m.group(2) == "TCP_MSS" else int(m.group(2)))
         limit = ring + wnd + (64 << 10)
         print(f"flow control: {sent} bytes accepted while socktest did not read (limit {limit})", file=sys.stderr)
         check(sent <= limit, f"{sent} bytes went in while the client did not read: the window did not close")
@@ -789,6 +867,7 @@ def main() -> int:
         firewall_checks(rep, helpers, tmp, wan, lan, text, wait_for, check, ping)
         route_checks(rep, wan, lan, text, check)
         malformed_checks(rep, wan, lan, text, check, ping)
+        offload_checks(rep, ns_args.nics.split(","), wan, text, wait_for, check)
 
         def stats() -> None:
             command_frame(wan, "ktap0", "KEEL-STATS")

@@ -49,17 +49,79 @@ static inline bool nic_ring_pop(struct nic_ring *r, struct nic_desc *d)
     return true;
 }
 
-/* A descriptor names one whole buffer of the buffer area, and its length
- * fits in it (and, for frames, is a plausible Ethernet frame). */
-static inline bool nic_desc_ok(struct nic_desc d, bool is_frame)
+/*
+ * Pushes the N pieces of one frame and publishes them with one store of
+ * head, so the consumer never sees part of a frame.  False (nothing
+ * pushed) when the ring has fewer than N free entries.
+ */
+static inline bool nic_ring_push_frame(struct nic_ring *r, const struct nic_desc *d, uint32_t n)
+{
+    if (nic_ring_space(r) < n)
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        r->ring[(r->head + i) % NIC_RING_SIZE] = d[i];
+    __atomic_store_n(&r->head, r->head + n, __ATOMIC_RELEASE);
+    return true;
+}
+
+/*
+ * Pops one whole frame, at most MAX pieces, into D.  Returns its pieces;
+ * 0 when the ring is empty; or -K when the producer broke the protocol
+ * (its last published piece has NIC_DF_MORE, or the frame runs past MAX):
+ * the K pieces are popped into D all the same, so the consumer can give
+ * their buffers back and count one bad frame.  Pieces are not checked here
+ * (nic_piece_ok).
+ */
+static inline int nic_ring_pop_frame(struct nic_ring *r, struct nic_desc *d, uint32_t max)
+{
+    uint32_t ready = nic_ring_ready(r), n = 0;
+    bool whole = false;
+    while (n < ready && n < max) {
+        d[n] = r->ring[(r->tail + n) % NIC_RING_SIZE];
+        if (!(d[n++].flags & NIC_DF_MORE)) {
+            whole = true;
+            break;
+        }
+    }
+    __atomic_store_n(&r->tail, r->tail + n, __ATOMIC_RELEASE);
+    return whole ? (int)n : -(int)n;
+}
+
+/* D names one whole buffer of the buffer area. */
+static inline bool nic_desc_buffer_ok(struct nic_desc d)
 {
     if (d.offset < NIC_BUF_AREA_OFFSET || (d.offset - NIC_BUF_AREA_OFFSET) % NIC_BUF_SIZE != 0)
         return false;
-    if ((d.offset - NIC_BUF_AREA_OFFSET) / NIC_BUF_SIZE >= NIC_BUF_COUNT)
+    return (d.offset - NIC_BUF_AREA_OFFSET) / NIC_BUF_SIZE < NIC_BUF_COUNT;
+}
+
+/* A descriptor names one whole buffer of the buffer area, and its length
+ * fits in it; for frames, it is a whole plain frame (one buffer, from its
+ * first byte, no offload flags: what a client that took no NIC_FEAT_* and
+ * a driver without offloads exchange) of a plausible Ethernet length. */
+static inline bool nic_desc_ok(struct nic_desc d, bool is_frame)
+{
+    if (!nic_desc_buffer_ok(d))
         return false;
     if (is_frame)
-        return d.len >= NIC_MIN_FRAME && d.len <= NIC_MAX_FRAME;
+        return d.flags == 0 && d.start == 0 && d.len >= NIC_MIN_FRAME && d.len <= NIC_MAX_FRAME;
     return d.len <= NIC_BUF_SIZE;
+}
+
+/* One piece of a frame that may span buffers: a whole buffer, at least one
+ * byte, and start + len inside the buffer.  No other flag than NIC_DF_*. */
+static inline bool nic_piece_ok(struct nic_desc d)
+{
+    return nic_desc_buffer_ok(d) && d.len >= 1 && (uint32_t)d.start + d.len <= NIC_BUF_SIZE &&
+           (d.flags & ~(NIC_DF_MORE | NIC_DF_OFFLOAD)) == 0;
+}
+
+/* A whole frame of TOTAL bytes with the first piece's FLAGS: plain frames
+ * are NIC_MIN_FRAME..NIC_MAX_FRAME, GSO frames up to NIC_MAX_GSO_FRAME. */
+static inline bool nic_frame_len_ok(uint32_t total, uint16_t flags)
+{
+    uint32_t max = (flags & NIC_DF_GSO) ? NIC_MAX_GSO_FRAME : NIC_MAX_FRAME;
+    return total >= NIC_MIN_FRAME && total <= max;
 }
 
 /* Resets all four rings (netd, before NIC_START). */

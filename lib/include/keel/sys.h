@@ -200,6 +200,13 @@ static inline int64_t keel_cpu_count(uint64_t *ncpus, uint64_t *self)
 {
     return sys6_out(SYS_CPU_INFO, 0, 0, 0, 0, 0, 0, NULL, ncpus, self);
 }
+
+/* The kernel's counters since boot: address-space switches and IPC
+ * messages delivered (calls and sends, fastpath or not). */
+static inline int64_t keel_kstats(uint64_t *as_switches, uint64_t *ipc)
+{
+    return sys6_out(SYS_KSTATS, 0, 0, 0, 0, 0, 0, as_switches, ipc, NULL);
+}
 static inline int64_t keel_debug_halt(uint64_t debug, uint64_t code)
 {
     return sys6(SYS_DEBUG_HALT, debug, code, 0, 0, 0, 0);
