@@ -33,6 +33,8 @@
 #define ICR_FIXED        0x000u
 #define ICR_INIT         0x500u
 #define ICR_STARTUP      0x600u
+#define ICR_NMI          0x400u
+#define ICR_ALL_BUT_SELF (3u << 18) /* destination shorthand */
 #define ICR_LEVEL_ASSERT (1u << 14)
 #define ICR_PENDING      (1u << 12)
 
@@ -73,6 +75,7 @@ static void icr_send(uint32_t apic_id, uint32_t low)
 void lapic_send_ipi(uint32_t apic_id, uint8_t vector) { icr_send(apic_id, ICR_FIXED | vector); }
 void lapic_send_init(uint32_t apic_id) { icr_send(apic_id, ICR_INIT | ICR_LEVEL_ASSERT); }
 void lapic_send_startup(uint32_t apic_id, uint8_t page) { icr_send(apic_id, ICR_STARTUP | page); }
+void lapic_send_nmi_others(void) { icr_send(0, ICR_NMI | ICR_ALL_BUT_SELF); }
 uint32_t lapic_id(void) { return lapic_read(LAPIC_ID) >> 24; }
 
 void lapic_timer_periodic(uint32_t initial)

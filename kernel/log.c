@@ -13,6 +13,7 @@
 #include "cmdline.h"
 #include "fmt.h"
 #include "serial.h"
+#include "smp.h"
 #include "trap.h"
 
 #define DEBUG_EXIT_PORT 0xf4 /* QEMU isa-debug-exit: status = (value << 1) | 1 */
@@ -36,6 +37,7 @@ void kprintf(const char *fmt, ...)
 void kernel_halt(int debug_exit_code)
 {
     irq_disable();
+    smp_halt_others();
     kprintf("keel: halted\n");
     if (cmdline_has("debug-exit"))
         outb(DEBUG_EXIT_PORT, (uint8_t)debug_exit_code);
@@ -47,6 +49,7 @@ void panic(const char *fmt, ...)
 {
     static bool in_panic;
     irq_disable();
+    smp_halt_others(); /* the dump is this core's alone, and nothing runs on */
     if (in_panic) {
         kprintf("keel: PANIC during panic\n");
         kernel_halt(DEBUG_EXIT_PANIC);

@@ -101,6 +101,18 @@ void bkl_unlock(void)
     __atomic_store_n(&bkl_owner, bkl_owner + 1, __ATOMIC_RELEASE);
 }
 
+static volatile bool halting;
+
+void smp_halt_others(void)
+{
+    if (!smp_active || halting)
+        return;
+    halting = true;
+    lapic_send_nmi_others();
+}
+
+bool smp_halting(void) { return halting; }
+
 void smp_resched(uint32_t cpu)
 {
     if (smp_active && cpu < smp_ncpus && cpu != this_cpu()->id)

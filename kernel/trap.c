@@ -206,6 +206,9 @@ static void dispatch_locked(struct trap_frame *tf, uint64_t v)
 void trap_dispatch(struct trap_frame *tf)
 {
     uint64_t v = tf->vector;
+    if (v == 2 && smp_halting())
+        for (;;) /* another core halts the machine (smp_halt_others) */
+            cpu_halt();
     if ((tf->cs & 3) && (read_rflags() & RFLAGS_AC_BIT))
         panic("entered from ring 3 with RFLAGS.AC set: SMAP would be off in the kernel");
     if (usercheck_active && v < 32 && (tf->cs & 3))

@@ -19,6 +19,8 @@ void lapic_eoi(void);
 void lapic_send_ipi(uint32_t apic_id, uint8_t vector);
 void lapic_send_init(uint32_t apic_id);
 void lapic_send_startup(uint32_t apic_id, uint8_t page);
+/* An NMI to every other core (it reaches a core spinning with interrupts off). */
+void lapic_send_nmi_others(void);
 uint32_t lapic_id(void);
 /* Periodic timer on VECTOR_LAPIC_TIMER with INITIAL counts at divide-by-16. */
 void lapic_timer_periodic(uint32_t initial);

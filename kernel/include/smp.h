@@ -107,6 +107,10 @@ void smp_tlb_leave(struct task *t);
 /* T's ports changed (granted, or closed at its death): the other cores
  * that have T loaded copy its bitmap into their TSS again. */
 void smp_ports_changed(struct task *t);
+/* A halt or panic: stops every other core (an NMI; smp_halting tells the
+ * NMI path to halt quietly).  Safe to call more than once. */
+void smp_halt_others(void);
+bool smp_halting(void);
 /* Does this core's pending shootdown, if any (no lock needed). */
 void smp_tlb_poll(void);
 
