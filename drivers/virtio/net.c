@@ -283,6 +283,18 @@ static int vnet_bring_up(struct vnet *v)
         return err;
     if (v->rxq.size < 2 || v->txq.size < 2)
         return VIO_E_QUEUE; /* a frame needs a 2-descriptor chain */
+    /* A 64 KiB frame takes NIC_FRAME_MAX_BUFS buffers (+ a header on TX):
+     * with smaller queues, do without the offload that needs them (the
+     * features are fixed before the queues' sizes are known: start again). */
+    uint32_t fit = v->taken;
+    if (v->rxq.size < NIC_FRAME_MAX_BUFS)
+        fit &= ~NIC_FEAT_RX_GSO;
+    if (v->txq.size < 1 + NIC_FRAME_MAX_BUFS)
+        fit &= ~(NIC_FEAT_TX_TSO4 | NIC_FEAT_TX_TSO6);
+    if (fit != v->taken) {
+        v->taken = fit;
+        return vnet_bring_up(v);
+    }
     void *va;
     if ((err = vio_dma_alloc(&v->dev, NIC_BUF_COUNT * VNET_HDR_SLOT, VNET_HDR_SLOT, &va, &v->rx_hdr_phys)))
         return err;
@@ -496,7 +508,8 @@ static void vnet_tx_return(struct vnet *v, const struct nic_desc *d, uint32_t n)
 static void vnet_tx_send(struct vnet *v)
 {
     struct nic_desc d[NIC_FRAME_MAX_BUFS];
-    while (v->txq.num_free >= 1 + NIC_FRAME_MAX_BUFS && nic_ring_space(&v->shm->tx_done) >= NIC_FRAME_MAX_BUFS) {
+    unsigned need = (v->taken & (NIC_FEAT_TX_TSO4 | NIC_FEAT_TX_TSO6)) ? 1 + NIC_FRAME_MAX_BUFS : 2;
+    while (v->txq.num_free >= need && nic_ring_space(&v->shm->tx_done) >= NIC_FRAME_MAX_BUFS) {
         int r = nic_ring_pop_frame(&v->shm->tx_send, d, NIC_FRAME_MAX_BUFS);
         if (r == 0)
             break;

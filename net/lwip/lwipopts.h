@@ -30,7 +30,10 @@
  *               hold a whole 1514-byte frame in one pbuf.
  *   MEM_SIZE    PBUF_RAM: TX (up to TCP_SND_BUF per busy connection) and
  *               received frames of more than one pool buffer (64 KiB GSO
- *               segments, nic_netif.c); 3 MiB in a frame of its own.
+ *               segments, nic_netif.c); 1.5 MiB in a frame of its own.
+ *               netd's whole budget stays at 5M (with the pool at 256
+ *               pbufs), so the appliance still serves TLS in 32 MiB: init
+ *               hands out every server's budget up front.
  *   TCP_SEG     >= TCP_SND_QUEUELEN per busy connection.
  *   TCP_PCB     the socket service (abi/keel/socket.h) gives each client
  *               256 sockets; tlsd uses up to 248 (124 proxied connections
@@ -49,8 +52,8 @@
  * (netd_sock.c), and the pools and heap bound them all together.  lwIP
  * sends a window update once the window has opened by
  * TCP_WND_UPDATE_THRESHOLD (4 MSS), as the client's reads free the ring.
- * Static total about 2.9 MiB of netd's .bss, plus the 3 MiB heap frame
- * (manifest: netd memory 7M).
+ * Static total about 2.5 MiB of netd's .bss, plus the 1.5 MiB heap frame
+ * (manifest: netd memory 5M).
  */
 #ifndef NETD_LWIPOPTS_H
 #define NETD_LWIPOPTS_H
@@ -68,7 +71,7 @@
 #define MEMP_MEM_MALLOC 0
 #define MEM_USE_POOLS   0
 #define MEM_ALIGNMENT   8
-#define MEM_SIZE        (3 * 1024 * 1024)
+#define MEM_SIZE        (1536 * 1024)
 /* The heap is a frame netd maps at start (net/netd.c), not .bss. */
 #define LWIP_RAM_HEAP_POINTER netd_lwip_heap
 extern unsigned char *netd_lwip_heap;
@@ -77,7 +80,7 @@ extern unsigned char *netd_lwip_heap;
 #define MEMP_OVERFLOW_CHECK 1
 #define MEM_OVERFLOW_CHECK  1
 
-#define PBUF_POOL_SIZE          512
+#define PBUF_POOL_SIZE          256 /* plain frames only: 64 KiB segments go to MEM_SIZE */
 #define PBUF_POOL_BUFSIZE       1536
 #define MEMP_NUM_PBUF           256 /* PBUF_REF/ROM headers */
 #define MEMP_NUM_RAW_PCB        4
