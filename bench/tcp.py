@@ -57,7 +57,7 @@ MANIFEST = """
 # make bench (bench/tcp.py): netd and socktest (`netbench`)
 server netnic0 when netbench priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
 {nic1}server netrng  when netbench priority 14 memory 256K pci rng 0 endpoint rng-net
-server netd    when netbench needs netnic0 priority 12 memory 5M args stats=600 connect net0 share net0 256 notify net0 {net1}connect rng-net site endpoint netd share sock-socktest {pages} share socktx-socktest {tx_pages} signal sock-socktest
+server netd    when netbench needs netnic0 priority 12 memory 7M args stats=600 connect net0 share net0 256 notify net0 {net1}connect rng-net site endpoint netd share sock-socktest {pages} share socktx-socktest {tx_pages} signal sock-socktest
 server socktest when netbench needs netd priority 11 memory 1M connect netd share sock-socktest {pages} share socktx-socktest {tx_pages} notify sock-socktest
 """
 N_RULES = 100
