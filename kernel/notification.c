@@ -19,8 +19,11 @@ static void deliver_bits(struct thread *t, uint64_t bits)
     ipc_deliver(t, &n, KE_OK);
 }
 
+uint64_t kstat_signals;
+
 int64_t ntfn_signal(struct notification *n, uint64_t bits)
 {
+    kstat_signals++;
     n->bits |= bits;
     if (!n->bits)
         return KE_OK;

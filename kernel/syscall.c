@@ -518,6 +518,7 @@ static int64_t sys_kstats(struct trap_frame *tf)
 {
     tf->rdi = kstat_as_switches;
     tf->rsi = kstat_ipc;
+    tf->rdx = kstat_signals;
     return KE_OK;
 }
 

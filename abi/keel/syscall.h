@@ -65,8 +65,9 @@ enum keel_syscall {
                                   machine, rdx = pages the kernel manages; needs RIGHT_READ on the budget */
     SYS_DEBUG_CTL = 33,        /* (debug slot, op, a, b) test hooks, below; needs the debug capability */
     SYS_CPU_INFO = 34,         /* () -> rdi = KEEL_CPU_* flags, rsi = cores online, rdx = the caller's core */
-    SYS_KSTATS = 35,           /* () -> rdi = address-space switches, rsi = IPC messages delivered, since boot
-                                  (what the microkernel structure costs: make bench prints them per MiB) */
+    SYS_KSTATS = 35,           /* () -> rdi = address-space switches, rsi = IPC messages delivered, rdx =
+                                  notification signals (user, IRQ, timer), since boot (what the microkernel
+                                  structure costs: make bench prints them per MiB) */
     SYS_COUNT
 };
 

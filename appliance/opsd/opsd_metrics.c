@@ -230,13 +230,15 @@ static void page_servers(struct textbuf *b)
     one(b, "keel_memory_free_bytes", "gauge", "Free memory in the machine.", free_pages * 4096);
     one(b, "keel_memory_total_bytes", "gauge", "Memory the kernel manages.", total_pages * 4096);
     /* What the microkernel structure costs (SYS_KSTATS): the kernel counts
-     * address-space switches and IPC messages; it does not count signals. */
-    uint64_t switches = 0, ipc = 0;
-    if (keel_kstats(&switches, &ipc) == KE_OK) {
+     * address-space switches, IPC messages and notification signals. */
+    uint64_t switches = 0, ipc = 0, signals = 0;
+    if (keel_kstats(&switches, &ipc) == KE_OK && keel_kstats_signals(&signals) == KE_OK) {
         one(b, "keel_kernel_address_space_switches_total", "counter", "Address-space switches (CR3 loads) since boot.",
             switches);
         one(b, "keel_kernel_ipc_messages_total", "counter", "IPC messages the kernel delivered (calls and sends).",
             ipc);
+        one(b, "keel_kernel_notifications_total", "counter",
+            "Notification signals the kernel delivered (servers' signals, interrupts, timers).", signals);
     }
 }
 

@@ -14,6 +14,7 @@ void ipc_deliver(struct thread *t, const struct ipc_msg *m, uint64_t err);
 
 /* IPC messages delivered since boot (calls and sends, either path; SYS_KSTATS). */
 extern uint64_t kstat_ipc;
+extern uint64_t kstat_signals; /* notification signals (user, IRQ, timer) since boot: SYS_KSTATS */
 
 /* The general IPC path; each returns the caller's rax.  CAP is the
  * endpoint capability already checked for type. */

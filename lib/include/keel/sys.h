@@ -207,6 +207,12 @@ static inline int64_t keel_kstats(uint64_t *as_switches, uint64_t *ipc)
 {
     return sys6_out(SYS_KSTATS, 0, 0, 0, 0, 0, 0, as_switches, ipc, NULL);
 }
+
+/* Notification signals since boot (user signals, interrupts, timers). */
+static inline int64_t keel_kstats_signals(uint64_t *signals)
+{
+    return sys6_out(SYS_KSTATS, 0, 0, 0, 0, 0, 0, NULL, NULL, signals);
+}
 static inline int64_t keel_debug_halt(uint64_t debug, uint64_t code)
 {
     return sys6(SYS_DEBUG_HALT, debug, code, 0, 0, 0, 0);
