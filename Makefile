@@ -96,7 +96,7 @@ $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 
 # init reads appliance.conf with the appliance's own parser (init_config.c): CONF_SRCS,
 # from appliance/config.mk, included above.
-INIT_SRCS := init/init.c init/manifest.c init/pci.c init/init_config.c $(CONF_SRCS)
+INIT_SRCS := init/init.c init/budget.c init/manifest.c init/pci.c init/init_config.c $(CONF_SRCS)
 INIT_ELF := $(BUILD)/user/init.elf
 $(eval $(call user_prog,init,$(INIT_SRCS)))
 $(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config
@@ -276,7 +276,7 @@ run: packages image
 		--qemu-extra '$(RNG_DEVICE) $(DISK_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
-UNIT_TESTS += fmt frames multiboot cmdline kheap manifest nic_ring efi_handoff $(LIB_UNIT_TESTS)
+UNIT_TESTS += fmt frames multiboot cmdline kheap manifest budget nic_ring efi_handoff $(LIB_UNIT_TESTS)
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-format-truncation -Ikernel/include -Iabi -Itests/unit \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/test_%)
@@ -291,6 +291,8 @@ $(BUILD)/tests/unit/test_cmdline: tests/unit/test_cmdline.c kernel/cmdline.c
 $(BUILD)/tests/unit/test_kheap: tests/unit/test_kheap.c kernel/kheap.c
 $(BUILD)/tests/unit/test_manifest: tests/unit/test_manifest.c init/manifest.c
 $(BUILD)/tests/unit/test_manifest: UNIT_CFLAGS += -Iinit
+$(BUILD)/tests/unit/test_budget: tests/unit/test_budget.c init/budget.c init/budget.h
+$(BUILD)/tests/unit/test_budget: UNIT_CFLAGS += -Iinit
 $(BUILD)/tests/unit/test_nic_ring: tests/unit/test_nic_ring.c lib/include/keel/nic_ring.h abi/keel/nic.h
 $(BUILD)/tests/unit/test_nic_ring: UNIT_CFLAGS += -Ilib/include
 $(UNIT_BINS): tests/unit/unit.h

@@ -24,6 +24,7 @@
 #include <keel/sys.h>
 #include <keel/ulog.h>
 
+#include "budget.h"
 #include "init_config.h"
 #include "manifest.h"
 #include "pci.h"
@@ -51,6 +52,7 @@ struct server {
     uint64_t restart_at; /* ns, when WAITING */
     uint64_t task_slot, thread_slot, memory_slot;
     uint64_t budget; /* bytes, of the running instance (memory_slot) */
+    uint64_t memory; /* bytes, its `memory` this boot (budget_plan: a range shrinks on a small machine); 0: unplanned */
     uint32_t cpu;    /* the core its first thread runs on (placement, below) */
 };
 
@@ -453,6 +455,63 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         }                                                                                                              \
     } while (0)
 
+#define DEFAULT_MEMORY (1ull << 20) /* a server without a `memory` line */
+
+/* The image, stack and tables come out of the server's own budget. */
+static uint64_t budget_overhead(size_t elf_len) { return elf_len + (KEEL_SRV_STACK_PAGES + 4) * PAGE + (256ull << 10); }
+
+/* Init's own objects after the plan (restart timers, badged capabilities,
+ * its capability table growing) must never find the pool empty. */
+#define INIT_RESERVE (512ull << 10)
+
+/*
+ * Decides every starting server's `memory` for this boot (init/budget.h)
+ * from what init's pool holds once the named objects exist.  Quiet when
+ * every server gets its maximum; one line per server that gets less.
+ */
+static void plan_budgets(void)
+{
+    static struct budget_entry e[MANIFEST_MAX_SERVERS];
+    static uint64_t ovh[MANIFEST_MAX_SERVERS];
+    size_t n = 0;
+    unsigned who[MANIFEST_MAX_SERVERS];
+    for (unsigned i = 0; i < S.manifest.n_servers; i++) {
+        const struct server_spec *sp = &S.manifest.servers[i];
+        if (!selected(sp) || S.servers[i].absent)
+            continue;
+        char file[MANIFEST_NAME_MAX + 8];
+        snprintf(file, sizeof file, "%s.elf", S.servers[i].program);
+        const void *elf;
+        size_t elf_len = 0;
+        if (cpio_find(S.archive, S.archive_len, file, &elf, &elf_len))
+            continue; /* build_server says so when it starts */
+        uint64_t max = sp->memory ? sp->memory : DEFAULT_MEMORY, min = sp->memory ? sp->memory_min : max;
+        ovh[n] = budget_overhead(elf_len);
+        e[n] = (struct budget_entry){ .min = min + ovh[n], .max = max + ovh[n] };
+        who[n++] = i;
+    }
+    uint64_t left = 0;
+    if (keel_memory_info(INIT_SLOT_MEMORY, &left, NULL, NULL) != KE_OK)
+        return;
+    uint64_t pool = left > INIT_RESERVE ? left - INIT_RESERVE : 0;
+    bool fits = budget_plan(e, n, pool);
+    uint64_t sum_min = 0;
+    for (size_t k = 0; k < n; k++) {
+        const struct server_spec *sp = &S.manifest.servers[who[k]];
+        S.servers[who[k]].memory = e[k].grant - ovh[k];
+        sum_min += e[k].min;
+        if (e[k].grant < e[k].max)
+            ulog("keel: init: %s: memory %llu KiB of its %llu-%llu KiB: this machine has %llu KiB for the servers\n",
+                 sp->name, (unsigned long long)((e[k].grant - ovh[k]) >> 10),
+                 (unsigned long long)(sp->memory_min >> 10), (unsigned long long)(sp->memory >> 10),
+                 (unsigned long long)(pool >> 10));
+    }
+    if (!fits)
+        ulog("keel: init: memory: the servers need at least %llu KiB and this machine has %llu KiB for them; the "
+             "servers started last will not start\n",
+             (unsigned long long)(sum_min >> 10), (unsigned long long)(pool >> 10));
+}
+
 static int64_t build_server(struct server *sv, unsigned idx, uint64_t *entry)
 {
     const struct server_spec *sp = sv->spec;
@@ -465,9 +524,8 @@ static int64_t build_server(struct server *sv, unsigned idx, uint64_t *entry)
         ulog("keel: init: %s: %s in the servers archive\n", file, cpio_strerror(cerr));
         return KE_INVALID_ARG;
     }
-    uint64_t memory = sp->memory ? sp->memory : (1ull << 20);
-    /* The image, stack and tables come out of the server's own budget. */
-    uint64_t budget = memory + elf_len + (KEEL_SRV_STACK_PAGES + 4) * PAGE + (256ull << 10);
+    uint64_t memory = sv->memory ? sv->memory : sp->memory ? sp->memory : DEFAULT_MEMORY;
+    uint64_t budget = memory + budget_overhead(elf_len);
     sv->budget = budget;
     sv->memory_slot = slot_alloc();
     sv->task_slot = slot_alloc();
@@ -1032,6 +1090,7 @@ int main(const struct keel_bootinfo *bi)
     ulog("keel: init: %u boot modules, %llu KiB to hand out\n", bi->n_modules,
          (unsigned long long)(bi->memory_bytes >> 10));
     if (setup() == 0) {
+        plan_budgets();
         for (unsigned i = 0; i < S.manifest.n_servers; i++)
             if (selected(&S.manifest.servers[i]) && !S.servers[i].absent)
                 start_server(i);

@@ -155,6 +155,33 @@ static bool parse_size(const struct token *t, uint64_t *out)
     return true;
 }
 
+/* `memory SIZE` or `memory MIN-MAX` (init/budget.h: a range shrinks on a
+ * small machine). */
+static int parse_size_range(struct cursor *c, const struct token *t, struct server_spec *s)
+{
+    struct token lo = *t, hi = { 0 };
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->s[i] == '-') {
+            lo.n = i;
+            hi = *t;
+            hi.s = t->s + i + 1;
+            hi.n = t->n - i - 1;
+            hi.col = t->col + (unsigned)i + 1;
+            break;
+        }
+    }
+    if (!parse_size(&lo, &s->memory))
+        return fail(c, t->col, "expected a size such as 512K or 4M, or a range such as 4M-8M");
+    s->memory_min = s->memory;
+    if (!hi.s)
+        return 0;
+    if (!parse_size(&hi, &s->memory))
+        return fail(c, hi.col, "expected a size such as 8M after the range's '-'");
+    if (s->memory < s->memory_min)
+        return fail(c, hi.col, "a memory range's maximum is below its minimum");
+    return 0;
+}
+
 static bool copy_chars(const struct token *t, char *dst, size_t cap, bool pattern)
 {
     if (t->n == 0 || t->n >= cap)
@@ -522,8 +549,8 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
         } else if (tok_is(&t, "memory")) {
             if (need_arg(c, &t, &a, "expected a size (e.g. 4M) after memory"))
                 return -1;
-            if (!parse_size(&a, &s->memory))
-                return fail(c, a.col, "expected a size such as 512K or 4M");
+            if (parse_size_range(c, &a, s))
+                return -1;
         } else if (tok_is(&t, "args")) {
             if (need_arg(c, &t, &a, "expected a word after args"))
                 return -1;

@@ -4,8 +4,11 @@
  *
  * One server per line; '#' starts a comment:
  *
- *   server NAME [program FILE] [when WORD] [needs SERVER] [requires tls|nic|ops] [priority N] [memory SIZE]
- *          [cpu N] [instances FIRST-LAST] [args WORD] GRANT...
+ *   server NAME [program FILE] [when WORD] [needs SERVER] [requires tls|nic|ops] [priority N]
+ *          [memory SIZE|MIN-MAX] [cpu N] [instances FIRST-LAST] [args WORD] GRANT...
+ *
+ * `memory MIN-MAX` is a budget that shrinks toward MIN on a machine too
+ * small for every server's maximum (init/budget.h).
  *
  * `cpu N` (0-7) places the server's first thread on core N, or on core
  * N mod the cores online when the machine has fewer (so `cpu 1` is core 0
@@ -132,7 +135,8 @@ struct server_spec {
     uint8_t priority;
     int8_t cpu;      /* `cpu N`: 0..MANIFEST_MAX_CPU, or -1 (init's core) */
     int8_t instance; /* N for a line of an `instances` template, else -1 */
-    uint64_t memory;
+    uint64_t memory;     /* bytes; with a range (`memory MIN-MAX`), the maximum */
+    uint64_t memory_min; /* bytes; == memory unless a range was given; 0: no memory line (init's default) */
     char args[MANIFEST_ARGS_MAX];
     unsigned n_grants;
     struct grant grants[MANIFEST_MAX_GRANTS];

@@ -21,10 +21,18 @@
 #define PAGE            4096ull
 #define FRAME_MAX_PAGES 1024ull       /* the kernel's limit per frame object */
 #define HEAP_MAX_BYTES  (64ull << 20) /* 16 frames */
-#define PRINTF_LINE     256           /* one SYS_DEBUG_LOG line */
+/* The heap starts small and grows as connections need it, so a server's
+ * memory in use follows its load and a small machine's budget still
+ * starts it (init/budget.h). */
+#define HEAP_FIRST_BYTES (512ull << 10)
+#define HEAP_GROW_BYTES  (256ull << 10)
+#define PRINTF_LINE      256 /* one SYS_DEBUG_LOG line */
 
 static struct {
     struct heap heap;
+    uint64_t heap_mapped; /* bytes of frames given to the heap, from TLS_PLAT_HEAP_VA */
+    uint64_t heap_limit;  /* what tls_plat_init was asked for: the heap never grows beyond */
+    bool said_budget_short;
     uint64_t next_slot;  /* slot allocator: next candidate */
     uint64_t sleep_ntfn; /* 0 until the first sleep */
     char line[PRINTF_LINE];
@@ -56,6 +64,56 @@ uint64_t tls_plat_slot_alloc(void)
     return 0;
 }
 
+/* Creates a frame of `pages` from the budget, maps it after the heap's
+ * last one and gives it to the heap. */
+static int map_heap_pages(uint64_t pages)
+{
+    uint64_t slot = tls_plat_slot_alloc();
+    if (!slot)
+        return TLS_PLAT_E_SLOTS;
+    int64_t err = keel_obj_create(SRV_SLOT_MEMORY, OBJ_FRAME, slot, pages);
+    if (err)
+        return TLS_PLAT_E_NO_MEMORY;
+    uint64_t va = TLS_PLAT_HEAP_VA + P.heap_mapped;
+    err = keel_map(SRV_SLOT_TASK, slot, va, RIGHT_READ | RIGHT_WRITE);
+    (void)keel_cap_delete(slot); /* the mapping keeps the frame alive */
+    if (err) {
+        ulog("tls: heap: mapping at %#llx: error %lld\n", (unsigned long long)va, (long long)err);
+        return TLS_PLAT_E_MAP;
+    }
+    int herr = P.heap_mapped ? heap_grow(&P.heap, (void *)va, pages * PAGE)
+                             : heap_init(&P.heap, (void *)va, pages * PAGE, heap_broken);
+    if (herr != HEAP_OK)
+        return TLS_PLAT_E_MAP;
+    P.heap_mapped += pages * PAGE;
+    return TLS_PLAT_OK;
+}
+
+/* tls_mem's grow hook: at least HEAP_GROW_BYTES more, within the limit
+ * tls_plat_init was given; false when the limit or the budget is reached
+ * (the allocation fails; tlsd refuses that connection). */
+static bool grow_heap(size_t bytes)
+{
+    uint64_t want = bytes + PAGE; /* the new region's own bookkeeping */
+    if (want < HEAP_GROW_BYTES)
+        want = HEAP_GROW_BYTES;
+    uint64_t room = P.heap_limit - P.heap_mapped;
+    if (want > room)
+        want = room;
+    uint64_t pages = want / PAGE;
+    if (pages > FRAME_MAX_PAGES)
+        pages = FRAME_MAX_PAGES;
+    if (pages * PAGE < bytes + PAGE)
+        return false;
+    int err = map_heap_pages(pages);
+    if (err == TLS_PLAT_E_NO_MEMORY && !P.said_budget_short) {
+        P.said_budget_short = true;
+        ulog("tls: heap: the memory budget is spent at %llu KiB of heap; allocations beyond it fail\n",
+             (unsigned long long)(P.heap_mapped >> 10));
+    }
+    return err == TLS_PLAT_OK;
+}
+
 int tls_plat_init(const struct keel_srvinfo *si, size_t heap_bytes)
 {
     memset(&P, 0, sizeof P);
@@ -67,34 +125,15 @@ int tls_plat_init(const struct keel_srvinfo *si, size_t heap_bytes)
     }
     if (heap_bytes > HEAP_MAX_BYTES)
         heap_bytes = HEAP_MAX_BYTES;
-    uint64_t pages = (heap_bytes + PAGE - 1) / PAGE, va = TLS_PLAT_HEAP_VA;
-    bool first = true;
-    while (pages) {
-        uint64_t n = pages < FRAME_MAX_PAGES ? pages : FRAME_MAX_PAGES;
-        uint64_t slot = tls_plat_slot_alloc();
-        if (!slot)
-            return TLS_PLAT_E_SLOTS;
-        int64_t err = keel_obj_create(SRV_SLOT_MEMORY, OBJ_FRAME, slot, n);
-        if (err) {
-            ulog("tls: heap: a frame of %llu pages: error %lld (budget short?)\n", (unsigned long long)n,
-                 (long long)err);
-            return TLS_PLAT_E_NO_MEMORY;
-        }
-        err = keel_map(SRV_SLOT_TASK, slot, va, RIGHT_READ | RIGHT_WRITE);
-        (void)keel_cap_delete(slot); /* the mapping keeps the frame alive */
-        if (err) {
-            ulog("tls: heap: mapping at %#llx: error %lld\n", (unsigned long long)va, (long long)err);
-            return TLS_PLAT_E_MAP;
-        }
-        int herr =
-            first ? heap_init(&P.heap, (void *)va, n * PAGE, heap_broken) : heap_grow(&P.heap, (void *)va, n * PAGE);
-        if (herr != HEAP_OK)
-            return TLS_PLAT_E_MAP;
-        first = false;
-        va += n * PAGE;
-        pages -= n;
-    }
+    P.heap_limit = (heap_bytes + PAGE - 1) / PAGE * PAGE;
+    uint64_t first = P.heap_limit < HEAP_FIRST_BYTES ? P.heap_limit : HEAP_FIRST_BYTES;
+    int err = map_heap_pages(first / PAGE);
+    if (err == TLS_PLAT_E_NO_MEMORY)
+        ulog("tls: heap: a frame of %llu pages: the memory budget is short\n", (unsigned long long)(first / PAGE));
+    if (err)
+        return err;
     tls_mem_init(&P.heap);
+    tls_mem_set_grow(grow_heap);
     return TLS_PLAT_OK;
 }
 

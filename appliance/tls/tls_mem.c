@@ -25,6 +25,7 @@ static struct {
     struct heap *heap;               /* NULL until tls_mem_init */
     struct tls_mem_account global;   /* allocations outside any bracket */
     struct tls_mem_account *current; /* never NULL after tls_mem_init */
+    tls_mem_grow_fn grow;            /* NULL: the heap has the size it was given */
 } M;
 
 void tls_mem_init(struct heap *h)
@@ -33,6 +34,8 @@ void tls_mem_init(struct heap *h)
     M.heap = h;
     M.current = &M.global;
 }
+
+void tls_mem_set_grow(tls_mem_grow_fn fn) { M.grow = fn; }
 
 struct tls_mem_account *tls_mem_enter(struct tls_mem_account *a)
 {
@@ -67,6 +70,8 @@ void *tls_mem_calloc(size_t n, size_t size)
         return NULL;
     }
     struct tls_mem_prefix *p = heap_calloc(M.heap, 1, sizeof *p + bytes);
+    if (!p && M.grow && M.grow(cost))
+        p = heap_calloc(M.heap, 1, sizeof *p + bytes);
     if (!p)
         return NULL;
     p->account = a;

@@ -50,6 +50,12 @@ struct tls_mem_account {
  * global account.  Must be called before anything allocates. */
 void tls_mem_init(struct heap *h);
 
+/* Called when the heap cannot hold an allocation of `bytes` (its block
+ * included): maps more memory into the heap and returns true, or returns
+ * false (the budget is spent).  The allocation is then tried once more. */
+typedef bool (*tls_mem_grow_fn)(size_t bytes);
+void tls_mem_set_grow(tls_mem_grow_fn fn);
+
 /* Makes a the current account (NULL: the global one); returns the one it
  * replaces, for tls_mem_leave. */
 struct tls_mem_account *tls_mem_enter(struct tls_mem_account *a);

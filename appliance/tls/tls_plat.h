@@ -4,9 +4,11 @@
  * printf for the self-tests, capability slots and a sleep.
  *
  * tls_plat_init() is the first thing a program using mbedTLS does: it
- * creates frames from the program's memory budget (SRV_SLOT_MEMORY, so the
- * manifest must give `memory`), maps them at TLS_PLAT_HEAP_VA, hands them
- * to a struct heap and that heap to tls_mem (tls_mem.h).  A heap
+ * creates a frame from the program's memory budget (SRV_SLOT_MEMORY, so the
+ * manifest must give `memory`), maps it at TLS_PLAT_HEAP_VA, hands it to a
+ * struct heap and that heap to tls_mem (tls_mem.h).  The heap grows by
+ * further frames, mapped after the first, when an allocation does not fit,
+ * up to the size tls_plat_init was given; memory in use follows the load.  A heap
  * corruption report faults the task (init restarts it): a broken heap
  * means a memory-safety bug, and nothing it holds can be trusted.
  *
@@ -30,7 +32,7 @@ enum tls_plat_error {
     TLS_PLAT_E_SLOTS = -3,     /* no free capability slot */
 };
 
-/* Sets up the heap (heap_bytes, rounded up to pages; at most 64 MiB) and
+/* Sets up the heap (growing to heap_bytes, rounded up to pages; at most 64 MiB) and
  * the slot allocator (slots after the ones init granted, per SI).  Returns
  * TLS_PLAT_OK or an error above; log lines say which step failed. */
 int tls_plat_init(const struct keel_srvinfo *si, size_t heap_bytes) __attribute__((warn_unused_result));

@@ -6,7 +6,8 @@ guest's 443, and the demo backend on the host's 127.0.0.1:8080 (the guest
 reaches it as 10.0.2.2:8080).
 
 Checks: every server reports ready; netd gets its address by DHCP; curl
-fetches the backend's page through tlsd; openssl s_client negotiates TLS 1.3
+fetches the backend's page through tlsd (and does again on a second boot
+with -m 32, where init shrinks tlsd's ranged budget); openssl s_client negotiates TLS 1.3
 by default and TLS 1.2 when asked; `s_client -tls1_3` and `curl --tlsv1.3`
 get the page, and a TLS 1.3 session resumes ("Reused, TLSv1.3"); testssl.sh
 (Debian's package) finds TLS 1.3 offered, nothing older than TLS 1.2, and no
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -176,9 +178,63 @@ def main() -> int:
     finally:
         kq._kill(proc)
         qout.close()
+    try:
+        small_machine(rep, ns.image_dir or kq.DEFAULT_IMAGE_DIR)
+    finally:
         backend.terminate()
         backend.wait(timeout=5)
     return rep.finish()
+
+
+def small_machine(rep: kq.Reporter, image_dir) -> None:
+    """The same image on a 32 MiB machine: init shrinks tlsd's ranged budget
+    (image/manifest: `memory 3M-8M`, init/budget.c) and says so, every server
+    starts, and curl gets the backend's page through TLS."""
+    port = free_port()
+    log = kq.LOG_DIR / "run-32m.log"
+    log.unlink(missing_ok=True)
+    cfg = kq.Config(boot="direct", accel="auto", mem=32, serial=f"file:{log}", fwd=f"tcp:127.0.0.1:{port}-:443",
+                    qemu_extra="-device virtio-rng-pci", image_dir=image_dir)
+    qout = open(kq.LOG_DIR / "run-32m.qemu.log", "wb")
+    proc = kq._spawn(kq.build_command(cfg).cmd, qout)
+
+    def text() -> str:
+        try:
+            return kq.clean_log(log.read_text(errors="replace"))
+        except OSError:
+            return ""
+
+    def wait_for(s: str, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and proc.poll() is None:
+            if s in text():
+                return True
+            time.sleep(0.2)
+        return s in text()
+
+    def check(cond: bool, msg: str) -> None:
+        if not cond:
+            raise kq.TestFailure(msg)
+
+    def serves():
+        check(wait_for("keel: ready", 120), "no `keel: ready` at -m 32: " + text()[-400:])
+        check("cannot start" not in text(), "a server did not start at -m 32")
+        check(re.search(r"keel: init: tlsd: memory \d+ KiB of its 3072-8192 KiB", text()) is not None,
+              "init did not say it shrank tlsd's budget")
+        check(wait_for("tlsd: serving", 60), "tlsd is not serving at -m 32")
+        for _ in range(10):
+            p = subprocess.run(["curl", "-sk", "--max-time", "20", f"https://127.0.0.1:{port}/"], capture_output=True,
+                               text=True)
+            if p.returncode == 0 and "Hello from the demo backend" in p.stdout:
+                return
+            time.sleep(2)
+        raise kq.TestFailure(f"curl at -m 32 failed: {p.returncode} {p.stderr.strip()[-200:]}")
+
+    try:
+        rep.run("run.tls_served_in_32_mib", serves)
+    finally:
+        kq._kill(proc)
+        qout.close()
 
 
 if __name__ == "__main__":

@@ -216,6 +216,23 @@ static void test_limits(void)
     CHECK_EQ(m.servers[0].n_grants, 1);
 }
 
+/* `memory MIN-MAX`: a budget that shrinks on a small machine (init/budget.h). */
+static void test_memory_range(void)
+{
+    CHECK_EQ(parse("server tlsd memory 4M-8M\nserver netd memory 512K\nserver x\n"), 0);
+    CHECK_EQ(m.servers[0].memory_min, 4 << 20);
+    CHECK_EQ(m.servers[0].memory, 8 << 20);
+    CHECK_EQ(m.servers[1].memory_min, 512 << 10);
+    CHECK_EQ(m.servers[1].memory, 512 << 10);
+    CHECK_EQ(m.servers[2].memory, 0);
+    CHECK_EQ(parse("server tlsd memory 8M-4M\n"), -1);
+    CHECK_STR(err, "manifest:1:23: a memory range's maximum is below its minimum");
+    CHECK_EQ(parse("server tlsd memory 4M-\n"), -1);
+    CHECK_STR(err, "manifest:1:23: expected a size such as 8M after the range's '-'");
+    CHECK_EQ(parse("server tlsd memory -4M\n"), -1);
+    CHECK_STR(err, "manifest:1:20: expected a size such as 512K or 4M, or a range such as 4M-8M");
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -229,6 +246,7 @@ int main(void)
         UNIT_TEST(test_instances),
         UNIT_TEST(test_name_matches),
         UNIT_TEST(test_names_scoped_by_set),
+        UNIT_TEST(test_memory_range),
     };
     return unit_main("manifest", tests, sizeof tests / sizeof tests[0]);
 }

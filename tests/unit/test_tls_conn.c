@@ -1455,6 +1455,40 @@ static void test_teardown_nothing_leaked(void)
     CHECK_EQ(heap_check(&HEAP), HEAP_OK);
 }
 
+/* The grow hook (tls_mem_set_grow): an allocation the heap cannot hold
+ * asks for more memory once, and fails cleanly when none comes. */
+static size_t GROW_ASKED;
+static bool GROW_GIVES;
+static bool grow_once(size_t bytes)
+{
+    GROW_ASKED = bytes;
+    if (!GROW_GIVES)
+        return false;
+    GROW_GIVES = false;
+    size_t len = 2 * ARENA_BYTES;
+    void *more = malloc(len); /* lives as long as the test program */
+    return more && heap_grow(&HEAP, more, len) == HEAP_OK;
+}
+
+static void test_mem_grows_on_demand(void)
+{
+    size_t big = ARENA_BYTES + 4096;
+    GROW_ASKED = 0;
+    GROW_GIVES = false;
+    tls_mem_set_grow(grow_once);
+    CHECK(tls_mem_calloc(1, big) == NULL); /* the hook refused: NULL, nothing charged */
+    CHECK(GROW_ASKED >= big);
+    GROW_GIVES = true;
+    uint8_t *p = tls_mem_calloc(1, big);
+    CHECK(p != NULL);
+    if (p) {
+        CHECK_EQ(p[big - 1], 0);
+        tls_mem_free(p);
+    }
+    tls_mem_set_grow(NULL);
+    CHECK_EQ(heap_check(&HEAP), HEAP_OK);
+}
+
 /* ------------------------------------------------------------- main ---- */
 
 int main(void)
@@ -1482,6 +1516,7 @@ int main(void)
     }
 
     static const struct unit_test tests[] = {
+        UNIT_TEST(test_mem_grows_on_demand),
         UNIT_TEST(test_sni_default_without_sni),
         UNIT_TEST(test_sni_exact),
         UNIT_TEST(test_sni_wildcard),
