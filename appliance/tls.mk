@@ -60,7 +60,7 @@ MBEDTLS_OBJS := $(MBEDTLS_SRCS:$(MBEDTLS_DIR)/library/%.c=$(BUILD)/user/mbedtls/
 MBEDTLS_A    := $(BUILD)/user/mbedtls/libmbedtls.a
 TLS_GUEST_INC := -Iappliance/tls/libc $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include -isystem $(MBEDTLS_DIR)/library
 
-USER_CFLAGS_MBEDTLS := $(filter-out -Werror -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow,$(USER_CFLAGS)) \
+USER_CFLAGS_MBEDTLS := $(filter-out -std=gnu2x -Werror -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow,$(USER_CFLAGS)) -std=gnu11 \
 	-ffunction-sections -fdata-sections $(TLS_GUEST_INC)
 
 $(MBEDTLS_STAMP):

@@ -214,7 +214,7 @@ int main(const struct keel_srvinfo *si)
     for (uint32_t i = 0; i < si->n_caps; i++)
         if (strcmp(si->caps[i].name, "debug") == 0)
             debug = si->caps[i].slot;
-    keel_clock(NULL, &tsc_hz);
+    (void)keel_clock(NULL, &tsc_hz); /* no failure: SYS_CLOCK takes no capability */
     spawn_init(SRV_SLOT_MEMORY);
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);

@@ -70,7 +70,7 @@ void ulog(const char *fmt, ...)
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
-    keel_debug_log(buf, len);
+    (void)keel_debug_log(buf, len); /* the kernel console drops what it cannot take; nothing to do here */
     uint64_t ep = log_endpoint();
     while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
         len--;

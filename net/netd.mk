@@ -39,7 +39,7 @@ LWIP_OBJS := $(LWIP_SRCS:$(LWIP_DIR)/%.c=$(BUILD)/user/lwip/%.o)
 LWIP_A    := $(BUILD)/user/lwip/liblwip.a
 LWIP_INC  := -Inet/lwip/libc -Inet/lwip -I$(LWIP_DIR)/src/include
 
-USER_CFLAGS_THIRD := $(filter-out -Werror -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow,$(USER_CFLAGS)) \
+USER_CFLAGS_THIRD := $(filter-out -std=gnu2x -Werror -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow,$(USER_CFLAGS)) -std=gnu11 \
 	$(LWIP_INC)
 
 # Fetch on demand: only when the stamp is missing (`make deps` refreshes a

@@ -28,6 +28,8 @@
 #ifndef KEEL_ABI_BLK_H
 #define KEEL_ABI_BLK_H
 
+#include <keel/errors.h>
+
 #define BLK_SECTOR     512u  /* bytes in a sector (the protocol's unit) */
 #define BLK_TIMEOUT_MS 5000u /* a device silent this long is broken */
 
@@ -51,5 +53,7 @@ enum blk_error {
     BLK_E_UNSUPPORTED = -305, /* the device refused the request type */
     BLK_E_CLIENT = -306,      /* the caller is not the client that shares the region */
 };
+_Static_assert(KEEL_ERR_IN(BLK, BLK_E_NO_DEVICE) && KEEL_ERR_IN(BLK, BLK_E_CLIENT),
+               "BLK_E_* in its range (keel/errors.h)");
 
 #endif

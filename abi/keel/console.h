@@ -37,6 +37,8 @@
 #ifndef KEEL_ABI_CONSOLE_H
 #define KEEL_ABI_CONSOLE_H
 
+#include <keel/errors.h>
+
 #include <stdint.h>
 
 enum console_label {
@@ -53,9 +55,11 @@ enum console_label {
 #define CONSOLE_EVT_TX (1ull << 1) /* the transmit queue has room again after a short WRITE */
 
 enum console_error {
-    CONSOLE_E_INVAL = -300,     /* a count above CONSOLE_MSG_BYTES */
-    CONSOLE_E_NO_DEVICE = -301, /* no UART answers at the port */
+    CONSOLE_E_INVAL = -400,     /* a count above CONSOLE_MSG_BYTES */
+    CONSOLE_E_NO_DEVICE = -401, /* no UART answers at the port */
 };
+_Static_assert(KEEL_ERR_IN(CONSOLE, CONSOLE_E_INVAL) && KEEL_ERR_IN(CONSOLE, CONSOLE_E_NO_DEVICE),
+               "CONSOLE_E_* in its range (keel/errors.h)");
 
 _Static_assert(CONSOLE_MSG_BYTES + 1 == 4 * sizeof(uint64_t), "count + data fill MR0-MR3 exactly");
 

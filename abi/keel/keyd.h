@@ -82,6 +82,8 @@
 #ifndef KEEL_ABI_KEYD_H
 #define KEEL_ABI_KEYD_H
 
+#include <keel/errors.h>
+
 #include <stdint.h>
 
 #define KEYD_VERSION    2 /* 2: KEYD_SIGN_PSS, KEYD_SIGN_NOW */
@@ -145,21 +147,23 @@ enum keyd_slot_state {
 };
 
 enum keyd_error {
-    KEYD_E_CLIENT = -300,     /* the caller is not keyd's client */
-    KEYD_E_LABEL = -301,      /* no such request */
-    KEYD_E_ARGS = -302,       /* an unused message word is not 0, or a value out of range */
-    KEYD_E_SLOT = -303,       /* no such slot */
-    KEYD_E_BUSY = -304,       /* the slot has a queued request */
-    KEYD_E_KEY = -305,        /* no key with that id */
-    KEYD_E_HASH = -306,       /* unknown hash, or a length that is not its digest's */
-    KEYD_E_NAME = -307,       /* a key name that is empty, too long, unterminated or not a plain path */
-    KEYD_E_NOT_FOUND = -308,  /* no such file in the site archive */
-    KEYD_E_BAD_KEY = -309,    /* not an unencrypted RSA (>= 2048 bits) or EC P-256/P-384 private key */
-    KEYD_E_FULL = -310,       /* KEYD_MAX_KEYS keys are loaded */
-    KEYD_E_NO_SITE = -311,    /* keyd was given no site archive */
-    KEYD_E_NO_ENTROPY = -312, /* keyd has no random source, so it signs nothing */
-    KEYD_E_SIGN = -313,       /* the signature failed (slot result) */
+    KEYD_E_CLIENT = -500,     /* the caller is not keyd's client */
+    KEYD_E_LABEL = -501,      /* no such request */
+    KEYD_E_ARGS = -502,       /* an unused message word is not 0, or a value out of range */
+    KEYD_E_SLOT = -503,       /* no such slot */
+    KEYD_E_BUSY = -504,       /* the slot has a queued request */
+    KEYD_E_KEY = -505,        /* no key with that id */
+    KEYD_E_HASH = -506,       /* unknown hash, or a length that is not its digest's */
+    KEYD_E_NAME = -507,       /* a key name that is empty, too long, unterminated or not a plain path */
+    KEYD_E_NOT_FOUND = -508,  /* no such file in the site archive */
+    KEYD_E_BAD_KEY = -509,    /* not an unencrypted RSA (>= 2048 bits) or EC P-256/P-384 private key */
+    KEYD_E_FULL = -510,       /* KEYD_MAX_KEYS keys are loaded */
+    KEYD_E_NO_SITE = -511,    /* keyd was given no site archive */
+    KEYD_E_NO_ENTROPY = -512, /* keyd has no random source, so it signs nothing */
+    KEYD_E_SIGN = -513,       /* the signature failed (slot result) */
 };
+_Static_assert(KEEL_ERR_IN(KEYD, KEYD_E_CLIENT) && KEEL_ERR_IN(KEYD, KEYD_E_SIGN),
+               "KEYD_E_* in its range (keel/errors.h)");
 
 /* One request slot in "shm:keyd". */
 struct keyd_slot {

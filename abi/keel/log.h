@@ -38,6 +38,8 @@
 #ifndef KEEL_ABI_LOG_H
 #define KEEL_ABI_LOG_H
 
+#include <keel/errors.h>
+
 #include <stdint.h>
 
 enum log_label {
@@ -59,9 +61,10 @@ enum log_level_abi {
 };
 
 enum log_error {
-    LOG_E_INVAL = -320, /* a level above LOG_ERROR, or fewer than LOG_WRITE_WORDS words */
-    LOG_E_LABEL = -321, /* not a LOG_* label */
+    LOG_E_INVAL = -600, /* a level above LOG_ERROR, or fewer than LOG_WRITE_WORDS words */
+    LOG_E_LABEL = -601, /* not a LOG_* label */
 };
+_Static_assert(KEEL_ERR_IN(LOG, LOG_E_INVAL) && KEEL_ERR_IN(LOG, LOG_E_LABEL), "LOG_E_* in its range (keel/errors.h)");
 
 _Static_assert(LOG_MSG_BYTES == 4 * sizeof(uint64_t), "the text fills MR0-MR3 exactly");
 _Static_assert((LOG_LEVEL_MASK & (LOG_MORE | LOG_CONT)) == 0, "level and the flags do not overlap");

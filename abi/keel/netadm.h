@@ -70,6 +70,8 @@
 #ifndef KEEL_ABI_NETADM_H
 #define KEEL_ABI_NETADM_H
 
+#include <keel/errors.h>
+
 #include <stdint.h>
 
 #define NETADM_SHM_PAGES   33
@@ -106,16 +108,18 @@ enum netadm_show {
 };
 
 enum netadm_error {
-    NETADM_E_NOT_ADMIN = -340,    /* the caller has no admin region with netd */
-    NETADM_E_INVAL = -341,        /* a length, table, address or count out of range */
-    NETADM_E_PARSE = -342,        /* the configuration does not parse (line, column, message) */
-    NETADM_E_NOT_PREPARED = -343, /* COMMIT without a prepared configuration */
-    NETADM_E_NO_TABLE = -344,     /* TABLE: the running rule set has no table of that name */
-    NETADM_E_EXISTS = -345,       /* TABLE ADD: the address is there already */
-    NETADM_E_NOT_FOUND = -346,    /* TABLE DELETE: the address is not there */
-    NETADM_E_FULL = -347,         /* TABLE ADD: the table is full */
-    NETADM_E_CONST = -348,        /* TABLE: a `const` table cannot change at run time */
+    NETADM_E_NOT_ADMIN = -700,    /* the caller has no admin region with netd */
+    NETADM_E_INVAL = -701,        /* a length, table, address or count out of range */
+    NETADM_E_PARSE = -702,        /* the configuration does not parse (line, column, message) */
+    NETADM_E_NOT_PREPARED = -703, /* COMMIT without a prepared configuration */
+    NETADM_E_NO_TABLE = -704,     /* TABLE: the running rule set has no table of that name */
+    NETADM_E_EXISTS = -705,       /* TABLE ADD: the address is there already */
+    NETADM_E_NOT_FOUND = -706,    /* TABLE DELETE: the address is not there */
+    NETADM_E_FULL = -707,         /* TABLE ADD: the table is full */
+    NETADM_E_CONST = -708,        /* TABLE: a `const` table cannot change at run time */
 };
+_Static_assert(KEEL_ERR_IN(NETADM, NETADM_E_NOT_ADMIN) && KEEL_ERR_IN(NETADM, NETADM_E_CONST),
+               "NETADM_E_* in its range (keel/errors.h)");
 
 /* NETADM_TABLE operations (MR0). */
 enum netadm_table_op {

@@ -65,6 +65,8 @@
 #ifndef KEEL_ABI_NIC_H
 #define KEEL_ABI_NIC_H
 
+#include <keel/errors.h>
+
 #include <stdint.h>
 
 #define NIC_RING_SIZE       256  /* entries per ring; a power of two */
@@ -107,6 +109,8 @@ enum nic_error {
     NIC_E_NOT_STARTED = -101,
     NIC_E_NO_DEVICE = -102,
 };
+_Static_assert(KEEL_ERR_IN(NIC, NIC_E_STALE) && KEEL_ERR_IN(NIC, NIC_E_NO_DEVICE),
+               "NIC_E_* in its range (keel/errors.h)");
 
 /* Notification bits the driver raises for netd. */
 #define NIC_EVT_RX   (1u << 0) /* rx_used has new entries */

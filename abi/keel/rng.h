@@ -10,6 +10,8 @@
 #ifndef KEEL_ABI_RNG_H
 #define KEEL_ABI_RNG_H
 
+#include <keel/errors.h>
+
 enum rng_label {
     RNG_READ = 1,
 };
@@ -18,5 +20,7 @@ enum rng_error {
     RNG_E_NO_DEVICE = -200, /* no entropy device: callers must refuse to run */
     RNG_E_DEVICE = -201,    /* the device returned nothing or misbehaved */
 };
+_Static_assert(KEEL_ERR_IN(RNG, RNG_E_NO_DEVICE) && KEEL_ERR_IN(RNG, RNG_E_DEVICE),
+               "RNG_E_* in its range (keel/errors.h)");
 
 #endif

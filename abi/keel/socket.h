@@ -112,11 +112,13 @@
 #ifndef KEEL_ABI_SOCKET_H
 #define KEEL_ABI_SOCKET_H
 
+#include <keel/errors.h>
+
 #include <stdint.h>
 
 #define SOCK_MAX           256
-#define SOCK_RING_BYTES    4096u /* a power of two, each way */
-#define SOCK_HDR_PAGES     3u    /* struct sock_shared */
+#define SOCK_RING_BYTES    4096u                                                 /* a power of two, each way */
+#define SOCK_HDR_PAGES     3u                                                    /* struct sock_shared */
 #define SOCK_SHM_PAGES     (SOCK_HDR_PAGES + SOCK_MAX * SOCK_RING_BYTES / 4096u) /* sock-C: header, rx rings */
 #define SOCK_SHM_TX_PAGES  (SOCK_MAX * SOCK_RING_BYTES / 4096u)                  /* socktx-C: tx rings */
 #define SOCK_EVENT_BIT     1ull /* the one notification bit netd signals */
@@ -137,16 +139,18 @@ enum sock_label {
 };
 
 enum sock_error {
-    SOCK_E_AGAIN = -1,      /* nothing yet (accept): wait for the event */
-    SOCK_E_NO_CLIENT = -2,  /* the caller has no shared region / notification */
-    SOCK_E_BAD_SOCKET = -3, /* index out of range, not open, or not the caller's */
-    SOCK_E_WRONG_TYPE = -4, /* e.g. accept on a non-listener */
-    SOCK_E_NO_SOCKETS = -5, /* all SOCK_MAX sockets of the client in use */
-    SOCK_E_ADDR_IN_USE = -6,
-    SOCK_E_NO_MEMORY = -7, /* lwIP out of PCBs or memory */
-    SOCK_E_INVALID = -8,   /* a bad argument (port 0, unknown option) */
-    SOCK_E_NO_HELLO = -9,  /* SOCK_HELLO first */
+    SOCK_E_AGAIN = -901,      /* nothing yet (accept): wait for the event */
+    SOCK_E_NO_CLIENT = -902,  /* the caller has no shared region / notification */
+    SOCK_E_BAD_SOCKET = -903, /* index out of range, not open, or not the caller's */
+    SOCK_E_WRONG_TYPE = -904, /* e.g. accept on a non-listener */
+    SOCK_E_NO_SOCKETS = -905, /* all SOCK_MAX sockets of the client in use */
+    SOCK_E_ADDR_IN_USE = -906,
+    SOCK_E_NO_MEMORY = -907, /* lwIP out of PCBs or memory */
+    SOCK_E_INVALID = -908,   /* a bad argument (port 0, unknown option) */
+    SOCK_E_NO_HELLO = -909,  /* SOCK_HELLO first */
 };
+_Static_assert(KEEL_ERR_IN(SOCK, SOCK_E_AGAIN) && KEEL_ERR_IN(SOCK, SOCK_E_NO_HELLO),
+               "SOCK_E_* in its range (keel/errors.h)");
 
 enum sock_opt {
     SOCK_OPT_NODELAY = 1,

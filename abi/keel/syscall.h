@@ -21,6 +21,8 @@
 #ifndef KEEL_ABI_SYSCALL_H
 #define KEEL_ABI_SYSCALL_H
 
+#include <keel/errors.h>
+
 #include <stdint.h>
 
 #define KEEL_MSG_WORDS 4
@@ -141,6 +143,8 @@ enum keel_error {
     KE_ALIGNMENT = -16,      /* an address or length not page-aligned */
     KE_RANGE = -17,          /* beyond what the capability grants */
 };
+_Static_assert(KEEL_ERR_IN(KERNEL, KE_INVALID_SYSCALL) && KEEL_ERR_IN(KERNEL, KE_RANGE),
+               "KE_* in the kernel's range (keel/errors.h)");
 
 #define KEEL_CAP_SLOTS 256 /* capability slots per task */
 

@@ -108,6 +108,8 @@
 #ifndef KEEL_ABI_TLSD_H
 #define KEEL_ABI_TLSD_H
 
+#include <keel/errors.h>
+
 #include <stdint.h>
 
 #define TLSD_MAX_LISTENERS 8
@@ -130,15 +132,15 @@ enum tlsd_label {
 };
 
 enum tlsd_error {
-    TLSD_E_BAD_LISTENER = -1, /* listener index >= TLSD_LISTENERS' n */
-    TLSD_E_BAD_GROUP = -2,    /* group >= TLSD_G_COUNT */
-    /* The config errors sit apart from the kernel's KE_* codes (-1..-17,
-     * which a client's own call can return; the two above predate this). */
-    TLSD_E_NOT_ADMIN = -360,    /* a config call from a caller without a "tlsadm-C" region */
-    TLSD_E_INVAL = -361,        /* a text length beyond TLSADM_IN_MAX */
-    TLSD_E_CONFIG = -362,       /* the configuration is refused (line, column, message) */
-    TLSD_E_NOT_PREPARED = -363, /* COMMIT without a prepared configuration */
+    TLSD_E_BAD_LISTENER = -800, /* listener index >= TLSD_LISTENERS' n */
+    TLSD_E_BAD_GROUP = -801,    /* group >= TLSD_G_COUNT */
+    TLSD_E_NOT_ADMIN = -802,    /* a config call from a caller without a "tlsadm-C" region */
+    TLSD_E_INVAL = -803,        /* a text length beyond TLSADM_IN_MAX */
+    TLSD_E_CONFIG = -804,       /* the configuration is refused (line, column, message) */
+    TLSD_E_NOT_PREPARED = -805, /* COMMIT without a prepared configuration */
 };
+_Static_assert(KEEL_ERR_IN(TLSD, TLSD_E_BAD_LISTENER) && KEEL_ERR_IN(TLSD, TLSD_E_NOT_PREPARED),
+               "TLSD_E_* in its range (keel/errors.h)");
 
 enum tlsd_group {
     TLSD_G_CONNS = 0,

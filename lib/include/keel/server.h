@@ -16,11 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <keel/errors.h>
 #include <keel/sys.h>
 
-/* Reply labels the loop itself uses (as uint32 of a negative number). */
-#define SRV_E_UNKNOWN ((uint32_t)-1000) /* no handler for the label */
-#define SRV_E_SHORT   ((uint32_t)-1001) /* fewer words than the handler needs */
+/* Reply labels the loop itself uses (as uint32 of a negative number; the
+ * codes and their range are in keel/errors.h). */
+#define SRV_E_UNKNOWN ((uint32_t)KEEL_SRV_E_UNKNOWN) /* no handler for the label */
+#define SRV_E_SHORT   ((uint32_t)KEEL_SRV_E_SHORT)   /* fewer words than the handler needs */
 /* A handler returns this to answer later (or never) instead of now. */
 #define SRV_NO_REPLY INT64_MIN
 

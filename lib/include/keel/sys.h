@@ -4,6 +4,9 @@
  * The register convention is in abi/keel/syscall.h.  Every stub returns the
  * kernel's error code (0 or a negative KE_*); results come back through
  * pointers.  IPC stubs take and fill a struct keel_msg.
+ *
+ * Every stub that returns an error code is KEEL_MUST_CHECK: a caller checks
+ * it, or says with a (void) cast that it ignores it on purpose.
  */
 #ifndef KEEL_LIB_SYS_H
 #define KEEL_LIB_SYS_H
@@ -13,6 +16,12 @@
 
 #include <keel/boot.h>
 #include <keel/syscall.h>
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ > 201710L
+#define KEEL_MUST_CHECK [[nodiscard]]
+#else
+#define KEEL_MUST_CHECK /* C11 has no attribute that a (void) cast silences */
+#endif
 
 struct keel_msg {
     uint64_t info;  /* label (low 32 bits) and, on receive, KEEL_RECV_* flags */
@@ -60,7 +69,7 @@ static inline int64_t sys6_out(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a
  * with what came back.  The KEEL_RECV_* bits a receive left in m->info are
  * dropped on the way out, so a server can answer with the message it got;
  * the kernel refuses any other bit outside the label and the flags. */
-static inline int64_t keel_ipc(uint64_t nr, uint64_t slot, struct keel_msg *m)
+KEEL_MUST_CHECK static inline int64_t keel_ipc(uint64_t nr, uint64_t slot, struct keel_msg *m)
 {
     register uint64_t r10 __asm__("r10") = m->mr[1];
     register uint64_t r8 __asm__("r8") = m->mr[2];
@@ -82,138 +91,138 @@ static inline int64_t keel_ipc(uint64_t nr, uint64_t slot, struct keel_msg *m)
     return (int64_t)rax;
 }
 
-static inline int64_t keel_call(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_CALL, ep, m); }
-static inline int64_t keel_send(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_SEND, ep, m); }
+KEEL_MUST_CHECK static inline int64_t keel_call(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_CALL, ep, m); }
+KEEL_MUST_CHECK static inline int64_t keel_send(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_SEND, ep, m); }
 /* A receive sends no label: only the flags (KEEL_NONBLOCK) of m->info go out. */
-static inline int64_t keel_recv(uint64_t ep, struct keel_msg *m)
+KEEL_MUST_CHECK static inline int64_t keel_recv(uint64_t ep, struct keel_msg *m)
 {
     m->info &= KEEL_INFO_FLAGS;
     return keel_ipc(SYS_RECV, ep, m);
 }
-static inline int64_t keel_reply(struct keel_msg *m) { return keel_ipc(SYS_REPLY, 0, m); }
-static inline int64_t keel_reply_recv(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_REPLY_RECV, ep, m); }
+KEEL_MUST_CHECK static inline int64_t keel_reply(struct keel_msg *m) { return keel_ipc(SYS_REPLY, 0, m); }
+KEEL_MUST_CHECK static inline int64_t keel_reply_recv(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_REPLY_RECV, ep, m); }
 
-static inline int64_t keel_null(void) { return sys6(SYS_NULL, 0, 0, 0, 0, 0, 0); }
-static inline int64_t keel_debug_log(const char *s, size_t n)
+KEEL_MUST_CHECK static inline int64_t keel_null(void) { return sys6(SYS_NULL, 0, 0, 0, 0, 0, 0); }
+KEEL_MUST_CHECK static inline int64_t keel_debug_log(const char *s, size_t n)
 {
     return sys6(SYS_DEBUG_LOG, (uint64_t)s, n, 0, 0, 0, 0);
 }
-static inline int64_t keel_signal(uint64_t ntfn, uint64_t bits) { return sys6(SYS_SIGNAL, ntfn, bits, 0, 0, 0, 0); }
+KEEL_MUST_CHECK static inline int64_t keel_signal(uint64_t ntfn, uint64_t bits) { return sys6(SYS_SIGNAL, ntfn, bits, 0, 0, 0, 0); }
 /* Waits for bits (or, with KEEL_NONBLOCK, polls: *bits may be 0). */
-static inline int64_t keel_wait(uint64_t ntfn, uint64_t flags, uint64_t *bits)
+KEEL_MUST_CHECK static inline int64_t keel_wait(uint64_t ntfn, uint64_t flags, uint64_t *bits)
 {
     return sys6_out(SYS_WAIT, ntfn, flags, 0, 0, 0, 0, bits, NULL, NULL);
 }
-static inline int64_t keel_ntfn_bind(uint64_t ntfn) { return sys6(SYS_NTFN_BIND, ntfn, 0, 0, 0, 0, 0); }
-static inline int64_t keel_yield(void) { return sys6(SYS_YIELD, 0, 0, 0, 0, 0, 0); }
-static inline int64_t keel_obj_create(uint64_t mem, uint64_t type, uint64_t dest, uint64_t arg)
+KEEL_MUST_CHECK static inline int64_t keel_ntfn_bind(uint64_t ntfn) { return sys6(SYS_NTFN_BIND, ntfn, 0, 0, 0, 0, 0); }
+static inline int64_t keel_yield(void) /* always KE_OK */ { return sys6(SYS_YIELD, 0, 0, 0, 0, 0, 0); }
+KEEL_MUST_CHECK static inline int64_t keel_obj_create(uint64_t mem, uint64_t type, uint64_t dest, uint64_t arg)
 {
     return sys6(SYS_OBJ_CREATE, mem, type, dest, arg, 0, 0);
 }
-static inline int64_t keel_cap_copy(uint64_t src, uint64_t task, uint64_t dest, uint64_t rights, uint64_t badge)
+KEEL_MUST_CHECK static inline int64_t keel_cap_copy(uint64_t src, uint64_t task, uint64_t dest, uint64_t rights, uint64_t badge)
 {
     return sys6(SYS_CAP_COPY, src, task, dest, rights, badge, 0);
 }
-static inline int64_t keel_cap_delete(uint64_t slot) { return sys6(SYS_CAP_DELETE, slot, 0, 0, 0, 0, 0); }
-static inline int64_t keel_cap_info(uint64_t slot, uint64_t *type, uint64_t *rights, uint64_t *badge)
+KEEL_MUST_CHECK static inline int64_t keel_cap_delete(uint64_t slot) { return sys6(SYS_CAP_DELETE, slot, 0, 0, 0, 0, 0); }
+KEEL_MUST_CHECK static inline int64_t keel_cap_info(uint64_t slot, uint64_t *type, uint64_t *rights, uint64_t *badge)
 {
     return sys6_out(SYS_CAP_INFO, slot, 0, 0, 0, 0, 0, type, rights, badge);
 }
-static inline int64_t keel_map(uint64_t task, uint64_t frame, uint64_t vaddr, uint64_t rights)
+KEEL_MUST_CHECK static inline int64_t keel_map(uint64_t task, uint64_t frame, uint64_t vaddr, uint64_t rights)
 {
     return sys6(SYS_MAP, task, frame, vaddr, rights, 0, 0);
 }
-static inline int64_t keel_unmap(uint64_t task, uint64_t vaddr) { return sys6(SYS_UNMAP, task, vaddr, 0, 0, 0, 0); }
-static inline int64_t keel_frame_info(uint64_t frame, uint64_t *phys, uint64_t *pages)
+KEEL_MUST_CHECK static inline int64_t keel_unmap(uint64_t task, uint64_t vaddr) { return sys6(SYS_UNMAP, task, vaddr, 0, 0, 0, 0); }
+KEEL_MUST_CHECK static inline int64_t keel_frame_info(uint64_t frame, uint64_t *phys, uint64_t *pages)
 {
     return sys6_out(SYS_FRAME_INFO, frame, 0, 0, 0, 0, 0, phys, pages, NULL);
 }
 /* What is left of budget MEMORY (bytes), the machine's free pages and the
  * pages the kernel manages; any pointer may be NULL. */
-static inline int64_t keel_memory_info(uint64_t memory, uint64_t *left, uint64_t *free_pages, uint64_t *total_pages)
+KEEL_MUST_CHECK static inline int64_t keel_memory_info(uint64_t memory, uint64_t *left, uint64_t *free_pages, uint64_t *total_pages)
 {
     return sys6_out(SYS_MEMORY_INFO, memory, 0, 0, 0, 0, 0, left, free_pages, total_pages);
 }
-static inline int64_t keel_thread_start(uint64_t thread, uint64_t rip, uint64_t rsp, uint64_t arg, uint64_t prio)
+KEEL_MUST_CHECK static inline int64_t keel_thread_start(uint64_t thread, uint64_t rip, uint64_t rsp, uint64_t arg, uint64_t prio)
 {
     return sys6(SYS_THREAD_START, thread, rip, rsp, arg, prio, 0);
 }
-static inline int64_t keel_thread_set_fault(uint64_t thread, uint64_t ep)
+KEEL_MUST_CHECK static inline int64_t keel_thread_set_fault(uint64_t thread, uint64_t ep)
 {
     return sys6(SYS_THREAD_SET_FAULT, thread, ep, 0, 0, 0, 0);
 }
-static inline int64_t keel_thread_resume(uint64_t thread, uint64_t rip, uint64_t rsp)
+KEEL_MUST_CHECK static inline int64_t keel_thread_resume(uint64_t thread, uint64_t rip, uint64_t rsp)
 {
     return sys6(SYS_THREAD_RESUME, thread, rip, rsp, 0, 0, 0);
 }
-static inline int64_t keel_task_kill(uint64_t task) { return sys6(SYS_TASK_KILL, task, 0, 0, 0, 0, 0); }
-static inline int64_t keel_irq_get(uint64_t ctl, uint64_t line, uint64_t dest, uint64_t *vector)
+KEEL_MUST_CHECK static inline int64_t keel_task_kill(uint64_t task) { return sys6(SYS_TASK_KILL, task, 0, 0, 0, 0, 0); }
+KEEL_MUST_CHECK static inline int64_t keel_irq_get(uint64_t ctl, uint64_t line, uint64_t dest, uint64_t *vector)
 {
     return sys6_out(SYS_IRQ_GET, ctl, line, dest, 0, 0, 0, vector, NULL, NULL);
 }
-static inline int64_t keel_irq_bind(uint64_t irq, uint64_t ntfn, uint64_t bit)
+KEEL_MUST_CHECK static inline int64_t keel_irq_bind(uint64_t irq, uint64_t ntfn, uint64_t bit)
 {
     return sys6(SYS_IRQ_BIND, irq, ntfn, bit, 0, 0, 0);
 }
 /* The same; *apic_id: the local APIC the interrupt goes to (the caller's
  * core), for an MSI's address. */
-static inline int64_t keel_irq_bind_to(uint64_t irq, uint64_t ntfn, uint64_t bit, uint64_t *apic_id)
+KEEL_MUST_CHECK static inline int64_t keel_irq_bind_to(uint64_t irq, uint64_t ntfn, uint64_t bit, uint64_t *apic_id)
 {
     return sys6_out(SYS_IRQ_BIND, irq, ntfn, bit, 0, 0, 0, apic_id, NULL, NULL);
 }
-static inline int64_t keel_irq_ack(uint64_t irq) { return sys6(SYS_IRQ_ACK, irq, 0, 0, 0, 0, 0); }
-static inline int64_t keel_ioport_get(uint64_t ctl, uint64_t first, uint64_t count, uint64_t dest)
+KEEL_MUST_CHECK static inline int64_t keel_irq_ack(uint64_t irq) { return sys6(SYS_IRQ_ACK, irq, 0, 0, 0, 0, 0); }
+KEEL_MUST_CHECK static inline int64_t keel_ioport_get(uint64_t ctl, uint64_t first, uint64_t count, uint64_t dest)
 {
     return sys6(SYS_IOPORT_GET, ctl, first, count, dest, 0, 0);
 }
-static inline int64_t keel_ioport_grant(uint64_t ioport, uint64_t task)
+KEEL_MUST_CHECK static inline int64_t keel_ioport_grant(uint64_t ioport, uint64_t task)
 {
     return sys6(SYS_IOPORT_GRANT, ioport, task, 0, 0, 0, 0);
 }
-static inline int64_t keel_mmio_get(uint64_t ctl, uint64_t phys, uint64_t pages, uint64_t dest)
+KEEL_MUST_CHECK static inline int64_t keel_mmio_get(uint64_t ctl, uint64_t phys, uint64_t pages, uint64_t dest)
 {
     return sys6(SYS_MMIO_GET, ctl, phys, pages, dest, 0, 0);
 }
-static inline int64_t keel_clock(uint64_t *ns, uint64_t *tsc_hz)
+KEEL_MUST_CHECK static inline int64_t keel_clock(uint64_t *ns, uint64_t *tsc_hz)
 {
     return sys6_out(SYS_CLOCK, 0, 0, 0, 0, 0, 0, ns, tsc_hz, NULL);
 }
 static inline uint64_t keel_now_ns(void)
 {
     uint64_t ns = 0;
-    keel_clock(&ns, NULL);
+    (void)keel_clock(&ns, NULL); /* SYS_CLOCK has no failure: it takes no capability */
     return ns;
 }
 /* Test hooks behind the debug capability (enum keel_debug_ctl). */
-static inline int64_t keel_debug_ctl(uint64_t debug, uint64_t op, uint64_t a, uint64_t b, uint64_t *r0, uint64_t *r1,
+KEEL_MUST_CHECK static inline int64_t keel_debug_ctl(uint64_t debug, uint64_t op, uint64_t a, uint64_t b, uint64_t *r0, uint64_t *r1,
                                      uint64_t *r2)
 {
     return sys6_out(SYS_DEBUG_CTL, debug, op, a, b, 0, 0, r0, r1, r2);
 }
 /* KEEL_CPU_* flags: what the kernel found about the CPU. */
-static inline int64_t keel_cpu_info(uint64_t *flags)
+KEEL_MUST_CHECK static inline int64_t keel_cpu_info(uint64_t *flags)
 {
     return sys6_out(SYS_CPU_INFO, 0, 0, 0, 0, 0, 0, flags, NULL, NULL);
 }
 /* The cores online and the one the calling thread runs on; either may be NULL. */
-static inline int64_t keel_cpu_count(uint64_t *ncpus, uint64_t *self)
+KEEL_MUST_CHECK static inline int64_t keel_cpu_count(uint64_t *ncpus, uint64_t *self)
 {
     return sys6_out(SYS_CPU_INFO, 0, 0, 0, 0, 0, 0, NULL, ncpus, self);
 }
 
 /* The kernel's counters since boot: address-space switches and IPC
  * messages delivered (calls and sends, fastpath or not). */
-static inline int64_t keel_kstats(uint64_t *as_switches, uint64_t *ipc)
+KEEL_MUST_CHECK static inline int64_t keel_kstats(uint64_t *as_switches, uint64_t *ipc)
 {
     return sys6_out(SYS_KSTATS, 0, 0, 0, 0, 0, 0, as_switches, ipc, NULL);
 }
 
 /* Notification signals since boot (user signals, interrupts, timers). */
-static inline int64_t keel_kstats_signals(uint64_t *signals)
+KEEL_MUST_CHECK static inline int64_t keel_kstats_signals(uint64_t *signals)
 {
     return sys6_out(SYS_KSTATS, 0, 0, 0, 0, 0, 0, NULL, NULL, signals);
 }
-static inline int64_t keel_debug_halt(uint64_t debug, uint64_t code)
+KEEL_MUST_CHECK static inline int64_t keel_debug_halt(uint64_t debug, uint64_t code)
 {
     return sys6(SYS_DEBUG_HALT, debug, code, 0, 0, 0, 0);
 }
