@@ -81,11 +81,20 @@ $(LIB_A): $(filter-out %/crt0.o,$(LIB_OBJS))
 	rm -f $@
 	ar rcs $@ $^
 
-# user_prog NAME, SOURCES: build/user/NAME.elf
+# link_user NAME, OBJECTS, ARCHIVES, LDFLAGS: build/user/NAME.elf, the one
+# link rule of every user program: crt0 first, the program's objects, its
+# archives (lwIP, mbedTLS), our lib last; laid out by lib/user.ld; then
+# refused if init could not map a segment (tools/check-segments.sh).
+define link_user
+$(BUILD)/user/$(1).elf: $(2) $(3) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld tools/check-segments.sh
+	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack $(4) -T lib/user.ld -o $$@ \
+		$(BUILD)/user/lib/crt0.o $(2) $(3) $(LIB_A)
+	@tools/check-segments.sh $$@
+endef
+
+# user_prog NAME, SOURCES: build/user/NAME.elf from C sources and lib alone.
 define user_prog
-$(BUILD)/user/$(1).elf: $(2:%.c=$(BUILD)/user/%.o) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld
-	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack -T lib/user.ld -o $$@ \
-		$(BUILD)/user/lib/crt0.o $(2:%.c=$(BUILD)/user/%.o) $(LIB_A)
+$(call link_user,$(1),$(2:%.c=$(BUILD)/user/%.o))
 USER_OBJS += $(2:%.c=$(BUILD)/user/%.o)
 endef
 
@@ -94,8 +103,15 @@ SERVERS := ktest crashme kbench
 $(eval $(call user_prog,ktest,tests/ktest/ktest.c tests/ktest/spawn.c tests/ktest/fuzz.c))
 $(eval $(call user_prog,crashme,tests/ktest/crashme.c))
 $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
-# Each driver directory adds its programs (user_prog) and SERVERS entries.
--include $(sort $(wildcard drivers/*/*.mk net/*.mk appliance/*.mk tests/nic/*.mk))
+# Each directory's fragment adds its programs (user_prog, link_user) and
+# SERVERS entries.  Listed, not globbed: the order matters.  config.mk
+# comes before every fragment that links the configuration parser
+# (CONF_SRCS: console, tlsd, netd), tls.mk before tlsd.mk (TLS_CORE_OBJS,
+# MBEDTLS_A), firewall.mk before netd.mk (FW_OBJS), netd.mk before
+# socktest.mk (the socket service it tests).
+include appliance/config.mk appliance/console.mk appliance/opsd.mk appliance/tls.mk appliance/tlsd.mk \
+	drivers/e1000/e1000.mk drivers/uart/uart.mk drivers/virtio/virtio.mk \
+	net/firewall.mk net/netd.mk net/socktest.mk tests/nic/nic.mk
 
 # init reads appliance.conf with the appliance's own parser (init_config.c): CONF_SRCS,
 # from appliance/config.mk, included above.

@@ -36,8 +36,8 @@ $(BUILD)/tests/unit/test_console_table: tests/unit/test_console_table.c applianc
 $(BUILD)/tests/unit/test_console_table: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS)
 
 # consoled: the console server.  It links the configuration code (CONF_SRCS,
-# from appliance/config.mk, included before this file: the include list is
-# sorted) and the console protocol's client library (drivers/uart/).
+# from appliance/config.mk, which the Makefile's include list puts before
+# this file) and the console protocol's client library (drivers/uart/).
 CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/consoled_ops.c appliance/console/lineedit.c \
 	appliance/console/cmd.c \
 	appliance/console/logring.c appliance/console/logsrv.c appliance/console/netadm_client.c \

@@ -117,11 +117,10 @@ $(TLS_ALL_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_
 # (new stamp) or configuration rebuilds them.
 $(TLS_ALL_OBJS): $(MBEDTLS_STAMP) $(TLS_CONFIG)
 
-# tls_link NAME, OBJS: build/user/NAME.elf, like user_prog with mbedTLS.
+# tls_link NAME, OBJS: build/user/NAME.elf with mbedTLS (link_user, Makefile),
+# unused sections dropped (mbedTLS is large and we use part of it).
 define tls_link
-$(BUILD)/user/$(1).elf: $(2) $(MBEDTLS_A) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld
-	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack --gc-sections -T lib/user.ld -o $$@ \
-		$(BUILD)/user/lib/crt0.o $(2) $(MBEDTLS_A) $(LIB_A)
+$(call link_user,$(1),$(2),$(MBEDTLS_A),--gc-sections)
 endef
 
 $(eval $(call tls_link,tlsselftest,$(TLSSELFTEST_OBJS) $(TLS_CORE_OBJS)))

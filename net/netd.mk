@@ -73,14 +73,7 @@ $(NETD_OBJS): $(LWIP_STAMP) $(LWIP_PORT_HDRS)
 
 # The configuration parser (appliance/config.mk's CONF_SRCS) reads appliance.conf.
 NETD_CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/user/%.o)
-$(BUILD)/user/netd.elf: $(NETD_OBJS) $(FW_OBJS) $(NETD_CONF_OBJS) $(LWIP_A) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld
-	$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack -T lib/user.ld -o $@ \
-		$(BUILD)/user/lib/crt0.o $(NETD_OBJS) $(FW_OBJS) $(NETD_CONF_OBJS) $(LWIP_A) $(LIB_A)
-	@# init maps a segment as one frame object of at most 1024 pages (4 MiB): refuse a bigger one here
-	@readelf -lW $@ | awk 'function hex(s, i, v) { v = 0; for (i = 3; i <= length(s); i++) \
-		v = v * 16 + index("0123456789abcdef", substr(tolower(s), i, 1)) - 1; return v } \
-		$$1 == "LOAD" && hex($$6) > 4194304 { print "netd: a segment of " hex($$6) " bytes: more than 4 MiB, " \
-		"init cannot load it"; bad = 1 } END { exit bad }' || (rm -f $@; false)
+$(eval $(call link_user,netd,$(NETD_OBJS) $(FW_OBJS) $(NETD_CONF_OBJS),$(LWIP_A)))
 
 USER_OBJS += $(NETD_OBJS) $(FW_OBJS)
 SERVERS += netd
