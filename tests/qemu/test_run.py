@@ -50,6 +50,44 @@ def free_port() -> int:
     return port
 
 
+def kq_check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise kq.TestFailure(msg)
+
+
+class ApplianceBoot:
+    """The shipping image booted as `make run` boots it (QEMU's user network,
+    127.0.0.1:PORT forwarded to the guest's 443), its serial in a log file."""
+
+    def __init__(self, name: str, port: int, image_dir, mem: int = 0):
+        self.log = kq.LOG_DIR / f"{name}.log"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.log.unlink(missing_ok=True)
+        extra = {"mem": mem} if mem else {}
+        cfg = kq.Config(boot="direct", accel="auto", serial=f"file:{self.log}", fwd=f"tcp:127.0.0.1:{port}-:443",
+                        qemu_extra="-device virtio-rng-pci", image_dir=image_dir, **extra)
+        self.qout = open(kq.LOG_DIR / f"{name}.qemu.log", "wb")
+        self.proc = kq._spawn(kq.build_command(cfg).cmd, self.qout)
+
+    def text(self) -> str:
+        try:
+            return kq.clean_log(self.log.read_text(errors="replace"))
+        except OSError:
+            return ""
+
+    def wait_for(self, s: str, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.proc.poll() is None:
+            if s in self.text():
+                return True
+            time.sleep(0.2)
+        return s in self.text()
+
+    def close(self) -> None:
+        kq._kill(self.proc)
+        self.qout.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--image-dir", default=None)
@@ -60,32 +98,8 @@ def main() -> int:
     backend = subprocess.Popen([sys.executable, "-m", "http.server", str(BACKEND_PORT), "--bind", "127.0.0.1",
                                 "--directory", str(REPO / "image" / "example" / "www")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = kq.LOG_DIR / "run.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    if log.exists():
-        log.unlink()
-    cfg = kq.Config(boot="direct", accel="auto", serial=f"file:{log}", fwd=f"tcp:127.0.0.1:{port}-:443",
-                    qemu_extra="-device virtio-rng-pci", image_dir=ns.image_dir or kq.DEFAULT_IMAGE_DIR)
-    qout = open(kq.LOG_DIR / "run.qemu.log", "wb")
-    proc = kq._spawn(kq.build_command(cfg).cmd, qout)
-
-    def text() -> str:
-        try:
-            return kq.clean_log(log.read_text(errors="replace"))
-        except OSError:
-            return ""
-
-    def wait_for(s: str, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and proc.poll() is None:
-            if s in text():
-                return True
-            time.sleep(0.2)
-        return s in text()
-
-    def check(cond: bool, msg: str) -> None:
-        if not cond:
-            raise kq.TestFailure(msg)
+    boot = ApplianceBoot("run", port, ns.image_dir or kq.DEFAULT_IMAGE_DIR)
+    wait_for, check = boot.wait_for, kq_check
 
     try:
         rep.run("run.all_servers_ready", lambda: check(wait_for("keel: ready", 120), "no `keel: ready`"))
@@ -174,10 +188,9 @@ def main() -> int:
 
         if not ns.no_testssl:
             rep.run("run.testssl_tls13_offered_no_vulnerability", testssl)
-        rep.run("run.console_prompt_named_by_config", lambda: check("edge1>" in text(), "no `edge1>` prompt"))
+        rep.run("run.console_prompt_named_by_config", lambda: check("edge1>" in boot.text(), "no `edge1>` prompt"))
     finally:
-        kq._kill(proc)
-        qout.close()
+        boot.close()
     try:
         small_machine(rep, ns.image_dir or kq.DEFAULT_IMAGE_DIR)
     finally:
@@ -191,30 +204,8 @@ def small_machine(rep: kq.Reporter, image_dir) -> None:
     (image/manifest: `memory 3M-8M`, init/budget.c) and says so, every server
     starts, and curl gets the backend's page through TLS."""
     port = free_port()
-    log = kq.LOG_DIR / "run-32m.log"
-    log.unlink(missing_ok=True)
-    cfg = kq.Config(boot="direct", accel="auto", mem=32, serial=f"file:{log}", fwd=f"tcp:127.0.0.1:{port}-:443",
-                    qemu_extra="-device virtio-rng-pci", image_dir=image_dir)
-    qout = open(kq.LOG_DIR / "run-32m.qemu.log", "wb")
-    proc = kq._spawn(kq.build_command(cfg).cmd, qout)
-
-    def text() -> str:
-        try:
-            return kq.clean_log(log.read_text(errors="replace"))
-        except OSError:
-            return ""
-
-    def wait_for(s: str, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and proc.poll() is None:
-            if s in text():
-                return True
-            time.sleep(0.2)
-        return s in text()
-
-    def check(cond: bool, msg: str) -> None:
-        if not cond:
-            raise kq.TestFailure(msg)
+    boot = ApplianceBoot("run-32m", port, image_dir, mem=32)
+    wait_for, text, check = boot.wait_for, boot.text, kq_check
 
     def serves():
         check(wait_for("keel: ready", 120), "no `keel: ready` at -m 32: " + text()[-400:])
@@ -233,8 +224,7 @@ def small_machine(rep: kq.Reporter, image_dir) -> None:
     try:
         rep.run("run.tls_served_in_32_mib", serves)
     finally:
-        kq._kill(proc)
-        qout.close()
+        boot.close()
 
 
 if __name__ == "__main__":
