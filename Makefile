@@ -19,7 +19,7 @@ PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
 PACKAGES   := gcc make binutils cpio python3 openssl curl qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
-	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev ipxe ovmf rsyslog chrony prometheus
+	iperf3 dnsmasq-base clang clang-format libclang-rt-14-dev libc6-dev ipxe ovmf rsyslog chrony prometheus
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- kernel ----
@@ -166,7 +166,7 @@ DISK       ?=
 DISK_DEVICE = $(if $(DISK),-drive file=$(DISK)$(comma)format=raw$(comma)if=none$(comma)id=keeldisk -device virtio-blk-pci$(comma)drive=keeldisk)
 comma      := ,
 
-.PHONY: all deps packages image run test unit-test qemu-test ktest ktest-smp bench bench-report clean format
+.PHONY: all deps packages image run test unit-test qemu-test ktest ktest-smp bench bench-report clean format format-check
 .DEFAULT_GOAL := all
 
 all: image
@@ -371,6 +371,10 @@ bench-report: packages image
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Every tracked C file as `make format` leaves it (in make test).
+format-check: packages
+	@tools/format-check.sh
 
 clean:
 	rm -rf $(BUILD)/kernel $(BUILD)/efi $(BUILD)/user $(BUILD)/image $(BUILD)/tests $(BUILD)/test-logs
