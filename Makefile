@@ -20,6 +20,8 @@ PYTHON     := python3
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
 PACKAGES   := gcc make binutils cpio python3 openssl curl qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
 	iperf3 dnsmasq-base clang libclang-rt-14-dev libc6-dev ipxe ovmf rsyslog chrony prometheus
+# The Linux guest of make bench forwards with nftables: bench/linux.py puts the host's nft in its initramfs.
+PACKAGES   += nftables
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- kernel ----
