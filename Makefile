@@ -68,9 +68,17 @@ include lib/lib.mk
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/user/%.o) $(BUILD)/user/lib/crt0.o
 LIB_A := $(BUILD)/user/libkeel.a
 
+# USER_FPU: servers do no floating point or SIMD work, so the compiler may
+# not use the FPU/SSE registers either (not even for struct copies): their
+# threads never own FPU state, and the kernel's lazy switch (kernel/fpu.c)
+# then moves none and writes no CR0 for their IPC.  The code that needs SSE
+# (mbedTLS's AES-NI, the TLS engine and tlsd that link it, ktest's SSE
+# tests) is built with USER_FPU empty (below, after the fragments).
+USER_FPU := -mgeneral-regs-only
+
 $(BUILD)/user/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -c $< -o $@
+	$(CC) $(USER_CFLAGS) $(USER_FPU) -c $< -o $@
 
 $(BUILD)/user/%.o: %.S
 	@mkdir -p $(dir $@)
@@ -95,6 +103,10 @@ $(eval $(call user_prog,crashme,tests/ktest/crashme.c))
 $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 # Each driver directory adds its programs (user_prog) and SERVERS entries.
 -include $(sort $(wildcard drivers/*/*.mk net/*.mk appliance/*.mk tests/nic/*.mk))
+# Who may use the FPU/SSE registers (USER_FPU above): the TLS code, and ktest.
+$(TLS_ALL_OBJS) $(TLSD_OBJS) $(BUILD)/user/tests/ktest/ktest.o: USER_FPU :=
+# lwIP (net/netd.mk's own rule) is integer code like netd.
+$(LWIP_OBJS): USER_CFLAGS_THIRD += $(USER_FPU)
 
 # init reads appliance.conf with the appliance's own parser (init_config.c): CONF_SRCS,
 # from appliance/config.mk, included above.
