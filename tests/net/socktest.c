@@ -129,10 +129,9 @@ static bool control(int s)
         } else if (strncmp(line, "kstats", 6) == 0) {
             uint64_t as = 0, ipc = 0;
             char out[64];
-            int k = keel_kstats(&as, &ipc) == KE_OK
-                        ? snprintf(out, sizeof out, "kstats %llu %llu\n", (unsigned long long)as,
-                                   (unsigned long long)ipc)
-                        : snprintf(out, sizeof out, "kstats unavailable\n");
+            int k = keel_kstats(&as, &ipc) == KE_OK ? snprintf(out, sizeof out, "kstats %llu %llu\n",
+                                                               (unsigned long long)as, (unsigned long long)ipc)
+                                                    : snprintf(out, sizeof out, "kstats unavailable\n");
             if (k <= 0 || sock_send(&sc, s, out, (size_t)k) != k)
                 ulog("socktest: kstats: no room for the answer\n");
         } else if (strncmp(line, "hold", 4) == 0 || strncmp(line, "release", 7) == 0) {
