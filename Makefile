@@ -20,6 +20,8 @@ PYTHON     := python3
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
 PACKAGES   := gcc make binutils cpio python3 openssl curl qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
 	iperf3 dnsmasq-base clang clang-format libclang-rt-14-dev libc6-dev ipxe ovmf rsyslog chrony prometheus
+# The Linux guest of make bench forwards with nftables: bench/linux.py puts the host's nft in its initramfs.
+PACKAGES   += nftables
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- kernel ----
@@ -35,7 +37,7 @@ KERNEL_SRCS := kernel/main.c kernel/log.c kernel/fmt.c kernel/serial.c kernel/st
 	kernel/timer.c kernel/selftest.c kernel/kheap.c kernel/cap.c kernel/memory.c kernel/task.c \
 	kernel/sched.c kernel/endpoint.c kernel/fastpath.c kernel/notification.c kernel/ktimer.c \
 	kernel/irq.c kernel/fault.c kernel/syscall.c kernel/roottask.c kernel/usercheck.c \
-	kernel/cpuvuln.c kernel/kcheck.c kernel/smp.c
+	kernel/cpuvuln.c kernel/kcheck.c kernel/smp.c kernel/fpu.c
 KERNEL_ASMS := kernel/arch/boot.S kernel/arch/trap_entry.S kernel/arch/switch.S \
 	kernel/arch/syscall_entry.S kernel/arch/init_image.S kernel/arch/usercheck.S \
 	kernel/arch/trampoline.S
@@ -69,9 +71,17 @@ include lib/lib.mk
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/user/%.o) $(BUILD)/user/lib/crt0.o
 LIB_A := $(BUILD)/user/libkeel.a
 
+# USER_FPU: servers do no floating point or SIMD work, so the compiler may
+# not use the FPU/SSE registers either (not even for struct copies): their
+# threads never own FPU state, and the kernel's lazy switch (kernel/fpu.c)
+# then moves none and writes no CR0 for their IPC.  The code that needs SSE
+# (mbedTLS's AES-NI, the TLS engine and tlsd that link it, ktest's SSE
+# tests) is built with USER_FPU empty (below, after the fragments).
+USER_FPU := -mgeneral-regs-only
+
 $(BUILD)/user/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(USER_CFLAGS) -c $< -o $@
+	$(CC) $(USER_CFLAGS) $(USER_FPU) -c $< -o $@
 
 $(BUILD)/user/%.o: %.S
 	@mkdir -p $(dir $@)
@@ -112,6 +122,10 @@ $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 include appliance/config.mk appliance/console.mk appliance/opsd.mk appliance/tls.mk appliance/tlsd.mk \
 	drivers/e1000/e1000.mk drivers/uart/uart.mk drivers/virtio/virtio.mk \
 	net/firewall.mk net/netd.mk net/socktest.mk tests/nic/nic.mk
+# Who may use the FPU/SSE registers (USER_FPU above): the TLS code, and ktest.
+$(TLS_ALL_OBJS) $(TLSD_OBJS) $(BUILD)/user/tests/ktest/ktest.o: USER_FPU :=
+# lwIP (net/netd.mk's own rule) is integer code like netd.
+$(LWIP_OBJS): USER_CFLAGS_THIRD += $(USER_FPU)
 
 # init reads appliance.conf with the appliance's own parser (init_config.c): CONF_SRCS,
 # from appliance/config.mk, included above.

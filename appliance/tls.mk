@@ -41,6 +41,15 @@ TLS_CONFIG    := appliance/tls/mbedtls_config.h
 # would find that one first.  With <...> only the -I path is searched, and
 # appliance/tls comes before mbedTLS's include directory everywhere below.
 TLS_CPPFLAGS  := -DMBEDTLS_CONFIG_FILE='<mbedtls_config.h>' -Iappliance/tls
+# X25519 from Project Everest (HACL*, verified, constant time): shipped in
+# mbedTLS's tarball as 3rdparty/everest and used by ecdh.c (so by PSA's key
+# agreement) when mbedtls_config.h sets MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED.
+# mbedtls/ecdh.h then includes everest/everest.h: every user of mbedTLS's
+# headers needs EVEREST_INC.
+EVEREST_DIR   := $(MBEDTLS_DIR)/3rdparty/everest
+EVEREST_INC   := -isystem $(EVEREST_DIR)/include
+EVEREST_SRCS  := $(addprefix $(EVEREST_DIR)/library/, everest.c x25519.c Hacl_Curve25519_joined.c)
+EVEREST_PRIV_INC := -isystem $(EVEREST_DIR)/include/everest -isystem $(EVEREST_DIR)/include/everest/kremlib
 
 # Exactly the modules mbedtls_config.h turns on.
 MBEDTLS_SRCS := $(addprefix $(MBEDTLS_DIR)/library/, \
@@ -56,9 +65,11 @@ MBEDTLS_SRCS := $(addprefix $(MBEDTLS_DIR)/library/, \
 	ssl_tls13_client.c ssl_tls13_generic.c ssl_tls13_keys.c ssl_tls13_server.c x509.c x509_crt.c)
 
 # ------------------------------------------------------------- guest ----
-MBEDTLS_OBJS := $(MBEDTLS_SRCS:$(MBEDTLS_DIR)/library/%.c=$(BUILD)/user/mbedtls/%.o)
+MBEDTLS_OBJS := $(MBEDTLS_SRCS:$(MBEDTLS_DIR)/library/%.c=$(BUILD)/user/mbedtls/%.o) \
+	$(EVEREST_SRCS:$(EVEREST_DIR)/library/%.c=$(BUILD)/user/mbedtls/everest/%.o)
 MBEDTLS_A    := $(BUILD)/user/mbedtls/libmbedtls.a
-TLS_GUEST_INC := -Iappliance/tls/libc $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include -isystem $(MBEDTLS_DIR)/library
+TLS_GUEST_INC := -Iappliance/tls/libc $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include -isystem $(MBEDTLS_DIR)/library \
+	$(EVEREST_INC)
 
 USER_CFLAGS_MBEDTLS := $(filter-out -std=gnu2x -Werror -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow,$(USER_CFLAGS)) -std=gnu11 \
 	-ffunction-sections -fdata-sections $(TLS_GUEST_INC)
@@ -66,24 +77,33 @@ USER_CFLAGS_MBEDTLS := $(filter-out -std=gnu2x -Werror -Wextra -Wmissing-prototy
 $(MBEDTLS_STAMP):
 	tools/fetch-deps.sh
 
-$(MBEDTLS_SRCS): | $(MBEDTLS_STAMP) ;
+$(MBEDTLS_SRCS) $(EVEREST_SRCS): | $(MBEDTLS_STAMP) ;
 
 $(BUILD)/user/mbedtls/%.o: $(MBEDTLS_DIR)/library/%.c $(MBEDTLS_STAMP) $(TLS_CONFIG) appliance/tls.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(USER_CFLAGS_MBEDTLS) -c $< -o $@
+
+$(BUILD)/user/mbedtls/everest/%.o: $(EVEREST_DIR)/library/%.c $(MBEDTLS_STAMP) $(TLS_CONFIG) appliance/tls.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(USER_CFLAGS_MBEDTLS) $(EVEREST_PRIV_INC) -c $< -o $@
 
 $(MBEDTLS_A): $(MBEDTLS_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
 # -------------------------------------------------------------- host ----
-HOST_MBEDTLS_OBJS := $(MBEDTLS_SRCS:$(MBEDTLS_DIR)/library/%.c=$(BUILD)/host-mbedtls/%.o)
+HOST_MBEDTLS_OBJS := $(MBEDTLS_SRCS:$(MBEDTLS_DIR)/library/%.c=$(BUILD)/host-mbedtls/%.o) \
+	$(EVEREST_SRCS:$(EVEREST_DIR)/library/%.c=$(BUILD)/host-mbedtls/everest/%.o)
 HOST_MBEDTLS_A    := $(BUILD)/host-mbedtls/libmbedtls.a
-HOST_MBEDTLS_CFLAGS := -std=gnu11 -O2 -g -MMD -MP $(TLS_CPPFLAGS) -I$(MBEDTLS_DIR)/include
+HOST_MBEDTLS_CFLAGS := -std=gnu11 -O2 -g -MMD -MP $(TLS_CPPFLAGS) -I$(MBEDTLS_DIR)/include $(EVEREST_INC)
 
 $(BUILD)/host-mbedtls/%.o: $(MBEDTLS_DIR)/library/%.c $(MBEDTLS_STAMP) $(TLS_CONFIG) appliance/tls.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_MBEDTLS_CFLAGS) -c $< -o $@
+
+$(BUILD)/host-mbedtls/everest/%.o: $(EVEREST_DIR)/library/%.c $(MBEDTLS_STAMP) $(TLS_CONFIG) appliance/tls.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_MBEDTLS_CFLAGS) -I$(MBEDTLS_DIR)/library $(EVEREST_PRIV_INC) -c $< -o $@
 
 $(HOST_MBEDTLS_A): $(HOST_MBEDTLS_OBJS)
 	rm -f $@
@@ -135,14 +155,14 @@ USER_OBJS += $(TLS_ALL_OBJS)
 # over in UNIT_CFLAGS as a whole archive (its position before the sources
 # does not matter then).  Our TLS sources are compiled into the test with
 # the sanitizers; mbedTLS itself is not (third-party, -O2, realistic times).
-TLS_UNIT_CFLAGS := $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include -isystem $(MBEDTLS_DIR)/library -Ilib/include
+TLS_UNIT_CFLAGS := $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include -isystem $(MBEDTLS_DIR)/library $(EVEREST_INC) -Ilib/include
 TLS_HOST_LINK   := -Wl,--whole-archive $(HOST_MBEDTLS_A) -Wl,--no-whole-archive
 TLS_ENGINE_SRCS := appliance/tls/tls_conn.c appliance/tls/tls_sni.c appliance/tls/tls_ticket.c appliance/tls/tls_psa.c \
 	appliance/tls/tls_pk.c appliance/tls/tls_mem.c lib/heap.c
 TLS_ENGINE_HDRS := appliance/tls/tls_conn.h appliance/tls/tls_sni.h appliance/tls/tls_ticket.h appliance/tls/tls_psa.h \
 	appliance/tls/tls_pk.h appliance/tls/tls_mem.h $(TLS_CONFIG)
 
-TLS_UNIT_TESTS := tls_sni tls_conn tls_keyd
+TLS_UNIT_TESTS := tls_sni tls_conn tls_keyd tls_crypto
 $(BUILD)/tests/unit/test_tls_keyd: tests/unit/test_tls_keyd.c appliance/keyd/keyd_req.c appliance/keyd/keyd_req.h \
 	abi/keel/keyd.h
 $(BUILD)/tests/unit/test_tls_keyd: UNIT_CFLAGS += -Iappliance/keyd
@@ -150,6 +170,9 @@ $(BUILD)/tests/unit/test_tls_sni: tests/unit/test_tls_sni.c appliance/tls/tls_sn
 $(BUILD)/tests/unit/test_tls_sni: UNIT_CFLAGS += -Iappliance/tls
 $(BUILD)/tests/unit/test_tls_conn: tests/unit/test_tls_conn.c $(TLS_ENGINE_SRCS) $(TLS_ENGINE_HDRS) $(HOST_MBEDTLS_A)
 $(BUILD)/tests/unit/test_tls_conn: UNIT_CFLAGS += $(TLS_UNIT_CFLAGS) $(TLS_HOST_LINK)
+# Known answers for the public-key code with our configuration (Everest X25519, P-256, RSA).
+$(BUILD)/tests/unit/test_tls_crypto: tests/unit/test_tls_crypto.c $(TLS_CONFIG) $(HOST_MBEDTLS_A)
+$(BUILD)/tests/unit/test_tls_crypto: UNIT_CFLAGS += $(TLS_UNIT_CFLAGS) $(TLS_HOST_LINK)
 UNIT_TESTS += $(TLS_UNIT_TESTS)
 PACKAGES += openssl testssl.sh # testssl.sh: tests/qemu/test_run.py
 

@@ -21,6 +21,8 @@
  *                  the general path, a VECTOR_RESCHED IPI each way and the
  *                  kernel lock handed between the cores (only with two
  *                  cores or more; bench/run.py boots kbench again with -smp 2)
+ * After each task-to-task figure an INFO line gives the FPU state loads and
+ * saves the kernel made meanwhile (SYS_KSTATS KEEL_KSTATS_FPU).
  * Each figure is the median of RUNS runs of ITERS operations, in TSC
  * cycles (rdtsc, not serialising: fine at these iteration counts) and in ns
  * (from the TSC frequency the kernel measured).  Under QEMU's `-icount
@@ -116,7 +118,14 @@ static uint64_t bench_ipc_on(const char *name, uint64_t flags, uint64_t core)
         ulog("kbench: cannot spawn the echo task\n");
         return 0;
     }
+    uint64_t loads0 = 0, saves0 = 0, lazy = 0, loads1 = 0, saves1 = 0;
+    (void)keel_kstats_fpu(&loads0, &saves0, &lazy);
     uint64_t med = time_calls(name, ep, flags);
+    (void)keel_kstats_fpu(&loads1, &saves1, &lazy);
+    /* What the lazy FPU switch (kernel/fpu.c) moved: nothing, when neither
+     * side uses the FPU (both built -mgeneral-regs-only). */
+    ulog("INFO name=%s fpu=%s fpu_loads=%llu fpu_saves=%llu round_trips=%d\n", name, lazy ? "lazy" : "eager",
+         (unsigned long long)(loads1 - loads0), (unsigned long long)(saves1 - saves0), RUNS * ITERS);
     child_kill(&c);
     slot_put(ep);
     return med;

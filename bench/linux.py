@@ -192,7 +192,7 @@ def pxe_root(initrd: Path, mode: str, append: str = "", efi: bool = False) -> Pa
 
 def qemu_command(accel: str, cpu: str, *, machine: str, mem: int, nic: str, initrd: Path,
                  mode: str, boot: str = "direct", netdev: str = "user,id=n0", append: str = "",
-                 serial: str = "stdio", firmware: str = "bios") -> list[str]:
+                 serial: str = "stdio", firmware: str = "bios", netdev1: str = "") -> list[str]:
     """Keel's QEMU settings (tests/qemu/keelqemu.py build_command) with
     Debian's kernel and our initramfs instead of Keel's image: the same
     -machine, -cpu, -m, one vCPU (QEMU's default), the same NIC model on
@@ -205,6 +205,8 @@ def qemu_command(accel: str, cpu: str, *, machine: str, mem: int, nic: str, init
            "-smp", "1", "-display", "none", "-nodefaults", "-no-reboot", *kq.DEBUG_EXIT,
            "-serial", serial,
            "-netdev", netdev, "-device", f"{kq.NIC_MODELS[nic]},netdev=n0,mac=52:54:00:12:34:56"]
+    if netdev1:  # a second NIC of the same model (eth1): the forwarding pair
+        cmd += ["-netdev", netdev1, "-device", f"{kq.NIC_MODELS[nic]},netdev=n1,mac=52:54:00:12:34:57"]
     if boot == "pxe" and firmware == "uefi":
         return cmd + ["-bios", str(kq.OVMF_FD), "-boot", "n"]    # OVMF's console is COM1 already
     if boot == "pxe":
@@ -260,6 +262,123 @@ def linux_tcp(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, init
                   f"{nbytes} bytes through QEMU's user network (hostfwd) into init's sink; accel={accel}")
     finally:
         g.close()
+
+
+FORWARDING = "linux: forwarding"
+NFT_CONF = "etc/nft-bench.conf"
+NFT_MODULES = ["crc32c_generic", "nf_tables", "nft_ct", "nf_conntrack"]
+
+
+def nft_ruleset() -> str:
+    """The Linux twin of bench/tcp.py's rules_conf(tap=True): tcp.N_RULES
+    rules in the forward chain, connection tracking as pf's `keep state`
+    (the state rule first: an established flow's packets never walk the
+    rest, as a Keel state never does), then the filler, then the rules the
+    traffic needs; anything else is dropped (the policy, as Keel's
+    default block)."""
+    needed = ["ct state established,related accept",
+              'iifname "eth1" ct state new accept',                       # pass out keep state
+              "ip protocol icmp accept",
+              f'iifname "eth0" ip daddr 10.9.1.1 tcp dport {tcp.IPERF_PORT} ct state new accept']
+    filler = [f'iifname "eth0" ip daddr 10.9.1.{1 + i % 3} tcp dport {20000 + i} ct state new accept'
+              for i in range(tcp.N_RULES - len(needed))]
+    rules = [needed[0]] + filler + needed[1:]
+    assert len(rules) == tcp.N_RULES
+    body = "\n".join(f"\t\t{r}" for r in rules)
+    return ("# bench/linux.py: the forwarding pair's ruleset (nftables, connection tracking)\n"
+            "flush ruleset\n"
+            "table inet bench {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n"
+            f"{body}\n\t}}\n}}\n")
+
+
+def binary_tree(binary: Path, root: Path) -> list[str]:
+    """BINARY and every shared library ldd resolves for it (and the loader),
+    copied under ROOT at their own paths; returns the host packages they
+    came from ("PACKAGE VERSION")."""
+    files = [binary]
+    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
+    if "not found" in out:
+        raise SystemExit(f"linux.py: {binary} needs libraries this machine lacks:\n{out}")
+    for line in out.splitlines():
+        w = line.split()
+        path = w[2] if len(w) >= 3 and w[1] == "=>" else w[0] if w and w[0].startswith("/") else ""
+        if path.startswith("/"):
+            files.append(Path(path))
+    pkgs = set()
+    for f in files:
+        dst = root / str(f).lstrip("/")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f.resolve(), dst)
+        q = subprocess.run(["dpkg", "-S", str(f)], capture_output=True, text=True)
+        if q.returncode != 0 and not str(f).startswith("/usr"):
+            q = subprocess.run(["dpkg", "-S", "/usr" + str(f)], capture_output=True, text=True)
+        if q.returncode == 0:
+            pkgs.add(q.stdout.split(":")[0])
+    return sorted(subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}", p], capture_output=True,
+                                 text=True).stdout for p in pkgs)
+
+
+def fwd_initramfs(nic: str, root: Path) -> tuple[Path, list[str]]:
+    """The guest's initramfs plus the host's nft (Debian's nftables, in the
+    Makefile's PACKAGES) with its libraries, the ruleset, and the netfilter
+    modules (bench/linux/fetch-kernel.sh keeps them)."""
+    nft = Path("/usr/sbin/nft")
+    if not nft.exists():
+        raise SystemExit("linux.py: /usr/sbin/nft not found (Debian's nftables: make packages)")
+    pkgs = binary_tree(nft, root)
+    (root / NFT_CONF).parent.mkdir(parents=True, exist_ok=True)
+    (root / NFT_CONF).write_text(nft_ruleset())
+    initrd = LINUX_DIR / f"initramfs-{nic}-fwd.cpio.gz"
+    env = dict(os.environ, INITRAMFS_EXTRA=str(root))
+    subprocess.run([str(HERE / "linux" / "mkinitramfs.sh"), str(initrd)] + NIC_MODULES[nic] + NFT_MODULES,
+                   check=True, env=env)
+    return initrd, pkgs
+
+
+def linux_fwd(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs: int, seconds: int) -> None:
+    """The Linux half of the forwarding pair (fwd_tcp_tap; Keel's is
+    bench/tcp.py's fw_forward_100rules): the guest with two NICs on taps,
+    wan 10.9.0.1 - eth0 10.9.0.2 / eth1 10.9.1.2 - lan 10.9.1.1, routing
+    with IPv4 forwarding and nftables (tcp.N_RULES rules, conntrack), and
+    the same iperf3 run from the wan namespace to the lan one."""
+    work = Path(tempfile.mkdtemp(prefix="bench-linux-fwd-", dir=kq.BUILD))
+    ns = tcp.Namespaces("f", lan=True)
+    g = None
+    try:
+        initrd, pkgs = fwd_initramfs(nic, work / "root")
+        print(f"INFO name=linux_fwd nft=\"{', '.join(p for p in pkgs if p.startswith(('nftables', 'libnftables')))}\" "
+              f"rules={tcp.N_RULES} initramfs_bytes={initrd.stat().st_size}", flush=True)
+        tap = "tap,id=n{i},ifname=ktap{i},script=no,downscript=no"
+        cmd = ["ip", "netns", "exec", ns.wan] + qemu_command(
+            accel, cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, mode="forward",
+            netdev=tap.format(i=0), netdev1=tap.format(i=1), append="keelip=10.9.0.2/24 keelip1=10.9.1.2/24",
+            serial=f"file:{kq.LOG_DIR / 'bench-linux-fwd-tap.log'}")
+        g = tcp.Guest("bench-linux-fwd-tap", cmd)
+        time.sleep(1.0)
+        ns.move_lan()
+        if not g.wait_for(FORWARDING, 180):
+            print(f"INFO name=linux_fwd_tcp_tap skipped: no `{FORWARDING}`; log {kq._rel(g.log)}", flush=True)
+            f.failed.append("linux_fwd_tcp_tap")
+            return
+        tcp.sh("ip", "netns", "exec", ns.wan, "ping", "-c", "2", "-W", "5", "10.9.1.1", check=False)
+        # The rules are in force: a port no rule passes gets no answer at all
+        # (dropped), where an open forward path would bring the lan host's RST.
+        probe = tcp.sh("ip", "netns", "exec", ns.wan, sys.executable, "-c",
+                       "import socket,sys\ntry: socket.create_connection(('10.9.1.1', 22), timeout=3)\n"
+                       "except socket.timeout: sys.exit(0)\nexcept OSError: sys.exit(1)\nsys.exit(1)", check=False)
+        print(f"INFO name=linux_fwd_rules_enforced value={'yes' if probe.returncode == 0 else 'no'} "
+              f"(a SYN to lan port 22, which no rule passes, is dropped)", flush=True)
+        if probe.returncode != 0:
+            f.failed.append("linux_fwd_rules_enforced")
+        f.measure("linux_fwd_tcp_tap", "MB/s", "mb_per_s", runs,
+                  lambda: tcp.iperf(ns.wan, ns.lan, "10.9.1.1", seconds),
+                  f"iperf3 -t {seconds} wan -> lan forwarded by Linux with {tcp.N_RULES} nftables rules and "
+                  f"conntrack; accel={accel}")
+    finally:
+        if g:
+            g.close()
+        ns.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 TLS_LISTENING = "linux: tls listening"
@@ -443,6 +562,7 @@ PAIRS = [
     ("tcp_sink_tap", "tcp_sink_tap", "linux_tcp_sink_tap", "MB/s", None),
     ("tcp_sink_user", "tcp_sink_user", "linux_tcp_sink_user", "MB/s", None),
     ("tcp_conns_per_s_tap", "tcp_conns_per_s_tap", "linux_tcp_conns_per_s_tap", "conn/s", None),
+    ("fwd_tcp_tap", "fw_forward_100rules", "linux_fwd_tcp_tap", "MB/s", 0.5),
     ("tls_full_handshakes_ecdsa_p256", "tls_full_handshakes_ecdsa_p256", "linux_tls_full_handshakes_ecdsa_p256",
      "handshakes/s", 1.0),
     ("tls_full_handshakes_rsa2048", "tls_full_handshakes_rsa2048", "linux_tls_full_handshakes_rsa2048",
@@ -479,6 +599,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--mb", type=int, default=8, help="MB into the sink per TCP run")
     ap.add_argument("--conns", type=int, default=100, help="connections per TCP run")
     ap.add_argument("--no-net", action="store_true", help="no TCP or TLS figures")
+    ap.add_argument("--fwd-seconds", type=int, default=5,
+                    help="iperf3 seconds per forwarding run (bench/tcp.py's --seconds, whose default it is)")
     ap.add_argument("--tls-seconds", type=float, default=5, help="seconds of each handshake run")
     ap.add_argument("--bulk-mb", type=int, default=8, help="MB of the TLS bulk GET")
     ap.add_argument("--min-mem", action="store_true", help="bisect the smallest -m that serves TLS")
@@ -612,6 +734,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         nf = tcp.Figures()
         linux_tcp(nf, accel, cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, runs=ns.net_runs,
                   nbytes=ns.mb * 1000 * 1000, conns=ns.conns)
+        linux_fwd(nf, accel, cpu, machine=machine, mem=mem, nic=nic, runs=ns.net_runs, seconds=ns.fwd_seconds)
         linux_tls(nf, accel, cpu, machine=machine, mem=mem, nic=nic, runs=ns.net_runs, seconds=ns.tls_seconds,
                   bulk_mb=ns.bulk_mb, boot_runs=ns.boot_runs, find_min_mem=ns.min_mem)
         figures.update(nf.figures)

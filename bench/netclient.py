@@ -7,6 +7,8 @@ bench/tcp.py, inside a network namespace with `ip netns exec` or against a
     netclient.py conns HOST PORT COUNT      connections opened and closed, timed
     netclient.py serve PORT                 a host-side sink + echo on 127.0.0.1
                                             (the generator's own ceiling)
+    netclient.py kstats HOST PORT           socktest's kernel counters ("kstats\n" on
+                                            its control port -> "kstats AS IPC\n")
 
 The sink protocol (tests/net/socktest.c's control port, bench/linux/init.c's
 port 9, and `serve` here): the client sends "sink\\n", the service answers
@@ -110,11 +112,29 @@ def serve(port: int) -> None:
         threading.Thread(target=one, args=(c,), daemon=True).start()
 
 
+def kstats(host: str, port: int) -> dict:
+    """The guest's address-space switches and IPC messages since boot."""
+    c = socket.create_connection((host, port), timeout=30)
+    c.sendall(b"kstats\n")
+    words = recv_line(c).split()
+    c.close()
+    if len(words) != 3 or words[0] != "kstats" or not all(w.isdigit() for w in words[1:]):
+        return {"ok": False, "error": f"the service answered {' '.join(words)!r} to `kstats`"}
+    return {"ok": True, "as_switches": int(words[1]), "ipc": int(words[2])}
+
+
 def main() -> int:
     a = sys.argv[1:]
     if len(a) == 2 and a[0] == "serve":
         serve(int(a[1]))
         return 0
+    if len(a) == 3 and a[0] == "kstats":
+        try:
+            r = kstats(a[1], int(a[2]))
+        except OSError as e:
+            r = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(r), flush=True)
+        return 0 if r["ok"] else 1
     if len(a) != 4 or a[0] not in ("sink", "conns"):
         print(__doc__, file=sys.stderr)
         return 2

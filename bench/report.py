@@ -51,6 +51,8 @@ LABELS = {
     "tcp_sink_tap": "TCP into a sink in the guest, tap (MB/s, higher is better)",
     "tcp_sink_user": "TCP into a sink in the guest, QEMU user network (MB/s, higher is better)",
     "tcp_conns_per_s_tap": "new TCP connections per second, tap (higher is better)",
+    "fwd_tcp_tap": "TCP forwarded between two taps through 100 firewall rules with state "
+    "(Keel: netd's firewall; Linux: nftables + conntrack) (MB/s, higher is better)",
     "tls_full_handshakes_ecdsa_p256": "TLS full handshakes/s, ECDSA P-256 (higher is better)",
     "tls_full_handshakes_rsa2048": "TLS full handshakes/s, RSA 2048 (higher is better)",
     "tls_resumed_handshakes": "TLS resumed handshakes/s (higher is better)",
@@ -67,6 +69,8 @@ LABELS = {
 # The goals on Keel's own figures: (figure, words, limit, unit).
 KEEL_GOALS = [
     ("ipc_rtt_fast_over_2_null_syscalls", "IPC round trip within 3x of two null system calls", 3, "times"),
+    ("ipc_rtt_fast_over_2_null_syscalls_insn", "IPC round trip within 3x of two null system calls, in "
+     "instructions (-icount)", 3, "times"),
     ("pxe_bytes_sent", "PXE payload under 2 MiB", 2 * 1024 * 1024, "bytes"),
     ("tls_min_mem_mib", "serving TLS in 32 MiB of guest memory", 32, "MiB"),
 ]
@@ -75,7 +79,6 @@ NOT_YET = [
     "memory in use on Keel as pages touched: `mem_in_use_at_ready` counts pages allocated (a server's whole "
     "image, heap and stacks are charged when created, touched or not)",
     "TLS with many connections at once (tlsd holds 124; the generators are sequential)",
-    "forwarding through the firewall on Linux (`fw_forward_100rules` has no pair)",
     "sustained connection rates on Keel: netd's firewall state table (16384 states, 30 s TIME_WAIT) allows "
     "about 546 new connections/s, so the connection figures are burst rates (bench/README.md)",
 ]

@@ -12,7 +12,12 @@ appliance.conf), both with netd and tests/net/socktest.c as the service:
               10.9.0.2 / 10.9.1.2 - lan 10.9.1.1), 100 firewall rules:
                 tcp_sink_tap              MB/s into socktest's sink (wan host)
                 tcp_conns_per_s_tap       connections opened and closed per s
-                fw_forward_100rules       iperf3 wan -> lan through netd, MB/s
+                fw_forward_100rules       iperf3 wan -> lan through netd, MB/s (the Keel
+                                          half of the fwd_tcp_tap pair: bench/linux.py
+                                          routes the same traffic with nftables)
+                fw_forward_100rules_{as_switches,ipc}_per_mib
+                                          the kernel's counters over each forwarding
+                                          run (socktest's "kstats"), per MiB forwarded
   user boot   one NIC on QEMU's user network (DHCP), a free 127.0.0.1 port
               forwarded to the guest's port 9:
                 tcp_sink_user             MB/s into the sink through slirp
@@ -208,9 +213,10 @@ def iperf(wan: str, lan: str, dst: str, seconds: int) -> dict:
         try:
             j = json.loads(p.stdout)
             bps = j["end"]["sum_received"]["bits_per_second"]
+            nbytes = j["end"]["sum_received"]["bytes"]
         except (ValueError, KeyError):
             return {"ok": False, "error": f"iperf3: {p.stdout[-300:]} {p.stderr[-200:]}"}
-        return {"ok": True, "mb_per_s": bps / 8e6}
+        return {"ok": True, "mb_per_s": bps / 8e6, "bytes": nbytes}
     finally:
         try:
             srv.wait(timeout=10)
@@ -232,6 +238,8 @@ class Figures:
         self.figures: dict[str, dict[str, float]] = {}
         self.best: dict[str, dict[str, float]] = {}
         self.failed: list[str] = []
+        # name -> [(address-space switches, IPC messages) per MiB] of each run (counted)
+        self.per_mib: dict[str, list[tuple[float, float]]] = {}
 
     def measure(self, name: str, unit: str, key: str, runs: int, fn: Callable[[], dict], what: str) -> None:
         vals, errors = [], 0
@@ -270,6 +278,38 @@ def sink_costs(f: Figures, name: str, g: "Guest", nbytes: int) -> None:
         print(f"BENCH name={name}_{what}_per_mib value={med:.1f} unit=per_MiB")
     print(f"INFO name={name}_per_mib runs={len(runs)} (address-space switches and IPC messages counted by the "
           f"kernel, SYS_KSTATS, over each sink run, the whole machine, divided by the MiB moved)", flush=True)
+
+
+def counted(f: Figures, name: str, ns: str, host: str, fn: Callable[[], dict]) -> Callable[[], dict]:
+    """FN (a run that reports the bytes it moved) wrapped so that socktest's
+    kernel counters are read before and after it; per-MiB figures of the
+    runs are kept and printed by counted_report."""
+    runs = f.per_mib.setdefault(name, [])
+
+    def run() -> dict:
+        k0 = client(ns, "kstats", host, str(SINK_PORT))
+        r = fn()
+        k1 = client(ns, "kstats", host, str(SINK_PORT))
+        if r.get("ok") and k0.get("ok") and k1.get("ok") and r.get("bytes"):
+            mib = r["bytes"] / (1 << 20)
+            runs.append(((k1["as_switches"] - k0["as_switches"]) / mib, (k1["ipc"] - k0["ipc"]) / mib))
+        return r
+    return run
+
+
+def counted_report(f: Figures, name: str) -> None:
+    runs = f.per_mib.get(name, [])
+    if not runs:
+        print(f"INFO name={name}_per_mib skipped: no kernel counters around the runs (socktest's kstats)",
+              flush=True)
+        return
+    for what, k in (("as_switches", 0), ("ipc", 1)):
+        med = statistics.median(r[k] for r in runs)
+        f.figures.setdefault(f"{name}_{what}_per_mib", {})["per_MiB"] = round(med, 1)
+        print(f"BENCH name={name}_{what}_per_mib value={med:.1f} unit=per_MiB")
+    print(f"INFO name={name}_per_mib runs={len(runs)} (address-space switches and IPC messages counted by the "
+          f"kernel, SYS_KSTATS read through socktest before and after each run, the whole machine, divided by "
+          f"the MiB the receiver got)", flush=True)
 
 
 def ceilings(f: Figures, runs: int, nbytes: int, conns: int, seconds: int) -> None:
@@ -327,9 +367,11 @@ def keel_tap(f: Figures, image_src: Path, work: Path, runs: int, nbytes: int, co
                   lambda: client(ns.wan, "conns", "10.9.0.2", str(ECHO_PORT), str(conns)),
                   f"{conns} connections opened and closed in sequence to socktest's echo port; accel={plan.accel}")
         f.measure("fw_forward_100rules", "MB/s", "mb_per_s", runs,
-                  lambda: iperf(ns.wan, ns.lan, "10.9.1.1", seconds),
+                  counted(f, "fw_forward_100rules", ns.wan, "10.9.0.2",
+                          lambda: iperf(ns.wan, ns.lan, "10.9.1.1", seconds)),
                   f"iperf3 -t {seconds} wan -> lan forwarded by netd with {N_RULES} firewall rules loaded; "
                   f"accel={plan.accel}")
+        counted_report(f, "fw_forward_100rules")
         return plan.accel
     finally:
         if g:

@@ -94,6 +94,11 @@ void gdt_init_cpu(uint32_t cpu)
 
 void tss_set_kernel_stack(uint64_t rsp0) { tss_blocks[this_cpu()->id].tss.rsp[0] = rsp0; }
 
+tss_u64 *tss_rsp0_slot(uint32_t cpu)
+{
+    return (tss_u64 *)((uint8_t *)&tss_blocks[cpu].tss + __builtin_offsetof(struct tss64, rsp));
+}
+
 int gdt_on_ist_stack(uint64_t addr)
 {
     uint64_t lo = (uint64_t)&ist_stacks[0][0][0];

@@ -14,6 +14,7 @@
 #include "arch.h"
 #include "cpuvuln.h"
 #include "cmdline.h"
+#include "fpu.h"
 #include "gdt.h"
 #include "ipc.h"
 #include "sched.h"

@@ -15,12 +15,13 @@
  *  - Kernel code runs with interrupts off; only the idle loop enables them,
  *    around hlt, and it gives up the BKL while it sleeps.  So a switch can
  *    happen only at the explicit calls below, always with the BKL held.
- * FPU/SSE state is saved and restored eagerly on every switch between user
- * threads (fxsave/fxrstor); the kernel itself never touches the FPU.
+ * FPU/SSE state is switched lazily (fpu.c): a switch only sets or clears
+ * CR0.TS; the state moves on the first FPU instruction after it (#NM).
  */
 #include "sched.h"
 
 #include "arch.h"
+#include "fpu.h"
 #include "ipc.h"
 #include "gdt.h"
 #include "kheap.h"
@@ -34,30 +35,12 @@
 #define USER_RFLAGS 0x202 /* IF, and the always-one bit 1 */
 
 static void reap_pending(void);
+static struct thread *reap;       /* dying threads whose stacks wait for a switch (free_thread) */
 static struct thread idle_thread; /* the boot core's */
-static uint8_t fpu_template[512] __attribute__((aligned(16)));
 
 extern char boot_stack_top[];
 void switch_context(uint64_t *save_rsp, uint64_t next_rsp);
 void thread_first_run(void);
-
-void fpu_init(void)
-{
-    write_cr0((read_cr0() & ~(1ull << 2)) | (1ull << 1)); /* EM off, MP on */
-    write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
-    uint32_t mxcsr = 0x1f80; /* all exceptions masked, round to nearest */
-    (void)mxcsr;
-    __asm__ volatile("fninit\n\tfxsave64 %0" : "=m"(fpu_template));
-}
-
-/* An application processor's FPU: the same setup as the boot core's. */
-void fpu_init_ap(void);
-void fpu_init_ap(void)
-{
-    write_cr0((read_cr0() & ~(1ull << 2)) | (1ull << 1)); /* EM off, MP on */
-    write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
-    __asm__ volatile("fninit");
-}
 
 void sched_init_ap(struct percpu *c, struct thread *idle)
 {
@@ -69,6 +52,7 @@ void sched_init_ap(struct percpu *c, struct thread *idle)
     c->current = idle;
     c->self = c;
     c->kernel_stack_top = idle->kstack_base + KSTACK_SIZE;
+    c->tss_rsp0 = tss_rsp0_slot(c->id);
     wrmsr(MSR_GS_BASE, (uint64_t)c);
     wrmsr(MSR_KERNEL_GS, 0);
 }
@@ -137,7 +121,7 @@ static int highest_ready(struct percpu *c)
     return -1;
 }
 
-bool sched_higher_ready(uint8_t prio) { return highest_ready(this_cpu()) > (int)prio; }
+bool sched_higher_ready_slow(uint8_t prio) { return highest_ready(this_cpu()) > (int)prio; }
 
 static void switch_to(struct thread *next)
 {
@@ -146,8 +130,6 @@ static void switch_to(struct thread *next)
     if (next == prev)
         return;
     KASSERT(next->cpu == c->id, "a thread runs only on its own core");
-    if (prev->task)
-        __asm__ volatile("fxsave64 %0" : "=m"(prev->fpu));
     if (next->task)
         task_activate(next->task);
     if (c->id != 0) {
@@ -162,12 +144,12 @@ static void switch_to(struct thread *next)
     }
     uint64_t top = next->kstack_base + KSTACK_SIZE;
     c->kernel_stack_top = top;
-    tss_set_kernel_stack(top);
+    *c->tss_rsp0 = top; /* tss_set_kernel_stack, without the call: every IPC switch runs this */
     c->current = next;
-    if (next->task)
-        __asm__ volatile("fxrstor64 %0" : : "m"(next->fpu));
+    fpu_switch(c, prev, next);
     switch_context(&prev->kernel_rsp, next->kernel_rsp);
-    reap_pending();
+    if (reap)
+        reap_pending();
 }
 
 /* T was queued on another core: that core decides whether it runs now. */
@@ -309,7 +291,7 @@ void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, ui
     for (int i = 0; i < 6; i++)
         *--sp = 0;
     t->kernel_rsp = (uint64_t)sp;
-    memcpy(t->fpu, fpu_template, sizeof t->fpu);
+    fpu_thread_init(t);
     t->prio = prio < SCHED_PRIOS ? prio : SCHED_PRIOS - 1;
     t->slice = SCHED_SLICE_TICKS;
     sched_wake(t);
@@ -321,10 +303,9 @@ void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, ui
  * longer needed once the thread is off its task's list) until a switch has
  * left their stack.
  */
-static struct thread *reap;
-
 static void free_thread(struct thread *t)
 {
+    fpu_thread_gone(t);
     vm_kstack_unmap(t->kstack_base, KSTACK_PAGES);
     for (int i = 0; i < KSTACK_PAGES; i++)
         pmm_free(t->kstack_phys + (uint64_t)i * PAGE_SIZE);

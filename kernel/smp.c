@@ -32,6 +32,7 @@
 #include "acpi.h"
 #include "apic.h"
 #include "arch.h"
+#include "fpu.h"
 #include "gdt.h"
 #include "kstring.h"
 #include "log.h"
@@ -76,7 +77,6 @@ extern char boot_pml4[];
 void ap_entry64(void);
 void smp_ap_main(struct percpu *c);
 void syscall_init(void);
-void fpu_init_ap(void);
 
 void bkl_lock(void)
 {

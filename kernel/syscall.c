@@ -11,6 +11,7 @@
 #include "arch.h"
 #include "cmdline.h"
 #include "cpuvuln.h"
+#include "fpu.h"
 #include "kcheck.h"
 #include "gdt.h"
 #include "ipc.h"
@@ -512,14 +513,25 @@ static int64_t sys_cpu_info(struct trap_frame *tf)
     return KE_OK;
 }
 
-/* () -> rdi = address-space switches, rsi = IPC messages, since boot.  Two
- * counters anyone may read: they say how busy the machine is, nothing more. */
+/* (KEEL_KSTATS_BASE) -> rdi = address-space switches, rsi = IPC messages,
+ * rdx = notification signals; (KEEL_KSTATS_FPU) -> rdi = FPU state loads,
+ * rsi = saves, rdx = 1 when lazy.  Counters anyone may read: they say how
+ * busy the machine is, nothing more.  Any other set: KE_INVALID_ARG. */
 static int64_t sys_kstats(struct trap_frame *tf)
 {
-    tf->rdi = kstat_as_switches;
-    tf->rsi = kstat_ipc;
-    tf->rdx = kstat_signals;
-    return KE_OK;
+    switch (tf->rdi) {
+    case KEEL_KSTATS_BASE:
+        tf->rdi = kstat_as_switches;
+        tf->rsi = kstat_ipc;
+        tf->rdx = kstat_signals;
+        return KE_OK;
+    case KEEL_KSTATS_FPU:
+        tf->rdi = kstat_fpu_loads;
+        tf->rsi = kstat_fpu_saves;
+        tf->rdx = fpu_is_lazy() ? 1 : 0;
+        return KE_OK;
+    default: return KE_INVALID_ARG;
+    }
 }
 
 static const syscall_fn syscall_table[SYS_COUNT] = {

@@ -67,10 +67,18 @@ enum keel_syscall {
                                   machine, rdx = pages the kernel manages; needs RIGHT_READ on the budget */
     SYS_DEBUG_CTL = 33,        /* (debug slot, op, a, b) test hooks, below; needs the debug capability */
     SYS_CPU_INFO = 34,         /* () -> rdi = KEEL_CPU_* flags, rsi = cores online, rdx = the caller's core */
-    SYS_KSTATS = 35,           /* () -> rdi = address-space switches, rsi = IPC messages delivered, rdx =
-                                  notification signals (user, IRQ, timer), since boot (what the microkernel
-                                  structure costs: make bench prints them per MiB) */
+    SYS_KSTATS = 35,           /* (KEEL_KSTATS_BASE) -> rdi = address-space switches, rsi = IPC messages
+                                  delivered, rdx = notification signals (user, IRQ, timer), since boot (what
+                                  the microkernel structure costs: make bench prints them per MiB);
+                                  (KEEL_KSTATS_FPU) -> rdi = FPU state loads, rsi = FPU state saves,
+                                  rdx = 1 when switched lazily (#NM), 0 when eagerly */
     SYS_COUNT
+};
+
+/* SYS_KSTATS's argument: which counters. */
+enum keel_kstats_set {
+    KEEL_KSTATS_BASE = 0,
+    KEEL_KSTATS_FPU = 1,
 };
 
 /* SYS_DEBUG_CTL operations (the debug capability: test boots only). */

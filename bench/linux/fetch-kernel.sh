@@ -20,8 +20,10 @@
 set -euo pipefail
 
 # The drivers a guest may need: virtio-net and e1000 (Keel's NIC models),
-# virtio-rng.  Their dependencies come along.
-KEEP_MODULES="virtio_pci virtio_net e1000 e1000e virtio_rng"
+# virtio-rng; and nftables with connection tracking for the forwarding pair
+# (bench/linux.py, keelbench=forward; libcrc32c asks the crypto API for
+# crc32c, hence crc32c_generic first).  Their dependencies come along.
+KEEP_MODULES="virtio_pci virtio_net e1000 e1000e virtio_rng crc32c_generic nf_tables nft_ct nf_conntrack"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="$ROOT/build/linux/kernel"
@@ -33,9 +35,19 @@ die() { echo "fetch-kernel: error: $*" >&2; exit 1; }
 want="${LINUX_IMAGE:-}"
 if [ -f "$OUT/package" ] && [ -f "$OUT/vmlinuz" ] && [ "${LINUX_REFRESH:-0}" != 1 ]; then
     read -r have_pkg have_ver _ <"$OUT/package"
-    case "$want" in
-        "" | "$have_pkg" | "$have_pkg=$have_ver") exit 0 ;;
-    esac
+    # A module added to KEEP_MODULES since: the same package again.
+    missing=""
+    for m in $KEEP_MODULES; do
+        grep -q "^$m " "$OUT/modules/deps" 2>/dev/null || missing="$missing $m"
+    done
+    if [ -n "$missing" ] && [ -z "$want" ]; then
+        say "modules missing from ${OUT#"$ROOT"/}:$missing; fetching $have_pkg $have_ver again"
+        want="$have_pkg=$have_ver"
+    elif [ -z "$missing" ]; then
+        case "$want" in
+            "" | "$have_pkg" | "$have_pkg=$have_ver") exit 0 ;;
+        esac
+    fi
 fi
 
 command -v apt-get >/dev/null || die "apt-get not found (a Debian machine is needed)"

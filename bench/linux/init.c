@@ -27,8 +27,13 @@
  *                    with /etc/stunnel.conf in the initramfs, stunnel too
  *                    (bench/linux/tls.sh), and "linux: tls listening" once
  *                    its port 443 accepts
+ *   keelbench=forward  boot to ready, then route between eth0 and eth1 (the
+ *                    forwarding pair, bench/linux.py): eth1 up with keelip1=,
+ *                    IPv4 forwarding on, /etc/nft-bench.conf loaded with the
+ *                    nft from the initramfs (nftables, 100 rules with
+ *                    connection tracking), then "linux: forwarding" and stay
  *   keelip=A.B.C.D/N eth0's address (else eth0 has none), keelgw=A.B.C.D the
- *                    default route
+ *                    default route; keelip1=A.B.C.D/N eth1's (forward)
  *
  * The micro-benchmarks are the Linux halves of Keel's kbench pairs
  * (bench/kbench.c), measured the same way: the median of RUNS runs of
@@ -52,6 +57,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -421,21 +427,32 @@ static int if_ioctl(unsigned long req, const char *ifname, const char *ip)
     return rc;
 }
 
+/* KEY (e.g. "keelip=") A.B.C.D/N from the command line -> IFNAME's address
+ * and netmask; false when the command line has no such word. */
+static bool configure_if(const char *cmdline, const char *key, const char *ifname, char ip[32], unsigned *bits)
+{
+    char mask[32];
+    *bits = 24;
+    const char *p = strstr(cmdline, key);
+    if (!p || sscanf(p + strlen(key), "%31[0-9.]/%u", ip, bits) < 1 || *bits > 32)
+        return false;
+    uint32_t m = *bits ? htonl(0xffffffffu << (32 - *bits)) : 0;
+    inet_ntop(AF_INET, &m, mask, sizeof mask);
+    if (if_ioctl(SIOCSIFADDR, ifname, ip) || if_ioctl(SIOCSIFNETMASK, ifname, mask))
+        die("interface address");
+    return true;
+}
+
 /* keelip=A.B.C.D/N and keelgw=A.B.C.D from the command line; lo up too. */
 static void configure_ip(const char *cmdline)
 {
-    char ip[32] = "", gw[32] = "", mask[32];
+    char ip[32] = "", gw[32] = "";
     unsigned bits = 24;
-    const char *p = strstr(cmdline, "keelip=");
-    if (!p || sscanf(p + 7, "%31[0-9.]/%u", ip, &bits) < 1 || bits > 32)
+    if (!configure_if(cmdline, "keelip=", "eth0", ip, &bits))
         return;
-    uint32_t m = bits ? htonl(0xffffffffu << (32 - bits)) : 0;
-    inet_ntop(AF_INET, &m, mask, sizeof mask);
-    if (if_ioctl(SIOCSIFADDR, "eth0", ip) || if_ioctl(SIOCSIFNETMASK, "eth0", mask))
-        die("eth0 address");
     if (link_up("lo"))
         die("lo up");
-    p = strstr(cmdline, "keelgw=");
+    const char *p = strstr(cmdline, "keelgw=");
     if (p && sscanf(p + 7, "%31[0-9.]", gw) == 1) {
         int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         struct rtentry rt;
@@ -565,6 +582,40 @@ static void serve(const char *cmdline)
             pause();
 }
 
+/* ---- keelbench=forward ------------------------------------------------- */
+
+#define NFT_BIN   "/usr/sbin/nft"
+#define NFT_RULES "/etc/nft-bench.conf"
+
+/* eth0 (keelip=) and eth1 (keelip1=) addressed and up, IPv4 forwarding on,
+ * the ruleset loaded by nft; then stay (the kernel does the work). */
+static void forward(const char *cmdline)
+{
+    char ip1[32] = "";
+    unsigned bits1;
+    configure_ip(cmdline);
+    if (link_up("eth1") || !configure_if(cmdline, "keelip1=", "eth1", ip1, &bits1))
+        die("eth1 (keelip1=)");
+    int fd = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "1\n", 2) != 2)
+        die("ip_forward");
+    close(fd);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *argv[] = { NFT_BIN, "-f", NFT_RULES, NULL };
+        char *envp[] = { "PATH=/usr/sbin:/usr/bin", NULL };
+        execve(argv[0], argv, envp);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        die("nft -f " NFT_RULES);
+    say("linux: eth1 %s/%u; forwarding with the rules of " NFT_RULES "\n", ip1, bits1);
+    say("linux: forwarding\n");
+    for (;;)
+        pause();
+}
+
 int main(void)
 {
     console();
@@ -607,6 +658,8 @@ int main(void)
         benchmarks();
     if (strcmp(mode, "serve") == 0)
         serve(cmdline);
+    if (strcmp(mode, "forward") == 0)
+        forward(cmdline);
     if (strcmp(mode, "shell") == 0) {
         say("linux: staying up (keelbench=shell)\n");
         for (;;)

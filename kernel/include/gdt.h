@@ -10,6 +10,9 @@
 
 #include <stdint.h>
 
+/* A TSS field: 8 bytes at a 4-byte offset (SDM vol. 3A, 8.7). */
+typedef uint64_t tss_u64 __attribute__((aligned(1)));
+
 #define KERNEL_CS 0x08
 #define KERNEL_DS 0x10
 #define USER_DS   (0x18 | 3)
@@ -37,6 +40,9 @@ void gdt_init(void);
 void gdt_init_cpu(uint32_t cpu);
 /* The stack the CPU switches to on entry from user mode. */
 void tss_set_kernel_stack(uint64_t rsp0);
+/* Core CPU's TSS.RSP0, for the scheduler's switch (struct percpu.tss_rsp0);
+ * at offset 4 of the TSS, so not 8-byte aligned. */
+tss_u64 *tss_rsp0_slot(uint32_t cpu);
 /* True when ADDR lies inside one of the IST stacks (for safe backtraces). */
 int gdt_on_ist_stack(uint64_t addr);
 

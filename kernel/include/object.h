@@ -187,7 +187,9 @@ struct thread {
     uint64_t ipc_count;
     /* The user context lives at the top of the kernel stack. */
     struct trap_frame *uframe;
-    uint8_t fpu[512] __attribute__((aligned(16)));
+    /* FPU; owned by fpu.c, under the kernel lock. */
+    uint8_t fpu_credits; /* switches left that preload TS-clear for this thread as its core's owner */
+    uint8_t fpu[512] __attribute__((aligned(16))); /* stale while it owns its core's registers */
 };
 
 /* Capability lookup: the slot in CURRENT task, checked for type and rights. */

@@ -49,8 +49,16 @@ void sched_yield_to_best(void);
 void sched_direct_switch(struct thread *t);
 /* The fastpath's switch: T is runnable and the caller checked priorities. */
 void sched_switch_now(struct thread *t);
-/* True when a ready thread has a higher priority than PRIO. */
-bool sched_higher_ready(uint8_t prio);
+/* True when a ready thread has a higher priority than PRIO.  Inline, for
+ * the fastpath: with no queue bit above PRIO (the common case) nothing is;
+ * else the slow check drops stale entries and decides. */
+bool sched_higher_ready_slow(uint8_t prio);
+static inline bool sched_higher_ready(uint8_t prio)
+{
+    if (!((uint64_t)this_cpu()->rq_bitmap >> prio >> 1))
+        return false;
+    return sched_higher_ready_slow(prio);
+}
 void sched_tick(void);
 /* The idle loop; never returns. */
 __attribute__((noreturn)) void sched_idle_loop(void);
@@ -64,7 +72,5 @@ void thread_stop(struct thread *t);
 void thread_destroy(struct thread *t);
 /* Destroyed threads whose kernel stacks wait for the next switch. */
 uint64_t sched_reap_count(void);
-/* Saves the FPU template the CPU had at boot; every new thread starts there. */
-void fpu_init(void);
 
 #endif

@@ -32,6 +32,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gdt.h"
+
 #define MAX_CPUS              8
 #define SCHED_PRIOS           32
 #define VECTOR_RESCHED        0xf1      /* IPI: look at your ready queues */
@@ -65,6 +67,7 @@ struct percpu {
     uint32_t id;      /* index in cpus[]: 0 is the boot core */
     uint32_t apic_id; /* from the MADT */
     struct thread *idle;
+    tss_u64 *tss_rsp0; /* this core's TSS.RSP0 (gdt.c): the switch writes the next thread's stack top there */
     /* Scheduling: under the BKL (sched.c). */
     struct run_queue ready[SCHED_PRIOS];
     uint32_t rq_bitmap; /* bit p: ready[p] non-empty */
@@ -74,6 +77,9 @@ struct percpu {
     /* Shootdown mailbox: set by the lock holder, cleared by this core. */
     volatile uint32_t tlb_pending;
     uint64_t ipis_received, shootdowns; /* counters (show, tests) */
+    /* FPU: under the BKL (fpu.c). */
+    struct thread *fpu_owner; /* whose state the registers hold (a thread of this core), or NULL */
+    bool fpu_ts;              /* CR0.TS as last written here: clear only for the owner (or idle after it) */
 };
 _Static_assert(__builtin_offsetof(struct percpu, user_rsp) == 8, "syscall_entry.S offsets");
 _Static_assert(__builtin_offsetof(struct percpu, current) == 16, "sched_current offset");

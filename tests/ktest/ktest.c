@@ -1535,6 +1535,207 @@ static void t_kill_thread_running_on_other_core(void)
     slot_put(n);
 }
 
+/* ------------------------------------------------- lazy FPU state (fpu.c) */
+
+/* XMM7 is the register these tests keep a value in across system calls:
+ * the system-call stubs are inline asm, not calls, so nothing between a set
+ * and a get may legally change it except the kernel. */
+static inline void xmm7_set(uint64_t lo, uint64_t hi)
+{
+    uint64_t v[2] = { lo, hi };
+    __asm__ volatile("movdqu %0, %%xmm7" ::"m"(v) : "xmm7");
+}
+
+static inline void xmm7_get(uint64_t out[2]) { __asm__ volatile("movdqu %%xmm7, %0" : "=m"(*(uint64_t(*)[2])out)); }
+
+/* Serves CHILD_EP: holds a value derived from PATTERN and the request in
+ * XMM7 across each reply_recv and checks it when the next request comes.
+ * Replies mr0 + 1 and, in mr1, the mismatches seen so far. */
+static void sse_server(uint64_t pattern)
+{
+    struct keel_msg m = { 0 };
+    uint64_t bad = 0, want[2] = { 0, 0 };
+    bool armed = false;
+    (void)keel_recv(CHILD_EP, &m);
+    for (;;) {
+        uint64_t got[2];
+        xmm7_get(got);
+        if (armed && (got[0] != want[0] || got[1] != want[1]))
+            bad++;
+        want[0] = pattern ^ m.mr[0];
+        want[1] = ~pattern + m.mr[0];
+        xmm7_set(want[0], want[1]);
+        armed = true;
+        m.info = 1;
+        m.mr[0] += 1;
+        m.mr[1] = bad;
+        (void)keel_reply_recv(CHILD_EP, &m);
+    }
+}
+
+/* Calls CHILD_EP 300 times with its own value in XMM7 across each call;
+ * reports its mismatches plus the server's (and wrong replies). */
+static void sse_client(uint64_t pattern)
+{
+    uint64_t bad = 0, server_bad = 0;
+    for (uint64_t i = 0; i < 300; i++) {
+        struct keel_msg m = { .info = 1, .mr = { i } };
+        uint64_t got[2];
+        xmm7_set(pattern + i, pattern ^ (i << 32));
+        int64_t e = keel_call(CHILD_EP, &m);
+        xmm7_get(got);
+        if (got[0] != pattern + i || got[1] != (pattern ^ (i << 32)))
+            bad++;
+        if (e != KE_OK || m.mr[0] != i + 1)
+            bad++;
+        else
+            server_bad = m.mr[1];
+    }
+    send_result(bad + server_bad, pattern);
+}
+
+/* Two client/server pairs that all keep values in XMM7 across IPC, run at
+ * once at one priority: one pair on core 0 (the fastpath's direct switch,
+ * so the lazy switch hands the registers back and forth on one core), one
+ * with its server on another core when there is one (the general path and
+ * a second core's owner).  No value may leak or get lost. */
+static void t_sse_state_across_ipc(void)
+{
+    uint64_t res = new_obj(OBJ_ENDPOINT, 0), ep[2] = { new_obj(OBJ_ENDPOINT, 0), new_obj(OBJ_ENDPOINT, 0) };
+    const uint64_t pat[4] = { 0x1111000011110000ull, 0x2222000022220000ull, 0x3333000033330000ull,
+                              0x4444000044440000ull };
+    struct child s[2], c[2];
+    for (int i = 0; i < 2; i++) {
+        struct child_cap scaps[] = { { ep[i], CHILD_EP, RIGHT_READ, 0 } };
+        struct child_cap ccaps[] = { { ep[i], CHILD_EP, RIGHT_WRITE, 0 }, { res, CHILD_RES, RIGHT_WRITE, 0 } };
+        CHECK_EQ(spawn(&s[i], sse_server, pat[2 * i], PRIO | on_core((uint64_t)i), scaps, 1, 0, 0), KE_OK);
+        CHECK_EQ(spawn(&c[i], sse_client, pat[2 * i + 1], PRIO, ccaps, 2, 0, 0), KE_OK);
+    }
+    uint64_t seen = 0;
+    for (int i = 0; i < 2; i++) {
+        uint64_t who = 0;
+        CHECK_EQ(recv_result(res, &who), 0);
+        seen |= who;
+    }
+    CHECK_EQ(seen, pat[1] | pat[3]);
+    for (int i = 0; i < 2; i++) {
+        child_kill(&c[i]);
+        child_kill(&s[i]);
+        slot_put(ep[i]);
+    }
+    slot_put(res);
+}
+
+#define FPU_SECRET 0x5ec2e75ec2e75ec2ull
+
+/* Fills XMM0-XMM7 with FPU_SECRET, says so, then blocks for ever. */
+static void sse_secret_holder(uint64_t unused)
+{
+    (void)unused;
+    uint64_t v[2] = { FPU_SECRET, FPU_SECRET };
+    __asm__ volatile("movdqu %0, %%xmm0\n\tmovdqa %%xmm0, %%xmm1\n\tmovdqa %%xmm0, %%xmm2\n\t"
+                     "movdqa %%xmm0, %%xmm3\n\tmovdqa %%xmm0, %%xmm4\n\tmovdqa %%xmm0, %%xmm5\n\t"
+                     "movdqa %%xmm0, %%xmm6\n\tmovdqa %%xmm0, %%xmm7" ::"m"(v)
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7");
+    send_result(1, 0);
+    struct keel_msg m = { 0 };
+    for (;;)
+        (void)keel_recv(CHILD_EP, &m); /* nobody sends */
+}
+
+/* Reports how many 64-bit lanes of XMM0-XMM7 hold FPU_SECRET. */
+static void sse_secret_reader(uint64_t unused)
+{
+    (void)unused;
+    uint64_t v[16];
+    __asm__ volatile("movdqu %%xmm0, 0(%0)\n\tmovdqu %%xmm1, 16(%0)\n\tmovdqu %%xmm2, 32(%0)\n\t"
+                     "movdqu %%xmm3, 48(%0)\n\tmovdqu %%xmm4, 64(%0)\n\tmovdqu %%xmm5, 80(%0)\n\t"
+                     "movdqu %%xmm6, 96(%0)\n\tmovdqu %%xmm7, 112(%0)" ::"r"(v)
+                     : "memory");
+    uint64_t seen = 0;
+    for (int i = 0; i < 16; i++)
+        seen += v[i] == FPU_SECRET;
+    send_result(seen, 0);
+}
+
+/* A thread never sees another thread's registers: a reader started on the
+ * core where a holder's secret is live (the holder blocked, then killed)
+ * finds none of it, on every core. */
+static void t_fpu_state_never_leaks(void)
+{
+    uint64_t res = new_obj(OBJ_ENDPOINT, 0), ep = new_obj(OBJ_ENDPOINT, 0);
+    for (uint64_t core = 0; core < ncpus(); core++) {
+        for (int kill_first = 0; kill_first < 2; kill_first++) {
+            struct child h, r;
+            struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 }, { res, CHILD_RES, RIGHT_WRITE, 0 } };
+            CHECK_EQ(spawn(&h, sse_secret_holder, 0, PRIO | KEEL_THREAD_CPU(core), caps, 2, 0, 0), KE_OK);
+            CHECK_EQ(recv_result(res, NULL), 1);
+            if (kill_first)
+                child_kill(&h);
+            CHECK_EQ(spawn(&r, sse_secret_reader, 0, PRIO | KEEL_THREAD_CPU(core), caps, 2, 0, 0), KE_OK);
+            CHECK_EQ(recv_result(res, NULL), 0);
+            child_kill(&r);
+            if (!kill_first)
+                child_kill(&h);
+        }
+    }
+    slot_put(ep);
+    slot_put(res);
+}
+
+/* An echo whose loop uses no FPU or SSE register (the compiler may not
+ * either: general-regs-only). */
+__attribute__((target("general-regs-only"))) static void int_echo(uint64_t unused)
+{
+    (void)unused;
+    struct keel_msg m;
+    m.info = 0;
+    (void)keel_recv(CHILD_EP, &m);
+    for (;;) {
+        m.info = 1;
+        m.mr[0] += 1;
+        (void)keel_reply_recv(CHILD_EP, &m);
+    }
+}
+
+__attribute__((target("general-regs-only"))) static uint64_t int_calls(uint64_t ep, uint64_t n)
+{
+    uint64_t good = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        struct keel_msg m;
+        m.info = 1;
+        m.mr[0] = i;
+        if (keel_call(ep, &m) == KE_OK && m.mr[0] == i + 1)
+            good++;
+    }
+    return good;
+}
+
+/* IPC between two threads that use no FPU moves no FPU state when the
+ * kernel switches it lazily (SYS_KSTATS KEEL_KSTATS_FPU); switched eagerly
+ * (fpu=eager, or a CPU taken as LazyFP-affected) every switch loads it. */
+static void t_fpu_untouched_by_integer_ipc(void)
+{
+    enum { CALLS = 300 };
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0), loads0 = 0, saves0 = 0, lazy = 2, loads1 = 0, saves1 = 0, l2 = 0;
+    struct child c;
+    struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&c, int_echo, 0, PRIO, caps, 1, 0, 0), KE_OK);
+    CHECK_EQ(int_calls(ep, 1), 1); /* the child has run its start-up code */
+    CHECK_EQ(keel_kstats_fpu(&loads0, &saves0, &lazy), KE_OK);
+    CHECK_EQ(int_calls(ep, CALLS), CALLS);
+    CHECK_EQ(keel_kstats_fpu(&loads1, &saves1, &l2), KE_OK);
+    CHECK(lazy == 0 || lazy == 1);
+    if (lazy)
+        CHECK(loads1 - loads0 < 8 && saves1 - saves0 < 8); /* 0 unless something else ran meanwhile */
+    else
+        CHECK(loads1 - loads0 >= 2 * CALLS && saves1 - saves0 >= 2 * CALLS);
+    CHECK_EQ(keel_kstats_fpu(NULL, NULL, NULL), KE_OK);
+    CHECK_EQ(sys6(SYS_KSTATS, 7, 0, 0, 0, 0, 0), KE_INVALID_ARG);
+    child_kill(&c);
+    slot_put(ep);
+}
+
 int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
@@ -1571,6 +1772,9 @@ int main(const struct keel_srvinfo *si)
     run("timer_notification", t_timer_notification);
     run("server_loop_helper_checks_and_dispatches", t_server_loop_helper);
     run("sse_state_kept_per_thread", t_sse_state_per_thread);
+    run("sse_state_kept_across_ipc", t_sse_state_across_ipc);
+    run("fpu_state_never_leaks_to_a_new_thread", t_fpu_state_never_leaks);
+    run("fpu_untouched_by_integer_ipc", t_fpu_untouched_by_integer_ipc);
     run("preemption_and_priorities", t_preemption_and_priorities);
     run("msi_vector_handed_out", t_msi_vector);
     run("review_regressions", t_review_regressions);

@@ -12,7 +12,10 @@
  * see the TCP window close (flow control).  "sink" turns that control
  * connection into a discard service for the benchmarks (bench/tcp.py): it
  * answers "sinking\n", drops every later byte, and at the peer's FIN answers
- * "sunk N\n" (the bytes dropped) and closes.  With args `hello-delay=MS`
+ * "sunk N\n" (the bytes dropped) and closes.  "kstats" answers "kstats AS IPC\n",
+ * the kernel's address-space switches and IPC messages since boot
+ * (SYS_KSTATS), which bench/tcp.py reads around its forwarding runs.
+ * With args `hello-delay=MS`
  * a restarted run waits MS milliseconds before its SOCK_HELLO, so a test
  * sees netd drop the dead run's sockets on its own (socket.h: a dead
  * client), not at the HELLO.
@@ -123,6 +126,14 @@ static bool control(int s)
             ulog("socktest: connect 10.9.0.1:%u: socket %d\n", port, c);
             if (c >= 0)
                 is_conn[c] = true;
+        } else if (strncmp(line, "kstats", 6) == 0) {
+            uint64_t as = 0, ipc = 0;
+            char out[64];
+            int k = keel_kstats(&as, &ipc) == KE_OK ? snprintf(out, sizeof out, "kstats %llu %llu\n",
+                                                               (unsigned long long)as, (unsigned long long)ipc)
+                                                    : snprintf(out, sizeof out, "kstats unavailable\n");
+            if (k <= 0 || sock_send(&sc, s, out, (size_t)k) != k)
+                ulog("socktest: kstats: no room for the answer\n");
         } else if (strncmp(line, "hold", 4) == 0 || strncmp(line, "release", 7) == 0) {
             hold = line[0] == 'h';
             ulog("socktest: %s reading echo connections\n", hold ? "stops" : "resumes");

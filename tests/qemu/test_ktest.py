@@ -110,6 +110,17 @@ def main() -> int:
         if "keel: kernel up" not in ri.log:
             raise kq.TestFailure("the kernel did not come up on the Intel CPU model")
 
+    def fpu_lazy_on_amd():
+        if not re.search(r"^keel: cpu: FPU/SSE state switched lazily ", r.log, re.M):
+            raise kq.TestFailure("no 'FPU/SSE state switched lazily' line in the ktest boot (kernel/fpu.c)")
+
+    def fpu_eager_when_lazyfp_affected():
+        ri = kq.boot("lazyfp-intel", boot="direct", accel="tcg", args=["exit-when-up", "debug-exit"],
+                     qemu_extra="-cpu qemu64,vendor=GenuineIntel", image_dir=ns.image_dir, timeout=60,
+                     expect=["keel: kernel up"], fail_on=["keel: PANIC"])
+        if not re.search(r"^keel: cpu: FPU/SSE state switched eagerly \(LazyFP: ", ri.log, re.M):
+            raise kq.TestFailure(f"no eager FPU line on a Meltdown-affected CPU model; log {kq._rel(ri.log_path)}")
+
     def cores_online():
         if not re.search(rf"^keel: smp: {smp} cpus online, big kernel lock$", r.log, re.M):
             raise kq.TestFailure(f"no 'keel: smp: {smp} cpus online' line; log {kq._rel(r.log_path)}")
@@ -119,6 +130,8 @@ def main() -> int:
     else:  # the CPU-model checks need one boot, not one per core count
         rep.run("cpu.meltdown_not_affected_on_amd", meltdown_amd)
         rep.run("cpu.meltdown_affected_on_intel_without_rdcl_no", meltdown_intel)
+        rep.run("cpu.fpu_lazy_on_amd", fpu_lazy_on_amd)
+        rep.run("cpu.fpu_eager_when_lazyfp_affected", fpu_eager_when_lazyfp_affected)
     if r.notes:
         for n in r.notes:
             print(f"note: {n}", file=sys.stderr)

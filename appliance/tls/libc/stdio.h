@@ -8,4 +8,8 @@
 
 #include <keel/fmt.h>
 
+/* An incomplete type for the headers that name FILE in declarations
+ * (Everest's kremlin/internal/types.h): no stream ever exists. */
+typedef struct keel_no_stream FILE;
+
 #endif

@@ -214,13 +214,20 @@ KEEL_MUST_CHECK static inline int64_t keel_cpu_count(uint64_t *ncpus, uint64_t *
  * messages delivered (calls and sends, fastpath or not). */
 KEEL_MUST_CHECK static inline int64_t keel_kstats(uint64_t *as_switches, uint64_t *ipc)
 {
-    return sys6_out(SYS_KSTATS, 0, 0, 0, 0, 0, 0, as_switches, ipc, NULL);
+    return sys6_out(SYS_KSTATS, KEEL_KSTATS_BASE, 0, 0, 0, 0, 0, as_switches, ipc, NULL);
 }
 
 /* Notification signals since boot (user signals, interrupts, timers). */
 KEEL_MUST_CHECK static inline int64_t keel_kstats_signals(uint64_t *signals)
 {
-    return sys6_out(SYS_KSTATS, 0, 0, 0, 0, 0, 0, NULL, NULL, signals);
+    return sys6_out(SYS_KSTATS, KEEL_KSTATS_BASE, 0, 0, 0, 0, 0, NULL, NULL, signals);
+}
+
+/* FPU state loads and saves since boot, and whether the kernel switches the
+ * state lazily (1) or at every switch (0). */
+static inline int64_t keel_kstats_fpu(uint64_t *loads, uint64_t *saves, uint64_t *lazy)
+{
+    return sys6_out(SYS_KSTATS, KEEL_KSTATS_FPU, 0, 0, 0, 0, 0, loads, saves, lazy);
 }
 KEEL_MUST_CHECK static inline int64_t keel_debug_halt(uint64_t debug, uint64_t code)
 {
