@@ -74,8 +74,9 @@ static uint16_t block_flags(uint8_t mode)
  * ports only for nat-to and rdr-to) into R. */
 static void nat(const struct compile *k, const struct conf_pf_rule *in, struct fw_rule *r)
 {
-    static const uint8_t kinds[] = { [CONF_PF_NAT_TO] = FW_NAT_SNAT, [CONF_PF_RDR_TO] = FW_NAT_RDR,
-                                     [CONF_PF_BINAT_TO] = FW_NAT_BINAT };
+    static const uint8_t kinds[] = {
+        [CONF_PF_NAT_TO] = FW_NAT_SNAT, [CONF_PF_RDR_TO] = FW_NAT_RDR, [CONF_PF_BINAT_TO] = FW_NAT_BINAT
+    };
     if (!in->nat || in->nat >= sizeof kinds)
         return;
     struct fw_rule_nat *n = &r->nat;

@@ -437,8 +437,8 @@ static bool filter_by_state(struct fw_engine *e, const struct fw_packet *p, uint
         return false;
     struct fw_nat *nat = e->states->nat;
     if (r == FW_ST_PASS && (st->flags & FW_SF_NAT) && nat) /* a reply of a translated state comes translated */
-        fw_nat_xlate_packet(st, &nat->sides[st - e->states->mem.slots], p,
-                            reply ? FW_NF_POST_REV : FW_NF_PRE_FWD, &v->xl);
+        fw_nat_xlate_packet(st, &nat->sides[st - e->states->mem.slots], p, reply ? FW_NF_POST_REV : FW_NF_PRE_FWD,
+                            &v->xl);
     if (r == FW_ST_INVALID) {
         e->stats.invalid++;
         decide(e, v, FW_BLOCK, FW_R_INVALID);

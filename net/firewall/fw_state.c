@@ -67,8 +67,7 @@ static uint64_t siphash16(const uint64_t k[2], uint64_t m0, uint64_t m1)
 }
 
 /* The bucket of a connection; the same for both directions. */
-uint32_t fw_state_hash(const struct fw_state_table *t, uint8_t proto, uint32_t a, uint16_t ap, uint32_t b,
-                          uint16_t bp)
+uint32_t fw_state_hash(const struct fw_state_table *t, uint8_t proto, uint32_t a, uint16_t ap, uint32_t b, uint16_t bp)
 {
     if (a > b || (a == b && ap > bp)) {
         uint32_t ta = a;
