@@ -489,14 +489,23 @@ static void show_nat(struct netd_admin *a, struct out *o)
     const struct fw_nat_stats *s = &fw->nat.stats;
     unsigned ports = 0;
     (void)nat_active(fw, FW_MAX_RULES, &ports);
-    char t[200];
-    int n = snprintf(t, sizeof t,
-                     "translated states %u (nat-to ports %u) of %u; made %llu; refused: pool exhausted %llu, no "
-                     "address %llu; packets rewritten %llu (ICMP errors %llu)",
-                     (unsigned)fw->nat.in_use, ports, (unsigned)NETD_FW_STATES, (unsigned long long)s->translations,
-                     (unsigned long long)s->pool_exhausted, (unsigned long long)s->no_address,
-                     (unsigned long long)s->rewritten, (unsigned long long)s->icmp_errors);
-    out_row(o, t, (size_t)n < sizeof t ? (size_t)n : sizeof t - 1);
+    struct row r; /* the whole table, in the same columns */
+    row_start(&r);
+    row_field(&r, "all");
+    row_field(&r, "-");
+    row_fieldf(&r, "%llu", (unsigned long long)s->translations);
+    row_fieldf(&r, "%u", (unsigned)fw->nat.in_use);
+    row_fieldf(&r, "nat-to ports in use %u; refused: pool exhausted %llu, no address %llu", ports,
+               (unsigned long long)s->pool_exhausted, (unsigned long long)s->no_address);
+    row_end(o, &r);
+    row_start(&r);
+    row_field(&r, "");
+    row_field(&r, "");
+    row_field(&r, "");
+    row_field(&r, "");
+    row_fieldf(&r, "packets rewritten %llu (ICMP errors %llu); states %u of %u", (unsigned long long)s->rewritten,
+               (unsigned long long)s->icmp_errors, (unsigned)fw->table.count, (unsigned)NETD_FW_STATES);
+    row_end(o, &r);
 }
 
 /* ----------------------------------------------------------------- ping -- */
