@@ -22,6 +22,12 @@
  *     cut the appliance off its own address;
  *   - everything else: fw_filter (kept states first, then the rules; no
  *     match blocks).
+ * A passed packet whose verdict carries a translation (nat-to, rdr-to,
+ * binat-to: net/firewall/fw_nat.h) is rewritten in the frame filtered, as
+ * scrub's MSS is: our private copy on the way in, so lwIP routes it on its
+ * new destination, and the NIC buffer on the way out, before linkoutput
+ * writes the offload's pseudo-header sum from the new addresses.  One that
+ * cannot be rewritten is dropped (counted), never sent untranslated.
  * Blocked packets are logged through a token bucket (fw_log.h, 10 lines a
  * second, bursts of 20; suppressed lines are counted in the next one).
  *

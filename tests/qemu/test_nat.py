@@ -24,7 +24,8 @@ header translated back (Linux matches it to the socket by that header),
 beside a probe with the full TTL that reaches C; A reaches B's server
 through rdr-to on the WAN address (port 81 stays closed); B's second
 address reaches the same forwarded port through the WAN address and the
-server sees the appliance's LAN address (reflection); `show nat` counts.
+server sees the appliance's LAN address (reflection); `show nat` counts;
+the metrics page has keel_nat_states_total and keel_nat_ports_in_use.
 
 Usage: python3 tests/qemu/test_nat.py [--image-dir DIR] [--mb N]
 Needs root (ip netns, tap, veth).
@@ -66,6 +67,7 @@ pass in on lan
 pass in on wan proto tcp to (wan) port 80 rdr-to $server port 8080
 pass in on lan proto tcp from $lan_net to (wan) port 80 rdr-to $server port 8080
 match out on lan proto tcp from $lan_net to $server port 8080 nat-to (lan)
+metrics listen 10.9.11.1:9100
 """
 
 # Servers on the test hosts: `udp PORT` / `tcp PORT` answer each datagram
@@ -340,6 +342,19 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             check(m is not None and int(m.group(1)) >= 1, f"show nat counted no ICMP error: {t!r}")
 
         rep.run("nat.show_nat_counts", show_nat)
+
+        def metrics():
+            p = fwd.sh("ip", "netns", "exec", b, "curl", "-s", "--max-time", "20", f"http://{LAN_ME}:9100/metrics",
+                       check_rc=False)
+            check(p.returncode == 0, f"curl of the metrics page failed ({p.returncode}): {p.stderr.strip()}")
+            got = {m.group(1): int(m.group(2))
+                   for m in re.finditer(r"^(keel_nat_[a-z_]+(?:\{[^}]*\})?) (\d+)$", p.stdout, re.M)}
+            check(got.get("keel_nat_states_total", 0) >= 1000, f"keel_nat_states_total: {got}")
+            check("keel_nat_ports_in_use" in got and "keel_nat_states" in got, f"keel_nat_* gauges missing: {got}")
+            check(got.get('keel_nat_refused_total{reason="pool-exhausted"}', -1) == 0, f"pool exhausted? {got}")
+            check("# TYPE keel_nat_ports_in_use gauge" in p.stdout, "keel_nat_ports_in_use is not a gauge")
+
+        rep.run("nat.metrics_page_has_nat_ports", metrics)
     finally:
         if beyond is not None:
             beyond.close()
