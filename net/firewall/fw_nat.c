@@ -14,6 +14,8 @@
 
 #include "fw_state.h"
 
+_Static_assert(sizeof(struct fw_nat_side) <= 24, "one side per state slot: netd keeps 16384 of them");
+
 /* ------------------------------------------------------------ the table -- */
 
 int fw_nat_init(struct fw_nat *n, struct fw_nat_side *sides, uint32_t nsides, uint32_t *buckets, uint32_t nbuckets,
@@ -120,15 +122,14 @@ struct fw_state *fw_nat_lookup(struct fw_nat *n, struct fw_state_table *t, const
 
 /* Whether some live state has key (PROTO, A:AP -> B:BP) as post, or as
  * pre (a connection of the appliance's own from A). */
-static bool key_taken(struct fw_nat *n, struct fw_state_table *t, uint8_t proto, uint32_t a, uint16_t ap, uint32_t b,
-                      uint16_t bp, uint64_t now)
+static bool key_taken(struct fw_state_table *t, uint8_t proto, uint32_t a, uint16_t ap, uint32_t b, uint16_t bp,
+                      uint64_t now)
 {
     struct fw_packet q = { .dir = FW_OUT, .proto = proto, .src = a, .dst = b, .sport = ap, .dport = bp };
     q.icmp_type = FW_ICMP_ECHO_REQUEST;
     unsigned form;
     if (fw_state_lookup_related(t, &q, now, &form))
         return true; /* any state with this key, pre or post, either way */
-    (void)n;
     q.dir = FW_IN;
     return fw_state_lookup_related(t, &q, now, &form) != NULL;
 }
@@ -153,7 +154,7 @@ int fw_nat_pick_port(struct fw_nat *n, struct fw_state_table *t, uint8_t proto, 
     for (uint32_t j = 0; j < span; j++) {
         uint16_t cand = (uint16_t)(lo + (start + j) % span);
         uint16_t cd = proto == FW_PROTO_ICMP ? cand : dport;
-        if (!key_taken(n, t, proto, addr, cand, dst, cd, now)) {
+        if (!key_taken(t, proto, addr, cand, dst, cd, now)) {
             *port = cand;
             return FW_OK;
         }
