@@ -597,6 +597,10 @@ static bool keep_state(struct fw_engine *e, struct fw_rule *r, unsigned idx, con
         overload(e, r, idx, p->src);
         return refuse(e, v, &e->stats.src_limited, FW_R_SRC_RATE);
     }
+    unsigned form; /* a translated state's wire key (the appliance's own connection from a port nat-to gave out):
+                    * the replies would go to one of the two, so the newcomer is refused */
+    if (e->states->nat && fw_nat_lookup(e->states->nat, e->states, p, now, true, &form) && form == FW_NF_POST_FWD)
+        return refuse(e, v, &e->stats.nat_failed, FW_R_NAT);
     uint32_t node = FW_STATE_NIL;
     if (r->max_src_conn) {
         if (fw_state_src_node(e->states, p->src, (uint16_t)idx, rs->generation, now, &node) != FW_OK)

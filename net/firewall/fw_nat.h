@@ -43,9 +43,9 @@
  * once, so distinct flows to one destination always get distinct ports
  * while the pool lasts; an exhausted pool refuses the new flow (counted),
  * never an old one.  lwIP's own ephemeral ports (49152-65535) are not
- * known here: a local connection opened later to the same destination
- * port from a port the pool gave out is refused by the state table's key
- * check as any duplicate would be.
+ * known here: a local connection opened later from a port the pool gave
+ * out, to the same destination and port, is refused by the classifier
+ * (its key is a translated state's wire key: FW_R_NAT).
  *
  * Checksums are fixed incrementally (RFC 1624, eqn. 3): IP header, TCP,
  * UDP (a zero UDP checksum stays zero), ICMP, and in an ICMP error the

@@ -341,6 +341,26 @@ static void test_snat_tcp(void)
     CHECK_EQ(step(b, n, FW_IN, WAN, SEC).action, FW_PASS);
 }
 
+/* The appliance's own connection on a key a translation holds is refused
+ * (its replies would be the translated flow's); another port is served. */
+static void test_own_connection_on_a_nat_key(void)
+{
+    load(SNAT_RULES);
+    uint8_t b[128];
+    size_t n = tcp_wire(b, HOST, 5000, REMOTE, 80, FW_TH_SYN);
+    CHECK_EQ(lan_to_wan(b, n, SEC).action, FW_PASS);
+    uint16_t port = rd16(b + 20);
+    n = tcp_wire(b, ME_WAN, port, REMOTE, 80, FW_TH_SYN);
+    struct fw_verdict v = step(b, n, FW_OUT, WAN, SEC);
+    CHECK_EQ(v.action, FW_BLOCK);
+    CHECK_EQ(v.reason, FW_R_NAT);
+    n = tcp_wire(b, ME_WAN, 40000, REMOTE, 80, FW_TH_SYN); /* positive control */
+    CHECK_EQ(step(b, n, FW_OUT, WAN, SEC).action, FW_PASS);
+    n = tcp_wire(b, REMOTE, 80, ME_WAN, port, FW_TH_SYN | FW_TH_ACK); /* the translated flow is untouched */
+    CHECK_EQ(wan_to_lan(b, n, SEC).action, FW_PASS);
+    CHECK_EQ(rd32(b + 16), HOST);
+}
+
 static void test_snat_udp_ports_distinct(void)
 {
     load(SNAT_RULES);
@@ -606,6 +626,7 @@ int main(void)
         UNIT_TEST(test_compile),
         UNIT_TEST(test_compile_refusals),
         UNIT_TEST(test_snat_tcp),
+        UNIT_TEST(test_own_connection_on_a_nat_key),
         UNIT_TEST(test_snat_udp_ports_distinct),
         UNIT_TEST(test_snat_udp_zero_checksum),
         UNIT_TEST(test_snat_icmp_echo),
