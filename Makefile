@@ -346,6 +346,7 @@ QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_kte
 	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp" \
 	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/qemu/test_console_net.py" \
 	"$(PYTHON) tests/qemu/test_netadm.py" "$(PYTHON) tests/qemu/test_fwd.py" "$(PYTHON) tests/qemu/test_pf.py" \
+	"$(PYTHON) tests/qemu/test_nat.py" \
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
 	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
 	"$(PYTHON) tests/qemu/test_pxe.py" "$(PYTHON) tests/qemu/test_store.py" "$(PYTHON) tests/qemu/test_ops.py" $(SMP_TESTS)

@@ -383,9 +383,50 @@ static void show_firewall(struct netd_admin *a, struct out *o)
 
 static const char *proto_name(uint8_t p) { return p == 6 ? "tcp" : p == 17 ? "udp" : p == 1 ? "icmp" : "ip"; }
 
+/* "A.B.C.D:P" (ICMP echo: the identifier as the port, as pfctl -ss). */
+static void endpoint(char *buf, size_t n, uint32_t addr, uint16_t port)
+{
+    char s[16];
+    ip_str(s, sizeof s, addr);
+    snprintf(buf, n, "%s:%u", s, (unsigned)port);
+}
+
+/*
+ * One state as pfctl -ss prints it: "10.1.0.9:5000 (203.0.113.1:61001) ->
+ * 198.51.100.2:80" for an out state (the translated source in
+ * parentheses), "10.1.0.5:8080 (203.0.113.1:80) <- 198.51.100.2:40000"
+ * for an in state (the responder first, its address on the wire in
+ * parentheses).
+ */
+static void state_text(const struct netd_fw *fw, const struct fw_state *st, char *buf, size_t n)
+{
+    const struct fw_nat_side *x = (st->flags & FW_SF_NAT) ? &fw->nat.sides[st - fw->slots] : NULL;
+    char a[24], ax[24], b[24];
+    if (st->dir == FW_OUT) {
+        endpoint(a, sizeof a, st->src, st->sport);
+        endpoint(b, sizeof b, st->dst, st->dport);
+        if (x && (x->post.src != st->src || x->post.sport != st->sport)) {
+            endpoint(ax, sizeof ax, x->post.src, x->post.sport);
+            snprintf(buf, n, "%s (%s) -> %s", a, ax, b);
+        } else {
+            snprintf(buf, n, "%s -> %s", a, b);
+        }
+        return;
+    }
+    endpoint(b, sizeof b, st->src, st->sport);
+    if (x && (x->post.dst != st->dst || x->post.dport != st->dport)) {
+        endpoint(a, sizeof a, x->post.dst, x->post.dport);
+        endpoint(ax, sizeof ax, st->dst, st->dport);
+        snprintf(buf, n, "%s (%s) <- %s", a, ax, b);
+    } else {
+        endpoint(a, sizeof a, st->dst, st->dport);
+        snprintf(buf, n, "%s <- %s", a, b);
+    }
+}
+
 static void show_states(struct netd_admin *a, struct out *o)
 {
-    static const char *const h[] = { "PROTO", "DIR", "FROM", "TO", "STATE", "PACKETS", "EXPIRES" };
+    static const char *const h[] = { "IFACE", "PROTO", "CONNECTION", "STATE", "PACKETS", "EXPIRES" };
     header(o, h, sizeof h / sizeof h[0]);
     const struct netd_fw *fw = a->fw;
     for (unsigned i = 0; i < NETD_FW_STATES; i++) {
@@ -393,19 +434,78 @@ static void show_states(struct netd_admin *a, struct out *o)
         if (!fw_state_is_live(st, fw->now))
             continue;
         struct row r;
-        char s[20];
+        char text[96];
         row_start(&r);
+        row_field(&r, fw_name(a, st->iface));
         row_field(&r, proto_name(st->proto));
-        row_field(&r, st->dir == FW_IN ? "in" : "out");
-        ip_str(s, sizeof s, st->src);
-        row_fieldf(&r, "%s:%u", s, (unsigned)st->sport);
-        ip_str(s, sizeof s, st->dst);
-        row_fieldf(&r, "%s:%u", s, (unsigned)st->dport);
+        state_text(fw, st, text, sizeof text);
+        row_field(&r, text);
         row_field(&r, st->proto == 6 ? fw_tcp_state_name(st->tcp) : "-");
-        row_fieldf(&r, "%llu", (unsigned long long)(st->packets[0] + st->packets[1]));
+        row_fieldf(&r, "%llu:%llu", (unsigned long long)st->packets[0], (unsigned long long)st->packets[1]);
         row_fieldf(&r, "%llus", (unsigned long long)((st->expires - fw->now) / 1000000000ull));
         row_end(o, &r);
     }
+}
+
+/* Live translated states of rule RULE of the active set (a walk of the slots). */
+static unsigned nat_active(const struct netd_fw *fw, unsigned rule, unsigned *ports)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < NETD_FW_STATES; i++) {
+        const struct fw_state *st = &fw->slots[i];
+        if (!(st->flags & FW_SF_NAT) || !fw_state_is_live(st, fw->now))
+            continue;
+        if (st->gen == fw->eng.rules->generation && fw->nat.sides[i].rule == rule)
+            n++;
+        if (ports && fw->nat.sides[i].kind == FW_NAT_SNAT)
+            (*ports)++;
+    }
+    return n;
+}
+
+/* The translation rules of the active set with their counters, then the
+ * translation table's counters (pfctl -sr for nat rules, -si's share). */
+static void show_nat(struct netd_admin *a, struct out *o)
+{
+    static const char *const h[] = { "RULE", "LINE", "TRANSLATIONS", "ACTIVE", "TEXT" };
+    header(o, h, sizeof h / sizeof h[0]);
+    const struct netd_fw *fw = a->fw;
+    const struct fw_ruleset *rs = fw->eng.rules;
+    for (unsigned i = 0; i < rs->count; i++) {
+        const struct fw_rule *fr = &rs->rules[i];
+        if (!fr->nat.kind)
+            continue;
+        struct row r;
+        char text[200];
+        row_start(&r);
+        row_fieldf(&r, "@%u", i);
+        row_fieldf(&r, "%u", fr->line);
+        row_fieldf(&r, "%llu", (unsigned long long)fr->nat.states);
+        row_fieldf(&r, "%u", nat_active(fw, i, NULL));
+        (void)fw_rule_format(fr, &fw->ifaces, rs, text, sizeof text);
+        row_field(&r, text);
+        row_end(o, &r);
+    }
+    const struct fw_nat_stats *s = &fw->nat.stats;
+    unsigned ports = 0;
+    (void)nat_active(fw, FW_MAX_RULES, &ports);
+    struct row r; /* the whole table, in the same columns */
+    row_start(&r);
+    row_field(&r, "all");
+    row_field(&r, "-");
+    row_fieldf(&r, "%llu", (unsigned long long)s->translations);
+    row_fieldf(&r, "%u", (unsigned)fw->nat.in_use);
+    row_fieldf(&r, "nat-to ports in use %u; refused: pool exhausted %llu, no address %llu", ports,
+               (unsigned long long)s->pool_exhausted, (unsigned long long)s->no_address);
+    row_end(o, &r);
+    row_start(&r);
+    row_field(&r, "");
+    row_field(&r, "");
+    row_field(&r, "");
+    row_field(&r, "");
+    row_fieldf(&r, "packets rewritten %llu (ICMP errors %llu); states %u of %u", (unsigned long long)s->rewritten,
+               (unsigned long long)s->icmp_errors, (unsigned)fw->table.count, (unsigned)NETD_FW_STATES);
+    row_end(o, &r);
 }
 
 /* ----------------------------------------------------------------- ping -- */
@@ -652,6 +752,14 @@ static void show_counters(struct netd_admin *a, struct out *o)
     counter(o, "keel_firewall_packets_total", "-", a->fw->eng.stats.packets);
     counter(o, "keel_firewall_states", "-", a->fw->table.count);
     counter(o, "keel_firewall_states_limit", "-", NETD_FW_STATES);
+    unsigned ports = 0;
+    (void)nat_active(a->fw, FW_MAX_RULES, &ports);
+    counter(o, "keel_nat_states", "-", a->fw->nat.in_use);
+    counter(o, "keel_nat_ports_in_use", "-", ports);
+    counter(o, "keel_nat_states_total", "-", a->fw->nat.stats.translations);
+    counter(o, "keel_nat_refused_total", "reason=\"pool-exhausted\"", a->fw->nat.stats.pool_exhausted);
+    counter(o, "keel_nat_refused_total", "reason=\"no-address\"", a->fw->nat.stats.no_address);
+    counter(o, "keel_nat_rewritten_packets_total", "-", a->fw->nat.stats.rewritten);
     /* Per rule, by its line in the configuration (pf's rule numbers change
      * with every load; the line is what the operator wrote). */
     const struct fw_ruleset *rs = a->fw->eng.rules;
@@ -679,6 +787,7 @@ static int64_t do_show(void *ctx, struct keel_msg *m)
     case NETADM_SHOW_CONNECTIONS: show_connections(a, &o); break;
     case NETADM_SHOW_FIREWALL: show_firewall(a, &o); break;
     case NETADM_SHOW_STATES: show_states(a, &o); break;
+    case NETADM_SHOW_NAT: show_nat(a, &o); break;
     case NETADM_SHOW_COUNTERS: show_counters(a, &o); break;
     default: return NETADM_E_INVAL;
     }

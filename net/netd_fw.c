@@ -22,6 +22,12 @@
  *     cut the appliance off its own address;
  *   - everything else: fw_filter (kept states first, then the rules; no
  *     match blocks).
+ * A passed packet whose verdict carries a translation (nat-to, rdr-to,
+ * binat-to: net/firewall/fw_nat.h) is rewritten in the frame filtered, as
+ * scrub's MSS is: our private copy on the way in, so lwIP routes it on its
+ * new destination, and the NIC buffer on the way out, before linkoutput
+ * writes the offload's pseudo-header sum from the new addresses.  One that
+ * cannot be rewritten is dropped (counted), never sent untranslated.
  * Blocked packets are logged through a token bucket (fw_log.h, 10 lines a
  * second, bursts of 20; suppressed lines are counted in the next one).
  *
@@ -87,6 +93,7 @@
 
 _Static_assert((NETD_FW_BUCKETS & (NETD_FW_BUCKETS - 1)) == 0, "fw_state_init wants a power of two");
 _Static_assert((NETD_FW_SRCS & (NETD_FW_SRCS - 1)) == 0, "fw_state_init wants a power of two");
+_Static_assert((NETD_FW_NAT_BUCKETS & (NETD_FW_NAT_BUCKETS - 1)) == 0, "fw_nat_init wants a power of two");
 _Static_assert(NETD_MAX_IFS <= FW_MAX_IFACES, "every NIC has a firewall interface");
 
 #define LOG_PER_SEC     10
@@ -328,8 +335,11 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
     };
     mem.seed[0] = (uint64_t)netd_rand32() << 32 | netd_rand32();
     mem.seed[1] = (uint64_t)netd_rand32() << 32 | netd_rand32();
-    if (fw_state_init(&fw->table, &mem) != FW_OK)
+    if (fw_state_init(&fw->table, &mem) != FW_OK ||
+        fw_nat_init(&fw->nat, fw->nat_sides, NETD_FW_STATES, fw->nat_buckets, NETD_FW_NAT_BUCKETS, netd_rand32()) !=
+            FW_OK)
         __builtin_trap(); /* cannot fail: the sizes are checked above */
+    fw->table.nat = &fw->nat;
     fw_ratelimit_init(&fw->log_rl, LOG_PER_SEC, LOG_BURST, now);
     fw_ratelimit_init(&fw->return_rl, RETURN_PER_SEC, RETURN_BURST, now);
     fw->now = now;
@@ -493,6 +503,15 @@ bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *fra
         fw->c.blocked[reason]++;
     if (v.log)
         log_line(fw, &pkt, &v, 0, dir, nic);
+    if (v.action == FW_PASS && v.xl.kind) { /* translation: our copy in, the NIC buffer out (as scrub) */
+        if (!fw_nat_rewrite(frame + 14, len - 14, &pkt, &v.xl)) {
+            fw->c.nat_rewrite_failed++; /* never sent untranslated */
+            return false;
+        }
+        fw->nat.stats.rewritten++;
+        if (v.xl.kind == FW_XL_ICMP_ERROR)
+            fw->nat.stats.icmp_errors++;
+    }
     if (v.action == FW_PASS && v.max_mss && pkt.proto == FW_PROTO_TCP && (pkt.tcp_flags & FW_TH_SYN) &&
         fw_clamp_mss(frame + 14, len - 14, v.max_mss)) /* scrub (max-mss): our copy in, the NIC buffer out */
         fw->c.mss_clamped++;

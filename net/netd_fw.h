@@ -18,6 +18,7 @@
 #define NETD_FW_STATES  16384 /* kept states: a full table blocks new connections, never evicts */
 #define NETD_FW_BUCKETS 16384 /* power of two */
 #define NETD_FW_SRCS    1024  /* max-src-conn-rate sources; power of two */
+#define NETD_FW_NAT_BUCKETS 4096 /* chains of translated keys (fw_nat.h); power of two */
 #define NETD_FW_RETURNS 16    /* `block return` answers queued within one loop iteration */
 #define NETD_FW_FILE    "appliance.conf"
 #define NETD_FW_ERR_MAX 160 /* "appliance.conf:LINE:COL: expected ..." */
@@ -51,6 +52,7 @@ struct netd_fw_counters {
     uint64_t generated;              /* our `block return` answers, passed without the rules */
     uint64_t skipped;                /* packets on `set skip on` interfaces, passed unfiltered */
     uint64_t mss_clamped;            /* TCP SYNs whose MSS scrub (max-mss) lowered */
+    uint64_t nat_rewrite_failed;     /* translated verdicts the packet was too short to take (dropped) */
     uint64_t returns_sent, returns_limited, returns_skipped;
     uint64_t loads, load_failures; /* rule sets made active (the first included), texts refused */
 };
@@ -70,6 +72,9 @@ struct netd_fw {
     struct fw_state slots[NETD_FW_STATES];
     uint32_t buckets[NETD_FW_BUCKETS];
     struct fw_src_node srcs[NETD_FW_SRCS];
+    struct fw_nat nat;                              /* table.nat: translated keys, one side per slot */
+    struct fw_nat_side nat_sides[NETD_FW_STATES];
+    uint32_t nat_buckets[NETD_FW_NAT_BUCKETS];
     struct fw_ratelimit log_rl;    /* blocked-packet and malformed-packet log lines */
     struct fw_ratelimit return_rl; /* `block return` answers */
     uint64_t now;                  /* the loop's clock, ns (netd_fw_tick) */

@@ -105,6 +105,9 @@ enum netadm_show {
      * METRIC a Prometheus name (keel_interface_rx_bytes_total ...), LABELS
      * `name="value"` pairs joined by ',' or "-", VALUE a decimal integer. */
     NETADM_SHOW_COUNTERS = 7,
+    /* Translation rules with their counters, then one line of the
+     * translation table's counters. */
+    NETADM_SHOW_NAT = 8,
 };
 
 enum netadm_error {

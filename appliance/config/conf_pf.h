@@ -30,8 +30,9 @@
  *   OPTION  flags X/Y | flags any | icmp-type T [code C] | icmp6-type T
  *           [code C] | label "text" | allow-opts | no state | keep state
  *           [(SOPT, ...)] | modulate state [(SOPT, ...)] | scrub (max-mss N)
- *           | nat-to ADDR [port N[:M]] | rdr-to ADDR [port N] |
- *           binat-to ADDR
+ *           | nat-to ADDR [port N[:M]] | rdr-to ADDR [port N[:M]] |
+ *           binat-to ADDR   (IPv4; ADDR one address or (IFACE); a
+ *           translating pass rule keeps state; binat-to from one host)
  *   SOPT    max N | max-src-conn N | max-src-conn-rate N/S |
  *           overload <table> [flush [global]]
  *

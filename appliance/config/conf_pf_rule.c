@@ -19,7 +19,7 @@
 #include <keel/string.h>
 
 /* What Keel's engine does (see CONF_PF_HAVE_INET6 in conf_pf_int.h). */
-#define HAVE_NAT      0 /* nat-to, rdr-to, binat-to */
+#define HAVE_NAT      1 /* nat-to, rdr-to, binat-to (IPv4 only) */
 #define HAVE_MAX_MSS  1 /* scrub (max-mss N) */
 #define HAVE_MODULATE 0 /* modulate state */
 #define HAVE_SRC_CONN 1 /* state options max, max-src-conn, overload */
@@ -499,6 +499,8 @@ static int opt_nat(struct pf_ctx *x, struct tmpl *tp, const struct conf_tok *kw)
     bool host = a->kind == CONF_PFA_IFADDR || (a->kind == CONF_PFA_NET && a->prefix == 32);
     if (!host)
         return pf_fail(x, t->col, "expected one address or (interface) to translate to", t);
+    if (a->kind == CONF_PFA_NET && a->ip.af == CONF_AF_INET6)
+        return pf_unsupported(x, t, "IPv6 translation: NAT is IPv4 only");
     if (tp->r.nat != CONF_PF_BINAT_TO && pf_accept(x, "port")) {
         if (pf_port(x, &tp->r.nat_port))
             return -1;
@@ -590,6 +592,8 @@ static int check(struct pf_ctx *x, struct tmpl *tp)
         return pf_fail(x, tp->nat_col, "expected an out rule for nat-to and binat-to", NULL);
     if (r->nat == CONF_PF_RDR_TO && r->dir != 1)
         return pf_fail(x, tp->nat_col, "expected an in rule for rdr-to", NULL);
+    if (r->nat && r->action == CONF_PF_PASS && r->state == CONF_PF_NO_STATE)
+        return pf_fail(x, tp->nat_col, "expected keep state: Keel translates through states (no state)", NULL);
     if (r->state != CONF_PF_NO_STATE && r->action == CONF_PF_PASS && !tp->flags_given) {
         r->tcp_set = 0x02;         /* S */
         r->tcp_mask = 0x02 | 0x10; /* SA */
@@ -612,6 +616,17 @@ static int emit(struct pf_ctx *x, const struct conf_pf_rule *r)
     x->w->rules++;
     if (x->sink && x->sink->rule)
         return pf_sink_rc(x, x->sink->rule(x->sink->ctx, r));
+    return 0;
+}
+
+/* What the engine's translation needs of one expanded rule. */
+static int nat_check(struct pf_ctx *x, const struct tmpl *tp, const struct conf_pf_rule *r)
+{
+    if (r->af == CONF_AF_INET6)
+        return pf_fail(x, tp->nat_col,
+                       "unsupported: IPv6 translation is not supported by Keel (NAT is IPv4 only: write inet)", NULL);
+    if (r->nat == CONF_PF_BINAT_TO && !(r->src.kind == CONF_PFA_NET && !r->src.neg && r->src.prefix == 32))
+        return pf_fail(x, tp->nat_col, "expected one source address (from A.B.C.D) for binat-to", NULL);
     return 0;
 }
 
@@ -650,6 +665,8 @@ static int expand_rules(struct pf_ctx *x, const struct tmpl *tp)
                                 if ((s || t) && tp->r.af && (s ? s : t) != tp->r.af)
                                     continue;
                                 r.af = tp->r.af ? tp->r.af : (s ? s : t);
+                                if (r.nat && nat_check(x, tp, &r))
+                                    return -1;
                                 if (emit(x, &r))
                                     return -1;
                                 made++;

@@ -75,6 +75,7 @@ enum cmd_id {
     CMD_SHOW_CONNECTIONS,
     CMD_SHOW_FIREWALL,
     CMD_SHOW_STATES,
+    CMD_SHOW_NAT,
     CMD_SHOW_TLS,
     CMD_SHOW_LOG, /* args: none, or "follow" as a keyword (CMD_SHOW_LOG_FOLLOW) */
     CMD_SHOW_LOG_FOLLOW,

@@ -692,6 +692,7 @@ static const cmd_fn handlers[CMD_COUNT] = {
     [CMD_SHOW_CONNECTIONS] = do_netd_show,
     [CMD_SHOW_FIREWALL] = do_netd_show,
     [CMD_SHOW_STATES] = do_netd_show,
+    [CMD_SHOW_NAT] = do_netd_show,
     [CMD_PING] = do_ping,
     [CMD_TABLE_ADD] = do_table,
     [CMD_TABLE_DELETE] = do_table,

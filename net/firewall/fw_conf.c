@@ -12,6 +12,8 @@
 
 #include <keel/string.h>
 
+#include "fw_nat.h"
+
 #include <keel/textbuf.h>
 
 struct compile {
@@ -68,6 +70,54 @@ static uint16_t block_flags(uint8_t mode)
     }
 }
 
+/* IN's translation (conf_pf checked: a host address or (IFACE), IPv4,
+ * ports only for nat-to and rdr-to) into R. */
+static void nat(const struct compile *k, const struct conf_pf_rule *in, struct fw_rule *r)
+{
+    static const uint8_t kinds[] = {
+        [CONF_PF_NAT_TO] = FW_NAT_SNAT, [CONF_PF_RDR_TO] = FW_NAT_RDR, [CONF_PF_BINAT_TO] = FW_NAT_BINAT
+    };
+    if (!in->nat || in->nat >= sizeof kinds)
+        return;
+    struct fw_rule_nat *n = &r->nat;
+    n->kind = kinds[in->nat];
+    if (in->nat_addr.kind == CONF_PFA_IFADDR) {
+        n->addr_kind = FW_ADDR_IFADDR;
+        n->index = (uint8_t)map_iface(k, in->nat_addr.index);
+    } else {
+        n->addr_kind = FW_ADDR_NET;
+        n->addr = conf_ip_v4(&in->nat_addr.ip);
+    }
+    if (in->nat_port.op == CONF_PORT_EQ || in->nat_port.op == CONF_PORT_RANGE) {
+        n->lo = in->nat_port.lo;
+        n->hi = in->nat_port.op == CONF_PORT_RANGE ? in->nat_port.hi : in->nat_port.lo;
+    }
+}
+
+/*
+ * binat-to's in half (pf expands `pass out on IF from A to B binat-to X`
+ * into that nat-to and `pass in on IF from B to X rdr-to A`): the rule R
+ * mirrored, translating back to its source host.
+ */
+static int binat_in_half(struct compile *k, const struct conf_pf_rule *in, const struct fw_rule *out)
+{
+    struct fw_rule r = *out;
+    r.dir = FW_IN;
+    r.src = out->dst;
+    r.sport = out->dport;
+    r.dport = out->sport;
+    memset(&r.dst, 0, sizeof r.dst);
+    if (out->nat.addr_kind == FW_ADDR_IFADDR) {
+        r.dst.kind = FW_ADDR_IFADDR;
+        r.dst.index = out->nat.index;
+    } else {
+        r.dst.addr = out->nat.addr;
+        r.dst.mask = 0xffffffffu;
+    }
+    r.nat = (struct fw_rule_nat){ .kind = FW_NAT_RDR, .addr_kind = FW_ADDR_NET, .addr = out->src.addr };
+    return fw_ruleset_add(k->rs, &r, in->label) == FW_OK ? 0 : 1;
+}
+
 static int on_rule(void *ctx, const struct conf_pf_rule *in)
 {
     struct compile *k = ctx;
@@ -104,9 +154,12 @@ static int on_rule(void *ctx, const struct conf_pf_rule *in)
     r.max_mss = in->max_mss;
     _Static_assert(FW_LABEL_MAX == CONF_PF_LABEL_MAX, "labels fit");
     r.line = in->line;
+    nat(k, in, &r);
     if (in->action == CONF_PF_BLOCK && in->block_mode == CONF_PF_BLOCK_POLICY && k->rs->count < FW_MAX_RULES)
         k->policy[k->rs->count / 64] |= 1ull << (k->rs->count % 64);
-    return fw_ruleset_add(k->rs, &r, in->label) == FW_OK ? 0 : 1;
+    if (fw_ruleset_add(k->rs, &r, in->label) != FW_OK)
+        return 1;
+    return r.nat.kind == FW_NAT_BINAT ? binat_in_half(k, in, &r) : 0;
 }
 
 static int on_table(void *ctx, const struct conf_pf_table *t, const struct conf_pf_table_entry *e, unsigned n)

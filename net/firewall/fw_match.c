@@ -14,6 +14,10 @@
  * are evaluated, last match wins unless quick, no match blocks; a pass rule
  * with keep state creates the state, and if it cannot (table full, source
  * rate) the packet is blocked, never passed without its state.
+ * (4) Translations (fw_nat.h) ride on states: the last matching `match`
+ * rule with nat-to/rdr-to/binat-to, or the deciding pass rule when it has
+ * one, gives the new state its translated key; a packet that a translation
+ * applies to but that makes no state is blocked, never passed untranslated.
  */
 #include "fw_match.h"
 
@@ -355,10 +359,12 @@ static bool rule_matches(const struct fw_rule *r, const struct fw_packet *p, con
 
 /* The deciding rule, or -1; *MSS gets the smallest max-mss of the matching
  * match rules (pf's `match ... scrub (max-mss N)`), 0 when none. */
-static int eval_rules(struct fw_ruleset *rs, const struct fw_packet *p, const struct fw_ifaces *ifs, uint16_t *mss)
+static int eval_rules(struct fw_ruleset *rs, const struct fw_packet *p, const struct fw_ifaces *ifs, uint16_t *mss,
+                      int *natr)
 {
     int last = -1;
     *mss = 0;
+    *natr = -1;
     for (unsigned i = 0; i < rs->count; i++) {
         struct fw_rule *r = &rs->rules[i];
         r->c.evaluations++;
@@ -369,6 +375,8 @@ static int eval_rules(struct fw_ruleset *rs, const struct fw_packet *p, const st
             r->c.bytes += p->len;
             if (r->max_mss && (!*mss || r->max_mss < *mss))
                 *mss = r->max_mss;
+            if (r->nat.kind)
+                *natr = (int)i; /* the last match rule's translation, unless the pass rule has one */
             if (r->flags & FW_RF_QUICK)
                 break;
             continue;
@@ -377,13 +385,16 @@ static int eval_rules(struct fw_ruleset *rs, const struct fw_packet *p, const st
         if (r->flags & FW_RF_QUICK)
             break;
     }
+    if (last >= 0 && rs->rules[last].nat.kind)
+        *natr = last;
     return last;
 }
 
 int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct fw_ifaces *ifs)
 {
     uint16_t mss;
-    return eval_rules(rs, p, ifs, &mss);
+    int natr;
+    return eval_rules(rs, p, ifs, &mss, &natr);
 }
 
 /* ----------------------------------------------------------- verdicts --- */
@@ -424,6 +435,10 @@ static bool filter_by_state(struct fw_engine *e, const struct fw_packet *p, uint
     int r = fw_state_update(e->states, st, p, reply, now); /* may free st */
     if (r == FW_ST_REOPEN)
         return false;
+    struct fw_nat *nat = e->states->nat;
+    if (r == FW_ST_PASS && (st->flags & FW_SF_NAT) && nat) /* a reply of a translated state comes translated */
+        fw_nat_xlate_packet(st, &nat->sides[st - e->states->mem.slots], p, reply ? FW_NF_POST_REV : FW_NF_PRE_FWD,
+                            &v->xl);
     if (r == FW_ST_INVALID) {
         e->stats.invalid++;
         decide(e, v, FW_BLOCK, FW_R_INVALID);
@@ -459,9 +474,13 @@ static bool filter_related(struct fw_engine *e, const struct fw_packet *p, uint6
     q.sport = p->inner.sport;
     q.dport = p->inner.dport;
     q.icmp_type = p->inner.icmp_type;
-    bool reply;
-    if (!fw_state_lookup(e->states, &q, now, &reply))
+    unsigned form;
+    struct fw_state *st = fw_state_lookup_related(e->states, &q, now, &form);
+    if (!st)
         return false;
+    struct fw_nat *nat = e->states->nat;
+    if ((st->flags & FW_SF_NAT) && nat)
+        fw_nat_xlate_error(st, &nat->sides[st - e->states->mem.slots], p, form, &v->xl);
     e->stats.related++;
     decide(e, v, FW_PASS, FW_R_RELATED);
     return true;
@@ -493,9 +512,82 @@ static bool refuse(struct fw_engine *e, struct fw_verdict *v, uint64_t *counter,
     return false;
 }
 
+/* The translation address of N now: FW_OK, or FW_E_INVAL when N names
+ * an interface without an address (stats.no_address). */
+static int nat_address(struct fw_engine *e, const struct fw_rule_nat *n, uint32_t *a)
+{
+    if (n->addr_kind != FW_ADDR_IFADDR) {
+        *a = n->addr;
+        return FW_OK;
+    }
+    const struct fw_ifaces *ifs = e->ifaces;
+    if (!ifs || n->index >= ifs->count || !ifs->ifs[n->index].has_addr) {
+        e->states->nat->stats.no_address++;
+        return FW_E_INVAL;
+    }
+    *a = ifs->ifs[n->index].addr;
+    return FW_OK;
+}
+
+/* rdr-to's destination port for DPORT: kept (lo 0), set (lo == hi), or
+ * the rule's port range mapped onto lo..hi (pf's rdr port ranges). */
+static uint16_t rdr_port(const struct fw_rule *r, uint16_t dport)
+{
+    const struct fw_rule_nat *n = &r->nat;
+    if (!n->lo)
+        return dport;
+    if (n->hi > n->lo && r->dport.op == FW_PORT_RANGE && dport >= r->dport.lo)
+        return (uint16_t)(n->lo + (uint32_t)(dport - r->dport.lo) % ((uint32_t)n->hi - n->lo + 1));
+    return n->lo;
+}
+
+/* The translated key of P's new state under rule R's translation: FW_OK,
+ * or an error (no address, the pool is exhausted). */
+static int nat_post(struct fw_engine *e, const struct fw_rule *r, const struct fw_packet *p, uint64_t now,
+                    struct fw_nat_key *post)
+{
+    *post = (struct fw_nat_key){ p->src, p->dst, p->sport, p->dport };
+    uint32_t a;
+    if (nat_address(e, &r->nat, &a) != FW_OK)
+        return FW_E_INVAL;
+    if (r->nat.kind == FW_NAT_RDR) {
+        post->dst = a;
+        if (p->proto == FW_PROTO_TCP || p->proto == FW_PROTO_UDP)
+            post->dport = rdr_port(r, p->dport);
+        return FW_OK;
+    }
+    post->src = a;
+    bool ports = p->proto == FW_PROTO_TCP || p->proto == FW_PROTO_UDP || p->proto == FW_PROTO_ICMP;
+    if (r->nat.kind != FW_NAT_SNAT || !ports)
+        return FW_OK; /* binat-to keeps ports; other protocols have none */
+    uint16_t lo = r->nat.lo ? r->nat.lo : FW_NAT_POOL_LO, hi = r->nat.lo ? r->nat.hi : FW_NAT_POOL_HI, port;
+    if (fw_nat_pick_port(e->states->nat, e->states, p->proto, a, p->dst, p->dport, lo, hi, now, &port) != FW_OK)
+        return FW_E_FULL;
+    post->sport = port;
+    post->dport = p->proto == FW_PROTO_ICMP ? port : p->dport; /* the echo identifier, twice */
+    return FW_OK;
+}
+
+/* Gives the new state ST rule NATR's translation, or removes it: true iff
+ * translated (v->xl then rewrites the first packet). */
+static bool translate_new(struct fw_engine *e, int natr, struct fw_state *st, const struct fw_packet *p, uint64_t now,
+                          struct fw_verdict *v)
+{
+    struct fw_rule *nr = &e->rules->rules[natr];
+    struct fw_nat_key post;
+    if (!e->states->nat || nat_post(e, nr, p, now, &post) != FW_OK) {
+        fw_state_remove(e->states, st);
+        return false;
+    }
+    fw_nat_link(e->states->nat, e->states, st, &post, nr->nat.kind, (uint16_t)natr);
+    nr->nat.states++;
+    v->xl = (struct fw_xlate){ .kind = FW_XL_PACKET, .out = post };
+    return true;
+}
+
 /* A pass rule with keep state: make the state, or block. */
 static bool keep_state(struct fw_engine *e, struct fw_rule *r, unsigned idx, const struct fw_packet *p, uint64_t now,
-                       struct fw_verdict *v)
+                       int natr, struct fw_verdict *v)
 {
     struct fw_ruleset *rs = e->rules;
     if (r->max_states && fw_state_rule_live(e->states, (uint16_t)idx, rs->generation) >= r->max_states)
@@ -505,6 +597,10 @@ static bool keep_state(struct fw_engine *e, struct fw_rule *r, unsigned idx, con
         overload(e, r, idx, p->src);
         return refuse(e, v, &e->stats.src_limited, FW_R_SRC_RATE);
     }
+    unsigned form; /* a translated state's wire key (the appliance's own connection from a port nat-to gave out):
+                    * the replies would go to one of the two, so the newcomer is refused */
+    if (e->states->nat && fw_nat_lookup(e->states->nat, e->states, p, now, true, &form) && form == FW_NF_POST_FWD)
+        return refuse(e, v, &e->stats.nat_failed, FW_R_NAT);
     uint32_t node = FW_STATE_NIL;
     if (r->max_src_conn) {
         if (fw_state_src_node(e->states, p->src, (uint16_t)idx, rs->generation, now, &node) != FW_OK)
@@ -527,6 +623,8 @@ static bool keep_state(struct fw_engine *e, struct fw_rule *r, unsigned idx, con
         decide(e, v, FW_BLOCK, FW_R_STATE_FULL);
         return false;
     }
+    if (natr >= 0 && (rc != FW_OK || !translate_new(e, natr, st, p, now, v)))
+        return refuse(e, v, &e->stats.nat_failed, FW_R_NAT); /* never passed untranslated */
     if (rc == FW_OK)
         r->c.states++;
     return true;
@@ -537,7 +635,8 @@ static void filter_by_rules(struct fw_engine *e, const struct fw_packet *p, uint
 {
     struct fw_ruleset *rs = e->rules;
     uint16_t mss;
-    int idx = eval_rules(rs, p, e->ifaces, &mss);
+    int natr;
+    int idx = eval_rules(rs, p, e->ifaces, &mss, &natr);
     if (idx < 0) {
         count(&rs->none, p);
         decide(e, v, FW_BLOCK, FW_R_DEFAULT);
@@ -564,7 +663,12 @@ static void filter_by_rules(struct fw_engine *e, const struct fw_packet *p, uint
     if (r->max_mss && (!mss || r->max_mss < mss))
         mss = r->max_mss;
     v->max_mss = mss;
-    if ((r->flags & FW_RF_KEEP_STATE) && opens_state(p) && !keep_state(e, r, (unsigned)idx, p, now, v))
+    bool stateful = (r->flags & FW_RF_KEEP_STATE) && opens_state(p);
+    if (natr >= 0 && !stateful) { /* translations ride on states */
+        refuse(e, v, &e->stats.nat_failed, FW_R_NAT);
+        return;
+    }
+    if (stateful && !keep_state(e, r, (unsigned)idx, p, now, natr, v))
         return;
     count(&r->c, p);
     v->log = (r->flags & FW_RF_LOG) != 0;
@@ -676,6 +780,7 @@ const char *fw_reason_name(unsigned reason)
         [FW_R_IP_OPTIONS] = "IP options",
         [FW_R_STATE_LIMIT] = "state limit (max)",
         [FW_R_SRC_CONN] = "max-src-conn",
+        [FW_R_NAT] = "no translation possible",
     };
     return reason && reason < sizeof names / sizeof names[0] ? names[reason] : "?";
 }

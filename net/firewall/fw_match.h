@@ -33,6 +33,7 @@
 #ifndef KEEL_FW_MATCH_H
 #define KEEL_FW_MATCH_H
 
+#include "fw_nat.h"
 #include "fw_rules.h"
 #include "fw_state.h"
 
@@ -69,7 +70,8 @@ enum fw_reason {
     FW_R_IP_OPTIONS,  /* block: IP options, and neither rule nor state allows them */
     FW_R_STATE_LIMIT, /* block: the rule's state option max N is reached */
     FW_R_SRC_CONN,    /* block: max-src-conn N is reached for this source */
-    FW_R_LAST = FW_R_SRC_CONN,
+    FW_R_NAT,         /* block: a translation applies but cannot be made (no state, no free port, no address) */
+    FW_R_LAST = FW_R_NAT,
 };
 
 struct fw_verdict {
@@ -82,6 +84,7 @@ struct fw_verdict {
     uint16_t max_mss;    /* pass: clamp a TCP SYN's MSS option to this (fw_clamp_mss); 0: leave it */
     int rule;            /* index of the deciding rule in the active set, or -1 */
     unsigned line;       /* that rule's line in the configuration, or 0 */
+    struct fw_xlate xl;  /* pass: how to rewrite the packet (fw_nat_rewrite); kind 0: leave it */
 };
 
 struct fw_stats {
@@ -95,6 +98,7 @@ struct fw_stats {
     uint64_t ip_options;                   /* FW_R_IP_OPTIONS */
     uint64_t state_limited;                /* FW_R_STATE_LIMIT */
     uint64_t src_conn_limited;             /* FW_R_SRC_CONN */
+    uint64_t nat_failed;                   /* FW_R_NAT */
     uint64_t overloaded, flushed;          /* sources put in overload tables; their states removed */
     uint64_t orphan_packets, orphan_bytes; /* state packets whose rule set was replaced */
     uint64_t malformed[FW_PKT_NREASONS];   /* dropped before classification, by -reason */
@@ -133,7 +137,9 @@ int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct
 /*
  * The verdict for p (dir and iface set) at time now: a matching kept state
  * passes it; otherwise the rules decide, creating a state when a pass rule
- * says keep state.  Updates per-rule counters, states and e->stats.
+ * says keep state.  Updates per-rule counters, states and e->stats.  When
+ * the state (or the new state) translates, v->xl says how: the caller
+ * applies it with fw_nat_rewrite before the packet goes on.
  */
 void fw_filter(struct fw_engine *e, const struct fw_packet *p, uint64_t now, struct fw_verdict *v);
 

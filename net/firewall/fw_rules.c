@@ -61,6 +61,7 @@ int fw_ruleset_add(struct fw_ruleset *rs, const struct fw_rule *r, const char *l
     rs->rules[rs->count] = *r;
     rs->rules[rs->count].label = ref;
     memset(&rs->rules[rs->count].c, 0, sizeof r->c);
+    rs->rules[rs->count].nat.states = 0;
     rs->count++;
     return FW_OK;
 }
@@ -314,6 +315,23 @@ static void put_state_options(struct textbuf *b, const struct fw_rule *r, const 
     tb_put(b, ")");
 }
 
+/* " nat-to (wan) port 50001:65535", " rdr-to 10.1.0.5 port 8080", " binat-to 203.0.113.5" */
+static void put_nat(struct textbuf *b, const struct fw_rule_nat *n, const struct fw_ifaces *ifs)
+{
+    static const char *const kinds[] = { "", " nat-to", " rdr-to", " binat-to" };
+    tb_put(b, n->kind < 4 ? kinds[n->kind] : " ?");
+    struct fw_addr a = { .kind = n->addr_kind, .index = n->index, .addr = n->addr, .mask = 0xffffffffu };
+    put_addr(b, &a, ifs, NULL);
+    if (n->lo) {
+        tb_put(b, " port ");
+        tb_u64(b, n->lo);
+        if (n->hi != n->lo) {
+            tb_put(b, ":");
+            tb_u64(b, n->hi);
+        }
+    }
+}
+
 /* The part after the interface: af, proto, hosts, options. */
 static void put_filter_tail(struct textbuf *b, const struct fw_rule *r, const struct fw_ifaces *ifs,
                             const struct fw_ruleset *rs)
@@ -357,6 +375,8 @@ static void put_filter_tail(struct textbuf *b, const struct fw_rule *r, const st
         tb_u64(b, r->max_mss);
         tb_put(b, ")");
     }
+    if (r->nat.kind)
+        put_nat(b, &r->nat, ifs);
     const char *label = fw_rule_label(rs, r);
     if (label[0]) {
         tb_put(b, " label \"");

@@ -119,6 +119,22 @@ struct fw_port {
     uint16_t lo, hi; /* invariant for the two-value ops: lo <= hi */
 };
 
+/*
+ * A rule's translation (fw_nat.h; pf's nat-to, rdr-to, binat-to).  The
+ * address is a host (NET, mask all ones) or an interface's address now
+ * (IFADDR).  nat-to: source port from the pool lo..hi; rdr-to: lo 0 keeps
+ * the destination port, lo == hi sets it, lo < hi maps the rule's
+ * destination port range onto lo..hi as pf does; binat-to: no ports.
+ */
+struct fw_rule_nat {
+    uint8_t kind;   /* enum fw_nat_kind (fw_nat.h); 0: none */
+    uint8_t addr_kind; /* FW_ADDR_NET or FW_ADDR_IFADDR */
+    uint8_t index;  /* IFADDR: the interface */
+    uint32_t addr;  /* NET: the address */
+    uint16_t lo, hi;
+    uint64_t states; /* states made with this translation (written by the classifier) */
+};
+
 /* Written only by the classifier; reset when a rule set is parsed. */
 struct fw_counters {
     uint64_t evaluations; /* times the rule was looked at */
@@ -148,6 +164,7 @@ struct fw_rule {
     uint16_t max_mss;      /* scrub (max-mss N): TCP SYNs it (or its states) pass carry MSS <= N; 0: none */
     uint16_t label;        /* offset + 1 of its label in the set's label_text; 0: none */
     unsigned line;         /* where it was written, for listings and logs */
+    struct fw_rule_nat nat; /* translation; nat.kind 0: none */
     struct fw_counters c;
 };
 

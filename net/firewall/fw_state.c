@@ -19,6 +19,8 @@
 
 #include <keel/string.h>
 
+#include "fw_nat.h"
+
 #define FW_SRC_PROBE    8 /* source-table slots looked at per source */
 #define FW_SRC_UNIT     1000ull
 #define FW_NS_PER_MS    1000000ull
@@ -65,8 +67,7 @@ static uint64_t siphash16(const uint64_t k[2], uint64_t m0, uint64_t m1)
 }
 
 /* The bucket of a connection; the same for both directions. */
-static uint32_t bucket_of(const struct fw_state_table *t, uint8_t proto, uint32_t a, uint16_t ap, uint32_t b,
-                          uint16_t bp)
+uint32_t fw_state_hash(const struct fw_state_table *t, uint8_t proto, uint32_t a, uint16_t ap, uint32_t b, uint16_t bp)
 {
     if (a > b || (a == b && ap > bp)) {
         uint32_t ta = a;
@@ -83,7 +84,7 @@ static uint32_t bucket_of(const struct fw_state_table *t, uint8_t proto, uint32_
 
 static uint32_t *bucket_for_packet(struct fw_state_table *t, const struct fw_packet *p)
 {
-    return &t->mem.buckets[bucket_of(t, p->proto, p->src, p->sport, p->dst, p->dport)];
+    return &t->mem.buckets[fw_state_hash(t, p->proto, p->src, p->sport, p->dst, p->dport)];
 }
 
 /* ------------------------------------------------------------ the pool -- */
@@ -105,6 +106,9 @@ static void free_slot(struct fw_state_table *t, uint32_t *link, uint32_t i)
         t->rule_live[s->rule]--;
     if (s->srcn != FW_STATE_NIL && s->srcn < t->mem.nsrcs && t->mem.srcs[s->srcn].live)
         t->mem.srcs[s->srcn].live--;
+    if ((s->flags & FW_SF_NAT) && t->nat)
+        fw_nat_unlink(t->nat, t, i);
+    s->flags &= (uint8_t)~FW_SF_NAT;
     *link = s->next;
     s->dir = 0;
     s->next = t->free_head;
@@ -125,6 +129,8 @@ static void reset_chains(struct fw_state_table *t)
     memset(t->rule_live, 0, sizeof t->rule_live);
     for (uint32_t i = 0; i < t->mem.nsrcs; i++)
         t->mem.srcs[i].live = 0;
+    if (t->nat)
+        fw_nat_reset(t->nat);
 }
 
 static bool is_pow2(uint32_t v) { return v && !(v & (v - 1)); }
@@ -167,9 +173,11 @@ void fw_state_flush(struct fw_state_table *t)
 /*
  * Does p belong to s?  Forward: as the first packet; reply: the other way.
  * ICMP echo states take only requests forward and replies back, so an ICMP
- * error (whose "ports" are 0) never matches an echo state directly.
+ * error (whose "ports" are 0) never matches an echo state directly.  The
+ * replies of a translated state come in its translated form (fw_nat.h):
+ * here only when RELATED (an ICMP error's quote may show either form).
  */
-static bool state_matches(const struct fw_state *s, const struct fw_packet *p, bool *reply)
+static bool state_matches(const struct fw_state *s, const struct fw_packet *p, bool *reply, bool related)
 {
     if (s->proto != p->proto)
         return false;
@@ -177,7 +185,8 @@ static bool state_matches(const struct fw_state *s, const struct fw_packet *p, b
         *reply = false;
         return p->proto != FW_PROTO_ICMP || p->icmp_type == FW_ICMP_ECHO_REQUEST;
     }
-    if (p->dir != s->dir && p->src == s->dst && p->dst == s->src && p->sport == s->dport && p->dport == s->sport) {
+    if ((related || !(s->flags & FW_SF_NAT)) && p->dir != s->dir && p->src == s->dst && p->dst == s->src &&
+        p->sport == s->dport && p->dport == s->sport) {
         *reply = true;
         return p->proto != FW_PROTO_ICMP || p->icmp_type == FW_ICMP_ECHO_REPLY;
     }
@@ -188,7 +197,8 @@ static bool state_matches(const struct fw_state *s, const struct fw_packet *p, b
  * Walks p's chain, freeing expired states; returns the link that points to
  * p's live state, or NULL.
  */
-static uint32_t *find_link(struct fw_state_table *t, const struct fw_packet *p, uint64_t now, bool *reply)
+static uint32_t *find_link_in(struct fw_state_table *t, const struct fw_packet *p, uint64_t now, bool *reply,
+                              bool related)
 {
     uint32_t *link = bucket_for_packet(t, p);
     while (*link != FW_STATE_NIL) {
@@ -199,26 +209,47 @@ static uint32_t *find_link(struct fw_state_table *t, const struct fw_packet *p, 
             t->stats.expired++;
             continue;
         }
-        if (state_matches(s, p, reply))
+        if (state_matches(s, p, reply, related))
             return link;
         link = &s->next;
     }
     return NULL;
 }
 
+static uint32_t *find_link(struct fw_state_table *t, const struct fw_packet *p, uint64_t now, bool *reply)
+{
+    return find_link_in(t, p, now, reply, false);
+}
+
 struct fw_state *fw_state_lookup(struct fw_state_table *t, const struct fw_packet *p, uint64_t now, bool *reply)
 {
     bool r = false;
     uint32_t *link = find_link(t, p, now, &r);
+    struct fw_state *st = link ? &t->mem.slots[*link] : NULL;
+    unsigned form;
+    if (!st && t->nat && (st = fw_nat_lookup(t->nat, t, p, now, false, &form)) != NULL)
+        r = true; /* a translated state's reply, in its translated form */
     if (reply)
         *reply = r;
-    return link ? &t->mem.slots[*link] : NULL;
+    return st;
+}
+
+struct fw_state *fw_state_lookup_related(struct fw_state_table *t, const struct fw_packet *p, uint64_t now,
+                                         unsigned *form)
+{
+    bool r = false;
+    uint32_t *link = find_link_in(t, p, now, &r, true);
+    if (link) {
+        *form = r ? FW_NF_PRE_REV : FW_NF_PRE_FWD;
+        return &t->mem.slots[*link];
+    }
+    return t->nat ? fw_nat_lookup(t->nat, t, p, now, true, form) : NULL;
 }
 
 void fw_state_remove(struct fw_state_table *t, struct fw_state *st)
 {
     uint32_t i = (uint32_t)(st - t->mem.slots);
-    uint32_t *link = &t->mem.buckets[bucket_of(t, st->proto, st->src, st->sport, st->dst, st->dport)];
+    uint32_t *link = &t->mem.buckets[fw_state_hash(t, st->proto, st->src, st->sport, st->dst, st->dport)];
     while (*link != FW_STATE_NIL && *link != i)
         link = &t->mem.slots[*link].next;
     if (*link == i) {

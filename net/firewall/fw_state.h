@@ -80,6 +80,7 @@ struct fw_timeouts {
 #define FW_SF_ALLOW_OPTS 0x01u /* created by an allow-opts rule */
 #define FW_SF_REPLIED    0x02u /* a reply has been seen */
 #define FW_SF_LOG        0x04u /* created by a `log` rule */
+#define FW_SF_NAT        0x08u /* translated: its second key is in the NAT side table (fw_nat.h) */
 
 #define FW_STATE_NIL 0xffffffffu
 
@@ -153,6 +154,9 @@ struct fw_state_table {
      * states of other generations count against nothing. */
     uint32_t rule_gen;
     uint32_t rule_live[FW_STATE_RULES];
+    /* Translations (fw_nat.h), or NULL: set by the caller after init, over
+     * sides as many as the slots; states with FW_SF_NAT have one. */
+    struct fw_nat *nat;
 };
 
 /* What a packet does to the state it matched. */
@@ -175,6 +179,18 @@ FW_MUST_CHECK int fw_state_init(struct fw_state_table *t, const struct fw_state_
  * reclaimed.  Does not change the state (see fw_state_update).
  */
 struct fw_state *fw_state_lookup(struct fw_state_table *t, const struct fw_packet *p, uint64_t now, bool *reply);
+
+/*
+ * The state whose (translated or not) connection an ICMP error quotes: P
+ * stands for the quoted packet.  Unlike fw_state_lookup it also finds a
+ * translated state from a quote in any of its four shapes; *FORM says
+ * which (enum fw_nat_form; FW_NF_PRE_FWD/PRE_REV for untranslated states).
+ */
+struct fw_state *fw_state_lookup_related(struct fw_state_table *t, const struct fw_packet *p, uint64_t now,
+                                         unsigned *form);
+
+/* The hash bucket of a connection's key (either direction gives the same). */
+uint32_t fw_state_hash(const struct fw_state_table *t, uint8_t proto, uint32_t a, uint16_t ap, uint32_t b, uint16_t bp);
 
 /*
  * Accounts packet p (found by fw_state_lookup with this reply value) to st:

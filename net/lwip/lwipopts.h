@@ -107,7 +107,7 @@ extern unsigned char *netd_lwip_heap;
 #define LWIP_IPV4                       1
 #define LWIP_IPV6                       0
 #define IP_FORWARD                      1 /* route between netifs (the firewall filters, net/firewall/) */
-#define IP_FORWARD_ALLOW_TX_ON_RX_NETIF 0
+#define IP_FORWARD_ALLOW_TX_ON_RX_NETIF 1 /* NAT reflection: a LAN host's packet to a forwarded port goes back out on the LAN (fw_nat.h) */
 #define IP_REASSEMBLY                   0 /* see the top: the firewall drops fragments */
 #define IP_FRAG                         0
 #define IP_DEFAULT_TTL                  64

@@ -14,9 +14,14 @@
  * (8 slots, so exhaustion happens), stateful rules, a rate limit and
  * antispoof, and every verdict is formatted as a log line.
  *
+ * Translations (fw_nat.c): a nat-to with a pool of 4 ports and an rdr-to;
+ * a passed packet with a translation is rewritten in its buffer and must
+ * parse again (every checksum still right, lengths untouched).
+ *
  * Checks beyond the sanitizers: the parser's lengths agree with the buffer,
  * a verdict is pass or block with a known reason, the table's count never
- * exceeds its capacity, and a log line is terminated within its buffer.
+ * exceeds its capacity (translated sides never exceed the states), and a
+ * log line is terminated within its buffer.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,7 +46,9 @@ static const char rules_a[] = "antispoof for lan\n"
                               "pass in on lan proto icmp\n"
                               "pass in on lan proto udp to port 53:60 keep state\n"
                               "block return in proto tcp to port 23\n"
-                              "pass in proto tcp flags any keep state allow-opts\n";
+                              "pass in proto tcp flags any keep state allow-opts\n"
+                              "match out on wan from 192.168.50.0/24 nat-to (wan) port 50001:50004\n"
+                              "pass in on wan proto tcp to (wan) port 8080 rdr-to 192.168.50.10 port 80\n";
 static const char rules_b[] = "pass in log quick proto udp from ! 192.168.50.0/24 port >= 1024 keep state\n"
                               "block in proto tcp to port 1 <> 1023\n";
 
@@ -53,6 +60,9 @@ struct harness {
     uint32_t buckets[4];
     struct fw_src_node srcs[4];
     struct fw_state_table states;
+    struct fw_nat_side sides[8];
+    uint32_t nat_buckets[4];
+    struct fw_nat nat;
     struct fw_engine eng;
     struct fw_ratelimit rl;
 };
@@ -70,6 +80,8 @@ static void setup(struct harness *h)
     load(h, &h->sets[0], rules_a);
     struct fw_state_storage mem = { h->slots, 8, h->buckets, 4, h->srcs, 4, { 1, 2 } };
     REQUIRE(fw_state_init(&h->states, &mem) == FW_OK);
+    REQUIRE(fw_nat_init(&h->nat, h->sides, 8, h->nat_buckets, 4, 7) == FW_OK);
+    h->states.nat = &h->nat;
     h->eng.rules = &h->sets[0];
     h->eng.states = &h->states;
     h->eng.ifaces = &h->ifs;
@@ -98,21 +110,35 @@ static void one_packet(struct harness *h, uint8_t ctrl, const uint8_t *bytes, si
     p.iface = (ctrl >> 1) & 1;
     bool ether = ctrl & 4;
     int rc = ether ? fw_parse_ether(copy, len, &p) : fw_parse_ipv4(copy, len, &p);
-    free(copy);
     char line[96];
     if (rc < 0) {
+        free(copy);
         REQUIRE(rc > -FW_PKT_NREASONS);
         fw_count_malformed(&h->eng, rc);
         size_t n = fw_log_format_malformed(line, sizeof line, p.dir, p.iface, rc, &h->ifs, 0);
         REQUIRE(strlen(line) == (n < sizeof line ? n : sizeof line - 1));
         return;
     }
-    if (rc == FW_PKT_NOT_IPV4)
+    if (rc == FW_PKT_NOT_IPV4) {
+        free(copy);
         return;
+    }
     REQUIRE(rc == FW_PKT_IPV4);
     check_parsed(&p, len, ether);
     struct fw_verdict v;
     fw_filter(&h->eng, &p, now, &v);
+    if (v.action == FW_PASS && v.xl.kind) {
+        uint8_t *ip = ether ? copy + 14 : copy;
+        if (fw_nat_rewrite(ip, ether ? len - 14 : len, &p, &v.xl)) {
+            struct fw_packet q;
+            memset(&q, 0, sizeof q);
+            int again = fw_parse_ipv4(ip, ether ? len - 14 : len, &q);
+            REQUIRE(again == FW_PKT_IPV4 || again == FW_PKT_E_SRC_ADDR); /* a quoted broadcast as source */
+            REQUIRE(again != FW_PKT_IPV4 || (q.len == p.len && q.proto == p.proto));
+        }
+    }
+    free(copy);
+    REQUIRE(h->nat.in_use <= h->states.count);
     REQUIRE(v.action == FW_PASS || v.action == FW_BLOCK);
     REQUIRE(v.reason >= FW_R_STATE && v.reason <= FW_R_LAST);
     REQUIRE(v.rule >= -1 && v.rule < (int)h->eng.rules->count);

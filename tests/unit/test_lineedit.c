@@ -575,6 +575,7 @@ static void test_commands_parse(void)
         { "show connections", CMD_MODE_OPER, CMD_SHOW_CONNECTIONS },
         { "show firewall", CMD_MODE_OPER, CMD_SHOW_FIREWALL },
         { "show states", CMD_MODE_OPER, CMD_SHOW_STATES },
+        { "show nat", CMD_MODE_OPER, CMD_SHOW_NAT },
         { "show tls", CMD_MODE_OPER, CMD_SHOW_TLS },
         { "show log", CMD_MODE_OPER, CMD_SHOW_LOG },
         { "show log follow", CMD_MODE_OPER, CMD_SHOW_LOG_FOLLOW },
@@ -640,7 +641,7 @@ static void test_command_errors(void)
     CHECK_EQ(parse("show", CMD_MODE_OPER), -1);
     CHECK_STR(
         err, "expected version, uptime, system, tasks, memory, interfaces, arp, routes, connections, firewall, states, "
-             "tls, log, running-config, config or configuration after show");
+             "nat, tls, log, running-config, config or configuration after show");
     CHECK_EQ(parse("show foo", CMD_MODE_OPER), -1);
     CHECK(strncmp(err, "expected version, uptime,", 25) == 0);
     CHECK(strstr(err, "after show (got \"foo\")") != NULL);
