@@ -122,6 +122,7 @@
 #define SITE_VA       0x0000007000000000ull /* the site archive's frame, read-only */
 #define SOCK_VA       0x0000006800000000ull /* socket clients' regions (netd_sock.c) */
 #define ADMIN_VA      0x0000006a00000000ull /* admin clients' regions (netd_admin.c) */
+_Static_assert(SOCK_VA + NETD_SOCK_SPAN <= ADMIN_VA, "the socket clients' span ends below the admin regions");
 #define REQ_BATCH     64                    /* requests served per wake-up before a pass (bounds the NICs' wait) */
 #define HEAP_VA       0x0000006c00000000ull /* lwIP's heap (MEM_SIZE), a frame of its own */
 #define HEAP_PAGES    ((MEM_SIZE + 65536 + 4095) / 4096) /* + lwIP's alignment and struct mem slack */

@@ -91,7 +91,7 @@
 #define TIMER_BIT     (1ull << 40)
 #define ADMIN_VA      0x0000006300000000ull
 #define MAX_CONNS     TLSD_MAX_CONNS
-#define PEND_BYTES    SOCK_RING_BYTES
+#define PEND_BYTES    4096u /* was SOCK_RING_BYTES when rings were 4 KiB (netd's rings are 64 KiB windows now) */
 #define CLOSE_WAIT_NS (5ull * 1000000000ull)
 _Static_assert(MAX_CONNS == 124, "the listening line and docs/CONFIG.md say 124");
 
@@ -321,7 +321,7 @@ static bool do_proxy(struct conn *c)
     bool moved = false;
     /* client -> backend, no more than the backend's ring takes. */
     while (!c->c_eof) {
-        uint32_t room = SOCK_RING_BYTES - sock_unsent(&SC, c->bs);
+        uint32_t room = sock_tx_room(&SC, c->bs); /* <= SOCK_RING_BYTES, IOBUF's size */
         if (!room)
             break;
         int n = tls_conn_read(&c->tls, IOBUF, room);
