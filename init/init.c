@@ -408,8 +408,9 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         err = keel_cap_copy(named_object(GRANT_SHARE, g->name), task, dest, RIGHT_READ | RIGHT_WRITE, 0);
         name_cap(info, (uint32_t)dest, CAP_FRAME, "shm:", g->name);
         break;
-    case GRANT_SIGNAL:
-        err = keel_cap_copy(named_object(GRANT_NOTIFY, g->name), task, dest, RIGHT_WRITE, 0);
+    case GRANT_SIGNAL: /* `bit N`: badged, so the holder can raise bit N and no other */
+        err = keel_cap_copy(named_object(GRANT_NOTIFY, g->name), task, dest, RIGHT_WRITE,
+                            g->b ? 1ull << (g->b - 1) : 0);
         name_cap(info, (uint32_t)dest, CAP_NOTIFICATION, "signal:", g->name);
         break;
     case GRANT_NOTIFY:

@@ -57,11 +57,11 @@ import keelqemu as kq  # noqa: E402
 
 NETD_LINES = """
 # netd smoke test boots (`nettest`)
-server netnic0 when nettest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
-server netnic1 when nettest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1
+server netnic0 when nettest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal netd-ev bit 0
+server netnic1 when nettest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal netd-ev bit 1
 server netrng  when nettest priority 14 memory 256K pci rng 0 endpoint rng-net
-server netnic2 when nettest priority 15 memory 2M pci net 2 endpoint net2 share net2 256 signal net2
-server netd    when nettest needs netnic0 priority 12 memory 7M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect net2 share net2 256 notify net2 connect rng-net site endpoint netd share sock-socktest {sock_pages} share socktx-socktest {sock_tx_pages} signal sock-socktest
+server netnic2 when nettest priority 15 memory 2M pci net 2 endpoint net2 share net2 256 signal netd-ev bit 2
+server netd    when nettest needs netnic0 priority 12 memory 7M args {args} connect net0 share net0 256 connect net1 share net1 256 connect net2 share net2 256 connect rng-net notify netd-ev signal netd-ev site endpoint netd share sock-socktest {sock_pages} share socktx-socktest {sock_tx_pages} signal sock-socktest
 server socktest when nettest needs netd priority 11 memory 1M args hello-delay=4000 connect netd share sock-socktest {sock_pages} share socktx-socktest {sock_tx_pages} notify sock-socktest
 """
 SOCK_PAGES, SOCK_TX_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES
