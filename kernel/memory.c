@@ -18,7 +18,7 @@
 #include "task.h"
 #include "vm.h"
 
-#define MAX_CONTIG_PAGES 1024      /* a DMA frame: one physically contiguous run */
+#define MAX_CONTIG_PAGES 1024       /* a DMA frame: one physically contiguous run */
 #define MAX_FRAME_PAGES  (1u << 17) /* any other frame: 512 MiB, a page list (object.h) */
 #define LIST_PAGES(n)    (((n) + FRAME_LIST_FANOUT - 1) / FRAME_LIST_FANOUT)
 _Static_assert(LIST_PAGES(MAX_FRAME_PAGES) * 8 <= KHEAP_MAX, "the list's top level is one kheap block");

@@ -145,8 +145,8 @@ static void rx_drain(struct nsock *s)
     while (s->pend && room) {
         struct pbuf *p = s->pend;
         uint32_t want = p->len < room ? p->len : room;
-        uint32_t n = sock_ring_write(s->rx_list, st_of(s)->rx_pages, &s->c->rx, s->c->rx_base, s->rx_head,
-                                     p->payload, want);
+        uint32_t n =
+            sock_ring_write(s->rx_list, st_of(s)->rx_pages, &s->c->rx, s->c->rx_base, s->rx_head, p->payload, want);
         s->rx_head += n;
         room -= n;
         s->pend_bytes -= n;
@@ -202,6 +202,7 @@ static void tx_push(struct nsock *s)
         avail = 0; /* a head beyond the ring: the client's bug, nothing sent */
     bool took = false;
     while (avail) {
+        /* src NULL: a page entry out of the pool, the client's bug; those bytes are skipped. */
         const uint8_t *src;
         uint32_t n = sock_ring_span(st_of(s)->tx_pages, s->c->tx_pool, s->c->tx_base, s->tx_tail, avail, &src);
         if (src) {
@@ -209,7 +210,7 @@ static void tx_push(struct nsock *s)
                 n = tcp_sndbuf(s->tcp);
             if (!n || tcp_write(s->tcp, src, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
                 break; /* full: tcp_sent or tcp_poll comes back here */
-        } /* else a page entry out of the pool: the client's bug; those bytes are skipped */
+        }
         s->tx_tail += n;
         avail -= n;
         took = true;

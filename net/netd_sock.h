@@ -53,22 +53,22 @@ struct nsock_client {
     uint64_t badge;  /* its calls' badge: its manifest index + 1 (init's convention) */
     uint64_t signal; /* signal:sock-NAME slot */
     struct sock_shared *sh;
-    uint8_t *base;    /* the region (sh == base) */
-    uint8_t *rx_base; /* the rx pool's page 0 (base + SOCK_HDR_PAGES pages) */
-    uint8_t *tx_base; /* the tx pool's page 0 (socktx-NAME, mapped read-only) */
-    uint32_t tx_pool; /* the tx pool's pages (page entries beyond it are the client's lie) */
+    uint8_t *base;                         /* the region (sh == base) */
+    uint8_t *rx_base;                      /* the rx pool's page 0 (base + SOCK_HDR_PAGES pages) */
+    uint8_t *tx_base;                      /* the tx pool's page 0 (socktx-NAME, mapped read-only) */
+    uint32_t tx_pool;                      /* the tx pool's pages (page entries beyond it are the client's lie) */
     struct sock_pool rx;                   /* free rx pages; links in netd's own frame */
     uint64_t rx_starved[SOCK_EVENT_WORDS]; /* sockets with bytes waiting for an rx page */
     bool rx_retry;                         /* rx pages came back: drain the starved sockets */
-    bool hello;      /* SOCK_HELLO seen, and that run has not died since */
-    bool dirty;      /* events set since the last netd_sock_flush: signal */
-    uint64_t faults; /* init's fault count for it at its last SOCK_HELLO */
+    bool hello;                            /* SOCK_HELLO seen, and that run has not died since */
+    bool dirty;                            /* events set since the last netd_sock_flush: signal */
+    uint64_t faults;                       /* init's fault count for it at its last SOCK_HELLO */
     uint64_t accepted, refused, udp_dropped, hellos, deaths;
-    uint64_t chunk_va;                    /* where chunk k maps: chunk_va + k * NSOCK_CHUNK_STRIDE */
-    struct nsock *chunk[NSOCK_CHUNKS];    /* NULL: not mapped (every socket of it free) */
-    uint16_t chunk_open[NSOCK_CHUNKS];    /* open sockets in chunk k */
-    uint32_t open, open_peak;             /* open sockets now, and the most at once */
-    uint32_t rx_pages_peak;               /* the most rx pages in use at once */
+    uint64_t chunk_va;                 /* where chunk k maps: chunk_va + k * NSOCK_CHUNK_STRIDE */
+    struct nsock *chunk[NSOCK_CHUNKS]; /* NULL: not mapped (every socket of it free) */
+    uint16_t chunk_open[NSOCK_CHUNKS]; /* open sockets in chunk k */
+    uint32_t open, open_peak;          /* open sockets now, and the most at once */
+    uint32_t rx_pages_peak;            /* the most rx pages in use at once */
 };
 
 struct netd_socks {

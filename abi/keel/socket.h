@@ -131,12 +131,12 @@
 #define SOCK_MAX           8192   /* sockets per client (indices 0..SOCK_MAX-1) */
 #define SOCK_RING_BYTES    65536u /* a ring's window each way: a power of two, whole pages */
 #define SOCK_RING_PAGES    (SOCK_RING_BYTES / 4096u)
-#define SOCK_HDR_PAGES     193u  /* struct sock_shared */
+#define SOCK_HDR_PAGES     193u   /* struct sock_shared */
 #define SOCK_POOL_MAX      65535u /* pages in a pool at most (a page entry is a uint16_t, 0 = none) */
-#define SOCK_POOL_PAGES    256u  /* the shipped manifests' pools: 1 MiB each way per client */
+#define SOCK_POOL_PAGES    256u   /* the shipped manifests' pools: 1 MiB each way per client */
 #define SOCK_SHM_PAGES     (SOCK_HDR_PAGES + SOCK_POOL_PAGES) /* sock-C: header, rx pool (default) */
 #define SOCK_SHM_TX_PAGES  SOCK_POOL_PAGES                    /* socktx-C: tx pool (default) */
-#define SOCK_EVENT_BIT     1ull /* the one notification bit netd signals */
+#define SOCK_EVENT_BIT     1ull                               /* the one notification bit netd signals */
 #define SOCK_EVENT_WORDS   (SOCK_MAX / 64)
 #define SOCK_DEATH_POLL_MS 250u
 #define SOCK_MAGIC         0x4b534f43u /* "COSK" */
@@ -180,15 +180,15 @@ enum sock_opt {
 #define SOCK_ST_RESET     (1u << 6) /* the connection failed or was reset: dead */
 
 struct sock_state {
-    uint32_t status;     /* SOCK_ST_*, netd writes */
-    uint32_t rx_head;    /* netd writes */
-    uint32_t rx_tail;    /* client writes */
-    uint32_t tx_head;    /* client writes */
-    uint32_t tx_tail;    /* netd writes */
-    uint32_t peer_ip;    /* TCP: the peer (netd writes at accept/connect) */
-    uint16_t peer_port;  /* host byte order */
-    uint16_t local_port; /* host byte order */
-    uint32_t rx_dropped; /* UDP datagrams dropped for want of room, netd writes */
+    uint32_t status;                    /* SOCK_ST_*, netd writes */
+    uint32_t rx_head;                   /* netd writes */
+    uint32_t rx_tail;                   /* client writes */
+    uint32_t tx_head;                   /* client writes */
+    uint32_t tx_tail;                   /* netd writes */
+    uint32_t peer_ip;                   /* TCP: the peer (netd writes at accept/connect) */
+    uint16_t peer_port;                 /* host byte order */
+    uint16_t local_port;                /* host byte order */
+    uint32_t rx_dropped;                /* UDP datagrams dropped for want of room, netd writes */
     uint16_t rx_pages[SOCK_RING_PAGES]; /* rx ring's pages: rx pool index + 1, 0 = none; netd writes */
     uint16_t tx_pages[SOCK_RING_PAGES]; /* tx ring's pages: tx pool index + 1, 0 = none; client writes */
 };

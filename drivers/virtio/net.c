@@ -136,7 +136,7 @@ struct vnet {
     enum vnet_state state;
     uint32_t generation; /* si->restarts + 1, fixed */
     uint64_t signal_slot;
-    bool signal_badged; /* signal_slot is badged: signal 0 (its bit), not NIC_EVT_* */
+    bool signal_badged;     /* signal_slot is badged: signal 0 (its bit), not NIC_EVT_* */
     struct nic_shared *shm; /* netd's region: only the rings we consume/produce and stats */
     uint64_t shm_phys;
     uint64_t rx_hdr_phys;          /* plain RX: NIC_BUF_COUNT slots of VNET_HDR_SLOT bytes */

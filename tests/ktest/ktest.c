@@ -782,8 +782,8 @@ static void t_memory_budget(void)
     CHECK_EQ(keel_obj_create(sub, 99, x, 0), KE_INVALID_ARG);
     CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, x, 0), KE_INVALID_ARG);
     CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, x, (1ull << 17) + 1), KE_INVALID_ARG); /* beyond 512 MiB */
-    CHECK_EQ(keel_obj_create(sub, OBJ_DMA_FRAME, x, 1025), KE_INVALID_ARG);       /* DMA: one run, 1024 at most */
-    CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, x, 5000), KE_NO_MEMORY);             /* a page list, beyond the budget */
+    CHECK_EQ(keel_obj_create(sub, OBJ_DMA_FRAME, x, 1025), KE_INVALID_ARG);         /* DMA: one run, 1024 at most */
+    CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, x, 5000), KE_NO_MEMORY);               /* a page list, beyond the budget */
     CHECK_EQ(keel_obj_create(sub, OBJ_ENDPOINT, sub, 0), KE_SLOT_IN_USE);
     CHECK_EQ(keel_obj_create(sub, OBJ_ENDPOINT, x, 7), KE_INVALID_ARG);
     CHECK_EQ(keel_obj_create(sub, OBJ_THREAD, x, debug_slot), KE_WRONG_TYPE);

@@ -44,8 +44,8 @@ static bool hold; /* "hold": stop reading echo connections (flow control) */
 static bool is_sink[SOCK_MAX], sink_eof[SOCK_MAX];
 static uint64_t sunk[SOCK_MAX];
 static uint64_t sink_as0[SOCK_MAX], sink_ipc0[SOCK_MAX]; /* the kernel's counters when the sink began */
-static bool is_many[SOCK_MAX]; /* "many N PORT": connections held open, idle */
-static int top;                /* every socket in use is below top */
+static bool is_many[SOCK_MAX];                           /* "many N PORT": connections held open, idle */
+static int top;                                          /* every socket in use is below top */
 
 static void note_top(int s)
 {

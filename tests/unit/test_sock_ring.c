@@ -49,7 +49,7 @@ static void test_room_rule(void)
     CHECK_EQ(sock_ring_room(100, 100), SOCK_RING_BYTES - 100); /* tail's page still counts from its start */
     CHECK_EQ(sock_ring_room(4096, 4096), SOCK_RING_BYTES);
     CHECK_EQ(sock_ring_room(SOCK_RING_BYTES, 0), 0u);
-    CHECK_EQ(sock_ring_room(10, 20), 0u);                     /* a tail beyond head: no room */
+    CHECK_EQ(sock_ring_room(10, 20), 0u);                                         /* a tail beyond head: no room */
     CHECK_EQ(sock_ring_room(0xfffffff0u, 0xffffff00u), SOCK_RING_BYTES - 0xff0u); /* wraps */
 }
 
@@ -136,11 +136,8 @@ static void test_lies_refused(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
-        UNIT_TEST(test_pool_take_give),
-        UNIT_TEST(test_room_rule),
-        UNIT_TEST(test_stream_through_pages),
-        UNIT_TEST(test_dry_pool_shortens_write),
-        UNIT_TEST(test_lies_refused),
+        UNIT_TEST(test_pool_take_give),          UNIT_TEST(test_room_rule),    UNIT_TEST(test_stream_through_pages),
+        UNIT_TEST(test_dry_pool_shortens_write), UNIT_TEST(test_lies_refused),
     };
     return unit_main("sock_ring", tests, sizeof tests / sizeof tests[0]);
 }
