@@ -4,9 +4,9 @@
  * lib/include/keel/sock_client.h only, never netd's internals.
  *
  * Manifest.  netd has `endpoint netd` (serve:netd) and, per client C,
- * `share sock-C 449 share socktx-C 256 signal sock-C` (SOCK_SHM_PAGES,
- * SOCK_SHM_TX_PAGES, or larger pools); client C has `connect netd share sock-C 449 share
- * socktx-C 256 notify sock-C`.  netd finds each client by the "client:C"
+ * `share sock-C 353 share socktx-C 160 signal sock-C` (SOCK_SHM_PAGES,
+ * SOCK_SHM_TX_PAGES, or larger pools); client C has `connect netd share sock-C 353 share
+ * socktx-C 160 notify sock-C`.  netd finds each client by the "client:C"
  * note in its srvinfo (the badge C's calls carry) and the three grants
  * named sock-C / socktx-C; a client without them gets SOCK_E_NO_CLIENT.
  *
@@ -133,7 +133,7 @@
 #define SOCK_RING_PAGES    (SOCK_RING_BYTES / 4096u)
 #define SOCK_HDR_PAGES     193u   /* struct sock_shared */
 #define SOCK_POOL_MAX      65535u /* pages in a pool at most (a page entry is a uint16_t, 0 = none) */
-#define SOCK_POOL_PAGES    256u   /* the shipped manifests' pools: 1 MiB each way per client */
+#define SOCK_POOL_PAGES    160u   /* the shipped manifests' pools: 640 KiB each way (513 pages in all, as before #14) */
 #define SOCK_SHM_PAGES     (SOCK_HDR_PAGES + SOCK_POOL_PAGES) /* sock-C: header, rx pool (default) */
 #define SOCK_SHM_TX_PAGES  SOCK_POOL_PAGES                    /* socktx-C: tx pool (default) */
 #define SOCK_EVENT_BIT     1ull                               /* the one notification bit netd signals */

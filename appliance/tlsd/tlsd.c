@@ -58,11 +58,11 @@
  *
  * Manifest (see tests/qemu/test_tlsd.py):
  *   server tlsd needs netd priority 13 memory 12M args rng=NAME[,stats=S]
- *       site connect netd share sock-tlsd 259 share socktx-tlsd 256
+ *       site connect netd share sock-tlsd 353 share socktx-tlsd 160
  *       notify sock-tlsd signal sock-tlsd
  *       connect keyd share keyd 4 notify tlsd connect NAME [endpoint tlsd
  *       [share tlsadm-C 17 ...]]  (C: a configuring client, e.g. consoled)
- *   netd: `share sock-tlsd 259 share socktx-tlsd 256 signal sock-tlsd`; keyd: `args client=tlsd`,
+ *   netd: `share sock-tlsd 353 share socktx-tlsd 160 signal sock-tlsd`; keyd: `args client=tlsd`,
  *   `signal tlsd`, priority below tlsd's.
  */
 #include <stdbool.h>
