@@ -137,8 +137,10 @@ uint32_t sock_tx_room(struct sock_client *c, int s)
         if (k > room - n)
             k = room - n;
         if (!ss->tx_pages[(pos / 4096u) % SOCK_RING_PAGES]) {
-            if (!free)
+            if (!free) {
+                starve(c, s); /* the pool limits it: an event once pages come back */
                 break;
+            }
             free--;
         }
         n += k;

@@ -61,7 +61,9 @@ long sock_recv(struct sock_client *c, int s, void *buf, size_t n);
 uint32_t sock_unsent(const struct sock_client *c, int s);
 /* Bytes a sock_send on S takes whole now: the ring's room (a little less
  * than SOCK_RING_BYTES - sock_unsent: pages are whole) as far as the tx
- * pool can back it.  Also gives back S's pages netd is done with. */
+ * pool can back it (when the pool is what limits it, S is handed out by
+ * sock_next_event once pages come back).  Also gives back S's pages netd
+ * is done with. */
 uint32_t sock_tx_room(struct sock_client *c, int s);
 /* One datagram (n <= SOCK_DGRAM_MAX) into S's tx ring: 0, or SOCK_E_AGAIN
  * when it does not fit now.  sock_kick after. */
