@@ -227,6 +227,7 @@ static unsigned share_holders(const char *name)
  * per-instance grant (`connect eth%`) never creates: its object is its
  * instance's, made only when that instance runs (setup), so a server is
  * given exactly the NICs present and no absent NIC's 1 MiB ring is made. */
+#define INIT_DMA_SHARE_MAX 1024 /* pages: the kernel's limit for a DMA frame (one contiguous run) */
 static int64_t create_named(const struct grant *g)
 {
     enum grant_kind kind = named_kind(g->kind);
@@ -244,8 +245,9 @@ static int64_t create_named(const struct grant *g)
         err = keel_obj_create(INIT_SLOT_MEMORY, OBJ_ENDPOINT, s, 0);
     else if (kind == GRANT_NOTIFY)
         err = keel_obj_create(INIT_SLOT_MEMORY, OBJ_NOTIFICATION, s, 0);
-    else
-        err = keel_obj_create(INIT_SLOT_MEMORY, OBJ_DMA_FRAME, s, g->a);
+    else /* a DMA frame (a driver may hand its pages to a device) up to the kernel's 1024-page
+          * run; a larger share (a socket client's page pool) is a plain frame of any pages */
+        err = keel_obj_create(INIT_SLOT_MEMORY, g->a <= INIT_DMA_SHARE_MAX ? OBJ_DMA_FRAME : OBJ_FRAME, s, g->a);
     if (err)
         return err;
     S.named[S.n_named].kind = kind;

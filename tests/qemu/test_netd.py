@@ -64,7 +64,12 @@ server netnic2 when nettest priority 15 memory 2M pci net 2 endpoint net2 share 
 server netd    when nettest needs netnic0 priority 12 memory 7M args {args} connect net0 share net0 256 connect net1 share net1 256 connect net2 share net2 256 connect rng-net notify netd-ev signal netd-ev site endpoint netd share sock-socktest {sock_pages} share socktx-socktest {sock_tx_pages} signal sock-socktest
 server socktest when nettest needs netd priority 11 memory 1M args hello-delay=4000 connect netd share sock-socktest {sock_pages} share socktx-socktest {sock_tx_pages} notify sock-socktest
 """
-SOCK_PAGES, SOCK_TX_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES
+# socktest's page pools are larger than the shipped manifests' (abi/keel/socket.h
+# SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES): beyond 1024 pages each, so the shares are
+# page-list frames (the kernel's frames that need no contiguous run; init makes
+# a share that large a plain frame), mapped by netd and socktest end to end.
+SOCK_POOL_TEST = 1100
+SOCK_PAGES, SOCK_TX_PAGES = kq.socket_abi()["SOCK_HDR_PAGES"] + SOCK_POOL_TEST, SOCK_POOL_TEST
 MAC = {"ktap0": "525400123456", "ktap1": "525400123457"}
 
 # The firewall's rule sets (site.cpio).  Set 1 is loaded at start; "KEEL-RELOAD
@@ -790,6 +795,8 @@ def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int, fwd_mb: int)
                        "socket line")
         check(m.group(2) == "0", f"rx pages still held with nothing in flight: {m.group(0)}")
         check(int(m.group(3)) >= 8, f"the rings never grew past {m.group(3)} pages: {m.group(0)}")
+        check(int(m.group(4)) == SOCK_POOL_TEST, f"netd's rx pool is not the {SOCK_POOL_TEST} pages granted: "
+              f"{m.group(0)}")
         pos = len(text())
         sh("ip", "netns", "exec", wan, sys.executable, "-c",
            "import socket, time; c = socket.create_connection(('10.9.0.2', 9), timeout=10); "
