@@ -57,12 +57,12 @@ SOCK_PAGES, SOCK_TX_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PA
 SINK_PORT = 9     # socktest's control port; "sink" turns a connection into a sink
 ECHO_PORT = 7
 IPERF_PORT = 5201
-NIC1 = ("server netnic1 when netbench priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1\n")
+NIC1 = ("server netnic1 when netbench priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal netd-ev bit 1\n")
 MANIFEST = """
 # make bench (bench/tcp.py): netd and socktest (`netbench`)
-server netnic0 when netbench priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
+server netnic0 when netbench priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal netd-ev bit 0
 {nic1}server netrng  when netbench priority 14 memory 256K pci rng 0 endpoint rng-net
-server netd    when netbench needs netnic0 priority 12 memory 7M args stats=600 connect net0 share net0 256 notify net0 {net1}connect rng-net site endpoint netd share sock-socktest {pages} share socktx-socktest {tx_pages} signal sock-socktest
+server netd    when netbench needs netnic0 priority 12 memory 7M args stats=600 connect net0 share net0 256 {net1}connect rng-net notify netd-ev signal netd-ev site endpoint netd share sock-socktest {pages} share socktx-socktest {tx_pages} signal sock-socktest
 server socktest when netbench needs netd priority 11 memory 1M connect netd share sock-socktest {pages} share socktx-socktest {tx_pages} notify sock-socktest
 """
 N_RULES = 100
@@ -96,7 +96,7 @@ def make_image(src: Path, out: Path, tap: bool) -> None:
     # The whole manifest: the netbench set's names (its own netd) are scoped
     # to the set, so the appliance's lines stay (init/manifest.h).
     base = (REPO / "image" / "manifest").read_text()
-    net1 = "connect net1 share net1 256 notify net1 " if tap else ""
+    net1 = "connect net1 share net1 256 " if tap else ""
     manifest.write_text(base + "\n" + MANIFEST.format(nic1=NIC1 if tap else "", net1=net1, pages=SOCK_PAGES,
                                                      tx_pages=SOCK_TX_PAGES))
     elfs = sorted(str(p) for p in (kq.BUILD / "user").glob("*.elf") if p.name != "init.elf")

@@ -229,6 +229,7 @@ static unsigned share_holders(const char *name)
  * per-instance grant (`connect eth%`) never creates: its object is its
  * instance's, made only when that instance runs (setup), so a server is
  * given exactly the NICs present and no absent NIC's 1 MiB ring is made. */
+#define INIT_DMA_SHARE_MAX 1024 /* pages: the kernel's limit for a DMA frame (one contiguous run) */
 static int64_t create_named(const struct grant *g)
 {
     enum grant_kind kind = named_kind(g->kind);
@@ -246,8 +247,9 @@ static int64_t create_named(const struct grant *g)
         err = keel_obj_create(INIT_SLOT_MEMORY, OBJ_ENDPOINT, s, 0);
     else if (kind == GRANT_NOTIFY)
         err = keel_obj_create(INIT_SLOT_MEMORY, OBJ_NOTIFICATION, s, 0);
-    else
-        err = keel_obj_create(INIT_SLOT_MEMORY, OBJ_DMA_FRAME, s, g->a);
+    else /* a DMA frame (a driver may hand its pages to a device) up to the kernel's 1024-page
+          * run; a larger share (a socket client's page pool) is a plain frame of any pages */
+        err = keel_obj_create(INIT_SLOT_MEMORY, g->a <= INIT_DMA_SHARE_MAX ? OBJ_DMA_FRAME : OBJ_FRAME, s, g->a);
     if (err)
         return err;
     S.named[S.n_named].kind = kind;
@@ -410,8 +412,9 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         err = keel_cap_copy(named_object(GRANT_SHARE, g->name), task, dest, RIGHT_READ | RIGHT_WRITE, 0);
         name_cap(info, (uint32_t)dest, CAP_FRAME, "shm:", g->name);
         break;
-    case GRANT_SIGNAL:
-        err = keel_cap_copy(named_object(GRANT_NOTIFY, g->name), task, dest, RIGHT_WRITE, 0);
+    case GRANT_SIGNAL: /* `bit N`: badged, so the holder can raise bit N and no other */
+        err = keel_cap_copy(named_object(GRANT_NOTIFY, g->name), task, dest, RIGHT_WRITE,
+                            g->b ? 1ull << (g->b - 1) : 0);
         name_cap(info, (uint32_t)dest, CAP_NOTIFICATION, "signal:", g->name);
         break;
     case GRANT_NOTIFY:

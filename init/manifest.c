@@ -361,6 +361,18 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
             return fail(c, a.col, "expected a notification name (letters, digits, -_.; at most 15)");
         g->line = c->line;
         g->col = a.col;
+        /* `signal NAME bit N`: a capability badged with bit N alone, so
+         * the holder raises that bit and no other (a driver waking netd). */
+        struct cursor save = *c;
+        if (g->kind == GRANT_SIGNAL && next_token(c, &b) && tok_is(&b, "bit")) {
+            if (need_arg(c, &b, &b, "expected a bit number (0-63) after bit"))
+                return -1;
+            if (!parse_number(&b, 63, &g->b))
+                return fail(c, b.col, "expected a bit number (0-63)");
+            g->b++; /* 0: no badge */
+        } else {
+            *c = save;
+        }
     } else if (tok_is(kw, "endpoint") || tok_is(kw, "connect")) {
         g->kind = tok_is(kw, "endpoint") ? GRANT_ENDPOINT : GRANT_CONNECT;
         if (need_arg(c, kw, &a, "expected an endpoint name"))

@@ -99,7 +99,7 @@ enum grant_kind {
     GRANT_CONNECT,
     GRANT_PCI,    /* a: PCI_SEL_*, b: index */
     GRANT_SHARE,  /* name, a: pages */
-    GRANT_SIGNAL, /* name */
+    GRANT_SIGNAL, /* name, b: 1 + the badge's bit (`bit N`), 0 = unbadged */
     GRANT_NOTIFY, /* name */
     GRANT_SITE,   /* the site archive module, read-only */
     GRANT_ADMIN,  /* may ask init to restart servers, reboot, halt: no capability */

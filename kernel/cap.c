@@ -73,7 +73,8 @@ static void kobj_destroy(struct kobj *o)
         struct frame *f = (struct frame *)o;
         if (f->owned)
             for (uint64_t i = 0; i < f->pages; i++)
-                pmm_free(f->phys + i * PAGE_SIZE);
+                pmm_free(frame_page(f, i));
+        frame_free_list(f);
         kheap_free(f, sizeof *f);
         break;
     }

@@ -18,7 +18,10 @@
 #include "task.h"
 #include "vm.h"
 
-#define MAX_FRAME_PAGES  1024
+#define MAX_CONTIG_PAGES 1024       /* a DMA frame: one physically contiguous run */
+#define MAX_FRAME_PAGES  (1u << 17) /* any other frame: 512 MiB, a page list (object.h) */
+#define LIST_PAGES(n)    (((n) + FRAME_LIST_FANOUT - 1) / FRAME_LIST_FANOUT)
+_Static_assert(LIST_PAGES(MAX_FRAME_PAGES) * 8 <= KHEAP_MAX, "the list's top level is one kheap block");
 #define MAX_BUDGET_BYTES (1ull << 40) /* keeps every cost sum far from overflow */
 #define TASK_COST        (kheap_block_size(sizeof(struct task)) + (CAP_TABLE_PAGES + 1 + VM_MAX_PT_PAGES) * PAGE_SIZE)
 #define THREAD_COST      (kheap_block_size(sizeof(struct thread)) + KSTACK_SIZE)
@@ -67,21 +70,80 @@ struct frame *frame_wrap(uint64_t phys, uint64_t pages, bool device, bool owned)
     return f;
 }
 
+void frame_free_list(struct frame *f)
+{
+    if (!f->list)
+        return;
+    for (uint64_t k = 0; k < LIST_PAGES(f->pages); k++)
+        kheap_free(f->list[k], PAGE_SIZE);
+    kheap_free(f->list, LIST_PAGES(f->pages) * 8);
+    f->list = NULL;
+}
+
+/* The page list of F: PAGES pages taken one by one (zeroed by the pmm).
+ * false (everything given back) when the machine runs out. */
+static bool frame_fill_list(struct frame *f, uint64_t pages)
+{
+    f->pages = pages;
+    f->list = kheap_alloc(LIST_PAGES(pages) * 8);
+    if (!f->list)
+        return false;
+    uint64_t got = 0;
+    for (uint64_t k = 0; k < LIST_PAGES(pages); k++) {
+        f->list[k] = kheap_alloc(PAGE_SIZE);
+        if (!f->list[k])
+            goto fail;
+    }
+    for (; got < pages; got++) {
+        uint64_t p = pmm_alloc();
+        if (!p)
+            goto fail;
+        f->list[got / FRAME_LIST_FANOUT][got % FRAME_LIST_FANOUT] = p;
+    }
+    return true;
+fail:
+    for (uint64_t i = 0; i < got; i++)
+        pmm_free(frame_page(f, i));
+    for (uint64_t k = 0; k < LIST_PAGES(pages); k++)
+        if (f->list[k])
+            kheap_free(f->list[k], PAGE_SIZE);
+    kheap_free(f->list, LIST_PAGES(pages) * 8);
+    f->list = NULL;
+    return false;
+}
+
 static struct kobj *create_frame(uint64_t pages, bool dma)
 {
-    /* Every frame object is contiguous, so it maps as one range; a DMA
-     * frame differs only in that its physical address may be disclosed. */
-    uint64_t phys = pmm_alloc_contig(pages, 1);
-    if (!phys)
+    /* A DMA frame is contiguous, so a device can walk it from its physical
+     * address.  Any other frame is contiguous when it is small and the pmm
+     * has such a run, else a list of pages from anywhere: the largest free
+     * run does not bound it (the budget does). */
+    uint64_t phys = (dma || pages <= MAX_CONTIG_PAGES) ? pmm_alloc_contig(pages, 1) : 0;
+    if (!phys && dma)
         return NULL;
     struct frame *f = frame_wrap(phys, pages, false, true);
     if (!f) {
-        for (uint64_t i = 0; i < pages; i++)
+        for (uint64_t i = 0; phys && i < pages; i++)
             pmm_free(phys + i * PAGE_SIZE);
+        return NULL;
+    }
+    if (!phys && !frame_fill_list(f, pages)) {
+        kheap_free(f, sizeof *f);
         return NULL;
     }
     f->dma = dma;
     return &f->hdr;
+}
+
+/* What a frame of PAGES pages costs a budget: its pages, its struct and,
+ * when it may need one, its page list (charged up front either way, so the
+ * cost does not depend on the pmm's fragmentation). */
+static uint64_t frame_cost(uint64_t pages, bool dma)
+{
+    uint64_t cost = pages * PAGE_SIZE + kheap_block_size(sizeof(struct frame));
+    if (!dma && pages > MAX_CONTIG_PAGES)
+        cost += LIST_PAGES(pages) * PAGE_SIZE + kheap_block_size(LIST_PAGES(pages) * 8);
+    return cost;
 }
 
 int memory_create_object(struct memory *m, uint64_t type, uint64_t arg, struct task *owner, struct kobj **out)
@@ -103,9 +165,9 @@ int memory_create_object(struct memory *m, uint64_t type, uint64_t arg, struct t
         break;
     case OBJ_FRAME:
     case OBJ_DMA_FRAME:
-        if (arg == 0 || arg > MAX_FRAME_PAGES)
+        if (arg == 0 || arg > (type == OBJ_DMA_FRAME ? MAX_CONTIG_PAGES : MAX_FRAME_PAGES))
             return KE_INVALID_ARG;
-        cost = arg * PAGE_SIZE + kheap_block_size(sizeof(struct frame));
+        cost = frame_cost(arg, type == OBJ_DMA_FRAME);
         break;
     default: return KE_INVALID_ARG;
     }

@@ -68,6 +68,8 @@ static struct frame *map_new(uint64_t va, uint64_t pages, uint8_t rights)
     if (memory_create_object(root_memory, OBJ_FRAME, pages, NULL, &o))
         panic("init: out of memory for its image");
     struct frame *f = (struct frame *)o;
+    if (f->list)
+        panic("init: no contiguous run of %llu pages for its image", (unsigned long long)pages);
     int err = task_map(init_task, f, va, rights);
     if (err)
         panic("init: cannot map 0x%llx (error %d)", (unsigned long long)va, err);

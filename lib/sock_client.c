@@ -6,15 +6,23 @@
  * position published with release and read with acquire (socket.h).
  * Every data call that moves a position flags its socket in the shared
  * kicks bitmap, so the next SOCK_KICK makes netd look at exactly those.
+ *
+ * Ring pages (keel/sock_ring.h): the client owns the tx pool (socktx-NAME)
+ * and its free list, whose links sit in the pool's own first pages (memory
+ * netd never writes); it takes a page when a send first writes into a
+ * slot and gives pages back once netd's tx_tail passed them: at every
+ * send, at every event handed out (netd flags a socket whose tx_tail
+ * moved), at close.  A send that found the pool empty marks its socket
+ * starved; pages given back later hand the starved sockets out as events,
+ * so a caller that waits for an event on the socket is not left waiting.
  */
 #include <keel/fmt.h>
 #include <keel/init.h>
 #include <keel/server.h>
 #include <keel/sock_client.h>
+#include <keel/sock_ring.h>
 #include <keel/string.h>
 #include <keel/sys.h>
-
-#define RING_MASK (SOCK_RING_BYTES - 1)
 
 static uint32_t ld(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static void st(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
@@ -27,6 +35,9 @@ static int call(struct sock_client *c, uint32_t label, unsigned words, uint64_t 
         return SOCK_E_NO_CLIENT; /* netd is gone (restarting): the caller starts again */
     return (int32_t)keel_label(&m);
 }
+
+/* Pages of the tx pool that hold the free list's links (2 bytes a page). */
+static uint32_t link_pages(uint32_t pages) { return (pages * 2u + 4095u) / 4096u; }
 
 int sock_open(struct sock_client *c, const struct keel_srvinfo *si, uint64_t va)
 {
@@ -41,12 +52,20 @@ int sock_open(struct sock_client *c, const struct keel_srvinfo *si, uint64_t va)
     uint64_t shm_tx = srv_find_cap(si, name);
     if (!c->ep || !shm || !shm_tx || !c->ntfn)
         return SOCK_E_NO_CLIENT;
+    uint64_t rx_pages = 0, tx_pages = 0;
+    if (keel_frame_info(shm, NULL, &rx_pages) != KE_OK || keel_frame_info(shm_tx, NULL, &tx_pages) != KE_OK ||
+        rx_pages <= SOCK_HDR_PAGES || rx_pages - SOCK_HDR_PAGES > SOCK_POOL_MAX || tx_pages > SOCK_POOL_MAX ||
+        tx_pages <= link_pages((uint32_t)tx_pages))
+        return SOCK_E_NO_CLIENT;
     /* sock-NAME, then socktx-NAME right after it (socket.h). */
     if (keel_map(SRV_SLOT_TASK, shm, va, RIGHT_READ | RIGHT_WRITE) != KE_OK ||
-        keel_map(SRV_SLOT_TASK, shm_tx, va + SOCK_SHM_PAGES * 4096ull, RIGHT_READ | RIGHT_WRITE) != KE_OK)
+        keel_map(SRV_SLOT_TASK, shm_tx, va + rx_pages * 4096ull, RIGHT_READ | RIGHT_WRITE) != KE_OK)
         return SOCK_E_NO_CLIENT;
     c->base = (uint8_t *)va;
     c->sh = (struct sock_shared *)va;
+    c->rx_pool = (uint32_t)(rx_pages - SOCK_HDR_PAGES);
+    c->tx_base = (uint8_t *)(va + rx_pages * 4096ull);
+    sock_pool_init(&c->tx, (uint16_t *)c->tx_base, link_pages((uint32_t)tx_pages), (uint32_t)tx_pages);
     return call(c, SOCK_HELLO, 0, 0, 0, 0);
 }
 
@@ -61,7 +80,15 @@ int sock_tcp_connect(struct sock_client *c, uint32_t ip, uint16_t port)
 }
 int sock_udp_bind(struct sock_client *c, uint16_t port) { return call(c, SOCK_UDP_BIND, 1, port, 0, 0); }
 int sock_shutdown(struct sock_client *c, int s) { return call(c, SOCK_SHUTDOWN, 1, (uint64_t)s, 0, 0); }
-int sock_close(struct sock_client *c, int s) { return call(c, SOCK_CLOSE, 1, (uint64_t)s, 0, 0); }
+static void tx_release(struct sock_client *c, int s, bool all);
+
+int sock_close(struct sock_client *c, int s)
+{
+    int r = call(c, SOCK_CLOSE, 1, (uint64_t)s, 0, 0);
+    if (r == 0)
+        tx_release(c, s, true); /* netd has dropped the socket; its pages are ours again */
+    return r;
+}
 int sock_setopt(struct sock_client *c, int s, enum sock_opt opt, uint64_t value)
 {
     return call(c, SOCK_SETOPT, 3, (uint64_t)s, opt, value);
@@ -73,43 +100,74 @@ static void flag(struct sock_client *c, int s)
 {
     __atomic_fetch_or(&c->sh->kicks[(unsigned)s / 64], 1ull << ((unsigned)s % 64), __ATOMIC_RELEASE);
 }
-static uint8_t *rx(const struct sock_client *c, int s) { return c->base + SOCK_RX_OFFSET(s); }
-static uint8_t *tx(const struct sock_client *c, int s) { return c->base + SOCK_TX_OFFSET(s); }
+static const uint8_t *rx_base(const struct sock_client *c) { return c->base + SOCK_RX_PAGE_OFFSET(0); }
+static bool valid(int s) { return s >= 0 && s < SOCK_MAX; }
 
-static void put(uint8_t *r, uint32_t pos, const void *src, uint32_t n)
+static void starve(struct sock_client *c, int s) { c->starved[(unsigned)s / 64] |= 1ull << ((unsigned)s % 64); }
+
+/* Pages given back: hand every starved socket out as an event. */
+static void unstarve(struct sock_client *c)
 {
-    uint32_t off = pos & RING_MASK, first = n < SOCK_RING_BYTES - off ? n : SOCK_RING_BYTES - off;
-    memcpy(r + off, src, first);
-    memcpy(r, (const uint8_t *)src + first, n - first);
+    for (unsigned w = 0; w < SOCK_EVENT_WORDS; w++) {
+        c->ev[w] |= c->starved[w];
+        c->starved[w] = 0;
+    }
 }
 
-static void get(const uint8_t *r, uint32_t pos, void *dst, uint32_t n)
+/* Gives back S's tx pages that netd has taken every byte of (ALL: every
+ * page, the socket is closed). */
+static void tx_release(struct sock_client *c, int s, bool all)
 {
-    uint32_t off = pos & RING_MASK, first = n < SOCK_RING_BYTES - off ? n : SOCK_RING_BYTES - off;
-    memcpy(dst, r + off, first);
-    memcpy((uint8_t *)dst + first, r, n - first);
+    struct sock_state *ss = state(c, s);
+    uint32_t head = ss->tx_head;
+    if (sock_ring_reclaim(ss->tx_pages, NULL, &c->tx, head, all ? head : ld(&ss->tx_tail)))
+        unstarve(c);
 }
 
-uint32_t sock_status(const struct sock_client *c, int s)
+uint32_t sock_tx_room(struct sock_client *c, int s)
 {
-    return s >= 0 && s < SOCK_MAX ? ld(&state(c, s)->status) : 0;
+    if (!valid(s))
+        return 0;
+    tx_release(c, s, false);
+    struct sock_state *ss = state(c, s);
+    uint32_t head = ss->tx_head, room = sock_ring_room(head, ld(&ss->tx_tail)), n = 0, free = c->tx.nfree;
+    /* No more than the pool can back: the slots' own pages, then free ones. */
+    while (n < room) {
+        uint32_t pos = head + n, k = 4096u - (pos & 4095u);
+        if (k > room - n)
+            k = room - n;
+        if (!ss->tx_pages[(pos / 4096u) % SOCK_RING_PAGES]) {
+            if (!free) {
+                starve(c, s); /* the pool limits it: an event once pages come back */
+                break;
+            }
+            free--;
+        }
+        n += k;
+    }
+    return n;
 }
+
+uint32_t sock_status(const struct sock_client *c, int s) { return valid(s) ? ld(&state(c, s)->status) : 0; }
 
 uint32_t sock_unsent(const struct sock_client *c, int s)
 {
-    return s >= 0 && s < SOCK_MAX ? state(c, s)->tx_head - ld(&state(c, s)->tx_tail) : 0;
+    return valid(s) ? state(c, s)->tx_head - ld(&state(c, s)->tx_tail) : 0;
 }
 
 long sock_send(struct sock_client *c, int s, const void *buf, size_t n)
 {
-    if (s < 0 || s >= SOCK_MAX)
+    if (!valid(s))
         return SOCK_E_BAD_SOCKET;
     struct sock_state *ss = state(c, s);
     if (ld(&ss->status) & SOCK_ST_RESET)
         return SOCK_E_BAD_SOCKET;
-    uint32_t head = ss->tx_head, room = SOCK_RING_BYTES - (head - ld(&ss->tx_tail));
-    uint32_t k = n < room ? (uint32_t)n : room;
-    put(tx(c, s), head, buf, k);
+    tx_release(c, s, false);
+    uint32_t head = ss->tx_head, room = sock_ring_room(head, ld(&ss->tx_tail));
+    uint32_t want = n < room ? (uint32_t)n : room;
+    uint32_t k = sock_ring_write(ss->tx_pages, NULL, &c->tx, c->tx_base, head, buf, want);
+    if (k < want)
+        starve(c, s); /* the pool ran dry: an event once pages come back */
     st(&ss->tx_head, head + k);
     if (k)
         flag(c, s);
@@ -118,7 +176,7 @@ long sock_send(struct sock_client *c, int s, const void *buf, size_t n)
 
 long sock_recv(struct sock_client *c, int s, void *buf, size_t n)
 {
-    if (s < 0 || s >= SOCK_MAX)
+    if (!valid(s))
         return SOCK_E_BAD_SOCKET;
     struct sock_state *ss = state(c, s);
     uint32_t status = ld(&ss->status), tail = ss->rx_tail, used = ld(&ss->rx_head) - tail;
@@ -128,7 +186,7 @@ long sock_recv(struct sock_client *c, int s, void *buf, size_t n)
         return (status & SOCK_ST_RX_EOF) ? 0 : SOCK_E_AGAIN;
     }
     uint32_t k = n < used ? (uint32_t)n : used;
-    get(rx(c, s), tail, buf, k);
+    sock_ring_read(ss->rx_pages, c->rx_pool, rx_base(c), tail, buf, k);
     st(&ss->rx_tail, tail + k);
     flag(c, s);
     return k;
@@ -136,16 +194,21 @@ long sock_recv(struct sock_client *c, int s, void *buf, size_t n)
 
 int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const void *buf, size_t n)
 {
-    if (s < 0 || s >= SOCK_MAX || n > SOCK_DGRAM_MAX)
+    if (!valid(s) || n > SOCK_DGRAM_MAX)
         return SOCK_E_INVALID;
     struct sock_state *ss = state(c, s);
-    uint32_t head = ss->tx_head, room = SOCK_RING_BYTES - (head - ld(&ss->tx_tail));
+    tx_release(c, s, false);
+    uint32_t head = ss->tx_head, room = sock_ring_room(head, ld(&ss->tx_tail));
     uint32_t rec = 8 + (((uint32_t)n + 7) & ~7u);
     if (rec > room)
         return SOCK_E_AGAIN;
+    if (sock_ring_pages_wanted(ss->tx_pages, head, rec) > c->tx.nfree) {
+        starve(c, s);
+        return SOCK_E_AGAIN;
+    }
     struct sock_dgram h = { .ip = ip, .port = port, .len = (uint16_t)n };
-    put(tx(c, s), head, &h, sizeof h);
-    put(tx(c, s), head + 8, buf, (uint32_t)n);
+    (void)sock_ring_write(ss->tx_pages, NULL, &c->tx, c->tx_base, head, &h, sizeof h);
+    (void)sock_ring_write(ss->tx_pages, NULL, &c->tx, c->tx_base, head + 8, buf, (uint32_t)n);
     st(&ss->tx_head, head + rec);
     flag(c, s);
     return 0;
@@ -153,16 +216,16 @@ int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const 
 
 long sock_recvfrom(struct sock_client *c, int s, void *buf, size_t n, uint32_t *ip, uint16_t *port)
 {
-    if (s < 0 || s >= SOCK_MAX)
+    if (!valid(s))
         return SOCK_E_BAD_SOCKET;
     struct sock_state *ss = state(c, s);
     uint32_t tail = ss->rx_tail;
     if (ld(&ss->rx_head) == tail)
         return SOCK_E_AGAIN;
     struct sock_dgram h;
-    get(rx(c, s), tail, &h, sizeof h);
+    sock_ring_read(ss->rx_pages, c->rx_pool, rx_base(c), tail, &h, sizeof h);
     uint32_t k = h.len < n ? h.len : (uint32_t)n;
-    get(rx(c, s), tail + 8, buf, k);
+    sock_ring_read(ss->rx_pages, c->rx_pool, rx_base(c), tail + 8, buf, k);
     if (ip)
         *ip = h.ip;
     if (port)
@@ -180,7 +243,9 @@ int sock_next_event(struct sock_client *c)
         if (c->ev[w]) {
             unsigned b = (unsigned)__builtin_ctzll(c->ev[w]);
             c->ev[w] &= c->ev[w] - 1;
-            return (int)(w * 64 + b);
+            int s = (int)(w * 64 + b);
+            tx_release(c, s, false); /* netd flags a socket whose tx_tail moved */
+            return s;
         }
     }
     return -1;

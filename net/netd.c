@@ -28,8 +28,13 @@
  *   shm:sock-C, signal:sock-C        per socket client C (a "client:C"
  *                                    note): its shared region and the
  *                                    notification netd signals its events on
- *   memory                           required: netd creates its notification
- *                                    and one waker thread per NIC.
+ *   notify:netd-ev, signal:netd-ev   required: netd's one notification
+ *                                    (bound to its thread; the timer is
+ *                                    armed through the signal capability);
+ *                                    each NIC driver holds `signal netd-ev
+ *                                    bit N` (N < 32), a capability badged
+ *                                    with its own bit
+ *   memory                           required: socket tables, lwIP's heap
  * args: the interim configuration (netd_config.h), e.g.
  *   `nic0=10.9.0.2/24,nic1=dhcp,stats=30`.  An args item for a NIC wins
  *   over appliance.conf's `interface NAME nic N ...` line for it.
@@ -53,21 +58,19 @@
  * either side, and "KEEL-RELOAD N" (above).
  * Command frames: ethertype 0x88b5 to netd's MAC, payload = the word.
  *
- * Threads and events.  lwIP and the rings belong to the main thread alone.
- * The kernel lets a thread wait on one notification (or one endpoint plus
- * its bound notification), but every driver signals its own notification
- * (`notify:NAME`, read-only to us).  So each NIC has a tiny waker thread
- * that waits on the driver's notification and signals the main
- * notification with that NIC's bit; the main thread waits on the main
- * notification alone (or receives on serve:netd with it bound).  Bits of
- * the main notification:
+ * Threads and events.  netd is one thread; lwIP and the rings are its.
+ * It sleeps in one receive on serve:netd with its notification bound (or
+ * waits on the notification alone), and wakes for a request, a driver's
+ * signal or its timer alike: no helper threads, no polling.  The drivers
+ * signal netd's notification directly through badged capabilities (init
+ * copies `signal netd-ev bit N` with badge 1 << N), once per batch of
+ * frames, so each raises its own bit and cannot forge another's or the
+ * timer's.  Bits of the notification:
  *   BIT_TIMER   the kernel timer (SYS_TIMER_ARM), armed for the earliest of
  *               lwIP's next timeout (sys_timeouts_sleeptime), a NIC's attach
  *               retry, a kick retry, and the next statistics line
- *   BIT_NIC(k)  NIC k's driver raised NIC_EVT_* (which ones does not
- *               matter: nic_poll looks at all rings and the link state)
- * A cheaper shape needs a manifest/kernel change (see the report): a
- * `signal` grant badged per NIC onto one notification of netd's.
+ *   NIC_BITS    some driver raised NIC_EVT_* (which NIC does not matter:
+ *               every pass polls every NIC's rings and link state)
  *
  * One loop iteration: the firewall's clock (and once a second its expired
  * states), poll every NIC (attach if due, reclaim TX, up to RX_BUDGET frames
@@ -79,8 +82,7 @@
  *
  * Restarts: netd keeps nothing across a restart; init starts it from
  * scratch and every NIC is attached again (nic_netif.c stops a driver that
- * still runs with the old rings).  A waker thread that fails ends itself,
- * which init sees as netd's fault and restarts netd.
+ * still runs with the old rings).
  *
  * Administration: NETADM_* requests on serve:netd (the console's commits,
  * tables and ping) go to netd_admin.c, the rest to the socket service.
@@ -122,6 +124,7 @@
 #define SITE_VA       0x0000007000000000ull /* the site archive's frame, read-only */
 #define SOCK_VA       0x0000006800000000ull /* socket clients' regions (netd_sock.c) */
 #define ADMIN_VA      0x0000006a00000000ull /* admin clients' regions (netd_admin.c) */
+_Static_assert(SOCK_VA + NETD_SOCK_SPAN <= ADMIN_VA, "the socket clients' span ends below the admin regions");
 #define REQ_BATCH     64                    /* requests served per wake-up before a pass (bounds the NICs' wait) */
 #define HEAP_VA       0x0000006c00000000ull /* lwIP's heap (MEM_SIZE), a frame of its own */
 #define HEAP_PAGES    ((MEM_SIZE + 65536 + 4095) / 4096) /* + lwIP's alignment and struct mem slack */
@@ -131,34 +134,24 @@ _Static_assert(HEAP_PAGES <= 1024, "lwIP's heap is one frame (the kernel's limit
  * before lwip_init, so MEM_SIZE is not bounded by the 4 MiB a .bss segment
  * may take beside lwIP's pools and the firewall's tables. */
 unsigned char *netd_lwip_heap;
-#define WAKER_STACK   8192
 #define RX_BUDGET     64 /* frames per NIC per iteration: fairness between NICs */
-#define BIT_TIMER     (1ull << 0)
-#define BIT_NIC(k)    (1ull << (1 + (k)))
+#define NIC_BITS      0xffffffffull /* the drivers' badges: `signal netd-ev bit N`, N < 32 */
+#define BIT_TIMER     (1ull << 32)
 #define KICK_RETRY_NS 1000000ull /* a busy driver: try the kick again in 1 ms */
 #define RNG_TRIES     40         /* x 25 ms: how long to wait for the entropy server */
 #define ETH_TEST      0x88b5     /* command frames (debug=1) */
-#define PRIO_CEILING  31         /* the kernel's highest priority (SCHED_PRIOS - 1) */
 
-/* What a waker thread needs; written before the thread starts, then read-only. */
-struct waker {
-    uint64_t nic_ntfn;  /* the driver's notification (notify:NAME), READ */
-    uint64_t main_ntfn; /* netd's notification, WRITE */
-    uint64_t bit;       /* BIT_NIC(k) */
-};
-
-/* netd's state: the main thread's alone (the wakers read only their own
- * struct waker, filled before they start). */
+/* netd's state (one thread). */
 struct netd {
     const struct keel_srvinfo *si;
     struct netd_config cfg;
-    uint64_t ntfn;     /* the main notification (timer + wakers); bound when serve_ep */
+    uint64_t ntfn;     /* notify:netd-ev: waited on; bound when serve_ep */
+    uint64_t ntfn_arm; /* signal:netd-ev: the same notification, for SYS_TIMER_ARM */
     uint64_t serve_ep; /* serve:netd, or 0 */
     uint64_t rng_ep;   /* ep:rng, or 0 */
     unsigned n_nics;
     struct nic nics[NETD_MAX_NICS];
     unsigned nic_numbers[NETD_MAX_NICS]; /* connection k drives PCI NIC nic_numbers[k] */
-    struct waker wakers[NETD_MAX_NICS];
     uint64_t timer_deadline_ns; /* armed deadline; 0 when the timer is not armed */
     uint64_t next_stats_ns;     /* UINT64_MAX: no periodic statistics */
     const void *site;           /* the site archive (mapped at SITE_VA + offset), or NULL */
@@ -171,7 +164,6 @@ struct netd {
     struct netd_admin admin;                    /* the console: commits, tables, ping (netd_admin.c) */
 };
 
-static uint8_t waker_stacks[NETD_MAX_NICS][WAKER_STACK] __attribute__((aligned(16)));
 
 /* --------------------------------------------------------------- setup -- */
 
@@ -205,50 +197,10 @@ static unsigned nic_number(const struct keel_srvinfo *si, const char *name, unsi
     return fallback;
 }
 
-/* Runs forever in its own thread: forwards the driver's events to main. */
-__attribute__((noreturn)) static void waker_main(uint64_t arg)
-{
-    const struct waker *w = (const struct waker *)arg;
-    for (;;) {
-        uint64_t bits = 0;
-        int64_t err = keel_wait(w->nic_ntfn, 0, &bits);
-        if (err) {
-            ulog("netd: waker: waiting on a NIC notification failed (error %lld); ending netd\n", (long long)err);
-            keel_thread_exit(); /* init sees netd's thread exit and restarts netd */
-        }
-        (void)keel_signal(w->main_ntfn, w->bit);
-    }
-}
-
-/* Starts a waker for NIC K at our own priority, which we learn by asking
- * for the highest one the kernel allows (it refuses any above ours). */
-static int64_t start_waker(struct netd *d, unsigned k, uint64_t nic_ntfn)
-{
-    struct waker *w = &d->wakers[k];
-    w->nic_ntfn = nic_ntfn;
-    w->main_ntfn = d->ntfn;
-    w->bit = BIT_NIC(k);
-    uint64_t th = free_slot();
-    if (!th)
-        return KE_SLOT_IN_USE;
-    int64_t err = keel_obj_create(SRV_SLOT_MEMORY, OBJ_THREAD, th, SRV_SLOT_TASK);
-    if (!err)
-        err = keel_thread_set_fault(th, SRV_SLOT_INIT);
-    if (err)
-        return err;
-    uint64_t top = (uint64_t)&waker_stacks[k][WAKER_STACK];
-    for (int prio = PRIO_CEILING; prio >= 0; prio--) {
-        err = keel_thread_start(th, (uint64_t)waker_main, top - 8, (uint64_t)w, (uint64_t)prio);
-        if (err != KE_NO_RIGHTS)
-            return err;
-    }
-    return err;
-}
-
 /* Sleeps about NS on the main notification (start-up only, before the loop). */
 static void nap(struct netd *d, uint64_t ns)
 {
-    (void)sys6(SYS_TIMER_ARM, d->ntfn, keel_now_ns() + ns, BIT_TIMER, 0, 0, 0);
+    (void)sys6(SYS_TIMER_ARM, d->ntfn_arm, keel_now_ns() + ns, BIT_TIMER, 0, 0, 0);
     for (;;) {
         uint64_t bits = 0;
         if (keel_wait(d->ntfn, 0, &bits) != KE_OK || (bits & BIT_TIMER))
@@ -279,7 +231,8 @@ static void seed_random(struct netd *d)
     rand_seed_from_tsc();
 }
 
-/* Finds the NIC connections and sets each up (map, netif state, waker). */
+/* Finds the NIC connections (ep:NAME + shm:NAME) and sets each up (map,
+ * netif state); their drivers wake netd through signal:netd-ev. */
 static int setup_nics(struct netd *d)
 {
     const struct keel_srvinfo *si = d->si;
@@ -288,8 +241,8 @@ static int setup_nics(struct netd *d)
         if (strncmp(cn, "ep:", 3) != 0)
             continue;
         const char *name = cn + 3;
-        uint64_t shm = cap_named(si, "shm:", name), ntfn = cap_named(si, "notify:", name);
-        if (!shm || !ntfn)
+        uint64_t shm = cap_named(si, "shm:", name);
+        if (!shm)
             continue; /* another service (ep:rng), not a NIC */
         if (d->n_nics == NETD_MAX_NICS) {
             ulog("netd: more than %d NIC connections; %s ignored\n", NETD_MAX_NICS, name);
@@ -309,11 +262,6 @@ static int setup_nics(struct netd *d)
         nic_init(&d->nics[k], name, k, si->caps[i].slot, (struct nic_shared *)va, netd_config_find(&d->cfg, name),
                  &d->fw);
         d->nic_numbers[k] = nic_number(si, name, k);
-        err = start_waker(d, k, ntfn);
-        if (err) {
-            ulog("netd: %s: cannot start its waker thread (error %lld)\n", name, (long long)err);
-            return -1;
-        }
         d->n_nics++;
     }
     for (unsigned i = 0; i < d->cfg.n_ifs; i++) {
@@ -440,12 +388,14 @@ static int setup(struct netd *d)
         ulog("netd: %s (in \"%s\"); no interface gets an address\n", err, si->args);
     uint64_t type = 0;
     if (keel_cap_info(SRV_SLOT_MEMORY, &type, NULL, NULL) != KE_OK || type != CAP_MEMORY) {
-        ulog("netd: the manifest must give netd `memory` (for its notification and threads)\n");
+        ulog("netd: the manifest must give netd `memory` (for its socket tables and lwIP's heap)\n");
         return -1;
     }
-    d->ntfn = free_slot();
-    if (!d->ntfn || keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, d->ntfn, 0) != KE_OK) {
-        ulog("netd: cannot create its notification\n");
+    d->ntfn = srv_find_cap(si, "notify:netd-ev");
+    d->ntfn_arm = srv_find_cap(si, "signal:netd-ev");
+    if (!d->ntfn || !d->ntfn_arm) {
+        ulog("netd: the manifest must give netd `notify netd-ev signal netd-ev`, and each NIC driver "
+             "`signal netd-ev bit N` (N < 32)\n");
         return -1;
     }
     d->serve_ep = srv_find_cap(si, "serve:netd");
@@ -674,7 +624,7 @@ static void arm_timer(struct netd *d, uint64_t deadline)
     uint64_t want = deadline == UINT64_MAX ? 0 : deadline;
     if (want == d->timer_deadline_ns)
         return;
-    if (sys6(SYS_TIMER_ARM, d->ntfn, want, want ? BIT_TIMER : 0, 0, 0, 0) == KE_OK)
+    if (sys6(SYS_TIMER_ARM, d->ntfn_arm, want, want ? BIT_TIMER : 0, 0, 0, 0) == KE_OK)
         d->timer_deadline_ns = want;
 }
 

@@ -19,7 +19,14 @@
  * a list of pbufs counted in pend_bytes:
  * lwIP gets tcp_recved only for bytes the client consumed), TCP_SND_BUF
  * queued in lwIP (tcp_write copies; tx_tail moves when lwIP took bytes).
- * Nothing is allocated here beyond lwIP's pools.
+ * Ring pages (keel/sock_ring.h): netd owns the rx pool and takes a page
+ * when it first writes into a slot; it gives pages back as soon as the
+ * client's rx_tail passed them (rx_consumed, at every kick), so an idle
+ * socket holds none.  A socket whose bytes found the pool empty is marked
+ * starved and drained again once pages come back (netd_sock_flush).  The
+ * socket table grows in chunks of NSOCK_CHUNK sockets, each a frame of
+ * netd's budget mapped when its first socket opens and unmapped (the
+ * budget refunded) when its last one closes; chunk 0 stays.
  *
  * Trust: the client writes rx_tail and tx_head and may write anything;
  * netd reads each once per use, clamps it, and keeps its own copies of
@@ -59,17 +66,26 @@
 
 enum { NSOCK_FREE, NSOCK_LISTEN, NSOCK_TCP, NSOCK_UDP };
 
-#define RING_MASK     (SOCK_RING_BYTES - 1)
-#define CLIENT_STRIDE 0x800000ull /* 8 MiB per client region (4 MiB + 12 KiB used) */
-_Static_assert((SOCK_RING_BYTES & RING_MASK) == 0, "ring size is a power of two");
-_Static_assert((SOCK_SHM_PAGES + SOCK_SHM_TX_PAGES) * 4096ull <= CLIENT_STRIDE, "a region fits its stride");
-_Static_assert(SOCK_MAX <= 0x7fff, "indices fit the int16_t queue links");
+#define CHUNK_PAGES        ((NSOCK_CHUNK * sizeof(struct nsock) + 4095) / 4096)
+#define NSOCK_CHUNK_STRIDE 0x10000ull /* 64 KiB of address space per chunk */
+#define LINK_STRIDE        0x40000ull /* 256 KiB per client: the rx pool's links */
+#define TABLES_VA(va)      ((va) + NETD_SOCK_CLIENTS * NETD_SOCK_STRIDE)
+#define LINKS_VA(va)       (TABLES_VA(va) + NETD_SOCK_CLIENTS * NSOCK_CHUNKS * NSOCK_CHUNK_STRIDE)
+_Static_assert(CHUNK_PAGES * 4096 <= NSOCK_CHUNK_STRIDE, "a chunk fits its stride");
+_Static_assert((SOCK_HDR_PAGES + 2ull * SOCK_POOL_MAX) * 4096 <= NETD_SOCK_STRIDE, "a region fits its stride");
+_Static_assert(SOCK_POOL_MAX * 2 <= LINK_STRIDE, "the links fit their stride");
+_Static_assert((LINKS_VA(0ull) + NETD_SOCK_CLIENTS * LINK_STRIDE) <= NETD_SOCK_SPAN, "all within the span");
+_Static_assert(SOCK_MAX % NSOCK_CHUNK == 0, "whole chunks");
 
 /* ------------------------------------------------------------- helpers -- */
 
 static struct sock_state *st_of(const struct nsock *s) { return &s->c->sh->s[s->idx]; }
-static uint8_t *rx_of(const struct nsock *s) { return s->c->base + SOCK_RX_OFFSET(s->idx); }
-static uint8_t *tx_of(const struct nsock *s) { return s->c->base + SOCK_TX_OFFSET(s->idx); }
+/* Socket I of C, or NULL when its chunk is not mapped (then it is free). */
+static struct nsock *sock_at(const struct nsock_client *c, unsigned i)
+{
+    struct nsock *ch = i < SOCK_MAX ? c->chunk[i / NSOCK_CHUNK] : NULL;
+    return ch ? &ch[i % NSOCK_CHUNK] : NULL;
+}
 /* Socket IDX of C changed: its bit in the shared events bitmap (release:
  * the client that sees the bit sees the state written before it). */
 static void event_idx(struct nsock_client *c, unsigned idx)
@@ -88,26 +104,31 @@ static void set_status(struct nsock *s, uint32_t set, uint32_t clear)
     event(s);
 }
 
-/* Copies N bytes from SRC into the ring R at position POS (wraps). */
-static void ring_put(uint8_t *r, uint32_t pos, const void *src, uint32_t n)
-{
-    uint32_t off = pos & RING_MASK, first = n < SOCK_RING_BYTES - off ? n : SOCK_RING_BYTES - off;
-    memcpy(r + off, src, first);
-    memcpy(r, (const uint8_t *)src + first, n - first);
-}
-
-static void ring_get(const uint8_t *r, uint32_t pos, void *dst, uint32_t n)
-{
-    uint32_t off = pos & RING_MASK, first = n < SOCK_RING_BYTES - off ? n : SOCK_RING_BYTES - off;
-    memcpy(dst, r + off, first);
-    memcpy((uint8_t *)dst + first, r, n - first);
-}
-
 /* Free room in S's rx ring, by the client's rx_tail (clamped). */
-static uint32_t rx_room(const struct nsock *s)
+static uint32_t rx_room(const struct nsock *s) { return sock_ring_room(s->rx_head, ld(&st_of(s)->rx_tail)); }
+
+/* Gives back the rx pages the client has read every byte of. */
+static void rx_reclaim(struct nsock *s)
 {
-    uint32_t used = s->rx_head - ld(&st_of(s)->rx_tail);
-    return used > SOCK_RING_BYTES ? 0 : SOCK_RING_BYTES - used;
+    struct nsock_client *c = s->c;
+    if (sock_ring_reclaim(s->rx_list, st_of(s)->rx_pages, &c->rx, s->rx_head, ld(&st_of(s)->rx_tail)))
+        c->rx_retry = true;
+}
+
+static void note_rx_use(struct nsock_client *c)
+{
+    uint32_t used = c->rx.pages - c->rx.first - c->rx.nfree;
+    if (used > c->rx_pages_peak)
+        c->rx_pages_peak = used;
+}
+
+static void starve(struct nsock *s, bool on)
+{
+    uint64_t bit = 1ull << (s->idx % 64);
+    if (on)
+        s->c->rx_starved[s->idx / 64] |= bit;
+    else
+        s->c->rx_starved[s->idx / 64] &= ~bit;
 }
 
 /* ------------------------------------------------------------ TCP data -- */
@@ -118,14 +139,23 @@ static uint32_t rx_room(const struct nsock *s)
  * used, and consumed pbufs are freed one at a time. */
 static void rx_drain(struct nsock *s)
 {
+    rx_reclaim(s);
     uint32_t room = rx_room(s);
+    bool starved = false;
     while (s->pend && room) {
         struct pbuf *p = s->pend;
-        uint32_t n = p->len < room ? p->len : room;
-        ring_put(rx_of(s), s->rx_head, p->payload, n);
+        uint32_t want = p->len < room ? p->len : room;
+        uint32_t n =
+            sock_ring_write(s->rx_list, st_of(s)->rx_pages, &s->c->rx, s->c->rx_base, s->rx_head, p->payload, want);
         s->rx_head += n;
         room -= n;
         s->pend_bytes -= n;
+        if (n < want) {
+            starved = true; /* the pool is empty: again once pages come back */
+            if (n)
+                (void)pbuf_remove_header(p, (u16_t)n);
+            break;
+        }
         if (n == p->len) {
             s->pend = p->next;
             if (!s->pend)
@@ -137,6 +167,8 @@ static void rx_drain(struct nsock *s)
             (void)pbuf_remove_header(p, (u16_t)n); /* n < p->len: cannot fail */
         }
     }
+    starve(s, starved);
+    note_rx_use(s->c);
     if (s->rx_head != ld(&st_of(s)->rx_head)) {
         st(&st_of(s)->rx_head, s->rx_head);
         event(s);
@@ -152,6 +184,7 @@ static void rx_consumed(struct nsock *s)
     if (delta > s->rx_head - s->rx_acked)
         return; /* the client's tail is beyond what it was given: ignored */
     s->rx_acked = tail;
+    rx_reclaim(s);
     while (delta && s->tcp) {
         u16_t n = delta > 0xffff ? 0xffff : (u16_t)delta;
         tcp_recved(s->tcp, n);
@@ -169,13 +202,15 @@ static void tx_push(struct nsock *s)
         avail = 0; /* a head beyond the ring: the client's bug, nothing sent */
     bool took = false;
     while (avail) {
-        uint32_t off = s->tx_tail & RING_MASK, n = avail;
-        if (n > SOCK_RING_BYTES - off)
-            n = SOCK_RING_BYTES - off;
-        if (n > tcp_sndbuf(s->tcp))
-            n = tcp_sndbuf(s->tcp);
-        if (!n || tcp_write(s->tcp, tx_of(s) + off, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
-            break; /* full: tcp_sent or tcp_poll comes back here */
+        /* src NULL: a page entry out of the pool, the client's bug; those bytes are skipped. */
+        const uint8_t *src;
+        uint32_t n = sock_ring_span(st_of(s)->tx_pages, s->c->tx_pool, s->c->tx_base, s->tx_tail, avail, &src);
+        if (src) {
+            if (n > tcp_sndbuf(s->tcp))
+                n = tcp_sndbuf(s->tcp);
+            if (!n || tcp_write(s->tcp, src, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
+                break; /* full: tcp_sent or tcp_poll comes back here */
+        }
         s->tx_tail += n;
         avail -= n;
         took = true;
@@ -262,21 +297,76 @@ static void tcp_unhook(struct tcp_pcb *pcb)
 
 /* ------------------------------------------------------ socket objects -- */
 
+/* A free capability slot, searched from the top (init's grants start low). */
+static uint64_t free_slot(void)
+{
+    for (uint64_t i = KEEL_CAP_SLOTS - 1; i >= SRV_SLOT_FIRST_GRANT; i--) {
+        uint64_t type = 0;
+        if (keel_cap_info(i, &type, NULL, NULL) == KE_EMPTY_SLOT)
+            return i;
+    }
+    return 0;
+}
+
+/* Maps a zeroed frame of PAGES pages of netd's budget at VA (the mapping
+ * keeps it; unmapping refunds it): 0 or the kernel's error. */
+static int64_t map_new(uint64_t va, uint64_t pages)
+{
+    uint64_t slot = free_slot();
+    int64_t err = slot ? keel_obj_create(SRV_SLOT_MEMORY, OBJ_FRAME, slot, pages) : KE_NO_MEMORY;
+    if (err == KE_OK) {
+        err = keel_map(SRV_SLOT_TASK, slot, va, RIGHT_READ | RIGHT_WRITE);
+        (void)keel_cap_delete(slot);
+    }
+    return err;
+}
+
+/* Maps C's chunk K; false when netd's budget is spent. */
+static bool chunk_map(struct nsock_client *c, unsigned k)
+{
+    uint64_t va = c->chunk_va + k * NSOCK_CHUNK_STRIDE;
+    int64_t err = map_new(va, CHUNK_PAGES);
+    if (err) {
+        ulog("netd: sock: %s: no memory for sockets %u-%u (error %lld): netd's manifest memory\n", c->name,
+             k * NSOCK_CHUNK, k * NSOCK_CHUNK + NSOCK_CHUNK - 1, (long long)err);
+        return false;
+    }
+    c->chunk[k] = (struct nsock *)va;
+    return true;
+}
+
 static struct nsock *alloc_sock(struct nsock_client *c, uint8_t kind)
 {
-    for (unsigned i = 0; i < SOCK_MAX; i++) {
-        struct nsock *s = &c->s[i];
-        if (s->kind != NSOCK_FREE)
+    for (unsigned k = 0; k < NSOCK_CHUNKS; k++) {
+        if (c->chunk_open[k] == NSOCK_CHUNK || (!c->chunk[k] && !chunk_map(c, k)))
             continue;
-        memset(s, 0, sizeof *s);
-        s->kind = kind;
-        s->idx = (uint16_t)i;
-        s->listener = s->qnext = s->qhead = s->qtail = -1;
-        s->c = c;
-        memset(&c->sh->s[i], 0, sizeof c->sh->s[i]);
-        return s;
+        for (unsigned j = 0; j < NSOCK_CHUNK; j++) {
+            struct nsock *s = &c->chunk[k][j];
+            if (s->kind != NSOCK_FREE)
+                continue;
+            unsigned i = k * NSOCK_CHUNK + j;
+            memset(s, 0, sizeof *s);
+            s->kind = kind;
+            s->idx = (uint16_t)i;
+            s->listener = s->qnext = s->qhead = s->qtail = -1;
+            s->c = c;
+            struct sock_state *ss = &c->sh->s[i];
+            memset(ss, 0, __builtin_offsetof(struct sock_state, tx_pages)); /* tx_pages: the client's */
+            c->chunk_open[k]++;
+            if (++c->open > c->open_peak)
+                c->open_peak = c->open;
+            return s;
+        }
     }
     return NULL;
+}
+
+/* Undoes alloc_sock for S when setting it up failed. */
+static void unalloc_sock(struct nsock *s)
+{
+    s->kind = NSOCK_FREE;
+    s->c->chunk_open[s->idx / NSOCK_CHUNK]--;
+    s->c->open--;
 }
 
 /* Frees S (and, for a listener, the connections still in its queue).
@@ -285,8 +375,9 @@ static void free_sock(struct nsock *s, bool abort)
 {
     if (s->kind == NSOCK_LISTEN)
         for (int i = s->qhead; i >= 0;) {
-            int next = s->c->s[i].qnext; /* read before free_sock clears it */
-            free_sock(&s->c->s[i], true);
+            struct nsock *q = sock_at(s->c, (unsigned)i);
+            int next = q->qnext; /* read before free_sock clears it */
+            free_sock(q, true);
             i = next;
         }
     if (s->tcp) {
@@ -306,10 +397,18 @@ static void free_sock(struct nsock *s, bool abort)
     if (s->pend)
         pbuf_free(s->pend);
     struct nsock_client *c = s->c;
-    unsigned idx = s->idx;
+    unsigned idx = s->idx, k = idx / NSOCK_CHUNK;
+    if (sock_ring_reclaim(s->rx_list, NULL, &c->rx, s->rx_head, s->rx_head))
+        c->rx_retry = true;
+    starve(s, false);
     memset(s, 0, sizeof *s);
-    memset(&c->sh->s[idx], 0, sizeof c->sh->s[idx]);
+    memset(&c->sh->s[idx], 0, __builtin_offsetof(struct sock_state, tx_pages)); /* tx_pages: the client's */
     event_idx(c, idx);
+    c->open--;
+    if (!--c->chunk_open[k] && k) { /* the chunk's last socket: its memory back to the budget */
+        (void)keel_unmap(SRV_SLOT_TASK, c->chunk_va + k * NSOCK_CHUNK_STRIDE);
+        c->chunk[k] = NULL;
+    }
 }
 
 static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
@@ -326,7 +425,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
     tcp_hook(s, pcb);
     s->listener = (int16_t)l->idx;
     if (l->qtail >= 0)
-        c->s[l->qtail].qnext = (int16_t)s->idx;
+        sock_at(c, (unsigned)l->qtail)->qnext = (int16_t)s->idx;
     else
         l->qhead = (int16_t)s->idx;
     l->qtail = (int16_t)s->idx;
@@ -359,7 +458,9 @@ static void on_udp(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr
     static uint8_t tmp[SOCK_DGRAM_MAX];
     (void)pcb;
     uint32_t len = p->tot_len, rec = 8 + ((len + 7) & ~7u);
-    if (len > SOCK_DGRAM_MAX || rec > rx_room(s)) {
+    rx_reclaim(s);
+    if (len > SOCK_DGRAM_MAX || rec > rx_room(s) ||
+        sock_ring_pages_wanted(s->rx_list, s->rx_head, rec) > s->c->rx.nfree) {
         st(&st_of(s)->rx_dropped, ld(&st_of(s)->rx_dropped) + 1);
         s->c->udp_dropped++;
         pbuf_free(p);
@@ -368,8 +469,10 @@ static void on_udp(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr
     struct sock_dgram h = { .ip = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(addr))), .port = port, .len = (uint16_t)len };
     pbuf_copy_partial(p, tmp, (u16_t)len, 0);
     pbuf_free(p);
-    ring_put(rx_of(s), s->rx_head, &h, sizeof h);
-    ring_put(rx_of(s), s->rx_head + 8, tmp, len);
+    struct nsock_client *c = s->c;
+    (void)sock_ring_write(s->rx_list, st_of(s)->rx_pages, &c->rx, c->rx_base, s->rx_head, &h, sizeof h);
+    (void)sock_ring_write(s->rx_list, st_of(s)->rx_pages, &c->rx, c->rx_base, s->rx_head + 8, tmp, len);
+    note_rx_use(c);
     s->rx_head += rec;
     st(&st_of(s)->rx_head, s->rx_head);
     event(s);
@@ -384,7 +487,7 @@ static void udp_push(struct nsock *s)
     uint32_t start = s->tx_tail;
     while (avail >= sizeof(struct sock_dgram)) {
         struct sock_dgram h;
-        ring_get(tx_of(s), s->tx_tail, &h, sizeof h);
+        sock_ring_read(st_of(s)->tx_pages, s->c->tx_pool, s->c->tx_base, s->tx_tail, &h, sizeof h);
         uint32_t rec = 8 + ((h.len + 7u) & ~7u);
         if (h.len > SOCK_DGRAM_MAX || rec > avail) {
             s->tx_tail += avail; /* garbage: the client's bug; skip it all */
@@ -393,7 +496,7 @@ static void udp_push(struct nsock *s)
         struct pbuf *p = pbuf_alloc(PBUF_TRANSPORT, h.len, PBUF_RAM);
         if (!p)
             break; /* out of memory: the next kick tries again */
-        ring_get(tx_of(s), s->tx_tail + 8, p->payload, h.len);
+        sock_ring_read(st_of(s)->tx_pages, s->c->tx_pool, s->c->tx_base, s->tx_tail + 8, p->payload, h.len);
         ip_addr_t to;
         ip_addr_set_ip4_u32(&to, lwip_htonl(h.ip));
         (void)udp_sendto(s->udp, p, &to, h.port);
@@ -425,9 +528,10 @@ static int64_t sock_arg(struct netd_socks *ss, struct keel_msg *m, uint8_t kind,
         return SOCK_E_NO_CLIENT;
     if (!c->hello)
         return SOCK_E_NO_HELLO;
-    if (m->mr[0] >= SOCK_MAX || c->s[m->mr[0]].kind == NSOCK_FREE)
+    struct nsock *s = m->mr[0] < SOCK_MAX ? sock_at(c, (unsigned)m->mr[0]) : NULL;
+    if (!s || s->kind == NSOCK_FREE)
         return SOCK_E_BAD_SOCKET;
-    *out = &c->s[m->mr[0]];
+    *out = s;
     if (kind != NSOCK_FREE && (*out)->kind != kind)
         return SOCK_E_WRONG_TYPE;
     return 0;
@@ -446,17 +550,24 @@ static int64_t caller(struct netd_socks *ss, struct keel_msg *m, struct nsock_cl
 static unsigned client_drop(struct nsock_client *c)
 {
     unsigned closed = 0;
-    for (unsigned i = 0; i < SOCK_MAX; i++)
-        if (c->s[i].kind != NSOCK_FREE && c->s[i].listener < 0) {
-            free_sock(&c->s[i], true);
+    for (unsigned i = 0; i < SOCK_MAX; i++) {
+        struct nsock *s = sock_at(c, i);
+        if (s && s->kind != NSOCK_FREE && s->listener < 0) {
+            free_sock(s, true);
             closed++;
         }
-    for (unsigned i = 0; i < SOCK_MAX; i++) /* queued ones went with their listener */
-        if (c->s[i].kind != NSOCK_FREE) {
-            free_sock(&c->s[i], true);
+    }
+    for (unsigned i = 0; i < SOCK_MAX; i++) { /* queued ones went with their listener */
+        struct nsock *s = sock_at(c, i);
+        if (s && s->kind != NSOCK_FREE) {
+            free_sock(s, true);
             closed++;
         }
+    }
     memset(c->sh, 0, sizeof *c->sh);
+    sock_pool_init(&c->rx, c->rx.link, 0, c->rx.pages); /* every page back (a new run) */
+    memset(c->rx_starved, 0, sizeof c->rx_starved);
+    c->rx_retry = false;
     c->hello = false;
     c->dirty = false;
     return closed;
@@ -526,19 +637,19 @@ static int64_t do_listen(void *ctx, struct keel_msg *m)
         return SOCK_E_NO_SOCKETS;
     struct tcp_pcb *pcb = tcp_new();
     if (!pcb) {
-        s->kind = NSOCK_FREE;
+        unalloc_sock(s);
         return SOCK_E_NO_MEMORY;
     }
     if (tcp_bind(pcb, IP4_ADDR_ANY, (u16_t)m->mr[0]) != ERR_OK) {
         tcp_abort(pcb);
-        s->kind = NSOCK_FREE;
+        unalloc_sock(s);
         return SOCK_E_ADDR_IN_USE;
     }
     err_t err = ERR_OK;
     struct tcp_pcb *lpcb = tcp_listen_with_backlog_and_err(pcb, lwip_backlog, &err);
     if (!lpcb) {
         tcp_abort(pcb);
-        s->kind = NSOCK_FREE;
+        unalloc_sock(s);
         return SOCK_E_NO_MEMORY;
     }
     /* point of no return */
@@ -559,7 +670,7 @@ static int64_t do_accept(void *ctx, struct keel_msg *m)
         return e;
     if (l->qhead < 0)
         return SOCK_E_AGAIN;
-    struct nsock *s = &l->c->s[l->qhead];
+    struct nsock *s = sock_at(l->c, (unsigned)l->qhead);
     l->qhead = s->qnext;
     if (l->qhead < 0)
         l->qtail = -1;
@@ -583,7 +694,7 @@ static int64_t do_connect(void *ctx, struct keel_msg *m)
         return SOCK_E_NO_SOCKETS;
     struct tcp_pcb *pcb = tcp_new();
     if (!pcb) {
-        s->kind = NSOCK_FREE;
+        unalloc_sock(s);
         return SOCK_E_NO_MEMORY;
     }
     ip_addr_t to;
@@ -593,7 +704,7 @@ static int64_t do_connect(void *ctx, struct keel_msg *m)
         tcp_unhook(pcb);
         tcp_abort(pcb);
         s->tcp = NULL;
-        s->kind = NSOCK_FREE;
+        unalloc_sock(s);
         return SOCK_E_NO_MEMORY;
     }
     struct sock_state *ss = st_of(s);
@@ -617,12 +728,12 @@ static int64_t do_udp_bind(void *ctx, struct keel_msg *m)
         return SOCK_E_NO_SOCKETS;
     struct udp_pcb *pcb = udp_new();
     if (!pcb) {
-        s->kind = NSOCK_FREE;
+        unalloc_sock(s);
         return SOCK_E_NO_MEMORY;
     }
     if (udp_bind(pcb, IP4_ADDR_ANY, (u16_t)m->mr[0]) != ERR_OK) {
         udp_remove(pcb);
-        s->kind = NSOCK_FREE;
+        unalloc_sock(s);
         return SOCK_E_ADDR_IN_USE;
     }
     s->udp = pcb;
@@ -643,7 +754,9 @@ static int64_t do_kick(void *ctx, struct keel_msg *m)
         while (bits) {
             unsigned i = w * 64 + (unsigned)__builtin_ctzll(bits);
             bits &= bits - 1;
-            struct nsock *s = &c->s[i];
+            struct nsock *s = sock_at(c, i);
+            if (!s)
+                continue;
             if (s->kind == NSOCK_TCP) {
                 rx_consumed(s);
                 rx_drain(s);
@@ -717,34 +830,44 @@ int netd_sock_dispatch(struct netd_socks *ss, struct keel_msg *m)
 
 /* --------------------------------------------------------------- setup -- */
 
-/* Maps one frame SLOT of exactly PAGES pages at AT. */
-static int64_t map_exact(uint64_t slot, uint64_t pages, uint64_t at)
-{
-    uint64_t have = 0;
-    int64_t err = slot ? keel_frame_info(slot, NULL, &have) : KE_EMPTY_SLOT;
-    if (!err && have != pages)
-        err = KE_RANGE; /* a larger sock-C would overlap socktx-C */
-    if (!err)
-        err = keel_map(SRV_SLOT_TASK, slot, at, RIGHT_READ | RIGHT_WRITE);
-    return err;
-}
-
-/* Maps client NAME's region at AT: sock-NAME, then socktx-NAME right
- * after it (socket.h).  0 or the error (the first mapping then stays:
- * netd_sock_init skips the client, and the address is not reused). */
-static int64_t map_region(const struct keel_srvinfo *si, const char *name, uint64_t rx, uint64_t at)
+/* Maps client NAME's region at AT: sock-NAME (slot RX, read-write), then
+ * socktx-NAME right after it (read-only: netd only reads the tx pool),
+ * and sets C's pools up; the rx pool's links go in a frame of netd's own
+ * at LINKS.  0 or the error (a mapping made stays: netd_sock_init skips
+ * the client, and the addresses are not reused). */
+static int64_t map_region(const struct keel_srvinfo *si, struct nsock_client *c, uint64_t rx, uint64_t at,
+                          uint64_t links)
 {
     char full[32];
-    snprintf(full, sizeof full, "shm:socktx-%s", name);
-    uint64_t tx = srv_find_cap(si, full);
-    int64_t err = map_exact(rx, SOCK_SHM_PAGES, at);
+    snprintf(full, sizeof full, "shm:socktx-%s", c->name);
+    uint64_t tx = srv_find_cap(si, full), rx_pages = 0, tx_pages = 0;
+    int64_t err = keel_frame_info(rx, NULL, &rx_pages);
     if (!err)
-        err = map_exact(tx, SOCK_SHM_TX_PAGES, at + SOCK_SHM_PAGES * 4096ull);
-    return err;
+        err = tx ? keel_frame_info(tx, NULL, &tx_pages) : KE_EMPTY_SLOT;
+    if (!err && (rx_pages <= SOCK_HDR_PAGES || rx_pages - SOCK_HDR_PAGES > SOCK_POOL_MAX || !tx_pages ||
+                 tx_pages > SOCK_POOL_MAX))
+        err = KE_RANGE;
+    if (!err)
+        err = keel_map(SRV_SLOT_TASK, rx, at, RIGHT_READ | RIGHT_WRITE);
+    if (!err)
+        err = keel_map(SRV_SLOT_TASK, tx, at + rx_pages * 4096ull, RIGHT_READ);
+    uint32_t pool = (uint32_t)(rx_pages - SOCK_HDR_PAGES);
+    if (!err)
+        err = map_new(links, (pool * 2u + 4095u) / 4096u);
+    if (err)
+        return err;
+    c->base = (uint8_t *)at;
+    c->sh = (struct sock_shared *)at;
+    c->rx_base = c->base + SOCK_RX_PAGE_OFFSET(0);
+    c->tx_base = (uint8_t *)(at + rx_pages * 4096ull);
+    c->tx_pool = (uint32_t)tx_pages;
+    sock_pool_init(&c->rx, (uint16_t *)links, 0, pool);
+    return 0;
 }
 
 void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64_t va)
 {
+    unsigned slot = 0; /* address slots used, mapped or not */
     for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
         const struct keel_srv_cap *cap = &si->caps[i];
         if (cap->type != CAP_NONE || strncmp(cap->name, "client:", 7) != 0)
@@ -757,28 +880,28 @@ void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64
         uint64_t sig = srv_find_cap(si, full);
         if (!shm || !sig)
             continue; /* a client of netd without sockets */
-        if (ss->n == NETD_SOCK_CLIENTS) {
+        if (slot == NETD_SOCK_CLIENTS) {
             ulog("netd: sock: more than %d clients; %s ignored\n", NETD_SOCK_CLIENTS, name);
             continue;
         }
-        uint64_t at = va + ss->n * CLIENT_STRIDE;
-        int64_t err = map_region(si, name, shm, at);
-        if (err) {
-            ulog("netd: sock: %s: cannot map its region (error %lld; it needs `share sock-%s %u share socktx-%s "
-                 "%u`)\n",
-                 name, (long long)err, name, (unsigned)SOCK_SHM_PAGES, name, (unsigned)SOCK_SHM_TX_PAGES);
-            va += CLIENT_STRIDE; /* a half-mapped region: never reused */
-            continue;
-        }
-        struct nsock_client *c = &ss->c[ss->n++];
+        struct nsock_client *c = &ss->c[ss->n];
         memset(c, 0, sizeof *c);
         strlcpy(c->name, name, sizeof c->name);
+        int64_t err = map_region(si, c, shm, va + slot * NETD_SOCK_STRIDE, LINKS_VA(va) + slot * LINK_STRIDE);
+        c->chunk_va = TABLES_VA(va) + slot * NSOCK_CHUNKS * NSOCK_CHUNK_STRIDE;
+        slot++; /* a half-mapped region: never reused */
+        if (err) {
+            ulog("netd: sock: %s: cannot map its region (error %lld; it needs `share sock-%s N share socktx-%s M`, "
+                 "N = %u + rx pool pages, M = tx pool pages, pools 1..%u pages; default %u and %u)\n",
+                 name, (long long)err, name, name, (unsigned)SOCK_HDR_PAGES, (unsigned)SOCK_POOL_MAX,
+                 (unsigned)SOCK_SHM_PAGES, (unsigned)SOCK_SHM_TX_PAGES);
+            continue;
+        }
+        if (!chunk_map(c, 0))
+            continue;
+        ss->n++;
         c->badge = cap->slot;
         c->signal = sig;
-        c->base = (uint8_t *)at;
-        c->sh = (struct sock_shared *)at;
-        for (unsigned k = 0; k < SOCK_MAX; k++)
-            c->s[k].c = c;
         /* The client said HELLO to an earlier run of netd: its sockets died
          * with that run.  Magic 0 tells it the session is gone (socket.h),
          * and the signal wakes it to look. */
@@ -787,31 +910,60 @@ void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64
             (void)keel_signal(sig, SOCK_EVENT_BIT);
             ulog("netd: sock: %s: its session was with an earlier netd: told it to start again\n", name);
         }
-        ulog("netd: sock: client %s (badge %llu), %u sockets\n", name, (unsigned long long)c->badge, SOCK_MAX);
+        ulog("netd: sock: client %s (badge %llu), %u sockets, rx pool %u pages, tx pool %u pages\n", name,
+             (unsigned long long)c->badge, SOCK_MAX, c->rx.pages, c->tx_pool);
     }
     if (ss->n)
         sys_timeout(SOCK_DEATH_POLL_MS, poll_deaths, ss);
 }
 
+/* Pages came back to C's rx pool: drains the sockets that waited for one. */
+static void retry_starved(struct nsock_client *c)
+{
+    c->rx_retry = false;
+    for (unsigned w = 0; w < SOCK_EVENT_WORDS && c->rx.nfree; w++) {
+        uint64_t bits = c->rx_starved[w];
+        while (bits && c->rx.nfree) {
+            unsigned i = w * 64 + (unsigned)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            struct nsock *s = sock_at(c, i);
+            if (s && s->kind == NSOCK_TCP)
+                rx_drain(s);
+            else
+                c->rx_starved[w] &= ~(1ull << (i % 64));
+        }
+    }
+}
+
 void netd_sock_flush(struct netd_socks *ss)
 {
-    for (unsigned i = 0; i < ss->n; i++)
-        if (ss->c[i].dirty) {
-            (void)keel_signal(ss->c[i].signal, SOCK_EVENT_BIT);
-            ss->c[i].dirty = false;
+    for (unsigned i = 0; i < ss->n; i++) {
+        struct nsock_client *c = &ss->c[i];
+        if (c->rx_retry && c->hello)
+            retry_starved(c);
+        if (c->dirty) {
+            (void)keel_signal(c->signal, SOCK_EVENT_BIT);
+            c->dirty = false;
         }
+    }
 }
 
 void netd_sock_log_stats(const struct netd_socks *ss)
 {
     for (unsigned i = 0; i < ss->n; i++) {
         const struct nsock_client *c = &ss->c[i];
-        unsigned n[4] = { 0 };
-        for (unsigned k = 0; k < SOCK_MAX; k++)
-            n[c->s[k].kind]++;
-        ulog("netd: sock: %s: %u open (listen %u tcp %u udp %u); accepted %llu refused %llu udp-dropped %llu "
-             "hellos %llu deaths %llu\n",
-             c->name, SOCK_MAX - n[NSOCK_FREE], n[NSOCK_LISTEN], n[NSOCK_TCP], n[NSOCK_UDP],
+        unsigned n[4] = { 0 }, chunks = 0;
+        for (unsigned k = 0; k < NSOCK_CHUNKS; k++) {
+            if (!c->chunk[k])
+                continue;
+            chunks++;
+            for (unsigned j = 0; j < NSOCK_CHUNK; j++)
+                n[c->chunk[k][j].kind]++;
+        }
+        ulog("netd: sock: %s: %u open (listen %u tcp %u udp %u); peak %u, table %u KiB; rx pages %u in use (peak %u "
+             "of %u); accepted %llu refused %llu udp-dropped %llu hellos %llu deaths %llu\n",
+             c->name, c->open, n[NSOCK_LISTEN], n[NSOCK_TCP], n[NSOCK_UDP], c->open_peak,
+             (unsigned)(chunks * CHUNK_PAGES * 4), c->rx.pages - c->rx.nfree, c->rx_pages_peak, c->rx.pages,
              (unsigned long long)c->accepted, (unsigned long long)c->refused, (unsigned long long)c->udp_dropped,
              (unsigned long long)c->hellos, (unsigned long long)c->deaths);
     }

@@ -86,9 +86,9 @@
  * wire (ERR_OK), as a packet dropped by a firewall further on would.  The
  * firewall also learns each NIC's address (antispoof, DHCP) from here.
  *
- * Context: everything here runs in netd's main thread, the only thread
- * that touches lwIP or the rings.  The per-NIC waker threads (netd.c) touch
- * nothing here.
+ * Context: everything here runs in netd's one thread, the only thread
+ * that touches lwIP or the rings (the drivers wake it through badged
+ * signals on its notification, netd.c).
  */
 #include <keel/fmt.h>
 #include <keel/nic_ring.h>

@@ -4,25 +4,36 @@
  * lib/include/keel/sock_client.h only, never netd's internals.
  *
  * Manifest.  netd has `endpoint netd` (serve:netd) and, per client C,
- * `share sock-C 259 share socktx-C 256 signal sock-C` (SOCK_SHM_PAGES,
- * SOCK_SHM_TX_PAGES); client C has `connect netd share sock-C 259 share
- * socktx-C 256 notify sock-C`.  netd finds each client by the "client:C"
+ * `share sock-C 353 share socktx-C 160 signal sock-C` (SOCK_SHM_PAGES,
+ * SOCK_SHM_TX_PAGES, or larger pools); client C has `connect netd share sock-C 353 share
+ * socktx-C 160 notify sock-C`.  netd finds each client by the "client:C"
  * note in its srvinfo (the badge C's calls carry) and the three grants
  * named sock-C / socktx-C; a client without them gets SOCK_E_NO_CLIENT.
  *
  * The shared region (one per client, mapped by both): two frames mapped
- * back to back, because one frame holds at most 1024 pages (the kernel's
- * limit) and with 8 KiB rings the region would need 1027; with today's
- * 4 KiB rings it needs 515, and the split stays so the ring size can grow
- * without a new layout.  sock-C (SOCK_SHM_PAGES = 259) is
- * SOCK_HDR_PAGES pages of struct sock_shared (the bitmaps and one struct
- * sock_state per socket) followed by the SOCK_MAX rx rings; socktx-C
- * (SOCK_SHM_TX_PAGES = 256) holds the SOCK_MAX tx rings.  Offsets below
- * (SOCK_RX_OFFSET, SOCK_TX_OFFSET) count from the start of sock-C.  Each
- * ring is SOCK_RING_BYTES = 4 KiB: 8 KiB of shared memory per socket,
- * 2 MiB + 12 KiB per client (4 KiB rather than 8 KiB: the appliance must
- * serve TLS in 32 MiB of guest memory, and 8 KiB rings moved test_netd's
- * echo only from 17-20 to 20-22 MB/s).  Stream bytes never go through IPC; netd
+ * back to back.  sock-C is SOCK_HDR_PAGES pages of struct sock_shared
+ * (the bitmaps, then one struct sock_state per socket, SOCK_MAX of them)
+ * followed by the receive pool; socktx-C is the send pool.  A pool is a
+ * set of 4 KiB pages, as many as the manifest grants (the frame's size:
+ * SOCK_SHM_PAGES / SOCK_SHM_TX_PAGES are only the defaults the shipped
+ * manifests use; at most SOCK_POOL_MAX pages each), shared by all the
+ * client's sockets.  Rings are not memory of their own: each ring is a
+ * window of SOCK_RING_BYTES (64 KiB) of stream positions, backed page by
+ * page by pool pages that need not be contiguous.  Position P of a ring
+ * lives in the page named by the ring's page list entry
+ * (P / 4096) % SOCK_RING_PAGES, at offset P % 4096; the entry holds the
+ * pool page's index + 1, 0 = none.  The producer of a ring owns its pool
+ * (netd: rx, pages of sock-C after the header; the client: tx, pages of
+ * socktx-C) and its page list: it takes a page when it first writes into
+ * a slot, and gives back every page that holds no unconsumed byte once the
+ * consumer's tail has passed it (all of them when tail == head).  So an
+ * idle socket holds no page, and ring memory follows the bytes in flight.
+ * A producer keeps head - (tail & ~4095) <= SOCK_RING_BYTES, so the pages
+ * in use never need one slot twice; room = SOCK_RING_BYTES - (head -
+ * (tail & ~4095)), less when its pool has no free page (sock_tx_room).
+ * The consumer reads an entry only for bytes in [tail, head), after it
+ * loaded head (acquire); netd checks every tx entry it reads against the
+ * pool's size.  Stream bytes never go through IPC; netd
  * buffers up to TCP_WND per socket beyond the rx ring and lwIP up to
  * TCP_SND_BUF beyond the tx ring, so a ring's size sets how many bytes
  * move per round trip (event, KICK), not the TCP window.  Each ring is
@@ -34,7 +45,10 @@
  * A producer writes the bytes, then publishes head (release); a consumer
  * reads head (acquire), then the bytes, then publishes tail (release).
  * netd never trusts a value the client wrote: it clamps tx_head - tx_tail
- * to the ring size and ignores rx_tail moves beyond rx_head.
+ * to the ring size, ignores rx_tail moves beyond rx_head, skips tx bytes
+ * whose page entry is out of the pool, and keeps its own copy of the rx
+ * page lists and of its free pages (the shared rx lists are for the
+ * client to read).  A client that lies only garbles its own streams.
  *
  * UDP sockets carry datagrams in the same rings as records: struct
  * sock_dgram (8 bytes) then the payload, the record padded to 8 bytes; a
@@ -116,12 +130,15 @@
 
 #include <stdint.h>
 
-#define SOCK_MAX           256
-#define SOCK_RING_BYTES    4096u                                                 /* a power of two, each way */
-#define SOCK_HDR_PAGES     3u                                                    /* struct sock_shared */
-#define SOCK_SHM_PAGES     (SOCK_HDR_PAGES + SOCK_MAX * SOCK_RING_BYTES / 4096u) /* sock-C: header, rx rings */
-#define SOCK_SHM_TX_PAGES  (SOCK_MAX * SOCK_RING_BYTES / 4096u)                  /* socktx-C: tx rings */
-#define SOCK_EVENT_BIT     1ull /* the one notification bit netd signals */
+#define SOCK_MAX           8192   /* sockets per client (indices 0..SOCK_MAX-1) */
+#define SOCK_RING_BYTES    65536u /* a ring's window each way: a power of two, whole pages */
+#define SOCK_RING_PAGES    (SOCK_RING_BYTES / 4096u)
+#define SOCK_HDR_PAGES     193u   /* struct sock_shared */
+#define SOCK_POOL_MAX      65535u /* pages in a pool at most (a page entry is a uint16_t, 0 = none) */
+#define SOCK_POOL_PAGES    160u   /* the shipped manifests' pools: 640 KiB each way (513 pages in all, as before #14) */
+#define SOCK_SHM_PAGES     (SOCK_HDR_PAGES + SOCK_POOL_PAGES) /* sock-C: header, rx pool (default) */
+#define SOCK_SHM_TX_PAGES  SOCK_POOL_PAGES                    /* socktx-C: tx pool (default) */
+#define SOCK_EVENT_BIT     1ull                               /* the one notification bit netd signals */
 #define SOCK_EVENT_WORDS   (SOCK_MAX / 64)
 #define SOCK_DEATH_POLL_MS 250u
 #define SOCK_MAGIC         0x4b534f43u /* "COSK" */
@@ -167,17 +184,19 @@ enum sock_opt {
 #define SOCK_ST_RESET     (1u << 6) /* the connection failed or was reset: dead */
 
 struct sock_state {
-    uint32_t status;     /* SOCK_ST_*, netd writes */
-    uint32_t rx_head;    /* netd writes */
-    uint32_t rx_tail;    /* client writes */
-    uint32_t tx_head;    /* client writes */
-    uint32_t tx_tail;    /* netd writes */
-    uint32_t peer_ip;    /* TCP: the peer (netd writes at accept/connect) */
-    uint16_t peer_port;  /* host byte order */
-    uint16_t local_port; /* host byte order */
-    uint32_t rx_dropped; /* UDP datagrams dropped for want of room, netd writes */
+    uint32_t status;                    /* SOCK_ST_*, netd writes */
+    uint32_t rx_head;                   /* netd writes */
+    uint32_t rx_tail;                   /* client writes */
+    uint32_t tx_head;                   /* client writes */
+    uint32_t tx_tail;                   /* netd writes */
+    uint32_t peer_ip;                   /* TCP: the peer (netd writes at accept/connect) */
+    uint16_t peer_port;                 /* host byte order */
+    uint16_t local_port;                /* host byte order */
+    uint32_t rx_dropped;                /* UDP datagrams dropped for want of room, netd writes */
+    uint16_t rx_pages[SOCK_RING_PAGES]; /* rx ring's pages: rx pool index + 1, 0 = none; netd writes */
+    uint16_t tx_pages[SOCK_RING_PAGES]; /* tx ring's pages: tx pool index + 1, 0 = none; client writes */
 };
-_Static_assert(sizeof(struct sock_state) == 32, "sock_state layout");
+_Static_assert(sizeof(struct sock_state) == 96, "sock_state layout");
 
 struct sock_shared {
     uint32_t magic;      /* SOCK_MAGIC once netd took the region (SOCK_HELLO); 0 once netd saw the client die */
@@ -189,9 +208,10 @@ struct sock_shared {
 };
 _Static_assert(SOCK_MAX % 64 == 0, "whole bitmap words");
 _Static_assert(__builtin_offsetof(struct sock_shared, events) == 64, "sock_shared layout");
-_Static_assert(__builtin_offsetof(struct sock_shared, s) == 128, "sock_shared layout");
+_Static_assert(__builtin_offsetof(struct sock_shared, s) == 64 + 16 * SOCK_EVENT_WORDS, "sock_shared layout");
 _Static_assert(sizeof(struct sock_shared) <= SOCK_HDR_PAGES * 4096u, "the header fits its pages");
-_Static_assert(SOCK_SHM_PAGES <= 1024 && SOCK_SHM_TX_PAGES <= 1024, "each a frame (the kernel's limit: 1024 pages)");
+_Static_assert(SOCK_RING_BYTES % 4096u == 0 && (SOCK_RING_BYTES & (SOCK_RING_BYTES - 1)) == 0, "ring window");
+_Static_assert(SOCK_MAX <= 0x7fff, "indices fit netd's int16_t queue links");
 
 /* A UDP record's header in a ring. */
 struct sock_dgram {
@@ -202,9 +222,9 @@ struct sock_dgram {
 _Static_assert(sizeof(struct sock_dgram) == 8, "sock_dgram layout");
 #define SOCK_DGRAM_MAX 1472u
 
-/* Offsets of socket K's rings from the start of sock-C (socktx-C is mapped
- * right after it). */
-#define SOCK_RX_OFFSET(k) (SOCK_HDR_PAGES * 4096u + (uint32_t)(k)*SOCK_RING_BYTES)
-#define SOCK_TX_OFFSET(k) (SOCK_SHM_PAGES * 4096u + (uint32_t)(k)*SOCK_RING_BYTES)
+/* Byte offset of pool page I (0-based) from the start of sock-C (rx pool)
+ * or of socktx-C (tx pool, mapped right after sock-C). */
+#define SOCK_RX_PAGE_OFFSET(i) ((SOCK_HDR_PAGES + (uint64_t)(i)) * 4096u)
+#define SOCK_TX_PAGE_OFFSET(i) ((uint64_t)(i)*4096u)
 
 #endif

@@ -58,11 +58,11 @@
  *
  * Manifest (see tests/qemu/test_tlsd.py):
  *   server tlsd needs netd priority 13 memory 12M args rng=NAME[,stats=S]
- *       site connect netd share sock-tlsd 259 share socktx-tlsd 256
+ *       site connect netd share sock-tlsd 353 share socktx-tlsd 160
  *       notify sock-tlsd signal sock-tlsd
  *       connect keyd share keyd 4 notify tlsd connect NAME [endpoint tlsd
  *       [share tlsadm-C 17 ...]]  (C: a configuring client, e.g. consoled)
- *   netd: `share sock-tlsd 259 share socktx-tlsd 256 signal sock-tlsd`; keyd: `args client=tlsd`,
+ *   netd: `share sock-tlsd 353 share socktx-tlsd 160 signal sock-tlsd`; keyd: `args client=tlsd`,
  *   `signal tlsd`, priority below tlsd's.
  */
 #include <stdbool.h>
@@ -91,7 +91,7 @@
 #define TIMER_BIT     (1ull << 40)
 #define ADMIN_VA      0x0000006300000000ull
 #define MAX_CONNS     TLSD_MAX_CONNS
-#define PEND_BYTES    SOCK_RING_BYTES
+#define PEND_BYTES    4096u /* was SOCK_RING_BYTES when rings were 4 KiB (netd's rings are 64 KiB windows now) */
 #define CLOSE_WAIT_NS (5ull * 1000000000ull)
 _Static_assert(MAX_CONNS == 124, "the listening line and docs/CONFIG.md say 124");
 
@@ -321,7 +321,7 @@ static bool do_proxy(struct conn *c)
     bool moved = false;
     /* client -> backend, no more than the backend's ring takes. */
     while (!c->c_eof) {
-        uint32_t room = SOCK_RING_BYTES - sock_unsent(&SC, c->bs);
+        uint32_t room = sock_tx_room(&SC, c->bs); /* <= SOCK_RING_BYTES, IOBUF's size */
         if (!room)
             break;
         int n = tls_conn_read(&c->tls, IOBUF, room);

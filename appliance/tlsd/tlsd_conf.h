@@ -25,9 +25,12 @@
 #include "keyd_client.h"
 #include "tls_conn.h"
 
-/* netd's socket service gives a client SOCK_MAX sockets; each listener
- * takes one and each connection two. */
-#define TLSD_MAX_CONNS ((SOCK_MAX - CONF_MAX_TLS) / 2)
+/* netd's socket service gives a client SOCK_MAX sockets (8192); each
+ * listener takes one and each connection two, so netd would let tlsd hold
+ * (SOCK_MAX - CONF_MAX_TLS) / 2; tlsd's own table (C[], its heap) holds
+ * 124 until its per-connection memory comes on demand (#14 item 7). */
+#define TLSD_MAX_CONNS 124
+_Static_assert(2 * TLSD_MAX_CONNS + CONF_MAX_TLS <= SOCK_MAX, "netd has the sockets");
 
 struct listener {
     const struct conf_tls *ct; /* its block in the configuration it belongs to */

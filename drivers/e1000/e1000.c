@@ -95,6 +95,7 @@ struct e1000 {
     volatile uint8_t *mmio; /* BAR0, E1000_BAR0_MIN_BYTES at least */
     uint64_t endpoint;      /* "serve:" */
     uint64_t signal_slot;   /* "signal:": NIC_EVT_* for netd */
+    bool signal_badged;     /* signal_slot is badged: signal 0 (its bit) */
     uint64_t irq_slot;      /* the device's interrupt */
     uint64_t ntfn_slot;     /* our notification, bound to this thread */
     void *rings;            /* RX ring page, TX ring page (DMA) */
@@ -318,8 +319,9 @@ static uint32_t service(struct e1000 *d)
 
 static void notify_netd(struct e1000 *d, uint32_t ev)
 {
+    /* A badged capability (`signal netd-ev bit N`) raises exactly its bit. */
     if (ev)
-        (void)keel_signal(d->signal_slot, ev); /* never blocks; bits merge */
+        (void)keel_signal(d->signal_slot, d->signal_badged ? 0 : ev); /* never blocks; bits merge */
 }
 
 /* ------------------------------------------------------------- protocol -- */
@@ -469,6 +471,8 @@ static int64_t __attribute__((warn_unused_result)) setup_caps(struct e1000 *d, c
     d->signal_slot = find_cap_prefix(si, "signal:", CAP_NOTIFICATION);
     if (!d->endpoint || !shm || !d->signal_slot)
         return E1000_E_CAPS;
+    uint64_t badge = 0;
+    d->signal_badged = keel_cap_info(d->signal_slot, NULL, NULL, &badge) == KE_OK && badge;
 
     int64_t err = keel_map(SRV_SLOT_TASK, bar->slot, E1000_MMIO_VA, RIGHT_READ | RIGHT_WRITE);
     if (err)

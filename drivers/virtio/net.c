@@ -136,6 +136,7 @@ struct vnet {
     enum vnet_state state;
     uint32_t generation; /* si->restarts + 1, fixed */
     uint64_t signal_slot;
+    bool signal_badged;     /* signal_slot is badged: signal 0 (its bit), not NIC_EVT_* */
     struct nic_shared *shm; /* netd's region: only the rings we consume/produce and stats */
     uint64_t shm_phys;
     uint64_t rx_hdr_phys;          /* plain RX: NIC_BUF_COUNT slots of VNET_HDR_SLOT bytes */
@@ -167,8 +168,10 @@ __attribute__((noreturn)) static void vnet_fatal(struct vnet *v, const char *wha
 
 static void vnet_signal(struct vnet *v)
 {
+    /* A badged capability (`signal netd-ev bit N`: netd's own notification)
+     * raises exactly its bit: the kernel wants no other bits with it. */
     if (v->evt)
-        (void)keel_signal(v->signal_slot, v->evt); /* never blocks */
+        (void)keel_signal(v->signal_slot, v->signal_badged ? 0 : v->evt); /* never blocks */
     v->evt = 0;
 }
 
@@ -771,6 +774,8 @@ int main(const struct keel_srvinfo *si)
         ulog("virtio-net: the manifest must grant serve:, shm: and signal: capabilities");
         return 1;
     }
+    uint64_t badge = 0;
+    v.signal_badged = keel_cap_info(v.signal_slot, NULL, NULL, &badge) == KE_OK && badge;
     int err = vnet_map_shm(&v, shm);
     if (err) {
         ulog("virtio-net: the shm: region is not a mappable DMA frame of %d pages", NIC_SHM_PAGES);

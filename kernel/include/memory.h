@@ -16,5 +16,7 @@ void memory_account(struct kobj *o, struct memory *m, uint64_t bytes);
  * Returns KE_OK with *out, or KE_NO_MEMORY / KE_INVALID_ARG. */
 int memory_create_object(struct memory *m, uint64_t type, uint64_t arg, struct task *for_thread, struct kobj **out);
 struct frame *frame_wrap(uint64_t phys, uint64_t pages, bool device, bool owned);
+/* Frees F's page list, if it has one (not its pages: the caller does). */
+void frame_free_list(struct frame *f);
 
 #endif

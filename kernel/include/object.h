@@ -59,14 +59,28 @@ struct memory {
     uint32_t check_caps; /* kcheck.c's count of the capabilities it found */
 };
 
+/* A frame's pages are either contiguous from phys (list == NULL: DMA and
+ * device frames, wrapped boot modules, and any frame of at most
+ * FRAME_CONTIG_MAX pages the pmm had room for in one run) or named one by
+ * one in a two-level list (list[k] is a kheap page of FRAME_LIST_FANOUT
+ * physical addresses): a frame that no device reads needs no physical
+ * contiguity, so it may be larger than the largest free run. */
+#define FRAME_LIST_FANOUT 512u /* addresses per list page (4096 / 8) */
 struct frame {
     struct kobj hdr;
-    uint64_t phys; /* first byte; the pages are contiguous */
+    uint64_t phys;   /* first byte when list == NULL (the pages are contiguous) */
+    uint64_t **list; /* else the pages' physical addresses (kheap memory) */
     uint64_t pages;
     bool device; /* MMIO: never freed to the pmm, mapped uncached */
     bool dma;    /* its physical address may be disclosed (SYS_FRAME_INFO) */
     bool owned;  /* return the pages to the pmm on destroy */
 };
+
+/* The physical address of page I of F (I < F->pages). */
+static inline uint64_t frame_page(const struct frame *f, uint64_t i)
+{
+    return f->list ? f->list[i / FRAME_LIST_FANOUT][i % FRAME_LIST_FANOUT] : f->phys + i * 4096ull;
+}
 
 /* A thread queue: FIFO, linked through struct thread.q_next. */
 struct thread_queue {

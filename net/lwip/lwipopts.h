@@ -85,7 +85,7 @@ extern unsigned char *netd_lwip_heap;
 #define MEMP_NUM_PBUF           256 /* PBUF_REF/ROM headers */
 #define MEMP_NUM_RAW_PCB        4
 #define MEMP_NUM_UDP_PCB        8
-#define MEMP_NUM_TCP_PCB        320
+#define MEMP_NUM_TCP_PCB        2100 /* socket clients hold thousands (test_netd: 2,000 at once from one client) */
 #define MEMP_NUM_TCP_PCB_LISTEN 16
 #define MEMP_NUM_TCP_SEG        1024
 #define MEMP_NUM_ARP_QUEUE      32

@@ -545,6 +545,43 @@ static void t_shared_memory(void)
     slot_put(res);
 }
 
+/* A frame beyond 1024 pages is a list of pages (kernel/memory.c): it maps
+ * as one range, every page its own and zeroed, is shared like any other,
+ * and its whole charge (pages and list) comes back when it goes. */
+static void t_frame_beyond_contiguous_limit(void)
+{
+    const uint64_t pages = 2500;
+    uint64_t left0 = 0, left1 = 0, left2 = 0, have = 0;
+    CHECK_EQ(keel_memory_info(spawn_memory(), &left0, NULL, NULL), KE_OK);
+    uint64_t f = new_obj(OBJ_FRAME, pages);
+    CHECK_EQ(keel_memory_info(spawn_memory(), &left1, NULL, NULL), KE_OK);
+    CHECK(left0 - left1 >= pages * PAGE && left0 - left1 <= (pages + 8) * PAGE);
+    CHECK_EQ(keel_frame_info(f, NULL, &have), KE_OK);
+    CHECK_EQ(have, pages);
+    uint64_t va = SHARED_VA + 0x10000000;
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, va, RIGHT_READ | RIGHT_WRITE), KE_OK);
+    volatile uint64_t *p = (volatile uint64_t *)va;
+    bool zero = true;
+    for (uint64_t i = 0; i < pages; i++) {
+        zero &= p[i * PAGE / 8] == 0 && p[i * PAGE / 8 + PAGE / 8 - 1] == 0;
+        p[i * PAGE / 8] = i * 7 + 1;
+    }
+    CHECK(zero);
+    /* A second mapping of the same frame sees the same pages in order. */
+    uint64_t va2 = va + pages * PAGE + 0x100000;
+    CHECK_EQ(keel_map(SRV_SLOT_TASK, f, va2, RIGHT_READ), KE_OK);
+    volatile uint64_t *q = (volatile uint64_t *)va2;
+    bool same = true;
+    for (uint64_t i = 0; i < pages; i++)
+        same &= q[i * PAGE / 8] == i * 7 + 1;
+    CHECK(same);
+    CHECK_EQ(keel_unmap(SRV_SLOT_TASK, va2), KE_OK);
+    CHECK_EQ(keel_unmap(SRV_SLOT_TASK, va), KE_OK);
+    slot_put(f);
+    CHECK_EQ(keel_memory_info(spawn_memory(), &left2, NULL, NULL), KE_OK);
+    CHECK_EQ(left2, left0);
+}
+
 static void t_mapping_refused_beyond_grant(void)
 {
     uint64_t f = new_obj(OBJ_FRAME, 2), ro = slot_get();
@@ -744,7 +781,9 @@ static void t_memory_budget(void)
     uint64_t x = slot_get();
     CHECK_EQ(keel_obj_create(sub, 99, x, 0), KE_INVALID_ARG);
     CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, x, 0), KE_INVALID_ARG);
-    CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, x, 5000), KE_INVALID_ARG);
+    CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, x, (1ull << 17) + 1), KE_INVALID_ARG); /* beyond 512 MiB */
+    CHECK_EQ(keel_obj_create(sub, OBJ_DMA_FRAME, x, 1025), KE_INVALID_ARG);         /* DMA: one run, 1024 at most */
+    CHECK_EQ(keel_obj_create(sub, OBJ_FRAME, x, 5000), KE_NO_MEMORY);               /* a page list, beyond the budget */
     CHECK_EQ(keel_obj_create(sub, OBJ_ENDPOINT, sub, 0), KE_SLOT_IN_USE);
     CHECK_EQ(keel_obj_create(sub, OBJ_ENDPOINT, x, 7), KE_INVALID_ARG);
     CHECK_EQ(keel_obj_create(sub, OBJ_THREAD, x, debug_slot), KE_WRONG_TYPE);
@@ -1763,6 +1802,7 @@ int main(const struct keel_srvinfo *si)
     run("interrupt_reaches_user_driver", t_interrupt_reaches_user_driver);
     run("shared_memory_between_tasks", t_shared_memory);
     run("mapping_refused_beyond_grant", t_mapping_refused_beyond_grant);
+    run("frame_beyond_contiguous_limit", t_frame_beyond_contiguous_limit);
     run("faults_are_messages_and_resume", t_faults_are_messages);
     run("fastpath_matches_general_path", t_fastpath_matches_general_path);
     run("kstats_count_ipc_and_switches", t_kstats_count_ipc_and_switches);

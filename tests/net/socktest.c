@@ -47,11 +47,53 @@ static bool hold; /* "hold": stop reading echo connections (flow control) */
 static bool is_sink[SOCK_MAX], sink_eof[SOCK_MAX];
 static uint64_t sunk[SOCK_MAX];
 static uint64_t sink_as0[SOCK_MAX], sink_ipc0[SOCK_MAX]; /* the kernel's counters when the sink began */
+static bool is_many[SOCK_MAX];                           /* "many N PORT": connections held open, idle */
+static int top;                                          /* every socket in use is below top */
+
+static void note_top(int s)
+{
+    if (s >= top)
+        top = s + 1;
+}
+
+/* "many N PORT": N connections to 10.9.0.1:PORT, held idle until "unmany". */
+static void many(const char *arg)
+{
+    unsigned n = 0, port = 0, opened = 0;
+    const char *p = arg;
+    for (; *p >= '0' && *p <= '9'; p++)
+        n = n * 10 + (unsigned)(*p - '0');
+    for (p += *p == ' '; *p >= '0' && *p <= '9'; p++)
+        port = port * 10 + (unsigned)(*p - '0');
+    int err = 0;
+    for (unsigned i = 0; i < n; i++) {
+        int c = sock_tcp_connect(&sc, 0x0a090001u, (uint16_t)port);
+        if (c < 0) {
+            err = c;
+            break;
+        }
+        is_many[c] = true;
+        note_top(c);
+        opened++;
+    }
+    ulog("socktest: many: %u connecting to port %u (error %d)\n", opened, port, err);
+}
+
+static void unmany(void)
+{
+    unsigned closed = 0;
+    for (int s = 0; s < top; s++)
+        if (is_many[s]) {
+            is_many[s] = false;
+            closed += sock_close(&sc, s) == 0;
+        }
+    ulog("socktest: many: closed %u\n", closed);
+}
 
 /* Echo on connection S: moves what fits; true when anything moved. */
 static bool echo(int s)
 {
-    uint32_t room = SOCK_RING_BYTES - sock_unsent(&sc, s);
+    uint32_t room = sock_tx_room(&sc, s);
     long n = room ? sock_recv(&sc, s, buf, room) : SOCK_E_AGAIN;
     if (n > 0) {
         long k = sock_send(&sc, s, buf, (size_t)n);
@@ -124,8 +166,10 @@ static bool control(int s)
                 port = port * 10 + (unsigned)(*p - '0');
             int c = sock_tcp_connect(&sc, 0x0a090001u, (uint16_t)port);
             ulog("socktest: connect 10.9.0.1:%u: socket %d\n", port, c);
-            if (c >= 0)
+            if (c >= 0) {
                 is_conn[c] = true;
+                note_top(c);
+            }
         } else if (strncmp(line, "kstats", 6) == 0) {
             uint64_t as = 0, ipc = 0;
             char out[64];
@@ -134,6 +178,12 @@ static bool control(int s)
                                                     : snprintf(out, sizeof out, "kstats unavailable\n");
             if (k <= 0 || sock_send(&sc, s, out, (size_t)k) != k)
                 ulog("socktest: kstats: no room for the answer\n");
+        } else if (strncmp(line, "many ", 5) == 0) {
+            many(line + 5);
+        } else if (strncmp(line, "unmany", 6) == 0) {
+            unmany();
+        } else if (strncmp(line, "pool", 4) == 0) {
+            ulog("socktest: pool: tx %u pages free of %u\n", sc.tx.nfree, sc.tx.pages - sc.tx.first);
         } else if (strncmp(line, "hold", 4) == 0 || strncmp(line, "release", 7) == 0) {
             hold = line[0] == 'h';
             ulog("socktest: %s reading echo connections\n", hold ? "stops" : "resumes");
@@ -151,19 +201,23 @@ static bool control(int s)
     return false;
 }
 
+/* Accepts what waits on listener L: a call only while its status says a
+ * connection waits (SOCK_ST_ACCEPT), so an idle listener costs no IPC. */
 static bool accept_all(int l, bool *table)
 {
     bool moved = false;
-    for (;;) {
+    while (sock_status(&sc, l) & SOCK_ST_ACCEPT) {
         int s = sock_accept(&sc, l);
         if (s < 0)
             return moved;
         table[s] = true;
+        note_top(s);
         moved = true;
         int e = sock_setopt(&sc, s, SOCK_OPT_NODELAY, 1);
         if (e)
             ulog("socktest: FAIL: nodelay on socket %d: %d\n", s, e);
     }
+    return moved;
 }
 
 static bool udp_echo(int u)
@@ -255,6 +309,9 @@ int main(const struct keel_srvinfo *si)
         ulog("socktest: FAIL: listen %d, listen %d, udp bind %d\n", l, ctl, u);
         return 1;
     }
+    note_top(l);
+    note_top(ctl);
+    note_top(u);
     check_errors(l, u);
     ulog("socktest: ready: tcp echo %d, udp echo %d, control %d (restart %u)\n", ECHO_PORT, ECHO_PORT, CTL_PORT,
          si->restarts);
@@ -268,7 +325,7 @@ int main(const struct keel_srvinfo *si)
             return 1;
         }
         bool moved = accept_all(l, is_conn) | accept_all(ctl, is_ctl);
-        for (int s = 0; s < SOCK_MAX; s++) {
+        for (int s = 0; s < top; s++) {
             if (is_conn[s] && !hold)
                 while (is_conn[s] && echo(s))
                     moved = true;

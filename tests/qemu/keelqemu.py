@@ -1049,9 +1049,10 @@ def manifest_servers(text: str) -> int:
 
 
 def socket_abi(repo: Optional[Path] = None) -> dict[str, int]:
-    """SOCK_HDR_PAGES, SOCK_MAX and SOCK_RING_BYTES of abi/keel/socket.h."""
+    """SOCK_HDR_PAGES, SOCK_MAX, SOCK_RING_BYTES and SOCK_POOL_PAGES of abi/keel/socket.h."""
     text = ((repo or Path(__file__).resolve().parents[2]) / "abi" / "keel" / "socket.h").read_text()
-    return {k: int(v, 0) for k, v in re.findall(r"#define (SOCK_HDR_PAGES|SOCK_MAX|SOCK_RING_BYTES)\s+(\w+?)u?\b", text)}
+    names = "SOCK_HDR_PAGES|SOCK_MAX|SOCK_RING_BYTES|SOCK_POOL_PAGES"
+    return {k: int(v, 0) for k, v in re.findall(r"#define (" + names + r")\s+(\w+?)u?\b", text)}
 
 
 def sock_shm_pages(repo: Optional[Path] = None) -> tuple[int, int]:
@@ -1059,5 +1060,4 @@ def sock_shm_pages(repo: Optional[Path] = None) -> tuple[int, int]:
     socket client's two shared regions, which test manifests must grant
     (`share sock-C N share socktx-C M`)."""
     val = socket_abi(repo)
-    rings = val["SOCK_MAX"] * val["SOCK_RING_BYTES"] // 4096
-    return val["SOCK_HDR_PAGES"] + rings, rings
+    return val["SOCK_HDR_PAGES"] + val["SOCK_POOL_PAGES"], val["SOCK_POOL_PAGES"]

@@ -57,14 +57,19 @@ import keelqemu as kq  # noqa: E402
 
 NETD_LINES = """
 # netd smoke test boots (`nettest`)
-server netnic0 when nettest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
-server netnic1 when nettest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1
+server netnic0 when nettest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal netd-ev bit 0
+server netnic1 when nettest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal netd-ev bit 1
 server netrng  when nettest priority 14 memory 256K pci rng 0 endpoint rng-net
-server netnic2 when nettest priority 15 memory 2M pci net 2 endpoint net2 share net2 256 signal net2
-server netd    when nettest needs netnic0 priority 12 memory 7M args {args} connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect net2 share net2 256 notify net2 connect rng-net site endpoint netd share sock-socktest {sock_pages} share socktx-socktest {sock_tx_pages} signal sock-socktest
+server netnic2 when nettest priority 15 memory 2M pci net 2 endpoint net2 share net2 256 signal netd-ev bit 2
+server netd    when nettest needs netnic0 priority 12 memory 7M args {args} connect net0 share net0 256 connect net1 share net1 256 connect net2 share net2 256 connect rng-net notify netd-ev signal netd-ev site endpoint netd share sock-socktest {sock_pages} share socktx-socktest {sock_tx_pages} signal sock-socktest
 server socktest when nettest needs netd priority 11 memory 1M args hello-delay=4000 connect netd share sock-socktest {sock_pages} share socktx-socktest {sock_tx_pages} notify sock-socktest
 """
-SOCK_PAGES, SOCK_TX_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES
+# socktest's page pools are larger than the shipped manifests' (abi/keel/socket.h
+# SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES): beyond 1024 pages each, so the shares are
+# page-list frames (the kernel's frames that need no contiguous run; init makes
+# a share that large a plain frame), mapped by netd and socktest end to end.
+SOCK_POOL_TEST = 1100
+SOCK_PAGES, SOCK_TX_PAGES = kq.socket_abi()["SOCK_HDR_PAGES"] + SOCK_POOL_TEST, SOCK_POOL_TEST
 MAC = {"ktap0": "525400123456", "ktap1": "525400123457"}
 
 # The firewall's rule sets (site.cpio).  Set 1 is loaded at start; "KEEL-RELOAD
@@ -613,6 +618,29 @@ while True:
     got.update(b); n += len(b)
 t.join(); print(len(d), n, hashlib.sha256(d).hexdigest(), got.hexdigest())
 """
+# N connections from socktest at once ("many N 9400" on its control port),
+# held open by the wan host; prints how many were accepted, then asks
+# socktest to close them ("unmany") once the caller writes a line.
+SOCK_MANY_CODE = r"""
+import resource, socket, sys, time
+n = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 64, n + 64))
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('10.9.0.1', 9400)); s.listen(n); s.settimeout(1)
+ctl = socket.create_connection(('10.9.0.2', 9), timeout=10); ctl.sendall(f'many {n} 9400\n'.encode())
+held = []; end = time.monotonic() + 240
+while len(held) < n and time.monotonic() < end:
+    try:
+        held.append(s.accept()[0])
+    except (socket.timeout, TimeoutError):
+        pass
+print(len(held), flush=True)
+sys.stdin.readline()
+ctl.sendall(b'unmany\n'); time.sleep(2)
+for c in held:
+    c.close()
+print('closed', flush=True)
+"""
 SOCK_HOLD_CODE = r"""
 import socket, hashlib, os, time
 ctl = socket.create_connection(('10.9.0.2', 9), timeout=10)
@@ -747,6 +775,66 @@ def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int, fwd_mb: int)
         check(sent <= limit, f"{sent} bytes went in while the client did not read: the window did not close")
         check(back == sent and f[2] == "True", f"after release: sent {sent}, echoed {back}, sha equal {f[2]}")
 
+    def stats_line(pat: str, what: str):
+        """Asks netd for its statistics and waits for PAT among the new lines."""
+        pos = len(text())
+        command_frame(wan, "ktap0", "KEEL-STATS")
+        end = time.monotonic() + 15
+        while time.monotonic() < end:
+            m = re.search(pat, text()[pos:])
+            if m:
+                return m
+            time.sleep(0.2)
+        check(False, f"no {what} in netd's statistics")
+
+    def idle_memory_back() -> None:
+        # After the echo runs every connection is closed or idle: netd holds
+        # no rx page, and socktest's tx pool is whole again; the rings grew
+        # beyond 4 KiB while data moved (peak pages).
+        m = stats_line(r"netd: sock: socktest: (\d+) open .*rx pages (\d+) in use \(peak (\d+) of (\d+)\)",
+                       "socket line")
+        check(m.group(2) == "0", f"rx pages still held with nothing in flight: {m.group(0)}")
+        check(int(m.group(3)) >= 8, f"the rings never grew past {m.group(3)} pages: {m.group(0)}")
+        check(int(m.group(4)) == SOCK_POOL_TEST, f"netd's rx pool is not the {SOCK_POOL_TEST} pages granted: "
+              f"{m.group(0)}")
+        pos = len(text())
+        sh("ip", "netns", "exec", wan, sys.executable, "-c",
+           "import socket, time; c = socket.create_connection(('10.9.0.2', 9), timeout=10); "
+           "c.sendall(b'pool\\n'); time.sleep(1)", check=False)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not re.search(r"socktest: pool:", text()[pos:]):
+            time.sleep(0.2)
+        m = re.search(r"socktest: pool: tx (\d+) pages free of (\d+)", text()[pos:])
+        check(m is not None and m.group(1) == m.group(2), f"socktest's tx pool: {m and m.group(0)}")
+
+    def many_sockets() -> None:
+        n = 2000
+        p = subprocess.Popen(["ip", "netns", "exec", wan, sys.executable, "-c", SOCK_MANY_CODE, str(n)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            got = p.stdout.readline().strip()
+            check(got == str(n), f"the wan host accepted {got} of {n} connections from socktest: "
+                  + " / ".join(re.findall(r"socktest: many: .*", text())))
+            m = stats_line(r"netd: sock: socktest: (\d+) open \(listen \d+ tcp (\d+) udp \d+\); peak \d+, "
+                           r"table (\d+) KiB", "socket line")
+            check(int(m.group(2)) >= n, f"netd's table while {n} are open: {m.group(0)}")
+            big = int(m.group(3))
+            print(f"many sockets: {m.group(1)} open, netd's table {big} KiB", file=sys.stderr)
+            p.stdin.write("\n")
+            p.stdin.flush()
+            check(p.stdout.readline().strip() == "closed", "the wan host did not finish")
+            check(wait_for(rf"socktest: many: closed {n}\b", 20), "socktest did not close them all")
+            time.sleep(1)
+            m = stats_line(r"netd: sock: socktest: (\d+) open \(listen \d+ tcp (\d+) udp \d+\); peak (\d+), "
+                           r"table (\d+) KiB", "socket line")
+            check(int(m.group(3)) >= n and int(m.group(4)) < big // 8,
+                  f"the table did not shrink after they closed ({big} KiB before): {m.group(0)}")
+        finally:
+            p.kill()
+            p.wait()
+
+    rep.run("sock.idle_ring_memory_given_back", idle_memory_back)
+    rep.run("sock.many_sockets_one_client", many_sockets)
     rep.run("sock.udp_echo", udp_echo)
     rep.run("sock.flow_control_window_closes", flow_control)
     rep.run("sock.tcp_connect_out_echo", tcp_connect)

@@ -75,10 +75,10 @@ SOCK_PAGES, SOCK_TX_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PA
 ADM_PAGES = int(re.search(r"#define TLSADM_SHM_PAGES (\d+)", (REPO / "abi" / "keel" / "tlsd.h").read_text())[1])
 TLSD_LINES = """
 # tlsd test boots (`tlstest`), tests/qemu/test_tlsd.py
-server tlsnic0 when tlstest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal net0
-server tlsnic1 when tlstest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1
+server tlsnic0 when tlstest priority 15 memory 2M pci net 0 endpoint net0 share net0 256 signal netd-ev bit 0
+server tlsnic1 when tlstest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal netd-ev bit 1
 server tlsrng  when tlstest priority 14 memory 256K pci rng 0 endpoint rng-tls
-server netd    when tlstest needs tlsnic0 priority 12 memory 7M args net1=10.9.1.2/24,stats=600,debug=1 connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-tls site endpoint netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} signal sock-tlsd
+server netd    when tlstest needs tlsnic0 priority 12 memory 7M args net1=10.9.1.2/24,stats=600,debug=1 connect net0 share net0 256 connect net1 share net1 256 connect rng-tls notify netd-ev signal netd-ev site endpoint netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} signal sock-tlsd
 server keyd    when tlstest priority 10 memory 1M args client=tlsd,rng=rng-tls,key=ec.key,key=a.key,key=b.key site endpoint keyd share keyd 4 signal tlsd connect rng-tls
 server tlsd    when tlstest needs netd priority 11 memory 8M args rng=rng-tls,stats=3 site connect netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} notify sock-tlsd signal sock-tlsd connect keyd share keyd 4 notify tlsd connect rng-tls endpoint tlsd share tlsadm-tlsadm {adm_pages}
 server tlsstat when tlstest needs tlsd priority 9 memory 256K connect tlsd

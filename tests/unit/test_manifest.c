@@ -68,6 +68,29 @@ static void test_requires(void)
     CHECK_STR(err, "manifest:1:19: expected tls, nic or ops after requires");
 }
 
+/* `signal NAME bit N`: a badged grant (b = 1 + N); `%` in the bit of an
+ * `instances` line gives each instance its own bit. */
+static void test_signal_bit(void)
+{
+    CHECK_EQ(parse("server eth% instances 0-2 pci net % endpoint eth% share eth% 256 signal netd-ev bit %\n"
+                   "server netd notify netd-ev signal netd-ev connect eth% share eth% 256\n"),
+             0);
+    CHECK_EQ(m.servers[2].grants[3].kind, GRANT_SIGNAL);
+    CHECK_STR(m.servers[2].grants[3].name, "netd-ev");
+    CHECK_EQ(m.servers[2].grants[3].b, 3);
+    CHECK_EQ(m.servers[0].grants[3].b, 1);
+    CHECK_EQ(m.servers[3].grants[1].kind, GRANT_SIGNAL);
+    CHECK_EQ(m.servers[3].grants[1].b, 0); /* no `bit`: unbadged; the next word is the next grant */
+    CHECK_EQ(m.servers[3].grants[2].kind, GRANT_CONNECT);
+    CHECK_EQ(parse("server a signal x bit 63\n"), 0);
+    CHECK_EQ(m.servers[0].grants[0].b, 64);
+    CHECK_EQ(parse("server a signal x bit 64\n"), -1);
+    CHECK_STR(err, "manifest:1:23: expected a bit number (0-63)");
+    CHECK_EQ(parse("server a signal x bit\n"), -1);
+    CHECK_STR(err, "manifest:1:23: expected a bit number (0-63) after bit");
+    CHECK_EQ(parse("server a notify x bit 3\n"), -1); /* bit is for signal only */
+}
+
 /* `instances`: one server per N with `%` replaced; `%` grants in other
  * lines expand to the instances an earlier line names. */
 static void test_instances(void)
@@ -244,6 +267,7 @@ int main(void)
         UNIT_TEST(test_drivers_and_devices),
         UNIT_TEST(test_limits),
         UNIT_TEST(test_instances),
+        UNIT_TEST(test_signal_bit),
         UNIT_TEST(test_name_matches),
         UNIT_TEST(test_names_scoped_by_set),
         UNIT_TEST(test_memory_range),

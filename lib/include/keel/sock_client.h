@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <keel/sock_ring.h>
 #include <keel/socket.h>
 
 struct keel_srvinfo;
@@ -25,12 +26,17 @@ struct sock_client {
     uint64_t ntfn; /* notify:sock-NAME */
     struct sock_shared *sh;
     uint8_t *base;
-    uint64_t ev[SOCK_EVENT_WORDS]; /* events taken from the region, not yet handed out */
+    uint8_t *tx_base;                   /* socktx-NAME, the tx pool (mapped right after sock-NAME) */
+    uint32_t rx_pool;                   /* pages in netd's rx pool (for checking rx page entries) */
+    struct sock_pool tx;                /* the tx pool's free pages (links in its first pages) */
+    uint64_t ev[SOCK_EVENT_WORDS];      /* events taken from the region, not yet handed out */
+    uint64_t starved[SOCK_EVENT_WORDS]; /* sockets whose send found the tx pool empty */
 };
 
 /* Finds ep:netd, shm:sock-NAME, shm:socktx-NAME and notify:sock-NAME
- * (NAME = si->name), maps the region at VA (SOCK_SHM_PAGES +
- * SOCK_SHM_TX_PAGES pages, unused) and says
+ * (NAME = si->name), maps the region at VA (the two frames' pages:
+ * SOCK_SHM_PAGES + SOCK_SHM_TX_PAGES with the default pools; keep the
+ * range unused up to the largest pools the manifest may grant) and says
  * SOCK_HELLO, which closes what an earlier run of this task left open. */
 int sock_open(struct sock_client *c, const struct keel_srvinfo *si, uint64_t va) __attribute__((warn_unused_result));
 
@@ -43,9 +49,9 @@ int sock_close(struct sock_client *c, int s);
 int sock_setopt(struct sock_client *c, int s, enum sock_opt opt, uint64_t value);
 int sock_kick(struct sock_client *c);
 
-/* Copies up to N bytes into S's tx ring: the count (0 when full or N is
- * 0), or SOCK_E_BAD_SOCKET when S is out of range or was reset.  Call
- * sock_kick after. */
+/* Copies up to N bytes into S's tx ring: the count (0 when full, when the
+ * tx pool has no free page, or N is 0), or SOCK_E_BAD_SOCKET when S is
+ * out of range or was reset.  Call sock_kick after. */
 long sock_send(struct sock_client *c, int s, const void *buf, size_t n);
 /* Takes up to N bytes from S's rx ring: the count; 0 = EOF (the peer's FIN
  * and all bytes read); SOCK_E_AGAIN = nothing yet; SOCK_E_BAD_SOCKET once
@@ -53,6 +59,12 @@ long sock_send(struct sock_client *c, int s, const void *buf, size_t n);
 long sock_recv(struct sock_client *c, int s, void *buf, size_t n);
 /* Bytes in S's tx ring netd has not taken yet. */
 uint32_t sock_unsent(const struct sock_client *c, int s);
+/* Bytes a sock_send on S takes whole now: the ring's room (a little less
+ * than SOCK_RING_BYTES - sock_unsent: pages are whole) as far as the tx
+ * pool can back it (when the pool is what limits it, S is handed out by
+ * sock_next_event once pages come back).  Also gives back S's pages netd
+ * is done with. */
+uint32_t sock_tx_room(struct sock_client *c, int s);
 /* One datagram (n <= SOCK_DGRAM_MAX) into S's tx ring: 0, or SOCK_E_AGAIN
  * when it does not fit now.  sock_kick after. */
 int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const void *buf, size_t n);
