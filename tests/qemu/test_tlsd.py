@@ -79,8 +79,8 @@ server tlsnic0 when tlstest priority 15 memory 2M pci net 0 endpoint net0 share 
 server tlsnic1 when tlstest priority 15 memory 2M pci net 1 endpoint net1 share net1 256 signal net1
 server tlsrng  when tlstest priority 14 memory 256K pci rng 0 endpoint rng-tls
 server netd    when tlstest needs tlsnic0 priority 12 memory 7M args net1=10.9.1.2/24,stats=600,debug=1 connect net0 share net0 256 notify net0 connect net1 share net1 256 notify net1 connect rng-tls site endpoint netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} signal sock-tlsd
-server keyd    when tlstest priority 10 memory 1M args client=tlsd,rng=rng-tls,key=ec.key,key=a.key,key=b.key site endpoint keyd share keyd 4 signal tlsd connect rng-tls
-server tlsd    when tlstest needs netd priority 11 memory 8M args rng=rng-tls,stats=3 site connect netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} notify sock-tlsd signal sock-tlsd connect keyd share keyd 4 notify tlsd connect rng-tls endpoint tlsd share tlsadm-tlsadm {adm_pages}
+server keyd    when tlstest priority 10 memory 1M args client=tlsd,signal=sock-tlsd,threads=2,rng=rng-tls,key=ec.key,key=a.key,key=b.key site endpoint keyd share keyd 4 signal sock-tlsd connect rng-tls
+server tlsd    when tlstest needs netd priority 11 memory 8M args rng=rng-tls,stats=3 site connect netd share sock-tlsd {pages} share socktx-tlsd {tx_pages} notify sock-tlsd signal sock-tlsd connect keyd share keyd 4 connect rng-tls endpoint tlsd share tlsadm-tlsadm {adm_pages}
 server tlsstat when tlstest needs tlsd priority 9 memory 256K connect tlsd
 server tlsadm  when tlstest needs tlsd priority 9 memory 256K site connect tlsd share tlsadm-tlsadm {adm_pages}
 """
@@ -679,6 +679,51 @@ def main() -> int:
 
         rep.run("tlsd.session_ticket_resumption", resumption)
 
+        if int(cfg.smp or os.environ.get("KEEL_SMP") or 1) >= 2:
+            # #18: a worker per core.  Each worker logs its own counters;
+            # after the 100 concurrent clients every worker has served some.
+            def both_workers() -> None:
+                end = time.monotonic() + 15
+                got: dict = {}
+                while time.monotonic() < end:
+                    got = {int(k): int(n) for k, n in
+                           re.findall(r"tlsd: worker (\d+) \(core \d+\): connections (\d+),", text())}
+                    if len(got) >= 2 and all(n > 0 for n in got.values()):
+                        break
+                    time.sleep(0.5)
+                check(re.search(r"tlsd: serving, .* (\d+) worker\(s\) on (\d+) core", text()) is not None
+                      and len(got) >= 2, f"tlsd's workers: {got} (want one per vCPU)")
+                check(all(n > 0 for n in got.values()), f"connections per worker: {got}")
+                print(f"# connections per worker: {got}")
+
+            rep.run("tlsd.connections_served_by_every_worker", both_workers)
+
+            # Tickets: one key per listener for all workers, so a ticket
+            # issued on one worker resumes on another (new connections are
+            # spread over the workers in turn while they are idle).
+            def tickets_across_workers() -> None:
+                pat = r"tlsd: 9443: client 10\.9\.0\.1:\d+: handshake ok \(([^)]*)\), worker (\d+),"
+                for ver in ("-tls1_2", "-tls1_3"):
+                    sess = tmp / f"session-x{ver}.pem"
+                    pos = len(text())
+                    out = s_client_out(9443, "-servername", "tlsd.test", ver, "-ign_eof", "-sess_out", str(sess),
+                                       send="GET / HTTP/1.0\r\n\r\n")
+                    check(sess.exists() and "New, TLSv1." in out, f"{ver} first handshake: {out[-300:]!r}")
+                    for _ in range(4):
+                        out = s_client_out(9443, "-servername", "tlsd.test", ver, "-ign_eof", "-sess_in", str(sess),
+                                           send="GET / HTTP/1.0\r\n\r\n")
+                        check("Reused, TLSv1." in out, f"{ver}: not resumed: {out[-400:]!r}")
+                    time.sleep(1)
+                    hs = re.findall(pat, text()[pos:])
+                    issued = [int(w) for how, w in hs if ", resumed" not in how]
+                    resumed = [int(w) for how, w in hs if ", resumed" in how]
+                    check(len(issued) >= 1 and len(resumed) >= 4, f"{ver}: handshakes seen {hs}")
+                    check(bool(issued) and any(w != issued[0] for w in resumed),
+                          f"{ver}: ticket from worker {issued[:1]} never resumed on another: {resumed}")
+                    print(f"# {ver}: ticket issued on worker {issued[:1]}, resumed on workers {resumed}")
+
+            rep.run("tlsd.tickets_resume_across_workers", tickets_across_workers)
+
         def sni() -> None:
             for extra, cn, kind in ((["-servername", "a.test"], "a.test", "ECDHE-RSA-"),
                                     (["-servername", "x.b.test"], "x.b.test", "ECDHE-ECDSA-"),
@@ -894,6 +939,26 @@ def main() -> int:
         hello_start = "16030100c8010000c40303" + "00" * 20
         raw_case("stalled_handshake_cut_by_timeout", 9444, hello_start, "hold",
                  r"tlsd: 9444: client 10\.9\.0\.1:\d+: handshake timeout")
+        def silent_client_dropped() -> None:
+            # #14: a client that connects and sends nothing at all is
+            # dropped once 9444's handshake-timeout (3 s) has passed,
+            # counted as a handshake timeout (not an idle one), while
+            # another client is served meanwhile.
+            pos = len(text())
+            q = subprocess.Popen(["ip", "netns", "exec", wan, sys.executable, "-c", RAW_CODE, "9444", "", "hold"],
+                                 stdout=subprocess.PIPE, text=True)
+            time.sleep(0.5)
+            curl()  # served while the silent one waits
+            out = (q.communicate(timeout=60)[0] or "").split()
+            check(len(out) == 3 and out[0] in ("closed", "reset") and out[1] == "0",
+                  f"silent client: {out!r} (want closed or reset, 0 bytes)")
+            check(len(out) == 3 and 2.5 <= float(out[2]) <= 10, f"silent client dropped after {out[-1:]} s, want ~3 s")
+            check(wait_after(pos, r"tlsd: 9444: client 10\.9\.0\.1:\d+: handshake timeout", 10),
+                  "no 'handshake timeout' line for the silent client")
+            check(re.search(r"tlsd: 9444: client 10\.9\.0\.1:\d+: idle timeout", text()[pos:]) is None,
+                  "the silent client was counted as idle, not as a handshake timeout")
+
+        during("tlsd.silent_client_cut_by_handshake_timeout", silent_client_dropped)
         raw_case("truncated_record_refused", 443, "1603010200010001fc0303" + "00" * 90, "shut",
                  r"tlsd: 443: client 10\.9\.0\.1:\d+: handshake failed: peer closed during the handshake")
         raw_case("oversized_record_refused", 443, "1603014801010047fd0303" + "00" * 200, "hold",
