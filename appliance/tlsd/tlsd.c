@@ -27,8 +27,11 @@
  * listener's max-connections.  A connection over either limit is accepted
  * and closed at once (counted as refused), never left hanging.  Memory
  * per connection: the engine's account (<= 48 KiB, tls_conn.h, from the
- * heap; 35 KiB measured with 100 open) + struct conn (~5 KiB: struct
- * tls_conn and the one-ring pending buffer), plus netd's rings.
+ * heap; 35 KiB measured with 100 open) + struct conn (~1 KiB: struct
+ * tls_conn), + a 16 KiB pending buffer from the heap only while backend
+ * bytes wait for the engine (tlsd_worker.c), plus netd's rings.  When the
+ * heap has no pending buffer to give, that connection waits (the worker
+ * tries again each second) rather than failing.
  *
  * Waiting: one notification (netd's, SOCK_EVENT_BIT; keyd signals its
  * completions on it too, KEYD_NOTIFY_BIT, manifest `args signal=sock-tlsd`

@@ -16,8 +16,9 @@
  *   CLOSING    waiting (bounded) for queued bytes to leave, then close.
  * Backpressure: client -> backend reads from the engine only as many bytes
  * as the backend's tx ring has room for; backend -> client takes from the
- * backend's rx ring only when the one pending buffer (one ring's worth:
- * what the engine has not taken yet) is empty.  netd opens TCP windows
+ * backend's rx ring only when the one pending buffer (16 KiB, a whole
+ * record's payload, taken from the heap only while it holds bytes: what
+ * the engine has not taken yet) is empty.  netd opens TCP windows
  * only for bytes we consumed, so a slow side stalls the other side's
  * window, never our memory.
  *
@@ -29,6 +30,7 @@
 #include <keel/sys.h>
 #include <keel/ulog.h>
 
+#include "tls_mem.h"
 #include "tls_plat.h"
 #include "tlsd_worker.h"
 
@@ -88,6 +90,57 @@ static const char *ip_str(uint32_t ip, char *b, size_t n)
     return b;
 }
 
+/* ------------------------------------------------- pending buffer ---- */
+
+/* The pending buffer holds what the backend sent and the engine has not
+ * taken yet: up to TLSD_PEND_BYTES (16 KiB, a whole TLS record's payload,
+ * so a full record goes out in one piece when the backend has that much).
+ * It is taken from the heap when the backend has bytes and given back as
+ * soon as the engine took them all, so an idle connection holds none. */
+enum pend_result { PEND_NONE, PEND_BYTES, PEND_EOF, PEND_RESET, PEND_NO_MEMORY };
+
+static void pend_give(struct conn *c)
+{
+    if (c->pend)
+        tls_mem_free(c->pend);
+    c->pend = NULL;
+    c->pend_off = c->pend_len = 0;
+}
+
+/* Fills the (empty) pending buffer from the backend's rx ring. */
+static enum pend_result pend_fill(struct worker *w, struct conn *c)
+{
+    struct sock_client *sc = &w->d->sc;
+    const struct sock_state *ss = &sc->sh->s[c->bs];
+    /* The status first: netd sets RX_EOF or RESET only after the bytes
+     * before them are in the ring, so an empty ring read after it is
+     * empty for good. */
+    uint32_t st = sock_status(sc, c->bs);
+    if (__atomic_load_n(&ss->rx_head, __ATOMIC_ACQUIRE) == __atomic_load_n(&ss->rx_tail, __ATOMIC_RELAXED)) {
+        if (st & SOCK_ST_RX_EOF)
+            return PEND_EOF;
+        if (st & SOCK_ST_RESET)
+            return PEND_RESET;
+        return PEND_NONE;
+    }
+    c->pend = tls_mem_calloc(1, TLSD_PEND_BYTES);
+    if (!c->pend) {
+        w->pend_starved = true;
+        return PEND_NO_MEMORY;
+    }
+    while (c->pend_len < TLSD_PEND_BYTES) {
+        long n = sock_recv(sc, c->bs, c->pend + c->pend_len, TLSD_PEND_BYTES - c->pend_len);
+        if (n <= 0)
+            break; /* EOF or reset after the bytes: seen at the next fill */
+        c->pend_len += (size_t)n;
+    }
+    if (!c->pend_len) { /* the ring was not empty: cannot happen, but hold nothing */
+        pend_give(c);
+        return PEND_NONE;
+    }
+    return PEND_BYTES;
+}
+
 /* Starts closing C: best-effort flush, then CLOSING until the queued bytes
  * are gone (or CLOSE_WAIT_NS). */
 static void conn_close(struct worker *w, struct conn *c)
@@ -113,6 +166,7 @@ static void conn_release(struct worker *w, struct conn *c)
         __atomic_store_n(&d->s2c[c->bs], -1, __ATOMIC_SEQ_CST);
         (void)sock_close(&d->sc, c->bs);
     }
+    pend_give(c);
     if (c->tls_live && !tls_conn_free(&c->tls))
         ulog("tlsd: %u: BUG: a connection's memory account did not come back to zero\n", c->l->ct->port);
     STAT_ADD(c->l->current, (uint64_t)-1);
@@ -307,25 +361,24 @@ static bool do_proxy(struct worker *w, struct conn *c)
             }
             break; /* WANT_WRITE */
         }
-        c->pend_off = c->pend_len = 0;
+        pend_give(c);
         if (c->b_eof)
             break;
-        long n = sock_recv(&w->d->sc, c->bs, c->pend, sizeof c->pend);
-        if (n > 0) {
-            c->pend_len = (size_t)n;
+        int r = pend_fill(w, c);
+        if (r == PEND_BYTES) {
             moved = w->kick = true;
             continue;
         }
-        if (n == 0) {
+        if (r == PEND_EOF) {
             c->b_eof = moved = true;
             break;
         }
-        if (n == SOCK_E_BAD_SOCKET) {
+        if (r == PEND_RESET) {
             STAT_ADD(c->l->backend_failed, 1);
             conn_fail(w, c, TLS_R_ABORTED, "backend reset");
             return true;
         }
-        break;
+        break; /* nothing now (or no memory: the tick tries again) */
     }
     int f = tls_conn_flush(&c->tls);
     if (f == TLS_E_FAILED) {
@@ -394,6 +447,8 @@ static bool drive(struct worker *w, struct conn *c)
 static void timeouts(struct worker *w)
 {
     uint64_t now = keel_now_ns();
+    bool starved = w->pend_starved;
+    w->pend_starved = false;
     for (unsigned k = 0; k < TLSD_CONN_WORDS; k++)
         for (uint64_t b = w->mine[k]; b; b &= b - 1) {
             unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
@@ -403,6 +458,8 @@ static void timeouts(struct worker *w)
             else if ((c->st == C_PROXY || c->st == C_CONNECTING) &&
                      now - c->last > (uint64_t)c->l->ct->idle_timeout * 1000000000ull)
                 conn_fail(w, c, TLS_R_TIMEOUT, "idle timeout");
+            else if (starved && c->st == C_PROXY && !c->pend && !c->b_eof)
+                ; /* the heap had no pending buffer for it: try again */
             else if (c->st != C_CLOSING || now <= c->close_deadline)
                 continue;
             worker_mark(w, i); /* driven in this pass: CLOSING flushes and releases it */

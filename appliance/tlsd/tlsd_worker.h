@@ -48,7 +48,7 @@
 #define TLSD_CONN_WORDS  ((TLSD_MAX_CONNS + 63) / 64)
 #define WORKER_WAKE_BIT  (1ull << 0) /* a worker's own notification: "look at your ready set" */
 #define WORKER_TIMER_BIT (1ull << 1) /* ... and its timer */
-#define TLSD_PEND_BYTES  SOCK_RING_BYTES
+#define TLSD_PEND_BYTES  16384u      /* a whole TLS record's payload (tlsd_worker.c: the pending buffer) */
 
 enum cstate { C_FREE, C_NEW, C_HANDSHAKE, C_CONNECTING, C_PROXY, C_CLOSING };
 
@@ -69,8 +69,8 @@ struct conn {
     bool notify_done; /* our close_notify sent */
     uint64_t started, last, close_deadline;
     size_t pend_len, pend_off;
+    uint8_t *pend; /* TLSD_PEND_BYTES from the heap while it holds bytes, else NULL */
     struct tls_conn tls;
-    uint8_t pend[TLSD_PEND_BYTES];
 };
 
 struct worker {
@@ -91,6 +91,7 @@ struct worker {
     uint64_t mine[TLSD_CONN_WORDS]; /* connections it has taken over */
     struct keyd_client kc;          /* its share of keyd's slots */
     bool kick;                      /* something for netd: SOCK_KICK at the end of the pass */
+    bool pend_starved;              /* a pending buffer was refused (heap full): the tick retries */
     uint64_t next_tick;             /* when it looks at all of its connections again */
     /* Counters: conns and handshakes the worker's (thread 0 reads them);
      * current = connections handed to it and not yet released (thread 0

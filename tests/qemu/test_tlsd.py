@@ -271,6 +271,54 @@ except (ConnectionResetError, ssl.SSLError, OSError) as e:
 print(repr(got))
 """
 
+# A TLS client of 9443 that GETs /big.bin through memory BIOs, so it sees
+# the raw records: prints the body's sha256, then the largest application
+# data record's length and how many records there were.
+RECORDS_CODE = r"""
+import hashlib, socket, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+raw = socket.create_connection(('10.9.0.2', 9443), timeout=60)
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+t = ctx.wrap_bio(inc, out, server_hostname='tlsd.test')
+buf, sizes = b'', []
+def pump():
+    global buf
+    d = raw.recv(65536)
+    if not d:
+        inc.write_eof(); return False
+    buf += d
+    while len(buf) >= 5 and len(buf) >= 5 + int.from_bytes(buf[3:5], 'big'):
+        n = int.from_bytes(buf[3:5], 'big')
+        if buf[0] == 23:
+            sizes.append(n)
+        inc.write(buf[:5 + n]); buf = buf[5 + n:]
+    return True
+def flush():
+    d = out.read()
+    if d:
+        raw.sendall(d)
+while True:
+    try:
+        t.do_handshake(); flush(); break
+    except ssl.SSLWantReadError:
+        flush(); pump()
+t.write(b'GET /big.bin HTTP/1.0\r\nHost: x\r\n\r\n'); flush()
+got = b''
+while True:
+    try:
+        d = t.read(65536)
+        if not d:
+            break
+        got += d
+    except ssl.SSLWantReadError:
+        if not pump():
+            break
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+        break
+body = got.split(b'\r\n\r\n', 1)[-1]
+print(hashlib.sha256(body).hexdigest(), max(sizes or [0]), len(sizes))
+"""
+
 # Three idle connections fill max-connections 3: the fourth is accepted and
 # closed at once.
 MAXCONN_CODE = r"""
@@ -1042,6 +1090,20 @@ def main() -> int:
             print(f"# upload {BIG_MB} MB through tlsd: {dt:.2f} s, {BIG_MB / dt:.1f} MB/s")
 
         rep.run("tlsd.bulk_both_ways_intact", bulk)
+
+        def whole_records() -> None:
+            # #14: tlsd's pending buffer holds a whole record's payload, so
+            # a download goes out in 16 KiB records (16384 bytes of payload
+            # plus the AEAD's 16-byte tag and TLS 1.3's type byte).
+            p = sh("ip", "netns", "exec", wan, sys.executable, "-c", RECORDS_CODE, check=False, timeout=120)
+            out = p.stdout.split()
+            check(len(out) == 3 and out[0] == big_sha, f"download through memory BIOs: {p.stdout[-200:]!r} "
+                  f"{p.stderr[-300:]!r}")
+            check(len(out) == 3 and int(out[1]) >= 16384, f"largest record {out[1:2]} bytes, want >= 16384 (a whole "
+                  f"16 KiB record)")
+            print(f"# {BIG_MB} MB in {out[2:3]} records, the largest {out[1:2]} bytes")
+
+        rep.run("tlsd.download_in_whole_16KiB_records", whole_records)
 
         def max_connections() -> None:
             p = sh("ip", "netns", "exec", wan, sys.executable, "-c", MAXCONN_CODE, check=False, timeout=30)
