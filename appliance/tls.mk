@@ -29,7 +29,7 @@
 #       (optionally `args NAME connect NAME`, NAME a virtio-rng server's
 #       endpoint, to test that source too)
 #   server keyd priority 12 memory 1M args client=tlsd,signal=sock-tlsd site endpoint keyd share keyd 4 signal sock-tlsd connect rng
-#       (once tlsd exists; keyd below tlsd's priority, see keyd_client.h)
+#       (keyd above tlsd's priority: appliance/tlsd/tlsd.c says why)
 # keydtest runs from tests/tls/test_tls_guest.py, which writes its own
 # manifest lines.
 

@@ -435,8 +435,11 @@ def main(argv=None) -> int:
         img = work / "tftp"
         keel_image(Path(ns.image_dir), img, certs, backend.port)
         if ns.scaling_runs:
+            got_accel: list[str] = []
+
             def boot(n: int) -> tuple:
-                g, ports, _ = keel_boot(img, f"bench-keel-tls-{n}cpu", 256, ns.accel, smp=n)
+                g, ports, acc = keel_boot(img, f"bench-keel-tls-{n}cpu", 256, ns.accel, smp=n)
+                got_accel.append(acc)
                 ok = keel_serving(g, 300) and serves_get(ports)
                 if ok:
                     m = re.search(r"tlsd: serving, .*?(\d+) worker\(s\)", g.text())
@@ -445,6 +448,7 @@ def main(argv=None) -> int:
                 return (ports if ok else None), g.close
             measure_scaling(f, "", boot, ns.scaling_runs, ns.seconds, "Keel tlsd (a worker per vCPU, keyd "
                             "threads=2)")
+            accel = got_accel[0] if got_accel else accel
         if not ns.only_scaling:
             ceilings(f, certs, backend, ns.runs, ns.seconds)
             g, ports, accel = keel_boot(img, "bench-keel-tls", 256, ns.accel)

@@ -5,12 +5,13 @@
  * own mutexes (MBEDTLS_THREADING_ALT, tls_thread.c).
  *
  * A test-and-set word.  Critical sections are short (a heap block, a
- * ticket's AES-GCM, a DRBG draw), so a waiter spins first; after
- * TLS_LOCK_SPINS tries it calls the slow-path hook, which in the guest
- * sleeps the calling thread for a few microseconds (tls_thread.c): the
- * holder may be a lower-priority thread preempted on the waiter's own
- * core, which the kernel never runs while the waiter is ready (a yield
- * does not help there), so spinning alone could wait for ever.  On the
+ * ticket's AES-GCM, a DRBG draw), so a waiter spins first; after each
+ * TLS_LOCK_SPINS tries it calls the slow-path hook with the number of
+ * rounds so far, which in the guest (tls_thread.c) yields the core for a
+ * while (the holder may be a thread of the same priority preempted on the
+ * waiter's own core: a yield lets it run) and then sleeps a little each
+ * round (a lower-priority holder on this core runs only while the waiter
+ * sleeps), so spinning alone never waits for ever.  On the
  * host (the unit tests, one thread) the hook is NULL and a lock is never
  * contended.
  *
@@ -27,19 +28,20 @@ struct tls_lock {
     int held; /* 0 free, 1 taken */
 };
 
-/* The slow path's wait (NULL: spin only).  Set once at start (tls_thread.c). */
-extern void (*tls_lock_wait_hook)(void);
+/* The slow path's wait, given the rounds waited so far (NULL: spin only).
+ * Set once at start (tls_thread.c). */
+extern void (*tls_lock_wait_hook)(unsigned rounds);
 
 static inline bool tls_lock_try(struct tls_lock *l) { return __atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE) == 0; }
 
 static inline void tls_lock_take(struct tls_lock *l)
 {
-    unsigned spins = 0;
+    unsigned spins = 0, rounds = 0;
     while (!tls_lock_try(l)) {
         while (__atomic_load_n(&l->held, __ATOMIC_RELAXED)) {
             __builtin_ia32_pause();
             if (++spins >= TLS_LOCK_SPINS && tls_lock_wait_hook) {
-                tls_lock_wait_hook();
+                tls_lock_wait_hook(rounds++);
                 spins = 0;
             }
         }

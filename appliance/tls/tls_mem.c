@@ -22,7 +22,7 @@ struct tls_mem_prefix {
 };
 _Static_assert(sizeof(struct tls_mem_prefix) == HEAP_ALIGN, "the prefix keeps the caller's bytes aligned");
 
-void (*tls_lock_wait_hook)(void);
+void (*tls_lock_wait_hook)(unsigned rounds);
 unsigned (*tls_mem_self_hook)(void);
 
 static struct {

@@ -22,7 +22,8 @@
 #include "tls_thread.h"
 
 #define PAGE         4096ull
-#define LOCK_WAIT_NS 20000ull /* the slow path's sleep */
+#define LOCK_WAIT_NS 20000ull /* the slow path's sleep (the timer rounds it up to its resolution) */
+#define LOCK_YIELDS  32       /* rounds that yield before the slow path sleeps */
 
 _Static_assert(TLS_MAX_THREADS == TLS_MEM_THREADS, "tls_mem keeps an account pointer per thread number");
 _Static_assert(TLS_THREAD_STACK % PAGE == 0, "stacks are whole pages");
@@ -57,9 +58,16 @@ uint64_t tls_thread_sleep_ntfn(unsigned k)
     return T.sleep_ntfn[k];
 }
 
-/* tls_lock.h's slow path: the holder may be a lower-priority thread on
- * this core, which runs only while we sleep. */
-static void lock_wait(void) { (void)tls_plat_sleep_ns(LOCK_WAIT_NS); }
+/* tls_lock.h's slow path: first yield (a holder of our priority preempted
+ * on this core runs; the threads of one program share a priority), then
+ * sleep (a lower-priority holder on this core runs only while we do). */
+static void lock_wait(unsigned rounds)
+{
+    if (rounds < LOCK_YIELDS)
+        (void)keel_yield();
+    else
+        (void)tls_plat_sleep_ns(LOCK_WAIT_NS);
+}
 
 static void mutex_init(mbedtls_threading_mutex_t *m)
 {

@@ -65,7 +65,12 @@
  *       connect keyd share keyd 4 connect NAME [endpoint tlsd
  *       [share tlsadm-C 17 ...]]  (C: a configuring client, e.g. consoled)
  *   netd: `share sock-tlsd 259 share socktx-tlsd 256 signal sock-tlsd`; keyd: `args client=tlsd,signal=sock-tlsd`,
- *   `signal sock-tlsd`, priority below tlsd's.
+ *   `signal sock-tlsd`, a priority above tlsd's: keyd's signing threads
+ *   receive on one endpoint, each on its own core, and a signature asked
+ *   of a thread whose core is busy with a tlsd worker would otherwise wait
+ *   for that worker to block (with one core and keyd below tlsd, a queued
+ *   signature waited only for tlsd's idle moments; with a worker on every
+ *   core there are none).
  */
 #include <stdbool.h>
 

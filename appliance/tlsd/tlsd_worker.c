@@ -94,7 +94,9 @@ static const char *ip_str(uint32_t ip, char *b, size_t n)
 
 /* The pending buffer holds what the backend sent and the engine has not
  * taken yet: up to TLSD_PEND_BYTES (16 KiB, a whole TLS record's payload,
- * so a full record goes out in one piece when the backend has that much).
+ * so a full record goes out in one piece when the backend's rx ring holds
+ * that much: netd's rings are SOCK_RING_BYTES today, so records are that
+ * large until the rings grow).
  * It is taken from the heap when the backend has bytes and given back as
  * soon as the engine took them all, so an idle connection holds none. */
 enum pend_result { PEND_NONE, PEND_BYTES, PEND_EOF, PEND_RESET, PEND_NO_MEMORY };
