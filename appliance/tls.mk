@@ -28,8 +28,8 @@
 #   server tlsselftest when tlsselftest memory 8M debug
 #       (optionally `args NAME connect NAME`, NAME a virtio-rng server's
 #       endpoint, to test that source too)
-#   server keyd priority 12 memory 1M args client=tlsd site endpoint keyd share keyd 4 signal tlsd connect rng
-#       (once tlsd exists; keyd below tlsd's priority, see keyd_client.h)
+#   server keyd priority 12 memory 1M args client=tlsd,signal=sock-tlsd site endpoint keyd share keyd 4 signal sock-tlsd connect rng
+#       (keyd above tlsd's priority: appliance/tlsd/tlsd.c says why)
 # keydtest runs from tests/tls/test_tls_guest.py, which writes its own
 # manifest lines.
 
@@ -62,14 +62,14 @@ MBEDTLS_SRCS := $(addprefix $(MBEDTLS_DIR)/library/, \
 	psa_crypto_rsa.c psa_crypto_se.c psa_crypto_slot_management.c psa_crypto_storage.c psa_util.c \
 	rsa.c rsa_alt_helpers.c sha1.c sha256.c sha512.c \
 	ssl_ciphersuites.c ssl_client.c ssl_msg.c ssl_tls.c ssl_tls12_client.c ssl_tls12_server.c \
-	ssl_tls13_client.c ssl_tls13_generic.c ssl_tls13_keys.c ssl_tls13_server.c x509.c x509_crt.c)
+	ssl_tls13_client.c ssl_tls13_generic.c ssl_tls13_keys.c ssl_tls13_server.c threading.c x509.c x509_crt.c)
 
 # ------------------------------------------------------------- guest ----
 MBEDTLS_OBJS := $(MBEDTLS_SRCS:$(MBEDTLS_DIR)/library/%.c=$(BUILD)/user/mbedtls/%.o) \
 	$(EVEREST_SRCS:$(EVEREST_DIR)/library/%.c=$(BUILD)/user/mbedtls/everest/%.o)
 MBEDTLS_A    := $(BUILD)/user/mbedtls/libmbedtls.a
-TLS_GUEST_INC := -Iappliance/tls/libc $(TLS_CPPFLAGS) -isystem $(MBEDTLS_DIR)/include -isystem $(MBEDTLS_DIR)/library \
-	$(EVEREST_INC)
+TLS_GUEST_INC := -Iappliance/tls/libc $(TLS_CPPFLAGS) -DKEEL_TLS_THREADS -isystem $(MBEDTLS_DIR)/include \
+	-isystem $(MBEDTLS_DIR)/library $(EVEREST_INC)
 
 USER_CFLAGS_MBEDTLS := $(filter-out -std=gnu2x -Werror -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wshadow,$(USER_CFLAGS)) -std=gnu11 \
 	-ffunction-sections -fdata-sections $(TLS_GUEST_INC)
@@ -114,7 +114,7 @@ $(HOST_MBEDTLS_A): $(HOST_MBEDTLS_OBJS)
 # ------------------------------------------------ our code, programs ----
 # The TLS library of ours every program with mbedTLS links (guest).
 TLS_CORE_SRCS := appliance/tls/tls_mem.c appliance/tls/plat_keel.c appliance/tls/libc_extra.c appliance/tls/tls_psa.c \
-	appliance/tls/entropy.c
+	appliance/tls/entropy.c appliance/tls/tls_thread.c
 TLS_CORE_OBJS := $(TLS_CORE_SRCS:%.c=$(BUILD)/user/%.o)
 
 # The engine (tlsd's core) and keyd's client library.

@@ -11,7 +11,7 @@
 # both it and tlsd have `share tlsadm-C 17`).
 
 TLSD_OBJS := $(BUILD)/user/appliance/tlsd/tlsd.o $(BUILD)/user/appliance/tlsd/tlsd_conf.o \
-	$(BUILD)/user/appliance/tlsd/tlsd_plan.o
+	$(BUILD)/user/appliance/tlsd/tlsd_plan.o $(BUILD)/user/appliance/tlsd/tlsd_worker.o
 TLSD_CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/user/%.o)
 
 $(TLSD_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) -Iappliance/keyd \

@@ -192,7 +192,7 @@ def pxe_root(initrd: Path, mode: str, append: str = "", efi: bool = False) -> Pa
 
 def qemu_command(accel: str, cpu: str, *, machine: str, mem: int, nic: str, initrd: Path,
                  mode: str, boot: str = "direct", netdev: str = "user,id=n0", append: str = "",
-                 serial: str = "stdio", firmware: str = "bios", netdev1: str = "") -> list[str]:
+                 serial: str = "stdio", firmware: str = "bios", netdev1: str = "", smp: int = 1) -> list[str]:
     """Keel's QEMU settings (tests/qemu/keelqemu.py build_command) with
     Debian's kernel and our initramfs instead of Keel's image: the same
     -machine, -cpu, -m, one vCPU (QEMU's default), the same NIC model on
@@ -201,8 +201,9 @@ def qemu_command(accel: str, cpu: str, *, machine: str, mem: int, nic: str, init
     if boot == "pxe":
         root = pxe_root(initrd, mode, append, efi=firmware == "uefi")
         netdev += f",tftp={kq._rel(root)},bootfile=boot.ipxe"
-    cmd = [kq.QEMU, "-accel", accel, "-cpu", cpu, "-machine", machine, "-m", str(mem),
-           "-smp", "1", "-display", "none", "-nodefaults", "-no-reboot", *kq.DEBUG_EXIT,
+    accel_arg = accel + (",thread=multi" if accel == "tcg" and smp > 1 else "")  # as keelqemu.py does
+    cmd = [kq.QEMU, "-accel", accel_arg, "-cpu", cpu, "-machine", machine, "-m", str(mem),
+           "-smp", str(smp), "-display", "none", "-nodefaults", "-no-reboot", *kq.DEBUG_EXIT,
            "-serial", serial,
            "-netdev", netdev, "-device", f"{kq.NIC_MODELS[nic]},netdev=n0,mac=52:54:00:12:34:56"]
     if netdev1:  # a second NIC of the same model (eth1): the forwarding pair
@@ -432,7 +433,8 @@ LINUX_BOOT_PATHS = {"direct": "-kernel/-initrd", "pxe": "SeaBIOS + iPXE + TFTP",
 
 
 def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs: int, seconds: float,
-              bulk_mb: int, boot_runs: int, find_min_mem: bool) -> None:
+              bulk_mb: int, boot_runs: int, find_min_mem: bool, scaling_runs: int = 0,
+              only_scaling: bool = False) -> None:
     """The Linux halves of the TLS pairs: stunnel4 in the guest on QEMU's user
     network, the same generators, certificates and backend as bench/tls.py."""
     import importlib.util as iu
@@ -450,13 +452,27 @@ def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs
         pkgs = " ".join((LINUX_DIR / "stunnel" / "packages").read_text().split("\n")[:2])
         print(f"INFO name=linux_tls terminator=\"{pkgs}\" initramfs_bytes={initrd.stat().st_size}", flush=True)
 
-        def boot(name: str, m: int, serial: str = "") -> tuple[list[str], dict[str, int]]:
+        def boot(name: str, m: int, serial: str = "", smp: int = 1) -> tuple[list[str], dict[str, int]]:
             ports = {k: tcp.free_port() for k in tls.GUEST_PORT}
             fwd = "".join(f",hostfwd=tcp:127.0.0.1:{ports[k]}-:{tls.GUEST_PORT[k]}" for k in tls.GUEST_PORT)
             cmd = qemu_command(accel, cpu, machine=machine, mem=m, nic=nic, initrd=initrd, mode="serve",
                                netdev="user,id=n0" + fwd, append=append,
-                               serial=serial or f"file:{kq.LOG_DIR / (name + '.log')}")
+                               serial=serial or f"file:{kq.LOG_DIR / (name + '.log')}", smp=smp)
             return cmd, ports
+
+        if scaling_runs:
+            # Issue 18: the same guest on 1 and 2 vCPUs.  stunnel4 serves each
+            # connection on a thread of its own, so with SCALING_CONC
+            # connections at once it has as many workers as vCPUs busy.
+            def sboot(n: int) -> tuple:
+                cmd, ports = boot(f"bench-linux-tls-{n}cpu", mem, smp=n)
+                g = tcp.Guest(f"bench-linux-tls-{n}cpu", cmd)
+                ok = bool(g.wait_for(TLS_LISTENING, 240)) and tls.serves_get(ports)
+                return (ports if ok else None), g.close
+            tls.measure_scaling(f, "linux_", sboot, scaling_runs, seconds,
+                                f"stunnel4 (a thread per connection) in the Linux guest, accel={accel}")
+            if only_scaling:
+                return
 
         cmd, ports = boot("bench-linux-tls", mem)
         g = tcp.Guest("bench-linux-tls", cmd)
@@ -568,6 +584,11 @@ PAIRS = [
     ("tls_full_handshakes_rsa2048", "tls_full_handshakes_rsa2048", "linux_tls_full_handshakes_rsa2048",
      "handshakes/s", 1.0),
     ("tls_resumed_handshakes", "tls_resumed_handshakes", "linux_tls_resumed_handshakes", "handshakes/s", 1.0),
+    # Issue 18: both guests on 2 vCPUs, several connections at once.
+    ("tls_full_handshakes_ecdsa_p256_2cpu", "tls_full_handshakes_ecdsa_p256_2cpu",
+     "linux_tls_full_handshakes_ecdsa_p256_2cpu", "handshakes/s", 1.0),
+    ("tls_full_handshakes_rsa2048_2cpu", "tls_full_handshakes_rsa2048_2cpu",
+     "linux_tls_full_handshakes_rsa2048_2cpu", "handshakes/s", 1.0),
     ("tls13_full_handshakes_ecdsa_p256", "tls13_full_handshakes_ecdsa_p256",
      "linux_tls13_full_handshakes_ecdsa_p256", "handshakes/s", None),
     ("tls13_full_handshakes_rsa2048", "tls13_full_handshakes_rsa2048", "linux_tls13_full_handshakes_rsa2048",
@@ -604,6 +625,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--tls-seconds", type=float, default=5, help="seconds of each handshake run")
     ap.add_argument("--bulk-mb", type=int, default=8, help="MB of the TLS bulk GET")
     ap.add_argument("--min-mem", action="store_true", help="bisect the smallest -m that serves TLS")
+    ap.add_argument("--tls-scaling-runs", type=int, default=3,
+                    help="runs of each 1- and 2-vCPU TLS handshake figure (0: none)")
+    ap.add_argument("--only-tls-scaling", action="store_true",
+                    help="the 1- and 2-vCPU TLS handshake figures (and their RATIO lines) only")
     ap.add_argument("--json", default=str(kq.BUILD / "bench" / "linux.json"), help="where to write the figures")
     ns = ap.parse_args(argv)
 
@@ -656,9 +681,66 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           + ")", flush=True)
     cpu = pr["kvm_cpu"] if accel == "kvm" else pr["tcg_cpu"]
 
+    def pairs_and_json() -> int:
+        # ---- the pairs ----------------------------------------------------------------
+        kf, kmin, kbest = keel.get("figures", {}), keel.get("mins", {}), keel.get("best", {})
+        lmin = mins_of("\n".join(info_lines))
+        mixed: list[str] = []
+        for rname, kname, lname, unit, goal in PAIRS:
+            kv = kf.get(kname, {}).get(unit)
+            lv = figures.get(lname, {}).get(unit)
+            if kv is None or lv is None:
+                if keel:
+                    print(f"INFO name={rname} skipped (keel {kname}: {kv}, linux {lname}: {lv})")
+                continue
+            extra = ""
+            unit_min = {"cycles": "cycles", "ms": "ms"}.get(unit)
+            kmn, lmn = kmin.get(kname, {}).get(unit_min), lmin.get(lname, {}).get(unit_min)
+            if kmn is not None and lmn:
+                extra += f" keel_over_linux_min={fmt_ratio(kmn, lmn)}"
+            kb, lb = kbest.get(kname, {}).get(unit), best.get(lname, {}).get(unit)
+            if kb is not None and lb:
+                extra += f" keel_over_linux_best={fmt_ratio(kb, lb)}"
+            if unit in HIGHER_IS_BETTER:
+                extra += " higher_is_better=yes"
+                if goal is not None:
+                    extra += f" goal_min={goal:g} goal_met={'yes' if kv / lv >= goal else 'no'}"
+            elif goal is not None:
+                extra += f" goal_max={goal:g} goal_met={'yes' if kv / lv <= goal else 'no'}"
+            if unit != "bytes":
+                ka = keel.get("accel_of", {}).get(kname, keel_accel)
+                la = "tcg" if "_pxe_" in lname else accel
+                if unit == "insn":
+                    ka = la = "tcg-icount"   # both sides ran under -icount shift=0
+                if ka == la:
+                    extra = f" accel={la}" + extra
+                else:
+                    extra = f" accel=keel:{ka},linux:{la} comparable=no" + extra
+                    mixed.append(rname)
+            print(f"RATIO name={rname} keel={fmt_num(kv)} linux={fmt_num(lv)} unit={unit} keel_over_linux={fmt_ratio(kv, lv)} "
+                  f"keel_figure={kname} linux_figure={lname}{extra}", flush=True)
+        if mixed:
+            print(f"INFO {', '.join(mixed)}: Keel and Linux ran under different accelerators, so these ratios "
+                  f"compare different machines; rerun with `bench/run.py --accel tcg`", flush=True)
+
+        out = Path(ns.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"accel": accel, "kvm_ok": kvm_ok, "package": package, "nic": nic, "mem": mem,
+                                   "figures": figures, "best": best, "mins": lmin}, indent=1) + "\n")
+        return 0
+
     # ---- the benchmark boot (also the first timed boot) ------------------------
     figures: dict[str, dict[str, float]] = {}
     best: dict[str, dict[str, float]] = {}  # the best run of each figure measured over several runs
+    if ns.only_tls_scaling:
+        nf = tcp.Figures()
+        linux_tls(nf, accel, cpu, machine=machine, mem=mem, nic=nic, runs=ns.net_runs, seconds=ns.tls_seconds,
+                  bulk_mb=ns.bulk_mb, boot_runs=0, find_min_mem=False, scaling_runs=ns.tls_scaling_runs or 1,
+                  only_scaling=True)
+        figures.update(nf.figures)
+        best.update(nf.best)
+        info_lines: list[str] = []
+        return pairs_and_json()
     info_lines: list[str] = []
     cmd = qemu_command(accel, cpu, machine=machine, mem=mem, nic=nic, initrd=initrd, mode="full")
     r = timed_boot("linux-bench", cmd, accel, [INIT_UP, READY, DONE], timeout=600)
@@ -736,56 +818,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   nbytes=ns.mb * 1000 * 1000, conns=ns.conns)
         linux_fwd(nf, accel, cpu, machine=machine, mem=mem, nic=nic, runs=ns.net_runs, seconds=ns.fwd_seconds)
         linux_tls(nf, accel, cpu, machine=machine, mem=mem, nic=nic, runs=ns.net_runs, seconds=ns.tls_seconds,
-                  bulk_mb=ns.bulk_mb, boot_runs=ns.boot_runs, find_min_mem=ns.min_mem)
+                  bulk_mb=ns.bulk_mb, boot_runs=ns.boot_runs, find_min_mem=ns.min_mem,
+                  scaling_runs=ns.tls_scaling_runs)
         figures.update(nf.figures)
         best.update(nf.best)
 
-    # ---- the pairs ----------------------------------------------------------------
-    kf, kmin, kbest = keel.get("figures", {}), keel.get("mins", {}), keel.get("best", {})
-    lmin = mins_of("\n".join(info_lines))
-    mixed: list[str] = []
-    for rname, kname, lname, unit, goal in PAIRS:
-        kv = kf.get(kname, {}).get(unit)
-        lv = figures.get(lname, {}).get(unit)
-        if kv is None or lv is None:
-            if keel:
-                print(f"INFO name={rname} skipped (keel {kname}: {kv}, linux {lname}: {lv})")
-            continue
-        extra = ""
-        unit_min = {"cycles": "cycles", "ms": "ms"}.get(unit)
-        kmn, lmn = kmin.get(kname, {}).get(unit_min), lmin.get(lname, {}).get(unit_min)
-        if kmn is not None and lmn:
-            extra += f" keel_over_linux_min={fmt_ratio(kmn, lmn)}"
-        kb, lb = kbest.get(kname, {}).get(unit), best.get(lname, {}).get(unit)
-        if kb is not None and lb:
-            extra += f" keel_over_linux_best={fmt_ratio(kb, lb)}"
-        if unit in HIGHER_IS_BETTER:
-            extra += " higher_is_better=yes"
-            if goal is not None:
-                extra += f" goal_min={goal:g} goal_met={'yes' if kv / lv >= goal else 'no'}"
-        elif goal is not None:
-            extra += f" goal_max={goal:g} goal_met={'yes' if kv / lv <= goal else 'no'}"
-        if unit != "bytes":
-            ka = keel.get("accel_of", {}).get(kname, keel_accel)
-            la = "tcg" if "_pxe_" in lname else accel
-            if unit == "insn":
-                ka = la = "tcg-icount"   # both sides ran under -icount shift=0
-            if ka == la:
-                extra = f" accel={la}" + extra
-            else:
-                extra = f" accel=keel:{ka},linux:{la} comparable=no" + extra
-                mixed.append(rname)
-        print(f"RATIO name={rname} keel={fmt_num(kv)} linux={fmt_num(lv)} unit={unit} keel_over_linux={fmt_ratio(kv, lv)} "
-              f"keel_figure={kname} linux_figure={lname}{extra}", flush=True)
-    if mixed:
-        print(f"INFO {', '.join(mixed)}: Keel and Linux ran under different accelerators, so these ratios "
-              f"compare different machines; rerun with `bench/run.py --accel tcg`", flush=True)
-
-    out = Path(ns.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"accel": accel, "kvm_ok": kvm_ok, "package": package, "nic": nic, "mem": mem,
-                               "figures": figures, "best": best, "mins": lmin}, indent=1) + "\n")
-    return 0
+    return pairs_and_json()
 
 
 if __name__ == "__main__":

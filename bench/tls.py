@@ -32,6 +32,12 @@ Figures (medians of --runs runs; INFO lines: runs, min, max):
                                 host: what the generator can do at most
   tls_min_mem_mib               the smallest -m (MiB, 4 MiB steps) at which the
                                 boot serves a GET through TLS (--min-mem)
+  tls_full_handshakes_{ecdsa_p256,rsa2048}_{1,2}cpu
+                                full TLS 1.2 handshakes with SCALING_CONC
+                                connections at once, the guest booted with 1
+                                and with 2 vCPUs (issue 18: tlsd's workers per
+                                core; stunnel4's threads on Linux)
+  tls_full_handshakes_*_scaling the 2-vCPU figure over the 1-vCPU one (ratio)
 """
 
 from __future__ import annotations
@@ -77,6 +83,10 @@ BULK = "/bulk.bin"
 # then measure SYN retransmission.  250 per run keeps all of a boot's runs
 # under the limit, so the figures are burst rates of tlsd.
 MAX_HANDSHAKES = 250
+# Connections at once in the 1- and 2-vCPU runs (the same for both, so the
+# ratio is the cores' doing): two per vCPU of the larger guest, enough to
+# keep every worker busy while the other connections wait on the network.
+SCALING_CONC = 4
 
 CONF = """# bench/tls.py: the normal boot's configuration with two listeners
 hostname benchtls
@@ -139,10 +149,11 @@ class Backend:
         kq._kill(self.proc)
 
 
-def client(mode: str, host: str, port: int, cipher: str, arg, timeout: float = 600, most: int = 0) -> dict:
+def client(mode: str, host: str, port: int, cipher: str, arg, timeout: float = 600, most: int = 0,
+           conc: int = 0) -> dict:
     try:
         p = subprocess.run([sys.executable, CLIENT, mode, host, str(port), cipher, str(arg)]
-                           + ([str(most)] if most else []),
+                           + ([str(most)] if most else []) + ([str(conc)] if conc else []),
                            capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"tlsclient {mode}: no answer in {timeout:.0f} s"}
@@ -194,6 +205,35 @@ def measure_terminator(f, prefix: str, ports: dict[str, int], runs: int, seconds
               flush=True)
 
 
+def measure_scaling(f, prefix: str, boot: Callable[[int], tuple], runs: int, seconds: float, what: str) -> None:
+    """Full handshakes with SCALING_CONC connections at once on a guest with
+    1 and with 2 vCPUs.  BOOT(n) -> (ports or None, close())."""
+    for n in (1, 2):
+        ports, close = boot(n)
+        try:
+            if ports is None:
+                print(f"INFO name={prefix}tls_scaling_{n}cpu skipped: the terminator did not serve", flush=True)
+                f.failed.append(f"{prefix}tls_scaling_{n}cpu")
+                continue
+            for kind in ("ecdsa_p256", "rsa2048"):
+                f.measure(f"{prefix}tls_full_handshakes_{kind}_{n}cpu", "handshakes/s", "per_s", runs,
+                          lambda kind=kind: client("fullpar", "127.0.0.1", ports[kind], CIPHER[kind], seconds,
+                                                   most=MAX_HANDSHAKES, conc=SCALING_CONC),
+                          f"full handshakes, {SCALING_CONC} connections at once, for {seconds:g} s or "
+                          f"{MAX_HANDSHAKES} handshakes, {CIPHER[kind]}; {n} vCPU(s); {what}")
+        finally:
+            close()
+    for kind in ("ecdsa_p256", "rsa2048"):
+        one = f.figures.get(f"{prefix}tls_full_handshakes_{kind}_1cpu", {}).get("handshakes/s")
+        two = f.figures.get(f"{prefix}tls_full_handshakes_{kind}_2cpu", {}).get("handshakes/s")
+        if one and two:
+            name = f"{prefix}tls_full_handshakes_{kind}_scaling"
+            f.figures[name] = {"ratio": round(two / one, 2)}
+            print(f"BENCH name={name} value={two / one:.2f} unit=ratio")
+            print(f"INFO name={name} (handshakes/s on 2 vCPUs over 1 vCPU, {SCALING_CONC} connections at once; "
+                  f"{what})", flush=True)
+
+
 def ceilings(f, d: Path, backend: Backend, runs: int, seconds: float) -> None:
     """The backend directly (the bulk ceiling), and the generator against
     openssl s_server on the host (the generator's own limit)."""
@@ -239,11 +279,11 @@ def keel_image(src: Path, out: Path, certs: Path, backend_port: int) -> None:
                     str(kq.BUILD / "tools" / "conf-check")], check=True, capture_output=True)
 
 
-def keel_boot(img: Path, name: str, mem: int, accel: str) -> tuple[tcp.Guest, dict[str, int], str]:
+def keel_boot(img: Path, name: str, mem: int, accel: str, smp: int = 0) -> tuple[tcp.Guest, dict[str, int], str]:
     ports = {k: tcp.free_port() for k in GUEST_PORT}
     fwd = ",".join(f"tcp:127.0.0.1:{ports[k]}-:{GUEST_PORT[k]}" for k in GUEST_PORT)
     cfg = kq.Config(boot="direct", accel=accel, mem=mem, fwd=fwd, serial=f"file:{kq.LOG_DIR / (name + '.log')}",
-                    qemu_extra="-device virtio-rng-pci", image_dir=img)
+                    qemu_extra="-device virtio-rng-pci", image_dir=img, smp=smp)
     plan = kq.build_command(cfg)
     return tcp.Guest(name, plan.cmd), ports, plan.accel
 
@@ -380,6 +420,9 @@ def main(argv=None) -> int:
     ap.add_argument("--bulk-mb", type=int, default=8)
     ap.add_argument("--min-mem", action="store_true", help="also bisect the smallest -m that serves TLS")
     ap.add_argument("--boot-runs", type=int, default=3, help="boots timed to `tlsd: serving`")
+    ap.add_argument("--scaling-runs", type=int, default=3,
+                    help="runs of each 1- and 2-vCPU handshake figure (0: none)")
+    ap.add_argument("--only-scaling", action="store_true", help="the 1- and 2-vCPU figures only")
     ap.add_argument("--json", default="")
     ns = ap.parse_args(argv)
     f = tcp.Figures()
@@ -389,45 +432,61 @@ def main(argv=None) -> int:
     backend = Backend(work, ns.bulk_mb * 1000 * 1000)
     accel = "?"
     try:
-        ceilings(f, certs, backend, ns.runs, ns.seconds)
         img = work / "tftp"
         keel_image(Path(ns.image_dir), img, certs, backend.port)
-        g, ports, accel = keel_boot(img, "bench-keel-tls", 256, ns.accel)
-        try:
-            if not (keel_serving(g, 180) and serves_get(ports)):
-                print(f"INFO name=keel_tls skipped: tlsd did not serve; log {kq._rel(g.log)}", flush=True)
-                f.failed.append("keel_tls")
-            else:
-                print(f"INFO name=keel_tls accel={accel} log={kq._rel(g.log)}", flush=True)
-                mu = keel_mem_in_use(g.text())
-                if mu:
-                    f.figures["mem_in_use_at_ready"] = {"KiB": mu[0]}
-                    print(f"BENCH name=mem_in_use_at_ready value={mu[0]} unit=KiB")
-                    print(f"INFO name=mem_in_use_at_ready servers_used_kib={mu[1]} servers_budgets_kib={mu[2]} (the "
-                          f"normal boot serving TLS, at `keel: ready`: managed memory less free pages, from init's "
-                          f"SYS_MEMORY_INFO line)", flush=True)
-                mc = keel_mem_committed(g.text())
-                if mc:
-                    f.figures["mem_committed_at_ready"] = {"KiB": mc[0]}
-                    print(f"BENCH name=mem_committed_at_ready value={mc[0]} unit=KiB")
-                    print(f"INFO name=mem_committed_at_ready kernel_kib={mc[1]} server_budgets_kib={mc[2]} (the "
-                          f"normal boot serving TLS: what the kernel took before init, plus the manifest's memory "
-                          f"budget of every server started; an upper bound of memory in use)", flush=True)
-                measure_terminator(f, "", ports, ns.runs, ns.seconds, f"Keel tlsd, accel={accel}")
-        finally:
-            g.close()
-        if ns.boot_runs:
-            keel_boot_times(f, img, ns.boot_runs, ns.accel)
-        if ns.min_mem:
-            mm = keel_min_mem(img, ns.accel)
-            if mm is None:
-                print("INFO name=tls_min_mem_mib failed: no -m up to 256 MiB served TLS", flush=True)
-                f.failed.append("tls_min_mem_mib")
-            else:
-                f.figures["tls_min_mem_mib"] = {"MiB": mm}
-                print(f"BENCH name=tls_min_mem_mib value={mm} unit=MiB")
-                print(f"INFO name=tls_min_mem_mib step_mib=4 (bisection: boot with -m N, then a GET through "
-                      f"TLS; accel={accel})", flush=True)
+        if ns.scaling_runs:
+            got_accel: list[str] = []
+
+            def boot(n: int) -> tuple:
+                g, ports, acc = keel_boot(img, f"bench-keel-tls-{n}cpu", 256, ns.accel, smp=n)
+                got_accel.append(acc)
+                ok = keel_serving(g, 300) and serves_get(ports)
+                if ok:
+                    m = re.search(r"tlsd: serving, .*?(\d+) worker\(s\)", g.text())
+                    print(f"INFO name=keel_tls_{n}cpu workers={m.group(1) if m else '?'} log={kq._rel(g.log)}",
+                          flush=True)
+                return (ports if ok else None), g.close
+            measure_scaling(f, "", boot, ns.scaling_runs, ns.seconds, "Keel tlsd (a worker per vCPU, keyd "
+                            "threads=2)")
+            accel = got_accel[0] if got_accel else accel
+        if not ns.only_scaling:
+            ceilings(f, certs, backend, ns.runs, ns.seconds)
+            g, ports, accel = keel_boot(img, "bench-keel-tls", 256, ns.accel)
+            try:
+                if not (keel_serving(g, 180) and serves_get(ports)):
+                    print(f"INFO name=keel_tls skipped: tlsd did not serve; log {kq._rel(g.log)}", flush=True)
+                    f.failed.append("keel_tls")
+                else:
+                    print(f"INFO name=keel_tls accel={accel} log={kq._rel(g.log)}", flush=True)
+                    mu = keel_mem_in_use(g.text())
+                    if mu:
+                        f.figures["mem_in_use_at_ready"] = {"KiB": mu[0]}
+                        print(f"BENCH name=mem_in_use_at_ready value={mu[0]} unit=KiB")
+                        print(f"INFO name=mem_in_use_at_ready servers_used_kib={mu[1]} servers_budgets_kib={mu[2]} (the "
+                              f"normal boot serving TLS, at `keel: ready`: managed memory less free pages, from init's "
+                              f"SYS_MEMORY_INFO line)", flush=True)
+                    mc = keel_mem_committed(g.text())
+                    if mc:
+                        f.figures["mem_committed_at_ready"] = {"KiB": mc[0]}
+                        print(f"BENCH name=mem_committed_at_ready value={mc[0]} unit=KiB")
+                        print(f"INFO name=mem_committed_at_ready kernel_kib={mc[1]} server_budgets_kib={mc[2]} (the "
+                              f"normal boot serving TLS: what the kernel took before init, plus the manifest's memory "
+                              f"budget of every server started; an upper bound of memory in use)", flush=True)
+                    measure_terminator(f, "", ports, ns.runs, ns.seconds, f"Keel tlsd, accel={accel}")
+            finally:
+                g.close()
+            if ns.boot_runs:
+                keel_boot_times(f, img, ns.boot_runs, ns.accel)
+            if ns.min_mem:
+                mm = keel_min_mem(img, ns.accel)
+                if mm is None:
+                    print("INFO name=tls_min_mem_mib failed: no -m up to 256 MiB served TLS", flush=True)
+                    f.failed.append("tls_min_mem_mib")
+                else:
+                    f.figures["tls_min_mem_mib"] = {"MiB": mm}
+                    print(f"BENCH name=tls_min_mem_mib value={mm} unit=MiB")
+                    print(f"INFO name=tls_min_mem_mib step_mib=4 (bisection: boot with -m N, then a GET through "
+                          f"TLS; accel={accel})", flush=True)
     finally:
         backend.close()
         shutil.rmtree(work, ignore_errors=True)

@@ -2,8 +2,12 @@
 """The host's TLS load generator of `make bench` (run by bench/tls.py).
 One JSON object on stdout.
 
-    tlsclient.py full   HOST PORT CIPHER SECONDS [MAX]  full handshakes, one after another,
+    tlsclient.py full   HOST PORT CIPHER SECONDS [MAX] full handshakes, one after another,
                                                    for SECONDS or MAX handshakes
+    tlsclient.py fullpar HOST PORT CIPHER SECONDS MAX CONC  the same on CONC connections at
+                                                   once (threads; OpenSSL releases the GIL
+                                                   while it computes), MAX over all of them:
+                                                   the load for a terminator with several cores
     tlsclient.py resume HOST PORT CIPHER SECONDS [MAX]  resumed handshakes (the session of
                                                    one full handshake, offered again)
     tlsclient.py bulk   HOST PORT CIPHER PATH      GET PATH over TLS, the body timed
@@ -106,6 +110,34 @@ def handshakes(host: str, port: int, cipher: str, seconds: float, resume: bool, 
     return {"ok": True, "count": n, "errors": errors, "seconds": dt, "per_s": n / dt, **(first or {})}
 
 
+def handshakes_parallel(host: str, port: int, cipher: str, seconds: float, most: int, conc: int) -> dict:
+    """CONC threads of `full`, each with its share of MOST; the rate is the
+    sum of the handshakes over the longest thread's time."""
+    import threading
+    res: list = [None] * conc
+    share = max(1, most // conc) if most > 0 else 0
+
+    def run(i: int) -> None:
+        try:
+            res[i] = handshakes(host, port, cipher, seconds, False, share)
+        except (OSError, ssl.SSLError) as e:
+            res[i] = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+
+    th = [threading.Thread(target=run, args=(i,)) for i in range(conc)]
+    t0 = time.monotonic()
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    dt = time.monotonic() - t0
+    bad = [r for r in res if not r or not r.get("ok")]
+    if bad:
+        return {"ok": False, "error": f"{len(bad)} of {conc} connections failed: {bad[0]}"}
+    n = sum(r["count"] for r in res)
+    return {"ok": True, "count": n, "errors": sum(r["errors"] for r in res), "seconds": dt, "per_s": n / dt,
+            "conc": conc, "version": res[0].get("version"), "cipher": res[0].get("cipher")}
+
+
 def bulk(host: str, port: int, cipher: str, path: str) -> dict:
     if cipher == "-":
         c = socket.create_connection((host, port), timeout=60)
@@ -143,6 +175,13 @@ def bulk(host: str, port: int, cipher: str, path: str) -> dict:
 
 def main() -> int:
     a = sys.argv[1:]
+    if len(a) == 7 and a[0] == "fullpar":
+        try:
+            r = handshakes_parallel(a[1], int(a[2]), a[3], float(a[4]), int(a[5]), int(a[6]))
+        except (OSError, ssl.SSLError, ValueError) as e:
+            r = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(r), flush=True)
+        return 0 if r["ok"] else 1
     if len(a) not in (5, 6) or a[0] not in ("full", "resume", "bulk", "plain") or (len(a) == 6 and a[0] in ("bulk", "plain")):
         print(__doc__, file=sys.stderr)
         return 2

@@ -7,8 +7,10 @@
  * What init sets up (boot manifest; see appliance/keyd/keyd.c):
  *   keyd: `endpoint keyd` (requests), `share keyd KEYD_SHM_PAGES` (the slots
  *         below), `site` (the site archive, read-only), optionally
- *         `signal tlsd` (completions) and `connect rng` (entropy);
- *   tlsd: `connect keyd`, `share keyd KEYD_SHM_PAGES`, `notify tlsd`.
+ *         `signal N` (completions, on the notification N the client waits
+ *         on: keyd's `args signal=N`; tlsd's is sock-tlsd, where its socket
+ *         events arrive too) and `connect rng` (entropy);
+ *   tlsd: `connect keyd`, `share keyd KEYD_SHM_PAGES` (and `notify N`).
  * keyd answers only its client: the badge of tlsd's `connect keyd`
  * capability (init tells keyd which badge that is); any other caller gets
  * KEYD_E_CLIENT and nothing else.

@@ -11,7 +11,9 @@
  *                  site_offset/site_size in the server information),
  *                  read-only: where key files are.  Without it keyd
  *                  serves, but KEYD_OPEN says KEYD_E_NO_SITE.
- *   signal:CLIENT  the client's notification: with it, KEYD_SIGN is queued
+ *   signal:NAME    the client's notification (NAME: `args signal=NAME`,
+ *                  default the client's name; tlsd's is sock-tlsd, where
+ *                  its socket events arrive too): with it, KEYD_SIGN is queued
  *                  and answered at once, the signature follows (so tlsd,
  *                  at a higher priority, keeps moving data while keyd
  *                  signs); without it keyd signs before replying, as it
@@ -55,7 +57,9 @@
 #include "entropy.h"
 #include "keyd_req.h"
 #include "tls_pk.h"
+#include "tls_lock.h"
 #include "tls_plat.h"
+#include "tls_thread.h"
 
 #define KEYD_SHM_VA     0x0000005000000000ull
 #define KEYD_SITE_VA    0x0000005100000000ull
@@ -71,6 +75,11 @@ struct keyd_key {
 };
 
 struct keyd {
+    /* Taken by every thread around what it reads or changes here, except
+     * the signing itself (run_job's mbedtls_pk_sign runs unlocked, so
+     * signatures on several threads overlap). */
+    struct tls_lock lock;
+    unsigned threads;        /* signing threads, each receiving on ep */
     uint64_t ep;             /* serve:keyd */
     uint64_t ntfn;           /* signal:CLIENT, 0: sign before replying */
     struct keyd_slot *slots; /* the shared region (the client's too) */
@@ -227,7 +236,10 @@ static mbedtls_md_type_t md_of(unsigned hash)
 }
 
 /* Signs JOB and publishes the result in its slot: data, len, result and
- * seq first, then state (the client acts on state). */
+ * seq first, then state (the client acts on state).  Called without the
+ * lock: the key is not unloaded while the client may use its id (a
+ * commit's abort unloads only keys the client never opened), and the
+ * slot is the job's alone while it is busy. */
 static void run_job(struct keyd *k, const struct keyd_job *job)
 {
     uint8_t sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
@@ -238,35 +250,52 @@ static void run_job(struct keyd *k, const struct keyd_job *job)
                      : mbedtls_pk_sign(pk, md_of(job->hash), job->digest, job->hash_len, sig, sizeof sig, &len,
                                        tls_entropy_random, &k->ent);
     struct keyd_slot *s = &k->slots[job->slot];
-    if (r == 0 && len > 0 && len <= KEYD_SIG_MAX) {
+    bool ok = r == 0 && len > 0 && len <= KEYD_SIG_MAX;
+    if (ok) {
         memcpy(s->data, sig, len);
         s->len = (uint32_t)len;
         s->result = 0;
-        k->signed_ok++;
     } else {
         char why[80];
         mbedtls_strerror(r, why, sizeof why);
         ulog("keyd: signing with key %u failed: %s\n", job->key, why);
         s->len = 0;
         s->result = KEYD_E_SIGN;
-        k->signed_failed++;
     }
     s->seq = job->seq;
     __atomic_thread_fence(__ATOMIC_RELEASE); /* the result before the state that hands it over */
-    s->state = r == 0 ? KEYD_SLOT_DONE : KEYD_SLOT_FAILED;
+    tls_lock_take(&k->lock);
+    s->state = ok ? KEYD_SLOT_DONE : KEYD_SLOT_FAILED;
     k->st.busy &= ~(1u << job->slot);
+    if (ok)
+        k->signed_ok++;
+    else
+        k->signed_failed++;
+    tls_lock_give(&k->lock);
     mbedtls_platform_zeroize(sig, sizeof sig);
 }
 
-static void run_queued(struct keyd *k)
+/* Takes the oldest queued job, if any, and signs it.  Returns false when
+ * the queue was empty. */
+static bool run_queued(struct keyd *k)
 {
-    struct keyd_job job = k->queue[k->q_head];
-    k->q_head = (k->q_head + 1) % KEYD_SLOTS;
-    k->q_len--;
+    struct keyd_job job;
+    tls_lock_take(&k->lock);
+    bool have = k->q_len > 0;
+    if (have) {
+        job = k->queue[k->q_head];
+        mbedtls_platform_zeroize(&k->queue[k->q_head], sizeof job);
+        k->q_head = (k->q_head + 1) % KEYD_SLOTS;
+        k->q_len--;
+    }
+    tls_lock_give(&k->lock);
+    if (!have)
+        return false;
     run_job(k, &job);
     mbedtls_platform_zeroize(&job, sizeof job);
     if (k->ntfn)
         (void)keel_signal(k->ntfn, KEYD_NOTIFY_BIT);
+    return true;
 }
 
 /* --------------------------------------------------------- requests ---- */
@@ -305,7 +334,9 @@ static int64_t do_open(struct keyd *k, struct keel_msg *m)
     return 0;
 }
 
-static int64_t do_sign(struct keyd *k, struct keel_msg *m)
+/* KEYD_SIGN, checked and queued, or (KEYD_SIGN_NOW, or no notification)
+ * handed back in *NOW for the caller to sign before it replies. */
+static int64_t do_sign(struct keyd *k, struct keel_msg *m, struct keyd_job *now, bool *sign_now)
 {
     struct keyd_job job;
     int err = keyd_check_sign(&k->st, m->mr, k->slots, &job);
@@ -319,7 +350,8 @@ static int64_t do_sign(struct keyd *k, struct keel_msg *m)
     memset(m->mr, 0, sizeof m->mr);
     k->st.busy |= 1u << job.slot;
     if (!k->ntfn || job.now) {
-        run_job(k, &job);
+        *now = job;
+        *sign_now = true;
         m->mr[0] = KEYD_DONE;
     } else {
         k->slots[job.slot].state = KEYD_SLOT_BUSY;
@@ -331,7 +363,8 @@ static int64_t do_sign(struct keyd *k, struct keel_msg *m)
     return 0;
 }
 
-static int64_t handle(struct keyd *k, struct keel_msg *m)
+/* Called with the lock held. */
+static int64_t handle(struct keyd *k, struct keel_msg *m, struct keyd_job *now, bool *sign_now)
 {
     if (k->admin && m->badge == k->admin) {
         int64_t r = adm_handle(k, m);
@@ -348,7 +381,7 @@ static int64_t handle(struct keyd *k, struct keel_msg *m)
     switch (keel_label(m)) {
     case KEYD_INFO: r = do_info(k, m); break;
     case KEYD_OPEN: r = do_open(k, m); break;
-    case KEYD_SIGN: r = do_sign(k, m); break;
+    case KEYD_SIGN: r = do_sign(k, m, now, sign_now); break;
     default: r = KEYD_E_LABEL; break;
     }
     if (r != 0)
@@ -406,6 +439,64 @@ static void setup_admin(struct keyd *k, const struct keel_srvinfo *si)
     }
 }
 
+/* One signing thread's loop (every thread runs it, on the one endpoint):
+ * receive; check the caller's badge, the label and the words; do it
+ * (signing, when it must be done before the reply, outside the lock);
+ * reply (SYS_REPLY, never blocks).  Queued signatures are worked off one
+ * at a time between receives (a non-blocking receive first, so a request
+ * is never kept waiting behind more than one signature per thread). */
+__attribute__((noreturn)) static void serve(struct keyd *k)
+{
+    for (;;) {
+        struct keel_msg m = { .info = __atomic_load_n(&k->q_len, __ATOMIC_RELAXED) ? KEEL_NONBLOCK : 0 };
+        int64_t err = keel_recv(k->ep, &m);
+        if (err == KE_WOULD_BLOCK) {
+            (void)run_queued(k);
+            continue;
+        }
+        if (err) {
+            ulog("keyd: receive failed: error %lld\n", (long long)err);
+            keel_thread_exit(); /* init restarts keyd when its last thread ends */
+        }
+        if (!(m.info & KEEL_RECV_CALL) || (m.info & (KEEL_RECV_NOTIFY | KEEL_RECV_FAULT)))
+            continue; /* a send expects no answer */
+        struct keyd_job job;
+        bool sign_now = false;
+        tls_lock_take(&k->lock);
+        int64_t r = handle(k, &m, &job, &sign_now);
+        tls_lock_give(&k->lock);
+        if (sign_now) {
+            run_job(k, &job);
+            mbedtls_platform_zeroize(&job, sizeof job);
+        }
+        m.info = (uint32_t)r;
+        (void)keel_reply(&m);
+    }
+}
+
+static void signer_main(void *arg) { serve(arg); }
+
+/* Threads 1..N-1, thread k on the k-th core after thread 0's (fewer when
+ * the kernel refuses one: logged, keyd signs with the ones it has). */
+static void start_threads(struct keyd *k, unsigned n)
+{
+    uint64_t cores = 1, me = 0;
+    if (keel_cpu_count(&cores, &me) != KE_OK || cores < 1)
+        cores = 1;
+    k->threads = 1;
+    for (unsigned t = 1; t < n; t++) {
+        int64_t kerr = 0;
+        int r = tls_thread_start(t, signer_main, k, 31, (unsigned)((me + t) % cores), &kerr);
+        if (r) {
+            ulog("keyd: signing thread %u could not start (error %d, kernel %lld)\n", t, r, (long long)kerr);
+            return;
+        }
+        k->threads++;
+    }
+    if (k->threads > 1)
+        ulog("keyd: %u signing threads\n", k->threads);
+}
+
 int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
@@ -429,7 +520,7 @@ int main(const struct keel_srvinfo *si)
     if (tls_plat_init(si, KEYD_HEAP_BYTES) != TLS_PLAT_OK)
         return 1;
     char name[32];
-    snprintf(name, sizeof name, "signal:%s", args.client);
+    snprintf(name, sizeof name, "signal:%s", args.signal);
     k->ntfn = srv_find_cap(si, name);
     k->st.client = client_badge(si, &args);
     if (!k->st.client)
@@ -467,21 +558,6 @@ int main(const struct keel_srvinfo *si)
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
 
-    for (;;) {
-        struct keel_msg m = { .info = k->q_len ? KEEL_NONBLOCK : 0 };
-        int64_t err = keel_recv(k->ep, &m);
-        if (err == KE_WOULD_BLOCK) {
-            run_queued(k);
-            continue;
-        }
-        if (err) {
-            ulog("keyd: receive failed: error %lld\n", (long long)err);
-            return 1;
-        }
-        if (!(m.info & KEEL_RECV_CALL) || (m.info & (KEEL_RECV_NOTIFY | KEEL_RECV_FAULT)))
-            continue; /* a send expects no answer */
-        int64_t r = handle(k, &m);
-        m.info = (uint32_t)r;
-        (void)keel_reply(&m);
-    }
+    start_threads(k, args.threads);
+    serve(k);
 }

@@ -9,11 +9,6 @@
 #include "keyd_client.h"
 #include "tls_plat.h"
 
-/* sign_now: how long keyd may take to be ready for the call (it finishes
- * at most one queued signature before it receives again), in 1 ms steps. */
-#define SIGN_NOW_TRIES    500
-#define SIGN_NOW_RETRY_NS 1000000ull
-
 const char *keyd_strerror(int err)
 {
     switch (err) {
@@ -56,7 +51,7 @@ int keyd_client_info(struct keyd_client *kc, uint32_t *n_keys, uint32_t *generat
         /* keyd restarted: what it had queued is gone and its key ids mean
          * nothing now.  Orphans are free again; waiting connections fail at
          * their next poll. */
-        for (int i = 0; i < KEYD_SLOTS; i++) {
+        for (int i = (int)kc->first; i < (int)kc->end; i++) {
             if (kc->s[i].use == KC_FREE)
                 continue;
             if (kc->s[i].owner)
@@ -73,20 +68,29 @@ int keyd_client_info(struct keyd_client *kc, uint32_t *n_keys, uint32_t *generat
     return 0;
 }
 
-int keyd_client_init(struct keyd_client *kc, uint64_t ep, void *shm)
+int keyd_client_init_slots(struct keyd_client *kc, uint64_t ep, void *shm, unsigned first, unsigned count)
 {
     memset(kc, 0, sizeof *kc);
+    if (count == 0 || first >= KEYD_SLOTS || count > KEYD_SLOTS - first)
+        return KEYD_E_SLOT;
     kc->ep = ep;
     kc->slots = shm;
+    kc->first = first;
+    kc->end = first + count;
     kc->next_seq = 1;
     return keyd_client_info(kc, NULL, NULL);
+}
+
+int keyd_client_init(struct keyd_client *kc, uint64_t ep, void *shm)
+{
+    return keyd_client_init_slots(kc, ep, shm, 0, KEYD_SLOTS);
 }
 
 /* A slot for a new request: a free one, or one whose connection went away
  * while keyd still had it and which keyd has finished with since. */
 static int free_slot(struct keyd_client *kc)
 {
-    for (int i = 0; i < KEYD_SLOTS; i++) {
+    for (int i = (int)kc->first; i < (int)kc->end; i++) {
         if (kc->s[i].use == KC_WAITING && !kc->s[i].owner && kc->slots[i].state != KEYD_SLOT_BUSY)
             kc->s[i].use = KC_FREE;
         if (kc->s[i].use == KC_FREE)
@@ -124,7 +128,7 @@ int keyd_client_open(struct keyd_client *kc, const char *name, uint32_t *id, uns
 unsigned keyd_client_unsubmitted(const struct keyd_client *kc)
 {
     unsigned n = 0;
-    for (int i = 0; i < KEYD_SLOTS; i++)
+    for (int i = (int)kc->first; i < (int)kc->end; i++)
         n += kc->s[i].use == KC_UNSUBMITTED;
     return n;
 }
@@ -139,9 +143,14 @@ static unsigned hash_of(mbedtls_md_type_t md)
     }
 }
 
-/* Offers slot I's request to keyd without blocking.  Returns TLS_OK
- * (accepted: waiting, or already done), TLS_WANT_SIGN (keyd busy: try
- * again later) or TLS_E_FAILED (refused). */
+/* Hands slot I's request to keyd.  KEYD_SIGN is a blocking call: keyd
+ * receives between any two signatures it works off, so the wait is at
+ * most one signature (keyd queues the request and answers at once), and
+ * the completion then arrives as KEYD_NOTIFY_BIT: nothing to poll.  (A
+ * non-blocking call would fail whenever keyd is signing, and its retry
+ * would need a timer: keyd's notification says "done", not "receiving".)
+ * Returns TLS_OK (accepted: waiting, or already done) or TLS_E_FAILED
+ * (refused, or keyd died: KE_DEAD). */
 static int submit(struct keyd_client *kc, int i)
 {
     volatile struct keyd_slot *s = &kc->slots[i];
@@ -150,11 +159,7 @@ static int submit(struct keyd_client *kc, int i)
     for (size_t b = 0; b < kc->s[i].hash_len; b++)
         s->data[b] = kc->s[i].digest[b];
     struct keel_msg m = { .mr = { (uint64_t)i, kc->s[i].key, kc->s[i].hash, kc->s[i].hash_len } };
-    int r = call(kc, KEYD_SIGN, KEEL_NONBLOCK, &m);
-    if (r == KE_WOULD_BLOCK) {
-        kc->retries++;
-        return TLS_WANT_SIGN;
-    }
+    int r = call(kc, KEYD_SIGN, 0, &m);
     if (r != 0)
         return TLS_E_FAILED;
     kc->s[i].use = KC_WAITING;
@@ -188,7 +193,7 @@ static int sign_start(void *ctx, struct tls_conn *c, uint32_t key_id, mbedtls_md
 
 static int slot_of(const struct keyd_client *kc, const struct tls_conn *c)
 {
-    for (int i = 0; i < KEYD_SLOTS; i++)
+    for (int i = (int)kc->first; i < (int)kc->end; i++)
         if (kc->s[i].use != KC_FREE && kc->s[i].owner == c)
             return i;
     return -1;
@@ -247,13 +252,10 @@ static void sign_cancel(void *ctx, struct tls_conn *c)
 }
 
 /* TLS 1.3's signature: KEYD_SIGN with KEYD_SIGN_NOW, so keyd signs before
- * it replies and the slot holds the result when the call returns.  The
- * call is non-blocking (it fails at once when keyd is not receiving): keyd
- * may be finishing a queued TLS 1.2 signature, or restarting, so the call
- * is retried every millisecond for at most half a second, then the
- * signature fails (and with it this handshake) rather than tlsd waiting on
- * keyd without bound.  Once keyd took the call, the wait is its signing
- * time (or KE_DEAD if it dies meanwhile). */
+ * it replies and the slot holds the result when the call returns.  A
+ * blocking call, like submit's: keyd receives between any two signatures
+ * (on each of its threads), so the wait is the signatures queued ahead of
+ * this one plus its own, never a poll; KE_DEAD if keyd dies meanwhile. */
 static int sign_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, const uint8_t *hash, size_t hash_len,
                     uint8_t *out, size_t *out_len, size_t out_size)
 {
@@ -271,16 +273,8 @@ static int sign_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, 
     for (size_t b = 0; b < hash_len; b++)
         s->data[b] = hash[b];
     uint64_t flags = KEYD_SIGN_NOW | (pss ? KEYD_SIGN_PSS : 0);
-    struct keel_msg m;
-    int r = KE_WOULD_BLOCK;
-    for (unsigned tries = 0; r == KE_WOULD_BLOCK && tries < SIGN_NOW_TRIES; tries++) {
-        if (tries)
-            (void)tls_plat_sleep_ns(SIGN_NOW_RETRY_NS);
-        m = (struct keel_msg){ .mr = { (uint64_t)i, key_id, h | flags, hash_len } };
-        r = call(kc, KEYD_SIGN, KEEL_NONBLOCK, &m);
-        if (r == KE_WOULD_BLOCK)
-            kc->retries++;
-    }
+    struct keel_msg m = { .mr = { (uint64_t)i, key_id, h | flags, hash_len } };
+    int r = call(kc, KEYD_SIGN, 0, &m);
     kc->submitted++;
     uint32_t state = s->state;
     __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the state before the result it hands over */
@@ -300,5 +294,38 @@ static int sign_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, 
 struct tls_signer keyd_client_signer(struct keyd_client *kc)
 {
     struct tls_signer s = { sign_start, sign_poll, sign_cancel, kc, sign_now };
+    return s;
+}
+
+/* The per-thread signer: each call goes to the calling thread's client. */
+static struct keyd_client *mine(void *ctx)
+{
+    struct keyd_pool *p = ctx;
+    unsigned k = p->self ? p->self() : 0;
+    return p->kc[k < p->n && p->kc[k] ? k : 0];
+}
+
+static int pool_start(void *ctx, struct tls_conn *c, uint32_t key_id, mbedtls_md_type_t md, const uint8_t *hash,
+                      size_t hash_len)
+{
+    return sign_start(mine(ctx), c, key_id, md, hash, hash_len);
+}
+
+static int pool_poll(void *ctx, struct tls_conn *c, uint8_t *out, size_t *out_len, size_t out_size)
+{
+    return sign_poll(mine(ctx), c, out, out_len, out_size);
+}
+
+static void pool_cancel(void *ctx, struct tls_conn *c) { sign_cancel(mine(ctx), c); }
+
+static int pool_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, const uint8_t *hash, size_t hash_len,
+                    uint8_t *out, size_t *out_len, size_t out_size)
+{
+    return sign_now(mine(ctx), key_id, pss, md, hash, hash_len, out, out_len, out_size);
+}
+
+struct tls_signer keyd_pool_signer(struct keyd_pool *p)
+{
+    struct tls_signer s = { pool_start, pool_poll, pool_cancel, p, pool_now };
     return s;
 }

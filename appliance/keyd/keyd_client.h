@@ -3,23 +3,26 @@
  * (abi/keel/keyd.h), for tlsd: open keys by name, and a struct tls_signer
  * (tls_conn.h) that sends the engine's signatures to keyd.
  *
- * TLS 1.2's signatures never block on keyd while it signs: KEYD_SIGN goes
- * out as a non-blocking call.  TLS 1.3's do (sign_now, KEYD_SIGN_NOW: a
- * call that returns with the signature; tls_psa.h says why), but only once
- * keyd takes the call: if keyd is not receiving for half a second, the
- * signature fails instead.  When keyd is busy (not receiving), the request stays
- * "unsubmitted" in its slot and every later poll tries again; the owner
- * must re-drive waiting connections both on KEYD_NOTIFY_BIT (a slot
- * finished) and, while keyd_client_unsubmitted() > 0, on a short timer
- * (a millisecond): keyd's notification only says "done", never "I am
- * receiving again".
+ * TLS 1.2's signatures never wait for keyd's signing: KEYD_SIGN is a
+ * call that keyd answers at once with "queued" (it receives between any
+ * two signatures, so the call waits at most for the one signature keyd is
+ * busy with), and the result arrives later in the slot, announced by
+ * KEYD_NOTIFY_BIT on the owner's notification: the owner re-drives the
+ * connections waiting for a signature when that bit comes, and never polls.
+ * TLS 1.3's signatures wait (sign_now, KEYD_SIGN_NOW: a call that returns
+ * with the signature; tls_psa.h says why): for the signatures keyd is
+ * busy with, then this one.  keyd_client_unsubmitted() stays for the older
+ * non-blocking form's callers and is 0 with this one.
  *
  * One slot per signature in flight (KEYD_SLOTS; with all in flight a new
  * signature gets TLS_WANT_SIGN and the engine retries it later, so any
  * number of handshakes may queue); a connection holds at
  * most one.  Slots are matched to results by sequence number, so a
  * restarted keyd (new generation) can never hand a stale signature to a
- * new request.  Single-threaded; the struct is the owner's.
+ * new request.  A struct keyd_client is one thread's; several threads
+ * (tlsd's workers) each have one over their own share of the slots
+ * (keyd_client_init_slots), and keyd_pool_signer sends each signature to
+ * the calling thread's.
  */
 #ifndef KEEL_KEYD_CLIENT_H
 #define KEEL_KEYD_CLIENT_H
@@ -43,6 +46,7 @@ struct keyd_client {
     uint64_t ep;                      /* send capability to keyd */
     volatile struct keyd_slot *slots; /* the shared region, mapped by the owner */
     uint32_t generation;              /* keyd's, at the last KEYD_INFO */
+    unsigned first, end;              /* the slots [first, end) are this client's */
     uint32_t next_seq;
     struct {
         enum keyd_slot_use use;
@@ -60,6 +64,10 @@ struct keyd_client {
  * Returns 0 or a KEYD_E_* / KE_* error. */
 int keyd_client_init(struct keyd_client *kc, uint64_t ep, void *shm);
 
+/* The same over the slots [FIRST, FIRST + COUNT) only (KEYD_E_SLOT when
+ * they are not within KEYD_SLOTS), so several clients share one region. */
+int keyd_client_init_slots(struct keyd_client *kc, uint64_t ep, void *shm, unsigned first, unsigned count);
+
 /* KEYD_INFO: keys loaded and generation (either may be NULL).  A new
  * generation (keyd restarted) fails every request still out; the owner
  * must then open its keys again (ids are not kept across restarts). */
@@ -76,6 +84,17 @@ unsigned keyd_client_unsubmitted(const struct keyd_client *kc);
 
 /* The engine's signer, sending to KC. */
 struct tls_signer keyd_client_signer(struct keyd_client *kc);
+
+/* Several threads' clients behind one signer: each call goes to kc[self()]
+ * (kc[0] when self is NULL or its answer has no client).  The pool is the
+ * caller's and must outlive the signer. */
+#define KEYD_POOL_MAX 9
+struct keyd_pool {
+    struct keyd_client *kc[KEYD_POOL_MAX];
+    unsigned n;
+    unsigned (*self)(void);
+};
+struct tls_signer keyd_pool_signer(struct keyd_pool *p);
 
 /* A short constant description of a KEYD_E_* code. */
 const char *keyd_strerror(int err);

@@ -123,6 +123,7 @@ int keyd_parse_args(const char *args, struct keyd_args *out, size_t *bad_at)
     memset(&a, 0, sizeof a);
     memcpy(a.client, "tlsd", 5);
     memcpy(a.rng, "rng", 4);
+    a.threads = 1;
     const char *p = args ? args : "";
     while (*p) {
         size_t len = item_len(p), at = (size_t)(p - args);
@@ -139,6 +140,17 @@ int keyd_parse_args(const char *args, struct keyd_args *out, size_t *bad_at)
                 goto bad;
             memcpy(a.rng, v, n);
             a.rng[n] = 0;
+        } else if (item_is(p, "signal=", &v)) {
+            size_t n = len - (size_t)(v - p);
+            if (n == 0 || n >= sizeof a.signal)
+                goto bad;
+            memcpy(a.signal, v, n);
+            a.signal[n] = 0;
+        } else if (item_is(p, "threads=", &v)) {
+            size_t n = len - (size_t)(v - p);
+            if (n != 1 || v[0] < '1' || v[0] > '0' + KEYD_MAX_THREADS)
+                goto bad;
+            a.threads = (unsigned)(v[0] - '0');
         } else if (item_is(p, "badge=", &v)) {
             size_t n = len - (size_t)(v - p);
             uint64_t b = 0;
@@ -175,6 +187,8 @@ int keyd_parse_args(const char *args, struct keyd_args *out, size_t *bad_at)
             *bad_at = at;
         return KEYD_E_ARGS;
     }
+    if (!a.signal[0])
+        memcpy(a.signal, a.client, sizeof a.signal);
     *out = a;
     return 0;
 }

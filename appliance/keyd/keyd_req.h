@@ -64,12 +64,22 @@ int keyd_check_sign(const struct keyd_req_state *st, const uint64_t mr[4], const
  *                 from init ("client:NAME" in the server information)
  *   badge=N       ... or this badge, until init provides that
  *   rng=NAME      the entropy server's endpoint (default "rng": `connect rng`)
+ *   signal=NAME   the notification completions are signalled on (`signal
+ *                 NAME`; default the client's name).  tlsd's manifest says
+ *                 `signal sock-tlsd`: the notification its socket events
+ *                 arrive on, so one wait serves both
+ *   threads=N     signing threads, 1..KEYD_MAX_THREADS (default 1): each
+ *                 receives on the endpoint, so N signatures run at once on
+ *                 N cores (thread k on core k mod the cores online)
  *   key=FILE      a key to load at start (repeatable, up to KEYD_MAX_KEYS)
  * Returns 0, or KEYD_E_ARGS with *bad_at = the offset of the item that is
  * wrong. */
+#define KEYD_MAX_THREADS 8
 struct keyd_args {
     char client[16];
     char rng[16];
+    char signal[16]; /* the completion notification's name */
+    unsigned threads;
     uint64_t badge; /* 0: none given */
     unsigned n_keys;
     char keys[KEYD_MAX_KEYS][KEYD_NAME_MAX];

@@ -85,6 +85,14 @@
 #define MBEDTLS_NO_UDBL_DIVISION
 
 #define MBEDTLS_PLATFORM_C
+/* Guest programs run mbedTLS on several threads (tlsd's workers, keyd's
+ * signers): PSA's global state, the DRBGs and the entropy pools take
+ * mutexes, which are tls_thread.c's locks.  The host tests are one thread
+ * and build without. */
+#if defined(KEEL_TLS_THREADS)
+#define MBEDTLS_THREADING_C
+#define MBEDTLS_THREADING_ALT
+#endif
 #define MBEDTLS_PLATFORM_MEMORY
 #define MBEDTLS_PLATFORM_NO_STD_FUNCTIONS
 #define MBEDTLS_PLATFORM_CALLOC_MACRO    tls_mem_calloc

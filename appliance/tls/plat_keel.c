@@ -17,6 +17,7 @@
 
 #include "tls_mem.h"
 #include "tls_plat.h"
+#include "tls_thread.h"
 
 #define PAGE            4096ull
 #define FRAME_MAX_PAGES 1024ull       /* the kernel's limit per frame object */
@@ -33,8 +34,7 @@ static struct {
     uint64_t heap_mapped; /* bytes of frames given to the heap, from TLS_PLAT_HEAP_VA */
     uint64_t heap_limit;  /* what tls_plat_init was asked for: the heap never grows beyond */
     bool said_budget_short;
-    uint64_t next_slot;  /* slot allocator: next candidate */
-    uint64_t sleep_ntfn; /* 0 until the first sleep */
+    uint64_t next_slot; /* slot allocator: next candidate */
     char line[PRINTF_LINE];
     size_t line_len;
 } P;
@@ -117,6 +117,7 @@ static bool grow_heap(size_t bytes)
 int tls_plat_init(const struct keel_srvinfo *si, size_t heap_bytes)
 {
     memset(&P, 0, sizeof P);
+    tls_thread_init();
     P.next_slot = first_free_slot(si);
     uint64_t type = 0;
     if (keel_cap_info(SRV_SLOT_MEMORY, &type, NULL, NULL) != KE_OK || type != CAP_MEMORY) {
@@ -140,27 +141,21 @@ int tls_plat_init(const struct keel_srvinfo *si, size_t heap_bytes)
 void tls_plat_heap_usage(size_t *used, size_t *total)
 {
     struct heap_stats st;
-    heap_stats(&P.heap, &st);
+    tls_mem_heap_stats(&st);
     *used = st.bytes_used;
     *total = st.bytes_total;
 }
 
 int64_t tls_plat_sleep_ns(uint64_t ns)
 {
-    if (!P.sleep_ntfn) {
-        uint64_t slot = tls_plat_slot_alloc();
-        if (!slot)
-            return KE_INVALID_SLOT;
-        int64_t err = keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, slot, 0);
-        if (err)
-            return err;
-        P.sleep_ntfn = slot;
-    }
-    int64_t err = sys6(SYS_TIMER_ARM, P.sleep_ntfn, keel_now_ns() + ns, 1, 0, 0, 0);
+    uint64_t ntfn = tls_thread_sleep_ntfn(tls_thread_self()); /* one per thread: a notification has one waiter */
+    if (!ntfn)
+        return KE_INVALID_SLOT;
+    int64_t err = sys6(SYS_TIMER_ARM, ntfn, keel_now_ns() + ns, 1, 0, 0, 0);
     if (err)
         return err;
     uint64_t bits = 0;
-    return keel_wait(P.sleep_ntfn, 0, &bits);
+    return keel_wait(ntfn, 0, &bits);
 }
 
 /* ------------------------------------------------- mbedTLS's hooks ---- */

@@ -40,6 +40,11 @@
 #include "ssl_misc.h" /* mbedtls_ssl_flush_output, handshake->resume */
 
 #include "tls_conn.h"
+
+/* The statistics are a listener's, and the connections of one listener may
+ * run on several threads (tlsd's workers): every count is an atomic add,
+ * so the totals are the sums over the threads without a lock. */
+#define STAT_ADD(field, n) ((void)__atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED))
 #include "tls_pk.h"
 #include "tls_psa.h"
 
@@ -201,7 +206,7 @@ static int fail(struct tls_conn *c, int err)
         c->state = TLS_CS_FAILED;
         c->mbedtls_err = err;
         c->reason = classify(c, err);
-        c->srv->stats.failed[c->reason]++;
+        STAT_ADD(c->srv->stats.failed[c->reason], 1);
     }
     return TLS_E_FAILED;
 }
@@ -559,7 +564,7 @@ int tls_conn_init(struct tls_conn *c, struct tls_server *s, const struct tls_tra
     c->state = TLS_CS_HANDSHAKE;
     c->signed_cert = -1;
     c->mem.limit = s->conn_mem_limit;
-    s->stats.current++;
+    STAT_ADD(s->stats.current, 1);
     mbedtls_ssl_init(&c->ssl);
     /* Without a certificate marked default, the first one serves clients
      * that send no (or no matching) server name. */
@@ -604,18 +609,18 @@ int tls_conn_handshake(struct tls_conn *c)
     struct tls_stats *st = &c->srv->stats;
     enum tls_version_index vi =
         mbedtls_ssl_get_version_number(&c->ssl) == MBEDTLS_SSL_VERSION_TLS1_3 ? TLS_VI_13 : TLS_VI_12;
-    st->handshakes_ok++;
-    st->version_ok[vi]++;
+    STAT_ADD(st->handshakes_ok, 1);
+    STAT_ADD(st->version_ok[vi], 1);
     if (c->resumed) {
-        st->resumed++;
-        st->version_resumed[vi]++;
+        STAT_ADD(st->resumed, 1);
+        STAT_ADD(st->version_resumed[vi], 1);
     }
     if (c->sni_kind == TLS_SNI_EXACT)
-        st->sni_exact++;
+        STAT_ADD(st->sni_exact, 1);
     else if (c->sni_kind == TLS_SNI_WILDCARD)
-        st->sni_wildcard++;
+        STAT_ADD(st->sni_wildcard, 1);
     else
-        st->sni_default++;
+        STAT_ADD(st->sni_default, 1);
     return TLS_OK;
 }
 
@@ -636,14 +641,14 @@ int tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t len)
     tls_mem_leave(prev);
     if (r > 0) {
         c->bytes_in += (uint64_t)r;
-        c->srv->stats.bytes_in += (uint64_t)r;
+        STAT_ADD(c->srv->stats.bytes_in, (uint64_t)r);
         return r;
     }
     if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
         c->rd_closed = true;
         if (r == 0) { /* the stream ended without close_notify */
             c->truncated = true;
-            c->srv->stats.truncated++;
+            STAT_ADD(c->srv->stats.truncated, 1);
         }
         maybe_closed(c);
         return TLS_EOF;
@@ -688,7 +693,7 @@ int tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len)
     if (r <= 0)
         return status_of(c, r);
     c->bytes_out += (uint64_t)r;
-    c->srv->stats.bytes_out += (uint64_t)r;
+    STAT_ADD(c->srv->stats.bytes_out, (uint64_t)r);
     return r;
 }
 
@@ -738,7 +743,7 @@ void tls_conn_abort(struct tls_conn *c, enum tls_reason reason)
         reason = TLS_R_ABORTED;
     c->state = TLS_CS_FAILED;
     c->reason = reason;
-    c->srv->stats.failed[reason]++;
+    STAT_ADD(c->srv->stats.failed[reason], 1);
 }
 
 bool tls_conn_free(struct tls_conn *c)
@@ -748,7 +753,7 @@ bool tls_conn_free(struct tls_conn *c)
     struct tls_mem_account *prev = tls_mem_enter(&c->mem);
     mbedtls_ssl_free(&c->ssl); /* cancels a pending signature (async_cancel) */
     tls_mem_leave(prev);
-    c->srv->stats.current--;
+    STAT_ADD(c->srv->stats.current, (uint64_t)-1);
     c->srv = NULL;
     return tls_mem_account_idle(&c->mem);
 }

@@ -25,10 +25,12 @@
  * Charged bytes are what the heap really spends: the size asked for plus
  * this module's 16-byte prefix, rounded up to HEAP_ALIGN, plus HEAP_OVERHEAD.
  *
- * State: one heap and one "current account" per process (file-scope: the
- * hooks have no context argument).  Single-threaded, like every Keel
- * server.  Pure code apart from the heap: host-tested (test_tls_mem.c),
- * and the host TLS tests run mbedTLS on it.
+ * State: one heap per process and one "current account" per thread
+ * (file-scope: the hooks have no context argument).  Threads: the heap and
+ * the accounts are behind one lock (tls_lock.h), and the current account
+ * is kept per thread number, which tls_mem_self_hook gives (tls_thread.c
+ * sets it; NULL: one thread, number 0).  Pure code apart from the heap:
+ * host-tested (test_tls_mem.c), and the host TLS tests run mbedTLS on it.
  */
 #ifndef KEEL_TLS_MEM_H
 #define KEEL_TLS_MEM_H
@@ -45,6 +47,11 @@ struct tls_mem_account {
     size_t allocs; /* live blocks */
     size_t denied; /* allocations refused because of the limit */
 };
+
+#define TLS_MEM_THREADS 9 /* thread numbers 0..8 (tls_thread.h's TLS_MAX_THREADS) */
+
+/* The calling thread's number, < TLS_MEM_THREADS (NULL: always 0). */
+extern unsigned (*tls_mem_self_hook)(void);
 
 /* Makes tls_mem_calloc draw from h (already heap_init'ed) and resets the
  * global account.  Must be called before anything allocates. */
@@ -79,5 +86,8 @@ void *tls_mem_calloc(size_t n, size_t size);
  * pointer this module did not return is reported by the heap's corruption
  * callback (a broken contract). */
 void tls_mem_free(void *p);
+
+/* The heap's statistics, taken under the lock. */
+void tls_mem_heap_stats(struct heap_stats *st);
 
 #endif

@@ -75,7 +75,7 @@ int tls_ticket_setup(struct tls_tickets *t, int (*f_rng)(void *, unsigned char *
     return make_key(t, 0, now);
 }
 
-int tls_ticket_tick(struct tls_tickets *t, uint64_t now)
+static int tick_locked(struct tls_tickets *t, uint64_t now)
 {
     if (now > t->now)
         t->now = now;
@@ -91,8 +91,16 @@ int tls_ticket_tick(struct tls_tickets *t, uint64_t now)
     return 1;
 }
 
-int tls_ticket_write(void *ctx, const mbedtls_ssl_session *session, unsigned char *start, const unsigned char *end,
-                     size_t *tlen, uint32_t *lifetime)
+int tls_ticket_tick(struct tls_tickets *t, uint64_t now)
+{
+    tls_lock_take(&t->lock);
+    int r = tick_locked(t, now);
+    tls_lock_give(&t->lock);
+    return r;
+}
+
+static int write_locked(void *ctx, const mbedtls_ssl_session *session, unsigned char *start, const unsigned char *end,
+                        size_t *tlen, uint32_t *lifetime)
 {
     struct tls_tickets *t = ctx;
     struct tls_ticket_key *key = &t->keys[t->active];
@@ -128,7 +136,17 @@ int tls_ticket_write(void *ctx, const mbedtls_ssl_session *session, unsigned cha
     return 0;
 }
 
-int tls_ticket_parse(void *ctx, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
+int tls_ticket_write(void *ctx, const mbedtls_ssl_session *session, unsigned char *start, const unsigned char *end,
+                     size_t *tlen, uint32_t *lifetime)
+{
+    struct tls_tickets *t = ctx;
+    tls_lock_take(&t->lock);
+    int r = write_locked(ctx, session, start, end, tlen, lifetime);
+    tls_lock_give(&t->lock);
+    return r;
+}
+
+static int parse_locked(void *ctx, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
 {
     struct tls_tickets *t = ctx;
     if (len < TLS_TICKET_OVERHEAD) {
@@ -170,6 +188,15 @@ int tls_ticket_parse(void *ctx, mbedtls_ssl_session *session, unsigned char *buf
     }
     t->stats.accepted++;
     return 0;
+}
+
+int tls_ticket_parse(void *ctx, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
+{
+    struct tls_tickets *t = ctx;
+    tls_lock_take(&t->lock);
+    int r = parse_locked(ctx, session, buf, len);
+    tls_lock_give(&t->lock);
+    return r;
 }
 
 void tls_ticket_free(struct tls_tickets *t)

@@ -38,6 +38,8 @@
 #include "mbedtls/gcm.h"
 #include "mbedtls/ssl.h"
 
+#include "tls_lock.h"
+
 #define TLS_TICKET_NAME_LEN 4
 #define TLS_TICKET_IV_LEN   12
 #define TLS_TICKET_TAG_LEN  16
@@ -74,6 +76,11 @@ struct tls_tickets {
     int (*f_rng)(void *, unsigned char *, size_t);
     void *p_rng;
     struct tls_ticket_stats stats;
+    /* One key for every thread that serves the listener (tlsd's workers):
+     * a ticket sealed on one worker opens on another.  The lock covers the
+     * keys (a GCM context is not reentrant), the clock and the counters,
+     * in tick, write and parse. */
+    struct tls_lock lock;
 };
 
 /* Makes the first key.  Returns TLS_TICKET_OK or an error above (t is

@@ -1,69 +1,76 @@
 /*
- * tlsd.c - the TLS-terminating reverse proxy (first version).
+ * tlsd.c - the TLS-terminating reverse proxy: set-up, and thread 0's part.
  *
  * Reads appliance.conf from the site archive (`site` grant), and for every
  * `tls PORT { ... }` block listens on PORT through netd's socket service
  * (abi/keel/socket.h), terminates TLS with the engine (appliance/tls/
  * tls_conn.h; certificates from the site archive, signatures by keyd) and
  * copies the bytes both ways to the block's backend A.B.C.D:PORT, which it
- * connects to through the socket service too.
+ * connects to through the socket service too.  The connections themselves
+ * are the workers' (tlsd_worker.h: a worker per core, each with its own
+ * connections, engines, memory accounts and share of keyd's slots).
  *
- * One event loop, one state per connection, no threads:
- *   HANDSHAKE  the engine's handshake (keyd signs asynchronously);
- *   CONNECTING the backend connection is being made;
- *   PROXY      bytes both ways; each direction closes on its own
- *              (client close_notify/FIN -> FIN to the backend; backend
- *              FIN -> our close_notify); the PROXY protocol header first
- *              when the block says `proxy-protocol v1` (a text line) or
- *              `v2` (28 binary bytes);
- *   CLOSING    waiting (bounded) for queued bytes to leave, then close.
- * Backpressure: client -> backend reads from the engine only as many bytes
- * as the backend's tx ring has room for; backend -> client takes from the
- * backend's rx ring only when the one pending buffer (one ring's worth,
- * SOCK_RING_BYTES: what the engine has not taken yet) is empty.  netd opens TCP windows only for
- * bytes we consumed, so a slow side stalls the other side's window, never
- * our memory.  Memory per connection: the engine's account (<= 48 KiB,
- * tls_conn.h, from the heap; 35 KiB measured with 100 open) + struct conn
- * (~5 KiB: struct tls_conn and the one-ring pending buffer), plus 2 x 8 KiB
- * of netd's shared rings.
+ * Thread 0 (this file's loop) is the front and worker 0: it accepts, hands
+ * each new connection to the worker with the fewest open, relays socket
+ * events to the worker owning the socket and keyd's completions to every
+ * worker, answers tlsd's endpoint, rotates ticket keys (one key per
+ * listener, shared by the workers, so a ticket issued on one resumes on
+ * any), and logs statistics; between those it drives its own connections.
+ * `args workers=N` sets how many workers (default: one per core online,
+ * at most TLSD_MAX_WORKERS); worker k > 0 runs on the k-th core after
+ * thread 0's.
  *
  * Limits: netd's socket service gives a client SOCK_MAX (256) sockets;
- * each listener takes one and each connection two, so MAX_CONNS =
+ * each listener takes one and each connection two, so TLSD_MAX_CONNS =
  * (256 - CONF_MAX_TLS) / 2 = 124 connections at once over all listeners
- * (HEAP_BYTES holds 124 engine accounts), on top of each listener's
- * max-connections.  A connection over either limit is accepted and closed
- * at once (counted as refused), never left hanging.
+ * and workers (HEAP_BYTES holds 124 engine accounts), on top of each
+ * listener's max-connections.  A connection over either limit is accepted
+ * and closed at once (counted as refused), never left hanging.  Memory
+ * per connection: the engine's account (<= 48 KiB, tls_conn.h, from the
+ * heap; 35 KiB measured with 100 open) + struct conn (~1 KiB: struct
+ * tls_conn), + a 16 KiB pending buffer from the heap only while backend
+ * bytes wait for the engine (tlsd_worker.c), plus netd's rings.  When the
+ * heap has no pending buffer to give, that connection waits (the worker
+ * tries again each second) rather than failing.
  *
- * Waiting: one notification (netd's, bit k = socket k) plus a timer on it
- * (TIMER_BIT) - 1 ms while keyd has signatures out (keyd's notification is
- * another object: we poll its slots on each pass), else the next timeout
- * or statistics tick.
+ * Waiting: one notification (netd's, SOCK_EVENT_BIT; keyd signals its
+ * completions on it too, KEYD_NOTIFY_BIT, manifest `args signal=sock-tlsd`
+ * for keyd) bound to thread 0 with a timer on it (TIMER_BIT: the next
+ * timeout or statistics tick).  Nothing is polled: a signature's result is
+ * awaited on keyd's bit, a socket's progress on netd's.  The notification
+ * is bound to thread 0, so one receive on `endpoint tlsd` waits for a call,
+ * an event or the timer alike; while connections move, each pass polls
+ * the endpoint without blocking, so a reader never waits for the proxy to
+ * go idle.
  *
- * Statistics: logged every `stats=` seconds, and served on `endpoint
- * tlsd` (serve:tlsd, optional) by the protocol of abi/keel/tlsd.h.  The
- * socket notification is bound to tlsd's thread, so one receive on the
- * endpoint waits for a call, a socket event or the timer alike; while
- * connections move, each pass polls the endpoint without blocking, so a
- * reader never waits for the proxy to go idle.
+ * Statistics: logged every `stats=` seconds (a line per worker too), and
+ * served on `endpoint tlsd` (serve:tlsd, optional) by the protocol of
+ * abi/keel/tlsd.h: the listeners' counters, which every worker adds to.
  *
  * Listeners and configuration: tlsd_conf.c builds them from the site
  * archive's appliance.conf at start, and swaps them at run time when the
  * console commits a configuration in two phases (TLSD_CONFIG_PREPARE /
  * COMMIT / ABORT of abi/keel/tlsd.h, through a shared region "tlsadm-C").
  * Those calls arrive on the same endpoint and run between passes, so a
- * commit never races a connection: close_conns_of() releases the
- * connections of a removed or changed listener before tlsd_conf.c frees it.
+ * commit never races a connection: close_conns_of() has every worker
+ * release the connections of a removed or changed listener (and waits for
+ * them) before tlsd_conf.c frees it.
  *
  * Without an entropy source tlsd refuses to serve and says so.
  *
  * Manifest (see tests/qemu/test_tlsd.py):
- *   server tlsd needs netd priority 13 memory 12M args rng=NAME[,stats=S]
+ *   server tlsd needs netd priority 13 memory 12M args rng=NAME[,stats=S][,workers=N]
  *       site connect netd share sock-tlsd 353 share socktx-tlsd 160
  *       notify sock-tlsd signal sock-tlsd
- *       connect keyd share keyd 4 notify tlsd connect NAME [endpoint tlsd
+ *       connect keyd share keyd 4 connect NAME [endpoint tlsd
  *       [share tlsadm-C 17 ...]]  (C: a configuring client, e.g. consoled)
- *   netd: `share sock-tlsd 353 share socktx-tlsd 160 signal sock-tlsd`; keyd: `args client=tlsd`,
- *   `signal tlsd`, priority below tlsd's.
+ *   netd: `share sock-tlsd 353 share socktx-tlsd 160 signal sock-tlsd`; keyd: `args client=tlsd,signal=sock-tlsd`,
+ *   `signal sock-tlsd`, a priority above tlsd's: keyd's signing threads
+ *   receive on one endpoint, each on its own core, and a signature asked
+ *   of a thread whose core is busy with a tlsd worker would otherwise wait
+ *   for that worker to block (with one core and keyd below tlsd, a queued
+ *   signature waited only for tlsd's idle moments; with a worker on every
+ *   core there are none).
  */
 #include <stdbool.h>
 
@@ -82,50 +89,40 @@
 #include "keyd_client.h"
 #include "tls_conn.h"
 #include "tls_plat.h"
+#include "tls_thread.h"
 #include "tlsd_conf.h"
+#include "tlsd_worker.h"
 
-#define SOCK_VA       0x0000006000000000ull
-#define KEYD_VA       0x0000006100000000ull
-#define SITE_VA       0x0000006200000000ull
-#define HEAP_BYTES    (6u << 20) /* MAX_CONNS x 48 KiB + certificates and tickets: 3.5 MiB measured with 100 open */
-#define TIMER_BIT     (1ull << 40)
-#define ADMIN_VA      0x0000006300000000ull
-#define MAX_CONNS     TLSD_MAX_CONNS
-#define PEND_BYTES    4096u /* was SOCK_RING_BYTES when rings were 4 KiB (netd's rings are 64 KiB windows now) */
-#define CLOSE_WAIT_NS (5ull * 1000000000ull)
-_Static_assert(MAX_CONNS == 124, "the listening line and docs/CONFIG.md say 124");
+#define SOCK_VA    0x0000006000000000ull
+#define KEYD_VA    0x0000006100000000ull
+#define SITE_VA    0x0000006200000000ull
+#define ADMIN_VA   0x0000006300000000ull
+#define HEAP_BYTES (6u << 20) /* TLSD_MAX_CONNS x 48 KiB + certificates and tickets: 3.5 MiB measured with 100 open */
+#define TIMER_BIT  (1ull << 40)
+#define TICK_NS    1000000000ull
+_Static_assert(TLSD_MAX_CONNS == 124, "the listening line and docs/CONFIG.md say 124");
+_Static_assert(TLSD_MAX_WORKERS < TLS_MAX_THREADS && TLSD_MAX_WORKERS <= KEYD_POOL_MAX,
+               "a thread and a keyd client per worker");
+_Static_assert(KEYD_SLOTS >= TLSD_MAX_WORKERS, "every worker has a keyd slot of its own");
+_Static_assert((TIMER_BIT | SOCK_EVENT_BIT | KEYD_NOTIFY_BIT) == (TIMER_BIT ^ SOCK_EVENT_BIT ^ KEYD_NOTIFY_BIT),
+               "the bits on tlsd's notification are distinct");
 
-enum cstate { C_FREE, C_HANDSHAKE, C_CONNECTING, C_PROXY, C_CLOSING };
-
-struct conn {
-    enum cstate st;
-    struct listener *l;
-    int cs, bs; /* client and backend sockets, -1: none */
-    uint32_t peer_ip;
-    uint16_t peer_port;
-    bool tls_live;    /* tls_conn_init done: tls_conn_free due */
-    bool c_eof;       /* client's direction closed (close_notify or FIN) */
-    bool b_eof;       /* backend's FIN */
-    bool shut_sent;   /* FIN to the backend requested */
-    bool notify_done; /* our close_notify sent */
-    uint64_t started, last, close_deadline;
-    size_t pend_len, pend_off;
-    struct tls_conn tls;
-    uint8_t pend[PEND_BYTES];
+/* Thread 0's state (one per program; the workers reach the shared part
+ * through f->d). */
+struct front {
+    struct tlsd d;
+    struct worker w[TLSD_MAX_WORKERS];
+    struct keyd_pool pool; /* the listeners' signer: each worker's own keyd client */
+    struct tls_entropy ent;
+    const uint8_t *site;
+    size_t site_len;
+    uint64_t serve_ep; /* serve:tlsd, or 0: no statistics endpoint */
+    uint64_t timer;    /* signal:sock-tlsd: the timer is armed on our own notification */
+    size_t heap_peak;  /* the most heap in use at the once-a-second samples */
+    unsigned rr;       /* pick_worker's turn */
 };
 
-static struct sock_client SC;
-static struct keyd_client KC;
-static struct tls_entropy ENT;
-static struct conn C[MAX_CONNS];
-static uint8_t IOBUF[SOCK_RING_BYTES];
-static const uint8_t *SITE;
-static size_t SITE_LEN;
-static bool KICK;
-static uint32_t OUR_IP;
-static uint64_t SERVE_EP;         /* serve:tlsd, or 0: no statistics endpoint */
-static unsigned CONNS, CONN_PEAK; /* connections in slots now, and the most at once */
-static size_t HEAP_PEAK;          /* the most heap in use at the once-a-second samples */
+static struct front front;
 
 /* The engine's failure reasons are the protocol's (abi/keel/tlsd.h). */
 _Static_assert((int)TLS_R_NOT_TLS == TLSD_FAIL_NOT_TLS && (int)TLS_R_BAD_HELLO == TLSD_FAIL_BAD_HELLO &&
@@ -139,36 +136,16 @@ _Static_assert((int)TLS_R_NOT_TLS == TLSD_FAIL_NOT_TLS && (int)TLS_R_BAD_HELLO =
                "tls_conn.h's reasons are keel/tlsd.h's");
 _Static_assert(CONF_MAX_TLS <= TLSD_MAX_LISTENERS, "every listener has a port slot");
 
-/* ------------------------------------------------------- transport ---- */
+/* ------------------------------------------------------------ accept ---- */
 
-static int io_send(void *io, const uint8_t *buf, size_t len)
+static unsigned sockets_free(const struct sock_client *sc)
 {
-    struct conn *c = io;
-    long n = sock_send(&SC, c->cs, buf, len);
-    if (n < 0)
-        return TLS_IO_ERROR;
-    if (n == 0)
-        return TLS_IO_AGAIN;
-    KICK = true;
-    return (int)n;
+    unsigned used = 0;
+    for (int s = 0; s < SOCK_MAX; s++)
+        if (sock_status(sc, s) & SOCK_ST_OPEN)
+            used++;
+    return SOCK_MAX - used;
 }
-
-static int io_recv(void *io, uint8_t *buf, size_t len)
-{
-    struct conn *c = io;
-    long n = sock_recv(&SC, c->cs, buf, len);
-    if (n == SOCK_E_AGAIN)
-        return TLS_IO_AGAIN;
-    if (n < 0)
-        return TLS_IO_ERROR;
-    if (n > 0)
-        KICK = true;
-    return (int)n;
-}
-
-static const struct tls_transport IO = { io_send, io_recv };
-
-/* ----------------------------------------------------------- helpers ---- */
 
 static const char *ip_str(uint32_t ip, char *b, size_t n)
 {
@@ -176,358 +153,194 @@ static const char *ip_str(uint32_t ip, char *b, size_t n)
     return b;
 }
 
-static unsigned sockets_free(void)
+/* The worker with the fewest connections handed to it; among equals, the
+ * one after the last chosen (so connections one after another, on an idle
+ * proxy, take turns). */
+static struct worker *pick_worker(struct front *f)
 {
-    unsigned used = 0;
-    for (int s = 0; s < SOCK_MAX; s++)
-        if (sock_status(&SC, s) & SOCK_ST_OPEN)
-            used++;
-    return SOCK_MAX - used;
-}
-
-/* Starts closing C: best-effort flush, then CLOSING until the queued bytes
- * are gone (or CLOSE_WAIT_NS). */
-static void conn_close(struct conn *c)
-{
-    if (c->tls_live)
-        (void)tls_conn_flush(&c->tls);
-    c->st = C_CLOSING;
-    c->close_deadline = keel_now_ns() + CLOSE_WAIT_NS;
-    KICK = true;
-}
-
-static void conn_release(struct conn *c)
-{
-    if (c->cs >= 0)
-        (void)sock_close(&SC, c->cs);
-    if (c->bs >= 0)
-        (void)sock_close(&SC, c->bs);
-    if (c->tls_live && !tls_conn_free(&c->tls))
-        ulog("tlsd: %u: BUG: a connection's memory account did not come back to zero\n", c->l->ct->port);
-    c->l->current--;
-    CONNS--;
-    c->st = C_FREE;
-    c->cs = c->bs = -1;
-    c->tls_live = false;
-    KICK = true;
-}
-
-/* Releases every connection of listener L at once (a commit removed or
- * changed it: its certificates and backend are about to go). */
-static unsigned close_conns_of(struct listener *l)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < MAX_CONNS; i++)
-        if (C[i].st != C_FREE && C[i].l == l) {
-            conn_release(&C[i]);
-            n++;
-        }
-    return n;
-}
-
-static void conn_fail(struct conn *c, enum tls_reason why, const char *what)
-{
-    char ip[16], d[160];
-    if (c->tls_live && c->tls.state != TLS_CS_FAILED)
-        tls_conn_abort(&c->tls, why); /* counted once, by reason */
-    ulog("tlsd: %u: client %s:%u: %s: %s\n", c->l->ct->port, ip_str(c->peer_ip, ip, sizeof ip), c->peer_port, what,
-         tls_conn_describe_failure(&c->tls, d, sizeof d));
-    conn_close(c);
-}
-
-/* ------------------------------------------------------------ states ---- */
-
-static bool do_handshake(struct conn *c)
-{
-    int r = tls_conn_handshake(&c->tls);
-    if (r == TLS_OK) {
-        char ip[16];
-        ulog("tlsd: %u: client %s:%u: handshake ok (%s%s%s), to backend\n", c->l->ct->port,
-             ip_str(c->peer_ip, ip, sizeof ip), c->peer_port, tls_conn_suite(&c->tls),
-             c->tls.resumed ? ", resumed" : "", c->tls.sni[0] ? ", sni given" : "");
-        c->bs = sock_tcp_connect(&SC, c->l->ct->backend_addr, c->l->ct->backend_port);
-        if (c->bs < 0) {
-            c->bs = -1;
-            c->l->backend_failed++;
-            conn_fail(c, TLS_R_ABORTED, "backend connect refused by netd");
-            return true;
-        }
-        c->st = C_CONNECTING;
-        c->last = keel_now_ns();
-        return true;
+    unsigned n = f->d.n_workers, start = ++f->rr % n;
+    struct worker *best = &f->w[start];
+    for (unsigned j = 1; j < n; j++) {
+        struct worker *w = &f->w[(start + j) % n];
+        if (__atomic_load_n(&w->current, __ATOMIC_RELAXED) < __atomic_load_n(&best->current, __ATOMIC_RELAXED))
+            best = w;
     }
-    if (r == TLS_E_FAILED) {
-        char ip[16], d[160];
-        ulog("tlsd: %u: client %s:%u: handshake failed: %s\n", c->l->ct->port, ip_str(c->peer_ip, ip, sizeof ip),
-             c->peer_port, tls_conn_describe_failure(&c->tls, d, sizeof d));
-        conn_close(c);
-        return true;
-    }
-    return false;
+    return best;
 }
 
-/* The PROXY protocol v2 header for TCP over IPv4 (HAProxy's
- * proxy-protocol.txt, section 2.2): the 12-byte signature, version 2 +
- * command PROXY (0x21), family AF_INET + STREAM (0x11), the address block's
- * length (12, big-endian), then source and destination address and port,
- * all big-endian.  No TLVs. */
-#define PROXY_V2_LEN 28
-static void proxy_v2_header(uint8_t h[PROXY_V2_LEN], uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
+static int free_conn(struct tlsd *d)
 {
-    static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
-    memcpy(h, sig, sizeof sig);
-    h[12] = 0x21;
-    h[13] = 0x11;
-    h[14] = 0;
-    h[15] = 12;
-    for (int i = 0; i < 4; i++) {
-        h[16 + i] = (uint8_t)(src >> (24 - 8 * i));
-        h[20 + i] = (uint8_t)(dst >> (24 - 8 * i));
-    }
-    h[24] = (uint8_t)(sport >> 8);
-    h[25] = (uint8_t)sport;
-    h[26] = (uint8_t)(dport >> 8);
-    h[27] = (uint8_t)dport;
+    for (unsigned i = 0; i < TLSD_MAX_CONNS; i++)
+        if (__atomic_load_n(&d->conns[i].st, __ATOMIC_ACQUIRE) == C_FREE)
+            return (int)i;
+    return -1;
 }
 
-static bool do_connecting(struct conn *c)
+/* Takes every connection waiting on L and hands each to a worker (its
+ * engine starts on that worker, in its memory).  Returns the workers to
+ * wake (bit k: worker k). */
+static unsigned accept_on(struct front *f, struct listener *l)
 {
-    uint32_t st = sock_status(&SC, c->bs);
-    if (st & SOCK_ST_RESET) {
-        c->l->backend_failed++;
-        conn_fail(c, TLS_R_ABORTED, "backend refused or unreachable");
-        return true;
-    }
-    if (!(st & SOCK_ST_CONNECTED))
-        return false;
-    (void)sock_setopt(&SC, c->bs, SOCK_OPT_NODELAY, 1);
-    if (c->l->ct->proxy_protocol == CONF_PROXY_V1) {
-        char line[108], a[16], b[16];
-        int n = snprintf(line, sizeof line, "PROXY TCP4 %s %s %u %u\r\n", ip_str(c->peer_ip, a, sizeof a),
-                         ip_str(OUR_IP, b, sizeof b), c->peer_port, c->l->ct->port);
-        (void)sock_send(&SC, c->bs, line, (size_t)n); /* an empty ring: always fits */
-    } else if (c->l->ct->proxy_protocol == CONF_PROXY_V2) {
-        uint8_t h[PROXY_V2_LEN];
-        proxy_v2_header(h, c->peer_ip, OUR_IP, c->peer_port, (uint16_t)c->l->ct->port);
-        (void)sock_send(&SC, c->bs, h, sizeof h); /* an empty ring: always fits */
-    }
-    c->st = C_PROXY;
-    KICK = true;
-    return true;
-}
-
-static bool do_proxy(struct conn *c)
-{
-    bool moved = false;
-    /* client -> backend, no more than the backend's ring takes. */
-    while (!c->c_eof) {
-        uint32_t room = sock_tx_room(&SC, c->bs); /* <= SOCK_RING_BYTES, IOBUF's size */
-        if (!room)
-            break;
-        int n = tls_conn_read(&c->tls, IOBUF, room);
-        if (n > 0) {
-            long k = sock_send(&SC, c->bs, IOBUF, (size_t)n);
-            if (k != n) {
-                c->l->backend_failed++;
-                conn_fail(c, TLS_R_ABORTED, "backend reset");
-                return true;
-            }
-            c->l->bytes_c2b += (uint64_t)n;
-            moved = KICK = true;
-            continue;
-        }
-        if (n == TLS_EOF) {
-            c->c_eof = true;
-            moved = true;
-            break;
-        }
-        if (n == TLS_E_FAILED) {
-            conn_fail(c, TLS_R_IO, "client connection failed");
-            return true;
-        }
-        break; /* WANT_READ / WANT_WRITE */
-    }
-    if (c->c_eof && !c->shut_sent) {
-        (void)sock_shutdown(&SC, c->bs); /* FIN once the ring is sent */
-        c->shut_sent = moved = KICK = true;
-    }
-    /* backend -> client, one pending buffer at most. */
+    struct tlsd *d = &f->d;
+    unsigned wake = 0;
     for (;;) {
-        if (c->pend_off < c->pend_len) {
-            int w = tls_conn_write(&c->tls, c->pend + c->pend_off, c->pend_len - c->pend_off);
-            if (w > 0) {
-                c->pend_off += (size_t)w;
-                c->l->bytes_b2c += (uint64_t)w;
-                moved = true;
-                continue;
-            }
-            if (w == TLS_E_FAILED || w == TLS_E_STATE) {
-                conn_fail(c, TLS_R_IO, "client connection failed");
-                return true;
-            }
-            break; /* WANT_WRITE */
-        }
-        c->pend_off = c->pend_len = 0;
-        if (c->b_eof)
-            break;
-        long n = sock_recv(&SC, c->bs, c->pend, sizeof c->pend);
-        if (n > 0) {
-            c->pend_len = (size_t)n;
-            moved = KICK = true;
-            continue;
-        }
-        if (n == 0) {
-            c->b_eof = moved = true;
-            break;
-        }
-        if (n == SOCK_E_BAD_SOCKET) {
-            c->l->backend_failed++;
-            conn_fail(c, TLS_R_ABORTED, "backend reset");
-            return true;
-        }
-        break;
-    }
-    int f = tls_conn_flush(&c->tls);
-    if (f == TLS_E_FAILED) {
-        conn_fail(c, TLS_R_IO, "client connection failed");
-        return true;
-    }
-    if (c->b_eof && c->pend_off >= c->pend_len && !c->notify_done) {
-        int r = tls_conn_shutdown(&c->tls);
-        if (r == TLS_OK) {
-            c->notify_done = moved = true;
-        } else if (r != TLS_WANT_WRITE) {
-            c->notify_done = moved = true; /* failed state: nothing more to say */
-        }
-    }
-    if (c->notify_done && c->c_eof) {
-        conn_close(c);
-        moved = true;
-    }
-    if (moved)
-        c->last = keel_now_ns();
-    return moved;
-}
-
-static bool do_closing(struct conn *c)
-{
-    if (c->tls_live)
-        (void)tls_conn_flush(&c->tls);
-    bool cs_done = c->cs < 0 || sock_unsent(&SC, c->cs) == 0 || (sock_status(&SC, c->cs) & SOCK_ST_RESET);
-    bool bs_done = c->bs < 0 || sock_unsent(&SC, c->bs) == 0 || (sock_status(&SC, c->bs) & SOCK_ST_RESET);
-    if ((cs_done && bs_done) || keel_now_ns() > c->close_deadline) {
-        conn_release(c);
-        return true;
-    }
-    return false;
-}
-
-static bool drive(struct conn *c)
-{
-    bool any = false;
-    for (int i = 0; i < 64; i++) {
-        bool m = false;
-        switch (c->st) {
-        case C_HANDSHAKE: m = do_handshake(c); break;
-        case C_CONNECTING: m = do_connecting(c); break;
-        case C_PROXY: m = do_proxy(c); break;
-        case C_CLOSING: m = do_closing(c); break;
-        case C_FREE: return any;
-        }
-        if (!m)
-            break;
-        any = true;
-    }
-    return any;
-}
-
-static void timeouts(void)
-{
-    uint64_t now = keel_now_ns();
-    for (unsigned i = 0; i < MAX_CONNS; i++) {
-        struct conn *c = &C[i];
-        if (c->st == C_HANDSHAKE && now - c->started > (uint64_t)c->l->ct->handshake_timeout * 1000000000ull)
-            conn_fail(c, TLS_R_TIMEOUT, "handshake timeout");
-        else if ((c->st == C_PROXY || c->st == C_CONNECTING) &&
-                 now - c->last > (uint64_t)c->l->ct->idle_timeout * 1000000000ull)
-            conn_fail(c, TLS_R_TIMEOUT, "idle timeout");
-    }
-}
-
-/* ------------------------------------------------------------ accept ---- */
-
-static bool accept_on(struct listener *l)
-{
-    bool moved = false;
-    for (;;) {
-        if (!(sock_status(&SC, l->sock) & SOCK_ST_ACCEPT))
-            return moved;
-        struct conn *c = NULL;
-        for (unsigned i = 0; i < MAX_CONNS && !c; i++)
-            if (C[i].st == C_FREE)
-                c = &C[i];
+        if (!(sock_status(&d->sc, l->sock) & SOCK_ST_ACCEPT))
+            return wake;
+        int i = free_conn(d);
         /* a slot, and room for its backend socket after this one */
-        if (c && sockets_free() < 2)
-            c = NULL;
-        int s = sock_accept(&SC, l->sock);
+        if (i >= 0 && sockets_free(&d->sc) < 2)
+            i = -1;
+        int s = sock_accept(&d->sc, l->sock);
         if (s < 0)
-            return moved;
-        moved = KICK = true;
+            return wake;
         l->accepted++;
         char ip[16];
-        uint32_t pip = SC.sh->s[s].peer_ip;
-        uint16_t pport = SC.sh->s[s].peer_port;
-        if (!c || l->current >= l->ct->max_connections) {
+        uint32_t pip = d->sc.sh->s[s].peer_ip;
+        uint16_t pport = d->sc.sh->s[s].peer_port;
+        if (i < 0 || __atomic_load_n(&l->current, __ATOMIC_RELAXED) >= l->ct->max_connections) {
             l->refused++;
             ulog("tlsd: %u: client %s:%u refused: %s\n", l->ct->port, ip_str(pip, ip, sizeof ip), pport,
-                 c ? "max-connections reached" : "tlsd's connection limit reached (no free slot or socket)");
-            (void)sock_close(&SC, s);
+                 i >= 0 ? "max-connections reached" : "tlsd's connection limit reached (no free slot or socket)");
+            (void)sock_close(&d->sc, s);
             continue;
         }
-        memset(c, 0, offsetof(struct conn, tls));
+        (void)sock_setopt(&d->sc, s, SOCK_OPT_NODELAY, 1);
+        struct conn *c = &d->conns[i];
+        struct worker *w = pick_worker(f);
+        memset(&c->w, 0, offsetof(struct conn, tls) - offsetof(struct conn, w));
+        c->w = w;
         c->l = l;
         c->cs = s;
         c->bs = -1;
         c->peer_ip = pip;
         c->peer_port = pport;
         c->started = c->last = keel_now_ns();
-        c->st = C_HANDSHAKE;
-        l->current++;
-        if (++CONNS > CONN_PEAK)
-            CONN_PEAK = CONNS;
-        (void)sock_setopt(&SC, s, SOCK_OPT_NODELAY, 1);
-        if (tls_conn_init(&c->tls, &l->srv, &IO, c) != TLS_OK) {
-            c->tls_live = true;
-            ulog("tlsd: %u: client %s:%u: out of memory for a connection\n", l->ct->port, ip_str(pip, ip, sizeof ip),
-                 pport);
-            conn_close(c);
+        d->owner[i] = (uint8_t)w->id;
+        __atomic_fetch_add(&l->current, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&w->current, 1, __ATOMIC_RELAXED);
+        unsigned now = __atomic_add_fetch(&d->conns_now, 1, __ATOMIC_RELAXED);
+        if (now > d->conn_peak)
+            d->conn_peak = now;
+        __atomic_store_n(&d->s2c[s], (int16_t)i, __ATOMIC_SEQ_CST);
+        /* point of no return: the worker's from here (C_NEW, release) */
+        __atomic_store_n(&c->st, C_NEW, __ATOMIC_RELEASE);
+        worker_mark(w, (unsigned)i);
+        wake |= 1u << w->id;
+        /* Not driven here: its worker drives it once the whole accept queue
+         * is taken (a handshake step costs milliseconds of crypto, and netd
+         * resets what overflows the queue). */
+    }
+}
+
+/* ------------------------------------------------------------- relay ---- */
+
+static void wake_workers(struct front *f, unsigned mask)
+{
+    for (unsigned k = 1; k < f->d.n_workers; k++)
+        if (mask & (1u << k))
+            worker_wake(&f->w[k]);
+}
+
+/* keyd finished a signature: it does not say whose, so every worker looks
+ * at its own connections waiting on one. */
+static void keyd_done(struct front *f)
+{
+    unsigned mask = 0;
+    for (unsigned k = 0; k < f->d.n_workers; k++) {
+        __atomic_store_n(&f->w[k].keyd_done, 1, __ATOMIC_RELEASE);
+        mask |= 1u << k;
+    }
+    wake_workers(f, mask);
+}
+
+/* Socket events to their owners; listeners with a connection waiting are
+ * accepted from. */
+static void route_events(struct front *f)
+{
+    struct tlsd *d = &f->d;
+    unsigned wake = 0;
+    bool listeners = false;
+    for (int s; (s = sock_next_event(&d->sc)) >= 0;) {
+        int i = __atomic_load_n(&d->s2c[s], __ATOMIC_SEQ_CST);
+        if (i < 0) {
+            listeners = true; /* a listener (or a socket closed since) */
             continue;
         }
-        c->tls_live = true;
-        /* Not driven here: the main loop drives it right after, once the
-         * whole accept queue is taken (a handshake step costs milliseconds
-         * of crypto, and netd resets what overflows the queue). */
+        struct worker *w = d->conns[i].w;
+        worker_mark(w, (unsigned)i);
+        wake |= 1u << w->id;
     }
+    if (listeners) {
+        unsigned nl;
+        struct listener *const *rl = tlsd_conf_running(&nl);
+        for (unsigned k = 0; k < nl; k++)
+            if (rl[k]->ok)
+                wake |= accept_on(f, rl[k]);
+    }
+    wake_workers(f, wake);
+}
+
+static void take_bits(struct front *f, uint64_t bits)
+{
+    if (bits & KEYD_NOTIFY_BIT)
+        keyd_done(f);
+}
+
+/* Worker 0's hook between two of its connections (more than one worker):
+ * what arrived meanwhile goes on to the others at once. */
+static void relay(struct tlsd *d)
+{
+    struct front *f = (struct front *)((char *)d - offsetof(struct front, d));
+    uint64_t bits = 0;
+    (void)keel_wait(d->sc.ntfn, KEEL_NONBLOCK, &bits);
+    take_bits(f, bits);
+    route_events(f);
+}
+
+/* Releases every connection of L, on every worker, and waits until they
+ * have (a commit removed or changed it: its certificates and backend are
+ * about to go).  Returns how many. */
+static unsigned close_conns_of(struct listener *l)
+{
+    struct front *f = &front;
+    unsigned n = worker_close_listener(&f->w[0], l);
+    for (unsigned k = 1; k < f->d.n_workers; k++) {
+        struct worker *w = &f->w[k];
+        w->close_l = l;
+        uint32_t seq = w->close_seq + 1;
+        __atomic_store_n(&w->close_seq, seq, __ATOMIC_RELEASE);
+        worker_wake(w);
+        while (__atomic_load_n(&w->close_ack, __ATOMIC_ACQUIRE) != seq)
+            (void)tls_plat_sleep_ns(100000);
+        n += w->close_n;
+    }
+    return n;
 }
 
 /* -------------------------------------------------------- statistics ---- */
 
 /* Samples the heap (once a second: heap_stats walks the blocks). */
-static void sample_heap(void)
+static void sample_heap(struct front *f)
 {
     size_t used = 0, total = 0;
     tls_plat_heap_usage(&used, &total);
-    if (used > HEAP_PEAK)
-        HEAP_PEAK = used;
+    if (used > f->heap_peak)
+        f->heap_peak = used;
 }
 
-static void log_stats(void)
+static void log_stats(struct front *f)
 {
     size_t used = 0, size = 0;
     tls_plat_heap_usage(&used, &size);
     ulog("tlsd: memory: heap %llu KiB used of %llu KiB (peak %llu KiB); connections %u (peak %u of %u)\n",
-         (unsigned long long)(used >> 10), (unsigned long long)(size >> 10), (unsigned long long)(HEAP_PEAK >> 10),
-         CONNS, CONN_PEAK, (unsigned)MAX_CONNS);
+         (unsigned long long)(used >> 10), (unsigned long long)(size >> 10), (unsigned long long)(f->heap_peak >> 10),
+         __atomic_load_n(&f->d.conns_now, __ATOMIC_RELAXED), f->d.conn_peak, (unsigned)TLSD_MAX_CONNS);
+    for (unsigned k = 0; k < f->d.n_workers && f->d.n_workers > 1; k++) {
+        const struct worker *w = &f->w[k];
+        ulog("tlsd: worker %u (core %u): connections %llu, handshakes %llu, open %llu\n", k, w->cpu,
+             (unsigned long long)w->conns, (unsigned long long)w->handshakes,
+             (unsigned long long)__atomic_load_n(&w->current, __ATOMIC_RELAXED));
+    }
     unsigned nl;
     struct listener *const *rl = tlsd_conf_running(&nl);
     for (unsigned i = 0; i < nl; i++) {
@@ -626,17 +439,17 @@ static const struct srv_handler HANDLERS[] = {
 };
 
 /* Waits for (or, with POLL, only looks for) an event: a statistics call is
- * answered here; returns the notification's bits (socket events, timer). */
-static uint64_t wait_event(bool poll)
+ * answered here; returns the notification's bits (socket events, keyd,
+ * timer). */
+static uint64_t wait_event(struct front *f, bool poll)
 {
     uint64_t bits = 0;
-    if (!SERVE_EP) {
-        if (!poll)
-            (void)keel_wait(SC.ntfn, 0, &bits);
+    if (!f->serve_ep) {
+        (void)keel_wait(f->d.sc.ntfn, poll ? KEEL_NONBLOCK : 0, &bits);
         return bits;
     }
     struct keel_msg m = { .info = poll ? KEEL_NONBLOCK : 0 };
-    if (keel_recv(SERVE_EP, &m) != KE_OK)
+    if (keel_recv(f->serve_ep, &m) != KE_OK)
         return 0;
     if (m.info & KEEL_RECV_NOTIFY)
         return m.badge;
@@ -678,14 +491,39 @@ static void idle_forever(const char *why)
         (void)tls_plat_sleep_ns(3600ull * 1000000000ull);
 }
 
+/* Starts workers 1..n-1, worker k on the k-th core after thread 0's, at
+ * thread 0's priority.  A worker that cannot start ends the count there
+ * (logged): tlsd serves with the ones it has. */
+static void start_workers(struct front *f, unsigned cores, unsigned my_core)
+{
+    for (unsigned k = 1; k < f->d.n_workers; k++) {
+        struct worker *w = &f->w[k];
+        uint64_t ntfn = tls_plat_slot_alloc();
+        int64_t kerr = ntfn ? keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, ntfn, 0) : KE_INVALID_SLOT;
+        w->ntfn = ntfn;
+        w->cpu = (my_core + k) % cores;
+        w->next_tick = keel_now_ns() + TICK_NS;
+        int r = kerr ? TLS_THREAD_E_KERNEL : tls_thread_start(k, worker_main, w, 31, w->cpu, &kerr);
+        if (r) {
+            ulog("tlsd: worker %u could not start (error %d, kernel %lld): serving with %u worker(s)\n", k, r,
+                 (long long)kerr, k);
+            f->d.n_workers = k;
+            f->pool.n = k;
+            return;
+        }
+    }
+}
+
 int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
+    struct front *f = &front;
+    struct tlsd *d = &f->d;
     if (tls_plat_init(si, HEAP_BYTES) != TLS_PLAT_OK)
         return 1;
     char rng[32] = "rng", sv[16];
     (void)arg_value(si->args, "rng", rng, sizeof rng);
-    uint64_t stats_s = 10;
+    uint64_t stats_s = 10, want_workers = 0;
     if (arg_value(si->args, "stats", sv, sizeof sv)) {
         stats_s = 0;
         for (const char *p = sv; *p >= '0' && *p <= '9'; p++)
@@ -693,14 +531,28 @@ int main(const struct keel_srvinfo *si)
         if (!stats_s)
             stats_s = 10;
     }
+    if (arg_value(si->args, "workers", sv, sizeof sv)) {
+        for (const char *p = sv; *p >= '0' && *p <= '9' && want_workers <= TLSD_MAX_WORKERS; p++)
+            want_workers = want_workers * 10 + (uint64_t)(*p - '0');
+        if (want_workers < 1 || want_workers > TLSD_MAX_WORKERS) {
+            ulog("tlsd: workers=%s: want 1..%u; using one per core\n", sv, TLSD_MAX_WORKERS);
+            want_workers = 0;
+        }
+    }
+    uint64_t cores = 1, my_core = 0;
+    if (keel_cpu_count(&cores, &my_core) != KE_OK || cores < 1)
+        cores = 1;
+    unsigned n = (unsigned)(want_workers ? want_workers : cores);
+    if (n > TLSD_MAX_WORKERS)
+        n = TLSD_MAX_WORKERS;
 
     /* Entropy first: without it, nothing. */
     char name[48];
     snprintf(name, sizeof name, "ep:%s", rng);
     struct tls_entropy_opts eo = { .rng_ep = srv_find_cap(si, name), .rng_wait_ns = 3000000000ull, .who = "tlsd" };
-    int e = tls_entropy_init(&ENT, &eo);
+    int e = tls_entropy_init(&f->ent, &eo);
     char desc[48];
-    tls_entropy_describe(&ENT, desc, sizeof desc);
+    tls_entropy_describe(&f->ent, desc, sizeof desc);
     if (e != TLS_ENT_OK)
         idle_forever(e == TLS_ENT_E_NONE ? "no entropy source (no entropy server answered, and the CPU has neither "
                                            "RDRAND nor RDSEED): refusing to serve"
@@ -711,102 +563,110 @@ int main(const struct keel_srvinfo *si)
     if (!site || !si->site_size || keel_frame_info(site, NULL, &pages) != KE_OK || si->site_offset > pages * 4096 ||
         si->site_size > pages * 4096 - si->site_offset || keel_map(SRV_SLOT_TASK, site, SITE_VA, RIGHT_READ) != KE_OK)
         idle_forever("no site archive (manifest grant `site`): nothing to serve");
-    SITE = (const uint8_t *)SITE_VA + si->site_offset;
-    SITE_LEN = si->site_size;
+    f->site = (const uint8_t *)SITE_VA + si->site_offset;
+    f->site_len = si->site_size;
     const void *text;
     size_t len;
-    int r = cpio_find(SITE, SITE_LEN, "appliance.conf", &text, &len);
+    int r = cpio_find(f->site, f->site_len, "appliance.conf", &text, &len);
     if (r)
         idle_forever("appliance.conf is not in the site archive: nothing to serve");
     const struct conf *conf = NULL;
     if (tlsd_conf_boot(text, len, &conf) != CONF_OK)
         idle_forever("appliance.conf has errors: nothing to serve");
     if (conf->n_ifaces)
-        OUR_IP = conf->ifaces[0].addr;
+        d->our_ip = conf->ifaces[0].addr;
     if (!conf->n_tls)
         idle_forever("no tls blocks in appliance.conf: nothing to serve");
 
-    /* keyd and netd. */
+    /* keyd (each worker its share of the slots) and netd. */
     uint64_t kep = srv_find_cap(si, "ep:keyd"), kshm = srv_find_cap(si, "shm:keyd");
     if (!kep || !kshm || keel_map(SRV_SLOT_TASK, kshm, KEYD_VA, RIGHT_READ | RIGHT_WRITE) != KE_OK)
         idle_forever("needs `connect keyd share keyd 4`: refusing to serve");
-    r = keyd_client_init(&KC, kep, (void *)KEYD_VA);
-    if (r) {
-        ulog("tlsd: keyd: %s\n", keyd_strerror(r));
-        idle_forever("keyd does not answer: refusing to serve");
+    d->n_workers = n;
+    d->w = f->w;
+    for (unsigned k = 0; k < n; k++) {
+        unsigned share = KEYD_SLOTS / n;
+        r = worker_init(&f->w[k], d, k, kep, (void *)KEYD_VA, k * share, share);
+        if (r) {
+            ulog("tlsd: keyd: %s\n", keyd_strerror(r));
+            idle_forever("keyd does not answer: refusing to serve");
+        }
+        f->pool.kc[k] = &f->w[k].kc;
     }
-    r = sock_open(&SC, si, SOCK_VA);
+    f->w[0].cpu = (unsigned)my_core;
+    f->pool.n = n;
+    f->pool.self = tls_thread_self;
+    r = sock_open(&d->sc, si, SOCK_VA);
     if (r) {
         ulog("tlsd: netd's socket service: error %d\n", r);
         idle_forever("no socket service: refusing to serve");
     }
-    uint64_t timer = srv_find_cap(si, "signal:sock-tlsd");
-    SERVE_EP = srv_find_cap(si, "serve:tlsd");
-    if (SERVE_EP && keel_ntfn_bind(SC.ntfn) != KE_OK) {
+    for (unsigned s = 0; s < SOCK_MAX; s++)
+        d->s2c[s] = -1;
+    for (unsigned i = 0; i < TLSD_MAX_CONNS; i++)
+        d->conns[i].cs = d->conns[i].bs = -1;
+    f->timer = srv_find_cap(si, "signal:sock-tlsd");
+    f->serve_ep = srv_find_cap(si, "serve:tlsd");
+    if (f->serve_ep && keel_ntfn_bind(d->sc.ntfn) != KE_OK) {
         ulog("tlsd: cannot bind its notification to serve:tlsd; no statistics endpoint\n");
-        SERVE_EP = 0;
+        f->serve_ep = 0;
     }
-    struct tlsd_env env = { &SC, &KC, &ENT, SITE, SITE_LEN, close_conns_of };
+    struct tlsd_env env = { &d->sc,      &f->w[0].kc,   keyd_pool_signer(&f->pool), &f->ent, f->site,
+                            f->site_len, close_conns_of };
     tlsd_conf_init(&env);
     tlsd_conf_start();
-    if (SERVE_EP)
+    if (f->serve_ep)
         tlsd_conf_admin_init(si, ADMIN_VA);
+    start_workers(f, (unsigned)cores, (unsigned)my_core);
+    if (d->n_workers > 1)
+        d->relay = relay;
     unsigned nl;
     struct listener *const *rl = tlsd_conf_running(&nl);
-    for (unsigned i = 0; i < MAX_CONNS; i++)
-        C[i].cs = C[i].bs = -1;
-    ulog("tlsd: serving, entropy %s, %u listener(s), at most %u connections at once\n", desc, nl,
-         (unsigned)((SOCK_MAX - nl) / 2 < MAX_CONNS ? (SOCK_MAX - nl) / 2 : MAX_CONNS));
+    ulog("tlsd: serving, entropy %s, %u listener(s), at most %u connections at once, %u worker(s) on %u core(s)\n",
+         desc, nl, (unsigned)((SOCK_MAX - nl) / 2 < TLSD_MAX_CONNS ? (SOCK_MAX - nl) / 2 : TLSD_MAX_CONNS),
+         d->n_workers, (unsigned)cores);
     struct keel_msg ready = { .info = INIT_READY };
     (void)keel_call(SRV_SLOT_INIT, &ready);
 
     uint64_t next_stats = keel_now_ns() + stats_s * 1000000000ull, next_tick = 0;
+    route_events(f); /* connections that queued while we started */
     for (;;) {
-        if (sock_session_lost(&SC)) {
+        if (sock_session_lost(&d->sc)) {
             /* netd restarted (socket.h): every socket, listeners included,
              * is gone.  Exiting is the recovery: init starts tlsd again,
-             * which says SOCK_HELLO and listens anew. */
+             * which says SOCK_HELLO and listens anew.  The workers end
+             * first (init restarts the task when its last thread ends). */
             ulog("tlsd: netd's session is gone (netd restarted): starting again\n");
+            for (unsigned k = 1; k < d->n_workers; k++) {
+                __atomic_store_n(&f->w[k].quit, 1, __ATOMIC_RELEASE);
+                worker_wake(&f->w[k]);
+            }
             return 1;
         }
-        bool moved = false;
-        rl = tlsd_conf_running(&nl); /* a commit (in wait_event) may have changed them */
-        for (unsigned i = 0; i < nl; i++)
-            if (rl[i]->ok)
-                moved |= accept_on(rl[i]);
-        bool signing = false;
-        for (unsigned i = 0; i < MAX_CONNS; i++) {
-            moved |= drive(&C[i]);
-            if (C[i].st == C_HANDSHAKE && C[i].tls.sign_pending)
-                signing = true;
-        }
+        route_events(f);
+        bool more = worker_pass(&f->w[0]);
         uint64_t now = keel_now_ns();
         if (now >= next_tick) {
-            timeouts();
-            sample_heap();
+            sample_heap(f);
+            rl = tlsd_conf_running(&nl); /* a commit (in wait_event) may have changed them */
             for (unsigned i = 0; i < nl; i++)
                 if (rl[i]->ok)
                     tls_server_tick(&rl[i]->srv, now / 1000000000ull);
-            next_tick = now + 1000000000ull;
+            next_tick = now + TICK_NS;
         }
         if (now >= next_stats) {
-            log_stats();
+            log_stats(f);
             next_stats = now + stats_s * 1000000000ull;
         }
-        if (KICK) {
-            (void)sock_kick(&SC);
-            KICK = false;
-        }
-        if (moved) {
-            (void)wait_event(true); /* a statistics call, if one waits */
+        if (more) {
+            take_bits(f, wait_event(f, true)); /* a statistics call or an event, if one waits */
             continue;
         }
-        uint64_t deadline = signing || keyd_client_unsubmitted(&KC) ? now + 1000000ull : next_tick;
-        if (timer)
-            (void)sys6(SYS_TIMER_ARM, timer, deadline, TIMER_BIT, 0, 0, 0);
-        else if (signing)
-            (void)tls_plat_sleep_ns(1000000ull);
-        if (timer || !signing)
-            (void)wait_event(false);
+        uint64_t deadline = worker_deadline(&f->w[0]);
+        if (next_tick < deadline)
+            deadline = next_tick;
+        if (f->timer)
+            (void)sys6(SYS_TIMER_ARM, f->timer, deadline, TIMER_BIT, 0, 0, 0);
+        take_bits(f, wait_event(f, false));
     }
 }

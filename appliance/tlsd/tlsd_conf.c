@@ -150,7 +150,7 @@ static int listener_build(struct listener *l, const struct conf_tls *ct, bool at
     struct tls_server_opts o = {
         .f_rng = tls_entropy_random,
         .p_rng = ENV.ent,
-        .signer = keyd_client_signer(ENV.kc),
+        .signer = ENV.signer,
         .now_s = now_s(),
         .versions = (ct->tls_versions & CONF_TLS_V12 ? TLS_V12 : 0) | (ct->tls_versions & CONF_TLS_V13 ? TLS_V13 : 0),
     };

@@ -39,13 +39,16 @@ struct listener {
     bool has_srv;              /* tls_server_init done: tls_server_free due */
     int sock;                  /* the listening socket, -1: none */
     struct tls_server srv;
-    uint64_t accepted, refused, current, bytes_c2b, bytes_b2c, backend_failed; /* tlsd.c's counters */
+    /* tlsd.c's counters: accepted and refused by thread 0, the others by
+     * every worker, with atomic adds (their sums are the listener's). */
+    uint64_t accepted, refused, current, bytes_c2b, bytes_b2c, backend_failed;
 };
 
 /* What the module needs of tlsd.c. */
 struct tlsd_env {
     struct sock_client *sc;
-    struct keyd_client *kc;
+    struct keyd_client *kc;   /* thread 0's: KEYD_OPEN at start and at commits */
+    struct tls_signer signer; /* every listener's (each worker signs through its own keyd client) */
     struct tls_entropy *ent;
     const uint8_t *site; /* the site archive (certificates) */
     size_t site_len;

@@ -184,9 +184,18 @@ static void test_args(void)
     CHECK_STR(a.client, "tlsd2");
     CHECK_STR(a.rng, "tlsrng");
     CHECK_EQ(a.badge, 12);
+    CHECK_STR(a.signal, "tlsd2"); /* the client's name unless signal= says */
+    CHECK_EQ(a.threads, 1);
     CHECK_EQ(a.n_keys, 2);
     CHECK_STR(a.keys[0], "edge1.key");
     CHECK_STR(a.keys[1], "keys/api.key");
+    CHECK_EQ(keyd_parse_args("signal=sock-tlsd,threads=2", &a, &at), 0);
+    CHECK_STR(a.signal, "sock-tlsd");
+    CHECK_EQ(a.threads, 2);
+    CHECK_EQ(keyd_parse_args("threads=0", &a, &at), KEYD_E_ARGS);
+    CHECK_EQ(keyd_parse_args("threads=9", &a, &at), KEYD_E_ARGS);
+    CHECK_EQ(keyd_parse_args("threads=12", &a, &at), KEYD_E_ARGS);
+    CHECK_EQ(keyd_parse_args("signal=", &a, &at), KEYD_E_ARGS);
     CHECK_EQ(keyd_parse_args("key=edge1.key,nonsense=1", &a, &at), KEYD_E_ARGS);
     CHECK_EQ(at, 14);
     CHECK_EQ(keyd_parse_args("badge=0", &a, &at), KEYD_E_ARGS);
