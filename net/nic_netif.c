@@ -116,7 +116,8 @@
 _Static_assert(PBUF_POOL_BUFSIZE >= NIC_MAX_FRAME, "one PBUF_POOL pbuf holds a whole frame");
 _Static_assert(NIC_MAX_GSO_FRAME <= 0xffff, "a pbuf's tot_len holds a whole GSO frame");
 
-/* The offloads netd takes when the driver offers them (TSO6: no IPv6 yet). */
+/* The offloads netd takes when the driver offers them (not TSO6: a
+ * forwarded IPv6 GSO segment is cut by nof_segment). */
 #define NETD_FEATURES (NIC_FEAT_RX_CSUM | NIC_FEAT_RX_GSO | NIC_FEAT_TX_CSUM | NIC_FEAT_TX_TSO4)
 
 /* A frame longer than one NIC buffer on its way out is gathered here first
@@ -359,7 +360,7 @@ static err_t tx_large(struct nic *n, struct pbuf *p)
     if (rx_gso.p == p && rx_gso.gso_size && rx_gso.gso_size < mss)
         mss = rx_gso.gso_size; /* the sender's segment size, as it arrived */
     _Static_assert(NIC_FRAME_MAX_BUFS * NIC_BUF_SIZE >= NIC_MAX_GSO_FRAME, "a GSO frame fits its buffers");
-    if (n->features & NIC_FEAT_TX_TSO4)
+    if ((n->features & NIC_FEAT_TX_TSO4) && !l4.v6) /* IPv6 segments are cut here (netd takes no TSO6) */
         return tx_tso(n, len, &l4, mss);
     return tx_segment(n, &l4, mss);
 }
