@@ -459,7 +459,7 @@ static void ping_send(struct netd_admin *a)
         data[i] = (uint8_t)('a' + i % 26);
     h->chksum = inet_chksum(h, (u16_t)p->len);
     ip_addr_t to;
-    ip_addr_set_ip4_u32(&to, lwip_htonl(pg->addr));
+    ip_addr_set_ip4_u32_val(to, lwip_htonl(pg->addr));
     pg->sent_ns[pg->sent] = keel_now_ns();
     (void)raw_sendto(pg->pcb, p, &to);
     pbuf_free(p);

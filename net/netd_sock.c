@@ -395,7 +395,7 @@ static void udp_push(struct nsock *s)
             break; /* out of memory: the next kick tries again */
         ring_get(tx_of(s), s->tx_tail + 8, p->payload, h.len);
         ip_addr_t to;
-        ip_addr_set_ip4_u32(&to, lwip_htonl(h.ip));
+        ip_addr_set_ip4_u32_val(to, lwip_htonl(h.ip));
         (void)udp_sendto(s->udp, p, &to, h.port);
         pbuf_free(p);
         s->tx_tail += rec;
@@ -587,7 +587,7 @@ static int64_t do_connect(void *ctx, struct keel_msg *m)
         return SOCK_E_NO_MEMORY;
     }
     ip_addr_t to;
-    ip_addr_set_ip4_u32(&to, lwip_htonl((uint32_t)m->mr[0]));
+    ip_addr_set_ip4_u32_val(to, lwip_htonl((uint32_t)m->mr[0]));
     tcp_hook(s, pcb);
     if (tcp_connect(pcb, &to, (u16_t)m->mr[1], on_connected) != ERR_OK) {
         tcp_unhook(pcb);

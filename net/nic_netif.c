@@ -101,6 +101,8 @@
 #include "lwip/pbuf.h"
 #include "lwip/stats.h"
 #include "netif/ethernet.h"
+#include "lwip/ethip6.h"
+#include "netd_ip6.h"
 #include "fwd_csum.h"
 #include "nic_netif.h"
 #include "nic_offload.h"
@@ -396,7 +398,8 @@ static err_t nic_netif_init(struct netif *netif)
     netif->mtu = NIC_MAX_GSO_FRAME - SIZEOF_ETH_HDR; /* forwarded GSO segments pass; see the top */
     netif->hwaddr_len = ETH_HWADDR_LEN;
     memcpy(netif->hwaddr, n->mac, ETH_HWADDR_LEN);
-    netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET;
+    netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_MLD6;
+    netif->output_ip6 = ethip6_output; /* IPv6: netd_ip6.c; filtered in linkoutput like IPv4 */
     return ERR_OK;
 }
 
@@ -438,7 +441,8 @@ static void add_netif(struct nic *n, uint32_t mtu)
      * first DHCP interface (its server's router option sets the gateway). */
     if (c && (c->has_gateway || (c->mode == NETD_IF_DHCP && !netif_default)))
         netif_set_default(&n->netif);
-    if (!c || c->mode == NETD_IF_NONE)
+    netd_ip6_apply(n);
+    if (!c || (c->mode == NETD_IF_NONE && c->mode6 == NETD_IF6_NONE))
         ulog("netd: %s: no address configured (neither args %s=... nor an interface line in appliance.conf)\n", n->name,
              n->name);
     fw_learn_address(n);
@@ -476,6 +480,7 @@ void nic_reconfigure(struct nic *n, const struct netd_if_cfg *cfg, bool was_dhcp
     else if (netif_default == &n->netif)
         netif_set_default(NULL); /* its gateway is gone */
     fw_learn_address(n);
+    netd_ip6_apply(n);
     if (cfg && cfg->mode == NETD_IF_DHCP) {
         err_t e = dhcp_start(&n->netif);
         if (e != ERR_OK)

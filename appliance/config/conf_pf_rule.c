@@ -134,7 +134,7 @@ static int block_mode(struct pf_ctx *x, struct conf_pf_rule *r)
     else if (pf_accept(x, "return-rst"))
         r->block_mode = CONF_PF_RETURN_RST;
     else if (conf_tok_is(pf_peek(x), "return-icmp6"))
-        return pf_unsupported(x, pf_peek(x), "ICMPv6: Keel filters IPv4 only");
+        return pf_unsupported(x, pf_peek(x), "Keel answers no IPv6 packet it blocks");
     else if (pf_accept(x, "return-icmp"))
         r->block_mode = CONF_PF_RETURN_ICMP;
     else
@@ -205,7 +205,7 @@ static int head(struct pf_ctx *x, struct tmpl *tp)
         } else if (ph <= PH_AF && (conf_tok_is(t, "inet") || conf_tok_is(t, "inet6"))) {
             if (conf_tok_is(t, "inet6") && !CONF_PF_HAVE_INET6)
                 return pf_unsupported(x, t, "IPv6: Keel filters IPv4 only");
-            tp->r.af = CONF_AF_INET;
+            tp->r.af = conf_tok_is(t, "inet6") ? CONF_AF_INET6 : CONF_AF_INET;
             tp->af_col = t->col;
             ph = PH_PROTO;
         } else if (ph <= PH_PROTO && conf_tok_is(t, "proto")) {
@@ -724,8 +724,8 @@ int pf_antispoof(struct pf_ctx *x)
         if (list)
             (void)pf_accept_punct(x, ",");
     } while (list);
-    if (conf_tok_is(pf_peek(x), "inet6") && !CONF_PF_HAVE_INET6)
-        return pf_unsupported(x, pf_peek(x), "IPv6: Keel filters IPv4 only");
+    if (conf_tok_is(pf_peek(x), "inet6"))
+        return pf_unsupported(x, pf_peek(x), "antispoof for IPv6: Keel's antispoof is inet only");
     if (pf_accept(x, "inet"))
         r.af = CONF_AF_INET;
     if (pf_accept(x, "label")) {

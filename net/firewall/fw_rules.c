@@ -131,8 +131,10 @@ int fw_table_delete(struct fw_ruleset *rs, unsigned ti, uint32_t addr, unsigned 
 
 void fw_table_flush(struct fw_ruleset *rs, unsigned ti)
 {
-    if (ti < rs->n_tables)
+    if (ti < rs->n_tables) {
         rs->tables[ti].n = 0;
+        rs->tables[ti].n6 = 0;
+    }
 }
 
 bool fw_table_match(const struct fw_ruleset *rs, unsigned ti, uint32_t addr)
