@@ -26,13 +26,15 @@ FW_CPPFLAGS := -Inet/firewall -Ilib/include $(CONF_CPPFLAGS)
 $(FW_OBJS): USER_CFLAGS += $(FW_CPPFLAGS)
 
 # ----------------------------------------------------------- unit tests ----
-UNIT_TESTS += fw_rules fw_match fw_state
+UNIT_TESTS += fw_rules fw_match fw_state fw6
 $(BUILD)/tests/unit/test_fw_rules: tests/unit/test_fw_rules.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_match: tests/unit/test_fw_match.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_state: tests/unit/test_fw_state.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
+$(BUILD)/tests/unit/test_fw6: tests/unit/test_fw6.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_rules: UNIT_CFLAGS += $(FW_CPPFLAGS)
 $(BUILD)/tests/unit/test_fw_match: UNIT_CFLAGS += $(FW_CPPFLAGS)
 $(BUILD)/tests/unit/test_fw_state: UNIT_CFLAGS += $(FW_CPPFLAGS)
+$(BUILD)/tests/unit/test_fw6: UNIT_CFLAGS += $(FW_CPPFLAGS)
 
 # ---------------------------------------------------------------- fuzzing --
 FUZZ_CC          ?= clang

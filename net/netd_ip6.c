@@ -83,7 +83,7 @@ void netd_ip6_apply(struct nic *n)
     s8_t idx = -1;
     err_t e = netif_add_ip6_address(ni, &a, &idx);
     char text[48];
-    ip6addr_ntoa_r(&a, text, sizeof text);
+    fw6_ntop(c->addr6, text, sizeof text);
     if (e != ERR_OK)
         ulog("netd: %s: IPv6 address %s/%u refused by lwIP (error %d)\n", n->name, text, (unsigned)c->prefix6, (int)e);
     else

@@ -94,21 +94,13 @@ class Lab6:
         out = (p.stdout.strip() or p.stderr.strip())
         return out.splitlines()[-1] if out else ""
 
-    def appliance_link_local(self) -> str:
-        """The appliance's link-local address on A's link (all-nodes ping)."""
-        a, ta = self.lab.hosts[0], self.lab.taps[0]
-        for _ in range(20):
-            p = sh("ip", "netns", "exec", a, "ping", "-6", "-c", "2", "-W", "2", f"ff02::1%{ta}", check_rc=False)
-            for line in p.stdout.splitlines():
-                if "bytes from fe80:" in line:
-                    addr = line.split("bytes from ", 1)[1].split("%", 1)[0].split(":", 1)[0]
-                    addr = line.split("bytes from ", 1)[1].split("%", 1)[0]
-                    ll = ipaddress.IPv6Address(addr.rstrip(":"))
-                    mine = sh("ip", "-n", a, "-6", "addr", "show", "dev", ta, check_rc=False).stdout
-                    if str(ll) not in mine:
-                        return str(ll)
-            time.sleep(1)
-        return ""
+    def appliance_iid(self) -> bytes:
+        """The interface ID (modified EUI-64, RFC 4291 2.5.1) of the
+        appliance's wan NIC, from the MAC netd logs when it attaches."""
+        t = self.lab.log()
+        check("netd: eth0: attached: MAC " in t, "netd never logged eth0's MAC")
+        mac = bytes.fromhex(t.split("netd: eth0: attached: MAC ", 1)[1].split(",", 1)[0].replace(":", ""))
+        return bytes([mac[0] ^ 2]) + mac[1:3] + b"\xff\xfe" + mac[3:6]
 
     def close(self) -> None:
         if self.radvd is not None:
@@ -126,16 +118,16 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             return
 
         def slaac():
-            ll = l6.appliance_link_local()
-            check(ll != "", "the appliance's link-local address never answered an all-nodes ping on wan")
-            iid = ipaddress.IPv6Address(ll).packed[8:]
+            iid = l6.appliance_iid()
+            ll = ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid)
             want = ipaddress.IPv6Address(ipaddress.IPv6Address(WAN6).packed[:8] + iid)
             state["wan6"] = str(want)
+            check(l6.ping6(0, f"{ll}%{lab.taps[0]}", 3), f"no answer from the wan link-local address {ll}")
             for _ in range(30):  # RAs every 3-4 s, then one DAD probe
                 if l6.ping6(0, str(want), 1):
                     return
                 time.sleep(1)
-            raise kq.TestFailure(f"no answer from {want} (radvd's prefix + the link-local interface ID)")
+            raise kq.TestFailure(f"no answer from {want} (radvd's prefix + the NIC's interface ID)")
 
         if not rep.run("ipv6.wan_address_by_slaac_from_radvd", slaac):
             return
