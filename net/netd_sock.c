@@ -333,10 +333,11 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
     l->nq++;
     c->accepted++;
     struct sock_state *ss = st_of(s);
-    ss->peer_ip = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)));
+    bool v6 = IP_IS_V6_VAL(pcb->remote_ip);
+    ss->peer_ip = v6 ? 0 : lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)));
     ss->peer_port = pcb->remote_port;
     ss->local_port = pcb->local_port;
-    set_status(s, SOCK_ST_OPEN | SOCK_ST_CONNECTED, 0);
+    set_status(s, SOCK_ST_OPEN | SOCK_ST_CONNECTED | (v6 ? SOCK_ST_PEER6 : 0), 0);
     set_status(l, SOCK_ST_ACCEPT, 0);
     return ERR_OK;
 }
@@ -524,12 +525,12 @@ static int64_t do_listen(void *ctx, struct keel_msg *m)
     struct nsock *s = alloc_sock(c, NSOCK_LISTEN);
     if (!s)
         return SOCK_E_NO_SOCKETS;
-    struct tcp_pcb *pcb = tcp_new();
+    struct tcp_pcb *pcb = tcp_new_ip_type(IPADDR_TYPE_ANY); /* dual stack: IPv4 and IPv6 clients */
     if (!pcb) {
         s->kind = NSOCK_FREE;
         return SOCK_E_NO_MEMORY;
     }
-    if (tcp_bind(pcb, IP4_ADDR_ANY, (u16_t)m->mr[0]) != ERR_OK) {
+    if (tcp_bind(pcb, IP_ANY_TYPE, (u16_t)m->mr[0]) != ERR_OK) {
         tcp_abort(pcb);
         s->kind = NSOCK_FREE;
         return SOCK_E_ADDR_IN_USE;

@@ -101,8 +101,9 @@ struct conn {
     enum cstate st;
     struct listener *l;
     int cs, bs; /* client and backend sockets, -1: none */
-    uint32_t peer_ip;
+    uint32_t peer_ip; /* 0 for an IPv6 client (peer6) */
     uint16_t peer_port;
+    bool peer6;       /* the client came over IPv6 (SOCK_ST_PEER6): PROXY headers carry no address */
     bool tls_live;    /* tls_conn_init done: tls_conn_free due */
     bool c_eof;       /* client's direction closed (close_notify or FIN) */
     bool b_eof;       /* backend's FIN */
@@ -301,7 +302,16 @@ static bool do_connecting(struct conn *c)
     if (!(st & SOCK_ST_CONNECTED))
         return false;
     (void)sock_setopt(&SC, c->bs, SOCK_OPT_NODELAY, 1);
-    if (c->l->ct->proxy_protocol == CONF_PROXY_V1) {
+    if (c->peer6 && c->l->ct->proxy_protocol == CONF_PROXY_V1) {
+        (void)sock_send(&SC, c->bs, "PROXY UNKNOWN\r\n", 15); /* IPv6 client: the spec's form without addresses */
+    } else if (c->peer6 && c->l->ct->proxy_protocol == CONF_PROXY_V2) {
+        uint8_t h[PROXY_V2_LEN];
+        proxy_v2_header(h, 0, 0, 0, 0); /* the signature; then LOCAL, UNSPEC, no addresses: 16 bytes */
+        h[12] = 0x20;
+        h[13] = 0x00;
+        h[14] = h[15] = 0;
+        (void)sock_send(&SC, c->bs, h, 16);
+    } else if (c->l->ct->proxy_protocol == CONF_PROXY_V1) {
         char line[108], a[16], b[16];
         int n = snprintf(line, sizeof line, "PROXY TCP4 %s %s %u %u\r\n", ip_str(c->peer_ip, a, sizeof a),
                          ip_str(OUR_IP, b, sizeof b), c->peer_port, c->l->ct->port);
@@ -489,6 +499,7 @@ static bool accept_on(struct listener *l)
         c->cs = s;
         c->bs = -1;
         c->peer_ip = pip;
+        c->peer6 = (SC.sh->s[s].status & SOCK_ST_PEER6) != 0; /* an IPv6 client: no IPv4 address to pass on */
         c->peer_port = pport;
         c->started = c->last = keel_now_ns();
         c->st = C_HANDSHAKE;
