@@ -14,7 +14,9 @@ lan.  Checks: the wan address comes from radvd's prefix (and is the one
 the appliance's link-local interface ID gives); A and B ping6 the
 appliance; TCP A -> B on 6001 arrives intact (the pass rule) while B -> A
 on 6001 is blocked (the rule is `in on wan`); 6003 is blocked both ways
-(the block rule), each negative check between positive controls.
+(the block rule), each negative check between positive controls; tlsd's
+listener on 443 serves `curl -6` on the wan's SLAAC address, proxying to
+B's web server over IPv4.
 
 Usage: python3 tests/qemu/test_ipv6.py [--image-dir DIR]
 Needs root (ip netns, tap) and radvd (Debian's package; make deps installs it).
@@ -54,7 +56,37 @@ pass in inet6 proto icmp6 icmp6-type echoreq keep state
 pass in on wan inet6 proto tcp to port 6001 keep state
 pass in on lan inet6 proto tcp from 2001:db8:11::/64 to port 6002 keep state
 block in quick inet6 proto tcp to port 6003
+pass in on wan inet6 proto tcp to port 443 keep state
+
+tls 443 {
+    certificate ec.crt key ec.key
+    backend 10.9.11.2:8080
+}
 """
+
+# B's web server (the TLS listener's backend, over IPv4): one page.
+BACKEND_CODE = r"""
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"keel-ipv6-backend\n"
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("10.9.11.2", 8080), H).serve_forever()
+"""
+
+
+def make_image(image: Path, tmp: Path) -> Path:
+    """test_fwd's site image plus a certificate and key for the listener."""
+    img = make_site_image(image, tmp / "img6", CONF)
+    site = tmp / "img6-site"
+    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+       str(site / "ec.key"), "-out", str(site / "ec.crt"), "-days", "2", "-subj", "/CN=ipv6.test")
+    subprocess.run([str(kq.REPO / "tools/mkcpio.sh"), str(img / "site.cpio"), str(site / "appliance.conf"),
+                    str(site / "ec.crt"), str(site / "ec.key")], check=True)
+    return img
 
 
 class Lab6:
@@ -77,6 +109,9 @@ class Lab6:
         self.radvd = subprocess.Popen(["ip", "netns", "exec", a, "radvd", "-n", "-C", str(conf), "-p",
                                        str(tmp / "radvd.pid"), "-m", "stderr"], stdout=subprocess.DEVNULL,
                                       stderr=open(tmp / "radvd.log", "wb"), start_new_session=True)
+        lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-c", BACKEND_CODE],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                            start_new_session=True))
         for ns in lab.hosts:
             for port in ("6001", "6002", "6003"):
                 lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOST6_CODE,
@@ -109,7 +144,7 @@ class Lab6:
 
 
 def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
-    img = make_site_image(image, tmp / "img6", CONF)
+    img = make_image(image, tmp)
     l6 = Lab6(tmp, img)
     lab = l6.lab
     state: dict = {}
@@ -160,6 +195,20 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             check(r == "ok", f"control: B -> A 6002 failed after the blocked tries: {r}")
 
         rep.run("ipv6.tcp_block_rule_both_ways", block_rule_both_ways)
+
+        def tls_over_ipv6():
+            url = f"https://[{state['wan6']}]:443/"
+            p = None
+            for _ in range(3):  # tlsd may still be loading its key
+                p = sh("ip", "netns", "exec", lab.hosts[0], "curl", "-6", "-sk", "--max-time", "30", url,
+                       check_rc=False)
+                if p.returncode == 0:
+                    break
+                time.sleep(3)
+            check(p.returncode == 0 and p.stdout == "keel-ipv6-backend\n",
+                  f"curl -6 {url}: rc {p.returncode}, {p.stdout!r} {p.stderr!r}")
+
+        rep.run("ipv6.tls_served_to_curl_6", tls_over_ipv6)
 
         def ipv4_still_works():
             check(lab.ping(0, "10.9.10.1", 2), "A cannot ping 10.9.10.1 (IPv4 beside IPv6)")
