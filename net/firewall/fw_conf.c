@@ -125,9 +125,9 @@ static int on_table(void *ctx, const struct conf_pf_table *t, const struct conf_
     if (ti != t->index)
         return 2;
     for (unsigned i = 0; i < n; i++) {
-        int rc = e[i].ip.af == CONF_AF_INET6 ? fw_table_add6(k->rs, (unsigned)ti, e[i].ip.a, e[i].prefix, e[i].neg)
-                                             : fw_table_add(k->rs, (unsigned)ti, conf_ip_v4(&e[i].ip), e[i].prefix,
-                                                            e[i].neg);
+        int rc = e[i].ip.af == CONF_AF_INET6
+                     ? fw_table_add6(k->rs, (unsigned)ti, e[i].ip.a, e[i].prefix, e[i].neg)
+                     : fw_table_add(k->rs, (unsigned)ti, conf_ip_v4(&e[i].ip), e[i].prefix, e[i].neg);
         if (rc == FW_E_FULL)
             return 2;
     }

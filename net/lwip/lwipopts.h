@@ -130,28 +130,28 @@ extern unsigned char *netd_lwip_heap;
  * get ICMPv6 packet too big), no DHCPv6.  Three addresses per netif:
  * link-local, one static and one from SLAAC at most.  The neighbour,
  * destination, prefix and router caches are a few KiB in all. */
-#define LWIP_IPV6_NUM_ADDRESSES       3
-#define LWIP_IPV6_FORWARD             1
-#define LWIP_IPV6_FRAG                0
-#define LWIP_IPV6_REASS               0
-#define LWIP_IPV6_AUTOCONFIG          1
-#define LWIP_IPV6_ADDRESS_LIFETIMES   1
-#define LWIP_IPV6_SEND_ROUTER_SOLICIT 1
-#define LWIP_IPV6_DUP_DETECT_ATTEMPTS 1
-#define LWIP_IPV6_MLD                 1
-#define LWIP_IPV6_DHCP6               0
-#define LWIP_IPV6_SCOPES              1
-#define LWIP_ICMP6                    1
-#define LWIP_ICMP6_DATASIZE           8
-#define LWIP_ND6_NUM_NEIGHBORS        64
-#define LWIP_ND6_NUM_DESTINATIONS     64
-#define LWIP_ND6_NUM_PREFIXES         8
-#define LWIP_ND6_NUM_ROUTERS          4
-#define LWIP_ND6_QUEUEING             1
-#define MEMP_NUM_ND6_QUEUE            32
-#define LWIP_ND6_ALLOW_RA_UPDATES     1
+#define LWIP_IPV6_NUM_ADDRESSES         3
+#define LWIP_IPV6_FORWARD               1
+#define LWIP_IPV6_FRAG                  0
+#define LWIP_IPV6_REASS                 0
+#define LWIP_IPV6_AUTOCONFIG            1
+#define LWIP_IPV6_ADDRESS_LIFETIMES     1
+#define LWIP_IPV6_SEND_ROUTER_SOLICIT   1
+#define LWIP_IPV6_DUP_DETECT_ATTEMPTS   1
+#define LWIP_IPV6_MLD                   1
+#define LWIP_IPV6_DHCP6                 0
+#define LWIP_IPV6_SCOPES                1
+#define LWIP_ICMP6                      1
+#define LWIP_ICMP6_DATASIZE             8
+#define LWIP_ND6_NUM_NEIGHBORS          64
+#define LWIP_ND6_NUM_DESTINATIONS       64
+#define LWIP_ND6_NUM_PREFIXES           8
+#define LWIP_ND6_NUM_ROUTERS            4
+#define LWIP_ND6_QUEUEING               1
+#define MEMP_NUM_ND6_QUEUE              32
+#define LWIP_ND6_ALLOW_RA_UPDATES       1
 #define LWIP_ND6_TCP_REACHABILITY_HINTS 1
-#define MEMP_NUM_MLD6_GROUP           (4 * 8)
+#define MEMP_NUM_MLD6_GROUP             (4 * 8)
 
 /* ---- DHCP client ---- */
 /* lwIP 2.1's DHCP_DOES_ARP_CHECK (one ARP probe, 0.5 s) became address

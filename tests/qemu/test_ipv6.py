@@ -16,7 +16,9 @@ appliance; TCP A -> B on 6001 arrives intact (the pass rule) while B -> A
 on 6001 is blocked (the rule is `in on wan`); 6003 is blocked both ways
 (the block rule), each negative check between positive controls; tlsd's
 listener on 443 serves `curl -6` on the wan's SLAAC address, proxying to
-B's web server over IPv4.
+B's web server over IPv4; the console's `show interfaces|routes|arp|states`
+have IPv6 rows and its `ping` reaches an IPv6 host (and not one that is
+not there).
 
 Usage: python3 tests/qemu/test_ipv6.py [--image-dir DIR]
 Needs root (ip netns, tap) and radvd (Debian's package; make deps installs it).
@@ -209,6 +211,27 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
                   f"curl -6 {url}: rc {p.returncode}, {p.stdout!r} {p.stderr!r}")
 
         rep.run("ipv6.tls_served_to_curl_6", tls_over_ipv6)
+
+        def console_show_rows():
+            t = lab.cmd("show interfaces")
+            check(f"{state['wan6']}/64" in t, f"show interfaces has no row for the SLAAC address: {t!r}")
+            check("2001:db8:11::1/64" in t and "fe80::" in t, f"show interfaces lacks the static/link-local: {t!r}")
+            t = lab.cmd("show routes")
+            check("2001:db8:11::/64" in t and "2001:db8:10::/64" in t and "::/0" in t,
+                  f"show routes lacks the static prefix, the RA's prefix or the RA's default router: {t!r}")
+            t = lab.cmd("show arp")
+            check(WAN6 + "2" in t and LAN6 + "2" in t, f"show arp lists no IPv6 neighbours: {t!r}")
+            t = lab.cmd("show states")
+            check("[2001:db8:10::2]:" in t, f"show states has no IPv6 state of A's connections: {t!r}")
+
+        rep.run("ipv6.console_show_ipv6_rows", console_show_rows)
+
+        def console_ping6():
+            lab.cmd(f"ping {WAN6}2 count 2", "PING 2001:db8:10::2: 2 echo requests", "2 sent, 2 received")
+            t = lab.cmd(f"ping {LAN6}77 count 1", "1 sent, 0 received")  # negative control: nobody there
+            check("reply 1" not in t, f"a reply from an address nobody has: {t!r}")
+
+        rep.run("ipv6.console_ping6", console_ping6)
 
         def ipv4_still_works():
             check(lab.ping(0, "10.9.10.1", 2), "A cannot ping 10.9.10.1 (IPv4 beside IPv6)")

@@ -155,6 +155,13 @@ static void test_rules_and_states(void)
     CHECK_EQ(rs.rules[1].af, 6);
     CHECK_EQ(rs.rules[1].src6.prefix, 64);
     CHECK_EQ(rs.rules[3].af, 0);
+    char text[200];
+    (void)fw_rule_format(&rs.rules[1], &ifs, &rs, text, sizeof text);
+    printf("  listing: %s\n", text);
+    CHECK(strstr(text, "pass in on wan inet6 proto tcp from 2001:db8:1::/64 to any port = 80") == text);
+    (void)fw_rule_format(&rs.rules[2], &ifs, &rs, text, sizeof text);
+    printf("  listing: %s\n", text);
+    CHECK(strstr(text, "inet6 proto ipv6-icmp all icmp6-type 128") != NULL);
     /* the inet rule never passes IPv6 */
     CHECK_EQ(verdict(tcp("2001:db8:1::5", "2001:db8:2::1", 999, 22, FW_TH_SYN), FW_IN, 0, NS), FW_BLOCK);
     /* the inet6 rule: on wan from its prefix */
