@@ -256,6 +256,19 @@ static void test_conf_errors(void)
     CHECK(strstr(err, "not supported") != NULL);
     CHECK_EQ(fw_text_compile("block return-icmp6 in inet6 all\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
     CHECK_EQ(fw_text_compile("pass in proto icmp icmp6-type echoreq\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
+    /* what the IPv6 half does not do is refused for inet6 rules, not ignored */
+    CHECK_EQ(fw_text_compile("pass in inet6 proto tcp keep state (max-src-conn 5)\n", &ifs, &rs, err, sizeof err),
+             FW_E_SYNTAX);
+    CHECK(strstr(err, "unsupported") != NULL);
+    CHECK_EQ(fw_text_compile("block return in inet6 all\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
+    CHECK(strstr(err, "block return is not supported by Keel for inet6") != NULL);
+    CHECK_EQ(fw_text_compile("pass in inet6 proto tcp scrub (max-mss 1200)\n", &ifs, &rs, err, sizeof err),
+             FW_E_SYNTAX);
+    /* ... and fine for both families (IPv4 only then) */
+    CHECK_EQ(
+        fw_text_compile("block return in all\npass in proto tcp keep state (max 10)\n", &ifs, &rs, err, sizeof err),
+        FW_OK);
+    CHECK_EQ(fw_text_compile("block drop in inet6 all\n", &ifs, &rs, err, sizeof err), FW_OK);
 }
 
 int main(void)
