@@ -340,8 +340,8 @@ static void put_host(struct textbuf *b, const struct fw_rule *r, const struct fw
 static void put_filter_tail(struct textbuf *b, const struct fw_rule *r, const struct fw_ifaces *ifs,
                             const struct fw_ruleset *rs)
 {
-    if (r->af)
-        tb_put(b, r->af == 6 ? " inet6" : " inet");
+    if (r->af == 6) /* inet is left out, as the listings always did (an IPv4 address implies it) */
+        tb_put(b, " inet6");
     if (r->proto != FW_PROTO_ANY)
         put_proto(b, r->proto);
     bool any6 = r->af != 6 || (r->src6.prefix == 0 && r->dst6.prefix == 0);
