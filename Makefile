@@ -19,7 +19,7 @@ PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
 PACKAGES   := gcc make binutils cpio python3 openssl curl qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
-	iperf3 dnsmasq-base clang clang-format libclang-rt-14-dev libc6-dev ipxe ovmf rsyslog chrony prometheus
+	iperf3 dnsmasq-base clang clang-format libclang-rt-14-dev libc6-dev ipxe ovmf rsyslog chrony prometheus radvd
 # The Linux guest of make bench forwards with nftables: bench/linux.py puts the host's nft in its initramfs.
 PACKAGES   += nftables
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
@@ -346,7 +346,7 @@ QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_kte
 	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp" \
 	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/qemu/test_console_net.py" \
 	"$(PYTHON) tests/qemu/test_netadm.py" "$(PYTHON) tests/qemu/test_fwd.py" "$(PYTHON) tests/qemu/test_pf.py" \
-	"$(PYTHON) tests/qemu/test_nat.py" \
+	"$(PYTHON) tests/qemu/test_nat.py" "$(PYTHON) tests/qemu/test_ipv6.py" \
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
 	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
 	"$(PYTHON) tests/qemu/test_pxe.py" "$(PYTHON) tests/qemu/test_store.py" "$(PYTHON) tests/qemu/test_ops.py" $(SMP_TESTS)

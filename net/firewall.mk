@@ -18,7 +18,7 @@
 
 FW_SRCS     := net/firewall/fw_rules.c net/firewall/fw_match.c net/firewall/fw_state.c net/firewall/fw_log.c \
 	net/firewall/fw_nat.c \
-	net/firewall/fw_conf.c
+	net/firewall/fw_conf.c net/firewall/fw6_match.c net/firewall/fw6_state.c
 FW_HDRS     := $(wildcard net/firewall/*.h) $(CONF_HDRS)
 FW_OBJS     := $(FW_SRCS:%.c=$(BUILD)/user/%.o)
 FW_CPPFLAGS := -Inet/firewall -Ilib/include $(CONF_CPPFLAGS)
@@ -27,15 +27,17 @@ FW_CPPFLAGS := -Inet/firewall -Ilib/include $(CONF_CPPFLAGS)
 $(FW_OBJS): USER_CFLAGS += $(FW_CPPFLAGS)
 
 # ----------------------------------------------------------- unit tests ----
-UNIT_TESTS += fw_rules fw_match fw_state fw_nat
+UNIT_TESTS += fw_rules fw_match fw_state fw_nat fw6
 $(BUILD)/tests/unit/test_fw_rules: tests/unit/test_fw_rules.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_match: tests/unit/test_fw_match.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_state: tests/unit/test_fw_state.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_nat: tests/unit/test_fw_nat.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_nat: UNIT_CFLAGS += $(FW_CPPFLAGS)
+$(BUILD)/tests/unit/test_fw6: tests/unit/test_fw6.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_rules: UNIT_CFLAGS += $(FW_CPPFLAGS)
 $(BUILD)/tests/unit/test_fw_match: UNIT_CFLAGS += $(FW_CPPFLAGS)
 $(BUILD)/tests/unit/test_fw_state: UNIT_CFLAGS += $(FW_CPPFLAGS)
+$(BUILD)/tests/unit/test_fw6: UNIT_CFLAGS += $(FW_CPPFLAGS)
 
 # ---------------------------------------------------------------- fuzzing --
 FUZZ_CC          ?= clang

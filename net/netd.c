@@ -329,7 +329,9 @@ static void setup_firewall(struct netd *d)
 
 static bool same_cfg(const struct netd_if_cfg *a, const struct netd_if_cfg *b)
 {
-    if (a->mode != b->mode)
+    if (a->mode != b->mode || a->mode6 != b->mode6)
+        return false;
+    if (a->mode6 == NETD_IF6_STATIC && (a->prefix6 != b->prefix6 || memcmp(a->addr6, b->addr6, 16) != 0))
         return false;
     if (a->mode != NETD_IF_STATIC)
         return true;
@@ -358,7 +360,8 @@ static void reconfigure_nics(void *ctx)
             continue;
         d->conf_cfg[k] = nc;
         ulog("netd: %s: the committed configuration changes its address\n", d->nics[k].name);
-        nic_reconfigure(&d->nics[k], nc.mode == NETD_IF_NONE ? NULL : &d->conf_cfg[k], old.mode == NETD_IF_DHCP);
+        bool none = nc.mode == NETD_IF_NONE && nc.mode6 == NETD_IF6_NONE;
+        nic_reconfigure(&d->nics[k], none ? NULL : &d->conf_cfg[k], old.mode == NETD_IF_DHCP);
     }
 }
 

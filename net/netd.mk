@@ -25,15 +25,18 @@ LWIP_STAMP := build/third_party/.stamp-lwip
 # leave objects built with the old layout beside new ones.
 LWIP_PORT_HDRS := net/lwip/lwipopts.h net/lwip/arch/cc.h net/lwip/arch/sys_arch.h net/lwip/netd_hooks.h
 
-# Exactly the lwIP modules lwipopts.h turns on: IPv4, ARP, ICMP, DHCP, UDP,
-# TCP, raw PCBs, reassembly/fragmentation, Ethernet.  (No DNS, IGMP, AutoIP,
-# IPv6, altcp, sockets/netconn/api: they are off in lwipopts.h.)
+# Exactly the lwIP modules lwipopts.h turns on: IPv4, ARP, ICMP, DHCP, IPv6
+# (ND, MLD, ICMPv6), UDP, TCP, raw PCBs, reassembly/fragmentation, Ethernet.
+# (No DNS, IGMP, AutoIP, DHCPv6, altcp, sockets/netconn/api: they are off in
+# lwipopts.h.)
 LWIP_SRCS := $(addprefix $(LWIP_DIR)/src/, \
 	core/init.c core/def.c core/inet_chksum.c core/ip.c core/mem.c core/memp.c core/netif.c \
 	core/pbuf.c core/raw.c core/stats.c core/sys.c core/tcp.c core/tcp_in.c core/tcp_out.c \
 	core/timeouts.c core/udp.c \
 	core/ipv4/dhcp.c core/ipv4/etharp.c core/ipv4/icmp.c core/ipv4/ip4.c core/ipv4/ip4_addr.c \
 	core/ipv4/ip4_frag.c \
+	core/ipv6/ethip6.c core/ipv6/icmp6.c core/ipv6/inet6.c core/ipv6/ip6.c core/ipv6/ip6_addr.c \
+	core/ipv6/ip6_frag.c core/ipv6/mld6.c core/ipv6/nd6.c \
 	netif/ethernet.c)
 LWIP_OBJS := $(LWIP_SRCS:$(LWIP_DIR)/%.c=$(BUILD)/user/lwip/%.o)
 LWIP_A    := $(BUILD)/user/lwip/liblwip.a
@@ -62,7 +65,7 @@ $(LWIP_A): $(LWIP_OBJS)
 # libkeel.a (which lwIP uses: memcpy, snprintf, ...).  The firewall engine
 # (net/firewall.mk's FW_OBJS, pure C) is compiled with the plain servers'
 # flags and linked in; netd's own sources include its headers (-Inet/firewall).
-NETD_SRCS := net/netd.c net/nic_netif.c net/nic_offload.c net/netd_config.c net/netd_rand.c net/netd_fw.c net/netd_route.c net/netd_sock.c net/netd_admin.c net/lwip/sys_arch.c net/lwip/fwd_csum.c
+NETD_SRCS := net/netd.c net/nic_netif.c net/nic_offload.c net/netd_config.c net/netd_rand.c net/netd_fw.c net/netd_route.c net/netd_sock.c net/netd_admin.c net/netd_fw6.c net/netd_ip6.c net/netd_admin6.c net/lwip/sys_arch.c net/lwip/fwd_csum.c
 NETD_OBJS := $(NETD_SRCS:%.c=$(BUILD)/user/%.o)
 
 $(NETD_OBJS): USER_CFLAGS += -Inet -Inet/firewall -Iappliance/config -Inet/lwip/libc -Inet/lwip \

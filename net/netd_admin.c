@@ -48,6 +48,7 @@
 #include "lwip/raw.h"
 #include "lwip/udp.h"
 #include "netd_admin.h"
+#include "netd_admin6.h"
 #include "netd_hooks.h"
 
 #define ROW_MAX       320
@@ -168,6 +169,16 @@ static void header(struct out *o, const char *const *names, unsigned n)
     for (unsigned i = 0; i < n; i++)
         row_field(&r, names[i]);
     row_end(o, &r);
+}
+
+/* netd_admin6's rows (struct out as CTX). */
+static void emit_row(void *ctx, const char *const *fields, unsigned n)
+{
+    struct row r;
+    row_start(&r);
+    for (unsigned i = 0; i < n; i++)
+        row_field(&r, fields[i]);
+    row_end(ctx, &r);
 }
 
 static void ip_str(char *buf, size_t n, uint32_t host_order)
@@ -526,9 +537,16 @@ static u8_t ping_recv(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_a
     uint16_t hlen = (uint16_t)((vhl & 0x0f) * 4);
     if (hlen < IP_HLEN || p->tot_len < hlen + sizeof h || pbuf_copy_partial(p, &h, sizeof h, hlen) != sizeof h)
         return 0;
-    if (h.type != ICMP_ER || h.id != lwip_htons(pg->id) || ip4_host(ip_2_ip4(addr)) != pg->addr)
+    if (pg->v6 || !IP_IS_V4(addr) || h.type != ICMP_ER || h.id != lwip_htons(pg->id) ||
+        ip4_host(ip_2_ip4(addr)) != pg->addr)
         return 0;
-    uint16_t seq = lwip_ntohs(h.seqno);
+    netd_ping_count_reply(pg, lwip_ntohs(h.seqno));
+    pbuf_free(p);
+    return 1;
+}
+
+void netd_ping_count_reply(struct netd_ping *pg, uint16_t seq)
+{
     if (seq < pg->sent && pg->sent_ns[seq]) {
         uint64_t us = (keel_now_ns() - pg->sent_ns[seq]) / NS_PER_US;
         pg->sent_ns[seq] = 0; /* a duplicate reply counts once */
@@ -538,13 +556,15 @@ static u8_t ping_recv(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_a
         if (us > pg->rtt_max_us)
             pg->rtt_max_us = us;
     }
-    pbuf_free(p);
-    return 1;
 }
 
 static void ping_send(struct netd_admin *a)
 {
     struct netd_ping *pg = &a->ping;
+    if (pg->v6) {
+        netd_ping6_send(a);
+        return;
+    }
     struct pbuf *p = pbuf_alloc(PBUF_IP, sizeof(struct icmp_echo_hdr) + PING_BYTES, PBUF_RAM);
     if (!p)
         return; /* out of memory: counted as sent, never answered */
@@ -559,7 +579,7 @@ static void ping_send(struct netd_admin *a)
         data[i] = (uint8_t)('a' + i % 26);
     h->chksum = inet_chksum(h, (u16_t)p->len);
     ip_addr_t to;
-    ip_addr_set_ip4_u32(&to, lwip_htonl(pg->addr));
+    ip_addr_set_ip4_u32_val(to, lwip_htonl(pg->addr));
     pg->sent_ns[pg->sent] = keel_now_ns();
     (void)raw_sendto(pg->pcb, p, &to);
     pbuf_free(p);
@@ -781,12 +801,24 @@ static int64_t do_show(void *ctx, struct keel_msg *m)
         return e;
     struct out o = { (char *)c->base + NETADM_OUT_OFF, 0, NETADM_OUT_MAX, false };
     switch (m->mr[0]) {
-    case NETADM_SHOW_INTERFACES: show_interfaces(a, &o); break;
-    case NETADM_SHOW_ARP: show_arp(a, &o); break;
-    case NETADM_SHOW_ROUTES: show_routes(a, &o); break;
+    case NETADM_SHOW_INTERFACES:
+        show_interfaces(a, &o);
+        netd_admin6_interfaces(a, emit_row, &o); /* IPv6 rows after the IPv4 ones */
+        break;
+    case NETADM_SHOW_ARP:
+        show_arp(a, &o);
+        netd_admin6_neighbours(a, emit_row, &o);
+        break;
+    case NETADM_SHOW_ROUTES:
+        show_routes(a, &o);
+        netd_admin6_routes(a, emit_row, &o);
+        break;
     case NETADM_SHOW_CONNECTIONS: show_connections(a, &o); break;
     case NETADM_SHOW_FIREWALL: show_firewall(a, &o); break;
-    case NETADM_SHOW_STATES: show_states(a, &o); break;
+    case NETADM_SHOW_STATES:
+        show_states(a, &o);
+        netd_admin6_states(a, emit_row, &o);
+        break;
     case NETADM_SHOW_NAT: show_nat(a, &o); break;
     case NETADM_SHOW_COUNTERS: show_counters(a, &o); break;
     default: return NETADM_E_INVAL;
@@ -804,21 +836,36 @@ static int64_t do_ping(void *ctx, struct keel_msg *m)
     if (e)
         return e;
     uint64_t addr = m->mr[0], count = m->mr[1];
-    if (addr == 0 || addr > 0xffffffffull || count == 0 || count > NETADM_PING_MAX)
+    bool v6 = m->mr[2] == 6; /* the IPv6 address: 16 bytes at NETADM_IN_OFF */
+    uint8_t addr6[16] = { 0 };
+    if (v6) {
+        memcpy(addr6, c->base + NETADM_IN_OFF, 16);
+        bool unspecified = true;
+        for (int i = 0; i < 16; i++)
+            unspecified = unspecified && addr6[i] == 0;
+        if (unspecified || addr6[0] == 0xff || count == 0 || count > NETADM_PING_MAX)
+            return NETADM_E_INVAL;
+    } else if (m->mr[2] != 0 || addr == 0 || addr > 0xffffffffull || count == 0 || count > NETADM_PING_MAX) {
         return NETADM_E_INVAL;
+    }
     struct netd_ping *pg = &a->ping;
-    if (!pg->pcb) {
+    if (!v6 && !pg->pcb) {
         pg->pcb = raw_new(IP_PROTO_ICMP);
         if (!pg->pcb)
             return NETADM_E_INVAL; /* no raw PCB left */
         raw_recv(pg->pcb, ping_recv, a);
     }
+    if (v6 && netd_ping6_open(a) != 0)
+        return NETADM_E_INVAL; /* no raw PCB left */
     /* point of no return: a ping in progress ends here */
-    struct raw_pcb *pcb = pg->pcb;
+    struct raw_pcb *pcb = pg->pcb, *pcb6 = pg->pcb6;
     uint16_t id = (uint16_t)(pg->id + 1);
     memset(pg, 0, sizeof *pg);
     pg->pcb = pcb;
+    pg->pcb6 = pcb6;
     pg->id = id ? id : 1;
+    pg->v6 = v6;
+    memcpy(pg->addr6, addr6, 16);
     pg->addr = (uint32_t)addr;
     pg->count = (unsigned)count;
     pg->next_ns = keel_now_ns();

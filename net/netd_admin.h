@@ -28,7 +28,10 @@ struct netd_admin_client {
 
 /* The one ping in progress (NETADM_PING); idle when count == 0. */
 struct netd_ping {
-    uint32_t addr; /* host order */
+    uint32_t addr;        /* host order; 0 when v6 */
+    bool v6;              /* the target is addr6 (netd_admin6.c) */
+    uint8_t addr6[16];    /* v6: network order */
+    struct raw_pcb *pcb6; /* ICMPv6 echo (netd_admin6.c); kept across pings */
     uint16_t id, seq;
     unsigned count, sent, received;
     uint64_t next_ns;                  /* when the next request goes */
@@ -49,6 +52,9 @@ struct netd_admin {
     void (*on_commit)(void *ctx);
     void *on_commit_ctx;
 };
+
+/* Counts the echo reply with sequence number SEQ (once per request). */
+void netd_ping_count_reply(struct netd_ping *pg, uint16_t seq);
 
 /* Finds the admin clients in SI ("client:C" + shm:admin-C) and maps each
  * region at VA + i * NETD_ADMIN_STRIDE. */

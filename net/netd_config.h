@@ -41,6 +41,14 @@ enum netd_if_mode {
     NETD_IF_DHCP,
 };
 
+enum netd_if6_mode {
+    NETD_IF6_NONE = 0, /* no IPv6 on this NIC (IPv6 frames are dropped) */
+    NETD_IF6_STATIC,   /* addr6/prefix6 and the link-local address */
+    NETD_IF6_AUTOCONF, /* SLAAC from router advertisements and the link-local address */
+};
+
+/* mode NONE with mode6 set: an IPv6-only interface (appliance.conf only;
+ * the args items are IPv4). */
 struct netd_if_cfg {
     char name[NETD_IF_NAME_MAX];
     enum netd_if_mode mode;
@@ -48,6 +56,9 @@ struct netd_if_cfg {
     uint8_t prefix;   /* NETD_IF_STATIC: 1-32 */
     bool has_gateway; /* NETD_IF_STATIC: a gateway was given */
     uint8_t gateway[4];
+    uint8_t mode6;     /* enum netd_if6_mode (net/netd_ip6.c) */
+    uint8_t prefix6;   /* NETD_IF6_STATIC: 1-128 */
+    uint8_t addr6[16]; /* NETD_IF6_STATIC: network order */
 };
 
 struct netd_config {

@@ -12,7 +12,9 @@
  * private copy, so a driver cannot change it between the verdict and lwIP;
  * the outgoing one in the shared buffer, which only the driver could change
  * and which the driver could send anyway.  Verdicts:
- *   - not IPv4 (ARP, IPv6, command frames): passes untouched (counted);
+ *   - IPv6 (ethertype 0x86dd): the IPv6 half, netd_fw6.c (deny-all too
+ *     when no rule set is loaded, but for neighbour discovery);
+ *   - not IP (ARP, command frames): passes untouched (counted);
  *   - malformed IPv4 (fw_parse_ether < 0: truncated, bad checksum, every
  *     fragment, bad TCP flags, ...): dropped, counted by reason, logged;
  *   - our own DHCP client's packets (UDP 68 -> 67 out from 0.0.0.0 or our
@@ -178,8 +180,17 @@ static void build_addresses(const struct conf *c, struct netd_if_cfg *cfgs, unsi
         struct netd_if_cfg *cfg = &cfgs[i];
         strlcpy(cfg->name, f->name, sizeof cfg->name);
         nics[i] = f->nic;
+        _Static_assert((int)CONF_IF6_STATIC == (int)NETD_IF6_STATIC && (int)CONF_IF6_AUTOCONF == (int)NETD_IF6_AUTOCONF,
+                       "the same IPv6 modes");
+        cfg->mode6 = f->mode6;
+        cfg->prefix6 = f->prefix6;
+        memcpy(cfg->addr6, f->addr6, 16);
         if (f->mode == CONF_IF_DHCP) {
             cfg->mode = NETD_IF_DHCP;
+            continue;
+        }
+        if (f->mode == CONF_IF_NONE) {
+            cfg->mode = NETD_IF_NONE; /* IPv6 only */
             continue;
         }
         cfg->mode = NETD_IF_STATIC;
@@ -340,6 +351,7 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
             FW_OK)
         __builtin_trap(); /* cannot fail: the sizes are checked above */
     fw->table.nat = &fw->nat;
+    netd_fw6_init(&fw->v6, (uint64_t)netd_rand32() << 32 | netd_rand32());
     fw_ratelimit_init(&fw->log_rl, LOG_PER_SEC, LOG_BURST, now);
     fw_ratelimit_init(&fw->return_rl, RETURN_PER_SEC, RETURN_BURST, now);
     fw->now = now;
@@ -364,7 +376,7 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
 const struct netd_if_cfg *netd_fw_conf_if(const struct netd_fw *fw, unsigned nic)
 {
     for (unsigned i = 0; i < NETD_MAX_IFS; i++)
-        if (fw->boot_if[i].mode != NETD_IF_NONE && fw->boot_nic[i] == nic)
+        if ((fw->boot_if[i].mode != NETD_IF_NONE || fw->boot_if[i].mode6 != NETD_IF6_NONE) && fw->boot_nic[i] == nic)
             return &fw->boot_if[i];
     return NULL;
 }
@@ -474,6 +486,8 @@ bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *fra
         return true;
     }
     struct fw_packet pkt;
+    if (len >= 14 && frame[12] == 0x86 && frame[13] == 0xdd)
+        return netd_fw6_packet(fw, dir, nic, frame, len);
     int rc = fw_parse_ether(frame, len, &pkt);
     if (rc == FW_PKT_NOT_IPV4) {
         fw->c.not_ipv4++;
@@ -529,13 +543,14 @@ void netd_fw_tick(struct netd_fw *fw, uint64_t now)
     fw->now = now;
     if (now >= fw->next_expire_ns) {
         (void)fw_state_expire(&fw->table, now);
+        (void)fw6_state_expire(&fw->v6.table, now);
         fw->next_expire_ns = now + EXPIRE_EVERY_NS;
     }
 }
 
 uint64_t netd_fw_next_deadline(const struct netd_fw *fw) { return fw->next_expire_ns; }
 
-static void ip_host(ip_addr_t *a, uint32_t host_order) { ip_addr_set_ip4_u32(a, lwip_htonl(host_order)); }
+static void ip_host(ip_addr_t *a, uint32_t host_order) { ip_addr_set_ip4_u32_val(*a, lwip_htonl(host_order)); }
 
 void netd_fw_flush(struct netd_fw *fw)
 {
@@ -627,4 +642,5 @@ void netd_fw_log_stats(const struct netd_fw *fw)
              ull(r->c.evaluations), ull(r->c.packets), ull(r->c.bytes), ull(r->c.states), text);
     }
     ulog("netd: fw: no rule matched: pkts %llu bytes %llu\n", ull(rs->none.packets), ull(rs->none.bytes));
+    netd_fw6_log_stats(fw);
 }

@@ -13,6 +13,7 @@
 #include "fw_log.h"
 #include "fw_match.h"
 #include "netd_config.h"
+#include "netd_fw6.h"
 #include "netd_route.h"
 
 #define NETD_FW_STATES  16384 /* kept states: a full table blocks new connections, never evicts */
@@ -105,6 +106,7 @@ struct netd_fw {
     unsigned n_returns;
     struct netd_fw_return returns[NETD_FW_RETURNS];
     struct netd_fw_counters c;
+    struct netd_fw6 v6; /* the IPv6 half (netd_fw6.h) */
 };
 
 /*

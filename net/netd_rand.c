@@ -197,12 +197,18 @@ u32_t netd_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t 
 {
     if (!R.source)
         seed_fallback();
-    uint8_t t[12];
-    uint32_t l = ip4_addr_get_u32(local_ip), r = ip4_addr_get_u32(remote_ip);
-    memcpy(t, &l, 4);
-    memcpy(t + 4, &r, 4);
-    memcpy(t + 8, &local_port, 2);
-    memcpy(t + 10, &remote_port, 2);
+    uint8_t t[36]; /* both addresses (16 bytes each: IPv4 in the first 4), both ports */
+    memset(t, 0, sizeof t);
+    if (IP_IS_V6(local_ip)) {
+        memcpy(t, ip_2_ip6(local_ip)->addr, 16);
+        memcpy(t + 16, ip_2_ip6(remote_ip)->addr, 16);
+    } else {
+        uint32_t l = ip4_addr_get_u32(ip_2_ip4(local_ip)), r = ip4_addr_get_u32(ip_2_ip4(remote_ip));
+        memcpy(t, &l, 4);
+        memcpy(t + 16, &r, 4);
+    }
+    memcpy(t + 32, &local_port, 2);
+    memcpy(t + 34, &remote_port, 2);
     uint32_t m = (uint32_t)(keel_now_ns() / 4000u); /* RFC 793's 4 us clock */
     return m + (uint32_t)siphash(R.k_isn, t, sizeof t);
 }

@@ -432,10 +432,11 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
     l->nq++;
     c->accepted++;
     struct sock_state *ss = st_of(s);
-    ss->peer_ip = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)));
+    bool v6 = IP_IS_V6_VAL(pcb->remote_ip);
+    ss->peer_ip = v6 ? 0 : lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)));
     ss->peer_port = pcb->remote_port;
     ss->local_port = pcb->local_port;
-    set_status(s, SOCK_ST_OPEN | SOCK_ST_CONNECTED, 0);
+    set_status(s, SOCK_ST_OPEN | SOCK_ST_CONNECTED | (v6 ? SOCK_ST_PEER6 : 0), 0);
     set_status(l, SOCK_ST_ACCEPT, 0);
     return ERR_OK;
 }
@@ -498,7 +499,7 @@ static void udp_push(struct nsock *s)
             break; /* out of memory: the next kick tries again */
         sock_ring_read(st_of(s)->tx_pages, s->c->tx_pool, s->c->tx_base, s->tx_tail + 8, p->payload, h.len);
         ip_addr_t to;
-        ip_addr_set_ip4_u32(&to, lwip_htonl(h.ip));
+        ip_addr_set_ip4_u32_val(to, lwip_htonl(h.ip));
         (void)udp_sendto(s->udp, p, &to, h.port);
         pbuf_free(p);
         s->tx_tail += rec;
@@ -635,12 +636,12 @@ static int64_t do_listen(void *ctx, struct keel_msg *m)
     struct nsock *s = alloc_sock(c, NSOCK_LISTEN);
     if (!s)
         return SOCK_E_NO_SOCKETS;
-    struct tcp_pcb *pcb = tcp_new();
+    struct tcp_pcb *pcb = tcp_new_ip_type(IPADDR_TYPE_ANY); /* dual stack: IPv4 and IPv6 clients */
     if (!pcb) {
         unalloc_sock(s);
         return SOCK_E_NO_MEMORY;
     }
-    if (tcp_bind(pcb, IP4_ADDR_ANY, (u16_t)m->mr[0]) != ERR_OK) {
+    if (tcp_bind(pcb, IP_ANY_TYPE, (u16_t)m->mr[0]) != ERR_OK) {
         tcp_abort(pcb);
         unalloc_sock(s);
         return SOCK_E_ADDR_IN_USE;
@@ -698,7 +699,7 @@ static int64_t do_connect(void *ctx, struct keel_msg *m)
         return SOCK_E_NO_MEMORY;
     }
     ip_addr_t to;
-    ip_addr_set_ip4_u32(&to, lwip_htonl((uint32_t)m->mr[0]));
+    ip_addr_set_ip4_u32_val(to, lwip_htonl((uint32_t)m->mr[0]));
     tcp_hook(s, pcb);
     if (tcp_connect(pcb, &to, (u16_t)m->mr[1], on_connected) != ERR_OK) {
         tcp_unhook(pcb);

@@ -101,6 +101,8 @@
 #include "lwip/pbuf.h"
 #include "lwip/stats.h"
 #include "netif/ethernet.h"
+#include "lwip/ethip6.h"
+#include "netd_ip6.h"
 #include "fwd_csum.h"
 #include "nic_netif.h"
 #include "nic_offload.h"
@@ -116,7 +118,8 @@
 _Static_assert(PBUF_POOL_BUFSIZE >= NIC_MAX_FRAME, "one PBUF_POOL pbuf holds a whole frame");
 _Static_assert(NIC_MAX_GSO_FRAME <= 0xffff, "a pbuf's tot_len holds a whole GSO frame");
 
-/* The offloads netd takes when the driver offers them (TSO6: no IPv6 yet). */
+/* The offloads netd takes when the driver offers them (not TSO6: a
+ * forwarded IPv6 GSO segment is cut by nof_segment). */
 #define NETD_FEATURES (NIC_FEAT_RX_CSUM | NIC_FEAT_RX_GSO | NIC_FEAT_TX_CSUM | NIC_FEAT_TX_TSO4)
 
 /* A frame longer than one NIC buffer on its way out is gathered here first
@@ -359,7 +362,7 @@ static err_t tx_large(struct nic *n, struct pbuf *p)
     if (rx_gso.p == p && rx_gso.gso_size && rx_gso.gso_size < mss)
         mss = rx_gso.gso_size; /* the sender's segment size, as it arrived */
     _Static_assert(NIC_FRAME_MAX_BUFS * NIC_BUF_SIZE >= NIC_MAX_GSO_FRAME, "a GSO frame fits its buffers");
-    if (n->features & NIC_FEAT_TX_TSO4)
+    if ((n->features & NIC_FEAT_TX_TSO4) && !l4.v6) /* IPv6 segments are cut here (netd takes no TSO6) */
         return tx_tso(n, len, &l4, mss);
     return tx_segment(n, &l4, mss);
 }
@@ -395,7 +398,8 @@ static err_t nic_netif_init(struct netif *netif)
     netif->mtu = NIC_MAX_GSO_FRAME - SIZEOF_ETH_HDR; /* forwarded GSO segments pass; see the top */
     netif->hwaddr_len = ETH_HWADDR_LEN;
     memcpy(netif->hwaddr, n->mac, ETH_HWADDR_LEN);
-    netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET;
+    netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_MLD6;
+    netif->output_ip6 = ethip6_output; /* IPv6: netd_ip6.c; filtered in linkoutput like IPv4 */
     return ERR_OK;
 }
 
@@ -405,7 +409,8 @@ static void set_checksum_ctrl(struct nic *n)
 {
     if (!n->netif_added)
         return;
-    u16_t f = NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_ICMP | NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_ICMP;
+    u16_t f = NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_ICMP | NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_ICMP |
+              NETIF_CHECKSUM_GEN_ICMP6 | NETIF_CHECKSUM_CHECK_ICMP6;
     if (!(n->features & NIC_FEAT_TX_CSUM))
         f |= NETIF_CHECKSUM_GEN_TCP | NETIF_CHECKSUM_GEN_UDP;
     NETIF_SET_CHECKSUM_CTRL(&n->netif, f);
@@ -437,7 +442,8 @@ static void add_netif(struct nic *n, uint32_t mtu)
      * first DHCP interface (its server's router option sets the gateway). */
     if (c && (c->has_gateway || (c->mode == NETD_IF_DHCP && !netif_default)))
         netif_set_default(&n->netif);
-    if (!c || c->mode == NETD_IF_NONE)
+    netd_ip6_apply(n);
+    if (!c || (c->mode == NETD_IF_NONE && c->mode6 == NETD_IF6_NONE))
         ulog("netd: %s: no address configured (neither args %s=... nor an interface line in appliance.conf)\n", n->name,
              n->name);
     fw_learn_address(n);
@@ -475,6 +481,7 @@ void nic_reconfigure(struct nic *n, const struct netd_if_cfg *cfg, bool was_dhcp
     else if (netif_default == &n->netif)
         netif_set_default(NULL); /* its gateway is gone */
     fw_learn_address(n);
+    netd_ip6_apply(n);
     if (cfg && cfg->mode == NETD_IF_DHCP) {
         err_t e = dhcp_start(&n->netif);
         if (e != ERR_OK)

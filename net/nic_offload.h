@@ -1,6 +1,6 @@
 /*
  * nic_offload.h - netd's software side of the NIC protocol's offloads
- * (abi/keel/nic.h NIC_DF_*): IPv4 TCP/UDP checksums and TCP segmentation
+ * (abi/keel/nic.h NIC_DF_*): IPv4 and IPv6 TCP/UDP checksums and TCP segmentation
  * over a whole Ethernet frame in one buffer.  Pure C over bytes (no lwIP,
  * no kernel), so tests/unit/test_nic_offload.c runs it on the host.
  * Design comment in nic_offload.c.
@@ -13,19 +13,20 @@
 
 enum nof_error {
     NOF_OK = 0,
-    NOF_E_NOT_L4 = -1,    /* not IPv4 TCP/UDP (ARP, ICMP, IPv6, a fragment): nothing to offload */
+    NOF_E_NOT_L4 = -1,    /* not IPv4/IPv6 TCP/UDP (ARP, ICMP, a fragment): nothing to offload */
     NOF_E_TRUNCATED = -2, /* the headers or the IP length do not fit the frame */
     NOF_E_MSS = -3,       /* segmentation asked with an MSS of 0 or of a non-TCP frame */
 };
 
 /* Where a frame's layers sit (nof_parse). */
 struct nof_l4 {
-    uint16_t ip_off;   /* 14: the IPv4 header */
+    uint16_t ip_off;   /* 14: the IPv4 or IPv6 header */
     uint16_t l4_off;   /* the TCP/UDP header, from the frame's first byte */
     uint16_t hdr_len;  /* headers up to the end of the TCP/UDP header */
     uint16_t csum_off; /* the checksum field, from l4_off (TCP 16, UDP 6) */
     uint16_t l4_len;   /* TCP/UDP header + payload, from the IP total length */
     uint8_t proto;     /* 6 or 17 */
+    uint8_t v6;        /* 1: an IPv6 packet (ip_off: its fixed header) */
 };
 
 /* Finds the layers of FRAME (LEN bytes): NOF_OK, NOF_E_NOT_L4 or

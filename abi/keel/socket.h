@@ -182,6 +182,7 @@ enum sock_opt {
 #define SOCK_ST_ACCEPT    (1u << 4) /* listener: a connection waits for SOCK_ACCEPT */
 #define SOCK_ST_RX_EOF    (1u << 5) /* the peer sent FIN and rx holds all its bytes */
 #define SOCK_ST_RESET     (1u << 6) /* the connection failed or was reset: dead */
+#define SOCK_ST_PEER6     (1u << 7) /* TCP: the peer is an IPv6 address (peer_ip is then 0) */
 
 struct sock_state {
     uint32_t status;                    /* SOCK_ST_*, netd writes */
@@ -189,7 +190,7 @@ struct sock_state {
     uint32_t rx_tail;                   /* client writes */
     uint32_t tx_head;                   /* client writes */
     uint32_t tx_tail;                   /* netd writes */
-    uint32_t peer_ip;                   /* TCP: the peer (netd writes at accept/connect) */
+    uint32_t peer_ip;                   /* TCP: the peer's IPv4 address (netd writes at accept/connect); 0: IPv6 (SOCK_ST_PEER6) */
     uint16_t peer_port;                 /* host byte order */
     uint16_t local_port;                /* host byte order */
     uint32_t rx_dropped;                /* UDP datagrams dropped for want of room, netd writes */

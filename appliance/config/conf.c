@@ -329,6 +329,92 @@ static bool valid_ifname(const struct tok *t)
     return true;
 }
 
+#define IF_CLAUSES "expected dhcp, address A.B.C.D/P, address IPV6/P or autoconf"
+
+/* `address A.B.C.D/P [gateway A.B.C.D]` after its address word T. */
+static int if_address4(struct pstate *ps, struct conf_iface *f, struct tok *t)
+{
+    uint64_t v;
+    size_t slash = 0;
+    while (slash < t->n && t->s[slash] != '/')
+        slash++;
+    if (slash == t->n || !parse_ipv4(t->s, slash, &f->addr) ||
+        !parse_uint(t->s + slash + 1, t->n - slash - 1, 1, 32, &v))
+        return fail(ps, t->col, "expected an address A.B.C.D/P (prefix length 1-32)", t);
+    f->mode = CONF_IF_STATIC;
+    f->prefix = (uint8_t)v;
+    size_t save = ps->pos;
+    struct tok g;
+    if (!lex(ps, &g) || !tok_is(&g, "gateway")) {
+        ps->pos = save; /* not ours: the next clause */
+        return 0;
+    }
+    if (need(ps, &g, "expected a gateway address A.B.C.D after gateway"))
+        return -1;
+    uint32_t mask = prefix_mask(f->prefix);
+    if (!parse_ipv4(g.s, g.n, &f->gateway))
+        return fail(ps, g.col, "expected a gateway address A.B.C.D", &g);
+    if ((f->gateway & mask) != (f->addr & mask) || f->gateway == f->addr)
+        return fail(ps, g.col, "expected a gateway inside the interface's prefix, other than its address", &g);
+    if (ps->gateway_line)
+        return fail_line(ps, g.col, "expected one default gateway (line ", ps->gateway_line, " has one)");
+    f->has_gateway = true;
+    return 0;
+}
+
+/* `address IPV6/P`: a global or unique-local unicast address (not ::,
+ * ::1, multicast ff00::/8, link-local fe80::/10, which every IPv6
+ * interface makes itself, or IPv4-mapped), prefix length 1-128. */
+static int if_address6(struct pstate *ps, struct conf_iface *f, const struct tok *t)
+{
+    struct conf_ip ip;
+    unsigned prefix;
+    size_t slash;
+    static const uint8_t zero[15];
+    static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+    int rc = conf_parse_prefix(t->s, t->n, &ip, &prefix, &slash);
+    if (rc || ip.af != CONF_AF_INET6 || slash >= t->n || prefix < 1)
+        return fail(ps, t->col, "expected an address IPV6/P (prefix length 1-128)", t);
+    if (ip.a[0] == 0xff || (ip.a[0] == 0xfe && (ip.a[1] & 0xc0) == 0x80) || memcmp(ip.a, mapped, 12) == 0 ||
+        (memcmp(ip.a, zero, 15) == 0 && ip.a[15] <= 1))
+        return fail(ps, t->col,
+                    "expected a unicast IPv6 address (not ::, ::1, IPv4-mapped, multicast or link-local fe80::/10)", t);
+    f->mode6 = CONF_IF6_STATIC;
+    f->prefix6 = (uint8_t)prefix;
+    memcpy(f->addr6, ip.a, 16);
+    return 0;
+}
+
+/* One clause of an interface line, T its first word: at most one IPv4
+ * clause (dhcp, address A.B.C.D/P) and one IPv6 clause (address IPV6/P,
+ * autoconf). */
+static int if_clause(struct pstate *ps, struct conf_iface *f, struct tok *t)
+{
+    bool v6 = tok_is(t, "autoconf");
+    struct tok a = { 0 };
+    if (tok_is(t, "address")) {
+        if (need(ps, &a, "expected an address A.B.C.D/P or IPV6/P after address"))
+            return -1;
+        for (size_t i = 0; i < a.n; i++)
+            v6 = v6 || a.s[i] == ':';
+    } else if (!v6 && !tok_is(t, "dhcp")) {
+        return fail(ps, t->col, IF_CLAUSES, t);
+    }
+    if (v6 && f->mode6)
+        return fail(ps, t->col, "expected one IPv6 clause (address IPV6/P or autoconf) per interface", t);
+    if (!v6 && f->mode)
+        return fail(ps, t->col, "expected one IPv4 clause (dhcp or address A.B.C.D/P) per interface", t);
+    if (tok_is(t, "dhcp")) {
+        f->mode = CONF_IF_DHCP;
+        return 0;
+    }
+    if (tok_is(t, "autoconf")) {
+        f->mode6 = CONF_IF6_AUTOCONF;
+        return 0;
+    }
+    return v6 ? if_address6(ps, f, &a) : if_address4(ps, f, &a);
+}
+
 static int st_interface(struct pstate *ps, const struct tok *kw)
 {
     struct conf *c = ps->c;
@@ -358,40 +444,14 @@ static int st_interface(struct pstate *ps, const struct tok *kw)
             return fail_line(ps, t.col, "expected a NIC no other interface uses (line ", c->ifaces[i].line,
                              " has this one)");
     f.nic = (uint8_t)v;
-    if (need(ps, &t, "expected dhcp or address A.B.C.D/P"))
+    if (need(ps, &t, IF_CLAUSES))
         return -1;
-    if (tok_is(&t, "dhcp")) {
-        f.mode = CONF_IF_DHCP;
-    } else if (tok_is(&t, "address")) {
-        f.mode = CONF_IF_STATIC;
-        if (need(ps, &t, "expected an address A.B.C.D/P after address"))
+    for (;;) {
+        if (if_clause(ps, &f, &t))
             return -1;
-        size_t slash = 0;
-        while (slash < t.n && t.s[slash] != '/')
-            slash++;
-        if (slash == t.n || !parse_ipv4(t.s, slash, &f.addr) ||
-            !parse_uint(t.s + slash + 1, t.n - slash - 1, 1, 32, &v))
-            return fail(ps, t.col, "expected an address A.B.C.D/P (prefix length 1-32)", &t);
-        f.prefix = (uint8_t)v;
-        if (lex(ps, &t)) {
-            if (!tok_is(&t, "gateway"))
-                return fail(ps, t.col, "expected gateway A.B.C.D or the end of the line", &t);
-            if (need(ps, &t, "expected a gateway address A.B.C.D after gateway"))
-                return -1;
-            uint32_t mask = prefix_mask(f.prefix);
-            if (!parse_ipv4(t.s, t.n, &f.gateway))
-                return fail(ps, t.col, "expected a gateway address A.B.C.D", &t);
-            if ((f.gateway & mask) != (f.addr & mask) || f.gateway == f.addr)
-                return fail(ps, t.col, "expected a gateway inside the interface's prefix, other than its address", &t);
-            if (ps->gateway_line)
-                return fail_line(ps, t.col, "expected one default gateway (line ", ps->gateway_line, " has one)");
-            f.has_gateway = true;
-        }
-    } else {
-        return fail(ps, t.col, "expected dhcp or address A.B.C.D/P", &t);
+        if (!lex(ps, &t))
+            break;
     }
-    if (need_end(ps))
-        return -1;
     if (f.has_gateway)
         ps->gateway_line = ps->line;
     f.line = ps->line;
@@ -782,8 +842,9 @@ static int st_console(struct pstate *ps, const struct tok *kw)
 
 /* ------------------------------------------------------------ the loop -- */
 
-static const char *const top_words = "expected hostname, log, interface, route, a firewall statement (pass, block, "
-                                     "match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp or metrics";
+static const char *const top_words =
+    "expected hostname, log, interface, route, a firewall statement (pass, block, "
+    "match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp or metrics";
 
 static void line_in_tls(struct pstate *ps, const struct tok *kw)
 {

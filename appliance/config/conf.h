@@ -10,8 +10,13 @@
  *
  *   hostname NAME                         RFC 1123 name, <= 63 characters
  *   log LEVEL                             debug | info | warn | error
- *   interface NAME nic N dhcp
- *   interface NAME nic N address A.B.C.D/P [gateway A.B.C.D]
+ *   interface NAME nic N CLAUSE...        one or two clauses: at most one IPv4
+ *       dhcp                              clause and at most one IPv6 clause
+ *       address A.B.C.D/P [gateway A.B.C.D]
+ *       address IPV6/P                    a static IPv6 address (RFC 4291 text)
+ *       autoconf                          IPv6 SLAAC from router advertisements
+ *                                         (an IPv6 clause also gives the
+ *                                         interface its link-local address)
  *   route A.B.C.D/P via A.B.C.D           a static route (net/netd_route.h)
  *   pass | block | match | antispoof | table | set | NAME = VALUE ...
  *                                         a firewall statement (conf_pf.h)
@@ -60,7 +65,7 @@
  * conf_addr.h (one address, prefix and port parser, IPv4 and IPv6).
  *
  * What it does not do: include other files, DNS names for backends (there
- * is no resolver), IPv6 outside the firewall's grammar.
+ * is no resolver), IPv6 routes, gateways or tls backends.
  */
 #ifndef KEEL_APPLIANCE_CONF_H
 #define KEEL_APPLIANCE_CONF_H
@@ -117,8 +122,15 @@ enum conf_log_level {
 };
 
 enum conf_if_mode {
+    CONF_IF_NONE = 0, /* no IPv4 on this interface (it has an IPv6 clause) */
     CONF_IF_DHCP = 1,
     CONF_IF_STATIC = 2,
+};
+
+enum conf_if6_mode {
+    CONF_IF6_NONE = 0,     /* no IPv6 on this interface (not even link-local) */
+    CONF_IF6_STATIC = 1,   /* address IPV6/P, plus the link-local address */
+    CONF_IF6_AUTOCONF = 2, /* SLAAC from router advertisements (RFC 4862), plus link-local */
 };
 
 /* conf_tls.tls_versions: bits. */
@@ -135,11 +147,14 @@ enum conf_proxy_protocol {
 struct conf_iface {
     char name[CONF_IFNAME_MAX]; /* non-empty, unique */
     uint8_t nic;                /* 0..CONF_MAX_NIC, unique: the Nth NIC on the PCI bus */
-    uint8_t mode;               /* enum conf_if_mode */
+    uint8_t mode;               /* enum conf_if_mode; NONE only when mode6 is not */
     uint8_t prefix;             /* CONF_IF_STATIC: 1..32 */
     bool has_gateway;           /* CONF_IF_STATIC only; at most one interface has one */
     uint32_t addr;              /* CONF_IF_STATIC: host byte order, as written (host bits kept) */
     uint32_t gateway;           /* has_gateway: inside addr/prefix, != addr */
+    uint8_t mode6;              /* enum conf_if6_mode */
+    uint8_t prefix6;            /* CONF_IF6_STATIC: 1..128 */
+    uint8_t addr6[16];          /* CONF_IF6_STATIC: network order, unicast, not link-local */
     unsigned line;              /* where it was written */
 };
 

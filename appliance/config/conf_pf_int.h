@@ -12,7 +12,7 @@
 
 /* What Keel's netd implements today; a construct beyond it is refused as
  * unsupported (conf_pf.h). */
-#define CONF_PF_HAVE_INET6 0 /* inet6 rules, IPv6 addresses */
+#define CONF_PF_HAVE_INET6 1 /* inet6 rules, IPv6 addresses (net/firewall/fw6.h) */
 
 /* One statement's tokens, macros expanded. */
 struct pf_toks {

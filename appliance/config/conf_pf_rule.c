@@ -134,7 +134,7 @@ static int block_mode(struct pf_ctx *x, struct conf_pf_rule *r)
     else if (pf_accept(x, "return-rst"))
         r->block_mode = CONF_PF_RETURN_RST;
     else if (conf_tok_is(pf_peek(x), "return-icmp6"))
-        return pf_unsupported(x, pf_peek(x), "ICMPv6: Keel filters IPv4 only");
+        return pf_unsupported(x, pf_peek(x), "Keel answers no IPv6 packet it blocks");
     else if (pf_accept(x, "return-icmp"))
         r->block_mode = CONF_PF_RETURN_ICMP;
     else
@@ -205,7 +205,7 @@ static int head(struct pf_ctx *x, struct tmpl *tp)
         } else if (ph <= PH_AF && (conf_tok_is(t, "inet") || conf_tok_is(t, "inet6"))) {
             if (conf_tok_is(t, "inet6") && !CONF_PF_HAVE_INET6)
                 return pf_unsupported(x, t, "IPv6: Keel filters IPv4 only");
-            tp->r.af = CONF_AF_INET;
+            tp->r.af = conf_tok_is(t, "inet6") ? CONF_AF_INET6 : CONF_AF_INET;
             tp->af_col = t->col;
             ph = PH_PROTO;
         } else if (ph <= PH_PROTO && conf_tok_is(t, "proto")) {
@@ -611,6 +611,19 @@ static uint8_t addr_af(const struct conf_pf_addr *a) { return a->kind == CONF_PF
 
 static int emit(struct pf_ctx *x, const struct conf_pf_rule *r)
 {
+    /* What the IPv6 half of the engine (net/firewall/fw6.h) does not do:
+     * refused for a rule that is IPv6 alone, rather than ignored. */
+    if (r->af == CONF_AF_INET6 && (r->max_states || r->max_src_conn || r->rate_conns || r->max_mss))
+        return pf_fail(x, 1,
+                       "unsupported: state limits (max, max-src-conn, max-src-conn-rate) and scrub are not "
+                       "supported by Keel for inet6 rules",
+                       NULL);
+    if (r->af == CONF_AF_INET6 && r->action == CONF_PF_BLOCK && r->block_mode != CONF_PF_DROP &&
+        r->block_mode != CONF_PF_BLOCK_POLICY)
+        return pf_fail(x, 1, "unsupported: block return is not supported by Keel for inet6 rules (write block drop)",
+                       NULL);
+    if (r->af == CONF_AF_INET6 && r->nat)
+        return pf_fail(x, 1, "unsupported: translation is not supported by Keel for inet6 rules", NULL);
     if (x->w->rules == CONF_PF_MAX_RULES)
         return pf_fail(x, 1, "expected at most 512 rules in all, after lists are expanded", NULL);
     x->w->rules++;
@@ -741,8 +754,8 @@ int pf_antispoof(struct pf_ctx *x)
         if (list)
             (void)pf_accept_punct(x, ",");
     } while (list);
-    if (conf_tok_is(pf_peek(x), "inet6") && !CONF_PF_HAVE_INET6)
-        return pf_unsupported(x, pf_peek(x), "IPv6: Keel filters IPv4 only");
+    if (conf_tok_is(pf_peek(x), "inet6"))
+        return pf_unsupported(x, pf_peek(x), "antispoof for IPv6: Keel's antispoof is inet only");
     if (pf_accept(x, "inet"))
         r.af = CONF_AF_INET;
     if (pf_accept(x, "label")) {

@@ -11,6 +11,7 @@
 #include <keel/string.h>
 
 #include <keel/textbuf.h>
+#include "conf_addr.h"
 
 static void put_duration(struct textbuf *b, uint32_t s)
 {
@@ -61,6 +62,23 @@ static void write_tls(struct textbuf *b, const struct conf_tls *t)
     tb_put(b, "}\n");
 }
 
+/* An interface's IPv6 clause, if any, with its leading blank. */
+static void write_if6(struct textbuf *b, const struct conf_iface *f)
+{
+    if (f->mode6 == CONF_IF6_AUTOCONF) {
+        tb_put(b, " autoconf");
+    } else if (f->mode6 == CONF_IF6_STATIC) {
+        struct conf_ip ip = { .af = CONF_AF_INET6 };
+        char text[48];
+        memcpy(ip.a, f->addr6, 16);
+        (void)conf_ip_format(&ip, text, sizeof text);
+        tb_put(b, " address ");
+        tb_put(b, text);
+        tb_put(b, "/");
+        tb_u64(b, f->prefix6);
+    }
+}
+
 size_t conf_write(const struct conf *c, char *buf, size_t cap)
 {
     struct textbuf b;
@@ -80,7 +98,7 @@ size_t conf_write(const struct conf *c, char *buf, size_t cap)
         tb_u64(&b, f->nic);
         if (f->mode == CONF_IF_DHCP) {
             tb_put(&b, " dhcp");
-        } else {
+        } else if (f->mode == CONF_IF_STATIC) {
             tb_put(&b, " address ");
             tb_ipv4(&b, f->addr);
             tb_put(&b, "/");
@@ -90,6 +108,7 @@ size_t conf_write(const struct conf *c, char *buf, size_t cap)
                 tb_ipv4(&b, f->gateway);
             }
         }
+        write_if6(&b, f);
         tb_put(&b, "\n");
     }
     for (unsigned i = 0; i < c->n_routes; i++) {
@@ -153,7 +172,9 @@ bool conf_equal(const struct conf *a, const struct conf *b)
     }
     for (unsigned i = 0; i < a->n_ifaces; i++) {
         const struct conf_iface *x = &a->ifaces[i], *y = &b->ifaces[i];
-        if (strcmp(x->name, y->name) || x->nic != y->nic || x->mode != y->mode)
+        if (strcmp(x->name, y->name) || x->nic != y->nic || x->mode != y->mode || x->mode6 != y->mode6)
+            return false;
+        if (x->mode6 == CONF_IF6_STATIC && (x->prefix6 != y->prefix6 || memcmp(x->addr6, y->addr6, 16)))
             return false;
         if (x->mode == CONF_IF_STATIC &&
             (x->addr != y->addr || x->prefix != y->prefix || x->has_gateway != y->has_gateway ||

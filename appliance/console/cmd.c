@@ -16,7 +16,7 @@
 
 #include "conf_addr.h"
 
-enum kind { K_WORD, K_UINT, K_IPV4, K_NAME, K_REST, K_TABLE, K_PREFIX };
+enum kind { K_WORD, K_UINT, K_IPV4, K_NAME, K_REST, K_TABLE, K_PREFIX, K_IP };
 
 #define OPER CMD_MODE_OPER
 #define CONF CMD_MODE_CONF
@@ -84,7 +84,7 @@ static const struct node ping_opts[] = {
     KW("count", OPER, CMD_NONE, "how many echo requests to send (default 4)", KIDS(count_arg)),
 };
 static const struct node ping_arg[] = {
-    { "<address>", K_IPV4, OPER, CMD_PING, 0, 0, "the address to ping, A.B.C.D", KIDS(ping_opts) },
+    { "<address>", K_IP, OPER, CMD_PING, 0, 0, "the address to ping, A.B.C.D or IPv6", KIDS(ping_opts) },
 };
 static const struct node restart_arg[] = {
     { "<server>", K_NAME, OPER, CMD_RESTART, 0, 0, "a server's name, as show tasks lists it", LEAF },
@@ -218,6 +218,17 @@ static bool parse_ipv4(const struct word *w, uint64_t *v)
     return true;
 }
 
+/* Either family: *V is the IPv4 address (host order), 0 for IPv6 (the
+ * caller re-reads the word, cmd_arg.s). */
+static bool parse_ip(const struct word *w, uint64_t *v)
+{
+    struct conf_ip ip;
+    if (!conf_parse_ip(w->s, w->n, &ip))
+        return false;
+    *v = ip.af == CONF_AF_INET ? conf_ip_v4(&ip) : 0;
+    return true;
+}
+
 /* A table's name, as `table` lines write it (<name>) or bare. */
 static bool valid_table(const struct word *w)
 {
@@ -265,6 +276,7 @@ static bool arg_ok(const struct node *k, const struct word *w, uint64_t *num)
     switch (k->kind) {
     case K_UINT: return parse_u64(w, num) && *num >= k->min && *num <= k->max;
     case K_IPV4: return parse_ipv4(w, num);
+    case K_IP: return parse_ip(w, num);
     case K_NAME: return valid_name(w);
     case K_REST: return true;
     case K_TABLE: return valid_table(w);
@@ -364,6 +376,7 @@ static void put_arg(struct msg *m, const struct node *k)
         put_num(m, k->max);
         break;
     case K_IPV4: puts_(m, "an IPv4 address A.B.C.D"); break;
+    case K_IP: puts_(m, "an address A.B.C.D or an IPv6 address"); break;
     case K_NAME: puts_(m, "a server name"); break;
     case K_REST: puts_(m, "a configuration statement"); break;
     case K_TABLE: puts_(m, "a table name (<name> or name)"); break;

@@ -156,18 +156,24 @@ int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
     struct consoled *c = ctx;
     uint32_t addr = (uint32_t)call->args[0].num;
     unsigned count = call->n_args > 1 ? (unsigned)call->args[1].num : 4;
+    struct conf_ip ip;
+    char text[48];
+    if (!conf_parse_ip(call->args[0].s, call->args[0].n, &ip)) { /* cmd_parse checked it */
+        lib_snprintf(err, errlen, "expected an address A.B.C.D or an IPv6 address");
+        return -1;
+    }
+    (void)conf_ip_format(&ip, text, sizeof text);
     if (!c->signal) {
         lib_snprintf(err, errlen, "expected a timer for ping (the manifest must grant consoled `signal console`)");
         return -1;
     }
-    int64_t r = netadm_ping(&c->net, addr, count);
+    int64_t r = ip.af == CONF_AF_INET6 ? netadm_ping6(&c->net, ip.a, count) : netadm_ping(&c->net, addr, count);
     if (r) {
         lib_snprintf(err, errlen, "expected netd to ping: %s", netadm_strerror(r));
         return -1;
     }
     char line[128];
-    lib_snprintf(line, sizeof line, "PING %u.%u.%u.%u: %u echo requests, one a second\r\n", addr >> 24,
-                 addr >> 16 & 0xff, addr >> 8 & 0xff, addr & 0xff, count);
+    lib_snprintf(line, sizeof line, "PING %s: %u echo requests, one a second\r\n", text, count);
     con_say(c, line);
     unsigned sent = 0, received = 0, shown = 0;
     uint32_t min_us = 0, max_us = 0;
@@ -179,8 +185,7 @@ int do_ping(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
             return -1;
         }
         for (; shown < received; shown++) {
-            lib_snprintf(line, sizeof line, "reply %u from %u.%u.%u.%u\r\n", shown + 1, addr >> 24, addr >> 16 & 0xff,
-                         addr >> 8 & 0xff, addr & 0xff);
+            lib_snprintf(line, sizeof line, "reply %u from %s\r\n", shown + 1, text);
             con_say(c, line);
         }
     }

@@ -122,6 +122,13 @@ int64_t netadm_ping(const struct netadm *n, uint32_t addr, unsigned count)
     return call(n, NETADM_PING, 2, &m);
 }
 
+int64_t netadm_ping6(const struct netadm *n, const uint8_t addr[16], unsigned count)
+{
+    memcpy((uint8_t *)n->base + NETADM_IN_OFF, addr, 16);
+    struct keel_msg m = { .mr = { 0, count, 6 } };
+    return call(n, NETADM_PING, 3, &m);
+}
+
 int64_t netadm_ping_status(const struct netadm *n, unsigned *sent, unsigned *received, int *done, uint32_t *min_us,
                            uint32_t *max_us)
 {

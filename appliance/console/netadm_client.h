@@ -41,6 +41,8 @@ int64_t netadm_abort(const struct netadm *n);
 int64_t netadm_show(const struct netadm *n, unsigned what, const char **text, size_t *len, int *cut);
 /* Starts COUNT echo requests to ADDR (host order). */
 int64_t netadm_ping(const struct netadm *n, uint32_t addr, unsigned count);
+/* The same to an IPv6 address (16 bytes, network order). */
+int64_t netadm_ping6(const struct netadm *n, const uint8_t addr[16], unsigned count);
 /* The ping's progress: sent, received, done, round trips in microseconds. */
 int64_t netadm_ping_status(const struct netadm *n, unsigned *sent, unsigned *received, int *done, uint32_t *min_us,
                            uint32_t *max_us);

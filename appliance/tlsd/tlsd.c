@@ -213,6 +213,7 @@ static unsigned accept_on(struct front *f, struct listener *l)
         c->cs = s;
         c->bs = -1;
         c->peer_ip = pip;
+        c->peer6 = (d->sc.sh->s[s].status & SOCK_ST_PEER6) != 0; /* an IPv6 client: no IPv4 address to pass on */
         c->peer_port = pport;
         c->started = c->last = keel_now_ns();
         d->owner[i] = (uint8_t)w->id;

@@ -296,7 +296,16 @@ static bool do_connecting(struct worker *w, struct conn *c)
     if (!(st & SOCK_ST_CONNECTED))
         return false;
     (void)sock_setopt(sc, c->bs, SOCK_OPT_NODELAY, 1);
-    if (c->l->ct->proxy_protocol == CONF_PROXY_V1) {
+    if (c->peer6 && c->l->ct->proxy_protocol == CONF_PROXY_V1) {
+        (void)sock_send(sc, c->bs, "PROXY UNKNOWN\r\n", 15); /* IPv6 client: the spec's form without addresses */
+    } else if (c->peer6 && c->l->ct->proxy_protocol == CONF_PROXY_V2) {
+        uint8_t h[PROXY_V2_LEN];
+        proxy_v2_header(h, 0, 0, 0, 0); /* the signature; then LOCAL, UNSPEC, no addresses: 16 bytes */
+        h[12] = 0x20;
+        h[13] = 0x00;
+        h[14] = h[15] = 0;
+        (void)sock_send(sc, c->bs, h, 16);
+    } else if (c->l->ct->proxy_protocol == CONF_PROXY_V1) {
         char line[108], a[16], b[16];
         int n = snprintf(line, sizeof line, "PROXY TCP4 %s %s %u %u\r\n", ip_str(c->peer_ip, a, sizeof a),
                          ip_str(w->d->our_ip, b, sizeof b), c->peer_port, c->l->ct->port);

@@ -60,8 +60,9 @@ struct conn {
     struct worker *w; /* the owner (set with C_NEW) */
     struct listener *l;
     int cs, bs; /* client and backend sockets, -1: none */
-    uint32_t peer_ip;
+    uint32_t peer_ip; /* 0 for an IPv6 client (peer6) */
     uint16_t peer_port;
+    bool peer6;       /* the client came over IPv6 (SOCK_ST_PEER6): PROXY headers carry no address */
     bool tls_live;    /* tls_conn_init done: tls_conn_free due */
     bool c_eof;       /* client's direction closed (close_notify or FIN) */
     bool b_eof;       /* backend's FIN */

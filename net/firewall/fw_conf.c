@@ -10,6 +10,8 @@
  */
 #include "fw_conf.h"
 
+#include "fw6.h"
+
 #include <keel/string.h>
 
 #include "fw_nat.h"
@@ -27,12 +29,18 @@ static uint32_t mask_of(unsigned prefix) { return prefix ? 0xffffffffu << (32 - 
 
 static int8_t map_iface(const struct compile *k, int i) { return i >= 0 && i < CONF_MAX_IFACES ? k->ifmap[i] : -1; }
 
-static void addr(const struct compile *k, const struct conf_pf_addr *in, struct fw_addr *out)
+static void addr(const struct compile *k, const struct conf_pf_addr *in, struct fw_addr *out, struct fw_net6 *net6)
 {
     memset(out, 0, sizeof *out);
+    memset(net6, 0, sizeof *net6);
     out->neg = in->neg;
     switch (in->kind) {
     case CONF_PFA_NET:
+        if (in->ip.af == CONF_AF_INET6) { /* the rule is inet6 (conf_pf: one family per rule) */
+            memcpy(net6->a, in->ip.a, 16);
+            net6->prefix = in->prefix;
+            break;
+        }
         out->mask = mask_of(in->prefix);
         out->addr = conf_ip_v4(&in->ip) & out->mask;
         break;
@@ -139,8 +147,9 @@ static int on_rule(void *ctx, const struct conf_pf_rule *in)
     r.return_code = in->return_code;
     r.tcp_set = in->tcp_set;
     r.tcp_mask = in->tcp_mask;
-    addr(k, &in->src, &r.src);
-    addr(k, &in->dst, &r.dst);
+    addr(k, &in->src, &r.src, &r.src6);
+    addr(k, &in->dst, &r.dst, &r.dst6);
+    r.af = in->af == CONF_AF_INET6 ? 6 : in->af == CONF_AF_INET ? 4 : 0;
     port(&in->sport, &r.sport);
     port(&in->dport, &r.dport);
     r.icmp_type = in->icmp_type == CONF_PF_ICMP_ANY ? FW_ICMP_ANY : in->icmp_type;
@@ -168,9 +177,13 @@ static int on_table(void *ctx, const struct conf_pf_table *t, const struct conf_
     int ti = fw_table_new(k->rs, t->name, t->persist, t->konst);
     if (ti != t->index)
         return 2;
-    for (unsigned i = 0; i < n; i++)
-        if (fw_table_add(k->rs, (unsigned)ti, conf_ip_v4(&e[i].ip), e[i].prefix, e[i].neg) == FW_E_FULL)
+    for (unsigned i = 0; i < n; i++) {
+        int rc = e[i].ip.af == CONF_AF_INET6
+                     ? fw_table_add6(k->rs, (unsigned)ti, e[i].ip.a, e[i].prefix, e[i].neg)
+                     : fw_table_add(k->rs, (unsigned)ti, conf_ip_v4(&e[i].ip), e[i].prefix, e[i].neg);
+        if (rc == FW_E_FULL)
             return 2;
+    }
     return 0;
 }
 

@@ -336,7 +336,7 @@ static bool antispoof_match(const struct fw_rule *r, const struct fw_packet *p, 
 static bool rule_matches(const struct fw_rule *r, const struct fw_packet *p, const struct fw_ifaces *ifs,
                          const struct fw_ruleset *rs)
 {
-    if (!(r->dir & p->dir))
+    if (!(r->dir & p->dir) || r->af == 6) /* inet6 rules: fw6_match.c */
         return false;
     if (r->flags & FW_RF_ANTISPOOF)
         return antispoof_match(r, p, ifs);

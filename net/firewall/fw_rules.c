@@ -10,6 +10,8 @@
  */
 #include "fw_rules.h"
 
+#include "fw6.h"
+
 #include <keel/string.h>
 
 #include <keel/textbuf.h>
@@ -132,8 +134,10 @@ int fw_table_delete(struct fw_ruleset *rs, unsigned ti, uint32_t addr, unsigned 
 
 void fw_table_flush(struct fw_ruleset *rs, unsigned ti)
 {
-    if (ti < rs->n_tables)
+    if (ti < rs->n_tables) {
         rs->tables[ti].n = 0;
+        rs->tables[ti].n6 = 0;
+    }
 }
 
 bool fw_table_match(const struct fw_ruleset *rs, unsigned ti, uint32_t addr)
@@ -251,7 +255,8 @@ static void put_proto(struct textbuf *b, uint8_t proto)
     static const struct {
         uint8_t n;
         const char *name;
-    } names[] = { { 1, "icmp" }, { 6, "tcp" }, { 17, "udp" }, { 47, "gre" }, { 50, "esp" }, { 51, "ah" } };
+    } names[] = { { 1, "icmp" }, { 6, "tcp" }, { 17, "udp" },      { 47, "gre" },
+                  { 50, "esp" }, { 51, "ah" }, { 58, "ipv6-icmp" } };
     tb_put(b, " proto ");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].n == proto) {
@@ -332,21 +337,41 @@ static void put_nat(struct textbuf *b, const struct fw_rule_nat *n, const struct
     }
 }
 
+/* An inet6 rule's address: its IPv6 prefix (fw6.h) when NET, else put_addr. */
+static void put_host(struct textbuf *b, const struct fw_rule *r, const struct fw_addr *a, const struct fw_net6 *n6,
+                     const struct fw_ifaces *ifs, const struct fw_ruleset *rs)
+{
+    if (r->af != 6 || a->kind != FW_ADDR_NET || n6->prefix == 0) {
+        put_addr(b, a, ifs, rs);
+        return;
+    }
+    char text[48];
+    tb_put(b, a->neg ? " ! " : " ");
+    tb_put(b, fw6_ntop(n6->a, text, sizeof text));
+    if (n6->prefix != 128) {
+        tb_put(b, "/");
+        tb_u64(b, n6->prefix);
+    }
+}
+
 /* The part after the interface: af, proto, hosts, options. */
 static void put_filter_tail(struct textbuf *b, const struct fw_rule *r, const struct fw_ifaces *ifs,
                             const struct fw_ruleset *rs)
 {
+    if (r->af == 6) /* inet is left out, as the listings always did (an IPv4 address implies it) */
+        tb_put(b, " inet6");
     if (r->proto != FW_PROTO_ANY)
         put_proto(b, r->proto);
-    if (host_is_any(&r->src, &r->sport) && host_is_any(&r->dst, &r->dport)) {
+    bool any6 = r->af != 6 || (r->src6.prefix == 0 && r->dst6.prefix == 0);
+    if (any6 && host_is_any(&r->src, &r->sport) && host_is_any(&r->dst, &r->dport)) {
         tb_put(b, " all");
     } else {
         tb_put(b, " from");
-        put_addr(b, &r->src, ifs, rs);
+        put_host(b, r, &r->src, &r->src6, ifs, rs);
         if (r->sport.op != FW_PORT_ANY)
             put_port(b, &r->sport);
         tb_put(b, " to");
-        put_addr(b, &r->dst, ifs, rs);
+        put_host(b, r, &r->dst, &r->dst6, ifs, rs);
         if (r->dport.op != FW_PORT_ANY)
             put_port(b, &r->dport);
     }
@@ -357,7 +382,7 @@ static void put_filter_tail(struct textbuf *b, const struct fw_rule *r, const st
         put_flags(b, r->tcp_mask);
     }
     if (r->icmp_type != FW_ICMP_ANY) {
-        tb_put(b, " icmp-type ");
+        tb_put(b, r->proto == 58 ? " icmp6-type " : " icmp-type ");
         tb_u64(b, r->icmp_type);
         if (r->icmp_code != FW_ICMP_ANY) {
             tb_put(b, " code ");

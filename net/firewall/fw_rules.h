@@ -95,11 +95,20 @@ struct fw_table_entry {
     uint8_t prefix;
     bool neg;
 };
+/* IPv6 entries (fw6.h: fw_table_add6, fw_table_match6). */
+#define FW_TABLE6_SIZE 32
+struct fw_table6_entry {
+    uint8_t addr[16]; /* network order, no bits beyond prefix */
+    uint8_t prefix;
+    bool neg;
+};
 struct fw_table {
     char name[FW_TABLE_NAME];
     bool persist, konst;
     uint16_t n; /* <= FW_TABLE_SIZE */
     struct fw_table_entry e[FW_TABLE_SIZE];
+    uint16_t n6; /* <= FW_TABLE6_SIZE */
+    struct fw_table6_entry e6[FW_TABLE6_SIZE];
 };
 
 enum fw_port_op {
@@ -166,6 +175,13 @@ struct fw_rule {
     unsigned line;         /* where it was written, for listings and logs */
     struct fw_rule_nat nat; /* translation; nat.kind 0: none */
     struct fw_counters c;
+    /* Family (fw6.h): 0 both, 4 inet (IPv4 packets only), 6 inet6 (IPv6
+     * only).  src6/dst6: the prefix when src/dst is FW_ADDR_NET and af is 6. */
+    uint8_t af;
+    struct fw_net6 {
+        uint8_t a[16]; /* network order, no bits beyond prefix */
+        uint8_t prefix;
+    } src6, dst6;
 };
 
 struct fw_ruleset {

@@ -5,7 +5,8 @@
  * The shape: NO_SYS=1, one thread (netd's event loop, net/netd.c) calls
  * into lwIP and nothing else does, so there is no locking
  * (SYS_LIGHTWEIGHT_PROT 0) and no sockets/netconn API (they need threads).
- * IPv4 only: Ethernet + ARP, ICMP, DHCP client, UDP, TCP, raw PCBs (for the
+ * IPv4 and IPv6: Ethernet + ARP, ICMP, DHCP client, IPv6 with ND/SLAAC/MLD
+ * (the IPv6 section below), UDP, TCP, raw PCBs (for the
  * console's `ping` later), forwarding between netifs.  No reassembly and no
  * fragmentation: the firewall drops every fragment (net/firewall/fw_match.h:
  * it filters before lwIP would reassemble, and a later fragment has no ports
@@ -52,8 +53,8 @@
  * (netd_sock.c), and the pools and heap bound them all together.  lwIP
  * sends a window update once the window has opened by
  * TCP_WND_UPDATE_THRESHOLD (4 MSS), as the client's reads free the ring.
- * Static total about 2.5 MiB of netd's .bss, plus the 1.5 MiB heap frame
- * (manifest: netd memory 5M).
+ * Static total about 2.8 MiB of netd's .bss with IPv6 (the RW segment),
+ * plus the 1.5 MiB heap frame (manifest: netd memory 7M).
  */
 #ifndef NETD_LWIPOPTS_H
 #define NETD_LWIPOPTS_H
@@ -105,7 +106,7 @@ extern unsigned char *netd_lwip_heap;
 
 /* ---- IPv4 ---- */
 #define LWIP_IPV4                       1
-#define LWIP_IPV6                       0
+#define LWIP_IPV6                       1 /* dual stack: see the IPv6 section below */
 #define IP_FORWARD                      1 /* route between netifs (the firewall filters, net/firewall/) */
 #define IP_FORWARD_ALLOW_TX_ON_RX_NETIF 1 /* NAT reflection: a LAN host's packet to a forwarded port goes back out on the LAN (fw_nat.h) */
 #define IP_REASSEMBLY                   0 /* see the top: the firewall drops fragments */
@@ -119,6 +120,38 @@ extern unsigned char *netd_lwip_heap;
 #define LWIP_IGMP                       0
 #define LWIP_AUTOIP                     0
 #define LWIP_DNS                        0
+
+/* ---- IPv6 (net/netd_ip6.c) ----
+ * Link-local addresses, neighbour discovery, SLAAC from router
+ * advertisements (`autoconf`), static addresses, ICMPv6 echo, MLDv1 for
+ * the solicited-node groups, forwarding between netifs (filtered like IPv4:
+ * net/netd_fw6.c).  No fragmentation or reassembly (the firewall drops
+ * every fragment, as for IPv4; forwarded packets too big for the next link
+ * get ICMPv6 packet too big), no DHCPv6.  Three addresses per netif:
+ * link-local, one static and one from SLAAC at most.  The neighbour,
+ * destination, prefix and router caches are a few KiB in all. */
+#define LWIP_IPV6_NUM_ADDRESSES         3
+#define LWIP_IPV6_FORWARD               1
+#define LWIP_IPV6_FRAG                  0
+#define LWIP_IPV6_REASS                 0
+#define LWIP_IPV6_AUTOCONFIG            1
+#define LWIP_IPV6_ADDRESS_LIFETIMES     1
+#define LWIP_IPV6_SEND_ROUTER_SOLICIT   1
+#define LWIP_IPV6_DUP_DETECT_ATTEMPTS   1
+#define LWIP_IPV6_MLD                   1
+#define LWIP_IPV6_DHCP6                 0
+#define LWIP_IPV6_SCOPES                1
+#define LWIP_ICMP6                      1
+#define LWIP_ICMP6_DATASIZE             8
+#define LWIP_ND6_NUM_NEIGHBORS          64
+#define LWIP_ND6_NUM_DESTINATIONS       64
+#define LWIP_ND6_NUM_PREFIXES           8
+#define LWIP_ND6_NUM_ROUTERS            4
+#define LWIP_ND6_QUEUEING               1
+#define MEMP_NUM_ND6_QUEUE              32
+#define LWIP_ND6_ALLOW_RA_UPDATES       1
+#define LWIP_ND6_TCP_REACHABILITY_HINTS 1
+#define MEMP_NUM_MLD6_GROUP             (4 * 8)
 
 /* ---- DHCP client ---- */
 /* lwIP 2.1's DHCP_DOES_ARP_CHECK (one ARP probe, 0.5 s) became address
@@ -180,6 +213,10 @@ extern unsigned char *netd_lwip_heap;
 #define IP_STATS           1
 #define IPFRAG_STATS       0 /* no reassembly, no fragmentation */
 #define ICMP_STATS         1
+#define ICMP6_STATS        1
+#define IP6_STATS          1
+#define ND6_STATS          1
+#define MLD6_STATS         0
 #define UDP_STATS          1
 #define TCP_STATS          1
 #define MEM_STATS          1

@@ -8,7 +8,9 @@
  *
  * ctrl bit 0: direction (in/out); bit 1: interface (wan/lan); bit 2: the
  * bytes are an Ethernet frame, else an IP packet; bit 3: after this packet,
- * sweep expired states; bit 4: replace the rule set (states kept).  Each
+ * sweep expired states; bit 4: replace the rule set (states kept); bit 5:
+ * the bytes are an IPv6 packet for the firewall's IPv6 half (fw6.h: parser,
+ * ND pass, rules, its own state table).  Each
  * packet is copied to a buffer of exactly its length, so ASan catches any
  * read past it.  The packets go through one engine with a small state table
  * (8 slots, so exhaustion happens), stateful rules, a rate limit and
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fw6.h"
 #include "fw_log.h"
 #include "fw_match.h"
 #include "fw_text.h"
@@ -48,7 +51,12 @@ static const char rules_a[] = "antispoof for lan\n"
                               "block return in proto tcp to port 23\n"
                               "pass in proto tcp flags any keep state allow-opts\n"
                               "match out on wan from 192.168.50.0/24 nat-to (wan) port 50001:50004\n"
-                              "pass in on wan proto tcp to (wan) port 8080 rdr-to 192.168.50.10 port 80\n";
+                              "pass in on wan proto tcp to (wan) port 8080 rdr-to 192.168.50.10 port 80\n"
+                              "table <v6> { 2001:db8:66::/48, !2001:db8:66:1::/64 }\n"
+                              "block in quick inet6 from <v6>\n"
+                              "pass in on wan inet6 proto tcp from 2001:db8::/32 to port 80\n"
+                              "pass in inet6 proto icmp6 icmp6-type echoreq\n"
+                              "pass in inet6 proto udp to self port 53\n";
 static const char rules_b[] = "pass in log quick proto udp from ! 192.168.50.0/24 port >= 1024 keep state\n"
                               "block in proto tcp to port 1 <> 1023\n";
 
@@ -65,6 +73,9 @@ struct harness {
     struct fw_nat nat;
     struct fw_engine eng;
     struct fw_ratelimit rl;
+    struct fw6_state_table states6;
+    struct fw6_ifaces ifs6;
+    struct fw6_engine eng6;
 };
 
 static void load(struct harness *h, struct fw_ruleset *rs, const char *text)
@@ -87,6 +98,39 @@ static void setup(struct harness *h)
     h->eng.ifaces = &h->ifs;
     h->spare = &h->sets[1];
     fw_ratelimit_init(&h->rl, 5, 5, 0);
+    fw6_state_init(&h->states6, 7);
+    h->ifs6.ifs[0].n = 1;
+    h->ifs6.ifs[0].prefix[0] = 64;
+    h->ifs6.ifs[0].a[0][0] = 0x20, h->ifs6.ifs[0].a[0][1] = 0x01, h->ifs6.ifs[0].a[0][15] = 1;
+    h->eng6.states = &h->states6;
+    h->eng6.ifaces = &h->ifs6;
+}
+
+/* The IPv6 half: parse, ND before the rules, then the verdict. */
+static void one_packet6(struct harness *h, uint8_t ctrl, const uint8_t *bytes, size_t len, uint64_t now)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    REQUIRE(copy != NULL);
+    memcpy(copy, bytes, len);
+    struct fw6_packet p = { .dir = (ctrl & 1) ? FW_OUT : FW_IN, .iface = (ctrl >> 1) & 1 };
+    int rc = fw6_parse(copy, len, &p);
+    free(copy);
+    h->eng6.rules = h->eng.rules;
+    if (rc < 0) {
+        REQUIRE(rc > -FW6_PKT_NREASONS);
+        fw6_count_malformed(&h->eng6, rc);
+        return;
+    }
+    REQUIRE(p.len >= 40 && p.len <= len);
+    if (fw6_is_nd(&p))
+        return;
+    struct fw_verdict v;
+    fw6_filter(&h->eng6, &p, now, &v);
+    REQUIRE(v.action == FW_PASS || v.action == FW_BLOCK);
+    REQUIRE(v.rule >= -1 && v.rule < (int)h->eng.rules->count);
+    REQUIRE(h->states6.count <= FW6_STATES);
+    char a[48];
+    REQUIRE(strlen(fw6_ntop(p.src, a, sizeof a)) < sizeof a);
 }
 
 static void check_parsed(const struct fw_packet *p, size_t len, bool ether)
@@ -162,10 +206,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (len > size - pos)
             len = (uint8_t)(size - pos);
         now += (uint64_t)step * step * (FW_NS_PER_SEC / 16); /* up to ~68 minutes per packet */
-        one_packet(&h, ctrl, data + pos, len, now);
+        if (ctrl & 32)
+            one_packet6(&h, ctrl, data + pos, len, now);
+        else
+            one_packet(&h, ctrl, data + pos, len, now);
         pos += len;
-        if (ctrl & 8)
+        if (ctrl & 8) {
             (void)fw_state_expire(&h.states, now);
+            (void)fw6_state_expire(&h.states6, now);
+        }
         if (ctrl & 16) {
             load(&h, h.spare, (reloads++ & 1) ? rules_a : rules_b);
             REQUIRE(fw_ruleset_replace(&h.eng.rules, &h.spare) == FW_OK);

@@ -48,6 +48,62 @@ static const char *const example = "hostname edge1\n"
 
 /* ------------------------------------------------------------- parsing -- */
 
+/* IPv6 clauses: a static address, autoconf, both families on one line,
+ * IPv6 alone; the canonical text round-trips; wrong ones are refused. */
+static void test_interface_ipv6(void)
+{
+    CHECK_EQ(parse("interface wan nic 0 dhcp autoconf\n"
+                   "interface lan nic 1 address 10.1.0.1/24 address 2001:DB8:1:0::1/64\n"
+                   "interface dmz nic 2 address fd00::1/48\n"),
+             CONF_OK);
+    CHECK_EQ(c.n_ifaces, 3);
+    CHECK_EQ(c.ifaces[0].mode, CONF_IF_DHCP);
+    CHECK_EQ(c.ifaces[0].mode6, CONF_IF6_AUTOCONF);
+    CHECK_EQ(c.ifaces[1].mode, CONF_IF_STATIC);
+    CHECK_EQ(c.ifaces[1].mode6, CONF_IF6_STATIC);
+    CHECK_EQ(c.ifaces[1].prefix6, 64);
+    static const uint8_t want[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 1 };
+    CHECK(memcmp(c.ifaces[1].addr6, want, 16) == 0);
+    CHECK_EQ(c.ifaces[2].mode, CONF_IF_NONE);
+    CHECK_EQ(c.ifaces[2].mode6, CONF_IF6_STATIC);
+    CHECK_EQ(c.ifaces[2].prefix6, 48);
+    static char wtext[4096];
+    size_t n = conf_write(&c, wtext, sizeof wtext);
+    CHECK(n < sizeof wtext);
+    CHECK(strstr(wtext, "interface wan nic 0 dhcp autoconf\n") != NULL);
+    CHECK(strstr(wtext, "interface lan nic 1 address 10.1.0.1/24 address 2001:db8:1::1/64\n") != NULL);
+    CHECK(strstr(wtext, "interface dmz nic 2 address fd00::1/48\n") != NULL);
+    static struct conf again;
+    CHECK_EQ(conf_parse(NULL, wtext, n, &again, NULL), CONF_OK);
+    CHECK(conf_equal(&c, &again));
+    again.ifaces[1].addr6[15] = 2;
+    CHECK(!conf_equal(&c, &again));
+    /* IPv6 first, IPv4 after; a gateway still follows its IPv4 address. */
+    CHECK_EQ(parse("interface a nic 0 autoconf address 10.0.0.1/8 gateway 10.0.0.2\n"), CONF_OK);
+    CHECK(c.ifaces[0].has_gateway);
+    CHECK_EQ(c.ifaces[0].mode6, CONF_IF6_AUTOCONF);
+    CHECK_STR(err1("interface a nic 0 autoconf address 2001:db8::1/64\n"),
+              "appliance.conf:1:28: expected one IPv6 clause (address IPV6/P or autoconf) per interface (got "
+              "\"address\")");
+    CHECK_STR(err1("interface a nic 0 dhcp address 10.0.0.1/8\n"),
+              "appliance.conf:1:24: expected one IPv4 clause (dhcp or address A.B.C.D/P) per interface (got "
+              "\"address\")");
+    static const char *const bad6[] = { "2001:db8::1",       "2001:db8::1/0", "2001:db8::1/129",
+                                        "2001:db8::g/64",    "2001:db8::1/x", "::/64",
+                                        "::1/128",           "ff02::1/64",    "fe80::1/64",
+                                        "::ffff:10.0.0.1/96" };
+    for (size_t i = 0; i < sizeof bad6 / sizeof bad6[0]; i++) {
+        char t[128];
+        snprintf(t, sizeof t, "interface a nic 0 address %s\n", bad6[i]);
+        const char *e = err1(t);
+        CHECK(strncmp(e, "appliance.conf:1:27: expected a", 31) == 0);
+        if (strncmp(e, "appliance.conf:1:27: expected a", 31) != 0)
+            printf("  %s: %s\n", bad6[i], e);
+    }
+    CHECK_STR(err1("interface a nic 0 address 2001:db8::1/64 gateway 2001:db8::2\n"),
+              "appliance.conf:1:42: expected dhcp, address A.B.C.D/P, address IPV6/P or autoconf (got \"gateway\")");
+}
+
 static void test_design_example(void)
 {
     CHECK_EQ(parse(example), CONF_OK);
@@ -159,11 +215,12 @@ static void test_errors_top_level(void)
 {
     CHECK_STR(err1("hostname a\nfrobnicate x\n"),
               "appliance.conf:2:1: expected hostname, log, interface, route, a firewall stateme"
-              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp or metrics (got \"frobnicate\")");
+              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp or metrics "
+              "(got \"frobnicate\")");
     CHECK_STR(err1("  }\n"), "appliance.conf:1:3: expected a statement ('}' closes no tls block here)");
-    CHECK_STR(err1("{\n"),
-              "appliance.conf:1:1: expected hostname, log, interface, route, a firewall stateme"
-              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp or metrics (got \"{\")");
+    CHECK_STR(err1("{\n"), "appliance.conf:1:1: expected hostname, log, interface, route, a firewall stateme"
+                           "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp "
+                           "or metrics (got \"{\")");
     CHECK_STR(err1("hostname\n"), "appliance.conf:1:9: expected a host name after hostname");
     CHECK_STR(err1("hostname a b\n"), "appliance.conf:1:12: expected the end of the line (got \"b\")");
     CHECK_STR(err1("hostname -a\n"), "appliance.conf:1:10: expected a host name (letters, digits, '-' and '.', at "
@@ -207,12 +264,14 @@ static void test_errors_interface(void)
               "appliance.conf:1:17: expected a NIC number (0-7) after nic (got \"-1\")");
     CHECK_STR(err1("interface a nic 0 dhcp\ninterface b nic 0 dhcp\n"),
               "appliance.conf:2:17: expected a NIC no other interface uses (line 1 has this one)");
-    CHECK_STR(err1("interface a nic 0\n"), "appliance.conf:1:18: expected dhcp or address A.B.C.D/P");
+    CHECK_STR(err1("interface a nic 0\n"),
+              "appliance.conf:1:18: expected dhcp, address A.B.C.D/P, address IPV6/P or autoconf");
     CHECK_STR(err1("interface a nic 0 static\n"),
-              "appliance.conf:1:19: expected dhcp or address A.B.C.D/P (got \"static\")");
+              "appliance.conf:1:19: expected dhcp, address A.B.C.D/P, address IPV6/P or autoconf (got \"static\")");
     CHECK_STR(err1("interface a nic 0 dhcp gateway 1.2.3.4\n"),
-              "appliance.conf:1:24: expected the end of the line (got \"gateway\")");
-    CHECK_STR(err1("interface a nic 0 address\n"), "appliance.conf:1:26: expected an address A.B.C.D/P after address");
+              "appliance.conf:1:24: expected dhcp, address A.B.C.D/P, address IPV6/P or autoconf (got \"gateway\")");
+    CHECK_STR(err1("interface a nic 0 address\n"),
+              "appliance.conf:1:26: expected an address A.B.C.D/P or IPV6/P after address");
     static const char *const bad_addrs[] = { "1.2.3.4",     "1.2.3.4/",    "1.2.3.4/0",   "1.2.3.4/33", "1.2.3/8",
                                              "1.2.3.4.5/8", "256.1.1.1/8", "01.2.3.4/8",  "1..3.4/8",   "a.b.c.d/8",
                                              "1.2.3.4/x",   "1.2.3.4/8/8", "1111.2.3.4/8" };
@@ -224,7 +283,7 @@ static void test_errors_interface(void)
         CHECK_STR(err1(t), want);
     }
     CHECK_STR(err1("interface a nic 0 address 10.0.0.1/8 via 10.0.0.2\n"),
-              "appliance.conf:1:38: expected gateway A.B.C.D or the end of the line (got \"via\")");
+              "appliance.conf:1:38: expected dhcp, address A.B.C.D/P, address IPV6/P or autoconf (got \"via\")");
     CHECK_STR(err1("interface a nic 0 address 10.0.0.1/8 gateway\n"),
               "appliance.conf:1:45: expected a gateway address A.B.C.D after gateway");
     CHECK_STR(err1("interface a nic 0 address 10.0.0.1/8 gateway 10.0.0\n"),
@@ -236,7 +295,7 @@ static void test_errors_interface(void)
               "appliance.conf:1:46: expected a gateway inside the interface's prefix, other than its address (got "
               "\"10.0.0.1\")");
     CHECK_STR(err1("interface a nic 0 address 10.0.0.1/8 gateway 10.0.0.2 x\n"),
-              "appliance.conf:1:55: expected the end of the line (got \"x\")");
+              "appliance.conf:1:55: expected dhcp, address A.B.C.D/P, address IPV6/P or autoconf (got \"x\")");
     CHECK_STR(err1("interface a nic 0 address 10.0.0.1/8 gateway 10.0.0.2\n"
                    "interface b nic 1 address 10.1.0.1/16 gateway 10.1.0.2\n"),
               "appliance.conf:2:47: expected one default gateway (line 1 has one)");
@@ -856,9 +915,9 @@ static void test_edit_set_refused(void)
     CHECK_STR(eerr, "expected a setting after the port, e.g. tls 443 backend 10.0.2.2:8080");
     CHECK_EQ(set("tls 443 {"), CONF_E_SYNTAX);
     CHECK_EQ(set("frobnicate"), CONF_E_SYNTAX);
-    CHECK_STR(eerr,
-              "expected hostname, log, interface, route, a firewall stateme"
-              "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp or metrics (got \"frobnicate\")");
+    CHECK_STR(eerr, "expected hostname, log, interface, route, a firewall stateme"
+                    "nt (pass, block, match, antispoof, table, set or NAME = VALUE), tls, console, syslog, ntp or "
+                    "metrics (got \"frobnicate\")");
     CHECK_EQ(set("   # only a comment"), CONF_E_SYNTAX);
     CHECK_STR(eerr, "expected a configuration statement");
     CHECK_EQ(set("log"), CONF_E_SYNTAX);
@@ -1009,6 +1068,7 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_design_example),
+        UNIT_TEST(test_interface_ipv6),
         UNIT_TEST(test_defaults_and_empty),
         UNIT_TEST(test_everything_else),
         UNIT_TEST(test_rule_text_normalised),

@@ -658,15 +658,18 @@ static void test_command_errors(void)
     CHECK_EQ(parse("show log x", CMD_MODE_OPER), -1);
     CHECK_STR(err, "expected follow or the end of the command after log (got \"x\")");
     CHECK_EQ(parse("ping", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected an IPv4 address A.B.C.D after ping");
+    CHECK_STR(err, "expected an address A.B.C.D or an IPv6 address after ping");
     CHECK_EQ(parse("ping example.com", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected an IPv4 address A.B.C.D after ping (got \"example.com\")");
+    CHECK_STR(err, "expected an address A.B.C.D or an IPv6 address after ping (got \"example.com\")");
     static const char *const bad_ips[] = { "1.2.3", "1.2.3.4.5", "256.0.0.1", "01.2.3.4", "1.2.3.4x", "1..2.3" };
     for (size_t i = 0; i < sizeof bad_ips / sizeof bad_ips[0]; i++) {
         char l[64];
         snprintf(l, sizeof l, "ping %s", bad_ips[i]);
         CHECK_EQ(parse(l, CMD_MODE_OPER), -1);
     }
+    CHECK_EQ(parse("ping 2001:db8::1", CMD_MODE_OPER), 1); /* IPv6 too */
+    CHECK_EQ(parse("ping 2001:db8::1 count 2", CMD_MODE_OPER), 1);
+    CHECK_EQ(parse("ping 2001:db8:::1", CMD_MODE_OPER), -1);
     CHECK_EQ(parse("ping 1.2.3.4 count", CMD_MODE_OPER), -1);
     CHECK_STR(err, "expected a number 1-100 after count");
     CHECK_EQ(parse("ping 1.2.3.4 count 0", CMD_MODE_OPER), -1);

@@ -70,8 +70,10 @@ static void test_bad_frames_refused(void)
     struct nof_l4 l4;
     size_t len = make_tcp(100, 0x10);
     CHECK_EQ(nof_parse(frame, len - 1, &l4), NOF_E_TRUNCATED); /* IP length past the frame */
+    frame[12] = 0x08, frame[13] = 0x06;
+    CHECK_EQ(nof_parse(frame, len, &l4), NOF_E_NOT_L4); /* ARP */
     frame[12] = 0x86, frame[13] = 0xdd;
-    CHECK_EQ(nof_parse(frame, len, &l4), NOF_E_NOT_L4); /* IPv6 */
+    CHECK_EQ(nof_parse(frame, len, &l4), NOF_E_TRUNCATED); /* IPv6 ethertype, version 4 */
     len = make_tcp(100, 0x10);
     frame[14 + 6] = 0x20; /* MF: a fragment */
     CHECK_EQ(nof_parse(frame, len, &l4), NOF_E_NOT_L4);
@@ -118,12 +120,75 @@ static void test_segment_64k(void)
     CHECK_EQ(nof_segment(frame, &l4, 0, 0, seg), NOF_E_MSS);
 }
 
+/* An Ethernet + IPv6 + hop-by-hop (8 bytes) + TCP frame with PAYLOAD bytes. */
+static size_t make_tcp6(unsigned payload, uint8_t flags)
+{
+    memset(frame, 0, 14 + 40 + 8 + 20);
+    frame[12] = 0x86, frame[13] = 0xdd;
+    uint8_t *ip = frame + 14, *hbh = ip + 40, *th = hbh + 8;
+    unsigned plen = 8 + 20 + payload;
+    ip[0] = 0x60;
+    ip[4] = (uint8_t)(plen >> 8), ip[5] = (uint8_t)plen;
+    ip[6] = 0, ip[7] = 64; /* next header: hop-by-hop */
+    ip[8] = 0x20, ip[9] = 0x01, ip[10] = 0x0d, ip[11] = 0xb8, ip[23] = 1;
+    ip[24] = 0x20, ip[25] = 0x01, ip[26] = 0x0d, ip[27] = 0xb8, ip[29] = 2, ip[39] = 2;
+    hbh[0] = 6; /* TCP; length 0: 8 bytes (PadN after) */
+    hbh[2] = 1, hbh[3] = 4;
+    th[0] = 0x30, th[1] = 0x39, th[3] = 80;
+    th[12] = 5 << 4;
+    th[13] = flags;
+    th[14] = 0xff;
+    for (unsigned i = 0; i < payload; i++)
+        th[20 + i] = (uint8_t)(i * 5 + 1);
+    struct nof_l4 l4;
+    if (nof_parse(frame, 82 + payload, &l4) == NOF_OK)
+        nof_set_full(frame, &l4);
+    return 82 + payload;
+}
+
+/* IPv6: the TCP header after an extension header, the pseudo-header over
+ * both 128-bit addresses, segmentation setting the payload length. */
+static void test_ipv6(void)
+{
+    size_t len = make_tcp6(3000, 0x18);
+    struct nof_l4 l4;
+    CHECK_EQ(nof_parse(frame, len, &l4), NOF_OK);
+    CHECK_EQ(l4.v6, 1);
+    CHECK_EQ(l4.l4_off, 62);
+    CHECK_EQ(l4.hdr_len, 82);
+    CHECK_EQ(l4.l4_len, 3020);
+    CHECK(nof_check(frame, &l4));
+    frame[14 + 8 + 15] ^= 1; /* the source address is in the sum */
+    CHECK(!nof_check(frame, &l4));
+    frame[14 + 8 + 15] ^= 1;
+    unsigned got = 0, k = 0;
+    for (;; k++) {
+        int n = nof_segment(frame, &l4, 1200, k, seg);
+        CHECK(n >= 0);
+        if (n <= 0)
+            break;
+        struct nof_l4 s;
+        CHECK_EQ(nof_parse(seg, (size_t)n, &s), NOF_OK);
+        CHECK(nof_check(seg, &s));
+        CHECK_EQ((unsigned)(seg[18] << 8 | seg[19]), (unsigned)n - 54); /* payload length */
+        got += (unsigned)n - 82;
+    }
+    CHECK_EQ(got, 3000u);
+    CHECK_EQ(k, 3u);
+    len = make_tcp6(10, 0x10);
+    frame[14 + 40] = 44; /* hop-by-hop then a fragment header: not L4 */
+    CHECK_EQ(nof_parse(frame, len, &l4), NOF_E_NOT_L4);
+    len = make_tcp6(10, 0x10);
+    CHECK_EQ(nof_parse(frame, len - 1, &l4), NOF_E_TRUNCATED);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_parse_and_checksums),
         UNIT_TEST(test_bad_frames_refused),
         UNIT_TEST(test_segment_64k),
+        UNIT_TEST(test_ipv6),
     };
     return unit_main("nic_offload", tests, sizeof tests / sizeof tests[0]);
 }

@@ -1,0 +1,177 @@
+/*
+ * fw6.h - the firewall's IPv6 half: the IPv6 packet parser, the IPv6
+ * addresses of the appliance's interfaces, the IPv6 state table and the
+ * verdict for one IPv6 packet (kept states first, then the rules).
+ *
+ * The rules are the one rule set (fw_rules.h) the IPv4 half uses: a rule
+ * whose family is inet6 (struct fw_rule.af == 6) or is not given (af == 0)
+ * is evaluated for IPv6 packets, an inet rule never; its addresses are
+ * fw_rule.src6/dst6 (a prefix, when the fw_addr kind is FW_ADDR_NET), a
+ * table's IPv6 entries (fw_table.e6), an interface's IPv6 addresses or
+ * networks (struct fw6_ifaces) or any of the appliance's (self).  pf's
+ * meaning as for IPv4: last match wins, quick stops, no match blocks.
+ *
+ * Passed before the rules, always (docs/CONFIG.md lists them): what
+ * neighbour discovery and path MTU discovery need, as ICMPv6 (RFC 4443,
+ * RFC 4861, RFC 2710):
+ *   - router solicitation/advertisement, neighbour solicitation and
+ *     advertisement (133-136) with hop limit 255, the RFC 4861 proof that
+ *     they never crossed a router;
+ *   - MLD query/report/done (130-132, 143) from a link-local source with
+ *     hop limit 1 (the solicited-node groups ND relies on);
+ *   - packet too big (2), in and out and forwarded (path MTU discovery).
+ * Everything else (echo included) needs a rule, as in IPv4.
+ *
+ * Dropped before classification (counted by reason): truncated packets,
+ * a version other than 6, every fragment (as IPv4: nothing is reassembled),
+ * routing headers of type 0 (RFC 5095), unknown extension headers before
+ * the upper layer, bad TCP flag combinations, multicast sources.
+ *
+ * States: key (protocol, the two addresses and ports, in a direction-free
+ * order), looked up for every packet before the rules; a pass rule that
+ * keeps state (the default) creates one for a TCP SYN, a UDP datagram, an
+ * ICMPv6 echo request or any other protocol's packet.  TCP states follow
+ * the flags (opening, established, closing, closed) with pf's timeouts; no
+ * sequence-window check (the IPv4 table's window tracking is not done for
+ * IPv6).  Floating (any interface), as pf's default state policy.  A full
+ * table refuses new states (the packet is blocked and counted), never an
+ * old one.  Not done for IPv6: block return answers (an inet6 block
+ * return rule drops), max-src-conn*, max N, scrub, NAT.
+ *
+ * Pure C, no allocation, no globals; the caller owns every struct; time is
+ * the caller's nanoseconds.  Host unit test: tests/unit/test_fw6.c.
+ */
+#ifndef KEEL_FW6_H
+#define KEEL_FW6_H
+
+#include "fw_rules.h"
+
+#define FW_PROTO_ICMP6 58u
+#define FW6_ADDRS      3 /* IPv6 addresses one interface holds (lwIP's LWIP_IPV6_NUM_ADDRESSES) */
+
+/* What fw6_parse makes of a buffer; negative: drop. */
+enum fw6_pkt_result {
+    FW6_PKT_OK = 0,
+    FW6_PKT_E_TRUNCATED = -1, /* shorter than the header or its payload length */
+    FW6_PKT_E_VERSION = -2,   /* version is not 6 */
+    FW6_PKT_E_FRAG = -3,      /* a fragment header: not reassembled, dropped */
+    FW6_PKT_E_EXT = -4,       /* routing header type 0, or an unknown extension header */
+    FW6_PKT_E_L4 = -5,        /* TCP/UDP/ICMPv6 header longer than the payload */
+    FW6_PKT_E_TCP_FLAGS = -6, /* SYN+FIN, SYN+RST, no SYN/ACK/RST, FIN/PSH/URG without ACK */
+    FW6_PKT_E_SRC = -7,       /* multicast source address */
+};
+#define FW6_PKT_NREASONS 8
+
+/* An IPv6 packet as the rules see it (addresses in network order). */
+struct fw6_packet {
+    uint8_t dir;   /* FW_IN or FW_OUT: caller */
+    uint8_t iface; /* index into the interface tables: caller */
+    uint8_t proto; /* the upper-layer protocol after the extension headers */
+    uint8_t tcp_flags;
+    uint8_t hop_limit;
+    uint8_t icmp_type, icmp_code; /* ICMPv6 */
+    uint16_t sport, dport;        /* TCP/UDP; ICMPv6 echo: the identifier in both */
+    uint32_t len;                 /* 40 + payload length: what byte counters add */
+    uint8_t src[16], dst[16];
+};
+
+/* The appliance's IPv6 addresses per interface (netd keeps them current). */
+struct fw6_iface {
+    uint8_t n; /* <= FW6_ADDRS */
+    uint8_t prefix[FW6_ADDRS];
+    uint8_t a[FW6_ADDRS][16];
+};
+struct fw6_ifaces {
+    struct fw6_iface ifs[FW_MAX_IFACES];
+};
+
+/* TCP progress of a state. */
+enum fw6_tcp {
+    FW6_TCP_OPENING = 0, /* SYN seen, no answer yet */
+    FW6_TCP_ESTABLISHED,
+    FW6_TCP_CLOSING, /* a FIN seen */
+    FW6_TCP_CLOSED,  /* FINs both ways or a RST */
+};
+
+#define FW6_STATES  1024 /* power of two */
+#define FW6_BUCKETS 1024 /* power of two */
+#define FW6_NONE    0xffffu
+
+struct fw6_state {
+    uint8_t proto, tcp, fin; /* fin: bit 0 initiator's FIN, bit 1 responder's */
+    uint16_t aport, bport;   /* initiator's, responder's */
+    uint8_t a[16], b[16];    /* initiator, responder */
+    uint16_t next;           /* bucket chain, or the free list; FW6_NONE ends it */
+    int16_t rule;            /* rule index in set `generation`, -1: none */
+    uint32_t generation;
+    uint64_t expires; /* ns */
+    uint64_t packets, bytes;
+};
+
+struct fw6_state_stats {
+    uint64_t inserted, expired, full;
+};
+
+struct fw6_state_table {
+    uint64_t key;   /* hash key (netd_rand) */
+    unsigned count; /* states in use */
+    uint16_t free;  /* free list head */
+    uint16_t bucket[FW6_BUCKETS];
+    struct fw6_state s[FW6_STATES];
+    struct fw6_state_stats stats;
+};
+
+struct fw6_stats {
+    uint64_t packets, passed, blocked;
+    uint64_t nd_passed; /* ND/MLD/packet-too-big passed before the rules */
+    uint64_t state_passed, rule_passed, rule_blocked, default_blocked, state_full;
+    uint64_t malformed[FW6_PKT_NREASONS]; /* by -reason */
+};
+
+struct fw6_engine {
+    struct fw_ruleset *rules; /* the active set (the IPv4 engine's) */
+    struct fw6_state_table *states;
+    const struct fw6_ifaces *ifaces;
+    struct fw6_stats stats;
+};
+
+/* Parses the IPv6 packet at IP (LEN bytes; may exceed the packet: padding).
+ * Sets every field but dir and iface.  FW6_PKT_OK or a negative result. */
+FW_MUST_CHECK int fw6_parse(const uint8_t *ip, size_t len, struct fw6_packet *out);
+
+/* Counts a parse failure. */
+void fw6_count_malformed(struct fw6_engine *e, int err);
+
+/* Empties T; KEY seeds its hash. */
+void fw6_state_init(struct fw6_state_table *t, uint64_t key);
+
+/* The state P belongs to (either direction), or NULL; an expired one is
+ * removed and not returned.  *REPLY: P goes responder -> initiator. */
+struct fw6_state *fw6_state_find(struct fw6_state_table *t, const struct fw6_packet *p, uint64_t now, bool *reply);
+
+/* A new state for P (its source the initiator), or NULL when full. */
+struct fw6_state *fw6_state_insert(struct fw6_state_table *t, const struct fw6_packet *p, int rule, uint32_t generation,
+                                   uint64_t now);
+
+/* Advances S by P (TCP flags) and sets its expiry. */
+void fw6_state_update(struct fw6_state *s, const struct fw6_packet *p, bool reply, uint64_t now);
+
+/* Removes every expired state; how many. */
+unsigned fw6_state_expire(struct fw6_state_table *t, uint64_t now);
+
+/* ND, MLD and packet too big (the design comment): pass before the rules. */
+bool fw6_is_nd(const struct fw6_packet *p);
+
+/* The verdict for P (struct fw_verdict of fw_match.h: action, reason, log,
+ * rule, line; never return_). */
+struct fw_verdict;
+void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, struct fw_verdict *v);
+
+/* Table T's IPv6 entries: add ADDR/PREFIX (host bits cleared), match. */
+FW_MUST_CHECK int fw_table_add6(struct fw_ruleset *rs, unsigned t, const uint8_t addr[16], unsigned prefix, bool neg);
+bool fw_table_match6(const struct fw_ruleset *rs, unsigned t, const uint8_t addr[16]);
+
+/* ADDR as RFC 5952 text into BUF (46 bytes suffice); returns BUF. */
+char *fw6_ntop(const uint8_t addr[16], char *buf, size_t cap);
+
+#endif

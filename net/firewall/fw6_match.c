@@ -1,0 +1,395 @@
+/*
+ * fw6_match.c - the IPv6 classifier: parsing an IPv6 packet, the ND/PMTU
+ * ICMPv6 types passed before the rules, rule matching for IPv6 packets, the
+ * verdict, and tables' IPv6 entries (contract and meaning in fw6.h).
+ *
+ * Reads only [ip, ip + 40 + payload length) and never past LEN; every
+ * offset is checked before it is read.  One loop, no locking.
+ */
+#include "fw6.h"
+
+#include <keel/string.h>
+
+#include "fw_match.h"
+
+#define IP6_HLEN 40
+
+/* Extension headers (RFC 8200 4.1, IANA). */
+#define NH_HOPOPTS  0
+#define NH_ROUTING  43
+#define NH_FRAGMENT 44
+#define NH_ESP      50
+#define NH_AH       51
+#define NH_NONE     59
+#define NH_DSTOPTS  60
+
+/* ICMPv6 types (RFC 4443, RFC 4861, RFC 2710, RFC 3810). */
+#define ICMP6_PACKET_TOO_BIG 2
+#define ICMP6_ECHO_REQUEST   128
+#define ICMP6_ECHO_REPLY     129
+#define ICMP6_MLD_QUERY      130
+#define ICMP6_MLD_REPORT     131
+#define ICMP6_MLD_DONE       132
+#define ICMP6_ROUTER_SOL     133
+#define ICMP6_NEIGHBOR_ADV   136
+#define ICMP6_MLD2_REPORT    143
+
+static uint16_t be16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
+
+static bool tcp_flags_ok(uint8_t f)
+{
+    if ((f & FW_TH_SYN) && (f & (FW_TH_FIN | FW_TH_RST)))
+        return false;
+    if (!(f & (FW_TH_SYN | FW_TH_ACK | FW_TH_RST)))
+        return false;
+    return (f & FW_TH_ACK) || !(f & (FW_TH_FIN | FW_TH_PSH | FW_TH_URG));
+}
+
+/* The upper layer at L4 (N bytes). */
+static int parse_l4(const uint8_t *l4, size_t n, struct fw6_packet *out)
+{
+    switch (out->proto) {
+    case FW_PROTO_TCP:
+        if (n < 20 || (size_t)(l4[12] >> 4) * 4u < 20 || (size_t)(l4[12] >> 4) * 4u > n)
+            return FW6_PKT_E_L4;
+        out->sport = be16(l4);
+        out->dport = be16(l4 + 2);
+        out->tcp_flags = l4[13];
+        return tcp_flags_ok(out->tcp_flags) ? FW6_PKT_OK : FW6_PKT_E_TCP_FLAGS;
+    case FW_PROTO_UDP:
+        if (n < 8 || be16(l4 + 4) < 8 || be16(l4 + 4) > n)
+            return FW6_PKT_E_L4;
+        out->sport = be16(l4);
+        out->dport = be16(l4 + 2);
+        return FW6_PKT_OK;
+    case FW_PROTO_ICMP6:
+        if (n < 4)
+            return FW6_PKT_E_L4;
+        out->icmp_type = l4[0];
+        out->icmp_code = l4[1];
+        if (out->icmp_type == ICMP6_ECHO_REQUEST || out->icmp_type == ICMP6_ECHO_REPLY) {
+            if (n < 8)
+                return FW6_PKT_E_L4;
+            out->sport = out->dport = be16(l4 + 4); /* the identifier keys echo pairs */
+        }
+        return FW6_PKT_OK;
+    default: return FW6_PKT_OK;
+    }
+}
+
+int fw6_parse(const uint8_t *ip, size_t len, struct fw6_packet *out)
+{
+    if (len < IP6_HLEN)
+        return FW6_PKT_E_TRUNCATED;
+    if (ip[0] >> 4 != 6)
+        return FW6_PKT_E_VERSION;
+    size_t end = IP6_HLEN + (size_t)be16(ip + 4);
+    if (end > len)
+        return FW6_PKT_E_TRUNCATED;
+    uint8_t dir = out->dir, iface = out->iface;
+    memset(out, 0, sizeof *out);
+    out->dir = dir;
+    out->iface = iface;
+    out->hop_limit = ip[7];
+    out->len = (uint32_t)end;
+    memcpy(out->src, ip + 8, 16);
+    memcpy(out->dst, ip + 24, 16);
+    if (out->src[0] == 0xff)
+        return FW6_PKT_E_SRC;
+    size_t off = IP6_HLEN;
+    uint8_t nh = ip[6];
+    for (;;) {
+        if (nh == NH_FRAGMENT)
+            return FW6_PKT_E_FRAG;
+        if (nh != NH_HOPOPTS && nh != NH_ROUTING && nh != NH_DSTOPTS && nh != NH_AH)
+            break;
+        if (off + 8 > end)
+            return FW6_PKT_E_TRUNCATED;
+        if (nh == NH_ROUTING && ip[off + 2] == 0)
+            return FW6_PKT_E_EXT; /* RFC 5095: type 0 is deprecated */
+        size_t ext = nh == NH_AH ? (ip[off + 1] + 2u) * 4u : (ip[off + 1] + 1u) * 8u;
+        if (off + ext > end)
+            return FW6_PKT_E_TRUNCATED;
+        nh = ip[off];
+        off += ext;
+    }
+    out->proto = nh;
+    return parse_l4(ip + off, end - off, out);
+}
+
+void fw6_count_malformed(struct fw6_engine *e, int err)
+{
+    if (err < 0 && -err < FW6_PKT_NREASONS)
+        e->stats.malformed[-err]++;
+}
+
+bool fw6_is_nd(const struct fw6_packet *p)
+{
+    if (p->proto != FW_PROTO_ICMP6)
+        return false;
+    uint8_t t = p->icmp_type;
+    if (t == ICMP6_PACKET_TOO_BIG)
+        return true;
+    if (t >= ICMP6_ROUTER_SOL && t <= ICMP6_NEIGHBOR_ADV)
+        return p->hop_limit == 255;
+    bool link_local = p->src[0] == 0xfe && (p->src[1] & 0xc0) == 0x80;
+    bool unspecified = true;
+    for (int i = 0; i < 16; i++)
+        unspecified = unspecified && p->src[i] == 0;
+    if (t == ICMP6_MLD_QUERY || t == ICMP6_MLD_REPORT || t == ICMP6_MLD_DONE || t == ICMP6_MLD2_REPORT)
+        return p->hop_limit == 1 && (link_local || unspecified);
+    return false;
+}
+
+/* ------------------------------------------------------------ rules ---- */
+
+static bool prefix_eq(const uint8_t *a, const uint8_t *b, unsigned prefix)
+{
+    unsigned full = prefix / 8, rest = prefix % 8;
+    if (full > 16)
+        return false;
+    if (memcmp(a, b, full) != 0)
+        return false;
+    if (!rest)
+        return true;
+    uint8_t m = (uint8_t)(0xff00u >> rest);
+    return (a[full] & m) == (b[full] & m);
+}
+
+static bool iface_match6(const struct fw6_ifaces *ifs, unsigned k, const uint8_t *ip, bool network)
+{
+    if (!ifs || k >= FW_MAX_IFACES)
+        return false;
+    const struct fw6_iface *f = &ifs->ifs[k];
+    for (unsigned i = 0; i < f->n && i < FW6_ADDRS; i++)
+        if (prefix_eq(ip, f->a[i], network ? f->prefix[i] : 128))
+            return true;
+    return false;
+}
+
+static bool addr_match6(const struct fw_addr *a, const struct fw_net6 *net, const uint8_t *ip,
+                        const struct fw6_ifaces *ifs, const struct fw_ruleset *rs, uint8_t af)
+{
+    bool m;
+    switch (a->kind) {
+    case FW_ADDR_TABLE: m = fw_table_match6(rs, a->index, ip); break;
+    case FW_ADDR_IFADDR: m = iface_match6(ifs, a->index, ip, false); break;
+    case FW_ADDR_IFNET: m = iface_match6(ifs, a->index, ip, true); break;
+    case FW_ADDR_SELF:
+        m = false;
+        for (unsigned k = 0; k < FW_MAX_IFACES && !m; k++)
+            m = iface_match6(ifs, k, ip, false);
+        break;
+    default:
+        if (af == 6)
+            m = prefix_eq(ip, net->a, net->prefix);
+        else
+            m = a->mask == 0; /* a family-free rule's NET address is "any" (an IPv4 one makes it inet) */
+        break;
+    }
+    return m != a->neg;
+}
+
+static bool port_match(const struct fw_port *pt, uint16_t v)
+{
+    switch (pt->op) {
+    case FW_PORT_EQ: return v == pt->lo;
+    case FW_PORT_NE: return v != pt->lo;
+    case FW_PORT_LT: return v < pt->lo;
+    case FW_PORT_LE: return v <= pt->lo;
+    case FW_PORT_GT: return v > pt->lo;
+    case FW_PORT_GE: return v >= pt->lo;
+    case FW_PORT_RANGE: return v >= pt->lo && v <= pt->hi;
+    case FW_PORT_INSIDE: return v > pt->lo && v < pt->hi;
+    case FW_PORT_OUTSIDE: return v < pt->lo || v > pt->hi;
+    default: return true;
+    }
+}
+
+static bool rule_matches6(const struct fw_rule *r, const struct fw6_packet *p, const struct fw6_ifaces *ifs,
+                          const struct fw_ruleset *rs)
+{
+    if (!(r->dir & p->dir) || r->af == 4 || (r->flags & FW_RF_ANTISPOOF))
+        return false; /* antispoof is inet only (conf_pf: `antispoof ... inet`) */
+    if (r->iface >= 0 && (uint8_t)r->iface != p->iface)
+        return false;
+    if (r->proto != FW_PROTO_ANY && r->proto != p->proto)
+        return false;
+    if (!addr_match6(&r->src, &r->src6, p->src, ifs, rs, r->af) ||
+        !addr_match6(&r->dst, &r->dst6, p->dst, ifs, rs, r->af))
+        return false;
+    if (!port_match(&r->sport, p->sport) || !port_match(&r->dport, p->dport))
+        return false;
+    if (r->tcp_mask && p->proto == FW_PROTO_TCP && (p->tcp_flags & r->tcp_mask) != r->tcp_set)
+        return false;
+    if (r->icmp_type != FW_ICMP_ANY && (p->proto != FW_PROTO_ICMP6 || p->icmp_type != r->icmp_type))
+        return false;
+    if (r->icmp_code != FW_ICMP_ANY && (p->proto != FW_PROTO_ICMP6 || p->icmp_code != r->icmp_code))
+        return false;
+    return true;
+}
+
+static bool opens_state(const struct fw6_packet *p)
+{
+    if (p->proto == FW_PROTO_TCP)
+        return (p->tcp_flags & (FW_TH_SYN | FW_TH_ACK | FW_TH_RST)) == FW_TH_SYN;
+    if (p->proto == FW_PROTO_ICMP6)
+        return p->icmp_type == ICMP6_ECHO_REQUEST;
+    return true;
+}
+
+static void set(struct fw_verdict *v, uint8_t action, uint8_t reason, int rule, unsigned line)
+{
+    memset(v, 0, sizeof *v);
+    v->action = action;
+    v->reason = reason;
+    v->rule = rule;
+    v->line = line;
+    v->log = action != FW_PASS;
+}
+
+void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, struct fw_verdict *v)
+{
+    struct fw_ruleset *rs = e->rules;
+    e->stats.packets++;
+    bool reply;
+    struct fw6_state *st = fw6_state_find(e->states, p, now, &reply);
+    if (st) {
+        fw6_state_update(st, p, reply, now);
+        st->packets++;
+        st->bytes += p->len;
+        int rule = st->generation == rs->generation ? st->rule : -1;
+        if (rule >= 0 && (unsigned)rule < rs->count) {
+            rs->rules[rule].c.packets++;
+            rs->rules[rule].c.bytes += p->len;
+        }
+        set(v, FW_PASS, FW_R_STATE, rule, rule >= 0 ? rs->rules[rule].line : 0);
+        e->stats.passed++;
+        e->stats.state_passed++;
+        return;
+    }
+    int last = -1;
+    for (unsigned i = 0; i < rs->count; i++) {
+        struct fw_rule *r = &rs->rules[i];
+        if (r->af == 4)
+            continue;
+        r->c.evaluations++;
+        if (!rule_matches6(r, p, e->ifaces, rs) || r->action == FW_MATCH)
+            continue;
+        last = (int)i;
+        if (r->flags & FW_RF_QUICK)
+            break;
+    }
+    if (last < 0) {
+        rs->none.packets++;
+        rs->none.bytes += p->len;
+        set(v, FW_BLOCK, FW_R_DEFAULT, -1, 0);
+        e->stats.blocked++;
+        e->stats.default_blocked++;
+        return;
+    }
+    struct fw_rule *r = &rs->rules[last];
+    if (r->action == FW_PASS && (r->flags & FW_RF_KEEP_STATE) && opens_state(p)) {
+        if (!fw6_state_insert(e->states, p, last, rs->generation, now)) {
+            set(v, FW_BLOCK, FW_R_STATE_FULL, last, r->line);
+            e->stats.blocked++;
+            e->stats.state_full++;
+            return;
+        }
+        r->c.states++;
+    }
+    r->c.packets++;
+    r->c.bytes += p->len;
+    set(v, r->action == FW_PASS ? FW_PASS : FW_BLOCK, r->action == FW_PASS ? FW_R_RULE : FW_R_BLOCK_RULE, last,
+        r->line);
+    v->log = (r->flags & FW_RF_LOG) || r->action != FW_PASS;
+    if (r->action == FW_PASS) {
+        e->stats.passed++;
+        e->stats.rule_passed++;
+    } else {
+        e->stats.blocked++;
+        e->stats.rule_blocked++;
+    }
+}
+
+/* ----------------------------------------------------------- tables ---- */
+
+int fw_table_add6(struct fw_ruleset *rs, unsigned ti, const uint8_t addr[16], unsigned prefix, bool neg)
+{
+    if (!rs || ti >= rs->n_tables || prefix > 128)
+        return FW_E_INVAL;
+    struct fw_table *t = &rs->tables[ti];
+    struct fw_table6_entry e = { .prefix = (uint8_t)prefix, .neg = neg };
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned bits = prefix > i * 8 ? prefix - i * 8 : 0;
+        e.addr[i] = bits >= 8 ? addr[i] : (uint8_t)(addr[i] & (0xff00u >> bits));
+    }
+    for (unsigned i = 0; i < t->n6; i++)
+        if (t->e6[i].prefix == e.prefix && memcmp(t->e6[i].addr, e.addr, 16) == 0)
+            return FW_E_EXISTS;
+    if (t->n6 == FW_TABLE6_SIZE)
+        return FW_E_FULL;
+    t->e6[t->n6++] = e;
+    return FW_OK;
+}
+
+bool fw_table_match6(const struct fw_ruleset *rs, unsigned ti, const uint8_t addr[16])
+{
+    if (ti >= rs->n_tables)
+        return false;
+    const struct fw_table *t = &rs->tables[ti];
+    int best = -1;
+    bool neg = false;
+    for (unsigned i = 0; i < t->n6; i++)
+        if (prefix_eq(addr, t->e6[i].addr, t->e6[i].prefix) && (int)t->e6[i].prefix > best) {
+            best = t->e6[i].prefix;
+            neg = t->e6[i].neg;
+        }
+    return best >= 0 && !neg;
+}
+
+char *fw6_ntop(const uint8_t a[16], char *buf, size_t cap)
+{
+    /* RFC 5952: the longest run (>= 2) of zero groups as "::", lower case. */
+    int best = -1, best_len = 0;
+    for (int i = 0; i < 8;) {
+        int j = i;
+        while (j < 8 && a[2 * j] == 0 && a[2 * j + 1] == 0)
+            j++;
+        if (j - i > best_len && j - i >= 2) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j > i ? j : i + 1;
+    }
+    static const char hex[] = "0123456789abcdef";
+    char tmp[48];
+    size_t n = 0;
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            tmp[n++] = ':';
+            if (i == 0)
+                tmp[n++] = ':';
+            i += best_len - 1;
+            continue;
+        }
+        unsigned g = (unsigned)(a[2 * i] << 8 | a[2 * i + 1]);
+        bool lead = true;
+        for (int s = 12; s >= 0; s -= 4) {
+            unsigned d = g >> s & 0xf;
+            if (lead && d == 0 && s)
+                continue;
+            lead = false;
+            tmp[n++] = hex[d];
+        }
+        if (i < 7)
+            tmp[n++] = ':';
+    }
+    tmp[n] = 0;
+    if (cap) {
+        size_t k = n < cap - 1 ? n : cap - 1;
+        memcpy(buf, tmp, k);
+        buf[k] = 0;
+    }
+    return buf;
+}

@@ -1,0 +1,188 @@
+/*
+ * fw6_state.c - the IPv6 state table (contract in fw6.h).
+ *
+ * FW6_STATES slots, FW6_BUCKETS chains of slot indices (uint16_t, FW6_NONE
+ * ends a chain), and a free list threaded through the same `next` field.
+ * Invariant: every slot is on exactly one list, a bucket's chain or the
+ * free list; count is the number on chains.  The key is direction-free
+ * (the smaller (address, port) pair first), so one lookup finds a state
+ * from either side; the hash is a keyed mix of the key's bytes (the key
+ * from netd_rand, so a remote host cannot aim at one chain).
+ *
+ * Timeouts (pf's defaults, pf.conf(5) "set timeout"): TCP opening 30 s,
+ * established 24 h, closing 900 s, closed 90 s; UDP 60 s; ICMPv6 20 s;
+ * other protocols 60 s.  Expired states are removed when a lookup meets
+ * them and by fw6_state_expire (netd calls it once a second).
+ */
+#include "fw6.h"
+
+#include <keel/string.h>
+
+#define S_NS(s) ((uint64_t)(s)*1000000000ull)
+
+_Static_assert((FW6_STATES & (FW6_STATES - 1)) == 0 && FW6_STATES < FW6_NONE, "slots fit uint16_t");
+_Static_assert((FW6_BUCKETS & (FW6_BUCKETS - 1)) == 0, "a power of two");
+
+void fw6_state_init(struct fw6_state_table *t, uint64_t key)
+{
+    memset(t, 0, sizeof *t);
+    t->key = key | 1;
+    for (unsigned i = 0; i < FW6_BUCKETS; i++)
+        t->bucket[i] = FW6_NONE;
+    for (unsigned i = 0; i < FW6_STATES; i++)
+        t->s[i].next = (uint16_t)(i + 1 < FW6_STATES ? i + 1 : FW6_NONE);
+    t->free = 0;
+}
+
+/* The direction-free order: true when (src, sport) sorts before (dst, dport). */
+static bool src_first(const struct fw6_packet *p)
+{
+    int c = memcmp(p->src, p->dst, 16);
+    return c < 0 || (c == 0 && p->sport <= p->dport);
+}
+
+static unsigned hash(const struct fw6_state_table *t, const struct fw6_packet *p)
+{
+    bool f = src_first(p);
+    const uint8_t *lo = f ? p->src : p->dst, *hi = f ? p->dst : p->src;
+    uint64_t h =
+        t->key ^ ((uint64_t)p->proto << 32) ^ ((uint64_t)(f ? p->sport : p->dport) << 16) ^ (f ? p->dport : p->sport);
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, lo + i, 8);
+        memcpy(&b, hi + i, 8);
+        h = (h ^ a) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+        h = (h ^ b) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    return (unsigned)(h ^ h >> 32) & (FW6_BUCKETS - 1);
+}
+
+static uint64_t timeout(const struct fw6_state *s)
+{
+    switch (s->proto) {
+    case 6:
+        return s->tcp == FW6_TCP_OPENING       ? S_NS(30)
+               : s->tcp == FW6_TCP_ESTABLISHED ? S_NS(86400)
+               : s->tcp == FW6_TCP_CLOSING     ? S_NS(900)
+                                               : S_NS(90);
+    case 17: return S_NS(60);
+    case FW_PROTO_ICMP6: return S_NS(20);
+    default: return S_NS(60);
+    }
+}
+
+/* Unlinks slot I (after PREV on chain B, or the head) and frees it. */
+static void unlink_slot(struct fw6_state_table *t, unsigned b, uint16_t prev, uint16_t i)
+{
+    if (prev == FW6_NONE)
+        t->bucket[b] = t->s[i].next;
+    else
+        t->s[prev].next = t->s[i].next;
+    t->s[i].next = t->free;
+    t->free = i;
+    t->count--;
+}
+
+struct fw6_state *fw6_state_find(struct fw6_state_table *t, const struct fw6_packet *p, uint64_t now, bool *reply)
+{
+    unsigned b = hash(t, p);
+    uint16_t prev = FW6_NONE;
+    for (uint16_t i = t->bucket[b]; i != FW6_NONE;) {
+        struct fw6_state *s = &t->s[i];
+        uint16_t next = s->next;
+        if (s->expires <= now) {
+            unlink_slot(t, b, prev, i);
+            t->stats.expired++;
+            i = next;
+            continue;
+        }
+        if (s->proto == p->proto) {
+            if (memcmp(s->a, p->src, 16) == 0 && memcmp(s->b, p->dst, 16) == 0 && s->aport == p->sport &&
+                s->bport == p->dport) {
+                *reply = false;
+                return s;
+            }
+            if (memcmp(s->a, p->dst, 16) == 0 && memcmp(s->b, p->src, 16) == 0 && s->aport == p->dport &&
+                s->bport == p->sport) {
+                *reply = true;
+                return s;
+            }
+        }
+        prev = i;
+        i = next;
+    }
+    return NULL;
+}
+
+struct fw6_state *fw6_state_insert(struct fw6_state_table *t, const struct fw6_packet *p, int rule, uint32_t generation,
+                                   uint64_t now)
+{
+    if (t->free == FW6_NONE) {
+        t->stats.full++;
+        return NULL;
+    }
+    uint16_t i = t->free;
+    struct fw6_state *s = &t->s[i];
+    t->free = s->next;
+    /* point of no return: the slot is ours */
+    unsigned b = hash(t, p);
+    memset(s, 0, sizeof *s);
+    s->proto = p->proto;
+    memcpy(s->a, p->src, 16);
+    memcpy(s->b, p->dst, 16);
+    s->aport = p->sport;
+    s->bport = p->dport;
+    s->rule = (int16_t)rule;
+    s->generation = generation;
+    s->tcp = FW6_TCP_OPENING;
+    s->packets = 1;
+    s->bytes = p->len;
+    s->next = t->bucket[b];
+    t->bucket[b] = i;
+    t->count++;
+    t->stats.inserted++;
+    s->expires = now + timeout(s);
+    return s;
+}
+
+void fw6_state_update(struct fw6_state *s, const struct fw6_packet *p, bool reply, uint64_t now)
+{
+    if (s->proto == 6) {
+        uint8_t f = p->tcp_flags;
+        if (f & FW_TH_RST)
+            s->tcp = FW6_TCP_CLOSED;
+        else if (f & FW_TH_FIN)
+            s->fin |= (uint8_t)(reply ? 2 : 1);
+        if (s->tcp != FW6_TCP_CLOSED) {
+            if (s->fin == 3)
+                s->tcp = FW6_TCP_CLOSED;
+            else if (s->fin)
+                s->tcp = FW6_TCP_CLOSING;
+            else if (s->tcp == FW6_TCP_OPENING && reply && (f & FW_TH_ACK))
+                s->tcp = FW6_TCP_ESTABLISHED;
+        }
+    }
+    s->expires = now + timeout(s);
+}
+
+unsigned fw6_state_expire(struct fw6_state_table *t, uint64_t now)
+{
+    unsigned n = 0;
+    for (unsigned b = 0; b < FW6_BUCKETS; b++) {
+        uint16_t prev = FW6_NONE;
+        for (uint16_t i = t->bucket[b]; i != FW6_NONE;) {
+            uint16_t next = t->s[i].next;
+            if (t->s[i].expires <= now) {
+                unlink_slot(t, b, prev, i);
+                n++;
+            } else {
+                prev = i;
+            }
+            i = next;
+        }
+    }
+    t->stats.expired += n;
+    return n;
+}

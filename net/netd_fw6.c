@@ -1,0 +1,102 @@
+/*
+ * netd_fw6.c - IPv6 frames through the firewall (net/firewall/fw6.h), the
+ * IPv6 twin of netd_fw_packet (net/netd_fw.c), which calls it for every
+ * frame of ethertype 0x86dd, in and out, before lwIP sees it or the NIC
+ * sends it.
+ *
+ * Order of the checks:
+ *   1. a NIC whose interface line has no IPv6 clause: dropped (counted);
+ *      lwIP there has no IPv6 address and nothing of IPv6 should cross it;
+ *   2. malformed (fw6_parse < 0): dropped, counted by reason;
+ *   3. `set skip on` the NIC: passed;
+ *   4. neighbour discovery, MLD and packet too big (fw6_is_nd): passed, so
+ *      that a rule set without them (or deny-all) does not cut the
+ *      appliance off its neighbours and its SLAAC address, as the DHCP
+ *      client's packets pass for IPv4;
+ *   5. fw6_filter: kept states, then the rules (the one rule set), no match
+ *      blocks.  Blocked packets are logged through the IPv4 half's token
+ *      bucket.
+ * A bad or missing configuration leaves the empty rule set in force, which
+ * blocks every IPv6 packet but those of step 4, as it blocks IPv4.
+ *
+ * Context: netd's main thread, like the rest of the firewall.
+ */
+#include "netd_fw6.h"
+
+#include <keel/fmt.h>
+#include <keel/string.h>
+#include <keel/ulog.h>
+
+#include "fw_log.h"
+#include "fw_match.h"
+#include "netd_fw.h"
+#include "netd_ip6.h"
+
+void netd_fw6_init(struct netd_fw6 *f, uint64_t key)
+{
+    memset(f, 0, sizeof *f);
+    fw6_state_init(&f->table, key);
+    f->eng.states = &f->table;
+    f->eng.ifaces = &f->ifaces;
+}
+
+static void log_block(struct netd_fw *fw, const struct fw6_packet *p, const struct fw_verdict *v)
+{
+    if (!fw_ratelimit_allow(&fw->log_rl, fw->now))
+        return;
+    char s[48], d[48];
+    const char *ifn = p->iface < fw->ifaces.count ? fw->ifaces.ifs[p->iface].name : "?";
+    ulog("netd: fw: block %s on %s inet6 proto %u from %s port %u to %s port %u (rule line %u)\n",
+         p->dir == FW_IN ? "in" : "out", ifn, (unsigned)p->proto, fw6_ntop(p->src, s, sizeof s), (unsigned)p->sport,
+         fw6_ntop(p->dst, d, sizeof d), (unsigned)p->dport, v->line);
+}
+
+bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8_t *frame, size_t len)
+{
+    struct netd_fw6 *f = &fw->v6;
+    if (nic >= NETD_MAX_IFS || !f->enabled[nic]) {
+        f->c.off++;
+        return false;
+    }
+    struct fw6_packet pkt;
+    pkt.dir = (uint8_t)dir;
+    pkt.iface = (uint8_t)nic;
+    int rc = len >= 14 ? fw6_parse(frame + 14, len - 14, &pkt) : FW6_PKT_E_TRUNCATED;
+    if (rc < 0) {
+        fw6_count_malformed(&f->eng, rc);
+        f->c.malformed++;
+        return false;
+    }
+    if (nic < 8 && (fw->skip >> nic & 1u)) {
+        f->c.skipped++;
+        return true;
+    }
+    if (fw6_is_nd(&pkt)) {
+        f->c.nd++;
+        return true;
+    }
+    netd_ip6_refresh_all();       /* the addresses self and (IFACE) match now (SLAAC's come and go) */
+    f->eng.rules = fw->eng.rules; /* the active set (swapped by a reload) */
+    struct fw_verdict v;
+    fw6_filter(&f->eng, &pkt, fw->now, &v);
+    if (v.log && v.action != FW_PASS)
+        log_block(fw, &pkt, &v);
+    return v.action == FW_PASS;
+}
+
+static unsigned long long ull(uint64_t v) { return (unsigned long long)v; }
+
+void netd_fw6_log_stats(const struct netd_fw *fw)
+{
+    const struct netd_fw6 *f = &fw->v6;
+    const struct fw6_stats *s = &f->eng.stats;
+    ulog("netd: fw6: packets %llu: passed %llu (state %llu rule %llu) blocked %llu (default %llu rule %llu "
+         "state-full %llu); before the rules: nd/mld/too-big %llu set-skip %llu; dropped: no-ipv6-nic %llu "
+         "malformed %llu (truncated %llu version %llu frag %llu ext %llu l4 %llu tcp-flags %llu src %llu); states "
+         "%u/%u inserted %llu expired %llu full %llu\n",
+         ull(s->packets), ull(s->passed), ull(s->state_passed), ull(s->rule_passed), ull(s->blocked),
+         ull(s->default_blocked), ull(s->rule_blocked), ull(s->state_full), ull(f->c.nd), ull(f->c.skipped),
+         ull(f->c.off), ull(f->c.malformed), ull(s->malformed[1]), ull(s->malformed[2]), ull(s->malformed[3]),
+         ull(s->malformed[4]), ull(s->malformed[5]), ull(s->malformed[6]), ull(s->malformed[7]), f->table.count,
+         (unsigned)FW6_STATES, ull(f->table.stats.inserted), ull(f->table.stats.expired), ull(f->table.stats.full));
+}

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""IPv6 dual stack on the shipping image, configured by nothing but an
+appliance.conf (test_fwd's lab: each NIC's tap in a namespace of its own).
+
+    NIC 0  virtio-net  host A (wan): 10.9.10.2, 2001:db8:10::2/64, runs radvd
+                       advertising 2001:db8:10::/64; the appliance's wan has
+                       `autoconf` and takes its address by SLAAC
+    NIC 1  virtio-net  host B (lan): 10.9.11.2, 2001:db8:11::2/64; the
+                       appliance's lan is `address 2001:db8:11::1/64`
+
+Rules (inet6): echo requests pass in; TCP to port 6001 passes in on wan
+only; TCP to port 6003 is blocked by a block rule; port 6002 passes in on
+lan.  Checks: the wan address comes from radvd's prefix (and is the one
+the appliance's link-local interface ID gives); A and B ping6 the
+appliance; TCP A -> B on 6001 arrives intact (the pass rule) while B -> A
+on 6001 is blocked (the rule is `in on wan`); 6003 is blocked both ways
+(the block rule), each negative check between positive controls; tlsd's
+listener on 443 serves `curl -6` on the wan's SLAAC address, proxying to
+B's web server over IPv4; the console's `show interfaces|routes|arp|states`
+have IPv6 rows and its `ping` reaches an IPv6 host (and not one that is
+not there).
+
+Usage: python3 tests/qemu/test_ipv6.py [--image-dir DIR]
+Needs root (ip netns, tap) and radvd (Debian's package; make deps installs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import keelqemu as kq  # noqa: E402
+from test_console import check  # noqa: E402
+from test_fwd import HOST_CODE, Lab, boot_ready, make_site_image, sh  # noqa: E402
+
+# test_fwd's TCP peer over IPv6: the same sink and sender, AF_INET6.
+HOST6_CODE = HOST_CODE.replace("socket.socket()", "socket.socket(socket.AF_INET6)").replace('"0.0.0.0"', '"::"')
+
+WAN6, LAN6 = "2001:db8:10::", "2001:db8:11::"
+
+CONF = """# test_ipv6: dual stack
+hostname fw
+log info
+interface wan nic 0 address 10.9.10.1/24 autoconf
+interface lan nic 1 address 10.9.11.1/24 address 2001:db8:11::1/64
+pass in proto icmp
+pass out keep state
+pass in inet6 proto icmp6 icmp6-type echoreq keep state
+pass in on wan inet6 proto tcp to port 6001 keep state
+pass in on lan inet6 proto tcp from 2001:db8:11::/64 to port 6002 keep state
+block in quick inet6 proto tcp to port 6003
+pass in on wan inet6 proto tcp to port 443 keep state
+
+tls 443 {
+    certificate ec.crt key ec.key
+    backend 10.9.11.2:8080
+}
+"""
+
+# B's web server (the TLS listener's backend, over IPv4): one page.
+BACKEND_CODE = r"""
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"keel-ipv6-backend\n"
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("10.9.11.2", 8080), H).serve_forever()
+"""
+
+
+def make_image(image: Path, tmp: Path) -> Path:
+    """test_fwd's site image plus a certificate and key for the listener."""
+    img = make_site_image(image, tmp / "img6", CONF)
+    site = tmp / "img6-site"
+    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+       str(site / "ec.key"), "-out", str(site / "ec.crt"), "-days", "2", "-subj", "/CN=ipv6.test")
+    subprocess.run([str(kq.REPO / "tools/mkcpio.sh"), str(img / "site.cpio"), str(site / "appliance.conf"),
+                    str(site / "ec.crt"), str(site / "ec.key")], check=True)
+    return img
+
+
+class Lab6:
+    """test_fwd's Lab plus IPv6 addresses, radvd on A and IPv6 sinks."""
+
+    def __init__(self, tmp: Path, image: Path):
+        self.lab = Lab(tmp, "6", ["virtio-modern", "virtio-modern"], image, rng=False)
+        lab = self.lab
+        self.radvd = None
+        a, b = lab.hosts
+        ta, tb = lab.taps
+        sh("ip", "netns", "exec", a, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")  # radvd wants a router
+        for ns, tap, addr in ((a, ta, WAN6 + "2/64"), (b, tb, LAN6 + "2/64")):
+            sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{tap}.accept_dad=0")
+            sh("ip", "-n", ns, "addr", "add", addr, "dev", tap, "nodad")
+        sh("ip", "-n", b, "-6", "route", "add", "default", "via", LAN6 + "1")
+        conf = tmp / "radvd.conf"
+        conf.write_text(f"interface {ta} {{\n AdvSendAdvert on;\n MinRtrAdvInterval 3;\n MaxRtrAdvInterval 4;\n"
+                        f" prefix {WAN6}/64 {{ AdvOnLink on; AdvAutonomous on; }};\n}};\n")
+        self.radvd = subprocess.Popen(["ip", "netns", "exec", a, "radvd", "-n", "-C", str(conf), "-p",
+                                       str(tmp / "radvd.pid"), "-m", "stderr"], stdout=subprocess.DEVNULL,
+                                      stderr=open(tmp / "radvd.log", "wb"), start_new_session=True)
+        lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-c", BACKEND_CODE],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                            start_new_session=True))
+        for ns in lab.hosts:
+            for port in ("6001", "6002", "6003"):
+                lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOST6_CODE,
+                                                     "sink", port], stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.DEVNULL, start_new_session=True))
+
+    def ping6(self, host: int, addr: str, n: int = 2) -> bool:
+        p = sh("ip", "netns", "exec", self.lab.hosts[host], "ping", "-6", "-c", str(n), "-i", "0.3", "-W", "2",
+               addr, check_rc=False)
+        return p.returncode == 0
+
+    def send6(self, src: int, dst_addr: str, port: int, mb: int, connect_timeout: float = 60) -> str:
+        p = sh("ip", "netns", "exec", self.lab.hosts[src], sys.executable, "-c", HOST6_CODE, "send", dst_addr,
+               str(port), str(mb), f"{src}-{port}", str(connect_timeout), check_rc=False)
+        out = (p.stdout.strip() or p.stderr.strip())
+        return out.splitlines()[-1] if out else ""
+
+    def appliance_iid(self) -> bytes:
+        """The interface ID (modified EUI-64, RFC 4291 2.5.1) of the
+        appliance's wan NIC, from the MAC netd logs when it attaches."""
+        t = self.lab.log()
+        check("netd: eth0: attached: MAC " in t, "netd never logged eth0's MAC")
+        mac = bytes.fromhex(t.split("netd: eth0: attached: MAC ", 1)[1].split(",", 1)[0].replace(":", ""))
+        return bytes([mac[0] ^ 2]) + mac[1:3] + b"\xff\xfe" + mac[3:6]
+
+    def close(self) -> None:
+        if self.radvd is not None:
+            kq._kill(self.radvd, grace=0.5)
+        self.lab.close("ipv6")
+
+
+def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
+    img = make_image(image, tmp)
+    l6 = Lab6(tmp, img)
+    lab = l6.lab
+    state: dict = {}
+    try:
+        if not rep.run("ipv6.boot_two_interfaces_up", lambda: boot_ready(lab, 2)):
+            return
+
+        def slaac():
+            iid = l6.appliance_iid()
+            ll = ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid)
+            want = ipaddress.IPv6Address(ipaddress.IPv6Address(WAN6).packed[:8] + iid)
+            state["wan6"] = str(want)
+            check(l6.ping6(0, f"{ll}%{lab.taps[0]}", 3), f"no answer from the wan link-local address {ll}")
+            for _ in range(30):  # RAs every 3-4 s, then one DAD probe
+                if l6.ping6(0, str(want), 1):
+                    return
+                time.sleep(1)
+            raise kq.TestFailure(f"no answer from {want} (radvd's prefix + the NIC's interface ID)")
+
+        if not rep.run("ipv6.wan_address_by_slaac_from_radvd", slaac):
+            return
+        rep.run("ipv6.host_a_ping6_wan_address", lambda: check(l6.ping6(0, state["wan6"], 3), "A: no ping6"))
+        rep.run("ipv6.host_b_ping6_lan_address", lambda: check(l6.ping6(1, LAN6 + "1", 3), "B: no ping6"))
+        sh("ip", "-n", lab.hosts[0], "-6", "route", "add", LAN6 + "/64", "via", state["wan6"], check_rc=False)
+
+        def a_to_b_pass():
+            r = l6.send6(0, LAN6 + "2", 6001, mb)
+            check(r == "ok", f"A -> B {mb} MiB on 6001 (pass in on wan): {r}")
+
+        rep.run("ipv6.tcp_pass_rule_a_to_b_intact", a_to_b_pass)
+
+        def pass_rule_other_way():
+            r = l6.send6(1, WAN6 + "2", 6002, 1)
+            check(r == "ok", f"control: B -> A 6002 (pass in on lan) failed: {r}")
+            r = l6.send6(1, WAN6 + "2", 6001, 1, connect_timeout=4)
+            check(r.startswith("connect-failed"), f"B -> A 6001 (the rule is in on wan only) was not blocked: {r}")
+            r = l6.send6(0, LAN6 + "2", 6001, 1)
+            check(r == "ok", f"control: A -> B 6001 failed after the blocked try: {r}")
+
+        rep.run("ipv6.tcp_pass_rule_is_one_way", pass_rule_other_way)
+
+        def block_rule_both_ways():
+            r = l6.send6(0, LAN6 + "2", 6003, 1, connect_timeout=4)
+            check(r.startswith("connect-failed"), f"A -> B 6003 (block rule) was not blocked: {r}")
+            r = l6.send6(1, WAN6 + "2", 6003, 1, connect_timeout=4)
+            check(r.startswith("connect-failed"), f"B -> A 6003 (block rule) was not blocked: {r}")
+            r = l6.send6(1, WAN6 + "2", 6002, 1)
+            check(r == "ok", f"control: B -> A 6002 failed after the blocked tries: {r}")
+
+        rep.run("ipv6.tcp_block_rule_both_ways", block_rule_both_ways)
+
+        def tls_over_ipv6():
+            url = f"https://[{state['wan6']}]:443/"
+            p = None
+            for _ in range(3):  # tlsd may still be loading its key
+                p = sh("ip", "netns", "exec", lab.hosts[0], "curl", "-6", "-sk", "--max-time", "30", url,
+                       check_rc=False)
+                if p.returncode == 0:
+                    break
+                time.sleep(3)
+            check(p.returncode == 0 and p.stdout == "keel-ipv6-backend\n",
+                  f"curl -6 {url}: rc {p.returncode}, {p.stdout!r} {p.stderr!r}")
+
+        rep.run("ipv6.tls_served_to_curl_6", tls_over_ipv6)
+
+        def console_show_rows():
+            t = lab.cmd("show interfaces")
+            check(f"{state['wan6']}/64" in t, f"show interfaces has no row for the SLAAC address: {t!r}")
+            check("2001:db8:11::1/64" in t and "fe80::" in t, f"show interfaces lacks the static/link-local: {t!r}")
+            t = lab.cmd("show routes")
+            check("2001:db8:11::/64" in t and "2001:db8:10::/64" in t and "::/0" in t,
+                  f"show routes lacks the static prefix, the RA's prefix or the RA's default router: {t!r}")
+            t = lab.cmd("show arp")
+            check(WAN6 + "2" in t and LAN6 + "2" in t, f"show arp lists no IPv6 neighbours: {t!r}")
+            t = lab.cmd("show states")
+            check("[2001:db8:10::2]:" in t, f"show states has no IPv6 state of A's connections: {t!r}")
+
+        rep.run("ipv6.console_show_ipv6_rows", console_show_rows)
+
+        def console_ping6():
+            lab.cmd(f"ping {WAN6}2 count 2", "PING 2001:db8:10::2: 2 echo requests", "2 sent, 2 received")
+            t = lab.cmd(f"ping {LAN6}77 count 1", "1 sent, 0 received")  # negative control: nobody there
+            check("reply 1" not in t, f"a reply from an address nobody has: {t!r}")
+
+        rep.run("ipv6.console_ping6", console_ping6)
+
+        def ipv4_still_works():
+            check(lab.ping(0, "10.9.10.1", 2), "A cannot ping 10.9.10.1 (IPv4 beside IPv6)")
+
+        rep.run("ipv6.ipv4_beside_ipv6", ipv4_still_works)
+    finally:
+        l6.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--image-dir", default=None)
+    ap.add_argument("--mb", type=int, default=8, help="MiB of the allowed stream (default 8)")
+    opts = ap.parse_args()
+    if shutil.which("radvd") is None:
+        print("test_ipv6: radvd is not installed (make deps installs Debian's radvd)", file=sys.stderr)
+        print("0 passed, 1 failed")
+        return 1
+    rep = kq.Reporter()
+    tmp = Path(tempfile.mkdtemp(prefix="keel-ipv6-"))
+    image = Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR)
+    try:
+        run(rep, tmp, image, opts.mb)
+    finally:
+        kq.kill_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rep.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
