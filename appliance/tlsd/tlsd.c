@@ -93,6 +93,8 @@
 #define MAX_CONNS     TLSD_MAX_CONNS
 #define PEND_BYTES    SOCK_RING_BYTES
 #define CLOSE_WAIT_NS (5ull * 1000000000ull)
+#define KEYD_WAIT_NS    (20ull * 1000000ull) /* between tries while keyd restarts, at start */
+#define KEYD_WAIT_TRIES 500                  /* 10 s of them */
 _Static_assert(MAX_CONNS == 124, "the listening line and docs/CONFIG.md say 124");
 
 enum cstate { C_FREE, C_HANDSHAKE, C_CONNECTING, C_PROXY, C_CLOSING };
@@ -730,10 +732,22 @@ int main(const struct keel_srvinfo *si)
     uint64_t kep = srv_find_cap(si, "ep:keyd"), kshm = srv_find_cap(si, "shm:keyd");
     if (!kep || !kshm || keel_map(SRV_SLOT_TASK, kshm, KEYD_VA, RIGHT_READ | RIGHT_WRITE) != KE_OK)
         idle_forever("needs `connect keyd share keyd 4`: refusing to serve");
+    /* keyd may be restarting right now (both start again after faults,
+     * in any order): its endpoint outlives it, and a call that was in
+     * flight when it died fails with an IPC error.  Try again for a while;
+     * if keyd stays away, exit, and init's back-off starts us later. */
     r = keyd_client_init(&KC, kep, (void *)KEYD_VA);
+    for (unsigned tries = 0; r && r > KEYD_E_CLIENT && tries < KEYD_WAIT_TRIES; tries++) {
+        (void)tls_plat_sleep_ns(KEYD_WAIT_NS);
+        r = keyd_client_init(&KC, kep, (void *)KEYD_VA);
+    }
     if (r) {
         ulog("tlsd: keyd: %s\n", keyd_strerror(r));
-        idle_forever("keyd does not answer: refusing to serve");
+        if (r > KEYD_E_CLIENT) {
+            ulog("tlsd: keyd does not answer: exiting (init starts tlsd again)\n");
+            return 1;
+        }
+        idle_forever("keyd refuses tlsd: refusing to serve");
     }
     r = sock_open(&SC, si, SOCK_VA);
     if (r) {

@@ -55,14 +55,22 @@ from faultlab import CANNOT, DIED, STARTED, TARGETS, Lab, Load  # noqa: E402
 from test_console import check  # noqa: E402
 
 HOLD = 0.4           # seconds after an injection to see whether the server died
+HANG_S = 25.0        # a service that failed this long with no death is hung (see Campaign.watchdog)
 RESTART_WAIT = 30.0  # seconds for init's restart after a death
 DRIVERS = {"eth0", "eth1"}
+PATHS = {"tls": {"eth0", "eth1", "netd", "tlsd", "keyd"}, "fwd": {"eth0", "eth1", "netd"}}
 INIT_DIED = "keel: fault: task init "  # init has no fault handler: the kernel says so
 
 
 class Campaign:
-    def __init__(self, lab: Lab, seed: int):
+    def __init__(self, lab: Lab, seed: int, load: Load):
         self.lab = lab
+        self.load = load
+        self.survived: set[str] = set()   # hit by a fault that did not kill it, not restarted since
+        self.hangs = {t: 0 for t in TARGETS}
+        self.hang_events: list[str] = []
+        self.hang_windows: list[tuple[str, float, float]] = []  # (service, from, to)
+        self.last_ok = {"tls": time.monotonic(), "fwd": time.monotonic()}
         self.rng = random.Random(seed)
         self.injected = {t: 0 for t in TARGETS}
         self.kinds = {"reg": 0, "code": 0, "wild": 0}
@@ -88,6 +96,7 @@ class Campaign:
             if kind == "died":
                 self.deaths.append((now, name))
                 self.down[name] = now
+                self.survived.discard(name)
             elif kind == "started":
                 if name in self.down:
                     self.restarts[name] += 1
@@ -129,6 +138,35 @@ class Campaign:
             self.scan()
             if target in self.down:
                 break
+        if target not in self.down:
+            self.survived.add(target)
+        self.watchdog()
+
+    def watchdog(self) -> None:
+        """A fault that does not kill can leave a server limping: alive, but
+        serving nothing (a flipped bit in a pointer it keeps using).  Keel
+        has no liveness check (heartbeats, as MINIX 3's reincarnation
+        server sends) yet, so the campaign plays the watchdog: when a
+        service (TLS, forwarding) has had no success for HANG_S seconds
+        while every server is up, the servers on its path that survived a
+        fault since their last restart are restarted from the console, and
+        each such restart is counted as a hang of that server."""
+        now = time.monotonic()
+        with self.load.lock:
+            for r in self.load.results:
+                if r.outcome == "ok":
+                    self.last_ok[r.kind] = max(self.last_ok[r.kind], r.t1)
+        for svc, path in PATHS.items():
+            if now - self.last_ok[svc] < HANG_S or self.down:
+                continue
+            suspects = sorted(self.survived & path)
+            self.hang_windows.append((svc, self.last_ok[svc], now + 5.0))
+            self.hang_events.append(f"{svc} failed {now - self.last_ok[svc]:.0f} s; restarted {suspects or 'none'}")
+            for name in suspects:
+                self.lab.cmd(f"restart {name}")
+                self.hangs[name] += 1
+                self.survived.discard(name)
+            self.last_ok[svc] = now  # a grace period for the restarted servers
         # Let a dead target come back before the next fault (it is not
         # chosen while down; the others are), bounded by RESTART_WAIT.
 
@@ -154,8 +192,13 @@ def classify(c: Campaign, load: Load) -> dict:
          "tls_total": 0, "tls_ok": 0, "tls_tlsd_netd": 0, "tls_tlsd_netd_ok": 0, "tls_keyd_driver": 0,
          "tls_keyd_driver_ok": 0, "tls_clean": 0, "tls_clean_ok": 0}
     bad: list[str] = []
+    s["fwd_during_hang"] = s["tls_during_hang"] = 0
     for r in load.results:
         hit = overlapping(c.deaths, r.t0, r.t1)
+        if r.outcome != "ok" and any(svc == r.kind and a <= r.t1 and r.t0 <= b for svc, a, b in c.hang_windows):
+            s[f"{r.kind}_during_hang"] += 1
+            s[f"{r.kind}_total"] += 1
+            continue
         if r.kind == "fwd":
             s["fwd_total"] += 1
             ok = r.outcome == "ok"
@@ -218,8 +261,8 @@ def main() -> int:
             return rep.finish()
         time.sleep(3)
         mem0 = lab.mem()
-        camp = Campaign(lab, seed)
         load = Load()
+        camp = Campaign(lab, seed, load)
         lab.start_load(load)
         t_start = time.monotonic()
         camp.scan()
@@ -233,10 +276,14 @@ def main() -> int:
         kc = lab.kcheck() if alive else {"violations": -1}
         after_tls = after_fwd = "not-run"
         if alive:
-            for _ in range(30):   # the last restarts settle
+            for i in range(30):   # the last restarts settle
                 after_tls, after_fwd = lab.tls_once(), lab.fwd_once(1)[0]
                 if after_tls == "ok" and after_fwd == "ok":
                     break
+                if i == 8:  # still failing: the watchdog's turn (a limping server)
+                    camp.last_ok = {"tls": 0.0 if after_tls != "ok" else time.monotonic(),
+                                    "fwd": 0.0 if after_fwd != "ok" else time.monotonic()}
+                    camp.watchdog()
                 time.sleep(2)
         time.sleep(3)
         mem1 = lab.mem() if alive else {"free_pages": 0, "kheap_bytes": 0}
@@ -276,6 +323,7 @@ def main() -> int:
             **{f"kind_{k}": v for k, v in camp.kinds.items()},
             "restarts": sum(camp.restarts.values()), **{f"restarts_{t}": camp.restarts[t] for t in TARGETS},
             "failed_restarts": sum(camp.failed_restarts.values()),
+            "hangs": sum(camp.hangs.values()), **{f"hangs_{t}": camp.hangs[t] for t in TARGETS},
             "system_failures": sysfail, "kernel_check_violations": kc.get("violations"),
             **{k: v for k, v in s.items() if k != "unexplained"},
             "unexplained_client_failures": len(s["unexplained"]),
@@ -283,6 +331,8 @@ def main() -> int:
             "kheap_bytes_start": mem0["kheap_bytes"], "kheap_bytes_end": mem1["kheap_bytes"],
             "campaign_seconds": int(elapsed),
         }
+        for h in camp.hang_events:
+            print(f"faults: hang: {h}", file=sys.stderr)
         for u in s["unexplained"][:20]:
             print(f"faults: unexplained: {u}", file=sys.stderr)
     finally:
