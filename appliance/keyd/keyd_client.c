@@ -11,7 +11,7 @@
 
 /* sign_now: how long keyd may take to be ready for the call (it finishes
  * at most one queued signature before it receives again), in 1 ms steps. */
-#define SIGN_NOW_TRIES    500
+#define SIGN_NOW_TRIES    3000 /* 3 s: a keyd restart under TCG fits */
 #define SIGN_NOW_RETRY_NS 1000000ull
 
 const char *keyd_strerror(int err)
@@ -250,10 +250,12 @@ static void sign_cancel(void *ctx, struct tls_conn *c)
  * it replies and the slot holds the result when the call returns.  The
  * call is non-blocking (it fails at once when keyd is not receiving): keyd
  * may be finishing a queued TLS 1.2 signature, or restarting, so the call
- * is retried every millisecond for at most half a second, then the
- * signature fails (and with it this handshake) rather than tlsd waiting on
- * keyd without bound.  Once keyd took the call, the wait is its signing
- * time (or KE_DEAD if it dies meanwhile). */
+ * is retried every millisecond for at most three seconds (time for a
+ * restarting keyd to serve again), then the signature fails (and with it
+ * this handshake) rather than tlsd waiting on keyd without bound.  Once
+ * keyd took the call, the wait is its signing time; KE_DEAD (it died
+ * meanwhile) is retried like a busy keyd, so a keyd restart costs the
+ * handshake a delay, not its life (the fault-injection campaign). */
 static int sign_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, const uint8_t *hash, size_t hash_len,
                     uint8_t *out, size_t *out_len, size_t out_size)
 {
@@ -265,20 +267,24 @@ static int sign_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, 
         return TLS_E_FAILED;
     }
     volatile struct keyd_slot *s = &kc->slots[i];
-    uint32_t seq = kc->next_seq++;
-    s->state = KEYD_SLOT_IDLE;
-    s->seq = seq;
-    for (size_t b = 0; b < hash_len; b++)
-        s->data[b] = hash[b];
+    uint32_t seq = 0;
     uint64_t flags = KEYD_SIGN_NOW | (pss ? KEYD_SIGN_PSS : 0);
     struct keel_msg m;
     int r = KE_WOULD_BLOCK;
-    for (unsigned tries = 0; r == KE_WOULD_BLOCK && tries < SIGN_NOW_TRIES; tries++) {
+    for (unsigned tries = 0; (r == KE_WOULD_BLOCK || r == KE_DEAD) && tries < SIGN_NOW_TRIES; tries++) {
         if (tries)
             (void)tls_plat_sleep_ns(SIGN_NOW_RETRY_NS);
+        /* Filled anew each try: a keyd that died holding the call (KE_DEAD)
+         * may have left the slot half written; its successor loads the same
+         * boot keys under the same ids, so the request stands as it is. */
+        seq = kc->next_seq++;
+        s->state = KEYD_SLOT_IDLE;
+        s->seq = seq;
+        for (size_t b = 0; b < hash_len; b++)
+            s->data[b] = hash[b];
         m = (struct keel_msg){ .mr = { (uint64_t)i, key_id, h | flags, hash_len } };
         r = call(kc, KEYD_SIGN, KEEL_NONBLOCK, &m);
-        if (r == KE_WOULD_BLOCK)
+        if (r == KE_WOULD_BLOCK || r == KE_DEAD)
             kc->retries++;
     }
     kc->submitted++;

@@ -125,6 +125,7 @@ else:
 DIED = re.compile(r"keel: init: server (\S+) died: ([^\n]*?) at rip")
 STARTED = re.compile(r"keel: init: started (\S+) \(priority \d+(, restarted)?\)")
 CANNOT = re.compile(r"keel: init: cannot start (\S+)")
+READY = re.compile(r"keel: init: server (\S+) ready")
 
 
 def sh(*c: str, check_rc: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -51,7 +51,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
-from faultlab import CANNOT, DIED, STARTED, TARGETS, Lab, Load  # noqa: E402
+from faultlab import CANNOT, DIED, READY, STARTED, TARGETS, Lab, Load  # noqa: E402
 from test_console import check  # noqa: E402
 
 HOLD = 0.4           # seconds after an injection to see whether the server died
@@ -75,7 +75,7 @@ class Campaign:
         self.injected = {t: 0 for t in TARGETS}
         self.kinds = {"reg": 0, "code": 0, "wild": 0}
         self.refused = 0              # faultd's `err` (the target was between lives)
-        self.deaths: list[tuple[float, str]] = []   # (host time seen, server)
+        self.deaths: list[list] = []   # [server, host time its death was seen, time it was ready again or None]
         self.restarts = {t: 0 for t in TARGETS}
         self.failed_restarts = {t: 0 for t in TARGETS}
         self.pos = 0                  # how far the log has been read
@@ -87,14 +87,19 @@ class Campaign:
         text = self.lab.log()
         now = time.monotonic()
         events = []
-        for rx, kind in ((DIED, "died"), (STARTED, "started"), (CANNOT, "cannot")):
+        for rx, kind in ((DIED, "died"), (STARTED, "started"), (CANNOT, "cannot"), (READY, "ready")):
             for m in rx.finditer(text, self.pos):
                 events.append((m.start(), kind, m.group(1)))
         for _, kind, name in sorted(events):
             if name not in self.restarts:
                 continue  # consoled, uart, faultd ...: not targets (their deaths show in the log)
+            if kind == "ready":
+                for d in self.deaths:
+                    if d[0] == name and d[2] is None:
+                        d[2] = now
+                continue
             if kind == "died":
-                self.deaths.append((now, name))
+                self.deaths.append([name, now, None])
                 self.down[name] = now
                 self.survived.discard(name)
             elif kind == "started":
@@ -180,9 +185,15 @@ class Campaign:
         self.scan()
 
 
-def overlapping(deaths: list[tuple[float, str]], t0: float, t1: float) -> set[str]:
-    # A death seen up to HOLD + 1 s after a result's end may have caused it.
-    return {name for (t, name) in deaths if t0 - 1.0 <= t <= t1 + HOLD + 1.0}
+def overlapping(deaths: list[list], t0: float, t1: float) -> set[str]:
+    """The servers that were dead or not yet ready again at some time during
+    [t0, t1], with a second's slack each side for the log's delay (a death
+    seen up to HOLD + 1 s after a result's end may have caused it)."""
+    hit = set()
+    for name, a, b in deaths:
+        if a - 1.0 <= t1 + HOLD and t0 <= (b if b is not None else float("inf")) + 1.0:
+            hit.add(name)
+    return hit
 
 
 def classify(c: Campaign, load: Load) -> dict:
