@@ -235,6 +235,29 @@ class Lab:
         check(c.read_until(PROMPT, timeout), f"no prompt after {line!r}")
         return c.text_since(start)
 
+    def table(self, command: str, header: str) -> dict:
+        """A console table (`show tasks`, `show memory`) as name -> its other columns."""
+        t = self.cmd(command)
+        rows, seen = {}, False
+        for ln in t.splitlines():
+            w = ln.split()
+            if w and w[0] == header:
+                seen = True
+                continue
+            if seen and len(w) >= 2 and not ln.startswith(PROMPT):
+                rows[w[0]] = w[1:]
+        check(seen, f"{command}: no table: {t[-300:]!r}")
+        return rows
+
+    def tasks(self) -> dict:
+        """name -> (state, restarts, faults) from init's counters (`show tasks`)."""
+        return {n: (w[0], int(w[2]), int(w[3])) for n, w in self.table("show tasks", "NAME").items()
+                if len(w) >= 4 and w[2].isdigit() and w[3].isdigit()}
+
+    def memory(self) -> dict:
+        """name -> KiB of its budget in use (`show memory`)."""
+        return {n: int(w[1]) for n, w in self.table("show memory", "NAME").items() if len(w) >= 2 and w[1].isdigit()}
+
     def faultd(self, line: str, timeout: float = 20) -> str:
         """One command to faultd; its one-line answer."""
         f = self.fi
@@ -269,7 +292,7 @@ class Lab:
         raise kq.TestFailure("TLS or forwarding never worked after boot")
 
     # -------------------------------------------------------------- clients --
-    def fwd_once(self, mb: int, stall: float = 20) -> tuple[str, int, int]:
+    def fwd_once(self, mb: int, stall: float = 15) -> tuple[str, int, int]:
         p = sh("ip", "netns", "exec", self.a, sys.executable, "-c", HOST_CODE, "send", f"{LAN}.2", "5001", str(mb),
                f"s{time.monotonic_ns()}", str(stall), check_rc=False, timeout=stall * 4 + 60)
         w = (p.stdout.strip().splitlines() or ["error 0 0"])[-1].split()
