@@ -235,9 +235,25 @@ class Lab:
         check(c.read_until(PROMPT, timeout), f"no prompt after {line!r}")
         return c.text_since(start)
 
+    def cmd_until(self, line: str, must: str, timeout: float = 60) -> str:
+        """Sends LINE; returns the console's text from there to the first prompt
+        after MUST (log lines redraw the prompt, so the first prompt may be early)."""
+        c = self.con
+        start = c.cursor
+        c.send(line.encode() + b"\r")
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            c.read_until(PROMPT, 1.0)
+            t = c.text_since(start)
+            i = t.find(must)
+            if i >= 0 and PROMPT in t[i:]:
+                return t[i:]
+        raise kq.TestFailure(f"no {must!r} and prompt after {line!r}")
+
     def table(self, command: str, header: str) -> dict:
         """A console table (`show tasks`, `show memory`) as name -> its other columns."""
-        t = self.cmd(command)
+        t = self.cmd_until(command, header + " ")
+        t = t[:t.find(PROMPT)]
         rows, seen = {}, False
         for ln in t.splitlines():
             w = ln.split()
