@@ -81,8 +81,8 @@ static struct task *find_task(uint64_t word)
  * suspended by a fault already, and not on a core. */
 static bool frame_is_live(const struct thread *th)
 {
-    return th->state != TS_INACTIVE && th->state != TS_DEAD && th->state != TS_FAULTED &&
-           !sched_running_anywhere(th) && th->uframe;
+    return th->state != TS_INACTIVE && th->state != TS_DEAD && th->state != TS_FAULTED && !sched_running_anywhere(th) &&
+           th->uframe;
 }
 
 /* The N-th (mod count) such thread, or NULL when there is none. */
@@ -200,8 +200,8 @@ int faultinj_inject(uint64_t name_word, uint64_t random, struct faultinj_result 
         default: err = inject_wild(t, &s, out); break;
         }
         if (err == KE_OK) {
-            kprintf("keel: faultinj: %s: kind %llu at 0x%llx value 0x%llx\n", t->name,
-                    (unsigned long long)out->kind, (unsigned long long)out->where, (unsigned long long)out->value);
+            kprintf("keel: faultinj: %s: kind %llu at 0x%llx value 0x%llx\n", t->name, (unsigned long long)out->kind,
+                    (unsigned long long)out->where, (unsigned long long)out->value);
             return KE_OK;
         }
     }

@@ -1352,8 +1352,8 @@ static void t_fault_injection(void)
         slot_put(ep);
         slot_put(fep);
     }
-    CHECK(faulted > 0);            /* some of the twelve faults kill */
-    CHECK_EQ(kinds & 0xe, 0xeu);   /* and all three kinds occurred */
+    CHECK(faulted > 0);          /* some of the twelve faults kill */
+    CHECK_EQ(kinds & 0xe, 0xeu); /* and all three kinds occurred */
     CHECK_EQ(kernel_check(NULL, NULL), 0);
     CHECK_EQ(budget_left(spawn_memory()), left0);
 }
