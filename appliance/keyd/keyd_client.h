@@ -6,8 +6,9 @@
  * TLS 1.2's signatures never block on keyd while it signs: KEYD_SIGN goes
  * out as a non-blocking call.  TLS 1.3's do (sign_now, KEYD_SIGN_NOW: a
  * call that returns with the signature; tls_psa.h says why), but only once
- * keyd takes the call: if keyd is not receiving for half a second, the
- * signature fails instead.  When keyd is busy (not receiving), the request stays
+ * keyd takes the call: if keyd is not receiving for 3 s (or dies holding
+ * the call and no successor takes it in that time), the signature fails
+ * instead.  When keyd is busy (not receiving), the request stays
  * "unsubmitted" in its slot and every later poll tries again; the owner
  * must re-drive waiting connections both on KEYD_NOTIFY_BIT (a slot
  * finished) and, while keyd_client_unsubmitted() > 0, on a short timer
