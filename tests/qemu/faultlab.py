@@ -47,7 +47,7 @@ PROMPT = "fw> "
 
 CONF = f"""# the fault-injection lab (tests/qemu/faultlab.py)
 hostname fw
-log info
+log LEVEL
 interface wan nic 0 address {WAN}.1/24
 interface lan nic 1 address {LAN}.1/24
 pass in proto icmp
@@ -156,7 +156,8 @@ class Load:
 
 
 class Lab:
-    def __init__(self, tmp: Path, image: Path, mem: int = 256):
+    def __init__(self, tmp: Path, image: Path, mem: int = 256, log_level: str = "info"):
+        self.log_level = log_level
         pid = os.getpid()
         self.tmp = tmp
         self.q, self.a, self.b = f"kiq{pid}", f"kia{pid}", f"kib{pid}"
@@ -206,7 +207,7 @@ class Lab:
         shutil.copytree(image, dst)
         site = self.tmp / "site"
         site.mkdir()
-        (site / "appliance.conf").write_text(CONF)
+        (site / "appliance.conf").write_text(CONF.replace("log LEVEL", f"log {self.log_level}"))
         sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
            str(site / "edge1.key"), "-out", str(site / "edge1.crt"), "-days", "2", "-subj", "/CN=fw")
         sh(str(kq.REPO / "tools/mkcpio.sh"), str(dst / "site.cpio"), str(site / "appliance.conf"),

@@ -351,7 +351,13 @@ def main() -> int:
         not_ready = sorted(t for t in TARGETS if tasks1.get(t, ("?",))[0] != "ready")
         # A fault init saw that was not followed by a restart (the serial log
         # may lose lines, so init's counters decide), or a server not ready.
-        failed = {t: max(0, init_faults[t] - init_restarts[t]) + (t in not_ready) for t in TARGETS}
+        # A failed restart: init could not start the server again (`cannot
+        # start`), or it is not ready at the end.  (init's fault and restart
+        # counters can differ by the watchdog's console restarts: a restart
+        # asked for a server that had just died, e.g. tlsd after netd, is one
+        # restart for both.)
+        cannot = {t: len(re.findall(rf"keel: init: cannot start {t}\b", lab.log())) for t in TARGETS}
+        failed = {t: cannot[t] + (t in not_ready) for t in TARGETS}
         camp.scan()
         s = classify(camp, load)
         text = lab.log()
