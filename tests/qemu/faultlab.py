@@ -229,7 +229,7 @@ class Lab:
             time.sleep(0.05)
         return None
 
-    def cmd(self, line: str, timeout: float = 60) -> str:
+    def cmd(self, line: str, timeout: float = 120) -> str:
         c = self.con
         start = c.cursor
         c.send(line.encode() + b"\r")
@@ -253,7 +253,7 @@ class Lab:
 
     def table(self, command: str, header: str) -> dict:
         """A console table (`show tasks`, `show memory`) as name -> its other columns."""
-        t = self.cmd_until(command, header + " ")
+        t = self.cmd_until(command, header + " ", timeout=240)
         t = t[:t.find(PROMPT)]
         rows, seen = {}, False
         for ln in t.splitlines():
