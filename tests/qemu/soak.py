@@ -162,9 +162,12 @@ def main() -> int:
     rc = 1
     try:
         kq.install_signal_handlers()
-        # `log warn`: a line per handshake at info would fill the serial
-        # line the console shares (115200 baud) and stall its tables.
-        lab = Lab(tmp, image, log_level="warn")
+        # Every server's log line also goes to the kernel log on the serial
+        # line the console shares (lib/ulog.c, whatever `log` says), and tlsd
+        # writes one per handshake: under this load the console's tables come
+        # slowly (hence the long waits in faultlab.py), and the kernel drops
+        # log text it cannot send ("characters lost").
+        lab = Lab(tmp, image)
         lab.boot()
         soak = Soak(lab, tmp)
         threads = [soak.loop("full_handshake", soak.full), soak.loop("resumed", soak.resumed, 1.0),
