@@ -4,6 +4,8 @@
 #   make deps       install Debian packages, fetch lwIP/mbedTLS sources
 #   make run        PXE-boot the image in QEMU, serial console on the terminal
 #   make test       unit tests + QEMU boot tests; ends with "N passed, N failed"
+#   make faults     fault-injection campaign (FAULTS=N, default 10000): FAULTS lines
+#   make soak       mixed load for SOAK_MINUTES (default 30): SOAK lines
 #   make bench      BENCH/INFO/RATIO lines: Keel and a Linux guest on the same QEMU
 #   make bench-report  make bench, then its tables written into README.md
 #   make clean
@@ -37,7 +39,7 @@ KERNEL_SRCS := kernel/main.c kernel/log.c kernel/fmt.c kernel/serial.c kernel/st
 	kernel/timer.c kernel/selftest.c kernel/kheap.c kernel/cap.c kernel/memory.c kernel/task.c \
 	kernel/sched.c kernel/endpoint.c kernel/fastpath.c kernel/notification.c kernel/ktimer.c \
 	kernel/irq.c kernel/fault.c kernel/syscall.c kernel/roottask.c kernel/usercheck.c \
-	kernel/cpuvuln.c kernel/kcheck.c kernel/smp.c kernel/fpu.c
+	kernel/cpuvuln.c kernel/kcheck.c kernel/smp.c kernel/fpu.c kernel/faultinj.c
 KERNEL_ASMS := kernel/arch/boot.S kernel/arch/trap_entry.S kernel/arch/switch.S \
 	kernel/arch/syscall_entry.S kernel/arch/init_image.S kernel/arch/usercheck.S \
 	kernel/arch/trampoline.S
@@ -121,7 +123,7 @@ $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 # socktest.mk (the socket service it tests).
 include appliance/config.mk appliance/console.mk appliance/opsd.mk appliance/tls.mk appliance/tlsd.mk \
 	drivers/e1000/e1000.mk drivers/uart/uart.mk drivers/virtio/virtio.mk \
-	net/firewall.mk net/netd.mk net/socktest.mk tests/nic/nic.mk
+	net/firewall.mk net/netd.mk net/socktest.mk tests/nic/nic.mk tests/faults/faults.mk
 # Who may use the FPU/SSE registers (USER_FPU above): the TLS code, and ktest.
 $(TLS_ALL_OBJS) $(TLSD_OBJS) $(BUILD)/user/tests/ktest/ktest.o: USER_FPU :=
 # lwIP (net/netd.mk's own rule) is integer code like netd.
@@ -180,7 +182,7 @@ DISK       ?=
 DISK_DEVICE = $(if $(DISK),-drive file=$(DISK)$(comma)format=raw$(comma)if=none$(comma)id=keeldisk -device virtio-blk-pci$(comma)drive=keeldisk)
 comma      := ,
 
-.PHONY: all deps packages image run test unit-test qemu-test ktest ktest-smp bench bench-report clean format format-check
+.PHONY: all deps packages image run test unit-test qemu-test ktest ktest-smp faults soak bench bench-report clean format format-check
 .DEFAULT_GOAL := all
 
 all: image
@@ -349,7 +351,8 @@ QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_kte
 	"$(PYTHON) tests/qemu/test_nat.py" "$(PYTHON) tests/qemu/test_ipv6.py" \
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
 	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
-	"$(PYTHON) tests/qemu/test_pxe.py" "$(PYTHON) tests/qemu/test_store.py" "$(PYTHON) tests/qemu/test_ops.py" $(SMP_TESTS)
+	"$(PYTHON) tests/qemu/test_pxe.py" "$(PYTHON) tests/qemu/test_store.py" "$(PYTHON) tests/qemu/test_ops.py" \
+	"$(PYTHON) tests/qemu/test_faults.py --faults 200" $(SMP_TESTS)
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)
@@ -374,6 +377,18 @@ FUZZ_SMOKE := "$(MAKE) --no-print-directory -s fuzz-smoke"
 
 test: deps $(UNIT_BINS) image
 	@tests/run-suite.sh $(UNIT_BINS) $(FUZZ_SMOKE) $(QEMU_TESTS)
+
+# Fault injection (tests/qemu/test_faults.py): FAULTS faults into the NIC
+# drivers, netd, tlsd and keyd under TLS and forwarded load, then the
+# `FAULTS name=... value=...` lines; SEED=N repeats a campaign's choices.
+FAULTS ?= 10000
+faults: packages image
+	@$(PYTHON) tests/qemu/test_faults.py --faults $(FAULTS) --report $(if $(SEED),--seed $(SEED))
+
+# Mixed load for SOAK_MINUTES (tests/qemu/soak.py), then `SOAK name=... value=...` lines.
+SOAK_MINUTES ?= 30
+soak: packages image
+	@$(PYTHON) tests/qemu/soak.py --minutes $(SOAK_MINUTES)
 
 # BENCH_ARGS: bench/run.py's options, e.g. `--boot-runs 1 --net-runs 1 --no-min-mem` (quicker).
 BENCH_ARGS ?=

@@ -3,7 +3,11 @@
  * each exactly the capabilities listed, receives their faults and restarts
  * them with a back-off: 2^k times RESTART_BASE_MS (at most RESTART_MAX_MS)
  * after the k-th fault in a row; a server that ran STABLE_NS before it
- * faulted starts again from k = 0.
+ * faulted, or that had reported ready and served READY_STABLE_NS since,
+ * starts again from k = 0: the back-off is for servers that cannot come up
+ * (a crash loop before or right after INIT_READY), not for a working server
+ * hit by an independent fault (a fault-injection campaign hits the same
+ * server every few seconds, and each restart must stay quick).
  *
  * States of a server: STOPPED (not started, or not for this boot), RUNNING
  * (started, not yet ready), READY (called INIT_READY), WAITING (faulted;
@@ -33,6 +37,7 @@
 #define RESTART_BASE_MS 10
 #define RESTART_MAX_MS  5000
 #define STABLE_NS       60000000000ull /* a server up this long has its restart back-off reset */
+#define READY_STABLE_NS 1000000000ull  /* ... and one that served this long after INIT_READY */
 #define TIMER_BIT       1ull
 #define PAGE            4096ull
 
@@ -49,6 +54,7 @@ struct server {
     uint32_t faults;
     uint32_t backoff;    /* faults in a row without STABLE_NS of life in between: the delay's exponent */
     uint64_t started_at; /* ns, at the last start */
+    uint64_t ready_at;   /* ns, when this life reported INIT_READY; 0 before */
     uint64_t restart_at; /* ns, when WAITING */
     uint64_t task_slot, thread_slot, memory_slot;
     uint64_t budget; /* bytes, of the running instance (memory_slot) */
@@ -104,7 +110,9 @@ static void slot_free(uint64_t s)
 static bool word_in(const char *line, const char *word);
 static bool selected(const struct server_spec *sp)
 {
-    return sp->when[0] ? word_in(S.bi->cmdline, sp->when) : !S.special_boot;
+    if (sp->when[0])
+        return word_in(S.bi->cmdline, sp->when);
+    return !S.special_boot && (!sp->with[0] || word_in(S.bi->cmdline, sp->with));
 }
 
 static bool word_in(const char *line, const char *word)
@@ -609,6 +617,7 @@ static void start_server(unsigned idx)
     }
     sv->state = SRV_RUNNING;
     sv->started_at = keel_now_ns();
+    sv->ready_at = 0;
     ulog("keel: init: started %s (priority %u%s) on cpu %u\n", sv->spec->name, sv->spec->priority,
          sv->restarts ? ", restarted" : "", sv->cpu);
 }
@@ -674,7 +683,8 @@ static void on_fault(unsigned idx, const struct keel_msg *m)
     /* A server that served for a while before this fault starts from the
      * shortest delay again: the back-off is for crash loops, not for the
      * odd fault days apart. */
-    if (keel_now_ns() - sv->started_at >= STABLE_NS)
+    uint64_t now = keel_now_ns();
+    if (now - sv->started_at >= STABLE_NS || (sv->ready_at && now - sv->ready_at >= READY_STABLE_NS))
         sv->backoff = 0;
     uint32_t shift = sv->backoff < 9 ? sv->backoff : 9;
     sv->backoff++;
@@ -847,6 +857,7 @@ static void serve(unsigned idx, struct keel_msg *m)
     case INIT_READY:
         if (sv->state == SRV_RUNNING) {
             sv->state = SRV_READY;
+            sv->ready_at = keel_now_ns();
             ulog("keel: init: server %s ready\n", sv->spec->name);
             check_all_ready();
         }

@@ -385,7 +385,7 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         return fail(c, kw->col,
                     "expected program, when, needs, priority, cpu, memory, args, debug, irq, ioport, mmio, endpoint, "
                     "connect, pci, share, "
-                    "signal, notify, site or admin");
+                    "signal, notify, site, admin or with");
     }
     s->n_grants++;
     return 0;
@@ -523,6 +523,11 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
                 return -1;
             if (!copy_word(&a, s->when, sizeof s->when))
                 return fail(c, a.col, "expected a command-line word (letters, digits, -_.; at most 15)");
+        } else if (tok_is(&t, "with")) {
+            if (need_arg(c, &t, &a, "expected a command-line word after with"))
+                return -1;
+            if (!copy_word(&a, s->with, sizeof s->with))
+                return fail(c, a.col, "expected a command-line word (letters, digits, -_.; at most 15)");
         } else if (tok_is(&t, "program")) {
             if (need_arg(c, &t, &a, "expected a program name after program"))
                 return -1;
@@ -572,6 +577,8 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
             return -1;
         }
     }
+    if (s->when[0] && s->with[0])
+        return fail(c, name.col, "a server takes `when` (a test set) or `with` (beside the appliance), not both");
     /* Names are scoped by boot set: checked here, once `when` is known. */
     for (unsigned i = 0; i < m->n_servers; i++)
         if (names_equal(m->servers[i].name, s->name) && names_equal(m->servers[i].when, s->when))

@@ -4,7 +4,7 @@
  *
  * One server per line; '#' starts a comment:
  *
- *   server NAME [program FILE] [when WORD] [needs SERVER] [requires tls|nic|ops] [priority N]
+ *   server NAME [program FILE] [when WORD | with WORD] [needs SERVER] [requires tls|nic|ops] [priority N]
  *          [memory SIZE|MIN-MAX] [cpu N] [instances FIRST-LAST] [args WORD] GRANT...
  *
  * `memory MIN-MAX` is a budget that shrinks toward MIN on a machine too
@@ -71,7 +71,10 @@
  * a server name, an endpoint's creator and `needs` are unique and resolved
  * among the servers of one set (same `when`, or none), so a test set may
  * reuse the appliance's names (its own `netd`) without the appliance's
- * lines being removed from the manifest.  Numbers are decimal or 0x-hex; SIZE takes
+ * lines being removed from the manifest.  `with WORD` is the other way
+ * round: the server belongs to the normal set (its names resolve there) but
+ * starts only when the command line has WORD, beside the appliance (the
+ * fault injector of `faults` boots); it does not make the boot special.  Numbers are decimal or 0x-hex; SIZE takes
  * a K or M suffix.  The binary is NAME.elf in the servers archive.
  *
  * Pure code (host-tested by tests/unit/test_manifest.c).
@@ -128,6 +131,8 @@ struct grant {
 struct server_spec {
     char name[MANIFEST_NAME_MAX];
     char when[MANIFEST_NAME_MAX];    /* empty: a normal server */
+    char with[MANIFEST_NAME_MAX];    /* `with WORD`: a normal server started only when WORD is on the
+                                        command line (the fault injector); empty: always */
     char needs[MANIFEST_NAME_MAX];   /* not started when that server is not (e.g. its NIC is absent);
                                         with `%`: when no instance of that name runs */
     char program[MANIFEST_NAME_MAX]; /* empty: NAME */

@@ -11,6 +11,7 @@
 #include "arch.h"
 #include "cmdline.h"
 #include "cpuvuln.h"
+#include "faultinj.h"
 #include "fpu.h"
 #include "kcheck.h"
 #include "gdt.h"
@@ -501,6 +502,16 @@ static int64_t sys_debug_ctl(struct trap_frame *tf)
         tf->rsi = kheap_pages_held();
         tf->rdx = pmm_free_frames();
         return KE_OK;
+    case DEBUG_CTL_INJECT: {
+        struct faultinj_result r;
+        int err = faultinj_inject(tf->rdx, tf->r10, &r);
+        if (err)
+            return err;
+        tf->rdi = r.kind;
+        tf->rsi = r.where;
+        tf->rdx = r.value;
+        return KE_OK;
+    }
     default: return KE_INVALID_ARG;
     }
 }

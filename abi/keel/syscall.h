@@ -92,7 +92,26 @@ enum keel_debug_ctl {
                                  checks -> rdi = violations (each logged), rsi = live tasks, rdx = threads */
     DEBUG_CTL_KHEAP = 4,      /* () -> rdi = kernel-heap bytes in use, rsi = pages the heap holds,
                                  rdx = free pages in the machine */
+    DEBUG_CTL_INJECT = 5,     /* (a = task name as OBJ_TASK packs it, b = random word) injects one fault,
+                                 chosen by b, into that live task (kernel/faultinj.c) -> rdi = FAULTINJ_*
+                                 kind, rsi = register index or user address, rdx = bit, byte or word;
+                                 KE_RANGE when no live task has the name */
 };
+
+/* DEBUG_CTL_INJECT's kinds of fault (MINIX 3's software fault injection, in
+ * small): a flipped bit in a saved register of a thread that is not running,
+ * a flipped byte at such a thread's next instruction, or a wild 8-byte write
+ * into a page of the task's own writable memory (never DMA or device memory:
+ * without an IOMMU a corrupted descriptor would let the device write anywhere). */
+enum keel_faultinj_kind {
+    FAULTINJ_REG = 1,  /* rsi = FAULTINJ_REG_* index, rdx = the bit flipped */
+    FAULTINJ_CODE = 2, /* rsi = the instruction's address, rdx = the byte XORed into it */
+    FAULTINJ_WILD = 3, /* rsi = the address written, rdx = the word written */
+};
+/* Register indices of FAULTINJ_REG: rax rbx rcx rdx rsi rdi rbp rsp r8-r15 rip. */
+#define FAULTINJ_REG_RSP   7
+#define FAULTINJ_REG_RIP   16
+#define FAULTINJ_REG_COUNT 17
 
 /* SYS_THREAD_START's fifth argument: the priority in bits 0-7 and the core
  * in bits 8-15, as core + 1 (0: the caller's own core).  A core that is not

@@ -9,6 +9,9 @@
 #include "keyd_client.h"
 #include "tls_plat.h"
 
+/* sign_now: how many times a signature is asked again of a keyd that died
+ * holding the call (KE_DEAD), each time of its successor. */
+#define SIGN_NOW_TRIES 3
 const char *keyd_strerror(int err)
 {
     switch (err) {
@@ -255,7 +258,10 @@ static void sign_cancel(void *ctx, struct tls_conn *c)
  * it replies and the slot holds the result when the call returns.  A
  * blocking call, like submit's: keyd receives between any two signatures
  * (on each of its threads), so the wait is the signatures queued ahead of
- * this one plus its own, never a poll; KE_DEAD if keyd dies meanwhile. */
+ * this one plus its own, never a poll.  A keyd that dies holding the call
+ * (KE_DEAD) is asked again, of its successor (the call waits until init
+ * has started it): a keyd restart costs the handshake a delay, not its
+ * life (the fault-injection campaign), up to SIGN_NOW_TRIES deaths. */
 static int sign_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, const uint8_t *hash, size_t hash_len,
                     uint8_t *out, size_t *out_len, size_t out_size)
 {
@@ -267,14 +273,24 @@ static int sign_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, 
         return TLS_E_FAILED;
     }
     volatile struct keyd_slot *s = &kc->slots[i];
-    uint32_t seq = kc->next_seq++;
-    s->state = KEYD_SLOT_IDLE;
-    s->seq = seq;
-    for (size_t b = 0; b < hash_len; b++)
-        s->data[b] = hash[b];
+    uint32_t seq = 0;
     uint64_t flags = KEYD_SIGN_NOW | (pss ? KEYD_SIGN_PSS : 0);
-    struct keel_msg m = { .mr = { (uint64_t)i, key_id, h | flags, hash_len } };
-    int r = call(kc, KEYD_SIGN, 0, &m);
+    struct keel_msg m;
+    int r = KE_DEAD;
+    for (unsigned tries = 0; r == KE_DEAD && tries < SIGN_NOW_TRIES; tries++) {
+        /* Filled anew each try: a keyd that died holding the call may have
+         * left the slot half written; its successor loads the same boot keys
+         * under the same ids, so the request stands as it is. */
+        seq = kc->next_seq++;
+        s->state = KEYD_SLOT_IDLE;
+        s->seq = seq;
+        for (size_t b = 0; b < hash_len; b++)
+            s->data[b] = hash[b];
+        m = (struct keel_msg){ .mr = { (uint64_t)i, key_id, h | flags, hash_len } };
+        r = call(kc, KEYD_SIGN, 0, &m);
+        if (r == KE_DEAD)
+            kc->retries++;
+    }
     kc->submitted++;
     uint32_t state = s->state;
     __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the state before the result it hands over */

@@ -11,7 +11,8 @@
  * connections waiting for a signature when that bit comes, and never polls.
  * TLS 1.3's signatures wait (sign_now, KEYD_SIGN_NOW: a call that returns
  * with the signature; tls_psa.h says why): for the signatures keyd is
- * busy with, then this one.  keyd_client_unsubmitted() stays for the older
+ * busy with, then this one (asked again of keyd's successor if keyd dies
+ * holding it).  keyd_client_unsubmitted() stays for the older
  * non-blocking form's callers and is 0 with this one.
  *
  * One slot per signature in flight (KEYD_SLOTS; with all in flight a new

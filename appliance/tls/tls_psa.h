@@ -17,7 +17,8 @@
  *
  * The cost: TLS 1.3's signature is synchronous.  tlsd's loop waits while
  * keyd signs (one call; keyd signs before it replies; keyd_client.c gives
- * keyd at most half a second to take the call, then fails the signature).  keyd is a server
+ * keyd at most 3 s to take the call, time for a restarting keyd, then
+ * fails the signature).  keyd is a server
  * of the same appliance that answers every call (abi/keel/keyd.h), and
  * ECDSA P-256 takes well under a millisecond, RSA-2048 a few; the
  * handshakes of other connections wait that long.

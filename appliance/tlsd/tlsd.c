@@ -100,6 +100,8 @@
 #define HEAP_BYTES (6u << 20) /* TLSD_MAX_CONNS x 48 KiB + certificates and tickets: 3.5 MiB measured with 100 open */
 #define TIMER_BIT  (1ull << 40)
 #define TICK_NS    1000000000ull
+#define KEYD_WAIT_NS    (20ull * 1000000ull) /* between tries while keyd restarts, at start */
+#define KEYD_WAIT_TRIES 500                  /* 10 s of them */
 _Static_assert(TLSD_MAX_CONNS == 124, "the listening line and docs/CONFIG.md say 124");
 _Static_assert(TLSD_MAX_WORKERS < TLS_MAX_THREADS && TLSD_MAX_WORKERS <= KEYD_POOL_MAX,
                "a thread and a keyd client per worker");
@@ -587,10 +589,23 @@ int main(const struct keel_srvinfo *si)
     d->w = f->w;
     for (unsigned k = 0; k < n; k++) {
         unsigned share = KEYD_SLOTS / n;
+        /* keyd may be restarting right now (after faults both start again,
+         * in any order): its endpoint outlives it, and a call that was in
+         * flight when it died fails with an IPC error.  Try again for a
+         * while; if keyd stays away, exit, and init's back-off starts us
+         * later. */
         r = worker_init(&f->w[k], d, k, kep, (void *)KEYD_VA, k * share, share);
+        for (unsigned tries = 0; r && r > KEYD_E_CLIENT && tries < KEYD_WAIT_TRIES; tries++) {
+            (void)tls_plat_sleep_ns(KEYD_WAIT_NS);
+            r = worker_init(&f->w[k], d, k, kep, (void *)KEYD_VA, k * share, share);
+        }
         if (r) {
             ulog("tlsd: keyd: %s\n", keyd_strerror(r));
-            idle_forever("keyd does not answer: refusing to serve");
+            if (r > KEYD_E_CLIENT) {
+                ulog("tlsd: keyd does not answer: exiting (init starts tlsd again)\n");
+                return 1;
+            }
+            idle_forever("keyd refuses tlsd: refusing to serve");
         }
         f->pool.kc[k] = &f->w[k].kc;
     }

@@ -1348,6 +1348,55 @@ static void t_kernel_heap_returns_pages(void)
     CHECK_EQ(kernel_check(NULL, NULL), 0);
 }
 
+/* DEBUG_CTL_INJECT (kernel/faultinj.c, the fault-injection campaign's
+ * hook): an empty name and an unknown one are refused; each injection into
+ * an echo child blocked in its receive reports one of the three kinds;
+ * woken by a message, the child faults (a fault message) or carries on;
+ * killed, it leaves the kernel consistent and every byte of the budget
+ * back.  The kernel's choice depends only on the word and the child's
+ * layout, so the twelve words below always give the same faults. */
+static void t_fault_injection(void)
+{
+    uint64_t kind = 0, where = 0, value = 0;
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_INJECT, 0, 1, &kind, &where, &value), KE_INVALID_ARG);
+    CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_INJECT, keel_task_name("nosuch"), 1, &kind, &where, &value),
+             KE_RANGE);
+    uint64_t left0 = budget_left(spawn_memory());
+    unsigned faulted = 0, kinds = 0;
+    for (uint64_t word = 1; word <= 12; word++) {
+        uint64_t ep = new_obj(OBJ_ENDPOINT, 0), fep = new_obj(OBJ_ENDPOINT, 0);
+        struct child c;
+        struct child_cap caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
+        CHECK_EQ(spawn(&c, echo_server, CHILD_EP, PRIO, caps, 1, fep, 0x50), KE_OK);
+        struct keel_msg m = { .info = 7 };
+        CHECK_EQ(keel_call(ep, &m), KE_OK); /* it serves: now it waits in its receive */
+        CHECK_EQ(keel_label(&m), 8);
+        CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_INJECT, keel_task_name("child"), word * 0x9e3779b97f4a7c15ull,
+                                &kind, &where, &value),
+                 KE_OK);
+        CHECK(kind >= FAULTINJ_REG && kind <= FAULTINJ_WILD);
+        kinds |= 1u << kind;
+        m = (struct keel_msg){ .info = 9 | KEEL_NONBLOCK };
+        CHECK_EQ(keel_send(ep, &m), KE_OK); /* a send: nobody waits on a child that may be broken */
+        uint64_t until = keel_now_ns() + 200000000ull;
+        while (keel_now_ns() < until) {
+            struct keel_msg f = { .info = KEEL_NONBLOCK };
+            if (keel_recv(fep, &f) == KE_OK && (f.info & KEEL_RECV_FAULT) && f.badge == 0x50) {
+                faulted++;
+                break;
+            }
+            (void)keel_yield();
+        }
+        child_kill(&c);
+        slot_put(ep);
+        slot_put(fep);
+    }
+    CHECK(faulted > 0);          /* some of the twelve faults kill */
+    CHECK_EQ(kinds & 0xe, 0xeu); /* and all three kinds occurred */
+    CHECK_EQ(kernel_check(NULL, NULL), 0);
+    CHECK_EQ(budget_left(spawn_memory()), left0);
+}
+
 static void t_restart_reported_by_init(void)
 {
     /* crashme faults on its first start; init must have restarted it. */
@@ -1824,6 +1873,7 @@ int main(const struct keel_srvinfo *si)
     run("user_ac_flag_never_reaches_kernel", t_user_ac_flag_never_reaches_kernel);
     run("cpu_info_meltdown_verdict", t_cpu_info_meltdown_verdict);
     run("kernel_heap_returns_pages", t_kernel_heap_returns_pages);
+    run("fault_injection_lands_and_is_reclaimed", t_fault_injection);
     run("cpu_count_and_placement", t_cpu_count_and_placement);
     run("children_run_on_their_cores", t_children_run_on_their_cores);
     run("ipc_storm_across_cores", t_ipc_storm_across_cores);

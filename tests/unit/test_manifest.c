@@ -256,6 +256,19 @@ static void test_memory_range(void)
     CHECK_STR(err, "manifest:1:20: expected a size such as 512K or 4M, or a range such as 4M-8M");
 }
 
+/* `with WORD`: a normal server that starts only when WORD is on the command
+ * line; its names resolve in the normal set, and it cannot be a test set's. */
+static void test_with(void)
+{
+    CHECK_EQ(parse("server netd endpoint netd\nserver faultd with faults debug connect netd\n"), 0);
+    CHECK_STR(m.servers[1].with, "faults");
+    CHECK_STR(m.servers[1].when, "");
+    CHECK_EQ(parse("server f with\n"), -1);
+    CHECK_STR(err, "manifest:1:15: expected a command-line word after with");
+    CHECK_EQ(parse("server f when t with faults\n"), -1);
+    CHECK_STR(err, "manifest:1:8: a server takes `when` (a test set) or `with` (beside the appliance), not both");
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -271,6 +284,7 @@ int main(void)
         UNIT_TEST(test_name_matches),
         UNIT_TEST(test_names_scoped_by_set),
         UNIT_TEST(test_memory_range),
+        UNIT_TEST(test_with),
     };
     return unit_main("manifest", tests, sizeof tests / sizeof tests[0]);
 }
