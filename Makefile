@@ -92,7 +92,7 @@ $(eval $(call user_prog,ktest,tests/ktest/ktest.c tests/ktest/spawn.c tests/ktes
 $(eval $(call user_prog,crashme,tests/ktest/crashme.c))
 $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 # Each driver directory adds its programs (user_prog) and SERVERS entries.
--include $(sort $(wildcard drivers/*/*.mk net/*.mk appliance/*.mk tests/nic/*.mk))
+-include $(sort $(wildcard drivers/*/*.mk net/*.mk appliance/*.mk tests/nic/*.mk tests/ipcfuzz/*.mk))
 
 # init reads appliance.conf with the appliance's own parser (init_config.c): CONF_SRCS,
 # from appliance/config.mk, included above.
