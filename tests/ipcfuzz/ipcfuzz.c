@@ -37,7 +37,9 @@
  *   honest_served  after every batch the honest client was served within
  *                  HONEST_WAIT_NS (a server that hangs fails here)
  *   honest_correct every honest answer was the right one
- * and `ipcfuzz-P: N passed, N failed`.  The test script also checks that
+ * and `ipcfuzz-P: N passed, N failed`.  Both run at a priority below every
+ * server's: they yield while they wait for each other, and a yield never
+ * gives the CPU to a lower priority.  The test script also checks that
  * no server died.  Single-threaded; the region pages are the only shared
  * state (the pair page's words are written by one side each).
  */
@@ -305,6 +307,8 @@ static void prepare_keyd(struct fz *f, uint32_t label, uint64_t mr[4])
         return;
     uint64_t slot = below(f, KEYD_SLOTS);
     uint8_t *s = f->r[0].va + slot * KEYD_SLOT_SIZE;
+    if (below(f, 2)) /* keyd refuses a non-zero unused word: mostly well-formed words */
+        mr[0] = mr[1] = mr[2] = mr[3] = 0;
     if (label == KEYD_OPEN) {
         const char *n = names[below(f, sizeof names / sizeof names[0])];
         memcpy(s + 16, n, strlen(n) + 1);

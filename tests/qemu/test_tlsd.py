@@ -618,7 +618,8 @@ def main() -> int:
         def serving() -> None:
             check(wait_for(r"tlsd: serving", 60), "tlsd did not start serving; log " + str(log))
             check(wait_for(r"tlsd: 443: listening", 5), "no listener on 443")
-            check(wait_for(r"netd: net0: up", 30) or True, "net0 not up")
+            p = sh("ip", "netns", "exec", wan, "ping", "-c", "1", "-W", "5", "10.9.0.2", check=False, timeout=30)
+            check(p.returncode == 0, f"net0 (10.9.0.2) does not answer ping: {p.stdout[-200:]!r}")
 
         rep.run("tlsd.starts", serving)
 
