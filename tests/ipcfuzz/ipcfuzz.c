@@ -11,7 +11,7 @@
  *              fixed slot SRV_SLOT_INIT)
  *   seed=S     hostile: the random seed (printed; any seed replays a run)
  *   batches=B  hostile: batches of calls (default 8)
- *   calls=C    hostile: calls per batch (default 200)
+ *   calls=C    hostile: calls per batch (default 400)
  *
  * Grants.  Both share a one-page region "fzp-P" (struct fz_pair): the
  * hostile client asks for an honest round after every batch (want = batch
@@ -566,7 +566,7 @@ int main(const struct keel_srvinfo *si)
         f->rng = seed * 0x9e3779b97f4a7c15ull + (uint64_t)p->name[0] * 131 + strlen(p->name);
         if (!f->rng)
             f->rng = 1;
-        unsigned batches = (unsigned)arg_u64(si->args, "batches", 8), calls = (unsigned)arg_u64(si->args, "calls", 200);
+        unsigned batches = (unsigned)arg_u64(si->args, "batches", 10), calls = (unsigned)arg_u64(si->args, "calls", 400);
         ulog("ipcfuzz %s: seed %llu, %u batches of %u calls\n", p->name, (unsigned long long)seed, batches, calls);
         hostile(f, p, seed, batches, calls);
     }
