@@ -191,6 +191,7 @@ def burst(s, me, dst, count, window, seq0=0, crash_at=None, timeout=60.0):
         for name, lo, hi in (("before", seq0, cs), ("outage", cs, rs), ("after", rs, end)):
             res[f"sent_{name}"] = hi - lo
             res[f"lost_{name}"] = sum(1 for q in range(lo, hi) if q not in got)
+        res["lost_after_at"] = [q - rs for q in range(rs, end) if q not in got][:8]  # from the first echo
     return res
 
 

@@ -151,7 +151,8 @@ def nic_tests(rep: kq.Reporter, g: Guest, i: int, label: str, full: bool) -> Non
         print(f"  {label} restart: sent {r['sent']}, echoed {r['received']}, corrupt {r['corrupt']}; "
               f"before the crash {r['sent_before']} sent, {r['lost_before']} lost; outage {r['sent_outage']} "
               f"sent, {r['lost_outage']} lost; after the restart {r['sent_after']} sent, {r['lost_after']} lost "
-              f"(tap drops {r['tap_drops']})", file=sys.stderr)
+              f"(tap drops {r['tap_drops']}; lost at {r['lost_after_at']} after the first echo); "
+              f"guest {r['stats_after']}", file=sys.stderr)
         check(r["corrupt"] == 0, f"{r['corrupt']} frames came back corrupted")
         # At most the window in flight dies with the driver; every frame sent
         # after the first echo of the restarted driver comes back, byte-exact
