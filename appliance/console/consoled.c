@@ -209,10 +209,7 @@ static void take_log(struct consoled *c)
         }
     if (added && c->following)
         follow_print(c);
-    if (c->ops) { /* the lost entries, for the metrics page (racy reads of the log thread's counters) */
-        __atomic_store_n(&c->ops->log_missed, __atomic_load_n(&c->logsrv.missed, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
-        __atomic_store_n(&c->ops->log_dropped, __atomic_load_n(&c->logsrv.dropped, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
-    }
+    ops_log_lost(c);
 }
 
 /* Logs one of consoled's own events (printf-style; cut at LOG_MSG_MAX - 1). */
