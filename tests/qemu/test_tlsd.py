@@ -1194,6 +1194,9 @@ def main() -> int:
                    timeout=15)
             check(TOKEN not in p.stdout, "served a page without entropy")
             check(not re.search(r"tlsd: serving", text()), "tlsd says it is serving")
+            # Positive control in the same boot: the guest is up and netd answers.
+            p = sh("ip", "netns", "exec", wan, "ping", "-c", "2", "-W", "5", "10.9.0.2", check=False, timeout=30)
+            check(p.returncode == 0, f"netd does not answer ping in the boot without entropy: {p.stdout[-200:]!r}")
 
         rep.run("tlsd.no_entropy_refuses", no_entropy)
     finally:
