@@ -183,11 +183,13 @@ def burst(s, me, dst, count, window, seq0=0, crash_at=None, timeout=60.0):
     if crash_at is not None:
         # Loss accounting around a driver restart, by phase (seqs):
         #   before   [seq0, crash_seq)          sent to the running driver
-        #   outage   [crash_seq, recovery_seq)  sent until the first echo after the crash
-        #   after    [recovery_seq, seq)        sent to the restarted driver
+        #   outage   [crash_seq, recovery_seq + window)  sent until the first echo
+        #            after the crash, and one window more: that echo may still
+        #            be the dying driver's (frames queued before it faulted)
+        #   after    [recovery_seq + window, seq)  sent to the restarted driver
         end = seq
         cs = crash_seq if crash_seq is not None else end
-        rs = recovery_seq if recovery_seq is not None else end
+        rs = min(recovery_seq + window, end) if recovery_seq is not None else end
         for name, lo, hi in (("before", seq0, cs), ("outage", cs, rs), ("after", rs, end)):
             res[f"sent_{name}"] = hi - lo
             res[f"lost_{name}"] = sum(1 for q in range(lo, hi) if q not in got)

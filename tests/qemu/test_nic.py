@@ -14,7 +14,8 @@ intact, a burst of 10,000 frames with every loss accounted for (host sent =
 echoed + losses the tap or the guest counted), and a driver restart in the
 middle of traffic with its losses accounted by phase: every echo byte-exact,
 at most the window in flight lost to the crash, and every frame sent after
-the restarted driver's first echo echoed (but for drops the tap counted).  virtio-rng: two reads that
+the restarted driver echoes (a window after the first echo after the crash)
+echoed (but for drops the tap counted).  virtio-rng: two reads that
 are not constant and differ; without the device, init says so.
 
 Usage: python3 tests/qemu/test_nic.py [--nic virtio|e1000|both|all] [--image-dir DIR]
@@ -155,8 +156,9 @@ def nic_tests(rep: kq.Reporter, g: Guest, i: int, label: str, full: bool) -> Non
               f"guest {r['stats_after']}", file=sys.stderr)
         check(r["corrupt"] == 0, f"{r['corrupt']} frames came back corrupted")
         # At most the window in flight dies with the driver; every frame sent
-        # after the first echo of the restarted driver comes back, byte-exact
-        # (but for what the tap counted as dropped).
+        # once the restarted driver echoes (a window after the first echo
+        # after the crash, nic_client.burst) comes back, byte-exact (but for
+        # what the tap counted as dropped).
         check(r["lost_before"] <= WINDOW, f"{r['lost_before']} frames sent before the crash lost (window {WINDOW})")
         check(r["sent_after"] >= r["sent"] // 4,
               f"traffic did not resume after the driver restart: {r['sent_after']} of {r['sent']} frames after it")
