@@ -939,7 +939,10 @@ class Reporter:
         """The patterns of the suite's list of expected tests that no
         reported test matched.  The list is tests/qemu/expected/STEM.txt
         (STEM: the running script's name), one fnmatch pattern a line, #
-        comments; a suite without a list expects nothing."""
+        comments; a line `args: PATTERN` says for which command-line
+        arguments (joined by spaces, fnmatch) the list holds (default: none,
+        as `make test` runs the suite).  A suite without a list, or run with
+        other arguments, expects nothing."""
         if path is None:
             path = Path(__file__).resolve().parent / "expected" / (Path(sys.argv[0]).stem + ".txt")
         try:
@@ -947,7 +950,11 @@ class Reporter:
         except OSError:
             return []
         pats = [l.split("#", 1)[0].strip() for l in lines]
-        return [p for p in pats if p and not any(fnmatch.fnmatchcase(n, p) for n in self.names)]
+        args = [p[5:].strip() for p in pats if p.startswith("args:")]
+        if not fnmatch.fnmatchcase(" ".join(sys.argv[1:]), args[0] if args else ""):
+            return []
+        pats = [p for p in pats if p and not p.startswith("args:")]
+        return [p for p in pats if not any(fnmatch.fnmatchcase(n, p) for n in self.names)]
 
     def finish(self) -> int:
         # A test that silently dropped out (never reported) fails the run.
