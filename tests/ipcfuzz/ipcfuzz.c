@@ -34,6 +34,9 @@
  * Checks printed by the hostile client (PASS/FAIL ipcfuzz.P.NAME):
  *   setup          the grants are there
  *   calls_answered every hostile call got a reply
+ *   unknown_refused every call with a label the protocol does not know
+ *                  (bit 7 set: no protocol's label has it) was
+ *                  refused with an error
  *   honest_served  after every batch the honest client was served within
  *                  HONEST_WAIT_NS (a server that hangs fails here)
  *   honest_correct every honest answer was the right one
@@ -394,12 +397,17 @@ static uint64_t edge_value(struct fz *f)
     }
 }
 
-static uint32_t hostile_label(struct fz *f, const struct proto *p)
+/* A label for the next call; *unknown: one no server of P knows. */
+static uint32_t hostile_label(struct fz *f, const struct proto *p, bool *unknown)
 {
     uint32_t id;
     unsigned pick = (unsigned)below(f, 16);
-    if (pick == 0)
-        return (uint32_t)rnd(f); /* anything at all */
+    *unknown = false;
+    if (pick == 0) {
+        id = (uint32_t)rnd(f) | 0x80u; /* anything at all, never a known id (none has bit 7) */
+        *unknown = true;
+        return id;
+    }
     id = p->labels[below(f, p->n_labels)];
     if (pick == 1)
         id |= (uint32_t)below(f, 0x10000) << 8; /* random flag bits (log: level, MORE, CONT) */
@@ -437,14 +445,16 @@ static bool honest_round(struct fz *f, uint32_t round)
 
 static void hostile(struct fz *f, const struct proto *p, uint64_t seed, unsigned batches, unsigned calls)
 {
-    unsigned answered = 0, refused = 0, unserved_batch = 0;
+    unsigned answered = 0, refused = 0, unserved_batch = 0, unknown_taken = 0;
+    uint32_t unknown_label = 0;
     int64_t ipc_fail = 0;
     for (unsigned b = 1; b <= batches && !ipc_fail; b++) {
         for (unsigned c = 0; c < calls; c++) {
             uint64_t mr[4];
             for (unsigned i = 0; i < 4; i++)
                 mr[i] = edge_value(f);
-            uint32_t label = hostile_label(f, p);
+            bool unknown;
+            uint32_t label = hostile_label(f, p, &unknown);
             if (p->prepare)
                 p->prepare(f, SRV_LABEL_ID(label) & (p == &protos[5] ? 0xffu : 0xffffffu), mr);
             if (f->n_regions && below(f, 2))
@@ -461,6 +471,10 @@ static void hostile(struct fz *f, const struct proto *p, uint64_t seed, unsigned
             }
             answered++;
             refused += r < 0;
+            if (unknown && r >= 0) {
+                unknown_taken++;
+                unknown_label = label;
+            }
             if (p == &protos[1] && (label == NIC_INFO) && r == 0)
                 f->nic_generation = (uint32_t)mr[2];
         }
@@ -474,6 +488,9 @@ static void hostile(struct fz *f, const struct proto *p, uint64_t seed, unsigned
     char why[96];
     snprintf(why, sizeof why, "IPC error %lld (seed %llu)", (long long)ipc_fail, (unsigned long long)seed);
     result(f, "calls_answered", ipc_fail == 0, why);
+    snprintf(why, sizeof why, "%u unknown labels answered with success, the last %#x (seed %llu)", unknown_taken,
+             (unsigned)unknown_label, (unsigned long long)seed);
+    result(f, "unknown_refused", unknown_taken == 0, why);
     snprintf(why, sizeof why, "not served within %llu s after batch %u (seed %llu)",
              (unsigned long long)(HONEST_WAIT_NS / 1000000000ull), unserved_batch, (unsigned long long)seed);
     result(f, "honest_served", unserved_batch == 0 && ipc_fail == 0, why);
@@ -566,7 +583,8 @@ int main(const struct keel_srvinfo *si)
         f->rng = seed * 0x9e3779b97f4a7c15ull + (uint64_t)p->name[0] * 131 + strlen(p->name);
         if (!f->rng)
             f->rng = 1;
-        unsigned batches = (unsigned)arg_u64(si->args, "batches", 10), calls = (unsigned)arg_u64(si->args, "calls", 400);
+        unsigned batches = (unsigned)arg_u64(si->args, "batches", 10),
+                 calls = (unsigned)arg_u64(si->args, "calls", 400);
         ulog("ipcfuzz %s: seed %llu, %u batches of %u calls\n", p->name, (unsigned long long)seed, batches, calls);
         hostile(f, p, seed, batches, calls);
     }

@@ -22,7 +22,7 @@ taps in a network namespace of this test's own, so whatever the hostile
 clients make the guest send (random frames, connects, pings) goes nowhere
 else.
 
-Tests (per protocol P): ipcfuzz.P.setup, .calls_answered, .honest_served,
+Tests (per protocol P): ipcfuzz.P.setup, .calls_answered, .unknown_refused, .honest_served,
 .honest_correct (printed by the guest), plus
   W.complete          every hostile client printed its closing line
   W.servers_survived  no server died (init's "server X died"), no panic, and
@@ -102,8 +102,9 @@ tls 443 {
 }
 """
 
-CLOSING = re.compile(r"^ipcfuzz-(\w+): (\d+) passed, (\d+) failed\s*$", re.M)
-RESULT = re.compile(r"^(PASS|FAIL) (ipcfuzz\.\w+\.\w+)(?:: (.*))?$", re.M)
+# consoled's prompt ("fuzzbox> ") may start a guest line on the serial port.
+CLOSING = re.compile(r"^(?:\S+> )?ipcfuzz-(\w+): (\d+) passed, (\d+) failed\s*$", re.M)
+RESULT = re.compile(r"^(?:\S+> )?(PASS|FAIL) (ipcfuzz\.\w+\.\w+)(?:: (.*))?$", re.M)
 DIED = re.compile(r"keel: init: server (\S+) died: .*$", re.M)
 
 
