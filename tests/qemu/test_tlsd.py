@@ -859,11 +859,12 @@ def main() -> int:
             rep.run(name, wrapped)
 
         def garbage() -> None:
+            pos = len(text())
             g = subprocess.Popen(["ip", "netns", "exec", wan, sys.executable, "-c", GARBAGE_CODE],
                                  stdout=subprocess.PIPE, text=True)
             first = g.stdout.readline().strip()
             check(first.startswith("closed"), f"garbage connection not closed by tlsd: {first!r}")
-            check(wait_for(r"tlsd: 443: client 10\.9\.0\.1:\d+: handshake failed: not TLS", 10),
+            check(wait_after(pos, r"tlsd: 443: client 10\.9\.0\.1:\d+: handshake failed: not TLS", 10),
                   "tlsd did not log the garbage as 'not TLS'")
             curl()  # still serving, with the idle connection open
             g.wait(timeout=20)
@@ -901,10 +902,11 @@ def main() -> int:
                  r"tlsd: 443: client 10\.9\.0\.1:\d+: handshake failed: bad record")
 
         def backend_refused() -> None:
+            pos = len(text())
             p = sh("ip", "netns", "exec", wan, sys.executable, "-c", TLS_CLIENT_CODE, "8443", check=False, timeout=30)
             out = p.stdout.splitlines()
             check(len(out) >= 2 and out[0] == "TLSv1.3" and out[-1] == "b''", f"client: {p.stdout!r}")
-            check(wait_for(r"tlsd: 8443: client 10\.9\.0\.1:\d+: backend refused or unreachable", 5),
+            check(wait_after(pos, r"tlsd: 8443: client 10\.9\.0\.1:\d+: backend refused or unreachable", 5),
                   "no 'backend refused' line")
             curl()  # 443 still serves
 
@@ -980,9 +982,10 @@ def main() -> int:
         rep.run("tlsd.bulk_both_ways_intact", bulk)
 
         def max_connections() -> None:
+            pos = len(text())
             p = sh("ip", "netns", "exec", wan, sys.executable, "-c", MAXCONN_CODE, check=False, timeout=30)
             check(p.stdout.strip() == "closed", f"fourth connection: {p.stdout.strip()!r} {p.stderr[-200:]!r}")
-            check(wait_for(r"tlsd: 443: client 10\.9\.0\.1:\d+ refused: max-connections reached", 5),
+            check(wait_after(pos, r"tlsd: 443: client 10\.9\.0\.1:\d+ refused: max-connections reached", 5),
                   "no 'max-connections reached' line")
             time.sleep(1)
             curl()
