@@ -411,7 +411,7 @@ static uint32_t hostile_label(struct fz *f, const struct proto *p, bool *unknown
     id = p->labels[below(f, p->n_labels)];
     if (pick == 1)
         id |= (uint32_t)below(f, 0x10000) << 8; /* random flag bits (log: level, MORE, CONT) */
-    else if (p == &protos[5] && pick < 8)
+    else if (p->honest == honest_log && pick < 8)
         id |= (uint32_t)below(f, 5) << LOG_LEVEL_SHIFT | (below(f, 3) ? 0 : LOG_MORE) | (below(f, 3) ? 0 : LOG_CONT);
     if (p->srv_words)
         id = SRV_LABEL(id & 0x00ffffffu, below(f, 6) ? 4 : below(f, 256));
@@ -456,7 +456,7 @@ static void hostile(struct fz *f, const struct proto *p, uint64_t seed, unsigned
             bool unknown;
             uint32_t label = hostile_label(f, p, &unknown);
             if (p->prepare)
-                p->prepare(f, SRV_LABEL_ID(label) & (p == &protos[5] ? 0xffu : 0xffffffu), mr);
+                p->prepare(f, SRV_LABEL_ID(label) & (p->honest == honest_log ? 0xffu : 0xffffffu), mr);
             if (f->n_regions && below(f, 2))
                 scribble(f);
             if (strcmp(p->name, "nic") == 0 && SRV_LABEL_ID(label) == NIC_CRASH)
@@ -475,7 +475,7 @@ static void hostile(struct fz *f, const struct proto *p, uint64_t seed, unsigned
                 unknown_taken++;
                 unknown_label = label;
             }
-            if (p == &protos[1] && (label == NIC_INFO) && r == 0)
+            if (p->honest == honest_nic && label == NIC_INFO && r == 0)
                 f->nic_generation = (uint32_t)mr[2];
         }
         if (!ipc_fail && !honest_round(f, b)) {
