@@ -34,6 +34,7 @@ import hashlib
 import os
 import random
 import shutil
+import re
 import socket
 import subprocess
 import sys
