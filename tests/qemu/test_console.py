@@ -33,8 +33,8 @@ import base64
 import hashlib
 import os
 import random
-import shutil
 import re
+import shutil
 import socket
 import subprocess
 import sys
