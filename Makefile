@@ -123,7 +123,8 @@ $(eval $(call user_prog,kbench,bench/kbench.c tests/ktest/spawn.c))
 # socktest.mk (the socket service it tests).
 include appliance/config.mk appliance/console.mk appliance/opsd.mk appliance/tls.mk appliance/tlsd.mk \
 	drivers/e1000/e1000.mk drivers/uart/uart.mk drivers/virtio/virtio.mk \
-	net/firewall.mk net/netd.mk net/socktest.mk tests/nic/nic.mk tests/faults/faults.mk
+	net/firewall.mk net/netd.mk net/socktest.mk tests/nic/nic.mk tests/faults/faults.mk \
+	tests/ipcfuzz/ipcfuzz.mk
 # Who may use the FPU/SSE registers (USER_FPU above): the TLS code, and ktest.
 $(TLS_ALL_OBJS) $(TLSD_OBJS) $(BUILD)/user/tests/ktest/ktest.o: USER_FPU :=
 # lwIP (net/netd.mk's own rule) is integer code like netd.
@@ -182,7 +183,7 @@ DISK       ?=
 DISK_DEVICE = $(if $(DISK),-drive file=$(DISK)$(comma)format=raw$(comma)if=none$(comma)id=keeldisk -device virtio-blk-pci$(comma)drive=keeldisk)
 comma      := ,
 
-.PHONY: all deps packages image run test unit-test qemu-test ktest ktest-smp faults soak bench bench-report clean format format-check
+.PHONY: all deps packages image run test unit-test qemu-test ktest ktest-smp faults soak ipcfuzz bench bench-report clean format format-check
 .DEFAULT_GOAL := all
 
 all: image
@@ -352,7 +353,7 @@ QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_kte
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
 	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
 	"$(PYTHON) tests/qemu/test_pxe.py" "$(PYTHON) tests/qemu/test_store.py" "$(PYTHON) tests/qemu/test_ops.py" \
-	"$(PYTHON) tests/qemu/test_faults.py --faults 200" $(SMP_TESTS)
+	"$(PYTHON) tests/qemu/test_faults.py --faults 200" "$(PYTHON) tests/qemu/test_ipcfuzz.py --seeds 1,2" $(SMP_TESTS)
 
 qemu-test: packages image
 	@tests/run-suite.sh $(QEMU_TESTS)
@@ -365,6 +366,15 @@ KTEST_ARGS := $(if $(SEED),--seed $(SEED)) $(if $(FUZZ_ROUNDS),--fuzz-rounds $(F
 	$(if $(FUZZ_WORKERS),--fuzz-workers $(FUZZ_WORKERS))
 ktest: packages image
 	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ktest.py $(strip $(KTEST_ARGS))"
+
+# The IPC protocol fuzzers alone (tests/qemu/test_ipcfuzz.py): SEED=N (a
+# comma-separated list runs one pair of boots per seed; default 1,2),
+# FUZZ_BATCHES and FUZZ_CALLS (per protocol: batches, calls per batch) make
+# a longer run, e.g. make ipcfuzz SEED=12345 FUZZ_BATCHES=100 FUZZ_CALLS=500.
+IPCFUZZ_ARGS := $(if $(SEED),--seeds $(SEED)) $(if $(FUZZ_BATCHES),--batches $(FUZZ_BATCHES)) \
+	$(if $(FUZZ_CALLS),--calls $(FUZZ_CALLS))
+ipcfuzz: packages image
+	@tests/run-suite.sh "$(PYTHON) tests/qemu/test_ipcfuzz.py $(strip $(IPCFUZZ_ARGS))"
 
 # The in-guest kernel tests on 1, 2 and 4 vCPUs.
 ktest-smp: packages image

@@ -31,8 +31,9 @@
 
 uint64_t keel_start_arg; /* crt0: the argument the program was started with (RDI) */
 
-static uint64_t log_ep; /* ep:log; 0: none */
-static bool log_looked; /* log_ep is known */
+static uint64_t log_ep;     /* ep:log; 0: none */
+static bool log_looked;     /* log_ep is known */
+static uint32_t log_missed; /* entries consoled could not take since the last that went through */
 
 static uint64_t log_endpoint(void)
 {
@@ -54,8 +55,16 @@ static void log_send(uint64_t ep, const char *s, size_t len)
         s += k;
         len -= k;
         uint32_t flags = (part ? LOG_CONT : 0) | (len && part + 1 < LOG_PARTS ? LOG_MORE : 0);
+        uint32_t missed = part ? 0 : (log_missed < 63 ? log_missed : 63);
+        flags |= missed << LOG_MISSED_SHIFT;
         m.info = SRV_LABEL(LOG_WRITE | LOG_INFO << LOG_LEVEL_SHIFT | flags, LOG_WRITE_WORDS) | KEEL_NONBLOCK;
-        if (keel_call(ep, &m) != KE_OK || !(flags & LOG_MORE))
+        if (keel_call(ep, &m) != KE_OK) {
+            if (!part && log_missed != UINT32_MAX)
+                log_missed++; /* the whole entry missed consoled: reported with the next one */
+            return;
+        }
+        log_missed -= missed;
+        if (!(flags & LOG_MORE))
             return;
     }
 }

@@ -50,6 +50,13 @@ enum log_label {
 #define LOG_LEVEL_MASK  (0xffu << LOG_LEVEL_SHIFT)
 #define LOG_MORE        (1u << 16) /* the text continues in the next call */
 #define LOG_CONT        (1u << 17) /* this call continues the previous one */
+/* Entries the client could not hand over since its last call that went
+ * through (consoled's log thread busy: the KEEL_NONBLOCK call failed, the
+ * entry went to the kernel log only), saturated at 63; the client sends
+ * the count on its next entry's first call and consoled adds it up
+ * (`show log`).  A client can only report its own losses. */
+#define LOG_MISSED_SHIFT 18
+#define LOG_MISSED_MASK  (0x3fu << LOG_MISSED_SHIFT)
 #define LOG_MSG_BYTES   32         /* text bytes per call: MR0-MR3 */
 #define LOG_WRITE_WORDS 4
 
@@ -68,7 +75,8 @@ _Static_assert(KEEL_ERR_IN(LOG, LOG_E_INVAL) && KEEL_ERR_IN(LOG, LOG_E_LABEL), "
 
 _Static_assert(LOG_MSG_BYTES == 4 * sizeof(uint64_t), "the text fills MR0-MR3 exactly");
 _Static_assert((LOG_LEVEL_MASK & (LOG_MORE | LOG_CONT)) == 0, "level and the flags do not overlap");
-_Static_assert(((LOG_MORE | LOG_CONT) & 0xff000000u) == 0, "the flags stay clear of the word count");
+_Static_assert(((LOG_MORE | LOG_CONT | LOG_MISSED_MASK) & 0xff000000u) == 0, "the flags stay clear of the word count");
+_Static_assert((LOG_MISSED_MASK & (LOG_MORE | LOG_CONT | LOG_LEVEL_MASK)) == 0, "the missed count has bits of its own");
 
 /* Packs up to LOG_MSG_BYTES bytes of S (N bytes) into MR (NUL-padded);
  * returns the bytes packed.  The caller loops with LOG_MORE for longer text. */

@@ -24,6 +24,8 @@
  * (keel_now_ns)
  * + offset_ns, valid when source != OPS_CLOCK_NONE.
  *
+ * consoled also keeps there the count of log entries its log service could
+ * not take (log_missed, log_dropped), for the metrics page.
  * Counters opsd keeps in the region (for `show system` and the metrics
  * page): syslog lines sent, lines not sent (no route, no socket, tx ring
  * full), SNTP requests and answers.
@@ -94,6 +96,11 @@ struct ops_shared {
     uint64_t ntp_requests, ntp_answers;
     uint64_t metrics_scrapes;
     struct ops_log_entry ring[OPS_LOG_SLOTS];
+    /* consoled writes (relaxed: counters for the metrics page): log entries
+     * its log service could not take -- not handed over while it was busy
+     * (as the clients report, log.h LOG_MISSED_*) and dropped to its full
+     * queue (appliance/console/logsrv.c) */
+    uint64_t log_missed, log_dropped;
 };
 _Static_assert(sizeof(struct ops_shared) <= OPS_SHM_PAGES * 4096, "the region holds it");
 

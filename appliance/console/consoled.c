@@ -209,6 +209,7 @@ static void take_log(struct consoled *c)
         }
     if (added && c->following)
         follow_print(c);
+    ops_log_lost(c);
 }
 
 /* Logs one of consoled's own events (printf-style; cut at LOG_MSG_MAX - 1). */
@@ -583,6 +584,13 @@ static int do_show_log(void *ctx, const struct cmd_call *call, char *err, size_t
         lib_snprintf(row, sizeof row, "(%llu older entries were overwritten)\r\n", (unsigned long long)first);
         con_say(c, row);
     }
+    /* Racy reads of the log thread's counters: a count one entry late at worst. */
+    uint64_t missed = __atomic_load_n(&c->logsrv.missed, __ATOMIC_RELAXED);
+    uint64_t dropped = __atomic_load_n(&c->logsrv.dropped, __ATOMIC_RELAXED);
+    lib_snprintf(row, sizeof row,
+                 "(%llu entries lost: %llu not taken while the log service was busy, %llu to a full queue)\r\n",
+                 (unsigned long long)(missed + dropped), (unsigned long long)missed, (unsigned long long)dropped);
+    con_say(c, row);
     size_t n = log_format_header(row, sizeof row);
     con_write(c, row, n < sizeof row ? n : sizeof row - 1);
     c->follow_next = first;

@@ -188,6 +188,8 @@ void ops_setup(struct consoled *c, const struct keel_srvinfo *si);
 void clock_setup(struct consoled *c, const struct keel_srvinfo *si); /* the RTC, once, after ops_setup */
 void ops_push_config(struct consoled *c); /* the running configuration's syslog, ntp, metrics */
 void ops_log(struct consoled *c, uint64_t time_ns, unsigned level, const char *server, const char *msg);
+/* Copies the log service's lost-entry counters into the ops region (the metrics page). */
+void ops_log_lost(struct consoled *c);
 uint64_t ops_wall_ns(const struct consoled *c, uint64_t mono_ns); /* 0: the time is not known */
 int do_show_system(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 

@@ -148,6 +148,15 @@ void ops_log(struct consoled *c, uint64_t time_ns, unsigned level, const char *s
     (void)keel_signal(c->ops_signal, OPS_BIT_LOG);
 }
 
+void ops_log_lost(struct consoled *c)
+{
+    if (!c->ops)
+        return;
+    /* Racy reads of the log thread's counters: a count one entry late at worst. */
+    __atomic_store_n(&c->ops->log_missed, __atomic_load_n(&c->logsrv.missed, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+    __atomic_store_n(&c->ops->log_dropped, __atomic_load_n(&c->logsrv.dropped, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
+
 /* A consistent copy of the clock: opsd's, or the RTC's when there is no
  * opsd; false when there is none. */
 static bool clock_copy(const struct consoled *c, struct ops_clock *out)

@@ -16,7 +16,10 @@
  * without LOG_CONT starts afresh.  A finished entry goes into a bounded
  * single-producer/single-consumer queue to the main thread, which alone
  * owns the log ring (logring.c: no lock anywhere); when the queue is full
- * the entry is dropped and counted.  The server's name comes from the
+ * the entry is dropped and counted (dropped).  Entries a client could not
+ * hand over at all (this thread busy: its KEEL_NONBLOCK call failed) are
+ * counted by the client and reported on its next call (LOG_MISSED_*),
+ * added up in missed; `show log` shows both.  The server's name comes from the
  * "client:NAME" note of the caller's badge, never from the message, and a
  * leading "NAME: " in the text (the habit of ulog lines) is left out.
  *
@@ -71,7 +74,7 @@ static int64_t on_write(struct logsrv *ls, const struct keel_msg *m)
     uint32_t label = (uint32_t)keel_label(m);
     uint32_t id = SRV_LABEL_ID(label);
     unsigned level = (id & LOG_LEVEL_MASK) >> LOG_LEVEL_SHIFT;
-    if ((id & 0xffu) != LOG_WRITE || (id & ~(0xffu | LOG_LEVEL_MASK | LOG_MORE | LOG_CONT)) != 0)
+    if ((id & 0xffu) != LOG_WRITE || (id & ~(0xffu | LOG_LEVEL_MASK | LOG_MORE | LOG_CONT | LOG_MISSED_MASK)) != 0)
         return LOG_E_LABEL;
     if (level > LOG_ERROR || SRV_LABEL_WORDS(label) < LOG_WRITE_WORDS)
         return LOG_E_INVAL;
@@ -79,6 +82,7 @@ static int64_t on_write(struct logsrv *ls, const struct keel_msg *m)
     if (!p)
         return LOG_E_INVAL; /* not a client init named (cannot happen: every caller has a note) */
     /* point of no return */
+    ls->missed += (id & LOG_MISSED_MASK) >> LOG_MISSED_SHIFT;
     if (!(id & LOG_CONT) || !p->open) {
         p->len = 0; /* a new entry; a part left over from an interrupted one is dropped */
         p->msg[0] = '\0';

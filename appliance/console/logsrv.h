@@ -49,6 +49,7 @@ struct logsrv {
      * thread only (each with release, read by the other with acquire). */
     uint32_t head, tail;
     uint64_t dropped; /* entries lost to a full queue (log thread; read racily for a message) */
+    uint64_t missed;  /* entries clients could not hand over, as they report (log thread; read racily) */
     struct logsrv_entry q[LOGSRV_QUEUE];
     uint8_t stack[LOGSRV_STACK] __attribute__((aligned(16)));
 };

@@ -161,6 +161,9 @@ static void page_opsd(struct opsd *o, struct textbuf *b)
     one(b, "keel_syslog_lines_sent_total", "counter", "Log lines sent to the syslog collector.", sh->syslog_sent);
     one(b, "keel_syslog_lines_unsent_total", "counter",
         "Log lines that could not be sent (no socket, no route, ring full).", sh->syslog_unsent + sh->log_full);
+    one(b, "keel_log_entries_lost_total", "counter",
+        "Log entries consoled could not take (its log service busy, or its queue full).",
+        __atomic_load_n(&sh->log_missed, __ATOMIC_RELAXED) + __atomic_load_n(&sh->log_dropped, __ATOMIC_RELAXED));
     one(b, "keel_ntp_requests_total", "counter", "SNTP requests sent.", sh->ntp_requests);
     one(b, "keel_ntp_answers_total", "counter", "SNTP answers taken.", sh->ntp_answers);
     one(b, "keel_metrics_scrapes_total", "counter", "Metrics pages served.", sh->metrics_scrapes);

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import fnmatch
 import json
 import os
 import re
@@ -896,18 +897,21 @@ class Reporter:
     def __init__(self) -> None:
         self.passed = 0
         self.failed = 0
+        self.names: list[str] = []    # every test reported, in order
         self._lock = threading.Lock()
         install_signal_handlers()     # from the main thread, before workers start
 
     def ok(self, name: str) -> None:
         with self._lock:
             self.passed += 1
+            self.names.append(name)
             print(f"PASS {name}", flush=True)
 
     def fail(self, name: str, reason: str, detail: str = "") -> None:
         reason = " ".join(str(reason).split()) or "failed"
         with self._lock:
             self.failed += 1
+            self.names.append(name)
             if detail:
                 sys.stdout.flush()
                 print("\n".join("  | " + l for l in detail.rstrip().splitlines()),
@@ -931,7 +935,31 @@ class Reporter:
         self.ok(name)
         return True
 
+    def missing_expected(self, path: Optional[Path] = None) -> list[str]:
+        """The patterns of the suite's list of expected tests that no
+        reported test matched.  The list is tests/qemu/expected/STEM.txt
+        (STEM: the running script's name), one fnmatch pattern a line, #
+        comments; a line `args: PATTERN` says for which command-line
+        arguments (joined by spaces, fnmatch) the list holds (default: none,
+        as `make test` runs the suite).  A suite without a list, or run with
+        other arguments, expects nothing."""
+        if path is None:
+            path = Path(__file__).resolve().parent / "expected" / (Path(sys.argv[0]).stem + ".txt")
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            return []
+        pats = [l.split("#", 1)[0].strip() for l in lines]
+        args = [p[5:].strip() for p in pats if p.startswith("args:")]
+        if not fnmatch.fnmatchcase(" ".join(sys.argv[1:]), args[0] if args else ""):
+            return []
+        pats = [p for p in pats if p and not p.startswith("args:")]
+        return [p for p in pats if not any(fnmatch.fnmatchcase(n, p) for n in self.names)]
+
     def finish(self) -> int:
+        # A test that silently dropped out (never reported) fails the run.
+        for p in self.missing_expected():
+            self.fail(f"expected:{p}", "no test of this name ran (tests/qemu/expected/)")
         with self._lock:
             print(f"{self.passed} passed, {self.failed} failed", flush=True)
             return 0 if self.failed == 0 and self.passed > 0 else 1

@@ -133,6 +133,8 @@ def burst(s, me, dst, count, window, seq0=0, crash_at=None, timeout=60.0):
     outstanding: dict[int, bytes] = {}
     received_after_crash = 0
     crashed = False
+    got: set[int] = set()             # seqs echoed intact or not
+    crash_seq = recovery_seq = None   # first seq sent after the crash frame; next seq when the first echo came back
     deadline = time.monotonic() + timeout
     last_progress = time.monotonic()
     seq = seq0
@@ -142,6 +144,7 @@ def burst(s, me, dst, count, window, seq0=0, crash_at=None, timeout=60.0):
                 crash = dst + me + struct.pack("!H", ETH_TEST) + b"KEEL-CRASH"
                 s.send(crash + b"\0" * (60 - len(crash)))
                 crashed = True
+                crash_seq = seq
             size = 60 + (seq * 37) % (1514 - 60)
             f = test_frame(dst, me, seq, size)
             s.send(f)
@@ -164,16 +167,34 @@ def burst(s, me, dst, count, window, seq0=0, crash_at=None, timeout=60.0):
                 if f[12:] != orig[12:]:
                     corrupt += 1
                 received += 1
+                got.add(rseq)
                 if crashed:
                     received_after_crash += 1
+                    if recovery_seq is None and rseq >= crash_seq:
+                        recovery_seq = seq
                 last_progress = time.monotonic()
         elif time.monotonic() - last_progress > 3.0:
             # Nothing came back for 3 s: what is outstanding is lost (e.g. in
             # the driver that was restarted); stop waiting for it.
             outstanding.clear()
             last_progress = time.monotonic()
-    return {"sent": sent, "received": received, "corrupt": corrupt, "lost": sent - received,
-            "received_after_crash": received_after_crash}
+    res = {"sent": sent, "received": received, "corrupt": corrupt, "lost": sent - received,
+           "received_after_crash": received_after_crash}
+    if crash_at is not None:
+        # Loss accounting around a driver restart, by phase (seqs):
+        #   before   [seq0, crash_seq)          sent to the running driver
+        #   outage   [crash_seq, recovery_seq + window)  sent until the first echo
+        #            after the crash, and one window more: that echo may still
+        #            be the dying driver's (frames queued before it faulted)
+        #   after    [recovery_seq + window, seq)  sent to the restarted driver
+        end = seq
+        cs = crash_seq if crash_seq is not None else end
+        rs = min(recovery_seq + window, end) if recovery_seq is not None else end
+        for name, lo, hi in (("before", seq0, cs), ("outage", cs, rs), ("after", rs, end)):
+            res[f"sent_{name}"] = hi - lo
+            res[f"lost_{name}"] = sum(1 for q in range(lo, hi) if q not in got)
+        res["lost_after_at"] = [q - rs for q in range(rs, end) if q not in got][:8]  # from the first echo
+    return res
 
 
 def op_burst(iface: str, mac: str, count: int, window: int) -> dict:
@@ -224,7 +245,9 @@ def op_flood(iface: str, mac: str, count: int, size: int, window: int) -> dict:
 def op_restart(iface: str, mac: str, count: int, window: int) -> dict:
     s, me = open_sock(iface, ETH_TEST)
     dst = mac_bytes(mac)
+    drops0 = tap_drops(iface)
     res = burst(s, me, dst, count, window, seq0=1_000_000, crash_at=count // 2, timeout=120.0)
+    res["tap_drops"] = tap_drops(iface) - drops0
     res["stats_after"] = stats(s, me, dst)
     return res
 

@@ -33,6 +33,7 @@ import base64
 import hashlib
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -293,6 +294,9 @@ def first_boot(rep, c: Console) -> None:
                      "warn   consoled  commit confirmed: not confirmed within 2 s, rolled back",
                      "error  consoled  commit refused"):
             check(want in t, f"show log lacks {want!r}")
+        # Entries the log service could not take are counted (issue #16).
+        check(re.search(r"\(\d+ entries lost: \d+ not taken while the log service was busy, \d+ to a full queue\)",
+                        t) is not None, f"show log has no count of lost entries: {t[:300]!r}")
 
     rep.run("console.show_log", show_log)
     step("console.log_level", b"log level debug\r", "log level is now debug", prompt="edge4> ")

@@ -437,7 +437,12 @@ def main() -> int:
                         break
                     time.sleep(2)
                 check(up, "netd never configured its address")
+                sh("ip", "-n", ns, "neigh", "flush", "all", check_rc=False)
                 check(not pings(3), "pings pass although appliance.conf did not parse")
+                # Positive control: the pings reached a live guest, which
+                # answered ARP for them; only the deny-all firewall kept them.
+                p = sh("ip", "-n", ns, "neigh", "show", GUEST_IP, check_rc=False)
+                check("lladdr" in p.stdout, f"the guest did not answer ARP (dead, not blocking?): {p.stdout!r}")
                 check(not curl(443), "443 answers although appliance.conf did not parse")
                 start = c2.cursor
                 c2.send(b"show firewall\r")

@@ -310,9 +310,14 @@ def three_nics(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             check(r == "ok", f"A -> C {mb} MiB: {r}")
 
         rep.run("fwd3.tcp_allowed_a_to_c_intact", a_to_c)
-        rep.run("fwd3.tcp_not_allowed_c_to_a_blocked",
-                lambda: check(lab.send(2, 0, 5002, 1, connect_timeout=4).startswith("connect-failed"),
-                              "C -> A 5002 (allowed only in on lan) was not blocked"))
+        def c_to_a_blocked():
+            check(lab.send(2, 0, 5002, 1, connect_timeout=4).startswith("connect-failed"),
+                  "C -> A 5002 (allowed only in on lan) was not blocked")
+            # Positive control: the guest still forwards what the rules allow.
+            r = lab.send(0, 2, 5001, 1)
+            check(r == "ok", f"control: A -> C 5001 failed after the blocked try: {r}")
+
+        rep.run("fwd3.tcp_not_allowed_c_to_a_blocked", c_to_a_blocked)
 
         def restart_one_driver():
             result: dict = {}

@@ -728,7 +728,10 @@ def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int, fwd_mb: int)
             time.sleep(0.2)
         check(m is not None, "the restarted socktest's SOCK_HELLO was not seen")
         check(m.group(1) == "0", f"hello closed {m.group(1)} sockets; netd had closed them all at the death")
-        check(wait_for(r"restart 1\)", 10), "socktest did not come back")
+        end = time.monotonic() + 10  # socktest's restart line after the crash (pos), not an earlier one
+        while not re.search(r"restart 1\)", text()[pos:]) and time.monotonic() < end:
+            time.sleep(0.2)
+        check(re.search(r"restart 1\)", text()[pos:]) is not None, "socktest did not come back")
         pos = len(text())
         command_frame(wan, "ktap0", "KEEL-STATS")
         end = time.monotonic() + 10
@@ -889,6 +892,16 @@ def main() -> int:
             time.sleep(0.2)
         return bool(re.search(pattern, text(), re.M))
 
+    def wait_after(pos: int, pattern: str, timeout: float) -> bool:
+        """Whether PATTERN appears in the log beyond character POS: a line of
+        an event that happened after POS was taken, never an earlier one's."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and proc.poll() is None:
+            if re.search(pattern, text()[pos:], re.M):
+                return True
+            time.sleep(0.2)
+        return bool(re.search(pattern, text()[pos:], re.M))
+
     def check(cond: bool, msg: str) -> None:
         if not cond:
             raise kq.TestFailure(msg)
@@ -958,33 +971,41 @@ def main() -> int:
         offload_checks(rep, ns_args.nics.split(","), wan, text, wait_for, check)
 
         def stats() -> None:
+            pos = len(text())
             command_frame(wan, "ktap0", "KEEL-STATS")
-            check(wait_for(r"netd: net0: command frame: statistics", 10), "no statistics")
-            check(wait_for(r"netd: lwIP heap .* pools", 5), "no pool line")
+            check(wait_after(pos, r"netd: net0: command frame: statistics", 10), "no statistics")
+            check(wait_after(pos, r"netd: lwIP heap .* pools", 5), "no pool line")
 
         rep.run("netd.stats_command", stats)
 
         def driver_restart() -> None:
+            pos = len(text())
             command_frame(lan, "ktap1", "KEEL-NICCRASH")
-            check(wait_for(r"netd: net1: attached: .* generation 2", 20), "netd did not re-attach to generation 2")
+            check(wait_after(pos, r"netd: net1: attached: .* generation 2", 20),
+                  "netd did not re-attach to generation 2")
             ping(wan, "10.9.1.1")
 
         rep.run("netd.driver_restart_reattached", driver_restart)
 
         def netd_restart() -> None:
+            # Every line below must come after the crash: "restart 1" alone
+            # also matches socktest's restart earlier in this boot.
+            pos = len(text())
             command_frame(wan, "ktap0", "KEEL-NETDCRASH")
-            check(wait_for(r"netd: lwIP .* restart 1", 20), "netd was not restarted")
-            check(wait_for(r"restart 1(.|\n)*netd: net1: attached", 20), "netd did not re-attach")
+            check(wait_after(pos, r"server netd died", 20), "netd did not crash on the command frame")
+            check(wait_after(pos, r"netd: lwIP .* restart 1", 20), "netd was not restarted")
+            check(wait_after(pos, r"netd: lwIP .* restart 1(.|\n)*netd: net1: attached", 20), "netd did not re-attach")
             # The new netd configures its addresses again (DHCP included).
-            check(wait_for(r"restart 1(.|\n)*netd: net1: up, address 10\.9\.1\.2 ", 60), "net1 got no address again")
+            check(wait_after(pos, r"netd: lwIP .* restart 1(.|\n)*netd: net1: up, address 10\.9\.1\.2 ", 60),
+                  "net1 got no address again")
             time.sleep(1)
             ping(wan, "10.9.0.2")
             ping(wan, "10.9.1.1")
             # The socket client recovers on its own: the new netd tells it its
             # session is gone, socktest starts again, and port 7 echoes again.
-            check(wait_for(r"restart 1(.|\n)*socktest: netd's session is gone", 20),
+            check(wait_after(pos, r"socktest: netd's session is gone", 20),
                   "socktest was not told that netd restarted")
-            check(wait_for(r"socktest: netd's session is gone(.|\n)*socktest: ready: tcp echo 7", 30),
+            check(wait_after(pos, r"socktest: netd's session is gone(.|\n)*socktest: ready: tcp echo 7", 30),
                   "socktest did not serve again after netd's restart")
             p = sh("ip", "netns", "exec", wan, sys.executable, "-c", SOCK_ECHO_CODE, str(1 << 20), check=False)
             f = p.stdout.split()

@@ -269,7 +269,7 @@ def main() -> int:
                          'keel_firewall_states_limit', 'keel_syslog_lines_sent_total',
                          'keel_firewall_dropped_total{reason="default"}', 'keel_clock_source{source="ntp"}',
                          'keel_kernel_ipc_messages_total', 'keel_kernel_address_space_switches_total',
-                         'keel_kernel_notifications_total'):
+                         'keel_kernel_notifications_total', 'keel_log_entries_lost_total'):
                 check(name in before, f"the page lacks {name}")
             p = sh("ip", "netns", "exec", ns, "ping", "-c", "7", "-i", "0.2", "-W", "2", GUEST_IP, check_rc=False)
             check(" 7 received" in p.stdout, f"pings lost: {p.stdout}")
