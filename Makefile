@@ -35,7 +35,7 @@ KERNEL_SRCS := kernel/main.c kernel/log.c kernel/fmt.c kernel/serial.c kernel/st
 	kernel/timer.c kernel/selftest.c kernel/kheap.c kernel/cap.c kernel/memory.c kernel/task.c \
 	kernel/sched.c kernel/endpoint.c kernel/fastpath.c kernel/notification.c kernel/ktimer.c \
 	kernel/irq.c kernel/fault.c kernel/syscall.c kernel/roottask.c kernel/usercheck.c \
-	kernel/cpuvuln.c kernel/kcheck.c kernel/smp.c
+	kernel/cpuvuln.c kernel/kcheck.c kernel/smp.c kernel/iommu.c kernel/dmaspace.c
 KERNEL_ASMS := kernel/arch/boot.S kernel/arch/trap_entry.S kernel/arch/switch.S \
 	kernel/arch/syscall_entry.S kernel/arch/init_image.S kernel/arch/usercheck.S \
 	kernel/arch/trampoline.S

@@ -89,7 +89,7 @@ static int check_cap(const struct task *t, const struct cap *c)
     if (!o)
         return 0;
     int bad = 0;
-    if (o->type < CAP_ENDPOINT || o->type > CAP_DEBUG || o->refs == 0)
+    if (o->type < CAP_ENDPOINT || o->type > CAP_DMA_SPACE || o->refs == 0)
         bad += report(t, "a capability names a dead object or one of no known type");
     if (c->rights & ~RIGHTS_ALL)
         bad += report(t, "a capability with rights beyond RIGHTS_ALL");

@@ -68,6 +68,7 @@ enum keel_syscall {
     SYS_KSTATS = 35,           /* () -> rdi = address-space switches, rsi = IPC messages delivered, rdx =
                                   notification signals (user, IRQ, timer), since boot (what the microkernel
                                   structure costs: make bench prints them per MiB) */
+    SYS_DMA = 36,              /* (slot, op, ...) a device's DMA space (IOMMU): enum keel_dma_op below */
     SYS_COUNT
 };
 
@@ -82,6 +83,25 @@ enum keel_debug_ctl {
                                  checks -> rdi = violations (each logged), rsi = live tasks, rdx = threads */
     DEBUG_CTL_KHEAP = 4,      /* () -> rdi = kernel-heap bytes in use, rsi = pages the heap holds,
                                  rdx = free pages in the machine */
+};
+
+/* SYS_DMA operations.  A DMA space confines one PCI device to the DMA
+ * memory of the task it is attached to: exactly the pages of the DMA frames
+ * (OBJ_DMA_FRAME) mapped into that task, at their physical addresses (so
+ * drivers program devices with the addresses SYS_FRAME_INFO gives), and
+ * writable only where the task's mapping is.  Everything else the device
+ * reaches is refused and reported: the space counts the fault and signals
+ * its bound notification bit.  Without an IOMMU, DMA_CREATE is KE_NO_IOMMU
+ * (and devices reach all RAM, as the kernel says at boot). */
+enum keel_dma_op {
+    DMA_CREATE = 1, /* (mmio control slot, op, bdf = bus << 8 | dev << 3 | fn, dest slot, memory slot):
+                       a space for that device, paid from the budget (object + 32 table pages); the
+                       device can DMA nowhere until a task is attached.  KE_BUSY: the device has one */
+    DMA_ATTACH = 2, /* (dma slot, op, task slot): the task's DMA frames, now and as it maps more,
+                       enter the space; its death empties it.  KE_BUSY: attached to a live task */
+    DMA_BIND = 3,   /* (dma slot, op, ntfn slot, bits): each fault signals BITS there */
+    DMA_INFO = 4,   /* (dma slot, op) -> rdi = faults so far, rsi = page of the last, rdx = its VT-d
+                       reason | 1 << 8 if a read */
 };
 
 /* SYS_THREAD_START's fifth argument: the priority in bits 0-7 and the core
@@ -140,6 +160,7 @@ enum keel_error {
     KE_DEAD = -15,           /* the partner or object was destroyed while waiting */
     KE_ALIGNMENT = -16,      /* an address or length not page-aligned */
     KE_RANGE = -17,          /* beyond what the capability grants */
+    KE_NO_IOMMU = -18,       /* no DMA-remapping unit covers the device (SYS_DMA) */
 };
 
 #define KEEL_CAP_SLOTS 256 /* capability slots per task */
@@ -159,6 +180,7 @@ enum keel_cap_type {
     CAP_IOPORT_CONTROL = 10, /* may hand out any port range (init only) */
     CAP_MMIO_CONTROL = 11,   /* may hand out device memory outside RAM (init only) */
     CAP_DEBUG = 12,          /* may end the VM (tests) */
+    CAP_DMA_SPACE = 13,      /* one device's DMA address space (SYS_DMA) */
 };
 
 /* Rights, per capability. */

@@ -6,6 +6,9 @@
  * commands from the test host:
  *   "KEEL-STATS"  reply with one line of counters (ours and the driver's)
  *   "KEEL-CRASH"  ask the driver to fault (NIC_CRASH), to test its restart
+ *   "KEEL-DMASTRAY" ask the driver to make its device read STRAY_ADDR
+ *                 (NIC_DMA_STRAY): with an IOMMU the device faults and init
+ *                 restarts the driver, which this client then waits for
  * It uses the NIC client library (lib/nic_client.c) the way netd does:
  * buffers handed over in batches, one NIC_KICK per batch, notifications for
  * "frames waiting", and a new attach whenever the driver's generation
@@ -24,11 +27,17 @@
 #define ETH_TEST 0x88b5
 #define ETH_ARP 0x0806
 #define ETH_IP 0x0800
+/* Outside the driver's memory, and where no RAM or device of the test VM
+ * answers (above its RAM and PCI windows, below 2^39, the IOMMU's smallest
+ * address width), so even without an IOMMU the read harms nothing. */
+#define STRAY_ADDR        0x7ffffff000ull
+#define STRAY_RESTART_NS  10000000000ull
 
 struct echo {
     struct nic_client nic;
     uint8_t ip[4];
     bool crash_requested;
+    bool stray_requested;
     uint64_t rx, echoed, arp, icmp, reattaches;
 };
 
@@ -114,9 +123,36 @@ static bool handle_icmp(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
     return send_frame(e, off, len);
 }
 
+/* KEEL-DMASTRAY: asks for the stray read, then waits (at most
+ * STRAY_RESTART_NS) for a driver of another generation, and attaches. */
+static void dma_stray(struct echo *e)
+{
+    uint32_t gen = e->nic.generation;
+    struct keel_msg m = { .info = NIC_DMA_STRAY, .mr = { STRAY_ADDR } };
+    int64_t err = keel_call(e->nic.ep, &m);
+    ulog("nicecho: NIC_DMA_STRAY at 0x%llx returned %lld/%lld; waiting for a new driver\n",
+         (unsigned long long)STRAY_ADDR, (long long)err, err ? 0ll : (long long)(int32_t)keel_label(&m));
+    uint64_t until = keel_now_ns() + STRAY_RESTART_NS;
+    bool restarted = false;
+    while (!restarted && keel_now_ns() < until) {
+        struct keel_msg q = { .info = NIC_INFO };
+        restarted = keel_call(e->nic.ep, &q) == 0 && keel_label(&q) == 0 && (uint32_t)q.mr[2] != gen;
+        if (!restarted)
+            (void)sys6(SYS_YIELD, 0, 0, 0, 0, 0, 0);
+    }
+    if (!restarted)
+        ulog("nicecho: the driver survived the stray DMA (no IOMMU?)\n");
+    e->reattaches++;
+    attach(e);
+}
+
 static bool handle_test(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
 {
     const uint8_t *payload = f + 14;
+    if (len >= 14 + 13 && memcmp(payload, "KEEL-DMASTRAY", 13) == 0) {
+        e->stray_requested = true;
+        return false;
+    }
     if (len >= 14 + 10 && memcmp(payload, "KEEL-CRASH", 10) == 0) {
         e->crash_requested = true;
         return false;
@@ -233,6 +269,11 @@ int main(const struct keel_srvinfo *si)
             ulog("nicecho: driver gone or restarted; reattaching\n");
             e.reattaches++;
             attach(&e);
+            continue;
+        }
+        if (e.stray_requested) {
+            e.stray_requested = false;
+            dma_stray(&e);
             continue;
         }
         if (e.crash_requested) {
