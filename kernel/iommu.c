@@ -337,14 +337,19 @@ static void drain_faults(struct iommu_unit *u)
         wr32(u, REG_FSTS, fsts & FSTS_W1C);
 }
 
+/* EOI first, as irq.c does: signalling init may switch to it at once, and
+ * init may kill the very thread this interrupt came in on (the driver whose
+ * device faulted), whose kernel stack would then never send the EOI, and
+ * every lower interrupt priority class would stay blocked.  A fault that
+ * arrives after the EOI raises a new interrupt: none is lost. */
 static void on_fault_irq(struct trap_frame *tf, void *ctx)
 {
     (void)tf;
     (void)ctx;
+    lapic_eoi();
     for (unsigned i = 0; i < n_units; i++)
         if (rd32(&units[i], REG_FSTS) & (FSTS_PPF | FSTS_PFO))
             drain_faults(&units[i]);
-    lapic_eoi();
 }
 
 /* ---- discovery and start ---------------------------------------------- */
