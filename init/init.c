@@ -61,8 +61,8 @@ struct server {
     uint64_t started_at; /* ns, at the last start */
     uint64_t restart_at; /* ns, when WAITING */
     uint64_t task_slot, thread_slot, memory_slot;
-    uint64_t budget; /* bytes, of the running instance (memory_slot) */
-    uint32_t cpu;    /* the core its first thread runs on (placement, below) */
+    uint64_t budget;          /* bytes, of the running instance (memory_slot) */
+    uint32_t cpu;             /* the core its first thread runs on (placement, below) */
     uint64_t dma_slot;        /* its device's DMA space (0: none, or no IOMMU); kept across restarts */
     uint64_t dma_faults_seen; /* the space's fault count when init last looked */
 };

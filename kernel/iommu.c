@@ -126,7 +126,7 @@ _Static_assert(sizeof(struct context_entry) == 16, "context entry §9.3");
 #define CAP_SAGAW(c) (((c) >> 8) & 0x1f)
 #define CAP_SAGAW_39 (1u << 1)
 #define CAP_SAGAW_48 (1u << 2)
-#define CAP_ND(c)    ((unsigned)((c) & 7)) /* domains supported: 2^(4 + 2 ND) */
+#define CAP_ND(c)    ((unsigned)((c)&7)) /* domains supported: 2^(4 + 2 ND) */
 #define CAP_RWBF     (1ull << 4)
 #define CAP_FRO(c)   ((((c) >> 24) & 0x3ff) * 16)
 #define CAP_NFR(c)   ((unsigned)(((c) >> 40) & 0xff) + 1)

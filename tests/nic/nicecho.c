@@ -30,8 +30,8 @@
 /* Outside the driver's memory, and where no RAM or device of the test VM
  * answers (above its RAM and PCI windows, below 2^39, the IOMMU's smallest
  * address width), so even without an IOMMU the read harms nothing. */
-#define STRAY_ADDR        0x7ffffff000ull
-#define STRAY_RESTART_NS  10000000000ull
+#define STRAY_ADDR       0x7ffffff000ull
+#define STRAY_RESTART_NS 10000000000ull
 
 struct echo {
     struct nic_client nic;
