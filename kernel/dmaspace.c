@@ -59,6 +59,7 @@
 #define FAULT_LOG_LIMIT   4 /* fault records logged per space; the rest are only counted */
 
 static struct dma_space *spaces[DMASPACE_MAX]; /* index = domain id - 1 */
+static uint64_t unowned_faults;                /* faults of devices without a space (blocked ones) */
 
 /* The leaf entry for IOVA, allocating tables on the way when ALLOC; NULL
  * when absent (or KE_NO_MEMORY in *err when the space's tables are spent). */
@@ -199,7 +200,7 @@ void dmaspace_fault(uint16_t sid, uint64_t addr, uint8_t reason, bool read)
     for (unsigned i = 0; i < DMASPACE_MAX && !ds; i++)
         if (spaces[i] && spaces[i]->bdf == sid)
             ds = spaces[i];
-    if (!ds || ds->faults < FAULT_LOG_LIMIT)
+    if (ds ? ds->faults < FAULT_LOG_LIMIT : unowned_faults++ < FAULT_LOG_LIMIT)
         kprintf("keel: iommu: DMA fault: device %02x:%02x.%x %s 0x%llx (reason 0x%x)%s%s\n", sid >> 8, (sid >> 3) & 31,
                 sid & 7, read ? "read" : "write", (unsigned long long)addr, reason,
                 ds && ds->task ? "; driver task " : "", ds && ds->task ? ds->task->name : "");
