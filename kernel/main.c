@@ -10,10 +10,10 @@
 #include <stdbool.h>
 
 #include "acpi.h"
-#include "iommu.h"
 #include "apic.h"
 #include "arch.h"
 #include "cpuvuln.h"
+#include "iommu.h"
 #include "cmdline.h"
 #include "gdt.h"
 #include "ipc.h"
