@@ -213,6 +213,57 @@ void dmaspace_fault(uint16_t sid, uint64_t addr, uint8_t reason, bool read)
         ntfn_signal(ds->ntfn, ds->bit);
 }
 
+/* ---- invariant checks (kcheck.c) -------------------------------------- */
+
+/* The rights T's DMA-frame regions give the page at PA (0: none). */
+static uint8_t rights_at(const struct task *t, uint64_t pa)
+{
+    uint8_t rights = 0;
+    for (const struct region *r = t ? t->regions : NULL; r; r = r->next)
+        if (is_dma(r->frame) && pa >= r->frame->phys && pa < r->frame->phys + r->frame->pages * PAGE_SIZE)
+            rights |= r->rights;
+    return rights;
+}
+
+static int check_table(const struct dma_space *ds, uint64_t table_phys, unsigned level, uint64_t base)
+{
+    const uint64_t *table = phys_to_virt(table_phys);
+    int bad = 0;
+    for (uint64_t i = 0; i < SL_ENTRIES; i++) {
+        uint64_t e = table[i];
+        if (!(e & (SL_READ | SL_WRITE)))
+            continue;
+        uint64_t iova = base + (i << (12 + 9 * (level - 1)));
+        if (level > 1) {
+            bad += check_table(ds, e & SL_ADDR, level - 1, iova); /* depth <= 4 */
+            continue;
+        }
+        uint8_t rights = rights_at(ds->task, iova);
+        if ((e & SL_ADDR) != iova || !rights || ((e & SL_WRITE) && !(rights & RIGHT_WRITE))) {
+            kprintf("keel: check: DMA space of %02x:%02x.%x: page 0x%llx is not its task's DMA memory\n", ds->bdf >> 8,
+                    (ds->bdf >> 3) & 31, ds->bdf & 7, (unsigned long long)iova);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+int dmaspace_check(void)
+{
+    int bad = 0;
+    for (unsigned i = 0; i < DMASPACE_MAX; i++) {
+        const struct dma_space *ds = spaces[i];
+        if (!ds)
+            continue;
+        if (ds->did != i + 1 || ds->pt_pages > DMASPACE_PT_PAGES) {
+            kprintf("keel: check: DMA space %u: wrong domain id or too many table pages\n", i + 1);
+            bad++;
+        }
+        bad += check_table(ds, ds->root_phys, iommu_levels(ds->unit), 0);
+    }
+    return bad;
+}
+
 /* ---- SYS_DMA ------------------------------------------------------------ */
 
 static struct task *cur_task(void) { return sched_current()->task; }

@@ -22,6 +22,7 @@
  */
 #include "kcheck.h"
 
+#include "iommu.h"
 #include "kheap.h"
 #include "log.h"
 #include "sched.h"
@@ -189,5 +190,6 @@ int kcheck_run(uint64_t *n_tasks, uint64_t *n_threads, bool verbose)
     if (*n_threads + sched_reap_count() != vm_kstack_slots_used())
         bad += report(NULL, "kernel stacks in use differ from the threads alive");
     bad += kheap_check();
+    bad += dmaspace_check();
     return bad;
 }

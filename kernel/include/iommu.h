@@ -80,6 +80,11 @@ void dmaspace_task_gone(struct task *t);
 void dmaspace_destroy(struct dma_space *ds);
 /* iommu.c's fault interrupt: a fault record for requester SID. */
 void dmaspace_fault(uint16_t sid, uint64_t addr, uint8_t reason, bool read);
+/* kcheck.c: every present page of every space is a page of a DMA frame a
+ * region of the attached task maps (writable only if such a region is),
+ * and no space holds more table pages than it paid for.  Returns the
+ * violations, each logged. */
+int dmaspace_check(void);
 /* SYS_DMA (abi/keel/syscall.h). */
 int64_t dmaspace_syscall(struct trap_frame *tf);
 

@@ -8,7 +8,8 @@
  *   "KEEL-CRASH"  ask the driver to fault (NIC_CRASH), to test its restart
  *   "KEEL-DMASTRAY" ask the driver to make its device read STRAY_ADDR
  *                 (NIC_DMA_STRAY): with an IOMMU the device faults and init
- *                 restarts the driver, which this client then waits for
+ *                 restarts the driver, which this client then waits for,
+ *                 then runs the kernel's invariant checks (with `debug`)
  * It uses the NIC client library (lib/nic_client.c) the way netd does:
  * buffers handed over in batches, one NIC_KICK per batch, notifications for
  * "frames waiting", and a new attach whenever the driver's generation
@@ -38,6 +39,7 @@ struct echo {
     uint8_t ip[4];
     bool crash_requested;
     bool stray_requested;
+    uint64_t debug; /* the debug capability (test boots), or 0 */
     uint64_t rx, echoed, arp, icmp, reattaches;
 };
 
@@ -144,6 +146,11 @@ static void dma_stray(struct echo *e)
         ulog("nicecho: the driver survived the stray DMA (no IOMMU?)\n");
     e->reattaches++;
     attach(e);
+    /* The kernel's invariant checks (with an IOMMU: every page a DMA space
+     * holds is its driver's DMA memory), now that the new driver mapped its. */
+    uint64_t bad = ~0ull;
+    if (e->debug && keel_debug_ctl(e->debug, DEBUG_CTL_CHECK, 0, 0, &bad, NULL, NULL) == KE_OK)
+        ulog("nicecho: kernel invariant checks after the stray: %llu violation(s)\n", (unsigned long long)bad);
 }
 
 static bool handle_test(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
@@ -247,6 +254,8 @@ int main(const struct keel_srvinfo *si)
             (void)keel_map(SRV_SLOT_TASK, si->caps[i].slot, SHM_VA, RIGHT_READ | RIGHT_WRITE);
         else if (strncmp(n, "notify:", 7) == 0)
             e.nic.ntfn = si->caps[i].slot;
+        else if (strcmp(n, "debug") == 0)
+            e.debug = si->caps[i].slot;
     }
     e.nic.shm = (struct nic_shared *)SHM_VA;
     if (!e.nic.ep || !e.nic.ntfn || parse_ipv4(si->args, &a, &b, &c, &d) != 0) {

@@ -121,6 +121,8 @@ def iommu_boot(rep: kq.Reporter, image_dir) -> None:
                       "the driver itself faulted: the restart was not the DMA fault's")
                 check(r["received_after_crash"] > 200,
                       f"traffic did not resume after the restart ({r['received_after_crash']} echoed after it)")
+                check(wait_since(g, mark, r"^nicecho: kernel invariant checks after the stray: 0 violation\(s\)$", 10),
+                      "the kernel's invariant checks (DMA spaces included) did not pass after the restart")
             rep.run(f"{label}.stray_dma_faults_and_driver_restarts", fault_restarts_driver)
             traffic(rep, g, i, f"{label}.after_restart", n=500)
 
