@@ -39,7 +39,7 @@ KERNEL_SRCS := kernel/main.c kernel/log.c kernel/fmt.c kernel/serial.c kernel/st
 	kernel/timer.c kernel/selftest.c kernel/kheap.c kernel/cap.c kernel/memory.c kernel/task.c \
 	kernel/sched.c kernel/endpoint.c kernel/fastpath.c kernel/notification.c kernel/ktimer.c \
 	kernel/irq.c kernel/fault.c kernel/syscall.c kernel/roottask.c kernel/usercheck.c \
-	kernel/cpuvuln.c kernel/kcheck.c kernel/smp.c kernel/fpu.c kernel/faultinj.c
+	kernel/cpuvuln.c kernel/kcheck.c kernel/smp.c kernel/fpu.c kernel/faultinj.c kernel/iommu.c kernel/dmaspace.c
 KERNEL_ASMS := kernel/arch/boot.S kernel/arch/trap_entry.S kernel/arch/switch.S \
 	kernel/arch/syscall_entry.S kernel/arch/init_image.S kernel/arch/usercheck.S \
 	kernel/arch/trampoline.S
@@ -346,7 +346,8 @@ SMP_TESTS := "$(PYTHON) tests/qemu/test_ktest.py --smp 2 --fuzz-rounds 1" \
 	"$(PYTHON) tests/qemu/test_ktest.py --smp 4 --fuzz-rounds 1 --fuzz-calls 300" \
 	"KEEL_SMP=2 $(PYTHON) tests/qemu/test_tlsd.py" "KEEL_SMP=2 $(PYTHON) tests/qemu/test_fwd.py"
 QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
-	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp" \
+	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_iommu.py" \
+	"$(PYTHON) tests/qemu/test_netd.py --nics virtio,e1000 --dhcp" \
 	"$(PYTHON) tests/qemu/test_console.py" "$(PYTHON) tests/qemu/test_console_net.py" \
 	"$(PYTHON) tests/qemu/test_netadm.py" "$(PYTHON) tests/qemu/test_fwd.py" "$(PYTHON) tests/qemu/test_pf.py" \
 	"$(PYTHON) tests/qemu/test_nat.py" "$(PYTHON) tests/qemu/test_ipv6.py" \

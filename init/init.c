@@ -18,6 +18,15 @@
  * thread and memory budget, and nothing the server was granted: killing
  * the task releases exactly those (IRQ lines, ports) for the next start.
  * When every server it started has reported ready, it logs `keel: ready`.
+ *
+ * DMA isolation: with an IOMMU, each driven PCI device gets a DMA space
+ * (SYS_DMA) at its driver's first start, kept across restarts and attached
+ * to each new instance's task before it runs, so the device reaches only
+ * the DMA frames that instance maps.  A DMA outside them sets DMA_FAULT_BIT
+ * on init's notification; init reads the spaces' fault counts and restarts
+ * the driver whose device faulted, as if the driver itself had faulted.
+ * Without an IOMMU (DMA_CREATE says KE_NO_IOMMU; the kernel said so at
+ * boot) devices are not confined and everything else works as before.
  */
 #include <keel/boot.h>
 #include <keel/cpio.h>
@@ -39,6 +48,8 @@
 #define STABLE_NS       60000000000ull /* a server up this long has its restart back-off reset */
 #define READY_STABLE_NS 1000000000ull  /* ... and one that served this long after INIT_READY */
 #define TIMER_BIT       1ull
+#define DMA_FAULT_BIT   2ull   /* on the same notification: a device's DMA fault */
+#define FAULT_DMA_INIT  0x100u /* init's own fault kind for on_fault: the device, not the task, faulted */
 #define PAGE            4096ull
 
 enum srv_state { SRV_STOPPED, SRV_RUNNING, SRV_READY, SRV_WAITING };
@@ -57,9 +68,11 @@ struct server {
     uint64_t ready_at;   /* ns, when this life reported INIT_READY; 0 before */
     uint64_t restart_at; /* ns, when WAITING */
     uint64_t task_slot, thread_slot, memory_slot;
-    uint64_t budget; /* bytes, of the running instance (memory_slot) */
-    uint64_t memory; /* bytes, its `memory` this boot (budget_plan: a range shrinks on a small machine); 0: unplanned */
-    uint32_t cpu;    /* the core its first thread runs on (placement, below) */
+    uint64_t budget;          /* bytes, of the running instance (memory_slot) */
+    uint64_t memory;          /* bytes, its `memory` this boot (budget_plan: a range shrinks on a small machine); 0: unplanned */
+    uint32_t cpu;             /* the core its first thread runs on (placement, below) */
+    uint64_t dma_slot;        /* its device's DMA space (0: none, or no IOMMU); kept across restarts */
+    uint64_t dma_faults_seen; /* the space's fault count when init last looked */
 };
 
 struct init_state {
@@ -82,6 +95,7 @@ struct init_state {
     unsigned n_pci;
     uint8_t slot_used[KEEL_CAP_SLOTS];
     bool special_boot; /* some server's `when` word is on the command line */
+    bool no_iommu;     /* DMA_CREATE said KE_NO_IOMMU: devices are not confined */
     bool announced_ready;
 };
 
@@ -266,6 +280,39 @@ static int64_t create_named(const struct grant *g)
     return KE_OK;
 }
 
+/* Confines SV's device to the DMA frames of SV's new task: creates its DMA
+ * space the first time, then attaches it.  KE_OK also when there is no
+ * IOMMU (nothing to confine with). */
+static int64_t grant_dma_space(struct server *sv)
+{
+    const struct pci_device *d = sv->pci;
+    if (S.no_iommu)
+        return KE_OK;
+    if (!sv->dma_slot) {
+        uint64_t s = slot_alloc();
+        uint64_t bdf = (uint64_t)d->bus << 8 | (uint64_t)d->dev << 3 | d->fn;
+        int64_t err = keel_dma_create(INIT_SLOT_MMIO_CONTROL, bdf, s, INIT_SLOT_MEMORY);
+        if (err == KE_NO_IOMMU) {
+            slot_free(s);
+            S.no_iommu = true;
+            return KE_OK;
+        }
+        if (!err)
+            err = keel_dma_bind(s, S.timer_slot, DMA_FAULT_BIT);
+        if (err) {
+            slot_free(s);
+            return err;
+        }
+        sv->dma_slot = s;
+        ulog("keel: init: %s: device %02x:%02x.%x confined to its driver's DMA memory (IOMMU)\n", sv->spec->name,
+             d->bus, d->dev, d->fn);
+    }
+    int64_t err = keel_dma_attach(sv->dma_slot, sv->task_slot);
+    if (!err)
+        err = keel_dma_info(sv->dma_slot, &sv->dma_faults_seen, NULL, NULL);
+    return err;
+}
+
 /* Hands the server its PCI device: BARs, interrupt, description. */
 static int64_t grant_pci(struct server *sv, uint64_t *next, struct keel_srvinfo *info)
 {
@@ -273,7 +320,11 @@ static int64_t grant_pci(struct server *sv, uint64_t *next, struct keel_srvinfo 
     uint64_t task = sv->task_slot, tmp = slot_alloc();
     uint64_t vector = 0;
     bool msi = pci_has_msi(d);
-    int64_t err;
+    int64_t err = grant_dma_space(sv);
+    if (err) {
+        slot_free(tmp);
+        return err;
+    }
     if (msi) {
         err = keel_irq_get(INIT_SLOT_IRQ_CONTROL, KEEL_IRQ_MSI, tmp, &vector);
     } else {
@@ -663,6 +714,7 @@ static const char *fault_kind_name(uint64_t kind)
     case FAULT_BR: return "bound range";
     case FAULT_BAD_SYSCALL: return "invalid system call";
     case FAULT_EXIT: return "exit";
+    case FAULT_DMA_INIT: return "DMA fault (its device reached memory outside its DMA space)";
     default: return "exception";
     }
 }
@@ -700,6 +752,31 @@ static void on_fault(unsigned idx, const struct keel_msg *m)
     sv->state = SRV_WAITING;
     sv->restart_at = keel_now_ns() + delay_ms * 1000000ull;
     arm_restart_timer();
+}
+
+/* DMA_FAULT_BIT: restarts every running driver whose device faulted since
+ * init last looked (a device of a driver already waiting for its restart
+ * is blocked anyway: its space emptied when the task died). */
+static void dma_faults_check(void)
+{
+    for (unsigned i = 0; i < S.manifest.n_servers; i++) {
+        struct server *sv = &S.servers[i];
+        uint64_t faults = 0, addr = 0, info = 0;
+        if (!sv->dma_slot || keel_dma_info(sv->dma_slot, &faults, &addr, &info) != KE_OK)
+            continue;
+        if (faults == sv->dma_faults_seen)
+            continue;
+        uint64_t new_faults = faults - sv->dma_faults_seen;
+        sv->dma_faults_seen = faults;
+        if (sv->state != SRV_RUNNING && sv->state != SRV_READY)
+            continue;
+        ulog("keel: init: %s: its device %02x:%02x.%x made %llu DMA fault(s), the last a %s of 0x%llx "
+             "(VT-d reason 0x%llx)\n",
+             sv->spec->name, sv->pci->bus, sv->pci->dev, sv->pci->fn, (unsigned long long)new_faults,
+             (info & 0x100) ? "read" : "write", (unsigned long long)addr, (unsigned long long)(info & 0xff));
+        struct keel_msg m = { .mr = { FAULT_DMA_INIT, addr, 0, info } };
+        on_fault(i, &m);
+    }
 }
 
 static void restart_due(void)
@@ -905,6 +982,8 @@ static __attribute__((noreturn)) void serve_forever(void)
                 keel_thread_exit();
         }
         if (m.info & KEEL_RECV_NOTIFY) {
+            if (m.badge & DMA_FAULT_BIT)
+                dma_faults_check();
             restart_due();
             continue;
         }

@@ -137,6 +137,8 @@ static void visit_table(uint64_t phys, struct acpi_info *out)
         parse_madt(t, out);
     else if (memcmp(t->signature, "MCFG", 4) == 0)
         parse_mcfg(t, out);
+    else if (memcmp(t->signature, "DMAR", 4) == 0 && t->length >= 48)
+        out->dmar_phys = phys; /* length and checksum checked: iommu.c walks it */
 }
 
 /* The loader's RSDP, mapped and checked like the tables it leads to. */

@@ -25,6 +25,7 @@
  * ordinary counts then free them and refund the budget.  The release waits
  * on the `released` list, drained by the same loop, for the same reason.
  */
+#include "iommu.h"
 #include "kheap.h"
 #include "ipc.h"
 #include "log.h"
@@ -83,6 +84,7 @@ static void kobj_destroy(struct kobj *o)
         kheap_free(o, sizeof(struct irq));
         break;
     case CAP_IOPORT: kheap_free(o, sizeof(struct ioport)); break;
+    case CAP_DMA_SPACE: dmaspace_destroy((struct dma_space *)o); break;
     case CAP_MEMORY:
         KASSERT(((struct memory *)o)->caps == 0, "budget destroyed while capabilities name it");
         kheap_free(o, sizeof(struct memory));

@@ -22,6 +22,7 @@
  */
 #include "kcheck.h"
 
+#include "iommu.h"
 #include "kheap.h"
 #include "log.h"
 #include "sched.h"
@@ -89,7 +90,7 @@ static int check_cap(const struct task *t, const struct cap *c)
     if (!o)
         return 0;
     int bad = 0;
-    if (o->type < CAP_ENDPOINT || o->type > CAP_DEBUG || o->refs == 0)
+    if (o->type < CAP_ENDPOINT || o->type > CAP_DMA_SPACE || o->refs == 0)
         bad += report(t, "a capability names a dead object or one of no known type");
     if (c->rights & ~RIGHTS_ALL)
         bad += report(t, "a capability with rights beyond RIGHTS_ALL");
@@ -189,5 +190,6 @@ int kcheck_run(uint64_t *n_tasks, uint64_t *n_threads, bool verbose)
     if (*n_threads + sched_reap_count() != vm_kstack_slots_used())
         bad += report(NULL, "kernel stacks in use differ from the threads alive");
     bad += kheap_check();
+    bad += dmaspace_check();
     return bad;
 }

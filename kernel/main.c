@@ -13,6 +13,7 @@
 #include "apic.h"
 #include "arch.h"
 #include "cpuvuln.h"
+#include "iommu.h"
 #include "cmdline.h"
 #include "fpu.h"
 #include "gdt.h"
@@ -164,6 +165,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
             acpi.found ? "tables found" : "absent", acpi.n_cpus, (unsigned long long)acpi.lapic_phys,
             (unsigned long long)acpi.ioapic_phys, ioapic_gsi_count(), (unsigned long long)acpi.ecam_phys);
     irq_set_acpi(&acpi);
+    iommu_init(&acpi);
     timer_init();
     irq_enable();
     check_timer_ticks();

@@ -15,6 +15,7 @@
 #include "fpu.h"
 #include "kcheck.h"
 #include "gdt.h"
+#include "iommu.h"
 #include "ipc.h"
 #include "kheap.h"
 #include "kstring.h"
@@ -430,8 +431,9 @@ static int64_t sys_mmio_get(struct trap_frame *tf)
         return KE_ALIGNMENT;
     if (pages == 0 || pages > 65536 || phys >= (1ull << 52) || pages > ((1ull << 52) - phys) / PAGE_SIZE)
         return KE_INVALID_ARG;
-    if (pmm_overlaps_ram(phys, pages * PAGE_SIZE) || irq_owns_mmio(phys, pages * PAGE_SIZE))
-        return KE_RANGE; /* RAM, or the interrupt controllers the kernel drives */
+    if (pmm_overlaps_ram(phys, pages * PAGE_SIZE) || irq_owns_mmio(phys, pages * PAGE_SIZE) ||
+        iommu_owns_mmio(phys, pages * PAGE_SIZE))
+        return KE_RANGE; /* RAM, or the interrupt controllers and IOMMUs the kernel drives */
     int err = check_free_slot(cur_task(), tf->r10);
     if (err)
         return err;
@@ -582,6 +584,7 @@ static const syscall_fn syscall_table[SYS_COUNT] = {
     [SYS_DEBUG_CTL] = sys_debug_ctl,
     [SYS_CPU_INFO] = sys_cpu_info,
     [SYS_KSTATS] = sys_kstats,
+    [SYS_DMA] = dmaspace_syscall,
 };
 
 static void dispatch_locked(struct trap_frame *tf)

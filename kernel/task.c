@@ -20,6 +20,7 @@
 
 #include "arch.h"
 #include "gdt.h"
+#include "iommu.h"
 #include "ipc.h"
 #include "kheap.h"
 #include "kstring.h"
@@ -164,6 +165,14 @@ int task_map(struct task *t, struct frame *f, uint64_t va, uint8_t rights)
             return err;
         }
     }
+    int err = dmaspace_region_added(t, f, rights); /* the device of a DMA space attached to T */
+    if (err) {
+        for (uint64_t i = 0; i < f->pages; i++)
+            vm_user_unmap(t->pml4_phys, va + i * PAGE_SIZE);
+        tlb_invalidate(t, va, f->pages);
+        kheap_free(r, sizeof *r);
+        return err;
+    }
     r->vaddr = va;
     r->frame = f;
     r->rights = rights;
@@ -182,6 +191,7 @@ static void region_remove(struct task *t, struct region *r)
     t->n_regions--;
     struct frame *f = r->frame;
     kheap_free(r, sizeof *r);
+    dmaspace_region_removed(t, f); /* no device reaches F through T any more */
     kobj_unref(&f->hdr);
 }
 
@@ -264,6 +274,7 @@ void task_destroy(struct task *t)
      * tear it down without the reference dance of task_kill. */
     task_teardown(t);
     KASSERT(t->n_threads == 0, "task destroyed with threads");
+    dmaspace_task_gone(t);
     smp_tlb_leave(t); /* no other core keeps running on these tables */
     if ((read_cr3() & VM_PTE_ADDR) == t->pml4_phys)
         write_cr3(vm_kernel_pml4()); /* never run on tables about to be freed */

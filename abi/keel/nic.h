@@ -58,6 +58,13 @@
  *   NIC_STOP    quiesce the device; buffers in flight return via tx_done, and
  *               via rx_used with len 0 ("buffer returned, no frame")
  *   NIC_CRASH   (tests) fault on purpose, so init restarts the driver
+ *   NIC_DMA_STRAY (tests) MR0 = a physical address outside the driver's
+ *               memory: the driver queues one TX buffer of NIC_STRAY_LEN
+ *               bytes there, so the device reads it.  With an IOMMU that is
+ *               a DMA fault and init restarts the driver; without one the
+ *               device reads whatever is there (tests use an address no
+ *               RAM or device answers: QEMU reads it as zeroes or ones).
+ *               NIC_E_NOT_STARTED before NIC_START, KE_BUSY with a full ring
  * The generation is the driver's restart count + 1, also written into
  * nic_shared.generation at NIC_START: a restarted driver answers with a new
  * generation, so netd knows to re-initialise the rings and call NIC_START.
@@ -102,7 +109,9 @@ enum nic_label {
     NIC_KICK = 3,
     NIC_STOP = 4,
     NIC_CRASH = 5,
+    NIC_DMA_STRAY = 6,
 };
+#define NIC_STRAY_LEN 64
 
 enum nic_error {
     NIC_E_STALE = -100, /* the generation is not the driver's current one */

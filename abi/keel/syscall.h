@@ -72,6 +72,7 @@ enum keel_syscall {
                                   the microkernel structure costs: make bench prints them per MiB);
                                   (KEEL_KSTATS_FPU) -> rdi = FPU state loads, rsi = FPU state saves,
                                   rdx = 1 when switched lazily (#NM), 0 when eagerly */
+    SYS_DMA = 36,              /* (slot, op, ...) a device's DMA space (IOMMU): enum keel_dma_op below */
     SYS_COUNT
 };
 
@@ -112,6 +113,25 @@ enum keel_faultinj_kind {
 #define FAULTINJ_REG_RSP   7
 #define FAULTINJ_REG_RIP   16
 #define FAULTINJ_REG_COUNT 17
+
+/* SYS_DMA operations.  A DMA space confines one PCI device to the DMA
+ * memory of the task it is attached to: exactly the pages of the DMA frames
+ * (OBJ_DMA_FRAME) mapped into that task, at their physical addresses (so
+ * drivers program devices with the addresses SYS_FRAME_INFO gives), and
+ * writable only where the task's mapping is.  Everything else the device
+ * reaches is refused and reported: the space counts the fault and signals
+ * its bound notification bit.  Without an IOMMU, DMA_CREATE is KE_NO_IOMMU
+ * (and devices reach all RAM, as the kernel says at boot). */
+enum keel_dma_op {
+    DMA_CREATE = 1, /* (mmio control slot, op, bdf = bus << 8 | dev << 3 | fn, dest slot, memory slot):
+                       a space for that device, paid from the budget (object + 32 table pages); the
+                       device can DMA nowhere until a task is attached.  KE_BUSY: the device has one */
+    DMA_ATTACH = 2, /* (dma slot, op, task slot): the task's DMA frames, now and as it maps more,
+                       enter the space; its death empties it.  KE_BUSY: attached to a live task */
+    DMA_BIND = 3,   /* (dma slot, op, ntfn slot, bits): each fault signals BITS there */
+    DMA_INFO = 4,   /* (dma slot, op) -> rdi = faults so far, rsi = page of the last, rdx = its VT-d
+                       reason | 1 << 8 if a read */
+};
 
 /* SYS_THREAD_START's fifth argument: the priority in bits 0-7 and the core
  * in bits 8-15, as core + 1 (0: the caller's own core).  A core that is not
@@ -169,8 +189,9 @@ enum keel_error {
     KE_DEAD = -15,           /* the partner or object was destroyed while waiting */
     KE_ALIGNMENT = -16,      /* an address or length not page-aligned */
     KE_RANGE = -17,          /* beyond what the capability grants */
+    KE_NO_IOMMU = -18,       /* no DMA-remapping unit covers the device (SYS_DMA) */
 };
-_Static_assert(KEEL_ERR_IN(KERNEL, KE_INVALID_SYSCALL) && KEEL_ERR_IN(KERNEL, KE_RANGE),
+_Static_assert(KEEL_ERR_IN(KERNEL, KE_INVALID_SYSCALL) && KEEL_ERR_IN(KERNEL, KE_NO_IOMMU),
                "KE_* in the kernel's range (keel/errors.h)");
 
 #define KEEL_CAP_SLOTS 256 /* capability slots per task */
@@ -190,6 +211,7 @@ enum keel_cap_type {
     CAP_IOPORT_CONTROL = 10, /* may hand out any port range (init only) */
     CAP_MMIO_CONTROL = 11,   /* may hand out device memory outside RAM (init only) */
     CAP_DEBUG = 12,          /* may end the VM (tests) */
+    CAP_DMA_SPACE = 13,      /* one device's DMA address space (SYS_DMA) */
 };
 
 /* Rights, per capability. */

@@ -393,6 +393,22 @@ static int64_t h_crash(void *ctx, struct keel_msg *m)
     __builtin_trap();
 }
 
+/* NIC_DMA_STRAY (tests, abi/keel/nic.h): the device reads MR0. */
+static int64_t h_dma_stray(void *ctx, struct keel_msg *m)
+{
+    struct e1000 *d = ctx;
+    uint64_t addr = m->mr[0];
+    m->mr[0] = m->mr[1] = m->mr[2] = m->mr[3] = 0;
+    if (d->state != E1000_RUNNING)
+        return NIC_E_NOT_STARTED;
+    if (!eq_tx_stray(&d->q, addr, NIC_STRAY_LEN))
+        return KE_BUSY;
+    ulog("e1000: the device is to read 0x%llx, outside this driver's memory (NIC_DMA_STRAY)\n",
+         (unsigned long long)addr);
+    wr32(d, E1000_TDT, eq_tdt(&d->q)); /* descriptor stores before this uncached store (x86) */
+    return 0;
+}
+
 static void on_notify(void *ctx, uint64_t bits)
 {
     struct e1000 *d = ctx;
@@ -418,7 +434,7 @@ static void on_notify(void *ctx, uint64_t bits)
  * NIC_E_STALE, whatever the register held. */
 static const struct srv_handler handlers[] = {
     { NIC_INFO, 0, h_info }, { NIC_START, 0, h_start }, { NIC_KICK, 0, h_kick },
-    { NIC_STOP, 0, h_stop }, { NIC_CRASH, 0, h_crash },
+    { NIC_STOP, 0, h_stop }, { NIC_CRASH, 0, h_crash }, { NIC_DMA_STRAY, 0, h_dma_stray },
 };
 
 /* ---------------------------------------------------------------- setup -- */

@@ -182,6 +182,8 @@ uint32_t eq_tx_reclaim(struct eq *q)
             break;
         struct nic_desc d = q->tx_buf[slot];
         q->tx_clean++;
+        if (d.len == 0)
+            continue; /* the driver's own (eq_tx_stray): netd never posts an empty buffer */
         if (status & E1000_TXD_STAT_FAILED) {
             st->tx_dropped++;
         } else {
@@ -193,6 +195,23 @@ uint32_t eq_tx_reclaim(struct eq *q)
             returned++;
     }
     return returned;
+}
+
+bool eq_tx_stray(struct eq *q, uint64_t addr, uint16_t len)
+{
+    if (eq_tx_held(q) >= EQ_RING_N - 1)
+        return false;
+    uint32_t slot = q->tx_post % EQ_RING_N;
+    q->txd[slot].buffer_addr = addr;
+    q->txd[slot].length = len;
+    q->txd[slot].cso = 0;
+    q->txd[slot].css = 0;
+    q->txd[slot].special = 0;
+    q->txd[slot].status = 0;
+    q->txd[slot].cmd = E1000_TXD_CMD_EOP | E1000_TXD_CMD_IFCS | E1000_TXD_CMD_RS;
+    q->tx_buf[slot] = (struct nic_desc){ 0 };
+    q->tx_post++;
+    return true;
 }
 
 uint32_t eq_tx_fill(struct eq *q, uint32_t *returned)

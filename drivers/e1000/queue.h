@@ -117,6 +117,10 @@ uint32_t eq_tx_reclaim(struct eq *q);
  * Returns the frames posted; write TDT = eq_tdt(q) if any.  *RETURNED (may
  * be NULL) counts the buffers put on tx_done. */
 uint32_t eq_tx_fill(struct eq *q, uint32_t *returned);
+/* NIC_DMA_STRAY (tests): posts one descriptor of the driver's own whose
+ * buffer is ADDR (not a buffer of netd's: reclaiming it hands nothing
+ * back).  False when the ring is full; write TDT = eq_tdt(q) after. */
+bool eq_tx_stray(struct eq *q, uint64_t addr, uint16_t len);
 /* With the device stopped (RCTL.EN, TCTL.EN clear): returns every buffer
  * the driver holds.  Received frames go to rx_used as usual, unfilled RX
  * buffers to rx_used with len 0, unsent TX buffers to tx_done (counted as

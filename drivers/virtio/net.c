@@ -692,6 +692,27 @@ static int64_t vnet_stop(void *ctx, struct keel_msg *m)
     return 0;
 }
 
+/* NIC_DMA_STRAY (tests, abi/keel/nic.h): one TX chain of a single buffer
+ * at MR0, outside our memory.  Its cookie names no buffer (NIC_BUF_COUNT),
+ * so if the device ever completes it, vnet_tx_done hands nothing back.
+ * Without an IOMMU QEMU cannot map an address where nothing answers and
+ * marks the device broken ("bogus descriptor"): a test-only hazard. */
+static int64_t vnet_dma_stray(void *ctx, struct keel_msg *m)
+{
+    struct vnet *v = ctx;
+    uint64_t addr = m->mr[0];
+    m->mr[0] = m->mr[1] = m->mr[2] = m->mr[3] = 0;
+    if (v->state != VNET_RUNNING)
+        return NIC_E_NOT_STARTED;
+    struct vq_seg seg = { addr, NIC_STRAY_LEN };
+    if (v->txq.num_free < 1 || vq_add(&v->txq, &seg, 1, 0, NIC_BUF_COUNT) < 0)
+        return KE_BUSY;
+    ulog("virtio-net: the device is to read 0x%llx, outside this driver's memory (NIC_DMA_STRAY)\n",
+         (unsigned long long)addr);
+    vio_kick(&v->dev, &v->txq);
+    return 0;
+}
+
 static int64_t vnet_crash(void *ctx, struct keel_msg *m)
 {
     struct vnet *v = ctx;
@@ -728,7 +749,7 @@ static void vnet_on_notify(void *ctx, uint64_t bits)
  * register held, is NIC_E_STALE). */
 static const struct srv_handler vnet_handlers[] = {
     { NIC_INFO, 0, vnet_info }, { NIC_START, 0, vnet_start }, { NIC_KICK, 0, vnet_kick },
-    { NIC_STOP, 0, vnet_stop }, { NIC_CRASH, 0, vnet_crash },
+    { NIC_STOP, 0, vnet_stop }, { NIC_CRASH, 0, vnet_crash }, { NIC_DMA_STRAY, 0, vnet_dma_stray },
 };
 
 /* ------------------------------------------------------------ start-up -- */

@@ -32,10 +32,15 @@
  * (INTx) reading the ISR both says why and deasserts the line, and must
  * happen before the IRQ is acknowledged.
  *
+ * VIRTIO_F_ACCESS_PLATFORM is accepted whenever the device offers it: the
+ * device then sends its DMA through the platform's IOMMU, where init has
+ * confined it to this driver's DMA frames (addresses stay physical: the
+ * kernel's DMA spaces map IOVA = physical address).  A device that does not
+ * offer it bypasses the IOMMU (QEMU's default), as before; vio_negotiate
+ * says which in one line.
+ *
  * Not handled: devices whose structures lie in I/O BARs (QEMU puts them in
- * memory unless told otherwise), packed queues, indirect descriptors,
- * VIRTIO_F_ACCESS_PLATFORM (there is no IOMMU; a device that insists on it
- * fails FEATURES_OK and the driver says so).
+ * memory unless told otherwise), packed queues, indirect descriptors.
  */
 #include <keel/init.h>
 #include <keel/string.h>
@@ -316,7 +321,14 @@ int vio_negotiate(struct vio_dev *d, uint64_t wanted, uint64_t required)
     status_set(d, VIRTIO_STATUS_DRIVER);
     required |= VIRTIO_F_VERSION_1; /* modern interface only: no legacy layouts */
     uint64_t offered = device_features(d);
+    wanted |= VIRTIO_F_ACCESS_PLATFORM; /* DMA through the IOMMU when the device can: header above */
     uint64_t accept = offered & (wanted | required);
+    if (!d->said_platform) {
+        d->said_platform = true;
+        ulog("virtio: device %s VIRTIO_F_ACCESS_PLATFORM: its DMA %s\n",
+             (offered & VIRTIO_F_ACCESS_PLATFORM) ? "offers" : "does not offer",
+             (offered & VIRTIO_F_ACCESS_PLATFORM) ? "goes through the IOMMU (if any)" : "bypasses any IOMMU");
+    }
     if ((accept & required) != required) {
         ulog("virtio: device offers features %#lx, lacks required %#lx", (unsigned long)offered,
              (unsigned long)(required & ~accept));

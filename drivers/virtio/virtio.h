@@ -417,6 +417,7 @@ struct vio_dev {
     uint32_t device_cfg_len;
     volatile struct msix_entry *msix; /* entry 0, or NULL when not MSI-X */
     uint64_t features;                /* negotiated (after vio_negotiate) */
+    bool said_platform;               /* vio_negotiate logged whether DMA goes through the IOMMU */
     /* Interrupt: the IRQ capability init granted, and our notification. */
     uint64_t irq_slot, ntfn_slot;
     bool use_msix;   /* vectors in common config; otherwise INTx and the ISR */

@@ -1,8 +1,9 @@
 /*
  * acpi.h - what the kernel reads from the firmware's ACPI tables.
  *
- * Only the MADT (LAPIC and IOAPIC addresses, ISA interrupt overrides) and
- * MCFG (PCI ECAM, for the PCI issue) are used.  Without ACPI the kernel falls
+ * Only the MADT (LAPIC and IOAPIC addresses, ISA interrupt overrides),
+ * MCFG (PCI ECAM, for the PCI issue) and DMAR (VT-d, found here and read by
+ * iommu.c) are used.  Without ACPI the kernel falls
  * back to the architectural defaults and says so in the log.
  */
 #ifndef KEEL_ACPI_H
@@ -29,6 +30,7 @@ struct acpi_info {
     uint64_t ecam_phys;                  /* 0 when there is no MCFG */
     uint8_t ecam_bus_start, ecam_bus_end;
     struct acpi_irq_override isa[16]; /* ISA IRQ -> GSI, identity by default */
+    uint64_t dmar_phys;               /* the VT-d DMAR table (checked), or 0 (iommu.c reads it) */
 };
 
 /* Reads the tables.  rsdp_phys: where the loader says the RSDP is (keel.efi

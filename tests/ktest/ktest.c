@@ -823,6 +823,15 @@ static void t_control_capabilities_required(void)
     CHECK_EQ(sys6(SYS_TIMER_ARM, debug_slot, 1, 1, 0, 0, 0), KE_WRONG_TYPE);
     uint64_t n = new_obj(OBJ_NOTIFICATION, 0);
     CHECK_EQ(sys6(SYS_TIMER_ARM, n, keel_now_ns() + 1000, 0, 0, 0, 0), KE_INVALID_ARG);
+    /* SYS_DMA: a DMA space needs the MMIO control capability, and every
+     * other operation a DMA-space capability; an unknown op is refused. */
+    uint64_t bdf = 0x0008; /* 00:01.0 */
+    CHECK_EQ(keel_dma_create(debug_slot, bdf, x, spawn_memory()), KE_WRONG_TYPE);
+    CHECK_EQ(keel_dma_attach(n, SRV_SLOT_TASK), KE_WRONG_TYPE);
+    CHECK_EQ(keel_dma_bind(n, n, 1), KE_WRONG_TYPE);
+    CHECK_EQ(keel_dma_info(n, NULL, NULL, NULL), KE_WRONG_TYPE);
+    CHECK_EQ(sys6(SYS_DMA, n, 0, 0, 0, 0, 0), KE_INVALID_ARG);
+    CHECK_EQ(sys6(SYS_DMA, n, 99, 0, 0, 0, 0), KE_INVALID_ARG);
     slot_put(n);
     slot_put(x);
 }

@@ -6,6 +6,10 @@
  * commands from the test host:
  *   "KEEL-STATS"  reply with one line of counters (ours and the driver's)
  *   "KEEL-CRASH"  ask the driver to fault (NIC_CRASH), to test its restart
+ *   "KEEL-DMASTRAY" ask the driver to make its device read STRAY_ADDR
+ *                 (NIC_DMA_STRAY): with an IOMMU the device faults and init
+ *                 restarts the driver, which this client then waits for,
+ *                 then runs the kernel's invariant checks (with `debug`)
  * It uses the NIC client library (lib/nic_client.c) the way netd does:
  * buffers handed over in batches, one NIC_KICK per batch, notifications for
  * "frames waiting", and a new attach whenever the driver's generation
@@ -24,11 +28,18 @@
 #define ETH_TEST 0x88b5
 #define ETH_ARP 0x0806
 #define ETH_IP 0x0800
+/* Outside the driver's memory, and where no RAM or device of the test VM
+ * answers (above its RAM and PCI windows, below 2^39, the IOMMU's smallest
+ * address width), so even without an IOMMU the read harms nothing. */
+#define STRAY_ADDR       0x7ffffff000ull
+#define STRAY_RESTART_NS 10000000000ull
 
 struct echo {
     struct nic_client nic;
     uint8_t ip[4];
     bool crash_requested;
+    bool stray_requested;
+    uint64_t debug; /* the debug capability (test boots), or 0 */
     uint64_t rx, echoed, arp, icmp, reattaches;
 };
 
@@ -114,9 +125,41 @@ static bool handle_icmp(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
     return send_frame(e, off, len);
 }
 
+/* KEEL-DMASTRAY: asks for the stray read, then waits (at most
+ * STRAY_RESTART_NS) for a driver of another generation, and attaches. */
+static void dma_stray(struct echo *e)
+{
+    uint32_t gen = e->nic.generation;
+    struct keel_msg m = { .info = NIC_DMA_STRAY, .mr = { STRAY_ADDR } };
+    int64_t err = keel_call(e->nic.ep, &m);
+    ulog("nicecho: NIC_DMA_STRAY at 0x%llx returned %lld/%lld; waiting for a new driver\n",
+         (unsigned long long)STRAY_ADDR, (long long)err, err ? 0ll : (long long)(int32_t)keel_label(&m));
+    uint64_t until = keel_now_ns() + STRAY_RESTART_NS;
+    bool restarted = false;
+    while (!restarted && keel_now_ns() < until) {
+        struct keel_msg q = { .info = NIC_INFO };
+        restarted = keel_call(e->nic.ep, &q) == 0 && keel_label(&q) == 0 && (uint32_t)q.mr[2] != gen;
+        if (!restarted)
+            (void)sys6(SYS_YIELD, 0, 0, 0, 0, 0, 0);
+    }
+    if (!restarted)
+        ulog("nicecho: the driver survived the stray DMA (no IOMMU?)\n");
+    e->reattaches++;
+    attach(e);
+    /* The kernel's invariant checks (with an IOMMU: every page a DMA space
+     * holds is its driver's DMA memory), now that the new driver mapped its. */
+    uint64_t bad = ~0ull;
+    if (e->debug && keel_debug_ctl(e->debug, DEBUG_CTL_CHECK, 0, 0, &bad, NULL, NULL) == KE_OK)
+        ulog("nicecho: kernel invariant checks after the stray: %llu violation(s)\n", (unsigned long long)bad);
+}
+
 static bool handle_test(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
 {
     const uint8_t *payload = f + 14;
+    if (len >= 14 + 13 && memcmp(payload, "KEEL-DMASTRAY", 13) == 0) {
+        e->stray_requested = true;
+        return false;
+    }
     if (len >= 14 + 10 && memcmp(payload, "KEEL-CRASH", 10) == 0) {
         e->crash_requested = true;
         return false;
@@ -211,6 +254,8 @@ int main(const struct keel_srvinfo *si)
             (void)keel_map(SRV_SLOT_TASK, si->caps[i].slot, SHM_VA, RIGHT_READ | RIGHT_WRITE);
         else if (strncmp(n, "notify:", 7) == 0)
             e.nic.ntfn = si->caps[i].slot;
+        else if (strcmp(n, "debug") == 0)
+            e.debug = si->caps[i].slot;
     }
     e.nic.shm = (struct nic_shared *)SHM_VA;
     if (!e.nic.ep || !e.nic.ntfn || parse_ipv4(si->args, &a, &b, &c, &d) != 0) {
@@ -233,6 +278,11 @@ int main(const struct keel_srvinfo *si)
             ulog("nicecho: driver gone or restarted; reattaching\n");
             e.reattaches++;
             attach(&e);
+            continue;
+        }
+        if (e.stray_requested) {
+            e.stray_requested = false;
+            dma_stray(&e);
             continue;
         }
         if (e.crash_requested) {

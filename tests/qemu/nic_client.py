@@ -9,7 +9,8 @@ one JSON object on stdout.
   sizes IFACE MAC FIRST LAST        one test frame of every size, echoed intact?
   burst IFACE MAC COUNT WINDOW      COUNT frames, at most WINDOW unanswered
   stats IFACE MAC                   the guest's counters (KEEL-STATS)
-  restart IFACE MAC COUNT WINDOW    traffic; KEEL-CRASH half way; traffic must resume
+  restart IFACE MAC COUNT WINDOW [WORD]  traffic; KEEL-CRASH (or WORD, e.g. KEEL-DMASTRAY)
+                                    half way; traffic must resume
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def tap_drops(iface: str) -> int:
     return total
 
 
-def burst(s, me, dst, count, window, seq0=0, crash_at=None, timeout=60.0):
+def burst(s, me, dst, count, window, seq0=0, crash_at=None, timeout=60.0, crash_word=b"KEEL-CRASH"):
     sent = received = corrupt = 0
     outstanding: dict[int, bytes] = {}
     received_after_crash = 0
@@ -141,7 +142,7 @@ def burst(s, me, dst, count, window, seq0=0, crash_at=None, timeout=60.0):
     while (sent < count or outstanding) and time.monotonic() < deadline:
         while sent < count and len(outstanding) < window:
             if crash_at is not None and not crashed and sent == crash_at:
-                crash = dst + me + struct.pack("!H", ETH_TEST) + b"KEEL-CRASH"
+                crash = dst + me + struct.pack("!H", ETH_TEST) + crash_word
                 s.send(crash + b"\0" * (60 - len(crash)))
                 crashed = True
                 crash_seq = seq
@@ -242,11 +243,12 @@ def op_flood(iface: str, mac: str, count: int, size: int, window: int) -> dict:
     return {"sent": sent, "received": received, "seconds": elapsed, "guest": guest}
 
 
-def op_restart(iface: str, mac: str, count: int, window: int) -> dict:
+def op_restart(iface: str, mac: str, count: int, window: int, word: str = "KEEL-CRASH") -> dict:
     s, me = open_sock(iface, ETH_TEST)
     dst = mac_bytes(mac)
     drops0 = tap_drops(iface)
-    res = burst(s, me, dst, count, window, seq0=1_000_000, crash_at=count // 2, timeout=120.0)
+    res = burst(s, me, dst, count, window, seq0=1_000_000, crash_at=count // 2, timeout=120.0,
+                crash_word=word.encode())
     res["tap_drops"] = tap_drops(iface) - drops0
     res["stats_after"] = stats(s, me, dst)
     return res
@@ -266,7 +268,7 @@ def main() -> int:
     elif op == "flood":
         out = op_flood(iface, rest[0], int(rest[1]), int(rest[2]), int(rest[3]))
     elif op == "restart":
-        out = op_restart(iface, rest[0], int(rest[1]), int(rest[2]))
+        out = op_restart(iface, rest[0], int(rest[1]), int(rest[2]), *rest[3:4])
     else:
         print(f"unknown op {op}", file=sys.stderr)
         return 2

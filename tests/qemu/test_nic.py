@@ -51,7 +51,8 @@ def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
 class Guest:
     """A Keel VM with NICs on taps in a private namespace."""
 
-    def __init__(self, name: str, nics: list[str], rng: bool, image_dir: str | None, machine: str = ""):
+    def __init__(self, name: str, nics: list[str], rng: bool, image_dir: str | None, machine: str = "",
+                 iommu: bool = False):
         self.name = name
         self.ns = f"keel{os.getpid()}{name[:6]}"
         self.taps = [f"ktap{i}" for i in range(len(nics))]
@@ -66,7 +67,8 @@ class Guest:
         cfg = kq.Config(boot="direct", accel="auto", nic=",".join(nics), args=["nictest"],
                         taps=self.taps, netns=self.ns, serial=f"file:{self.log}",
                         qemu_extra="-device virtio-rng-pci" if rng else "",
-                        image_dir=image_dir or kq.DEFAULT_IMAGE_DIR, machine=machine or kq.DEFAULT_MACHINE)
+                        image_dir=image_dir or kq.DEFAULT_IMAGE_DIR, machine=machine or kq.DEFAULT_MACHINE,
+                        iommu=iommu)
         plan = kq.build_command(cfg)
         self.accel = plan.accel
         for n in plan.notes:

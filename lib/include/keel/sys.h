@@ -183,6 +183,23 @@ KEEL_MUST_CHECK static inline int64_t keel_mmio_get(uint64_t ctl, uint64_t phys,
 {
     return sys6(SYS_MMIO_GET, ctl, phys, pages, dest, 0, 0);
 }
+/* SYS_DMA (abi/keel/syscall.h enum keel_dma_op): a device's DMA space. */
+KEEL_MUST_CHECK static inline int64_t keel_dma_create(uint64_t mmio_ctl, uint64_t bdf, uint64_t dest, uint64_t memory)
+{
+    return sys6(SYS_DMA, mmio_ctl, DMA_CREATE, bdf, dest, memory, 0);
+}
+KEEL_MUST_CHECK static inline int64_t keel_dma_attach(uint64_t dma, uint64_t task)
+{
+    return sys6(SYS_DMA, dma, DMA_ATTACH, task, 0, 0, 0);
+}
+KEEL_MUST_CHECK static inline int64_t keel_dma_bind(uint64_t dma, uint64_t ntfn, uint64_t bits)
+{
+    return sys6(SYS_DMA, dma, DMA_BIND, ntfn, bits, 0, 0);
+}
+KEEL_MUST_CHECK static inline int64_t keel_dma_info(uint64_t dma, uint64_t *faults, uint64_t *last_addr, uint64_t *last_info)
+{
+    return sys6_out(SYS_DMA, dma, DMA_INFO, 0, 0, 0, 0, faults, last_addr, last_info);
+}
 KEEL_MUST_CHECK static inline int64_t keel_clock(uint64_t *ns, uint64_t *tsc_hz)
 {
     return sys6_out(SYS_CLOCK, 0, 0, 0, 0, 0, 0, ns, tsc_hz, NULL);
