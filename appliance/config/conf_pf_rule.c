@@ -496,11 +496,11 @@ static int opt_nat(struct pf_ctx *x, struct tmpl *tp, const struct conf_tok *kw)
     if (pf_address(x, &tp->r.nat_addr))
         return -1;
     struct conf_pf_addr *a = &tp->r.nat_addr;
+    if (a->kind == CONF_PFA_NET && a->ip.af == CONF_AF_INET6)
+        return pf_unsupported(x, t, "IPv6 translation: NAT is IPv4 only");
     bool host = a->kind == CONF_PFA_IFADDR || (a->kind == CONF_PFA_NET && a->prefix == 32);
     if (!host)
         return pf_fail(x, t->col, "expected one address or (interface) to translate to", t);
-    if (a->kind == CONF_PFA_NET && a->ip.af == CONF_AF_INET6)
-        return pf_unsupported(x, t, "IPv6 translation: NAT is IPv4 only");
     if (tp->r.nat != CONF_PF_BINAT_TO && pf_accept(x, "port")) {
         if (pf_port(x, &tp->r.nat_port))
             return -1;
