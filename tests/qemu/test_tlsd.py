@@ -8,8 +8,9 @@ committed; removed at the end): ec (ECDSA P-256, tlsd.test, every
 listener's default), a (RSA 2048, sni a.test) and b (ECDSA, sni *.b.test),
 and CONF below: listeners 443 (max-connections 3), 8443 (a backend that
 refuses; ALPN h2 http/1.1), 8444 (PROXY v1), 9443 (three certificates; a
-180 s handshake timeout, as 100 handshakes queue under TCG, on 2 vCPUs of
-an oversubscribed host slower than on 1),
+180 s handshake and idle timeouts, as 100 handshakes queue under TCG (on
+an oversubscribed host, and on 2 vCPUs slower than on 1) while the first
+ones wait idle for the last),
 9444 (a backend that resets or stalls; an 8 s handshake timeout, long
 enough for a handshake on 2 slow vCPUs, and a 3 s idle timeout), 9445 (PROXY v2), 7000 (the commit test's trigger).  Python backends in the wan namespace on
 10.9.0.1 (8080: http.server, a POST answered with its body's sha256).
@@ -128,6 +129,7 @@ tls 9443 {
     certificate b.crt key b.key sni *.b.test
     backend 10.9.0.1:8080
     handshake-timeout 180s
+    idle-timeout 180s
 }
 
 tls 9444 {
