@@ -273,7 +273,8 @@ class Lab:
 
     def memory(self) -> dict:
         """name -> KiB of its budget in use (`show memory`)."""
-        return {n: int(w[1]) for n, w in self.table("show memory", "NAME").items() if len(w) >= 2 and w[1].isdigit()}
+        return {n: int(w[1]) for n, w in self.table("show memory", "NAME").items()
+                if len(w) >= 2 and w[1].isdigit() and not n.isdigit()}
 
     def faultd(self, line: str, timeout: float = 20) -> str:
         """One command to faultd; its one-line answer."""
