@@ -8,7 +8,7 @@
  * decides who reaches it like any other port.
  *
  * What it is given (image/manifest):
- *   connect netd, share sock-opsd 259, socktx-opsd 256, notify sock-opsd
+ *   connect netd, share sock-opsd 353, socktx-opsd 160, notify sock-opsd
  *                                   netd's sockets (abi/keel/socket.h)
  *   signal sock-opsd                the same notification, for its timer
  *   share ops-consoled 4            the region consoled fills (abi/keel/ops.h):

@@ -66,13 +66,13 @@ FUZZ_LINES = """
 # its real grants, and per protocol a hostile and an honest client, at a
 # priority below every server's (they yield while they wait for each other).
 server fznic0   when ipcfuzz priority 15 memory 2M pci net 0 endpoint fznic0 share fznic0 256 signal fznic0
-server fznic1   when ipcfuzz priority 15 memory 2M pci net 1 endpoint fznic1 share fznic1 256 signal fznic1
+server fznic1   when ipcfuzz priority 15 memory 2M pci net 1 endpoint fznic1 share fznic1 256 signal netd-ev bit 1
 server rng      when ipcfuzz priority 14 memory 256K pci rng 0 endpoint rng0
 server uart     when ipcfuzz priority 14 memory 64K irq 4 ioport 0x3f8-0x3ff endpoint console signal console
 server consoled when ipcfuzz needs uart priority 6 memory 1280K connect console notify console signal console site endpoint log
-server netd     when ipcfuzz needs fznic1 priority 12 memory 7M site connect fznic1 share fznic1 256 notify fznic1 connect rng0 endpoint netd share sock-tlsd {sp} share socktx-tlsd {stp} signal sock-tlsd share sock-fzsock {sp} share socktx-fzsock {stp} signal sock-fzsock share sock-fzsockok {sp} share socktx-fzsockok {stp} signal sock-fzsockok share admin-fzadm 33 share admin-fzadmok 33
-server keyd     when ipcfuzz needs netd priority 10 memory 1M args client=tlsd,rng=rng0,key=edge1.key site endpoint keyd share keyd 4 signal tlsd connect rng0
-server tlsd     when ipcfuzz needs netd priority 11 memory 8M args rng=rng0 site connect netd share sock-tlsd {sp} share socktx-tlsd {stp} notify sock-tlsd signal sock-tlsd connect keyd share keyd 4 notify tlsd connect rng0 endpoint tlsd share tlsadm-fztls 17 share tlsadm-fztlsok 17
+server netd     when ipcfuzz needs fznic1 priority 12 memory 7M site connect fznic1 share fznic1 256 notify netd-ev signal netd-ev connect rng0 endpoint netd share sock-tlsd {sp} share socktx-tlsd {stp} signal sock-tlsd share sock-fzsock {sp} share socktx-fzsock {stp} signal sock-fzsock share sock-fzsockok {sp} share socktx-fzsockok {stp} signal sock-fzsockok share admin-fzadm 33 share admin-fzadmok 33
+server keyd     when ipcfuzz needs netd priority 10 memory 1M args client=tlsd,signal=sock-tlsd,rng=rng0,key=edge1.key site endpoint keyd share keyd 4 signal sock-tlsd connect rng0
+server tlsd     when ipcfuzz needs netd priority 11 memory 8M args rng=rng0 site connect netd share sock-tlsd {sp} share socktx-tlsd {stp} notify sock-tlsd signal sock-tlsd connect keyd share keyd 4 connect rng0 endpoint tlsd share tlsadm-fztls 17 share tlsadm-fztlsok 17
 server fzsock   program ipcfuzz when ipcfuzz needs netd priority 4 memory 256K args proto=sock,role=hostile,ep=netd,{h} connect netd share sock-fzsock {sp} share socktx-fzsock {stp} notify sock-fzsock share fzp-sock 1
 server fzsockok program ipcfuzz when ipcfuzz needs netd priority 4 memory 256K args proto=sock,role=honest,ep=netd connect netd share sock-fzsockok {sp} share socktx-fzsockok {stp} notify sock-fzsockok share fzp-sock 1
 server fznicf   program ipcfuzz when ipcfuzz needs fznic0 priority 4 memory 256K args proto=nic,role=hostile,ep=fznic0,{h} connect fznic0 share fznic0 256 notify fznic0 share fzp-nic 1
