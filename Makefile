@@ -343,7 +343,7 @@ unit-test: $(UNIT_BINS)
 # TLS proxy and the forwarding end to end on 2 vCPUs (tlsd on core 1, netd
 # and the drivers on core 0).  SMP=N makes every suite run on N vCPUs instead.
 SMP_TESTS := "$(PYTHON) tests/qemu/test_ktest.py --smp 2 --fuzz-rounds 1" \
-	"$(PYTHON) tests/qemu/test_ktest.py --smp 4 --fuzz-rounds 1 --fuzz-calls 300" \
+	"$(PYTHON) tests/qemu/test_ktest.py --smp 4 --fuzz-rounds 1 --fuzz-calls 1000" \
 	"KEEL_SMP=2 $(PYTHON) tests/qemu/test_tlsd.py" "KEEL_SMP=2 $(PYTHON) tests/qemu/test_fwd.py"
 QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
 	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_iommu.py" \
