@@ -385,9 +385,11 @@ ktest-smp: packages image
 
 # The fuzzers run briefly on their fixed corpora (longer: make fuzz).
 FUZZ_SMOKE := "$(MAKE) --no-print-directory -s fuzz-smoke"
+# Every C file as `make format` leaves it (.clang-format).
+FORMAT_CHECK := "$(MAKE) --no-print-directory -s format-check"
 
 test: deps $(UNIT_BINS) image
-	@tests/run-suite.sh $(UNIT_BINS) $(FUZZ_SMOKE) $(QEMU_TESTS)
+	@tests/run-suite.sh $(FORMAT_CHECK) $(UNIT_BINS) $(FUZZ_SMOKE) $(QEMU_TESTS)
 
 # Fault injection (tests/qemu/test_faults.py): FAULTS faults into the NIC
 # drivers, netd, tlsd and keyd under TLS and forwarded load, then the

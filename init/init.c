@@ -68,9 +68,9 @@ struct server {
     uint64_t ready_at;   /* ns, when this life reported INIT_READY; 0 before */
     uint64_t restart_at; /* ns, when WAITING */
     uint64_t task_slot, thread_slot, memory_slot;
-    uint64_t budget;          /* bytes, of the running instance (memory_slot) */
-    uint64_t memory;          /* bytes, its `memory` this boot (budget_plan: a range shrinks on a small machine); 0: unplanned */
-    uint32_t cpu;             /* the core its first thread runs on (placement, below) */
+    uint64_t budget; /* bytes, of the running instance (memory_slot) */
+    uint64_t memory; /* bytes, its `memory` this boot (budget_plan: a range shrinks on a small machine); 0: unplanned */
+    uint32_t cpu;    /* the core its first thread runs on (placement, below) */
     uint64_t dma_slot;        /* its device's DMA space (0: none, or no IOMMU); kept across restarts */
     uint64_t dma_faults_seen; /* the space's fault count when init last looked */
 };
@@ -472,8 +472,8 @@ static int64_t grant(struct server *sv, unsigned idx, const struct grant *g, uin
         name_cap(info, (uint32_t)dest, CAP_FRAME, "shm:", g->name);
         break;
     case GRANT_SIGNAL: /* `bit N`: badged, so the holder can raise bit N and no other */
-        err = keel_cap_copy(named_object(GRANT_NOTIFY, g->name), task, dest, RIGHT_WRITE,
-                            g->b ? 1ull << (g->b - 1) : 0);
+        err =
+            keel_cap_copy(named_object(GRANT_NOTIFY, g->name), task, dest, RIGHT_WRITE, g->b ? 1ull << (g->b - 1) : 0);
         name_cap(info, (uint32_t)dest, CAP_NOTIFICATION, "signal:", g->name);
         break;
     case GRANT_NOTIFY:

@@ -542,13 +542,10 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
             if (need_arg(c, &t, &a, "expected tls, nic or ops after requires"))
                 return -1;
             if (tok_is(&a, "tls"))
-                s->requires |= REQUIRES_TLS;
-            else if (tok_is(&a, "nic"))
-                s->requires |= REQUIRES_NIC;
-            else if (tok_is(&a, "ops"))
-                s->requires |= REQUIRES_OPS;
-            else
-                return fail(c, a.col, "expected tls, nic or ops after requires");
+            s->requires |= REQUIRES_TLS;
+            else if (tok_is(&a, "nic")) s->requires |= REQUIRES_NIC;
+            else if (tok_is(&a, "ops")) s->requires |= REQUIRES_OPS;
+            else return fail(c, a.col, "expected tls, nic or ops after requires");
         } else if (tok_is(&t, "priority")) {
             uint64_t v;
             if (need_arg(c, &t, &a, "expected a priority (0-19) after priority"))

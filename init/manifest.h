@@ -138,8 +138,8 @@ struct server_spec {
     char program[MANIFEST_NAME_MAX]; /* empty: NAME */
     unsigned requires;               /* REQUIRES_*: what appliance.conf must ask for */
     uint8_t priority;
-    int8_t cpu;      /* `cpu N`: 0..MANIFEST_MAX_CPU, or -1 (init's core) */
-    int8_t instance; /* N for a line of an `instances` template, else -1 */
+    int8_t cpu;          /* `cpu N`: 0..MANIFEST_MAX_CPU, or -1 (init's core) */
+    int8_t instance;     /* N for a line of an `instances` template, else -1 */
     uint64_t memory;     /* bytes; with a range (`memory MIN-MAX`), the maximum */
     uint64_t memory_min; /* bytes; == memory unless a range was given; 0: no memory line (init's default) */
     char args[MANIFEST_ARGS_MAX];

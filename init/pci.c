@@ -21,25 +21,25 @@
 
 #include "manifest.h"
 
-#define CONFIG_ADDRESS 0xcf8
-#define CONFIG_DATA 0xcfc
-#define PCI_COMMAND 0x04
-#define CMD_IO (1u << 0)
-#define CMD_MEM (1u << 1)
-#define CMD_BUS_MASTER (1u << 2)
-#define CMD_INTX_DISABLE (1u << 10)
-#define PCI_HEADER_TYPE 0x0e
-#define PCI_BAR0 0x10
-#define PCI_CAP_PTR 0x34
-#define PCI_INT_PIN 0x3d
-#define PCI_STATUS_CAPS (1u << 4)
-#define CAP_MSI 0x05
-#define CAP_MSIX 0x11
-#define MSIX_ENABLE (1u << 15)
+#define CONFIG_ADDRESS     0xcf8
+#define CONFIG_DATA        0xcfc
+#define PCI_COMMAND        0x04
+#define CMD_IO             (1u << 0)
+#define CMD_MEM            (1u << 1)
+#define CMD_BUS_MASTER     (1u << 2)
+#define CMD_INTX_DISABLE   (1u << 10)
+#define PCI_HEADER_TYPE    0x0e
+#define PCI_BAR0           0x10
+#define PCI_CAP_PTR        0x34
+#define PCI_INT_PIN        0x3d
+#define PCI_STATUS_CAPS    (1u << 4)
+#define CAP_MSI            0x05
+#define CAP_MSIX           0x11
+#define MSIX_ENABLE        (1u << 15)
 #define MSIX_FUNCTION_MASK (1u << 14)
-#define MSI_ENABLE (1u << 0)
-#define MSI_64BIT (1u << 7)
-#define MSI_ADDRESS 0xfee00000u /* the boot CPU's LAPIC, physical destination 0 */
+#define MSI_ENABLE         (1u << 0)
+#define MSI_64BIT          (1u << 7)
+#define MSI_ADDRESS        0xfee00000u /* the boot CPU's LAPIC, physical destination 0 */
 
 static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
 static inline uint32_t inl(uint16_t port)
@@ -56,7 +56,7 @@ static uint32_t cfg_addr(const struct pci_device *d, unsigned off)
 
 /* ECAM (PCIe memory-mapped configuration, from ACPI MCFG), when the board
  * has it: the first ECAM_MAX_BUSES buses are mapped; others use the ports. */
-#define ECAM_VA 0x0000003000000000ull
+#define ECAM_VA        0x0000003000000000ull
 #define ECAM_MAX_BUSES 32
 static volatile uint8_t *ecam;
 static unsigned ecam_first, ecam_last;
@@ -65,8 +65,8 @@ static volatile uint32_t *ecam_reg(const struct pci_device *d, unsigned off)
 {
     if (!ecam || d->bus < ecam_first || d->bus > ecam_last)
         return NULL;
-    uint64_t o = ((uint64_t)(d->bus - ecam_first) << 20) | ((uint64_t)d->dev << 15) | ((uint64_t)d->fn << 12) |
-                 (off & 0xffc);
+    uint64_t o =
+        ((uint64_t)(d->bus - ecam_first) << 20) | ((uint64_t)d->dev << 15) | ((uint64_t)d->fn << 12) | (off & 0xffc);
     return (volatile uint32_t *)(ecam + o);
 }
 
@@ -178,8 +178,7 @@ unsigned pci_scan(struct pci_device *devs, unsigned max, uint64_t slot, const st
                   uint64_t ecam_slot)
 {
     ecam_init(bi, ecam_slot);
-    if (keel_ioport_get(INIT_SLOT_IOPORT_CONTROL, CONFIG_ADDRESS, 8, slot) ||
-        keel_ioport_grant(slot, INIT_SLOT_TASK)) {
+    if (keel_ioport_get(INIT_SLOT_IOPORT_CONTROL, CONFIG_ADDRESS, 8, slot) || keel_ioport_grant(slot, INIT_SLOT_TASK)) {
         ulog("keel: init: cannot open the PCI configuration ports\n");
         return 0;
     }

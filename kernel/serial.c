@@ -40,7 +40,7 @@
 #define SPIN_PER_CHAR 20000 /* a character takes 87 us at 115200 baud: this is far beyond it */
 
 static bool serial_present;
-static bool serial_stalled;         /* the last character timed out (see the top) */
+static bool serial_stalled;          /* the last character timed out (see the top) */
 static unsigned long serial_dropped; /* characters lost since the line stalled */
 
 void serial_init(void)

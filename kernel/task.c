@@ -155,8 +155,8 @@ int task_map(struct task *t, struct frame *f, uint64_t va, uint8_t rights)
         return KE_NO_MEMORY;
     /* point of no return, except for running out of page-table pages */
     for (uint64_t i = 0; i < f->pages; i++) {
-        int err = vm_user_map(t->pml4_phys, va + i * PAGE_SIZE, frame_page(f, i), vm_flags(rights, f->device),
-                              &t->pt_pages);
+        int err =
+            vm_user_map(t->pml4_phys, va + i * PAGE_SIZE, frame_page(f, i), vm_flags(rights, f->device), &t->pt_pages);
         if (err) {
             for (uint64_t j = 0; j < i; j++)
                 vm_user_unmap(t->pml4_phys, va + j * PAGE_SIZE);

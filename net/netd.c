@@ -125,16 +125,16 @@
 #define SOCK_VA       0x0000006800000000ull /* socket clients' regions (netd_sock.c) */
 #define ADMIN_VA      0x0000006a00000000ull /* admin clients' regions (netd_admin.c) */
 _Static_assert(SOCK_VA + NETD_SOCK_SPAN <= ADMIN_VA, "the socket clients' span ends below the admin regions");
-#define REQ_BATCH     64                    /* requests served per wake-up before a pass (bounds the NICs' wait) */
-#define HEAP_VA       0x0000006c00000000ull /* lwIP's heap (MEM_SIZE), a frame of its own */
-#define HEAP_PAGES    ((MEM_SIZE + 65536 + 4095) / 4096) /* + lwIP's alignment and struct mem slack */
+#define REQ_BATCH  64                    /* requests served per wake-up before a pass (bounds the NICs' wait) */
+#define HEAP_VA    0x0000006c00000000ull /* lwIP's heap (MEM_SIZE), a frame of its own */
+#define HEAP_PAGES ((MEM_SIZE + 65536 + 4095) / 4096) /* + lwIP's alignment and struct mem slack */
 _Static_assert(HEAP_PAGES <= 1024, "lwIP's heap is one frame (the kernel's limit: 1024 pages)");
 
 /* lwIP's heap (lwipopts.h LWIP_RAM_HEAP_POINTER): mapped by map_lwip_heap
  * before lwip_init, so MEM_SIZE is not bounded by the 4 MiB a .bss segment
  * may take beside lwIP's pools and the firewall's tables. */
 unsigned char *netd_lwip_heap;
-#define RX_BUDGET     64 /* frames per NIC per iteration: fairness between NICs */
+#define RX_BUDGET     64            /* frames per NIC per iteration: fairness between NICs */
 #define NIC_BITS      0xffffffffull /* the drivers' badges: `signal netd-ev bit N`, N < 32 */
 #define BIT_TIMER     (1ull << 32)
 #define KICK_RETRY_NS 1000000ull /* a busy driver: try the kick again in 1 ms */
@@ -152,9 +152,9 @@ struct netd {
     unsigned n_nics;
     struct nic nics[NETD_MAX_NICS];
     unsigned nic_numbers[NETD_MAX_NICS]; /* connection k drives PCI NIC nic_numbers[k] */
-    uint64_t timer_deadline_ns; /* armed deadline; 0 when the timer is not armed */
-    uint64_t next_stats_ns;     /* UINT64_MAX: no periodic statistics */
-    const void *site;           /* the site archive (mapped at SITE_VA + offset), or NULL */
+    uint64_t timer_deadline_ns;          /* armed deadline; 0 when the timer is not armed */
+    uint64_t next_stats_ns;              /* UINT64_MAX: no periodic statistics */
+    const void *site;                    /* the site archive (mapped at SITE_VA + offset), or NULL */
     size_t site_size;
     struct netd_if_cfg conf_cfg[NETD_MAX_NICS]; /* appliance.conf's addresses, for NICs args leaves out */
     bool conf_owned[NETD_MAX_NICS];             /* NIC k's address is appliance.conf's (a commit changes it) */
@@ -163,7 +163,6 @@ struct netd {
     struct netd_socks socks;                    /* the socket service's clients */
     struct netd_admin admin;                    /* the console: commits, tables, ping (netd_admin.c) */
 };
-
 
 /* --------------------------------------------------------------- setup -- */
 

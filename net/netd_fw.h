@@ -16,13 +16,13 @@
 #include "netd_fw6.h"
 #include "netd_route.h"
 
-#define NETD_FW_STATES  16384 /* kept states: a full table blocks new connections, never evicts */
-#define NETD_FW_BUCKETS 16384 /* power of two */
-#define NETD_FW_SRCS    1024  /* max-src-conn-rate sources; power of two */
-#define NETD_FW_NAT_BUCKETS 4096 /* chains of translated keys (fw_nat.h); power of two */
-#define NETD_FW_RETURNS 16    /* `block return` answers queued within one loop iteration */
-#define NETD_FW_FILE    "appliance.conf"
-#define NETD_FW_ERR_MAX 160 /* "appliance.conf:LINE:COL: expected ..." */
+#define NETD_FW_STATES      16384 /* kept states: a full table blocks new connections, never evicts */
+#define NETD_FW_BUCKETS     16384 /* power of two */
+#define NETD_FW_SRCS        1024  /* max-src-conn-rate sources; power of two */
+#define NETD_FW_NAT_BUCKETS 4096  /* chains of translated keys (fw_nat.h); power of two */
+#define NETD_FW_RETURNS     16    /* `block return` answers queued within one loop iteration */
+#define NETD_FW_FILE        "appliance.conf"
+#define NETD_FW_ERR_MAX     160 /* "appliance.conf:LINE:COL: expected ..." */
 
 /* Errors (negative). */
 enum netd_fw_error {
@@ -73,7 +73,7 @@ struct netd_fw {
     struct fw_state slots[NETD_FW_STATES];
     uint32_t buckets[NETD_FW_BUCKETS];
     struct fw_src_node srcs[NETD_FW_SRCS];
-    struct fw_nat nat;                              /* table.nat: translated keys, one side per slot */
+    struct fw_nat nat; /* table.nat: translated keys, one side per slot */
     struct fw_nat_side nat_sides[NETD_FW_STATES];
     uint32_t nat_buckets[NETD_FW_NAT_BUCKETS];
     struct fw_ratelimit log_rl;    /* blocked-packet and malformed-packet log lines */
@@ -90,12 +90,12 @@ struct netd_fw {
     unsigned boot_nic[NETD_MAX_IFS];          /* the `nic N` of boot_if[i] */
     /* Two-phase loads (netd_fw_prepare/commit): the spare holds a parsed set. */
     bool prepared;
-    struct fw_ifaces prep_ifs;      /* its interface table */
-    struct netd_routes prep_routes; /* its static routes */
-    uint8_t prep_skip;              /* its set skip on */
+    struct fw_ifaces prep_ifs;                /* its interface table */
+    struct netd_routes prep_routes;           /* its static routes */
+    uint8_t prep_skip;                        /* its set skip on */
     struct netd_if_cfg prep_if[NETD_MAX_IFS]; /* its interface lines' addresses: boot_if after the commit */
-    unsigned prep_nic[NETD_MAX_IFS];           /* and their NICs: boot_nic after the commit */
-    char prep_source[32];           /* and where it came from */
+    unsigned prep_nic[NETD_MAX_IFS];          /* and their NICs: boot_nic after the commit */
+    char prep_source[32];                     /* and where it came from */
 
     unsigned n_nics;
     char nic_names[NETD_MAX_IFS][NETD_IF_NAME_MAX];

@@ -33,10 +33,10 @@
 #define NETD_ROUTES_MAX 32
 
 struct netd_route {
-    uint32_t net;    /* host order, host bits zero */
-    uint32_t gw;     /* host order */
-    uint8_t prefix;  /* 1-32 */
-    unsigned line;   /* its line in the configuration, for messages */
+    uint32_t net;   /* host order, host bits zero */
+    uint32_t gw;    /* host order */
+    uint8_t prefix; /* 1-32 */
+    unsigned line;  /* its line in the configuration, for messages */
 };
 
 struct netd_routes {

@@ -45,7 +45,7 @@ struct keel_bootinfo {
     uint64_t tsc_hz;
     char cmdline[512]; /* the kernel command line */
     struct keel_boot_module modules[KEEL_BOOT_MAX_MODULES];
-    uint64_t ecam_phys;      /* PCI ECAM from ACPI MCFG (0: none; use ports 0xcf8/0xcfc) */
+    uint64_t ecam_phys; /* PCI ECAM from ACPI MCFG (0: none; use ports 0xcf8/0xcfc) */
     uint32_t ecam_bus_start, ecam_bus_end;
 };
 _Static_assert(sizeof(struct keel_bootinfo) <= 4096, "bootinfo fits one page");

@@ -57,8 +57,8 @@ enum log_label {
  * (`show log`).  A client can only report its own losses. */
 #define LOG_MISSED_SHIFT 18
 #define LOG_MISSED_MASK  (0x3fu << LOG_MISSED_SHIFT)
-#define LOG_MSG_BYTES   32         /* text bytes per call: MR0-MR3 */
-#define LOG_WRITE_WORDS 4
+#define LOG_MSG_BYTES    32 /* text bytes per call: MR0-MR3 */
+#define LOG_WRITE_WORDS  4
 
 enum log_level_abi {
     LOG_DEBUG = 0,

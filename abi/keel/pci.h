@@ -26,10 +26,10 @@ enum keel_bar_kind { BAR_NONE = 0, BAR_MMIO = 1, BAR_IO = 2 };
 enum keel_irq_kind { PCI_IRQ_NONE = 0, PCI_IRQ_MSIX = 1, PCI_IRQ_MSI = 2, PCI_IRQ_INTX = 3 };
 
 struct keel_pci_bar {
-    uint32_t kind;  /* enum keel_bar_kind */
-    uint32_t slot;  /* MMIO: frame capability slot (map it anywhere); IO: ioport capability slot */
-    uint64_t base;  /* physical address or first port */
-    uint64_t size;  /* bytes (MMIO: whole pages) or ports */
+    uint32_t kind; /* enum keel_bar_kind */
+    uint32_t slot; /* MMIO: frame capability slot (map it anywhere); IO: ioport capability slot */
+    uint64_t base; /* physical address or first port */
+    uint64_t size; /* bytes (MMIO: whole pages) or ports */
 };
 _Static_assert(sizeof(struct keel_pci_bar) == 24, "pci bar layout");
 
@@ -39,11 +39,11 @@ struct keel_pci_info {
     uint16_t vendor, device;
     uint8_t class_code, subclass, prog_if, revision;
     struct keel_pci_bar bars[6];
-    uint32_t irq_kind;    /* enum keel_irq_kind */
-    uint32_t irq_slot;    /* IRQ capability slot */
-    uint32_t irq_vector;  /* MSI-X/MSI: the vector to write as data */
+    uint32_t irq_kind;   /* enum keel_irq_kind */
+    uint32_t irq_slot;   /* IRQ capability slot */
+    uint32_t irq_vector; /* MSI-X/MSI: the vector to write as data */
     uint32_t reserved1;
-    uint8_t config[256];  /* configuration space as init left it */
+    uint8_t config[256]; /* configuration space as init left it */
 };
 _Static_assert(sizeof(struct keel_pci_info) == 16 + 144 + 16 + 256, "pci info layout");
 

@@ -185,15 +185,15 @@ enum sock_opt {
 #define SOCK_ST_PEER6     (1u << 7) /* TCP: the peer is an IPv6 address (peer_ip is then 0) */
 
 struct sock_state {
-    uint32_t status;                    /* SOCK_ST_*, netd writes */
-    uint32_t rx_head;                   /* netd writes */
-    uint32_t rx_tail;                   /* client writes */
-    uint32_t tx_head;                   /* client writes */
-    uint32_t tx_tail;                   /* netd writes */
-    uint32_t peer_ip;                   /* TCP: the peer's IPv4 address (netd writes at accept/connect); 0: IPv6 (SOCK_ST_PEER6) */
-    uint16_t peer_port;                 /* host byte order */
-    uint16_t local_port;                /* host byte order */
-    uint32_t rx_dropped;                /* UDP datagrams dropped for want of room, netd writes */
+    uint32_t status;     /* SOCK_ST_*, netd writes */
+    uint32_t rx_head;    /* netd writes */
+    uint32_t rx_tail;    /* client writes */
+    uint32_t tx_head;    /* client writes */
+    uint32_t tx_tail;    /* netd writes */
+    uint32_t peer_ip;    /* TCP: the peer's IPv4 address (netd writes at accept/connect); 0: IPv6 (SOCK_ST_PEER6) */
+    uint16_t peer_port;  /* host byte order */
+    uint16_t local_port; /* host byte order */
+    uint32_t rx_dropped; /* UDP datagrams dropped for want of room, netd writes */
     uint16_t rx_pages[SOCK_RING_PAGES]; /* rx ring's pages: rx pool index + 1, 0 = none; netd writes */
     uint16_t tx_pages[SOCK_RING_PAGES]; /* tx ring's pages: tx pool index + 1, 0 = none; client writes */
 };

@@ -429,12 +429,11 @@ int conf_text_delete(struct conf_text *t, const char *stmt, size_t n, char *err,
         set_err(err, errlen, "expected a port (1-65535) after tls", &s, 1);
         return CONF_E_SYNTAX;
     }
-    unsigned key = word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || is_ops(&s) ||
-                           (word_is(&s, 0, "console") && s.n == 1)
-                       ? 1
-                   : word_is(&s, 0, "interface") || word_is(&s, 0, "console") || word_is(&s, 0, "route") ? 2
-                   : is_rule(&s) && rule_key(&s) && s.n <= rule_key(&s) + (word_is(&s, 1, "=") ? 1 : 0) ? rule_key(&s)
-                                                                                                        : 0;
+    unsigned key =
+        word_is(&s, 0, "hostname") || word_is(&s, 0, "log") || is_ops(&s) || (word_is(&s, 0, "console") && s.n == 1) ? 1
+        : word_is(&s, 0, "interface") || word_is(&s, 0, "console") || word_is(&s, 0, "route")                        ? 2
+        : is_rule(&s) && rule_key(&s) && s.n <= rule_key(&s) + (word_is(&s, 1, "=") ? 1 : 0) ? rule_key(&s)
+                                                                                             : 0;
     if (!key && !tls && !is_rule(&s)) {
         set_err(err, errlen, TOP_WORDS, &s, 0);
         return CONF_E_SYNTAX;

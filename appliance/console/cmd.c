@@ -153,9 +153,8 @@ static const struct node root_kids[] = {
 static const struct node root = KW("", BOTH, CMD_NONE, "", KIDS(root_kids));
 
 /* First words of configuration statements: what Tab offers after set/delete. */
-static const char *const conf_words[] = {
-    "hostname", "log", "interface", "route", "pass", "block", "antispoof", "tls", "console", "syslog", "ntp", "metrics"
-};
+static const char *const conf_words[] = { "hostname",  "log", "interface", "route",  "pass", "block",
+                                          "antispoof", "tls", "console",   "syslog", "ntp",  "metrics" };
 
 /* --------------------------------------------------------------- words -- */
 

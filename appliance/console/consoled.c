@@ -720,8 +720,8 @@ static const cmd_fn handlers[CMD_COUNT] = {
  * that block.  Returns true if LINE was taken that way. */
 static bool paste_line(struct consoled *c, const char *line, char *err, size_t errlen)
 {
-    static const char *const words[] = { "hostname", "log", "interface", "route",  "pass", "block",   "antispoof",
-                                         "tls",      "console", "syslog", "ntp",    "metrics", "}" };
+    static const char *const words[] = { "hostname", "log",     "interface", "route", "pass",    "block", "antispoof",
+                                         "tls",      "console", "syslog",    "ntp",   "metrics", "}" };
     const char *p = line;
     while (*p == ' ' || *p == '\t')
         p++;

@@ -52,12 +52,12 @@ _Static_assert(((EVT_TIMER | EVT_LOG) & (CONSOLE_EVT_RX | CONSOLE_EVT_TX)) == 0,
                "consoled's bits are not the driver's");
 
 struct consoled {
-    uint64_t ep;       /* "ep:" the UART driver */
-    uint64_t ntfn;     /* "notify:" its events */
-    uint64_t signal;   /* "signal:" the same notification, for the timer; 0: no timer */
-    uint64_t pending;  /* event bits seen while waiting for something else */
-    bool dead;         /* the driver refused a call: output is dropped */
-    struct netadm net; /* netd's administration protocol; net.ep 0: no netd */
+    uint64_t ep;            /* "ep:" the UART driver */
+    uint64_t ntfn;          /* "notify:" its events */
+    uint64_t signal;        /* "signal:" the same notification, for the timer; 0: no timer */
+    uint64_t pending;       /* event bits seen while waiting for something else */
+    bool dead;              /* the driver refused a call: output is dropped */
+    struct netadm net;      /* netd's administration protocol; net.ep 0: no netd */
     int netd_idx;           /* netd's index in init's table (net.ep != 0) */
     uint32_t netd_restarts; /* its restarts when it last got the running configuration */
     uint64_t netd_poll_at;  /* when netd_watch next asks init (0: at once) */
@@ -131,7 +131,7 @@ void con_write(void *ctx, const char *s, size_t n);                /* appends to
 void con_say(struct consoled *c, const char *s);                   /* the same for a string */
 void con_say_text(struct consoled *c, const char *text, size_t n); /* "\n" as "\r\n" */
 void con_log(struct consoled *c, unsigned level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void con_arm_timer(struct consoled *c); /* the kernel timer for the earliest deadline */
+void con_arm_timer(struct consoled *c);                /* the kernel timer for the earliest deadline */
 void con_say_async(struct consoled *c, const char *s); /* above the line being edited */
 /* Hands a whole configuration to every server that takes one, all or
  * nothing (see consoled.c); 0, or -1 with a one-line reason in ERR. */

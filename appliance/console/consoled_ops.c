@@ -55,9 +55,12 @@ int do_netd_show(void *ctx, const struct cmd_call *call, char *err, size_t errle
         enum cmd_id id;
         unsigned what;
     } map[] = {
-        { CMD_SHOW_INTERFACES, NETADM_SHOW_INTERFACES }, { CMD_SHOW_ARP, NETADM_SHOW_ARP },
-        { CMD_SHOW_ROUTES, NETADM_SHOW_ROUTES },         { CMD_SHOW_CONNECTIONS, NETADM_SHOW_CONNECTIONS },
-        { CMD_SHOW_FIREWALL, NETADM_SHOW_FIREWALL },     { CMD_SHOW_STATES, NETADM_SHOW_STATES },
+        { CMD_SHOW_INTERFACES, NETADM_SHOW_INTERFACES },
+        { CMD_SHOW_ARP, NETADM_SHOW_ARP },
+        { CMD_SHOW_ROUTES, NETADM_SHOW_ROUTES },
+        { CMD_SHOW_CONNECTIONS, NETADM_SHOW_CONNECTIONS },
+        { CMD_SHOW_FIREWALL, NETADM_SHOW_FIREWALL },
+        { CMD_SHOW_STATES, NETADM_SHOW_STATES },
         { CMD_SHOW_NAT, NETADM_SHOW_NAT },
     };
     unsigned what = 0;

@@ -93,13 +93,13 @@
 #include "tlsd_conf.h"
 #include "tlsd_worker.h"
 
-#define SOCK_VA    0x0000006000000000ull
-#define KEYD_VA    0x0000006100000000ull
-#define SITE_VA    0x0000006200000000ull
-#define ADMIN_VA   0x0000006300000000ull
-#define HEAP_BYTES (6u << 20) /* TLSD_MAX_CONNS x 48 KiB + certificates and tickets: 3.5 MiB measured with 100 open */
-#define TIMER_BIT  (1ull << 40)
-#define TICK_NS    1000000000ull
+#define SOCK_VA         0x0000006000000000ull
+#define KEYD_VA         0x0000006100000000ull
+#define SITE_VA         0x0000006200000000ull
+#define ADMIN_VA        0x0000006300000000ull
+#define HEAP_BYTES      (6u << 20) /* TLSD_MAX_CONNS x 48 KiB + certificates and tickets: 3.5 MiB measured with 100 open */
+#define TIMER_BIT       (1ull << 40)
+#define TICK_NS         1000000000ull
 #define KEYD_WAIT_NS    (20ull * 1000000ull) /* between tries while keyd restarts, at start */
 #define KEYD_WAIT_TRIES 500                  /* 10 s of them */
 _Static_assert(TLSD_MAX_CONNS == 124, "the listening line and docs/CONFIG.md say 124");

@@ -325,7 +325,8 @@ static bool do_proxy(struct worker *w, struct conn *c)
     bool moved = false;
     /* client -> backend, no more than the backend's ring takes. */
     while (!c->c_eof) {
-        uint32_t room = sock_tx_room(&w->d->sc, c->bs); /* <= SOCK_RING_BYTES, iobuf's size; less when the tx pool is short */
+        uint32_t room =
+            sock_tx_room(&w->d->sc, c->bs); /* <= SOCK_RING_BYTES, iobuf's size; less when the tx pool is short */
         if (!room)
             break;
         int n = tls_conn_read(&c->tls, w->iobuf, room);

@@ -59,7 +59,7 @@ struct conn {
     enum cstate st;   /* C_FREE: thread 0 may take it; else the owner's */
     struct worker *w; /* the owner (set with C_NEW) */
     struct listener *l;
-    int cs, bs; /* client and backend sockets, -1: none */
+    int cs, bs;       /* client and backend sockets, -1: none */
     uint32_t peer_ip; /* 0 for an IPv6 client (peer6) */
     uint16_t peer_port;
     bool peer6;       /* the client came over IPv6 (SOCK_ST_PEER6): PROXY headers carry no address */

@@ -136,10 +136,10 @@ struct fw_port {
  * destination port range onto lo..hi as pf does; binat-to: no ports.
  */
 struct fw_rule_nat {
-    uint8_t kind;   /* enum fw_nat_kind (fw_nat.h); 0: none */
+    uint8_t kind;      /* enum fw_nat_kind (fw_nat.h); 0: none */
     uint8_t addr_kind; /* FW_ADDR_NET or FW_ADDR_IFADDR */
-    uint8_t index;  /* IFADDR: the interface */
-    uint32_t addr;  /* NET: the address */
+    uint8_t index;     /* IFADDR: the interface */
+    uint32_t addr;     /* NET: the address */
     uint16_t lo, hi;
     uint64_t states; /* states made with this translation (written by the classifier) */
 };
@@ -166,13 +166,13 @@ struct fw_rule {
     uint16_t icmp_type, icmp_code; /* FW_ICMP_ANY or the value (proto icmp) */
     uint32_t rate_conns;           /* max-src-conn-rate N/S; 0: no limit (then rate_secs 0) */
     uint32_t rate_secs;
-    uint32_t max_states;   /* state option max N; 0: none */
-    uint32_t max_src_conn; /* max-src-conn N; 0: none */
-    int8_t overload;       /* overload <table>: its index, or -1 */
-    uint8_t flush;         /* ... flush: 0 none, 1 this rule's states of the source, 2 all (global) */
-    uint16_t max_mss;      /* scrub (max-mss N): TCP SYNs it (or its states) pass carry MSS <= N; 0: none */
-    uint16_t label;        /* offset + 1 of its label in the set's label_text; 0: none */
-    unsigned line;         /* where it was written, for listings and logs */
+    uint32_t max_states;    /* state option max N; 0: none */
+    uint32_t max_src_conn;  /* max-src-conn N; 0: none */
+    int8_t overload;        /* overload <table>: its index, or -1 */
+    uint8_t flush;          /* ... flush: 0 none, 1 this rule's states of the source, 2 all (global) */
+    uint16_t max_mss;       /* scrub (max-mss N): TCP SYNs it (or its states) pass carry MSS <= N; 0: none */
+    uint16_t label;         /* offset + 1 of its label in the set's label_text; 0: none */
+    unsigned line;          /* where it was written, for listings and logs */
     struct fw_rule_nat nat; /* translation; nat.kind 0: none */
     struct fw_counters c;
     /* Family (fw6.h): 0 both, 4 inet (IPv4 packets only), 6 inet6 (IPv6

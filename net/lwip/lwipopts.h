@@ -105,21 +105,22 @@ extern unsigned char *netd_lwip_heap;
 #define ETHARP_TABLE_MATCH_NETIF      1 /* same IP seen on two NICs: keep both entries apart */
 
 /* ---- IPv4 ---- */
-#define LWIP_IPV4                       1
-#define LWIP_IPV6                       1 /* dual stack: see the IPv6 section below */
-#define IP_FORWARD                      1 /* route between netifs (the firewall filters, net/firewall/) */
-#define IP_FORWARD_ALLOW_TX_ON_RX_NETIF 1 /* NAT reflection: a LAN host's packet to a forwarded port goes back out on the LAN (fw_nat.h) */
-#define IP_REASSEMBLY                   0 /* see the top: the firewall drops fragments */
-#define IP_FRAG                         0
-#define IP_DEFAULT_TTL                  64
-#define IP_SOF_BROADCAST                0
-#define LWIP_ICMP                       1
-#define LWIP_BROADCAST_PING             0
-#define LWIP_MULTICAST_PING             0
-#define LWIP_RAW                        1
-#define LWIP_IGMP                       0
-#define LWIP_AUTOIP                     0
-#define LWIP_DNS                        0
+#define LWIP_IPV4  1
+#define LWIP_IPV6  1 /* dual stack: see the IPv6 section below */
+#define IP_FORWARD 1 /* route between netifs (the firewall filters, net/firewall/) */
+#define IP_FORWARD_ALLOW_TX_ON_RX_NETIF                                                                                \
+    1 /* NAT reflection: a LAN host's packet to a forwarded port goes back out on the LAN (fw_nat.h) */
+#define IP_REASSEMBLY       0 /* see the top: the firewall drops fragments */
+#define IP_FRAG             0
+#define IP_DEFAULT_TTL      64
+#define IP_SOF_BROADCAST    0
+#define LWIP_ICMP           1
+#define LWIP_BROADCAST_PING 0
+#define LWIP_MULTICAST_PING 0
+#define LWIP_RAW            1
+#define LWIP_IGMP           0
+#define LWIP_AUTOIP         0
+#define LWIP_DNS            0
 
 /* ---- IPv6 (net/netd_ip6.c) ----
  * Link-local addresses, neighbour discovery, SLAAC from router

@@ -24,10 +24,10 @@
 #include <keel/sys.h>
 #include <keel/ulog.h>
 
-#define SHM_VA 0x0000006000000000ull
+#define SHM_VA   0x0000006000000000ull
 #define ETH_TEST 0x88b5
-#define ETH_ARP 0x0806
-#define ETH_IP 0x0800
+#define ETH_ARP  0x0806
+#define ETH_IP   0x0800
 /* Outside the driver's memory, and where no RAM or device of the test VM
  * answers (above its RAM and PCI windows, below 2^39, the IOMMU's smallest
  * address width), so even without an IOMMU the read harms nothing. */
@@ -78,7 +78,7 @@ static bool handle_arp(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
         return false;
     memcpy(f, f + 6, 6);
     memcpy(f + 6, e->nic.mac, 6);
-    put16(a + 6, 2); /* reply */
+    put16(a + 6, 2);           /* reply */
     memcpy(a + 18, a + 8, 10); /* target = the asker */
     memcpy(a + 8, e->nic.mac, 6);
     memcpy(a + 14, e->ip, 4);
@@ -172,8 +172,7 @@ static bool handle_test(struct echo *e, uint8_t *f, uint16_t len, uint32_t off)
                          "drv_tx_bad=%llu drv_irqs=%llu drv_kicks=%llu ",
                          (unsigned long long)e->rx, (unsigned long long)e->echoed, (unsigned long long)e->arp,
                          (unsigned long long)e->icmp, (unsigned long long)e->nic.bad_desc,
-                         (unsigned long long)e->nic.tx_ring_full, (unsigned long long)e->reattaches,
-                         e->nic.generation,
+                         (unsigned long long)e->nic.tx_ring_full, (unsigned long long)e->reattaches, e->nic.generation,
                          (unsigned long long)s->rx_frames, (unsigned long long)s->rx_dropped,
                          (unsigned long long)s->rx_bad_desc, (unsigned long long)s->tx_frames,
                          (unsigned long long)s->tx_dropped, (unsigned long long)s->tx_bad_desc,

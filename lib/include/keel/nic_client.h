@@ -28,16 +28,16 @@
 #include <keel/nic_ring.h>
 
 struct nic_client {
-    uint64_t ep;             /* send capability to the driver ("ep:NAME") */
-    uint64_t ntfn;           /* the driver's events ("notify:NAME") */
-    struct nic_shared *shm;  /* the shared region, mapped by the caller */
+    uint64_t ep;            /* send capability to the driver ("ep:NAME") */
+    uint64_t ntfn;          /* the driver's events ("notify:NAME") */
+    struct nic_shared *shm; /* the shared region, mapped by the caller */
     uint8_t mac[6];
     bool link_up;
-    uint32_t generation;     /* the driver instance we attached to */
+    uint32_t generation; /* the driver instance we attached to */
     uint32_t n_free;
     uint32_t free[NIC_BUF_COUNT];
-    uint64_t bad_desc;       /* descriptors from the driver we refused */
-    uint64_t tx_ring_full;   /* frames dropped because tx_send was full */
+    uint64_t bad_desc;     /* descriptors from the driver we refused */
+    uint64_t tx_ring_full; /* frames dropped because tx_send was full */
 };
 
 enum nic_client_result {

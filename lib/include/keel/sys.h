@@ -100,14 +100,20 @@ KEEL_MUST_CHECK static inline int64_t keel_recv(uint64_t ep, struct keel_msg *m)
     return keel_ipc(SYS_RECV, ep, m);
 }
 KEEL_MUST_CHECK static inline int64_t keel_reply(struct keel_msg *m) { return keel_ipc(SYS_REPLY, 0, m); }
-KEEL_MUST_CHECK static inline int64_t keel_reply_recv(uint64_t ep, struct keel_msg *m) { return keel_ipc(SYS_REPLY_RECV, ep, m); }
+KEEL_MUST_CHECK static inline int64_t keel_reply_recv(uint64_t ep, struct keel_msg *m)
+{
+    return keel_ipc(SYS_REPLY_RECV, ep, m);
+}
 
 KEEL_MUST_CHECK static inline int64_t keel_null(void) { return sys6(SYS_NULL, 0, 0, 0, 0, 0, 0); }
 KEEL_MUST_CHECK static inline int64_t keel_debug_log(const char *s, size_t n)
 {
     return sys6(SYS_DEBUG_LOG, (uint64_t)s, n, 0, 0, 0, 0);
 }
-KEEL_MUST_CHECK static inline int64_t keel_signal(uint64_t ntfn, uint64_t bits) { return sys6(SYS_SIGNAL, ntfn, bits, 0, 0, 0, 0); }
+KEEL_MUST_CHECK static inline int64_t keel_signal(uint64_t ntfn, uint64_t bits)
+{
+    return sys6(SYS_SIGNAL, ntfn, bits, 0, 0, 0, 0);
+}
 /* Waits for bits (or, with KEEL_NONBLOCK, polls: *bits may be 0). */
 KEEL_MUST_CHECK static inline int64_t keel_wait(uint64_t ntfn, uint64_t flags, uint64_t *bits)
 {
@@ -119,11 +125,15 @@ KEEL_MUST_CHECK static inline int64_t keel_obj_create(uint64_t mem, uint64_t typ
 {
     return sys6(SYS_OBJ_CREATE, mem, type, dest, arg, 0, 0);
 }
-KEEL_MUST_CHECK static inline int64_t keel_cap_copy(uint64_t src, uint64_t task, uint64_t dest, uint64_t rights, uint64_t badge)
+KEEL_MUST_CHECK static inline int64_t keel_cap_copy(uint64_t src, uint64_t task, uint64_t dest, uint64_t rights,
+                                                    uint64_t badge)
 {
     return sys6(SYS_CAP_COPY, src, task, dest, rights, badge, 0);
 }
-KEEL_MUST_CHECK static inline int64_t keel_cap_delete(uint64_t slot) { return sys6(SYS_CAP_DELETE, slot, 0, 0, 0, 0, 0); }
+KEEL_MUST_CHECK static inline int64_t keel_cap_delete(uint64_t slot)
+{
+    return sys6(SYS_CAP_DELETE, slot, 0, 0, 0, 0, 0);
+}
 KEEL_MUST_CHECK static inline int64_t keel_cap_info(uint64_t slot, uint64_t *type, uint64_t *rights, uint64_t *badge)
 {
     return sys6_out(SYS_CAP_INFO, slot, 0, 0, 0, 0, 0, type, rights, badge);
@@ -132,18 +142,23 @@ KEEL_MUST_CHECK static inline int64_t keel_map(uint64_t task, uint64_t frame, ui
 {
     return sys6(SYS_MAP, task, frame, vaddr, rights, 0, 0);
 }
-KEEL_MUST_CHECK static inline int64_t keel_unmap(uint64_t task, uint64_t vaddr) { return sys6(SYS_UNMAP, task, vaddr, 0, 0, 0, 0); }
+KEEL_MUST_CHECK static inline int64_t keel_unmap(uint64_t task, uint64_t vaddr)
+{
+    return sys6(SYS_UNMAP, task, vaddr, 0, 0, 0, 0);
+}
 KEEL_MUST_CHECK static inline int64_t keel_frame_info(uint64_t frame, uint64_t *phys, uint64_t *pages)
 {
     return sys6_out(SYS_FRAME_INFO, frame, 0, 0, 0, 0, 0, phys, pages, NULL);
 }
 /* What is left of budget MEMORY (bytes), the machine's free pages and the
  * pages the kernel manages; any pointer may be NULL. */
-KEEL_MUST_CHECK static inline int64_t keel_memory_info(uint64_t memory, uint64_t *left, uint64_t *free_pages, uint64_t *total_pages)
+KEEL_MUST_CHECK static inline int64_t keel_memory_info(uint64_t memory, uint64_t *left, uint64_t *free_pages,
+                                                       uint64_t *total_pages)
 {
     return sys6_out(SYS_MEMORY_INFO, memory, 0, 0, 0, 0, 0, left, free_pages, total_pages);
 }
-KEEL_MUST_CHECK static inline int64_t keel_thread_start(uint64_t thread, uint64_t rip, uint64_t rsp, uint64_t arg, uint64_t prio)
+KEEL_MUST_CHECK static inline int64_t keel_thread_start(uint64_t thread, uint64_t rip, uint64_t rsp, uint64_t arg,
+                                                        uint64_t prio)
 {
     return sys6(SYS_THREAD_START, thread, rip, rsp, arg, prio, 0);
 }
@@ -196,7 +211,8 @@ KEEL_MUST_CHECK static inline int64_t keel_dma_bind(uint64_t dma, uint64_t ntfn,
 {
     return sys6(SYS_DMA, dma, DMA_BIND, ntfn, bits, 0, 0);
 }
-KEEL_MUST_CHECK static inline int64_t keel_dma_info(uint64_t dma, uint64_t *faults, uint64_t *last_addr, uint64_t *last_info)
+KEEL_MUST_CHECK static inline int64_t keel_dma_info(uint64_t dma, uint64_t *faults, uint64_t *last_addr,
+                                                    uint64_t *last_info)
 {
     return sys6_out(SYS_DMA, dma, DMA_INFO, 0, 0, 0, 0, faults, last_addr, last_info);
 }
@@ -211,8 +227,8 @@ static inline uint64_t keel_now_ns(void)
     return ns;
 }
 /* Test hooks behind the debug capability (enum keel_debug_ctl). */
-KEEL_MUST_CHECK static inline int64_t keel_debug_ctl(uint64_t debug, uint64_t op, uint64_t a, uint64_t b, uint64_t *r0, uint64_t *r1,
-                                     uint64_t *r2)
+KEEL_MUST_CHECK static inline int64_t keel_debug_ctl(uint64_t debug, uint64_t op, uint64_t a, uint64_t b, uint64_t *r0,
+                                                     uint64_t *r1, uint64_t *r2)
 {
     return sys6_out(SYS_DEBUG_CTL, debug, op, a, b, 0, 0, r0, r1, r2);
 }
