@@ -1355,6 +1355,14 @@ def main() -> int:
             for line in lines:
                 if re.match(r"(tlsd|keyd): ", line):
                     print(f"#   {line}", file=sys.stderr)
+        # The serial logs outlive the work directory, where every suite keeps
+        # its own (build/test-logs/), so that a failure in CI can be read.
+        for lf in tmp.glob("serial*.log"):
+            try:
+                kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
+                shutil.copy(lf, kq.LOG_DIR / f"tlsd-{lf.name}")
+            except OSError:
+                pass
         if ns_args.keep:
             print(f"# work directory kept: {tmp}", file=sys.stderr)
         else:
