@@ -82,11 +82,34 @@ int sock_udp_bind(struct sock_client *c, uint16_t port) { return call(c, SOCK_UD
 int sock_shutdown(struct sock_client *c, int s) { return call(c, SOCK_SHUTDOWN, 1, (uint64_t)s, 0, 0); }
 static void tx_release(struct sock_client *c, int s, bool all);
 
+/*
+ * The client's shared state - the tx pool, the starved and event bitmaps,
+ * and a socket's tx page list, which sock_next_event's reclaim touches too -
+ * is kept under one lock: a client's threads (tlsd's workers) send on their
+ * own sockets at the same time, on several cores.  It is held for a few
+ * hundred instructions; a waiter spins, then yields (the holder may be a
+ * thread of the same priority preempted on the waiter's core).
+ */
+static void client_lock(struct sock_client *c)
+{
+    for (unsigned spins = 0; __atomic_exchange_n(&c->lock, 1u, __ATOMIC_ACQUIRE); spins++) {
+        if (spins < 256)
+            __asm__ volatile("pause");
+        else
+            (void)keel_yield();
+    }
+}
+
+static void client_unlock(struct sock_client *c) { __atomic_store_n(&c->lock, 0u, __ATOMIC_RELEASE); }
+
 int sock_close(struct sock_client *c, int s)
 {
     int r = call(c, SOCK_CLOSE, 1, (uint64_t)s, 0, 0);
-    if (r == 0)
+    if (r == 0) {
+        client_lock(c);
         tx_release(c, s, true); /* netd has dropped the socket; its pages are ours again */
+        client_unlock(c);
+    }
     return r;
 }
 int sock_setopt(struct sock_client *c, int s, enum sock_opt opt, uint64_t value)
@@ -128,6 +151,7 @@ uint32_t sock_tx_room(struct sock_client *c, int s)
 {
     if (!valid(s))
         return 0;
+    client_lock(c);
     tx_release(c, s, false);
     struct sock_state *ss = state(c, s);
     uint32_t head = ss->tx_head, room = sock_ring_room(head, ld(&ss->tx_tail)), n = 0, free = c->tx.nfree;
@@ -145,6 +169,7 @@ uint32_t sock_tx_room(struct sock_client *c, int s)
         }
         n += k;
     }
+    client_unlock(c);
     return n;
 }
 
@@ -162,6 +187,7 @@ long sock_send(struct sock_client *c, int s, const void *buf, size_t n)
     struct sock_state *ss = state(c, s);
     if (ld(&ss->status) & SOCK_ST_RESET)
         return SOCK_E_BAD_SOCKET;
+    client_lock(c);
     tx_release(c, s, false);
     uint32_t head = ss->tx_head, room = sock_ring_room(head, ld(&ss->tx_tail));
     uint32_t want = n < room ? (uint32_t)n : room;
@@ -169,6 +195,7 @@ long sock_send(struct sock_client *c, int s, const void *buf, size_t n)
     if (k < want)
         starve(c, s); /* the pool ran dry: an event once pages come back */
     st(&ss->tx_head, head + k);
+    client_unlock(c);
     if (k)
         flag(c, s);
     return k;
@@ -197,19 +224,24 @@ int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const 
     if (!valid(s) || n > SOCK_DGRAM_MAX)
         return SOCK_E_INVALID;
     struct sock_state *ss = state(c, s);
+    client_lock(c);
     tx_release(c, s, false);
     uint32_t head = ss->tx_head, room = sock_ring_room(head, ld(&ss->tx_tail));
     uint32_t rec = 8 + (((uint32_t)n + 7) & ~7u);
-    if (rec > room)
+    if (rec > room) {
+        client_unlock(c);
         return SOCK_E_AGAIN;
+    }
     if (sock_ring_pages_wanted(ss->tx_pages, head, rec) > c->tx.nfree) {
         starve(c, s);
+        client_unlock(c);
         return SOCK_E_AGAIN;
     }
     struct sock_dgram h = { .ip = ip, .port = port, .len = (uint16_t)n };
     (void)sock_ring_write(ss->tx_pages, NULL, &c->tx, c->tx_base, head, &h, sizeof h);
     (void)sock_ring_write(ss->tx_pages, NULL, &c->tx, c->tx_base, head + 8, buf, (uint32_t)n);
     st(&ss->tx_head, head + rec);
+    client_unlock(c);
     flag(c, s);
     return 0;
 }
@@ -237,18 +269,20 @@ long sock_recvfrom(struct sock_client *c, int s, void *buf, size_t n, uint32_t *
 
 int sock_next_event(struct sock_client *c)
 {
-    for (unsigned w = 0; w < SOCK_EVENT_WORDS; w++) {
+    int s = -1;
+    client_lock(c);
+    for (unsigned w = 0; w < SOCK_EVENT_WORDS && s < 0; w++) {
         if (!c->ev[w])
             c->ev[w] = __atomic_exchange_n(&c->sh->events[w], 0, __ATOMIC_ACQUIRE);
         if (c->ev[w]) {
             unsigned b = (unsigned)__builtin_ctzll(c->ev[w]);
             c->ev[w] &= c->ev[w] - 1;
-            int s = (int)(w * 64 + b);
+            s = (int)(w * 64 + b);
             tx_release(c, s, false); /* netd flags a socket whose tx_tail moved */
-            return s;
         }
     }
-    return -1;
+    client_unlock(c);
+    return s;
 }
 
 uint64_t sock_wait(struct sock_client *c)

@@ -31,6 +31,7 @@ struct sock_client {
     struct sock_pool tx;                /* the tx pool's free pages (links in its first pages) */
     uint64_t ev[SOCK_EVENT_WORDS];      /* events taken from the region, not yet handed out */
     uint64_t starved[SOCK_EVENT_WORDS]; /* sockets whose send found the tx pool empty */
+    uint32_t lock;                      /* the above and the tx page lists, for a client's threads (sock_client.c) */
 };
 
 /* Finds ep:netd, shm:sock-NAME, shm:socktx-NAME and notify:sock-NAME
