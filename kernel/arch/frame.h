@@ -4,15 +4,45 @@
  * syscall_entry.S) use these, so the layout is written down once; the
  * _Static_assert on sizeof(struct trap_frame) checks the count.
  */
+/* Assembler macros: clang-format would join them into C lines. */
+/* clang-format off */
 #ifndef KEEL_ARCH_FRAME_H
 #define KEEL_ARCH_FRAME_H
 
-.macro SAVE_GPRS pushq % rax pushq % rbx pushq % rcx pushq % rdx pushq % rsi pushq % rdi pushq % rbp pushq % r8 pushq %
-    r9 pushq % r10 pushq % r11 pushq % r12 pushq % r13 pushq % r14 pushq %
-    r15.endm
+.macro SAVE_GPRS
+        pushq %rax
+        pushq %rbx
+        pushq %rcx
+        pushq %rdx
+        pushq %rsi
+        pushq %rdi
+        pushq %rbp
+        pushq %r8
+        pushq %r9
+        pushq %r10
+        pushq %r11
+        pushq %r12
+        pushq %r13
+        pushq %r14
+        pushq %r15
+.endm
 
-        .macro RESTORE_GPRS popq %
-    r15 popq % r14 popq % r13 popq % r12 popq % r11 popq % r10 popq % r9 popq % r8 popq % rbp popq % rdi popq %
-    rsi popq % rdx popq % rcx popq % rbx popq % rax.endm
+.macro RESTORE_GPRS
+        popq %r15
+        popq %r14
+        popq %r13
+        popq %r12
+        popq %r11
+        popq %r10
+        popq %r9
+        popq %r8
+        popq %rbp
+        popq %rdi
+        popq %rsi
+        popq %rdx
+        popq %rcx
+        popq %rbx
+        popq %rax
+.endm
 
 #endif
