@@ -18,9 +18,29 @@
 
 u32_t sys_now(void) { return (u32_t)(keel_now_ns() / 1000000u); }
 
+/* The return addresses on the frame-pointer chain (netd and lwIP keep frame
+ * pointers), so that an assertion names its callers: `addr2line -e netd.elf`.
+ * Stops at the first frame that does not lie just above the last. */
+static void log_backtrace(void)
+{
+    char line[200];
+    size_t n = 0;
+    const uintptr_t *fp = __builtin_frame_address(0);
+    for (int i = 0; i < 10 && fp && ((uintptr_t)fp & 7u) == 0 && n < sizeof line - 24; i++) {
+        n += (size_t)snprintf(line + n, sizeof line - n, " %#lx", (unsigned long)fp[1]);
+        const uintptr_t *next = (const uintptr_t *)fp[0];
+        if (next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20))
+            break;
+        fp = next;
+    }
+    line[n] = 0;
+    ulog("netd: lwIP assertion: called from%s\n", line);
+}
+
 void netd_lwip_assert(const char *msg, const char *file, int line)
 {
     ulog("netd: lwIP assertion failed: %s at %s:%d; faulting so init restarts netd\n", msg, file, line);
+    log_backtrace();
     __builtin_trap();
 }
 
