@@ -20,7 +20,7 @@ OBJCOPY    := objcopy
 PYTHON     := python3
 
 # Debian packages the build, run and tests need (installed by tools/install-packages.sh).
-PACKAGES   := gcc make binutils cpio python3 openssl curl qemu-system-x86 ipxe-qemu dpkg-dev iproute2 iputils-ping \
+PACKAGES   := gcc make binutils cpio python3 openssl curl qemu-system-x86 ipxe-qemu dpkg-dev patch iproute2 iputils-ping \
 	iperf3 dnsmasq-base clang clang-format libclang-rt-14-dev libc6-dev ipxe ovmf rsyslog chrony prometheus radvd
 # The Linux guest of make bench forwards with nftables: bench/linux.py puts the host's nft in its initramfs.
 PACKAGES   += nftables

@@ -97,3 +97,13 @@ $(BUILD)/tests/unit/test_netd_route: UNIT_CFLAGS += -Inet
 UNIT_TESTS += nic_offload
 $(BUILD)/tests/unit/test_nic_offload: tests/unit/test_nic_offload.c net/nic_offload.c net/nic_offload.h
 $(BUILD)/tests/unit/test_nic_offload: UNIT_CFLAGS += -Inet
+
+# Host unit test of lwIP's heap with netd's options (MEM_OVERFLOW_CHECK on):
+# mem_trim by less than the sanity regions (third_party/patches/lwip/).
+# lwIP is built against the host's libc here (without net/lwip/libc/), whose
+# ssize_t is long: SSIZE_MAX tells lwIP's arch.h not to define its own.
+UNIT_TESTS += lwip_mem
+$(BUILD)/tests/unit/test_lwip_mem: tests/unit/test_lwip_mem.c $(LWIP_DIR)/src/core/mem.c $(LWIP_DIR)/src/core/def.c \
+	$(LWIP_DIR)/src/core/stats.c $(LWIP_STAMP) $(LWIP_PORT_HDRS)
+$(BUILD)/tests/unit/test_lwip_mem: UNIT_CFLAGS += -Inet/lwip -isystem $(LWIP_DIR)/src/include -Ilib/include \
+	-DSSIZE_MAX=__LONG_MAX__ -Wno-unused-parameter

@@ -97,10 +97,16 @@ for pkg in "${PKGS[@]}"; do
 done
 
 # What the stamp of a package must contain: its pinned version and sums.
+# Keel's own fixes to a package, applied after Debian's: third_party/patches/PKG/*.patch
+# (patch -p1 from the package's top directory, in name order).  Each is a
+# change we wrote and can explain; its header says why.
+keel_patches() { compgen -G "$ROOT/third_party/patches/$1/*.patch" | LC_ALL=C sort || true; }
+
 stamp_text() {
     local pkg="$1" f
     echo "$pkg ${PKG_VERSION[$pkg]}"
     for f in ${PKG_FILES[$pkg]}; do echo "${FILE_SUM[$f]}  $f"; done
+    for f in $(keel_patches "$pkg"); do echo "$(sha256sum "$f" | cut -d' ' -f1)  ${f#"$ROOT"/}"; done
 }
 
 up_to_date() {
@@ -361,6 +367,10 @@ for pkg in "${TODO[@]}"; do
     tmp="$TP_DIR/.unpack-$pkg"
     rm -rf "$tmp"
     logged dpkg-source --no-copy -x "$dsc" "$tmp"
+    for p in $(keel_patches "$pkg"); do
+        say "$pkg: applying ${p#"$ROOT"/}"
+        logged patch -p1 --batch --forward -d "$tmp" -i "$p" || die "$pkg: ${p#"$ROOT"/} does not apply to ${dsc##*/}"
+    done
     if [ -n "${PKG_CHECK[$pkg]:-}" ] && [ ! -e "$tmp/${PKG_CHECK[$pkg]}" ]; then
         die "$pkg: ${PKG_CHECK[$pkg]} missing after unpacking ${dsc##*/}"
     fi
