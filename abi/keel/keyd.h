@@ -36,10 +36,13 @@
  *              Loads it if it is not loaded yet (the same name always
  *              gives the same id).
  *              -> MR0 = key id, MR1 = KEYD_KEY_RSA or KEYD_KEY_EC,
- *                 MR2 = bits, MR3 = 0; slot.data = the SHA-256 of the
+ *                 MR2 = bits, MR3 = generation; slot.data = the SHA-256 of the
  *                 key's public half (DER SubjectPublicKeyInfo), slot.len = 32,
  *                 so the client can check a certificate carries that key.
- *   KEYD_SIGN  MR0 = slot, MR1 = key id, MR2 = KEYD_HASH_* ORed with
+ *   KEYD_SIGN  MR0 = slot, MR1 = key id | generation << 32 (the
+ *              generation the id was opened under: KEYD_E_STALE when it
+ *              is not keyd's, so an id from an earlier keyd, which may name
+ *              another key now, never signs; 0 checks none), MR2 = KEYD_HASH_* ORed with
  *              KEYD_SIGN_* flags, MR3 = hash length (must be the digest's
  *              length); slot.data = the hash, slot.seq = the client's
  *              request number.  Flags: KEYD_SIGN_PSS signs with RSA-PSS
@@ -77,9 +80,11 @@
  * keeps the id of a key keyd unloaded.  Any other caller of these labels
  * gets KEYD_E_CLIENT; the admin client may call nothing else.
  *
- * Generations: a restarted keyd has lost its queue and its opened keys;
- * a client that sees a new generation in KEYD_INFO opens its keys again
- * and fails the handshakes it had waiting (their slots never complete).
+ * Generations: a restarted keyd has lost its queue and its opened keys
+ * (it loads its boot keys again; the ones opened or prepared later get
+ * ids in the order they are asked for again).  A client fails the
+ * handshakes it had waiting (their slots never complete) and, told
+ * KEYD_E_STALE, opens its keys again by name (keyd_client.c does it).
  */
 #ifndef KEEL_ABI_KEYD_H
 #define KEEL_ABI_KEYD_H
@@ -88,7 +93,7 @@
 
 #include <stdint.h>
 
-#define KEYD_VERSION    2 /* 2: KEYD_SIGN_PSS, KEYD_SIGN_NOW */
+#define KEYD_VERSION    3 /* 2: KEYD_SIGN_PSS, KEYD_SIGN_NOW; 3: generations in KEYD_OPEN and KEYD_SIGN */
 #define KEYD_SHM_PAGES  4
 #define KEYD_SLOTS      16
 #define KEYD_SLOT_SIZE  1024
@@ -163,8 +168,9 @@ enum keyd_error {
     KEYD_E_NO_SITE = -511,    /* keyd was given no site archive */
     KEYD_E_NO_ENTROPY = -512, /* keyd has no random source, so it signs nothing */
     KEYD_E_SIGN = -513,       /* the signature failed (slot result) */
+    KEYD_E_STALE = -514,      /* a key id from an earlier generation: open the key again */
 };
-_Static_assert(KEEL_ERR_IN(KEYD, KEYD_E_CLIENT) && KEEL_ERR_IN(KEYD, KEYD_E_SIGN),
+_Static_assert(KEEL_ERR_IN(KEYD, KEYD_E_CLIENT) && KEEL_ERR_IN(KEYD, KEYD_E_STALE),
                "KEYD_E_* in its range (keel/errors.h)");
 
 /* One request slot in "shm:keyd". */

@@ -39,8 +39,9 @@
  * (tls_plat); key file contents are copied, parsed and wiped.  The queue
  * is a fixed array of KEYD_SLOTS jobs (a slot holds at most one).
  *
- * Restarts: nothing survives; the client sees a new generation in
- * KEYD_INFO and opens its keys again (keel/keyd.h).
+ * Restarts: nothing survives; a client's KEYD_SIGN with the old
+ * generation gets KEYD_E_STALE, and it opens its keys again by name
+ * (keel/keyd.h, keyd_client.c).
  */
 #include <keel/cpio.h>
 #include <keel/init.h>
@@ -330,7 +331,7 @@ static int64_t do_open(struct keyd *k, struct keel_msg *m)
     m->mr[0] = (uint64_t)id;
     m->mr[1] = key->kind;
     m->mr[2] = key->bits;
-    m->mr[3] = 0;
+    m->mr[3] = k->generation;
     return 0;
 }
 
@@ -503,6 +504,7 @@ int main(const struct keel_srvinfo *si)
     struct keyd *k = &K;
     memset(k, 0, sizeof *k);
     k->generation = si->restarts + 1;
+    k->st.generation = k->generation;
     struct keyd_args args;
     size_t bad_at = 0;
     if (keyd_parse_args(si->args, &args, &bad_at) != 0) {

@@ -9,9 +9,12 @@
 #include "keyd_client.h"
 #include "tls_plat.h"
 
-/* sign_now: how many times a signature is asked again of a keyd that died
- * holding the call (KE_DEAD), each time of its successor. */
-#define SIGN_NOW_TRIES 3
+/* sign_now: how many times a signature is asked: again of a keyd that died
+ * holding the call (KE_DEAD), each time of its successor, and again after
+ * opening the keys anew (KEYD_E_STALE). */
+#define SIGN_NOW_TRIES 5
+/* submit: asks again once after opening the keys anew. */
+#define SUBMIT_TRIES 2
 const char *keyd_strerror(int err)
 {
     switch (err) {
@@ -30,6 +33,7 @@ const char *keyd_strerror(int err)
     case KEYD_E_NO_SITE: return "keyd has no site archive";
     case KEYD_E_NO_ENTROPY: return "keyd has no entropy source";
     case KEYD_E_SIGN: return "the signature failed";
+    case KEYD_E_STALE: return "a key id from before keyd's restart";
     }
     return "IPC error";
 }
@@ -81,6 +85,7 @@ int keyd_client_init_slots(struct keyd_client *kc, uint64_t ep, void *shm, unsig
     kc->first = first;
     kc->end = first + count;
     kc->next_seq = 1;
+    kc->keys = &kc->own_keys;
     return keyd_client_info(kc, NULL, NULL);
 }
 
@@ -102,8 +107,9 @@ static int free_slot(struct keyd_client *kc)
     return -1;
 }
 
-int keyd_client_open(struct keyd_client *kc, const char *name, uint32_t *id, unsigned *type, unsigned *bits,
-                     uint8_t fp[32])
+/* KEYD_OPEN NAME on keyd as it is now: *WORD = keyd's id | generation << 32. */
+static int open_raw(struct keyd_client *kc, const char *name, uint64_t *word, unsigned *type, unsigned *bits,
+                    uint8_t fp[32])
 {
     size_t n = strlen(name);
     int slot = free_slot(kc);
@@ -118,14 +124,82 @@ int keyd_client_open(struct keyd_client *kc, const char *name, uint32_t *id, uns
     int r = call(kc, KEYD_OPEN, 0, &m);
     if (r)
         return r;
-    if (s->len != 32)
+    if (s->len != 32 || m.mr[3] == 0 || m.mr[3] > UINT32_MAX || m.mr[0] >= KEYD_MAX_KEYS)
         return KEYD_E_ARGS;
     for (int i = 0; i < 32; i++)
         fp[i] = s->data[i];
-    *id = (uint32_t)m.mr[0];
+    *word = m.mr[0] | m.mr[3] << 32;
     *type = (unsigned)m.mr[1];
     *bits = (unsigned)m.mr[2];
     return 0;
+}
+
+/* The table's writers: a waiter spins, then yields (the holder may be
+ * blocked on keyd, or preempted on the waiter's core). */
+static void keys_lock(struct keyd_keys *t)
+{
+    for (unsigned spins = 0; __atomic_exchange_n(&t->lock, 1u, __ATOMIC_ACQUIRE); spins++) {
+        if (spins < 256)
+            __asm__ volatile("pause");
+        else
+            (void)keel_yield();
+    }
+}
+
+static void keys_unlock(struct keyd_keys *t) { __atomic_store_n(&t->lock, 0u, __ATOMIC_RELEASE); }
+
+int keyd_client_open(struct keyd_client *kc, const char *name, uint32_t *id, unsigned *type, unsigned *bits,
+                     uint8_t fp[32])
+{
+    struct keyd_keys *t = kc->keys;
+    keys_lock(t);
+    unsigned h = 0;
+    while (h < t->n && strcmp(t->k[h].name, name) != 0)
+        h++;
+    uint64_t word = 0;
+    /* Opened again even when the name is known: an aborted commit's key
+     * was unloaded, and its id may name another key now. */
+    int r = h < KEYD_CLIENT_KEYS ? open_raw(kc, name, &word, type, bits, fp) : KEYD_E_FULL;
+    if (r == 0) {
+        if (h == t->n) {
+            strlcpy(t->k[h].name, name, sizeof t->k[h].name);
+            t->n++;
+        }
+        __atomic_store_n(&t->k[h].word, word, __ATOMIC_RELEASE);
+        *id = h;
+    }
+    keys_unlock(t);
+    return r;
+}
+
+/* Handle H's word (keyd's id | generation << 32), or KEYD_E_KEY. */
+static int key_word(const struct keyd_client *kc, uint32_t h, uint64_t *word)
+{
+    const struct keyd_keys *t = kc->keys;
+    if (h >= __atomic_load_n(&t->n, __ATOMIC_ACQUIRE))
+        return KEYD_E_KEY;
+    *word = __atomic_load_n(&t->k[h].word, __ATOMIC_ACQUIRE);
+    return *word >> 32 ? 0 : KEYD_E_KEY; /* generation 0: not open in any keyd */
+}
+
+/* keyd said KEYD_E_STALE to handle H's word STALE: a new keyd.  Opens every
+ * name in the table again on it (unless another thread has since). */
+static void keys_refresh(struct keyd_client *kc, uint32_t h, uint64_t stale)
+{
+    struct keyd_keys *t = kc->keys;
+    keys_lock(t);
+    if (h < t->n && __atomic_load_n(&t->k[h].word, __ATOMIC_ACQUIRE) == stale) {
+        for (unsigned i = 0; i < t->n; i++) {
+            uint64_t word = 0;
+            unsigned type, bits;
+            uint8_t fp[32];
+            if (open_raw(kc, t->k[i].name, &word, &type, &bits, fp) != 0)
+                word = 0; /* gone (a name of an aborted commit): signs nothing */
+            __atomic_store_n(&t->k[i].word, word, __ATOMIC_RELEASE);
+        }
+        kc->reopened++;
+    }
+    keys_unlock(t);
 }
 
 unsigned keyd_client_unsubmitted(const struct keyd_client *kc)
@@ -157,12 +231,20 @@ static unsigned hash_of(mbedtls_md_type_t md)
 static int submit(struct keyd_client *kc, int i)
 {
     volatile struct keyd_slot *s = &kc->slots[i];
-    s->state = KEYD_SLOT_IDLE;
-    s->seq = kc->s[i].seq;
-    for (size_t b = 0; b < kc->s[i].hash_len; b++)
-        s->data[b] = kc->s[i].digest[b];
-    struct keel_msg m = { .mr = { (uint64_t)i, kc->s[i].key, kc->s[i].hash, kc->s[i].hash_len } };
-    int r = call(kc, KEYD_SIGN, 0, &m);
+    int r = KEYD_E_STALE;
+    for (unsigned tries = 0; r == KEYD_E_STALE && tries < SUBMIT_TRIES; tries++) {
+        uint64_t word;
+        if (key_word(kc, kc->s[i].key, &word) != 0)
+            return TLS_E_FAILED;
+        s->state = KEYD_SLOT_IDLE;
+        s->seq = kc->s[i].seq;
+        for (size_t b = 0; b < kc->s[i].hash_len; b++)
+            s->data[b] = kc->s[i].digest[b];
+        struct keel_msg m = { .mr = { (uint64_t)i, word, kc->s[i].hash, kc->s[i].hash_len } };
+        r = call(kc, KEYD_SIGN, 0, &m);
+        if (r == KEYD_E_STALE)
+            keys_refresh(kc, kc->s[i].key, word);
+    }
     if (r != 0)
         return TLS_E_FAILED;
     kc->s[i].use = KC_WAITING;
@@ -277,19 +359,27 @@ static int sign_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, 
     uint64_t flags = KEYD_SIGN_NOW | (pss ? KEYD_SIGN_PSS : 0);
     struct keel_msg m;
     int r = KE_DEAD;
-    for (unsigned tries = 0; r == KE_DEAD && tries < SIGN_NOW_TRIES; tries++) {
+    for (unsigned tries = 0; (r == KE_DEAD || r == KEYD_E_STALE) && tries < SIGN_NOW_TRIES; tries++) {
         /* Filled anew each try: a keyd that died holding the call may have
-         * left the slot half written; its successor loads the same boot keys
-         * under the same ids, so the request stands as it is. */
+         * left the slot half written, and keys_refresh uses a slot too.
+         * Its successor refuses the old generation (KEYD_E_STALE): the
+         * keys are opened again, and the next try carries the new id. */
+        uint64_t word;
+        if (key_word(kc, key_id, &word) != 0) {
+            r = KEYD_E_KEY;
+            break;
+        }
         seq = kc->next_seq++;
         s->state = KEYD_SLOT_IDLE;
         s->seq = seq;
         for (size_t b = 0; b < hash_len; b++)
             s->data[b] = hash[b];
-        m = (struct keel_msg){ .mr = { (uint64_t)i, key_id, h | flags, hash_len } };
+        m = (struct keel_msg){ .mr = { (uint64_t)i, word, h | flags, hash_len } };
         r = call(kc, KEYD_SIGN, 0, &m);
         if (r == KE_DEAD)
             kc->retries++;
+        else if (r == KEYD_E_STALE)
+            keys_refresh(kc, key_id, word);
     }
     kc->submitted++;
     uint32_t state = s->state;
@@ -342,6 +432,9 @@ static int pool_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, 
 
 struct tls_signer keyd_pool_signer(struct keyd_pool *p)
 {
+    for (unsigned k = 1; k < p->n && p->n <= KEYD_POOL_MAX; k++)
+        if (p->kc[k] && p->kc[0])
+            p->kc[k]->keys = p->kc[0]->keys; /* one table: handles mean the same on every thread */
     struct tls_signer s = { pool_start, pool_poll, pool_cancel, p, pool_now };
     return s;
 }

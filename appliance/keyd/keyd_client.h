@@ -24,6 +24,17 @@
  * (tlsd's workers) each have one over their own share of the slots
  * (keyd_client_init_slots), and keyd_pool_signer sends each signature to
  * the calling thread's.
+ *
+ * Key ids.  The id keyd_client_open hands out is a handle: an index in the
+ * client's table of key names (one table for a pool's clients), stable
+ * while the client lives.  keyd's own id for the key, and the generation
+ * of keyd it came from, stay in the table.  A restarted keyd numbers its
+ * keys anew (boot keys first, then in the order they are opened again), so
+ * every KEYD_SIGN carries the generation; keyd answers KEYD_E_STALE to an
+ * old one, and the library opens every name in the table again and asks
+ * once more.  A keyd restart costs the signatures in flight and a delay,
+ * never a wrong key, and keys opened after boot (console commits) come
+ * back too: keyd loads them from the site archive by name.
  */
 #ifndef KEEL_KEYD_CLIENT_H
 #define KEEL_KEYD_CLIENT_H
@@ -43,8 +54,22 @@ enum keyd_slot_use {
     KC_LOST,        /* keyd restarted meanwhile: the next poll fails it */
 };
 
+/* Handles' table (see the top).  Writers (open, refresh) hold LOCK;
+ * signers read a key's word atomically without it. */
+#define KEYD_CLIENT_KEYS (2 * KEYD_MAX_KEYS) /* names tried in aborted commits take a handle too */
+struct keyd_keys {
+    uint32_t lock;
+    unsigned n;
+    struct {
+        char name[KEYD_NAME_MAX];
+        uint64_t word; /* keyd's id | generation << 32; generation 0: not open in any keyd */
+    } k[KEYD_CLIENT_KEYS];
+};
+
 struct keyd_client {
-    uint64_t ep;                      /* send capability to keyd */
+    uint64_t ep;            /* send capability to keyd */
+    struct keyd_keys *keys; /* &own_keys, or a pool's kc[0]'s */
+    struct keyd_keys own_keys;
     volatile struct keyd_slot *slots; /* the shared region, mapped by the owner */
     uint32_t generation;              /* keyd's, at the last KEYD_INFO */
     unsigned first, end;              /* the slots [first, end) are this client's */
@@ -59,6 +84,7 @@ struct keyd_client {
         const void *owner; /* the struct tls_conn it signs for */
     } s[KEYD_SLOTS];
     uint64_t submitted, retries, done, failed;
+    uint64_t reopened; /* times this thread opened the keys again on a new keyd */
 };
 
 /* SHM is the mapped "shm:keyd" region.  Asks keyd for its generation.
@@ -74,9 +100,9 @@ int keyd_client_init_slots(struct keyd_client *kc, uint64_t ep, void *shm, unsig
  * must then open its keys again (ids are not kept across restarts). */
 int keyd_client_info(struct keyd_client *kc, uint32_t *n_keys, uint32_t *generation);
 
-/* KEYD_OPEN NAME: the key's id, type (KEYD_KEY_*), bits and public-key
- * fingerprint (32 bytes).  Blocks for the load (start-up time only).
- * Returns 0 or a KEYD_E_* / KE_* error. */
+/* KEYD_OPEN NAME: the key's handle (the id the engine signs with; see
+ * the top), type (KEYD_KEY_*), bits and public-key fingerprint (32 bytes).
+ * Blocks for the load.  Returns 0 or a KEYD_E_* / KE_* error. */
 int keyd_client_open(struct keyd_client *kc, const char *name, uint32_t *id, unsigned *type, unsigned *bits,
                      uint8_t fp[32]);
 
@@ -88,7 +114,8 @@ struct tls_signer keyd_client_signer(struct keyd_client *kc);
 
 /* Several threads' clients behind one signer: each call goes to kc[self()]
  * (kc[0] when self is NULL or its answer has no client).  The pool is the
- * caller's and must outlive the signer. */
+ * caller's and must outlive the signer.  keyd_pool_signer makes every
+ * client use kc[0]'s key table, so a key opened on kc[0] signs on any. */
 #define KEYD_POOL_MAX 9
 struct keyd_pool {
     struct keyd_client *kc[KEYD_POOL_MAX];

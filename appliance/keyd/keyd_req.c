@@ -77,7 +77,10 @@ int keyd_check_sign(const struct keyd_req_state *st, const uint64_t mr[4], const
         return KEYD_E_SLOT;
     if (st->busy & (1u << mr[0]))
         return KEYD_E_BUSY;
-    if (mr[1] >= st->n_keys)
+    uint32_t gen = (uint32_t)(mr[1] >> 32), key = (uint32_t)mr[1];
+    if (gen && gen != st->generation)
+        return KEYD_E_STALE; /* before the id: it may name another key now */
+    if (key >= st->n_keys)
         return KEYD_E_KEY;
     if (mr[2] & ~(uint64_t)(KEYD_SIGN_HASH_MASK | KEYD_SIGN_FLAGS))
         return KEYD_E_ARGS;
@@ -88,7 +91,7 @@ int keyd_check_sign(const struct keyd_req_state *st, const uint64_t mr[4], const
     struct keyd_job j;
     memset(&j, 0, sizeof j);
     j.slot = (uint32_t)mr[0];
-    j.key = (uint32_t)mr[1];
+    j.key = key;
     j.hash = (unsigned)(mr[2] & KEYD_SIGN_HASH_MASK);
     j.pss = (mr[2] & KEYD_SIGN_PSS) != 0;
     j.now = (mr[2] & KEYD_SIGN_NOW) != 0;

@@ -22,9 +22,10 @@
 
 /* What the checks need of keyd's state. */
 struct keyd_req_state {
-    uint64_t client; /* the one badge keyd answers; 0: nobody */
-    unsigned n_keys; /* key ids 0 .. n_keys-1 are loaded */
-    uint32_t busy;   /* bit i: slot i has a queued KEYD_SIGN */
+    uint64_t client;     /* the one badge keyd answers; 0: nobody */
+    unsigned n_keys;     /* key ids 0 .. n_keys-1 are loaded */
+    uint32_t busy;       /* bit i: slot i has a queued KEYD_SIGN */
+    uint32_t generation; /* keyd's restart count + 1 (keel/keyd.h) */
 };
 
 /* A checked KEYD_SIGN, with its own copy of the hash. */

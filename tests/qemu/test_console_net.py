@@ -27,6 +27,8 @@ console:
     prepared and committed it with netd, abi/keel/tlsd.h); a certificate
     tlsd cannot load is refused naming the file, "nothing was changed";
     deleting the block and committing stops 8443, 443 serving throughout;
+  - a block committed with a key nothing named at boot (edge2.key) still
+    serves, with its own certificate, after `restart keyd`;
   - a second boot with a misspelt keyword on line 7 of appliance.conf (the
     other rules would pass pings and 443): the console names line 7, netd
     has its address but runs deny-all (no ping, no 443, no rule shown);
@@ -108,8 +110,14 @@ def make_site_image(src: Path, dst: Path, conf_text: str) -> Path:
     (site / "appliance.conf").write_text(conf_text)
     for f in ("edge1.crt", "edge1.key"):
         shutil.copy(kq.BUILD / "site-example" / f, site / f)
+    # A second pair that nothing names at boot: keyd loads edge2.key only
+    # when a commit names it (committed_key_survives_keyd_restart).
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(site / "edge2.key"), "-out", str(site / "edge2.crt"), "-days", "30",
+                    "-subj", "/CN=edge2.test"], check=True, capture_output=True)
     subprocess.run([str(kq.REPO / "tools/mkcpio.sh"), str(dst / "site.cpio"),
-                    *(str(site / f) for f in ("appliance.conf", "edge1.crt", "edge1.key"))], check=True)
+                    *(str(site / f) for f in ("appliance.conf", "edge1.crt", "edge1.key", "edge2.crt", "edge2.key"))],
+                   check=True)
     return dst
 
 
@@ -333,6 +341,12 @@ def main() -> int:
                 time.sleep(2)
             check(ok, "443 does not serve after netd's restart")
 
+        def subject(port: int) -> str:
+            p = sh("ip", "netns", "exec", ns, "sh", "-c",
+                   f"openssl s_client -connect {GUEST_IP}:{port} </dev/null 2>/dev/null | openssl x509 -noout -subject",
+                   check_rc=False)
+            return p.stdout
+
         def curl(port: int) -> bool:
             p = sh("ip", "netns", "exec", ns, "curl", "-sk", "--max-time", "15", f"https://{GUEST_IP}:{port}/",
                    check_rc=False)
@@ -383,6 +397,37 @@ def main() -> int:
             cmd("exit", prompt="keel> ")
 
         rep.run("console_net.commit_removes_tls_listener", commit_removes_listener)
+
+        def committed_key_survives_keyd_restart():
+            """A key only a commit named (keyd loaded it then, after its boot
+            keys) still signs after init restarts keyd: the new keyd numbers
+            its keys anew, tlsd's old id is refused as stale, and tlsd opens
+            its keys again by name (keyd_client.c)."""
+            cmd("configure", prompt="keel# ")
+            for line in ["tls 8443 {", "certificate edge2.crt key edge2.key", f"backend {HOST_IP}:8080", "}"]:
+                cmd(line, prompt="keel")
+            cmd("commit", "commit complete", prompt="keel# ")
+            cmd("exit", prompt="keel> ")
+            check(curl(8443), "no page through 8443 with the committed key edge2.key")
+            check("edge2.test" in subject(8443), f"8443 does not serve edge2's certificate: {subject(8443)!r}")
+            cmd("restart keyd", "restarting", prompt="keel> ")
+            t = cmd("show tasks", "NAME", prompt="keel> ")
+            row = [ln.split() for ln in t.splitlines() if ln.startswith("keyd ")]
+            check(row and row[0][3] == "1", f"show tasks does not count keyd's restart: {t!r}")
+            ok = False
+            for _ in range(15):
+                ok = curl(8443) and curl(443)
+                if ok:
+                    break
+                time.sleep(2)
+            check(ok, "8443 (edge2.key, loaded by a commit) or 443 does not serve after keyd's restart")
+            check("edge2.test" in subject(8443), "8443 serves another certificate after keyd's restart")
+            cmd("configure", prompt="keel# ")
+            cmd("delete tls 8443", prompt="keel# ")
+            cmd("commit", "commit complete", prompt="keel# ")
+            cmd("exit", prompt="keel> ")
+
+        rep.run("console_net.committed_key_survives_keyd_restart", committed_key_survives_keyd_restart)
 
         def clear_tls_counters():
             check(curl(443), "no page through 443")

@@ -111,7 +111,7 @@ static void test_open_checks(void)
 
 static void test_sign_checks(void)
 {
-    struct keyd_req_state st = { .client = 1, .n_keys = 2, .busy = 1u << 5 };
+    struct keyd_req_state st = { .client = 1, .n_keys = 2, .busy = 1u << 5, .generation = 3 };
     struct keyd_job job;
     for (int i = 0; i < 64; i++)
         SLOTS[2].data[i] = (uint8_t)(0xa0 + i);
@@ -149,7 +149,21 @@ static void test_sign_checks(void)
     CHECK_EQ(keyd_check_sign(&st, busy, SLOTS, &job), KEYD_E_BUSY);
     uint64_t no_key[4] = { 2, 2, KEYD_HASH_SHA256, 32 };
     CHECK_EQ(keyd_check_sign(&st, no_key, SLOTS, &job), KEYD_E_KEY);
-    uint64_t key_high[4] = { 2, 1ull << 32, KEYD_HASH_SHA256, 32 };
+    /* The generation in MR1's high half (keel/keyd.h): keyd's own is taken,
+     * an earlier one is refused before the id is looked at (it may name
+     * another key in this keyd), and 0 checks none. */
+    uint64_t current[4] = { 2, 1 | 3ull << 32, KEYD_HASH_SHA256, 32 };
+    CHECK_EQ(keyd_check_sign(&st, current, SLOTS, &job), 0);
+    CHECK_EQ(job.key, 1);
+    job = untouched;
+    uint64_t stale[4] = { 2, 1 | 2ull << 32, KEYD_HASH_SHA256, 32 };
+    CHECK_EQ(keyd_check_sign(&st, stale, SLOTS, &job), KEYD_E_STALE);
+    CHECK(memcmp(&job, &untouched, sizeof job) == 0);
+    uint64_t stale_bad_key[4] = { 2, 7 | 1ull << 32, KEYD_HASH_SHA256, 32 };
+    CHECK_EQ(keyd_check_sign(&st, stale_bad_key, SLOTS, &job), KEYD_E_STALE);
+    uint64_t current_bad_key[4] = { 2, 2 | 3ull << 32, KEYD_HASH_SHA256, 32 };
+    CHECK_EQ(keyd_check_sign(&st, current_bad_key, SLOTS, &job), KEYD_E_KEY);
+    uint64_t key_high[4] = { 2, 1ull << 31, KEYD_HASH_SHA256, 32 };
     CHECK_EQ(keyd_check_sign(&st, key_high, SLOTS, &job), KEYD_E_KEY);
     uint64_t no_hash[4] = { 2, 1, 0, 32 };
     CHECK_EQ(keyd_check_sign(&st, no_hash, SLOTS, &job), KEYD_E_HASH);
