@@ -132,7 +132,7 @@ $(LWIP_OBJS): USER_CFLAGS_THIRD += $(USER_FPU)
 
 # init reads appliance.conf with the appliance's own parser (init_config.c): CONF_SRCS,
 # from appliance/config.mk, included above.
-INIT_SRCS := init/init.c init/budget.c init/manifest.c init/pci.c init/init_config.c $(CONF_SRCS)
+INIT_SRCS := init/init.c init/init_load.c init/init_grant.c init/init_supervise.c init/init_operator.c init/budget.c init/manifest.c init/pci.c init/init_config.c $(CONF_SRCS)
 INIT_ELF := $(BUILD)/user/init.elf
 $(eval $(call user_prog,init,$(INIT_SRCS)))
 $(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config
