@@ -51,9 +51,12 @@
 #include <keel/sys.h>
 #include <keel/ulog.h>
 
+#include "mbedtls/ecdsa.h"
 #include "mbedtls/error.h"
 #include "mbedtls/pk.h"
 #include "mbedtls/platform_util.h"
+#include "mbedtls/rsa.h"
+#include "rsa_internal.h" /* mbedtls_rsa_rsassa_pss_sign_no_mode_check (pk_wrap.c uses it too) */
 
 #include "entropy.h"
 #include "keyd_req.h"
@@ -73,12 +76,14 @@ struct keyd_key {
     mbedtls_pk_context pk;
     unsigned kind, bits; /* KEYD_KEY_*, size */
     uint8_t fp[TLS_PK_FP_LEN];
+    bool table_made; /* EC: its group holds the generator's comb table (sign_with) */
 };
 
 struct keyd {
     /* Taken by every thread around what it reads or changes here, except
-     * the signing itself (run_job's mbedtls_pk_sign runs unlocked, so
-     * signatures on several threads overlap). */
+     * the signing itself (run_job's sign_with runs unlocked, so
+     * signatures on several threads overlap; only an EC key's first
+     * signature, which stores its comb table, holds it). */
     struct tls_lock lock;
     unsigned threads;        /* signing threads, each receiving on ep */
     uint64_t ep;             /* serve:keyd */
@@ -236,6 +241,53 @@ static mbedtls_md_type_t md_of(unsigned hash)
     return MBEDTLS_MD_NONE;
 }
 
+/* Signs HASH with KEY into SIG (DER for ECDSA, the modulus' length for
+ * RSA), as mbedtls_pk_sign would, but on the key's own parsed context:
+ * with MBEDTLS_USE_PSA_CRYPTO, mbedtls_pk_sign copies the private key into
+ * a new PSA key for every signature, so each ECDSA signature computed the
+ * generator's comb table afresh (about two thirds of its cost) and each
+ * RSA signature made new blinding values with a 2048-bit modular inverse
+ * (about a third).  On the kept context the table is computed once
+ * and the blinding values are refreshed by squaring.
+ *   ECDSA: deterministic (RFC 6979, MBEDTLS_ECDSA_DETERMINISTIC), the rng
+ *   only blinds.  A key's first signature stores the table in the key's
+ *   group; it runs under the lock so that two threads never race to store
+ *   it, later ones only read the group and run unlocked.
+ *   RSA: PKCS#1 v1.5, or PSS with the salt as long as the hash and MGF1
+ *   with the message's hash (what TLS 1.3 requires, and what PSA's PSS
+ *   did); neither changes the context's padding, so threads can sign with
+ *   one key at once (rsa.c takes the context's mutex around the private
+ *   operation and its blinding values). */
+static int sign_with(struct keyd *k, struct keyd_key *key, mbedtls_md_type_t md, bool pss, const uint8_t *hash,
+                     size_t hash_len, uint8_t *sig, size_t sig_size, size_t *len)
+{
+    if (key->kind == KEYD_KEY_EC) {
+        if (pss)
+            return MBEDTLS_ERR_PK_TYPE_MISMATCH;
+        bool first = !__atomic_load_n(&key->table_made, __ATOMIC_ACQUIRE);
+        if (first)
+            tls_lock_take(&k->lock);
+        int r = mbedtls_ecdsa_write_signature(mbedtls_pk_ec(key->pk), md, hash, hash_len, sig, sig_size, len,
+                                              tls_entropy_random, &k->ent);
+        if (first) {
+            if (r == 0)
+                __atomic_store_n(&key->table_made, true, __ATOMIC_RELEASE);
+            tls_lock_give(&k->lock);
+        }
+        return r;
+    }
+    mbedtls_rsa_context *rsa = mbedtls_pk_rsa(key->pk);
+    size_t n = mbedtls_rsa_get_len(rsa);
+    if (n > sig_size || hash_len > UINT32_MAX)
+        return MBEDTLS_ERR_PK_BUFFER_TOO_SMALL;
+    int r =
+        pss ? mbedtls_rsa_rsassa_pss_sign_no_mode_check(rsa, tls_entropy_random, &k->ent, md, (unsigned)hash_len, hash,
+                                                        sig)
+            : mbedtls_rsa_rsassa_pkcs1_v15_sign(rsa, tls_entropy_random, &k->ent, md, (unsigned)hash_len, hash, sig);
+    *len = r == 0 ? n : 0;
+    return r;
+}
+
 /* Signs JOB and publishes the result in its slot: data, len, result and
  * seq first, then state (the client acts on state).  Called without the
  * lock: the key is not unloaded while the client may use its id (a
@@ -245,11 +297,8 @@ static void run_job(struct keyd *k, const struct keyd_job *job)
 {
     uint8_t sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
     size_t len = 0;
-    mbedtls_pk_context *pk = &k->keys[job->key].pk;
-    int r = job->pss ? mbedtls_pk_sign_ext(MBEDTLS_PK_RSASSA_PSS, pk, md_of(job->hash), job->digest, job->hash_len, sig,
-                                           sizeof sig, &len, tls_entropy_random, &k->ent)
-                     : mbedtls_pk_sign(pk, md_of(job->hash), job->digest, job->hash_len, sig, sizeof sig, &len,
-                                       tls_entropy_random, &k->ent);
+    int r =
+        sign_with(k, &k->keys[job->key], md_of(job->hash), job->pss, job->digest, job->hash_len, sig, sizeof sig, &len);
     struct keyd_slot *s = &k->slots[job->slot];
     bool ok = r == 0 && len > 0 && len <= KEYD_SIG_MAX;
     if (ok) {
