@@ -327,7 +327,11 @@ def keel_mem_committed(log: str) -> Optional[tuple[int, int, int]]:
     for line in (REPO / "image" / "manifest").read_text().splitlines():
         w = line.split("#", 1)[0].split()
         if w[:1] == ["server"] and "memory" in w:
-            budgets[w[1]] = size_kib(w[w.index("memory") + 1])
+            # `memory MIN-MAX`: init grants MAX, or less on a small machine
+            # (then it logs what it granted, read below).
+            budgets[w[1]] = size_kib(w[w.index("memory") + 1].split("-")[-1])
+    for name, kib in re.findall(r"keel: init: (\S+): memory (\d+) KiB of its \d+-\d+ KiB", log):
+        budgets[name] = int(kib)
     started = re.findall(r"keel: init: started (\S+) ", log)
     servers = sum(budgets.get(n, 0) for n in started)
     kernel = int(m1.group(2)) - int(m2.group(1))
