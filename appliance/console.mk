@@ -39,6 +39,7 @@ $(BUILD)/tests/unit/test_console_table: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS)
 # from appliance/config.mk, which the Makefile's include list puts before
 # this file) and the console protocol's client library (drivers/uart/).
 CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/consoled_ops.c appliance/console/lineedit.c \
+	appliance/console/consoled_cmds.c appliance/console/consoled_commit.c appliance/console/consoled_login.c \
 	appliance/console/cmd.c \
 	appliance/console/logring.c appliance/console/logsrv.c appliance/console/netadm_client.c \
 	appliance/console/table.c \
@@ -52,7 +53,9 @@ SERVERS += consoled
 $(BUILD)/user/appliance/console/netadm_client.o $(BUILD)/user/appliance/console/table.o \
 	$(BUILD)/user/appliance/console/logsrv.o: USER_CFLAGS += \
 	$(CONSOLE_CPPFLAGS)
-$(BUILD)/user/appliance/console/consoled.o $(BUILD)/user/appliance/console/consoled_ops.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart \
+$(BUILD)/user/appliance/console/consoled.o $(BUILD)/user/appliance/console/consoled_ops.o \
+	$(BUILD)/user/appliance/console/consoled_cmds.o $(BUILD)/user/appliance/console/consoled_commit.o \
+	$(BUILD)/user/appliance/console/consoled_login.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart \
 	-DKEEL_VERSION='"$(VERSION)"'
 
 # netadmtest: hostile and well-formed calls of netd's administration protocol

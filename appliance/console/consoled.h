@@ -193,4 +193,31 @@ void ops_log_lost(struct consoled *c);
 uint64_t ops_wall_ns(const struct consoled *c, uint64_t mono_ns); /* 0: the time is not known */
 int do_show_system(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
 
+/* Between consoled.c and its parts (consoled_cmds.c, consoled_commit.c, consoled_login.c). */
+/* consoled.c */
+void con_say_async_n(struct consoled *c, const char *s, size_t n);
+void con_follow_print(struct consoled *c);
+/* consoled_cmds.c */
+void con_run_line(struct consoled *c, const char *line);
+/* consoled_commit.c */
+int do_running(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_candidate(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_compare(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+void con_say_errors(struct consoled *c, const struct conf_result *r);
+void con_apply_config(struct consoled *c, const struct conf *new_conf);
+int do_commit(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+void con_confirm_expired(struct consoled *c);
+int do_rollback(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_set(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_delete(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_config_errors(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+bool con_paste_line(struct consoled *c, const char *line, char *err, size_t errlen);
+/* consoled_login.c */
+void con_lock(struct consoled *c);
+void con_set_prompt(struct consoled *c);
+int do_configure(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+int do_exit(void *ctx, const struct cmd_call *call, char *err, size_t errlen);
+void con_try_password(struct consoled *c, const char *line);
+void con_recover_password(struct consoled *c, const char *text, size_t len);
+
 #endif
