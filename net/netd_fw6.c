@@ -91,12 +91,14 @@ void netd_fw6_log_stats(const struct netd_fw *fw)
     const struct netd_fw6 *f = &fw->v6;
     const struct fw6_stats *s = &f->eng.stats;
     ulog("netd: fw6: packets %llu: passed %llu (state %llu rule %llu) blocked %llu (default %llu rule %llu "
-         "state-full %llu); before the rules: nd/mld/too-big %llu set-skip %llu; dropped: no-ipv6-nic %llu "
+         "state-full %llu max %llu src-rate %llu src-conn %llu); overloaded %llu flushed %llu; before the rules: "
+         "nd/mld/too-big %llu set-skip %llu; dropped: no-ipv6-nic %llu "
          "malformed %llu (truncated %llu version %llu frag %llu ext %llu l4 %llu tcp-flags %llu src %llu); states "
          "%u/%u inserted %llu expired %llu full %llu\n",
          ull(s->packets), ull(s->passed), ull(s->state_passed), ull(s->rule_passed), ull(s->blocked),
-         ull(s->default_blocked), ull(s->rule_blocked), ull(s->state_full), ull(f->c.nd), ull(f->c.skipped),
-         ull(f->c.off), ull(f->c.malformed), ull(s->malformed[1]), ull(s->malformed[2]), ull(s->malformed[3]),
-         ull(s->malformed[4]), ull(s->malformed[5]), ull(s->malformed[6]), ull(s->malformed[7]), f->table.count,
-         (unsigned)FW6_STATES, ull(f->table.stats.inserted), ull(f->table.stats.expired), ull(f->table.stats.full));
+         ull(s->default_blocked), ull(s->rule_blocked), ull(s->state_full), ull(s->state_limited), ull(s->src_limited),
+         ull(s->src_conn_limited), ull(s->overloaded), ull(s->flushed), ull(f->c.nd), ull(f->c.skipped), ull(f->c.off),
+         ull(f->c.malformed), ull(s->malformed[1]), ull(s->malformed[2]), ull(s->malformed[3]), ull(s->malformed[4]),
+         ull(s->malformed[5]), ull(s->malformed[6]), ull(s->malformed[7]), f->table.count, (unsigned)FW6_STATES,
+         ull(f->table.stats.inserted), ull(f->table.stats.expired), ull(f->table.stats.full));
 }

@@ -613,11 +613,8 @@ static int emit(struct pf_ctx *x, const struct conf_pf_rule *r)
 {
     /* What the IPv6 half of the engine (net/firewall/fw6.h) does not do:
      * refused for a rule that is IPv6 alone, rather than ignored. */
-    if (r->af == CONF_AF_INET6 && (r->max_states || r->max_src_conn || r->rate_conns || r->max_mss))
-        return pf_fail(x, 1,
-                       "unsupported: state limits (max, max-src-conn, max-src-conn-rate) and scrub are not "
-                       "supported by Keel for inet6 rules",
-                       NULL);
+    if (r->af == CONF_AF_INET6 && r->max_mss)
+        return pf_fail(x, 1, "unsupported: scrub is not supported by Keel for inet6 rules", NULL);
     if (r->af == CONF_AF_INET6 && r->action == CONF_PF_BLOCK && r->block_mode != CONF_PF_DROP &&
         r->block_mode != CONF_PF_BLOCK_POLICY)
         return pf_fail(x, 1, "unsupported: block return is not supported by Keel for inet6 rules (write block drop)",

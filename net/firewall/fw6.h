@@ -102,6 +102,8 @@ struct fw6_state {
     uint16_t aport, bport;   /* initiator's, responder's */
     uint8_t a[16], b[16];    /* initiator, responder */
     uint16_t next;           /* bucket chain, or the free list; FW6_NONE ends it */
+    uint16_t srcn;           /* its source node (max-src-conn), or FW6_NONE */
+    uint16_t max_mss;        /* scrub (max-mss) of the creating rule(s), 0: none */
     int16_t rule;            /* rule index in set `generation`, -1: none */
     uint32_t generation;
     uint64_t expires; /* ns */
@@ -110,6 +112,24 @@ struct fw6_state {
 
 struct fw6_state_stats {
     uint64_t inserted, expired, full;
+    uint64_t removed;     /* ended early: overload flush */
+    uint64_t src_limited; /* new states refused: max-src-conn-rate */
+    uint64_t src_full;    /* new states refused: no room in the source table */
+};
+
+/* Per-(source, rule) new-connection rate (max-src-conn-rate) and live
+ * states (max-src-conn), as the IPv4 table's struct fw_src_node.  A node
+ * with live states is never reused. */
+#define FW6_SRCS 512 /* power of two */
+struct fw6_src_node {
+    uint8_t addr[16];
+    bool used;
+    int16_t rule;
+    uint32_t gen;
+    uint32_t live;   /* states of this source through this rule now */
+    uint64_t last;   /* ns of the last new connection */
+    uint64_t window; /* S in ns (0: the node counts live states only) */
+    uint64_t count;  /* decaying count of recent connections, x1000 */
 };
 
 struct fw6_state_table {
@@ -119,13 +139,19 @@ struct fw6_state_table {
     uint16_t bucket[FW6_BUCKETS];
     struct fw6_state s[FW6_STATES];
     struct fw6_state_stats stats;
+    /* Live states per rule of generation rule_gen (state option max N). */
+    uint32_t rule_gen;
+    uint32_t rule_live[FW_MAX_RULES];
+    struct fw6_src_node srcs[FW6_SRCS];
 };
 
 struct fw6_stats {
     uint64_t packets, passed, blocked;
     uint64_t nd_passed; /* ND/MLD/packet-too-big passed before the rules */
     uint64_t state_passed, rule_passed, rule_blocked, default_blocked, state_full;
-    uint64_t malformed[FW6_PKT_NREASONS]; /* by -reason */
+    uint64_t state_limited, src_limited, src_conn_limited; /* refused: max N, max-src-conn-rate, max-src-conn */
+    uint64_t overloaded, flushed;                          /* sources put in overload tables; their states removed */
+    uint64_t malformed[FW6_PKT_NREASONS];                  /* by -reason */
 };
 
 struct fw6_engine {
@@ -158,6 +184,28 @@ void fw6_state_update(struct fw6_state *s, const struct fw6_packet *p, bool repl
 
 /* Removes every expired state; how many. */
 unsigned fw6_state_expire(struct fw6_state_table *t, uint64_t now);
+
+/* Live states of rule RULE of generation GEN (0 for another generation). */
+uint32_t fw6_state_rule_live(const struct fw6_state_table *t, unsigned rule, uint32_t gen);
+
+/* The source node of (SRC, RULE, GEN), made if need be: its index in *IDX.
+ * FW_OK, or FW_E_FULL when its probe window has no free or stale node. */
+FW_MUST_CHECK int fw6_state_src_node(struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen,
+                                     uint64_t now, unsigned *idx);
+
+/* Counts one new connection from SRC through RULE with limit CONNS per
+ * SECS seconds (pf's decaying counter).  FW_OK, FW_E_LIMIT (over the
+ * rate) or FW_E_FULL (no room to track this source). */
+FW_MUST_CHECK int fw6_state_src_admit(struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen,
+                                      uint32_t conns, uint32_t secs, uint64_t now);
+
+/* Counts S against source node IDX until S ends. */
+void fw6_state_attach_src(struct fw6_state_table *t, struct fw6_state *s, unsigned idx);
+
+/* Removes the states whose initiator is SRC: of rule RULE of generation
+ * GEN only, or all of them (GLOBAL), as pf's `overload <t> flush [global]`.
+ * Returns how many. */
+unsigned fw6_state_kill_src(struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen, bool global);
 
 /* ND, MLD and packet too big (the design comment): pass before the rules. */
 bool fw6_is_nd(const struct fw6_packet *p);

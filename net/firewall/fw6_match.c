@@ -248,6 +248,67 @@ static void set(struct fw_verdict *v, uint8_t action, uint8_t reason, int rule, 
     v->log = action != FW_PASS;
 }
 
+static void refuse(struct fw6_engine *e, struct fw_verdict *v, uint64_t *counter, uint8_t reason, int rule,
+                   unsigned line)
+{
+    (*counter)++;
+    set(v, FW_BLOCK, reason, rule, line);
+    e->stats.blocked++;
+}
+
+/* A source over a limit of rule R (index IDX): into R's overload table
+ * (an IPv6 /128 entry), its states removed when R says flush.  Once per
+ * source: one already in the table is left as it is. */
+static void overload(struct fw6_engine *e, const struct fw_rule *r, unsigned idx, const uint8_t src[16])
+{
+    struct fw_ruleset *rs = e->rules;
+    if (r->overload < 0 || fw_table_add6(rs, (unsigned)r->overload, src, 128, false) != FW_OK)
+        return;
+    e->stats.overloaded++;
+    if (r->flush)
+        e->stats.flushed += fw6_state_kill_src(e->states, src, idx, rs->generation, r->flush == 2);
+}
+
+/* A pass rule that keeps state: the state limits (max N, max-src-conn-rate,
+ * max-src-conn, in IPv4's order), then the state.  False: V blocks. */
+static bool keep_state(struct fw6_engine *e, struct fw_rule *r, unsigned idx, const struct fw6_packet *p, uint64_t now,
+                       uint16_t mss, struct fw_verdict *v)
+{
+    struct fw_ruleset *rs = e->rules;
+    if (r->max_states && fw6_state_rule_live(e->states, idx, rs->generation) >= r->max_states) {
+        refuse(e, v, &e->stats.state_limited, FW_R_STATE_LIMIT, (int)idx, r->line);
+        return false;
+    }
+    if (r->rate_conns &&
+        fw6_state_src_admit(e->states, p->src, idx, rs->generation, r->rate_conns, r->rate_secs, now) != FW_OK) {
+        overload(e, r, idx, p->src);
+        refuse(e, v, &e->stats.src_limited, FW_R_SRC_RATE, (int)idx, r->line);
+        return false;
+    }
+    unsigned node = FW6_SRCS;
+    if (r->max_src_conn) {
+        if (fw6_state_src_node(e->states, p->src, idx, rs->generation, now, &node) != FW_OK) {
+            refuse(e, v, &e->stats.src_limited, FW_R_SRC_RATE, (int)idx, r->line);
+            return false;
+        }
+        if (e->states->srcs[node].live >= r->max_src_conn) {
+            overload(e, r, idx, p->src);
+            refuse(e, v, &e->stats.src_conn_limited, FW_R_SRC_CONN, (int)idx, r->line);
+            return false;
+        }
+    }
+    struct fw6_state *st = fw6_state_insert(e->states, p, (int)idx, rs->generation, now);
+    if (!st) {
+        refuse(e, v, &e->stats.state_full, FW_R_STATE_FULL, (int)idx, r->line);
+        return false;
+    }
+    if (node < FW6_SRCS)
+        fw6_state_attach_src(e->states, st, node);
+    st->max_mss = mss; /* the state's packets are scrubbed as its first was */
+    r->c.states++;
+    return true;
+}
+
 void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, struct fw_verdict *v)
 {
     struct fw_ruleset *rs = e->rules;
@@ -264,18 +325,29 @@ void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, 
             rs->rules[rule].c.bytes += p->len;
         }
         set(v, FW_PASS, FW_R_STATE, rule, rule >= 0 ? rs->rules[rule].line : 0);
+        v->max_mss = st->max_mss;
         e->stats.passed++;
         e->stats.state_passed++;
         return;
     }
     int last = -1;
+    uint16_t mss = 0; /* the smallest max-mss of the matching match rules, as IPv4 */
     for (unsigned i = 0; i < rs->count; i++) {
         struct fw_rule *r = &rs->rules[i];
         if (r->af == 4)
             continue;
         r->c.evaluations++;
-        if (!rule_matches6(r, p, e->ifaces, rs) || r->action == FW_MATCH)
+        if (!rule_matches6(r, p, e->ifaces, rs))
             continue;
+        if (r->action == FW_MATCH) { /* counted, never decides */
+            r->c.packets++;
+            r->c.bytes += p->len;
+            if (r->max_mss && (!mss || r->max_mss < mss))
+                mss = r->max_mss;
+            if (r->flags & FW_RF_QUICK)
+                break;
+            continue;
+        }
         last = (int)i;
         if (r->flags & FW_RF_QUICK)
             break;
@@ -289,27 +361,25 @@ void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, 
         return;
     }
     struct fw_rule *r = &rs->rules[last];
-    if (r->action == FW_PASS && (r->flags & FW_RF_KEEP_STATE) && opens_state(p)) {
-        if (!fw6_state_insert(e->states, p, last, rs->generation, now)) {
-            set(v, FW_BLOCK, FW_R_STATE_FULL, last, r->line);
-            e->stats.blocked++;
-            e->stats.state_full++;
+    if (r->action == FW_PASS) {
+        if (r->max_mss && (!mss || r->max_mss < mss))
+            mss = r->max_mss;
+        if ((r->flags & FW_RF_KEEP_STATE) && opens_state(p) && !keep_state(e, r, (unsigned)last, p, now, mss, v))
             return;
-        }
-        r->c.states++;
+        r->c.packets++;
+        r->c.bytes += p->len;
+        set(v, FW_PASS, FW_R_RULE, last, r->line);
+        v->log = (r->flags & FW_RF_LOG) != 0;
+        v->max_mss = mss;
+        e->stats.passed++;
+        e->stats.rule_passed++;
+        return;
     }
     r->c.packets++;
     r->c.bytes += p->len;
-    set(v, r->action == FW_PASS ? FW_PASS : FW_BLOCK, r->action == FW_PASS ? FW_R_RULE : FW_R_BLOCK_RULE, last,
-        r->line);
-    v->log = (r->flags & FW_RF_LOG) || r->action != FW_PASS;
-    if (r->action == FW_PASS) {
-        e->stats.passed++;
-        e->stats.rule_passed++;
-    } else {
-        e->stats.blocked++;
-        e->stats.rule_blocked++;
-    }
+    set(v, FW_BLOCK, FW_R_BLOCK_RULE, last, r->line);
+    e->stats.blocked++;
+    e->stats.rule_blocked++;
 }
 
 /* ----------------------------------------------------------- tables ---- */

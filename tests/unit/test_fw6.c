@@ -72,6 +72,16 @@ static int verdict(size_t len, uint8_t dir, uint8_t iface, uint64_t now)
     return v.action;
 }
 
+/* The whole verdict for the packet in pkt (parsed: no ND shortcut). */
+static struct fw_verdict vfull(size_t len, uint8_t dir, uint8_t iface, uint64_t now)
+{
+    struct fw6_packet p = { .dir = dir, .iface = iface };
+    struct fw_verdict v = { .action = 0 };
+    if (fw6_parse(pkt, len, &p) == FW6_PKT_OK)
+        fw6_filter(&eng, &p, now, &v);
+    return v;
+}
+
 static int load(const char *text)
 {
     int rc = fw_text_compile(text, &ifs, &rs, err, sizeof err);
@@ -249,6 +259,97 @@ static void test_ipv4_ignores_inet6(void)
     CHECK_EQ(fw_rules_eval(&rs, &p, &ifs), -1);
 }
 
+/* max N: the rule's live states; the N+1st SYN is refused until one ends. */
+static void test_state_max(void)
+{
+    CHECK_EQ(load("pass in inet6 proto tcp to port 80 keep state (max 2)\npass out inet6\n"), FW_OK);
+    CHECK_EQ(rs.rules[0].max_states, 2u);
+    CHECK_EQ(verdict(tcp("2001:db8::1", "2001:db8::2", 1000, 80, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
+    CHECK_EQ(verdict(tcp("2001:db8::3", "2001:db8::2", 1000, 80, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
+    struct fw_verdict v = vfull(tcp("2001:db8::4", "2001:db8::2", 1000, 80, FW_TH_SYN), FW_IN, 0, NS);
+    CHECK_EQ(v.action, FW_BLOCK);
+    CHECK_EQ(v.reason, FW_R_STATE_LIMIT);
+    CHECK_EQ(v.line, 1u);
+    CHECK_EQ(eng.stats.state_limited, 1u);
+    /* the kept ones still pass both ways */
+    CHECK_EQ(verdict(tcp("2001:db8::2", "2001:db8::1", 80, 1000, FW_TH_SYN | FW_TH_ACK), FW_OUT, 0, NS), FW_PASS);
+    /* another rule's states count against nothing of rule 0 */
+    CHECK_EQ(verdict(tcp("2001:db8::2", "2001:db8::9", 5, 6, FW_TH_SYN), FW_OUT, 0, NS), FW_PASS);
+    CHECK_EQ(fw6_state_rule_live(&st, 0, rs.generation), 2u);
+    /* the opening state of ::3 times out (30 s); its slot is free again */
+    CHECK_EQ(verdict(tcp("2001:db8::1", "2001:db8::2", 1000, 80, FW_TH_ACK), FW_IN, 0, 20 * NS), FW_PASS);
+    CHECK(fw6_state_expire(&st, 40 * NS) >= 1);
+    CHECK_EQ(fw6_state_rule_live(&st, 0, rs.generation), 1u);
+    CHECK_EQ(verdict(tcp("2001:db8::4", "2001:db8::2", 1000, 80, FW_TH_SYN), FW_IN, 0, 40 * NS), FW_PASS);
+}
+
+/* max-src-conn N with overload <t> flush global: one source's N+1st
+ * connection puts it in the table, its states go, another source is
+ * still served; a table rule then blocks the first. */
+static void test_src_conn_overload(void)
+{
+    CHECK_EQ(load("table <bad> persist\nblock in quick inet6 from <bad>\n"
+                  "pass in inet6 proto tcp to port 80 keep state (max-src-conn 2, overload <bad> flush global)\n"
+                  "pass in inet6 proto udp\n"),
+             FW_OK);
+    uint8_t x[16], y[16];
+    addr(x, "2001:db8:5::1");
+    addr(y, "2001:db8:6::1");
+    CHECK_EQ(verdict(tcp("2001:db8:5::1", "2001:db8::2", 1000, 80, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
+    CHECK_EQ(verdict(tcp("2001:db8:5::1", "2001:db8::2", 1001, 80, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
+    uint8_t udp[8] = { 0, 9, 0, 53, 0, 8 };
+    CHECK_EQ(verdict(make("2001:db8:5::1", "2001:db8::2", 17, 64, udp, 8), FW_IN, 0, NS), FW_PASS);
+    CHECK_EQ(st.count, 3u);
+    CHECK(!fw_table_match6(&rs, 0, x));
+    struct fw_verdict v = vfull(tcp("2001:db8:5::1", "2001:db8::2", 1002, 80, FW_TH_SYN), FW_IN, 0, NS);
+    CHECK_EQ(v.action, FW_BLOCK);
+    CHECK_EQ(v.reason, FW_R_SRC_CONN);
+    CHECK_EQ(eng.stats.src_conn_limited, 1u);
+    CHECK_EQ(eng.stats.overloaded, 1u);
+    CHECK(fw_table_match6(&rs, 0, x));
+    CHECK(!fw_table_match6(&rs, 0, y));
+    CHECK_EQ(eng.stats.flushed, 3u); /* global: the UDP state of another rule too */
+    CHECK_EQ(st.count, 0u);
+    /* the source is blocked by the table now, even on an old connection's ports */
+    v = vfull(tcp("2001:db8:5::1", "2001:db8::2", 1000, 80, FW_TH_ACK), FW_IN, 0, NS);
+    CHECK_EQ(v.reason, FW_R_BLOCK_RULE);
+    CHECK_EQ(v.line, 2u);
+    /* another source is served, up to its own two */
+    CHECK_EQ(verdict(tcp("2001:db8:6::1", "2001:db8::2", 1000, 80, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
+    CHECK_EQ(verdict(tcp("2001:db8:6::1", "2001:db8::2", 1001, 80, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
+    CHECK_EQ(verdict(tcp("2001:db8:6::1", "2001:db8::2", 1002, 80, FW_TH_SYN), FW_IN, 0, NS), FW_BLOCK);
+    /* a state that ends gives its source a slot back (no overload table, no flush) */
+    CHECK_EQ(load("pass in inet6 proto tcp to port 80 keep state (max-src-conn 1)\n"), FW_OK);
+    CHECK_EQ(verdict(tcp("2001:db8:5::1", "2001:db8::2", 1000, 80, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
+    CHECK_EQ(verdict(tcp("2001:db8:5::1", "2001:db8::2", 1001, 80, FW_TH_SYN), FW_IN, 0, NS), FW_BLOCK);
+    CHECK_EQ(fw6_state_expire(&st, 31 * NS), 1u);
+    CHECK_EQ(verdict(tcp("2001:db8:5::1", "2001:db8::2", 1001, 80, FW_TH_SYN), FW_IN, 0, 31 * NS), FW_PASS);
+}
+
+/* max-src-conn-rate N/S: the N+1st new connection within S seconds is
+ * refused (overload without flush keeps the states); the count decays. */
+static void test_src_conn_rate(void)
+{
+    CHECK_EQ(load("table <slow> persist\n"
+                  "pass in inet6 proto tcp to port 80 keep state (max-src-conn-rate 3/10, overload <slow> flush)\n"),
+             FW_OK);
+    for (unsigned i = 0; i < 3; i++)
+        CHECK_EQ(verdict(tcp("2001:db8:5::1", "2001:db8::2", (uint16_t)(1000 + i), 80, FW_TH_SYN), FW_IN, 0, NS),
+                 FW_PASS);
+    struct fw_verdict v = vfull(tcp("2001:db8:5::1", "2001:db8::2", 1003, 80, FW_TH_SYN), FW_IN, 0, NS);
+    CHECK_EQ(v.action, FW_BLOCK);
+    CHECK_EQ(v.reason, FW_R_SRC_RATE);
+    uint8_t x[16];
+    addr(x, "2001:db8:5::1");
+    CHECK(fw_table_match6(&rs, 0, x));
+    CHECK_EQ(eng.stats.flushed, 3u); /* flush: this rule's states of the source */
+    /* another source is not limited */
+    CHECK_EQ(verdict(tcp("2001:db8:6::1", "2001:db8::2", 1000, 80, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
+    /* a window later the count has decayed to 0 */
+    CHECK_EQ(verdict(tcp("2001:db8:5::1", "2001:db8::2", 1004, 80, FW_TH_SYN), FW_IN, 0, 12 * NS), FW_PASS);
+    CHECK_EQ(st.stats.src_limited, 1u);
+}
+
 static void test_conf_errors(void)
 {
     CHECK_EQ(fw_text_compile("pass in inet6 from 10.0.0.0/8\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
@@ -257,9 +358,9 @@ static void test_conf_errors(void)
     CHECK_EQ(fw_text_compile("block return-icmp6 in inet6 all\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
     CHECK_EQ(fw_text_compile("pass in proto icmp icmp6-type echoreq\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
     /* what the IPv6 half does not do is refused for inet6 rules, not ignored */
-    CHECK_EQ(fw_text_compile("pass in inet6 proto tcp keep state (max-src-conn 5)\n", &ifs, &rs, err, sizeof err),
-             FW_E_SYNTAX);
-    CHECK(strstr(err, "unsupported") != NULL);
+    CHECK_EQ(fw_text_compile("pass in inet6 proto tcp keep state (max-src-conn 5, max 9, max-src-conn-rate 3/5)\n",
+                             &ifs, &rs, err, sizeof err),
+             FW_OK);
     CHECK_EQ(fw_text_compile("block return in inet6 all\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
     CHECK(strstr(err, "block return is not supported by Keel for inet6") != NULL);
     CHECK_EQ(fw_text_compile("pass in inet6 proto tcp scrub (max-mss 1200)\n", &ifs, &rs, err, sizeof err),
@@ -276,6 +377,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT_TEST(test_parse),           UNIT_TEST(test_nd_passes_deny_all),     UNIT_TEST(test_rules_and_states),
         UNIT_TEST(test_self_and_ifaces), UNIT_TEST(test_full_table_refuses_new), UNIT_TEST(test_ipv4_ignores_inet6),
+        UNIT_TEST(test_state_max),       UNIT_TEST(test_src_conn_overload),      UNIT_TEST(test_src_conn_rate),
         UNIT_TEST(test_conf_errors),
     };
     return unit_main("fw6", tests, sizeof tests / sizeof tests[0]);
