@@ -72,6 +72,7 @@ struct fw6_packet {
     uint8_t icmp_type, icmp_code; /* ICMPv6 */
     uint16_t sport, dport;        /* TCP/UDP; ICMPv6 echo: the identifier in both */
     uint32_t len;                 /* 40 + payload length: what byte counters add */
+    uint16_t l4off;               /* the upper-layer header's offset from the IPv6 header */
     uint8_t src[16], dst[16];
 };
 
@@ -214,6 +215,35 @@ bool fw6_is_nd(const struct fw6_packet *p);
  * rule, line; never return_). */
 struct fw_verdict;
 void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, struct fw_verdict *v);
+
+/* True iff A is one of the appliance's IPv6 addresses in IFS. */
+bool fw6_is_self(const struct fw6_ifaces *ifs, const uint8_t a[16]);
+
+/* May `block return` answer P at all?  Never to or from multicast or the
+ * unspecified address, never to an ICMPv6 error (types below 128) or a
+ * TCP RST. */
+bool fw6_may_answer(const struct fw6_packet *p);
+
+/*
+ * `block return` for IPv6: builds the answer to the blocked packet IP (LEN
+ * bytes, as fw6_parse accepted it into P) into OUT (CAP bytes): with RST a
+ * TCP RST from P's destination to its source (RFC 9293 3.10.7: sequence
+ * number the segment's acknowledgement if it had ACK, else 0 with ACK of
+ * everything the segment occupied), otherwise an ICMPv6 destination
+ * unreachable (RFC 4443 3.1) with CODE from SRC quoting as much of IP as
+ * fits in 1280 bytes.  Hop limit 64; checksums over the IPv6
+ * pseudo-header.  Returns the answer's length, 0 when CAP is too small or
+ * RST is asked for a packet that is not TCP.
+ */
+size_t fw6_return_build(const uint8_t *ip, size_t len, const struct fw6_packet *p, bool rst, uint8_t code,
+                        const uint8_t src[16], uint8_t *out, size_t cap);
+
+#define FW6_RETURN_MAX 1280 /* the longest answer fw6_return_build makes (the IPv6 minimum MTU) */
+
+/* The ones' complement sum for an IPv6 upper-layer checksum (RFC 8200
+ * 8.1): the pseudo-header of SRC, DST, LEN bytes of protocol NH, plus
+ * DATA; the value to store (0 for a correct packet's sum). */
+uint16_t fw6_cksum(const uint8_t src[16], const uint8_t dst[16], uint8_t nh, const uint8_t *data, size_t len);
 
 /* Table T's IPv6 entries: add ADDR/PREFIX (host bits cleared), match. */
 FW_MUST_CHECK int fw_table_add6(struct fw_ruleset *rs, unsigned t, const uint8_t addr[16], unsigned prefix, bool neg);

@@ -114,6 +114,7 @@ int fw6_parse(const uint8_t *ip, size_t len, struct fw6_packet *out)
         off += ext;
     }
     out->proto = nh;
+    out->l4off = (uint16_t)off;
     return parse_l4(ip + off, end - off, out);
 }
 
@@ -378,8 +379,120 @@ void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, 
     r->c.packets++;
     r->c.bytes += p->len;
     set(v, FW_BLOCK, FW_R_BLOCK_RULE, last, r->line);
+    /* block return*: as IPv4 (fw_match.c), the code ICMPv6's */
+    v->return_ = (r->flags & (FW_RF_RETURN | FW_RF_RETURN_RST | FW_RF_RETURN_ICMP)) != 0;
+    v->return_rst = p->proto == FW_PROTO_TCP && !(r->flags & FW_RF_RETURN_ICMP);
+    v->return_code = r->return_code6;
+    if ((r->flags & FW_RF_RETURN_RST) && p->proto != FW_PROTO_TCP)
+        v->return_ = false; /* return-rst answers TCP only */
     e->stats.blocked++;
     e->stats.rule_blocked++;
+}
+
+/* ---------------------------------------------------- block return ---- */
+
+bool fw6_is_self(const struct fw6_ifaces *ifs, const uint8_t a[16])
+{
+    for (unsigned k = 0; k < FW_MAX_IFACES; k++)
+        if (iface_match6(ifs, k, a, false))
+            return true;
+    return false;
+}
+
+static bool unspecified(const uint8_t a[16])
+{
+    for (int i = 0; i < 16; i++)
+        if (a[i])
+            return false;
+    return true;
+}
+
+bool fw6_may_answer(const struct fw6_packet *p)
+{
+    if (p->src[0] == 0xff || p->dst[0] == 0xff || unspecified(p->src) || unspecified(p->dst))
+        return false;
+    if (p->proto == FW_PROTO_ICMP6 && p->icmp_type < 128)
+        return false; /* never an error about an error (RFC 4443 2.4 e) */
+    return p->proto != FW_PROTO_TCP || !(p->tcp_flags & FW_TH_RST);
+}
+
+static uint32_t sum16(uint32_t s, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i += 2)
+        s += (uint32_t)(b[i] << 8 | b[i + 1]);
+    if (n & 1)
+        s += (uint32_t)b[n - 1] << 8;
+    return s;
+}
+
+uint16_t fw6_cksum(const uint8_t src[16], const uint8_t dst[16], uint8_t nh, const uint8_t *data, size_t len)
+{
+    uint32_t s = sum16(0, src, 16);
+    s = sum16(s, dst, 16);
+    s += (uint32_t)(len >> 16) + (uint32_t)(len & 0xffff) + nh;
+    s = sum16(s, data, len);
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)~s;
+}
+
+static void put16(uint8_t *b, uint32_t v)
+{
+    b[0] = (uint8_t)(v >> 8);
+    b[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *b, uint32_t v)
+{
+    put16(b, v >> 16);
+    put16(b + 2, v);
+}
+
+static uint32_t get32(const uint8_t *b) { return (uint32_t)be16(b) << 16 | be16(b + 2); }
+
+size_t fw6_return_build(const uint8_t *ip, size_t len, const struct fw6_packet *p, bool rst, uint8_t code,
+                        const uint8_t src[16], uint8_t *out, size_t cap)
+{
+    size_t body;
+    if (rst) {
+        if (p->proto != FW_PROTO_TCP || (size_t)p->l4off + 20 > len)
+            return 0;
+        body = 20;
+    } else {
+        size_t quote = len < p->len ? len : p->len;
+        if (quote > FW6_RETURN_MAX - IP6_HLEN - 8)
+            quote = FW6_RETURN_MAX - IP6_HLEN - 8;
+        body = 8 + quote;
+    }
+    if (cap < IP6_HLEN + body)
+        return 0;
+    memset(out, 0, IP6_HLEN + body);
+    out[0] = 0x60;
+    put16(out + 4, (uint32_t)body);
+    out[6] = rst ? FW_PROTO_TCP : FW_PROTO_ICMP6;
+    out[7] = 64;
+    memcpy(out + 8, rst ? p->dst : src, 16);
+    memcpy(out + 24, p->src, 16);
+    uint8_t *l4 = out + IP6_HLEN;
+    if (rst) {
+        const uint8_t *th = ip + p->l4off;
+        uint32_t seglen = p->len - p->l4off - (uint32_t)(th[12] >> 4) * 4u;
+        seglen += (p->tcp_flags & FW_TH_SYN) ? 1 : 0;
+        seglen += (p->tcp_flags & FW_TH_FIN) ? 1 : 0;
+        put16(l4, p->dport);
+        put16(l4 + 2, p->sport);
+        put32(l4 + 4, (p->tcp_flags & FW_TH_ACK) ? get32(th + 8) : 0);
+        put32(l4 + 8, get32(th + 4) + seglen);
+        l4[12] = 5 << 4;
+        l4[13] = FW_TH_RST | FW_TH_ACK;
+    } else {
+        l4[0] = 1; /* destination unreachable */
+        l4[1] = code;
+        memcpy(l4 + 8, ip, body - 8);
+    }
+    uint16_t c = fw6_cksum(out + 8, out + 24, out[6], l4, body);
+    put16(l4 + (rst ? 16 : 2), c);
+    return IP6_HLEN + body;
 }
 
 /* ----------------------------------------------------------- tables ---- */

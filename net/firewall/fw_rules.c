@@ -274,11 +274,22 @@ static void put_action(struct textbuf *b, const struct fw_rule *r)
         tb_put(b, "match");
     } else if (r->flags & FW_RF_RETURN_RST) {
         tb_put(b, "block return-rst");
+    } else if (r->flags & FW_RF_RETURN_ICMP6) {
+        tb_put(b, "block return-icmp6");
+        if (r->return_code6 != 4) {
+            tb_put(b, " (");
+            tb_u64(b, r->return_code6);
+            tb_put(b, ")");
+        }
     } else if (r->flags & FW_RF_RETURN_ICMP) {
         tb_put(b, "block return-icmp");
-        if (r->return_code != 3) {
+        if (r->return_code != 3 || (r->return_code6 != 4 && r->af != 4)) {
             tb_put(b, " (");
             tb_u64(b, r->return_code);
+            if (r->return_code6 != 4 && r->af != 4) {
+                tb_put(b, ", ");
+                tb_u64(b, r->return_code6);
+            }
             tb_put(b, ")");
         }
     } else {

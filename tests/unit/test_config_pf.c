@@ -290,6 +290,31 @@ static void test_inet6(void)
     CHECK(rules[0].overload_flush_global);
     CHECK_EQ(walk("pass in proto tcp from 2001:db8::/32 to port 80 keep state (max-src-conn-rate 5/10)\n"), CONF_OK);
     CHECK_EQ(rules[0].af, CONF_AF_INET6);
+    /* block return for IPv6 */
+    CHECK_EQ(walk("block return in inet6 proto tcp to port 6004\nblock return-icmp6 (admin-unr) in inet6\n"
+                  "block return-icmp6 in inet6 proto udp\nblock return-icmp (host-unr, 3) in\n"
+                  "block return-rst in inet6 proto tcp\n"),
+             CONF_OK);
+    CHECK_EQ(n_rules, 5);
+    CHECK_EQ(rules[0].block_mode, CONF_PF_RETURN);
+    CHECK_EQ(rules[0].return_code6, 4);
+    CHECK_EQ(rules[1].block_mode, CONF_PF_RETURN_ICMP6);
+    CHECK_EQ(rules[1].return_code6, 1);
+    CHECK_EQ(rules[2].return_code6, 4);
+    CHECK_EQ(rules[3].block_mode, CONF_PF_RETURN_ICMP);
+    CHECK_EQ(rules[3].return_code, 1);
+    CHECK_EQ(rules[3].return_code6, 3);
+    CHECK_EQ(rules[4].block_mode, CONF_PF_RETURN_RST);
+    CHECK_STR(err1("block return-icmp6 (host-unr) in inet6\n"),
+              "appliance.conf:3:21: expected an ICMPv6 unreachable code (as port-unr, admin-unr) or a number 0-255 "
+              "(got \"host-unr\")");
+    CHECK_STR(err1("block return-icmp (port-unr, 300) in\n"),
+              "appliance.conf:3:30: expected an ICMPv6 unreachable code (as port-unr, admin-unr) or a number 0-255 "
+              "(got \"300\")");
+    CHECK_STR(err1("block return-icmp6 (port-unr in inet6\n"),
+              "appliance.conf:3:30: expected ')' after the code (got \"in\")");
+    CHECK_STR(err1("block return-rst (ttl 5) in inet6 proto tcp\n"),
+              "appliance.conf:3:18: unsupported: \"(\" is not supported by Keel (options of return-rst (ttl))");
     /* still refused: translation */
     CHECK_STR(err1("pass out on wan inet6 nat-to (wan)\n"),
               "appliance.conf:3:23: unsupported: IPv6 translation is not supported by Keel (NAT is IPv4 only: write "

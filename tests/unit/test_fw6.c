@@ -350,19 +350,169 @@ static void test_src_conn_rate(void)
     CHECK_EQ(st.stats.src_limited, 1u);
 }
 
+/* A TCP segment with sequence/acknowledgement numbers and DATA bytes. */
+static size_t tcp_seq(const char *src, const char *dst, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq,
+                      uint32_t ack, size_t data)
+{
+    uint8_t th[60] = { (uint8_t)(sport >> 8), (uint8_t)sport, (uint8_t)(dport >> 8), (uint8_t)dport };
+    for (int i = 0; i < 4; i++) {
+        th[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+        th[8 + i] = (uint8_t)(ack >> (24 - 8 * i));
+    }
+    th[12] = 5 << 4;
+    th[13] = flags;
+    return make(src, dst, 6, 64, th, 20 + data);
+}
+
+/* The test's own ones' complement check: pseudo-header + upper layer of
+ * the IPv6 packet A must sum to 0xffff. */
+static bool sum_ok(const uint8_t *a, size_t len)
+{
+    size_t plen = (size_t)(a[4] << 8 | a[5]);
+    if (40 + plen != len)
+        return false;
+    uint32_t s = 0;
+    for (int i = 8; i < 40; i += 2)
+        s += (uint32_t)(a[i] << 8 | a[i + 1]);
+    s += (uint32_t)plen + a[6];
+    for (size_t i = 40; i < len; i += 2)
+        s += (uint32_t)(a[i] << 8 | (i + 1 < len ? a[i + 1] : 0));
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return s == 0xffff;
+}
+
+static void ip6_bytes(uint8_t *out, const char *src, const char *dst, uint8_t nh, size_t plen)
+{
+    memset(out, 0, 40);
+    out[0] = 0x60;
+    out[4] = (uint8_t)(plen >> 8), out[5] = (uint8_t)plen;
+    out[6] = nh;
+    out[7] = 64;
+    addr(out + 8, src);
+    addr(out + 24, dst);
+}
+
+/* block return / return-rst / return-icmp6 (CODE): the verdict asks for
+ * the right answer, and the answers are right to the byte. */
+static void test_block_return(void)
+{
+    CHECK_EQ(load("block return in inet6 proto tcp to port 6004\n"
+                  "block return in inet6 proto udp to port 53\n"
+                  "block return-icmp6 (admin-unr) in inet6 proto udp to port 54\n"
+                  "block return-rst in inet6 proto { tcp udp } to port 55\n"
+                  "block return-icmp (host-unr, addr-unr) in proto tcp to port 56\n"
+                  "block drop in inet6 proto tcp to port 57\n"),
+             FW_OK);
+    char text[200];
+    (void)fw_rule_format(&rs.rules[2], &ifs, &rs, text, sizeof text);
+    CHECK(strstr(text, "block return-icmp6 (1) in inet6 proto udp") == text);
+    (void)fw_rule_format(&rs.rules[5], &ifs, &rs, text, sizeof text);
+    CHECK(strstr(text, "block return-icmp (1, 3) in proto tcp") == text);
+    const char *A = "2001:db8:10::2", *B = "2001:db8:11::2";
+    size_t n = tcp_seq(A, B, 40000, 6004, FW_TH_SYN, 0x11223344, 0, 0);
+    struct fw_verdict v = vfull(n, FW_IN, 0, NS);
+    CHECK_EQ(v.action, FW_BLOCK);
+    CHECK(v.return_ && v.return_rst);
+    /* the RST: from B:6004 to A:40000, seq 0, ack = SYN's seq + 1, RST|ACK */
+    struct fw6_packet p = { .dir = FW_IN };
+    CHECK_EQ(fw6_parse(pkt, n, &p), FW6_PKT_OK);
+    CHECK(fw6_may_answer(&p));
+    uint8_t out[FW6_RETURN_MAX], want[80];
+    CHECK_EQ(fw6_return_build(pkt, n, &p, true, 0, NULL, out, sizeof out), 60u);
+    ip6_bytes(want, B, A, 6, 20);
+    static const uint8_t rst_syn[20] = { 0x17, 0x74, 0x9c, 0x40, 0,    0,    0,    0,    0x11, 0x22,
+                                         0x33, 0x45, 0x50, 0x14, 0x00, 0x00, 0x5c, 0x1e, 0,    0 };
+    memcpy(want + 40, rst_syn, 20);
+    CHECK(memcmp(out, want, 60) == 0);
+    CHECK(sum_ok(out, 60));
+    /* with ACK and 10 bytes: seq = its ack, ack = its seq + 10 */
+    n = tcp_seq(A, B, 40000, 6004, FW_TH_ACK | FW_TH_PSH, 0x01020304, 0xa0b0c0d0, 10);
+    CHECK_EQ(fw6_parse(pkt, n, &p), FW6_PKT_OK);
+    CHECK_EQ(fw6_return_build(pkt, n, &p, true, 0, NULL, out, sizeof out), 60u);
+    static const uint8_t rst_ack[20] = { 0x17, 0x74, 0x9c, 0x40, 0xa0, 0xb0, 0xc0, 0xd0, 0x01, 0x02,
+                                         0x03, 0x0e, 0x50, 0x14, 0x00, 0x00, 0x3a, 0xf4, 0,    0 };
+    memcpy(want + 40, rst_ack, 20);
+    CHECK(memcmp(out, want, 60) == 0);
+    CHECK(sum_ok(out, 60));
+    /* UDP to 53: an ICMPv6 port unreachable (code 4) quoting the datagram */
+    uint8_t udp[8] = { 0x9c, 0x40, 0, 53, 0, 8, 0, 0 };
+    n = make(A, B, 17, 64, udp, 8);
+    v = vfull(n, FW_IN, 0, NS);
+    CHECK(v.return_ && !v.return_rst);
+    CHECK_EQ(v.return_code, 4);
+    CHECK_EQ(fw6_parse(pkt, n, &p), FW6_PKT_OK);
+    uint8_t self[16];
+    addr(self, "2001:db8:10::1");
+    CHECK_EQ(fw6_return_build(pkt, n, &p, false, v.return_code, self, out, sizeof out), 96u);
+    ip6_bytes(want, "2001:db8:10::1", A, 58, 56);
+    static const uint8_t icmp_head[8] = { 1, 4, 0x39, 0x97, 0, 0, 0, 0 };
+    memcpy(want + 40, icmp_head, 8);
+    CHECK(memcmp(out, want, 48) == 0);
+    CHECK(memcmp(out + 48, pkt, 48) == 0);
+    CHECK(sum_ok(out, 96));
+    /* return-icmp6 (admin-unr): code 1 */
+    udp[3] = 54;
+    v = vfull(make(A, B, 17, 64, udp, 8), FW_IN, 0, NS);
+    CHECK(v.return_ && !v.return_rst);
+    CHECK_EQ(v.return_code, 1);
+    /* return-rst: TCP only */
+    v = vfull(tcp(A, B, 1, 55, FW_TH_SYN), FW_IN, 0, NS);
+    CHECK(v.return_ && v.return_rst);
+    udp[3] = 55;
+    v = vfull(make(A, B, 17, 64, udp, 8), FW_IN, 0, NS);
+    CHECK(!v.return_);
+    /* return-icmp answers TCP with ICMPv6, its second code */
+    v = vfull(tcp(A, B, 1, 56, FW_TH_SYN), FW_IN, 0, NS);
+    CHECK(v.return_ && !v.return_rst);
+    CHECK_EQ(v.return_code, 3);
+    /* block drop: nothing */
+    v = vfull(tcp(A, B, 1, 57, FW_TH_SYN), FW_IN, 0, NS);
+    CHECK_EQ(v.action, FW_BLOCK);
+    CHECK(!v.return_);
+    /* a long packet's quote stops at 1280 bytes in all */
+    static uint8_t big[1500];
+    memset(big, 0, sizeof big);
+    big[0] = 0x9c, big[1] = 0x40, big[3] = 53, big[4] = (1400 >> 8), big[5] = (uint8_t)1400;
+    n = make(A, B, 17, 64, big, 1400);
+    CHECK_EQ(fw6_parse(pkt, n, &p), FW6_PKT_OK);
+    CHECK_EQ(fw6_return_build(pkt, n, &p, false, 4, self, out, sizeof out), 1280u);
+    CHECK(sum_ok(out, 1280));
+    CHECK_EQ(fw6_return_build(pkt, n, &p, false, 4, self, out, 1279), 0u);
+    /* never answered: ICMPv6 errors, RSTs, multicast destinations */
+    CHECK_EQ(fw6_parse(pkt, icmp6(A, B, 1, 64), &p), FW6_PKT_OK);
+    CHECK(!fw6_may_answer(&p));
+    CHECK_EQ(fw6_parse(pkt, icmp6(A, B, 128, 64), &p), FW6_PKT_OK);
+    CHECK(fw6_may_answer(&p));
+    CHECK_EQ(fw6_parse(pkt, tcp(A, B, 1, 6004, FW_TH_RST), &p), FW6_PKT_OK);
+    CHECK(!fw6_may_answer(&p));
+    udp[3] = 53;
+    CHECK_EQ(fw6_parse(pkt, make(A, "ff02::1", 17, 64, udp, 8), &p), FW6_PKT_OK);
+    CHECK(!fw6_may_answer(&p));
+    CHECK_EQ(fw6_parse(pkt, make("::", B, 17, 64, udp, 8), &p), FW6_PKT_OK);
+    CHECK(!fw6_may_answer(&p));
+    /* set block-policy return: a plain block answers too */
+    CHECK_EQ(load("set block-policy return\nblock in inet6 proto tcp\n"), FW_OK);
+    v = vfull(tcp(A, B, 1, 80, FW_TH_SYN), FW_IN, 0, NS);
+    CHECK(v.return_ && v.return_rst);
+    CHECK_EQ(load("block in inet6 proto udp\n"), FW_OK);
+    udp[3] = 53;
+    v = vfull(make(A, B, 17, 64, udp, 8), FW_IN, 0, NS);
+    CHECK(!v.return_);
+}
+
 static void test_conf_errors(void)
 {
     CHECK_EQ(fw_text_compile("pass in inet6 from 10.0.0.0/8\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
     CHECK_EQ(fw_text_compile("antispoof for wan inet6\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
     CHECK(strstr(err, "not supported") != NULL);
-    CHECK_EQ(fw_text_compile("block return-icmp6 in inet6 all\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
+    CHECK_EQ(fw_text_compile("block return-icmp6 in inet6 all\n", &ifs, &rs, err, sizeof err), FW_OK);
     CHECK_EQ(fw_text_compile("pass in proto icmp icmp6-type echoreq\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
     /* what the IPv6 half does not do is refused for inet6 rules, not ignored */
     CHECK_EQ(fw_text_compile("pass in inet6 proto tcp keep state (max-src-conn 5, max 9, max-src-conn-rate 3/5)\n",
                              &ifs, &rs, err, sizeof err),
              FW_OK);
-    CHECK_EQ(fw_text_compile("block return in inet6 all\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
-    CHECK(strstr(err, "block return is not supported by Keel for inet6") != NULL);
+    CHECK_EQ(fw_text_compile("block return in inet6 all\n", &ifs, &rs, err, sizeof err), FW_OK);
     CHECK_EQ(fw_text_compile("pass in inet6 proto tcp scrub (max-mss 1200)\n", &ifs, &rs, err, sizeof err),
              FW_E_SYNTAX);
     /* ... and fine for both families (IPv4 only then) */
@@ -375,9 +525,16 @@ static void test_conf_errors(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
-        UNIT_TEST(test_parse),           UNIT_TEST(test_nd_passes_deny_all),     UNIT_TEST(test_rules_and_states),
-        UNIT_TEST(test_self_and_ifaces), UNIT_TEST(test_full_table_refuses_new), UNIT_TEST(test_ipv4_ignores_inet6),
-        UNIT_TEST(test_state_max),       UNIT_TEST(test_src_conn_overload),      UNIT_TEST(test_src_conn_rate),
+        UNIT_TEST(test_parse),
+        UNIT_TEST(test_nd_passes_deny_all),
+        UNIT_TEST(test_rules_and_states),
+        UNIT_TEST(test_self_and_ifaces),
+        UNIT_TEST(test_full_table_refuses_new),
+        UNIT_TEST(test_ipv4_ignores_inet6),
+        UNIT_TEST(test_state_max),
+        UNIT_TEST(test_src_conn_overload),
+        UNIT_TEST(test_src_conn_rate),
+        UNIT_TEST(test_block_return),
         UNIT_TEST(test_conf_errors),
     };
     return unit_main("fw6", tests, sizeof tests / sizeof tests[0]);
