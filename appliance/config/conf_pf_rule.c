@@ -729,7 +729,7 @@ int pf_rule(struct pf_ctx *x)
     return expand_rules(x, &tp);
 }
 
-/* antispoof [log] [quick] for IFACE|{ ... } [inet] [label "text"] */
+/* antispoof [log] [quick] for IFACE|{ ... } [inet|inet6] [label "text"] */
 int pf_antispoof(struct pf_ctx *x)
 {
     struct conf_pf_rule r;
@@ -763,9 +763,9 @@ int pf_antispoof(struct pf_ctx *x)
         if (list)
             (void)pf_accept_punct(x, ",");
     } while (list);
-    if (conf_tok_is(pf_peek(x), "inet6"))
-        return pf_unsupported(x, pf_peek(x), "antispoof for IPv6: Keel's antispoof is inet only");
-    if (pf_accept(x, "inet"))
+    if (pf_accept(x, "inet6"))
+        r.af = CONF_AF_INET6;
+    else if (pf_accept(x, "inet"))
         r.af = CONF_AF_INET;
     if (pf_accept(x, "label")) {
         const struct conf_tok *t = pf_next(x);
@@ -774,7 +774,7 @@ int pf_antispoof(struct pf_ctx *x)
         memcpy(r.label, t->s, t->n);
     }
     if (!pf_at_end(x))
-        return pf_fail(x, pf_peek(x)->col, "expected inet, label or end of line", pf_peek(x));
+        return pf_fail(x, pf_peek(x)->col, "expected inet, inet6, label or end of line", pf_peek(x));
     for (unsigned i = 0; i < n; i++) {
         r.iface = (int8_t)ifs[i];
         if (emit(x, &r))

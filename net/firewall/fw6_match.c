@@ -207,11 +207,33 @@ static bool port_match(const struct fw_port *pt, uint16_t v)
     }
 }
 
+/* `antispoof for I` for IPv6, as IPv4's (fw_match.c): in on another
+ * interface from one of I's networks, or in on I from one of I's own
+ * addresses.  I's link-local network is left out of the first: fe80::/64
+ * is every link's (pf's scoped fe80::%I/64 matches only I's link). */
+static bool antispoof_match6(const struct fw_rule *r, const struct fw6_packet *p, const struct fw6_ifaces *ifs)
+{
+    if (!ifs || r->iface < 0 || r->iface >= FW_MAX_IFACES)
+        return false;
+    const struct fw6_iface *f = &ifs->ifs[r->iface];
+    for (unsigned i = 0; i < f->n && i < FW6_ADDRS; i++) {
+        if (p->iface == (uint8_t)r->iface) {
+            if (memcmp(p->src, f->a[i], 16) == 0)
+                return true;
+        } else if (!(f->a[i][0] == 0xfe && (f->a[i][1] & 0xc0) == 0x80) && prefix_eq(p->src, f->a[i], f->prefix[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool rule_matches6(const struct fw_rule *r, const struct fw6_packet *p, const struct fw6_ifaces *ifs,
                           const struct fw_ruleset *rs)
 {
-    if (!(r->dir & p->dir) || r->af == 4 || (r->flags & FW_RF_ANTISPOOF))
-        return false; /* antispoof is inet only (conf_pf: `antispoof ... inet`) */
+    if (!(r->dir & p->dir) || r->af == 4)
+        return false;
+    if (r->flags & FW_RF_ANTISPOOF)
+        return antispoof_match6(r, p, ifs);
     if (r->iface >= 0 && (uint8_t)r->iface != p->iface)
         return false;
     if (r->proto != FW_PROTO_ANY && r->proto != p->proto)

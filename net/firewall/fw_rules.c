@@ -432,6 +432,7 @@ size_t fw_rule_format(const struct fw_rule *r, const struct fw_ifaces *ifs, cons
         tb_put(&b, (r->flags & FW_RF_QUICK) ? " quick" : "");
         tb_put(&b, " for ");
         put_iface(&b, ifs, r->iface);
+        tb_put(&b, r->af == 4 ? " inet" : r->af == 6 ? " inet6" : "");
         return b.len;
     }
     put_action(&b, r);

@@ -315,6 +315,17 @@ static void test_inet6(void)
               "appliance.conf:3:30: expected ')' after the code (got \"in\")");
     CHECK_STR(err1("block return-rst (ttl 5) in inet6 proto tcp\n"),
               "appliance.conf:3:18: unsupported: \"(\" is not supported by Keel (options of return-rst (ttl))");
+    /* antispoof for IPv6 */
+    CHECK_EQ(walk("antispoof log quick for { wan lan } inet6 label \"spoof\"\nantispoof for wan\n"), CONF_OK);
+    CHECK_EQ(n_rules, 3);
+    CHECK_EQ(rules[0].action, CONF_PF_ANTISPOOF);
+    CHECK_EQ(rules[0].af, CONF_AF_INET6);
+    CHECK_EQ(rules[1].iface, 1);
+    CHECK_EQ(rules[2].af, 0);
+    CHECK_STR(err1("antispoof for wan inet7\n"),
+              "appliance.conf:3:19: expected inet, inet6, label or end of line (got \"inet7\")");
+    CHECK_STR(err1("antispoof for wan inet6 inet\n"),
+              "appliance.conf:3:25: expected inet, inet6, label or end of line (got \"inet\")");
     /* still refused: translation */
     CHECK_STR(err1("pass out on wan inet6 nat-to (wan)\n"),
               "appliance.conf:3:23: unsupported: IPv6 translation is not supported by Keel (NAT is IPv4 only: write "

@@ -501,11 +501,48 @@ static void test_block_return(void)
     CHECK(!v.return_);
 }
 
+/* antispoof for IFACE [inet6]: in on another interface from IFACE's
+ * networks (not its link-local one), or in on IFACE from its addresses. */
+static void test_antispoof(void)
+{
+    CHECK_EQ(load("pass inet6 all no state\nantispoof quick for lan inet6\n"), FW_OK);
+    char text[120];
+    (void)fw_rule_format(&rs.rules[1], &ifs, &rs, text, sizeof text);
+    CHECK_STR(text, "antispoof quick for lan inet6");
+    memset(&ifs6, 0, sizeof ifs6);
+    ifs6.ifs[0].n = 2;
+    ifs6.ifs[0].prefix[0] = ifs6.ifs[0].prefix[1] = 64;
+    addr(ifs6.ifs[0].a[0], "fe80::1");
+    addr(ifs6.ifs[0].a[1], "2001:db8:10::7");
+    ifs6.ifs[1].n = 2;
+    ifs6.ifs[1].prefix[0] = 64;
+    ifs6.ifs[1].prefix[1] = 48;
+    addr(ifs6.ifs[1].a[0], "fe80::2");
+    addr(ifs6.ifs[1].a[1], "2001:db8:11::1");
+    const char *B = "2001:db8:10::9";
+    struct fw_verdict v = vfull(tcp("2001:db8:11:5::5", B, 1, 2, FW_TH_SYN), FW_IN, 0, NS);
+    CHECK_EQ(v.action, FW_BLOCK); /* lan's /48 coming in on wan */
+    CHECK_EQ(v.reason, FW_R_BLOCK_RULE);
+    CHECK_EQ(v.line, 2u);
+    CHECK_EQ(verdict(tcp("2001:db8:12::5", B, 1, 2, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
+    CHECK_EQ(verdict(tcp("2001:db8:11:5::5", B, 1, 2, FW_TH_SYN), FW_IN, 1, NS), FW_PASS); /* on lan: fine */
+    CHECK_EQ(verdict(tcp("2001:db8:11::1", B, 1, 2, FW_TH_SYN), FW_IN, 1, NS), FW_BLOCK);  /* our own address */
+    CHECK_EQ(verdict(tcp("fe80::2", "fe80::9", 1, 2, FW_TH_SYN), FW_IN, 1, NS), FW_BLOCK); /* our link-local */
+    CHECK_EQ(verdict(tcp("fe80::5", "fe80::9", 1, 2, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);  /* any link's fe80::/64 */
+    CHECK_EQ(verdict(tcp("fe80::5", "fe80::9", 1, 2, FW_TH_SYN), FW_IN, 1, NS), FW_PASS);
+    CHECK_EQ(verdict(tcp("2001:db8:11:5::5", B, 1, 2, FW_TH_SYN), FW_OUT, 0, NS), FW_PASS); /* in only */
+    /* no family: both; inet: IPv4 only */
+    CHECK_EQ(load("pass inet6 all no state\nantispoof for lan\n"), FW_OK);
+    CHECK_EQ(verdict(tcp("2001:db8:11:5::5", B, 1, 2, FW_TH_SYN), FW_IN, 0, NS), FW_BLOCK);
+    CHECK_EQ(load("pass inet6 all no state\nantispoof for lan inet\n"), FW_OK);
+    CHECK_EQ(verdict(tcp("2001:db8:11:5::5", B, 1, 2, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
+    memset(&ifs6, 0, sizeof ifs6);
+}
+
 static void test_conf_errors(void)
 {
     CHECK_EQ(fw_text_compile("pass in inet6 from 10.0.0.0/8\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
-    CHECK_EQ(fw_text_compile("antispoof for wan inet6\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
-    CHECK(strstr(err, "not supported") != NULL);
+    CHECK_EQ(fw_text_compile("antispoof for wan inet6\n", &ifs, &rs, err, sizeof err), FW_OK);
     CHECK_EQ(fw_text_compile("block return-icmp6 in inet6 all\n", &ifs, &rs, err, sizeof err), FW_OK);
     CHECK_EQ(fw_text_compile("pass in proto icmp icmp6-type echoreq\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
     /* what the IPv6 half does not do is refused for inet6 rules, not ignored */
@@ -535,6 +572,7 @@ int main(void)
         UNIT_TEST(test_src_conn_overload),
         UNIT_TEST(test_src_conn_rate),
         UNIT_TEST(test_block_return),
+        UNIT_TEST(test_antispoof),
         UNIT_TEST(test_conf_errors),
     };
     return unit_main("fw6", tests, sizeof tests / sizeof tests[0]);
