@@ -163,6 +163,8 @@ bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *fr
         log_block(fw, &pkt, &v);
     if (v.action != FW_PASS && v.return_)
         queue_return(fw, &pkt, &v, frame + 14, len - 14);
+    if (v.action == FW_PASS && v.max_mss && fw6_clamp_mss(frame + 14, len - 14, &pkt, v.max_mss))
+        f->c.mss_clamped++; /* scrub (max-mss): our copy in, the NIC buffer out, as IPv4 (netd_fw.c) */
     return v.action == FW_PASS;
 }
 
@@ -176,12 +178,13 @@ void netd_fw6_log_stats(const struct netd_fw *fw)
          "state-full %llu max %llu src-rate %llu src-conn %llu); overloaded %llu flushed %llu; before the rules: "
          "nd/mld/too-big %llu set-skip %llu; dropped: no-ipv6-nic %llu "
          "malformed %llu (truncated %llu version %llu frag %llu ext %llu l4 %llu tcp-flags %llu src %llu); states "
-         "%u/%u inserted %llu expired %llu full %llu; block-return sent %llu limited %llu skipped %llu\n",
+         "%u/%u inserted %llu expired %llu full %llu; block-return sent %llu limited %llu skipped %llu; "
+         "mss-clamped %llu\n",
          ull(s->packets), ull(s->passed), ull(s->state_passed), ull(s->rule_passed), ull(s->blocked),
          ull(s->default_blocked), ull(s->rule_blocked), ull(s->state_full), ull(s->state_limited), ull(s->src_limited),
          ull(s->src_conn_limited), ull(s->overloaded), ull(s->flushed), ull(f->c.nd), ull(f->c.skipped), ull(f->c.off),
          ull(f->c.malformed), ull(s->malformed[1]), ull(s->malformed[2]), ull(s->malformed[3]), ull(s->malformed[4]),
          ull(s->malformed[5]), ull(s->malformed[6]), ull(s->malformed[7]), f->table.count, (unsigned)FW6_STATES,
          ull(f->table.stats.inserted), ull(f->table.stats.expired), ull(f->table.stats.full), ull(f->c.returns_sent),
-         ull(f->c.returns_limited), ull(f->c.returns_skipped));
+         ull(f->c.returns_limited), ull(f->c.returns_skipped), ull(f->c.mss_clamped));
 }

@@ -629,8 +629,6 @@ static int emit(struct pf_ctx *x, const struct conf_pf_rule *r)
 {
     /* What the IPv6 half of the engine (net/firewall/fw6.h) does not do:
      * refused for a rule that is IPv6 alone, rather than ignored. */
-    if (r->af == CONF_AF_INET6 && r->max_mss)
-        return pf_fail(x, 1, "unsupported: scrub is not supported by Keel for inet6 rules", NULL);
     if (r->af == CONF_AF_INET6 && r->nat)
         return pf_fail(x, 1, "unsupported: translation is not supported by Keel for inet6 rules", NULL);
     if (x->w->rules == CONF_PF_MAX_RULES)

@@ -245,6 +245,12 @@ size_t fw6_return_build(const uint8_t *ip, size_t len, const struct fw6_packet *
  * DATA; the value to store (0 for a correct packet's sum). */
 uint16_t fw6_cksum(const uint8_t src[16], const uint8_t dst[16], uint8_t nh, const uint8_t *data, size_t len);
 
+/* scrub (max-mss N) for IPv6: when P (parsed from IP, LEN bytes) is a TCP
+ * SYN whose MSS option is above MSS, lowers it to MSS and updates the TCP
+ * checksum incrementally (RFC 1624; the IPv6 pseudo-header is unchanged).
+ * True iff it changed the packet. */
+bool fw6_clamp_mss(uint8_t *ip, size_t len, const struct fw6_packet *p, uint16_t mss);
+
 /* Table T's IPv6 entries: add ADDR/PREFIX (host bits cleared), match. */
 FW_MUST_CHECK int fw_table_add6(struct fw_ruleset *rs, unsigned t, const uint8_t addr[16], unsigned prefix, bool neg);
 bool fw_table_match6(const struct fw_ruleset *rs, unsigned t, const uint8_t addr[16]);

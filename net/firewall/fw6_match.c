@@ -411,6 +411,16 @@ void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, 
     e->stats.rule_blocked++;
 }
 
+bool fw6_clamp_mss(uint8_t *ip, size_t len, const struct fw6_packet *p, uint16_t mss)
+{
+    if (p->proto != FW_PROTO_TCP || !(p->tcp_flags & FW_TH_SYN) || !mss)
+        return false;
+    size_t end = len < p->len ? len : p->len;
+    if ((size_t)p->l4off + 20 > end)
+        return false;
+    return fw_clamp_mss_tcp(ip + p->l4off, end - p->l4off, mss);
+}
+
 /* ---------------------------------------------------- block return ---- */
 
 bool fw6_is_self(const struct fw6_ifaces *ifs, const uint8_t a[16])

@@ -326,6 +326,12 @@ static void test_inet6(void)
               "appliance.conf:3:19: expected inet, inet6, label or end of line (got \"inet7\")");
     CHECK_STR(err1("antispoof for wan inet6 inet\n"),
               "appliance.conf:3:25: expected inet, inet6, label or end of line (got \"inet\")");
+    /* scrub (max-mss) for IPv6 */
+    CHECK_EQ(walk("pass in inet6 proto tcp scrub (max-mss 1220)\nmatch in inet6 scrub (max-mss 1300)\n"), CONF_OK);
+    CHECK_EQ(rules[0].max_mss, 1220);
+    CHECK_EQ(rules[1].max_mss, 1300);
+    CHECK_STR(err1("pass in inet6 proto tcp scrub (max-mss 10)\n"),
+              "appliance.conf:3:40: expected an MSS 64-65535 (got \"10\")");
     /* still refused: translation */
     CHECK_STR(err1("pass out on wan inet6 nat-to (wan)\n"),
               "appliance.conf:3:23: unsupported: IPv6 translation is not supported by Keel (NAT is IPv4 only: write "
