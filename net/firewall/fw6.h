@@ -35,8 +35,28 @@
  * sequence-window check (the IPv4 table's window tracking is not done for
  * IPv6).  Floating (any interface), as pf's default state policy.  A full
  * table refuses new states (the packet is blocked and counted), never an
- * old one.  Not done for IPv6: block return answers (an inet6 block
- * return rule drops), max-src-conn*, max N, scrub, NAT.
+ * old one.
+ *
+ * State options, as IPv4's (fw_state.h) and checked in its order before a
+ * state is made: `max N` (rule_live: live states per rule of the newest
+ * rule-set generation), `max-src-conn-rate N/S` (a source node's decaying
+ * count), `max-src-conn N` (a source node's live states); over a limit the
+ * new state is refused (FW_R_STATE_LIMIT, FW_R_SRC_RATE, FW_R_SRC_CONN),
+ * never an old one, and `overload <t>` adds the source to table t as an
+ * IPv6 /128, `flush [global]` then removing its states (of the rule, or
+ * all).  Source nodes: FW6_SRCS slots, FW6_SRC_PROBE probed per source; a
+ * full probe window refuses the new state (stats.src_full).
+ *
+ * `block return`: the verdict carries return_, return_rst and return_code
+ * (the ICMPv6 unreachable code, fw_rule.return_code6: 4, port, unless
+ * `return-icmp6 (CODE)` or `return-icmp (CODE, CODE6)`); fw6_may_answer
+ * and fw6_return_build are the caller's (netd_fw6.c) to send the answer.
+ * `antispoof for I` (inet6 or no family): in on another interface from
+ * one of I's IPv6 networks but the link-local one, or in on I from one of
+ * its own addresses.  `scrub (max-mss N)`: the verdict's max_mss (pass
+ * rules, match rules, and a state's packets as its first); the caller
+ * applies fw6_clamp_mss.  Not done for IPv6: translation (conf_pf refuses
+ * it in an inet6 rule; a rule for both families translates IPv4 only).
  *
  * Pure C, no allocation, no globals; the caller owns every struct; time is
  * the caller's nanoseconds.  Host unit test: tests/unit/test_fw6.c.
@@ -212,7 +232,7 @@ unsigned fw6_state_kill_src(struct fw6_state_table *t, const uint8_t src[16], un
 bool fw6_is_nd(const struct fw6_packet *p);
 
 /* The verdict for P (struct fw_verdict of fw_match.h: action, reason, log,
- * rule, line; never return_). */
+ * rule, line, return_/return_rst/return_code, max_mss; never xl). */
 struct fw_verdict;
 void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, struct fw_verdict *v);
 

@@ -58,6 +58,13 @@ pass in inet6 proto icmp6 icmp6-type echoreq keep state
 pass in on wan inet6 proto tcp to port 6001 keep state
 pass in on lan inet6 proto tcp from 2001:db8:11::/64 to port 6002 keep state
 block in quick inet6 proto tcp to port 6003
+# fw6 (issue #15): block return and state limits for IPv6 (fw6_* tests below)
+block return in inet6 proto { tcp udp } to port 6004
+table <flood6> persist
+block in quick inet6 proto tcp from <flood6> to port 6006
+pass in inet6 proto tcp to port 6006 keep state (max-src-conn 2, overload <flood6> flush global)
+pass in on lan inet6 proto tcp to port 6007 keep state scrub (max-mss 1200)
+pass in on lan inet6 proto tcp to port 6008 keep state
 pass in on wan inet6 proto tcp to port 443 keep state
 
 tls 443 {
@@ -237,8 +244,132 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             check(lab.ping(0, "10.9.10.1", 2), "A cannot ping 10.9.10.1 (IPv4 beside IPv6)")
 
         rep.run("ipv6.ipv4_beside_ipv6", ipv4_still_works)
+        fw6_tests(rep, l6)
     finally:
         l6.close()
+
+
+# fw6 (issue #15): a UDP client that reports what the appliance's answer made of its datagram.
+UDP6_PROBE = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(float(sys.argv[3]))
+s.connect((sys.argv[1], int(sys.argv[2])))
+try:
+    s.send(b"probe"); s.recv(100); print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except OSError as e:
+    print("timeout", e)
+"""
+
+# Holds N connections to HOST:PORT open, then tries one more: prints one word per connection.
+HOLD6 = r"""
+import socket, sys, time
+host, port, n, t = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+held, out = [], []
+for i in range(n + 1):
+    s = socket.socket(socket.AF_INET6); s.settimeout(t)
+    try:
+        s.connect((host, port)); held.append(s); out.append("ok")
+    except OSError as e:
+        out.append("refused" if isinstance(e, ConnectionRefusedError) else "timeout")
+print(" ".join(out), flush=True)
+"""
+
+
+# Accepts connections and answers each with the MSS the kernel uses on it (TCP_MAXSEG: at most the peer's MSS option).
+MSS6_SINK = r"""
+import socket, sys
+srv = socket.socket(socket.AF_INET6); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("::", int(sys.argv[1]))); srv.listen(8)
+while True:
+    c, _ = srv.accept()
+    c.sendall(str(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)).encode()); c.close()
+"""
+
+MSS6_CLIENT = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.settimeout(5)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2]))); print(s.recv(20).decode())
+except OSError as e:
+    print("failed", e)
+"""
+
+
+def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
+    """Block return and state limits for IPv6 (net/firewall/fw6.h).  The
+    rules are the fw6 lines of CONF; every test here only uses ports 6004
+    and 6006, so they may run in any order after the others."""
+    lab = l6.lab
+    for ns in lab.hosts:  # listeners behind the rules: a pass would connect, so a refusal is the appliance's
+        for port in ("6004", "6006"):
+            lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOST6_CODE, "sink",
+                                                 port], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                                start_new_session=True))
+    time.sleep(1)
+
+    def block_return_rst():
+        t0 = time.monotonic()
+        r = l6.send6(0, LAN6 + "2", 6004, 1, connect_timeout=5)
+        took = time.monotonic() - t0
+        check("refused" in r, f"A -> B 6004 (block return): no RST, got {r!r}")
+        check(took < 3, f"the refusal took {took:.1f} s")
+        r = l6.send6(1, WAN6 + "2", 6004, 1, connect_timeout=5)
+        check("refused" in r, f"B -> A 6004 (block return): no RST, got {r!r}")
+        t0 = time.monotonic()
+        r = l6.send6(0, LAN6 + "2", 6003, 1, connect_timeout=3)  # negative control: a drop rule answers nothing
+        check(r.startswith("connect-failed") and "refused" not in r and time.monotonic() - t0 >= 2.5,
+              f"A -> B 6003 (block drop) did not time out: {r!r}")
+        r = l6.send6(0, LAN6 + "2", 6001, 1)
+        check(r == "ok", f"control: A -> B 6001 failed after the refused tries: {r}")
+
+    rep.run("ipv6.fw6_block_return_rst_refuses_at_once", block_return_rst)
+
+    def block_return_udp():
+        p = sh("ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", UDP6_PROBE, LAN6 + "2", "6004", "3",
+               check_rc=False)
+        check(p.stdout.strip() == "refused", f"A -> B udp 6004 (block return): no port unreachable: {p.stdout!r}")
+        p = sh("ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", UDP6_PROBE, LAN6 + "2", "6003", "2",
+               check_rc=False)
+        check(p.stdout.startswith("timeout"), f"A -> B udp 6003 (no rule: dropped) was answered: {p.stdout!r}")
+
+    rep.run("ipv6.fw6_block_return_udp_port_unreachable", block_return_udp)
+
+    def max_src_conn_overload():
+        p = sh("ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", HOLD6, WAN6 + "2", "6006", "2", "3",
+               check_rc=False)
+        check(p.stdout.split() == ["ok", "ok", "timeout"],
+              f"B -> A 6006 with max-src-conn 2: want two connections and the third refused, got {p.stdout!r}")
+        r = l6.send6(1, WAN6 + "2", 6006, 1, connect_timeout=3)  # B is in <flood6> now
+        check(r.startswith("connect-failed"), f"B -> A 6006 after the overload was not blocked: {r!r}")
+        t = lab.cmd("show states")
+        left = [ln for ln in t.splitlines() if f"[{LAN6}2]:" in ln and f"[{WAN6}2]:6006 " in ln]
+        check(not left, f"B's states to A:6006 were not flushed (flush global): {left!r}")
+        r = l6.send6(0, LAN6 + "2", 6006, 1)  # another source is still served
+        check(r == "ok", f"A -> B 6006 (another source) failed: {r!r}")
+        r = l6.send6(1, WAN6 + "2", 6002, 1)  # and B's other connections are not touched
+        check(r == "ok", f"control: B -> A 6002 failed: {r!r}")
+
+    rep.run("ipv6.fw6_max_src_conn_overload_other_source_served", max_src_conn_overload)
+
+    def scrub_max_mss():
+        for port in ("6007", "6008"):
+            lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", lab.hosts[0], sys.executable, "-c",
+                                                 MSS6_SINK, port], stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL, start_new_session=True))
+        time.sleep(1)
+        got = {}
+        for port in ("6007", "6008"):
+            p = sh("ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", MSS6_CLIENT, WAN6 + "2", port,
+                   check_rc=False)
+            got[port] = p.stdout.strip()
+        check(got["6008"].isdigit() and int(got["6008"]) > 1200,
+              f"control: B -> A 6008 (no scrub) should see B's own MSS (1440 less options): {got}")
+        check(got["6007"].isdigit() and int(got["6007"]) <= 1200,
+              f"B -> A 6007 (scrub (max-mss 1200)): A's side of the connection uses MSS {got['6007']}")
+
+    rep.run("ipv6.fw6_scrub_max_mss_clamps_syn", scrub_max_mss)
 
 
 def main() -> int:
