@@ -100,7 +100,9 @@ void netd_fw6_flush(struct netd_fw *fw)
         ip6_addr_t dest;
         memcpy(dest.addr, r->p.src, 16);
         ip6_addr_clear_zone(&dest);
-        struct netif *ni = r->dir == FW_IN ? netd_ip6_netif(r->nic) : ip6_route(NULL, &dest);
+        ip6_addr_t any; /* ip6_route reads its source: "any" lets the destination alone decide */
+        ip6_addr_set_any(&any);
+        struct netif *ni = r->dir == FW_IN ? netd_ip6_netif(r->nic) : ip6_route(&any, &dest);
         if (!ni) {
             f->c.returns_skipped++;
             continue;

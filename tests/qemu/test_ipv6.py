@@ -65,6 +65,8 @@ block in quick inet6 proto tcp from <flood6> to port 6006
 pass in inet6 proto tcp to port 6006 keep state (max-src-conn 2, overload <flood6> flush global)
 pass in on lan inet6 proto tcp to port 6007 keep state scrub (max-mss 1200)
 pass in on lan inet6 proto tcp to port 6008 keep state
+pass in on wan inet6 proto tcp to port 6009 no state
+block return out on lan inet6 proto tcp to port 6009
 pass in on wan inet6 proto tcp to port 443 keep state
 
 tls 443 {
@@ -299,11 +301,11 @@ except OSError as e:
 
 def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
     """Block return and state limits for IPv6 (net/firewall/fw6.h).  The
-    rules are the fw6 lines of CONF; every test here only uses ports 6004
-    and 6006, so they may run in any order after the others."""
+    rules are the fw6 lines of CONF; the tests here use ports 6004-6009
+    only (and 6001-6003 as controls), so they may run after any others."""
     lab = l6.lab
     for ns in lab.hosts:  # listeners behind the rules: a pass would connect, so a refusal is the appliance's
-        for port in ("6004", "6006"):
+        for port in ("6004", "6006", "6009"):
             lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOST6_CODE, "sink",
                                                  port], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                                 start_new_session=True))
@@ -325,6 +327,14 @@ def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
         check(r == "ok", f"control: A -> B 6001 failed after the refused tries: {r}")
 
     rep.run("ipv6.fw6_block_return_rst_refuses_at_once", block_return_rst)
+
+    def block_return_out():
+        t0 = time.monotonic()
+        r = l6.send6(0, LAN6 + "2", 6009, 1, connect_timeout=5)  # passes in on wan, blocked out on lan
+        check("refused" in r and time.monotonic() - t0 < 3,
+              f"A -> B 6009 (block return out on lan): no RST back over wan, got {r!r}")
+
+    rep.run("ipv6.fw6_block_return_out_answers_over_the_route", block_return_out)
 
     def block_return_udp():
         p = sh("ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", UDP6_PROBE, LAN6 + "2", "6004", "3",
