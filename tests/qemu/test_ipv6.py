@@ -299,6 +299,28 @@ except OSError as e:
 """
 
 
+# Sends N UDP datagrams to HOST:PORT over N * 5 ms and counts the ICMPv6 port unreachables that come back.
+UNREACH6_COUNT = r"""
+import socket, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+raw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6); raw.settimeout(0.2)
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+t0 = time.monotonic()
+for i in range(n):  # paced, so that each loop iteration of netd sees a few: only the token bucket limits
+    u.sendto(b"x", (host, port)); time.sleep(0.005)
+sent_in = time.monotonic() - t0
+got, end = 0, time.monotonic() + 2
+while time.monotonic() < end:
+    try:
+        d = raw.recv(2000)
+    except socket.timeout:
+        continue
+    if d[0] == 1 and d[1] == 4:
+        got += 1
+print(got, round(sent_in, 3))
+"""
+
+
 def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
     """Block return and state limits for IPv6 (net/firewall/fw6.h).  The
     rules are the fw6 lines of CONF; the tests here use ports 6004-6009
@@ -345,6 +367,19 @@ def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
         check(p.stdout.startswith("timeout"), f"A -> B udp 6003 (no rule: dropped) was answered: {p.stdout!r}")
 
     rep.run("ipv6.fw6_block_return_udp_port_unreachable", block_return_udp)
+
+    def block_return_rate_limited():
+        time.sleep(1.5)  # the token bucket (50 a second, bursts of 50) refills after the tests before
+        p = sh("ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", UNREACH6_COUNT, LAN6 + "2", "6004", "400",
+               check_rc=False)
+        words = p.stdout.split()
+        check(len(words) == 2, f"the counter said {p.stdout!r} {p.stderr!r}")
+        got, took = int(words[0]), float(words[1])
+        print(f"  {got} port unreachables for 400 datagrams sent in {took} s", flush=True)
+        check(got >= 5, f"only {got} port unreachables for 400 datagrams")
+        check(got <= 50 + 50 * took + 40, f"{got} answers to 400 datagrams sent in {took} s: not rate-limited")
+
+    rep.run("ipv6.fw6_block_return_rate_limited", block_return_rate_limited)
 
     def max_src_conn_overload():
         p = sh("ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", HOLD6, WAN6 + "2", "6006", "2", "3",
