@@ -66,6 +66,9 @@ pass in inet6 proto tcp to port 6006 keep state (max-src-conn 2, overload <flood
 pass in on lan inet6 proto tcp to port 6007 keep state scrub (max-mss 1200)
 pass in on lan inet6 proto tcp to port 6008 keep state
 pass in on wan inet6 proto tcp to port 6009 no state
+table <rate6> persist
+block in quick inet6 proto tcp from <rate6> to port 6010
+pass in inet6 proto tcp to port 6010 keep state (max-src-conn-rate 3/60, overload <rate6> flush)
 block return out on lan inet6 proto tcp to port 6009
 pass in on wan inet6 proto tcp to port 443 keep state
 
@@ -323,11 +326,11 @@ print(got, round(sent_in, 3))
 
 def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
     """Block return and state limits for IPv6 (net/firewall/fw6.h).  The
-    rules are the fw6 lines of CONF; the tests here use ports 6004-6009
+    rules are the fw6 lines of CONF; the tests here use ports 6004-6010
     only (and 6001-6003 as controls), so they may run after any others."""
     lab = l6.lab
     for ns in lab.hosts:  # listeners behind the rules: a pass would connect, so a refusal is the appliance's
-        for port in ("6004", "6006", "6009"):
+        for port in ("6004", "6006", "6009", "6010"):
             lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOST6_CODE, "sink",
                                                  port], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                                 start_new_session=True))
@@ -397,6 +400,19 @@ def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
         check(r == "ok", f"control: B -> A 6002 failed: {r!r}")
 
     rep.run("ipv6.fw6_max_src_conn_overload_other_source_served", max_src_conn_overload)
+
+    def max_src_conn_rate_overload():
+        p = sh("ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", HOLD6, WAN6 + "2", "6010", "3", "3",
+               check_rc=False)
+        check(p.stdout.split() == ["ok", "ok", "ok", "timeout"],
+              f"B -> A 6010 with max-src-conn-rate 3/60: want three connections and the fourth refused, got "
+              f"{p.stdout!r}")
+        r = l6.send6(1, WAN6 + "2", 6010, 1, connect_timeout=3)  # B is in <rate6> now
+        check(r.startswith("connect-failed"), f"B -> A 6010 after the overload was not blocked: {r!r}")
+        r = l6.send6(0, LAN6 + "2", 6010, 1)  # another source is still served
+        check(r == "ok", f"A -> B 6010 (another source) failed: {r!r}")
+
+    rep.run("ipv6.fw6_max_src_conn_rate_overload_other_source_served", max_src_conn_rate_overload)
 
     def scrub_max_mss():
         for port in ("6007", "6008"):
