@@ -554,9 +554,10 @@ static void ip_host(ip_addr_t *a, uint32_t host_order) { ip_addr_set_ip4_u32_val
 
 void netd_fw_flush(struct netd_fw *fw)
 {
-    if (!fw->n_returns)
+    if (!fw->n_returns && !fw->v6.n_returns)
         return;
     fw->generating = true; /* linkoutput passes what lwIP sends now: these answers alone */
+    netd_fw6_flush(fw);
     for (unsigned i = 0; i < fw->n_returns; i++) {
         const struct netd_fw_return *r = &fw->returns[i];
         if (r->kind == RET_RST) {

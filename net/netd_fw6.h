@@ -16,10 +16,25 @@
 struct netd_fw;
 
 struct netd_fw6_counters {
-    uint64_t off;       /* IPv6 frames on a NIC without IPv6 (no IPv6 clause): dropped */
-    uint64_t nd;        /* ND, MLD, packet too big: passed before the rules */
-    uint64_t skipped;   /* set skip on */
-    uint64_t malformed; /* dropped by fw6_parse (by reason in eng.stats) */
+    uint64_t off;         /* IPv6 frames on a NIC without IPv6 (no IPv6 clause): dropped */
+    uint64_t nd;          /* ND, MLD, packet too big: passed before the rules */
+    uint64_t skipped;     /* set skip on */
+    uint64_t malformed;   /* dropped by fw6_parse (by reason in eng.stats) */
+    uint64_t mss_clamped; /* TCP SYNs whose scrub (max-mss) lowered the MSS */
+    uint64_t returns_sent, returns_limited, returns_skipped; /* block return answers */
+};
+
+#define NETD_FW6_RETURNS 8 /* IPv6 `block return` answers queued within one loop iteration */
+
+/* A blocked IPv6 packet waiting for its answer (built at the flush, when
+ * lwIP can say which netif and source address). */
+struct netd_fw6_return {
+    uint8_t dir, nic; /* where it was blocked */
+    bool rst;         /* a TCP RST, else an ICMPv6 unreachable with code */
+    uint8_t code;
+    uint16_t len; /* bytes of pkt: the blocked packet, cut to what an answer can quote */
+    struct fw6_packet p;
+    uint8_t pkt[FW6_RETURN_MAX];
 };
 
 /* netd's IPv6 firewall: part of struct netd_fw (main thread only). */
@@ -29,6 +44,8 @@ struct netd_fw6 {
     struct fw6_ifaces ifaces;   /* NIC k's IPv6 addresses (netd_ip6.c keeps them) */
     bool enabled[NETD_MAX_IFS]; /* NIC k has an IPv6 clause */
     struct netd_fw6_counters c;
+    unsigned n_returns;
+    struct netd_fw6_return returns[NETD_FW6_RETURNS];
 };
 
 /* Empty state table keyed by KEY, no IPv6 anywhere. */
@@ -36,7 +53,11 @@ void netd_fw6_init(struct netd_fw6 *f, uint64_t key);
 
 /* The verdict for the IPv6 frame FRAME (LEN bytes) in direction DIR on NIC
  * NIC: true passes.  Called by netd_fw_packet for ethertype 0x86dd. */
-bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8_t *frame, size_t len);
+bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len);
+
+/* Sends the queued `block return` answers (netd_fw_flush calls it with
+ * fw->generating set, so linkoutput passes them). */
+void netd_fw6_flush(struct netd_fw *fw);
 
 /* One line of counters for netd_fw_log_stats. */
 void netd_fw6_log_stats(const struct netd_fw *fw);

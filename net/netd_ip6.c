@@ -144,3 +144,8 @@ const ip6_addr_t *netd_nd6_gw(struct netif *netif, const ip6_addr_t *dest)
     struct nic *n = static_owner(dest);
     return n && &n->netif == netif ? dest : NULL; /* on-link: resolve DEST itself */
 }
+
+struct netif *netd_ip6_netif(unsigned k)
+{
+    return k < NETD_MAX_IFS && nics[k] && nics[k]->netif_added ? &nics[k]->netif : NULL;
+}

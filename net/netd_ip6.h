@@ -25,4 +25,7 @@ void netd_ip6_refresh(struct nic *n);
 /* netd_ip6_refresh for every NIC with a netif. */
 void netd_ip6_refresh_all(void);
 
+/* The netif of NIC K (connection index), or NULL while it has none. */
+struct netif *netd_ip6_netif(unsigned k);
+
 #endif

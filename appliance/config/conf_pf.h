@@ -85,9 +85,10 @@ enum conf_pf_action {
 enum conf_pf_block_mode {
     CONF_PF_BLOCK_POLICY = 0, /* what `set block-policy` says (drop unless set) */
     CONF_PF_DROP = 1,
-    CONF_PF_RETURN = 2,      /* TCP: RST; other: ICMP unreachable */
-    CONF_PF_RETURN_RST = 3,  /* TCP only */
-    CONF_PF_RETURN_ICMP = 4, /* ICMP unreachable (return_code) for every protocol */
+    CONF_PF_RETURN = 2,       /* TCP: RST; other: ICMP unreachable */
+    CONF_PF_RETURN_RST = 3,   /* TCP only */
+    CONF_PF_RETURN_ICMP = 4,  /* ICMP unreachable (return_code, return_code6) for every protocol */
+    CONF_PF_RETURN_ICMP6 = 5, /* the same, written return-icmp6 (CODE): the code is return_code6 */
 };
 
 enum conf_pf_addr_kind {
@@ -142,13 +143,14 @@ enum conf_pf_nat_kind {
 
 /* One expanded rule: every field has one value (no lists, no macros). */
 struct conf_pf_rule {
-    uint8_t action;      /* enum conf_pf_action */
-    uint8_t block_mode;  /* enum conf_pf_block_mode (block only) */
-    uint8_t return_code; /* RETURN_ICMP: the unreachable code (default 3, port) */
-    uint8_t dir;         /* 0 both, 1 in, 2 out (the firewall's FW_IN/FW_OUT values) */
-    uint8_t af;          /* 0 either, CONF_AF_INET, CONF_AF_INET6 */
-    uint8_t proto;       /* 0 any, else an IP protocol number */
-    int8_t iface;        /* index into conf->ifaces, or -1 for any */
+    uint8_t action;       /* enum conf_pf_action */
+    uint8_t block_mode;   /* enum conf_pf_block_mode (block only) */
+    uint8_t return_code;  /* RETURN_ICMP: the unreachable code (default 3, port) */
+    uint8_t return_code6; /* RETURN*: the ICMPv6 unreachable code (default 4, port) */
+    uint8_t dir;          /* 0 both, 1 in, 2 out (the firewall's FW_IN/FW_OUT values) */
+    uint8_t af;           /* 0 either, CONF_AF_INET, CONF_AF_INET6 */
+    uint8_t proto;        /* 0 any, else an IP protocol number */
+    int8_t iface;         /* index into conf->ifaces, or -1 for any */
     bool log, quick, allow_opts;
     struct conf_pf_addr src, dst;
     struct conf_pf_port sport, dport;

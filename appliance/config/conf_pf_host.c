@@ -62,6 +62,11 @@ static const struct name_value unreach_codes[] = {
     { "host-tos", 12 }, { "filter-prohib", 13 }, { "host-preced", 14 }, { "cutoff-preced", 15 },
 };
 
+/* ICMPv6 destination unreachable codes (RFC 4443 3.1), pf's names. */
+static const struct name_value unreach6_codes[] = {
+    { "noroute-unr", 0 }, { "admin-unr", 1 }, { "beyond-unr", 2 }, { "addr-unr", 3 }, { "port-unr", 4 },
+};
+
 /* T as a name of TABLE or a number 0..MAX; -1 if neither. */
 static long name_or_number(const struct conf_tok *t, const struct name_value *table, size_t n, uint64_t max)
 {
@@ -303,3 +308,8 @@ long pf_icmp_value(const struct conf_tok *t, bool v6)
 }
 
 long pf_unreach_value(const struct conf_tok *t) { return name_or_number(t, unreach_codes, COUNT(unreach_codes), 255); }
+
+long pf_unreach6_value(const struct conf_tok *t)
+{
+    return name_or_number(t, unreach6_codes, COUNT(unreach6_codes), 255);
+}

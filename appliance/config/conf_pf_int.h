@@ -59,6 +59,7 @@ int pf_table_ref(struct pf_ctx *x, const struct conf_tok *t);
 long pf_protocol_value(const struct conf_tok *t);
 long pf_icmp_value(const struct conf_tok *t, bool v6);
 long pf_unreach_value(const struct conf_tok *t);
+long pf_unreach6_value(const struct conf_tok *t); /* ICMPv6's: noroute-unr .. port-unr, or 0-255 */
 /* ... and one address, one port, or { lists } of them at the cursor (0 or -1). */
 int pf_address(struct pf_ctx *x, struct conf_pf_addr *a);
 int pf_address_list(struct pf_ctx *x, struct conf_pf_addr *out, unsigned *n);

@@ -123,18 +123,19 @@ static int on_iface(struct pf_ctx *x, struct tmpl *tp)
     return tp->n_ifs ? 0 : pf_fail(x, pf_peek(x)->col, "expected at least one interface in the list", NULL);
 }
 
-/* block's modifiers: drop | return | return-rst | return-icmp [(CODE)] | return-icmp6 */
+/* block's modifiers: drop | return | return-rst | return-icmp [(CODE [, CODE6])] | return-icmp6 [(CODE6)] */
 static int block_mode(struct pf_ctx *x, struct conf_pf_rule *r)
 {
-    r->return_code = 3; /* port unreachable, as pf */
+    r->return_code = 3;  /* port unreachable, as pf */
+    r->return_code6 = 4; /* ICMPv6's port unreachable */
     if (pf_accept(x, "drop"))
         r->block_mode = CONF_PF_DROP;
     else if (pf_accept(x, "return"))
         r->block_mode = CONF_PF_RETURN;
     else if (pf_accept(x, "return-rst"))
         r->block_mode = CONF_PF_RETURN_RST;
-    else if (conf_tok_is(pf_peek(x), "return-icmp6"))
-        return pf_unsupported(x, pf_peek(x), "Keel answers no IPv6 packet it blocks");
+    else if (pf_accept(x, "return-icmp6"))
+        r->block_mode = CONF_PF_RETURN_ICMP6;
     else if (pf_accept(x, "return-icmp"))
         r->block_mode = CONF_PF_RETURN_ICMP;
     else
@@ -142,13 +143,28 @@ static int block_mode(struct pf_ctx *x, struct conf_pf_rule *r)
     if (!conf_tok_punct(pf_peek(x), "("))
         return 0;
     const struct conf_tok *open = pf_next(x);
-    if (r->block_mode != CONF_PF_RETURN_ICMP)
+    if (r->block_mode != CONF_PF_RETURN_ICMP && r->block_mode != CONF_PF_RETURN_ICMP6)
         return pf_unsupported(x, open, "options of return-rst (ttl)");
+    bool six = r->block_mode == CONF_PF_RETURN_ICMP6;
     const struct conf_tok *t = pf_next(x);
-    long v = pf_unreach_value(t);
+    long v = six ? pf_unreach6_value(t) : pf_unreach_value(t);
     if (v < 0)
-        return pf_fail(x, t->col, "expected an unreachable code (as port-unr, host-unr) or a number 0-255", t);
-    r->return_code = (uint8_t)v;
+        return pf_fail(x, t->col,
+                       six ? "expected an ICMPv6 unreachable code (as port-unr, admin-unr) or a number 0-255"
+                           : "expected an unreachable code (as port-unr, host-unr) or a number 0-255",
+                       t);
+    if (six)
+        r->return_code6 = (uint8_t)v;
+    else
+        r->return_code = (uint8_t)v;
+    if (!six && pf_accept_punct(x, ",")) { /* pf's (CODE, CODE6) */
+        t = pf_next(x);
+        v = pf_unreach6_value(t);
+        if (v < 0)
+            return pf_fail(x, t->col, "expected an ICMPv6 unreachable code (as port-unr, admin-unr) or a number 0-255",
+                           t);
+        r->return_code6 = (uint8_t)v;
+    }
     if (!pf_accept_punct(x, ")"))
         return pf_fail(x, pf_peek(x)->col, "expected ')' after the code", pf_peek(x));
     return 0;
@@ -613,15 +629,6 @@ static int emit(struct pf_ctx *x, const struct conf_pf_rule *r)
 {
     /* What the IPv6 half of the engine (net/firewall/fw6.h) does not do:
      * refused for a rule that is IPv6 alone, rather than ignored. */
-    if (r->af == CONF_AF_INET6 && (r->max_states || r->max_src_conn || r->rate_conns || r->max_mss))
-        return pf_fail(x, 1,
-                       "unsupported: state limits (max, max-src-conn, max-src-conn-rate) and scrub are not "
-                       "supported by Keel for inet6 rules",
-                       NULL);
-    if (r->af == CONF_AF_INET6 && r->action == CONF_PF_BLOCK && r->block_mode != CONF_PF_DROP &&
-        r->block_mode != CONF_PF_BLOCK_POLICY)
-        return pf_fail(x, 1, "unsupported: block return is not supported by Keel for inet6 rules (write block drop)",
-                       NULL);
     if (r->af == CONF_AF_INET6 && r->nat)
         return pf_fail(x, 1, "unsupported: translation is not supported by Keel for inet6 rules", NULL);
     if (x->w->rules == CONF_PF_MAX_RULES)
@@ -720,7 +727,7 @@ int pf_rule(struct pf_ctx *x)
     return expand_rules(x, &tp);
 }
 
-/* antispoof [log] [quick] for IFACE|{ ... } [inet] [label "text"] */
+/* antispoof [log] [quick] for IFACE|{ ... } [inet|inet6] [label "text"] */
 int pf_antispoof(struct pf_ctx *x)
 {
     struct conf_pf_rule r;
@@ -754,9 +761,9 @@ int pf_antispoof(struct pf_ctx *x)
         if (list)
             (void)pf_accept_punct(x, ",");
     } while (list);
-    if (conf_tok_is(pf_peek(x), "inet6"))
-        return pf_unsupported(x, pf_peek(x), "antispoof for IPv6: Keel's antispoof is inet only");
-    if (pf_accept(x, "inet"))
+    if (pf_accept(x, "inet6"))
+        r.af = CONF_AF_INET6;
+    else if (pf_accept(x, "inet"))
         r.af = CONF_AF_INET;
     if (pf_accept(x, "label")) {
         const struct conf_tok *t = pf_next(x);
@@ -765,7 +772,7 @@ int pf_antispoof(struct pf_ctx *x)
         memcpy(r.label, t->s, t->n);
     }
     if (!pf_at_end(x))
-        return pf_fail(x, pf_peek(x)->col, "expected inet, label or end of line", pf_peek(x));
+        return pf_fail(x, pf_peek(x)->col, "expected inet, inet6, label or end of line", pf_peek(x));
     for (unsigned i = 0; i < n; i++) {
         r.iface = (int8_t)ifs[i];
         if (emit(x, &r))

@@ -35,8 +35,28 @@
  * sequence-window check (the IPv4 table's window tracking is not done for
  * IPv6).  Floating (any interface), as pf's default state policy.  A full
  * table refuses new states (the packet is blocked and counted), never an
- * old one.  Not done for IPv6: block return answers (an inet6 block
- * return rule drops), max-src-conn*, max N, scrub, NAT.
+ * old one.
+ *
+ * State options, as IPv4's (fw_state.h) and checked in its order before a
+ * state is made: `max N` (rule_live: live states per rule of the newest
+ * rule-set generation), `max-src-conn-rate N/S` (a source node's decaying
+ * count), `max-src-conn N` (a source node's live states); over a limit the
+ * new state is refused (FW_R_STATE_LIMIT, FW_R_SRC_RATE, FW_R_SRC_CONN),
+ * never an old one, and `overload <t>` adds the source to table t as an
+ * IPv6 /128, `flush [global]` then removing its states (of the rule, or
+ * all).  Source nodes: FW6_SRCS slots, FW6_SRC_PROBE probed per source; a
+ * full probe window refuses the new state (stats.src_full).
+ *
+ * `block return`: the verdict carries return_, return_rst and return_code
+ * (the ICMPv6 unreachable code, fw_rule.return_code6: 4, port, unless
+ * `return-icmp6 (CODE)` or `return-icmp (CODE, CODE6)`); fw6_may_answer
+ * and fw6_return_build are the caller's (netd_fw6.c) to send the answer.
+ * `antispoof for I` (inet6 or no family): in on another interface from
+ * one of I's IPv6 networks but the link-local one, or in on I from one of
+ * its own addresses.  `scrub (max-mss N)`: the verdict's max_mss (pass
+ * rules, match rules, and a state's packets as its first); the caller
+ * applies fw6_clamp_mss.  Not done for IPv6: translation (conf_pf refuses
+ * it in an inet6 rule; a rule for both families translates IPv4 only).
  *
  * Pure C, no allocation, no globals; the caller owns every struct; time is
  * the caller's nanoseconds.  Host unit test: tests/unit/test_fw6.c.
@@ -72,6 +92,7 @@ struct fw6_packet {
     uint8_t icmp_type, icmp_code; /* ICMPv6 */
     uint16_t sport, dport;        /* TCP/UDP; ICMPv6 echo: the identifier in both */
     uint32_t len;                 /* 40 + payload length: what byte counters add */
+    uint16_t l4off;               /* the upper-layer header's offset from the IPv6 header */
     uint8_t src[16], dst[16];
 };
 
@@ -102,6 +123,8 @@ struct fw6_state {
     uint16_t aport, bport;   /* initiator's, responder's */
     uint8_t a[16], b[16];    /* initiator, responder */
     uint16_t next;           /* bucket chain, or the free list; FW6_NONE ends it */
+    uint16_t srcn;           /* its source node (max-src-conn), or FW6_NONE */
+    uint16_t max_mss;        /* scrub (max-mss) of the creating rule(s), 0: none */
     int16_t rule;            /* rule index in set `generation`, -1: none */
     uint32_t generation;
     uint64_t expires; /* ns */
@@ -110,6 +133,24 @@ struct fw6_state {
 
 struct fw6_state_stats {
     uint64_t inserted, expired, full;
+    uint64_t removed;     /* ended early: overload flush */
+    uint64_t src_limited; /* new states refused: max-src-conn-rate */
+    uint64_t src_full;    /* new states refused: no room in the source table */
+};
+
+/* Per-(source, rule) new-connection rate (max-src-conn-rate) and live
+ * states (max-src-conn), as the IPv4 table's struct fw_src_node.  A node
+ * with live states is never reused. */
+#define FW6_SRCS 512 /* power of two */
+struct fw6_src_node {
+    uint8_t addr[16];
+    bool used;
+    int16_t rule;
+    uint32_t gen;
+    uint32_t live;   /* states of this source through this rule now */
+    uint64_t last;   /* ns of the last new connection */
+    uint64_t window; /* S in ns (0: the node counts live states only) */
+    uint64_t count;  /* decaying count of recent connections, x1000 */
 };
 
 struct fw6_state_table {
@@ -119,13 +160,19 @@ struct fw6_state_table {
     uint16_t bucket[FW6_BUCKETS];
     struct fw6_state s[FW6_STATES];
     struct fw6_state_stats stats;
+    /* Live states per rule of generation rule_gen (state option max N). */
+    uint32_t rule_gen;
+    uint32_t rule_live[FW_MAX_RULES];
+    struct fw6_src_node srcs[FW6_SRCS];
 };
 
 struct fw6_stats {
     uint64_t packets, passed, blocked;
     uint64_t nd_passed; /* ND/MLD/packet-too-big passed before the rules */
     uint64_t state_passed, rule_passed, rule_blocked, default_blocked, state_full;
-    uint64_t malformed[FW6_PKT_NREASONS]; /* by -reason */
+    uint64_t state_limited, src_limited, src_conn_limited; /* refused: max N, max-src-conn-rate, max-src-conn */
+    uint64_t overloaded, flushed;                          /* sources put in overload tables; their states removed */
+    uint64_t malformed[FW6_PKT_NREASONS];                  /* by -reason */
 };
 
 struct fw6_engine {
@@ -159,13 +206,70 @@ void fw6_state_update(struct fw6_state *s, const struct fw6_packet *p, bool repl
 /* Removes every expired state; how many. */
 unsigned fw6_state_expire(struct fw6_state_table *t, uint64_t now);
 
+/* Live states of rule RULE of generation GEN (0 for another generation). */
+uint32_t fw6_state_rule_live(const struct fw6_state_table *t, unsigned rule, uint32_t gen);
+
+/* The source node of (SRC, RULE, GEN), made if need be: its index in *IDX.
+ * FW_OK, or FW_E_FULL when its probe window has no free or stale node. */
+FW_MUST_CHECK int fw6_state_src_node(struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen,
+                                     uint64_t now, unsigned *idx);
+
+/* Counts one new connection from SRC through RULE with limit CONNS per
+ * SECS seconds (pf's decaying counter).  FW_OK, FW_E_LIMIT (over the
+ * rate) or FW_E_FULL (no room to track this source). */
+FW_MUST_CHECK int fw6_state_src_admit(struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen,
+                                      uint32_t conns, uint32_t secs, uint64_t now);
+
+/* Counts S against source node IDX until S ends. */
+void fw6_state_attach_src(struct fw6_state_table *t, struct fw6_state *s, unsigned idx);
+
+/* Removes the states whose initiator is SRC: of rule RULE of generation
+ * GEN only, or all of them (GLOBAL), as pf's `overload <t> flush [global]`.
+ * Returns how many. */
+unsigned fw6_state_kill_src(struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen, bool global);
+
 /* ND, MLD and packet too big (the design comment): pass before the rules. */
 bool fw6_is_nd(const struct fw6_packet *p);
 
 /* The verdict for P (struct fw_verdict of fw_match.h: action, reason, log,
- * rule, line; never return_). */
+ * rule, line, return_/return_rst/return_code, max_mss; never xl). */
 struct fw_verdict;
 void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, struct fw_verdict *v);
+
+/* True iff A is one of the appliance's IPv6 addresses in IFS. */
+bool fw6_is_self(const struct fw6_ifaces *ifs, const uint8_t a[16]);
+
+/* May `block return` answer P at all?  Never to or from multicast or the
+ * unspecified address, never to an ICMPv6 error (types below 128) or a
+ * TCP RST. */
+bool fw6_may_answer(const struct fw6_packet *p);
+
+/*
+ * `block return` for IPv6: builds the answer to the blocked packet IP (LEN
+ * bytes, as fw6_parse accepted it into P) into OUT (CAP bytes): with RST a
+ * TCP RST from P's destination to its source (RFC 9293 3.10.7: sequence
+ * number the segment's acknowledgement if it had ACK, else 0 with ACK of
+ * everything the segment occupied), otherwise an ICMPv6 destination
+ * unreachable (RFC 4443 3.1) with CODE from SRC quoting as much of IP as
+ * fits in 1280 bytes.  Hop limit 64; checksums over the IPv6
+ * pseudo-header.  Returns the answer's length, 0 when CAP is too small or
+ * RST is asked for a packet that is not TCP.
+ */
+size_t fw6_return_build(const uint8_t *ip, size_t len, const struct fw6_packet *p, bool rst, uint8_t code,
+                        const uint8_t src[16], uint8_t *out, size_t cap);
+
+#define FW6_RETURN_MAX 1280 /* the longest answer fw6_return_build makes (the IPv6 minimum MTU) */
+
+/* The ones' complement sum for an IPv6 upper-layer checksum (RFC 8200
+ * 8.1): the pseudo-header of SRC, DST, LEN bytes of protocol NH, plus
+ * DATA; the value to store (0 for a correct packet's sum). */
+uint16_t fw6_cksum(const uint8_t src[16], const uint8_t dst[16], uint8_t nh, const uint8_t *data, size_t len);
+
+/* scrub (max-mss N) for IPv6: when P (parsed from IP, LEN bytes) is a TCP
+ * SYN whose MSS option is above MSS, lowers it to MSS and updates the TCP
+ * checksum incrementally (RFC 1624; the IPv6 pseudo-header is unchanged).
+ * True iff it changed the packet. */
+bool fw6_clamp_mss(uint8_t *ip, size_t len, const struct fw6_packet *p, uint16_t mss);
 
 /* Table T's IPv6 entries: add ADDR/PREFIX (host bits cleared), match. */
 FW_MUST_CHECK int fw_table_add6(struct fw_ruleset *rs, unsigned t, const uint8_t addr[16], unsigned prefix, bool neg);

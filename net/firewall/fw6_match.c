@@ -114,6 +114,7 @@ int fw6_parse(const uint8_t *ip, size_t len, struct fw6_packet *out)
         off += ext;
     }
     out->proto = nh;
+    out->l4off = (uint16_t)off;
     return parse_l4(ip + off, end - off, out);
 }
 
@@ -206,11 +207,33 @@ static bool port_match(const struct fw_port *pt, uint16_t v)
     }
 }
 
+/* `antispoof for I` for IPv6, as IPv4's (fw_match.c): in on another
+ * interface from one of I's networks, or in on I from one of I's own
+ * addresses.  I's link-local network is left out of the first: fe80::/64
+ * is every link's (pf's scoped fe80::%I/64 matches only I's link). */
+static bool antispoof_match6(const struct fw_rule *r, const struct fw6_packet *p, const struct fw6_ifaces *ifs)
+{
+    if (!ifs || r->iface < 0 || r->iface >= FW_MAX_IFACES)
+        return false;
+    const struct fw6_iface *f = &ifs->ifs[r->iface];
+    for (unsigned i = 0; i < f->n && i < FW6_ADDRS; i++) {
+        if (p->iface == (uint8_t)r->iface) {
+            if (memcmp(p->src, f->a[i], 16) == 0)
+                return true;
+        } else if (!(f->a[i][0] == 0xfe && (f->a[i][1] & 0xc0) == 0x80) && prefix_eq(p->src, f->a[i], f->prefix[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool rule_matches6(const struct fw_rule *r, const struct fw6_packet *p, const struct fw6_ifaces *ifs,
                           const struct fw_ruleset *rs)
 {
-    if (!(r->dir & p->dir) || r->af == 4 || (r->flags & FW_RF_ANTISPOOF))
-        return false; /* antispoof is inet only (conf_pf: `antispoof ... inet`) */
+    if (!(r->dir & p->dir) || r->af == 4)
+        return false;
+    if (r->flags & FW_RF_ANTISPOOF)
+        return antispoof_match6(r, p, ifs);
     if (r->iface >= 0 && (uint8_t)r->iface != p->iface)
         return false;
     if (r->proto != FW_PROTO_ANY && r->proto != p->proto)
@@ -248,6 +271,67 @@ static void set(struct fw_verdict *v, uint8_t action, uint8_t reason, int rule, 
     v->log = action != FW_PASS;
 }
 
+static void refuse(struct fw6_engine *e, struct fw_verdict *v, uint64_t *counter, uint8_t reason, int rule,
+                   unsigned line)
+{
+    (*counter)++;
+    set(v, FW_BLOCK, reason, rule, line);
+    e->stats.blocked++;
+}
+
+/* A source over a limit of rule R (index IDX): into R's overload table
+ * (an IPv6 /128 entry), its states removed when R says flush.  Once per
+ * source: one already in the table is left as it is. */
+static void overload(struct fw6_engine *e, const struct fw_rule *r, unsigned idx, const uint8_t src[16])
+{
+    struct fw_ruleset *rs = e->rules;
+    if (r->overload < 0 || fw_table_add6(rs, (unsigned)r->overload, src, 128, false) != FW_OK)
+        return;
+    e->stats.overloaded++;
+    if (r->flush)
+        e->stats.flushed += fw6_state_kill_src(e->states, src, idx, rs->generation, r->flush == 2);
+}
+
+/* A pass rule that keeps state: the state limits (max N, max-src-conn-rate,
+ * max-src-conn, in IPv4's order), then the state.  False: V blocks. */
+static bool keep_state(struct fw6_engine *e, struct fw_rule *r, unsigned idx, const struct fw6_packet *p, uint64_t now,
+                       uint16_t mss, struct fw_verdict *v)
+{
+    struct fw_ruleset *rs = e->rules;
+    if (r->max_states && fw6_state_rule_live(e->states, idx, rs->generation) >= r->max_states) {
+        refuse(e, v, &e->stats.state_limited, FW_R_STATE_LIMIT, (int)idx, r->line);
+        return false;
+    }
+    if (r->rate_conns &&
+        fw6_state_src_admit(e->states, p->src, idx, rs->generation, r->rate_conns, r->rate_secs, now) != FW_OK) {
+        overload(e, r, idx, p->src);
+        refuse(e, v, &e->stats.src_limited, FW_R_SRC_RATE, (int)idx, r->line);
+        return false;
+    }
+    unsigned node = FW6_SRCS;
+    if (r->max_src_conn) {
+        if (fw6_state_src_node(e->states, p->src, idx, rs->generation, now, &node) != FW_OK) {
+            refuse(e, v, &e->stats.src_limited, FW_R_SRC_RATE, (int)idx, r->line);
+            return false;
+        }
+        if (e->states->srcs[node].live >= r->max_src_conn) {
+            overload(e, r, idx, p->src);
+            refuse(e, v, &e->stats.src_conn_limited, FW_R_SRC_CONN, (int)idx, r->line);
+            return false;
+        }
+    }
+    struct fw6_state *st = fw6_state_insert(e->states, p, (int)idx, rs->generation, now);
+    if (!st) {
+        refuse(e, v, &e->stats.state_full, FW_R_STATE_FULL, (int)idx, r->line);
+        return false;
+    }
+    if (node < FW6_SRCS)
+        fw6_state_attach_src(e->states, st, node);
+    st->max_mss = mss; /* the state's packets are scrubbed as its first was */
+    r->c.states++;
+    return true;
+}
+
 void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, struct fw_verdict *v)
 {
     struct fw_ruleset *rs = e->rules;
@@ -264,18 +348,29 @@ void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, 
             rs->rules[rule].c.bytes += p->len;
         }
         set(v, FW_PASS, FW_R_STATE, rule, rule >= 0 ? rs->rules[rule].line : 0);
+        v->max_mss = st->max_mss;
         e->stats.passed++;
         e->stats.state_passed++;
         return;
     }
     int last = -1;
+    uint16_t mss = 0; /* the smallest max-mss of the matching match rules, as IPv4 */
     for (unsigned i = 0; i < rs->count; i++) {
         struct fw_rule *r = &rs->rules[i];
         if (r->af == 4)
             continue;
         r->c.evaluations++;
-        if (!rule_matches6(r, p, e->ifaces, rs) || r->action == FW_MATCH)
+        if (!rule_matches6(r, p, e->ifaces, rs))
             continue;
+        if (r->action == FW_MATCH) { /* counted, never decides */
+            r->c.packets++;
+            r->c.bytes += p->len;
+            if (r->max_mss && (!mss || r->max_mss < mss))
+                mss = r->max_mss;
+            if (r->flags & FW_RF_QUICK)
+                break;
+            continue;
+        }
         last = (int)i;
         if (r->flags & FW_RF_QUICK)
             break;
@@ -289,27 +384,147 @@ void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, 
         return;
     }
     struct fw_rule *r = &rs->rules[last];
-    if (r->action == FW_PASS && (r->flags & FW_RF_KEEP_STATE) && opens_state(p)) {
-        if (!fw6_state_insert(e->states, p, last, rs->generation, now)) {
-            set(v, FW_BLOCK, FW_R_STATE_FULL, last, r->line);
-            e->stats.blocked++;
-            e->stats.state_full++;
+    if (r->action == FW_PASS) {
+        if (r->max_mss && (!mss || r->max_mss < mss))
+            mss = r->max_mss;
+        if ((r->flags & FW_RF_KEEP_STATE) && opens_state(p) && !keep_state(e, r, (unsigned)last, p, now, mss, v))
             return;
-        }
-        r->c.states++;
+        r->c.packets++;
+        r->c.bytes += p->len;
+        set(v, FW_PASS, FW_R_RULE, last, r->line);
+        v->log = (r->flags & FW_RF_LOG) != 0;
+        v->max_mss = mss;
+        e->stats.passed++;
+        e->stats.rule_passed++;
+        return;
     }
     r->c.packets++;
     r->c.bytes += p->len;
-    set(v, r->action == FW_PASS ? FW_PASS : FW_BLOCK, r->action == FW_PASS ? FW_R_RULE : FW_R_BLOCK_RULE, last,
-        r->line);
-    v->log = (r->flags & FW_RF_LOG) || r->action != FW_PASS;
-    if (r->action == FW_PASS) {
-        e->stats.passed++;
-        e->stats.rule_passed++;
+    set(v, FW_BLOCK, FW_R_BLOCK_RULE, last, r->line);
+    /* block return*: as IPv4 (fw_match.c), the code ICMPv6's */
+    v->return_ = (r->flags & (FW_RF_RETURN | FW_RF_RETURN_RST | FW_RF_RETURN_ICMP)) != 0;
+    v->return_rst = p->proto == FW_PROTO_TCP && !(r->flags & FW_RF_RETURN_ICMP);
+    v->return_code = r->return_code6;
+    if ((r->flags & FW_RF_RETURN_RST) && p->proto != FW_PROTO_TCP)
+        v->return_ = false; /* return-rst answers TCP only */
+    e->stats.blocked++;
+    e->stats.rule_blocked++;
+}
+
+bool fw6_clamp_mss(uint8_t *ip, size_t len, const struct fw6_packet *p, uint16_t mss)
+{
+    if (p->proto != FW_PROTO_TCP || !(p->tcp_flags & FW_TH_SYN) || !mss)
+        return false;
+    size_t end = len < p->len ? len : p->len;
+    if ((size_t)p->l4off + 20 > end)
+        return false;
+    return fw_clamp_mss_tcp(ip + p->l4off, end - p->l4off, mss);
+}
+
+/* ---------------------------------------------------- block return ---- */
+
+bool fw6_is_self(const struct fw6_ifaces *ifs, const uint8_t a[16])
+{
+    for (unsigned k = 0; k < FW_MAX_IFACES; k++)
+        if (iface_match6(ifs, k, a, false))
+            return true;
+    return false;
+}
+
+static bool unspecified(const uint8_t a[16])
+{
+    for (int i = 0; i < 16; i++)
+        if (a[i])
+            return false;
+    return true;
+}
+
+bool fw6_may_answer(const struct fw6_packet *p)
+{
+    if (p->src[0] == 0xff || p->dst[0] == 0xff || unspecified(p->src) || unspecified(p->dst))
+        return false;
+    if (p->proto == FW_PROTO_ICMP6 && p->icmp_type < 128)
+        return false; /* never an error about an error (RFC 4443 2.4 e) */
+    return p->proto != FW_PROTO_TCP || !(p->tcp_flags & FW_TH_RST);
+}
+
+static uint32_t sum16(uint32_t s, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i += 2)
+        s += (uint32_t)(b[i] << 8 | b[i + 1]);
+    if (n & 1)
+        s += (uint32_t)b[n - 1] << 8;
+    return s;
+}
+
+uint16_t fw6_cksum(const uint8_t src[16], const uint8_t dst[16], uint8_t nh, const uint8_t *data, size_t len)
+{
+    uint32_t s = sum16(0, src, 16);
+    s = sum16(s, dst, 16);
+    s += (uint32_t)(len >> 16) + (uint32_t)(len & 0xffff) + nh;
+    s = sum16(s, data, len);
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)~s;
+}
+
+static void put16(uint8_t *b, uint32_t v)
+{
+    b[0] = (uint8_t)(v >> 8);
+    b[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *b, uint32_t v)
+{
+    put16(b, v >> 16);
+    put16(b + 2, v);
+}
+
+static uint32_t get32(const uint8_t *b) { return (uint32_t)be16(b) << 16 | be16(b + 2); }
+
+size_t fw6_return_build(const uint8_t *ip, size_t len, const struct fw6_packet *p, bool rst, uint8_t code,
+                        const uint8_t src[16], uint8_t *out, size_t cap)
+{
+    size_t body;
+    if (rst) {
+        if (p->proto != FW_PROTO_TCP || (size_t)p->l4off + 20 > len)
+            return 0;
+        body = 20;
     } else {
-        e->stats.blocked++;
-        e->stats.rule_blocked++;
+        size_t quote = len < p->len ? len : p->len;
+        if (quote > FW6_RETURN_MAX - IP6_HLEN - 8)
+            quote = FW6_RETURN_MAX - IP6_HLEN - 8;
+        body = 8 + quote;
     }
+    if (cap < IP6_HLEN + body)
+        return 0;
+    memset(out, 0, IP6_HLEN + body);
+    out[0] = 0x60;
+    put16(out + 4, (uint32_t)body);
+    out[6] = rst ? FW_PROTO_TCP : FW_PROTO_ICMP6;
+    out[7] = 64;
+    memcpy(out + 8, rst ? p->dst : src, 16);
+    memcpy(out + 24, p->src, 16);
+    uint8_t *l4 = out + IP6_HLEN;
+    if (rst) {
+        const uint8_t *th = ip + p->l4off;
+        uint32_t seglen = p->len - p->l4off - (uint32_t)(th[12] >> 4) * 4u;
+        seglen += (p->tcp_flags & FW_TH_SYN) ? 1 : 0;
+        seglen += (p->tcp_flags & FW_TH_FIN) ? 1 : 0;
+        put16(l4, p->dport);
+        put16(l4 + 2, p->sport);
+        put32(l4 + 4, (p->tcp_flags & FW_TH_ACK) ? get32(th + 8) : 0);
+        put32(l4 + 8, get32(th + 4) + seglen);
+        l4[12] = 5 << 4;
+        l4[13] = FW_TH_RST | FW_TH_ACK;
+    } else {
+        l4[0] = 1; /* destination unreachable */
+        l4[1] = code;
+        memcpy(l4 + 8, ip, body - 8);
+    }
+    uint16_t c = fw6_cksum(out + 8, out + 24, out[6], l4, body);
+    put16(l4 + (rst ? 16 : 2), c);
+    return IP6_HLEN + body;
 }
 
 /* ----------------------------------------------------------- tables ---- */

@@ -13,6 +13,16 @@
  * established 24 h, closing 900 s, closed 90 s; UDP 60 s; ICMPv6 20 s;
  * other protocols 60 s.  Expired states are removed when a lookup meets
  * them and by fw6_state_expire (netd calls it once a second).
+ *
+ * State limits (as the IPv4 table's, fw_state.h): rule_live counts the live
+ * states of each rule of the newest generation (state option max N); a
+ * source node counts one source's live states through one rule
+ * (max-src-conn) and its recent new connections, a decaying counter that
+ * falls linearly to 0 over the rule's window (max-src-conn-rate).  Source
+ * nodes sit in an open-addressed table probed FW6_SRC_PROBE slots from a
+ * keyed hash; a full probe window refuses the new state.  Invariant: a
+ * node's live count is the number of states whose srcn names it, and
+ * rule_live[r] the number of states of rule r of generation rule_gen.
  */
 #include "fw6.h"
 
@@ -20,8 +30,13 @@
 
 #define S_NS(s) ((uint64_t)(s)*1000000000ull)
 
+#define FW6_SRC_PROBE 8 /* source nodes looked at per source */
+#define FW6_SRC_UNIT  1000ull
+#define NS_PER_MS     1000000ull
+
 _Static_assert((FW6_STATES & (FW6_STATES - 1)) == 0 && FW6_STATES < FW6_NONE, "slots fit uint16_t");
 _Static_assert((FW6_BUCKETS & (FW6_BUCKETS - 1)) == 0, "a power of two");
+_Static_assert((FW6_SRCS & (FW6_SRCS - 1)) == 0 && FW6_SRCS < FW6_NONE, "a power of two that fits srcn");
 
 void fw6_state_init(struct fw6_state_table *t, uint64_t key)
 {
@@ -80,7 +95,13 @@ static void unlink_slot(struct fw6_state_table *t, unsigned b, uint16_t prev, ui
         t->bucket[b] = t->s[i].next;
     else
         t->s[prev].next = t->s[i].next;
-    t->s[i].next = t->free;
+    struct fw6_state *s = &t->s[i];
+    if (s->generation == t->rule_gen && s->rule >= 0 && s->rule < FW_MAX_RULES && t->rule_live[s->rule])
+        t->rule_live[s->rule]--;
+    if (s->srcn < FW6_SRCS && t->srcs[s->srcn].live)
+        t->srcs[s->srcn].live--;
+    s->srcn = FW6_NONE;
+    s->next = t->free;
     t->free = i;
     t->count--;
 }
@@ -136,6 +157,13 @@ struct fw6_state *fw6_state_insert(struct fw6_state_table *t, const struct fw6_p
     s->bport = p->dport;
     s->rule = (int16_t)rule;
     s->generation = generation;
+    s->srcn = FW6_NONE;
+    if (generation != t->rule_gen) { /* a new rule set: earlier states count against nothing */
+        t->rule_gen = generation;
+        memset(t->rule_live, 0, sizeof t->rule_live);
+    }
+    if (rule >= 0 && rule < FW_MAX_RULES)
+        t->rule_live[rule]++;
     s->tcp = FW6_TCP_OPENING;
     s->packets = 1;
     s->bytes = p->len;
@@ -184,5 +212,114 @@ unsigned fw6_state_expire(struct fw6_state_table *t, uint64_t now)
         }
     }
     t->stats.expired += n;
+    return n;
+}
+
+/* ------------------------------------------------------ state limits ---- */
+
+uint32_t fw6_state_rule_live(const struct fw6_state_table *t, unsigned rule, uint32_t gen)
+{
+    return gen == t->rule_gen && rule < FW_MAX_RULES ? t->rule_live[rule] : 0;
+}
+
+static unsigned src_hash(const struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen)
+{
+    uint64_t h = t->key ^ ((uint64_t)rule << 32 | gen);
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t a;
+        memcpy(&a, src + i, 8);
+        h = (h ^ a) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+        h *= 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    return (unsigned)(h ^ h >> 32);
+}
+
+static bool src_stale(const struct fw6_src_node *n, uint32_t gen, uint64_t now)
+{
+    return !n->used || (n->live == 0 && (n->gen != gen || now - n->last >= n->window));
+}
+
+int fw6_state_src_node(struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen, uint64_t now,
+                       unsigned *idx)
+{
+    unsigned h = src_hash(t, src, rule, gen), spare = FW6_SRCS;
+    for (unsigned j = 0; j < FW6_SRC_PROBE; j++) {
+        unsigned k = (h + j) & (FW6_SRCS - 1);
+        struct fw6_src_node *n = &t->srcs[k];
+        if (n->used && n->rule == (int16_t)rule && n->gen == gen && memcmp(n->addr, src, 16) == 0) {
+            *idx = k;
+            return FW_OK;
+        }
+        if (spare == FW6_SRCS && src_stale(n, gen, now))
+            spare = k;
+    }
+    if (spare == FW6_SRCS) {
+        t->stats.src_full++;
+        return FW_E_FULL;
+    }
+    struct fw6_src_node *n = &t->srcs[spare];
+    memset(n, 0, sizeof *n);
+    memcpy(n->addr, src, 16);
+    n->used = true;
+    n->rule = (int16_t)rule;
+    n->gen = gen;
+    n->last = now;
+    *idx = spare;
+    return FW_OK;
+}
+
+int fw6_state_src_admit(struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen, uint32_t conns,
+                        uint32_t secs, uint64_t now)
+{
+    unsigned k;
+    if (fw6_state_src_node(t, src, rule, gen, now, &k) != FW_OK)
+        return FW_E_FULL;
+    struct fw6_src_node *n = &t->srcs[k];
+    n->window = S_NS(secs);
+    uint64_t diff = now > n->last ? now - n->last : 0;
+    if (diff >= n->window) /* the count falls linearly to 0 over one window */
+        n->count = 0;
+    else
+        n->count -= n->count * (diff / NS_PER_MS) / (n->window / NS_PER_MS);
+    n->count += FW6_SRC_UNIT;
+    uint64_t cap = ((uint64_t)conns + 1) * FW6_SRC_UNIT;
+    if (n->count > cap)
+        n->count = cap;
+    n->last = now;
+    if (n->count > (uint64_t)conns * FW6_SRC_UNIT) {
+        t->stats.src_limited++;
+        return FW_E_LIMIT;
+    }
+    return FW_OK;
+}
+
+void fw6_state_attach_src(struct fw6_state_table *t, struct fw6_state *s, unsigned idx)
+{
+    if (idx >= FW6_SRCS || s->srcn != FW6_NONE)
+        return;
+    s->srcn = (uint16_t)idx;
+    t->srcs[idx].live++;
+}
+
+unsigned fw6_state_kill_src(struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen, bool global)
+{
+    unsigned n = 0;
+    for (unsigned b = 0; b < FW6_BUCKETS; b++) {
+        uint16_t prev = FW6_NONE;
+        for (uint16_t i = t->bucket[b]; i != FW6_NONE;) {
+            const struct fw6_state *s = &t->s[i];
+            uint16_t next = s->next;
+            if (memcmp(s->a, src, 16) == 0 && (global || (s->rule == (int16_t)rule && s->generation == gen))) {
+                unlink_slot(t, b, prev, i);
+                n++;
+            } else {
+                prev = i;
+            }
+            i = next;
+        }
+    }
+    t->stats.removed += n;
     return n;
 }

@@ -74,6 +74,7 @@ static uint16_t block_flags(uint8_t mode)
     case CONF_PF_RETURN: return FW_RF_RETURN;
     case CONF_PF_RETURN_RST: return FW_RF_RETURN_RST;
     case CONF_PF_RETURN_ICMP: return FW_RF_RETURN_ICMP;
+    case CONF_PF_RETURN_ICMP6: return FW_RF_RETURN_ICMP | FW_RF_RETURN_ICMP6;
     default: return 0;
     }
 }
@@ -145,6 +146,7 @@ static int on_rule(void *ctx, const struct conf_pf_rule *in)
     if (in->action == CONF_PF_BLOCK)
         r.flags |= block_flags(in->block_mode);
     r.return_code = in->return_code;
+    r.return_code6 = in->return_code6;
     r.tcp_set = in->tcp_set;
     r.tcp_mask = in->tcp_mask;
     addr(k, &in->src, &r.src, &r.src6);

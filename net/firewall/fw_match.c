@@ -705,9 +705,15 @@ bool fw_clamp_mss(uint8_t *ip, size_t len, uint16_t mss)
         len = total;
     if (ihl + 20 > len)
         return false;
-    uint8_t *th = ip + ihl;
+    return fw_clamp_mss_tcp(ip + ihl, len - ihl, mss);
+}
+
+bool fw_clamp_mss_tcp(uint8_t *th, size_t len, uint16_t mss)
+{
+    if (len < 20 || !mss)
+        return false;
     size_t thl = (th[12] >> 4) * 4u;
-    if (!(th[13] & FW_TH_SYN) || thl < 20 || ihl + thl > len)
+    if (!(th[13] & FW_TH_SYN) || thl < 20 || thl > len)
         return false;
     for (size_t i = 20; i < thl;) { /* the options, RFC 9293 3.1 */
         uint8_t kind = th[i];

@@ -151,6 +151,11 @@ void fw_filter(struct fw_engine *e, const struct fw_packet *p, uint64_t now, str
  */
 bool fw_clamp_mss(uint8_t *ip, size_t len, uint16_t mss);
 
+/* The same on a TCP segment TH (LEN bytes from its header on), whatever
+ * the IP version (the checksum update does not need the pseudo-header:
+ * only option bytes change).  fw6_clamp_mss uses it for IPv6. */
+bool fw_clamp_mss_tcp(uint8_t *th, size_t len, uint16_t mss);
+
 /* Names for listings and logs ("bad IPv4 header checksum", "no rule matched"). */
 const char *fw_pkt_reason_name(int err);
 const char *fw_reason_name(unsigned reason);

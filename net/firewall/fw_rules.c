@@ -274,11 +274,22 @@ static void put_action(struct textbuf *b, const struct fw_rule *r)
         tb_put(b, "match");
     } else if (r->flags & FW_RF_RETURN_RST) {
         tb_put(b, "block return-rst");
+    } else if (r->flags & FW_RF_RETURN_ICMP6) {
+        tb_put(b, "block return-icmp6");
+        if (r->return_code6 != 4) {
+            tb_put(b, " (");
+            tb_u64(b, r->return_code6);
+            tb_put(b, ")");
+        }
     } else if (r->flags & FW_RF_RETURN_ICMP) {
         tb_put(b, "block return-icmp");
-        if (r->return_code != 3) {
+        if (r->return_code != 3 || (r->return_code6 != 4 && r->af != 4)) {
             tb_put(b, " (");
             tb_u64(b, r->return_code);
+            if (r->return_code6 != 4 && r->af != 4) {
+                tb_put(b, ", ");
+                tb_u64(b, r->return_code6);
+            }
             tb_put(b, ")");
         }
     } else {
@@ -421,6 +432,7 @@ size_t fw_rule_format(const struct fw_rule *r, const struct fw_ifaces *ifs, cons
         tb_put(&b, (r->flags & FW_RF_QUICK) ? " quick" : "");
         tb_put(&b, " for ");
         put_iface(&b, ifs, r->iface);
+        tb_put(&b, r->af == 4 ? " inet" : r->af == 6 ? " inet6" : "");
         return b.len;
     }
     put_action(&b, r);

@@ -61,15 +61,16 @@ enum fw_action {
 };
 
 /* struct fw_rule.flags */
-#define FW_RF_QUICK       0x001u
-#define FW_RF_KEEP_STATE  0x002u
-#define FW_RF_LOG         0x004u
-#define FW_RF_RETURN      0x008u /* block return: RST for TCP, ICMP unreachable (return_code) otherwise */
-#define FW_RF_ALLOW_OPTS  0x010u
-#define FW_RF_ANTISPOOF   0x020u /* iface is the protected interface; addresses unused */
-#define FW_RF_RETURN_RST  0x040u /* block return-rst: RST for TCP, nothing otherwise */
-#define FW_RF_RETURN_ICMP 0x080u /* block return-icmp: ICMP unreachable (return_code) for every protocol */
-#define FW_RF_DROP        0x100u /* block drop written out (for listings) */
+#define FW_RF_QUICK        0x001u
+#define FW_RF_KEEP_STATE   0x002u
+#define FW_RF_LOG          0x004u
+#define FW_RF_RETURN       0x008u /* block return: RST for TCP, ICMP unreachable (return_code) otherwise */
+#define FW_RF_ALLOW_OPTS   0x010u
+#define FW_RF_ANTISPOOF    0x020u /* iface is the protected interface; addresses unused */
+#define FW_RF_RETURN_RST   0x040u /* block return-rst: RST for TCP, nothing otherwise */
+#define FW_RF_RETURN_ICMP  0x080u /* block return-icmp: ICMP unreachable (return_code) for every protocol */
+#define FW_RF_DROP         0x100u /* block drop written out (for listings) */
+#define FW_RF_RETURN_ICMP6 0x200u /* block return-icmp6 written (listings); acts as FW_RF_RETURN_ICMP */
 
 enum fw_addr_kind {
     FW_ADDR_NET = 0,    /* (a & mask) == addr; any: mask 0 */
@@ -178,6 +179,7 @@ struct fw_rule {
     /* Family (fw6.h): 0 both, 4 inet (IPv4 packets only), 6 inet6 (IPv6
      * only).  src6/dst6: the prefix when src/dst is FW_ADDR_NET and af is 6. */
     uint8_t af;
+    uint8_t return_code6; /* FW_RF_RETURN(_ICMP): the ICMPv6 unreachable code for IPv6 packets (4: port) */
     struct fw_net6 {
         uint8_t a[16]; /* network order, no bits beyond prefix */
         uint8_t prefix;

@@ -58,6 +58,18 @@ pass in inet6 proto icmp6 icmp6-type echoreq keep state
 pass in on wan inet6 proto tcp to port 6001 keep state
 pass in on lan inet6 proto tcp from 2001:db8:11::/64 to port 6002 keep state
 block in quick inet6 proto tcp to port 6003
+# fw6 (issue #15): block return and state limits for IPv6 (fw6_* tests below)
+block return in inet6 proto { tcp udp } to port 6004
+table <flood6> persist
+block in quick inet6 proto tcp from <flood6> to port 6006
+pass in inet6 proto tcp to port 6006 keep state (max-src-conn 2, overload <flood6> flush global)
+pass in on lan inet6 proto tcp to port 6007 keep state scrub (max-mss 1200)
+pass in on lan inet6 proto tcp to port 6008 keep state
+pass in on wan inet6 proto tcp to port 6009 no state
+table <rate6> persist
+block in quick inet6 proto tcp from <rate6> to port 6010
+pass in inet6 proto tcp to port 6010 keep state (max-src-conn-rate 3/60, overload <rate6> flush)
+block return out on lan inet6 proto tcp to port 6009
 pass in on wan inet6 proto tcp to port 443 keep state
 
 tls 443 {
@@ -237,8 +249,188 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             check(lab.ping(0, "10.9.10.1", 2), "A cannot ping 10.9.10.1 (IPv4 beside IPv6)")
 
         rep.run("ipv6.ipv4_beside_ipv6", ipv4_still_works)
+        fw6_tests(rep, l6)
     finally:
         l6.close()
+
+
+# fw6 (issue #15): a UDP client that reports what the appliance's answer made of its datagram.
+UDP6_PROBE = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(float(sys.argv[3]))
+s.connect((sys.argv[1], int(sys.argv[2])))
+try:
+    s.send(b"probe"); s.recv(100); print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except OSError as e:
+    print("timeout", e)
+"""
+
+# Holds N connections to HOST:PORT open, then tries one more: prints one word per connection.
+HOLD6 = r"""
+import socket, sys, time
+host, port, n, t = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+held, out = [], []
+for i in range(n + 1):
+    s = socket.socket(socket.AF_INET6); s.settimeout(t)
+    try:
+        s.connect((host, port)); held.append(s); out.append("ok")
+    except OSError as e:
+        out.append("refused" if isinstance(e, ConnectionRefusedError) else "timeout")
+print(" ".join(out), flush=True)
+"""
+
+
+# Accepts connections and answers each with the MSS the kernel uses on it (TCP_MAXSEG: at most the peer's MSS option).
+MSS6_SINK = r"""
+import socket, sys
+srv = socket.socket(socket.AF_INET6); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("::", int(sys.argv[1]))); srv.listen(8)
+while True:
+    c, _ = srv.accept()
+    c.sendall(str(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)).encode()); c.close()
+"""
+
+MSS6_CLIENT = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.settimeout(5)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2]))); print(s.recv(20).decode())
+except OSError as e:
+    print("failed", e)
+"""
+
+
+# Sends N UDP datagrams to HOST:PORT over N * 5 ms and counts the ICMPv6 port unreachables that come back.
+UNREACH6_COUNT = r"""
+import socket, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+raw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6); raw.settimeout(0.2)
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+t0 = time.monotonic()
+for i in range(n):  # paced, so that each loop iteration of netd sees a few: only the token bucket limits
+    u.sendto(b"x", (host, port)); time.sleep(0.005)
+sent_in = time.monotonic() - t0
+got, end = 0, time.monotonic() + 2
+while time.monotonic() < end:
+    try:
+        d = raw.recv(2000)
+    except socket.timeout:
+        continue
+    if d[0] == 1 and d[1] == 4:
+        got += 1
+print(got, round(sent_in, 3))
+"""
+
+
+def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
+    """Block return and state limits for IPv6 (net/firewall/fw6.h).  The
+    rules are the fw6 lines of CONF; the tests here use ports 6004-6010
+    only (and 6001-6003 as controls), so they may run after any others."""
+    lab = l6.lab
+    for ns in lab.hosts:  # listeners behind the rules: a pass would connect, so a refusal is the appliance's
+        for port in ("6004", "6006", "6009", "6010"):
+            lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOST6_CODE, "sink",
+                                                 port], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                                start_new_session=True))
+    time.sleep(1)
+
+    def block_return_rst():
+        t0 = time.monotonic()
+        r = l6.send6(0, LAN6 + "2", 6004, 1, connect_timeout=5)
+        took = time.monotonic() - t0
+        check("refused" in r, f"A -> B 6004 (block return): no RST, got {r!r}")
+        check(took < 3, f"the refusal took {took:.1f} s")
+        r = l6.send6(1, WAN6 + "2", 6004, 1, connect_timeout=5)
+        check("refused" in r, f"B -> A 6004 (block return): no RST, got {r!r}")
+        t0 = time.monotonic()
+        r = l6.send6(0, LAN6 + "2", 6003, 1, connect_timeout=3)  # negative control: a drop rule answers nothing
+        check(r.startswith("connect-failed") and "refused" not in r and time.monotonic() - t0 >= 2.5,
+              f"A -> B 6003 (block drop) did not time out: {r!r}")
+        r = l6.send6(0, LAN6 + "2", 6001, 1)
+        check(r == "ok", f"control: A -> B 6001 failed after the refused tries: {r}")
+
+    rep.run("ipv6.fw6_block_return_rst_refuses_at_once", block_return_rst)
+
+    def block_return_out():
+        t0 = time.monotonic()
+        r = l6.send6(0, LAN6 + "2", 6009, 1, connect_timeout=5)  # passes in on wan, blocked out on lan
+        check("refused" in r and time.monotonic() - t0 < 3,
+              f"A -> B 6009 (block return out on lan): no RST back over wan, got {r!r}")
+
+    rep.run("ipv6.fw6_block_return_out_answers_over_the_route", block_return_out)
+
+    def block_return_udp():
+        p = sh("ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", UDP6_PROBE, LAN6 + "2", "6004", "3",
+               check_rc=False)
+        check(p.stdout.strip() == "refused", f"A -> B udp 6004 (block return): no port unreachable: {p.stdout!r}")
+        p = sh("ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", UDP6_PROBE, LAN6 + "2", "6003", "2",
+               check_rc=False)
+        check(p.stdout.startswith("timeout"), f"A -> B udp 6003 (no rule: dropped) was answered: {p.stdout!r}")
+
+    rep.run("ipv6.fw6_block_return_udp_port_unreachable", block_return_udp)
+
+    def block_return_rate_limited():
+        time.sleep(1.5)  # the token bucket (50 a second, bursts of 50) refills after the tests before
+        p = sh("ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", UNREACH6_COUNT, LAN6 + "2", "6004", "400",
+               check_rc=False)
+        words = p.stdout.split()
+        check(len(words) == 2, f"the counter said {p.stdout!r} {p.stderr!r}")
+        got, took = int(words[0]), float(words[1])
+        print(f"  {got} port unreachables for 400 datagrams sent in {took} s", flush=True)
+        check(got >= 5, f"only {got} port unreachables for 400 datagrams")
+        check(got <= 50 + 50 * took + 40, f"{got} answers to 400 datagrams sent in {took} s: not rate-limited")
+
+    rep.run("ipv6.fw6_block_return_rate_limited", block_return_rate_limited)
+
+    def max_src_conn_overload():
+        p = sh("ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", HOLD6, WAN6 + "2", "6006", "2", "3",
+               check_rc=False)
+        check(p.stdout.split() == ["ok", "ok", "timeout"],
+              f"B -> A 6006 with max-src-conn 2: want two connections and the third refused, got {p.stdout!r}")
+        r = l6.send6(1, WAN6 + "2", 6006, 1, connect_timeout=3)  # B is in <flood6> now
+        check(r.startswith("connect-failed"), f"B -> A 6006 after the overload was not blocked: {r!r}")
+        t = lab.cmd("show states")
+        left = [ln for ln in t.splitlines() if f"[{LAN6}2]:" in ln and f"[{WAN6}2]:6006 " in ln]
+        check(not left, f"B's states to A:6006 were not flushed (flush global): {left!r}")
+        r = l6.send6(0, LAN6 + "2", 6006, 1)  # another source is still served
+        check(r == "ok", f"A -> B 6006 (another source) failed: {r!r}")
+        r = l6.send6(1, WAN6 + "2", 6002, 1)  # and B's other connections are not touched
+        check(r == "ok", f"control: B -> A 6002 failed: {r!r}")
+
+    rep.run("ipv6.fw6_max_src_conn_overload_other_source_served", max_src_conn_overload)
+
+    def max_src_conn_rate_overload():
+        p = sh("ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", HOLD6, WAN6 + "2", "6010", "3", "3",
+               check_rc=False)
+        check(p.stdout.split() == ["ok", "ok", "ok", "timeout"],
+              f"B -> A 6010 with max-src-conn-rate 3/60: want three connections and the fourth refused, got "
+              f"{p.stdout!r}")
+        r = l6.send6(1, WAN6 + "2", 6010, 1, connect_timeout=3)  # B is in <rate6> now
+        check(r.startswith("connect-failed"), f"B -> A 6010 after the overload was not blocked: {r!r}")
+        r = l6.send6(0, LAN6 + "2", 6010, 1)  # another source is still served
+        check(r == "ok", f"A -> B 6010 (another source) failed: {r!r}")
+
+    rep.run("ipv6.fw6_max_src_conn_rate_overload_other_source_served", max_src_conn_rate_overload)
+
+    def scrub_max_mss():
+        for port in ("6007", "6008"):
+            lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", lab.hosts[0], sys.executable, "-c",
+                                                 MSS6_SINK, port], stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL, start_new_session=True))
+        time.sleep(1)
+        got = {}
+        for port in ("6007", "6008"):
+            p = sh("ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", MSS6_CLIENT, WAN6 + "2", port,
+                   check_rc=False)
+            got[port] = p.stdout.strip()
+        check(got["6008"].isdigit() and int(got["6008"]) > 1200,
+              f"control: B -> A 6008 (no scrub) should see B's own MSS (1440 less options): {got}")
+        check(got["6007"].isdigit() and int(got["6007"]) <= 1200,
+              f"B -> A 6007 (scrub (max-mss 1200)): A's side of the connection uses MSS {got['6007']}")
+
+    rep.run("ipv6.fw6_scrub_max_mss_clamps_syn", scrub_max_mss)
 
 
 def main() -> int:

@@ -274,6 +274,76 @@ static void test_unsupported(void)
         CHECK_STR(err1(cases[i].text), cases[i].msg);
 }
 
+/* What the IPv6 half of the firewall does (fw6.h) is accepted for inet6
+ * rules; what it does not is refused with its place. */
+static void test_inet6(void)
+{
+    CHECK_EQ(walk("pass in inet6 proto tcp to port 80 keep state (max 100, max-src-conn 10, max-src-conn-rate 5/10, "
+                  "overload <flood> flush global)\n"),
+             CONF_OK);
+    CHECK_EQ(n_rules, 1);
+    CHECK_EQ(rules[0].af, CONF_AF_INET6);
+    CHECK_EQ(rules[0].max_states, 100);
+    CHECK_EQ(rules[0].max_src_conn, 10);
+    CHECK_EQ(rules[0].rate_conns, 5);
+    CHECK_EQ(rules[0].rate_secs, 10);
+    CHECK(rules[0].overload_flush_global);
+    CHECK_EQ(walk("pass in proto tcp from 2001:db8::/32 to port 80 keep state (max-src-conn-rate 5/10)\n"), CONF_OK);
+    CHECK_EQ(rules[0].af, CONF_AF_INET6);
+    /* block return for IPv6 */
+    CHECK_EQ(walk("block return in inet6 proto tcp to port 6004\nblock return-icmp6 (admin-unr) in inet6\n"
+                  "block return-icmp6 in inet6 proto udp\nblock return-icmp (host-unr, 3) in\n"
+                  "block return-rst in inet6 proto tcp\n"),
+             CONF_OK);
+    CHECK_EQ(n_rules, 5);
+    CHECK_EQ(rules[0].block_mode, CONF_PF_RETURN);
+    CHECK_EQ(rules[0].return_code6, 4);
+    CHECK_EQ(rules[1].block_mode, CONF_PF_RETURN_ICMP6);
+    CHECK_EQ(rules[1].return_code6, 1);
+    CHECK_EQ(rules[2].return_code6, 4);
+    CHECK_EQ(rules[3].block_mode, CONF_PF_RETURN_ICMP);
+    CHECK_EQ(rules[3].return_code, 1);
+    CHECK_EQ(rules[3].return_code6, 3);
+    CHECK_EQ(rules[4].block_mode, CONF_PF_RETURN_RST);
+    CHECK_STR(err1("block return-icmp6 (host-unr) in inet6\n"),
+              "appliance.conf:3:21: expected an ICMPv6 unreachable code (as port-unr, admin-unr) or a number 0-255 "
+              "(got \"host-unr\")");
+    CHECK_STR(err1("block return-icmp (port-unr, 300) in\n"),
+              "appliance.conf:3:30: expected an ICMPv6 unreachable code (as port-unr, admin-unr) or a number 0-255 "
+              "(got \"300\")");
+    CHECK_STR(err1("block return-icmp6 (port-unr in inet6\n"),
+              "appliance.conf:3:30: expected ')' after the code (got \"in\")");
+    CHECK_STR(err1("block return-rst (ttl 5) in inet6 proto tcp\n"),
+              "appliance.conf:3:18: unsupported: \"(\" is not supported by Keel (options of return-rst (ttl))");
+    /* antispoof for IPv6 */
+    CHECK_EQ(walk("antispoof log quick for { wan lan } inet6 label \"spoof\"\nantispoof for wan\n"), CONF_OK);
+    CHECK_EQ(n_rules, 3);
+    CHECK_EQ(rules[0].action, CONF_PF_ANTISPOOF);
+    CHECK_EQ(rules[0].af, CONF_AF_INET6);
+    CHECK_EQ(rules[1].iface, 1);
+    CHECK_EQ(rules[2].af, 0);
+    CHECK_STR(err1("antispoof for wan inet7\n"),
+              "appliance.conf:3:19: expected inet, inet6, label or end of line (got \"inet7\")");
+    CHECK_STR(err1("antispoof for wan inet6 inet\n"),
+              "appliance.conf:3:25: expected inet, inet6, label or end of line (got \"inet\")");
+    /* scrub (max-mss) for IPv6 */
+    CHECK_EQ(walk("pass in inet6 proto tcp scrub (max-mss 1220)\nmatch in inet6 scrub (max-mss 1300)\n"), CONF_OK);
+    CHECK_EQ(rules[0].max_mss, 1220);
+    CHECK_EQ(rules[1].max_mss, 1300);
+    CHECK_STR(err1("pass in inet6 proto tcp scrub (max-mss 10)\n"),
+              "appliance.conf:3:40: expected an MSS 64-65535 (got \"10\")");
+    /* still refused: translation */
+    CHECK_STR(err1("pass out on wan inet6 nat-to (wan)\n"),
+              "appliance.conf:3:23: unsupported: IPv6 translation is not supported by Keel (NAT is IPv4 only: write "
+              "inet)");
+    CHECK_STR(err1("pass in on wan inet6 proto tcp rdr-to 2001:db8::5\n"),
+              "appliance.conf:3:39: unsupported: \"2001:db8::5\" is not supported by Keel (IPv6 translation: NAT is "
+              "IPv4 only)");
+    CHECK_STR(err1("pass in inet6 keep state (max-src-conn-rate 5)\n"),
+              "appliance.conf:3:45: expected max-src-conn-rate N/S (N 1-1000000 connections, S 1-86400 seconds) (got "
+              "\"5\")");
+}
+
 static void test_canonical_round_trip(void)
 {
     static char out[16384];
@@ -289,13 +359,10 @@ static void test_canonical_round_trip(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
-        UNIT_TEST(test_lexer),
-        UNIT_TEST(test_addresses),
-        UNIT_TEST(test_macros),
-        UNIT_TEST(test_tables_and_set),
-        UNIT_TEST(test_rule_options),
-        UNIT_TEST(test_unsupported),
-        UNIT_TEST(test_canonical_round_trip),
+        UNIT_TEST(test_lexer),        UNIT_TEST(test_addresses),
+        UNIT_TEST(test_macros),       UNIT_TEST(test_tables_and_set),
+        UNIT_TEST(test_rule_options), UNIT_TEST(test_unsupported),
+        UNIT_TEST(test_inet6),        UNIT_TEST(test_canonical_round_trip),
     };
     return unit_main("config_pf", tests, (int)(sizeof tests / sizeof tests[0]));
 }
