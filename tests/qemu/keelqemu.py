@@ -102,6 +102,11 @@ NO_USER_MODE_RE = re.compile(r"user space cannot run; boot with TCG")
 STATUS_NO_USER_MODE = 37
 
 
+def nic_mac(i: int) -> str:
+    """The MAC address QEMU gives the guest's NIC number i (every boot)."""
+    return f"52:54:00:12:34:{0x56 + i:02x}"
+
+
 class KeelQemuError(Exception):
     """A configuration problem (missing image, unusable accelerator...)."""
 
@@ -520,7 +525,7 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
         if not model:
             raise KeelQemuError(f"unknown nic {n!r} (virtio|virtio-modern|e1000|e1000e)")
         netdev = f"user,id=n{i}"
-        dev = f"{model},netdev=n{i},mac=52:54:00:12:34:{0x56 + i:02x}"
+        dev = f"{model},netdev=n{i},mac={nic_mac(i)}"
         if cfg.iommu and model.startswith("virtio"):
             dev = dev.replace(",disable-legacy=on", "") + ",disable-legacy=on,iommu_platform=on"
         if i < len(cfg.taps) and cfg.taps[i]:
