@@ -17,7 +17,7 @@
 # a crash leaves its input in $(BUILD)/tests/fuzz/.
 
 FW_SRCS     := net/firewall/fw_rules.c net/firewall/fw_match.c net/firewall/fw_state.c net/firewall/fw_log.c \
-	net/firewall/fw_nat.c \
+	net/firewall/fw_nat.c net/firewall/fw_modulate.c \
 	net/firewall/fw_conf.c net/firewall/fw6_match.c net/firewall/fw6_state.c
 FW_HDRS     := $(wildcard net/firewall/*.h) $(CONF_HDRS)
 FW_OBJS     := $(FW_SRCS:%.c=$(BUILD)/user/%.o)

@@ -346,6 +346,8 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
     };
     mem.seed[0] = (uint64_t)netd_rand32() << 32 | netd_rand32();
     mem.seed[1] = (uint64_t)netd_rand32() << 32 | netd_rand32();
+    mem.mod_key[0] = (uint64_t)netd_rand32() << 32 | netd_rand32(); /* modulate state's offsets: secret */
+    mem.mod_key[1] = (uint64_t)netd_rand32() << 32 | netd_rand32();
     if (fw_state_init(&fw->table, &mem) != FW_OK ||
         fw_nat_init(&fw->nat, fw->nat_sides, NETD_FW_STATES, fw->nat_buckets, NETD_FW_NAT_BUCKETS, netd_rand32()) !=
             FW_OK)
@@ -479,7 +481,7 @@ static void queue_return(struct netd_fw *fw, const struct fw_packet *p, const st
     fw->n_returns++;
 }
 
-bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len)
+bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len, bool csum_partial)
 {
     if (dir == FW_OUT && fw->generating) {
         fw->c.generated++;
@@ -526,6 +528,8 @@ bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *fra
         if (v.xl.kind == FW_XL_ICMP_ERROR)
             fw->nat.stats.icmp_errors++;
     }
+    if (v.action == FW_PASS && fw_modulate_ipv4(frame + 14, len - 14, &pkt, &v.mod, csum_partial))
+        fw->c.modulated++; /* after or before the translation: the same packet (fw_modulate.h) */
     if (v.action == FW_PASS && v.max_mss && pkt.proto == FW_PROTO_TCP && (pkt.tcp_flags & FW_TH_SYN) &&
         fw_clamp_mss(frame + 14, len - 14, v.max_mss)) /* scrub (max-mss): our copy in, the NIC buffer out */
         fw->c.mss_clamped++;

@@ -70,6 +70,7 @@ enum fw_action {
 #define FW_RF_RETURN_RST  0x040u /* block return-rst: RST for TCP, nothing otherwise */
 #define FW_RF_RETURN_ICMP 0x080u /* block return-icmp: ICMP unreachable (return_code) for every protocol */
 #define FW_RF_DROP        0x100u /* block drop written out (for listings) */
+#define FW_RF_MODULATE    0x200u /* with KEEP_STATE: modulate state (TCP sequence numbers, fw_state.h) */
 
 enum fw_addr_kind {
     FW_ADDR_NET = 0,    /* (a & mask) == addr; any: mask 0 */

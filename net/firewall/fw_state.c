@@ -340,6 +340,29 @@ static int tcp_advance(struct fw_state *s, uint8_t fl, unsigned side)
     return FW_ST_PASS;
 }
 
+/* modulate state: the next offset of the keystream under mem.mod_key,
+ * never 0 (0 marks "not chosen yet"). */
+static uint32_t next_seqdiff(struct fw_state_table *t)
+{
+    uint32_t d;
+    do {
+        uint64_t h = siphash16(t->mem.mod_key, t->mod_counter++, 0x6d6f64756c617465ull); /* "modulate" */
+        d = (uint32_t)(h ^ (h >> 32));
+    } while (d == 0);
+    return d;
+}
+
+void fw_state_modulation(const struct fw_state *st, const struct fw_packet *p, bool reply, struct fw_modulate *m)
+{
+    *m = (struct fw_modulate){ 0 };
+    if (!(st->flags & FW_SF_MODULATE) || p->proto != FW_PROTO_TCP)
+        return;
+    unsigned side = reply ? 1 : 0;
+    m->seq_add = st->seqdiff[side];
+    if (p->tcp_flags & FW_TH_ACK)
+        m->ack_sub = st->seqdiff[1 - side];
+}
+
 static void account(struct fw_state_table *t, struct fw_state *st, const struct fw_packet *p, unsigned side,
                     uint64_t now)
 {
@@ -359,6 +382,8 @@ int fw_state_update(struct fw_state_table *t, struct fw_state *st, const struct 
             fw_state_remove(t, st);
         if (r != FW_ST_PASS)
             return r;
+        if ((st->flags & FW_SF_MODULATE) && st->seqdiff[side] == 0)
+            st->seqdiff[side] = next_seqdiff(t); /* the responder's first packet: its offset, chosen now */
     }
     account(t, st, p, side, now);
     return FW_ST_PASS;
@@ -402,6 +427,11 @@ int fw_state_insert(struct fw_state_table *t, const struct fw_packet *p, uint64_
     s->dir = p->dir;
     s->iface = p->iface;
     s->flags = sflags & (FW_SF_ALLOW_OPTS | FW_SF_LOG);
+    if ((sflags & FW_SF_MODULATE) && p->proto == FW_PROTO_TCP &&
+        (p->tcp_flags & (FW_TH_SYN | FW_TH_ACK)) == FW_TH_SYN) { /* from the first byte only, as pf */
+        s->flags |= FW_SF_MODULATE;
+        s->seqdiff[0] = next_seqdiff(t);
+    }
     s->rule = rule;
     s->gen = gen;
     s->srcn = FW_STATE_NIL;

@@ -89,7 +89,7 @@ static void setup(struct harness *h)
     memset(h, 0, sizeof *h);
     h->ifs = (struct fw_ifaces){ 2, { { "wan", 0x0a00020fu, 24, true }, { "lan", 0xc0a83201u, 24, true } } };
     load(h, &h->sets[0], rules_a);
-    struct fw_state_storage mem = { h->slots, 8, h->buckets, 4, h->srcs, 4, { 1, 2 } };
+    struct fw_state_storage mem = { h->slots, 8, h->buckets, 4, h->srcs, 4, { 1, 2 }, { 3, 5 } };
     REQUIRE(fw_state_init(&h->states, &mem) == FW_OK);
     REQUIRE(fw_nat_init(&h->nat, h->sides, 8, h->nat_buckets, 4, 7) == FW_OK);
     h->states.nat = &h->nat;

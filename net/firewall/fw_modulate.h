@@ -1,0 +1,56 @@
+/*
+ * fw_modulate.h - modulate state's packet rewriting: TCP sequence and
+ * acknowledgement numbers, SACK edges, and the sequence number an ICMP
+ * error quotes (which offsets, and why: fw_state.h, struct fw_modulate).
+ *
+ * Order against NAT (fw_nat_rewrite): either order gives the same packet.
+ * NAT changes addresses and ports, this changes other words; both fix the
+ * checksums incrementally (RFC 1624), and a ones' complement sum does not
+ * care in which order its words change.  The state was found before either
+ * rewrite, from the packet as it arrived.
+ *
+ * Checksums.  CSUM_PARTIAL false: the TCP checksum field holds the full
+ * checksum (or a wrong one, which stays exactly as wrong): it is updated
+ * for each changed word.  CSUM_PARTIAL true: the frame's checksum is left
+ * to the device or the receiver to complete (abi/keel/nic.h
+ * NIC_DF_CSUM_PARTIAL): the field holds only the pseudo-header sum, not
+ * complemented, and the checksum is summed later over the TCP bytes as
+ * they are then.  Sequence numbers, acknowledgement numbers and options
+ * are not in the pseudo-header, so the field must stay as it is: RFC 1624
+ * applied to a partial sum would move it the wrong way and the completed
+ * checksum would be off by exactly the change.  (The IP header checksum is
+ * not touched: no IP header field changes.)  A TSO/GSO segment of up to
+ * 64 KiB has one TCP header, rewritten once; cutting it later (device
+ * TSO, nof_segment) adds k * MSS to the rewritten sequence number.
+ *
+ * SACK (RFC 2018, option 5): every edge of every block, at any alignment
+ * (an edge at an odd offset straddles checksum words: the words around it
+ * are summed before and after).  A malformed option list is left as it is
+ * from the bad option on (the end host drops such a segment anyway).
+ *
+ * Pure C, no allocation, no globals.
+ */
+#ifndef KEEL_FW_MODULATE_H
+#define KEEL_FW_MODULATE_H
+
+#include "fw_state.h"
+
+/*
+ * Rewrites the TCP header TH (AVAIL bytes from TH that belong to the
+ * segment; at least the header with its options) as M says.  Returns true
+ * iff a byte changed; false (nothing changed) when M is all zero or AVAIL
+ * is shorter than the header.
+ */
+bool fw_modulate_tcp(uint8_t *th, size_t avail, const struct fw_modulate *m, bool csum_partial);
+
+/*
+ * The same for the IPv4 packet IP (LEN bytes, as fw_parse_ipv4 parsed it
+ * into P): a TCP segment's header (seq_add, ack_sub), or an ICMP error's
+ * quoted TCP segment (quote_seq_sub: its sequence number, the quoted TCP
+ * checksum when the quote holds it, and the ICMP checksum).  Returns true
+ * iff it changed the packet.
+ */
+bool fw_modulate_ipv4(uint8_t *ip, size_t len, const struct fw_packet *p, const struct fw_modulate *m,
+                      bool csum_partial);
+
+#endif
