@@ -485,8 +485,11 @@ static bool filter_related(struct fw_engine *e, const struct fw_packet *p, uint6
     struct fw_nat *nat = e->states->nat;
     if ((st->flags & FW_SF_NAT) && nat)
         fw_nat_xlate_error(st, &nat->sides[st - e->states->mem.slots], p, form, &v->xl);
-    if ((st->flags & FW_SF_MODULATE) && q.proto == FW_PROTO_TCP) /* the quote shows the offset packet: take it off */
-        v->mod.quote_seq_sub = st->seqdiff[form == FW_NF_PRE_FWD || form == FW_NF_POST_FWD ? 0 : 1];
+    if ((st->flags & FW_SF_MODULATE) && q.proto == FW_PROTO_TCP) { /* the quote shows the offset packet: undo it */
+        unsigned side = form == FW_NF_PRE_FWD || form == FW_NF_POST_FWD ? 0 : 1;
+        v->mod.quote_seq_sub = st->seqdiff[side];
+        v->mod.quote_ack_add = st->seqdiff[1 - side];
+    }
     e->stats.related++;
     decide(e, v, FW_PASS, FW_R_RELATED);
     return true;

@@ -103,9 +103,11 @@ bool fw_modulate_tcp(uint8_t *th, size_t avail, const struct fw_modulate *m, boo
 }
 
 /* An ICMP error (ICMP header at L4, AVAIL bytes) quoting a TCP segment:
- * its sequence number less D, the quoted TCP checksum with it when the
- * quote holds it, and the ICMP checksum for every quoted word changed. */
-static bool quote_seq(uint8_t *l4, size_t avail, uint32_t d)
+ * its sequence number less M->quote_seq_sub, its acknowledgement number
+ * (when quoted, with ACK) plus M->quote_ack_add, the quoted TCP checksum
+ * with them when the quote holds it, and the ICMP checksum for every
+ * quoted word changed: the quote as its sender wrote it. */
+static bool quote_seq(uint8_t *l4, size_t avail, const struct fw_modulate *m)
 {
     if (avail < ICMP_HLEN + 20)
         return false;
@@ -119,7 +121,10 @@ static bool quote_seq(uint8_t *l4, size_t avail, uint32_t d)
     uint8_t before[QUOTE_TCP_SPAN];
     memcpy(before, qt, span);
     uint8_t *qcsum = qavail >= QUOTE_TCP_SPAN ? qt + 16 : NULL;
-    if (!put32(qt, 4, rd32(qt + 4) - d, qcsum))
+    bool changed = put32(qt, 4, rd32(qt + 4) - m->quote_seq_sub, qcsum);
+    if (qavail >= 14 && (qt[13] & FW_TH_ACK))
+        changed |= put32(qt, 8, rd32(qt + 8) + m->quote_ack_add, qcsum);
+    if (!changed)
         return false;
     for (size_t i = 0; i < span; i += 2) {
         uint16_t o = rd16(before + i), v = rd16(qt + i);
@@ -132,7 +137,7 @@ static bool quote_seq(uint8_t *l4, size_t avail, uint32_t d)
 bool fw_modulate_ipv4(uint8_t *ip, size_t len, const struct fw_packet *p, const struct fw_modulate *m,
                       bool csum_partial)
 {
-    if ((!m->seq_add && !m->ack_sub && !m->quote_seq_sub) || len < 20)
+    if ((!m->seq_add && !m->ack_sub && !m->quote_seq_sub && !m->quote_ack_add) || len < 20)
         return false;
     size_t ihl = (size_t)(ip[0] & 0xfu) * 4u, total = rd16(ip + 2);
     if (total < len)
@@ -144,6 +149,6 @@ bool fw_modulate_ipv4(uint8_t *ip, size_t len, const struct fw_packet *p, const 
     if (p->proto == FW_PROTO_TCP)
         return fw_modulate_tcp(l4, avail, m, csum_partial);
     if (p->proto == FW_PROTO_ICMP && p->has_inner && p->inner.proto == FW_PROTO_TCP && m->quote_seq_sub)
-        return quote_seq(l4, avail, m->quote_seq_sub);
+        return quote_seq(l4, avail, m);
     return false;
 }

@@ -46,8 +46,10 @@ bool fw_modulate_tcp(uint8_t *th, size_t avail, const struct fw_modulate *m, boo
 /*
  * The same for the IPv4 packet IP (LEN bytes, as fw_parse_ipv4 parsed it
  * into P): a TCP segment's header (seq_add, ack_sub), or an ICMP error's
- * quoted TCP segment (quote_seq_sub: its sequence number, the quoted TCP
- * checksum when the quote holds it, and the ICMP checksum).  Returns true
+ * quoted TCP segment (quote_seq_sub and quote_ack_add: its sequence number,
+ * its acknowledgement number when the quote reaches it, the quoted TCP
+ * checksum when the quote holds it, and the ICMP checksum: pf restores the
+ * sequence number alone; Keel gives the sender back its segment as sent).  Returns true
  * iff it changed the packet.
  */
 bool fw_modulate_ipv4(uint8_t *ip, size_t len, const struct fw_packet *p, const struct fw_modulate *m,

@@ -184,6 +184,7 @@ struct fw_modulate {
     uint32_t seq_add;       /* TCP: added to the sequence number */
     uint32_t ack_sub;       /* TCP with ACK: taken from the acknowledgement number and every SACK edge */
     uint32_t quote_seq_sub; /* ICMP error: taken from the quoted TCP segment's sequence number */
+    uint32_t quote_ack_add; /* ... and added to its acknowledgement number (with ACK), when quoted */
 };
 
 /* What a packet does to the state it matched. */
