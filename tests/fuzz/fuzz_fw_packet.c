@@ -18,7 +18,9 @@
  *
  * Translations (fw_nat.c): a nat-to with a pool of 4 ports and an rdr-to;
  * a passed packet with a translation is rewritten in its buffer and must
- * parse again (every checksum still right, lengths untouched).
+ * parse again (every checksum still right, lengths untouched).  The out
+ * rule modulates state (fw_modulate.c): a passed packet of a modulated
+ * state is rewritten too and must parse again with the same ports.
  *
  * Checks beyond the sanitizers: the parser's lengths agree with the buffer,
  * a verdict is pass or block with a known reason, the table's count never
@@ -44,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char rules_a[] = "antispoof for lan\n"
                               "block in quick on wan from 10.66.0.0/16\n"
-                              "pass out keep state\n"
+                              "pass out modulate state\n"
                               "pass in on wan proto tcp to port 443 keep state (max-src-conn-rate 3/5)\n"
                               "pass in on lan proto icmp\n"
                               "pass in on lan proto udp to port 53:60 keep state\n"
@@ -179,6 +181,17 @@ static void one_packet(struct harness *h, uint8_t ctrl, const uint8_t *bytes, si
             int again = fw_parse_ipv4(ip, ether ? len - 14 : len, &q);
             REQUIRE(again == FW_PKT_IPV4 || again == FW_PKT_E_SRC_ADDR); /* a quoted broadcast as source */
             REQUIRE(again != FW_PKT_IPV4 || (q.len == p.len && q.proto == p.proto));
+        }
+    }
+    if (v.action == FW_PASS) {
+        uint8_t *ip = ether ? copy + 14 : copy;
+        size_t n = ether ? len - 14 : len;
+        if (fw_modulate_ipv4(ip, n, &p, &v.mod, (v.mod.seq_add & 1) != 0)) {
+            struct fw_packet q;
+            memset(&q, 0, sizeof q);
+            int again = fw_parse_ipv4(ip, n, &q);
+            REQUIRE(again == FW_PKT_IPV4 || again == FW_PKT_E_SRC_ADDR);
+            REQUIRE(again != FW_PKT_IPV4 || (q.len == p.len && q.proto == p.proto && q.tcp_flags == p.tcp_flags));
         }
     }
     free(copy);
