@@ -442,7 +442,7 @@ static bool filter_by_state(struct fw_engine *e, const struct fw_packet *p, uint
         fw_nat_xlate_packet(st, &nat->sides[st - e->states->mem.slots], p, reply ? FW_NF_POST_REV : FW_NF_PRE_FWD,
                             &v->xl);
     if (r == FW_ST_PASS)
-        fw_state_modulation(st, p, reply, &v->mod);
+        fw_state_modulation(e->states, st, p, reply, &v->mod);
     if (r == FW_ST_INVALID) {
         e->stats.invalid++;
         decide(e, v, FW_BLOCK, FW_R_INVALID);
@@ -487,8 +487,10 @@ static bool filter_related(struct fw_engine *e, const struct fw_packet *p, uint6
         fw_nat_xlate_error(st, &nat->sides[st - e->states->mem.slots], p, form, &v->xl);
     if ((st->flags & FW_SF_MODULATE) && q.proto == FW_PROTO_TCP) { /* the quote shows the offset packet: undo it */
         unsigned side = form == FW_NF_PRE_FWD || form == FW_NF_POST_FWD ? 0 : 1;
-        v->mod.quote_seq_sub = st->seqdiff[side];
-        v->mod.quote_ack_add = st->seqdiff[1 - side];
+        uint32_t d[2];
+        fw_state_seqdiffs(e->states, st, d);
+        v->mod.quote_seq_sub = d[side];
+        v->mod.quote_ack_add = d[1 - side];
     }
     e->stats.related++;
     decide(e, v, FW_PASS, FW_R_RELATED);
@@ -628,7 +630,7 @@ static bool keep_state(struct fw_engine *e, struct fw_rule *r, unsigned idx, con
         fw_state_attach_src(e->states, st, node);
     if (rc == FW_OK) {
         st->max_mss = v->max_mss; /* the state's packets are scrubbed as its first was */
-        fw_state_modulation(st, p, false, &v->mod);
+        fw_state_modulation(e->states, st, p, false, &v->mod);
     }
     if (rc != FW_OK && rc != FW_E_EXISTS) { /* FW_E_FULL: never pass without the state */
         e->stats.state_full++;

@@ -21,6 +21,8 @@
 
 #include "fw_nat.h"
 
+_Static_assert(sizeof(struct fw_state) <= 88, "netd keeps 16384 slots in a 7 MiB budget (fw_state.h, modulate state)");
+
 #define FW_SRC_PROBE    8 /* source-table slots looked at per source */
 #define FW_SRC_UNIT     1000ull
 #define FW_NS_PER_MS    1000000ull
@@ -352,15 +354,30 @@ static uint32_t next_seqdiff(struct fw_state_table *t)
     return d;
 }
 
-void fw_state_modulation(const struct fw_state *st, const struct fw_packet *p, bool reply, struct fw_modulate *m)
+void fw_state_seqdiffs(const struct fw_state_table *t, const struct fw_state *st, uint32_t d[2])
+{
+    d[0] = d[1] = 0;
+    if (!(st->flags & FW_SF_MODULATE))
+        return;
+    uint64_t h = siphash16(t->mem.mod_key, st->seqdiff, 0x726573706f6e6465ull); /* "responde(r)" */
+    d[0] = st->seqdiff;
+    d[1] = (uint32_t)(h ^ (h >> 32));
+    if (d[1] == 0)
+        d[1] = 1; /* one value in 2^32 is not worth a second draw: never 0 */
+}
+
+void fw_state_modulation(const struct fw_state_table *t, const struct fw_state *st, const struct fw_packet *p,
+                         bool reply, struct fw_modulate *m)
 {
     *m = (struct fw_modulate){ 0 };
     if (!(st->flags & FW_SF_MODULATE) || p->proto != FW_PROTO_TCP)
         return;
+    uint32_t d[2];
+    fw_state_seqdiffs(t, st, d);
     unsigned side = reply ? 1 : 0;
-    m->seq_add = st->seqdiff[side];
+    m->seq_add = d[side];
     if (p->tcp_flags & FW_TH_ACK)
-        m->ack_sub = st->seqdiff[1 - side];
+        m->ack_sub = d[1 - side];
 }
 
 static void account(struct fw_state_table *t, struct fw_state *st, const struct fw_packet *p, unsigned side,
@@ -382,8 +399,6 @@ int fw_state_update(struct fw_state_table *t, struct fw_state *st, const struct 
             fw_state_remove(t, st);
         if (r != FW_ST_PASS)
             return r;
-        if ((st->flags & FW_SF_MODULATE) && st->seqdiff[side] == 0)
-            st->seqdiff[side] = next_seqdiff(t); /* the responder's first packet: its offset, chosen now */
     }
     account(t, st, p, side, now);
     return FW_ST_PASS;
@@ -430,7 +445,7 @@ int fw_state_insert(struct fw_state_table *t, const struct fw_packet *p, uint64_
     if ((sflags & FW_SF_MODULATE) && p->proto == FW_PROTO_TCP &&
         (p->tcp_flags & (FW_TH_SYN | FW_TH_ACK)) == FW_TH_SYN) { /* from the first byte only, as pf */
         s->flags |= FW_SF_MODULATE;
-        s->seqdiff[0] = next_seqdiff(t);
+        s->seqdiff = next_seqdiff(t);
     }
     s->rule = rule;
     s->gen = gen;

@@ -27,18 +27,27 @@
  *
  * `modulate state` (pf's): a TCP state that a modulate-state rule makes
  * from a SYN (FW_SF_MODULATE) gets, for each side, a random non-zero
- * 32-bit offset (seqdiff[side]): the initiator's when the SYN makes the
- * state, the responder's at its first packet (pf's deferred choice).  Every
- * packet of the state from side s leaves with s's sequence number plus
- * seqdiff[s] and its acknowledgement number and SACK edges minus
- * seqdiff[1 - s] (fw_state_modulation says which; fw_modulate.h does it),
- * so each end sees a strong initial sequence number from the other however
- * weak its own stack's is.  A state picked up mid-stream (`flags any`, no
- * SYN) is never modulated: the offset must apply from the first byte.
- * Other protocols: modulate state keeps state, nothing more.  The offsets
- * come from a SipHash-2-4 keystream under mem.mod_key (random, from the
- * RNG: the offsets are exactly as secret as that key); listings may say
- * that a state is modulated but never show an offset.
+ * 32-bit offset d[side] (fw_state_seqdiffs).  Every packet of the state
+ * from side s leaves with s's sequence number plus d[s] and its
+ * acknowledgement number and SACK edges minus d[1 - s]
+ * (fw_state_modulation says which; fw_modulate.h does it), so each end
+ * sees a strong initial sequence number from the other however weak its
+ * own stack's is (pf modulates both sides too).  A state picked up
+ * mid-stream (`flags any`, no SYN) is never modulated: the offset must
+ * apply from the first byte.  Other protocols: modulate state keeps state,
+ * nothing more.  The initiator's offset d[0] is the next word of a
+ * SipHash-2-4 keystream under mem.mod_key (random, from the RNG: the
+ * offsets are exactly as secret as that key), stored in the state; the
+ * responder's d[1] is SipHash of d[0] under the same key, computed when
+ * needed, not stored: a slot stays 88 bytes (netd keeps 16384 of them in
+ * a 7 MiB budget that has no 128 KiB to spare).  Listings may say that a
+ * state is modulated but never show an offset.
+ *
+ * Sequence-window checks (pf's tcp_track_full) are not done, so no check
+ * reads these numbers; one added later must compare each side's numbers
+ * in one space: side s's sequence numbers as they leave (plus d[s]) with
+ * the acknowledgements the other side sends back (as they arrive, before
+ * d[s] is taken off).
  *
  * Timeouts (defaults below, in struct fw_timeouts, changeable after init)
  * restart with every packet of the state.  An expired state is reclaimed
@@ -118,7 +127,7 @@ struct fw_state {
     uint32_t gen;                  /* generation of that rule set */
     uint32_t srcn;                 /* its source node (max-src-conn), or FW_STATE_NIL */
     uint32_t next;                 /* next slot in the bucket's chain or the free list */
-    uint32_t seqdiff[2];           /* FW_SF_MODULATE: [0] initiator's, [1] responder's offset; 0 not chosen yet */
+    uint32_t seqdiff;              /* FW_SF_MODULATE: the initiator's offset, never 0 (fw_state_seqdiffs) */
     uint64_t created, expires;     /* ns; live iff dir != 0 and expires > now */
     uint64_t packets[2], bytes[2]; /* [0] initiator->responder, [1] replies */
 };
@@ -242,11 +251,19 @@ FW_MUST_CHECK int fw_state_insert(struct fw_state_table *t, const struct fw_pack
                                   uint32_t gen, uint8_t sflags, struct fw_state **out);
 
 /*
- * What modulate state does to packet P (found by fw_state_lookup with this
- * REPLY value, after fw_state_update passed it) of ST: *M is all zero for
- * a state that is not modulated or a packet that is not TCP.
+ * The offsets of a modulated state ST of T: D[0] the initiator's, D[1]
+ * the responder's, both non-zero; both 0 for a state without
+ * FW_SF_MODULATE.
  */
-void fw_state_modulation(const struct fw_state *st, const struct fw_packet *p, bool reply, struct fw_modulate *m);
+void fw_state_seqdiffs(const struct fw_state_table *t, const struct fw_state *st, uint32_t d[2]);
+
+/*
+ * What modulate state does to packet P (found by fw_state_lookup with this
+ * REPLY value, after fw_state_update passed it) of ST in T: *M is all zero
+ * for a state that is not modulated or a packet that is not TCP.
+ */
+void fw_state_modulation(const struct fw_state_table *t, const struct fw_state *st, const struct fw_packet *p,
+                         bool reply, struct fw_modulate *m);
 
 /* Frees st at once (counted as removed). */
 void fw_state_remove(struct fw_state_table *t, struct fw_state *st);

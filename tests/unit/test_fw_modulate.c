@@ -392,9 +392,11 @@ static void test_tcp_exchange(void)
     if (!st)
         return;
     CHECK(st->flags & FW_SF_MODULATE);
-    CHECK_EQ(st->seqdiff[0], wire_isn - 1000);
-    CHECK_EQ(st->seqdiff[1], host_saw - 7000);
-    CHECK(st->seqdiff[0] != 0 && st->seqdiff[1] != 0 && st->seqdiff[0] != st->seqdiff[1]);
+    uint32_t d[2];
+    fw_state_seqdiffs(&states, st, d);
+    CHECK_EQ(d[0], wire_isn - 1000);
+    CHECK_EQ(d[1], host_saw - 7000);
+    CHECK(d[0] != 0 && d[1] != 0 && d[0] != d[1]);
     /* the lan state (keep state) is not modulated */
     CHECK_EQ(state_of_rule(0)->flags & FW_SF_MODULATE, 0);
 
@@ -416,8 +418,13 @@ static void test_two_modulating_states(void)
     CHECK(wire_isn != 1000 && host_saw != 7000);
     const struct fw_state *a = state_of_rule(0), *b = state_of_rule(1);
     CHECK(a && b);
-    if (a && b)
-        CHECK_EQ(wire_isn, 1000 + a->seqdiff[0] + b->seqdiff[0]);
+    if (a && b) {
+        uint32_t da[2], db[2];
+        fw_state_seqdiffs(&states, a, da);
+        fw_state_seqdiffs(&states, b, db);
+        CHECK_EQ(wire_isn, 1000 + da[0] + db[0]);
+        CHECK_EQ(host_saw, 7000 + da[1] + db[1]);
+    }
 }
 
 /* nat-to and modulate state on one state, and rdr-to with modulate state:
