@@ -32,11 +32,16 @@
  * keeps state (the default) creates one for a TCP SYN, a UDP datagram, an
  * ICMPv6 echo request or any other protocol's packet.  TCP states follow
  * the flags (opening, established, closing, closed) with pf's timeouts; no
- * sequence-window check (the IPv4 table's window tracking is not done for
- * IPv6).  Floating (any interface), as pf's default state policy.  A full
- * table refuses new states (the packet is blocked and counted), never an
- * old one.  Not done for IPv6: block return answers (an inet6 block
- * return rule drops), max-src-conn*, max N, scrub, NAT.
+ * sequence-window check (the IPv4 table does none either).  Floating (any
+ * interface), as pf's default state policy.  A full table refuses new
+ * states (the packet is blocked and counted), never an old one.  Not done
+ * for IPv6: block return answers (an inet6 block return rule drops),
+ * max-src-conn*, max N, scrub, NAT, modulate state (the configuration
+ * refuses it on an inet6 TCP rule; a rule of both families keeps IPv6
+ * TCP state plainly, as it applies max N and scrub to IPv4 only: IPv6
+ * modulation would need offsets in these states and the sequence numbers
+ * that ICMPv6 errors quote given back, packet too big included, which
+ * passes before any state is looked at).
  *
  * Pure C, no allocation, no globals; the caller owns every struct; time is
  * the caller's nanoseconds.  Host unit test: tests/unit/test_fw6.c.

@@ -271,12 +271,25 @@ static void test_conf_errors(void)
     CHECK_EQ(fw_text_compile("block drop in inet6 all\n", &ifs, &rs, err, sizeof err), FW_OK);
 }
 
+/* modulate state in a rule of both families: IPv6 TCP keeps state
+ * (IPv6 states carry no offsets; an inet6 TCP rule is refused instead). */
+static void test_modulate_keeps_state(void)
+{
+    CHECK_EQ(load("pass in on wan proto tcp to port 80 modulate state\n"), FW_OK);
+    CHECK(rs.rules[0].flags & FW_RF_MODULATE);
+    CHECK_EQ(verdict(tcp("2001:db8:1::5", "2001:db8:2::1", 1000, 80, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
+    CHECK_EQ(st.count, 1u);
+    CHECK_EQ(verdict(tcp("2001:db8:2::1", "2001:db8:1::5", 80, 1000, FW_TH_SYN | FW_TH_ACK), FW_IN, 1, NS), FW_PASS);
+    CHECK_EQ(fw_text_compile("pass in inet6 proto tcp modulate state\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
+    CHECK(strstr(err, "modulate state is not supported by Keel for inet6 TCP rules") != NULL);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_parse),           UNIT_TEST(test_nd_passes_deny_all),     UNIT_TEST(test_rules_and_states),
         UNIT_TEST(test_self_and_ifaces), UNIT_TEST(test_full_table_refuses_new), UNIT_TEST(test_ipv4_ignores_inet6),
-        UNIT_TEST(test_conf_errors),
+        UNIT_TEST(test_conf_errors),     UNIT_TEST(test_modulate_keeps_state),
     };
     return unit_main("fw6", tests, sizeof tests / sizeof tests[0]);
 }
