@@ -354,6 +354,8 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
         __builtin_trap(); /* cannot fail: the sizes are checked above */
     fw->table.nat = &fw->nat;
     netd_fw6_init(&fw->v6, (uint64_t)netd_rand32() << 32 | netd_rand32());
+    fw->v6.table.mod_key[0] = (uint64_t)netd_rand32() << 32 | netd_rand32(); /* modulate state: secret */
+    fw->v6.table.mod_key[1] = (uint64_t)netd_rand32() << 32 | netd_rand32();
     fw_ratelimit_init(&fw->log_rl, LOG_PER_SEC, LOG_BURST, now);
     fw_ratelimit_init(&fw->return_rl, RETURN_PER_SEC, RETURN_BURST, now);
     fw->now = now;
@@ -489,7 +491,7 @@ bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *fra
     }
     struct fw_packet pkt;
     if (len >= 14 && frame[12] == 0x86 && frame[13] == 0xdd)
-        return netd_fw6_packet(fw, dir, nic, frame, len);
+        return netd_fw6_packet(fw, dir, nic, frame, len, csum_partial);
     int rc = fw_parse_ether(frame, len, &pkt);
     if (rc == FW_PKT_NOT_IPV4) {
         fw->c.not_ipv4++;

@@ -51,7 +51,7 @@ static void log_block(struct netd_fw *fw, const struct fw6_packet *p, const stru
          fw6_ntop(p->dst, d, sizeof d), (unsigned)p->dport, v->line);
 }
 
-bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8_t *frame, size_t len)
+bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len, bool csum_partial)
 {
     struct netd_fw6 *f = &fw->v6;
     if (nic >= NETD_MAX_IFS || !f->enabled[nic]) {
@@ -73,6 +73,8 @@ bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8
     }
     if (fw6_is_nd(&pkt)) {
         f->c.nd++;
+        if (fw6_modulate_error(&f->table, frame + 14, len - 14, &pkt, fw->now)) /* packet too big */
+            f->c.modulated++;
         return true;
     }
     netd_ip6_refresh_all();       /* the addresses self and (IFACE) match now (SLAAC's come and go) */
@@ -81,7 +83,15 @@ bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8
     fw6_filter(&f->eng, &pkt, fw->now, &v);
     if (v.log && v.action != FW_PASS)
         log_block(fw, &pkt, &v);
-    return v.action == FW_PASS;
+    if (v.action != FW_PASS)
+        return false;
+    /* modulate state (fw_modulate.h): the TCP header, or an error's quote */
+    if (pkt.proto == FW_PROTO_TCP &&
+        fw_modulate_tcp(frame + 14 + pkt.l4_off, pkt.len - pkt.l4_off, &v.mod, csum_partial))
+        f->c.modulated++;
+    else if (fw6_modulate_error(&f->table, frame + 14, len - 14, &pkt, fw->now))
+        f->c.modulated++;
+    return true;
 }
 
 static unsigned long long ull(uint64_t v) { return (unsigned long long)v; }

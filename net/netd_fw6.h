@@ -20,6 +20,7 @@ struct netd_fw6_counters {
     uint64_t nd;        /* ND, MLD, packet too big: passed before the rules */
     uint64_t skipped;   /* set skip on */
     uint64_t malformed; /* dropped by fw6_parse (by reason in eng.stats) */
+    uint64_t modulated; /* packets modulate state rewrote (TCP sequence space, an error's quote) */
 };
 
 /* netd's IPv6 firewall: part of struct netd_fw (main thread only). */
@@ -36,7 +37,7 @@ void netd_fw6_init(struct netd_fw6 *f, uint64_t key);
 
 /* The verdict for the IPv6 frame FRAME (LEN bytes) in direction DIR on NIC
  * NIC: true passes.  Called by netd_fw_packet for ethertype 0x86dd. */
-bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, const uint8_t *frame, size_t len);
+bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len, bool csum_partial);
 
 /* One line of counters for netd_fw_log_stats. */
 void netd_fw6_log_stats(const struct netd_fw *fw);

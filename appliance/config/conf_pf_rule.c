@@ -624,11 +624,6 @@ static int emit(struct pf_ctx *x, const struct conf_pf_rule *r)
                        NULL);
     if (r->af == CONF_AF_INET6 && r->nat)
         return pf_fail(x, 1, "unsupported: translation is not supported by Keel for inet6 rules", NULL);
-    /* modulate state: IPv6 states carry no offsets; for a protocol other
-     * than TCP it is keep state in pf too, so only TCP is refused. */
-    if (r->af == CONF_AF_INET6 && r->state == CONF_PF_MODULATE_STATE && (r->proto == 0 || r->proto == 6))
-        return pf_fail(
-            x, 1, "unsupported: modulate state is not supported by Keel for inet6 TCP rules (write keep state)", NULL);
     if (x->w->rules == CONF_PF_MAX_RULES)
         return pf_fail(x, 1, "expected at most 512 rules in all, after lists are expanded", NULL);
     x->w->rules++;

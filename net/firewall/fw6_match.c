@@ -114,6 +114,7 @@ int fw6_parse(const uint8_t *ip, size_t len, struct fw6_packet *out)
         off += ext;
     }
     out->proto = nh;
+    out->l4_off = (uint16_t)off; /* < 40 + 65535 - 8: the headers walked lie inside the payload */
     return parse_l4(ip + off, end - off, out);
 }
 
@@ -264,6 +265,7 @@ void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, 
             rs->rules[rule].c.bytes += p->len;
         }
         set(v, FW_PASS, FW_R_STATE, rule, rule >= 0 ? rs->rules[rule].line : 0);
+        fw6_state_modulation(e->states, st, p, reply, &v->mod);
         e->stats.passed++;
         e->stats.state_passed++;
         return;
@@ -289,8 +291,9 @@ void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, 
         return;
     }
     struct fw_rule *r = &rs->rules[last];
+    struct fw6_state *made = NULL;
     if (r->action == FW_PASS && (r->flags & FW_RF_KEEP_STATE) && opens_state(p)) {
-        if (!fw6_state_insert(e->states, p, last, rs->generation, now)) {
+        if (!(made = fw6_state_insert(e->states, p, last, rs->generation, now))) {
             set(v, FW_BLOCK, FW_R_STATE_FULL, last, r->line);
             e->stats.blocked++;
             e->stats.state_full++;
@@ -303,6 +306,12 @@ void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, 
     set(v, r->action == FW_PASS ? FW_PASS : FW_BLOCK, r->action == FW_PASS ? FW_R_RULE : FW_R_BLOCK_RULE, last,
         r->line);
     v->log = (r->flags & FW_RF_LOG) || r->action != FW_PASS;
+    if (made && (r->flags & FW_RF_MODULATE) && p->proto == FW_PROTO_TCP) { /* a SYN (opens_state): from byte one */
+        struct fw6_state_table *t = e->states;
+        made->flags |= FW6_SF_MODULATE;
+        made->seqdiff = fw_seqdiff_draw(t->mod_key, &t->mod_counter);
+        fw6_state_modulation(t, made, p, false, &v->mod);
+    }
     if (r->action == FW_PASS) {
         e->stats.passed++;
         e->stats.rule_passed++;

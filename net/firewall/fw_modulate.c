@@ -113,10 +113,17 @@ static bool quote_seq(uint8_t *l4, size_t avail, const struct fw_modulate *m)
         return false;
     uint8_t *q = l4 + ICMP_HLEN;
     size_t qihl = (size_t)(q[0] & 0xfu) * 4u;
-    if (qihl < 20 || ICMP_HLEN + qihl + 8 > avail || q[9] != FW_PROTO_TCP)
+    if (qihl < 20 || q[9] != FW_PROTO_TCP)
         return false;
-    uint8_t *qt = q + qihl; /* even offset from L4: the ICMP sum's words line up */
-    size_t qavail = avail - ICMP_HLEN - qihl;
+    return fw_modulate_quote(l4, avail, ICMP_HLEN + qihl, m);
+}
+
+bool fw_modulate_quote(uint8_t *l4, size_t avail, size_t qtcp, const struct fw_modulate *m)
+{
+    if ((qtcp & 1) || qtcp + 8 > avail)
+        return false;
+    uint8_t *qt = l4 + qtcp; /* even offset from L4: the ICMP sum's words line up */
+    size_t qavail = avail - qtcp;
     size_t span = (qavail < QUOTE_TCP_SPAN ? qavail : QUOTE_TCP_SPAN) & ~(size_t)1;
     uint8_t before[QUOTE_TCP_SPAN];
     memcpy(before, qt, span);

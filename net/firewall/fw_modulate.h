@@ -55,4 +55,13 @@ bool fw_modulate_tcp(uint8_t *th, size_t avail, const struct fw_modulate *m, boo
 bool fw_modulate_ipv4(uint8_t *ip, size_t len, const struct fw_packet *p, const struct fw_modulate *m,
                       bool csum_partial);
 
+/*
+ * The quote of an ICMP or ICMPv6 error (its header at L4, AVAIL bytes)
+ * whose quoted TCP header starts QTCP bytes after L4 (even; at least its
+ * first 8 bytes quoted): quote_seq_sub and quote_ack_add as above, the
+ * error's checksum (at L4 + 2; ICMPv6's pseudo-header does not change) and
+ * the quoted TCP checksum kept right.  True iff it changed the packet.
+ */
+bool fw_modulate_quote(uint8_t *l4, size_t avail, size_t qtcp, const struct fw_modulate *m);
+
 #endif

@@ -342,28 +342,33 @@ static int tcp_advance(struct fw_state *s, uint8_t fl, unsigned side)
     return FW_ST_PASS;
 }
 
-/* modulate state: the next offset of the keystream under mem.mod_key,
- * never 0 (0 marks "not chosen yet"). */
-static uint32_t next_seqdiff(struct fw_state_table *t)
+uint32_t fw_seqdiff_draw(const uint64_t key[2], uint64_t *counter)
 {
     uint32_t d;
     do {
-        uint64_t h = siphash16(t->mem.mod_key, t->mod_counter++, 0x6d6f64756c617465ull); /* "modulate" */
+        uint64_t h = siphash16(key, (*counter)++, 0x6d6f64756c617465ull); /* "modulate" */
         d = (uint32_t)(h ^ (h >> 32));
     } while (d == 0);
     return d;
 }
+
+uint32_t fw_seqdiff_responder(const uint64_t key[2], uint32_t d0)
+{
+    uint64_t h = siphash16(key, d0, 0x726573706f6e6465ull); /* "responde(r)" */
+    uint32_t d = (uint32_t)(h ^ (h >> 32));
+    return d ? d : 1; /* one value in 2^32 is not worth a second draw: never 0 */
+}
+
+/* modulate state: the next initiator's offset, never 0. */
+static uint32_t next_seqdiff(struct fw_state_table *t) { return fw_seqdiff_draw(t->mem.mod_key, &t->mod_counter); }
 
 void fw_state_seqdiffs(const struct fw_state_table *t, const struct fw_state *st, uint32_t d[2])
 {
     d[0] = d[1] = 0;
     if (!(st->flags & FW_SF_MODULATE))
         return;
-    uint64_t h = siphash16(t->mem.mod_key, st->seqdiff, 0x726573706f6e6465ull); /* "responde(r)" */
     d[0] = st->seqdiff;
-    d[1] = (uint32_t)(h ^ (h >> 32));
-    if (d[1] == 0)
-        d[1] = 1; /* one value in 2^32 is not worth a second draw: never 0 */
+    d[1] = fw_seqdiff_responder(t->mem.mod_key, st->seqdiff);
 }
 
 void fw_state_modulation(const struct fw_state_table *t, const struct fw_state *st, const struct fw_packet *p,

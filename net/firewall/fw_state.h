@@ -251,6 +251,15 @@ FW_MUST_CHECK int fw_state_insert(struct fw_state_table *t, const struct fw_pack
                                   uint32_t gen, uint8_t sflags, struct fw_state **out);
 
 /*
+ * modulate state's offsets, for the IPv4 and the IPv6 table: the next
+ * initiator's offset of the SipHash keystream under KEY at *COUNTER
+ * (advanced), and the responder's offset that goes with initiator's offset
+ * D0.  Neither is ever 0.
+ */
+uint32_t fw_seqdiff_draw(const uint64_t key[2], uint64_t *counter);
+uint32_t fw_seqdiff_responder(const uint64_t key[2], uint32_t d0);
+
+/*
  * The offsets of a modulated state ST of T: D[0] the initiator's, D[1]
  * the responder's, both non-zero; both 0 for a state without
  * FW_SF_MODULATE.

@@ -274,13 +274,9 @@ static void test_modulate_state(void)
     CHECK_EQ(rules[1].state, CONF_PF_MODULATE_STATE);
     CHECK_EQ(walk("pass in inet6 proto udp to port 53 modulate state\n"), CONF_OK); /* keep state, as pf */
     CHECK_EQ(rules[0].state, CONF_PF_MODULATE_STATE);
-    CHECK_STR(err1("pass in inet6 proto tcp to port 80 modulate state\n"),
-              "appliance.conf:3:1: unsupported: modulate state is not supported by Keel for inet6 TCP rules (write "
-              "keep state)");
-    CHECK_STR(err1("pass in inet6 modulate state\n"),
-              "appliance.conf:3:1: unsupported: modulate state is not supported by Keel for inet6 TCP rules (write "
-              "keep state)");
-    CHECK_EQ(walk("pass in modulate state\n"), CONF_OK); /* both families: IPv4's states are modulated */
+    CHECK_EQ(walk("pass in inet6 proto tcp to port 80 modulate state\n"), CONF_OK);
+    CHECK_EQ(rules[0].state, CONF_PF_MODULATE_STATE);
+    CHECK_EQ(walk("pass in modulate state\n"), CONF_OK); /* both families */
     CHECK_EQ(walk("pass out on wan proto tcp nat-to (wan) modulate state\n"), CONF_OK);
     CHECK_EQ(rules[0].state, CONF_PF_MODULATE_STATE);
     /* refusals, each where it is */

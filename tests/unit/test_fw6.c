@@ -271,17 +271,37 @@ static void test_conf_errors(void)
     CHECK_EQ(fw_text_compile("block drop in inet6 all\n", &ifs, &rs, err, sizeof err), FW_OK);
 }
 
-/* modulate state in a rule of both families: IPv6 TCP keeps state
- * (IPv6 states carry no offsets; an inet6 TCP rule is refused instead). */
-static void test_modulate_keeps_state(void)
+/* modulate state: a TCP state opened by a SYN is marked and its packets'
+ * verdicts carry offsets (the rewriting: test_fw_modulate); UDP keeps
+ * state plainly. */
+static void test_modulate_state(void)
 {
-    CHECK_EQ(load("pass in on wan proto tcp to port 80 modulate state\n"), FW_OK);
+    CHECK_EQ(
+        load("pass in on wan proto tcp to port 80 modulate state\npass in on wan inet6 proto udp modulate state\n"),
+        FW_OK);
     CHECK(rs.rules[0].flags & FW_RF_MODULATE);
-    CHECK_EQ(verdict(tcp("2001:db8:1::5", "2001:db8:2::1", 1000, 80, FW_TH_SYN), FW_IN, 0, NS), FW_PASS);
-    CHECK_EQ(st.count, 1u);
-    CHECK_EQ(verdict(tcp("2001:db8:2::1", "2001:db8:1::5", 80, 1000, FW_TH_SYN | FW_TH_ACK), FW_IN, 1, NS), FW_PASS);
-    CHECK_EQ(fw_text_compile("pass in inet6 proto tcp modulate state\n", &ifs, &rs, err, sizeof err), FW_E_SYNTAX);
-    CHECK(strstr(err, "modulate state is not supported by Keel for inet6 TCP rules") != NULL);
+    struct fw6_packet p = { .dir = FW_IN, .iface = 0 };
+    struct fw_verdict v;
+    CHECK_EQ(fw6_parse(pkt, tcp("2001:db8:1::5", "2001:db8:2::1", 1000, 80, FW_TH_SYN), &p), FW6_PKT_OK);
+    fw6_filter(&eng, &p, NS, &v);
+    CHECK_EQ(v.action, FW_PASS);
+    CHECK(v.mod.seq_add != 0 && v.mod.ack_sub == 0);
+    CHECK_EQ(p.l4_off, 40);
+    p = (struct fw6_packet){ .dir = FW_IN, .iface = 1 };
+    CHECK_EQ(fw6_parse(pkt, tcp("2001:db8:2::1", "2001:db8:1::5", 80, 1000, FW_TH_SYN | FW_TH_ACK), &p), FW6_PKT_OK);
+    fw6_filter(&eng, &p, NS, &v);
+    CHECK_EQ(v.action, FW_PASS);
+    CHECK(v.mod.seq_add != 0 && v.mod.ack_sub != 0 && v.mod.seq_add != v.mod.ack_sub);
+    bool modulated = false;
+    for (unsigned i = 0; i < FW6_STATES; i++)
+        modulated |= (st.s[i].flags & FW6_SF_MODULATE) != 0;
+    CHECK(modulated);
+    uint8_t udp[8] = { 0x13, 0x88, 0, 53, 0, 8, 0, 0 };
+    p = (struct fw6_packet){ .dir = FW_IN, .iface = 0 };
+    CHECK_EQ(fw6_parse(pkt, make("2001:db8:1::5", "2001:db8:2::1", 17, 64, udp, sizeof udp), &p), FW6_PKT_OK);
+    fw6_filter(&eng, &p, NS, &v);
+    CHECK_EQ(v.action, FW_PASS);
+    CHECK(v.mod.seq_add == 0 && v.mod.ack_sub == 0);
 }
 
 int main(void)
@@ -289,7 +309,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT_TEST(test_parse),           UNIT_TEST(test_nd_passes_deny_all),     UNIT_TEST(test_rules_and_states),
         UNIT_TEST(test_self_and_ifaces), UNIT_TEST(test_full_table_refuses_new), UNIT_TEST(test_ipv4_ignores_inet6),
-        UNIT_TEST(test_conf_errors),     UNIT_TEST(test_modulate_keeps_state),
+        UNIT_TEST(test_conf_errors),     UNIT_TEST(test_modulate_state),
     };
     return unit_main("fw6", tests, sizeof tests / sizeof tests[0]);
 }
