@@ -782,6 +782,7 @@ static void show_counters(struct netd_admin *a, struct out *o)
     counter(o, "keel_nat_refused_total", "reason=\"pool-exhausted\"", a->fw->nat.stats.pool_exhausted);
     counter(o, "keel_nat_refused_total", "reason=\"no-address\"", a->fw->nat.stats.no_address);
     counter(o, "keel_nat_rewritten_packets_total", "-", a->fw->nat.stats.rewritten);
+    counter(o, "keel_firewall_modulated_packets_total", "-", a->fw->c.modulated + a->fw->v6.c.modulated);
     /* Per rule, by its line in the configuration (pf's rule numbers change
      * with every load; the line is what the operator wrote). */
     const struct fw_ruleset *rs = a->fw->eng.rules;
