@@ -56,7 +56,7 @@ static const char rules_a[] = "antispoof for lan\n"
                               "pass in on wan proto tcp to (wan) port 8080 rdr-to 192.168.50.10 port 80\n"
                               "table <v6> { 2001:db8:66::/48, !2001:db8:66:1::/64 }\n"
                               "block in quick inet6 from <v6>\n"
-                              "pass in on wan inet6 proto tcp from 2001:db8::/32 to port 80\n"
+                              "pass in on wan inet6 proto tcp from 2001:db8::/32 to port 80 modulate state\n"
                               "pass in inet6 proto icmp6 icmp6-type echoreq\n"
                               "pass in inet6 proto udp to self port 53\n";
 static const char rules_b[] = "pass in log quick proto udp from ! 192.168.50.0/24 port >= 1024 keep state\n"
@@ -108,7 +108,9 @@ static void setup(struct harness *h)
     h->eng6.ifaces = &h->ifs6;
 }
 
-/* The IPv6 half: parse, ND before the rules, then the verdict. */
+/* The IPv6 half: parse, ND before the rules, then the verdict, and modulate
+ * state's rewrite of a passed packet (netd_fw6_packet's steps), after which
+ * the packet must parse again the same. */
 static void one_packet6(struct harness *h, uint8_t ctrl, const uint8_t *bytes, size_t len, uint64_t now)
 {
     uint8_t *copy = malloc(len ? len : 1);
@@ -116,18 +118,31 @@ static void one_packet6(struct harness *h, uint8_t ctrl, const uint8_t *bytes, s
     memcpy(copy, bytes, len);
     struct fw6_packet p = { .dir = (ctrl & 1) ? FW_OUT : FW_IN, .iface = (ctrl >> 1) & 1 };
     int rc = fw6_parse(copy, len, &p);
-    free(copy);
     h->eng6.rules = h->eng.rules;
     if (rc < 0) {
+        free(copy);
         REQUIRE(rc > -FW6_PKT_NREASONS);
         fw6_count_malformed(&h->eng6, rc);
         return;
     }
     REQUIRE(p.len >= 40 && p.len <= len);
-    if (fw6_is_nd(&p))
+    REQUIRE(p.l4_off >= 40 && p.l4_off <= p.len);
+    if (fw6_is_nd(&p)) {
+        (void)fw6_modulate_error(&h->states6, copy, len, &p, now);
+        free(copy);
         return;
+    }
     struct fw_verdict v;
     fw6_filter(&h->eng6, &p, now, &v);
+    if (v.action == FW_PASS) {
+        bool changed = p.proto == FW_PROTO_TCP
+                           ? fw_modulate_tcp(copy + p.l4_off, p.len - p.l4_off, &v.mod, (ctrl & 4) != 0)
+                           : fw6_modulate_error(&h->states6, copy, len, &p, now);
+        struct fw6_packet q = { .dir = p.dir, .iface = p.iface };
+        REQUIRE(!changed || (fw6_parse(copy, len, &q) == FW6_PKT_OK && q.len == p.len && q.proto == p.proto &&
+                             q.sport == p.sport && q.dport == p.dport && q.tcp_flags == p.tcp_flags));
+    }
+    free(copy);
     REQUIRE(v.action == FW_PASS || v.action == FW_BLOCK);
     REQUIRE(v.rule >= -1 && v.rule < (int)h->eng.rules->count);
     REQUIRE(h->states6.count <= FW6_STATES);
