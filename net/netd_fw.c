@@ -29,7 +29,12 @@
  * scrub's MSS is: our private copy on the way in, so lwIP routes it on its
  * new destination, and the NIC buffer on the way out, before linkoutput
  * writes the offload's pseudo-header sum from the new addresses.  One that
- * cannot be rewritten is dropped (counted), never sent untranslated.
+ * cannot be rewritten is dropped (counted), never sent untranslated.  A
+ * passed packet of a `modulate state` state has its TCP sequence space
+ * rewritten after that, in the same frame (fw_modulate.h: the order does
+ * not matter); a received frame whose checksum the device left to complete
+ * (NIC_DF_CSUM_PARTIAL, the caller's csum_partial) keeps its checksum
+ * field, which holds only the pseudo-header sum.
  * Blocked packets are logged through a token bucket (fw_log.h, 10 lines a
  * second, bursts of 20; suppressed lines are counted in the next one).
  *

@@ -15,7 +15,10 @@
  *      client's packets pass for IPv4;
  *   5. fw6_filter: kept states, then the rules (the one rule set), no match
  *      blocks.  Blocked packets are logged through the IPv4 half's token
- *      bucket.
+ *      bucket.  A passed TCP packet of a modulated state has its sequence
+ *      space rewritten (fw_modulate_tcp at the header fw6_parse found); an
+ *      ICMPv6 error about one (packet too big too, in step 4) has its quote
+ *      given back (fw6_modulate_error).
  * A bad or missing configuration leaves the empty rule set in force, which
  * blocks every IPv6 packet but those of step 4, as it blocks IPv4.
  *

@@ -53,7 +53,9 @@
  *             (CSUM_VALID) or is left to complete (CSUM_PARTIAL: from the
  *             host, trusted as the device is).  Every other TCP/UDP frame
  *             has its checksum checked here (nof_check), right after the
- *             firewall, and a bad one is dropped and counted (rx_csum_bad):
+ *             firewall (which is told CSUM_PARTIAL: modulate state must
+ *             then leave the checksum field alone, fw_modulate.h), and a
+ *             bad one is dropped and counted (rx_csum_bad):
  *             lwIP's own checks are off (lwipopts.h), because lwIP does not
  *             check what it forwards and fwd_csum.c then writes a fresh,
  *             valid checksum over whatever arrived.
