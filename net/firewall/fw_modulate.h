@@ -1,7 +1,18 @@
 /*
  * fw_modulate.h - modulate state's packet rewriting: TCP sequence and
- * acknowledgement numbers, SACK edges, and the sequence number an ICMP
- * error quotes (which offsets, and why: fw_state.h, struct fw_modulate).
+ * acknowledgement numbers, SACK edges, and the sequence and acknowledgement
+ * numbers an ICMP or ICMPv6 error quotes (which offsets, and why:
+ * fw_state.h, struct fw_modulate).  IPv4 packets through fw_modulate_ipv4;
+ * IPv6 ones by their TCP header (fw_modulate_tcp, at fw6_packet.l4_off)
+ * and fw6_modulate_error (fw6.h), which uses fw_modulate_quote.  The
+ * quote's SACK edges are not given back (pf gives back the sequence
+ * number alone); Linux, for one, checks only the quoted sequence number.
+ *
+ * Partial checksums were checked, not assumed: in ones' complement,
+ * ~(~P + ~m + m') = P + m - m', so RFC 1624 on a field that holds a
+ * pseudo-header sum P moves it by the change with the wrong sign, and the
+ * device, which sums the new words itself, would count the change twice
+ * (tests/unit/test_fw_modulate.c, test_partial_and_gso, shows both).
  *
  * Order against NAT (fw_nat_rewrite): either order gives the same packet.
  * NAT changes addresses and ports, this changes other words; both fix the
