@@ -10,8 +10,8 @@
  *
  * Partial checksums were checked, not assumed: in ones' complement,
  * ~(~P + ~m + m') = P + m - m', so RFC 1624 on a field that holds a
- * pseudo-header sum P moves it by the change with the wrong sign, and the
- * device, which sums the new words itself, would count the change twice
+ * pseudo-header sum P moves it against the change, and the device, which
+ * sums the new words itself, completes the old checksum: off by the change
  * (tests/unit/test_fw_modulate.c, test_partial_and_gso, shows both).
  *
  * Order against NAT (fw_nat_rewrite): either order gives the same packet.
