@@ -4,7 +4,8 @@
 # FW_SRCS    the engine: pure C, freestanding.  netd compiles these with the
 #            servers' flags ($(BUILD)/user/%.o, so FW_OBJS) and links them;
 #            its own sources need -Inet/firewall to include fw_match.h etc.
-# Unit tests test_fw_rules (the compiler and tables), test_fw_match, test_fw_state, test_fw_nat: host, ASan/UBSan,
+# Unit tests test_fw_rules (the compiler and tables), test_fw_match, test_fw_state, test_fw_nat, test_fw6,
+#            test_fw_modulate: host, ASan/UBSan,
 #            through the generic $(UNIT_BINS) recipe.
 # fuzz-smoke each libFuzzer target for FUZZ_SMOKE_SECS on its seed corpus;
 #            ends with "N passed, N failed" (N = fuzzers that ran clean).
@@ -17,7 +18,7 @@
 # a crash leaves its input in $(BUILD)/tests/fuzz/.
 
 FW_SRCS     := net/firewall/fw_rules.c net/firewall/fw_match.c net/firewall/fw_state.c net/firewall/fw_log.c \
-	net/firewall/fw_nat.c \
+	net/firewall/fw_nat.c net/firewall/fw_modulate.c \
 	net/firewall/fw_conf.c net/firewall/fw6_match.c net/firewall/fw6_state.c
 FW_HDRS     := $(wildcard net/firewall/*.h) $(CONF_HDRS)
 FW_OBJS     := $(FW_SRCS:%.c=$(BUILD)/user/%.o)
@@ -27,13 +28,15 @@ FW_CPPFLAGS := -Inet/firewall -Ilib/include $(CONF_CPPFLAGS)
 $(FW_OBJS): USER_CFLAGS += $(FW_CPPFLAGS)
 
 # ----------------------------------------------------------- unit tests ----
-UNIT_TESTS += fw_rules fw_match fw_state fw_nat fw6
+UNIT_TESTS += fw_rules fw_match fw_state fw_nat fw6 fw_modulate
 $(BUILD)/tests/unit/test_fw_rules: tests/unit/test_fw_rules.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_match: tests/unit/test_fw_match.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_state: tests/unit/test_fw_state.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_nat: tests/unit/test_fw_nat.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_nat: UNIT_CFLAGS += $(FW_CPPFLAGS)
 $(BUILD)/tests/unit/test_fw6: tests/unit/test_fw6.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
+$(BUILD)/tests/unit/test_fw_modulate: tests/unit/test_fw_modulate.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
+$(BUILD)/tests/unit/test_fw_modulate: UNIT_CFLAGS += $(FW_CPPFLAGS)
 $(BUILD)/tests/unit/test_fw_rules: UNIT_CFLAGS += $(FW_CPPFLAGS)
 $(BUILD)/tests/unit/test_fw_match: UNIT_CFLAGS += $(FW_CPPFLAGS)
 $(BUILD)/tests/unit/test_fw_state: UNIT_CFLAGS += $(FW_CPPFLAGS)

@@ -437,7 +437,8 @@ static void state_text(const struct netd_fw *fw, const struct fw_state *st, char
 
 static void show_states(struct netd_admin *a, struct out *o)
 {
-    static const char *const h[] = { "IFACE", "PROTO", "CONNECTION", "STATE", "PACKETS", "EXPIRES" };
+    /* FLAGS: "modulate" for a modulated TCP state (its offsets are never shown), else "-". */
+    static const char *const h[] = { "IFACE", "PROTO", "CONNECTION", "STATE", "PACKETS", "EXPIRES", "FLAGS" };
     header(o, h, sizeof h / sizeof h[0]);
     const struct netd_fw *fw = a->fw;
     for (unsigned i = 0; i < NETD_FW_STATES; i++) {
@@ -454,6 +455,7 @@ static void show_states(struct netd_admin *a, struct out *o)
         row_field(&r, st->proto == 6 ? fw_tcp_state_name(st->tcp) : "-");
         row_fieldf(&r, "%llu:%llu", (unsigned long long)st->packets[0], (unsigned long long)st->packets[1]);
         row_fieldf(&r, "%llus", (unsigned long long)((st->expires - fw->now) / 1000000000ull));
+        row_field(&r, (st->flags & FW_SF_MODULATE) ? "modulate" : "-");
         row_end(o, &r);
     }
 }
@@ -780,6 +782,7 @@ static void show_counters(struct netd_admin *a, struct out *o)
     counter(o, "keel_nat_refused_total", "reason=\"pool-exhausted\"", a->fw->nat.stats.pool_exhausted);
     counter(o, "keel_nat_refused_total", "reason=\"no-address\"", a->fw->nat.stats.no_address);
     counter(o, "keel_nat_rewritten_packets_total", "-", a->fw->nat.stats.rewritten);
+    counter(o, "keel_firewall_modulated_packets_total", "-", a->fw->c.modulated + a->fw->v6.c.modulated);
     /* Per rule, by its line in the configuration (pf's rule numbers change
      * with every load; the line is what the operator wrote). */
     const struct fw_ruleset *rs = a->fw->eng.rules;

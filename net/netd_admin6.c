@@ -150,12 +150,21 @@ void netd_admin6_states(const struct netd_admin *a, netd_admin6_emit *emit, void
             const struct fw6_state *s = &t->s[i];
             if (s->expires <= fw->now)
                 continue;
-            char x[48], y[48], from[64], to[64], pk[24], ex[24];
-            snprintf(from, sizeof from, "[%s]:%u", fw6_ntop(s->a, x, sizeof x), (unsigned)s->aport);
-            snprintf(to, sizeof to, "[%s]:%u", fw6_ntop(s->b, y, sizeof y), (unsigned)s->bport);
+            /* the IPv4 rows' columns (netd_admin.c show_states): IFACE (IPv6
+             * states keep none: "-"), PROTO, CONNECTION, STATE, PACKETS (both
+             * ways), EXPIRES, FLAGS ("modulate", never the offset) */
+            char x[48], y[48], conn[128], pk[24], ex[24];
+            snprintf(conn, sizeof conn, "[%s]:%u -> [%s]:%u", fw6_ntop(s->a, x, sizeof x), (unsigned)s->aport,
+                     fw6_ntop(s->b, y, sizeof y), (unsigned)s->bport);
             snprintf(pk, sizeof pk, "%llu", (unsigned long long)s->packets);
             snprintf(ex, sizeof ex, "%llus", (unsigned long long)((s->expires - fw->now) / 1000000000ull));
-            const char *f[] = { proto_name(s->proto), "-", from, to, s->proto == 6 ? tcp_name(s->tcp) : "-", pk, ex };
+            const char *f[] = { "-",
+                                proto_name(s->proto),
+                                conn,
+                                s->proto == 6 ? tcp_name(s->tcp) : "-",
+                                pk,
+                                ex,
+                                (s->flags & FW6_SF_MODULATE) ? "modulate" : "-" };
             emit(ctx, f, 7);
         }
     }

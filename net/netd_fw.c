@@ -29,7 +29,12 @@
  * scrub's MSS is: our private copy on the way in, so lwIP routes it on its
  * new destination, and the NIC buffer on the way out, before linkoutput
  * writes the offload's pseudo-header sum from the new addresses.  One that
- * cannot be rewritten is dropped (counted), never sent untranslated.
+ * cannot be rewritten is dropped (counted), never sent untranslated.  A
+ * passed packet of a `modulate state` state has its TCP sequence space
+ * rewritten after that, in the same frame (fw_modulate.h: the order does
+ * not matter); a received frame whose checksum the device left to complete
+ * (NIC_DF_CSUM_PARTIAL, the caller's csum_partial) keeps its checksum
+ * field, which holds only the pseudo-header sum.
  * Blocked packets are logged through a token bucket (fw_log.h, 10 lines a
  * second, bursts of 20; suppressed lines are counted in the next one).
  *
@@ -346,12 +351,16 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
     };
     mem.seed[0] = (uint64_t)netd_rand32() << 32 | netd_rand32();
     mem.seed[1] = (uint64_t)netd_rand32() << 32 | netd_rand32();
+    mem.mod_key[0] = (uint64_t)netd_rand32() << 32 | netd_rand32(); /* modulate state's offsets: secret */
+    mem.mod_key[1] = (uint64_t)netd_rand32() << 32 | netd_rand32();
     if (fw_state_init(&fw->table, &mem) != FW_OK ||
         fw_nat_init(&fw->nat, fw->nat_sides, NETD_FW_STATES, fw->nat_buckets, NETD_FW_NAT_BUCKETS, netd_rand32()) !=
             FW_OK)
         __builtin_trap(); /* cannot fail: the sizes are checked above */
     fw->table.nat = &fw->nat;
     netd_fw6_init(&fw->v6, (uint64_t)netd_rand32() << 32 | netd_rand32());
+    fw->v6.table.mod_key[0] = (uint64_t)netd_rand32() << 32 | netd_rand32(); /* modulate state: secret */
+    fw->v6.table.mod_key[1] = (uint64_t)netd_rand32() << 32 | netd_rand32();
     fw_ratelimit_init(&fw->log_rl, LOG_PER_SEC, LOG_BURST, now);
     fw_ratelimit_init(&fw->return_rl, RETURN_PER_SEC, RETURN_BURST, now);
     fw->now = now;
@@ -479,7 +488,7 @@ static void queue_return(struct netd_fw *fw, const struct fw_packet *p, const st
     fw->n_returns++;
 }
 
-bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len)
+bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len, bool csum_partial)
 {
     if (dir == FW_OUT && fw->generating) {
         fw->c.generated++;
@@ -487,7 +496,7 @@ bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *fra
     }
     struct fw_packet pkt;
     if (len >= 14 && frame[12] == 0x86 && frame[13] == 0xdd)
-        return netd_fw6_packet(fw, dir, nic, frame, len);
+        return netd_fw6_packet(fw, dir, nic, frame, len, csum_partial);
     int rc = fw_parse_ether(frame, len, &pkt);
     if (rc == FW_PKT_NOT_IPV4) {
         fw->c.not_ipv4++;
@@ -526,6 +535,8 @@ bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *fra
         if (v.xl.kind == FW_XL_ICMP_ERROR)
             fw->nat.stats.icmp_errors++;
     }
+    if (v.action == FW_PASS && fw_modulate_ipv4(frame + 14, len - 14, &pkt, &v.mod, csum_partial))
+        fw->c.modulated++; /* after or before the translation: the same packet (fw_modulate.h) */
     if (v.action == FW_PASS && v.max_mss && pkt.proto == FW_PROTO_TCP && (pkt.tcp_flags & FW_TH_SYN) &&
         fw_clamp_mss(frame + 14, len - 14, v.max_mss)) /* scrub (max-mss): our copy in, the NIC buffer out */
         fw->c.mss_clamped++;

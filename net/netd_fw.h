@@ -54,6 +54,7 @@ struct netd_fw_counters {
     uint64_t skipped;                /* packets on `set skip on` interfaces, passed unfiltered */
     uint64_t mss_clamped;            /* TCP SYNs whose MSS scrub (max-mss) lowered */
     uint64_t nat_rewrite_failed;     /* translated verdicts the packet was too short to take (dropped) */
+    uint64_t modulated;              /* packets whose TCP sequence space modulate state rewrote */
     uint64_t returns_sent, returns_limited, returns_skipped;
     uint64_t loads, load_failures; /* rule sets made active (the first included), texts refused */
 };
@@ -158,9 +159,14 @@ void netd_fw_iface_update(struct netd_fw *fw, unsigned nic, uint32_t addr, unsig
  * frames pass; malformed IPv4 is dropped and counted; everything else goes
  * through the rules and states.  Logs blocked packets (rate-limited) and
  * queues `block return` answers for netd_fw_flush.  A passed TCP SYN under
- * scrub (max-mss N) has its MSS option lowered in FRAME.  True: pass it.
+ * scrub (max-mss N) has its MSS option lowered in FRAME; one of a
+ * modulated state has its sequence space rewritten (fw_modulate.h).
+ * CSUM_PARTIAL: FRAME's TCP/UDP checksum field holds only the pseudo-header
+ * sum, to be completed later (a received frame marked NIC_DF_CSUM_PARTIAL);
+ * false when it holds a full checksum (or one linkoutput overwrites after
+ * this call).  True: pass it.
  */
-bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len);
+bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len, bool csum_partial);
 
 /* Start of a loop iteration: the clock for this iteration's packets, and
  * expired states reclaimed about once a second. */

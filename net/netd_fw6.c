@@ -15,7 +15,10 @@
  *      client's packets pass for IPv4;
  *   5. fw6_filter: kept states, then the rules (the one rule set), no match
  *      blocks.  Blocked packets are logged through the IPv4 half's token
- *      bucket.
+ *      bucket.  A passed TCP packet of a modulated state has its sequence
+ *      space rewritten (fw_modulate_tcp at the header fw6_parse found); an
+ *      ICMPv6 error about one (packet too big too, in step 4) has its quote
+ *      given back (fw6_modulate_error).
  *
  * `block return` (the verdict's return_): as IPv4's (netd_fw.c), the answer
  * is queued here (NETD_FW6_RETURNS per loop iteration, the IPv4 half's
@@ -133,7 +136,7 @@ void netd_fw6_flush(struct netd_fw *fw)
     f->n_returns = 0;
 }
 
-bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len)
+bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len, bool csum_partial)
 {
     struct netd_fw6 *f = &fw->v6;
     if (nic >= NETD_MAX_IFS || !f->enabled[nic]) {
@@ -155,6 +158,8 @@ bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *fr
     }
     if (fw6_is_nd(&pkt)) {
         f->c.nd++;
+        if (fw6_modulate_error(&f->table, frame + 14, len - 14, &pkt, fw->now)) /* packet too big */
+            f->c.modulated++;
         return true;
     }
     netd_ip6_refresh_all();       /* the addresses self and (IFACE) match now (SLAAC's come and go) */
@@ -163,11 +168,19 @@ bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *fr
     fw6_filter(&f->eng, &pkt, fw->now, &v);
     if (v.log && v.action != FW_PASS)
         log_block(fw, &pkt, &v);
-    if (v.action != FW_PASS && v.return_)
-        queue_return(fw, &pkt, &v, frame + 14, len - 14);
-    if (v.action == FW_PASS && v.max_mss && fw6_clamp_mss(frame + 14, len - 14, &pkt, v.max_mss))
+    if (v.action != FW_PASS) {
+        if (v.return_)
+            queue_return(fw, &pkt, &v, frame + 14, len - 14);
+        return false;
+    }
+    if (v.max_mss && fw6_clamp_mss(frame + 14, len - 14, &pkt, v.max_mss))
         f->c.mss_clamped++; /* scrub (max-mss): our copy in, the NIC buffer out, as IPv4 (netd_fw.c) */
-    return v.action == FW_PASS;
+    /* modulate state (fw_modulate.h): the TCP header, or an error's quote */
+    if (pkt.proto == FW_PROTO_TCP && fw_modulate_tcp(frame + 14 + pkt.l4off, pkt.len - pkt.l4off, &v.mod, csum_partial))
+        f->c.modulated++;
+    else if (fw6_modulate_error(&f->table, frame + 14, len - 14, &pkt, fw->now))
+        f->c.modulated++;
+    return true;
 }
 
 static unsigned long long ull(uint64_t v) { return (unsigned long long)v; }

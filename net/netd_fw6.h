@@ -22,6 +22,7 @@ struct netd_fw6_counters {
     uint64_t malformed;   /* dropped by fw6_parse (by reason in eng.stats) */
     uint64_t mss_clamped; /* TCP SYNs whose scrub (max-mss) lowered the MSS */
     uint64_t returns_sent, returns_limited, returns_skipped; /* block return answers */
+    uint64_t modulated; /* packets modulate state rewrote (TCP sequence space, an error's quote) */
 };
 
 #define NETD_FW6_RETURNS 8 /* IPv6 `block return` answers queued within one loop iteration */
@@ -53,7 +54,7 @@ void netd_fw6_init(struct netd_fw6 *f, uint64_t key);
 
 /* The verdict for the IPv6 frame FRAME (LEN bytes) in direction DIR on NIC
  * NIC: true passes.  Called by netd_fw_packet for ethertype 0x86dd. */
-bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len);
+bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len, bool csum_partial);
 
 /* Sends the queued `block return` answers (netd_fw_flush calls it with
  * fw->generating set, so linkoutput passes them). */

@@ -53,7 +53,9 @@
  *             (CSUM_VALID) or is left to complete (CSUM_PARTIAL: from the
  *             host, trusted as the device is).  Every other TCP/UDP frame
  *             has its checksum checked here (nof_check), right after the
- *             firewall, and a bad one is dropped and counted (rx_csum_bad):
+ *             firewall (which is told CSUM_PARTIAL: modulate state must
+ *             then leave the checksum field alone, fw_modulate.h), and a
+ *             bad one is dropped and counted (rx_csum_bad):
  *             lwIP's own checks are off (lwipopts.h), because lwIP does not
  *             check what it forwards and fwd_csum.c then writes a fresh,
  *             valid checksum over whatever arrived.
@@ -276,8 +278,8 @@ static err_t tx_plain(struct nic *n, struct pbuf *p)
     uint32_t off = n->free[n->n_free - 1];
     uint8_t *buf = buf_at(n, off);
     uint16_t len = pbuf_copy_partial(p, buf, p->tot_len, 0);
-    if (!netd_fw_packet(n->fw, FW_OUT, n->index, buf, len)) {
-        n->stats.tx_fw_drop++; /* the buffer stays on our free stack */
+    if (!netd_fw_packet(n->fw, FW_OUT, n->index, buf, len, false)) { /* a full checksum, or one set below */
+        n->stats.tx_fw_drop++;                                       /* the buffer stays on our free stack */
         return ERR_OK;
     }
     /* point of no return: the frame goes out */
@@ -354,7 +356,7 @@ static err_t tx_large(struct nic *n, struct pbuf *p)
         LINK_STATS_INC(link.lenerr);
         return ERR_BUF;
     }
-    if (!netd_fw_packet(n->fw, FW_OUT, n->index, tx_scratch, len)) {
+    if (!netd_fw_packet(n->fw, FW_OUT, n->index, tx_scratch, len, false)) {
         n->stats.tx_fw_drop++; /* one packet to the firewall, all its bytes */
         return ERR_OK;
     }
@@ -666,7 +668,7 @@ static void nic_rx_frame(struct nic *n, const struct nic_desc *d, unsigned k, bo
     /* p is one pbuf (pool pbufs hold a whole plain frame; PBUF_RAM is one
      * piece).  The firewall first, so its malformed-packet counters see
      * every bad header; then the checksum, before lwIP or forwarding. */
-    if (!netd_fw_packet(n->fw, FW_IN, n->index, p->payload, total)) {
+    if (!netd_fw_packet(n->fw, FW_IN, n->index, p->payload, total, (d[0].flags & NIC_DF_CSUM_PARTIAL) != 0)) {
         n->stats.rx_fw_drop++;
         pbuf_free(p);
         return;

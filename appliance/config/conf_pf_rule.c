@@ -21,7 +21,7 @@
 /* What Keel's engine does (see CONF_PF_HAVE_INET6 in conf_pf_int.h). */
 #define HAVE_NAT      1 /* nat-to, rdr-to, binat-to (IPv4 only) */
 #define HAVE_MAX_MSS  1 /* scrub (max-mss N) */
-#define HAVE_MODULATE 0 /* modulate state */
+#define HAVE_MODULATE 1 /* modulate state (TCP sequence numbers; other protocols: keep state) */
 #define HAVE_SRC_CONN 1 /* state options max, max-src-conn, overload */
 
 #define LIST     CONF_PF_LIST_MAX

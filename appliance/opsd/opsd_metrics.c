@@ -320,6 +320,7 @@ static const char *help_for(const char *metric)
         { "keel_nat_states_total", "Translated states made." },
         { "keel_nat_refused_total", "New flows refused by a translation, by reason." },
         { "keel_nat_rewritten_packets_total", "Packets the firewall rewrote for a translation." },
+        { "keel_firewall_modulated_packets_total", "Packets whose TCP sequence numbers modulate state rewrote." },
         { "keel_firewall_rule_evaluations_total", "Times the rule was evaluated." },
         { "keel_firewall_rule_packets_total", "Packets the rule decided." },
         { "keel_firewall_rule_bytes_total", "Bytes of the packets the rule decided." },

@@ -32,10 +32,9 @@
  * keeps state (the default) creates one for a TCP SYN, a UDP datagram, an
  * ICMPv6 echo request or any other protocol's packet.  TCP states follow
  * the flags (opening, established, closing, closed) with pf's timeouts; no
- * sequence-window check (the IPv4 table's window tracking is not done for
- * IPv6).  Floating (any interface), as pf's default state policy.  A full
- * table refuses new states (the packet is blocked and counted), never an
- * old one.
+ * sequence-window check (the IPv4 table does none either).  Floating
+ * (any interface), as pf's default state policy.  A full table refuses new
+ * states (the packet is blocked and counted), never an old one.
  *
  * State options, as IPv4's (fw_state.h) and checked in its order before a
  * state is made: `max N` (rule_live: live states per rule of the newest
@@ -57,6 +56,15 @@
  * rules, match rules, and a state's packets as its first); the caller
  * applies fw6_clamp_mss.  Not done for IPv6: translation (conf_pf refuses
  * it in an inet6 rule; a rule for both families translates IPv4 only).
+ *
+ * modulate state (design in fw_state.h, offsets from the same functions as
+ * IPv4's): a TCP state a modulate-state rule opens (always from a SYN
+ * here) has FW6_SF_MODULATE and the initiator's offset; fw6_filter puts
+ * the packet's rewrite in the verdict (v->mod) and the caller applies it
+ * to the TCP header at l4off (fw_modulate_tcp).  ICMPv6 errors quoting a
+ * modulated segment (packet too big too, which passes before the rules)
+ * get the quote's numbers back through fw6_modulate_error, so path MTU
+ * discovery keeps working.
  *
  * Pure C, no allocation, no globals; the caller owns every struct; time is
  * the caller's nanoseconds.  Host unit test: tests/unit/test_fw6.c.
@@ -118,8 +126,11 @@ enum fw6_tcp {
 #define FW6_BUCKETS 1024 /* power of two */
 #define FW6_NONE    0xffffu
 
+#define FW6_SF_MODULATE 0x01u /* struct fw6_state.flags: modulate state (as FW_SF_MODULATE, fw_state.h) */
+
 struct fw6_state {
     uint8_t proto, tcp, fin; /* fin: bit 0 initiator's FIN, bit 1 responder's */
+    uint8_t flags;           /* FW6_SF_* */
     uint16_t aport, bport;   /* initiator's, responder's */
     uint8_t a[16], b[16];    /* initiator, responder */
     uint16_t next;           /* bucket chain, or the free list; FW6_NONE ends it */
@@ -127,6 +138,7 @@ struct fw6_state {
     uint16_t max_mss;        /* scrub (max-mss) of the creating rule(s), 0: none */
     int16_t rule;            /* rule index in set `generation`, -1: none */
     uint32_t generation;
+    uint32_t seqdiff; /* FW6_SF_MODULATE: the initiator's offset (the responder's: fw_seqdiff_responder) */
     uint64_t expires; /* ns */
     uint64_t packets, bytes;
 };
@@ -154,7 +166,9 @@ struct fw6_src_node {
 };
 
 struct fw6_state_table {
-    uint64_t key;   /* hash key (netd_rand) */
+    uint64_t key;        /* hash key (netd_rand) */
+    uint64_t mod_key[2]; /* modulate state's key: secret, random, set by the caller after fw6_state_init */
+    uint64_t mod_counter;
     unsigned count; /* states in use */
     uint16_t free;  /* free list head */
     uint16_t bucket[FW6_BUCKETS];
@@ -227,6 +241,23 @@ void fw6_state_attach_src(struct fw6_state_table *t, struct fw6_state *s, unsign
  * GEN only, or all of them (GLOBAL), as pf's `overload <t> flush [global]`.
  * Returns how many. */
 unsigned fw6_state_kill_src(struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen, bool global);
+/*
+ * modulate state for IPv6 (fw_state.h has the design; IPv4's and IPv6's
+ * offsets come from the same functions): *M for packet P (REPLY as
+ * fw6_state_find said) of state S, all 0 when S is not modulated.
+ */
+struct fw_modulate;
+void fw6_state_modulation(const struct fw6_state_table *t, const struct fw6_state *s, const struct fw6_packet *p,
+                          bool reply, struct fw_modulate *m);
+
+/*
+ * An ICMPv6 error (destination unreachable, packet too big, time exceeded,
+ * parameter problem) at IP (LEN bytes, parsed into P) quoting a TCP segment
+ * of a modulated state, the TCP header right after the quoted IPv6 header:
+ * the quote given back the numbers its sender wrote (fw_modulate_quote).
+ * Returns true iff it changed the packet.
+ */
+bool fw6_modulate_error(struct fw6_state_table *t, uint8_t *ip, size_t len, const struct fw6_packet *p, uint64_t now);
 
 /* ND, MLD and packet too big (the design comment): pass before the rules. */
 bool fw6_is_nd(const struct fw6_packet *p);

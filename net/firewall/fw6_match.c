@@ -295,7 +295,7 @@ static void overload(struct fw6_engine *e, const struct fw_rule *r, unsigned idx
 /* A pass rule that keeps state: the state limits (max N, max-src-conn-rate,
  * max-src-conn, in IPv4's order), then the state.  False: V blocks. */
 static bool keep_state(struct fw6_engine *e, struct fw_rule *r, unsigned idx, const struct fw6_packet *p, uint64_t now,
-                       uint16_t mss, struct fw_verdict *v)
+                       uint16_t mss, struct fw_verdict *v, struct fw6_state **made)
 {
     struct fw_ruleset *rs = e->rules;
     if (r->max_states && fw6_state_rule_live(e->states, idx, rs->generation) >= r->max_states) {
@@ -329,6 +329,7 @@ static bool keep_state(struct fw6_engine *e, struct fw_rule *r, unsigned idx, co
         fw6_state_attach_src(e->states, st, node);
     st->max_mss = mss; /* the state's packets are scrubbed as its first was */
     r->c.states++;
+    *made = st;
     return true;
 }
 
@@ -349,6 +350,7 @@ void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, 
         }
         set(v, FW_PASS, FW_R_STATE, rule, rule >= 0 ? rs->rules[rule].line : 0);
         v->max_mss = st->max_mss;
+        fw6_state_modulation(e->states, st, p, reply, &v->mod);
         e->stats.passed++;
         e->stats.state_passed++;
         return;
@@ -387,13 +389,20 @@ void fw6_filter(struct fw6_engine *e, const struct fw6_packet *p, uint64_t now, 
     if (r->action == FW_PASS) {
         if (r->max_mss && (!mss || r->max_mss < mss))
             mss = r->max_mss;
-        if ((r->flags & FW_RF_KEEP_STATE) && opens_state(p) && !keep_state(e, r, (unsigned)last, p, now, mss, v))
+        struct fw6_state *made = NULL;
+        if ((r->flags & FW_RF_KEEP_STATE) && opens_state(p) && !keep_state(e, r, (unsigned)last, p, now, mss, v, &made))
             return;
         r->c.packets++;
         r->c.bytes += p->len;
         set(v, FW_PASS, FW_R_RULE, last, r->line);
         v->log = (r->flags & FW_RF_LOG) != 0;
         v->max_mss = mss;
+        if (made && (r->flags & FW_RF_MODULATE) && p->proto == FW_PROTO_TCP) { /* a SYN (opens_state): from byte one */
+            struct fw6_state_table *t = e->states;
+            made->flags |= FW6_SF_MODULATE;
+            made->seqdiff = fw_seqdiff_draw(t->mod_key, &t->mod_counter);
+            fw6_state_modulation(t, made, p, false, &v->mod);
+        }
         e->stats.passed++;
         e->stats.rule_passed++;
         return;

@@ -28,6 +28,8 @@
 
 #include <keel/string.h>
 
+#include "fw_modulate.h"
+
 #define S_NS(s) ((uint64_t)(s)*1000000000ull)
 
 #define FW6_SRC_PROBE 8 /* source nodes looked at per source */
@@ -322,4 +324,47 @@ unsigned fw6_state_kill_src(struct fw6_state_table *t, const uint8_t src[16], un
     }
     t->stats.removed += n;
     return n;
+}
+
+/* ------------------------------------------------------ modulate state -- */
+
+void fw6_state_modulation(const struct fw6_state_table *t, const struct fw6_state *s, const struct fw6_packet *p,
+                          bool reply, struct fw_modulate *m)
+{
+    *m = (struct fw_modulate){ 0 };
+    if (!(s->flags & FW6_SF_MODULATE) || p->proto != FW_PROTO_TCP)
+        return;
+    uint32_t d[2] = { s->seqdiff, fw_seqdiff_responder(t->mod_key, s->seqdiff) };
+    unsigned side = reply ? 1 : 0;
+    m->seq_add = d[side];
+    if (p->tcp_flags & FW_TH_ACK)
+        m->ack_sub = d[1 - side];
+}
+
+#define ICMP6_HLEN 8u
+#define IP6_HLEN   40u
+
+bool fw6_modulate_error(struct fw6_state_table *t, uint8_t *ip, size_t len, const struct fw6_packet *p, uint64_t now)
+{
+    if (p->proto != FW_PROTO_ICMP6 || p->icmp_type < 1 || p->icmp_type > 4) /* RFC 4443 errors */
+        return false;
+    size_t end = p->len < len ? p->len : len, l4 = p->l4off;
+    if (l4 + ICMP6_HLEN + IP6_HLEN + 8 > end)
+        return false;
+    const uint8_t *q = ip + l4 + ICMP6_HLEN;
+    if (q[0] >> 4 != 6 || q[6] != FW_PROTO_TCP)
+        return false; /* not TCP, or extension headers before it: left alone */
+    struct fw6_packet k = { .proto = FW_PROTO_TCP };
+    memcpy(k.src, q + 8, 16);
+    memcpy(k.dst, q + 24, 16);
+    k.sport = (uint16_t)(q[40] << 8 | q[41]);
+    k.dport = (uint16_t)(q[42] << 8 | q[43]);
+    bool reply;
+    struct fw6_state *s = fw6_state_find(t, &k, now, &reply);
+    if (!s || !(s->flags & FW6_SF_MODULATE))
+        return false;
+    uint32_t d[2] = { s->seqdiff, fw_seqdiff_responder(t->mod_key, s->seqdiff) };
+    unsigned side = reply ? 1 : 0; /* the quoted segment's sender */
+    struct fw_modulate m = { .quote_seq_sub = d[side], .quote_ack_add = d[1 - side] };
+    return fw_modulate_quote(ip + l4, end - l4, ICMP6_HLEN + IP6_HLEN, &m);
 }

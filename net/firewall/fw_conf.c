@@ -138,7 +138,8 @@ static int on_rule(void *ctx, const struct conf_pf_rule *in)
     r.iface = map_iface(k, in->iface);
     r.flags =
         (uint16_t)((in->quick ? FW_RF_QUICK : 0) | (in->log ? FW_RF_LOG : 0) | (in->allow_opts ? FW_RF_ALLOW_OPTS : 0) |
-                   (in->action == CONF_PF_PASS && in->state != CONF_PF_NO_STATE ? FW_RF_KEEP_STATE : 0));
+                   (in->action == CONF_PF_PASS && in->state != CONF_PF_NO_STATE ? FW_RF_KEEP_STATE : 0) |
+                   (in->action == CONF_PF_PASS && in->state == CONF_PF_MODULATE_STATE ? FW_RF_MODULATE : 0));
     if (in->action == CONF_PF_ANTISPOOF) {
         r.flags |= FW_RF_ANTISPOOF;
         r.dir = FW_IN;

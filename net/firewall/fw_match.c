@@ -14,7 +14,9 @@
  * are evaluated, last match wins unless quick, no match blocks; a pass rule
  * with keep state creates the state, and if it cannot (table full, source
  * rate) the packet is blocked, never passed without its state.
- * (4) Translations (fw_nat.h) ride on states: the last matching `match`
+ * (4) modulate state (fw_state.h) rides on states too: the verdict's mod
+ * says how the packet's sequence space is offset (fw_modulate.h).
+ * (5) Translations (fw_nat.h) ride on states: the last matching `match`
  * rule with nat-to/rdr-to/binat-to, or the deciding pass rule when it has
  * one, gives the new state its translated key; a packet that a translation
  * applies to but that makes no state is blocked, never passed untranslated.
@@ -439,6 +441,8 @@ static bool filter_by_state(struct fw_engine *e, const struct fw_packet *p, uint
     if (r == FW_ST_PASS && (st->flags & FW_SF_NAT) && nat) /* a reply of a translated state comes translated */
         fw_nat_xlate_packet(st, &nat->sides[st - e->states->mem.slots], p, reply ? FW_NF_POST_REV : FW_NF_PRE_FWD,
                             &v->xl);
+    if (r == FW_ST_PASS)
+        fw_state_modulation(e->states, st, p, reply, &v->mod);
     if (r == FW_ST_INVALID) {
         e->stats.invalid++;
         decide(e, v, FW_BLOCK, FW_R_INVALID);
@@ -481,6 +485,13 @@ static bool filter_related(struct fw_engine *e, const struct fw_packet *p, uint6
     struct fw_nat *nat = e->states->nat;
     if ((st->flags & FW_SF_NAT) && nat)
         fw_nat_xlate_error(st, &nat->sides[st - e->states->mem.slots], p, form, &v->xl);
+    if ((st->flags & FW_SF_MODULATE) && q.proto == FW_PROTO_TCP) { /* the quote shows the offset packet: undo it */
+        unsigned side = form == FW_NF_PRE_FWD || form == FW_NF_POST_FWD ? 0 : 1;
+        uint32_t d[2];
+        fw_state_seqdiffs(e->states, st, d);
+        v->mod.quote_seq_sub = d[side];
+        v->mod.quote_ack_add = d[1 - side];
+    }
     e->stats.related++;
     decide(e, v, FW_PASS, FW_R_RELATED);
     return true;
@@ -611,13 +622,16 @@ static bool keep_state(struct fw_engine *e, struct fw_rule *r, unsigned idx, con
         }
     }
     uint8_t sflags =
-        (uint8_t)(((r->flags & FW_RF_ALLOW_OPTS) ? FW_SF_ALLOW_OPTS : 0) | ((r->flags & FW_RF_LOG) ? FW_SF_LOG : 0));
+        (uint8_t)(((r->flags & FW_RF_ALLOW_OPTS) ? FW_SF_ALLOW_OPTS : 0) | ((r->flags & FW_RF_LOG) ? FW_SF_LOG : 0) |
+                  ((r->flags & FW_RF_MODULATE) ? FW_SF_MODULATE : 0));
     struct fw_state *st = NULL;
     int rc = fw_state_insert(e->states, p, now, (uint16_t)idx, rs->generation, sflags, &st);
     if (rc == FW_OK && node != FW_STATE_NIL)
         fw_state_attach_src(e->states, st, node);
-    if (rc == FW_OK)
-        st->max_mss = v->max_mss;           /* the state's packets are scrubbed as its first was */
+    if (rc == FW_OK) {
+        st->max_mss = v->max_mss; /* the state's packets are scrubbed as its first was */
+        fw_state_modulation(e->states, st, p, false, &v->mod);
+    }
     if (rc != FW_OK && rc != FW_E_EXISTS) { /* FW_E_FULL: never pass without the state */
         e->stats.state_full++;
         decide(e, v, FW_BLOCK, FW_R_STATE_FULL);

@@ -33,6 +33,7 @@
 #ifndef KEEL_FW_MATCH_H
 #define KEEL_FW_MATCH_H
 
+#include "fw_modulate.h"
 #include "fw_nat.h"
 #include "fw_rules.h"
 #include "fw_state.h"
@@ -75,16 +76,17 @@ enum fw_reason {
 };
 
 struct fw_verdict {
-    uint8_t action;      /* FW_PASS or FW_BLOCK */
-    uint8_t reason;      /* enum fw_reason */
-    bool log;            /* worth a log line (every block; passes by a `log` rule); rate-limit it */
-    bool return_;        /* block return*: the caller should answer ... */
-    bool return_rst;     /* ... with a TCP RST (else an ICMP unreachable) */
-    uint8_t return_code; /* ... the ICMP unreachable's code */
-    uint16_t max_mss;    /* pass: clamp a TCP SYN's MSS option to this (fw_clamp_mss); 0: leave it */
-    int rule;            /* index of the deciding rule in the active set, or -1 */
-    unsigned line;       /* that rule's line in the configuration, or 0 */
-    struct fw_xlate xl;  /* pass: how to rewrite the packet (fw_nat_rewrite); kind 0: leave it */
+    uint8_t action;         /* FW_PASS or FW_BLOCK */
+    uint8_t reason;         /* enum fw_reason */
+    bool log;               /* worth a log line (every block; passes by a `log` rule); rate-limit it */
+    bool return_;           /* block return*: the caller should answer ... */
+    bool return_rst;        /* ... with a TCP RST (else an ICMP unreachable) */
+    uint8_t return_code;    /* ... the ICMP unreachable's code */
+    uint16_t max_mss;       /* pass: clamp a TCP SYN's MSS option to this (fw_clamp_mss); 0: leave it */
+    int rule;               /* index of the deciding rule in the active set, or -1 */
+    unsigned line;          /* that rule's line in the configuration, or 0 */
+    struct fw_xlate xl;     /* pass: how to rewrite the packet (fw_nat_rewrite); kind 0: leave it */
+    struct fw_modulate mod; /* pass: modulate state's offsets (fw_modulate_ipv4); all 0: leave it */
 };
 
 struct fw_stats {
@@ -139,7 +141,9 @@ int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct
  * passes it; otherwise the rules decide, creating a state when a pass rule
  * says keep state.  Updates per-rule counters, states and e->stats.  When
  * the state (or the new state) translates, v->xl says how: the caller
- * applies it with fw_nat_rewrite before the packet goes on.
+ * applies it with fw_nat_rewrite before the packet goes on; when it is
+ * modulated, v->mod says how, applied with fw_modulate_ipv4 (in either
+ * order with the translation: fw_modulate.h).
  */
 void fw_filter(struct fw_engine *e, const struct fw_packet *p, uint64_t now, struct fw_verdict *v);
 

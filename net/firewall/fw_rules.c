@@ -297,10 +297,16 @@ static void put_action(struct textbuf *b, const struct fw_rule *r)
     }
 }
 
-/* " keep state (max N, max-src-conn N, max-src-conn-rate N/S, overload <t> flush global)" */
+/* " keep state (max N, max-src-conn N, max-src-conn-rate N/S, overload <t> flush global)";
+ * " modulate state [(...)]" for a modulating rule (keep state alone is the default: not written). */
 static void put_state_options(struct textbuf *b, const struct fw_rule *r, const struct fw_ruleset *rs)
 {
-    const char *sep = " keep state (";
+    bool mod = (r->flags & FW_RF_MODULATE) != 0;
+    if (mod)
+        tb_put(b, " modulate state");
+    if (!r->max_states && !r->max_src_conn && !r->rate_conns)
+        return;
+    const char *sep = mod ? " (" : " keep state (";
     if (r->max_states) {
         tb_put(b, sep);
         tb_put(b, "max ");
@@ -402,7 +408,8 @@ static void put_filter_tail(struct textbuf *b, const struct fw_rule *r, const st
     }
     if (r->action == FW_PASS && !(r->flags & FW_RF_KEEP_STATE))
         tb_put(b, " no state");
-    if ((r->flags & FW_RF_KEEP_STATE) && (r->rate_conns || r->max_states || r->max_src_conn))
+    if ((r->flags & FW_RF_KEEP_STATE) &&
+        ((r->flags & FW_RF_MODULATE) || r->rate_conns || r->max_states || r->max_src_conn))
         put_state_options(b, r, rs);
     if (r->flags & FW_RF_ALLOW_OPTS)
         tb_put(b, " allow-opts");

@@ -71,6 +71,7 @@ enum fw_action {
 #define FW_RF_RETURN_ICMP  0x080u /* block return-icmp: ICMP unreachable (return_code) for every protocol */
 #define FW_RF_DROP         0x100u /* block drop written out (for listings) */
 #define FW_RF_RETURN_ICMP6 0x200u /* block return-icmp6 written (listings); acts as FW_RF_RETURN_ICMP */
+#define FW_RF_MODULATE     0x400u /* with KEEP_STATE: modulate state (TCP sequence numbers, fw_state.h) */
 
 enum fw_addr_kind {
     FW_ADDR_NET = 0,    /* (a & mask) == addr; any: mask 0 */

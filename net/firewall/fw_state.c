@@ -21,6 +21,8 @@
 
 #include "fw_nat.h"
 
+_Static_assert(sizeof(struct fw_state) <= 88, "netd keeps 16384 slots in a 7 MiB budget (fw_state.h, modulate state)");
+
 #define FW_SRC_PROBE    8 /* source-table slots looked at per source */
 #define FW_SRC_UNIT     1000ull
 #define FW_NS_PER_MS    1000000ull
@@ -340,6 +342,49 @@ static int tcp_advance(struct fw_state *s, uint8_t fl, unsigned side)
     return FW_ST_PASS;
 }
 
+uint32_t fw_seqdiff_draw(const uint64_t key[2], uint64_t *counter)
+{
+    uint32_t d;
+    do {
+        uint64_t h = siphash16(key, (*counter)++, 0x6d6f64756c617465ull); /* "modulate" */
+        d = (uint32_t)(h ^ (h >> 32));
+    } while (d == 0);
+    return d;
+}
+
+uint32_t fw_seqdiff_responder(const uint64_t key[2], uint32_t d0)
+{
+    uint64_t h = siphash16(key, d0, 0x726573706f6e6465ull); /* "responde(r)" */
+    uint32_t d = (uint32_t)(h ^ (h >> 32));
+    return d ? d : 1; /* one value in 2^32 is not worth a second draw: never 0 */
+}
+
+/* modulate state: the next initiator's offset, never 0. */
+static uint32_t next_seqdiff(struct fw_state_table *t) { return fw_seqdiff_draw(t->mem.mod_key, &t->mod_counter); }
+
+void fw_state_seqdiffs(const struct fw_state_table *t, const struct fw_state *st, uint32_t d[2])
+{
+    d[0] = d[1] = 0;
+    if (!(st->flags & FW_SF_MODULATE))
+        return;
+    d[0] = st->seqdiff;
+    d[1] = fw_seqdiff_responder(t->mem.mod_key, st->seqdiff);
+}
+
+void fw_state_modulation(const struct fw_state_table *t, const struct fw_state *st, const struct fw_packet *p,
+                         bool reply, struct fw_modulate *m)
+{
+    *m = (struct fw_modulate){ 0 };
+    if (!(st->flags & FW_SF_MODULATE) || p->proto != FW_PROTO_TCP)
+        return;
+    uint32_t d[2];
+    fw_state_seqdiffs(t, st, d);
+    unsigned side = reply ? 1 : 0;
+    m->seq_add = d[side];
+    if (p->tcp_flags & FW_TH_ACK)
+        m->ack_sub = d[1 - side];
+}
+
 static void account(struct fw_state_table *t, struct fw_state *st, const struct fw_packet *p, unsigned side,
                     uint64_t now)
 {
@@ -402,6 +447,11 @@ int fw_state_insert(struct fw_state_table *t, const struct fw_packet *p, uint64_
     s->dir = p->dir;
     s->iface = p->iface;
     s->flags = sflags & (FW_SF_ALLOW_OPTS | FW_SF_LOG);
+    if ((sflags & FW_SF_MODULATE) && p->proto == FW_PROTO_TCP &&
+        (p->tcp_flags & (FW_TH_SYN | FW_TH_ACK)) == FW_TH_SYN) { /* from the first byte only, as pf */
+        s->flags |= FW_SF_MODULATE;
+        s->seqdiff = next_seqdiff(t);
+    }
     s->rule = rule;
     s->gen = gen;
     s->srcn = FW_STATE_NIL;

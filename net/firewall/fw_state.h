@@ -25,6 +25,30 @@
  * them.  Sequence numbers are not tracked (no window checks): an attacker
  * who can guess the ports of a connection can reset it.
  *
+ * `modulate state` (pf's): a TCP state that a modulate-state rule makes
+ * from a SYN (FW_SF_MODULATE) gets, for each side, a random non-zero
+ * 32-bit offset d[side] (fw_state_seqdiffs).  Every packet of the state
+ * from side s leaves with s's sequence number plus d[s] and its
+ * acknowledgement number and SACK edges minus d[1 - s]
+ * (fw_state_modulation says which; fw_modulate.h does it), so each end
+ * sees a strong initial sequence number from the other however weak its
+ * own stack's is (pf modulates both sides too).  A state picked up
+ * mid-stream (`flags any`, no SYN) is never modulated: the offset must
+ * apply from the first byte.  Other protocols: modulate state keeps state,
+ * nothing more.  The initiator's offset d[0] is the next word of a
+ * SipHash-2-4 keystream under mem.mod_key (random, from the RNG: the
+ * offsets are exactly as secret as that key), stored in the state; the
+ * responder's d[1] is SipHash of d[0] under the same key, computed when
+ * needed, not stored: a slot stays 88 bytes (netd keeps 16384 of them in
+ * a 7 MiB budget that has no 128 KiB to spare).  Listings may say that a
+ * state is modulated but never show an offset.
+ *
+ * Sequence-window checks (pf's tcp_track_full) are not done, so no check
+ * reads these numbers; one added later must compare each side's numbers
+ * in one space: side s's sequence numbers as they leave (plus d[s]) with
+ * the acknowledgements the other side sends back (as they arrive, before
+ * d[s] is taken off).
+ *
  * Timeouts (defaults below, in struct fw_timeouts, changeable after init)
  * restart with every packet of the state.  An expired state is reclaimed
  * when a lookup or insert walks past it, and by fw_state_expire(), which
@@ -81,6 +105,7 @@ struct fw_timeouts {
 #define FW_SF_REPLIED    0x02u /* a reply has been seen */
 #define FW_SF_LOG        0x04u /* created by a `log` rule */
 #define FW_SF_NAT        0x08u /* translated: its second key is in the NAT side table (fw_nat.h) */
+#define FW_SF_MODULATE   0x10u /* modulate state: TCP sequence numbers offset by seqdiff (fw_state_insert sets it) */
 
 #define FW_STATE_NIL 0xffffffffu
 
@@ -102,6 +127,7 @@ struct fw_state {
     uint32_t gen;                  /* generation of that rule set */
     uint32_t srcn;                 /* its source node (max-src-conn), or FW_STATE_NIL */
     uint32_t next;                 /* next slot in the bucket's chain or the free list */
+    uint32_t seqdiff;              /* FW_SF_MODULATE: the initiator's offset, never 0 (fw_state_seqdiffs) */
     uint64_t created, expires;     /* ns; live iff dir != 0 and expires > now */
     uint64_t packets[2], bytes[2]; /* [0] initiator->responder, [1] replies */
 };
@@ -140,7 +166,8 @@ struct fw_state_storage {
     uint32_t nbuckets;
     struct fw_src_node *srcs;
     uint32_t nsrcs;
-    uint64_t seed[2]; /* SipHash key: random, from the RNG */
+    uint64_t seed[2];    /* SipHash key: random, from the RNG */
+    uint64_t mod_key[2]; /* modulate state's offsets: SipHash keystream key, random, from the RNG, secret */
 };
 
 struct fw_state_table {
@@ -157,6 +184,16 @@ struct fw_state_table {
     /* Translations (fw_nat.h), or NULL: set by the caller after init, over
      * sides as many as the slots; states with FW_SF_NAT have one. */
     struct fw_nat *nat;
+    uint64_t mod_counter; /* position in the offsets' keystream (mem.mod_key) */
+};
+
+/* What modulate state does to one packet (fw_modulate.h applies it; all 0:
+ * nothing).  Additions and subtractions are mod 2^32. */
+struct fw_modulate {
+    uint32_t seq_add;       /* TCP: added to the sequence number */
+    uint32_t ack_sub;       /* TCP with ACK: taken from the acknowledgement number and every SACK edge */
+    uint32_t quote_seq_sub; /* ICMP error: taken from the quoted TCP segment's sequence number */
+    uint32_t quote_ack_add; /* ... and added to its acknowledgement number (with ACK), when quoted */
 };
 
 /* What a packet does to the state it matched. */
@@ -204,12 +241,38 @@ FW_MUST_CHECK int fw_state_update(struct fw_state_table *t, struct fw_state *st,
  * Creates the state for p (the first packet of a connection, which has
  * passed rule `rule` of rule-set generation gen; sflags FW_SF_*), already
  * accounting p.  A TCP SYN starts in SYN_SENT; any other TCP packet (a rule
- * with `flags any`) starts ESTABLISHED.  *out (may be NULL) gets the state.
+ * with `flags any`) starts ESTABLISHED.  FW_SF_MODULATE is kept only for a
+ * TCP SYN (the initiator's offset is chosen then); other packets keep
+ * state plainly.  *out (may be NULL) gets the state.
  * Returns FW_OK, FW_E_EXISTS (p already has a live state), FW_E_FULL (no
  * free slot even after reclaiming expired ones: counted in stats.full).
  */
 FW_MUST_CHECK int fw_state_insert(struct fw_state_table *t, const struct fw_packet *p, uint64_t now, uint16_t rule,
                                   uint32_t gen, uint8_t sflags, struct fw_state **out);
+
+/*
+ * modulate state's offsets, for the IPv4 and the IPv6 table: the next
+ * initiator's offset of the SipHash keystream under KEY at *COUNTER
+ * (advanced), and the responder's offset that goes with initiator's offset
+ * D0.  Neither is ever 0.
+ */
+uint32_t fw_seqdiff_draw(const uint64_t key[2], uint64_t *counter);
+uint32_t fw_seqdiff_responder(const uint64_t key[2], uint32_t d0);
+
+/*
+ * The offsets of a modulated state ST of T: D[0] the initiator's, D[1]
+ * the responder's, both non-zero; both 0 for a state without
+ * FW_SF_MODULATE.
+ */
+void fw_state_seqdiffs(const struct fw_state_table *t, const struct fw_state *st, uint32_t d[2]);
+
+/*
+ * What modulate state does to packet P (found by fw_state_lookup with this
+ * REPLY value, after fw_state_update passed it) of ST in T: *M is all zero
+ * for a state that is not modulated or a packet that is not TCP.
+ */
+void fw_state_modulation(const struct fw_state_table *t, const struct fw_state *st, const struct fw_packet *p,
+                         bool reply, struct fw_modulate *m);
 
 /* Frees st at once (counted as removed). */
 void fw_state_remove(struct fw_state_table *t, struct fw_state *st);

@@ -18,7 +18,9 @@
  *
  * Translations (fw_nat.c): a nat-to with a pool of 4 ports and an rdr-to;
  * a passed packet with a translation is rewritten in its buffer and must
- * parse again (every checksum still right, lengths untouched).
+ * parse again (every checksum still right, lengths untouched).  The out
+ * rule modulates state (fw_modulate.c): a passed packet of a modulated
+ * state is rewritten too and must parse again with the same ports.
  *
  * Checks beyond the sanitizers: the parser's lengths agree with the buffer,
  * a verdict is pass or block with a known reason, the table's count never
@@ -44,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char rules_a[] = "antispoof for lan\n"
                               "block in quick on wan from 10.66.0.0/16\n"
-                              "pass out keep state\n"
+                              "pass out modulate state\n"
                               "pass in on wan proto tcp to port 443 keep state (max-src-conn-rate 3/5)\n"
                               "pass in on lan proto icmp\n"
                               "pass in on lan proto udp to port 53:60 keep state\n"
@@ -54,7 +56,7 @@ static const char rules_a[] = "antispoof for lan\n"
                               "pass in on wan proto tcp to (wan) port 8080 rdr-to 192.168.50.10 port 80\n"
                               "table <v6> { 2001:db8:66::/48, !2001:db8:66:1::/64 }\n"
                               "block in quick inet6 from <v6>\n"
-                              "pass in on wan inet6 proto tcp from 2001:db8::/32 to port 80\n"
+                              "pass in on wan inet6 proto tcp from 2001:db8::/32 to port 80 modulate state\n"
                               "pass in inet6 proto icmp6 icmp6-type echoreq\n"
                               "pass in inet6 proto udp to self port 53\n";
 static const char rules_b[] = "pass in log quick proto udp from ! 192.168.50.0/24 port >= 1024 keep state\n"
@@ -89,7 +91,7 @@ static void setup(struct harness *h)
     memset(h, 0, sizeof *h);
     h->ifs = (struct fw_ifaces){ 2, { { "wan", 0x0a00020fu, 24, true }, { "lan", 0xc0a83201u, 24, true } } };
     load(h, &h->sets[0], rules_a);
-    struct fw_state_storage mem = { h->slots, 8, h->buckets, 4, h->srcs, 4, { 1, 2 } };
+    struct fw_state_storage mem = { h->slots, 8, h->buckets, 4, h->srcs, 4, { 1, 2 }, { 3, 5 } };
     REQUIRE(fw_state_init(&h->states, &mem) == FW_OK);
     REQUIRE(fw_nat_init(&h->nat, h->sides, 8, h->nat_buckets, 4, 7) == FW_OK);
     h->states.nat = &h->nat;
@@ -106,7 +108,9 @@ static void setup(struct harness *h)
     h->eng6.ifaces = &h->ifs6;
 }
 
-/* The IPv6 half: parse, ND before the rules, then the verdict. */
+/* The IPv6 half: parse, ND before the rules, then the verdict, and modulate
+ * state's rewrite of a passed packet (netd_fw6_packet's steps), after which
+ * the packet must parse again the same. */
 static void one_packet6(struct harness *h, uint8_t ctrl, const uint8_t *bytes, size_t len, uint64_t now)
 {
     uint8_t *copy = malloc(len ? len : 1);
@@ -114,18 +118,31 @@ static void one_packet6(struct harness *h, uint8_t ctrl, const uint8_t *bytes, s
     memcpy(copy, bytes, len);
     struct fw6_packet p = { .dir = (ctrl & 1) ? FW_OUT : FW_IN, .iface = (ctrl >> 1) & 1 };
     int rc = fw6_parse(copy, len, &p);
-    free(copy);
     h->eng6.rules = h->eng.rules;
     if (rc < 0) {
+        free(copy);
         REQUIRE(rc > -FW6_PKT_NREASONS);
         fw6_count_malformed(&h->eng6, rc);
         return;
     }
     REQUIRE(p.len >= 40 && p.len <= len);
-    if (fw6_is_nd(&p))
+    REQUIRE(p.l4_off >= 40 && p.l4_off <= p.len);
+    if (fw6_is_nd(&p)) {
+        (void)fw6_modulate_error(&h->states6, copy, len, &p, now);
+        free(copy);
         return;
+    }
     struct fw_verdict v;
     fw6_filter(&h->eng6, &p, now, &v);
+    if (v.action == FW_PASS) {
+        bool changed = p.proto == FW_PROTO_TCP
+                           ? fw_modulate_tcp(copy + p.l4_off, p.len - p.l4_off, &v.mod, (ctrl & 4) != 0)
+                           : fw6_modulate_error(&h->states6, copy, len, &p, now);
+        struct fw6_packet q = { .dir = p.dir, .iface = p.iface };
+        REQUIRE(!changed || (fw6_parse(copy, len, &q) == FW6_PKT_OK && q.len == p.len && q.proto == p.proto &&
+                             q.sport == p.sport && q.dport == p.dport && q.tcp_flags == p.tcp_flags));
+    }
+    free(copy);
     REQUIRE(v.action == FW_PASS || v.action == FW_BLOCK);
     REQUIRE(v.rule >= -1 && v.rule < (int)h->eng.rules->count);
     REQUIRE(h->states6.count <= FW6_STATES);
@@ -179,6 +196,17 @@ static void one_packet(struct harness *h, uint8_t ctrl, const uint8_t *bytes, si
             int again = fw_parse_ipv4(ip, ether ? len - 14 : len, &q);
             REQUIRE(again == FW_PKT_IPV4 || again == FW_PKT_E_SRC_ADDR); /* a quoted broadcast as source */
             REQUIRE(again != FW_PKT_IPV4 || (q.len == p.len && q.proto == p.proto));
+        }
+    }
+    if (v.action == FW_PASS) {
+        uint8_t *ip = ether ? copy + 14 : copy;
+        size_t n = ether ? len - 14 : len;
+        if (fw_modulate_ipv4(ip, n, &p, &v.mod, (v.mod.seq_add & 1) != 0)) {
+            struct fw_packet q;
+            memset(&q, 0, sizeof q);
+            int again = fw_parse_ipv4(ip, n, &q);
+            REQUIRE(again == FW_PKT_IPV4 || again == FW_PKT_E_SRC_ADDR);
+            REQUIRE(again != FW_PKT_IPV4 || (q.len == p.len && q.proto == p.proto && q.tcp_flags == p.tcp_flags));
         }
     }
     free(copy);

@@ -18,7 +18,10 @@ on 6001 is blocked (the rule is `in on wan`); 6003 is blocked both ways
 listener on 443 serves `curl -6` on the wan's SLAAC address, proxying to
 B's web server over IPv4; the console's `show interfaces|routes|arp|states`
 have IPv6 rows and its `ping` reaches an IPv6 host (and not one that is
-not there).
+not there); `modulate state` (6011): a stream A -> B arrives intact while
+each end sees the other's initial sequence number replaced (packet sockets
+in both namespaces; 6001's keep state is the control), and `show states`
+marks the state `modulate`.
 
 Usage: python3 tests/qemu/test_ipv6.py [--image-dir DIR]
 Needs root (ip netns, tap) and radvd (Debian's package; make deps installs it).
@@ -70,6 +73,7 @@ table <rate6> persist
 block in quick inet6 proto tcp from <rate6> to port 6010
 pass in inet6 proto tcp to port 6010 keep state (max-src-conn-rate 3/60, overload <rate6> flush)
 block return out on lan inet6 proto tcp to port 6009
+pass in on wan inet6 proto tcp to port 6011 modulate state
 pass in on wan inet6 proto tcp to port 443 keep state
 
 tls 443 {
@@ -127,7 +131,7 @@ class Lab6:
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                             start_new_session=True))
         for ns in lab.hosts:
-            for port in ("6001", "6002", "6003"):
+            for port in ("6001", "6002", "6003", "6011"):
                 lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOST6_CODE,
                                                      "sink", port], stdout=subprocess.DEVNULL,
                                                     stderr=subprocess.DEVNULL, start_new_session=True))
@@ -162,6 +166,34 @@ class Lab6:
         if self.radvd is not None:
             kq._kill(self.radvd, grace=0.5)
         self.lab.close("ipv6")
+
+
+# The first SYN to PORT and SYN+ACK from PORT on IFACE (ETH_P_ALL: both
+# directions), IPv6 with TCP right after the fixed header: "ready", then
+# their sequence numbers ("None" for one not seen within SECS).
+SNIFF6 = r"""
+import socket, struct, sys, time
+ifc, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.bind((ifc, 0)); s.settimeout(0.3)
+print("ready", flush=True)
+syn = synack = None
+end = time.time() + secs
+while time.time() < end and (syn is None or synack is None):
+    try:
+        f = s.recv(65535)
+    except socket.timeout:
+        continue
+    if len(f) < 74 or f[12:14] != b"\x86\xdd" or f[20] != 6:
+        continue
+    th = f[54:]
+    sp, dp, seq = struct.unpack("!HHI", th[:8])
+    if th[13] & 0x12 == 0x02 and dp == port and syn is None:
+        syn = seq
+    if th[13] & 0x12 == 0x12 and sp == port and synack is None:
+        synack = seq
+print(syn, synack, flush=True)
+"""
 
 
 def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
@@ -256,6 +288,35 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             check(lab.ping(0, "10.9.10.1", 2), "A cannot ping 10.9.10.1 (IPv4 beside IPv6)")
 
         rep.run("ipv6.ipv4_beside_ipv6", ipv4_still_works)
+
+        def isns6(port: int, mb_: int) -> tuple[str, list[str], list[str]]:
+            sn = [subprocess.Popen(["ip", "netns", "exec", lab.hosts[i], sys.executable, "-c", SNIFF6, lab.taps[i],
+                                    str(port), "20"], stdout=subprocess.PIPE, text=True, start_new_session=True)
+                  for i in (0, 1)]
+            lab.helpers.extend(sn)
+            for p in sn:
+                check(p.stdout.readline().strip() == "ready", "a sniffer did not start")
+            r = l6.send6(0, LAN6 + "2", port, mb_)
+            seen = [p.stdout.readline().split() for p in sn]
+            for p in sn:
+                p.wait(25)
+            return r, seen[0], seen[1]
+
+        def modulate_state():
+            r, a, b = isns6(6001, 1)
+            check(r == "ok", f"control: A -> B 6001 failed: {r}")
+            check(len(a) == 2 and "None" not in a and a == b, f"control: keep state changed the ISNs: A {a}, B {b}")
+            r, a, b = isns6(6011, mb)
+            check(r == "ok", f"A -> B {mb} MiB on 6011 (modulate state): {r}")
+            check(len(a) == 2 and len(b) == 2 and "None" not in a + b, f"a sniffer missed the handshake: A {a}, B {b}")
+            check(a[0] != b[0], f"B received A's own ISN {a[0]}: not modulated")
+            check(a[1] != b[1], f"A received B's own ISN {b[1]}: not modulated")
+            t = lab.cmd("show states")
+            check(any(":6011" in ln and "modulate" in ln for ln in t.splitlines()),
+                  f"show states marks no 6011 state modulate: {t!r}")
+
+        rep.run("ipv6.tcp_modulate_state_intact_isn_replaced", modulate_state)
+
         fw6_tests(rep, l6)
     finally:
         l6.close()

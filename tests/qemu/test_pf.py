@@ -13,9 +13,14 @@ at once (A reaches B:5001; `table blocked add 10.9.10.2` cuts it off with
 no commit; `table blocked show` lists it; `table blocked delete` lets it
 through again); a source that opens connections faster than
 max-src-conn-rate lands in <flood> and is blocked while another source is
-still served; a pf construct Keel lacks is refused at `set` with the
-"unsupported" message; a line naming an undefined macro is refused with its
-column.
+still served; `modulate state` (port 5003): a stream from A to B's sink
+arrives intact (the sink's digest of the bytes matches the sender's) while
+each end sees the other's initial sequence number replaced (packet sockets
+in both namespaces read the SYN and the SYN+ACK as sent and as received;
+the keep-state connection to 5001 is the control: its numbers cross
+unchanged), and `show states` marks that state, and only it, "modulate";
+a pf construct Keel lacks is refused at `set` with the "unsupported"
+message; a line naming an undefined macro is refused with its column.
 
 Usage: python3 tests/qemu/test_pf.py [--image-dir DIR]
 Needs root (ip netns, tap).
@@ -52,6 +57,7 @@ block in quick on wan from { <blocked>, <flood> }
 pass in proto icmp
 pass out keep state
 pass in on wan proto tcp to $lan_net port $svc keep state (max-src-conn-rate 4/60, overload <flood> flush global)
+pass in on wan proto tcp to $lan_net port 5003 modulate state
 """
 
 # Connects from SRC to B:PORT, holds the connection HOLD seconds, closes:
@@ -66,6 +72,50 @@ try:
 except OSError:
     print("fail")
 """
+
+
+# Reads the first SYN to PORT and the first SYN+ACK from PORT on interface
+# IFACE (both directions: ETH_P_ALL) for up to SECS seconds; prints "ready",
+# then their sequence numbers ("None" for one not seen).
+SNIFF = r"""
+import socket, struct, sys, time
+ifc, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.bind((ifc, 0)); s.settimeout(0.3)
+print("ready", flush=True)
+syn = synack = None
+end = time.time() + secs
+while time.time() < end and (syn is None or synack is None):
+    try:
+        f = s.recv(65535)
+    except socket.timeout:
+        continue
+    if len(f) < 54 or f[12:14] != b"\x08\x00" or f[23] != 6:
+        continue
+    th = f[14 + (f[14] & 15) * 4:]
+    sp, dp, seq = struct.unpack("!HHI", th[:8])
+    if th[13] & 0x12 == 0x02 and dp == port and syn is None:
+        syn = seq
+    if th[13] & 0x12 == 0x12 and sp == port and synack is None:
+        synack = seq
+print(syn, synack, flush=True)
+"""
+
+
+def isns(lab: fwd.Lab, port: int, mb: int) -> tuple[str, list[str], list[str]]:
+    """Sends MB MiB from A to B:PORT with a sniffer in each namespace:
+    (the sender's verdict, A's [syn, synack], B's [syn, synack])."""
+    sniffers = [subprocess.Popen(["ip", "netns", "exec", lab.hosts[i], sys.executable, "-c", SNIFF, lab.taps[i],
+                                  str(port), "20"], stdout=subprocess.PIPE, text=True, start_new_session=True)
+                for i in (0, 1)]
+    lab.helpers.extend(sniffers)
+    for p in sniffers:
+        check(p.stdout.readline().strip() == "ready", "a sniffer did not start")
+    r = lab.send(0, 1, port, mb)
+    seen = [p.stdout.readline().split() for p in sniffers]
+    for p in sniffers:
+        p.wait(25)
+    return r, seen[0], seen[1]
 
 
 def probe(lab: fwd.Lab, src: str, port: int = 5001, timeout: float = 3) -> bool:
@@ -89,7 +139,8 @@ def run(rep: kq.Reporter, tmp: Path, image: Path) -> None:
                          "block drop in quick on wan from <flood> to any",
                          "pass in on wan proto tcp from any to 10.9.11.0/24 port = 5001 flags S/SA keep state "
                          "(max-src-conn-rate 4/60, overload <flood> flush global)",
-                         "port = 5002 flags S/SA keep state"):
+                         "port = 5002 flags S/SA keep state",
+                         "pass in on wan proto tcp from any to 10.9.11.0/24 port = 5003 flags S/SA modulate state"):
                 check(want in t, f"show firewall lacks {want!r}: {t!r}")
 
         rep.run("pf.ruleset_loads_lists_expanded", rules_as_written)
@@ -141,6 +192,32 @@ def run(rep: kq.Reporter, tmp: Path, image: Path) -> None:
             lab.cmd("exit", prompt="fw> ")
 
         rep.run("pf.unsupported_and_undefined_refused", refused_at_set)
+
+        def modulate_state():
+            # control: keep state (5001) leaves the numbers as they were sent
+            r, a, b = isns(lab, 5001, 1)
+            check(r == "ok", f"control: A -> B:5001 failed: {r}")
+            check(len(a) == 2 and "None" not in a and a == b, f"control: keep state changed the ISNs: A {a}, B {b}")
+            r, a, b = isns(lab, 5003, 8)
+            check(r == "ok", f"A -> B:5003 (modulate state), 8 MiB: {r}")
+            check(len(a) == 2 and len(b) == 2 and "None" not in a + b, f"a sniffer missed the handshake: A {a}, B {b}")
+            check(a[0] != b[0], f"B received A's own ISN {a[0]}: not modulated")
+            check(a[1] != b[1], f"A received B's own ISN {b[1]}: not modulated")
+            # show states: the modulated state (in on wan) is marked, the lan one and 5001's are not
+            holder = subprocess.Popen(["ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", PROBE,
+                                       "10.9.10.2", "5003", "5", "4"], stdout=subprocess.PIPE, text=True)
+            try:
+                check(holder.stdout.readline().strip() == "ok", "A could not connect to B:5003")
+                t = lab.cmd("show states", "FLAGS")
+                rows = [ln for ln in t.splitlines() if ":5003" in ln and "ESTABLISHED" in ln]
+                check(any(re.match(r"\s*wan\s+tcp\s.*\smodulate\s*$", ln) for ln in rows),
+                      f"show states has no modulated wan row for B:5003: {t!r}")
+                check(any(re.match(r"\s*lan\s+tcp\s.*\s-\s*$", ln) for ln in rows),
+                      f"show states marks the lan (keep state) row of B:5003: {t!r}")
+            finally:
+                holder.wait(10)
+
+        rep.run("pf.modulate_state_stream_intact_isn_replaced", modulate_state)
     finally:
         lab.close("pf")
 

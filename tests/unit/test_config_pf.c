@@ -250,6 +250,44 @@ static void test_rule_options(void)
               "(interface), interface or interface:network (got \"010.0.0.1\")");
 }
 
+/* modulate state: accepted as pf writes it, with the state options keep
+ * state takes; pass rules only; once per rule, as keep state. */
+static void test_modulate_state(void)
+{
+    CHECK_EQ(walk("pass out on wan proto tcp from any to any port 22 modulate state\n"), CONF_OK);
+    CHECK_EQ(n_rules, 1);
+    CHECK_EQ(rules[0].state, CONF_PF_MODULATE_STATE);
+    CHECK_EQ(rules[0].tcp_mask, 0x12); /* flags S/SA, as keep state */
+    CHECK_EQ(rules[0].tcp_set, 0x02);
+    CHECK_EQ(walk("pass in proto tcp modulate state (max 100, max-src-conn 10, max-src-conn-rate 5/10, overload "
+                  "<flood> flush, floating)\n"),
+             CONF_OK);
+    CHECK_EQ(rules[0].state, CONF_PF_MODULATE_STATE);
+    CHECK_EQ(rules[0].max_states, 100);
+    CHECK_EQ(rules[0].max_src_conn, 10);
+    CHECK_EQ(rules[0].rate_conns, 5);
+    CHECK_EQ(rules[0].overload, 0);
+    CHECK(rules[0].overload_flush && !rules[0].overload_flush_global);
+    /* any protocol (UDP, ICMP: keep state), inet6, and with a translation */
+    CHECK_EQ(walk("pass out proto { tcp udp icmp } modulate state\n"), CONF_OK);
+    CHECK_EQ(n_rules, 3);
+    CHECK_EQ(rules[1].state, CONF_PF_MODULATE_STATE);
+    CHECK_EQ(walk("pass in inet6 proto udp to port 53 modulate state\n"), CONF_OK); /* keep state, as pf */
+    CHECK_EQ(rules[0].state, CONF_PF_MODULATE_STATE);
+    CHECK_EQ(walk("pass in inet6 proto tcp to port 80 modulate state\n"), CONF_OK);
+    CHECK_EQ(rules[0].state, CONF_PF_MODULATE_STATE);
+    CHECK_EQ(walk("pass in modulate state\n"), CONF_OK); /* both families */
+    CHECK_EQ(walk("pass out on wan proto tcp nat-to (wan) modulate state\n"), CONF_OK);
+    CHECK_EQ(rules[0].state, CONF_PF_MODULATE_STATE);
+    /* refusals, each where it is */
+    CHECK_STR(err1("block modulate state\n"), "appliance.conf:3:7: expected pass: only pass rules keep state");
+    CHECK_STR(err1("pass proto tcp keep state modulate state\n"),
+              "appliance.conf:3:27: expected this option once per rule (got \"modulate\")");
+    CHECK_STR(err1("pass proto tcp modulate\n"), "appliance.conf:3:24: expected state after keep, modulate or no");
+    CHECK_STR(err1("pass proto tcp modulate state (sloppy)\n"),
+              "appliance.conf:3:32: unsupported: \"sloppy\" is not supported by Keel");
+}
+
 static void test_unsupported(void)
 {
     static const struct {
@@ -359,10 +397,9 @@ static void test_canonical_round_trip(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
-        UNIT_TEST(test_lexer),        UNIT_TEST(test_addresses),
-        UNIT_TEST(test_macros),       UNIT_TEST(test_tables_and_set),
-        UNIT_TEST(test_rule_options), UNIT_TEST(test_unsupported),
-        UNIT_TEST(test_inet6),        UNIT_TEST(test_canonical_round_trip),
+        UNIT_TEST(test_lexer),          UNIT_TEST(test_addresses),    UNIT_TEST(test_macros),
+        UNIT_TEST(test_tables_and_set), UNIT_TEST(test_rule_options), UNIT_TEST(test_modulate_state),
+        UNIT_TEST(test_unsupported),    UNIT_TEST(test_inet6),        UNIT_TEST(test_canonical_round_trip),
     };
     return unit_main("config_pf", tests, (int)(sizeof tests / sizeof tests[0]));
 }

@@ -634,6 +634,39 @@ static void test_conf_errors(void)
     CHECK_EQ(fw_text_compile("block drop in inet6 all\n", &ifs, &rs, err, sizeof err), FW_OK);
 }
 
+/* modulate state: a TCP state opened by a SYN is marked and its packets'
+ * verdicts carry offsets (the rewriting: test_fw_modulate); UDP keeps
+ * state plainly. */
+static void test_modulate_state(void)
+{
+    CHECK_EQ(
+        load("pass in on wan proto tcp to port 80 modulate state\npass in on wan inet6 proto udp modulate state\n"),
+        FW_OK);
+    CHECK(rs.rules[0].flags & FW_RF_MODULATE);
+    struct fw6_packet p = { .dir = FW_IN, .iface = 0 };
+    struct fw_verdict v;
+    CHECK_EQ(fw6_parse(pkt, tcp("2001:db8:1::5", "2001:db8:2::1", 1000, 80, FW_TH_SYN), &p), FW6_PKT_OK);
+    fw6_filter(&eng, &p, NS, &v);
+    CHECK_EQ(v.action, FW_PASS);
+    CHECK(v.mod.seq_add != 0 && v.mod.ack_sub == 0);
+    CHECK_EQ(p.l4off, 40);
+    p = (struct fw6_packet){ .dir = FW_IN, .iface = 1 };
+    CHECK_EQ(fw6_parse(pkt, tcp("2001:db8:2::1", "2001:db8:1::5", 80, 1000, FW_TH_SYN | FW_TH_ACK), &p), FW6_PKT_OK);
+    fw6_filter(&eng, &p, NS, &v);
+    CHECK_EQ(v.action, FW_PASS);
+    CHECK(v.mod.seq_add != 0 && v.mod.ack_sub != 0 && v.mod.seq_add != v.mod.ack_sub);
+    bool modulated = false;
+    for (unsigned i = 0; i < FW6_STATES; i++)
+        modulated |= (st.s[i].flags & FW6_SF_MODULATE) != 0;
+    CHECK(modulated);
+    uint8_t udp[8] = { 0x13, 0x88, 0, 53, 0, 8, 0, 0 };
+    p = (struct fw6_packet){ .dir = FW_IN, .iface = 0 };
+    CHECK_EQ(fw6_parse(pkt, make("2001:db8:1::5", "2001:db8:2::1", 17, 64, udp, sizeof udp), &p), FW6_PKT_OK);
+    fw6_filter(&eng, &p, NS, &v);
+    CHECK_EQ(v.action, FW_PASS);
+    CHECK(v.mod.seq_add == 0 && v.mod.ack_sub == 0);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -650,6 +683,7 @@ int main(void)
         UNIT_TEST(test_antispoof),
         UNIT_TEST(test_scrub_max_mss),
         UNIT_TEST(test_conf_errors),
+        UNIT_TEST(test_modulate_state),
     };
     return unit_main("fw6", tests, sizeof tests / sizeof tests[0]);
 }

@@ -113,7 +113,7 @@ static void load_slots(const char *rules, uint32_t nslots)
     CHECK_EQ(rc, FW_OK);
     if (rc != FW_OK)
         printf("rules: %s\n", err);
-    struct fw_state_storage mem = { slots, nslots, buckets, 16, srcs, 16, { 7, 9 } };
+    struct fw_state_storage mem = { slots, nslots, buckets, 16, srcs, 16, { 7, 9 }, { 3, 5 } };
     CHECK_EQ(fw_state_init(&states, &mem), FW_OK);
     memset(&eng, 0, sizeof eng);
     eng.rules = &sets[0];

@@ -183,7 +183,7 @@ static void load_slots(const char *rules, uint32_t nslots)
     CHECK_EQ(rc, FW_OK);
     if (rc != FW_OK)
         printf("rules: %s\n", err);
-    struct fw_state_storage mem = { slots, nslots, buckets, 1024, srcs, 16, { 7, 9 } };
+    struct fw_state_storage mem = { slots, nslots, buckets, 1024, srcs, 16, { 7, 9 }, { 3, 5 } };
     CHECK_EQ(fw_state_init(&states, &mem), FW_OK);
     CHECK_EQ(fw_nat_init(&nat, sides, nslots, nat_buckets, 256, 12345), FW_OK);
     states.nat = &nat;

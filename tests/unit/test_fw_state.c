@@ -17,7 +17,9 @@ static struct fw_state_table t;
 
 static void setup(uint32_t nslots, uint32_t nbuckets)
 {
-    struct fw_state_storage mem = { slots, nslots, buckets, nbuckets, srcs, 8, { 0x0123456789abcdefull, 42 } };
+    struct fw_state_storage mem = {
+        slots, nslots, buckets, nbuckets, srcs, 8, { 0x0123456789abcdefull, 42 }, { 3, 5 }
+    };
     CHECK_EQ(fw_state_init(&t, &mem), FW_OK);
 }
 
@@ -63,7 +65,7 @@ static struct fw_state *find(struct fw_packet p, uint64_t now)
 
 static void test_init_contract(void)
 {
-    struct fw_state_storage mem = { slots, 64, buckets, 16, srcs, 8, { 1, 2 } };
+    struct fw_state_storage mem = { slots, 64, buckets, 16, srcs, 8, { 1, 2 }, { 3, 5 } };
     CHECK_EQ(fw_state_init(&t, &mem), FW_OK);
     CHECK_EQ(t.count, 0);
     CHECK_EQ(t.timeouts.tcp_established, 24 * 3600 * SEC);
@@ -405,7 +407,7 @@ static void test_src_rate(void)
     CHECK_EQ(t.stats.src_full, 1);
     CHECK_EQ(fw_state_src_admit(&t, A, 0, 0, 5, 60, now + 60 * SEC), FW_OK); /* stale nodes are reused */
 
-    struct fw_state_storage mem = { slots, 8, buckets, 16, NULL, 0, { 0, 0 } };
+    struct fw_state_storage mem = { slots, 8, buckets, 16, NULL, 0, { 0, 0 }, { 3, 5 } };
     CHECK_EQ(fw_state_init(&t, &mem), FW_OK);
     CHECK_EQ(fw_state_src_admit(&t, A, 0, 0, 5, 60, now), FW_E_FULL); /* no table: refuse, never allow */
 }
