@@ -330,7 +330,9 @@ static bool same_cfg(const struct netd_if_cfg *a, const struct netd_if_cfg *b)
 {
     if (a->mode != b->mode || a->mode6 != b->mode6)
         return false;
-    if (a->mode6 == NETD_IF6_STATIC && (a->prefix6 != b->prefix6 || memcmp(a->addr6, b->addr6, 16) != 0))
+    if (a->mode6 == NETD_IF6_STATIC &&
+        (a->prefix6 != b->prefix6 || memcmp(a->addr6, b->addr6, 16) != 0 || a->has_gateway6 != b->has_gateway6 ||
+         memcmp(a->gateway6, b->gateway6, 16) != 0))
         return false;
     if (a->mode != NETD_IF_STATIC)
         return true;
