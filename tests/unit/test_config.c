@@ -1220,8 +1220,13 @@ static void test_routes6(void)
     CHECK_EQ(set("route 2001:db8:20::1/48 via 2001:db8:1::fd"), CONF_E_SYNTAX);
     CHECK_STR(eerr, "expected a network address (no bits set beyond the prefix) (got \"2001:db8:20::1/48\")");
     text_is("hostname keel\nlog info\nroute 2001:db8:20::/48 via 2001:db8:1::fd\npass out keep state\n");
+    CHECK_EQ(set("route 2001:DB8:20:0::/48 via 2001:db8:1::fc"), CONF_OK); /* the same network, written otherwise */
+    text_is("hostname keel\nlog info\nroute 2001:DB8:20:0::/48 via 2001:db8:1::fc\npass out keep state\n");
+    CHECK_EQ(set("route 2001:db8:20::/47 via 2001:db8:1::fc"), CONF_OK); /* another prefix length: another route */
+    CHECK_EQ(del("route 2001:db8:20::/47"), CONF_OK);
     CHECK_EQ(del("route 2001:db8:20::/48"), CONF_OK);
     text_is("hostname keel\nlog info\npass out keep state\n");
+    CHECK_EQ(del("route 2001:db8:20::/48"), CONF_E_SYNTAX);
 }
 
 int main(void)
