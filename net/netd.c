@@ -94,7 +94,8 @@
  * Routing: connected networks first, then the static routes of
  * appliance.conf (netd_route.h, kept in netd_fw with the rule set; lwIP asks
  * through LWIP_HOOK_IP4_ROUTE and LWIP_HOOK_ETHARP_GET_GW, answered below),
- * then the default gateway.  Not netd's: the rest of appliance.conf
+ * then the default gateway; IPv6 likewise through LWIP_HOOK_IP6_ROUTE and
+ * LWIP_HOOK_ND6_GET_GW (netd_ip6.c).  Not netd's: the rest of appliance.conf
  * (hostname, log, tls: other servers').
  */
 #include <keel/fmt.h>
