@@ -34,6 +34,7 @@
 #include "tls_mem.h"
 #include "tls_plat.h"
 #include "conf_addr.h"
+#include "tlsd_proxy.h"
 #include "tlsd_worker.h"
 
 #define CLOSE_WAIT_NS (5ull * 1000000000ull)
@@ -284,79 +285,30 @@ static bool do_handshake(struct worker *w, struct conn *c)
     return false;
 }
 
-/* The PROXY protocol v2 header (HAProxy's proxy-protocol.txt, section
- * 2.2): the 12-byte signature, version 2 + command PROXY (0x21), the
- * family + STREAM (AF_INET 0x11, AF_INET6 0x21), the address block's
- * length (12 or 36, big-endian), then source and destination address and
- * port, all big-endian.  No TLVs.  SRC and DST are ALEN (4 or 16) bytes in
- * network order.  Returns the header's length (28 or 52). */
-#define PROXY_V2_MAX 52
-static size_t proxy_v2_header(uint8_t h[PROXY_V2_MAX], const uint8_t *src, const uint8_t *dst, size_t alen,
-                              uint16_t sport, uint16_t dport)
-{
-    static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
-    memcpy(h, sig, sizeof sig);
-    h[12] = 0x21;
-    h[13] = alen == 16 ? 0x21 : 0x11;
-    h[14] = 0;
-    h[15] = (uint8_t)(2 * alen + 4);
-    memcpy(h + 16, src, alen);
-    memcpy(h + 16 + alen, dst, alen);
-    uint8_t *p = h + 16 + 2 * alen;
-    p[0] = (uint8_t)(sport >> 8);
-    p[1] = (uint8_t)sport;
-    p[2] = (uint8_t)(dport >> 8);
-    p[3] = (uint8_t)dport;
-    return 16 + 2 * alen + 4;
-}
-
 static void be32_put(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (24 - 8 * i));
 }
 
-/* Sends C's PROXY protocol header (if its block asks for one) into the
- * empty tx ring of its backend socket: the client's address and port and
- * the address and port it connected to, TCP4 or TCP6 as the client came
- * (the backend's own family does not matter).  An IPv6 client whose
- * addresses netd could not give (the connection went meanwhile) gets the
- * spec's address-less form: v1 "PROXY UNKNOWN", v2 LOCAL. */
+/* Sends C's PROXY protocol header (tlsd_proxy.h), if its block asks for
+ * one, into the empty tx ring of its backend socket. */
 static void send_proxy_header(struct worker *w, struct conn *c)
 {
-    struct sock_client *sc = &w->d->sc;
-    uint8_t proto = c->l->ct->proxy_protocol;
-    uint16_t dport = (uint16_t)c->l->ct->port;
-    if (proto == CONF_PROXY_V1) {
-        char line[108], a[48], b[48];
-        int n;
-        if (c->peer6 && !c->addrs6)
-            n = snprintf(line, sizeof line, "PROXY UNKNOWN\r\n");
-        else if (c->peer6)
-            n = snprintf(line, sizeof line, "PROXY TCP6 %s %s %u %u\r\n", ip6_str(c->peer_addr6, a, sizeof a),
-                         ip6_str(c->local_addr6, b, sizeof b), c->peer_port, dport);
-        else
-            n = snprintf(line, sizeof line, "PROXY TCP4 %s %s %u %u\r\n", ip_str(c->peer_ip, a, sizeof a),
-                         ip_str(w->d->our_ip, b, sizeof b), c->peer_port, dport);
-        (void)sock_send(sc, c->bs, line, (size_t)n); /* an empty ring: always fits (v1 lines are <= 107 bytes) */
-    } else if (proto == CONF_PROXY_V2) {
-        uint8_t h[PROXY_V2_MAX], s4[4], d4[4];
-        size_t n;
-        if (c->peer6 && !c->addrs6) {
-            n = proxy_v2_header(h, s4, d4, 0, 0, 0); /* the signature; then LOCAL, UNSPEC, no addresses */
-            h[12] = 0x20;
-            h[13] = 0x00;
-            h[14] = h[15] = 0;
-            n = 16;
-        } else if (c->peer6) {
-            n = proxy_v2_header(h, c->peer_addr6, c->local_addr6, 16, c->peer_port, dport);
-        } else {
-            be32_put(s4, c->peer_ip);
-            be32_put(d4, w->d->our_ip);
-            n = proxy_v2_header(h, s4, d4, 4, c->peer_port, dport);
-        }
-        (void)sock_send(sc, c->bs, h, n); /* an empty ring: always fits */
+    struct tlsd_proxy_ends e = {
+        .v6 = c->peer6, .known = !c->peer6 || c->addrs6, .sport = c->peer_port, .dport = (uint16_t)c->l->ct->port
+    };
+    if (c->peer6) {
+        memcpy(e.src, c->peer_addr6, 16);
+        memcpy(e.dst, c->local_addr6, 16);
+    } else {
+        be32_put(e.src, c->peer_ip);
+        be32_put(e.dst, w->d->our_ip);
     }
+    uint8_t h[TLSD_PROXY_MAX];
+    size_t n = tlsd_proxy_header(c->l->ct->proxy_protocol, &e, h);
+    if (n)
+        (void)sock_send(&w->d->sc, c->bs, h, n); /* an empty ring: always fits */
 }
 
 static bool do_connecting(struct worker *w, struct conn *c)
