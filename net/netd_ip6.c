@@ -31,7 +31,12 @@
  * static address's prefix, an address's /64 or an advertised prefix.
  * lwIP caches a destination's next hop (nd6's destination cache);
  * netd_fw_commit clears it when the routes change, and netd_ip6_apply when
- * an interface's IPv6 clause does.
+ * an interface's IPv6 clause does.  Not handled: a router advertisement
+ * that arrives (or a router that expires) while destinations are cached
+ * with the static gateway as next hop (or the router) does not move them:
+ * they keep the cached next hop until lwIP reuses their cache entry or
+ * the configuration changes.  (Clearing the cache from the hooks is not
+ * possible: lwIP is filling an entry when it asks.)
  *
  * Context: netd's main thread (lwIP's one thread).  The table of NICs here
  * (nics[]) is filled as their netifs are added and is only read by the
