@@ -44,7 +44,8 @@
  *    the default route); the same for an IPv6 gateway (inside the static
  *    IPv6 prefix, not its address; at most one interface has one);
  *  - routes: the network has no host bits, prefix 1-32 (IPv4) or 1-128
- *    (IPv6), gateway of the network's family, unicast (IPv6: not ::, ::1,
+ *    (IPv6; not a link-local or multicast network), gateway of the
+ *    network's family, unicast (IPv6: not ::, ::1,
  *    IPv4-mapped, multicast or link-local: gateways are global or
  *    unique-local addresses, which need no zone), no network twice, at
  *    most NETD_ROUTES_MAX of all families (netd_route_add's checks);
