@@ -11,7 +11,8 @@
 # both it and tlsd have `share tlsadm-C 17`).
 
 TLSD_OBJS := $(BUILD)/user/appliance/tlsd/tlsd.o $(BUILD)/user/appliance/tlsd/tlsd_conf.o \
-	$(BUILD)/user/appliance/tlsd/tlsd_plan.o $(BUILD)/user/appliance/tlsd/tlsd_worker.o
+	$(BUILD)/user/appliance/tlsd/tlsd_plan.o $(BUILD)/user/appliance/tlsd/tlsd_worker.o \
+	$(BUILD)/user/appliance/tlsd/tlsd_proxy.o
 TLSD_CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/user/%.o)
 
 $(TLSD_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) -Iappliance/keyd \
@@ -34,6 +35,12 @@ UNIT_TESTS += tlsd_plan
 $(BUILD)/tests/unit/test_tlsd_plan: tests/unit/test_tlsd_plan.c appliance/tlsd/tlsd_plan.c \
 	appliance/tlsd/tlsd_plan.h $(CONF_SRCS) $(CONF_HDRS)
 $(BUILD)/tests/unit/test_tlsd_plan: UNIT_CFLAGS += $(CONF_CPPFLAGS) -Iappliance/tlsd
+
+# tlsd_proxy.c: PROXY protocol headers (pure), host-tested byte for byte.
+UNIT_TESTS += tlsd_proxy
+$(BUILD)/tests/unit/test_tlsd_proxy: tests/unit/test_tlsd_proxy.c appliance/tlsd/tlsd_proxy.c \
+	appliance/tlsd/tlsd_proxy.h $(CONF_SRCS) $(CONF_HDRS)
+$(BUILD)/tests/unit/test_tlsd_proxy: UNIT_CFLAGS += $(CONF_CPPFLAGS) -Iappliance/tlsd
 
 # tlsadm: a guest admin client of tlsd's configuration protocol through
 # consoled's client library, booted by tests/qemu/test_tlsd.py.

@@ -78,6 +78,26 @@ int sock_tcp_connect(struct sock_client *c, uint32_t ip, uint16_t port)
 {
     return call(c, SOCK_TCP_CONNECT, 2, ip, port, 0);
 }
+int sock_tcp_connect6(struct sock_client *c, const uint8_t ip[16], uint16_t port)
+{
+    uint64_t w[2];
+    memcpy(w, ip, 16);
+    return call(c, SOCK_TCP_CONNECT6, 3, w[0], w[1], port);
+}
+
+int sock_addrs6(struct sock_client *c, int s, uint8_t peer[16], uint8_t local[16])
+{
+    struct keel_msg m = { .info = SRV_LABEL(SOCK_ADDRS6, 1), .mr = { (uint64_t)s, 0, 0, 0 } };
+    if (keel_call(c->ep, &m))
+        return SOCK_E_NO_CLIENT;
+    int rc = (int32_t)keel_label(&m);
+    if (rc == 0) {
+        memcpy(peer, &m.mr[0], 16);
+        memcpy(local, &m.mr[2], 16);
+    }
+    return rc;
+}
+
 int sock_udp_bind(struct sock_client *c, uint16_t port) { return call(c, SOCK_UDP_BIND, 1, port, 0, 0); }
 int sock_shutdown(struct sock_client *c, int s) { return call(c, SOCK_SHUTDOWN, 1, (uint64_t)s, 0, 0); }
 static void tx_release(struct sock_client *c, int s, bool all);

@@ -94,7 +94,8 @@
  * Routing: connected networks first, then the static routes of
  * appliance.conf (netd_route.h, kept in netd_fw with the rule set; lwIP asks
  * through LWIP_HOOK_IP4_ROUTE and LWIP_HOOK_ETHARP_GET_GW, answered below),
- * then the default gateway.  Not netd's: the rest of appliance.conf
+ * then the default gateway; IPv6 likewise through LWIP_HOOK_IP6_ROUTE and
+ * LWIP_HOOK_ND6_GET_GW (netd_ip6.c).  Not netd's: the rest of appliance.conf
  * (hostname, log, tls: other servers').
  */
 #include <keel/fmt.h>
@@ -330,7 +331,9 @@ static bool same_cfg(const struct netd_if_cfg *a, const struct netd_if_cfg *b)
 {
     if (a->mode != b->mode || a->mode6 != b->mode6)
         return false;
-    if (a->mode6 == NETD_IF6_STATIC && (a->prefix6 != b->prefix6 || memcmp(a->addr6, b->addr6, 16) != 0))
+    if (a->mode6 == NETD_IF6_STATIC &&
+        (a->prefix6 != b->prefix6 || memcmp(a->addr6, b->addr6, 16) != 0 || a->has_gateway6 != b->has_gateway6 ||
+         memcmp(a->gateway6, b->gateway6, 16) != 0))
         return false;
     if (a->mode != NETD_IF_STATIC)
         return true;

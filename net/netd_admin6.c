@@ -8,7 +8,9 @@
  *               detection runs; the counters are on the IPv4 row ("-");
  *   arp         lwIP's neighbour cache (the IPv6 ARP): reachable, stale,
  *               delay and probe entries, not incomplete ones;
- *   routes      static prefixes (connected), prefixes router advertisements
+ *   routes      static prefixes (connected), static IPv6 routes (their
+ *               gateway's interface, or "gateway unreachable"), the static
+ *               clause's IPv6 gateway, prefixes router advertisements
  *               made on-link (connected, ra), default routers (::/0, ra);
  *   states      the IPv6 state table (net/firewall/fw6_state.c): FROM is
  *               the side that opened it, DIR "-" (IPv6 states float).
@@ -34,6 +36,9 @@
 #include "lwip/prot/icmp6.h"
 #include "lwip/raw.h"
 #include "fw6.h"
+#include "netd_fw.h"
+#include "netd_hooks.h"
+#include "netd_route.h"
 #include "nic_netif.h"
 
 #define PING6_BYTES 32
@@ -117,6 +122,28 @@ void netd_admin6_routes(const struct netd_admin *a, netd_admin6_emit *emit, void
         char addr[48], text[56];
         snprintf(text, sizeof text, "%s/64", fw6_ntop((const uint8_t *)p->prefix.addr, addr, sizeof addr));
         const char *f[] = { text, "-", netif_name(a, p->netif), "connected (ra)" };
+        emit(ctx, f, 4);
+    }
+    for (unsigned i = 0; i < a->fw->routes.n6; i++) {
+        const struct netd_route6 *rt = &a->fw->routes.r6[i];
+        ip6_addr_t d;
+        memcpy(d.addr, rt->net, 16);
+        ip6_addr_clear_zone(&d);
+        struct netif *via = netd_ip6_route(NULL, &d);
+        bool up = via && netd_nd6_gw(via, &d) != NULL;
+        char net[48], gw[48], text[56];
+        snprintf(text, sizeof text, "%s/%u", fw6_ntop(rt->net, net, sizeof net), (unsigned)rt->prefix);
+        fw6_ntop(rt->gw, gw, sizeof gw);
+        const char *f[] = { text, gw, up ? netif_name(a, via) : "-", up ? "static" : "static (gateway unreachable)" };
+        emit(ctx, f, 4);
+    }
+    for (unsigned k = 0; k < a->n_nics; k++) {
+        const struct nic *n = &a->nics[k];
+        if (!n->netif_added || !n->cfg || n->cfg->mode6 != NETD_IF6_STATIC || !n->cfg->has_gateway6)
+            continue;
+        char gw[48];
+        fw6_ntop(n->cfg->gateway6, gw, sizeof gw);
+        const char *f[] = { "::/0", gw, name_of(a, k), "default (static)" };
         emit(ctx, f, 4);
     }
     for (int i = 0; i < LWIP_ND6_NUM_ROUTERS; i++) {

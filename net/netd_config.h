@@ -56,9 +56,11 @@ struct netd_if_cfg {
     uint8_t prefix;   /* NETD_IF_STATIC: 1-32 */
     bool has_gateway; /* NETD_IF_STATIC: a gateway was given */
     uint8_t gateway[4];
-    uint8_t mode6;     /* enum netd_if6_mode (net/netd_ip6.c) */
-    uint8_t prefix6;   /* NETD_IF6_STATIC: 1-128 */
-    uint8_t addr6[16]; /* NETD_IF6_STATIC: network order */
+    uint8_t mode6;        /* enum netd_if6_mode (net/netd_ip6.c) */
+    uint8_t prefix6;      /* NETD_IF6_STATIC: 1-128 */
+    uint8_t addr6[16];    /* NETD_IF6_STATIC: network order */
+    bool has_gateway6;    /* NETD_IF6_STATIC: an IPv6 default gateway was given */
+    uint8_t gateway6[16]; /* has_gateway6: network order, inside addr6/prefix6 */
 };
 
 struct netd_config {

@@ -91,6 +91,7 @@
 
 #include "lwip/icmp.h"
 #include "lwip/ip_addr.h"
+#include "lwip/nd6.h"
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
 #include "conf.h"
@@ -168,7 +169,8 @@ static int build_routes(const struct conf *c, struct netd_routes *out)
     memset(out, 0, sizeof *out);
     for (unsigned i = 0; i < c->n_routes; i++) {
         const struct conf_route *r = &c->routes[i];
-        int rc = netd_route_add(out, r->net, r->prefix, r->gw, r->line);
+        int rc = r->v6 ? netd_route6_add(out, r->net6, r->prefix, r->gw6, r->line)
+                       : netd_route_add(out, r->net, r->prefix, r->gw, r->line);
         if (rc)
             return rc;
     }
@@ -190,6 +192,8 @@ static void build_addresses(const struct conf *c, struct netd_if_cfg *cfgs, unsi
         cfg->mode6 = f->mode6;
         cfg->prefix6 = f->prefix6;
         memcpy(cfg->addr6, f->addr6, 16);
+        cfg->has_gateway6 = f->has_gateway6;
+        memcpy(cfg->gateway6, f->gateway6, 16);
         if (f->mode == CONF_IF_DHCP) {
             cfg->mode = NETD_IF_DHCP;
             continue;
@@ -267,6 +271,7 @@ int netd_fw_commit(struct netd_fw *fw)
     }
     fw->ifaces = fw->prep_ifs; /* eng.ifaces points here */
     fw->routes = fw->prep_routes;
+    nd6_clear_destination_cache(); /* IPv6 next hops chosen under the old routes are forgotten */
     fw->skip = fw->prep_skip;
     memcpy(fw->boot_if, fw->prep_if, sizeof fw->boot_if); /* the interfaces' addresses (netd_fw_conf_if) */
     memcpy(fw->boot_nic, fw->prep_nic, sizeof fw->boot_nic);
@@ -602,9 +607,16 @@ static void quad_text(uint32_t a, char *buf, size_t len)
 
 void netd_fw_log_routes(const struct netd_fw *fw)
 {
-    if (fw->routes.n == 0) {
+    if (fw->routes.n == 0 && fw->routes.n6 == 0) {
         ulog("netd: routes: connected networks and the default gateway only\n");
         return;
+    }
+    for (unsigned i = 0; i < fw->routes.n6; i++) {
+        const struct netd_route6 *r = &fw->routes.r6[i];
+        char net[48], gw[48];
+        fw6_ntop(r->net, net, sizeof net);
+        fw6_ntop(r->gw, gw, sizeof gw);
+        ulog("netd: route %s/%u via %s (%s line %u)\n", net, (unsigned)r->prefix, gw, fw->source, r->line);
     }
     for (unsigned i = 0; i < fw->routes.n; i++) {
         const struct netd_route *r = &fw->routes.r[i];

@@ -682,26 +682,26 @@ static int64_t do_accept(void *ctx, struct keel_msg *m)
     return s->idx;
 }
 
-static int64_t do_connect(void *ctx, struct keel_msg *m)
+/* SOCK_TCP_CONNECT and SOCK_TCP_CONNECT6: a TCP connection to TO:PORT. */
+static int64_t connect_to(void *ctx, struct keel_msg *m, const ip_addr_t *to, uint64_t port)
 {
     struct nsock_client *c;
     int64_t e = caller(ctx, m, &c);
     if (e)
         return e;
-    if (m->mr[1] == 0 || m->mr[1] > 0xffff || m->mr[0] > 0xffffffffu)
+    if (port == 0 || port > 0xffff)
         return SOCK_E_INVALID;
+    bool v6 = IP_IS_V6(to);
     struct nsock *s = alloc_sock(c, NSOCK_TCP);
     if (!s)
         return SOCK_E_NO_SOCKETS;
-    struct tcp_pcb *pcb = tcp_new();
+    struct tcp_pcb *pcb = tcp_new_ip_type(v6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
     if (!pcb) {
         unalloc_sock(s);
         return SOCK_E_NO_MEMORY;
     }
-    ip_addr_t to;
-    ip_addr_set_ip4_u32_val(to, lwip_htonl((uint32_t)m->mr[0]));
     tcp_hook(s, pcb);
-    if (tcp_connect(pcb, &to, (u16_t)m->mr[1], on_connected) != ERR_OK) {
+    if (tcp_connect(pcb, to, (u16_t)port, on_connected) != ERR_OK) {
         tcp_unhook(pcb);
         tcp_abort(pcb);
         s->tcp = NULL;
@@ -709,11 +709,48 @@ static int64_t do_connect(void *ctx, struct keel_msg *m)
         return SOCK_E_NO_MEMORY;
     }
     struct sock_state *ss = st_of(s);
-    ss->peer_ip = (uint32_t)m->mr[0];
-    ss->peer_port = (uint16_t)m->mr[1];
+    ss->peer_ip = v6 ? 0 : lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(to)));
+    ss->peer_port = (uint16_t)port;
     ss->local_port = pcb->local_port;
-    set_status(s, SOCK_ST_OPEN, 0);
+    set_status(s, SOCK_ST_OPEN | (v6 ? SOCK_ST_PEER6 : 0), 0);
     return s->idx;
+}
+
+static int64_t do_connect(void *ctx, struct keel_msg *m)
+{
+    if (m->mr[0] > 0xffffffffu)
+        return SOCK_E_INVALID;
+    ip_addr_t to;
+    ip_addr_set_ip4_u32_val(to, lwip_htonl((uint32_t)m->mr[0]));
+    return connect_to(ctx, m, &to, m->mr[1]);
+}
+
+static int64_t do_connect6(void *ctx, struct keel_msg *m)
+{
+    ip_addr_t to;
+    memset(&to, 0, sizeof to);
+    IP_SET_TYPE_VAL(to, IPADDR_TYPE_V6);
+    memcpy(ip_2_ip6(&to)->addr, &m->mr[0], 16);
+    ip6_addr_clear_zone(ip_2_ip6(&to));
+    const ip6_addr_t *a = ip_2_ip6(&to);
+    if (ip6_addr_isany(a) || ip6_addr_ismulticast(a) || ip6_addr_isloopback(a) || ip6_addr_islinklocal(a))
+        return SOCK_E_INVALID; /* no zone to send a link-local destination out of */
+    return connect_to(ctx, m, &to, m->mr[2]);
+}
+
+static int64_t do_addrs6(void *ctx, struct keel_msg *m)
+{
+    struct nsock *s;
+    int64_t e = sock_arg(ctx, m, NSOCK_TCP, &s);
+    if (e)
+        return e;
+    if (!(st_of(s)->status & SOCK_ST_PEER6))
+        return SOCK_E_WRONG_TYPE;
+    if (!s->tcp || !IP_IS_V6_VAL(s->tcp->remote_ip))
+        return SOCK_E_INVALID;
+    memcpy(&m->mr[0], ip_2_ip6(&s->tcp->remote_ip)->addr, 16);
+    memcpy(&m->mr[2], ip_2_ip6(&s->tcp->local_ip)->addr, 16);
+    return 0;
 }
 
 static int64_t do_udp_bind(void *ctx, struct keel_msg *m)
@@ -818,9 +855,10 @@ static int64_t do_setopt(void *ctx, struct keel_msg *m)
 }
 
 static const struct srv_handler handlers[] = {
-    { SOCK_HELLO, 0, do_hello },         { SOCK_TCP_LISTEN, 2, do_listen }, { SOCK_ACCEPT, 1, do_accept },
-    { SOCK_TCP_CONNECT, 2, do_connect }, { SOCK_UDP_BIND, 1, do_udp_bind }, { SOCK_KICK, 0, do_kick },
-    { SOCK_SHUTDOWN, 1, do_shutdown },   { SOCK_CLOSE, 1, do_close },       { SOCK_SETOPT, 3, do_setopt },
+    { SOCK_HELLO, 0, do_hello },           { SOCK_TCP_LISTEN, 2, do_listen }, { SOCK_ACCEPT, 1, do_accept },
+    { SOCK_TCP_CONNECT, 2, do_connect },   { SOCK_UDP_BIND, 1, do_udp_bind }, { SOCK_KICK, 0, do_kick },
+    { SOCK_SHUTDOWN, 1, do_shutdown },     { SOCK_CLOSE, 1, do_close },       { SOCK_SETOPT, 3, do_setopt },
+    { SOCK_TCP_CONNECT6, 3, do_connect6 }, { SOCK_ADDRS6, 1, do_addrs6 },
 };
 
 int netd_sock_dispatch(struct netd_socks *ss, struct keel_msg *m)

@@ -67,6 +67,18 @@
  *                                       (wait for SOCK_ST_ACCEPT on it)
  *   SOCK_TCP_CONNECT (ip, port)         -> socket index; SOCK_ST_CONNECTED
  *                                       or SOCK_ST_RESET follows
+ *   SOCK_TCP_CONNECT6 (a0, a1, port)    the same to an IPv6 address: its 16
+ *                                       bytes (network order) in a0 then a1
+ *                                       as memory holds them (memcpy); the
+ *                                       socket gets SOCK_ST_PEER6
+ *   SOCK_ADDRS6 (socket)                an IPv6 TCP socket's (SOCK_ST_PEER6)
+ *                                       addresses -> 0, and in the reply's
+ *                                       words: the peer's 16 bytes in
+ *                                       mr[0..1], the local address's in
+ *                                       mr[2..3] (as SOCK_TCP_CONNECT6);
+ *                                       SOCK_E_WRONG_TYPE for an IPv4 or
+ *                                       UDP socket, SOCK_E_INVALID once the
+ *                                       connection is gone
  *   SOCK_UDP_BIND (port)                -> socket index
  *   SOCK_KICK ()                        the client produced into tx rings
  *                                       and/or consumed from rx rings; netd
@@ -153,6 +165,8 @@ enum sock_label {
     SOCK_SHUTDOWN = 7,
     SOCK_CLOSE = 8,
     SOCK_SETOPT = 9,
+    SOCK_TCP_CONNECT6 = 10,
+    SOCK_ADDRS6 = 11,
 };
 
 enum sock_error {

@@ -56,7 +56,7 @@ struct pstate {
     unsigned line;
 
     /* Lines of single statements (0: not seen). */
-    unsigned hostname_line, log_line, hash_line, gateway_line;
+    unsigned hostname_line, log_line, hash_line, gateway_line, gateway6_line;
 
     /* The open tls block, if any. */
     bool in_tls;
@@ -362,26 +362,66 @@ static int if_address4(struct pstate *ps, struct conf_iface *f, struct tok *t)
     return 0;
 }
 
-/* `address IPV6/P`: a global or unique-local unicast address (not ::,
- * ::1, multicast ff00::/8, link-local fe80::/10, which every IPv6
- * interface makes itself, or IPv4-mapped), prefix length 1-128. */
+/* True iff A (network order) is a global or unique-local unicast address:
+ * not ::, ::1, multicast ff00::/8, link-local fe80::/10 or IPv4-mapped. */
+static bool v6_unicast(const uint8_t a[16])
+{
+    static const uint8_t zero[15];
+    static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+    return a[0] != 0xff && !(a[0] == 0xfe && (a[1] & 0xc0) == 0x80) && memcmp(a, mapped, 12) != 0 &&
+           !(memcmp(a, zero, 15) == 0 && a[15] <= 1);
+}
+
+#define V6_UNICAST_WHAT "(not ::, ::1, IPv4-mapped, multicast or link-local fe80::/10)"
+
+/* True iff A and B (network order) agree in their first PREFIX bits. */
+static bool v6_same_net(const uint8_t *a, const uint8_t *b, unsigned prefix)
+{
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned bits = prefix > i * 8 ? prefix - i * 8 : 0;
+        uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff00u >> bits);
+        if ((a[i] ^ b[i]) & mask)
+            return false;
+    }
+    return true;
+}
+
+/* `address IPV6/P [gateway IPV6]`: a global or unique-local unicast
+ * address (not ::, ::1, multicast ff00::/8, link-local fe80::/10, which
+ * every IPv6 interface makes itself, or IPv4-mapped), prefix length 1-128;
+ * the gateway likewise, inside the prefix and not the address. */
 static int if_address6(struct pstate *ps, struct conf_iface *f, const struct tok *t)
 {
     struct conf_ip ip;
     unsigned prefix;
     size_t slash;
-    static const uint8_t zero[15];
-    static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
     int rc = conf_parse_prefix(t->s, t->n, &ip, &prefix, &slash);
     if (rc || ip.af != CONF_AF_INET6 || slash >= t->n || prefix < 1)
         return fail(ps, t->col, "expected an address IPV6/P (prefix length 1-128)", t);
-    if (ip.a[0] == 0xff || (ip.a[0] == 0xfe && (ip.a[1] & 0xc0) == 0x80) || memcmp(ip.a, mapped, 12) == 0 ||
-        (memcmp(ip.a, zero, 15) == 0 && ip.a[15] <= 1))
-        return fail(ps, t->col,
-                    "expected a unicast IPv6 address (not ::, ::1, IPv4-mapped, multicast or link-local fe80::/10)", t);
+    if (!v6_unicast(ip.a))
+        return fail(ps, t->col, "expected a unicast IPv6 address " V6_UNICAST_WHAT, t);
     f->mode6 = CONF_IF6_STATIC;
     f->prefix6 = (uint8_t)prefix;
     memcpy(f->addr6, ip.a, 16);
+    size_t save = ps->pos;
+    struct tok g;
+    if (!lex(ps, &g) || !tok_is(&g, "gateway")) {
+        ps->pos = save; /* not ours: the next clause */
+        return 0;
+    }
+    if (need(ps, &g, "expected a gateway address IPV6 after gateway"))
+        return -1;
+    struct conf_ip gw;
+    if (!conf_parse_ip(g.s, g.n, &gw) || gw.af != CONF_AF_INET6)
+        return fail(ps, g.col, "expected an IPv6 gateway address (the interface's address is IPv6)", &g);
+    if (!v6_unicast(gw.a))
+        return fail(ps, g.col, "expected a unicast IPv6 gateway " V6_UNICAST_WHAT, &g);
+    if (!v6_same_net(gw.a, f->addr6, f->prefix6) || memcmp(gw.a, f->addr6, 16) == 0)
+        return fail(ps, g.col, "expected a gateway inside the interface's prefix, other than its address", &g);
+    if (ps->gateway6_line)
+        return fail_line(ps, g.col, "expected one IPv6 default gateway (line ", ps->gateway6_line, " has one)");
+    f->has_gateway6 = true;
+    memcpy(f->gateway6, gw.a, 16);
     return 0;
 }
 
@@ -454,23 +494,84 @@ static int st_interface(struct pstate *ps, const struct tok *kw)
     }
     if (f.has_gateway)
         ps->gateway_line = ps->line;
+    if (f.has_gateway6)
+        ps->gateway6_line = ps->line;
     f.line = ps->line;
     c->ifaces[c->n_ifaces++] = f;
+    return 0;
+}
+
+/* The rest of `route IPV6/P via G`, T the network word (netd_route.h has
+ * what netd does with it). */
+static int st_route6(struct pstate *ps, const struct tok *kw, const struct tok *net_tok)
+{
+    struct conf *c = ps->c;
+    struct tok t;
+    struct conf_ip net, gw;
+    unsigned prefix;
+    size_t slash;
+    if (conf_parse_prefix(net_tok->s, net_tok->n, &net, &prefix, &slash) != 0 || net.af != CONF_AF_INET6 ||
+        slash >= net_tok->n)
+        return fail(ps, net_tok->col, "expected a network IPV6/P (prefix length 1-128)", net_tok);
+    if (need(ps, &t, "expected via GATEWAY after the network"))
+        return -1;
+    if (!tok_is(&t, "via"))
+        return fail(ps, t.col, "expected via GATEWAY after the network", &t);
+    if (need(ps, &t, "expected a gateway address IPV6 after via"))
+        return -1;
+    if (!conf_parse_ip(t.s, t.n, &gw) || gw.af != CONF_AF_INET6)
+        return fail(ps, t.col, "expected an IPv6 gateway address (the network is IPv6)", &t);
+    struct tok gw_tok = t;
+    if (need_end(ps))
+        return -1;
+    if (prefix == 0)
+        return fail(ps, net_tok->col,
+                    "expected a prefix length 1-128 (the default route is an interface's gateway or a router "
+                    "advertisement)",
+                    net_tok);
+    struct conf_ip masked = net;
+    conf_ip_mask(&masked, prefix);
+    if (!conf_ip_equal(&masked, &net))
+        return fail(ps, net_tok->col, "expected a network address (no bits set beyond the prefix)", net_tok);
+    if (net.a[0] == 0xff || (net.a[0] == 0xfe && (net.a[1] & 0xc0) == 0x80))
+        return fail(ps, net_tok->col, "expected a unicast network (not multicast ff00::/8 or link-local fe80::/10)",
+                    net_tok);
+    if (!v6_unicast(gw.a))
+        return fail(ps, gw_tok.col,
+                    "expected a unicast IPv6 gateway (not ::, ::1, IPv4-mapped, multicast or link-local fe80::/10: "
+                    "a global or unique-local address of a connected network)",
+                    &gw_tok);
+    for (unsigned i = 0; i < c->n_routes; i++)
+        if (c->routes[i].v6 && c->routes[i].prefix == prefix && memcmp(c->routes[i].net6, net.a, 16) == 0)
+            return fail(ps, net_tok->col, "expected a network no other route line names", net_tok);
+    if (c->n_routes == CONF_MAX_ROUTES)
+        return fail(ps, kw->col, "expected at most 32 route lines", NULL);
+    struct conf_route *r = &c->routes[c->n_routes++];
+    memset(r, 0, sizeof *r);
+    r->v6 = true;
+    r->prefix = (uint8_t)prefix;
+    r->line = ps->line;
+    memcpy(r->net6, net.a, 16);
+    memcpy(r->gw6, gw.a, 16);
     return 0;
 }
 
 /* A unicast gateway: not 0.0.0.0, broadcast, multicast or loopback. */
 static bool unicast(uint32_t a) { return a != 0 && a != 0xffffffffu && (a >> 28) != 0xe && (a >> 24) != 127; }
 
-/* `route A.B.C.D/P via G` (netd_route.h has what netd does with it). */
+/* `route A.B.C.D/P via G` or `route IPV6/P via G` (netd_route.h has what
+ * netd does with it). */
 static int st_route(struct pstate *ps, const struct tok *kw)
 {
     struct conf *c = ps->c;
     struct tok t;
     uint64_t v;
     uint32_t net = 0, gw = 0;
-    if (need(ps, &t, "expected a network A.B.C.D/P after route"))
+    if (need(ps, &t, "expected a network A.B.C.D/P or IPV6/P after route"))
         return -1;
+    for (size_t i = 0; i < t.n; i++)
+        if (t.s[i] == ':')
+            return st_route6(ps, kw, &t);
     size_t slash = 0;
     while (slash < t.n && t.s[slash] != '/')
         slash++;
@@ -484,7 +585,7 @@ static int st_route(struct pstate *ps, const struct tok *kw)
     if (need(ps, &t, "expected a gateway address A.B.C.D after via"))
         return -1;
     if (!parse_ipv4(t.s, t.n, &gw))
-        return fail(ps, t.col, "expected a gateway address A.B.C.D", &t);
+        return fail(ps, t.col, "expected a gateway address A.B.C.D (the network is IPv4)", &t);
     struct tok gw_tok = t;
     if (need_end(ps))
         return -1;
@@ -496,11 +597,11 @@ static int st_route(struct pstate *ps, const struct tok *kw)
     if (!unicast(gw))
         return fail(ps, gw_tok.col, "expected a unicast gateway address", &gw_tok);
     for (unsigned i = 0; i < c->n_routes; i++)
-        if (c->routes[i].net == net && c->routes[i].prefix == v)
+        if (!c->routes[i].v6 && c->routes[i].net == net && c->routes[i].prefix == v)
             return fail(ps, net_tok.col, "expected a network no other route line names", &net_tok);
     if (c->n_routes == CONF_MAX_ROUTES)
         return fail(ps, kw->col, "expected at most 32 route lines", NULL);
-    c->routes[c->n_routes++] = (struct conf_route){ net, gw, (uint8_t)v, ps->line };
+    c->routes[c->n_routes++] = (struct conf_route){ .net = net, .gw = gw, .prefix = (uint8_t)v, .line = ps->line };
     return 0;
 }
 
@@ -659,24 +760,46 @@ static int tls_certificate(struct pstate *ps, const struct tok *first)
     return 0;
 }
 
+#define BACKEND_WHAT "expected a backend A.B.C.D:PORT or [IPV6]:PORT (port 1-65535)"
+
+/* `backend A.B.C.D:PORT` or `backend [IPV6]:PORT` (brackets as in URLs,
+ * RFC 3986 3.2.2); an IPv6 one is global or unique-local unicast. */
 static int tls_backend(struct pstate *ps, const struct tok *kw)
 {
     struct tok t;
     uint64_t port;
-    uint32_t addr;
+    uint32_t addr = 0;
+    struct conf_ip ip6 = { 0 };
+    bool v6;
     if (tls_once(ps, kw, &ps->seen.backend, "backend"))
         return -1;
-    if (need(ps, &t, "expected a backend A.B.C.D:PORT after backend"))
+    if (need(ps, &t, "expected a backend A.B.C.D:PORT or [IPV6]:PORT after backend"))
         return -1;
-    size_t colon = 0;
-    while (colon < t.n && t.s[colon] != ':')
-        colon++;
-    if (colon == t.n || !parse_ipv4(t.s, colon, &addr) ||
-        !parse_uint(t.s + colon + 1, t.n - colon - 1, 1, 65535, &port))
-        return fail(ps, t.col, "expected a backend A.B.C.D:PORT (an IPv4 address, port 1-65535)", &t);
+    size_t colon = 0; /* of the port */
+    v6 = t.n && t.s[0] == '[';
+    if (v6) {
+        size_t close = 1;
+        while (close < t.n && t.s[close] != ']')
+            close++;
+        if (close == t.n || close + 1 == t.n || t.s[close + 1] != ':' || !conf_parse_ip(t.s + 1, close - 1, &ip6) ||
+            ip6.af != CONF_AF_INET6)
+            return fail(ps, t.col, BACKEND_WHAT, &t);
+        colon = close + 1;
+    } else {
+        while (colon < t.n && t.s[colon] != ':')
+            colon++;
+        if (colon == t.n || !parse_ipv4(t.s, colon, &addr))
+            return fail(ps, t.col, BACKEND_WHAT, &t);
+    }
+    if (!parse_uint(t.s + colon + 1, t.n - colon - 1, 1, 65535, &port))
+        return fail(ps, t.col, BACKEND_WHAT, &t);
+    if (v6 && !v6_unicast(ip6.a))
+        return fail(ps, t.col, "expected a unicast IPv6 backend " V6_UNICAST_WHAT, &t);
     if (need_end(ps))
         return -1;
     ps->tls->backend_addr = addr;
+    ps->tls->backend_v6 = v6;
+    memcpy(ps->tls->backend_addr6, ip6.a, 16);
     ps->tls->backend_port = (uint16_t)port;
     ps->seen.backend = ps->line;
     return 0;

@@ -13,16 +13,20 @@
  *   interface NAME nic N CLAUSE...        one or two clauses: at most one IPv4
  *       dhcp                              clause and at most one IPv6 clause
  *       address A.B.C.D/P [gateway A.B.C.D]
- *       address IPV6/P                    a static IPv6 address (RFC 4291 text)
+ *       address IPV6/P [gateway IPV6]     a static IPv6 address (RFC 4291 text);
+ *                                         the gateway is the IPv6 default
+ *                                         router when no router
+ *                                         advertisement gives one
  *       autoconf                          IPv6 SLAAC from router advertisements
  *                                         (an IPv6 clause also gives the
  *                                         interface its link-local address)
  *   route A.B.C.D/P via A.B.C.D           a static route (net/netd_route.h)
+ *   route IPV6/P via IPV6                 a static IPv6 route (the same rules)
  *   pass | block | match | antispoof | table | set | NAME = VALUE ...
  *                                         a firewall statement (conf_pf.h)
  *   tls PORT {                            a TLS listener; '{' ends the line
  *       certificate FILE key FILE [sni NAME]
- *       backend A.B.C.D:PORT
+ *       backend A.B.C.D:PORT | [IPV6]:PORT
  *       proxy-protocol v1 | v2
  *       max-connections N
  *       idle-timeout DURATION             N followed by s, m or h
@@ -37,9 +41,15 @@
  *  - interface names and nic numbers unique; NAME is [a-z][a-z0-9_-]*
  *    (<= 15 characters); a gateway lies inside its interface's prefix and
  *    is not its address; at most one interface has a gateway (it carries
- *    the default route);
- *  - routes: the network has no host bits, prefix 1-32, a unicast gateway,
- *    no network twice, at most NETD_ROUTES_MAX (netd_route_add's checks);
+ *    the default route); the same for an IPv6 gateway (inside the static
+ *    IPv6 prefix, not its address; at most one interface has one);
+ *  - routes: the network has no host bits, prefix 1-32 (IPv4) or 1-128
+ *    (IPv6; not a link-local or multicast network), gateway of the
+ *    network's family, unicast (IPv6: not ::, ::1,
+ *    IPv4-mapped, multicast or link-local: gateways are global or
+ *    unique-local addresses, which need no zone), no network twice, at
+ *    most NETD_ROUTES_MAX of all families (netd_route_add's checks);
+ *  - an IPv6 tls backend is a unicast address as a route's gateway is;
  *  - tls ports unique; each block has exactly one backend, one default
  *    certificate (the one without sni) and any number of sni certificates
  *    with distinct names, and each other keyword at most once; FILE is a
@@ -65,7 +75,8 @@
  * conf_addr.h (one address, prefix and port parser, IPv4 and IPv6).
  *
  * What it does not do: include other files, DNS names for backends (there
- * is no resolver), IPv6 routes, gateways or tls backends.
+ * is no resolver), link-local (zoned, "fe80::1%lan") IPv6 gateways or
+ * backends.
  */
 #ifndef KEEL_APPLIANCE_CONF_H
 #define KEEL_APPLIANCE_CONF_H
@@ -155,16 +166,24 @@ struct conf_iface {
     uint8_t mode6;              /* enum conf_if6_mode */
     uint8_t prefix6;            /* CONF_IF6_STATIC: 1..128 */
     uint8_t addr6[16];          /* CONF_IF6_STATIC: network order, unicast, not link-local */
+    bool has_gateway6;          /* CONF_IF6_STATIC only; at most one interface has one */
+    uint8_t gateway6[16];       /* has_gateway6: inside addr6/prefix6, != addr6, not link-local */
     unsigned line;              /* where it was written */
 };
 
-/* `route NET/P via GW`: 1 <= prefix <= 32, no bits of net beyond the
- * prefix, gw unicast (not 0.0.0.0, 255.255.255.255, multicast or
- * loopback); no network twice.  Host byte order. */
+/* `route NET/P via GW`.  IPv4 (!v6): net and gw in host byte order,
+ * 1 <= prefix <= 32, no bits of net beyond the prefix, gw unicast (not
+ * 0.0.0.0, 255.255.255.255, multicast or loopback).  IPv6 (v6): net6 and
+ * gw6 in network order, 1 <= prefix <= 128, no bits of net6 beyond the
+ * prefix, net6 not link-local or multicast, gw6 global or unique-local
+ * unicast (not ::, ::1, IPv4-mapped, multicast or link-local); net and gw
+ * are 0.  No network (family, net, prefix) twice. */
 struct conf_route {
     uint32_t net, gw;
     uint8_t prefix;
     unsigned line;
+    bool v6;
+    uint8_t net6[16], gw6[16];
 };
 
 /* A firewall statement (conf_pf.h: a rule, macro, table or set line): its
@@ -187,7 +206,9 @@ struct conf_tls {
     uint8_t proxy_protocol;     /* enum conf_proxy_protocol */
     uint8_t tls_versions;       /* CONF_TLS_V12 | CONF_TLS_V13 bits, never 0 */
     uint16_t backend_port;      /* 1..65535 */
-    uint32_t backend_addr;      /* host byte order */
+    uint32_t backend_addr;      /* !backend_v6: host byte order; backend_v6: 0 */
+    bool backend_v6;            /* the backend is [IPV6]:PORT */
+    uint8_t backend_addr6[16];  /* backend_v6: network order, unicast, not link-local */
     uint32_t max_connections;   /* 1..CONF_MAX_MAX_CONNECTIONS */
     uint32_t idle_timeout;      /* seconds, 1..CONF_MAX_IDLE_TIMEOUT */
     uint32_t handshake_timeout; /* seconds, 1..CONF_MAX_HANDSHAKE_TIMEOUT */

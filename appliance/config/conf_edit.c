@@ -9,7 +9,9 @@
  * sni).  An edit replaces, inserts or removes whole lines, then set parses
  * the whole text with the caller's parser and undoes the edit if the
  * edited line itself is wrong.  Lines are found by words, so a hand-written
- * candidate with odd spacing edits as well as conf_write's output.
+ * candidate with odd spacing edits as well as conf_write's output; a
+ * route's network is compared by value, so `delete route 2001:DB8::/32`
+ * finds `route 2001:db8::/32 via ...`.
  *
  * Not handled: an error on the edited line that the parser could not report
  * because CONF_MAX_ERRORS earlier errors came first (commit finds it);
@@ -20,6 +22,7 @@
 #include <keel/string.h>
 
 #include <keel/textbuf.h>
+#include "conf_addr.h"
 #include "conf_lex.h"
 #include "conf_pf.h"
 
@@ -59,12 +62,29 @@ static bool word_eq(const struct words *a, unsigned i, const struct words *b, un
     return i < a->n && j < b->n && a->len[i] == b->len[j] && memcmp(a->s[i], b->s[j], a->len[i]) == 0;
 }
 
-/* The first K words of A and B agree (both have them). */
+/* Word I of A and B, both `route` lines, name the same network: the same
+ * address and prefix length however written ("2001:DB8:0::/48" is
+ * "2001:db8::/48"); words that do not parse compare as text. */
+static bool route_net_eq(const struct words *a, const struct words *b, unsigned i)
+{
+    struct conf_ip x, y;
+    unsigned px, py;
+    size_t slash;
+    if (i >= a->n || i >= b->n || conf_parse_prefix(a->s[i], a->len[i], &x, &px, &slash) != 0 ||
+        conf_parse_prefix(b->s[i], b->len[i], &y, &py, &slash) != 0)
+        return word_eq(a, i, b, i);
+    return px == py && conf_ip_equal(&x, &y);
+}
+
+/* The first K words of A and B agree (both have them); a route's network
+ * by its value. */
 static bool prefix_eq(const struct words *a, const struct words *b, unsigned k)
 {
-    for (unsigned i = 0; i < k; i++)
-        if (!word_eq(a, i, b, i))
+    for (unsigned i = 0; i < k; i++) {
+        bool route_net = i == 1 && word_is(a, 0, "route") && word_is(b, 0, "route");
+        if (!(route_net ? route_net_eq(a, b, i) : word_eq(a, i, b, i)))
             return false;
+    }
     return true;
 }
 

@@ -19,6 +19,16 @@ static void put_duration(struct textbuf *b, uint32_t s)
     tb_put(b, "s");
 }
 
+/* An IPv6 address (network order) in RFC 5952 text. */
+static void put_ip6(struct textbuf *b, const uint8_t a[16])
+{
+    struct conf_ip ip = { .af = CONF_AF_INET6 };
+    char text[48];
+    memcpy(ip.a, a, 16);
+    (void)conf_ip_format(&ip, text, sizeof text);
+    tb_put(b, text);
+}
+
 static void write_tls(struct textbuf *b, const struct conf_tls *t)
 {
     tb_put(b, "tls ");
@@ -36,7 +46,13 @@ static void write_tls(struct textbuf *b, const struct conf_tls *t)
         tb_put(b, "\n");
     }
     tb_put(b, "    backend ");
-    tb_ipv4(b, t->backend_addr);
+    if (t->backend_v6) {
+        tb_put(b, "[");
+        put_ip6(b, t->backend_addr6);
+        tb_put(b, "]");
+    } else {
+        tb_ipv4(b, t->backend_addr);
+    }
     tb_put(b, ":");
     tb_u64(b, t->backend_port);
     tb_put(b, "\n");
@@ -68,14 +84,14 @@ static void write_if6(struct textbuf *b, const struct conf_iface *f)
     if (f->mode6 == CONF_IF6_AUTOCONF) {
         tb_put(b, " autoconf");
     } else if (f->mode6 == CONF_IF6_STATIC) {
-        struct conf_ip ip = { .af = CONF_AF_INET6 };
-        char text[48];
-        memcpy(ip.a, f->addr6, 16);
-        (void)conf_ip_format(&ip, text, sizeof text);
         tb_put(b, " address ");
-        tb_put(b, text);
+        put_ip6(b, f->addr6);
         tb_put(b, "/");
         tb_u64(b, f->prefix6);
+        if (f->has_gateway6) {
+            tb_put(b, " gateway ");
+            put_ip6(b, f->gateway6);
+        }
     }
 }
 
@@ -114,11 +130,17 @@ size_t conf_write(const struct conf *c, char *buf, size_t cap)
     for (unsigned i = 0; i < c->n_routes; i++) {
         const struct conf_route *r = &c->routes[i];
         tb_put(&b, "route ");
-        tb_ipv4(&b, r->net);
+        if (r->v6)
+            put_ip6(&b, r->net6);
+        else
+            tb_ipv4(&b, r->net);
         tb_put(&b, "/");
         tb_u64(&b, r->prefix);
         tb_put(&b, " via ");
-        tb_ipv4(&b, r->gw);
+        if (r->v6)
+            put_ip6(&b, r->gw6);
+        else
+            tb_ipv4(&b, r->gw);
         tb_put(&b, "\n");
     }
     if (c->n_rules)
@@ -145,6 +167,7 @@ size_t conf_write(const struct conf *c, char *buf, size_t cap)
 static bool tls_equal(const struct conf_tls *a, const struct conf_tls *b)
 {
     if (a->port != b->port || a->proxy_protocol != b->proxy_protocol || a->backend_addr != b->backend_addr ||
+        a->backend_v6 != b->backend_v6 || (a->backend_v6 && memcmp(a->backend_addr6, b->backend_addr6, 16)) ||
         a->backend_port != b->backend_port || a->max_connections != b->max_connections ||
         a->idle_timeout != b->idle_timeout || a->handshake_timeout != b->handshake_timeout ||
         a->n_certs != b->n_certs || a->n_alpn != b->n_alpn || a->tls_versions != b->tls_versions)
@@ -167,14 +190,18 @@ bool conf_equal(const struct conf *a, const struct conf *b)
         return false;
     for (unsigned i = 0; i < a->n_routes; i++) {
         const struct conf_route *x = &a->routes[i], *y = &b->routes[i];
-        if (x->net != y->net || x->prefix != y->prefix || x->gw != y->gw)
+        if (x->net != y->net || x->prefix != y->prefix || x->gw != y->gw || x->v6 != y->v6)
+            return false;
+        if (x->v6 && (memcmp(x->net6, y->net6, 16) || memcmp(x->gw6, y->gw6, 16)))
             return false;
     }
     for (unsigned i = 0; i < a->n_ifaces; i++) {
         const struct conf_iface *x = &a->ifaces[i], *y = &b->ifaces[i];
         if (strcmp(x->name, y->name) || x->nic != y->nic || x->mode != y->mode || x->mode6 != y->mode6)
             return false;
-        if (x->mode6 == CONF_IF6_STATIC && (x->prefix6 != y->prefix6 || memcmp(x->addr6, y->addr6, 16)))
+        if (x->mode6 == CONF_IF6_STATIC &&
+            (x->prefix6 != y->prefix6 || memcmp(x->addr6, y->addr6, 16) || x->has_gateway6 != y->has_gateway6 ||
+             (x->has_gateway6 && memcmp(x->gateway6, y->gateway6, 16))))
             return false;
         if (x->mode == CONF_IF_STATIC &&
             (x->addr != y->addr || x->prefix != y->prefix || x->has_gateway != y->has_gateway ||

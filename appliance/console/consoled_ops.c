@@ -215,7 +215,17 @@ static void show_tls_configured(struct consoled *c)
         const struct conf_tls *t = &c->running.tls[i];
         tb_u64(&b, t->port);
         tb_put(&b, "\t");
-        tb_ipv4(&b, t->backend_addr);
+        if (t->backend_v6) {
+            struct conf_ip ip = { .af = CONF_AF_INET6 };
+            char text[48];
+            memcpy(ip.a, t->backend_addr6, 16);
+            (void)conf_ip_format(&ip, text, sizeof text);
+            tb_put(&b, "[");
+            tb_put(&b, text);
+            tb_put(&b, "]");
+        } else {
+            tb_ipv4(&b, t->backend_addr);
+        }
         tb_put(&b, ":");
         tb_u64(&b, t->backend_port);
         tb_put(&b, "\t");

@@ -216,6 +216,7 @@ static unsigned accept_on(struct front *f, struct listener *l)
         c->bs = -1;
         c->peer_ip = pip;
         c->peer6 = (d->sc.sh->s[s].status & SOCK_ST_PEER6) != 0; /* an IPv6 client: no IPv4 address to pass on */
+        c->addrs6 = c->peer6 && sock_addrs6(&d->sc, s, c->peer_addr6, c->local_addr6) == 0;
         c->peer_port = pport;
         c->started = c->last = keel_now_ns();
         d->owner[i] = (uint8_t)w->id;

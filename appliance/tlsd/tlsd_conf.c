@@ -35,6 +35,7 @@
 #include <keel/tlsd.h>
 #include <keel/ulog.h>
 
+#include "conf_addr.h"
 #include "tlsd_conf.h"
 #include "tlsd_plan.h"
 
@@ -211,14 +212,22 @@ static int listener_listen(struct listener *l, char *err, size_t n)
 static void log_listening(const struct listener *l, const char *how)
 {
     const struct conf_tls *ct = l->ct;
-    uint32_t a = ct->backend_addr;
-    ulog("tlsd: %u: listening%s, TLS %s, %u certificate(s), backend %u.%u.%u.%u:%u, max-connections %u%s, "
+    struct conf_ip ip;
+    char a[48];
+    if (ct->backend_v6) {
+        ip.af = CONF_AF_INET6;
+        memcpy(ip.a, ct->backend_addr6, 16);
+    } else {
+        conf_ip_from_v4(&ip, ct->backend_addr);
+    }
+    (void)conf_ip_format(&ip, a, sizeof a);
+    ulog("tlsd: %u: listening%s, TLS %s, %u certificate(s), backend %s%s%s:%u, max-connections %u%s, "
          "proxy-protocol %s\n",
          ct->port, how,
          ct->tls_versions == CONF_TLS_V13   ? "1.3"
          : ct->tls_versions == CONF_TLS_V12 ? "1.2"
                                             : "1.2-1.3",
-         ct->n_certs, a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, ct->backend_port, ct->max_connections,
+         ct->n_certs, ct->backend_v6 ? "[" : "", a, ct->backend_v6 ? "]" : "", ct->backend_port, ct->max_connections,
          ct->max_connections > TLSD_MAX_CONNS ? " (tlsd holds 124 at most over all listeners)" : "",
          ct->proxy_protocol == CONF_PROXY_V1   ? "v1"
          : ct->proxy_protocol == CONF_PROXY_V2 ? "v2"

@@ -15,7 +15,8 @@ static bool cert_same(const struct conf_cert *a, const struct conf_cert *b)
 bool tlsd_plan_same(const struct conf_tls *a, const struct conf_tls *b)
 {
     if (a->port != b->port || a->proxy_protocol != b->proxy_protocol || a->backend_port != b->backend_port ||
-        a->backend_addr != b->backend_addr || a->max_connections != b->max_connections ||
+        a->backend_addr != b->backend_addr || a->backend_v6 != b->backend_v6 ||
+        memcmp(a->backend_addr6, b->backend_addr6, 16) != 0 || a->max_connections != b->max_connections ||
         a->idle_timeout != b->idle_timeout || a->handshake_timeout != b->handshake_timeout ||
         a->n_certs != b->n_certs || a->n_alpn != b->n_alpn || a->tls_versions != b->tls_versions ||
         a->n_certs > CONF_MAX_CERTS || a->n_alpn > CONF_MAX_ALPN)

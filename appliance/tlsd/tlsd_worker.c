@@ -12,7 +12,8 @@
  *              (client close_notify/FIN -> FIN to the backend; backend
  *              FIN -> our close_notify); the PROXY protocol header first
  *              when the block says `proxy-protocol v1` (a text line) or
- *              `v2` (28 binary bytes);
+ *              `v2` (28 binary bytes, 52 for an IPv6 client); the
+ *              backend is IPv4 or IPv6 as its block says;
  *   CLOSING    waiting (bounded) for queued bytes to leave, then close.
  * Backpressure: client -> backend reads from the engine only as many bytes
  * as the backend's tx ring has room for; backend -> client takes from the
@@ -32,6 +33,8 @@
 
 #include "tls_mem.h"
 #include "tls_plat.h"
+#include "conf_addr.h"
+#include "tlsd_proxy.h"
 #include "tlsd_worker.h"
 
 #define CLOSE_WAIT_NS (5ull * 1000000000ull)
@@ -87,6 +90,26 @@ static const struct tls_transport IO = { io_send, io_recv };
 static const char *ip_str(uint32_t ip, char *b, size_t n)
 {
     snprintf(b, n, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+    return b;
+}
+
+/* An IPv6 address (network order) as RFC 5952 text. */
+static const char *ip6_str(const uint8_t a[16], char *b, size_t n)
+{
+    struct conf_ip ip = { .af = CONF_AF_INET6 };
+    memcpy(ip.a, a, 16);
+    (void)conf_ip_format(&ip, b, n);
+    return b;
+}
+
+/* The client's address as text: IPv4, IPv6 ("[...]" as before a port), or
+ * "[?]" for an IPv6 client whose address netd could not give. */
+static const char *peer_text(const struct conn *c, char *b, size_t n)
+{
+    if (!c->peer6)
+        return ip_str(c->peer_ip, b, n);
+    char a[48];
+    snprintf(b, n, "[%s]", c->addrs6 ? ip6_str(c->peer_addr6, a, sizeof a) : "?");
     return b;
 }
 
@@ -198,10 +221,10 @@ unsigned worker_close_listener(struct worker *w, struct listener *l)
 
 static void conn_fail(struct worker *w, struct conn *c, enum tls_reason why, const char *what)
 {
-    char ip[16], dsc[160];
+    char ip[56], dsc[160];
     if (c->tls_live && c->tls.state != TLS_CS_FAILED)
         tls_conn_abort(&c->tls, why); /* counted once, by reason */
-    ulog("tlsd: %u: client %s:%u: %s: %s\n", c->l->ct->port, ip_str(c->peer_ip, ip, sizeof ip), c->peer_port, what,
+    ulog("tlsd: %u: client %s:%u: %s: %s\n", c->l->ct->port, peer_text(c, ip, sizeof ip), c->peer_port, what,
          tls_conn_describe_failure(&c->tls, dsc, sizeof dsc));
     conn_close(w, c);
 }
@@ -216,10 +239,10 @@ static bool do_new(struct worker *w, struct conn *c)
     w->conns++;
     c->st = C_HANDSHAKE;
     if (tls_conn_init(&c->tls, &c->l->srv, &IO, c) != TLS_OK) {
-        char ip[16];
+        char ip[56];
         c->tls_live = true;
-        ulog("tlsd: %u: client %s:%u: out of memory for a connection\n", c->l->ct->port,
-             ip_str(c->peer_ip, ip, sizeof ip), c->peer_port);
+        ulog("tlsd: %u: client %s:%u: out of memory for a connection\n", c->l->ct->port, peer_text(c, ip, sizeof ip),
+             c->peer_port);
         conn_close(w, c);
         return true;
     }
@@ -231,12 +254,14 @@ static bool do_handshake(struct worker *w, struct conn *c)
 {
     int r = tls_conn_handshake(&c->tls);
     if (r == TLS_OK) {
-        char ip[16];
+        char ip[56];
         w->handshakes++;
         ulog("tlsd: %u: client %s:%u: handshake ok (%s%s%s), worker %u, to backend\n", c->l->ct->port,
-             ip_str(c->peer_ip, ip, sizeof ip), c->peer_port, tls_conn_suite(&c->tls),
-             c->tls.resumed ? ", resumed" : "", c->tls.sni[0] ? ", sni given" : "", w->id);
-        c->bs = sock_tcp_connect(&w->d->sc, c->l->ct->backend_addr, c->l->ct->backend_port);
+             peer_text(c, ip, sizeof ip), c->peer_port, tls_conn_suite(&c->tls), c->tls.resumed ? ", resumed" : "",
+             c->tls.sni[0] ? ", sni given" : "", w->id);
+        const struct conf_tls *ct = c->l->ct;
+        c->bs = ct->backend_v6 ? sock_tcp_connect6(&w->d->sc, ct->backend_addr6, ct->backend_port)
+                               : sock_tcp_connect(&w->d->sc, ct->backend_addr, ct->backend_port);
         if (c->bs < 0) {
             c->bs = -1;
             STAT_ADD(c->l->backend_failed, 1);
@@ -251,8 +276,8 @@ static bool do_handshake(struct worker *w, struct conn *c)
         return true;
     }
     if (r == TLS_E_FAILED) {
-        char ip[16], dsc[160];
-        ulog("tlsd: %u: client %s:%u: handshake failed: %s\n", c->l->ct->port, ip_str(c->peer_ip, ip, sizeof ip),
+        char ip[56], dsc[160];
+        ulog("tlsd: %u: client %s:%u: handshake failed: %s\n", c->l->ct->port, peer_text(c, ip, sizeof ip),
              c->peer_port, tls_conn_describe_failure(&c->tls, dsc, sizeof dsc));
         conn_close(w, c);
         return true;
@@ -260,28 +285,30 @@ static bool do_handshake(struct worker *w, struct conn *c)
     return false;
 }
 
-/* The PROXY protocol v2 header for TCP over IPv4 (HAProxy's
- * proxy-protocol.txt, section 2.2): the 12-byte signature, version 2 +
- * command PROXY (0x21), family AF_INET + STREAM (0x11), the address block's
- * length (12, big-endian), then source and destination address and port,
- * all big-endian.  No TLVs. */
-#define PROXY_V2_LEN 28
-static void proxy_v2_header(uint8_t h[PROXY_V2_LEN], uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
+static void be32_put(uint8_t *p, uint32_t v)
 {
-    static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
-    memcpy(h, sig, sizeof sig);
-    h[12] = 0x21;
-    h[13] = 0x11;
-    h[14] = 0;
-    h[15] = 12;
-    for (int i = 0; i < 4; i++) {
-        h[16 + i] = (uint8_t)(src >> (24 - 8 * i));
-        h[20 + i] = (uint8_t)(dst >> (24 - 8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+/* Sends C's PROXY protocol header (tlsd_proxy.h), if its block asks for
+ * one, into the empty tx ring of its backend socket. */
+static void send_proxy_header(struct worker *w, struct conn *c)
+{
+    struct tlsd_proxy_ends e = {
+        .v6 = c->peer6, .known = !c->peer6 || c->addrs6, .sport = c->peer_port, .dport = (uint16_t)c->l->ct->port
+    };
+    if (c->peer6) {
+        memcpy(e.src, c->peer_addr6, 16);
+        memcpy(e.dst, c->local_addr6, 16);
+    } else {
+        be32_put(e.src, c->peer_ip);
+        be32_put(e.dst, w->d->our_ip);
     }
-    h[24] = (uint8_t)(sport >> 8);
-    h[25] = (uint8_t)sport;
-    h[26] = (uint8_t)(dport >> 8);
-    h[27] = (uint8_t)dport;
+    uint8_t h[TLSD_PROXY_MAX];
+    size_t n = tlsd_proxy_header(c->l->ct->proxy_protocol, &e, h);
+    if (n)
+        (void)sock_send(&w->d->sc, c->bs, h, n); /* an empty ring: always fits */
 }
 
 static bool do_connecting(struct worker *w, struct conn *c)
@@ -296,25 +323,7 @@ static bool do_connecting(struct worker *w, struct conn *c)
     if (!(st & SOCK_ST_CONNECTED))
         return false;
     (void)sock_setopt(sc, c->bs, SOCK_OPT_NODELAY, 1);
-    if (c->peer6 && c->l->ct->proxy_protocol == CONF_PROXY_V1) {
-        (void)sock_send(sc, c->bs, "PROXY UNKNOWN\r\n", 15); /* IPv6 client: the spec's form without addresses */
-    } else if (c->peer6 && c->l->ct->proxy_protocol == CONF_PROXY_V2) {
-        uint8_t h[PROXY_V2_LEN];
-        proxy_v2_header(h, 0, 0, 0, 0); /* the signature; then LOCAL, UNSPEC, no addresses: 16 bytes */
-        h[12] = 0x20;
-        h[13] = 0x00;
-        h[14] = h[15] = 0;
-        (void)sock_send(sc, c->bs, h, 16);
-    } else if (c->l->ct->proxy_protocol == CONF_PROXY_V1) {
-        char line[108], a[16], b[16];
-        int n = snprintf(line, sizeof line, "PROXY TCP4 %s %s %u %u\r\n", ip_str(c->peer_ip, a, sizeof a),
-                         ip_str(w->d->our_ip, b, sizeof b), c->peer_port, c->l->ct->port);
-        (void)sock_send(sc, c->bs, line, (size_t)n); /* an empty ring: always fits */
-    } else if (c->l->ct->proxy_protocol == CONF_PROXY_V2) {
-        uint8_t h[PROXY_V2_LEN];
-        proxy_v2_header(h, c->peer_ip, w->d->our_ip, c->peer_port, (uint16_t)c->l->ct->port);
-        (void)sock_send(sc, c->bs, h, sizeof h); /* an empty ring: always fits */
-    }
+    send_proxy_header(w, c);
     c->st = C_PROXY;
     w->kick = true;
     return true;

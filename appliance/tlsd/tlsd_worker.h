@@ -62,12 +62,14 @@ struct conn {
     int cs, bs;       /* client and backend sockets, -1: none */
     uint32_t peer_ip; /* 0 for an IPv6 client (peer6) */
     uint16_t peer_port;
-    bool peer6;       /* the client came over IPv6 (SOCK_ST_PEER6): PROXY headers carry no address */
-    bool tls_live;    /* tls_conn_init done: tls_conn_free due */
-    bool c_eof;       /* client's direction closed (close_notify or FIN) */
-    bool b_eof;       /* backend's FIN */
-    bool shut_sent;   /* FIN to the backend requested */
-    bool notify_done; /* our close_notify sent */
+    bool peer6;  /* the client came over IPv6 (SOCK_ST_PEER6) */
+    bool addrs6; /* peer6 and netd gave its addresses (SOCK_ADDRS6): PROXY headers carry them */
+    uint8_t peer_addr6[16], local_addr6[16]; /* addrs6: the client's and ours, network order */
+    bool tls_live;                           /* tls_conn_init done: tls_conn_free due */
+    bool c_eof;                              /* client's direction closed (close_notify or FIN) */
+    bool b_eof;                              /* backend's FIN */
+    bool shut_sent;                          /* FIN to the backend requested */
+    bool notify_done;                        /* our close_notify sent */
     uint64_t started, last, close_deadline;
     size_t pend_len, pend_off;
     uint8_t *pend; /* TLSD_PEND_BYTES from the heap while it holds bytes, else NULL */

@@ -16,7 +16,8 @@
  *
  *   LWIP_HOOK_IP6_ROUTE, LWIP_HOOK_ND6_GET_GW
  *                       on-link IPv6 prefixes of static addresses other
- *                       than lwIP's implied /64 (net/netd_ip6.c).
+ *                       than lwIP's implied /64, static IPv6 routes and the
+ *                       static clause's IPv6 gateway (net/netd_ip6.c).
  *
  * The firewall (net/firewall/, glued in by net/netd_fw.c) filters in the
  * netif driver (net/nic_netif.c: before ethernet_input and in linkoutput),
@@ -53,13 +54,15 @@ struct netif *netd_route_netif(const ip4_addr_t *dest);
 const ip4_addr_t *netd_route_gateway(struct netif *netif, const ip4_addr_t *dest);
 #define LWIP_HOOK_ETHARP_GET_GW(netif, dest) netd_route_gateway((netif), (dest))
 
-/* IPv6 on-link prefixes of static addresses (net/netd_ip6.c): the netif
- * whose static prefix holds DEST, or NULL (lwIP's own choice). */
+/* IPv6 (net/netd_ip6.c): the netif whose static prefix holds DEST, else
+ * NULL for a connected DEST (lwIP's own choice), else the netif of the
+ * static IPv6 route's or the static gateway's next hop, or NULL. */
 struct netif *netd_ip6_route(const ip6_addr_t *src, const ip6_addr_t *dest);
 #define LWIP_HOOK_IP6_ROUTE(src, dest) netd_ip6_route((src), (dest))
 
 /* DEST itself when it is on NETIF's static prefix (resolve it directly),
- * or NULL (lwIP picks a router). */
+ * the gateway of DEST's static IPv6 route or the static IPv6 gateway when
+ * it is reached through NETIF, or NULL (lwIP picks a router). */
 const ip6_addr_t *netd_nd6_gw(struct netif *netif, const ip6_addr_t *dest);
 #define LWIP_HOOK_ND6_GET_GW(netif, dest) netd_nd6_gw((netif), (dest))
 

@@ -23,6 +23,22 @@ each end sees the other's initial sequence number replaced (packet sockets
 in both namespaces; 6001's keep state is the control), and `show states`
 marks the state `modulate`.
 
+Static IPv6 routes (issue #15): B also routes (forwarding on) to a far
+host F (a namespace of its own behind a veth, 2001:db8:20::5/64), which
+the appliance reaches only by `route 2001:db8:20::/48 via 2001:db8:11::2`.
+Checks: A pings F through the appliance (and not once the console points
+the route at a gateway nobody answers for, and again once it sets it
+back: the route is what does it);
+tls 8443's backend is [2001:db8:20::5]:8080 on F, and curl -6 gets its
+1 MiB page intact (sha256 compared); tls 8444 sends F a PROXY v1 header,
+which must read "PROXY TCP6 <A's address> <the wan address> <port> 8444",
+and tls 8445 a PROXY v2 header with family AF_INET6 and both addresses;
+`show routes` lists the static route and the lan's static IPv6 gateway.
+radvd advertises A's prefix with router lifetime 0 (A is no default
+router), so the appliance's IPv6 default route is the lan's `gateway
+2001:db8:11::2`: A pings 2001:db8:30::5 (on F, behind B, named by no
+route) through it, and not once the console removes the gateway.
+
 Usage: python3 tests/qemu/test_ipv6.py [--image-dir DIR]
 Needs root (ip netns, tap) and radvd (Debian's package; make deps installs it).
 """
@@ -30,6 +46,7 @@ Needs root (ip netns, tap) and radvd (Debian's package; make deps installs it).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import ipaddress
 import os
 import shutil
@@ -48,13 +65,17 @@ from test_fwd import HOST_CODE, Lab, boot_ready, make_site_image, sh  # noqa: E4
 # test_fwd's TCP peer over IPv6: the same sink and sender, AF_INET6.
 HOST6_CODE = HOST_CODE.replace("socket.socket()", "socket.socket(socket.AF_INET6)").replace('"0.0.0.0"', '"::"')
 
-WAN6, LAN6 = "2001:db8:10::", "2001:db8:11::"
+WAN6, LAN6, FAR6 = "2001:db8:10::", "2001:db8:11::", "2001:db8:20::"
+FAR_HOST = FAR6 + "5"
+BEYOND6 = "2001:db8:30::"
+BEYOND_HOST = BEYOND6 + "5"
 
 CONF = """# test_ipv6: dual stack
 hostname fw
 log info
 interface wan nic 0 address 10.9.10.1/24 autoconf
-interface lan nic 1 address 10.9.11.1/24 address 2001:db8:11::1/64
+interface lan nic 1 address 10.9.11.1/24 address 2001:db8:11::1/64 gateway 2001:db8:11::2
+route 2001:db8:20::/48 via 2001:db8:11::2
 pass in proto icmp
 pass out keep state
 pass in inet6 proto icmp6 icmp6-type echoreq keep state
@@ -75,12 +96,71 @@ pass in inet6 proto tcp to port 6010 keep state (max-src-conn-rate 3/60, overloa
 block return out on lan inet6 proto tcp to port 6009
 pass in on wan inet6 proto tcp to port 6011 modulate state
 pass in on wan inet6 proto tcp to port 443 keep state
+pass in on wan inet6 proto tcp to port 8443 keep state
+pass in on wan inet6 proto tcp to port 8444 keep state
+pass in on wan inet6 proto tcp to port 8445 keep state
 
 tls 443 {
     certificate ec.crt key ec.key
     backend 10.9.11.2:8080
 }
+
+tls 8443 {
+    certificate ec.crt key ec.key
+    backend [2001:db8:20::5]:8080
+}
+
+tls 8444 {
+    certificate ec.crt key ec.key
+    backend [2001:db8:20::5]:8081
+    proxy-protocol v1
+}
+
+tls 8445 {
+    certificate ec.crt key ec.key
+    backend [2001:db8:20::5]:8082
+    proxy-protocol v2
+}
 """
+
+# F's servers (behind B, reached by the static route): a 1 MiB page on
+# 8080 over IPv6, and on 8081 an HTTP answer whose body is the PROXY line
+# the appliance sent first.
+FAR_PAGE_MB = 1
+FAR_CODE = r"""
+import hashlib, http.server, socket, sys, threading
+page = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(%d * 32768))
+class S6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", str(len(page))); self.end_headers()
+        self.wfile.write(page)
+    def log_message(self, *a):
+        pass
+def head_len(buf, v2):
+    if not v2:
+        return buf.find(b"\r\n") + 2 if b"\r\n" in buf else -1
+    return 16 + int.from_bytes(buf[14:16], "big") if len(buf) >= 16 else -1
+def proxy_echo(port, v2):
+    ls = socket.socket(socket.AF_INET6); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("%s", port)); ls.listen(8)
+    while True:
+        c, _ = ls.accept()
+        buf = b""
+        while head_len(buf, v2) < 0 or b"\r\n\r\n" not in buf[head_len(buf, v2):]:
+            d = c.recv(4096)
+            if not d:
+                break
+            buf += d
+        n = max(head_len(buf, v2), 0)
+        body = (buf[:n].hex().encode() if v2 else buf[:n].rstrip(b"\r\n")) + b"\n"
+        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %%d\r\n\r\n" %% len(body) + body)
+        c.close()
+threading.Thread(target=proxy_echo, args=(8081, False), daemon=True).start()
+threading.Thread(target=proxy_echo, args=(8082, True), daemon=True).start()
+S6(("%s", 8080), H).serve_forever()
+""" % (FAR_PAGE_MB, FAR_HOST, FAR_HOST)
 
 # B's web server (the TLS listener's backend, over IPv4): one page.
 BACKEND_CODE = r"""
@@ -114,6 +194,7 @@ class Lab6:
         self.lab = Lab(tmp, "6", ["virtio-modern", "virtio-modern"], image, rng=False)
         lab = self.lab
         self.radvd = None
+        self.far = ""
         a, b = lab.hosts
         ta, tb = lab.taps
         sh("ip", "netns", "exec", a, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")  # radvd wants a router
@@ -121,14 +202,35 @@ class Lab6:
             sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{tap}.accept_dad=0")
             sh("ip", "-n", ns, "addr", "add", addr, "dev", tap, "nodad")
         sh("ip", "-n", b, "-6", "route", "add", "default", "via", LAN6 + "1")
+        # F behind B: a veth pair, B forwards between lan and F.
+        self.far = f"kf6far{os.getpid()}"
+        sh("ip", "netns", "add", self.far)
+        vb, vf = f"kf6vb{os.getpid()}"[:15], f"kf6vf{os.getpid()}"[:15]
+        sh("ip", "-n", b, "link", "add", vb, "type", "veth", "peer", "name", vf, "netns", self.far)
+        sh("ip", "netns", "exec", b, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        for ns, dev, addr in ((b, vb, FAR6 + "1/64"), (self.far, vf, FAR_HOST + "/64")):
+            sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.accept_dad=0")
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+            sh("ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad")
+        sh("ip", "-n", self.far, "link", "set", "lo", "up")
+        sh("ip", "-n", self.far, "-6", "route", "add", "default", "via", FAR6 + "1")
+        # F's second network, which no appliance route names: reached by the static gateway.
+        sh("ip", "-n", self.far, "addr", "add", BEYOND_HOST + "/128", "dev", "lo")
+        sh("ip", "-n", b, "-6", "route", "add", BEYOND6 + "/64", "via", FAR_HOST)
         conf = tmp / "radvd.conf"
+        # AdvDefaultLifetime 0: A advertises its prefix but is no default router, so the
+        # appliance's IPv6 default route is the lan's static `gateway` (B).
         conf.write_text(f"interface {ta} {{\n AdvSendAdvert on;\n MinRtrAdvInterval 3;\n MaxRtrAdvInterval 4;\n"
+                        f" AdvDefaultLifetime 0;\n"
                         f" prefix {WAN6}/64 {{ AdvOnLink on; AdvAutonomous on; }};\n}};\n")
         self.radvd = subprocess.Popen(["ip", "netns", "exec", a, "radvd", "-n", "-C", str(conf), "-p",
                                        str(tmp / "radvd.pid"), "-m", "stderr"], stdout=subprocess.DEVNULL,
                                       stderr=open(tmp / "radvd.log", "wb"), start_new_session=True)
         lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-c", BACKEND_CODE],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                            start_new_session=True))
+        lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", self.far, sys.executable, "-c", FAR_CODE],
+                                            stdout=subprocess.DEVNULL, stderr=open(tmp / "far.log", "wb"),
                                             start_new_session=True))
         for ns in lab.hosts:
             for port in ("6001", "6002", "6003", "6011"):
@@ -166,6 +268,7 @@ class Lab6:
         if self.radvd is not None:
             kq._kill(self.radvd, grace=0.5)
         self.lab.close("ipv6")
+        sh("ip", "netns", "del", self.far, check_rc=False)
 
 
 # The first SYN to PORT and SYN+ACK from PORT on IFACE (ETH_P_ALL: both
@@ -269,7 +372,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             check("2001:db8:11::1/64" in t and "fe80::" in t, f"show interfaces lacks the static/link-local: {t!r}")
             t = lab.cmd("show routes")
             check("2001:db8:11::/64" in t and "2001:db8:10::/64" in t and "::/0" in t,
-                  f"show routes lacks the static prefix, the RA's prefix or the RA's default router: {t!r}")
+                  f"show routes lacks the static prefix, the RA's prefix or a default route: {t!r}")
             t = lab.cmd("show arp")
             check(WAN6 + "2" in t and LAN6 + "2" in t, f"show arp lists no IPv6 neighbours: {t!r}")
             t = lab.cmd("show states")
@@ -283,6 +386,103 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             check("reply 1" not in t, f"a reply from an address nobody has: {t!r}")
 
         rep.run("ipv6.console_ping6", console_ping6)
+
+        def curl6(port: int) -> subprocess.CompletedProcess:
+            url = f"https://[{state['wan6']}]:{port}/"
+            p = None
+            for _ in range(3):
+                p = subprocess.run(["ip", "netns", "exec", lab.hosts[0], "curl", "-6", "-sk", "--max-time", "30", url],
+                                   capture_output=True)
+                if p.returncode == 0:
+                    break
+                time.sleep(3)
+            return p
+
+        sh("ip", "-n", lab.hosts[0], "-6", "route", "add", FAR6 + "/48", "via", state["wan6"], check_rc=False)
+
+        def static_route_reaches_far_host():
+            check(l6.ping6(0, FAR_HOST, 3), f"A cannot ping {FAR_HOST} through the appliance's static route")
+            t = lab.cmd("show routes")
+            check("2001:db8:20::/48" in t and "2001:db8:11::2" in t and "static" in t,
+                  f"show routes has no row for the static IPv6 route: {t!r}")
+            check("default (static)" in t, f"show routes has no row for the lan's static IPv6 gateway: {t!r}")
+            # negative control: the route through a gateway nobody answers for (it wins over the
+            # static default gateway, which is B too) loses F; set back, F answers again
+            lab.cmd("configure", prompt="fw# ")
+            lab.cmd("set route 2001:DB8:20:0::/48 via 2001:db8:11::77", prompt="fw# ")
+            lab.cmd("commit", "commit complete", prompt="fw# ")
+            try:
+                t = lab.cmd("show routes", prompt="fw# ")
+                check("2001:db8:11::77" in t, f"show routes does not show the route's new gateway: {t!r}")
+                check(not l6.ping6(0, FAR_HOST, 2), f"A still pings {FAR_HOST} with the route's gateway absent")
+            finally:
+                lab.cmd("set route 2001:db8:20::/48 via 2001:db8:11::2", prompt="fw# ")
+                lab.cmd("commit", "commit complete", prompt="fw# ")
+                lab.cmd("exit", prompt="fw> ")
+            check(l6.ping6(0, FAR_HOST, 3), f"A cannot ping {FAR_HOST} after the route was set again")
+
+        rep.run("ipv6.static_route_reaches_far_host", static_route_reaches_far_host)
+
+        def tls_backend_on_ipv6():
+            p = curl6(8443)
+            want = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(FAR_PAGE_MB * 32768))
+            check(p.returncode == 0, f"curl -6 :8443 (backend [{FAR_HOST}]:8080): rc {p.returncode} {p.stderr!r}")
+            check(hashlib.sha256(p.stdout).hexdigest() == hashlib.sha256(want).hexdigest(),
+                  f"the backend's page came back changed: {len(p.stdout)} bytes, want {len(want)}")
+
+        rep.run("ipv6.tls_backend_on_ipv6_through_static_route", tls_backend_on_ipv6)
+
+        def proxy_v1_tcp6():
+            p = curl6(8444)
+            line = p.stdout.decode(errors="replace").strip()
+            check(p.returncode == 0, f"curl -6 :8444: rc {p.returncode} {p.stderr!r}")
+            f = line.split(" ")
+            check(len(f) == 6 and f[:2] == ["PROXY", "TCP6"] and f[2] == WAN6 + "2" and f[3] == state["wan6"]
+                  and f[4].isdigit() and f[5] == "8444", f"PROXY v1 header for an IPv6 client: {line!r}")
+
+        rep.run("ipv6.proxy_v1_header_carries_ipv6", proxy_v1_tcp6)
+
+        def proxy_v2_inet6():
+            p = curl6(8445)
+            check(p.returncode == 0, f"curl -6 :8445: rc {p.returncode} {p.stderr!r}")
+            h = bytes.fromhex(p.stdout.decode(errors="replace").strip())
+            sig = bytes.fromhex("0d0a0d0a000d0a515549540a")
+            src, dst = ipaddress.IPv6Address(WAN6 + "2").packed, ipaddress.IPv6Address(state["wan6"]).packed
+            check(len(h) == 52 and h[:12] == sig and h[12] == 0x21 and h[13] == 0x21 and h[14:16] == b"\x00\x24"
+                  and h[16:32] == src and h[32:48] == dst and int.from_bytes(h[50:52], "big") == 8445,
+                  f"PROXY v2 header for an IPv6 client (want PROXY, AF_INET6, 36 bytes of addresses): {h.hex()}")
+
+        rep.run("ipv6.proxy_v2_header_carries_ipv6", proxy_v2_inet6)
+
+        sh("ip", "-n", lab.hosts[0], "-6", "route", "add", BEYOND6 + "/64", "via", state["wan6"], check_rc=False)
+
+        def ping_beyond(want: bool, tries: int) -> bool:
+            for _ in range(tries):
+                if l6.ping6(0, BEYOND_HOST, 1) == want:
+                    return True
+                time.sleep(1)
+            return False
+
+        def static_gateway_without_ra_router():
+            t = lab.cmd("show routes")
+            check("default (static)" in t and "default (ra)" not in t,
+                  f"show routes: want the lan's static IPv6 gateway and no advertised router: {t!r}")
+            check(ping_beyond(True, 5), f"A cannot ping {BEYOND_HOST} (no route names it: the static gateway)")
+            # negative control: the lan without its IPv6 gateway has no IPv6 default route
+            lab.cmd("configure", prompt="fw# ")
+            lab.cmd("set interface lan nic 1 address 10.9.11.1/24 address 2001:db8:11::1/64", prompt="fw# ")
+            lab.cmd("commit", "commit complete", prompt="fw# ")
+            try:
+                time.sleep(3)  # the lan's static address goes through DAD again: past that, no reply means no route
+                check(not l6.ping6(0, BEYOND_HOST, 3), f"A still pings {BEYOND_HOST} with the lan's IPv6 gateway deleted")
+            finally:
+                lab.cmd("set interface lan nic 1 address 10.9.11.1/24 address 2001:db8:11::1/64 gateway "
+                        "2001:db8:11::2", prompt="fw# ")
+                lab.cmd("commit", "commit complete", prompt="fw# ")
+                lab.cmd("exit", prompt="fw> ")
+            check(ping_beyond(True, 15), f"A cannot ping {BEYOND_HOST} after the gateway was set again")
+
+        rep.run("ipv6.static_gateway_without_ra_router", static_gateway_without_ra_router)
 
         def ipv4_still_works():
             check(lab.ping(0, "10.9.10.1", 2), "A cannot ping 10.9.10.1 (IPv4 beside IPv6)")

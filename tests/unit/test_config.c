@@ -100,8 +100,39 @@ static void test_interface_ipv6(void)
         if (strncmp(e, "appliance.conf:1:27: expected a", 31) != 0)
             printf("  %s: %s\n", bad6[i], e);
     }
-    CHECK_STR(err1("interface a nic 0 address 2001:db8::1/64 gateway 2001:db8::2\n"),
-              "appliance.conf:1:42: expected dhcp, address A.B.C.D/P, address IPV6/P or autoconf (got \"gateway\")");
+    /* An IPv6 default gateway on the static clause. */
+    CHECK_EQ(parse("interface a nic 0 address 2001:db8::1/64 gateway 2001:DB8::fe dhcp\n"), CONF_OK);
+    CHECK(c.ifaces[0].has_gateway6);
+    CHECK_EQ(c.ifaces[0].gateway6[15], 0xfe);
+    CHECK_EQ(c.ifaces[0].mode, CONF_IF_DHCP);
+    conf_write(&c, out, sizeof out);
+    CHECK(strstr(out, "interface a nic 0 dhcp address 2001:db8::1/64 gateway 2001:db8::fe\n") != NULL);
+    CHECK_EQ(conf_parse(NULL, out, strlen(out), &c2, &res), CONF_OK);
+    CHECK(conf_equal(&c, &c2));
+    c2.ifaces[0].gateway6[15]++;
+    CHECK(!conf_equal(&c, &c2));
+    CHECK_STR(err1("interface a nic 0 address 2001:db8::1/64 gateway\n"),
+              "appliance.conf:1:49: expected a gateway address IPV6 after gateway");
+    CHECK_STR(err1("interface a nic 0 address 2001:db8::1/64 gateway 10.0.0.1\n"),
+              "appliance.conf:1:50: expected an IPv6 gateway address (the interface's address is IPv6) (got "
+              "\"10.0.0.1\")");
+    CHECK_STR(err1("interface a nic 0 address 2001:db8::1/64 gateway 2001:db9::1\n"),
+              "appliance.conf:1:50: expected a gateway inside the interface's prefix, other than its address (got "
+              "\"2001:db9::1\")");
+    CHECK_STR(err1("interface a nic 0 address 2001:db8::1/64 gateway 2001:db8::1\n"),
+              "appliance.conf:1:50: expected a gateway inside the interface's prefix, other than its address (got "
+              "\"2001:db8::1\")");
+    CHECK_STR(err1("interface a nic 0 address 2001:db8::1/64 gateway fe80::1\n"),
+              "appliance.conf:1:50: expected a unicast IPv6 gateway (not ::, ::1, IPv4-mapped, multicast or "
+              "link-local fe80::/10) (got \"fe80::1\")");
+    CHECK_STR(err1("interface a nic 0 address 2001:db8::1/64 gateway 2001:db8::2\n"
+                   "interface b nic 1 address 2001:db9::1/64 gateway 2001:db9::2\n"),
+              "appliance.conf:2:50: expected one IPv6 default gateway (line 1 has one)");
+    /* One IPv4 and one IPv6 default gateway may sit on different interfaces. */
+    CHECK_EQ(parse("interface a nic 0 address 10.0.0.1/24 gateway 10.0.0.2\n"
+                   "interface b nic 1 address 2001:db9::1/64 gateway 2001:db9::2\n"),
+             CONF_OK);
+    CHECK(c.ifaces[0].has_gateway && !c.ifaces[0].has_gateway6 && c.ifaces[1].has_gateway6);
 }
 
 static void test_design_example(void)
@@ -426,19 +457,54 @@ static void test_errors_tls_lines(void)
 
     CHECK_STR(err1(BLOCK("    backend 1.1.1.1:2\n")),
               "appliance.conf:4:5: expected one backend line per tls block (line 3 has one)");
-    CHECK_STR(err1("tls 1 {\n    backend\n}\n"), "appliance.conf:2:12: expected a backend A.B.C.D:PORT after backend");
-    static const char *const bad_backends[] = { "1.1.1.1", "1.1.1.1:", "1.1.1.1:0", "1.1.1.1:65536",
-                                                "host:80", "1.1.1:80", ":80" };
+    CHECK_STR(err1("tls 1 {\n    backend\n}\n"),
+              "appliance.conf:2:12: expected a backend A.B.C.D:PORT or [IPV6]:PORT after backend");
+    static const char *const bad_backends[] = { "1.1.1.1",
+                                                "1.1.1.1:",
+                                                "1.1.1.1:0",
+                                                "1.1.1.1:65536",
+                                                "host:80",
+                                                "1.1.1:80",
+                                                ":80",
+                                                "2001:db8::5:80",
+                                                "[2001:db8::5]",
+                                                "[2001:db8::5]:",
+                                                "[2001:db8::5]80",
+                                                "[2001:db8::5:80",
+                                                "[10.0.0.1]:80",
+                                                "[2001:db8::5]:0",
+                                                "[]:80",
+                                                "[2001:db8::g]:80",
+                                                "[2001:db8::5]:65536" };
     for (size_t i = 0; i < sizeof bad_backends / sizeof bad_backends[0]; i++) {
         char t[128];
         snprintf(t, sizeof t, "tls 1 {\nbackend %s\n}\n", bad_backends[i]);
         snprintf(want, sizeof want,
-                 "appliance.conf:2:9: expected a backend A.B.C.D:PORT (an IPv4 address, port 1-65535) (got \"%s\")",
+                 "appliance.conf:2:9: expected a backend A.B.C.D:PORT or [IPV6]:PORT (port 1-65535) (got \"%s\")",
                  bad_backends[i]);
         CHECK_STR(err1(t), want);
     }
     CHECK_STR(err1("tls 1 {\nbackend 1.1.1.1:1 x\n}\n"),
               "appliance.conf:2:19: expected the end of the line (got \"x\")");
+    CHECK_STR(err1("tls 1 {\nbackend [fe80::1]:80\n}\n"),
+              "appliance.conf:2:9: expected a unicast IPv6 backend (not ::, ::1, IPv4-mapped, multicast or link-local "
+              "fe80::/10) (got \"[fe80::1]:80\")");
+    CHECK_STR(err1("tls 1 {\nbackend [::1]:80\n}\n"),
+              "appliance.conf:2:9: expected a unicast IPv6 backend (not ::, ::1, IPv4-mapped, multicast or link-local "
+              "fe80::/10) (got \"[::1]:80\")");
+    /* An IPv6 backend: parsed, written back canonically, compared. */
+    CHECK_EQ(parse("tls 1 {\ncertificate a key b\nbackend [2001:DB8:11:0::5]:8080\n}\n"), CONF_OK);
+    CHECK(c.tls[0].backend_v6);
+    CHECK_EQ(c.tls[0].backend_addr, 0);
+    CHECK_EQ(c.tls[0].backend_port, 8080);
+    CHECK_EQ(c.tls[0].backend_addr6[0], 0x20);
+    CHECK_EQ(c.tls[0].backend_addr6[15], 5);
+    conf_write(&c, out, sizeof out);
+    CHECK(strstr(out, "    backend [2001:db8:11::5]:8080\n") != NULL);
+    CHECK_EQ(conf_parse(NULL, out, strlen(out), &c2, &res), CONF_OK);
+    CHECK(conf_equal(&c, &c2));
+    c2.tls[0].backend_addr6[15] = 6;
+    CHECK(!conf_equal(&c, &c2));
 
     CHECK_STR(err1(BLOCK("proxy-protocol\n")), "appliance.conf:4:15: expected v1 or v2 after proxy-protocol");
     CHECK_STR(err1(BLOCK("proxy-protocol v3\n")),
@@ -1025,7 +1091,7 @@ static void test_routes(void)
     CHECK_EQ(c.routes[0].prefix, 16);
     CHECK_EQ(c.routes[0].gw, 0x0a090001u);
     CHECK_EQ(c.routes[1].line, 2);
-    CHECK_STR(err1("route\n"), "appliance.conf:1:6: expected a network A.B.C.D/P after route");
+    CHECK_STR(err1("route\n"), "appliance.conf:1:6: expected a network A.B.C.D/P or IPV6/P after route");
     CHECK_STR(err1("route 10.5.0.0 via 10.9.0.1\n"),
               "appliance.conf:1:7: expected a network A.B.C.D/P (prefix length 1-32) (got \"10.5.0.0\")");
     CHECK_STR(err1("route 10.5.0.0/16 to 10.9.0.1\n"),
@@ -1064,6 +1130,105 @@ static void test_routes(void)
     text_is("hostname keel\nlog info\npass out keep state\n");
 }
 
+/* Static IPv6 routes: the IPv4 rules for IPv6, refusals with their
+ * columns, the two families side by side, written back, edited. */
+static void test_routes6(void)
+{
+    char want[320];
+    CHECK_EQ(parse("route 2001:db8:20::/48 via 2001:db8:1::fe\nroute 10.5.0.0/16 via 10.9.0.1\n"
+                   "route 2001:DB8:20:5::/64 via 2001:db8:1::fd # longer\n"),
+             CONF_OK);
+    CHECK_EQ(c.n_routes, 3);
+    CHECK(c.routes[0].v6 && !c.routes[1].v6 && c.routes[2].v6);
+    CHECK_EQ(c.routes[0].prefix, 48);
+    CHECK_EQ(c.routes[0].net6[5], 0x20);
+    CHECK_EQ(c.routes[0].gw6[15], 0xfe);
+    CHECK_EQ(c.routes[0].net, 0);
+    CHECK_EQ(c.routes[2].line, 3);
+    CHECK_STR(err1("route 2001:db8:20:: via 2001:db8:1::fe\n"),
+              "appliance.conf:1:7: expected a network IPV6/P (prefix length 1-128) (got \"2001:db8:20::\")");
+    CHECK_STR(err1("route 2001:db8:20::/129 via 2001:db8:1::fe\n"),
+              "appliance.conf:1:7: expected a network IPV6/P (prefix length 1-128) (got \"2001:db8:20::/129\")");
+    CHECK_STR(err1("route 2001:db8:2g::/48 via 2001:db8:1::fe\n"),
+              "appliance.conf:1:7: expected a network IPV6/P (prefix length 1-128) (got \"2001:db8:2g::/48\")");
+    CHECK_STR(err1("route ::/0 via 2001:db8:1::fe\n"),
+              "appliance.conf:1:7: expected a prefix length 1-128 (the default route is an interface's gateway or a "
+              "router advertisement) (got \"::/0\")");
+    CHECK_STR(err1("route 2001:db8:20::1/48 via 2001:db8:1::fe\n"),
+              "appliance.conf:1:7: expected a network address (no bits set beyond the prefix) (got "
+              "\"2001:db8:20::1/48\")");
+    CHECK_STR(err1("route 2001:db8:20:8000::/49 via 2001:db8:1::fe\n"), "");
+    CHECK_STR(err1("route 2001:db8:20:4000::/49 via 2001:db8:1::fe\n"),
+              "appliance.conf:1:7: expected a network address (no bits set beyond the prefix) (got "
+              "\"2001:db8:20:4000::/49\")");
+    CHECK_STR(err1("route fe80::/64 via 2001:db8:1::fe\n"),
+              "appliance.conf:1:7: expected a unicast network (not multicast ff00::/8 or link-local fe80::/10) (got "
+              "\"fe80::/64\")");
+    CHECK_STR(err1("route ff00::/8 via 2001:db8:1::fe\n"),
+              "appliance.conf:1:7: expected a unicast network (not multicast ff00::/8 or link-local fe80::/10) (got "
+              "\"ff00::/8\")");
+    CHECK_STR(err1("route 2001:db8:20::/48 to 2001:db8:1::fe\n"),
+              "appliance.conf:1:24: expected via GATEWAY after the network (got \"to\")");
+    CHECK_STR(err1("route 2001:db8:20::/48 via\n"), "appliance.conf:1:27: expected a gateway address IPV6 after via");
+    CHECK_STR(err1("route 2001:db8:20::/48 via 10.9.0.1\n"),
+              "appliance.conf:1:28: expected an IPv6 gateway address (the network is IPv6) (got \"10.9.0.1\")");
+    CHECK_STR(err1("route 10.5.0.0/16 via 2001:db8:1::fe\n"),
+              "appliance.conf:1:23: expected a gateway address A.B.C.D (the network is IPv4) (got \"2001:db8:1::fe\")");
+    static const char *const bad_gw[] = { "fe80::1", "::", "::1", "ff02::2", "::ffff:10.0.0.1" };
+    for (size_t i = 0; i < sizeof bad_gw / sizeof bad_gw[0]; i++) {
+        char t[128];
+        snprintf(t, sizeof t, "route 2001:db8:20::/48 via %s\n", bad_gw[i]);
+        snprintf(want, sizeof want,
+                 "appliance.conf:1:28: expected a unicast IPv6 gateway (not ::, ::1, IPv4-mapped, multicast or "
+                 "link-local fe80::/10: a global or unique-local address of a connected network) (got \"%s\")",
+                 bad_gw[i]);
+        CHECK_STR(err1(t), want);
+    }
+    CHECK_STR(err1("route fe80::1%lan/64 via 2001:db8:1::fe\n"),
+              "appliance.conf:1:7: expected a network IPV6/P (prefix length 1-128) (got \"fe80::1%lan/64\")");
+    CHECK_STR(err1("route 2001:db8:20::/48 via 2001:db8:1::fe\nroute 2001:db8:20:0::/48 via 2001:db8:1::fd\n"),
+              "appliance.conf:2:7: expected a network no other route line names (got \"2001:db8:20:0::/48\")");
+    CHECK_STR(err1("route 2001:db8:20::/48 via 2001:db8:1::fe extra\n"),
+              "appliance.conf:1:43: expected the end of the line (got \"extra\")");
+    /* The same /48 twice with another prefix length is not a duplicate;
+     * 32 lines of all families in all. */
+    CHECK_EQ(parse("route 2001:db8:20::/48 via 2001:db8:1::fe\nroute 2001:db8:20::/47 via 2001:db8:1::fe\n"), CONF_OK);
+    char many[4096];
+    size_t n = 0;
+    for (int i = 0; i < 33; i++)
+        n += (size_t)snprintf(
+            many + n, sizeof many - n,
+            i % 2 ? "route 2001:db8:%x::/48 via 2001:db8:1::fe\n" : "route 10.%d.0.0/16 via 10.9.0.1\n", i);
+    CHECK_STR(err1(many), "appliance.conf:33:1: expected at most 32 route lines");
+
+    CHECK_EQ(parse("interface wan nic 0 address 2001:db8:1::2/64\nroute 2001:0db8:0020:0000::/48   via "
+                   "2001:db8:1:0:0:0:0:fe\n"),
+             CONF_OK);
+    conf_write(&c, out, sizeof out);
+    CHECK(strstr(out, "interface wan nic 0 address 2001:db8:1::2/64\nroute 2001:db8:20::/48 via 2001:db8:1::fe\n") !=
+          NULL);
+    CHECK_EQ(conf_parse(NULL, out, strlen(out), &c2, &res), CONF_OK);
+    CHECK(conf_equal(&c, &c2));
+    c2.routes[0].gw6[15]++;
+    CHECK(!conf_equal(&c, &c2));
+
+    conf_init(&c);
+    conf_text_from(&ct, &c);
+    CHECK_EQ(set("pass out keep state"), CONF_OK);
+    CHECK_EQ(set("route 2001:db8:20::/48 via 2001:db8:1::fe"), CONF_OK);
+    CHECK_EQ(set("route 2001:db8:20::/48 via 2001:db8:1::fd"), CONF_OK); /* replaces */
+    CHECK_EQ(set("route 2001:db8:20::1/48 via 2001:db8:1::fd"), CONF_E_SYNTAX);
+    CHECK_STR(eerr, "expected a network address (no bits set beyond the prefix) (got \"2001:db8:20::1/48\")");
+    text_is("hostname keel\nlog info\nroute 2001:db8:20::/48 via 2001:db8:1::fd\npass out keep state\n");
+    CHECK_EQ(set("route 2001:DB8:20:0::/48 via 2001:db8:1::fc"), CONF_OK); /* the same network, written otherwise */
+    text_is("hostname keel\nlog info\nroute 2001:DB8:20:0::/48 via 2001:db8:1::fc\npass out keep state\n");
+    CHECK_EQ(set("route 2001:db8:20::/47 via 2001:db8:1::fc"), CONF_OK); /* another prefix length: another route */
+    CHECK_EQ(del("route 2001:db8:20::/47"), CONF_OK);
+    CHECK_EQ(del("route 2001:db8:20::/48"), CONF_OK);
+    text_is("hostname keel\nlog info\npass out keep state\n");
+    CHECK_EQ(del("route 2001:db8:20::/48"), CONF_E_SYNTAX);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -1090,6 +1255,7 @@ int main(void)
         UNIT_TEST(test_edit_set_refused),
         UNIT_TEST(test_edit_delete),
         UNIT_TEST(test_routes),
+        UNIT_TEST(test_routes6),
         UNIT_TEST(test_ops_statements),
     };
     return unit_main("config", tests, (int)(sizeof tests / sizeof tests[0]));

@@ -85,12 +85,24 @@ static void test_moved_block_is_kept(void)
     CHECK_EQ(p.kept, 2u);
 }
 
+/* Two IPv6 backends: the same address is the same block, another is not. */
+static void test_ipv6_backend(void)
+{
+    setup();
+    parse(A, "tls 443 {\n    certificate a key b\n    backend [2001:db8::1]:8080\n}\n");
+    parse(B, "tls 443 {\n    certificate a key b\n    backend [2001:DB8:0::1]:8080\n}\n");
+    CHECK(tlsd_plan_same(&A->tls[0], &B->tls[0]));
+    parse(B, "tls 443 {\n    certificate a key b\n    backend [2001:db8::2]:8080\n}\n");
+    CHECK(!tlsd_plan_same(&A->tls[0], &B->tls[0]));
+}
+
 /* Each variant changes one setting of 443's block: a replacement. */
 static void test_each_setting_replaces(void)
 {
     static const char *const variants[] = {
         "    backend 10.0.0.2:8080\n",
         "    backend 10.0.0.1:8090\n",
+        "    backend [2001:db8::1]:8080\n",
         "    backend 10.0.0.1:8080\n    max-connections 5\n",
         "    backend 10.0.0.1:8080\n    idle-timeout 7s\n",
         "    backend 10.0.0.1:8080\n    handshake-timeout 7s\n",
@@ -174,9 +186,9 @@ static void test_counts_checked(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
-        UNIT_TEST(test_same_text_keeps_all),   UNIT_TEST(test_moved_block_is_kept),
-        UNIT_TEST(test_each_setting_replaces), UNIT_TEST(test_new_removed_and_stopped),
-        UNIT_TEST(test_counts_checked),
+        UNIT_TEST(test_same_text_keeps_all),     UNIT_TEST(test_moved_block_is_kept),
+        UNIT_TEST(test_each_setting_replaces),   UNIT_TEST(test_ipv6_backend),
+        UNIT_TEST(test_new_removed_and_stopped), UNIT_TEST(test_counts_checked),
     };
     return unit_main("tlsd_plan", tests, (int)(sizeof tests / sizeof tests[0]));
 }

@@ -44,6 +44,12 @@ int sock_open(struct sock_client *c, const struct keel_srvinfo *si, uint64_t va)
 int sock_tcp_listen(struct sock_client *c, uint16_t port, unsigned backlog);
 int sock_accept(struct sock_client *c, int listener);
 int sock_tcp_connect(struct sock_client *c, uint32_t ip, uint16_t port);
+/* A TCP connection to an IPv6 address (16 bytes, network order; global or
+ * unique-local: netd refuses ::, loopback, multicast and link-local). */
+int sock_tcp_connect6(struct sock_client *c, const uint8_t ip[16], uint16_t port);
+/* The peer's and the local IPv6 address of TCP socket S (SOCK_ST_PEER6):
+ * 0, or SOCK_E_WRONG_TYPE (IPv4) or SOCK_E_INVALID (the connection is gone). */
+int sock_addrs6(struct sock_client *c, int s, uint8_t peer[16], uint8_t local[16]);
 int sock_udp_bind(struct sock_client *c, uint16_t port);
 int sock_shutdown(struct sock_client *c, int s);
 int sock_close(struct sock_client *c, int s);
