@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf.h"
 #include "fw_log.h"
 #include "fw_match.h"
 #include "netd_config.h"
@@ -22,7 +23,7 @@
 #define NETD_FW_NAT_BUCKETS 4096  /* chains of translated keys (fw_nat.h); power of two */
 #define NETD_FW_RETURNS     16    /* `block return` answers queued within one loop iteration */
 #define NETD_FW_FILE        "appliance.conf"
-#define NETD_FW_ERR_MAX     160 /* "appliance.conf:LINE:COL: expected ..." */
+#define NETD_FW_ERR_MAX     CONF_MSG_MAX /* "appliance.conf:LINE:COL: expected ...": as long as the parser's */
 
 /* Errors (negative). */
 enum netd_fw_error {
