@@ -303,13 +303,7 @@ static void test_truncations(void)
 
 static uint64_t rng_state = 0xbb67ae8584caa73bull;
 
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rng(void) { return unit_xorshift64(&rng_state); }
 
 static void test_random_corruption(void)
 {

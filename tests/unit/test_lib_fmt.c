@@ -162,13 +162,7 @@ static void test_width_saturates_and_overflow_is_reported(void)
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rng(void) { return unit_xorshift64(&rng_state); }
 
 /* A value with a random magnitude, so short and long numbers both occur. */
 static uint64_t random_value(void)

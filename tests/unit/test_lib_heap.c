@@ -203,13 +203,7 @@ static void test_grow_adds_a_region(void)
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
 
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rng(void) { return unit_xorshift64(&rng_state); }
 
 struct live {
     uint8_t *p;
