@@ -69,3 +69,24 @@ uint64_t srv_find_cap(const struct keel_srvinfo *si, const char *name)
             return si->caps[i].slot;
     return 0;
 }
+
+uint64_t srv_find_cap_prefix(const struct keel_srvinfo *si, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
+        const char *name = si->caps[i].name;
+        /* The name is a fixed 24-byte field and need not end in a NUL. */
+        if (strnlen(name, sizeof si->caps[i].name) >= plen && strncmp(name, prefix, plen) == 0)
+            return si->caps[i].slot;
+    }
+    return 0;
+}
+
+uint64_t srv_free_slot(void)
+{
+    uint64_t type, rights, badge;
+    for (uint64_t s = KEEL_CAP_SLOTS - 1; s >= SRV_SLOT_FIRST_GRANT; s--)
+        if (keel_cap_info(s, &type, &rights, &badge) == KE_EMPTY_SLOT)
+            return s;
+    return 0;
+}

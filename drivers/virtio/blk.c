@@ -319,7 +319,7 @@ int main(const struct keel_srvinfo *si)
 {
     static struct vblk v;
     v.generation = si->restarts + 1;
-    uint64_t ep = vio_find_cap_prefix(si, "serve:"), shm = vio_find_cap_prefix(si, "shm:");
+    uint64_t ep = srv_find_cap_prefix(si, "serve:"), shm = srv_find_cap_prefix(si, "shm:");
     if (!ep || !shm) {
         ulog("virtio-blk: the manifest must grant serve: and shm: capabilities");
         return 1;

@@ -788,9 +788,9 @@ int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
     struct vnet v = { .state = VNET_NODEV, .generation = si->restarts + 1 };
-    uint64_t ep = vio_find_cap_prefix(si, "serve:");
-    uint64_t shm = vio_find_cap_prefix(si, "shm:");
-    v.signal_slot = vio_find_cap_prefix(si, "signal:");
+    uint64_t ep = srv_find_cap_prefix(si, "serve:");
+    uint64_t shm = srv_find_cap_prefix(si, "shm:");
+    v.signal_slot = srv_find_cap_prefix(si, "signal:");
     if (!ep || !shm || !v.signal_slot) {
         ulog("virtio-net: the manifest must grant serve:, shm: and signal: capabilities");
         return 1;

@@ -178,7 +178,7 @@ int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
     struct vrng v = { 0 };
-    uint64_t ep = vio_find_cap_prefix(si, "serve:");
+    uint64_t ep = srv_find_cap_prefix(si, "serve:");
     if (!ep) {
         ulog("virtio-rng: the manifest must grant a serve: endpoint");
         return 1;

@@ -43,6 +43,7 @@
  * memory unless told otherwise), packed queues, indirect descriptors.
  */
 #include <keel/init.h>
+#include <keel/server.h>
 #include <keel/string.h>
 #include <keel/sys.h>
 #include <keel/ulog.h>
@@ -92,18 +93,6 @@ const char *vio_strerror(int err)
     }
 }
 
-uint64_t vio_find_cap_prefix(const struct keel_srvinfo *si, const char *prefix)
-{
-    size_t plen = strlen(prefix);
-    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
-        const char *name = si->caps[i].name;
-        /* The name is a fixed 24-byte field and need not end in a NUL. */
-        if (strnlen(name, sizeof si->caps[i].name) >= plen && strncmp(name, prefix, plen) == 0)
-            return si->caps[i].slot;
-    }
-    return 0;
-}
-
 /* Maps BAR I (once) at VIO_VA_BASE + I * 16 MiB. */
 static int map_bar(struct vio_dev *d, uint8_t i)
 {
@@ -149,18 +138,9 @@ static int map_region(struct vio_dev *d, const struct vpci_region *r, uint32_t m
 
 /* ------------------------------------------------------------- open ---- */
 
-uint64_t vio_free_slot(void)
-{
-    uint64_t type, rights, badge;
-    for (uint64_t s = KEEL_CAP_SLOTS - 1; s >= SRV_SLOT_FIRST_GRANT; s--)
-        if (keel_cap_info(s, &type, &rights, &badge) == KE_EMPTY_SLOT)
-            return s;
-    return 0;
-}
-
 static int dma_create(struct vio_dev *d, size_t pages)
 {
-    uint64_t slot = vio_free_slot();
+    uint64_t slot = srv_free_slot();
     if (!slot)
         return VIO_E_NO_MEMORY;
     if (keel_obj_create(SRV_SLOT_MEMORY, OBJ_DMA_FRAME, slot, pages) != KE_OK)
@@ -231,7 +211,7 @@ int vio_irq_setup(struct vio_dev *d, bool bind)
     if (!pci->irq_slot)
         return VIO_E_IRQ;
     d->irq_slot = pci->irq_slot;
-    uint64_t ntfn_slot = vio_free_slot();
+    uint64_t ntfn_slot = srv_free_slot();
     if (!ntfn_slot)
         return VIO_E_NO_MEMORY;
     if (keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, ntfn_slot, 0) != KE_OK)

@@ -509,14 +509,6 @@ int vio_cfg_read16(struct vio_dev *d, uint32_t off, uint16_t *v) __attribute__((
 int vio_cfg_read32(struct vio_dev *d, uint32_t off, uint32_t *v) __attribute__((warn_unused_result));
 uint8_t vio_config_generation(struct vio_dev *d);
 
-/* The highest empty capability slot (for objects a driver creates), or 0
- * when the table is full. */
-uint64_t vio_free_slot(void);
-
-/* The first capability whose name starts with PREFIX ("serve:", "shm:"),
- * its slot, or 0. */
-uint64_t vio_find_cap_prefix(const struct keel_srvinfo *si, const char *prefix);
-
 /* A name for an error code, for logs. */
 const char *vio_strerror(int err);
 

@@ -55,6 +55,12 @@ struct keel_srvinfo;
 /* The slot of the capability init granted under NAME ("irq", "shm:nic0",
  * "bar0", ...), or 0 when there is none. */
 uint64_t srv_find_cap(const struct keel_srvinfo *si, const char *name);
+/* The first capability whose name starts with PREFIX ("serve:", "shm:"),
+ * its slot, or 0. */
+uint64_t srv_find_cap_prefix(const struct keel_srvinfo *si, const char *prefix);
+/* The highest empty capability slot (for objects a server creates itself:
+ * init grants from the bottom), or 0 when the table is full. */
+uint64_t srv_free_slot(void);
 
 /* Serves for ever; returns only when a receive fails (the error). */
 int64_t srv_run(const struct srv_loop *l);
