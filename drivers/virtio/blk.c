@@ -263,12 +263,8 @@ static int vblk_capacity(struct vblk *v)
 
 static int vblk_open(struct vblk *v, const struct keel_srvinfo *si)
 {
-    if (!si->pci.present || !vpci_is_device(si->pci.vendor, si->pci.device, VIRTIO_ID_BLK, VIRTIO_TRANS_BLK))
-        return VIO_E_NO_DEVICE;
-    int err = vio_open(&v->dev, si, VBLK_DMA_PAGES);
+    int err = vio_open_device(&v->dev, si, VIRTIO_ID_BLK, VIRTIO_TRANS_BLK, VBLK_DMA_PAGES, false);
     if (err)
-        return err;
-    if ((err = vio_irq_setup(&v->dev, false)))
         return err;
     if ((err = vio_reset(&v->dev)))
         return err;

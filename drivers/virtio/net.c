@@ -771,12 +771,8 @@ static int vnet_map_shm(struct vnet *v, uint64_t slot)
 /* Everything up to READY; VIO_OK or why the device is unusable. */
 static int vnet_open(struct vnet *v, const struct keel_srvinfo *si)
 {
-    if (!si->pci.present || !vpci_is_device(si->pci.vendor, si->pci.device, VIRTIO_ID_NET, VIRTIO_TRANS_NET))
-        return VIO_E_NO_DEVICE;
-    int err = vio_open(&v->dev, si, VNET_DMA_PAGES);
+    int err = vio_open_device(&v->dev, si, VIRTIO_ID_NET, VIRTIO_TRANS_NET, VNET_DMA_PAGES, true);
     if (err)
-        return err;
-    if ((err = vio_irq_setup(&v->dev, true)))
         return err;
     v->taken = NIC_FEAT_ALL; /* learn what the device offers; NIC_START narrows it */
     err = vnet_bring_up(v);

@@ -149,12 +149,8 @@ static const struct srv_handler vrng_handlers[] = {
 
 static int vrng_open(struct vrng *v, const struct keel_srvinfo *si)
 {
-    if (!si->pci.present || !vpci_is_device(si->pci.vendor, si->pci.device, VIRTIO_ID_RNG, VIRTIO_TRANS_RNG))
-        return VIO_E_NO_DEVICE;
-    int err = vio_open(&v->dev, si, VRNG_DMA_PAGES);
+    int err = vio_open_device(&v->dev, si, VIRTIO_ID_RNG, VIRTIO_TRANS_RNG, VRNG_DMA_PAGES, false);
     if (err)
-        return err;
-    if ((err = vio_irq_setup(&v->dev, false)))
         return err;
     if ((err = vio_reset(&v->dev)))
         return err;

@@ -16,6 +16,7 @@
  *   vio_negotiate   ACKNOWLEDGE, DRIVER, features, FEATURES_OK, config vector
  *   vio_queue_setup per queue: size, ring addresses, vector, enable
  *   vio_driver_ok   DRIVER_OK
+ * (vio_open_device checks the device type and does the first two.)
  * A driver that restarts the device (NIC_START twice, NIC_STOP) runs
  * vio_reset .. vio_driver_ok again after vio_dma_reset.
  *
@@ -191,6 +192,17 @@ int vio_open(struct vio_dev *d, const struct keel_srvinfo *si, size_t dma_pages)
         d->msix = (volatile struct msix_entry *)p;
     }
     return dma_create(d, dma_pages);
+}
+
+int vio_open_device(struct vio_dev *d, const struct keel_srvinfo *si, uint16_t type, uint16_t transitional,
+                    size_t dma_pages, bool bind)
+{
+    if (!si->pci.present || !vpci_is_device(si->pci.vendor, si->pci.device, type, transitional))
+        return VIO_E_NO_DEVICE;
+    int err = vio_open(d, si, dma_pages);
+    if (err)
+        return err;
+    return vio_irq_setup(d, bind);
 }
 
 /* ------------------------------------------------------- interrupts ---- */
