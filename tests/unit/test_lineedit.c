@@ -529,6 +529,14 @@ static char err[CMD_ERR_MAX];
 
 static int parse(const char *l, enum cmd_mode m) { return cmd_parse(l, m, &call, err, sizeof err); }
 
+/* LINE, in MODE, is refused with exactly the error MESSAGE.  A macro, so a
+ * failure names the case's own line. */
+#define CHECK_REFUSED(line, mode, message)                                                                             \
+    do {                                                                                                               \
+        CHECK_EQ(parse(line, mode), -1);                                                                               \
+        CHECK_STR(err, message);                                                                                       \
+    } while (0)
+
 static void test_commands_parse(void)
 {
     static const struct {
@@ -607,14 +615,13 @@ static void test_commands_parse(void)
 
 static void test_command_errors(void)
 {
-    CHECK_EQ(parse("frobnicate", CMD_MODE_OPER), -1);
-    CHECK_STR(
-        err,
+    CHECK_REFUSED(
+        "frobnicate", CMD_MODE_OPER,
         "expected help, show, clear, ping, restart, reboot, halt, log, table, configure or exit (got \"frobnicate\")");
-    CHECK_EQ(parse("show", CMD_MODE_OPER), -1);
-    CHECK_STR(
-        err, "expected version, uptime, system, tasks, memory, interfaces, arp, routes, connections, firewall, states, "
-             "nat, tls, log, running-config, config or configuration after show");
+    CHECK_REFUSED(
+        "show", CMD_MODE_OPER,
+        "expected version, uptime, system, tasks, memory, interfaces, arp, routes, connections, firewall, states, "
+        "nat, tls, log, running-config, config or configuration after show");
     CHECK_EQ(parse("show foo", CMD_MODE_OPER), -1);
     CHECK(strncmp(err, "expected version, uptime,", 25) == 0);
     CHECK(strstr(err, "after show (got \"foo\")") != NULL);
@@ -622,18 +629,13 @@ static void test_command_errors(void)
     CHECK(strstr(err, "(\"r\" is ambiguous)") != NULL);
     CHECK_EQ(parse("c", CMD_MODE_OPER), -1);
     CHECK(strstr(err, "(\"c\" is ambiguous)") != NULL);
-    CHECK_EQ(parse("show config", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected errors after config");
-    CHECK_EQ(parse("show log follow now", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected the end of the command after follow (got \"now\")");
-    CHECK_EQ(parse("reboot now", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected the end of the command after reboot (got \"now\")");
-    CHECK_EQ(parse("show log x", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected follow or the end of the command after log (got \"x\")");
-    CHECK_EQ(parse("ping", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected an address A.B.C.D or an IPv6 address after ping");
-    CHECK_EQ(parse("ping example.com", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected an address A.B.C.D or an IPv6 address after ping (got \"example.com\")");
+    CHECK_REFUSED("show config", CMD_MODE_OPER, "expected errors after config");
+    CHECK_REFUSED("show log follow now", CMD_MODE_OPER, "expected the end of the command after follow (got \"now\")");
+    CHECK_REFUSED("reboot now", CMD_MODE_OPER, "expected the end of the command after reboot (got \"now\")");
+    CHECK_REFUSED("show log x", CMD_MODE_OPER, "expected follow or the end of the command after log (got \"x\")");
+    CHECK_REFUSED("ping", CMD_MODE_OPER, "expected an address A.B.C.D or an IPv6 address after ping");
+    CHECK_REFUSED("ping example.com", CMD_MODE_OPER,
+                  "expected an address A.B.C.D or an IPv6 address after ping (got \"example.com\")");
     static const char *const bad_ips[] = { "1.2.3", "1.2.3.4.5", "256.0.0.1", "01.2.3.4", "1.2.3.4x", "1..2.3" };
     for (size_t i = 0; i < sizeof bad_ips / sizeof bad_ips[0]; i++) {
         char l[64];
@@ -643,44 +645,34 @@ static void test_command_errors(void)
     CHECK_EQ(parse("ping 2001:db8::1", CMD_MODE_OPER), 1); /* IPv6 too */
     CHECK_EQ(parse("ping 2001:db8::1 count 2", CMD_MODE_OPER), 1);
     CHECK_EQ(parse("ping 2001:db8:::1", CMD_MODE_OPER), -1);
-    CHECK_EQ(parse("ping 1.2.3.4 count", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected a number 1-100 after count");
-    CHECK_EQ(parse("ping 1.2.3.4 count 0", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected a number 1-100 after count (got \"0\")");
+    CHECK_REFUSED("ping 1.2.3.4 count", CMD_MODE_OPER, "expected a number 1-100 after count");
+    CHECK_REFUSED("ping 1.2.3.4 count 0", CMD_MODE_OPER, "expected a number 1-100 after count (got \"0\")");
     CHECK_EQ(parse("ping 1.2.3.4 count 101", CMD_MODE_OPER), -1);
     CHECK_EQ(parse("ping 1.2.3.4 count 99999999999", CMD_MODE_OPER), -1);
     CHECK_EQ(parse("ping 1.2.3.4 count -1", CMD_MODE_OPER), -1);
-    CHECK_EQ(parse("ping 1.2.3.4 size 5", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected count or the end of the command after <address> (got \"size\")");
-    CHECK_EQ(parse("restart", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected a server name after restart");
-    CHECK_EQ(parse("restart NETD", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected a server name after restart (got \"NETD\")");
+    CHECK_REFUSED("ping 1.2.3.4 size 5", CMD_MODE_OPER,
+                  "expected count or the end of the command after <address> (got \"size\")");
+    CHECK_REFUSED("restart", CMD_MODE_OPER, "expected a server name after restart");
+    CHECK_REFUSED("restart NETD", CMD_MODE_OPER, "expected a server name after restart (got \"NETD\")");
     CHECK_EQ(parse("restart a-very-long-server-name", CMD_MODE_OPER), -1);
-    CHECK_EQ(parse("clear", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected counters after clear");
+    CHECK_REFUSED("clear", CMD_MODE_OPER, "expected counters after clear");
     CHECK_EQ(parse("set hostname x", CMD_MODE_OPER), -1);
     CHECK(strstr(err, "(got \"set\") (a configuration-mode command: type configure first)") != NULL);
     CHECK_EQ(parse("configure", CMD_MODE_CONF), -1);
     CHECK(strstr(err, "(an operational command: exit configuration mode first)") != NULL);
     CHECK_EQ(parse("s", CMD_MODE_CONF), -1);
     CHECK(strstr(err, "is ambiguous") != NULL);
-    CHECK_EQ(parse("set", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected a configuration statement after set");
+    CHECK_REFUSED("set", CMD_MODE_CONF, "expected a configuration statement after set");
     CHECK_EQ(parse("delete", CMD_MODE_CONF), -1);
-    CHECK_EQ(parse("commit confirmed", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected a number 1-60 after confirmed");
+    CHECK_REFUSED("commit confirmed", CMD_MODE_CONF, "expected a number 1-60 after confirmed");
     CHECK_EQ(parse("commit confirmed 61", CMD_MODE_CONF), -1);
-    CHECK_EQ(parse("commit later", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected check, confirmed or the end of the command after commit (got \"later\")");
+    CHECK_REFUSED("commit later", CMD_MODE_CONF,
+                  "expected check, confirmed or the end of the command after commit (got \"later\")");
     CHECK_EQ(parse("rollback 49", CMD_MODE_CONF), 1);
-    CHECK_EQ(parse("rollback 50", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected a number 0-49 after rollback (got \"50\")");
-    CHECK_EQ(parse("show |", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected compare after |");
+    CHECK_REFUSED("rollback 50", CMD_MODE_CONF, "expected a number 0-49 after rollback (got \"50\")");
+    CHECK_REFUSED("show |", CMD_MODE_CONF, "expected compare after |");
     CHECK_EQ(parse("show | compare", CMD_MODE_OPER), -1);
-    CHECK_EQ(parse("show | grep x", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected compare after | (got \"grep\")");
+    CHECK_REFUSED("show | grep x", CMD_MODE_CONF, "expected compare after | (got \"grep\")");
     /* too many words */
     char l[400] = "show";
     for (int i = 0; i < CMD_MAX_WORDS; i++)
