@@ -259,6 +259,33 @@ static void test_with(void)
                   "manifest:1:8: a server takes `when` (a test set) or `with` (beside the appliance), not both");
 }
 
+/* The one-word options (when, with, program, needs, args): each value lands
+ * in its own field; a missing or malformed one names that option's error. */
+static void test_word_options(void)
+{
+    CHECK_EQ(parse("server n\nserver a when t program p1 needs n args k=v\nserver b with w\n"), 0);
+    CHECK_STR(m.servers[1].when, "t");
+    CHECK_STR(m.servers[1].program, "p1");
+    CHECK_STR(m.servers[1].needs, "n");
+    CHECK_STR(m.servers[1].args, "k=v");
+    CHECK_STR(m.servers[2].with, "w");
+    CHECK_REFUSED("server a when\n", "manifest:1:15: expected a command-line word after when");
+    CHECK_REFUSED("server a program\n", "manifest:1:18: expected a program name after program");
+    CHECK_REFUSED("server a needs\n", "manifest:1:16: expected a server name after needs");
+    CHECK_REFUSED("server a args\n", "manifest:1:15: expected a word after args");
+    CHECK_REFUSED("server a when b@d\n",
+                  "manifest:1:15: expected a command-line word (letters, digits, -_.; at most 15)");
+    CHECK_REFUSED("server a with b@d\n",
+                  "manifest:1:15: expected a command-line word (letters, digits, -_.; at most 15)");
+    CHECK_REFUSED("server a program b@d\n",
+                  "manifest:1:18: expected a program name (letters, digits, -_.; at most 15)");
+    CHECK_REFUSED("server a needs b%%\n", "manifest:1:16: expected a server name (letters, digits, -_.; at most 15)");
+    CHECK_REFUSED("server a args "
+                  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+                  "manifest:1:15: expected one word of arguments (at most 127 characters)");
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -275,6 +302,7 @@ int main(void)
         UNIT_TEST(test_names_scoped_by_set),
         UNIT_TEST(test_memory_range),
         UNIT_TEST(test_with),
+        UNIT_TEST(test_word_options),
     };
     return unit_main("manifest", tests, sizeof tests / sizeof tests[0]);
 }
