@@ -14,6 +14,8 @@
  * grant, expanded after the line (expand_patterns) into one grant per
  * instance that an earlier line of the same set names.
  */
+#include <stddef.h>
+
 #include "manifest.h"
 
 struct cursor {
@@ -495,6 +497,37 @@ static int expand_patterns(struct cursor *c, const struct manifest *m, struct se
     return 0;
 }
 
+/* A server's options whose value is one word, copied into a field of its
+ * struct server_spec: a server name (copy_name: may hold one `%`) or a
+ * command-line word (copy_word). */
+#define SPEC_FIELD(f) offsetof(struct server_spec, f), sizeof((struct server_spec *)0)->f
+static const struct word_option {
+    const char *key;
+    bool is_name;
+    size_t off, cap;                 /* the field (SPEC_FIELD) */
+    const char *missing, *malformed; /* the errors: no word after KEY, a bad one */
+} word_options[] = {
+    { "when", false, SPEC_FIELD(when), "expected a command-line word after when",
+      "expected a command-line word (letters, digits, -_.; at most 15)" },
+    { "with", false, SPEC_FIELD(with), "expected a command-line word after with",
+      "expected a command-line word (letters, digits, -_.; at most 15)" },
+    { "program", false, SPEC_FIELD(program), "expected a program name after program",
+      "expected a program name (letters, digits, -_.; at most 15)" },
+    { "needs", true, SPEC_FIELD(needs), "expected a server name after needs",
+      "expected a server name (letters, digits, -_.; at most 15)" },
+    { "args", false, SPEC_FIELD(args), "expected a word after args",
+      "expected one word of arguments (at most 127 characters)" },
+};
+
+/* The word option keyword T names, or NULL. */
+static const struct word_option *find_word_option(const struct token *t)
+{
+    for (size_t i = 0; i < sizeof word_options / sizeof word_options[0]; i++)
+        if (tok_is(t, word_options[i].key))
+            return &word_options[i];
+    return NULL;
+}
+
 static int parse_server(struct cursor *c, const struct token *first, struct manifest *m, int instance)
 {
     if (tok_is(first, "driver"))
@@ -518,26 +551,13 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
                 return -1;
             continue; /* read by manifest_parse, which expanded this line */
         }
-        if (tok_is(&t, "when")) {
-            if (need_arg(c, &t, &a, "expected a command-line word after when"))
+        const struct word_option *w = find_word_option(&t);
+        if (w) {
+            if (need_arg(c, &t, &a, w->missing))
                 return -1;
-            if (!copy_word(&a, s->when, sizeof s->when))
-                return fail(c, a.col, "expected a command-line word (letters, digits, -_.; at most 15)");
-        } else if (tok_is(&t, "with")) {
-            if (need_arg(c, &t, &a, "expected a command-line word after with"))
-                return -1;
-            if (!copy_word(&a, s->with, sizeof s->with))
-                return fail(c, a.col, "expected a command-line word (letters, digits, -_.; at most 15)");
-        } else if (tok_is(&t, "program")) {
-            if (need_arg(c, &t, &a, "expected a program name after program"))
-                return -1;
-            if (!copy_word(&a, s->program, sizeof s->program))
-                return fail(c, a.col, "expected a program name (letters, digits, -_.; at most 15)");
-        } else if (tok_is(&t, "needs")) {
-            if (need_arg(c, &t, &a, "expected a server name after needs"))
-                return -1;
-            if (!copy_name(&a, s->needs, sizeof s->needs))
-                return fail(c, a.col, "expected a server name (letters, digits, -_.; at most 15)");
+            char *field = (char *)s + w->off;
+            if (!(w->is_name ? copy_name(&a, field, w->cap) : copy_word(&a, field, w->cap)))
+                return fail(c, a.col, w->malformed);
         } else if (tok_is(&t, "requires")) {
             if (need_arg(c, &t, &a, "expected tls, nic or ops after requires"))
                 return -1;
@@ -565,11 +585,6 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
                 return -1;
             if (parse_size_range(c, &a, s))
                 return -1;
-        } else if (tok_is(&t, "args")) {
-            if (need_arg(c, &t, &a, "expected a word after args"))
-                return -1;
-            if (!copy_word(&a, s->args, sizeof s->args))
-                return fail(c, a.col, "expected one word of arguments (at most 127 characters)");
         } else if (parse_grant(c, &t, s)) {
             return -1;
         }
