@@ -92,6 +92,21 @@ static void test_bad_frames_refused(void)
     CHECK_EQ(nof_parse(frame, 20, &l4), NOF_E_TRUNCATED);
 }
 
+/* Cuts segment K (MSS payload bytes each) of the frame L4 describes into
+ * seg: its length, or 0 after the last.  Every segment must parse and
+ * carry a valid TCP checksum. */
+static int next_segment(const struct nof_l4 *l4, unsigned mss, unsigned k)
+{
+    int n = nof_segment(frame, l4, mss, k, seg);
+    CHECK(n >= 0);
+    if (n <= 0)
+        return 0;
+    struct nof_l4 s;
+    CHECK_EQ(nof_parse(seg, (size_t)n, &s), NOF_OK);
+    CHECK(nof_check(seg, &s));
+    return n;
+}
+
 /* A 64 KiB segment out through a NIC without TSO: every segment is a valid
  * TCP/IPv4 frame, the payloads join up to the original, sequence numbers
  * advance by the MSS, FIN/PSH only on the last. */
@@ -104,13 +119,9 @@ static void test_segment_64k(void)
     uint32_t seq0 = rd32(frame + 38);
     unsigned got = 0, k = 0;
     for (;; k++) {
-        int n = nof_segment(frame, &l4, 1448, k, seg);
-        CHECK(n >= 0);
-        if (n <= 0)
+        int n = next_segment(&l4, 1448, k);
+        if (n == 0)
             break;
-        struct nof_l4 s;
-        CHECK_EQ(nof_parse(seg, (size_t)n, &s), NOF_OK);
-        CHECK(nof_check(seg, &s));
         CHECK_EQ(rd32(seg + 38), seq0 + got);
         CHECK(memcmp(seg + 54, frame + 54 + got, (size_t)n - 54) == 0);
         /* IP header checksum */
@@ -164,13 +175,9 @@ static void test_ipv6(void)
     frame[14 + 8 + 15] ^= 1;
     unsigned got = 0, k = 0;
     for (;; k++) {
-        int n = nof_segment(frame, &l4, 1200, k, seg);
-        CHECK(n >= 0);
-        if (n <= 0)
+        int n = next_segment(&l4, 1200, k);
+        if (n == 0)
             break;
-        struct nof_l4 s;
-        CHECK_EQ(nof_parse(seg, (size_t)n, &s), NOF_OK);
-        CHECK(nof_check(seg, &s));
         CHECK_EQ((unsigned)(seg[18] << 8 | seg[19]), (unsigned)n - 54); /* payload length */
         got += (unsigned)n - 82;
     }
