@@ -11,13 +11,7 @@
 
 static char buf[128];
 
-/* Formats the rest of the arguments into buf; it must then read EXPECTED.
- * A macro, so a failure names the case's own line. */
-#define CHECK_FMT(expected, ...)                                                                                       \
-    do {                                                                                                               \
-        fmt_snprintf(buf, sizeof buf, __VA_ARGS__);                                                                    \
-        CHECK_STR(buf, expected);                                                                                      \
-    } while (0)
+#define CHECK_FMT(expected, ...) CHECK_FORMATS(fmt_snprintf, buf, expected, __VA_ARGS__)
 
 static void test_integers(void)
 {

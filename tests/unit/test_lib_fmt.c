@@ -22,13 +22,7 @@
 
 static char buf[256];
 
-/* Formats the rest of the arguments into buf; it must then read EXPECTED.
- * A macro, so a failure names the case's own line. */
-#define CHECK_FMT(expected, ...)                                                                                       \
-    do {                                                                                                               \
-        lib_snprintf(buf, sizeof buf, __VA_ARGS__);                                                                    \
-        CHECK_STR(buf, expected);                                                                                      \
-    } while (0)
+#define CHECK_FMT(expected, ...) CHECK_FORMATS(lib_snprintf, buf, expected, __VA_ARGS__)
 
 static void test_integers_and_lengths(void)
 {

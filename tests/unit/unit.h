@@ -73,6 +73,15 @@ static inline uint64_t unit_xorshift64(uint64_t *state)
     return *state = x;
 }
 
+/* FN, an snprintf under test, formats the rest of the arguments into the
+ * array BUF, which must then read EXPECTED.  A macro, so a failure names the
+ * case's own line. */
+#define CHECK_FORMATS(fn, buf, expected, ...)                                                                          \
+    do {                                                                                                               \
+        fn(buf, sizeof buf, __VA_ARGS__);                                                                              \
+        CHECK_STR(buf, expected);                                                                                      \
+    } while (0)
+
 struct unit_test {
     const char *name;
     void (*fn)(void);
