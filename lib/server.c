@@ -62,6 +62,13 @@ int64_t srv_run(const struct srv_loop *l)
     }
 }
 
+int64_t srv_ready_and_run(const struct srv_loop *l)
+{
+    struct keel_msg ready = { .info = INIT_READY };
+    (void)keel_call(SRV_SLOT_INIT, &ready);
+    return srv_run(l);
+}
+
 uint64_t srv_find_cap(const struct keel_srvinfo *si, const char *name)
 {
     for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++)

@@ -565,9 +565,6 @@ int main(const struct keel_srvinfo *si)
     ulog("e1000: MAC %02x:%02x:%02x:%02x:%02x:%02x, link %s, generation %u\n", d->mac[0], d->mac[1], d->mac[2],
          d->mac[3], d->mac[4], d->mac[5], d->link_up ? "up" : "down", d->generation);
 
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
-
     struct srv_loop loop = {
         .endpoint = d->endpoint,
         .handlers = handlers,
@@ -575,7 +572,7 @@ int main(const struct keel_srvinfo *si)
         .on_notify = on_notify,
         .ctx = d,
     };
-    err = srv_run(&loop);
+    err = srv_ready_and_run(&loop);
     ulog("e1000: server loop ended: error %lld\n", (long long)err);
     hw_quiesce(d);
     return 1;

@@ -326,8 +326,6 @@ int main(const struct keel_srvinfo *si)
     static struct uart u;
     if (uart_start(&u, si) != 0)
         return 1;
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
     struct srv_loop loop = {
         .endpoint = u.endpoint,
         .handlers = uart_handlers,
@@ -335,7 +333,7 @@ int main(const struct keel_srvinfo *si)
         .on_notify = uart_notify,
         .ctx = &u,
     };
-    int64_t err = srv_run(&loop);
+    int64_t err = srv_ready_and_run(&loop);
     ulog("uart: receive failed: error %d", (int)err);
     return 1;
 }

@@ -335,15 +335,13 @@ int main(const struct keel_srvinfo *si)
              (unsigned long long)v.capacity, v.readonly ? ", read-only" : "", v.flush ? ", write cache" : "",
              v.generation);
     }
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
     struct srv_loop loop = {
         .endpoint = ep,
         .handlers = vblk_handlers,
         .n_handlers = sizeof vblk_handlers / sizeof vblk_handlers[0],
         .ctx = &v,
     };
-    int64_t e = srv_run(&loop);
+    int64_t e = srv_ready_and_run(&loop);
     ulog("virtio-blk: receive failed (%ld)", (long)e);
     return 1;
 }

@@ -808,8 +808,6 @@ int main(const struct keel_srvinfo *si)
         ulog("virtio-net: MAC %02x:%02x:%02x:%02x:%02x:%02x, link %s, generation %u", v.mac[0], v.mac[1], v.mac[2],
              v.mac[3], v.mac[4], v.mac[5], v.link_up ? "up" : "down", v.generation);
     }
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
     struct srv_loop loop = {
         .endpoint = ep,
         .handlers = vnet_handlers,
@@ -817,7 +815,7 @@ int main(const struct keel_srvinfo *si)
         .on_notify = vnet_on_notify,
         .ctx = &v,
     };
-    int64_t e = srv_run(&loop);
+    int64_t e = srv_ready_and_run(&loop);
     ulog("virtio-net: receive failed (%ld)", (long)e);
     return 1;
 }

@@ -187,15 +187,13 @@ int main(const struct keel_srvinfo *si)
     } else {
         ulog("virtio-rng: device %04x:%04x up, generation %u", si->pci.vendor, si->pci.device, si->restarts + 1);
     }
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
     struct srv_loop loop = {
         .endpoint = ep,
         .handlers = vrng_handlers,
         .n_handlers = sizeof vrng_handlers / sizeof vrng_handlers[0],
         .ctx = &v,
     };
-    int64_t e = srv_run(&loop);
+    int64_t e = srv_ready_and_run(&loop);
     ulog("virtio-rng: receive failed (%ld)", (long)e);
     return 1;
 }

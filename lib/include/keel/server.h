@@ -64,6 +64,9 @@ uint64_t srv_free_slot(void);
 
 /* Serves for ever; returns only when a receive fails (the error). */
 int64_t srv_run(const struct srv_loop *l);
+/* Tells init this server is ready (INIT_READY: init starts what waits for
+ * it), then srv_run. */
+int64_t srv_ready_and_run(const struct srv_loop *l);
 /* One step, for servers with their own loop: dispatches M (just received)
  * and fills it with the reply; returns false when no reply is due. */
 int srv_dispatch(const struct srv_loop *l, struct keel_msg *m);
