@@ -293,6 +293,21 @@ static int parse_ioport(struct cursor *c, const struct token *t, struct grant *g
     return 0;
 }
 
+/* The object name after KW (a token A) into grant G, with where it stands
+ * (the checks after the whole manifest point there): MISSING when there is
+ * none, MALFORMED when it is not a name.  0, or -1 with the error made. */
+static int grant_name(struct cursor *c, const struct token *kw, struct token *a, struct grant *g, const char *missing,
+                      const char *malformed)
+{
+    if (need_arg(c, kw, a, missing))
+        return -1;
+    if (!copy_name(a, g->name, sizeof g->name))
+        return fail(c, a->col, malformed);
+    g->line = c->line;
+    g->col = a->col;
+    return 0;
+}
+
 static int parse_grant(struct cursor *c, const struct token *kw, struct server_spec *s)
 {
     if (s->n_grants == MANIFEST_MAX_GRANTS)
@@ -345,24 +360,18 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
             return fail(c, b.col, "expected a device index (0-31)");
     } else if (tok_is(kw, "share")) {
         g->kind = GRANT_SHARE;
-        if (need_arg(c, kw, &a, "expected a region name after share"))
+        if (grant_name(c, kw, &a, g, "expected a region name after share",
+                       "expected a region name (letters, digits, -_.; at most 15)"))
             return -1;
-        if (!copy_name(&a, g->name, sizeof g->name))
-            return fail(c, a.col, "expected a region name (letters, digits, -_.; at most 15)");
-        g->line = c->line;
-        g->col = a.col;
         if (need_arg(c, &a, &b, "expected a page count after the region name"))
             return -1;
         if (!parse_number(&b, MANIFEST_MAX_SHARE_PAGES, &g->a) || g->a == 0)
             return fail(c, b.col, "expected a page count (1-4096)");
     } else if (tok_is(kw, "signal") || tok_is(kw, "notify")) {
         g->kind = tok_is(kw, "signal") ? GRANT_SIGNAL : GRANT_NOTIFY;
-        if (need_arg(c, kw, &a, "expected a notification name"))
+        if (grant_name(c, kw, &a, g, "expected a notification name",
+                       "expected a notification name (letters, digits, -_.; at most 15)"))
             return -1;
-        if (!copy_name(&a, g->name, sizeof g->name))
-            return fail(c, a.col, "expected a notification name (letters, digits, -_.; at most 15)");
-        g->line = c->line;
-        g->col = a.col;
         /* `signal NAME bit N`: a capability badged with bit N alone, so
          * the holder raises that bit and no other (a driver waking netd). */
         struct cursor save = *c;
@@ -377,12 +386,9 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
         }
     } else if (tok_is(kw, "endpoint") || tok_is(kw, "connect")) {
         g->kind = tok_is(kw, "endpoint") ? GRANT_ENDPOINT : GRANT_CONNECT;
-        if (need_arg(c, kw, &a, "expected an endpoint name"))
+        if (grant_name(c, kw, &a, g, "expected an endpoint name",
+                       "expected an endpoint name (letters, digits, -_.; at most 15)"))
             return -1;
-        if (!copy_name(&a, g->name, sizeof g->name))
-            return fail(c, a.col, "expected an endpoint name (letters, digits, -_.; at most 15)");
-        g->line = c->line;
-        g->col = a.col;
     } else {
         return fail(c, kw->col,
                     "expected program, when, needs, priority, cpu, memory, args, debug, irq, ioport, mmio, endpoint, "
