@@ -293,6 +293,19 @@ static int parse_ioport(struct cursor *c, const struct token *t, struct grant *g
     return 0;
 }
 
+/* The number after KW (read into the token A) into *OUT: MISSING when
+ * there is none, MALFORMED when it is not a number from MIN to MAX.  0, or
+ * -1 with the error made. */
+static int number_after(struct cursor *c, const struct token *kw, struct token *a, uint64_t min, uint64_t max,
+                        const char *missing, const char *malformed, uint64_t *out)
+{
+    if (need_arg(c, kw, a, missing))
+        return -1;
+    if (!parse_number(a, max, out) || *out < min)
+        return fail(c, a->col, malformed);
+    return 0;
+}
+
 /* The object name after KW (a token A) into grant G, with where it stands
  * (the checks after the whole manifest point there): MISSING when there is
  * none, MALFORMED when it is not a name.  0, or -1 with the error made. */
@@ -338,10 +351,9 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
             return -1;
         if (!parse_number(&a, (1ull << 52) - 1, &g->a) || (g->a & 0xfff))
             return fail(c, a.col, "expected a page-aligned physical address");
-        if (need_arg(c, &a, &b, "expected a page count after the address"))
+        if (number_after(c, &a, &b, 1, 65536, "expected a page count after the address",
+                         "expected a page count (1-65536)", &g->b))
             return -1;
-        if (!parse_number(&b, 65536, &g->b) || g->b == 0)
-            return fail(c, b.col, "expected a page count (1-65536)");
     } else if (tok_is(kw, "pci")) {
         g->kind = GRANT_PCI;
         if (need_arg(c, kw, &a, "expected net, rng or blk after pci"))
@@ -354,19 +366,17 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
             g->a = PCI_SEL_BLK;
         else
             return fail(c, a.col, "expected net, rng or blk");
-        if (need_arg(c, &a, &b, "expected a device index after the device kind"))
+        if (number_after(c, &a, &b, 0, 31, "expected a device index after the device kind",
+                         "expected a device index (0-31)", &g->b))
             return -1;
-        if (!parse_number(&b, 31, &g->b))
-            return fail(c, b.col, "expected a device index (0-31)");
     } else if (tok_is(kw, "share")) {
         g->kind = GRANT_SHARE;
         if (grant_name(c, kw, &a, g, "expected a region name after share",
                        "expected a region name (letters, digits, -_.; at most 15)"))
             return -1;
-        if (need_arg(c, &a, &b, "expected a page count after the region name"))
+        if (number_after(c, &a, &b, 1, MANIFEST_MAX_SHARE_PAGES, "expected a page count after the region name",
+                         "expected a page count (1-4096)", &g->a))
             return -1;
-        if (!parse_number(&b, MANIFEST_MAX_SHARE_PAGES, &g->a) || g->a == 0)
-            return fail(c, b.col, "expected a page count (1-4096)");
     } else if (tok_is(kw, "signal") || tok_is(kw, "notify")) {
         g->kind = tok_is(kw, "signal") ? GRANT_SIGNAL : GRANT_NOTIFY;
         if (grant_name(c, kw, &a, g, "expected a notification name",
@@ -376,10 +386,9 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
          * the holder raises that bit and no other (a driver waking netd). */
         struct cursor save = *c;
         if (g->kind == GRANT_SIGNAL && next_token(c, &b) && tok_is(&b, "bit")) {
-            if (need_arg(c, &b, &b, "expected a bit number (0-63) after bit"))
+            if (number_after(c, &b, &b, 0, 63, "expected a bit number (0-63) after bit", "expected a bit number (0-63)",
+                             &g->b))
                 return -1;
-            if (!parse_number(&b, 63, &g->b))
-                return fail(c, b.col, "expected a bit number (0-63)");
             g->b++; /* 0: no badge */
         } else {
             *c = save;
@@ -574,17 +583,15 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
             else return fail(c, a.col, "expected tls, nic or ops after requires");
         } else if (tok_is(&t, "priority")) {
             uint64_t v;
-            if (need_arg(c, &t, &a, "expected a priority (0-19) after priority"))
+            if (number_after(c, &t, &a, 0, MANIFEST_MAX_PRIORITY, "expected a priority (0-19) after priority",
+                             "expected a priority (0-19)", &v))
                 return -1;
-            if (!parse_number(&a, MANIFEST_MAX_PRIORITY, &v))
-                return fail(c, a.col, "expected a priority (0-19)");
             s->priority = (uint8_t)v;
         } else if (tok_is(&t, "cpu")) {
             uint64_t v;
-            if (need_arg(c, &t, &a, "expected a core (0-7) after cpu"))
+            if (number_after(c, &t, &a, 0, MANIFEST_MAX_CPU, "expected a core (0-7) after cpu", "expected a core (0-7)",
+                             &v))
                 return -1;
-            if (!parse_number(&a, MANIFEST_MAX_CPU, &v))
-                return fail(c, a.col, "expected a core (0-7)");
             s->cpu = (int8_t)v;
         } else if (tok_is(&t, "memory")) {
             if (need_arg(c, &t, &a, "expected a size (e.g. 4M) after memory"))
