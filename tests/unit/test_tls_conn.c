@@ -29,7 +29,6 @@
  */
 #define _GNU_SOURCE
 #define MBEDTLS_ALLOW_PRIVATE_ACCESS /* the client's session ticket, to tamper with it */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,30 +54,7 @@
 
 /* ------------------------------------------------ platform (host) ---- */
 
-int tls_plat_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int r = vprintf(fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-long long tls_plat_time(long long *t)
-{
-    long long s = (long long)time(NULL);
-    if (t)
-        *t = s;
-    return s;
-}
-
-mbedtls_ms_time_t mbedtls_ms_time(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (mbedtls_ms_time_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* tls_plat_printf, tls_plat_time, mbedtls_ms_time: tls_host_plat.c. */
 static void heap_report(const char *what, void *ptr)
 {
     fprintf(stderr, "heap: %s at %p\n", what, ptr);
