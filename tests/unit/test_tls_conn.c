@@ -656,9 +656,7 @@ static void test_data_both_ways(void)
 static void test_close_notify_and_half_close(void)
 {
     struct pair p;
-    int cr;
-    struct cli_opts o = { .host = "api.example.com", .trust = K_API };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = "api.example.com", .trust = K_API);
     uint8_t buf[4096];
     CHECK_EQ(mbedtls_ssl_write(&p.cli.ssl, (const uint8_t *)"last words", 10), 10);
     CHECK_EQ(mbedtls_ssl_close_notify(&p.cli.ssl), 0);
@@ -686,9 +684,7 @@ static void test_close_notify_and_half_close(void)
 static void test_server_closes_first(void)
 {
     struct pair p;
-    int cr;
-    struct cli_opts o = { .host = NULL, .trust = K_DEFAULT };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = NULL, .trust = K_DEFAULT);
     CHECK_EQ(tls_conn_shutdown(&p.conn), TLS_OK);
     CHECK(p.conn.wr_closed);
     uint8_t buf[64];
@@ -704,10 +700,8 @@ static void test_server_closes_first(void)
 static void test_end_of_stream_without_close_notify(void)
 {
     struct pair p;
-    int cr;
     uint64_t before = SRV.stats.truncated;
-    struct cli_opts o = { .host = NULL, .trust = K_DEFAULT };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = NULL, .trust = K_DEFAULT);
     p.link.c2s.closed = true;
     uint8_t buf[64];
     CHECK_EQ(tls_conn_read(&p.conn, buf, sizeof buf), TLS_EOF);
