@@ -79,6 +79,19 @@ multiboot_header:
         movl %eax, PHYS(boot_pml4) + 511 * 8
         .endm
 
+/* EFER (MSR 0xC0000080): LME, and NXE when EBP bit 20 (CPUID's NX) is
+ * set; the same instructions in .code32 and .code64.  Clobbers EAX, ECX,
+ * EDX. */
+        .macro set_efer
+        movl $0xC0000080, %ecx          /* EFER */
+        rdmsr
+        orl $(1 << 8), %eax             /* LME */
+        btl $20, %ebp
+        jnc 2f
+        orl $(1 << 11), %eax            /* NXE */
+2:      wrmsr
+        .endm
+
         .section .boot.text, "ax"
         .code32
         .globl _start32
@@ -132,13 +145,7 @@ _start32:
         movl $PHYS(boot_pml4), %eax
         movl %eax, %cr3
 
-        movl $0xC0000080, %ecx          /* EFER */
-        rdmsr
-        orl $(1 << 8), %eax             /* LME */
-        btl $20, %ebp
-        jnc 2f
-        orl $(1 << 11), %eax            /* NXE */
-2:      wrmsr
+        set_efer
 
         movl %cr0, %eax
         orl $((1 << 31) | (1 << 16) | 1), %eax /* PG, WP, PE */
@@ -211,13 +218,7 @@ _start64:
         movl $0x80000001, %eax          /* NX present?  (long mode is) */
         cpuid
         movl %edx, %ebp
-        movl $0xC0000080, %ecx          /* EFER: LME is already on */
-        rdmsr
-        orl $(1 << 8), %eax
-        btl $20, %ebp
-        jnc 2f
-        orl $(1 << 11), %eax            /* NXE */
-2:      wrmsr
+        set_efer                        /* LME is already on */
         movq %cr0, %rax
         orl $((1 << 31) | (1 << 16) | 1), %eax /* PG, WP, PE */
         movq %rax, %cr0
