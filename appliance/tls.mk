@@ -168,10 +168,10 @@ $(BUILD)/tests/unit/test_tls_keyd: tests/unit/test_tls_keyd.c appliance/keyd/key
 $(BUILD)/tests/unit/test_tls_keyd: UNIT_CFLAGS += -Iappliance/keyd
 $(BUILD)/tests/unit/test_tls_sni: tests/unit/test_tls_sni.c appliance/tls/tls_sni.c appliance/tls/tls_sni.h
 $(BUILD)/tests/unit/test_tls_sni: UNIT_CFLAGS += -Iappliance/tls
-$(BUILD)/tests/unit/test_tls_conn: tests/unit/test_tls_conn.c $(TLS_ENGINE_SRCS) $(TLS_ENGINE_HDRS) $(HOST_MBEDTLS_A)
+$(BUILD)/tests/unit/test_tls_conn: tests/unit/test_tls_conn.c tests/unit/tls_host_plat.c $(TLS_ENGINE_SRCS) $(TLS_ENGINE_HDRS) $(HOST_MBEDTLS_A)
 $(BUILD)/tests/unit/test_tls_conn: UNIT_CFLAGS += $(TLS_UNIT_CFLAGS) $(TLS_HOST_LINK)
 # Known answers for the public-key code with our configuration (Everest X25519, P-256, RSA).
-$(BUILD)/tests/unit/test_tls_crypto: tests/unit/test_tls_crypto.c $(TLS_CONFIG) $(HOST_MBEDTLS_A)
+$(BUILD)/tests/unit/test_tls_crypto: tests/unit/test_tls_crypto.c tests/unit/tls_host_plat.c $(TLS_CONFIG) $(HOST_MBEDTLS_A)
 $(BUILD)/tests/unit/test_tls_crypto: UNIT_CFLAGS += $(TLS_UNIT_CFLAGS) $(TLS_HOST_LINK)
 UNIT_TESTS += $(TLS_UNIT_TESTS)
 PACKAGES += openssl testssl.sh # testssl.sh: tests/qemu/test_run.py

@@ -15,15 +15,24 @@ static bool has_grant(const struct server_spec *sp, enum grant_kind kind)
     return false;
 }
 
-/* INIT_TASK_INFO: one server's state, for `show tasks`. */
-void task_info(struct init_state *st, struct keel_msg *m)
+/* The server MR0 numbers (its manifest index), or NULL with the reply
+ * KE_RANGE already in M when there is no such server. */
+static const struct server *asked_server(const struct init_state *st, struct keel_msg *m)
 {
     uint64_t q = m->mr[0];
     if (q >= st->manifest.n_servers) {
         m->info = (uint64_t)(uint32_t)KE_RANGE;
-        return;
+        return NULL;
     }
-    const struct server *sv = &st->servers[q];
+    return &st->servers[q];
+}
+
+/* INIT_TASK_INFO: one server's state, for `show tasks`. */
+void task_info(struct init_state *st, struct keel_msg *m)
+{
+    const struct server *sv = asked_server(st, m);
+    if (!sv)
+        return;
     /* An instance whose device this machine lacks (eth5 on a two-NIC VM) is
      * not part of this boot at all, like a test set's server: listing eight
      * NIC drivers as absent would only hide the ones that matter. */
@@ -45,12 +54,9 @@ void task_info(struct init_state *st, struct keel_msg *m)
 /* INIT_MEMORY_INFO: server MR0's budget and what it uses of it. */
 void memory_info(struct init_state *st, struct keel_msg *m)
 {
-    uint64_t q = m->mr[0];
-    if (q >= st->manifest.n_servers) {
-        m->info = (uint64_t)(uint32_t)KE_RANGE;
+    const struct server *sv = asked_server(st, m);
+    if (!sv)
         return;
-    }
-    const struct server *sv = &st->servers[q];
     uint64_t left = 0, free_pages = 0, total = 0;
     bool live = sv->memory_slot && keel_memory_info(sv->memory_slot, &left, &free_pages, &total) == KE_OK;
     if (!live)

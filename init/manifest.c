@@ -14,6 +14,8 @@
  * grant, expanded after the line (expand_patterns) into one grant per
  * instance that an earlier line of the same set names.
  */
+#include <stddef.h>
+
 #include "manifest.h"
 
 struct cursor {
@@ -291,6 +293,34 @@ static int parse_ioport(struct cursor *c, const struct token *t, struct grant *g
     return 0;
 }
 
+/* The number after KW (read into the token A) into *OUT: MISSING when
+ * there is none, MALFORMED when it is not a number from MIN to MAX.  0, or
+ * -1 with the error made. */
+static int number_after(struct cursor *c, const struct token *kw, struct token *a, uint64_t min, uint64_t max,
+                        const char *missing, const char *malformed, uint64_t *out)
+{
+    if (need_arg(c, kw, a, missing))
+        return -1;
+    if (!parse_number(a, max, out) || *out < min)
+        return fail(c, a->col, malformed);
+    return 0;
+}
+
+/* The object name after KW (a token A) into grant G, with where it stands
+ * (the checks after the whole manifest point there): MISSING when there is
+ * none, MALFORMED when it is not a name.  0, or -1 with the error made. */
+static int grant_name(struct cursor *c, const struct token *kw, struct token *a, struct grant *g, const char *missing,
+                      const char *malformed)
+{
+    if (need_arg(c, kw, a, missing))
+        return -1;
+    if (!copy_name(a, g->name, sizeof g->name))
+        return fail(c, a->col, malformed);
+    g->line = c->line;
+    g->col = a->col;
+    return 0;
+}
+
 static int parse_grant(struct cursor *c, const struct token *kw, struct server_spec *s)
 {
     if (s->n_grants == MANIFEST_MAX_GRANTS)
@@ -321,10 +351,9 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
             return -1;
         if (!parse_number(&a, (1ull << 52) - 1, &g->a) || (g->a & 0xfff))
             return fail(c, a.col, "expected a page-aligned physical address");
-        if (need_arg(c, &a, &b, "expected a page count after the address"))
+        if (number_after(c, &a, &b, 1, 65536, "expected a page count after the address",
+                         "expected a page count (1-65536)", &g->b))
             return -1;
-        if (!parse_number(&b, 65536, &g->b) || g->b == 0)
-            return fail(c, b.col, "expected a page count (1-65536)");
     } else if (tok_is(kw, "pci")) {
         g->kind = GRANT_PCI;
         if (need_arg(c, kw, &a, "expected net, rng or blk after pci"))
@@ -337,50 +366,38 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
             g->a = PCI_SEL_BLK;
         else
             return fail(c, a.col, "expected net, rng or blk");
-        if (need_arg(c, &a, &b, "expected a device index after the device kind"))
+        if (number_after(c, &a, &b, 0, 31, "expected a device index after the device kind",
+                         "expected a device index (0-31)", &g->b))
             return -1;
-        if (!parse_number(&b, 31, &g->b))
-            return fail(c, b.col, "expected a device index (0-31)");
     } else if (tok_is(kw, "share")) {
         g->kind = GRANT_SHARE;
-        if (need_arg(c, kw, &a, "expected a region name after share"))
+        if (grant_name(c, kw, &a, g, "expected a region name after share",
+                       "expected a region name (letters, digits, -_.; at most 15)"))
             return -1;
-        if (!copy_name(&a, g->name, sizeof g->name))
-            return fail(c, a.col, "expected a region name (letters, digits, -_.; at most 15)");
-        g->line = c->line;
-        g->col = a.col;
-        if (need_arg(c, &a, &b, "expected a page count after the region name"))
+        if (number_after(c, &a, &b, 1, MANIFEST_MAX_SHARE_PAGES, "expected a page count after the region name",
+                         "expected a page count (1-4096)", &g->a))
             return -1;
-        if (!parse_number(&b, MANIFEST_MAX_SHARE_PAGES, &g->a) || g->a == 0)
-            return fail(c, b.col, "expected a page count (1-4096)");
     } else if (tok_is(kw, "signal") || tok_is(kw, "notify")) {
         g->kind = tok_is(kw, "signal") ? GRANT_SIGNAL : GRANT_NOTIFY;
-        if (need_arg(c, kw, &a, "expected a notification name"))
+        if (grant_name(c, kw, &a, g, "expected a notification name",
+                       "expected a notification name (letters, digits, -_.; at most 15)"))
             return -1;
-        if (!copy_name(&a, g->name, sizeof g->name))
-            return fail(c, a.col, "expected a notification name (letters, digits, -_.; at most 15)");
-        g->line = c->line;
-        g->col = a.col;
         /* `signal NAME bit N`: a capability badged with bit N alone, so
          * the holder raises that bit and no other (a driver waking netd). */
         struct cursor save = *c;
         if (g->kind == GRANT_SIGNAL && next_token(c, &b) && tok_is(&b, "bit")) {
-            if (need_arg(c, &b, &b, "expected a bit number (0-63) after bit"))
+            if (number_after(c, &b, &b, 0, 63, "expected a bit number (0-63) after bit", "expected a bit number (0-63)",
+                             &g->b))
                 return -1;
-            if (!parse_number(&b, 63, &g->b))
-                return fail(c, b.col, "expected a bit number (0-63)");
             g->b++; /* 0: no badge */
         } else {
             *c = save;
         }
     } else if (tok_is(kw, "endpoint") || tok_is(kw, "connect")) {
         g->kind = tok_is(kw, "endpoint") ? GRANT_ENDPOINT : GRANT_CONNECT;
-        if (need_arg(c, kw, &a, "expected an endpoint name"))
+        if (grant_name(c, kw, &a, g, "expected an endpoint name",
+                       "expected an endpoint name (letters, digits, -_.; at most 15)"))
             return -1;
-        if (!copy_name(&a, g->name, sizeof g->name))
-            return fail(c, a.col, "expected an endpoint name (letters, digits, -_.; at most 15)");
-        g->line = c->line;
-        g->col = a.col;
     } else {
         return fail(c, kw->col,
                     "expected program, when, needs, priority, cpu, memory, args, debug, irq, ioport, mmio, endpoint, "
@@ -495,6 +512,37 @@ static int expand_patterns(struct cursor *c, const struct manifest *m, struct se
     return 0;
 }
 
+/* A server's options whose value is one word, copied into a field of its
+ * struct server_spec: a server name (copy_name: may hold one `%`) or a
+ * command-line word (copy_word). */
+#define SPEC_FIELD(f) offsetof(struct server_spec, f), sizeof((struct server_spec *)0)->f
+static const struct word_option {
+    const char *key;
+    bool is_name;
+    size_t off, cap;                 /* the field (SPEC_FIELD) */
+    const char *missing, *malformed; /* the errors: no word after KEY, a bad one */
+} word_options[] = {
+    { "when", false, SPEC_FIELD(when), "expected a command-line word after when",
+      "expected a command-line word (letters, digits, -_.; at most 15)" },
+    { "with", false, SPEC_FIELD(with), "expected a command-line word after with",
+      "expected a command-line word (letters, digits, -_.; at most 15)" },
+    { "program", false, SPEC_FIELD(program), "expected a program name after program",
+      "expected a program name (letters, digits, -_.; at most 15)" },
+    { "needs", true, SPEC_FIELD(needs), "expected a server name after needs",
+      "expected a server name (letters, digits, -_.; at most 15)" },
+    { "args", false, SPEC_FIELD(args), "expected a word after args",
+      "expected one word of arguments (at most 127 characters)" },
+};
+
+/* The word option keyword T names, or NULL. */
+static const struct word_option *find_word_option(const struct token *t)
+{
+    for (size_t i = 0; i < sizeof word_options / sizeof word_options[0]; i++)
+        if (tok_is(t, word_options[i].key))
+            return &word_options[i];
+    return NULL;
+}
+
 static int parse_server(struct cursor *c, const struct token *first, struct manifest *m, int instance)
 {
     if (tok_is(first, "driver"))
@@ -518,26 +566,13 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
                 return -1;
             continue; /* read by manifest_parse, which expanded this line */
         }
-        if (tok_is(&t, "when")) {
-            if (need_arg(c, &t, &a, "expected a command-line word after when"))
+        const struct word_option *w = find_word_option(&t);
+        if (w) {
+            if (need_arg(c, &t, &a, w->missing))
                 return -1;
-            if (!copy_word(&a, s->when, sizeof s->when))
-                return fail(c, a.col, "expected a command-line word (letters, digits, -_.; at most 15)");
-        } else if (tok_is(&t, "with")) {
-            if (need_arg(c, &t, &a, "expected a command-line word after with"))
-                return -1;
-            if (!copy_word(&a, s->with, sizeof s->with))
-                return fail(c, a.col, "expected a command-line word (letters, digits, -_.; at most 15)");
-        } else if (tok_is(&t, "program")) {
-            if (need_arg(c, &t, &a, "expected a program name after program"))
-                return -1;
-            if (!copy_word(&a, s->program, sizeof s->program))
-                return fail(c, a.col, "expected a program name (letters, digits, -_.; at most 15)");
-        } else if (tok_is(&t, "needs")) {
-            if (need_arg(c, &t, &a, "expected a server name after needs"))
-                return -1;
-            if (!copy_name(&a, s->needs, sizeof s->needs))
-                return fail(c, a.col, "expected a server name (letters, digits, -_.; at most 15)");
+            char *field = (char *)s + w->off;
+            if (!(w->is_name ? copy_name(&a, field, w->cap) : copy_word(&a, field, w->cap)))
+                return fail(c, a.col, w->malformed);
         } else if (tok_is(&t, "requires")) {
             if (need_arg(c, &t, &a, "expected tls, nic or ops after requires"))
                 return -1;
@@ -548,28 +583,21 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
             else return fail(c, a.col, "expected tls, nic or ops after requires");
         } else if (tok_is(&t, "priority")) {
             uint64_t v;
-            if (need_arg(c, &t, &a, "expected a priority (0-19) after priority"))
+            if (number_after(c, &t, &a, 0, MANIFEST_MAX_PRIORITY, "expected a priority (0-19) after priority",
+                             "expected a priority (0-19)", &v))
                 return -1;
-            if (!parse_number(&a, MANIFEST_MAX_PRIORITY, &v))
-                return fail(c, a.col, "expected a priority (0-19)");
             s->priority = (uint8_t)v;
         } else if (tok_is(&t, "cpu")) {
             uint64_t v;
-            if (need_arg(c, &t, &a, "expected a core (0-7) after cpu"))
+            if (number_after(c, &t, &a, 0, MANIFEST_MAX_CPU, "expected a core (0-7) after cpu", "expected a core (0-7)",
+                             &v))
                 return -1;
-            if (!parse_number(&a, MANIFEST_MAX_CPU, &v))
-                return fail(c, a.col, "expected a core (0-7)");
             s->cpu = (int8_t)v;
         } else if (tok_is(&t, "memory")) {
             if (need_arg(c, &t, &a, "expected a size (e.g. 4M) after memory"))
                 return -1;
             if (parse_size_range(c, &a, s))
                 return -1;
-        } else if (tok_is(&t, "args")) {
-            if (need_arg(c, &t, &a, "expected a word after args"))
-                return -1;
-            if (!copy_word(&a, s->args, sizeof s->args))
-                return fail(c, a.col, "expected one word of arguments (at most 127 characters)");
         } else if (parse_grant(c, &t, s)) {
             return -1;
         }

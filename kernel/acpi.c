@@ -30,19 +30,6 @@ struct rsdp {
 } __attribute__((packed));
 _Static_assert(sizeof(struct rsdp) == 36, "RSDP layout");
 
-struct sdt_header {
-    char signature[4];
-    uint32_t length;
-    uint8_t revision;
-    uint8_t checksum;
-    char oem_id[6];
-    char oem_table_id[8];
-    uint32_t oem_revision;
-    uint32_t creator_id;
-    uint32_t creator_revision;
-} __attribute__((packed));
-_Static_assert(sizeof(struct sdt_header) == 36, "SDT header layout");
-
 #define MADT_LAPIC_ADDR_OFF 36
 #define MADT_ENTRIES_OFF    44
 #define MADT_TYPE_LAPIC     0
@@ -70,18 +57,18 @@ static const struct rsdp *scan_rsdp(uint64_t start, uint64_t len)
 }
 
 /* Maps a table (header first, then its full length) and validates it. */
-static const struct sdt_header *map_table(uint64_t phys)
+static const struct acpi_sdt_header *map_table(uint64_t phys)
 {
     if (!phys)
         return NULL;
-    const struct sdt_header *h = (const void *)vm_map_mmio(phys, sizeof *h);
+    const struct acpi_sdt_header *h = (const void *)vm_map_mmio(phys, sizeof *h);
     if (h->length < sizeof *h || h->length > ACPI_MAX_TABLE_LEN)
         return NULL;
     h = (const void *)vm_map_mmio(phys, h->length);
     return checksum_ok(h, h->length) ? h : NULL;
 }
 
-static void parse_madt(const struct sdt_header *madt, struct acpi_info *out)
+static void parse_madt(const struct acpi_sdt_header *madt, struct acpi_info *out)
 {
     const uint8_t *base = (const uint8_t *)madt;
     uint32_t lapic;
@@ -117,7 +104,7 @@ static void parse_madt(const struct sdt_header *madt, struct acpi_info *out)
     }
 }
 
-static void parse_mcfg(const struct sdt_header *mcfg, struct acpi_info *out)
+static void parse_mcfg(const struct acpi_sdt_header *mcfg, struct acpi_info *out)
 {
     /* Entries: base (8), segment (2), start bus (1), end bus (1), reserved (4). */
     if (mcfg->length < MCFG_ENTRIES_OFF + 16)
@@ -130,7 +117,7 @@ static void parse_mcfg(const struct sdt_header *mcfg, struct acpi_info *out)
 
 static void visit_table(uint64_t phys, struct acpi_info *out)
 {
-    const struct sdt_header *t = map_table(phys);
+    const struct acpi_sdt_header *t = map_table(phys);
     if (!t)
         return;
     if (memcmp(t->signature, "APIC", 4) == 0)
@@ -174,7 +161,7 @@ void acpi_init(struct acpi_info *out, uint64_t rsdp_phys)
         return;
     }
     bool use_xsdt = r->revision >= 2 && r->length == sizeof *r && r->xsdt_addr && checksum_ok(r, sizeof *r);
-    const struct sdt_header *root = map_table(use_xsdt ? r->xsdt_addr : r->rsdt_addr);
+    const struct acpi_sdt_header *root = map_table(use_xsdt ? r->xsdt_addr : r->rsdt_addr);
     if (!root) {
         kprintf("keel: acpi: root table invalid; using default APIC addresses\n");
         out->ioapic_phys = 0xfec00000;

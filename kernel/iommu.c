@@ -48,11 +48,7 @@
 /* ---- DMAR table (§8.1-8.3) -------------------------------------------- */
 
 struct dmar_header {
-    char signature[4];
-    uint32_t length;
-    uint8_t revision, checksum;
-    char oem_id[6], oem_table_id[8];
-    uint32_t oem_revision, creator_id, creator_revision;
+    struct acpi_sdt_header sdt; /* signature "DMAR" */
     uint8_t host_address_width; /* HAW - 1 */
     uint8_t flags;
     uint8_t reserved[10];
@@ -373,7 +369,7 @@ static void parse_scopes(struct iommu_unit *u, const uint8_t *p, const uint8_t *
 static void parse_dmar(uint64_t phys)
 {
     const struct dmar_header *h = (const void *)vm_map_mmio(phys, sizeof *h);
-    uint32_t len = h->length;
+    uint32_t len = h->sdt.length;
     const uint8_t *base = (const uint8_t *)vm_map_mmio(phys, len);
     for (uint32_t off = sizeof *h; off + sizeof(struct dmar_remap) <= len;) {
         const struct dmar_remap *r = (const void *)(base + off);

@@ -127,23 +127,23 @@ static const char *parse_precision(const char *p, struct fmt_spec *s, va_list *a
     return p;
 }
 
+/* A modifier that may be doubled ("h"/"hh", "l"/"ll") at P: ONCE or TWICE
+ * into S, and what follows it. */
+static const char *single_or_double(const char *p, struct fmt_spec *s, enum fmt_length once, enum fmt_length twice)
+{
+    if (p[1] == p[0]) {
+        s->length = twice;
+        return p + 2;
+    }
+    s->length = once;
+    return p + 1;
+}
+
 static const char *parse_length(const char *p, struct fmt_spec *s)
 {
     switch (*p) {
-    case 'h':
-        if (p[1] == 'h') {
-            s->length = LEN_CHAR;
-            return p + 2;
-        }
-        s->length = LEN_SHORT;
-        return p + 1;
-    case 'l':
-        if (p[1] == 'l') {
-            s->length = LEN_LLONG;
-            return p + 2;
-        }
-        s->length = LEN_LONG;
-        return p + 1;
+    case 'h': return single_or_double(p, s, LEN_SHORT, LEN_CHAR);
+    case 'l': return single_or_double(p, s, LEN_LONG, LEN_LLONG);
     case 'z': s->length = LEN_SIZE; return p + 1;
     case 'j': s->length = LEN_INTMAX; return p + 1;
     case 't': s->length = LEN_PTRDIFF; return p + 1;

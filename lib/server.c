@@ -62,10 +62,38 @@ int64_t srv_run(const struct srv_loop *l)
     }
 }
 
+int64_t srv_ready_and_run(const struct srv_loop *l)
+{
+    struct keel_msg ready = { .info = INIT_READY };
+    (void)keel_call(SRV_SLOT_INIT, &ready);
+    return srv_run(l);
+}
+
 uint64_t srv_find_cap(const struct keel_srvinfo *si, const char *name)
 {
     for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++)
         if (strncmp(si->caps[i].name, name, sizeof si->caps[i].name) == 0)
             return si->caps[i].slot;
+    return 0;
+}
+
+uint64_t srv_find_cap_prefix(const struct keel_srvinfo *si, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
+        const char *name = si->caps[i].name;
+        /* The name is a fixed 24-byte field and need not end in a NUL. */
+        if (strnlen(name, sizeof si->caps[i].name) >= plen && strncmp(name, prefix, plen) == 0)
+            return si->caps[i].slot;
+    }
+    return 0;
+}
+
+uint64_t srv_free_slot(void)
+{
+    uint64_t type, rights, badge;
+    for (uint64_t s = KEEL_CAP_SLOTS - 1; s >= SRV_SLOT_FIRST_GRANT; s--)
+        if (keel_cap_info(s, &type, &rights, &badge) == KE_EMPTY_SLOT)
+            return s;
     return 0;
 }

@@ -284,6 +284,24 @@ static int slot_of(const struct keyd_client *kc, const struct tls_conn *c)
     return -1;
 }
 
+/* The end of a signature, either way it was asked: when OK (keyd finished
+ * this request well) and its LEN bytes fit KEYD_SIG_MAX and OUT_SIZE, copies
+ * them from slot S to OUT and counts it done (TLS_OK); otherwise counts a
+ * failure (TLS_E_FAILED).  S's state was read before LEN (acquire). */
+static int hand_over(struct keyd_client *kc, const volatile struct keyd_slot *s, bool ok, uint32_t len, uint8_t *out,
+                     size_t *out_len, size_t out_size)
+{
+    if (!ok || len == 0 || len > KEYD_SIG_MAX || len > out_size) {
+        kc->failed++;
+        return TLS_E_FAILED;
+    }
+    for (uint32_t b = 0; b < len; b++)
+        out[b] = s->data[b];
+    *out_len = len;
+    kc->done++;
+    return TLS_OK;
+}
+
 static int sign_poll(void *ctx, struct tls_conn *c, uint8_t *out, size_t *out_len, size_t out_size)
 {
     struct keyd_client *kc = ctx;
@@ -311,15 +329,7 @@ static int sign_poll(void *ctx, struct tls_conn *c, uint8_t *out, size_t *out_le
     int ok = state == KEYD_SLOT_DONE && s->seq == kc->s[i].seq && s->result == 0;
     uint32_t len = s->len;
     kc->s[i].use = KC_FREE;
-    if (!ok || len == 0 || len > KEYD_SIG_MAX || len > out_size) {
-        kc->failed++;
-        return TLS_E_FAILED;
-    }
-    for (uint32_t b = 0; b < len; b++)
-        out[b] = s->data[b];
-    *out_len = len;
-    kc->done++;
-    return TLS_OK;
+    return hand_over(kc, s, ok, len, out, out_len, out_size);
 }
 
 static void sign_cancel(void *ctx, struct tls_conn *c)
@@ -385,16 +395,8 @@ static int sign_now(void *ctx, uint32_t key_id, bool pss, mbedtls_md_type_t md, 
     uint32_t state = s->state;
     __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the state before the result it hands over */
     uint32_t len = s->len;
-    if (r != 0 || m.mr[0] != KEYD_DONE || state != KEYD_SLOT_DONE || s->seq != seq || s->result != 0 || len == 0 ||
-        len > KEYD_SIG_MAX || len > out_size) {
-        kc->failed++;
-        return TLS_E_FAILED;
-    }
-    for (uint32_t b = 0; b < len; b++)
-        out[b] = s->data[b];
-    *out_len = len;
-    kc->done++;
-    return TLS_OK;
+    bool ok = r == 0 && m.mr[0] == KEYD_DONE && state == KEYD_SLOT_DONE && s->seq == seq && s->result == 0;
+    return hand_over(kc, s, ok, len, out, out_len, out_size);
 }
 
 struct tls_signer keyd_client_signer(struct keyd_client *kc)

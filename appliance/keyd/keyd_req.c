@@ -112,6 +112,17 @@ static bool item_is(const char *p, const char *key, const char **value)
     return true;
 }
 
+/* Copies a value of N bytes at V into DST (CAP bytes) with its NUL: false,
+ * and nothing copied, when it is empty or does not fit. */
+static bool copy_value(char *dst, size_t cap, const char *v, size_t n)
+{
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(dst, v, n);
+    dst[n] = 0;
+    return true;
+}
+
 static size_t item_len(const char *p)
 {
     size_t n = 0;
@@ -132,23 +143,14 @@ int keyd_parse_args(const char *args, struct keyd_args *out, size_t *bad_at)
         size_t len = item_len(p), at = (size_t)(p - args);
         const char *v;
         if (item_is(p, "client=", &v)) {
-            size_t n = len - (size_t)(v - p);
-            if (n == 0 || n >= sizeof a.client)
+            if (!copy_value(a.client, sizeof a.client, v, len - (size_t)(v - p)))
                 goto bad;
-            memcpy(a.client, v, n);
-            a.client[n] = 0;
         } else if (item_is(p, "rng=", &v)) {
-            size_t n = len - (size_t)(v - p);
-            if (n == 0 || n >= sizeof a.rng)
+            if (!copy_value(a.rng, sizeof a.rng, v, len - (size_t)(v - p)))
                 goto bad;
-            memcpy(a.rng, v, n);
-            a.rng[n] = 0;
         } else if (item_is(p, "signal=", &v)) {
-            size_t n = len - (size_t)(v - p);
-            if (n == 0 || n >= sizeof a.signal)
+            if (!copy_value(a.signal, sizeof a.signal, v, len - (size_t)(v - p)))
                 goto bad;
-            memcpy(a.signal, v, n);
-            a.signal[n] = 0;
         } else if (item_is(p, "threads=", &v)) {
             size_t n = len - (size_t)(v - p);
             if (n != 1 || v[0] < '1' || v[0] > '0' + KEYD_MAX_THREADS)

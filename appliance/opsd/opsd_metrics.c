@@ -175,6 +175,32 @@ struct srv_row {
     uint64_t budget, used;
 };
 
+/* The per-server families, in the page's order: one sample per server,
+ * labelled server="NAME". */
+enum srv_value { SV_UP, SV_RESTARTS, SV_FAULTS, SV_BUDGET, SV_USED };
+static const struct srv_family {
+    const char *name, *type, *help;
+    enum srv_value value;
+} srv_families[] = {
+    { "keel_server_up", "gauge", "1 when the server has said it is ready.", SV_UP },
+    { "keel_server_restarts_total", "counter", "Times init restarted the server.", SV_RESTARTS },
+    { "keel_server_faults_total", "counter", "Faults (exceptions) of the server's threads.", SV_FAULTS },
+    { "keel_server_memory_budget_bytes", "gauge", "The server's memory budget.", SV_BUDGET },
+    { "keel_server_memory_used_bytes", "gauge", "Bytes of its budget the server uses.", SV_USED },
+};
+
+static uint64_t srv_value(const struct srv_row *r, enum srv_value v)
+{
+    switch (v) {
+    case SV_UP: return r->state == INIT_TASK_READY;
+    case SV_RESTARTS: return r->restarts;
+    case SV_FAULTS: return r->faults;
+    case SV_BUDGET: return r->budget;
+    case SV_USED: return r->used;
+    }
+    return 0;
+}
+
 static void page_servers(struct textbuf *b)
 {
     static struct srv_row rows[MX_SERVERS];
@@ -205,30 +231,13 @@ static void page_servers(struct textbuf *b)
         n++;
     }
     char l[48];
-    family(b, "keel_server_up", "gauge", "1 when the server has said it is ready.");
-    for (unsigned i = 0; i < n; i++) {
-        lib_snprintf(l, sizeof l, "server=\"%s\"", rows[i].name);
-        sample(b, "keel_server_up", l, rows[i].state == INIT_TASK_READY);
-    }
-    family(b, "keel_server_restarts_total", "counter", "Times init restarted the server.");
-    for (unsigned i = 0; i < n; i++) {
-        lib_snprintf(l, sizeof l, "server=\"%s\"", rows[i].name);
-        sample(b, "keel_server_restarts_total", l, rows[i].restarts);
-    }
-    family(b, "keel_server_faults_total", "counter", "Faults (exceptions) of the server's threads.");
-    for (unsigned i = 0; i < n; i++) {
-        lib_snprintf(l, sizeof l, "server=\"%s\"", rows[i].name);
-        sample(b, "keel_server_faults_total", l, rows[i].faults);
-    }
-    family(b, "keel_server_memory_budget_bytes", "gauge", "The server's memory budget.");
-    for (unsigned i = 0; i < n; i++) {
-        lib_snprintf(l, sizeof l, "server=\"%s\"", rows[i].name);
-        sample(b, "keel_server_memory_budget_bytes", l, rows[i].budget);
-    }
-    family(b, "keel_server_memory_used_bytes", "gauge", "Bytes of its budget the server uses.");
-    for (unsigned i = 0; i < n; i++) {
-        lib_snprintf(l, sizeof l, "server=\"%s\"", rows[i].name);
-        sample(b, "keel_server_memory_used_bytes", l, rows[i].used);
+    for (size_t f = 0; f < sizeof srv_families / sizeof srv_families[0]; f++) {
+        const struct srv_family *fam = &srv_families[f];
+        family(b, fam->name, fam->type, fam->help);
+        for (unsigned i = 0; i < n; i++) {
+            lib_snprintf(l, sizeof l, "server=\"%s\"", rows[i].name);
+            sample(b, fam->name, l, srv_value(&rows[i], fam->value));
+        }
     }
     one(b, "keel_memory_free_bytes", "gauge", "Free memory in the machine.", free_pages * 4096);
     one(b, "keel_memory_total_bytes", "gauge", "Memory the kernel manages.", total_pages * 4096);

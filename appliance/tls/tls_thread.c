@@ -43,14 +43,21 @@ unsigned tls_thread_self(void)
     return 0;
 }
 
+/* A free capability slot (tls_plat_slot_alloc, which threads share), or 0. */
+static uint64_t slot_alloc(void)
+{
+    tls_lock_take(&T.slot_lock);
+    uint64_t slot = tls_plat_slot_alloc();
+    tls_lock_give(&T.slot_lock);
+    return slot;
+}
+
 uint64_t tls_thread_sleep_ntfn(unsigned k)
 {
     if (k >= TLS_MAX_THREADS)
         return 0;
     if (!T.sleep_ntfn[k]) {
-        tls_lock_take(&T.slot_lock);
-        uint64_t slot = tls_plat_slot_alloc();
-        tls_lock_give(&T.slot_lock);
+        uint64_t slot = slot_alloc();
         if (!slot || keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, slot, 0) != KE_OK)
             return 0;
         T.sleep_ntfn[k] = slot;
@@ -105,9 +112,7 @@ void tls_thread_init(void)
 static int map_stack(unsigned k, int64_t *kerr)
 {
     uint64_t va = TLS_THREAD_STACK_VA + (uint64_t)k * TLS_THREAD_SLOT + PAGE;
-    tls_lock_take(&T.slot_lock);
-    uint64_t slot = tls_plat_slot_alloc();
-    tls_lock_give(&T.slot_lock);
+    uint64_t slot = slot_alloc();
     if (!slot)
         return TLS_THREAD_E_SLOTS;
     *kerr = keel_obj_create(SRV_SLOT_MEMORY, OBJ_FRAME, slot, TLS_THREAD_STACK / PAGE);
@@ -129,9 +134,7 @@ int tls_thread_start(unsigned k, void (*fn)(void *), void *arg, unsigned prio, u
     int r = map_stack(k, kerr);
     if (r)
         return r;
-    tls_lock_take(&T.slot_lock);
-    uint64_t th = tls_plat_slot_alloc();
-    tls_lock_give(&T.slot_lock);
+    uint64_t th = slot_alloc();
     if (!th)
         return TLS_THREAD_E_SLOTS;
     *kerr = keel_obj_create(SRV_SLOT_MEMORY, OBJ_THREAD, th, SRV_SLOT_TASK);

@@ -451,17 +451,6 @@ static uint64_t find_cap_prefix(const struct keel_srvinfo *si, const char *prefi
     return 0;
 }
 
-/* A free capability slot, searched from the top (init grants from the bottom). */
-static uint64_t free_slot(void)
-{
-    for (uint64_t s = KEEL_CAP_SLOTS - 1; s >= SRV_SLOT_FIRST_GRANT; s--) {
-        uint64_t type = 0, rights = 0, badge = 0;
-        if (keel_cap_info(s, &type, &rights, &badge) == KE_EMPTY_SLOT)
-            return s;
-    }
-    return 0;
-}
-
 static bool device_known(const struct keel_pci_info *p)
 {
     return p->present && p->vendor == E1000_VENDOR_INTEL &&
@@ -504,7 +493,7 @@ static int64_t __attribute__((warn_unused_result)) setup_caps(struct e1000 *d, c
         return err;
     d->sh = (struct nic_shared *)E1000_SHM_VA;
 
-    uint64_t rings = free_slot();
+    uint64_t rings = srv_free_slot();
     if (!rings)
         return E1000_E_NO_SLOT;
     if ((err = keel_obj_create(SRV_SLOT_MEMORY, OBJ_DMA_FRAME, rings, E1000_RING_PAGES)))
@@ -515,7 +504,7 @@ static int64_t __attribute__((warn_unused_result)) setup_caps(struct e1000 *d, c
         return err;
     d->rings = (void *)E1000_RINGS_VA;
 
-    d->ntfn_slot = free_slot();
+    d->ntfn_slot = srv_free_slot();
     if (!d->ntfn_slot)
         return E1000_E_NO_SLOT;
     if ((err = keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, d->ntfn_slot, 0)))
@@ -576,9 +565,6 @@ int main(const struct keel_srvinfo *si)
     ulog("e1000: MAC %02x:%02x:%02x:%02x:%02x:%02x, link %s, generation %u\n", d->mac[0], d->mac[1], d->mac[2],
          d->mac[3], d->mac[4], d->mac[5], d->link_up ? "up" : "down", d->generation);
 
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
-
     struct srv_loop loop = {
         .endpoint = d->endpoint,
         .handlers = handlers,
@@ -586,7 +572,7 @@ int main(const struct keel_srvinfo *si)
         .on_notify = on_notify,
         .ctx = d,
     };
-    err = srv_run(&loop);
+    err = srv_ready_and_run(&loop);
     ulog("e1000: server loop ended: error %lld\n", (long long)err);
     hw_quiesce(d);
     return 1;

@@ -8,27 +8,30 @@
 #include <keel/server.h>
 #include <keel/sys.h>
 
+/* One call of LABEL with M's words (WORDS of them count): the call's own
+ * KE_* error, or the reply label (negative: the driver refused). */
+static int64_t console_call(uint64_t ep, uint32_t label, uint32_t words, struct keel_msg *m)
+{
+    m->info = SRV_LABEL(label, words);
+    int64_t err = keel_call(ep, m);
+    if (err)
+        return err;
+    return (int32_t)keel_label(m);
+}
+
 int64_t console_write(uint64_t ep, const void *buf, size_t n)
 {
     struct keel_msg m = { 0 };
     console_pack(m.mr, buf, n);
-    m.info = SRV_LABEL(CONSOLE_WRITE, CONSOLE_WRITE_WORDS);
-    int64_t err = keel_call(ep, &m);
-    if (err)
-        return err;
-    return (int32_t)keel_label(&m);
+    return console_call(ep, CONSOLE_WRITE, CONSOLE_WRITE_WORDS, &m);
 }
 
 int64_t console_read(uint64_t ep, void *buf)
 {
     struct keel_msg m = { 0 };
-    m.info = SRV_LABEL(CONSOLE_READ, 0);
-    int64_t err = keel_call(ep, &m);
-    if (err)
-        return err;
-    int32_t label = (int32_t)keel_label(&m);
-    if (label < 0)
-        return label;
+    int64_t r = console_call(ep, CONSOLE_READ, 0, &m);
+    if (r < 0)
+        return r;
     int n = console_unpack(m.mr, buf);
     return n < 0 ? CONSOLE_E_INVAL : n;
 }
@@ -36,13 +39,9 @@ int64_t console_read(uint64_t ep, void *buf)
 int64_t console_info(uint64_t ep, uint64_t info[4])
 {
     struct keel_msg m = { 0 };
-    m.info = SRV_LABEL(CONSOLE_INFO, 0);
-    int64_t err = keel_call(ep, &m);
-    if (err)
-        return err;
-    int32_t label = (int32_t)keel_label(&m);
-    if (label < 0)
-        return label;
+    int64_t r = console_call(ep, CONSOLE_INFO, 0, &m);
+    if (r < 0)
+        return r;
     for (int i = 0; i < 4; i++)
         info[i] = m.mr[i];
     return 0;

@@ -242,25 +242,6 @@ static const struct srv_handler uart_handlers[] = {
 
 /* --------------------------------------------------------------- start -- */
 
-static uint64_t find_prefix(const struct keel_srvinfo *si, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++)
-        if (strncmp(si->caps[i].name, prefix, n) == 0)
-            return si->caps[i].slot;
-    return 0;
-}
-
-static uint64_t free_slot(void)
-{
-    for (uint64_t s = KEEL_CAP_SLOTS - 1; s >= SRV_SLOT_FIRST_GRANT; s--) {
-        uint64_t type = 0, rights = 0, badge = 0;
-        if (keel_cap_info(s, &type, &rights, &badge) == KE_EMPTY_SLOT)
-            return s;
-    }
-    return 0;
-}
-
 /* "base=0x2f8" in the manifest's args, else COM1. */
 static uint16_t parse_base(const char *args)
 {
@@ -302,8 +283,8 @@ static void uart_setup(struct uart *u)
 static int uart_start(struct uart *u, const struct keel_srvinfo *si)
 {
     u->generation = si->restarts + 1;
-    u->endpoint = find_prefix(si, "serve:");
-    u->signal_slot = find_prefix(si, "signal:");
+    u->endpoint = srv_find_cap_prefix(si, "serve:");
+    u->signal_slot = srv_find_cap_prefix(si, "signal:");
     u->irq_slot = srv_find_cap(si, "irq");
     if (!u->endpoint) {
         ulog("uart: the manifest must grant an endpoint (serve:)");
@@ -319,7 +300,7 @@ static int uart_start(struct uart *u, const struct keel_srvinfo *si)
         ulog("uart: the manifest must grant the UART's irq");
         return -1;
     }
-    u->ntfn_slot = free_slot();
+    u->ntfn_slot = srv_free_slot();
     int64_t err = u->ntfn_slot ? keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, u->ntfn_slot, 0) : KE_INVALID_SLOT;
     if (!err)
         err = keel_irq_bind(u->irq_slot, u->ntfn_slot, UART_BIT_IRQ);
@@ -345,8 +326,6 @@ int main(const struct keel_srvinfo *si)
     static struct uart u;
     if (uart_start(&u, si) != 0)
         return 1;
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
     struct srv_loop loop = {
         .endpoint = u.endpoint,
         .handlers = uart_handlers,
@@ -354,7 +333,7 @@ int main(const struct keel_srvinfo *si)
         .on_notify = uart_notify,
         .ctx = &u,
     };
-    int64_t err = srv_run(&loop);
+    int64_t err = srv_ready_and_run(&loop);
     ulog("uart: receive failed: error %d", (int)err);
     return 1;
 }

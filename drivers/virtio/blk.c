@@ -263,12 +263,8 @@ static int vblk_capacity(struct vblk *v)
 
 static int vblk_open(struct vblk *v, const struct keel_srvinfo *si)
 {
-    if (!si->pci.present || !vpci_is_device(si->pci.vendor, si->pci.device, VIRTIO_ID_BLK, VIRTIO_TRANS_BLK))
-        return VIO_E_NO_DEVICE;
-    int err = vio_open(&v->dev, si, VBLK_DMA_PAGES);
+    int err = vio_open_device(&v->dev, si, VIRTIO_ID_BLK, VIRTIO_TRANS_BLK, VBLK_DMA_PAGES, false);
     if (err)
-        return err;
-    if ((err = vio_irq_setup(&v->dev, false)))
         return err;
     if ((err = vio_reset(&v->dev)))
         return err;
@@ -319,7 +315,7 @@ int main(const struct keel_srvinfo *si)
 {
     static struct vblk v;
     v.generation = si->restarts + 1;
-    uint64_t ep = vio_find_cap_prefix(si, "serve:"), shm = vio_find_cap_prefix(si, "shm:");
+    uint64_t ep = srv_find_cap_prefix(si, "serve:"), shm = srv_find_cap_prefix(si, "shm:");
     if (!ep || !shm) {
         ulog("virtio-blk: the manifest must grant serve: and shm: capabilities");
         return 1;
@@ -339,15 +335,13 @@ int main(const struct keel_srvinfo *si)
              (unsigned long long)v.capacity, v.readonly ? ", read-only" : "", v.flush ? ", write cache" : "",
              v.generation);
     }
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
     struct srv_loop loop = {
         .endpoint = ep,
         .handlers = vblk_handlers,
         .n_handlers = sizeof vblk_handlers / sizeof vblk_handlers[0],
         .ctx = &v,
     };
-    int64_t e = srv_run(&loop);
+    int64_t e = srv_ready_and_run(&loop);
     ulog("virtio-blk: receive failed (%ld)", (long)e);
     return 1;
 }

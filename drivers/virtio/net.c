@@ -771,12 +771,8 @@ static int vnet_map_shm(struct vnet *v, uint64_t slot)
 /* Everything up to READY; VIO_OK or why the device is unusable. */
 static int vnet_open(struct vnet *v, const struct keel_srvinfo *si)
 {
-    if (!si->pci.present || !vpci_is_device(si->pci.vendor, si->pci.device, VIRTIO_ID_NET, VIRTIO_TRANS_NET))
-        return VIO_E_NO_DEVICE;
-    int err = vio_open(&v->dev, si, VNET_DMA_PAGES);
+    int err = vio_open_device(&v->dev, si, VIRTIO_ID_NET, VIRTIO_TRANS_NET, VNET_DMA_PAGES, true);
     if (err)
-        return err;
-    if ((err = vio_irq_setup(&v->dev, true)))
         return err;
     v->taken = NIC_FEAT_ALL; /* learn what the device offers; NIC_START narrows it */
     err = vnet_bring_up(v);
@@ -788,9 +784,9 @@ int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
     struct vnet v = { .state = VNET_NODEV, .generation = si->restarts + 1 };
-    uint64_t ep = vio_find_cap_prefix(si, "serve:");
-    uint64_t shm = vio_find_cap_prefix(si, "shm:");
-    v.signal_slot = vio_find_cap_prefix(si, "signal:");
+    uint64_t ep = srv_find_cap_prefix(si, "serve:");
+    uint64_t shm = srv_find_cap_prefix(si, "shm:");
+    v.signal_slot = srv_find_cap_prefix(si, "signal:");
     if (!ep || !shm || !v.signal_slot) {
         ulog("virtio-net: the manifest must grant serve:, shm: and signal: capabilities");
         return 1;
@@ -812,8 +808,6 @@ int main(const struct keel_srvinfo *si)
         ulog("virtio-net: MAC %02x:%02x:%02x:%02x:%02x:%02x, link %s, generation %u", v.mac[0], v.mac[1], v.mac[2],
              v.mac[3], v.mac[4], v.mac[5], v.link_up ? "up" : "down", v.generation);
     }
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
     struct srv_loop loop = {
         .endpoint = ep,
         .handlers = vnet_handlers,
@@ -821,7 +815,7 @@ int main(const struct keel_srvinfo *si)
         .on_notify = vnet_on_notify,
         .ctx = &v,
     };
-    int64_t e = srv_run(&loop);
+    int64_t e = srv_ready_and_run(&loop);
     ulog("virtio-net: receive failed (%ld)", (long)e);
     return 1;
 }

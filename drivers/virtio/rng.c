@@ -149,12 +149,8 @@ static const struct srv_handler vrng_handlers[] = {
 
 static int vrng_open(struct vrng *v, const struct keel_srvinfo *si)
 {
-    if (!si->pci.present || !vpci_is_device(si->pci.vendor, si->pci.device, VIRTIO_ID_RNG, VIRTIO_TRANS_RNG))
-        return VIO_E_NO_DEVICE;
-    int err = vio_open(&v->dev, si, VRNG_DMA_PAGES);
+    int err = vio_open_device(&v->dev, si, VIRTIO_ID_RNG, VIRTIO_TRANS_RNG, VRNG_DMA_PAGES, false);
     if (err)
-        return err;
-    if ((err = vio_irq_setup(&v->dev, false)))
         return err;
     if ((err = vio_reset(&v->dev)))
         return err;
@@ -178,7 +174,7 @@ int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
     struct vrng v = { 0 };
-    uint64_t ep = vio_find_cap_prefix(si, "serve:");
+    uint64_t ep = srv_find_cap_prefix(si, "serve:");
     if (!ep) {
         ulog("virtio-rng: the manifest must grant a serve: endpoint");
         return 1;
@@ -191,15 +187,13 @@ int main(const struct keel_srvinfo *si)
     } else {
         ulog("virtio-rng: device %04x:%04x up, generation %u", si->pci.vendor, si->pci.device, si->restarts + 1);
     }
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
     struct srv_loop loop = {
         .endpoint = ep,
         .handlers = vrng_handlers,
         .n_handlers = sizeof vrng_handlers / sizeof vrng_handlers[0],
         .ctx = &v,
     };
-    int64_t e = srv_run(&loop);
+    int64_t e = srv_ready_and_run(&loop);
     ulog("virtio-rng: receive failed (%ld)", (long)e);
     return 1;
 }

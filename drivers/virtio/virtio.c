@@ -16,6 +16,7 @@
  *   vio_negotiate   ACKNOWLEDGE, DRIVER, features, FEATURES_OK, config vector
  *   vio_queue_setup per queue: size, ring addresses, vector, enable
  *   vio_driver_ok   DRIVER_OK
+ * (vio_open_device checks the device type and does the first two.)
  * A driver that restarts the device (NIC_START twice, NIC_STOP) runs
  * vio_reset .. vio_driver_ok again after vio_dma_reset.
  *
@@ -43,6 +44,7 @@
  * memory unless told otherwise), packed queues, indirect descriptors.
  */
 #include <keel/init.h>
+#include <keel/server.h>
 #include <keel/string.h>
 #include <keel/sys.h>
 #include <keel/ulog.h>
@@ -92,18 +94,6 @@ const char *vio_strerror(int err)
     }
 }
 
-uint64_t vio_find_cap_prefix(const struct keel_srvinfo *si, const char *prefix)
-{
-    size_t plen = strlen(prefix);
-    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
-        const char *name = si->caps[i].name;
-        /* The name is a fixed 24-byte field and need not end in a NUL. */
-        if (strnlen(name, sizeof si->caps[i].name) >= plen && strncmp(name, prefix, plen) == 0)
-            return si->caps[i].slot;
-    }
-    return 0;
-}
-
 /* Maps BAR I (once) at VIO_VA_BASE + I * 16 MiB. */
 static int map_bar(struct vio_dev *d, uint8_t i)
 {
@@ -149,18 +139,9 @@ static int map_region(struct vio_dev *d, const struct vpci_region *r, uint32_t m
 
 /* ------------------------------------------------------------- open ---- */
 
-uint64_t vio_free_slot(void)
-{
-    uint64_t type, rights, badge;
-    for (uint64_t s = KEEL_CAP_SLOTS - 1; s >= SRV_SLOT_FIRST_GRANT; s--)
-        if (keel_cap_info(s, &type, &rights, &badge) == KE_EMPTY_SLOT)
-            return s;
-    return 0;
-}
-
 static int dma_create(struct vio_dev *d, size_t pages)
 {
-    uint64_t slot = vio_free_slot();
+    uint64_t slot = srv_free_slot();
     if (!slot)
         return VIO_E_NO_MEMORY;
     if (keel_obj_create(SRV_SLOT_MEMORY, OBJ_DMA_FRAME, slot, pages) != KE_OK)
@@ -213,6 +194,17 @@ int vio_open(struct vio_dev *d, const struct keel_srvinfo *si, size_t dma_pages)
     return dma_create(d, dma_pages);
 }
 
+int vio_open_device(struct vio_dev *d, const struct keel_srvinfo *si, uint16_t type, uint16_t transitional,
+                    size_t dma_pages, bool bind)
+{
+    if (!si->pci.present || !vpci_is_device(si->pci.vendor, si->pci.device, type, transitional))
+        return VIO_E_NO_DEVICE;
+    int err = vio_open(d, si, dma_pages);
+    if (err)
+        return err;
+    return vio_irq_setup(d, bind);
+}
+
 /* ------------------------------------------------------- interrupts ---- */
 
 int vio_irq_setup(struct vio_dev *d, bool bind)
@@ -231,7 +223,7 @@ int vio_irq_setup(struct vio_dev *d, bool bind)
     if (!pci->irq_slot)
         return VIO_E_IRQ;
     d->irq_slot = pci->irq_slot;
-    uint64_t ntfn_slot = vio_free_slot();
+    uint64_t ntfn_slot = srv_free_slot();
     if (!ntfn_slot)
         return VIO_E_NO_MEMORY;
     if (keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, ntfn_slot, 0) != KE_OK)

@@ -447,6 +447,15 @@ int vio_open(struct vio_dev *d, const struct keel_srvinfo *si, size_t dma_pages)
  */
 int vio_irq_setup(struct vio_dev *d, bool bind) __attribute__((warn_unused_result));
 
+/*
+ * The first two steps for a driver of one device type: checks SI's device
+ * is a virtio device of TYPE (VIRTIO_ID_*, or its TRANSITIONAL id), then
+ * vio_open(DMA_PAGES) and vio_irq_setup(BIND).  VIO_E_NO_DEVICE for another
+ * device, otherwise what those two return.
+ */
+int vio_open_device(struct vio_dev *d, const struct keel_srvinfo *si, uint16_t type, uint16_t transitional,
+                    size_t dma_pages, bool bind) __attribute__((warn_unused_result));
+
 /* Resets the device (status 0) and waits until it reads back 0 (spec
  * 4.1.4.3.2); afterwards the device owns no buffer and makes no DMA. */
 int vio_reset(struct vio_dev *d) __attribute__((warn_unused_result));
@@ -508,14 +517,6 @@ int vio_cfg_read8(struct vio_dev *d, uint32_t off, uint8_t *v) __attribute__((wa
 int vio_cfg_read16(struct vio_dev *d, uint32_t off, uint16_t *v) __attribute__((warn_unused_result));
 int vio_cfg_read32(struct vio_dev *d, uint32_t off, uint32_t *v) __attribute__((warn_unused_result));
 uint8_t vio_config_generation(struct vio_dev *d);
-
-/* The highest empty capability slot (for objects a driver creates), or 0
- * when the table is full. */
-uint64_t vio_free_slot(void);
-
-/* The first capability whose name starts with PREFIX ("serve:", "shm:"),
- * its slot, or 0. */
-uint64_t vio_find_cap_prefix(const struct keel_srvinfo *si, const char *prefix);
 
 /* A name for an error code, for logs. */
 const char *vio_strerror(int err);

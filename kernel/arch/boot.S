@@ -60,6 +60,38 @@ multiboot_header:
         .long 0x3436454b                /* KEEL_ENTRY64_MAGIC, "KE64" */
         .long _start64                  /* physical */
 
+/* Step 3's links, the same on both entries: boot_pd under the low PDPT
+ * (the first 1 GiB) and under the high one at entry 510 (KERNEL_VMA); the
+ * low PDPT at PML4 entries 0 (identity) and PHYS_MAP_PML4, the high one at
+ * 511.  Only 32-bit moves to physical addresses below 4 GiB, so it
+ * assembles alike in .code32 and .code64.  Clobbers EAX. */
+        .macro link_boot_tables
+        movl $PHYS(boot_pd), %eax
+        orl $3, %eax
+        movl %eax, PHYS(boot_pdpt_low)
+        movl %eax, PHYS(boot_pdpt_high) + 510 * 8
+        movl $PHYS(boot_pdpt_low), %eax
+        orl $3, %eax
+        movl %eax, PHYS(boot_pml4)
+        movl %eax, PHYS(boot_pml4) + PHYS_MAP_PML4 * 8
+        movl $PHYS(boot_pdpt_high), %eax
+        orl $3, %eax
+        movl %eax, PHYS(boot_pml4) + 511 * 8
+        .endm
+
+/* EFER (MSR 0xC0000080): LME, and NXE when EBP bit 20 (CPUID's NX) is
+ * set; the same instructions in .code32 and .code64.  Clobbers EAX, ECX,
+ * EDX. */
+        .macro set_efer
+        movl $0xC0000080, %ecx          /* EFER */
+        rdmsr
+        orl $(1 << 8), %eax             /* LME */
+        btl $20, %ebp
+        jnc 2f
+        orl $(1 << 11), %eax            /* NXE */
+2:      wrmsr
+        .endm
+
         .section .boot.text, "ax"
         .code32
         .globl _start32
@@ -105,18 +137,7 @@ _start32:
         cmpl $512, %ecx
         jb 1b
 
-        movl $PHYS(boot_pd), %eax
-        orl $3, %eax
-        movl %eax, PHYS(boot_pdpt_low)
-        movl %eax, PHYS(boot_pdpt_high) + 510 * 8
-
-        movl $PHYS(boot_pdpt_low), %eax
-        orl $3, %eax
-        movl %eax, PHYS(boot_pml4)
-        movl %eax, PHYS(boot_pml4) + PHYS_MAP_PML4 * 8
-        movl $PHYS(boot_pdpt_high), %eax
-        orl $3, %eax
-        movl %eax, PHYS(boot_pml4) + 511 * 8
+        link_boot_tables
 
         movl %cr4, %eax
         orl $(1 << 5), %eax             /* PAE */
@@ -124,13 +145,7 @@ _start32:
         movl $PHYS(boot_pml4), %eax
         movl %eax, %cr3
 
-        movl $0xC0000080, %ecx          /* EFER */
-        rdmsr
-        orl $(1 << 8), %eax             /* LME */
-        btl $20, %ebp
-        jnc 2f
-        orl $(1 << 11), %eax            /* NXE */
-2:      wrmsr
+        set_efer
 
         movl %cr0, %eax
         orl $((1 << 31) | (1 << 16) | 1), %eax /* PG, WP, PE */
@@ -191,17 +206,7 @@ _start64:
         incl %ecx
         cmpl $512, %ecx
         jb 1b
-        movl $PHYS(boot_pd), %eax
-        orl $3, %eax
-        movl %eax, PHYS(boot_pdpt_low)
-        movl %eax, PHYS(boot_pdpt_high) + 510 * 8
-        movl $PHYS(boot_pdpt_low), %eax
-        orl $3, %eax
-        movl %eax, PHYS(boot_pml4)
-        movl %eax, PHYS(boot_pml4) + PHYS_MAP_PML4 * 8
-        movl $PHYS(boot_pdpt_high), %eax
-        orl $3, %eax
-        movl %eax, PHYS(boot_pml4) + 511 * 8
+        link_boot_tables
 
         /* CR4 as the 32-bit path leaves it: PAE alone.  Clearing PGE
          * drops the firmware's global translations with the CR3 load. */
@@ -213,13 +218,7 @@ _start64:
         movl $0x80000001, %eax          /* NX present?  (long mode is) */
         cpuid
         movl %edx, %ebp
-        movl $0xC0000080, %ecx          /* EFER: LME is already on */
-        rdmsr
-        orl $(1 << 8), %eax
-        btl $20, %ebp
-        jnc 2f
-        orl $(1 << 11), %eax            /* NXE */
-2:      wrmsr
+        set_efer                        /* LME is already on */
         movq %cr0, %rax
         orl $((1 << 31) | (1 << 16) | 1), %eax /* PG, WP, PE */
         movq %rax, %cr0

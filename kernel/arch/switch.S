@@ -8,24 +8,16 @@
  * thread_first_run, which gives back the big kernel lock and leaves to
  * user mode through trap_return).  Every switch happens with the lock held.
  */
+#include "frame.h"
+
         .text
         .code64
         .globl switch_context
 switch_context:
-        pushq %rbp
-        pushq %rbx
-        pushq %r12
-        pushq %r13
-        pushq %r14
-        pushq %r15
+        PUSH_CALLEE_SAVED
         movq %rsp, (%rdi)
         movq %rsi, %rsp
-        popq %r15
-        popq %r14
-        popq %r13
-        popq %r12
-        popq %rbx
-        popq %rbp
+        POP_CALLEE_SAVED
         ret
 
         /* A new thread's first switch "returns" here, with RSP at its user

@@ -13,16 +13,13 @@
 #define USER_DS (0x18 | 3)
 #define USER_CS (0x20 | 3)
 
+#include "frame.h"
+
         .text
         .code64
         .globl usercheck_enter, usercheck_syscall, usercheck_fail
 usercheck_enter:
-        pushq %rbp
-        pushq %rbx
-        pushq %r12
-        pushq %r13
-        pushq %r14
-        pushq %r15
+        PUSH_CALLEE_SAVED
         movq %rsp, usercheck_saved_rsp(%rip)
         pushq $USER_DS
         pushq %rsi
@@ -38,12 +35,7 @@ usercheck_syscall:
 usercheck_fail:
         movq usercheck_saved_rsp(%rip), %rsp
         xorl %eax, %eax
-1:      popq %r15
-        popq %r14
-        popq %r13
-        popq %r12
-        popq %rbx
-        popq %rbp
+1:      POP_CALLEE_SAVED
         ret
 
         .bss

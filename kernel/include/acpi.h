@@ -14,6 +14,21 @@
 
 #define ACPI_MAX_CPUS 64
 
+/* The header every ACPI system description table starts with (ACPI 6.5
+ * §5.2.6); LENGTH covers the whole table, header included. */
+struct acpi_sdt_header {
+    char signature[4];
+    uint32_t length;
+    uint8_t revision;
+    uint8_t checksum;
+    char oem_id[6];
+    char oem_table_id[8];
+    uint32_t oem_revision;
+    uint32_t creator_id;
+    uint32_t creator_revision;
+} __attribute__((packed));
+_Static_assert(sizeof(struct acpi_sdt_header) == 36, "SDT header layout");
+
 struct acpi_irq_override {
     uint32_t gsi;
     bool active_low;

@@ -11,39 +11,30 @@
 
 static char buf[128];
 
+#define CHECK_FMT(expected, ...) CHECK_FORMATS(fmt_snprintf, buf, expected, __VA_ARGS__)
+
 static void test_integers(void)
 {
-    fmt_snprintf(buf, sizeof buf, "%d %i %u", -42, 7, 4000000000u);
-    CHECK_STR(buf, "-42 7 4000000000");
-    fmt_snprintf(buf, sizeof buf, "%lld %llu", (long long)INT64_MIN, (unsigned long long)UINT64_MAX);
-    CHECK_STR(buf, "-9223372036854775808 18446744073709551615");
-    fmt_snprintf(buf, sizeof buf, "%hhd %hu %zu", 300, 70000, (size_t)12);
-    CHECK_STR(buf, "44 4464 12");
+    CHECK_FMT("-42 7 4000000000", "%d %i %u", -42, 7, 4000000000u);
+    CHECK_FMT("-9223372036854775808 18446744073709551615", "%lld %llu", (long long)INT64_MIN,
+              (unsigned long long)UINT64_MAX);
+    CHECK_FMT("44 4464 12", "%hhd %hu %zu", 300, 70000, (size_t)12);
 }
 
 static void test_hex_octal_pointer(void)
 {
-    fmt_snprintf(buf, sizeof buf, "%x %X %o %lx", 0xbeefu, 0xbeefu, 8u, 0xffffffff80000000ul);
-    CHECK_STR(buf, "beef BEEF 10 ffffffff80000000");
-    fmt_snprintf(buf, sizeof buf, "%p", (void *)0x1234);
-    CHECK_STR(buf, "0x1234");
+    CHECK_FMT("beef BEEF 10 ffffffff80000000", "%x %X %o %lx", 0xbeefu, 0xbeefu, 8u, 0xffffffff80000000ul);
+    CHECK_FMT("0x1234", "%p", (void *)0x1234);
 }
 
 static void test_width_and_flags(void)
 {
-    fmt_snprintf(buf, sizeof buf, "[%5d][%-5d][%05d][%016llx]", 42, 42, -42, 0xabcull);
-    CHECK_STR(buf, "[   42][42   ][-0042][0000000000000abc]");
-    fmt_snprintf(buf, sizeof buf, "[%*s][%-*s][%.3s]", 4, "ab", 4, "ab", "abcdef");
-    CHECK_STR(buf, "[  ab][ab  ][abc]");
-    fmt_snprintf(buf, sizeof buf, "[%3c][%-3c]", 'x', 'y');
-    CHECK_STR(buf, "[  x][y  ]");
+    CHECK_FMT("[   42][42   ][-0042][0000000000000abc]", "[%5d][%-5d][%05d][%016llx]", 42, 42, -42, 0xabcull);
+    CHECK_FMT("[  ab][ab  ][abc]", "[%*s][%-*s][%.3s]", 4, "ab", 4, "ab", "abcdef");
+    CHECK_FMT("[  x][y  ]", "[%3c][%-3c]", 'x', 'y');
 }
 
-static void test_strings_and_percent(void)
-{
-    fmt_snprintf(buf, sizeof buf, "%s|%s|100%%", "keel", (const char *)0);
-    CHECK_STR(buf, "keel|(null)|100%");
-}
+static void test_strings_and_percent(void) { CHECK_FMT("keel|(null)|100%", "%s|%s|100%%", "keel", (const char *)0); }
 
 static void test_truncation(void)
 {
@@ -57,11 +48,7 @@ static void test_truncation(void)
     CHECK_STR(small, "");
 }
 
-static void test_unknown_conversion_is_literal(void)
-{
-    fmt_snprintf(buf, sizeof buf, "a%qb%", 1);
-    CHECK_STR(buf, "a%qb%");
-}
+static void test_unknown_conversion_is_literal(void) { CHECK_FMT("a%qb%", "a%qb%", 1); }
 
 int main(void)
 {

@@ -276,13 +276,7 @@ static void test_every_truncation_fails_cleanly(void)
 
 static uint64_t rng_state = 0x6a09e667f3bcc909ull;
 
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rng(void) { return unit_xorshift64(&rng_state); }
 
 static void test_random_corruption_never_escapes_the_buffer(void)
 {

@@ -76,6 +76,15 @@ static int parse_copy(const struct image *im, size_t len, struct elf_image *out)
 static struct image im;
 static struct elf_image out;
 
+/* The sample image (craft) with one EDIT made parses to RESULT (0 or an
+ * ELF_E_*).  A macro, so a failure names the case's own line. */
+#define CHECK_PARSE_AFTER(edit, result)                                                                                \
+    do {                                                                                                               \
+        craft(&im);                                                                                                    \
+        edit;                                                                                                          \
+        CHECK_EQ(parse_copy(&im, sizeof im, &out), result);                                                            \
+    } while (0)
+
 static void test_crafted_image_is_accepted(void)
 {
     craft(&im);
@@ -121,60 +130,29 @@ static void test_identification_and_header(void)
         im.eh.e_ident[cases[i].at] = cases[i].value;
         CHECK_EQ(parse_copy(&im, sizeof im, &out), cases[i].err);
     }
-    craft(&im);
-    im.eh.e_version = 2;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_VERSION);
-    craft(&im);
-    im.eh.e_type = ELF_ET_DYN;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_TYPE);
-    craft(&im);
-    im.eh.e_type = 1; /* ET_REL */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_TYPE);
-    craft(&im);
-    im.eh.e_machine = 3; /* EM_386 */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_MACHINE);
-    craft(&im);
-    im.eh.e_ehsize = 52;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_HEADER);
-    craft(&im);
-    im.eh.e_phentsize = 32;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_HEADER);
-    craft(&im);
-    im.eh.e_phnum = 0;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_HEADER);
-    craft(&im);
-    im.eh.e_phnum = ELF_PN_XNUM;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_HEADER);
-    craft(&im);
-    im.eh.e_phoff = IMG_LEN - 100; /* table runs off the end */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_PHDRS);
-    craft(&im);
-    im.eh.e_phoff = UINT64_MAX - 8; /* would wrap */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_PHDRS);
-    craft(&im);
-    im.eh.e_phnum = 0xfffe;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_PHDRS);
+    CHECK_PARSE_AFTER(im.eh.e_version = 2, ELF_E_VERSION);
+    CHECK_PARSE_AFTER(im.eh.e_type = ELF_ET_DYN, ELF_E_TYPE);
+    CHECK_PARSE_AFTER(im.eh.e_type = 1, ELF_E_TYPE);       /* ET_REL */
+    CHECK_PARSE_AFTER(im.eh.e_machine = 3, ELF_E_MACHINE); /* EM_386 */
+    CHECK_PARSE_AFTER(im.eh.e_ehsize = 52, ELF_E_HEADER);
+    CHECK_PARSE_AFTER(im.eh.e_phentsize = 32, ELF_E_HEADER);
+    CHECK_PARSE_AFTER(im.eh.e_phnum = 0, ELF_E_HEADER);
+    CHECK_PARSE_AFTER(im.eh.e_phnum = ELF_PN_XNUM, ELF_E_HEADER);
+    CHECK_PARSE_AFTER(im.eh.e_phoff = IMG_LEN - 100, ELF_E_PHDRS);  /* table runs off the end */
+    CHECK_PARSE_AFTER(im.eh.e_phoff = UINT64_MAX - 8, ELF_E_PHDRS); /* would wrap */
+    CHECK_PARSE_AFTER(im.eh.e_phnum = 0xfffe, ELF_E_PHDRS);
     CHECK_EQ(elf_parse(NULL, 100, &out), ELF_E_INVAL);
     CHECK_EQ(elf_parse(&im, sizeof im, NULL), ELF_E_INVAL);
 }
 
 static void test_segment_checks(void)
 {
-    craft(&im);
-    im.ph[3].p_filesz = 0x1001; /* 0x2000 + 0x1001 > IMG_LEN */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_SEG_BOUNDS);
-    craft(&im);
-    im.ph[3].p_offset = UINT64_MAX - 4; /* offset + filesz would wrap */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_SEG_BOUNDS);
-    craft(&im);
-    im.ph[1].p_filesz = 0x101; /* filesz > memsz */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_SEG_SIZE);
-    craft(&im);
-    im.ph[3].p_vaddr = ELF_USER_TOP - 0x1000; /* vaddr + memsz crosses into the kernel half */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_SEG_ADDR);
-    craft(&im);
-    im.ph[3].p_vaddr = 0xffffffff80002000ull; /* kernel address */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_SEG_ADDR);
+    CHECK_PARSE_AFTER(im.ph[3].p_filesz = 0x1001, ELF_E_SEG_BOUNDS);         /* 0x2000 + 0x1001 > IMG_LEN */
+    CHECK_PARSE_AFTER(im.ph[3].p_offset = UINT64_MAX - 4, ELF_E_SEG_BOUNDS); /* offset + filesz would wrap */
+    CHECK_PARSE_AFTER(im.ph[1].p_filesz = 0x101, ELF_E_SEG_SIZE);            /* filesz > memsz */
+    CHECK_PARSE_AFTER(im.ph[3].p_vaddr = ELF_USER_TOP - 0x1000,
+                      ELF_E_SEG_ADDR); /* vaddr + memsz crosses into the kernel half */
+    CHECK_PARSE_AFTER(im.ph[3].p_vaddr = 0xffffffff80002000ull, ELF_E_SEG_ADDR); /* kernel address */
     craft(&im);
     im.ph[3].p_vaddr = 0x7ffffffff000ull;
     im.ph[3].p_memsz = UINT64_MAX - 0x100; /* wraps */
@@ -184,22 +162,14 @@ static void test_segment_checks(void)
     im.ph[0].p_vaddr = 0; /* page zero */
     im.eh.e_entry = 0x100;
     CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_SEG_ADDR);
-    craft(&im);
-    im.ph[1].p_align = 0x1800; /* not a power of two */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_SEG_ALIGN);
-    craft(&im);
-    im.ph[1].p_vaddr = 0x401010; /* vaddr != offset mod align */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_SEG_ALIGN);
+    CHECK_PARSE_AFTER(im.ph[1].p_align = 0x1800, ELF_E_SEG_ALIGN);   /* not a power of two */
+    CHECK_PARSE_AFTER(im.ph[1].p_vaddr = 0x401010, ELF_E_SEG_ALIGN); /* vaddr != offset mod align */
     craft(&im);
     im.ph[1].p_vaddr = 0x401010; /* ...which is fine with a small alignment */
     im.ph[1].p_align = 16;
     CHECK_EQ(parse_copy(&im, sizeof im, &out), 0);
-    craft(&im);
-    im.ph[3].p_flags = ELF_PF_R | ELF_PF_W | ELF_PF_X;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_SEG_WX);
-    craft(&im);
-    im.ph[0].p_flags = ELF_PF_W | ELF_PF_X;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_SEG_WX);
+    CHECK_PARSE_AFTER(im.ph[3].p_flags = ELF_PF_R | ELF_PF_W | ELF_PF_X, ELF_E_SEG_WX);
+    CHECK_PARSE_AFTER(im.ph[0].p_flags = ELF_PF_W | ELF_PF_X, ELF_E_SEG_WX);
 }
 
 static void test_overlap_and_order(void)
@@ -221,25 +191,15 @@ static void test_overlap_and_order(void)
     im.ph[1].p_memsz = 0x1001; /* rodata's last byte lands on data's first page */
     im.ph[1].p_filesz = 0x100;
     CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_SEG_OVERLAP);
-    craft(&im);
-    im.ph[1].p_memsz = 0x1000; /* exactly up to it is fine */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), 0);
+    CHECK_PARSE_AFTER(im.ph[1].p_memsz = 0x1000, 0); /* exactly up to it is fine */
 }
 
 static void test_program_header_policy(void)
 {
-    craft(&im);
-    im.ph[2].p_type = ELF_PT_INTERP;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_DYNAMIC);
-    craft(&im);
-    im.ph[2].p_type = ELF_PT_DYNAMIC;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_DYNAMIC);
-    craft(&im);
-    im.ph[2].p_type = ELF_PT_TLS;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_TLS);
-    craft(&im);
-    im.ph[4].p_flags |= ELF_PF_X;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_EXECSTACK);
+    CHECK_PARSE_AFTER(im.ph[2].p_type = ELF_PT_INTERP, ELF_E_DYNAMIC);
+    CHECK_PARSE_AFTER(im.ph[2].p_type = ELF_PT_DYNAMIC, ELF_E_DYNAMIC);
+    CHECK_PARSE_AFTER(im.ph[2].p_type = ELF_PT_TLS, ELF_E_TLS);
+    CHECK_PARSE_AFTER(im.ph[4].p_flags |= ELF_PF_X, ELF_E_EXECSTACK);
     craft(&im);
     for (int i = 0; i < 5; i++)
         if (im.ph[i].p_type == ELF_PT_LOAD)
@@ -249,15 +209,9 @@ static void test_program_header_policy(void)
 
 static void test_entry_point(void)
 {
-    craft(&im);
-    im.eh.e_entry = 0x401010; /* in rodata: not executable */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_ENTRY);
-    craft(&im);
-    im.eh.e_entry = 0x400800; /* one past the text */
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), ELF_E_ENTRY);
-    craft(&im);
-    im.eh.e_entry = 0x4007ff;
-    CHECK_EQ(parse_copy(&im, sizeof im, &out), 0);
+    CHECK_PARSE_AFTER(im.eh.e_entry = 0x401010, ELF_E_ENTRY); /* in rodata: not executable */
+    CHECK_PARSE_AFTER(im.eh.e_entry = 0x400800, ELF_E_ENTRY); /* one past the text */
+    CHECK_PARSE_AFTER(im.eh.e_entry = 0x4007ff, 0);
     craft(&im);
     im.ph[0].p_memsz = 0x1000; /* entry in the zero-filled tail of the text */
     im.eh.e_entry = 0x400900;
@@ -303,13 +257,7 @@ static void test_truncations(void)
 
 static uint64_t rng_state = 0xbb67ae8584caa73bull;
 
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rng(void) { return unit_xorshift64(&rng_state); }
 
 static void test_random_corruption(void)
 {

@@ -203,13 +203,7 @@ static void test_grow_adds_a_region(void)
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
 
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rng(void) { return unit_xorshift64(&rng_state); }
 
 struct live {
     uint8_t *p;
@@ -374,6 +368,17 @@ static void expect_broken(struct heap *h)
     CHECK_EQ(heap_grow(h, arena2, sizeof arena2), HEAP_E_BROKEN);
 }
 
+/* CALL found the damage: it returned HEAP_E_CORRUPT, the last report names
+ * WHAT and the block at PTR, and the heap is broken from then on.  A macro,
+ * so a failed check names the test's own line. */
+#define CHECK_CORRUPTION(h, call, what, ptr)                                                                           \
+    do {                                                                                                               \
+        CHECK_EQ(call, HEAP_E_CORRUPT);                                                                                \
+        CHECK(contains(last_what, what));                                                                              \
+        CHECK(last_ptr == (ptr));                                                                                      \
+        expect_broken(h);                                                                                              \
+    } while (0)
+
 static void test_overflow_by_one_inside_the_rounding(void)
 {
     struct heap h;
@@ -383,11 +388,8 @@ static void test_overflow_by_one_inside_the_rounding(void)
     a[20] = 0;                           /* one past the end: still inside the 32-byte payload */
     CHECK_EQ(heap_free(&h, c), HEAP_OK); /* not a's neighbour: nothing seen yet */
     CHECK_EQ(reports, 0);
-    CHECK_EQ(heap_free(&h, a), HEAP_E_CORRUPT);
+    CHECK_CORRUPTION(&h, heap_free(&h, a), "overflow past the end", a);
     CHECK_EQ(reports, 1);
-    CHECK(contains(last_what, "overflow past the end"));
-    CHECK(last_ptr == a);
-    expect_broken(&h);
     CHECK_EQ(heap_free(&h, b), HEAP_E_BROKEN);
     CHECK_EQ(reports, 1);
 }
@@ -399,10 +401,7 @@ static void test_overflow_is_found_when_the_neighbour_is_freed(void)
     uint8_t *a = heap_alloc(&h, 20), *b = heap_alloc(&h, 20);
     a[21] = 0;
     /* Freeing b looks at a (to coalesce) and sees the damage first. */
-    CHECK_EQ(heap_free(&h, b), HEAP_E_CORRUPT);
-    CHECK(contains(last_what, "overflow past the end"));
-    CHECK(last_ptr == a);
-    expect_broken(&h);
+    CHECK_CORRUPTION(&h, heap_free(&h, b), "overflow past the end", a);
 }
 
 static void test_overflow_into_the_footer_found_by_check(void)
@@ -418,10 +417,7 @@ static void test_overflow_into_the_footer_found_by_check(void)
      * flip the byte that is there instead. */
     memset(a, 'x', 32);
     a[32] = (uint8_t)~a[32];
-    CHECK_EQ(heap_check(&h), HEAP_E_CORRUPT);
-    CHECK(contains(last_what, "footer canary"));
-    CHECK(last_ptr == a);
-    expect_broken(&h);
+    CHECK_CORRUPTION(&h, heap_check(&h), "footer canary", a);
 }
 
 static void test_overflow_into_the_next_header_found_by_its_free(void)
@@ -443,10 +439,7 @@ static void test_underrun_hits_the_header_canary(void)
     void *b = heap_alloc(&h, 64);
     (void)b;
     a[-1] ^= 0x40;
-    CHECK_EQ(heap_free(&h, a), HEAP_E_CORRUPT);
-    CHECK(contains(last_what, "underrun"));
-    CHECK(last_ptr == a);
-    expect_broken(&h);
+    CHECK_CORRUPTION(&h, heap_free(&h, a), "underrun", a);
 }
 
 static void test_write_after_free_into_links(void)

@@ -194,6 +194,13 @@ static enum le_event feed(const char *s, size_t n)
     return last;
 }
 #define FEED(s) feed(s, sizeof(s) - 1)
+/* Feeds KEYS, then the line being edited must read TEXT.  A macro, so a
+ * failure names the case's own line. */
+#define FEED_EXPECT(keys, text)                                                                                        \
+    do {                                                                                                               \
+        FEED(keys);                                                                                                    \
+        CHECK_STR(E.buf, text);                                                                                        \
+    } while (0)
 
 /* ----------------------------------------------------------- editing -- */
 
@@ -223,23 +230,18 @@ static void test_editing_keys(void)
 {
     setup(80);
     FEED("hello world");
-    FEED("\x08\x7f");
-    CHECK_STR(E.buf, "hello wor");
-    FEED("\x17"); /* ^W */
-    CHECK_STR(E.buf, "hello ");
-    FEED("\x17");
-    CHECK_STR(E.buf, "");
+    FEED_EXPECT("\x08\x7f", "hello wor");
+    FEED_EXPECT("\x17", "hello "); /* ^W */
+    FEED_EXPECT("\x17", "");
     FEED("one two three");
     FEED("\x01"); /* ^A */
     CHECK_EQ(E.pos, 0);
-    FEED("X");
-    CHECK_STR(E.buf, "Xone two three");
+    FEED_EXPECT("X", "Xone two three");
     FEED("\x05\x02\x02"); /* ^E ^B ^B */
     CHECK_EQ(E.pos, E.len - 2);
-    FEED("\x0b"); /* ^K */
-    CHECK_STR(E.buf, "Xone two thr");
-    FEED("\x1b[D\x1b[D\x1bOD"); /* left x3 (CSI and SS3) */
-    FEED("\x15");               /* ^U: start to cursor */
+    FEED_EXPECT("\x0b", "Xone two thr"); /* ^K */
+    FEED("\x1b[D\x1b[D\x1bOD");          /* left x3 (CSI and SS3) */
+    FEED("\x15");                        /* ^U: start to cursor */
     CHECK_STR(E.buf, "thr");
     CHECK_EQ(E.pos, 0);
     FEED("\x1b[C\x1bOC\x06"); /* right x3 */
@@ -254,12 +256,9 @@ static void test_editing_keys(void)
     CHECK_EQ(E.pos, 0);
     FEED("\x1b[4~");
     CHECK_EQ(E.pos, 3);
-    FEED("\x1b[7~\x1b[3~"); /* home, delete */
-    CHECK_STR(E.buf, "hr");
-    FEED("\x04"); /* ^D deletes under the cursor */
-    CHECK_STR(E.buf, "r");
-    FEED("\x1b[8~ a b");
-    CHECK_STR(E.buf, "r a b");
+    FEED_EXPECT("\x1b[7~\x1b[3~", "hr"); /* home, delete */
+    FEED_EXPECT("\x04", "r");            /* ^D deletes under the cursor */
+    FEED_EXPECT("\x1b[8~ a b", "r a b");
     FEED("\x1b"
          "b"); /* ESC b: a word left */
     CHECK_EQ(E.pos, 4);
@@ -270,9 +269,8 @@ static void test_editing_keys(void)
     CHECK_EQ(E.pos, 3);
     FEED("\x1b[1;5C");
     CHECK_EQ(E.pos, 5);
-    FEED("\x1b\x7f"); /* ESC DEL: word back */
-    CHECK_STR(E.buf, "r a ");
-    FEED("\x0c"); /* ^L */
+    FEED_EXPECT("\x1b\x7f", "r a "); /* ESC DEL: word back */
+    FEED("\x0c");                    /* ^L */
     CHECK_EQ(T.clears, 1);
     CHECK_EQ(FEED("\x03"), LE_INTERRUPT);
     CHECK(strstr(T.lines, "^C") != NULL);
@@ -283,10 +281,8 @@ static void test_editing_keys(void)
 static void test_literal_question_mark(void)
 {
     setup(80);
-    FEED("a\x16?b");
-    CHECK_STR(E.buf, "a?b");
-    FEED("\x16\x01"); /* ^V then a control: nothing */
-    CHECK_STR(E.buf, "a?b");
+    FEED_EXPECT("a\x16?b", "a?b");
+    FEED_EXPECT("\x16\x01", "a?b"); /* ^V then a control: nothing */
     CHECK_EQ(E.pos, 3);
 }
 
@@ -296,21 +292,16 @@ static void test_history(void)
     FEED("first\rsecond\rsecond\r   \rthird\r");
     CHECK_EQ(E.hist_n, 3); /* no repeats, no blank lines */
     FEED("draft");
-    FEED("\x1b[A");
-    CHECK_STR(E.buf, "third");
-    FEED("\x10\x10"); /* ^P ^P */
-    CHECK_STR(E.buf, "first");
+    FEED_EXPECT("\x1b[A", "third");
+    FEED_EXPECT("\x10\x10", "first"); /* ^P ^P */
     unsigned bells = T.bells;
     FEED("\x1b[A"); /* nothing older */
     CHECK_EQ(T.bells, bells + 1);
     CHECK_STR(E.buf, "first");
     FEED("X"); /* editing a recalled line does not change the history */
-    FEED("\x1b[B\x1b[B");
-    CHECK_STR(E.buf, "third");
-    FEED("\x0e"); /* ^N: back to the draft */
-    CHECK_STR(E.buf, "draft");
-    FEED("\x1b[B");
-    CHECK_STR(E.buf, "draft");
+    FEED_EXPECT("\x1b[B\x1b[B", "third");
+    FEED_EXPECT("\x0e", "draft"); /* ^N: back to the draft */
+    FEED_EXPECT("\x1b[B", "draft");
     FEED("\x15\x1b[A\x1b[A\r");
     CHECK_STR(le_line(&E), "second");
     CHECK_STR(E.hist[(E.hist_head + LE_HISTORY - 1) % LE_HISTORY], "second");
@@ -372,23 +363,19 @@ static void test_bad_input_is_harmless(void)
 {
     setup(80);
     /* bytes >= 0x80 and stray controls are dropped */
-    FEED("a\x80\xff\xc3\xa9\x00\x07\x1c\x1d\x1e\x1f"
-         "b");
-    CHECK_STR(E.buf, "ab");
+    FEED_EXPECT("a\x80\xff\xc3\xa9\x00\x07\x1c\x1d\x1e\x1f"
+                "b",
+                "ab");
     /* an unknown CSI sequence is swallowed whole */
-    FEED("\x1b[?1049h\x1b[38;5;196m\x1b[200~c");
-    CHECK_STR(E.buf, "abc");
+    FEED_EXPECT("\x1b[?1049h\x1b[38;5;196m\x1b[200~c", "abc");
     /* a sequence too long is abandoned: the rest is ordinary input */
-    FEED("\x1b[11111111111111111111Z");
-    CHECK_STR(E.buf, "abc1111Z");
+    FEED_EXPECT("\x1b[11111111111111111111Z", "abc1111Z");
     /* a control breaks a sequence and counts */
-    FEED("\x1b[1\x15");
-    CHECK_STR(E.buf, "");
+    FEED_EXPECT("\x1b[1\x15", "");
     FEED("\x1b\x03");
     CHECK_EQ(E.active, false);
     /* ESC + letter, SS3 + junk */
-    FEED("x\x1bzy\x1bOqw");
-    CHECK_STR(E.buf, "xyw");
+    FEED_EXPECT("x\x1bzy\x1bOqw", "xyw");
     CHECK_EQ(T.bad, 0);
 }
 
@@ -399,8 +386,7 @@ static void test_password_mode(void)
     le_set_echo(&E, false);
     le_start(&E);
     size_t before = T.lines_len;
-    FEED("s3cr?t\x08t\tX");
-    CHECK_STR(E.buf, "s3cr?tX");
+    FEED_EXPECT("s3cr?t\x08t\tX", "s3cr?tX");
     CHECK(strstr(T.row, "s3cr") == NULL); /* nothing shown */
     CHECK_EQ(FEED("\r"), LE_LINE);
     CHECK_STR(le_line(&E), "s3cr?tX");
@@ -423,43 +409,31 @@ static void test_print_above(void)
 static void test_tab_completion(void)
 {
     setup(80);
-    FEED("sh\t");
-    CHECK_STR(E.buf, "show ");
-    FEED("ver\t");
-    CHECK_STR(E.buf, "show version ");
-    FEED("\x15sh r\t"); /* routes, running-config: listed */
-    CHECK_STR(E.buf, "sh r");
+    FEED_EXPECT("sh\t", "show ");
+    FEED_EXPECT("ver\t", "show version ");
+    FEED_EXPECT("\x15sh r\t", "sh r"); /* routes, running-config: listed */
     CHECK(strstr(T.lines, "routes") && strstr(T.lines, "running-config"));
-    FEED("u\t");
-    CHECK_STR(E.buf, "sh running-config ");
-    FEED("\x15show con\t"); /* config, connections: common prefix "con" already typed */
-    CHECK_STR(E.buf, "show con");
-    FEED("\x15show lo\t");
-    CHECK_STR(E.buf, "show log ");
-    FEED("\t"); /* one candidate: follow */
-    CHECK_STR(E.buf, "show log follow ");
-    FEED("\x15xyz\t"); /* nothing: bell */
+    FEED_EXPECT("u\t", "sh running-config ");
+    FEED_EXPECT("\x15show con\t", "show con"); /* config, connections: common prefix "con" already typed */
+    FEED_EXPECT("\x15show lo\t", "show log ");
+    FEED_EXPECT("\t", "show log follow "); /* one candidate: follow */
+    FEED("\x15xyz\t");                     /* nothing: bell */
     unsigned bells = T.bells;
     FEED("\t");
     CHECK_EQ(T.bells, bells + 1);
     /* completion in the middle of the line */
-    FEED("\x15"
-         "sh version\x01\x1b[C\x1b[C\t");
-    CHECK_STR(E.buf, "show version");
+    FEED_EXPECT("\x15"
+                "sh version\x01\x1b[C\x1b[C\t",
+                "show version");
     mode = CMD_MODE_CONF;
-    FEED("\x05\x15set ho\t");
-    CHECK_STR(E.buf, "set hostname ");
-    FEED("ed\t"); /* inside a statement: nothing */
-    CHECK_STR(E.buf, "set hostname ed");
-    FEED("\x15"
-         "com\t");
-    CHECK_STR(E.buf, "commit ");
-    FEED("conf\t");
-    CHECK_STR(E.buf, "commit confirmed ");
-    FEED("\x15show |\t");
-    CHECK_STR(E.buf, "show | ");
-    FEED("\t");
-    CHECK_STR(E.buf, "show | compare ");
+    FEED_EXPECT("\x05\x15set ho\t", "set hostname ");
+    FEED_EXPECT("ed\t", "set hostname ed"); /* inside a statement: nothing */
+    FEED_EXPECT("\x15"
+                "com\t",
+                "commit ");
+    FEED_EXPECT("conf\t", "commit confirmed ");
+    FEED_EXPECT("\x15show |\t", "show | ");
+    FEED_EXPECT("\t", "show | compare ");
     CHECK_EQ(T.bad, 0);
 }
 
@@ -473,8 +447,7 @@ static void test_help_key(void)
     CHECK_STR(E.buf, "");
     CHECK(display_ok(&E));
     T.lines_len = 0;
-    FEED("show ?");
-    CHECK_STR(E.buf, "show ");
+    FEED_EXPECT("show ?", "show ");
     CHECK(strstr(T.lines, "  version         Keel's version and build\n") != NULL);
     CHECK(strstr(T.lines, "  running-config  the configuration in force\n") != NULL);
     T.lines_len = 0;
@@ -556,6 +529,14 @@ static char err[CMD_ERR_MAX];
 
 static int parse(const char *l, enum cmd_mode m) { return cmd_parse(l, m, &call, err, sizeof err); }
 
+/* LINE, in MODE, is refused with exactly the error MESSAGE.  A macro, so a
+ * failure names the case's own line. */
+#define CHECK_REFUSED(line, mode, message)                                                                             \
+    do {                                                                                                               \
+        CHECK_EQ(parse(line, mode), -1);                                                                               \
+        CHECK_STR(err, message);                                                                                       \
+    } while (0)
+
 static void test_commands_parse(void)
 {
     static const struct {
@@ -634,14 +615,13 @@ static void test_commands_parse(void)
 
 static void test_command_errors(void)
 {
-    CHECK_EQ(parse("frobnicate", CMD_MODE_OPER), -1);
-    CHECK_STR(
-        err,
+    CHECK_REFUSED(
+        "frobnicate", CMD_MODE_OPER,
         "expected help, show, clear, ping, restart, reboot, halt, log, table, configure or exit (got \"frobnicate\")");
-    CHECK_EQ(parse("show", CMD_MODE_OPER), -1);
-    CHECK_STR(
-        err, "expected version, uptime, system, tasks, memory, interfaces, arp, routes, connections, firewall, states, "
-             "nat, tls, log, running-config, config or configuration after show");
+    CHECK_REFUSED(
+        "show", CMD_MODE_OPER,
+        "expected version, uptime, system, tasks, memory, interfaces, arp, routes, connections, firewall, states, "
+        "nat, tls, log, running-config, config or configuration after show");
     CHECK_EQ(parse("show foo", CMD_MODE_OPER), -1);
     CHECK(strncmp(err, "expected version, uptime,", 25) == 0);
     CHECK(strstr(err, "after show (got \"foo\")") != NULL);
@@ -649,18 +629,13 @@ static void test_command_errors(void)
     CHECK(strstr(err, "(\"r\" is ambiguous)") != NULL);
     CHECK_EQ(parse("c", CMD_MODE_OPER), -1);
     CHECK(strstr(err, "(\"c\" is ambiguous)") != NULL);
-    CHECK_EQ(parse("show config", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected errors after config");
-    CHECK_EQ(parse("show log follow now", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected the end of the command after follow (got \"now\")");
-    CHECK_EQ(parse("reboot now", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected the end of the command after reboot (got \"now\")");
-    CHECK_EQ(parse("show log x", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected follow or the end of the command after log (got \"x\")");
-    CHECK_EQ(parse("ping", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected an address A.B.C.D or an IPv6 address after ping");
-    CHECK_EQ(parse("ping example.com", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected an address A.B.C.D or an IPv6 address after ping (got \"example.com\")");
+    CHECK_REFUSED("show config", CMD_MODE_OPER, "expected errors after config");
+    CHECK_REFUSED("show log follow now", CMD_MODE_OPER, "expected the end of the command after follow (got \"now\")");
+    CHECK_REFUSED("reboot now", CMD_MODE_OPER, "expected the end of the command after reboot (got \"now\")");
+    CHECK_REFUSED("show log x", CMD_MODE_OPER, "expected follow or the end of the command after log (got \"x\")");
+    CHECK_REFUSED("ping", CMD_MODE_OPER, "expected an address A.B.C.D or an IPv6 address after ping");
+    CHECK_REFUSED("ping example.com", CMD_MODE_OPER,
+                  "expected an address A.B.C.D or an IPv6 address after ping (got \"example.com\")");
     static const char *const bad_ips[] = { "1.2.3", "1.2.3.4.5", "256.0.0.1", "01.2.3.4", "1.2.3.4x", "1..2.3" };
     for (size_t i = 0; i < sizeof bad_ips / sizeof bad_ips[0]; i++) {
         char l[64];
@@ -670,44 +645,34 @@ static void test_command_errors(void)
     CHECK_EQ(parse("ping 2001:db8::1", CMD_MODE_OPER), 1); /* IPv6 too */
     CHECK_EQ(parse("ping 2001:db8::1 count 2", CMD_MODE_OPER), 1);
     CHECK_EQ(parse("ping 2001:db8:::1", CMD_MODE_OPER), -1);
-    CHECK_EQ(parse("ping 1.2.3.4 count", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected a number 1-100 after count");
-    CHECK_EQ(parse("ping 1.2.3.4 count 0", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected a number 1-100 after count (got \"0\")");
+    CHECK_REFUSED("ping 1.2.3.4 count", CMD_MODE_OPER, "expected a number 1-100 after count");
+    CHECK_REFUSED("ping 1.2.3.4 count 0", CMD_MODE_OPER, "expected a number 1-100 after count (got \"0\")");
     CHECK_EQ(parse("ping 1.2.3.4 count 101", CMD_MODE_OPER), -1);
     CHECK_EQ(parse("ping 1.2.3.4 count 99999999999", CMD_MODE_OPER), -1);
     CHECK_EQ(parse("ping 1.2.3.4 count -1", CMD_MODE_OPER), -1);
-    CHECK_EQ(parse("ping 1.2.3.4 size 5", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected count or the end of the command after <address> (got \"size\")");
-    CHECK_EQ(parse("restart", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected a server name after restart");
-    CHECK_EQ(parse("restart NETD", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected a server name after restart (got \"NETD\")");
+    CHECK_REFUSED("ping 1.2.3.4 size 5", CMD_MODE_OPER,
+                  "expected count or the end of the command after <address> (got \"size\")");
+    CHECK_REFUSED("restart", CMD_MODE_OPER, "expected a server name after restart");
+    CHECK_REFUSED("restart NETD", CMD_MODE_OPER, "expected a server name after restart (got \"NETD\")");
     CHECK_EQ(parse("restart a-very-long-server-name", CMD_MODE_OPER), -1);
-    CHECK_EQ(parse("clear", CMD_MODE_OPER), -1);
-    CHECK_STR(err, "expected counters after clear");
+    CHECK_REFUSED("clear", CMD_MODE_OPER, "expected counters after clear");
     CHECK_EQ(parse("set hostname x", CMD_MODE_OPER), -1);
     CHECK(strstr(err, "(got \"set\") (a configuration-mode command: type configure first)") != NULL);
     CHECK_EQ(parse("configure", CMD_MODE_CONF), -1);
     CHECK(strstr(err, "(an operational command: exit configuration mode first)") != NULL);
     CHECK_EQ(parse("s", CMD_MODE_CONF), -1);
     CHECK(strstr(err, "is ambiguous") != NULL);
-    CHECK_EQ(parse("set", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected a configuration statement after set");
+    CHECK_REFUSED("set", CMD_MODE_CONF, "expected a configuration statement after set");
     CHECK_EQ(parse("delete", CMD_MODE_CONF), -1);
-    CHECK_EQ(parse("commit confirmed", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected a number 1-60 after confirmed");
+    CHECK_REFUSED("commit confirmed", CMD_MODE_CONF, "expected a number 1-60 after confirmed");
     CHECK_EQ(parse("commit confirmed 61", CMD_MODE_CONF), -1);
-    CHECK_EQ(parse("commit later", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected check, confirmed or the end of the command after commit (got \"later\")");
+    CHECK_REFUSED("commit later", CMD_MODE_CONF,
+                  "expected check, confirmed or the end of the command after commit (got \"later\")");
     CHECK_EQ(parse("rollback 49", CMD_MODE_CONF), 1);
-    CHECK_EQ(parse("rollback 50", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected a number 0-49 after rollback (got \"50\")");
-    CHECK_EQ(parse("show |", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected compare after |");
+    CHECK_REFUSED("rollback 50", CMD_MODE_CONF, "expected a number 0-49 after rollback (got \"50\")");
+    CHECK_REFUSED("show |", CMD_MODE_CONF, "expected compare after |");
     CHECK_EQ(parse("show | compare", CMD_MODE_OPER), -1);
-    CHECK_EQ(parse("show | grep x", CMD_MODE_CONF), -1);
-    CHECK_STR(err, "expected compare after | (got \"grep\")");
+    CHECK_REFUSED("show | grep x", CMD_MODE_CONF, "expected compare after | (got \"grep\")");
     /* too many words */
     char l[400] = "show";
     for (int i = 0; i < CMD_MAX_WORDS; i++)

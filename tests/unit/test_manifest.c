@@ -9,6 +9,14 @@ static char err[160];
 
 static int parse(const char *text) { return manifest_parse(text, strlen(text), &m, err, sizeof err); }
 
+/* TEXT is refused with exactly the error MESSAGE.  A macro, so a failure
+ * names the case's own line (and the text, in the failed check). */
+#define CHECK_REFUSED(text, message)                                                                                   \
+    do {                                                                                                               \
+        CHECK_EQ(parse(text), -1);                                                                                     \
+        CHECK_STR(err, message);                                                                                       \
+    } while (0)
+
 static void test_full_line(void)
 {
     CHECK_EQ(parse("# comment\n\nserver netd priority 12 cpu 3 memory 4M endpoint netd irq msi ioport 0x60-0x64 "
@@ -49,8 +57,8 @@ static void test_admin_grant(void)
 static void test_endpoint_per_boot_set(void)
 {
     CHECK_EQ(parse("server netd endpoint netd\nserver anetd when admintest endpoint netd\n"), 0);
-    CHECK_EQ(parse("server netd endpoint netd\nserver other endpoint netd\n"), -1);
-    CHECK_STR(err, "manifest:1:22: this endpoint name is created by more than one server");
+    CHECK_REFUSED("server netd endpoint netd\nserver other endpoint netd\n",
+                  "manifest:1:22: this endpoint name is created by more than one server");
 }
 
 /* `requires tls | nic | ops`: servers appliance.conf must ask for. */
@@ -62,10 +70,8 @@ static void test_requires(void)
     CHECK_EQ(m.servers[0].requires, REQUIRES_NIC);
     CHECK_EQ(m.servers[1].requires, REQUIRES_TLS | REQUIRES_NIC);
     CHECK_EQ(m.servers[2].requires, REQUIRES_OPS);
-    CHECK_EQ(parse("server a requires\n"), -1);
-    CHECK_STR(err, "manifest:1:19: expected tls, nic or ops after requires");
-    CHECK_EQ(parse("server a requires ssl\n"), -1);
-    CHECK_STR(err, "manifest:1:19: expected tls, nic or ops after requires");
+    CHECK_REFUSED("server a requires\n", "manifest:1:19: expected tls, nic or ops after requires");
+    CHECK_REFUSED("server a requires ssl\n", "manifest:1:19: expected tls, nic or ops after requires");
 }
 
 /* `signal NAME bit N`: a badged grant (b = 1 + N); `%` in the bit of an
@@ -84,10 +90,8 @@ static void test_signal_bit(void)
     CHECK_EQ(m.servers[3].grants[2].kind, GRANT_CONNECT);
     CHECK_EQ(parse("server a signal x bit 63\n"), 0);
     CHECK_EQ(m.servers[0].grants[0].b, 64);
-    CHECK_EQ(parse("server a signal x bit 64\n"), -1);
-    CHECK_STR(err, "manifest:1:23: expected a bit number (0-63)");
-    CHECK_EQ(parse("server a signal x bit\n"), -1);
-    CHECK_STR(err, "manifest:1:23: expected a bit number (0-63) after bit");
+    CHECK_REFUSED("server a signal x bit 64\n", "manifest:1:23: expected a bit number (0-63)");
+    CHECK_REFUSED("server a signal x bit\n", "manifest:1:23: expected a bit number (0-63) after bit");
     CHECK_EQ(parse("server a notify x bit 3\n"), -1); /* bit is for signal only */
 }
 
@@ -125,17 +129,16 @@ static void test_instances(void)
     CHECK_STR(m.servers[1].name, "n10");
     CHECK_STR(m.servers[1].grants[0].name, "n10");
     /* Errors. */
-    CHECK_EQ(parse("server eth% endpoint eth%\n"), -1);
-    CHECK_STR(err, "manifest:1:8: a name with `%` needs `instances FIRST-LAST` on its line");
-    CHECK_EQ(parse("server a instances 3-1\n"), -1);
-    CHECK_STR(err, "manifest:1:20: expected an instance range FIRST-LAST (0-15, FIRST <= LAST)");
+    CHECK_REFUSED("server eth% endpoint eth%\n",
+                  "manifest:1:8: a name with `%` needs `instances FIRST-LAST` on its line");
+    CHECK_REFUSED("server a instances 3-1\n",
+                  "manifest:1:20: expected an instance range FIRST-LAST (0-15, FIRST <= LAST)");
     CHECK_EQ(parse("server a instances 0-16\n"), -1);
-    CHECK_EQ(parse("server a instances\n"), -1);
-    CHECK_STR(err, "manifest:1:20: expected FIRST-LAST after instances");
-    CHECK_EQ(parse("server netd connect eth%\n"), -1);
-    CHECK_STR(err, "manifest:1:21: no earlier `instances` line of this boot set names an object that matches");
-    CHECK_EQ(parse("server a endpoint x%\n"), -1);
-    CHECK_STR(err, "manifest:1:19: an endpoint with `%` needs `instances FIRST-LAST` on its line");
+    CHECK_REFUSED("server a instances\n", "manifest:1:20: expected FIRST-LAST after instances");
+    CHECK_REFUSED("server netd connect eth%\n",
+                  "manifest:1:21: no earlier `instances` line of this boot set names an object that matches");
+    CHECK_REFUSED("server a endpoint x%\n",
+                  "manifest:1:19: an endpoint with `%` needs `instances FIRST-LAST` on its line");
     CHECK_EQ(parse("server a connect x%%\n"), -1);
     /* Another boot set's instances do not count. */
     CHECK_EQ(parse("server e% instances 0-1 when t endpoint e%\nserver n connect e%\n"), -1);
@@ -161,35 +164,27 @@ static void test_name_matches(void)
 static void test_names_scoped_by_set(void)
 {
     CHECK_EQ(parse("server netd endpoint netd\nserver netd when nettest endpoint netd\n"), 0);
-    CHECK_EQ(parse("server netd\nserver netd\n"), -1);
-    CHECK_STR(err, "manifest:2:8: a server of this name is already listed in this boot set");
+    CHECK_REFUSED("server netd\nserver netd\n",
+                  "manifest:2:8: a server of this name is already listed in this boot set");
     CHECK_EQ(parse("server netd when t\nserver netd when t\n"), -1);
 }
 
 static void test_errors_name_line_and_column(void)
 {
-    CHECK_EQ(parse("server a\nsrv b\n"), -1);
-    CHECK_STR(err, "manifest:2:1: expected 'server' or 'driver'");
-    CHECK_EQ(parse("server a priority 20\n"), -1);
-    CHECK_STR(err, "manifest:1:19: expected a priority (0-19)");
-    CHECK_EQ(parse("server a cpu 8\n"), -1);
-    CHECK_STR(err, "manifest:1:14: expected a core (0-7)");
-    CHECK_EQ(parse("server a cpu\n"), -1);
-    CHECK_STR(err, "manifest:1:14: expected a core (0-7) after cpu");
-    CHECK_EQ(parse("server a memory\n"), -1);
-    CHECK_STR(err, "manifest:1:17: expected a size (e.g. 4M) after memory");
-    CHECK_EQ(parse("server a ioport 0x64-0x60\n"), -1);
-    CHECK_STR(err, "manifest:1:17: expected a port range FIRST-LAST (0-0xffff, FIRST <= LAST)");
-    CHECK_EQ(parse("server a mmio 0x1001 1\n"), -1);
-    CHECK_STR(err, "manifest:1:15: expected a page-aligned physical address");
-    CHECK_EQ(parse("server a irq 24\n"), -1);
-    CHECK_STR(err, "manifest:1:14: expected an IRQ line (0-23) or msi");
+    CHECK_REFUSED("server a\nsrv b\n", "manifest:2:1: expected 'server' or 'driver'");
+    CHECK_REFUSED("server a priority 20\n", "manifest:1:19: expected a priority (0-19)");
+    CHECK_REFUSED("server a cpu 8\n", "manifest:1:14: expected a core (0-7)");
+    CHECK_REFUSED("server a cpu\n", "manifest:1:14: expected a core (0-7) after cpu");
+    CHECK_REFUSED("server a memory\n", "manifest:1:17: expected a size (e.g. 4M) after memory");
+    CHECK_REFUSED("server a ioport 0x64-0x60\n",
+                  "manifest:1:17: expected a port range FIRST-LAST (0-0xffff, FIRST <= LAST)");
+    CHECK_REFUSED("server a mmio 0x1001 1\n", "manifest:1:15: expected a page-aligned physical address");
+    CHECK_REFUSED("server a irq 24\n", "manifest:1:14: expected an IRQ line (0-23) or msi");
     CHECK_EQ(parse("server a frobnicate\n"), -1);
     CHECK_EQ(strncmp(err, "manifest:1:10: expected program, when, needs, priority", 54), 0);
-    CHECK_EQ(parse("server a\nserver a\n"), -1);
-    CHECK_STR(err, "manifest:2:8: a server of this name is already listed in this boot set");
-    CHECK_EQ(parse("server a\n\nserver b connect nope\n"), -1);
-    CHECK_STR(err, "manifest:3:18: expected the name of an endpoint some server creates");
+    CHECK_REFUSED("server a\nserver a\n", "manifest:2:8: a server of this name is already listed in this boot set");
+    CHECK_REFUSED("server a\n\nserver b connect nope\n",
+                  "manifest:3:18: expected the name of an endpoint some server creates");
     CHECK_EQ(parse("server a endpoint e\nserver b endpoint e\n"), -1);
     CHECK_EQ(parse("server a;b\n"), -1);
     CHECK_EQ(parse("server a memory 99999999999M\n"), -1);
@@ -210,15 +205,13 @@ static void test_drivers_and_devices(void)
     CHECK_EQ(m.servers[0].grants[2].kind, GRANT_SHARE);
     CHECK_EQ(m.servers[0].grants[2].a, 256);
     CHECK_EQ(m.servers[1].grants[2].kind, GRANT_NOTIFY);
-    CHECK_EQ(parse("driver 1af4-1041 x\n"), -1);
-    CHECK_STR(err, "manifest:1:8: expected a PCI vendor:device pair such as 1af4:1041");
+    CHECK_REFUSED("driver 1af4-1041 x\n", "manifest:1:8: expected a PCI vendor:device pair such as 1af4:1041");
     CHECK_EQ(parse("driver 1af4:1041 x y\n"), -1);
     CHECK_EQ(parse("server a pci blk 0 endpoint a\n"), 0);
     CHECK_EQ(m.servers[0].grants[0].a, PCI_SEL_BLK);
-    CHECK_EQ(parse("server a pci disk 0\n"), -1);
-    CHECK_STR(err, "manifest:1:14: expected net, rng or blk");
-    CHECK_EQ(parse("server a share r 4\nserver b share r 8\n"), -1);
-    CHECK_STR(err, "manifest:1:16: this region is shared with a different page count elsewhere");
+    CHECK_REFUSED("server a pci disk 0\n", "manifest:1:14: expected net, rng or blk");
+    CHECK_REFUSED("server a share r 4\nserver b share r 8\n",
+                  "manifest:1:16: this region is shared with a different page count elsewhere");
 }
 
 static void test_limits(void)
@@ -248,12 +241,10 @@ static void test_memory_range(void)
     CHECK_EQ(m.servers[1].memory_min, 512 << 10);
     CHECK_EQ(m.servers[1].memory, 512 << 10);
     CHECK_EQ(m.servers[2].memory, 0);
-    CHECK_EQ(parse("server tlsd memory 8M-4M\n"), -1);
-    CHECK_STR(err, "manifest:1:23: a memory range's maximum is below its minimum");
-    CHECK_EQ(parse("server tlsd memory 4M-\n"), -1);
-    CHECK_STR(err, "manifest:1:23: expected a size such as 8M after the range's '-'");
-    CHECK_EQ(parse("server tlsd memory -4M\n"), -1);
-    CHECK_STR(err, "manifest:1:20: expected a size such as 512K or 4M, or a range such as 4M-8M");
+    CHECK_REFUSED("server tlsd memory 8M-4M\n", "manifest:1:23: a memory range's maximum is below its minimum");
+    CHECK_REFUSED("server tlsd memory 4M-\n", "manifest:1:23: expected a size such as 8M after the range's '-'");
+    CHECK_REFUSED("server tlsd memory -4M\n",
+                  "manifest:1:20: expected a size such as 512K or 4M, or a range such as 4M-8M");
 }
 
 /* `with WORD`: a normal server that starts only when WORD is on the command
@@ -263,10 +254,36 @@ static void test_with(void)
     CHECK_EQ(parse("server netd endpoint netd\nserver faultd with faults debug connect netd\n"), 0);
     CHECK_STR(m.servers[1].with, "faults");
     CHECK_STR(m.servers[1].when, "");
-    CHECK_EQ(parse("server f with\n"), -1);
-    CHECK_STR(err, "manifest:1:15: expected a command-line word after with");
-    CHECK_EQ(parse("server f when t with faults\n"), -1);
-    CHECK_STR(err, "manifest:1:8: a server takes `when` (a test set) or `with` (beside the appliance), not both");
+    CHECK_REFUSED("server f with\n", "manifest:1:15: expected a command-line word after with");
+    CHECK_REFUSED("server f when t with faults\n",
+                  "manifest:1:8: a server takes `when` (a test set) or `with` (beside the appliance), not both");
+}
+
+/* The one-word options (when, with, program, needs, args): each value lands
+ * in its own field; a missing or malformed one names that option's error. */
+static void test_word_options(void)
+{
+    CHECK_EQ(parse("server n\nserver a when t program p1 needs n args k=v\nserver b with w\n"), 0);
+    CHECK_STR(m.servers[1].when, "t");
+    CHECK_STR(m.servers[1].program, "p1");
+    CHECK_STR(m.servers[1].needs, "n");
+    CHECK_STR(m.servers[1].args, "k=v");
+    CHECK_STR(m.servers[2].with, "w");
+    CHECK_REFUSED("server a when\n", "manifest:1:15: expected a command-line word after when");
+    CHECK_REFUSED("server a program\n", "manifest:1:18: expected a program name after program");
+    CHECK_REFUSED("server a needs\n", "manifest:1:16: expected a server name after needs");
+    CHECK_REFUSED("server a args\n", "manifest:1:15: expected a word after args");
+    CHECK_REFUSED("server a when b@d\n",
+                  "manifest:1:15: expected a command-line word (letters, digits, -_.; at most 15)");
+    CHECK_REFUSED("server a with b@d\n",
+                  "manifest:1:15: expected a command-line word (letters, digits, -_.; at most 15)");
+    CHECK_REFUSED("server a program b@d\n",
+                  "manifest:1:18: expected a program name (letters, digits, -_.; at most 15)");
+    CHECK_REFUSED("server a needs b%%\n", "manifest:1:16: expected a server name (letters, digits, -_.; at most 15)");
+    CHECK_REFUSED("server a args "
+                  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+                  "manifest:1:15: expected one word of arguments (at most 127 characters)");
 }
 
 int main(void)
@@ -285,6 +302,7 @@ int main(void)
         UNIT_TEST(test_names_scoped_by_set),
         UNIT_TEST(test_memory_range),
         UNIT_TEST(test_with),
+        UNIT_TEST(test_word_options),
     };
     return unit_main("manifest", tests, sizeof tests / sizeof tests[0]);
 }

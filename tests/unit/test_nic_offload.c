@@ -10,6 +10,23 @@
 
 static uint8_t frame[65535], seg[2048];
 
+/* Completes the frame whose TCP header is at TH, HDR_LEN bytes into it
+ * (all headers): data offset 5 words, FLAGS, window 0xff00, then PAYLOAD
+ * bytes of the pattern i * MUL + ADD, and the full TCP checksum.  Returns
+ * the frame's length. */
+static size_t finish_tcp(uint8_t *th, size_t hdr_len, uint8_t flags, unsigned payload, unsigned mul, unsigned add)
+{
+    th[12] = 5 << 4;
+    th[13] = flags;
+    th[14] = 0xff;
+    for (unsigned i = 0; i < payload; i++)
+        th[20 + i] = (uint8_t)(i * mul + add);
+    struct nof_l4 l4;
+    if (nof_parse(frame, hdr_len + payload, &l4) == NOF_OK)
+        nof_set_full(frame, &l4);
+    return hdr_len + payload;
+}
+
 /* An Ethernet + IPv4 + TCP frame with PAYLOAD bytes and a valid checksum. */
 static size_t make_tcp(unsigned payload, uint8_t flags)
 {
@@ -27,15 +44,7 @@ static size_t make_tcp(unsigned payload, uint8_t flags)
     ip[16] = 10, ip[17] = 9, ip[18] = 1, ip[19] = 1;
     th[0] = 0x30, th[1] = 0x39, th[2] = 0, th[3] = 9;
     th[4] = 0xff, th[5] = 0xff, th[6] = 0xff, th[7] = 0x00; /* a sequence number that wraps */
-    th[12] = 5 << 4;
-    th[13] = flags;
-    th[14] = 0xff;
-    for (unsigned i = 0; i < payload; i++)
-        frame[54 + i] = (uint8_t)(i * 7 + 3);
-    struct nof_l4 l4;
-    if (nof_parse(frame, 54 + payload, &l4) == NOF_OK)
-        nof_set_full(frame, &l4);
-    return 54 + payload;
+    return finish_tcp(th, 54, flags, payload, 7, 3);
 }
 
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | p[2] << 8 | p[3]; }
@@ -83,6 +92,21 @@ static void test_bad_frames_refused(void)
     CHECK_EQ(nof_parse(frame, 20, &l4), NOF_E_TRUNCATED);
 }
 
+/* Cuts segment K (MSS payload bytes each) of the frame L4 describes into
+ * seg: its length, or 0 after the last.  Every segment must parse and
+ * carry a valid TCP checksum. */
+static int next_segment(const struct nof_l4 *l4, unsigned mss, unsigned k)
+{
+    int n = nof_segment(frame, l4, mss, k, seg);
+    CHECK(n >= 0);
+    if (n <= 0)
+        return 0;
+    struct nof_l4 s;
+    CHECK_EQ(nof_parse(seg, (size_t)n, &s), NOF_OK);
+    CHECK(nof_check(seg, &s));
+    return n;
+}
+
 /* A 64 KiB segment out through a NIC without TSO: every segment is a valid
  * TCP/IPv4 frame, the payloads join up to the original, sequence numbers
  * advance by the MSS, FIN/PSH only on the last. */
@@ -95,13 +119,9 @@ static void test_segment_64k(void)
     uint32_t seq0 = rd32(frame + 38);
     unsigned got = 0, k = 0;
     for (;; k++) {
-        int n = nof_segment(frame, &l4, 1448, k, seg);
-        CHECK(n >= 0);
-        if (n <= 0)
+        int n = next_segment(&l4, 1448, k);
+        if (n == 0)
             break;
-        struct nof_l4 s;
-        CHECK_EQ(nof_parse(seg, (size_t)n, &s), NOF_OK);
-        CHECK(nof_check(seg, &s));
         CHECK_EQ(rd32(seg + 38), seq0 + got);
         CHECK(memcmp(seg + 54, frame + 54 + got, (size_t)n - 54) == 0);
         /* IP header checksum */
@@ -135,15 +155,7 @@ static size_t make_tcp6(unsigned payload, uint8_t flags)
     hbh[0] = 6; /* TCP; length 0: 8 bytes (PadN after) */
     hbh[2] = 1, hbh[3] = 4;
     th[0] = 0x30, th[1] = 0x39, th[3] = 80;
-    th[12] = 5 << 4;
-    th[13] = flags;
-    th[14] = 0xff;
-    for (unsigned i = 0; i < payload; i++)
-        th[20 + i] = (uint8_t)(i * 5 + 1);
-    struct nof_l4 l4;
-    if (nof_parse(frame, 82 + payload, &l4) == NOF_OK)
-        nof_set_full(frame, &l4);
-    return 82 + payload;
+    return finish_tcp(th, 82, flags, payload, 5, 1);
 }
 
 /* IPv6: the TCP header after an extension header, the pseudo-header over
@@ -163,13 +175,9 @@ static void test_ipv6(void)
     frame[14 + 8 + 15] ^= 1;
     unsigned got = 0, k = 0;
     for (;; k++) {
-        int n = nof_segment(frame, &l4, 1200, k, seg);
-        CHECK(n >= 0);
-        if (n <= 0)
+        int n = next_segment(&l4, 1200, k);
+        if (n == 0)
             break;
-        struct nof_l4 s;
-        CHECK_EQ(nof_parse(seg, (size_t)n, &s), NOF_OK);
-        CHECK(nof_check(seg, &s));
         CHECK_EQ((unsigned)(seg[18] << 8 | seg[19]), (unsigned)n - 54); /* payload length */
         got += (unsigned)n - 82;
     }

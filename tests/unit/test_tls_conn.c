@@ -29,7 +29,6 @@
  */
 #define _GNU_SOURCE
 #define MBEDTLS_ALLOW_PRIVATE_ACCESS /* the client's session ticket, to tamper with it */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,30 +54,7 @@
 
 /* ------------------------------------------------ platform (host) ---- */
 
-int tls_plat_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int r = vprintf(fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-long long tls_plat_time(long long *t)
-{
-    long long s = (long long)time(NULL);
-    if (t)
-        *t = s;
-    return s;
-}
-
-mbedtls_ms_time_t mbedtls_ms_time(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (mbedtls_ms_time_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* tls_plat_printf, tls_plat_time, mbedtls_ms_time: tls_host_plat.c. */
 static void heap_report(const char *what, void *ptr)
 {
     fprintf(stderr, "heap: %s at %p\n", what, ptr);
@@ -537,6 +513,18 @@ static int connect_pair(struct pair *p, struct tls_server *s, const struct cli_o
     return drive(&p->conn, &p->cli, cli_ret, srv_ms);
 }
 
+/* Connects the pair P to server S through pipes of PIPE bytes (0: no
+ * limit), the client set up with the cli_opts fields given, and checks
+ * that both ends finished the handshake well.  A macro, so a failure names
+ * the test's own line. */
+#define CHECK_CONNECTED(p, s, pipe, ...)                                                                               \
+    do {                                                                                                               \
+        const struct cli_opts conn_opts = { __VA_ARGS__ };                                                             \
+        int conn_cli_ret;                                                                                              \
+        CHECK_EQ(connect_pair(p, s, &conn_opts, pipe, &conn_cli_ret, NULL), TLS_OK);                                   \
+        CHECK_EQ(conn_cli_ret, 0);                                                                                     \
+    } while (0)
+
 static void pair_free(struct pair *p)
 {
     CHECK(tls_conn_free(&p->conn)); /* every byte of the connection came back */
@@ -550,11 +538,8 @@ static struct tls_server SRV; /* the common listener */
 static void test_sni_default_without_sni(void)
 {
     struct pair p;
-    int cr;
     uint64_t before = SRV.stats.sni_default;
-    struct cli_opts o = { .host = NULL, .trust = K_DEFAULT };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
-    CHECK_EQ(cr, 0);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = NULL, .trust = K_DEFAULT);
     CHECK_EQ(p.conn.state, TLS_CS_OPEN);
     CHECK_EQ(p.conn.sni_kind, TLS_SNI_NONE);
     CHECK_EQ(p.conn.signed_cert, K_DEFAULT);
@@ -567,10 +552,7 @@ static void test_sni_default_without_sni(void)
 static void test_sni_exact(void)
 {
     struct pair p;
-    int cr;
-    struct cli_opts o = { .host = "api.example.com", .trust = K_API };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
-    CHECK_EQ(cr, 0);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = "api.example.com", .trust = K_API);
     CHECK_EQ(p.conn.sni_kind, TLS_SNI_EXACT);
     CHECK_EQ(p.conn.signed_cert, K_API);
     CHECK_STR(p.conn.sni, "api.example.com");
@@ -580,10 +562,7 @@ static void test_sni_exact(void)
 static void test_sni_wildcard(void)
 {
     struct pair p;
-    int cr;
-    struct cli_opts o = { .host = "shop.wild.test", .trust = K_WILD };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
-    CHECK_EQ(cr, 0);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = "shop.wild.test", .trust = K_WILD);
     CHECK_EQ(p.conn.sni_kind, TLS_SNI_WILDCARD);
     CHECK_EQ(p.conn.signed_cert, K_WILD);
     pair_free(&p);
@@ -594,10 +573,7 @@ static void test_sni_wildcard(void)
 static void sni_falls_back(const char *host)
 {
     struct pair p;
-    int cr;
-    struct cli_opts o = { .host = host, .trust = K_DEFAULT, .optional = true };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
-    CHECK_EQ(cr, 0);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = host, .trust = K_DEFAULT, .optional = true);
     CHECK_EQ(p.conn.sni_kind, TLS_SNI_NONE);
     CHECK_EQ(p.conn.signed_cert, K_DEFAULT);
     CHECK_EQ(mbedtls_ssl_get_verify_result(&p.cli.ssl), MBEDTLS_X509_BADCERT_CN_MISMATCH);
@@ -610,10 +586,7 @@ static void test_sni_wildcard_one_label_only(void) { sni_falls_back("a.b.wild.te
 static void test_rsa_certificate(void)
 {
     struct pair p;
-    int cr;
-    struct cli_opts o = { .host = "rsa.test", .trust = K_RSA };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
-    CHECK_EQ(cr, 0);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = "rsa.test", .trust = K_RSA);
     CHECK_EQ(p.conn.signed_cert, K_RSA);
     CHECK(strstr(tls_conn_suite(&p.conn), "ECDHE-RSA") != NULL);
     pair_free(&p);
@@ -624,10 +597,7 @@ static void test_rsa_certificate(void)
 static void test_data_both_ways(void)
 {
     struct pair p;
-    int cr;
-    struct cli_opts o = { .host = "api.example.com", .trust = K_API };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 3000, &cr, NULL), TLS_OK);
-    CHECK_EQ(cr, 0);
+    CHECK_CONNECTED(&p, &SRV, 3000, .host = "api.example.com", .trust = K_API);
     enum { N = 300 * 1024 };
     uint8_t *up = malloc(N), *down = malloc(N), *got_up = malloc(N), *got_down = malloc(N);
     CHECK(getrandom(up, N, 0) == N && getrandom(down, N, 0) == N);
@@ -686,9 +656,7 @@ static void test_data_both_ways(void)
 static void test_close_notify_and_half_close(void)
 {
     struct pair p;
-    int cr;
-    struct cli_opts o = { .host = "api.example.com", .trust = K_API };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = "api.example.com", .trust = K_API);
     uint8_t buf[4096];
     CHECK_EQ(mbedtls_ssl_write(&p.cli.ssl, (const uint8_t *)"last words", 10), 10);
     CHECK_EQ(mbedtls_ssl_close_notify(&p.cli.ssl), 0);
@@ -716,9 +684,7 @@ static void test_close_notify_and_half_close(void)
 static void test_server_closes_first(void)
 {
     struct pair p;
-    int cr;
-    struct cli_opts o = { .host = NULL, .trust = K_DEFAULT };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = NULL, .trust = K_DEFAULT);
     CHECK_EQ(tls_conn_shutdown(&p.conn), TLS_OK);
     CHECK(p.conn.wr_closed);
     uint8_t buf[64];
@@ -734,10 +700,8 @@ static void test_server_closes_first(void)
 static void test_end_of_stream_without_close_notify(void)
 {
     struct pair p;
-    int cr;
     uint64_t before = SRV.stats.truncated;
-    struct cli_opts o = { .host = NULL, .trust = K_DEFAULT };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = NULL, .trust = K_DEFAULT);
     p.link.c2s.closed = true;
     uint8_t buf[64];
     CHECK_EQ(tls_conn_read(&p.conn, buf, sizeof buf), TLS_EOF);
@@ -1013,12 +977,9 @@ static void test_refused_signature(void)
 static void tls13_full(const char *host, int trust, bool rsa)
 {
     struct pair p;
-    int cr;
     int starts = SIGNER.starts, nows = SIGNER.nows, pss = SIGNER.pss;
     uint64_t v13 = SRV.stats.version_ok[TLS_VI_13];
-    struct cli_opts o = { .host = host, .trust = trust, .version = 1 };
-    CHECK_EQ(connect_pair(&p, &SRV, &o, 0, &cr, NULL), TLS_OK);
-    CHECK_EQ(cr, 0);
+    CHECK_CONNECTED(&p, &SRV, 0, .host = host, .trust = trust, .version = 1);
     CHECK_STR(tls_conn_version(&p.conn), "TLSv1.3");
     CHECK_STR(mbedtls_ssl_get_version(&p.cli.ssl), "TLSv1.3");
     CHECK_EQ(mbedtls_ssl_get_verify_result(&p.cli.ssl), 0);

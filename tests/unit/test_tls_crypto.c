@@ -18,7 +18,6 @@
  * Each test also prints an INFO line with the host's time per operation,
  * the figure the configuration's choices are about.
  */
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,30 +39,7 @@
 void *tls_mem_calloc(size_t n, size_t size) { return calloc(n, size); }
 void tls_mem_free(void *p) { free(p); }
 
-int tls_plat_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int r = vprintf(fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-long long tls_plat_time(long long *t)
-{
-    long long s = (long long)time(NULL);
-    if (t)
-        *t = s;
-    return s;
-}
-
-mbedtls_ms_time_t mbedtls_ms_time(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (mbedtls_ms_time_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* tls_plat_printf, tls_plat_time, mbedtls_ms_time: tls_host_plat.c. */
 psa_status_t mbedtls_psa_external_get_random(mbedtls_psa_external_random_context_t *context, uint8_t *output,
                                              size_t output_size, size_t *output_length);
 psa_status_t mbedtls_psa_external_get_random(mbedtls_psa_external_random_context_t *context, uint8_t *output,

@@ -5,7 +5,8 @@
  * and CHECK_EQ, lists them in a UNIT_TESTS table, and calls unit_main().
  * Each test prints PASS or FAIL with the first failed check; the program
  * ends with "N passed, N failed" and exits non-zero when anything failed or
- * nothing ran.
+ * nothing ran.  unit_xorshift64() gives the randomized tests a repeatable
+ * stream from each file's own seed.
  *
  * Leaks: built with AddressSanitizer (UNIT_CFLAGS), each test is followed
  * by a LeakSanitizer pass, and a test after which memory is unreachable
@@ -16,6 +17,7 @@
 #ifndef KEEL_UNIT_H
 #define KEEL_UNIT_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,6 +57,29 @@ static char unit_first_failure[2048];
                 snprintf(unit_first_failure, sizeof unit_first_failure, "%s:%d: %s == \"%s\", expected \"%s\"",        \
                          __FILE__, __LINE__, #a, unit_sa, unit_sb);                                                    \
         }                                                                                                              \
+    } while (0)
+
+/*
+ * Marsaglia's xorshift64 (shifts 13, 7, 17): a fixed-seed pseudo-random
+ * stream for the randomized tests, the same on every run and every host.
+ * *state must start non-zero; it stays non-zero.
+ */
+static inline uint64_t unit_xorshift64(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
+/* FN, an snprintf under test, formats the rest of the arguments into the
+ * array BUF, which must then read EXPECTED.  A macro, so a failure names the
+ * case's own line. */
+#define CHECK_FORMATS(fn, buf, expected, ...)                                                                          \
+    do {                                                                                                               \
+        fn(buf, sizeof buf, __VA_ARGS__);                                                                              \
+        CHECK_STR(buf, expected);                                                                                      \
     } while (0)
 
 struct unit_test {

@@ -55,9 +55,18 @@ struct keel_srvinfo;
 /* The slot of the capability init granted under NAME ("irq", "shm:nic0",
  * "bar0", ...), or 0 when there is none. */
 uint64_t srv_find_cap(const struct keel_srvinfo *si, const char *name);
+/* The first capability whose name starts with PREFIX ("serve:", "shm:"),
+ * its slot, or 0. */
+uint64_t srv_find_cap_prefix(const struct keel_srvinfo *si, const char *prefix);
+/* The highest empty capability slot (for objects a server creates itself:
+ * init grants from the bottom), or 0 when the table is full. */
+uint64_t srv_free_slot(void);
 
 /* Serves for ever; returns only when a receive fails (the error). */
 int64_t srv_run(const struct srv_loop *l);
+/* Tells init this server is ready (INIT_READY: init starts what waits for
+ * it), then srv_run. */
+int64_t srv_ready_and_run(const struct srv_loop *l);
 /* One step, for servers with their own loop: dispatches M (just received)
  * and fills it with the reply; returns false when no reply is due. */
 int srv_dispatch(const struct srv_loop *l, struct keel_msg *m);

@@ -31,19 +31,6 @@ struct keel_msg {
 
 static inline uint64_t keel_label(const struct keel_msg *m) { return m->info & KEEL_LABEL_MASK; }
 
-static inline int64_t sys6(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
-{
-    register uint64_t r10 __asm__("r10") = a3;
-    register uint64_t r8 __asm__("r8") = a4;
-    register uint64_t r9 __asm__("r9") = a5;
-    uint64_t rax = nr;
-    __asm__ volatile("syscall"
-                     : "+a"(rax), "+D"(a0), "+S"(a1), "+d"(a2), "+r"(r10), "+r"(r8), "+r"(r9)
-                     :
-                     : "rcx", "r11", "memory");
-    return (int64_t)rax;
-}
-
 /* A system call whose results come back in rdi/rsi/rdx. */
 static inline int64_t sys6_out(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
                                uint64_t a5, uint64_t *o0, uint64_t *o1, uint64_t *o2)
@@ -63,6 +50,12 @@ static inline int64_t sys6_out(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a
     if (o2)
         *o2 = a2;
     return (int64_t)rax;
+}
+
+/* A system call whose one result comes back in rax. */
+static inline int64_t sys6(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+    return sys6_out(nr, a0, a1, a2, a3, a4, a5, NULL, NULL, NULL);
 }
 
 /* IPC: sends M (info/mr) on SLOT and, for calls and receives, overwrites M
