@@ -126,7 +126,7 @@ static void one_packet6(struct harness *h, uint8_t ctrl, const uint8_t *bytes, s
         return;
     }
     REQUIRE(p.len >= 40 && p.len <= len);
-    REQUIRE(p.l4_off >= 40 && p.l4_off <= p.len);
+    REQUIRE(p.l4off >= 40 && p.l4off <= p.len);
     if (fw6_is_nd(&p)) {
         (void)fw6_modulate_error(&h->states6, copy, len, &p, now);
         free(copy);
@@ -136,7 +136,7 @@ static void one_packet6(struct harness *h, uint8_t ctrl, const uint8_t *bytes, s
     fw6_filter(&h->eng6, &p, now, &v);
     if (v.action == FW_PASS) {
         bool changed = p.proto == FW_PROTO_TCP
-                           ? fw_modulate_tcp(copy + p.l4_off, p.len - p.l4_off, &v.mod, (ctrl & 4) != 0)
+                           ? fw_modulate_tcp(copy + p.l4off, p.len - p.l4off, &v.mod, (ctrl & 4) != 0)
                            : fw6_modulate_error(&h->states6, copy, len, &p, now);
         struct fw6_packet q = { .dir = p.dir, .iface = p.iface };
         REQUIRE(!changed || (fw6_parse(copy, len, &q) == FW6_PKT_OK && q.len == p.len && q.proto == p.proto &&
