@@ -282,7 +282,9 @@ int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const 
 
 int sock_sendto6(struct sock_client *c, int s, const uint8_t ip[16], uint16_t port, const void *buf, size_t n)
 {
-    if (!valid(s) || !(ld(&state(c, s)->status) & SOCK_ST_UDP6))
+    if (!valid(s))
+        return SOCK_E_INVALID; /* as sock_sendto */
+    if (!(ld(&state(c, s)->status) & SOCK_ST_UDP6))
         return SOCK_E_WRONG_TYPE;
     struct sock_dgram h = { .ip = 0, .port = port, .len = (uint16_t)(n | SOCK_DGRAM_IP6) };
     return put_dgram(c, s, h, ip, buf, n);
