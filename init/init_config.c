@@ -39,7 +39,7 @@ void init_config_read(const void *site, size_t len, struct init_config_needs *ou
     }
     out->decided = true;
     out->tls = parsed.n_tls > 0;
-    out->ops = parsed.ops.syslog_addr || parsed.ops.ntp_addr || parsed.ops.metrics_port;
+    out->ops = conf_ops_syslog_on(&parsed.ops) || conf_ops_ntp_on(&parsed.ops) || parsed.ops.metrics_port;
     _Static_assert(INIT_CONFIG_NICS == CONF_MAX_NIC + 1 && sizeof out->ifname[0] == CONF_IFNAME_MAX,
                    "init_config_needs holds every interface line");
     for (unsigned i = 0; i < parsed.n_ifaces; i++) {

@@ -99,6 +99,7 @@ int sock_addrs6(struct sock_client *c, int s, uint8_t peer[16], uint8_t local[16
 }
 
 int sock_udp_bind(struct sock_client *c, uint16_t port) { return call(c, SOCK_UDP_BIND, 1, port, 0, 0); }
+int sock_udp_bind6(struct sock_client *c, uint16_t port) { return call(c, SOCK_UDP_BIND6, 1, port, 0, 0); }
 int sock_shutdown(struct sock_client *c, int s) { return call(c, SOCK_SHUTDOWN, 1, (uint64_t)s, 0, 0); }
 static void tx_release(struct sock_client *c, int s, bool all);
 
@@ -239,7 +240,9 @@ long sock_recv(struct sock_client *c, int s, void *buf, size_t n)
     return k;
 }
 
-int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const void *buf, size_t n)
+/* One record (socket.h): header H, the IPv6 address A6 when not NULL,
+ * then N payload bytes. */
+static int put_dgram(struct sock_client *c, int s, struct sock_dgram h, const uint8_t *a6, const void *buf, size_t n)
 {
     if (!valid(s) || n > SOCK_DGRAM_MAX)
         return SOCK_E_INVALID;
@@ -247,7 +250,7 @@ int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const 
     client_lock(c);
     tx_release(c, s, false);
     uint32_t head = ss->tx_head, room = sock_ring_room(head, ld(&ss->tx_tail));
-    uint32_t rec = 8 + (((uint32_t)n + 7) & ~7u);
+    uint32_t rec = sock_dgram_rec((uint32_t)n, a6 != NULL);
     if (rec > room) {
         client_unlock(c);
         return SOCK_E_AGAIN;
@@ -257,33 +260,77 @@ int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const 
         client_unlock(c);
         return SOCK_E_AGAIN;
     }
-    struct sock_dgram h = { .ip = ip, .port = port, .len = (uint16_t)n };
-    (void)sock_ring_write(ss->tx_pages, NULL, &c->tx, c->tx_base, head, &h, sizeof h);
-    (void)sock_ring_write(ss->tx_pages, NULL, &c->tx, c->tx_base, head + 8, buf, (uint32_t)n);
+    uint32_t at = head;
+    (void)sock_ring_write(ss->tx_pages, NULL, &c->tx, c->tx_base, at, &h, sizeof h);
+    at += sizeof h;
+    if (a6) {
+        (void)sock_ring_write(ss->tx_pages, NULL, &c->tx, c->tx_base, at, a6, SOCK_DGRAM_ADDR6);
+        at += SOCK_DGRAM_ADDR6;
+    }
+    (void)sock_ring_write(ss->tx_pages, NULL, &c->tx, c->tx_base, at, buf, (uint32_t)n);
     st(&ss->tx_head, head + rec);
     client_unlock(c);
     flag(c, s);
     return 0;
 }
 
-long sock_recvfrom(struct sock_client *c, int s, void *buf, size_t n, uint32_t *ip, uint16_t *port)
+int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const void *buf, size_t n)
+{
+    struct sock_dgram h = { .ip = ip, .port = port, .len = (uint16_t)n };
+    return put_dgram(c, s, h, NULL, buf, n);
+}
+
+int sock_sendto6(struct sock_client *c, int s, const uint8_t ip[16], uint16_t port, const void *buf, size_t n)
+{
+    if (!valid(s))
+        return SOCK_E_INVALID; /* as sock_sendto */
+    if (!(ld(&state(c, s)->status) & SOCK_ST_UDP6))
+        return SOCK_E_WRONG_TYPE;
+    struct sock_dgram h = { .ip = 0, .port = port, .len = (uint16_t)(n | SOCK_DGRAM_IP6) };
+    return put_dgram(c, s, h, ip, buf, n);
+}
+
+long sock_recvfrom6(struct sock_client *c, int s, void *buf, size_t n, struct sock_from *from)
 {
     if (!valid(s))
         return SOCK_E_BAD_SOCKET;
     struct sock_state *ss = state(c, s);
-    uint32_t tail = ss->rx_tail;
-    if (ld(&ss->rx_head) == tail)
+    uint32_t tail = ss->rx_tail, used = ld(&ss->rx_head) - tail, rec = 0;
+    if (!used)
         return SOCK_E_AGAIN;
-    struct sock_dgram h;
-    sock_ring_read(ss->rx_pages, c->rx_pool, rx_base(c), tail, &h, sizeof h);
-    uint32_t k = h.len < n ? h.len : (uint32_t)n;
-    sock_ring_read(ss->rx_pages, c->rx_pool, rx_base(c), tail + 8, buf, k);
-    if (ip)
-        *ip = h.ip;
-    if (port)
-        *port = h.port;
-    st(&ss->rx_tail, tail + 8 + ((h.len + 7u) & ~7u));
+    struct sock_dgram h = { 0 };
+    if (used >= sizeof h)
+        sock_ring_read(ss->rx_pages, c->rx_pool, rx_base(c), tail, &h, sizeof h);
+    if (sock_dgram_check(&h, used, true, &rec) || !rec) {
+        st(&ss->rx_tail, tail + used); /* netd wrote what it never writes: drop it all */
+        flag(c, s);
+        return SOCK_E_AGAIN;
+    }
+    uint32_t len = h.len & SOCK_DGRAM_LEN_MASK, at = tail + sizeof h;
+    struct sock_from f = { .v6 = (h.len & SOCK_DGRAM_IP6) != 0, .ip = h.ip, .port = h.port };
+    if (f.v6) {
+        sock_ring_read(ss->rx_pages, c->rx_pool, rx_base(c), at, f.ip6, SOCK_DGRAM_ADDR6);
+        at += SOCK_DGRAM_ADDR6;
+    }
+    uint32_t k = len < n ? len : (uint32_t)n;
+    sock_ring_read(ss->rx_pages, c->rx_pool, rx_base(c), at, buf, k);
+    if (from)
+        *from = f;
+    st(&ss->rx_tail, tail + rec);
     flag(c, s);
+    return k;
+}
+
+long sock_recvfrom(struct sock_client *c, int s, void *buf, size_t n, uint32_t *ip, uint16_t *port)
+{
+    struct sock_from f;
+    long k = sock_recvfrom6(c, s, buf, n, &f);
+    if (k >= 0) {
+        if (ip)
+            *ip = f.ip; /* 0 for an IPv6 source */
+        if (port)
+            *port = f.port;
+    }
     return k;
 }
 

@@ -150,3 +150,19 @@ uint32_t sock_ring_held(const uint16_t *list)
         n += list[i] != 0;
     return n;
 }
+
+int sock_dgram_check(const struct sock_dgram *h, uint32_t avail, bool allow6, uint32_t *rec)
+{
+    *rec = 0;
+    if (avail < sizeof *h)
+        return SOCK_E_TRUNCATED;
+    uint32_t len = h->len & SOCK_DGRAM_LEN_MASK;
+    bool v6 = (h->len & SOCK_DGRAM_IP6) != 0;
+    if ((h->len & ~(SOCK_DGRAM_LEN_MASK | SOCK_DGRAM_IP6)) || len > SOCK_DGRAM_MAX)
+        return SOCK_E_INVALID;
+    uint32_t n = sock_dgram_rec(len, v6);
+    if (n > avail)
+        return SOCK_E_TRUNCATED;
+    *rec = n;
+    return (v6 && !allow6) ? SOCK_E_INVALID : 0;
+}

@@ -10,7 +10,8 @@
  *            until SOCK_ACCEPT hands their index out
  *   TCP      a connection (accepted or connecting); tcp == NULL once lwIP
  *            freed the pcb (tcp_err: SOCK_ST_RESET), until SOCK_CLOSE
- *   UDP      a bound udp pcb
+ *   UDP      a bound udp pcb: IPv4 only, or dual stack (SOCK_ST_UDP6,
+ *            SOCK_UDP_BIND6) with IPv6 records in its rings (socket.h)
  * An accepted connection takes its index at lwIP's accept callback (so
  * bytes that come before SOCK_ACCEPT already go into its ring); no free
  * index or a full queue: the connection is aborted (counted: refused).
@@ -50,7 +51,7 @@
  *
  * Not handled: SO_REUSEADDR (lwipopts.h has no SO_REUSE: a port
  * whose connection netd closed actively stays taken during TIME_WAIT);
- * IPv6; a close that lingers for bytes still in the tx ring.
+ * a close that lingers for bytes still in the tx ring.
  */
 #include <keel/fmt.h>
 #include <keel/init.h>
@@ -458,7 +459,10 @@ static void on_udp(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr
     struct nsock *s = arg;
     static uint8_t tmp[SOCK_DGRAM_MAX];
     (void)pcb;
-    uint32_t len = p->tot_len, rec = 8 + ((len + 7) & ~7u);
+    /* A dual-stack socket's IPv6 datagrams carry their source after the
+     * header (socket.h); an IPv4-only pcb never sees IPv6 ones. */
+    bool v6 = IP_IS_V6(addr);
+    uint32_t len = p->tot_len, rec = sock_dgram_rec(len, v6);
     rx_reclaim(s);
     if (len > SOCK_DGRAM_MAX || rec > rx_room(s) ||
         sock_ring_pages_wanted(s->rx_list, s->rx_head, rec) > s->c->rx.nfree) {
@@ -467,41 +471,89 @@ static void on_udp(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr
         pbuf_free(p);
         return;
     }
-    struct sock_dgram h = { .ip = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(addr))), .port = port, .len = (uint16_t)len };
+    struct sock_dgram h = { .ip = v6 ? 0 : lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(addr))),
+                            .port = port,
+                            .len = (uint16_t)(len | (v6 ? SOCK_DGRAM_IP6 : 0)) };
     pbuf_copy_partial(p, tmp, (u16_t)len, 0);
     pbuf_free(p);
     struct nsock_client *c = s->c;
-    (void)sock_ring_write(s->rx_list, st_of(s)->rx_pages, &c->rx, c->rx_base, s->rx_head, &h, sizeof h);
-    (void)sock_ring_write(s->rx_list, st_of(s)->rx_pages, &c->rx, c->rx_base, s->rx_head + 8, tmp, len);
+    uint32_t at = s->rx_head;
+    (void)sock_ring_write(s->rx_list, st_of(s)->rx_pages, &c->rx, c->rx_base, at, &h, sizeof h);
+    at += sizeof h;
+    if (v6) {
+        (void)sock_ring_write(s->rx_list, st_of(s)->rx_pages, &c->rx, c->rx_base, at, ip_2_ip6(addr)->addr,
+                              SOCK_DGRAM_ADDR6);
+        at += SOCK_DGRAM_ADDR6;
+    }
+    (void)sock_ring_write(s->rx_list, st_of(s)->rx_pages, &c->rx, c->rx_base, at, tmp, len);
     note_rx_use(c);
     s->rx_head += rec;
     st(&st_of(s)->rx_head, s->rx_head);
     event(s);
 }
 
-/* Sends the datagram records the client put into tx. */
+/* An IPv6 destination netd sends to: no zone to send a link-local one out
+ * of, and ::, loopback and multicast are no peers (as SOCK_TCP_CONNECT6). */
+static bool v6_sendable(const ip6_addr_t *a)
+{
+    return !(ip6_addr_isany(a) || ip6_addr_ismulticast(a) || ip6_addr_isloopback(a) || ip6_addr_islinklocal(a));
+}
+
+/* Counts a tx record refused with error E (logged at the 1st, 2nd, 4th...). */
+static void udp_refuse(struct nsock *s, int e)
+{
+    struct nsock_client *c = s->c;
+    c->udp_refused++;
+    if ((c->udp_refused & (c->udp_refused - 1)) == 0)
+        ulog("netd: sock: %s: socket %u: UDP tx record refused (%d), %llu so far\n", c->name, s->idx, e,
+             (unsigned long long)c->udp_refused);
+}
+
+/* Sends the datagram records the client put into tx.  Each header is
+ * checked (sock_dgram_check) before anything is sent: a record of the
+ * wrong family or to an address netd does not send to is skipped, a bad
+ * length or a truncated record makes the rest of the ring garbage. */
 static void udp_push(struct nsock *s)
 {
     uint32_t avail = ld(&st_of(s)->tx_head) - s->tx_tail;
     if (avail > SOCK_RING_BYTES)
         avail = 0;
     uint32_t start = s->tx_tail;
-    while (avail >= sizeof(struct sock_dgram)) {
-        struct sock_dgram h;
-        sock_ring_read(st_of(s)->tx_pages, s->c->tx_pool, s->c->tx_base, s->tx_tail, &h, sizeof h);
-        uint32_t rec = 8 + ((h.len + 7u) & ~7u);
-        if (h.len > SOCK_DGRAM_MAX || rec > avail) {
+    bool allow6 = (st_of(s)->status & SOCK_ST_UDP6) != 0;
+    while (avail) {
+        struct sock_dgram h = { 0 };
+        uint32_t rec = 0;
+        if (avail >= sizeof h)
+            sock_ring_read(st_of(s)->tx_pages, s->c->tx_pool, s->c->tx_base, s->tx_tail, &h, sizeof h);
+        int e = sock_dgram_check(&h, avail, allow6, &rec);
+        if (e && !rec) {
+            udp_refuse(s, e);
             s->tx_tail += avail; /* garbage: the client's bug; skip it all */
             break;
         }
-        struct pbuf *p = pbuf_alloc(PBUF_TRANSPORT, h.len, PBUF_RAM);
-        if (!p)
-            break; /* out of memory: the next kick tries again */
-        sock_ring_read(st_of(s)->tx_pages, s->c->tx_pool, s->c->tx_base, s->tx_tail + 8, p->payload, h.len);
+        uint32_t len = h.len & SOCK_DGRAM_LEN_MASK, at = s->tx_tail + sizeof h;
         ip_addr_t to;
-        ip_addr_set_ip4_u32_val(to, lwip_htonl(h.ip));
-        (void)udp_sendto(s->udp, p, &to, h.port);
-        pbuf_free(p);
+        if (!e && (h.len & SOCK_DGRAM_IP6)) {
+            memset(&to, 0, sizeof to);
+            IP_SET_TYPE_VAL(to, IPADDR_TYPE_V6);
+            sock_ring_read(st_of(s)->tx_pages, s->c->tx_pool, s->c->tx_base, at, ip_2_ip6(&to)->addr, SOCK_DGRAM_ADDR6);
+            ip6_addr_clear_zone(ip_2_ip6(&to));
+            at += SOCK_DGRAM_ADDR6;
+            if (!v6_sendable(ip_2_ip6(&to)))
+                e = SOCK_E_INVALID;
+        } else if (!e) {
+            ip_addr_set_ip4_u32_val(to, lwip_htonl(h.ip));
+        }
+        if (e) {
+            udp_refuse(s, e); /* just this record */
+        } else {
+            struct pbuf *p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
+            if (!p)
+                break; /* out of memory: the next kick tries again */
+            sock_ring_read(st_of(s)->tx_pages, s->c->tx_pool, s->c->tx_base, at, p->payload, len);
+            (void)udp_sendto(s->udp, p, &to, h.port);
+            pbuf_free(p);
+        }
         s->tx_tail += rec;
         avail -= rec;
     }
@@ -753,7 +805,9 @@ static int64_t do_addrs6(void *ctx, struct keel_msg *m)
     return 0;
 }
 
-static int64_t do_udp_bind(void *ctx, struct keel_msg *m)
+/* SOCK_UDP_BIND and SOCK_UDP_BIND6: a UDP socket on PORT, IPv4 only or
+ * dual stack (V6). */
+static int64_t udp_bind_to(void *ctx, struct keel_msg *m, bool v6)
 {
     struct nsock_client *c;
     int64_t e = caller(ctx, m, &c);
@@ -764,22 +818,26 @@ static int64_t do_udp_bind(void *ctx, struct keel_msg *m)
     struct nsock *s = alloc_sock(c, NSOCK_UDP);
     if (!s)
         return SOCK_E_NO_SOCKETS;
-    struct udp_pcb *pcb = udp_new();
+    struct udp_pcb *pcb = udp_new_ip_type(v6 ? IPADDR_TYPE_ANY : IPADDR_TYPE_V4);
     if (!pcb) {
         unalloc_sock(s);
         return SOCK_E_NO_MEMORY;
     }
-    if (udp_bind(pcb, IP4_ADDR_ANY, (u16_t)m->mr[0]) != ERR_OK) {
+    if (udp_bind(pcb, v6 ? IP_ANY_TYPE : IP4_ADDR_ANY, (u16_t)m->mr[0]) != ERR_OK) {
         udp_remove(pcb);
         unalloc_sock(s);
         return SOCK_E_ADDR_IN_USE;
     }
+    /* point of no return */
     s->udp = pcb;
     udp_recv(pcb, on_udp, s);
     st_of(s)->local_port = (uint16_t)m->mr[0];
-    set_status(s, SOCK_ST_OPEN | SOCK_ST_UDP, 0);
+    set_status(s, SOCK_ST_OPEN | SOCK_ST_UDP | (v6 ? SOCK_ST_UDP6 : 0), 0);
     return s->idx;
 }
+
+static int64_t do_udp_bind(void *ctx, struct keel_msg *m) { return udp_bind_to(ctx, m, false); }
+static int64_t do_udp_bind6(void *ctx, struct keel_msg *m) { return udp_bind_to(ctx, m, true); }
 
 static int64_t do_kick(void *ctx, struct keel_msg *m)
 {
@@ -858,7 +916,7 @@ static const struct srv_handler handlers[] = {
     { SOCK_HELLO, 0, do_hello },           { SOCK_TCP_LISTEN, 2, do_listen }, { SOCK_ACCEPT, 1, do_accept },
     { SOCK_TCP_CONNECT, 2, do_connect },   { SOCK_UDP_BIND, 1, do_udp_bind }, { SOCK_KICK, 0, do_kick },
     { SOCK_SHUTDOWN, 1, do_shutdown },     { SOCK_CLOSE, 1, do_close },       { SOCK_SETOPT, 3, do_setopt },
-    { SOCK_TCP_CONNECT6, 3, do_connect6 }, { SOCK_ADDRS6, 1, do_addrs6 },
+    { SOCK_TCP_CONNECT6, 3, do_connect6 }, { SOCK_ADDRS6, 1, do_addrs6 },     { SOCK_UDP_BIND6, 1, do_udp_bind6 },
 };
 
 int netd_sock_dispatch(struct netd_socks *ss, struct keel_msg *m)
@@ -1000,10 +1058,10 @@ void netd_sock_log_stats(const struct netd_socks *ss)
                 n[c->chunk[k][j].kind]++;
         }
         ulog("netd: sock: %s: %u open (listen %u tcp %u udp %u); peak %u, table %u KiB; rx pages %u in use (peak %u "
-             "of %u); accepted %llu refused %llu udp-dropped %llu hellos %llu deaths %llu\n",
+             "of %u); accepted %llu refused %llu udp-dropped %llu udp-refused %llu hellos %llu deaths %llu\n",
              c->name, c->open, n[NSOCK_LISTEN], n[NSOCK_TCP], n[NSOCK_UDP], c->open_peak,
              (unsigned)(chunks * CHUNK_PAGES * 4), c->rx.pages - c->rx.nfree, c->rx_pages_peak, c->rx.pages,
              (unsigned long long)c->accepted, (unsigned long long)c->refused, (unsigned long long)c->udp_dropped,
-             (unsigned long long)c->hellos, (unsigned long long)c->deaths);
+             (unsigned long long)c->udp_refused, (unsigned long long)c->hellos, (unsigned long long)c->deaths);
     }
 }

@@ -63,7 +63,8 @@ struct nsock_client {
     bool hello;                            /* SOCK_HELLO seen, and that run has not died since */
     bool dirty;                            /* events set since the last netd_sock_flush: signal */
     uint64_t faults;                       /* init's fault count for it at its last SOCK_HELLO */
-    uint64_t accepted, refused, udp_dropped, hellos, deaths;
+    uint64_t accepted, refused, udp_dropped, udp_refused, hellos,
+        deaths;                        /* udp_refused: tx records sock_dgram_check refused */
     uint64_t chunk_va;                 /* where chunk k maps: chunk_va + k * NSOCK_CHUNK_STRIDE */
     struct nsock *chunk[NSOCK_CHUNKS]; /* NULL: not mapped (every socket of it free) */
     uint16_t chunk_open[NSOCK_CHUNKS]; /* open sockets in chunk k */

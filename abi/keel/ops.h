@@ -49,10 +49,17 @@ struct ops_config {
     uint16_t syslog_port;  /* host order */
     uint16_t metrics_port; /* 0: no metrics page */
     uint32_t metrics_addr; /* 0.0.0.0: any */
-    uint32_t ntp_addr;     /* 0: no SNTP */
+    uint32_t ntp_addr;     /* 0: no SNTP over IPv4 */
     char hostname[OPS_HOST_MAX];
+    uint32_t flags; /* OPS_CFG_*: which of the IPv6 addresses below is set */
+    uint32_t pad;
+    uint8_t syslog_addr6[16]; /* OPS_CFG_SYSLOG6: the collector (network order; syslog_addr 0) */
+    uint8_t ntp_addr6[16];    /* OPS_CFG_NTP6: the NTP server (network order; ntp_addr 0) */
 };
-_Static_assert(sizeof(struct ops_config) == 16 + OPS_HOST_MAX, "ops_config layout");
+#define OPS_CFG_SYSLOG6 (1u << 0)
+#define OPS_CFG_NTP6    (1u << 1)
+_Static_assert(sizeof(struct ops_config) == 16 + OPS_HOST_MAX + 40, "ops_config layout");
+_Static_assert(__builtin_offsetof(struct ops_config, syslog_addr6) == 16 + OPS_HOST_MAX + 8, "ops_config layout");
 
 enum ops_clock_source {
     OPS_CLOCK_NONE = 0, /* the wall time is not known */
@@ -61,15 +68,16 @@ enum ops_clock_source {
 };
 
 struct ops_clock {
-    uint32_t seq;         /* odd while opsd writes */
-    uint32_t source;      /* enum ops_clock_source */
-    int64_t offset_ns;    /* wall = keel_now_ns() + offset_ns */
-    uint64_t synced_ns;   /* keel_now_ns() of the last setting */
-    uint32_t ntp_server;  /* the server of the last SNTP answer */
-    uint32_t stratum;     /* its stratum */
-    int64_t last_step_ns; /* how far that answer moved the clock */
+    uint32_t seq;            /* odd while opsd writes */
+    uint32_t source;         /* enum ops_clock_source */
+    int64_t offset_ns;       /* wall = keel_now_ns() + offset_ns */
+    uint64_t synced_ns;      /* keel_now_ns() of the last setting */
+    uint32_t ntp_server;     /* the server of the last SNTP answer (IPv4; 0: IPv6, see ntp_server6) */
+    uint32_t stratum;        /* its stratum */
+    int64_t last_step_ns;    /* how far that answer moved the clock */
+    uint8_t ntp_server6[16]; /* the server when it answered over IPv6 (network order), else zero */
 };
-_Static_assert(sizeof(struct ops_clock) == 40, "ops_clock layout");
+_Static_assert(sizeof(struct ops_clock) == 56, "ops_clock layout");
 
 struct ops_log_entry {
     uint64_t time_ns; /* keel_now_ns() when consoled took it */

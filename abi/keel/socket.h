@@ -52,9 +52,21 @@
  *
  * UDP sockets carry datagrams in the same rings as records: struct
  * sock_dgram (8 bytes) then the payload, the record padded to 8 bytes; a
- * record may wrap around the ring end.  rx: netd drops a datagram that
- * does not fit (counted in sock_state.rx_dropped).  tx: SOCK_UDP_SENDTO is
- * "write a record, then SOCK_KICK" (the client library's sock_sendto).
+ * record may wrap around the ring end.  An IPv6 record (SOCK_DGRAM_IP6 set
+ * in sock_dgram.len; ip is 0) has the address's 16 bytes (network order)
+ * between the header and the payload: 8 + 16 + payload, padded to 8
+ * (sock_dgram_rec).  Only a socket bound with SOCK_UDP_BIND6
+ * (SOCK_ST_UDP6) ever sees or may write one; its IPv4 datagrams keep the
+ * IPv4 record, so an IPv4-only client's records never change.  rx: netd
+ * drops a datagram that does not fit (counted in sock_state.rx_dropped).
+ * tx: SOCK_UDP_SENDTO is "write a record, then SOCK_KICK" (the client
+ * library's sock_sendto / sock_sendto6).  netd checks every tx header
+ * (sock_dgram_check): an IPv6 record on an IPv4-only socket or to an
+ * address it will not send to (::, loopback, multicast, link-local) is
+ * skipped (SOCK_E_INVALID); a header that claims more bytes than the ring
+ * holds (SOCK_E_TRUNCATED) or a bad length ends the ring's bytes as
+ * garbage (netd skips to tx_head); either way netd counts it (its
+ * per-client "udp-refused", logged with the error code) and goes on.
  *
  * Calls (client -> netd on ep:netd; SRV_LABEL(label, words); the reply
  * label is >= 0 on success or a negative enum sock_error):
@@ -79,7 +91,10 @@
  *                                       SOCK_E_WRONG_TYPE for an IPv4 or
  *                                       UDP socket, SOCK_E_INVALID once the
  *                                       connection is gone
- *   SOCK_UDP_BIND (port)                -> socket index
+ *   SOCK_UDP_BIND (port)                -> socket index (IPv4 only)
+ *   SOCK_UDP_BIND6 (port)               -> socket index: dual stack, IPv4
+ *                                       and IPv6 datagrams (SOCK_ST_UDP6,
+ *                                       IPv6 records as above)
  *   SOCK_KICK ()                        the client produced into tx rings
  *                                       and/or consumed from rx rings; netd
  *                                       looks at the sockets flagged in
@@ -167,6 +182,7 @@ enum sock_label {
     SOCK_SETOPT = 9,
     SOCK_TCP_CONNECT6 = 10,
     SOCK_ADDRS6 = 11,
+    SOCK_UDP_BIND6 = 12,
 };
 
 enum sock_error {
@@ -179,8 +195,9 @@ enum sock_error {
     SOCK_E_NO_MEMORY = -907, /* lwIP out of PCBs or memory */
     SOCK_E_INVALID = -908,   /* a bad argument (port 0, unknown option) */
     SOCK_E_NO_HELLO = -909,  /* SOCK_HELLO first */
+    SOCK_E_TRUNCATED = -910, /* a datagram record longer than the bytes in the ring */
 };
-_Static_assert(KEEL_ERR_IN(SOCK, SOCK_E_AGAIN) && KEEL_ERR_IN(SOCK, SOCK_E_NO_HELLO),
+_Static_assert(KEEL_ERR_IN(SOCK, SOCK_E_AGAIN) && KEEL_ERR_IN(SOCK, SOCK_E_TRUNCATED),
                "SOCK_E_* in its range (keel/errors.h)");
 
 enum sock_opt {
@@ -197,6 +214,7 @@ enum sock_opt {
 #define SOCK_ST_RX_EOF    (1u << 5) /* the peer sent FIN and rx holds all its bytes */
 #define SOCK_ST_RESET     (1u << 6) /* the connection failed or was reset: dead */
 #define SOCK_ST_PEER6     (1u << 7) /* TCP: the peer is an IPv6 address (peer_ip is then 0) */
+#define SOCK_ST_UDP6      (1u << 8) /* UDP: dual stack (SOCK_UDP_BIND6): IPv6 records allowed */
 
 struct sock_state {
     uint32_t status;     /* SOCK_ST_*, netd writes */
@@ -230,12 +248,20 @@ _Static_assert(SOCK_MAX <= 0x7fff, "indices fit netd's int16_t queue links");
 
 /* A UDP record's header in a ring. */
 struct sock_dgram {
-    uint32_t ip;   /* rx: the source; tx: the destination */
+    uint32_t ip;   /* rx: the source; tx: the destination (IPv4; 0 in an IPv6 record) */
     uint16_t port; /* likewise */
-    uint16_t len;  /* payload bytes (<= SOCK_DGRAM_MAX) */
+    uint16_t len;  /* payload bytes (<= SOCK_DGRAM_MAX), | SOCK_DGRAM_IP6 for an IPv6 record */
 };
 _Static_assert(sizeof(struct sock_dgram) == 8, "sock_dgram layout");
-#define SOCK_DGRAM_MAX 1472u
+_Static_assert(__builtin_offsetof(struct sock_dgram, len) == 6, "sock_dgram layout");
+#define SOCK_DGRAM_MAX      1472u
+#define SOCK_DGRAM_IP6      0x8000u /* sock_dgram.len: SOCK_DGRAM_ADDR6 address bytes follow the header */
+#define SOCK_DGRAM_LEN_MASK 0x07ffu /* sock_dgram.len: the payload's bytes */
+#define SOCK_DGRAM_ADDR6    16u
+_Static_assert(SOCK_DGRAM_MAX <= SOCK_DGRAM_LEN_MASK && (SOCK_DGRAM_IP6 & SOCK_DGRAM_LEN_MASK) == 0,
+               "the flag never overlaps a length");
+_Static_assert(sizeof(struct sock_dgram) + SOCK_DGRAM_ADDR6 + SOCK_DGRAM_MAX + 7 < SOCK_RING_BYTES,
+               "a record fits a ring");
 
 /* Byte offset of pool page I (0-based) from the start of sock-C (rx pool)
  * or of socktx-C (tx pool, mapped right after sock-C). */

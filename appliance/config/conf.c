@@ -364,15 +364,9 @@ static int if_address4(struct pstate *ps, struct conf_iface *f, struct tok *t)
 
 /* True iff A (network order) is a global or unique-local unicast address:
  * not ::, ::1, multicast ff00::/8, link-local fe80::/10 or IPv4-mapped. */
-static bool v6_unicast(const uint8_t a[16])
-{
-    static const uint8_t zero[15];
-    static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-    return a[0] != 0xff && !(a[0] == 0xfe && (a[1] & 0xc0) == 0x80) && memcmp(a, mapped, 12) != 0 &&
-           !(memcmp(a, zero, 15) == 0 && a[15] <= 1);
-}
+static bool v6_unicast(const uint8_t a[16]) { return conf_ip6_unicast(a); }
 
-#define V6_UNICAST_WHAT "(not ::, ::1, IPv4-mapped, multicast or link-local fe80::/10)"
+#define V6_UNICAST_WHAT CONF_V6_UNICAST_WHAT
 
 /* True iff A and B (network order) agree in their first PREFIX bits. */
 static bool v6_same_net(const uint8_t *a, const uint8_t *b, unsigned prefix)
@@ -767,7 +761,6 @@ static int tls_certificate(struct pstate *ps, const struct tok *first)
 static int tls_backend(struct pstate *ps, const struct tok *kw)
 {
     struct tok t;
-    uint64_t port;
     uint32_t addr = 0;
     struct conf_ip ip6 = { 0 };
     bool v6;
@@ -775,26 +768,18 @@ static int tls_backend(struct pstate *ps, const struct tok *kw)
         return -1;
     if (need(ps, &t, "expected a backend A.B.C.D:PORT or [IPV6]:PORT after backend"))
         return -1;
-    size_t colon = 0; /* of the port */
-    v6 = t.n && t.s[0] == '[';
-    if (v6) {
-        size_t close = 1;
-        while (close < t.n && t.s[close] != ']')
-            close++;
-        if (close == t.n || close + 1 == t.n || t.s[close + 1] != ':' || !conf_parse_ip(t.s + 1, close - 1, &ip6) ||
-            ip6.af != CONF_AF_INET6)
-            return fail(ps, t.col, BACKEND_WHAT, &t);
-        colon = close + 1;
-    } else {
-        while (colon < t.n && t.s[colon] != ':')
-            colon++;
-        if (colon == t.n || !parse_ipv4(t.s, colon, &addr))
-            return fail(ps, t.col, BACKEND_WHAT, &t);
-    }
-    if (!parse_uint(t.s + colon + 1, t.n - colon - 1, 1, 65535, &port))
-        return fail(ps, t.col, BACKEND_WHAT, &t);
-    if (v6 && !v6_unicast(ip6.a))
+    struct conf_ip ep;
+    uint16_t port = 0;
+    int r = conf_parse_endpoint(t.s, t.n, true, &ep, &port);
+    if (r == 2)
         return fail(ps, t.col, "expected a unicast IPv6 backend " V6_UNICAST_WHAT, &t);
+    if (r != 0 || (ep.af == CONF_AF_INET6 && t.s[0] != '['))
+        return fail(ps, t.col, BACKEND_WHAT, &t);
+    v6 = ep.af == CONF_AF_INET6;
+    if (v6)
+        ip6 = ep;
+    else
+        addr = conf_ip_v4(&ep);
     if (need_end(ps))
         return -1;
     ps->tls->backend_addr = addr;

@@ -198,6 +198,70 @@ bool conf_parse_port(const char *s, size_t n, uint16_t *out)
     return true;
 }
 
+bool conf_ip6_unicast(const uint8_t a[16])
+{
+    static const uint8_t zero[15];
+    static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+    return a[0] != 0xff && !(a[0] == 0xfe && (a[1] & 0xc0) == 0x80) && memcmp(a, mapped, 12) != 0 &&
+           !(memcmp(a, zero, 15) == 0 && a[15] <= 1);
+}
+
+int conf_parse_endpoint(const char *s, size_t n, bool port_required, struct conf_ip *out, uint16_t *port)
+{
+    struct conf_ip ip;
+    size_t colon; /* of the port: n when none */
+    if (n && s[0] == '[') {
+        size_t close = 1;
+        while (close < n && s[close] != ']')
+            close++;
+        if (close == n || !conf_parse_ipv6(s + 1, close - 1, ip.a))
+            return 1;
+        ip.af = CONF_AF_INET6;
+        if (close + 1 < n && s[close + 1] != ':')
+            return 1;
+        colon = close + 1 < n ? close + 1 : n;
+    } else {
+        colon = 0;
+        while (colon < n && s[colon] != ':')
+            colon++;
+        if (colon < n) {
+            /* A colon: a bare IPv6 address (no port) or A.B.C.D:PORT. */
+            uint32_t v4;
+            size_t dot = 0;
+            while (dot < colon && s[dot] != '.')
+                dot++;
+            if (dot < colon) {
+                if (!conf_parse_ipv4(s, colon, &v4))
+                    return 1;
+                conf_ip_from_v4(&ip, v4);
+            } else {
+                if (!conf_parse_ipv6(s, n, ip.a))
+                    return 1;
+                ip.af = CONF_AF_INET6;
+                colon = n;
+            }
+        } else {
+            uint32_t v4;
+            if (!conf_parse_ipv4(s, n, &v4))
+                return 1;
+            conf_ip_from_v4(&ip, v4);
+        }
+    }
+    uint64_t p = 0;
+    if (colon == n) {
+        if (port_required)
+            return 1;
+    } else if (!conf_parse_uint(s + colon + 1, n - colon - 1, 1, 65535, &p)) {
+        return 1;
+    }
+    if (ip.af == CONF_AF_INET6 && !conf_ip6_unicast(ip.a))
+        return 2;
+    *out = ip;
+    if (colon != n)
+        *port = (uint16_t)p;
+    return 0;
+}
+
 uint32_t conf_ip_v4(const struct conf_ip *a)
 {
     return (uint32_t)a->a[0] << 24 | (uint32_t)a->a[1] << 16 | (uint32_t)a->a[2] << 8 | a->a[3];

@@ -58,6 +58,25 @@ int conf_parse_prefix(const char *s, size_t n, struct conf_ip *out, unsigned *pr
 /* A port 0-65535. */
 bool conf_parse_port(const char *s, size_t n, uint16_t *out);
 
+/*
+ * A destination with an optional port, the one form every `HOST:PORT`
+ * statement takes (tls backend, syslog, ntp server):
+ *   A.B.C.D   A.B.C.D:PORT   [IPV6]:PORT   [IPV6]   IPV6 (no port)
+ * brackets as in URLs (RFC 3986 3.2.2).  PORT is 1-65535; PORT_REQUIRED
+ * refuses the forms without one.  *PORT is left alone when none is
+ * written (the caller's default stays).  Returns 0; 1 when the word is
+ * not one of the forms; 2 when it is, but the IPv6 address is not unicast
+ * (conf_ip6_unicast; *OUT and *PORT are then untouched).  An IPv4 address
+ * is taken as written (the caller refuses 0.0.0.0 when it must).
+ */
+int conf_parse_endpoint(const char *s, size_t n, bool port_required, struct conf_ip *out, uint16_t *port);
+
+/* True iff A (16 bytes, network order) is an IPv6 address a host can send
+ * to: not ::, ::1, IPv4-mapped, multicast or link-local fe80::/10 (no zone
+ * to send it out of).  CONF_V6_UNICAST_WHAT says so in an error. */
+bool conf_ip6_unicast(const uint8_t a[16]);
+#define CONF_V6_UNICAST_WHAT "(not ::, ::1, IPv4-mapped, multicast or link-local fe80::/10)"
+
 /* The IPv4 address of A (host order); A must be CONF_AF_INET. */
 uint32_t conf_ip_v4(const struct conf_ip *a);
 

@@ -6,6 +6,7 @@
 #include <keel/string.h>
 #include <keel/textbuf.h>
 
+#include "conf_addr.h"
 #include "conf_ops.h"
 
 struct ops_word {
@@ -144,29 +145,47 @@ int conf_ops_parse(struct conf_ops *o, const char *line, size_t len, unsigned li
     if (is(&w[0], "syslog")) {
         if (n < 2)
             return fail(col, end, msg, cap, "expected ADDRESS[:PORT] after syslog");
-        uint32_t a = 0;
+        struct conf_ip a;
         uint16_t p = CONF_SYSLOG_PORT;
-        if (!parse_addr_port(&w[1], false, &a, &p) || a == 0)
-            return fail(col, w[1].col, msg, cap, "expected a syslog collector A.B.C.D or A.B.C.D:PORT");
+        int r = conf_parse_endpoint(w[1].s, w[1].n, false, &a, &p);
+        if (r == 2)
+            return fail(col, w[1].col, msg, cap, "expected a unicast IPv6 syslog collector " CONF_V6_UNICAST_WHAT);
+        if (r != 0 || (a.af == CONF_AF_INET && conf_ip_v4(&a) == 0))
+            return fail(col, w[1].col, msg, cap,
+                        "expected a syslog collector A.B.C.D, A.B.C.D:PORT, IPV6 or [IPV6]:PORT (port 1-65535)");
         if (n > 2)
             return fail(col, w[2].col, msg, cap, "expected the end of the line");
         if (once(&o->syslog_line, lineno, col, msg, cap, "syslog"))
             return -1;
-        o->syslog_addr = a;
+        o->syslog_v6 = a.af == CONF_AF_INET6;
+        o->syslog_addr = o->syslog_v6 ? 0 : conf_ip_v4(&a);
+        memset(o->syslog_addr6, 0, 16);
+        if (o->syslog_v6)
+            memcpy(o->syslog_addr6, a.a, 16);
         o->syslog_port = p;
         return 0;
     }
     if (is(&w[0], "ntp")) {
         if (n < 2 || !is(&w[1], "server"))
             return fail(col, n < 2 ? end : w[1].col, msg, cap, "expected server after ntp");
-        uint32_t a = 0;
-        if (n < 3 || !parse_ip(w[2].s, w[2].n, &a) || a == 0)
-            return fail(col, n < 3 ? end : w[2].col, msg, cap, "expected an NTP server A.B.C.D after ntp server");
+        if (n < 3)
+            return fail(col, end, msg, cap, "expected an NTP server A.B.C.D or IPV6 after ntp server");
+        struct conf_ip a;
+        uint16_t p = 0;
+        int r = conf_parse_endpoint(w[2].s, w[2].n, false, &a, &p);
+        if (r == 2)
+            return fail(col, w[2].col, msg, cap, "expected a unicast IPv6 NTP server " CONF_V6_UNICAST_WHAT);
+        if (r != 0 || p != 0 || (a.af == CONF_AF_INET && conf_ip_v4(&a) == 0))
+            return fail(col, w[2].col, msg, cap, "expected an NTP server A.B.C.D or IPV6 after ntp server (no port)");
         if (n > 3)
             return fail(col, end, msg, cap, "expected the end of the line");
         if (once(&o->ntp_line, lineno, col, msg, cap, "ntp"))
             return -1;
-        o->ntp_addr = a;
+        o->ntp_v6 = a.af == CONF_AF_INET6;
+        o->ntp_addr = o->ntp_v6 ? 0 : conf_ip_v4(&a);
+        memset(o->ntp_addr6, 0, 16);
+        if (o->ntp_v6)
+            memcpy(o->ntp_addr6, a.a, 16);
         return 0;
     }
     if (is(&w[0], "metrics")) {
@@ -187,23 +206,46 @@ int conf_ops_parse(struct conf_ops *o, const char *line, size_t len, unsigned li
     return fail(col, w[0].col, msg, cap, "expected syslog, ntp or metrics");
 }
 
+/* Appends IPv6 address A (16 bytes) in canonical text (RFC 5952). */
+static void put_ip6(struct textbuf *b, const uint8_t a[16])
+{
+    struct conf_ip ip = { .af = CONF_AF_INET6 };
+    char text[48];
+    memcpy(ip.a, a, 16);
+    (void)conf_ip_format(&ip, text, sizeof text);
+    tb_put(b, text);
+}
+
 void conf_ops_write(const struct conf_ops *o, struct textbuf *b)
 {
-    if (!o->syslog_addr && !o->ntp_addr && !o->metrics_port)
+    if (!conf_ops_syslog_on(o) && !conf_ops_ntp_on(o) && !o->metrics_port)
         return;
     tb_put(b, "\n");
-    if (o->syslog_addr) {
+    if (conf_ops_syslog_on(o)) {
+        bool port = o->syslog_port != CONF_SYSLOG_PORT;
         tb_put(b, "syslog ");
-        tb_ipv4(b, o->syslog_addr);
-        if (o->syslog_port != CONF_SYSLOG_PORT) {
+        if (o->syslog_v6) {
+            /* Bare without a port; brackets only with one (RFC 3986). */
+            if (port)
+                tb_put(b, "[");
+            put_ip6(b, o->syslog_addr6);
+            if (port)
+                tb_put(b, "]");
+        } else {
+            tb_ipv4(b, o->syslog_addr);
+        }
+        if (port) {
             tb_put(b, ":");
             tb_u64(b, o->syslog_port);
         }
         tb_put(b, "\n");
     }
-    if (o->ntp_addr) {
+    if (conf_ops_ntp_on(o)) {
         tb_put(b, "ntp server ");
-        tb_ipv4(b, o->ntp_addr);
+        if (o->ntp_v6)
+            put_ip6(b, o->ntp_addr6);
+        else
+            tb_ipv4(b, o->ntp_addr);
         tb_put(b, "\n");
     }
     if (o->metrics_port) {
@@ -217,6 +259,8 @@ void conf_ops_write(const struct conf_ops *o, struct textbuf *b)
 
 bool conf_ops_equal(const struct conf_ops *a, const struct conf_ops *b)
 {
-    return a->syslog_addr == b->syslog_addr && a->syslog_port == b->syslog_port && a->ntp_addr == b->ntp_addr &&
-           a->metrics_addr == b->metrics_addr && a->metrics_port == b->metrics_port;
+    return a->syslog_addr == b->syslog_addr && a->syslog_port == b->syslog_port && a->syslog_v6 == b->syslog_v6 &&
+           memcmp(a->syslog_addr6, b->syslog_addr6, 16) == 0 && a->ntp_addr == b->ntp_addr && a->ntp_v6 == b->ntp_v6 &&
+           memcmp(a->ntp_addr6, b->ntp_addr6, 16) == 0 && a->metrics_addr == b->metrics_addr &&
+           a->metrics_port == b->metrics_port;
 }

@@ -24,6 +24,7 @@
 #include <keel/string.h>
 #include <keel/sys.h>
 
+#include "conf_addr.h"
 #include "consoled.h"
 
 /* ------------------------------------------------------- the RTC ---- */
@@ -121,6 +122,9 @@ void ops_push_config(struct consoled *c)
     cfg.syslog_addr = o->syslog_addr;
     cfg.syslog_port = o->syslog_port;
     cfg.ntp_addr = o->ntp_addr;
+    cfg.flags = (o->syslog_v6 ? OPS_CFG_SYSLOG6 : 0) | (o->ntp_v6 ? OPS_CFG_NTP6 : 0);
+    memcpy(cfg.syslog_addr6, o->syslog_addr6, 16);
+    memcpy(cfg.ntp_addr6, o->ntp_addr6, 16);
     cfg.metrics_addr = o->metrics_addr;
     cfg.metrics_port = o->metrics_port;
     strlcpy(cfg.hostname, c->running.hostname, sizeof cfg.hostname);
@@ -132,7 +136,7 @@ void ops_push_config(struct consoled *c)
 void ops_log(struct consoled *c, uint64_t time_ns, unsigned level, const char *server, const char *msg)
 {
     struct ops_shared *sh = c->ops;
-    if (!sh || !sh->cfg.syslog_addr)
+    if (!sh || (!sh->cfg.syslog_addr && !(sh->cfg.flags & OPS_CFG_SYSLOG6)))
         return;
     uint32_t head = sh->log_head, tail = __atomic_load_n(&sh->log_tail, __ATOMIC_ACQUIRE);
     if (head - tail >= OPS_LOG_SLOTS) {
@@ -193,11 +197,19 @@ static void ipv4(uint32_t a, char *out, size_t cap)
     lib_snprintf(out, cap, "%u.%u.%u.%u", a >> 24, a >> 16 & 0xff, a >> 8 & 0xff, a & 0xff);
 }
 
+/* IPv6 address A (network order) in canonical text (conf_addr.c). */
+static void ipv6(const uint8_t a[16], char *out, size_t cap)
+{
+    struct conf_ip ip = { .af = CONF_AF_INET6 };
+    memcpy(ip.a, a, 16);
+    (void)conf_ip_format(&ip, out, cap);
+}
+
 int do_show_system(void *ctx, const struct cmd_call *call, char *err, size_t errlen)
 {
     (void)call, (void)err, (void)errlen;
     struct consoled *c = ctx;
-    char line[200], when[40], addr[20];
+    char line[200], when[40], addr[48];
     uint64_t now = keel_now_ns(), up = now / 1000000000ull;
     struct ops_clock k;
     bool known = clock_copy(c, &k);
@@ -217,19 +229,28 @@ int do_show_system(void *ctx, const struct cmd_call *call, char *err, size_t err
     if (!known) {
         con_say(c, "time source: none\r\n");
     } else if (k.source == OPS_CLOCK_NTP) {
-        ipv4(k.ntp_server, addr, sizeof addr);
+        if (k.ntp_server)
+            ipv4(k.ntp_server, addr, sizeof addr);
+        else
+            ipv6(k.ntp_server6, addr, sizeof addr);
         lib_snprintf(line, sizeof line, "time source: ntp, server %s, stratum %u, last answer %llu s ago\r\n", addr,
                      k.stratum, (unsigned long long)((now - k.synced_ns) / 1000000000ull));
         con_say(c, line);
     } else {
-        con_say(c, c->ops && c->running.ops.ntp_addr
+        con_say(c, c->ops && conf_ops_ntp_on(&c->running.ops)
                        ? "time source: rtc (the real-time clock at boot; no NTP answer yet)\r\n"
                        : "time source: rtc (the real-time clock at boot)\r\n");
     }
     if (c->ops) {
         const struct conf_ops *o = &c->running.ops;
-        if (o->syslog_addr) {
-            ipv4(o->syslog_addr, addr, sizeof addr);
+        if (conf_ops_syslog_on(o)) {
+            if (o->syslog_v6) {
+                char a6[46];
+                ipv6(o->syslog_addr6, a6, sizeof a6);
+                lib_snprintf(addr, sizeof addr, "[%s]", a6);
+            } else {
+                ipv4(o->syslog_addr, addr, sizeof addr);
+            }
             lib_snprintf(line, sizeof line, "syslog: %s:%u, %llu lines sent, %llu could not be sent\r\n", addr,
                          o->syslog_port, (unsigned long long)c->ops->syslog_sent,
                          (unsigned long long)(c->ops->syslog_unsent + c->ops->log_full));

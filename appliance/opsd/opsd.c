@@ -24,6 +24,11 @@
  * dropped: the log never waits for the network); read UDP answers (SNTP);
  * serve the metrics connections; arm the timer for the next SNTP poll.
  *
+ * IPv6: the one UDP socket is dual stack (SOCK_UDP_BIND6), so a collector
+ * or an NTP server on an IPv6 address (ops_config.flags) is reached from
+ * the same port; an SNTP answer counts only from the configured server,
+ * family and address both.
+ *
  * SNTP (RFC 4330): a request every NTP_POLL_S (every NTP_RETRY_S until
  * the first answer); an answer is taken only when it echoes our transmit
  * time (ops_proto.c checks mode, stratum, origin), and it steps the clock:
@@ -57,9 +62,22 @@
 
 static struct opsd O;
 
+static bool syslog_on(const struct ops_config *c) { return c->syslog_addr || (c->flags & OPS_CFG_SYSLOG6); }
+static bool ntp_on(const struct ops_config *c) { return c->ntp_addr || (c->flags & OPS_CFG_NTP6); }
+
+/* One datagram to ADDR / ADDR6 (V6):PORT from the UDP socket. */
+static int send_to(struct opsd *o, bool v6, uint32_t addr, const uint8_t *addr6, uint16_t port, const void *buf,
+                   size_t n)
+{
+    if (v6)
+        return sock_sendto6(&o->sc, o->udp, addr6, port, buf, n);
+    return sock_sendto(&o->sc, o->udp, addr, port, buf, n);
+}
+
 /* ---------------------------------------------------------- the clock -- */
 
-static void clock_set(struct opsd *o, uint32_t source, int64_t offset_ns, uint32_t server, unsigned stratum)
+static void clock_set(struct opsd *o, uint32_t source, int64_t offset_ns, uint32_t server, const uint8_t *server6,
+                      unsigned stratum)
 {
     struct ops_clock *c = &o->sh->clock;
     int64_t step = c->source ? offset_ns - c->offset_ns : 0;
@@ -69,6 +87,10 @@ static void clock_set(struct opsd *o, uint32_t source, int64_t offset_ns, uint32
     c->offset_ns = offset_ns;
     c->synced_ns = keel_now_ns();
     c->ntp_server = server;
+    if (server6)
+        memcpy(c->ntp_server6, server6, 16);
+    else
+        memset(c->ntp_server6, 0, 16);
     c->stratum = stratum;
     c->last_step_ns = step;
     __atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE); /* even: done */
@@ -88,7 +110,7 @@ static void udp_open(struct opsd *o)
 {
     if (o->udp >= 0)
         return;
-    int s = sock_udp_bind(&o->sc, LOCAL_PORT);
+    int s = sock_udp_bind6(&o->sc, LOCAL_PORT); /* dual stack: IPv4 and IPv6 peers */
     if (s < 0) {
         ulog("opsd: UDP port %u: error %d", LOCAL_PORT, s);
         return;
@@ -107,7 +129,7 @@ static void drain_log(struct opsd *o)
         tail = head - OPS_LOG_SLOTS; /* a region written wrongly: never read beyond the ring */
     for (; tail != head; tail++) {
         const struct ops_log_entry *e = &sh->ring[tail % OPS_LOG_SLOTS];
-        if (!o->cfg.syslog_addr)
+        if (!syslog_on(&o->cfg))
             continue;
         char msg[OPS_MSG_MAX], server[OPS_NAME_MAX], line[OPS_SYSLOG_MAX];
         memcpy(msg, e->msg, sizeof msg);
@@ -116,7 +138,8 @@ static void drain_log(struct opsd *o)
         server[sizeof server - 1] = '\0';
         size_t n =
             ops_syslog_format(line, sizeof line, e->level, opsd_wall_ns(o, e->time_ns), o->cfg.hostname, server, msg);
-        if (o->udp >= 0 && sock_sendto(&o->sc, o->udp, o->cfg.syslog_addr, o->cfg.syslog_port, line, n) == 0) {
+        if (o->udp >= 0 && send_to(o, (o->cfg.flags & OPS_CFG_SYSLOG6) != 0, o->cfg.syslog_addr, o->cfg.syslog_addr6,
+                                   o->cfg.syslog_port, line, n) == 0) {
             sh->syslog_sent++;
             o->kick = true;
         } else {
@@ -130,24 +153,33 @@ static void drain_log(struct opsd *o)
 
 static void ntp_send(struct opsd *o, uint64_t now)
 {
-    if (!o->cfg.ntp_addr || o->udp < 0)
+    if (!ntp_on(&o->cfg) || o->udp < 0)
         return;
     uint64_t wall = opsd_wall_ns(o, now);
     o->ntp_t1 = wall ? wall : now; /* the time we claim, echoed back as the origin */
     o->ntp_mono = now;
     uint8_t pkt[NTP_PACKET];
     ops_sntp_request(pkt, o->ntp_t1);
-    if (sock_sendto(&o->sc, o->udp, o->cfg.ntp_addr, NTP_PORT, pkt, sizeof pkt) == 0) {
+    if (send_to(o, (o->cfg.flags & OPS_CFG_NTP6) != 0, o->cfg.ntp_addr, o->cfg.ntp_addr6, NTP_PORT, pkt, sizeof pkt) ==
+        0) {
         o->sh->ntp_requests++;
         o->kick = true;
     }
     o->ntp_next = now + (o->ntp_synced ? NTP_POLL_S : NTP_RETRY_S) * NS;
 }
 
-static void ntp_answer(struct opsd *o, const uint8_t *pkt, size_t n, uint32_t from)
+/* Whether FROM is the configured NTP server (family and address). */
+static bool from_ntp_server(const struct opsd *o, const struct sock_from *from)
+{
+    if (o->cfg.flags & OPS_CFG_NTP6)
+        return from->v6 && memcmp(from->ip6, o->cfg.ntp_addr6, 16) == 0;
+    return !from->v6 && o->cfg.ntp_addr && from->ip == o->cfg.ntp_addr;
+}
+
+static void ntp_answer(struct opsd *o, const uint8_t *pkt, size_t n, const struct sock_from *from)
 {
     uint64_t now = keel_now_ns();
-    if (!o->ntp_t1 || from != o->cfg.ntp_addr)
+    if (!o->ntp_t1 || !from_ntp_server(o, from))
         return;
     uint64_t t4 = o->ntp_t1 + (now - o->ntp_mono);
     int64_t off = 0;
@@ -164,7 +196,7 @@ static void ntp_answer(struct opsd *o, const uint8_t *pkt, size_t n, uint32_t fr
     o->sh->ntp_answers++;
     int64_t step = new_offset - o->sh->clock.offset_ns;
     bool first = !o->ntp_synced || o->sh->clock.source != OPS_CLOCK_NTP;
-    clock_set(o, OPS_CLOCK_NTP, new_offset, from, stratum);
+    clock_set(o, OPS_CLOCK_NTP, new_offset, from->v6 ? 0 : from->ip, from->v6 ? from->ip6 : NULL, stratum);
     o->ntp_synced = true;
     if (first || step > 100000000ll || step < -100000000ll) {
         char b[40];
@@ -179,14 +211,13 @@ static void read_udp(struct opsd *o)
         return;
     uint8_t buf[512];
     for (int i = 0; i < 64; i++) {
-        uint32_t ip = 0;
-        uint16_t port = 0;
-        long n = sock_recvfrom(&o->sc, o->udp, buf, sizeof buf, &ip, &port);
+        struct sock_from from;
+        long n = sock_recvfrom6(&o->sc, o->udp, buf, sizeof buf, &from);
         if (n < 0)
             break;
         o->kick = true;
-        if (port == NTP_PORT)
-            ntp_answer(o, buf, (size_t)n, ip);
+        if (from.port == NTP_PORT)
+            ntp_answer(o, buf, (size_t)n, &from);
     }
 }
 
@@ -203,7 +234,9 @@ static void take_config(struct opsd *o)
     c.hostname[OPS_HOST_MAX - 1] = '\0';
     if (c.syslog_port == 0)
         c.syslog_port = 514;
-    bool ntp_changed = c.ntp_addr != o->cfg.ntp_addr;
+    c.flags &= OPS_CFG_SYSLOG6 | OPS_CFG_NTP6;
+    bool ntp_changed = c.ntp_addr != o->cfg.ntp_addr || (c.flags & OPS_CFG_NTP6) != (o->cfg.flags & OPS_CFG_NTP6) ||
+                       memcmp(c.ntp_addr6, o->cfg.ntp_addr6, 16) != 0;
     o->cfg = c;
     o->sh->cfg_seen = gen;
     if (ntp_changed) {
@@ -212,8 +245,14 @@ static void take_config(struct opsd *o)
         o->ntp_next = 0; /* at once */
     }
     opsd_metrics_config(o);
-    ulog("opsd: configuration %u: syslog %s, ntp %s, metrics %s", gen, c.syslog_addr ? "on" : "off",
-         c.ntp_addr ? "on" : "off", c.metrics_port ? "on" : "off");
+    ulog("opsd: configuration %u: syslog %s, ntp %s, metrics %s", gen,
+         !syslog_on(&c)                ? "off"
+         : (c.flags & OPS_CFG_SYSLOG6) ? "on (IPv6)"
+                                       : "on",
+         !ntp_on(&c)                ? "off"
+         : (c.flags & OPS_CFG_NTP6) ? "on (IPv6)"
+                                    : "on",
+         c.metrics_port ? "on" : "off");
 }
 
 /* ------------------------------------------------------------ set-up ---- */
@@ -270,14 +309,14 @@ int main(const struct keel_srvinfo *si)
         drain_log(o);
         read_udp(o);
         uint64_t now = keel_now_ns();
-        if (o->cfg.ntp_addr && now >= o->ntp_next)
+        if (ntp_on(&o->cfg) && now >= o->ntp_next)
             ntp_send(o, now);
         opsd_metrics_serve(o);
         if (o->kick) {
             (void)sock_kick(&o->sc);
             o->kick = false;
         }
-        uint64_t deadline = o->cfg.ntp_addr ? o->ntp_next : 0;
+        uint64_t deadline = ntp_on(&o->cfg) ? o->ntp_next : 0;
         uint64_t md = opsd_metrics_deadline(o);
         if (md && (!deadline || md < deadline))
             deadline = md;

@@ -233,9 +233,43 @@ static bool udp_echo(int u)
     return true;
 }
 
+/* Hostile datagram records on the IPv4 udp socket U (socket.h): one that
+ * claims to be IPv6 (a bad family on an IPv4-only socket: netd skips it
+ * alone) and one with an unknown bit in its length (netd skips the rest of
+ * the ring).  Each is a real record patched in the ring before the kick;
+ * netd must answer the kick with 0 and consume it, sending nothing, and the
+ * socket echoes on after (test_netd's udp checks).  Returns the failures. */
+static int hostile_records(int u)
+{
+    static const uint8_t d[24];
+    struct sock_state *ss = &sc.sh->s[u];
+    int bad = 0;
+    for (int k = 0; k < 2; k++) {
+        uint32_t head = ss->tx_head;
+        const uint8_t *p = NULL;
+        if (sock_sendto(&sc, u, 0x7f000001u, 9, d, sizeof d) != 0 ||
+            sock_ring_span(ss->tx_pages, sc.tx.pages, sc.tx_base, head, 8, &p) < 8 || !p) {
+            ulog("socktest: errors: hostile record %d: could not write it\n", k);
+            return bad + 1;
+        }
+        /* 8 | IP6: 8 + 16 + 8 bytes, the record's own 32; 24 | 0x4000: a bit besides the length. */
+        uint16_t len = k == 0 ? (uint16_t)(8 | SOCK_DGRAM_IP6) : (uint16_t)(sizeof d | 0x4000u);
+        memcpy((uint8_t *)(uintptr_t)p + 6, &len, sizeof len);
+        int kick = sock_kick(&sc);
+        uint32_t tail = __atomic_load_n(&ss->tx_tail, __ATOMIC_ACQUIRE);
+        if (kick != 0 || tail != ss->tx_head) {
+            ulog("socktest: errors: hostile record %d: kick %d, tx_tail %u, tx_head %u\n", k, kick, tail, ss->tx_head);
+            bad++;
+        }
+        (void)sock_tx_room(&sc, u); /* gives the record's page back: the pool is whole again when idle */
+    }
+    return bad;
+}
+
 /* Bad calls, each with the error socket.h promises. */
 static void check_errors(int l, int u)
 {
+    static const uint8_t six[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
     struct {
         const char *what;
         int got, want;
@@ -250,6 +284,7 @@ static void check_errors(int l, int u)
         { "listen on port 0", sock_tcp_listen(&sc, 0, 1), SOCK_E_INVALID },
         { "shutdown of a listener", sock_shutdown(&sc, l), SOCK_E_WRONG_TYPE },
         { "unknown option", sock_setopt(&sc, l, (enum sock_opt)7, 1), SOCK_E_WRONG_TYPE },
+        { "sendto6 on an IPv4 udp socket", sock_sendto6(&sc, u, six, 9, six, 1), SOCK_E_WRONG_TYPE },
     };
     /* A lying client: every kick bit set (free sockets too) and the udp
      * socket's tx_head far beyond its ring: netd must clamp it, send
@@ -260,7 +295,7 @@ static void check_errors(int l, int u)
         sc.sh->kicks[w] = ~0ull;
     int kick = sock_kick(&sc);
     sc.sh->s[u].tx_head = head;
-    int bad = 0;
+    int bad = hostile_records(u);
     if (kick != 0) {
         ulog("socktest: errors: kick with every bit set: got %d, want 0\n", kick);
         bad++;

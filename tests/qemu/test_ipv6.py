@@ -39,6 +39,13 @@ router), so the appliance's IPv6 default route is the lan's `gateway
 2001:db8:11::2`: A pings 2001:db8:30::5 (on F, behind B, named by no
 route) through it, and not once the console removes the gateway.
 
+opsd over IPv6 (issue #15, last): `syslog [2001:db8:11::2]:5514` and `ntp
+server 2001:db8:11::2` name B.  Checks: a console line ("log level is now
+info") reaches a UDP AF_INET6 listener in B as RFC 5424 from the lan's
+2001:db8:11::1, and `show system` counts it; a tiny SNTP responder in B
+(stratum 5) is asked and taken: `show system` says `time source: ntp,
+server 2001:db8:11::2, stratum 5` with the host's time.
+
 Usage: python3 tests/qemu/test_ipv6.py [--image-dir DIR]
 Needs root (ip netns, tap) and radvd (Debian's package; make deps installs it).
 """
@@ -46,9 +53,11 @@ Needs root (ip netns, tap) and radvd (Debian's package; make deps installs it).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import ipaddress
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,6 +108,9 @@ pass in on wan inet6 proto tcp to port 443 keep state
 pass in on wan inet6 proto tcp to port 8443 keep state
 pass in on wan inet6 proto tcp to port 8444 keep state
 pass in on wan inet6 proto tcp to port 8445 keep state
+# opsd over IPv6 (ops6_tests): B is the syslog collector and the NTP server; `pass out keep state` lets them through
+syslog [2001:db8:11::2]:5514
+ntp server 2001:db8:11::2
 
 tls 443 {
     certificate ec.crt key ec.key
@@ -518,6 +530,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
         rep.run("ipv6.tcp_modulate_state_intact_isn_replaced", modulate_state)
 
         fw6_tests(rep, l6)
+        ops6_tests(rep, l6)
     finally:
         l6.close()
 
@@ -699,6 +712,108 @@ def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
               f"B -> A 6007 (scrub (max-mss 1200)): A's side of the connection uses MSS {got['6007']}")
 
     rep.run("ipv6.fw6_scrub_max_mss_clamps_syn", scrub_max_mss)
+
+
+# ops6_tests: B's syslog collector (UDP, AF_INET6, port 5514): prints each
+# datagram's source and text, one per line, until WANT is seen or SECS pass.
+SYSLOG6_SINK = r"""
+import socket, sys, time
+want, secs = sys.argv[1], float(sys.argv[2])
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 5514)); s.settimeout(0.5)
+print("ready", flush=True)
+end = time.time() + secs
+while time.time() < end:
+    try:
+        d, a = s.recvfrom(2048)
+    except socket.timeout:
+        continue
+    t = d.decode(errors="replace").replace("\n", " ")
+    print(a[0], t, flush=True)
+    if want in t:
+        break
+print("end", flush=True)
+"""
+
+# B's SNTP server (RFC 4330, UDP 123 over IPv6): answers every request with
+# the host's time at stratum 5, echoing the request's transmit time, for
+# SECS seconds; prints each request's source.
+SNTP6_SERVER = r"""
+import socket, struct, sys, time
+secs = float(sys.argv[1])
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 123)); s.settimeout(0.5)
+def ts(t):
+    return struct.pack("!II", int(t) + 2208988800, int((t % 1) * 2**32))
+print("ready", flush=True)
+end = time.time() + secs
+while time.time() < end:
+    try:
+        d, a = s.recvfrom(512)
+    except socket.timeout:
+        continue
+    if len(d) < 48 or d[0] & 7 != 3:
+        continue
+    rx = time.time()
+    s.sendto(bytes([0x24, 5, 6, 0xec]) + bytes(8) + b"TEST" + ts(rx) + d[40:48] + ts(rx) + ts(time.time()), a)
+    print("request", a[0], flush=True)
+"""
+
+
+def ops6_tests(rep: kq.Reporter, l6: Lab6) -> None:
+    """opsd over IPv6 (#15): CONF's `syslog [2001:db8:11::2]:5514` and `ntp
+    server 2001:db8:11::2` name B on the lan; opsd's dual-stack UDP socket
+    (SOCK_UDP_BIND6) sends its syslog lines and SNTP requests there over
+    IPv6 and takes the answer."""
+    lab = l6.lab
+
+    def syslog_over_ipv6():
+        sink = subprocess.Popen(["ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", SYSLOG6_SINK,
+                                 "log level is now info", "40"], stdout=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        lab.helpers.append(sink)
+        check(sink.stdout.readline().strip() == "ready", "B's syslog collector did not start")
+        lab.cmd("log level warn")
+        lab.cmd("log level info")
+        got = [ln.rstrip("\n") for ln in sink.stdout]
+        sink.wait(5)
+        hits = [ln for ln in got if "log level is now info" in ln]
+        check(hits, f"B's collector got no 'log level is now info' over IPv6; it got {got[-5:]!r}")
+        src, text = hits[-1].split(" ", 1)
+        check(src == LAN6 + "1", f"the syslog line came from {src}, not the lan address {LAN6}1")
+        f = text.split(" ", 6)
+        check(f[0].startswith("<30>1") and f[2] == "fw" and f[3] == "consoled",
+              f"not an RFC 5424 line from fw's consoled at daemon.info: {text!r}")
+        out = lab.cmd("show system")
+        check(re.search(r"syslog: \[2001:db8:11::2\]:5514, [1-9]\d* lines sent", out) is not None,
+              f"show system does not count the lines sent to the IPv6 collector: {out!r}")
+
+    rep.run("ipv6.syslog_over_ipv6_to_udp6_collector", syslog_over_ipv6)
+
+    def ntp_over_ipv6():
+        srv = subprocess.Popen(["ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", SNTP6_SERVER, "60"],
+                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+        lab.helpers.append(srv)
+        check(srv.stdout.readline().strip() == "ready", "B's SNTP server did not start")
+        end = time.time() + 40  # opsd asks every 2 s until its first answer
+        out = ""
+        while time.time() < end:
+            out = lab.cmd("show system")
+            if "time source: ntp" in out:
+                break
+            time.sleep(2)
+        check(f"time source: ntp, server {LAN6}2, stratum 5" in out,
+              f"opsd took no NTP answer from [{LAN6}2] (stratum 5): {out!r}")
+        m = re.search(r"time: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", out)
+        check(m is not None, f"no time in show system: {out!r}")
+        t = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.timezone.utc)
+        skew = abs((t - dt.datetime.now(dt.timezone.utc)).total_seconds())
+        check(skew < 120, f"the appliance's time {m.group(1)} is {skew:.0f} s from the host's")
+        srv.terminate()
+        seen = srv.communicate(timeout=5)[0].split()
+        check(f"{LAN6}1" in seen, f"B's SNTP server saw no request from {LAN6}1: {seen[-6:]!r}")
+
+    rep.run("ipv6.ntp_over_ipv6_from_sntp_server", ntp_over_ipv6)
 
 
 def main() -> int:

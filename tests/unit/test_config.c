@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "conf_addr.h"
 #include "unit.h"
 
 static struct conf c, c2;
@@ -1058,12 +1059,17 @@ static void test_ops_statements(void)
     CHECK_EQ(c.ops.syslog_port, 5514);
     CHECK(!conf_equal(&c, &c2));
     CHECK_STR(err1("syslog\n"), "appliance.conf:1:7: expected ADDRESS[:PORT] after syslog");
-    CHECK_STR(err1("syslog 0.0.0.0\n"), "appliance.conf:1:8: expected a syslog collector A.B.C.D or A.B.C.D:PORT");
-    CHECK_STR(err1("syslog 1.2.3.4:0\n"), "appliance.conf:1:8: expected a syslog collector A.B.C.D or A.B.C.D:PORT");
+    CHECK_STR(
+        err1("syslog 0.0.0.0\n"),
+        "appliance.conf:1:8: expected a syslog collector A.B.C.D, A.B.C.D:PORT, IPV6 or [IPV6]:PORT (port 1-65535)");
+    CHECK_STR(
+        err1("syslog 1.2.3.4:0\n"),
+        "appliance.conf:1:8: expected a syslog collector A.B.C.D, A.B.C.D:PORT, IPV6 or [IPV6]:PORT (port 1-65535)");
     CHECK_STR(err1("syslog 1.2.3.4 x\n"), "appliance.conf:1:16: expected the end of the line");
     CHECK_STR(err1("syslog 1.2.3.4\nsyslog 1.2.3.5\n"), "appliance.conf:2:1: expected one syslog line");
     CHECK_STR(err1("ntp 1.2.3.4\n"), "appliance.conf:1:5: expected server after ntp");
-    CHECK_STR(err1("  ntp server 1.2.3\n"), "appliance.conf:1:14: expected an NTP server A.B.C.D after ntp server");
+    CHECK_STR(err1("  ntp server 1.2.3\n"),
+              "appliance.conf:1:14: expected an NTP server A.B.C.D or IPV6 after ntp server (no port)");
     CHECK_STR(err1("metrics listen 1.2.3.4\n"), "appliance.conf:1:16: expected ADDRESS:PORT after metrics listen");
     CHECK_STR(err1("metrics on 1.2.3.4:1\n"), "appliance.conf:1:9: expected listen after metrics");
     /* set replaces the one line, delete removes it */
@@ -1081,6 +1087,100 @@ static void test_ops_statements(void)
     CHECK(strstr(t.buf, "ntp") == NULL);
     CHECK_EQ(conf_text_set(&t, NULL, "metrics listen 1.2.3.4", 22, &w, e, sizeof e), CONF_E_SYNTAX);
     CHECK_STR(e, "expected ADDRESS:PORT after metrics listen");
+}
+
+/* syslog and ntp on IPv6 (conf_parse_endpoint, as tls's backend): bare
+ * and bracketed forms, ports, the canonical form, and every bad form
+ * refused at its column. */
+static void test_ops_ipv6(void)
+{
+    CHECK_EQ(parse("syslog [2001:DB8:0:0::0050]:5514\nntp server 2001:db8::7b\n"), CONF_OK);
+    CHECK(c.ops.syslog_v6);
+    CHECK_EQ(c.ops.syslog_addr, 0);
+    CHECK_EQ(c.ops.syslog_addr6[0], 0x20);
+    CHECK_EQ(c.ops.syslog_addr6[15], 0x50);
+    CHECK_EQ(c.ops.syslog_port, 5514);
+    CHECK(c.ops.ntp_v6);
+    CHECK_EQ(c.ops.ntp_addr, 0);
+    CHECK_EQ(c.ops.ntp_addr6[15], 0x7b);
+    size_t n = conf_write(&c, out, sizeof out);
+    CHECK(strstr(out, "\nsyslog [2001:db8::50]:5514\nntp server 2001:db8::7b\n") != NULL);
+    CHECK_EQ(conf_parse(NULL, out, n, &c2, &res), CONF_OK);
+    CHECK(conf_equal(&c, &c2));
+    /* The default port: written bare; [IPV6] alone is taken too. */
+    CHECK_EQ(parse("syslog [fd00::1]\nntp server [fd00::2]\n"), CONF_OK);
+    CHECK(c.ops.syslog_v6 && c.ops.syslog_port == 514 && c.ops.ntp_v6);
+    conf_write(&c, out, sizeof out);
+    CHECK(strstr(out, "\nsyslog fd00::1\nntp server fd00::2\n") != NULL);
+    CHECK_EQ(parse("syslog fd00::1\n"), CONF_OK);
+    CHECK(c.ops.syslog_v6 && c.ops.syslog_port == 514);
+    /* IPv4 and IPv6 settings differ; the same address in both forms does not. */
+    CHECK_EQ(parse("syslog [fd00::1]:514\n"), CONF_OK);
+    c2 = c;
+    CHECK_EQ(parse("syslog fd00::1\n"), CONF_OK);
+    CHECK(conf_equal(&c, &c2));
+    CHECK_EQ(parse("syslog fd00::2\n"), CONF_OK);
+    CHECK(!conf_equal(&c, &c2));
+    CHECK_EQ(parse("syslog 10.0.0.1\n"), CONF_OK);
+    CHECK(!c.ops.syslog_v6);
+    CHECK(!conf_equal(&c, &c2));
+    /* Refused, each at the column of the address. */
+    CHECK_STR(err1("syslog [fd00::1\n"), "appliance.conf:1:8: expected a syslog collector A.B.C.D, A.B.C.D:PORT, "
+                                         "IPV6 or [IPV6]:PORT (port 1-65535)");
+    CHECK_STR(err1("syslog [fd00::1]x\n"), "appliance.conf:1:8: expected a syslog collector A.B.C.D, A.B.C.D:PORT, "
+                                           "IPV6 or [IPV6]:PORT (port 1-65535)");
+    CHECK_STR(err1("syslog [fd00::1]:\n"), "appliance.conf:1:8: expected a syslog collector A.B.C.D, A.B.C.D:PORT, "
+                                           "IPV6 or [IPV6]:PORT (port 1-65535)");
+    CHECK_STR(err1("syslog [fd00::1]:65536\n"), "appliance.conf:1:8: expected a syslog collector A.B.C.D, "
+                                                "A.B.C.D:PORT, IPV6 or [IPV6]:PORT (port 1-65535)");
+    CHECK_STR(err1("syslog [10.0.0.1]:514\n"), "appliance.conf:1:8: expected a syslog collector A.B.C.D, "
+                                               "A.B.C.D:PORT, IPV6 or [IPV6]:PORT (port 1-65535)");
+    CHECK_STR(err1("syslog fd00::1::2\n"), "appliance.conf:1:8: expected a syslog collector A.B.C.D, A.B.C.D:PORT, "
+                                           "IPV6 or [IPV6]:PORT (port 1-65535)");
+    CHECK_STR(err1("syslog  [fe80::1]:514\n"),
+              "appliance.conf:1:9: expected a unicast IPv6 syslog collector (not ::, ::1, IPv4-mapped, multicast or "
+              "link-local fe80::/10)");
+    CHECK_STR(err1("syslog ::\n"), "appliance.conf:1:8: expected a unicast IPv6 syslog collector (not ::, ::1, "
+                                   "IPv4-mapped, multicast or link-local fe80::/10)");
+    CHECK_STR(err1("syslog ff02::1\n"), "appliance.conf:1:8: expected a unicast IPv6 syslog collector (not ::, ::1, "
+                                        "IPv4-mapped, multicast or link-local fe80::/10)");
+    CHECK_STR(err1("ntp server ::1\n"), "appliance.conf:1:12: expected a unicast IPv6 NTP server (not ::, ::1, "
+                                        "IPv4-mapped, multicast or link-local fe80::/10)");
+    CHECK_STR(err1("ntp server ::ffff:10.0.0.1\n"), "appliance.conf:1:12: expected a unicast IPv6 NTP server (not "
+                                                    "::, ::1, IPv4-mapped, multicast or link-local fe80::/10)");
+    CHECK_STR(err1("ntp server [2001:db8::1]:123\n"),
+              "appliance.conf:1:12: expected an NTP server A.B.C.D or IPV6 after ntp server (no port)");
+    CHECK_STR(err1("ntp server 10.0.0.1:123\n"),
+              "appliance.conf:1:12: expected an NTP server A.B.C.D or IPV6 after ntp server (no port)");
+    CHECK_STR(err1("ntp server 2001:db8::g\n"),
+              "appliance.conf:1:12: expected an NTP server A.B.C.D or IPV6 after ntp server (no port)");
+    CHECK_STR(err1("ntp server 2001:db8::1 x\n"), "appliance.conf:1:25: expected the end of the line");
+    CHECK_STR(err1("ntp server fd00::1\nntp server 10.0.0.1\n"), "appliance.conf:2:1: expected one ntp line");
+    /* The backend's forms still parse the same through the shared parser. */
+    CHECK_EQ(conf_parse_endpoint("[fd00::1]:1", 11, true, &(struct conf_ip){ 0 }, &(uint16_t){ 0 }), 0);
+    CHECK_EQ(conf_parse_endpoint("fd00::1", 7, true, &(struct conf_ip){ 0 }, &(uint16_t){ 0 }), 1);
+    CHECK_EQ(conf_parse_endpoint("[fd00::1]", 9, true, &(struct conf_ip){ 0 }, &(uint16_t){ 0 }), 1);
+    CHECK_EQ(conf_parse_endpoint("1.2.3.4", 7, true, &(struct conf_ip){ 0 }, &(uint16_t){ 0 }), 1);
+    CHECK_EQ(conf_parse_endpoint("", 0, false, &(struct conf_ip){ 0 }, &(uint16_t){ 0 }), 1);
+    CHECK_EQ(conf_parse_endpoint("[]:1", 4, false, &(struct conf_ip){ 0 }, &(uint16_t){ 0 }), 1);
+    CHECK_EQ(conf_parse_endpoint("[", 1, false, &(struct conf_ip){ 0 }, &(uint16_t){ 0 }), 1);
+    CHECK_EQ(conf_parse_endpoint("1.2.3.4:", 8, false, &(struct conf_ip){ 0 }, &(uint16_t){ 0 }), 1);
+    CHECK_EQ(conf_parse_endpoint("[ff02::1]:1", 11, true, &(struct conf_ip){ 0 }, &(uint16_t){ 0 }), 2);
+    /* set / delete work on the IPv6 forms too. */
+    static struct conf_text t;
+    static struct conf_edit_work w;
+    char e[256];
+    CHECK_EQ(parse("hostname a\n"), CONF_OK);
+    conf_text_from(&t, &c);
+    CHECK_EQ(conf_text_set(&t, NULL, "syslog [2001:db8::0:1]:601", 26, &w, e, sizeof e), CONF_OK);
+    CHECK(strstr(t.buf, "syslog [2001:db8::0:1]:601\n") != NULL); /* kept as written (set edits text) */
+    CHECK_EQ(conf_text_set(&t, NULL, "ntp server 2001:DB8::2", 22, &w, e, sizeof e), CONF_OK);
+    CHECK(strstr(t.buf, "ntp server 2001:DB8::2\n") != NULL);
+    CHECK_EQ(conf_parse(NULL, t.buf, t.len, &c2, &res), CONF_OK);
+    CHECK(c2.ops.syslog_v6 && c2.ops.syslog_port == 601 && c2.ops.syslog_addr6[15] == 1 && c2.ops.ntp_v6);
+    CHECK_EQ(conf_text_set(&t, NULL, "ntp server fe80::2", 18, &w, e, sizeof e), CONF_E_SYNTAX);
+    CHECK_EQ(conf_text_delete(&t, "syslog", 6, e, sizeof e), CONF_OK);
+    CHECK(strstr(t.buf, "syslog") == NULL);
 }
 
 static void test_routes(void)
@@ -1257,6 +1357,7 @@ int main(void)
         UNIT_TEST(test_routes),
         UNIT_TEST(test_routes6),
         UNIT_TEST(test_ops_statements),
+        UNIT_TEST(test_ops_ipv6),
     };
     return unit_main("config", tests, (int)(sizeof tests / sizeof tests[0]));
 }

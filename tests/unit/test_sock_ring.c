@@ -133,11 +133,63 @@ static void test_lies_refused(void)
     CHECK(at == NULL);
 }
 
+/* Datagram records (socket.h): IPv4 ones as before, IPv6 ones with their
+ * address, and every hostile header refused with its code. */
+static void test_dgram_records(void)
+{
+    uint32_t rec = 99;
+    /* An IPv4 record: 8 + payload padded, IPv6 ones or not. */
+    struct sock_dgram h4 = { .ip = 0x0a000001u, .port = 514, .len = 13 };
+    CHECK_EQ(sock_dgram_check(&h4, 24, false, &rec), 0);
+    CHECK_EQ(rec, 24u);
+    CHECK_EQ(sock_dgram_check(&h4, 24, true, &rec), 0);
+    CHECK_EQ(rec, 24u);
+    CHECK_EQ(sock_dgram_rec(13, false), 24u);
+    CHECK_EQ(sock_dgram_rec(0, false), 8u);
+    /* An IPv6 record: 8 + 16 + payload padded. */
+    struct sock_dgram h6 = { .ip = 0, .port = 123, .len = (uint16_t)(48 | SOCK_DGRAM_IP6) };
+    CHECK_EQ(sock_dgram_rec(48, true), 72u);
+    CHECK_EQ(sock_dgram_check(&h6, 72, true, &rec), 0);
+    CHECK_EQ(rec, 72u);
+    CHECK_EQ(sock_dgram_check(&h6, 1000, true, &rec), 0);
+    CHECK_EQ(rec, 72u);
+    /* A bad family: an IPv6 record on an IPv4 socket, just that record skipped. */
+    CHECK_EQ(sock_dgram_check(&h6, 72, false, &rec), SOCK_E_INVALID);
+    CHECK_EQ(rec, 72u);
+    /* Truncated: less than a header, or less than the address or payload. */
+    CHECK_EQ(sock_dgram_check(&h4, 7, true, &rec), SOCK_E_TRUNCATED);
+    CHECK_EQ(rec, 0u);
+    CHECK_EQ(sock_dgram_check(&h4, 0, true, &rec), SOCK_E_TRUNCATED);
+    CHECK_EQ(sock_dgram_check(&h4, 23, true, &rec), SOCK_E_TRUNCATED);
+    CHECK_EQ(sock_dgram_check(&h6, 8, true, &rec), SOCK_E_TRUNCATED);
+    CHECK_EQ(sock_dgram_check(&h6, 24, true, &rec), SOCK_E_TRUNCATED);
+    CHECK_EQ(sock_dgram_check(&h6, 71, true, &rec), SOCK_E_TRUNCATED);
+    CHECK_EQ(rec, 0u);
+    /* Bad lengths and unknown bits: nothing after them is trusted. */
+    struct sock_dgram big = { .len = SOCK_DGRAM_MAX + 1 };
+    CHECK_EQ(sock_dgram_check(&big, SOCK_RING_BYTES, true, &rec), SOCK_E_INVALID);
+    CHECK_EQ(rec, 0u);
+    struct sock_dgram big6 = { .len = (uint16_t)((SOCK_DGRAM_MAX + 1) | SOCK_DGRAM_IP6) };
+    CHECK_EQ(sock_dgram_check(&big6, SOCK_RING_BYTES, true, &rec), SOCK_E_INVALID);
+    CHECK_EQ(rec, 0u);
+    for (unsigned bit = 11; bit < 15; bit++) {
+        struct sock_dgram odd = { .len = (uint16_t)(4 | 1u << bit) };
+        CHECK_EQ(sock_dgram_check(&odd, SOCK_RING_BYTES, true, &rec), SOCK_E_INVALID);
+        CHECK_EQ(rec, 0u);
+    }
+    struct sock_dgram all = { .ip = 0xffffffffu, .port = 0xffff, .len = 0xffff };
+    CHECK_EQ(sock_dgram_check(&all, SOCK_RING_BYTES, true, &rec), SOCK_E_INVALID);
+    /* The largest records fit. */
+    struct sock_dgram max6 = { .len = (uint16_t)(SOCK_DGRAM_MAX | SOCK_DGRAM_IP6) };
+    CHECK_EQ(sock_dgram_check(&max6, SOCK_RING_BYTES, true, &rec), 0);
+    CHECK_EQ(rec, 8u + 16u + SOCK_DGRAM_MAX);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_pool_take_give),          UNIT_TEST(test_room_rule),    UNIT_TEST(test_stream_through_pages),
-        UNIT_TEST(test_dry_pool_shortens_write), UNIT_TEST(test_lies_refused),
+        UNIT_TEST(test_dry_pool_shortens_write), UNIT_TEST(test_lies_refused), UNIT_TEST(test_dgram_records),
     };
     return unit_main("sock_ring", tests, sizeof tests / sizeof tests[0]);
 }

@@ -51,6 +51,8 @@ int sock_tcp_connect6(struct sock_client *c, const uint8_t ip[16], uint16_t port
  * 0, or SOCK_E_WRONG_TYPE (IPv4) or SOCK_E_INVALID (the connection is gone). */
 int sock_addrs6(struct sock_client *c, int s, uint8_t peer[16], uint8_t local[16]);
 int sock_udp_bind(struct sock_client *c, uint16_t port);
+/* A dual-stack UDP socket (SOCK_ST_UDP6): IPv4 and IPv6 datagrams. */
+int sock_udp_bind6(struct sock_client *c, uint16_t port);
 int sock_shutdown(struct sock_client *c, int s);
 int sock_close(struct sock_client *c, int s);
 int sock_setopt(struct sock_client *c, int s, enum sock_opt opt, uint64_t value);
@@ -75,8 +77,24 @@ uint32_t sock_tx_room(struct sock_client *c, int s);
 /* One datagram (n <= SOCK_DGRAM_MAX) into S's tx ring: 0, or SOCK_E_AGAIN
  * when it does not fit now.  sock_kick after. */
 int sock_sendto(struct sock_client *c, int s, uint32_t ip, uint16_t port, const void *buf, size_t n);
-/* One datagram: its length (cut to N), source in *ip / *port; SOCK_E_AGAIN. */
+/* The same to an IPv6 address (16 bytes, network order) from a socket of
+ * sock_udp_bind6 (else SOCK_E_WRONG_TYPE).  netd skips (and counts) a
+ * datagram to ::, loopback, multicast or link-local. */
+int sock_sendto6(struct sock_client *c, int s, const uint8_t ip[16], uint16_t port, const void *buf, size_t n);
+/* One datagram: its length (cut to N), source in *ip / *port (*ip = 0 for
+ * an IPv6 source: use sock_recvfrom6 on a dual-stack socket); SOCK_E_AGAIN. */
 long sock_recvfrom(struct sock_client *c, int s, void *buf, size_t n, uint32_t *ip, uint16_t *port);
+/* A datagram's source. */
+struct sock_from {
+    bool v6;         /* ip6 holds the address, else ip */
+    uint32_t ip;     /* IPv4, host order */
+    uint8_t ip6[16]; /* network order */
+    uint16_t port;   /* host order */
+};
+/* One datagram: its length (cut to N), its source in *FROM (may be NULL);
+ * SOCK_E_AGAIN.  A record that does not parse (sock_dgram_check: netd never
+ * writes one) drops the ring's bytes and reads as SOCK_E_AGAIN. */
+long sock_recvfrom6(struct sock_client *c, int s, void *buf, size_t n, struct sock_from *from);
 /* S's status word (SOCK_ST_*). */
 uint32_t sock_status(const struct sock_client *c, int s);
 /* The next socket netd flagged as changed (socket.h: events), taking the

@@ -69,4 +69,27 @@ uint32_t sock_ring_reclaim(uint16_t *list, uint16_t *mirror, struct sock_pool *p
 /* Pages LIST holds. */
 uint32_t sock_ring_held(const uint16_t *list);
 
+/* A datagram record's bytes in a ring (socket.h): the header, the IPv6
+ * address when V6, LEN payload bytes, padded to 8. */
+static inline uint32_t sock_dgram_rec(uint32_t len, bool v6)
+{
+    return (uint32_t)sizeof(struct sock_dgram) + (v6 ? SOCK_DGRAM_ADDR6 : 0) + ((len + 7u) & ~7u);
+}
+
+/*
+ * Checks datagram header H, read from a ring where AVAIL bytes are in
+ * flight from its start; ALLOW6: the socket is dual stack (SOCK_ST_UDP6).
+ * Returns
+ *   0                 a good record: *REC = its bytes (sock_dgram_rec)
+ *   SOCK_E_INVALID    a bad family: an IPv6 record when !ALLOW6 (*REC =
+ *                     its bytes: the consumer skips just this record);
+ *                     or a bad length (beyond SOCK_DGRAM_MAX, or a bit
+ *                     besides SOCK_DGRAM_IP6 and the length: *REC = 0)
+ *   SOCK_E_TRUNCATED  AVAIL does not hold the header, or the record is
+ *                     longer than AVAIL (*REC = 0)
+ * *REC = 0: nothing after this point can be trusted (skip to head).
+ */
+int sock_dgram_check(const struct sock_dgram *h, uint32_t avail, bool allow6, uint32_t *rec)
+    __attribute__((warn_unused_result));
+
 #endif
