@@ -884,6 +884,13 @@ static int64_t do_close(void *ctx, struct keel_msg *m)
         return e;
     if (s->listener >= 0)
         return SOCK_E_BAD_SOCKET; /* not handed out yet: SOCK_ACCEPT it first */
+    /* The window for what the client consumed goes back first: lwIP's
+     * tcp_close answers with a RST (and the peer loses what it had not yet
+     * read) whenever the receive window is not whole, and a client that
+     * read to EOF and closed before its kick was handled would look like
+     * one that left data unread (test_netd's 20 MB echo was reset so). */
+    if (s->kind == NSOCK_TCP)
+        rx_consumed(s);
     free_sock(s, false);
     return 0;
 }

@@ -442,16 +442,25 @@ def malformed_checks(rep, wan: str, lan: str, text, check, ping) -> None:
     count = 3
 
     def counters() -> dict[str, int]:
-        pos = len(text())
-        command_frame(wan, "ktap0", "KEEL-STATS")
-        end = time.monotonic() + 10
-        m = None
-        while m is None and time.monotonic() < end:
-            m = re.search(r"netd: fw: malformed: (.*)$", text()[pos:], re.M)
-            time.sleep(0.2)
-        check(m is not None, "no malformed-packet counters in the statistics")
-        f = m.group(1).split()
-        return {f[i]: int(f[i + 1]) for i in range(0, len(f) - 1, 2)}
+        # The statistics are many lines at once; a loaded host can stall the
+        # serial line and the kernel then drops characters, so a line that
+        # came out cut short is asked for again.
+        got: dict[str, int] = {}
+        for _ in range(3):
+            pos = len(text())
+            command_frame(wan, "ktap0", "KEEL-STATS")
+            end = time.monotonic() + 10
+            m = None
+            while m is None and time.monotonic() < end:
+                m = re.search(r"netd: fw: malformed: (.*)$", text()[pos:], re.M)
+                time.sleep(0.2)
+            check(m is not None, "no malformed-packet counters in the statistics")
+            f = m.group(1).split()
+            got = {f[i]: int(f[i + 1]) for i in range(0, len(f) - 1, 2) if f[i + 1].isdigit()}
+            if all(k in got for k in MALFORMED_NAMES):
+                return got
+        check(False, f"the malformed-packet counters came out incomplete three times: {got}")
+        return got
 
     def dropped_and_counted() -> None:
         before = counters()
