@@ -343,11 +343,12 @@ unit-test: $(UNIT_BINS)
 # threads enough to keep all four vCPUs busy oversubscribe the host, and a
 # vCPU spinning on the kernel lock while its holder is descheduled makes
 # the round crawl: 3 x 4 workers took over the 120 s budget, 2 x 4 86 s,
-# 2 x 2 about 1 s; docs/ARCHITECTURE.md, section 10), and the
+# 2 x 2 about 1 s, so 3,000 calls each to reach every call kind;
+# docs/ARCHITECTURE.md, section 10), and the
 # TLS proxy and the forwarding end to end on 2 vCPUs (tlsd on core 1, netd
 # and the drivers on core 0).  SMP=N makes every suite run on N vCPUs instead.
 SMP_TESTS := "$(PYTHON) tests/qemu/test_ktest.py --smp 2 --fuzz-rounds 1" \
-	"$(PYTHON) tests/qemu/test_ktest.py --smp 4 --fuzz-rounds 1 --fuzz-calls 1000 --fuzz-tasks 2 --fuzz-workers 2" \
+	"$(PYTHON) tests/qemu/test_ktest.py --smp 4 --fuzz-rounds 1 --fuzz-calls 3000 --fuzz-tasks 2 --fuzz-workers 2" \
 	"KEEL_SMP=2 $(PYTHON) tests/qemu/test_tlsd.py" "KEEL_SMP=2 $(PYTHON) tests/qemu/test_fwd.py"
 QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_ktest.py" \
 	"$(PYTHON) tests/qemu/test_nic.py" "$(PYTHON) tests/qemu/test_iommu.py" \
