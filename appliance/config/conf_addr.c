@@ -348,3 +348,12 @@ size_t conf_ip_format(const struct conf_ip *a, char *buf, size_t cap)
     }
     return b.len;
 }
+
+void conf_put_ip6(struct textbuf *b, const uint8_t a[16])
+{
+    struct conf_ip ip = { .af = CONF_AF_INET6 };
+    char text[48];
+    memcpy(ip.a, a, 16);
+    (void)conf_ip_format(&ip, text, sizeof text);
+    tb_put(b, text);
+}

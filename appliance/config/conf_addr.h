@@ -97,4 +97,9 @@ bool conf_ip_equal(const struct conf_ip *a, const struct conf_ip *b);
  */
 size_t conf_ip_format(const struct conf_ip *a, char *buf, size_t cap);
 
+struct textbuf;
+/* Appends the IPv6 address A (16 bytes, network order) to B in the text
+ * conf_ip_format writes. */
+void conf_put_ip6(struct textbuf *b, const uint8_t a[16]);
+
 #endif

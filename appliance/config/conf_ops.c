@@ -206,16 +206,6 @@ int conf_ops_parse(struct conf_ops *o, const char *line, size_t len, unsigned li
     return fail(col, w[0].col, msg, cap, "expected syslog, ntp or metrics");
 }
 
-/* Appends IPv6 address A (16 bytes) in canonical text (RFC 5952). */
-static void put_ip6(struct textbuf *b, const uint8_t a[16])
-{
-    struct conf_ip ip = { .af = CONF_AF_INET6 };
-    char text[48];
-    memcpy(ip.a, a, 16);
-    (void)conf_ip_format(&ip, text, sizeof text);
-    tb_put(b, text);
-}
-
 void conf_ops_write(const struct conf_ops *o, struct textbuf *b)
 {
     if (!conf_ops_syslog_on(o) && !conf_ops_ntp_on(o) && !o->metrics_port)
@@ -228,7 +218,7 @@ void conf_ops_write(const struct conf_ops *o, struct textbuf *b)
             /* Bare without a port; brackets only with one (RFC 3986). */
             if (port)
                 tb_put(b, "[");
-            put_ip6(b, o->syslog_addr6);
+            conf_put_ip6(b, o->syslog_addr6);
             if (port)
                 tb_put(b, "]");
         } else {
@@ -243,7 +233,7 @@ void conf_ops_write(const struct conf_ops *o, struct textbuf *b)
     if (conf_ops_ntp_on(o)) {
         tb_put(b, "ntp server ");
         if (o->ntp_v6)
-            put_ip6(b, o->ntp_addr6);
+            conf_put_ip6(b, o->ntp_addr6);
         else
             tb_ipv4(b, o->ntp_addr);
         tb_put(b, "\n");

@@ -19,16 +19,6 @@ static void put_duration(struct textbuf *b, uint32_t s)
     tb_put(b, "s");
 }
 
-/* An IPv6 address (network order) in RFC 5952 text. */
-static void put_ip6(struct textbuf *b, const uint8_t a[16])
-{
-    struct conf_ip ip = { .af = CONF_AF_INET6 };
-    char text[48];
-    memcpy(ip.a, a, 16);
-    (void)conf_ip_format(&ip, text, sizeof text);
-    tb_put(b, text);
-}
-
 static void write_tls(struct textbuf *b, const struct conf_tls *t)
 {
     tb_put(b, "tls ");
@@ -48,7 +38,7 @@ static void write_tls(struct textbuf *b, const struct conf_tls *t)
     tb_put(b, "    backend ");
     if (t->backend_v6) {
         tb_put(b, "[");
-        put_ip6(b, t->backend_addr6);
+        conf_put_ip6(b, t->backend_addr6);
         tb_put(b, "]");
     } else {
         tb_ipv4(b, t->backend_addr);
@@ -85,12 +75,12 @@ static void write_if6(struct textbuf *b, const struct conf_iface *f)
         tb_put(b, " autoconf");
     } else if (f->mode6 == CONF_IF6_STATIC) {
         tb_put(b, " address ");
-        put_ip6(b, f->addr6);
+        conf_put_ip6(b, f->addr6);
         tb_put(b, "/");
         tb_u64(b, f->prefix6);
         if (f->has_gateway6) {
             tb_put(b, " gateway ");
-            put_ip6(b, f->gateway6);
+            conf_put_ip6(b, f->gateway6);
         }
     }
 }
@@ -131,14 +121,14 @@ size_t conf_write(const struct conf *c, char *buf, size_t cap)
         const struct conf_route *r = &c->routes[i];
         tb_put(&b, "route ");
         if (r->v6)
-            put_ip6(&b, r->net6);
+            conf_put_ip6(&b, r->net6);
         else
             tb_ipv4(&b, r->net);
         tb_put(&b, "/");
         tb_u64(&b, r->prefix);
         tb_put(&b, " via ");
         if (r->v6)
-            put_ip6(&b, r->gw6);
+            conf_put_ip6(&b, r->gw6);
         else
             tb_ipv4(&b, r->gw);
         tb_put(&b, "\n");

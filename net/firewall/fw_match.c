@@ -21,6 +21,7 @@
  * one, gives the new state its translated key; a packet that a translation
  * applies to but that makes no state is blocked, never passed untranslated.
  */
+#include "fw_bytes.h"
 #include "fw_match.h"
 
 #include <stddef.h>
@@ -702,24 +703,13 @@ void fw_filter(struct fw_engine *e, const struct fw_packet *p, uint64_t now, str
     filter_by_rules(e, p, now, v);
 }
 
-static uint16_t rd16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
-
-static void wr16(uint8_t *b, uint16_t v)
-{
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
-}
-
 bool fw_clamp_mss(uint8_t *ip, size_t len, uint16_t mss)
 {
-    if (len < 20 || ip[9] != FW_PROTO_TCP || !mss)
+    size_t avail;
+    uint8_t *th = fw_ipv4_l4(ip, len, &avail);
+    if (!th || ip[9] != FW_PROTO_TCP || !mss)
         return false;
-    size_t ihl = (ip[0] & 0xfu) * 4u, total = rd16(ip + 2);
-    if (total < len)
-        len = total;
-    if (ihl + 20 > len)
-        return false;
-    return fw_clamp_mss_tcp(ip + ihl, len - ihl, mss);
+    return fw_clamp_mss_tcp(th, avail, mss); /* it checks the TCP header's length */
 }
 
 bool fw_clamp_mss_tcp(uint8_t *th, size_t len, uint16_t mss)
@@ -740,22 +730,22 @@ bool fw_clamp_mss_tcp(uint8_t *th, size_t len, uint16_t mss)
         if (i + 1 >= thl || th[i + 1] < 2 || i + th[i + 1] > thl)
             break; /* a malformed option: leave the segment as it is */
         if (kind == 2 && th[i + 1] == 4) {
-            uint16_t old = rd16(th + i + 2);
+            uint16_t old = fw_rd16(th + i + 2);
             if (old <= mss)
                 return false;
-            wr16(th + i + 2, mss);
+            fw_wr16(th + i + 2, mss);
             /* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').  At an odd offset the
              * value straddles two checksum words; the one's complement sum
              * does not care about byte order (RFC 1071), so the byte-swapped
              * old and new values stand in for the two words' change. */
-            uint32_t sum = (uint16_t)~rd16(th + 16);
+            uint32_t sum = (uint16_t)~fw_rd16(th + 16);
             if ((i & 1) == 0)
                 sum += (uint16_t)~old + mss;
             else
                 sum += (uint16_t) ~(uint16_t)(old >> 8 | old << 8) + (uint16_t)(mss >> 8 | mss << 8);
             while (sum >> 16)
                 sum = (sum & 0xffff) + (sum >> 16);
-            wr16(th + 16, (uint16_t)~sum);
+            fw_wr16(th + 16, (uint16_t)~sum);
             return true;
         }
         i += th[i + 1];

@@ -8,6 +8,7 @@
  * difference to the checksum (RFC 1624 eqn. 3 over a run of words).  The
  * caller has checked that those words lie inside the header.
  */
+#include "fw_bytes.h"
 #include "fw_modulate.h"
 
 #include <keel/string.h>
@@ -21,21 +22,12 @@
 #define ICMP_HLEN      8u
 #define QUOTE_TCP_SPAN 20u /* the quoted TCP header, up to and with its checksum */
 
-static uint16_t rd16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
-static uint32_t rd32(const uint8_t *b) { return (uint32_t)rd16(b) << 16 | rd16(b + 2); }
-
-static void wr16(uint8_t *b, uint16_t v)
-{
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
-}
-
 /* The ones' complement sum of the 16-bit words [FROM, TO) of BASE (both even), folded. */
 static uint16_t sum_words(const uint8_t *base, size_t from, size_t to)
 {
     uint32_t s = 0;
     for (size_t i = from; i < to; i += 2)
-        s += rd16(base + i);
+        s += fw_rd16(base + i);
     while (s >> 16)
         s = (s & 0xffffu) + (s >> 16);
     return (uint16_t)s;
@@ -48,7 +40,7 @@ static uint16_t sum_words(const uint8_t *base, size_t from, size_t to)
  */
 static bool put32(uint8_t *base, size_t off, uint32_t v, uint8_t *csum)
 {
-    if (rd32(base + off) == v)
+    if (fw_rd32(base + off) == v)
         return false;
     size_t from = off & ~(size_t)1, to = (off + 5) & ~(size_t)1;
     uint16_t before = sum_words(base, from, to);
@@ -57,7 +49,7 @@ static bool put32(uint8_t *base, size_t off, uint32_t v, uint8_t *csum)
     base[off + 2] = (uint8_t)(v >> 8);
     base[off + 3] = (uint8_t)v;
     if (csum)
-        wr16(csum, fw_csum_fixup(rd16(csum), before, sum_words(base, from, to)));
+        fw_wr16(csum, fw_csum_fixup(fw_rd16(csum), before, sum_words(base, from, to)));
     return true;
 }
 
@@ -78,7 +70,7 @@ static bool sack_edges(uint8_t *th, size_t doff, uint32_t d, uint8_t *csum)
         size_t olen = th[i + 1];
         if (kind == TCP_OPT_SACK && olen >= 10 && (olen - 2) % 8 == 0)
             for (size_t e = i + 2; e + 4 <= i + olen; e += 4) /* e + 5 rounded down <= doff: doff is a multiple of 4 */
-                changed |= put32(th, e, rd32(th + e) - d, csum);
+                changed |= put32(th, e, fw_rd32(th + e) - d, csum);
         i += olen;
     }
     return changed;
@@ -94,9 +86,9 @@ bool fw_modulate_tcp(uint8_t *th, size_t avail, const struct fw_modulate *m, boo
     uint8_t *csum = csum_partial ? NULL : th + 16; /* partial: the field is summed later, as it is (header) */
     bool changed = false;
     if (m->seq_add)
-        changed |= put32(th, 4, rd32(th + 4) + m->seq_add, csum);
+        changed |= put32(th, 4, fw_rd32(th + 4) + m->seq_add, csum);
     if (m->ack_sub) {
-        changed |= put32(th, 8, rd32(th + 8) - m->ack_sub, csum);
+        changed |= put32(th, 8, fw_rd32(th + 8) - m->ack_sub, csum);
         changed |= sack_edges(th, doff, m->ack_sub, csum);
     }
     return changed;
@@ -128,15 +120,15 @@ bool fw_modulate_quote(uint8_t *l4, size_t avail, size_t qtcp, const struct fw_m
     uint8_t before[QUOTE_TCP_SPAN];
     memcpy(before, qt, span);
     uint8_t *qcsum = qavail >= QUOTE_TCP_SPAN ? qt + 16 : NULL;
-    bool changed = put32(qt, 4, rd32(qt + 4) - m->quote_seq_sub, qcsum);
+    bool changed = put32(qt, 4, fw_rd32(qt + 4) - m->quote_seq_sub, qcsum);
     if (qavail >= 14 && (qt[13] & FW_TH_ACK))
-        changed |= put32(qt, 8, rd32(qt + 8) + m->quote_ack_add, qcsum);
+        changed |= put32(qt, 8, fw_rd32(qt + 8) + m->quote_ack_add, qcsum);
     if (!changed)
         return false;
     for (size_t i = 0; i < span; i += 2) {
-        uint16_t o = rd16(before + i), v = rd16(qt + i);
+        uint16_t o = fw_rd16(before + i), v = fw_rd16(qt + i);
         if (o != v)
-            wr16(l4 + 2, fw_csum_fixup(rd16(l4 + 2), o, v));
+            fw_wr16(l4 + 2, fw_csum_fixup(fw_rd16(l4 + 2), o, v));
     }
     return true;
 }
@@ -144,15 +136,10 @@ bool fw_modulate_quote(uint8_t *l4, size_t avail, size_t qtcp, const struct fw_m
 bool fw_modulate_ipv4(uint8_t *ip, size_t len, const struct fw_packet *p, const struct fw_modulate *m,
                       bool csum_partial)
 {
-    if ((!m->seq_add && !m->ack_sub && !m->quote_seq_sub && !m->quote_ack_add) || len < 20)
+    size_t avail;
+    uint8_t *l4 = fw_ipv4_l4(ip, len, &avail);
+    if ((!m->seq_add && !m->ack_sub && !m->quote_seq_sub && !m->quote_ack_add) || !l4)
         return false;
-    size_t ihl = (size_t)(ip[0] & 0xfu) * 4u, total = rd16(ip + 2);
-    if (total < len)
-        len = total;
-    if (ihl < 20 || ihl > len)
-        return false;
-    uint8_t *l4 = ip + ihl;
-    size_t avail = len - ihl;
     if (p->proto == FW_PROTO_TCP)
         return fw_modulate_tcp(l4, avail, m, csum_partial);
     if (p->proto == FW_PROTO_ICMP && p->has_inner && p->inner.proto == FW_PROTO_TCP && m->quote_seq_sub)

@@ -8,6 +8,7 @@
  * matter and a checksum that was wrong stays exactly as wrong.  Offsets
  * are checked against the packet's length before any byte changes.
  */
+#include "fw_bytes.h"
 #include "fw_nat.h"
 
 #include <keel/string.h>
@@ -213,14 +214,6 @@ uint16_t fw_csum_fixup(uint16_t csum, uint16_t old, uint16_t new_)
     return (uint16_t)~s;
 }
 
-static uint16_t rd16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
-
-static void wr16(uint8_t *b, uint16_t v)
-{
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
-}
-
 /* A checksum field to keep right, and whether 0 means "none" (UDP). */
 struct csum_ref {
     uint8_t *at; /* NULL: none */
@@ -230,15 +223,15 @@ struct csum_ref {
 /* Writes V at B and fixes the checksums C[0..n). */
 static void put16(uint8_t *b, uint16_t v, const struct csum_ref *c, unsigned nc)
 {
-    uint16_t old = rd16(b);
+    uint16_t old = fw_rd16(b);
     if (old == v)
         return;
-    wr16(b, v);
+    fw_wr16(b, v);
     for (unsigned i = 0; i < nc; i++) {
-        if (!c[i].at || (c[i].udp && rd16(c[i].at) == 0))
+        if (!c[i].at || (c[i].udp && fw_rd16(c[i].at) == 0))
             continue;
-        uint16_t s = fw_csum_fixup(rd16(c[i].at), old, v);
-        wr16(c[i].at, c[i].udp && s == 0 ? 0xffff : s);
+        uint16_t s = fw_csum_fixup(fw_rd16(c[i].at), old, v);
+        fw_wr16(c[i].at, c[i].udp && s == 0 ? 0xffff : s);
     }
 }
 
@@ -304,24 +297,19 @@ static bool rewrite_error(uint8_t *l4, size_t avail, const struct fw_packet *p, 
     memcpy(before, q, span);
     rewrite_one(q, q + qihl, qavail, p->inner.proto, p->inner.icmp_type, &x->inner);
     for (size_t i = 0; i < span; i += 2) {
-        uint16_t o = rd16(before + i), v = rd16(q + i);
+        uint16_t o = fw_rd16(before + i), v = fw_rd16(q + i);
         if (o != v)
-            wr16(l4 + 2, fw_csum_fixup(rd16(l4 + 2), o, v));
+            fw_wr16(l4 + 2, fw_csum_fixup(fw_rd16(l4 + 2), o, v));
     }
     return true;
 }
 
 bool fw_nat_rewrite(uint8_t *ip, size_t len, const struct fw_packet *p, const struct fw_xlate *x)
 {
-    if (x->kind == FW_XL_NONE || len < 20)
+    size_t avail;
+    uint8_t *l4 = fw_ipv4_l4(ip, len, &avail);
+    if (x->kind == FW_XL_NONE || !l4)
         return false;
-    size_t ihl = (size_t)(ip[0] & 0xfu) * 4u, total = rd16(ip + 2);
-    if (total < len)
-        len = total;
-    if (ihl < 20 || ihl > len)
-        return false;
-    uint8_t *l4 = ip + ihl;
-    size_t avail = len - ihl;
     if (x->kind == FW_XL_PACKET) {
         rewrite_one(ip, l4, avail, p->proto, p->icmp_type, &x->out);
         return true;
