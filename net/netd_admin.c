@@ -47,6 +47,7 @@
 #include "lwip/prot/ip4.h"
 #include "lwip/raw.h"
 #include "lwip/udp.h"
+#include "fw6.h"
 #include "netd_admin.h"
 #include "netd_admin6.h"
 #include "netd_hooks.h"
@@ -314,6 +315,17 @@ static void show_routes(struct netd_admin *a, struct out *o)
     }
 }
 
+/* ADDR:PORT, an IPv6 address in brackets ([2001:db8::1]:443); a pcb bound
+ * to any address of both families shows 0.0.0.0. */
+static void row_endpoint(struct row *r, const ip_addr_t *a, u16_t port)
+{
+    char s[48]; /* fw6_ntop: 46 bytes suffice */
+    if (IP_IS_V6(a))
+        row_fieldf(r, "[%s]:%u", fw6_ntop((const uint8_t *)ip_2_ip6(a)->addr, s, sizeof s), (unsigned)port);
+    else
+        row_fieldf(r, "%s:%u", ip4addr_ntoa_r(ip_2_ip4(a), s, sizeof s), (unsigned)port);
+}
+
 static const char *tcp_state(enum tcp_state s)
 {
     static const char *const names[] = { "CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RCVD",
@@ -326,17 +338,13 @@ static void tcp_rows(struct out *o, struct tcp_pcb *list)
 {
     for (struct tcp_pcb *p = list; p; p = p->next) {
         struct row r;
-        char s[20];
         row_start(&r);
         row_field(&r, "tcp");
-        ip_str(s, sizeof s, ip4_host(ip_2_ip4(&p->local_ip)));
-        row_fieldf(&r, "%s:%u", s, (unsigned)p->local_port);
-        if (p->state == LISTEN) {
+        row_endpoint(&r, &p->local_ip, p->local_port);
+        if (p->state == LISTEN)
             row_field(&r, "*:*");
-        } else {
-            ip_str(s, sizeof s, ip4_host(ip_2_ip4(&p->remote_ip)));
-            row_fieldf(&r, "%s:%u", s, (unsigned)p->remote_port);
-        }
+        else
+            row_endpoint(&r, &p->remote_ip, p->remote_port);
         row_field(&r, tcp_state(p->state));
         row_end(o, &r);
     }
@@ -352,11 +360,9 @@ static void show_connections(struct netd_admin *a, struct out *o)
     tcp_rows(o, tcp_tw_pcbs);
     for (struct udp_pcb *u = udp_pcbs; u; u = u->next) {
         struct row r;
-        char s[20];
         row_start(&r);
         row_field(&r, "udp");
-        ip_str(s, sizeof s, ip4_host(ip_2_ip4(&u->local_ip)));
-        row_fieldf(&r, "%s:%u", s, (unsigned)u->local_port);
+        row_endpoint(&r, &u->local_ip, u->local_port);
         row_field(&r, "*:*");
         row_field(&r, "-");
         row_end(o, &r);

@@ -59,6 +59,7 @@ import ipaddress
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -389,6 +390,25 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             check(WAN6 + "2" in t and LAN6 + "2" in t, f"show arp lists no IPv6 neighbours: {t!r}")
             t = lab.cmd("show states")
             check("[2001:db8:10::2]:" in t, f"show states has no IPv6 state of A's connections: {t!r}")
+            # A TLS client holds its connection open: `show connections`
+            # prints both IPv6 ends (it printed their first four bytes as an
+            # IPv4 address before).
+            held = subprocess.Popen(["ip", "netns", "exec", lab.hosts[0], "sh", "-c",
+                                     f"sleep 60 | openssl s_client -quiet -connect [{state['wan6']}]:443"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                want = f"[{state['wan6']}]:443"
+                for _ in range(20):
+                    t = lab.cmd("show connections")
+                    if want in t:
+                        break
+                    time.sleep(0.5)
+                row = [ln for ln in t.splitlines() if want in ln]
+                # ESTABLISHED, or TIME_WAIT once tlsd gave up on the idle client
+                check(row and "[2001:db8:10::2]:" in row[0], f"show connections has no IPv6 row {want} from A: {t!r}")
+            finally:
+                os.killpg(held.pid, signal.SIGKILL)
+                held.wait()
 
         rep.run("ipv6.console_show_ipv6_rows", console_show_rows)
 
