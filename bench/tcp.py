@@ -133,7 +133,7 @@ class Guest:
         self.qlog = open(kq.LOG_DIR / f"{name}.qemu.log", "wb")
         self.log.write_text("")
         self.cmd = cmd
-        self.proc = kq._spawn(cmd, self.qlog)
+        self.proc = kq.spawn(cmd, self.qlog)
         self.t0 = time.monotonic()
 
     def text(self) -> str:
@@ -151,7 +151,7 @@ class Guest:
             time.sleep(0.2)
 
     def close(self) -> None:
-        kq._kill(self.proc)
+        kq.stop(self.proc)
         self.qlog.close()
 
 
@@ -221,7 +221,7 @@ def iperf(wan: str, lan: str, dst: str, seconds: int) -> dict:
         try:
             srv.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            kq._kill(srv)
+            kq.stop(srv)
 
 
 # Units where a larger figure is better (the best run is the largest).
@@ -331,7 +331,7 @@ def ceilings(f: Figures, runs: int, nbytes: int, conns: int, seconds: int) -> No
                   lambda: iperf(ns.wan, ns.wan, "10.9.1.1", seconds),
                   "iperf3 client and server in one namespace over loopback")
     finally:
-        kq._kill(srv)
+        kq.stop(srv)
         ns.close()
 
 
@@ -352,12 +352,12 @@ def keel_tap(f: Figures, image_src: Path, work: Path, runs: int, nbytes: int, co
         ns.move_lan()
         if not (g.wait_for(r"^keel: ready$", 180) and g.wait_for(r"socktest: ready", 60)
                 and g.wait_for(r"netd: net1: up", 60)):
-            print(f"INFO name=keel_tcp_tap skipped: the guest did not get ready; log {kq._rel(g.log)}", flush=True)
+            print(f"INFO name=keel_tcp_tap skipped: the guest did not get ready; log {kq.rel(g.log)}", flush=True)
             f.failed.append("keel_tcp_tap")
             return plan.accel
         m = g.wait_for(r"netd: firewall: appliance\.conf: (\d+) rules in force", 5)
         print(f"INFO name=keel_tcp_tap accel={plan.accel} rules={m.group(1) if m else '?'} "
-              f"log={kq._rel(g.log)}", flush=True)
+              f"log={kq.rel(g.log)}", flush=True)
         sh("ip", "netns", "exec", ns.wan, "ping", "-c", "2", "-W", "5", "10.9.1.1", check=False)
         f.measure("tcp_sink_tap", "MB/s", "mb_per_s", runs,
                   lambda: client(ns.wan, "sink", "10.9.0.2", str(SINK_PORT), str(nbytes)),
@@ -393,7 +393,7 @@ def keel_user(f: Figures, image_src: Path, work: Path, runs: int, nbytes: int, a
     try:
         if not (g.wait_for(r"^keel: ready$", 180) and g.wait_for(r"socktest: ready", 60)
                 and g.wait_for(r"netd: net0: up, address", 60)):
-            print(f"INFO name=keel_tcp_user skipped: the guest did not get ready; log {kq._rel(g.log)}", flush=True)
+            print(f"INFO name=keel_tcp_user skipped: the guest did not get ready; log {kq.rel(g.log)}", flush=True)
             f.failed.append("keel_tcp_user")
             return plan.accel
         f.measure("tcp_sink_user", "MB/s", "mb_per_s", runs,

@@ -146,7 +146,7 @@ class Backend:
             time.sleep(0.2)
 
     def close(self) -> None:
-        kq._kill(self.proc)
+        kq.stop(self.proc)
 
 
 def client(mode: str, host: str, port: int, cipher: str, arg, timeout: float = 600, most: int = 0,
@@ -254,7 +254,7 @@ def ceilings(f, d: Path, backend: Backend, runs: int, seconds: float) -> None:
                   lambda: client("bulk", "127.0.0.1", port, CIPHER["ecdsa_p256"], BULK),
                   "the generator against openssl s_server -WWW on the host")
     finally:
-        kq._kill(srv)
+        kq.stop(srv)
 
 
 # --------------------------------------------------------------------------
@@ -401,7 +401,7 @@ def keel_boot_times(f, img: Path, runs: int, accel_req: str) -> None:
                               ["keel: ready", "tlsd: serving"], timeout=180,
                               fail_on=["keel: PANIC", "KVM internal error"])
             if "tlsd: serving" not in r.marks:
-                print(f"INFO name={name} failed: log {kq._rel(r.log_path)}", flush=True)
+                print(f"INFO name={name} failed: log {kq.rel(r.log_path)}", flush=True)
                 f.failed.append(name)
                 break
             t.append(r.marks["tlsd: serving"])
@@ -447,7 +447,7 @@ def main(argv=None) -> int:
                 ok = keel_serving(g, 300) and serves_get(ports)
                 if ok:
                     m = re.search(r"tlsd: serving, .*?(\d+) worker\(s\)", g.text())
-                    print(f"INFO name=keel_tls_{n}cpu workers={m.group(1) if m else '?'} log={kq._rel(g.log)}",
+                    print(f"INFO name=keel_tls_{n}cpu workers={m.group(1) if m else '?'} log={kq.rel(g.log)}",
                           flush=True)
                 return (ports if ok else None), g.close
             measure_scaling(f, "", boot, ns.scaling_runs, ns.seconds, "Keel tlsd (a worker per vCPU, keyd "
@@ -458,10 +458,10 @@ def main(argv=None) -> int:
             g, ports, accel = keel_boot(img, "bench-keel-tls", 256, ns.accel)
             try:
                 if not (keel_serving(g, 180) and serves_get(ports)):
-                    print(f"INFO name=keel_tls skipped: tlsd did not serve; log {kq._rel(g.log)}", flush=True)
+                    print(f"INFO name=keel_tls skipped: tlsd did not serve; log {kq.rel(g.log)}", flush=True)
                     f.failed.append("keel_tls")
                 else:
-                    print(f"INFO name=keel_tls accel={accel} log={kq._rel(g.log)}", flush=True)
+                    print(f"INFO name=keel_tls accel={accel} log={kq.rel(g.log)}", flush=True)
                     mu = keel_mem_in_use(g.text())
                     if mu:
                         f.figures["mem_in_use_at_ready"] = {"KiB": mu[0]}

@@ -182,7 +182,7 @@ class Lab:
                         serial=f"unix:{self.sock},server=on,wait=on", qemu_extra=extra, image_dir=img,
                         args=["faults"])
         self.qout = open(tmp / "qemu.log", "wb")
-        self.proc = kq._spawn(kq.build_command(cfg).cmd, self.qout)
+        self.proc = kq.spawn(kq.build_command(cfg).cmd, self.qout)
         for _ in range(200):
             if os.path.exists(self.sock) and os.path.exists(self.fisock):
                 break
@@ -357,9 +357,9 @@ class Lab:
         if self.con is not None and self.alive():
             self.log()
         for p in self.helpers:
-            kq._kill(p, grace=0.5)
+            kq.stop(p, grace=0.5)
         if self.proc is not None:
-            kq._kill(self.proc)
+            kq.stop(self.proc)
         if self.qout is not None:
             self.qout.close()
         if self.con is not None:

@@ -153,7 +153,7 @@ class Boot:
                         image_dir=image_dir)
         plan = kq.build_command(cfg)
         self.qout = open(tmp / f"{name}-qemu.log", "wb")
-        self.proc = kq._spawn(plan.cmd, self.qout)
+        self.proc = kq.spawn(plan.cmd, self.qout)
         self.con = None
         for _ in range(100):
             if os.path.exists(self.sock):
@@ -162,7 +162,7 @@ class Boot:
         self.con = Console(self.sock)
 
     def close(self) -> None:
-        kq._kill(self.proc)
+        kq.stop(self.proc)
         self.qout.close()
         if self.con is not None:
             (kq.LOG_DIR).mkdir(parents=True, exist_ok=True)

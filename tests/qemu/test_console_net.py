@@ -152,7 +152,7 @@ def main() -> int:
                         serial=f"unix:{sock},server=on,wait=on", qemu_extra="-device virtio-rng-pci",
                         image_dir=img)
         qout = open(tmp / "qemu.log", "wb")
-        proc = kq._spawn(kq.build_command(cfg).cmd, qout)
+        proc = kq.spawn(kq.build_command(cfg).cmd, qout)
         for _ in range(100):
             if os.path.exists(sock):
                 break
@@ -470,7 +470,7 @@ def main() -> int:
                              serial=f"unix:{sock2},server=on,wait=on", qemu_extra="-device virtio-rng-pci",
                              image_dir=nonlocal_state["img2"])
             q2 = open(tmp / "qemu2.log", "wb")
-            p2 = kq._spawn(kq.build_command(cfg2).cmd, q2)
+            p2 = kq.spawn(kq.build_command(cfg2).cmd, q2)
             try:
                 for _ in range(100):
                     if os.path.exists(sock2):
@@ -502,7 +502,7 @@ def main() -> int:
                 t = c2.text_since(start)
                 check("proto icmp" not in t and "port 443" not in t, f"netd runs rules from the bad file: {t!r}")
             finally:
-                kq._kill(p2)
+                kq.stop(p2)
                 q2.close()
 
         nonlocal_state: dict = {}
@@ -511,7 +511,7 @@ def main() -> int:
         if "backend" in locals() and backend.poll() is None:
             backend.terminate()
         if proc is not None:
-            kq._kill(proc)
+            kq.stop(proc)
         if qout is not None:
             qout.close()
         if con is not None:

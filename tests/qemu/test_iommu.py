@@ -81,7 +81,7 @@ def iommu_boot(rep: kq.Reporter, image_dir) -> None:
     g = Guest("iommu", nics, False, image_dir, iommu=True)
     try:
         up = g.wait_for(r"^keel: ready$", 240)
-        if not rep.run("iommu.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq._rel(g.log)}]")):
+        if not rep.run("iommu.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq.rel(g.log)}]")):
             return
 
         def remapping_on():
@@ -143,7 +143,7 @@ def no_iommu_boot(rep: kq.Reporter, image_dir) -> None:
     g = Guest("noiommu", ["e1000"], False, image_dir)
     try:
         up = g.wait_for(r"^keel: ready$", 240)
-        if not rep.run("noiommu.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq._rel(g.log)}]")):
+        if not rep.run("noiommu.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq.rel(g.log)}]")):
             return
 
         def said_so():

@@ -155,21 +155,21 @@ def run_boot(rep: kq.Reporter, build: Path, word: str, protos, servers, seed: in
         if kind == "PASS":
             rep.ok(f"{name}@{seed}")
         else:
-            rep.fail(f"{name}@{seed}", why or "failed", f"log {kq._rel(r.log_path)}")
+            rep.fail(f"{name}@{seed}", why or "failed", f"log {kq.rel(r.log_path)}")
 
     def complete():
         found = {m.group(1) for m in CLOSING.finditer(r.log)}
         missing = sorted(set(protos) - found)
         if missing:
-            raise kq.TestFailure(f"no closing line from {missing} [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"no closing line from {missing} [{r.describe()}]; log {kq.rel(r.log_path)}")
 
     def survived():
         died = [m.group(0) for m in DIED.finditer(r.log)]
         if died or "keel: PANIC" in r.log:
-            raise kq.TestFailure(f"{died[:3] or 'kernel panic'} (seed {seed}); log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"{died[:3] or 'kernel panic'} (seed {seed}); log {kq.rel(r.log_path)}")
         for s in servers:
             if f"keel: init: server {s} ready" not in r.log:
-                raise kq.TestFailure(f"{s} never became ready; log {kq._rel(r.log_path)}")
+                raise kq.TestFailure(f"{s} never became ready; log {kq.rel(r.log_path)}")
 
     rep.run(f"{word}.complete@{seed}", complete)
     rep.run(f"{word}.servers_survived@{seed}", survived)

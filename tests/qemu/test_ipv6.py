@@ -278,7 +278,7 @@ class Lab6:
 
     def close(self) -> None:
         if self.radvd is not None:
-            kq._kill(self.radvd, grace=0.5)
+            kq.stop(self.radvd, grace=0.5)
         self.lab.close("ipv6")
         sh("ip", "netns", "del", self.far, check_rc=False)
 

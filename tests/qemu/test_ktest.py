@@ -78,9 +78,9 @@ def main() -> int:
     def complete():
         m = SUMMARY.search(r.log)
         if "keel: PANIC" in r.log:
-            raise kq.TestFailure(f"kernel panic during ktest [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"kernel panic during ktest [{r.describe()}]; log {kq.rel(r.log_path)}")
         if not m:
-            raise kq.TestFailure(f"no closing line from ktest [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"no closing line from ktest [{r.describe()}]; log {kq.rel(r.log_path)}")
         if r.status != kq.STATUS_GUEST_PASS:
             raise kq.TestFailure(f"QEMU status {r.status}, expected 1 (all guest tests passed)")
 
@@ -106,7 +106,7 @@ def main() -> int:
                      expect=["keel: kernel up"], fail_on=["keel: PANIC"])
         if not re.search(r"^keel: cpu: Meltdown: AFFECTED \(GenuineIntel, no IA32_ARCH_CAPABILITIES\): .*"
                          r"keys will not be held$", ri.log, re.M):
-            raise kq.TestFailure(f"no AFFECTED line on an Intel CPU model; log {kq._rel(ri.log_path)}")
+            raise kq.TestFailure(f"no AFFECTED line on an Intel CPU model; log {kq.rel(ri.log_path)}")
         if "keel: kernel up" not in ri.log:
             raise kq.TestFailure("the kernel did not come up on the Intel CPU model")
 
@@ -119,11 +119,11 @@ def main() -> int:
                      qemu_extra="-cpu qemu64,vendor=GenuineIntel", image_dir=ns.image_dir, timeout=60,
                      expect=["keel: kernel up"], fail_on=["keel: PANIC"])
         if not re.search(r"^keel: cpu: FPU/SSE state switched eagerly \(LazyFP: ", ri.log, re.M):
-            raise kq.TestFailure(f"no eager FPU line on a Meltdown-affected CPU model; log {kq._rel(ri.log_path)}")
+            raise kq.TestFailure(f"no eager FPU line on a Meltdown-affected CPU model; log {kq.rel(ri.log_path)}")
 
     def cores_online():
         if not re.search(rf"^keel: smp: {smp} cpus online, big kernel lock$", r.log, re.M):
-            raise kq.TestFailure(f"no 'keel: smp: {smp} cpus online' line; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"no 'keel: smp: {smp} cpus online' line; log {kq.rel(r.log_path)}")
 
     if smp > 1:
         rep.run(f"{prefix}.all_cores_online", cores_online)

@@ -52,11 +52,11 @@ def main() -> int:
     def complete():
         found = {m.group(1) for m in CLOSING.finditer(r.log)}
         if found != {"netadm", "netadm-intruder"}:
-            raise kq.TestFailure(f"closing lines from {sorted(found)} only [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"closing lines from {sorted(found)} only [{r.describe()}]; log {kq.rel(r.log_path)}")
 
     def survived():
         if re.search(r"keel: init: server anetd died", r.log):
-            raise kq.TestFailure(f"netd faulted; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"netd faulted; log {kq.rel(r.log_path)}")
         if "keel: init: started anetd" not in r.log:
             raise kq.TestFailure("netd was never started")
 

@@ -883,7 +883,7 @@ def main() -> int:
                     taps=["ktap0", "ktap1"], fwd=f"tcp:127.0.0.1:{FWD_PORT}-10.0.2.15:7",
                     netns=wan, serial=f"file:{log}", qemu_extra="-device virtio-rng-pci", image_dir=img)
     qout = open(tmp / "qemu.log", "wb")
-    proc = kq._spawn(kq.build_command(cfg).cmd, qout)
+    proc = kq.spawn(kq.build_command(cfg).cmd, qout)
     helpers: list[subprocess.Popen] = []
     rep = kq.Reporter()
 
@@ -1026,7 +1026,7 @@ def main() -> int:
             if h.poll() is None:
                 h.terminate()
                 h.wait(timeout=5)
-        kq._kill(proc)
+        kq.stop(proc)
         qout.close()
         for n in (wan, lan):
             sh("ip", "netns", "del", n, check=False)

@@ -77,7 +77,7 @@ class Guest:
         if self.log.exists():
             self.log.unlink()
         self.qout = open(kq.LOG_DIR / f"{name}.qemu.log", "wb")
-        self.proc = kq._spawn(plan.cmd, self.qout)
+        self.proc = kq.spawn(plan.cmd, self.qout)
 
     def text(self) -> str:
         try:
@@ -107,7 +107,7 @@ class Guest:
 
     def close(self) -> None:
         if self.proc is not None:
-            kq._kill(self.proc)
+            kq.stop(self.proc)
             self.qout.close()
         sh("ip", "netns", "del", self.ns, check=False)
 
@@ -186,7 +186,7 @@ def boot_and_test(rep: kq.Reporter, name: str, nics: list[str], rng: bool, image
     g = Guest(name, nics, rng, image_dir, machine)
     try:
         up = g.wait_for(r"^keel: ready$", 180)
-        if not rep.run(f"{name}.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq._rel(g.log)}]")):
+        if not rep.run(f"{name}.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq.rel(g.log)}]")):
             return
         for i, nic in enumerate(nics):
             nic_tests(rep, g, i, f"{name}.nic{i}_{nic}", full)

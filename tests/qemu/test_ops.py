@@ -182,7 +182,7 @@ def main() -> int:
                         serial=f"unix:{sock},server=on,wait=on",
                         qemu_extra="-device virtio-rng-pci -rtc base=2001-01-01T00:00:00", image_dir=img)
         qout = open(tmp / "qemu.log", "wb")
-        proc = kq._spawn(kq.build_command(cfg).cmd, qout)
+        proc = kq.spawn(kq.build_command(cfg).cmd, qout)
         for _ in range(100):
             if os.path.exists(sock):
                 break
@@ -374,7 +374,7 @@ def main() -> int:
                 except subprocess.TimeoutExpired:
                     p.kill()
         if proc is not None:
-            kq._kill(proc)
+            kq.stop(proc)
         if qout is not None:
             qout.close()
         if con is not None:

@@ -181,7 +181,7 @@ class Guest:
                         serial=f"file:{self.log}", qemu_extra="-device virtio-rng-pci", image_dir=root)
         self.qout = open(kq.LOG_DIR / f"pxe-{name}.qemu.log", "wb")
         self.t0 = time.monotonic()
-        self.proc = kq._spawn(kq.build_command(cfg).cmd, self.qout)
+        self.proc = kq.spawn(kq.build_command(cfg).cmd, self.qout)
 
     def text(self) -> str:
         try:
@@ -209,7 +209,7 @@ class Guest:
             time.sleep(0.2)
 
     def close(self) -> None:
-        kq._kill(self.proc)
+        kq.stop(self.proc)
         self.qout.close()
 
 

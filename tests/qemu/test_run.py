@@ -67,7 +67,7 @@ class ApplianceBoot:
         cfg = kq.Config(boot="direct", accel="auto", serial=f"file:{self.log}", fwd=f"tcp:127.0.0.1:{port}-:443",
                         qemu_extra="-device virtio-rng-pci", image_dir=image_dir, **extra)
         self.qout = open(kq.LOG_DIR / f"{name}.qemu.log", "wb")
-        self.proc = kq._spawn(kq.build_command(cfg).cmd, self.qout)
+        self.proc = kq.spawn(kq.build_command(cfg).cmd, self.qout)
 
     def text(self) -> str:
         try:
@@ -84,7 +84,7 @@ class ApplianceBoot:
         return s in self.text()
 
     def close(self) -> None:
-        kq._kill(self.proc)
+        kq.stop(self.proc)
         self.qout.close()
 
 

@@ -79,7 +79,7 @@ class Boot:
         cfg = kq.Config(boot="direct", accel="auto", serial=f"unix:{self.sock},server=on,wait=on",
                         image_dir=image_dir, qemu_extra=extra)
         self.qout = open(tmp / f"{name}-qemu.log", "wb")
-        self.proc = kq._spawn(kq.build_command(cfg).cmd, self.qout)
+        self.proc = kq.spawn(kq.build_command(cfg).cmd, self.qout)
         for _ in range(100):
             if os.path.exists(self.sock):
                 break
@@ -87,7 +87,7 @@ class Boot:
         self.con = Console(self.sock)
 
     def close(self) -> None:
-        kq._kill(self.proc)
+        kq.stop(self.proc)
         self.qout.close()
         kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
         (kq.LOG_DIR / f"store-{self.name}.log").write_bytes(bytes(self.con.log))

@@ -620,7 +620,7 @@ def main() -> int:
                     netns=wan, serial=f"file:{log}", image_dir=img,
                     qemu_extra=f"-device virtio-rng-pci -monitor unix:{mon},server=on,wait=off")
     qout = open(tmp / "qemu.log", "wb")
-    cur = {"proc": kq._spawn(kq.build_command(cfg).cmd, qout), "log": log, "qout": qout}
+    cur = {"proc": kq.spawn(kq.build_command(cfg).cmd, qout), "log": log, "qout": qout}
     helpers: list[subprocess.Popen] = []
     rep = kq.Reporter()
 
@@ -1315,7 +1315,7 @@ def main() -> int:
 
         def no_entropy() -> None:
             """Again without virtio-rng and with RDRAND/RDSEED masked in CPUID."""
-            kq._kill(cur["proc"])
+            kq.stop(cur["proc"])
             cur["qout"].close()
             cur["log"] = tmp / "serial-noent.log"
             cfg2 = kq.Config(boot="direct", accel="auto", nic="virtio,virtio", args=["tlstest"],
@@ -1324,7 +1324,7 @@ def main() -> int:
             i = cmd.index("-cpu")
             cmd[i + 1] = re.sub(r",-(rdrand|rdseed)", "", cmd[i + 1]) + ",-rdrand,-rdseed"
             cur["qout"] = open(tmp / "qemu-noent.log", "wb")
-            cur["proc"] = kq._spawn(cmd, cur["qout"])
+            cur["proc"] = kq.spawn(cmd, cur["qout"])
             check(wait_for(r"tlsd: no entropy source .*refusing to serve", 60),
                   "tlsd did not refuse for want of entropy; log " + str(cur["log"]))
             time.sleep(1)
@@ -1342,7 +1342,7 @@ def main() -> int:
             if h.poll() is None:
                 h.terminate()
                 h.wait(timeout=5)
-        kq._kill(cur["proc"])
+        kq.stop(cur["proc"])
         cur["qout"].close()
         for n in (wan, lan):
             sh("ip", "netns", "del", n, check=False)

@@ -106,13 +106,13 @@ def boot_and_report(rep: kq.Reporter, name: str, img: Path, word: str) -> None:
 
     def complete():
         if "keel: PANIC" in r.log:
-            raise kq.TestFailure(f"kernel panic [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"kernel panic [{r.describe()}]; log {kq.rel(r.log_path)}")
         if not SUMMARY.search(r.log):
-            raise kq.TestFailure(f"no closing line [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"no closing line [{r.describe()}]; log {kq.rel(r.log_path)}")
         if r.status != kq.STATUS_GUEST_PASS:
             raise kq.TestFailure(f"QEMU status {r.status}, expected 1 (all guest tests passed)")
         if re.search(r"keel: init: server \S+ died", r.log):
-            raise kq.TestFailure("a server died during the run; log " + kq._rel(r.log_path))
+            raise kq.TestFailure("a server died during the run; log " + kq.rel(r.log_path))
 
     rep.run(f"{name}.complete", complete)
 
