@@ -164,11 +164,12 @@ class Lab:
             sh("ip", "-n", dst, "route", "add", "default", "via", via)
 
     def veth(self, ns_a: str, dev_a: str, ns_b: str, dev_b: str, addr_a: Optional[str] = None,
-             addr_b: Optional[str] = None) -> None:
-        """A veth pair DEV_A (in NS_A) -- DEV_B (in NS_B), both up, addressed when given."""
+             addr_b: Optional[str] = None, up: bool = True) -> None:
+        """A veth pair DEV_A (in NS_A) -- DEV_B (in NS_B), up when UP, addressed when given."""
         sh("ip", "-n", ns_a, "link", "add", dev_a, "type", "veth", "peer", "name", dev_b, "netns", ns_b)
         for ns, dev, addr in ((ns_a, dev_a, addr_a), (ns_b, dev_b, addr_b)):
-            sh("ip", "-n", ns, "link", "set", dev, "up")
+            if up:
+                sh("ip", "-n", ns, "link", "set", dev, "up")
             if addr:
                 sh("ip", "-n", ns, "addr", "add", addr, "dev", dev)
 
