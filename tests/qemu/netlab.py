@@ -123,6 +123,8 @@ class Lab:
         self.namespaces: list[str] = []
         self.helpers: list[subprocess.Popen] = []
         self.qemus: list[subprocess.Popen] = []
+        self.files: list = []                   # closed by close()
+        self.logs: list[tuple[object, str]] = []  # (console, NAME): saved as build/test-logs/NAME.log
         self.closed = False
         _open_labs.append(self)
 
@@ -205,6 +207,27 @@ class Lab:
         self.qemus.append(p)
         return p
 
+    def console_guest(self, cfg: kq.Config, tmp: Path, name: str, console: Optional[type] = None,
+                      log: Optional[str] = None, wait_for: Sequence[str] = ()):
+        """Starts QEMU for CFG with its serial line on the unix socket
+        TMP/NAME.sock (the guest waits until it is connected), QEMU's own
+        output in TMP/qemu-NAME.log, and connects CONSOLE (a class, default
+        test_console.Console) to it once the socket and WAIT_FOR exist.
+        close() saves the console's log as build/test-logs/LOG.log when LOG
+        is given.  Returns (QEMU's process, the console)."""
+        if console is None:
+            from test_console import Console as console
+        sock = str(tmp / f"{name}.sock")
+        cfg.serial = f"unix:{sock},server=on,wait=on"
+        out = open(tmp / f"qemu-{name}.log", "wb")
+        self.files.append(out)
+        p = self.qemu(cfg, out)
+        wait_path(sock, *wait_for, tries=200)
+        con = console(sock)
+        if log:
+            self.logs.append((con, log))
+        return p, con
+
     @staticmethod
     def stop(p: subprocess.Popen, grace: float = 0.5) -> None:
         """Ends P, a helper or QEMU of this lab (its process group)."""
@@ -219,6 +242,11 @@ class Lab:
             kq.stop(p, grace=0.5)
         for p in self.qemus:
             kq.stop(p)
+        for f in self.files:
+            f.close()
+        for con, name in self.logs:
+            kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
+            (kq.LOG_DIR / f"{name}.log").write_bytes(bytes(con.log))
         for ns in reversed(self.namespaces):
             sh("ip", "netns", "del", ns, check=False)
         if self in _open_labs:
@@ -294,22 +322,16 @@ class Router(Lab):
                  nets: Sequence[str] = ROUTER_NETS, rng: bool = True, mem: int = 256, args: Sequence[str] = (),
                  qemu_extra: str = "", wait_for: Sequence[str] = ()):
         super().__init__(tag)
-        from test_console import Console
         self.tmp = tmp
         self.nets = list(nets)
-        self.con = self.qout = None
+        self.con = None
         self.q = self.netns(self.name("q"))
         self.hosts = [self.netns(self.name(str(i))) for i in range(len(models))]
         self.taps = [self.tap(self.q, self.name(f"{i}t", dev=True), up=False) for i in range(len(models))]
-        self.sock = str(tmp / f"console-{tag}.sock")
         extra = " ".join(x for x in ("-device virtio-rng-pci" if rng else "", qemu_extra) if x)
         cfg = kq.Config(boot="direct", accel="auto", nic=",".join(models), taps=self.taps, netns=self.q, mem=mem,
-                        serial=f"unix:{self.sock},server=on,wait=on", qemu_extra=extra, image_dir=image,
-                        args=list(args))
-        self.qout = open(tmp / f"qemu-{tag}.log", "wb")
-        self.proc = self.qemu(cfg, self.qout)
-        wait_path(self.sock, *wait_for, tries=200)
-        self.con = Console(self.sock)
+                        qemu_extra=extra, image_dir=image, args=list(args))
+        self.proc, self.con = self.console_guest(cfg, tmp, f"console-{tag}", wait_for=wait_for)
         # QEMU holds the taps now: each goes to its host's namespace.
         for i, t in enumerate(self.taps):
             self.move(t, self.q, self.hosts[i], f"{self.nets[i]}.2/24", f"{self.nets[i]}.1")
@@ -403,12 +425,9 @@ class Router(Lab):
             return
         if self.con is not None and self.alive():
             self.log()  # what arrived since the last read
-        super().close()
-        if self.qout is not None:
-            self.qout.close()
         if self.con is not None and name:
-            kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
-            (kq.LOG_DIR / f"{name}.log").write_bytes(bytes(self.con.log))
+            self.logs.append((self.con, name))
+        super().close()
 
 
 # --------------------------------------------------------------------------
