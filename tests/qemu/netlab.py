@@ -19,7 +19,8 @@ What a suite that puts Keel on a network needs, in one place:
   * ``make_image``: a copy of a built image with a site archive of a given
     appliance.conf (plus other site files) and, if given, a servers archive
     of a given manifest; ``self_signed`` makes a key and certificate for it.
-  * ``wait_path``, ``ping``, ``last_line``, ``wait_text``;
+  * ``wait_path``, ``ping``, ``last_line``, ``wait_text``, ``free_port``,
+    ``terminate``;
     ``suite_main`` for a suite's main(); ``SYN_SNIFFER``.
 
 Teardown order: helpers, then QEMUs (each by its process group, SIGTERM then
@@ -34,6 +35,7 @@ import atexit
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -84,6 +86,24 @@ def last_line(p: subprocess.CompletedProcess) -> str:
     """The last line a helper printed (stdout, else stderr), "" for none."""
     out = p.stdout.strip() or p.stderr.strip()
     return out.splitlines()[-1] if out else ""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for QEMU's hostfwd)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def terminate(procs: Sequence[subprocess.Popen]) -> None:
+    """Ends processes started without a session of their own (SIGTERM to the
+    process itself, then up to 5 s for it to exit)."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            p.wait(timeout=5)
 
 
 def wait_path(*paths: Union[str, Path], tries: int = 100, step: float = 0.1) -> bool:
