@@ -490,15 +490,16 @@ class SerialLog:
 def wait_text(text: Callable[[], str], pattern: str, timeout: float, since: int = 0,
               step: float = 0.05) -> Optional[re.Match]:
     """SerialLog.wait for any source of text (a console's log): the first
-    match of PATTERN beyond character SINCE of TEXT(), within TIMEOUT."""
+    match of PATTERN (^ and $ per line) in TEXT()[SINCE:] within TIMEOUT
+    seconds, its positions relative to SINCE; None if none."""
     end = time.monotonic() + timeout
     rx = re.compile(pattern, re.M)
     while time.monotonic() < end:
-        m = rx.search(text(), since)
+        m = rx.search(text()[since:])
         if m:
             return m
         time.sleep(step)
-    return None
+    return rx.search(text()[since:])
 
 
 # --------------------------------------------------------------------------
