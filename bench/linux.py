@@ -389,29 +389,21 @@ foreground = yes
 syslog = no
 debug = 3
 pid =
-
-[ecdsa]
-accept = 443
-connect = 10.0.2.2:{port}
-cert = /etc/stunnel/ec.crt
-key = /etc/stunnel/ec.key
+"""
+STUNNEL_SECTION = """
+[{name}]
+accept = {accept}
+connect = 10.0.2.2:{{port}}
+cert = /etc/stunnel/{stem}.crt
+key = /etc/stunnel/{stem}.key
 sslVersionMin = TLSv1.2
 sslVersionMax = TLSv1.3
-ciphers = ECDHE-ECDSA-AES128-GCM-SHA256
-ciphersuites = TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384
-curves = X25519:P-256
-
-[rsa]
-accept = 444
-connect = 10.0.2.2:{port}
-cert = /etc/stunnel/rsa.crt
-key = /etc/stunnel/rsa.key
-sslVersionMin = TLSv1.2
-sslVersionMax = TLSv1.3
-ciphers = ECDHE-RSA-AES128-GCM-SHA256
+ciphers = {ciphers}
 ciphersuites = TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384
 curves = X25519:P-256
 """
+STUNNEL_CONF += (STUNNEL_SECTION.format(name="ecdsa", accept=443, stem="ec", ciphers="ECDHE-ECDSA-AES128-GCM-SHA256")
+                 + STUNNEL_SECTION.format(name="rsa", accept=444, stem="rsa", ciphers="ECDHE-RSA-AES128-GCM-SHA256"))
 
 
 def tls_initramfs(nic: str, etc_tree: Path, certs: Path, backend_port: int) -> Path:
@@ -521,14 +513,8 @@ def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs
                     return ok
                 finally:
                     g.close()
-            mm = tls.min_mem(serves, 4, 256)
-            if mm is None:
-                print("INFO name=linux_tls_min_mem_mib failed: no -m up to 256 MiB served TLS", flush=True)
-            else:
-                f.figures["linux_tls_min_mem_mib"] = {"MiB": mm}
-                print(f"BENCH name=linux_tls_min_mem_mib value={mm} unit=MiB")
-                print(f"INFO name=linux_tls_min_mem_mib step_mib=4 (bisection: boot with -m N, then a GET "
-                      f"through stunnel4; accel={accel})", flush=True)
+            tls.report_min_mem(f, "linux_tls_min_mem_mib", tls.min_mem(serves, 4, 256), "stunnel4", accel,
+                               count_failure=False)
     finally:
         backend.close()
         shutil.rmtree(work, ignore_errors=True)

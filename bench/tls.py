@@ -151,16 +151,9 @@ class Backend:
 
 def client(mode: str, host: str, port: int, cipher: str, arg, timeout: float = 600, most: int = 0,
            conc: int = 0) -> dict:
-    try:
-        p = subprocess.run([sys.executable, CLIENT, mode, host, str(port), cipher, str(arg)]
-                           + ([str(most)] if most else []) + ([str(conc)] if conc else []),
-                           capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "error": f"tlsclient {mode}: no answer in {timeout:.0f} s"}
-    try:
-        return json.loads(p.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return {"ok": False, "error": f"tlsclient {mode}: {p.stdout[-200:]} {p.stderr[-300:]}"}
+    cmd = ([sys.executable, CLIENT, mode, host, str(port), cipher, str(arg)]
+           + ([str(most)] if most else []) + ([str(conc)] if conc else []))
+    return tcp.json_result(cmd, f"tlsclient {mode}", timeout)
 
 
 def measure_terminator(f, prefix: str, ports: dict[str, int], runs: int, seconds: float, what: str) -> None:
@@ -346,6 +339,21 @@ def serves_get(ports: dict[str, int], tries: int = 5) -> bool:
     return False
 
 
+def report_min_mem(f, name: str, mm: Optional[int], through: str, accel: str, count_failure: bool) -> None:
+    """The BENCH and INFO lines of a least-memory bisection by min_mem(serves,
+    4, 256) (MM, None if it found none), the figure kept in F; a failure is
+    one of F's failures when COUNT_FAILURE."""
+    if mm is None:
+        print(f"INFO name={name} failed: no -m up to 256 MiB served TLS", flush=True)
+        if count_failure:
+            f.failed.append(name)
+        return
+    f.figures[name] = {"MiB": mm}
+    print(f"BENCH name={name} value={mm} unit=MiB")
+    print(f"INFO name={name} step_mib=4 (bisection: boot with -m N, then a GET through {through}; accel={accel})",
+          flush=True)
+
+
 def min_mem(serves: Callable[[int], bool], lo: int, hi: int, step: int = 4) -> Optional[int]:
     """The smallest multiple of STEP in (lo, hi] at which serves() holds,
     assuming it holds from there up; None if not even at HI."""
@@ -482,15 +490,7 @@ def main(argv=None) -> int:
             if ns.boot_runs:
                 keel_boot_times(f, img, ns.boot_runs, ns.accel)
             if ns.min_mem:
-                mm = keel_min_mem(img, ns.accel)
-                if mm is None:
-                    print("INFO name=tls_min_mem_mib failed: no -m up to 256 MiB served TLS", flush=True)
-                    f.failed.append("tls_min_mem_mib")
-                else:
-                    f.figures["tls_min_mem_mib"] = {"MiB": mm}
-                    print(f"BENCH name=tls_min_mem_mib value={mm} unit=MiB")
-                    print(f"INFO name=tls_min_mem_mib step_mib=4 (bisection: boot with -m N, then a GET through "
-                          f"TLS; accel={accel})", flush=True)
+                report_min_mem(f, "tls_min_mem_mib", keel_min_mem(img, ns.accel), "TLS", accel, count_failure=True)
     finally:
         backend.close()
         shutil.rmtree(work, ignore_errors=True)

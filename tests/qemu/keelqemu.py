@@ -786,28 +786,26 @@ def boot(name: str, *, boot: str = "direct", accel: str = "auto",
                wait_exit=wait_exit,
                exit_grace=exit_grace, log_path=log_path, quiet=quiet)
     res = _boot_once(name, cfg, None, **run)
-    no_user = res.accel == "kvm" and (res.status == STATUS_NO_USER_MODE or NO_USER_MODE_RE.search(res.log))
-    if no_user and retry_kvm_error:
-        msg = (f"{name}: this KVM runs SYSCALL without entering ring 0 (the kernel's boot probe says so); "
-               f"retrying under TCG")
+
+    def retry_tcg(msg: str) -> BootResult:
         note(msg)
         again = _boot_once(name, cfg, "tcg", **run)
         again.retried_tcg = True
         again.notes = res.notes + [msg] + again.notes
         return again
+
+    no_user = res.accel == "kvm" and (res.status == STATUS_NO_USER_MODE or NO_USER_MODE_RE.search(res.log))
+    if no_user and retry_kvm_error:
+        return retry_tcg(f"{name}: this KVM runs SYSCALL without entering ring 0 (the kernel's boot probe says so); "
+                         f"retrying under TCG")
     if res.kvm_error and res.accel == "kvm" and retry_kvm_error:
         first = log_path.with_name(log_path.stem + ".kvm-error" + log_path.suffix)
         os.replace(log_path, first)
         qlog = log_path.with_name(log_path.stem + ".qemu" + log_path.suffix)
         if qlog.exists():
             os.replace(qlog, first.with_name(first.stem + ".qemu" + first.suffix))
-        msg = (f"{name}: KVM internal error (an instruction KVM cannot emulate); "
-               f"retrying under TCG (KVM attempt's log: {rel(first)})")
-        note(msg)
-        again = _boot_once(name, cfg, "tcg", **run)
-        again.retried_tcg = True
-        again.notes = res.notes + [msg] + again.notes
-        return again
+        return retry_tcg(f"{name}: KVM internal error (an instruction KVM cannot emulate); "
+                         f"retrying under TCG (KVM attempt's log: {rel(first)})")
     return res
 
 
@@ -902,6 +900,15 @@ def _read(p: Path) -> str:
 # Test reporting
 # --------------------------------------------------------------------------
 
+def drop_workdir(path: Path, keep: bool) -> None:
+    """Removes a suite's work directory PATH; with KEEP (it may hold test
+    keys) leaves it and says where it is on stderr."""
+    if keep:
+        print(f"# work directory kept: {path}", file=sys.stderr)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class TestFailure(Exception):
     pass
 
@@ -938,6 +945,17 @@ class Reporter:
                 print("\n".join("  | " + l for l in detail.rstrip().splitlines()),
                       file=sys.stderr, flush=True)
             print(f"FAIL {name}: {reason}", flush=True)
+
+    def guest_results(self, text: str, pattern: Pattern[str], name: Callable[[str], str] = lambda n: n,
+                      detail: str = "") -> None:
+        """The `PASS NAME` / `FAIL NAME: REASON` lines a guest's test program
+        printed (PATTERN's three groups: PASS or FAIL, the name, the reason)
+        reported here as tests named name(NAME); DETAIL goes with a failure."""
+        for kind, test, why in pattern.findall(text):
+            if kind == "PASS":
+                self.ok(name(test))
+            else:
+                self.fail(name(test), why or "failed", detail)
 
     def run(self, name: str, fn: Callable[[], None]) -> bool:
         """Run fn(); TestFailure/AssertionError/other exceptions mean FAIL.
