@@ -49,9 +49,12 @@
  * means the run that opened the sockets is gone: client_drop aborts them
  * all at once.
  *
- * Not handled: SO_REUSEADDR (lwipopts.h has no SO_REUSE: a port
- * whose connection netd closed actively stays taken during TIME_WAIT);
- * a close that lingers for bytes still in the tx ring.
+ * Listeners bind with SOF_REUSEADDR, as servers do elsewhere: a port whose
+ * connections are in TIME_WAIT (or still open, accepted by a listener since
+ * closed) can be listened on again; a second listener on a port is refused
+ * (SOCK_E_ADDR_IN_USE).  Connecting sockets do not take the option.
+ *
+ * Not handled: a close that lingers for bytes still in the tx ring.
  */
 #include <keel/fmt.h>
 #include <keel/init.h>
@@ -693,6 +696,7 @@ static int64_t do_listen(void *ctx, struct keel_msg *m)
         unalloc_sock(s);
         return SOCK_E_NO_MEMORY;
     }
+    ip_set_option(pcb, SOF_REUSEADDR);
     if (tcp_bind(pcb, IP_ANY_TYPE, (u16_t)m->mr[0]) != ERR_OK) {
         tcp_abort(pcb);
         unalloc_sock(s);
@@ -703,7 +707,7 @@ static int64_t do_listen(void *ctx, struct keel_msg *m)
     if (!lpcb) {
         tcp_abort(pcb);
         unalloc_sock(s);
-        return SOCK_E_NO_MEMORY;
+        return err == ERR_USE ? SOCK_E_ADDR_IN_USE : SOCK_E_NO_MEMORY; /* ERR_USE: another listener has the port */
     }
     /* point of no return */
     s->tcp = lpcb;

@@ -30,7 +30,8 @@
  * the driver never writes the divisor or LCR (so 115200 8N1 stays), never
  * clears the transmit FIFO (the kernel may have bytes in it), and writes
  * the FIFO only when LSR.THRE says it is empty, as the kernel does.  The
- * two outputs interleave at the granularity of one FIFO refill.  MCR gets
+ * two outputs interleave at the granularity of one FIFO refill, and a
+ * refill stops after a newline (tx_fill).  MCR gets
  * OUT2 set, which a PC needs to route the interrupt.
  *
  * Queues: 4 KiB each way (byteq.h).  A full receive queue drops bytes and
@@ -120,14 +121,21 @@ static bool rx_drain(struct uart *u)
     return got;
 }
 
-/* Fills the transmit FIFO if it is empty. */
+/* Fills the transmit FIFO if it is empty.  A refill ends after a newline,
+ * so the next one starts a line: the kernel's log lines (which land between
+ * refills) then split only lines longer than the FIFO, never a prompt or a
+ * short answer that followed a newline ("restarting\r\nkeel" + a log line
+ * + "> " broke the console tests' prompt matching). */
 static void tx_fill(struct uart *u)
 {
     if (byteq_empty(&u->tx) || !(rd(u, UART_LSR) & UART_LSR_THRE))
         return;
     uint8_t b;
-    for (int i = 0; i < UART_TX_FIFO && byteq_get(&u->tx, &b); i++)
+    for (int i = 0; i < UART_TX_FIFO && byteq_get(&u->tx, &b); i++) {
         wr(u, UART_THR, b);
+        if (b == '\n')
+            break;
+    }
 }
 
 static void arm_timer(struct uart *u, bool on)

@@ -181,6 +181,11 @@ extern unsigned char *netd_lwip_heap;
 #define TCP_LISTEN_BACKLOG         1
 #define TCP_DEFAULT_LISTEN_BACKLOG 16
 #define LWIP_TCP_KEEPALIVE         1
+/* SOF_REUSEADDR for listeners (netd_sock.c do_listen): a listener stopped
+ * and started again within TIME_WAIT of a connection it served (a TLS
+ * listener deleted and re-added by a commit) takes its port back; two
+ * listeners on one port are still refused (tcp_listen's ERR_USE). */
+#define SO_REUSE                   1
 #define LWIP_TCP_TIMESTAMPS        0
 #define LWIP_WND_SCALE             1
 #define TCP_RCV_SCALE              3 /* 65535 << 3 >= TCP_WND */

@@ -313,6 +313,11 @@ static void bounded_block(uint64_t *x, unsigned self)
 }
 
 /* One random system call with made-up arguments. */
+/* Each worker's last mapping that succeeded (task handle, address; 0: none):
+ * half its unmaps aim there, so SYS_UNMAP succeeds in every round however
+ * few of the random maps did (a round asks each call to succeed once). */
+static uint64_t last_map_task[FUZZ_MAX_WORKERS], last_map_va[FUZZ_MAX_WORKERS];
+
 static void random_call(uint64_t *x, unsigned self)
 {
     uint64_t nr = rng_below(x, SYS_COUNT);
@@ -376,6 +381,11 @@ static void random_call(uint64_t *x, unsigned self)
         a[1] = pick_vaddr(x);
         if (a[0] == H_TASK && (a[1] < SCRATCH_VA || a[1] >= SCRATCH_VA + SCRATCH_PAGES * PAGE))
             a[1] = SCRATCH_VA; /* never its own code, data or stacks */
+        if (last_map_va[self] && rng_below(x, 2)) {
+            a[0] = last_map_task[self];
+            a[1] = last_map_va[self];
+            last_map_va[self] = 0;
+        }
         break;
     case SYS_THREAD_START:
         a[0] = pick(x, self, K_THREAD);
@@ -412,7 +422,12 @@ static void random_call(uint64_t *x, unsigned self)
         break;
     default: break; /* NULL, YIELD, CLOCK, CPU_INFO: nothing to choose */
     }
-    count(nr, sys6(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
+    int64_t result = sys6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (nr == SYS_MAP && result == KE_OK && (a[0] == H_TASK || a[0] == P_CHILD_TASK)) {
+        last_map_task[self] = a[0];
+        last_map_va[self] = a[2];
+    }
+    count(nr, result);
 }
 
 static void worker(unsigned self)

@@ -360,6 +360,56 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
 
         rep.run("console_net.commit_removes_tls_listener", commit_removes_listener)
 
+        def conn_rows(port: int, state: str) -> list:
+            t = cmd("show connections", "PROTO", prompt="keel> ")
+            return [ln for ln in t.splitlines() if f":{port} " in ln and ln.split()[-1:] == [state]]
+
+        def listener_readded_within_time_wait():
+            """A TLS listener deleted while a client is connected and added
+            again during the connection's TIME_WAIT gets its port back
+            (netd's listeners bind with SOF_REUSEADDR; without it the commit
+            was refused with `listen: error -906`, address in use, for two
+            minutes)."""
+            cmd("configure", prompt="keel# ")
+            for line in TLS_8443:
+                cmd(line, prompt="keel")
+            cmd("commit", "commit complete", prompt="keel# ")
+            cmd("exit", prompt="keel> ")
+            check(curl(8443), "no page through 8443")
+            # A client that holds its connection open: the appliance closes
+            # it when the listener goes, so its side ends in TIME_WAIT.
+            held = lab.helper(ns, "sh", "-c", f"sleep 60 | openssl s_client -quiet -connect {GUEST_IP}:8443")
+            try:
+                for _ in range(20):
+                    if conn_rows(8443, "ESTABLISHED"):
+                        break
+                    time.sleep(0.5)
+                check(conn_rows(8443, "ESTABLISHED"), "the held client's connection to 8443 is not established")
+                cmd("configure", prompt="keel# ")
+                cmd("delete tls 8443", prompt="keel# ")
+                cmd("commit", "commit complete", prompt="keel# ")
+                cmd("exit", prompt="keel> ")
+                for _ in range(20):
+                    if conn_rows(8443, "TIME_WAIT"):
+                        break
+                    time.sleep(0.5)
+                check(conn_rows(8443, "TIME_WAIT"), "the closed connection to 8443 is not in TIME_WAIT")
+            finally:
+                lab.stop(held)
+            cmd("configure", prompt="keel# ")
+            for line in TLS_8443:
+                cmd(line, prompt="keel")
+            t = cmd("commit", "commit", prompt="keel# ")
+            check("commit complete" in t, f"re-adding 8443 during TIME_WAIT was refused: {t!r}")
+            cmd("exit", prompt="keel> ")
+            check(curl(8443), "no page through 8443 added again")
+            cmd("configure", prompt="keel# ")
+            cmd("delete tls 8443", prompt="keel# ")
+            cmd("commit", "commit complete", prompt="keel# ")
+            cmd("exit", prompt="keel> ")
+
+        rep.run("console_net.tls_listener_readded_within_time_wait", listener_readded_within_time_wait)
+
         def committed_key_survives_keyd_restart():
             """A key only a commit named (keyd loaded it then, after its boot
             keys) still signs after init restarts keyd: the new keyd numbers
