@@ -19,9 +19,13 @@ What a suite that puts Keel on a network needs, in one place:
   * ``make_image``: a copy of a built image with a site archive of a given
     appliance.conf (plus other site files) and, if given, a servers archive
     of a given manifest; ``self_signed`` makes a key and certificate for it.
-  * ``wait_path``, ``ping``, ``last_line``, ``wait_text``, ``free_port``,
-    ``terminate``;
-    ``suite_main`` for a suite's main(); ``SYN_SNIFFER``.
+  * ``Lab.console_guest``: QEMU with its console on a unix socket, the
+    console's log saved to build/test-logs/ at teardown.
+  * ``Router``: Keel between test hosts (NIC i's tap in host namespace i),
+    with the console, ``boot_ready``, stream sinks and senders
+    (``STREAM_CODE``), and ISN sniffing (``SYN_SNIFFER``).
+  * Small pieces: ``wait_path``, ``ping``, ``last_line``, ``wait_text``,
+    ``free_port``, ``terminate``, and ``suite_main`` for a suite's main().
 
 Teardown order: helpers, then QEMUs (each by its process group, SIGTERM then
 SIGKILL), then namespaces in reverse order of creation.  A tap moved into a
