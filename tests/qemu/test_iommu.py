@@ -66,8 +66,7 @@ def iommu_boot(rep: kq.Reporter, image_dir) -> None:
     nics = ["e1000", "virtio"]
     g = Guest("iommu", nics, False, image_dir, iommu=True)
     try:
-        up = g.wait_for(r"^keel: ready$", 240)
-        if not rep.run("iommu.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq.rel(g.log)}]")):
+        if not g.boot_ready(rep, "iommu.boot_ready", 240):
             return
 
         def remapping_on():
@@ -128,8 +127,7 @@ def iommu_boot(rep: kq.Reporter, image_dir) -> None:
 def no_iommu_boot(rep: kq.Reporter, image_dir) -> None:
     g = Guest("noiommu", ["e1000"], False, image_dir)
     try:
-        up = g.wait_for(r"^keel: ready$", 240)
-        if not rep.run("noiommu.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq.rel(g.log)}]")):
+        if not g.boot_ready(rep, "noiommu.boot_ready", 240):
             return
 
         def said_so():

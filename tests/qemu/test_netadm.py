@@ -43,11 +43,7 @@ def main() -> int:
     r = kq.boot("netadm", boot="direct", accel=ns.accel, args=["admintest"], image_dir=ns.image_dir,
                 timeout=TIMEOUT, expect=[CLOSING, CLOSING],  # the two closing lines, in either order
                 fail_on=["keel: PANIC"])
-    for kind, name, why in RESULT.findall(r.log):
-        if kind == "PASS":
-            rep.ok(name)
-        else:
-            rep.fail(name, why or "failed")
+    rep.guest_results(r.log, RESULT)
 
     def complete():
         found = {m.group(1) for m in CLOSING.finditer(r.log)}

@@ -228,12 +228,7 @@ def firewall_checks(rep, helpers, tmp: Path, wan: str, lan: str, text, wait_for,
         return len(text())
 
     def since(pos: int, pattern: str, timeout: float) -> re.Match | None:
-        end = time.monotonic() + timeout
-        while True:
-            m = re.search(pattern, text()[pos:], re.M)
-            if m or time.monotonic() > end:
-                return m
-            time.sleep(0.2)
+        return netlab.wait_text(text, pattern, timeout, pos)
 
     def reload(n: int, pattern: str) -> re.Match:
         pos = mark()

@@ -78,6 +78,11 @@ class Guest(netlab.Lab):
         line after the mark taken before it) within TIMEOUT seconds."""
         return self.serial.wait(pattern, timeout, pos) is not None
 
+    def boot_ready(self, rep: kq.Reporter, test: str, timeout: float) -> bool:
+        """Runs test TEST: `keel: ready` in the log within TIMEOUT seconds."""
+        up = self.wait_for(r"^keel: ready$", timeout)
+        return rep.run(test, lambda: check(up, f"no `keel: ready` [log {kq.rel(self.log)}]"))
+
     def client(self, *args: str, timeout: float = 300) -> dict:
         p = netlab.ns_run(self.ns, sys.executable, CLIENT, *args, timeout=timeout)
         if p.returncode != 0:
@@ -157,8 +162,7 @@ def boot_and_test(rep: kq.Reporter, name: str, nics: list[str], rng: bool, image
                   machine: str = "") -> None:
     g = Guest(name, nics, rng, image_dir, machine)
     try:
-        up = g.wait_for(r"^keel: ready$", 180)
-        if not rep.run(f"{name}.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq.rel(g.log)}]")):
+        if not g.boot_ready(rep, f"{name}.boot_ready", 180):
             return
         for i, nic in enumerate(nics):
             nic_tests(rep, g, i, f"{name}.nic{i}_{nic}", full)

@@ -98,11 +98,7 @@ def boot_and_report(rep: kq.Reporter, name: str, img: Path, word: str) -> None:
                 fail_on=["keel: PANIC"], wait_exit=True, exit_grace=10)
     for line in TIME.findall(r.log):
         print(f"# TIME {line}")
-    for kind, test, why in RESULT.findall(r.log):
-        if kind == "PASS":
-            rep.ok(f"{name}.{test}")
-        else:
-            rep.fail(f"{name}.{test}", why or "failed")
+    rep.guest_results(r.log, RESULT, lambda test: f"{name}.{test}")
 
     def complete():
         if "keel: PANIC" in r.log:
@@ -136,10 +132,7 @@ def main() -> int:
         detail = getattr(e, "stderr", b"") or b""
         rep.fail("tls_guest.setup", f"{e} {detail.decode(errors='replace')[-300:]}")
     finally:
-        if ns.keep:
-            print(f"# work directory kept: {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        kq.drop_workdir(work, ns.keep)
     return rep.finish()
 
 
