@@ -160,19 +160,14 @@ def measure_terminator(f, prefix: str, ports: dict[str, int], runs: int, seconds
     """The four figures through one terminator; ports: kind -> 127.0.0.1 port."""
     seen: dict = {}
 
-    def hs(kind: str, mode: str) -> Callable[[], dict]:
+    def hs(kind: str, mode: str, tls13: bool = False) -> Callable[[], dict]:
+        """One run of MODE handshakes to the KIND listener, TLS 1.2 (its
+        CIPHER) or TLS 1.3 (CIPHER13); what was negotiated goes to seen."""
         def run() -> dict:
-            r = client(mode, "127.0.0.1", ports[kind], CIPHER[kind], seconds, most=MAX_HANDSHAKES)
+            r = client(mode, "127.0.0.1", ports[kind], CIPHER13 if tls13 else CIPHER[kind], seconds,
+                       most=MAX_HANDSHAKES)
             if r.get("ok"):
-                seen[f"{kind}_{mode}"] = f"{r.get('version')}/{r.get('cipher')}"
-            return r
-        return run
-
-    def hs13(kind: str, mode: str) -> Callable[[], dict]:
-        def run() -> dict:
-            r = client(mode, "127.0.0.1", ports[kind], CIPHER13, seconds, most=MAX_HANDSHAKES)
-            if r.get("ok"):
-                seen[f"tls13_{kind}_{mode}"] = f"{r.get('version')}/{r.get('cipher')}"
+                seen[f"{'tls13_' if tls13 else ''}{kind}_{mode}"] = f"{r.get('version')}/{r.get('cipher')}"
             return r
         return run
 
@@ -184,10 +179,10 @@ def measure_terminator(f, prefix: str, ports: dict[str, int], runs: int, seconds
               f"resumed (session ticket) handshakes in sequence for {seconds:g} s or {MAX_HANDSHAKES} handshakes, "
               f"ECDSA listener; {what}")
     for kind in ("ecdsa_p256", "rsa2048"):
-        f.measure(f"{prefix}tls13_full_handshakes_{kind}", "handshakes/s", "per_s", runs, hs13(kind, "full"),
+        f.measure(f"{prefix}tls13_full_handshakes_{kind}", "handshakes/s", "per_s", runs, hs(kind, "full", tls13=True),
                   f"full TLS 1.3 handshakes in sequence for {seconds:g} s or {MAX_HANDSHAKES} handshakes, "
                   f"{'ECDSA' if kind == 'ecdsa_p256' else 'RSA-PSS'} certificate; {what}")
-    f.measure(f"{prefix}tls13_resumed_handshakes", "handshakes/s", "per_s", runs, hs13("ecdsa_p256", "resume"),
+    f.measure(f"{prefix}tls13_resumed_handshakes", "handshakes/s", "per_s", runs, hs("ecdsa_p256", "resume", tls13=True),
               f"resumed TLS 1.3 handshakes (ticket as PSK, with ECDHE) in sequence for {seconds:g} s or "
               f"{MAX_HANDSHAKES} handshakes, ECDSA listener; {what}")
     f.measure(f"{prefix}tls_bulk", "MB/s", "mb_per_s", runs,
