@@ -136,6 +136,15 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             check(c.read_until(prompt, 30), f"no prompt after {line!r}")
             return c.text_since(start)
 
+        def commit_and_exit(lines: list, prompt: str = "keel# ") -> None:
+            """configure, LINES (each answered by PROMPT), a commit that
+            completes, exit."""
+            cmd("configure", prompt="keel# ")
+            for line in lines:
+                cmd(line, prompt=prompt)
+            cmd("commit", "commit complete", prompt="keel# ")
+            cmd("exit", prompt="keel> ")
+
         def boot():
             check(c.read_until("keel> ", 180), "no `keel> ` prompt")
             # netd comes up after the console: wait until it answers with the address
@@ -370,11 +379,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             (netd's listeners bind with SOF_REUSEADDR; without it the commit
             was refused with `listen: error -906`, address in use, for two
             minutes)."""
-            cmd("configure", prompt="keel# ")
-            for line in TLS_8443:
-                cmd(line, prompt="keel")
-            cmd("commit", "commit complete", prompt="keel# ")
-            cmd("exit", prompt="keel> ")
+            commit_and_exit(TLS_8443, prompt="keel")
             check(curl(8443), "no page through 8443")
             # A client that holds its connection open: the appliance closes
             # it when the listener goes, so its side ends in TIME_WAIT.
@@ -385,10 +390,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
                         break
                     time.sleep(0.5)
                 check(conn_rows(8443, "ESTABLISHED"), "the held client's connection to 8443 is not established")
-                cmd("configure", prompt="keel# ")
-                cmd("delete tls 8443", prompt="keel# ")
-                cmd("commit", "commit complete", prompt="keel# ")
-                cmd("exit", prompt="keel> ")
+                commit_and_exit(["delete tls 8443"])
                 for _ in range(20):
                     if conn_rows(8443, "TIME_WAIT"):
                         break
@@ -403,10 +405,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             check("commit complete" in t, f"re-adding 8443 during TIME_WAIT was refused: {t!r}")
             cmd("exit", prompt="keel> ")
             check(curl(8443), "no page through 8443 added again")
-            cmd("configure", prompt="keel# ")
-            cmd("delete tls 8443", prompt="keel# ")
-            cmd("commit", "commit complete", prompt="keel# ")
-            cmd("exit", prompt="keel> ")
+            commit_and_exit(["delete tls 8443"])
 
         rep.run("console_net.tls_listener_readded_within_time_wait", listener_readded_within_time_wait)
 
@@ -415,11 +414,8 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             keys) still signs after init restarts keyd: the new keyd numbers
             its keys anew, tlsd's old id is refused as stale, and tlsd opens
             its keys again by name (keyd_client.c)."""
-            cmd("configure", prompt="keel# ")
-            for line in ["tls 8443 {", "certificate edge2.crt key edge2.key", f"backend {HOST_IP}:8080", "}"]:
-                cmd(line, prompt="keel")
-            cmd("commit", "commit complete", prompt="keel# ")
-            cmd("exit", prompt="keel> ")
+            commit_and_exit(["tls 8443 {", "certificate edge2.crt key edge2.key", f"backend {HOST_IP}:8080", "}"],
+                            prompt="keel")
             check(curl(8443), "no page through 8443 with the committed key edge2.key")
             check("edge2.test" in subject(8443), f"8443 does not serve edge2's certificate: {subject(8443)!r}")
             cmd("restart keyd", "restarting", prompt="keel> ")
@@ -441,10 +437,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
                 time.sleep(2)
             check(ok, "8443 (edge2.key, loaded by a commit) or 443 does not serve after keyd's restart")
             check("edge2.test" in subject(8443), "8443 serves another certificate after keyd's restart")
-            cmd("configure", prompt="keel# ")
-            cmd("delete tls 8443", prompt="keel# ")
-            cmd("commit", "commit complete", prompt="keel# ")
-            cmd("exit", prompt="keel> ")
+            commit_and_exit(["delete tls 8443"])
 
         rep.run("console_net.committed_key_survives_keyd_restart", committed_key_survives_keyd_restart)
 
