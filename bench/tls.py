@@ -182,7 +182,8 @@ def measure_terminator(f, prefix: str, ports: dict[str, int], runs: int, seconds
         f.measure(f"{prefix}tls13_full_handshakes_{kind}", "handshakes/s", "per_s", runs, hs(kind, "full", tls13=True),
                   f"full TLS 1.3 handshakes in sequence for {seconds:g} s or {MAX_HANDSHAKES} handshakes, "
                   f"{'ECDSA' if kind == 'ecdsa_p256' else 'RSA-PSS'} certificate; {what}")
-    f.measure(f"{prefix}tls13_resumed_handshakes", "handshakes/s", "per_s", runs, hs("ecdsa_p256", "resume", tls13=True),
+    f.measure(f"{prefix}tls13_resumed_handshakes", "handshakes/s", "per_s", runs,
+              hs("ecdsa_p256", "resume", tls13=True),
               f"resumed TLS 1.3 handshakes (ticket as PSK, with ECDHE) in sequence for {seconds:g} s or "
               f"{MAX_HANDSHAKES} handshakes, ECDSA listener; {what}")
     f.measure(f"{prefix}tls_bulk", "MB/s", "mb_per_s", runs,
