@@ -70,7 +70,8 @@ import netlab  # noqa: E402
 import test_fwd as fwd  # noqa: E402
 
 # test_fwd's TCP peer over IPv6: the same sink and sender, AF_INET6.
-HOST6_CODE = netlab.STREAM_CODE.replace("socket.socket()", "socket.socket(socket.AF_INET6)").replace('"0.0.0.0"', '"::"')
+HOST6_CODE = (netlab.STREAM_CODE.replace("socket.socket()", "socket.socket(socket.AF_INET6)")
+              .replace('"0.0.0.0"', '"::"'))
 
 WAN6, LAN6, FAR6 = "2001:db8:10::", "2001:db8:11::", "2001:db8:20::"
 FAR_HOST = FAR6 + "5"
