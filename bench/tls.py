@@ -335,6 +335,13 @@ def serves_get(ports: dict[str, int], tries: int = 5) -> bool:
     return False
 
 
+def report(f, name: str, value, unit: str, info: str) -> None:
+    """Figure NAME = VALUE UNIT kept in F, and its BENCH and INFO lines."""
+    f.figures[name] = {unit: value}
+    print(f"BENCH name={name} value={value} unit={unit}")
+    print(f"INFO name={name} {info}", flush=True)
+
+
 def report_min_mem(f, name: str, mm: Optional[int], through: str, accel: str, count_failure: bool) -> None:
     """The BENCH and INFO lines of a least-memory bisection by min_mem(serves,
     4, 256) (MM, None if it found none), the figure kept in F; a failure is
@@ -344,10 +351,7 @@ def report_min_mem(f, name: str, mm: Optional[int], through: str, accel: str, co
         if count_failure:
             f.failed.append(name)
         return
-    f.figures[name] = {"MiB": mm}
-    print(f"BENCH name={name} value={mm} unit=MiB")
-    print(f"INFO name={name} step_mib=4 (bisection: boot with -m N, then a GET through {through}; accel={accel})",
-          flush=True)
+    report(f, name, mm, "MiB", f"step_mib=4 (bisection: boot with -m N, then a GET through {through}; accel={accel})")
 
 
 def min_mem(serves: Callable[[int], bool], lo: int, hi: int, step: int = 4) -> Optional[int]:
@@ -468,18 +472,15 @@ def main(argv=None) -> int:
                     print(f"INFO name=keel_tls accel={accel} log={kq.rel(g.log)}", flush=True)
                     mu = keel_mem_in_use(g.text())
                     if mu:
-                        f.figures["mem_in_use_at_ready"] = {"KiB": mu[0]}
-                        print(f"BENCH name=mem_in_use_at_ready value={mu[0]} unit=KiB")
-                        print(f"INFO name=mem_in_use_at_ready servers_used_kib={mu[1]} servers_budgets_kib={mu[2]} (the "
-                              f"normal boot serving TLS, at `keel: ready`: managed memory less free pages, from init's "
-                              f"SYS_MEMORY_INFO line)", flush=True)
+                        report(f, "mem_in_use_at_ready", mu[0], "KiB",
+                               f"servers_used_kib={mu[1]} servers_budgets_kib={mu[2]} (the normal boot serving TLS, "
+                               f"at `keel: ready`: managed memory less free pages, from init's SYS_MEMORY_INFO line)")
                     mc = keel_mem_committed(g.text())
                     if mc:
-                        f.figures["mem_committed_at_ready"] = {"KiB": mc[0]}
-                        print(f"BENCH name=mem_committed_at_ready value={mc[0]} unit=KiB")
-                        print(f"INFO name=mem_committed_at_ready kernel_kib={mc[1]} server_budgets_kib={mc[2]} (the "
-                              f"normal boot serving TLS: what the kernel took before init, plus the manifest's memory "
-                              f"budget of every server started; an upper bound of memory in use)", flush=True)
+                        report(f, "mem_committed_at_ready", mc[0], "KiB",
+                               f"kernel_kib={mc[1]} server_budgets_kib={mc[2]} (the normal boot serving TLS: what the "
+                               f"kernel took before init, plus the manifest's memory budget of every server started; "
+                               f"an upper bound of memory in use)")
                     measure_terminator(f, "", ports, ns.runs, ns.seconds, f"Keel tlsd, accel={accel}")
             finally:
                 g.close()
