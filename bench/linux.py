@@ -109,7 +109,7 @@ def timed_boot(name: str, cmd: list[str], accel: str, markers: Sequence[str], *,
     marks: dict[str, float] = {}
     lock = threading.Lock()
     t0 = time.monotonic()
-    proc = kq._spawn(cmd, subprocess.PIPE)
+    proc = kq.spawn(cmd, subprocess.PIPE)
 
     def reader() -> None:
         for raw in iter(proc.stdout.readline, b""):
@@ -147,7 +147,7 @@ def timed_boot(name: str, cmd: list[str], accel: str, markers: Sequence[str], *,
                 break
             time.sleep(0.005)
     finally:
-        kq._kill(proc)
+        kq.stop(proc)
         th.join(timeout=5)
     duration = time.monotonic() - t0
     with lock:
@@ -200,7 +200,7 @@ def qemu_command(accel: str, cpu: str, *, machine: str, mem: int, nic: str, init
     SeaBIOS and Debian's iPXE ROM from QEMU's TFTP server, as Keel's does."""
     if boot == "pxe":
         root = pxe_root(initrd, mode, append, efi=firmware == "uefi")
-        netdev += f",tftp={kq._rel(root)},bootfile=boot.ipxe"
+        netdev += f",tftp={kq.rel(root)},bootfile=boot.ipxe"
     accel_arg = accel + (",thread=multi" if accel == "tcg" and smp > 1 else "")  # as keelqemu.py does
     cmd = [kq.QEMU, "-accel", accel_arg, "-cpu", cpu, "-machine", machine, "-m", str(mem),
            "-smp", str(smp), "-display", "none", "-nodefaults", "-no-reboot", *kq.DEBUG_EXIT,
@@ -212,7 +212,7 @@ def qemu_command(accel: str, cpu: str, *, machine: str, mem: int, nic: str, init
         return cmd + ["-bios", str(kq.OVMF_FD), "-boot", "n"]    # OVMF's console is COM1 already
     if boot == "pxe":
         return cmd + ["-device", "sga", "-boot", "n"]
-    return cmd + ["-kernel", kq._rel(KERNEL), "-initrd", kq._rel(initrd),
+    return cmd + ["-kernel", kq.rel(KERNEL), "-initrd", kq.rel(initrd),
                   "-append", f"{APPEND} keelbench={mode}{' ' + append if append else ''}"]
 
 
@@ -234,7 +234,7 @@ def linux_tcp(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, init
             serial=f"file:{kq.LOG_DIR / 'bench-linux-tcp-tap.log'}")
         g = tcp.Guest("bench-linux-tcp-tap", cmd)
         if not g.wait_for(SERVING, 180):
-            print(f"INFO name=linux_tcp_tap skipped: no `{SERVING}`; log {kq._rel(g.log)}", flush=True)
+            print(f"INFO name=linux_tcp_tap skipped: no `{SERVING}`; log {kq.rel(g.log)}", flush=True)
             f.failed.append("linux_tcp_tap")
         else:
             f.measure("linux_tcp_sink_tap", "MB/s", "mb_per_s", runs,
@@ -255,7 +255,7 @@ def linux_tcp(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, init
     g = tcp.Guest("bench-linux-tcp-user", cmd)
     try:
         if not g.wait_for(SERVING, 180):
-            print(f"INFO name=linux_tcp_user skipped: no `{SERVING}`; log {kq._rel(g.log)}", flush=True)
+            print(f"INFO name=linux_tcp_user skipped: no `{SERVING}`; log {kq.rel(g.log)}", flush=True)
             f.failed.append("linux_tcp_user")
             return
         f.measure("linux_tcp_sink_user", "MB/s", "mb_per_s", runs,
@@ -358,7 +358,7 @@ def linux_fwd(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs
         time.sleep(1.0)
         ns.move_lan()
         if not g.wait_for(FORWARDING, 180):
-            print(f"INFO name=linux_fwd_tcp_tap skipped: no `{FORWARDING}`; log {kq._rel(g.log)}", flush=True)
+            print(f"INFO name=linux_fwd_tcp_tap skipped: no `{FORWARDING}`; log {kq.rel(g.log)}", flush=True)
             f.failed.append("linux_fwd_tcp_tap")
             return
         tcp.sh("ip", "netns", "exec", ns.wan, "ping", "-c", "2", "-W", "5", "10.9.1.1", check=False)
@@ -389,29 +389,21 @@ foreground = yes
 syslog = no
 debug = 3
 pid =
-
-[ecdsa]
-accept = 443
-connect = 10.0.2.2:{port}
-cert = /etc/stunnel/ec.crt
-key = /etc/stunnel/ec.key
+"""
+STUNNEL_SECTION = """
+[{name}]
+accept = {accept}
+connect = 10.0.2.2:{{port}}
+cert = /etc/stunnel/{stem}.crt
+key = /etc/stunnel/{stem}.key
 sslVersionMin = TLSv1.2
 sslVersionMax = TLSv1.3
-ciphers = ECDHE-ECDSA-AES128-GCM-SHA256
-ciphersuites = TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384
-curves = X25519:P-256
-
-[rsa]
-accept = 444
-connect = 10.0.2.2:{port}
-cert = /etc/stunnel/rsa.crt
-key = /etc/stunnel/rsa.key
-sslVersionMin = TLSv1.2
-sslVersionMax = TLSv1.3
-ciphers = ECDHE-RSA-AES128-GCM-SHA256
+ciphers = {ciphers}
 ciphersuites = TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384
 curves = X25519:P-256
 """
+STUNNEL_CONF += (STUNNEL_SECTION.format(name="ecdsa", accept=443, stem="ec", ciphers="ECDHE-ECDSA-AES128-GCM-SHA256")
+                 + STUNNEL_SECTION.format(name="rsa", accept=444, stem="rsa", ciphers="ECDHE-RSA-AES128-GCM-SHA256"))
 
 
 def tls_initramfs(nic: str, etc_tree: Path, certs: Path, backend_port: int) -> Path:
@@ -478,7 +470,7 @@ def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs
         g = tcp.Guest("bench-linux-tls", cmd)
         try:
             if not (g.wait_for(TLS_LISTENING, 180) and tls.serves_get(ports)):
-                print(f"INFO name=linux_tls skipped: stunnel did not serve; log {kq._rel(g.log)}", flush=True)
+                print(f"INFO name=linux_tls skipped: stunnel did not serve; log {kq.rel(g.log)}", flush=True)
                 f.failed.append("linux_tls")
                 return
             tls.measure_terminator(f, "linux_", ports, runs, seconds, f"stunnel4 in the Linux guest, accel={accel}")
@@ -498,7 +490,7 @@ def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs
                                    firmware="uefi" if how == "uefi_pxe" else "bios")
                 b = timed_boot(f"bench-linux-tls-boot-{how}-{i}", cmd, b_accel, [READY, TLS_LISTENING], timeout=300)
                 if TLS_LISTENING not in b.marks:
-                    print(f"INFO name={name} failed: log {kq._rel(b.log_path)}", flush=True)
+                    print(f"INFO name={name} failed: log {kq.rel(b.log_path)}", flush=True)
                     break
                 t.append(b.marks[TLS_LISTENING])
             if len(t) == boot_runs and t:
@@ -521,14 +513,8 @@ def linux_tls(f, accel: str, cpu: str, *, machine: str, mem: int, nic: str, runs
                     return ok
                 finally:
                     g.close()
-            mm = tls.min_mem(serves, 4, 256)
-            if mm is None:
-                print("INFO name=linux_tls_min_mem_mib failed: no -m up to 256 MiB served TLS", flush=True)
-            else:
-                f.figures["linux_tls_min_mem_mib"] = {"MiB": mm}
-                print(f"BENCH name=linux_tls_min_mem_mib value={mm} unit=MiB")
-                print(f"INFO name=linux_tls_min_mem_mib step_mib=4 (bisection: boot with -m N, then a GET "
-                      f"through stunnel4; accel={accel})", flush=True)
+            tls.report_min_mem(f, "linux_tls_min_mem_mib", tls.min_mem(serves, 4, 256), "stunnel4", accel,
+                               count_failure=False)
     finally:
         backend.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -643,7 +629,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
 
     initrd, package = build_guest(nic)
-    print(f"INFO name=linux_guest package=\"{package}\" kernel={kq._rel(KERNEL)} initramfs={kq._rel(initrd)} "
+    print(f"INFO name=linux_guest package=\"{package}\" kernel={kq.rel(KERNEL)} initramfs={kq.rel(initrd)} "
           f"append=\"{APPEND}\" machine={machine} mem_mib={mem} nic={nic} smp=1", flush=True)
 
     # ---- accelerator: try KVM, fall back to TCG --------------------------------
@@ -666,7 +652,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    f"no `{READY}` within {ns.kvm_timeout:.0f} s" if r.timed_out else
                    f"QEMU exited with status {r.status}")
             last = f"last console line: \"{r.last_line()[:100]}\"" if r.last_line() else "no console output"
-            print(f"INFO name=linux_kvm_attempt result=failed ({why}; {last}; log {kq._rel(r.log_path)})",
+            print(f"INFO name=linux_kvm_attempt result=failed ({why}; {last}; log {kq.rel(r.log_path)})",
                   flush=True)
     if keel_accel:
         accel = keel_accel if (keel_accel == "tcg" or kvm_ok) else "tcg"
@@ -746,7 +732,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     r = timed_boot("linux-bench", cmd, accel, [INIT_UP, READY, DONE], timeout=600)
     if DONE not in r.marks:
         print(f"linux: the benchmark boot did not finish (status {r.status}, timed out {r.timed_out}); "
-              f"last line \"{r.last_line()}\"; log {kq._rel(r.log_path)}", file=sys.stderr)
+              f"last line \"{r.last_line()}\"; log {kq.rel(r.log_path)}", file=sys.stderr)
         return 1
     for _, line in r.lines:
         if LINE.match(line):
@@ -769,7 +755,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("INFO name=linux_insn_figures clock=\"QEMU -icount shift=0 (TCG): guest ns = instructions executed\"",
               flush=True)
     else:
-        print(f"INFO name=linux_insn_figures skipped (the -icount boot did not finish; log {kq._rel(ri.log_path)})",
+        print(f"INFO name=linux_insn_figures skipped (the -icount boot did not finish; log {kq.rel(ri.log_path)})",
               flush=True)
 
     # ---- boot time: more boots that stop at ready --------------------------------
@@ -785,7 +771,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                mode="boot", boot=boot)
             b = timed_boot(f"linux-boot-{boot}-{i}", cmd, b_accel, [INIT_UP, READY], timeout=300)
             if READY not in b.marks:
-                print(f"linux: {boot} boot {i} did not reach `{READY}`; log {kq._rel(b.log_path)}",
+                print(f"linux: {boot} boot {i} did not reach `{READY}`; log {kq.rel(b.log_path)}",
                       file=sys.stderr)
                 return 1
             up_times.append(b.marks[INIT_UP])

@@ -73,7 +73,7 @@ def timed_boots(boot: str, image_dir: str, runs: int, accel_req: str, mem: int,
         missing = [m for m in MARKS if m not in r.marks]
         if missing:
             raise SystemExit(f"bench: the {boot} boot with `{' '.join(READY_ARGS)}` did not reach "
-                             f"`{missing[0]}`; log {kq._rel(r.log_path)}")
+                             f"`{missing[0]}`; log {kq.rel(r.log_path)}")
         for m in MARKS:
             times[m].append(r.marks[m])
         accel = plan.accel
@@ -123,7 +123,7 @@ def main() -> int:
                 timeout=600, wait_exit=True, quiet=True)
     if not r.all_matched:
         print(f"bench: the in-guest benchmarks did not finish ({r.describe()}); "
-              f"log {kq._rel(r.log_path)}", file=sys.stderr)
+              f"log {kq.rel(r.log_path)}", file=sys.stderr)
         return 1
     print(f"INFO kernel micro-benchmarks ran under accel={r.accel}"
           + (" (KVM cannot run Keel's user space on this host)" if r.accel == "tcg" else ""))
@@ -147,7 +147,7 @@ def main() -> int:
                 bench(name, m.group(2), m.group(3), r2.accel)
     else:
         print(f"INFO name=ipc_rtt_cross_core skipped (the 2-vCPU kbench boot did not finish: {r2.describe()}; "
-              f"log {kq._rel(r2.log_path)})", flush=True)
+              f"log {kq.rel(r2.log_path)})", flush=True)
 
     # The same micro-benchmarks with the guest's clock counting instructions
     # (TCG's -icount shift=0: one ns of guest time per instruction), so each
@@ -168,7 +168,7 @@ def main() -> int:
               "what=\"the kbench figures above, counted in instructions\"", flush=True)
     else:
         print(f"INFO name=insn_figures skipped (the -icount kbench boot did not finish: {ri.describe()}; "
-              f"log {kq._rel(ri.log_path)})", flush=True)
+              f"log {kq.rel(ri.log_path)})", flush=True)
 
     progress(2, f"timed boots: {ns.boot_runs} direct and {ns.boot_runs} PXE")
     for boot in ("direct", "pxe"):

@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +49,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
+from netlab import free_port, sh  # noqa: E402,F401 (also tcp.sh, tcp.free_port elsewhere)
 
 CLIENT = str(HERE / "netclient.py")
 SOCK_PAGES, SOCK_TX_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES
@@ -90,35 +90,12 @@ def rules_conf(tap: bool) -> str:
 
 def make_image(src: Path, out: Path, tap: bool) -> None:
     """A copy of SRC with the netbench manifest lines and this appliance.conf."""
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(src, out)
-    manifest = out / "manifest"
     # The whole manifest: the netbench set's names (its own netd) are scoped
     # to the set, so the appliance's lines stay (init/manifest.h).
-    base = (REPO / "image" / "manifest").read_text()
     net1 = "connect net1 share net1 256 " if tap else ""
-    manifest.write_text(base + "\n" + MANIFEST.format(nic1=NIC1 if tap else "", net1=net1, pages=SOCK_PAGES,
-                                                     tx_pages=SOCK_TX_PAGES))
-    elfs = sorted(str(p) for p in (kq.BUILD / "user").glob("*.elf") if p.name != "init.elf")
-    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
-    manifest.unlink()
-    site = out.parent / "site"
-    site.mkdir(exist_ok=True)
-    (site / "appliance.conf").write_text(rules_conf(tap))
-    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "site.cpio"), str(site / "appliance.conf")],
-                   check=True)
-
-
-def sh(*c: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(c, check=check, capture_output=True, text=True)
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    manifest = netlab.base_manifest() + "\n" + MANIFEST.format(nic1=NIC1 if tap else "", net1=net1, pages=SOCK_PAGES,
+                                                               tx_pages=SOCK_TX_PAGES)
+    netlab.make_image(src, out, rules_conf(tap), site=out.parent / "site", manifest=manifest, replace=True)
 
 
 # --------------------------------------------------------------------------
@@ -133,73 +110,59 @@ class Guest:
         self.qlog = open(kq.LOG_DIR / f"{name}.qemu.log", "wb")
         self.log.write_text("")
         self.cmd = cmd
-        self.proc = kq._spawn(cmd, self.qlog)
+        self.proc = kq.spawn(cmd, self.qlog)
         self.t0 = time.monotonic()
-
-    def text(self) -> str:
-        try:
-            return kq.clean_log(self.log.read_text(errors="replace"))
-        except OSError:
-            return ""
+        self.serial = netlab.SerialLog(self.log, alive=lambda: self.proc.poll() is None)
+        self.text = self.serial.text
 
     def wait_for(self, pattern: str, timeout: float) -> Optional[re.Match]:
-        end = time.monotonic() + timeout
-        while True:
-            m = re.search(pattern, self.text(), re.M)
-            if m or time.monotonic() > end or self.proc.poll() is not None:
-                return m or re.search(pattern, self.text(), re.M)
-            time.sleep(0.2)
+        return self.serial.wait(pattern, timeout)
 
     def close(self) -> None:
-        kq._kill(self.proc)
+        kq.stop(self.proc)
         self.qlog.close()
 
 
-class Namespaces:
+class Namespaces(netlab.Lab):
     """wan (QEMU, ktap0 10.9.0.1/24) and, with lan=True, lan (ktap1
     10.9.1.1/24, moved there once QEMU holds it); names carry the pid."""
 
     def __init__(self, tag: str, lan: bool) -> None:
-        self.wan = f"bw{tag}{os.getpid()}"
-        self.lan = f"bl{tag}{os.getpid()}" if lan else ""
+        super().__init__("b")
+        self.wan = self.netns(f"bw{tag}{self.pid}")
+        self.lan = self.netns(f"bl{tag}{self.pid}") if lan else ""
         self.taps = ["ktap0", "ktap1"] if lan else ["ktap0"]
-        for n in filter(None, (self.wan, self.lan)):
-            sh("ip", "netns", "add", n)
-            sh("ip", "-n", n, "link", "set", "lo", "up")
         for t in self.taps:
-            sh("ip", "-n", self.wan, "tuntap", "add", "dev", t, "mode", "tap")
-            sh("ip", "-n", self.wan, "link", "set", t, "up")
-        sh("ip", "-n", self.wan, "addr", "add", "10.9.0.1/24", "dev", "ktap0")
+            self.tap(self.wan, t, "10.9.0.1/24" if t == "ktap0" else None)
 
     def move_lan(self) -> None:
         """After QEMU opened ktap1: into lan, addressed, routes both ways via netd."""
         if not self.lan:
             return
-        sh("ip", "-n", self.wan, "link", "set", "ktap1", "netns", self.lan)
-        sh("ip", "-n", self.lan, "link", "set", "ktap1", "up")
-        sh("ip", "-n", self.lan, "addr", "add", "10.9.1.1/24", "dev", "ktap1")
-        sh("ip", "-n", self.lan, "route", "add", "default", "via", "10.9.1.2")
+        self.move("ktap1", self.wan, self.lan, "10.9.1.1/24", "10.9.1.2")
         sh("ip", "-n", self.wan, "route", "add", "10.9.1.0/24", "via", "10.9.0.2")
-
-    def close(self) -> None:
-        for n in filter(None, (self.wan, self.lan)):
-            sh("ip", "netns", "del", n, check=False)
 
 
 # --------------------------------------------------------------------------
 # Generators
 # --------------------------------------------------------------------------
 
-def client(ns: str, *args: str, timeout: float = 600) -> dict:
-    cmd = ([*(["ip", "netns", "exec", ns] if ns else []), sys.executable, CLIENT, *args])
+def json_result(cmd: list[str], what: str, timeout: float) -> dict:
+    """The JSON object on the last line a bench client (CMD) prints, or
+    {"ok": False, "error": ...} naming WHAT when it prints none in TIMEOUT s."""
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"ok": False, "error": f"netclient {' '.join(args)}: no answer in {timeout:.0f} s"}
+        return {"ok": False, "error": f"{what}: no answer in {timeout:.0f} s"}
     try:
         return json.loads(p.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return {"ok": False, "error": f"netclient {' '.join(args)}: {p.stdout[-200:]} {p.stderr[-300:]}"}
+        return {"ok": False, "error": f"{what}: {p.stdout[-200:]} {p.stderr[-300:]}"}
+
+
+def client(ns: str, *args: str, timeout: float = 600) -> dict:
+    cmd = ([*(["ip", "netns", "exec", ns] if ns else []), sys.executable, CLIENT, *args])
+    return json_result(cmd, f"netclient {' '.join(args)}", timeout)
 
 
 def iperf(wan: str, lan: str, dst: str, seconds: int) -> dict:
@@ -221,7 +184,7 @@ def iperf(wan: str, lan: str, dst: str, seconds: int) -> dict:
         try:
             srv.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            kq._kill(srv)
+            kq.stop(srv)
 
 
 # Units where a larger figure is better (the best run is the largest).
@@ -331,7 +294,7 @@ def ceilings(f: Figures, runs: int, nbytes: int, conns: int, seconds: int) -> No
                   lambda: iperf(ns.wan, ns.wan, "10.9.1.1", seconds),
                   "iperf3 client and server in one namespace over loopback")
     finally:
-        kq._kill(srv)
+        kq.stop(srv)
         ns.close()
 
 
@@ -352,12 +315,12 @@ def keel_tap(f: Figures, image_src: Path, work: Path, runs: int, nbytes: int, co
         ns.move_lan()
         if not (g.wait_for(r"^keel: ready$", 180) and g.wait_for(r"socktest: ready", 60)
                 and g.wait_for(r"netd: net1: up", 60)):
-            print(f"INFO name=keel_tcp_tap skipped: the guest did not get ready; log {kq._rel(g.log)}", flush=True)
+            print(f"INFO name=keel_tcp_tap skipped: the guest did not get ready; log {kq.rel(g.log)}", flush=True)
             f.failed.append("keel_tcp_tap")
             return plan.accel
         m = g.wait_for(r"netd: firewall: appliance\.conf: (\d+) rules in force", 5)
         print(f"INFO name=keel_tcp_tap accel={plan.accel} rules={m.group(1) if m else '?'} "
-              f"log={kq._rel(g.log)}", flush=True)
+              f"log={kq.rel(g.log)}", flush=True)
         sh("ip", "netns", "exec", ns.wan, "ping", "-c", "2", "-W", "5", "10.9.1.1", check=False)
         f.measure("tcp_sink_tap", "MB/s", "mb_per_s", runs,
                   lambda: client(ns.wan, "sink", "10.9.0.2", str(SINK_PORT), str(nbytes)),
@@ -393,7 +356,7 @@ def keel_user(f: Figures, image_src: Path, work: Path, runs: int, nbytes: int, a
     try:
         if not (g.wait_for(r"^keel: ready$", 180) and g.wait_for(r"socktest: ready", 60)
                 and g.wait_for(r"netd: net0: up, address", 60)):
-            print(f"INFO name=keel_tcp_user skipped: the guest did not get ready; log {kq._rel(g.log)}", flush=True)
+            print(f"INFO name=keel_tcp_user skipped: the guest did not get ready; log {kq.rel(g.log)}", flush=True)
             f.failed.append("keel_tcp_user")
             return plan.accel
         f.measure("tcp_sink_user", "MB/s", "mb_per_s", runs,

@@ -146,40 +146,28 @@ class Backend:
             time.sleep(0.2)
 
     def close(self) -> None:
-        kq._kill(self.proc)
+        kq.stop(self.proc)
 
 
 def client(mode: str, host: str, port: int, cipher: str, arg, timeout: float = 600, most: int = 0,
            conc: int = 0) -> dict:
-    try:
-        p = subprocess.run([sys.executable, CLIENT, mode, host, str(port), cipher, str(arg)]
-                           + ([str(most)] if most else []) + ([str(conc)] if conc else []),
-                           capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "error": f"tlsclient {mode}: no answer in {timeout:.0f} s"}
-    try:
-        return json.loads(p.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return {"ok": False, "error": f"tlsclient {mode}: {p.stdout[-200:]} {p.stderr[-300:]}"}
+    cmd = ([sys.executable, CLIENT, mode, host, str(port), cipher, str(arg)]
+           + ([str(most)] if most else []) + ([str(conc)] if conc else []))
+    return tcp.json_result(cmd, f"tlsclient {mode}", timeout)
 
 
 def measure_terminator(f, prefix: str, ports: dict[str, int], runs: int, seconds: float, what: str) -> None:
     """The four figures through one terminator; ports: kind -> 127.0.0.1 port."""
     seen: dict = {}
 
-    def hs(kind: str, mode: str) -> Callable[[], dict]:
+    def hs(kind: str, mode: str, tls13: bool = False) -> Callable[[], dict]:
+        """One run of MODE handshakes to the KIND listener, TLS 1.2 (its
+        CIPHER) or TLS 1.3 (CIPHER13); what was negotiated goes to seen."""
         def run() -> dict:
-            r = client(mode, "127.0.0.1", ports[kind], CIPHER[kind], seconds, most=MAX_HANDSHAKES)
+            r = client(mode, "127.0.0.1", ports[kind], CIPHER13 if tls13 else CIPHER[kind], seconds,
+                       most=MAX_HANDSHAKES)
             if r.get("ok"):
-                seen[f"{kind}_{mode}"] = f"{r.get('version')}/{r.get('cipher')}"
-            return r
-        return run
-
-    def hs13(kind: str, mode: str) -> Callable[[], dict]:
-        def run() -> dict:
-            r = client(mode, "127.0.0.1", ports[kind], CIPHER13, seconds, most=MAX_HANDSHAKES)
-            if r.get("ok"):
-                seen[f"tls13_{kind}_{mode}"] = f"{r.get('version')}/{r.get('cipher')}"
+                seen[f"{'tls13_' if tls13 else ''}{kind}_{mode}"] = f"{r.get('version')}/{r.get('cipher')}"
             return r
         return run
 
@@ -191,10 +179,11 @@ def measure_terminator(f, prefix: str, ports: dict[str, int], runs: int, seconds
               f"resumed (session ticket) handshakes in sequence for {seconds:g} s or {MAX_HANDSHAKES} handshakes, "
               f"ECDSA listener; {what}")
     for kind in ("ecdsa_p256", "rsa2048"):
-        f.measure(f"{prefix}tls13_full_handshakes_{kind}", "handshakes/s", "per_s", runs, hs13(kind, "full"),
+        f.measure(f"{prefix}tls13_full_handshakes_{kind}", "handshakes/s", "per_s", runs, hs(kind, "full", tls13=True),
                   f"full TLS 1.3 handshakes in sequence for {seconds:g} s or {MAX_HANDSHAKES} handshakes, "
                   f"{'ECDSA' if kind == 'ecdsa_p256' else 'RSA-PSS'} certificate; {what}")
-    f.measure(f"{prefix}tls13_resumed_handshakes", "handshakes/s", "per_s", runs, hs13("ecdsa_p256", "resume"),
+    f.measure(f"{prefix}tls13_resumed_handshakes", "handshakes/s", "per_s", runs,
+              hs("ecdsa_p256", "resume", tls13=True),
               f"resumed TLS 1.3 handshakes (ticket as PSK, with ECDHE) in sequence for {seconds:g} s or "
               f"{MAX_HANDSHAKES} handshakes, ECDSA listener; {what}")
     f.measure(f"{prefix}tls_bulk", "MB/s", "mb_per_s", runs,
@@ -254,7 +243,7 @@ def ceilings(f, d: Path, backend: Backend, runs: int, seconds: float) -> None:
                   lambda: client("bulk", "127.0.0.1", port, CIPHER["ecdsa_p256"], BULK),
                   "the generator against openssl s_server -WWW on the host")
     finally:
-        kq._kill(srv)
+        kq.stop(srv)
 
 
 # --------------------------------------------------------------------------
@@ -346,6 +335,25 @@ def serves_get(ports: dict[str, int], tries: int = 5) -> bool:
     return False
 
 
+def report(f, name: str, value, unit: str, info: str) -> None:
+    """Figure NAME = VALUE UNIT kept in F, and its BENCH and INFO lines."""
+    f.figures[name] = {unit: value}
+    print(f"BENCH name={name} value={value} unit={unit}")
+    print(f"INFO name={name} {info}", flush=True)
+
+
+def report_min_mem(f, name: str, mm: Optional[int], through: str, accel: str, count_failure: bool) -> None:
+    """The BENCH and INFO lines of a least-memory bisection by min_mem(serves,
+    4, 256) (MM, None if it found none), the figure kept in F; a failure is
+    one of F's failures when COUNT_FAILURE."""
+    if mm is None:
+        print(f"INFO name={name} failed: no -m up to 256 MiB served TLS", flush=True)
+        if count_failure:
+            f.failed.append(name)
+        return
+    report(f, name, mm, "MiB", f"step_mib=4 (bisection: boot with -m N, then a GET through {through}; accel={accel})")
+
+
 def min_mem(serves: Callable[[int], bool], lo: int, hi: int, step: int = 4) -> Optional[int]:
     """The smallest multiple of STEP in (lo, hi] at which serves() holds,
     assuming it holds from there up; None if not even at HI."""
@@ -401,7 +409,7 @@ def keel_boot_times(f, img: Path, runs: int, accel_req: str) -> None:
                               ["keel: ready", "tlsd: serving"], timeout=180,
                               fail_on=["keel: PANIC", "KVM internal error"])
             if "tlsd: serving" not in r.marks:
-                print(f"INFO name={name} failed: log {kq._rel(r.log_path)}", flush=True)
+                print(f"INFO name={name} failed: log {kq.rel(r.log_path)}", flush=True)
                 f.failed.append(name)
                 break
             t.append(r.marks["tlsd: serving"])
@@ -447,7 +455,7 @@ def main(argv=None) -> int:
                 ok = keel_serving(g, 300) and serves_get(ports)
                 if ok:
                     m = re.search(r"tlsd: serving, .*?(\d+) worker\(s\)", g.text())
-                    print(f"INFO name=keel_tls_{n}cpu workers={m.group(1) if m else '?'} log={kq._rel(g.log)}",
+                    print(f"INFO name=keel_tls_{n}cpu workers={m.group(1) if m else '?'} log={kq.rel(g.log)}",
                           flush=True)
                 return (ports if ok else None), g.close
             measure_scaling(f, "", boot, ns.scaling_runs, ns.seconds, "Keel tlsd (a worker per vCPU, keyd "
@@ -458,39 +466,28 @@ def main(argv=None) -> int:
             g, ports, accel = keel_boot(img, "bench-keel-tls", 256, ns.accel)
             try:
                 if not (keel_serving(g, 180) and serves_get(ports)):
-                    print(f"INFO name=keel_tls skipped: tlsd did not serve; log {kq._rel(g.log)}", flush=True)
+                    print(f"INFO name=keel_tls skipped: tlsd did not serve; log {kq.rel(g.log)}", flush=True)
                     f.failed.append("keel_tls")
                 else:
-                    print(f"INFO name=keel_tls accel={accel} log={kq._rel(g.log)}", flush=True)
+                    print(f"INFO name=keel_tls accel={accel} log={kq.rel(g.log)}", flush=True)
                     mu = keel_mem_in_use(g.text())
                     if mu:
-                        f.figures["mem_in_use_at_ready"] = {"KiB": mu[0]}
-                        print(f"BENCH name=mem_in_use_at_ready value={mu[0]} unit=KiB")
-                        print(f"INFO name=mem_in_use_at_ready servers_used_kib={mu[1]} servers_budgets_kib={mu[2]} (the "
-                              f"normal boot serving TLS, at `keel: ready`: managed memory less free pages, from init's "
-                              f"SYS_MEMORY_INFO line)", flush=True)
+                        report(f, "mem_in_use_at_ready", mu[0], "KiB",
+                               f"servers_used_kib={mu[1]} servers_budgets_kib={mu[2]} (the normal boot serving TLS, "
+                               f"at `keel: ready`: managed memory less free pages, from init's SYS_MEMORY_INFO line)")
                     mc = keel_mem_committed(g.text())
                     if mc:
-                        f.figures["mem_committed_at_ready"] = {"KiB": mc[0]}
-                        print(f"BENCH name=mem_committed_at_ready value={mc[0]} unit=KiB")
-                        print(f"INFO name=mem_committed_at_ready kernel_kib={mc[1]} server_budgets_kib={mc[2]} (the "
-                              f"normal boot serving TLS: what the kernel took before init, plus the manifest's memory "
-                              f"budget of every server started; an upper bound of memory in use)", flush=True)
+                        report(f, "mem_committed_at_ready", mc[0], "KiB",
+                               f"kernel_kib={mc[1]} server_budgets_kib={mc[2]} (the normal boot serving TLS: what the "
+                               f"kernel took before init, plus the manifest's memory budget of every server started; "
+                               f"an upper bound of memory in use)")
                     measure_terminator(f, "", ports, ns.runs, ns.seconds, f"Keel tlsd, accel={accel}")
             finally:
                 g.close()
             if ns.boot_runs:
                 keel_boot_times(f, img, ns.boot_runs, ns.accel)
             if ns.min_mem:
-                mm = keel_min_mem(img, ns.accel)
-                if mm is None:
-                    print("INFO name=tls_min_mem_mib failed: no -m up to 256 MiB served TLS", flush=True)
-                    f.failed.append("tls_min_mem_mib")
-                else:
-                    f.figures["tls_min_mem_mib"] = {"MiB": mm}
-                    print(f"BENCH name=tls_min_mem_mib value={mm} unit=MiB")
-                    print(f"INFO name=tls_min_mem_mib step_mib=4 (bisection: boot with -m N, then a GET through "
-                          f"TLS; accel={accel})", flush=True)
+                report_min_mem(f, "tls_min_mem_mib", keel_min_mem(img, ns.accel), "TLS", accel, count_failure=True)
     finally:
         backend.close()
         shutil.rmtree(work, ignore_errors=True)

@@ -27,18 +27,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
 from test_console import Console, check  # noqa: E402
 
 WAN, LAN = "10.9.10", "10.9.11"
@@ -128,10 +126,6 @@ CANNOT = re.compile(r"keel: init: cannot start (\S+)")
 READY = re.compile(r"keel: init: server (\S+) ready")
 
 
-def sh(*c: str, check_rc: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(list(c), check=check_rc, capture_output=True, text=True, timeout=timeout)
-
-
 @dataclass
 class Result:
     kind: str      # fwd | tls
@@ -155,80 +149,39 @@ class Load:
             self.results.append(r)
 
 
-class Lab:
+class Lab(netlab.Router):
+    """The fault lab: netlab.Router with host A on the e1000 (wan) and host B
+    on the virtio-net (lan), B serving a stream sink on 5001 and a 256 KiB
+    blob over HTTP on 8080 (the TLS listener's backend), faultd's serial
+    line on COM2 (self.fi)."""
+
     def __init__(self, tmp: Path, image: Path, mem: int = 256, log_level: str = "info"):
         self.log_level = log_level
-        pid = os.getpid()
-        self.tmp = tmp
-        self.q, self.a, self.b = f"kiq{pid}", f"kia{pid}", f"kib{pid}"
-        self.taps = [f"kit0{pid}"[:15], f"kit1{pid}"[:15]]
-        self.helpers: list[subprocess.Popen] = []
-        self.proc = self.qout = self.con = self.fi = None
         self.blob = tmp / "www" / "blob"
         self.blob.parent.mkdir(parents=True)
         self.blob.write_bytes(os.urandom(256 << 10))
         self.blob_sha = hashlib.sha256(self.blob.read_bytes()).hexdigest()
-        img = self._image(image)
-        for ns in (self.q, self.a, self.b):
-            sh("ip", "netns", "add", ns)
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        for t in self.taps:
-            sh("ip", "-n", self.q, "tuntap", "add", "dev", t, "mode", "tap")
-        self.sock = str(tmp / "console.sock")
-        self.fisock = str(tmp / "faultd.sock")
-        extra = (f"-device virtio-rng-pci -chardev socket,id=fi,path={self.fisock},server=on,wait=off "
+        img = self._image(tmp, image)
+        fisock = str(tmp / "faultd.sock")
+        extra = (f"-chardev socket,id=fi,path={fisock},server=on,wait=off "
                  f"-device isa-serial,chardev=fi,iobase=0x2f8,irq=3")
-        cfg = kq.Config(boot="direct", accel="auto", nic="e1000,virtio", taps=self.taps, netns=self.q, mem=mem,
-                        serial=f"unix:{self.sock},server=on,wait=on", qemu_extra=extra, image_dir=img,
-                        args=["faults"])
-        self.qout = open(tmp / "qemu.log", "wb")
-        self.proc = kq._spawn(kq.build_command(cfg).cmd, self.qout)
-        for _ in range(200):
-            if os.path.exists(self.sock) and os.path.exists(self.fisock):
-                break
-            time.sleep(0.1)
-        self.con = Console(self.sock)
-        self.fi = Console(self.fisock)
-        for i, (t, ns, net) in enumerate(((self.taps[0], self.a, WAN), (self.taps[1], self.b, LAN))):
-            sh("ip", "-n", self.q, "link", "set", t, "netns", ns)
-            sh("ip", "-n", ns, "link", "set", t, "up")
-            sh("ip", "-n", ns, "addr", "add", f"{net}.2/24", "dev", t)
-            sh("ip", "-n", ns, "route", "add", "default", "via", f"{net}.1")
-        self.helpers.append(subprocess.Popen(["ip", "netns", "exec", self.b, sys.executable, "-c", HOST_CODE, "sink",
-                                              "5001"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                             start_new_session=True))
-        self.helpers.append(subprocess.Popen(["ip", "netns", "exec", self.b, sys.executable, "-m", "http.server",
-                                              "8080", "--bind", f"{LAN}.2", "--directory", str(self.blob.parent)],
-                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                             start_new_session=True))
+        self.fi = None
+        super().__init__(tmp, "ki", ["e1000", "virtio"], img, nets=[WAN, LAN], mem=mem, args=["faults"],
+                         qemu_extra=extra, wait_for=[fisock])
+        self.a, self.b = self.hosts
+        self.fi = Console(fisock)
+        self.py(self.b, HOST_CODE, "sink", "5001")
+        self.helper(self.b, sys.executable, "-m", "http.server", "8080", "--bind", f"{LAN}.2", "--directory",
+                    str(self.blob.parent))
 
-    def _image(self, image: Path) -> Path:
-        dst = self.tmp / "img"
-        shutil.copytree(image, dst)
-        site = self.tmp / "site"
+    def _image(self, tmp: Path, image: Path) -> Path:
+        site = tmp / "site"
         site.mkdir()
-        (site / "appliance.conf").write_text(CONF.replace("log LEVEL", f"log {self.log_level}"))
-        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-           str(site / "edge1.key"), "-out", str(site / "edge1.crt"), "-days", "2", "-subj", "/CN=fw")
-        sh(str(kq.REPO / "tools/mkcpio.sh"), str(dst / "site.cpio"), str(site / "appliance.conf"),
-           str(site / "edge1.crt"), str(site / "edge1.key"))
-        return dst
+        netlab.self_signed(site, "edge1", "fw")
+        return netlab.make_image(image, tmp / "img", CONF.replace("log LEVEL", f"log {self.log_level}"),
+                                 {"edge1.crt": None, "edge1.key": None}, site=site)
 
     # ------------------------------------------------------------ console --
-    def log(self) -> str:
-        self.con.read_until("\x00never\x00", 0.05)
-        return kq.clean_log(bytes(self.con.log).decode(errors="replace"))
-
-    def wait_log(self, pattern: str, timeout: float, since: int = 0) -> Optional[re.Match]:
-        end = time.monotonic() + timeout
-        rx = re.compile(pattern)
-        while time.monotonic() < end:
-            m = rx.search(self.log(), since)
-            if m:
-                return m
-            time.sleep(0.05)
-        return None
-
     def cmd(self, line: str, timeout: float = 120) -> str:
         c = self.con
         start = c.cursor
@@ -296,9 +249,6 @@ class Lab:
         check(r.startswith("check "), f"faultd check: {r!r}")
         return {k: int(v) for k, v in (w.split("=") for w in r.split()[1:])}
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def boot(self) -> None:
         check(self.con.read_until(PROMPT, 300), "no console prompt")
         check(self.wait_log("keel: ready", 180) is not None, "no `keel: ready`")
@@ -311,15 +261,15 @@ class Lab:
 
     # -------------------------------------------------------------- clients --
     def fwd_once(self, mb: int, stall: float = 15) -> tuple[str, int, int]:
-        p = sh("ip", "netns", "exec", self.a, sys.executable, "-c", HOST_CODE, "send", f"{LAN}.2", "5001", str(mb),
-               f"s{time.monotonic_ns()}", str(stall), check_rc=False, timeout=stall * 4 + 60)
+        p = netlab.ns_py(self.a, HOST_CODE, "send", f"{LAN}.2", "5001", str(mb), f"s{time.monotonic_ns()}", str(stall),
+                         timeout=stall * 4 + 60)
         w = (p.stdout.strip().splitlines() or ["error 0 0"])[-1].split()
         return w[0], int(w[1]), int(w[2])
 
     def tls_once(self, timeout: float = 20) -> str:
         out = self.tmp / f"got-{threading.get_ident()}"
-        p = sh("ip", "netns", "exec", self.a, "curl", "-sk", "--max-time", str(int(timeout)), "-o", str(out),
-               f"https://{WAN}.1/blob", check_rc=False, timeout=timeout + 30)
+        p = netlab.ns_run(self.a, "curl", "-sk", "--max-time", str(int(timeout)), "-o", str(out),
+                          f"https://{WAN}.1/blob", timeout=timeout + 30)
         if p.returncode != 0:
             return f"curl-{p.returncode}"
         ok = out.exists() and hashlib.sha256(out.read_bytes()).hexdigest() == self.blob_sha
@@ -352,18 +302,3 @@ class Lab:
         load.stop.set()
         for t in load.threads:
             t.join(300)
-
-    def close(self, name: str) -> None:
-        if self.con is not None and self.alive():
-            self.log()
-        for p in self.helpers:
-            kq._kill(p, grace=0.5)
-        if self.proc is not None:
-            kq._kill(self.proc)
-        if self.qout is not None:
-            self.qout.close()
-        if self.con is not None:
-            kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
-            (kq.LOG_DIR / f"{name}.log").write_bytes(bytes(self.con.log))
-        for ns in (self.q, self.a, self.b):
-            sh("ip", "netns", "del", ns, check_rc=False)

@@ -412,7 +412,8 @@ def uefi_disk_dir(layout: Layout, workdir: Path) -> Path:
     return workdir
 
 
-def _rel(p: Union[str, Path]) -> str:
+def rel(p: Union[str, Path]) -> str:
+    """P relative to the working directory when it lies below it (for log lines)."""
     p = os.path.abspath(p)
     r = os.path.relpath(p)
     return p if r.startswith("..") else r
@@ -533,7 +534,7 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
             netdev = f"tap,id=n{i},ifname={cfg.taps[i]},script=no,downscript=no"
         else:
             if i == 0 and cfg.boot == "pxe":
-                netdev += f",tftp={_rel(tftp_dir or layout.image_dir)},bootfile=boot.ipxe"
+                netdev += f",tftp={rel(tftp_dir or layout.image_dir)},bootfile=boot.ipxe"
             if fwd_nic is None:
                 fwd_nic = i
                 netdev += "".join(f",hostfwd={f}" for f in fwd)
@@ -551,7 +552,7 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
     elif cfg.boot == "disk":
         if "," in str(disk_dir):
             raise KeelQemuError(f"path {disk_dir} contains ',' which QEMU's -drive syntax cannot express")
-        cmd += ["-drive", f"file=fat:{_rel(disk_dir)},format=raw,if=none,id=esp,readonly=on",
+        cmd += ["-drive", f"file=fat:{rel(disk_dir)},format=raw,if=none,id=esp,readonly=on",
                 "-device", "virtio-blk-pci,drive=esp,bootindex=0"]
     else:
         paths = [layout.image_dir / layout.kernel] + \
@@ -560,9 +561,9 @@ def build_command(cfg: Config, *, accel: Optional[str] = None,
             if "," in str(p) or " " in str(p):
                 raise KeelQemuError(f"path {p} contains ',' or ' ' which QEMU's "
                                     "-initrd syntax cannot express")
-        cmd += ["-kernel", _rel(paths[0])]
+        cmd += ["-kernel", rel(paths[0])]
         cmd += ["-initrd", ",".join(
-            (_rel(layout.image_dir / m) + (" " + a if a else ""))
+            (rel(layout.image_dir / m) + (" " + a if a else ""))
             for m, a in layout.modules)]
         line = layout.cmdline(cfg.args)
         if line:
@@ -584,7 +585,9 @@ _signals_installed = False
 _shutting_down = False        # set by kill_all(): no new QEMU after that
 
 
-def _kill(proc: subprocess.Popen, grace: float = 3.0) -> None:
+def stop(proc: subprocess.Popen, grace: float = 3.0) -> None:
+    """End PROC, started by spawn() (a session of its own): SIGTERM to its
+    process group, SIGKILL after GRACE seconds; forget it."""
     if proc.poll() is None:
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
             try:
@@ -607,7 +610,7 @@ def kill_all() -> None:
         _shutting_down = True
         procs = list(_live)
     for p in procs:
-        _kill(p, grace=1.0)
+        stop(p, grace=1.0)
 
 
 atexit.register(kill_all)
@@ -632,7 +635,9 @@ def install_signal_handlers() -> None:
             signal.signal(s, handler)
 
 
-def _spawn(cmd: list[str], out) -> subprocess.Popen:
+def spawn(cmd: list[str], out) -> subprocess.Popen:
+    """Start CMD (QEMU) in a session of its own, output to OUT; kill_all()
+    and the signal handlers end it.  Refused once kill_all() ran."""
     # setpriv --pdeathsig: if this Python process dies without cleanup
     # (SIGKILL), the kernel kills QEMU too.
     pre = []
@@ -781,28 +786,26 @@ def boot(name: str, *, boot: str = "direct", accel: str = "auto",
                wait_exit=wait_exit,
                exit_grace=exit_grace, log_path=log_path, quiet=quiet)
     res = _boot_once(name, cfg, None, **run)
-    no_user = res.accel == "kvm" and (res.status == STATUS_NO_USER_MODE or NO_USER_MODE_RE.search(res.log))
-    if no_user and retry_kvm_error:
-        msg = (f"{name}: this KVM runs SYSCALL without entering ring 0 (the kernel's boot probe says so); "
-               f"retrying under TCG")
+
+    def retry_tcg(msg: str) -> BootResult:
         note(msg)
         again = _boot_once(name, cfg, "tcg", **run)
         again.retried_tcg = True
         again.notes = res.notes + [msg] + again.notes
         return again
+
+    no_user = res.accel == "kvm" and (res.status == STATUS_NO_USER_MODE or NO_USER_MODE_RE.search(res.log))
+    if no_user and retry_kvm_error:
+        return retry_tcg(f"{name}: this KVM runs SYSCALL without entering ring 0 (the kernel's boot probe says so); "
+                         f"retrying under TCG")
     if res.kvm_error and res.accel == "kvm" and retry_kvm_error:
         first = log_path.with_name(log_path.stem + ".kvm-error" + log_path.suffix)
         os.replace(log_path, first)
         qlog = log_path.with_name(log_path.stem + ".qemu" + log_path.suffix)
         if qlog.exists():
             os.replace(qlog, first.with_name(first.stem + ".qemu" + first.suffix))
-        msg = (f"{name}: KVM internal error (an instruction KVM cannot emulate); "
-               f"retrying under TCG (KVM attempt's log: {_rel(first)})")
-        note(msg)
-        again = _boot_once(name, cfg, "tcg", **run)
-        again.retried_tcg = True
-        again.notes = res.notes + [msg] + again.notes
-        return again
+        return retry_tcg(f"{name}: KVM internal error (an instruction KVM cannot emulate); "
+                         f"retrying under TCG (KVM attempt's log: {rel(first)})")
     return res
 
 
@@ -833,7 +836,7 @@ def _boot_once(name, cfg, force_accel, *, timeout, expect, fail_on, until, wait_
             log_path.unlink()
         t0 = time.monotonic()
         with open(qemu_out_path, "wb") as qout:
-            proc = _spawn(plan.cmd, qout)
+            proc = spawn(plan.cmd, qout)
             status = None
             timed_out = kvm_error = False
             stopped_on = None
@@ -866,7 +869,7 @@ def _boot_once(name, cfg, force_accel, *, timeout, expect, fail_on, until, wait_
                     timed_out = True
                     break
                 time.sleep(0.05)
-            _kill(proc)
+            stop(proc)
             duration = time.monotonic() - t0
         raw = _read(log_path)
         text = clean_log(raw)
@@ -881,7 +884,7 @@ def _boot_once(name, cfg, force_accel, *, timeout, expect, fail_on, until, wait_
                           stopped_on=stopped_on, notes=list(plan.notes))
     finally:
         if proc is not None:
-            _kill(proc)
+            stop(proc)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -896,6 +899,15 @@ def _read(p: Path) -> str:
 # --------------------------------------------------------------------------
 # Test reporting
 # --------------------------------------------------------------------------
+
+def drop_workdir(path: Path, keep: bool) -> None:
+    """Removes a suite's work directory PATH; with KEEP (it may hold test
+    keys) leaves it and says where it is on stderr."""
+    if keep:
+        print(f"# work directory kept: {path}", file=sys.stderr)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
 
 class TestFailure(Exception):
     pass
@@ -933,6 +945,17 @@ class Reporter:
                 print("\n".join("  | " + l for l in detail.rstrip().splitlines()),
                       file=sys.stderr, flush=True)
             print(f"FAIL {name}: {reason}", flush=True)
+
+    def guest_results(self, text: str, pattern: Pattern[str], name: Callable[[str], str] = lambda n: n,
+                      detail: str = "") -> None:
+        """The `PASS NAME` / `FAIL NAME: REASON` lines a guest's test program
+        printed (PATTERN's three groups: PASS or FAIL, the name, the reason)
+        reported here as tests named name(NAME); DETAIL goes with a failure."""
+        for kind, test, why in pattern.findall(text):
+            if kind == "PASS":
+                self.ok(name(test))
+            else:
+                self.fail(name(test), why or "failed", detail)
 
     def run(self, name: str, fn: Callable[[], None]) -> bool:
         """Run fn(); TestFailure/AssertionError/other exceptions mean FAIL.
@@ -1002,7 +1025,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="extra hostfwd rules, comma-separated, e.g. tcp:127.0.0.1:8443-:443")
     p.add_argument("--qemu-extra", default="", help="extra QEMU arguments (shell-split)")
     p.add_argument("--image-dir", default="",
-                   help=f"TFTP/image directory (default {_rel(DEFAULT_IMAGE_DIR)})")
+                   help=f"TFTP/image directory (default {rel(DEFAULT_IMAGE_DIR)})")
     p.add_argument("--machine", default=DEFAULT_MACHINE, help=argparse.SUPPRESS)
     p.add_argument("--iommu", action="store_true",
                    help="add QEMU's intel-iommu (VT-d); virtio NICs get iommu_platform=on")

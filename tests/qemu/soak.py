@@ -31,7 +31,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,7 +40,8 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
-from faultlab import WAN, Lab, sh  # noqa: E402
+import netlab  # noqa: E402
+from faultlab import WAN, Lab  # noqa: E402
 
 ADDR = re.compile(r"\d+\.\d+\.\d+\.\d+")
 RULE = "pass in on lan proto icmp"
@@ -81,16 +81,16 @@ class Soak:
         return self.lab.tls_once() == "ok"
 
     def resumed(self) -> bool:
-        p = sh("ip", "netns", "exec", self.lab.a, "openssl", "s_client", "-connect", f"{WAN}.1:443", "-tls1_2",
-               "-reconnect", check_rc=False, timeout=120)
+        p = netlab.ns_run(self.lab.a, "openssl", "s_client", "-connect", f"{WAN}.1:443", "-tls1_2", "-reconnect",
+                          timeout=120)
         reused = p.stdout.count("Reused, TLSv1.2")
         self.count("resumed_handshakes", reused)
         return reused >= 5
 
     def bulk(self) -> bool:
         out = self.tmp / "big-got"
-        p = sh("ip", "netns", "exec", self.lab.a, "curl", "-sk", "--max-time", "300", "-o", str(out),
-               f"https://{WAN}.1/big", check_rc=False, timeout=400)
+        p = netlab.ns_run(self.lab.a, "curl", "-sk", "--max-time", "300", "-o", str(out), f"https://{WAN}.1/big",
+                          timeout=400)
         ok = p.returncode == 0 and hashlib.sha256(out.read_bytes()).hexdigest() == self.big_sha
         if ok:
             self.count("bulk_tls_bytes", 16 << 20)

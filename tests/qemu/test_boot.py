@@ -56,7 +56,7 @@ FAULTS = {          # switch: (vector, mnemonic)
 
 
 def failure(r: kq.BootResult, reason: str) -> kq.TestFailure:
-    e = kq.TestFailure(f"{reason} [{r.describe()}; log {kq._rel(r.log_path)}]")
+    e = kq.TestFailure(f"{reason} [{r.describe()}; log {kq.rel(r.log_path)}]")
     detail = [f"$ {shlex.join(r.cmd)}", "--- serial log (tail) ---", r.tail(20)]
     q = r.qemu_output.strip()
     q = "\n".join(l for l in q.splitlines() if "warning:" not in l)

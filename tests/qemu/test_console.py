@@ -31,12 +31,10 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import os
 import random
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,8 +44,8 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cret-console"
 
 
@@ -135,38 +133,14 @@ class Console:
         self._reader.join(2)
 
 
-def make_image(src: Path, dst: Path, conf_text: str) -> Path:
-    shutil.copytree(src, dst)
-    conf_dir = dst.parent / (dst.name + "-conf")
-    conf_dir.mkdir()
-    (conf_dir / "appliance.conf").write_text(conf_text)
-    subprocess.run([str(ROOT / "tools/mkcpio.sh"), str(dst / "site.cpio"), str(conf_dir / "appliance.conf")],
-                   check=True)
-    return dst
+class Boot(netlab.Lab):
+    """One boot with its console on a unix socket (no network)."""
 
-
-class Boot:
     def __init__(self, tmp: Path, name: str, image_dir: Path):
-        self.sock = str(tmp / f"{name}.sock")
+        super().__init__("kc")
         self.name = name
-        cfg = kq.Config(boot="direct", accel="auto", serial=f"unix:{self.sock},server=on,wait=on",
-                        image_dir=image_dir)
-        plan = kq.build_command(cfg)
-        self.qout = open(tmp / f"{name}-qemu.log", "wb")
-        self.proc = kq._spawn(plan.cmd, self.qout)
-        self.con = None
-        for _ in range(100):
-            if os.path.exists(self.sock):
-                break
-            time.sleep(0.1)
-        self.con = Console(self.sock)
-
-    def close(self) -> None:
-        kq._kill(self.proc)
-        self.qout.close()
-        if self.con is not None:
-            (kq.LOG_DIR).mkdir(parents=True, exist_ok=True)
-            (kq.LOG_DIR / f"console-{self.name}.log").write_bytes(bytes(self.con.log))
+        cfg = kq.Config(boot="direct", accel="auto", image_dir=image_dir)
+        self.proc, self.con = self.console_guest(cfg, tmp, name, console=Console, log=f"console-{name}")
 
 
 def check(cond: bool, msg: str) -> None:
@@ -364,15 +338,12 @@ def main() -> int:
     rep = kq.Reporter()
     tmp = Path(tempfile.mkdtemp(prefix="keel-console-"))
     src = Path(ns.image_dir or kq.DEFAULT_IMAGE_DIR)
-    good = make_image(src, tmp / "good", GOOD_CONF)
-    bad = make_image(src, tmp / "bad", BAD_CONF)
+    good = netlab.make_image(src, tmp / "good", GOOD_CONF)
+    bad = netlab.make_image(src, tmp / "bad", BAD_CONF)
     b2 = Boot(tmp, "bad", bad)  # boots meanwhile; read after the first
     try:
-        b1 = Boot(tmp, "good", good)
-        try:
+        with Boot(tmp, "good", good) as b1:
             first_boot(rep, b1.con)
-        finally:
-            b1.close()
         second_boot(rep, b2.con)
     finally:
         b2.close()

@@ -44,21 +44,17 @@ Needs root (ip netns, tap).
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
-from test_console import Console, check, make_image  # noqa: E402
+import netlab  # noqa: E402
+from test_console import check  # noqa: E402
 
 HOST_IP = "10.9.0.1"
 GUEST_IP = "10.9.0.2"
@@ -105,66 +101,32 @@ def fw_counters(text: str, needle: str):
 def make_site_image(src: Path, dst: Path, conf_text: str) -> Path:
     """The image with a site archive of CONF_TEXT plus the example site's
     certificate and key (made by `make image`; keyd holds edge1.key)."""
-    shutil.copytree(src, dst)
     site = dst.parent / (dst.name + "-site")
     site.mkdir()
-    (site / "appliance.conf").write_text(conf_text)
-    for f in ("edge1.crt", "edge1.key"):
-        shutil.copy(kq.BUILD / "site-example" / f, site / f)
     # A second pair that nothing names at boot: keyd loads edge2.key only
     # when a commit names it (committed_key_survives_keyd_restart).
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(site / "edge2.key"), "-out", str(site / "edge2.crt"), "-days", "30",
-                    "-subj", "/CN=edge2.test"], check=True, capture_output=True)
-    subprocess.run([str(kq.REPO / "tools/mkcpio.sh"), str(dst / "site.cpio"),
-                    *(str(site / f) for f in ("appliance.conf", "edge1.crt", "edge1.key", "edge2.crt", "edge2.key"))],
-                   check=True)
-    return dst
+    netlab.self_signed(site, "edge2", "edge2.test", days=30)
+    ex = kq.BUILD / "site-example"
+    return netlab.make_image(src, dst, conf_text, {"edge1.crt": ex / "edge1.crt", "edge1.key": ex / "edge1.key",
+                                                   "edge2.crt": None, "edge2.key": None}, site=site)
 
 
-def sh(*c: str, check_rc: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(list(c), check=check_rc, capture_output=True, text=True)
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--image-dir", default=None)
-    opts = ap.parse_args()
-    rep = kq.Reporter()
-    pid = os.getpid()
-    ns, tap = f"kcn{pid}", f"kcn{pid}t"[:15]
-    tmp = Path(tempfile.mkdtemp(prefix="keel-console-net-"))
-    img = make_site_image(Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR), tmp / "img", CONF)
-    sock = str(tmp / "console.sock")
-    proc = qout = con = None
-    sh("ip", "netns", "add", ns)
+def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
+    img = make_site_image(image, tmp / "img", CONF)
+    lab = netlab.Lab("kcn")
     try:
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "tuntap", "add", "dev", tap, "mode", "tap")
-        sh("ip", "-n", ns, "link", "set", tap, "up")
-        sh("ip", "-n", ns, "addr", "add", f"{HOST_IP}/24", "dev", tap)
+        ns = lab.netns(lab.name())
+        tap = lab.tap(ns, lab.name("t", dev=True), f"{HOST_IP}/24")
         www = tmp / "www"
         www.mkdir()
         (www / "index.html").write_text(TOKEN + "\n")
-        backend = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "http.server", "8080", "--bind",
-                                    HOST_IP, "--directory", str(www)], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-        cfg = kq.Config(boot="direct", accel="auto", taps=[tap], netns=ns,
-                        serial=f"unix:{sock},server=on,wait=on", qemu_extra="-device virtio-rng-pci",
+        lab.helper(ns, sys.executable, "-m", "http.server", "8080", "--bind", HOST_IP, "--directory", str(www))
+        cfg = kq.Config(boot="direct", accel="auto", taps=[tap], netns=ns, qemu_extra="-device virtio-rng-pci",
                         image_dir=img)
-        qout = open(tmp / "qemu.log", "wb")
-        proc = kq._spawn(kq.build_command(cfg).cmd, qout)
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.1)
-        con = Console(sock)
-        c = con
+        proc, c = lab.console_guest(cfg, tmp, "console", log="console-net")
 
         def pings(n: int = 2) -> bool:
-            p = sh("ip", "netns", "exec", ns, "ping", "-c", str(n), "-i", "0.3", "-W", "2", GUEST_IP,
-                   check_rc=False)
-            return p.returncode == 0
+            return netlab.ping(ns, GUEST_IP, n)
 
         def cmd(line: str, *expect: str, prompt: str = "keel") -> str:
             start = c.cursor
@@ -173,6 +135,15 @@ def main() -> int:
                 check(c.read_until(e, 30), f"no {e!r} after {line!r}")
             check(c.read_until(prompt, 30), f"no prompt after {line!r}")
             return c.text_since(start)
+
+        def commit_and_exit(lines: list, prompt: str = "keel# ") -> None:
+            """configure, LINES (each answered by PROMPT), a commit that
+            completes, exit."""
+            cmd("configure", prompt="keel# ")
+            for line in lines:
+                cmd(line, prompt=prompt)
+            cmd("commit", "commit complete", prompt="keel# ")
+            cmd("exit", prompt="keel> ")
 
         def boot():
             check(c.read_until("keel> ", 180), "no `keel> ` prompt")
@@ -185,7 +156,7 @@ def main() -> int:
             raise kq.TestFailure("show interfaces never listed the address as up")
 
         if not rep.run("console_net.boot_and_show_interfaces", boot):
-            return rep.finish()
+            return
 
         def blocked_at_boot():
             check(not pings(), "pings pass with only `pass out keep state`")
@@ -343,14 +314,13 @@ def main() -> int:
             check(ok, "443 does not serve after netd's restart")
 
         def subject(port: int) -> str:
-            p = sh("ip", "netns", "exec", ns, "sh", "-c",
-                   f"openssl s_client -connect {GUEST_IP}:{port} </dev/null 2>/dev/null | openssl x509 -noout -subject",
-                   check_rc=False)
+            p = netlab.ns_run(ns, "sh", "-c",
+                              f"openssl s_client -connect {GUEST_IP}:{port} </dev/null 2>/dev/null "
+                              "| openssl x509 -noout -subject")
             return p.stdout
 
         def curl(port: int) -> bool:
-            p = sh("ip", "netns", "exec", ns, "curl", "-sk", "--max-time", "15", f"https://{GUEST_IP}:{port}/",
-                   check_rc=False)
+            p = netlab.ns_run(ns, "curl", "-sk", "--max-time", "15", f"https://{GUEST_IP}:{port}/")
             return TOKEN in p.stdout
 
         def show_tls_from_tlsd():
@@ -409,35 +379,25 @@ def main() -> int:
             (netd's listeners bind with SOF_REUSEADDR; without it the commit
             was refused with `listen: error -906`, address in use, for two
             minutes)."""
-            cmd("configure", prompt="keel# ")
-            for line in TLS_8443:
-                cmd(line, prompt="keel")
-            cmd("commit", "commit complete", prompt="keel# ")
-            cmd("exit", prompt="keel> ")
+            commit_and_exit(TLS_8443, prompt="keel")
             check(curl(8443), "no page through 8443")
             # A client that holds its connection open: the appliance closes
             # it when the listener goes, so its side ends in TIME_WAIT.
-            held = subprocess.Popen(["ip", "netns", "exec", ns, "sh", "-c",
-                                     f"sleep 60 | openssl s_client -quiet -connect {GUEST_IP}:8443"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            held = lab.helper(ns, "sh", "-c", f"sleep 60 | openssl s_client -quiet -connect {GUEST_IP}:8443")
             try:
                 for _ in range(20):
                     if conn_rows(8443, "ESTABLISHED"):
                         break
                     time.sleep(0.5)
                 check(conn_rows(8443, "ESTABLISHED"), "the held client's connection to 8443 is not established")
-                cmd("configure", prompt="keel# ")
-                cmd("delete tls 8443", prompt="keel# ")
-                cmd("commit", "commit complete", prompt="keel# ")
-                cmd("exit", prompt="keel> ")
+                commit_and_exit(["delete tls 8443"])
                 for _ in range(20):
                     if conn_rows(8443, "TIME_WAIT"):
                         break
                     time.sleep(0.5)
                 check(conn_rows(8443, "TIME_WAIT"), "the closed connection to 8443 is not in TIME_WAIT")
             finally:
-                os.killpg(held.pid, signal.SIGKILL)
-                held.wait()
+                lab.stop(held)
             cmd("configure", prompt="keel# ")
             for line in TLS_8443:
                 cmd(line, prompt="keel")
@@ -445,10 +405,7 @@ def main() -> int:
             check("commit complete" in t, f"re-adding 8443 during TIME_WAIT was refused: {t!r}")
             cmd("exit", prompt="keel> ")
             check(curl(8443), "no page through 8443 added again")
-            cmd("configure", prompt="keel# ")
-            cmd("delete tls 8443", prompt="keel# ")
-            cmd("commit", "commit complete", prompt="keel# ")
-            cmd("exit", prompt="keel> ")
+            commit_and_exit(["delete tls 8443"])
 
         rep.run("console_net.tls_listener_readded_within_time_wait", listener_readded_within_time_wait)
 
@@ -457,11 +414,8 @@ def main() -> int:
             keys) still signs after init restarts keyd: the new keyd numbers
             its keys anew, tlsd's old id is refused as stale, and tlsd opens
             its keys again by name (keyd_client.c)."""
-            cmd("configure", prompt="keel# ")
-            for line in ["tls 8443 {", "certificate edge2.crt key edge2.key", f"backend {HOST_IP}:8080", "}"]:
-                cmd(line, prompt="keel")
-            cmd("commit", "commit complete", prompt="keel# ")
-            cmd("exit", prompt="keel> ")
+            commit_and_exit(["tls 8443 {", "certificate edge2.crt key edge2.key", f"backend {HOST_IP}:8080", "}"],
+                            prompt="keel")
             check(curl(8443), "no page through 8443 with the committed key edge2.key")
             check("edge2.test" in subject(8443), f"8443 does not serve edge2's certificate: {subject(8443)!r}")
             cmd("restart keyd", "restarting", prompt="keel> ")
@@ -483,10 +437,7 @@ def main() -> int:
                 time.sleep(2)
             check(ok, "8443 (edge2.key, loaded by a commit) or 443 does not serve after keyd's restart")
             check("edge2.test" in subject(8443), "8443 serves another certificate after keyd's restart")
-            cmd("configure", prompt="keel# ")
-            cmd("delete tls 8443", prompt="keel# ")
-            cmd("commit", "commit complete", prompt="keel# ")
-            cmd("exit", prompt="keel> ")
+            commit_and_exit(["delete tls 8443"])
 
         rep.run("console_net.committed_key_survives_keyd_restart", committed_key_survives_keyd_restart)
 
@@ -517,20 +468,12 @@ def main() -> int:
             """A second boot whose appliance.conf has an error on line 7 (and
             rules that would pass pings and 443): the console names line 7,
             netd runs deny-all, and nothing from the namespace gets in."""
-            nonlocal_state["img2"] = make_site_image(Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR), tmp / "img2",
+            nonlocal_state["img2"] = make_site_image(image, tmp / "img2",
                                                      BAD_CONF)
-            sock2 = str(tmp / "console2.sock")
-            cfg2 = kq.Config(boot="direct", accel="auto", taps=[tap], netns=ns,
-                             serial=f"unix:{sock2},server=on,wait=on", qemu_extra="-device virtio-rng-pci",
+            cfg2 = kq.Config(boot="direct", accel="auto", taps=[tap], netns=ns, qemu_extra="-device virtio-rng-pci",
                              image_dir=nonlocal_state["img2"])
-            q2 = open(tmp / "qemu2.log", "wb")
-            p2 = kq._spawn(kq.build_command(cfg2).cmd, q2)
+            p2, c2 = lab.console_guest(cfg2, tmp, "console2")
             try:
-                for _ in range(100):
-                    if os.path.exists(sock2):
-                        break
-                    time.sleep(0.1)
-                c2 = Console(sock2)
                 check(c2.read_until("error: appliance.conf:7:", 120), "the boot did not name line 7")
                 check(c2.read_until("keel> ", 60), "no prompt after a bad file")
                 up = False
@@ -543,11 +486,11 @@ def main() -> int:
                         break
                     time.sleep(2)
                 check(up, "netd never configured its address")
-                sh("ip", "-n", ns, "neigh", "flush", "all", check_rc=False)
+                netlab.sh("ip", "-n", ns, "neigh", "flush", "all", check=False)
                 check(not pings(3), "pings pass although appliance.conf did not parse")
                 # Positive control: the pings reached a live guest, which
                 # answered ARP for them; only the deny-all firewall kept them.
-                p = sh("ip", "-n", ns, "neigh", "show", GUEST_IP, check_rc=False)
+                p = netlab.sh("ip", "-n", ns, "neigh", "show", GUEST_IP, check=False)
                 check("lladdr" in p.stdout, f"the guest did not answer ARP (dead, not blocking?): {p.stdout!r}")
                 check(not curl(443), "443 answers although appliance.conf did not parse")
                 start = c2.cursor
@@ -556,24 +499,16 @@ def main() -> int:
                 t = c2.text_since(start)
                 check("proto icmp" not in t and "port 443" not in t, f"netd runs rules from the bad file: {t!r}")
             finally:
-                kq._kill(p2)
-                q2.close()
+                lab.stop(p2, grace=3.0)
 
         nonlocal_state: dict = {}
         rep.run("console_net.bad_file_line_7_boots_deny_all", bad_file_denies_all)
     finally:
-        if "backend" in locals() and backend.poll() is None:
-            backend.terminate()
-        if proc is not None:
-            kq._kill(proc)
-        if qout is not None:
-            qout.close()
-        if con is not None:
-            kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
-            (kq.LOG_DIR / "console-net.log").write_bytes(bytes(con.log))
-        sh("ip", "netns", "del", ns, check_rc=False)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rep.finish()
+        lab.close()
+
+
+def main() -> int:
+    return netlab.suite_main("console-net", run)
 
 
 if __name__ == "__main__":

@@ -243,6 +243,11 @@ def classify(c: Campaign, load: Load) -> dict:
          "tls_keyd_driver_ok": 0, "tls_clean": 0, "tls_clean_ok": 0}
     bad: list[str] = []
     s["fwd_during_hang"] = s["tls_during_hang"] = s["fwd_driver_slow"] = s["fwd_driver_slow_ok"] = 0
+
+    def count(cls: str, ok: bool) -> None:
+        s[cls] += 1
+        s[f"{cls}_ok"] += ok
+
     for r in load.results:
         hit = overlapping(c.deaths, r.t0, r.t1)
         if r.outcome != "ok" and any(svc == r.kind and a <= r.t1 and r.t0 <= b for svc, a, b in c.hang_windows):
@@ -257,24 +262,20 @@ def classify(c: Campaign, load: Load) -> dict:
             lost = max(0, r.sent - r.received) if r.outcome in ("short", "stalled", "reset") else 0
             s["bytes_lost"] += lost
             if "netd" in hit:
-                s["fwd_netd"] += 1
-                s["fwd_netd_ok"] += ok
+                count("fwd_netd", ok)
             elif hit & DRIVERS and slow_restart(c.deaths, r.t0, r.t1):
                 # A driver that took more than QUICK_S to serve again (it
                 # limped while starting, or was hit again): TCP's back-off
                 # can outlast the client's 15 s stall timeout.  Counted apart.
-                s["fwd_driver_slow"] += 1
-                s["fwd_driver_slow_ok"] += ok
+                count("fwd_driver_slow", ok)
                 s["bytes_lost_driver_only"] += lost
             elif hit & DRIVERS:
-                s["fwd_driver_only"] += 1
-                s["fwd_driver_only_ok"] += ok
+                count("fwd_driver_only", ok)
                 s["bytes_lost_driver_only"] += lost
                 if not ok:
                     bad.append(f"fwd {r.outcome} sent={r.sent} received={r.received} across {sorted(hit)}")
             else:
-                s["fwd_clean"] += 1
-                s["fwd_clean_ok"] += ok
+                count("fwd_clean", ok)
                 if not ok:
                     bad.append(f"fwd {r.outcome} with no driver or netd death (deaths: {sorted(hit)})")
         else:
@@ -282,16 +283,13 @@ def classify(c: Campaign, load: Load) -> dict:
             ok = r.outcome == "ok"
             s["tls_ok"] += ok
             if hit & {"tlsd", "netd"}:
-                s["tls_tlsd_netd"] += 1
-                s["tls_tlsd_netd_ok"] += ok
+                count("tls_tlsd_netd", ok)
             elif hit:
-                s["tls_keyd_driver"] += 1
-                s["tls_keyd_driver_ok"] += ok
+                count("tls_keyd_driver", ok)
                 if not ok:
                     bad.append(f"tls {r.outcome} across {sorted(hit)} (no tlsd or netd death)")
             else:
-                s["tls_clean"] += 1
-                s["tls_clean_ok"] += ok
+                count("tls_clean", ok)
                 if not ok:
                     bad.append(f"tls {r.outcome} with no death during it")
     s["unexplained"] = bad

@@ -32,12 +32,8 @@ Needs root (ip netns, tap).
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
-import subprocess
+import re
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -45,7 +41,8 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
-from test_console import Console, check  # noqa: E402
+import netlab  # noqa: E402
+from test_console import check  # noqa: E402
 
 NETS = [("wan", "10.9.10"), ("lan", "10.9.11"), ("dmz", "10.9.12")]
 
@@ -63,190 +60,19 @@ def conf(nics: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-# A test host's TCP peer: `sink PORT` answers each connection with the
-# sha256 of everything it received; `send HOST PORT MB SEED` sends MB MiB of
-# a deterministic stream and prints "ok" when the sink's digest matches,
-# "connect-failed" or "mismatch" otherwise.
-HOST_CODE = r"""
-import hashlib, socket, sys, threading
-mode = sys.argv[1]
-def stream(mb, seed):
-    block = hashlib.sha256(seed.encode()).digest() * 2048   # 64 KiB
-    for i in range(mb * 16):
-        yield bytes([i & 0xff]) + block[1:]
-if mode == "sink":
-    srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", int(sys.argv[2]))); srv.listen(8)
-    print("ready", flush=True)
-    def serve(c):
-        h = hashlib.sha256()
-        while True:
-            d = c.recv(1 << 16)
-            if not d:
-                break
-            h.update(d)
-        c.sendall(h.hexdigest().encode()); c.close()
-    while True:
-        c, _ = srv.accept()
-        threading.Thread(target=serve, args=(c,), daemon=True).start()
-else:
-    host, port, mb, seed = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-    s = socket.socket(); s.settimeout(float(sys.argv[6]) if len(sys.argv) > 6 else 60)
-    try:
-        s.connect((host, port))
-    except OSError as e:
-        print("connect-failed", e, flush=True); sys.exit(1)
-    h = hashlib.sha256()
-    s.settimeout(300)
-    for b in stream(mb, seed):
-        h.update(b); s.sendall(b)
-    s.shutdown(socket.SHUT_WR)
-    got = b""
-    while True:
-        d = s.recv(100)
-        if not d:
-            break
-        got += d
-    print("ok" if got.decode() == h.hexdigest() else f"mismatch {got!r}", flush=True)
-"""
-
-
-def sh(*c: str, check_rc: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(list(c), check=check_rc, capture_output=True, text=True)
-
-
-class Lab:
-    """QEMU in namespace `q`, NIC i's tap moved into host namespace h[i]."""
-
-    def __init__(self, tmp: Path, tag: str, models: list[str], image: Path, rng: bool):
-        pid = os.getpid()
-        self.tmp = tmp
-        self.q = f"kfq{tag}{pid}"
-        self.hosts = [f"kf{tag}{i}{pid}" for i in range(len(models))]
-        self.taps = [f"kf{tag}{i}t{pid}"[:15] for i in range(len(models))]
-        self.helpers: list[subprocess.Popen] = []
-        self.proc = self.qout = self.con = None
-        for ns in [self.q] + self.hosts:
-            sh("ip", "netns", "add", ns)
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        for t in self.taps:
-            sh("ip", "-n", self.q, "tuntap", "add", "dev", t, "mode", "tap")
-        self.sock = str(tmp / f"console-{tag}.sock")
-        cfg = kq.Config(boot="direct", accel="auto", nic=",".join(models), taps=self.taps, netns=self.q,
-                        serial=f"unix:{self.sock},server=on,wait=on",
-                        qemu_extra="-device virtio-rng-pci" if rng else "", image_dir=image)
-        self.qout = open(tmp / f"qemu-{tag}.log", "wb")
-        self.proc = kq._spawn(kq.build_command(cfg).cmd, self.qout)
-        for _ in range(100):
-            if os.path.exists(self.sock):
-                break
-            time.sleep(0.1)
-        self.con = Console(self.sock)
-        # QEMU holds the taps now: each goes to its host's namespace.
-        for i, t in enumerate(self.taps):
-            net = NETS[i][1]
-            sh("ip", "-n", self.q, "link", "set", t, "netns", self.hosts[i])
-            sh("ip", "-n", self.hosts[i], "link", "set", t, "up")
-            sh("ip", "-n", self.hosts[i], "addr", "add", f"{net}.2/24", "dev", t)
-            sh("ip", "-n", self.hosts[i], "route", "add", "default", "via", f"{net}.1")
-        for i, h in enumerate(self.hosts):
-            # Each in a session of its own: kq._kill ends its process group.
-            for port in ("5001", "5002", "5003"):
-                self.helpers.append(subprocess.Popen(["ip", "netns", "exec", h, sys.executable, "-c", HOST_CODE,
-                                                      "sink", port], stdout=subprocess.DEVNULL,
-                                                     stderr=subprocess.DEVNULL, start_new_session=True))
-
-    def ping(self, host: int, addr: str, n: int = 2) -> bool:
-        p = sh("ip", "netns", "exec", self.hosts[host], "ping", "-c", str(n), "-i", "0.3", "-W", "2", addr,
-               check_rc=False)
-        return p.returncode == 0
-
-    def send(self, src: int, dst: int, port: int, mb: int, connect_timeout: float = 60) -> str:
-        p = sh("ip", "netns", "exec", self.hosts[src], sys.executable, "-c", HOST_CODE, "send",
-               f"{NETS[dst][1]}.2", str(port), str(mb), f"{src}-{dst}-{port}", str(connect_timeout),
-               check_rc=False)
-        return (p.stdout.strip() or p.stderr.strip()).splitlines()[-1] if (p.stdout or p.stderr) else ""
-
-    def cmd(self, line: str, *expect: str, prompt: str = "fw> ") -> str:
-        c = self.con
-        start = c.cursor
-        c.send(line.encode() + b"\r")
-        for e in expect:
-            check(c.read_until(e, 30), f"no {e!r} after {line!r}")
-        check(c.read_until(prompt, 30), f"no prompt after {line!r}")
-        return c.text_since(start)
-
-    def log(self) -> str:
-        self.con.read_until("\x00never\x00", 0.3)  # take in what arrived
-        return kq.clean_log(bytes(self.con.log).decode(errors="replace"))
-
-    def wait_log(self, text: str, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if text in self.log():
-                return True
-        return False
-
-    def neigh(self, host: int) -> str:
-        return sh("ip", "-n", self.hosts[host], "neigh", check_rc=False).stdout.strip()
-
-    def close(self, name: str) -> None:
-        if self.con is not None and self.proc is not None and self.proc.poll() is None:
-            self.log()  # what arrived since the last read
-        for p in self.helpers:
-            kq._kill(p, grace=0.5)
-        if self.proc is not None:
-            kq._kill(self.proc)
-        if self.qout is not None:
-            self.qout.close()
-        if self.con is not None:
-            kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
-            (kq.LOG_DIR / f"fwd-{name}.log").write_bytes(bytes(self.con.log))
-        for ns in [self.q] + self.hosts:
-            sh("ip", "netns", "del", ns, check_rc=False)
-
-
-def make_site_image(src: Path, dst: Path, text: str) -> Path:
-    shutil.copytree(src, dst)
-    site = dst.parent / (dst.name + "-site")
-    site.mkdir()
-    (site / "appliance.conf").write_text(text)
-    subprocess.run([str(kq.REPO / "tools/mkcpio.sh"), str(dst / "site.cpio"), str(site / "appliance.conf")],
-                   check=True)
-    return dst
-
-
-def servers_ready(lab: Lab) -> tuple[bool, str]:
-    """init's own view (`show tasks`): no server of this boot still starting
-    or waiting for a restart, netd and consoled ready."""
-    t = lab.cmd("show tasks")
-    rows = {w[0]: w[1] for w in (ln.split() for ln in t.splitlines()) if len(w) >= 2 and w[0] != "NAME"}
-    pending = [n for n, st in rows.items() if st in ("starting", "restarting", "stopped")]
-    return (not pending and rows.get("netd") == "ready" and rows.get("consoled") == "ready"), str(rows)
-
-
-def boot_ready(lab: Lab, n_up: int) -> None:
-    check(lab.con.read_until("fw> ", 240), "no `fw> ` prompt")
-    if not lab.wait_log("keel: ready", 120):
-        # Under load the serial line can stall and the kernel then drops
-        # characters ("[kernel log: N characters lost ...]"): the line may
-        # be among them.  init's counters say the same thing without the log.
-        lost = "characters lost: the serial line was stalled" in lab.log()
-        ok, rows = servers_ready(lab) if lost else (False, "")
-        check(ok, "no `keel: ready`" + (f" (log lines were lost; show tasks: {rows})" if lost else ""))
-    for _ in range(60):
-        t = lab.cmd("show interfaces")
-        if t.count(" up ") >= n_up:
-            return
-        time.sleep(2)
-    raise kq.TestFailure(f"show interfaces never listed {n_up} interfaces up: {t!r}")
+def fw_lab(tmp: Path, tag: str, models: list[str], image: Path, rng: bool) -> netlab.Router:
+    """test_fwd's lab: Keel between host A, B (and C), each with the stream
+    sinks on ports 5001-5003; test_nat, test_pf and test_ipv6 use it too."""
+    r = netlab.Router(tmp, "kf" + tag, models, image, rng=rng)
+    r.sinks()
+    return r
 
 
 def two_nics(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
-    img = make_site_image(image, tmp / "img2", conf(3))   # names nic 2, which this VM lacks
-    lab = Lab(tmp, "a", ["e1000", "virtio-modern"], img, rng=False)
+    img = netlab.make_image(image, tmp / "img2", conf(3))   # names nic 2, which this VM lacks
+    lab = fw_lab(tmp, "a", ["e1000", "virtio-modern"], img, rng=False)
     try:
-        if not rep.run("fwd2.boot_two_interfaces_up", lambda: boot_ready(lab, 2)):
+        if not rep.run("fwd2.boot_two_interfaces_up", lambda: lab.boot_ready(2)):
             return
 
         def missing_nic():
@@ -304,14 +130,14 @@ def two_nics(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
 
         rep.run("fwd2.tcp_not_allowed_is_blocked", blocked)
     finally:
-        lab.close("two-nics")
+        lab.close("fwd-two-nics")
 
 
 def three_nics(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
-    img = make_site_image(image, tmp / "img3", conf(3))
-    lab = Lab(tmp, "b", ["e1000", "virtio-modern", "virtio"], img, rng=True)
+    img = netlab.make_image(image, tmp / "img3", conf(3))
+    lab = fw_lab(tmp, "b", ["e1000", "virtio-modern", "virtio"], img, rng=True)
     try:
-        if not rep.run("fwd3.boot_three_interfaces_up", lambda: boot_ready(lab, 3)):
+        if not rep.run("fwd3.boot_three_interfaces_up", lambda: lab.boot_ready(3)):
             return
         rep.run("fwd3.netd_random_from_entropy_server",
                 lambda: check("random numbers from the entropy server" in lab.log(),
@@ -345,7 +171,7 @@ def three_nics(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             time.sleep(1.0)
             mark = len(lab.log())
             lab.cmd("restart eth1")
-            check(lab.wait_log("init: started eth1 (priority 15, restarted)", 30), "eth1 was not restarted")
+            check(lab.wait_log(re.escape("init: started eth1 (priority 15, restarted)"), 30), "eth1 was not restarted")
             t.join(600)
             check(not t.is_alive(), "the A -> C stream did not finish")
             check(result.get("r") == "ok", f"A -> C during eth1's restart: {result.get('r')}")
@@ -363,24 +189,15 @@ def three_nics(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
 
         rep.run("fwd3.driver_restart_leaves_other_interfaces_forwarding", restart_one_driver)
     finally:
-        lab.close("three-nics")
+        lab.close("fwd-three-nics")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--image-dir", default=None)
-    ap.add_argument("--mb", type=int, default=20, help="MiB per stream (default 20)")
-    opts = ap.parse_args()
-    rep = kq.Reporter()
-    tmp = Path(tempfile.mkdtemp(prefix="keel-fwd-"))
-    image = Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR)
-    try:
+    def body(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
         two_nics(rep, tmp, image, opts.mb)
         three_nics(rep, tmp, image, opts.mb)
-    finally:
-        kq.kill_all()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rep.finish()
+
+    return netlab.suite_main("fwd", body, mb=(20, "MiB per stream (default 20)"))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
@@ -40,19 +39,6 @@ from test_nic import MAC, Guest, check  # noqa: E402
 
 STRAY = 0x7ffffff000  # tests/nic/nicecho.c STRAY_ADDR
 WINDOW = 32
-
-
-def wait_since(g: Guest, mark: int, pattern: str, timeout: float) -> bool:
-    """Whether PATTERN shows up in the log after its first MARK characters."""
-    rx = re.compile(pattern, re.M)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if rx.search(g.text()[mark:]):
-            return True
-        if g.proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    return rx.search(g.text()[mark:]) is not None
 
 
 def traffic(rep: kq.Reporter, g: Guest, i: int, label: str, n: int = 1000) -> None:
@@ -80,8 +66,7 @@ def iommu_boot(rep: kq.Reporter, image_dir) -> None:
     nics = ["e1000", "virtio"]
     g = Guest("iommu", nics, False, image_dir, iommu=True)
     try:
-        up = g.wait_for(r"^keel: ready$", 240)
-        if not rep.run("iommu.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq._rel(g.log)}]")):
+        if not g.boot_ready(rep, "iommu.boot_ready", 240):
             return
 
         def remapping_on():
@@ -104,7 +89,7 @@ def iommu_boot(rep: kq.Reporter, image_dir) -> None:
 
             def fault_restarts_driver(i=i, mark=mark):
                 r = stray(g, i)
-                check(wait_since(g, mark, rf"^nicecho: attached: MAC {MAC[i]}, .* generation 2$", 60),
+                check(g.wait_for(rf"^nicecho: attached: MAC {MAC[i]}, .* generation 2$", 60, mark),
                       "the driver did not come back (generation 2)")
                 t = g.text()[mark:]
                 m = re.search(r"^keel: iommu: DMA fault: device ([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) read "
@@ -121,7 +106,7 @@ def iommu_boot(rep: kq.Reporter, image_dir) -> None:
                       "the driver itself faulted: the restart was not the DMA fault's")
                 check(r["received_after_crash"] > 200,
                       f"traffic did not resume after the restart ({r['received_after_crash']} echoed after it)")
-                check(wait_since(g, mark, r"^nicecho: kernel invariant checks after the stray: 0 violation\(s\)$", 10),
+                check(g.wait_for(r"^nicecho: kernel invariant checks after the stray: 0 violation\(s\)$", 10, mark),
                       "the kernel's invariant checks (DMA spaces included) did not pass after the restart")
             rep.run(f"{label}.stray_dma_faults_and_driver_restarts", fault_restarts_driver)
             traffic(rep, g, i, f"{label}.after_restart", n=500)
@@ -142,8 +127,7 @@ def iommu_boot(rep: kq.Reporter, image_dir) -> None:
 def no_iommu_boot(rep: kq.Reporter, image_dir) -> None:
     g = Guest("noiommu", ["e1000"], False, image_dir)
     try:
-        up = g.wait_for(r"^keel: ready$", 240)
-        if not rep.run("noiommu.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq._rel(g.log)}]")):
+        if not g.boot_ready(rep, "noiommu.boot_ready", 240):
             return
 
         def said_so():
@@ -158,7 +142,7 @@ def no_iommu_boot(rep: kq.Reporter, image_dir) -> None:
         def stray_harmless():
             mark = len(g.text())
             r = stray(g, 0)
-            check(wait_since(g, mark, r"^nicecho: the driver survived the stray DMA \(no IOMMU\?\)$", 30),
+            check(g.wait_for(r"^nicecho: the driver survived the stray DMA \(no IOMMU\?\)$", 30, mark),
                   "nicecho did not see the driver survive")
             t = g.text()[mark:]
             check(re.search(r"DMA fault|died", t) is None, "a fault or restart without an IOMMU")

@@ -38,10 +38,8 @@ Usage (root: ip netns, tap):
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -50,6 +48,7 @@ sys.dont_write_bytecode = True
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
 
 PROTOS = ("sock", "nic", "netadm", "tlsadm", "keyd", "log", "init")
 # The two boots of one seed: (kernel command line word, its protocols, the
@@ -108,39 +107,23 @@ RESULT = re.compile(r"^(?:\S+> )?(PASS|FAIL) (ipcfuzz\.\w+\.\w+)(?:: (.*))?$", r
 DIED = re.compile(r"keel: init: server (\S+) died: .*$", re.M)
 
 
-def sh(*c: str) -> None:
-    subprocess.run(c, check=True, capture_output=True, text=True)
-
-
 def make_image(build: Path, out: Path, hostile_args: str) -> None:
-    shutil.copytree(build / "image" / "tftp", out)
-    manifest = out / "manifest"
-    base = (REPO / "image" / "manifest").read_text()
-    manifest.write_text(base + FUZZ_LINES.format(h=hostile_args, sp=SOCK_PAGES, stp=SOCK_TX_PAGES))
-    elfs = sorted(str(p) for p in (build / "user").glob("*.elf") if p.name != "init.elf")
-    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
-    manifest.unlink()
     site = out.parent / "site"
     site.mkdir()
-    (site / "appliance.conf").write_text(CONF)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(site / "edge1.key"), "-out", str(site / "edge1.crt"), "-days", "2",
-                    "-subj", "/CN=fuzzbox.test"], check=True, capture_output=True)
-    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "site.cpio"),
-                    *(str(site / n) for n in ("appliance.conf", "edge1.crt", "edge1.key"))], check=True)
+    netlab.self_signed(site, "edge1", "fuzzbox.test")
+    netlab.make_image(build / "image" / "tftp", out, CONF, {"edge1.crt": None, "edge1.key": None}, site=site,
+                      manifest=netlab.base_manifest() + FUZZ_LINES.format(h=hostile_args, sp=SOCK_PAGES,
+                                                                          stp=SOCK_TX_PAGES),
+                      elf_dir=build / "user")
 
 
 def run_boot(rep: kq.Reporter, build: Path, word: str, protos, servers, seed: int, batches: int, calls: int,
              timeout: float) -> None:
-    pid = os.getpid()
-    ns, taps = f"kfz{pid}", [f"kfz{pid}a"[:15], f"kfz{pid}b"[:15]]
     tmp = Path(tempfile.mkdtemp(prefix="keel-ipcfuzz-"))
-    sh("ip", "netns", "add", ns)
+    lab = netlab.Lab("kfz")
     try:
-        for t in taps:
-            sh("ip", "-n", ns, "tuntap", "add", "dev", t, "mode", "tap")
-            sh("ip", "-n", ns, "link", "set", t, "up")
-        sh("ip", "-n", ns, "addr", "add", "10.77.0.1/24", "dev", taps[1])
+        ns = lab.netns(lab.name())
+        taps = [lab.tap(ns, lab.name("a", dev=True)), lab.tap(ns, lab.name("b", dev=True), "10.77.0.1/24")]
         make_image(build, tmp / "img", f"seed={seed},batches={batches},calls={calls}")
         print(f"{word}: seed {seed}, {batches} batches of {calls} calls per protocol ({', '.join(protos)})",
               flush=True)
@@ -148,28 +131,24 @@ def run_boot(rep: kq.Reporter, build: Path, word: str, protos, servers, seed: in
                     timeout=timeout, expect=[CLOSING] * len(protos), fail_on=["keel: PANIC"],
                     nic="virtio,virtio", taps=taps, netns=ns, qemu_extra="-device virtio-rng-pci")
     finally:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        lab.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    for kind, name, why in RESULT.findall(r.log):
-        if kind == "PASS":
-            rep.ok(f"{name}@{seed}")
-        else:
-            rep.fail(f"{name}@{seed}", why or "failed", f"log {kq._rel(r.log_path)}")
+    rep.guest_results(r.log, RESULT, lambda name: f"{name}@{seed}", f"log {kq.rel(r.log_path)}")
 
     def complete():
         found = {m.group(1) for m in CLOSING.finditer(r.log)}
         missing = sorted(set(protos) - found)
         if missing:
-            raise kq.TestFailure(f"no closing line from {missing} [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"no closing line from {missing} [{r.describe()}]; log {kq.rel(r.log_path)}")
 
     def survived():
         died = [m.group(0) for m in DIED.finditer(r.log)]
         if died or "keel: PANIC" in r.log:
-            raise kq.TestFailure(f"{died[:3] or 'kernel panic'} (seed {seed}); log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"{died[:3] or 'kernel panic'} (seed {seed}); log {kq.rel(r.log_path)}")
         for s in servers:
             if f"keel: init: server {s} ready" not in r.log:
-                raise kq.TestFailure(f"{s} never became ready; log {kq._rel(r.log_path)}")
+                raise kq.TestFailure(f"{s} never became ready; log {kq.rel(r.log_path)}")
 
     rep.run(f"{word}.complete@{seed}", complete)
     rep.run(f"{word}.servers_survived@{seed}", survived)

@@ -52,17 +52,14 @@ Needs root (ip netns, tap) and radvd (Debian's package; make deps installs it).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import hashlib
 import ipaddress
-import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -70,10 +67,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
 from test_console import check  # noqa: E402
-from test_fwd import HOST_CODE, Lab, boot_ready, make_site_image, sh  # noqa: E402
+import netlab  # noqa: E402
+import test_fwd as fwd  # noqa: E402
 
 # test_fwd's TCP peer over IPv6: the same sink and sender, AF_INET6.
-HOST6_CODE = HOST_CODE.replace("socket.socket()", "socket.socket(socket.AF_INET6)").replace('"0.0.0.0"', '"::"')
+HOST6_CODE = (netlab.STREAM_CODE.replace("socket.socket()", "socket.socket(socket.AF_INET6)")
+              .replace('"0.0.0.0"', '"::"'))
 
 WAN6, LAN6, FAR6 = "2001:db8:10::", "2001:db8:11::", "2001:db8:20::"
 FAR_HOST = FAR6 + "5"
@@ -191,76 +190,60 @@ http.server.HTTPServer(("10.9.11.2", 8080), H).serve_forever()
 
 def make_image(image: Path, tmp: Path) -> Path:
     """test_fwd's site image plus a certificate and key for the listener."""
-    img = make_site_image(image, tmp / "img6", CONF)
     site = tmp / "img6-site"
-    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-       str(site / "ec.key"), "-out", str(site / "ec.crt"), "-days", "2", "-subj", "/CN=ipv6.test")
-    subprocess.run([str(kq.REPO / "tools/mkcpio.sh"), str(img / "site.cpio"), str(site / "appliance.conf"),
-                    str(site / "ec.crt"), str(site / "ec.key")], check=True)
-    return img
+    site.mkdir()
+    netlab.self_signed(site, "ec", "ipv6.test")
+    return netlab.make_image(image, tmp / "img6", CONF, {"ec.crt": None, "ec.key": None}, site=site)
 
 
 class Lab6:
-    """test_fwd's Lab plus IPv6 addresses, radvd on A and IPv6 sinks."""
+    """test_fwd's lab plus IPv6 addresses, radvd on A and IPv6 sinks."""
 
     def __init__(self, tmp: Path, image: Path):
-        self.lab = Lab(tmp, "6", ["virtio-modern", "virtio-modern"], image, rng=False)
+        self.lab = fwd.fw_lab(tmp, "6", ["virtio-modern", "virtio-modern"], image, rng=False)
         lab = self.lab
-        self.radvd = None
-        self.far = ""
         a, b = lab.hosts
         ta, tb = lab.taps
-        sh("ip", "netns", "exec", a, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")  # radvd wants a router
+
+        def sysctl(ns: str, setting: str) -> None:
+            netlab.ns_run(ns, "sysctl", "-qw", setting, check=True)
+
+        sysctl(a, "net.ipv6.conf.all.forwarding=1")  # radvd wants a router
         for ns, tap, addr in ((a, ta, WAN6 + "2/64"), (b, tb, LAN6 + "2/64")):
-            sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{tap}.accept_dad=0")
-            sh("ip", "-n", ns, "addr", "add", addr, "dev", tap, "nodad")
-        sh("ip", "-n", b, "-6", "route", "add", "default", "via", LAN6 + "1")
+            sysctl(ns, f"net.ipv6.conf.{tap}.accept_dad=0")
+            netlab.sh("ip", "-n", ns, "addr", "add", addr, "dev", tap, "nodad")
+        netlab.sh("ip", "-n", b, "-6", "route", "add", "default", "via", LAN6 + "1")
         # F behind B: a veth pair, B forwards between lan and F.
-        self.far = f"kf6far{os.getpid()}"
-        sh("ip", "netns", "add", self.far)
-        vb, vf = f"kf6vb{os.getpid()}"[:15], f"kf6vf{os.getpid()}"[:15]
-        sh("ip", "-n", b, "link", "add", vb, "type", "veth", "peer", "name", vf, "netns", self.far)
-        sh("ip", "netns", "exec", b, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        self.far = lab.netns(lab.name("far"))
+        vb, vf = lab.name("vb", dev=True), lab.name("vf", dev=True)
+        lab.veth(b, vb, self.far, vf, up=False)
+        sysctl(b, "net.ipv6.conf.all.forwarding=1")
         for ns, dev, addr in ((b, vb, FAR6 + "1/64"), (self.far, vf, FAR_HOST + "/64")):
-            sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.accept_dad=0")
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-            sh("ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad")
-        sh("ip", "-n", self.far, "link", "set", "lo", "up")
-        sh("ip", "-n", self.far, "-6", "route", "add", "default", "via", FAR6 + "1")
+            sysctl(ns, f"net.ipv6.conf.{dev}.accept_dad=0")
+            netlab.sh("ip", "-n", ns, "link", "set", dev, "up")
+            netlab.sh("ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad")
+        netlab.sh("ip", "-n", self.far, "-6", "route", "add", "default", "via", FAR6 + "1")
         # F's second network, which no appliance route names: reached by the static gateway.
-        sh("ip", "-n", self.far, "addr", "add", BEYOND_HOST + "/128", "dev", "lo")
-        sh("ip", "-n", b, "-6", "route", "add", BEYOND6 + "/64", "via", FAR_HOST)
+        netlab.sh("ip", "-n", self.far, "addr", "add", BEYOND_HOST + "/128", "dev", "lo")
+        netlab.sh("ip", "-n", b, "-6", "route", "add", BEYOND6 + "/64", "via", FAR_HOST)
         conf = tmp / "radvd.conf"
         # AdvDefaultLifetime 0: A advertises its prefix but is no default router, so the
         # appliance's IPv6 default route is the lan's static `gateway` (B).
         conf.write_text(f"interface {ta} {{\n AdvSendAdvert on;\n MinRtrAdvInterval 3;\n MaxRtrAdvInterval 4;\n"
                         f" AdvDefaultLifetime 0;\n"
                         f" prefix {WAN6}/64 {{ AdvOnLink on; AdvAutonomous on; }};\n}};\n")
-        self.radvd = subprocess.Popen(["ip", "netns", "exec", a, "radvd", "-n", "-C", str(conf), "-p",
-                                       str(tmp / "radvd.pid"), "-m", "stderr"], stdout=subprocess.DEVNULL,
-                                      stderr=open(tmp / "radvd.log", "wb"), start_new_session=True)
-        lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-c", BACKEND_CODE],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                            start_new_session=True))
-        lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", self.far, sys.executable, "-c", FAR_CODE],
-                                            stdout=subprocess.DEVNULL, stderr=open(tmp / "far.log", "wb"),
-                                            start_new_session=True))
-        for ns in lab.hosts:
-            for port in ("6001", "6002", "6003", "6011"):
-                lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOST6_CODE,
-                                                     "sink", port], stdout=subprocess.DEVNULL,
-                                                    stderr=subprocess.DEVNULL, start_new_session=True))
+        lab.helper(a, "radvd", "-n", "-C", str(conf), "-p", str(tmp / "radvd.pid"), "-m", "stderr",
+                   stderr=open(tmp / "radvd.log", "wb"))
+        lab.py(b, BACKEND_CODE)
+        lab.py(self.far, FAR_CODE, stderr=open(tmp / "far.log", "wb"))
+        sinks(lab, ("6001", "6002", "6003", "6011"))
 
     def ping6(self, host: int, addr: str, n: int = 2) -> bool:
-        p = sh("ip", "netns", "exec", self.lab.hosts[host], "ping", "-6", "-c", str(n), "-i", "0.3", "-W", "2",
-               addr, check_rc=False)
-        return p.returncode == 0
+        return netlab.ping(self.lab.hosts[host], addr, n, six=True)
 
     def send6(self, src: int, dst_addr: str, port: int, mb: int, connect_timeout: float = 60) -> str:
-        p = sh("ip", "netns", "exec", self.lab.hosts[src], sys.executable, "-c", HOST6_CODE, "send", dst_addr,
-               str(port), str(mb), f"{src}-{port}", str(connect_timeout), check_rc=False)
-        out = (p.stdout.strip() or p.stderr.strip())
-        return out.splitlines()[-1] if out else ""
+        return netlab.last_line(netlab.ns_py(self.lab.hosts[src], HOST6_CODE, "send", dst_addr, str(port), str(mb),
+                                             f"{src}-{port}", str(connect_timeout)))
 
     def appliance_iid(self) -> bytes:
         """The interface ID (modified EUI-64, RFC 4291 2.5.1) of the
@@ -278,38 +261,14 @@ class Lab6:
         return bytes([mac[0] ^ 2]) + mac[1:3] + b"\xff\xfe" + mac[3:6]
 
     def close(self) -> None:
-        if self.radvd is not None:
-            kq._kill(self.radvd, grace=0.5)
-        self.lab.close("ipv6")
-        sh("ip", "netns", "del", self.far, check_rc=False)
+        self.lab.close("fwd-ipv6")
 
 
-# The first SYN to PORT and SYN+ACK from PORT on IFACE (ETH_P_ALL: both
-# directions), IPv6 with TCP right after the fixed header: "ready", then
-# their sequence numbers ("None" for one not seen within SECS).
-SNIFF6 = r"""
-import socket, struct, sys, time
-ifc, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-s.bind((ifc, 0)); s.settimeout(0.3)
-print("ready", flush=True)
-syn = synack = None
-end = time.time() + secs
-while time.time() < end and (syn is None or synack is None):
-    try:
-        f = s.recv(65535)
-    except socket.timeout:
-        continue
-    if len(f) < 74 or f[12:14] != b"\x86\xdd" or f[20] != 6:
-        continue
-    th = f[54:]
-    sp, dp, seq = struct.unpack("!HHI", th[:8])
-    if th[13] & 0x12 == 0x02 and dp == port and syn is None:
-        syn = seq
-    if th[13] & 0x12 == 0x12 and sp == port and synack is None:
-        synack = seq
-print(syn, synack, flush=True)
-"""
+def sinks(lab: netlab.Router, ports: tuple[str, ...]) -> None:
+    """HOST6_CODE sinks on PORTS in each host."""
+    for ns in lab.hosts:
+        for port in ports:
+            lab.py(ns, HOST6_CODE, "sink", port)
 
 
 def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
@@ -318,7 +277,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
     lab = l6.lab
     state: dict = {}
     try:
-        if not rep.run("ipv6.boot_two_interfaces_up", lambda: boot_ready(lab, 2)):
+        if not rep.run("ipv6.boot_two_interfaces_up", lambda: lab.boot_ready(2)):
             return
 
         def slaac():
@@ -337,7 +296,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             return
         rep.run("ipv6.host_a_ping6_wan_address", lambda: check(l6.ping6(0, state["wan6"], 3), "A: no ping6"))
         rep.run("ipv6.host_b_ping6_lan_address", lambda: check(l6.ping6(1, LAN6 + "1", 3), "B: no ping6"))
-        sh("ip", "-n", lab.hosts[0], "-6", "route", "add", LAN6 + "/64", "via", state["wan6"], check_rc=False)
+        netlab.sh("ip", "-n", lab.hosts[0], "-6", "route", "add", LAN6 + "/64", "via", state["wan6"], check=False)
 
         def a_to_b_pass():
             r = l6.send6(0, LAN6 + "2", 6001, mb)
@@ -369,8 +328,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             url = f"https://[{state['wan6']}]:443/"
             p = None
             for _ in range(3):  # tlsd may still be loading its key
-                p = sh("ip", "netns", "exec", lab.hosts[0], "curl", "-6", "-sk", "--max-time", "30", url,
-                       check_rc=False)
+                p = netlab.ns_run(lab.hosts[0], "curl", "-6", "-sk", "--max-time", "30", url)
                 if p.returncode == 0:
                     break
                 time.sleep(3)
@@ -423,14 +381,14 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             url = f"https://[{state['wan6']}]:{port}/"
             p = None
             for _ in range(3):
-                p = subprocess.run(["ip", "netns", "exec", lab.hosts[0], "curl", "-6", "-sk", "--max-time", "30", url],
+                p = subprocess.run(netlab.ns_cmd(lab.hosts[0], "curl", "-6", "-sk", "--max-time", "30", url),
                                    capture_output=True)
                 if p.returncode == 0:
                     break
                 time.sleep(3)
             return p
 
-        sh("ip", "-n", lab.hosts[0], "-6", "route", "add", FAR6 + "/48", "via", state["wan6"], check_rc=False)
+        netlab.sh("ip", "-n", lab.hosts[0], "-6", "route", "add", FAR6 + "/48", "via", state["wan6"], check=False)
 
         def static_route_reaches_far_host():
             check(l6.ping6(0, FAR_HOST, 3), f"A cannot ping {FAR_HOST} through the appliance's static route")
@@ -486,7 +444,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
 
         rep.run("ipv6.proxy_v2_header_carries_ipv6", proxy_v2_inet6)
 
-        sh("ip", "-n", lab.hosts[0], "-6", "route", "add", BEYOND6 + "/64", "via", state["wan6"], check_rc=False)
+        netlab.sh("ip", "-n", lab.hosts[0], "-6", "route", "add", BEYOND6 + "/64", "via", state["wan6"], check=False)
 
         def ping_beyond(want: bool, tries: int) -> bool:
             for _ in range(tries):
@@ -522,17 +480,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
         rep.run("ipv6.ipv4_beside_ipv6", ipv4_still_works)
 
         def isns6(port: int, mb_: int) -> tuple[str, list[str], list[str]]:
-            sn = [subprocess.Popen(["ip", "netns", "exec", lab.hosts[i], sys.executable, "-c", SNIFF6, lab.taps[i],
-                                    str(port), "20"], stdout=subprocess.PIPE, text=True, start_new_session=True)
-                  for i in (0, 1)]
-            lab.helpers.extend(sn)
-            for p in sn:
-                check(p.stdout.readline().strip() == "ready", "a sniffer did not start")
-            r = l6.send6(0, LAN6 + "2", port, mb_)
-            seen = [p.stdout.readline().split() for p in sn]
-            for p in sn:
-                p.wait(25)
-            return r, seen[0], seen[1]
+            return lab.isns(port, lambda: l6.send6(0, LAN6 + "2", port, mb_), v6=True)
 
         def modulate_state():
             r, a, b = isns6(6001, 1)
@@ -630,11 +578,8 @@ def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
     rules are the fw6 lines of CONF; the tests here use ports 6004-6010
     only (and 6001-6003 as controls), so they may run after any others."""
     lab = l6.lab
-    for ns in lab.hosts:  # listeners behind the rules: a pass would connect, so a refusal is the appliance's
-        for port in ("6004", "6006", "6009", "6010"):
-            lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOST6_CODE, "sink",
-                                                 port], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                                start_new_session=True))
+    # listeners behind the rules: a pass would connect, so a refusal is the appliance's
+    sinks(lab, ("6004", "6006", "6009", "6010"))
     time.sleep(1)
 
     def block_return_rst():
@@ -663,19 +608,16 @@ def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
     rep.run("ipv6.fw6_block_return_out_answers_over_the_route", block_return_out)
 
     def block_return_udp():
-        p = sh("ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", UDP6_PROBE, LAN6 + "2", "6004", "3",
-               check_rc=False)
+        p = netlab.ns_py(lab.hosts[0], UDP6_PROBE, LAN6 + "2", "6004", "3")
         check(p.stdout.strip() == "refused", f"A -> B udp 6004 (block return): no port unreachable: {p.stdout!r}")
-        p = sh("ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", UDP6_PROBE, LAN6 + "2", "6003", "2",
-               check_rc=False)
+        p = netlab.ns_py(lab.hosts[0], UDP6_PROBE, LAN6 + "2", "6003", "2")
         check(p.stdout.startswith("timeout"), f"A -> B udp 6003 (no rule: dropped) was answered: {p.stdout!r}")
 
     rep.run("ipv6.fw6_block_return_udp_port_unreachable", block_return_udp)
 
     def block_return_rate_limited():
         time.sleep(1.5)  # the token bucket (50 a second, bursts of 50) refills after the tests before
-        p = sh("ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", UNREACH6_COUNT, LAN6 + "2", "6004", "400",
-               check_rc=False)
+        p = netlab.ns_py(lab.hosts[0], UNREACH6_COUNT, LAN6 + "2", "6004", "400")
         words = p.stdout.split()
         check(len(words) == 2, f"the counter said {p.stdout!r} {p.stderr!r}")
         got, took = int(words[0]), float(words[1])
@@ -686,8 +628,7 @@ def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
     rep.run("ipv6.fw6_block_return_rate_limited", block_return_rate_limited)
 
     def max_src_conn_overload():
-        p = sh("ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", HOLD6, WAN6 + "2", "6006", "2", "3",
-               check_rc=False)
+        p = netlab.ns_py(lab.hosts[1], HOLD6, WAN6 + "2", "6006", "2", "3")
         check(p.stdout.split() == ["ok", "ok", "timeout"],
               f"B -> A 6006 with max-src-conn 2: want two connections and the third refused, got {p.stdout!r}")
         r = l6.send6(1, WAN6 + "2", 6006, 1, connect_timeout=3)  # B is in <flood6> now
@@ -703,8 +644,7 @@ def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
     rep.run("ipv6.fw6_max_src_conn_overload_other_source_served", max_src_conn_overload)
 
     def max_src_conn_rate_overload():
-        p = sh("ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", HOLD6, WAN6 + "2", "6010", "3", "3",
-               check_rc=False)
+        p = netlab.ns_py(lab.hosts[1], HOLD6, WAN6 + "2", "6010", "3", "3")
         check(p.stdout.split() == ["ok", "ok", "ok", "timeout"],
               f"B -> A 6010 with max-src-conn-rate 3/60: want three connections and the fourth refused, got "
               f"{p.stdout!r}")
@@ -717,14 +657,11 @@ def fw6_tests(rep: kq.Reporter, l6: Lab6) -> None:
 
     def scrub_max_mss():
         for port in ("6007", "6008"):
-            lab.helpers.append(subprocess.Popen(["ip", "netns", "exec", lab.hosts[0], sys.executable, "-c",
-                                                 MSS6_SINK, port], stdout=subprocess.DEVNULL,
-                                                stderr=subprocess.DEVNULL, start_new_session=True))
+            lab.py(lab.hosts[0], MSS6_SINK, port)
         time.sleep(1)
         got = {}
         for port in ("6007", "6008"):
-            p = sh("ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", MSS6_CLIENT, WAN6 + "2", port,
-                   check_rc=False)
+            p = netlab.ns_py(lab.hosts[1], MSS6_CLIENT, WAN6 + "2", port)
             got[port] = p.stdout.strip()
         check(got["6008"].isdigit() and int(got["6008"]) > 1200,
               f"control: B -> A 6008 (no scrub) should see B's own MSS (1440 less options): {got}")
@@ -788,10 +725,7 @@ def ops6_tests(rep: kq.Reporter, l6: Lab6) -> None:
     lab = l6.lab
 
     def syslog_over_ipv6():
-        sink = subprocess.Popen(["ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", SYSLOG6_SINK,
-                                 "log level is now info", "40"], stdout=subprocess.PIPE, text=True,
-                                start_new_session=True)
-        lab.helpers.append(sink)
+        sink = lab.py(lab.hosts[1], SYSLOG6_SINK, "log level is now info", "40", stdout=subprocess.PIPE, text=True)
         check(sink.stdout.readline().strip() == "ready", "B's syslog collector did not start")
         lab.cmd("log level warn")
         lab.cmd("log level info")
@@ -811,9 +745,7 @@ def ops6_tests(rep: kq.Reporter, l6: Lab6) -> None:
     rep.run("ipv6.syslog_over_ipv6_to_udp6_collector", syslog_over_ipv6)
 
     def ntp_over_ipv6():
-        srv = subprocess.Popen(["ip", "netns", "exec", lab.hosts[1], sys.executable, "-c", SNTP6_SERVER, "60"],
-                               stdout=subprocess.PIPE, text=True, start_new_session=True)
-        lab.helpers.append(srv)
+        srv = lab.py(lab.hosts[1], SNTP6_SERVER, "60", stdout=subprocess.PIPE, text=True)
         check(srv.stdout.readline().strip() == "ready", "B's SNTP server did not start")
         end = time.time() + 40  # opsd asks every 2 s until its first answer
         out = ""
@@ -837,23 +769,11 @@ def ops6_tests(rep: kq.Reporter, l6: Lab6) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--image-dir", default=None)
-    ap.add_argument("--mb", type=int, default=8, help="MiB of the allowed stream (default 8)")
-    opts = ap.parse_args()
-    if shutil.which("radvd") is None:
-        print("test_ipv6: radvd is not installed (make deps installs Debian's radvd)", file=sys.stderr)
-        print("0 passed, 1 failed")
-        return 1
-    rep = kq.Reporter()
-    tmp = Path(tempfile.mkdtemp(prefix="keel-ipv6-"))
-    image = Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR)
-    try:
-        run(rep, tmp, image, opts.mb)
-    finally:
-        kq.kill_all()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rep.finish()
+    def precheck() -> str | None:
+        return None if shutil.which("radvd") else "radvd is not installed (make deps installs Debian's radvd)"
+
+    return netlab.suite_main("ipv6", lambda rep, tmp, image, opts: run(rep, tmp, image, opts.mb),
+                             mb=(8, "MiB of the allowed stream (default 8)"), precheck=precheck)
 
 
 if __name__ == "__main__":

@@ -69,18 +69,14 @@ def main() -> int:
     r = kq.boot(prefix, boot="direct", smp=smp, accel=ns.accel, args=["ktest", "debug-exit", *fuzz],
                 image_dir=ns.image_dir, timeout=TIMEOUT + 150 * ns.fuzz_rounds, expect=[SUMMARY], fail_on=["keel: PANIC"],
                 wait_exit=True, exit_grace=10)
-    for kind, name, why in RESULT.findall(r.log):
-        if kind == "PASS":
-            rep.ok(f"{prefix}.{name}")
-        else:
-            rep.fail(f"{prefix}.{name}", why or "failed")
+    rep.guest_results(r.log, RESULT, lambda name: f"{prefix}.{name}")
 
     def complete():
         m = SUMMARY.search(r.log)
         if "keel: PANIC" in r.log:
-            raise kq.TestFailure(f"kernel panic during ktest [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"kernel panic during ktest [{r.describe()}]; log {kq.rel(r.log_path)}")
         if not m:
-            raise kq.TestFailure(f"no closing line from ktest [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"no closing line from ktest [{r.describe()}]; log {kq.rel(r.log_path)}")
         if r.status != kq.STATUS_GUEST_PASS:
             raise kq.TestFailure(f"QEMU status {r.status}, expected 1 (all guest tests passed)")
 
@@ -100,13 +96,17 @@ def main() -> int:
         if not re.search(r"^keel: cpu: Meltdown: not affected \(AuthenticAMD\)$", r.log, re.M):
             raise kq.TestFailure("no 'Meltdown: not affected (AuthenticAMD)' line in the ktest boot")
 
+    def intel_boot(name: str) -> kq.BootResult:
+        """The kernel up on an Intel CPU model (TCG: no IA32_ARCH_CAPABILITIES)."""
+        return kq.boot(name, boot="direct", accel="tcg", args=["exit-when-up", "debug-exit"],
+                       qemu_extra="-cpu qemu64,vendor=GenuineIntel", image_dir=ns.image_dir, timeout=60,
+                       expect=["keel: kernel up"], fail_on=["keel: PANIC"])
+
     def meltdown_intel():
-        ri = kq.boot("meltdown-intel", boot="direct", accel="tcg", args=["exit-when-up", "debug-exit"],
-                     qemu_extra="-cpu qemu64,vendor=GenuineIntel", image_dir=ns.image_dir, timeout=60,
-                     expect=["keel: kernel up"], fail_on=["keel: PANIC"])
+        ri = intel_boot("meltdown-intel")
         if not re.search(r"^keel: cpu: Meltdown: AFFECTED \(GenuineIntel, no IA32_ARCH_CAPABILITIES\): .*"
                          r"keys will not be held$", ri.log, re.M):
-            raise kq.TestFailure(f"no AFFECTED line on an Intel CPU model; log {kq._rel(ri.log_path)}")
+            raise kq.TestFailure(f"no AFFECTED line on an Intel CPU model; log {kq.rel(ri.log_path)}")
         if "keel: kernel up" not in ri.log:
             raise kq.TestFailure("the kernel did not come up on the Intel CPU model")
 
@@ -115,15 +115,13 @@ def main() -> int:
             raise kq.TestFailure("no 'FPU/SSE state switched lazily' line in the ktest boot (kernel/fpu.c)")
 
     def fpu_eager_when_lazyfp_affected():
-        ri = kq.boot("lazyfp-intel", boot="direct", accel="tcg", args=["exit-when-up", "debug-exit"],
-                     qemu_extra="-cpu qemu64,vendor=GenuineIntel", image_dir=ns.image_dir, timeout=60,
-                     expect=["keel: kernel up"], fail_on=["keel: PANIC"])
+        ri = intel_boot("lazyfp-intel")
         if not re.search(r"^keel: cpu: FPU/SSE state switched eagerly \(LazyFP: ", ri.log, re.M):
-            raise kq.TestFailure(f"no eager FPU line on a Meltdown-affected CPU model; log {kq._rel(ri.log_path)}")
+            raise kq.TestFailure(f"no eager FPU line on a Meltdown-affected CPU model; log {kq.rel(ri.log_path)}")
 
     def cores_online():
         if not re.search(rf"^keel: smp: {smp} cpus online, big kernel lock$", r.log, re.M):
-            raise kq.TestFailure(f"no 'keel: smp: {smp} cpus online' line; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"no 'keel: smp: {smp} cpus online' line; log {kq.rel(r.log_path)}")
 
     if smp > 1:
         rep.run(f"{prefix}.all_cores_online", cores_online)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """NAT and port forwarding in the shipping image: one lean boot with two
 NICs and nothing but an appliance.conf, test hosts in namespaces
-(test_fwd's Lab), and a router beyond the WAN:
+(test_fwd's lab, netlab.Router), and a router beyond the WAN:
 
     NIC 0  e1000   host A 10.9.10.2: the WAN ("internet") host, no route to
                    the LAN; also a router to host C (10.9.20.2) beyond it
@@ -33,19 +33,15 @@ Needs root (ip netns, tap, veth).
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
 import test_fwd as fwd  # noqa: E402
 from test_console import check  # noqa: E402
 
@@ -196,75 +192,59 @@ else:
 """
 
 
-def ns_run(ns: str, *args: str, timeout: float = 300) -> str:
-    p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", CLIENT, *args], capture_output=True,
-                       text=True, timeout=timeout)
-    out = (p.stdout.strip() or p.stderr.strip()).splitlines()
-    return out[-1] if out else ""
+def client(ns: str, *args: str, timeout: float = 300) -> str:
+    """CLIENT with ARGS in NS: the last line it printed."""
+    return netlab.last_line(netlab.ns_py(ns, CLIENT, *args, timeout=timeout))
 
 
-def serve(lab: fwd.Lab, ns: str, kind: str, port: int) -> None:
+def serve(lab: netlab.Router, ns: str, kind: str, port: int) -> None:
     """A WHOAMI server in NS, ended by lab.close() with the lab's helpers."""
-    p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", WHOAMI, kind, str(port)],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    lab.helpers.append(p)
+    p = lab.py(ns, WHOAMI, kind, str(port), stdout=subprocess.PIPE, text=True)
     check(p.stdout.readline().strip() == "ready", f"the {kind} server on port {port} in {ns} did not start")
 
 
-class Beyond:
+def beyond(lab: netlab.Router) -> str:
     """Host C in a namespace of its own behind host A (a veth pair): A
-    routes between the appliance's WAN and C, as a router beyond the WAN."""
-
-    def __init__(self, lab: fwd.Lab):
-        pid = os.getpid()
-        self.ns = f"knc{pid}"
-        a_end, c_end = f"kna{pid}"[:15], f"knc{pid}"[:15]
-        fwd.sh("ip", "netns", "add", self.ns)
-        fwd.sh("ip", "-n", self.ns, "link", "set", "lo", "up")
-        fwd.sh("ip", "-n", lab.hosts[0], "link", "add", a_end, "type", "veth", "peer", "name", c_end, "netns", self.ns)
-        fwd.sh("ip", "-n", lab.hosts[0], "addr", "add", "10.9.20.1/24", "dev", a_end)
-        fwd.sh("ip", "-n", lab.hosts[0], "link", "set", a_end, "up")
-        fwd.sh("ip", "-n", self.ns, "addr", "add", f"{HOST_C}/24", "dev", c_end)
-        fwd.sh("ip", "-n", self.ns, "link", "set", c_end, "up")
-        fwd.sh("ip", "-n", self.ns, "route", "add", "default", "via", "10.9.20.1")
-        fwd.sh("ip", "netns", "exec", lab.hosts[0], "sysctl", "-qw", "net.ipv4.ip_forward=1")
-
-    def close(self) -> None:
-        fwd.sh("ip", "netns", "del", self.ns, check_rc=False)
+    routes between the appliance's WAN and C, as a router beyond the WAN.
+    Returns C's namespace (the lab deletes it)."""
+    c = lab.netns(lab.name("c"))
+    lab.veth(lab.hosts[0], lab.name("ca", dev=True), c, lab.name("cc", dev=True), "10.9.20.1/24", f"{HOST_C}/24")
+    netlab.sh("ip", "-n", c, "route", "add", "default", "via", "10.9.20.1")
+    netlab.ns_run(lab.hosts[0], "sysctl", "-qw", "net.ipv4.ip_forward=1", check=True)
+    return c
 
 
 def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
-    img = fwd.make_site_image(image, tmp / "img", CONF)
-    lab = fwd.Lab(tmp, "n", ["e1000", "virtio"], img, rng=False)
-    beyond = None
+    img = netlab.make_image(image, tmp / "img", CONF)
+    lab = fwd.fw_lab(tmp, "n", ["e1000", "virtio"], img, rng=False)
     a, b = lab.hosts
     try:
-        if not rep.run("nat.boot_two_interfaces_up", lambda: fwd.boot_ready(lab, 2)):
+        if not rep.run("nat.boot_two_interfaces_up", lambda: lab.boot_ready(2)):
             return
         # A is an internet host: no route to the LAN (replies reach B only
         # through the translation), and a router to C.
-        fwd.sh("ip", "-n", a, "route", "del", "default")
-        fwd.sh("ip", "-n", b, "addr", "add", f"{CLIENT_B}/24", "dev", lab.taps[1])
-        beyond = Beyond(lab)
+        netlab.sh("ip", "-n", a, "route", "del", "default")
+        netlab.sh("ip", "-n", b, "addr", "add", f"{CLIENT_B}/24", "dev", lab.taps[1])
+        c = beyond(lab)
         serve(lab, a, "tcp", 7001)
         serve(lab, a, "udp", 7000)
-        serve(lab, beyond.ns, "udp", 7000)
+        serve(lab, c, "udp", 7000)
         serve(lab, b, "tcp", 8080)
 
         def ping_through_nat():
             check(lab.ping(1, HOST_A, 3), "B cannot ping A through the translation")
-            fwd.sh("ip", "-n", a, "route", "add", "10.9.11.0/24", "via", WAN_ME)
+            netlab.sh("ip", "-n", a, "route", "add", "10.9.11.0/24", "via", WAN_ME)
             try:
-                r = ns_run(a, "tcp", "-", HOST_B, "8080", "4")
+                r = client(a, "tcp", "-", HOST_B, "8080", "4")
                 check(r.startswith("fail"), f"A reached B's private address directly: {r}")
             finally:
-                fwd.sh("ip", "-n", a, "route", "del", "10.9.11.0/24", "via", WAN_ME)
+                netlab.sh("ip", "-n", a, "route", "del", "10.9.11.0/24", "via", WAN_ME)
             check(lab.ping(1, HOST_A, 2), "control: B cannot ping A after A's direct try")
 
         rep.run("nat.lan_pings_wan_host_wan_cannot_reach_lan", ping_through_nat)
 
         def wan_sees_appliance():
-            r = ns_run(b, "tcp", HOST_B, HOST_A, "7001", "10")
+            r = client(b, "tcp", HOST_B, HOST_A, "7001", "10")
             m = re.fullmatch(r"(\d+\.\d+\.\d+\.\d+):(\d+)", r)
             check(m is not None, f"B -> A:7001: {r}")
             check(m.group(1) == WAN_ME, f"A saw {m.group(1)}, not the appliance's WAN address {WAN_ME}")
@@ -275,9 +255,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
         def states_show_translation():
             code = (f"import socket, time\ns = socket.socket()\ns.bind(('{HOST_B}', 45123))\n"
                     f"s.connect(('{HOST_A}', 5001))\nprint('up', flush=True)\ntime.sleep(8)\n")
-            holder = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-c", code],
-                                      stdout=subprocess.PIPE, text=True, start_new_session=True)
-            lab.helpers.append(holder)
+            holder = lab.py(b, code, stdout=subprocess.PIPE, text=True)
             check(holder.stdout.readline().strip() == "up", "B could not connect to A:5001")
             t = lab.cmd("show states", "CONNECTION")
             pat = rf"wan\s+tcp\s+{re.escape(HOST_B)}:45123 \({re.escape(WAN_ME)}:(\d+)\) -> {re.escape(HOST_A)}:5001"
@@ -288,7 +266,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
         rep.run("nat.show_states_shows_both_sides", states_show_translation)
 
         def udp_flows():
-            r = ns_run(b, "flows", HOST_A, "7000", "1000")
+            r = client(b, "flows", HOST_A, "7000", "1000")
             m = re.fullmatch(r"answers (\d+) distinct (\d+) sources (\S+)", r)
             check(m is not None, f"flows: {r}")
             check(m.group(3) == WAN_ME, f"A saw sources {m.group(3)}, not only {WAN_ME}")
@@ -304,29 +282,29 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
         rep.run(f"nat.tcp_{mb}mb_intact_through_snat", tcp_bulk)
 
         def ttl_expired():
-            r = ns_run(b, "udp", HOST_C, "7000")
+            r = client(b, "udp", HOST_C, "7000")
             check(r.startswith(WAN_ME + ":"), f"control: a full-TTL datagram to C: {r} (C should see {WAN_ME})")
-            r = ns_run(b, "ttl", HOST_C, "7000", "2")
+            r = client(b, "ttl", HOST_C, "7000", "2")
             check(r.startswith("icmp 11 0 from " + HOST_A),
                   f"no time-exceeded from A on B's socket (quote not translated back?): {r}")
 
         rep.run("nat.ttl_expired_reaches_lan_host_translated_back", ttl_expired)
 
         def rdr():
-            r = ns_run(a, "tcp", "-", WAN_ME, "80", "10")
+            r = client(a, "tcp", "-", WAN_ME, "80", "10")
             check(r.startswith(HOST_A + ":"), f"A -> {WAN_ME}:80 (rdr-to B:8080): {r}")
-            r = ns_run(a, "tcp", "-", WAN_ME, "81", "4")
+            r = client(a, "tcp", "-", WAN_ME, "81", "4")
             check(r.startswith("fail"), f"A -> {WAN_ME}:81 (no rule) was not blocked: {r}")
-            r = ns_run(a, "tcp", "-", WAN_ME, "80", "10")
+            r = client(a, "tcp", "-", WAN_ME, "80", "10")
             check(r.startswith(HOST_A + ":"), f"control: A -> {WAN_ME}:80 after the blocked try: {r}")
 
         rep.run("nat.rdr_wan_host_reaches_lan_server", rdr)
 
         def reflection():
-            r = ns_run(b, "tcp", CLIENT_B, WAN_ME, "80", "10")
+            r = client(b, "tcp", CLIENT_B, WAN_ME, "80", "10")
             check(r.startswith(LAN_ME + ":"),
                   f"{CLIENT_B} -> {WAN_ME}:80: {r} (the server should see the appliance's LAN address)")
-            r = ns_run(b, "tcp", CLIENT_B, WAN_ME, "81", "4")
+            r = client(b, "tcp", CLIENT_B, WAN_ME, "81", "4")
             check(r.startswith("fail"), f"{CLIENT_B} -> {WAN_ME}:81 (not forwarded) answered: {r}")
 
         rep.run("nat.reflection_lan_host_through_wan_address", reflection)
@@ -344,8 +322,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
         rep.run("nat.show_nat_counts", show_nat)
 
         def metrics():
-            p = fwd.sh("ip", "netns", "exec", b, "curl", "-s", "--max-time", "20", f"http://{LAN_ME}:9100/metrics",
-                       check_rc=False)
+            p = netlab.ns_run(b, "curl", "-s", "--max-time", "20", f"http://{LAN_ME}:9100/metrics")
             check(p.returncode == 0, f"curl of the metrics page failed ({p.returncode}): {p.stderr.strip()}")
             got = {m.group(1): int(m.group(2))
                    for m in re.finditer(r"^(keel_nat_[a-z_]+(?:\{[^}]*\})?) (\d+)$", p.stdout, re.M)}
@@ -356,25 +333,12 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
 
         rep.run("nat.metrics_page_has_nat_ports", metrics)
     finally:
-        if beyond is not None:
-            beyond.close()
-        lab.close("nat")
+        lab.close("fwd-nat")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--image-dir", default=None)
-    ap.add_argument("--mb", type=int, default=20, help="MiB of the TCP stream (default 20)")
-    opts = ap.parse_args()
-    rep = kq.Reporter()
-    tmp = Path(tempfile.mkdtemp(prefix="keel-nat-"))
-    image = Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR)
-    try:
-        run(rep, tmp, image, opts.mb)
-    finally:
-        kq.kill_all()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rep.finish()
+    return netlab.suite_main("nat", lambda rep, tmp, image, opts: run(rep, tmp, image, opts.mb),
+                             mb=(20, "MiB of the TCP stream (default 20)"))
 
 
 if __name__ == "__main__":

@@ -43,20 +43,16 @@ def main() -> int:
     r = kq.boot("netadm", boot="direct", accel=ns.accel, args=["admintest"], image_dir=ns.image_dir,
                 timeout=TIMEOUT, expect=[CLOSING, CLOSING],  # the two closing lines, in either order
                 fail_on=["keel: PANIC"])
-    for kind, name, why in RESULT.findall(r.log):
-        if kind == "PASS":
-            rep.ok(name)
-        else:
-            rep.fail(name, why or "failed")
+    rep.guest_results(r.log, RESULT)
 
     def complete():
         found = {m.group(1) for m in CLOSING.finditer(r.log)}
         if found != {"netadm", "netadm-intruder"}:
-            raise kq.TestFailure(f"closing lines from {sorted(found)} only [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"closing lines from {sorted(found)} only [{r.describe()}]; log {kq.rel(r.log_path)}")
 
     def survived():
         if re.search(r"keel: init: server anetd died", r.log):
-            raise kq.TestFailure(f"netd faulted; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"netd faulted; log {kq.rel(r.log_path)}")
         if "keel: init: started anetd" not in r.log:
             raise kq.TestFailure("netd was never started")
 

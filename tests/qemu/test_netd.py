@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]  # tests/qemu/ -> the repository
 sys.path.insert(0, str(REPO / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
+from netlab import sh  # noqa: E402
 
 NETD_LINES = """
 # netd smoke test boots (`nettest`)
@@ -175,28 +176,13 @@ elif mode == 'client':
 """
 
 
-def sh(*c: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(c, check=check, capture_output=True, text=True)
-
-
 def make_image(build: Path, out: Path, netd_args: str) -> None:
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(build / "image" / "tftp", out)
-    manifest = out / "manifest"
     # The whole manifest: this test set's names (its own netd) are scoped to
     # the set, so the appliance's lines stay (init/manifest.h).
-    base = (REPO / "image" / "manifest").read_text()
-    manifest.write_text(base + "\n" + NETD_LINES.format(args=netd_args, sock_pages=SOCK_PAGES,
-                                                         sock_tx_pages=SOCK_TX_PAGES))
-    elfs = sorted(str(p) for p in (build / "user").glob("*.elf") if p.name != "init.elf")
-    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
-    manifest.unlink()
-    site = out.parent / "site"
-    site.mkdir(exist_ok=True)
-    for name, text in FW_SETS.items():
-        (site / name).write_text(text)
-    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "site.cpio"),
-                    *(str(site / n) for n in FW_SETS)], check=True)
+    manifest = netlab.base_manifest() + "\n" + NETD_LINES.format(args=netd_args, sock_pages=SOCK_PAGES,
+                                                                 sock_tx_pages=SOCK_TX_PAGES)
+    netlab.make_image(build / "image" / "tftp", out, files=FW_SETS, site=out.parent / "site", manifest=manifest,
+                      elf_dir=build / "user", replace=True)
 
 
 def command_frame(ns: str, dev: str, word: str) -> None:
@@ -242,12 +228,7 @@ def firewall_checks(rep, helpers, tmp: Path, wan: str, lan: str, text, wait_for,
         return len(text())
 
     def since(pos: int, pattern: str, timeout: float) -> re.Match | None:
-        end = time.monotonic() + timeout
-        while True:
-            m = re.search(pattern, text()[pos:], re.M)
-            if m or time.monotonic() > end:
-                return m
-            time.sleep(0.2)
+        return netlab.wait_text(text, pattern, timeout, pos)
 
     def reload(n: int, pattern: str) -> re.Match:
         pos = mark()
@@ -712,42 +693,25 @@ def sock_checks(rep, wan: str, text, wait_for, check, sock_mb: int, fwd_mb: int)
         check(wait_for(r"socktest: crashing on request", 5), "socktest did not crash")
         # netd drops the dead run's sockets on its own (init's fault count,
         # socket.h), while the restarted run waits hello-delay before HELLO.
-        m = None
-        end = time.monotonic() + 30
-        while m is None and time.monotonic() < end:
-            m = re.search(r"netd: sock: socktest: died \(init counts \d+ faults\): closed (\d+) socket", text()[pos:])
-            time.sleep(0.2)
+        m = netlab.wait_text(text, r"netd: sock: socktest: died \(init counts \d+ faults\): closed (\d+) socket", 30,
+                             pos)
         check(m is not None, "netd did not see socktest die")
         check(int(m.group(1)) >= 5, f"netd closed {m.group(1)} sockets; the dead run held >= 5 "
               "(2 listeners, udp, the transfer, the control connection)")
         check("hello 2" not in text()[pos:m.start() + pos], "the sockets went at the HELLO, not at the death")
         dpos = len(text())
         command_frame(wan, "ktap0", "KEEL-STATS")
-        end = time.monotonic() + 10
-        m = None
-        while m is None and time.monotonic() < end:
-            m = re.search(r"netd: sock: socktest: (\d+) open", text()[dpos:])
-            time.sleep(0.2)
+        m = netlab.wait_text(text, r"netd: sock: socktest: (\d+) open", 10, dpos)
         check(m is not None and m.group(1) == "0", f"socket table of the dead socktest: {m and m.group(0)}")
         check("hello 2" not in text()[dpos:dpos + m.end()], "socktest said HELLO before the table was seen")
-        m = None
-        end = time.monotonic() + 30
-        while m is None and time.monotonic() < end:
-            m = re.search(r"netd: sock: socktest: hello 2: closed (\d+) socket", text()[pos:])
-            time.sleep(0.2)
+        m = netlab.wait_text(text, r"netd: sock: socktest: hello 2: closed (\d+) socket", 30, pos)
         check(m is not None, "the restarted socktest's SOCK_HELLO was not seen")
         check(m.group(1) == "0", f"hello closed {m.group(1)} sockets; netd had closed them all at the death")
-        end = time.monotonic() + 10  # socktest's restart line after the crash (pos), not an earlier one
-        while not re.search(r"restart 1\)", text()[pos:]) and time.monotonic() < end:
-            time.sleep(0.2)
-        check(re.search(r"restart 1\)", text()[pos:]) is not None, "socktest did not come back")
+        # socktest's restart line after the crash (pos), not an earlier one
+        check(netlab.wait_text(text, r"restart 1\)", 10, pos) is not None, "socktest did not come back")
         pos = len(text())
         command_frame(wan, "ktap0", "KEEL-STATS")
-        end = time.monotonic() + 10
-        m = None
-        while m is None and time.monotonic() < end:
-            m = re.search(r"netd: sock: socktest: (\d+) open \(listen (\d+) tcp (\d+) udp (\d+)\)", text()[pos:])
-            time.sleep(0.2)
+        m = netlab.wait_text(text, r"netd: sock: socktest: (\d+) open \(listen (\d+) tcp (\d+) udp (\d+)\)", 10, pos)
         check(m is not None, "no socket table line in the statistics")
         check(m.groups() == ("3", "2", "0", "1"), f"socket table after the restart: {m.group(0)}")
         p = sh("ip", "netns", "exec", wan, sys.executable, "-c", SOCK_ECHO_CODE, str(1 << 20), check=False)
@@ -869,62 +833,39 @@ def main() -> int:
     img = tmp / "tftp"
     make_image(Path(ns_args.build), img, f"net1={net1},stats=60,debug=1")
     log = tmp / "serial.log"
-    wan, lan = f"nw{os.getpid()}", f"nl{os.getpid()}"
-    for n in (wan, lan):
-        sh("ip", "netns", "add", n)
-        sh("ip", "-n", n, "link", "set", "lo", "up")
-    for t in ("ktap0", "ktap1"):
-        sh("ip", "-n", wan, "tuntap", "add", "dev", t, "mode", "tap")
-        sh("ip", "-n", wan, "link", "set", t, "up")
-    sh("ip", "-n", wan, "addr", "add", "10.9.0.1/24", "dev", "ktap0")
-    # NIC 2 is on QEMU's user network: its hostfwd (on 127.0.0.1 of the wan
-    # namespace, where QEMU runs) carries the port-forwarding echo check.
-    cfg = kq.Config(boot="direct", accel="auto", nic=ns_args.nics + ",virtio", args=["nettest"],
-                    taps=["ktap0", "ktap1"], fwd=f"tcp:127.0.0.1:{FWD_PORT}-10.0.2.15:7",
-                    netns=wan, serial=f"file:{log}", qemu_extra="-device virtio-rng-pci", image_dir=img)
-    qout = open(tmp / "qemu.log", "wb")
-    proc = kq._spawn(kq.build_command(cfg).cmd, qout)
-    helpers: list[subprocess.Popen] = []
     rep = kq.Reporter()
-
-    def text() -> str:
-        try:
-            return kq.clean_log(log.read_text(errors="replace"))
-        except OSError:
-            return ""
-
-    def wait_for(pattern: str, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and proc.poll() is None:
-            if re.search(pattern, text(), re.M):
-                return True
-            time.sleep(0.2)
-        return bool(re.search(pattern, text(), re.M))
-
-    def wait_after(pos: int, pattern: str, timeout: float) -> bool:
-        """Whether PATTERN appears in the log beyond character POS: a line of
-        an event that happened after POS was taken, never an earlier one's."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and proc.poll() is None:
-            if re.search(pattern, text()[pos:], re.M):
-                return True
-            time.sleep(0.2)
-        return bool(re.search(pattern, text()[pos:], re.M))
-
-    def check(cond: bool, msg: str) -> None:
-        if not cond:
-            raise kq.TestFailure(msg)
-
-    def ping(ns: str, ip: str, n: int = 3) -> None:
-        p = sh("ip", "netns", "exec", ns, "ping", "-c", str(n), "-i", "0.2", "-W", "2", ip, check=False)
-        check(p.returncode == 0, f"ping {ip} from {ns}: {p.stdout.strip().splitlines()[-2:]}")
-
+    check = kq.check
+    lab = netlab.Lab("kn")
+    helpers: list[subprocess.Popen] = []
     try:
+        wan, lan = lab.netns(f"nw{lab.pid}"), lab.netns(f"nl{lab.pid}")
+        lab.tap(wan, "ktap0", "10.9.0.1/24")
+        lab.tap(wan, "ktap1")
+        # NIC 2 is on QEMU's user network: its hostfwd (on 127.0.0.1 of the wan
+        # namespace, where QEMU runs) carries the port-forwarding echo check.
+        cfg = kq.Config(boot="direct", accel="auto", nic=ns_args.nics + ",virtio", args=["nettest"],
+                        taps=["ktap0", "ktap1"], fwd=f"tcp:127.0.0.1:{FWD_PORT}-10.0.2.15:7",
+                        netns=wan, serial=f"file:{log}", qemu_extra="-device virtio-rng-pci", image_dir=img)
+        qout = open(tmp / "qemu.log", "wb")
+        lab.files.append(qout)
+        proc = lab.qemu(cfg, qout)
+        serial = netlab.SerialLog(log, alive=lambda: proc.poll() is None)
+        text = serial.text
+
+        def wait_for(pattern: str, timeout: float) -> bool:
+            return serial.wait(pattern, timeout) is not None
+
+        def wait_after(pos: int, pattern: str, timeout: float) -> bool:
+            """Whether PATTERN appears in the log beyond character POS: a line of
+            an event that happened after POS was taken, never an earlier one's."""
+            return serial.wait(pattern, timeout, pos) is not None
+
+        def ping(ns: str, ip: str, n: int = 3) -> None:
+            p = netlab.ns_run(ns, "ping", "-c", str(n), "-i", "0.2", "-W", "2", ip)
+            check(p.returncode == 0, f"ping {ip} from {ns}: {p.stdout.strip().splitlines()[-2:]}")
+
         time.sleep(1.0)  # QEMU holds both taps by now; move the lan one
-        sh("ip", "-n", wan, "link", "set", "ktap1", "netns", lan)
-        sh("ip", "-n", lan, "link", "set", "ktap1", "up")
-        sh("ip", "-n", lan, "addr", "add", "10.9.1.1/24", "dev", "ktap1")
-        sh("ip", "-n", lan, "route", "add", "default", "via", "10.9.1.2")
+        lab.move("ktap1", wan, lan, "10.9.1.1/24", "10.9.1.2")
         sh("ip", "-n", wan, "route", "add", "10.9.1.0/24", "via", "10.9.0.2")
         if ns_args.dhcp:
             helpers.append(subprocess.Popen(
@@ -1022,14 +963,8 @@ def main() -> int:
 
         rep.run("netd.netd_restart_reattached", netd_restart)
     finally:
-        for h in helpers:
-            if h.poll() is None:
-                h.terminate()
-                h.wait(timeout=5)
-        kq._kill(proc)
-        qout.close()
-        for n in (wan, lan):
-            sh("ip", "netns", "del", n, check=False)
+        netlab.terminate(helpers)
+        lab.close()
         print(f"serial log: {log}", file=sys.stderr)
     return rep.finish()
 

@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
 
 CLIENT = str(HERE / "nic_client.py")
 MAC = ["52:54:00:12:34:56", "52:54:00:12:34:57"]
@@ -44,26 +42,17 @@ BURST = 10000
 WINDOW = 32
 
 
-def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=check, capture_output=True, text=True)
-
-
-class Guest:
-    """A Keel VM with NICs on taps in a private namespace."""
+class Guest(netlab.Lab):
+    """A Keel VM with NICs on taps in a private namespace (10.9.I.1/24 on
+    tap I), its serial line in build/test-logs/NAME.log."""
 
     def __init__(self, name: str, nics: list[str], rng: bool, image_dir: str | None, machine: str = "",
                  iommu: bool = False):
+        super().__init__("keel")
         self.name = name
-        self.ns = f"keel{os.getpid()}{name[:6]}"
-        self.taps = [f"ktap{i}" for i in range(len(nics))]
+        self.ns = self.netns(f"keel{self.pid}{name[:6]}")
+        self.taps = [self.tap(self.ns, f"ktap{i}", f"10.9.{i}.1/24") for i in range(len(nics))]
         self.log = kq.LOG_DIR / f"{name}.log"
-        self.proc = None
-        sh("ip", "netns", "add", self.ns)
-        sh("ip", "-n", self.ns, "link", "set", "lo", "up")
-        for i, tap in enumerate(self.taps):
-            sh("ip", "-n", self.ns, "tuntap", "add", "dev", tap, "mode", "tap")
-            sh("ip", "-n", self.ns, "link", "set", tap, "up")
-            sh("ip", "-n", self.ns, "addr", "add", f"10.9.{i}.1/24", "dev", tap)
         cfg = kq.Config(boot="direct", accel="auto", nic=",".join(nics), args=["nictest"],
                         taps=self.taps, netns=self.ns, serial=f"file:{self.log}",
                         qemu_extra="-device virtio-rng-pci" if rng else "",
@@ -76,40 +65,29 @@ class Guest:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         if self.log.exists():
             self.log.unlink()
-        self.qout = open(kq.LOG_DIR / f"{name}.qemu.log", "wb")
-        self.proc = kq._spawn(plan.cmd, self.qout)
+        qout = open(kq.LOG_DIR / f"{name}.qemu.log", "wb")
+        self.files.append(qout)
+        self.proc = self.qemu(plan.cmd, qout)
+        self.serial = netlab.SerialLog(self.log, alive=lambda: self.proc.poll() is None)
 
     def text(self) -> str:
-        try:
-            return kq.clean_log(self.log.read_text(errors="replace"))
-        except OSError:
-            return ""
+        return self.serial.text()
 
     def wait_for(self, pattern: str, timeout: float = 120, pos: int = 0) -> bool:
         """Whether PATTERN appears in the log beyond character POS (an event's
         line after the mark taken before it) within TIMEOUT seconds."""
-        rx = re.compile(pattern, re.M)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if rx.search(self.text()[pos:]):
-                return True
-            if self.proc.poll() is not None:
-                return bool(rx.search(self.text()[pos:]))
-            time.sleep(0.2)
-        return False
+        return self.serial.wait(pattern, timeout, pos) is not None
+
+    def boot_ready(self, rep: kq.Reporter, test: str, timeout: float) -> bool:
+        """Runs test TEST: `keel: ready` in the log within TIMEOUT seconds."""
+        up = self.wait_for(r"^keel: ready$", timeout)
+        return rep.run(test, lambda: check(up, f"no `keel: ready` [log {kq.rel(self.log)}]"))
 
     def client(self, *args: str, timeout: float = 300) -> dict:
-        p = subprocess.run(["ip", "netns", "exec", self.ns, sys.executable, CLIENT, *args],
-                           capture_output=True, text=True, timeout=timeout)
+        p = netlab.ns_run(self.ns, sys.executable, CLIENT, *args, timeout=timeout)
         if p.returncode != 0:
             raise kq.TestFailure(f"nic_client {' '.join(args)} failed: {p.stderr.strip()[-300:]}")
         return json.loads(p.stdout)
-
-    def close(self) -> None:
-        if self.proc is not None:
-            kq._kill(self.proc)
-            self.qout.close()
-        sh("ip", "netns", "del", self.ns, check=False)
 
 
 def check(cond: bool, msg: str) -> None:
@@ -125,8 +103,7 @@ def nic_tests(rep: kq.Reporter, g: Guest, i: int, label: str, full: bool) -> Non
         check(r["mac"] == mac, f"ARP for {ip}: got {r['mac']}, expected {mac}")
 
     def ping():
-        p = subprocess.run(["ip", "netns", "exec", g.ns, "ping", "-c", "3", "-W", "3", "-i", "0.2", ip],
-                           capture_output=True, text=True)
+        p = netlab.ns_run(g.ns, "ping", "-c", "3", "-W", "3", "-i", "0.2", ip)
         check(p.returncode == 0, f"ping {ip}: {p.stdout.strip().splitlines()[-2:] if p.stdout else p.stderr}")
 
     def sizes():
@@ -185,8 +162,7 @@ def boot_and_test(rep: kq.Reporter, name: str, nics: list[str], rng: bool, image
                   machine: str = "") -> None:
     g = Guest(name, nics, rng, image_dir, machine)
     try:
-        up = g.wait_for(r"^keel: ready$", 180)
-        if not rep.run(f"{name}.boot_ready", lambda: check(up, f"no `keel: ready` [log {kq._rel(g.log)}]")):
+        if not g.boot_ready(rep, f"{name}.boot_ready", 180):
             return
         for i, nic in enumerate(nics):
             nic_tests(rep, g, i, f"{name}.nic{i}_{nic}", full)

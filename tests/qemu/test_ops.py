@@ -36,16 +36,12 @@ Needs root (ip netns, tap).  Usage: python3 tests/qemu/test_ops.py [--image-dir 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from pathlib import Path
@@ -53,9 +49,9 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
 from test_console import Console as ConsoleBase  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 HOST_IP, GUEST_IP, OTHER_IP = "192.168.77.1", "192.168.77.2", "192.168.77.3"
 ICMP_LINE = 7
 CONF = f"""# test_ops
@@ -85,10 +81,6 @@ def check(cond: bool, msg: str) -> None:
         raise kq.TestFailure(msg)
 
 
-def sh(*c: str, check_rc: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(list(c), check=check_rc, capture_output=True, text=True, timeout=timeout)
-
-
 class Console(ConsoleBase):
     def read_until(self, pat: str, timeout: float = 20.0) -> bool:
         return super().read_until(pat, timeout)
@@ -112,46 +104,30 @@ def parse_metrics(text: str) -> dict[str, float]:
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--image-dir", default=None)
-    opts = ap.parse_args()
-    rep = kq.Reporter()
-    pid = os.getpid()
-    ns, tap = f"kops{pid}", f"kops{pid}t"[:15]
-    tmp = Path(tempfile.mkdtemp(prefix="keel-ops-"))
-    img = tmp / "img"
-    shutil.copytree(Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR), img)
+def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
     site = tmp / "conf"
     site.mkdir()
-    (site / "appliance.conf").write_text(CONF)
     # Two certificates and keys; only the first is named at boot (the
     # second is what a commit brings in).
     for name in ("first", "second"):
-        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-           "-keyout", str(site / f"{name}.key"), "-out", str(site / f"{name}.crt"), "-days", "2",
-           "-subj", f"/CN={name}.test")
-    subprocess.run([str(ROOT / "tools/mkcpio.sh"), str(img / "site.cpio"),
-                    *(str(site / f) for f in ("appliance.conf", "first.crt", "first.key", "second.crt",
-                                              "second.key"))], check=True)
-    sock = str(tmp / "console.sock")
-    procs: list[subprocess.Popen] = []
-    proc = qout = con = None
-    sh("ip", "netns", "add", ns)
+        netlab.self_signed(site, name, f"{name}.test")
+    img = netlab.make_image(image, tmp / "img", CONF,
+                            {f: None for f in ("first.crt", "first.key", "second.crt", "second.key")}, site=site)
+    lab = netlab.Lab("kops")
     try:
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "tuntap", "add", "dev", tap, "mode", "tap")
-        sh("ip", "-n", ns, "link", "set", tap, "up")
-        sh("ip", "-n", ns, "addr", "add", f"{HOST_IP}/24", "dev", tap)
-        sh("ip", "-n", ns, "addr", "add", f"{OTHER_IP}/24", "dev", tap)
+        ns = lab.netns(lab.name())
+        tap = lab.tap(ns, lab.name("t", dev=True), f"{HOST_IP}/24")
+        netlab.sh("ip", "-n", ns, "addr", "add", f"{OTHER_IP}/24", "dev", tap)
+
+        def sh_ns(*c: str) -> subprocess.CompletedProcess:
+            return netlab.ns_run(ns, *c, timeout=60)
 
         # The peers: chrony, rsyslog, prometheus, each in the namespace.
         (tmp / "chrony.conf").write_text(
             f"local stratum 8\nallow 192.168.77.0/24\nbindaddress {HOST_IP}\ncmdport 0\n"
             f"driftfile {tmp}/chrony.drift\npidfile {tmp}/chronyd.pid\n")
-        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, "chronyd", "-d", "-x", "-u", "root", "-f",
-                                       str(tmp / "chrony.conf")], stdout=open(tmp / "chronyd.log", "wb"),
-                                      stderr=subprocess.STDOUT))
+        lab.helper(ns, "chronyd", "-d", "-x", "-u", "root", "-f", str(tmp / "chrony.conf"),
+                   stdout=open(tmp / "chronyd.log", "wb"), stderr=subprocess.STDOUT)
         syslog_out = tmp / "syslog.out"
         (tmp / "rsyslog.conf").write_text(
             f'global(workDirectory="{tmp}")\n'
@@ -160,35 +136,22 @@ def main() -> int:
             'template(name="keel" type="string" string="%syslogseverity% %syslogfacility-text% '
             '%timereported:::date-rfc3339% %hostname% %app-name% %msg%\\n")\n'
             f'*.* action(type="omfile" file="{syslog_out}" template="keel")\n')
-        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, "rsyslogd", "-n", "-f", str(tmp / "rsyslog.conf"),
-                                       "-i", str(tmp / "rsyslogd.pid")], stdout=open(tmp / "rsyslogd.log", "wb"),
-                                      stderr=subprocess.STDOUT))
+        lab.helper(ns, "rsyslogd", "-n", "-f", str(tmp / "rsyslog.conf"), "-i", str(tmp / "rsyslogd.pid"),
+                   stdout=open(tmp / "rsyslogd.log", "wb"), stderr=subprocess.STDOUT)
         (tmp / "prometheus.yml").write_text(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
             f"scrape_configs:\n  - job_name: keel\n    static_configs:\n      - targets: ['{GUEST_IP}:9100']\n")
         www = tmp / "www"
         www.mkdir()
         (www / "index.html").write_text("keel-ops-backend\n")
-        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "http.server", "8080",
-                                       "--bind", HOST_IP, "--directory", str(www)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
-        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, "prometheus",
-                                       f"--config.file={tmp / 'prometheus.yml'}",
-                                       f"--storage.tsdb.path={tmp / 'prom'}",
-                                       "--web.listen-address=127.0.0.1:19090"],
-                                      stdout=open(tmp / "prometheus.log", "wb"), stderr=subprocess.STDOUT))
+        lab.helper(ns, sys.executable, "-m", "http.server", "8080", "--bind", HOST_IP, "--directory", str(www))
+        lab.helper(ns, "prometheus", f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'prom'}",
+                   "--web.listen-address=127.0.0.1:19090", stdout=open(tmp / "prometheus.log", "wb"),
+                   stderr=subprocess.STDOUT)
 
         cfg = kq.Config(boot="direct", accel="auto", taps=[tap], netns=ns,
-                        serial=f"unix:{sock},server=on,wait=on",
                         qemu_extra="-device virtio-rng-pci -rtc base=2001-01-01T00:00:00", image_dir=img)
-        qout = open(tmp / "qemu.log", "wb")
-        proc = kq._spawn(kq.build_command(cfg).cmd, qout)
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.1)
-        con = Console(sock)
-        c = con
+        _, c = lab.console_guest(cfg, tmp, "console", console=Console, log="ops")
 
         def boot():
             check(c.read_until("opsbox> ", 180), "no opsbox> prompt")
@@ -196,7 +159,7 @@ def main() -> int:
             check("consoled  clock from the real-time clock: 2001-01-01" in out,
                   f"consoled did not read the RTC (2001-01-01): {out[-600:]!r}")
         if not rep.run("ops.rtc_read_at_boot", boot):
-            return rep.finish()
+            return
 
         def ntp():
             end = time.time() + 90
@@ -247,8 +210,8 @@ def main() -> int:
         rep.run("ops.syslog_to_rsyslog", syslog)
 
         def page(src: str = HOST_IP) -> str:
-            p = sh("ip", "netns", "exec", ns, "curl", "-s", "--max-time", "10", "--interface", src,
-                   f"http://{GUEST_IP}:9100/metrics", check_rc=False)
+            p = sh_ns("curl", "-s", "--max-time", "10", "--interface", src,
+                   f"http://{GUEST_IP}:9100/metrics")
             check(p.returncode == 0, f"curl from {src} failed ({p.returncode}): {p.stderr.strip()}")
             return p.stdout
 
@@ -271,7 +234,7 @@ def main() -> int:
                          'keel_kernel_ipc_messages_total', 'keel_kernel_address_space_switches_total',
                          'keel_kernel_notifications_total', 'keel_log_entries_lost_total'):
                 check(name in before, f"the page lacks {name}")
-            p = sh("ip", "netns", "exec", ns, "ping", "-c", "7", "-i", "0.2", "-W", "2", GUEST_IP, check_rc=False)
+            p = sh_ns("ping", "-c", "7", "-i", "0.2", "-W", "2", GUEST_IP)
             check(" 7 received" in p.stdout, f"pings lost: {p.stdout}")
             after = parse_metrics(page())
             # The rule keeps state (pf's default) and, as pf does, counts every
@@ -283,8 +246,8 @@ def main() -> int:
         rep.run("ops.metrics_promtool_and_counters", metrics)
 
         def firewall_decides():
-            p = sh("ip", "netns", "exec", ns, "curl", "-s", "--max-time", "4", "--interface", OTHER_IP,
-                   f"http://{GUEST_IP}:9100/metrics", check_rc=False)
+            p = sh_ns("curl", "-s", "--max-time", "4", "--interface", OTHER_IP,
+                   f"http://{GUEST_IP}:9100/metrics")
             check(p.returncode != 0, "a source the rules do not allow reached the metrics page")
             # netd logs the blocked SYN: its line reaches rsyslog as info (6)
             end = time.time() + 20
@@ -298,8 +261,8 @@ def main() -> int:
 
         def prometheus():
             def q(expr: str):
-                p = sh("ip", "netns", "exec", ns, "curl", "-s", "--max-time", "5",
-                       "http://127.0.0.1:19090/api/v1/query?query=" + urllib.parse.quote(expr), check_rc=False)
+                p = sh_ns("curl", "-s", "--max-time", "5",
+                       "http://127.0.0.1:19090/api/v1/query?query=" + urllib.parse.quote(expr))
                 try:
                     r = json.loads(p.stdout)["data"]["result"]
                     return float(r[0]["value"][1]) if r else None
@@ -318,8 +281,7 @@ def main() -> int:
         rep.run("ops.prometheus_scrapes", prometheus)
 
         def tls_subject() -> str:
-            p = sh("ip", "netns", "exec", ns, "curl", "-skv", "--max-time", "20", f"https://{GUEST_IP}/",
-                   check_rc=False)
+            p = sh_ns("curl", "-skv", "--max-time", "20", f"https://{GUEST_IP}/")
             check("keel-ops-backend" in p.stdout, f"curl through tlsd failed ({p.returncode}): {p.stderr[-400:]}")
             m = re.search(r"subject: (.*)", p.stderr)
             return m.group(1).strip() if m else ""
@@ -358,35 +320,23 @@ def main() -> int:
             out = c.cmd("commit", "opsbox# ")
             check("commit complete" in out, f"the address commit: {out!r}")
             c.cmd("exit", "opsbox> ")
-            p = sh("ip", "netns", "exec", ns, "ping", "-c", "3", "-i", "0.3", "-W", "2", new, check_rc=False)
+            p = sh_ns("ping", "-c", "3", "-i", "0.3", "-W", "2", new)
             check(" 3 received" in p.stdout, f"the new address {new} does not answer: {p.stdout}")
-            p = sh("ip", "netns", "exec", ns, "ping", "-c", "2", "-i", "0.3", "-W", "1", GUEST_IP, check_rc=False)
+            p = sh_ns("ping", "-c", "2", "-i", "0.3", "-W", "1", GUEST_IP)
             check(" 0 received" in p.stdout, f"the old address {GUEST_IP} still answers: {p.stdout}")
             out = c.cmd("show interfaces", "opsbox> ")
             check(f"{new}/24" in out, f"show interfaces lacks {new}/24: {out!r}")
         rep.run("ops.address_changed_by_commit", address_by_commit)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        if proc is not None:
-            kq._kill(proc)
-        if qout is not None:
-            qout.close()
-        if con is not None:
-            kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
-            (kq.LOG_DIR / "ops.log").write_bytes(bytes(con.log))
+        lab.close()
         for f in ("chronyd.log", "rsyslogd.log", "syslog.out", "prometheus.log"):
             if (tmp / f).exists():
                 kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
                 shutil.copy(tmp / f, kq.LOG_DIR / f"ops-{f}")
-        sh("ip", "netns", "del", ns, check_rc=False)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rep.finish()
+
+
+def main() -> int:
+    return netlab.suite_main("ops", run)
 
 
 if __name__ == "__main__":

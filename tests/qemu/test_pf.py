@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """pf's grammar at work in the shipping image: one lean boot, two NICs, a
 pf-style appliance.conf (macros, a list, tables, a state option with
-overload), test hosts in namespaces (test_fwd's Lab).
+overload), test hosts in namespaces (test_fwd's lab, netlab.Router).
 
     NIC 0  e1000   host A 10.9.10.2 and 10.9.10.3  (appliance 10.9.10.1, wan)
     NIC 1  virtio  host B 10.9.11.2, sinks on 5001-5003 (appliance 10.9.11.1, lan)
@@ -28,17 +28,15 @@ Needs root (ip netns, tap).
 
 from __future__ import annotations
 
-import argparse
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
 import test_fwd as fwd  # noqa: E402
 from test_console import check  # noqa: E402
 
@@ -74,63 +72,23 @@ except OSError:
 """
 
 
-# Reads the first SYN to PORT and the first SYN+ACK from PORT on interface
-# IFACE (both directions: ETH_P_ALL) for up to SECS seconds; prints "ready",
-# then their sequence numbers ("None" for one not seen).
-SNIFF = r"""
-import socket, struct, sys, time
-ifc, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-s.bind((ifc, 0)); s.settimeout(0.3)
-print("ready", flush=True)
-syn = synack = None
-end = time.time() + secs
-while time.time() < end and (syn is None or synack is None):
-    try:
-        f = s.recv(65535)
-    except socket.timeout:
-        continue
-    if len(f) < 54 or f[12:14] != b"\x08\x00" or f[23] != 6:
-        continue
-    th = f[14 + (f[14] & 15) * 4:]
-    sp, dp, seq = struct.unpack("!HHI", th[:8])
-    if th[13] & 0x12 == 0x02 and dp == port and syn is None:
-        syn = seq
-    if th[13] & 0x12 == 0x12 and sp == port and synack is None:
-        synack = seq
-print(syn, synack, flush=True)
-"""
-
-
-def isns(lab: fwd.Lab, port: int, mb: int) -> tuple[str, list[str], list[str]]:
+def isns(lab: netlab.Router, port: int, mb: int) -> tuple[str, list[str], list[str]]:
     """Sends MB MiB from A to B:PORT with a sniffer in each namespace:
     (the sender's verdict, A's [syn, synack], B's [syn, synack])."""
-    sniffers = [subprocess.Popen(["ip", "netns", "exec", lab.hosts[i], sys.executable, "-c", SNIFF, lab.taps[i],
-                                  str(port), "20"], stdout=subprocess.PIPE, text=True, start_new_session=True)
-                for i in (0, 1)]
-    lab.helpers.extend(sniffers)
-    for p in sniffers:
-        check(p.stdout.readline().strip() == "ready", "a sniffer did not start")
-    r = lab.send(0, 1, port, mb)
-    seen = [p.stdout.readline().split() for p in sniffers]
-    for p in sniffers:
-        p.wait(25)
-    return r, seen[0], seen[1]
+    return lab.isns(port, lambda: lab.send(0, 1, port, mb))
 
 
-def probe(lab: fwd.Lab, src: str, port: int = 5001, timeout: float = 3) -> bool:
-    p = subprocess.run(["ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", PROBE, src, str(port),
-                        str(timeout), "0"], capture_output=True, text=True)
-    return p.stdout.strip() == "ok"
+def probe(lab: netlab.Router, src: str, port: int = 5001, timeout: float = 3) -> bool:
+    return netlab.ns_py(lab.hosts[0], PROBE, src, str(port), str(timeout), "0").stdout.strip() == "ok"
 
 
 def run(rep: kq.Reporter, tmp: Path, image: Path) -> None:
-    img = fwd.make_site_image(image, tmp / "img", CONF)
-    lab = fwd.Lab(tmp, "p", ["e1000", "virtio"], img, rng=False)
+    img = netlab.make_image(image, tmp / "img", CONF)
+    lab = fwd.fw_lab(tmp, "p", ["e1000", "virtio"], img, rng=False)
     try:
-        if not rep.run("pf.boot_two_interfaces_up", lambda: fwd.boot_ready(lab, 2)):
+        if not rep.run("pf.boot_two_interfaces_up", lambda: lab.boot_ready(2)):
             return
-        fwd.sh("ip", "-n", lab.hosts[0], "addr", "add", "10.9.10.3/24", "dev", lab.taps[0])
+        netlab.sh("ip", "-n", lab.hosts[0], "addr", "add", "10.9.10.3/24", "dev", lab.taps[0])
 
         def rules_as_written():
             t = lab.cmd("show firewall", "no rule matched")
@@ -147,11 +105,11 @@ def run(rep: kq.Reporter, tmp: Path, image: Path) -> None:
 
         def mss_clamped():
             # A's SYN offers its tap's MSS (1460); B must see at most 1200 (ss: the send MSS it uses).
-            holder = subprocess.Popen(["ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", PROBE,
-                                       "10.9.10.2", "5002", "5", "4"], stdout=subprocess.PIPE, text=True)
+            holder = subprocess.Popen(netlab.ns_cmd(lab.hosts[0], sys.executable, "-c", PROBE,
+                                                    "10.9.10.2", "5002", "5", "4"), stdout=subprocess.PIPE, text=True)
             try:
                 check(holder.stdout.readline().strip() == "ok", "A could not connect to B:5002")
-                t = fwd.sh("ip", "netns", "exec", lab.hosts[1], "ss", "-tin", "sport", "= :5002").stdout
+                t = netlab.ns_run(lab.hosts[1], "ss", "-tin", "sport", "= :5002", check=True).stdout
                 m = re.search(r"\bmss:(\d+)", t)
                 check(m is not None and int(m.group(1)) <= 1200, f"B's side does not use an MSS <= 1200: {t!r}")
             finally:
@@ -204,8 +162,8 @@ def run(rep: kq.Reporter, tmp: Path, image: Path) -> None:
             check(a[0] != b[0], f"B received A's own ISN {a[0]}: not modulated")
             check(a[1] != b[1], f"A received B's own ISN {b[1]}: not modulated")
             # show states: the modulated state (in on wan) is marked, the lan one and 5001's are not
-            holder = subprocess.Popen(["ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", PROBE,
-                                       "10.9.10.2", "5003", "5", "4"], stdout=subprocess.PIPE, text=True)
+            holder = subprocess.Popen(netlab.ns_cmd(lab.hosts[0], sys.executable, "-c", PROBE,
+                                                    "10.9.10.2", "5003", "5", "4"), stdout=subprocess.PIPE, text=True)
             try:
                 check(holder.stdout.readline().strip() == "ok", "A could not connect to B:5003")
                 t = lab.cmd("show states", "FLAGS")
@@ -219,22 +177,11 @@ def run(rep: kq.Reporter, tmp: Path, image: Path) -> None:
 
         rep.run("pf.modulate_state_stream_intact_isn_replaced", modulate_state)
     finally:
-        lab.close("pf")
+        lab.close("fwd-pf")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--image-dir", default=None)
-    opts = ap.parse_args()
-    rep = kq.Reporter()
-    tmp = Path(tempfile.mkdtemp(prefix="keel-pf-"))
-    image = Path(opts.image_dir or kq.DEFAULT_IMAGE_DIR)
-    try:
-        run(rep, tmp, image)
-    finally:
-        kq.kill_all()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rep.finish()
+    return netlab.suite_main("pf", lambda rep, tmp, image, opts: run(rep, tmp, image))
 
 
 if __name__ == "__main__":

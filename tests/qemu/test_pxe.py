@@ -33,7 +33,7 @@ Usage: python3 tests/qemu/test_pxe.py [--only NAME[,NAME]]
 from __future__ import annotations
 
 import argparse
-import os
+import functools
 import re
 import shutil
 import subprocess
@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
 
 PXE_DIR = kq.BUILD / "image" / "pxe"
 DNSMASQ_CONF = REPO / "image" / "dnsmasq-pxe.conf"
@@ -68,44 +69,28 @@ tls 443 {{
 """
 
 
-def sh(*c: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(c, check=check, capture_output=True, text=True, timeout=timeout)
+sh = functools.partial(netlab.sh, timeout=60)  # every command here is short
 
 
-class Net:
+class Net(netlab.Lab):
     """The namespace, its tap, the backend and (per way) dnsmasq and an HTTP
-    server.  Every process is ours and is ended by its PID."""
+    server.  Every process is ours and is ended by netlab.Lab."""
 
     def __init__(self, tmp: Path) -> None:
-        self.ns = f"kpxe{os.getpid()}"
-        self.tap = "ptap0"
+        super().__init__("kpxe")
+        self.ns = self.netns(f"kpxe{self.pid}")
         self.tmp = tmp
-        self.procs: list[subprocess.Popen] = []
-        sh("ip", "netns", "add", self.ns)
-        sh("ip", "-n", self.ns, "link", "set", "lo", "up")
-        sh("ip", "-n", self.ns, "tuntap", "add", "dev", self.tap, "mode", "tap")
-        sh("ip", "-n", self.ns, "addr", "add", f"{SERVER}/{PREFIX}", "dev", self.tap)
+        netlab.Lab.tap(self, self.ns, "ptap0", f"{SERVER}/{PREFIX}")
+        self.tap = "ptap0"
         sh("ip", "-n", self.ns, "addr", "add", SERVER6, "dev", self.tap, "nodad")
-        sh("ip", "-n", self.ns, "link", "set", self.tap, "up")
         www = REPO / "image" / "example" / "www"
         self.backend = self.spawn("backend", [sys.executable, "-m", "http.server", str(BACKEND_PORT), "--bind",
                                               SERVER, "--directory", str(www)])
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         out = open(self.tmp / f"{name}.log", "ab")
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns, *argv], stdout=out, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
-        self.procs.append(p)
-        return p
-
-    def stop(self, p: subprocess.Popen) -> None:
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
+        self.files.append(out)
+        return self.helper(self.ns, *argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def dnsmasq(self, root: Path, http: bool) -> tuple[subprocess.Popen, Path]:
         """dnsmasq with the documented configuration; with `http` the iPXE
@@ -127,10 +112,6 @@ class Net:
                                    f"--log-facility={log}"])
         return p, log
 
-    def close(self) -> None:
-        for p in self.procs:
-            self.stop(p)
-        sh("ip", "netns", "del", self.ns, check=False)
 
 
 def make_root(tmp: Path, name: str, site: Path) -> Path:
@@ -160,8 +141,7 @@ def serve_tls(net: Net, console: str) -> str:
     addr = m.group(1)
     p = None
     for _ in range(10):
-        p = sh("ip", "netns", "exec", net.ns, "curl", "-sk", "--max-time", "15", f"https://{addr}/", check=False,
-               timeout=30)
+        p = netlab.ns_run(net.ns, "curl", "-sk", "--max-time", "15", f"https://{addr}/", timeout=30)
         if p.returncode == 0 and PAGE in p.stdout:
             return addr
         time.sleep(1)
@@ -179,15 +159,11 @@ class Guest:
             self.log.unlink()
         cfg = kq.Config(boot="pxe", firmware=firmware, nic_rom=nic_rom, taps=[net.tap], netns=net.ns,
                         serial=f"file:{self.log}", qemu_extra="-device virtio-rng-pci", image_dir=root)
+        self.net = net
         self.qout = open(kq.LOG_DIR / f"pxe-{name}.qemu.log", "wb")
         self.t0 = time.monotonic()
-        self.proc = kq._spawn(kq.build_command(cfg).cmd, self.qout)
-
-    def text(self) -> str:
-        try:
-            return kq.clean_log(self.log.read_text(errors="replace"))
-        except OSError:
-            return ""
+        self.proc = net.qemu(cfg, self.qout)
+        self.text = netlab.SerialLog(self.log).text
 
     def wait(self, expect: list, timeout: float, fail_on: list) -> None:
         """Every `expect` entry in order within `timeout` s, or TestFailure
@@ -209,7 +185,7 @@ class Guest:
             time.sleep(0.2)
 
     def close(self) -> None:
-        kq._kill(self.proc)
+        self.net.stop(self.proc, grace=3.0)
         self.qout.close()
 
 

@@ -27,7 +27,6 @@ import argparse
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -38,16 +37,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
 
 BACKEND_PORT = 8080
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def kq_check(cond: bool, msg: str) -> None:
@@ -67,24 +59,16 @@ class ApplianceBoot:
         cfg = kq.Config(boot="direct", accel="auto", serial=f"file:{self.log}", fwd=f"tcp:127.0.0.1:{port}-:443",
                         qemu_extra="-device virtio-rng-pci", image_dir=image_dir, **extra)
         self.qout = open(kq.LOG_DIR / f"{name}.qemu.log", "wb")
-        self.proc = kq._spawn(kq.build_command(cfg).cmd, self.qout)
-
-    def text(self) -> str:
-        try:
-            return kq.clean_log(self.log.read_text(errors="replace"))
-        except OSError:
-            return ""
+        self.proc = kq.spawn(kq.build_command(cfg).cmd, self.qout)
+        self.serial = netlab.SerialLog(self.log, alive=lambda: self.proc.poll() is None)
+        self.text = self.serial.text
 
     def wait_for(self, s: str, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and self.proc.poll() is None:
-            if s in self.text():
-                return True
-            time.sleep(0.2)
-        return s in self.text()
+        """Whether the text S is in the log within TIMEOUT seconds."""
+        return self.serial.wait(re.escape(s), timeout) is not None
 
     def close(self) -> None:
-        kq._kill(self.proc)
+        kq.stop(self.proc)
         self.qout.close()
 
 
@@ -94,7 +78,7 @@ def main() -> int:
     ap.add_argument("--no-testssl", action="store_true", help="skip the testssl.sh run (minutes under TCG)")
     ns = ap.parse_args()
     rep = kq.Reporter()
-    port = free_port()
+    port = netlab.free_port()
     backend = subprocess.Popen([sys.executable, "-m", "http.server", str(BACKEND_PORT), "--bind", "127.0.0.1",
                                 "--directory", str(REPO / "image" / "example" / "www")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -203,7 +187,7 @@ def small_machine(rep: kq.Reporter, image_dir) -> None:
     """The same image on a 32 MiB machine: init shrinks tlsd's ranged budget
     (image/manifest: `memory 3M-8M`, init/budget.c) and says so, every server
     starts, and curl gets the backend's page through TLS."""
-    port = free_port()
+    port = netlab.free_port()
     boot = ApplianceBoot("run-32m", port, image_dir, mem=32)
     wait_for, text, check = boot.wait_for, boot.text, kq_check
 

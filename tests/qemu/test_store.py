@@ -28,20 +28,17 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
 from test_console import Console as ConsoleBase  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 SECTOR = 512
 SLOT_SECTORS = 1 + 65536 // SECTOR  # appliance/console/store.h: CST_SLOT_SECTORS
 SITE_CONF = """# test_store: the site file
@@ -71,26 +68,15 @@ def check(cond: bool, msg: str) -> None:
         raise kq.TestFailure(msg)
 
 
-class Boot:
+class Boot(netlab.Lab):
+    """One boot with a virtio-blk disk and its console on a unix socket."""
+
     def __init__(self, tmp: Path, name: str, image_dir: Path, disk: Path):
-        self.sock = str(tmp / f"{name}.sock")
+        super().__init__("ks")
         self.name = name
         extra = f"-drive file={disk},format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0"
-        cfg = kq.Config(boot="direct", accel="auto", serial=f"unix:{self.sock},server=on,wait=on",
-                        image_dir=image_dir, qemu_extra=extra)
-        self.qout = open(tmp / f"{name}-qemu.log", "wb")
-        self.proc = kq._spawn(kq.build_command(cfg).cmd, self.qout)
-        for _ in range(100):
-            if os.path.exists(self.sock):
-                break
-            time.sleep(0.1)
-        self.con = Console(self.sock)
-
-    def close(self) -> None:
-        kq._kill(self.proc)
-        self.qout.close()
-        kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
-        (kq.LOG_DIR / f"store-{self.name}.log").write_bytes(bytes(self.con.log))
+        cfg = kq.Config(boot="direct", accel="auto", image_dir=image_dir, qemu_extra=extra)
+        self.proc, self.con = self.console_guest(cfg, tmp, name, console=Console, log=f"store-{name}")
 
 
 def record_extent(disk: Path, gen: int) -> tuple[int, int]:
@@ -183,31 +169,20 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="keel-store-"))
     try:
         src = Path(ns.image_dir or kq.DEFAULT_IMAGE_DIR)
-        img = tmp / "img"
-        shutil.copytree(src, img)
-        (tmp / "conf").mkdir()
-        (tmp / "conf" / "appliance.conf").write_text(SITE_CONF)
-        subprocess.run([str(ROOT / "tools/mkcpio.sh"), str(img / "site.cpio"), str(tmp / "conf" / "appliance.conf")],
-                       check=True)
+        img = netlab.make_image(src, tmp / "img", SITE_CONF, site=tmp / "conf")
         disk = tmp / "disk.img"
         with open(disk, "wb") as f:
             f.truncate(8 << 20)
 
-        b = Boot(tmp, "1", img, disk)
-        try:
+        with Boot(tmp, "1", img, disk) as b:
             ok = first_boot(rep, b.con)
             if ok:
                 b.proc.wait(timeout=120)  # -no-reboot: the reset ends QEMU
-        finally:
-            b.close()
         if not ok:
             return rep.finish()
 
-        b = Boot(tmp, "2", img, disk)
-        try:
+        with Boot(tmp, "2", img, disk) as b:
             ok = second_boot(rep, b.con)
-        finally:
-            b.close()
         if not ok:
             return rep.finish()
 
@@ -219,21 +194,15 @@ def main() -> int:
             f.seek(at)
             f.write(bytes([byte ^ (1 << rnd.randrange(8))]))
         print(f"test_store: flipped a bit of byte {at - off} of generation 6's {n}", flush=True)
-        b = Boot(tmp, "3", img, disk)
-        try:
+        with Boot(tmp, "3", img, disk) as b:
             damaged_boot(rep, b.con, 5, "s4", True, "store.corrupt_byte_previous_runs")
-        finally:
-            b.close()
 
         off, n = record_extent(disk, 5)
         cut = off + 1 + rnd.randrange(n - 1)
         os.truncate(disk, cut)
         print(f"test_store: truncated the image at byte {cut - off} of generation 5's {n}", flush=True)
-        b = Boot(tmp, "4", img, disk)
-        try:
+        with Boot(tmp, "4", img, disk) as b:
             damaged_boot(rep, b.con, 4, "s3", True, "store.truncated_previous_runs")
-        finally:
-            b.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rep.finish()

@@ -58,6 +58,7 @@ Usage (root; needs iproute2, curl, openssl):
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import re
@@ -72,6 +73,7 @@ sys.dont_write_bytecode = True
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
+import netlab  # noqa: E402
 
 SOCK_PAGES, SOCK_TX_PAGES = kq.sock_shm_pages()  # abi/keel/socket.h SOCK_SHM_PAGES, SOCK_SHM_TX_PAGES
 ADM_PAGES = int(re.search(r"#define TLSADM_SHM_PAGES (\d+)", (REPO / "abi" / "keel" / "tlsd.h").read_text())[1])
@@ -484,8 +486,7 @@ idle.close()
 """
 
 
-def sh(*c: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(c, check=check, capture_output=True, text=True, timeout=timeout)
+sh = functools.partial(netlab.sh, timeout=60)  # every command here is short
 
 
 def base_manifest() -> str:
@@ -550,35 +551,19 @@ def key_secrets(key: Path) -> dict:
 
 
 def make_image(build: Path, tmp: Path) -> Path:
-    out = tmp / "tftp"
-    shutil.copytree(build / "image" / "tftp", out)
-    manifest = out / "manifest"
-    manifest.write_text(base_manifest() + TLSD_LINES.format(pages=SOCK_PAGES, tx_pages=SOCK_TX_PAGES,
-                                                                   adm_pages=ADM_PAGES))
-    elfs = sorted(str(p) for p in (build / "user").glob("*.elf") if p.name != "init.elf")
-    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
-    manifest.unlink()
     site = tmp / "site"
     site.mkdir()
-    sh("sh", "-c", "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec.key "
-                   "-out ec.crt -days 2 -subj /CN=tlsd.test -addext subjectAltName=DNS:tlsd.test 2>/dev/null")
-    sh("sh", "-c", "openssl req -x509 -newkey rsa:2048 -nodes -keyout a.key -out a.crt -days 2 -subj /CN=a.test "
-                   "-addext subjectAltName=DNS:a.test 2>/dev/null")
-    sh("sh", "-c", "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout b.key "
-                   "-out b.crt -days 2 -subj /CN=x.b.test -addext subjectAltName=DNS:*.b.test 2>/dev/null")
-    files = ("ec.key", "ec.crt", "a.key", "a.crt", "b.key", "b.crt")
-    for f in files:
-        shutil.move(f, site / f)
+    netlab.self_signed(site, "ec", "tlsd.test", san="DNS:tlsd.test")
+    netlab.self_signed(site, "a", "a.test", key="rsa:2048", san="DNS:a.test")
+    netlab.self_signed(site, "b", "x.b.test", san="DNS:*.b.test")
+    files: dict = {f: None for f in ("ec.key", "ec.crt", "a.key", "a.crt", "b.key", "b.crt")}
     # broken.crt: not a certificate; the listener naming it must stop alone
-    (site / "broken.crt").write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
-    (site / "appliance.conf").write_text(CONF + BROKEN_LISTENER)
-    (site / "cfg-new.conf").write_text(CONF_NEW)
-    for name, body in CFG_BAD.items():
-        (site / name).write_text(body)
-    files = files + ("broken.crt", "cfg-new.conf", *CFG_BAD)
-    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "site.cpio"),
-                    *(str(site / n) for n in ("appliance.conf", *files))], check=True)
-    return out
+    files["broken.crt"] = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+    files["cfg-new.conf"] = CONF_NEW
+    files.update(CFG_BAD)
+    manifest = base_manifest() + TLSD_LINES.format(pages=SOCK_PAGES, tx_pages=SOCK_TX_PAGES, adm_pages=ADM_PAGES)
+    return netlab.make_image(build / "image" / "tftp", tmp / "tftp", CONF + BROKEN_LISTENER, files, site=site,
+                             manifest=manifest, elf_dir=build / "user")
 
 
 def main() -> int:
@@ -587,12 +572,7 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work directory (it holds a test key)")
     ns_args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tlsd-test-"))
-    cwd = os.getcwd()
-    os.chdir(tmp)
-    try:
-        img = make_image(Path(ns_args.build), tmp)
-    finally:
-        os.chdir(cwd)
+    img = make_image(Path(ns_args.build), tmp)
     www = tmp / "www"
     www.mkdir()
     (www / "index.html").write_text(f"<html><body>{TOKEN}</body></html>\n")
@@ -607,45 +587,28 @@ def main() -> int:
     mid_sha, big20_sha = hashlib.sha256(mid).hexdigest(), hashlib.sha256(big20).hexdigest()
     flag = tmp / "transfer-go"
     log = tmp / "serial.log"
-    wan, lan = f"tw{os.getpid()}", f"tl{os.getpid()}"
-    for n in (wan, lan):
-        sh("ip", "netns", "add", n)
-        sh("ip", "-n", n, "link", "set", "lo", "up")
-    for t in ("ktap0", "ktap1"):
-        sh("ip", "-n", wan, "tuntap", "add", "dev", t, "mode", "tap")
-        sh("ip", "-n", wan, "link", "set", t, "up")
-    sh("ip", "-n", wan, "addr", "add", "10.9.0.1/24", "dev", "ktap0")
+    lab = netlab.Lab("kt")
+    wan, lan = lab.netns(f"tw{lab.pid}"), lab.netns(f"tl{lab.pid}")
+    lab.tap(wan, "ktap0", "10.9.0.1/24")
+    lab.tap(wan, "ktap1")
     mon = tmp / "monitor.sock"  # QEMU's human monitor: the key-isolation scan reads guest memory through it
     cfg = kq.Config(boot="direct", accel="auto", nic="virtio,virtio", args=["tlstest"], taps=["ktap0", "ktap1"],
                     netns=wan, serial=f"file:{log}", image_dir=img,
                     qemu_extra=f"-device virtio-rng-pci -monitor unix:{mon},server=on,wait=off")
     qout = open(tmp / "qemu.log", "wb")
-    cur = {"proc": kq._spawn(kq.build_command(cfg).cmd, qout), "log": log, "qout": qout}
+    lab.files.append(qout)
+    cur = {"proc": lab.qemu(cfg, qout), "log": log, "qout": qout}
     helpers: list[subprocess.Popen] = []
     rep = kq.Reporter()
-
-    def text() -> str:
-        try:
-            return kq.clean_log(cur["log"].read_text(errors="replace"))
-        except OSError:
-            return ""
+    serial = netlab.SerialLog(log, alive=lambda: cur["proc"].poll() is None)
+    text = serial.text
 
     def wait_for(pattern: str, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and cur["proc"].poll() is None:
-            if re.search(pattern, text(), re.M):
-                return True
-            time.sleep(0.2)
-        return bool(re.search(pattern, text(), re.M))
+        return serial.wait(pattern, timeout) is not None
 
     def wait_after(pos: int, pattern: str, timeout: float) -> bool:
         """Whether PATTERN appears in the log beyond character POS (within TIMEOUT s)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and cur["proc"].poll() is None:
-            if re.search(pattern, text()[pos:], re.M):
-                return True
-            time.sleep(0.2)
-        return bool(re.search(pattern, text()[pos:], re.M))
+        return serial.wait(pattern, timeout, pos) is not None
 
     def s_client_out(port: int, *extra: str, send: str = "") -> str:
         p = subprocess.run(["ip", "netns", "exec", wan, "openssl", "s_client", "-connect", f"10.9.0.2:{port}", *extra],
@@ -1315,16 +1278,17 @@ def main() -> int:
 
         def no_entropy() -> None:
             """Again without virtio-rng and with RDRAND/RDSEED masked in CPUID."""
-            kq._kill(cur["proc"])
+            lab.stop(cur["proc"], grace=3.0)
             cur["qout"].close()
-            cur["log"] = tmp / "serial-noent.log"
+            cur["log"] = serial.path = tmp / "serial-noent.log"
             cfg2 = kq.Config(boot="direct", accel="auto", nic="virtio,virtio", args=["tlstest"],
                              taps=["ktap0", "ktap1"], netns=wan, serial=f"file:{cur['log']}", image_dir=img)
             cmd = kq.build_command(cfg2).cmd
             i = cmd.index("-cpu")
             cmd[i + 1] = re.sub(r",-(rdrand|rdseed)", "", cmd[i + 1]) + ",-rdrand,-rdseed"
             cur["qout"] = open(tmp / "qemu-noent.log", "wb")
-            cur["proc"] = kq._spawn(cmd, cur["qout"])
+            lab.files.append(cur["qout"])
+            cur["proc"] = lab.qemu(cmd, cur["qout"])
             check(wait_for(r"tlsd: no entropy source .*refusing to serve", 60),
                   "tlsd did not refuse for want of entropy; log " + str(cur["log"]))
             time.sleep(1)
@@ -1338,14 +1302,8 @@ def main() -> int:
 
         rep.run("tlsd.no_entropy_refuses", no_entropy)
     finally:
-        for h in helpers:
-            if h.poll() is None:
-                h.terminate()
-                h.wait(timeout=5)
-        kq._kill(cur["proc"])
-        cur["qout"].close()
-        for n in (wan, lan):
-            sh("ip", "netns", "del", n, check=False)
+        netlab.terminate(helpers)
+        lab.close()
         for lf in (log, tmp / "serial-noent.log"):
             try:
                 lines = kq.clean_log(lf.read_text(errors="replace")).splitlines()
@@ -1363,10 +1321,7 @@ def main() -> int:
                 shutil.copy(lf, kq.LOG_DIR / f"tlsd-{lf.name}")
             except OSError:
                 pass
-        if ns_args.keep:
-            print(f"# work directory kept: {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        kq.drop_workdir(tmp, ns_args.keep)
     return rep.finish()
 
 

@@ -98,21 +98,17 @@ def boot_and_report(rep: kq.Reporter, name: str, img: Path, word: str) -> None:
                 fail_on=["keel: PANIC"], wait_exit=True, exit_grace=10)
     for line in TIME.findall(r.log):
         print(f"# TIME {line}")
-    for kind, test, why in RESULT.findall(r.log):
-        if kind == "PASS":
-            rep.ok(f"{name}.{test}")
-        else:
-            rep.fail(f"{name}.{test}", why or "failed")
+    rep.guest_results(r.log, RESULT, lambda test: f"{name}.{test}")
 
     def complete():
         if "keel: PANIC" in r.log:
-            raise kq.TestFailure(f"kernel panic [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"kernel panic [{r.describe()}]; log {kq.rel(r.log_path)}")
         if not SUMMARY.search(r.log):
-            raise kq.TestFailure(f"no closing line [{r.describe()}]; log {kq._rel(r.log_path)}")
+            raise kq.TestFailure(f"no closing line [{r.describe()}]; log {kq.rel(r.log_path)}")
         if r.status != kq.STATUS_GUEST_PASS:
             raise kq.TestFailure(f"QEMU status {r.status}, expected 1 (all guest tests passed)")
         if re.search(r"keel: init: server \S+ died", r.log):
-            raise kq.TestFailure("a server died during the run; log " + kq._rel(r.log_path))
+            raise kq.TestFailure("a server died during the run; log " + kq.rel(r.log_path))
 
     rep.run(f"{name}.complete", complete)
 
@@ -136,10 +132,7 @@ def main() -> int:
         detail = getattr(e, "stderr", b"") or b""
         rep.fail("tls_guest.setup", f"{e} {detail.decode(errors='replace')[-300:]}")
     finally:
-        if ns.keep:
-            print(f"# work directory kept: {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        kq.drop_workdir(work, ns.keep)
     return rep.finish()
 
 
