@@ -62,11 +62,34 @@ int64_t srv_run(const struct srv_loop *l)
     }
 }
 
-int64_t srv_ready_and_run(const struct srv_loop *l)
+int64_t srv_ready(void)
 {
     struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    return keel_call(SRV_SLOT_INIT, &ready);
+}
+
+int64_t srv_ready_and_run(const struct srv_loop *l)
+{
+    (void)srv_ready();
     return srv_run(l);
+}
+
+int64_t srv_map_site(const struct keel_srvinfo *si, uint64_t va, const void **data, size_t *len)
+{
+    uint64_t slot = srv_find_cap(si, "site"), pages = 0;
+    if (!slot || si->site_size == 0)
+        return KE_EMPTY_SLOT;
+    int64_t err = keel_frame_info(slot, NULL, &pages);
+    if (err)
+        return err;
+    if (si->site_offset > pages * 4096 || si->site_size > pages * 4096 - si->site_offset)
+        return KE_RANGE;
+    err = keel_map(SRV_SLOT_TASK, slot, va, RIGHT_READ);
+    if (err)
+        return err;
+    *data = (const void *)(va + si->site_offset);
+    *len = si->site_size;
+    return 0;
 }
 
 uint64_t srv_find_cap(const struct keel_srvinfo *si, const char *name)

@@ -711,7 +711,6 @@ int main(const struct keel_srvinfo *si)
         ulog("netd: not started\n");
         return 1;
     }
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     netd_loop(&d);
 }

@@ -419,8 +419,7 @@ int main(const struct keel_srvinfo *si)
     if (!c->signal)
         con_log(c, CONF_LOG_WARN, "no `signal console` grant: no timer (commit confirmed refused)");
     start_log(c, si);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
 
     con_say(c, "\r\n");
     con_say(c, c->boot_msg);

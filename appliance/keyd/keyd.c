@@ -606,8 +606,7 @@ int main(const struct keel_srvinfo *si)
 
     ulog("keyd: serving %s (badge %llu), %u keys, entropy %s, %s\n", args.client, (unsigned long long)k->st.client,
          k->st.n_keys, desc, k->ntfn ? "signatures queued" : "signatures before the reply");
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
 
     start_threads(k, args.threads);
     serve(k);

@@ -489,8 +489,7 @@ static const char *arg_value(const char *args, const char *key, char *out, size_
 static void idle_forever(const char *why)
 {
     ulog("tlsd: %s\n", why);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     for (;;)
         (void)tls_plat_sleep_ns(3600ull * 1000000000ull);
 }
@@ -642,8 +641,7 @@ int main(const struct keel_srvinfo *si)
     ulog("tlsd: serving, entropy %s, %u listener(s), at most %u connections at once, %u worker(s) on %u core(s)\n",
          desc, nl, (unsigned)((SOCK_MAX - nl) / 2 < TLSD_MAX_CONNS ? (SOCK_MAX - nl) / 2 : TLSD_MAX_CONNS),
          d->n_workers, (unsigned)cores);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
 
     uint64_t next_stats = keel_now_ns() + stats_s * 1000000000ull, next_tick = 0;
     route_events(f); /* connections that queued while we started */

@@ -574,8 +574,7 @@ int main(const struct keel_srvinfo *si)
     if (is_hostile || !ok)
         result(f, "setup", ok,
                "needs args proto=,role=,ep= and the grants of that protocol's client plus share fzp-P 1");
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     if (ok && !is_hostile)
         honest(f, p);
     if (ok) {

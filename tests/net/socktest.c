@@ -350,8 +350,7 @@ int main(const struct keel_srvinfo *si)
     check_errors(l, u);
     ulog("socktest: ready: tcp echo %d, udp echo %d, control %d (restart %u)\n", ECHO_PORT, ECHO_PORT, CTL_PORT,
          si->restarts);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     for (;;) {
         if (sock_session_lost(&sc)) {
             /* netd restarted: every socket is gone.  Exiting is the whole

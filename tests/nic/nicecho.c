@@ -266,8 +266,7 @@ int main(const struct keel_srvinfo *si)
     e.ip[2] = (uint8_t)c;
     e.ip[3] = (uint8_t)d;
     attach(&e);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     ulog("nicecho: ready at %u.%u.%u.%u\n", a, b, c, d);
     for (;;) {
         uint64_t bits = 0;

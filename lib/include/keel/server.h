@@ -62,10 +62,27 @@ uint64_t srv_find_cap_prefix(const struct keel_srvinfo *si, const char *prefix);
  * init grants from the bottom), or 0 when the table is full. */
 uint64_t srv_free_slot(void);
 
+/* Tells init this server is ready (INIT_READY: init logs it and starts
+ * what waits for it).  Returns init's answer: 0, or the IPC error.  Every
+ * server ignores it: init answers at once and only the kernel can fail
+ * the call (no init endpoint: a test image), and a server serves anyway. */
+int64_t srv_ready(void);
+
+/* Maps the site archive read-only at VA (page-aligned, a free stretch of
+ * the address space as large as the frame): init's grant "site" is the
+ * frame of the boot module, which starts si->site_offset bytes into it
+ * and is si->site_size bytes long (keel/init.h).  Returns 0 with *DATA and
+ * *LEN set; KE_EMPTY_SLOT when no archive was granted (no `site` grant, or
+ * no site module booted: init then grants nothing and says so);
+ * KE_RANGE when the offset and size do not lie in the frame; or the
+ * kernel's error of SYS_FRAME_INFO / SYS_MAP.  *DATA and *LEN are left
+ * alone on an error. */
+int64_t srv_map_site(const struct keel_srvinfo *si, uint64_t va, const void **data, size_t *len)
+    __attribute__((warn_unused_result));
+
 /* Serves for ever; returns only when a receive fails (the error). */
 int64_t srv_run(const struct srv_loop *l);
-/* Tells init this server is ready (INIT_READY: init starts what waits for
- * it), then srv_run. */
+/* srv_ready, then srv_run. */
 int64_t srv_ready_and_run(const struct srv_loop *l);
 /* One step, for servers with their own loop: dispatches M (just received)
  * and fills it with the reply; returns false when no reply is due. */
