@@ -298,22 +298,11 @@ static void tcp_unhook(struct tcp_pcb *pcb)
 
 /* ------------------------------------------------------ socket objects -- */
 
-/* A free capability slot, searched from the top (init's grants start low). */
-static uint64_t free_slot(void)
-{
-    for (uint64_t i = KEEL_CAP_SLOTS - 1; i >= SRV_SLOT_FIRST_GRANT; i--) {
-        uint64_t type = 0;
-        if (keel_cap_info(i, &type, NULL, NULL) == KE_EMPTY_SLOT)
-            return i;
-    }
-    return 0;
-}
-
 /* Maps a zeroed frame of PAGES pages of netd's budget at VA (the mapping
  * keeps it; unmapping refunds it): 0 or the kernel's error. */
 static int64_t map_new(uint64_t va, uint64_t pages)
 {
-    uint64_t slot = free_slot();
+    uint64_t slot = srv_free_slot();
     int64_t err = slot ? keel_obj_create(SRV_SLOT_MEMORY, OBJ_FRAME, slot, pages) : KE_NO_MEMORY;
     if (err == KE_OK) {
         err = keel_map(SRV_SLOT_TASK, slot, va, RIGHT_READ | RIGHT_WRITE);

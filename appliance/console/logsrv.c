@@ -125,17 +125,6 @@ __attribute__((noreturn)) static void logsrv_main(uint64_t arg)
     }
 }
 
-/* A free capability slot, searched from the top (init's grants start at 8). */
-static uint64_t free_slot(void)
-{
-    for (uint64_t s = KEEL_CAP_SLOTS - 1; s >= SRV_SLOT_FIRST_GRANT; s--) {
-        uint64_t type = 0;
-        if (keel_cap_info(s, &type, NULL, NULL) == KE_EMPTY_SLOT)
-            return s;
-    }
-    return 0;
-}
-
 int64_t logsrv_start(struct logsrv *ls, const struct keel_srvinfo *si, uint64_t ep, uint64_t signal, uint64_t bit,
                      uint64_t prio)
 {
@@ -150,7 +139,7 @@ int64_t logsrv_start(struct logsrv *ls, const struct keel_srvinfo *si, uint64_t 
         p->badge = cap->slot;
         strlcpy(p->name, cap->name + 7, sizeof p->name);
     }
-    uint64_t th = free_slot();
+    uint64_t th = srv_free_slot();
     if (!th)
         return KE_SLOT_IN_USE;
     int64_t err = keel_obj_create(SRV_SLOT_MEMORY, OBJ_THREAD, th, SRV_SLOT_TASK);

@@ -446,19 +446,19 @@ static int64_t handle(struct keyd *k, struct keel_msg *m, struct keyd_job *now, 
  * bytes long (keel/init.h). */
 static void map_site(struct keyd *k, const struct keel_srvinfo *si)
 {
-    uint64_t slot = srv_find_cap(si, "site"), pages = 0;
-    if (!slot || si->site_size == 0) {
+    const void *site;
+    size_t len;
+    int64_t err = srv_map_site(si, KEYD_SITE_VA, &site, &len);
+    if (err == KE_EMPTY_SLOT) {
         ulog("keyd: no site archive (manifest grant `site`, boot module `site`): keys cannot be loaded\n");
         return;
     }
-    if (keel_frame_info(slot, NULL, &pages) != KE_OK || si->site_offset > pages * 4096 ||
-        si->site_size > pages * 4096 - si->site_offset ||
-        keel_map(SRV_SLOT_TASK, slot, KEYD_SITE_VA, RIGHT_READ) != KE_OK) {
+    if (err) {
         ulog("keyd: the site archive could not be mapped\n");
         return;
     }
-    k->site = (const uint8_t *)KEYD_SITE_VA + si->site_offset;
-    k->site_len = si->site_size;
+    k->site = site;
+    k->site_len = len;
 }
 
 static uint64_t client_badge(const struct keel_srvinfo *si, const struct keyd_args *a)

@@ -562,12 +562,10 @@ int main(const struct keel_srvinfo *si)
                                          : "the random generator could not be seeded: refusing to serve");
 
     /* The site archive and appliance.conf. */
-    uint64_t site = srv_find_cap(si, "site"), pages = 0;
-    if (!site || !si->site_size || keel_frame_info(site, NULL, &pages) != KE_OK || si->site_offset > pages * 4096 ||
-        si->site_size > pages * 4096 - si->site_offset || keel_map(SRV_SLOT_TASK, site, SITE_VA, RIGHT_READ) != KE_OK)
+    const void *site;
+    if (srv_map_site(si, SITE_VA, &site, &f->site_len) != 0)
         idle_forever("no site archive (manifest grant `site`): nothing to serve");
-    f->site = (const uint8_t *)SITE_VA + si->site_offset;
-    f->site_len = si->site_size;
+    f->site = site;
     const void *text;
     size_t len;
     int r = cpio_find(f->site, f->site_len, "appliance.conf", &text, &len);
