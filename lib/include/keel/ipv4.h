@@ -50,8 +50,8 @@ static inline size_t ipv4_scan(const char *s, size_t n, uint32_t *out)
  * dotted quad (nothing before or after it). */
 static inline bool ipv4_parse(const char *s, size_t n, uint32_t *out)
 {
-    uint32_t a;
-    if (ipv4_scan(s, n, &a) != n || n == 0)
+    uint32_t a = 0;
+    if (n == 0 || ipv4_scan(s, n, &a) != n)
         return false;
     *out = a;
     return true;
