@@ -37,7 +37,7 @@ int srv_dispatch(const struct srv_loop *l, struct keel_msg *m)
         r = (int32_t)SRV_E_UNKNOWN;
     else if (SRV_LABEL_WORDS(label) < h->words)
         r = (int32_t)SRV_E_SHORT;
-    else
+    else if (!l->admit || (r = l->admit(l->ctx, m)) == 0)
         r = h->fn(l->ctx, m);
     if (r == SRV_NO_REPLY || !wants_reply)
         return 0;

@@ -47,7 +47,8 @@ struct netd_admin {
     struct nic *nics;   /* netd's NICs (n_nics of them) */
     unsigned n_nics;
     struct netd_ping ping;
-    char text[NETADM_IN_MAX]; /* the client's text, copied before parsing */
+    char text[NETADM_IN_MAX];         /* the client's text, copied before parsing */
+    struct netd_admin_client *caller; /* the client of the request being handled (set by admit) */
     /* Called after each commit (netd.c: the interfaces' new addresses); may be NULL. */
     void (*on_commit)(void *ctx);
     void *on_commit_ctx;

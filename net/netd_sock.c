@@ -562,29 +562,34 @@ static struct nsock_client *client_of(struct netd_socks *ss, uint64_t badge)
     return NULL;
 }
 
-/* The caller's socket numbered by m->mr[0], of KIND, or an error. */
-static int64_t sock_arg(struct netd_socks *ss, struct keel_msg *m, uint8_t kind, struct nsock **out)
+/* Every call's prologue (srv_loop.admit): the caller must be a client,
+ * and have said SOCK_HELLO (but for SOCK_HELLO itself); its entry is
+ * ss->caller for the handler (caller()). */
+static int64_t admit(void *ctx, const struct keel_msg *m)
 {
-    struct nsock_client *c = client_of(ss, m->badge);
-    if (!c)
+    struct netd_socks *ss = ctx;
+    ss->caller = client_of(ss, m->badge);
+    if (!ss->caller)
         return SOCK_E_NO_CLIENT;
-    if (!c->hello)
+    if (!ss->caller->hello && SRV_LABEL_ID((uint32_t)keel_label(m)) != SOCK_HELLO)
         return SOCK_E_NO_HELLO;
-    struct nsock *s = m->mr[0] < SOCK_MAX ? sock_at(c, (unsigned)m->mr[0]) : NULL;
+    return 0;
+}
+
+/* The client of the request being handled (admit found it). */
+static struct nsock_client *caller(void *ctx) { return ((struct netd_socks *)ctx)->caller; }
+
+/* The caller's socket numbered by m->mr[0], of KIND (NSOCK_FREE: any
+ * kind), or an error. */
+static int64_t sock_arg(void *ctx, const struct keel_msg *m, uint8_t kind, struct nsock **out)
+{
+    struct nsock *s = m->mr[0] < SOCK_MAX ? sock_at(caller(ctx), (unsigned)m->mr[0]) : NULL;
     if (!s || s->kind == NSOCK_FREE)
         return SOCK_E_BAD_SOCKET;
     *out = s;
     if (kind != NSOCK_FREE && (*out)->kind != kind)
         return SOCK_E_WRONG_TYPE;
     return 0;
-}
-
-static int64_t caller(struct netd_socks *ss, struct keel_msg *m, struct nsock_client **out)
-{
-    *out = client_of(ss, m->badge);
-    if (!*out)
-        return SOCK_E_NO_CLIENT;
-    return (*out)->hello ? 0 : SOCK_E_NO_HELLO;
 }
 
 /* Aborts every socket of C (queued connections first go with their
@@ -632,9 +637,8 @@ static int64_t client_faults(const struct nsock_client *c, uint64_t *faults)
 
 static int64_t do_hello(void *ctx, struct keel_msg *m)
 {
-    struct nsock_client *c = client_of(ctx, m->badge);
-    if (!c)
-        return SOCK_E_NO_CLIENT;
+    (void)m;
+    struct nsock_client *c = caller(ctx);
     unsigned closed = client_drop(c);
     uint64_t faults = 0;
     if (client_faults(c, &faults) == 0)
@@ -667,10 +671,7 @@ static void poll_deaths(void *arg)
 
 static int64_t do_listen(void *ctx, struct keel_msg *m)
 {
-    struct nsock_client *c;
-    int64_t e = caller(ctx, m, &c);
-    if (e)
-        return e;
+    struct nsock_client *c = caller(ctx);
     if (m->mr[0] == 0 || m->mr[0] > 0xffff || m->mr[1] == 0 || m->mr[1] > SOCK_MAX)
         return SOCK_E_INVALID;
     uint8_t lwip_backlog = m->mr[1] > 255 ? 255 : (uint8_t)m->mr[1]; /* lwIP's is a u8 */
@@ -724,12 +725,9 @@ static int64_t do_accept(void *ctx, struct keel_msg *m)
 }
 
 /* SOCK_TCP_CONNECT and SOCK_TCP_CONNECT6: a TCP connection to TO:PORT. */
-static int64_t connect_to(void *ctx, struct keel_msg *m, const ip_addr_t *to, uint64_t port)
+static int64_t connect_to(void *ctx, const ip_addr_t *to, uint64_t port)
 {
-    struct nsock_client *c;
-    int64_t e = caller(ctx, m, &c);
-    if (e)
-        return e;
+    struct nsock_client *c = caller(ctx);
     if (port == 0 || port > 0xffff)
         return SOCK_E_INVALID;
     bool v6 = IP_IS_V6(to);
@@ -763,7 +761,7 @@ static int64_t do_connect(void *ctx, struct keel_msg *m)
         return SOCK_E_INVALID;
     ip_addr_t to;
     ip_addr_set_ip4_u32_val(to, lwip_htonl((uint32_t)m->mr[0]));
-    return connect_to(ctx, m, &to, m->mr[1]);
+    return connect_to(ctx, &to, m->mr[1]);
 }
 
 static int64_t do_connect6(void *ctx, struct keel_msg *m)
@@ -776,7 +774,7 @@ static int64_t do_connect6(void *ctx, struct keel_msg *m)
     const ip6_addr_t *a = ip_2_ip6(&to);
     if (ip6_addr_isany(a) || ip6_addr_ismulticast(a) || ip6_addr_isloopback(a) || ip6_addr_islinklocal(a))
         return SOCK_E_INVALID; /* no zone to send a link-local destination out of */
-    return connect_to(ctx, m, &to, m->mr[2]);
+    return connect_to(ctx, &to, m->mr[2]);
 }
 
 static int64_t do_addrs6(void *ctx, struct keel_msg *m)
@@ -798,10 +796,7 @@ static int64_t do_addrs6(void *ctx, struct keel_msg *m)
  * dual stack (V6). */
 static int64_t udp_bind_to(void *ctx, struct keel_msg *m, bool v6)
 {
-    struct nsock_client *c;
-    int64_t e = caller(ctx, m, &c);
-    if (e)
-        return e;
+    struct nsock_client *c = caller(ctx);
     if (m->mr[0] == 0 || m->mr[0] > 0xffff)
         return SOCK_E_INVALID;
     struct nsock *s = alloc_sock(c, NSOCK_UDP);
@@ -830,10 +825,8 @@ static int64_t do_udp_bind6(void *ctx, struct keel_msg *m) { return udp_bind_to(
 
 static int64_t do_kick(void *ctx, struct keel_msg *m)
 {
-    struct nsock_client *c;
-    int64_t e = caller(ctx, m, &c);
-    if (e)
-        return e;
+    (void)m;
+    struct nsock_client *c = caller(ctx);
     for (unsigned w = 0; w < SOCK_EVENT_WORDS; w++) {
         uint64_t bits = __atomic_exchange_n(&c->sh->kicks[w], 0, __ATOMIC_ACQUIRE);
         while (bits) {
@@ -917,7 +910,9 @@ static const struct srv_handler handlers[] = {
 
 int netd_sock_dispatch(struct netd_socks *ss, struct keel_msg *m)
 {
-    const struct srv_loop l = { .handlers = handlers, .n_handlers = sizeof handlers / sizeof handlers[0], .ctx = ss };
+    const struct srv_loop l = {
+        .handlers = handlers, .n_handlers = sizeof handlers / sizeof handlers[0], .admit = admit, .ctx = ss
+    };
     return srv_dispatch(&l, m);
 }
 

@@ -5,7 +5,8 @@
  * A server describes its protocol as a table of handlers keyed by label,
  * each with the number of message words it needs; the loop refuses other
  * labels and short messages itself (reply label SRV_E_UNKNOWN / SRV_E_SHORT)
- * so handlers only ever see well-formed requests.  Notification bits (a
+ * so handlers only ever see well-formed requests; an optional `admit` step
+ * then checks the caller once for every handler.  Notification bits (a
  * bound notification: interrupts, "frames waiting", timers) go to
  * on_notify.  Replies use SYS_REPLY_RECV, which never blocks: a client that
  * stops listening cannot stall the server.
@@ -43,6 +44,12 @@ struct srv_loop {
     size_t n_handlers;
     void (*on_notify)(void *ctx, uint64_t bits);           /* may be NULL */
     void (*on_fault)(void *ctx, const struct keel_msg *m); /* fault messages; NULL: ignored */
+    /* The handlers' common prologue, or NULL: runs for every request that
+     * passed the label and length checks, before its handler; checks what
+     * every request of the protocol needs (which client sent it).  0 lets
+     * the handler run; anything else is the reply label (the request's
+     * words go back as they came), and the handler does not run. */
+    int64_t (*admit)(void *ctx, const struct keel_msg *m);
     void *ctx;
 };
 
