@@ -5,6 +5,7 @@
  * message words the client sent, so the loop can refuse a request that is
  * too short before any handler reads garbage registers.
  */
+#include <keel/fmt.h>
 #include <keel/init.h>
 #include <keel/server.h>
 #include <keel/string.h>
@@ -74,6 +75,19 @@ int64_t srv_ready_and_run(const struct srv_loop *l)
     return srv_run(l);
 }
 
+int64_t srv_map_frame(uint64_t slot, uint64_t va, uint64_t rights, uint64_t min_pages, uint64_t *pages)
+{
+    uint64_t n = 0;
+    int64_t err = keel_frame_info(slot, NULL, &n);
+    if (!err && n < min_pages)
+        err = KE_RANGE;
+    if (!err)
+        err = keel_map(SRV_SLOT_TASK, slot, va, rights);
+    if (!err && pages)
+        *pages = n;
+    return err;
+}
+
 int64_t srv_map_site(const struct keel_srvinfo *si, uint64_t va, const void **data, size_t *len)
 {
     uint64_t slot = srv_find_cap(si, "site"), pages = 0;
@@ -110,6 +124,25 @@ uint64_t srv_find_cap_prefix(const struct keel_srvinfo *si, const char *prefix)
             return si->caps[i].slot;
     }
     return 0;
+}
+
+uint64_t srv_find_cap_of(const struct keel_srvinfo *si, const char *prefix, const char *name)
+{
+    char full[64]; /* srv_find_cap compares the field's 24 bytes at most */
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    return srv_find_cap(si, full);
+}
+
+const char *srv_next_client(const struct keel_srvinfo *si, uint32_t *i, uint64_t *badge)
+{
+    while (*i < si->n_caps && *i < KEEL_SRV_MAX_CAPS) {
+        const struct keel_srv_cap *cap = &si->caps[(*i)++];
+        if (cap->type == CAP_NONE && strncmp(cap->name, "client:", 7) == 0) {
+            *badge = cap->slot;
+            return cap->name + 7;
+        }
+    }
+    return NULL;
 }
 
 uint64_t srv_free_slot(void)

@@ -167,13 +167,6 @@ struct netd {
 
 /* --------------------------------------------------------------- setup -- */
 
-static uint64_t cap_named(const struct keel_srvinfo *si, const char *prefix, const char *name)
-{
-    char full[32];
-    snprintf(full, sizeof full, "%s%s", prefix, name);
-    return srv_find_cap(si, full);
-}
-
 /* The PCI NIC number init noted for connection NAME ("nic:NAME"), or
  * FALLBACK when there is no note (a driver without a `pci net N` grant). */
 static unsigned nic_number(const struct keel_srvinfo *si, const char *name, unsigned fallback)
@@ -230,7 +223,7 @@ static int setup_nics(struct netd *d)
         if (strncmp(cn, "ep:", 3) != 0)
             continue;
         const char *name = cn + 3;
-        uint64_t shm = cap_named(si, "shm:", name);
+        uint64_t shm = srv_find_cap_of(si, "shm:", name);
         if (!shm)
             continue; /* another service (ep:rng), not a NIC */
         if (d->n_nics == NETD_MAX_NICS) {
@@ -238,12 +231,8 @@ static int setup_nics(struct netd *d)
             continue;
         }
         unsigned k = d->n_nics;
-        uint64_t va = SHM_BASE + k * SHM_STRIDE, pages = 0;
-        int64_t err = keel_frame_info(shm, NULL, &pages);
-        if (!err && pages < NIC_SHM_PAGES)
-            err = KE_RANGE;
-        if (!err)
-            err = keel_map(SRV_SLOT_TASK, shm, va, RIGHT_READ | RIGHT_WRITE);
+        uint64_t va = SHM_BASE + k * SHM_STRIDE;
+        int64_t err = srv_map_frame(shm, va, RIGHT_READ | RIGHT_WRITE, NIC_SHM_PAGES, NULL);
         if (err) {
             ulog("netd: %s: cannot map the shared region (error %lld)\n", name, (long long)err);
             return -1;

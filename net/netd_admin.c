@@ -73,14 +73,10 @@ void netd_admin_init(struct netd_admin *a, const struct keel_srvinfo *si, uint64
     a->fw = fw;
     a->nics = nics;
     a->n_nics = n_nics;
-    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
-        const struct keel_srv_cap *cap = &si->caps[i];
-        if (cap->type != CAP_NONE || strncmp(cap->name, "client:", 7) != 0)
-            continue;
-        const char *name = cap->name + 7;
-        char full[32];
-        snprintf(full, sizeof full, "shm:admin-%s", name);
-        uint64_t shm = srv_find_cap(si, full), pages = 0;
+    const char *name;
+    uint64_t badge;
+    for (uint32_t i = 0; (name = srv_next_client(si, &i, &badge)) != NULL;) {
+        uint64_t shm = srv_find_cap_of(si, "shm:admin-", name);
         if (!shm)
             continue; /* a client of netd without administration rights */
         if (a->n == NETD_ADMIN_CLIENTS) {
@@ -88,11 +84,7 @@ void netd_admin_init(struct netd_admin *a, const struct keel_srvinfo *si, uint64
             continue;
         }
         uint64_t at = va + a->n * NETD_ADMIN_STRIDE;
-        int64_t err = keel_frame_info(shm, NULL, &pages);
-        if (!err && pages < NETADM_SHM_PAGES)
-            err = KE_RANGE;
-        if (!err)
-            err = keel_map(SRV_SLOT_TASK, shm, at, RIGHT_READ | RIGHT_WRITE);
+        int64_t err = srv_map_frame(shm, at, RIGHT_READ | RIGHT_WRITE, NETADM_SHM_PAGES, NULL);
         if (err) {
             ulog("netd: admin: %s: cannot map its region (error %lld; it needs %u pages)\n", name, (long long)err,
                  (unsigned)NETADM_SHM_PAGES);
@@ -100,7 +92,7 @@ void netd_admin_init(struct netd_admin *a, const struct keel_srvinfo *si, uint64
         }
         struct netd_admin_client *c = &a->c[a->n++];
         strlcpy(c->name, name, sizeof c->name);
-        c->badge = cap->slot;
+        c->badge = badge;
         c->base = (uint8_t *)at;
         ulog("netd: admin: client %s (badge %llu)\n", name, (unsigned long long)c->badge);
     }

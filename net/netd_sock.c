@@ -926,9 +926,7 @@ int netd_sock_dispatch(struct netd_socks *ss, struct keel_msg *m)
 static int64_t map_region(const struct keel_srvinfo *si, struct nsock_client *c, uint64_t rx, uint64_t at,
                           uint64_t links)
 {
-    char full[32];
-    snprintf(full, sizeof full, "shm:socktx-%s", c->name);
-    uint64_t tx = srv_find_cap(si, full), rx_pages = 0, tx_pages = 0;
+    uint64_t tx = srv_find_cap_of(si, "shm:socktx-", c->name), rx_pages = 0, tx_pages = 0;
     int64_t err = keel_frame_info(rx, NULL, &rx_pages);
     if (!err)
         err = tx ? keel_frame_info(tx, NULL, &tx_pages) : KE_EMPTY_SLOT;
@@ -956,16 +954,10 @@ static int64_t map_region(const struct keel_srvinfo *si, struct nsock_client *c,
 void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64_t va)
 {
     unsigned slot = 0; /* address slots used, mapped or not */
-    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
-        const struct keel_srv_cap *cap = &si->caps[i];
-        if (cap->type != CAP_NONE || strncmp(cap->name, "client:", 7) != 0)
-            continue;
-        const char *name = cap->name + 7;
-        char full[32];
-        snprintf(full, sizeof full, "shm:sock-%s", name);
-        uint64_t shm = srv_find_cap(si, full);
-        snprintf(full, sizeof full, "signal:sock-%s", name);
-        uint64_t sig = srv_find_cap(si, full);
+    const char *name;
+    uint64_t badge;
+    for (uint32_t i = 0; (name = srv_next_client(si, &i, &badge)) != NULL;) {
+        uint64_t shm = srv_find_cap_of(si, "shm:sock-", name), sig = srv_find_cap_of(si, "signal:sock-", name);
         if (!shm || !sig)
             continue; /* a client of netd without sockets */
         if (slot == NETD_SOCK_CLIENTS) {
@@ -988,7 +980,7 @@ void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64
         if (!chunk_map(c, 0))
             continue;
         ss->n++;
-        c->badge = cap->slot;
+        c->badge = badge;
         c->signal = sig;
         /* The client said HELLO to an earlier run of netd: its sockets died
          * with that run.  Magic 0 tells it the session is gone (socket.h),

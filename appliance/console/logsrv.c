@@ -131,13 +131,12 @@ int64_t logsrv_start(struct logsrv *ls, const struct keel_srvinfo *si, uint64_t 
     ls->ep = ep;
     ls->signal = signal;
     ls->bit = bit;
-    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS && ls->n_clients < LOGSRV_CLIENTS; i++) {
-        const struct keel_srv_cap *cap = &si->caps[i];
-        if (cap->type != CAP_NONE || strncmp(cap->name, "client:", 7) != 0)
-            continue;
+    const char *name;
+    uint64_t badge;
+    for (uint32_t i = 0; ls->n_clients < LOGSRV_CLIENTS && (name = srv_next_client(si, &i, &badge)) != NULL;) {
         struct logsrv_part *p = &ls->parts[ls->n_clients++];
-        p->badge = cap->slot;
-        strlcpy(p->name, cap->name + 7, sizeof p->name);
+        p->badge = badge;
+        strlcpy(p->name, name, sizeof p->name);
     }
     uint64_t th = srv_free_slot();
     if (!th)

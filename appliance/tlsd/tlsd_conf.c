@@ -253,14 +253,10 @@ struct listener *const *tlsd_conf_running(const struct tlsd_conf *tc, unsigned *
 
 void tlsd_conf_admin_init(struct tlsd_conf *tc, const struct keel_srvinfo *si, uint64_t va)
 {
-    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
-        const struct keel_srv_cap *cap = &si->caps[i];
-        if (cap->type != CAP_NONE || strncmp(cap->name, "client:", 7) != 0)
-            continue;
-        const char *name = cap->name + 7;
-        char full[40];
-        snprintf(full, sizeof full, "shm:tlsadm-%s", name);
-        uint64_t shm = srv_find_cap(si, full), pages = 0;
+    const char *name;
+    uint64_t badge;
+    for (uint32_t i = 0; (name = srv_next_client(si, &i, &badge)) != NULL;) {
+        uint64_t shm = srv_find_cap_of(si, "shm:tlsadm-", name);
         if (!shm)
             continue; /* a reader of the statistics only */
         if (tc->nadm == TLSD_CONF_ADMIN_MAX) {
@@ -268,11 +264,7 @@ void tlsd_conf_admin_init(struct tlsd_conf *tc, const struct keel_srvinfo *si, u
             continue;
         }
         uint64_t at = va + tc->nadm * ADMIN_STRIDE;
-        int64_t err = keel_frame_info(shm, NULL, &pages);
-        if (!err && pages < TLSADM_SHM_PAGES)
-            err = KE_RANGE;
-        if (!err)
-            err = keel_map(SRV_SLOT_TASK, shm, at, RIGHT_READ | RIGHT_WRITE);
+        int64_t err = srv_map_frame(shm, at, RIGHT_READ | RIGHT_WRITE, TLSADM_SHM_PAGES, NULL);
         if (err) {
             ulog("tlsd: admin: %s: cannot map its region (error %lld; it needs %u pages)\n", name, (long long)err,
                  (unsigned)TLSADM_SHM_PAGES);
@@ -280,7 +272,7 @@ void tlsd_conf_admin_init(struct tlsd_conf *tc, const struct keel_srvinfo *si, u
         }
         struct tlsd_admin *a = &tc->adm[tc->nadm++];
         strlcpy(a->name, name, sizeof a->name);
-        a->badge = cap->slot;
+        a->badge = badge;
         a->base = (uint8_t *)at;
         ulog("tlsd: admin: client %s (badge %llu)\n", name, (unsigned long long)a->badge);
     }

@@ -65,6 +65,14 @@ uint64_t srv_find_cap(const struct keel_srvinfo *si, const char *name);
 /* The first capability whose name starts with PREFIX ("serve:", "shm:"),
  * its slot, or 0. */
 uint64_t srv_find_cap_prefix(const struct keel_srvinfo *si, const char *prefix);
+/* The slot of the capability named PREFIX + NAME ("shm:admin-" + "consoled"),
+ * or 0 when there is none (compared as srv_find_cap does). */
+uint64_t srv_find_cap_of(const struct keel_srvinfo *si, const char *prefix, const char *name);
+/* The clients init noted for this server: a "client:C" note for each
+ * server C that connects to it, whose slot field is C's badge.  Iterates
+ * from *I (start at 0): returns the next client's name C with *BADGE set
+ * and *I advanced, or NULL after the last. */
+const char *srv_next_client(const struct keel_srvinfo *si, uint32_t *i, uint64_t *badge);
 /* The highest empty capability slot (for objects a server creates itself:
  * init grants from the bottom), or 0 when the table is full. */
 uint64_t srv_free_slot(void);
@@ -74,6 +82,13 @@ uint64_t srv_free_slot(void);
  * server ignores it: init answers at once and only the kernel can fail
  * the call (no init endpoint: a test image), and a server serves anyway. */
 int64_t srv_ready(void);
+
+/* Maps frame SLOT (a `share` region) at VA with RIGHTS when it holds at
+ * least MIN_PAGES pages.  Returns 0, with *PAGES = its size when PAGES is
+ * not NULL; KE_RANGE when it is smaller (nothing mapped); or the kernel's
+ * error of SYS_FRAME_INFO / SYS_MAP. */
+int64_t srv_map_frame(uint64_t slot, uint64_t va, uint64_t rights, uint64_t min_pages, uint64_t *pages)
+    __attribute__((warn_unused_result));
 
 /* Maps the site archive read-only at VA (page-aligned, a free stretch of
  * the address space as large as the frame): init's grant "site" is the
