@@ -562,28 +562,11 @@ static struct nsock_client *client_of(struct netd_socks *ss, uint64_t badge)
     return NULL;
 }
 
-/* Every call's prologue (srv_loop.admit): the caller must be a client,
- * and have said SOCK_HELLO (but for SOCK_HELLO itself); its entry is
- * ss->caller for the handler (caller()). */
-static int64_t admit(void *ctx, const struct keel_msg *m)
+/* C's socket numbered by m->mr[0], of KIND (NSOCK_FREE: any kind), or an
+ * error. */
+static int64_t sock_arg(struct nsock_client *c, const struct keel_msg *m, uint8_t kind, struct nsock **out)
 {
-    struct netd_socks *ss = ctx;
-    ss->caller = client_of(ss, m->badge);
-    if (!ss->caller)
-        return SOCK_E_NO_CLIENT;
-    if (!ss->caller->hello && SRV_LABEL_ID((uint32_t)keel_label(m)) != SOCK_HELLO)
-        return SOCK_E_NO_HELLO;
-    return 0;
-}
-
-/* The client of the request being handled (admit found it). */
-static struct nsock_client *caller(void *ctx) { return ((struct netd_socks *)ctx)->caller; }
-
-/* The caller's socket numbered by m->mr[0], of KIND (NSOCK_FREE: any
- * kind), or an error. */
-static int64_t sock_arg(void *ctx, const struct keel_msg *m, uint8_t kind, struct nsock **out)
-{
-    struct nsock *s = m->mr[0] < SOCK_MAX ? sock_at(caller(ctx), (unsigned)m->mr[0]) : NULL;
+    struct nsock *s = m->mr[0] < SOCK_MAX ? sock_at(c, (unsigned)m->mr[0]) : NULL;
     if (!s || s->kind == NSOCK_FREE)
         return SOCK_E_BAD_SOCKET;
     *out = s;
@@ -591,6 +574,43 @@ static int64_t sock_arg(void *ctx, const struct keel_msg *m, uint8_t kind, struc
         return SOCK_E_WRONG_TYPE;
     return 0;
 }
+
+/* The requests that name one of the caller's sockets in MR0, and the kind
+ * it must be (NSOCK_FREE: any).  Their handlers, and only they, take the
+ * socket from sock_of() (NULL for any other request). */
+static const struct {
+    uint32_t label;
+    uint8_t kind;
+} sock_calls[] = {
+    { SOCK_ACCEPT, NSOCK_LISTEN }, { SOCK_SHUTDOWN, NSOCK_TCP }, { SOCK_CLOSE, NSOCK_FREE },
+    { SOCK_SETOPT, NSOCK_TCP },    { SOCK_ADDRS6, NSOCK_TCP },
+};
+
+/* Every call's prologue (srv_loop.admit), the checks in this order: the
+ * caller must be a client (its entry: ss->caller, caller()), and have
+ * said SOCK_HELLO (but for SOCK_HELLO itself); a request of sock_calls[]
+ * must name a socket of the caller of its kind (ss->sock, sock_of()). */
+static int64_t admit(void *ctx, const struct keel_msg *m)
+{
+    struct netd_socks *ss = ctx;
+    uint32_t id = SRV_LABEL_ID((uint32_t)keel_label(m));
+    ss->caller = client_of(ss, m->badge);
+    ss->sock = NULL;
+    if (!ss->caller)
+        return SOCK_E_NO_CLIENT;
+    if (!ss->caller->hello && id != SOCK_HELLO)
+        return SOCK_E_NO_HELLO;
+    for (unsigned i = 0; i < sizeof sock_calls / sizeof sock_calls[0]; i++)
+        if (sock_calls[i].label == id)
+            return sock_arg(ss->caller, m, sock_calls[i].kind, &ss->sock);
+    return 0;
+}
+
+/* The client of the request being handled (admit found it). */
+static struct nsock_client *caller(void *ctx) { return ((struct netd_socks *)ctx)->caller; }
+
+/* The socket the request names (admit checked it; sock_calls[] only). */
+static struct nsock *sock_of(void *ctx) { return ((struct netd_socks *)ctx)->sock; }
 
 /* Aborts every socket of C (queued connections first go with their
  * listener) and clears its region's header; returns how many it closed. */
@@ -707,10 +727,8 @@ static int64_t do_listen(void *ctx, struct keel_msg *m)
 
 static int64_t do_accept(void *ctx, struct keel_msg *m)
 {
-    struct nsock *l;
-    int64_t e = sock_arg(ctx, m, NSOCK_LISTEN, &l);
-    if (e)
-        return e;
+    (void)m;
+    struct nsock *l = sock_of(ctx);
     if (l->qhead < 0)
         return SOCK_E_AGAIN;
     struct nsock *s = sock_at(l->c, (unsigned)l->qhead);
@@ -779,10 +797,7 @@ static int64_t do_connect6(void *ctx, struct keel_msg *m)
 
 static int64_t do_addrs6(void *ctx, struct keel_msg *m)
 {
-    struct nsock *s;
-    int64_t e = sock_arg(ctx, m, NSOCK_TCP, &s);
-    if (e)
-        return e;
+    struct nsock *s = sock_of(ctx);
     if (!(st_of(s)->status & SOCK_ST_PEER6))
         return SOCK_E_WRONG_TYPE;
     if (!s->tcp || !IP_IS_V6_VAL(s->tcp->remote_ip))
@@ -849,10 +864,8 @@ static int64_t do_kick(void *ctx, struct keel_msg *m)
 
 static int64_t do_shutdown(void *ctx, struct keel_msg *m)
 {
-    struct nsock *s;
-    int64_t e = sock_arg(ctx, m, NSOCK_TCP, &s);
-    if (e)
-        return e;
+    (void)m;
+    struct nsock *s = sock_of(ctx);
     s->shut_wr = true;
     tx_push(s);
     return 0;
@@ -860,10 +873,8 @@ static int64_t do_shutdown(void *ctx, struct keel_msg *m)
 
 static int64_t do_close(void *ctx, struct keel_msg *m)
 {
-    struct nsock *s;
-    int64_t e = sock_arg(ctx, m, NSOCK_FREE, &s);
-    if (e)
-        return e;
+    (void)m;
+    struct nsock *s = sock_of(ctx);
     if (s->listener >= 0)
         return SOCK_E_BAD_SOCKET; /* not handed out yet: SOCK_ACCEPT it first */
     /* The window for what the client consumed goes back first: lwIP's
@@ -879,10 +890,7 @@ static int64_t do_close(void *ctx, struct keel_msg *m)
 
 static int64_t do_setopt(void *ctx, struct keel_msg *m)
 {
-    struct nsock *s;
-    int64_t e = sock_arg(ctx, m, NSOCK_TCP, &s);
-    if (e)
-        return e;
+    struct nsock *s = sock_of(ctx);
     if (m->mr[1] != SOCK_OPT_NODELAY && m->mr[1] != SOCK_OPT_KEEPALIVE)
         return SOCK_E_INVALID;
     if (!s->tcp)

@@ -441,7 +441,7 @@ static int64_t do_stats(void *ctx, struct keel_msg *m)
 }
 
 /* The statistics for anyone; the configuration for an admin client only
- * (tlsd_conf.c checks the badge). */
+ * (tlsd_conf_admit checks the badge). */
 static const struct srv_handler HANDLERS[] = {
     { TLSD_LISTENERS, 0, do_listeners },           { TLSD_STATS, 2, do_stats },
     { TLSD_CONFIG_PREPARE, 1, tlsd_conf_prepare }, { TLSD_CONFIG_COMMIT, 0, tlsd_conf_commit },
@@ -465,6 +465,7 @@ static uint64_t wait_event(struct front *f, bool poll)
         return m.badge;
     const struct srv_loop loop = { .handlers = HANDLERS,
                                    .n_handlers = sizeof HANDLERS / sizeof HANDLERS[0],
+                                   .admit = tlsd_conf_admit,
                                    .ctx = &f->conf };
     if (srv_dispatch(&loop, &m))
         (void)keel_reply(&m);

@@ -286,6 +286,17 @@ static struct tlsd_admin *admin_of(struct tlsd_conf *tc, uint64_t badge)
     return NULL;
 }
 
+int64_t tlsd_conf_admit(void *ctx, const struct keel_msg *m)
+{
+    struct tlsd_conf *tc = ctx;
+    uint32_t id = SRV_LABEL_ID((uint32_t)keel_label(m));
+    tc->caller = NULL;
+    if (id != TLSD_CONFIG_PREPARE && id != TLSD_CONFIG_COMMIT && id != TLSD_CONFIG_ABORT && id != TLSD_STATS_CLEAR)
+        return 0; /* the statistics: anyone's */
+    tc->caller = admin_of(tc, m->badge);
+    return tc->caller ? 0 : TLSD_E_NOT_ADMIN;
+}
+
 /* ------------------------------------------------------------- prepare ---- */
 
 /* Frees what a PREPARE built (running listeners are not touched). */
@@ -365,9 +376,7 @@ static int prepare_block(struct tlsd_conf *tc, unsigned j, const struct conf_tls
 int64_t tlsd_conf_prepare(void *ctx, struct keel_msg *m)
 {
     struct tlsd_conf *tc = ctx;
-    struct tlsd_admin *a = admin_of(tc, m->badge);
-    if (!a)
-        return TLSD_E_NOT_ADMIN;
+    struct tlsd_admin *a = tc->caller;
     uint64_t len = m->mr[0];
     if (len > TLSADM_IN_MAX)
         return TLSD_E_INVAL;
@@ -437,9 +446,7 @@ static unsigned retire(struct tlsd_conf *tc, unsigned i, int to)
 int64_t tlsd_conf_commit(void *ctx, struct keel_msg *m)
 {
     struct tlsd_conf *tc = ctx;
-    struct tlsd_admin *a = admin_of(tc, m->badge);
-    if (!a)
-        return TLSD_E_NOT_ADMIN;
+    struct tlsd_admin *a = tc->caller;
     if (!tc->prepared)
         return TLSD_E_NOT_PREPARED;
     /* point of no return: nothing below can fail */
@@ -479,10 +486,9 @@ int64_t tlsd_conf_commit(void *ctx, struct keel_msg *m)
 
 int64_t tlsd_conf_abort(void *ctx, struct keel_msg *m)
 {
+    (void)m;
     struct tlsd_conf *tc = ctx;
-    struct tlsd_admin *a = admin_of(tc, m->badge);
-    if (!a)
-        return TLSD_E_NOT_ADMIN;
+    struct tlsd_admin *a = tc->caller;
     if (tc->prepared)
         ulog("tlsd: admin %s: prepared configuration aborted\n", a->name);
     prepared_drop(tc);
@@ -491,10 +497,9 @@ int64_t tlsd_conf_abort(void *ctx, struct keel_msg *m)
 
 int64_t tlsd_conf_clear(void *ctx, struct keel_msg *m)
 {
+    (void)m;
     struct tlsd_conf *tc = ctx;
-    struct tlsd_admin *a = admin_of(tc, m->badge);
-    if (!a)
-        return TLSD_E_NOT_ADMIN;
+    struct tlsd_admin *a = tc->caller;
     unsigned nl;
     struct listener *const *rl = tlsd_conf_running(tc, &nl);
     for (unsigned i = 0; i < nl; i++) {

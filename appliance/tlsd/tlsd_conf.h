@@ -100,7 +100,8 @@ struct tlsd_conf {
     unsigned nkeys_run; /* keys[0..nkeys_run) are the running configuration's; the rest a PREPARE's */
     struct tlsd_admin adm[TLSD_CONF_ADMIN_MAX];
     unsigned nadm;
-    char text[TLSADM_IN_MAX]; /* our copy of a candidate's text */
+    char text[TLSADM_IN_MAX];  /* our copy of a candidate's text */
+    struct tlsd_admin *caller; /* the admin client of the request being handled (set by tlsd_conf_admit) */
 };
 
 /* Call order at start: tlsd_conf_boot (TC zeroed: static storage, it is
@@ -128,9 +129,15 @@ struct listener *const *tlsd_conf_running(const struct tlsd_conf *tc, unsigned *
  * "shm:tlsadm-C" of TLSADM_SHM_PAGES pages, at VA + k * 1 MiB. */
 void tlsd_conf_admin_init(struct tlsd_conf *tc, const struct keel_srvinfo *si, uint64_t va);
 
+/* The prologue of tlsd.c's dispatch (srv_loop.admit; CTX: the struct
+ * tlsd_conf): the configuration's calls (TLSD_CONFIG_*, TLSD_STATS_CLEAR)
+ * are an admin client's only, TLSD_E_NOT_ADMIN for any other caller; the
+ * statistics are anyone's. */
+int64_t tlsd_conf_admit(void *ctx, const struct keel_msg *m);
+
 /* The handlers of TLSD_CONFIG_PREPARE (1 word), _COMMIT and _ABORT
- * (abi/keel/tlsd.h), for tlsd.c's dispatch table; CTX is the struct
- * tlsd_conf.  Each answers at once. */
+ * (abi/keel/tlsd.h), for tlsd.c's dispatch table with tlsd_conf_admit;
+ * CTX is the struct tlsd_conf.  Each answers at once. */
 int64_t tlsd_conf_prepare(void *ctx, struct keel_msg *m);
 int64_t tlsd_conf_commit(void *ctx, struct keel_msg *m);
 int64_t tlsd_conf_abort(void *ctx, struct keel_msg *m);
