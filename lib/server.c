@@ -9,6 +9,7 @@
 #include <keel/init.h>
 #include <keel/server.h>
 #include <keel/string.h>
+#include <keel/ulog.h>
 
 static const struct srv_handler *find_handler(const struct srv_loop *l, uint32_t id)
 {
@@ -142,6 +143,44 @@ const char *srv_next_client(const struct keel_srvinfo *si, uint32_t *i, uint64_t
             return cap->name + 7;
         }
     }
+    return NULL;
+}
+
+unsigned srv_map_client_regions(const struct keel_srvinfo *si, const char *prefix, uint64_t min_pages, uint64_t va,
+                                uint64_t stride, struct srv_client_region *out, unsigned max, const char *who)
+{
+    unsigned n = 0;
+    const char *name;
+    uint64_t badge;
+    for (uint32_t i = 0; (name = srv_next_client(si, &i, &badge)) != NULL;) {
+        uint64_t shm = srv_find_cap_of(si, prefix, name);
+        if (!shm)
+            continue;
+        if (n == max) {
+            ulog("%s: admin: more than %u clients; %s ignored\n", who, max, name);
+            continue;
+        }
+        uint64_t at = va + n * stride;
+        int64_t err = srv_map_frame(shm, at, RIGHT_READ | RIGHT_WRITE, min_pages, NULL);
+        if (err) {
+            ulog("%s: admin: %s: cannot map its region (error %lld; it needs %u pages)\n", who, name, (long long)err,
+                 (unsigned)min_pages);
+            continue;
+        }
+        struct srv_client_region *c = &out[n++];
+        strlcpy(c->name, name, sizeof c->name);
+        c->badge = badge;
+        c->base = (uint8_t *)at;
+        ulog("%s: admin: client %s (badge %llu)\n", who, name, (unsigned long long)badge);
+    }
+    return n;
+}
+
+struct srv_client_region *srv_client_of(struct srv_client_region *regions, unsigned n, uint64_t badge)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (regions[i].badge == badge)
+            return &regions[i];
     return NULL;
 }
 

@@ -59,43 +59,14 @@
 
 /* ------------------------------------------------------------- clients -- */
 
-static struct netd_admin_client *client_of(struct netd_admin *a, uint64_t badge)
-{
-    for (unsigned i = 0; i < a->n; i++)
-        if (a->c[i].badge == badge)
-            return &a->c[i];
-    return NULL;
-}
-
 void netd_admin_init(struct netd_admin *a, const struct keel_srvinfo *si, uint64_t va, struct netd_fw *fw,
                      struct nic *nics, unsigned n_nics)
 {
     a->fw = fw;
     a->nics = nics;
     a->n_nics = n_nics;
-    const char *name;
-    uint64_t badge;
-    for (uint32_t i = 0; (name = srv_next_client(si, &i, &badge)) != NULL;) {
-        uint64_t shm = srv_find_cap_of(si, "shm:admin-", name);
-        if (!shm)
-            continue; /* a client of netd without administration rights */
-        if (a->n == NETD_ADMIN_CLIENTS) {
-            ulog("netd: admin: more than %d clients; %s ignored\n", NETD_ADMIN_CLIENTS, name);
-            continue;
-        }
-        uint64_t at = va + a->n * NETD_ADMIN_STRIDE;
-        int64_t err = srv_map_frame(shm, at, RIGHT_READ | RIGHT_WRITE, NETADM_SHM_PAGES, NULL);
-        if (err) {
-            ulog("netd: admin: %s: cannot map its region (error %lld; it needs %u pages)\n", name, (long long)err,
-                 (unsigned)NETADM_SHM_PAGES);
-            continue;
-        }
-        struct netd_admin_client *c = &a->c[a->n++];
-        strlcpy(c->name, name, sizeof c->name);
-        c->badge = badge;
-        c->base = (uint8_t *)at;
-        ulog("netd: admin: client %s (badge %llu)\n", name, (unsigned long long)c->badge);
-    }
+    a->n = srv_map_client_regions(si, "shm:admin-", NETADM_SHM_PAGES, va, NETD_ADMIN_STRIDE, a->c, NETD_ADMIN_CLIENTS,
+                                  "netd");
 }
 
 /* --------------------------------------------------------------- output -- */
@@ -610,7 +581,7 @@ uint64_t netd_admin_next_deadline(const struct netd_admin *a)
 static int64_t admit(void *ctx, const struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
-    a->caller = client_of(a, m->badge);
+    a->caller = srv_client_of(a->c, a->n, m->badge);
     return a->caller ? 0 : NETADM_E_NOT_ADMIN;
 }
 
@@ -660,7 +631,7 @@ static bool bad_byte(const char *text, size_t len, unsigned *line, unsigned *col
 static int64_t do_prepare(void *ctx, struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c = a->caller;
+    struct srv_client_region *c = a->caller;
     uint64_t len = m->mr[0];
     if (len > NETADM_IN_MAX)
         return NETADM_E_INVAL;
@@ -784,7 +755,7 @@ static void show_counters(struct netd_admin *a, struct out *o)
 static int64_t do_show(void *ctx, struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c = a->caller;
+    struct srv_client_region *c = a->caller;
     struct out o = { (char *)c->base + NETADM_OUT_OFF, 0, NETADM_OUT_MAX, false };
     switch (m->mr[0]) {
     case NETADM_SHOW_INTERFACES:
@@ -817,7 +788,7 @@ static int64_t do_show(void *ctx, struct keel_msg *m)
 static int64_t do_ping(void *ctx, struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c = a->caller;
+    struct srv_client_region *c = a->caller;
     uint64_t addr = m->mr[0], count = m->mr[1];
     bool v6 = m->mr[2] == 6; /* the IPv6 address: 16 bytes at NETADM_IN_OFF */
     uint8_t addr6[16] = { 0 };
@@ -870,7 +841,7 @@ static int64_t do_clear(void *ctx, struct keel_msg *m)
 {
     (void)m;
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c = a->caller;
+    struct srv_client_region *c = a->caller;
     for (unsigned k = 0; k < a->n_nics; k++)
         memset(&a->nics[k].stats, 0, sizeof a->nics[k].stats);
     struct fw_ruleset *rs = a->fw->eng.rules;
@@ -883,7 +854,7 @@ static int64_t do_clear(void *ctx, struct keel_msg *m)
 }
 
 /* The table named at the client's NETADM_IN_OFF (MR1 bytes), or an error. */
-static int64_t table_of(struct netd_admin *a, const struct netd_admin_client *c, uint64_t len, int *ti)
+static int64_t table_of(struct netd_admin *a, const struct srv_client_region *c, uint64_t len, int *ti)
 {
     char name[FW_TABLE_NAME];
     if (len == 0 || len >= sizeof name)
@@ -910,7 +881,7 @@ static int64_t do_table(void *ctx, struct keel_msg *m)
     int64_t e = table_of(a, a->caller, m->mr[1], &ti);
     if (e)
         return e;
-    struct netd_admin_client *c = a->caller;
+    struct srv_client_region *c = a->caller;
     uint64_t op = m->mr[0], addr = m->mr[2], prefix = m->mr[3];
     struct fw_ruleset *rs = a->fw->eng.rules;
     struct fw_table *t = &rs->tables[ti];

@@ -253,37 +253,8 @@ struct listener *const *tlsd_conf_running(const struct tlsd_conf *tc, unsigned *
 
 void tlsd_conf_admin_init(struct tlsd_conf *tc, const struct keel_srvinfo *si, uint64_t va)
 {
-    const char *name;
-    uint64_t badge;
-    for (uint32_t i = 0; (name = srv_next_client(si, &i, &badge)) != NULL;) {
-        uint64_t shm = srv_find_cap_of(si, "shm:tlsadm-", name);
-        if (!shm)
-            continue; /* a reader of the statistics only */
-        if (tc->nadm == TLSD_CONF_ADMIN_MAX) {
-            ulog("tlsd: admin: more than %d clients; %s ignored\n", TLSD_CONF_ADMIN_MAX, name);
-            continue;
-        }
-        uint64_t at = va + tc->nadm * ADMIN_STRIDE;
-        int64_t err = srv_map_frame(shm, at, RIGHT_READ | RIGHT_WRITE, TLSADM_SHM_PAGES, NULL);
-        if (err) {
-            ulog("tlsd: admin: %s: cannot map its region (error %lld; it needs %u pages)\n", name, (long long)err,
-                 (unsigned)TLSADM_SHM_PAGES);
-            continue;
-        }
-        struct tlsd_admin *a = &tc->adm[tc->nadm++];
-        strlcpy(a->name, name, sizeof a->name);
-        a->badge = badge;
-        a->base = (uint8_t *)at;
-        ulog("tlsd: admin: client %s (badge %llu)\n", name, (unsigned long long)a->badge);
-    }
-}
-
-static struct tlsd_admin *admin_of(struct tlsd_conf *tc, uint64_t badge)
-{
-    for (unsigned i = 0; i < tc->nadm; i++)
-        if (tc->adm[i].badge == badge)
-            return &tc->adm[i];
-    return NULL;
+    tc->nadm = srv_map_client_regions(si, "shm:tlsadm-", TLSADM_SHM_PAGES, va, ADMIN_STRIDE, tc->adm,
+                                      TLSD_CONF_ADMIN_MAX, "tlsd");
 }
 
 int64_t tlsd_conf_admit(void *ctx, const struct keel_msg *m)
@@ -293,7 +264,7 @@ int64_t tlsd_conf_admit(void *ctx, const struct keel_msg *m)
     tc->caller = NULL;
     if (id != TLSD_CONFIG_PREPARE && id != TLSD_CONFIG_COMMIT && id != TLSD_CONFIG_ABORT && id != TLSD_STATS_CLEAR)
         return 0; /* the statistics: anyone's */
-    tc->caller = admin_of(tc, m->badge);
+    tc->caller = srv_client_of(tc->adm, tc->nadm, m->badge);
     return tc->caller ? 0 : TLSD_E_NOT_ADMIN;
 }
 
@@ -334,7 +305,7 @@ static unsigned column_of(const struct tlsd_conf *tc, size_t len, unsigned line,
 }
 
 /* Writes MSG to A's answer area; the reply TLSD_E_CONFIG with LINE, COL. */
-static int64_t refuse(struct tlsd_admin *a, struct keel_msg *m, unsigned line, unsigned col, const char *msg)
+static int64_t refuse(struct srv_client_region *a, struct keel_msg *m, unsigned line, unsigned col, const char *msg)
 {
     size_t n = strnlen(msg, TLSADM_OUT_MAX - 1);
     memcpy(a->base + TLSADM_OUT_OFF, msg, n);
@@ -376,7 +347,7 @@ static int prepare_block(struct tlsd_conf *tc, unsigned j, const struct conf_tls
 int64_t tlsd_conf_prepare(void *ctx, struct keel_msg *m)
 {
     struct tlsd_conf *tc = ctx;
-    struct tlsd_admin *a = tc->caller;
+    struct srv_client_region *a = tc->caller;
     uint64_t len = m->mr[0];
     if (len > TLSADM_IN_MAX)
         return TLSD_E_INVAL;
@@ -446,7 +417,7 @@ static unsigned retire(struct tlsd_conf *tc, unsigned i, int to)
 int64_t tlsd_conf_commit(void *ctx, struct keel_msg *m)
 {
     struct tlsd_conf *tc = ctx;
-    struct tlsd_admin *a = tc->caller;
+    struct srv_client_region *a = tc->caller;
     if (!tc->prepared)
         return TLSD_E_NOT_PREPARED;
     /* point of no return: nothing below can fail */
@@ -488,7 +459,7 @@ int64_t tlsd_conf_abort(void *ctx, struct keel_msg *m)
 {
     (void)m;
     struct tlsd_conf *tc = ctx;
-    struct tlsd_admin *a = tc->caller;
+    struct srv_client_region *a = tc->caller;
     if (tc->prepared)
         ulog("tlsd: admin %s: prepared configuration aborted\n", a->name);
     prepared_drop(tc);
@@ -499,7 +470,7 @@ int64_t tlsd_conf_clear(void *ctx, struct keel_msg *m)
 {
     (void)m;
     struct tlsd_conf *tc = ctx;
-    struct tlsd_admin *a = tc->caller;
+    struct srv_client_region *a = tc->caller;
     unsigned nl;
     struct listener *const *rl = tlsd_conf_running(tc, &nl);
     for (unsigned i = 0; i < nl; i++) {

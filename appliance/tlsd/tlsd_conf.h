@@ -72,13 +72,6 @@ struct tlsd_key {
     uint8_t fp[32];
 };
 
-/* A configuring client: "client:C" with the region "shm:tlsadm-C". */
-struct tlsd_admin {
-    char name[24];
-    uint64_t badge;
-    uint8_t *base; /* TLSADM_SHM_PAGES pages, shared with the client: read with care */
-};
-
 /* The module's whole state, one per tlsd (tlsd.c keeps it in its thread
  * 0 state; only thread 0 touches it, from the event loop).  Fields are
  * this module's: tlsd.c reads the running listeners through
@@ -98,10 +91,10 @@ struct tlsd_conf {
     struct tlsd_key keys[TLSD_CONF_KEYS];
     unsigned nkeys;
     unsigned nkeys_run; /* keys[0..nkeys_run) are the running configuration's; the rest a PREPARE's */
-    struct tlsd_admin adm[TLSD_CONF_ADMIN_MAX];
+    struct srv_client_region adm[TLSD_CONF_ADMIN_MAX]; /* the configuring clients, "shm:tlsadm-C" */
     unsigned nadm;
-    char text[TLSADM_IN_MAX];  /* our copy of a candidate's text */
-    struct tlsd_admin *caller; /* the admin client of the request being handled (set by tlsd_conf_admit) */
+    char text[TLSADM_IN_MAX];         /* our copy of a candidate's text */
+    struct srv_client_region *caller; /* the admin client of the request being handled (set by tlsd_conf_admit) */
 };
 
 /* Call order at start: tlsd_conf_boot (TC zeroed: static storage, it is

@@ -73,6 +73,23 @@ uint64_t srv_find_cap_of(const struct keel_srvinfo *si, const char *prefix, cons
  * from *I (start at 0): returns the next client's name C with *BADGE set
  * and *I advanced, or NULL after the last. */
 const char *srv_next_client(const struct keel_srvinfo *si, uint32_t *i, uint64_t *badge);
+/* A client with a region of its own (the configuring clients of netd's
+ * and tlsd's admin protocols): "client:C" plus a frame PREFIX-C. */
+struct srv_client_region {
+    char name[24];  /* C */
+    uint64_t badge; /* what its calls carry */
+    uint8_t *base;  /* its region, mapped read-write; the client writes it too: read with care */
+};
+/* Maps the region PREFIX + C ("shm:admin-" + C) of each client C that has
+ * one, of at least MIN_PAGES pages, read-write at VA + k * STRIDE, into
+ * OUT[k], k < MAX; a client without the frame is skipped (it may call,
+ * but not for what needs the region), one over MAX or whose frame is too
+ * small or cannot be mapped is skipped and logged, as is each one mapped
+ * ("WHO: admin: client C (badge B)").  Returns how many it mapped. */
+unsigned srv_map_client_regions(const struct keel_srvinfo *si, const char *prefix, uint64_t min_pages, uint64_t va,
+                                uint64_t stride, struct srv_client_region *out, unsigned max, const char *who);
+/* The entry of OUT[0..N) whose badge is BADGE, or NULL. */
+struct srv_client_region *srv_client_of(struct srv_client_region *regions, unsigned n, uint64_t badge);
 /* The highest empty capability slot (for objects a server creates itself:
  * init grants from the bottom), or 0 when the table is full. */
 uint64_t srv_free_slot(void);
