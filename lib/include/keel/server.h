@@ -95,9 +95,10 @@ struct srv_client_region *srv_client_of(struct srv_client_region *regions, unsig
 uint64_t srv_free_slot(void);
 
 /* Tells init this server is ready (INIT_READY: init logs it and starts
- * what waits for it).  Returns init's answer: 0, or the IPC error.  Every
- * server ignores it: init answers at once and only the kernel can fail
- * the call (no init endpoint: a test image), and a server serves anyway. */
+ * what waits for it).  Returns 0, or the call's IPC error.  Every server
+ * ignores it, on purpose: init answers at once and without conditions, so
+ * only the kernel can fail the call, and a server that could not say it is
+ * ready serves all the same. */
 int64_t srv_ready(void);
 
 /* Maps frame SLOT (a `share` region) at VA with RIGHTS when it holds at
