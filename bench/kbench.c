@@ -33,6 +33,7 @@
  */
 #include <keel/fmt.h>
 #include <keel/init.h>
+#include <keel/server.h>
 #include <keel/string.h>
 #include <keel/sys.h>
 #include <keel/ulog.h>
@@ -225,8 +226,7 @@ int main(const struct keel_srvinfo *si)
             debug = si->caps[i].slot;
     (void)keel_clock(NULL, &tsc_hz); /* no failure: SYS_CLOCK takes no capability */
     spawn_init(SRV_SLOT_MEMORY);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     uint64_t null = bench_null();
     uint64_t fast = bench_ipc("ipc_rtt_fast", 0);
     uint64_t slow = bench_ipc("ipc_rtt_slow", KEEL_SLOWPATH);

@@ -18,8 +18,8 @@
 
 LIB_CPPFLAGS   := -Ilib/include
 LIB_SRCS       := lib/string.c lib/libc_names.c lib/fmt.c lib/heap.c lib/cpio.c lib/elf.c lib/server.c lib/nic_client.c \
-	lib/sock_client.c lib/sock_ring.c lib/ulog.c lib/cpurand.c lib/blk_client.c lib/clock.c
-LIB_UNIT_TESTS := lib_string lib_fmt lib_heap lib_cpio lib_elf lib_clock sock_ring
+	lib/sock_client.c lib/sock_ring.c lib/ulog.c lib/cpurand.c lib/blk_client.c lib/clock.c lib/args.c
+LIB_UNIT_TESTS := lib_string lib_fmt lib_heap lib_cpio lib_elf lib_clock sock_ring lib_args
 
 $(BUILD)/tests/unit/test_lib_string: tests/unit/test_lib_string.c lib/string.c lib/include/keel/string.h
 $(BUILD)/tests/unit/test_lib_fmt: tests/unit/test_lib_fmt.c lib/fmt.c lib/include/keel/fmt.h
@@ -27,6 +27,7 @@ $(BUILD)/tests/unit/test_lib_heap: tests/unit/test_lib_heap.c lib/heap.c lib/inc
 $(BUILD)/tests/unit/test_lib_cpio: tests/unit/test_lib_cpio.c lib/cpio.c lib/include/keel/cpio.h
 $(BUILD)/tests/unit/test_lib_elf: tests/unit/test_lib_elf.c lib/elf.c lib/include/keel/elf.h
 $(BUILD)/tests/unit/test_lib_clock: tests/unit/test_lib_clock.c lib/clock.c lib/fmt.c lib/include/keel/clock.h
+$(BUILD)/tests/unit/test_lib_args: tests/unit/test_lib_args.c lib/args.c lib/include/keel/args.h lib/include/keel/ipv4.h
 $(BUILD)/tests/unit/test_sock_ring: tests/unit/test_sock_ring.c lib/sock_ring.c lib/include/keel/sock_ring.h abi/keel/socket.h
 
 # <keel/...> headers live in lib/include; the generic recipe has only -Ikernel/include.

@@ -167,24 +167,6 @@ struct netd {
 
 /* --------------------------------------------------------------- setup -- */
 
-/* A free capability slot, searched from the top (init's grants start at 8). */
-static uint64_t free_slot(void)
-{
-    for (uint64_t s = KEEL_CAP_SLOTS - 1; s >= SRV_SLOT_FIRST_GRANT; s--) {
-        uint64_t type = 0;
-        if (keel_cap_info(s, &type, NULL, NULL) == KE_EMPTY_SLOT)
-            return s;
-    }
-    return 0;
-}
-
-static uint64_t cap_named(const struct keel_srvinfo *si, const char *prefix, const char *name)
-{
-    char full[32];
-    snprintf(full, sizeof full, "%s%s", prefix, name);
-    return srv_find_cap(si, full);
-}
-
 /* The PCI NIC number init noted for connection NAME ("nic:NAME"), or
  * FALLBACK when there is no note (a driver without a `pci net N` grant). */
 static unsigned nic_number(const struct keel_srvinfo *si, const char *name, unsigned fallback)
@@ -241,7 +223,7 @@ static int setup_nics(struct netd *d)
         if (strncmp(cn, "ep:", 3) != 0)
             continue;
         const char *name = cn + 3;
-        uint64_t shm = cap_named(si, "shm:", name);
+        uint64_t shm = srv_find_cap_of(si, "shm:", name);
         if (!shm)
             continue; /* another service (ep:rng), not a NIC */
         if (d->n_nics == NETD_MAX_NICS) {
@@ -249,12 +231,8 @@ static int setup_nics(struct netd *d)
             continue;
         }
         unsigned k = d->n_nics;
-        uint64_t va = SHM_BASE + k * SHM_STRIDE, pages = 0;
-        int64_t err = keel_frame_info(shm, NULL, &pages);
-        if (!err && pages < NIC_SHM_PAGES)
-            err = KE_RANGE;
-        if (!err)
-            err = keel_map(SRV_SLOT_TASK, shm, va, RIGHT_READ | RIGHT_WRITE);
+        uint64_t va = SHM_BASE + k * SHM_STRIDE;
+        int64_t err = srv_map_frame(shm, va, RIGHT_READ | RIGHT_WRITE, NIC_SHM_PAGES, NULL);
         if (err) {
             ulog("netd: %s: cannot map the shared region (error %lld)\n", name, (long long)err);
             return -1;
@@ -278,22 +256,10 @@ static int setup_nics(struct netd *d)
 static void map_site(struct netd *d)
 {
     const struct keel_srvinfo *si = d->si;
-    uint64_t slot = srv_find_cap(si, "site"), pages = 0;
-    if (!slot)
-        return; /* netd_fw_init says what that means */
-    int64_t err = keel_frame_info(slot, NULL, &pages);
-    if (!err &&
-        (si->site_size == 0 || si->site_offset > pages * 4096 || si->site_size > pages * 4096 - si->site_offset))
-        err = KE_RANGE;
-    if (!err)
-        err = keel_map(SRV_SLOT_TASK, slot, SITE_VA, RIGHT_READ);
-    if (err) {
+    int64_t err = srv_map_site(si, SITE_VA, &d->site, &d->site_size);
+    if (err && err != KE_EMPTY_SLOT) /* none: netd_fw_init says what that means */
         ulog("netd: the site archive cannot be mapped (error %lld, offset %llu, size %llu)\n", (long long)err,
              (unsigned long long)si->site_offset, (unsigned long long)si->site_size);
-        return;
-    }
-    d->site = (const void *)(SITE_VA + si->site_offset);
-    d->site_size = si->site_size;
 }
 
 /* The firewall, from appliance.conf; then that file's addresses for the
@@ -370,7 +336,7 @@ static void reconfigure_nics(void *ctx)
 /* Creates and maps lwIP's heap frame at HEAP_VA; 0 or -1 (logged). */
 static int map_lwip_heap(void)
 {
-    uint64_t slot = free_slot();
+    uint64_t slot = srv_free_slot();
     int64_t err = slot ? keel_obj_create(SRV_SLOT_MEMORY, OBJ_FRAME, slot, HEAP_PAGES) : KE_NO_MEMORY;
     if (err == KE_OK) {
         err = keel_map(SRV_SLOT_TASK, slot, HEAP_VA, RIGHT_READ | RIGHT_WRITE);
@@ -711,7 +677,6 @@ int main(const struct keel_srvinfo *si)
         ulog("netd: not started\n");
         return 1;
     }
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     netd_loop(&d);
 }

@@ -85,8 +85,9 @@ SERVERS += netd
 
 # Host unit test of the pure configuration parser.
 UNIT_TESTS += netd_config
-$(BUILD)/tests/unit/test_netd_config: net/tests/test_netd_config.c net/netd_config.c net/netd_config.h
-$(BUILD)/tests/unit/test_netd_config: UNIT_CFLAGS += -Inet
+$(BUILD)/tests/unit/test_netd_config: net/tests/test_netd_config.c net/netd_config.c net/netd_config.h \
+	lib/include/keel/ipv4.h
+$(BUILD)/tests/unit/test_netd_config: UNIT_CFLAGS += -Inet -Ilib/include
 
 # Host unit test of the static route table.
 UNIT_TESTS += netd_route

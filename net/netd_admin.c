@@ -5,7 +5,8 @@
  *
  * Who may call: a client C with a "client:C" note and a region
  * "shm:admin-C" (netd_admin_init maps it); calls are matched to it by
- * badge, every other caller gets NETADM_E_NOT_ADMIN.  The handlers run in
+ * badge, every other caller gets NETADM_E_NOT_ADMIN (admit, the prologue
+ * the server loop runs before every handler).  The handlers run in
  * netd's main thread (wait_event in netd.c hands them every request whose
  * label is NETADM_*), so they may touch lwIP and the firewall directly;
  * each replies at once and never calls anyone (the console calls netd,
@@ -59,51 +60,14 @@
 
 /* ------------------------------------------------------------- clients -- */
 
-static struct netd_admin_client *client_of(struct netd_admin *a, uint64_t badge)
-{
-    for (unsigned i = 0; i < a->n; i++)
-        if (a->c[i].badge == badge)
-            return &a->c[i];
-    return NULL;
-}
-
 void netd_admin_init(struct netd_admin *a, const struct keel_srvinfo *si, uint64_t va, struct netd_fw *fw,
                      struct nic *nics, unsigned n_nics)
 {
     a->fw = fw;
     a->nics = nics;
     a->n_nics = n_nics;
-    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
-        const struct keel_srv_cap *cap = &si->caps[i];
-        if (cap->type != CAP_NONE || strncmp(cap->name, "client:", 7) != 0)
-            continue;
-        const char *name = cap->name + 7;
-        char full[32];
-        snprintf(full, sizeof full, "shm:admin-%s", name);
-        uint64_t shm = srv_find_cap(si, full), pages = 0;
-        if (!shm)
-            continue; /* a client of netd without administration rights */
-        if (a->n == NETD_ADMIN_CLIENTS) {
-            ulog("netd: admin: more than %d clients; %s ignored\n", NETD_ADMIN_CLIENTS, name);
-            continue;
-        }
-        uint64_t at = va + a->n * NETD_ADMIN_STRIDE;
-        int64_t err = keel_frame_info(shm, NULL, &pages);
-        if (!err && pages < NETADM_SHM_PAGES)
-            err = KE_RANGE;
-        if (!err)
-            err = keel_map(SRV_SLOT_TASK, shm, at, RIGHT_READ | RIGHT_WRITE);
-        if (err) {
-            ulog("netd: admin: %s: cannot map its region (error %lld; it needs %u pages)\n", name, (long long)err,
-                 (unsigned)NETADM_SHM_PAGES);
-            continue;
-        }
-        struct netd_admin_client *c = &a->c[a->n++];
-        strlcpy(c->name, name, sizeof c->name);
-        c->badge = cap->slot;
-        c->base = (uint8_t *)at;
-        ulog("netd: admin: client %s (badge %llu)\n", name, (unsigned long long)c->badge);
-    }
+    a->n = srv_map_client_regions(si, "shm:admin-", NETADM_SHM_PAGES, va, NETD_ADMIN_STRIDE, a->c, NETD_ADMIN_CLIENTS,
+                                  "netd");
 }
 
 /* --------------------------------------------------------------- output -- */
@@ -618,10 +582,13 @@ uint64_t netd_admin_next_deadline(const struct netd_admin *a)
 
 /* ---------------------------------------------------------------- calls -- */
 
-static int64_t caller(struct netd_admin *a, const struct keel_msg *m, struct netd_admin_client **out)
+/* Every call's prologue (srv_loop.admit): only an admin client may call;
+ * its entry is a->caller for the handler. */
+static int64_t admit(void *ctx, const struct keel_msg *m)
 {
-    *out = client_of(a, m->badge);
-    return *out ? 0 : NETADM_E_NOT_ADMIN;
+    struct netd_admin *a = ctx;
+    a->caller = srv_client_of(a->c, a->n, m->badge);
+    return a->caller ? 0 : NETADM_E_NOT_ADMIN;
 }
 
 /* "FILE:LINE:COL: ..." -> LINE and COL (0 when the message has none). */
@@ -670,10 +637,7 @@ static bool bad_byte(const char *text, size_t len, unsigned *line, unsigned *col
 static int64_t do_prepare(void *ctx, struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c;
-    int64_t e = caller(a, m, &c);
-    if (e)
-        return e;
+    struct srv_client_region *c = a->caller;
     uint64_t len = m->mr[0];
     if (len > NETADM_IN_MAX)
         return NETADM_E_INVAL;
@@ -704,10 +668,6 @@ static int64_t do_prepare(void *ctx, struct keel_msg *m)
 static int64_t do_commit(void *ctx, struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c;
-    int64_t e = caller(a, m, &c);
-    if (e)
-        return e;
     if (netd_fw_commit(a->fw) != NETD_FW_OK)
         return NETADM_E_NOT_PREPARED;
     if (a->on_commit)
@@ -719,11 +679,8 @@ static int64_t do_commit(void *ctx, struct keel_msg *m)
 
 static int64_t do_abort(void *ctx, struct keel_msg *m)
 {
+    (void)m;
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c;
-    int64_t e = caller(a, m, &c);
-    if (e)
-        return e;
     netd_fw_abort(a->fw);
     return 0;
 }
@@ -804,10 +761,7 @@ static void show_counters(struct netd_admin *a, struct out *o)
 static int64_t do_show(void *ctx, struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c;
-    int64_t e = caller(a, m, &c);
-    if (e)
-        return e;
+    struct srv_client_region *c = a->caller;
     struct out o = { (char *)c->base + NETADM_OUT_OFF, 0, NETADM_OUT_MAX, false };
     switch (m->mr[0]) {
     case NETADM_SHOW_INTERFACES:
@@ -840,10 +794,7 @@ static int64_t do_show(void *ctx, struct keel_msg *m)
 static int64_t do_ping(void *ctx, struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c;
-    int64_t e = caller(a, m, &c);
-    if (e)
-        return e;
+    struct srv_client_region *c = a->caller;
     uint64_t addr = m->mr[0], count = m->mr[1];
     bool v6 = m->mr[2] == 6; /* the IPv6 address: 16 bytes at NETADM_IN_OFF */
     uint8_t addr6[16] = { 0 };
@@ -884,10 +835,6 @@ static int64_t do_ping(void *ctx, struct keel_msg *m)
 static int64_t do_ping_status(void *ctx, struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c;
-    int64_t e = caller(a, m, &c);
-    if (e)
-        return e;
     const struct netd_ping *pg = &a->ping;
     m->mr[0] = pg->sent;
     m->mr[1] = pg->received;
@@ -898,11 +845,9 @@ static int64_t do_ping_status(void *ctx, struct keel_msg *m)
 
 static int64_t do_clear(void *ctx, struct keel_msg *m)
 {
+    (void)m;
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c;
-    int64_t e = caller(a, m, &c);
-    if (e)
-        return e;
+    struct srv_client_region *c = a->caller;
     for (unsigned k = 0; k < a->n_nics; k++)
         memset(&a->nics[k].stats, 0, sizeof a->nics[k].stats);
     struct fw_ruleset *rs = a->fw->eng.rules;
@@ -915,7 +860,7 @@ static int64_t do_clear(void *ctx, struct keel_msg *m)
 }
 
 /* The table named at the client's NETADM_IN_OFF (MR1 bytes), or an error. */
-static int64_t table_of(struct netd_admin *a, const struct netd_admin_client *c, uint64_t len, int *ti)
+static int64_t table_of(struct netd_admin *a, const struct srv_client_region *c, uint64_t len, int *ti)
 {
     char name[FW_TABLE_NAME];
     if (len == 0 || len >= sizeof name)
@@ -938,13 +883,11 @@ static void table_rows(const struct fw_table *t, struct out *o)
 static int64_t do_table(void *ctx, struct keel_msg *m)
 {
     struct netd_admin *a = ctx;
-    struct netd_admin_client *c;
     int ti;
-    int64_t e = caller(a, m, &c);
-    if (!e)
-        e = table_of(a, c, m->mr[1], &ti);
+    int64_t e = table_of(a, a->caller, m->mr[1], &ti);
     if (e)
         return e;
+    struct srv_client_region *c = a->caller;
     uint64_t op = m->mr[0], addr = m->mr[2], prefix = m->mr[3];
     struct fw_ruleset *rs = a->fw->eng.rules;
     struct fw_table *t = &rs->tables[ti];
@@ -1000,6 +943,8 @@ bool netd_admin_owns(const struct keel_msg *m)
 
 int netd_admin_dispatch(struct netd_admin *a, struct keel_msg *m)
 {
-    const struct srv_loop l = { .handlers = handlers, .n_handlers = sizeof handlers / sizeof handlers[0], .ctx = a };
+    const struct srv_loop l = {
+        .handlers = handlers, .n_handlers = sizeof handlers / sizeof handlers[0], .admit = admit, .ctx = a
+    };
     return srv_dispatch(&l, m);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <keel/netadm.h>
+#include <keel/server.h>
 #include <keel/sys.h>
 
 #include "netd_fw.h"
@@ -18,13 +19,6 @@
 #define NETD_ADMIN_CLIENTS 2
 
 struct raw_pcb;
-
-/* One admin client: its badge and its region (mapped). */
-struct netd_admin_client {
-    char name[16];
-    uint64_t badge;
-    uint8_t *base; /* NETADM_SHM_PAGES pages */
-};
 
 /* The one ping in progress (NETADM_PING); idle when count == 0. */
 struct netd_ping {
@@ -42,12 +36,13 @@ struct netd_ping {
 
 struct netd_admin {
     unsigned n;
-    struct netd_admin_client c[NETD_ADMIN_CLIENTS];
-    struct netd_fw *fw; /* netd's firewall */
-    struct nic *nics;   /* netd's NICs (n_nics of them) */
+    struct srv_client_region c[NETD_ADMIN_CLIENTS]; /* the admin clients: badge and region (NETADM_SHM_PAGES) */
+    struct netd_fw *fw;                             /* netd's firewall */
+    struct nic *nics;                               /* netd's NICs (n_nics of them) */
     unsigned n_nics;
     struct netd_ping ping;
-    char text[NETADM_IN_MAX]; /* the client's text, copied before parsing */
+    char text[NETADM_IN_MAX];         /* the client's text, copied before parsing */
+    struct srv_client_region *caller; /* the client of the request being handled (set by admit) */
     /* Called after each commit (netd.c: the interfaces' new addresses); may be NULL. */
     void (*on_commit)(void *ctx);
     void *on_commit_ctx;

@@ -11,6 +11,8 @@
 #include <keel/string.h>
 #endif
 
+#include <keel/ipv4.h>
+
 #include "netd_config.h"
 
 struct cursor {
@@ -46,15 +48,16 @@ static long number(struct cursor *c, long max)
     return v;
 }
 
+/* A.B.C.D (keel/ipv4.h's reader: no leading zeros); advances c->p. */
 static int dotted_quad(struct cursor *c, uint8_t out[4])
 {
-    const char *at = c->p;
-    for (int i = 0; i < 4; i++) {
-        long v = number(c, 255);
-        if (v < 0 || (i < 3 && *c->p++ != '.'))
-            return fail(c, at, "expected an IPv4 address A.B.C.D");
-        out[i] = (uint8_t)v;
-    }
+    uint32_t a = 0;
+    size_t n = ipv4_scan(c->p, strlen(c->p), &a);
+    if (!n)
+        return fail(c, c->p, "expected an IPv4 address A.B.C.D");
+    c->p += n;
+    for (int i = 0; i < 4; i++)
+        out[i] = (uint8_t)(a >> (24 - 8 * i));
     return NETD_CONFIG_OK;
 }
 

@@ -301,22 +301,11 @@ static void tcp_unhook(struct tcp_pcb *pcb)
 
 /* ------------------------------------------------------ socket objects -- */
 
-/* A free capability slot, searched from the top (init's grants start low). */
-static uint64_t free_slot(void)
-{
-    for (uint64_t i = KEEL_CAP_SLOTS - 1; i >= SRV_SLOT_FIRST_GRANT; i--) {
-        uint64_t type = 0;
-        if (keel_cap_info(i, &type, NULL, NULL) == KE_EMPTY_SLOT)
-            return i;
-    }
-    return 0;
-}
-
 /* Maps a zeroed frame of PAGES pages of netd's budget at VA (the mapping
  * keeps it; unmapping refunds it): 0 or the kernel's error. */
 static int64_t map_new(uint64_t va, uint64_t pages)
 {
-    uint64_t slot = free_slot();
+    uint64_t slot = srv_free_slot();
     int64_t err = slot ? keel_obj_create(SRV_SLOT_MEMORY, OBJ_FRAME, slot, pages) : KE_NO_MEMORY;
     if (err == KE_OK) {
         err = keel_map(SRV_SLOT_TASK, slot, va, RIGHT_READ | RIGHT_WRITE);
@@ -576,14 +565,10 @@ static struct nsock_client *client_of(struct netd_socks *ss, uint64_t badge)
     return NULL;
 }
 
-/* The caller's socket numbered by m->mr[0], of KIND, or an error. */
-static int64_t sock_arg(struct netd_socks *ss, struct keel_msg *m, uint8_t kind, struct nsock **out)
+/* C's socket numbered by m->mr[0], of KIND (NSOCK_FREE: any kind), or an
+ * error. */
+static int64_t sock_arg(struct nsock_client *c, const struct keel_msg *m, uint8_t kind, struct nsock **out)
 {
-    struct nsock_client *c = client_of(ss, m->badge);
-    if (!c)
-        return SOCK_E_NO_CLIENT;
-    if (!c->hello)
-        return SOCK_E_NO_HELLO;
     struct nsock *s = m->mr[0] < SOCK_MAX ? sock_at(c, (unsigned)m->mr[0]) : NULL;
     if (!s || s->kind == NSOCK_FREE)
         return SOCK_E_BAD_SOCKET;
@@ -593,13 +578,42 @@ static int64_t sock_arg(struct netd_socks *ss, struct keel_msg *m, uint8_t kind,
     return 0;
 }
 
-static int64_t caller(struct netd_socks *ss, struct keel_msg *m, struct nsock_client **out)
+/* The requests that name one of the caller's sockets in MR0, and the kind
+ * it must be (NSOCK_FREE: any).  Their handlers, and only they, take the
+ * socket from sock_of() (NULL for any other request). */
+static const struct {
+    uint32_t label;
+    uint8_t kind;
+} sock_calls[] = {
+    { SOCK_ACCEPT, NSOCK_LISTEN }, { SOCK_SHUTDOWN, NSOCK_TCP }, { SOCK_CLOSE, NSOCK_FREE },
+    { SOCK_SETOPT, NSOCK_TCP },    { SOCK_ADDRS6, NSOCK_TCP },
+};
+
+/* Every call's prologue (srv_loop.admit), the checks in this order: the
+ * caller must be a client (its entry: ss->caller, caller()), and have
+ * said SOCK_HELLO (but for SOCK_HELLO itself); a request of sock_calls[]
+ * must name a socket of the caller of its kind (ss->sock, sock_of()). */
+static int64_t admit(void *ctx, const struct keel_msg *m)
 {
-    *out = client_of(ss, m->badge);
-    if (!*out)
+    struct netd_socks *ss = ctx;
+    uint32_t id = SRV_LABEL_ID((uint32_t)keel_label(m));
+    ss->caller = client_of(ss, m->badge);
+    ss->sock = NULL;
+    if (!ss->caller)
         return SOCK_E_NO_CLIENT;
-    return (*out)->hello ? 0 : SOCK_E_NO_HELLO;
+    if (!ss->caller->hello && id != SOCK_HELLO)
+        return SOCK_E_NO_HELLO;
+    for (unsigned i = 0; i < sizeof sock_calls / sizeof sock_calls[0]; i++)
+        if (sock_calls[i].label == id)
+            return sock_arg(ss->caller, m, sock_calls[i].kind, &ss->sock);
+    return 0;
 }
+
+/* The client of the request being handled (admit found it). */
+static struct nsock_client *caller(void *ctx) { return ((struct netd_socks *)ctx)->caller; }
+
+/* The socket the request names (admit checked it; sock_calls[] only). */
+static struct nsock *sock_of(void *ctx) { return ((struct netd_socks *)ctx)->sock; }
 
 /* Aborts every socket of C (queued connections first go with their
  * listener) and clears its region's header; returns how many it closed. */
@@ -646,9 +660,8 @@ static int64_t client_faults(const struct nsock_client *c, uint64_t *faults)
 
 static int64_t do_hello(void *ctx, struct keel_msg *m)
 {
-    struct nsock_client *c = client_of(ctx, m->badge);
-    if (!c)
-        return SOCK_E_NO_CLIENT;
+    (void)m;
+    struct nsock_client *c = caller(ctx);
     unsigned closed = client_drop(c);
     uint64_t faults = 0;
     if (client_faults(c, &faults) == 0)
@@ -681,10 +694,7 @@ static void poll_deaths(void *arg)
 
 static int64_t do_listen(void *ctx, struct keel_msg *m)
 {
-    struct nsock_client *c;
-    int64_t e = caller(ctx, m, &c);
-    if (e)
-        return e;
+    struct nsock_client *c = caller(ctx);
     if (m->mr[0] == 0 || m->mr[0] > 0xffff || m->mr[1] == 0 || m->mr[1] > SOCK_MAX)
         return SOCK_E_INVALID;
     uint8_t lwip_backlog = m->mr[1] > 255 ? 255 : (uint8_t)m->mr[1]; /* lwIP's is a u8 */
@@ -721,10 +731,8 @@ static int64_t do_listen(void *ctx, struct keel_msg *m)
 
 static int64_t do_accept(void *ctx, struct keel_msg *m)
 {
-    struct nsock *l;
-    int64_t e = sock_arg(ctx, m, NSOCK_LISTEN, &l);
-    if (e)
-        return e;
+    (void)m;
+    struct nsock *l = sock_of(ctx);
     if (l->qhead < 0)
         return SOCK_E_AGAIN;
     struct nsock *s = sock_at(l->c, (unsigned)l->qhead);
@@ -739,12 +747,9 @@ static int64_t do_accept(void *ctx, struct keel_msg *m)
 }
 
 /* SOCK_TCP_CONNECT and SOCK_TCP_CONNECT6: a TCP connection to TO:PORT. */
-static int64_t connect_to(void *ctx, struct keel_msg *m, const ip_addr_t *to, uint64_t port)
+static int64_t connect_to(void *ctx, const ip_addr_t *to, uint64_t port)
 {
-    struct nsock_client *c;
-    int64_t e = caller(ctx, m, &c);
-    if (e)
-        return e;
+    struct nsock_client *c = caller(ctx);
     if (port == 0 || port > 0xffff)
         return SOCK_E_INVALID;
     bool v6 = IP_IS_V6(to);
@@ -778,7 +783,7 @@ static int64_t do_connect(void *ctx, struct keel_msg *m)
         return SOCK_E_INVALID;
     ip_addr_t to;
     ip_addr_set_ip4_u32_val(to, lwip_htonl((uint32_t)m->mr[0]));
-    return connect_to(ctx, m, &to, m->mr[1]);
+    return connect_to(ctx, &to, m->mr[1]);
 }
 
 static int64_t do_connect6(void *ctx, struct keel_msg *m)
@@ -791,15 +796,12 @@ static int64_t do_connect6(void *ctx, struct keel_msg *m)
     const ip6_addr_t *a = ip_2_ip6(&to);
     if (ip6_addr_isany(a) || ip6_addr_ismulticast(a) || ip6_addr_isloopback(a) || ip6_addr_islinklocal(a))
         return SOCK_E_INVALID; /* no zone to send a link-local destination out of */
-    return connect_to(ctx, m, &to, m->mr[2]);
+    return connect_to(ctx, &to, m->mr[2]);
 }
 
 static int64_t do_addrs6(void *ctx, struct keel_msg *m)
 {
-    struct nsock *s;
-    int64_t e = sock_arg(ctx, m, NSOCK_TCP, &s);
-    if (e)
-        return e;
+    struct nsock *s = sock_of(ctx);
     if (!(st_of(s)->status & SOCK_ST_PEER6))
         return SOCK_E_WRONG_TYPE;
     if (!s->tcp || !IP_IS_V6_VAL(s->tcp->remote_ip))
@@ -813,10 +815,7 @@ static int64_t do_addrs6(void *ctx, struct keel_msg *m)
  * dual stack (V6). */
 static int64_t udp_bind_to(void *ctx, struct keel_msg *m, bool v6)
 {
-    struct nsock_client *c;
-    int64_t e = caller(ctx, m, &c);
-    if (e)
-        return e;
+    struct nsock_client *c = caller(ctx);
     if (m->mr[0] == 0 || m->mr[0] > 0xffff)
         return SOCK_E_INVALID;
     struct nsock *s = alloc_sock(c, NSOCK_UDP);
@@ -845,10 +844,8 @@ static int64_t do_udp_bind6(void *ctx, struct keel_msg *m) { return udp_bind_to(
 
 static int64_t do_kick(void *ctx, struct keel_msg *m)
 {
-    struct nsock_client *c;
-    int64_t e = caller(ctx, m, &c);
-    if (e)
-        return e;
+    (void)m;
+    struct nsock_client *c = caller(ctx);
     for (unsigned w = 0; w < SOCK_EVENT_WORDS; w++) {
         uint64_t bits = __atomic_exchange_n(&c->sh->kicks[w], 0, __ATOMIC_ACQUIRE);
         while (bits) {
@@ -871,10 +868,8 @@ static int64_t do_kick(void *ctx, struct keel_msg *m)
 
 static int64_t do_shutdown(void *ctx, struct keel_msg *m)
 {
-    struct nsock *s;
-    int64_t e = sock_arg(ctx, m, NSOCK_TCP, &s);
-    if (e)
-        return e;
+    (void)m;
+    struct nsock *s = sock_of(ctx);
     s->shut_wr = true;
     tx_push(s);
     return 0;
@@ -882,10 +877,8 @@ static int64_t do_shutdown(void *ctx, struct keel_msg *m)
 
 static int64_t do_close(void *ctx, struct keel_msg *m)
 {
-    struct nsock *s;
-    int64_t e = sock_arg(ctx, m, NSOCK_FREE, &s);
-    if (e)
-        return e;
+    (void)m;
+    struct nsock *s = sock_of(ctx);
     if (s->listener >= 0)
         return SOCK_E_BAD_SOCKET; /* not handed out yet: SOCK_ACCEPT it first */
     /* The window for what the client consumed goes back first: lwIP's
@@ -901,10 +894,7 @@ static int64_t do_close(void *ctx, struct keel_msg *m)
 
 static int64_t do_setopt(void *ctx, struct keel_msg *m)
 {
-    struct nsock *s;
-    int64_t e = sock_arg(ctx, m, NSOCK_TCP, &s);
-    if (e)
-        return e;
+    struct nsock *s = sock_of(ctx);
     if (m->mr[1] != SOCK_OPT_NODELAY && m->mr[1] != SOCK_OPT_KEEPALIVE)
         return SOCK_E_INVALID;
     if (!s->tcp)
@@ -932,7 +922,9 @@ static const struct srv_handler handlers[] = {
 
 int netd_sock_dispatch(struct netd_socks *ss, struct keel_msg *m)
 {
-    const struct srv_loop l = { .handlers = handlers, .n_handlers = sizeof handlers / sizeof handlers[0], .ctx = ss };
+    const struct srv_loop l = {
+        .handlers = handlers, .n_handlers = sizeof handlers / sizeof handlers[0], .admit = admit, .ctx = ss
+    };
     return srv_dispatch(&l, m);
 }
 
@@ -946,9 +938,7 @@ int netd_sock_dispatch(struct netd_socks *ss, struct keel_msg *m)
 static int64_t map_region(const struct keel_srvinfo *si, struct nsock_client *c, uint64_t rx, uint64_t at,
                           uint64_t links)
 {
-    char full[32];
-    snprintf(full, sizeof full, "shm:socktx-%s", c->name);
-    uint64_t tx = srv_find_cap(si, full), rx_pages = 0, tx_pages = 0;
+    uint64_t tx = srv_find_cap_of(si, "shm:socktx-", c->name), rx_pages = 0, tx_pages = 0;
     int64_t err = keel_frame_info(rx, NULL, &rx_pages);
     if (!err)
         err = tx ? keel_frame_info(tx, NULL, &tx_pages) : KE_EMPTY_SLOT;
@@ -976,16 +966,10 @@ static int64_t map_region(const struct keel_srvinfo *si, struct nsock_client *c,
 void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64_t va)
 {
     unsigned slot = 0; /* address slots used, mapped or not */
-    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
-        const struct keel_srv_cap *cap = &si->caps[i];
-        if (cap->type != CAP_NONE || strncmp(cap->name, "client:", 7) != 0)
-            continue;
-        const char *name = cap->name + 7;
-        char full[32];
-        snprintf(full, sizeof full, "shm:sock-%s", name);
-        uint64_t shm = srv_find_cap(si, full);
-        snprintf(full, sizeof full, "signal:sock-%s", name);
-        uint64_t sig = srv_find_cap(si, full);
+    const char *name;
+    uint64_t badge;
+    for (uint32_t i = 0; (name = srv_next_client(si, &i, &badge)) != NULL;) {
+        uint64_t shm = srv_find_cap_of(si, "shm:sock-", name), sig = srv_find_cap_of(si, "signal:sock-", name);
         if (!shm || !sig)
             continue; /* a client of netd without sockets */
         if (slot == NETD_SOCK_CLIENTS) {
@@ -1008,7 +992,7 @@ void netd_sock_init(struct netd_socks *ss, const struct keel_srvinfo *si, uint64
         if (!chunk_map(c, 0))
             continue;
         ss->n++;
-        c->badge = cap->slot;
+        c->badge = badge;
         c->signal = sig;
         /* The client said HELLO to an earlier run of netd: its sockets died
          * with that run.  Magic 0 tells it the session is gone (socket.h),

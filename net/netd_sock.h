@@ -75,6 +75,8 @@ struct nsock_client {
 struct netd_socks {
     unsigned n;
     struct nsock_client c[NETD_SOCK_CLIENTS];
+    struct nsock_client *caller; /* the client of the request being handled (set by admit) */
+    struct nsock *sock;          /* the socket it names, for the requests that name one (set by admit) */
 };
 
 /* Finds the clients in SI ("client:C" + shm:sock-C + signal:sock-C),

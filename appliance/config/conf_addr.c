@@ -9,6 +9,7 @@
  */
 #include "conf_addr.h"
 
+#include <keel/ipv4.h>
 #include <keel/string.h>
 
 #include <keel/textbuf.h>
@@ -42,30 +43,7 @@ bool conf_parse_uint(const char *s, size_t n, uint64_t min, uint64_t max, uint64
     return true;
 }
 
-bool conf_parse_ipv4(const char *s, size_t n, uint32_t *out)
-{
-    uint32_t a = 0;
-    size_t i = 0;
-    for (int part = 0; part < 4; part++) {
-        size_t start = i;
-        uint32_t v = 0;
-        while (i < n && is_digit(s[i]) && i - start < 3)
-            v = v * 10 + (uint32_t)(s[i++] - '0');
-        size_t digits = i - start;
-        if (digits == 0 || v > 255 || (digits > 1 && s[start] == '0'))
-            return false;
-        a = (a << 8) | v;
-        if (part < 3) {
-            if (i >= n || s[i] != '.')
-                return false;
-            i++;
-        }
-    }
-    if (i != n)
-        return false;
-    *out = a;
-    return true;
-}
+bool conf_parse_ipv4(const char *s, size_t n, uint32_t *out) { return ipv4_parse(s, n, out); }
 
 /* One group of 1-4 hex digits at S[*i]; false if there is none. */
 static bool hex_group(const char *s, size_t n, size_t *i, uint16_t *out)

@@ -38,7 +38,7 @@ struct conf_ip {
 /* Decimal digits only (1-12 of them), value in [MIN, MAX]. */
 bool conf_parse_uint(const char *s, size_t n, uint64_t min, uint64_t max, uint64_t *out);
 
-/* A.B.C.D, host byte order. */
+/* A.B.C.D, host byte order (keel/ipv4.h's reader: no leading zeros). */
 bool conf_parse_ipv4(const char *s, size_t n, uint32_t *out);
 
 /* An IPv6 address (16 bytes, network order). */

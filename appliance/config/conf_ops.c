@@ -53,37 +53,13 @@ static bool parse_num(const char *s, size_t n, uint32_t max, uint32_t *out)
     return true;
 }
 
-static bool parse_ip(const char *s, size_t n, uint32_t *out)
-{
-    uint32_t a = 0;
-    size_t i = 0;
-    for (int part = 0; part < 4; part++) {
-        size_t start = i;
-        while (i < n && s[i] != '.')
-            i++;
-        uint32_t v;
-        if (!parse_num(s + start, i - start, 255, &v) || (i - start > 1 && s[start] == '0'))
-            return false;
-        a = a << 8 | v;
-        if (part < 3) {
-            if (i == n)
-                return false;
-            i++;
-        }
-    }
-    if (i != n)
-        return false;
-    *out = a;
-    return true;
-}
-
 /* ADDRESS[:PORT]; PORT_REQUIRED or not. */
 static bool parse_addr_port(const struct ops_word *w, bool port_required, uint32_t *addr, uint16_t *port)
 {
     size_t colon = 0;
     while (colon < w->n && w->s[colon] != ':')
         colon++;
-    if (!parse_ip(w->s, colon, addr))
+    if (!conf_parse_ipv4(w->s, colon, addr))
         return false;
     if (colon == w->n)
         return !port_required;

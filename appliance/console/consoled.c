@@ -323,24 +323,21 @@ static void load_config(struct consoled *c, const struct keel_srvinfo *si)
     conf_init(&c->running);
     c->site_hash = cst_fnv64("", 0); /* no file: the hash of nothing */
     c->site_ok = true;
-    uint64_t slot = srv_find_cap(si, "site"), pages = 0;
-    if (!slot || !si->site_size) {
+    const void *site = NULL;
+    size_t site_len = 0;
+    int64_t err = srv_map_site(si, SITE_VA, &site, &site_len);
+    if (err == KE_EMPTY_SLOT) {
         strlcpy(c->boot_msg, "no site archive was booted: the empty configuration runs (no appliance.conf)",
                 sizeof c->boot_msg);
         return;
     }
-    int64_t err = keel_frame_info(slot, NULL, &pages);
-    if (!err && (si->site_offset > pages * 4096 || si->site_size > pages * 4096 - si->site_offset))
-        err = KE_RANGE;
-    if (!err)
-        err = keel_map(SRV_SLOT_TASK, slot, SITE_VA, RIGHT_READ);
     if (err) {
         lib_snprintf(c->boot_msg, sizeof c->boot_msg, "the site archive cannot be mapped (error %lld)", (long long)err);
         return;
     }
     const void *data = NULL;
     size_t len = 0;
-    int r = cpio_find((const void *)(SITE_VA + si->site_offset), si->site_size, "appliance.conf", &data, &len);
+    int r = cpio_find(site, site_len, "appliance.conf", &data, &len);
     if (r) {
         lib_snprintf(c->boot_msg, sizeof c->boot_msg,
                      "appliance.conf cannot be read from the site archive (%s): the empty configuration runs",
@@ -419,8 +416,7 @@ int main(const struct keel_srvinfo *si)
     if (!c->signal)
         con_log(c, CONF_LOG_WARN, "no `signal console` grant: no timer (commit confirmed refused)");
     start_log(c, si);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
 
     con_say(c, "\r\n");
     con_say(c, c->boot_msg);

@@ -125,32 +125,20 @@ __attribute__((noreturn)) static void logsrv_main(uint64_t arg)
     }
 }
 
-/* A free capability slot, searched from the top (init's grants start at 8). */
-static uint64_t free_slot(void)
-{
-    for (uint64_t s = KEEL_CAP_SLOTS - 1; s >= SRV_SLOT_FIRST_GRANT; s--) {
-        uint64_t type = 0;
-        if (keel_cap_info(s, &type, NULL, NULL) == KE_EMPTY_SLOT)
-            return s;
-    }
-    return 0;
-}
-
 int64_t logsrv_start(struct logsrv *ls, const struct keel_srvinfo *si, uint64_t ep, uint64_t signal, uint64_t bit,
                      uint64_t prio)
 {
     ls->ep = ep;
     ls->signal = signal;
     ls->bit = bit;
-    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS && ls->n_clients < LOGSRV_CLIENTS; i++) {
-        const struct keel_srv_cap *cap = &si->caps[i];
-        if (cap->type != CAP_NONE || strncmp(cap->name, "client:", 7) != 0)
-            continue;
+    const char *name;
+    uint64_t badge;
+    for (uint32_t i = 0; ls->n_clients < LOGSRV_CLIENTS && (name = srv_next_client(si, &i, &badge)) != NULL;) {
         struct logsrv_part *p = &ls->parts[ls->n_clients++];
-        p->badge = cap->slot;
-        strlcpy(p->name, cap->name + 7, sizeof p->name);
+        p->badge = badge;
+        strlcpy(p->name, name, sizeof p->name);
     }
-    uint64_t th = free_slot();
+    uint64_t th = srv_free_slot();
     if (!th)
         return KE_SLOT_IN_USE;
     int64_t err = keel_obj_create(SRV_SLOT_MEMORY, OBJ_THREAD, th, SRV_SLOT_TASK);

@@ -446,26 +446,24 @@ static int64_t handle(struct keyd *k, struct keel_msg *m, struct keyd_job *now, 
  * bytes long (keel/init.h). */
 static void map_site(struct keyd *k, const struct keel_srvinfo *si)
 {
-    uint64_t slot = srv_find_cap(si, "site"), pages = 0;
-    if (!slot || si->site_size == 0) {
+    const void *site;
+    size_t len;
+    int64_t err = srv_map_site(si, KEYD_SITE_VA, &site, &len);
+    if (err == KE_EMPTY_SLOT) {
         ulog("keyd: no site archive (manifest grant `site`, boot module `site`): keys cannot be loaded\n");
         return;
     }
-    if (keel_frame_info(slot, NULL, &pages) != KE_OK || si->site_offset > pages * 4096 ||
-        si->site_size > pages * 4096 - si->site_offset ||
-        keel_map(SRV_SLOT_TASK, slot, KEYD_SITE_VA, RIGHT_READ) != KE_OK) {
+    if (err) {
         ulog("keyd: the site archive could not be mapped\n");
         return;
     }
-    k->site = (const uint8_t *)KEYD_SITE_VA + si->site_offset;
-    k->site_len = si->site_size;
+    k->site = site;
+    k->site_len = len;
 }
 
 static uint64_t client_badge(const struct keel_srvinfo *si, const struct keyd_args *a)
 {
-    char name[32];
-    snprintf(name, sizeof name, "client:%s", a->client);
-    uint64_t b = srv_find_cap(si, name); /* init's note: the slot field is the badge */
+    uint64_t b = srv_find_cap_of(si, "client:", a->client); /* init's note: the slot field is the badge */
     return b ? b : a->badge;
 }
 
@@ -473,18 +471,15 @@ static uint64_t client_badge(const struct keel_srvinfo *si, const struct keyd_ar
  * "shm:keyadm-C" (the first such C), mapped read-only. */
 static void setup_admin(struct keyd *k, const struct keel_srvinfo *si)
 {
-    for (uint32_t i = 0; i < si->n_caps && i < KEEL_SRV_MAX_CAPS; i++) {
-        if (strncmp(si->caps[i].name, "client:", 7) != 0)
+    const char *name;
+    uint64_t badge;
+    for (uint32_t i = 0; (name = srv_next_client(si, &i, &badge)) != NULL;) {
+        uint64_t shm = srv_find_cap_of(si, "shm:keyadm-", name);
+        if (!shm || srv_map_frame(shm, KEYD_ADM_VA, RIGHT_READ, KEYD_ADM_PAGES, NULL) != KE_OK)
             continue;
-        char name[48];
-        snprintf(name, sizeof name, "shm:keyadm-%s", si->caps[i].name + 7);
-        uint64_t shm = srv_find_cap(si, name), pages = 0;
-        if (!shm || keel_frame_info(shm, NULL, &pages) != KE_OK || pages < KEYD_ADM_PAGES ||
-            keel_map(SRV_SLOT_TASK, shm, KEYD_ADM_VA, RIGHT_READ) != KE_OK)
-            continue;
-        k->admin = si->caps[i].slot;
+        k->admin = badge;
         k->adm = (const struct keyd_adm *)KEYD_ADM_VA;
-        ulog("keyd: %s takes part in commits (badge %llu)\n", si->caps[i].name + 7, (unsigned long long)k->admin);
+        ulog("keyd: %s takes part in commits (badge %llu)\n", name, (unsigned long long)k->admin);
         return;
     }
 }
@@ -561,9 +556,8 @@ int main(const struct keel_srvinfo *si)
         return 1;
     }
     k->ep = srv_find_cap(si, "serve:keyd");
-    uint64_t shm = srv_find_cap(si, "shm:keyd"), pages = 0;
-    if (!k->ep || !shm || keel_frame_info(shm, NULL, &pages) != KE_OK || pages < KEYD_SHM_PAGES ||
-        keel_map(SRV_SLOT_TASK, shm, KEYD_SHM_VA, RIGHT_READ | RIGHT_WRITE) != KE_OK) {
+    uint64_t shm = srv_find_cap(si, "shm:keyd");
+    if (!k->ep || !shm || srv_map_frame(shm, KEYD_SHM_VA, RIGHT_READ | RIGHT_WRITE, KEYD_SHM_PAGES, NULL) != KE_OK) {
         ulog("keyd: needs `endpoint keyd` and `share keyd %u`; refusing to start\n", KEYD_SHM_PAGES);
         return 1;
     }
@@ -606,8 +600,7 @@ int main(const struct keel_srvinfo *si)
 
     ulog("keyd: serving %s (badge %llu), %u keys, entropy %s, %s\n", args.client, (unsigned long long)k->st.client,
          k->st.n_keys, desc, k->ntfn ? "signatures queued" : "signatures before the reply");
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
 
     start_threads(k, args.threads);
     serve(k);

@@ -286,8 +286,7 @@ int main(const struct keel_srvinfo *si)
         /* Nothing to do without the region or netd: say ready (the rest of
          * the appliance does not need us) and sleep on a notification of
          * our own that nobody signals. */
-        struct keel_msg ready = { .info = INIT_READY };
-        (void)keel_call(SRV_SLOT_INIT, &ready);
+        srv_ready();
         if (keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, 254, 0) != KE_OK)
             return 1;
         for (;;) {
@@ -298,8 +297,7 @@ int main(const struct keel_srvinfo *si)
     ulog("opsd: serving (clock %s)", o->sh->clock.source == OPS_CLOCK_RTC   ? "from the RTC (consoled's)"
                                      : o->sh->clock.source == OPS_CLOCK_NTP ? "from NTP"
                                                                             : "unknown until NTP answers");
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     for (;;) {
         if (sock_session_lost(&o->sc)) {
             ulog("opsd: netd's session is gone (netd restarted): starting again");

@@ -74,6 +74,7 @@
  */
 #include <stdbool.h>
 
+#include <keel/args.h>
 #include <keel/cpio.h>
 #include <keel/init.h>
 #include <keel/keyd.h>
@@ -109,22 +110,28 @@ _Static_assert(KEYD_SLOTS >= TLSD_MAX_WORKERS, "every worker has a keyd slot of 
 _Static_assert((TIMER_BIT | SOCK_EVENT_BIT | KEYD_NOTIFY_BIT) == (TIMER_BIT ^ SOCK_EVENT_BIT ^ KEYD_NOTIFY_BIT),
                "the bits on tlsd's notification are distinct");
 
-/* Thread 0's state (one per program; the workers reach the shared part
- * through f->d). */
+/* Thread 0's state: one per program, main's, handed to every function
+ * (the workers reach the shared part through f->d).  main's steps fill it
+ * in order; after start-up only thread 0 touches it, but for d, which the
+ * workers share as tlsd_worker.h says. */
 struct front {
     struct tlsd d;
     struct worker w[TLSD_MAX_WORKERS];
     struct keyd_pool pool; /* the listeners' signer: each worker's own keyd client */
     struct tls_entropy ent;
+    char ent_desc[48];     /* the entropy source, for the log */
+    struct tlsd_conf conf; /* the listeners and their configuration (tlsd_conf.c) */
     const uint8_t *site;
     size_t site_len;
     uint64_t serve_ep; /* serve:tlsd, or 0: no statistics endpoint */
     uint64_t timer;    /* signal:sock-tlsd: the timer is armed on our own notification */
     size_t heap_peak;  /* the most heap in use at the once-a-second samples */
     unsigned rr;       /* pick_worker's turn */
+    /* From args and the machine (read_args). */
+    char rng[32];     /* the entropy server's name (ep:NAME) */
+    uint64_t stats_s; /* seconds between statistics lines */
+    unsigned cores, my_core;
 };
-
-static struct front front;
 
 /* The engine's failure reasons are the protocol's (abi/keel/tlsd.h). */
 _Static_assert((int)TLS_R_NOT_TLS == TLSD_FAIL_NOT_TLS && (int)TLS_R_BAD_HELLO == TLSD_FAIL_BAD_HELLO &&
@@ -276,7 +283,7 @@ static void route_events(struct front *f)
     }
     if (listeners) {
         unsigned nl;
-        struct listener *const *rl = tlsd_conf_running(&nl);
+        struct listener *const *rl = tlsd_conf_running(&f->conf, &nl);
         for (unsigned k = 0; k < nl; k++)
             if (rl[k]->ok)
                 wake |= accept_on(f, rl[k]);
@@ -304,9 +311,9 @@ static void relay(struct tlsd *d)
 /* Releases every connection of L, on every worker, and waits until they
  * have (a commit removed or changed it: its certificates and backend are
  * about to go).  Returns how many. */
-static unsigned close_conns_of(struct listener *l)
+static unsigned close_conns_of(void *ctx, struct listener *l)
 {
-    struct front *f = &front;
+    struct front *f = ctx;
     unsigned n = worker_close_listener(&f->w[0], l);
     for (unsigned k = 1; k < f->d.n_workers; k++) {
         struct worker *w = &f->w[k];
@@ -346,7 +353,7 @@ static void log_stats(struct front *f)
              (unsigned long long)__atomic_load_n(&w->current, __ATOMIC_RELAXED));
     }
     unsigned nl;
-    struct listener *const *rl = tlsd_conf_running(&nl);
+    struct listener *const *rl = tlsd_conf_running(&f->conf, &nl);
     for (unsigned i = 0; i < nl; i++) {
         const struct listener *l = rl[i];
         if (!l->ok)
@@ -379,11 +386,11 @@ static void log_stats(struct front *f)
 
 /* ------------------------------------------- statistics over IPC ---- */
 
+/* CTX (both): the struct tlsd_conf. */
 static int64_t do_listeners(void *ctx, struct keel_msg *m)
 {
-    (void)ctx;
     unsigned nl;
-    struct listener *const *rl = tlsd_conf_running(&nl);
+    struct listener *const *rl = tlsd_conf_running(ctx, &nl);
     m->mr[0] = nl;
     m->mr[1] = m->mr[2] = m->mr[3] = 0;
     for (unsigned i = 0; i < nl; i++) {
@@ -396,9 +403,8 @@ static int64_t do_listeners(void *ctx, struct keel_msg *m)
 
 static int64_t do_stats(void *ctx, struct keel_msg *m)
 {
-    (void)ctx;
     unsigned nl;
-    struct listener *const *rl = tlsd_conf_running(&nl);
+    struct listener *const *rl = tlsd_conf_running(ctx, &nl);
     if (m->mr[0] >= nl)
         return TLSD_E_BAD_LISTENER;
     if (m->mr[1] >= TLSD_G_COUNT)
@@ -435,7 +441,7 @@ static int64_t do_stats(void *ctx, struct keel_msg *m)
 }
 
 /* The statistics for anyone; the configuration for an admin client only
- * (tlsd_conf.c checks the badge). */
+ * (tlsd_conf_admit checks the badge). */
 static const struct srv_handler HANDLERS[] = {
     { TLSD_LISTENERS, 0, do_listeners },           { TLSD_STATS, 2, do_stats },
     { TLSD_CONFIG_PREPARE, 1, tlsd_conf_prepare }, { TLSD_CONFIG_COMMIT, 0, tlsd_conf_commit },
@@ -457,7 +463,10 @@ static uint64_t wait_event(struct front *f, bool poll)
         return 0;
     if (m.info & KEEL_RECV_NOTIFY)
         return m.badge;
-    static const struct srv_loop loop = { .handlers = HANDLERS, .n_handlers = sizeof HANDLERS / sizeof HANDLERS[0] };
+    const struct srv_loop loop = { .handlers = HANDLERS,
+                                   .n_handlers = sizeof HANDLERS / sizeof HANDLERS[0],
+                                   .admit = tlsd_conf_admit,
+                                   .ctx = &f->conf };
     if (srv_dispatch(&loop, &m))
         (void)keel_reply(&m);
     return 0;
@@ -465,124 +474,85 @@ static uint64_t wait_event(struct front *f, bool poll)
 
 /* ------------------------------------------------------------ set-up ---- */
 
-static const char *arg_value(const char *args, const char *key, char *out, size_t n)
-{
-    size_t kl = strlen(key);
-    const char *p = args;
-    while (*p) {
-        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            p += kl + 1;
-            size_t i = 0;
-            while (*p && *p != ',' && *p != ' ' && i + 1 < n)
-                out[i++] = *p++;
-            out[i] = 0;
-            return out;
-        }
-        while (*p && *p != ',' && *p != ' ')
-            p++;
-        while (*p == ',' || *p == ' ')
-            p++;
-    }
-    return NULL;
-}
-
-static void idle_forever(const char *why)
+/* Says why, tells init we are ready (so what waits for tlsd starts) and
+ * sleeps for ever: a tlsd that cannot serve stays up and quiet rather
+ * than crash-looping. */
+__attribute__((noreturn)) static void idle_forever(const char *why)
 {
     ulog("tlsd: %s\n", why);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     for (;;)
         (void)tls_plat_sleep_ns(3600ull * 1000000000ull);
 }
 
-/* Starts workers 1..n-1, worker k on the k-th core after thread 0's, at
- * thread 0's priority.  A worker that cannot start ends the count there
- * (logged): tlsd serves with the ones it has. */
-static void start_workers(struct front *f, unsigned cores, unsigned my_core)
+/* `args rng=NAME,stats=S,workers=N` (all optional) and the cores online.
+ * Returns how many workers to start. */
+static unsigned read_args(struct front *f, const struct keel_srvinfo *si)
 {
-    for (unsigned k = 1; k < f->d.n_workers; k++) {
-        struct worker *w = &f->w[k];
-        uint64_t ntfn = tls_plat_slot_alloc();
-        int64_t kerr = ntfn ? keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, ntfn, 0) : KE_INVALID_SLOT;
-        w->ntfn = ntfn;
-        w->cpu = (my_core + k) % cores;
-        w->next_tick = keel_now_ns() + TICK_NS;
-        int r = kerr ? TLS_THREAD_E_KERNEL : tls_thread_start(k, worker_main, w, 31, w->cpu, &kerr);
-        if (r) {
-            ulog("tlsd: worker %u could not start (error %d, kernel %lld): serving with %u worker(s)\n", k, r,
-                 (long long)kerr, k);
-            f->d.n_workers = k;
-            f->pool.n = k;
-            return;
-        }
-    }
-}
-
-int main(const struct keel_srvinfo *si);
-int main(const struct keel_srvinfo *si)
-{
-    struct front *f = &front;
-    struct tlsd *d = &f->d;
-    if (tls_plat_init(si, HEAP_BYTES) != TLS_PLAT_OK)
-        return 1;
-    char rng[32] = "rng", sv[16];
-    (void)arg_value(si->args, "rng", rng, sizeof rng);
-    uint64_t stats_s = 10, want_workers = 0;
-    if (arg_value(si->args, "stats", sv, sizeof sv)) {
-        stats_s = 0;
-        for (const char *p = sv; *p >= '0' && *p <= '9'; p++)
-            stats_s = stats_s * 10 + (uint64_t)(*p - '0');
-        if (!stats_s)
-            stats_s = 10;
-    }
-    if (arg_value(si->args, "workers", sv, sizeof sv)) {
-        for (const char *p = sv; *p >= '0' && *p <= '9' && want_workers <= TLSD_MAX_WORKERS; p++)
-            want_workers = want_workers * 10 + (uint64_t)(*p - '0');
-        if (want_workers < 1 || want_workers > TLSD_MAX_WORKERS) {
+    strlcpy(f->rng, "rng", sizeof f->rng);
+    (void)srv_arg(si->args, "rng", f->rng, sizeof f->rng);
+    f->stats_s = srv_arg_u64(si->args, "stats", 10);
+    if (!f->stats_s)
+        f->stats_s = 10;
+    uint64_t want = 0;
+    char sv[16];
+    if (srv_arg(si->args, "workers", sv, sizeof sv)) {
+        want = srv_arg_u64(si->args, "workers", 0);
+        if (want < 1 || want > TLSD_MAX_WORKERS) {
             ulog("tlsd: workers=%s: want 1..%u; using one per core\n", sv, TLSD_MAX_WORKERS);
-            want_workers = 0;
+            want = 0;
         }
     }
     uint64_t cores = 1, my_core = 0;
     if (keel_cpu_count(&cores, &my_core) != KE_OK || cores < 1)
         cores = 1;
-    unsigned n = (unsigned)(want_workers ? want_workers : cores);
-    if (n > TLSD_MAX_WORKERS)
-        n = TLSD_MAX_WORKERS;
+    f->cores = (unsigned)cores;
+    f->my_core = (unsigned)my_core;
+    unsigned n = (unsigned)(want ? want : cores);
+    return n > TLSD_MAX_WORKERS ? TLSD_MAX_WORKERS : n;
+}
 
-    /* Entropy first: without it, nothing. */
+/* Entropy first: without it, nothing. */
+static void setup_entropy(struct front *f, const struct keel_srvinfo *si)
+{
     char name[48];
-    snprintf(name, sizeof name, "ep:%s", rng);
+    snprintf(name, sizeof name, "ep:%s", f->rng);
     struct tls_entropy_opts eo = { .rng_ep = srv_find_cap(si, name), .rng_wait_ns = 3000000000ull, .who = "tlsd" };
     int e = tls_entropy_init(&f->ent, &eo);
-    char desc[48];
-    tls_entropy_describe(&f->ent, desc, sizeof desc);
+    tls_entropy_describe(&f->ent, f->ent_desc, sizeof f->ent_desc);
     if (e != TLS_ENT_OK)
         idle_forever(e == TLS_ENT_E_NONE ? "no entropy source (no entropy server answered, and the CPU has neither "
                                            "RDRAND nor RDSEED): refusing to serve"
                                          : "the random generator could not be seeded: refusing to serve");
+}
 
-    /* The site archive and appliance.conf. */
-    uint64_t site = srv_find_cap(si, "site"), pages = 0;
-    if (!site || !si->site_size || keel_frame_info(site, NULL, &pages) != KE_OK || si->site_offset > pages * 4096 ||
-        si->site_size > pages * 4096 - si->site_offset || keel_map(SRV_SLOT_TASK, site, SITE_VA, RIGHT_READ) != KE_OK)
+/* The site archive and its appliance.conf, parsed into the boot
+ * configuration (tlsd_conf_boot); idles when there is nothing to serve. */
+static void load_config(struct front *f, const struct keel_srvinfo *si)
+{
+    const void *site;
+    if (srv_map_site(si, SITE_VA, &site, &f->site_len) != 0)
         idle_forever("no site archive (manifest grant `site`): nothing to serve");
-    f->site = (const uint8_t *)SITE_VA + si->site_offset;
-    f->site_len = si->site_size;
+    f->site = site;
     const void *text;
     size_t len;
-    int r = cpio_find(f->site, f->site_len, "appliance.conf", &text, &len);
-    if (r)
+    if (cpio_find(f->site, f->site_len, "appliance.conf", &text, &len) != 0)
         idle_forever("appliance.conf is not in the site archive: nothing to serve");
     const struct conf *conf = NULL;
-    if (tlsd_conf_boot(text, len, &conf) != CONF_OK)
+    if (tlsd_conf_boot(&f->conf, text, len, &conf) != CONF_OK)
         idle_forever("appliance.conf has errors: nothing to serve");
     if (conf->n_ifaces)
-        d->our_ip = conf->ifaces[0].addr;
+        f->d.our_ip = conf->ifaces[0].addr;
     if (!conf->n_tls)
         idle_forever("no tls blocks in appliance.conf: nothing to serve");
+}
 
-    /* keyd (each worker its share of the slots) and netd. */
+/* keyd: N workers, each with its keyd client and its share of the slots.
+ * Returns 0; or -1 when keyd does not answer (main exits, and init's
+ * back-off starts tlsd later); idles when keyd refuses tlsd. */
+static int connect_keyd(struct front *f, const struct keel_srvinfo *si, unsigned n)
+{
+    struct tlsd *d = &f->d;
     uint64_t kep = srv_find_cap(si, "ep:keyd"), kshm = srv_find_cap(si, "shm:keyd");
     if (!kep || !kshm || keel_map(SRV_SLOT_TASK, kshm, KEYD_VA, RIGHT_READ | RIGHT_WRITE) != KE_OK)
         idle_forever("needs `connect keyd share keyd 4`: refusing to serve");
@@ -593,9 +563,8 @@ int main(const struct keel_srvinfo *si)
         /* keyd may be restarting right now (after faults both start again,
          * in any order): its endpoint outlives it, and a call that was in
          * flight when it died fails with an IPC error.  Try again for a
-         * while; if keyd stays away, exit, and init's back-off starts us
-         * later. */
-        r = worker_init(&f->w[k], d, k, kep, (void *)KEYD_VA, k * share, share);
+         * while; if keyd stays away, exit. */
+        int r = worker_init(&f->w[k], d, k, kep, (void *)KEYD_VA, k * share, share);
         for (unsigned tries = 0; r && r > KEYD_E_CLIENT && tries < KEYD_WAIT_TRIES; tries++) {
             (void)tls_plat_sleep_ns(KEYD_WAIT_NS);
             r = worker_init(&f->w[k], d, k, kep, (void *)KEYD_VA, k * share, share);
@@ -604,16 +573,24 @@ int main(const struct keel_srvinfo *si)
             ulog("tlsd: keyd: %s\n", keyd_strerror(r));
             if (r > KEYD_E_CLIENT) {
                 ulog("tlsd: keyd does not answer: exiting (init starts tlsd again)\n");
-                return 1;
+                return -1;
             }
             idle_forever("keyd refuses tlsd: refusing to serve");
         }
         f->pool.kc[k] = &f->w[k].kc;
     }
-    f->w[0].cpu = (unsigned)my_core;
+    f->w[0].cpu = f->my_core;
     f->pool.n = n;
     f->pool.self = tls_thread_self;
-    r = sock_open(&d->sc, si, SOCK_VA);
+    return 0;
+}
+
+/* netd's socket service; tlsd's endpoint (serve:tlsd, optional) and its
+ * timer (signal:sock-tlsd) on the same notification. */
+static void connect_netd(struct front *f, const struct keel_srvinfo *si)
+{
+    struct tlsd *d = &f->d;
+    int r = sock_open(&d->sc, si, SOCK_VA);
     if (r) {
         ulog("tlsd: netd's socket service: error %d\n", r);
         idle_forever("no socket service: refusing to serve");
@@ -628,52 +605,108 @@ int main(const struct keel_srvinfo *si)
         ulog("tlsd: cannot bind its notification to serve:tlsd; no statistics endpoint\n");
         f->serve_ep = 0;
     }
-    struct tlsd_env env = { &d->sc,      &f->w[0].kc,   keyd_pool_signer(&f->pool), &f->ent, f->site,
-                            f->site_len, close_conns_of };
-    tlsd_conf_init(&env);
-    tlsd_conf_start();
+}
+
+/* Starts workers 1..n-1, worker k on the k-th core after thread 0's, at
+ * thread 0's priority.  A worker that cannot start ends the count there
+ * (logged): tlsd serves with the ones it has. */
+static void start_workers(struct front *f)
+{
+    for (unsigned k = 1; k < f->d.n_workers; k++) {
+        struct worker *w = &f->w[k];
+        uint64_t ntfn = tls_plat_slot_alloc();
+        int64_t kerr = ntfn ? keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, ntfn, 0) : KE_INVALID_SLOT;
+        w->ntfn = ntfn;
+        w->cpu = (f->my_core + k) % f->cores;
+        w->next_tick = keel_now_ns() + TICK_NS;
+        int r = kerr ? TLS_THREAD_E_KERNEL : tls_thread_start(k, worker_main, w, 31, w->cpu, &kerr);
+        if (r) {
+            ulog("tlsd: worker %u could not start (error %d, kernel %lld): serving with %u worker(s)\n", k, r,
+                 (long long)kerr, k);
+            f->d.n_workers = k;
+            f->pool.n = k;
+            return;
+        }
+    }
+}
+
+/* The listeners (built and listening), the admin regions, the workers;
+ * then tells init tlsd is ready. */
+static void start_serving(struct front *f, const struct keel_srvinfo *si)
+{
+    struct tlsd *d = &f->d;
+    struct tlsd_env env = { .sc = &d->sc,
+                            .kc = &f->w[0].kc,
+                            .signer = keyd_pool_signer(&f->pool),
+                            .ent = &f->ent,
+                            .site = f->site,
+                            .site_len = f->site_len,
+                            .close_conns = close_conns_of,
+                            .close_ctx = f };
+    tlsd_conf_init(&f->conf, &env);
+    tlsd_conf_start(&f->conf);
     if (f->serve_ep)
-        tlsd_conf_admin_init(si, ADMIN_VA);
-    start_workers(f, (unsigned)cores, (unsigned)my_core);
+        tlsd_conf_admin_init(&f->conf, si, ADMIN_VA);
+    start_workers(f);
     if (d->n_workers > 1)
         d->relay = relay;
     unsigned nl;
-    struct listener *const *rl = tlsd_conf_running(&nl);
+    (void)tlsd_conf_running(&f->conf, &nl);
     ulog("tlsd: serving, entropy %s, %u listener(s), at most %u connections at once, %u worker(s) on %u core(s)\n",
-         desc, nl, (unsigned)((SOCK_MAX - nl) / 2 < TLSD_MAX_CONNS ? (SOCK_MAX - nl) / 2 : TLSD_MAX_CONNS),
-         d->n_workers, (unsigned)cores);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+         f->ent_desc, nl, (unsigned)((SOCK_MAX - nl) / 2 < TLSD_MAX_CONNS ? (SOCK_MAX - nl) / 2 : TLSD_MAX_CONNS),
+         d->n_workers, f->cores);
+    srv_ready();
+}
 
-    uint64_t next_stats = keel_now_ns() + stats_s * 1000000000ull, next_tick = 0;
+/* ------------------------------------------------------------ the loop -- */
+
+/* netd restarted (socket.h): every socket, listeners included, is gone.
+ * Exiting is the recovery: init starts tlsd again, which says SOCK_HELLO
+ * and listens anew.  The workers end first (init restarts the task when
+ * its last thread ends). */
+static void stop_workers(struct front *f)
+{
+    ulog("tlsd: netd's session is gone (netd restarted): starting again\n");
+    for (unsigned k = 1; k < f->d.n_workers; k++) {
+        __atomic_store_n(&f->w[k].quit, 1, __ATOMIC_RELEASE);
+        worker_wake(&f->w[k]);
+    }
+}
+
+/* Once a second: the heap's sample, and every running listener's ticket
+ * key rotation (a commit, in wait_event, may have changed them). */
+static void tick(struct front *f, uint64_t now)
+{
+    sample_heap(f);
+    unsigned nl;
+    struct listener *const *rl = tlsd_conf_running(&f->conf, &nl);
+    for (unsigned i = 0; i < nl; i++)
+        if (rl[i]->ok)
+            tls_server_tick(&rl[i]->srv, now / 1000000000ull);
+}
+
+/* Thread 0's loop: route events, drive worker 0's connections, tick, log,
+ * and wait (for an event, a call, or the timer at the next deadline).
+ * Returns only when netd's session is lost (main's exit status). */
+static int serve(struct front *f)
+{
+    uint64_t next_stats = keel_now_ns() + f->stats_s * 1000000000ull, next_tick = 0;
     route_events(f); /* connections that queued while we started */
     for (;;) {
-        if (sock_session_lost(&d->sc)) {
-            /* netd restarted (socket.h): every socket, listeners included,
-             * is gone.  Exiting is the recovery: init starts tlsd again,
-             * which says SOCK_HELLO and listens anew.  The workers end
-             * first (init restarts the task when its last thread ends). */
-            ulog("tlsd: netd's session is gone (netd restarted): starting again\n");
-            for (unsigned k = 1; k < d->n_workers; k++) {
-                __atomic_store_n(&f->w[k].quit, 1, __ATOMIC_RELEASE);
-                worker_wake(&f->w[k]);
-            }
+        if (sock_session_lost(&f->d.sc)) {
+            stop_workers(f);
             return 1;
         }
         route_events(f);
         bool more = worker_pass(&f->w[0]);
         uint64_t now = keel_now_ns();
         if (now >= next_tick) {
-            sample_heap(f);
-            rl = tlsd_conf_running(&nl); /* a commit (in wait_event) may have changed them */
-            for (unsigned i = 0; i < nl; i++)
-                if (rl[i]->ok)
-                    tls_server_tick(&rl[i]->srv, now / 1000000000ull);
+            tick(f, now);
             next_tick = now + TICK_NS;
         }
         if (now >= next_stats) {
             log_stats(f);
-            next_stats = now + stats_s * 1000000000ull;
+            next_stats = now + f->stats_s * 1000000000ull;
         }
         if (more) {
             take_bits(f, wait_event(f, true)); /* a statistics call or an event, if one waits */
@@ -686,4 +719,21 @@ int main(const struct keel_srvinfo *si)
             (void)sys6(SYS_TIMER_ARM, f->timer, deadline, TIMER_BIT, 0, 0, 0);
         take_bits(f, wait_event(f, false));
     }
+}
+
+int main(const struct keel_srvinfo *si);
+int main(const struct keel_srvinfo *si)
+{
+    static struct front front; /* large (every connection's engine state): not on the stack */
+    struct front *f = &front;
+    if (tls_plat_init(si, HEAP_BYTES) != TLS_PLAT_OK)
+        return 1;
+    unsigned n_workers = read_args(f, si);
+    setup_entropy(f, si);
+    load_config(f, si);
+    if (connect_keyd(f, si, n_workers) != 0)
+        return 1;
+    connect_netd(f, si);
+    start_serving(f, si);
+    return serve(f);
 }

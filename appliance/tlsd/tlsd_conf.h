@@ -4,6 +4,8 @@
  * two-phase commit (abi/keel/tlsd.h TLSD_CONFIG_*).  tlsd.c owns the
  * connections and the event loop; this module owns the listeners.
  *
+ * State: struct tlsd_conf below, one per tlsd, passed to every call.
+ *
  * Invariant (between two calls): the running listeners are
  * tlsd_conf_running()[0..n-1], in appliance.conf order, and listener i's
  * `ct` points at block i of the running configuration.  A listener never
@@ -19,11 +21,13 @@
 
 #include <keel/server.h>
 #include <keel/sock_client.h>
+#include <keel/tlsd.h>
 
 #include "conf.h"
 #include "entropy.h"
 #include "keyd_client.h"
 #include "tls_conn.h"
+#include "tlsd_plan.h"
 
 /* netd's socket service gives a client SOCK_MAX sockets (8192); each
  * listener takes one and each connection two, so netd would let tlsd hold
@@ -52,30 +56,81 @@ struct tlsd_env {
     struct tls_entropy *ent;
     const uint8_t *site; /* the site archive (certificates) */
     size_t site_len;
-    unsigned (*close_conns)(struct listener *l); /* releases every connection of L now; returns how many */
+    /* Releases every connection of L now; returns how many.  CTX: close_ctx. */
+    unsigned (*close_conns)(void *ctx, struct listener *l);
+    void *close_ctx;
 };
 
-/* Stores ENV (copied).  Call first. */
-void tlsd_conf_init(const struct tlsd_env *env);
+#define TLSD_CONF_POOL      (2 * CONF_MAX_TLS) /* listener slots: the running ones and a prepared set */
+#define TLSD_CONF_KEYS      (CONF_MAX_TLS * CONF_MAX_CERTS)
+#define TLSD_CONF_ADMIN_MAX 2
+
+/* A key keyd opened for us: name -> id and fingerprint. */
+struct tlsd_key {
+    char name[CONF_PATH_MAX];
+    uint32_t id;
+    uint8_t fp[32];
+};
+
+/* The module's whole state, one per tlsd (tlsd.c keeps it in its thread
+ * 0 state; only thread 0 touches it, from the event loop).  Fields are
+ * this module's: tlsd.c reads the running listeners through
+ * tlsd_conf_running() only. */
+struct tlsd_conf {
+    struct tlsd_env env;
+    struct conf confs[2];
+    unsigned run;                         /* confs[run] is running; the other takes a candidate */
+    struct conf_result res;               /* the last parse's errors */
+    struct listener pool[TLSD_CONF_POOL]; /* slots; `used` says which are taken */
+    struct listener *rl[CONF_MAX_TLS];    /* the running listeners, in appliance.conf order */
+    unsigned nl;                          /* == confs[run].n_tls */
+    bool prepared;                        /* a PREPARE succeeded: plan and pl[] hold it */
+    struct tlsd_plan plan;                /* valid while prepared */
+    struct listener *pl[CONF_MAX_TLS];    /* the listeners the candidate will run */
+    unsigned pnl;                         /* pl entries set (also while a PREPARE is building) */
+    struct tlsd_key keys[TLSD_CONF_KEYS];
+    unsigned nkeys;
+    unsigned nkeys_run; /* keys[0..nkeys_run) are the running configuration's; the rest a PREPARE's */
+    struct srv_client_region adm[TLSD_CONF_ADMIN_MAX]; /* the configuring clients, "shm:tlsadm-C" */
+    unsigned nadm;
+    char text[TLSADM_IN_MAX];         /* our copy of a candidate's text */
+    struct srv_client_region *caller; /* the admin client of the request being handled (set by tlsd_conf_admit) */
+};
+
+/* Call order at start: tlsd_conf_boot (TC zeroed: static storage, it is
+ * large), tlsd_conf_init (what ENV holds needs keyd and netd, which come
+ * after the configuration), tlsd_conf_start; tlsd_conf_admin_init any
+ * time after init. */
 
 /* Parses appliance.conf at start (errors logged); *OUT = the running
  * configuration.  Returns CONF_OK or the parser's error. */
-int tlsd_conf_boot(const char *text, size_t len, const struct conf **out) __attribute__((warn_unused_result));
+int tlsd_conf_boot(struct tlsd_conf *tc, const char *text, size_t len, const struct conf **out)
+    __attribute__((warn_unused_result));
+
+/* Stores ENV (copied) in TC. */
+void tlsd_conf_init(struct tlsd_conf *tc, const struct tlsd_env *env);
 
 /* Builds and listens on every block of the boot configuration (opening
  * each key with keyd, which may block: start-up only).  A bad block is
  * logged and kept as a stopped listener. */
-void tlsd_conf_start(void);
+void tlsd_conf_start(struct tlsd_conf *tc);
 
 /* The running listeners; *N = how many. */
-struct listener *const *tlsd_conf_running(unsigned *n);
+struct listener *const *tlsd_conf_running(const struct tlsd_conf *tc, unsigned *n);
 
 /* Maps the admin regions: for each "client:C" note with a region
  * "shm:tlsadm-C" of TLSADM_SHM_PAGES pages, at VA + k * 1 MiB. */
-void tlsd_conf_admin_init(const struct keel_srvinfo *si, uint64_t va);
+void tlsd_conf_admin_init(struct tlsd_conf *tc, const struct keel_srvinfo *si, uint64_t va);
+
+/* The prologue of tlsd.c's dispatch (srv_loop.admit; CTX: the struct
+ * tlsd_conf): the configuration's calls (TLSD_CONFIG_*, TLSD_STATS_CLEAR)
+ * are an admin client's only, TLSD_E_NOT_ADMIN for any other caller; the
+ * statistics are anyone's. */
+int64_t tlsd_conf_admit(void *ctx, const struct keel_msg *m);
 
 /* The handlers of TLSD_CONFIG_PREPARE (1 word), _COMMIT and _ABORT
- * (abi/keel/tlsd.h), for tlsd.c's dispatch table.  Each answers at once. */
+ * (abi/keel/tlsd.h), for tlsd.c's dispatch table with tlsd_conf_admit;
+ * CTX is the struct tlsd_conf.  Each answers at once. */
 int64_t tlsd_conf_prepare(void *ctx, struct keel_msg *m);
 int64_t tlsd_conf_commit(void *ctx, struct keel_msg *m);
 int64_t tlsd_conf_abort(void *ctx, struct keel_msg *m);

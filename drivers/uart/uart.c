@@ -44,6 +44,7 @@
  * Not handled: modem-status lines, flow control (RTS/CTS, XON/XOFF),
  * break detection beyond counting it as an error, baud rate changes.
  */
+#include <keel/args.h>
 #include <keel/console.h>
 #include <keel/init.h>
 #include <keel/server.h>
@@ -250,22 +251,21 @@ static const struct srv_handler uart_handlers[] = {
 
 /* --------------------------------------------------------------- start -- */
 
-/* "base=0x2f8" in the manifest's args, else COM1. */
+/* "base=0x2f8" in the manifest's args, else COM1 (also when the value is
+ * not 0x and 1-4 lower-case hex digits). */
 static uint16_t parse_base(const char *args)
 {
-    const char *p = args;
-    while (*p && strncmp(p, "base=0x", 7) != 0)
-        p++;
-    if (!*p)
+    char v[8];
+    if (!srv_arg(args, "base", v, sizeof v) || v[0] != '0' || v[1] != 'x' || !v[2])
         return UART_COM1_BASE;
-    uint32_t v = 0;
-    for (p += 7; *p && *p != ','; p++) {
+    uint32_t x = 0;
+    for (const char *p = v + 2; *p; p++) {
         int d = (*p >= '0' && *p <= '9') ? *p - '0' : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10 : -1;
-        if (d < 0 || v > 0xfff)
+        if (d < 0 || x > 0xfff)
             return UART_COM1_BASE;
-        v = v * 16 + (uint32_t)d;
+        x = x * 16 + (uint32_t)d;
     }
-    return (uint16_t)v;
+    return (uint16_t)x;
 }
 
 /* Takes the UART over without disturbing the kernel's output (see top). */

@@ -66,6 +66,10 @@ static void test_errors_have_columns(void)
     CHECK_EQ(parse("nic0=10.9.0/24"), NETD_CONFIG_E_SYNTAX);
     CHECK_STR(err, "args:6: expected dhcp or an address A.B.C.D/PREFIX");
     CHECK_EQ(parse("nic0=10.9.0.256/24"), NETD_CONFIG_E_SYNTAX);
+    CHECK_EQ(parse("nic0=010.9.0.2/24"), NETD_CONFIG_E_SYNTAX); /* keel/ipv4.h: no leading zeros */
+    CHECK_STR(err, "args:6: expected dhcp or an address A.B.C.D/PREFIX");
+    CHECK_EQ(parse("nic0=10.9.0.2/24:10.9.0.0001"), NETD_CONFIG_E_SYNTAX);
+    CHECK_STR(err, "args:18: expected an IPv4 address A.B.C.D");
     CHECK_EQ(parse("nic0=10.9.0.2"), NETD_CONFIG_E_SYNTAX);
     CHECK_STR(err, "args:14: expected /PREFIX after the address");
     CHECK_EQ(parse("nic0=10.9.0.2/33"), NETD_CONFIG_E_SYNTAX);

@@ -157,8 +157,7 @@ int main(const struct keel_srvinfo *si)
         ulog("0 passed, 1 failed\n");
         return 1;
     }
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     if (is_admin)
         admin(ep, (char *)REGION_VA);
     else

@@ -222,8 +222,7 @@ int main(const struct keel_srvinfo *si)
         return 1;
     }
     com2_setup();
-    struct keel_msg m = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &m);
+    srv_ready();
     ulog("faultd: taking commands on COM2 (restart %u)\n", si->restarts);
     com2_write("faultd ready\n");
     for (;;) {

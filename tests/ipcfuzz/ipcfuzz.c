@@ -46,6 +46,7 @@
  * no server died.  Single-threaded; the region pages are the only shared
  * state (the pair page's words are written by one side each).
  */
+#include <keel/args.h>
 #include <keel/fmt.h>
 #include <keel/init.h>
 #include <keel/keyd.h>
@@ -118,39 +119,6 @@ static void result(struct fz *f, const char *name, bool ok, const char *why)
 }
 
 /* The value of KEY in ARGS ("a=1,b=x"), copied into OUT; false if absent. */
-static bool arg(const char *args, const char *key, char *out, size_t out_len)
-{
-    size_t k = strlen(key);
-    for (const char *p = args; *p;) {
-        if (strncmp(p, key, k) == 0 && p[k] == '=') {
-            p += k + 1;
-            size_t n = 0;
-            while (p[n] && p[n] != ',' && n + 1 < out_len) {
-                out[n] = p[n];
-                n++;
-            }
-            out[n] = 0;
-            return true;
-        }
-        while (*p && *p != ',')
-            p++;
-        if (*p)
-            p++;
-    }
-    return false;
-}
-
-static uint64_t arg_u64(const char *args, const char *key, uint64_t dflt)
-{
-    char v[24];
-    if (!arg(args, key, v, sizeof v) || !v[0])
-        return dflt;
-    uint64_t x = 0;
-    for (const char *p = v; *p >= '0' && *p <= '9'; p++)
-        x = x * 10 + (uint64_t)(*p - '0');
-    return x;
-}
-
 /* One call; returns the reply label (sign-extended) or a negative KE_* of
  * the IPC itself in *ipc. */
 static int64_t call(uint64_t ep, uint32_t label, uint64_t mr[4], int64_t *ipc)
@@ -555,9 +523,9 @@ int main(const struct keel_srvinfo *si)
     static char proto[16], role[16], ep[24];
     f->si = si;
     f->proto = "?";
-    if (arg(si->args, "proto", proto, sizeof proto))
+    if (srv_arg(si->args, "proto", proto, sizeof proto))
         f->proto = proto;
-    (void)arg(si->args, "role", role, sizeof role);
+    (void)srv_arg(si->args, "role", role, sizeof role);
     const struct proto *p = NULL;
     for (unsigned i = 0; i < sizeof protos / sizeof protos[0]; i++)
         if (strcmp(protos[i].name, proto) == 0)
@@ -565,7 +533,7 @@ int main(const struct keel_srvinfo *si)
     bool is_hostile = strcmp(role, "hostile") == 0;
     if (strcmp(proto, "init") == 0) {
         f->ep = SRV_SLOT_INIT;
-    } else if (arg(si->args, "ep", ep, sizeof ep)) {
+    } else if (srv_arg(si->args, "ep", ep, sizeof ep)) {
         char name[32];
         snprintf(name, sizeof name, "ep:%s", ep);
         f->ep = srv_find_cap(si, name);
@@ -574,17 +542,16 @@ int main(const struct keel_srvinfo *si)
     if (is_hostile || !ok)
         result(f, "setup", ok,
                "needs args proto=,role=,ep= and the grants of that protocol's client plus share fzp-P 1");
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     if (ok && !is_hostile)
         honest(f, p);
     if (ok) {
-        uint64_t seed = arg_u64(si->args, "seed", 1);
+        uint64_t seed = srv_arg_u64(si->args, "seed", 1);
         f->rng = seed * 0x9e3779b97f4a7c15ull + (uint64_t)p->name[0] * 131 + strlen(p->name);
         if (!f->rng)
             f->rng = 1;
-        unsigned batches = (unsigned)arg_u64(si->args, "batches", 10),
-                 calls = (unsigned)arg_u64(si->args, "calls", 400);
+        unsigned batches = (unsigned)srv_arg_u64(si->args, "batches", 10),
+                 calls = (unsigned)srv_arg_u64(si->args, "calls", 400);
         ulog("ipcfuzz %s: seed %llu, %u batches of %u calls\n", p->name, (unsigned long long)seed, batches, calls);
         hostile(f, p, seed, batches, calls);
     }

@@ -3,6 +3,7 @@
  * On a restart (srvinfo->restarts > 0) it reports ready and serves nothing.
  */
 #include <keel/init.h>
+#include <keel/server.h>
 #include <keel/sys.h>
 
 int main(const struct keel_srvinfo *si);
@@ -12,8 +13,7 @@ int main(const struct keel_srvinfo *si)
         volatile uint64_t *null_page = (volatile uint64_t *)(uintptr_t)si->restarts; /* NULL, hidden from gcc */
         null_page[2] = 1; /* a NULL-page write: init must restart us */
     }
-    struct keel_msg m = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &m);
+    srv_ready();
     /* Nothing to serve: wait for ever on a notification nobody signals. */
     uint64_t bits;
     if (keel_obj_create(SRV_SLOT_MEMORY, OBJ_NOTIFICATION, 8, 0) == 0)

@@ -1841,8 +1841,7 @@ int main(const struct keel_srvinfo *si)
     irq_slot = find_cap("irq");
     ioport_slot = find_cap("ioport");
     spawn_init(SRV_SLOT_MEMORY);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     fuzz_configure();
     ulog("ktest: starting\n");
 

@@ -27,6 +27,7 @@
  */
 #include <stdbool.h>
 
+#include <keel/args.h>
 #include <keel/fmt.h>
 #include <keel/init.h>
 #include <keel/server.h>
@@ -308,24 +309,10 @@ static void check_errors(int l, int u)
     ulog("socktest: errors: %s\n", bad ? "FAIL" : "PASS");
 }
 
-/* The number after "KEY=" in the args, or 0. */
-static unsigned arg_num(const char *args, const char *key)
-{
-    size_t kl = strlen(key);
-    unsigned v = 0;
-    for (const char *p = args; *p; p++)
-        if (strncmp(p, key, kl) == 0) {
-            for (p += kl; *p >= '0' && *p <= '9'; p++)
-                v = v * 10 + (unsigned)(*p - '0');
-            break;
-        }
-    return v;
-}
-
 int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
-    unsigned delay_ms = arg_num(si->args, "hello-delay=");
+    unsigned delay_ms = (unsigned)srv_arg_u64(si->args, "hello-delay", 0);
     if (si->restarts && delay_ms) {
         ulog("socktest: restarted; SOCK_HELLO in %u ms\n", delay_ms);
         /* A yield loop, not a timer: the manifest gives socktest no
@@ -350,8 +337,7 @@ int main(const struct keel_srvinfo *si)
     check_errors(l, u);
     ulog("socktest: ready: tcp echo %d, udp echo %d, control %d (restart %u)\n", ECHO_PORT, ECHO_PORT, CTL_PORT,
          si->restarts);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     for (;;) {
         if (sock_session_lost(&sc)) {
             /* netd restarted: every socket is gone.  Exiting is the whole

@@ -17,6 +17,7 @@
  */
 #include <keel/fmt.h>
 #include <keel/init.h>
+#include <keel/ipv4.h>
 #include <keel/nic.h>
 #include <keel/nic_client.h>
 #include <keel/server.h>
@@ -216,35 +217,11 @@ static void drain(struct echo *e)
         handle_frame(e, d);
 }
 
-/* "A.B.C.D" -> four octets; -1 when it is not a dotted quad. */
-static int parse_ipv4(const char *s, unsigned *a, unsigned *b, unsigned *c, unsigned *d)
-{
-    unsigned v[4] = { 0 };
-    for (int i = 0; i < 4; i++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        while (*s >= '0' && *s <= '9') {
-            v[i] = v[i] * 10 + (unsigned)(*s++ - '0');
-            if (v[i] > 255)
-                return -1;
-        }
-        if (i < 3 && *s++ != '.')
-            return -1;
-    }
-    if (*s)
-        return -1;
-    *a = v[0];
-    *b = v[1];
-    *c = v[2];
-    *d = v[3];
-    return 0;
-}
-
 int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
     static struct echo e;
-    unsigned a, b, c, d;
+    uint32_t ip = 0;
     for (uint32_t i = 0; i < si->n_caps; i++) {
         const char *n = si->caps[i].name;
         if (!e.nic.ep && strncmp(n, "ep:", 3) == 0)
@@ -257,18 +234,15 @@ int main(const struct keel_srvinfo *si)
             e.debug = si->caps[i].slot;
     }
     e.nic.shm = (struct nic_shared *)SHM_VA;
-    if (!e.nic.ep || !e.nic.ntfn || parse_ipv4(si->args, &a, &b, &c, &d) != 0) {
+    if (!e.nic.ep || !e.nic.ntfn || !ipv4_parse(si->args, strlen(si->args), &ip)) {
         ulog("nicecho: needs ep:, shm:, notify: capabilities and an IPv4 address in args\n");
         return 1;
     }
-    e.ip[0] = (uint8_t)a;
-    e.ip[1] = (uint8_t)b;
-    e.ip[2] = (uint8_t)c;
-    e.ip[3] = (uint8_t)d;
+    for (int k = 0; k < 4; k++)
+        e.ip[k] = (uint8_t)(ip >> (24 - 8 * k));
     attach(&e);
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
-    ulog("nicecho: ready at %u.%u.%u.%u\n", a, b, c, d);
+    srv_ready();
+    ulog("nicecho: ready at %u.%u.%u.%u\n", e.ip[0], e.ip[1], e.ip[2], e.ip[3]);
     for (;;) {
         uint64_t bits = 0;
         (void)keel_wait(e.nic.ntfn, 0, &bits);

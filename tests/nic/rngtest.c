@@ -37,8 +37,7 @@ int main(const struct keel_srvinfo *si);
 int main(const struct keel_srvinfo *si)
 {
     uint64_t ep = srv_find_cap(si, "ep:rng");
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     uint8_t a[32] = { 0 }, b[32] = { 0 };
     int na = read_rng(ep, a), nb = read_rng(ep, b);
     bool all_equal = true;

@@ -581,8 +581,7 @@ int main(const struct keel_srvinfo *si)
 {
     if (tls_plat_init(si, strcmp(si->args, "intruder") == 0 ? (64u << 10) : HEAP_BYTES) != TLS_PLAT_OK)
         return 1;
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     if (strcmp(si->args, "intruder") == 0) {
         intruder(si);
         idle_forever();

@@ -228,8 +228,7 @@ int main(const struct keel_srvinfo *si)
     SITE = (const uint8_t *)SITE_VA + si->site_offset;
     SITE_LEN = si->site_size;
     T = (struct tlsadm){ .ep = ep, .base = (uint8_t *)ADM_VA, .nap = nap };
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     ulog("tlsadm: waiting for a connection on port %u\n", TRIGGER_PORT);
     while (!triggered())
         sleep_ns(500000000ull);

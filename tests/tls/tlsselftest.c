@@ -222,8 +222,7 @@ int main(const struct keel_srvinfo *si)
         (void)keel_debug_halt(debug, 1);
         return 1;
     }
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     ulog("tlsselftest: starting (mbedTLS 3.6, appliance/tls/mbedtls_config.h)\n");
 
     self_test("mbedtls.aes", mbedtls_aes_self_test);

@@ -103,8 +103,7 @@ int main(const struct keel_srvinfo *si)
         return 1;
     }
     check_errors();
-    struct keel_msg ready = { .info = INIT_READY };
-    (void)keel_call(SRV_SLOT_INIT, &ready);
+    srv_ready();
     for (;;) {
         struct keel_msg m;
         int64_t e = call(TLSD_LISTENERS, 0, 0, 0, &m);
