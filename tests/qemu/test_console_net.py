@@ -145,6 +145,19 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             cmd("commit", "commit complete", prompt="keel# ")
             cmd("exit", prompt="keel> ")
 
+        def step(name: str, fn) -> bool:
+            """rep.run, and after a failure back to operational mode with
+            the running configuration as the candidate, so one failed
+            commit does not fail every test after it."""
+            if rep.run(name, fn):
+                return True
+            if c.log.rfind(b"keel# ") > c.log.rfind(b"keel> "):
+                c.send(b"rollback 0\r")
+                c.read_until("keel# ", 30)
+                c.send(b"exit\r")
+                c.read_until("keel> ", 30)
+            return False
+
         def boot():
             check(c.read_until("keel> ", 180), "no `keel> ` prompt")
             # netd comes up after the console: wait until it answers with the address
@@ -155,19 +168,19 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
                 time.sleep(2)
             raise kq.TestFailure("show interfaces never listed the address as up")
 
-        if not rep.run("console_net.boot_and_show_interfaces", boot):
+        if not step("console_net.boot_and_show_interfaces", boot):
             return
 
         def blocked_at_boot():
             check(not pings(), "pings pass with only `pass out keep state`")
 
-        rep.run("console_net.blocked_at_boot", blocked_at_boot)
+        step("console_net.blocked_at_boot", blocked_at_boot)
 
         def show_routes():
             t = cmd("show routes", "DESTINATION", prompt="keel> ")
             check("10.9.0.0/24" in t and "connected" in t, f"show routes lacks 10.9.0.0/24: {t!r}")
 
-        rep.run("console_net.show_routes", show_routes)
+        step("console_net.show_routes", show_routes)
 
         def commit_passes():
             cmd("configure", prompt="keel# ")
@@ -175,7 +188,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             cmd("commit", "commit complete", prompt="keel# ")
             check(pings(3), "pings are still blocked after the rule was committed")
 
-        rep.run("console_net.committed_rule_passes_traffic", commit_passes)
+        step("console_net.committed_rule_passes_traffic", commit_passes)
 
         def show_firewall():
             t = cmd("show firewall", "no rule matched", prompt="keel# ")
@@ -183,7 +196,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             check(c is not None, f"show firewall lacks the icmp rule in pfctl -sr -v form: {t!r}")
             check(c[1] > 0, f"the icmp rule counted no packets: {t!r}")
 
-        rep.run("console_net.show_firewall_counters", show_firewall)
+        step("console_net.show_firewall_counters", show_firewall)
 
         def clear_counters():
             cmd("exit", prompt="keel> ")
@@ -194,14 +207,14 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             check(c[:3] == [0, 0, 0], f"the icmp rule's evaluations, packets and bytes are not zero: {t!r}")
             cmd("configure", prompt="keel# ")
 
-        rep.run("console_net.clear_counters", clear_counters)
+        step("console_net.clear_counters", clear_counters)
 
         def delete_blocks():
             cmd(f"delete {RULE}", prompt="keel# ")
             cmd("commit", "commit complete", prompt="keel# ")
             check(not pings(), "pings still pass after the rule was deleted and committed")
 
-        rep.run("console_net.deleted_rule_blocks_again", delete_blocks)
+        step("console_net.deleted_rule_blocks_again", delete_blocks)
 
         def confirmed_rolls_back():
             cmd(f"set {RULE}", prompt="keel# ")
@@ -215,7 +228,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             t = cmd("show firewall", "no rule matched", prompt="keel# ")
             check("proto icmp" not in t, f"netd still runs the icmp rule after the rollback: {t!r}")
 
-        rep.run("console_net.commit_confirmed_rolls_back_netd", confirmed_rolls_back)
+        step("console_net.commit_confirmed_rolls_back_netd", confirmed_rolls_back)
 
         def committed_route_shown():
             cmd("set route 10.77.0.0/16 via 10.9.0.1", prompt="keel# ")
@@ -228,7 +241,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             t = cmd("show routes", "DESTINATION", prompt="keel# ")
             check("10.77.0.0/16" not in t, f"the deleted route is still shown: {t!r}")
 
-        rep.run("console_net.committed_route_in_show_routes", committed_route_shown)
+        step("console_net.committed_route_in_show_routes", committed_route_shown)
 
         def refused_keeps_old():
             cmd(f"set {RULE}", prompt="keel# ")
@@ -243,7 +256,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             check("99999" not in t and "proto icmp" in t, f"show firewall after the refusal: {t!r}")
             cmd("exit", prompt="keel> ")
 
-        rep.run("console_net.refused_rule_keeps_old_set", refused_keeps_old)
+        step("console_net.refused_rule_keeps_old_set", refused_keeps_old)
 
         def tables():
             pings(1)
@@ -253,12 +266,12 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             check("PACKETS" in t, f"show states has no header: {t!r}")
             cmd("show connections", "PROTO", prompt="keel> ")
 
-        rep.run("console_net.show_arp_states_connections", tables)
+        step("console_net.show_arp_states_connections", tables)
 
         def console_ping():
             cmd(f"ping {HOST_IP} count 2", "2 sent, 2 received, 0% loss", prompt="keel> ")
 
-        rep.run("console_net.ping_from_console", console_ping)
+        step("console_net.ping_from_console", console_ping)
 
         def show_tasks():
             t = cmd("show tasks", "NAME", prompt="keel> ")
@@ -266,7 +279,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             for name in ("uart", "consoled", "netd", "keyd", "tlsd"):  # appliance.conf has a tls block
                 check(name in rows and rows[name][1] == "ready", f"show tasks: {name} is not ready: {t!r}")
 
-        rep.run("console_net.show_tasks", show_tasks)
+        step("console_net.show_tasks", show_tasks)
 
         def show_memory():
             t = cmd("show memory", "BUDGET-KIB", "the machine has", prompt="keel> ")
@@ -277,7 +290,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             # netd's image holds its firewall state table: megabytes in use, not the budget's slack
             check(int(rows["netd"][2]) > 2048, f"show memory: netd uses {rows['netd'][2]} KiB?: {t!r}")
 
-        rep.run("console_net.show_memory", show_memory)
+        step("console_net.show_memory", show_memory)
 
         def log_from_netd():
             # netd logged these while consoled was calling it (PREPARE/COMMIT):
@@ -289,7 +302,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
                   f"show log lacks netd's prepare: {t!r}")
             check(not any(" netd      netd:" in ln for ln in rows), f"netd's rows repeat its name: {t!r}")
 
-        rep.run("console_net.show_log_has_netd", log_from_netd)
+        step("console_net.show_log_has_netd", log_from_netd)
 
         def restart_netd():
             check(pings(2), "pings blocked before the restart")
@@ -336,7 +349,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             check(row and int(row[0][2]) >= 1 and int(row[0][5]) >= 1,
                   f"show tls lacks 443 serving with an accepted connection and a handshake: {t!r}")
 
-        rep.run("console_net.show_tls_from_tlsd", show_tls_from_tlsd)
+        step("console_net.show_tls_from_tlsd", show_tls_from_tlsd)
 
         def commit_adds_listener():
             check(not curl(8443), "8443 serves before it was configured")
@@ -349,7 +362,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             t = cmd("show tls", "PORT", prompt="keel# ")
             check(any(ln.split()[:2] == ["8443", "serving"] for ln in t.splitlines()), f"show tls lacks 8443: {t!r}")
 
-        rep.run("console_net.commit_adds_tls_listener", commit_adds_listener)
+        step("console_net.commit_adds_tls_listener", commit_adds_listener)
 
         def tlsd_refusal_changes_nothing():
             cmd("set tls 8443 certificate nosuch.crt key edge1.key sni other.test", prompt="keel# ")
@@ -358,7 +371,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             check(curl(8443), "8443 stopped serving after a refused commit")
             cmd("rollback 0", prompt="keel# ")
 
-        rep.run("console_net.tlsd_refusal_changes_nothing", tlsd_refusal_changes_nothing)
+        step("console_net.tlsd_refusal_changes_nothing", tlsd_refusal_changes_nothing)
 
         def commit_removes_listener():
             cmd("delete tls 8443", prompt="keel# ")
@@ -367,7 +380,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             check(curl(443), "443 stopped serving when 8443 was removed")
             cmd("exit", prompt="keel> ")
 
-        rep.run("console_net.commit_removes_tls_listener", commit_removes_listener)
+        step("console_net.commit_removes_tls_listener", commit_removes_listener)
 
         def conn_rows(port: int, state: str) -> list:
             t = cmd("show connections", "PROTO", prompt="keel> ")
@@ -407,7 +420,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             check(curl(8443), "no page through 8443 added again")
             commit_and_exit(["delete tls 8443"])
 
-        rep.run("console_net.tls_listener_readded_within_time_wait", listener_readded_within_time_wait)
+        step("console_net.tls_listener_readded_within_time_wait", listener_readded_within_time_wait)
 
         def committed_key_survives_keyd_restart():
             """A key only a commit named (keyd loaded it then, after its boot
@@ -439,7 +452,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             check("edge2.test" in subject(8443), "8443 serves another certificate after keyd's restart")
             commit_and_exit(["delete tls 8443"])
 
-        rep.run("console_net.committed_key_survives_keyd_restart", committed_key_survives_keyd_restart)
+        step("console_net.committed_key_survives_keyd_restart", committed_key_survives_keyd_restart)
 
         def clear_tls_counters():
             check(curl(443), "no page through 443")
@@ -448,10 +461,10 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             row = [ln.split() for ln in t.splitlines() if ln.split()[:2] == ["443", "serving"]]
             check(row and row[0][2] == "0" and row[0][5] == "0", f"443's counters after clear counters: {t!r}")
 
-        rep.run("console_net.clear_counters_zeroes_tls", clear_tls_counters)
+        step("console_net.clear_counters_zeroes_tls", clear_tls_counters)
 
-        rep.run("console_net.restart_netd_keeps_commit", restart_netd)
-        rep.run("console_net.restart_unknown_refused",
+        step("console_net.restart_netd_keeps_commit", restart_netd)
+        step("console_net.restart_unknown_refused",
                 lambda: cmd("restart frobnicate", "error: expected a server started on this boot", prompt="keel> "))
 
         def reboot():
@@ -462,7 +475,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             except subprocess.TimeoutExpired:
                 raise kq.TestFailure("the machine did not reset within 120 s")
 
-        rep.run("console_net.reboot_resets", reboot)
+        step("console_net.reboot_resets", reboot)
 
         def bad_file_denies_all():
             """A second boot whose appliance.conf has an error on line 7 (and
@@ -502,7 +515,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
                 lab.stop(p2, grace=3.0)
 
         nonlocal_state: dict = {}
-        rep.run("console_net.bad_file_line_7_boots_deny_all", bad_file_denies_all)
+        step("console_net.bad_file_line_7_boots_deny_all", bad_file_denies_all)
     finally:
         lab.close()
 
