@@ -15,15 +15,15 @@
 #include <keel/blk_client.h>
 #include <keel/console.h>
 #include <keel/keyd.h>
+#include <keel/netadm_client.h>
+#include <keel/tlsadm_client.h>
 
 #include "cmd.h"
 #include "conf.h"
 #include "lineedit.h"
 #include "logring.h"
 #include "logsrv.h"
-#include "netadm_client.h"
 #include "store.h"
-#include "tlsadm_client.h"
 
 #ifndef KEEL_VERSION
 #define KEEL_VERSION "unknown"

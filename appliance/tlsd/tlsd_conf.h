@@ -22,7 +22,7 @@
 
 #include "conf.h"
 #include "entropy.h"
-#include "keyd_client.h"
+#include <keel/keyd_client.h>
 #include "tls_conn.h"
 
 /* netd's socket service gives a client SOCK_MAX sockets (8192); each

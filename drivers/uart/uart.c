@@ -44,6 +44,7 @@
  * break detection beyond counting it as an error, baud rate changes.
  */
 #include <keel/console.h>
+#include <keel/console_client.h>
 #include <keel/init.h>
 #include <keel/server.h>
 #include <keel/string.h>
@@ -51,7 +52,6 @@
 #include <keel/ulog.h>
 
 #include "byteq.h"
-#include "console_client.h"
 #include "regs.h"
 
 #define UART_BIT_IRQ   (1ull << 0) /* our notification: the UART's interrupt */

@@ -1,12 +1,15 @@
 /*
- * keyd_client.c - keyd's client library (see keyd_client.h and
- * abi/keel/keyd.h).
+ * keyd_client.c - keyd's client library (see keel/keyd_client.h and
+ * abi/keel/keyd.h).  Not in libkeel.a: it is the TLS engine's signer
+ * (struct tls_signer, appliance/tls/tls_conn.h) and so is built with
+ * mbedTLS's headers, as its own object (KEYD_CLIENT_OBJS, appliance/tls.mk)
+ * that only the programs linking mbedTLS list.
  */
 #include <keel/keyd.h>
 #include <keel/string.h>
 #include <keel/sys.h>
 
-#include "keyd_client.h"
+#include <keel/keyd_client.h>
 #include "tls_plat.h"
 
 /* sign_now: how many times a signature is asked: again of a keyd that died
