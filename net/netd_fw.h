@@ -36,7 +36,7 @@ enum netd_fw_error {
 
 /* A `block return` answer waiting for the end of the loop iteration. */
 struct netd_fw_return {
-    uint8_t kind;          /* RET_RST or RET_ICMP (netd_fw.c) */
+    uint8_t kind;          /* RET_RST or RET_ICMP (netd_fw_return.c) */
     uint8_t code;          /* ICMP: the destination-unreachable code */
     uint32_t src, dst;     /* the blocked packet's addresses, host order */
     uint16_t sport, dport; /* its ports (RST) */
