@@ -19,10 +19,16 @@
 
 static unsigned long long ull(uint64_t v) { return (unsigned long long)v; }
 
-static void quad_text(uint32_t a, char *buf, size_t len)
+static const char *quad_text(uint32_t a, char *buf, size_t len)
 {
     snprintf(buf, len, "%u.%u.%u.%u", (unsigned)(a >> 24), (unsigned)(a >> 16 & 255), (unsigned)(a >> 8 & 255),
              (unsigned)(a & 255));
+    return buf;
+}
+
+static void log_route(const struct netd_fw *fw, const char *net, unsigned prefix, const char *gw, unsigned line)
+{
+    ulog("netd: route %s/%u via %s (%s line %u)\n", net, prefix, gw, fw->source, line);
 }
 
 void netd_fw_log_routes(const struct netd_fw *fw)
@@ -31,19 +37,14 @@ void netd_fw_log_routes(const struct netd_fw *fw)
         ulog("netd: routes: connected networks and the default gateway only\n");
         return;
     }
+    char net[48], gw[48];
     for (unsigned i = 0; i < fw->routes.n6; i++) {
         const struct netd_route6 *r = &fw->routes.r6[i];
-        char net[48], gw[48];
-        fw6_ntop(r->net, net, sizeof net);
-        fw6_ntop(r->gw, gw, sizeof gw);
-        ulog("netd: route %s/%u via %s (%s line %u)\n", net, (unsigned)r->prefix, gw, fw->source, r->line);
+        log_route(fw, fw6_ntop(r->net, net, sizeof net), r->prefix, fw6_ntop(r->gw, gw, sizeof gw), r->line);
     }
     for (unsigned i = 0; i < fw->routes.n; i++) {
         const struct netd_route *r = &fw->routes.r[i];
-        char net[16], gw[16];
-        quad_text(r->net, net, sizeof net);
-        quad_text(r->gw, gw, sizeof gw);
-        ulog("netd: route %s/%u via %s (%s line %u)\n", net, (unsigned)r->prefix, gw, fw->source, r->line);
+        log_route(fw, quad_text(r->net, net, sizeof net), r->prefix, quad_text(r->gw, gw, sizeof gw), r->line);
     }
 }
 
