@@ -159,6 +159,13 @@ void setup_tlsd(struct consoled *c, const struct keel_srvinfo *si);
 /* Server NAME's index in init's table, its state and restarts; -1 when
  * init lists no such server. */
 int task_find(const char *name, unsigned *state, uint32_t *restarts);
+/* Server NAME's index when it runs on this boot (init lists it, not absent,
+ * not another set's server of the same name), its restarts in *RESTARTS;
+ * -1 otherwise. */
+int task_running(const char *name, uint32_t *restarts);
+/* Maps the region SHM, which must have at least PAGES_MIN pages, at VA
+ * (read-write): 0, KE_RANGE when it is smaller, or the call's KE_*. */
+int64_t map_region(uint64_t shm, uint64_t pages_min, uint64_t va);
 
 /* consoled_store.c: the saved configuration (see the top of that file). */
 void store_setup(struct consoled *c, const struct keel_srvinfo *si); /* opens and scans the disk */

@@ -31,14 +31,11 @@ static struct conf_result SCRATCH_RES;
 
 void keyadm_setup(struct consoled *c, const struct keel_srvinfo *si)
 {
-    uint64_t ep = srv_find_cap(si, "ep:keyd"), shm = srv_find_cap(si, "shm:keyadm-consoled"), pages = 0;
-    unsigned state = 0;
+    uint64_t ep = srv_find_cap(si, "ep:keyd"), shm = srv_find_cap(si, "shm:keyadm-consoled");
     uint32_t restarts = 0;
-    if (!ep || !shm || task_find("keyd", &state, &restarts) < 0 || state == INIT_TASK_ABSENT ||
-        state == INIT_TASK_OTHER)
+    if (!ep || !shm || task_running("keyd", &restarts) < 0)
         return;
-    if (keel_frame_info(shm, NULL, &pages) != KE_OK || pages < KEYD_ADM_PAGES ||
-        keel_map(SRV_SLOT_TASK, shm, KEYADM_VA, RIGHT_READ | RIGHT_WRITE) != KE_OK) {
+    if (map_region(shm, KEYD_ADM_PAGES, KEYADM_VA) != KE_OK) {
         con_log(c, CONF_LOG_ERROR, "the region shared with keyd cannot be mapped: new keys need a reboot");
         return;
     }

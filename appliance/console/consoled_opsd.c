@@ -97,14 +97,11 @@ void clock_setup(struct consoled *c, const struct keel_srvinfo *si)
 
 void ops_setup(struct consoled *c, const struct keel_srvinfo *si)
 {
-    uint64_t shm = srv_find_cap(si, "shm:ops-consoled"), sig = srv_find_cap(si, "signal:sock-opsd"), pages = 0;
-    unsigned state = 0;
+    uint64_t shm = srv_find_cap(si, "shm:ops-consoled"), sig = srv_find_cap(si, "signal:sock-opsd");
     uint32_t restarts = 0;
-    if (!shm || !sig || task_find("opsd", &state, &restarts) < 0 || state == INIT_TASK_ABSENT ||
-        state == INIT_TASK_OTHER)
+    if (!shm || !sig || task_running("opsd", &restarts) < 0)
         return;
-    if (keel_frame_info(shm, NULL, &pages) != KE_OK || pages < OPS_SHM_PAGES ||
-        keel_map(SRV_SLOT_TASK, shm, OPS_VA, RIGHT_READ | RIGHT_WRITE) != KE_OK) {
+    if (map_region(shm, OPS_SHM_PAGES, OPS_VA) != KE_OK) {
         con_log(c, CONF_LOG_ERROR, "the region shared with opsd cannot be mapped: no syslog, NTP or metrics");
         return;
     }
