@@ -530,6 +530,21 @@ int64_t map_region(uint64_t shm, uint64_t pages_min, uint64_t va)
     return err;
 }
 
+bool region_connect(struct consoled *c, const struct keel_srvinfo *si, const char *server, const char *cap,
+                    const char *shm_cap, uint64_t pages, uint64_t va, const char *lost, uint64_t *cap_out)
+{
+    uint64_t k = srv_find_cap(si, cap), shm = srv_find_cap(si, shm_cap);
+    uint32_t restarts = 0;
+    if (!k || !shm || task_running(server, &restarts) < 0)
+        return false;
+    if (map_region(shm, pages, va) != KE_OK) {
+        con_log(c, CONF_LOG_ERROR, "the region shared with %s cannot be mapped: %s", server, lost);
+        return false;
+    }
+    *cap_out = k;
+    return true;
+}
+
 /* What setup_netd and setup_tlsd share: with the capabilities "ep:SERVER"
  * and SHM_CAP, and SERVER started on this boot, maps the region (at least
  * PAGES pages) at VA and returns true with *EP, *IDX (SERVER's task index)
