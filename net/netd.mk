@@ -94,8 +94,9 @@ $(BUILD)/tests/unit/test_netd_config: UNIT_CFLAGS += -Inet
 
 # Host unit test of the static route table.
 UNIT_TESTS += netd_route
-$(BUILD)/tests/unit/test_netd_route: net/tests/test_netd_route.c net/netd_route.c net/netd_route.h
-$(BUILD)/tests/unit/test_netd_route: UNIT_CFLAGS += -Inet -Ilib/include
+$(BUILD)/tests/unit/test_netd_route: net/tests/test_netd_route.c net/netd_route.c net/netd_route.h \
+	appliance/config/conf_addr.c appliance/config/conf_addr.h
+$(BUILD)/tests/unit/test_netd_route: UNIT_CFLAGS += -Inet -Ilib/include -Iappliance/config
 
 # Host unit test of the software checksums and TCP segmentation.
 UNIT_TESTS += nic_offload
