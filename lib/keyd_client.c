@@ -6,6 +6,7 @@
  * that only the programs linking mbedTLS list.
  */
 #include <keel/keyd.h>
+#include <keel/spin.h>
 #include <keel/string.h>
 #include <keel/sys.h>
 
@@ -139,17 +140,9 @@ static int open_raw(struct keyd_client *kc, const char *name, uint64_t *word, un
 
 /* The table's writers: a waiter spins, then yields (the holder may be
  * blocked on keyd, or preempted on the waiter's core). */
-static void keys_lock(struct keyd_keys *t)
-{
-    for (unsigned spins = 0; __atomic_exchange_n(&t->lock, 1u, __ATOMIC_ACQUIRE); spins++) {
-        if (spins < 256)
-            __asm__ volatile("pause");
-        else
-            (void)keel_yield();
-    }
-}
+static void keys_lock(struct keyd_keys *t) { spin_lock(&t->lock); }
 
-static void keys_unlock(struct keyd_keys *t) { __atomic_store_n(&t->lock, 0u, __ATOMIC_RELEASE); }
+static void keys_unlock(struct keyd_keys *t) { spin_unlock(&t->lock); }
 
 int keyd_client_open(struct keyd_client *kc, const char *name, uint32_t *id, unsigned *type, unsigned *bits,
                      uint8_t fp[32])
