@@ -146,13 +146,10 @@ bool fw_modulate_ipv4(uint8_t *ip, size_t len, const struct fw_packet *p, const 
 {
     if ((!m->seq_add && !m->ack_sub && !m->quote_seq_sub && !m->quote_ack_add) || len < 20)
         return false;
-    size_t ihl = (size_t)(ip[0] & 0xfu) * 4u, total = rd16(ip + 2);
-    if (total < len)
-        len = total;
-    if (ihl < 20 || ihl > len)
+    size_t avail, ihl = fw_ipv4_l4(ip, len, &avail);
+    if (!ihl)
         return false;
     uint8_t *l4 = ip + ihl;
-    size_t avail = len - ihl;
     if (p->proto == FW_PROTO_TCP)
         return fw_modulate_tcp(l4, avail, m, csum_partial);
     if (p->proto == FW_PROTO_ICMP && p->has_inner && p->inner.proto == FW_PROTO_TCP && m->quote_seq_sub)

@@ -311,17 +311,25 @@ static bool rewrite_error(uint8_t *l4, size_t avail, const struct fw_packet *p, 
     return true;
 }
 
-bool fw_nat_rewrite(uint8_t *ip, size_t len, const struct fw_packet *p, const struct fw_xlate *x)
+size_t fw_ipv4_l4(const uint8_t *ip, size_t len, size_t *avail)
 {
-    if (x->kind == FW_XL_NONE || len < 20)
-        return false;
     size_t ihl = (size_t)(ip[0] & 0xfu) * 4u, total = rd16(ip + 2);
     if (total < len)
         len = total;
     if (ihl < 20 || ihl > len)
+        return 0;
+    *avail = len - ihl;
+    return ihl;
+}
+
+bool fw_nat_rewrite(uint8_t *ip, size_t len, const struct fw_packet *p, const struct fw_xlate *x)
+{
+    if (x->kind == FW_XL_NONE || len < 20)
+        return false;
+    size_t avail, ihl = fw_ipv4_l4(ip, len, &avail);
+    if (!ihl)
         return false;
     uint8_t *l4 = ip + ihl;
-    size_t avail = len - ihl;
     if (x->kind == FW_XL_PACKET) {
         rewrite_one(ip, l4, avail, p->proto, p->icmp_type, &x->out);
         return true;

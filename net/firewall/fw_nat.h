@@ -176,6 +176,13 @@ void fw_nat_xlate_packet(const struct fw_state *st, const struct fw_nat_side *si
 void fw_nat_xlate_error(const struct fw_state *st, const struct fw_nat_side *side, const struct fw_packet *p,
                         unsigned form, struct fw_xlate *x);
 
+/* The bounds of the L4 part of the IPv4 packet at IP (LEN >= 20 bytes of
+ * buffer; its total length counts only when shorter): the header length,
+ * with *AVAIL the bytes after it; 0 when the header length is below 20
+ * or beyond the packet.  For the rewrites after a verdict (fw_nat.c,
+ * fw_modulate.c), which re-derive what fw_parse_ipv4 checked. */
+size_t fw_ipv4_l4(const uint8_t *ip, size_t len, size_t *avail);
+
 /*
  * Rewrites the IPv4 packet IP (LEN bytes, as fw_parse_ipv4 parsed it into
  * P) as X says, fixing every checksum incrementally.  Returns true iff it
