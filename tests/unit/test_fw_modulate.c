@@ -25,75 +25,20 @@
 #include "fw_modulate.h"
 #include "fw_nat.h"
 #include "fw_text.h"
+#include "fw_wire.h"
 #include "unit.h"
 
-#define SEC            FW_NS_PER_SEC
-#define IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
-#define WAN            0
-#define LAN            1
-#define ME_WAN         IP(203, 0, 113, 1)
-#define ME_LAN         IP(10, 1, 0, 1)
-#define HOST           IP(10, 1, 0, 9)
-#define SERVER_IN      IP(10, 1, 0, 5)
-#define REMOTE         IP(198, 51, 100, 2)
-#define ROUTER         IP(203, 0, 113, 254)
+#define SEC       FW_NS_PER_SEC
+#define WAN       0
+#define LAN       1
+#define ME_WAN    IP(203, 0, 113, 1)
+#define ME_LAN    IP(10, 1, 0, 1)
+#define HOST      IP(10, 1, 0, 9)
+#define SERVER_IN IP(10, 1, 0, 5)
+#define REMOTE    IP(198, 51, 100, 2)
+#define ROUTER    IP(203, 0, 113, 254)
 
 /* ------------------------------------------------------ wire packets ---- */
-
-static uint16_t rd16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
-static uint32_t rd32(const uint8_t *b) { return (uint32_t)rd16(b) << 16 | rd16(b + 2); }
-
-static void wr16(uint8_t *b, uint16_t v)
-{
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *b, uint32_t v)
-{
-    wr16(b, (uint16_t)(v >> 16));
-    wr16(b + 2, (uint16_t)v);
-}
-
-static uint32_t sum_words(const uint8_t *b, size_t n, uint32_t sum)
-{
-    for (size_t i = 0; i + 1 < n; i += 2)
-        sum += rd16(b + i);
-    if (n & 1)
-        sum += (uint32_t)b[n - 1] << 8;
-    return sum;
-}
-
-static uint16_t fold_raw(uint32_t sum)
-{
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)sum;
-}
-
-static uint16_t fold(uint32_t sum) { return (uint16_t)~fold_raw(sum); }
-
-static uint32_t pseudo(const uint8_t *ip, size_t len) { return sum_words(ip + 12, 8, 0) + ip[9] + (uint32_t)len; }
-
-/* Writes every checksum of the packet at IP afresh. */
-static void seal(uint8_t *ip)
-{
-    size_t ihl = (size_t)(ip[0] & 0xf) * 4, total = rd16(ip + 2), n = total - ihl;
-    uint8_t *l4 = ip + ihl;
-    wr16(ip + 10, 0);
-    wr16(ip + 10, fold(sum_words(ip, ihl, 0)));
-    if (ip[9] == FW_PROTO_TCP) {
-        wr16(l4 + 16, 0);
-        wr16(l4 + 16, fold(sum_words(l4, n, pseudo(ip, n))));
-    } else if (ip[9] == FW_PROTO_UDP) {
-        wr16(l4 + 6, 0);
-        uint16_t c = fold(sum_words(l4, n, pseudo(ip, n)));
-        wr16(l4 + 6, c ? c : 0xffff);
-    } else if (ip[9] == FW_PROTO_ICMP) {
-        wr16(l4 + 2, 0);
-        wr16(l4 + 2, fold(sum_words(l4, n, 0)));
-    }
-}
 
 /*
  * Whether every checksum of the packet at IP (LEN bytes) is the one a fresh
@@ -107,19 +52,6 @@ static bool fresh(const uint8_t *ip, size_t len)
     memcpy(copy, ip, len);
     seal(copy);
     return memcmp(copy, ip, len) == 0;
-}
-
-static size_t ip_hdr(uint8_t *b, uint8_t proto, uint32_t src, uint32_t dst, size_t l4len)
-{
-    memset(b, 0, 20);
-    b[0] = 0x45;
-    wr16(b + 2, (uint16_t)(20 + l4len));
-    wr16(b + 4, 0x4242);
-    b[8] = 64;
-    b[9] = proto;
-    wr32(b + 12, src);
-    wr32(b + 16, dst);
-    return 20 + l4len;
 }
 
 /* A TCP segment: options OPTS (OPTLEN, a multiple of 4), PAYLOAD bytes of data. */
@@ -144,41 +76,9 @@ static size_t tcp_seg(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, ui
     return n;
 }
 
-static size_t udp_wire(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport)
-{
-    size_t n = ip_hdr(b, FW_PROTO_UDP, src, dst, 8 + 5);
-    uint8_t *l4 = b + 20;
-    wr16(l4, sport);
-    wr16(l4 + 2, dport);
-    wr16(l4 + 4, 13);
-    memcpy(l4 + 8, "probe", 5);
-    seal(b);
-    return n;
-}
-
 static size_t echo_wire(uint8_t *b, uint32_t src, uint32_t dst, uint8_t type, uint16_t id)
 {
-    size_t n = ip_hdr(b, FW_PROTO_ICMP, src, dst, 8 + 4);
-    uint8_t *l4 = b + 20;
-    memset(l4, 0, 12);
-    l4[0] = type;
-    wr16(l4 + 4, id);
-    wr16(l4 + 6, 1);
-    memcpy(l4 + 8, "ping", 4);
-    seal(b);
-    return n;
-}
-
-static size_t error_wire(uint8_t *b, uint32_t from, uint8_t type, uint8_t code, const uint8_t *quote, size_t qlen)
-{
-    size_t n = ip_hdr(b, FW_PROTO_ICMP, from, rd32(quote + 12), 8 + qlen);
-    uint8_t *l4 = b + 20;
-    memset(l4, 0, 8);
-    l4[0] = type;
-    l4[1] = code;
-    memcpy(l4 + 8, quote, qlen);
-    seal(b);
-    return n;
+    return echo_data_wire(b, src, dst, type, id, "ping", 4);
 }
 
 static uint32_t seq_of(const uint8_t *b) { return rd32(b + 24); }
