@@ -30,7 +30,7 @@ $(FW_OBJS): USER_CFLAGS += $(FW_CPPFLAGS)
 # ----------------------------------------------------------- unit tests ----
 UNIT_TESTS += fw_rules fw_match fw_state fw_nat fw6 fw_modulate
 $(BUILD)/tests/unit/test_fw_rules: tests/unit/test_fw_rules.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
-$(BUILD)/tests/unit/test_fw_match: tests/unit/test_fw_match.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
+$(BUILD)/tests/unit/test_fw_match: tests/unit/test_fw_match.c tests/unit/fw_wire.h $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_state: tests/unit/test_fw_state.c $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_nat: tests/unit/test_fw_nat.c tests/unit/fw_wire.h $(FW_SRCS) $(CONF_SRCS) $(FW_HDRS)
 $(BUILD)/tests/unit/test_fw_nat: UNIT_CFLAGS += $(FW_CPPFLAGS)

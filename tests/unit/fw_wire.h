@@ -99,7 +99,7 @@ static inline size_t ip_hdr(uint8_t *b, uint8_t proto, uint32_t src, uint32_t ds
 }
 
 /* A UDP datagram with the 5 bytes "probe", checksums sealed. */
-static inline size_t udp_wire(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport)
+static inline size_t udp_probe_wire(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport)
 {
     size_t n = ip_hdr(b, FW_PROTO_UDP, src, dst, 8 + 5);
     uint8_t *l4 = b + 20;

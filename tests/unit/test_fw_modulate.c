@@ -401,7 +401,7 @@ static void test_keep_state_cases(void)
     load("pass in on lan flags any\npass out on wan modulate state\npass out on wan proto tcp flags any modulate "
          "state\n");
     static uint8_t b[256], before[256];
-    size_t n = udp_wire(b, HOST, 4000, REMOTE, 53);
+    size_t n = udp_probe_wire(b, HOST, 4000, REMOTE, 53);
     memcpy(before, b, n);
     lan_to_wan(b, n, SEC);
     CHECK_EQ(memcmp(b, before, n), 0);
