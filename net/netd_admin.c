@@ -18,7 +18,7 @@
  * can prepare every server first and commit only when all accepted.  What
  * netd takes from a commit: the rules and the interface names they use.
  * The static routes change with the rules (netd_fw_commit); interface
- * addresses stay as at start (a restart of netd applies them): netd_fw.c's
+ * addresses stay as at start (a restart of netd applies them): netd_fw_conf.c's
  * reload never changes an address.
  *
  * Tables.  NETADM_SHOW writes rows of '\t'-separated fields into the

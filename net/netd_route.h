@@ -23,7 +23,7 @@
  * then the interface's static IPv6 `gateway`, if its gateway is on-link.
  *
  * The table is part of the configuration netd applies: it is replaced as a
- * whole with the firewall's rule set (netd_fw.c), never half-updated.
+ * whole with the firewall's rule set (netd_fw_conf.c), never half-updated.
  *
  * Invariants of struct netd_routes: n <= NETD_ROUTES_MAX; every entry has
  * 1 <= prefix <= 32, net has no bits outside its prefix, gw is a unicast
