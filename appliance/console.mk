@@ -37,25 +37,23 @@ $(BUILD)/tests/unit/test_console_table: UNIT_CFLAGS += $(CONSOLE_CPPFLAGS)
 
 # consoled: the console server.  It links the configuration code (CONF_SRCS,
 # from appliance/config.mk, which the Makefile's include list puts before
-# this file) and the console protocol's client library (drivers/uart/).
+# this file); the client libraries it calls (console, netd's and tlsd's
+# administration) are in libkeel.a (lib/).
 CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/consoled_ops.c appliance/console/lineedit.c \
 	appliance/console/consoled_cmds.c appliance/console/consoled_commit.c appliance/console/consoled_login.c \
 	appliance/console/cmd.c \
-	appliance/console/logring.c appliance/console/logsrv.c appliance/console/netadm_client.c \
+	appliance/console/logring.c appliance/console/logsrv.c \
 	appliance/console/table.c \
-	$(CONF_SRCS) drivers/uart/console_client.c)
-CONSOLED_SRCS += appliance/console/tlsadm_client.c # tlsd's protocol (abi/keel/tlsd.h), for commit and show tls
+	$(CONF_SRCS))
 CONSOLED_SRCS += appliance/console/store.c appliance/console/consoled_store.c # the saved configuration
 CONSOLED_SRCS += appliance/console/consoled_opsd.c # syslog, the clock, metrics: the region shared with opsd
 CONSOLED_SRCS += appliance/console/consoled_keyd.c # keyd's part of commits (new keys without a reboot)
 $(eval $(call user_prog,consoled,$(CONSOLED_SRCS)))
 SERVERS += consoled
-$(BUILD)/user/appliance/console/netadm_client.o $(BUILD)/user/appliance/console/table.o \
-	$(BUILD)/user/appliance/console/logsrv.o: USER_CFLAGS += \
-	$(CONSOLE_CPPFLAGS)
+$(BUILD)/user/appliance/console/table.o $(BUILD)/user/appliance/console/logsrv.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS)
 $(BUILD)/user/appliance/console/consoled.o $(BUILD)/user/appliance/console/consoled_ops.o \
 	$(BUILD)/user/appliance/console/consoled_cmds.o $(BUILD)/user/appliance/console/consoled_commit.o \
-	$(BUILD)/user/appliance/console/consoled_login.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart \
+	$(BUILD)/user/appliance/console/consoled_login.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config \
 	-DKEEL_VERSION='"$(VERSION)"'
 
 # netadmtest: hostile and well-formed calls of netd's administration protocol
@@ -70,7 +68,7 @@ SERVERS += netadmtest
 $(BUILD)/user/appliance/console/store.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS)
 $(BUILD)/user/appliance/console/consoled_store.o $(BUILD)/user/appliance/console/consoled_opsd.o \
 	$(BUILD)/user/appliance/console/consoled_keyd.o: USER_CFLAGS += \
-	$(CONSOLE_CPPFLAGS) -Iappliance/config -Idrivers/uart
+	$(CONSOLE_CPPFLAGS) -Iappliance/config
 UNIT_TESTS += config_store
 $(BUILD)/tests/unit/test_config_store: tests/unit/test_config_store.c appliance/console/store.c \
 	appliance/console/store.h

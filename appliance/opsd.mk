@@ -3,15 +3,14 @@
 # top-level Makefile (-include appliance/*.mk).
 #
 # ops_proto.c is pure (syslog lines, SNTP, RTC registers) and host-tested
-# by tests/unit/test_opsd.c.  opsd links netd's admin client library
-# (appliance/console/netadm_client.c) for the metrics' tables.
+# by tests/unit/test_opsd.c.  opsd calls netd's admin client library
+# (lib/netadm_client.c, in libkeel.a) for the metrics' tables.
 
-OPSD_SRCS := appliance/opsd/opsd.c appliance/opsd/opsd_metrics.c appliance/opsd/ops_proto.c \
-	appliance/console/netadm_client.c
+OPSD_SRCS := appliance/opsd/opsd.c appliance/opsd/opsd_metrics.c appliance/opsd/ops_proto.c
 $(eval $(call user_prog,opsd,$(OPSD_SRCS)))
 SERVERS += opsd
 $(BUILD)/user/appliance/opsd/opsd.o $(BUILD)/user/appliance/opsd/opsd_metrics.o $(BUILD)/user/appliance/opsd/ops_proto.o: \
-	USER_CFLAGS += -Iappliance/opsd -Iappliance/console
+	USER_CFLAGS += -Iappliance/opsd
 
 UNIT_TESTS += opsd
 $(BUILD)/tests/unit/test_opsd: tests/unit/test_opsd.c appliance/opsd/ops_proto.c appliance/opsd/ops_proto.h lib/clock.c \

@@ -124,14 +124,14 @@ TLS_ENGINE_GUEST_OBJS := $(TLS_ENGINE_GUEST_SRCS:%.c=$(BUILD)/user/%.o)
 
 KEYD_SRCS := appliance/keyd/keyd.c appliance/keyd/keyd_req.c
 KEYD_OBJS := $(KEYD_SRCS:%.c=$(BUILD)/user/%.o) $(BUILD)/user/appliance/tls/tls_pk.o
-KEYD_CLIENT_OBJS := $(BUILD)/user/appliance/keyd/keyd_client.o
+KEYD_CLIENT_OBJS := $(BUILD)/user/lib/keyd_client.o
 
 TLSSELFTEST_OBJS := $(BUILD)/user/tests/tls/tlsselftest.o
 KEYDTEST_OBJS := $(BUILD)/user/tests/tls/keydtest.o $(KEYD_CLIENT_OBJS) $(TLS_ENGINE_GUEST_OBJS)
 
 TLS_ALL_OBJS := $(sort $(TLS_CORE_OBJS) $(TLS_ENGINE_GUEST_OBJS) $(KEYD_OBJS) $(KEYD_CLIENT_OBJS) \
 	$(TLSSELFTEST_OBJS) $(KEYDTEST_OBJS))
-$(TLS_ALL_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) -Iappliance/keyd
+$(TLS_ALL_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC)
 # Not order-only: Mbed TLS's headers are system headers here (untracked by
 # -MMD), and its structs are laid out in our objects, so a new version
 # (new stamp) or configuration rebuilds them.

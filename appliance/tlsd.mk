@@ -15,7 +15,7 @@ TLSD_OBJS := $(BUILD)/user/appliance/tlsd/tlsd.o $(BUILD)/user/appliance/tlsd/tl
 	$(BUILD)/user/appliance/tlsd/tlsd_proxy.o
 TLSD_CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/user/%.o)
 
-$(TLSD_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) -Iappliance/keyd \
+$(TLSD_OBJS): USER_CFLAGS += -ffunction-sections -fdata-sections $(TLS_GUEST_INC) \
 	$(CONF_CPPFLAGS)
 $(TLSD_OBJS): $(MBEDTLS_STAMP) $(TLS_CONFIG) # not order-only: appliance/tls.mk says why
 
@@ -43,7 +43,6 @@ $(BUILD)/tests/unit/test_tlsd_proxy: tests/unit/test_tlsd_proxy.c appliance/tlsd
 $(BUILD)/tests/unit/test_tlsd_proxy: UNIT_CFLAGS += $(CONF_CPPFLAGS) -Iappliance/tlsd
 
 # tlsadm: a guest admin client of tlsd's configuration protocol through
-# consoled's client library, booted by tests/qemu/test_tlsd.py.
-$(eval $(call user_prog,tlsadm,tests/tls/tlsadm.c appliance/console/tlsadm_client.c))
+# the client library in libkeel.a (lib/tlsadm_client.c), booted by tests/qemu/test_tlsd.py.
+$(eval $(call user_prog,tlsadm,tests/tls/tlsadm.c))
 SERVERS += tlsadm
-$(BUILD)/user/tests/tls/tlsadm.o: USER_CFLAGS += -Iappliance/console

@@ -18,7 +18,8 @@
 
 LIB_CPPFLAGS   := -Ilib/include
 LIB_SRCS       := lib/string.c lib/libc_names.c lib/fmt.c lib/heap.c lib/cpio.c lib/elf.c lib/server.c lib/nic_client.c \
-	lib/sock_client.c lib/sock_ring.c lib/ulog.c lib/cpurand.c lib/blk_client.c lib/clock.c lib/args.c
+	lib/sock_client.c lib/sock_ring.c lib/ulog.c lib/cpurand.c lib/blk_client.c lib/clock.c lib/args.c \
+	lib/console_client.c lib/adm_call.c lib/netadm_client.c lib/tlsadm_client.c
 LIB_UNIT_TESTS := lib_string lib_fmt lib_heap lib_cpio lib_elf lib_clock sock_ring lib_args
 
 $(BUILD)/tests/unit/test_lib_string: tests/unit/test_lib_string.c lib/string.c lib/include/keel/string.h

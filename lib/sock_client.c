@@ -21,6 +21,7 @@
 #include <keel/server.h>
 #include <keel/sock_client.h>
 #include <keel/sock_ring.h>
+#include <keel/spin.h>
 #include <keel/string.h>
 #include <keel/sys.h>
 
@@ -111,17 +112,9 @@ static void tx_release(struct sock_client *c, int s, bool all);
  * hundred instructions; a waiter spins, then yields (the holder may be a
  * thread of the same priority preempted on the waiter's core).
  */
-static void client_lock(struct sock_client *c)
-{
-    for (unsigned spins = 0; __atomic_exchange_n(&c->lock, 1u, __ATOMIC_ACQUIRE); spins++) {
-        if (spins < 256)
-            __asm__ volatile("pause");
-        else
-            (void)keel_yield();
-    }
-}
+static void client_lock(struct sock_client *c) { spin_lock(&c->lock); }
 
-static void client_unlock(struct sock_client *c) { __atomic_store_n(&c->lock, 0u, __ATOMIC_RELEASE); }
+static void client_unlock(struct sock_client *c) { spin_unlock(&c->lock); }
 
 int sock_close(struct sock_client *c, int s)
 {

@@ -65,7 +65,11 @@ $(LWIP_A): $(LWIP_OBJS)
 # libkeel.a (which lwIP uses: memcpy, snprintf, ...).  The firewall engine
 # (net/firewall.mk's FW_OBJS, pure C) is compiled with the plain servers'
 # flags and linked in; netd's own sources include its headers (-Inet/firewall).
-NETD_SRCS := net/netd.c net/nic_netif.c net/nic_offload.c net/netd_config.c net/netd_rand.c net/netd_fw.c net/netd_route.c net/netd_sock.c net/netd_admin.c net/netd_fw6.c net/netd_ip6.c net/netd_admin6.c net/lwip/sys_arch.c net/lwip/fwd_csum.c
+NETD_SRCS := net/netd.c net/nic_netif.c net/nic_offload.c net/netd_config.c net/netd_rand.c net/netd_route.c \
+	net/netd_sock.c net/netd_admin.c net/netd_ip6.c net/netd_admin6.c net/lwip/sys_arch.c net/lwip/fwd_csum.c
+# The firewall's glue (netd_fw.c's design comment): the filter path of each
+# family, the configuration, the `block return` answers, the statistics.
+NETD_SRCS += net/netd_fw.c net/netd_fw6.c net/netd_fw_conf.c net/netd_fw_return.c net/netd_fw_stats.c
 NETD_OBJS := $(NETD_SRCS:%.c=$(BUILD)/user/%.o)
 
 $(NETD_OBJS): USER_CFLAGS += -Inet -Inet/firewall -Iappliance/config -Inet/lwip/libc -Inet/lwip \
@@ -91,8 +95,9 @@ $(BUILD)/tests/unit/test_netd_config: UNIT_CFLAGS += -Inet -Ilib/include
 
 # Host unit test of the static route table.
 UNIT_TESTS += netd_route
-$(BUILD)/tests/unit/test_netd_route: net/tests/test_netd_route.c net/netd_route.c net/netd_route.h
-$(BUILD)/tests/unit/test_netd_route: UNIT_CFLAGS += -Inet -Ilib/include
+$(BUILD)/tests/unit/test_netd_route: net/tests/test_netd_route.c net/netd_route.c net/netd_route.h \
+	appliance/config/conf_addr.c appliance/config/conf_addr.h
+$(BUILD)/tests/unit/test_netd_route: UNIT_CFLAGS += -Inet -Ilib/include -Iappliance/config
 
 # Host unit test of the software checksums and TCP segmentation.
 UNIT_TESTS += nic_offload

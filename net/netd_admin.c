@@ -19,7 +19,7 @@
  * can prepare every server first and commit only when all accepted.  What
  * netd takes from a commit: the rules and the interface names they use.
  * The static routes change with the rules (netd_fw_commit); interface
- * addresses stay as at start (a restart of netd applies them): netd_fw.c's
+ * addresses stay as at start (a restart of netd applies them): netd_fw_conf.c's
  * reload never changes an address.
  *
  * Tables.  NETADM_SHOW writes rows of '\t'-separated fields into the
@@ -530,18 +530,14 @@ void netd_ping_count_reply(struct netd_ping *pg, uint16_t seq)
     }
 }
 
-static void ping_send(struct netd_admin *a)
+struct pbuf *netd_ping_echo(const struct netd_ping *pg, uint8_t type)
 {
-    struct netd_ping *pg = &a->ping;
-    if (pg->v6) {
-        netd_ping6_send(a);
-        return;
-    }
+    /* ICMP's and ICMPv6's echo headers are laid out alike (RFC 792, RFC 4443 4.1) */
     struct pbuf *p = pbuf_alloc(PBUF_IP, sizeof(struct icmp_echo_hdr) + PING_BYTES, PBUF_RAM);
     if (!p)
-        return; /* out of memory: counted as sent, never answered */
+        return NULL;
     struct icmp_echo_hdr *h = p->payload;
-    h->type = ICMP_ECHO;
+    h->type = type;
     h->code = 0;
     h->chksum = 0;
     h->id = lwip_htons(pg->id);
@@ -549,6 +545,20 @@ static void ping_send(struct netd_admin *a)
     uint8_t *data = (uint8_t *)(h + 1);
     for (unsigned i = 0; i < PING_BYTES; i++)
         data[i] = (uint8_t)('a' + i % 26);
+    return p;
+}
+
+static void ping_send(struct netd_admin *a)
+{
+    struct netd_ping *pg = &a->ping;
+    if (pg->v6) {
+        netd_ping6_send(a);
+        return;
+    }
+    struct pbuf *p = netd_ping_echo(pg, ICMP_ECHO);
+    if (!p)
+        return; /* out of memory: counted as sent, never answered */
+    struct icmp_echo_hdr *h = p->payload;
     h->chksum = inet_chksum(h, (u16_t)p->len);
     ip_addr_t to;
     ip_addr_set_ip4_u32_val(to, lwip_htonl(pg->addr));

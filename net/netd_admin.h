@@ -51,6 +51,13 @@ struct netd_admin {
 /* Counts the echo reply with sequence number SEQ (once per request). */
 void netd_ping_count_reply(struct netd_ping *pg, uint16_t seq);
 
+/* The ping's next echo request for either family: a pbuf (PBUF_IP) with
+ * the 8-byte echo header (TYPE, code 0, checksum 0, pg's id, sequence
+ * number pg->sent) and 32 bytes of payload (PING_BYTES); NULL when lwIP
+ * is out of memory.  The caller writes the checksum (IPv4) or has lwIP
+ * write it (ICMPv6), sends it and frees it. */
+struct pbuf *netd_ping_echo(const struct netd_ping *pg, uint8_t type);
+
 /* Finds the admin clients in SI ("client:C" + shm:admin-C) and maps each
  * region at VA + i * NETD_ADMIN_STRIDE. */
 #define NETD_ADMIN_STRIDE 0x0000000000400000ull

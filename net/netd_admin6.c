@@ -33,6 +33,7 @@
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip/priv/nd6_priv.h"
+#include "lwip/prot/icmp.h"
 #include "lwip/prot/icmp6.h"
 #include "lwip/raw.h"
 #include "fw6.h"
@@ -40,8 +41,6 @@
 #include "netd_hooks.h"
 #include "netd_route.h"
 #include "nic_netif.h"
-
-#define PING6_BYTES 32
 
 static const char *name_of(const struct netd_admin *a, unsigned k)
 {
@@ -235,18 +234,10 @@ int netd_ping6_open(struct netd_admin *a)
 void netd_ping6_send(struct netd_admin *a)
 {
     struct netd_ping *pg = &a->ping;
-    struct pbuf *p = pbuf_alloc(PBUF_IP, sizeof(struct icmp6_echo_hdr) + PING6_BYTES, PBUF_RAM);
+    _Static_assert(sizeof(struct icmp6_echo_hdr) == sizeof(struct icmp_echo_hdr), "the same echo header");
+    struct pbuf *p = netd_ping_echo(pg, ICMP6_TYPE_EREQ); /* lwIP writes the checksum (chksum_reqd) */
     if (!p)
         return; /* out of memory: counted as sent, never answered */
-    struct icmp6_echo_hdr *h = p->payload;
-    h->type = ICMP6_TYPE_EREQ;
-    h->code = 0;
-    h->chksum = 0;
-    h->id = lwip_htons(pg->id);
-    h->seqno = lwip_htons((uint16_t)pg->sent);
-    uint8_t *data = (uint8_t *)(h + 1);
-    for (unsigned i = 0; i < PING6_BYTES; i++)
-        data[i] = (uint8_t)('a' + i % 26);
     ip_addr_t to;
     memset(&to, 0, sizeof to);
     IP_SET_TYPE_VAL(to, IPADDR_TYPE_V6);

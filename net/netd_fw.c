@@ -39,43 +39,26 @@
  * second, bursts of 20; suppressed lines are counted in the next one).
  *
  * `block return`.  The verdict only asks for an answer; netd_fw_packet
- * queues one (at most NETD_FW_RETURNS per loop iteration, 50 a second) and
- * netd_fw_flush sends them through lwIP after the iteration's input: a TCP
- * RST from the blocked packet's destination (tcp_rst), or an ICMP
- * destination unreachable (port for UDP, protocol otherwise) from our
- * address (icmp_dest_unreach).  Calling lwIP from inside linkoutput would
- * re-enter it, hence the queue.  The answers themselves bypass the out
- * rules (`generating`), as pf's own RSTs do; one whose next hop is not in
- * the ARP cache leaves later from lwIP's ARP queue and then meets the out
- * rules like any packet.  No answer to broadcasts, multicast, RSTs, ICMP
- * errors, packets with IP options, or our own packets.
+ * queues one and netd_fw_flush sends it after the iteration's input
+ * (netd_fw_return.c, both families).
  *
- * Rule sets.  Two struct fw_ruleset: the active one (eng.rules) and a spare.
- * A (re)load parses the whole configuration text into the spare and, only
- * if it parsed, swaps the two (fw_ruleset_replace): kept states stay, so
- * established connections survive a reload; a text that does not parse
- * changes nothing and its error is logged as "FILE:LINE:COL: ...".  At
- * start the active set is empty, which blocks every IPv4 packet (deny-all),
- * and it stays so when there is no site archive, no appliance.conf, or the
- * file does not parse: a bad file never leaves the appliance open.
+ * The file's neighbours, one seam each:
+ *   netd_fw_conf.c    appliance.conf into a rule set, routes and addresses;
+ *                     the two-phase swap (prepare, commit, abort, reload)
+ *   netd_fw_return.c  the `block return` queues and their answers
+ *   netd_fw_stats.c   statistics and route lines in the log
+ *   netd_fw6.c        the IPv6 half of the filter path
+ * They share netd_fw_int.h (internal) and struct netd_fw (netd_fw.h).
  *
- * Configuration.  appliance.conf is read by the one parser
- * (appliance/config/conf.h, struct conf) and its firewall statements are
- * compiled by fw_conf.c into the spare rule set; netd has no reader of its
- * own.  The firewall's interface index k < n_nics is netd's NIC connection
- * k (discovery order), which drives PCI NIC nic_numbers[k] (init says
- * which: the "nic:NAME" note).  Its name is NAME from the line `interface
- * NAME nic N ...` with N = nic_numbers[k], or "(CONN)" (the connection's
- * name in parentheses, which no rule can write) when no line names that
- * NIC.  Lines for NICs netd does not have get the indices after, so rules
- * naming them still compile (and never match).  The same lines give the
- * NICs' addresses (netd.c takes them for NICs the args do not configure).
- * A reload re-reads the names but never changes an address.  `route`
- * lines make the static route table, which a load replaces together with
- * the rule set, `set skip on` the interfaces that are not filtered.  A
- * file with any error is refused whole (deny-all at start); its interface
- * lines that parsed still give the addresses (conf_parser.keep_on_error),
- * so the appliance comes up reachable and denying everything.
+ * Invariants of the path.
+ *   - Every IPv4 frame the NICs receive or send gets exactly one verdict
+ *     here before lwIP or the NIC sees it; at start, and whenever no rule
+ *     set parsed, the active set is empty: deny-all (netd_fw_conf.c).
+ *   - fw->now is the clock of the current loop iteration (netd_fw_tick);
+ *     expired states are reclaimed at most once per EXPIRE_EVERY_NS.
+ *   - A passed packet with a translation is rewritten or dropped, never
+ *     sent untranslated; rewrites happen only in our private copy (in) or
+ *     the NIC buffer (out), never in lwIP's memory.
  *
  * Memory: struct netd_fw is netd's (one static instance, in its .bss): both
  * rule sets, the state table's NETD_FW_STATES slots and buckets, the source
@@ -84,19 +67,12 @@
  *
  * Context: netd's main thread only, like lwIP and the rings.
  */
-#include <keel/cpio.h>
 #include <keel/fmt.h>
 #include <keel/string.h>
 #include <keel/ulog.h>
 
-#include "lwip/icmp.h"
-#include "lwip/ip_addr.h"
-#include "lwip/nd6.h"
-#include "lwip/pbuf.h"
-#include "lwip/priv/tcp_priv.h"
-#include "conf.h"
-#include "fw_conf.h"
 #include "netd_fw.h"
+#include "netd_fw_int.h"
 #include "netd_rand.h"
 
 _Static_assert((NETD_FW_BUCKETS & (NETD_FW_BUCKETS - 1)) == 0, "fw_state_init wants a power of two");
@@ -111,222 +87,6 @@ _Static_assert(NETD_MAX_IFS <= FW_MAX_IFACES, "every NIC has a firewall interfac
 #define EXPIRE_EVERY_NS FW_NS_PER_SEC
 #define DHCP_SERVER     67
 #define DHCP_CLIENT     68
-#define BROADCAST       0xffffffffu
-
-enum { RET_RST = 1, RET_ICMP = 2 };
-
-/* ------------------------------------------------------ configuration -- */
-
-/* The parsed configuration of one load (~45 KiB: off the small stack).
- * Main thread only; used only inside one call of the functions below. */
-static struct conf conf_scratch;
-static struct conf_result conf_res;
-
-static uint32_t prefix_mask(unsigned prefix) { return prefix ? ~0u << (32 - prefix) : 0; }
-
-static int load_fail(char *err, size_t errlen, const char *file, const char *msg)
-{
-    if (errlen)
-        snprintf(err, errlen, "%s: %s", file, msg);
-    return NETD_FW_E_PARSE;
-}
-
-/* The firewall's interface table for C (design comment: NIC k is index k;
- * lines for absent NICs follow), and IFMAP: configuration interface i is
- * firewall interface ifmap[i].  Addresses are kept from fw->ifaces. */
-static void build_ifaces(const struct netd_fw *fw, const struct conf *c, struct fw_ifaces *out,
-                         int8_t ifmap[CONF_MAX_IFACES])
-{
-    *out = fw->ifaces;
-    out->count = fw->n_nics;
-    for (unsigned k = 0; k < fw->n_nics; k++) {
-        struct fw_iface *fi = &out->ifs[k];
-        memset(fi->name, 0, sizeof fi->name);
-        snprintf(fi->name, sizeof fi->name, "(%s)", fw->nic_names[k]);
-    }
-    for (unsigned i = 0; i < CONF_MAX_IFACES; i++)
-        ifmap[i] = -1;
-    _Static_assert(CONF_MAX_IFACES <= FW_MAX_IFACES && CONF_IFNAME_MAX <= FW_IFNAMSIZ, "interfaces fit");
-    for (unsigned i = 0; c && i < c->n_ifaces; i++) {
-        unsigned k = 0;
-        while (k < fw->n_nics && fw->nic_numbers[k] != c->ifaces[i].nic)
-            k++;
-        if (k >= fw->n_nics) {
-            if (out->count == FW_MAX_IFACES)
-                continue; /* n_nics NICs plus more lines than 8: the line names a NIC twice (conf refuses) */
-            k = out->count++;
-            out->ifs[k] = (struct fw_iface){ .has_addr = false };
-        }
-        memset(out->ifs[k].name, 0, sizeof out->ifs[k].name);
-        strlcpy(out->ifs[k].name, c->ifaces[i].name, sizeof out->ifs[k].name);
-        ifmap[i] = (int8_t)k;
-    }
-}
-
-/* C's routes as netd's table (conf_parse checked what netd_route_add does). */
-static int build_routes(const struct conf *c, struct netd_routes *out)
-{
-    memset(out, 0, sizeof *out);
-    for (unsigned i = 0; i < c->n_routes; i++) {
-        const struct conf_route *r = &c->routes[i];
-        int rc = r->v6 ? netd_route6_add(out, r->net6, r->prefix, r->gw6, r->line)
-                       : netd_route_add(out, r->net, r->prefix, r->gw, r->line);
-        if (rc)
-            return rc;
-    }
-    return NETD_ROUTE_OK;
-}
-
-/* C's interface lines as netd's address configurations (for netd.c), into
- * CFGS and NICS (NETD_MAX_IFS each; mode NONE: unused). */
-static void build_addresses(const struct conf *c, struct netd_if_cfg *cfgs, unsigned *nics)
-{
-    memset(cfgs, 0, sizeof(struct netd_if_cfg) * NETD_MAX_IFS);
-    for (unsigned i = 0; i < c->n_ifaces && i < NETD_MAX_IFS; i++) {
-        const struct conf_iface *f = &c->ifaces[i];
-        struct netd_if_cfg *cfg = &cfgs[i];
-        strlcpy(cfg->name, f->name, sizeof cfg->name);
-        nics[i] = f->nic;
-        _Static_assert((int)CONF_IF6_STATIC == (int)NETD_IF6_STATIC && (int)CONF_IF6_AUTOCONF == (int)NETD_IF6_AUTOCONF,
-                       "the same IPv6 modes");
-        cfg->mode6 = f->mode6;
-        cfg->prefix6 = f->prefix6;
-        memcpy(cfg->addr6, f->addr6, 16);
-        cfg->has_gateway6 = f->has_gateway6;
-        memcpy(cfg->gateway6, f->gateway6, 16);
-        if (f->mode == CONF_IF_DHCP) {
-            cfg->mode = NETD_IF_DHCP;
-            continue;
-        }
-        if (f->mode == CONF_IF_NONE) {
-            cfg->mode = NETD_IF_NONE; /* IPv6 only */
-            continue;
-        }
-        cfg->mode = NETD_IF_STATIC;
-        cfg->prefix = f->prefix;
-        for (int b = 0; b < 4; b++) {
-            cfg->addr[b] = (uint8_t)(f->addr >> (24 - 8 * b));
-            cfg->gateway[b] = (uint8_t)(f->gateway >> (24 - 8 * b));
-        }
-        cfg->has_gateway = f->has_gateway;
-    }
-}
-
-/* ------------------------------------------------------------ loading -- */
-
-/* Parses TEXT into the spare set; returns its interface table in IFS,
- * its routes in ROUTES and its unfiltered interfaces in *SKIP. */
-static int parse_into_spare(struct netd_fw *fw, const char *file, const char *text, size_t len, struct fw_ifaces *ifs,
-                            struct netd_routes *routes, uint8_t *skip, char *err, size_t errlen)
-{
-    static struct conf_pf_work work; /* off the small stack; main thread only */
-    struct conf_parser p = { .file = file };
-    struct conf *conf = &conf_scratch;
-    fw->spare->valid = false;
-    if (conf_parse(&p, text, len, conf, &conf_res) != CONF_OK) {
-        if (errlen)
-            strlcpy(err, conf_res.n_errors ? conf_res.errors[0].msg : "does not parse", errlen);
-        return NETD_FW_E_PARSE;
-    }
-    int8_t ifmap[CONF_MAX_IFACES];
-    build_ifaces(fw, conf, ifs, ifmap);
-    if (build_routes(conf, routes))
-        return load_fail(err, errlen, file, "a route netd refuses");
-    struct fw_conf_options opt;
-    char msg[NETD_FW_ERR_MAX];
-    if (fw_conf_compile(conf, ifmap, fw->spare, &opt, &work, msg, sizeof msg) != FW_OK)
-        return load_fail(err, errlen, file, msg);
-    *skip = opt.skip;
-    build_addresses(conf, fw->prep_if, fw->prep_nic); /* in force at the commit (netd applies them) */
-    return NETD_FW_OK;
-}
-
-int netd_fw_prepare(struct netd_fw *fw, const char *file, const char *text, size_t len, char *err, size_t errlen)
-{
-    if (errlen)
-        err[0] = 0;
-    fw->prepared = false; /* the spare is overwritten: an earlier prepare is gone */
-    int rc = parse_into_spare(fw, file, text, len, &fw->prep_ifs, &fw->prep_routes, &fw->prep_skip, err, errlen);
-    if (rc) {
-        fw->c.load_failures++;
-        ulog("netd: firewall: %s; %s stays in force\n", err,
-             fw->source[0] ? fw->source : "deny-all (every IPv4 packet blocked)");
-        return rc;
-    }
-    strlcpy(fw->prep_source, file, sizeof fw->prep_source);
-    fw->prepared = true;
-    return NETD_FW_OK;
-}
-
-int netd_fw_commit(struct netd_fw *fw)
-{
-    if (!fw->prepared || fw_ruleset_replace(&fw->eng.rules, &fw->spare) != FW_OK)
-        return NETD_FW_E_NOT_PREPARED;
-    /* point of no return: the new set is active (fw_ruleset_replace) */
-    fw->prepared = false;
-    for (unsigned k = 0; k < fw->n_nics; k++) { /* addresses as they are now, not as at the prepare */
-        fw->prep_ifs.ifs[k].addr = fw->ifaces.ifs[k].addr;
-        fw->prep_ifs.ifs[k].prefix = fw->ifaces.ifs[k].prefix;
-        fw->prep_ifs.ifs[k].has_addr = fw->ifaces.ifs[k].has_addr;
-    }
-    fw->ifaces = fw->prep_ifs; /* eng.ifaces points here */
-    fw->routes = fw->prep_routes;
-    nd6_clear_destination_cache(); /* IPv6 next hops chosen under the old routes are forgotten */
-    fw->skip = fw->prep_skip;
-    memcpy(fw->boot_if, fw->prep_if, sizeof fw->boot_if); /* the interfaces' addresses (netd_fw_conf_if) */
-    memcpy(fw->boot_nic, fw->prep_nic, sizeof fw->boot_nic);
-    strlcpy(fw->source, fw->prep_source, sizeof fw->source);
-    fw->c.loads++;
-    ulog("netd: firewall: %s: %u rules in force (generation %u); %u states kept\n", fw->source, fw->eng.rules->count,
-         (unsigned)fw->eng.rules->generation, (unsigned)fw->table.count);
-    netd_fw_log_routes(fw);
-    return NETD_FW_OK;
-}
-
-void netd_fw_abort(struct netd_fw *fw)
-{
-    fw->prepared = false;
-    fw->spare->valid = false;
-}
-
-int netd_fw_reload(struct netd_fw *fw, const char *file, const char *text, size_t len, char *err, size_t errlen)
-{
-    int rc = netd_fw_prepare(fw, file, text, len, err, errlen);
-    if (rc)
-        return rc;
-    return netd_fw_commit(fw) == NETD_FW_OK ? NETD_FW_OK : NETD_FW_E_PARSE; /* cannot fail: just prepared */
-}
-
-/* FILE's text from the site archive; logs why not. */
-static int site_file(const struct netd_fw *fw, const char *file, const char **text, size_t *len)
-{
-    if (!fw->site) {
-        ulog("netd: firewall: no site archive (the manifest gives netd no `site`, or it is empty)\n");
-        return NETD_FW_E_NO_SITE;
-    }
-    const void *data = NULL;
-    int err = cpio_find(fw->site, fw->site_size, file, &data, len);
-    if (err) {
-        ulog("netd: firewall: the site archive has no usable %s (%s)\n", file, cpio_strerror(err));
-        return err == CPIO_E_NOTFOUND ? NETD_FW_E_NO_FILE : NETD_FW_E_NO_SITE;
-    }
-    *text = data;
-    return NETD_FW_OK;
-}
-
-int netd_fw_reload_site(struct netd_fw *fw, const char *file)
-{
-    const char *text = NULL;
-    size_t len = 0;
-    int rc = site_file(fw, file, &text, &len);
-    if (rc) {
-        fw->c.load_failures++;
-        ulog("netd: firewall: %s stays in force\n", fw->source[0] ? fw->source : "deny-all");
-        return rc;
-    }
-    char err[NETD_FW_ERR_MAX];
-    return netd_fw_reload(fw, file, text, len, err, sizeof err);
-}
 
 int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], const unsigned *nic_numbers,
                  unsigned n_nics, const void *site, size_t site_size, uint64_t now)
@@ -343,9 +103,6 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
         strlcpy(fw->nic_names[k], nic_names[k], sizeof fw->nic_names[k]);
         fw->nic_numbers[k] = nic_numbers[k];
     }
-    int8_t ifmap[CONF_MAX_IFACES];
-    char err[NETD_FW_ERR_MAX];
-    build_ifaces(fw, NULL, &fw->ifaces, ifmap);
     struct fw_state_storage mem = {
         .slots = fw->slots,
         .nslots = NETD_FW_STATES,
@@ -372,27 +129,7 @@ int netd_fw_init(struct netd_fw *fw, const char (*nic_names)[NETD_IF_NAME_MAX], 
     fw->next_expire_ns = now + EXPIRE_EVERY_NS;
     fw->site = site;
     fw->site_size = site ? site_size : 0;
-
-    const char *text = NULL;
-    size_t len = 0;
-    int rc = site_file(fw, NETD_FW_FILE, &text, &len);
-    if (rc)
-        return rc;
-    /* The addresses: also from a file with errors, from the lines that
-     * parsed (the rules of such a file are never used: deny-all stays). */
-    struct conf_parser p = { .file = NETD_FW_FILE, .keep_on_error = true };
-    if (conf_parse(&p, text, len, &conf_scratch, &conf_res) != CONF_OK) /* netd_fw_reload logs the errors */
-        ulog("netd: firewall: %s has errors: addresses from the interface lines that parse\n", NETD_FW_FILE);
-    build_addresses(&conf_scratch, fw->boot_if, fw->boot_nic);
-    return netd_fw_reload(fw, NETD_FW_FILE, text, len, err, sizeof err);
-}
-
-const struct netd_if_cfg *netd_fw_conf_if(const struct netd_fw *fw, unsigned nic)
-{
-    for (unsigned i = 0; i < NETD_MAX_IFS; i++)
-        if ((fw->boot_if[i].mode != NETD_IF_NONE || fw->boot_if[i].mode6 != NETD_IF6_NONE) && fw->boot_nic[i] == nic)
-            return &fw->boot_if[i];
-    return NULL;
+    return netd_fw_conf_boot(fw); /* netd_fw_conf.c */
 }
 
 void netd_fw_iface_update(struct netd_fw *fw, unsigned nic, uint32_t addr, unsigned prefix, bool dhcp)
@@ -416,7 +153,8 @@ static bool dhcp_client_packet(const struct netd_fw *fw, const struct fw_packet 
     const struct fw_iface *fi = &fw->ifaces.ifs[nic];
     uint32_t own = fi->has_addr ? fi->addr : 0;
     if (p->dir == FW_IN)
-        return p->sport == DHCP_SERVER && p->dport == DHCP_CLIENT && (p->dst == BROADCAST || own == 0 || p->dst == own);
+        return p->sport == DHCP_SERVER && p->dport == DHCP_CLIENT &&
+               (p->dst == NETD_FW_BROADCAST || own == 0 || p->dst == own);
     return p->sport == DHCP_CLIENT && p->dport == DHCP_SERVER && (p->src == 0 || p->src == own);
 }
 
@@ -432,65 +170,6 @@ static void log_line(struct netd_fw *fw, const struct fw_packet *p, const struct
     else
         (void)fw_log_format_malformed(buf, sizeof buf, dir, nic, malformed, &fw->ifaces, suppressed);
     ulog("netd: %s\n", buf);
-}
-
-/* A (host order) is no address to answer: unspecified, broadcast (also a
- * directed one of our networks), multicast, or our own. */
-static bool is_ours_or_broadcast(const struct netd_fw *fw, uint32_t a)
-{
-    if (a == 0 || a == BROADCAST || (a >> 28) == 0xe)
-        return true;
-    for (unsigned k = 0; k < fw->n_nics; k++) {
-        const struct fw_iface *fi = &fw->ifaces.ifs[k];
-        uint32_t host = ~prefix_mask(fi->prefix);
-        if (fi->has_addr &&
-            (a == fi->addr || (fi->prefix < 31 && (a & ~host) == (fi->addr & ~host) && (a & host) == host)))
-            return true;
-    }
-    return false;
-}
-
-static uint32_t rd32(const uint8_t *b)
-{
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-/* Queues the answer `block return` asks for; IP is the packet's IPv4
- * header (already validated by fw_parse_ether), LEN bytes of buffer. */
-static void queue_return(struct netd_fw *fw, const struct fw_packet *p, const struct fw_verdict *v, const uint8_t *ip,
-                         size_t len)
-{
-    bool icmp_ok = p->proto != FW_PROTO_ICMP || p->icmp_type == FW_ICMP_ECHO_REQUEST || p->icmp_type == 13 ||
-                   p->icmp_type == 15 || p->icmp_type == 17; /* queries only, never an error about an error */
-    bool rst_ok = p->proto != FW_PROTO_TCP || !(p->tcp_flags & FW_TH_RST);
-    if (!icmp_ok || !rst_ok || p->ip_options || is_ours_or_broadcast(fw, p->src) ||
-        (p->dst == BROADCAST || (p->dst >> 28) == 0xe) || len < 28) {
-        fw->c.returns_skipped++;
-        return;
-    }
-    if (fw->n_returns == NETD_FW_RETURNS || !fw_ratelimit_allow(&fw->return_rl, fw->now)) {
-        fw->c.returns_limited++;
-        return;
-    }
-    struct netd_fw_return *r = &fw->returns[fw->n_returns];
-    *r = (struct netd_fw_return){ .src = p->src, .dst = p->dst, .sport = p->sport, .dport = p->dport };
-    if (v->return_rst) {
-        unsigned ihl = (ip[0] & 0xfu) * 4u;
-        const uint8_t *th = ip + ihl; /* fw_parse_ether checked the TCP header lies inside the packet */
-        uint32_t seq = rd32(th + 4), ack = rd32(th + 8);
-        uint32_t seglen = (uint32_t)p->len - ihl - (th[12] >> 4) * 4u;
-        seglen += (p->tcp_flags & FW_TH_SYN) ? 1 : 0;
-        seglen += (p->tcp_flags & FW_TH_FIN) ? 1 : 0;
-        r->kind = RET_RST;
-        r->seq = (p->tcp_flags & FW_TH_ACK) ? ack : 0; /* RFC 9293 3.10.7.1 */
-        r->ack = seq + seglen;
-    } else {
-        r->kind = RET_ICMP;
-        r->code = v->return_code;                /* pf's: port unreachable unless return-icmp (CODE) */
-        r->quote_len = (uint8_t)sizeof r->quote; /* 20-byte header (no options) + 8 */
-        memcpy(r->quote, ip, sizeof r->quote);
-    }
-    fw->n_returns++;
 }
 
 bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len, bool csum_partial)
@@ -548,7 +227,7 @@ bool netd_fw_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *fra
     if (v.action == FW_PASS)
         return true;
     if (v.return_)
-        queue_return(fw, &pkt, &v, frame + 14, len - 14);
+        netd_fw_queue_return(fw, &pkt, &v, frame + 14, len - 14); /* netd_fw_return.c */
     return false;
 }
 
@@ -565,106 +244,3 @@ void netd_fw_tick(struct netd_fw *fw, uint64_t now)
 }
 
 uint64_t netd_fw_next_deadline(const struct netd_fw *fw) { return fw->next_expire_ns; }
-
-static void ip_host(ip_addr_t *a, uint32_t host_order) { ip_addr_set_ip4_u32_val(*a, lwip_htonl(host_order)); }
-
-void netd_fw_flush(struct netd_fw *fw)
-{
-    if (!fw->n_returns && !fw->v6.n_returns)
-        return;
-    fw->generating = true; /* linkoutput passes what lwIP sends now: these answers alone */
-    netd_fw6_flush(fw);
-    for (unsigned i = 0; i < fw->n_returns; i++) {
-        const struct netd_fw_return *r = &fw->returns[i];
-        if (r->kind == RET_RST) {
-            ip_addr_t local, remote;
-            ip_host(&local, r->dst);
-            ip_host(&remote, r->src);
-            tcp_rst(NULL, r->seq, r->ack, &local, &remote, r->dport, r->sport);
-        } else {
-            struct pbuf *p = pbuf_alloc(PBUF_RAW, r->quote_len, PBUF_RAM);
-            if (!p)
-                continue; /* lwIP's heap is full: no answer (pf's answers are best effort too) */
-            (void)pbuf_take(p, r->quote, r->quote_len);
-            icmp_dest_unreach(p, (enum icmp_dur_type)r->code);
-            pbuf_free(p);
-        }
-        fw->c.returns_sent++;
-    }
-    fw->generating = false;
-    fw->n_returns = 0;
-}
-
-/* ------------------------------------------------------- statistics ---- */
-
-static unsigned long long ull(uint64_t v) { return (unsigned long long)v; }
-
-static void quad_text(uint32_t a, char *buf, size_t len)
-{
-    snprintf(buf, len, "%u.%u.%u.%u", (unsigned)(a >> 24), (unsigned)(a >> 16 & 255), (unsigned)(a >> 8 & 255),
-             (unsigned)(a & 255));
-}
-
-void netd_fw_log_routes(const struct netd_fw *fw)
-{
-    if (fw->routes.n == 0 && fw->routes.n6 == 0) {
-        ulog("netd: routes: connected networks and the default gateway only\n");
-        return;
-    }
-    for (unsigned i = 0; i < fw->routes.n6; i++) {
-        const struct netd_route6 *r = &fw->routes.r6[i];
-        char net[48], gw[48];
-        fw6_ntop(r->net, net, sizeof net);
-        fw6_ntop(r->gw, gw, sizeof gw);
-        ulog("netd: route %s/%u via %s (%s line %u)\n", net, (unsigned)r->prefix, gw, fw->source, r->line);
-    }
-    for (unsigned i = 0; i < fw->routes.n; i++) {
-        const struct netd_route *r = &fw->routes.r[i];
-        char net[16], gw[16];
-        quad_text(r->net, net, sizeof net);
-        quad_text(r->gw, gw, sizeof gw);
-        ulog("netd: route %s/%u via %s (%s line %u)\n", net, (unsigned)r->prefix, gw, fw->source, r->line);
-    }
-}
-
-void netd_fw_log_stats(const struct netd_fw *fw)
-{
-    const struct fw_stats *s = &fw->eng.stats;
-    const struct netd_fw_counters *c = &fw->c;
-    const struct fw_ruleset *rs = fw->eng.rules;
-    ulog("netd: fw: rules from %s, generation %u, %u rules; loads %llu, refused %llu\n",
-         fw->source[0] ? fw->source : "nowhere (deny-all)", (unsigned)rs->generation, rs->count, ull(c->loads),
-         ull(c->load_failures));
-    ulog("netd: fw: packets %llu: passed %llu (state %llu related %llu rule %llu) blocked %llu (default %llu rule %llu "
-         "invalid %llu state-full %llu src-rate %llu ip-options %llu)\n",
-         ull(s->packets), ull(s->passed), ull(c->passed[FW_R_STATE]), ull(c->passed[FW_R_RELATED]),
-         ull(c->passed[FW_R_RULE]), ull(s->blocked), ull(c->blocked[FW_R_DEFAULT]), ull(c->blocked[FW_R_BLOCK_RULE]),
-         ull(c->blocked[FW_R_INVALID]), ull(c->blocked[FW_R_STATE_FULL]), ull(c->blocked[FW_R_SRC_RATE]),
-         ull(c->blocked[FW_R_IP_OPTIONS]));
-    ulog(
-        "netd: fw: unfiltered: not-ipv4 %llu dhcp %llu answers %llu set-skip %llu; block-return sent %llu limited %llu "
-        "skipped "
-        "%llu; orphan state packets %llu (%llu B)\n",
-        ull(c->not_ipv4), ull(c->dhcp), ull(c->generated), ull(c->skipped), ull(c->returns_sent),
-        ull(c->returns_limited), ull(c->returns_skipped), ull(s->orphan_packets), ull(s->orphan_bytes));
-    const struct fw_state_stats *ss = &fw->table.stats;
-    ulog("netd: fw: states %u/%u: inserted %llu expired %llu removed %llu; refused: full %llu src-rate %llu "
-         "src-full %llu\n",
-         (unsigned)fw->table.count, (unsigned)NETD_FW_STATES, ull(ss->inserted), ull(ss->expired), ull(ss->removed),
-         ull(ss->full), ull(ss->src_limited), ull(ss->src_full));
-    const uint64_t *m = s->malformed;
-    ulog("netd: fw: malformed: truncated %llu version %llu hdrlen %llu checksum %llu ipflags %llu frag %llu "
-         "frag-bad %llu frag-overlap %llu l4-truncated %llu tcp-hdrlen %llu tcp-flags %llu udp-len %llu src %llu\n",
-         ull(m[1]), ull(m[2]), ull(m[3]), ull(m[4]), ull(m[5]), ull(m[6]), ull(m[7]), ull(m[8]), ull(m[9]), ull(m[10]),
-         ull(m[11]), ull(m[12]), ull(m[13]));
-    _Static_assert(FW_PKT_NREASONS == 14, "one malformed counter per reason above");
-    for (unsigned i = 0; i < rs->count; i++) {
-        const struct fw_rule *r = &rs->rules[i];
-        char text[160];
-        (void)fw_rule_format(r, &fw->ifaces, rs, text, sizeof text);
-        ulog("netd: fw: @%u line %u evals %llu pkts %llu bytes %llu states %llu: %s\n", i, r->line,
-             ull(r->c.evaluations), ull(r->c.packets), ull(r->c.bytes), ull(r->c.states), text);
-    }
-    ulog("netd: fw: no rule matched: pkts %llu bytes %llu\n", ull(rs->none.packets), ull(rs->none.bytes));
-    netd_fw6_log_stats(fw);
-}

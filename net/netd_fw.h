@@ -1,7 +1,9 @@
 /*
  * netd_fw.h - the stateful firewall (net/firewall/) in netd's packet path,
  * and netd's reader of appliance.conf from the site archive.  Design
- * comment in netd_fw.c.
+ * comment in netd_fw.c; the functions live by seam in netd_fw.c (init,
+ * the path, the tick), netd_fw_conf.c (prepare, commit, abort, reload,
+ * the addresses), netd_fw_return.c (flush) and netd_fw_stats.c (logs).
  */
 #ifndef NETD_FW_H
 #define NETD_FW_H
@@ -36,7 +38,7 @@ enum netd_fw_error {
 
 /* A `block return` answer waiting for the end of the loop iteration. */
 struct netd_fw_return {
-    uint8_t kind;          /* RET_RST or RET_ICMP (netd_fw.c) */
+    uint8_t kind;          /* RET_RST or RET_ICMP (netd_fw_return.c) */
     uint8_t code;          /* ICMP: the destination-unreachable code */
     uint32_t src, dst;     /* the blocked packet's addresses, host order */
     uint16_t sport, dport; /* its ports (RST) */

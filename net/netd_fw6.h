@@ -56,11 +56,4 @@ void netd_fw6_init(struct netd_fw6 *f, uint64_t key);
  * NIC: true passes.  Called by netd_fw_packet for ethertype 0x86dd. */
 bool netd_fw6_packet(struct netd_fw *fw, unsigned dir, unsigned nic, uint8_t *frame, size_t len, bool csum_partial);
 
-/* Sends the queued `block return` answers (netd_fw_flush calls it with
- * fw->generating set, so linkoutput passes them). */
-void netd_fw6_flush(struct netd_fw *fw);
-
-/* One line of counters for netd_fw_log_stats. */
-void netd_fw6_log_stats(const struct netd_fw *fw);
-
 #endif

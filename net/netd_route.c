@@ -8,6 +8,8 @@
 
 #include <keel/string.h>
 
+#include "conf_addr.h"
+
 static bool gw_is_unicast(uint32_t gw)
 {
     uint8_t top = (uint8_t)(gw >> 24);
@@ -76,14 +78,6 @@ bool netd_route6_in(const uint8_t a[16], const uint8_t net[16], unsigned prefix)
     return true;
 }
 
-bool netd_route6_gw_ok(const uint8_t a[16])
-{
-    static const uint8_t zero[15];
-    static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-    return a[0] != 0xff && !(a[0] == 0xfe && (a[1] & 0xc0) == 0x80) && memcmp(a, mapped, 12) != 0 &&
-           !(memcmp(a, zero, 15) == 0 && a[15] <= 1);
-}
-
 int netd_route6_add(struct netd_routes *t, const uint8_t net[16], unsigned prefix, const uint8_t gw[16], unsigned line)
 {
     if (prefix == 0 || prefix > 128)
@@ -95,7 +89,7 @@ int netd_route6_add(struct netd_routes *t, const uint8_t net[16], unsigned prefi
     }
     if (net[0] == 0xff || (net[0] == 0xfe && (net[1] & 0xc0) == 0x80))
         return NETD_ROUTE_E_NETWORK;
-    if (!netd_route6_gw_ok(gw))
+    if (!conf_ip6_unicast(gw)) /* the parser's rule for a gateway: not ::, ::1, mapped, multicast, link-local */
         return NETD_ROUTE_E_GATEWAY;
     for (unsigned i = 0; i < t->n6; i++)
         if (t->r6[i].prefix == prefix && memcmp(t->r6[i].net, net, 16) == 0)

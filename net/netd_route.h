@@ -23,7 +23,7 @@
  * then the interface's static IPv6 `gateway`, if its gateway is on-link.
  *
  * The table is part of the configuration netd applies: it is replaced as a
- * whole with the firewall's rule set (netd_fw.c), never half-updated.
+ * whole with the firewall's rule set (netd_fw_conf.c), never half-updated.
  *
  * Invariants of struct netd_routes: n <= NETD_ROUTES_MAX; every entry has
  * 1 <= prefix <= 32, net has no bits outside its prefix, gw is a unicast
@@ -105,10 +105,6 @@ const struct netd_route6 *netd_route6_lookup(const struct netd_routes *t, const 
 
 /* True iff A lies in NET/PREFIX (16-byte addresses; PREFIX 0-128). */
 bool netd_route6_in(const uint8_t a[16], const uint8_t net[16], unsigned prefix);
-
-/* True iff A is a global or unique-local unicast address: not ::, ::1,
- * IPv4-mapped, multicast ff00::/8 or link-local fe80::/10. */
-bool netd_route6_gw_ok(const uint8_t a[16]);
 
 /* 255.255.255.0 for 24; 0 for 0. */
 static inline uint32_t netd_route_mask(unsigned prefix) { return prefix ? ~0u << (32 - prefix) : 0; }

@@ -3,7 +3,7 @@
  * console (`show tls`) and tests, and the console's two-phase commit of
  * the `tls` blocks of appliance.conf.  A caller needs this header and
  * keel/server.h (SRV_LABEL, SRV_E_*) only; consoled uses the client
- * library appliance/console/tlsadm_client.h.
+ * library lib/tlsadm_client.c (keel/tlsadm_client.h).
  *
  * Manifest.  tlsd has `endpoint tlsd` (serve:tlsd); a reader has
  * `connect tlsd` (ep:tlsd).  Any caller may read: the counters are not

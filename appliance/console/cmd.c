@@ -13,6 +13,7 @@
 #include "cmd.h"
 
 #include <keel/string.h>
+#include <keel/textbuf.h>
 
 #include "conf_addr.h"
 
@@ -329,78 +330,51 @@ static enum match match_word(const struct node *at, enum cmd_mode mode, const st
 
 /* -------------------------------------------------------------- errors -- */
 
-struct msg {
-    char *s;
-    size_t cap, len;
-};
-
-static void put(struct msg *m, const char *s, size_t n)
+static void put_got(struct textbuf *m, const struct word *w)
 {
-    for (size_t i = 0; i < n; i++, m->len++)
-        if (m->len + 1 < m->cap)
-            m->s[m->len] = s[i];
-    if (m->cap)
-        m->s[m->len < m->cap ? m->len : m->cap - 1] = '\0';
-}
-
-static void puts_(struct msg *m, const char *s) { put(m, s, strlen(s)); }
-
-static void put_num(struct msg *m, uint64_t v)
-{
-    char t[20];
-    size_t n = sizeof t;
-    do {
-        t[--n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(m, t + n, sizeof t - n);
-}
-
-static void put_got(struct msg *m, const struct word *w)
-{
-    puts_(m, " (got \"");
+    tb_put(m, " (got \"");
     for (size_t i = 0; i < w->n && i < 32; i++)
-        put(m, w->s[i] == '"' ? "?" : &w->s[i], 1);
-    puts_(m, w->n > 32 ? "...\")" : "\")");
+        tb_putn(m, w->s[i] == '"' ? "?" : &w->s[i], 1);
+    tb_put(m, w->n > 32 ? "...\")" : "\")");
 }
 
 /* How an argument is described in "expected ...". */
-static void put_arg(struct msg *m, const struct node *k)
+static void put_arg(struct textbuf *m, const struct node *k)
 {
     switch (k->kind) {
     case K_UINT:
-        puts_(m, "a number ");
-        put_num(m, k->min);
-        puts_(m, "-");
-        put_num(m, k->max);
+        tb_put(m, "a number ");
+        tb_u64(m, k->min);
+        tb_put(m, "-");
+        tb_u64(m, k->max);
         break;
-    case K_IPV4: puts_(m, "an IPv4 address A.B.C.D"); break;
-    case K_IP: puts_(m, "an address A.B.C.D or an IPv6 address"); break;
-    case K_NAME: puts_(m, "a server name"); break;
-    case K_REST: puts_(m, "a configuration statement"); break;
-    case K_TABLE: puts_(m, "a table name (<name> or name)"); break;
-    case K_PREFIX: puts_(m, "an address A.B.C.D or a prefix A.B.C.D/N"); break;
-    default: puts_(m, k->word); break;
+    case K_IPV4: tb_put(m, "an IPv4 address A.B.C.D"); break;
+    case K_IP: tb_put(m, "an address A.B.C.D or an IPv6 address"); break;
+    case K_NAME: tb_put(m, "a server name"); break;
+    case K_REST: tb_put(m, "a configuration statement"); break;
+    case K_TABLE: tb_put(m, "a table name (<name> or name)"); break;
+    case K_PREFIX: tb_put(m, "an address A.B.C.D or a prefix A.B.C.D/N"); break;
+    default: tb_put(m, k->word); break;
     }
 }
 
 /* "expected A, B or C" over AT's children visible in MODE (and "the end of
  * the command" when AT completes one). */
-static void put_expected(struct msg *m, const struct node *at, enum cmd_mode mode)
+static void put_expected(struct textbuf *m, const struct node *at, enum cmd_mode mode)
 {
     const struct node *v[32];
     unsigned n = 0;
     for (unsigned i = 0; i < at->n_kids && n < 32; i++)
         if (listed(&at->kids[i], mode))
             v[n++] = &at->kids[i];
-    puts_(m, "expected ");
+    tb_put(m, "expected ");
     for (unsigned i = 0; i < n; i++) {
         if (i)
-            puts_(m, i + 1 == n && !at->id ? " or " : ", ");
+            tb_put(m, i + 1 == n && !at->id ? " or " : ", ");
         put_arg(m, v[i]);
     }
     if (at->id != CMD_NONE)
-        puts_(m, n ? " or the end of the command" : "the end of the command");
+        tb_put(m, n ? " or the end of the command" : "the end of the command");
 }
 
 /* ------------------------------------------------------------- parsing -- */
@@ -420,7 +394,7 @@ static const char *root_hint(const struct word *w, enum cmd_mode mode)
 
 int cmd_parse(const char *line, enum cmd_mode mode, struct cmd_call *call, char *err, size_t errlen)
 {
-    struct msg m = { err, errlen, 0 };
+    struct textbuf m = { err, errlen, 0 };
     if (errlen)
         err[0] = '\0';
     memset(call, 0, sizeof *call);
@@ -446,33 +420,33 @@ int cmd_parse(const char *line, enum cmd_mode mode, struct cmd_call *call, char 
         }
         if (r != M_OK) {
             if (r == M_BADARG) {
-                puts_(&m, "expected ");
+                tb_put(&m, "expected ");
                 put_arg(&m, k);
                 if (prev) {
-                    puts_(&m, " after ");
-                    puts_(&m, prev->word);
+                    tb_put(&m, " after ");
+                    tb_put(&m, prev->word);
                 }
             } else {
                 put_expected(&m, at, mode);
                 if (prev) {
-                    puts_(&m, " after ");
-                    puts_(&m, prev->word);
+                    tb_put(&m, " after ");
+                    tb_put(&m, prev->word);
                 }
             }
             if (r == M_AMBIGUOUS) {
-                puts_(&m, " (\"");
-                put(&m, w[i].s, w[i].n > 32 ? 32 : w[i].n);
-                puts_(&m, "\" is ambiguous)");
+                tb_put(&m, " (\"");
+                tb_putn(&m, w[i].s, w[i].n > 32 ? 32 : w[i].n);
+                tb_put(&m, "\" is ambiguous)");
             } else {
                 put_got(&m, &w[i]);
                 if (at == &root)
-                    puts_(&m, root_hint(&w[i], mode));
+                    tb_put(&m, root_hint(&w[i], mode));
             }
             return -1;
         }
         if (k->kind != K_WORD) {
             if (call->n_args == CMD_MAX_ARGS) {
-                puts_(&m, "expected fewer arguments");
+                tb_put(&m, "expected fewer arguments");
                 return -1;
             }
             call->args[call->n_args].s = w[i].s;
@@ -484,13 +458,13 @@ int cmd_parse(const char *line, enum cmd_mode mode, struct cmd_call *call, char 
         at = k;
     }
     if (more) {
-        puts_(&m, "expected at most 48 words");
+        tb_put(&m, "expected at most 48 words");
         return -1;
     }
     if (at->id == CMD_NONE) {
         put_expected(&m, at, mode);
-        puts_(&m, " after ");
-        puts_(&m, at->word);
+        tb_put(&m, " after ");
+        tb_put(&m, at->word);
         return -1;
     }
     call->id = (enum cmd_id)at->id;
@@ -504,19 +478,19 @@ int cmd_dispatch(const char *line, enum cmd_mode mode, const cmd_fn *handlers, v
     if (r <= 0)
         return r;
     if (!handlers || !handlers[call.id]) {
-        struct msg m = { err, errlen, 0 };
-        puts_(&m, "expected a command this build can run (");
-        puts_(&m, cmd_name(call.id));
-        puts_(&m, " is not available yet)");
+        struct textbuf m = { err, errlen, 0 };
+        tb_put(&m, "expected a command this build can run (");
+        tb_put(&m, cmd_name(call.id));
+        tb_put(&m, " is not available yet)");
         return -1;
     }
     if (errlen)
         err[0] = '\0';
     if (handlers[call.id](ctx, &call, err, errlen) != 0) {
         if (errlen && !err[0]) {
-            struct msg m = { err, errlen, 0 };
-            puts_(&m, cmd_name(call.id));
-            puts_(&m, " failed");
+            struct textbuf m = { err, errlen, 0 };
+            tb_put(&m, cmd_name(call.id));
+            tb_put(&m, " failed");
         }
         return -1;
     }

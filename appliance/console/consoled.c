@@ -100,8 +100,10 @@
  * read-only at SITE_VA and only read at boot.
  */
 #include <keel/console.h>
+#include <keel/console_client.h>
 #include <keel/fmt.h>
 #include <keel/init.h>
+#include <keel/netadm_client.h>
 #include <keel/server.h>
 #include <keel/string.h>
 #include <keel/sys.h>
@@ -112,11 +114,9 @@
 
 #include "cmd.h"
 #include "conf.h"
-#include "console_client.h"
 #include "lineedit.h"
 #include "logring.h"
 #include "logsrv.h"
-#include "netadm_client.h"
 #include "passwd.h"
 #include "consoled.h"
 #include "table.h"

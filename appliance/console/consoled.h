@@ -15,15 +15,15 @@
 #include <keel/blk_client.h>
 #include <keel/console.h>
 #include <keel/keyd.h>
+#include <keel/netadm_client.h>
+#include <keel/tlsadm_client.h>
 
 #include "cmd.h"
 #include "conf.h"
 #include "lineedit.h"
 #include "logring.h"
 #include "logsrv.h"
-#include "netadm_client.h"
 #include "store.h"
-#include "tlsadm_client.h"
 
 #ifndef KEEL_VERSION
 #define KEEL_VERSION "unknown"
@@ -159,6 +159,19 @@ void setup_tlsd(struct consoled *c, const struct keel_srvinfo *si);
 /* Server NAME's index in init's table, its state and restarts; -1 when
  * init lists no such server. */
 int task_find(const char *name, unsigned *state, uint32_t *restarts);
+/* Server NAME's index when it runs on this boot (init lists it, not absent,
+ * not another set's server of the same name), its restarts in *RESTARTS;
+ * -1 otherwise. */
+int task_running(const char *name, uint32_t *restarts);
+/* Maps the region SHM, which must have at least PAGES_MIN pages, at VA
+ * (read-write): 0, KE_RANGE when it is smaller, or the call's KE_*. */
+int64_t map_region(uint64_t shm, uint64_t pages_min, uint64_t va);
+/* With capabilities CAP and SHM_CAP, and SERVER running on this boot, maps
+ * SHM_CAP's region (at least PAGES pages) at VA: true with *CAP_OUT = CAP's
+ * slot.  False otherwise, silent but for a region that cannot be mapped
+ * ("... cannot be mapped: LOST", LOST what consoled goes without). */
+bool region_connect(struct consoled *c, const struct keel_srvinfo *si, const char *server, const char *cap,
+                    const char *shm_cap, uint64_t pages, uint64_t va, const char *lost, uint64_t *cap_out);
 
 /* consoled_store.c: the saved configuration (see the top of that file). */
 void store_setup(struct consoled *c, const struct keel_srvinfo *si); /* opens and scans the disk */

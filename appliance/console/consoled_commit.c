@@ -5,21 +5,21 @@
  * running configurations.  consoled.c's top comment says how a commit goes.
  */
 #include <keel/console.h>
+#include <keel/console_client.h>
+#include <keel/cpio.h>
 #include <keel/fmt.h>
 #include <keel/init.h>
+#include <keel/netadm_client.h>
 #include <keel/server.h>
 #include <keel/string.h>
 #include <keel/sys.h>
 #include <keel/textbuf.h>
 #include <keel/ulog.h>
-#include <keel/cpio.h>
 #include "cmd.h"
 #include "conf.h"
-#include "console_client.h"
 #include "lineedit.h"
 #include "logring.h"
 #include "logsrv.h"
-#include "netadm_client.h"
 #include "passwd.h"
 #include "consoled.h"
 #include "table.h"

@@ -31,19 +31,9 @@ static struct conf_result SCRATCH_RES;
 
 void keyadm_setup(struct consoled *c, const struct keel_srvinfo *si)
 {
-    uint64_t ep = srv_find_cap(si, "ep:keyd"), shm = srv_find_cap(si, "shm:keyadm-consoled"), pages = 0;
-    unsigned state = 0;
-    uint32_t restarts = 0;
-    if (!ep || !shm || task_find("keyd", &state, &restarts) < 0 || state == INIT_TASK_ABSENT ||
-        state == INIT_TASK_OTHER)
-        return;
-    if (keel_frame_info(shm, NULL, &pages) != KE_OK || pages < KEYD_ADM_PAGES ||
-        keel_map(SRV_SLOT_TASK, shm, KEYADM_VA, RIGHT_READ | RIGHT_WRITE) != KE_OK) {
-        con_log(c, CONF_LOG_ERROR, "the region shared with keyd cannot be mapped: new keys need a reboot");
-        return;
-    }
-    c->keyadm_ep = ep;
-    c->keyadm = (struct keyd_adm *)KEYADM_VA;
+    if (region_connect(c, si, "keyd", "ep:keyd", "shm:keyadm-consoled", KEYD_ADM_PAGES, KEYADM_VA,
+                       "new keys need a reboot", &c->keyadm_ep))
+        c->keyadm = (struct keyd_adm *)KEYADM_VA;
 }
 
 static int64_t keyadm_call(struct consoled *c, uint32_t label, uint64_t arg, uint64_t *out)

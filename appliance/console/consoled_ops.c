@@ -512,68 +512,93 @@ int task_find(const char *name, unsigned *state, uint32_t *restarts)
     return -1;
 }
 
+int task_running(const char *name, uint32_t *restarts)
+{
+    unsigned state = 0;
+    int idx = task_find(name, &state, restarts);
+    return idx < 0 || state == INIT_TASK_ABSENT || state == INIT_TASK_OTHER ? -1 : idx;
+}
+
+int64_t map_region(uint64_t shm, uint64_t pages_min, uint64_t va)
+{
+    uint64_t pages = 0;
+    int64_t err = keel_frame_info(shm, NULL, &pages);
+    if (!err && pages < pages_min)
+        err = KE_RANGE;
+    if (!err)
+        err = keel_map(SRV_SLOT_TASK, shm, va, RIGHT_READ | RIGHT_WRITE);
+    return err;
+}
+
+bool region_connect(struct consoled *c, const struct keel_srvinfo *si, const char *server, const char *cap,
+                    const char *shm_cap, uint64_t pages, uint64_t va, const char *lost, uint64_t *cap_out)
+{
+    uint64_t k = srv_find_cap(si, cap), shm = srv_find_cap(si, shm_cap);
+    uint32_t restarts = 0;
+    if (!k || !shm || task_running(server, &restarts) < 0)
+        return false;
+    if (map_region(shm, pages, va) != KE_OK) {
+        con_log(c, CONF_LOG_ERROR, "the region shared with %s cannot be mapped: %s", server, lost);
+        return false;
+    }
+    *cap_out = k;
+    return true;
+}
+
+/* What setup_netd and setup_tlsd share: with the capabilities "ep:SERVER"
+ * and SHM_CAP, and SERVER started on this boot, maps the region (at least
+ * PAGES pages) at VA and returns true with *EP, *IDX (SERVER's task index)
+ * and *RESTARTS set: SERVER's restarts, or their complement when consoled
+ * itself was restarted, so that the next check finds them changed and
+ * gives SERVER the running configuration again.  False otherwise (logged,
+ * but for missing capabilities; WITHOUT says what commits do then),
+ * nothing set. */
+static bool admin_connect(struct consoled *c, const struct keel_srvinfo *si, const char *server, const char *shm_cap,
+                          uint64_t pages, uint64_t va, const char *without, uint64_t *ep, int *idx, uint32_t *restarts)
+{
+    char ep_cap[24];
+    snprintf(ep_cap, sizeof ep_cap, "ep:%s", server);
+    uint64_t e = srv_find_cap(si, ep_cap), shm = srv_find_cap(si, shm_cap);
+    if (!e || !shm)
+        return false;
+    uint32_t n = 0;
+    int k = task_running(server, &n);
+    if (k < 0) {
+        con_log(c, CONF_LOG_INFO, "%s is not started on this boot: %s", server, without);
+        return false;
+    }
+    int64_t err = map_region(shm, pages, va);
+    if (err) {
+        con_log(c, CONF_LOG_ERROR, "the region shared with %s cannot be mapped (error %lld)", server, (long long)err);
+        return false;
+    }
+    *ep = e;
+    *idx = k;
+    *restarts = si->restarts ? ~n : n;
+    return true;
+}
+
 /* netd's administration protocol: `connect netd` and `share admin-consoled`
  * (abi/keel/netadm.h).  Without both, or when init left netd out (no NIC
  * named in appliance.conf: init decided that before starting anyone),
- * commits change consoled's copy only. */
+ * commits change consoled's copy only.  A netd that restarts after this
+ * gets the running configuration; so does the netd of now when consoled
+ * itself was restarted (consoled runs appliance.conf again, netd may run a
+ * later commit). */
 void setup_netd(struct consoled *c, const struct keel_srvinfo *si)
 {
-    uint64_t ep = srv_find_cap(si, "ep:netd"), shm = srv_find_cap(si, "shm:admin-consoled"), pages = 0;
-    if (!ep || !shm)
-        return;
-    unsigned state = 0;
-    uint32_t restarts = 0;
-    int idx = task_find("netd", &state, &restarts);
-    if (idx < 0 || state == INIT_TASK_ABSENT || state == INIT_TASK_OTHER) {
-        con_log(c, CONF_LOG_INFO, "netd is not started on this boot: commits change consoled's copy only");
-        return;
-    }
-    int64_t err = keel_frame_info(shm, NULL, &pages);
-    if (!err && pages < NETADM_SHM_PAGES)
-        err = KE_RANGE;
-    if (!err)
-        err = keel_map(SRV_SLOT_TASK, shm, ADMIN_VA, RIGHT_READ | RIGHT_WRITE);
-    if (err) {
-        con_log(c, CONF_LOG_ERROR, "the region shared with netd cannot be mapped (error %lld)", (long long)err);
-        return;
-    }
-    c->netd_idx = idx;
-    /* A netd that restarts after this gets the running configuration; so
-     * does the netd of now when consoled itself was restarted (consoled
-     * runs appliance.conf again, netd may run a later commit). */
-    c->netd_restarts = si->restarts ? ~restarts : restarts;
-    c->net.ep = ep;
-    c->net.base = (uint8_t *)ADMIN_VA;
-    c->net.nap = nap_cb;
-    c->net.ctx = c;
+    uint64_t ep = 0;
+    if (admin_connect(c, si, "netd", "shm:admin-consoled", NETADM_SHM_PAGES, ADMIN_VA,
+                      "commits change consoled's copy only", &ep, &c->netd_idx, &c->netd_restarts))
+        c->net = (struct netadm){ .ep = ep, .base = (uint8_t *)ADMIN_VA, .nap = nap_cb, .ctx = c };
 }
 
+/* tlsd's protocol, the same way (`connect tlsd`, `share tlsadm-consoled`). */
 void setup_tlsd(struct consoled *c, const struct keel_srvinfo *si)
 {
+    uint64_t ep = 0;
     c->tlsd_idx = -1;
-    uint64_t ep = srv_find_cap(si, "ep:tlsd"), shm = srv_find_cap(si, "shm:tlsadm-consoled"), pages = 0;
-    if (!ep || !shm)
-        return;
-    unsigned state = 0;
-    uint32_t restarts = 0;
-    int idx = task_find("tlsd", &state, &restarts);
-    if (idx < 0 || state == INIT_TASK_ABSENT || state == INIT_TASK_OTHER) {
-        con_log(c, CONF_LOG_INFO, "tlsd is not started on this boot: tls blocks change consoled's copy only");
-        return;
-    }
-    int64_t err = keel_frame_info(shm, NULL, &pages);
-    if (!err && pages < TLSADM_SHM_PAGES)
-        err = KE_RANGE;
-    if (!err)
-        err = keel_map(SRV_SLOT_TASK, shm, TLSADM_VA, RIGHT_READ | RIGHT_WRITE);
-    if (err) {
-        con_log(c, CONF_LOG_ERROR, "the region shared with tlsd cannot be mapped (error %lld)", (long long)err);
-        return;
-    }
-    c->tlsd_idx = idx;
-    c->tlsd_restarts = si->restarts ? ~restarts : restarts; /* as setup_netd: a restarted consoled resyncs */
-    c->tls.ep = ep;
-    c->tls.base = (uint8_t *)TLSADM_VA;
-    c->tls.nap = nap_cb;
-    c->tls.ctx = c;
+    if (admin_connect(c, si, "tlsd", "shm:tlsadm-consoled", TLSADM_SHM_PAGES, TLSADM_VA,
+                      "tls blocks change consoled's copy only", &ep, &c->tlsd_idx, &c->tlsd_restarts))
+        c->tls = (struct tlsadm){ .ep = ep, .base = (uint8_t *)TLSADM_VA, .nap = nap_cb, .ctx = c };
 }

@@ -97,19 +97,9 @@ void clock_setup(struct consoled *c, const struct keel_srvinfo *si)
 
 void ops_setup(struct consoled *c, const struct keel_srvinfo *si)
 {
-    uint64_t shm = srv_find_cap(si, "shm:ops-consoled"), sig = srv_find_cap(si, "signal:sock-opsd"), pages = 0;
-    unsigned state = 0;
-    uint32_t restarts = 0;
-    if (!shm || !sig || task_find("opsd", &state, &restarts) < 0 || state == INIT_TASK_ABSENT ||
-        state == INIT_TASK_OTHER)
-        return;
-    if (keel_frame_info(shm, NULL, &pages) != KE_OK || pages < OPS_SHM_PAGES ||
-        keel_map(SRV_SLOT_TASK, shm, OPS_VA, RIGHT_READ | RIGHT_WRITE) != KE_OK) {
-        con_log(c, CONF_LOG_ERROR, "the region shared with opsd cannot be mapped: no syslog, NTP or metrics");
-        return;
-    }
-    c->ops = (struct ops_shared *)OPS_VA;
-    c->ops_signal = sig;
+    if (region_connect(c, si, "opsd", "signal:sock-opsd", "shm:ops-consoled", OPS_SHM_PAGES, OPS_VA,
+                       "no syslog, NTP or metrics", &c->ops_signal))
+        c->ops = (struct ops_shared *)OPS_VA;
 }
 
 void ops_push_config(struct consoled *c)

@@ -4,11 +4,12 @@
  * Invariant: the ring holds min(next, LOG_RING_ENTRIES) entries, the
  * newest being seq next - 1; a slot is overwritten only by the entry
  * LOG_RING_ENTRIES later.  Formatting writes through a bounded cursor
- * (struct out), so a row is cut, never overrun.
+ * (struct textbuf), so a row is cut, never overrun.
  */
 #include "logring.h"
 
 #include <keel/string.h>
+#include <keel/textbuf.h>
 
 #include "conf.h"
 
@@ -63,31 +64,17 @@ const struct log_entry *log_ring_get(const struct log_ring *r, uint64_t seq)
 
 /* ------------------------------------------------------------ formatting -- */
 
-struct out {
-    char *buf;
-    size_t cap, len; /* len counts every byte, also those that did not fit */
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++, o->len++)
-        if (o->len + 1 < o->cap)
-            o->buf[o->len] = s[i];
-    if (o->cap)
-        o->buf[o->len < o->cap ? o->len : o->cap - 1] = '\0';
-}
-
 /* S, then blanks up to WIDTH, then two more (the column gap). */
-static void put_col(struct out *o, const char *s, size_t width)
+static void put_col(struct textbuf *o, const char *s, size_t width)
 {
     size_t n = strlen(s);
-    put(o, s, n);
+    tb_putn(o, s, n);
     for (; n < width + 2; n++)
-        put(o, " ", 1);
+        tb_putn(o, " ", 1);
 }
 
 /* V in decimal, right-aligned to WIDTH (blanks before), at least MIN_DIGITS digits. */
-static void put_dec(struct out *o, uint64_t v, unsigned width, unsigned min_digits)
+static void put_dec(struct textbuf *o, uint64_t v, unsigned width, unsigned min_digits)
 {
     char t[24];
     unsigned n = 0;
@@ -96,8 +83,8 @@ static void put_dec(struct out *o, uint64_t v, unsigned width, unsigned min_digi
         v /= 10;
     } while (v || n < min_digits);
     for (unsigned i = n; i < width; i++)
-        put(o, " ", 1);
-    put(o, t + sizeof t - n, n);
+        tb_putn(o, " ", 1);
+    tb_putn(o, t + sizeof t - n, n);
 }
 
 #define TIME_WIDTH   12 /* "12345.678901" */
@@ -106,30 +93,30 @@ static void put_dec(struct out *o, uint64_t v, unsigned width, unsigned min_digi
 
 size_t log_format_header(char *buf, size_t cap)
 {
-    struct out o = { buf, cap, 0 };
-    put(&o, "", 0);
+    struct textbuf o = { buf, cap, 0 };
+    tb_putn(&o, "", 0);
     put_col(&o, "        TIME", TIME_WIDTH);
     put_col(&o, "LEVEL", LEVEL_WIDTH);
     put_col(&o, "SERVER", SERVER_WIDTH);
-    put(&o, "MESSAGE\r\n", 9);
+    tb_putn(&o, "MESSAGE\r\n", 9);
     return o.len;
 }
 
 size_t log_format_entry(const struct log_entry *e, char *buf, size_t cap)
 {
-    struct out o = { buf, cap, 0 };
-    put(&o, "", 0);
+    struct textbuf o = { buf, cap, 0 };
+    tb_putn(&o, "", 0);
     uint64_t us = e->time_ns / 1000;
     char secs[TIME_WIDTH + 1];
-    struct out s = { secs, sizeof secs, 0 };
+    struct textbuf s = { secs, sizeof secs, 0 };
     put_dec(&s, us / 1000000, TIME_WIDTH - 7, 1);
-    put(&s, ".", 1);
+    tb_putn(&s, ".", 1);
     put_dec(&s, us % 1000000, 6, 6);
     put_col(&o, secs, TIME_WIDTH);
     put_col(&o, e->level <= CONF_LOG_ERROR ? level_names[e->level] : "?", LEVEL_WIDTH);
     put_col(&o, e->server, SERVER_WIDTH);
-    put(&o, e->msg, strlen(e->msg));
-    put(&o, "\r\n", 2);
+    tb_putn(&o, e->msg, strlen(e->msg));
+    tb_putn(&o, "\r\n", 2);
     return o.len;
 }
 

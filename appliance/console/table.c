@@ -3,6 +3,8 @@
  * passes over the text: the widths, then the rows.  No allocation; the
  * text is never changed.
  */
+#include <stdbool.h>
+
 #include "table.h"
 
 static void put_clean(const char *s, size_t n, void (*write)(void *, const char *, size_t), void *ctx)
@@ -39,35 +41,56 @@ static size_t line_end(const char *text, size_t len, size_t i)
     return i;
 }
 
+/* What the passes share: the widths, where to write. */
+struct walk {
+    const char *text;
+    size_t width[TABLE_MAX_COLS];
+    void (*write)(void *ctx, const char *s, size_t n);
+    void *ctx;
+};
+
+/* Calls VISIT for each field of each line of TEXT (LEN bytes) in order:
+ * its column, where it starts, its length, and whether it ends its line.
+ * Fields are split at '\t' but for the last column, which takes the rest
+ * of the line, tabs too. */
+static void each_field(size_t len, struct walk *wk,
+                       void (*visit)(struct walk *wk, unsigned col, size_t start, size_t n, bool last))
+{
+    for (size_t i = 0, e; i < len; i = e + 1) {
+        e = line_end(wk->text, len, i);
+        size_t start = i;
+        for (unsigned col = 0;; col++) {
+            size_t j = start;
+            while (j < e && !(wk->text[j] == '\t' && col + 1 < TABLE_MAX_COLS))
+                j++;
+            visit(wk, col, start, j - start, j == e);
+            if (j == e)
+                break;
+            start = j + 1;
+        }
+    }
+}
+
+static void measure(struct walk *wk, unsigned col, size_t start, size_t n, bool last)
+{
+    (void)start;
+    (void)last;
+    if (n > wk->width[col])
+        wk->width[col] = n < TABLE_MAX_WIDTH ? n : TABLE_MAX_WIDTH;
+}
+
+static void print(struct walk *wk, unsigned col, size_t start, size_t n, bool last)
+{
+    put_clean(wk->text + start, n, wk->write, wk->ctx);
+    if (!last)
+        pad((n < wk->width[col] ? wk->width[col] - n : 0) + 2, wk->write, wk->ctx);
+    else
+        wk->write(wk->ctx, "\r\n", 2);
+}
+
 void table_print(const char *text, size_t len, void (*write)(void *ctx, const char *s, size_t n), void *ctx)
 {
-    size_t width[TABLE_MAX_COLS] = { 0 };
-    for (size_t i = 0; i < len;) {
-        size_t e = line_end(text, len, i), start = i;
-        unsigned col = 0;
-        for (size_t j = i; j <= e; j++)
-            if (j == e || (text[j] == '\t' && col + 1 < TABLE_MAX_COLS)) {
-                size_t w = j - start;
-                if (w > width[col])
-                    width[col] = w < TABLE_MAX_WIDTH ? w : TABLE_MAX_WIDTH;
-                col++;
-                start = j + 1;
-            }
-        i = e + 1;
-    }
-    for (size_t i = 0; i < len;) {
-        size_t e = line_end(text, len, i), start = i;
-        unsigned col = 0;
-        for (size_t j = i; j <= e; j++)
-            if (j == e || (text[j] == '\t' && col + 1 < TABLE_MAX_COLS)) {
-                size_t w = j - start;
-                put_clean(text + start, w, write, ctx);
-                if (j != e)
-                    pad((w < width[col] ? width[col] - w : 0) + 2, write, ctx);
-                col++;
-                start = j + 1;
-            }
-        write(ctx, "\r\n", 2);
-        i = e + 1;
-    }
+    struct walk wk = { .text = text, .write = write, .ctx = ctx };
+    each_field(len, &wk, measure);
+    each_field(len, &wk, print);
 }

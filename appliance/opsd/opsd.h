@@ -12,7 +12,7 @@
 #include <keel/ops.h>
 #include <keel/sock_client.h>
 
-#include "netadm_client.h"
+#include <keel/netadm_client.h>
 
 #define MX_CONNS    4              /* metrics connections at once */
 #define MX_REQ_MAX  2048           /* bytes of an HTTP request we read */

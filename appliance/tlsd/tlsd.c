@@ -87,7 +87,7 @@
 
 #include "conf.h"
 #include "entropy.h"
-#include "keyd_client.h"
+#include <keel/keyd_client.h>
 #include "tls_conn.h"
 #include "tls_plat.h"
 #include "tls_thread.h"

@@ -25,7 +25,7 @@
 
 #include "conf.h"
 #include "entropy.h"
-#include "keyd_client.h"
+#include <keel/keyd_client.h>
 #include "tls_conn.h"
 #include "tlsd_plan.h"
 

@@ -40,7 +40,7 @@
 
 #include <keel/sock_client.h>
 
-#include "keyd_client.h"
+#include <keel/keyd_client.h>
 #include "tls_conn.h"
 #include "tlsd_conf.h"
 

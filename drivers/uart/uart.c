@@ -46,6 +46,7 @@
  */
 #include <keel/args.h>
 #include <keel/console.h>
+#include <keel/console_client.h>
 #include <keel/init.h>
 #include <keel/server.h>
 #include <keel/string.h>
@@ -53,7 +54,6 @@
 #include <keel/ulog.h>
 
 #include "byteq.h"
-#include "console_client.h"
 #include "regs.h"
 
 #define UART_BIT_IRQ   (1ull << 0) /* our notification: the UART's interrupt */

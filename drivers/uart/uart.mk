@@ -1,12 +1,10 @@
 # drivers/uart/uart.mk - the 16550 serial driver (program `uart`), included
-# by the top-level Makefile (-include drivers/*/*.mk).
+# by the top-level Makefile (its explicit list of fragments).
 #
-# uart.c is the server; console_client.c is the console protocol's client
-# library (abi/keel/console.h), linked by the driver's clients (consoled),
-# never by the driver.  UART_CLIENT_SRCS names it for their programs.
+# uart.c is the server.  The console protocol's client library
+# (abi/keel/console.h) is lib/console_client.c, in libkeel.a, linked by the
+# driver's clients (consoled); the driver uses only its inline packing
+# (keel/console_client.h).
 
 $(eval $(call user_prog,uart,drivers/uart/uart.c))
 SERVERS += uart
-
-UART_CLIENT_SRCS := drivers/uart/console_client.c
-UART_CLIENT_CPPFLAGS := -Idrivers/uart

@@ -191,22 +191,6 @@ static bool addr_match6(const struct fw_addr *a, const struct fw_net6 *net, cons
     return m != a->neg;
 }
 
-static bool port_match(const struct fw_port *pt, uint16_t v)
-{
-    switch (pt->op) {
-    case FW_PORT_EQ: return v == pt->lo;
-    case FW_PORT_NE: return v != pt->lo;
-    case FW_PORT_LT: return v < pt->lo;
-    case FW_PORT_LE: return v <= pt->lo;
-    case FW_PORT_GT: return v > pt->lo;
-    case FW_PORT_GE: return v >= pt->lo;
-    case FW_PORT_RANGE: return v >= pt->lo && v <= pt->hi;
-    case FW_PORT_INSIDE: return v > pt->lo && v < pt->hi;
-    case FW_PORT_OUTSIDE: return v < pt->lo || v > pt->hi;
-    default: return true;
-    }
-}
-
 /* `antispoof for I` for IPv6, as IPv4's (fw_match.c): in on another
  * interface from one of I's networks, or in on I from one of I's own
  * addresses.  I's link-local network is left out of the first: fe80::/64
@@ -241,7 +225,7 @@ static bool rule_matches6(const struct fw_rule *r, const struct fw6_packet *p, c
     if (!addr_match6(&r->src, &r->src6, p->src, ifs, rs, r->af) ||
         !addr_match6(&r->dst, &r->dst6, p->dst, ifs, rs, r->af))
         return false;
-    if (!port_match(&r->sport, p->sport) || !port_match(&r->dport, p->dport))
+    if (!fw_port_match(&r->sport, p->sport) || !fw_port_match(&r->dport, p->dport))
         return false;
     if (r->tcp_mask && p->proto == FW_PROTO_TCP && (p->tcp_flags & r->tcp_mask) != r->tcp_set)
         return false;

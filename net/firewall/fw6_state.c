@@ -197,14 +197,33 @@ void fw6_state_update(struct fw6_state *s, const struct fw6_packet *p, bool repl
     s->expires = now + timeout(s);
 }
 
-unsigned fw6_state_expire(struct fw6_state_table *t, uint64_t now)
+/* What a sweep removes (remove_if): states expired at NOW, or those of
+ * source SRC (of RULE in GEN, or all when GLOBAL). */
+struct doom {
+    uint64_t now;
+    const uint8_t *src;
+    unsigned rule;
+    uint32_t gen;
+    bool global;
+};
+
+static bool expired(const struct fw6_state *s, const struct doom *d) { return s->expires <= d->now; }
+
+static bool of_src(const struct fw6_state *s, const struct doom *d)
+{
+    return memcmp(s->a, d->src, 16) == 0 && (d->global || (s->rule == (int16_t)d->rule && s->generation == d->gen));
+}
+
+/* Unlinks every state DOOMED says, bucket by bucket; how many. */
+static unsigned remove_if(struct fw6_state_table *t, bool (*doomed)(const struct fw6_state *s, const struct doom *d),
+                          const struct doom *d)
 {
     unsigned n = 0;
     for (unsigned b = 0; b < FW6_BUCKETS; b++) {
         uint16_t prev = FW6_NONE;
         for (uint16_t i = t->bucket[b]; i != FW6_NONE;) {
             uint16_t next = t->s[i].next;
-            if (t->s[i].expires <= now) {
+            if (doomed(&t->s[i], d)) {
                 unlink_slot(t, b, prev, i);
                 n++;
             } else {
@@ -213,6 +232,12 @@ unsigned fw6_state_expire(struct fw6_state_table *t, uint64_t now)
             i = next;
         }
     }
+    return n;
+}
+
+unsigned fw6_state_expire(struct fw6_state_table *t, uint64_t now)
+{
+    unsigned n = remove_if(t, expired, &(struct doom){ .now = now });
     t->stats.expired += n;
     return n;
 }
@@ -307,21 +332,7 @@ void fw6_state_attach_src(struct fw6_state_table *t, struct fw6_state *s, unsign
 
 unsigned fw6_state_kill_src(struct fw6_state_table *t, const uint8_t src[16], unsigned rule, uint32_t gen, bool global)
 {
-    unsigned n = 0;
-    for (unsigned b = 0; b < FW6_BUCKETS; b++) {
-        uint16_t prev = FW6_NONE;
-        for (uint16_t i = t->bucket[b]; i != FW6_NONE;) {
-            const struct fw6_state *s = &t->s[i];
-            uint16_t next = s->next;
-            if (memcmp(s->a, src, 16) == 0 && (global || (s->rule == (int16_t)rule && s->generation == gen))) {
-                unlink_slot(t, b, prev, i);
-                n++;
-            } else {
-                prev = i;
-            }
-            i = next;
-        }
-    }
+    unsigned n = remove_if(t, of_src, &(struct doom){ .src = src, .rule = rule, .gen = gen, .global = global });
     t->stats.removed += n;
     return n;
 }

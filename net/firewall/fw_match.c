@@ -305,7 +305,7 @@ static bool addr_match(const struct fw_addr *a, uint32_t ip, const struct fw_ifa
     return m != a->neg;
 }
 
-static bool port_match(const struct fw_port *pt, uint16_t port)
+bool fw_port_match(const struct fw_port *pt, uint16_t port)
 {
     switch (pt->op) {
     case FW_PORT_EQ: return port == pt->lo;
@@ -349,7 +349,7 @@ static bool rule_matches(const struct fw_rule *r, const struct fw_packet *p, con
         return false;
     if (!addr_match(&r->src, p->src, ifs, rs) || !addr_match(&r->dst, p->dst, ifs, rs))
         return false;
-    if (!port_match(&r->sport, p->sport) || !port_match(&r->dport, p->dport))
+    if (!fw_port_match(&r->sport, p->sport) || !fw_port_match(&r->dport, p->dport))
         return false; /* rules have ports only with proto tcp/udp, checked above */
     if (r->tcp_mask && p->proto == FW_PROTO_TCP && (p->tcp_flags & r->tcp_mask) != r->tcp_set)
         return false;

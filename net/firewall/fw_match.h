@@ -136,6 +136,11 @@ void fw_count_malformed(struct fw_engine *e, int err);
  */
 int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct fw_ifaces *ifs);
 
+/* True iff PORT (host order) satisfies a rule's port condition PT (pf's
+ * `port` operators; FW_PORT_ANY and unknown operators match every port).
+ * Both families' rules (fw6_match.c too). */
+bool fw_port_match(const struct fw_port *pt, uint16_t port);
+
 /*
  * The verdict for p (dir and iface set) at time now: a matching kept state
  * passes it; otherwise the rules decide, creating a state when a pass rule

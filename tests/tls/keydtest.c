@@ -23,6 +23,7 @@
 #include <keel/cpio.h>
 #include <keel/init.h>
 #include <keel/keyd.h>
+#include <keel/keyd_client.h>
 #include <keel/server.h>
 #include <keel/string.h>
 #include <keel/sys.h>
@@ -33,7 +34,6 @@
 #include "mbedtls/x509_crt.h"
 
 #include "entropy.h"
-#include "keyd_client.h"
 #include "tls_conn.h"
 #include "tls_pk.h"
 #include "tls_plat.h"

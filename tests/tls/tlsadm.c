@@ -1,7 +1,7 @@
 /*
  * tlsadm.c - a guest admin client of tlsd's configuration protocol
  * (abi/keel/tlsd.h TLSD_CONFIG_*), through consoled's client library
- * (appliance/console/tlsadm_client.h), for tests/qemu/test_tlsd.py.
+ * (lib/tlsadm_client.c), for tests/qemu/test_tlsd.py.
  *
  * It waits until tlsd's listener on TRIGGER_PORT has accepted a connection
  * (the host's signal that its slow download is under way), then runs its
@@ -31,7 +31,7 @@
 #include <keel/tlsd.h>
 #include <keel/ulog.h>
 
-#include "tlsadm_client.h"
+#include <keel/tlsadm_client.h>
 
 #define ADM_VA       0x0000006400000000ull
 #define SITE_VA      0x0000006200000000ull

@@ -5,41 +5,24 @@
 #include "fw_log.h"
 #include "fw_match.h"
 #include "fw_text.h"
+#include "fw_wire.h"
 #include "unit.h"
 
-#define SEC            FW_NS_PER_SEC
-#define IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
-#define WAN            0
-#define LAN            1
-#define HOST           IP(192, 168, 50, 10) /* on the lan */
-#define SERVER         IP(93, 184, 216, 34) /* on the internet */
-#define ME_WAN         IP(10, 0, 2, 15)     /* the appliance on wan */
+#define SEC    FW_NS_PER_SEC
+#define WAN    0
+#define LAN    1
+#define HOST   IP(192, 168, 50, 10) /* on the lan */
+#define SERVER IP(93, 184, 216, 34) /* on the internet */
+#define ME_WAN IP(10, 0, 2, 15)     /* the appliance on wan */
 
 /* ------------------------------------------------------ wire packets ---- */
-
-static void put16(uint8_t *b, uint16_t v)
-{
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *b, uint32_t v)
-{
-    put16(b, (uint16_t)(v >> 16));
-    put16(b + 2, (uint16_t)v);
-}
 
 /* Recomputes the IPv4 header checksum of the header at b. */
 static void fix_csum(uint8_t *b)
 {
     size_t hlen = (size_t)(b[0] & 0xf) * 4;
-    uint32_t sum = 0;
-    b[10] = b[11] = 0;
-    for (size_t i = 0; i + 1 < hlen; i += 2)
-        sum += (uint32_t)(b[i] << 8 | b[i + 1]);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    put16(b + 10, (uint16_t)~sum);
+    wr16(b + 10, 0);
+    wr16(b + 10, fold(sum_words(b, hlen, 0)));
 }
 
 /* An IPv4 header with optlen bytes of options (NOPs) and l4len payload bytes
@@ -50,12 +33,12 @@ static size_t ipv4(uint8_t *b, uint8_t proto, uint32_t src, uint32_t dst, const 
     size_t hlen = 20 + optlen;
     memset(b, 0, hlen);
     b[0] = (uint8_t)(0x40 | hlen / 4);
-    put16(b + 2, (uint16_t)(hlen + l4len));
-    put16(b + 4, 0x1234);
+    wr16(b + 2, (uint16_t)(hlen + l4len));
+    wr16(b + 4, 0x1234);
     b[8] = 64;
     b[9] = proto;
-    put32(b + 12, src);
-    put32(b + 16, dst);
+    wr32(b + 12, src);
+    wr32(b + 16, dst);
     memset(b + 20, 1, optlen);
     memcpy(b + hlen, l4, l4len);
     fix_csum(b);
@@ -65,8 +48,8 @@ static size_t ipv4(uint8_t *b, uint8_t proto, uint32_t src, uint32_t dst, const 
 static size_t tcp_wire(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags)
 {
     uint8_t l4[24] = { 0 };
-    put16(l4, sport);
-    put16(l4 + 2, dport);
+    wr16(l4, sport);
+    wr16(l4 + 2, dport);
     l4[12] = 5 << 4;
     l4[13] = flags;
     return ipv4(b, FW_PROTO_TCP, src, dst, l4, sizeof l4, 0);
@@ -75,9 +58,9 @@ static size_t tcp_wire(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, u
 static size_t udp_wire(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport)
 {
     uint8_t l4[12] = { 0 };
-    put16(l4, sport);
-    put16(l4 + 2, dport);
-    put16(l4 + 4, sizeof l4);
+    wr16(l4, sport);
+    wr16(l4 + 2, dport);
+    wr16(l4 + 4, sizeof l4);
     return ipv4(b, FW_PROTO_UDP, src, dst, l4, sizeof l4, 0);
 }
 
@@ -85,7 +68,7 @@ static size_t icmp_wire(uint8_t *b, uint32_t src, uint32_t dst, uint8_t type, ui
 {
     uint8_t l4[16] = { 0 };
     l4[0] = type;
-    put16(l4 + 4, id);
+    wr16(l4 + 4, id);
     return ipv4(b, FW_PROTO_ICMP, src, dst, l4, sizeof l4, 0);
 }
 
@@ -248,7 +231,7 @@ static void test_parse_malformed(void)
     fix_csum(c);
     CHECK_EQ(parse(c, sizeof c, &p), FW_PKT_E_HDRLEN);
     memcpy(c, b, n);
-    put16(c + 2, 19); /* total length shorter than the header */
+    wr16(c + 2, 19); /* total length shorter than the header */
     CHECK_EQ(parse(c, n, &p), FW_PKT_E_HDRLEN);
     memcpy(c, b, n);
     c[11] ^= 1;
@@ -261,16 +244,16 @@ static void test_parse_malformed(void)
     fix_csum(c);
     CHECK_EQ(parse(c, n, &p), FW_PKT_E_IP_FLAGS);
     memcpy(c, b, n);
-    put32(c + 12, IP(224, 0, 0, 1));
+    wr32(c + 12, IP(224, 0, 0, 1));
     fix_csum(c);
     CHECK_EQ(parse(c, n, &p), FW_PKT_E_SRC_ADDR);
-    put32(c + 12, 0xffffffffu);
+    wr32(c + 12, 0xffffffffu);
     fix_csum(c);
     CHECK_EQ(parse(c, n, &p), FW_PKT_E_SRC_ADDR);
 
     /* TCP: header cut, data offset, flags */
     memcpy(c, b, n);
-    put16(c + 2, 20 + 19);
+    wr16(c + 2, 20 + 19);
     fix_csum(c);
     CHECK_EQ(parse(c, n, &p), FW_PKT_E_L4_TRUNCATED);
     memcpy(c, b, n);
@@ -302,11 +285,11 @@ static void test_parse_malformed(void)
 
     /* UDP: header cut, length field */
     n = udp_wire(c, HOST, 1, SERVER, 2);
-    put16(c + 24, 7);
+    wr16(c + 24, 7);
     CHECK_EQ(parse(c, n, &p), FW_PKT_E_UDP_LEN);
-    put16(c + 24, 13);
+    wr16(c + 24, 13);
     CHECK_EQ(parse(c, n, &p), FW_PKT_E_UDP_LEN);
-    put16(c + 24, 8); /* a shorter datagram than the payload is fine */
+    wr16(c + 24, 8); /* a shorter datagram than the payload is fine */
     CHECK_EQ(parse(c, n, &p), FW_PKT_IPV4);
     uint8_t short_l4[7] = { 0 };
     n = ipv4(c, FW_PROTO_UDP, HOST, SERVER, short_l4, sizeof short_l4, 0);
@@ -320,7 +303,7 @@ static void test_parse_malformed(void)
 /* Sets the fragment field of the packet at b and fixes the checksum. */
 static void set_frag(uint8_t *b, uint16_t frag)
 {
-    put16(b + 6, frag);
+    wr16(b + 6, frag);
     fix_csum(b);
 }
 

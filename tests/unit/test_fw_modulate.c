@@ -24,11 +24,19 @@
 #include "fw_match.h"
 #include "fw_modulate.h"
 #include "fw_nat.h"
-#include "fw_packets.h"
 #include "fw_text.h"
+#include "fw_wire.h"
 #include "unit.h"
 
-#define SEC FW_NS_PER_SEC
+#define SEC       FW_NS_PER_SEC
+#define WAN       0
+#define LAN       1
+#define ME_WAN    IP(203, 0, 113, 1)
+#define ME_LAN    IP(10, 1, 0, 1)
+#define HOST      IP(10, 1, 0, 9)
+#define SERVER_IN IP(10, 1, 0, 5)
+#define REMOTE    IP(198, 51, 100, 2)
+#define ROUTER    IP(203, 0, 113, 254)
 
 /* ------------------------------------------------------ wire packets ---- */
 
@@ -70,15 +78,7 @@ static size_t tcp_seg(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, ui
 
 static size_t echo_wire(uint8_t *b, uint32_t src, uint32_t dst, uint8_t type, uint16_t id)
 {
-    size_t n = ip_hdr(b, FW_PROTO_ICMP, src, dst, 8 + 4);
-    uint8_t *l4 = b + 20;
-    memset(l4, 0, 12);
-    l4[0] = type;
-    wr16(l4 + 4, id);
-    wr16(l4 + 6, 1);
-    memcpy(l4 + 8, "ping", 4);
-    seal(b);
-    return n;
+    return echo_data_wire(b, src, dst, type, id, "ping", 4);
 }
 
 static uint32_t seq_of(const uint8_t *b) { return rd32(b + 24); }
@@ -401,7 +401,7 @@ static void test_keep_state_cases(void)
     load("pass in on lan flags any\npass out on wan modulate state\npass out on wan proto tcp flags any modulate "
          "state\n");
     static uint8_t b[256], before[256];
-    size_t n = udp_wire(b, HOST, 4000, REMOTE, 53);
+    size_t n = udp_probe_wire(b, HOST, 4000, REMOTE, 53);
     memcpy(before, b, n);
     lan_to_wan(b, n, SEC);
     CHECK_EQ(memcmp(b, before, n), 0);

@@ -11,11 +11,19 @@
 
 #include "fw_match.h"
 #include "fw_nat.h"
-#include "fw_packets.h"
 #include "fw_text.h"
+#include "fw_wire.h"
 #include "unit.h"
 
-#define SEC FW_NS_PER_SEC
+#define SEC       FW_NS_PER_SEC
+#define WAN       0
+#define LAN       1
+#define ME_WAN    IP(203, 0, 113, 1)
+#define ME_LAN    IP(10, 1, 0, 1)
+#define HOST      IP(10, 1, 0, 9)
+#define SERVER_IN IP(10, 1, 0, 5)
+#define REMOTE    IP(198, 51, 100, 2)
+#define ROUTER    IP(203, 0, 113, 254)
 
 /* ------------------------------------------------------ wire packets ---- */
 
@@ -51,15 +59,7 @@ static size_t tcp_wire(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, u
 
 static size_t echo_wire(uint8_t *b, uint32_t src, uint32_t dst, uint8_t type, uint16_t id)
 {
-    size_t n = ip_hdr(b, FW_PROTO_ICMP, src, dst, 8 + 8);
-    uint8_t *l4 = b + 20;
-    memset(l4, 0, 16);
-    l4[0] = type;
-    wr16(l4 + 4, id);
-    wr16(l4 + 6, 1);
-    memcpy(l4 + 8, "pingdata", 8);
-    seal(b);
-    return n;
+    return echo_data_wire(b, src, dst, type, id, "pingdata", 8);
 }
 
 /* ---------------------------------------------------------- the engine -- */
@@ -268,7 +268,7 @@ static void test_snat_udp_ports_distinct(void)
     unsigned distinct = 0;
     for (unsigned i = 0; i < 1000; i++) {
         uint8_t b[128];
-        size_t n = udp_wire(b, HOST, (uint16_t)(20000 + i), REMOTE, 9999);
+        size_t n = udp_probe_wire(b, HOST, (uint16_t)(20000 + i), REMOTE, 9999);
         CHECK_EQ(lan_to_wan(b, n, SEC).action, FW_PASS);
         uint16_t port = rd16(b + 20);
         CHECK(sealed(b));
@@ -285,7 +285,7 @@ static void test_snat_udp_zero_checksum(void)
 {
     load(SNAT_RULES);
     uint8_t b[128];
-    size_t n = udp_wire(b, HOST, 6000, REMOTE, 53);
+    size_t n = udp_probe_wire(b, HOST, 6000, REMOTE, 53);
     wr16(b + 26, 0); /* no UDP checksum: stays none */
     CHECK_EQ(lan_to_wan(b, n, SEC).action, FW_PASS);
     CHECK_EQ(rd16(b + 26), 0);
@@ -316,7 +316,7 @@ static void test_snat_icmp_error(void)
 {
     load(SNAT_RULES);
     uint8_t probe[128], b[256];
-    size_t n = udp_wire(probe, HOST, 33434, REMOTE, 33435);
+    size_t n = udp_probe_wire(probe, HOST, 33434, REMOTE, 33435);
     CHECK_EQ(lan_to_wan(probe, n, SEC).action, FW_PASS);
     uint16_t port = rd16(probe + 20);
     for (size_t qlen = 28; qlen <= n; qlen += n - 28) { /* the RFC 792 quote, and the whole probe */
@@ -347,7 +347,7 @@ static void test_snat_icmp_error(void)
     CHECK(sealed(b));
     CHECK(sealed(b + 28));
     /* negative: an error quoting a flow that never was passes nowhere */
-    n = udp_wire(probe, ME_WAN, 61000, REMOTE, 1);
+    n = udp_probe_wire(probe, ME_WAN, 61000, REMOTE, 1);
     m = error_wire(b, ROUTER, FW_ICMP_TIME_EXCEEDED, 0, probe, 28);
     load(SNAT_RULES "block in on wan\n");
     CHECK_EQ(step(b, m, FW_IN, WAN, SEC).action, FW_BLOCK);
@@ -387,7 +387,7 @@ static void test_rdr(void)
     n = tcp_wire(b, REMOTE, 40001, ME_WAN, 81, FW_TH_SYN);
     CHECK_EQ(step(b, n, FW_IN, WAN, SEC).action, FW_BLOCK);
     /* port ranges map onto ranges, as pf's rdr-to */
-    n = udp_wire(b, REMOTE, 5000, ME_WAN, 1003);
+    n = udp_probe_wire(b, REMOTE, 5000, ME_WAN, 1003);
     CHECK_EQ(wan_to_lan(b, n, SEC).action, FW_PASS);
     CHECK_EQ(rd16(b + 22), 2003);
     CHECK(sealed(b));
@@ -424,7 +424,7 @@ static void test_binat(void)
          "pass in on lan\n"
          "pass out on wan from 10.1.0.8 binat-to 203.0.113.8\n");
     uint8_t b[128];
-    size_t n = udp_wire(b, IP(10, 1, 0, 8), 7000, REMOTE, 53);
+    size_t n = udp_probe_wire(b, IP(10, 1, 0, 8), 7000, REMOTE, 53);
     CHECK_EQ(lan_to_wan(b, n, SEC).action, FW_PASS);
     CHECK_EQ(rd32(b + 12), IP(203, 0, 113, 8));
     CHECK_EQ(rd16(b + 20), 7000); /* binat-to keeps ports */
@@ -446,21 +446,21 @@ static void test_pool_exhausted(void)
     uint8_t b[128];
     size_t n;
     for (unsigned i = 0; i < 3; i++) {
-        n = udp_wire(b, HOST, (uint16_t)(100 + i), REMOTE, 53);
+        n = udp_probe_wire(b, HOST, (uint16_t)(100 + i), REMOTE, 53);
         CHECK_EQ(lan_to_wan(b, n, SEC).action, FW_PASS);
     }
-    n = udp_wire(b, HOST, 200, REMOTE, 53);
+    n = udp_probe_wire(b, HOST, 200, REMOTE, 53);
     struct fw_verdict v = lan_to_wan(b, n, SEC);
     CHECK_EQ(v.action, FW_BLOCK);
     CHECK_EQ(v.reason, FW_R_NAT);
     CHECK_EQ(nat.stats.pool_exhausted, 1);
-    CHECK_EQ(rd32(b + 12), HOST);           /* blocked packets are not rewritten */
-    n = udp_wire(b, HOST, 100, REMOTE, 53); /* the old flows go on */
+    CHECK_EQ(rd32(b + 12), HOST);                 /* blocked packets are not rewritten */
+    n = udp_probe_wire(b, HOST, 100, REMOTE, 53); /* the old flows go on */
     CHECK_EQ(lan_to_wan(b, n, 2 * SEC).action, FW_PASS);
-    n = udp_wire(b, HOST, 201, IP(198, 51, 100, 3), 53); /* another destination has its own ports */
+    n = udp_probe_wire(b, HOST, 201, IP(198, 51, 100, 3), 53); /* another destination has its own ports */
     CHECK_EQ(lan_to_wan(b, n, 2 * SEC).action, FW_PASS);
     /* expired flows give their ports back (with their states) */
-    n = udp_wire(b, HOST, 202, REMOTE, 53);
+    n = udp_probe_wire(b, HOST, 202, REMOTE, 53);
     CHECK_EQ(lan_to_wan(b, n, 200 * SEC).action, FW_PASS);
 }
 
@@ -470,15 +470,15 @@ static void test_state_table_full(void)
     uint8_t b[128];
     size_t n;
     for (unsigned i = 0; i < 4; i++) { /* two states each: in on lan, out on wan */
-        n = udp_wire(b, HOST, (uint16_t)(300 + i), REMOTE, 53);
+        n = udp_probe_wire(b, HOST, (uint16_t)(300 + i), REMOTE, 53);
         CHECK_EQ(lan_to_wan(b, n, SEC).action, FW_PASS);
     }
-    n = udp_wire(b, HOST, 400, REMOTE, 53);
+    n = udp_probe_wire(b, HOST, 400, REMOTE, 53);
     struct fw_verdict v = step(b, n, FW_IN, LAN, SEC);
     CHECK_EQ(v.action, FW_BLOCK);
     CHECK_EQ(v.reason, FW_R_STATE_FULL);
     CHECK(states.stats.full >= 1);
-    n = udp_wire(b, HOST, 300, REMOTE, 53); /* positive control: an old flow is never evicted */
+    n = udp_probe_wire(b, HOST, 300, REMOTE, 53); /* positive control: an old flow is never evicted */
     CHECK_EQ(lan_to_wan(b, n, SEC).action, FW_PASS);
     CHECK_EQ(nat.in_use, 4);
     fw_state_flush(&states);
@@ -491,7 +491,7 @@ static void test_no_address(void)
     ifs.ifs[WAN].has_addr = false; /* DHCP has not bound yet */
     load(SNAT_RULES);
     uint8_t b[128];
-    size_t n = udp_wire(b, HOST, 7, REMOTE, 53);
+    size_t n = udp_probe_wire(b, HOST, 7, REMOTE, 53);
     struct fw_verdict v = lan_to_wan(b, n, SEC);
     CHECK_EQ(v.action, FW_BLOCK);
     CHECK_EQ(v.reason, FW_R_NAT);

@@ -1,12 +1,16 @@
 /*
- * keyd_client.c - keyd's client library (see keyd_client.h and
- * abi/keel/keyd.h).
+ * keyd_client.c - keyd's client library (see keel/keyd_client.h and
+ * abi/keel/keyd.h).  Not in libkeel.a: it is the TLS engine's signer
+ * (struct tls_signer, appliance/tls/tls_conn.h) and so is built with
+ * mbedTLS's headers, as its own object (KEYD_CLIENT_OBJS, appliance/tls.mk)
+ * that only the programs linking mbedTLS list.
  */
 #include <keel/keyd.h>
+#include <keel/spin.h>
 #include <keel/string.h>
 #include <keel/sys.h>
 
-#include "keyd_client.h"
+#include <keel/keyd_client.h>
 #include "tls_plat.h"
 
 /* sign_now: how many times a signature is asked: again of a keyd that died
@@ -136,17 +140,9 @@ static int open_raw(struct keyd_client *kc, const char *name, uint64_t *word, un
 
 /* The table's writers: a waiter spins, then yields (the holder may be
  * blocked on keyd, or preempted on the waiter's core). */
-static void keys_lock(struct keyd_keys *t)
-{
-    for (unsigned spins = 0; __atomic_exchange_n(&t->lock, 1u, __ATOMIC_ACQUIRE); spins++) {
-        if (spins < 256)
-            __asm__ volatile("pause");
-        else
-            (void)keel_yield();
-    }
-}
+static void keys_lock(struct keyd_keys *t) { spin_lock(&t->lock); }
 
-static void keys_unlock(struct keyd_keys *t) { __atomic_store_n(&t->lock, 0u, __ATOMIC_RELEASE); }
+static void keys_unlock(struct keyd_keys *t) { spin_unlock(&t->lock); }
 
 int keyd_client_open(struct keyd_client *kc, const char *name, uint32_t *id, unsigned *type, unsigned *bits,
                      uint8_t fp[32])

@@ -1,11 +1,11 @@
 /*
- * netadm_client.h - the thin client library of netd's administration
+ * keel/netadm_client.h - the thin client library of netd's administration
  * protocol (abi/keel/netadm.h), for consoled: one call per operation, the
  * bulk (configuration text, tables, error messages) in the shared region.
  * Depends on nothing of netd's.
  */
-#ifndef KEEL_CONSOLE_NETADM_CLIENT_H
-#define KEEL_CONSOLE_NETADM_CLIENT_H
+#ifndef KEEL_LIB_NETADM_CLIENT_H
+#define KEEL_LIB_NETADM_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -4,29 +4,18 @@
  * region before it is used: a confused netd cannot make consoled read
  * outside it.
  */
-#include <keel/server.h>
+#include <keel/adm_call.h>
 #include <keel/string.h>
 #include <keel/sys.h>
 
-#include "netadm_client.h"
+#include <keel/netadm_client.h>
 
+/* One call of netd's protocol (adm_call); no endpoint or no region: KE_EMPTY_SLOT. */
 static int64_t call(const struct netadm *n, uint32_t label, unsigned words, struct keel_msg *m)
 {
     if (!n->ep || !n->base)
         return KE_EMPTY_SLOT;
-    struct keel_msg req = *m;
-    for (unsigned i = 0;; i++) {
-        *m = req;
-        m->info = SRV_LABEL(label, words) | KEEL_NONBLOCK;
-        int64_t err = keel_call(n->ep, m);
-        if (err == KE_WOULD_BLOCK && n->nap && i + 1 < NETADM_TRIES) {
-            n->nap(n->ctx); /* netd is busy, restarting or absent: try again soon */
-            continue;
-        }
-        if (err)
-            return err;
-        return (int32_t)keel_label(m);
-    }
+    return adm_call(n->ep, label, words, m, n->nap, n->ctx, NETADM_TRIES);
 }
 
 int64_t netadm_prepare(const struct netadm *n, const char *text, size_t len, char *msg, size_t msglen, unsigned *line,
@@ -41,18 +30,8 @@ int64_t netadm_prepare(const struct netadm *n, const char *text, size_t len, cha
         memcpy(n->base + NETADM_IN_OFF, text, len);
     struct keel_msg m = { .mr = { len } };
     int64_t r = call(n, NETADM_PREPARE, 1, &m);
-    if (r == NETADM_E_PARSE && msglen) {
-        size_t k = m.mr[2] < msglen - 1 ? (size_t)m.mr[2] : msglen - 1;
-        if (k > NETADM_OUT_MAX)
-            k = 0;
-        memcpy(msg, n->base + NETADM_OUT_OFF, k);
-        msg[k] = '\0';
-        for (size_t i = 0; i < k; i++)
-            if ((unsigned char)msg[i] < 0x20 || (unsigned char)msg[i] > 0x7e)
-                msg[i] = '?';
-        *line = m.mr[0] < 1000000 ? (unsigned)m.mr[0] : 0;
-        *col = m.mr[1] < 1000000 ? (unsigned)m.mr[1] : 0;
-    }
+    if (r == NETADM_E_PARSE && msglen)
+        adm_refusal(n->base + NETADM_OUT_OFF, NETADM_OUT_MAX, &m, msg, msglen, line, col);
     return r;
 }
 

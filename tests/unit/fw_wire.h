@@ -1,35 +1,31 @@
 /*
- * fw_packets.h - IPv4 wire packets for the firewall's host tests
- * (test_fw_nat.c, test_fw_modulate.c): the addresses of their two-interface
- * lab, header builders, and checksums written afresh by an independent
- * computation (never the firewall's incremental code under test).
+ * fw_wire.h - for the firewall's host tests that build wire packets
+ * (test_fw_nat.c, test_fw_modulate.c): big-endian fields, the Internet
+ * checksum computed afresh, and an IPv4 header.  A test checks the
+ * engine's incremental checksum fixes against these full computations.
  *
- * Each function is static inline: a test includes what it uses.
+ * Header-only: every function is static inline, so a test uses what it
+ * needs.
  */
-#ifndef KEEL_TEST_FW_PACKETS_H
-#define KEEL_TEST_FW_PACKETS_H
+#ifndef KEEL_TESTS_FW_WIRE_H
+#define KEEL_TESTS_FW_WIRE_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "fw_bytes.h"
 #include "fw_types.h"
 
 #define IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
-#define WAN            0
-#define LAN            1
-#define ME_WAN         IP(203, 0, 113, 1)
-#define ME_LAN         IP(10, 1, 0, 1)
-#define HOST           IP(10, 1, 0, 9)
-#define SERVER_IN      IP(10, 1, 0, 5)
-#define REMOTE         IP(198, 51, 100, 2)
-#define ROUTER         IP(203, 0, 113, 254)
 
-static inline uint16_t rd16(const uint8_t *b) { return fw_rd16(b); }
-static inline uint32_t rd32(const uint8_t *b) { return fw_rd32(b); }
-static inline void wr16(uint8_t *b, uint16_t v) { fw_wr16(b, v); }
+static inline uint16_t rd16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
+static inline uint32_t rd32(const uint8_t *b) { return (uint32_t)rd16(b) << 16 | rd16(b + 2); }
+
+static inline void wr16(uint8_t *b, uint16_t v)
+{
+    b[0] = (uint8_t)(v >> 8);
+    b[1] = (uint8_t)v;
+}
 
 static inline void wr32(uint8_t *b, uint32_t v)
 {
@@ -37,7 +33,8 @@ static inline void wr32(uint8_t *b, uint32_t v)
     wr16(b + 2, (uint16_t)v);
 }
 
-/* SUM plus the 16-bit words of B (N bytes; an odd last byte padded with 0). */
+/* SUM plus the 16-bit big-endian words of B (N bytes, an odd last byte
+ * padded with zero), not folded. */
 static inline uint32_t sum_words(const uint8_t *b, size_t n, uint32_t sum)
 {
     for (size_t i = 0; i + 1 < n; i += 2)
@@ -47,6 +44,7 @@ static inline uint32_t sum_words(const uint8_t *b, size_t n, uint32_t sum)
     return sum;
 }
 
+/* SUM folded to 16 bits (ones' complement addition), not complemented. */
 static inline uint16_t fold_raw(uint32_t sum)
 {
     while (sum >> 16)
@@ -54,6 +52,7 @@ static inline uint16_t fold_raw(uint32_t sum)
     return (uint16_t)sum;
 }
 
+/* The checksum of SUM: folded and complemented. */
 static inline uint16_t fold(uint32_t sum) { return (uint16_t)~fold_raw(sum); }
 
 /* The pseudo-header sum of an IPv4 packet IP for its transport (LEN bytes). */
@@ -62,7 +61,8 @@ static inline uint32_t pseudo(const uint8_t *ip, size_t len)
     return sum_words(ip + 12, 8, 0) + ip[9] + (uint32_t)len;
 }
 
-/* Writes every checksum of the packet at IP (its total length's bytes) afresh. */
+/* Writes every checksum of the IPv4 packet at IP (its total length's
+ * bytes: IP, and TCP, UDP or ICMP) afresh. */
 static inline void seal(uint8_t *ip)
 {
     size_t ihl = (size_t)(ip[0] & 0xf) * 4, total = rd16(ip + 2), n = total - ihl;
@@ -82,7 +82,9 @@ static inline void seal(uint8_t *ip)
     }
 }
 
-/* An IPv4 header at B for L4LEN bytes of PROTO from SRC to DST; the packet's length. */
+/* A 20-byte IPv4 header at B (no options, TTL 64, id 0x4242) for L4LEN
+ * bytes of PROTO from SRC to DST; returns the packet's total length.  The
+ * checksum is left to seal. */
 static inline size_t ip_hdr(uint8_t *b, uint8_t proto, uint32_t src, uint32_t dst, size_t l4len)
 {
     memset(b, 0, 20);
@@ -96,8 +98,8 @@ static inline size_t ip_hdr(uint8_t *b, uint8_t proto, uint32_t src, uint32_t ds
     return 20 + l4len;
 }
 
-/* A UDP datagram with a 5-byte payload. */
-static inline size_t udp_wire(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport)
+/* A UDP datagram with the 5 bytes "probe", checksums sealed. */
+static inline size_t udp_probe_wire(uint8_t *b, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport)
 {
     size_t n = ip_hdr(b, FW_PROTO_UDP, src, dst, 8 + 5);
     uint8_t *l4 = b + 20;
@@ -109,8 +111,24 @@ static inline size_t udp_wire(uint8_t *b, uint32_t src, uint16_t sport, uint32_t
     return n;
 }
 
-/* An ICMP error of TYPE/CODE from FROM about the packet QUOTE (its header
- * and QLEN bytes of it), sent to the quoted source. */
+/* An ICMP echo (TYPE) with identifier ID, sequence number 1 and the N
+ * bytes DATA, checksums sealed. */
+static inline size_t echo_data_wire(uint8_t *b, uint32_t src, uint32_t dst, uint8_t type, uint16_t id, const char *data,
+                                    size_t n)
+{
+    size_t total = ip_hdr(b, FW_PROTO_ICMP, src, dst, 8 + n);
+    uint8_t *l4 = b + 20;
+    memset(l4, 0, 8 + n);
+    l4[0] = type;
+    wr16(l4 + 4, id);
+    wr16(l4 + 6, 1);
+    memcpy(l4 + 8, data, n);
+    seal(b);
+    return total;
+}
+
+/* An ICMP error of TYPE from FROM about the packet QUOTE (its header and
+ * QLEN bytes of it), sent to the quoted source. */
 static inline size_t error_wire(uint8_t *b, uint32_t from, uint8_t type, uint8_t code, const uint8_t *quote,
                                 size_t qlen)
 {

@@ -1,5 +1,5 @@
 /*
- * tlsadm_client.h - the thin client library of tlsd's protocol
+ * keel/tlsadm_client.h - the thin client library of tlsd's protocol
  * (abi/keel/tlsd.h) for consoled: the configuration's two-phase commit
  * (prepare / commit / abort, the text and error messages in the shared
  * region "tlsadm-C") and the `show tls` readers (listeners, statistics).
@@ -10,8 +10,8 @@
  * succeeded, short of the server restarting in between); when either
  * refused, abort both and show the refusal.
  */
-#ifndef KEEL_CONSOLE_TLSADM_CLIENT_H
-#define KEEL_CONSOLE_TLSADM_CLIENT_H
+#ifndef KEEL_LIB_TLSADM_CLIENT_H
+#define KEEL_LIB_TLSADM_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -5,29 +5,18 @@
  * confused tlsd cannot make consoled read outside the region or write
  * escape sequences to the operator's terminal.
  */
-#include <keel/server.h>
+#include <keel/adm_call.h>
 #include <keel/string.h>
 #include <keel/sys.h>
 
-#include "tlsadm_client.h"
+#include <keel/tlsadm_client.h>
 
+/* One call of tlsd's protocol (adm_call); no endpoint: KE_EMPTY_SLOT. */
 static int64_t call(const struct tlsadm *t, uint32_t label, unsigned words, struct keel_msg *m)
 {
     if (!t->ep)
         return KE_EMPTY_SLOT;
-    struct keel_msg req = *m;
-    for (unsigned i = 0;; i++) {
-        *m = req;
-        m->info = SRV_LABEL(label, words) | KEEL_NONBLOCK;
-        int64_t err = keel_call(t->ep, m);
-        if (err == KE_WOULD_BLOCK && t->nap && i + 1 < TLSADM_TRIES) {
-            t->nap(t->ctx); /* tlsd is busy, restarting or absent: try again soon */
-            continue;
-        }
-        if (err)
-            return err;
-        return (int32_t)keel_label(m);
-    }
+    return adm_call(t->ep, label, words, m, t->nap, t->ctx, TLSADM_TRIES);
 }
 
 static void summary(const struct keel_msg *m, struct tlsadm_summary *s)
@@ -57,18 +46,8 @@ int64_t tlsadm_prepare(const struct tlsadm *t, const char *text, size_t len, cha
     int64_t r = call(t, TLSD_CONFIG_PREPARE, 1, &m);
     if (r == 0)
         summary(&m, s);
-    if (r == TLSD_E_CONFIG && msglen) {
-        size_t k = m.mr[2] < msglen - 1 ? (size_t)m.mr[2] : msglen - 1;
-        if (k > TLSADM_OUT_MAX)
-            k = 0;
-        memcpy(msg, t->base + TLSADM_OUT_OFF, k);
-        msg[k] = '\0';
-        for (size_t i = 0; i < k; i++)
-            if ((unsigned char)msg[i] < 0x20 || (unsigned char)msg[i] > 0x7e)
-                msg[i] = '?';
-        *line = m.mr[0] < 1000000 ? (unsigned)m.mr[0] : 0;
-        *col = m.mr[1] < 1000000 ? (unsigned)m.mr[1] : 0;
-    }
+    if (r == TLSD_E_CONFIG && msglen)
+        adm_refusal(t->base + TLSADM_OUT_OFF, TLSADM_OUT_MAX, &m, msg, msglen, line, col);
     return r;
 }
 

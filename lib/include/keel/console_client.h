@@ -1,11 +1,11 @@
 /*
- * console_client.h - the thin client library of the console protocol
+ * keel/console_client.h - the thin client library of the console protocol
  * (abi/keel/console.h): packing bytes into message words and one call per
  * operation.  Linked by the driver's clients (consoled), never by the
  * driver's internals; the driver uses the same packing.
  */
-#ifndef KEEL_UART_CONSOLE_CLIENT_H
-#define KEEL_UART_CONSOLE_CLIENT_H
+#ifndef KEEL_LIB_CONSOLE_CLIENT_H
+#define KEEL_LIB_CONSOLE_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>

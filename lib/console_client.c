@@ -1,9 +1,9 @@
 /*
- * console_client.c - calls of the console protocol (console_client.h).
+ * console_client.c - calls of the console protocol (keel/console_client.h).
  * Each is one synchronous call; a KE_* error of the call itself (dead
  * driver, bad slot) is returned as is, the reply label otherwise.
  */
-#include "console_client.h"
+#include <keel/console_client.h>
 
 #include <keel/server.h>
 #include <keel/sys.h>

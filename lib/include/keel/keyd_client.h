@@ -1,5 +1,5 @@
 /*
- * keyd_client.h - the thin client library of keyd's protocol
+ * keel/keyd_client.h - the thin client library of keyd's protocol
  * (abi/keel/keyd.h), for tlsd: open keys by name, and a struct tls_signer
  * (tls_conn.h) that sends the engine's signatures to keyd.
  *
@@ -36,8 +36,8 @@
  * never a wrong key, and keys opened after boot (console commits) come
  * back too: keyd loads them from the site archive by name.
  */
-#ifndef KEEL_KEYD_CLIENT_H
-#define KEEL_KEYD_CLIENT_H
+#ifndef KEEL_LIB_KEYD_CLIENT_H
+#define KEEL_LIB_KEYD_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
