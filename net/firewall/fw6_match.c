@@ -36,15 +36,6 @@
 
 static uint16_t be16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
 
-static bool tcp_flags_ok(uint8_t f)
-{
-    if ((f & FW_TH_SYN) && (f & (FW_TH_FIN | FW_TH_RST)))
-        return false;
-    if (!(f & (FW_TH_SYN | FW_TH_ACK | FW_TH_RST)))
-        return false;
-    return (f & FW_TH_ACK) || !(f & (FW_TH_FIN | FW_TH_PSH | FW_TH_URG));
-}
-
 /* The upper layer at L4 (N bytes). */
 static int parse_l4(const uint8_t *l4, size_t n, struct fw6_packet *out)
 {
@@ -55,7 +46,7 @@ static int parse_l4(const uint8_t *l4, size_t n, struct fw6_packet *out)
         out->sport = be16(l4);
         out->dport = be16(l4 + 2);
         out->tcp_flags = l4[13];
-        return tcp_flags_ok(out->tcp_flags) ? FW6_PKT_OK : FW6_PKT_E_TCP_FLAGS;
+        return fw_tcp_flags_ok(out->tcp_flags) ? FW6_PKT_OK : FW6_PKT_E_TCP_FLAGS;
     case FW_PROTO_UDP:
         if (n < 8 || be16(l4 + 4) < 8 || be16(l4 + 4) > n)
             return FW6_PKT_E_L4;

@@ -123,11 +123,11 @@ static int check_fragment(uint16_t frag, uint8_t proto, size_t payload)
 }
 
 /* pf's scrub rules: combinations no TCP stack sends. */
-static bool tcp_flags_ok(uint8_t f)
+bool fw_tcp_flags_ok(uint8_t f)
 {
-    if (f & FW_TH_SYN)
-        return !(f & (FW_TH_FIN | FW_TH_RST));
-    if (!(f & (FW_TH_ACK | FW_TH_RST)))
+    if ((f & FW_TH_SYN) && (f & (FW_TH_FIN | FW_TH_RST)))
+        return false;
+    if (!(f & (FW_TH_SYN | FW_TH_ACK | FW_TH_RST)))
         return false;
     return (f & FW_TH_ACK) || !(f & (FW_TH_FIN | FW_TH_PSH | FW_TH_URG));
 }
@@ -141,7 +141,7 @@ static int parse_tcp(const uint8_t *l4, size_t n, struct fw_packet *out)
     size_t doff = (size_t)(h.off >> 4) * 4;
     if (doff < sizeof h || doff > n)
         return FW_PKT_E_TCP_HDRLEN;
-    if (!tcp_flags_ok(h.flags))
+    if (!fw_tcp_flags_ok(h.flags))
         return FW_PKT_E_TCP_FLAGS;
     out->sport = be16(h.sport);
     out->dport = be16(h.dport);

@@ -136,6 +136,12 @@ void fw_count_malformed(struct fw_engine *e, int err);
  */
 int fw_rules_eval(struct fw_ruleset *rs, const struct fw_packet *p, const struct fw_ifaces *ifs);
 
+/* Whether a TCP segment's flags are a combination pf's normalization
+ * lets through: no SYN with FIN or RST, one of SYN/ACK/RST set, and FIN,
+ * PSH or URG only with ACK (so SYN|PSH without ACK is malformed).  Both
+ * families' parsers (fw6_match.c too). */
+bool fw_tcp_flags_ok(uint8_t f);
+
 /* True iff PORT (host order) satisfies a rule's port condition PT (pf's
  * `port` operators; FW_PORT_ANY and unknown operators match every port).
  * Both families' rules (fw6_match.c too). */

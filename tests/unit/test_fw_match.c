@@ -264,8 +264,15 @@ static void test_parse_malformed(void)
     c[32] = 7 << 4; /* 28 bytes: past the payload */
     CHECK_EQ(parse(c, n, &p), FW_PKT_E_TCP_HDRLEN);
     static const uint8_t bad_flags[] = {
-        FW_TH_SYN | FW_TH_FIN, FW_TH_SYN | FW_TH_RST, 0, FW_TH_FIN, FW_TH_FIN | FW_TH_PSH | FW_TH_URG, FW_TH_PSH,
-        FW_TH_RST | FW_TH_FIN
+        FW_TH_SYN | FW_TH_FIN,
+        FW_TH_SYN | FW_TH_RST,
+        0,
+        FW_TH_FIN,
+        FW_TH_FIN | FW_TH_PSH | FW_TH_URG,
+        FW_TH_PSH,
+        FW_TH_RST | FW_TH_FIN,
+        FW_TH_SYN | FW_TH_PSH,
+        FW_TH_SYN | FW_TH_URG /* PSH, URG only with ACK (pf) */
     };
     for (size_t i = 0; i < sizeof bad_flags; i++) {
         n = tcp_wire(c, HOST, 1, SERVER, 2, bad_flags[i]);
