@@ -104,10 +104,14 @@ $(BUILD)/user/$(1).elf: $(2) $(3) $(BUILD)/user/lib/crt0.o $(LIB_A) lib/user.ld 
 	@tools/check-segments.sh $$@
 endef
 
-# user_prog NAME, SOURCES: build/user/NAME.elf from C sources and lib alone.
+# user_prog NAME, SOURCES[, FLAGS]: build/user/NAME.elf from C sources and
+# lib alone.  FLAGS (include paths, defines) are the program's: they apply
+# to its own objects, not to the ones of SHARED_SRCS that several programs
+# link (the configuration parser), which keep their fragment's flags.
 define user_prog
 $(call link_user,$(1),$(2:%.c=$(BUILD)/user/%.o))
 USER_OBJS += $(2:%.c=$(BUILD)/user/%.o)
+$(if $(3),$(patsubst %.c,$(BUILD)/user/%.o,$(filter-out $(SHARED_SRCS),$(2))): USER_CFLAGS += $(3))
 endef
 
 # The servers that travel in the servers archive (one module, see below).
@@ -134,8 +138,7 @@ $(LWIP_OBJS): USER_CFLAGS_THIRD += $(USER_FPU)
 # from appliance/config.mk, included above.
 INIT_SRCS := init/init.c init/init_load.c init/init_grant.c init/init_supervise.c init/init_operator.c init/budget.c init/manifest.c init/pci.c init/init_config.c $(CONF_SRCS)
 INIT_ELF := $(BUILD)/user/init.elf
-$(eval $(call user_prog,init,$(INIT_SRCS)))
-$(BUILD)/user/init/init_config.o: USER_CFLAGS += -Iappliance/config
+$(eval $(call user_prog,init,$(INIT_SRCS),-Iappliance/config))
 
 SERVER_ELFS := $(SERVERS:%=$(BUILD)/user/%.elf)
 # Every fuzzer the fragments registered (net/firewall.mk has the recipes).

@@ -25,6 +25,9 @@ CONF_SRCS    := appliance/config/conf.c appliance/config/conf_lex.c appliance/co
 	appliance/config/conf_diff.c appliance/config/conf_edit.c appliance/config/passwd.c \
 	appliance/config/conf_ops.c # syslog, ntp, metrics
 CONF_HDRS    := $(wildcard appliance/config/*.h) lib/include/keel/textbuf.h
+# Linked by several programs (consoled, init, netd, tlsd): their own flags
+# (user_prog's FLAGS) leave these objects alone.
+SHARED_SRCS  += $(CONF_SRCS)
 CONF_CPPFLAGS := -Iappliance/config -Ilib/include
 
 # Guest objects of these sources (whoever links them) need the include paths.

@@ -16,8 +16,6 @@ CONSOLE_HDRS     := appliance/console/lineedit.h appliance/console/cmd.h applian
 	appliance/console/logring.h
 CONSOLE_CPPFLAGS := -Iappliance/console -Ilib/include
 
-$(filter-out %/passwd.o,$(CONSOLE_SRCS:%.c=$(BUILD)/user/%.o)): USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config
-
 UNIT_TESTS += lineedit
 $(BUILD)/tests/unit/test_lineedit: tests/unit/test_lineedit.c appliance/console/lineedit.c appliance/console/cmd.c \
 	appliance/config/conf_addr.c $(CONSOLE_HDRS)
@@ -48,13 +46,8 @@ CONSOLED_SRCS := $(sort appliance/console/consoled.c appliance/console/consoled_
 CONSOLED_SRCS += appliance/console/store.c appliance/console/consoled_store.c # the saved configuration
 CONSOLED_SRCS += appliance/console/consoled_opsd.c # syslog, the clock, metrics: the region shared with opsd
 CONSOLED_SRCS += appliance/console/consoled_keyd.c # keyd's part of commits (new keys without a reboot)
-$(eval $(call user_prog,consoled,$(CONSOLED_SRCS)))
+$(eval $(call user_prog,consoled,$(CONSOLED_SRCS),$(CONSOLE_CPPFLAGS) -Iappliance/config -DKEEL_VERSION='"$(VERSION)"'))
 SERVERS += consoled
-$(BUILD)/user/appliance/console/table.o $(BUILD)/user/appliance/console/logsrv.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS)
-$(BUILD)/user/appliance/console/consoled.o $(BUILD)/user/appliance/console/consoled_ops.o \
-	$(BUILD)/user/appliance/console/consoled_cmds.o $(BUILD)/user/appliance/console/consoled_commit.o \
-	$(BUILD)/user/appliance/console/consoled_login.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS) -Iappliance/config \
-	-DKEEL_VERSION='"$(VERSION)"'
 
 # netadmtest: hostile and well-formed calls of netd's administration protocol
 # in the `admintest` boot (tests/qemu/test_netadm.py).
@@ -65,10 +58,6 @@ SERVERS += netadmtest
 # glue to the disk driver (consoled_store.c).  Host unit test
 # test_config_store: a RAM disk cut short at every byte, flipped bytes,
 # truncation.
-$(BUILD)/user/appliance/console/store.o: USER_CFLAGS += $(CONSOLE_CPPFLAGS)
-$(BUILD)/user/appliance/console/consoled_store.o $(BUILD)/user/appliance/console/consoled_opsd.o \
-	$(BUILD)/user/appliance/console/consoled_keyd.o: USER_CFLAGS += \
-	$(CONSOLE_CPPFLAGS) -Iappliance/config
 UNIT_TESTS += config_store
 $(BUILD)/tests/unit/test_config_store: tests/unit/test_config_store.c appliance/console/store.c \
 	appliance/console/store.h

@@ -7,10 +7,8 @@
 # (lib/netadm_client.c, in libkeel.a) for the metrics' tables.
 
 OPSD_SRCS := appliance/opsd/opsd.c appliance/opsd/opsd_metrics.c appliance/opsd/ops_proto.c
-$(eval $(call user_prog,opsd,$(OPSD_SRCS)))
+$(eval $(call user_prog,opsd,$(OPSD_SRCS),-Iappliance/opsd))
 SERVERS += opsd
-$(BUILD)/user/appliance/opsd/opsd.o $(BUILD)/user/appliance/opsd/opsd_metrics.o $(BUILD)/user/appliance/opsd/ops_proto.o: \
-	USER_CFLAGS += -Iappliance/opsd
 
 UNIT_TESTS += opsd
 $(BUILD)/tests/unit/test_opsd: tests/unit/test_opsd.c appliance/opsd/ops_proto.c appliance/opsd/ops_proto.h lib/clock.c \
