@@ -74,7 +74,10 @@
  *                                       closes every socket the client held
  *                                       (a restarted client's old sockets)
  *                                       and resets the region; -> 0
- *   SOCK_TCP_LISTEN (port, backlog)     -> socket index
+ *   SOCK_TCP_LISTEN (port, backlog)     -> socket index; SOCK_E_ADDR_IN_USE
+ *                                       when another listener has the port
+ *                                       (connections in TIME_WAIT on it do
+ *                                       not count: SO_REUSEADDR semantics)
  *   SOCK_ACCEPT (listener)              -> socket index, or SOCK_E_AGAIN
  *                                       (wait for SOCK_ST_ACCEPT on it)
  *   SOCK_TCP_CONNECT (ip, port)         -> socket index; SOCK_ST_CONNECTED
