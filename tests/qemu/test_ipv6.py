@@ -57,7 +57,6 @@ import hashlib
 import ipaddress
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -351,9 +350,8 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
             # A TLS client holds its connection open: `show connections`
             # prints both IPv6 ends (it printed their first four bytes as an
             # IPv4 address before).
-            held = subprocess.Popen(["ip", "netns", "exec", lab.hosts[0], "sh", "-c",
-                                     f"sleep 60 | openssl s_client -quiet -connect [{state['wan6']}]:443"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            held = lab.helper(lab.hosts[0], "sh", "-c",
+                              f"sleep 60 | openssl s_client -quiet -connect [{state['wan6']}]:443")
             try:
                 want = f"[{state['wan6']}]:443"
                 for _ in range(20):
@@ -365,8 +363,7 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, mb: int) -> None:
                 # ESTABLISHED, or TIME_WAIT once tlsd gave up on the idle client
                 check(row and "[2001:db8:10::2]:" in row[0], f"show connections has no IPv6 row {want} from A: {t!r}")
             finally:
-                os.killpg(held.pid, signal.SIGKILL)
-                held.wait()
+                lab.stop(held)
 
         rep.run("ipv6.console_show_ipv6_rows", console_show_rows)
 
