@@ -8,10 +8,11 @@ Boots the appliance as bench/tls.py does (its image, certificates, backend
 and configuration), runs RUNS bulk GETs (ECDHE-ECDSA-AES128-GCM-SHA256,
 TLS 1.2) and prints their MB/s (median, min, max).  With --profile, one
 more bulk GET runs while a thread samples the guest through QEMU's
-gdbstub (-gdb tcp:127.0.0.1:PORT): stop (0x03), read RIP and CR3 ('p'),
+gdbstub (-gdb tcp:127.0.0.1:PORT): stop (0x03), read RIP ('p') and the
+boot core's running thread and its task from the kernel's `cpus` ('m'),
 continue ('c'), HZ times a second.  Every user program is linked at the
 same address, so a RIP alone does not say which task ran: the samples are
-grouped by CR3, and each group's user RIPs are looked up in every user
+grouped by task, and each group's user RIPs are looked up in every user
 program's symbols; the program whose functions cover a group's RIPs best
 names the group.  Kernel RIPs (the upper half) are looked up in the
 kernel's ELF.  The profiled run's MB/s is printed too: sampling slows the
@@ -140,6 +141,10 @@ class Gdb:
         r = self.cmd(f"p{self.regnum[name]:x}")
         return int.from_bytes(bytes.fromhex(r), "little")
 
+    def mem64(self, addr: int) -> int:
+        r = self.cmd(f"m{addr:x},8")
+        return int.from_bytes(bytes.fromhex(r), "little") if len(r) == 16 else 0
+
     def stop(self) -> None:
         self.s.sendall(b"\x03")
         self._packet()  # the stop reply
@@ -173,12 +178,43 @@ class Symbols:
         return self.names[i]
 
 
-def sampler(g: Gdb, hz: float, stop: threading.Event, out: list) -> None:
+def kernel_layout(build: Path) -> tuple[int, int, int]:
+    """(address of cpus[0].current, offset of struct thread's task, offset
+    of struct task's name).  QEMU's gdbstub does not give CR3 here (it reads
+    0), so the task is found the kernel's way: the boot core's running
+    thread (struct percpu's `current`, offset 16, static-asserted in
+    kernel/include/smp.h), its task, the task's name; the offsets from the
+    kernel's DWARF through gdb."""
+    elf = build / "kernel" / "keel.elf"
+    out = subprocess.run(["nm", str(elf)], capture_output=True, text=True).stdout
+    m = re.search(r"^([0-9a-f]+) [bBdD] cpus$", out, re.M)
+    if not m:
+        raise SystemExit(f"tlsprof: no `cpus` in {elf}")
+    r = subprocess.run(["gdb", "-batch", "-ex", "print (int)&((struct thread *)0)->task", "-ex",
+                        "print (int)&((struct task *)0)->name", str(elf)],
+                       capture_output=True, text=True, timeout=120).stdout
+    offs = [int(x) for x in re.findall(r"= (\d+)", r)]
+    if len(offs) != 2:
+        raise SystemExit(f"tlsprof: gdb did not give struct offsets from {elf}: {r!r}")
+    return int(m.group(1), 16) + 16, offs[0], offs[1]
+
+
+def sampler(g: Gdb, hz: float, stop: threading.Event, out: list, layout: tuple[int, int, int]) -> None:
+    """Samples (rip, task name) of the boot core; "idle" for its idle
+    thread (no task)."""
     period = 1.0 / hz
+    cur, task_off, name_off = layout
+    names: dict[int, str] = {}
     while not stop.is_set():
         t = time.monotonic()
         g.stop()
-        out.append((g.reg("rip"), g.reg("cr3")))
+        rip = g.reg("rip")
+        th = g.mem64(cur)
+        task = g.mem64(th + task_off) if th else 0
+        if task and task not in names:
+            raw = bytes.fromhex(g.cmd(f"m{task + name_off:x},9") or "")
+            names[task] = raw.split(b"\0")[0].decode("latin-1") or f"{task:#x}"
+        out.append((rip, names[task] if task else "idle"))
         g.cont()
         time.sleep(max(0.0, period - (time.monotonic() - t)))
 
@@ -198,35 +234,33 @@ def keel_image(src: Path, out: Path, certs: Path, backend_port: int, build: Path
 
 
 def report(samples: list, top: int, build: Path) -> None:
-    kern = Symbols(build / "kernel" / "keel.elf") if (build / "kernel" / "keel.elf").exists() else None
-    progs = {p.stem: Symbols(p) for p in sorted((build / "user").glob("*.elf"))}
+    """Per task (by the name the kernel gives it), its share and its top
+    functions; user RIPs looked up in the ELF of the program of that name
+    (the manifest's server name is the ELF's stem), kernel RIPs in the
+    kernel's."""
+    kern = Symbols(build / "kernel" / "keel.elf")
+    progs = {p.stem: p for p in sorted((build / "user").glob("*.elf"))}
+    syms: dict[str, Symbols] = {}
     n = len(samples)
     print(f"PROFILE samples={n}")
-    by_cr3: dict[int, list[int]] = collections.defaultdict(list)
-    for rip, cr3 in samples:
-        by_cr3[cr3 & ~0xFFF].append(rip)
-    for cr3, rips in sorted(by_cr3.items(), key=lambda kv: -len(kv[1])):
+    by_task: dict[str, list[int]] = collections.defaultdict(list)
+    for rip, name in samples:
+        by_task[name].append(rip)
+    for name, rips in sorted(by_task.items(), key=lambda kv: -len(kv[1])):
         user = [r for r in rips if r < KERNEL_HALF]
-        kernel = [r for r in rips if r >= KERNEL_HALF]
-        # The program whose symbols name the most of this group's user RIPs,
-        # preferring the one whose names are most specific (fewest hits of
-        # lib/ functions every program has).
-        best, best_hits = "?", -1
-        for pname, sym in progs.items():
-            hits = sum(1 for r in user if sym.name(r) is not None)
-            own = sum(1 for r in user if (sym.name(r) or "").startswith(pname.split("-")[0][:4]))
-            score = hits * 1000 + own
-            if user and score > best_hits:
-                best, best_hits = pname, score
-        print(f"PROFILE cr3={cr3:#x} task~{best} samples={len(rips)} ({100.0 * len(rips) / n:.1f}%) "
-              f"user={len(user)} kernel={len(kernel)}")
+        prog = next((p for stem, p in progs.items() if stem[:8] == name), None)
+        if prog and name not in syms:
+            syms[name] = Symbols(prog)
+        print(f"PROFILE task={name} samples={len(rips)} ({100.0 * len(rips) / n:.1f}%) user={len(user)} "
+              f"kernel={len(rips) - len(user)} elf={prog.name if prog else '?'}")
         fn: collections.Counter = collections.Counter()
-        for r in user:
-            fn[(progs[best].name(r) if best in progs else None) or f"?{r:#x}"] += 1
-        for r in kernel:
-            fn["[k] " + ((kern.name(r) if kern else None) or f"?{r:#x}")] += 1
-        for name, c in fn.most_common(top):
-            print(f"PROFILE   {100.0 * c / n:5.1f}%  {100.0 * c / len(rips):5.1f}% of task  {name}")
+        for r in rips:
+            if r >= KERNEL_HALF:
+                fn["[k] " + (kern.name(r) or f"?{r:#x}")] += 1
+            else:
+                fn[(syms[name].name(r) if name in syms else None) or f"?{r:#x}"] += 1
+        for f, c in fn.most_common(top):
+            print(f"PROFILE   {100.0 * c / n:5.1f}% of all {100.0 * c / len(rips):5.1f}% of task  {f}")
 
 
 def main(argv=None) -> int:
@@ -272,10 +306,11 @@ def main(argv=None) -> int:
             print(f"BULK accel={plan.accel} runs={len(got)} median_mb_s={statistics.median(got):.2f} "
                   f"min={min(got):.2f} max={max(got):.2f} all={' '.join(f'{x:.2f}' for x in got)}", flush=True)
         if ns.profile:
+            layout = kernel_layout(Path(ns.build_dir))
             gdb = Gdb(gport)
             samples: list = []
             stop = threading.Event()
-            t = threading.Thread(target=sampler, args=(gdb, ns.hz, stop, samples), daemon=True)
+            t = threading.Thread(target=sampler, args=(gdb, ns.hz, stop, samples, layout), daemon=True)
             t.start()
             try:
                 mb = bulk()

@@ -48,6 +48,10 @@
 #include "mbedtls/constant_time.h"
 #include "mbedtls/platform_util.h"
 
+/* Compiled out with mbedTLS's own GCM (MBEDTLS_GCM_ALT off in
+ * mbedtls_config.h: one line to compare the two). */
+#if defined(MBEDTLS_GCM_ALT)
+
 int keel_gcm_force_portable;
 
 /* ------------------------------------------------------------ helpers ---- */
@@ -492,3 +496,5 @@ void mbedtls_gcm_free(mbedtls_gcm_context *ctx)
     mbedtls_aes_free(&ctx->aes);
     mbedtls_platform_zeroize(ctx, sizeof *ctx);
 }
+
+#endif /* MBEDTLS_GCM_ALT */
