@@ -87,14 +87,20 @@ static void put_be32(unsigned char *p, uint32_t v)
 
 static void incr32(unsigned char y[16]) { put_be32(y + 12, get_be32(y + 12) + 1); }
 
-/* AES-NI, PCLMULQDQ, SSSE3 (PSHUFB), SSE4.1 (PINSRD): CPUID leaf 1, ECX. */
+/* AES-NI, PCLMULQDQ, SSSE3 (PSHUFB), SSE4.1 (PINSRD): CPUID leaf 1, ECX.
+ * Asked once (a CPUID is a VM exit under KVM, and setkey runs per record);
+ * threads racing on the first call store the same answer. */
 static int cpu_has_fast(void)
 {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d))
-        return 0;
-    const unsigned need = bit_AES | bit_PCLMUL | bit_SSSE3 | bit_SSE4_1;
-    return (c & need) == need;
+    static int known = -1;
+    int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        const unsigned need = bit_AES | bit_PCLMUL | bit_SSSE3 | bit_SSE4_1;
+        v = __get_cpuid(1, &a, &b, &c, &d) && (c & need) == need;
+        __atomic_store_n(&known, v, __ATOMIC_RELAXED);
+    }
+    return v;
 }
 
 /* ----------------------------------------------------- portable path ---- */
