@@ -121,6 +121,11 @@ long long tls_plat_time(long long *t);
 #define MBEDTLS_AES_C
 #define MBEDTLS_AESNI_C /* used when CPUID says so; portable code otherwise */
 #define MBEDTLS_GCM_C
+/* GCM itself is ours (tls_gcm.c, context in gcm_alt.h): eight blocks per
+ * round of AES-NI and one GHASH reduction per eight PCLMUL-multiplied
+ * blocks, where mbedTLS's gcm.c goes block by block (issue 14: TLS bulk
+ * under TCG).  gcm.c's self-test still runs against it. */
+#define MBEDTLS_GCM_ALT
 #define MBEDTLS_CHACHA20_C
 #define MBEDTLS_POLY1305_C
 #define MBEDTLS_CHACHAPOLY_C

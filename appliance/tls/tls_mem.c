@@ -7,6 +7,7 @@
  * magic word so that a stray pointer is caught before the account is
  * touched (the heap's own canaries catch overruns of the block).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -72,13 +73,11 @@ size_t tls_mem_cost(size_t size)
     return body + HEAP_OVERHEAD;
 }
 
-void *tls_mem_calloc(size_t n, size_t size)
+/* BYTES from the heap charged to the current account, zeroed if ZERO. */
+static void *charge_alloc(size_t bytes, bool zero)
 {
     if (!M.heap)
         return NULL;
-    if (size && n > SIZE_MAX / size)
-        return NULL;
-    size_t bytes = n * size;
     if (bytes > UINT32_MAX - 2 * HEAP_ALIGN)
         return NULL;
     unsigned k = self();
@@ -90,9 +89,9 @@ void *tls_mem_calloc(size_t n, size_t size)
         tls_lock_give(&M.lock);
         return NULL;
     }
-    struct tls_mem_prefix *p = heap_calloc(M.heap, 1, sizeof *p + bytes);
+    struct tls_mem_prefix *p = zero ? heap_calloc(M.heap, 1, sizeof *p + bytes) : heap_alloc(M.heap, sizeof *p + bytes);
     if (!p && M.grow && M.grow(cost)) /* under the lock: one thread grows the heap at a time */
-        p = heap_calloc(M.heap, 1, sizeof *p + bytes);
+        p = zero ? heap_calloc(M.heap, 1, sizeof *p + bytes) : heap_alloc(M.heap, sizeof *p + bytes);
     if (p) {
         p->account = a;
         p->size = (uint32_t)bytes;
@@ -105,6 +104,15 @@ void *tls_mem_calloc(size_t n, size_t size)
     tls_lock_give(&M.lock);
     return p ? p + 1 : NULL;
 }
+
+void *tls_mem_calloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    return charge_alloc(n * size, true);
+}
+
+void *tls_mem_alloc(size_t size) { return charge_alloc(size, false); }
 
 void tls_mem_free(void *ptr)
 {

@@ -82,6 +82,13 @@ static inline bool tls_mem_account_idle(const struct tls_mem_account *a) { retur
  * passed, the heap is full, or tls_mem_init was never called. */
 void *tls_mem_calloc(size_t n, size_t size);
 
+/* As tls_mem_calloc(1, size) but the bytes are NOT zeroed: they may hold
+ * what an earlier owner of the memory left (another connection's data), so
+ * only for a buffer whose bytes are read only after being written (tlsd's
+ * pending buffer: 16 KiB per record, whose zeroing cost as much as a copy
+ * under TCG).  Freed with tls_mem_free. */
+void *tls_mem_alloc(size_t size);
+
 /* Frees p (NULL: nothing), crediting the account it was charged to.  A
  * pointer this module did not return is reported by the heap's corruption
  * callback (a broken contract). */

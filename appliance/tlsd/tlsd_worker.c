@@ -147,7 +147,7 @@ static enum pend_result pend_fill(struct worker *w, struct conn *c)
             return PEND_RESET;
         return PEND_NONE;
     }
-    c->pend = tls_mem_calloc(1, TLSD_PEND_BYTES);
+    c->pend = tls_mem_alloc(TLSD_PEND_BYTES); /* not zeroed: only [pend_off, pend_len) is ever read */
     if (!c->pend) {
         w->pend_starved = true;
         return PEND_NO_MEMORY;

@@ -1061,6 +1061,30 @@ def main() -> int:
 
         rep.run("tlsd.bulk_both_ways_intact", bulk)
 
+        def aes_gcm_suites() -> None:
+            # #14: AES-GCM is ours (appliance/tls/tls_gcm.c): every AES-GCM
+            # suite of both versions, both directions, byte-exact.
+            suites = [("tls12", ["--tlsv1.2", "--tls-max", "1.2", "--ciphers", c]) for c in
+                      ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384")]
+            suites += [("tls13", ["--tlsv1.3", "--tls13-ciphers", c]) for c in
+                       ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384")]
+            for ver, opts in suites:
+                name = opts[-1]
+                p = subprocess.run(["ip", "netns", "exec", wan, "curl", "-sk", "--max-time", "60", "-o",
+                                    str(tmp / "gcm.bin"), *opts,
+                                    "https://10.9.0.2/big.bin"], capture_output=True, timeout=90)
+                got = hashlib.sha256((tmp / "gcm.bin").read_bytes()).hexdigest() if (tmp / "gcm.bin").exists() else ""
+                check(p.returncode == 0 and got == big_sha, f"{ver} {name} download: status {p.returncode}, "
+                      f"sha256 {'differs' if got else 'none'}, {p.stderr[-200:]!r}")
+                q = sh("ip", "netns", "exec", wan, "curl", "-sk", "--max-time", "60", *opts, "--data-binary",
+                       f"@{tmp / 'up.bin'}", "-H", "Content-Type: application/octet-stream", "https://10.9.0.2/up",
+                       check=False, timeout=90)
+                check(q.stdout.strip() == up_sha, f"{ver} {name} upload: status {q.returncode}, "
+                      f"backend saw {q.stdout[:80]!r}")
+                (tmp / "gcm.bin").unlink(missing_ok=True)
+
+        rep.run("tlsd.aes_gcm_suites_byte_exact", aes_gcm_suites)
+
         def whole_records() -> None:
             # #14: tlsd's pending buffer holds a whole record's payload (16
             # KiB), so a download goes out in records as large as what one

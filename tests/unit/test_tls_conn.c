@@ -1450,6 +1450,28 @@ static void test_mem_grows_on_demand(void)
     CHECK_EQ(heap_check(&HEAP), HEAP_OK);
 }
 
+/* tls_mem_alloc (tlsd's pending buffer, not zeroed): charged, limited and
+ * freed like tls_mem_calloc. */
+static void test_mem_alloc_unzeroed_is_accounted(void)
+{
+    struct tls_mem_account a = { .limit = 20000 };
+    struct tls_mem_account *prev = tls_mem_enter(&a);
+    uint8_t *p = tls_mem_alloc(16384);
+    CHECK(p != NULL);
+    CHECK_EQ(a.allocs, 1);
+    CHECK(a.used >= 16384);
+    CHECK(tls_mem_alloc(16384) == NULL); /* past the limit */
+    CHECK_EQ(a.denied, 1);
+    if (p) {
+        memset(p, 0xa5, 16384); /* all of it is the caller's */
+        tls_mem_free(p);
+    }
+    CHECK_EQ(a.allocs, 0);
+    CHECK_EQ(a.used, 0);
+    tls_mem_leave(prev);
+    CHECK_EQ(heap_check(&HEAP), HEAP_OK);
+}
+
 /* ------------------------------------------------------------- main ---- */
 
 int main(void)
@@ -1478,6 +1500,7 @@ int main(void)
 
     static const struct unit_test tests[] = {
         UNIT_TEST(test_mem_grows_on_demand),
+        UNIT_TEST(test_mem_alloc_unzeroed_is_accounted),
         UNIT_TEST(test_sni_default_without_sni),
         UNIT_TEST(test_sni_exact),
         UNIT_TEST(test_sni_wildcard),
