@@ -84,6 +84,23 @@ pass in on wan proto icmp
 pass in on wan proto tcp to port 443 keep state
 passs in on wan proto tcp to port 8443 keep state
 """
+# A TLS client that asks for the page, reads to the end of the connection
+# and then keeps its socket open (no close_notify, no FIN) until killed.
+HELD_CLIENT = """
+import socket, ssl, sys, time
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+t = ctx.wrap_socket(socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30))
+t.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+while True:
+    try:
+        if not t.recv(4096):
+            break
+    except (ssl.SSLError, OSError):
+        break
+time.sleep(120)
+"""
 TLS_8443 = ["tls 8443 {", "certificate edge1.crt key edge1.key", f"backend {HOST_IP}:8080", "}"]
 
 
@@ -394,21 +411,33 @@ def run(rep: kq.Reporter, tmp: Path, image: Path, opts) -> None:
             minutes)."""
             commit_and_exit(TLS_8443, prompt="keel")
             check(curl(8443), "no page through 8443")
-            # The client asks for the page and keeps its end open: the
-            # backend (HTTP/1.0) closes after the answer, tlsd closes the
-            # client's connection first, so the appliance's side ends in
-            # TIME_WAIT (a client that closes first leaves no such state).
-            held = lab.helper(ns, "sh", "-c", "(printf 'GET / HTTP/1.0\\r\\n\\r\\n'; sleep 60) | "
-                              f"openssl s_client -quiet -connect {GUEST_IP}:8443")
+            # The client asks for the page, reads it and keeps its socket
+            # open (it answers tlsd's close_notify with nothing): the
+            # connection stays until the listener is deleted, tlsd then
+            # closes it first (FIN_WAIT_2 on the appliance), and when the
+            # client's process ends the appliance's side is in TIME_WAIT
+            # for two minutes.  (Clients that close on close_notify close
+            # first and leave no TIME_WAIT on the appliance.)
+            held = lab.py(ns, HELD_CLIENT, GUEST_IP, "8443")
             try:
                 for _ in range(30):
-                    if conn_rows(8443, "TIME_WAIT"):
+                    if conn_rows(8443, "ESTABLISHED"):
                         break
                     time.sleep(0.5)
-                check(conn_rows(8443, "TIME_WAIT"), "no connection to 8443 in TIME_WAIT on the appliance")
+                check(conn_rows(8443, "ESTABLISHED"), "the held client's connection to 8443 is not established")
+                commit_and_exit(["delete tls 8443"])
+                for _ in range(30):
+                    if conn_rows(8443, "FIN_WAIT_2"):
+                        break
+                    time.sleep(0.5)
+                check(conn_rows(8443, "FIN_WAIT_2"), "tlsd did not close the held client's connection first")
             finally:
                 lab.stop(held)
-            commit_and_exit(["delete tls 8443"])
+            for _ in range(20):
+                if conn_rows(8443, "TIME_WAIT"):
+                    break
+                time.sleep(0.5)
+            check(conn_rows(8443, "TIME_WAIT"), "no connection to 8443 in TIME_WAIT on the appliance")
             cmd("configure", prompt="keel# ")
             for line in TLS_8443:
                 cmd(line, prompt="keel")
