@@ -1,6 +1,6 @@
 /*
  * keel/netadm_client.h - the thin client library of netd's administration
- * protocol (abi/keel/netadm.h), for consoled: one call per operation, the
+ * protocol (abi/keel/netadm.h), for consoled and opsd: one call per operation, the
  * bulk (configuration text, tables, error messages) in the shared region.
  * Depends on nothing of netd's.
  */
