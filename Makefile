@@ -33,7 +33,7 @@ KERNEL_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -fno-pic -fno-pie
 	-Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
 	-Ikernel/include -Iabi -MMD -MP -DKEEL_VERSION='"$(VERSION)"'
 KERNEL_ASFLAGS := -Ikernel/include -Iabi -MMD -MP -g
-KERNEL_SRCS := kernel/main.c kernel/log.c kernel/fmt.c kernel/serial.c kernel/string.c \
+KERNEL_SRCS := kernel/main.c kernel/log.c kernel/klog.c kernel/klog_ring.c kernel/fmt.c kernel/serial.c kernel/string.c \
 	kernel/cmdline.c kernel/multiboot.c kernel/frames.c kernel/pmm.c kernel/vm.c \
 	kernel/gdt.c kernel/trap.c kernel/acpi.c kernel/pic.c kernel/lapic.c kernel/ioapic.c \
 	kernel/timer.c kernel/selftest.c kernel/kheap.c kernel/cap.c kernel/memory.c kernel/task.c \
@@ -315,7 +315,7 @@ run: packages image
 		--qemu-extra '$(RNG_DEVICE) $(DISK_DEVICE) $(QEMU_EXTRA)' -- $(ARGS)
 
 # ----------------------------------------------------------------- tests ----
-UNIT_TESTS += fmt frames multiboot cmdline kheap manifest budget nic_ring efi_handoff $(LIB_UNIT_TESTS)
+UNIT_TESTS += fmt frames multiboot cmdline kheap klog_ring manifest budget nic_ring efi_handoff $(LIB_UNIT_TESTS)
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-format-truncation -Ikernel/include -Iabi -Itests/unit \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/unit/test_%)
@@ -328,6 +328,7 @@ $(BUILD)/tests/unit/test_efi_handoff: tests/unit/test_efi_handoff.c kernel/efi/e
 $(BUILD)/tests/unit/test_efi_handoff: UNIT_CFLAGS += -Ikernel/efi
 $(BUILD)/tests/unit/test_cmdline: tests/unit/test_cmdline.c kernel/cmdline.c
 $(BUILD)/tests/unit/test_kheap: tests/unit/test_kheap.c kernel/kheap.c
+$(BUILD)/tests/unit/test_klog_ring: tests/unit/test_klog_ring.c kernel/klog_ring.c kernel/include/klog_ring.h
 $(BUILD)/tests/unit/test_manifest: tests/unit/test_manifest.c init/manifest.c
 $(BUILD)/tests/unit/test_manifest: UNIT_CFLAGS += -Iinit
 $(BUILD)/tests/unit/test_budget: tests/unit/test_budget.c init/budget.c init/budget.h

@@ -19,6 +19,7 @@
 #include "ipc.h"
 #include "kheap.h"
 #include "kstring.h"
+#include "klog.h"
 #include "log.h"
 #include "memory.h"
 #include "pmm.h"
@@ -28,7 +29,6 @@
 #include "trap.h"
 #include "vm.h"
 
-#define DEBUG_LOG_MAX    256
 #define CMDLINE_COPY_MAX 520 /* the command line is at most 512 bytes (multiboot.c) */
 #define DEBUG_EXIT_PORT  0xf4
 #define USER_RFLAGS      0x202
@@ -75,6 +75,7 @@ static int64_t sys_debug_log(struct trap_frame *tf)
         buf[len + 1] = 0;
     }
     kprintf("%s", buf);
+    klog_kick(); /* the UART driver, if it drains the log, hears of the line now */
     return KE_OK;
 }
 
@@ -584,6 +585,7 @@ static const syscall_fn syscall_table[SYS_COUNT] = {
     [SYS_DEBUG_CTL] = sys_debug_ctl,
     [SYS_CPU_INFO] = sys_cpu_info,
     [SYS_KSTATS] = sys_kstats,
+    [SYS_KLOG_READ] = sys_klog_read,
     [SYS_DMA] = dmaspace_syscall,
 };
 

@@ -16,6 +16,7 @@
  * frames can be reused.  A task's page tables are freed only after every
  * core has left them (smp_tlb_leave).
  */
+#include "klog.h"
 #include "task.h"
 
 #include "arch.h"
@@ -241,6 +242,7 @@ static void task_teardown(struct task *t)
     if (t->dead)
         return;
     t->dead = true;
+    klog_task_gone(t);
     for (struct thread *th = t->threads; th; th = th->task_next)
         thread_stop(th);
     for (uint64_t s = 0; s < KEEL_CAP_SLOTS; s++)

@@ -9,6 +9,7 @@
  * The LAPIC timer is calibrated against the TSC the same way.
  * Conversions use a 32.32 fixed-point factor: ns = delta * ns_per_tsc >> 32.
  */
+#include "klog.h"
 #include "timer.h"
 
 #include <stdbool.h>
@@ -101,6 +102,8 @@ static void on_tick(struct trap_frame *tf, void *ctx)
     if (!smp_active || this_cpu()->id == 0)
         ticks++; /* the boot core's tick is the clock's */
     lapic_eoi();
+    if (!smp_active || this_cpu()->id == 0)
+        klog_kick(); /* the kernel's own lines (faults, restarts) reach the UART driver within a tick */
     if (tick_hook)
         tick_hook();
 }

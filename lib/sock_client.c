@@ -70,20 +70,39 @@ int sock_open(struct sock_client *c, const struct keel_srvinfo *si, uint64_t va)
     return call(c, SOCK_HELLO, 0, 0, 0, 0);
 }
 
+static void client_lock(struct sock_client *c);
+static void client_unlock(struct sock_client *c);
+
+/* S, a socket netd just gave us (or an error): sock_next_event's sweep
+ * covers it from now on. */
+static int made(struct sock_client *c, int s)
+{
+    if (s >= 0 && s < SOCK_MAX) {
+        client_lock(c);
+        if ((unsigned)s / 64 + 1 > c->ev_words)
+            c->ev_words = (unsigned)s / 64 + 1;
+        client_unlock(c);
+    }
+    return s;
+}
+
 int sock_tcp_listen(struct sock_client *c, uint16_t port, unsigned backlog)
 {
-    return call(c, SOCK_TCP_LISTEN, 2, port, backlog, 0);
+    return made(c, call(c, SOCK_TCP_LISTEN, 2, port, backlog, 0));
 }
-int sock_accept(struct sock_client *c, int listener) { return call(c, SOCK_ACCEPT, 1, (uint64_t)listener, 0, 0); }
+int sock_accept(struct sock_client *c, int listener)
+{
+    return made(c, call(c, SOCK_ACCEPT, 1, (uint64_t)listener, 0, 0));
+}
 int sock_tcp_connect(struct sock_client *c, uint32_t ip, uint16_t port)
 {
-    return call(c, SOCK_TCP_CONNECT, 2, ip, port, 0);
+    return made(c, call(c, SOCK_TCP_CONNECT, 2, ip, port, 0));
 }
 int sock_tcp_connect6(struct sock_client *c, const uint8_t ip[16], uint16_t port)
 {
     uint64_t w[2];
     memcpy(w, ip, 16);
-    return call(c, SOCK_TCP_CONNECT6, 3, w[0], w[1], port);
+    return made(c, call(c, SOCK_TCP_CONNECT6, 3, w[0], w[1], port));
 }
 
 int sock_addrs6(struct sock_client *c, int s, uint8_t peer[16], uint8_t local[16])
@@ -99,8 +118,8 @@ int sock_addrs6(struct sock_client *c, int s, uint8_t peer[16], uint8_t local[16
     return rc;
 }
 
-int sock_udp_bind(struct sock_client *c, uint16_t port) { return call(c, SOCK_UDP_BIND, 1, port, 0, 0); }
-int sock_udp_bind6(struct sock_client *c, uint16_t port) { return call(c, SOCK_UDP_BIND6, 1, port, 0, 0); }
+int sock_udp_bind(struct sock_client *c, uint16_t port) { return made(c, call(c, SOCK_UDP_BIND, 1, port, 0, 0)); }
+int sock_udp_bind6(struct sock_client *c, uint16_t port) { return made(c, call(c, SOCK_UDP_BIND6, 1, port, 0, 0)); }
 int sock_shutdown(struct sock_client *c, int s) { return call(c, SOCK_SHUTDOWN, 1, (uint64_t)s, 0, 0); }
 static void tx_release(struct sock_client *c, int s, bool all);
 
@@ -142,10 +161,14 @@ static bool valid(int s) { return s >= 0 && s < SOCK_MAX; }
 
 static void starve(struct sock_client *c, int s) { c->starved[(unsigned)s / 64] |= 1ull << ((unsigned)s % 64); }
 
-/* Pages given back: hand every starved socket out as an event. */
+/* Pages given back: hand every starved socket out as an event (the sweep
+ * starts again, as it may have passed their words already: no signal
+ * would bring them). */
 static void unstarve(struct sock_client *c)
 {
     for (unsigned w = 0; w < SOCK_EVENT_WORDS; w++) {
+        if (c->starved[w])
+            c->ev_cursor = 0;
         c->ev[w] |= c->starved[w];
         c->starved[w] = 0;
     }
@@ -327,20 +350,34 @@ long sock_recvfrom(struct sock_client *c, int s, void *buf, size_t n, uint32_t *
     return k;
 }
 
+/* One sweep over the words that can hold events (ev_words, not all
+ * SOCK_EVENT_WORDS: a client with a few hundred sockets looks at a few
+ * words, not 128), from the cursor on, each word's events taken from the
+ * region once per sweep; -1 at the sweep's end.  An event netd sets behind
+ * the cursor is found by the next sweep: netd signals the notification
+ * after setting it, so the caller's next wait returns at once. */
 int sock_next_event(struct sock_client *c)
 {
     int s = -1;
     client_lock(c);
-    for (unsigned w = 0; w < SOCK_EVENT_WORDS && s < 0; w++) {
+    while (c->ev_cursor < c->ev_words) {
+        unsigned w = c->ev_cursor;
         if (!c->ev[w])
             c->ev[w] = __atomic_exchange_n(&c->sh->events[w], 0, __ATOMIC_ACQUIRE);
-        if (c->ev[w]) {
-            unsigned b = (unsigned)__builtin_ctzll(c->ev[w]);
-            c->ev[w] &= c->ev[w] - 1;
-            s = (int)(w * 64 + b);
-            tx_release(c, s, false); /* netd flags a socket whose tx_tail moved */
+        if (!c->ev[w]) {
+            c->ev_cursor++;
+            continue;
         }
+        unsigned b = (unsigned)__builtin_ctzll(c->ev[w]);
+        c->ev[w] &= c->ev[w] - 1;
+        s = (int)(w * 64 + b);
+        tx_release(c, s, false); /* netd flags a socket whose tx_tail moved; may restart the sweep */
+        if (!c->ev[w] && c->ev_cursor == w)
+            c->ev_cursor++; /* the word is done (else: more in it, or the sweep restarted) */
+        break;
     }
+    if (s < 0)
+        c->ev_cursor = 0;
     client_unlock(c);
     return s;
 }

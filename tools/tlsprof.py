@@ -2,7 +2,7 @@
 """tools/tlsprof.py - tls_bulk alone, and a sampling profile of the guest
 while it runs (issue 14: where does tlsd's time go under TCG?).
 
-    python3 tools/tlsprof.py [--runs 3] [--bulk-mb 8] [--profile] [--hz 200]
+    python3 tools/tlsprof.py [--runs 3] [--bulk-mb 8] [--upload] [--profile] [--hz 200]
 
 Boots the appliance as bench/tls.py does (its image, certificates, backend
 and configuration), runs RUNS bulk GETs (ECDHE-ECDSA-AES128-GCM-SHA256,
@@ -17,6 +17,11 @@ program's symbols; the program whose functions cover a group's RIPs best
 names the group.  Kernel RIPs (the upper half) are looked up in the
 kernel's ELF.  The profiled run's MB/s is printed too: sampling slows the
 guest, so the throughput figures come from the unprofiled runs.
+
+With --upload the direction is reversed: the backend is a TCP sink on the
+host (it counts BULK_MB megabytes, then answers "OK" and closes) and the
+client sends them through tlsd over TLS; the MB/s is from the client's
+first byte to the sink's "OK".
 
 Nothing here is part of `make bench`; it is a tool for looking.
 """
@@ -266,6 +271,66 @@ def report(samples: list, top: int, build: Path) -> None:
             print(f"PROFILE   {100.0 * c / n:5.1f}% of all {100.0 * c / len(rips):5.1f}% of task  {f}")
 
 
+class Sink:
+    """A TCP sink on 127.0.0.1 (the guest's 10.0.2.2): each connection
+    reads NBYTES, answers b"OK\\n" and closes."""
+
+    def __init__(self, nbytes: int) -> None:
+        self.nbytes = nbytes
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.port = self.ls.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(c,), daemon=True).start()
+
+    def _one(self, c: socket.socket) -> None:
+        got = 0
+        with c:
+            while got < self.nbytes:
+                b = c.recv(1 << 16)
+                if not b:
+                    return
+                got += len(b)
+            c.sendall(b"OK\n")
+
+    def close(self) -> None:
+        self.ls.close()
+
+
+def upload(port: int, nbytes: int) -> float:
+    """Sends NBYTES over TLS 1.2 (bench/tls.py's ECDSA cipher) through the
+    listener at 127.0.0.1:PORT to the sink; MB/s until the sink's OK."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(btls.CIPHER["ecdsa_p256"])
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as raw:
+        with ctx.wrap_socket(raw) as t:
+            block = bytes(range(256)) * 64  # 16 KiB: one record
+            t0 = time.monotonic()
+            left = nbytes
+            while left:
+                n = min(left, len(block))
+                t.sendall(block[:n])
+                left -= n
+            reply = t.recv(16)
+            dt = time.monotonic() - t0
+    if reply != b"OK\n":
+        raise SystemExit(f"tlsprof: upload: the sink answered {reply!r}")
+    return nbytes / dt / 1e6
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--image-dir", default=str(kq.DEFAULT_IMAGE_DIR))
@@ -274,6 +339,9 @@ def main(argv=None) -> int:
     ap.add_argument("--accel", default="auto")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--bulk-mb", type=int, default=8)
+    ap.add_argument("--upload", action="store_true", help="client -> backend instead of backend -> client")
+    ap.add_argument("--handshakes", choices=("full", "resume"), default="",
+                    help="TLS 1.2 handshakes in sequence (bench/tls.py's, 5 s or 250) instead of bulk")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--hz", type=float, default=200)
     ap.add_argument("--top", type=int, default=25)
@@ -281,7 +349,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="tlsprof-", dir=kq.BUILD))
     certs = work / "site"
     btls.make_certs(certs)
-    backend = btls.Backend(work, ns.bulk_mb * 1000 * 1000)
+    backend = Sink(ns.bulk_mb * 1000 * 1000) if ns.upload else btls.Backend(work, ns.bulk_mb * 1000 * 1000)
     gport = tcp.free_port()
     g = None
     try:
@@ -294,11 +362,19 @@ def main(argv=None) -> int:
                         qemu_extra=f"-device virtio-rng-pci -gdb tcp:127.0.0.1:{gport}", image_dir=img)
         plan = kq.build_command(cfg)
         g = tcp.Guest("tlsprof", plan.cmd)
-        if not (btls.keel_serving(g, 300) and btls.serves_get(ports)):
+        if not (btls.keel_serving(g, 300) and (ns.upload or btls.serves_get(ports))):
             print(f"tlsprof: tlsd did not serve; log {kq.rel(g.log)}")
             return 1
 
         def bulk() -> float:
+            if ns.handshakes:
+                r = btls.client(ns.handshakes, "127.0.0.1", ports["ecdsa_p256"], btls.CIPHER["ecdsa_p256"], 5,
+                                most=btls.MAX_HANDSHAKES)
+                if not r.get("ok"):
+                    raise SystemExit(f"tlsprof: handshakes failed: {r}")
+                return float(r["per_s"])
+            if ns.upload:
+                return upload(ports["ecdsa_p256"], ns.bulk_mb * 1000 * 1000)
             r = btls.client("bulk", "127.0.0.1", ports["ecdsa_p256"], btls.CIPHER["ecdsa_p256"], btls.BULK)
             if not r.get("ok"):
                 raise SystemExit(f"tlsprof: bulk GET failed: {r}")

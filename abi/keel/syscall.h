@@ -73,6 +73,11 @@ enum keel_syscall {
                                   (KEEL_KSTATS_FPU) -> rdi = FPU state loads, rsi = FPU state saves,
                                   rdx = 1 when switched lazily (#NM), 0 when eagerly */
     SYS_DMA = 36,              /* (slot, op, ...) a device's DMA space (IOMMU): enum keel_dma_op below */
+    SYS_KLOG_READ = 37,        /* (buf, len, ntfn slot, bits) -> rdi = kernel log bytes copied, rsi = bytes
+                                  still waiting.  Only for a task that holds COM1's ports (the UART driver):
+                                  it becomes the log's drainer, the kernel queues its log lines instead of
+                                  writing the port and signals BITS when lines arrive (kernel/klog.c);
+                                  KE_BUSY while another task drains */
     SYS_COUNT
 };
 

@@ -26,13 +26,22 @@
  * and raises its line again, an edge the unmasked line does see.  As a
  * second guard a 50 ms timer polls the UART while bytes wait to go out.
  *
- * Sharing COM1 with the kernel's log (kernel/serial.c, polled output):
- * the driver never writes the divisor or LCR (so 115200 8N1 stays), never
+ * The kernel's log: the driver sends it too.  At start it becomes the
+ * drainer of the kernel log's ring (SYS_KLOG_READ, kernel/klog.c): from then
+ * on the kernel queues its lines (every server's ulog lines among them)
+ * instead of polling the port, and signals UART_BIT_KLOG when lines arrive;
+ * the driver pulls them into its own queue (klog, '\n' sent as "\r\n"),
+ * and tx_fill interleaves them with the console's output at line
+ * boundaries: a kernel line, once begun, is sent whole; the console's
+ * output goes on to the end of its line while it has bytes queued; a
+ * console line left open (a prompt) does not hold the log back.  When lines
+ * come faster than the line rate, the kernel drops whole lines and says how
+ * many; the driver never waits for the UART.  Until the driver asks (and
+ * while it restarts) the kernel writes the port itself, by polling: the
+ * driver never writes the divisor or LCR (so 115200 8N1 stays), never
  * clears the transmit FIFO (the kernel may have bytes in it), and writes
- * the FIFO only when LSR.THRE says it is empty, as the kernel does.  The
- * two outputs interleave at the granularity of one FIFO refill, and a
- * refill stops after a newline (tx_fill).  MCR gets
- * OUT2 set, which a PC needs to route the interrupt.
+ * the FIFO only when LSR.THRE says it is empty.  MCR gets OUT2 set, which a
+ * PC needs to route the interrupt.
  *
  * Queues: 4 KiB each way (byteq.h).  A full receive queue drops bytes and
  * counts them (CONSOLE_INFO); a full transmit queue makes WRITE take fewer
@@ -58,6 +67,8 @@
 
 #define UART_BIT_IRQ   (1ull << 0) /* our notification: the UART's interrupt */
 #define UART_BIT_TIMER (1ull << 1) /* the transmit poll timer */
+#define UART_BIT_KLOG  (1ull << 2) /* the kernel log has lines for us */
+#define KLOG_PULL      512         /* bytes taken from the kernel per SYS_KLOG_READ */
 #define UART_POLL_NS   (50ull * 1000 * 1000)
 #define UART_RX_BURST  256 /* bytes read per service round at most (a stuck DR cannot hang us) */
 #define UART_ROUNDS    16  /* service rounds before we let the loop breathe */
@@ -73,11 +84,15 @@ struct uart {
     bool present; /* a UART answered at base */
 
     /* Server-loop state. */
-    uint8_t ier;      /* what we last wrote to IER */
-    bool tx_wanted;   /* a WRITE was short: signal CONSOLE_EVT_TX when there is room */
-    bool timer_armed; /* the poll timer is set */
-    uint64_t rx_lost; /* overruns and bytes a full queue refused */
-    struct byteq tx, rx;
+    uint8_t ier;       /* what we last wrote to IER */
+    bool tx_wanted;    /* a WRITE was short: signal CONSOLE_EVT_TX when there is room */
+    bool timer_armed;  /* the poll timer is set */
+    uint64_t rx_lost;  /* overruns and bytes a full queue refused */
+    bool klog_on;      /* we drain the kernel log (SYS_KLOG_READ accepted) */
+    bool klog_more;    /* the kernel holds bytes our queue had no room for */
+    bool klog_midline; /* a kernel line is partly sent: its rest goes before any console byte */
+    bool con_midline;  /* the console's last byte sent was not a newline */
+    struct byteq tx, rx, klog;
 };
 
 /* ---------------------------------------------------------------- ports -- */
@@ -122,22 +137,61 @@ static bool rx_drain(struct uart *u)
     return got;
 }
 
+/* Takes what the kernel log holds, as far as the klog queue has room
+ * ('\n' becomes "\r\n", so a line needs up to twice its bytes). */
+static void klog_pull(struct uart *u)
+{
+    if (!u->klog_on)
+        return;
+    char buf[KLOG_PULL];
+    uint64_t room = byteq_free(&u->klog) / 2, got = 0, left = 0;
+    if (room > sizeof buf)
+        room = sizeof buf;
+    if (keel_klog_read(buf, room, u->ntfn_slot, UART_BIT_KLOG, &got, &left) != 0) {
+        u->klog_on = false; /* another task drains (cannot happen: we hold the port) */
+        return;
+    }
+    for (uint64_t i = 0; i < got; i++) {
+        if (buf[i] == '\n')
+            (void)byteq_put(&u->klog, '\r');
+        (void)byteq_put(&u->klog, (uint8_t)buf[i]);
+    }
+    u->klog_more = left != 0;
+}
+
+/* Which queue the next refill takes from (see the top: line boundaries). */
+static struct byteq *tx_source(struct uart *u)
+{
+    bool con = !byteq_empty(&u->tx), log = !byteq_empty(&u->klog);
+    if (u->klog_midline && log)
+        return &u->klog;
+    if (con && u->con_midline)
+        return &u->tx; /* finish the console's line first */
+    if (log)
+        return &u->klog;
+    return con ? &u->tx : NULL;
+}
+
 /* Fills the transmit FIFO if it is empty.  A refill ends after a newline,
- * so the next one starts a line: the kernel's log lines (which land between
- * refills) then split only lines longer than the FIFO, never a prompt or a
- * short answer that followed a newline ("restarting\r\nkeel" + a log line
- * + "> " broke the console tests' prompt matching). */
+ * so that the next one may take from the other queue. */
 static void tx_fill(struct uart *u)
 {
-    if (byteq_empty(&u->tx) || !(rd(u, UART_LSR) & UART_LSR_THRE))
+    struct byteq *q = tx_source(u);
+    if (!q || !(rd(u, UART_LSR) & UART_LSR_THRE))
         return;
-    uint8_t b;
-    for (int i = 0; i < UART_TX_FIFO && byteq_get(&u->tx, &b); i++) {
+    uint8_t b = 0;
+    for (int i = 0; i < UART_TX_FIFO && byteq_get(q, &b); i++) {
         wr(u, UART_THR, b);
         if (b == '\n')
             break;
     }
+    if (q == &u->klog)
+        u->klog_midline = b != '\n';
+    else
+        u->con_midline = b != '\n';
 }
+
+static bool tx_pending(const struct uart *u) { return !byteq_empty(&u->tx) || !byteq_empty(&u->klog); }
 
 static void arm_timer(struct uart *u, bool on)
 {
@@ -156,11 +210,13 @@ static void uart_service(struct uart *u)
     for (int round = 0; round < UART_ROUNDS; round++) {
         uint8_t iir = rd(u, UART_IIR); /* reading it clears a THRE cause */
         rx_new |= rx_drain(u);
+        if (u->klog_more && byteq_free(&u->klog) >= 2 * KLOG_PULL)
+            klog_pull(u);
         tx_fill(u);
         if (iir & UART_IIR_NO_INT)
             break;
     }
-    bool sending = !byteq_empty(&u->tx);
+    bool sending = tx_pending(u);
     set_ier(u, UART_IER_RDA | UART_IER_RLS | (sending ? UART_IER_THRE : 0));
     if (u->signal_slot) {
         uint64_t bits = 0;
@@ -189,12 +245,14 @@ static void uart_notify(void *ctx, uint64_t bits)
         return;
     if (bits & UART_BIT_TIMER)
         u->timer_armed = false;
+    if (bits & UART_BIT_KLOG)
+        klog_pull(u);
     uart_service(u);
     if (bits & UART_BIT_IRQ) {
         (void)keel_irq_ack(u->irq_slot);
         reassert(u);
     }
-    arm_timer(u, !byteq_empty(&u->tx));
+    arm_timer(u, tx_pending(u));
 }
 
 /* ------------------------------------------------------------ protocol -- */
@@ -215,7 +273,7 @@ static int64_t uart_write(void *ctx, struct keel_msg *m)
     if (taken < n)
         u->tx_wanted = true;
     uart_service(u);
-    arm_timer(u, !byteq_empty(&u->tx));
+    arm_timer(u, tx_pending(u));
     return taken;
 }
 
@@ -318,10 +376,14 @@ static int uart_start(struct uart *u, const struct keel_srvinfo *si)
         ulog("uart: notification or IRQ setup failed: error %d (does the manifest give memory?)", (int)err);
         return -1;
     }
+    /* The kernel log: ours from here on (COM1 only: the kernel logs there). */
+    u->klog_on = u->base == UART_COM1_BASE;
+    klog_pull(u);
     uart_service(u); /* IER: receive and line status on */
     (void)keel_irq_ack(u->irq_slot);
     reassert(u);
-    ulog("uart: port %#x, irq bound, generation %u", u->base, u->generation);
+    ulog("uart: port %#x, irq bound, generation %u%s", u->base, u->generation,
+         u->klog_on ? ", sending the kernel log" : "");
     return 0;
 }
 

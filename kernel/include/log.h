@@ -1,8 +1,9 @@
 /*
  * log.h - the kernel's log (COM1) and its three kinds of check.
  *
- * kprintf writes to the serial port directly and never allocates, so it works
- * from the first instruction in C, in trap handlers and in panic.
+ * kprintf never allocates, so it works from the first instruction in C, in
+ * trap handlers and in panic; it writes the serial port directly, or into
+ * the kernel log's ring while the UART driver drains it (klog.h).
  * KASSERT states an internal invariant; panic() is for corruption or a broken
  * hardware contract.  Both dump and halt: the kernel does not try to go on.
  */

@@ -301,6 +301,24 @@ def first_boot(rep, c: Console) -> None:
         check(c.read_until("Keel ", 20), "the shell stopped answering after random bytes")
 
     rep.run("console.survives_10000_random_bytes", random_bytes)
+
+    def uart_restart():
+        # The UART driver sends the kernel log (kernel/klog.c).  Restarted
+        # from the console it runs on: init's lines about it reach the
+        # serial line (the kernel writes them itself while no driver
+        # drains), the new driver takes the log over, and the console answers.
+        start = c.cursor
+        c.send(b"restart uart\r")
+        check(c.read_until("uart: port 0x3f8, irq bound, generation 2, sending the kernel log", 60),
+              "the restarted UART driver did not take the kernel log over")
+        check(c.read_until("keel: init: server uart ready", 30), "init's line after the restart is missing")
+        t = c.text_since(start)
+        check("keel: init: restarting uart (the operator asked)" in t, f"init's restart line is missing: {t[-600:]!r}")
+        c.send(b"\x15show version\r")
+        check(c.read_until("Keel ", 20), "no answer from the console after the UART driver restarted")
+        check(c.read_until("edge4> "), "no prompt after the UART driver restarted")
+
+    rep.run("console.uart_restart_keeps_log_and_console", uart_restart)
     step("console.overlong_line_refused", b"a" * 700 + b"\r", "expected a line of at most 511")
     c.send(b"\x15\r")
     step("console.exit_locks", b"exit\r", "Password: ")

@@ -30,6 +30,8 @@ struct sock_client {
     uint32_t rx_pool;                   /* pages in netd's rx pool (for checking rx page entries) */
     struct sock_pool tx;                /* the tx pool's free pages (links in its first pages) */
     uint64_t ev[SOCK_EVENT_WORDS];      /* events taken from the region, not yet handed out */
+    unsigned ev_words;                  /* words that can hold events: past the highest socket netd gave us */
+    unsigned ev_cursor;                 /* where sock_next_event's sweep goes on */
     uint64_t starved[SOCK_EVENT_WORDS]; /* sockets whose send found the tx pool empty */
     uint32_t lock;                      /* the above and the tx page lists, for a client's threads (sock_client.c) */
 };

@@ -225,6 +225,14 @@ KEEL_MUST_CHECK static inline int64_t keel_debug_ctl(uint64_t debug, uint64_t op
 {
     return sys6_out(SYS_DEBUG_CTL, debug, op, a, b, 0, 0, r0, r1, r2);
 }
+/* The kernel log's bytes into BUF (at most LEN; *GOT of them, *LEFT still
+ * waiting), making the caller the log's drainer: NTFN gets BITS when lines
+ * arrive.  Only for the task that holds COM1's ports (kernel/klog.c). */
+KEEL_MUST_CHECK static inline int64_t keel_klog_read(void *buf, uint64_t len, uint64_t ntfn, uint64_t bits,
+                                                     uint64_t *got, uint64_t *left)
+{
+    return sys6_out(SYS_KLOG_READ, (uint64_t)buf, len, ntfn, bits, 0, 0, got, left, NULL);
+}
 /* KEEL_CPU_* flags: what the kernel found about the CPU. */
 KEEL_MUST_CHECK static inline int64_t keel_cpu_info(uint64_t *flags)
 {

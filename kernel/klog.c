@@ -1,0 +1,175 @@
+/*
+ * klog.c - the kernel log's ring: once the UART driver asks for it, kernel
+ * log lines wait here and the driver sends them.
+ *
+ * Why.  kernel/serial.c writes COM1 by polling: a character takes 87 us at
+ * 115200 baud, and the writer holds the big kernel lock throughout.  Every
+ * server line (SYS_DEBUG_LOG) is a kernel log line, so on a real UART a
+ * 130-character line (tlsd logs one per handshake) would stop every core
+ * for 11 ms, and the log's speed would cap the appliance's.  The UART
+ * driver (drivers/uart/uart.c) sends with the UART's FIFO and interrupt and
+ * never spins; when lines come faster than the line rate, whole lines are
+ * dropped here and counted, and the data path does not slow down.  One
+ * writer also means the console and the log interleave at line boundaries
+ * only (the driver's choice), and two writers can no longer overrun the
+ * FIFO.
+ *
+ * Who drains: a task whose I/O bitmap opens COM1's data port (the manifest's
+ * `ioport 0x3f8-0x3ff`, the UART driver) calls SYS_KLOG_READ with one of its
+ * notifications; from then on it is the drainer, until it dies
+ * (klog_task_gone).  Without a drainer (boot, test boots without the
+ * driver, the driver restarting, panic) the kernel writes the port itself,
+ * after whatever the ring still holds, so nothing is reordered.
+ *
+ * Invariants (every caller holds the big kernel lock, or is the panicking
+ * core with the others halted):
+ *   - the ring's own (klog_ring.h): whole lines, lost ones counted and
+ *     noted before the next;
+ *   - the bytes of a line enter the ring together: kprintf's characters
+ *     collect in `line` up to the newline (or LINE_MAX of them);
+ *   - drainer != NULL iff ntfn holds a reference taken at SYS_KLOG_READ;
+ *   - `told`: the drainer's notification was signalled since its last
+ *     read (so a burst of lines costs one signal).
+ */
+#include "klog.h"
+
+#include <stdbool.h>
+
+#include "ipc.h"
+#include "klog_ring.h"
+#include "object.h"
+#include "sched.h"
+#include "serial.h"
+#include "task.h"
+#include "trap.h"
+
+#include <keel/syscall.h>
+
+#define LINE_MAX  320u /* a server line is at most DEBUG_LOG_MAX + newline */
+#define COM1_DATA 0x3f8
+_Static_assert(LINE_MAX > DEBUG_LOG_MAX + 1, "a server line is one line here");
+
+static struct klog_ring ring;
+static char line[LINE_MAX];
+static unsigned line_len;
+static struct task *drainer;
+static struct notification *ntfn;
+static uint64_t ntfn_bits;
+static bool told;
+
+static void direct_out(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        serial_putc(s[i]);
+}
+
+static void flush_line(void)
+{
+    if (!line_len)
+        return;
+    if (drainer)
+        (void)klog_ring_put_line(&ring, line, line_len); /* refused: counted, noted later */
+    else
+        direct_out(line, line_len);
+    line_len = 0;
+}
+
+/* The ring's bytes (and any note still owed) straight to the port. */
+static void drain_direct(void)
+{
+    const char *p1, *p2;
+    size_t n1, n2;
+    klog_ring_peek(&ring, KLOG_RING_BYTES, &p1, &n1, &p2, &n2);
+    direct_out(p1, n1);
+    direct_out(p2, n2);
+    klog_ring_consume(&ring, n1 + n2);
+    if (ring.lost) {
+        char note[KLOG_NOTE_MAX];
+        direct_out(note, klog_ring_note(ring.lost, note));
+        ring.lost = 0;
+    }
+}
+
+void klog_putc(char c)
+{
+    line[line_len++] = c;
+    if (c == '\n' || line_len == LINE_MAX)
+        flush_line();
+}
+
+void klog_go_direct(void)
+{
+    if (ntfn) {
+        drainer = NULL; /* no unref: panic and halt never return to free it */
+        ntfn = NULL;
+    }
+    drain_direct();
+    flush_line();
+}
+
+void klog_kick(void)
+{
+    if (!drainer || told || !klog_ring_used(&ring))
+        return;
+    told = true;
+    (void)ntfn_signal(ntfn, ntfn_bits);
+}
+
+void klog_task_gone(struct task *t)
+{
+    if (!drainer || drainer != t)
+        return;
+    struct notification *n = ntfn;
+    drainer = NULL;
+    ntfn = NULL;
+    kobj_unref(&n->hdr);
+    drain_direct(); /* what it had not sent, before anything newer */
+}
+
+/* COM1's data port is open in T's I/O bitmap (bit clear = allowed). */
+static bool owns_console_port(const struct task *t)
+{
+    return t->iobitmap && !(t->iobitmap[COM1_DATA / 8] & (1u << (COM1_DATA % 8)));
+}
+
+/* (buf, len, ntfn slot, bits) -> rdi = bytes copied into BUF (at most LEN),
+ * rsi = bytes still waiting.  Makes the caller the drainer (NTFN gets BITS
+ * when lines arrive) or, if it already is, takes its bytes. */
+int64_t sys_klog_read(struct trap_frame *tf)
+{
+    struct task *me = sched_current()->task;
+    if (!owns_console_port(me))
+        return KE_NO_RIGHTS;
+    if (tf->rsi > KLOG_RING_BYTES || tf->r10 == 0)
+        return KE_INVALID_ARG;
+    if (drainer && drainer != me)
+        return KE_BUSY;
+    struct cap *c;
+    int err = cap_lookup(me, tf->rdx, CAP_NOTIFICATION, RIGHT_WRITE, &c);
+    if (err)
+        return err;
+    if (c->badge && (tf->r10 & ~c->badge))
+        return KE_NO_RIGHTS;
+    struct notification *n = (struct notification *)c->obj;
+    if (n != ntfn) {
+        kobj_ref(&n->hdr);
+        if (ntfn)
+            kobj_unref(&ntfn->hdr);
+        ntfn = n;
+    }
+    drainer = me;
+    ntfn_bits = c->badge ? c->badge : tf->r10;
+    const char *p1, *p2;
+    size_t n1, n2;
+    klog_ring_peek(&ring, tf->rsi, &p1, &n1, &p2, &n2);
+    err = copy_to_user(tf->rdi, p1, n1);
+    if (!err && n2)
+        err = copy_to_user(tf->rdi + n1, p2, n2);
+    if (err)
+        return err;
+    klog_ring_consume(&ring, n1 + n2);
+    told = false;
+    tf->rdi = n1 + n2;
+    tf->rsi = klog_ring_used(&ring);
+    return KE_OK;
+}
