@@ -101,32 +101,44 @@ static void open_port(struct init_state *st, uint16_t port)
         (void)keel_ioport_grant(s, INIT_SLOT_TASK);
 }
 
-/* INIT_REBOOT: the chipset's reset control register (0xcf9: PIIX and ICH,
- * QEMU's pc and q35), then the keyboard controller's reset line.  Returns
- * only when neither reset the machine. */
+static void stop_servers(struct init_state *st);
+
+/* INIT_REBOOT: every server stops first (as for a halt: none is left
+ * mid-write, and once the UART driver is gone the kernel writes what its
+ * log still held, this line among them, before the reset); then the
+ * chipset's reset control register (0xcf9: PIIX and ICH, QEMU's pc and
+ * q35), then the keyboard controller's reset line.  When neither resets
+ * the machine it halts (the servers are gone already). */
 static int64_t machine_reset(struct init_state *st)
 {
     ulog("keel: init: rebooting (the operator asked)\n");
+    stop_servers(st);
     open_port(st, 0xcf9);
     port_out8(0xcf9, 0x02);
     port_out8(0xcf9, 0x06); /* system reset, CPU reset */
     open_port(st, 0x64);
     for (int i = 0; i < 16; i++)
         port_out8(0x64, 0xfe); /* pulse the reset line */
-    ulog("keel: init: the machine did not reset\n");
-    return KE_BUSY;
+    ulog("keel: init: the machine did not reset: halting\n");
+    return sys6(SYS_DEBUG_HALT, INIT_SLOT_DEBUG, 0, 0, 0, 0, 0);
 }
 
-/* INIT_HALT: every server stops first, so none is left mid-write. */
-static int64_t machine_halt(struct init_state *st)
+/* Stops every server (its device's DMA first). */
+static void stop_servers(struct init_state *st)
 {
-    ulog("keel: init: halting (the operator asked)\n");
     for (unsigned i = 0; i < st->manifest.n_servers; i++)
         if (st->servers[i].task_slot) {
             if (st->servers[i].pci)
                 pci_disable_dma(st->servers[i].pci);
             release_server(st, &st->servers[i]);
         }
+}
+
+/* INIT_HALT: every server stops first, so none is left mid-write. */
+static int64_t machine_halt(struct init_state *st)
+{
+    ulog("keel: init: halting (the operator asked)\n");
+    stop_servers(st);
     return sys6(SYS_DEBUG_HALT, INIT_SLOT_DEBUG, 0, 0, 0, 0, 0);
 }
 

@@ -16,7 +16,6 @@
  * frames can be reused.  A task's page tables are freed only after every
  * core has left them (smp_tlb_leave).
  */
-#include "klog.h"
 #include "task.h"
 
 #include "arch.h"
@@ -24,6 +23,7 @@
 #include "iommu.h"
 #include "ipc.h"
 #include "kheap.h"
+#include "klog.h"
 #include "kstring.h"
 #include "log.h"
 #include "pmm.h"

@@ -9,13 +9,13 @@
  * The LAPIC timer is calibrated against the TSC the same way.
  * Conversions use a 32.32 fixed-point factor: ns = delta * ns_per_tsc >> 32.
  */
-#include "klog.h"
 #include "timer.h"
 
 #include <stdbool.h>
 
 #include "apic.h"
 #include "arch.h"
+#include "klog.h"
 #include "log.h"
 #include "smp.h"
 #include "trap.h"

@@ -18,6 +18,7 @@
 #include "apic.h"
 #include "arch.h"
 #include "gdt.h"
+#include "klog.h"
 #include "log.h"
 #include "sched.h"
 #include "smp.h"
@@ -173,6 +174,7 @@ static void dump_frame(const struct trap_frame *tf)
 static __attribute__((noreturn)) void die_on_exception(struct trap_frame *tf)
 {
     irq_disable();
+    klog_go_direct(); /* the dump by polling, after what waited for the UART driver */
     dump_frame(tf);
     trap_backtrace(tf->rip, tf->rbp);
     kernel_halt(DEBUG_EXIT_PANIC);
