@@ -17,6 +17,13 @@
 #include "smp.h"
 
 #define SCHED_SLICE_TICKS 10
+/* Hogs (sched.c): every SCHED_HOG_STEP_TICKS ticks run without blocking
+ * cost SCHED_HOG_STEP_PRIOS levels, down to SCHED_HOG_FLOOR, which is below
+ * every server's priority (image/manifest; init runs at 20, the servers at
+ * 6-15, test servers at 8-10).  From 15 that is 40 ms to the floor. */
+#define SCHED_HOG_STEP_TICKS SCHED_SLICE_TICKS
+#define SCHED_HOG_STEP_PRIOS 4
+#define SCHED_HOG_FLOOR      1
 #define KSTACK_PAGES      2
 #define KSTACK_SIZE       (KSTACK_PAGES * 4096)
 
@@ -65,8 +72,10 @@ __attribute__((noreturn)) void sched_idle_loop(void);
 
 /* Threads. */
 struct thread *thread_create(struct task *task);
-/* Starts T on core CPU (< smp_ncpus) at PRIO. */
-void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, uint8_t prio, uint32_t cpu);
+/* Starts T on core CPU (< smp_ncpus) at PRIO; CPU_LIMIT: the ticks it may
+ * run without blocking before FAULT_HOG (0: no limit). */
+void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, uint8_t prio, uint32_t cpu,
+                  uint32_t cpu_limit);
 /* Takes T off whatever it waits on and marks it dead (task kill). */
 void thread_stop(struct thread *t);
 void thread_destroy(struct thread *t);
