@@ -33,6 +33,9 @@ void slot_put(uint64_t slot); /* deletes the capability, if any */
  * go to FAULT_EP (our slot; 0 = the shared graveyard endpoint) with BADGE. */
 int64_t spawn(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint64_t prio, const struct child_cap *caps,
               int ncaps, uint64_t fault_ep, uint64_t badge);
+/* The same with the thread's CPU limit (KEEL_CPU_LIMIT_* or ms; spawn inherits ours). */
+int64_t spawn_limit(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint64_t prio, const struct child_cap *caps,
+                    int ncaps, uint64_t fault_ep, uint64_t badge, uint64_t cpu_limit);
 /* A second thread in an existing child. */
 int64_t spawn_thread(struct child *c, uint64_t *thread_slot, void (*fn)(uint64_t), uint64_t arg, uint64_t prio,
                      uint64_t stack_top);
