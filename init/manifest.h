@@ -151,9 +151,9 @@ struct server_spec {
     uint8_t priority;
     int8_t cpu;            /* `cpu N`: 0..MANIFEST_MAX_CPU, or -1 (init's core) */
     uint32_t cpu_limit_ms; /* `cpu-limit`: ms without blocking before FAULT_HOG; 0: none */
-    int8_t instance;     /* N for a line of an `instances` template, else -1 */
-    uint64_t memory;     /* bytes; with a range (`memory MIN-MAX`), the maximum */
-    uint64_t memory_min; /* bytes; == memory unless a range was given; 0: no memory line (init's default) */
+    int8_t instance;       /* N for a line of an `instances` template, else -1 */
+    uint64_t memory;       /* bytes; with a range (`memory MIN-MAX`), the maximum */
+    uint64_t memory_min;   /* bytes; == memory unless a range was given; 0: no memory line (init's default) */
     char args[MANIFEST_ARGS_MAX];
     unsigned n_grants;
     struct grant grants[MANIFEST_MAX_GRANTS];
@@ -171,8 +171,8 @@ struct manifest {
     struct driver_entry drivers[MANIFEST_MAX_DRIVERS];
 };
 
-#define MANIFEST_MAX_PRIORITY 19 /* below init's own */
-#define MANIFEST_MAX_CPU      7  /* the kernel's MAX_CPUS - 1 */
+#define MANIFEST_MAX_PRIORITY     19        /* below init's own */
+#define MANIFEST_MAX_CPU          7         /* the kernel's MAX_CPUS - 1 */
 #define MANIFEST_MIN_CPU_LIMIT_MS 10u       /* a slice: less would stop a server that is only preempted late */
 #define MANIFEST_MAX_CPU_LIMIT_MS 86400000u /* a day (KEEL_CPU_LIMIT_MAX_MS) */
 

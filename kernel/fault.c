@@ -38,8 +38,8 @@ void fault_raise(struct trap_frame *tf, uint64_t kind, uint64_t addr, uint64_t c
     KASSERT(cur->task, "fault_raise for a kernel thread");
     cur->state = TS_FAULTED;
     if (kind == FAULT_HOG)
-        kprintf("keel: fault: task %s: spun for %llu ms without blocking (kind %llu) at rip 0x%llx\n",
-                cur->task->name, (unsigned long long)addr, (unsigned long long)kind, (unsigned long long)tf->rip);
+        kprintf("keel: fault: task %s: spun for %llu ms without blocking (kind %llu) at rip 0x%llx\n", cur->task->name,
+                (unsigned long long)addr, (unsigned long long)kind, (unsigned long long)tf->rip);
     else if (kind != FAULT_EXIT)
         kprintf("keel: fault: task %s: %s (kind %llu) at rip 0x%llx addr 0x%llx code 0x%llx\n", cur->task->name,
                 kind_name(kind), (unsigned long long)kind, (unsigned long long)tf->rip, (unsigned long long)addr,

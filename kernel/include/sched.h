@@ -24,8 +24,8 @@
 #define SCHED_HOG_STEP_TICKS SCHED_SLICE_TICKS
 #define SCHED_HOG_STEP_PRIOS 4
 #define SCHED_HOG_FLOOR      1
-#define KSTACK_PAGES      2
-#define KSTACK_SIZE       (KSTACK_PAGES * 4096)
+#define KSTACK_PAGES         2
+#define KSTACK_SIZE          (KSTACK_PAGES * 4096)
 
 /* The thread running on this core (struct percpu.current, %gs:16). */
 static inline struct thread *sched_current(void)

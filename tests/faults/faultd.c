@@ -144,8 +144,7 @@ static void cmd_inject(struct faultd *f, char **w, unsigned n, char *out, size_t
         return;
     }
     uint64_t kind = 0, where = 0, value = 0;
-    int64_t err =
-        keel_debug_ctl3(f->debug, DEBUG_CTL_INJECT, keel_task_name(w[1]), word, only, &kind, &where, &value);
+    int64_t err = keel_debug_ctl3(f->debug, DEBUG_CTL_INJECT, keel_task_name(w[1]), word, only, &kind, &where, &value);
     if (err)
         snprintf(out, cap, "err %s %lld\n", w[1], (long long)err);
     else

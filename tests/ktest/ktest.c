@@ -1407,7 +1407,7 @@ static void t_fault_injection(void)
         slot_put(ep);
         slot_put(fep);
     }
-    CHECK(faulted > 0);          /* some of the twelve faults kill */
+    CHECK(faulted > 0);            /* some of the twelve faults kill */
     CHECK_EQ(kinds & 0x1e, 0x1eu); /* and all four kinds occurred */
     CHECK_EQ(kernel_check(NULL, NULL), 0);
     CHECK_EQ(budget_left(spawn_memory()), left0);
@@ -1482,8 +1482,7 @@ static void t_spinning_thread_demoted_then_restored(void)
 {
     uint64_t core = 0;
     CHECK_EQ(sys6_out(SYS_CPU_INFO, 0, 0, 0, 0, 0, 0, NULL, NULL, &core), KE_OK);
-    uint64_t nmain = new_obj(OBJ_NOTIFICATION, 0), ns = new_obj(OBJ_NOTIFICATION, 0),
-             no = new_obj(OBJ_NOTIFICATION, 0);
+    uint64_t nmain = new_obj(OBJ_NOTIFICATION, 0), ns = new_obj(OBJ_NOTIFICATION, 0), no = new_obj(OBJ_NOTIFICATION, 0);
     struct child spin, obs;
     struct child_cap scaps[] = { { ns, HOG_OWN, RIGHT_READ, 0 },
                                  { nmain, HOG_MAIN, RIGHT_WRITE, 0 },

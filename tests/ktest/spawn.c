@@ -145,8 +145,7 @@ int64_t spawn_limit(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint64_
     /* The upper half of the stack is for the first thread, the lower half
      * for a second (spawn_thread with CHILD_STACK_TOP - CHILD_STACK_PAGES pages). */
     if (!err)
-        err = keel_thread_start_limit(c->thread, (uint64_t)child_trampoline, CHILD_STACK_TOP - 8, arg, prio,
-                                      cpu_limit);
+        err = keel_thread_start_limit(c->thread, (uint64_t)child_trampoline, CHILD_STACK_TOP - 8, arg, prio, cpu_limit);
     if (err)
         child_kill(c);
     return err;

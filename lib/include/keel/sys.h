@@ -157,8 +157,8 @@ KEEL_MUST_CHECK static inline int64_t keel_thread_start(uint64_t thread, uint64_
     return sys6(SYS_THREAD_START, thread, rip, rsp, arg, prio, KEEL_CPU_LIMIT_INHERIT);
 }
 /* The same with a CPU limit: KEEL_CPU_LIMIT_* or ms (abi/keel/syscall.h). */
-KEEL_MUST_CHECK static inline int64_t keel_thread_start_limit(uint64_t thread, uint64_t rip, uint64_t rsp,
-                                                              uint64_t arg, uint64_t prio, uint64_t cpu_limit)
+KEEL_MUST_CHECK static inline int64_t keel_thread_start_limit(uint64_t thread, uint64_t rip, uint64_t rsp, uint64_t arg,
+                                                              uint64_t prio, uint64_t cpu_limit)
 {
     return sys6(SYS_THREAD_START, thread, rip, rsp, arg, prio, cpu_limit);
 }
