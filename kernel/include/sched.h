@@ -3,7 +3,9 @@
  *
  * Fixed priorities (SCHED_PRIOS levels, higher runs first), round-robin
  * within a level with a time slice of SCHED_SLICE_TICKS, preemption from the
- * LAPIC tick.  The running thread is never on a ready queue; every other
+ * LAPIC tick.  A thread that runs whole slices without blocking is demoted
+ * step by step (to SCHED_HOG_FLOOR) until it blocks, and one with a CPU
+ * limit that reaches it faults with FAULT_HOG (sched.c says how).  The running thread is never on a ready queue; every other
  * runnable thread is.  Blocking therefore touches no queue, and the IPC
  * paths switch directly between two threads without any queue operation
  * (seL4's "Benno scheduling"; see docs/ARCHITECTURE.md for why not Liedtke's
