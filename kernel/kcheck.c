@@ -84,7 +84,7 @@ static int check_thread(const struct task *t, const struct thread *th)
     if (th->bound_ntfn && th->bound_ntfn->bound != th)
         bad += report(t, "a bound notification that does not name its thread");
     if (th->state != TS_INACTIVE &&
-        (th->prio > th->base_prio || (th->run_ticks < SCHED_HOG_STEP_TICKS && th->prio != th->base_prio)))
+        (th->prio > th->base_prio || (th->run_ticks < SCHED_HOG_GRACE_TICKS && th->prio != th->base_prio)))
         bad += report(t, "a thread's priority is above its own, or lowered though it did not hog");
     if (th->state != TS_INACTIVE && th->state != TS_RUNNABLE && th->state != TS_DEAD && th->run_ticks)
         bad += report(t, "a blocked thread still counts ticks run without blocking");

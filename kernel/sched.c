@@ -20,13 +20,14 @@
  *  - A thread's priority changes only while it is its core's current
  *    thread (so never while it is queued: a queue holds its threads at
  *    their t->prio): t->prio <= t->base_prio, and t->prio == t->base_prio
- *    whenever t->run_ticks < SCHED_HOG_STEP_TICKS.
+ *    whenever t->run_ticks < SCHED_HOG_GRACE_TICKS.
  *
  * Hogs (MINIX 3's answer to a process that keeps using whole quanta):
  * t->run_ticks counts the ticks that found T running since it last blocked.
- * Every SCHED_HOG_STEP_TICKS of them (a whole slice) cost it
- * SCHED_HOG_STEP_PRIOS levels, down to SCHED_HOG_FLOOR, below every server's
- * priority, so a server that spins (a wild write left a driver in a loop)
+ * After SCHED_HOG_GRACE_TICKS of them (a signature under emulation, tens of
+ * ms, fits: such work keeps its priority), each SCHED_HOG_STEP_TICKS more
+ * (a whole slice) cost it SCHED_HOG_STEP_PRIOS levels, down to
+ * SCHED_HOG_FLOOR, below every server's priority, so a server that spins (a wild write left a driver in a loop)
  * no longer starves the ones below it: the console, netd, init.  Blocking
  * (a receive, a wait, a call's reply-wait; a fault or death too: any switch
  * away from a thread that is no longer runnable) gives back its priority
@@ -272,7 +273,8 @@ void sched_tick(void)
             cur->slice--;
         if (cur->run_ticks < UINT32_MAX)
             cur->run_ticks++;
-        if (cur->run_ticks % SCHED_HOG_STEP_TICKS == 0)
+        if (cur->run_ticks >= SCHED_HOG_GRACE_TICKS &&
+            (cur->run_ticks - SCHED_HOG_GRACE_TICKS) % SCHED_HOG_STEP_TICKS == 0)
             demote(cur);
         if (cur->cpu_limit && cur->run_ticks >= cur->cpu_limit && cur->state == TS_RUNNABLE) {
             KASSERT(cur->uframe->cs & 3, "a tick finds a thread running only in ring 3");

@@ -534,9 +534,10 @@ static void t_shared_memory(void)
     p[1] = 0x1234;
     struct child c;
     struct child_cap caps[] = { { res, CHILD_RES, RIGHT_WRITE, 0 } };
-    /* Map it into the child before it runs: spawn, then map, then let it go. */
-    CHECK_EQ(spawn(&c, shared_writer, 0xfeedface, PRIO - 1, caps, 1, 0, 0), KE_OK);
+    /* Map it into the child before it runs: make it, map, then let it go. */
+    CHECK_EQ(spawn_unstarted(&c, shared_writer, caps, 1, 0, 0), KE_OK);
     CHECK_EQ(keel_map(c.task, f, SHARED_VA, RIGHT_READ | RIGHT_WRITE), KE_OK);
+    CHECK_EQ(spawn_start(&c, 0xfeedface, PRIO - 1, KEEL_CPU_LIMIT_INHERIT), KE_OK);
     CHECK_EQ(recv_result(res, NULL), 0x1234);
     CHECK_EQ(p[0], 0xfeedface);
     child_kill(&c);
