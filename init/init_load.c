@@ -200,8 +200,9 @@ void start_server(struct init_state *st, unsigned idx)
     int64_t err = build_server(st, sv, idx, &entry);
     sv->cpu = placement(sv->spec);
     if (!err)
-        err = keel_thread_start(sv->thread_slot, entry, KEEL_SRV_STACK_TOP, KEEL_SRVINFO_ADDR,
-                                sv->spec->priority | KEEL_THREAD_CPU(sv->cpu));
+        err = keel_thread_start_limit(sv->thread_slot, entry, KEEL_SRV_STACK_TOP, KEEL_SRVINFO_ADDR,
+                                      sv->spec->priority | KEEL_THREAD_CPU(sv->cpu),
+                                      sv->spec->cpu_limit_ms ? sv->spec->cpu_limit_ms : KEEL_CPU_LIMIT_NONE);
     if (err) {
         ulog("keel: init: cannot start %s: error %lld\n", sv->spec->name, (long long)err);
         release_server(st, sv);

@@ -46,6 +46,7 @@ static const char *fault_kind_name(uint64_t kind)
     case FAULT_BR: return "bound range";
     case FAULT_BAD_SYSCALL: return "invalid system call";
     case FAULT_EXIT: return "exit";
+    case FAULT_HOG: return "ran without blocking beyond its cpu-limit";
     case FAULT_DMA_INIT: return "DMA fault (its device reached memory outside its DMA space)";
     default: return "exception";
     }
@@ -75,6 +76,10 @@ static void on_fault(struct init_state *st, unsigned idx, const struct keel_msg 
     uint64_t delay_ms = (uint64_t)RESTART_BASE_MS << shift;
     if (delay_ms > RESTART_MAX_MS)
         delay_ms = RESTART_MAX_MS;
+    if (m->mr[0] == FAULT_HOG)
+        ulog("keel: init: %s: spun for %llu ms without blocking (at rip 0x%llx): restarted (restart %u in %llu ms)\n",
+             sv->spec->name, (unsigned long long)m->mr[1], (unsigned long long)m->mr[2], sv->restarts + 1,
+             (unsigned long long)delay_ms);
     ulog("keel: init: server %s died: %s at rip 0x%llx addr 0x%llx; restart %u in %llu ms\n", sv->spec->name,
          fault_kind_name(m->mr[0]), (unsigned long long)m->mr[2], (unsigned long long)m->mr[1], sv->restarts + 1,
          (unsigned long long)delay_ms);

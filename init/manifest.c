@@ -306,6 +306,39 @@ static int number_after(struct cursor *c, const struct token *kw, struct token *
     return 0;
 }
 
+/* `cpu-limit` 's argument: `none` (0), or N followed by `ms` or `s`, from
+ * MANIFEST_MIN_CPU_LIMIT_MS to MANIFEST_MAX_CPU_LIMIT_MS, into *MS.  0, or -1
+ * with the error made at the argument. */
+static int parse_cpu_limit(struct cursor *c, const struct token *kw, uint32_t *ms)
+{
+    static const char what[] = "expected a CPU limit (none, or 10ms to 86400s: a number then ms or s)";
+    struct token a;
+    if (need_arg(c, kw, &a, "expected a CPU limit (none, or e.g. 2s or 500ms) after cpu-limit"))
+        return -1;
+    if (tok_is(&a, "none")) {
+        *ms = 0;
+        return 0;
+    }
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; i < a.n && a.s[i] >= '0' && a.s[i] <= '9'; i++) {
+        v = v * 10 + (uint64_t)(a.s[i] - '0');
+        if (v > MANIFEST_MAX_CPU_LIMIT_MS)
+            return fail(c, a.col, what);
+    }
+    struct token unit = { a.s + i, a.n - i, a.col + (unsigned)i };
+    if (i == 0)
+        return fail(c, a.col, what);
+    if (tok_is(&unit, "s"))
+        v *= 1000;
+    else if (!tok_is(&unit, "ms"))
+        return fail(c, a.col, what);
+    if (v < MANIFEST_MIN_CPU_LIMIT_MS || v > MANIFEST_MAX_CPU_LIMIT_MS)
+        return fail(c, a.col, what);
+    *ms = (uint32_t)v;
+    return 0;
+}
+
 /* The object name after KW (a token A) into grant G, with where it stands
  * (the checks after the whole manifest point there): MISSING when there is
  * none, MALFORMED when it is not a name.  0, or -1 with the error made. */
@@ -400,7 +433,8 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
             return -1;
     } else {
         return fail(c, kw->col,
-                    "expected program, when, needs, priority, cpu, memory, args, debug, irq, ioport, mmio, endpoint, "
+                    "expected program, when, needs, priority, cpu, cpu-limit, memory, args, debug, irq, ioport, mmio, "
+                    "endpoint, "
                     "connect, pci, share, "
                     "signal, notify, site, admin or with");
     }
@@ -593,6 +627,9 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
                              &v))
                 return -1;
             s->cpu = (int8_t)v;
+        } else if (tok_is(&t, "cpu-limit")) {
+            if (parse_cpu_limit(c, &t, &s->cpu_limit_ms))
+                return -1;
         } else if (tok_is(&t, "memory")) {
             if (need_arg(c, &t, &a, "expected a size (e.g. 4M) after memory"))
                 return -1;

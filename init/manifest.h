@@ -5,7 +5,7 @@
  * One server per line; '#' starts a comment:
  *
  *   server NAME [program FILE] [when WORD | with WORD] [needs SERVER] [requires tls|nic|ops] [priority N]
- *          [memory SIZE|MIN-MAX] [cpu N] [instances FIRST-LAST] [args WORD] GRANT...
+ *          [memory SIZE|MIN-MAX] [cpu N] [cpu-limit none|Nms|Ns] [instances FIRST-LAST] [args WORD] GRANT...
  *
  * `memory MIN-MAX` is a budget that shrinks toward MIN on a machine too
  * small for every server's maximum (init/budget.h).
@@ -14,6 +14,17 @@
  * N mod the cores online when the machine has fewer (so `cpu 1` is core 0
  * on one core); without it the server runs on core 0, init's own.  A
  * server places its further threads itself (KEEL_THREAD_CPU).
+ *
+ * `cpu-limit T` (10ms to 86400s, or `none`, the default) is how long each
+ * thread of the server may run without blocking (in a receive, a wait or a
+ * call's reply-wait) before the kernel stops it with FAULT_HOG and init
+ * restarts the server as after a crash ("eth0: spun for 2000 ms without
+ * blocking: restarted").  Its threads share the limit (KEEL_CPU_LIMIT_INHERIT).
+ * Whatever the limit, such a thread loses priority while it runs on
+ * (kernel/sched.c), so a spinning server slows no other for long; the limit
+ * is what gets it restarted.  Drivers and netd, which never compute for
+ * long, take a few seconds; tlsd and keyd, whose signatures take tens of ms
+ * under emulation, a larger one.
  *
  * Per-instance servers (one per NIC): a line with `instances FIRST-LAST`
  * stands for one line per N in FIRST..LAST (at most 0-15), with every `%`
@@ -138,10 +149,11 @@ struct server_spec {
     char program[MANIFEST_NAME_MAX]; /* empty: NAME */
     unsigned requires;               /* REQUIRES_*: what appliance.conf must ask for */
     uint8_t priority;
-    int8_t cpu;          /* `cpu N`: 0..MANIFEST_MAX_CPU, or -1 (init's core) */
-    int8_t instance;     /* N for a line of an `instances` template, else -1 */
-    uint64_t memory;     /* bytes; with a range (`memory MIN-MAX`), the maximum */
-    uint64_t memory_min; /* bytes; == memory unless a range was given; 0: no memory line (init's default) */
+    int8_t cpu;            /* `cpu N`: 0..MANIFEST_MAX_CPU, or -1 (init's core) */
+    uint32_t cpu_limit_ms; /* `cpu-limit`: ms without blocking before FAULT_HOG; 0: none */
+    int8_t instance;       /* N for a line of an `instances` template, else -1 */
+    uint64_t memory;       /* bytes; with a range (`memory MIN-MAX`), the maximum */
+    uint64_t memory_min;   /* bytes; == memory unless a range was given; 0: no memory line (init's default) */
     char args[MANIFEST_ARGS_MAX];
     unsigned n_grants;
     struct grant grants[MANIFEST_MAX_GRANTS];
@@ -159,8 +171,10 @@ struct manifest {
     struct driver_entry drivers[MANIFEST_MAX_DRIVERS];
 };
 
-#define MANIFEST_MAX_PRIORITY 19 /* below init's own */
-#define MANIFEST_MAX_CPU      7  /* the kernel's MAX_CPUS - 1 */
+#define MANIFEST_MAX_PRIORITY     19        /* below init's own */
+#define MANIFEST_MAX_CPU          7         /* the kernel's MAX_CPUS - 1 */
+#define MANIFEST_MIN_CPU_LIMIT_MS 10u       /* a slice: less would stop a server that is only preempted late */
+#define MANIFEST_MAX_CPU_LIMIT_MS 86400000u /* a day (KEEL_CPU_LIMIT_MAX_MS) */
 
 /* True when NAME is PATTERN with its `%` (if any) replaced by a decimal
  * instance number 0..MANIFEST_MAX_INSTANCES-1; without `%`, plain equality. */

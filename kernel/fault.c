@@ -6,6 +6,9 @@
  * fault endpoint: label FAULT_LABEL, KEEL_RECV_FAULT in the info, the badge
  * of the endpoint capability the thread was given (so the handler knows
  * which server it was), and MR0-MR3 = kind, address, RIP, error code.
+ * sched_tick raises FAULT_HOG (MR1 = the ms it ran) for a thread that ran
+ * its CPU limit without blocking, from the tick that interrupted it in
+ * ring 3.
  * The thread stays suspended until SYS_THREAD_RESUME or its task dies.
  * A thread without a fault endpoint is logged and stays suspended.
  */
@@ -24,6 +27,7 @@ static const char *kind_name(uint64_t kind)
     case FAULT_BR: return "bound range";
     case FAULT_BAD_SYSCALL: return "invalid system call";
     case FAULT_EXIT: return "exit";
+    case FAULT_HOG: return "ran without blocking beyond its CPU limit";
     default: return "exception";
     }
 }
@@ -33,7 +37,10 @@ void fault_raise(struct trap_frame *tf, uint64_t kind, uint64_t addr, uint64_t c
     struct thread *cur = sched_current();
     KASSERT(cur->task, "fault_raise for a kernel thread");
     cur->state = TS_FAULTED;
-    if (kind != FAULT_EXIT)
+    if (kind == FAULT_HOG)
+        kprintf("keel: fault: task %s: spun for %llu ms without blocking (kind %llu) at rip 0x%llx\n", cur->task->name,
+                (unsigned long long)addr, (unsigned long long)kind, (unsigned long long)tf->rip);
+    else if (kind != FAULT_EXIT)
         kprintf("keel: fault: task %s: %s (kind %llu) at rip 0x%llx addr 0x%llx code 0x%llx\n", cur->task->name,
                 kind_name(kind), (unsigned long long)kind, (unsigned long long)tf->rip, (unsigned long long)addr,
                 (unsigned long long)code);

@@ -25,8 +25,15 @@
  *     device memory nor a DMA frame (shared rings are DMA frames: without an
  *     IOMMU a corrupted descriptor lets a device write anywhere, which is
  *     issue 16's DMA isolation, not this).
+ *   - FAULTINJ_SPIN: such a thread's next instruction overwritten with
+ *     `jmp .` (0xeb 0xfe): once the thread runs it loops there, never
+ *     blocking, as a driver whose wild write left it in a loop.  The
+ *     scheduler demotes it and, at the server's CPU limit, suspends it with
+ *     FAULT_HOG, and init restarts the server (sched.c).  Both bytes must
+ *     be mapped (an instruction that ends the page: the next kind instead).
  * When the chosen kind has nothing to act on (no thread off-core, RIP not
- * mapped, no private writable region) the next kind is tried.
+ * mapped, no private writable region) the next kind is tried, unless the
+ * caller asked for one kind only (KE_NOT_MAPPED then).
  *
  * Reachable only through the debug capability, which init grants only to
  * servers of test boots (image/manifest); the appliance's servers never
@@ -146,6 +153,20 @@ static int inject_code(struct task *t, struct thread *th, uint64_t *s, struct fa
     return KE_OK;
 }
 
+static int inject_spin(struct task *t, struct thread *th, struct faultinj_result *out)
+{
+    uint64_t rip = th->uframe->rip;
+    uint8_t *p0 = user_byte(t, rip), *p1 = user_byte(t, rip + 1);
+    if (!p0 || !p1)
+        return KE_NOT_MAPPED;
+    out->kind = FAULTINJ_SPIN;
+    out->where = rip;
+    out->value = (uint64_t)*p0 | (uint64_t)*p1 << 8;
+    *p0 = 0xeb; /* jmp rel8 */
+    *p1 = 0xfe; /* -2: to itself */
+    return KE_OK;
+}
+
 static bool private_writable(const struct region *r)
 {
     return (r->rights & RIGHT_WRITE) && !r->frame->device && !r->frame->dma;
@@ -181,23 +202,29 @@ static int inject_wild(struct task *t, uint64_t *s, struct faultinj_result *out)
     return KE_NOT_MAPPED;
 }
 
-int faultinj_inject(uint64_t name_word, uint64_t random, struct faultinj_result *out)
+int faultinj_inject(uint64_t name_word, uint64_t random, uint64_t only_kind, struct faultinj_result *out)
 {
-    if ((name_word & 0xff) == 0)
+    if ((name_word & 0xff) == 0 || only_kind > FAULTINJ_KINDS)
         return KE_INVALID_ARG;
     struct task *t = find_task(name_word);
     if (!t)
         return KE_RANGE;
     uint64_t s = random;
-    unsigned first = (unsigned)(mix(&s) % 3);
+    unsigned first = (unsigned)(mix(&s) % FAULTINJ_KINDS);
     struct thread *th = pick_thread(t, mix(&s));
+    unsigned tries = FAULTINJ_KINDS;
+    if (only_kind) {
+        first = (unsigned)only_kind - 1;
+        tries = 1;
+    }
     /* point of no return: from here one fault is injected, if any applies */
-    for (unsigned i = 0; i < 3; i++) {
+    for (unsigned i = 0; i < tries; i++) {
         int err = KE_NOT_MAPPED;
-        switch ((first + i) % 3) {
-        case 0: err = th ? inject_reg(th, &s, out) : KE_NOT_MAPPED; break;
-        case 1: err = th ? inject_code(t, th, &s, out) : KE_NOT_MAPPED; break;
-        default: err = inject_wild(t, &s, out); break;
+        switch ((first + i) % FAULTINJ_KINDS + 1) {
+        case FAULTINJ_REG: err = th ? inject_reg(th, &s, out) : KE_NOT_MAPPED; break;
+        case FAULTINJ_CODE: err = th ? inject_code(t, th, &s, out) : KE_NOT_MAPPED; break;
+        case FAULTINJ_WILD: err = inject_wild(t, &s, out); break;
+        default: err = th ? inject_spin(t, th, out) : KE_NOT_MAPPED; break;
         }
         if (err == KE_OK) {
             kprintf("keel: faultinj: %s: kind %llu at 0x%llx value 0x%llx\n", t->name, (unsigned long long)out->kind,

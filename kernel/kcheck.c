@@ -15,6 +15,8 @@
  *     on its endpoint's queue, a caller waiting for a reply has a replier
  *     that owes it, a notification waiter or bound thread is named by its
  *     notification, a dead thread takes part in nothing;
+ *   - a thread's priority is its own (base_prio) or, while it hogs, lower,
+ *     and a thread that blocked counts no ticks (sched.c);
  *   - every kernel stack belongs to a live thread or one waiting to be
  *     reaped; the heap's partial pages add up (kheap_check).
  * Each violation is logged as one `keel: check: ...` line and counted.
@@ -81,6 +83,11 @@ static int check_thread(const struct task *t, const struct thread *th)
         bad += report(t, "a reply right whose caller does not wait for it");
     if (th->bound_ntfn && th->bound_ntfn->bound != th)
         bad += report(t, "a bound notification that does not name its thread");
+    if (th->state != TS_INACTIVE &&
+        (th->prio > th->base_prio || (th->run_ticks < SCHED_HOG_GRACE_TICKS && th->prio != th->base_prio)))
+        bad += report(t, "a thread's priority is above its own, or lowered though it did not hog");
+    if (th->state != TS_INACTIVE && th->state != TS_RUNNABLE && th->state != TS_DEAD && th->run_ticks)
+        bad += report(t, "a blocked thread still counts ticks run without blocking");
     return bad;
 }
 

@@ -165,7 +165,7 @@ void roottask_start(const struct boot_info *boot, const struct acpi_info *acpi)
     cap_install(init_task, INIT_SLOT_MMIO_CONTROL, control_object(CAP_MMIO_CONTROL), RIGHTS_ALL, 0);
     cap_install(init_task, INIT_SLOT_DEBUG, control_object(CAP_DEBUG), RIGHTS_ALL, 0);
     bi->memory_bytes = root_memory->remaining;
-    thread_start(th, entry, KEEL_INIT_STACK_TOP, KEEL_BOOTINFO_ADDR, INIT_PRIORITY, 0);
+    thread_start(th, entry, KEEL_INIT_STACK_TOP, KEEL_BOOTINFO_ADDR, INIT_PRIORITY, 0, 0); /* no CPU limit */
     kprintf("keel: init started: entry 0x%llx, %llu KiB of memory to hand out\n", (unsigned long long)entry,
             (unsigned long long)(bi->memory_bytes >> 10));
 }

@@ -14,7 +14,31 @@
  *  - Cores other than the boot core tick only while a thread runs there.
  *  - Kernel code runs with interrupts off; only the idle loop enables them,
  *    around hlt, and it gives up the BKL while it sleeps.  So a switch can
- *    happen only at the explicit calls below, always with the BKL held.
+ *    happen only at the explicit calls below, always with the BKL held, and
+ *    a tick that finds a thread (not the idle loop) running interrupted it
+ *    in ring 3: its trap frame is t->uframe.
+ *  - A thread's priority changes only while it is its core's current
+ *    thread (so never while it is queued: a queue holds its threads at
+ *    their t->prio): t->prio <= t->base_prio, and t->prio == t->base_prio
+ *    whenever t->run_ticks < SCHED_HOG_GRACE_TICKS.
+ *
+ * Hogs (MINIX 3's answer to a process that keeps using whole quanta):
+ * t->run_ticks counts the ticks that found T running since it last blocked.
+ * After SCHED_HOG_GRACE_TICKS of them (a signature under emulation, tens of
+ * ms, fits: such work keeps its priority), each SCHED_HOG_STEP_TICKS more
+ * (a whole slice) cost it SCHED_HOG_STEP_PRIOS levels, down to
+ * SCHED_HOG_FLOOR, below every server's priority, so a server that spins (a wild write left a driver in a loop)
+ * no longer starves the ones below it: the console, netd, init.  Blocking
+ * (a receive, a wait, a call's reply-wait; a fault or death too: any switch
+ * away from a thread that is no longer runnable) gives back its priority
+ * and zeroes the count: switch_to does that, one test of run_ticks, which
+ * is 0 on the IPC paths unless a tick found the thread running.  Being
+ * preempted or yielding is not blocking.  A thread with a CPU limit
+ * (t->cpu_limit, SYS_THREAD_START) that reaches it is suspended with
+ * FAULT_HOG to its fault endpoint, and init restarts its server as after a
+ * crash.  Ticks count CPU time, not waiting on a queue: a demoted hog that
+ * seldom runs reaches its limit late, which is harmless, since it harms no
+ * one meanwhile.
  * FPU/SSE state is switched lazily (fpu.c): a switch only sets or clears
  * CR0.TS; the state moves on the first FPU instruction after it (#NM).
  */
@@ -35,6 +59,7 @@
 #define USER_RFLAGS 0x202 /* IF, and the always-one bit 1 */
 
 static void reap_pending(void);
+static void unhog(struct thread *t);
 static struct thread *reap;       /* dying threads whose stacks wait for a switch (free_thread) */
 static struct thread idle_thread; /* the boot core's */
 
@@ -123,6 +148,27 @@ static int highest_ready(struct percpu *c)
 
 bool sched_higher_ready_slow(uint8_t prio) { return highest_ready(this_cpu()) > (int)prio; }
 
+/* T (running, so on no queue) stopped running without blocking for another
+ * whole step: one step lower, not below the floor (nor above where it was). */
+static void demote(struct thread *t)
+{
+    KASSERT(!t->queued, "a running thread is on no ready queue");
+    if (t->prio <= SCHED_HOG_FLOOR)
+        return;
+    t->prio = t->prio > SCHED_HOG_FLOOR + SCHED_HOG_STEP_PRIOS ? (uint8_t)(t->prio - SCHED_HOG_STEP_PRIOS)
+                                                               : (uint8_t)SCHED_HOG_FLOOR;
+}
+
+/* T blocked (or faulted or died) as its core switches away from it: it is
+ * on no queue (it was running and is not runnable), and it has its
+ * priority back and a new count. */
+static void unhog(struct thread *t)
+{
+    KASSERT(!t->queued, "a thread that blocks is on no ready queue");
+    t->prio = t->base_prio;
+    t->run_ticks = 0;
+}
+
 static void switch_to(struct thread *next)
 {
     struct percpu *c = this_cpu();
@@ -130,6 +176,8 @@ static void switch_to(struct thread *next)
     if (next == prev)
         return;
     KASSERT(next->cpu == c->id, "a thread runs only on its own core");
+    if (__builtin_expect(prev->run_ticks != 0, 0) && prev->state != TS_RUNNABLE)
+        unhog(prev);
     if (next->task)
         task_activate(next->task);
     if (c->id != 0) {
@@ -220,8 +268,24 @@ void sched_tick(void)
     if (c->id == 0)
         ktimer_expire(clock_ns()); /* one core keeps the timer list */
     struct thread *cur = c->current;
-    if (cur != c->idle && cur->slice > 0)
-        cur->slice--;
+    if (cur != c->idle) {
+        if (cur->slice > 0)
+            cur->slice--;
+        if (cur->run_ticks < UINT32_MAX)
+            cur->run_ticks++;
+        if (cur->run_ticks >= SCHED_HOG_GRACE_TICKS &&
+            (cur->run_ticks - SCHED_HOG_GRACE_TICKS) % SCHED_HOG_STEP_TICKS == 0)
+            demote(cur);
+        if (cur->cpu_limit && cur->run_ticks >= cur->cpu_limit && cur->state == TS_RUNNABLE) {
+            KASSERT(cur->uframe->cs & 3, "a tick finds a thread running only in ring 3");
+            /* (A thread killed from another core meanwhile is TS_DEAD and
+             * leaves through sched_entry_check instead.)  Never returns
+             * unless its fault handler resumes the thread; unhog runs as
+             * this core switches away from it. */
+            fault_raise(cur->uframe, FAULT_HOG, (uint64_t)cur->run_ticks * 1000 / TIMER_HZ, 0);
+            return;
+        }
+    }
     if (cur == c->idle || cur->slice == 0 || sched_higher_ready(cur->prio))
         sched_yield_to_best();
 }
@@ -272,7 +336,8 @@ struct thread *thread_create(struct task *task)
     return t;
 }
 
-void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, uint8_t prio, uint32_t cpu)
+void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, uint8_t prio, uint32_t cpu,
+                  uint32_t cpu_limit)
 {
     KASSERT(cpu < smp_ncpus, "thread_start on a core that is not up");
     t->cpu = (uint8_t)cpu;
@@ -293,6 +358,9 @@ void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, ui
     t->kernel_rsp = (uint64_t)sp;
     fpu_thread_init(t);
     t->prio = prio < SCHED_PRIOS ? prio : SCHED_PRIOS - 1;
+    t->base_prio = t->prio;
+    t->run_ticks = 0;
+    t->cpu_limit = cpu_limit;
     t->slice = SCHED_SLICE_TICKS;
     sched_wake(t);
 }

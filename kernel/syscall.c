@@ -279,7 +279,7 @@ static int64_t sys_memory_info(struct trap_frame *tf)
 
 static bool user_address_ok(uint64_t a) { return a >= KEEL_USER_BASE && a < KEEL_USER_TOP; }
 
-/* (thread slot, rip, rsp, arg, priority) */
+/* (thread slot, rip, rsp, arg, priority | core, CPU limit) */
 static int64_t sys_thread_start(struct trap_frame *tf)
 {
     LOOKUP(c, tf->rdi, CAP_THREAD, RIGHT_WRITE);
@@ -294,13 +294,24 @@ static int64_t sys_thread_start(struct trap_frame *tf)
     uint32_t cpu = cpu_field ? (uint32_t)(cpu_field - 1) : sched_current()->cpu;
     if (cpu >= smp_ncpus)
         return KE_RANGE;
-    if (prio > sched_current()->prio)
+    /* The starter's own priority as started: a hog that was demoted
+     * (sched.c) still starts threads where it could before. */
+    if (prio > sched_current()->base_prio)
         return KE_NO_RIGHTS; /* nobody creates a thread above its own priority */
+    uint32_t limit;
+    if (tf->r9 == KEEL_CPU_LIMIT_INHERIT)
+        limit = sched_current()->cpu_limit;
+    else if (tf->r9 == KEEL_CPU_LIMIT_NONE)
+        limit = 0;
+    else if (tf->r9 <= KEEL_CPU_LIMIT_MAX_MS)
+        limit = (uint32_t)((tf->r9 * TIMER_HZ + 999) / 1000); /* ticks; at least one */
+    else
+        return KE_INVALID_ARG;
     if (t->task->dead)
         return KE_DEAD;
     if (t->state != TS_INACTIVE)
         return KE_BUSY;
-    thread_start(t, tf->rsi, tf->rdx, tf->r10, (uint8_t)prio, cpu);
+    thread_start(t, tf->rsi, tf->rdx, tf->r10, (uint8_t)prio, cpu, limit);
     if (t->prio > sched_current()->prio)
         sched_yield_to_best();
     return KE_OK;
@@ -507,7 +518,7 @@ static int64_t sys_debug_ctl(struct trap_frame *tf)
         return KE_OK;
     case DEBUG_CTL_INJECT: {
         struct faultinj_result r;
-        int err = faultinj_inject(tf->rdx, tf->r10, &r);
+        int err = faultinj_inject(tf->rdx, tf->r10, tf->r8, &r);
         if (err)
             return err;
         tf->rdi = r.kind;

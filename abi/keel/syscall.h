@@ -47,7 +47,8 @@ enum keel_syscall {
     SYS_MAP = 14,              /* (task slot, frame slot, vaddr, rights) map frame into task */
     SYS_UNMAP = 15,            /* (task slot, vaddr) unmap the frame mapped at vaddr */
     SYS_FRAME_INFO = 16,       /* (frame slot) -> rdi = physical address (DMA frames), rsi = pages */
-    SYS_THREAD_START = 17,     /* (thread slot, rip, rsp, arg, priority | KEEL_THREAD_CPU(n)) */
+    SYS_THREAD_START = 17,     /* (thread slot, rip, rsp, arg, priority | KEEL_THREAD_CPU(n), CPU limit:
+                                  KEEL_CPU_LIMIT_* below) */
     SYS_THREAD_SET_FAULT = 18, /* (thread slot, endpoint slot) where faults go; badge kept */
     SYS_THREAD_RESUME = 19,    /* (thread slot, rip, rsp) restart a faulted thread */
     SYS_TASK_KILL = 20,        /* (task slot) stop every thread, release its objects */
@@ -98,22 +99,29 @@ enum keel_debug_ctl {
                                  checks -> rdi = violations (each logged), rsi = live tasks, rdx = threads */
     DEBUG_CTL_KHEAP = 4,      /* () -> rdi = kernel-heap bytes in use, rsi = pages the heap holds,
                                  rdx = free pages in the machine */
-    DEBUG_CTL_INJECT = 5,     /* (a = task name as OBJ_TASK packs it, b = random word) injects one fault,
-                                 chosen by b, into that live task (kernel/faultinj.c) -> rdi = FAULTINJ_*
-                                 kind, rsi = register index or user address, rdx = bit, byte or word;
-                                 KE_RANGE when no live task has the name */
+    DEBUG_CTL_INJECT = 5,     /* (a = task name as OBJ_TASK packs it, b = random word, c = 0 or the one
+                                 FAULTINJ_* kind to try) injects one fault, chosen by b, into that live
+                                 task (kernel/faultinj.c) -> rdi = FAULTINJ_* kind, rsi = register index
+                                 or user address, rdx = bit, byte or word; KE_RANGE when no live task has
+                                 the name, KE_INVALID_ARG for another c, KE_NOT_MAPPED when the kind (or
+                                 every kind) finds nothing to act on */
 };
 
 /* DEBUG_CTL_INJECT's kinds of fault (MINIX 3's software fault injection, in
  * small): a flipped bit in a saved register of a thread that is not running,
- * a flipped byte at such a thread's next instruction, or a wild 8-byte write
+ * a flipped byte at such a thread's next instruction, a wild 8-byte write
  * into a page of the task's own writable memory (never DMA or device memory:
- * without an IOMMU a corrupted descriptor would let the device write anywhere). */
+ * without an IOMMU a corrupted descriptor would let the device write
+ * anywhere), or an endless loop at such a thread's next instruction (the
+ * server spins once the thread runs: the CPU limit's case). */
 enum keel_faultinj_kind {
     FAULTINJ_REG = 1,  /* rsi = FAULTINJ_REG_* index, rdx = the bit flipped */
     FAULTINJ_CODE = 2, /* rsi = the instruction's address, rdx = the byte XORed into it */
     FAULTINJ_WILD = 3, /* rsi = the address written, rdx = the word written */
+    FAULTINJ_SPIN = 4, /* rsi = the instruction's address, rdx = the two bytes it held before a
+                          `jmp .` (0xeb 0xfe) replaced them: the thread loops there once it runs */
 };
+#define FAULTINJ_KINDS 4
 /* Register indices of FAULTINJ_REG: rax rbx rcx rdx rsi rdi rbp rsp r8-r15 rip. */
 #define FAULTINJ_REG_RSP   7
 #define FAULTINJ_REG_RIP   16
@@ -145,6 +153,19 @@ enum keel_dma_op {
 #define KEEL_THREAD_CPU_SHIFT 8
 #define KEEL_THREAD_CPU_MASK  (0xffull << KEEL_THREAD_CPU_SHIFT)
 #define KEEL_THREAD_CPU(n)    ((((uint64_t)(n) + 1) << KEEL_THREAD_CPU_SHIFT) & KEEL_THREAD_CPU_MASK)
+
+/* SYS_THREAD_START's sixth argument: how long the thread may run without
+ * blocking (in ms of CPU time since it last blocked in a receive, a wait or
+ * a call's reply-wait) before the kernel suspends it and sends its fault
+ * endpoint FAULT_HOG.  KEEL_CPU_LIMIT_INHERIT (0) gives it the starting
+ * thread's own limit (so a server's worker threads share the limit init
+ * gave the server), KEEL_CPU_LIMIT_NONE none, 1..KEEL_CPU_LIMIT_MAX_MS that
+ * many ms; anything else is KE_INVALID_ARG.  Whatever the limit, a thread
+ * that runs without blocking loses priority step by step (kernel/sched.c)
+ * and gets it back when it blocks. */
+#define KEEL_CPU_LIMIT_INHERIT 0ull
+#define KEEL_CPU_LIMIT_NONE    (~0ull)
+#define KEEL_CPU_LIMIT_MAX_MS  86400000ull /* a day */
 
 /* SYS_CPU_INFO flags. */
 /* KEEL_CPU_MELTDOWN: user tasks can read kernel memory (rogue data cache
@@ -250,6 +271,8 @@ enum keel_fault_kind {
     FAULT_OTHER_EXCEPTION = 32, /* MR3 holds the vector */
     FAULT_BAD_SYSCALL = 64,     /* an unknown system call number */
     FAULT_EXIT = 65,            /* the last thread called SYS_THREAD_EXIT */
+    FAULT_HOG = 66,             /* ran its CPU limit without blocking (KEEL_CPU_LIMIT_*): MR1 = the ms
+                                   it ran, MR2 = where it was (RIP) */
 };
 
 /* User address space: [USER_BASE, USER_TOP); everything above is the kernel. */

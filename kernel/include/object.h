@@ -180,10 +180,13 @@ struct thread {
     uint64_t kstack_phys;     /* its frames (contiguous) */
     struct thread *rq_next;   /* ready queue link */
     bool queued;              /* on a ready queue */
-    uint8_t prio;             /* 0 (lowest) .. SCHED_PRIOS-1 */
+    uint8_t prio;             /* 0 (lowest) .. SCHED_PRIOS-1: base_prio, or lower while it hogs */
+    uint8_t base_prio;        /* as started (SYS_THREAD_START); prio returns to it when it blocks */
     uint8_t state;            /* enum thread_state */
     uint8_t cpu;              /* the core it runs and queues on (fixed at thread_start) */
     uint32_t slice;           /* ticks left in the time slice */
+    uint32_t run_ticks;       /* ticks it was running at since it last blocked (sched_tick) */
+    uint32_t cpu_limit;       /* run_ticks at which it faults with FAULT_HOG; 0 = no limit */
     struct task *task;        /* NULL for the idle thread; holds a reference */
     struct thread *task_next; /* the task's thread list */
     /* IPC; owned by endpoint.c / notification.c. */

@@ -3,12 +3,12 @@
  *
  * Fixed priorities (SCHED_PRIOS levels, higher runs first), round-robin
  * within a level with a time slice of SCHED_SLICE_TICKS, preemption from the
- * LAPIC tick.  The running thread is never on a ready queue; every other
- * runnable thread is.  Blocking therefore touches no queue, and the IPC
- * paths switch directly between two threads without any queue operation
- * (seL4's "Benno scheduling"; see docs/ARCHITECTURE.md for why not Liedtke's
- * lazy queues).  A queue may hold a thread that blocked after being queued;
- * the picker drops such stale entries as it meets them.
+ * LAPIC tick.  A thread that runs whole slices without blocking is demoted
+ * step by step (to SCHED_HOG_FLOOR) until it blocks, and one with a CPU
+ * limit that reaches it faults with FAULT_HOG (sched.c says how).  The running thread is never on a ready queue; every
+ * other runnable thread is.  Blocking therefore touches no queue, and the IPC paths switch directly between two threads
+ * without any queue operation (seL4's "Benno scheduling"; see docs/ARCHITECTURE.md for why not Liedtke's lazy queues).
+ * A queue may hold a thread that blocked after being queued; the picker drops such stale entries as it meets them.
  */
 #ifndef KEEL_SCHED_H
 #define KEEL_SCHED_H
@@ -17,8 +17,17 @@
 #include "smp.h"
 
 #define SCHED_SLICE_TICKS 10
-#define KSTACK_PAGES      2
-#define KSTACK_SIZE       (KSTACK_PAGES * 4096)
+/* Hogs (sched.c): after SCHED_HOG_GRACE_TICKS ticks run without blocking,
+ * each SCHED_HOG_STEP_TICKS more cost SCHED_HOG_STEP_PRIOS levels, down to
+ * SCHED_HOG_FLOOR, which is below every server's priority (image/manifest;
+ * init runs at 20, the servers at 6-15, test servers at 8-10).  From 15
+ * that is 50 ms at 15, then 11, 7, 3 and the floor at 80 ms. */
+#define SCHED_HOG_GRACE_TICKS (5 * SCHED_SLICE_TICKS)
+#define SCHED_HOG_STEP_TICKS  SCHED_SLICE_TICKS
+#define SCHED_HOG_STEP_PRIOS  4
+#define SCHED_HOG_FLOOR       1
+#define KSTACK_PAGES          2
+#define KSTACK_SIZE           (KSTACK_PAGES * 4096)
 
 /* The thread running on this core (struct percpu.current, %gs:16). */
 static inline struct thread *sched_current(void)
@@ -65,8 +74,10 @@ __attribute__((noreturn)) void sched_idle_loop(void);
 
 /* Threads. */
 struct thread *thread_create(struct task *task);
-/* Starts T on core CPU (< smp_ncpus) at PRIO. */
-void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, uint8_t prio, uint32_t cpu);
+/* Starts T on core CPU (< smp_ncpus) at PRIO; CPU_LIMIT: the ticks it may
+ * run without blocking before FAULT_HOG (0: no limit). */
+void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, uint8_t prio, uint32_t cpu,
+                  uint32_t cpu_limit);
 /* Takes T off whatever it waits on and marks it dead (task kill). */
 void thread_stop(struct thread *t);
 void thread_destroy(struct thread *t);

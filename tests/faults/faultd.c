@@ -12,8 +12,10 @@
  * accounting; faultd only carries commands out and answers one line each:
  *
  *   ping                  -> pong
- *   inject NAME WORD      -> ok NAME kind=reg|code|wild where=0x.. value=0x..
- *                            | err NAME ERROR   (WORD: hex, the random word)
+ *   inject NAME WORD [KIND]
+ *                         -> ok NAME kind=reg|code|wild|spin where=0x.. value=0x..
+ *                            | err NAME ERROR   (WORD: hex, the random word;
+ *                            KIND: that kind only, else the word chooses)
  *   mem                   -> mem free_pages=N total_pages=N kheap_bytes=N kheap_pages=N
  *   check                 -> check violations=N tasks=N threads=N
  *   anything else         -> err ? unknown command
@@ -86,8 +88,18 @@ static const char *kind_name(uint64_t kind)
     case FAULTINJ_REG: return "reg";
     case FAULTINJ_CODE: return "code";
     case FAULTINJ_WILD: return "wild";
+    case FAULTINJ_SPIN: return "spin";
     default: return "?";
     }
+}
+
+/* A kind's name back to FAULTINJ_*; 0 when it is none. */
+static uint64_t kind_by_name(const char *s)
+{
+    for (uint64_t k = 1; k <= FAULTINJ_KINDS; k++)
+        if (strcmp(s, kind_name(k)) == 0)
+            return k;
+    return 0;
 }
 
 /* Splits LINE at spaces into at most MAX words; returns how many. */
@@ -125,13 +137,14 @@ static bool parse_hex(const char *s, uint64_t *out)
 
 static void cmd_inject(struct faultd *f, char **w, unsigned n, char *out, size_t cap)
 {
-    uint64_t word;
-    if (n != 3 || !w[1][0] || strlen(w[1]) > 8 || !parse_hex(w[2], &word)) {
-        snprintf(out, cap, "err %s usage: inject NAME HEXWORD\n", n > 1 ? w[1] : "?");
+    uint64_t word, only = 0;
+    if ((n != 3 && n != 4) || !w[1][0] || strlen(w[1]) > 8 || !parse_hex(w[2], &word) ||
+        (n == 4 && !(only = kind_by_name(w[3])))) {
+        snprintf(out, cap, "err %s usage: inject NAME HEXWORD [reg|code|wild|spin]\n", n > 1 ? w[1] : "?");
         return;
     }
     uint64_t kind = 0, where = 0, value = 0;
-    int64_t err = keel_debug_ctl(f->debug, DEBUG_CTL_INJECT, keel_task_name(w[1]), word, &kind, &where, &value);
+    int64_t err = keel_debug_ctl3(f->debug, DEBUG_CTL_INJECT, keel_task_name(w[1]), word, only, &kind, &where, &value);
     if (err)
         snprintf(out, cap, "err %s %lld\n", w[1], (long long)err);
     else

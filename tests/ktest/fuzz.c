@@ -395,6 +395,12 @@ static void random_call(uint64_t *x, unsigned self)
         a[2] = rng_below(x, 4) ? SCRATCH_VA + PAGE * 8 : hostile_address(x);
         a[3] = rng_next(x);
         a[4] = rng_below(x, 4) ? rng_below(x, HOSTILE_PRIO + 1) : rng_below(x, 40);
+        /* The CPU limit: mostly inherited (none), else a few ms (the
+         * thread may spin into FAULT_HOG), none, or anything. */
+        a[5] = rng_below(x, 2)   ? KEEL_CPU_LIMIT_INHERIT
+               : rng_below(x, 2) ? 1 + rng_below(x, 30)
+               : rng_below(x, 2) ? KEEL_CPU_LIMIT_NONE
+                                 : rng_next(x);
         break;
     case SYS_THREAD_RESUME:
         a[0] = pick(x, self, K_THREAD);
@@ -628,9 +634,9 @@ static int64_t spawn_hostile(struct round *r, unsigned k)
         { r->shared_ntfn, P_SHARED_NTFN, RIGHTS_ALL, 0 },
     };
     uint64_t old = spawn_use_memory(r->budget[k]); /* the task and its image come out of its own budget */
-    e = spawn(&r->child[k], fuzz_task_main, k, HOSTILE_PRIO | fuzz_core(k), caps, 5, r->fault_ep, k + 1);
+    e = spawn_unstarted(&r->child[k], fuzz_task_main, caps, 5, r->fault_ep, k + 1);
     spawn_use_memory(old);
-    if (!e) /* before it runs (it is below us): its own task, without GRANT */
+    if (!e) /* before it runs: its own task, without GRANT */
         e = keel_cap_copy(r->child[k].task, r->child[k].task, H_TASK, RIGHT_READ | RIGHT_WRITE, 0);
     r->stats[k] = slot_get();
     if (!e)
@@ -639,6 +645,8 @@ static int64_t spawn_hostile(struct round *r, unsigned k)
         e = keel_map(r->child[k].task, r->stats[k], STATS_VA, RIGHT_READ | RIGHT_WRITE);
     if (!e)
         e = keel_map(SRV_SLOT_TASK, r->stats[k], ROUND_STATS + k * PAGE, RIGHT_READ);
+    if (!e)
+        e = spawn_start(&r->child[k], k, HOSTILE_PRIO | fuzz_core(k), KEEL_CPU_LIMIT_INHERIT);
     return e;
 }
 

@@ -534,9 +534,10 @@ static void t_shared_memory(void)
     p[1] = 0x1234;
     struct child c;
     struct child_cap caps[] = { { res, CHILD_RES, RIGHT_WRITE, 0 } };
-    /* Map it into the child before it runs: spawn, then map, then let it go. */
-    CHECK_EQ(spawn(&c, shared_writer, 0xfeedface, PRIO - 1, caps, 1, 0, 0), KE_OK);
+    /* Map it into the child before it runs: make it, map, then let it go. */
+    CHECK_EQ(spawn_unstarted(&c, shared_writer, caps, 1, 0, 0), KE_OK);
     CHECK_EQ(keel_map(c.task, f, SHARED_VA, RIGHT_READ | RIGHT_WRITE), KE_OK);
+    CHECK_EQ(spawn_start(&c, 0xfeedface, PRIO - 1, KEEL_CPU_LIMIT_INHERIT), KE_OK);
     CHECK_EQ(recv_result(res, NULL), 0x1234);
     CHECK_EQ(p[0], 0xfeedface);
     child_kill(&c);
@@ -1358,8 +1359,9 @@ static void t_kernel_heap_returns_pages(void)
 }
 
 /* DEBUG_CTL_INJECT (kernel/faultinj.c, the fault-injection campaign's
- * hook): an empty name and an unknown one are refused; each injection into
- * an echo child blocked in its receive reports one of the three kinds;
+ * hook): an empty name, an unknown one and an unknown kind are refused;
+ * each injection into an echo child blocked in its receive reports one of
+ * the four kinds (the one asked for, when one is);
  * woken by a message, the child faults (a fault message) or carries on;
  * killed, it leaves the kernel consistent and every byte of the budget
  * back.  The kernel's choice depends only on the word and the child's
@@ -1370,6 +1372,9 @@ static void t_fault_injection(void)
     CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_INJECT, 0, 1, &kind, &where, &value), KE_INVALID_ARG);
     CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_INJECT, keel_task_name("nosuch"), 1, &kind, &where, &value),
              KE_RANGE);
+    CHECK_EQ(keel_debug_ctl3(debug_slot, DEBUG_CTL_INJECT, keel_task_name("ktest"), 1, FAULTINJ_KINDS + 1, &kind,
+                             &where, &value),
+             KE_INVALID_ARG);
     uint64_t left0 = budget_left(spawn_memory());
     unsigned faulted = 0, kinds = 0;
     for (uint64_t word = 1; word <= 12; word++) {
@@ -1380,10 +1385,13 @@ static void t_fault_injection(void)
         struct keel_msg m = { .info = 7 };
         CHECK_EQ(keel_call(ep, &m), KE_OK); /* it serves: now it waits in its receive */
         CHECK_EQ(keel_label(&m), 8);
-        CHECK_EQ(keel_debug_ctl(debug_slot, DEBUG_CTL_INJECT, keel_task_name("child"), word * 0x9e3779b97f4a7c15ull,
-                                &kind, &where, &value),
+        /* Odd words: the word chooses the kind; even ones: each kind in turn. */
+        uint64_t only = word & 1 ? 0 : (word / 2 - 1) % FAULTINJ_KINDS + 1;
+        CHECK_EQ(keel_debug_ctl3(debug_slot, DEBUG_CTL_INJECT, keel_task_name("child"), word * 0x9e3779b97f4a7c15ull,
+                                 only, &kind, &where, &value),
                  KE_OK);
-        CHECK(kind >= FAULTINJ_REG && kind <= FAULTINJ_WILD);
+        CHECK(kind >= FAULTINJ_REG && kind <= FAULTINJ_SPIN);
+        CHECK(!only || kind == only);
         kinds |= 1u << kind;
         m = (struct keel_msg){ .info = 9 | KEEL_NONBLOCK };
         CHECK_EQ(keel_send(ep, &m), KE_OK); /* a send: nobody waits on a child that may be broken */
@@ -1400,10 +1408,149 @@ static void t_fault_injection(void)
         slot_put(ep);
         slot_put(fep);
     }
-    CHECK(faulted > 0);          /* some of the twelve faults kill */
-    CHECK_EQ(kinds & 0xe, 0xeu); /* and all three kinds occurred */
+    CHECK(faulted > 0);            /* some of the twelve faults kill */
+    CHECK_EQ(kinds & 0x1e, 0x1eu); /* and all four kinds occurred */
     CHECK_EQ(kernel_check(NULL, NULL), 0);
     CHECK_EQ(budget_left(spawn_memory()), left0);
+}
+
+/* ------------------------------------------------------------------ hogs */
+
+/* The hog tests' children (all on our core): their notification slots. */
+#define HOG_OWN  CHILD_NTFN  /* its own (READ) */
+#define HOG_MAIN CHILD_NTFN2 /* the test's (WRITE) */
+#define HOG_PEER 15          /* the other child's (WRITE) */
+/* The test's bits; the spinner's; the observer's. */
+#define HOG_OBSERVED 1
+#define HOG_FIRST    2
+#define HOG_LATE     4
+#define HOG_TIMER    8
+#define HOG_STOP     1
+#define HOG_GO       2
+#define HOG_PHASE2   1
+#define HOG_S_RAN    2
+
+/* At the test's priority: runs without blocking (its polls are system
+ * calls, never blocks) until told to stop, then blocks; each HOG_GO after
+ * that is answered with HOG_S_RAN to the observer, at once. */
+static void hog_spinner(uint64_t unused)
+{
+    (void)unused;
+    uint64_t bits = 0;
+    while (!(bits & HOG_STOP))
+        (void)keel_wait(HOG_OWN, KEEL_NONBLOCK, &bits);
+    while (keel_wait(HOG_OWN, 0, &bits) == KE_OK)
+        if (bits & HOG_GO)
+            (void)keel_signal(HOG_PEER, HOG_S_RAN);
+}
+
+/* One below: says it ran; then, on HOG_PHASE2, wakes the blocked spinner
+ * and tells the test whether the spinner ran before it could go on (only
+ * if it has its priority back, above ours). */
+static void hog_observer(uint64_t unused)
+{
+    (void)unused;
+    uint64_t bits = 0;
+    (void)keel_signal(HOG_MAIN, HOG_OBSERVED);
+    while (keel_wait(HOG_OWN, 0, &bits) == KE_OK) {
+        if (!(bits & HOG_PHASE2))
+            continue;
+        (void)keel_signal(HOG_PEER, HOG_GO);
+        bits = 0;
+        (void)keel_wait(HOG_OWN, KEEL_NONBLOCK, &bits);
+        (void)keel_signal(HOG_MAIN, (bits & HOG_S_RAN) ? HOG_FIRST : HOG_LATE);
+    }
+}
+
+/* Waits on N for any of WANT, or the timer armed on N (HOG_TIMER) at
+ * DEADLINE; returns the bits that ended the wait. */
+static uint64_t hog_wait(uint64_t n, uint64_t want, uint64_t deadline)
+{
+    uint64_t got = 0, bits = 0;
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, deadline, HOG_TIMER, 0, 0, 0), KE_OK);
+    while (!(got & (want | HOG_TIMER)) && keel_wait(n, 0, &bits) == KE_OK)
+        got |= bits;
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, 0, 0, 0, 0, 0), KE_OK);
+    return got;
+}
+
+/* A thread at our priority that never blocks must not starve one below it
+ * on the same core (the scheduler demotes it, sched.c); once it blocks it
+ * has its priority back: woken by the lower thread, it runs before that
+ * one goes on.  On a kernel without demotion the observer never runs and
+ * the 3 s timer ends the first wait. */
+static void t_spinning_thread_demoted_then_restored(void)
+{
+    uint64_t core = 0;
+    CHECK_EQ(sys6_out(SYS_CPU_INFO, 0, 0, 0, 0, 0, 0, NULL, NULL, &core), KE_OK);
+    uint64_t nmain = new_obj(OBJ_NOTIFICATION, 0), ns = new_obj(OBJ_NOTIFICATION, 0), no = new_obj(OBJ_NOTIFICATION, 0);
+    struct child spin, obs;
+    struct child_cap scaps[] = { { ns, HOG_OWN, RIGHT_READ, 0 },
+                                 { nmain, HOG_MAIN, RIGHT_WRITE, 0 },
+                                 { no, HOG_PEER, RIGHT_WRITE, 0 } };
+    struct child_cap ocaps[] = { { no, HOG_OWN, RIGHT_READ, 0 },
+                                 { nmain, HOG_MAIN, RIGHT_WRITE, 0 },
+                                 { ns, HOG_PEER, RIGHT_WRITE, 0 } };
+    uint64_t t0 = keel_now_ns();
+    CHECK_EQ(spawn(&spin, hog_spinner, 0, PRIO | KEEL_THREAD_CPU(core), scaps, 3, 0, 0), KE_OK);
+    CHECK_EQ(spawn(&obs, hog_observer, 0, (PRIO - 1) | KEEL_THREAD_CPU(core), ocaps, 3, 0, 0), KE_OK);
+    uint64_t got = hog_wait(nmain, HOG_OBSERVED, t0 + 3000000000ull);
+    CHECK_EQ(got & (HOG_OBSERVED | HOG_TIMER), HOG_OBSERVED); /* the lower thread ran while the spinner spun */
+    /* Let the spinner stop and block (the observer waits meanwhile). */
+    CHECK_EQ(keel_signal(ns, HOG_STOP), KE_OK);
+    (void)hog_wait(nmain, 0, keel_now_ns() + 200000000ull);
+    CHECK_EQ(keel_signal(no, HOG_PHASE2), KE_OK);
+    got = hog_wait(nmain, HOG_FIRST | HOG_LATE, keel_now_ns() + 3000000000ull);
+    CHECK_EQ(got & (HOG_FIRST | HOG_LATE | HOG_TIMER), HOG_FIRST); /* its priority back: it ran first */
+    CHECK_EQ(kernel_check(NULL, NULL), 0);
+    child_kill(&spin);
+    child_kill(&obs);
+    slot_put(nmain);
+    slot_put(ns);
+    slot_put(no);
+}
+
+static void hog_forever(uint64_t unused)
+{
+    (void)unused;
+    for (;;)
+        __asm__ volatile("" ::: "memory");
+}
+
+/* A thread with a CPU limit that spins is suspended with FAULT_HOG to its
+ * fault endpoint (MR1: the ms it ran, at least its limit), as a crash is;
+ * one below us, so our polling never waits on it.  A limit beyond
+ * KEEL_CPU_LIMIT_MAX_MS is refused. */
+static void t_cpu_limit_raises_fault(void)
+{
+    uint64_t th = slot_get();
+    CHECK_EQ(keel_obj_create(spawn_memory(), OBJ_THREAD, th, SRV_SLOT_TASK), KE_OK);
+    CHECK_EQ(keel_thread_start_limit(th, 0x400000, 0x500000, 0, PRIO, KEEL_CPU_LIMIT_MAX_MS + 1), KE_INVALID_ARG);
+    slot_put(th);
+    uint64_t fep = new_obj(OBJ_ENDPOINT, 0), n = new_obj(OBJ_NOTIFICATION, 0), bits;
+    uint64_t left0 = budget_left(spawn_memory());
+    struct child c;
+    uint64_t t0 = keel_now_ns();
+    CHECK_EQ(spawn_limit(&c, hog_forever, 0, PRIO - 1, NULL, 0, fep, 0x51, 50), KE_OK);
+    struct keel_msg f = { 0 };
+    bool got = false;
+    while (!got && keel_now_ns() - t0 < 5000000000ull) {
+        CHECK_EQ(sys6(SYS_TIMER_ARM, n, keel_now_ns() + 20000000ull, 1, 0, 0, 0), KE_OK);
+        CHECK_EQ(keel_wait(n, 0, &bits), KE_OK);
+        f = (struct keel_msg){ .info = KEEL_NONBLOCK };
+        got = keel_recv(fep, &f) == KE_OK;
+    }
+    CHECK(got);
+    CHECK(f.info & KEEL_RECV_FAULT);
+    CHECK_EQ(f.badge, 0x51);
+    CHECK_EQ(f.mr[0], FAULT_HOG);
+    CHECK(f.mr[1] >= 50 && f.mr[1] < 5000);
+    CHECK(f.mr[2] >= 0x400000 && f.mr[2] < KEEL_USER_TOP); /* where it spun */
+    child_kill(&c);
+    CHECK_EQ(kernel_check(NULL, NULL), 0);
+    CHECK_EQ(budget_left(spawn_memory()), left0);
+    slot_put(fep);
+    slot_put(n);
 }
 
 static void t_restart_reported_by_init(void)
@@ -1882,6 +2029,8 @@ int main(const struct keel_srvinfo *si)
     run("cpu_info_meltdown_verdict", t_cpu_info_meltdown_verdict);
     run("kernel_heap_returns_pages", t_kernel_heap_returns_pages);
     run("fault_injection_lands_and_is_reclaimed", t_fault_injection);
+    run("spinning_thread_demoted_then_restored", t_spinning_thread_demoted_then_restored);
+    run("cpu_limit_raises_fault", t_cpu_limit_raises_fault);
     run("cpu_count_and_placement", t_cpu_count_and_placement);
     run("children_run_on_their_cores", t_children_run_on_their_cores);
     run("ipc_storm_across_cores", t_ipc_storm_across_cores);

@@ -104,6 +104,30 @@ int64_t spawn_thread(struct child *c, uint64_t *thread_slot, void (*fn)(uint64_t
 int64_t spawn(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint64_t prio, const struct child_cap *caps,
               int ncaps, uint64_t fault_ep, uint64_t badge)
 {
+    return spawn_limit(c, fn, arg, prio, caps, ncaps, fault_ep, badge, KEEL_CPU_LIMIT_INHERIT);
+}
+
+int64_t spawn_limit(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint64_t prio, const struct child_cap *caps,
+                    int ncaps, uint64_t fault_ep, uint64_t badge, uint64_t cpu_limit)
+{
+    int64_t err = spawn_unstarted(c, fn, caps, ncaps, fault_ep, badge);
+    return err ? err : spawn_start(c, arg, prio, cpu_limit);
+}
+
+int64_t spawn_start(struct child *c, uint64_t arg, uint64_t prio, uint64_t cpu_limit)
+{
+    /* The upper half of the stack is for the first thread, the lower half
+     * for a second (spawn_thread with CHILD_STACK_TOP - CHILD_STACK_PAGES pages). */
+    int64_t err =
+        keel_thread_start_limit(c->thread, (uint64_t)child_trampoline, CHILD_STACK_TOP - 8, arg, prio, cpu_limit);
+    if (err)
+        child_kill(c);
+    return err;
+}
+
+int64_t spawn_unstarted(struct child *c, void (*fn)(uint64_t), const struct child_cap *caps, int ncaps,
+                        uint64_t fault_ep, uint64_t badge)
+{
     c->task = slot_get();
     c->thread = slot_get();
     int64_t err = keel_obj_create(memory_slot, OBJ_TASK, c->task, keel_task_name("child"));
@@ -136,10 +160,6 @@ int64_t spawn(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint64_t prio
         err = keel_thread_set_fault(c->thread, fep);
     if (badged)
         slot_put(badged);
-    /* The upper half of the stack is for the first thread, the lower half
-     * for a second (spawn_thread with CHILD_STACK_TOP - CHILD_STACK_PAGES pages). */
-    if (!err)
-        err = keel_thread_start(c->thread, (uint64_t)child_trampoline, CHILD_STACK_TOP - 8, arg, prio);
     if (err)
         child_kill(c);
     return err;

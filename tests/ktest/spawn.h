@@ -33,6 +33,17 @@ void slot_put(uint64_t slot); /* deletes the capability, if any */
  * go to FAULT_EP (our slot; 0 = the shared graveyard endpoint) with BADGE. */
 int64_t spawn(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint64_t prio, const struct child_cap *caps,
               int ncaps, uint64_t fault_ep, uint64_t badge);
+/* The same with the thread's CPU limit (KEEL_CPU_LIMIT_* or ms; spawn inherits ours). */
+int64_t spawn_limit(struct child *c, void (*fn)(uint64_t), uint64_t arg, uint64_t prio, const struct child_cap *caps,
+                    int ncaps, uint64_t fault_ep, uint64_t badge, uint64_t cpu_limit);
+/* spawn in two steps, for a parent that gives the child more (a mapping,
+ * its own task capability) before it runs: priorities alone do not promise
+ * that, since a parent that computes for long is demoted below its child
+ * (kernel/sched.c).  spawn_unstarted makes everything but starts nothing
+ * (on error the child is gone); spawn_start starts it (on error it kills it). */
+int64_t spawn_unstarted(struct child *c, void (*fn)(uint64_t), const struct child_cap *caps, int ncaps,
+                        uint64_t fault_ep, uint64_t badge);
+int64_t spawn_start(struct child *c, uint64_t arg, uint64_t prio, uint64_t cpu_limit);
 /* A second thread in an existing child. */
 int64_t spawn_thread(struct child *c, uint64_t *thread_slot, void (*fn)(uint64_t), uint64_t arg, uint64_t prio,
                      uint64_t stack_top);

@@ -4,7 +4,8 @@ stream and TLS downloads run through the appliance (tests/qemu/faultlab.py),
 inject faults one after another into the e1000 and virtio-net drivers
 (eth0, eth1), netd, tlsd and keyd, through faultd and the kernel's
 DEBUG_CTL_INJECT (a flipped bit in a saved register, a flipped byte at the
-next instruction, or a wild write into the server's private memory; the
+next instruction, a wild write into the server's private memory, or an
+endless loop at the next instruction, which the server's cpu-limit ends; the
 kind, register, bit, address and value come from the kernel's choice on a
 random word drawn from the printed seed).
 
@@ -29,6 +30,8 @@ set beside the deaths that happened during it:
     invariant checks pass, and the machine's free memory is back at its
     starting figure (servers restarted into fresh budgets).
 The kernel and init must never fail (QEMU alive, no panic, init never dies).
+Before the campaign, one spin fault into eth0 checks the CPU-limit path on
+its own (spinning_driver_restarted).
 
 Output: PASS/FAIL lines and `N passed, N failed` (make test), and with
 --report the `FAULTS name=... value=...` lines (make faults).
@@ -60,6 +63,48 @@ RESTART_WAIT = 30.0  # seconds for init's restart after a death
 DRIVERS = {"eth0", "eth1"}
 PATHS = {"tls": {"eth0", "eth1", "netd", "tlsd", "keyd"}, "fwd": {"eth0", "eth1", "netd"}}
 INIT_DIED = "keel: fault: task init "  # init has no fault handler: the kernel says so
+SPUN = re.compile(r"keel: init: (\S+): spun for (\d+) ms without blocking")
+ETH0_LIMIT_MS = 2000  # image/manifest: `server eth% ... cpu-limit 2s`
+
+
+def spinning_driver_restarted(lab: Lab) -> None:
+    """A driver made to spin (faultd's `spin`: `jmp .` written at its next
+    instruction, kernel/faultinj.c) must not take the machine down: traffic
+    through eth0 wakes it into the loop; the kernel demotes it below every
+    server at once and stops it at its cpu-limit with FAULT_HOG; init says
+    which server and why and restarts it; the console answers, and TLS and
+    forwarding are served again.  On a kernel without demotion and limits
+    eth0 spins at priority 15 forever: no restart, consoled and netd starve."""
+    pos = len(lab.log())
+    r = lab.faultd("inject eth0 1 spin")
+    check(r.startswith("ok eth0 kind=spin"), f"faultd: {r!r}")
+    t0 = time.monotonic()
+    during = lab.tls_once(timeout=5)  # its frames wake the driver into the loop
+    m = None
+    while not m and time.monotonic() < t0 + 90:
+        m = SPUN.search(lab.log(), pos)
+        if not m:
+            time.sleep(0.2)
+    check(m is not None, f"no `eth0: spun for N ms without blocking` in 90 s (TLS meanwhile: {during})")
+    check(m.group(1) == "eth0" and int(m.group(2)) >= ETH0_LIMIT_MS, f"wrong report: {m.group(0)!r}")
+    check(re.search(r"keel: fault: task eth0: spun for \d+ ms without blocking", lab.log()[pos:]) is not None,
+          "the kernel did not say why it stopped eth0")
+    out = lab.cmd("show version", timeout=60)
+    check("Keel " in out, f"console: {out[-200:]!r}")
+    ready = None
+    while not ready and time.monotonic() < t0 + 120:
+        ready = re.compile(r"keel: init: server eth0 ready").search(lab.log(), m.end())
+        if not ready:
+            time.sleep(0.2)
+    check(ready is not None, "eth0 not ready again after its restart")
+    for _ in range(30):
+        tls, fwd = lab.tls_once(), lab.fwd_once(1)[0]
+        if tls == "ok" and fwd == "ok":
+            print(f"faults: eth0 spun {m.group(2)} ms, restarted; served again "
+                  f"{time.monotonic() - t0:.1f} s after the injection", flush=True)
+            return
+        time.sleep(2)
+    raise kq.TestFailure(f"not served again after eth0's restart: tls {tls}, fwd {fwd}")
 
 
 class Campaign:
@@ -73,7 +118,7 @@ class Campaign:
         self.last_ok = {"tls": time.monotonic(), "fwd": time.monotonic()}
         self.rng = random.Random(seed)
         self.injected = {t: 0 for t in TARGETS}
-        self.kinds = {"reg": 0, "code": 0, "wild": 0}
+        self.kinds = {"reg": 0, "code": 0, "wild": 0, "spin": 0}
         self.refused = 0              # faultd's `err` (the target was between lives)
         self.deaths: list[list] = []   # [server, host time its death was seen, time it was ready again or None]
         self.restarts = {t: 0 for t in TARGETS}
@@ -314,6 +359,7 @@ def main() -> int:
         lab = Lab(tmp, image)
         if not rep.run("faults.boot_serves_tls_and_forwards", lab.boot):
             return rep.finish()
+        rep.run("faults.spinning_driver_restarted_and_served_again", lambda: spinning_driver_restarted(lab))
         time.sleep(3)
         mem0 = lab.mem()
         tasks0 = lab.tasks()

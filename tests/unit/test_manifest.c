@@ -44,6 +44,36 @@ static void test_full_line(void)
     CHECK_EQ(m.servers[1].cpu, -1);      /* init's core */
 }
 
+/* `cpu-limit`: none by default, `none`, Nms or Ns; out of range or without
+ * a unit refused at the argument. */
+static void test_cpu_limit(void)
+{
+    CHECK_EQ(parse("server a cpu-limit 2s\nserver b cpu-limit 250ms\nserver c cpu-limit none\nserver d\n"
+                   "server e cpu-limit 10ms priority 3\nserver f cpu-limit 86400s\n"),
+             0);
+    CHECK_EQ(m.servers[0].cpu_limit_ms, 2000);
+    CHECK_EQ(m.servers[1].cpu_limit_ms, 250);
+    CHECK_EQ(m.servers[2].cpu_limit_ms, 0);
+    CHECK_EQ(m.servers[3].cpu_limit_ms, 0); /* the default: none */
+    CHECK_EQ(m.servers[4].cpu_limit_ms, 10);
+    CHECK_EQ(m.servers[4].priority, 3);
+    CHECK_EQ(m.servers[5].cpu_limit_ms, 86400000);
+    CHECK_REFUSED("server a cpu-limit\n",
+                  "manifest:1:20: expected a CPU limit (none, or e.g. 2s or 500ms) after cpu-limit");
+    CHECK_REFUSED("server a cpu-limit 2\n",
+                  "manifest:1:20: expected a CPU limit (none, or 10ms to 86400s: a number then ms or s)");
+    CHECK_REFUSED("server a cpu-limit 9ms\n",
+                  "manifest:1:20: expected a CPU limit (none, or 10ms to 86400s: a number then ms or s)");
+    CHECK_REFUSED("server a cpu-limit 86401s\n",
+                  "manifest:1:20: expected a CPU limit (none, or 10ms to 86400s: a number then ms or s)");
+    CHECK_REFUSED("server a cpu-limit 99999999999999999999999ms\n",
+                  "manifest:1:20: expected a CPU limit (none, or 10ms to 86400s: a number then ms or s)");
+    CHECK_REFUSED("server a cpu-limit ms\n",
+                  "manifest:1:20: expected a CPU limit (none, or 10ms to 86400s: a number then ms or s)");
+    CHECK_REFUSED("server a cpu-limit 5min\n",
+                  "manifest:1:20: expected a CPU limit (none, or 10ms to 86400s: a number then ms or s)");
+}
+
 /* `admin`: the right to ask init for restarts, reboot and halt. */
 static void test_admin_grant(void)
 {
@@ -291,6 +321,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT_TEST(test_full_line),
         UNIT_TEST(test_admin_grant),
+        UNIT_TEST(test_cpu_limit),
         UNIT_TEST(test_requires),
         UNIT_TEST(test_endpoint_per_boot_set),
         UNIT_TEST(test_errors_name_line_and_column),

@@ -150,10 +150,17 @@ KEEL_MUST_CHECK static inline int64_t keel_memory_info(uint64_t memory, uint64_t
 {
     return sys6_out(SYS_MEMORY_INFO, memory, 0, 0, 0, 0, 0, left, free_pages, total_pages);
 }
+/* Starts THREAD with the caller's own CPU limit (KEEL_CPU_LIMIT_INHERIT). */
 KEEL_MUST_CHECK static inline int64_t keel_thread_start(uint64_t thread, uint64_t rip, uint64_t rsp, uint64_t arg,
                                                         uint64_t prio)
 {
-    return sys6(SYS_THREAD_START, thread, rip, rsp, arg, prio, 0);
+    return sys6(SYS_THREAD_START, thread, rip, rsp, arg, prio, KEEL_CPU_LIMIT_INHERIT);
+}
+/* The same with a CPU limit: KEEL_CPU_LIMIT_* or ms (abi/keel/syscall.h). */
+KEEL_MUST_CHECK static inline int64_t keel_thread_start_limit(uint64_t thread, uint64_t rip, uint64_t rsp, uint64_t arg,
+                                                              uint64_t prio, uint64_t cpu_limit)
+{
+    return sys6(SYS_THREAD_START, thread, rip, rsp, arg, prio, cpu_limit);
 }
 KEEL_MUST_CHECK static inline int64_t keel_thread_set_fault(uint64_t thread, uint64_t ep)
 {
@@ -232,6 +239,12 @@ KEEL_MUST_CHECK static inline int64_t keel_klog_read(void *buf, uint64_t len, ui
                                                      uint64_t *got, uint64_t *left)
 {
     return sys6_out(SYS_KLOG_READ, (uint64_t)buf, len, ntfn, bits, 0, 0, got, left, NULL);
+}
+/* The same with a third argument C (DEBUG_CTL_INJECT's forced kind). */
+KEEL_MUST_CHECK static inline int64_t keel_debug_ctl3(uint64_t debug, uint64_t op, uint64_t a, uint64_t b, uint64_t c,
+                                                      uint64_t *r0, uint64_t *r1, uint64_t *r2)
+{
+    return sys6_out(SYS_DEBUG_CTL, debug, op, a, b, c, 0, r0, r1, r2);
 }
 /* KEEL_CPU_* flags: what the kernel found about the CPU. */
 KEEL_MUST_CHECK static inline int64_t keel_cpu_info(uint64_t *flags)
