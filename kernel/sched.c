@@ -32,8 +32,13 @@
  * (a receive, a wait, a call's reply-wait; a fault or death too: any switch
  * away from a thread that is no longer runnable) gives back its priority
  * and zeroes the count: switch_to does that, one test of run_ticks, which
- * is 0 on the IPC paths unless a tick found the thread running.  Being
- * preempted or yielding is not blocking.  A thread with a CPU limit
+ * is 0 on the IPC paths unless a tick found the thread running.  So does
+ * entering a receive or wait that may block even when work is waiting and
+ * it does not block (sched_came_around, from syscall.c: a server flooded
+ * with work comes around its loop and is busy, not spinning; without this
+ * a netd or tlsd kept busy for cpu-limit would be restarted, turning a
+ * load into an outage).  Being preempted or yielding, and receives and
+ * waits with KEEL_NONBLOCK (a polling loop), are not blocking.  A thread with a CPU limit
  * (t->cpu_limit, SYS_THREAD_START) that reaches it is suspended with
  * FAULT_HOG to its fault endpoint, and init restarts its server as after a
  * crash.  Ticks count CPU time, not waiting on a queue: a demoted hog that
@@ -165,6 +170,13 @@ static void demote(struct thread *t)
 static void unhog(struct thread *t)
 {
     KASSERT(!t->queued, "a thread that blocks is on no ready queue");
+    t->prio = t->base_prio;
+    t->run_ticks = 0;
+}
+
+void sched_came_around(struct thread *t)
+{
+    KASSERT(t == this_cpu()->current && !t->queued, "only the running thread comes around");
     t->prio = t->base_prio;
     t->run_ticks = 0;
 }

@@ -600,10 +600,20 @@ static const syscall_fn syscall_table[SYS_COUNT] = {
     [SYS_DMA] = dmaspace_syscall,
 };
 
+/* A receive or wait that may block: the caller's loop came around for
+ * more work (sched_came_around). */
+static bool waits_for_work(uint64_t nr, const struct trap_frame *tf)
+{
+    return (nr == SYS_RECV || nr == SYS_REPLY_RECV || nr == SYS_WAIT) && !(tf->rsi & KEEL_NONBLOCK);
+}
+
 static void dispatch_locked(struct trap_frame *tf)
 {
     uint64_t nr = tf->rax;
     KASSERT(!(read_rflags() & RFLAGS_AC_BIT), "FMASK clears AC on syscall entry (SMAP stays on)");
+    struct thread *me = sched_current();
+    if (__builtin_expect(me->run_ticks != 0, 0) && waits_for_work(nr, tf))
+        sched_came_around(me);
     if (nr == SYS_CALL && fastpath_call(tf))
         return;
     if (nr == SYS_REPLY_RECV && fastpath_reply_recv(tf))
