@@ -32,13 +32,15 @@
  * (a receive, a wait, a call's reply-wait; a fault or death too: any switch
  * away from a thread that is no longer runnable) gives back its priority
  * and zeroes the count: switch_to does that, one test of run_ticks, which
- * is 0 on the IPC paths unless a tick found the thread running.  So does
- * entering a receive or wait that may block even when work is waiting and
- * it does not block (sched_came_around, from syscall.c: a server flooded
+ * is 0 on the IPC paths unless a tick found the thread running.  So does a
+ * receive or wait that may block and succeeds without blocking because
+ * work was waiting (sched_came_around, from syscall.c: a server flooded
  * with work comes around its loop and is busy, not spinning; without this
  * a netd or tlsd kept busy for cpu-limit would be restarted, turning a
- * load into an outage).  Being preempted or yielding, and receives and
- * waits with KEEL_NONBLOCK (a polling loop), are not blocking.  A thread with a CPU limit
+ * load into an outage).  A receive that fails does not count (a server
+ * whose corrupted loop retries a bad receive is spinning), nor does being
+ * preempted or yielding, nor a receive or wait with KEEL_NONBLOCK (a
+ * polling loop).  A thread with a CPU limit
  * (t->cpu_limit, SYS_THREAD_START) that reaches it is suspended with
  * FAULT_HOG to its fault endpoint, and init restarts its server as after a
  * crash.  Ticks count CPU time, not waiting on a queue: a demoted hog that

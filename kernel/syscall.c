@@ -611,9 +611,7 @@ static void dispatch_locked(struct trap_frame *tf)
 {
     uint64_t nr = tf->rax;
     KASSERT(!(read_rflags() & RFLAGS_AC_BIT), "FMASK clears AC on syscall entry (SMAP stays on)");
-    struct thread *me = sched_current();
-    if (__builtin_expect(me->run_ticks != 0, 0) && waits_for_work(nr, tf))
-        sched_came_around(me);
+    bool for_work = waits_for_work(nr, tf); /* before the call: its results overwrite rsi */
     if (nr == SYS_CALL && fastpath_call(tf))
         return;
     if (nr == SYS_REPLY_RECV && fastpath_reply_recv(tf))
@@ -625,6 +623,9 @@ static void dispatch_locked(struct trap_frame *tf)
     }
     int64_t r = syscall_table[nr](tf);
     tf->rax = (uint64_t)r;
+    struct thread *me = sched_current();
+    if (__builtin_expect(me->run_ticks != 0, 0) && for_work && r == KE_OK)
+        sched_came_around(me); /* it took work without blocking (blocking zeroed run_ticks already) */
     if (sched_current()->state == TS_DEAD)
         sched_yield_to_best(); /* the thread killed its own task: never returns */
 }

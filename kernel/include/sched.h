@@ -69,9 +69,9 @@ static inline bool sched_higher_ready(uint8_t prio)
     return sched_higher_ready_slow(prio);
 }
 void sched_tick(void);
-/* T, the current thread, entered a receive or wait that may block: it is
- * serving, not spinning, even if work was waiting and it does not block,
- * so it has its priority back and its hog count starts again (sched.c). */
+/* T, the current thread, took work from a receive or wait that may block
+ * (work was waiting, so it did not block): it is serving, not spinning, so
+ * it has its priority back and its hog count starts again (sched.c). */
 void sched_came_around(struct thread *t);
 /* The idle loop; never returns. */
 __attribute__((noreturn)) void sched_idle_loop(void);
