@@ -117,6 +117,7 @@
 #include "netd_hooks.h"
 #include "netd_rand.h"
 #include "netd_sock.h"
+#include "netd_pcbpool.h"
 #include "nic_netif.h"
 
 #define NETD_MAX_NICS NETD_MAX_IFS
@@ -633,6 +634,7 @@ __attribute__((noreturn)) static void netd_loop(struct netd *d)
     for (;;) {
         uint64_t now = keel_now_ns();
         bool more = false, retry_kick = false;
+        (void)netd_pcbpool_topup(); /* before anything this pass may allocate a PCB */
         netd_fw_tick(&d->fw, now);
         for (unsigned k = 0; k < d->n_nics; k++)
             more |= nic_poll(&d->nics[k], now, RX_BUDGET);

@@ -43,7 +43,11 @@
 
 #define STAT_ADD(field, n) ((void)__atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED))
 
-static unsigned conn_index(const struct tlsd *d, const struct conn *c) { return (unsigned)(c - d->conns); }
+static unsigned conn_index(const struct tlsd *d, const struct conn *c)
+{
+    (void)d;
+    return c->idx;
+}
 
 static void set_bit(uint64_t *set, unsigned i) { __atomic_fetch_or(&set[i / 64], 1ull << (i % 64), __ATOMIC_RELEASE); }
 static void clear_bit(uint64_t *set, unsigned i) { set[i / 64] &= ~(1ull << (i % 64)); }
@@ -207,8 +211,9 @@ unsigned worker_close_listener(struct worker *w, struct listener *l)
 {
     struct tlsd *d = w->d;
     unsigned n = 0;
-    for (unsigned i = 0; i < TLSD_MAX_CONNS; i++) {
-        struct conn *c = &d->conns[i];
+    unsigned n_slots = tlsd_slots(d);
+    for (unsigned i = 0; i < n_slots; i++) {
+        struct conn *c = tlsd_conn(d, i);
         if (__atomic_load_n(&c->st, __ATOMIC_ACQUIRE) != C_FREE && c->w == w && c->l == l) {
             if (c->st == C_NEW) /* not taken over yet: nothing of the engine's */
                 set_bit(w->mine, i);
@@ -472,7 +477,7 @@ static void timeouts(struct worker *w)
     for (unsigned k = 0; k < TLSD_CONN_WORDS; k++)
         for (uint64_t b = w->mine[k]; b; b &= b - 1) {
             unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-            struct conn *c = &w->d->conns[i];
+            struct conn *c = tlsd_conn(w->d, i);
             if (c->st == C_HANDSHAKE && now - c->started > (uint64_t)c->l->ct->handshake_timeout * 1000000000ull)
                 conn_fail(w, c, TLS_R_TIMEOUT, "handshake timeout");
             else if ((c->st == C_PROXY || c->st == C_CONNECTING) &&
@@ -480,8 +485,15 @@ static void timeouts(struct worker *w)
                 conn_fail(w, c, TLS_R_TIMEOUT, "idle timeout");
             else if (starved && c->st == C_PROXY && !c->pend && !c->b_eof)
                 ; /* the heap had no pending buffer for it: try again */
-            else if (c->st != C_CLOSING || now <= c->close_deadline)
+            else if (c->st != C_CLOSING || now <= c->close_deadline) {
+                /* Idle for a second: the engine gives its record buffers
+                 * back (tls_conn_park; the next engine call takes them
+                 * again).  Refused while a record is half done. */
+                if ((c->st == C_PROXY || c->st == C_CONNECTING) && !c->tls.parked && !c->pend &&
+                    now - c->last >= TLSD_PARK_NS)
+                    (void)tls_conn_park(&c->tls);
                 continue;
+            }
             worker_mark(w, i); /* driven in this pass: CLOSING flushes and releases it */
         }
 }
@@ -493,7 +505,7 @@ static void keyd_wake(struct worker *w)
     for (unsigned k = 0; k < TLSD_CONN_WORDS; k++)
         for (uint64_t b = w->mine[k]; b; b &= b - 1) {
             unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-            struct conn *c = &w->d->conns[i];
+            struct conn *c = tlsd_conn(w->d, i);
             if (c->st == C_HANDSHAKE && c->tls.sign_pending)
                 worker_mark(w, i);
         }
@@ -523,7 +535,7 @@ bool worker_pass(struct worker *w)
         uint64_t b = __atomic_exchange_n(&w->ready[k], 0, __ATOMIC_ACQUIRE);
         for (; b; b &= b - 1) {
             unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-            if (drive(w, &d->conns[i])) {
+            if (drive(w, tlsd_conn(d, i))) {
                 worker_mark(w, i);
                 more = true;
             }

@@ -1444,6 +1444,28 @@ static void test_park_refused_mid_record(void)
     pair_free(&p); /* freed while parked: the account comes back to zero */
 }
 
+/* Many connections open at once, parked: the PSA key store grows by
+ * slices while their handshakes run (two keys per open connection), and
+ * the slices are the program's (MBEDTLS_PSA_KEY_SLICE_CALLOC), so every
+ * connection's account still comes back to zero. */
+static void test_many_parked_key_store_grows(void)
+{
+    enum { N = 120 };
+    struct pair *ps = calloc(N, sizeof *ps);
+    CHECK(ps != NULL);
+    size_t parked_total = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_CONNECTED(&ps[i], &SRV, 0, .host = "api.example.com", .trust = K_API, .version = i % 2 ? 13 : 0);
+        CHECK(tls_conn_park(&ps[i].conn));
+        parked_total += ps[i].conn.mem.used;
+    }
+    printf("# MEM %d connections parked: %zu bytes charged to them, %zu each\n", N, parked_total, parked_total / N);
+    CHECK(parked_total < (size_t)N * TLS_PARKED_MEM_MAX);
+    for (int i = 0; i < N; i++)
+        pair_free(&ps[i]); /* each account back to zero, though their keys made the store grow */
+    free(ps);
+}
+
 /* ---------------------------------------------- configuration errors ---- */
 
 static void test_config_errors(void)
@@ -1665,6 +1687,7 @@ int main(void)
         UNIT_TEST(test_park_between_records_tls12),
         UNIT_TEST(test_park_between_records_tls13),
         UNIT_TEST(test_park_refused_mid_record),
+        UNIT_TEST(test_many_parked_key_store_grows),
         UNIT_TEST(test_config_errors),
         UNIT_TEST(test_handshake_times),
         UNIT_TEST(test_teardown_nothing_leaked),
