@@ -107,3 +107,5 @@ void netd_pcbpool_size(uint32_t *elements, uint64_t *bytes)
     *elements = MEMP_NUM_TCP_PCB + P.added;
     *bytes = P.mapped;
 }
+
+uint32_t netd_pcbpool_stride(void) { return stride(memp_pools[MEMP_TCP_PCB]); }

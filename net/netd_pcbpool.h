@@ -37,4 +37,7 @@ bool netd_pcbpool_topup(void);
 /* Elements in the pool (static and added) and bytes mapped for the added. */
 void netd_pcbpool_size(uint32_t *elements, uint64_t *bytes);
 
+/* Bytes one PCB takes in the pool (lwIP's struct tcp_pcb and its guards). */
+uint32_t netd_pcbpool_stride(void);
+
 #endif

@@ -380,13 +380,29 @@ static void sample_heap(struct front *f)
         f->heap_peak = used;
 }
 
+/* Connections whose engine is parked now (a glance at other workers'
+ * slots: a statistic, exact only when nothing moves). */
+static unsigned count_parked(const struct tlsd *d)
+{
+    unsigned n = 0, slots = tlsd_slots(d);
+    for (unsigned i = 0; i < slots; i++) {
+        const struct conn *c = tlsd_conn(d, i);
+        if (__atomic_load_n(&c->st, __ATOMIC_ACQUIRE) != C_FREE && c->tls_live && c->tls.parked)
+            n++;
+    }
+    return n;
+}
+
 static void log_stats(struct front *f)
 {
     size_t used = 0, size = 0;
     tls_plat_heap_usage(&used, &size);
-    ulog("tlsd: memory: heap %llu KiB used of %llu KiB (peak %llu KiB); connections %u (peak %u of %u)\n",
+    ulog("tlsd: memory: heap %llu KiB used of %llu KiB (peak %llu KiB); connections %u (peak %u of %u), %u idle "
+         "and parked, %u slots (%u KiB, kept)\n",
          (unsigned long long)(used >> 10), (unsigned long long)(size >> 10), (unsigned long long)(f->heap_peak >> 10),
-         __atomic_load_n(&f->d.conns_now, __ATOMIC_RELAXED), f->d.conn_peak, (unsigned)TLSD_MAX_CONNS);
+         __atomic_load_n(&f->d.conns_now, __ATOMIC_RELAXED), f->d.conn_peak, (unsigned)TLSD_MAX_CONNS,
+         count_parked(&f->d), tlsd_slots(&f->d),
+         (unsigned)((size_t)f->d.n_chunks * tls_mem_cost(TLSD_CHUNK * sizeof(struct conn)) >> 10));
     for (unsigned k = 0; k < f->d.n_workers && f->d.n_workers > 1; k++) {
         const struct worker *w = &f->w[k];
         ulog("tlsd: worker %u (core %u): connections %llu, handshakes %llu, open %llu\n", k, w->cpu,
