@@ -12,6 +12,9 @@ open_held    opens N TLS connections (Python's ssl, non-blocking handshakes,
 probe        sends a request on every held connection and counts the replies
              (a held connection still proxies, its engine unparked);
 fetch        one new client's GET, blocking, with a timeout;
+capacity_image
+             a copy of the built image for these runs: one listener on 443
+             whose backend is a HoldBackend, statistics every few seconds;
 tlsd_memory, netd_memory
              the last statistics lines of tlsd and netd in a serial log.
 
@@ -25,11 +28,16 @@ import errno
 import re
 import resource
 import selectors
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Optional
+
+REPO = Path(__file__).resolve().parents[1]
 
 REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nheld\n"
 
@@ -315,3 +323,55 @@ def per_conn_bytes(before_t: dict, after_t: dict, before_n: dict, after_n: dict,
     netd = ((after_n["pcbs"] - before_n["pcbs"]) * after_n["pcb_bytes"]
             + (after_n["table_kib"] - before_n["table_kib"]) * 1024) / conns
     return {"tlsd": tlsd, "netd": netd, "total": tlsd + netd}
+
+
+CAPACITY_CONF = """# bench/hold.py: capacity runs (test_capacity.py, bench/tls.py)
+hostname capacity
+interface wan nic 0 dhcp
+
+pass out keep state
+pass in on wan proto icmp keep state
+pass in on wan proto tcp to port 443 keep state
+
+tls 443 {{
+    certificate ec.crt key ec.key
+    backend 10.0.2.2:{port}
+    max-connections {max_conns}
+    handshake-timeout 3s
+    idle-timeout 10m
+}}
+"""
+
+
+def capacity_image(src: Path, out: Path, site: Path, backend_port: int, max_conns: int, stats_s: int = 2) -> None:
+    """A copy of the image in SRC (the normal boot, image/manifest) whose
+    keyd holds ec.key (made here by openssl), whose netd and tlsd log their
+    statistics every STATS_S seconds, and whose site archive is
+    CAPACITY_CONF: 443 proxied to the host's 127.0.0.1:BACKEND_PORT (the
+    guest's 10.0.2.2 on QEMU's user network)."""
+    import keelqemu as kq  # tests/qemu, on the caller's path
+
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(src, out)
+    site.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(site / "ec.key"), "-out", str(site / "ec.crt"), "-days", "30", "-subj",
+                    "/CN=capacity"], check=True, capture_output=True)
+    lines = []
+    for line in (REPO / "image" / "manifest").read_text().splitlines():
+        w = line.split()
+        if w[:2] == ["server", "keyd"]:
+            line = line.replace("key=edge1.key", "key=ec.key")
+        elif w[:2] == ["server", "tlsd"]:
+            line = re.sub(r"stats=\d+", f"stats={stats_s}", line)
+        elif w[:2] == ["server", "netd"] and " args " not in line:
+            line = re.sub(r"(memory \S+)", rf"\1 args stats={stats_s}", line, count=1)
+        lines.append(line)
+    manifest = out / "manifest"
+    manifest.write_text("\n".join(lines) + "\n")
+    elfs = sorted(str(p) for p in (kq.BUILD / "user").glob("*.elf") if p.name != "init.elf")
+    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
+    manifest.unlink()
+    (site / "appliance.conf").write_text(CAPACITY_CONF.format(port=backend_port, max_conns=max_conns))
+    subprocess.run([str(REPO / "tools" / "mksite.sh"), str(out / "site.cpio"), str(site / "appliance.conf"),
+                    str(kq.BUILD / "tools" / "conf-check")], check=True, capture_output=True)

@@ -36,6 +36,7 @@
  * (tlsd_worker.h), so a small machine pays only for what it uses. */
 #define TLSD_MAX_CONNS ((SOCK_MAX - CONF_MAX_TLS) / 2)
 _Static_assert(2 * TLSD_MAX_CONNS + CONF_MAX_TLS <= SOCK_MAX, "netd has the sockets");
+_Static_assert(CONF_DEFAULT_MAX_CONNECTIONS == TLSD_MAX_CONNS, "a listener's default limit is tlsd's own");
 
 struct listener {
     const struct conf_tls *ct; /* its block in the configuration it belongs to */

@@ -6,11 +6,11 @@ handshake after handshake-timeout, apart from idle-timeout.
 
 The boot is the appliance's normal one, as `make run` starts it (image/
 manifest: netd, keyd, tlsd, virtio-rng, QEMU's user network), in 256 MiB,
-with this suite's site archive: one listener, 443 (ECDSA P-256, made here
-by openssl), `max-connections 4000`, `handshake-timeout 3s`, `idle-timeout
-10m`, whose backend is bench/hold.py's HoldBackend on the host (it holds
-every connection and answers each request), and netd and tlsd logging
-their statistics every 2 s (the manifest's `stats=` changed in the copy).
+with the site archive of bench/hold.py's capacity_image: one listener, 443
+(ECDSA P-256, made by openssl), `max-connections 4000`, `handshake-timeout
+3s`, `idle-timeout 10m`, whose backend is hold.py's HoldBackend on the
+host (it holds every connection and answers each request), and netd and
+tlsd logging their statistics every 2 s.
 
 Checks (each a PASS/FAIL line; the closing line is "N passed, N failed"):
   - HELD idle TLS connections (300 by default: more than the 124 tlsd held
@@ -37,7 +37,6 @@ import argparse
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,55 +50,6 @@ sys.path.insert(0, str(REPO / "bench"))
 import keelqemu as kq  # noqa: E402
 import netlab  # noqa: E402
 import hold  # noqa: E402
-
-CONF = """# tests/qemu/test_capacity.py
-hostname capacity
-interface wan nic 0 dhcp
-
-pass out keep state
-pass in on wan proto icmp keep state
-pass in on wan proto tcp to port 443 keep state
-
-tls 443 {{
-    certificate ec.crt key ec.key
-    backend 10.0.2.2:{port}
-    max-connections 4000
-    handshake-timeout 3s
-    idle-timeout 10m
-}}
-"""
-
-
-def make_image(src: Path, out: Path, site: Path, backend_port: int, stats_s: int = 2) -> None:
-    """A copy of the image in SRC whose keyd holds ec.key, whose netd and
-    tlsd log statistics every STATS_S seconds, and whose site archive is
-    CONF with a certificate made here."""
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(src, out)
-    site.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(site / "ec.key"), "-out", str(site / "ec.crt"), "-days", "30", "-subj",
-                    "/CN=capacity"], check=True, capture_output=True)
-    text = (REPO / "image" / "manifest").read_text()
-    lines = []
-    for line in text.splitlines():
-        w = line.split()
-        if w[:2] == ["server", "keyd"]:
-            line = line.replace("key=edge1.key", "key=ec.key")
-        elif w[:2] == ["server", "tlsd"]:
-            line = re.sub(r"stats=\d+", f"stats={stats_s}", line)
-        elif w[:2] == ["server", "netd"] and " args " not in line:
-            line = re.sub(r"(memory \S+)", rf"\1 args stats={stats_s}", line, count=1)
-        lines.append(line)
-    manifest = out / "manifest"
-    manifest.write_text("\n".join(lines) + "\n")
-    elfs = sorted(str(p) for p in (kq.BUILD / "user").glob("*.elf") if p.name != "init.elf")
-    subprocess.run([str(REPO / "tools" / "mkcpio.sh"), str(out / "servers.cpio"), str(manifest), *elfs], check=True)
-    manifest.unlink()
-    (site / "appliance.conf").write_text(CONF.format(port=backend_port))
-    subprocess.run([str(REPO / "tools" / "mksite.sh"), str(out / "site.cpio"), str(site / "appliance.conf"),
-                    str(kq.BUILD / "tools" / "conf-check")], check=True, capture_output=True)
-
 
 class Boot:
     """The image booted as `make run` boots it, 127.0.0.1:PORT forwarded to 443."""
@@ -146,7 +96,7 @@ def main() -> int:
     backend = hold.HoldBackend()
     port = netlab.free_port()
     img = work / "tftp"
-    make_image(Path(ns.image_dir), img, work / "site", backend.port)
+    hold.capacity_image(Path(ns.image_dir), img, work / "site", backend.port, max_conns=4000, stats_s=2)
     b = Boot("capacity", img, 256, port)
     held: list = []
     state: dict = {}
