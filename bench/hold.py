@@ -124,24 +124,31 @@ class Held:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.tls: Optional[ssl.SSLSocket] = None
+        self.tls12 = False
         self.started = time.monotonic()
 
 
-def client_context() -> ssl.SSLContext:
+def client_context(tls12: bool = False) -> ssl.SSLContext:
+    """No certificate check (the test's own); TLS 1.2 only when TLS12, else
+    what both offer (TLS 1.3)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     return ctx
 
 
 def open_held(host: str, port: int, n: int, conc: int = 32, handshake_s: float = 60, stop_after_refused: int = 20,
-              progress=None) -> tuple[list[ssl.SSLSocket], int, dict]:
+              progress=None, tls12_every: int = 0) -> tuple[list[ssl.SSLSocket], int, dict]:
     """Opens up to N TLS connections to HOST:PORT, CONC at once, and keeps
-    those that finish their handshake.  A connection closed or reset before
-    its handshake ends counts as refused; after STOP_AFTER_REFUSED refusals
-    in a row no new ones start.  Returns (held, refused, info): held
-    sockets are blocking again; info has the seconds taken and the errors."""
-    ctx = client_context()
+    those that finish their handshake (every TLS12_EVERY-th in TLS 1.2, if
+    not 0).  A connection closed or reset before its handshake ends counts
+    as refused; after STOP_AFTER_REFUSED refusals in a row no new ones
+    start.  Returns (held, refused, info): held sockets are blocking again;
+    info has the seconds taken, the errors and the versions negotiated."""
+    ctxs = (client_context(), client_context(tls12=True))
+    versions: dict[str, int] = {}
     sel = selectors.DefaultSelector()
     held: list[ssl.SSLSocket] = []
     pending: set[Held] = set()
@@ -161,6 +168,7 @@ def open_held(host: str, port: int, n: int, conc: int = 32, handshake_s: float =
             s.close()
             raise OSError(err, "connect")
         h = Held(s)
+        h.tls12 = bool(tls12_every) and started % tls12_every == 0
         pending.add(h)
         sel.register(s, selectors.EVENT_WRITE, h)
         started += 1
@@ -173,6 +181,8 @@ def open_held(host: str, port: int, n: int, conc: int = 32, handshake_s: float =
         if ok:
             obj.setblocking(True)
             held.append(obj)
+            v = obj.version() or "?"
+            versions[v] = versions.get(v, 0) + 1
             in_a_row = 0
         else:
             errors[why] = errors.get(why, 0) + 1
@@ -198,7 +208,7 @@ def open_held(host: str, port: int, n: int, conc: int = 32, handshake_s: float =
                     finish(h, False, errno.errorcode.get(err, str(err)))
                     continue
                 sel.unregister(h.sock)
-                h.tls = ctx.wrap_socket(h.sock, do_handshake_on_connect=False)
+                h.tls = ctxs[h.tls12].wrap_socket(h.sock, do_handshake_on_connect=False)
                 sel.register(h.tls, selectors.EVENT_WRITE, h)
             try:
                 h.tls.do_handshake()
@@ -216,7 +226,7 @@ def open_held(host: str, port: int, n: int, conc: int = 32, handshake_s: float =
             last_report = time.monotonic()
             progress(len(held), refused, time.monotonic() - t0)
     sel.close()
-    return held, refused, {"seconds": time.monotonic() - t0, "errors": errors}
+    return held, refused, {"seconds": time.monotonic() - t0, "errors": errors, "versions": versions}
 
 
 def probe(conns: list[ssl.SSLSocket], timeout: float = 120) -> int:
@@ -332,11 +342,22 @@ interface wan nic 0 dhcp
 pass out keep state
 pass in on wan proto icmp keep state
 pass in on wan proto tcp to port 443 keep state
+pass in on wan proto tcp to port 444 keep state
 
+# The connections held: handshakes queue behind each other under TCG, so
+# the handshake timeout is long here.
 tls 443 {{
     certificate ec.crt key ec.key
     backend 10.0.2.2:{port}
     max-connections {max_conns}
+    handshake-timeout 2m
+    idle-timeout 10m
+}}
+
+# A short handshake timeout, apart from the idle one.
+tls 444 {{
+    certificate ec.crt key ec.key
+    backend 10.0.2.2:{port}
     handshake-timeout 3s
     idle-timeout 10m
 }}
@@ -347,8 +368,9 @@ def capacity_image(src: Path, out: Path, site: Path, backend_port: int, max_conn
     """A copy of the image in SRC (the normal boot, image/manifest) whose
     keyd holds ec.key (made here by openssl), whose netd and tlsd log their
     statistics every STATS_S seconds, and whose site archive is
-    CAPACITY_CONF: 443 proxied to the host's 127.0.0.1:BACKEND_PORT (the
-    guest's 10.0.2.2 on QEMU's user network)."""
+    CAPACITY_CONF: 443 (the connections held, handshake-timeout 2m) and
+    444 (handshake-timeout 3s) proxied to the host's 127.0.0.1:BACKEND_PORT
+    (the guest's 10.0.2.2 on QEMU's user network)."""
     import keelqemu as kq  # tests/qemu, on the caller's path
 
     shutil.rmtree(out, ignore_errors=True)

@@ -6,24 +6,25 @@ handshake after handshake-timeout, apart from idle-timeout.
 
 The boot is the appliance's normal one, as `make run` starts it (image/
 manifest: netd, keyd, tlsd, virtio-rng, QEMU's user network), in 256 MiB,
-with the site archive of bench/hold.py's capacity_image: one listener, 443
-(ECDSA P-256, made by openssl), `max-connections 4000`, `handshake-timeout
-3s`, `idle-timeout 10m`, whose backend is hold.py's HoldBackend on the
+with the site archive of bench/hold.py's capacity_image: listeners 443
+(`max-connections 4000`, `handshake-timeout 2m`: handshakes queue under
+TCG) and 444 (`handshake-timeout 3s`), both `idle-timeout 10m`, ECDSA
+P-256 (made by openssl), whose backend is hold.py's HoldBackend on the
 host (it holds every connection and answers each request), and netd and
 tlsd logging their statistics every 2 s.
 
 Checks (each a PASS/FAIL line; the closing line is "N passed, N failed"):
   - HELD idle TLS connections (300 by default: more than the 124 tlsd held
-    before) all finish their handshake and stay open, with as many backend
-    connections held;
+    before; a quarter TLS 1.2, the rest TLS 1.3) all finish their handshake
+    and stay open, with as many backend connections held;
   - tlsd parks them (its statistics line: "N idle and parked");
   - memory per idle connection, tlsd's heap growth plus netd's (PCBs in
     use x their size, and its socket table's growth), from the statistics
     lines before and after: under 16 KiB;
   - a new client is served while they are held;
   - every held connection still proxies a request (its engine unparks);
-  - a client that connects and sends nothing is dropped after the 3 s
-    handshake-timeout, while the held idle ones stay (idle-timeout 10 m).
+  - a client that connects to 444 and sends nothing is dropped after its
+    3 s handshake-timeout, while the held idle ones stay (idle-timeout 10m).
 
 Positive control: with tlsd's old limit (TLSD_MAX_CONNS 124), 176 of the
 300 are refused and the first check fails.
@@ -54,12 +55,13 @@ import hold  # noqa: E402
 class Boot:
     """The image booted as `make run` boots it, 127.0.0.1:PORT forwarded to 443."""
 
-    def __init__(self, name: str, image_dir: Path, mem: int, port: int) -> None:
+    def __init__(self, name: str, image_dir: Path, mem: int, port: int, port444: int) -> None:
         self.log = kq.LOG_DIR / f"{name}.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.log.unlink(missing_ok=True)
         cfg = kq.Config(boot="direct", accel="auto", mem=mem, serial=f"file:{self.log}",
-                        fwd=f"tcp:127.0.0.1:{port}-:443", qemu_extra="-device virtio-rng-pci", image_dir=image_dir)
+                        fwd=f"tcp:127.0.0.1:{port}-:443,tcp:127.0.0.1:{port444}-:444",
+                        qemu_extra="-device virtio-rng-pci", image_dir=image_dir)
         self.qout = open(kq.LOG_DIR / f"{name}.qemu.log", "wb")
         self.proc = kq.spawn(kq.build_command(cfg).cmd, self.qout)
         self.serial = netlab.SerialLog(self.log, alive=lambda: self.proc.poll() is None)
@@ -94,10 +96,10 @@ def main() -> int:
     check = kq.check
     work = Path(tempfile.mkdtemp(prefix="capacity-", dir=kq.BUILD))
     backend = hold.HoldBackend()
-    port = netlab.free_port()
+    port, port444 = netlab.free_port(), netlab.free_port()
     img = work / "tftp"
     hold.capacity_image(Path(ns.image_dir), img, work / "site", backend.port, max_conns=4000, stats_s=2)
-    b = Boot("capacity", img, 256, port)
+    b = Boot("capacity", img, 256, port, port444)
     held: list = []
     state: dict = {}
     try:
@@ -122,11 +124,13 @@ def main() -> int:
         def held_all():
             nonlocal held
             t0 = time.monotonic()
-            held, refused, info = hold.open_held("127.0.0.1", port, ns.held, conc=16, handshake_s=90)
+            held, refused, info = hold.open_held("127.0.0.1", port, ns.held, conc=8, handshake_s=120, tls12_every=4)
             print(f"# {len(held)} held, {refused} refused in {time.monotonic() - t0:.0f} s; errors {info['errors']}; "
-                  f"the backend holds {backend.open}", flush=True)
+                  f"versions {info['versions']}; the backend holds {backend.open}", flush=True)
             check(len(held) == ns.held and refused == 0,
                   f"{len(held)} of {ns.held} connections held, {refused} refused ({info['errors']})")
+            check(info["versions"].get("TLSv1.2", 0) >= ns.held // 4 - 1 and info["versions"].get("TLSv1.3", 0) > 0,
+                  f"not both versions held: {info['versions']}")
             end = time.monotonic() + 60
             while backend.open < ns.held and time.monotonic() < end:
                 time.sleep(0.5)
@@ -172,7 +176,7 @@ def main() -> int:
         rep.run("capacity.held_connections_still_proxy", still_proxy)
 
         def handshake_timeout():
-            s = socket.create_connection(("127.0.0.1", port), timeout=30)
+            s = socket.create_connection(("127.0.0.1", port444), timeout=30)
             t0 = time.monotonic()
             try:
                 s.settimeout(30)
