@@ -55,7 +55,7 @@
  * (netd_sock.c), and the pools and heap bound them all together.  lwIP
  * sends a window update once the window has opened by
  * TCP_WND_UPDATE_THRESHOLD (4 MSS), as the client's reads free the ring.
- * Static total about 2.8 MiB of netd's .bss with IPv6 (the RW segment),
+ * Static total about 2.3 MiB of netd's .bss with IPv6 (the RW segment),
  * plus the 1.5 MiB heap frame (manifest: netd memory 7M).
  */
 #ifndef NETD_LWIPOPTS_H
