@@ -641,18 +641,21 @@ bool tls_conn_park(struct tls_conn *c)
 
 /* Full-size buffers again, before any call into mbedTLS: the small ones'
  * bytes copied back, the pointers restored.  Returns 0, or
- * MBEDTLS_ERR_SSL_ALLOC_FAILED (C stays parked). */
+ * MBEDTLS_ERR_SSL_ALLOC_FAILED (C stays parked, unchanged: the caller
+ * says TLS_WANT_MEMORY). */
 static int unpark(struct tls_conn *c)
 {
     if (!c->parked)
         return 0;
     mbedtls_ssl_context *s = &c->ssl;
+    size_t denied = c->mem.denied;
     struct tls_mem_account *prev = tls_mem_enter(&c->mem);
     unsigned char *in = tls_mem_calloc(1, MBEDTLS_SSL_IN_BUFFER_LEN);
     unsigned char *out = in ? tls_mem_calloc(1, MBEDTLS_SSL_OUT_BUFFER_LEN) : NULL;
     tls_mem_leave(prev);
     if (!in || !out) {
         tls_mem_free(in);
+        c->mem.denied = denied; /* not the connection's failure (classify() reads it): it waits */
         return MBEDTLS_ERR_SSL_ALLOC_FAILED;
     }
     memcpy(in, s->in_buf, TLS_PARK_BYTES);
@@ -759,9 +762,8 @@ int tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t len)
         return TLS_E_INVAL;
     if (len > 0x7fffffff)
         len = 0x7fffffff;
-    int u = unpark(c);
-    if (u != 0)
-        return fail(c, u);
+    if (unpark(c) != 0)
+        return TLS_WANT_MEMORY;
     struct tls_mem_account *prev = tls_mem_enter(&c->mem);
     int r = mbedtls_ssl_read(&c->ssl, buf, len);
     tls_mem_leave(prev);
@@ -802,9 +804,8 @@ int tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len)
         return TLS_E_STATE;
     if (len == 0)
         return TLS_E_INVAL;
-    int u = unpark(c);
-    if (u != 0)
-        return fail(c, u);
+    if (unpark(c) != 0)
+        return TLS_WANT_MEMORY;
     int st = push(c);
     if (st != TLS_OK)
         return st;
@@ -852,9 +853,8 @@ int tls_conn_shutdown(struct tls_conn *c)
     int st = push(c); /* data queued before the alert goes first */
     if (st != TLS_OK)
         return st;
-    int u = unpark(c);
-    if (u != 0)
-        return fail(c, u);
+    if (unpark(c) != 0)
+        return TLS_WANT_MEMORY;
     struct tls_mem_account *prev = tls_mem_enter(&c->mem);
     int r = mbedtls_ssl_close_notify(&c->ssl);
     tls_mem_leave(prev);

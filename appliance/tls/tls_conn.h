@@ -76,8 +76,10 @@
  * buffers are kept in the struct.  Every engine call that enters mbedTLS
  * unparks first (full-size buffers again, the pointers re-derived, as
  * mbedTLS's own MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH resizing does), so
- * parking is invisible to the owner and to the peer; an unpark that finds
- * no memory fails the connection (TLS_R_MEMORY).  A parked connection's
+ * parking is invisible to the owner and to the peer; a call that finds no
+ * memory to unpark returns TLS_WANT_MEMORY and changes nothing (the owner
+ * calls again later: the connection waits, it does not fail).  A parked
+ * connection's
  * account holds only the keys, the session and the two small buffers
  * (test_tls_conn.c measures it; under TLS_PARKED_MEM_MAX), so an idle
  * connection costs ~2 KiB instead of ~33 KiB.  tlsd parks a connection
@@ -110,13 +112,14 @@
 /* Returned by the engine's calls (negative; 0 is success, > 0 a count). */
 enum tls_status {
     TLS_OK = 0,
-    TLS_WANT_READ = -1,  /* needs bytes from the transport: call again when readable */
-    TLS_WANT_WRITE = -2, /* the transport is full: call again when writable */
-    TLS_WANT_SIGN = -3,  /* waiting for the signer: call again when it may be done */
-    TLS_EOF = -4,        /* tls_conn_read: the peer closed its direction (close_notify) */
-    TLS_E_FAILED = -5,   /* the connection failed (tls_conn_reason says why) */
-    TLS_E_STATE = -6,    /* not allowed in this state (write after shutdown, ...) */
-    TLS_E_INVAL = -7,    /* a bad argument */
+    TLS_WANT_READ = -1,   /* needs bytes from the transport: call again when readable */
+    TLS_WANT_WRITE = -2,  /* the transport is full: call again when writable */
+    TLS_WANT_SIGN = -3,   /* waiting for the signer: call again when it may be done */
+    TLS_EOF = -4,         /* tls_conn_read: the peer closed its direction (close_notify) */
+    TLS_E_FAILED = -5,    /* the connection failed (tls_conn_reason says why) */
+    TLS_E_STATE = -6,     /* not allowed in this state (write after shutdown, ...) */
+    TLS_E_INVAL = -7,     /* a bad argument */
+    TLS_WANT_MEMORY = -8, /* parked, and no memory to take its record buffers back: call again later */
 };
 
 /* Why a connection failed: one counter each per listener. */
@@ -318,14 +321,15 @@ int tls_conn_handshake(struct tls_conn *c);
 
 /* Decrypts application data into BUF: the byte count (> 0), TLS_EOF (the
  * peer's close_notify, or end of stream: rd_closed), TLS_WANT_READ,
- * TLS_WANT_WRITE (an alert must go out first), TLS_E_FAILED, TLS_E_STATE
- * (handshake not done). */
+ * TLS_WANT_WRITE (an alert must go out first), TLS_WANT_MEMORY (parked:
+ * see above), TLS_E_FAILED, TLS_E_STATE (handshake not done). */
 int tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t len);
 
 /* Encrypts up to LEN bytes (one record, at most 16 KiB): the count taken
  * (> 0; they are the engine's now, even if still queued for the
  * transport), TLS_WANT_WRITE (an earlier record is still queued: nothing
- * taken), TLS_E_FAILED, TLS_E_STATE (not OPEN, or after shutdown). */
+ * taken), TLS_WANT_MEMORY (parked: nothing taken), TLS_E_FAILED,
+ * TLS_E_STATE (not OPEN, or after shutdown). */
 int tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len);
 
 /* Pushes queued bytes to the transport: TLS_OK (nothing left),
@@ -334,7 +338,8 @@ int tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len);
 int tls_conn_flush(struct tls_conn *c);
 
 /* Closes our direction with close_notify: TLS_OK when sent, TLS_WANT_WRITE
- * (call again or flush), TLS_E_FAILED, TLS_E_STATE (not OPEN). */
+ * (call again or flush), TLS_WANT_MEMORY (parked: call again later),
+ * TLS_E_FAILED, TLS_E_STATE (not OPEN). */
 int tls_conn_shutdown(struct tls_conn *c);
 
 /* Gives back C's record buffers while it is idle (see "Parking" above).

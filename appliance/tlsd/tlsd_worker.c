@@ -338,11 +338,22 @@ static bool do_connecting(struct worker *w, struct conn *c)
     return true;
 }
 
+/* Whether C's client socket has something for the engine: bytes in its rx
+ * ring, or the end of the stream.  A parked engine is called (and so takes
+ * its record buffers back) only then, not at every wake-up of C. */
+static bool client_has_input(struct worker *w, const struct conn *c)
+{
+    const struct sock_state *ss = &w->d->sc.sh->s[c->cs];
+    if (sock_status(&w->d->sc, c->cs) & (SOCK_ST_RX_EOF | SOCK_ST_RESET))
+        return true;
+    return __atomic_load_n(&ss->rx_head, __ATOMIC_ACQUIRE) != __atomic_load_n(&ss->rx_tail, __ATOMIC_RELAXED);
+}
+
 static bool do_proxy(struct worker *w, struct conn *c)
 {
     bool moved = false;
     /* client -> backend, no more than the backend's ring takes. */
-    while (!c->c_eof) {
+    while (!c->c_eof && (!c->tls.parked || client_has_input(w, c))) {
         uint32_t room =
             sock_tx_room(&w->d->sc, c->bs); /* <= SOCK_RING_BYTES, iobuf's size; less when the tx pool is short */
         if (!room)
@@ -368,7 +379,9 @@ static bool do_proxy(struct worker *w, struct conn *c)
             conn_fail(w, c, TLS_R_IO, "client connection failed");
             return true;
         }
-        break; /* WANT_READ / WANT_WRITE */
+        if (n == TLS_WANT_MEMORY)
+            w->pend_starved = true; /* parked, the heap full: the tick drives it again */
+        break;                      /* WANT_READ / WANT_WRITE / WANT_MEMORY */
     }
     if (c->c_eof && !c->shut_sent) {
         (void)sock_shutdown(&w->d->sc, c->bs); /* FIN once the ring is sent */
@@ -388,7 +401,9 @@ static bool do_proxy(struct worker *w, struct conn *c)
                 conn_fail(w, c, TLS_R_IO, "client connection failed");
                 return true;
             }
-            break; /* WANT_WRITE */
+            if (wr == TLS_WANT_MEMORY)
+                w->pend_starved = true;
+            break; /* WANT_WRITE / WANT_MEMORY */
         }
         pend_give(c);
         if (c->b_eof)
@@ -416,9 +431,11 @@ static bool do_proxy(struct worker *w, struct conn *c)
     }
     if (c->b_eof && c->pend_off >= c->pend_len && !c->notify_done) {
         int r = tls_conn_shutdown(&c->tls);
+        if (r == TLS_WANT_MEMORY)
+            w->pend_starved = true; /* the tick tries again */
         if (r == TLS_OK) {
             c->notify_done = moved = true;
-        } else if (r != TLS_WANT_WRITE) {
+        } else if (r != TLS_WANT_WRITE && r != TLS_WANT_MEMORY) {
             c->notify_done = moved = true; /* failed state: nothing more to say */
         }
     }
@@ -487,8 +504,8 @@ static void timeouts(struct worker *w)
             else if ((c->st == C_PROXY || c->st == C_CONNECTING) &&
                      now - c->last > (uint64_t)c->l->ct->idle_timeout * 1000000000ull)
                 conn_fail(w, c, TLS_R_TIMEOUT, "idle timeout");
-            else if (starved && c->st == C_PROXY && !c->pend && !c->b_eof)
-                ; /* the heap had no pending buffer for it: try again */
+            else if (starved && c->st == C_PROXY && !c->pend && (!c->b_eof || c->tls.parked))
+                ; /* the heap had no pending buffer (or record buffers) for it: try again */
             else if (c->st != C_CLOSING || now <= c->close_deadline) {
                 /* Idle for a second: the engine gives its record buffers
                  * back (tls_conn_park; the next engine call takes them

@@ -105,8 +105,8 @@ struct worker {
     uint64_t mine[TLSD_CONN_WORDS]; /* connections it has taken over */
     struct keyd_client kc;          /* its share of keyd's slots */
     bool kick;                      /* something for netd: SOCK_KICK at the end of the pass */
-    bool pend_starved;              /* a pending buffer was refused (heap full): the tick retries */
-    uint64_t next_tick;             /* when it looks at all of its connections again */
+    bool pend_starved;  /* a pending buffer or a parked engine's buffers were refused (heap full): the tick retries */
+    uint64_t next_tick; /* when it looks at all of its connections again */
     /* Counters: conns and handshakes the worker's (thread 0 reads them);
      * current = connections handed to it and not yet released (thread 0
      * adds at hand-over, the worker subtracts at release: atomic), which

@@ -1444,6 +1444,32 @@ static void test_park_refused_mid_record(void)
     pair_free(&p); /* freed while parked: the account comes back to zero */
 }
 
+/* A parked connection with no memory to take its buffers back waits
+ * (TLS_WANT_MEMORY, nothing changed) and carries on once there is. */
+static void test_park_no_memory_waits(void)
+{
+    struct pair p;
+    CHECK_CONNECTED(&p, &SRV, 0, .host = "api.example.com", .trust = K_API, .version = 1);
+    CHECK(tls_conn_park(&p.conn));
+    size_t limit = p.conn.mem.limit;
+    p.conn.mem.limit = p.conn.mem.used + 1024; /* far too little for two record buffers */
+    uint8_t msg[100], got[100];
+    memset(msg, 'm', sizeof msg);
+    CHECK_EQ(mbedtls_ssl_write(&p.cli.ssl, msg, sizeof msg), (int)sizeof msg);
+    CHECK_EQ(tls_conn_read(&p.conn, got, sizeof got), TLS_WANT_MEMORY);
+    CHECK_EQ(tls_conn_write(&p.conn, msg, sizeof msg), TLS_WANT_MEMORY);
+    CHECK_EQ(tls_conn_shutdown(&p.conn), TLS_WANT_MEMORY);
+    CHECK(p.conn.parked);
+    CHECK_EQ(p.conn.state, TLS_CS_OPEN);
+    CHECK_EQ(p.conn.reason, TLS_R_NONE);
+    CHECK_EQ(p.conn.mem.denied, 0);
+    p.conn.mem.limit = limit; /* memory again */
+    CHECK_EQ(tls_conn_read(&p.conn, got, sizeof got), (int)sizeof got);
+    CHECK(memcmp(msg, got, sizeof got) == 0);
+    CHECK(!p.conn.parked);
+    pair_free(&p);
+}
+
 /* Many connections open at once, parked: the PSA key store grows by
  * slices while their handshakes run (two keys per open connection), and
  * the slices are the program's (MBEDTLS_PSA_KEY_SLICE_CALLOC), so every
@@ -1687,6 +1713,7 @@ int main(void)
         UNIT_TEST(test_park_between_records_tls12),
         UNIT_TEST(test_park_between_records_tls13),
         UNIT_TEST(test_park_refused_mid_record),
+        UNIT_TEST(test_park_no_memory_waits),
         UNIT_TEST(test_many_parked_key_store_grows),
         UNIT_TEST(test_config_errors),
         UNIT_TEST(test_handshake_times),
