@@ -7,6 +7,8 @@
  *   NEW        thread 0 accepted it and gave it to this worker;
  *   HANDSHAKE  the engine's handshake (keyd signs asynchronously: the
  *              connection is driven again when keyd's completion comes);
+ *              the engine starts with the client's first bytes, so a
+ *              client that sends nothing holds no engine memory;
  *   CONNECTING the backend connection is being made;
  *   PROXY      bytes both ways; each direction closes on its own
  *              (client close_notify/FIN -> FIN to the backend; backend
@@ -231,29 +233,57 @@ unsigned worker_close_listener(struct worker *w, struct listener *l)
 static void conn_fail(struct worker *w, struct conn *c, enum tls_reason why, const char *what)
 {
     char ip[56], dsc[160];
-    if (c->tls_live && c->tls.state != TLS_CS_FAILED)
+    if (!c->tls_live) { /* the client sent nothing: no engine yet (do_new) */
+        STAT_ADD(c->l->srv.stats.failed[why], 1);
+        ulog("tlsd: %u: client %s:%u: %s: %s (nothing received)\n", c->l->ct->port, peer_text(c, ip, sizeof ip),
+             c->peer_port, what, tls_reason_str(why));
+        conn_close(w, c);
+        return;
+    }
+    if (c->tls.state != TLS_CS_FAILED)
         tls_conn_abort(&c->tls, why); /* counted once, by reason */
     ulog("tlsd: %u: client %s:%u: %s: %s\n", c->l->ct->port, peer_text(c, ip, sizeof ip), c->peer_port, what,
          tls_conn_describe_failure(&c->tls, dsc, sizeof dsc));
     conn_close(w, c);
 }
 
+/* Whether C's client socket has something for the engine: bytes in its rx
+ * ring, or the end of the stream.  A parked engine is called (and so takes
+ * its record buffers back) only then, not at every wake-up of C. */
+static bool client_has_input(struct worker *w, const struct conn *c)
+{
+    const struct sock_state *ss = &w->d->sc.sh->s[c->cs];
+    if (sock_status(&w->d->sc, c->cs) & (SOCK_ST_RX_EOF | SOCK_ST_RESET))
+        return true;
+    return __atomic_load_n(&ss->rx_head, __ATOMIC_ACQUIRE) != __atomic_load_n(&ss->rx_tail, __ATOMIC_RELAXED);
+}
+
 /* ------------------------------------------------------------ states ---- */
 
-/* NEW: the worker takes the connection over and starts its engine. */
+/* NEW: the worker takes the connection over.  Its engine (two record
+ * buffers, ~35 KiB) starts with the client's first bytes (do_handshake),
+ * so a client that connects and sends nothing holds only its slot until
+ * handshake-timeout drops it. */
 static bool do_new(struct worker *w, struct conn *c)
 {
     unsigned i = conn_index(w->d, c);
     set_bit(w->mine, i);
     w->conns++;
     c->st = C_HANDSHAKE;
+    return true;
+}
+
+/* Starts C's engine.  Returns false when there was no memory for it (C
+ * is closing). */
+static bool engine_start(struct worker *w, struct conn *c)
+{
     if (tls_conn_init(&c->tls, &c->l->srv, &IO, c) != TLS_OK) {
         char ip[56];
         c->tls_live = true;
         ulog("tlsd: %u: client %s:%u: out of memory for a connection\n", c->l->ct->port, peer_text(c, ip, sizeof ip),
              c->peer_port);
         conn_close(w, c);
-        return true;
+        return false;
     }
     c->tls_live = true;
     return true;
@@ -261,6 +291,12 @@ static bool do_new(struct worker *w, struct conn *c)
 
 static bool do_handshake(struct worker *w, struct conn *c)
 {
+    if (!c->tls_live) {
+        if (!client_has_input(w, c))
+            return false; /* nothing yet: its socket's event drives it again */
+        (void)engine_start(w, c);
+        return true;
+    }
     int r = tls_conn_handshake(&c->tls);
     if (r == TLS_OK) {
         char ip[56];
@@ -336,17 +372,6 @@ static bool do_connecting(struct worker *w, struct conn *c)
     c->st = C_PROXY;
     w->kick = true;
     return true;
-}
-
-/* Whether C's client socket has something for the engine: bytes in its rx
- * ring, or the end of the stream.  A parked engine is called (and so takes
- * its record buffers back) only then, not at every wake-up of C. */
-static bool client_has_input(struct worker *w, const struct conn *c)
-{
-    const struct sock_state *ss = &w->d->sc.sh->s[c->cs];
-    if (sock_status(&w->d->sc, c->cs) & (SOCK_ST_RX_EOF | SOCK_ST_RESET))
-        return true;
-    return __atomic_load_n(&ss->rx_head, __ATOMIC_ACQUIRE) != __atomic_load_n(&ss->rx_tail, __ATOMIC_RELAXED);
 }
 
 static bool do_proxy(struct worker *w, struct conn *c)
@@ -527,7 +552,7 @@ static void keyd_wake(struct worker *w)
         for (uint64_t b = w->mine[k]; b; b &= b - 1) {
             unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
             struct conn *c = tlsd_conn(w->d, i);
-            if (c->st == C_HANDSHAKE && c->tls.sign_pending)
+            if (c->st == C_HANDSHAKE && c->tls_live && c->tls.sign_pending)
                 worker_mark(w, i);
         }
 }
