@@ -29,7 +29,8 @@
  * hanging.  Memory per connection, all from the heap, which grows with
  * use up to HEAP_BYTES within the budget: its slot (struct conn, ~1.1 KiB,
  * in chunks of TLSD_CHUNK made when first needed and kept); the engine's
- * account (tls_conn.h: ~38 KiB at the peak of a handshake, ~34 KiB while
+ * account from the client's first bytes on (tls_conn.h: ~38 KiB at the
+ * peak of a handshake, ~34 KiB while
  * data moves, 1.1 KiB once parked: a connection idle for TLSD_PARK_NS
  * gives its record buffers back, tlsd_worker.c); a 16 KiB pending buffer
  * only while backend bytes wait for the engine; plus two PSA key slots in
