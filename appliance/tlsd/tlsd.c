@@ -24,20 +24,20 @@
  * each listener takes one and each connection two, so TLSD_MAX_CONNS =
  * (8192 - CONF_MAX_TLS) / 2 = 4092 connections at once over all listeners
  * and workers, on top of each listener's max-connections, and as many as
- * the heap holds.  A connection over a limit (or with no memory for its
- * engine) is accepted and closed at once (counted as refused), never left
- * hanging.  Memory per connection, all from the heap, which grows with
- * use up to HEAP_BYTES within the budget: its slot (struct conn, ~1.1 KiB,
- * in chunks of TLSD_CHUNK made when first needed and kept); the engine's
- * account from the client's first bytes on (tls_conn.h: ~38 KiB at the
- * peak of a handshake, ~34 KiB while
- * data moves, 1.1 KiB once parked: a connection idle for TLSD_PARK_NS
- * gives its record buffers back, tlsd_worker.c); a 16 KiB pending buffer
- * only while backend bytes wait for the engine; plus two PSA key slots in
- * the key store.  An idle connection thus costs ~2.3 KiB here, and netd
- * two PCBs and two socket entries.  When the heap has no pending buffer
- * to give, that connection waits (the worker tries again each second)
- * rather than failing.
+ * the heap holds.  A connection over a limit is accepted and closed at
+ * once (counted as refused), never left hanging; one whose engine finds
+ * no memory is closed (logged).  Memory per connection, all from the
+ * heap, which grows with use up to HEAP_BYTES within the budget: its slot
+ * (struct conn, ~1.1 KiB, in chunks of TLSD_CHUNK made when first needed
+ * and kept); the engine's account from the client's first bytes on
+ * (tls_conn.h: ~38 KiB at the peak of a handshake, ~34 KiB while data
+ * moves, 1.1 KiB once parked: a connection idle for TLSD_PARK_NS gives
+ * its record buffers back, tlsd_worker.c); a 16 KiB pending buffer only
+ * while backend bytes wait for the engine; plus two PSA key slots in the
+ * key store.  An idle connection thus costs ~2.4 KiB here, and netd two
+ * PCBs and two socket entries (~0.9 KiB).  When the heap has no pending
+ * buffer (or record buffers) to give, that connection waits (the worker
+ * tries again each second) rather than failing.
  *
  * Waiting: one notification (netd's, SOCK_EVENT_BIT; keyd signals its
  * completions on it too, KEYD_NOTIFY_BIT, manifest `args signal=sock-tlsd`
