@@ -361,7 +361,7 @@ QEMU_TESTS := "$(PYTHON) tests/qemu/test_boot.py" "$(PYTHON) tests/qemu/test_kte
 	"$(PYTHON) tests/qemu/test_netadm.py" "$(PYTHON) tests/qemu/test_fwd.py" "$(PYTHON) tests/qemu/test_pf.py" \
 	"$(PYTHON) tests/qemu/test_nat.py" "$(PYTHON) tests/qemu/test_ipv6.py" \
 	"$(PYTHON) tests/tls/test_tls_guest.py" \
-	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_run.py" \
+	"$(PYTHON) tests/qemu/test_tlsd.py" "$(PYTHON) tests/qemu/test_capacity.py" "$(PYTHON) tests/qemu/test_run.py" \
 	"$(PYTHON) tests/qemu/test_pxe.py" "$(PYTHON) tests/qemu/test_store.py" "$(PYTHON) tests/qemu/test_ops.py" \
 	"$(PYTHON) tests/qemu/test_faults.py --faults 200" "$(PYTHON) tests/qemu/test_ipcfuzz.py --seeds 1,2" $(SMP_TESTS)
 

@@ -38,6 +38,19 @@ Figures (medians of --runs runs; INFO lines: runs, min, max):
                                 and with 2 vCPUs (issue 18: tlsd's workers per
                                 core; stunnel4's threads on Linux)
   tls_full_handshakes_*_scaling the 2-vCPU figure over the 1-vCPU one (ratio)
+  tls_concurrent_held           idle TLS connections (each with its backend
+                                connection) held open at once before tlsd
+                                refuses a new client, in a 256 MiB guest
+                                (--concurrent: opened until refused, at most
+                                that many); bench/hold.py opens them
+  tls_concurrent_new_client_served
+                                1 when a new client got its page while
+                                CONCURRENT_CHECK connections were held, else 0
+  tls_concurrent_mem_per_conn   bytes per idle connection held, tlsd's heap
+                                growth plus netd's PCBs and socket table
+                                growth, from their statistics lines
+  tls_concurrent_mem_kib        the same in all, KiB, for the connections held
+                                at the check
 """
 
 from __future__ import annotations
@@ -68,7 +81,15 @@ if tcp is None:
     sys.modules["bench_tcp"] = tcp
     _spec.loader.exec_module(tcp)
 
+_hspec = importlib.util.spec_from_file_location("bench_hold", HERE / "hold.py")
+hold = sys.modules.get("bench_hold")
+if hold is None:
+    hold = importlib.util.module_from_spec(_hspec)
+    sys.modules["bench_hold"] = hold
+    _hspec.loader.exec_module(hold)
+
 CLIENT = str(HERE / "tlsclient.py")
+CONCURRENT_CHECK = 4000  # idle connections held when a new client must still be served (issue 14)
 CIPHER = {"ecdsa_p256": "ECDHE-ECDSA-AES128-GCM-SHA256", "rsa2048": "ECDHE-RSA-AES128-GCM-SHA256"}
 # TLS 1.3 (bench/tlsclient.py: a TLS_ name means TLS 1.3 only; the suite is the server's pick among
 # OpenSSL's defaults, reported in the tls_negotiated INFO line).
@@ -423,6 +444,97 @@ def keel_boot_times(f, img: Path, runs: int, accel_req: str) -> None:
               f"DHCP, keyd, tlsd; {BOOT_PATHS[how]})", flush=True)
 
 
+def keel_concurrent(f, src: Path, work: Path, accel_req: str, most: int) -> None:
+    """tls_concurrent_*: a 256 MiB guest (the normal boot, bench/hold.py's
+    capacity_image: max-connections above tlsd's own limit) holds idle TLS
+    connections opened from here, CONCURRENT_CHECK of them first (a new
+    client must be served then, and the memory is read), then more until
+    tlsd refuses or MOST are held."""
+    hold.raise_nofile(4 * most + 512)
+    backend = hold.HoldBackend()
+    img = work / "tftp-concurrent"
+    hold.capacity_image(src, img, work / "site-concurrent", backend.port, max_conns=min(65535, most + 100), stats_s=5)
+    port = tcp.free_port()
+    cfg = kq.Config(boot="direct", accel=accel_req, mem=256, fwd=f"tcp:127.0.0.1:{port}-:443",
+                    serial=f"file:{kq.LOG_DIR / 'bench-keel-tls-concurrent.log'}",
+                    qemu_extra="-device virtio-rng-pci", image_dir=img)
+    plan = kq.build_command(cfg)
+    g = tcp.Guest("bench-keel-tls-concurrent", plan.cmd)
+    held: list = []
+    try:
+        def first_served() -> bool:
+            for _ in range(10):
+                if hold.fetch("127.0.0.1", port)[0]:
+                    return True
+                time.sleep(2)
+            return False
+
+        if not (g.wait_for(r"tlsd: serving", 300) and g.wait_for(r"netd: eth0: up", 60) and first_served()):
+            print(f"INFO name=tls_concurrent_held skipped: tlsd did not serve; log {kq.rel(g.log)}", flush=True)
+            f.failed.append("tls_concurrent_held")
+            return
+
+        def line(parse, timeout: float = 30):
+            at, end = len(g.text()), time.monotonic() + timeout
+            while time.monotonic() < end:
+                got = parse(g.text()[at:])
+                if got:
+                    return got
+                time.sleep(0.5)
+            return None
+
+        t0, n0 = line(hold.tlsd_memory), line(hold.netd_memory)
+
+        def progress(n: int, refused: int, secs: float) -> None:
+            print(f"# tls_concurrent: {n} held, {refused} refused, {secs:.0f} s", flush=True)
+
+        first = min(CONCURRENT_CHECK, most)
+        held, refused, info = hold.open_held("127.0.0.1", port, first, conc=32, handshake_s=120, progress=progress)
+        if len(held) < first:  # a few reset on the way in (QEMU's user network under load): top up
+            more, r, i = hold.open_held("127.0.0.1", port, first - len(held), conc=8, handshake_s=120)
+            held += more
+            refused += r
+            info["seconds"] += i["seconds"]
+            info["errors"].update(i["errors"])
+        held_at_check = len(held)
+        served, why = hold.fetch("127.0.0.1", port)
+        t1 = n1 = None
+        end = time.monotonic() + 60
+        while time.monotonic() < end:  # every idle connection parked (after a second without traffic)
+            t1 = line(hold.tlsd_memory)
+            if not t1 or t1["parked"] >= len(held):
+                break
+        n1 = line(hold.netd_memory)
+        more, refused2, info2 = hold.open_held("127.0.0.1", port, max(0, most - len(held)), conc=32,
+                                               handshake_s=120, stop_after_refused=20, progress=progress)
+        held += more
+        total = len(held)
+        report(f, "tls_concurrent_held", total, "connections",
+               f"max={most} refused_at_the_end={refused2} first_phase={first} refused_in_first_phase={refused} "
+               f"seconds={info['seconds'] + info2['seconds']:.0f} errors={dict(info['errors'], **info2['errors'])} "
+               f"backend_held={backend.peak} accel={plan.accel} log={kq.rel(g.log)} (256 MiB guest, idle TLS "
+               f"connections each with its backend connection, opened until tlsd refused)")
+        report(f, "tls_concurrent_new_client_served", 1 if served else 0, "bool",
+               f"held={held_at_check} detail={why[:60]!r}")
+        if t0 and t1 and n0 and n1 and t1["conns"] > t0["conns"]:
+            per = hold.per_conn_bytes(t0, t1, n0, n1, t1["conns"] - t0["conns"])
+            report(f, "tls_concurrent_mem_per_conn", round(per["total"]), "bytes",
+                   f"tlsd={per['tlsd']:.0f} netd={per['netd']:.0f} conns={t1['conns']} parked={t1['parked']} "
+                   f"tlsd_heap_kib={t0['heap_kib']}->{t1['heap_kib']} tlsd_slots_kib={t1['slots_kib']} "
+                   f"netd_pcbs={n0['pcbs']}->{n1['pcbs']}x{n1['pcb_bytes']} "
+                   f"netd_table_kib={n0['table_kib']}->{n1['table_kib']} (tlsd's heap and netd's PCBs and socket "
+                   f"table, per idle connection held)")
+            report(f, "tls_concurrent_mem_kib", round(per["total"] * (t1["conns"] - t0["conns"]) / 1024), "KiB",
+                   f"conns={t1['conns'] - t0['conns']} (the memory the held connections take, tlsd and netd)")
+        else:
+            print(f"INFO name=tls_concurrent_mem_per_conn skipped: statistics lines missing ({t0} {t1} {n0} {n1})",
+                  flush=True)
+    finally:
+        hold.close_all(held)
+        g.close()
+        backend.close()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--image-dir", default=str(kq.DEFAULT_IMAGE_DIR))
@@ -435,6 +547,9 @@ def main(argv=None) -> int:
     ap.add_argument("--scaling-runs", type=int, default=3,
                     help="runs of each 1- and 2-vCPU handshake figure (0: none)")
     ap.add_argument("--only-scaling", action="store_true", help="the 1- and 2-vCPU figures only")
+    ap.add_argument("--concurrent", type=int, default=4200,
+                    help="tls_concurrent_held: idle TLS connections to open at most (0: skip)")
+    ap.add_argument("--only-concurrent", action="store_true", help="the tls_concurrent_* figures only")
     ap.add_argument("--json", default="")
     ns = ap.parse_args(argv)
     f = tcp.Figures()
@@ -446,7 +561,11 @@ def main(argv=None) -> int:
     try:
         img = work / "tftp"
         keel_image(Path(ns.image_dir), img, certs, backend.port)
-        if ns.scaling_runs:
+        if ns.concurrent:
+            keel_concurrent(f, Path(ns.image_dir), work, ns.accel, ns.concurrent)
+        if ns.only_concurrent:
+            pass
+        elif ns.scaling_runs:
             got_accel: list[str] = []
 
             def boot(n: int) -> tuple:
@@ -461,7 +580,7 @@ def main(argv=None) -> int:
             measure_scaling(f, "", boot, ns.scaling_runs, ns.seconds, "Keel tlsd (a worker per vCPU, keyd "
                             "threads=2)")
             accel = got_accel[0] if got_accel else accel
-        if not ns.only_scaling:
+        if not ns.only_scaling and not ns.only_concurrent:
             ceilings(f, certs, backend, ns.runs, ns.seconds)
             g, ports, accel = keel_boot(img, "bench-keel-tls", 256, ns.accel)
             try:

@@ -117,6 +117,7 @@
 #include "netd_hooks.h"
 #include "netd_rand.h"
 #include "netd_sock.h"
+#include "netd_pcbpool.h"
 #include "nic_netif.h"
 
 #define NETD_MAX_NICS NETD_MAX_IFS
@@ -456,6 +457,12 @@ static void netd_stats_log(const struct netd *d)
         line_add(&l, item);
     }
     line_flush(&l);
+    uint32_t pcbs;
+    uint64_t added;
+    netd_pcbpool_size(&pcbs, &added);
+    ulog("netd: memory: TCP PCBs %u in use of %u (%u bytes each), %llu KiB mapped for them beyond the static %u\n",
+         (unsigned)lwip_stats.memp[MEMP_TCP_PCB]->used, (unsigned)pcbs, (unsigned)netd_pcbpool_stride(),
+         (unsigned long long)(added >> 10), (unsigned)MEMP_NUM_TCP_PCB);
     const struct stats_proto *ps[] = { &lwip_stats.link, &lwip_stats.etharp, &lwip_stats.ip,
                                        &lwip_stats.icmp, &lwip_stats.udp,    &lwip_stats.tcp };
     const char *pn[] = { "link", "arp", "ip", "icmp", "udp", "tcp" };
@@ -633,6 +640,7 @@ __attribute__((noreturn)) static void netd_loop(struct netd *d)
     for (;;) {
         uint64_t now = keel_now_ns();
         bool more = false, retry_kick = false;
+        (void)netd_pcbpool_topup(); /* before anything this pass may allocate a PCB */
         netd_fw_tick(&d->fw, now);
         for (unsigned k = 0; k < d->n_nics; k++)
             more |= nic_poll(&d->nics[k], now, RX_BUDGET);

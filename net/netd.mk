@@ -66,7 +66,8 @@ $(LWIP_A): $(LWIP_OBJS)
 # (net/firewall.mk's FW_OBJS, pure C) is compiled with the plain servers'
 # flags and linked in; netd's own sources include its headers (-Inet/firewall).
 NETD_SRCS := net/netd.c net/nic_netif.c net/nic_offload.c net/netd_config.c net/netd_rand.c net/netd_route.c \
-	net/netd_sock.c net/netd_admin.c net/netd_ip6.c net/netd_admin6.c net/lwip/sys_arch.c net/lwip/fwd_csum.c
+	net/netd_sock.c net/netd_pcbpool.c net/netd_admin.c net/netd_ip6.c net/netd_admin6.c net/lwip/sys_arch.c \
+	net/lwip/fwd_csum.c
 # The firewall's glue (netd_fw.c's design comment): the filter path of each
 # family, the configuration, the `block return` answers, the statistics.
 NETD_SRCS += net/netd_fw.c net/netd_fw6.c net/netd_fw_conf.c net/netd_fw_return.c net/netd_fw_stats.c

@@ -110,9 +110,9 @@
 
 /* Defaults of what a file may leave out. */
 #define CONF_DEFAULT_HOSTNAME          "keel"
-#define CONF_DEFAULT_MAX_CONNECTIONS   256u
-#define CONF_DEFAULT_IDLE_TIMEOUT      60u /* seconds */
-#define CONF_DEFAULT_HANDSHAKE_TIMEOUT 10u /* seconds */
+#define CONF_DEFAULT_MAX_CONNECTIONS   4092u /* tlsd's own limit (tlsd_conf.h): no listener limit below it */
+#define CONF_DEFAULT_IDLE_TIMEOUT      60u   /* seconds */
+#define CONF_DEFAULT_HANDSHAKE_TIMEOUT 10u   /* seconds */
 #define CONF_MAX_MAX_CONNECTIONS       65535u
 #define CONF_MAX_IDLE_TIMEOUT          86400u /* one day */
 #define CONF_MAX_HANDSHAKE_TIMEOUT     600u

@@ -33,10 +33,15 @@
  *    number per key, not key material, and is rebuilt at every start.
  *  - PSA's random numbers are our DRBG (MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG,
  *    tls_plat_psa_random), seeded from virtio-rng and RDRAND/RDSEED.
- *  - PSA key slots are a fixed array (no MBEDTLS_PSA_KEY_STORE_DYNAMIC):
- *    a dynamic store grows with blocks charged to whichever connection
- *    happened to need the slot and kept for ever, which the per-connection
- *    memory account (tls_mem.h) would report as that connection's leak.
+ *  - PSA key slots grow with use (MBEDTLS_PSA_KEY_STORE_DYNAMIC): every
+ *    open connection holds two keys (its record keys), a handshake a few
+ *    more, so tlsd's 4,092 connections need ~8,200 slots, which a fixed
+ *    array would make every program (keyd too) carry in its .bss.  The
+ *    store's slices are kept until psa_crypto_free, so they are charged to
+ *    the program's global account (MBEDTLS_PSA_KEY_SLICE_CALLOC, our patch
+ *    third_party/patches/mbedtls/02-psa-key-slices-program-account.patch),
+ *    not to the connection whose key happened to need a new slice (its
+ *    account would never come back to zero).
  *  - No renegotiation, no compression, no DTLS, no max_fragment_length,
  *    no encrypt-then-MAC (no CBC suites to use it).
  *  - Session tickets (our own ticket module, tls_ticket.c, rotates its keys
@@ -184,11 +189,13 @@ long long tls_plat_time(long long *t);
 
 /* --------------------------------------------------------------- PSA ---- */
 #define MBEDTLS_PSA_CRYPTO_C
-#define MBEDTLS_USE_PSA_CRYPTO               /* opaque keys in pk: keyd's keys for TLS 1.3 */
-#define MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG      /* mbedtls_psa_external_get_random: our DRBG */
-#define MBEDTLS_PSA_CRYPTO_SE_C              /* the secure element that is keyd (tls_keyd_se.c) */
-#define MBEDTLS_PSA_CRYPTO_STORAGE_C         /* ... which needs key registrations stored: */
-#define MBEDTLS_PSA_KEY_SLOT_COUNT      1024 /* volatile keys: ~6 per connection at the peak */
+#define MBEDTLS_USE_PSA_CRYPTO                                /* opaque keys in pk: keyd's keys for TLS 1.3 */
+#define MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG                       /* mbedtls_psa_external_get_random: our DRBG */
+#define MBEDTLS_PSA_CRYPTO_SE_C                               /* the secure element that is keyd (tls_keyd_se.c) */
+#define MBEDTLS_PSA_CRYPTO_STORAGE_C                          /* ... which needs key registrations stored: */
+#define MBEDTLS_PSA_KEY_STORE_DYNAMIC                         /* slots grow with use: see the top */
+#define MBEDTLS_PSA_KEY_SLICE_CALLOC    tls_mem_calloc_global /* the store's slices: the program's account */
+void *tls_mem_calloc_global(size_t n, size_t size);
 /* PSA would otherwise copy every input and output buffer (a 16 KiB record
  * twice) to the heap first, a defence for a crypto service whose callers
  * share memory with others; here caller and PSA are one program. */

@@ -34,7 +34,8 @@ static struct {
     uint64_t heap_mapped; /* bytes of frames given to the heap, from TLS_PLAT_HEAP_VA */
     uint64_t heap_limit;  /* what tls_plat_init was asked for: the heap never grows beyond */
     bool said_budget_short;
-    uint64_t next_slot; /* slot allocator: next candidate */
+    uint64_t first_slot; /* slot allocator: the first slot after the grants */
+    uint64_t next_slot;  /* slot allocator: next candidate */
     char line[PRINTF_LINE];
     size_t line_len;
 } P;
@@ -54,12 +55,19 @@ static uint64_t first_free_slot(const struct keel_srvinfo *si)
     return s;
 }
 
+/* Looks from the slot after the last one given, wrapping around once: a
+ * slot given back (the heap's frames are deleted from their slot once
+ * mapped) is found again, so growing the heap a hundred times does not
+ * use up the table. */
 uint64_t tls_plat_slot_alloc(void)
 {
-    while (P.next_slot < KEEL_CAP_SLOTS) {
-        uint64_t s = P.next_slot++, type = 0;
-        if (keel_cap_info(s, &type, NULL, NULL) == KE_EMPTY_SLOT)
+    uint64_t span = KEEL_CAP_SLOTS - P.first_slot;
+    for (uint64_t i = 0; i < span; i++) {
+        uint64_t s = P.first_slot + (P.next_slot - P.first_slot + i) % span, type = 0;
+        if (keel_cap_info(s, &type, NULL, NULL) == KE_EMPTY_SLOT) {
+            P.next_slot = s + 1 < KEEL_CAP_SLOTS ? s + 1 : P.first_slot;
             return s;
+        }
     }
     return 0;
 }
@@ -95,8 +103,14 @@ static int map_heap_pages(uint64_t pages)
 static bool grow_heap(size_t bytes)
 {
     uint64_t want = bytes + PAGE; /* the new region's own bookkeeping */
-    if (want < HEAP_GROW_BYTES)
-        want = HEAP_GROW_BYTES;
+    /* A quarter of what it has, at least HEAP_GROW_BYTES: a heap grown to
+     * tens of MiB (thousands of connections) stays a few dozen regions,
+     * each a frame of its own (heap.c checks a pointer against every
+     * region). */
+    uint64_t step =
+        P.heap_mapped / 4 > HEAP_GROW_BYTES ? (P.heap_mapped / 4 + PAGE - 1) / PAGE * PAGE : HEAP_GROW_BYTES;
+    if (want < step)
+        want = step;
     uint64_t room = P.heap_limit - P.heap_mapped;
     if (want > room)
         want = room;
@@ -106,9 +120,12 @@ static bool grow_heap(size_t bytes)
     if (pages * PAGE < bytes + PAGE)
         return false;
     int err = map_heap_pages(pages);
-    if (err == TLS_PLAT_E_NO_MEMORY && !P.said_budget_short) {
+    if (err && !P.said_budget_short) {
         P.said_budget_short = true;
-        ulog("tls: heap: the memory budget is spent at %llu KiB of heap; allocations beyond it fail\n",
+        ulog("tls: heap: %s at %llu KiB of heap; allocations beyond it fail\n",
+             err == TLS_PLAT_E_NO_MEMORY ? "the memory budget is spent"
+             : err == TLS_PLAT_E_SLOTS   ? "no capability slot for another frame"
+                                         : "a frame could not be mapped",
              (unsigned long long)(P.heap_mapped >> 10));
     }
     return err == TLS_PLAT_OK;
@@ -118,7 +135,7 @@ int tls_plat_init(const struct keel_srvinfo *si, size_t heap_bytes)
 {
     memset(&P, 0, sizeof P);
     tls_thread_init();
-    P.next_slot = first_free_slot(si);
+    P.first_slot = P.next_slot = first_free_slot(si);
     uint64_t type = 0;
     if (keel_cap_info(SRV_SLOT_MEMORY, &type, NULL, NULL) != KE_OK || type != CAP_MEMORY) {
         ulog("tls: no memory capability: the manifest must give this server `memory`\n");

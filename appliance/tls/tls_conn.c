@@ -27,7 +27,8 @@
  * cause).
  */
 /* The engine reads a few of mbedTLS's private fields (out_left, the
- * handshake's resume flag, key_cert) and calls mbedtls_ssl_flush_output
+ * handshake's resume flag, key_cert; for parking, the record buffers and
+ * the pointers into them) and calls mbedtls_ssl_flush_output
  * (library/ssl_misc.h): the same pinned version is always built with it. */
 #define MBEDTLS_ALLOW_PRIVATE_ACCESS
 #include <stddef.h>
@@ -37,6 +38,7 @@
 #include "mbedtls/error.h"
 #include "mbedtls/net_sockets.h" /* MBEDTLS_ERR_NET_*: constants only */
 #include "mbedtls/pk.h"
+#include "mbedtls/platform_util.h"
 #include "ssl_misc.h" /* mbedtls_ssl_flush_output, handshake->resume */
 
 #include "tls_conn.h"
@@ -553,6 +555,130 @@ void tls_server_free(struct tls_server *s)
     s->n_certs = 0;
 }
 
+/* --------------------------------------------------------- parking ---- */
+
+/* The offsets of mbedTLS's pointers into a record buffer, in the order of
+ * tls_conn's park_in/park_out: ctr, hdr, len, iv, msg. */
+static void save_offsets(uint16_t off[5], const unsigned char *buf, unsigned char *const ptr[5])
+{
+    for (int i = 0; i < 5; i++)
+        off[i] = (uint16_t)(ptr[i] - buf);
+}
+
+/* No partial record either way, nothing queued, the handshake done: the
+ * buffers hold nothing but the incoming sequence number.  A whole
+ * handshake message mbedTLS has handled may still be "current" (TLS 1.2's
+ * client Finished stays so until the next read): the next read drops it
+ * by its lengths alone (ssl_consume_current_message), never reading its
+ * bytes, so it does not stop parking. */
+static bool parkable(const struct tls_conn *c)
+{
+    const mbedtls_ssl_context *s = &c->ssl;
+    bool no_record = s->in_msglen == 0 || (s->in_hslen != 0 && s->in_hslen >= s->in_msglen);
+    return c->state == TLS_CS_OPEN && s->state == MBEDTLS_SSL_HANDSHAKE_OVER && s->in_buf && s->out_buf &&
+           s->in_left == 0 && no_record && !s->in_offt && s->badmac_seen_or_in_hsfraglen == 0 &&
+           !s->keep_current_message && s->out_left == 0;
+}
+
+_Static_assert(TLS_PARK_BYTES >= MBEDTLS_SSL_SEQUENCE_NUMBER_LEN && MBEDTLS_SSL_IN_BUFFER_LEN <= UINT16_MAX &&
+                   MBEDTLS_SSL_OUT_BUFFER_LEN <= UINT16_MAX,
+               "a parked buffer keeps the sequence number; offsets fit in 16 bits");
+
+bool tls_conn_park(struct tls_conn *c)
+{
+    if (c->parked)
+        return true;
+    if (!parkable(c))
+        return false;
+    mbedtls_ssl_context *s = &c->ssl;
+    struct tls_mem_account *prev = tls_mem_enter(&c->mem);
+    unsigned char *in = tls_mem_calloc(1, TLS_PARK_BYTES), *out = tls_mem_calloc(1, TLS_PARK_BYTES);
+    tls_mem_leave(prev);
+    if (!in || !out) {
+        tls_mem_free(in);
+        tls_mem_free(out);
+        return false;
+    }
+    /* point of no return */
+    if (s->handshake) {
+        /* mbedTLS 3.6 keeps a TLS 1.3 server's handshake state (~2.4 KiB,
+         * the PSA hash operations, and the unused TLS 1.2 transform and
+         * session it set up beside it) after the handshake; nothing on the
+         * server side reads them again (post-handshake messages from a
+         * client are refused).  Freed as mbedtls_ssl_free would; a TLS 1.2
+         * connection has none by now (its wrap-up freed them). */
+        prev = tls_mem_enter(&c->mem);
+        mbedtls_ssl_handshake_free(s);
+        tls_mem_free(s->handshake);
+        s->handshake = NULL;
+        mbedtls_ssl_transform_free(s->transform_negotiate);
+        tls_mem_free(s->transform_negotiate);
+        s->transform_negotiate = NULL;
+        mbedtls_ssl_session_free(s->session_negotiate);
+        tls_mem_free(s->session_negotiate);
+        s->session_negotiate = NULL;
+        tls_mem_leave(prev);
+    }
+    save_offsets(c->park_in, s->in_buf,
+                 (unsigned char *const[5]){ s->in_ctr, s->in_hdr, s->in_len, s->in_iv, s->in_msg });
+    save_offsets(c->park_out, s->out_buf,
+                 (unsigned char *const[5]){ s->out_ctr, s->out_hdr, s->out_len, s->out_iv, s->out_msg });
+    memcpy(in, s->in_buf, TLS_PARK_BYTES);
+    memcpy(out, s->out_buf, TLS_PARK_BYTES);
+    /* As mbedtls_ssl_free does: no plaintext left behind in the heap. */
+    mbedtls_platform_zeroize(s->in_buf, MBEDTLS_SSL_IN_BUFFER_LEN);
+    mbedtls_platform_zeroize(s->out_buf, MBEDTLS_SSL_OUT_BUFFER_LEN);
+    tls_mem_free(s->in_buf);
+    tls_mem_free(s->out_buf);
+    s->in_buf = in;
+    s->out_buf = out;
+    /* Nothing may use them while parked: every path into mbedTLS unparks. */
+    s->in_ctr = s->in_hdr = s->in_len = s->in_iv = s->in_msg = NULL;
+    s->out_ctr = s->out_hdr = s->out_len = s->out_iv = s->out_msg = NULL;
+    c->parked = true;
+    return true;
+}
+
+/* Full-size buffers again, before any call into mbedTLS: the small ones'
+ * bytes copied back, the pointers restored.  Returns 0, or
+ * MBEDTLS_ERR_SSL_ALLOC_FAILED (C stays parked, unchanged: the caller
+ * says TLS_WANT_MEMORY). */
+static int unpark(struct tls_conn *c)
+{
+    if (!c->parked)
+        return 0;
+    mbedtls_ssl_context *s = &c->ssl;
+    size_t denied = c->mem.denied;
+    struct tls_mem_account *prev = tls_mem_enter(&c->mem);
+    unsigned char *in = tls_mem_calloc(1, MBEDTLS_SSL_IN_BUFFER_LEN);
+    unsigned char *out = in ? tls_mem_calloc(1, MBEDTLS_SSL_OUT_BUFFER_LEN) : NULL;
+    tls_mem_leave(prev);
+    if (!in || !out) {
+        tls_mem_free(in);
+        c->mem.denied = denied; /* not the connection's failure (classify() reads it): it waits */
+        return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+    }
+    memcpy(in, s->in_buf, TLS_PARK_BYTES);
+    memcpy(out, s->out_buf, TLS_PARK_BYTES);
+    mbedtls_platform_zeroize(s->in_buf, TLS_PARK_BYTES);
+    tls_mem_free(s->in_buf);
+    tls_mem_free(s->out_buf);
+    s->in_buf = in;
+    s->out_buf = out;
+    s->in_ctr = in + c->park_in[0];
+    s->in_hdr = in + c->park_in[1];
+    s->in_len = in + c->park_in[2];
+    s->in_iv = in + c->park_in[3];
+    s->in_msg = in + c->park_in[4];
+    s->out_ctr = out + c->park_out[0];
+    s->out_hdr = out + c->park_out[1];
+    s->out_len = out + c->park_out[2];
+    s->out_iv = out + c->park_out[3];
+    s->out_msg = out + c->park_out[4];
+    c->parked = false;
+    return 0;
+}
+
 /* ------------------------------------------------------ connection ---- */
 
 int tls_conn_init(struct tls_conn *c, struct tls_server *s, const struct tls_transport *io, void *io_ctx)
@@ -636,6 +762,8 @@ int tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t len)
         return TLS_E_INVAL;
     if (len > 0x7fffffff)
         len = 0x7fffffff;
+    if (unpark(c) != 0)
+        return TLS_WANT_MEMORY;
     struct tls_mem_account *prev = tls_mem_enter(&c->mem);
     int r = mbedtls_ssl_read(&c->ssl, buf, len);
     tls_mem_leave(prev);
@@ -676,6 +804,8 @@ int tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len)
         return TLS_E_STATE;
     if (len == 0)
         return TLS_E_INVAL;
+    if (unpark(c) != 0)
+        return TLS_WANT_MEMORY;
     int st = push(c);
     if (st != TLS_OK)
         return st;
@@ -723,6 +853,8 @@ int tls_conn_shutdown(struct tls_conn *c)
     int st = push(c); /* data queued before the alert goes first */
     if (st != TLS_OK)
         return st;
+    if (unpark(c) != 0)
+        return TLS_WANT_MEMORY;
     struct tls_mem_account *prev = tls_mem_enter(&c->mem);
     int r = mbedtls_ssl_close_notify(&c->ssl);
     tls_mem_leave(prev);
@@ -750,6 +882,13 @@ bool tls_conn_free(struct tls_conn *c)
 {
     if (!c->srv)
         return true;
+    if (c->parked) { /* mbedtls_ssl_free would zeroize full-size buffers */
+        mbedtls_platform_zeroize(c->ssl.in_buf, TLS_PARK_BYTES);
+        tls_mem_free(c->ssl.in_buf);
+        tls_mem_free(c->ssl.out_buf);
+        c->ssl.in_buf = c->ssl.out_buf = NULL;
+        c->parked = false;
+    }
     struct tls_mem_account *prev = tls_mem_enter(&c->mem);
     mbedtls_ssl_free(&c->ssl); /* cancels a pending signature (async_cancel) */
     tls_mem_leave(prev);

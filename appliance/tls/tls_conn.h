@@ -65,8 +65,25 @@
  *              TLS 1.3's key schedule), the same for ECDSA and RSA
  *              certificates and for TLS 1.2 and 1.3 (Mbed TLS 3.6);
  * plus sizeof(struct tls_conn), ~1 KiB, in the owner's memory.  The
- * default limit, TLS_CONN_MEM_DEFAULT = 48 KiB, leaves ~9 KiB of margin:
- * 512 connections take at most 24.4 MiB.
+ * default limit, TLS_CONN_MEM_DEFAULT = 48 KiB, leaves ~9 KiB of margin.
+ *
+ * Parking: an OPEN connection with no partial record in either direction
+ * (nothing half read from the transport, no decrypted bytes the owner has
+ * not taken, nothing queued to send) may be parked (tls_conn_park): its
+ * two record buffers are given back and replaced by TLS_PARK_BYTES each,
+ * which keep the incoming record sequence number (the first 8 bytes of
+ * mbedTLS's in_buf) while the offsets of mbedTLS's pointers into the
+ * buffers are kept in the struct.  Every engine call that enters mbedTLS
+ * unparks first (full-size buffers again, the pointers re-derived, as
+ * mbedTLS's own MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH resizing does), so
+ * parking is invisible to the owner and to the peer; a call that finds no
+ * memory to unpark returns TLS_WANT_MEMORY and changes nothing (the owner
+ * calls again later: the connection waits, it does not fail).  A parked
+ * connection's
+ * account holds only the keys, the session and the two small buffers
+ * (test_tls_conn.c measures it; under TLS_PARKED_MEM_MAX), so an idle
+ * connection costs ~2 KiB instead of ~33 KiB.  tlsd parks a connection
+ * once nothing has moved on it for a second.
  *
  * Threads: none; not thread-safe.  All callbacks run inside engine calls.
  */
@@ -89,17 +106,20 @@
 #define TLS_MAX_ALPN         8
 #define TLS_ALPN_LEN         32           /* bytes per protocol name, NUL included */
 #define TLS_CONN_MEM_DEFAULT (48u * 1024) /* bytes per connection, mbedTLS's share */
+#define TLS_PARK_BYTES       64u          /* each record buffer of a parked connection */
+#define TLS_PARKED_MEM_MAX   (4u * 1024)  /* a parked connection's account stays below (test_tls_conn.c) */
 
 /* Returned by the engine's calls (negative; 0 is success, > 0 a count). */
 enum tls_status {
     TLS_OK = 0,
-    TLS_WANT_READ = -1,  /* needs bytes from the transport: call again when readable */
-    TLS_WANT_WRITE = -2, /* the transport is full: call again when writable */
-    TLS_WANT_SIGN = -3,  /* waiting for the signer: call again when it may be done */
-    TLS_EOF = -4,        /* tls_conn_read: the peer closed its direction (close_notify) */
-    TLS_E_FAILED = -5,   /* the connection failed (tls_conn_reason says why) */
-    TLS_E_STATE = -6,    /* not allowed in this state (write after shutdown, ...) */
-    TLS_E_INVAL = -7,    /* a bad argument */
+    TLS_WANT_READ = -1,   /* needs bytes from the transport: call again when readable */
+    TLS_WANT_WRITE = -2,  /* the transport is full: call again when writable */
+    TLS_WANT_SIGN = -3,   /* waiting for the signer: call again when it may be done */
+    TLS_EOF = -4,         /* tls_conn_read: the peer closed its direction (close_notify) */
+    TLS_E_FAILED = -5,    /* the connection failed (tls_conn_reason says why) */
+    TLS_E_STATE = -6,     /* not allowed in this state (write after shutdown, ...) */
+    TLS_E_INVAL = -7,     /* a bad argument */
+    TLS_WANT_MEMORY = -8, /* parked, and no memory to take its record buffers back: call again later */
 };
 
 /* Why a connection failed: one counter each per listener. */
@@ -281,6 +301,11 @@ struct tls_conn {
     size_t first_len;
     uint64_t bytes_in, bytes_out; /* application data */
     struct tls_mem_account mem;   /* what mbedTLS holds for this connection */
+    /* Parked (tls_conn_park): ssl.in_buf/out_buf are TLS_PARK_BYTES each
+     * and mbedTLS's other pointers into them are unset; park_in/park_out
+     * hold their offsets (ctr, hdr, len, iv, msg) to restore. */
+    bool parked;
+    uint16_t park_in[5], park_out[5];
     mbedtls_ssl_context ssl;
 };
 
@@ -296,14 +321,15 @@ int tls_conn_handshake(struct tls_conn *c);
 
 /* Decrypts application data into BUF: the byte count (> 0), TLS_EOF (the
  * peer's close_notify, or end of stream: rd_closed), TLS_WANT_READ,
- * TLS_WANT_WRITE (an alert must go out first), TLS_E_FAILED, TLS_E_STATE
- * (handshake not done). */
+ * TLS_WANT_WRITE (an alert must go out first), TLS_WANT_MEMORY (parked:
+ * see above), TLS_E_FAILED, TLS_E_STATE (handshake not done). */
 int tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t len);
 
 /* Encrypts up to LEN bytes (one record, at most 16 KiB): the count taken
  * (> 0; they are the engine's now, even if still queued for the
  * transport), TLS_WANT_WRITE (an earlier record is still queued: nothing
- * taken), TLS_E_FAILED, TLS_E_STATE (not OPEN, or after shutdown). */
+ * taken), TLS_WANT_MEMORY (parked: nothing taken), TLS_E_FAILED,
+ * TLS_E_STATE (not OPEN, or after shutdown). */
 int tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len);
 
 /* Pushes queued bytes to the transport: TLS_OK (nothing left),
@@ -312,8 +338,16 @@ int tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len);
 int tls_conn_flush(struct tls_conn *c);
 
 /* Closes our direction with close_notify: TLS_OK when sent, TLS_WANT_WRITE
- * (call again or flush), TLS_E_FAILED, TLS_E_STATE (not OPEN). */
+ * (call again or flush), TLS_WANT_MEMORY (parked: call again later),
+ * TLS_E_FAILED, TLS_E_STATE (not OPEN). */
 int tls_conn_shutdown(struct tls_conn *c);
+
+/* Gives back C's record buffers while it is idle (see "Parking" above).
+ * Returns true when C is parked now (or was), false when it cannot be:
+ * not OPEN, a record in progress either way, bytes queued to send, or no
+ * memory for the small buffers (C is then unchanged and still works).
+ * Any later engine call on C unparks it first. */
+bool tls_conn_park(struct tls_conn *c);
 
 /* The owner ends the connection (timeout, backend refused, ...): state
  * FAILED with REASON, counted.  No alert is sent. */

@@ -114,6 +114,14 @@ void *tls_mem_calloc(size_t n, size_t size)
 
 void *tls_mem_alloc(size_t size) { return charge_alloc(size, false); }
 
+void *tls_mem_calloc_global(size_t n, size_t size)
+{
+    struct tls_mem_account *prev = tls_mem_enter(NULL);
+    void *p = tls_mem_calloc(n, size);
+    tls_mem_leave(prev);
+    return p;
+}
+
 void tls_mem_free(void *ptr)
 {
     if (!ptr || !M.heap)

@@ -82,6 +82,11 @@ static inline bool tls_mem_account_idle(const struct tls_mem_account *a) { retur
  * passed, the heap is full, or tls_mem_init was never called. */
 void *tls_mem_calloc(size_t n, size_t size);
 
+/* As tls_mem_calloc, but charged to the global account whatever the
+ * current one is: for memory that outlives the connection being served
+ * (the PSA key store's slices, mbedtls_config.h). */
+void *tls_mem_calloc_global(size_t n, size_t size);
+
 /* As tls_mem_calloc(1, size) but the bytes are NOT zeroed: they may hold
  * what an earlier owner of the memory left (another connection's data), so
  * only for a buffer whose bytes are read only after being written (tlsd's

@@ -20,17 +20,23 @@
  * at most TLSD_MAX_WORKERS); worker k > 0 runs on the k-th core after
  * thread 0's.
  *
- * Limits: netd's socket service gives a client SOCK_MAX (256) sockets;
+ * Limits: netd's socket service gives a client SOCK_MAX (8192) sockets;
  * each listener takes one and each connection two, so TLSD_MAX_CONNS =
- * (256 - CONF_MAX_TLS) / 2 = 124 connections at once over all listeners
- * and workers (HEAP_BYTES holds 124 engine accounts), on top of each
- * listener's max-connections.  A connection over either limit is accepted
- * and closed at once (counted as refused), never left hanging.  Memory
- * per connection: the engine's account (<= 48 KiB, tls_conn.h, from the
- * heap; 35 KiB measured with 100 open) + struct conn (~1 KiB: struct
- * tls_conn), + a 16 KiB pending buffer from the heap only while backend
- * bytes wait for the engine (tlsd_worker.c), plus netd's rings.  When the
- * heap has no pending buffer to give, that connection waits (the worker
+ * (8192 - CONF_MAX_TLS) / 2 = 4092 connections at once over all listeners
+ * and workers, on top of each listener's max-connections, and as many as
+ * the heap holds.  A connection over a limit is accepted and closed at
+ * once (counted as refused), never left hanging; one whose engine finds
+ * no memory is closed (logged).  Memory per connection, all from the
+ * heap, which grows with use up to HEAP_BYTES within the budget: its slot
+ * (struct conn, ~1.1 KiB, in chunks of TLSD_CHUNK made when first needed
+ * and kept); the engine's account from the client's first bytes on
+ * (tls_conn.h: ~38 KiB at the peak of a handshake, ~34 KiB while data
+ * moves, 1.1 KiB once parked: a connection idle for TLSD_PARK_NS gives
+ * its record buffers back, tlsd_worker.c); a 16 KiB pending buffer only
+ * while backend bytes wait for the engine; plus two PSA key slots in the
+ * key store.  An idle connection thus costs ~2.4 KiB here, and netd two
+ * PCBs and two socket entries (~0.9 KiB).  When the heap has no pending
+ * buffer (or record buffers) to give, that connection waits (the worker
  * tries again each second) rather than failing.
  *
  * Waiting: one notification (netd's, SOCK_EVENT_BIT; keyd signals its
@@ -98,12 +104,13 @@
 #define KEYD_VA         0x0000006100000000ull
 #define SITE_VA         0x0000006200000000ull
 #define ADMIN_VA        0x0000006300000000ull
-#define HEAP_BYTES      (6u << 20) /* TLSD_MAX_CONNS x 48 KiB + certificates and tickets: 3.5 MiB measured with 100 open */
+#define HEAP_BYTES      (44u << 20) /* the most it grows to; the budget (manifest: memory 3M-48M) bounds it first */
 #define TIMER_BIT       (1ull << 40)
 #define TICK_NS         1000000000ull
 #define KEYD_WAIT_NS    (20ull * 1000000ull) /* between tries while keyd restarts, at start */
 #define KEYD_WAIT_TRIES 500                  /* 10 s of them */
-_Static_assert(TLSD_MAX_CONNS == 124, "the listening line and docs/CONFIG.md say 124");
+_Static_assert(TLSD_MAX_CONNS == 4092, "the listening line and docs/CONFIG.md say 4,092");
+_Static_assert(TLSD_MAX_CONNS < 32768, "s2c holds a slot number in 16 bits");
 _Static_assert(TLSD_MAX_WORKERS < TLS_MAX_THREADS && TLSD_MAX_WORKERS <= KEYD_POOL_MAX,
                "a thread and a keyd client per worker");
 _Static_assert(KEYD_SLOTS >= TLSD_MAX_WORKERS, "every worker has a keyd slot of its own");
@@ -177,12 +184,47 @@ static struct worker *pick_worker(struct front *f)
     return best;
 }
 
+/* Makes the next chunk of slots (thread 0), from the heap (the global
+ * account: slots outlive connections).  Returns false when every chunk
+ * exists or the heap cannot grow. */
+static bool add_chunk(struct tlsd *d)
+{
+    unsigned k = d->n_chunks;
+    if (k >= TLSD_CHUNKS)
+        return false;
+    struct tls_mem_account *prev = tls_mem_enter(NULL);
+    struct conn *ch = tls_mem_calloc(TLSD_CHUNK, sizeof *ch);
+    tls_mem_leave(prev);
+    if (!ch)
+        return false;
+    for (unsigned j = 0; j < TLSD_CHUNK; j++) {
+        ch[j].idx = k * TLSD_CHUNK + j;
+        ch[j].st = C_FREE;
+        ch[j].cs = ch[j].bs = -1;
+    }
+    __atomic_store_n(&d->chunk[k], ch, __ATOMIC_RELEASE);
+    __atomic_store_n(&d->n_chunks, k + 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+/* A free slot (thread 0): looked for from where the last one was found,
+ * so a busy proxy does not walk thousands of taken slots per accept; a
+ * new chunk when all are taken.  -1: none (TLSD_MAX_CONNS taken, or no
+ * memory for another chunk). */
 static int free_conn(struct tlsd *d)
 {
-    for (unsigned i = 0; i < TLSD_MAX_CONNS; i++)
-        if (__atomic_load_n(&d->conns[i].st, __ATOMIC_ACQUIRE) == C_FREE)
+    unsigned n = tlsd_slots(d);
+    for (unsigned j = 0; j < n; j++) {
+        unsigned i = (d->next_free + j) % n;
+        if (__atomic_load_n(&tlsd_conn(d, i)->st, __ATOMIC_ACQUIRE) == C_FREE) {
+            d->next_free = i + 1;
             return (int)i;
-    return -1;
+        }
+    }
+    if (n >= TLSD_MAX_CONNS || !add_chunk(d))
+        return -1;
+    d->next_free = n + 1;
+    return (int)n;
 }
 
 /* Takes every connection waiting on L and hands each to a worker (its
@@ -214,7 +256,7 @@ static unsigned accept_on(struct front *f, struct listener *l)
             continue;
         }
         (void)sock_setopt(&d->sc, s, SOCK_OPT_NODELAY, 1);
-        struct conn *c = &d->conns[i];
+        struct conn *c = tlsd_conn(d, (unsigned)i);
         struct worker *w = pick_worker(f);
         memset(&c->w, 0, offsetof(struct conn, tls) - offsetof(struct conn, w));
         c->w = w;
@@ -277,7 +319,7 @@ static void route_events(struct front *f)
             listeners = true; /* a listener (or a socket closed since) */
             continue;
         }
-        struct worker *w = d->conns[i].w;
+        struct worker *w = tlsd_conn(d, (unsigned)i)->w;
         worker_mark(w, (unsigned)i);
         wake |= 1u << w->id;
     }
@@ -339,13 +381,29 @@ static void sample_heap(struct front *f)
         f->heap_peak = used;
 }
 
+/* Connections whose engine is parked now (a glance at other workers'
+ * slots: a statistic, exact only when nothing moves). */
+static unsigned count_parked(const struct tlsd *d)
+{
+    unsigned n = 0, slots = tlsd_slots(d);
+    for (unsigned i = 0; i < slots; i++) {
+        const struct conn *c = tlsd_conn(d, i);
+        if (__atomic_load_n(&c->st, __ATOMIC_ACQUIRE) != C_FREE && c->tls_live && c->tls.parked)
+            n++;
+    }
+    return n;
+}
+
 static void log_stats(struct front *f)
 {
     size_t used = 0, size = 0;
     tls_plat_heap_usage(&used, &size);
-    ulog("tlsd: memory: heap %llu KiB used of %llu KiB (peak %llu KiB); connections %u (peak %u of %u)\n",
+    ulog("tlsd: memory: heap %llu KiB used of %llu KiB (peak %llu KiB); connections %u (peak %u of %u), %u idle "
+         "and parked, %u slots (%u KiB, kept)\n",
          (unsigned long long)(used >> 10), (unsigned long long)(size >> 10), (unsigned long long)(f->heap_peak >> 10),
-         __atomic_load_n(&f->d.conns_now, __ATOMIC_RELAXED), f->d.conn_peak, (unsigned)TLSD_MAX_CONNS);
+         __atomic_load_n(&f->d.conns_now, __ATOMIC_RELAXED), f->d.conn_peak, (unsigned)TLSD_MAX_CONNS,
+         count_parked(&f->d), tlsd_slots(&f->d),
+         (unsigned)((size_t)f->d.n_chunks * tls_mem_cost(TLSD_CHUNK * sizeof(struct conn)) >> 10));
     for (unsigned k = 0; k < f->d.n_workers && f->d.n_workers > 1; k++) {
         const struct worker *w = &f->w[k];
         ulog("tlsd: worker %u (core %u): connections %llu, handshakes %llu, open %llu\n", k, w->cpu,
@@ -597,8 +655,6 @@ static void connect_netd(struct front *f, const struct keel_srvinfo *si)
     }
     for (unsigned s = 0; s < SOCK_MAX; s++)
         d->s2c[s] = -1;
-    for (unsigned i = 0; i < TLSD_MAX_CONNS; i++)
-        d->conns[i].cs = d->conns[i].bs = -1;
     f->timer = srv_find_cap(si, "signal:sock-tlsd");
     f->serve_ep = srv_find_cap(si, "serve:tlsd");
     if (f->serve_ep && keel_ntfn_bind(d->sc.ntfn) != KE_OK) {

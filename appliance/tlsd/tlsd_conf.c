@@ -199,7 +199,7 @@ static void log_listening(const struct listener *l, const char *how)
          : ct->tls_versions == CONF_TLS_V12 ? "1.2"
                                             : "1.2-1.3",
          ct->n_certs, ct->backend_v6 ? "[" : "", a, ct->backend_v6 ? "]" : "", ct->backend_port, ct->max_connections,
-         ct->max_connections > TLSD_MAX_CONNS ? " (tlsd holds 124 at most over all listeners)" : "",
+         ct->max_connections > TLSD_MAX_CONNS ? " (tlsd holds 4092 at most over all listeners)" : "",
          ct->proxy_protocol == CONF_PROXY_V1   ? "v1"
          : ct->proxy_protocol == CONF_PROXY_V2 ? "v2"
                                                : "off");

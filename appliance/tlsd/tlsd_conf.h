@@ -30,11 +30,13 @@
 #include "tlsd_plan.h"
 
 /* netd's socket service gives a client SOCK_MAX sockets (8192); each
- * listener takes one and each connection two, so netd would let tlsd hold
- * (SOCK_MAX - CONF_MAX_TLS) / 2; tlsd's own table (C[], its heap) holds
- * 124 until its per-connection memory comes on demand (#14 item 7). */
-#define TLSD_MAX_CONNS 124
+ * listener takes one and each connection two, so tlsd holds
+ * (SOCK_MAX - CONF_MAX_TLS) / 2 = 4092 connections at once.  Their slots
+ * come from the heap in chunks of TLSD_CHUNK as they are first needed
+ * (tlsd_worker.h), so a small machine pays only for what it uses. */
+#define TLSD_MAX_CONNS ((SOCK_MAX - CONF_MAX_TLS) / 2)
 _Static_assert(2 * TLSD_MAX_CONNS + CONF_MAX_TLS <= SOCK_MAX, "netd has the sockets");
+_Static_assert(CONF_DEFAULT_MAX_CONNECTIONS == TLSD_MAX_CONNS, "a listener's default limit is tlsd's own");
 
 struct listener {
     const struct conf_tls *ct; /* its block in the configuration it belongs to */

@@ -7,6 +7,8 @@
  *   NEW        thread 0 accepted it and gave it to this worker;
  *   HANDSHAKE  the engine's handshake (keyd signs asynchronously: the
  *              connection is driven again when keyd's completion comes);
+ *              the engine starts with the client's first bytes, so a
+ *              client that sends nothing holds no engine memory;
  *   CONNECTING the backend connection is being made;
  *   PROXY      bytes both ways; each direction closes on its own
  *              (client close_notify/FIN -> FIN to the backend; backend
@@ -25,7 +27,11 @@
  *
  * Timeouts (once a second over the worker's own connections): a handshake
  * not finished within the listener's handshake-timeout, a connection with
- * nothing moving for idle-timeout, and CLOSING past its deadline.
+ * nothing moving for idle-timeout, and CLOSING past its deadline.  The
+ * same walk parks the engine of a connection with nothing moving for
+ * TLSD_PARK_NS (tls_conn_park: its record buffers go back to the heap,
+ * ~33 KiB, and come back at its next engine call), so an idle connection
+ * costs its slot and ~1.1 KiB of engine.
  */
 #include <keel/string.h>
 #include <keel/sys.h>
@@ -43,7 +49,11 @@
 
 #define STAT_ADD(field, n) ((void)__atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED))
 
-static unsigned conn_index(const struct tlsd *d, const struct conn *c) { return (unsigned)(c - d->conns); }
+static unsigned conn_index(const struct tlsd *d, const struct conn *c)
+{
+    (void)d;
+    return c->idx;
+}
 
 static void set_bit(uint64_t *set, unsigned i) { __atomic_fetch_or(&set[i / 64], 1ull << (i % 64), __ATOMIC_RELEASE); }
 static void clear_bit(uint64_t *set, unsigned i) { set[i / 64] &= ~(1ull << (i % 64)); }
@@ -207,8 +217,9 @@ unsigned worker_close_listener(struct worker *w, struct listener *l)
 {
     struct tlsd *d = w->d;
     unsigned n = 0;
-    for (unsigned i = 0; i < TLSD_MAX_CONNS; i++) {
-        struct conn *c = &d->conns[i];
+    unsigned n_slots = tlsd_slots(d);
+    for (unsigned i = 0; i < n_slots; i++) {
+        struct conn *c = tlsd_conn(d, i);
         if (__atomic_load_n(&c->st, __ATOMIC_ACQUIRE) != C_FREE && c->w == w && c->l == l) {
             if (c->st == C_NEW) /* not taken over yet: nothing of the engine's */
                 set_bit(w->mine, i);
@@ -222,29 +233,57 @@ unsigned worker_close_listener(struct worker *w, struct listener *l)
 static void conn_fail(struct worker *w, struct conn *c, enum tls_reason why, const char *what)
 {
     char ip[56], dsc[160];
-    if (c->tls_live && c->tls.state != TLS_CS_FAILED)
+    if (!c->tls_live) { /* the client sent nothing: no engine yet (do_new) */
+        STAT_ADD(c->l->srv.stats.failed[why], 1);
+        ulog("tlsd: %u: client %s:%u: %s: %s (nothing received)\n", c->l->ct->port, peer_text(c, ip, sizeof ip),
+             c->peer_port, what, tls_reason_str(why));
+        conn_close(w, c);
+        return;
+    }
+    if (c->tls.state != TLS_CS_FAILED)
         tls_conn_abort(&c->tls, why); /* counted once, by reason */
     ulog("tlsd: %u: client %s:%u: %s: %s\n", c->l->ct->port, peer_text(c, ip, sizeof ip), c->peer_port, what,
          tls_conn_describe_failure(&c->tls, dsc, sizeof dsc));
     conn_close(w, c);
 }
 
+/* Whether C's client socket has something for the engine: bytes in its rx
+ * ring, or the end of the stream.  A parked engine is called (and so takes
+ * its record buffers back) only then, not at every wake-up of C. */
+static bool client_has_input(struct worker *w, const struct conn *c)
+{
+    const struct sock_state *ss = &w->d->sc.sh->s[c->cs];
+    if (sock_status(&w->d->sc, c->cs) & (SOCK_ST_RX_EOF | SOCK_ST_RESET))
+        return true;
+    return __atomic_load_n(&ss->rx_head, __ATOMIC_ACQUIRE) != __atomic_load_n(&ss->rx_tail, __ATOMIC_RELAXED);
+}
+
 /* ------------------------------------------------------------ states ---- */
 
-/* NEW: the worker takes the connection over and starts its engine. */
+/* NEW: the worker takes the connection over.  Its engine (two record
+ * buffers, ~35 KiB) starts with the client's first bytes (do_handshake),
+ * so a client that connects and sends nothing holds only its slot until
+ * handshake-timeout drops it. */
 static bool do_new(struct worker *w, struct conn *c)
 {
     unsigned i = conn_index(w->d, c);
     set_bit(w->mine, i);
     w->conns++;
     c->st = C_HANDSHAKE;
+    return true;
+}
+
+/* Starts C's engine.  Returns false when there was no memory for it (C
+ * is closing). */
+static bool engine_start(struct worker *w, struct conn *c)
+{
     if (tls_conn_init(&c->tls, &c->l->srv, &IO, c) != TLS_OK) {
         char ip[56];
         c->tls_live = true;
         ulog("tlsd: %u: client %s:%u: out of memory for a connection\n", c->l->ct->port, peer_text(c, ip, sizeof ip),
              c->peer_port);
         conn_close(w, c);
-        return true;
+        return false;
     }
     c->tls_live = true;
     return true;
@@ -252,6 +291,12 @@ static bool do_new(struct worker *w, struct conn *c)
 
 static bool do_handshake(struct worker *w, struct conn *c)
 {
+    if (!c->tls_live) {
+        if (!client_has_input(w, c))
+            return false; /* nothing yet: its socket's event drives it again */
+        (void)engine_start(w, c);
+        return true;
+    }
     int r = tls_conn_handshake(&c->tls);
     if (r == TLS_OK) {
         char ip[56];
@@ -333,7 +378,7 @@ static bool do_proxy(struct worker *w, struct conn *c)
 {
     bool moved = false;
     /* client -> backend, no more than the backend's ring takes. */
-    while (!c->c_eof) {
+    while (!c->c_eof && (!c->tls.parked || client_has_input(w, c))) {
         uint32_t room =
             sock_tx_room(&w->d->sc, c->bs); /* <= SOCK_RING_BYTES, iobuf's size; less when the tx pool is short */
         if (!room)
@@ -359,7 +404,9 @@ static bool do_proxy(struct worker *w, struct conn *c)
             conn_fail(w, c, TLS_R_IO, "client connection failed");
             return true;
         }
-        break; /* WANT_READ / WANT_WRITE */
+        if (n == TLS_WANT_MEMORY)
+            w->pend_starved = true; /* parked, the heap full: the tick drives it again */
+        break;                      /* WANT_READ / WANT_WRITE / WANT_MEMORY */
     }
     if (c->c_eof && !c->shut_sent) {
         (void)sock_shutdown(&w->d->sc, c->bs); /* FIN once the ring is sent */
@@ -379,7 +426,9 @@ static bool do_proxy(struct worker *w, struct conn *c)
                 conn_fail(w, c, TLS_R_IO, "client connection failed");
                 return true;
             }
-            break; /* WANT_WRITE */
+            if (wr == TLS_WANT_MEMORY)
+                w->pend_starved = true;
+            break; /* WANT_WRITE / WANT_MEMORY */
         }
         pend_give(c);
         if (c->b_eof)
@@ -407,9 +456,11 @@ static bool do_proxy(struct worker *w, struct conn *c)
     }
     if (c->b_eof && c->pend_off >= c->pend_len && !c->notify_done) {
         int r = tls_conn_shutdown(&c->tls);
+        if (r == TLS_WANT_MEMORY)
+            w->pend_starved = true; /* the tick tries again */
         if (r == TLS_OK) {
             c->notify_done = moved = true;
-        } else if (r != TLS_WANT_WRITE) {
+        } else if (r != TLS_WANT_WRITE && r != TLS_WANT_MEMORY) {
             c->notify_done = moved = true; /* failed state: nothing more to say */
         }
     }
@@ -472,16 +523,23 @@ static void timeouts(struct worker *w)
     for (unsigned k = 0; k < TLSD_CONN_WORDS; k++)
         for (uint64_t b = w->mine[k]; b; b &= b - 1) {
             unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-            struct conn *c = &w->d->conns[i];
+            struct conn *c = tlsd_conn(w->d, i);
             if (c->st == C_HANDSHAKE && now - c->started > (uint64_t)c->l->ct->handshake_timeout * 1000000000ull)
                 conn_fail(w, c, TLS_R_TIMEOUT, "handshake timeout");
             else if ((c->st == C_PROXY || c->st == C_CONNECTING) &&
                      now - c->last > (uint64_t)c->l->ct->idle_timeout * 1000000000ull)
                 conn_fail(w, c, TLS_R_TIMEOUT, "idle timeout");
-            else if (starved && c->st == C_PROXY && !c->pend && !c->b_eof)
-                ; /* the heap had no pending buffer for it: try again */
-            else if (c->st != C_CLOSING || now <= c->close_deadline)
+            else if (starved && c->st == C_PROXY && !c->pend && (!c->b_eof || c->tls.parked))
+                ; /* the heap had no pending buffer (or record buffers) for it: try again */
+            else if (c->st != C_CLOSING || now <= c->close_deadline) {
+                /* Idle for a second: the engine gives its record buffers
+                 * back (tls_conn_park; the next engine call takes them
+                 * again).  Refused while a record is half done. */
+                if ((c->st == C_PROXY || c->st == C_CONNECTING) && !c->tls.parked && !c->pend &&
+                    now - c->last >= TLSD_PARK_NS)
+                    (void)tls_conn_park(&c->tls);
                 continue;
+            }
             worker_mark(w, i); /* driven in this pass: CLOSING flushes and releases it */
         }
 }
@@ -493,8 +551,8 @@ static void keyd_wake(struct worker *w)
     for (unsigned k = 0; k < TLSD_CONN_WORDS; k++)
         for (uint64_t b = w->mine[k]; b; b &= b - 1) {
             unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-            struct conn *c = &w->d->conns[i];
-            if (c->st == C_HANDSHAKE && c->tls.sign_pending)
+            struct conn *c = tlsd_conn(w->d, i);
+            if (c->st == C_HANDSHAKE && c->tls_live && c->tls.sign_pending)
                 worker_mark(w, i);
         }
 }
@@ -523,7 +581,7 @@ bool worker_pass(struct worker *w)
         uint64_t b = __atomic_exchange_n(&w->ready[k], 0, __ATOMIC_ACQUIRE);
         for (; b; b &= b - 1) {
             unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
-            if (drive(w, &d->conns[i])) {
+            if (drive(w, tlsd_conn(d, i))) {
                 worker_mark(w, i);
                 more = true;
             }

@@ -11,7 +11,14 @@
  * core, each waiting on its own notification (WORKER_WAKE_BIT, and its
  * timer).  With one core there is only worker 0 and no relaying at all.
  *
- * Ownership.  A connection slot (struct conn in tlsd.conns) is free
+ * Slots.  Connection slots live in chunks of TLSD_CHUNK, taken from the
+ * heap by thread 0 when every slot it has is busy (tlsd_conn_new) and kept
+ * for the program's life; slot i is tlsd_conn(d, i).  Thread 0 publishes
+ * a chunk (release store of its pointer) before handing out any of its
+ * slots, and other threads reach a slot only through an index handed to
+ * them after that, so a chunk pointer they read is always set.
+ *
+ * Ownership.  A connection slot (struct conn, tlsd_conn()) is free
  * (C_FREE) or owned by one worker (owner[i]).  Thread 0 takes a free slot,
  * fills it (C_NEW) and hands it over by setting its ready bit in the
  * worker's `ready` set; from then on only the owner touches it, until the
@@ -49,6 +56,9 @@
 #define WORKER_WAKE_BIT  (1ull << 0) /* a worker's own notification: "look at your ready set" */
 #define WORKER_TIMER_BIT (1ull << 1) /* ... and its timer */
 #define TLSD_PEND_BYTES  16384u      /* a whole TLS record's payload (tlsd_worker.c: the pending buffer) */
+#define TLSD_CHUNK       64u         /* connection slots per chunk taken from the heap */
+#define TLSD_CHUNKS      ((TLSD_MAX_CONNS + TLSD_CHUNK - 1) / TLSD_CHUNK)
+#define TLSD_PARK_NS     1000000000ull /* nothing moved for this long: the engine gives its buffers back */
 
 enum cstate { C_FREE, C_NEW, C_HANDSHAKE, C_CONNECTING, C_PROXY, C_CLOSING };
 
@@ -56,6 +66,7 @@ struct worker;
 struct tlsd;
 
 struct conn {
+    unsigned idx;     /* its slot number (constant: set when its chunk is made) */
     enum cstate st;   /* C_FREE: thread 0 may take it; else the owner's */
     struct worker *w; /* the owner (set with C_NEW) */
     struct listener *l;
@@ -94,8 +105,8 @@ struct worker {
     uint64_t mine[TLSD_CONN_WORDS]; /* connections it has taken over */
     struct keyd_client kc;          /* its share of keyd's slots */
     bool kick;                      /* something for netd: SOCK_KICK at the end of the pass */
-    bool pend_starved;              /* a pending buffer was refused (heap full): the tick retries */
-    uint64_t next_tick;             /* when it looks at all of its connections again */
+    bool pend_starved;  /* a pending buffer or a parked engine's buffers were refused (heap full): the tick retries */
+    uint64_t next_tick; /* when it looks at all of its connections again */
     /* Counters: conns and handshakes the worker's (thread 0 reads them);
      * current = connections handed to it and not yet released (thread 0
      * adds at hand-over, the worker subtracts at release: atomic), which
@@ -113,8 +124,24 @@ struct tlsd {
     int16_t s2c[SOCK_MAX];         /* socket -> connection slot, -1: none */
     unsigned conns_now, conn_peak; /* slots taken (atomic), the most at once */
     void (*relay)(struct tlsd *d); /* thread 0's relay, called between connections by worker 0 */
-    struct conn conns[TLSD_MAX_CONNS];
+    /* Thread 0 adds chunks (release); n_chunks only grows. */
+    struct conn *chunk[TLSD_CHUNKS];
+    unsigned n_chunks;
+    unsigned next_free; /* thread 0's: where free_conn looks first */
 };
+
+/* Slot I of D (I < TLSD_MAX_CONNS, its chunk made). */
+static inline struct conn *tlsd_conn(const struct tlsd *d, unsigned i)
+{
+    return &__atomic_load_n(&d->chunk[i / TLSD_CHUNK], __ATOMIC_ACQUIRE)[i % TLSD_CHUNK];
+}
+
+/* The slots made so far (any thread: a lower bound while thread 0 adds). */
+static inline unsigned tlsd_slots(const struct tlsd *d)
+{
+    unsigned n = __atomic_load_n(&d->n_chunks, __ATOMIC_ACQUIRE) * TLSD_CHUNK;
+    return n < TLSD_MAX_CONNS ? n : TLSD_MAX_CONNS;
+}
 
 /* Sets up worker ID of D (its keyd share is slots [first, first+count)). */
 int worker_init(struct worker *w, struct tlsd *d, unsigned id, uint64_t keyd_ep, void *keyd_shm, unsigned first,

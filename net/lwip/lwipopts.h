@@ -37,10 +37,12 @@
  *               hands out every server's budget up front.
  *   TCP_SEG     >= TCP_SND_QUEUELEN per busy connection.
  *   TCP_PCB     the socket service (abi/keel/socket.h) gives each client
- *               256 sockets; tlsd uses up to 248 (124 proxied connections
- *               x 2) plus its listeners, socktest a few, and closed
- *               connections linger in TIME_WAIT (lwIP recycles the oldest
- *               TIME_WAIT pcb when the pool is empty), so 320.
+ *               8,192 sockets; tlsd uses up to 8,184 (4,092 proxied
+ *               connections x 2) plus its listeners, and closed
+ *               connections linger in TIME_WAIT.  512 static; the pool
+ *               grows in chunks of 256 from netd's budget as sockets are
+ *               used, to 8,448 (netd_pcbpool.h: ~350 bytes each, 2.8 MiB
+ *               at the most), so a small guest pays only for what it uses.
  * Memory per busy socket: up to TCP_WND received (pool pbufs in the rx
  * ring's pend) and TCP_SND_BUF queued to send (PBUF_RAM in MEM_SIZE); the
  * pools below do not cover 250 sockets all at full window at once (that
@@ -53,7 +55,7 @@
  * (netd_sock.c), and the pools and heap bound them all together.  lwIP
  * sends a window update once the window has opened by
  * TCP_WND_UPDATE_THRESHOLD (4 MSS), as the client's reads free the ring.
- * Static total about 2.8 MiB of netd's .bss with IPv6 (the RW segment),
+ * Static total about 2.3 MiB of netd's .bss with IPv6 (the RW segment),
  * plus the 1.5 MiB heap frame (manifest: netd memory 7M).
  */
 #ifndef NETD_LWIPOPTS_H
@@ -86,7 +88,7 @@ extern unsigned char *netd_lwip_heap;
 #define MEMP_NUM_PBUF           256 /* PBUF_REF/ROM headers */
 #define MEMP_NUM_RAW_PCB        4
 #define MEMP_NUM_UDP_PCB        8
-#define MEMP_NUM_TCP_PCB        2100 /* socket clients hold thousands (test_netd: 2,000 at once from one client) */
+#define MEMP_NUM_TCP_PCB        512 /* the static part: netd_pcbpool.c adds chunks with use, to NETD_PCB_MAX */
 #define MEMP_NUM_TCP_PCB_LISTEN 16
 #define MEMP_NUM_TCP_SEG        1024
 #define MEMP_NUM_ARP_QUEUE      32

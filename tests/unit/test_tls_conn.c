@@ -1313,6 +1313,185 @@ static void test_memory_figures_and_limit(void)
     tls_server_free(&s);
 }
 
+/* ---------------------------------------------------------- parking ---- */
+
+/* Moves N random bytes from one end to the other through small pipes,
+ * byte-exact; the server's side parked before every transfer when PARK.
+ * CLIENT_SENDS: client -> server, else server -> client. */
+static void park_transfer(struct pair *p, size_t n, bool client_sends, bool park)
+{
+    uint8_t *src = malloc(n), *dst = malloc(n);
+    CHECK(src && dst && getrandom(src, n, 0) == (ssize_t)n);
+    if (park) {
+        if (!tls_conn_park(&p->conn)) {
+            const mbedtls_ssl_context *x = &p->conn.ssl;
+            printf("# not parkable: n %zu %d state %d hs %p in_left %zu msglen %zu offt %p hslen %zu frag %u keep %d "
+                   "out_left %zu\n",
+                   n, client_sends, p->conn.state, (void *)x->handshake, x->in_left, x->in_msglen, (void *)x->in_offt,
+                   x->in_hslen, x->badmac_seen_or_in_hsfraglen, x->keep_current_message, x->out_left);
+        }
+        CHECK(tls_conn_park(&p->conn));
+        CHECK(p->conn.parked);
+        CHECK(p->conn.mem.used < TLS_PARKED_MEM_MAX);
+    }
+    size_t w = 0, r = 0;
+    for (int round = 0; round < 100000 && r < n; round++) {
+        if (client_sends) {
+            if (w < n) {
+                int k = mbedtls_ssl_write(&p->cli.ssl, src + w, n - w);
+                if (k > 0)
+                    w += (size_t)k;
+                else
+                    CHECK(k == MBEDTLS_ERR_SSL_WANT_WRITE);
+            }
+            int k = tls_conn_read(&p->conn, dst + r, n - r);
+            if (k > 0)
+                r += (size_t)k;
+            else
+                CHECK_EQ(k, TLS_WANT_READ);
+        } else {
+            if (w < n) {
+                int k = tls_conn_write(&p->conn, src + w, n - w);
+                if (k > 0)
+                    w += (size_t)k;
+                else
+                    CHECK_EQ(k, TLS_WANT_WRITE);
+            } else {
+                int k = tls_conn_flush(&p->conn);
+                CHECK(k == TLS_OK || k == TLS_WANT_WRITE);
+            }
+            int k = mbedtls_ssl_read(&p->cli.ssl, dst + r, n - r);
+            if (k > 0)
+                r += (size_t)k;
+            else /* TLS 1.3: the server's tickets come first */
+                CHECK(k == MBEDTLS_ERR_SSL_WANT_READ || k == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET);
+        }
+    }
+    CHECK_EQ(r, n);
+    CHECK(memcmp(src, dst, n) == 0);
+    CHECK(!p->conn.parked || !park); /* the engine unparked to move them */
+    free(src);
+    free(dst);
+}
+
+/* Parks the server between every transfer of a real exchange (both
+ * directions, records of every size up to several 16 KiB ones), TLS 1.2
+ * and 1.3: every byte arrives intact, and a parked connection's account
+ * is below TLS_PARKED_MEM_MAX. */
+static void park_exchange(int version)
+{
+    struct pair p;
+    CHECK_CONNECTED(&p, &SRV, 3000, .host = "api.example.com", .trust = K_API, .version = version);
+    size_t open_bytes = p.conn.mem.used;
+    static const size_t sizes[] = { 1, 17, 1000, 16384, 16385, 70000 };
+    for (unsigned round = 0; round < 3; round++)
+        for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            park_transfer(&p, sizes[i], true, true);
+            park_transfer(&p, sizes[i], false, true);
+        }
+    CHECK(tls_conn_park(&p.conn));
+    size_t parked = p.conn.mem.used;
+    printf("# MEM TLS 1.%d connection: %zu bytes charged open, %zu parked (limit %u)\n", version == 13 ? 3 : 2,
+           open_bytes, parked, TLS_PARKED_MEM_MAX);
+    CHECK(parked < TLS_PARKED_MEM_MAX);
+    /* A parked connection closes cleanly both ways, parked again between
+     * its close_notify and the client's. */
+    CHECK_EQ(tls_conn_shutdown(&p.conn), TLS_OK);
+    CHECK(tls_conn_park(&p.conn)); /* still OPEN: the client's direction is */
+    CHECK_EQ(mbedtls_ssl_close_notify(&p.cli.ssl), 0);
+    uint8_t b[64];
+    CHECK_EQ(tls_conn_read(&p.conn, b, sizeof b), TLS_EOF);
+    pair_free(&p); /* the account came back to zero */
+}
+
+static void test_park_between_records_tls12(void) { park_exchange(0); }
+static void test_park_between_records_tls13(void) { park_exchange(13); }
+
+/* A record half taken, or bytes still queued: no parking; a parked
+ * connection that is freed gives everything back. */
+static void test_park_refused_mid_record(void)
+{
+    struct pair p;
+    CHECK_CONNECTED(&p, &SRV, 0, .host = "api.example.com", .trust = K_API, .version = 1);
+    uint8_t msg[1000], got[1000];
+    memset(msg, 'x', sizeof msg);
+    CHECK_EQ(mbedtls_ssl_write(&p.cli.ssl, msg, sizeof msg), (int)sizeof msg);
+    CHECK_EQ(tls_conn_read(&p.conn, got, 10), 10); /* 990 decrypted bytes wait in the engine */
+    CHECK(!tls_conn_park(&p.conn));
+    CHECK_EQ(tls_conn_read(&p.conn, got + 10, sizeof got - 10), (int)sizeof got - 10);
+    CHECK(memcmp(msg, got, sizeof got) == 0);
+    /* Half a record from the transport: not parkable either. */
+    CHECK_EQ(mbedtls_ssl_write(&p.cli.ssl, msg, sizeof msg), (int)sizeof msg);
+    uint8_t raw[PIPE_MAX];
+    size_t n = pipe_peek(&p.link.c2s, raw, sizeof raw);
+    struct pipe rest = p.link.c2s;
+    p.link.c2s.len = n / 2; /* the first half now, the rest later */
+    CHECK_EQ(tls_conn_read(&p.conn, got, sizeof got), TLS_WANT_READ);
+    CHECK(!tls_conn_park(&p.conn));
+    p.link.c2s = rest;
+    p.link.c2s.head = (rest.head + n / 2) % PIPE_MAX;
+    p.link.c2s.len = n - n / 2;
+    CHECK_EQ(tls_conn_read(&p.conn, got, sizeof got), (int)sizeof got);
+    CHECK(tls_conn_park(&p.conn));
+    /* Bytes queued for a full transport: not parkable. */
+    p.link.s2c.cap = p.link.s2c.len;                                     /* the pipe takes nothing more */
+    CHECK_EQ(tls_conn_write(&p.conn, msg, sizeof msg), (int)sizeof msg); /* unparks; queued */
+    CHECK(!p.conn.parked);
+    CHECK(!tls_conn_park(&p.conn));
+    p.link.s2c.cap = PIPE_MAX;
+    CHECK_EQ(tls_conn_flush(&p.conn), TLS_OK);
+    CHECK(tls_conn_park(&p.conn));
+    pair_free(&p); /* freed while parked: the account comes back to zero */
+}
+
+/* A parked connection with no memory to take its buffers back waits
+ * (TLS_WANT_MEMORY, nothing changed) and carries on once there is. */
+static void test_park_no_memory_waits(void)
+{
+    struct pair p;
+    CHECK_CONNECTED(&p, &SRV, 0, .host = "api.example.com", .trust = K_API, .version = 1);
+    CHECK(tls_conn_park(&p.conn));
+    size_t limit = p.conn.mem.limit;
+    p.conn.mem.limit = p.conn.mem.used + 1024; /* far too little for two record buffers */
+    uint8_t msg[100], got[100];
+    memset(msg, 'm', sizeof msg);
+    CHECK_EQ(mbedtls_ssl_write(&p.cli.ssl, msg, sizeof msg), (int)sizeof msg);
+    CHECK_EQ(tls_conn_read(&p.conn, got, sizeof got), TLS_WANT_MEMORY);
+    CHECK_EQ(tls_conn_write(&p.conn, msg, sizeof msg), TLS_WANT_MEMORY);
+    CHECK_EQ(tls_conn_shutdown(&p.conn), TLS_WANT_MEMORY);
+    CHECK(p.conn.parked);
+    CHECK_EQ(p.conn.state, TLS_CS_OPEN);
+    CHECK_EQ(p.conn.reason, TLS_R_NONE);
+    CHECK_EQ(p.conn.mem.denied, 0);
+    p.conn.mem.limit = limit; /* memory again */
+    CHECK_EQ(tls_conn_read(&p.conn, got, sizeof got), (int)sizeof got);
+    CHECK(memcmp(msg, got, sizeof got) == 0);
+    CHECK(!p.conn.parked);
+    pair_free(&p);
+}
+
+/* Many connections open at once, parked: the PSA key store grows by
+ * slices while their handshakes run (two keys per open connection), and
+ * the slices are the program's (MBEDTLS_PSA_KEY_SLICE_CALLOC), so every
+ * connection's account still comes back to zero. */
+static void test_many_parked_key_store_grows(void)
+{
+    enum { N = 120 };
+    struct pair *ps = calloc(N, sizeof *ps);
+    CHECK(ps != NULL);
+    size_t parked_total = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_CONNECTED(&ps[i], &SRV, 0, .host = "api.example.com", .trust = K_API, .version = i % 2 ? 13 : 0);
+        CHECK(tls_conn_park(&ps[i].conn));
+        parked_total += ps[i].conn.mem.used;
+    }
+    printf("# MEM %d connections parked: %zu bytes charged to them, %zu each\n", N, parked_total, parked_total / N);
+    CHECK(parked_total < (size_t)N * TLS_PARKED_MEM_MAX);
+    for (int i = 0; i < N; i++)
+        pair_free(&ps[i]); /* each account back to zero, though their keys made the store grow */
+    free(ps);
+}
+
 /* ---------------------------------------------- configuration errors ---- */
 
 static void test_config_errors(void)
@@ -1531,6 +1710,11 @@ int main(void)
         UNIT_TEST(test_refuses_truncated_hello),
         UNIT_TEST(test_transport_error),
         UNIT_TEST(test_memory_figures_and_limit),
+        UNIT_TEST(test_park_between_records_tls12),
+        UNIT_TEST(test_park_between_records_tls13),
+        UNIT_TEST(test_park_refused_mid_record),
+        UNIT_TEST(test_park_no_memory_waits),
+        UNIT_TEST(test_many_parked_key_store_grows),
         UNIT_TEST(test_config_errors),
         UNIT_TEST(test_handshake_times),
         UNIT_TEST(test_teardown_nothing_leaked),

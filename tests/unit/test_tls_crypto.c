@@ -38,6 +38,7 @@
 
 void *tls_mem_calloc(size_t n, size_t size) { return calloc(n, size); }
 void tls_mem_free(void *p) { free(p); }
+void *tls_mem_calloc_global(size_t n, size_t size) { return calloc(n, size); } /* the PSA key store's slices */
 
 /* tls_plat_printf, tls_plat_time, mbedtls_ms_time: tls_host_plat.c. */
 psa_status_t mbedtls_psa_external_get_random(mbedtls_psa_external_random_context_t *context, uint8_t *output,
