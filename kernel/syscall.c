@@ -95,12 +95,32 @@ static int64_t sys_send(struct trap_frame *tf)
     return ep_send(c, tf, false);
 }
 
+/* A thread a tick found running (a hog candidate, sched.c) that enters a
+ * receive or wait that may block: true when it is to be watched. */
+static bool hog_waits(const struct thread *me, uint64_t flags)
+{
+    return __builtin_expect(me->run_ticks != 0, 0) && !(flags & KEEL_NONBLOCK);
+}
+
+/* ... and the receive or wait gave it work (R == KE_OK) without blocking
+ * (blocking zeroed run_ticks already): its loop came around, it is
+ * serving, not spinning (sched_came_around).  Only here, in the three
+ * handlers: the fastpath and every other call pay nothing. */
+static int64_t hog_took_work(struct thread *me, bool watched, int64_t r)
+{
+    if (watched && r == KE_OK && me->run_ticks != 0)
+        sched_came_around(me);
+    return r;
+}
+
 static int64_t sys_recv(struct trap_frame *tf)
 {
     if (tf->rsi & ~KEEL_INFO_FLAGS)
         return KE_INVALID_ARG;
     LOOKUP(c, tf->rdi, CAP_ENDPOINT, RIGHT_READ);
-    return ep_recv(c, tf, tf->rsi & KEEL_NONBLOCK);
+    struct thread *me = sched_current();
+    bool watched = hog_waits(me, tf->rsi);
+    return hog_took_work(me, watched, ep_recv(c, tf, tf->rsi & KEEL_NONBLOCK));
 }
 
 static int64_t sys_reply(struct trap_frame *tf)
@@ -115,7 +135,9 @@ static int64_t sys_reply_recv(struct trap_frame *tf)
     if (tf->rsi & ~(KEEL_LABEL_MASK | KEEL_INFO_FLAGS))
         return KE_INVALID_ARG;
     LOOKUP(c, tf->rdi, CAP_ENDPOINT, RIGHT_READ);
-    return ep_reply_recv(c, tf);
+    struct thread *me = sched_current();
+    bool watched = hog_waits(me, tf->rsi);
+    return hog_took_work(me, watched, ep_reply_recv(c, tf));
 }
 
 /* (ntfn slot, bits).  An unbadged capability sets the caller's bits (its
@@ -140,7 +162,9 @@ static int64_t sys_wait(struct trap_frame *tf)
     if (tf->rsi & ~KEEL_NONBLOCK)
         return KE_INVALID_ARG;
     LOOKUP(c, tf->rdi, CAP_NOTIFICATION, RIGHT_READ);
-    return ntfn_wait((struct notification *)c->obj, tf, tf->rsi & KEEL_NONBLOCK);
+    struct thread *me = sched_current();
+    bool watched = hog_waits(me, tf->rsi);
+    return hog_took_work(me, watched, ntfn_wait((struct notification *)c->obj, tf, tf->rsi & KEEL_NONBLOCK));
 }
 
 static int64_t sys_ntfn_bind(struct trap_frame *tf)
@@ -600,18 +624,10 @@ static const syscall_fn syscall_table[SYS_COUNT] = {
     [SYS_DMA] = dmaspace_syscall,
 };
 
-/* A receive or wait that may block: the caller's loop came around for
- * more work (sched_came_around). */
-static bool waits_for_work(uint64_t nr, const struct trap_frame *tf)
-{
-    return (nr == SYS_RECV || nr == SYS_REPLY_RECV || nr == SYS_WAIT) && !(tf->rsi & KEEL_NONBLOCK);
-}
-
 static void dispatch_locked(struct trap_frame *tf)
 {
     uint64_t nr = tf->rax;
     KASSERT(!(read_rflags() & RFLAGS_AC_BIT), "FMASK clears AC on syscall entry (SMAP stays on)");
-    bool for_work = waits_for_work(nr, tf); /* before the call: its results overwrite rsi */
     if (nr == SYS_CALL && fastpath_call(tf))
         return;
     if (nr == SYS_REPLY_RECV && fastpath_reply_recv(tf))
@@ -623,9 +639,6 @@ static void dispatch_locked(struct trap_frame *tf)
     }
     int64_t r = syscall_table[nr](tf);
     tf->rax = (uint64_t)r;
-    struct thread *me = sched_current();
-    if (__builtin_expect(me->run_ticks != 0, 0) && for_work && r == KE_OK)
-        sched_came_around(me); /* it took work without blocking (blocking zeroed run_ticks already) */
     if (sched_current()->state == TS_DEAD)
         sched_yield_to_best(); /* the thread killed its own task: never returns */
 }
