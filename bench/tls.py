@@ -74,19 +74,20 @@ sys.path.insert(0, str(REPO / "tests" / "qemu"))
 import keelqemu as kq  # noqa: E402
 import importlib.util  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("bench_tcp", HERE / "tcp.py")
-tcp = sys.modules.get("bench_tcp")
-if tcp is None:
-    tcp = importlib.util.module_from_spec(_spec)
-    sys.modules["bench_tcp"] = tcp
-    _spec.loader.exec_module(tcp)
 
-_hspec = importlib.util.spec_from_file_location("bench_hold", HERE / "hold.py")
-hold = sys.modules.get("bench_hold")
-if hold is None:
-    hold = importlib.util.module_from_spec(_hspec)
-    sys.modules["bench_hold"] = hold
-    _hspec.loader.exec_module(hold)
+def _sibling(name: str, file: str):
+    """bench/FILE as module NAME, loaded once (another script may have)."""
+    mod = sys.modules.get(name)
+    if mod is None:
+        spec = importlib.util.spec_from_file_location(name, HERE / file)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+tcp = _sibling("bench_tcp", "tcp.py")
+hold = _sibling("bench_hold", "hold.py")
 
 CLIENT = str(HERE / "tlsclient.py")
 CONCURRENT_CHECK = 4000  # idle connections held when a new client must still be served (issue 14)
