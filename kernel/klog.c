@@ -45,8 +45,9 @@
 
 #include <keel/syscall.h>
 
-#define LINE_MAX  320u /* a server line is at most DEBUG_LOG_MAX + newline */
-#define COM1_DATA 0x3f8
+#define LINE_MAX       320u  /* a server line is at most DEBUG_LOG_MAX + newline */
+#define COM1_DATA      0x3f8 /* serial.c's COM1_BASE: the port the kernel logs on */
+#define DRAIN_ON_DEATH 2048u /* ~0.2 s of a 115200-baud line with the kernel lock held */
 _Static_assert(LINE_MAX > DEBUG_LOG_MAX + 1, "a server line is one line here");
 
 static struct klog_ring ring;
@@ -74,6 +75,23 @@ static void flush_line(void)
     line_len = 0;
 }
 
+/* Whole lines dropped from the oldest until at most KEEP bytes wait;
+ * returns how many. */
+static uint64_t drop_oldest(size_t keep)
+{
+    uint64_t dropped = 0;
+    while (klog_ring_used(&ring) > keep) {
+        const char *p1, *p2;
+        size_t n1, n2, k = 0;
+        klog_ring_peek(&ring, KLOG_RING_BYTES, &p1, &n1, &p2, &n2);
+        while (k < n1 + n2 && (k < n1 ? p1[k] : p2[k - n1]) != '\n')
+            k++;
+        klog_ring_consume(&ring, k < n1 + n2 ? k + 1 : n1 + n2);
+        dropped++;
+    }
+    return dropped;
+}
+
 /* The ring's bytes (and any note still owed) straight to the port. */
 static void drain_direct(void)
 {
@@ -90,6 +108,18 @@ static void drain_direct(void)
     }
 }
 
+/* The newest KEEP bytes of the ring to the port, after a note of the
+ * older lines dropped. */
+static void drain_newest(size_t keep)
+{
+    uint64_t dropped = drop_oldest(keep);
+    if (dropped) {
+        char note[KLOG_NOTE_MAX];
+        direct_out(note, klog_ring_note(dropped, note));
+    }
+    drain_direct();
+}
+
 void klog_putc(char c)
 {
     line[line_len++] = c;
@@ -99,10 +129,8 @@ void klog_putc(char c)
 
 void klog_go_direct(void)
 {
-    if (ntfn) {
-        drainer = NULL; /* no unref: panic and halt never return to free it */
-        ntfn = NULL;
-    }
+    drainer = NULL; /* no unref: panic and halt never return to free it */
+    ntfn = NULL;
     drain_direct();
     flush_line();
 }
@@ -117,13 +145,16 @@ void klog_kick(void)
 
 void klog_task_gone(struct task *t)
 {
-    if (!drainer || drainer != t)
+    if (drainer != t)
         return;
     struct notification *n = ntfn;
     drainer = NULL;
     ntfn = NULL;
     kobj_unref(&n->hdr);
-    drain_direct(); /* what it had not sent, before anything newer */
+    /* What it had not sent, before anything newer; by polling under the big
+     * kernel lock, so at most DRAIN_ON_DEATH bytes of it (the newest), the
+     * rest counted as lost lines. */
+    drain_newest(DRAIN_ON_DEATH);
 }
 
 /* COM1's data port is open in T's I/O bitmap (bit clear = allowed). */
