@@ -30,6 +30,13 @@
  *   - drainer != NULL iff ntfn holds a reference taken at SYS_KLOG_READ;
  *   - `told`: the drainer's notification was signalled since its last
  *     read (so a burst of lines costs one signal).
+ *
+ * Which lines are dropped.  A server's line (SYS_DEBUG_LOG) enters only
+ * while the ring holds at most KLOG_ORDINARY_BYTES after it; the kernel's
+ * own lines and init's may use the rest.  tlsd logs a line per handshake,
+ * far more than a 115200-baud line carries on a busy appliance, and
+ * without the reserve init's "server ... died" and restart lines, the one
+ * record of a fault (init has no other log), would be the lines lost.
  */
 #include "klog.h"
 
@@ -48,6 +55,7 @@
 #define LINE_MAX       320u  /* a server line is at most DEBUG_LOG_MAX + newline */
 #define COM1_DATA      0x3f8 /* serial.c's COM1_BASE: the port the kernel logs on */
 #define DRAIN_ON_DEATH 2048u /* ~0.2 s of a 115200-baud line with the kernel lock held */
+#define KLOG_ORDINARY_BYTES (KLOG_RING_BYTES * 3 / 4) /* 4 KiB kept for the kernel's and init's lines */
 _Static_assert(LINE_MAX > DEBUG_LOG_MAX + 1, "a server line is one line here");
 
 static struct klog_ring ring;
@@ -57,6 +65,8 @@ static struct task *drainer;
 static struct notification *ntfn;
 static uint64_t ntfn_bits;
 static bool told;
+static const struct task *init_task;
+static bool line_ordinary; /* the lines being written are a server's, not init's */
 
 static void direct_out(const char *s, size_t n)
 {
@@ -69,10 +79,20 @@ static void flush_line(void)
     if (!line_len)
         return;
     if (drainer)
-        (void)klog_ring_put_line(&ring, line, line_len); /* refused: counted, noted later */
+        (void)klog_ring_put_line_within(&ring, line, line_len,
+                                        line_ordinary ? KLOG_ORDINARY_BYTES
+                                                      : KLOG_RING_BYTES); /* refused: counted, noted later */
     else
         direct_out(line, line_len);
     line_len = 0;
+}
+
+void klog_set_init(const struct task *t) { init_task = t; }
+
+void klog_lines_from(const struct task *t)
+{
+    flush_line(); /* a line left open belongs to whoever wrote before */
+    line_ordinary = t && t != init_task;
 }
 
 /* Whole lines dropped from the oldest until at most KEEP bytes wait;

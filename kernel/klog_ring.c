@@ -33,9 +33,16 @@ static void put(struct klog_ring *r, const char *s, size_t n)
 
 bool klog_ring_put_line(struct klog_ring *r, const char *s, size_t n)
 {
+    return klog_ring_put_line_within(r, s, n, KLOG_RING_BYTES);
+}
+
+bool klog_ring_put_line_within(struct klog_ring *r, const char *s, size_t n, size_t limit)
+{
     char note[KLOG_NOTE_MAX];
     size_t nn = r->lost ? klog_ring_note(r->lost, note) : 0;
-    if (KLOG_RING_BYTES - klog_ring_used(r) < nn + n) {
+    if (limit > KLOG_RING_BYTES)
+        limit = KLOG_RING_BYTES;
+    if (klog_ring_used(r) > limit || limit - klog_ring_used(r) < nn + n) {
         r->lost++;
         return false;
     }

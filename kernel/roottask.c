@@ -15,6 +15,7 @@
 #include "acpi.h"
 #include "ipc.h"
 #include "kheap.h"
+#include "klog.h"
 #include "kstring.h"
 #include "log.h"
 #include "memory.h"
@@ -145,6 +146,7 @@ void roottask_start(const struct boot_info *boot, const struct acpi_info *acpi)
     init_task = task_create("init");
     if (!init_task)
         panic("init: cannot create the task");
+    klog_set_init(init_task);
     uint64_t entry = load_segments();
     map_new(KEEL_INIT_STACK_TOP - KEEL_INIT_STACK_PAGES * PAGE_SIZE, KEEL_INIT_STACK_PAGES, RIGHT_READ | RIGHT_WRITE);
     struct frame *bip = map_new(KEEL_BOOTINFO_ADDR, 1, RIGHT_READ);

@@ -74,7 +74,9 @@ static int64_t sys_debug_log(struct trap_frame *tf)
         buf[len] = '\n';
         buf[len + 1] = 0;
     }
+    klog_lines_from(cur_task());
     kprintf("%s", buf);
+    klog_lines_from(NULL);
     klog_kick(); /* the UART driver, if it drains the log, hears of the line now */
     return KE_OK;
 }

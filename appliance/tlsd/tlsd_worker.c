@@ -141,6 +141,43 @@ static void pend_give(struct conn *c)
     c->pend_off = c->pend_len = 0;
 }
 
+/* Client -> backend bytes that did not fit (c2b).  sock_tx_room counted
+ * free pool pages, but the pool is shared by every worker: another one may
+ * take them before this one's send.  Decrypted bytes cannot go back into
+ * the engine, so the rest waits here; sock_send marked the socket starved,
+ * and the pages coming back hand it out as an event again. */
+static void c2b_give(struct conn *c)
+{
+    if (c->c2b)
+        tls_mem_free(c->c2b);
+    c->c2b = NULL;
+    c->c2b_off = c->c2b_len = 0;
+}
+
+static bool c2b_keep(struct conn *c, const uint8_t *b, size_t n)
+{
+    c->c2b = tls_mem_alloc(n);
+    if (!c->c2b)
+        return false;
+    memcpy(c->c2b, b, n);
+    c->c2b_len = n;
+    c->c2b_off = 0;
+    return true;
+}
+
+/* Sends what c2b holds.  Returns the bytes sent, or -1 if the backend's
+ * socket is gone. */
+static long c2b_flush(struct worker *w, struct conn *c)
+{
+    long k = sock_send(&w->d->sc, c->bs, c->c2b + c->c2b_off, c->c2b_len - c->c2b_off);
+    if (k < 0)
+        return -1;
+    c->c2b_off += (size_t)k;
+    if (c->c2b_off == c->c2b_len)
+        c2b_give(c);
+    return k;
+}
+
 /* Fills the (empty) pending buffer from the backend's rx ring. */
 static enum pend_result pend_fill(struct worker *w, struct conn *c)
 {
@@ -201,6 +238,7 @@ static void conn_release(struct worker *w, struct conn *c)
         (void)sock_close(&d->sc, c->bs);
     }
     pend_give(c);
+    c2b_give(c);
     if (c->tls_live && !tls_conn_free(&c->tls))
         ulog("tlsd: %u: BUG: a connection's memory account did not come back to zero\n", c->l->ct->port);
     STAT_ADD(c->l->current, (uint64_t)-1);
@@ -337,8 +375,10 @@ static void be32_put(uint8_t *p, uint32_t v)
 }
 
 /* Sends C's PROXY protocol header (tlsd_proxy.h), if its block asks for
- * one, into the empty tx ring of its backend socket. */
-static void send_proxy_header(struct worker *w, struct conn *c)
+ * one, into the empty tx ring of its backend socket; what the shared pool
+ * cannot take now waits in c2b, ahead of the client's bytes.  False: no
+ * memory for that. */
+static bool send_proxy_header(struct worker *w, struct conn *c)
 {
     struct tlsd_proxy_ends e = {
         .v6 = c->peer6, .known = !c->peer6 || c->addrs6, .sport = c->peer_port, .dport = (uint16_t)c->l->ct->port
@@ -352,8 +392,12 @@ static void send_proxy_header(struct worker *w, struct conn *c)
     }
     uint8_t h[TLSD_PROXY_MAX];
     size_t n = tlsd_proxy_header(c->l->ct->proxy_protocol, &e, h);
-    if (n)
-        (void)sock_send(&w->d->sc, c->bs, h, n); /* an empty ring: always fits */
+    if (!n)
+        return true;
+    long k = sock_send(&w->d->sc, c->bs, h, n);
+    if (k < 0)
+        k = 0; /* a reset socket: the next pass sees it */
+    return (size_t)k == n || c2b_keep(c, h + k, n - (size_t)k);
 }
 
 static bool do_connecting(struct worker *w, struct conn *c)
@@ -368,7 +412,13 @@ static bool do_connecting(struct worker *w, struct conn *c)
     if (!(st & SOCK_ST_CONNECTED))
         return false;
     (void)sock_setopt(sc, c->bs, SOCK_OPT_NODELAY, 1);
-    send_proxy_header(w, c);
+    if (!send_proxy_header(w, c)) {
+        char ip[56];
+        ulog("tlsd: %u: client %s:%u: out of memory for the PROXY header\n", c->l->ct->port,
+             peer_text(c, ip, sizeof ip), c->peer_port);
+        conn_close(w, c);
+        return true;
+    }
     c->st = C_PROXY;
     w->kick = true;
     return true;
@@ -377,8 +427,20 @@ static bool do_connecting(struct worker *w, struct conn *c)
 static bool do_proxy(struct worker *w, struct conn *c)
 {
     bool moved = false;
+    if (c->c2b) { /* what did not fit last time goes first */
+        long k = c2b_flush(w, c);
+        if (k < 0) {
+            STAT_ADD(c->l->backend_failed, 1);
+            conn_fail(w, c, TLS_R_ABORTED, "backend reset");
+            return true;
+        }
+        if (k) {
+            STAT_ADD(c->l->bytes_c2b, (uint64_t)k);
+            moved = w->kick = true;
+        }
+    }
     /* client -> backend, no more than the backend's ring takes. */
-    while (!c->c_eof && (!c->tls.parked || client_has_input(w, c))) {
+    while (!c->c2b && !c->c_eof && (!c->tls.parked || client_has_input(w, c))) {
         uint32_t room =
             sock_tx_room(&w->d->sc, c->bs); /* <= SOCK_RING_BYTES, iobuf's size; less when the tx pool is short */
         if (!room)
@@ -386,13 +448,21 @@ static bool do_proxy(struct worker *w, struct conn *c)
         int n = tls_conn_read(&c->tls, w->iobuf, room);
         if (n > 0) {
             long k = sock_send(&w->d->sc, c->bs, w->iobuf, (size_t)n);
-            if (k != n) {
+            if (k < 0) {
                 STAT_ADD(c->l->backend_failed, 1);
                 conn_fail(w, c, TLS_R_ABORTED, "backend reset");
                 return true;
             }
-            STAT_ADD(c->l->bytes_c2b, (uint64_t)n);
+            if (k)
+                STAT_ADD(c->l->bytes_c2b, (uint64_t)k);
             moved = w->kick = true;
+            if (k < n && !c2b_keep(c, w->iobuf + k, (size_t)(n - k))) {
+                char ip[56];
+                ulog("tlsd: %u: client %s:%u: out of memory for bytes to the backend\n", c->l->ct->port,
+                     peer_text(c, ip, sizeof ip), c->peer_port);
+                conn_close(w, c);
+                return true;
+            }
             continue;
         }
         if (n == TLS_EOF) {
@@ -408,7 +478,7 @@ static bool do_proxy(struct worker *w, struct conn *c)
             w->pend_starved = true; /* parked, the heap full: the tick drives it again */
         break;                      /* WANT_READ / WANT_WRITE / WANT_MEMORY */
     }
-    if (c->c_eof && !c->shut_sent) {
+    if (c->c_eof && !c->c2b && !c->shut_sent) {
         (void)sock_shutdown(&w->d->sc, c->bs); /* FIN once the ring is sent */
         c->shut_sent = moved = w->kick = true;
     }
@@ -464,7 +534,7 @@ static bool do_proxy(struct worker *w, struct conn *c)
             c->notify_done = moved = true; /* failed state: nothing more to say */
         }
     }
-    if (c->notify_done && c->c_eof) {
+    if (c->notify_done && c->c_eof && !c->c2b) {
         conn_close(w, c);
         moved = true;
     }

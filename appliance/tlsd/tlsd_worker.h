@@ -84,6 +84,11 @@ struct conn {
     uint64_t started, last, close_deadline;
     size_t pend_len, pend_off;
     uint8_t *pend; /* TLSD_PEND_BYTES from the heap while it holds bytes, else NULL */
+    /* Client bytes decrypted but not yet in the backend's ring: the tx
+     * pool is shared by every worker, so pages the room check counted can
+     * be taken by another worker before the send (tlsd_worker.c, c2b_*). */
+    size_t c2b_len, c2b_off;
+    uint8_t *c2b; /* from the heap while it holds bytes, else NULL */
     struct tls_conn tls;
 };
 

@@ -27,6 +27,15 @@ void klog_kick(void);
  * itself again. */
 void klog_task_gone(struct task *t);
 
+/* T is init (the root task): its lines report servers dying and
+ * restarting, and are never refused for a flood of other servers' lines. */
+void klog_set_init(const struct task *t);
+
+/* The lines written next come from task T (SYS_DEBUG_LOG; NULL: the
+ * kernel's own again): unless T is init they may fill the ring only to
+ * KLOG_ORDINARY_BYTES (klog.c). */
+void klog_lines_from(const struct task *t);
+
 /* SYS_KLOG_READ (abi/keel/syscall.h). */
 int64_t sys_klog_read(struct trap_frame *tf);
 

@@ -32,6 +32,11 @@ static inline uint64_t klog_ring_used(const struct klog_ring *r) { return r->hea
  * both fit; else counts it lost.  Returns whether it entered. */
 bool klog_ring_put_line(struct klog_ring *r, const char *s, size_t n);
 
+/* The same, but the line enters only if the ring then holds at most LIMIT
+ * bytes: klog.c keeps the rest of the ring for the lines that must not be
+ * lost to a flood of ordinary ones. */
+bool klog_ring_put_line_within(struct klog_ring *r, const char *s, size_t n, size_t limit);
+
 /* Up to MAX waiting bytes, oldest first, into at most two pieces of the
  * buffer (P1 and N1, then P2 and N2 after a wrap); they stay waiting until
  * klog_ring_consume. */

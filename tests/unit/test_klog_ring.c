@@ -125,6 +125,35 @@ static void test_consume_beyond_waiting_is_clamped(void)
     free(r);
 }
 
+/* Ordinary lines stop at their limit; a line allowed the whole ring still
+ * enters after them, with the note of the ordinary lines refused. */
+static void test_limit_keeps_room_for_urgent_lines(void)
+{
+    struct klog_ring *r = fresh();
+    char line[100];
+    memset(line, 'o', sizeof line - 1);
+    line[sizeof line - 1] = '\n';
+    const size_t limit = KLOG_RING_BYTES * 3 / 4;
+    unsigned in = 0;
+    while (klog_ring_put_line_within(r, line, sizeof line, limit))
+        in++;
+    CHECK(klog_ring_used(r) <= limit);
+    CHECK(klog_ring_used(r) + sizeof line > limit);
+    CHECK_EQ(r->lost, 1u);
+    CHECK(!klog_ring_put_line_within(r, line, sizeof line, limit));
+    CHECK_EQ(r->lost, 2u);
+    CHECK(klog_ring_put_line(r, "keel: init: server eth0 died\n", 29));
+    CHECK_EQ(r->lost, 0u);
+    /* A limit below what already waits refuses, and is no underflow. */
+    CHECK(!klog_ring_put_line_within(r, "x\n", 2, 10));
+    CHECK_EQ(r->lost, 1u);
+    static char all[KLOG_RING_BYTES + 1];
+    size_t n = take_all(r, all, sizeof all);
+    CHECK_EQ(n, in * sizeof line + strlen("[kernel log: 2 lines lost: the console was busy]\n") + 29);
+    CHECK(strstr(all, "[kernel log: 2 lines lost: the console was busy]\nkeel: init: server eth0 died\n") != NULL);
+    free(r);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -133,6 +162,7 @@ int main(void)
         UNIT_TEST(test_wraps_and_partial_takes),
         UNIT_TEST(test_note_text),
         UNIT_TEST(test_consume_beyond_waiting_is_clamped),
+        UNIT_TEST(test_limit_keeps_room_for_urgent_lines),
     };
     return unit_main("klog_ring", tests, sizeof tests / sizeof tests[0]);
 }
