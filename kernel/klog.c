@@ -52,9 +52,9 @@
 
 #include <keel/syscall.h>
 
-#define LINE_MAX       320u  /* a server line is at most DEBUG_LOG_MAX + newline */
-#define COM1_DATA      0x3f8 /* serial.c's COM1_BASE: the port the kernel logs on */
-#define DRAIN_ON_DEATH 2048u /* ~0.2 s of a 115200-baud line with the kernel lock held */
+#define LINE_MAX            320u                      /* a server line is at most DEBUG_LOG_MAX + newline */
+#define COM1_DATA           0x3f8                     /* serial.c's COM1_BASE: the port the kernel logs on */
+#define DRAIN_ON_DEATH      2048u                     /* ~0.2 s of a 115200-baud line with the kernel lock held */
 #define KLOG_ORDINARY_BYTES (KLOG_RING_BYTES * 3 / 4) /* 4 KiB kept for the kernel's and init's lines */
 _Static_assert(LINE_MAX > DEBUG_LOG_MAX + 1, "a server line is one line here");
 
