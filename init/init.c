@@ -268,9 +268,14 @@ int main(const struct keel_bootinfo *bi)
          (unsigned long long)(bi->memory_bytes >> 10));
     if (setup(st) == 0) {
         plan_budgets(st);
-        for (unsigned i = 0; i < st->manifest.n_servers; i++)
-            if (selected(st, &st->manifest.servers[i]) && !st->servers[i].absent)
+        for (unsigned i = 0; i < st->manifest.n_servers; i++) {
+            if (selected(st, &st->manifest.servers[i]) && !st->servers[i].absent) {
                 start_server(st, i);
+                if (st->manifest.servers[i].stall_limit_ms)
+                    st->next_stall_check = keel_now_ns() + STALL_CHECK_NS; /* init_supervise.c's stall_check */
+            }
+        }
+        arm_restart_timer(st);
         check_all_ready(st);
         serve_forever(st);
     }

@@ -27,15 +27,17 @@
 #include "manifest.h"
 #include "pci.h"
 
-#define SCRATCH_VA      0x0000002000000000ull /* where init maps a frame to fill it */
-#define RESTART_BASE_MS 10
-#define RESTART_MAX_MS  5000
-#define STABLE_NS       60000000000ull /* a server up this long has its restart back-off reset */
-#define READY_STABLE_NS 1000000000ull  /* ... and one that served this long after INIT_READY */
-#define TIMER_BIT       1ull
-#define DMA_FAULT_BIT   2ull   /* on the same notification: a device's DMA fault */
-#define FAULT_DMA_INIT  0x100u /* init's own fault kind for on_fault: the device, not the task, faulted */
-#define PAGE            4096ull
+#define SCRATCH_VA       0x0000002000000000ull /* where init maps a frame to fill it */
+#define RESTART_BASE_MS  10
+#define RESTART_MAX_MS   5000
+#define STABLE_NS        60000000000ull /* a server up this long has its restart back-off reset */
+#define READY_STABLE_NS  1000000000ull  /* ... and one that served this long after INIT_READY */
+#define TIMER_BIT        1ull
+#define DMA_FAULT_BIT    2ull          /* on the same notification: a device's DMA fault */
+#define FAULT_DMA_INIT   0x100u        /* init's own fault kind for on_fault: the device, not the task, faulted */
+#define FAULT_STALL_INIT 0x101u        /* ... and another: work waited on it beyond its stall-limit */
+#define STALL_CHECK_NS   1000000000ull /* how often init asks SYS_TASK_STALL of servers with a stall-limit */
+#define PAGE             4096ull
 
 enum srv_state { SRV_STOPPED, SRV_RUNNING, SRV_READY, SRV_WAITING };
 
@@ -82,6 +84,7 @@ struct init_state {
     bool special_boot; /* some server's `when` word is on the command line */
     bool no_iommu;     /* DMA_CREATE said KE_NO_IOMMU: devices are not confined */
     bool announced_ready;
+    uint64_t next_stall_check; /* ns; 0: no server has a stall-limit */
 };
 
 /* init.c */

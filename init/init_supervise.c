@@ -1,7 +1,9 @@
 /*
  * init_supervise.c - supervision: a server's fault (or its device's DMA fault)
  * schedules its restart with the back-off init.c describes; the restart timer;
- * `keel: ready` once every server of this boot reported ready; init's loop.
+ * `keel: ready` once every server of this boot reported ready; a stuck
+ * server (its stall-limit, manifest.h) restarted like a faulted one; init's
+ * loop.
  */
 #include "init_priv.h"
 
@@ -48,6 +50,7 @@ static const char *fault_kind_name(uint64_t kind)
     case FAULT_EXIT: return "exit";
     case FAULT_HOG: return "ran without blocking beyond its cpu-limit";
     case FAULT_DMA_INIT: return "DMA fault (its device reached memory outside its DMA space)";
+    case FAULT_STALL_INIT: return "stalled (work waited beyond its stall-limit)";
     default: return "exception";
     }
 }
@@ -58,6 +61,8 @@ void arm_restart_timer(struct init_state *st)
     for (unsigned i = 0; i < st->manifest.n_servers; i++)
         if (st->servers[i].state == SRV_WAITING && (!next || st->servers[i].restart_at < next))
             next = st->servers[i].restart_at;
+    if (st->next_stall_check && (!next || st->next_stall_check < next))
+        next = st->next_stall_check;
     (void)sys6(SYS_TIMER_ARM, st->timer_slot, next, TIMER_BIT, 0, 0, 0);
 }
 
@@ -79,6 +84,11 @@ static void on_fault(struct init_state *st, unsigned idx, const struct keel_msg 
     if (m->mr[0] == FAULT_HOG)
         ulog("keel: init: %s: spun for %llu ms without blocking (at rip 0x%llx): restarted (restart %u in %llu ms)\n",
              sv->spec->name, (unsigned long long)m->mr[1], (unsigned long long)m->mr[2], sv->restarts + 1,
+             (unsigned long long)delay_ms);
+    if (m->mr[0] == FAULT_STALL_INIT)
+        ulog("keel: init: %s: stalled: work waited %llu ms on its slot %llu while it was blocked: restarted "
+             "(restart %u in %llu ms)\n",
+             sv->spec->name, (unsigned long long)m->mr[1], (unsigned long long)m->mr[3], sv->restarts + 1,
              (unsigned long long)delay_ms);
     ulog("keel: init: server %s died: %s at rip 0x%llx addr 0x%llx; restart %u in %llu ms\n", sv->spec->name,
          fault_kind_name(m->mr[0]), (unsigned long long)m->mr[2], (unsigned long long)m->mr[1], sv->restarts + 1,
@@ -112,6 +122,29 @@ static void dma_faults_check(struct init_state *st)
              sv->spec->name, sv->pci->bus, sv->pci->dev, sv->pci->fn, (unsigned long long)new_faults,
              (info & 0x100) ? "read" : "write", (unsigned long long)addr, (unsigned long long)(info & 0xff));
         struct keel_msg m = { .mr = { FAULT_DMA_INIT, addr, 0, info } };
+        on_fault(st, i, &m);
+    }
+}
+
+/* Once a second: a ready server with a stall-limit that has had work
+ * waiting on it that long while all its threads sat in receives or waits is stuck
+ * (SYS_TASK_STALL): restarted as after a fault.  A server not yet ready
+ * may be slow to start; a busy one is cpu-limit's business. */
+static void stall_check(struct init_state *st)
+{
+    uint64_t now = keel_now_ns();
+    if (!st->next_stall_check || now < st->next_stall_check)
+        return;
+    st->next_stall_check = now + STALL_CHECK_NS;
+    for (unsigned i = 0; i < st->manifest.n_servers; i++) {
+        struct server *sv = &st->servers[i];
+        uint64_t age = 0, slot = 0;
+        if (sv->state != SRV_READY || !sv->spec->stall_limit_ms || !sv->task_slot ||
+            keel_task_stall(sv->task_slot, &age, &slot) != KE_OK)
+            continue;
+        if (age / 1000000u < sv->spec->stall_limit_ms)
+            continue;
+        struct keel_msg m = { .mr = { FAULT_STALL_INIT, age / 1000000u, 0, slot } };
         on_fault(st, i, &m);
     }
 }
@@ -187,6 +220,7 @@ __attribute__((noreturn)) void serve_forever(struct init_state *st)
         if (m.info & KEEL_RECV_NOTIFY) {
             if (m.badge & DMA_FAULT_BIT)
                 dma_faults_check(st);
+            stall_check(st);
             restart_due(st);
             continue;
         }

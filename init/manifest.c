@@ -306,14 +306,18 @@ static int number_after(struct cursor *c, const struct token *kw, struct token *
     return 0;
 }
 
-/* `cpu-limit` 's argument: `none` (0), or N followed by `ms` or `s`, from
- * MANIFEST_MIN_CPU_LIMIT_MS to MANIFEST_MAX_CPU_LIMIT_MS, into *MS.  0, or -1
- * with the error made at the argument. */
-static int parse_cpu_limit(struct cursor *c, const struct token *kw, uint32_t *ms)
+/* `cpu-limit` 's and `stall-limit`'s argument: `none` (0), or N followed by
+ * `ms` or `s`, from MANIFEST_MIN_CPU_LIMIT_MS to MANIFEST_MAX_CPU_LIMIT_MS,
+ * into *MS.  0, or -1 with the error made at the argument. */
+static int parse_limit(struct cursor *c, const struct token *kw, uint32_t *ms)
 {
-    static const char what[] = "expected a CPU limit (none, or 10ms to 86400s: a number then ms or s)";
+    bool cpu = tok_is(kw, "cpu-limit");
+    const char *what = cpu ? "expected a CPU limit (none, or 10ms to 86400s: a number then ms or s)"
+                           : "expected a stall limit (none, or 10ms to 86400s: a number then ms or s)";
     struct token a;
-    if (need_arg(c, kw, &a, "expected a CPU limit (none, or e.g. 2s or 500ms) after cpu-limit"))
+    if (need_arg(c, kw, &a,
+                 cpu ? "expected a CPU limit (none, or e.g. 2s or 500ms) after cpu-limit"
+                     : "expected a stall limit (none, or e.g. 5s or 500ms) after stall-limit"))
         return -1;
     if (tok_is(&a, "none")) {
         *ms = 0;
@@ -432,11 +436,13 @@ static int parse_grant(struct cursor *c, const struct token *kw, struct server_s
                        "expected an endpoint name (letters, digits, -_.; at most 15)"))
             return -1;
     } else {
-        return fail(c, kw->col,
-                    "expected program, when, needs, priority, cpu, cpu-limit, memory, args, debug, irq, ioport, mmio, "
-                    "endpoint, "
-                    "connect, pci, share, "
-                    "signal, notify, site, admin or with");
+        return fail(
+            c, kw->col,
+            "expected program, when, needs, priority, cpu, cpu-limit, stall-limit, memory, args, debug, irq, ioport, "
+            "mmio, "
+            "endpoint, "
+            "connect, pci, share, "
+            "signal, notify, site, admin or with");
     }
     s->n_grants++;
     return 0;
@@ -628,7 +634,10 @@ static int parse_server(struct cursor *c, const struct token *first, struct mani
                 return -1;
             s->cpu = (int8_t)v;
         } else if (tok_is(&t, "cpu-limit")) {
-            if (parse_cpu_limit(c, &t, &s->cpu_limit_ms))
+            if (parse_limit(c, &t, &s->cpu_limit_ms))
+                return -1;
+        } else if (tok_is(&t, "stall-limit")) {
+            if (parse_limit(c, &t, &s->stall_limit_ms))
                 return -1;
         } else if (tok_is(&t, "memory")) {
             if (need_arg(c, &t, &a, "expected a size (e.g. 4M) after memory"))

@@ -26,6 +26,17 @@
  * long, take a few seconds; tlsd and keyd, whose signatures take tens of ms
  * under emulation, a larger one.
  *
+ * `stall-limit T` (the same range, or `none`, the default) is how long work
+ * may wait for the server - a caller queued on an endpoint it receives
+ * from, or notification bits (an interrupt, a peer's signal) nobody took -
+ * while each of its threads is blocked in a receive or a wait (not in a
+ * call: then the server called is the one to blame) or suspended: it is then stuck, blocked where it
+ * should not be (a fault that did not kill can leave it so), and init
+ * restarts it as after a crash ("netd: stalled: work waited 5012 ms on
+ * slot 12 while it was blocked: restarted"; SYS_TASK_STALL).  A busy
+ * server is never stalled (a spin is cpu-limit's), and init looks only
+ * once the server said ready, once a second.
+ *
  * Per-instance servers (one per NIC): a line with `instances FIRST-LAST`
  * stands for one line per N in FIRST..LAST (at most 0-15), with every `%`
  * in its words replaced by N:
@@ -149,11 +160,12 @@ struct server_spec {
     char program[MANIFEST_NAME_MAX]; /* empty: NAME */
     unsigned requires;               /* REQUIRES_*: what appliance.conf must ask for */
     uint8_t priority;
-    int8_t cpu;            /* `cpu N`: 0..MANIFEST_MAX_CPU, or -1 (init's core) */
-    uint32_t cpu_limit_ms; /* `cpu-limit`: ms without blocking before FAULT_HOG; 0: none */
-    int8_t instance;       /* N for a line of an `instances` template, else -1 */
-    uint64_t memory;       /* bytes; with a range (`memory MIN-MAX`), the maximum */
-    uint64_t memory_min;   /* bytes; == memory unless a range was given; 0: no memory line (init's default) */
+    int8_t cpu;              /* `cpu N`: 0..MANIFEST_MAX_CPU, or -1 (init's core) */
+    uint32_t cpu_limit_ms;   /* `cpu-limit`: ms without blocking before FAULT_HOG; 0: none */
+    uint32_t stall_limit_ms; /* `stall-limit`: ms work may wait on it while it is blocked elsewhere; 0: none */
+    int8_t instance;         /* N for a line of an `instances` template, else -1 */
+    uint64_t memory;         /* bytes; with a range (`memory MIN-MAX`), the maximum */
+    uint64_t memory_min;     /* bytes; == memory unless a range was given; 0: no memory line (init's default) */
     char args[MANIFEST_ARGS_MAX];
     unsigned n_grants;
     struct grant grants[MANIFEST_MAX_GRANTS];

@@ -23,6 +23,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "sched.h"
+#include "timer.h"
 
 void ipc_msg_from_frame(const struct trap_frame *tf, struct ipc_msg *m)
 {
@@ -116,6 +117,7 @@ int64_t ep_send(struct cap *cap, struct trap_frame *tf, bool call)
     cur->msg_is_call = call;
     cur->state = TS_BLOCKED_SEND;
     cur->blocked_ep = ep;
+    cur->send_since = clock_ns(); /* work waits from now (SYS_TASK_STALL) */
     tq_push(&ep->senders, cur);
     return block_current();
 }
@@ -231,6 +233,7 @@ void ep_send_fault(struct endpoint *ep, const struct ipc_msg *m)
     cur->msg = *m;
     cur->msg_is_call = false;
     cur->blocked_ep = ep;
+    cur->send_since = clock_ns();
     tq_push(&ep->senders, cur);
 }
 

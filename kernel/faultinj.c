@@ -31,6 +31,11 @@
  *     scheduler demotes it and, at the server's CPU limit, suspends it with
  *     FAULT_HOG, and init restarts the server (sched.c).  Both bytes must
  *     be mapped (an instruction that ends the page: the next kind instead).
+ *   - FAULTINJ_STOP: such a thread stopped for good (thread_hang): out of
+ *     every queue and suspended, with no fault message, as a thread a
+ *     corrupted slot left blocked on an object nothing signals.  Work for
+ *     the server then waits untaken, and init's stall-limit restarts it
+ *     (SYS_TASK_STALL); a server with other threads may limp on.
  * When the chosen kind has nothing to act on (no thread off-core, RIP not
  * mapped, no private writable region) the next kind is tried, unless the
  * caller asked for one kind only (KE_NOT_MAPPED then).
@@ -167,6 +172,15 @@ static int inject_spin(struct task *t, struct thread *th, struct faultinj_result
     return KE_OK;
 }
 
+static int inject_stop(struct thread *th, struct faultinj_result *out)
+{
+    out->kind = FAULTINJ_STOP;
+    out->where = th->uframe->rip;
+    out->value = 0;
+    thread_hang(th);
+    return KE_OK;
+}
+
 static bool private_writable(const struct region *r)
 {
     return (r->rights & RIGHT_WRITE) && !r->frame->device && !r->frame->dma;
@@ -224,7 +238,8 @@ int faultinj_inject(uint64_t name_word, uint64_t random, uint64_t only_kind, str
         case FAULTINJ_REG: err = th ? inject_reg(th, &s, out) : KE_NOT_MAPPED; break;
         case FAULTINJ_CODE: err = th ? inject_code(t, th, &s, out) : KE_NOT_MAPPED; break;
         case FAULTINJ_WILD: err = inject_wild(t, &s, out); break;
-        default: err = th ? inject_spin(t, th, out) : KE_NOT_MAPPED; break;
+        case FAULTINJ_SPIN: err = th ? inject_spin(t, th, out) : KE_NOT_MAPPED; break;
+        default: err = th ? inject_stop(th, out) : KE_NOT_MAPPED; break;
         }
         if (err == KE_OK) {
             kprintf("keel: faultinj: %s: kind %llu at 0x%llx value 0x%llx\n", t->name, (unsigned long long)out->kind,

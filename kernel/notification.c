@@ -12,6 +12,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "sched.h"
+#include "timer.h"
 
 static void deliver_bits(struct thread *t, uint64_t bits)
 {
@@ -24,6 +25,7 @@ uint64_t kstat_signals;
 int64_t ntfn_signal(struct notification *n, uint64_t bits)
 {
     kstat_signals++;
+    uint64_t had = n->bits;
     n->bits |= bits;
     if (!n->bits)
         return KE_OK;
@@ -36,8 +38,11 @@ int64_t ntfn_signal(struct notification *n, uint64_t bits)
         tq_remove(&t->blocked_ep->receivers, t);
         t->blocked_ep = NULL;
     }
-    if (!t)
+    if (!t) {
+        if (!had)
+            n->bits_since = clock_ns(); /* work waits from now (SYS_TASK_STALL) */
         return KE_OK;
+    }
     deliver_bits(t, n->bits);
     n->bits = 0;
     sched_wake(t);

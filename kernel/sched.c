@@ -453,6 +453,15 @@ void thread_stop(struct thread *t)
         smp_resched(t->cpu);
 }
 
+void thread_hang(struct thread *t)
+{
+    if (t->state == TS_DEAD || t->state == TS_FAULTED)
+        return;
+    ipc_detach(t);
+    rq_remove(t);
+    t->state = TS_FAULTED; /* suspended, with no fault message: nobody resumes it */
+}
+
 void thread_destroy(struct thread *t)
 {
     thread_stop(t);

@@ -305,6 +305,53 @@ static int64_t sys_memory_info(struct trap_frame *tf)
 
 static bool user_address_ok(uint64_t a) { return a >= KEEL_USER_BASE && a < KEEL_USER_TOP; }
 
+/* The age of the oldest work waiting on object O (0: none), if it is one a
+ * holder of a RIGHT_READ capability receives from. */
+static uint64_t work_waiting_since(const struct kobj *o)
+{
+    if (o->type == CAP_ENDPOINT) {
+        const struct endpoint *ep = (const struct endpoint *)o;
+        return ep->senders.head ? ep->senders.head->send_since : 0; /* FIFO: the head waited longest */
+    }
+    if (o->type == CAP_NOTIFICATION) {
+        const struct notification *n = (const struct notification *)o;
+        return n->bits ? n->bits_since : 0;
+    }
+    return 0;
+}
+
+/* (task slot): how long the oldest work has waited on what the task
+ * receives from, while every thread of it is blocked in a receive or a
+ * wait, or suspended: a server stuck where nothing wakes it.  A thread
+ * that runs makes it busy, not stuck (a spin is cpu-limit's); one that
+ * sends or awaits a reply waits on another server, which is the one to
+ * blame if it never answers (its own queue shows the work). */
+static int64_t sys_task_stall(struct trap_frame *tf)
+{
+    LOOKUP(tc, tf->rdi, CAP_TASK, RIGHT_READ);
+    const struct task *t = (const struct task *)tc->obj;
+    tf->rdi = 0;
+    tf->rsi = KEEL_CAP_SLOTS;
+    if (t->dead)
+        return KE_OK;
+    for (const struct thread *th = t->threads; th; th = th->task_next)
+        if (th->state == TS_RUNNABLE || th->state == TS_BLOCKED_SEND || th->state == TS_BLOCKED_REPLY)
+            return KE_OK;
+    uint64_t now = clock_ns(), oldest = 0;
+    for (uint32_t i = 0; i < KEEL_CAP_SLOTS; i++) {
+        const struct cap *c = &t->caps[i];
+        if (!c->obj || !(c->rights & RIGHT_READ))
+            continue;
+        uint64_t since = work_waiting_since(c->obj);
+        if (since && since <= now && now - since > oldest) {
+            oldest = now - since;
+            tf->rsi = i;
+        }
+    }
+    tf->rdi = oldest;
+    return KE_OK;
+}
+
 /* (thread slot, rip, rsp, arg, priority | core, CPU limit) */
 static int64_t sys_thread_start(struct trap_frame *tf)
 {
@@ -623,6 +670,7 @@ static const syscall_fn syscall_table[SYS_COUNT] = {
     [SYS_CPU_INFO] = sys_cpu_info,
     [SYS_KSTATS] = sys_kstats,
     [SYS_KLOG_READ] = sys_klog_read,
+    [SYS_TASK_STALL] = sys_task_stall,
     [SYS_DMA] = dmaspace_syscall,
 };
 

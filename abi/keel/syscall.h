@@ -79,6 +79,12 @@ enum keel_syscall {
                                   it becomes the log's drainer, the kernel queues its log lines instead of
                                   writing the port and signals BITS when lines arrive (kernel/klog.c);
                                   KE_BUSY while another task drains */
+    SYS_TASK_STALL = 38,       /* (task slot, RIGHT_READ) -> rdi = how long (ns) the oldest work has waited on
+                                  an endpoint or notification the task may receive from (a queued sender,
+                                  bits nobody took), rsi = that capability's slot; rdi = 0 when nothing
+                                  waits, or a thread of the task runs (busy, not stuck: a spin is
+                                  cpu-limit's) or sends or awaits a reply (the other server is the one
+                                  stuck, if any).  init's stall-limit (init/init_supervise.c) */
     SYS_COUNT
 };
 
@@ -112,16 +118,19 @@ enum keel_debug_ctl {
  * a flipped byte at such a thread's next instruction, a wild 8-byte write
  * into a page of the task's own writable memory (never DMA or device memory:
  * without an IOMMU a corrupted descriptor would let the device write
- * anywhere), or an endless loop at such a thread's next instruction (the
- * server spins once the thread runs: the CPU limit's case). */
+ * anywhere), an endless loop at such a thread's next instruction (the
+ * server spins once the thread runs: the CPU limit's case), or such a thread
+ * stopped for good (stuck: the stall limit's case). */
 enum keel_faultinj_kind {
     FAULTINJ_REG = 1,  /* rsi = FAULTINJ_REG_* index, rdx = the bit flipped */
     FAULTINJ_CODE = 2, /* rsi = the instruction's address, rdx = the byte XORed into it */
     FAULTINJ_WILD = 3, /* rsi = the address written, rdx = the word written */
     FAULTINJ_SPIN = 4, /* rsi = the instruction's address, rdx = the two bytes it held before a
                           `jmp .` (0xeb 0xfe) replaced them: the thread loops there once it runs */
+    FAULTINJ_STOP = 5, /* rsi = the thread's rip, rdx = 0: the thread stops for good, out of every
+                          queue, with no fault (a server stuck where nothing wakes it: stall-limit's case) */
 };
-#define FAULTINJ_KINDS 4
+#define FAULTINJ_KINDS 5
 /* Register indices of FAULTINJ_REG: rax rbx rcx rdx rsi rdi rbp rsp r8-r15 rip. */
 #define FAULTINJ_REG_RSP   7
 #define FAULTINJ_REG_RIP   16

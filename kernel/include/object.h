@@ -96,6 +96,7 @@ struct endpoint {
 struct notification {
     struct kobj hdr;
     uint64_t bits;         /* pending, ORed by signal */
+    uint64_t bits_since;   /* clock_ns when bits last became non-zero with nobody to take them */
     struct thread *waiter; /* BLOCKED_NTFN on this object, at most one */
     struct thread *bound;  /* thread whose recv also returns these bits */
     /* One-shot timer (SYS_TIMER_ARM); owned by ktimer.c. */
@@ -189,6 +190,7 @@ struct thread {
     uint32_t cpu_limit;       /* run_ticks at which it faults with FAULT_HOG; 0 = no limit */
     struct task *task;        /* NULL for the idle thread; holds a reference */
     struct thread *task_next; /* the task's thread list */
+    uint64_t send_since;      /* BLOCKED_SEND: clock_ns when it joined the senders (SYS_TASK_STALL) */
     /* IPC; owned by endpoint.c / notification.c. */
     struct endpoint *blocked_ep; /* queue it is on, in BLOCKED_SEND/RECV */
     struct thread *q_next;       /* endpoint queue link */

@@ -84,6 +84,10 @@ void thread_start(struct thread *t, uint64_t rip, uint64_t rsp, uint64_t arg, ui
                   uint32_t cpu_limit);
 /* Takes T off whatever it waits on and marks it dead (task kill). */
 void thread_stop(struct thread *t);
+/* T (not on a core) stops for good without a fault: out of every queue,
+ * suspended, never resumed (FAULTINJ_STOP: a server stuck where nothing
+ * wakes it, which init's stall-limit must find). */
+void thread_hang(struct thread *t);
 void thread_destroy(struct thread *t);
 /* Destroyed threads whose kernel stacks wait for the next switch. */
 uint64_t sched_reap_count(void);

@@ -13,7 +13,7 @@
  *
  *   ping                  -> pong
  *   inject NAME WORD [KIND]
- *                         -> ok NAME kind=reg|code|wild|spin where=0x.. value=0x..
+ *                         -> ok NAME kind=reg|code|wild|spin|stop where=0x.. value=0x..
  *                            | err NAME ERROR   (WORD: hex, the random word;
  *                            KIND: that kind only, else the word chooses)
  *   mem                   -> mem free_pages=N total_pages=N kheap_bytes=N kheap_pages=N
@@ -89,6 +89,7 @@ static const char *kind_name(uint64_t kind)
     case FAULTINJ_CODE: return "code";
     case FAULTINJ_WILD: return "wild";
     case FAULTINJ_SPIN: return "spin";
+    case FAULTINJ_STOP: return "stop";
     default: return "?";
     }
 }
@@ -140,7 +141,7 @@ static void cmd_inject(struct faultd *f, char **w, unsigned n, char *out, size_t
     uint64_t word, only = 0;
     if ((n != 3 && n != 4) || !w[1][0] || strlen(w[1]) > 8 || !parse_hex(w[2], &word) ||
         (n == 4 && !(only = kind_by_name(w[3])))) {
-        snprintf(out, cap, "err %s usage: inject NAME HEXWORD [reg|code|wild|spin]\n", n > 1 ? w[1] : "?");
+        snprintf(out, cap, "err %s usage: inject NAME HEXWORD [reg|code|wild|spin|stop]\n", n > 1 ? w[1] : "?");
         return;
     }
     uint64_t kind = 0, where = 0, value = 0;

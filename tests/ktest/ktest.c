@@ -1361,7 +1361,7 @@ static void t_kernel_heap_returns_pages(void)
 /* DEBUG_CTL_INJECT (kernel/faultinj.c, the fault-injection campaign's
  * hook): an empty name, an unknown one and an unknown kind are refused;
  * each injection into an echo child blocked in its receive reports one of
- * the four kinds (the one asked for, when one is);
+ * the five kinds (the one asked for, when one is);
  * woken by a message, the child faults (a fault message) or carries on;
  * killed, it leaves the kernel consistent and every byte of the budget
  * back.  The kernel's choice depends only on the word and the child's
@@ -1390,11 +1390,13 @@ static void t_fault_injection(void)
         CHECK_EQ(keel_debug_ctl3(debug_slot, DEBUG_CTL_INJECT, keel_task_name("child"), word * 0x9e3779b97f4a7c15ull,
                                  only, &kind, &where, &value),
                  KE_OK);
-        CHECK(kind >= FAULTINJ_REG && kind <= FAULTINJ_SPIN);
+        CHECK(kind >= FAULTINJ_REG && kind <= FAULTINJ_STOP);
         CHECK(!only || kind == only);
         kinds |= 1u << kind;
         m = (struct keel_msg){ .info = 9 | KEEL_NONBLOCK };
-        CHECK_EQ(keel_send(ep, &m), KE_OK); /* a send: nobody waits on a child that may be broken */
+        /* A send: nobody waits on a child that may be broken; a stopped one
+         * is out of its receive, so nobody takes it. */
+        CHECK_EQ(keel_send(ep, &m), kind == FAULTINJ_STOP ? KE_WOULD_BLOCK : KE_OK);
         uint64_t until = keel_now_ns() + 200000000ull;
         while (keel_now_ns() < until) {
             struct keel_msg f = { .info = KEEL_NONBLOCK };
@@ -1409,7 +1411,75 @@ static void t_fault_injection(void)
         slot_put(fep);
     }
     CHECK(faulted > 0);            /* some of the twelve faults kill */
-    CHECK_EQ(kinds & 0x1e, 0x1eu); /* and all four kinds occurred */
+    CHECK_EQ(kinds & 0x3e, 0x3eu); /* and all five kinds occurred */
+    CHECK_EQ(kernel_check(NULL, NULL), 0);
+    CHECK_EQ(budget_left(spawn_memory()), left0);
+}
+
+static void sleep_ms_here(uint64_t ms)
+{
+    uint64_t until = keel_now_ns() + ms * 1000000ull;
+    while (keel_now_ns() < until)
+        (void)keel_yield();
+}
+
+/* SYS_TASK_STALL (init's stall-limit): nothing waiting is 0; bits nobody
+ * takes on a notification the task may wait on, and a caller queued on its
+ * endpoint once its one thread is stopped (FAULTINJ_STOP), each report
+ * their age and slot; a task that only sends to the endpoint reports
+ * nothing (its capability cannot receive); the task capability needs
+ * RIGHT_READ; the stopped child is killed and every byte comes back. */
+static void t_task_stall(void)
+{
+    uint64_t left0 = budget_left(spawn_memory());
+    uint64_t ep = new_obj(OBJ_ENDPOINT, 0), n = new_obj(OBJ_NOTIFICATION, 0);
+    struct child s, c;
+    struct child_cap scaps[] = { { ep, CHILD_EP, RIGHT_READ, 0 }, { n, CHILD_NTFN, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&s, echo_server, CHILD_EP, PRIO, scaps, 2, 0, 0), KE_OK);
+    struct keel_msg m = { .info = 7 };
+    CHECK_EQ(keel_call(ep, &m), KE_OK); /* it serves: now it waits in its receive */
+    uint64_t age = 1, slot = 0;
+    CHECK_EQ(keel_task_stall(s.task, &age, &slot), KE_OK);
+    CHECK_EQ(age, 0u);
+    CHECK_EQ(slot, (uint64_t)KEEL_CAP_SLOTS);
+    /* Bits it never waits for: work waiting while it is blocked elsewhere. */
+    CHECK_EQ(keel_signal(n, 1), KE_OK);
+    sleep_ms_here(30);
+    CHECK_EQ(keel_task_stall(s.task, &age, &slot), KE_OK);
+    CHECK(age >= 20000000ull && age < 10000000000ull);
+    CHECK_EQ(slot, (uint64_t)CHILD_NTFN);
+    child_kill(&s);
+    /* A server stopped for good, a caller queued behind it. */
+    struct child_cap s2caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
+    CHECK_EQ(spawn(&s, echo_server, CHILD_EP, PRIO, s2caps, 1, 0, 0), KE_OK);
+    m = (struct keel_msg){ .info = 7 };
+    CHECK_EQ(keel_call(ep, &m), KE_OK);
+    uint64_t kind = 0, where = 0, value = 0;
+    CHECK_EQ(
+        keel_debug_ctl3(debug_slot, DEBUG_CTL_INJECT, keel_task_name("child"), 1, FAULTINJ_STOP, &kind, &where, &value),
+        KE_OK);
+    CHECK_EQ(kind, (uint64_t)FAULTINJ_STOP);
+    CHECK_EQ(keel_task_stall(s.task, &age, &slot), KE_OK);
+    CHECK_EQ(age, 0u); /* stopped, but nothing waits for it yet */
+    struct child_cap ccaps[] = { { ep, CHILD_EP, RIGHT_WRITE, 0 } };
+    CHECK_EQ(spawn(&c, blocked_caller, 0, PRIO, ccaps, 1, 0, 0), KE_OK);
+    sleep_ms_here(30);
+    CHECK_EQ(keel_task_stall(s.task, &age, &slot), KE_OK);
+    CHECK(age >= 20000000ull && age < 10000000000ull);
+    CHECK_EQ(slot, (uint64_t)CHILD_EP);
+    CHECK_EQ(keel_task_stall(c.task, &age, &slot), KE_OK);
+    CHECK_EQ(age, 0u); /* the caller only sends: nothing waits on it */
+    /* Rights and types. */
+    uint64_t weak = slot_get();
+    CHECK_EQ(keel_cap_copy(s.task, SRV_SLOT_TASK, weak, RIGHT_WRITE, 0), KE_OK);
+    CHECK_EQ(keel_task_stall(weak, &age, &slot), KE_NO_RIGHTS);
+    CHECK_EQ(keel_task_stall(ep, &age, &slot), KE_WRONG_TYPE);
+    CHECK_EQ(keel_task_stall(KEEL_CAP_SLOTS, &age, &slot), KE_INVALID_SLOT);
+    slot_put(weak);
+    child_kill(&c);
+    child_kill(&s);
+    slot_put(ep);
+    slot_put(n);
     CHECK_EQ(kernel_check(NULL, NULL), 0);
     CHECK_EQ(budget_left(spawn_memory()), left0);
 }
@@ -2029,6 +2099,7 @@ int main(const struct keel_srvinfo *si)
     run("cpu_info_meltdown_verdict", t_cpu_info_meltdown_verdict);
     run("kernel_heap_returns_pages", t_kernel_heap_returns_pages);
     run("fault_injection_lands_and_is_reclaimed", t_fault_injection);
+    run("task_stall_reports_work_left_waiting", t_task_stall);
     run("spinning_thread_demoted_then_restored", t_spinning_thread_demoted_then_restored);
     run("cpu_limit_raises_fault", t_cpu_limit_raises_fault);
     run("cpu_count_and_placement", t_cpu_count_and_placement);

@@ -4,8 +4,9 @@ stream and TLS downloads run through the appliance (tests/qemu/faultlab.py),
 inject faults one after another into the e1000 and virtio-net drivers
 (eth0, eth1), netd, tlsd and keyd, through faultd and the kernel's
 DEBUG_CTL_INJECT (a flipped bit in a saved register, a flipped byte at the
-next instruction, a wild write into the server's private memory, or an
-endless loop at the next instruction, which the server's cpu-limit ends; the
+next instruction, a wild write into the server's private memory, an
+endless loop at the next instruction, which the server's cpu-limit ends, or
+a thread stopped for good, which the server's stall-limit finds; the
 kind, register, bit, address and value come from the kernel's choice on a
 random word drawn from the printed seed).
 
@@ -31,7 +32,8 @@ set beside the deaths that happened during it:
     starting figure (servers restarted into fresh budgets).
 The kernel and init must never fail (QEMU alive, no panic, init never dies).
 Before the campaign, one spin fault into eth0 checks the CPU-limit path on
-its own (spinning_driver_restarted).
+its own (spinning_driver_restarted), and one stop fault the stall-limit path
+(stopped_driver_restarted).
 
 Output: PASS/FAIL lines and `N passed, N failed` (make test), and with
 --report the `FAULTS name=... value=...` lines (make faults).
@@ -65,6 +67,8 @@ PATHS = {"tls": {"eth0", "eth1", "netd", "tlsd", "keyd"}, "fwd": {"eth0", "eth1"
 INIT_DIED = "keel: fault: task init "  # init has no fault handler: the kernel says so
 SPUN = re.compile(r"keel: init: (\S+): spun for (\d+) ms without blocking")
 ETH0_LIMIT_MS = 2000  # image/manifest: `server eth% ... cpu-limit 2s`
+STALLED = re.compile(r"keel: init: (\S+): stalled: work waited (\d+) ms on its slot (\d+) while it was blocked")
+ETH0_STALL_MS = 5000  # image/manifest: `server eth% ... stall-limit 5s`
 
 
 def spinning_driver_restarted(lab: Lab) -> None:
@@ -107,6 +111,42 @@ def spinning_driver_restarted(lab: Lab) -> None:
     raise kq.TestFailure(f"not served again after eth0's restart: tls {tls}, fwd {fwd}")
 
 
+def stopped_driver_restarted(lab: Lab) -> None:
+    """A driver stopped for good (faultd's `stop`: its thread suspended
+    out of every queue with no fault, as one a corrupted slot left blocked
+    on an object nothing signals) is alive to init's fault path but serves
+    nothing: its interrupts pend untaken.  init's stall-limit
+    (SYS_TASK_STALL) must find it and restart it, with a line saying so,
+    and TLS and forwarding are served again.  Without the stall check the
+    driver stays stuck until an operator restarts it."""
+    pos = len(lab.log())
+    r = lab.faultd("inject eth0 1 stop")
+    check(r.startswith("ok eth0 kind=stop"), f"faultd: {r!r}")
+    t0 = time.monotonic()
+    during = lab.tls_once(timeout=5)  # its frames raise interrupts nobody takes
+    m = None
+    while not m and time.monotonic() < t0 + 90:
+        m = STALLED.search(lab.log(), pos)
+        if not m:
+            time.sleep(0.2)
+    check(m is not None, f"no `eth0: stalled: ...` in 90 s (TLS meanwhile: {during})")
+    check(m.group(1) == "eth0" and int(m.group(2)) >= ETH0_STALL_MS, f"wrong report: {m.group(0)!r}")
+    ready = None
+    while not ready and time.monotonic() < t0 + 120:
+        ready = re.compile(r"keel: init: server eth0 ready").search(lab.log(), m.end())
+        if not ready:
+            time.sleep(0.2)
+    check(ready is not None, "eth0 not ready again after its restart")
+    for _ in range(30):
+        tls, fwd = lab.tls_once(), lab.fwd_once(1)[0]
+        if tls == "ok" and fwd == "ok":
+            print(f"faults: eth0 stopped, found stalled after {m.group(2)} ms, restarted; served again "
+                  f"{time.monotonic() - t0:.1f} s after the injection", flush=True)
+            return
+        time.sleep(2)
+    raise kq.TestFailure(f"not served again after eth0's restart: tls {tls}, fwd {fwd}")
+
+
 class Campaign:
     def __init__(self, lab: Lab, seed: int, load: Load):
         self.lab = lab
@@ -118,11 +158,12 @@ class Campaign:
         self.last_ok = {"tls": time.monotonic(), "fwd": time.monotonic()}
         self.rng = random.Random(seed)
         self.injected = {t: 0 for t in TARGETS}
-        self.kinds = {"reg": 0, "code": 0, "wild": 0, "spin": 0}
+        self.kinds = {"reg": 0, "code": 0, "wild": 0, "spin": 0, "stop": 0}
         self.refused = 0              # faultd's `err` (the target was between lives)
         self.deaths: list[list] = []   # [server, host time its death was seen, time it was ready again or None]
         self.restarts = {t: 0 for t in TARGETS}
         self.failed_restarts = {t: 0 for t in TARGETS}
+        self.settle_s = 0.0  # time spent in settle()
         self.pos = 0                  # how far the log has been read
         self.down: dict[str, float] = {}   # server -> time it was seen dead, until its restart
         self.system_failures: list[str] = []
@@ -201,6 +242,12 @@ class Campaign:
         chance to be served again between faults."""
         t0 = time.monotonic()
         asked = False
+        try:
+            self._settle(t0, asked)
+        finally:
+            self.settle_s += time.monotonic() - t0
+
+    def _settle(self, t0: float, asked: bool) -> None:
         while time.monotonic() < t0 + RESTART_WAIT and any(d[2] is None for d in self.deaths):
             time.sleep(0.05)
             self.scan()
@@ -360,6 +407,7 @@ def main() -> int:
         if not rep.run("faults.boot_serves_tls_and_forwards", lab.boot):
             return rep.finish()
         rep.run("faults.spinning_driver_restarted_and_served_again", lambda: spinning_driver_restarted(lab))
+        rep.run("faults.stopped_driver_found_stalled_and_restarted", lambda: stopped_driver_restarted(lab))
         time.sleep(3)
         mem0 = lab.mem()
         tasks0 = lab.tasks()
@@ -373,10 +421,13 @@ def main() -> int:
                                                 check(sum(camp.injected.values()) >= opts.faults,
                                                       f"only {sum(camp.injected.values())} faults injected")))
         elapsed = time.monotonic() - t_start
+        settle_s = camp.settle_s
+        print(f"faults: campaign {elapsed:.0f} s ({settle_s:.0f} s of it waiting for restarts)", flush=True)
         Lab.stop_load(load)
         alive = lab.alive()
         kc = lab.kcheck() if alive else {"violations": -1}
         after_tls = after_fwd = "not-run"
+        t_after = time.monotonic()
         if alive:
             for i in range(30):   # the last restarts settle
                 after_tls, after_fwd = lab.tls_once(), lab.fwd_once(1)[0]
@@ -387,6 +438,7 @@ def main() -> int:
                                     "fwd": 0.0 if after_fwd != "ok" else time.monotonic()}
                     camp.watchdog()
                 time.sleep(2)
+        print(f"faults: served again {time.monotonic() - t_after:.0f} s after the campaign", flush=True)
         time.sleep(3)
         mem1 = lab.mem() if alive else {"free_pages": 0, "kheap_bytes": 0}
         tasks1 = lab.tasks() if alive else {}

@@ -74,6 +74,27 @@ static void test_cpu_limit(void)
                   "manifest:1:20: expected a CPU limit (none, or 10ms to 86400s: a number then ms or s)");
 }
 
+/* `stall-limit`: the same form as cpu-limit, its own field, its own words
+ * in the errors; both on one line. */
+static void test_stall_limit(void)
+{
+    CHECK_EQ(parse("server a stall-limit 5s cpu-limit 2s\nserver b\nserver c stall-limit none\n"
+                   "server d stall-limit 10ms\n"),
+             0);
+    CHECK_EQ(m.servers[0].stall_limit_ms, 5000);
+    CHECK_EQ(m.servers[0].cpu_limit_ms, 2000);
+    CHECK_EQ(m.servers[1].stall_limit_ms, 0); /* the default: none */
+    CHECK_EQ(m.servers[2].stall_limit_ms, 0);
+    CHECK_EQ(m.servers[3].stall_limit_ms, 10);
+    CHECK_EQ(m.servers[3].cpu_limit_ms, 0);
+    CHECK_REFUSED("server a stall-limit\n",
+                  "manifest:1:22: expected a stall limit (none, or e.g. 5s or 500ms) after stall-limit");
+    CHECK_REFUSED("server a stall-limit 3\n",
+                  "manifest:1:22: expected a stall limit (none, or 10ms to 86400s: a number then ms or s)");
+    CHECK_REFUSED("server a stall-limit 1ms\n",
+                  "manifest:1:22: expected a stall limit (none, or 10ms to 86400s: a number then ms or s)");
+}
+
 /* `admin`: the right to ask init for restarts, reboot and halt. */
 static void test_admin_grant(void)
 {
@@ -322,6 +343,7 @@ int main(void)
         UNIT_TEST(test_full_line),
         UNIT_TEST(test_admin_grant),
         UNIT_TEST(test_cpu_limit),
+        UNIT_TEST(test_stall_limit),
         UNIT_TEST(test_requires),
         UNIT_TEST(test_endpoint_per_boot_set),
         UNIT_TEST(test_errors_name_line_and_column),

@@ -240,6 +240,13 @@ KEEL_MUST_CHECK static inline int64_t keel_klog_read(void *buf, uint64_t len, ui
 {
     return sys6_out(SYS_KLOG_READ, (uint64_t)buf, len, ntfn, bits, 0, 0, got, left, NULL);
 }
+/* SYS_TASK_STALL: how long (ns) the oldest work has waited on what task
+ * TASK receives from while all its threads sit in receives or waits, or
+ * are suspended (0: none, or not so), and the slot it waits on. */
+KEEL_MUST_CHECK static inline int64_t keel_task_stall(uint64_t task, uint64_t *age_ns, uint64_t *slot)
+{
+    return sys6_out(SYS_TASK_STALL, task, 0, 0, 0, 0, 0, age_ns, slot, NULL);
+}
 /* The same with a third argument C (DEBUG_CTL_INJECT's forced kind). */
 KEEL_MUST_CHECK static inline int64_t keel_debug_ctl3(uint64_t debug, uint64_t op, uint64_t a, uint64_t b, uint64_t c,
                                                       uint64_t *r0, uint64_t *r1, uint64_t *r2)
