@@ -37,7 +37,12 @@
 #define FAULT_DMA_INIT   0x100u        /* init's own fault kind for on_fault: the device, not the task, faulted */
 #define FAULT_STALL_INIT 0x101u        /* ... and another: work waited on it beyond its stall-limit */
 #define STALL_CHECK_NS   1000000000ull /* how often init asks SYS_TASK_STALL of servers with a stall-limit */
-#define PAGE             4096ull
+#define FAULT_START_INIT 0x102u        /* ... and another: not ready START_LIMIT_NS after its start */
+/* A server with a stall-limit that has not said ready this long after its
+ * start is stuck in its start (every server says ready once set up, in
+ * well under a second; tlsd waits for keyd at most 10 s). */
+#define START_LIMIT_NS 30000000000ull
+#define PAGE           4096ull
 
 enum srv_state { SRV_STOPPED, SRV_RUNNING, SRV_READY, SRV_WAITING };
 

@@ -51,6 +51,7 @@ static const char *fault_kind_name(uint64_t kind)
     case FAULT_HOG: return "ran without blocking beyond its cpu-limit";
     case FAULT_DMA_INIT: return "DMA fault (its device reached memory outside its DMA space)";
     case FAULT_STALL_INIT: return "stalled (work waited beyond its stall-limit)";
+    case FAULT_START_INIT: return "stuck in its start (not ready in time)";
     default: return "exception";
     }
 }
@@ -85,6 +86,9 @@ static void on_fault(struct init_state *st, unsigned idx, const struct keel_msg 
         ulog("keel: init: %s: spun for %llu ms without blocking (at rip 0x%llx): restarted (restart %u in %llu ms)\n",
              sv->spec->name, (unsigned long long)m->mr[1], (unsigned long long)m->mr[2], sv->restarts + 1,
              (unsigned long long)delay_ms);
+    if (m->mr[0] == FAULT_START_INIT)
+        ulog("keel: init: %s: not ready %llu ms after its start: restarted (restart %u in %llu ms)\n", sv->spec->name,
+             (unsigned long long)m->mr[1], sv->restarts + 1, (unsigned long long)delay_ms);
     if (m->mr[0] == FAULT_STALL_INIT)
         ulog("keel: init: %s: stalled: work waited %llu ms on its slot %llu while it was blocked: restarted "
              "(restart %u in %llu ms)\n",
@@ -128,8 +132,11 @@ static void dma_faults_check(struct init_state *st)
 
 /* Once a second: a ready server with a stall-limit that has had work
  * waiting on it that long while all its threads sat in receives or waits is stuck
- * (SYS_TASK_STALL): restarted as after a fault.  A server not yet ready
- * may be slow to start; a busy one is cpu-limit's business. */
+ * (SYS_TASK_STALL): restarted as after a fault; a busy one is cpu-limit's
+ * business.  One not yet ready may be slow to set up, and nothing may
+ * wait on it yet: it is stuck once it is not ready START_LIMIT_NS after
+ * its start (a fault campaign stopped tlsd and keyd in their starts, and
+ * consoled's calls then waited on keyd for good). */
 static void stall_check(struct init_state *st)
 {
     uint64_t now = keel_now_ns();
@@ -139,6 +146,11 @@ static void stall_check(struct init_state *st)
     for (unsigned i = 0; i < st->manifest.n_servers; i++) {
         struct server *sv = &st->servers[i];
         uint64_t age = 0, slot = 0;
+        if (sv->state == SRV_RUNNING && sv->spec->stall_limit_ms && now - sv->started_at >= START_LIMIT_NS) {
+            struct keel_msg m = { .mr = { FAULT_START_INIT, (now - sv->started_at) / 1000000u, 0, 0 } };
+            on_fault(st, i, &m);
+            continue;
+        }
         if (sv->state != SRV_READY || !sv->spec->stall_limit_ms || !sv->task_slot ||
             keel_task_stall(sv->task_slot, &age, &slot) != KE_OK)
             continue;

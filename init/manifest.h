@@ -35,7 +35,9 @@
  * restarts it as after a crash ("netd: stalled: work waited 5012 ms on
  * slot 12 while it was blocked: restarted"; SYS_TASK_STALL).  A busy
  * server is never stalled (a spin is cpu-limit's), and init looks only
- * once the server said ready, once a second.
+ * once the server said ready, once a second; before that, a server with a
+ * stall-limit that is not ready 30 s after its start (START_LIMIT_NS) is
+ * restarted as stuck in its start.
  *
  * Per-instance servers (one per NIC): a line with `instances FIRST-LAST`
  * stands for one line per N in FIRST..LAST (at most 0-15), with every `%`

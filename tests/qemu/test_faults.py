@@ -280,11 +280,16 @@ class Campaign:
             if now - self.last_ok[svc] < HANG_S or self.down:
                 continue
             suspects = sorted(self.survived & path)
+            try:  # the log so far, for a campaign that hangs before its end writes it
+                kq.LOG_DIR.mkdir(parents=True, exist_ok=True)
+                (kq.LOG_DIR / "faults-live.log").write_text(self.lab.log())
+            except OSError:
+                pass
             self.hang_windows.append((svc, self.last_ok[svc], now + 5.0))
             self.hang_events.append(f"{svc} failed {now - self.last_ok[svc]:.0f} s; restarted {suspects or 'none'}")
             for name in suspects:
                 try:
-                    self.lab.cmd(f"restart {name}")
+                    self.lab.cmd(f"restart {name}", timeout=30)
                 except kq.TestFailure:
                     pass  # the console is slow (a full serial line): init acts on it all the same
                 self.hangs[name] += 1
