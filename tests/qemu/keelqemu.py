@@ -959,7 +959,10 @@ class Reporter:
 
     def run(self, name: str, fn: Callable[[], None]) -> bool:
         """Run fn(); TestFailure/AssertionError/other exceptions mean FAIL.
-        A TestFailure may carry .detail (printed to stderr)."""
+        A TestFailure may carry .detail (printed to stderr).  A test that
+        took a second or more says how long on stderr: the 20-minute budget
+        of `make test` is spent where these lines say."""
+        t0 = time.monotonic()
         try:
             fn()
         except (TestFailure, AssertionError) as e:
@@ -971,6 +974,10 @@ class Reporter:
         except Exception as e:  # noqa: BLE001 - a crashing test is a failure
             self.fail(name, f"{type(e).__name__}: {e}", traceback.format_exc())
             return False
+        finally:
+            took = time.monotonic() - t0
+            if took >= 1.0:
+                print(f"  time: {name} {took:.1f} s", file=sys.stderr, flush=True)
         self.ok(name)
         return True
 
