@@ -460,6 +460,11 @@ void thread_hang(struct thread *t)
     ipc_detach(t);
     rq_remove(t);
     t->state = TS_FAULTED; /* suspended, with no fault message: nobody resumes it */
+    /* A thread that is not running blocks here as a switch away from it
+     * would block it: a queued one a tick found running (or demoted) must
+     * not keep its count or its lowered priority in its suspension (it is
+     * on no queue now, so its priority may change). */
+    unhog(t);
 }
 
 void thread_destroy(struct thread *t)

@@ -1587,6 +1587,34 @@ static void hog_forever(uint64_t unused)
         __asm__ volatile("" ::: "memory");
 }
 
+/* A thread stopped for good (FAULTINJ_STOP) while it was preempted, not
+ * blocked: one below us on our core spins, a tick finds it running (its
+ * count of ticks run without blocking grows), our timer preempts it, and
+ * the stop then leaves it suspended with its count zeroed and its own
+ * priority, as any thread that stops running (the 200-fault campaign of
+ * test_faults found a stopped eth0 thread still counting ticks). */
+static void t_stopped_while_preempted(void)
+{
+    uint64_t core = 0, bits;
+    CHECK_EQ(sys6_out(SYS_CPU_INFO, 0, 0, 0, 0, 0, 0, NULL, NULL, &core), KE_OK);
+    uint64_t n = new_obj(OBJ_NOTIFICATION, 0);
+    uint64_t left0 = budget_left(spawn_memory());
+    struct child c;
+    CHECK_EQ(spawn(&c, hog_forever, 0, (PRIO - 1) | KEEL_THREAD_CPU(core), NULL, 0, 0, 0), KE_OK);
+    CHECK_EQ(sys6(SYS_TIMER_ARM, n, keel_now_ns() + 50000000ull, 1, 0, 0, 0), KE_OK);
+    CHECK_EQ(keel_wait(n, 0, &bits), KE_OK); /* it spins meanwhile; then we preempt it */
+    uint64_t kind = 0, where = 0, value = 0;
+    CHECK_EQ(
+        keel_debug_ctl3(debug_slot, DEBUG_CTL_INJECT, keel_task_name("child"), 1, FAULTINJ_STOP, &kind, &where, &value),
+        KE_OK);
+    CHECK_EQ(kind, (uint64_t)FAULTINJ_STOP);
+    CHECK_EQ(kernel_check(NULL, NULL), 0);
+    child_kill(&c);
+    CHECK_EQ(kernel_check(NULL, NULL), 0);
+    CHECK_EQ(budget_left(spawn_memory()), left0);
+    slot_put(n);
+}
+
 /* A thread with a CPU limit that spins is suspended with FAULT_HOG to its
  * fault endpoint (MR1: the ms it ran, at least its limit), as a crash is;
  * one below us, so our polling never waits on it.  A limit beyond
@@ -2100,6 +2128,7 @@ int main(const struct keel_srvinfo *si)
     run("kernel_heap_returns_pages", t_kernel_heap_returns_pages);
     run("fault_injection_lands_and_is_reclaimed", t_fault_injection);
     run("task_stall_reports_work_left_waiting", t_task_stall);
+    run("stopped_while_preempted_keeps_kernel_consistent", t_stopped_while_preempted);
     run("spinning_thread_demoted_then_restored", t_spinning_thread_demoted_then_restored);
     run("cpu_limit_raises_fault", t_cpu_limit_raises_fault);
     run("cpu_count_and_placement", t_cpu_count_and_placement);
