@@ -14,6 +14,13 @@
  * A receiver that takes a new message while still owing a reply drops the
  * old one: that caller wakes with KE_NO_REPLY instead of waiting forever.
  *
+ * Misses: a KEEL_NONBLOCK send or call that finds no receiver fails with
+ * KE_WOULD_BLOCK and leaves nothing queued, so the endpoint keeps the time
+ * of the first such miss (missed_since) until a thread comes to receive on
+ * it (any receive, here or in fastpath.c): SYS_TASK_STALL counts it as
+ * work waiting, and a server that stopped receiving while its callers only
+ * poll is found stuck all the same.
+ *
  * Direct switch: when a call finds a receiver waiting, the caller blocks and
  * the kernel switches straight to the receiver; a reply switches straight
  * back (sched_direct_switch; no ready-queue operation unless something of
@@ -111,8 +118,11 @@ int64_t ep_send(struct cap *cap, struct trap_frame *tf, bool call)
             sched_yield_to_best();
         return KE_OK;
     }
-    if (nonblock)
+    if (nonblock) {
+        if (!ep->missed_since)
+            ep->missed_since = clock_ns();
         return KE_WOULD_BLOCK;
+    }
     cur->msg = m;
     cur->msg_is_call = call;
     cur->state = TS_BLOCKED_SEND;
@@ -127,6 +137,7 @@ int64_t ep_recv(struct cap *cap, struct trap_frame *tf, bool nonblock)
     struct endpoint *ep = (struct endpoint *)cap->obj;
     struct thread *cur = sched_current();
     (void)tf;
+    ep->missed_since = 0; /* someone serves it: a caller that missed may try again */
     uint64_t bits;
     if (ntfn_take_bound(cur, &bits)) {
         struct ipc_msg n = { .info = KEEL_RECV_NOTIFY, .badge = bits };
@@ -201,6 +212,7 @@ int64_t ep_reply_recv(struct cap *cap, struct trap_frame *tf)
     bool would_block = !ep->senders.head && !(cur->bound_ntfn && cur->bound_ntfn->bits);
     bool nonblock = tf->rsi & KEEL_NONBLOCK;
     if (woken && would_block && !nonblock) {
+        ep->missed_since = 0;
         cur->state = TS_BLOCKED_RECV;
         cur->blocked_ep = ep;
         tq_push(&ep->receivers, cur);

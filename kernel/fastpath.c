@@ -99,6 +99,7 @@ bool fastpath_reply_recv(struct trap_frame *tf)
     cur->caller = NULL;
     cur->state = TS_BLOCKED_RECV;
     cur->blocked_ep = ep;
+    ep->missed_since = 0; /* as ep_recv: someone serves it */
     tq_push(&ep->receivers, cur);
     cur->wake_error = KE_OK;
     sched_switch_now(caller);

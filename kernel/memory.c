@@ -225,6 +225,6 @@ int memory_create_object(struct memory *m, uint64_t type, uint64_t arg, struct t
 
 /* The charges docs/ARCHITECTURE.md §2.6 lists (a change here is a change of
  * every budget's arithmetic: update the table). */
-_Static_assert(sizeof(struct endpoint) <= 64 && sizeof(struct notification) <= 128, "object charges");
+_Static_assert(sizeof(struct endpoint) <= 128 && sizeof(struct notification) <= 128, "object charges");
 _Static_assert(sizeof(struct memory) <= 64 && sizeof(struct frame) <= 64, "object charges");
 _Static_assert(sizeof(struct thread) <= 1024 && sizeof(struct task) <= 128, "object charges");

@@ -306,12 +306,17 @@ static int64_t sys_memory_info(struct trap_frame *tf)
 static bool user_address_ok(uint64_t a) { return a >= KEEL_USER_BASE && a < KEEL_USER_TOP; }
 
 /* The age of the oldest work waiting on object O (0: none), if it is one a
- * holder of a RIGHT_READ capability receives from. */
+ * holder of a RIGHT_READ capability receives from: a queued sender, a
+ * non-blocking caller that found nobody receiving (and nobody came to
+ * receive since), bits nobody took. */
 static uint64_t work_waiting_since(const struct kobj *o)
 {
     if (o->type == CAP_ENDPOINT) {
         const struct endpoint *ep = (const struct endpoint *)o;
-        return ep->senders.head ? ep->senders.head->send_since : 0; /* FIFO: the head waited longest */
+        uint64_t queued = ep->senders.head ? ep->senders.head->send_since : 0; /* FIFO: the head waited longest */
+        if (!ep->missed_since || (queued && queued < ep->missed_since))
+            return queued;
+        return ep->missed_since; /* a non-blocking caller found nobody, and nobody came since */
     }
     if (o->type == CAP_NOTIFICATION) {
         const struct notification *n = (const struct notification *)o;

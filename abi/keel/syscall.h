@@ -81,7 +81,8 @@ enum keel_syscall {
                                   KE_BUSY while another task drains */
     SYS_TASK_STALL = 38,       /* (task slot, RIGHT_READ) -> rdi = how long (ns) the oldest work has waited on
                                   an endpoint or notification the task may receive from (a queued sender,
-                                  bits nobody took), rsi = that capability's slot; rdi = 0 when nothing
+                                  a KEEL_NONBLOCK caller that found nobody receiving and no receive
+                                  since, bits nobody took), rsi = that capability's slot; rdi = 0 when nothing
                                   waits, or a thread of the task runs (busy, not stuck: a spin is
                                   cpu-limit's) or sends or awaits a reply (the other server is the one
                                   stuck, if any).  init's stall-limit (init/init_supervise.c) */

@@ -91,6 +91,11 @@ struct endpoint {
     struct kobj hdr;
     struct thread_queue senders;   /* BLOCKED_SEND, with their message */
     struct thread_queue receivers; /* BLOCKED_RECV */
+    /* clock_ns of the first KEEL_NONBLOCK send or call that found no
+     * receiver since a thread last came to receive here (0: none), so
+     * SYS_TASK_STALL sees work that tried and went away (netd's calls to
+     * its drivers), not only work that queues. */
+    uint64_t missed_since;
 };
 
 struct notification {
