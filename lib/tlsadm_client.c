@@ -132,6 +132,7 @@ const char *tlsadm_strerror(int64_t err)
     case TLSD_E_INVAL: return "the configuration is too long for tlsd";
     case TLSD_E_CONFIG: return "tlsd refused the configuration";
     case TLSD_E_NOT_PREPARED: return "tlsd had no prepared configuration";
+    case TLSD_E_IDLE: return "tlsd refuses to serve (`show log` says why)";
     case KE_EMPTY_SLOT: return "no tlsd is connected to this console";
     case KE_WOULD_BLOCK: return "tlsd did not answer (not started, or busy restarting)";
     default: return "tlsd did not answer (absent or restarting)";

@@ -68,6 +68,7 @@ struct nic {
     uint32_t generation;      /* the driver generation we started; valid when ATTACHED */
     uint64_t retry_at_ns;     /* DETACHED: next attach attempt */
     uint32_t attach_failures; /* consecutive, for the retry back-off and quiet logs */
+    uint64_t detached_at_ns;  /* DETACHED after an attachment: when the driver went (the restart grace) */
     uint8_t mac[6];
     uint32_t features; /* NIC_FEAT_* taken at NIC_START (NETD_FEATURES of what the driver offered) */
     bool netif_added;  /* netif registered with lwIP (after the first attach) */

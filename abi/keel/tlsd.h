@@ -138,8 +138,10 @@ enum tlsd_error {
     TLSD_E_INVAL = -803,        /* a text length beyond TLSADM_IN_MAX */
     TLSD_E_CONFIG = -804,       /* the configuration is refused (line, column, message) */
     TLSD_E_NOT_PREPARED = -805, /* COMMIT without a prepared configuration */
+    TLSD_E_IDLE = -806,         /* any call: tlsd refuses to serve (no entropy, no socket service, no tls
+                                 * blocks, ...: its log line at start says why) and only answers this */
 };
-_Static_assert(KEEL_ERR_IN(TLSD, TLSD_E_BAD_LISTENER) && KEEL_ERR_IN(TLSD, TLSD_E_NOT_PREPARED),
+_Static_assert(KEEL_ERR_IN(TLSD, TLSD_E_BAD_LISTENER) && KEEL_ERR_IN(TLSD, TLSD_E_IDLE),
                "TLSD_E_* in its range (keel/errors.h)");
 
 enum tlsd_group {

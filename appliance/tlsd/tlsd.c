@@ -535,11 +535,24 @@ static uint64_t wait_event(struct front *f, bool poll)
 /* Says why, tells init we are ready (so what waits for tlsd starts) and
  * sleeps for ever: a tlsd that cannot serve stays up and quiet rather
  * than crash-looping. */
-__attribute__((noreturn)) static void idle_forever(const char *why)
+/* Parked, not stuck: tlsd says why and that it is ready (init then stops
+ * waiting for it), and answers every call on its endpoint (the console's)
+ * with TLSD_E_IDLE at once, so no caller waits on a tlsd that will never
+ * serve, and init's stall check finds no work left waiting for it (a call
+ * that found nobody receiving counts as work waiting). */
+__attribute__((noreturn)) static void idle_forever(const struct keel_srvinfo *si, const char *why)
 {
     ulog("tlsd: %s\n", why);
     srv_ready();
-    for (;;)
+    uint64_t ep = srv_find_cap(si, "serve:tlsd");
+    struct keel_msg m = { 0 };
+    while (ep && keel_recv(ep, &m) == KE_OK) {
+        if (!(m.info & KEEL_RECV_CALL))
+            continue; /* a notification or a plain send: nothing to answer */
+        m = (struct keel_msg){ .info = (uint32_t)TLSD_E_IDLE };
+        (void)keel_reply(&m);
+    }
+    for (;;) /* no endpoint, or a receive that fails: sleep */
         (void)tls_plat_sleep_ns(3600ull * 1000000000ull);
 }
 
@@ -579,9 +592,9 @@ static void setup_entropy(struct front *f, const struct keel_srvinfo *si)
     int e = tls_entropy_init(&f->ent, &eo);
     tls_entropy_describe(&f->ent, f->ent_desc, sizeof f->ent_desc);
     if (e != TLS_ENT_OK)
-        idle_forever(e == TLS_ENT_E_NONE ? "no entropy source (no entropy server answered, and the CPU has neither "
-                                           "RDRAND nor RDSEED): refusing to serve"
-                                         : "the random generator could not be seeded: refusing to serve");
+        idle_forever(si, e == TLS_ENT_E_NONE ? "no entropy source (no entropy server answered, and the CPU has neither "
+                                               "RDRAND nor RDSEED): refusing to serve"
+                                             : "the random generator could not be seeded: refusing to serve");
 }
 
 /* The site archive and its appliance.conf, parsed into the boot
@@ -590,19 +603,19 @@ static void load_config(struct front *f, const struct keel_srvinfo *si)
 {
     const void *site;
     if (srv_map_site(si, SITE_VA, &site, &f->site_len) != 0)
-        idle_forever("no site archive (manifest grant `site`): nothing to serve");
+        idle_forever(si, "no site archive (manifest grant `site`): nothing to serve");
     f->site = site;
     const void *text;
     size_t len;
     if (cpio_find(f->site, f->site_len, "appliance.conf", &text, &len) != 0)
-        idle_forever("appliance.conf is not in the site archive: nothing to serve");
+        idle_forever(si, "appliance.conf is not in the site archive: nothing to serve");
     const struct conf *conf = NULL;
     if (tlsd_conf_boot(&f->conf, text, len, &conf) != CONF_OK)
-        idle_forever("appliance.conf has errors: nothing to serve");
+        idle_forever(si, "appliance.conf has errors: nothing to serve");
     if (conf->n_ifaces)
         f->d.our_ip = conf->ifaces[0].addr;
     if (!conf->n_tls)
-        idle_forever("no tls blocks in appliance.conf: nothing to serve");
+        idle_forever(si, "no tls blocks in appliance.conf: nothing to serve");
 }
 
 /* keyd: N workers, each with its keyd client and its share of the slots.
@@ -613,7 +626,7 @@ static int connect_keyd(struct front *f, const struct keel_srvinfo *si, unsigned
     struct tlsd *d = &f->d;
     uint64_t kep = srv_find_cap(si, "ep:keyd"), kshm = srv_find_cap(si, "shm:keyd");
     if (!kep || !kshm || keel_map(SRV_SLOT_TASK, kshm, KEYD_VA, RIGHT_READ | RIGHT_WRITE) != KE_OK)
-        idle_forever("needs `connect keyd share keyd 4`: refusing to serve");
+        idle_forever(si, "needs `connect keyd share keyd 4`: refusing to serve");
     d->n_workers = n;
     d->w = f->w;
     for (unsigned k = 0; k < n; k++) {
@@ -633,7 +646,7 @@ static int connect_keyd(struct front *f, const struct keel_srvinfo *si, unsigned
                 ulog("tlsd: keyd does not answer: exiting (init starts tlsd again)\n");
                 return -1;
             }
-            idle_forever("keyd refuses tlsd: refusing to serve");
+            idle_forever(si, "keyd refuses tlsd: refusing to serve");
         }
         f->pool.kc[k] = &f->w[k].kc;
     }
@@ -644,14 +657,22 @@ static int connect_keyd(struct front *f, const struct keel_srvinfo *si, unsigned
 }
 
 /* netd's socket service; tlsd's endpoint (serve:tlsd, optional) and its
- * timer (signal:sock-tlsd) on the same notification. */
-static void connect_netd(struct front *f, const struct keel_srvinfo *si)
+ * timer (signal:sock-tlsd) on the same notification.  Returns 0; or -1
+ * when netd refused or did not answer the hello (main exits, and init's
+ * back-off starts tlsd later: a netd broken by a fault is restarted
+ * meanwhile); idles when the manifest grants no socket service. */
+static int connect_netd(struct front *f, const struct keel_srvinfo *si)
 {
     struct tlsd *d = &f->d;
     int r = sock_open(&d->sc, si, SOCK_VA);
+    if (r && d->sc.sh) { /* mapped: the hello itself failed */
+        ulog("tlsd: netd's socket service: the hello failed (error %d): exiting (init starts tlsd again)\n", r);
+        return -1;
+    }
     if (r) {
         ulog("tlsd: netd's socket service: error %d\n", r);
-        idle_forever("no socket service: refusing to serve");
+        idle_forever(si, "no socket service (needs `connect netd share sock-NAME share socktx-NAME notify "
+                         "sock-NAME`): refusing to serve");
     }
     for (unsigned s = 0; s < SOCK_MAX; s++)
         d->s2c[s] = -1;
@@ -661,6 +682,7 @@ static void connect_netd(struct front *f, const struct keel_srvinfo *si)
         ulog("tlsd: cannot bind its notification to serve:tlsd; no statistics endpoint\n");
         f->serve_ep = 0;
     }
+    return 0;
 }
 
 /* Starts workers 1..n-1, worker k on the k-th core after thread 0's, at
@@ -789,7 +811,8 @@ int main(const struct keel_srvinfo *si)
     load_config(f, si);
     if (connect_keyd(f, si, n_workers) != 0)
         return 1;
-    connect_netd(f, si);
+    if (connect_netd(f, si) != 0)
+        return 1;
     start_serving(f, si);
     return serve(f);
 }

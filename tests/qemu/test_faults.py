@@ -13,7 +13,9 @@ random word drawn from the printed seed).
 One fault at a time: the target is drawn at random among the servers that
 are up; after the injection the campaign waits HOLD seconds for the server
 to die (most faults that kill do so at once; one that does not is counted
-as survived: it hit dead state, or the server limps until a later fault);
+as survived: it hit dead state, or the server limps until a later fault;
+a spin or a stop kills only at the server's cpu-limit or stall-limit,
+seconds later, so the campaign goes on at once after those);
 a death must be followed by init's restart within RESTART_WAIT seconds
 (else a failed restart).  The clients run all along and each result is
 set beside the deaths that happened during it:
@@ -59,7 +61,8 @@ import keelqemu as kq  # noqa: E402
 from faultlab import CANNOT, DIED, READY, STARTED, TARGETS, Lab, Load  # noqa: E402
 from test_console import check  # noqa: E402
 
-HOLD = 0.4           # seconds after an injection to see whether the server died
+HOLD = 0.3           # seconds after an injection to see whether the server died
+SLOW_KINDS = {"spin", "stop"}  # faults whose death comes seconds later (cpu-limit, stall-limit): no HOLD
 HANG_S = 30.0        # a service that failed this long with no death is hung (see Campaign.watchdog)
 RESTART_WAIT = 30.0  # seconds for init's restart after a death
 DRIVERS = {"eth0", "eth1"}
@@ -223,7 +226,7 @@ class Campaign:
         k = re.search(r"kind=(\w+)", r)
         if k and k.group(1) in self.kinds:
             self.kinds[k.group(1)] += 1
-        end = time.monotonic() + HOLD
+        end = time.monotonic() + (0 if k and k.group(1) in SLOW_KINDS else HOLD)
         while time.monotonic() < end:
             time.sleep(0.05)
             self.scan()
@@ -332,6 +335,21 @@ def slow_restart(deaths: list[list], t0: float, t1: float) -> bool:
     return False
 
 
+def death_causes(text: str) -> dict:
+    """init's `server NAME died: WHY` lines for the targets in TEXT, by why:
+    a crash (a CPU exception), a spin (cpu-limit), a stall (stall-limit),
+    stuck in its start, or an exit (tlsd leaves when netd restarts)."""
+    out = {"crash": 0, "spin": 0, "stall": 0, "start": 0, "exit": 0}
+    for m in DIED.finditer(text):
+        if m.group(1) not in TARGETS:
+            continue
+        why = m.group(2)
+        kind = ("spin" if "cpu-limit" in why else "stall" if why.startswith("stalled")
+                else "start" if "stuck in its start" in why else "exit" if why.startswith("exit") else "crash")
+        out[kind] += 1
+    return out
+
+
 def classify(c: Campaign, load: Load) -> dict:
     s = {"fwd_total": 0, "fwd_ok": 0, "fwd_corrupt": 0, "fwd_driver_only": 0, "fwd_driver_only_ok": 0,
          "fwd_netd": 0, "fwd_netd_ok": 0, "fwd_clean": 0, "fwd_clean_ok": 0, "bytes_lost": 0,
@@ -420,6 +438,7 @@ def main() -> int:
         camp = Campaign(lab, seed, load)
         lab.start_load(load)
         t_start = time.monotonic()
+        log0 = len(lab.log())
         camp.scan()
         camp.pos = len(lab.log())
         rep.run("faults.campaign_ran", lambda: (camp.run(opts.faults),
@@ -438,7 +457,7 @@ def main() -> int:
                 after_tls, after_fwd = lab.tls_once(), lab.fwd_once(1)[0]
                 if after_tls == "ok" and after_fwd == "ok":
                     break
-                if i == 8:  # still failing: the watchdog's turn (a limping server)
+                if i == 4:  # still failing: the watchdog's turn (a limping server)
                     camp.last_ok = {"tls": 0.0 if after_tls != "ok" else time.monotonic(),
                                     "fwd": 0.0 if after_fwd != "ok" else time.monotonic()}
                     camp.watchdog()
@@ -513,6 +532,7 @@ def main() -> int:
             "watchdog_firings": len(camp.hang_events),
             "watchdog_restarts": sum(camp.hangs.values()),
             **{f"watchdog_restarts_{t}": camp.hangs[t] for t in TARGETS},
+            **{f"deaths_{k}": v for k, v in death_causes(text[log0:]).items()},
             "system_failures": sysfail, "kernel_check_violations": kc.get("violations"),
             **{k: v for k, v in s.items() if k != "unexplained"},
             "unexplained_client_failures": len(s["unexplained"]),

@@ -1325,6 +1325,12 @@ def main() -> int:
                    timeout=15)
             check(TOKEN not in p.stdout, "served a page without entropy")
             check(not re.search(r"tlsd: serving", text()), "tlsd says it is serving")
+            # Parked, not stuck: it answers every call on its endpoint at once
+            # with TLSD_E_IDLE (tlsstat calls every 2 s), so no caller waits on
+            # it and init's stall-limit finds no work left waiting.
+            check(wait_for(r"tlsstat: TLSD_LISTENERS: error -806", 20),
+                  "the idle tlsd did not answer tlsstat's call with TLSD_E_IDLE (-806)")
+            check(not re.search(r"tlsd: stalled", text()), "init found the idle tlsd stalled")
             # Positive control in the same boot: the guest is up and netd answers.
             p = sh("ip", "netns", "exec", wan, "ping", "-c", "2", "-W", "5", "10.9.0.2", check=False, timeout=30)
             check(p.returncode == 0, f"netd does not answer ping in the boot without entropy: {p.stdout[-200:]!r}")
