@@ -1432,6 +1432,23 @@ static void sleep_ms_here(uint64_t ms)
         (void)keel_yield();
 }
 
+/* 30 ms on, TASK reports work that has waited that long on its slot SLOT. */
+static void check_work_waited(uint64_t task, uint64_t slot)
+{
+    uint64_t age = 0, at = 0;
+    sleep_ms_here(30);
+    CHECK_EQ(keel_task_stall(task, &age, &at), KE_OK);
+    CHECK(age >= 20000000ull && age < 10000000000ull);
+    CHECK_EQ(at, slot);
+}
+
+/* A non-blocking call on EP that finds nobody receiving. */
+static void miss_a_call(uint64_t ep)
+{
+    struct keel_msg m = { .info = 7 | KEEL_NONBLOCK };
+    CHECK_EQ(keel_call(ep, &m), KE_WOULD_BLOCK);
+}
+
 /* SYS_TASK_STALL (init's stall-limit): nothing waiting is 0; bits nobody
  * takes on a notification the task may wait on, and a caller queued on its
  * endpoint once its one thread is stopped (FAULTINJ_STOP), each report
@@ -1455,10 +1472,7 @@ static void t_task_stall(void)
     CHECK_EQ(slot, (uint64_t)KEEL_CAP_SLOTS);
     /* Bits it never waits for: work waiting while it is blocked elsewhere. */
     CHECK_EQ(keel_signal(n, 1), KE_OK);
-    sleep_ms_here(30);
-    CHECK_EQ(keel_task_stall(s.task, &age, &slot), KE_OK);
-    CHECK(age >= 20000000ull && age < 10000000000ull);
-    CHECK_EQ(slot, (uint64_t)CHILD_NTFN);
+    check_work_waited(s.task, CHILD_NTFN);
     child_kill(&s);
     /* A server stopped for good, a caller queued behind it. */
     struct child_cap s2caps[] = { { ep, CHILD_EP, RIGHT_READ, 0 } };
@@ -1472,20 +1486,9 @@ static void t_task_stall(void)
     CHECK_EQ(kind, (uint64_t)FAULTINJ_STOP);
     CHECK_EQ(keel_task_stall(s.task, &age, &slot), KE_OK);
     CHECK_EQ(age, 0u); /* stopped, but nothing waits for it yet */
-    /* A non-blocking call finds nobody receiving and goes away: work that
-     * tried counts as work that waits (netd calls its drivers so). */
-    m = (struct keel_msg){ .info = 7 | KEEL_NONBLOCK };
-    CHECK_EQ(keel_call(ep, &m), KE_WOULD_BLOCK);
-    sleep_ms_here(30);
-    CHECK_EQ(keel_task_stall(s.task, &age, &slot), KE_OK);
-    CHECK(age >= 20000000ull && age < 10000000000ull);
-    CHECK_EQ(slot, (uint64_t)CHILD_EP);
     struct child_cap ccaps[] = { { ep, CHILD_EP, RIGHT_WRITE, 0 } };
     CHECK_EQ(spawn(&c, blocked_caller, 0, PRIO, ccaps, 1, 0, 0), KE_OK);
-    sleep_ms_here(30);
-    CHECK_EQ(keel_task_stall(s.task, &age, &slot), KE_OK);
-    CHECK(age >= 20000000ull && age < 10000000000ull);
-    CHECK_EQ(slot, (uint64_t)CHILD_EP);
+    check_work_waited(s.task, CHILD_EP);
     CHECK_EQ(keel_task_stall(c.task, &age, &slot), KE_OK);
     CHECK_EQ(age, 0u); /* the caller only sends: nothing waits on it */
     /* Rights and types. */
@@ -1497,17 +1500,15 @@ static void t_task_stall(void)
     slot_put(weak);
     child_kill(&c);
     child_kill(&s);
-    /* A server that misses a non-blocking call while it waits elsewhere,
-     * then comes to its receive: the miss is forgotten. */
+    /* A server that misses a non-blocking call while it waits elsewhere:
+     * work that tried and went away counts as work that waits (netd calls
+     * its drivers so); once it comes to its receive, the miss is
+     * forgotten. */
     uint64_t go = new_obj(OBJ_NOTIFICATION, 0); /* n still holds the bit nobody took */
     struct child_cap wcaps[] = { { ep, CHILD_EP, RIGHT_READ, 0 }, { go, CHILD_NTFN, RIGHT_READ, 0 } };
     CHECK_EQ(spawn(&s, wait_then_echo, CHILD_EP, PRIO, wcaps, 2, 0, 0), KE_OK);
-    m = (struct keel_msg){ .info = 7 | KEEL_NONBLOCK };
-    CHECK_EQ(keel_call(ep, &m), KE_WOULD_BLOCK);
-    sleep_ms_here(30);
-    CHECK_EQ(keel_task_stall(s.task, &age, &slot), KE_OK);
-    CHECK(age >= 20000000ull && age < 10000000000ull);
-    CHECK_EQ(slot, (uint64_t)CHILD_EP);
+    miss_a_call(ep);
+    check_work_waited(s.task, CHILD_EP);
     CHECK_EQ(keel_signal(go, 1), KE_OK);
     m = (struct keel_msg){ .info = 7 };
     CHECK_EQ(keel_call(ep, &m), KE_OK); /* it serves now */

@@ -74,6 +74,22 @@ STALLED = re.compile(r"keel: init: (\S+): stalled: work waited (\d+) ms on its s
 ETH0_STALL_MS = 5000  # image/manifest: `server eth% ... stall-limit 5s`
 
 
+def eth0_restarted_and_served_again(lab: Lab, after: int, t0: float, what: str) -> None:
+    """Beyond character AFTER of the log (init's line about eth0): eth0
+    ready again, then TLS and forwarding served again; WHAT and the time
+    since T0 (the injection) are printed."""
+    check(lab.wait_log(r"keel: init: server eth0 ready", 60, after) is not None,
+          "eth0 not ready again after its restart")
+    for _ in range(30):
+        tls, fwd = lab.tls_once(), lab.fwd_once(1)[0]
+        if tls == "ok" and fwd == "ok":
+            print(f"faults: eth0 {what}, restarted; served again {time.monotonic() - t0:.1f} s after the injection",
+                  flush=True)
+            return
+        time.sleep(2)
+    raise kq.TestFailure(f"not served again after eth0's restart: tls {tls}, fwd {fwd}")
+
+
 def spinning_driver_restarted(lab: Lab) -> None:
     """A driver made to spin (faultd's `spin`: `jmp .` written at its next
     instruction, kernel/faultinj.c) must not take the machine down: traffic
@@ -87,31 +103,14 @@ def spinning_driver_restarted(lab: Lab) -> None:
     check(r.startswith("ok eth0 kind=spin"), f"faultd: {r!r}")
     t0 = time.monotonic()
     during = lab.tls_once(timeout=5)  # its frames wake the driver into the loop
-    m = None
-    while not m and time.monotonic() < t0 + 90:
-        m = SPUN.search(lab.log(), pos)
-        if not m:
-            time.sleep(0.2)
+    m = lab.wait_log(SPUN.pattern, 90, pos)
     check(m is not None, f"no `eth0: spun for N ms without blocking` in 90 s (TLS meanwhile: {during})")
     check(m.group(1) == "eth0" and int(m.group(2)) >= ETH0_LIMIT_MS, f"wrong report: {m.group(0)!r}")
     check(re.search(r"keel: fault: task eth0: spun for \d+ ms without blocking", lab.log()[pos:]) is not None,
           "the kernel did not say why it stopped eth0")
     out = lab.cmd("show version", timeout=60)
     check("Keel " in out, f"console: {out[-200:]!r}")
-    ready = None
-    while not ready and time.monotonic() < t0 + 120:
-        ready = re.compile(r"keel: init: server eth0 ready").search(lab.log(), m.end())
-        if not ready:
-            time.sleep(0.2)
-    check(ready is not None, "eth0 not ready again after its restart")
-    for _ in range(30):
-        tls, fwd = lab.tls_once(), lab.fwd_once(1)[0]
-        if tls == "ok" and fwd == "ok":
-            print(f"faults: eth0 spun {m.group(2)} ms, restarted; served again "
-                  f"{time.monotonic() - t0:.1f} s after the injection", flush=True)
-            return
-        time.sleep(2)
-    raise kq.TestFailure(f"not served again after eth0's restart: tls {tls}, fwd {fwd}")
+    eth0_restarted_and_served_again(lab, pos + m.end(), t0, f"spun {m.group(2)} ms")
 
 
 def stopped_driver_restarted(lab: Lab) -> None:
@@ -127,27 +126,10 @@ def stopped_driver_restarted(lab: Lab) -> None:
     check(r.startswith("ok eth0 kind=stop"), f"faultd: {r!r}")
     t0 = time.monotonic()
     during = lab.tls_once(timeout=5)  # its frames raise interrupts nobody takes
-    m = None
-    while not m and time.monotonic() < t0 + 90:
-        m = STALLED.search(lab.log(), pos)
-        if not m:
-            time.sleep(0.2)
+    m = lab.wait_log(STALLED.pattern, 90, pos)
     check(m is not None, f"no `eth0: stalled: ...` in 90 s (TLS meanwhile: {during})")
     check(m.group(1) == "eth0" and int(m.group(2)) >= ETH0_STALL_MS, f"wrong report: {m.group(0)!r}")
-    ready = None
-    while not ready and time.monotonic() < t0 + 120:
-        ready = re.compile(r"keel: init: server eth0 ready").search(lab.log(), m.end())
-        if not ready:
-            time.sleep(0.2)
-    check(ready is not None, "eth0 not ready again after its restart")
-    for _ in range(30):
-        tls, fwd = lab.tls_once(), lab.fwd_once(1)[0]
-        if tls == "ok" and fwd == "ok":
-            print(f"faults: eth0 stopped, found stalled after {m.group(2)} ms, restarted; served again "
-                  f"{time.monotonic() - t0:.1f} s after the injection", flush=True)
-            return
-        time.sleep(2)
-    raise kq.TestFailure(f"not served again after eth0's restart: tls {tls}, fwd {fwd}")
+    eth0_restarted_and_served_again(lab, pos + m.end(), t0, f"stopped, found stalled after {m.group(2)} ms")
 
 
 class Campaign:
